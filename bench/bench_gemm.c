@@ -1,0 +1,361 @@
+/* bench_gemm.c — f32 and int8 GEMM throughput at BERT-base shapes, against the measured peak of the core.
+ *
+ *   build/bench/bench_gemm            (about 10 s on 2 cores)
+ *
+ * Measures, for 1 and 2 threads:
+ *   peak     f32: a loop of independent AVX-512 FMAs (AVX2/FMA without AVX-512);
+ *            int8: a loop of independent vpdpbusd (AVX512-VNNI, else AVX-VNNI, else not measured).
+ *            Twelve accumulators so that latency never limits throughput; one copy per thread; the
+ *            best of 15 runs.
+ *   gemm     M=128 tokens, (N,K) in {(768,768) attention projections, (3072,768) FFN up,
+ *            (768,3072) FFN down}, as y(M,N) = x(M,K)·W(N,K)^T:
+ *              f32_onednn     pare_sgemm (oneDNN)          f32_openblas   cblas_sgemm, for comparison
+ *              f32_linear     pare_linear_f32 (+ bias)
+ *              i8_linear      pare_linear_i8_dynamic end to end: per-token quantization of x, int8
+ *                             GEMM, dequantization + bias
+ *              i8_s8s8s32     pare_gemm_s8s8s32 alone      i8_u8s8s32     dnnl_gemm_u8s8s32 alone (the
+ *                                                          kernel inside i8_linear on VNNI CPUs)
+ * Each figure is the median over 15 samples, each sample timing enough back-to-back calls to last
+ * ~4 ms, after a warm-up; the whole grid is measured in 3 rounds and the best round's median kept
+ * (on a shared machine another process's burst of load then spoils one round, not the figure).
+ * int8 "GOP/s" counts 2·M·N·K operations like f32 GFLOP/s. The 1-minute load average is printed.
+ *
+ * Output: a human table on lines starting with '#', and machine-readable lines (read by experiments/bench.lua):
+ *   peak <f32|i8> <threads> <gflops>
+ *   gemm <kernel> <M> <N> <K> <threads> <gflops>
+ *   ratio <kernel>/<kernel> <M> <N> <K> <threads> <ratio>
+ *   info <key> <value...>
+ */
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dnnl.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BENCH_X86 1
+#endif
+
+#include "core/cpu.h"
+#include "core/timer.h"
+#include "kernels/gemm.h"
+
+/* cblas_sgemm from OpenBLAS, declared here so that another vendor's cblas.h cannot get in the way */
+enum { CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112 };
+void cblas_sgemm(int order, int transa, int transb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc);
+
+#define SAMPLES 15
+#define SAMPLE_NS 4000000LL
+#define ROUNDS 3
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- peak micro-benchmarks: returns operations done by one call ---- */
+
+#define PEAK_ITERS 4000000L
+#define ACC12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+
+#ifdef BENCH_X86
+/* The empty asm with "+v" makes every accumulator opaque, so the compiler keeps all 12 chains. */
+__attribute__((target("avx512f"), noinline)) static double peak_f32_avx512(long iters, float *sink)
+{
+#define DECL(i) __m512 a##i = _mm512_set1_ps((float)(i) * 1e-3f);
+    ACC12(DECL)
+#undef DECL
+    const __m512 x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
+    for (long it = 0; it < iters; it++) {
+#define STEP(i) a##i = _mm512_fmadd_ps(a##i, x, y); __asm__ volatile("" : "+v"(a##i));
+        ACC12(STEP)
+#undef STEP
+    }
+    __m512 s = _mm512_setzero_ps();
+#define SUM(i) s = _mm512_add_ps(s, a##i);
+    ACC12(SUM)
+#undef SUM
+    *sink = _mm512_reduce_add_ps(s);
+    return (double)iters * 12 * 16 * 2;
+}
+
+__attribute__((target("avx2,fma"), noinline)) static double peak_f32_avx2(long iters, float *sink)
+{
+#define DECL(i) __m256 a##i = _mm256_set1_ps((float)(i) * 1e-3f);
+    ACC12(DECL)
+#undef DECL
+    const __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-7f);
+    for (long it = 0; it < iters; it++) {
+#define STEP(i) a##i = _mm256_fmadd_ps(a##i, x, y); __asm__ volatile("" : "+x"(a##i));
+        ACC12(STEP)
+#undef STEP
+    }
+    __m256 s = _mm256_setzero_ps();
+#define SUM(i) s = _mm256_add_ps(s, a##i);
+    ACC12(SUM)
+#undef SUM
+    float t[8];
+    _mm256_storeu_ps(t, s);
+    *sink = t[0] + t[7];
+    return (double)iters * 12 * 8 * 2;
+}
+
+/* vpdpbusd: 64 u8·s8 products summed in groups of 4 into 16 int32 = 128 operations per instruction */
+__attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) static double peak_i8_avx512vnni(long iters, float *sink)
+{
+#define DECL(i) __m512i a##i = _mm512_set1_epi32(i);
+    ACC12(DECL)
+#undef DECL
+    const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-2);
+    for (long it = 0; it < iters; it++) {
+#define STEP(i) a##i = _mm512_dpbusd_epi32(a##i, x, y); __asm__ volatile("" : "+v"(a##i));
+        ACC12(STEP)
+#undef STEP
+    }
+    __m512i s = _mm512_setzero_si512();
+#define SUM(i) s = _mm512_add_epi32(s, a##i);
+    ACC12(SUM)
+#undef SUM
+    *sink = (float)_mm512_reduce_add_epi32(s);
+    return (double)iters * 12 * 64 * 2;
+}
+
+__attribute__((target("avx2,avxvnni"), noinline)) static double peak_i8_avxvnni(long iters, float *sink)
+{
+#define DECL(i) __m256i a##i = _mm256_set1_epi32(i);
+    ACC12(DECL)
+#undef DECL
+    const __m256i x = _mm256_set1_epi8(3), y = _mm256_set1_epi8(-2);
+    for (long it = 0; it < iters; it++) {
+#define STEP(i) a##i = _mm256_dpbusd_avx_epi32(a##i, x, y); __asm__ volatile("" : "+x"(a##i));
+        ACC12(STEP)
+#undef STEP
+    }
+    __m256i s = _mm256_setzero_si256();
+#define SUM(i) s = _mm256_add_epi32(s, a##i);
+    ACC12(SUM)
+#undef SUM
+    *sink = (float)_mm256_extract_epi32(s, 0);
+    return (double)iters * 12 * 32 * 2;
+}
+#endif
+
+typedef double (*peak_fn)(long iters, float *sink);
+
+/* GFLOP/s (or GOP/s) of `threads` copies of fn running at once; the best of 5 runs (a peak is an upper
+ * bound: anything lower is interference). */
+static double run_peak(peak_fn fn, int threads)
+{
+    double best = 0;
+    float sink[64] = {0};
+    fn(PEAK_ITERS / 8, sink); /* warm-up: clocks up, code in cache */
+    for (int r = 0; r < 5; r++) {
+        double ops = 0;
+        int64_t t0 = pare_now_ns();
+#pragma omp parallel num_threads(threads) reduction(+ : ops)
+        ops += fn(PEAK_ITERS, &sink[omp_get_thread_num() % 64]);
+        double v = ops / (double)(pare_now_ns() - t0);
+        best = v > best ? v : best;
+    }
+    return best;
+}
+
+/* ---- GEMM benchmarks ---- */
+
+typedef struct gemm_case {
+    int64_t M, N, K;
+    float *x, *W, *bias, *y;       /* x (M,K), W (N,K), bias (N), y (M,N) */
+    int8_t *xq;                    /* (M,K) quantized x, for the bare int8 GEMMs */
+    uint8_t *xu;                   /* (M,K) xq + 128 */
+    int32_t *acc;                  /* (M,N) */
+    pare_i8_weight w;
+    void *ws;
+} gemm_case;
+
+enum { K_F32_ONEDNN, K_F32_OPENBLAS, K_F32_LINEAR, K_I8_LINEAR, K_I8_S8S8, K_I8_U8S8, K_COUNT };
+static const char *kernel_names[K_COUNT] = {"f32_onednn", "f32_openblas", "f32_linear",
+                                            "i8_linear",  "i8_s8s8s32",   "i8_u8s8s32"};
+
+static int run_kernel(int k, gemm_case *c)
+{
+    const int32_t co = 0;
+    switch (k) {
+    case K_F32_ONEDNN: pare_sgemm(0, 1, c->M, c->N, c->K, 1.0f, c->x, c->K, c->W, c->K, 0.0f, c->y, c->N); return 0;
+    case K_F32_OPENBLAS:
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->M, (int)c->N, (int)c->K, 1.0f, c->x, (int)c->K,
+                    c->W, (int)c->K, 0.0f, c->y, (int)c->N);
+        return 0;
+    case K_F32_LINEAR: pare_linear_f32(c->y, c->x, c->W, c->bias, c->M, c->N, c->K); return 0;
+    case K_I8_LINEAR: return pare_linear_i8_dynamic(c->y, c->x, &c->w, c->bias, c->M, c->ws) != PARE_OK;
+    case K_I8_S8S8: return pare_gemm_s8s8s32(c->acc, c->xq, c->w.q, c->M, c->N, c->K) != PARE_OK;
+    case K_I8_U8S8:
+        return dnnl_gemm_u8s8s32('N', 'T', 'F', c->M, c->N, c->K, 1.0f, c->xu, c->K, 0, c->w.q, c->K, 0, 0.0f, c->acc,
+                                 c->N, &co) != dnnl_success;
+    }
+    return 1;
+}
+
+/* GFLOP/s: median over SAMPLES samples of `inner` back-to-back calls; -1 if the kernel failed. */
+static double bench_kernel(int k, gemm_case *c)
+{
+    for (int i = 0; i < 3; i++)
+        if (run_kernel(k, c)) return -1;
+    int64_t t0 = pare_now_ns();
+    run_kernel(k, c);
+    int64_t one = pare_now_ns() - t0;
+    int inner = one > 0 ? (int)(SAMPLE_NS / one) : 100;
+    inner = inner < 1 ? 1 : inner > 10000 ? 10000 : inner;
+    double v[SAMPLES];
+    for (int s = 0; s < SAMPLES; s++) {
+        t0 = pare_now_ns();
+        for (int i = 0; i < inner; i++) run_kernel(k, c);
+        v[s] = 2.0 * (double)c->M * (double)c->N * (double)c->K * inner / (double)(pare_now_ns() - t0);
+    }
+    return median(v, SAMPLES);
+}
+
+static void *xalloc(size_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? n : 1)) {
+        fprintf(stderr, "bench_gemm: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static void case_init(gemm_case *c, int64_t M, int64_t N, int64_t K, uint64_t seed)
+{
+    memset(c, 0, sizeof *c);
+    c->M = M, c->N = N, c->K = K;
+    c->x = xalloc((size_t)(M * K) * 4), c->W = xalloc((size_t)(N * K) * 4), c->bias = xalloc((size_t)N * 4);
+    c->y = xalloc((size_t)(M * N) * 4), c->acc = xalloc((size_t)(M * N) * 4);
+    c->xq = xalloc((size_t)(M * K)), c->xu = xalloc((size_t)(M * K));
+    uint64_t s = seed;
+    for (int64_t i = 0; i < M * K; i++) c->x[i] = (float)((s = s * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / 16777216.0f - 0.5f;
+    for (int64_t i = 0; i < N * K; i++) c->W[i] = (float)((s = s * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / 16777216.0f * 0.1f - 0.05f;
+    for (int64_t i = 0; i < N; i++) c->bias[i] = 0.01f * (float)(i % 7);
+    float *sx = xalloc((size_t)M * 4);
+    pare_quantize_rows_s8(c->xq, sx, c->x, M, K);
+    for (int64_t i = 0; i < M * K; i++) c->xu[i] = (uint8_t)(c->xq[i] + 128);
+    free(sx);
+    if (pare_i8_weight_quantize(&c->w, c->W, N, K) != PARE_OK) {
+        fprintf(stderr, "bench_gemm: %s\n", pare_errmsg());
+        exit(1);
+    }
+    c->ws = xalloc(pare_linear_i8_workspace(M, N, K));
+}
+
+static void case_free(gemm_case *c)
+{
+    free(c->x), free(c->W), free(c->bias), free(c->y), free(c->acc), free(c->xq), free(c->xu), free(c->ws);
+    pare_i8_weight_free(&c->w);
+}
+
+int main(void)
+{
+    const pare_cpu *cpu = pare_cpu_get();
+    char feat[256], back[256];
+    pare_cpu_features_str(feat, sizeof feat);
+    pare_kernel_backends(back, sizeof back);
+    printf("# bench_gemm — f32 vs int8 GEMM at BERT-base shapes\n");
+    printf("# cpu: %s (%d logical cores)\n# features: %s\n# backends: %s\n", cpu->model, cpu->logical_cores, feat, back);
+    double load[1] = {-1};
+    getloadavg(load, 1);
+    printf("# load average at start: %.2f\n", load[0]);
+    printf("info load %.2f\n", load[0]);
+    printf("info cpu %s\ninfo backends %s\ninfo i8_path %s\n", cpu->model, back, pare_i8_path_name(pare_linear_i8_path(768)));
+
+    static const int threads_list[] = {1, 2};
+    enum { NT = 2 };
+    double peak_f32[NT] = {0}, peak_i8[NT] = {0};
+    peak_fn pf = NULL, pi = NULL;
+    const char *pf_name = "none", *pi_name = "none";
+#ifdef BENCH_X86
+    if (cpu->avx512f) pf = peak_f32_avx512, pf_name = "avx512 fma";
+    else if (cpu->avx2 && cpu->fma) pf = peak_f32_avx2, pf_name = "avx2 fma";
+    if (cpu->avx512vnni && cpu->avx512bw) pi = peak_i8_avx512vnni, pi_name = "avx512 vpdpbusd";
+    else if (cpu->avxvnni) pi = peak_i8_avxvnni, pi_name = "avx-vnni vpdpbusd";
+#endif
+    for (int r = 0; r < ROUNDS; r++)
+        for (int t = 0; t < NT; t++) {
+            double v;
+            if (pf && (v = run_peak(pf, threads_list[t])) > peak_f32[t]) peak_f32[t] = v;
+            if (pi && (v = run_peak(pi, threads_list[t])) > peak_i8[t]) peak_i8[t] = v;
+        }
+    printf("#\n# peak (micro-benchmark, 12 independent accumulators per thread; best of %d runs)\n", 5 * ROUNDS);
+    printf("# %-8s %-20s %8s %14s %14s\n", "kind", "instruction", "threads", "G(FL)OP/s", "per thread");
+    for (int t = 0; t < NT; t++) {
+        int th = threads_list[t];
+        printf("# %-8s %-20s %8d %14.1f %14.1f\n", "f32", pf_name, th, peak_f32[t], peak_f32[t] / th);
+        printf("# %-8s %-20s %8d %14.1f %14.1f\n", "int8", pi_name, th, peak_i8[t], peak_i8[t] / th);
+        printf("peak f32 %d %.1f\npeak i8 %d %.1f\n", th, peak_f32[t], th, peak_i8[t]);
+    }
+
+    static const int64_t shapes[][2] = {{768, 768}, {3072, 768}, {768, 3072}};
+    const int64_t M = 128;
+    printf("#\n# GEMM y(M,N) = x(M,K)·W(N,K)^T, best of %d rounds of medians of %d samples; %% of measured peak for the same threads\n",
+           ROUNDS, SAMPLES);
+    printf("# %-13s %5s %5s %5s %7s %11s %8s\n", "kernel", "M", "N", "K", "threads", "G(FL)OP/s", "% peak");
+    /* ROUNDS passes over every (shape, threads, kernel), keeping the best per-round median: the machine
+     * may be shared, and a burst of someone else's load then spoils at most one round of a figure. */
+    double res[3][NT][K_COUNT];
+    gemm_case cases[3];
+    for (size_t s = 0; s < 3; s++) case_init(&cases[s], M, shapes[s][0], shapes[s][1], 1234 + s);
+    for (int r = 0; r < ROUNDS; r++)
+        for (int t = 0; t < NT; t++) {
+            pare_set_num_threads(threads_list[t]);
+            for (size_t s = 0; s < 3; s++)
+                for (int k = 0; k < K_COUNT; k++) {
+                    double g = bench_kernel(k, &cases[s]);
+                    if (r == 0 || g < 0 || g > res[s][t][k]) res[s][t][k] = r > 0 && res[s][t][k] < 0 ? -1 : g;
+                }
+        }
+    for (size_t s = 0; s < 3; s++)
+        for (int t = 0; t < NT; t++)
+            for (int k = 0; k < K_COUNT; k++) {
+                const gemm_case *c = &cases[s];
+                double g = res[s][t][k], pk = k <= K_F32_LINEAR ? peak_f32[t] : peak_i8[t];
+                if (g < 0) {
+                    printf("# %-13s %5lld %5lld %5lld %7d %11s\n", kernel_names[k], (long long)M, (long long)c->N,
+                           (long long)c->K, threads_list[t], "failed");
+                    continue;
+                }
+                printf("# %-13s %5lld %5lld %5lld %7d %11.1f %7.1f%%\n", kernel_names[k], (long long)M, (long long)c->N,
+                       (long long)c->K, threads_list[t], g, pk > 0 ? 100.0 * g / pk : 0.0);
+                printf("gemm %s %lld %lld %lld %d %.2f\n", kernel_names[k], (long long)M, (long long)c->N, (long long)c->K,
+                       threads_list[t], g);
+            }
+    for (size_t s = 0; s < 3; s++) case_free(&cases[s]);
+
+    printf("#\n# ratios int8 / f32 (same shape, same threads)\n");
+    printf("# %5s %5s %5s %7s %18s %18s %18s\n", "M", "N", "K", "threads", "i8_linear/f32_lin", "s8s8/f32_onednn",
+           "u8s8/f32_onednn");
+    for (size_t s = 0; s < 3; s++)
+        for (int t = 0; t < NT; t++) {
+            double *r = res[s][t];
+            double r1 = r[K_I8_LINEAR] / r[K_F32_LINEAR], r2 = r[K_I8_S8S8] / r[K_F32_ONEDNN],
+                   r3 = r[K_I8_U8S8] / r[K_F32_ONEDNN];
+            printf("# %5lld %5lld %5lld %7d %18.2f %18.2f %18.2f\n", (long long)M, (long long)shapes[s][0],
+                   (long long)shapes[s][1], threads_list[t], r1, r2, r3);
+            printf("ratio i8_linear/f32_linear %lld %lld %lld %d %.3f\n", (long long)M, (long long)shapes[s][0],
+                   (long long)shapes[s][1], threads_list[t], r1);
+            printf("ratio i8_linear/f32_onednn %lld %lld %lld %d %.3f\n", (long long)M, (long long)shapes[s][0],
+                   (long long)shapes[s][1], threads_list[t], r[K_I8_LINEAR] / r[K_F32_ONEDNN]);
+            printf("ratio i8_s8s8s32/f32_onednn %lld %lld %lld %d %.3f\n", (long long)M, (long long)shapes[s][0],
+                   (long long)shapes[s][1], threads_list[t], r2);
+        }
+    if (peak_f32[0] > 0 && peak_i8[0] > 0)
+        printf("# peak int8/f32 per core: %.2f\nratio peak_i8/peak_f32 0 0 0 1 %.3f\n", peak_i8[0] / peak_f32[0],
+               peak_i8[0] / peak_f32[0]);
+    return 0;
+}

@@ -1,0 +1,66 @@
+/* pass.c — pass registry, pare_apply, and layer selection by name patterns. */
+#include "pass.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const pare_pass *const passes[] = {
+    &pare_pass_dynamic_int8,
+};
+
+int pare_pass_count(void) { return (int)(sizeof passes / sizeof passes[0]); }
+const pare_pass *pare_pass_at(int i) { return i >= 0 && i < pare_pass_count() ? passes[i] : NULL; }
+
+const pare_pass *pare_pass_find(const char *name)
+{
+    char list[512] = "";
+    size_t used = 0;
+    for (int i = 0; i < pare_pass_count(); i++) {
+        if (!strcmp(passes[i]->schema->name, name)) return passes[i];
+        used += (size_t)snprintf(list + used, sizeof list - used, i ? ", %s" : "%s", passes[i]->schema->name);
+        if (used >= sizeof list) used = sizeof list - 1;
+    }
+    pare_fail(PARE_EINVAL, "unknown technique '%s' (valid: %s)", name, list);
+    return NULL;
+}
+
+pare_status pare_apply(pare_model **out, const pare_model *in, const char *name, const pare_kv *kv, int nkv)
+{
+    *out = NULL;
+    const pare_pass *p = pare_pass_find(name);
+    if (!p) return PARE_EINVAL;
+    pare_options o;
+    PARE_TRY(pare_opts_resolve(&o, p->schema, kv, nkv));
+    pare_model *m = pare_model_clone(in);
+    if (!m) return PARE_ENOMEM;
+    pare_status st = p->apply(m, &o);
+    if (st != PARE_OK) {
+        pare_model_free(m);
+        return st;
+    }
+    size_t used = strlen(m->applied);
+    snprintf(m->applied + used, sizeof m->applied - used, "%s%s", used ? "+" : "", name);
+    *out = m;
+    return PARE_OK;
+}
+
+pare_status pare_select_linears(const pare_model *m, const char *layers, const char *exclude, int64_t *idx, int64_t *n)
+{
+    *n = 0;
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_node *nd = &m->nodes[i];
+        if (nd->op != PARE_OP_LINEAR || !pare_name_match(layers, nd->name)) continue;
+        if (exclude && *exclude && pare_name_match(exclude, nd->name)) continue;
+        idx[(*n)++] = i;
+    }
+    if (*n) return PARE_OK;
+    char list[1024] = "";
+    size_t used = 0;
+    for (int64_t i = 0; i < m->nnodes && used < sizeof list - 1; i++)
+        if (m->nodes[i].op == PARE_OP_LINEAR)
+            used += (size_t)snprintf(list + used, sizeof list - used, used ? ", %s" : "%s", m->nodes[i].name);
+    return pare_fail(PARE_EINVAL, "layers='%s'%s%s%s matches no Linear layer (the model's: %s)", layers,
+                     exclude && *exclude ? " exclude='" : "", exclude && *exclude ? exclude : "",
+                     exclude && *exclude ? "'" : "", list);
+}

@@ -1,0 +1,59 @@
+/* tensor.h — dtypes, conversions and non-owning tensor views.
+ *
+ * Dimension letters, used in every shape comment of pare:
+ *   B batch · T tokens (sequence) · C channels (model width) · H heads · D head size (C = H·D)
+ *   V vocabulary · F feed-forward width · N output features of a Linear · K its input features
+ *   M rows of a GEMM (B·T for a Linear)
+ *
+ * A pare_tensor is a view: it never owns data. Memory comes from arenas (arena.h) or from the
+ * owner of a model's weights. Shapes are int64_t; element counts are int64_t.
+ *
+ * Conversions to bf16/f16 round to nearest even and saturate to ±Inf like IEEE 754; NaN stays NaN.
+ */
+#ifndef PARE_TENSOR_H
+#define PARE_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+typedef enum pare_dtype { /* append-only */
+    PARE_F32 = 0,
+    PARE_BF16,
+    PARE_F16,
+    PARE_I8,
+    PARE_U8,
+    PARE_I32,
+    PARE_DTYPE_COUNT
+} pare_dtype;
+
+size_t pare_dtype_size(pare_dtype t);
+const char *pare_dtype_name(pare_dtype t);
+/* Look a dtype up by name ("f32", "bf16", ...); PARE_EINVAL naming the valid ones otherwise. */
+pare_status pare_dtype_parse(const char *name, pare_dtype *out);
+
+#define PARE_MAX_DIMS 4
+
+typedef struct pare_tensor {
+    pare_dtype dtype;
+    int ndim;
+    int64_t shape[PARE_MAX_DIMS]; /* row-major, last dim contiguous */
+    void *data;                   /* not owned */
+} pare_tensor;
+
+int64_t pare_tensor_numel(const pare_tensor *t);
+size_t pare_tensor_bytes(const pare_tensor *t);
+/* "(2, 128, 768)" into buf; returns buf. */
+const char *pare_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
+
+/* Scalar conversions. */
+uint16_t pare_f32_to_bf16(float x);
+float pare_bf16_to_f32(uint16_t x);
+uint16_t pare_f32_to_f16(float x);
+float pare_f16_to_f32(uint16_t x);
+
+/* Array conversions between any two dtypes (integers saturate and round to nearest even). */
+pare_status pare_convert(void *dst, pare_dtype dt, const void *src, pare_dtype st, int64_t n);
+
+#endif

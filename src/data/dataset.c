@@ -1,0 +1,147 @@
+/* dataset.c — the pare_dataset container: allocation, freeing, invariant checks, batch gathers.
+ *
+ * Entry points: pare_dataset_alloc, pare_dataset_set_vocab, pare_dataset_free, pare_dataset_gather,
+ * pare_dataset_check, pare_dataset_decode. No generation or file reading happens here.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "data/task.h"
+
+void pare_dataset_free(pare_dataset *d)
+{
+    if (!d) return;
+    pare_free(d->tokens);
+    pare_free(d->lengths);
+    pare_free(d->labels);
+    pare_free(d->vocab_names);
+    memset(d, 0, sizeof *d);
+}
+
+pare_status pare_dataset_alloc(pare_dataset *d, const char *name, pare_task_kind kind, int64_t n, int64_t T,
+                               int32_t vocab, int32_t nclass)
+{
+    memset(d, 0, sizeof *d);
+    if (n < 0 || T < 1 || vocab < 2 || nclass < 1 || (unsigned)kind >= PARE_TASK_KIND_COUNT)
+        return pare_fail(PARE_EINVAL, "dataset '%s': bad shape n=%lld T=%lld vocab=%d nclass=%d", name, (long long)n,
+                         (long long)T, vocab, nclass);
+    if (n > 0 && T > (int64_t)(SIZE_MAX / 8) / n)
+        return pare_fail(PARE_ENOMEM, "dataset '%s': %lld x %lld tokens is too large", name, (long long)n, (long long)T);
+    snprintf(d->name, sizeof d->name, "%s", name);
+    d->kind = kind, d->n = n, d->T = T, d->vocab = vocab, d->nclass = nclass;
+    size_t nt = (size_t)(n * T), nl = kind == PARE_TASK_LM ? nt : (size_t)n;
+    d->tokens = pare_calloc((nt ? nt : 1) * sizeof(int32_t));
+    d->lengths = pare_calloc((n ? (size_t)n : 1) * sizeof(int32_t));
+    d->labels = pare_alloc((nl ? nl : 1) * sizeof(int32_t));
+    if (!d->tokens || !d->lengths || !d->labels) {
+        pare_dataset_free(d);
+        return pare_fail(PARE_ENOMEM, "dataset '%s': out of memory for %lld x %lld tokens", name, (long long)n,
+                         (long long)T);
+    }
+    for (size_t i = 0; i < nl; i++) d->labels[i] = kind == PARE_TASK_LM ? -1 : 0;
+    return PARE_OK;
+}
+
+pare_status pare_dataset_set_vocab(pare_dataset *d, const char *const *names, int32_t vocab)
+{
+    size_t bytes = (size_t)vocab * sizeof(char *);
+    for (int32_t i = 0; i < vocab; i++) bytes += strlen(names[i]) + 1;
+    char **tab = pare_alloc(bytes);
+    if (!tab) return pare_fail(PARE_ENOMEM, "dataset '%s': out of memory for the vocabulary", d->name);
+    char *s = (char *)(tab + vocab);
+    for (int32_t i = 0; i < vocab; i++) {
+        size_t l = strlen(names[i]) + 1;
+        memcpy(s, names[i], l);
+        tab[i] = s;
+        s += l;
+    }
+    pare_free(d->vocab_names);
+    d->vocab_names = tab;
+    return PARE_OK;
+}
+
+void pare_dataset_gather(const pare_dataset *d, const int64_t *idx, int64_t B, int32_t *tokens, int32_t *lengths,
+                         int32_t *labels)
+{
+    size_t row = (size_t)d->T * sizeof(int32_t);
+    for (int64_t b = 0; b < B; b++) {
+        int64_t i = idx[b];
+        assert(i >= 0 && i < d->n);
+        if (tokens) memcpy(tokens + b * d->T, d->tokens + i * d->T, row);
+        if (lengths) lengths[b] = d->lengths[i];
+        if (labels) {
+            if (d->kind == PARE_TASK_LM) memcpy(labels + b * d->T, d->labels + i * d->T, row);
+            else labels[b] = d->labels[i];
+        }
+    }
+}
+
+pare_status pare_dataset_check(const pare_dataset *d)
+{
+    for (int64_t i = 0; i < d->n; i++) {
+        int32_t L = d->lengths[i];
+        if (L < 1 || L > d->T)
+            return pare_fail(PARE_EFORMAT, "%s: example %lld has length %d outside [1, %lld]", d->name, (long long)i, L,
+                             (long long)d->T);
+        const int32_t *t = d->tokens + i * d->T;
+        for (int64_t j = 0; j < d->T; j++) {
+            if (j < L && (t[j] <= 0 || t[j] >= d->vocab))
+                return pare_fail(PARE_EFORMAT, "%s: example %lld position %lld holds token %d outside [1, %d)", d->name,
+                                 (long long)i, (long long)j, t[j], d->vocab);
+            if (j >= L && t[j] != PARE_TOKEN_PAD)
+                return pare_fail(PARE_EFORMAT, "%s: example %lld position %lld (after length %d) is %d, not PAD", d->name,
+                                 (long long)i, (long long)j, L, t[j]);
+        }
+        if (d->kind == PARE_TASK_CLASSIFY) {
+            if (d->labels[i] < 0 || d->labels[i] >= d->nclass)
+                return pare_fail(PARE_EFORMAT, "%s: example %lld has label %d outside [0, %d)", d->name, (long long)i,
+                                 d->labels[i], d->nclass);
+        } else {
+            const int32_t *y = d->labels + i * d->T;
+            for (int64_t j = 0; j < d->T; j++)
+                if (y[j] < -1 || y[j] >= d->vocab || (j >= L && y[j] != -1))
+                    return pare_fail(PARE_EFORMAT, "%s: example %lld position %lld has target %d", d->name, (long long)i,
+                                     (long long)j, y[j]);
+        }
+    }
+    return PARE_OK;
+}
+
+const char *pare_dataset_decode(const pare_dataset *d, int64_t i, char *buf, size_t cap)
+{
+    size_t used = 0;
+    if (cap == 0) return buf;
+    buf[0] = '\0';
+    if (i < 0 || i >= d->n) return buf;
+    for (int32_t j = 0; j < d->lengths[i] && used + 1 < cap; j++) {
+        int32_t t = d->tokens[i * d->T + j];
+        const char *nm = d->vocab_names && t >= 0 && t < d->vocab ? d->vocab_names[t] : "?";
+        int w = snprintf(buf + used, cap - used, j ? " %s" : "%s", nm);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+    return buf;
+}
+
+pare_status pare_dataset_repad(pare_dataset *d, int64_t T)
+{
+    if (T == d->T) return PARE_OK;
+    if (T < d->T)
+        return pare_fail(PARE_EINVAL, "%s: cannot re-pad to T=%lld, shorter than the current %lld", d->name, (long long)T,
+                         (long long)d->T);
+    pare_dataset nd;
+    PARE_TRY(pare_dataset_alloc(&nd, d->name, d->kind, d->n, T, d->vocab, d->nclass));
+    for (int64_t i = 0; i < d->n; i++) {
+        memcpy(nd.tokens + i * T, d->tokens + i * d->T, (size_t)d->T * sizeof(int32_t));
+        if (d->kind == PARE_TASK_LM) memcpy(nd.labels + i * T, d->labels + i * d->T, (size_t)d->T * sizeof(int32_t));
+    }
+    memcpy(nd.lengths, d->lengths, (size_t)d->n * sizeof(int32_t));
+    if (d->kind == PARE_TASK_CLASSIFY) memcpy(nd.labels, d->labels, (size_t)d->n * sizeof(int32_t));
+    nd.vocab_names = d->vocab_names;
+    d->vocab_names = NULL;
+    pare_dataset_free(d);
+    *d = nd;
+    return PARE_OK;
+}

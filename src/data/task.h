@@ -1,0 +1,88 @@
+/* task.h — the tasks (datasets) models train and evaluate on.
+ *
+ * A task is a named generator or reader with a declared option schema. pare_task_make() builds a
+ * train and a test split as two pare_dataset values: token ids padded to a common length T, a valid
+ * length per example, and labels (one per sequence for CLASSIFY, one per token for LM). Everything is
+ * deterministic from the "seed" option: same seed, same bytes, on every machine.
+ *
+ *     const pare_schema *s = pare_task_schema("recall");        // NULL + message listing valid names
+ *     pare_options o;  PARE_TRY(pare_opts_resolve(&o, s, kv, nkv));
+ *     pare_dataset train = {0}, test = {0};
+ *     PARE_TRY(pare_task_make(&train, &test, "recall", &o));
+ *     int32_t tok[32 * train.T], len[32], lab[32];             // a batch of 32 rows
+ *     pare_dataset_gather(&train, idx, 32, tok, len, lab);
+ *     pare_dataset_free(&train), pare_dataset_free(&test);
+ *
+ * Conventions shared by every task (see docs/tasks.md for each one):
+ *   - id 0 is PAD; positions at and after lengths[i] hold PAD (and label -1 for LM tasks);
+ *   - classification tasks put a CLS token at position 0 so a CLS-pooled encoder works;
+ *   - LM targets are the next token at positions where it is predictable, -1 elsewhere; nclass = vocab;
+ *   - train and test share T (the longest example of either split, or the option pad_to).
+ *
+ * Tasks: listops (LRA ListOps; also loads real LRA .tsv files, see data/listops.h), recall
+ * (associative recall), copy_lm (causal LM: repeat the first half), parity, majority.
+ * This file does not tokenise free text or read GLUE-style corpora.
+ */
+#ifndef PARE_TASK_H
+#define PARE_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/options.h"
+#include "core/status.h"
+
+typedef enum pare_task_kind { PARE_TASK_CLASSIFY = 0, PARE_TASK_LM, PARE_TASK_KIND_COUNT } pare_task_kind;
+
+typedef struct pare_dataset {
+    char name[64];         /* "<task>/train" or "<task>/test" */
+    pare_task_kind kind;   /* CLASSIFY: one label per sequence; LM: one target per token (-1 = ignore) */
+    int64_t n;             /* examples */
+    int64_t T;             /* padded length (max over examples, or the requested pad_to) */
+    int32_t vocab;         /* token ids are in [0, vocab); id 0 is PAD */
+    int32_t nclass;        /* CLASSIFY: labels in [0, nclass); LM: = vocab */
+    int32_t *tokens;       /* (n, T), PAD-filled after each length */
+    int32_t *lengths;      /* (n) valid length of each example, >= 1 */
+    int32_t *labels;       /* CLASSIFY: (n); LM: (n, T) targets, -1 where ignored */
+    char **vocab_names;    /* (vocab) printable token names; one allocation (table, then the strings) */
+} pare_dataset;
+
+#define PARE_TOKEN_PAD 0
+
+/* Free everything and zero *d; safe twice and on a zeroed dataset. */
+void pare_dataset_free(pare_dataset *d);
+
+/* A batch view: copies rows idx[0..B) into caller buffers: tokens (B, T), lengths (B), labels (B) for
+ * CLASSIFY or (B, T) for LM. Each idx must be in [0, n) (an engine invariant: asserted). */
+void pare_dataset_gather(const pare_dataset *d, const int64_t *idx, int64_t B, int32_t *tokens, int32_t *lengths,
+                         int32_t *labels);
+
+/* Builders, for task implementations and readers. alloc zero-fills tokens (PAD) and lengths, sets
+ * labels to 0 (CLASSIFY) or -1 (LM); on failure *d is left zeroed. */
+pare_status pare_dataset_alloc(pare_dataset *d, const char *name, pare_task_kind kind, int64_t n, int64_t T,
+                               int32_t vocab, int32_t nclass);
+/* Copy names[0..vocab) into d->vocab_names (one allocation). */
+pare_status pare_dataset_set_vocab(pare_dataset *d, const char *const *names, int32_t vocab);
+/* Re-pad to T >= the current T (PAD and -1 targets fill the new columns). */
+pare_status pare_dataset_repad(pare_dataset *d, int64_t T);
+/* Check the invariants above (token and label ranges, lengths in [1, T], PAD after each length);
+ * PARE_EFORMAT with the first offending example named otherwise. */
+pare_status pare_dataset_check(const pare_dataset *d);
+/* Example i as its token names joined by spaces (truncated to fit; always NUL-terminated). */
+const char *pare_dataset_decode(const pare_dataset *d, int64_t i, char *buf, size_t cap);
+
+/* ---- the task registry ---- */
+
+/* The option schema of a task; NULL (message lists the valid task names) when there is none. */
+const pare_schema *pare_task_schema(const char *name);
+/* Build both splits; opts resolved against pare_task_schema(name), or NULL for the defaults.
+ * Deterministic by opts "seed". On failure both datasets are left zeroed. */
+pare_status pare_task_make(pare_dataset *train, pare_dataset *test, const char *name, const pare_options *opts);
+/* Convenience: resolve kv[0..n) against the task's schema, then pare_task_make. */
+pare_status pare_task_make_kv(pare_dataset *train, pare_dataset *test, const char *name, const pare_kv *kv, int n);
+int pare_task_count(void);
+const char *pare_task_name(int i); /* NULL when i is out of range */
+/* "listops, recall, ..." into buf. */
+const char *pare_task_names(char *buf, size_t n);
+
+#endif

@@ -1,0 +1,40 @@
+/* task_impl.h — what a task file exports to the registry (task.c), and small shared helpers.
+ *
+ * Each task is one file exporting one pare_task_desc; task.c lists them in one table. A new task is
+ * one file, one registry line, one test. Not part of the public API.
+ */
+#ifndef PARE_TASK_IMPL_H
+#define PARE_TASK_IMPL_H
+
+#include "core/rng.h"
+#include "data/task.h"
+
+/* Build both splits from resolved options (o->schema is the task's own). On failure the caller
+ * frees both datasets. */
+typedef pare_status (*pare_task_make_fn)(pare_dataset *train, pare_dataset *test, const pare_options *o);
+
+typedef struct pare_task_desc {
+    const pare_schema *schema; /* schema->name is the task name, schema->doc its one-line doc */
+    pare_task_make_fn make;
+} pare_task_desc;
+
+extern const pare_task_desc pare_task_listops, pare_task_recall, pare_task_copy_lm, pare_task_parity,
+    pare_task_majority;
+
+/* The streams of one task: test and train are independent splits of the "seed" option's generator,
+ * so the test set does not change when n_train does. */
+static inline void pare_task_streams(const pare_options *o, pare_rng *train, pare_rng *test)
+{
+    pare_rng base;
+    pare_rng_seed(&base, (uint64_t)pare_opt_num(o, "seed"));
+    *train = pare_rng_split(&base, 1);
+    *test = pare_rng_split(&base, 2);
+}
+
+/* The padded length: `longest` when pad_to is 0, else pad_to (which must be >= longest). */
+pare_status pare_task_pad_len(const pare_options *o, int64_t longest, int64_t *T);
+
+/* Copy name into d->name as "<task>/<split>". */
+void pare_task_name_split(pare_dataset *d, const char *task, const char *split);
+
+#endif

@@ -1,0 +1,82 @@
+/* bench.c — forward-pass latency, memory and FLOPs. */
+#include "bench.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "graph/exec.h"
+#include "graph/ops.h"
+
+_Static_assert(PARE_OP_COUNT <= 16, "pare_bench_result.flops_by_op too small");
+
+static int64_t status_kib(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kl = strlen(key);
+    long long v = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, kl) && line[kl] == ':') {
+            sscanf(line + kl + 1, "%lld", &v);
+            break;
+        }
+    fclose(f);
+    return (int64_t)v * 1024;
+}
+
+int64_t pare_mem_rss_bytes(void) { return status_kib("VmRSS"); }
+int64_t pare_mem_hwm_bytes(void) { return status_kib("VmHWM"); }
+
+int pare_mem_reset_peak(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return 0;
+    int ok = fputs("5", f) >= 0;
+    return (fclose(f) == 0) && ok;
+}
+
+pare_status pare_bench_forward(pare_model *m, int64_t B, int64_t T, int64_t warmup, int64_t repeats, uint64_t seed,
+                               pare_bench_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (repeats < 1) return pare_fail(PARE_EINVAL, "bench: repeats=%lld must be >= 1", (long long)repeats);
+    if (warmup < 0) return pare_fail(PARE_EINVAL, "bench: warmup=%lld must be >= 0", (long long)warmup);
+    int32_t *tokens = pare_alloc((size_t)(B * T) * sizeof(int32_t));
+    out->samples_ms = pare_alloc((size_t)repeats * sizeof(double));
+    if (!tokens || !out->samples_ms) {
+        pare_free(tokens);
+        return PARE_ENOMEM;
+    }
+    pare_rng rng;
+    pare_rng_seed(&rng, seed);
+    for (int64_t i = 0; i < B * T; i++) tokens[i] = (int32_t)(1 + pare_rng_below(&rng, (uint64_t)(m->vocab - 1)));
+
+    out->peak_was_reset = pare_mem_reset_peak();
+    pare_exec *x = NULL;
+    pare_status st = pare_exec_new(&x, m, B, T, PARE_EXEC_INFER);
+    if (st == PARE_OK) st = pare_exec_bind(x, tokens, NULL, NULL);
+    for (int64_t i = 0; st == PARE_OK && i < warmup; i++) st = pare_exec_forward(x);
+    for (int64_t i = 0; st == PARE_OK && i < repeats; i++) {
+        int64_t t0 = pare_now_ns();
+        st = pare_exec_forward(x);
+        out->samples_ms[i] = (double)(pare_now_ns() - t0) * 1e-6;
+    }
+    if (st == PARE_OK) {
+        out->repeats = repeats;
+        out->activation_bytes = x->planned_bytes;
+        out->weight_bytes = pare_model_size_bytes(m);
+        out->planned_bytes = out->activation_bytes + out->weight_bytes;
+        out->measured_peak_bytes = pare_mem_hwm_bytes();
+        out->flops = pare_exec_flops(x, out->flops_by_op);
+    } else {
+        pare_free(out->samples_ms);
+        out->samples_ms = NULL;
+    }
+    pare_exec_free(x);
+    pare_free(tokens);
+    return st;
+}

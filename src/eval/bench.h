@@ -1,0 +1,35 @@
+/* bench.h — latency, memory and FLOP measurement of a model's forward pass.
+ *
+ * Latency: `warmup` untimed forwards, then `repeats` timed ones at batch B × T tokens; the raw
+ * samples are returned so callers compute the median and a bootstrap interval (eval/stats.h).
+ * Memory: the planner's figure (activations + workspace for this shape) plus the weights' storage,
+ * and the process's measured peak resident set during the timed runs (VmHWM, reset first through
+ * /proc/self/clear_refs where the kernel allows it; otherwise the process-lifetime peak, flagged).
+ */
+#ifndef PARE_BENCH_H
+#define PARE_BENCH_H
+
+#include "graph/graph.h"
+
+typedef struct pare_bench_result {
+    double *samples_ms;       /* (repeats), allocated with pare_alloc; caller frees */
+    int64_t repeats;
+    size_t planned_bytes;     /* activations + workspace (planner) + weights' storage */
+    size_t activation_bytes;  /* planner's activation + workspace figure alone */
+    size_t weight_bytes;      /* storage of the parameters as their formats store them */
+    int64_t measured_peak_bytes; /* VmHWM during the timed runs */
+    int peak_was_reset;       /* 1 if VmHWM was reset before measuring */
+    int64_t flops;            /* forward FLOPs at B × T */
+    int64_t flops_by_op[16];
+} pare_bench_result;
+
+pare_status pare_bench_forward(pare_model *m, int64_t B, int64_t T, int64_t warmup, int64_t repeats, uint64_t seed,
+                               pare_bench_result *out);
+
+/* Current and peak resident memory of this process, from /proc/self/status (0 if unknown). */
+int64_t pare_mem_rss_bytes(void);
+int64_t pare_mem_hwm_bytes(void);
+/* Reset the peak (VmHWM) to the current RSS; returns 1 on success. */
+int pare_mem_reset_peak(void);
+
+#endif

@@ -1,0 +1,221 @@
+/* exec.c — executor: binds (B, T), plans memory, runs forward and backward through the op registry.
+ *
+ * The inference planner is greedy first-fit by decreasing size over value lifetimes [def, last use]
+ * in the straight-line node order (the classic offset-assignment heuristic of TFLite's and ONNX
+ * Runtime's arena planners). Training keeps everything: backward needs it.
+ */
+#include "exec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+int64_t pare_exec_rows(const pare_exec *x, const pare_value *v)
+{
+    switch (v->rows) {
+    case PARE_ROWS_SEQS: return x->B;
+    case PARE_ROWS_CACHE_ATT: return x->B * x->T * x->T;
+    case PARE_ROWS_TOKENS:
+    default: return x->B * x->T;
+    }
+}
+
+static size_t value_bytes(const pare_exec *x, const pare_value *v)
+{
+    size_t b = (size_t)(pare_exec_rows(x, v) * v->cols) * (size_t)v->bytes;
+    return (b + PARE_ALIGN - 1) & ~(size_t)(PARE_ALIGN - 1);
+}
+
+typedef struct span { int64_t def, last; size_t size, off; int id; } span;
+
+static int by_size_desc(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    return x->id - y->id; /* deterministic */
+}
+
+/* Assign offsets; returns the arena size needed. */
+static size_t plan_offsets(span *s, int64_t n)
+{
+    qsort(s, (size_t)n, sizeof *s, by_size_desc);
+    size_t top = 0;
+    for (int64_t i = 0; i < n; i++) {
+        size_t off = 0;
+        for (int again = 1; again;) { /* bump past every placed, time-overlapping block we collide with */
+            again = 0;
+            for (int64_t j = 0; j < i; j++) {
+                if (s[j].last < s[i].def || s[i].last < s[j].def) continue;
+                if (off < s[j].off + s[j].size && s[j].off < off + s[i].size) {
+                    off = s[j].off + s[j].size;
+                    again = 1;
+                }
+            }
+        }
+        s[i].off = off;
+        if (off + s[i].size > top) top = off + s[i].size;
+    }
+    return top;
+}
+
+pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode)
+{
+    *out = NULL;
+    if (B < 1) return pare_fail(PARE_EINVAL, "batch size %lld: must be >= 1", (long long)B);
+    if (T < 1 || T > m->max_T)
+        return pare_fail(PARE_EINVAL, "sequence length %lld: must be in [1, %lld] (the model's max_T)", (long long)T,
+                         (long long)m->max_T);
+    pare_exec *x = calloc(1, sizeof *x);
+    span *s = NULL;
+    if (!x) return pare_fail(PARE_ENOMEM, "out of memory creating an executor");
+    x->m = m, x->B = B, x->T = T, x->mode = mode;
+    pare_rng_seed(&x->rng, 0x5eed);
+    x->buf = calloc((size_t)m->nvalues, sizeof *x->buf);
+    s = calloc((size_t)m->nvalues, sizeof *s);
+    if (!x->buf || !s) goto nomem;
+
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_op_desc *d = pare_op_get(m->nodes[i].op);
+        size_t ws = d->workspace ? d->workspace(x, &m->nodes[i]) : 0;
+        if (ws > x->workspace_bytes) x->workspace_bytes = ws;
+    }
+    x->workspace_bytes = (x->workspace_bytes + PARE_ALIGN - 1) & ~(size_t)(PARE_ALIGN - 1);
+
+    /* lifetimes */
+    for (int64_t v = 0; v < m->nvalues; v++) {
+        const pare_value *val = &m->values[v];
+        s[v].id = (int)v;
+        s[v].size = value_bytes(x, val);
+        s[v].def = val->producer < 0 ? 0 : val->producer;
+        s[v].last = s[v].def;
+        if (mode == PARE_EXEC_TRAIN || val->producer < 0 || v == m->logits || v == m->loss) s[v].last = m->nnodes;
+    }
+    for (int64_t i = 0; i < m->nnodes; i++)
+        for (int k = 0; k < m->nodes[i].nin; k++)
+            if (s[m->nodes[i].in[k]].last < i) s[m->nodes[i].in[k]].last = i;
+    size_t act = plan_offsets(s, m->nvalues);
+    x->planned_bytes = act + x->workspace_bytes;
+
+    size_t grads = 0;
+    if (mode == PARE_EXEC_TRAIN) {
+        x->grad = calloc((size_t)m->nvalues, sizeof *x->grad);
+        if (!x->grad) goto nomem;
+        for (int64_t v = 0; v < m->nvalues; v++)
+            if (m->values[v].kind == PARE_VAL_ACT) grads += value_bytes(x, &m->values[v]);
+        x->planned_bytes += grads;
+    }
+    if (pare_arena_init(&x->arena, act + x->workspace_bytes) != PARE_OK) goto nomem;
+    unsigned char *base = pare_arena_alloc(&x->arena, act + x->workspace_bytes);
+    for (int64_t i = 0; i < m->nvalues; i++) x->buf[s[i].id] = base + s[i].off;
+    x->workspace = x->workspace_bytes ? base + act : NULL;
+    if (mode == PARE_EXEC_TRAIN) {
+        if (pare_arena_init(&x->grad_arena, grads ? grads : PARE_ALIGN) != PARE_OK) goto nomem;
+        for (int64_t v = 0; v < m->nvalues; v++)
+            if (m->values[v].kind == PARE_VAL_ACT) x->grad[v] = pare_arena_alloc(&x->grad_arena, value_bytes(x, &m->values[v]));
+    }
+    free(s);
+    *out = x;
+    return PARE_OK;
+nomem:
+    free(s);
+    pare_exec_free(x);
+    return pare_fail(PARE_ENOMEM, "out of memory planning activations for batch %lld × %lld tokens", (long long)B, (long long)T);
+}
+
+void pare_exec_free(pare_exec *x)
+{
+    if (!x) return;
+    pare_arena_free(&x->arena);
+    pare_arena_free(&x->grad_arena);
+    free(x->buf);
+    free(x->grad);
+    free(x);
+}
+
+pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *lengths, const int32_t *labels)
+{
+    const pare_model *m = x->m;
+    int64_t BT = x->B * x->T;
+    int32_t *tk = x->buf[m->tokens], *ln = x->buf[m->lengths], *lb = x->buf[m->labels];
+    for (int64_t i = 0; i < BT; i++) {
+        if (tokens[i] < 0 || tokens[i] >= m->vocab)
+            return pare_fail(PARE_EINVAL, "token id %d at batch row %lld, position %lld is outside the vocabulary [0, %lld)",
+                             tokens[i], (long long)(i / x->T), (long long)(i % x->T), (long long)m->vocab);
+        tk[i] = tokens[i];
+    }
+    for (int64_t b = 0; b < x->B; b++) {
+        int32_t l = lengths ? lengths[b] : (int32_t)x->T;
+        if (l < 1 || l > x->T)
+            return pare_fail(PARE_EINVAL, "length %d of batch row %lld is outside [1, %lld]", l, (long long)b, (long long)x->T);
+        ln[b] = l;
+    }
+    int64_t nl = m->lm ? BT : x->B, ncls = m->lm ? m->vocab : m->nclass;
+    for (int64_t i = 0; i < nl; i++) {
+        int32_t t = labels ? labels[i] : 0;
+        if (t >= ncls)
+            return pare_fail(PARE_EINVAL, "label %d at row %lld is outside [0, %lld)", t, (long long)i, (long long)ncls);
+        lb[i] = t;
+    }
+    return PARE_OK;
+}
+
+pare_status pare_exec_forward(pare_exec *x)
+{
+    for (int64_t i = 0; i < x->m->nnodes; i++) {
+        const pare_node *n = &x->m->nodes[i];
+        pare_status s = pare_op_get(n->op)->forward(x, n);
+        if (s != PARE_OK) return pare_fail_ctx(s, "forward of %s", n->name);
+    }
+    return PARE_OK;
+}
+
+pare_status pare_exec_backward(pare_exec *x)
+{
+    if (x->mode != PARE_EXEC_TRAIN) return pare_fail(PARE_EINVAL, "backward needs an executor made for training");
+    memset(x->grad_arena.base, 0, x->grad_arena.used);
+    for (int64_t i = x->m->nnodes - 1; i >= 0; i--) {
+        const pare_node *n = &x->m->nodes[i];
+        const pare_op_desc *d = pare_op_get(n->op);
+        if (d->backward) d->backward(x, n);
+    }
+    return PARE_OK;
+}
+
+const float *pare_exec_logits(const pare_exec *x) { return x->buf[x->m->logits]; }
+
+int64_t pare_exec_flops(const pare_exec *x, int64_t *by_op)
+{
+    int64_t total = 0;
+    if (by_op) memset(by_op, 0, sizeof(int64_t) * PARE_OP_COUNT);
+    for (int64_t i = 0; i < x->m->nnodes; i++) {
+        const pare_node *n = &x->m->nodes[i];
+        int64_t f = pare_op_get(n->op)->flops(x, n);
+        total += f;
+        if (by_op) by_op[n->op] += f;
+    }
+    return total;
+}
+
+pare_status pare_model_alloc_grads(pare_model *m)
+{
+    for (int64_t i = 0; i < m->nparams; i++) {
+        pare_param *p = &m->params[i];
+        if (!p->trainable || p->grad) continue;
+        PARE_TRY(pare_param_make_private(p));
+        size_t bytes = (size_t)pare_param_numel(p) * sizeof(float);
+        p->grad = pare_calloc(bytes);
+        p->adam_m = pare_calloc(bytes);
+        p->adam_v = pare_calloc(bytes);
+        if (!p->grad || !p->adam_m || !p->adam_v) return pare_fail(PARE_ENOMEM, "out of memory for gradients of %s", p->name);
+    }
+    return PARE_OK;
+}
+
+void pare_model_zero_grad(pare_model *m)
+{
+    for (int64_t i = 0; i < m->nparams; i++) {
+        pare_param *p = &m->params[i];
+        if (p->grad) memset(p->grad, 0, (size_t)pare_param_numel(p) * sizeof(float));
+    }
+}

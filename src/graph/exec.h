@@ -1,0 +1,57 @@
+/* exec.h — running a model: bind a batch shape, plan memory, forward, backward.
+ *
+ *     pare_exec *x;  PARE_TRY(pare_exec_new(&x, model, B, T, PARE_EXEC_INFER));
+ *     pare_exec_bind(x, tokens, lengths, labels);    // (B,T), (B), (B) or (B,T)
+ *     pare_exec_forward(x);                          // x->loss, pare_exec_logits(x)
+ *     pare_exec_free(x);
+ *
+ * Inference executors share one arena among activations whose lifetimes do not overlap (a greedy
+ * first-fit planner over the straight-line graph); training executors keep every activation for
+ * backward and own one gradient buffer per activation. The planner's figure is planned_bytes.
+ */
+#ifndef PARE_EXEC_H
+#define PARE_EXEC_H
+
+#include "core/arena.h"
+#include "core/rng.h"
+#include "graph.h"
+
+typedef enum pare_exec_mode { PARE_EXEC_INFER = 0, PARE_EXEC_TRAIN } pare_exec_mode;
+
+typedef struct pare_exec {
+    pare_model *m;
+    int64_t B, T;
+    pare_exec_mode mode;
+    void **buf;            /* per value: its data (inputs int32, activations f32, masks bytes) */
+    float **grad;          /* per value: gradient (TRAIN only, activations only) */
+    pare_arena arena;      /* activations, caches, inputs, workspace */
+    pare_arena grad_arena; /* gradients of activations (TRAIN) */
+    size_t planned_bytes;  /* the planner's peak: activations + caches + inputs + workspace */
+    void *workspace;
+    size_t workspace_bytes;
+    pare_rng rng;          /* dropout masks (TRAIN) */
+    float loss;            /* mean loss over non-ignored rows after forward */
+} pare_exec;
+
+pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode);
+void pare_exec_free(pare_exec *x); /* safe with NULL */
+
+/* Copy a batch in: tokens (B,T), lengths (B) (NULL = all T), labels (B) or (B,T) (NULL = zeros).
+ * Token ids outside [0, vocab) and lengths outside [1, T] are rejected with PARE_EINVAL. */
+pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *lengths, const int32_t *labels);
+pare_status pare_exec_forward(pare_exec *x);
+/* Zero activation gradients, seed d(mean loss) and run every op's backward in reverse. Adds into
+ * parameter gradients (zero them with pare_model_zero_grad). */
+pare_status pare_exec_backward(pare_exec *x);
+
+/* Rows of a value at this executor's (B, T). */
+int64_t pare_exec_rows(const pare_exec *x, const pare_value *v);
+/* logits: (B, nclass) for classifiers, (B·T, V) for LMs. */
+const float *pare_exec_logits(const pare_exec *x);
+/* Total forward FLOPs at (B, T), and per op kind into by_op[PARE_OP_COUNT] (may be NULL). */
+int64_t pare_exec_flops(const pare_exec *x, int64_t *by_op);
+
+pare_status pare_model_alloc_grads(pare_model *m);
+void pare_model_zero_grad(pare_model *m);
+
+#endif

@@ -1,0 +1,255 @@
+/* graph.c — model construction, cloning with shared weights, names and sizes. */
+#include "graph.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "ops.h"
+
+static const char *format_names[] = {[PARE_FMT_F32] = "f32", [PARE_FMT_I8_CHANNEL] = "int8"};
+_Static_assert(sizeof format_names / sizeof format_names[0] == PARE_FMT_COUNT, "format names out of date");
+
+const char *pare_format_name(pare_format f) { return (unsigned)f < PARE_FMT_COUNT ? format_names[f] : "?"; }
+
+int pare_name_match(const char *pattern, const char *name) { return fnmatch(pattern, name, 0) == 0; }
+
+pare_model *pare_model_new(const char *kind)
+{
+    pare_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        pare_fail(PARE_ENOMEM, "out of memory creating a model");
+        return NULL;
+    }
+    snprintf(m->kind, sizeof m->kind, "%s", kind);
+    m->tokens = m->lengths = m->labels = m->logits = m->loss = -1;
+    return m;
+}
+
+static void blob_release(pare_blob *b)
+{
+    if (b && --b->refs == 0) {
+        pare_free(b->data);
+        free(b);
+    }
+}
+
+static void param_release(pare_param *p)
+{
+    blob_release(p->blob);
+    p->blob = NULL;
+    pare_free(p->grad);
+    pare_free(p->adam_m);
+    pare_free(p->adam_v);
+    p->grad = p->adam_m = p->adam_v = NULL;
+    pare_i8_weight_free(&p->i8);
+}
+
+void pare_model_free(pare_model *m)
+{
+    if (!m) return;
+    for (int64_t i = 0; i < m->nparams; i++) param_release(&m->params[i]);
+    free(m->values);
+    free(m->nodes);
+    free(m->params);
+    free(m);
+}
+
+pare_model *pare_model_clone(const pare_model *m)
+{
+    pare_model *c = malloc(sizeof *c);
+    if (!c) goto fail;
+    *c = *m;
+    c->values = malloc(sizeof *c->values * (size_t)(m->nvalues ? m->nvalues : 1));
+    c->nodes = malloc(sizeof *c->nodes * (size_t)(m->nnodes ? m->nnodes : 1));
+    c->params = malloc(sizeof *c->params * (size_t)(m->nparams ? m->nparams : 1));
+    if (!c->values || !c->nodes || !c->params) {
+        free(c->values);
+        free(c->nodes);
+        free(c->params);
+        free(c);
+        goto fail;
+    }
+    c->cap_values = m->nvalues, c->cap_nodes = m->nnodes, c->cap_params = m->nparams;
+    memcpy(c->values, m->values, sizeof *c->values * (size_t)m->nvalues);
+    memcpy(c->nodes, m->nodes, sizeof *c->nodes * (size_t)m->nnodes);
+    for (int64_t i = 0; i < m->nparams; i++) {
+        const pare_param *s = &m->params[i];
+        pare_param *d = &c->params[i];
+        *d = *s;
+        d->grad = d->adam_m = d->adam_v = NULL; /* training state is not shared */
+        memset(&d->i8, 0, sizeof d->i8);
+        d->format = PARE_FMT_F32;
+        if (d->blob) d->blob->refs++;
+        if (s->format == PARE_FMT_I8_CHANNEL) { /* re-quantize from the shared master: identical result */
+            if (pare_i8_weight_quantize(&d->i8, s->blob->data, s->shape[0], s->shape[1]) != PARE_OK) {
+                c->nparams = i + 1;
+                pare_model_free(c);
+                return NULL;
+            }
+            d->format = PARE_FMT_I8_CHANNEL;
+        }
+    }
+    return c;
+fail:
+    pare_fail(PARE_ENOMEM, "out of memory cloning a model");
+    return NULL;
+}
+
+static int grow(void **arr, int64_t *cap, int64_t n, size_t elem)
+{
+    if (n < *cap) return 0;
+    int64_t nc = *cap ? *cap * 2 : 64;
+    void *p = realloc(*arr, (size_t)nc * elem);
+    if (!p) {
+        pare_fail(PARE_ENOMEM, "out of memory growing a model graph");
+        return -1;
+    }
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, pare_rows rows, int64_t cols, int bytes)
+{
+    if (grow((void **)&m->values, &m->cap_values, m->nvalues, sizeof *m->values)) return -1;
+    pare_value *v = &m->values[m->nvalues];
+    memset(v, 0, sizeof *v);
+    snprintf(v->name, sizeof v->name, "%s", name);
+    v->kind = kind;
+    v->rows = rows;
+    v->cols = cols;
+    v->bytes = bytes;
+    v->producer = -1;
+    return (int)m->nvalues++;
+}
+
+int pare_model_add_input(pare_model *m, pare_value_kind kind, const char *name)
+{
+    pare_rows rows = kind == PARE_VAL_LENGTHS ? PARE_ROWS_SEQS : PARE_ROWS_TOKENS;
+    int id = pare_model_add_value(m, name, kind, rows, 1, 4);
+    if (id < 0) return -1;
+    if (kind == PARE_VAL_TOKENS) m->tokens = id;
+    if (kind == PARE_VAL_LENGTHS) m->lengths = id;
+    if (kind == PARE_VAL_LABELS) m->labels = id;
+    return id;
+}
+
+int pare_model_add_param(pare_model *m, const char *name, int ndim, const int64_t *shape, int trainable)
+{
+    if (grow((void **)&m->params, &m->cap_params, m->nparams, sizeof *m->params)) return -1;
+    pare_param *p = &m->params[m->nparams];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ndim = ndim;
+    p->shape[0] = shape[0];
+    p->shape[1] = ndim > 1 ? shape[1] : 1;
+    p->trainable = trainable;
+    p->format = PARE_FMT_F32;
+    p->blob = calloc(1, sizeof *p->blob);
+    if (!p->blob) {
+        pare_fail(PARE_ENOMEM, "out of memory for parameter %s", name);
+        return -1;
+    }
+    p->blob->refs = 1;
+    p->blob->n = (size_t)pare_param_numel(p);
+    p->blob->data = pare_calloc(p->blob->n * sizeof(float));
+    if (!p->blob->data) {
+        free(p->blob);
+        p->blob = NULL;
+        return -1;
+    }
+    return (int)m->nparams++;
+}
+
+int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const int *in, int nin, const int *params,
+                        int nparam, pare_rows rows, int64_t cols, pare_node_attrs attrs)
+{
+    if (grow((void **)&m->nodes, &m->cap_nodes, m->nnodes, sizeof *m->nodes)) return -1;
+    int out = pare_model_add_value(m, name, PARE_VAL_ACT, rows, cols, 4);
+    if (out < 0) return -1;
+    pare_node *n = &m->nodes[m->nnodes];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    snprintf(n->name, sizeof n->name, "%s", name);
+    n->nin = nin;
+    for (int i = 0; i < nin; i++) n->in[i] = in[i];
+    n->nparam = nparam;
+    for (int i = 0; i < nparam; i++) n->param[i] = params[i];
+    n->out = out;
+    n->a = attrs;
+    m->values[out].producer = (int)m->nnodes;
+    /* caches the op needs for backward */
+    pare_cache_spec cs[PARE_NODE_MAX_CACHE];
+    int nc = pare_op_caches(m, n, cs);
+    for (int i = 0; i < nc; i++) {
+        char cname[PARE_NAME_MAX];
+        snprintf(cname, sizeof cname, "%s#%s", name, cs[i].suffix);
+        int id = pare_model_add_value(m, cname, PARE_VAL_CACHE, cs[i].rows, cs[i].cols, cs[i].bytes);
+        if (id < 0) return -1;
+        m->values[id].producer = (int)m->nnodes;
+        n->cache[n->ncache++] = id;
+    }
+    m->nnodes++;
+    return out;
+}
+
+int pare_model_find_param(const pare_model *m, const char *name)
+{
+    for (int64_t i = 0; i < m->nparams; i++)
+        if (strcmp(m->params[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
+int pare_model_find_node(const pare_model *m, const char *name)
+{
+    for (int64_t i = 0; i < m->nnodes; i++)
+        if (strcmp(m->nodes[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
+pare_status pare_param_make_private(pare_param *p)
+{
+    if (p->blob->refs == 1) return PARE_OK;
+    pare_blob *b = calloc(1, sizeof *b);
+    if (!b) return pare_fail(PARE_ENOMEM, "out of memory copying %s", p->name);
+    b->refs = 1;
+    b->n = p->blob->n;
+    b->data = pare_alloc(b->n * sizeof(float));
+    if (!b->data) {
+        free(b);
+        return PARE_ENOMEM;
+    }
+    memcpy(b->data, p->blob->data, b->n * sizeof(float));
+    p->blob->refs--;
+    p->blob = b;
+    return PARE_OK;
+}
+
+int64_t pare_param_numel(const pare_param *p) { return p->shape[0] * (p->ndim > 1 ? p->shape[1] : 1); }
+
+size_t pare_param_bytes(const pare_param *p)
+{
+    switch (p->format) {
+    case PARE_FMT_I8_CHANNEL: return pare_i8_weight_bytes(&p->i8);
+    case PARE_FMT_F32:
+    default: return p->trainable ? (size_t)pare_param_numel(p) * sizeof(float) : 0; /* fixed tables are recomputed */
+    }
+}
+
+size_t pare_model_size_bytes(const pare_model *m)
+{
+    size_t s = 0;
+    for (int64_t i = 0; i < m->nparams; i++) s += pare_param_bytes(&m->params[i]);
+    return s;
+}
+
+int64_t pare_model_param_count(const pare_model *m)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; i < m->nparams; i++)
+        if (m->params[i].trainable) n += pare_param_numel(&m->params[i]);
+    return n;
+}

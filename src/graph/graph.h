@@ -1,0 +1,160 @@
+/* graph.h — the graph IR: values, parameters, nodes, and the model that owns them.
+ *
+ * A model is a straight-line graph (a list of nodes in execution order) over three kinds of things:
+ *   inputs      tokens (B·T), lengths (B), labels (B or B·T) — bound per batch;
+ *   parameters  named weights with a storage format (f32, or a quantized format with its kernel);
+ *   activations the outputs of nodes, and per-node caches for backward (LayerNorm stats, attention
+ *               probabilities, dropout masks, softmax probabilities).
+ * Every node and parameter has a stable hierarchical name ("enc.3.attn.qkv", "enc.3.attn.qkv.weight");
+ * passes select them with glob patterns (fnmatch) and tables report by them.
+ *
+ * Activations are 2-D: rows × cols where rows is symbolic (B·T tokens, B sequences), bound when an
+ * executor is made for a batch shape (exec.h). That is all a transformer needs and keeps the memory
+ * planner simple.
+ *
+ * What it deliberately does not do: general broadcasting, dynamic control flow, ops on arbitrary
+ * N-D tensors. Models are built by src/model/ builders; passes (src/compress/) rewrite the parameter
+ * storage or the node list and return a new model.
+ *
+ * Entry points: pare_model_new / pare_model_free / pare_model_clone, pare_model_add_* (builders),
+ * pare_model_find_param, pare_model_size_bytes.
+ */
+#ifndef PARE_GRAPH_H
+#define PARE_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "kernels/gemm.h"
+#include "kernels/nn.h"
+
+#define PARE_NAME_MAX 64
+#define PARE_NODE_MAX_IN 3
+#define PARE_NODE_MAX_PARAMS 2
+#define PARE_NODE_MAX_CACHE 2
+
+/* Ops: append-only; the registry in ops.c is indexed by this enum and guarded by a static assert. */
+typedef enum pare_op_id {
+    PARE_OP_EMBEDDING = 0, /* in: tokens;           param: table (V,C)          out (B·T, C) */
+    PARE_OP_POSADD,        /* in: x (B·T,C);         param: pos (Tmax,C) [learned or fixed]       */
+    PARE_OP_LINEAR,        /* in: x (rows,K);        param: weight (N,K), bias (N)   out (rows,N) */
+    PARE_OP_LAYERNORM,     /* in: x (rows,C);        param: weight (C), bias (C); cache mean, rstd */
+    PARE_OP_GELU,          /* in: x                                                          */
+    PARE_OP_RELU,          /* in: x                                                          */
+    PARE_OP_ADD,           /* in: a, b (same shape)                                          */
+    PARE_OP_DROPOUT,       /* in: x; cache: mask (bytes); identity at inference               */
+    PARE_OP_ATTENTION,     /* in: qkv (B·T, 3C), lengths; cache att (B,H,T,T)   out (B·T, C)  */
+    PARE_OP_POOL,          /* in: x (B·T,C), lengths                              out (B, C)    */
+    PARE_OP_XENT,          /* in: logits (rows,V), labels; cache probs   out: losses (rows, 1)  */
+    PARE_OP_COUNT
+} pare_op_id;
+
+typedef enum pare_rows {
+    PARE_ROWS_TOKENS = 0, /* B·T */
+    PARE_ROWS_SEQS,       /* B */
+    PARE_ROWS_CACHE_ATT,  /* B·H·T rows of T (attention probabilities) */
+} pare_rows;
+
+typedef enum pare_value_kind {
+    PARE_VAL_TOKENS = 0, /* int32 (B·T) input */
+    PARE_VAL_LENGTHS,    /* int32 (B) input */
+    PARE_VAL_LABELS,     /* int32 (B) or (B·T) input */
+    PARE_VAL_ACT,        /* f32 activation, rows × cols */
+    PARE_VAL_CACHE,      /* backward cache: f32, or bytes for dropout masks */
+} pare_value_kind;
+
+typedef struct pare_value {
+    char name[PARE_NAME_MAX];
+    pare_value_kind kind;
+    pare_rows rows;
+    int64_t cols;   /* elements per row */
+    int bytes;      /* element size: 4, or 1 for masks */
+    int producer;   /* node index, -1 for inputs */
+} pare_value;
+
+/* Storage formats of a parameter (DESIGN.md: formats carry their kernels). Append-only. */
+typedef enum pare_format {
+    PARE_FMT_F32 = 0,
+    PARE_FMT_I8_CHANNEL, /* int8 per output channel, symmetric; dynamic per-token activations */
+    PARE_FMT_COUNT
+} pare_format;
+
+const char *pare_format_name(pare_format f);
+
+typedef struct pare_blob { /* a reference-counted block of f32 weights, shared between models */
+    int refs;
+    size_t n;
+    float *data;
+} pare_blob;
+
+typedef struct pare_param {
+    char name[PARE_NAME_MAX]; /* "enc.0.attn.qkv.weight" */
+    int ndim;
+    int64_t shape[2];         /* (N, K) for Linear weights, (C) for vectors, (V, C) for tables */
+    int trainable;            /* 0 for fixed sinusoidal positions */
+    pare_blob *blob;          /* f32 master copy (shared between clones until written) */
+    float *grad;              /* (same shape), training only; owned */
+    float *adam_m, *adam_v;   /* AdamW moments, training only; owned */
+    pare_format format;       /* how the kernels see it */
+    pare_i8_weight i8;        /* PARE_FMT_I8_CHANNEL */
+} pare_param;
+
+typedef struct pare_node_attrs {
+    int heads;          /* ATTENTION */
+    int causal;         /* ATTENTION */
+    float p;            /* DROPOUT */
+    pare_pool_mode pool;/* POOL */
+} pare_node_attrs;
+
+typedef struct pare_node {
+    pare_op_id op;
+    char name[PARE_NAME_MAX];
+    int in[PARE_NODE_MAX_IN], nin;        /* value ids */
+    int param[PARE_NODE_MAX_PARAMS], nparam;
+    int cache[PARE_NODE_MAX_CACHE], ncache;
+    int out;                               /* value id */
+    pare_node_attrs a;
+} pare_node;
+
+typedef struct pare_model {
+    char kind[16];      /* "encoder" | "decoder" */
+    int64_t vocab, max_T, C, H, L, F, nclass;
+    int64_t nvalues, nnodes, nparams;
+    pare_value *values;
+    pare_node *nodes;
+    pare_param *params;
+    int64_t cap_values, cap_nodes, cap_params;
+    int tokens, lengths, labels; /* input value ids */
+    int logits, loss;            /* value ids of the head's logits and per-row losses */
+    int lm;                      /* 1: logits per token (B·T, V); 0: per sequence (B, nclass) */
+    char applied[256];           /* passes applied so far, "dynamic_int8(...)", for tables */
+} pare_model;
+
+pare_model *pare_model_new(const char *kind);
+void pare_model_free(pare_model *m); /* safe with NULL */
+/* A copy of the graph whose parameters share their f32 blobs with m (copy-on-write by passes). */
+pare_model *pare_model_clone(const pare_model *m);
+
+/* Builders: return the new value id (or param index), -1 on failure with the message kept. */
+int pare_model_add_input(pare_model *m, pare_value_kind kind, const char *name);
+int pare_model_add_param(pare_model *m, const char *name, int ndim, const int64_t *shape, int trainable);
+int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, pare_rows rows, int64_t cols, int bytes);
+/* Appends a node; creates its output value (rows, cols) and caches as the op requires. */
+int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const int *in, int nin, const int *params,
+                        int nparam, pare_rows rows, int64_t cols, pare_node_attrs attrs);
+
+int pare_model_find_param(const pare_model *m, const char *name);
+int pare_model_find_node(const pare_model *m, const char *name);
+/* Make param i's f32 data private to this model (copy if shared). */
+pare_status pare_param_make_private(pare_param *p);
+int64_t pare_param_numel(const pare_param *p);
+/* Storage of a parameter in bytes, as its format stores it. */
+size_t pare_param_bytes(const pare_param *p);
+size_t pare_model_size_bytes(const pare_model *m);
+int64_t pare_model_param_count(const pare_model *m);
+
+/* Glob match of a name against a pattern ("enc.*.ffn.*"), fnmatch semantics. */
+int pare_name_match(const char *pattern, const char *name);
+
+#endif

@@ -1,0 +1,269 @@
+/* ops.c — the op registry: wires graph values to the kernels of src/kernels/.
+ *
+ * Each op is a forward/backward pair over the executor's buffers. Backward adds into gradients; a
+ * NULL gradient pointer means "not needed" (inputs, frozen parameters). The FLOP counts are the
+ * multiply-adds ×2 of the products plus a nominal count per element for elementwise work, the same
+ * convention for every op so tables compare like with like.
+ */
+#include "ops.h"
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#include "exec.h"
+
+static float *F(const pare_exec *x, int id) { return (float *)x->buf[id]; }
+static const int32_t *I(const pare_exec *x, int id) { return (const int32_t *)x->buf[id]; }
+static float *G(const pare_exec *x, int id) { return x->grad ? x->grad[id] : NULL; }
+static pare_param *P(const pare_exec *x, const pare_node *n, int i) { return &x->m->params[n->param[i]]; }
+static float *PD(const pare_exec *x, const pare_node *n, int i) { return P(x, n, i)->blob->data; }
+static float *PG(const pare_exec *x, const pare_node *n, int i)
+{
+    pare_param *p = P(x, n, i);
+    return p->trainable ? p->grad : NULL;
+}
+static int64_t ROWS(const pare_exec *x, int id) { return pare_exec_rows(x, &x->m->values[id]); }
+static int64_t COLS(const pare_exec *x, int id) { return x->m->values[id].cols; }
+static const int32_t *LENGTHS(const pare_exec *x, const pare_node *n) { return I(x, n->in[1]); }
+
+/* ---- embedding: out(B·T, C) = table[tokens] ---- */
+static pare_status embedding_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_embedding_forward(F(x, n->out), I(x, n->in[0]), PD(x, n, 0), ROWS(x, n->out), COLS(x, n->out));
+    return PARE_OK;
+}
+static void embedding_bwd(pare_exec *x, const pare_node *n)
+{
+    float *dt = PG(x, n, 0);
+    if (dt) pare_embedding_backward(dt, G(x, n->out), I(x, n->in[0]), ROWS(x, n->out), COLS(x, n->out));
+}
+
+/* ---- positions: out = x + pos[t] ---- */
+static pare_status posadd_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_posadd_forward(F(x, n->out), F(x, n->in[0]), PD(x, n, 0), x->B, x->T, COLS(x, n->out));
+    return PARE_OK;
+}
+static void posadd_bwd(pare_exec *x, const pare_node *n)
+{
+    pare_posadd_backward(G(x, n->in[0]), PG(x, n, 0), G(x, n->out), x->B, x->T, COLS(x, n->out));
+}
+static int64_t posadd_flops(const pare_exec *x, const pare_node *n) { return ROWS(x, n->out) * COLS(x, n->out); }
+
+/* ---- linear: y(M,N) = x(M,K) W(N,K)^T + b, dispatched on the weight's storage format ---- */
+static pare_status linear_fwd(pare_exec *x, const pare_node *n)
+{
+    const pare_param *w = P(x, n, 0);
+    const float *bias = n->nparam > 1 ? PD(x, n, 1) : NULL;
+    int64_t M = ROWS(x, n->out), N = w->shape[0], K = w->shape[1];
+    switch (w->format) {
+    case PARE_FMT_I8_CHANNEL:
+        return pare_linear_i8_dynamic(F(x, n->out), F(x, n->in[0]), &w->i8, bias, M, x->workspace);
+    case PARE_FMT_F32:
+    default:
+        pare_linear_f32(F(x, n->out), F(x, n->in[0]), w->blob->data, bias, M, N, K);
+        return PARE_OK;
+    }
+}
+/* Backward always uses the f32 master weights: training a quantized model is QAT's business. */
+static void linear_bwd(pare_exec *x, const pare_node *n)
+{
+    const pare_param *w = P(x, n, 0);
+    int64_t M = ROWS(x, n->out), N = w->shape[0], K = w->shape[1];
+    pare_linear_f32_backward(G(x, n->in[0]), PG(x, n, 0), n->nparam > 1 ? PG(x, n, 1) : NULL, G(x, n->out),
+                             F(x, n->in[0]), w->blob->data, M, N, K);
+}
+static int64_t linear_flops(const pare_exec *x, const pare_node *n)
+{
+    const pare_param *w = P(x, n, 0);
+    return 2 * ROWS(x, n->out) * w->shape[0] * w->shape[1];
+}
+static size_t linear_ws(const pare_exec *x, const pare_node *n)
+{
+    const pare_param *w = &x->m->params[n->param[0]];
+    if (w->format == PARE_FMT_I8_CHANNEL) return pare_linear_i8_workspace(ROWS(x, n->out), w->shape[0], w->shape[1]);
+    return 0;
+}
+
+/* ---- layernorm ---- */
+static pare_status layernorm_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_layernorm_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->cache[1]), F(x, n->in[0]), PD(x, n, 0), PD(x, n, 1),
+                           ROWS(x, n->out), COLS(x, n->out));
+    return PARE_OK;
+}
+static void layernorm_bwd(pare_exec *x, const pare_node *n)
+{
+    pare_layernorm_backward(G(x, n->in[0]), PG(x, n, 0), PG(x, n, 1), G(x, n->out), F(x, n->in[0]), PD(x, n, 0),
+                            F(x, n->cache[0]), F(x, n->cache[1]), ROWS(x, n->out), COLS(x, n->out));
+}
+static int64_t layernorm_flops(const pare_exec *x, const pare_node *n) { return 8 * ROWS(x, n->out) * COLS(x, n->out); }
+static int layernorm_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
+{
+    pare_rows r = m->values[n->out].rows;
+    cs[0] = (pare_cache_spec){"mean", r, 1, 4};
+    cs[1] = (pare_cache_spec){"rstd", r, 1, 4};
+    return 2;
+}
+
+/* ---- activations ---- */
+static int64_t numel_out(const pare_exec *x, const pare_node *n) { return ROWS(x, n->out) * COLS(x, n->out); }
+static pare_status gelu_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_gelu_forward(F(x, n->out), F(x, n->in[0]), numel_out(x, n));
+    return PARE_OK;
+}
+static void gelu_bwd(pare_exec *x, const pare_node *n)
+{
+    pare_gelu_backward(G(x, n->in[0]), F(x, n->in[0]), G(x, n->out), numel_out(x, n));
+}
+static int64_t gelu_flops(const pare_exec *x, const pare_node *n) { return 8 * numel_out(x, n); }
+static pare_status relu_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_relu_forward(F(x, n->out), F(x, n->in[0]), numel_out(x, n));
+    return PARE_OK;
+}
+static void relu_bwd(pare_exec *x, const pare_node *n)
+{
+    pare_relu_backward(G(x, n->in[0]), F(x, n->in[0]), G(x, n->out), numel_out(x, n));
+}
+static int64_t elementwise_flops(const pare_exec *x, const pare_node *n) { return numel_out(x, n); }
+
+/* ---- residual add ---- */
+static pare_status add_fwd(pare_exec *x, const pare_node *n)
+{
+    float *o = F(x, n->out);
+    const float *a = F(x, n->in[0]), *b = F(x, n->in[1]);
+    int64_t len = numel_out(x, n);
+#pragma omp parallel for if (len > 65536)
+    for (int64_t i = 0; i < len; i++) o[i] = a[i] + b[i];
+    return PARE_OK;
+}
+static void add_bwd(pare_exec *x, const pare_node *n)
+{
+    const float *d = G(x, n->out);
+    int64_t len = numel_out(x, n);
+    for (int k = 0; k < 2; k++) {
+        float *g = G(x, n->in[k]);
+        if (!g) continue;
+#pragma omp parallel for if (len > 65536)
+        for (int64_t i = 0; i < len; i++) g[i] += d[i];
+    }
+}
+
+/* ---- dropout (identity at inference) ---- */
+static pare_status dropout_fwd(pare_exec *x, const pare_node *n)
+{
+    int64_t len = numel_out(x, n);
+    if (x->mode == PARE_EXEC_TRAIN)
+        pare_dropout_forward(F(x, n->out), (uint8_t *)x->buf[n->cache[0]], F(x, n->in[0]), len, n->a.p, &x->rng);
+    else
+        memcpy(F(x, n->out), F(x, n->in[0]), (size_t)len * sizeof(float));
+    return PARE_OK;
+}
+static void dropout_bwd(pare_exec *x, const pare_node *n)
+{
+    pare_dropout_backward(G(x, n->in[0]), G(x, n->out), (const uint8_t *)x->buf[n->cache[0]], numel_out(x, n), n->a.p);
+}
+static int dropout_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
+{
+    cs[0] = (pare_cache_spec){"mask", m->values[n->out].rows, m->values[n->out].cols, 1};
+    return 1;
+}
+
+/* ---- attention: qkv (B·T, 3C) -> out (B·T, C); cache att (B,H,T,T) ---- */
+static pare_status attention_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_attention_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->in[0]), LENGTHS(x, n), n->a.causal, x->B, x->T,
+                           COLS(x, n->out), n->a.heads);
+    return PARE_OK;
+}
+static void attention_bwd(pare_exec *x, const pare_node *n)
+{
+    pare_attention_backward(G(x, n->in[0]), (float *)x->workspace, G(x, n->out), F(x, n->in[0]), F(x, n->cache[0]),
+                            LENGTHS(x, n), n->a.causal, x->B, x->T, COLS(x, n->out), n->a.heads);
+}
+static int64_t attention_flops(const pare_exec *x, const pare_node *n)
+{
+    int64_t B = x->B, T = x->T, C = COLS(x, n->out), H = n->a.heads;
+    return 4 * B * T * T * C + 5 * B * H * T * T; /* QK^T and PV, softmax */
+}
+static int attention_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
+{
+    (void)m;
+    cs[0] = (pare_cache_spec){"att", PARE_ROWS_CACHE_ATT, n->a.heads, 4};
+    return 1;
+}
+static size_t attention_ws(const pare_exec *x, const pare_node *n)
+{
+    return x->mode == PARE_EXEC_TRAIN ? (size_t)(x->B * n->a.heads * x->T * x->T) * sizeof(float) : 0;
+}
+
+/* ---- pooling ---- */
+static pare_status pool_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_pool_forward(F(x, n->out), F(x, n->in[0]), LENGTHS(x, n), n->a.pool, x->B, x->T, COLS(x, n->out));
+    return PARE_OK;
+}
+static void pool_bwd(pare_exec *x, const pare_node *n)
+{
+    pare_pool_backward(G(x, n->in[0]), G(x, n->out), LENGTHS(x, n), n->a.pool, x->B, x->T, COLS(x, n->out));
+}
+static int64_t pool_flops(const pare_exec *x, const pare_node *n) { return x->B * x->T * COLS(x, n->out); }
+
+/* ---- softmax cross-entropy: losses (rows, 1) ---- */
+static pare_status xent_fwd(pare_exec *x, const pare_node *n)
+{
+    int64_t M = ROWS(x, n->in[0]), V = COLS(x, n->in[0]);
+    x->loss = pare_crossentropy_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->in[0]), I(x, n->in[1]), M, V);
+    return PARE_OK;
+}
+static void xent_bwd(pare_exec *x, const pare_node *n)
+{
+    int64_t M = ROWS(x, n->in[0]), V = COLS(x, n->in[0]), count = 0;
+    const int32_t *t = I(x, n->in[1]);
+    for (int64_t i = 0; i < M; i++) count += t[i] >= 0;
+    if (count) pare_crossentropy_backward(G(x, n->in[0]), F(x, n->cache[0]), t, 1.0f / (float)count, M, V);
+}
+static int64_t xent_flops(const pare_exec *x, const pare_node *n) { return 4 * ROWS(x, n->in[0]) * COLS(x, n->in[0]); }
+static int xent_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
+{
+    cs[0] = (pare_cache_spec){"probs", m->values[n->in[0]].rows, m->values[n->in[0]].cols, 4};
+    return 1;
+}
+
+static int64_t no_flops(const pare_exec *x, const pare_node *n)
+{
+    (void)x, (void)n;
+    return 0;
+}
+
+static const pare_op_desc ops[] = {
+    [PARE_OP_EMBEDDING] = {"embedding", embedding_fwd, embedding_bwd, no_flops, NULL, NULL},
+    [PARE_OP_POSADD] = {"posadd", posadd_fwd, posadd_bwd, posadd_flops, NULL, NULL},
+    [PARE_OP_LINEAR] = {"linear", linear_fwd, linear_bwd, linear_flops, NULL, linear_ws},
+    [PARE_OP_LAYERNORM] = {"layernorm", layernorm_fwd, layernorm_bwd, layernorm_flops, layernorm_caches, NULL},
+    [PARE_OP_GELU] = {"gelu", gelu_fwd, gelu_bwd, gelu_flops, NULL, NULL},
+    [PARE_OP_RELU] = {"relu", relu_fwd, relu_bwd, elementwise_flops, NULL, NULL},
+    [PARE_OP_ADD] = {"add", add_fwd, add_bwd, elementwise_flops, NULL, NULL},
+    [PARE_OP_DROPOUT] = {"dropout", dropout_fwd, dropout_bwd, no_flops, dropout_caches, NULL},
+    [PARE_OP_ATTENTION] = {"attention", attention_fwd, attention_bwd, attention_flops, attention_caches, attention_ws},
+    [PARE_OP_POOL] = {"pool", pool_fwd, pool_bwd, pool_flops, NULL, NULL},
+    [PARE_OP_XENT] = {"cross_entropy", xent_fwd, xent_bwd, xent_flops, xent_caches, NULL},
+};
+_Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of date with pare_op_id");
+
+const pare_op_desc *pare_op_get(pare_op_id id)
+{
+    assert((unsigned)id < PARE_OP_COUNT);
+    return &ops[id];
+}
+
+const char *pare_op_name(pare_op_id id) { return pare_op_get(id)->name; }
+
+int pare_op_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
+{
+    const pare_op_desc *d = pare_op_get(n->op);
+    return d->caches ? d->caches(m, n, cs) : 0;
+}

@@ -1,0 +1,98 @@
+/* gemm.h — matrix products per storage format: f32 and int8 (with per-token × per-channel scales).
+ *
+ * Conventions (row-major everywhere; sizes are int64_t; outputs first, inputs const, sizes last):
+ *   pare_sgemm:   C(M,N) = alpha · op(A)(M,K) · op(B)(K,N) + beta · C      (BLAS semantics, row-major)
+ *   Linear:       y(M,N) = x(M,K) · W(N,K)^T + bias(N)                      (W stored like nn.Linear)
+ *
+ * Every fast kernel has a plain `_ref` twin that the tests compare against. The fast path is chosen at
+ * run time (oneDNN's JIT dispatches on the CPU it finds; our own code checks pare_cpu_get()).
+ */
+#ifndef PARE_GEMM_H
+#define PARE_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+/* ---- f32 ---- */
+void pare_sgemm(int transa, int transb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void pare_sgemm_ref(int transa, int transb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* y(M,N) = x(M,K) · W(N,K)^T + bias(N); bias may be NULL. */
+void pare_linear_f32(float *y, const float *x, const float *W, const float *bias, int64_t M, int64_t N, int64_t K);
+void pare_linear_f32_ref(float *y, const float *x, const float *W, const float *bias, int64_t M, int64_t N, int64_t K);
+/* Backward of pare_linear_f32; adds into dx (M,K), dW (N,K), dbias (N); any of them may be NULL. */
+void pare_linear_f32_backward(float *dx, float *dW, float *dbias, const float *dy, const float *x, const float *W,
+                              int64_t M, int64_t N, int64_t K);
+
+/* ---- int8 ---- */
+
+/* Weights quantized per output channel, symmetric: W[n,k] ≈ q[n,k] · scale[n], q in [-127, 127]. */
+typedef struct pare_i8_weight {
+    int8_t *q;          /* (N, K) */
+    float *scale;       /* (N) */
+    int32_t *colsum;    /* (N) Σ_k q[n,k], for the u8 zero-point compensation of VNNI kernels */
+    void *packed;       /* kernel-private reordered copy (may be NULL) */
+    int64_t N, K;
+} pare_i8_weight;
+
+/* Quantize W (N,K) per output channel (max-abs, symmetric). Allocates; free with pare_i8_weight_free.
+ * PARE_ENUMERIC (naming the row) if W holds NaN or Inf. */
+pare_status pare_i8_weight_quantize(pare_i8_weight *out, const float *W, int64_t N, int64_t K);
+void pare_i8_weight_free(pare_i8_weight *w); /* safe twice */
+/* Bytes of storage the format needs (q + scale), as reported in size tables. */
+size_t pare_i8_weight_bytes(const pare_i8_weight *w);
+
+/* Per-token (per-row) symmetric quantization of activations: x[m,k] ≈ q[m,k] · scale[m]. */
+void pare_quantize_rows_s8(int8_t *q, float *scale, const float *x, int64_t M, int64_t K);
+
+/* C(M,N) = A(M,K) · B(N,K)^T in int32. */
+pare_status pare_gemm_s8s8s32(int32_t *C, const int8_t *A, const int8_t *B, int64_t M, int64_t N, int64_t K);
+void pare_gemm_s8s8s32_ref(int32_t *C, const int8_t *A, const int8_t *B, int64_t M, int64_t N, int64_t K);
+
+/* Dynamic int8 Linear: activations quantized per token at run time, int8 GEMM with int32
+ * accumulation, then y[m,n] = acc[m,n] · sx[m] · w->scale[n] + bias[n].
+ * workspace: at least pare_linear_i8_workspace(M, N, K) bytes, 64-byte aligned. */
+size_t pare_linear_i8_workspace(int64_t M, int64_t N, int64_t K);
+pare_status pare_linear_i8_dynamic(float *y, const float *x, const pare_i8_weight *w, const float *bias, int64_t M,
+                                   void *workspace);
+void pare_linear_i8_dynamic_ref(float *y, const float *x, const pare_i8_weight *w, const float *bias, int64_t M);
+
+/* ---- int8 additions (gemm_i8.c) ----
+ *
+ * Which int8 GEMM pare_linear_i8_dynamic (and pare_gemm_s8s8s32) use on this machine, chosen at run
+ * time from oneDNN's effective ISA:
+ *   PARE_I8_PATH_U8S8       VNNI: activations shifted to u8 by +128, oneDNN u8·s8 GEMM, the shift removed
+ *                           exactly with -128·colsum in the dequantization pass (the fast path)
+ *   PARE_I8_PATH_S8S8       VNNI, K too large for the shifted sums to fit int32: oneDNN s8·s8 GEMM
+ *   PARE_I8_PATH_S8S8_MADD  no VNNI: oneDNN's int8 GEMMs saturate in int16 there, so pare's own exact
+ *                           kernel (int16 vpmaddwd on AVX2, plain C otherwise) */
+typedef enum pare_i8_path { /* append-only */
+    PARE_I8_PATH_U8S8 = 0,
+    PARE_I8_PATH_S8S8,
+    PARE_I8_PATH_S8S8_MADD,
+    PARE_I8_PATH_COUNT
+} pare_i8_path;
+pare_i8_path pare_linear_i8_path(int64_t K);
+const char *pare_i8_path_name(pare_i8_path p); /* "u8s8-vnni", "s8s8-vnni", "s8s8-madd" */
+
+/* Largest K for which int32 accumulation of int8 products is exact (K·128·128 < 2^31).
+ * pare_gemm_s8s8s32 and pare_linear_i8_dynamic return PARE_EINVAL above it. */
+#define PARE_I8_MAX_K ((int64_t)131071)
+
+/* Per-token quantization that also returns the status: PARE_ENUMERIC naming the first row that holds
+ * NaN or Inf (pare_quantize_rows_s8 instead gives such a row scale NaN and q = 0). */
+pare_status pare_quantize_rows_s8_checked(int8_t *q, float *scale, const float *x, int64_t M, int64_t K);
+/* Reference twin of pare_quantize_rows_s8 (scalar; bit-identical results). */
+void pare_quantize_rows_s8_ref(int8_t *q, float *scale, const float *x, int64_t M, int64_t K);
+
+/* ---- threads and backends ---- */
+void pare_set_num_threads(int n);
+int pare_get_num_threads(void);
+/* "onednn 2.6.3 (avx512_core_bf16), openblas 0.3.21" into buf. */
+const char *pare_kernel_backends(char *buf, size_t n);
+
+#endif

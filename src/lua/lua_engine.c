@@ -1,0 +1,449 @@
+/* lua_engine.c — the engine's half of the `pare` Lua module: tasks, models, training, evaluation,
+ * compression passes and benchmarks. Thin by design: check arguments, convert Lua tables to
+ * pare_kv[] for the engine's schema validator, call the engine, turn a status into a Lua error that
+ * names the script's file and line. Nothing here allocates across a call that can raise except
+ * through userdata that Lua owns (so a longjmp never leaks).
+ *
+ * Lua API (methods on userdata):
+ *   pare.task(name, opts)           -> Task    t.name t.kind t.vocab t.classes t.T t.n_train t.n_test
+ *   pare.model(opts)                -> Model   (schema: pare help model)
+ *   m:train(task, opts)             -> {steps, loss, seconds, best_eval_accuracy}
+ *   m:evaluate(task [, {split, batch}]) -> {accuracy, loss, perplexity, n}
+ *   m:apply(name, opts) / pare.apply(m, name, opts) -> Model (m unchanged)
+ *   m:bench{batch, T, warmup, repeats, seed} -> {median_ms, ci_lo_ms, ci_hi_ms, ...}
+ *   m:fidelity(ref, task [, {split, batch}]) -> {cosine, max_abs_err, agreement}
+ *   m:info() -> table;  m:layers([pattern]) -> {names}
+ *   pare.set_threads(n), pare.threads(), pare.schema_help(name) -> text
+ */
+#include "lua_engine.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compress/pass.h"
+#include "core/arena.h"
+#include "core/cpu.h"
+#include "core/timer.h"
+#include "data/task.h"
+#include "eval/bench.h"
+#include "eval/stats.h"
+#include "graph/exec.h"
+#include "graph/ops.h"
+#include "kernels/gemm.h"
+#include "lua_util.h"
+#include "model/transformer.h"
+#include "train/train.h"
+
+#define MODEL_MT "pare.Model"
+#define TASK_MT "pare.Task"
+
+typedef struct lmodel { pare_model *m; } lmodel;
+typedef struct ltask { pare_dataset train, test; char name[64]; } ltask;
+
+/* ---- schema lookup for `pare help` ---- */
+const pare_schema *pare_schema_lookup(const char *name)
+{
+    if (!strcmp(name, "model")) return &pare_model_schema;
+    if (!strcmp(name, "train")) return &pare_train_schema;
+    for (int i = 0; i < pare_pass_count(); i++)
+        if (!strcmp(pare_pass_at(i)->schema->name, name)) return pare_pass_at(i)->schema;
+    for (int i = 0; i < pare_task_count(); i++)
+        if (!strcmp(pare_task_name(i), name)) return pare_task_schema(name);
+    return NULL;
+}
+
+const char *pare_schema_names(char *buf, size_t n)
+{
+    size_t used = (size_t)snprintf(buf, n, "model, train");
+    for (int i = 0; i < pare_pass_count() && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, ", %s", pare_pass_at(i)->schema->name);
+    for (int i = 0; i < pare_task_count() && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, ", %s", pare_task_name(i));
+    return buf;
+}
+
+/* ---- tasks ---- */
+static ltask *check_task(lua_State *L, int i) { return luaL_checkudata(L, i, TASK_MT); }
+
+static int task_gc(lua_State *L)
+{
+    ltask *t = check_task(L, 1);
+    pare_dataset_free(&t->train);
+    pare_dataset_free(&t->test);
+    return 0;
+}
+
+static int l_task(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const pare_schema *s = pare_task_schema(name);
+    if (!s) return pare_lua_status_error(L, PARE_EINVAL);
+    pare_options o;
+    pare_lua_opts(L, 2, s, &o);
+    ltask *t = lua_newuserdatauv(L, sizeof *t, 0);
+    memset(t, 0, sizeof *t);
+    luaL_setmetatable(L, TASK_MT);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    pare_status st = pare_task_make(&t->train, &t->test, name, &o);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    return 1;
+}
+
+static int task_index(lua_State *L)
+{
+    ltask *t = check_task(L, 1);
+    const char *k = luaL_checkstring(L, 2);
+    if (!strcmp(k, "name")) lua_pushstring(L, t->name);
+    else if (!strcmp(k, "kind")) lua_pushstring(L, t->train.kind == PARE_TASK_LM ? "lm" : "classify");
+    else if (!strcmp(k, "vocab")) lua_pushinteger(L, t->train.vocab);
+    else if (!strcmp(k, "classes")) lua_pushinteger(L, t->train.nclass);
+    else if (!strcmp(k, "T")) lua_pushinteger(L, t->train.T > t->test.T ? t->train.T : t->test.T);
+    else if (!strcmp(k, "n_train")) lua_pushinteger(L, t->train.n);
+    else if (!strcmp(k, "n_test")) lua_pushinteger(L, t->test.n);
+    else lua_pushnil(L);
+    return 1;
+}
+
+static const pare_dataset *task_split(lua_State *L, ltask *t, const char *split)
+{
+    if (!strcmp(split, "test")) return &t->test;
+    if (!strcmp(split, "train")) return &t->train;
+    pare_lua_error(L, "split='%s' is not a valid choice (valid: train|test)", split);
+    return NULL;
+}
+
+/* ---- models ---- */
+static lmodel *check_model(lua_State *L, int i)
+{
+    lmodel *m = luaL_checkudata(L, i, MODEL_MT);
+    if (!m->m) luaL_error(L, "model already freed");
+    return m;
+}
+
+static int model_gc(lua_State *L)
+{
+    lmodel *m = luaL_checkudata(L, 1, MODEL_MT);
+    pare_model_free(m->m);
+    m->m = NULL;
+    return 0;
+}
+
+static int l_model(lua_State *L)
+{
+    pare_options o;
+    pare_lua_opts(L, 1, &pare_model_schema, &o);
+    lmodel *m = lua_newuserdatauv(L, sizeof *m, 0);
+    m->m = NULL;
+    luaL_setmetatable(L, MODEL_MT);
+    pare_status st = pare_transformer_build(&m->m, &o);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    return 1;
+}
+
+typedef struct progress_state { int64_t last_ns; int tty, printed; } progress_state;
+
+static int print_progress(void *ud, const pare_train_progress *p)
+{
+    progress_state *ps = ud;
+    int64_t now = pare_now_ns();
+    int last = p->step == p->steps;
+    if (p->elapsed_s < 2.0 && !last) return 0;
+    if (!last && now - ps->last_ns < (ps->tty ? 250000000LL : 5000000000LL)) return 0;
+    if (last && !ps->printed) return 0; /* quick runs stay quiet */
+    ps->last_ns = now;
+    ps->printed = 1;
+    char acc[32] = "";
+    if (p->eval_accuracy >= 0) snprintf(acc, sizeof acc, "  eval acc %.3f", p->eval_accuracy);
+    fprintf(stderr, "%s[train] step %lld/%lld  loss %.4f  lr %.2e%s  %.0fs  ETA %.0fs%s", ps->tty ? "\r" : "",
+            (long long)p->step, (long long)p->steps, (double)p->loss, (double)p->lr, acc, p->elapsed_s, p->eta_s,
+            ps->tty && !last ? "   " : "\n");
+    fflush(stderr);
+    return 0;
+}
+
+static int model_train(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    ltask *t = check_task(L, 2);
+    pare_options o;
+    pare_lua_opts(L, 3, &pare_train_schema, &o);
+    progress_state ps = {0, isatty(2), 0};
+    pare_train_result r;
+    pare_status st = pare_train(m->m, &t->train, &t->test, &o, print_progress, &ps, &r);
+    if (ps.printed && ps.tty && r.steps != pare_opt_int(&o, "steps")) fputc('\n', stderr);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, r.steps), lua_setfield(L, -2, "steps");
+    lua_pushnumber(L, r.final_loss), lua_setfield(L, -2, "loss");
+    lua_pushnumber(L, r.seconds), lua_setfield(L, -2, "seconds");
+    lua_pushnumber(L, r.best_eval_accuracy), lua_setfield(L, -2, "best_eval_accuracy");
+    return 1;
+}
+
+/* Optional {split=, batch=} table at index i. */
+static void split_opts(lua_State *L, int i, const char **split, lua_Integer *batch)
+{
+    *split = "test";
+    *batch = 64;
+    if (lua_isnoneornil(L, i)) return;
+    luaL_checktype(L, i, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, i)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        if (!strcmp(k, "split")) *split = luaL_checkstring(L, -1);
+        else if (!strcmp(k, "batch")) *batch = luaL_checkinteger(L, -1);
+        else pare_lua_error(L, "evaluate: unknown option '%s' (valid: split, batch)", k);
+        lua_pop(L, 1);
+    }
+    if (*batch < 1) pare_lua_error(L, "evaluate: batch=%d must be >= 1", (int)*batch);
+}
+
+static int model_evaluate(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    ltask *t = check_task(L, 2);
+    const char *split;
+    lua_Integer batch;
+    split_opts(L, 3, &split, &batch);
+    const pare_dataset *d = task_split(L, t, split);
+    pare_eval_result e;
+    pare_status st = pare_evaluate(m->m, d, batch, &e);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    lua_createtable(L, 0, 4);
+    lua_pushnumber(L, e.accuracy), lua_setfield(L, -2, "accuracy");
+    lua_pushnumber(L, e.loss), lua_setfield(L, -2, "loss");
+    lua_pushnumber(L, e.perplexity), lua_setfield(L, -2, "perplexity");
+    lua_pushinteger(L, e.n), lua_setfield(L, -2, "n");
+    return 1;
+}
+
+/* Agreement of two models' outputs on a split: cosine of the logits, max |Δ|, argmax agreement. */
+static int model_fidelity(lua_State *L)
+{
+    lmodel *m = check_model(L, 1), *ref = check_model(L, 2);
+    ltask *t = check_task(L, 3);
+    const char *split;
+    lua_Integer batch;
+    split_opts(L, 4, &split, &batch);
+    const pare_dataset *d = task_split(L, t, split);
+    float *a = NULL, *b = NULL;
+    int64_t ra = 0, rb = 0;
+    pare_status st = pare_predict_logits(m->m, d, batch, &a, &ra);
+    if (st == PARE_OK) st = pare_predict_logits(ref->m, d, batch, &b, &rb);
+    if (st == PARE_OK && (ra != rb || m->m->nclass != ref->m->nclass))
+        st = pare_fail(PARE_ESHAPE, "fidelity: the models' outputs differ in shape");
+    double dot = 0, na = 0, nb = 0, maxe = 0;
+    int64_t agree = 0, V = m->m->nclass;
+    if (st == PARE_OK)
+        for (int64_t r = 0; r < ra; r++) {
+            int64_t ia = 0, ib = 0;
+            for (int64_t v = 0; v < V; v++) {
+                double x = a[r * V + v], y = b[r * V + v];
+                dot += x * y, na += x * x, nb += y * y;
+                if (fabs(x - y) > maxe) maxe = fabs(x - y);
+                if (x > a[r * V + ia]) ia = v;
+                if (y > b[r * V + ib]) ib = v;
+            }
+            agree += ia == ib;
+        }
+    pare_free(a);
+    pare_free(b);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    lua_createtable(L, 0, 3);
+    lua_pushnumber(L, na > 0 && nb > 0 ? dot / sqrt(na * nb) : 1.0), lua_setfield(L, -2, "cosine");
+    lua_pushnumber(L, maxe), lua_setfield(L, -2, "max_abs_err");
+    lua_pushnumber(L, ra ? (double)agree / (double)ra : 1.0), lua_setfield(L, -2, "agreement");
+    return 1;
+}
+
+static int l_apply(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    const pare_pass *p = pare_pass_find(name);
+    if (!p) return pare_lua_status_error(L, PARE_EINVAL);
+    pare_kv kv[PARE_MAX_OPTS];
+    int n = pare_lua_table_to_kv(L, 3, kv, PARE_MAX_OPTS, p->schema);
+    lmodel *out = lua_newuserdatauv(L, sizeof *out, 0);
+    out->m = NULL;
+    luaL_setmetatable(L, MODEL_MT);
+    pare_status st = pare_apply(&out->m, m->m, name, kv, n);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    return 1;
+}
+
+static const pare_opt_spec bench_opts[] = {
+    {"batch", PARE_OPT_INT, "1", 1, 1e6, NULL, "sequences per forward"},
+    {"T", PARE_OPT_INT, "0", 0, 1e7, NULL, "tokens per sequence (0: the model's max_T)"},
+    {"warmup", PARE_OPT_INT, "5", 0, 1e6, NULL, "untimed forwards first"},
+    {"repeats", PARE_OPT_INT, "30", 1, 1e6, NULL, "timed forwards"},
+    {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "input tokens and bootstrap seed"},
+    {"level", PARE_OPT_FLOAT, "0.95", 0.5, 0.9999, NULL, "confidence level of the latency interval"},
+};
+static const pare_schema bench_schema = {"bench", "forward latency (median, bootstrap CI), memory and FLOPs", bench_opts,
+                                         (int)(sizeof bench_opts / sizeof bench_opts[0])};
+
+static int model_bench(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    pare_options o;
+    pare_lua_opts(L, 2, &bench_schema, &o);
+    int64_t T = pare_opt_int(&o, "T");
+    if (T == 0) T = m->m->max_T;
+    pare_bench_result r;
+    pare_status st = pare_bench_forward(m->m, pare_opt_int(&o, "batch"), T, pare_opt_int(&o, "warmup"),
+                                        pare_opt_int(&o, "repeats"), (uint64_t)pare_opt_num(&o, "seed"), &r);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    double med = pare_stats_median(r.samples_ms, (size_t)r.repeats), lo = med, hi = med;
+    st = pare_stats_bootstrap_ci(r.samples_ms, (size_t)r.repeats, pare_opt_num(&o, "level"), 2000,
+                                 (unsigned long)pare_opt_num(&o, "seed"), &lo, &hi);
+    lua_createtable(L, 0, 16);
+    lua_pushnumber(L, med), lua_setfield(L, -2, "median_ms");
+    lua_pushnumber(L, lo), lua_setfield(L, -2, "ci_lo_ms");
+    lua_pushnumber(L, hi), lua_setfield(L, -2, "ci_hi_ms");
+    lua_createtable(L, (int)r.repeats, 0);
+    for (int64_t i = 0; i < r.repeats; i++) lua_pushnumber(L, r.samples_ms[i]), lua_rawseti(L, -2, i + 1);
+    lua_setfield(L, -2, "samples_ms");
+    pare_free(r.samples_ms);
+    lua_pushinteger(L, (lua_Integer)r.planned_bytes), lua_setfield(L, -2, "planned_bytes");
+    lua_pushinteger(L, (lua_Integer)r.activation_bytes), lua_setfield(L, -2, "activation_bytes");
+    lua_pushinteger(L, (lua_Integer)r.weight_bytes), lua_setfield(L, -2, "weight_bytes");
+    lua_pushinteger(L, (lua_Integer)r.measured_peak_bytes), lua_setfield(L, -2, "measured_peak_bytes");
+    lua_pushboolean(L, r.peak_was_reset), lua_setfield(L, -2, "peak_was_reset");
+    lua_pushinteger(L, (lua_Integer)r.flops), lua_setfield(L, -2, "flops");
+    lua_pushnumber(L, med > 0 ? (double)r.flops / (med * 1e-3) * 1e-9 : 0), lua_setfield(L, -2, "gflops_per_s");
+    lua_createtable(L, 0, PARE_OP_COUNT);
+    for (int i = 0; i < PARE_OP_COUNT; i++) {
+        if (!r.flops_by_op[i]) continue;
+        lua_pushinteger(L, (lua_Integer)r.flops_by_op[i]);
+        lua_setfield(L, -2, pare_op_name((pare_op_id)i));
+    }
+    lua_setfield(L, -2, "flops_by_op");
+    lua_pushinteger(L, pare_get_num_threads()), lua_setfield(L, -2, "threads");
+    lua_pushinteger(L, pare_opt_int(&o, "batch")), lua_setfield(L, -2, "batch");
+    lua_pushinteger(L, T), lua_setfield(L, -2, "T");
+    (void)st;
+    return 1;
+}
+
+/* The storage format of a model: "f32", "int8", or "mixed(int8+f32)" over its Linear weights. */
+static const char *model_format(const pare_model *m, char *buf, size_t n)
+{
+    int seen[PARE_FMT_COUNT] = {0};
+    for (int64_t i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].op == PARE_OP_LINEAR) seen[m->params[m->nodes[i].param[0]].format] = 1;
+    int kinds = 0, last = 0;
+    for (int f = 0; f < PARE_FMT_COUNT; f++)
+        if (seen[f]) kinds++, last = f;
+    if (kinds <= 1) return snprintf(buf, n, "%s", pare_format_name((pare_format)last)), buf;
+    size_t used = (size_t)snprintf(buf, n, "mixed(");
+    for (int f = PARE_FMT_COUNT - 1, first = 1; f >= 0; f--)
+        if (seen[f]) used += (size_t)snprintf(buf + used, n - used, first ? "%s" : "+%s", pare_format_name((pare_format)f)), first = 0;
+    snprintf(buf + used, n - used, ")");
+    return buf;
+}
+
+static int model_info(lua_State *L)
+{
+    lmodel *lm = check_model(L, 1);
+    const pare_model *m = lm->m;
+    char fmt[64];
+    lua_createtable(L, 0, 14);
+    lua_pushstring(L, m->kind), lua_setfield(L, -2, "kind");
+    lua_pushstring(L, model_format(m, fmt, sizeof fmt)), lua_setfield(L, -2, "format");
+    lua_pushstring(L, m->applied[0] ? m->applied : "none"), lua_setfield(L, -2, "applied");
+    lua_pushinteger(L, pare_model_param_count(m)), lua_setfield(L, -2, "params");
+    lua_pushinteger(L, (lua_Integer)pare_model_size_bytes(m)), lua_setfield(L, -2, "size_bytes");
+    lua_pushnumber(L, (double)pare_model_size_bytes(m) / 1e6), lua_setfield(L, -2, "size_mb");
+    lua_pushinteger(L, m->vocab), lua_setfield(L, -2, "vocab");
+    lua_pushinteger(L, m->max_T), lua_setfield(L, -2, "max_T");
+    lua_pushinteger(L, m->C), lua_setfield(L, -2, "d");
+    lua_pushinteger(L, m->H), lua_setfield(L, -2, "heads");
+    lua_pushinteger(L, m->L), lua_setfield(L, -2, "layers");
+    lua_pushinteger(L, m->F), lua_setfield(L, -2, "ffn");
+    lua_pushinteger(L, m->nclass), lua_setfield(L, -2, "classes");
+    return 1;
+}
+
+static int model_layers(lua_State *L)
+{
+    lmodel *lm = check_model(L, 1);
+    const char *pat = luaL_optstring(L, 2, "*");
+    lua_newtable(L);
+    int k = 1;
+    for (int64_t i = 0; i < lm->m->nnodes; i++)
+        if (pare_name_match(pat, lm->m->nodes[i].name)) lua_pushstring(L, lm->m->nodes[i].name), lua_rawseti(L, -2, k++);
+    return 1;
+}
+
+static int model_tostring(lua_State *L)
+{
+    lmodel *lm = luaL_checkudata(L, 1, MODEL_MT);
+    if (!lm->m) return lua_pushstring(L, "pare.Model(freed)"), 1;
+    char fmt[64];
+    lua_pushfstring(L, "pare.Model(%s, d=%d, layers=%d, heads=%d, %s, %d params)", lm->m->kind, (int)lm->m->C,
+                    (int)lm->m->L, (int)lm->m->H, model_format(lm->m, fmt, sizeof fmt), (int)pare_model_param_count(lm->m));
+    return 1;
+}
+
+static int l_set_threads(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 1 || n > 4096) return pare_lua_error(L, "set_threads: %d is outside [1, 4096]", (int)n);
+    pare_set_num_threads((int)n);
+    return 0;
+}
+
+static int l_threads(lua_State *L)
+{
+    lua_pushinteger(L, pare_get_num_threads());
+    return 1;
+}
+
+static int l_schema_help(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const pare_schema *s = pare_schema_lookup(name);
+    if (!s && !strcmp(name, "bench")) s = &bench_schema;
+    if (!s) {
+        char names[1024];
+        return luaL_error(L, "no technique, task or schema named '%s' (valid: %s, bench)", name,
+                          pare_schema_names(names, sizeof names));
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return luaL_error(L, "out of memory");
+    pare_schema_print(f, s);
+    fclose(f);
+    lua_pushlstring(L, buf, len);
+    free(buf);
+    return 1;
+}
+
+void pare_lua_register_engine(lua_State *L)
+{
+    static const luaL_Reg model_methods[] = {
+        {"train", model_train}, {"evaluate", model_evaluate}, {"apply", l_apply},   {"bench", model_bench},
+        {"info", model_info},   {"layers", model_layers},     {"fidelity", model_fidelity}, {NULL, NULL},
+    };
+    static const luaL_Reg model_meta[] = {{"__gc", model_gc}, {"__close", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};
+    static const luaL_Reg task_meta[] = {{"__gc", task_gc}, {"__index", task_index}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {
+        {"task", l_task}, {"model", l_model}, {"apply", l_apply}, {"set_threads", l_set_threads},
+        {"threads", l_threads}, {"schema_help", l_schema_help}, {NULL, NULL},
+    };
+    luaL_newmetatable(L, MODEL_MT);
+    luaL_setfuncs(L, model_meta, 0);
+    luaL_newlib(L, model_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, TASK_MT);
+    luaL_setfuncs(L, task_meta, 0);
+    lua_pop(L, 1);
+    luaL_setfuncs(L, funcs, 0); /* into the pare table on top */
+}

@@ -1,0 +1,11 @@
+/* lua_engine.h — registration of the engine's Lua functions (models, tasks, training, passes).
+ * The harness (lua_harness.c) creates the `pare` module table and calls this with it on the top of
+ * the stack; this adds the engine functions to it and leaves the stack as it was. */
+#ifndef PARE_LUA_ENGINE_H
+#define PARE_LUA_ENGINE_H
+
+#include <lua.h>
+
+void pare_lua_register_engine(lua_State *L);
+
+#endif

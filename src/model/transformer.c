@@ -1,0 +1,162 @@
+/* transformer.c — encoder/decoder graph builders and their option schema. */
+#include "transformer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "kernels/nn.h"
+
+static const pare_opt_spec model_opts[] = {
+    {"kind", PARE_OPT_ENUM, "encoder", 0, 0, "encoder|decoder", "encoder: classify a sequence; decoder: causal LM"},
+    {"vocab", PARE_OPT_INT, NULL, 2, 1e7, NULL, "vocabulary size (token ids in [0, vocab))"},
+    {"max_T", PARE_OPT_INT, NULL, 1, 1e6, NULL, "longest sequence the model accepts"},
+    {"classes", PARE_OPT_INT, "2", 2, 1e6, NULL, "encoder: number of classes"},
+    {"d", PARE_OPT_INT, "64", 1, 65536, NULL, "model width C"},
+    {"heads", PARE_OPT_INT, "4", 1, 1024, NULL, "attention heads H (must divide d)"},
+    {"layers", PARE_OPT_INT, "2", 0, 1024, NULL, "transformer blocks L"},
+    {"ffn", PARE_OPT_INT, "0", 0, 1e6, NULL, "feed-forward width F (0: 4·d)"},
+    {"pos", PARE_OPT_ENUM, "learned", 0, 0, "learned|sinusoidal", "position embedding"},
+    {"pool", PARE_OPT_ENUM, "cls", 0, 0, "cls|mean", "encoder: sequence pooling before the head"},
+    {"act", PARE_OPT_ENUM, "gelu", 0, 0, "gelu|relu", "feed-forward activation"},
+    {"dropout", PARE_OPT_FLOAT, "0", 0, 0.95, NULL, "dropout after attention and feed-forward"},
+    {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "initialisation seed"},
+};
+const pare_schema pare_model_schema = {"model", "a BERT-style encoder or GPT-style decoder", model_opts,
+                                       (int)(sizeof model_opts / sizeof model_opts[0])};
+
+typedef struct builder {
+    pare_model *m;
+    pare_rng rng;
+    int failed;
+} builder;
+
+static int param(builder *b, const char *node, const char *suffix, int ndim, int64_t d0, int64_t d1, int trainable)
+{
+    char name[PARE_NAME_MAX];
+    snprintf(name, sizeof name, "%s.%s", node, suffix);
+    int64_t shape[2] = {d0, d1};
+    int id = pare_model_add_param(b->m, name, ndim, shape, trainable);
+    if (id < 0) b->failed = 1;
+    return id;
+}
+
+static void init_normal(builder *b, int id, double std)
+{
+    pare_param *p = &b->m->params[id];
+    for (int64_t i = 0; i < pare_param_numel(p); i++) p->blob->data[i] = (float)(std * pare_rng_normal(&b->rng));
+}
+
+static void init_const(builder *b, int id, float v)
+{
+    pare_param *p = &b->m->params[id];
+    for (int64_t i = 0; i < pare_param_numel(p); i++) p->blob->data[i] = v;
+}
+
+static int node(builder *b, pare_op_id op, const char *name, const int *in, int nin, const int *prm, int nprm,
+                pare_rows rows, int64_t cols, pare_node_attrs a)
+{
+    if (b->failed) return -1;
+    int id = pare_model_add_node(b->m, op, name, in, nin, prm, nprm, rows, cols, a);
+    if (id < 0) b->failed = 1;
+    return id;
+}
+
+static int linear(builder *b, const char *name, int x, int64_t K, int64_t N, pare_rows rows, double std)
+{
+    int w = param(b, name, "weight", 2, N, K, 1), bias = param(b, name, "bias", 1, N, 1, 1);
+    if (b->failed) return -1;
+    init_normal(b, w, std);
+    int prm[2] = {w, bias};
+    return node(b, PARE_OP_LINEAR, name, &x, 1, prm, 2, rows, N, (pare_node_attrs){0});
+}
+
+static int layernorm(builder *b, const char *name, int x, int64_t C)
+{
+    int w = param(b, name, "weight", 1, C, 1, 1), bias = param(b, name, "bias", 1, C, 1, 1);
+    if (b->failed) return -1;
+    init_const(b, w, 1.0f);
+    int prm[2] = {w, bias};
+    return node(b, PARE_OP_LAYERNORM, name, &x, 1, prm, 2, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+}
+
+pare_status pare_transformer_build(pare_model **out, const pare_options *o)
+{
+    *out = NULL;
+    int decoder = !strcmp(pare_opt_str(o, "kind"), "decoder");
+    int64_t V = pare_opt_int(o, "vocab"), Tm = pare_opt_int(o, "max_T"), C = pare_opt_int(o, "d");
+    int64_t H = pare_opt_int(o, "heads"), L = pare_opt_int(o, "layers"), F = pare_opt_int(o, "ffn");
+    int64_t ncls = pare_opt_int(o, "classes");
+    float pdrop = (float)pare_opt_num(o, "dropout");
+    if (F == 0) F = 4 * C;
+    if (C % H != 0)
+        return pare_fail(PARE_EINVAL, "model: heads=%lld does not divide d=%lld (choose heads among the divisors of d)",
+                         (long long)H, (long long)C);
+
+    builder b = {.m = pare_model_new(decoder ? "decoder" : "encoder")};
+    if (!b.m) return PARE_ENOMEM;
+    pare_rng_seed(&b.rng, (uint64_t)pare_opt_num(o, "seed"));
+    pare_model *m = b.m;
+    m->vocab = V, m->max_T = Tm, m->C = C, m->H = H, m->L = L, m->F = F;
+    m->nclass = decoder ? V : ncls;
+    m->lm = decoder;
+    const char *blk = decoder ? "dec" : "enc";
+
+    int tokens = pare_model_add_input(m, PARE_VAL_TOKENS, "tokens");
+    int lengths = pare_model_add_input(m, PARE_VAL_LENGTHS, "lengths");
+    int labels = pare_model_add_input(m, PARE_VAL_LABELS, "labels");
+    if (tokens < 0 || lengths < 0 || labels < 0) goto fail;
+    if (!decoder) m->values[labels].rows = PARE_ROWS_SEQS;
+
+    int tok = param(&b, "emb.tok", "weight", 2, V, C, 1);
+    int sinus = !strcmp(pare_opt_str(o, "pos"), "sinusoidal");
+    int pos = param(&b, "emb.pos", "weight", 2, Tm, C, !sinus);
+    if (b.failed) goto fail;
+    init_normal(&b, tok, 0.02);
+    if (sinus) pare_sinusoid_table(m->params[pos].blob->data, Tm, C);
+    else init_normal(&b, pos, 0.02);
+    int x = node(&b, PARE_OP_EMBEDDING, "emb.tok", &tokens, 1, &tok, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+    x = node(&b, PARE_OP_POSADD, "emb.pos", &x, 1, &pos, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+
+    double resid_std = 0.02 / sqrt(2.0 * (double)(L ? L : 1));
+    pare_op_id act = !strcmp(pare_opt_str(o, "act"), "relu") ? PARE_OP_RELU : PARE_OP_GELU;
+    for (int64_t l = 0; l < L && !b.failed; l++) {
+        char nm[PARE_NAME_MAX];
+#define NAME(s) (snprintf(nm, sizeof nm, "%s.%lld.%s", blk, (long long)l, s), nm)
+        int h = layernorm(&b, NAME("ln1"), x, C);
+        int qkv = linear(&b, NAME("attn.qkv"), h, C, 3 * C, PARE_ROWS_TOKENS, 0.02);
+        int ain[2] = {qkv, lengths};
+        int a = node(&b, PARE_OP_ATTENTION, NAME("attn"), ain, 2, NULL, 0, PARE_ROWS_TOKENS, C,
+                     (pare_node_attrs){.heads = (int)H, .causal = decoder});
+        int proj = linear(&b, NAME("attn.out"), a, C, C, PARE_ROWS_TOKENS, resid_std);
+        int d1 = node(&b, PARE_OP_DROPOUT, NAME("drop1"), &proj, 1, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){.p = pdrop});
+        int r1[2] = {x, d1};
+        x = node(&b, PARE_OP_ADD, NAME("add1"), r1, 2, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+        int h2 = layernorm(&b, NAME("ln2"), x, C);
+        int up = linear(&b, NAME("ffn.up"), h2, C, F, PARE_ROWS_TOKENS, 0.02);
+        int g = node(&b, act, NAME("ffn.act"), &up, 1, NULL, 0, PARE_ROWS_TOKENS, F, (pare_node_attrs){0});
+        int down = linear(&b, NAME("ffn.down"), g, F, C, PARE_ROWS_TOKENS, resid_std);
+        int d2 = node(&b, PARE_OP_DROPOUT, NAME("drop2"), &down, 1, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){.p = pdrop});
+        int r2[2] = {x, d2};
+        x = node(&b, PARE_OP_ADD, NAME("add2"), r2, 2, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+#undef NAME
+    }
+    x = layernorm(&b, "ln_f", x, C);
+    pare_rows head_rows = PARE_ROWS_TOKENS;
+    if (!decoder) {
+        int pin[2] = {x, lengths};
+        pare_pool_mode pm = !strcmp(pare_opt_str(o, "pool"), "mean") ? PARE_POOL_MEAN : PARE_POOL_CLS;
+        x = node(&b, PARE_OP_POOL, "pool", pin, 2, NULL, 0, PARE_ROWS_SEQS, C, (pare_node_attrs){.pool = pm});
+        head_rows = PARE_ROWS_SEQS;
+    }
+    m->logits = linear(&b, "head", x, C, m->nclass, head_rows, 0.02);
+    int xin[2] = {m->logits, labels};
+    m->loss = node(&b, PARE_OP_XENT, "loss", xin, 2, NULL, 0, head_rows, 1, (pare_node_attrs){0});
+    if (b.failed) goto fail;
+    *out = m;
+    return PARE_OK;
+fail:
+    pare_model_free(m);
+    return pare_fail_ctx(PARE_ENOMEM, "building the %s", decoder ? "decoder" : "encoder");
+}

@@ -1,0 +1,24 @@
+/* transformer.h — builders of BERT-style encoders and GPT-style decoders as pare graphs.
+ *
+ * Encoder (classification):  tokens → embedding (+ learned or sinusoidal positions) → L × pre-LN
+ *   blocks [x += Dropout(Attn(LN1(x))·Wo); x += Dropout(Down(GELU(Up(LN2(x)))))] → LN → pool (CLS or
+ *   mean) → head (nclass) → cross-entropy.
+ * Decoder (causal LM): the same blocks with causal attention → LN → head (vocab) per token.
+ *
+ * Names: emb.tok, emb.pos, {enc|dec}.<l>.{ln1, attn.qkv, attn, attn.out, drop1, add1, ln2, ffn.up,
+ *   ffn.act, ffn.down, drop2, add2}, ln_f, pool, head, loss; parameters add .weight / .bias.
+ * Initialisation: N(0, 0.02) weights, zero biases, unit LayerNorm gains (GPT-2 / BERT), the
+ * residual output projections scaled by 1/sqrt(2L) as in GPT-2.
+ */
+#ifndef PARE_TRANSFORMER_H
+#define PARE_TRANSFORMER_H
+
+#include "core/options.h"
+#include "graph/graph.h"
+
+extern const pare_schema pare_model_schema;
+
+/* Build and initialise a model from resolved options (pare_model_schema). */
+pare_status pare_transformer_build(pare_model **out, const pare_options *o);
+
+#endif

@@ -1,0 +1,228 @@
+/* loop.c — the training loop and the evaluation loop. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/timer.h"
+#include "graph/exec.h"
+#include "train.h"
+
+static const pare_opt_spec train_opts[] = {
+    {"steps", PARE_OPT_INT, "1000", 1, 1e9, NULL, "optimizer steps"},
+    {"batch", PARE_OPT_INT, "32", 1, 1e6, NULL, "sequences per batch"},
+    {"lr", PARE_OPT_FLOAT, "1e-3", 0, 10, NULL, "peak learning rate"},
+    {"warmup", PARE_OPT_INT, "100", 0, 1e9, NULL, "linear warm-up steps"},
+    {"min_lr_ratio", PARE_OPT_FLOAT, "0.1", 0, 1, NULL, "cosine decay floor as a fraction of lr"},
+    {"weight_decay", PARE_OPT_FLOAT, "0.01", 0, 10, NULL, "AdamW decoupled weight decay (matrices only)"},
+    {"beta1", PARE_OPT_FLOAT, "0.9", 0, 0.999999, NULL, "AdamW first-moment decay"},
+    {"beta2", PARE_OPT_FLOAT, "0.98", 0, 0.999999, NULL, "AdamW second-moment decay"},
+    {"eps", PARE_OPT_FLOAT, "1e-8", 0, 1, NULL, "AdamW epsilon"},
+    {"clip", PARE_OPT_FLOAT, "1.0", 0, 1e9, NULL, "gradient clipping by global norm (0: off)"},
+    {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "batch order and dropout seed"},
+    {"eval_every", PARE_OPT_INT, "0", 0, 1e9, NULL, "evaluate on the eval set every k steps (0: never)"},
+    {"target_accuracy", PARE_OPT_FLOAT, "0", 0, 1, NULL, "stop once eval accuracy reaches this (0: off)"},
+};
+const pare_schema pare_train_schema = {"train", "AdamW with warm-up + cosine decay and gradient clipping", train_opts,
+                                       (int)(sizeof train_opts / sizeof train_opts[0])};
+
+static pare_status check_fit(const pare_model *m, const pare_dataset *d)
+{
+    if (d->n < 1) return pare_fail(PARE_EINVAL, "dataset '%s' is empty", d->name);
+    int want_lm = d->kind == PARE_TASK_LM;
+    if (want_lm != m->lm)
+        return pare_fail(PARE_EINVAL, "dataset '%s' is a %s task but the model is an %s", d->name,
+                         want_lm ? "language-modelling" : "classification", m->kind);
+    if (d->T > m->max_T)
+        return pare_fail(PARE_ESHAPE, "dataset '%s' has sequences of %lld tokens; the model takes at most max_T=%lld",
+                         d->name, (long long)d->T, (long long)m->max_T);
+    if (d->vocab > m->vocab)
+        return pare_fail(PARE_ESHAPE, "dataset '%s' has vocab %d; the model's is %lld", d->name, d->vocab, (long long)m->vocab);
+    if (!m->lm && d->nclass > m->nclass)
+        return pare_fail(PARE_ESHAPE, "dataset '%s' has %d classes; the model's head has %lld", d->name, d->nclass,
+                         (long long)m->nclass);
+    return PARE_OK;
+}
+
+typedef struct batch_buf {
+    int32_t *tokens, *lengths, *labels;
+    int64_t *idx;
+} batch_buf;
+
+static pare_status batch_alloc(batch_buf *b, int64_t B, int64_t T)
+{
+    b->tokens = pare_alloc((size_t)(B * T) * sizeof(int32_t));
+    b->lengths = pare_alloc((size_t)B * sizeof(int32_t));
+    b->labels = pare_alloc((size_t)(B * T) * sizeof(int32_t));
+    b->idx = pare_alloc((size_t)B * sizeof(int64_t));
+    if (!b->tokens || !b->lengths || !b->labels || !b->idx) return PARE_ENOMEM;
+    return PARE_OK;
+}
+
+static void batch_free(batch_buf *b)
+{
+    pare_free(b->tokens), pare_free(b->lengths), pare_free(b->labels), pare_free(b->idx);
+    memset(b, 0, sizeof *b);
+}
+
+pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
+                       pare_progress_fn progress, void *ud, pare_train_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->best_eval_accuracy = -1;
+    PARE_TRY(check_fit(m, train));
+    if (eval) PARE_TRY(check_fit(m, eval));
+    int64_t steps = pare_opt_int(o, "steps"), B = pare_opt_int(o, "batch"), warmup = pare_opt_int(o, "warmup");
+    float lr = (float)pare_opt_num(o, "lr"), minr = (float)pare_opt_num(o, "min_lr_ratio");
+    float wd = (float)pare_opt_num(o, "weight_decay"), clip = (float)pare_opt_num(o, "clip");
+    float b1 = (float)pare_opt_num(o, "beta1"), b2 = (float)pare_opt_num(o, "beta2"), eps = (float)pare_opt_num(o, "eps");
+    int64_t eval_every = pare_opt_int(o, "eval_every");
+    double target = pare_opt_num(o, "target_accuracy");
+    if ((eval_every > 0 || target > 0) && !eval)
+        return pare_fail(PARE_EINVAL, "train: eval_every / target_accuracy need an evaluation set");
+    for (int64_t i = 0; i < m->nparams; i++)
+        if (m->params[i].format != PARE_FMT_F32)
+            return pare_fail(PARE_EINVAL, "train: parameter %s is stored as %s; train the f32 model and compress after "
+                             "(or use a quantization-aware pass)", m->params[i].name, pare_format_name(m->params[i].format));
+
+    PARE_TRY(pare_model_alloc_grads(m));
+    pare_exec *x = NULL;
+    batch_buf bb = {0};
+    pare_status st = pare_exec_new(&x, m, B, train->T, PARE_EXEC_TRAIN);
+    if (st != PARE_OK) goto done;
+    if ((st = batch_alloc(&bb, B, train->T)) != PARE_OK) goto done;
+    pare_rng rng;
+    pare_rng_seed(&rng, (uint64_t)pare_opt_num(o, "seed"));
+    x->rng = pare_rng_split(&rng, 0xd80);
+
+    int64_t t0 = pare_now_ns();
+    double ema = 0;
+    for (int64_t s = 0; s < steps; s++) {
+        for (int64_t b = 0; b < B; b++) bb.idx[b] = (int64_t)pare_rng_below(&rng, (uint64_t)train->n);
+        pare_dataset_gather(train, bb.idx, B, bb.tokens, bb.lengths, bb.labels);
+        if ((st = pare_exec_bind(x, bb.tokens, bb.lengths, bb.labels)) != PARE_OK) goto done;
+        if ((st = pare_exec_forward(x)) != PARE_OK) goto done;
+        if (!isfinite(x->loss)) {
+            st = pare_fail(PARE_ENUMERIC, "train: loss became %f at step %lld (lr=%g): lower the learning rate or clip",
+                           (double)x->loss, (long long)s, (double)lr);
+            goto done;
+        }
+        pare_model_zero_grad(m);
+        if ((st = pare_exec_backward(x)) != PARE_OK) goto done;
+        pare_clip_grad_norm(m, clip);
+        float lr_s = pare_lr_at(s, steps, warmup, lr, minr);
+        pare_adamw_step(m, lr_s, b1, b2, eps, wd, s + 1);
+        ema = s == 0 ? x->loss : 0.95 * ema + 0.05 * x->loss;
+        out->steps = s + 1;
+        out->final_loss = (float)ema;
+
+        int stop = 0;
+        double acc = -1;
+        if (eval && ((eval_every > 0 && (s + 1) % eval_every == 0) || (target > 0 && eval_every == 0 && (s + 1) % 50 == 0))) {
+            pare_eval_result e;
+            if ((st = pare_evaluate(m, eval, B, &e)) != PARE_OK) goto done;
+            acc = e.accuracy;
+            if (acc > out->best_eval_accuracy) out->best_eval_accuracy = acc;
+            if (target > 0 && acc >= target) stop = 1;
+        }
+        double el = (double)(pare_now_ns() - t0) * 1e-9;
+        if (progress) {
+            pare_train_progress p = {s + 1, steps, (float)ema, lr_s, el, el / (double)(s + 1) * (double)(steps - s - 1), acc};
+            if (progress(ud, &p)) stop = 1;
+        }
+        if (stop) break;
+    }
+    out->seconds = (double)(pare_now_ns() - t0) * 1e-9;
+done:
+    batch_free(&bb);
+    pare_exec_free(x);
+    return st;
+}
+
+/* Run the dataset through the model in batches, calling fn on each batch's executor. */
+typedef pare_status (*batch_fn)(void *ud, const pare_exec *x, const int32_t *labels, int64_t first, int64_t B);
+
+static pare_status for_batches(pare_model *m, const pare_dataset *d, int64_t batch, batch_fn fn, void *ud)
+{
+    PARE_TRY(check_fit(m, d));
+    if (batch < 1) return pare_fail(PARE_EINVAL, "batch=%lld: must be >= 1", (long long)batch);
+    if (batch > d->n) batch = d->n;
+    pare_exec *x = NULL, *tail = NULL;
+    batch_buf bb = {0};
+    pare_status st = pare_exec_new(&x, m, batch, d->T, PARE_EXEC_INFER);
+    if (st == PARE_OK && d->n % batch) st = pare_exec_new(&tail, m, d->n % batch, d->T, PARE_EXEC_INFER);
+    if (st == PARE_OK) st = batch_alloc(&bb, batch, d->T);
+    for (int64_t first = 0; st == PARE_OK && first < d->n; first += batch) {
+        int64_t B = d->n - first < batch ? d->n - first : batch;
+        pare_exec *e = B == batch ? x : tail;
+        for (int64_t b = 0; b < B; b++) bb.idx[b] = first + b;
+        pare_dataset_gather(d, bb.idx, B, bb.tokens, bb.lengths, bb.labels);
+        if ((st = pare_exec_bind(e, bb.tokens, bb.lengths, bb.labels)) != PARE_OK) break;
+        if ((st = pare_exec_forward(e)) != PARE_OK) break;
+        st = fn(ud, e, bb.labels, first, B);
+    }
+    batch_free(&bb);
+    pare_exec_free(x);
+    pare_exec_free(tail);
+    return st;
+}
+
+typedef struct eval_acc { double loss_sum; int64_t correct, count; } eval_acc;
+
+static pare_status eval_batch(void *ud, const pare_exec *x, const int32_t *labels, int64_t first, int64_t B)
+{
+    (void)first;
+    eval_acc *a = ud;
+    const pare_model *m = x->m;
+    const float *logits = pare_exec_logits(x), *losses = x->buf[m->loss];
+    int64_t rows = m->lm ? B * x->T : B, V = m->nclass;
+    for (int64_t r = 0; r < rows; r++) {
+        if (labels[r] < 0) continue;
+        const float *row = logits + r * V;
+        int64_t best = 0;
+        for (int64_t v = 1; v < V; v++)
+            if (row[v] > row[best]) best = v;
+        a->correct += best == labels[r];
+        a->loss_sum += losses[r];
+        a->count++;
+    }
+    return PARE_OK;
+}
+
+pare_status pare_evaluate(pare_model *m, const pare_dataset *d, int64_t batch, pare_eval_result *out)
+{
+    eval_acc a = {0};
+    memset(out, 0, sizeof *out);
+    PARE_TRY(for_batches(m, d, batch, eval_batch, &a));
+    out->n = a.count;
+    out->accuracy = a.count ? (double)a.correct / (double)a.count : 0;
+    out->loss = a.count ? a.loss_sum / (double)a.count : 0;
+    out->perplexity = exp(out->loss);
+    return PARE_OK;
+}
+
+typedef struct logit_acc { float *dst; int64_t row_width; } logit_acc;
+
+static pare_status logit_batch(void *ud, const pare_exec *x, const int32_t *labels, int64_t first, int64_t B)
+{
+    (void)labels;
+    logit_acc *a = ud;
+    int64_t per_seq = x->m->lm ? x->T : 1;
+    memcpy(a->dst + first * per_seq * a->row_width, pare_exec_logits(x), (size_t)(B * per_seq * a->row_width) * sizeof(float));
+    return PARE_OK;
+}
+
+pare_status pare_predict_logits(pare_model *m, const pare_dataset *d, int64_t batch, float **logits, int64_t *rows)
+{
+    *logits = NULL;
+    *rows = m->lm ? d->n * d->T : d->n;
+    logit_acc a = {pare_alloc((size_t)(*rows * m->nclass) * sizeof(float)), m->nclass};
+    if (!a.dst) return PARE_ENOMEM;
+    pare_status st = for_batches(m, d, batch, logit_batch, &a);
+    if (st != PARE_OK) {
+        pare_free(a.dst);
+        return st;
+    }
+    *logits = a.dst;
+    return PARE_OK;
+}

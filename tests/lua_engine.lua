@@ -1,0 +1,70 @@
+-- lua_engine.lua — the engine's Lua API: options validated against schemas with the script's file
+-- and line in every message; models, tasks and passes usable from Lua; clear errors for misuse.
+local pare = require "pare"
+local tap = pare.tap
+
+local function err_of(f, ...)
+  local ok, e = pcall(f, ...)
+  return not ok and tostring(e) or nil
+end
+
+local task = pare.task("majority", {seed = 3, n_train = 64, n_test = 32, max_length = 9})
+tap.is(task.kind, "classify", "task kind")
+tap.is(task.classes, 2, "task classes")
+tap.ok(task.vocab >= 4 and task.T == 10, "task vocab and T")
+
+-- option errors name the key, the valid keys or range, and the script line
+-- (called from a Lua function, as in a script, so the position is the script's line)
+local e = err_of(function() return pare.model{vocab = task.vocab, max_T = task.T, dd = 8} end)
+tap.like(e or "", "lua_engine%.lua:%d+:", "unknown model option: message has file:line")
+tap.like(e or "", "unknown option 'dd'", "names the unknown key")
+tap.like(e or "", "heads", "lists the valid keys")
+e = err_of(pare.model, {vocab = task.vocab, max_T = task.T, d = "wide"})
+tap.like(e or "", "'d'", "wrong type names the key")
+e = err_of(pare.model, {vocab = task.vocab, max_T = task.T, dropout = 1.5})
+tap.like(e or "", "out of range %[0, 0%.95%]", "out-of-range value gives the range")
+e = err_of(pare.model, {vocab = task.vocab})
+tap.like(e or "", "'max_T' is required", "missing required option")
+e = err_of(pare.task, "nosuchtask", {})
+tap.like(e or "", "listops", "unknown task lists the valid ones")
+
+local m = pare.model{vocab = task.vocab, max_T = task.T, classes = 2, d = 16, heads = 2, layers = 1, seed = 1}
+tap.like(tostring(m), "pare%.Model%(encoder", "model tostring")
+e = err_of(m.train, m, task, {steps = 10, lrr = 1})
+tap.like(e or "", "unknown option 'lrr'", "train: unknown option")
+e = err_of(m.train, m, task, {steps = 0})
+tap.like(e or "", "'steps'", "train: steps out of range")
+e = err_of(m.apply, m, "dynamic_int8", {layers = "nomatch.*"})
+tap.like(e or "", "matches no Linear layer", "apply: a pattern that matches nothing")
+e = err_of(m.apply, m, "quantise", {})
+tap.like(e or "", "unknown technique 'quantise' %(valid: dynamic_int8", "apply: unknown technique lists valid ones")
+e = err_of(m.evaluate, m, task, {split = "dev"})
+tap.like(e or "", "train|test", "evaluate: bad split lists choices")
+
+-- a task that does not fit the model
+local big = pare.task("majority", {seed = 3, n_train = 8, n_test = 8, max_length = 15})
+e = err_of(m.evaluate, m, big)
+tap.like(e or "", "max_T", "sequence longer than max_T is an error naming max_T")
+local lm = pare.task("copy_lm", {seed = 1, n_train = 8, n_test = 8, min_len = 2, max_len = 4})
+e = err_of(m.evaluate, m, lm)
+tap.like(e or "", "language%-modelling", "an LM task on a classifier is an error")
+
+-- things that work
+local r = m:train(task, {steps = 5, batch = 8})
+tap.is(r.steps, 5, "train runs the asked steps")
+local ev = m:evaluate(task)
+tap.ok(ev.accuracy >= 0 and ev.accuracy <= 1 and ev.n == 32, "evaluate returns accuracy over the test split")
+local q = m:apply("dynamic_int8", {exclude = "head"})
+tap.is(q:info().format, "mixed(int8+f32)", "exclude keeps the head in f32")
+tap.is(m:info().format, "f32", "apply leaves its input unchanged")
+tap.ok(q:info().size_bytes < m:info().size_bytes, "int8 model is smaller")
+local f = q:fidelity(m, task)
+tap.ok(f.cosine > 0.99 and f.agreement > 0.9, string.format("int8 fidelity (cosine %.4f, agreement %.3f)", f.cosine, f.agreement))
+local b = q:bench{batch = 2, repeats = 5, warmup = 1}
+tap.ok(b.median_ms > 0 and b.ci_lo_ms <= b.median_ms and b.median_ms <= b.ci_hi_ms, "bench: median inside its interval")
+tap.ok(b.flops > 0 and b.flops_by_op.linear and b.flops_by_op.attention, "bench: FLOPs by op")
+tap.ok(b.planned_bytes > b.weight_bytes and b.measured_peak_bytes > 0, "bench: planned and measured memory")
+e = err_of(m.bench, m, {T = task.T + 1})
+tap.like(e or "", "max_T", "bench: T beyond max_T")
+tap.like(pare.schema_help("dynamic_int8"), "per%-token", "schema help text")
+tap.done()
