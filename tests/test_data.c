@@ -424,34 +424,51 @@ static void test_listops_malformed(void)
 
 /* ---- the other tasks ---- */
 
+/* Check recall examples through the token names only: "<cls>", pairs as "kK=vV" or "kK" "vV", "."
+ * fillers, the query as "?kK" or "[Q]" "kK". Returns the number of wrong examples. */
+static int64_t check_recall(const pare_dataset *d, int64_t *hist, int *pairs_lo, int *pairs_hi, int64_t want_len)
+{
+    int64_t bad = 0;
+    for (int64_t i = 0; i < d->n; i++) {
+        const int32_t *t = d->tokens + i * d->T;
+        int L = d->lengths[i], want = -1, qk = -1, np = 0, end = L - 1, seen[64] = {0}, k, v;
+        const char *last = d->vocab_names[t[L - 1]];
+        if (last[0] == '?') qk = atoi(last + 2);
+        else if (!strcmp(d->vocab_names[t[L - 2]], "[Q]")) qk = atoi(last + 1), end = L - 2;
+        bad += qk < 0 || strcmp(d->vocab_names[t[0]], "<cls>") != 0 || (want_len && L != want_len);
+        for (int j = 1; j < end; j++) {
+            const char *w = d->vocab_names[t[j]];
+            if (!strcmp(w, ".")) continue;
+            if (sscanf(w, "k%d=v%d", &k, &v) == 2) {
+            } else if (w[0] == 'k' && j + 1 < end && d->vocab_names[t[j + 1]][0] == 'v') { /* never split by a filler */
+                k = atoi(w + 1), v = atoi(d->vocab_names[t[++j]] + 1);
+            } else {
+                bad++;
+                break;
+            }
+            np++;
+            bad += k < 0 || k >= 64 || seen[k]++ > 0; /* keys distinct */
+            if (k == qk) want = v;
+        }
+        bad += want < 0 || want != d->labels[i];
+        if (hist && want >= 0 && want < 8) hist[want]++;
+        if (pairs_lo) *pairs_lo = np < *pairs_lo ? np : *pairs_lo, *pairs_hi = np > *pairs_hi ? np : *pairs_hi;
+    }
+    return bad;
+}
+
 static void test_recall(void)
 {
     pare_dataset tr = {0}, te = {0};
     ok(pare_task_make(&tr, &te, "recall", NULL) == PARE_OK, "recall with defaults");
-    ok(tr.T == 18 && tr.nclass == 8 && tr.vocab == 4 + 8 + 8 + 8 && pare_dataset_check(&tr) == PARE_OK &&
+    ok(tr.T == 10 && tr.nclass == 8 && tr.vocab == 4 + 8 + 8 + 8 + 64 && pare_dataset_check(&tr) == PARE_OK &&
            pare_dataset_check(&te) == PARE_OK,
        "recall shape: T=%lld nclass=%d vocab=%d", (long long)tr.T, tr.nclass, tr.vocab);
-    /* independent check through the token names only */
-    int64_t bad = 0, nodistinct = 0, hist[8] = {0}, pairs_lo = 99, pairs_hi = 0;
-    for (int64_t i = 0; i < tr.n; i++) {
-        const int32_t *t = tr.tokens + i * tr.T;
-        int L = tr.lengths[i], np = (L - 2) / 2, seen[8] = {0}, want = -1;
-        const char *q = tr.vocab_names[t[L - 1]];
-        bad += q[0] != '?' || strcmp(tr.vocab_names[t[0]], "<cls>") != 0 || (L - 2) % 2;
-        for (int j = 0; j < np; j++) {
-            const char *k = tr.vocab_names[t[1 + 2 * j]], *v = tr.vocab_names[t[2 + 2 * j]];
-            if (k[0] != 'k' || v[0] != 'v') { bad++; break; }
-            int kk = atoi(k + 1);
-            nodistinct += seen[kk]++ > 0;
-            if (!strcmp(k, q + 1)) want = atoi(v + 1);
-        }
-        bad += want != tr.labels[i];
-        if (tr.labels[i] >= 0 && tr.labels[i] < 8) hist[tr.labels[i]]++;
-        pairs_lo = np < pairs_lo ? np : pairs_lo, pairs_hi = np > pairs_hi ? np : pairs_hi;
-    }
-    ok(bad == 0, "recall labels are the value paired with the query key (%lld bad)", (long long)bad);
-    ok(nodistinct == 0, "keys within an example are distinct");
-    ok(pairs_lo == 4 && pairs_hi == 8, "pairs range over 4..8");
+    int64_t hist[8] = {0};
+    int lo = 99, hi = 0;
+    ok(check_recall(&tr, hist, &lo, &hi, 0) == 0 && check_recall(&te, NULL, NULL, NULL, 0) == 0,
+       "recall labels are the value paired with the query key; keys distinct");
+    ok(lo == 4 && hi == 8, "pairs range over 4..8");
     int all = 1;
     for (int k = 0; k < 8; k++) all &= hist[k] > tr.n / 16;
     ok(all, "every value class appears often (%lld .. %lld)", (long long)hist[0], (long long)hist[7]);
@@ -459,32 +476,28 @@ static void test_recall(void)
     const char *seed[] = {"seed", "9"};
     ok(make(&tr2, &te2, "recall", seed, 1) == PARE_OK && !same_data(&tr, &tr2), "recall: another seed, other data");
     pare_dataset_free(&tr2), pare_dataset_free(&te2);
+    const char *seed1[] = {"seed", "1"};
+    ok(make(&tr2, &te2, "recall", seed1, 1) == PARE_OK && same_data(&tr, &tr2) && same_data(&te, &te2), "recall: same seed, same bytes");
+    pare_dataset_free(&tr2), pare_dataset_free(&te2);
     pare_dataset_free(&tr), pare_dataset_free(&te);
 
-    const char *lng[] = {"length", "64", "query", "marker", "n_keys", "32", "n_pairs", "12", "min_pairs", "12", "n_train", "200"};
-    ok(make(&tr, &te, "recall", lng, 6) == PARE_OK && tr.T == 64, "recall with fillers to length 64, query=marker");
-    bad = 0;
-    for (int64_t i = 0; i < tr.n; i++) {
-        const int32_t *t = tr.tokens + i * tr.T;
-        int L = tr.lengths[i], want = -1, dots = 0;
-        bad += L != 64 || strcmp(tr.vocab_names[t[L - 2]], "[Q]") != 0;
-        const char *q = tr.vocab_names[t[L - 1]];
-        for (int j = 1; j < L - 2; j++) {
-            const char *w = tr.vocab_names[t[j]];
-            if (w[0] == '.') { dots++; continue; }
-            if (w[0] == 'k') {
-                bad += tr.vocab_names[t[j + 1]][0] != 'v'; /* never split by a filler */
-                if (!strcmp(w, q)) want = atoi(tr.vocab_names[t[j + 1]] + 1);
-            }
-        }
-        bad += want != tr.labels[i] || dots != 64 - 2 - 1 - 24;
-    }
-    ok(bad == 0, "filled recall: exact length, pairs intact, labels right");
+    const char *split[] = {"pairs", "split"};
+    lo = 99, hi = 0;
+    ok(make(&tr, &te, "recall", split, 1) == PARE_OK && tr.T == 18 && check_recall(&tr, NULL, &lo, &hi, 0) == 0 && lo == 4 && hi == 8,
+       "pairs=split: k v tokens, labels right, T=18");
+    pare_dataset_free(&tr), pare_dataset_free(&te);
+    const char *lng[] = {"length", "64", "query", "marker", "n_keys", "32", "n_pairs", "12", "min_pairs", "12", "n_train", "200", "pairs", "split"};
+    ok(make(&tr, &te, "recall", lng, 7) == PARE_OK && tr.T == 64 && check_recall(&tr, NULL, NULL, NULL, 64) == 0,
+       "split recall with fillers to length 64, query=marker: exact length, pairs intact, labels right");
+    pare_dataset_free(&tr), pare_dataset_free(&te);
+    const char *lngf[] = {"length", "40", "n_pairs", "6", "min_pairs", "2"};
+    ok(make(&tr, &te, "recall", lngf, 3) == PARE_OK && tr.T == 40 && check_recall(&tr, NULL, NULL, NULL, 40) == 0,
+       "fused recall with fillers to length 40");
     pare_dataset_free(&tr), pare_dataset_free(&te);
     const char *over[] = {"n_pairs", "9"};
     ok(make(&tr, &te, "recall", over, 1) == PARE_EINVAL && strstr(pare_errmsg(), "n_keys"), "n_pairs > n_keys: %s", pare_errmsg());
-    const char *shortlen[] = {"length", "10"};
-    ok(make(&tr, &te, "recall", shortlen, 1) == PARE_EINVAL && strstr(pare_errmsg(), "length=10"), "length too short: %s", pare_errmsg());
+    const char *shortlen[] = {"length", "5"};
+    ok(make(&tr, &te, "recall", shortlen, 1) == PARE_EINVAL && strstr(pare_errmsg(), "length=5"), "length too short: %s", pare_errmsg());
 }
 
 static void test_copy_lm(void)

@@ -1,18 +1,22 @@
--- train.lua — a model learns a synthetic task to >= 95% test accuracy; dynamic INT8 keeps it within
--- one point; training is deterministic by seed; a decoder learns a causal copy task.
+-- train.lua — a model learns a synthetic long-range task (associative recall) to >= 95% test
+-- accuracy; dynamic INT8 keeps it within one point; training is deterministic by seed; a decoder
+-- learns a causal copy task.
 local pare = require "pare"
 local tap = pare.tap
 pare.set_threads(2)
 
-local task = pare.task("majority", {seed = 1, n_train = 4000, n_test = 1000, min_length = 5, max_length = 15})
-local function fresh() return pare.model{vocab = task.vocab, max_T = task.T, classes = 2, d = 32, heads = 4, layers = 2, seed = 1} end
+local task = pare.task("recall", {seed = 1})
+local function fresh()
+  return pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = 64, heads = 4, layers = 2, seed = 1}
+end
+local TRAIN = {steps = 1500, batch = 32, lr = 2e-3, warmup = 50, seed = 7}
 
 local m = fresh()
-local r = m:train(task, {steps = 400, batch = 32, lr = 2e-3, warmup = 40, seed = 7})
+local r = m:train(task, TRAIN)
 local fp = m:evaluate(task)
-tap.ok(fp.accuracy >= 0.95, string.format("encoder learns majority to >= 95%% (%.3f after %d steps, %.1fs)",
+tap.ok(fp.accuracy >= 0.95, string.format("encoder learns associative recall to >= 95%% (%.3f after %d steps, %.1fs)",
                                           fp.accuracy, r.steps, r.seconds))
-tap.ok(r.loss < 0.3, string.format("training loss fell (%.4f)", r.loss))
+tap.ok(r.loss < 0.2, string.format("training loss fell (%.4f)", r.loss))
 
 local q = m:apply("dynamic_int8")
 local qa = q:evaluate(task)
@@ -25,19 +29,21 @@ tap.ok(q:info().size_bytes < 0.5 * m:info().size_bytes + 4 * m:info().params / 8
 
 -- determinism: same seeds, same numbers
 local m2 = fresh()
-local r2 = m2:train(task, {steps = 400, batch = 32, lr = 2e-3, warmup = 40, seed = 7})
+local r2 = m2:train(task, TRAIN)
 local fp2 = m2:evaluate(task)
 tap.is(fp2.accuracy, fp.accuracy, "same seed: identical accuracy")
 tap.is(fp2.loss, fp.loss, "same seed: identical test loss")
 tap.is(r2.loss, r.loss, "same seed: identical training loss")
 local m3 = fresh()
-local r3 = m3:train(task, {steps = 400, batch = 32, lr = 2e-3, warmup = 40, seed = 8})
-tap.isnt(r3.loss, r.loss, "another batch seed: a different run")
+local r3 = m3:train(task, {steps = 100, batch = 32, lr = 2e-3, warmup = 50, seed = 8})
+local m3b = fresh()
+local r3b = m3b:train(task, {steps = 100, batch = 32, lr = 2e-3, warmup = 50, seed = 7})
+tap.isnt(r3.loss, r3b.loss, "another batch seed: a different run")
 
 -- early stop at a target accuracy
 local m4 = fresh()
-local r4 = m4:train(task, {steps = 2000, batch = 32, lr = 2e-3, warmup = 40, target_accuracy = 0.9})
-tap.ok(r4.steps < 2000 and r4.best_eval_accuracy >= 0.9,
+local r4 = m4:train(task, {steps = 3000, batch = 32, lr = 2e-3, warmup = 50, target_accuracy = 0.5})
+tap.ok(r4.steps < 3000 and r4.best_eval_accuracy >= 0.5,
        string.format("target_accuracy stops early (%d steps, eval %.3f)", r4.steps, r4.best_eval_accuracy))
 
 -- a decoder learns a causal copy task (LM path: per-token targets, causal mask)

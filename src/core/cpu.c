@@ -1,6 +1,7 @@
 /* cpu.c — cpuid-based feature detection for x86-64; all zero elsewhere. */
 #include "cpu.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,7 +17,7 @@ static unsigned long long xgetbv0(void)
 #endif
 
 static pare_cpu cpu;
-static int detected;
+static pthread_once_t detected = PTHREAD_ONCE_INIT;
 
 static void detect(pare_cpu *c)
 {
@@ -70,12 +71,11 @@ static void detect(pare_cpu *c)
 #endif
 }
 
+static void detect_once(void) { detect(&cpu); }
+
 const pare_cpu *pare_cpu_get(void)
 {
-    if (!detected) {
-        detect(&cpu);
-        detected = 1;
-    }
+    pthread_once(&detected, detect_once);
     return &cpu;
 }
 

@@ -3,6 +3,15 @@
 #ifndef PARE_CPU_H
 #define PARE_CPU_H
 
+/* PARE_HOT: compile a hot loop three times — AVX-512 (x86-64-v4), AVX2+FMA (x86-64-v3) and the
+ * baseline — and let the loader pick the best for the CPU that runs (GCC target_clones / ifunc).
+ * The build itself never assumes more than baseline x86-64, so one binary runs everywhere. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(PARE_NO_CLONES)
+#define PARE_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PARE_HOT
+#endif
+
 typedef struct pare_cpu {
     char model[64];
     int sse42, avx, avx2, fma, f16c;

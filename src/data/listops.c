@@ -34,7 +34,14 @@ static int is_op_tok(int32_t t) { return t >= PARE_LISTOPS_MIN && t <= PARE_LIST
 /* Id of a source word, or -1 (CLS and PAD are never in a file). */
 static int32_t token_id(const char *w, size_t len)
 {
-    for (int32_t i = PARE_LISTOPS_DIGIT0; i < PARE_LISTOPS_VOCAB; i++)
+    if (len == 1) { /* the common case: a digit or a bracket */
+        if (w[0] >= '0' && w[0] <= '9') return PARE_LISTOPS_DIGIT0 + (w[0] - '0');
+        if (w[0] == ']') return PARE_LISTOPS_END;
+        if (w[0] == '(') return PARE_LISTOPS_OPEN;
+        if (w[0] == ')') return PARE_LISTOPS_CLOSE;
+        return -1;
+    }
+    for (int32_t i = PARE_LISTOPS_MIN; i <= PARE_LISTOPS_LAST; i++)
         if (strlen(names[i]) == len && memcmp(names[i], w, len) == 0) return i;
     return -1;
 }
@@ -459,7 +466,7 @@ static int read_line(FILE *f, sbuf *b, int64_t max)
 {
     int ch, any = 0;
     b->n = 0;
-    while ((ch = getc(f)) != EOF) {
+    while ((ch = getc_unlocked(f)) != EOF) {
         any = 1;
         if (ch == '\n') break;
         if (ch == '\0') return -3;

@@ -21,6 +21,7 @@ typedef struct pare_bench_result {
     int peak_was_reset;       /* 1 if VmHWM was reset before measuring */
     int64_t flops;            /* forward FLOPs at B × T */
     int64_t flops_by_op[16];
+    double ms_by_op[16];      /* median-run share: mean forward time per op kind over an extra profiled pass */
 } pare_bench_result;
 
 pare_status pare_bench_forward(pare_model *m, int64_t B, int64_t T, int64_t warmup, int64_t repeats, uint64_t seed,

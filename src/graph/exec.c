@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/timer.h"
 #include "ops.h"
 
 int64_t pare_exec_rows(const pare_exec *x, const pare_value *v)
@@ -164,8 +165,10 @@ pare_status pare_exec_forward(pare_exec *x)
 {
     for (int64_t i = 0; i < x->m->nnodes; i++) {
         const pare_node *n = &x->m->nodes[i];
+        int64_t t0 = x->profile ? pare_now_ns() : 0;
         pare_status s = pare_op_get(n->op)->forward(x, n);
         if (s != PARE_OK) return pare_fail_ctx(s, "forward of %s", n->name);
+        if (x->profile) x->op_ns[n->op] += pare_now_ns() - t0;
     }
     return PARE_OK;
 }

@@ -31,6 +31,8 @@ typedef struct pare_exec {
     size_t workspace_bytes;
     pare_rng rng;          /* dropout masks (TRAIN) */
     float loss;            /* mean loss over non-ignored rows after forward */
+    int profile;           /* set to 1 to accumulate forward time per op kind into op_ns */
+    int64_t op_ns[PARE_OP_COUNT];
 } pare_exec;
 
 pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode);

@@ -11,6 +11,7 @@
  * the caller's invariants; callers validate user input before reaching a kernel).
  */
 #include "kernels/nn.h"
+#include "core/cpu.h"
 #include "kernels/nn_internal.h"
 
 #include <math.h>
@@ -31,7 +32,7 @@ void pare_embedding_forward(float *out, const int32_t *ids, const float *table, 
 }
 
 /* dtable (V,C) += scatter of dout (M,C) by ids. Rows may repeat, so threads split the columns. */
-void pare_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int64_t M, int64_t C)
+PARE_HOT void pare_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int64_t M, int64_t C)
 {
     int64_t nchunk = (C + COL_CHUNK - 1) / COL_CHUNK;
 #pragma omp parallel for schedule(static) if (M * C > 32768)
@@ -49,7 +50,7 @@ void pare_embedding_backward(float *dtable, const float *dout, const int32_t *id
 /* ---- positions ---- */
 
 /* out (B,T,C) = inp (B,T,C) + pos (T,C) */
-void pare_posadd_forward(float *out, const float *inp, const float *pos, int64_t B, int64_t T, int64_t C)
+PARE_HOT void pare_posadd_forward(float *out, const float *inp, const float *pos, int64_t B, int64_t T, int64_t C)
 {
 #pragma omp parallel for schedule(static)
     for (int64_t bt = 0; bt < B * T; bt++) {
@@ -61,7 +62,7 @@ void pare_posadd_forward(float *out, const float *inp, const float *pos, int64_t
 }
 
 /* dinp (B,T,C) += dout; dpos (T,C) += Σ_b dout[b]. Either may be NULL. */
-void pare_posadd_backward(float *dinp, float *dpos, const float *dout, int64_t B, int64_t T, int64_t C)
+PARE_HOT void pare_posadd_backward(float *dinp, float *dpos, const float *dout, int64_t B, int64_t T, int64_t C)
 {
     if (dinp) {
 #pragma omp parallel for schedule(static)
@@ -96,7 +97,7 @@ void pare_sinusoid_table(float *pos, int64_t T, int64_t C)
 /* ---- LayerNorm (Ba et al. 2016), biased variance, eps 1e-5 ---- */
 
 /* out (M,C) = (inp - mean) * rstd * weight (C) + bias (C); mean, rstd (M) cached (may be NULL). */
-void pare_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+PARE_HOT void pare_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                             const float *bias, int64_t M, int64_t C)
 {
 #pragma omp parallel for schedule(static)
@@ -123,7 +124,7 @@ void pare_layernorm_forward(float *out, float *mean, float *rstd, const float *i
  * dinp rows are independent (parallel over rows); the weight sums run over column slices so that
  * no two threads touch one gradient entry and the summation order is fixed. Any gradient may be NULL.
  * Note the weight sums accumulate straight into dweight/dbias, row after row. */
-void pare_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+PARE_HOT void pare_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                              const float *weight, const float *mean, const float *rstd, int64_t M, int64_t C)
 {
     if (dinp) {
@@ -176,7 +177,7 @@ void pare_layernorm_backward(float *dinp, float *dweight, float *dbias, const fl
 #define GELU_A 0.044715f
 
 /* out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (Hendrycks & Gimpel 2016, tanh form) */
-void pare_gelu_forward(float *out, const float *inp, int64_t n)
+PARE_HOT void pare_gelu_forward(float *out, const float *inp, int64_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n > 16384)
     for (int64_t i = 0; i < n; i++) {
@@ -187,7 +188,7 @@ void pare_gelu_forward(float *out, const float *inp, int64_t n)
 
 /* dinp += dout * d/dx [0.5 x (1 + tanh u)], u = k (x + a x^3):
  *   = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k (1 + 3 a x^2) */
-void pare_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+PARE_HOT void pare_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n > 16384)
     for (int64_t i = 0; i < n; i++) {
@@ -197,14 +198,14 @@ void pare_gelu_backward(float *dinp, const float *inp, const float *dout, int64_
     }
 }
 
-void pare_relu_forward(float *out, const float *inp, int64_t n)
+PARE_HOT void pare_relu_forward(float *out, const float *inp, int64_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
 /* dinp += dout where inp > 0 (the subgradient at 0 is 0). */
-void pare_relu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+PARE_HOT void pare_relu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (int64_t i = 0; i < n; i++) {
@@ -256,7 +257,7 @@ void pare_dropout_forward(float *out, uint8_t *mask, const float *inp, int64_t n
 }
 
 /* dinp += dout * mask / (1 - p) */
-void pare_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, int64_t n, float p)
+PARE_HOT void pare_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, int64_t n, float p)
 {
     const float scale = p <= 0.0f ? 1.0f : p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
 #pragma omp parallel for simd schedule(static) if (n > 65536)
@@ -317,14 +318,14 @@ void pare_pool_backward(float *dinp, const float *dout, const int32_t *lengths, 
 /* ---- softmax and cross-entropy ---- */
 
 /* out (M,N) = softmax(inp (M,N)) along N */
-void pare_softmax_forward(float *out, const float *inp, int64_t M, int64_t N)
+PARE_HOT void pare_softmax_forward(float *out, const float *inp, int64_t M, int64_t N)
 {
 #pragma omp parallel for schedule(static)
     for (int64_t m = 0; m < M; m++) nn_softmax(out + m * N, inp + m * N, N);
 }
 
 /* dinp (M,N) += out * (dout - Σ_j dout_j out_j), from out = softmax(inp). */
-void pare_softmax_backward(float *dinp, const float *out, const float *dout, int64_t M, int64_t N)
+PARE_HOT void pare_softmax_backward(float *dinp, const float *out, const float *dout, int64_t M, int64_t N)
 {
 #pragma omp parallel for schedule(static)
     for (int64_t m = 0; m < M; m++) {
@@ -340,7 +341,7 @@ void pare_softmax_backward(float *dinp, const float *out, const float *dout, int
 /* losses (M) = logsumexp(logits[m]) - logits[m, target] (0 if target < 0); probs (M,V) cached.
  * The loss comes from the log-sum-exp, not -log(prob), so it stays finite when the prob underflows.
  * The mean is summed serially in double: the same bits for any thread count. */
-float pare_crossentropy_forward(float *losses, float *probs, const float *logits, const int32_t *targets,
+PARE_HOT float pare_crossentropy_forward(float *losses, float *probs, const float *logits, const int32_t *targets,
                                 int64_t M, int64_t V)
 {
 #pragma omp parallel for schedule(static)
@@ -358,7 +359,7 @@ float pare_crossentropy_forward(float *losses, float *probs, const float *logits
 
 /* dlogits (M,V) += dloss * (probs - onehot(target)) for rows with target >= 0. For the gradient of the
  * returned mean, pass dloss = 1 / (number of non-ignored rows). */
-void pare_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets, float dloss,
+PARE_HOT void pare_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets, float dloss,
                                 int64_t M, int64_t V)
 {
 #pragma omp parallel for schedule(static)

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "kernels/gemm.h"
+#include "core/cpu.h"
 #include "kernels/nn_internal.h"
 
 #define ATT_QBLOCK 64
@@ -41,7 +42,7 @@ static inline int64_t att_kend(int64_t i, int64_t L, int causal)
 }
 
 /* qkv (B,T,3C), out (B,T,C), att (B,H,T,T) */
-void pare_attention_forward(float *out, float *att, const float *qkv, const int32_t *lengths, int causal,
+PARE_HOT void pare_attention_forward(float *out, float *att, const float *qkv, const int32_t *lengths, int causal,
                             int64_t B, int64_t T, int64_t C, int64_t H)
 {
     const int64_t D = C / H, C3 = 3 * C;
@@ -78,7 +79,7 @@ void pare_attention_forward(float *out, float *att, const float *qkv, const int3
  *   P = softmax(S)   → dS = P ⊙ (dP − rowsum(P ⊙ dP))      (masked entries have P = 0, so dS = 0)
  *   S = scale·Q·K^T  → dQ += scale·dS·K,  dK += scale·dS^T·Q
  * scratch (B,H,T,T) holds dP, then dS. Each (b,h) writes only its own head's columns of dqkv. */
-void pare_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
+PARE_HOT void pare_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                              const int32_t *lengths, int causal, int64_t B, int64_t T, int64_t C, int64_t H)
 {
     const int64_t D = C / H, C3 = 3 * C;

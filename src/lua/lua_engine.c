@@ -323,6 +323,13 @@ static int model_bench(lua_State *L)
         lua_setfield(L, -2, pare_op_name((pare_op_id)i));
     }
     lua_setfield(L, -2, "flops_by_op");
+    lua_createtable(L, 0, PARE_OP_COUNT);
+    for (int i = 0; i < PARE_OP_COUNT; i++) {
+        if (r.ms_by_op[i] <= 0) continue;
+        lua_pushnumber(L, r.ms_by_op[i]);
+        lua_setfield(L, -2, pare_op_name((pare_op_id)i));
+    }
+    lua_setfield(L, -2, "ms_by_op");
     lua_pushinteger(L, pare_get_num_threads()), lua_setfield(L, -2, "threads");
     lua_pushinteger(L, pare_opt_int(&o, "batch")), lua_setfield(L, -2, "batch");
     lua_pushinteger(L, T), lua_setfield(L, -2, "T");

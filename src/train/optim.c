@@ -1,6 +1,7 @@
 /* optim.c — AdamW (Loshchilov & Hutter 2019), warm-up + cosine schedule, global-norm clipping. */
 #include <math.h>
 
+#include "core/cpu.h"
 #include "train.h"
 
 float pare_lr_at(int64_t s, int64_t steps, int64_t warmup, float lr, float min_ratio)
@@ -13,7 +14,7 @@ float pare_lr_at(int64_t s, int64_t steps, int64_t warmup, float lr, float min_r
     return (float)(lr * (min_ratio + (1 - min_ratio) * c));
 }
 
-void pare_adamw_step(pare_model *m, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t)
+PARE_HOT void pare_adamw_step(pare_model *m, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t)
 {
     double bc1 = 1 - pow(beta1, (double)t), bc2 = 1 - pow(beta2, (double)t);
     for (int64_t i = 0; i < m->nparams; i++) {

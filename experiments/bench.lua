@@ -1,0 +1,122 @@
+-- bench.lua — `make bench`: kernel and encoder speed against the machine's own peak.
+--
+--   pare run experiments/bench.lua [threads=1,2] [repeats=15] [gemm=1]
+--
+-- 1. build/bench/bench_gemm (a C program: microbenchmarked f32 FMA and int8 VNNI peaks; GEMM at BERT
+--    shapes M=128 × (768×768, 3072×768, 768×3072) for oneDNN f32, OpenBLAS f32 and the int8 kernels)
+--    -> tables "peak", "gemm", "gemm_ratio".
+-- 2. A BERT-base-shaped encoder (12 × 768, 12 heads, FFN 3072, T=128, batch 1) in FP32 and INT8,
+--    with its FLOP floor (FLOPs / measured peak) -> table "encoder", and time per op -> "encoder_ops".
+-- Then the targets of the engine issue, each with its measured value and whether it is met.
+-- Latencies are medians with bootstrap 95% intervals; two-thread figures on a busy 2-core machine
+-- are noisy (the load average is recorded with every table).
+local pare = require "pare"
+local a = pare.args
+local threads = {}
+for t in tostring(a.threads or "1,2"):gmatch("%d+") do threads[#threads + 1] = tonumber(t) end
+local repeats = tonumber(a.repeats) or 15
+local exp = pare.experiment("bench", {fresh = true})
+
+local function loadavg()
+  local f = io.open("/proc/loadavg")
+  local l = f and f:read("n") or -1
+  if f then f:close() end
+  return l
+end
+
+-- 1. GEMM
+local peak = {f32 = {}, i8 = {}}
+if tostring(a.gemm or 1) ~= "0" then
+  local exe = "build/bench/bench_gemm"
+  local p = io.popen(exe .. " 2>&1")
+  local saw = false
+  for line in p:lines() do
+    local w = {}
+    for x in line:gmatch("%S+") do w[#w + 1] = x end
+    if w[1] == "peak" then
+      saw = true
+      peak[w[2]][tonumber(w[3])] = tonumber(w[4])
+      exp:record("peak", {kind = w[2], threads = tonumber(w[3]), gops = tonumber(w[4]), load = loadavg()})
+    elseif w[1] == "gemm" then
+      local th = tonumber(w[6])
+      local pk = w[2]:match("^i8") and peak.i8[th] or peak.f32[th]
+      exp:record("gemm", {kernel = w[2], M = tonumber(w[3]), N = tonumber(w[4]), K = tonumber(w[5]), threads = th,
+                          gops = tonumber(w[7]), pct_peak = pk and 100 * tonumber(w[7]) / pk or 0/0, load = loadavg()})
+    elseif w[1] == "ratio" then
+      exp:record("gemm_ratio", {ratio = w[2], M = tonumber(w[3]), N = tonumber(w[4]), K = tonumber(w[5]),
+                                threads = tonumber(w[6]), value = tonumber(w[7])})
+    elseif w[1] ~= "info" and not line:match("^#") then
+      io.stderr:write(line, "\n")
+    end
+  end
+  local ok = p:close()
+  if not ok or not saw then error("bench: " .. exe .. " failed (run `make bench`, which builds it)") end
+  print("GEMM (GFLOP/s or GOP/s; M=128):")
+  pare.print_table(exp, "gemm", {columns = {"kernel", "N", "K", "threads", "gops", "pct_peak"}})
+end
+
+-- 2. Encoder
+local rows = {}
+for _, th in ipairs(threads) do
+  pare.set_threads(th)
+  local big = pare.model{kind = "encoder", vocab = 30522, max_T = 128, classes = 2, d = 768, heads = 12,
+                         layers = 12, ffn = 3072, seed = 1}
+  local fp32_ms
+  for _, fmt in ipairs{"fp32", "int8"} do
+    local m = fmt == "fp32" and big or big:apply("dynamic_int8")
+    local b = m:bench{batch = 1, T = 128, repeats = repeats, warmup = 3}
+    -- floor: the Linear FLOPs at the format's peak, everything else at the f32 peak
+    local lin = b.flops_by_op.linear or 0
+    local pf, pi = peak.f32[th], peak.i8[th]
+    local floor = pf and ((fmt == "int8" and pi) and (lin / pi + (b.flops - lin) / pf) or b.flops / pf) * 1e3 / 1e9
+    if fmt == "fp32" then fp32_ms = b.median_ms end
+    local row = {format = fmt, threads = th, median_ms = b.median_ms, ci_lo_ms = b.ci_lo_ms, ci_hi_ms = b.ci_hi_ms,
+                 gflop = b.flops / 1e9, floor_ms = floor or 0/0, vs_floor = floor and b.median_ms / floor or 0/0,
+                 speedup_vs_fp32 = fp32_ms / b.median_ms, size_mb = m:info().size_bytes / 1e6,
+                 planned_mb = b.planned_bytes / 1e6, peak_rss_mb = b.measured_peak_bytes / 1e6, load = loadavg(),
+                 kernel = fmt == "fp32" and "onednn sgemm" or "onednn u8s8s32 (real int8)"}
+    exp:record("encoder", row)
+    rows[#rows + 1] = row
+    for op, ms in pairs(b.ms_by_op) do
+      exp:record("encoder_ops", {format = fmt, threads = th, op = op, ms = ms,
+                                 gflop = (b.flops_by_op[op] or 0) / 1e9})
+    end
+  end
+  big = nil
+  collectgarbage()
+end
+print("\nBERT-base-shaped encoder, T=128, batch 1:")
+pare.print_table(exp, "encoder", {columns = {"format", "threads", "median_ms", "ci_lo_ms", "ci_hi_ms", "floor_ms",
+                                              "vs_floor", "speedup_vs_fp32", "size_mb"}})
+
+-- 3. Targets (issue: the engine and the harness)
+local function best(kernel, th)
+  local v = {}
+  for _, r in ipairs(exp:rows("gemm", {kernel = kernel, threads = th})) do v[#v + 1] = r end
+  return v
+end
+exp:table("targets", {"target", "measured", "wanted", "met"})
+local function check(name, value, want, ok)
+  exp:record("targets", {target = name, measured = value, wanted = want, met = ok})
+end
+for _, th in ipairs(threads) do
+  local f32, i8 = best("f32_linear", th), best("i8_linear", th)
+  for k, r in ipairs(f32) do
+    if i8[k] then
+      check(string.format("int8/f32 GEMM %dx%dx%d %dt", r.M, r.N, r.K, th), i8[k].gops / r.gops, 3.5,
+            i8[k].gops / r.gops >= 3.5)
+    end
+  end
+end
+for _, r in ipairs(rows) do
+  if r.format == "int8" then
+    check(string.format("INT8 encoder speedup %dt", r.threads), r.speedup_vs_fp32, 2.5, r.speedup_vs_fp32 >= 2.5)
+  else
+    check(string.format("FP32 encoder / floor %dt", r.threads), r.vs_floor, 1.3, r.vs_floor <= 1.3)
+  end
+end
+print("\nTargets:")
+pare.print_table(exp, "targets")
+exp:plot{table = "encoder", name = "encoder", x = "threads", y = "median_ms", by = "format", kind = "linespoints",
+         title = "BERT-base-shaped encoder latency (T=128, batch 1)"}
+exp:close()
