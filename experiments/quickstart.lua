@@ -3,19 +3,20 @@
 -- then the same latency/size comparison on a BERT-base-shaped encoder (12 × 768, untrained:
 -- latency and size do not depend on the weights' values, accuracy would, so it is not reported).
 --
---   pare run experiments/quickstart.lua [steps=1500] [threads=2] [bert=1] [repeats=30]
+--   pare run experiments/quickstart.lua [steps=3000] [threads=2] [bert=1] [repeats=30]
 --
 -- Writes results/quickstart.h5 (tables "formats": the trained model; "bert_shape": BERT-base latency)
 -- and plots/quickstart-{accuracy,latency,bert-latency}.png.
 local pare = require "pare"
 local a = pare.args
-local steps = tonumber(a.steps) or 1500
+local steps = tonumber(a.steps) or 3000
 local threads = tonumber(a.threads) or 2
 local repeats = tonumber(a.repeats) or 30
 local bert = tostring(a.bert or 1) ~= "0" and a.bert ~= false
+local d, layers = tonumber(a.d) or 64, tonumber(a.layers) or 2
 pare.set_threads(threads)
 
-local exp = pare.experiment("quickstart")
+local exp = pare.experiment("quickstart", {fresh = true, seed = 1})
 local decl = {
   columns = {"model", "format", "kernel", "accuracy", "fidelity_cos", "agreement", "latency_ms", "latency_lo_ms",
              "latency_hi_ms", "batch", "T", "size_mb", "planned_mb", "peak_mb", "gflops", "threads"},
@@ -42,7 +43,7 @@ end
 local task = pare.task("listops", {seed = 1, n_train = 20000, n_test = 1000, max_depth = 3, max_args = 4,
                                    max_length = 64})
 local model = pare.model{kind = "encoder", vocab = task.vocab, max_T = task.T, classes = task.classes,
-                         d = 64, heads = 4, layers = 2, seed = 1}
+                         d = d, heads = 4, layers = layers, seed = 1}
 io.stderr:write(string.format("quickstart: training %s on ListOps (%d examples, T=%d) for %d steps\n",
                               tostring(model), task.n_train, task.T, steps))
 model:train(task, {steps = steps, batch = 32, lr = 2e-3, warmup = 100, seed = 1})
@@ -52,7 +53,7 @@ for _, v in ipairs{{"fp32", model}, {"int8", q}} do
   local acc = m:evaluate(task).accuracy
   local fid = m:fidelity(model, task)
   local b = m:bench{batch = 8, repeats = repeats}
-  record("formats", "listops-encoder-2x64", fmt, m, acc, fid, b)
+  record("formats", string.format("listops-encoder-%dx%d", layers, d), fmt, m, acc, fid, b)
 end
 
 -- 2. BERT-base shape: 12 layers, 768 wide, 12 heads, FFN 3072, sequence 128, batch 1.
@@ -70,13 +71,14 @@ if bert then
 end
 
 local show = {
-  columns = {"model", "format", "accuracy", "latency", "size_mb", "planned_mb", "peak_mb"},
-  headers = {"model", "format", "accuracy", "latency ms (median, 95% CI)", "size MB", "planned MB", "peak MB"},
+  columns = {"model", "format", "accuracy", "agreement", "latency", "size_mb", "planned_mb", "peak_mb"},
+  headers = {"model", "format", "accuracy", "agrees w/ fp32", "latency ms (median, 95% CI)", "size MB", "planned MB",
+             "peak MB"},
   format = {latency = function(r)
     return string.format("%.3f (%.3f–%.3f) ×%d", r.latency_ms, r.latency_lo_ms, r.latency_hi_ms, r.batch)
   end},
 }
-print("\nListOps encoder (2 layers × 64), trained here; latency of a batch of 8:")
+print(string.format("\nListOps encoder (%d layers × %d), trained here; latency of a batch of 8:", layers, d))
 pare.print_table(exp, "formats", show)
 exp:plot{table = "formats", name = "accuracy", x = "format", y = "accuracy", kind = "bars",
          title = "ListOps test accuracy: fp32 vs dynamic int8"}
