@@ -3,7 +3,8 @@
 -- then the same latency/size comparison on a BERT-base-shaped encoder (12 × 768, untrained:
 -- latency and size do not depend on the weights' values, accuracy would, so it is not reported).
 --
---   pare run experiments/quickstart.lua [steps=3000] [threads=2] [bert=1] [repeats=30]
+--   pare run experiments/quickstart.lua [steps=3000] [threads=2] [bert=1] [repeats=30] [d=64] [layers=2]
+--                                       [results_dir=results] [plots_dir=plots]
 --
 -- Writes results/quickstart.h5 (tables "formats": the trained model; "bert_shape": BERT-base latency)
 -- and plots/quickstart-{accuracy,latency,bert-latency}.png.
@@ -16,7 +17,8 @@ local bert = tostring(a.bert or 1) ~= "0" and a.bert ~= false
 local d, layers = tonumber(a.d) or 64, tonumber(a.layers) or 2
 pare.set_threads(threads)
 
-local exp = pare.experiment("quickstart", {fresh = true, seed = 1})
+local exp = pare.experiment("quickstart", {fresh = true, seed = 1, dir = a.results_dir or "results",
+                                          plots = a.plots_dir or "plots"})
 local decl = {
   columns = {"model", "format", "kernel", "accuracy", "fidelity_cos", "agreement", "latency_ms", "latency_lo_ms",
              "latency_hi_ms", "batch", "T", "size_mb", "planned_mb", "peak_mb", "gflops", "threads"},
@@ -90,5 +92,5 @@ if bert then
   exp:plot{table = "bert_shape", name = "bert-latency", x = "format", y = "latency_ms", kind = "bars",
            title = "BERT-base-shaped encoder forward latency (median, T=128, batch 1)"}
 end
-print("\nresults: " .. exp.path .. "   plots: plots/quickstart-*.png (scripts beside them)")
+print("\nresults: " .. exp.path .. "   plots: " .. exp.plots_dir .. "/quickstart-*.png (scripts beside them)")
 exp:close()

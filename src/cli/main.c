@@ -215,7 +215,11 @@ done:
 static int cmd_help(int argc, char **argv)
 {
     if (argc == 0) {
+        char names[4096];
+        names[0] = '\0';
+        pare_schema_names(names, sizeof names);
         fputs(usage_text, stdout);
+        printf("\n  pare help NAME for NAME in: %s\n", names[0] ? names : "(none registered)");
         return EXIT_OK;
     }
     const pare_schema *s = pare_schema_lookup(argv[0]);

@@ -44,11 +44,23 @@
 typedef struct lmodel { pare_model *m; } lmodel;
 typedef struct ltask { pare_dataset train, test; char name[64]; } ltask;
 
+static const pare_opt_spec bench_opts[] = {
+    {"batch", PARE_OPT_INT, "1", 1, 1e6, NULL, "sequences per forward"},
+    {"T", PARE_OPT_INT, "0", 0, 1e7, NULL, "tokens per sequence (0: the model's max_T)"},
+    {"warmup", PARE_OPT_INT, "5", 0, 1e6, NULL, "untimed forwards first"},
+    {"repeats", PARE_OPT_INT, "30", 1, 1e6, NULL, "timed forwards"},
+    {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "input tokens and bootstrap seed"},
+    {"level", PARE_OPT_FLOAT, "0.95", 0.5, 0.9999, NULL, "confidence level of the latency interval"},
+};
+static const pare_schema bench_schema = {"bench", "forward latency (median, bootstrap CI), memory and FLOPs", bench_opts,
+                                         (int)(sizeof bench_opts / sizeof bench_opts[0])};
+
 /* ---- schema lookup for `pare help` ---- */
 const pare_schema *pare_schema_lookup(const char *name)
 {
     if (!strcmp(name, "model")) return &pare_model_schema;
     if (!strcmp(name, "train")) return &pare_train_schema;
+    if (!strcmp(name, "bench")) return &bench_schema;
     for (int i = 0; i < pare_pass_count(); i++)
         if (!strcmp(pare_pass_at(i)->schema->name, name)) return pare_pass_at(i)->schema;
     for (int i = 0; i < pare_task_count(); i++)
@@ -58,7 +70,7 @@ const pare_schema *pare_schema_lookup(const char *name)
 
 const char *pare_schema_names(char *buf, size_t n)
 {
-    size_t used = (size_t)snprintf(buf, n, "model, train");
+    size_t used = (size_t)snprintf(buf, n, "model, train, bench");
     for (int i = 0; i < pare_pass_count() && used < n; i++)
         used += (size_t)snprintf(buf + used, n - used, ", %s", pare_pass_at(i)->schema->name);
     for (int i = 0; i < pare_task_count() && used < n; i++)
@@ -276,17 +288,6 @@ static int l_apply(lua_State *L)
     return 1;
 }
 
-static const pare_opt_spec bench_opts[] = {
-    {"batch", PARE_OPT_INT, "1", 1, 1e6, NULL, "sequences per forward"},
-    {"T", PARE_OPT_INT, "0", 0, 1e7, NULL, "tokens per sequence (0: the model's max_T)"},
-    {"warmup", PARE_OPT_INT, "5", 0, 1e6, NULL, "untimed forwards first"},
-    {"repeats", PARE_OPT_INT, "30", 1, 1e6, NULL, "timed forwards"},
-    {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "input tokens and bootstrap seed"},
-    {"level", PARE_OPT_FLOAT, "0.95", 0.5, 0.9999, NULL, "confidence level of the latency interval"},
-};
-static const pare_schema bench_schema = {"bench", "forward latency (median, bootstrap CI), memory and FLOPs", bench_opts,
-                                         (int)(sizeof bench_opts / sizeof bench_opts[0])};
-
 static int model_bench(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
@@ -415,10 +416,9 @@ static int l_schema_help(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     const pare_schema *s = pare_schema_lookup(name);
-    if (!s && !strcmp(name, "bench")) s = &bench_schema;
     if (!s) {
         char names[1024];
-        return luaL_error(L, "no technique, task or schema named '%s' (valid: %s, bench)", name,
+        return pare_lua_error(L, "no technique, task or schema named '%s' (valid: %s)", name,
                           pare_schema_names(names, sizeof names));
     }
     char *buf = NULL;
