@@ -5,7 +5,8 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -fno-math-errno -Isrc $(PKG_CFLAGS)
-LDLIBS = $(PKG_LIBS) -ldnnl -lopenblas -lcjson -lm -fopenmp
+# -lopenblas first: GSL's pkg-config adds its naive -lgslcblas, which must not win cblas_* symbols
+LDLIBS = -lopenblas $(PKG_LIBS) -ldnnl -lcjson -lm -fopenmp
 
 B := build
 ENGINE_SRC := $(sort $(wildcard src/core/*.c src/kernels/*.c src/graph/*.c src/attn/*.c src/model/*.c \

@@ -1,16 +1,21 @@
 /* bench_gemm.c — f32 and int8 GEMM throughput at BERT-base shapes, against the measured peak of the core.
  *
- *   build/bench/bench_gemm            (about 10 s on 2 cores)
+ *   build/bench/bench_gemm [M ...]    (M = 128 by default; about 25 s per M on 2 cores)
  *
  * Measures, for 1 and 2 threads:
  *   peak     f32: a loop of independent AVX-512 FMAs (AVX2/FMA without AVX-512);
  *            int8: a loop of independent vpdpbusd (AVX512-VNNI, else AVX-VNNI, else not measured).
  *            Twelve accumulators so that latency never limits throughput; one copy per thread; the
  *            best of 15 runs.
- *   gemm     M=128 tokens, (N,K) in {(768,768) attention projections, (3072,768) FFN up,
- *            (768,3072) FFN down}, as y(M,N) = x(M,K)·W(N,K)^T:
- *              f32_onednn     pare_sgemm (oneDNN)          f32_openblas   cblas_sgemm, for comparison
- *              f32_linear     pare_linear_f32 (+ bias)
+ *   gemm     M tokens (128 unless given), (N,K) in {(768,768) attention projections, (2304,768) fused
+ *            QKV, (3072,768) FFN up, (768,3072) FFN down}, as y(M,N) = x(M,K)·W(N,K)^T:
+ *              f32_onednn     pare_sgemm (oneDNN dnnl_sgemm)
+ *              f32_openblas   OpenBLAS cblas_sgemm, for comparison: OpenBLAS limited to 1 thread per call and
+ *                             the threads' share of N split with OpenMP (see below)
+ *              f32_linear     pare_linear_f32 (sgemm + bias pass)
+ *              f32_packed     pare_linear_f32_packed (weights packed once, oneDNN inner product, bias fused)
+ *              f32_packed_gelu     pare_linear_f32_packed_gelu (GELU fused as a post-op)
+ *              f32_packed+gelu     pare_linear_f32_packed then pare_gelu_forward (the unfused pair)
  *              i8_linear      pare_linear_i8_dynamic end to end: per-token quantization of x, int8
  *                             GEMM, dequantization + bias
  *              i8_s8s8s32     pare_gemm_s8s8s32 alone      i8_u8s8s32     dnnl_gemm_u8s8s32 alone (the
@@ -20,12 +25,20 @@
  * (on a shared machine another process's burst of load then spoils one round, not the figure).
  * int8 "GOP/s" counts 2·M·N·K operations like f32 GFLOP/s. The 1-minute load average is printed.
  *
+ * OpenBLAS: cblas_sgemm is looked up in libopenblas.so.0 itself (dlsym). Linked by name it resolves to
+ * whichever library comes first on the link line, and libpare's link line puts GSL's reference CBLAS
+ * (-lgslcblas, ~4.5 GFLOP/s) before OpenBLAS. And OpenBLAS's own pthread pool, spinning beside the OpenMP
+ * pool of oneDNN on 2 cores, time-shares badly when another process loads a core; so OpenBLAS is run
+ * single-threaded per call, parallelised here over column blocks of N with OpenMP, the same pool as the
+ * other kernels.
+ *
  * Output: a human table on lines starting with '#', and machine-readable lines (read by experiments/bench.lua):
  *   peak <f32|i8> <threads> <gflops>
  *   gemm <kernel> <M> <N> <K> <threads> <gflops>
  *   ratio <kernel>/<kernel> <M> <N> <K> <threads> <ratio>
  *   info <key> <value...>
  */
+#include <dlfcn.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,11 +54,37 @@
 #include "core/cpu.h"
 #include "core/timer.h"
 #include "kernels/gemm.h"
+#include "kernels/nn.h"
 
-/* cblas_sgemm from OpenBLAS, declared here so that another vendor's cblas.h cannot get in the way */
+/* cblas_sgemm of OpenBLAS, found with dlsym in OpenBLAS's own library (see the top of the file) */
 enum { CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112 };
-void cblas_sgemm(int order, int transa, int transb, int M, int N, int K, float alpha, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc);
+typedef void (*cblas_sgemm_fn)(int order, int transa, int transb, int M, int N, int K, float alpha, const float *A,
+                               int lda, const float *B, int ldb, float beta, float *C, int ldc);
+static cblas_sgemm_fn openblas_sgemm;
+void openblas_set_num_threads(int num_threads);
+
+static void openblas_init(void)
+{
+    void *h = dlopen("libopenblas.so.0", RTLD_LAZY | RTLD_NOLOAD);
+    if (!h) h = dlopen("libopenblas.so.0", RTLD_LAZY);
+    if (h) openblas_sgemm = (cblas_sgemm_fn)dlsym(h, "cblas_sgemm");
+}
+
+/* y(M,N) = x(M,K)·W(N,K)^T with OpenBLAS single-threaded, each OpenMP thread on its slice of N (multiples of 16). */
+static int openblas_linear(float *y, const float *x, const float *W, int64_t M, int64_t N, int64_t K)
+{
+    if (!openblas_sgemm) return 1;
+#pragma omp parallel
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t blocks = (N + 15) / 16, n0 = blocks * t / nt * 16, n1 = blocks * (t + 1) / nt * 16;
+        n1 = n1 < N ? n1 : N;
+        if (n1 > n0)
+            openblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)(n1 - n0), (int)K, 1.0f, x, (int)K,
+                           W + n0 * K, (int)K, 0.0f, y + n0, (int)N);
+    }
+    return 0;
+}
 
 #define SAMPLES 15
 #define SAMPLE_NS 4000000LL
@@ -177,24 +216,31 @@ typedef struct gemm_case {
     int8_t *xq;                    /* (M,K) quantized x, for the bare int8 GEMMs */
     uint8_t *xu;                   /* (M,K) xq + 128 */
     int32_t *acc;                  /* (M,N) */
+    pare_f32_packed *wp;           /* W packed for pare_linear_f32_packed */
     pare_i8_weight w;
     void *ws;
 } gemm_case;
 
-enum { K_F32_ONEDNN, K_F32_OPENBLAS, K_F32_LINEAR, K_I8_LINEAR, K_I8_S8S8, K_I8_U8S8, K_COUNT };
-static const char *kernel_names[K_COUNT] = {"f32_onednn", "f32_openblas", "f32_linear",
-                                            "i8_linear",  "i8_s8s8s32",   "i8_u8s8s32"};
+enum { K_F32_ONEDNN, K_F32_OPENBLAS, K_F32_LINEAR, K_F32_PACKED, K_F32_PACKED_GELU, K_F32_PACKED_GELU_PASS,
+       K_I8_LINEAR, K_I8_S8S8, K_I8_U8S8, K_COUNT };
+static const char *kernel_names[K_COUNT] = {"f32_onednn",      "f32_openblas",    "f32_linear",
+                                            "f32_packed",      "f32_packed_gelu", "f32_packed+gelu",
+                                            "i8_linear",       "i8_s8s8s32",      "i8_u8s8s32"};
+#define K_IS_F32(k) ((k) < K_I8_LINEAR)
 
 static int run_kernel(int k, gemm_case *c)
 {
     const int32_t co = 0;
     switch (k) {
     case K_F32_ONEDNN: pare_sgemm(0, 1, c->M, c->N, c->K, 1.0f, c->x, c->K, c->W, c->K, 0.0f, c->y, c->N); return 0;
-    case K_F32_OPENBLAS:
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->M, (int)c->N, (int)c->K, 1.0f, c->x, (int)c->K,
-                    c->W, (int)c->K, 0.0f, c->y, (int)c->N);
-        return 0;
+    case K_F32_OPENBLAS: return openblas_linear(c->y, c->x, c->W, c->M, c->N, c->K);
     case K_F32_LINEAR: pare_linear_f32(c->y, c->x, c->W, c->bias, c->M, c->N, c->K); return 0;
+    case K_F32_PACKED: return pare_linear_f32_packed(c->y, c->x, c->wp, c->bias, c->M) != PARE_OK;
+    case K_F32_PACKED_GELU: return pare_linear_f32_packed_gelu(c->y, c->x, c->wp, c->bias, c->M) != PARE_OK;
+    case K_F32_PACKED_GELU_PASS:
+        if (pare_linear_f32_packed(c->y, c->x, c->wp, c->bias, c->M) != PARE_OK) return 1;
+        pare_gelu_forward(c->y, c->y, c->M * c->N);
+        return 0;
     case K_I8_LINEAR: return pare_linear_i8_dynamic(c->y, c->x, &c->w, c->bias, c->M, c->ws) != PARE_OK;
     case K_I8_S8S8: return pare_gemm_s8s8s32(c->acc, c->xq, c->w.q, c->M, c->N, c->K) != PARE_OK;
     case K_I8_U8S8:
@@ -248,7 +294,7 @@ static void case_init(gemm_case *c, int64_t M, int64_t N, int64_t K, uint64_t se
     pare_quantize_rows_s8(c->xq, sx, c->x, M, K);
     for (int64_t i = 0; i < M * K; i++) c->xu[i] = (uint8_t)(c->xq[i] + 128);
     free(sx);
-    if (pare_i8_weight_quantize(&c->w, c->W, N, K) != PARE_OK) {
+    if (pare_f32_weight_pack(&c->wp, c->W, N, K) != PARE_OK || pare_i8_weight_quantize(&c->w, c->W, N, K) != PARE_OK) {
         fprintf(stderr, "bench_gemm: %s\n", pare_errmsg());
         exit(1);
     }
@@ -259,10 +305,12 @@ static void case_free(gemm_case *c)
 {
     free(c->x), free(c->W), free(c->bias), free(c->y), free(c->acc), free(c->xq), free(c->xu), free(c->ws);
     pare_i8_weight_free(&c->w);
+    pare_f32_packed_free(c->wp);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    openblas_init();
     const pare_cpu *cpu = pare_cpu_get();
     char feat[256], back[256];
     pare_cpu_features_str(feat, sizeof feat);
@@ -301,59 +349,71 @@ int main(void)
         printf("peak f32 %d %.1f\npeak i8 %d %.1f\n", th, peak_f32[t], th, peak_i8[t]);
     }
 
-    static const int64_t shapes[][2] = {{768, 768}, {3072, 768}, {768, 3072}};
-    const int64_t M = 128;
-    printf("#\n# GEMM y(M,N) = x(M,K)·W(N,K)^T, best of %d rounds of medians of %d samples; %% of measured peak for the same threads\n",
-           ROUNDS, SAMPLES);
-    printf("# %-13s %5s %5s %5s %7s %11s %8s\n", "kernel", "M", "N", "K", "threads", "G(FL)OP/s", "% peak");
-    /* ROUNDS passes over every (shape, threads, kernel), keeping the best per-round median: the machine
-     * may be shared, and a burst of someone else's load then spoils at most one round of a figure. */
-    double res[3][NT][K_COUNT];
-    gemm_case cases[3];
-    for (size_t s = 0; s < 3; s++) case_init(&cases[s], M, shapes[s][0], shapes[s][1], 1234 + s);
-    for (int r = 0; r < ROUNDS; r++)
-        for (int t = 0; t < NT; t++) {
-            pare_set_num_threads(threads_list[t]);
-            for (size_t s = 0; s < 3; s++)
-                for (int k = 0; k < K_COUNT; k++) {
-                    double g = bench_kernel(k, &cases[s]);
-                    if (r == 0 || g < 0 || g > res[s][t][k]) res[s][t][k] = r > 0 && res[s][t][k] < 0 ? -1 : g;
-                }
+    enum { NS = 4 };
+    static const int64_t shapes[NS][2] = {{768, 768}, {2304, 768}, {3072, 768}, {768, 3072}};
+    for (int ai = 1; ai < argc || ai == 1; ai++) {
+        const int64_t M = ai < argc ? atoll(argv[ai]) : 128;
+        if (M < 1) {
+            fprintf(stderr, "bench_gemm: M=%s: must be a positive integer\n", argv[ai]);
+            return 1;
         }
-    for (size_t s = 0; s < 3; s++)
-        for (int t = 0; t < NT; t++)
-            for (int k = 0; k < K_COUNT; k++) {
-                const gemm_case *c = &cases[s];
-                double g = res[s][t][k], pk = k <= K_F32_LINEAR ? peak_f32[t] : peak_i8[t];
-                if (g < 0) {
-                    printf("# %-13s %5lld %5lld %5lld %7d %11s\n", kernel_names[k], (long long)M, (long long)c->N,
-                           (long long)c->K, threads_list[t], "failed");
-                    continue;
-                }
-                printf("# %-13s %5lld %5lld %5lld %7d %11.1f %7.1f%%\n", kernel_names[k], (long long)M, (long long)c->N,
-                       (long long)c->K, threads_list[t], g, pk > 0 ? 100.0 * g / pk : 0.0);
-                printf("gemm %s %lld %lld %lld %d %.2f\n", kernel_names[k], (long long)M, (long long)c->N, (long long)c->K,
-                       threads_list[t], g);
+        printf("#\n# GEMM y(M,N) = x(M,K)·W(N,K)^T, best of %d rounds of medians of %d samples; %% of measured peak for the same threads\n",
+               ROUNDS, SAMPLES);
+        printf("# %-16s %5s %5s %5s %7s %11s %8s\n", "kernel", "M", "N", "K", "threads", "G(FL)OP/s", "% peak");
+        /* ROUNDS passes over every (shape, threads, kernel), keeping the best per-round median: the machine
+         * may be shared, and a burst of someone else's load then spoils at most one round of a figure. */
+        double res[NS][NT][K_COUNT];
+        gemm_case cases[NS];
+        for (size_t s = 0; s < NS; s++) case_init(&cases[s], M, shapes[s][0], shapes[s][1], 1234 + s);
+        for (int r = 0; r < ROUNDS; r++)
+            for (int t = 0; t < NT; t++) {
+                pare_set_num_threads(threads_list[t]);
+                openblas_set_num_threads(1); /* OpenBLAS runs inside our OpenMP threads (openblas_linear) */
+                for (size_t s = 0; s < NS; s++)
+                    for (int k = 0; k < K_COUNT; k++) {
+                        double g = bench_kernel(k, &cases[s]);
+                        if (r == 0 || g < 0 || g > res[s][t][k]) res[s][t][k] = r > 0 && res[s][t][k] < 0 ? -1 : g;
+                    }
             }
-    for (size_t s = 0; s < 3; s++) case_free(&cases[s]);
+        for (size_t s = 0; s < NS; s++)
+            for (int t = 0; t < NT; t++)
+                for (int k = 0; k < K_COUNT; k++) {
+                    const gemm_case *c = &cases[s];
+                    double g = res[s][t][k], pk = K_IS_F32(k) ? peak_f32[t] : peak_i8[t];
+                    if (g < 0) {
+                        printf("# %-16s %5lld %5lld %5lld %7d %11s\n", kernel_names[k], (long long)M, (long long)c->N,
+                               (long long)c->K, threads_list[t], "failed");
+                        continue;
+                    }
+                    printf("# %-16s %5lld %5lld %5lld %7d %11.1f %7.1f%%\n", kernel_names[k], (long long)M,
+                           (long long)c->N, (long long)c->K, threads_list[t], g, pk > 0 ? 100.0 * g / pk : 0.0);
+                    printf("gemm %s %lld %lld %lld %d %.2f\n", kernel_names[k], (long long)M, (long long)c->N,
+                           (long long)c->K, threads_list[t], g);
+                }
+        printf("#\n# f32_packed runs oneDNN %s\n", pare_f32_packed_impl(cases[0].wp));
+        printf("info f32_packed_impl %s\n", pare_f32_packed_impl(cases[0].wp));
+        for (size_t s = 0; s < NS; s++) case_free(&cases[s]);
 
-    printf("#\n# ratios int8 / f32 (same shape, same threads)\n");
-    printf("# %5s %5s %5s %7s %18s %18s %18s\n", "M", "N", "K", "threads", "i8_linear/f32_lin", "s8s8/f32_onednn",
-           "u8s8/f32_onednn");
-    for (size_t s = 0; s < 3; s++)
-        for (int t = 0; t < NT; t++) {
-            double *r = res[s][t];
-            double r1 = r[K_I8_LINEAR] / r[K_F32_LINEAR], r2 = r[K_I8_S8S8] / r[K_F32_ONEDNN],
-                   r3 = r[K_I8_U8S8] / r[K_F32_ONEDNN];
-            printf("# %5lld %5lld %5lld %7d %18.2f %18.2f %18.2f\n", (long long)M, (long long)shapes[s][0],
-                   (long long)shapes[s][1], threads_list[t], r1, r2, r3);
-            printf("ratio i8_linear/f32_linear %lld %lld %lld %d %.3f\n", (long long)M, (long long)shapes[s][0],
-                   (long long)shapes[s][1], threads_list[t], r1);
-            printf("ratio i8_linear/f32_onednn %lld %lld %lld %d %.3f\n", (long long)M, (long long)shapes[s][0],
-                   (long long)shapes[s][1], threads_list[t], r[K_I8_LINEAR] / r[K_F32_ONEDNN]);
-            printf("ratio i8_s8s8s32/f32_onednn %lld %lld %lld %d %.3f\n", (long long)M, (long long)shapes[s][0],
-                   (long long)shapes[s][1], threads_list[t], r2);
-        }
+        printf("#\n# ratios (same shape, same threads)\n");
+        printf("# %5s %5s %5s %7s %18s %18s %18s %18s\n", "M", "N", "K", "threads", "f32_packed/f32_lin",
+               "i8_linear/f32_lin", "s8s8/f32_onednn", "u8s8/f32_onednn");
+        for (size_t s = 0; s < NS; s++)
+            for (int t = 0; t < NT; t++) {
+                double *r = res[s][t];
+                double r0 = r[K_F32_PACKED] / r[K_F32_LINEAR], r1 = r[K_I8_LINEAR] / r[K_F32_LINEAR],
+                       r2 = r[K_I8_S8S8] / r[K_F32_ONEDNN], r3 = r[K_I8_U8S8] / r[K_F32_ONEDNN];
+                long long n = shapes[s][0], k = shapes[s][1];
+                printf("# %5lld %5lld %5lld %7d %18.2f %18.2f %18.2f %18.2f\n", (long long)M, n, k, threads_list[t], r0,
+                       r1, r2, r3);
+                printf("ratio f32_packed/f32_linear %lld %lld %lld %d %.3f\n", (long long)M, n, k, threads_list[t], r0);
+                printf("ratio i8_linear/f32_linear %lld %lld %lld %d %.3f\n", (long long)M, n, k, threads_list[t], r1);
+                printf("ratio i8_linear/f32_packed %lld %lld %lld %d %.3f\n", (long long)M, n, k, threads_list[t],
+                       r[K_I8_LINEAR] / r[K_F32_PACKED]);
+                printf("ratio i8_linear/f32_onednn %lld %lld %lld %d %.3f\n", (long long)M, n, k, threads_list[t],
+                       r[K_I8_LINEAR] / r[K_F32_ONEDNN]);
+                printf("ratio i8_s8s8s32/f32_onednn %lld %lld %lld %d %.3f\n", (long long)M, n, k, threads_list[t], r2);
+            }
+    }
     if (peak_f32[0] > 0 && peak_i8[0] > 0)
         printf("# peak int8/f32 per core: %.2f\nratio peak_i8/peak_f32 0 0 0 1 %.3f\n", peak_i8[0] / peak_f32[0],
                peak_i8[0] / peak_f32[0]);

@@ -3,12 +3,16 @@
  * f32: pare_sgemm vs pare_sgemm_ref for the four transposition combinations, odd sizes, padded
  * leading dimensions, alpha/beta and beta = 0 over a NaN-filled C; Linear forward vs reference and its
  * backward vs explicit double loops and central differences (it must ADD into the gradients).
+ * f32 packed: pare_linear_f32_packed and _packed_gelu vs pare_linear_f32_ref (+ pare_gelu_forward) for
+ * M = 1, 7, 129 and N, K not multiples of 16, with and without bias; repeated calls with changing M and
+ * thread count on one handle (its primitive cache); two OpenMP threads calling one handle at once; the
+ * handle independent of W after packing; argument errors.
  * int8: weight quantization round trip (|W − q·s| <= s/2), zero rows, colsum, size, NaN/Inf rejection,
  * free twice; per-token quantization fast vs reference bit for bit; pare_gemm_s8s8s32 EXACTLY equal to
  * the reference including −128/127 extremes; the dynamic int8 Linear vs its reference (tight) and vs
  * the f32 Linear (loose), for M = 1, K not a multiple of 4/16/64, with and without bias, on both int8
- * paths (u8s8 with VNNI, s8s8 for large K). A forked child re-checks the int8 kernels with oneDNN
- * limited to AVX2 (no VNNI) and the portable row kernels, as on a CPU without AVX-512 (oneDNN's ISA
+ * paths (u8s8 with VNNI, s8s8 for large K). A forked child re-checks the int8 kernels (and the f32
+ * packed Linear) with oneDNN limited to AVX2 (no VNNI) and the portable row kernels, as on a CPU without AVX-512 (oneDNN's ISA
  * can only be limited before its first use, hence the fork at the top of main). No timing is asserted.
  */
 #include <math.h>
@@ -25,6 +29,7 @@
 #include "core/rng.h"
 #include "core/status.h"
 #include "kernels/gemm.h"
+#include "kernels/nn.h"
 #include "tap.h"
 
 static pare_rng g_rng;
@@ -205,6 +210,150 @@ static void test_linear_f32(void)
     ok(worst < 1e-4, "linear backward vs central differences (worst rel err %.2g)", worst);
     free(x), free(W), free(b), free(dy), free(dx), free(dW), free(db), free(dx0), free(dW0), free(db0);
     free(ex), free(eW), free(eb);
+}
+
+/* ---- f32 on packed weights ---- */
+
+/* y = x·W^T + b via pare_linear_f32_packed (gelu: _packed_gelu) against the reference (gelu:
+ * pare_linear_f32_ref then pare_gelu_forward); returns 1 if close. Thread-safe when quiet. */
+static int packed_check(const pare_f32_packed *wp, const float *x, const float *W, const float *b, int64_t M, int64_t N,
+                        int64_t K, int gelu, int quiet)
+{
+    float *y = xalloc((size_t)(M * N) * 4), *yr = xalloc((size_t)(M * N) * 4); /* no rng: called from threads */
+    for (int64_t i = 0; i < M * N; i++) y[i] = NAN; /* every output must be written */
+    pare_status st = gelu ? pare_linear_f32_packed_gelu(y, x, wp, b, M) : pare_linear_f32_packed(y, x, wp, b, M);
+    pare_linear_f32_ref(yr, x, W, b, M, N, K);
+    if (gelu) pare_gelu_forward(yr, yr, M * N);
+    int good = st == PARE_OK;
+    double atol = 1e-5 * sqrt((double)K), rtol = 1e-5;
+    if (quiet) {
+        for (int64_t i = 0; good && i < M * N; i++)
+            good = fabs((double)y[i] - yr[i]) <= atol + rtol * fabs((double)yr[i]);
+    } else {
+        char what[160];
+        snprintf(what, sizeof what, "linear f32 packed%s M=%lld N=%lld K=%lld %s vs ref", gelu ? "+gelu" : "",
+                 (long long)M, (long long)N, (long long)K, b ? "bias" : "no bias");
+        if (!ok(st == PARE_OK, "%s: status %s", what, st ? pare_errmsg() : "OK")) good = 0;
+        else good = is_close_arr(y, yr, (long)(M * N), atol, rtol, what);
+    }
+    free(y), free(yr);
+    return good;
+}
+
+static void test_linear_f32_packed(void)
+{
+    /* N, K not multiples of 16 (the blocked layout pads them), M = 1, 7, 129 */
+    static const int64_t nk[][2] = {{1, 1}, {33, 37}, {50, 100}, {65, 3001}, {768, 768}};
+    static const int64_t Ms[] = {1, 7, 129};
+    for (size_t s = 0; s < sizeof nk / sizeof nk[0]; s++) {
+        int64_t N = nk[s][0], K = nk[s][1];
+        float *W = randn(N * K, 0.1f), *b = randn(N, 1);
+        pare_f32_packed *wp = NULL;
+        pare_status st = pare_f32_weight_pack(&wp, W, N, K);
+        if (!ok(st == PARE_OK && wp, "pack f32 N=%lld K=%lld: %s", (long long)N, (long long)K, st ? pare_errmsg() : "OK"))
+            continue;
+        int64_t pn = 0, pk = 0;
+        pare_f32_packed_shape(wp, &pn, &pk);
+        ok(pn == N && pk == K && pare_f32_packed_bytes(wp) >= (size_t)(N * K) * 4,
+           "packed N=%lld K=%lld: shape kept, %zu bytes >= 4·N·K (impl %s)", (long long)N, (long long)K,
+           pare_f32_packed_bytes(wp), pare_f32_packed_impl(wp));
+        /* the same handle, M changing between calls: one cached primitive per M, reused */
+        for (int rep = 0; rep < 2; rep++)
+            for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++) {
+                int64_t M = Ms[mi];
+                float *x = randn(M * K, 1);
+                if (rep == 0) {
+                    packed_check(wp, x, W, b, M, N, K, 0, 0);
+                    packed_check(wp, x, W, NULL, M, N, K, 0, 0);
+                    packed_check(wp, x, W, b, M, N, K, 1, 0);
+                } else {
+                    int good = packed_check(wp, x, W, b, M, N, K, 0, 1) && packed_check(wp, x, W, NULL, M, N, K, 0, 1) &&
+                               packed_check(wp, x, W, b, M, N, K, 1, 1);
+                    ok(good, "packed N=%lld K=%lld M=%lld again (cached primitives): bias, no bias, gelu vs ref",
+                       (long long)N, (long long)K, (long long)M);
+                }
+                free(x);
+            }
+        /* W may change or be freed after packing: the handle owns its copy */
+        float *W0 = copy_f(W, N * K);
+        for (int64_t i = 0; i < N * K; i++) W[i] = NAN;
+        float *x = randn(7 * K, 1);
+        ok(packed_check(wp, x, W0, b, 7, N, K, 0, 1), "packed N=%lld K=%lld independent of W after packing",
+           (long long)N, (long long)K);
+        free(x), free(W0);
+        pare_f32_packed_free(wp);
+        free(W), free(b);
+    }
+
+    /* GELU: large |pre-activations| too (tails of tanh), against pare_gelu_forward */
+    {
+        int64_t M = 16, N = 40, K = 24;
+        float *W = randn(N * K, 1.5f), *b = randn(N, 3), *x = randn(M * K, 1);
+        pare_f32_packed *wp = NULL;
+        pare_f32_weight_pack(&wp, W, N, K);
+        packed_check(wp, x, W, b, M, N, K, 1, 0);
+        pare_f32_packed_free(wp);
+        free(W), free(b), free(x);
+    }
+
+    /* two threads at once on one handle, new M values (primitives created concurrently) and cached ones */
+    {
+        int64_t N = 100, K = 70;
+        float *W = randn(N * K, 0.1f), *b = randn(N, 1);
+        pare_f32_packed *wp = NULL;
+        pare_f32_weight_pack(&wp, W, N, K);
+        int good[2] = {1, 1};
+        /* inputs prepared before the threads start (the test rng is single-threaded) */
+        enum { NM = 24 };
+        float *xs[NM];
+        for (int i = 0; i < NM; i++) xs[i] = randn((int64_t)(i % 12 + 1) * 3 * K, 1);
+#pragma omp parallel sections num_threads(2)
+        {
+#pragma omp section
+            for (int r = 0; r < 3; r++)
+                for (int i = 0; i < NM; i++) good[0] &= packed_check(wp, xs[i], W, b, (i % 12 + 1) * 3, N, K, i & 1, 1);
+#pragma omp section
+            for (int r = 0; r < 3; r++)
+                for (int i = NM - 1; i >= 0; i--) good[1] &= packed_check(wp, xs[i], W, b, (i % 12 + 1) * 3, N, K, i & 1, 1);
+        }
+        ok(good[0] && good[1], "packed linear from 2 threads at once, 12 values of M, bias / gelu: all vs ref");
+        for (int i = 0; i < NM; i++) free(xs[i]);
+        pare_f32_packed_free(wp);
+        free(W), free(b);
+    }
+
+    /* the thread count changes between calls: oneDNN plans per count, so each count has its primitive */
+    {
+        int n0 = pare_get_num_threads();
+        int64_t M = 129, N = 50, K = 100;
+        float *W = randn(N * K, 0.1f), *b = randn(N, 1), *x = randn(M * K, 1);
+        pare_f32_packed *wp = NULL;
+        pare_f32_weight_pack(&wp, W, N, K);
+        int good = 1;
+        for (int r = 0; r < 2; r++)
+            for (int t = 1; t <= 2; t++) {
+                pare_set_num_threads(t);
+                good &= packed_check(wp, x, W, b, M, N, K, 0, 1);
+            }
+        pare_set_num_threads(n0);
+        ok(good, "packed linear with 1, 2, 1, 2 threads on one handle vs ref");
+        pare_f32_packed_free(wp);
+        free(W), free(b), free(x);
+    }
+
+    /* errors */
+    pare_f32_packed *wp = (pare_f32_packed *)1;
+    float W[4] = {1, 2, 3, 4}, x[2] = {1, 1}, y[2] = {0};
+    ok(pare_f32_weight_pack(&wp, W, 0, 2) == PARE_EINVAL && wp == NULL, "pack N=0 rejected: %s", pare_errmsg());
+    ok(pare_f32_weight_pack(&wp, NULL, 2, 2) == PARE_EINVAL, "pack W=NULL rejected: %s", pare_errmsg());
+    ok(pare_f32_weight_pack(NULL, W, 2, 2) == PARE_EINVAL, "pack out=NULL rejected");
+    ok(pare_linear_f32_packed(y, x, NULL, NULL, 1) == PARE_EINVAL, "packed linear with NULL weights rejected");
+    pare_f32_weight_pack(&wp, W, 2, 2);
+    ok(pare_linear_f32_packed(y, x, wp, NULL, 0) == PARE_OK, "packed linear M = 0 is a no-op");
+    ok(pare_linear_f32_packed(y, x, wp, NULL, -1) == PARE_EINVAL, "packed linear M < 0 rejected");
+    pare_f32_packed_free(wp);
+    pare_f32_packed_free(NULL);
+    ok(pare_f32_packed_bytes(NULL) == 0, "free(NULL) and bytes(NULL) are safe");
 }
 
 /* ---- int8 ---- */
@@ -475,6 +624,13 @@ static int check_without_vnni(void)
         fails += pare_linear_i8_dynamic(y, x, &w, b, M, ws) != PARE_OK;
         pare_linear_i8_dynamic_ref(yr, x, &w, b, M);
         for (int64_t i = 0; i < M * N; i++) fails += fabsf(y[i] - yr[i]) > 1e-6f + 1e-6f * fabsf(yr[i]);
+        /* the f32 packed Linear in oneDNN's AVX2 layout */
+        pare_f32_packed *wp = NULL;
+        fails += pare_f32_weight_pack(&wp, W, N, K) != PARE_OK;
+        fails += pare_linear_f32_packed(y, x, wp, b, M) != PARE_OK;
+        pare_linear_f32_ref(yr, x, W, b, M, N, K);
+        for (int64_t i = 0; i < M * N; i++) fails += fabsf(y[i] - yr[i]) > 1e-5f * sqrtf((float)K) + 1e-5f * fabsf(yr[i]);
+        pare_f32_packed_free(wp);
         /* extremes through the s8s8 GEMM */
         memset(q, 0x80, (size_t)(M * K));
         for (int64_t i = 0; i < N * K; i++) w.q[i] = (int8_t)(i % 2 ? 127 : -128);
@@ -509,10 +665,11 @@ int main(void)
     tap_plan_lazy();
     ok(waited && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0,
        "int8 kernels with oneDNN limited to avx2 (no VNNI), portable row kernels, AVX2 and C gemm: s8s8-madd path, exact "
-       "gemm incl. -128/127, linear == ref (child exit %d)", waited && WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
+       "gemm incl. -128/127, linear == ref; f32 packed linear in the AVX2 layout vs ref (child exit %d)", waited && WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
     pare_rng_seed(&g_rng, 20240501);
     test_sgemm();
     test_linear_f32();
+    test_linear_f32_packed();
     test_weight_quantize();
     test_quantize_rows();
     test_gemm_s8();

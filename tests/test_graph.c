@@ -121,6 +121,19 @@ int main(void)
     planner_matches(enc, B, T, tok, len, lab_cls, "encoder");
     planner_matches(dec, B, T, tok, NULL, lab_lm, "decoder");
 
+    /* packed inference copies never go stale: writing weights (make_private) drops them */
+    {
+        pare_exec *a = NULL;
+        pare_exec_new(&a, enc, B, T, PARE_EXEC_INFER);
+        int w = pare_model_find_param(enc, "enc.0.ffn.up.weight");
+        ok(enc->params[w].packed != NULL, "an inference executor packs f32 Linear weights");
+        pare_exec_free(a);
+        pare_param_make_private(&enc->params[w]);
+        ok(enc->params[w].packed == NULL, "make_private drops the packed copy");
+        for (int64_t k = 0; k < pare_param_numel(&enc->params[w]); k++) enc->params[w].blob->data[k] *= 1.5f;
+        planner_matches(enc, B, T, tok, len, lab_cls, "encoder after a weight change");
+    }
+
     /* names */
     ok(pare_model_find_node(enc, "enc.1.ffn.up") >= 0 && pare_model_find_param(enc, "enc.0.attn.qkv.weight") >= 0,
        "stable hierarchical names");

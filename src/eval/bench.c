@@ -75,7 +75,8 @@ pare_status pare_bench_forward(pare_model *m, int64_t B, int64_t T, int64_t warm
         out->repeats = repeats;
         out->activation_bytes = x->planned_bytes;
         out->weight_bytes = pare_model_size_bytes(m);
-        out->planned_bytes = out->activation_bytes + out->weight_bytes;
+        out->packed_bytes = pare_model_packed_bytes(m);
+        out->planned_bytes = out->activation_bytes + out->weight_bytes + out->packed_bytes;
         out->measured_peak_bytes = pare_mem_hwm_bytes();
         out->flops = pare_exec_flops(x, out->flops_by_op);
     } else {

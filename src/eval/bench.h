@@ -14,9 +14,10 @@
 typedef struct pare_bench_result {
     double *samples_ms;       /* (repeats), allocated with pare_alloc; caller frees */
     int64_t repeats;
-    size_t planned_bytes;     /* activations + workspace (planner) + weights' storage */
+    size_t planned_bytes;     /* activations + workspace (planner) + weights' storage + packed copies */
     size_t activation_bytes;  /* planner's activation + workspace figure alone */
     size_t weight_bytes;      /* storage of the parameters as their formats store them */
+    size_t packed_bytes;      /* inference-layout copies of f32 weights (oneDNN packed), held beside them */
     int64_t measured_peak_bytes; /* VmHWM during the timed runs */
     int peak_was_reset;       /* 1 if VmHWM was reset before measuring */
     int64_t flops;            /* forward FLOPs at B × T */

@@ -72,6 +72,17 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
     if (!x) return pare_fail(PARE_ENOMEM, "out of memory creating an executor");
     x->m = m, x->B = B, x->T = T, x->mode = mode;
     pare_rng_seed(&x->rng, 0x5eed);
+    if (mode == PARE_EXEC_INFER) /* pack f32 Linear weights once into oneDNN's layout */
+        for (int64_t i = 0; i < m->nnodes; i++) {
+            if (m->nodes[i].op != PARE_OP_LINEAR) continue;
+            pare_param *w = &m->params[m->nodes[i].param[0]];
+            if (w->format != PARE_FMT_F32 || w->packed) continue;
+            pare_status ps = pare_f32_weight_pack(&w->packed, w->blob->data, w->shape[0], w->shape[1]);
+            if (ps != PARE_OK) {
+                free(x);
+                return pare_fail_ctx(ps, "packing %s", w->name);
+            }
+        }
     x->buf = calloc((size_t)m->nvalues, sizeof *x->buf);
     s = calloc((size_t)m->nvalues, sizeof *s);
     if (!x->buf || !s) goto nomem;

@@ -45,6 +45,8 @@ static void param_release(pare_param *p)
     pare_free(p->adam_v);
     p->grad = p->adam_m = p->adam_v = NULL;
     pare_i8_weight_free(&p->i8);
+    pare_f32_packed_free(p->packed);
+    p->packed = NULL;
 }
 
 void pare_model_free(pare_model *m)
@@ -80,6 +82,7 @@ pare_model *pare_model_clone(const pare_model *m)
         pare_param *d = &c->params[i];
         *d = *s;
         d->grad = d->adam_m = d->adam_v = NULL; /* training state is not shared */
+        d->packed = NULL;                        /* nor derived layouts: made again on demand */
         memset(&d->i8, 0, sizeof d->i8);
         d->format = PARE_FMT_F32;
         if (d->blob) d->blob->refs++;
@@ -212,6 +215,8 @@ int pare_model_find_node(const pare_model *m, const char *name)
 
 pare_status pare_param_make_private(pare_param *p)
 {
+    pare_f32_packed_free(p->packed);
+    p->packed = NULL;
     if (p->blob->refs == 1) return PARE_OK;
     pare_blob *b = calloc(1, sizeof *b);
     if (!b) return pare_fail(PARE_ENOMEM, "out of memory copying %s", p->name);
@@ -226,6 +231,22 @@ pare_status pare_param_make_private(pare_param *p)
     p->blob->refs--;
     p->blob = b;
     return PARE_OK;
+}
+
+void pare_model_drop_packed(pare_model *m)
+{
+    for (int64_t i = 0; i < m->nparams; i++) {
+        pare_f32_packed_free(m->params[i].packed);
+        m->params[i].packed = NULL;
+    }
+}
+
+size_t pare_model_packed_bytes(const pare_model *m)
+{
+    size_t s = 0;
+    for (int64_t i = 0; i < m->nparams; i++)
+        if (m->params[i].packed) s += pare_f32_packed_bytes(m->params[i].packed);
+    return s;
 }
 
 int64_t pare_param_numel(const pare_param *p) { return p->shape[0] * (p->ndim > 1 ? p->shape[1] : 1); }

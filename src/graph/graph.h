@@ -98,6 +98,8 @@ typedef struct pare_param {
     float *adam_m, *adam_v;   /* AdamW moments, training only; owned */
     pare_format format;       /* how the kernels see it */
     pare_i8_weight i8;        /* PARE_FMT_I8_CHANNEL */
+    pare_f32_packed *packed;  /* PARE_FMT_F32 Linear weights: oneDNN-layout copy for inference, made
+                                 lazily by inference executors, dropped before the f32 data changes */
 } pare_param;
 
 typedef struct pare_node_attrs {
@@ -146,8 +148,13 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
 
 int pare_model_find_param(const pare_model *m, const char *name);
 int pare_model_find_node(const pare_model *m, const char *name);
-/* Make param i's f32 data private to this model (copy if shared). */
+/* Make param i's f32 data private to this model (copy if shared) and drop derived copies (packed
+ * layouts): call it before writing the f32 data. */
 pare_status pare_param_make_private(pare_param *p);
+/* Drop the packed inference copies of every parameter (training is about to change the weights). */
+void pare_model_drop_packed(pare_model *m);
+/* Bytes held by packed inference copies (reported beside the storage size, not in it). */
+size_t pare_model_packed_bytes(const pare_model *m);
 int64_t pare_param_numel(const pare_param *p);
 /* Storage of a parameter in bytes, as its format stores it. */
 size_t pare_param_bytes(const pare_param *p);

@@ -62,6 +62,8 @@ static pare_status linear_fwd(pare_exec *x, const pare_node *n)
         return pare_linear_i8_dynamic(F(x, n->out), F(x, n->in[0]), &w->i8, bias, M, x->workspace);
     case PARE_FMT_F32:
     default:
+        if (w->packed && x->mode == PARE_EXEC_INFER) /* oneDNN-layout weights, bias fused */
+            return pare_linear_f32_packed(F(x, n->out), F(x, n->in[0]), w->packed, bias, M);
         pare_linear_f32(F(x, n->out), F(x, n->in[0]), w->blob->data, bias, M, N, K);
         return PARE_OK;
     }

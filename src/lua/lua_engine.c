@@ -313,6 +313,7 @@ static int model_bench(lua_State *L)
     lua_pushinteger(L, (lua_Integer)r.planned_bytes), lua_setfield(L, -2, "planned_bytes");
     lua_pushinteger(L, (lua_Integer)r.activation_bytes), lua_setfield(L, -2, "activation_bytes");
     lua_pushinteger(L, (lua_Integer)r.weight_bytes), lua_setfield(L, -2, "weight_bytes");
+    lua_pushinteger(L, (lua_Integer)r.packed_bytes), lua_setfield(L, -2, "packed_bytes");
     lua_pushinteger(L, (lua_Integer)r.measured_peak_bytes), lua_setfield(L, -2, "measured_peak_bytes");
     lua_pushboolean(L, r.peak_was_reset), lua_setfield(L, -2, "peak_was_reset");
     lua_pushinteger(L, (lua_Integer)r.flops), lua_setfield(L, -2, "flops");
