@@ -16,7 +16,11 @@
 #include <math.h>
 #include <stdint.h>
 
-static inline float nn_expf(float x)
+/* Always inlined, so each PARE_HOT clone of a caller compiles them for its own ISA (an out-of-line
+ * copy would be baseline x86-64 code whatever the caller's target). */
+#define NN_INLINE static inline __attribute__((always_inline))
+
+NN_INLINE float nn_expf(float x)
 {
     union { float f; uint32_t u; int32_t i; } in = {x}, c, sc, out;
     const uint32_t u = in.u; /* as unsigned, negative floats sort in reverse: x < -87 <=> u > bits(-87) */
@@ -43,11 +47,11 @@ static inline float nn_expf(float x)
 
 /* tanh(x) = 1 - 2 / (e^{2x} + 1): saturates cleanly to ±1, absolute error ~1e-7 (relative error grows
  * near 0, where callers like GELU multiply it by x or add it to 1 anyway). */
-static inline float nn_tanhf(float x) { return 1.0f - 2.0f / (nn_expf(2.0f * x) + 1.0f); }
+NN_INLINE float nn_tanhf(float x) { return 1.0f - 2.0f / (nn_expf(2.0f * x) + 1.0f); }
 
 /* max of x (n), n >= 1. Sixteen running maxima, so the loop is four independent SSE max chains
  * rather than one chain through memory (what `omp simd reduction(max)` compiles to). */
-static inline float nn_rowmax(const float *x, int64_t n)
+NN_INLINE float nn_rowmax(const float *x, int64_t n)
 {
     float m[16], mx = x[0];
     for (int k = 0; k < 16; k++) m[k] = x[0];
@@ -60,7 +64,7 @@ static inline float nn_rowmax(const float *x, int64_t n)
 }
 
 /* o (n) = softmax(x (n)), n >= 1; o may be x. Returns log Σ exp(x - max) + max (the log-sum-exp). */
-static inline double nn_softmax(float *o, const float *x, int64_t n)
+NN_INLINE double nn_softmax(float *o, const float *x, int64_t n)
 {
     const float mx = nn_rowmax(x, n);
     float sum = 0.0f;
