@@ -25,7 +25,8 @@ local decl = {
   units = {latency_ms = "ms", latency_lo_ms = "ms", latency_hi_ms = "ms", size_mb = "MB", planned_mb = "MB",
            peak_mb = "MB", gflops = "GFLOP"},
   labels = {accuracy = "test accuracy", latency_ms = "forward latency", size_mb = "weights",
-            planned_mb = "planned memory", peak_mb = "measured peak RSS", fidelity_cos = "logit cosine vs fp32",
+            planned_mb = "planned memory (weights, packed copies, activations)",
+            peak_mb = "measured peak (resident weights + RSS growth during the run)", fidelity_cos = "logit cosine vs fp32",
             agreement = "top-1 agreement with fp32"},
 }
 exp:table("formats", decl)

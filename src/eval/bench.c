@@ -56,6 +56,7 @@ pare_status pare_bench_forward(pare_model *m, int64_t B, int64_t T, int64_t warm
     for (int64_t i = 0; i < B * T; i++) tokens[i] = (int32_t)(1 + pare_rng_below(&rng, (uint64_t)(m->vocab - 1)));
 
     out->peak_was_reset = pare_mem_reset_peak();
+    int64_t rss0 = pare_mem_rss_bytes(), resident0 = (int64_t)(pare_model_size_bytes(m) + pare_model_packed_bytes(m));
     pare_exec *x = NULL;
     pare_status st = pare_exec_new(&x, m, B, T, PARE_EXEC_INFER);
     if (st == PARE_OK) st = pare_exec_bind(x, tokens, NULL, NULL);
@@ -77,7 +78,8 @@ pare_status pare_bench_forward(pare_model *m, int64_t B, int64_t T, int64_t warm
         out->weight_bytes = pare_model_size_bytes(m);
         out->packed_bytes = pare_model_packed_bytes(m);
         out->planned_bytes = out->activation_bytes + out->weight_bytes + out->packed_bytes;
-        out->measured_peak_bytes = pare_mem_hwm_bytes();
+        out->process_peak_bytes = pare_mem_hwm_bytes();
+        out->measured_peak_bytes = resident0 + (out->process_peak_bytes - rss0);
         out->flops = pare_exec_flops(x, out->flops_by_op);
     } else {
         pare_free(out->samples_ms);

@@ -3,8 +3,10 @@
  * Latency: `warmup` untimed forwards, then `repeats` timed ones at batch B × T tokens; the raw
  * samples are returned so callers compute the median and a bootstrap interval (eval/stats.h).
  * Memory: the planner's figure (activations + workspace for this shape) plus the weights' storage,
- * and the process's measured peak resident set during the timed runs (VmHWM, reset first through
- * /proc/self/clear_refs where the kernel allows it; otherwise the process-lifetime peak, flagged).
+ * and a measured figure for this model: the weights' bytes already resident plus how far the
+ * process's peak resident set (VmHWM, reset through /proc/self/clear_refs) rose above its resident
+ * set at the start of the run — so other models alive in the same process are not counted. The
+ * process-wide peak is reported too.
  */
 #ifndef PARE_BENCH_H
 #define PARE_BENCH_H
@@ -18,8 +20,9 @@ typedef struct pare_bench_result {
     size_t activation_bytes;  /* planner's activation + workspace figure alone */
     size_t weight_bytes;      /* storage of the parameters as their formats store them */
     size_t packed_bytes;      /* inference-layout copies of f32 weights (oneDNN packed), held beside them */
-    int64_t measured_peak_bytes; /* VmHWM during the timed runs */
-    int peak_was_reset;       /* 1 if VmHWM was reset before measuring */
+    int64_t measured_peak_bytes; /* weights resident before + (VmHWM during the runs - VmRSS at start) */
+    int64_t process_peak_bytes;  /* VmHWM during the runs: the whole process */
+    int peak_was_reset;       /* 1 if VmHWM was reset before measuring (else a lifetime peak, larger) */
     int64_t flops;            /* forward FLOPs at B × T */
     int64_t flops_by_op[16];
     double ms_by_op[16];      /* median-run share: mean forward time per op kind over an extra profiled pass */

@@ -315,6 +315,7 @@ static int model_bench(lua_State *L)
     lua_pushinteger(L, (lua_Integer)r.weight_bytes), lua_setfield(L, -2, "weight_bytes");
     lua_pushinteger(L, (lua_Integer)r.packed_bytes), lua_setfield(L, -2, "packed_bytes");
     lua_pushinteger(L, (lua_Integer)r.measured_peak_bytes), lua_setfield(L, -2, "measured_peak_bytes");
+    lua_pushinteger(L, (lua_Integer)r.process_peak_bytes), lua_setfield(L, -2, "process_peak_bytes");
     lua_pushboolean(L, r.peak_was_reset), lua_setfield(L, -2, "peak_was_reset");
     lua_pushinteger(L, (lua_Integer)r.flops), lua_setfield(L, -2, "flops");
     lua_pushnumber(L, med > 0 ? (double)r.flops / (med * 1e-3) * 1e-9 : 0), lua_setfield(L, -2, "gflops_per_s");
