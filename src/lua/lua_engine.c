@@ -184,8 +184,10 @@ static int model_train(lua_State *L)
     pare_options o;
     pare_lua_opts(L, 3, &pare_train_schema, &o);
     progress_state ps = {0, isatty(2), 0};
+    const char *quiet = getenv("PARE_PROGRESS"); /* PARE_PROGRESS=0: no progress lines (the test runner sets it) */
+    int show = !(quiet && !strcmp(quiet, "0"));
     pare_train_result r;
-    pare_status st = pare_train(m->m, &t->train, &t->test, &o, print_progress, &ps, &r);
+    pare_status st = pare_train(m->m, &t->train, &t->test, &o, show ? print_progress : NULL, &ps, &r);
     if (ps.printed && ps.tty && r.steps != pare_opt_int(&o, "steps")) fputc('\n', stderr);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
     lua_createtable(L, 0, 4);
