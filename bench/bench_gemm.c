@@ -17,7 +17,10 @@
  *              f32_packed_gelu     pare_linear_f32_packed_gelu (GELU fused as a post-op)
  *              f32_packed+gelu     pare_linear_f32_packed then pare_gelu_forward (the unfused pair)
  *              i8_linear      pare_linear_i8_dynamic end to end: per-token quantization of x, int8
- *                             GEMM, dequantization + bias
+ *                             GEMM (on VNNI: oneDNN's inner product on the weights packed at quantization),
+ *                             dequantization + bias
+ *              i8_linear_gemm the same call on the same weights without their packed copy: the
+ *                             dnnl_gemm_u8s8s32 path (which repacks W on every call), for comparison
  *              i8_s8s8s32     pare_gemm_s8s8s32 alone      i8_u8s8s32     dnnl_gemm_u8s8s32 alone (the
  *                                                          kernel inside i8_linear on VNNI CPUs)
  * Each figure is the median over 15 samples, each sample timing enough back-to-back calls to last
@@ -218,14 +221,16 @@ typedef struct gemm_case {
     int32_t *acc;                  /* (M,N) */
     pare_f32_packed *wp;           /* W packed for pare_linear_f32_packed */
     pare_i8_weight w;
+    pare_i8_weight wg;             /* w without its packed copy (shares w's arrays; never freed) */
     void *ws;
 } gemm_case;
 
 enum { K_F32_ONEDNN, K_F32_OPENBLAS, K_F32_LINEAR, K_F32_PACKED, K_F32_PACKED_GELU, K_F32_PACKED_GELU_PASS,
-       K_I8_LINEAR, K_I8_S8S8, K_I8_U8S8, K_COUNT };
+       K_I8_LINEAR, K_I8_LINEAR_GEMM, K_I8_S8S8, K_I8_U8S8, K_COUNT };
 static const char *kernel_names[K_COUNT] = {"f32_onednn",      "f32_openblas",    "f32_linear",
                                             "f32_packed",      "f32_packed_gelu", "f32_packed+gelu",
-                                            "i8_linear",       "i8_s8s8s32",      "i8_u8s8s32"};
+                                            "i8_linear",       "i8_linear_gemm",  "i8_s8s8s32",
+                                            "i8_u8s8s32"};
 #define K_IS_F32(k) ((k) < K_I8_LINEAR)
 
 static int run_kernel(int k, gemm_case *c)
@@ -242,6 +247,7 @@ static int run_kernel(int k, gemm_case *c)
         pare_gelu_forward(c->y, c->y, c->M * c->N);
         return 0;
     case K_I8_LINEAR: return pare_linear_i8_dynamic(c->y, c->x, &c->w, c->bias, c->M, c->ws) != PARE_OK;
+    case K_I8_LINEAR_GEMM: return pare_linear_i8_dynamic(c->y, c->x, &c->wg, c->bias, c->M, c->ws) != PARE_OK;
     case K_I8_S8S8: return pare_gemm_s8s8s32(c->acc, c->xq, c->w.q, c->M, c->N, c->K) != PARE_OK;
     case K_I8_U8S8:
         return dnnl_gemm_u8s8s32('N', 'T', 'F', c->M, c->N, c->K, 1.0f, c->xu, c->K, 0, c->w.q, c->K, 0, 0.0f, c->acc,
@@ -298,6 +304,8 @@ static void case_init(gemm_case *c, int64_t M, int64_t N, int64_t K, uint64_t se
         fprintf(stderr, "bench_gemm: %s\n", pare_errmsg());
         exit(1);
     }
+    c->wg = c->w;
+    c->wg.packed = NULL;
     c->ws = xalloc(pare_linear_i8_workspace(M, N, K));
 }
 
@@ -392,19 +400,23 @@ int main(int argc, char **argv)
                 }
         printf("#\n# f32_packed runs oneDNN %s\n", pare_f32_packed_impl(cases[0].wp));
         printf("info f32_packed_impl %s\n", pare_f32_packed_impl(cases[0].wp));
+        printf("# i8_linear runs %s (packed copy %zu bytes for %lldx%lld)\n", pare_i8_weight_impl(&cases[0].w),
+               pare_i8_weight_packed_bytes(&cases[0].w), (long long)cases[0].N, (long long)cases[0].K);
+        printf("info i8_linear_impl %s\n", pare_i8_weight_impl(&cases[0].w));
         for (size_t s = 0; s < NS; s++) case_free(&cases[s]);
 
         printf("#\n# ratios (same shape, same threads)\n");
-        printf("# %5s %5s %5s %7s %18s %18s %18s %18s\n", "M", "N", "K", "threads", "f32_packed/f32_lin",
-               "i8_linear/f32_lin", "s8s8/f32_onednn", "u8s8/f32_onednn");
+        printf("# %5s %5s %5s %7s %18s %18s %18s %18s %18s\n", "M", "N", "K", "threads", "f32_packed/f32_lin",
+               "i8_linear/f32_lin", "i8_lin/best_f32", "s8s8/f32_onednn", "u8s8/f32_onednn");
         for (size_t s = 0; s < NS; s++)
             for (int t = 0; t < NT; t++) {
                 double *r = res[s][t];
                 double r0 = r[K_F32_PACKED] / r[K_F32_LINEAR], r1 = r[K_I8_LINEAR] / r[K_F32_LINEAR],
                        r2 = r[K_I8_S8S8] / r[K_F32_ONEDNN], r3 = r[K_I8_U8S8] / r[K_F32_ONEDNN];
                 long long n = shapes[s][0], k = shapes[s][1];
-                printf("# %5lld %5lld %5lld %7d %18.2f %18.2f %18.2f %18.2f\n", (long long)M, n, k, threads_list[t], r0,
-                       r1, r2, r3);
+                double bf = r[K_F32_PACKED] > r[K_F32_LINEAR] ? r[K_F32_PACKED] : r[K_F32_LINEAR];
+                printf("# %5lld %5lld %5lld %7d %18.2f %18.2f %18.2f %18.2f %18.2f\n", (long long)M, n, k, threads_list[t],
+                       r0, r1, r[K_I8_LINEAR] / bf, r2, r3);
                 printf("ratio f32_packed/f32_linear %lld %lld %lld %d %.3f\n", (long long)M, n, k, threads_list[t], r0);
                 printf("ratio i8_linear/f32_linear %lld %lld %lld %d %.3f\n", (long long)M, n, k, threads_list[t], r1);
                 printf("ratio i8_linear/f32_packed %lld %lld %lld %d %.3f\n", (long long)M, n, k, threads_list[t],

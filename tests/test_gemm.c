@@ -11,8 +11,9 @@
  * free twice; per-token quantization fast vs reference bit for bit; pare_gemm_s8s8s32 EXACTLY equal to
  * the reference including −128/127 extremes; the dynamic int8 Linear vs its reference (tight) and vs
  * the f32 Linear (loose), for M = 1, K not a multiple of 4/16/64, with and without bias, on both int8
- * paths (u8s8 with VNNI, s8s8 for large K). A forked child re-checks the int8 kernels (and the f32
- * packed Linear) with oneDNN limited to AVX2 (no VNNI) and the portable row kernels, as on a CPU without AVX-512 (oneDNN's ISA
+ * paths (u8s8 with VNNI, s8s8 for large K), bit for bit; the packed-weight path against the GEMM path and
+ * the reference for M = 1…40 and 128, 1 and 2 threads, concurrent callers and y == x. A forked child
+ * re-checks the int8 kernels (and the f32 packed Linear) with oneDNN limited to AVX2 (no VNNI) and the portable row kernels, as on a CPU without AVX-512 (oneDNN's ISA
  * can only be limited before its first use, hence the fork at the top of main). No timing is asserted.
  */
 #include <math.h>
@@ -419,7 +420,7 @@ static void test_weight_quantize(void)
 
 static void test_quantize_rows(void)
 {
-    static const int64_t shapes[][2] = {{1, 1}, {1, 3}, {3, 17}, {5, 31}, {4, 33}, {2, 100}, {7, 773}, {128, 768}};
+    static const int64_t shapes[][2] = {{1, 1}, {1, 3}, {1, 200}, {3, 17}, {5, 31}, {4, 33}, {2, 100}, {7, 773}, {128, 768}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t M = shapes[s][0], K = shapes[s][1];
         float *x = randn(M * K, 3);
@@ -541,6 +542,7 @@ static void test_linear_i8_one(int64_t M, int64_t N, int64_t K, int with_bias)
              (long long)M, (long long)N, (long long)K, with_bias ? "bias" : "no bias");
     ok(st == PARE_OK, "%s: status OK %s", what, st ? pare_errmsg() : "");
     is_close_arr(y, yr, (long)(M * N), 1e-6, 1e-6, what);
+    ok(!memcmp(y, yr, (size_t)(M * N) * 4), "%s: bit for bit", what);
     double e = rel_err(y, yf, M * N);
     ok(e < 0.02, "linear int8 M=%lld N=%lld K=%lld vs f32 Linear: relative error %.4f < 0.02", (long long)M, (long long)N,
        (long long)K, e);
@@ -573,6 +575,80 @@ static void test_linear_i8(void)
     pare_i8_weight_free(&w);
     ok(pare_linear_i8_dynamic(y, x, &w, NULL, M, ws) == PARE_EINVAL, "linear int8: freed weight rejected");
     free(x), free(W), free(y), free(ws);
+}
+
+/* The packed-weight path (oneDNN inner product on weights reordered at quantization) against the GEMM
+ * path on the same weights without their packed copy and against the reference: every M of a decode
+ * (1…17), M = 128, both thread counts, more distinct M than the primitive cache holds, calls from inside
+ * an OpenMP region (several threads on one weight), and y == x. */
+static void test_linear_i8_packed(void)
+{
+    int64_t N = 96, K = 200, MMAX = 128;
+    float *x = randn(MMAX * K, 1), *W = randn(N * K, 0.1f), *b = randn(N, 0.1f);
+    pare_i8_weight w;
+    if (pare_i8_weight_quantize(&w, W, N, K) != PARE_OK) {
+        ok(0, "weight quantize: %s", pare_errmsg());
+        return;
+    }
+    int vnni = pare_linear_i8_path(K) == PARE_I8_PATH_U8S8;
+    diag("int8 linear for %lldx%lld runs %s (packed copy %zu bytes)", (long long)N, (long long)K, pare_i8_weight_impl(&w),
+         pare_i8_weight_packed_bytes(&w));
+    if (vnni)
+        ok(w.packed && pare_i8_weight_packed_bytes(&w) >= (size_t)(N * K) && strncmp(pare_i8_weight_impl(&w), "ref", 3),
+           "u8s8 path: weights packed for oneDNN's inner product (%s)", pare_i8_weight_impl(&w));
+    else
+        ok(!w.packed && pare_i8_weight_packed_bytes(&w) == 0, "no VNNI: no packed copy");
+    pare_i8_weight wg = w; /* the same weights on the GEMM path */
+    wg.packed = NULL;
+    void *ws = xalloc(pare_linear_i8_workspace(MMAX, N, K));
+    float *y = xalloc((size_t)(MMAX * N) * 4), *yg = xalloc((size_t)(MMAX * N) * 4), *yr = xalloc((size_t)(MMAX * N) * 4);
+    int n0 = pare_get_num_threads();
+    int64_t bad_m = -1, bad_ref = -1;
+    for (int th = 1; th <= 2; th++) {
+        pare_set_num_threads(th);
+        /* 1…40 then 128: past the 32-entry primitive cache, calls build their own primitive */
+        for (int64_t M = 1; M <= 41; M++) {
+            int64_t m = M == 41 ? MMAX : M;
+            pare_status st = pare_linear_i8_dynamic(y, x, &w, b, m, ws);
+            st |= pare_linear_i8_dynamic(yg, x, &wg, b, m, ws);
+            if (st != PARE_OK || memcmp(y, yg, (size_t)(m * N) * 4)) bad_m = bad_m < 0 ? m : bad_m;
+            if (m <= 17 || m == MMAX) {
+                pare_linear_i8_dynamic_ref(yr, x, &w, b, m);
+                if (memcmp(y, yr, (size_t)(m * N) * 4)) bad_ref = bad_ref < 0 ? m : bad_ref;
+            }
+        }
+    }
+    ok(bad_m < 0, "linear int8: packed path == gemm path bit for bit, M = 1…40 and 128, 1 and 2 threads (first bad M %lld)",
+       (long long)bad_m);
+    ok(bad_ref < 0, "linear int8: packed path == ref bit for bit, M = 1…17 and 128 (first bad M %lld)", (long long)bad_ref);
+
+    /* four concurrent callers on one weight, each with its own rows, output and workspace */
+    pare_set_num_threads(2);
+    int64_t Mt = 16;
+    size_t wsb = pare_linear_i8_workspace(Mt, N, K);
+    char *wss = xalloc(4 * wsb);
+    pare_linear_i8_dynamic_ref(yr, x, &w, b, 4 * Mt);
+    int fails = 0;
+#pragma omp parallel for num_threads(2) reduction(+ : fails)
+    for (int t = 0; t < 4; t++)
+        fails += pare_linear_i8_dynamic(y + t * Mt * N, x + t * Mt * K, &w, b, Mt, wss + (size_t)t * wsb) != PARE_OK;
+    ok(!fails && !memcmp(y, yr, (size_t)(4 * Mt * N) * 4), "linear int8: concurrent calls from an OpenMP region == ref");
+    free(wss);
+    pare_set_num_threads(n0);
+
+    /* y == x (N == K): x is read completely before y is written */
+    int64_t M = 9, D = 64;
+    float *W2 = randn(D * D, 0.1f), *xy = randn(M * D, 1), *y2 = xalloc((size_t)(M * D) * 4);
+    pare_i8_weight w2;
+    pare_i8_weight_quantize(&w2, W2, D, D);
+    void *ws2 = xalloc(pare_linear_i8_workspace(M, D, D));
+    pare_linear_i8_dynamic_ref(y2, xy, &w2, NULL, M);
+    ok(pare_linear_i8_dynamic(xy, xy, &w2, NULL, M, ws2) == PARE_OK && !memcmp(xy, y2, (size_t)(M * D) * 4),
+       "linear int8 in place (y == x) == ref");
+    pare_i8_weight_free(&w2);
+    pare_i8_weight_free(&w);
+    ok(pare_i8_weight_packed_bytes(&w) == 0 && !strcmp(pare_i8_weight_impl(&w), "none"), "freed weight: no packed copy");
+    free(x), free(W), free(b), free(ws), free(y), free(yg), free(yr), free(W2), free(xy), free(y2), free(ws2);
 }
 
 static void test_threads_backends(void)
@@ -620,6 +696,7 @@ static int check_without_vnni(void)
         fails += memcmp(q, qr, (size_t)(M * K)) != 0 || memcmp(sx, sr, (size_t)M * 4) != 0;
         pare_i8_weight w;
         fails += pare_i8_weight_quantize(&w, W, N, K) != PARE_OK;
+        fails += w.packed != NULL || strcmp(pare_i8_weight_impl(&w), "pare:s8s8-madd") != 0;
         void *ws = xalloc(pare_linear_i8_workspace(M, N, K));
         fails += pare_linear_i8_dynamic(y, x, &w, b, M, ws) != PARE_OK;
         pare_linear_i8_dynamic_ref(yr, x, &w, b, M);
@@ -674,6 +751,7 @@ int main(void)
     test_quantize_rows();
     test_gemm_s8();
     test_linear_i8();
+    test_linear_i8_packed();
     test_threads_backends();
     return tap_done();
 }

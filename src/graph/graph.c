@@ -246,6 +246,7 @@ size_t pare_model_packed_bytes(const pare_model *m)
     size_t s = 0;
     for (int64_t i = 0; i < m->nparams; i++)
         if (m->params[i].packed) s += pare_f32_packed_bytes(m->params[i].packed);
+        else if (m->params[i].format == PARE_FMT_I8_CHANNEL) s += pare_i8_weight_packed_bytes(&m->params[i].i8);
     return s;
 }
 

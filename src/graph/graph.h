@@ -153,7 +153,7 @@ int pare_model_find_node(const pare_model *m, const char *name);
 pare_status pare_param_make_private(pare_param *p);
 /* Drop the packed inference copies of every parameter (training is about to change the weights). */
 void pare_model_drop_packed(pare_model *m);
-/* Bytes held by packed inference copies (reported beside the storage size, not in it). */
+/* Bytes held by packed inference copies, f32 and int8 (reported beside the storage size, not in it). */
 size_t pare_model_packed_bytes(const pare_model *m);
 int64_t pare_param_numel(const pare_param *p);
 /* Storage of a parameter in bytes, as its format stores it. */
