@@ -375,12 +375,14 @@ pare_status pare_plot_write(const pare_table *t, const pare_plot_spec *s, const 
     if (s->logy) fputs("set logscale y\n", gp);
     double w = 0.8 / (double)nseries;
     if (categorical) {
-        fprintf(gp, "set xrange [-0.6:%lld.4]\n", (long long)(ncats - 1));
+        fprintf(gp, "set xrange [-0.7:%lld.7]\n", (long long)(ncats - 1)); /* bars span ±0.4: keep a margin */
         fputs("set xtics rotate by -30\n", gp);
     }
     if (s->kind == PARE_PLOT_BARS) {
         fputs("set style fill solid 0.8 border -1\n", gp);
         if (!s->logy) fputs("set yrange [0:*]\n", gp);
+        fputs("set offsets 0, 0, graph 0.15, 0   # headroom above the bars for the key\n", gp);
+        if (nseries == 1) fputs("unset key   # one series: the y label says what it is\n", gp);
     }
     fputs("\ndo for [fmt in \"png svg\"] {\n", gp);
     fputs("    if (fmt eq \"png\") { set terminal pngcairo size 800,500 noenhanced }\n", gp);
