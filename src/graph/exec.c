@@ -69,6 +69,7 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
                          (long long)m->max_T);
     pare_exec *x = calloc(1, sizeof *x);
     span *s = NULL;
+    int *alias = NULL;
     if (!x) return pare_fail(PARE_ENOMEM, "out of memory creating an executor");
     x->m = m, x->B = B, x->T = T, x->mode = mode;
     pare_rng_seed(&x->rng, 0x5eed);
@@ -106,6 +107,21 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
     for (int64_t i = 0; i < m->nnodes; i++)
         for (int k = 0; k < m->nodes[i].nin; k++)
             if (s[m->nodes[i].in[k]].last < i) s[m->nodes[i].in[k]].last = i;
+    /* At inference dropout is the identity: its output shares its input's memory (alias[v] = the
+     * value it shares with), whose lifetime grows to cover the output's uses. */
+    alias = calloc((size_t)m->nvalues, sizeof *alias);
+    if (!alias) goto nomem;
+    for (int64_t v = 0; v < m->nvalues; v++) alias[v] = (int)v;
+    if (mode == PARE_EXEC_INFER)
+        for (int64_t i = 0; i < m->nnodes; i++) {
+            const pare_node *n = &m->nodes[i];
+            if (n->op != PARE_OP_DROPOUT) continue;
+            int src = alias[n->in[0]];
+            alias[n->out] = src;
+            if (s[n->out].last > s[src].last) s[src].last = s[n->out].last;
+            s[n->out].size = 0;
+            s[n->cache[0]].size = 0; /* the mask is not used at inference */
+        }
     size_t act = plan_offsets(s, m->nvalues);
     x->planned_bytes = act + x->workspace_bytes;
 
@@ -120,6 +136,10 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
     if (pare_arena_init(&x->arena, act + x->workspace_bytes) != PARE_OK) goto nomem;
     unsigned char *base = pare_arena_alloc(&x->arena, act + x->workspace_bytes);
     for (int64_t i = 0; i < m->nvalues; i++) x->buf[s[i].id] = base + s[i].off;
+    for (int64_t v = 0; v < m->nvalues; v++)
+        if (alias[v] != v) x->buf[v] = x->buf[alias[v]];
+    free(alias);
+    alias = NULL;
     x->workspace = x->workspace_bytes ? base + act : NULL;
     if (mode == PARE_EXEC_TRAIN) {
         if (pare_arena_init(&x->grad_arena, grads ? grads : PARE_ALIGN) != PARE_OK) goto nomem;
@@ -131,6 +151,7 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
     return PARE_OK;
 nomem:
     free(s);
+    free(alias);
     pare_exec_free(x);
     return pare_fail(PARE_ENOMEM, "out of memory planning activations for batch %lld × %lld tokens", (long long)B, (long long)T);
 }
