@@ -63,7 +63,7 @@ pare_model *pare_model_clone(const pare_model *m)
 {
     pare_model *c = malloc(sizeof *c);
     if (!c) goto fail;
-    *c = *m;
+    *c = *m; /* sizes, kind, applied and config (the builder's options) come with the struct */
     c->values = malloc(sizeof *c->values * (size_t)(m->nvalues ? m->nvalues : 1));
     c->nodes = malloc(sizeof *c->nodes * (size_t)(m->nnodes ? m->nnodes : 1));
     c->params = malloc(sizeof *c->params * (size_t)(m->nparams ? m->nparams : 1));

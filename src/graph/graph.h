@@ -131,11 +131,15 @@ typedef struct pare_model {
     int logits, loss;            /* value ids of the head's logits and per-row losses */
     int lm;                      /* 1: logits per token (B·T, V); 0: per sequence (B, nclass) */
     char applied[256];           /* passes applied so far, "dynamic_int8(...)", for tables */
+    char config[2048];           /* the builder's resolved options as a JSON object, every key of its
+                                    schema ({"kind": "encoder", "vocab": 12, "dropout": 0, ...}); ""
+                                    for graphs built by hand. Checkpoints rebuild the model from it. */
 } pare_model;
 
 pare_model *pare_model_new(const char *kind);
 void pare_model_free(pare_model *m); /* safe with NULL */
-/* A copy of the graph whose parameters share their f32 blobs with m (copy-on-write by passes). */
+/* A copy of the graph whose parameters share their f32 blobs with m (copy-on-write by passes); kind,
+ * applied and config are copied with it. */
 pare_model *pare_model_clone(const pare_model *m);
 
 /* Builders: return the new value id (or param index), -1 on failure with the message kept. */

@@ -13,6 +13,9 @@
  *   m:bench{batch, T, warmup, repeats, seed} -> {median_ms, ci_lo_ms, ci_hi_ms, ...}
  *   m:fidelity(ref, task [, {split, batch}]) -> {cosine, max_abs_err, agreement}
  *   m:info() -> table;  m:layers([pattern]) -> {names}
+ *   m:save(path)                    -> nil     (a safetensors checkpoint; the directory must exist)
+ *   pare.load(path)                 -> Model, {format, pare_version, applied, config}  (f32; applied
+ *                                      passes are recorded, not re-applied: docs/checkpoints.md)
  *   pare.set_threads(n), pare.threads(), pare.schema_help(name) -> text
  */
 #include "lua_engine.h"
@@ -33,6 +36,7 @@
 #include "eval/stats.h"
 #include "graph/exec.h"
 #include "graph/ops.h"
+#include "io/safetensors.h"
 #include "kernels/gemm.h"
 #include "lua_util.h"
 #include "model/transformer.h"
@@ -402,6 +406,32 @@ static int model_tostring(lua_State *L)
     return 1;
 }
 
+static int model_save(lua_State *L)
+{
+    lmodel *lm = check_model(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    pare_status st = pare_model_save(lm->m, path);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    return 0;
+}
+
+static int l_load(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lmodel *out = lua_newuserdatauv(L, sizeof *out, 0); /* anchored before the engine allocates */
+    out->m = NULL;
+    luaL_setmetatable(L, MODEL_MT);
+    pare_checkpoint_meta meta;
+    pare_status st = pare_model_load_meta(&out->m, &meta, path);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, meta.format), lua_setfield(L, -2, "format");
+    lua_pushstring(L, meta.pare_version), lua_setfield(L, -2, "pare_version");
+    lua_pushstring(L, meta.applied), lua_setfield(L, -2, "applied");
+    lua_pushstring(L, meta.config), lua_setfield(L, -2, "config");
+    return 2;
+}
+
 static int l_set_threads(lua_State *L)
 {
     lua_Integer n = luaL_checkinteger(L, 1);
@@ -440,13 +470,14 @@ void pare_lua_register_engine(lua_State *L)
 {
     static const luaL_Reg model_methods[] = {
         {"train", model_train}, {"evaluate", model_evaluate}, {"apply", l_apply},   {"bench", model_bench},
-        {"info", model_info},   {"layers", model_layers},     {"fidelity", model_fidelity}, {NULL, NULL},
+        {"info", model_info},   {"layers", model_layers},     {"fidelity", model_fidelity}, {"save", model_save},
+        {NULL, NULL},
     };
     static const luaL_Reg model_meta[] = {{"__gc", model_gc}, {"__close", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};
     static const luaL_Reg task_meta[] = {{"__gc", task_gc}, {"__index", task_index}, {NULL, NULL}};
     static const luaL_Reg funcs[] = {
         {"task", l_task}, {"model", l_model}, {"apply", l_apply}, {"set_threads", l_set_threads},
-        {"threads", l_threads}, {"schema_help", l_schema_help}, {NULL, NULL},
+        {"threads", l_threads}, {"schema_help", l_schema_help}, {"load", l_load}, {NULL, NULL},
     };
     luaL_newmetatable(L, MODEL_MT);
     luaL_setfuncs(L, model_meta, 0);

@@ -1,8 +1,10 @@
-/* transformer.c — encoder/decoder graph builders and their option schema. */
+/* transformer.c — encoder/decoder graph builders, their option schema, and the config record (the
+ * resolved options as JSON in pare_model.config) that checkpoints rebuild a model from. */
 #include "transformer.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/rng.h"
@@ -81,6 +83,63 @@ static int layernorm(builder *b, const char *name, int x, int64_t C)
     return node(b, PARE_OP_LAYERNORM, name, &x, 1, prm, 2, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
 }
 
+/* Shortest "%.Ng" that reads back as the same double, so configs show 0.1 rather than 0.10000000000000001. */
+static void number_text(char *buf, size_t n, double v)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+/* Append text to buf[*used..n); 0 when it does not fit. */
+static int append(char *buf, size_t n, size_t *used, const char *text)
+{
+    size_t len = strlen(text);
+    if (*used + len >= n) return 0;
+    memcpy(buf + *used, text, len + 1);
+    *used += len;
+    return 1;
+}
+
+static int append_json_string(char *buf, size_t n, size_t *used, const char *s)
+{
+    int fits = append(buf, n, used, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p && fits; p++) {
+        char esc[8];
+        if (*p == '"' || *p == '\\') snprintf(esc, sizeof esc, "\\%c", *p);
+        else if (*p < 0x20) snprintf(esc, sizeof esc, "\\u%04x", *p);
+        else esc[0] = (char)*p, esc[1] = '\0';
+        fits = append(buf, n, used, esc);
+    }
+    return fits && append(buf, n, used, "\"");
+}
+
+/* The resolved options as a JSON object: numbers as numbers, bools as true/false, enums and strings
+ * as strings, every key of the schema in schema order. Checkpoints rebuild a model from it. */
+static pare_status options_json(char *buf, size_t n, const pare_options *o)
+{
+    const pare_schema *s = o->schema;
+    size_t used = 0;
+    int fits = append(buf, n, &used, "{");
+    for (int i = 0; i < s->nopts && fits; i++) {
+        const pare_optval *v = &o->v[i];
+        char num[40];
+        fits = (i == 0 || append(buf, n, &used, ", ")) && append_json_string(buf, n, &used, s->opts[i].key) &&
+               append(buf, n, &used, ": ");
+        if (!fits) break;
+        switch (s->opts[i].type) {
+        case PARE_OPT_INT:
+        case PARE_OPT_FLOAT: number_text(num, sizeof num, v->num), fits = append(buf, n, &used, num); break;
+        case PARE_OPT_BOOL: fits = append(buf, n, &used, v->num != 0 ? "true" : "false"); break;
+        default: fits = append_json_string(buf, n, &used, v->str); break;
+        }
+    }
+    if (!fits || !append(buf, n, &used, "}"))
+        return pare_fail(PARE_EINVAL, "%s: the options do not fit in the model's config record (%zu bytes)", s->name, n);
+    return PARE_OK;
+}
+
 pare_status pare_transformer_build(pare_model **out, const pare_options *o)
 {
     *out = NULL;
@@ -98,6 +157,11 @@ pare_status pare_transformer_build(pare_model **out, const pare_options *o)
     if (!b.m) return PARE_ENOMEM;
     pare_rng_seed(&b.rng, (uint64_t)pare_opt_num(o, "seed"));
     pare_model *m = b.m;
+    pare_status cst = options_json(m->config, sizeof m->config, o);
+    if (cst != PARE_OK) {
+        pare_model_free(m);
+        return cst;
+    }
     m->vocab = V, m->max_T = Tm, m->C = C, m->H = H, m->L = L, m->F = F;
     m->nclass = decoder ? V : ncls;
     m->lm = decoder;

@@ -1,0 +1,641 @@
+/* safetensors.c — the safetensors reader and writer (header JSON through cJSON) and model checkpoints
+ * on top of them. The format and what a checkpoint holds are described in safetensors.h and
+ * docs/checkpoints.md. Files are read with pread (no memory map) and written to a temporary file
+ * beside the target that is renamed into place. */
+#include "safetensors.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/options.h"
+#include "io/version.h"
+#include "model/transformer.h"
+
+#define MAX_EXACT 9007199254740992.0 /* 2^53: integers above it do not survive a JSON double */
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[] = {
+    [PARE_ST_BOOL] = {"BOOL", 1}, [PARE_ST_U8] = {"U8", 1},     [PARE_ST_I8] = {"I8", 1},
+    [PARE_ST_F8_E5M2] = {"F8_E5M2", 1}, [PARE_ST_F8_E4M3] = {"F8_E4M3", 1}, [PARE_ST_I16] = {"I16", 2},
+    [PARE_ST_U16] = {"U16", 2},   [PARE_ST_F16] = {"F16", 2},   [PARE_ST_BF16] = {"BF16", 2},
+    [PARE_ST_I32] = {"I32", 4},   [PARE_ST_U32] = {"U32", 4},   [PARE_ST_F32] = {"F32", 4},
+    [PARE_ST_F64] = {"F64", 8},   [PARE_ST_I64] = {"I64", 8},   [PARE_ST_U64] = {"U64", 8},
+};
+_Static_assert(sizeof dtypes / sizeof dtypes[0] == PARE_ST_DTYPE_COUNT, "safetensors dtypes out of date");
+
+const char *pare_st_dtype_name(pare_st_dtype d) { return (unsigned)d < PARE_ST_DTYPE_COUNT ? dtypes[d].name : "?"; }
+size_t pare_st_dtype_size(pare_st_dtype d) { return (unsigned)d < PARE_ST_DTYPE_COUNT ? dtypes[d].size : 0; }
+
+static int dtype_find(const char *name)
+{
+    for (int i = 0; i < PARE_ST_DTYPE_COUNT; i++)
+        if (!strcmp(dtypes[i].name, name)) return i;
+    return -1;
+}
+
+static int host_is_big_endian(void)
+{
+    const uint32_t one = 1;
+    return *(const unsigned char *)&one == 0;
+}
+
+static void swap32(void *p, size_t n)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++, b += 4) {
+        unsigned char t0 = b[0], t1 = b[1];
+        b[0] = b[3], b[1] = b[2], b[2] = t1, b[3] = t0;
+    }
+}
+
+/* "[3, 4]" */
+static const char *shape_text(char *buf, size_t n, int ndim, const int64_t *shape)
+{
+    size_t used = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (used < n) snprintf(buf + used, n - used, "]");
+    return buf;
+}
+
+/* Byte offset of the first invalid UTF-8 sequence in s[0..n), or -1 when it is valid. */
+static long utf8_invalid_at(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (!len || i + len > n || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4)) return (long)i;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80) return (long)i;
+        i += len;
+    }
+    return -1;
+}
+
+/* ---- reading ---- */
+
+void pare_safetensors_close(pare_st_file *f)
+{
+    if (!f) return;
+    if (f->fd >= 0) close(f->fd);
+    for (int64_t i = 0; i < f->ntensors; i++) free(f->tensors[i].name);
+    for (int64_t i = 0; i < 2 * f->nmeta; i++) free(f->meta[i]);
+    free(f->tensors);
+    free(f->meta);
+    free(f->path);
+    free(f);
+}
+
+/* Read exactly n bytes at offset; PARE_EIO naming what when the file ends early or the read fails. */
+static pare_status read_at(const pare_st_file *f, void *dst, size_t n, uint64_t off, const char *what)
+{
+    unsigned char *p = dst;
+    while (n) {
+        ssize_t r = pread(f->fd, p, n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return pare_fail(PARE_EIO, "%s: cannot read %s: %s", f->path, what, strerror(errno));
+        if (r == 0) return pare_fail(PARE_EIO, "%s: the file ended while reading %s (truncated?)", f->path, what);
+        p += r, n -= (size_t)r, off += (uint64_t)r;
+    }
+    return PARE_OK;
+}
+
+/* A JSON number that is a non-negative integer a double holds exactly. */
+static int json_u64(const cJSON *j, uint64_t *out)
+{
+    if (!cJSON_IsNumber(j)) return 0;
+    double d = j->valuedouble;
+    if (!(d >= 0) || d > MAX_EXACT || d != floor(d)) return 0;
+    *out = (uint64_t)d;
+    return 1;
+}
+
+static pare_status parse_entry(pare_st_file *f, const cJSON *e, pare_st_tensor *t)
+{
+    const char *nm = t->name;
+    if (!cJSON_IsObject(e))
+        return pare_fail(PARE_EFORMAT, "%s: the header entry of tensor '%s' is not an object {dtype, shape, data_offsets}",
+                         f->path, nm);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    if (!cJSON_IsString(dt)) return pare_fail(PARE_EFORMAT, "%s: tensor '%s' has no \"dtype\" string", f->path, nm);
+    int d = dtype_find(dt->valuestring);
+    if (d < 0) {
+        char valid[256];
+        size_t used = 0;
+        for (int i = 0; i < PARE_ST_DTYPE_COUNT && used < sizeof valid; i++)
+            used += (size_t)snprintf(valid + used, sizeof valid - used, i ? ", %s" : "%s", dtypes[i].name);
+        return pare_fail(PARE_EFORMAT, "%s: tensor '%s' has unknown dtype '%s' (valid: %s)", f->path, nm, dt->valuestring, valid);
+    }
+    t->dtype = (pare_st_dtype)d;
+    if (!cJSON_IsArray(sh)) return pare_fail(PARE_EFORMAT, "%s: tensor '%s' has no \"shape\" array", f->path, nm);
+    int nd = cJSON_GetArraySize(sh);
+    if (nd > PARE_ST_MAX_DIM)
+        return pare_fail(PARE_EFORMAT, "%s: tensor '%s' has %d dimensions (at most %d are supported)", f->path, nm, nd,
+                         PARE_ST_MAX_DIM);
+    t->ndim = nd;
+    uint64_t bytes = pare_st_dtype_size(t->dtype);
+    int overflow = 0;
+    for (int i = 0; i < nd; i++) {
+        uint64_t v;
+        if (!json_u64(cJSON_GetArrayItem(sh, i), &v))
+            return pare_fail(PARE_EFORMAT, "%s: tensor '%s': shape[%d] is not a non-negative integer", f->path, nm, i);
+        t->shape[i] = (int64_t)v;
+        overflow |= __builtin_mul_overflow(bytes, v, &bytes);
+    }
+    char shp[160];
+    if (overflow)
+        return pare_fail(PARE_EFORMAT, "%s: tensor '%s': shape %s is too large", f->path, nm, shape_text(shp, sizeof shp, nd, t->shape));
+    uint64_t b, en;
+    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || !json_u64(cJSON_GetArrayItem(off, 0), &b) ||
+        !json_u64(cJSON_GetArrayItem(off, 1), &en))
+        return pare_fail(PARE_EFORMAT, "%s: tensor '%s': \"data_offsets\" must be [begin, end], two non-negative integers",
+                         f->path, nm);
+    t->begin = b, t->end = en;
+    if (en < b)
+        return pare_fail(PARE_EFORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] end before they begin", f->path, nm,
+                         (unsigned long long)b, (unsigned long long)en);
+    if (en > f->data_bytes)
+        return pare_fail(PARE_EFORMAT,
+                         "%s: tensor '%s': data_offsets [%llu, %llu] lie outside the data block (%llu bytes; truncated file?)",
+                         f->path, nm, (unsigned long long)b, (unsigned long long)en, (unsigned long long)f->data_bytes);
+    if (en - b != bytes)
+        return pare_fail(PARE_EFORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] span %llu bytes but %s × shape %s needs %llu",
+                         f->path, nm, (unsigned long long)b, (unsigned long long)en, (unsigned long long)(en - b),
+                         dtypes[t->dtype].name, shape_text(shp, sizeof shp, nd, t->shape), (unsigned long long)bytes);
+    return PARE_OK;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(const pare_st_tensor *const *)a)->name, (*(const pare_st_tensor *const *)b)->name);
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const pare_st_tensor *x = *(const pare_st_tensor *const *)a, *y = *(const pare_st_tensor *const *)b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* Names unique; tensors cover the data block exactly: no overlaps, no holes, nothing after. */
+static pare_status check_layout(const pare_st_file *f)
+{
+    int64_t n = f->ntensors;
+    const pare_st_tensor **ix = malloc(sizeof *ix * (size_t)(n ? n : 1));
+    if (!ix) return pare_fail(PARE_ENOMEM, "%s: out of memory", f->path);
+    pare_status st = PARE_OK;
+    for (int64_t i = 0; i < n; i++) ix[i] = &f->tensors[i];
+    qsort(ix, (size_t)n, sizeof *ix, by_name);
+    for (int64_t i = 1; i < n && st == PARE_OK; i++)
+        if (!strcmp(ix[i]->name, ix[i - 1]->name))
+            st = pare_fail(PARE_EFORMAT, "%s: tensor '%s' appears twice in the header", f->path, ix[i]->name);
+    qsort(ix, (size_t)n, sizeof *ix, by_offset);
+    uint64_t at = 0;
+    for (int64_t i = 0; i < n && st == PARE_OK; i++) {
+        const pare_st_tensor *t = ix[i];
+        if (t->begin < at)
+            st = pare_fail(PARE_EFORMAT, "%s: tensor '%s' data_offsets [%llu, %llu] overlap tensor '%s' [%llu, %llu]", f->path,
+                           t->name, (unsigned long long)t->begin, (unsigned long long)t->end, ix[i - 1]->name,
+                           (unsigned long long)ix[i - 1]->begin, (unsigned long long)ix[i - 1]->end);
+        else if (t->begin > at)
+            st = pare_fail(PARE_EFORMAT, "%s: %llu unindexed bytes before tensor '%s' (the data block must be covered exactly)",
+                           f->path, (unsigned long long)(t->begin - at), t->name);
+        at = t->end;
+    }
+    if (st == PARE_OK && at != f->data_bytes)
+        st = pare_fail(PARE_EFORMAT, "%s: %llu bytes after the last tensor's data (the data block must be covered exactly)",
+                       f->path, (unsigned long long)(f->data_bytes - at));
+    free(ix);
+    return st;
+}
+
+static pare_status parse_header(pare_st_file *f, const char *text, size_t n)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, n, &end, 0);
+    if (!root) {
+        long at = end && end >= text && end <= text + n ? (long)(end - text) : -1;
+        return pare_fail(PARE_EFORMAT, "%s: the header is not valid JSON (error near byte %ld of %zu): not a safetensors file?",
+                         f->path, at, n);
+    }
+    pare_status st = PARE_OK;
+    for (const char *p = end; p && p < text + n && st == PARE_OK; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\0')
+            st = pare_fail(PARE_EFORMAT, "%s: text after the header's JSON object (byte %ld)", f->path, (long)(p - text));
+    if (st == PARE_OK && !cJSON_IsObject(root))
+        st = pare_fail(PARE_EFORMAT, "%s: the header is JSON but not an object of tensors", f->path);
+    int count = st == PARE_OK ? cJSON_GetArraySize(root) : 0;
+    if (st == PARE_OK) {
+        f->tensors = calloc((size_t)(count ? count : 1), sizeof *f->tensors);
+        if (!f->tensors) st = pare_fail(PARE_ENOMEM, "%s: out of memory for %d tensor entries", f->path, count);
+    }
+    for (const cJSON *e = st == PARE_OK ? root->child : NULL; e && st == PARE_OK; e = e->next) {
+        if (!strcmp(e->string, "__metadata__")) {
+            if (f->meta) {
+                st = pare_fail(PARE_EFORMAT, "%s: __metadata__ appears twice in the header", f->path);
+                break;
+            }
+            if (!cJSON_IsObject(e)) {
+                st = pare_fail(PARE_EFORMAT, "%s: __metadata__ is not an object of strings", f->path);
+                break;
+            }
+            int nm = cJSON_GetArraySize(e);
+            f->meta = calloc((size_t)(2 * nm + 1), sizeof *f->meta);
+            if (!f->meta) st = pare_fail(PARE_ENOMEM, "%s: out of memory", f->path);
+            for (const cJSON *kv = e->child; kv && st == PARE_OK; kv = kv->next) {
+                if (!cJSON_IsString(kv)) {
+                    st = pare_fail(PARE_EFORMAT, "%s: __metadata__ value of '%s' is not a string", f->path, kv->string);
+                    break;
+                }
+                f->meta[2 * f->nmeta] = strdup(kv->string);
+                f->meta[2 * f->nmeta + 1] = strdup(kv->valuestring);
+                f->nmeta++;
+                if (!f->meta[2 * f->nmeta - 2] || !f->meta[2 * f->nmeta - 1]) st = pare_fail(PARE_ENOMEM, "%s: out of memory", f->path);
+            }
+            continue;
+        }
+        pare_st_tensor *t = &f->tensors[f->ntensors++];
+        t->name = strdup(e->string);
+        st = t->name ? parse_entry(f, e, t) : pare_fail(PARE_ENOMEM, "%s: out of memory", f->path);
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+pare_status pare_safetensors_open(pare_st_file **out, const char *path)
+{
+    *out = NULL;
+    pare_st_file *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        return pare_fail(PARE_ENOMEM, "%s: out of memory", path);
+    }
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    pare_status st = PARE_OK;
+    struct stat sb;
+    char *hdr = NULL;
+    if (f->fd < 0) {
+        st = pare_fail(PARE_EIO, "%s: cannot open: %s", path, strerror(errno));
+        goto done;
+    }
+    if (fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = pare_fail(PARE_EIO, "%s: not a regular file", path);
+        goto done;
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    if (size < 8) {
+        st = pare_fail(PARE_EFORMAT, "%s: the file is %llu bytes, too short for the 8-byte header length (truncated, or not a safetensors file)",
+                       path, (unsigned long long)size);
+        goto done;
+    }
+    unsigned char len8[8];
+    if ((st = read_at(f, len8, 8, 0, "the header length")) != PARE_OK) goto done;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
+    if (n > size - 8) {
+        st = pare_fail(PARE_EFORMAT, "%s: header length %llu is larger than the rest of the file (%llu bytes): truncated, or not a safetensors file",
+                       path, (unsigned long long)n, (unsigned long long)(size - 8));
+        goto done;
+    }
+    if (n < 2 || n > PARE_ST_MAX_HEADER) {
+        st = pare_fail(PARE_EFORMAT, "%s: header length %llu is outside [2, %u]: not a safetensors file", path,
+                       (unsigned long long)n, PARE_ST_MAX_HEADER);
+        goto done;
+    }
+    f->data_start = 8 + n;
+    f->data_bytes = size - 8 - n;
+    hdr = malloc((size_t)n + 1);
+    if (!hdr) {
+        st = pare_fail(PARE_ENOMEM, "%s: out of memory for a %llu-byte header", path, (unsigned long long)n);
+        goto done;
+    }
+    if ((st = read_at(f, hdr, (size_t)n, 8, "the header")) != PARE_OK) goto done;
+    hdr[n] = '\0';
+    long bad = utf8_invalid_at((const unsigned char *)hdr, (size_t)n);
+    if (hdr[0] != '{') st = pare_fail(PARE_EFORMAT, "%s: the header does not start with '{': not a safetensors file", path);
+    else if (bad >= 0) st = pare_fail(PARE_EFORMAT, "%s: the header is not valid UTF-8 (byte %ld)", path, bad);
+    else if ((st = parse_header(f, hdr, (size_t)n)) == PARE_OK) st = check_layout(f);
+done:
+    free(hdr);
+    if (st != PARE_OK) {
+        pare_safetensors_close(f);
+        return st;
+    }
+    *out = f;
+    return PARE_OK;
+}
+
+const pare_st_tensor *pare_safetensors_find(const pare_st_file *f, const char *name)
+{
+    for (int64_t i = 0; i < f->ntensors; i++)
+        if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
+    return NULL;
+}
+
+const char *pare_safetensors_meta(const pare_st_file *f, const char *key)
+{
+    for (int64_t i = 0; i < f->nmeta; i++)
+        if (!strcmp(f->meta[2 * i], key)) return f->meta[2 * i + 1];
+    return NULL;
+}
+
+pare_status pare_safetensors_read_f32(const pare_st_file *f, const pare_st_tensor *t, float *dst, size_t n)
+{
+    if (t->dtype != PARE_ST_F32)
+        return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is %s, not F32", f->path, t->name, dtypes[t->dtype].name);
+    if ((t->end - t->begin) / 4 != n)
+        return pare_fail(PARE_EFORMAT, "%s: tensor '%s' holds %llu elements, not %zu", f->path, t->name,
+                         (unsigned long long)((t->end - t->begin) / 4), n);
+    char what[PARE_NAME_MAX + 32];
+    snprintf(what, sizeof what, "tensor '%.*s'", PARE_NAME_MAX, t->name);
+    PARE_TRY(read_at(f, dst, n * sizeof(float), f->data_start + t->begin, what));
+    if (host_is_big_endian()) swap32(dst, n);
+    return PARE_OK;
+}
+
+/* ---- writing ---- */
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const unsigned char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return w < 0 ? errno : EIO;
+        p += w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Little-endian F32 data; converted through a bounce buffer on big-endian hosts. */
+static int write_f32(int fd, const float *x, size_t n)
+{
+    if (!host_is_big_endian()) return write_all(fd, x, n * sizeof *x);
+    float tmp[1024];
+    for (size_t i = 0; i < n; i += 1024) {
+        size_t k = n - i < 1024 ? n - i : 1024;
+        memcpy(tmp, x + i, k * sizeof *x);
+        swap32(tmp, k);
+        int e = write_all(fd, tmp, k * sizeof *x);
+        if (e) return e;
+    }
+    return 0;
+}
+
+/* The directory of path must exist; writes its name into dir. */
+static pare_status check_dir(const char *path, char *dir, size_t n)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, n, ".");
+    else if (slash == path) snprintf(dir, n, "/");
+    else snprintf(dir, n, "%.*s", (int)(slash - path), path);
+    if (!*path || (slash && slash[1] == '\0'))
+        return pare_fail(PARE_EINVAL, "cannot save '%s': the path names a directory, not a file", path);
+    struct stat sb;
+    if (stat(dir, &sb) != 0)
+        return pare_fail(PARE_EIO, "cannot save '%s': directory '%s' %s", path, dir,
+                         errno == ENOENT ? "does not exist" : strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return pare_fail(PARE_EIO, "cannot save '%s': '%s' is not a directory", path, dir);
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return pare_fail(PARE_EINVAL, "cannot save '%s': it is a directory", path);
+    return PARE_OK;
+}
+
+static cJSON *raw_u64(uint64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    return cJSON_CreateRaw(buf);
+}
+
+/* The header text, padded with spaces so the data block starts on an 8-byte boundary. */
+static pare_status build_header(char **out, size_t *len, const char *path, const pare_st_out *t, int64_t n,
+                                const char *const *meta, int64_t nmeta)
+{
+    *out = NULL;
+    pare_status st = PARE_OK;
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return pare_fail(PARE_ENOMEM, "%s: out of memory", path);
+    if (nmeta > 0) {
+        cJSON *md = cJSON_AddObjectToObject(root, "__metadata__");
+        for (int64_t i = 0; md && i < nmeta; i++)
+            if (!cJSON_AddStringToObject(md, meta[2 * i], meta[2 * i + 1])) md = NULL;
+        if (!md) st = pare_fail(PARE_ENOMEM, "%s: out of memory", path);
+    }
+    uint64_t at = 0;
+    for (int64_t i = 0; i < n && st == PARE_OK; i++) {
+        if (!t[i].name[0] || !strcmp(t[i].name, "__metadata__") || cJSON_GetObjectItemCaseSensitive(root, t[i].name)) {
+            st = pare_fail(PARE_EINVAL, "%s: tensor name '%s' is empty, reserved or repeated", path, t[i].name);
+            break;
+        }
+        if (t[i].ndim < 0 || t[i].ndim > PARE_ST_MAX_DIM) {
+            st = pare_fail(PARE_EINVAL, "%s: tensor '%s' has %d dimensions", path, t[i].name, t[i].ndim);
+            break;
+        }
+        uint64_t bytes = 4;
+        cJSON *e = cJSON_AddObjectToObject(root, t[i].name), *shape = cJSON_CreateArray(), *off = cJSON_CreateArray();
+        if (!e || !shape || !off) st = pare_fail(PARE_ENOMEM, "%s: out of memory", path);
+        for (int d = 0; d < t[i].ndim && st == PARE_OK; d++) {
+            if (t[i].shape[d] < 0) st = pare_fail(PARE_EINVAL, "%s: tensor '%s' has a negative dimension", path, t[i].name);
+            bytes *= (uint64_t)t[i].shape[d];
+            cJSON_AddItemToArray(shape, raw_u64((uint64_t)t[i].shape[d]));
+        }
+        cJSON_AddItemToArray(off, raw_u64(at));
+        cJSON_AddItemToArray(off, raw_u64(at + bytes));
+        at += bytes;
+        if (e) {
+            cJSON_AddStringToObject(e, "dtype", "F32");
+            cJSON_AddItemToObject(e, "shape", shape);
+            cJSON_AddItemToObject(e, "data_offsets", off);
+        } else {
+            cJSON_Delete(shape);
+            cJSON_Delete(off);
+        }
+    }
+    char *text = st == PARE_OK ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (st != PARE_OK) return st;
+    if (!text) return pare_fail(PARE_ENOMEM, "%s: out of memory printing the header", path);
+    size_t l = strlen(text), padded = (l + 7) / 8 * 8;
+    char *buf = realloc(text, padded + 1);
+    if (!buf) {
+        free(text);
+        return pare_fail(PARE_ENOMEM, "%s: out of memory", path);
+    }
+    memset(buf + l, ' ', padded - l);
+    buf[padded] = '\0';
+    *out = buf;
+    *len = padded;
+    return PARE_OK;
+}
+
+pare_status pare_safetensors_write_f32(const char *path, const pare_st_out *t, int64_t n, const char *const *meta,
+                                       int64_t nmeta)
+{
+    char dir[4096];
+    PARE_TRY(check_dir(path, dir, sizeof dir));
+    char *hdr = NULL;
+    size_t hlen = 0;
+    PARE_TRY(build_header(&hdr, &hlen, path, t, n, meta, nmeta));
+    char tmp[4200];
+    int fd = -1;
+    for (int k = 0; k < 100 && fd < 0; k++) {
+        snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%d", path, (long)getpid(), k);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) break;
+    }
+    if (fd < 0) {
+        pare_status st = pare_fail(PARE_EIO, "cannot save '%s': cannot create a temporary file in '%s': %s", path, dir, strerror(errno));
+        free(hdr);
+        return st;
+    }
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+    int err = write_all(fd, len8, 8);
+    if (!err) err = write_all(fd, hdr, hlen);
+    free(hdr);
+    for (int64_t i = 0; i < n && !err; i++) {
+        size_t numel = 1;
+        for (int d = 0; d < t[i].ndim; d++) numel *= (size_t)t[i].shape[d];
+        err = write_f32(fd, t[i].data, numel);
+    }
+    if (!err && fsync(fd) != 0) err = errno;
+    if (close(fd) != 0 && !err) err = errno;
+    if (!err && rename(tmp, path) != 0) err = errno;
+    if (err) {
+        unlink(tmp);
+        return pare_fail(PARE_EIO, "cannot save '%s': %s (the file is unchanged)", path, strerror(err));
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* make the rename itself durable */
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    return PARE_OK;
+}
+
+/* ---- checkpoints ---- */
+
+pare_status pare_model_save(const pare_model *m, const char *path)
+{
+    if (!m->config[0])
+        return pare_fail(PARE_EINVAL, "cannot save '%s': the model has no config (only models built by pare.model / "
+                                      "pare_transformer_build, and their clones and pass results, can be saved)", path);
+    pare_st_out *t = malloc(sizeof *t * (size_t)(m->nparams ? m->nparams : 1));
+    if (!t) return pare_fail(PARE_ENOMEM, "cannot save '%s': out of memory", path);
+    for (int64_t i = 0; i < m->nparams; i++) {
+        const pare_param *p = &m->params[i];
+        t[i] = (pare_st_out){p->name, p->ndim, p->shape, p->blob->data}; /* the f32 master, whatever the format */
+    }
+    const char *meta[] = {"format", "pare", "pare_version", pare_version(), "pare_commit", pare_git_commit(),
+                          "config", m->config, "applied", m->applied};
+    pare_status st = pare_safetensors_write_f32(path, t, m->nparams, meta, 5);
+    free(t);
+    return st;
+}
+
+/* The config JSON of a checkpoint as option key/values for pare_opts_resolve. Strings point into root. */
+static pare_status config_kv(const char *path, const cJSON *root, pare_kv *kv, int *n)
+{
+    *n = 0;
+    if (!cJSON_IsObject(root)) return pare_fail(PARE_EFORMAT, "%s: __metadata__ \"config\" is not a JSON object", path);
+    for (const cJSON *e = root->child; e; e = e->next) {
+        if (*n >= PARE_MAX_OPTS) return pare_fail(PARE_EFORMAT, "%s: the config has more than %d keys", path, PARE_MAX_OPTS);
+        pare_kv *k = &kv[(*n)++];
+        k->key = e->string;
+        if (cJSON_IsNumber(e)) k->kind = PARE_KV_NUM, k->num = e->valuedouble;
+        else if (cJSON_IsBool(e)) k->kind = PARE_KV_BOOL, k->num = cJSON_IsTrue(e);
+        else if (cJSON_IsString(e)) k->kind = PARE_KV_STR, k->str = e->valuestring;
+        else return pare_fail(PARE_EFORMAT, "%s: config key '%s' is not a number, string or boolean", path, e->string);
+    }
+    return PARE_OK;
+}
+
+/* Every parameter of m has a tensor of the same shape in f, and f has no other tensor. */
+static pare_status match_tensors(const pare_st_file *f, const pare_model *m)
+{
+    char a[160], b[160];
+    for (int64_t i = 0; i < m->nparams; i++) {
+        const pare_param *p = &m->params[i];
+        const pare_st_tensor *t = pare_safetensors_find(f, p->name);
+        if (!t) return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is missing (the %s its config builds has it)", f->path, p->name, m->kind);
+        if (t->dtype != PARE_ST_F32)
+            return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is %s; pare checkpoints hold F32", f->path, p->name,
+                             pare_st_dtype_name(t->dtype));
+        int same = t->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+        if (!same)
+            return pare_fail(PARE_EFORMAT, "%s: tensor '%s' has shape %s but the %s its config builds needs %s", f->path, p->name,
+                             shape_text(a, sizeof a, t->ndim, t->shape), m->kind, shape_text(b, sizeof b, p->ndim, p->shape));
+    }
+    for (int64_t i = 0; i < f->ntensors; i++)
+        if (pare_model_find_param(m, f->tensors[i].name) < 0)
+            return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is not a parameter of the %s its config builds", f->path,
+                             f->tensors[i].name, m->kind);
+    return PARE_OK;
+}
+
+pare_status pare_model_load_meta(pare_model **out, pare_checkpoint_meta *meta, const char *path)
+{
+    *out = NULL;
+    pare_st_file *f;
+    PARE_TRY(pare_safetensors_open(&f, path));
+    pare_model *m = NULL;
+    cJSON *cfg = NULL;
+    pare_status st = PARE_OK;
+    const char *config = pare_safetensors_meta(f, "config");
+    if (!config) {
+        st = pare_fail(PARE_EFORMAT, "%s: no \"config\" in __metadata__: not a pare checkpoint (pare loads files written by "
+                                     "m:save / pare_model_save; loading Hugging Face checkpoints is not supported yet)", path);
+        goto done;
+    }
+    cfg = cJSON_Parse(config);
+    if (!cfg) {
+        st = pare_fail(PARE_EFORMAT, "%s: __metadata__ \"config\" is not valid JSON", path);
+        goto done;
+    }
+    pare_kv kv[PARE_MAX_OPTS];
+    int nkv;
+    pare_options o;
+    if ((st = config_kv(path, cfg, kv, &nkv)) != PARE_OK) goto done;
+    if ((st = pare_opts_resolve(&o, &pare_model_schema, kv, nkv)) != PARE_OK ||
+        (st = pare_transformer_build(&m, &o)) != PARE_OK) {
+        st = pare_fail_ctx(st == PARE_ENOMEM ? st : PARE_EFORMAT, "%s: the config in __metadata__", path);
+        goto done;
+    }
+    if ((st = match_tensors(f, m)) != PARE_OK) goto done;
+    for (int64_t i = 0; i < m->nparams && st == PARE_OK; i++) {
+        pare_param *p = &m->params[i];
+        st = pare_safetensors_read_f32(f, pare_safetensors_find(f, p->name), p->blob->data, p->blob->n);
+    }
+    if (st == PARE_OK && meta) {
+        const char *v;
+        memset(meta, 0, sizeof *meta);
+        snprintf(meta->format, sizeof meta->format, "%s", (v = pare_safetensors_meta(f, "format")) ? v : "");
+        snprintf(meta->pare_version, sizeof meta->pare_version, "%s", (v = pare_safetensors_meta(f, "pare_version")) ? v : "");
+        snprintf(meta->applied, sizeof meta->applied, "%s", (v = pare_safetensors_meta(f, "applied")) ? v : "");
+        snprintf(meta->config, sizeof meta->config, "%s", config);
+    }
+done:
+    cJSON_Delete(cfg);
+    pare_safetensors_close(f);
+    if (st != PARE_OK) {
+        pare_model_free(m);
+        return st;
+    }
+    *out = m;
+    return PARE_OK;
+}
+
+pare_status pare_model_load(pare_model **out, const char *path) { return pare_model_load_meta(out, NULL, path); }
