@@ -32,8 +32,6 @@
 #include "kernels/gemm.h"
 
 #include <omp.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,9 +50,7 @@
 #define PAR_MIN_ELEMS 16384
 
 /* the packed-weight inner product (defined below) */
-typedef struct i8_packed i8_packed;
-static i8_packed *i8p_pack(const int8_t *q, int64_t N, int64_t K);
-static void i8p_free(i8_packed *p);
+static pare_onednn_ip *i8p_pack(const int8_t *q, int64_t N, int64_t K);
 static int onednn_int8_exact(void);
 
 /* ---- per-row kernels: generic ---- */
@@ -334,7 +330,7 @@ void pare_i8_weight_free(pare_i8_weight *w)
     free(w->q);
     free(w->scale);
     free(w->colsum);
-    i8p_free(w->packed);
+    pare_onednn_ip_free(w->packed);
     w->q = NULL;
     w->scale = NULL;
     w->colsum = NULL;
@@ -458,238 +454,49 @@ static dnnl_status_t gemm_s8s8s32_exact(int32_t *C, const int8_t *A, const int8_
  * y in place. Measured at M = 128 the primitive alone is ~8–12% faster than dnnl_gemm_u8s8s32 and the
  * whole Linear ~10% faster; at M = 4–16 it is 1.6–3× faster (docs/kernels.md).
  *
- * The handle caches one primitive per (M, thread count) — oneDNN plans its work split for the OpenMP
- * thread count seen at creation, 1 inside a parallel region — created on first use under a mutex (JIT,
- * ~0.1–1 ms), at most I8P_CACHE_MAX of them, beyond which a call builds and drops its own. Execution
- * uses a user scratchpad (the unused accumulator part of the caller's workspace, or the stack), so one
- * weight may serve several threads at once. The handle holds no caller pointer. If anything fails,
- * pare_linear_i8_dynamic falls back to dnnl_gemm_u8s8s32 (same bits). */
+ * The packing, the primitive cache and the execution are gemm_onednn.c's packed inner product, shared
+ * with the f32 packed Linear: one primitive per (M, thread count) — oneDNN plans its work split for the
+ * OpenMP thread count seen at creation, 1 inside a parallel region — created on first use under a mutex
+ * (JIT, ~0.1–1 ms), at most 32 of them, beyond which a call builds and drops its own. Execution uses a
+ * user scratchpad (the unused accumulator part of the caller's workspace, or the stack), so one weight
+ * may serve several threads at once. The handle holds no caller pointer. Nothing here is reported (the
+ * calls pass no name to gemm_onednn.c): if anything fails, pare_linear_i8_dynamic falls back to
+ * dnnl_gemm_u8s8s32 (same bits). */
 
-#define I8P_CACHE_MAX 32
-#define I8P_STACK_SCRATCH 16384
-/* M used to ask oneDNN for its preferred weight layout (the same for M = 1 … 4096, checked by the tests) */
-#define I8P_PROBE_M 128
-
-typedef struct i8p_prim {
-    int64_t M;
-    int threads;
-    dnnl_primitive_t prim;
-    dnnl_memory_desc_t src_md, dst_md, scratch_md; /* src (M,K) u8, dst (M,N) s32 */
-    size_t scratch_bytes;
-} i8p_prim;
-
-struct i8_packed {
-    int64_t N, K;
-    void *data;             /* q (N,K) in the layout wmd, 64-byte aligned, padding zeroed */
-    size_t bytes;
-    dnnl_memory_desc_t wmd; /* (N,K) s8 in oneDNN's blocked layout */
-    char impl[64];          /* e.g. "brgemm:avx512_core_vnni" */
-    pthread_mutex_t lock;   /* guards cache and n */
-    i8p_prim cache[I8P_CACHE_MAX];
-    int n;
-};
-
-static dnnl_engine_t g_i8_engine;
-static dnnl_status_t g_i8_engine_status = dnnl_runtime_error;
-static pthread_once_t g_i8_engine_once = PTHREAD_ONCE_INIT;
-
-static void i8_engine_init(void) { g_i8_engine_status = dnnl_engine_create(&g_i8_engine, dnnl_cpu, 0); }
-
-static dnnl_engine_t i8_engine(void)
-{
-    pthread_once(&g_i8_engine_once, i8_engine_init);
-    return g_i8_engine_status == dnnl_success ? g_i8_engine : NULL;
-}
-
-/* Inner-product pd for (M,N,K), weights in layout wmd (NULL: format_tag_any), planned for `threads`. */
-static dnnl_primitive_desc_t i8p_make_pd(int64_t M, int64_t N, int64_t K, const dnnl_memory_desc_t *wmd, int threads)
-{
-    dnnl_engine_t eng = i8_engine();
-    if (!eng) return NULL;
-    dnnl_memory_desc_t src, wt, dst;
-    dnnl_dims_t sd = {M, K}, wd = {N, K}, dd = {M, N};
-    if (dnnl_memory_desc_init_by_tag(&src, 2, sd, dnnl_u8, dnnl_nc) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_s32, dnnl_nc) != dnnl_success)
-        return NULL;
-    if (wmd) wt = *wmd;
-    else if (dnnl_memory_desc_init_by_tag(&wt, 2, wd, dnnl_s8, dnnl_format_tag_any) != dnnl_success)
-        return NULL;
-    dnnl_inner_product_desc_t d;
-    if (dnnl_inner_product_forward_desc_init(&d, dnnl_forward_inference, &src, &wt, NULL, &dst) != dnnl_success)
-        return NULL;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
-    if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success) {
-        int saved = omp_get_max_threads();
-        if (saved != threads) omp_set_num_threads(threads);
-        if (dnnl_primitive_desc_create(&pd, &d, attr, eng, NULL) != dnnl_success) pd = NULL;
-        if (saved != threads) omp_set_num_threads(saved);
-    }
-    dnnl_primitive_attr_destroy(attr);
-    return pd;
-}
-
-static void i8p_free(i8_packed *p)
-{
-    if (!p) return;
-    for (int i = 0; i < p->n; i++) dnnl_primitive_destroy(p->cache[i].prim);
-    pthread_mutex_destroy(&p->lock);
-    free(p->data);
-    free(p);
-}
+static const pare_onednn_ip_types I8_TYPES = {dnnl_u8, dnnl_s8, dnnl_s32};
 
 /* q (N,K) reordered into the primitive's layout; NULL if oneDNN (or memory) fails. */
-static i8_packed *i8p_pack(const int8_t *q, int64_t N, int64_t K)
+static pare_onednn_ip *i8p_pack(const int8_t *q, int64_t N, int64_t K)
 {
-    dnnl_engine_t eng = i8_engine();
-    if (!eng) return NULL;
-    i8_packed *p = calloc(1, sizeof *p);
-    if (!p) return NULL;
-    p->N = N, p->K = K;
-    if (pthread_mutex_init(&p->lock, NULL)) {
-        free(p);
-        return NULL;
-    }
-    dnnl_primitive_desc_t pd = NULL, rpd = NULL;
-    dnnl_primitive_t reorder = NULL;
-    dnnl_memory_t from = NULL, to = NULL;
-    dnnl_stream_t stream = NULL;
-    int okay = 0;
-    pd = i8p_make_pd(I8P_PROBE_M, N, K, NULL, omp_get_max_threads());
-    if (!pd) goto done;
-    p->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    const char *impl = NULL;
-    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
-        snprintf(p->impl, sizeof p->impl, "%s", impl);
-    /* a reference implementation would be far slower than dnnl_gemm_u8s8s32: not worth packing for */
-    if (!strncmp(p->impl, "ref", 3)) goto done;
-    p->bytes = dnnl_memory_desc_get_size(&p->wmd);
-    if (posix_memalign(&p->data, 64, p->bytes ? p->bytes : 64)) {
-        p->data = NULL;
-        goto done;
-    }
-    memset(p->data, 0, p->bytes); /* the blocked layout pads N and K: padding must read as zero */
-    dnnl_memory_desc_t umd;
-    dnnl_dims_t wd = {N, K};
-    if (dnnl_memory_desc_init_by_tag(&umd, 2, wd, dnnl_s8, dnnl_oi) != dnnl_success) goto done;
-    if (dnnl_memory_create(&from, &umd, eng, (void *)q) != dnnl_success) goto done;
-    if (dnnl_memory_create(&to, &p->wmd, eng, p->data) != dnnl_success) goto done;
-    if (dnnl_reorder_primitive_desc_create(&rpd, &umd, eng, &p->wmd, eng, NULL) != dnnl_success) goto done;
-    if (dnnl_primitive_create(&reorder, rpd) != dnnl_success) goto done;
-    if (dnnl_stream_create(&stream, eng, dnnl_stream_default_flags) != dnnl_success) goto done;
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-    okay = dnnl_primitive_execute(reorder, stream, 2, args) == dnnl_success && dnnl_stream_wait(stream) == dnnl_success;
-done:
-    if (stream) dnnl_stream_destroy(stream);
-    if (reorder) dnnl_primitive_destroy(reorder);
-    if (rpd) dnnl_primitive_desc_destroy(rpd);
-    if (from) dnnl_memory_destroy(from);
-    if (to) dnnl_memory_destroy(to);
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (!okay) {
-        i8p_free(p);
+    pare_onednn_ip *p = NULL;
+    if (pare_onednn_ip_pack(&p, I8_TYPES, q, N, K, 0, NULL) != PARE_OK) return NULL;
+    /* a reference implementation would be far slower than dnnl_gemm_u8s8s32: not worth keeping */
+    if (!strncmp(pare_onednn_ip_impl(p), "ref", 3)) {
+        pare_onednn_ip_free(p);
         return NULL;
     }
     return p;
 }
 
-/* Fill e for (M, threads); 0 on success. */
-static int i8p_prim_create(i8p_prim *e, const i8_packed *p, int64_t M, int threads)
+/* acc(M,N) = xu(M,K) · q^T in int32 through the packed weights; spare (spare_bytes) may serve as
+ * scratchpad. 0 on success, -1 if oneDNN failed (nothing is reported: the caller falls back to
+ * dnnl_gemm_u8s8s32). */
+static int i8p_gemm(const pare_onednn_ip *p, int32_t *acc, const uint8_t *xu, int64_t M, void *spare,
+                    size_t spare_bytes)
 {
-    memset(e, 0, sizeof *e);
-    e->M = M, e->threads = threads;
-    int saved = omp_get_max_threads();
-    if (saved != threads) omp_set_num_threads(threads);
-    dnnl_primitive_desc_t pd = i8p_make_pd(M, p->N, p->K, &p->wmd, threads);
-    dnnl_status_t st = pd ? dnnl_primitive_create(&e->prim, pd) : dnnl_runtime_error;
-    if (saved != threads) omp_set_num_threads(saved);
-    if (st != dnnl_success) {
-        if (pd) dnnl_primitive_desc_destroy(pd);
-        e->prim = NULL;
-        return -1;
-    }
-    e->src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    e->dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    if (sp) e->scratch_md = *sp;
-    e->scratch_bytes = sp ? dnnl_memory_desc_get_size(sp) : 0;
-    dnnl_primitive_desc_destroy(pd);
-    return 0;
-}
-
-/* acc(M,N) = xu(M,K) · q^T in int32 with primitive e; spare (spare_bytes) may serve as scratchpad. */
-static int i8p_run(const i8p_prim *e, const i8_packed *p, int32_t *acc, const uint8_t *xu, void *spare,
-                   size_t spare_bytes)
-{
-    dnnl_engine_t eng = i8_engine();
-    _Alignas(64) unsigned char stack_scratch[I8P_STACK_SCRATCH];
-    void *scratch = NULL;
-    if (e->scratch_bytes > spare_bytes && e->scratch_bytes > I8P_STACK_SCRATCH) {
-        if (posix_memalign(&scratch, 64, e->scratch_bytes)) return -1;
-    } else if (e->scratch_bytes) {
-        scratch = e->scratch_bytes <= spare_bytes ? spare : (void *)stack_scratch;
-    }
-    dnnl_memory_t m[4] = {NULL};
-    dnnl_stream_t stream = NULL;
-    int n = 0, rc = -1;
-    dnnl_exec_arg_t args[4];
-    if (dnnl_memory_create(&m[0], &e->src_md, eng, (void *)xu) != dnnl_success) goto done;
-    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, m[0]};
-    if (dnnl_memory_create(&m[1], &p->wmd, eng, p->data) != dnnl_success) goto done;
-    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, m[1]};
-    if (dnnl_memory_create(&m[2], &e->dst_md, eng, acc) != dnnl_success) goto done;
-    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, m[2]};
-    if (scratch) {
-        if (dnnl_memory_create(&m[3], &e->scratch_md, eng, scratch) != dnnl_success) goto done;
-        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m[3]};
-    }
-    if (dnnl_stream_create(&stream, eng, dnnl_stream_default_flags) != dnnl_success) goto done;
-    if (dnnl_primitive_execute(e->prim, stream, n, args) == dnnl_success) rc = 0;
-done:
-    if (stream) dnnl_stream_destroy(stream);
-    for (int i = 0; i < 4; i++)
-        if (m[i]) dnnl_memory_destroy(m[i]);
-    if (scratch && scratch != spare && scratch != (void *)stack_scratch) free(scratch);
-    return rc;
-}
-
-/* acc(M,N) = xu(M,K) · q^T through the packed weights; 0 on success, -1 if oneDNN failed (nothing is
- * reported: the caller falls back to dnnl_gemm_u8s8s32). */
-static int i8p_gemm(const i8_packed *pc, int32_t *acc, const uint8_t *xu, int64_t M, void *spare, size_t spare_bytes)
-{
-    i8_packed *p = (i8_packed *)pc; /* the cache is the handle's private memo: logically const */
-    int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-    const i8p_prim *e = NULL;
-    int rc = 0;
-    pthread_mutex_lock(&p->lock);
-    for (int i = 0; i < p->n && !e; i++)
-        if (p->cache[i].M == M && p->cache[i].threads == threads) e = &p->cache[i];
-    if (!e && p->n < I8P_CACHE_MAX) {
-        /* created under the lock; entries never move before i8p_free, so e stays valid unlocked */
-        rc = i8p_prim_create(&p->cache[p->n], p, M, threads);
-        if (rc == 0) e = &p->cache[p->n++];
-    }
-    pthread_mutex_unlock(&p->lock);
-    if (rc) return rc;
-    if (e) return i8p_run(e, p, acc, xu, spare, spare_bytes);
-    i8p_prim tmp; /* cache full: a primitive for this call only */
-    if (i8p_prim_create(&tmp, p, M, threads)) return -1;
-    rc = i8p_run(&tmp, p, acc, xu, spare, spare_bytes);
-    dnnl_primitive_destroy(tmp.prim);
-    return rc;
+    return pare_onednn_ip_run(p, acc, xu, NULL, M, PARE_ONEDNN_POST_NONE, spare, spare_bytes, NULL) == PARE_OK ? 0 : -1;
 }
 
 size_t pare_i8_weight_packed_bytes(const pare_i8_weight *w)
 {
-    return w && w->packed ? ((const i8_packed *)w->packed)->bytes : 0;
+    return w ? pare_onednn_ip_bytes(w->packed) : 0;
 }
 
 const char *pare_i8_weight_impl(const pare_i8_weight *w)
 {
     if (!w || !w->q) return "none";
     pare_i8_path path = pare_linear_i8_path(w->K);
-    if (path == PARE_I8_PATH_U8S8 && w->packed) return ((const i8_packed *)w->packed)->impl;
+    if (path == PARE_I8_PATH_U8S8 && w->packed) return pare_onednn_ip_impl(w->packed);
     return path == PARE_I8_PATH_U8S8   ? "gemm:u8s8s32"
            : path == PARE_I8_PATH_S8S8 ? "gemm:s8s8s32"
                                        : "pare:s8s8-madd";

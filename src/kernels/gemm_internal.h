@@ -1,6 +1,9 @@
-/* gemm_internal.h — helpers shared by the int8 kernels and their references (gemm_i8.c, gemm_ref.c).
- * Private to src/kernels/gemm*.c: the fast and the reference paths must compute the scales with the
- * very same float operations, so that their quantized activations agree bit for bit.
+/* gemm_internal.h — private to src/kernels/gemm*.c:
+ *   - the scalar int8 scale/rounding helpers shared by the int8 kernels and their references (gemm_i8.c,
+ *     gemm_ref.c): the fast and the reference paths must compute the scales with the very same float
+ *     operations, so that their quantized activations agree bit for bit;
+ *   - the oneDNN packed inner product (gemm_onednn.c) that both packed-weight Linears run on
+ *     (gemm_f32_packed.c, the u8s8 path of gemm_i8.c).
  */
 #ifndef PARE_GEMM_INTERNAL_H
 #define PARE_GEMM_INTERNAL_H
@@ -8,6 +11,10 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include <dnnl.h>
+
+#include "core/status.h"
 
 /* Bits of |x| for a float: compare as unsigned integers to get max-abs; any value >= 0x7f800000 is
  * Inf or NaN, so one integer max both finds the largest magnitude and detects non-finite input. */
@@ -54,5 +61,41 @@ static inline int8_t pare_i8_quant_(float x, float inv)
 /* Workspace of pare_linear_i8_dynamic, each part at a 64-byte offset:
  *   xq   (M,K) int8 or uint8     sx (M) f32     acc (M,N) int32 */
 static inline size_t pare_i8_align64_(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* ---- oneDNN packed inner product (gemm_onednn.c) ----
+ *
+ *   dst(M,N) = post(src(M,K) · W(N,K)^T + bias(N))
+ *
+ * W reordered once into the layout oneDNN's inner-product primitive prefers; primitives cached per
+ * (M, thread count, bias?, post-op) in the handle; one handle may be run from several threads at once.
+ * `what` names the caller in error messages (pare_fail); NULL: report nothing, only return the status. */
+
+/* The process's oneDNN CPU engine, created once; NULL if oneDNN cannot create it. */
+dnnl_engine_t pare_onednn_engine(void);
+
+typedef enum pare_onednn_post { /* append-only */
+    PARE_ONEDNN_POST_NONE = 0,
+    PARE_ONEDNN_POST_GELU, /* eltwise_gelu_tanh */
+} pare_onednn_post;
+
+/* Data types: f32/f32/f32 (the f32 Linear), u8/s8/s32 (the int8 Linear). A bias is always f32. */
+typedef struct pare_onednn_ip_types {
+    dnnl_data_type_t src, wei, dst;
+} pare_onednn_ip_types;
+
+typedef struct pare_onednn_ip pare_onednn_ip; /* opaque: packed W + primitive cache */
+
+/* W (N,K) row-major of type types.wei, N, K >= 1, copied into the preferred layout; bias_hint: ask for
+ * the layout of the primitive with a bias (the usual call). */
+pare_status pare_onednn_ip_pack(pare_onednn_ip **out, pare_onednn_ip_types types, const void *W, int64_t N, int64_t K,
+                                int bias_hint, const char *what);
+void pare_onednn_ip_free(pare_onednn_ip *p); /* NULL ok */
+size_t pare_onednn_ip_bytes(const pare_onednn_ip *p);   /* the packed copy, padding included */
+void pare_onednn_ip_shape(const pare_onednn_ip *p, int64_t *N, int64_t *K);
+const char *pare_onednn_ip_impl(const pare_onednn_ip *p); /* e.g. "brgemm:avx512_core"; "" if unknown */
+/* dst (M,N) = post(src (M,K) · W^T + bias (N)), M >= 1; bias may be NULL. spare (spare_bytes) is caller
+ * memory the call may use as oneDNN's scratchpad (NULL, 0: none; else the stack or the heap). */
+pare_status pare_onednn_ip_run(const pare_onednn_ip *p, void *dst, const void *src, const float *bias, int64_t M,
+                               pare_onednn_post post, void *spare, size_t spare_bytes, const char *what);
 
 #endif
