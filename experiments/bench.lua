@@ -74,7 +74,7 @@ for _, th in ipairs(threads) do
                  gflop = b.flops / 1e9, floor_ms = floor or 0/0, vs_floor = floor and b.median_ms / floor or 0/0,
                  speedup_vs_fp32 = fp32_ms / b.median_ms, size_mb = m:info().size_bytes / 1e6,
                  planned_mb = b.planned_bytes / 1e6, peak_rss_mb = b.measured_peak_bytes / 1e6, load = loadavg(),
-                 kernel = fmt == "fp32" and "onednn sgemm" or "onednn u8s8s32 (real int8)"}
+                 kernel = m:info().kernel}
     exp:record("encoder", row)
     rows[#rows + 1] = row
     for op, ms in pairs(b.ms_by_op) do

@@ -34,7 +34,7 @@ exp:table("bert_shape", decl)
 
 local function record(tbl, name, fmt, m, acc, fid, b)
   exp:record(tbl, {
-    model = name, format = fmt, kernel = fmt == "fp32" and "onednn sgemm" or "onednn int8 gemm (real, not simulated)",
+    model = name, format = fmt, kernel = m:info().kernel, -- e.g. "int8 brgemm:avx512_core_vnni": a real int8 kernel
     accuracy = acc or 0/0, fidelity_cos = fid and fid.cosine or 0/0, agreement = fid and fid.agreement or 0/0,
     latency_ms = b.median_ms, latency_lo_ms = b.ci_lo_ms, latency_hi_ms = b.ci_hi_ms, batch = b.batch, T = b.T,
     size_mb = m:info().size_bytes / 1e6, planned_mb = b.planned_bytes / 1e6, peak_mb = b.measured_peak_bytes / 1e6,

@@ -382,6 +382,16 @@ static int model_info(lua_State *L)
     lua_pushinteger(L, m->L), lua_setfield(L, -2, "layers");
     lua_pushinteger(L, m->F), lua_setfield(L, -2, "ffn");
     lua_pushinteger(L, m->nclass), lua_setfield(L, -2, "classes");
+    /* the kernel the Linear layers run on, as oneDNN names its implementation */
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        if (m->nodes[i].op != PARE_OP_LINEAR) continue;
+        const pare_param *w = &m->params[m->nodes[i].param[0]];
+        if (w->format == PARE_FMT_I8_CHANNEL) lua_pushfstring(L, "int8 %s", pare_i8_weight_impl(&w->i8));
+        else if (w->packed) lua_pushfstring(L, "f32 %s (packed)", pare_f32_packed_impl(w->packed));
+        else lua_pushstring(L, "f32 sgemm (not yet packed: run an inference first)");
+        lua_setfield(L, -2, "kernel");
+        break;
+    }
     return 1;
 }
 
