@@ -21,7 +21,7 @@ static const pare_opt_spec train_opts[] = {
     {"clip", PARE_OPT_FLOAT, "1.0", 0, 1e9, NULL, "gradient clipping by global norm (0: off)"},
     {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "batch order and dropout seed"},
     {"eval_every", PARE_OPT_INT, "0", 0, 1e9, NULL, "evaluate on the eval set every k steps (0: never)"},
-    {"target_accuracy", PARE_OPT_FLOAT, "0", 0, 1, NULL, "stop once eval accuracy reaches this (0: off)"},
+    {"target_accuracy", PARE_OPT_FLOAT, "0", 0, 1, NULL, "stop once eval accuracy reaches this, checked every eval_every (or 50) steps (0: off)"},
 };
 const pare_schema pare_train_schema = {"train", "AdamW with warm-up + cosine decay and gradient clipping", train_opts,
                                        (int)(sizeof train_opts / sizeof train_opts[0])};
