@@ -308,6 +308,10 @@ static int model_bench(lua_State *L)
     double med = pare_stats_median(r.samples_ms, (size_t)r.repeats), lo = med, hi = med;
     st = pare_stats_bootstrap_ci(r.samples_ms, (size_t)r.repeats, pare_opt_num(&o, "level"), 2000,
                                  (unsigned long)pare_opt_num(&o, "seed"), &lo, &hi);
+    if (st != PARE_OK) { /* free before raising: a Lua error does not return */
+        pare_free(r.samples_ms);
+        return pare_lua_status_error(L, st);
+    }
     lua_createtable(L, 0, 16);
     lua_pushnumber(L, med), lua_setfield(L, -2, "median_ms");
     lua_pushnumber(L, lo), lua_setfield(L, -2, "ci_lo_ms");
@@ -342,7 +346,6 @@ static int model_bench(lua_State *L)
     lua_pushinteger(L, pare_get_num_threads()), lua_setfield(L, -2, "threads");
     lua_pushinteger(L, pare_opt_int(&o, "batch")), lua_setfield(L, -2, "batch");
     lua_pushinteger(L, T), lua_setfield(L, -2, "T");
-    (void)st;
     return 1;
 }
 
