@@ -66,7 +66,7 @@ tap.ok(b.flops > 0 and b.flops_by_op.linear and b.flops_by_op.attention, "bench:
 tap.ok(b.planned_bytes > b.weight_bytes and b.measured_peak_bytes > 0, "bench: planned and measured memory")
 e = err_of(m.bench, m, {T = task.T + 1})
 tap.like(e or "", "max_T", "bench: T beyond max_T")
-tap.like(pare.schema_help("dynamic_int8"), "per%-token", "schema help text")
+tap.like(pare.schema_help("dynamic_int8"), "quantized at run time", "schema help text")
 -- checkpoints: m:save / pare.load give back the same model; int8 saves f32 masters and says so
 local ckpt = os.tmpname()
 m:save(ckpt)

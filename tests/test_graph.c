@@ -168,8 +168,8 @@ int main(void)
        "a pattern that matches nothing is an error listing the layers: %s", pare_errmsg());
     ok(pare_apply(&q, enc, "nosuchpass", NULL, 0) == PARE_EINVAL && strstr(pare_errmsg(), "dynamic_int8"),
        "unknown technique lists valid ones");
-    pare_kv bad[] = {{"bits", PARE_KV_NUM, 4, NULL}};
-    ok(pare_apply(&q, enc, "dynamic_int8", bad, 1) == PARE_EINVAL && strstr(pare_errmsg(), "unknown option 'bits'") &&
+    pare_kv bad[] = {{"bitz", PARE_KV_NUM, 4, NULL}};
+    ok(pare_apply(&q, enc, "dynamic_int8", bad, 1) == PARE_EINVAL && strstr(pare_errmsg(), "unknown option 'bitz'") &&
            strstr(pare_errmsg(), "layers"),
        "unknown option names the key and the valid ones: %s", pare_errmsg());
 

@@ -6,7 +6,9 @@
 #include <string.h>
 
 static const pare_pass *const passes[] = {
-    &pare_pass_dynamic_int8,
+    &pare_pass_dynamic_int8, &pare_pass_static_int8, &pare_pass_llm_int8, &pare_pass_smoothquant,
+    &pare_pass_inject_outliers, &pare_pass_zeroquant, &pare_pass_rtn, &pare_pass_gptq, &pare_pass_qblock,
+    &pare_pass_fake_quant, &pare_pass_mixed, &pare_pass_qat, &pare_pass_qat_convert,
 };
 
 int pare_pass_count(void) { return (int)(sizeof passes / sizeof passes[0]); }
@@ -27,14 +29,24 @@ const pare_pass *pare_pass_find(const char *name)
 
 pare_status pare_apply(pare_model **out, const pare_model *in, const char *name, const pare_kv *kv, int nkv)
 {
+    return pare_apply_ctx(out, in, name, kv, nkv, NULL);
+}
+
+pare_status pare_apply_ctx(pare_model **out, const pare_model *in, const char *name, const pare_kv *kv, int nkv,
+                           const pare_pass_ctx *ctx)
+{
     *out = NULL;
     const pare_pass *p = pare_pass_find(name);
     if (!p) return PARE_EINVAL;
     pare_options o;
     PARE_TRY(pare_opts_resolve(&o, p->schema, kv, nkv));
+    pare_pass_ctx none = {0};
+    if (!ctx) ctx = &none;
+    if (p->needs_calib && !ctx->calib)
+        return pare_fail(PARE_EINVAL, "%s needs calibration data: give calib=<task> (its train split is used)", name);
     pare_model *m = pare_model_clone(in);
     if (!m) return PARE_ENOMEM;
-    pare_status st = p->apply(m, &o);
+    pare_status st = p->apply(m, &o, ctx);
     if (st != PARE_OK) {
         pare_model_free(m);
         return st;

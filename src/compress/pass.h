@@ -12,14 +12,24 @@
 #define PARE_PASS_H
 
 #include "core/options.h"
+#include "data/task.h"
 #include "graph/graph.h"
+
+/* What a pass may need beyond its options. */
+typedef struct pare_pass_ctx {
+    const pare_dataset *calib; /* calibration examples (static quantization, SmoothQuant, GPTQ, QAT), or NULL */
+} pare_pass_ctx;
 
 typedef struct pare_pass {
     const pare_schema *schema; /* schema->name is the pass's name */
-    pare_status (*apply)(pare_model *m, const pare_options *o);
+    pare_status (*apply)(pare_model *m, const pare_options *o, const pare_pass_ctx *ctx);
+    int needs_calib;           /* 1: pare_apply fails with a clear message without ctx->calib */
 } pare_pass;
 
 pare_status pare_apply(pare_model **out, const pare_model *in, const char *name, const pare_kv *kv, int nkv);
+/* The same with a context (calibration data). */
+pare_status pare_apply_ctx(pare_model **out, const pare_model *in, const char *name, const pare_kv *kv, int nkv,
+                           const pare_pass_ctx *ctx);
 /* NULL with a message listing the valid pass names when unknown. */
 const pare_pass *pare_pass_find(const char *name);
 int pare_pass_count(void);
@@ -31,6 +41,8 @@ const pare_pass *pare_pass_at(int i);
 pare_status pare_select_linears(const pare_model *m, const char *layers, const char *exclude, int64_t *idx, int64_t *n);
 
 /* The passes (one file each under src/compress/<family>/). */
-extern const pare_pass pare_pass_dynamic_int8;
+extern const pare_pass pare_pass_dynamic_int8, pare_pass_static_int8, pare_pass_llm_int8, pare_pass_smoothquant,
+    pare_pass_inject_outliers, pare_pass_zeroquant, pare_pass_rtn, pare_pass_gptq, pare_pass_qblock,
+    pare_pass_fake_quant, pare_pass_mixed, pare_pass_qat, pare_pass_qat_convert;
 
 #endif

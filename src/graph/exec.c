@@ -197,6 +197,7 @@ pare_status pare_exec_forward(pare_exec *x)
 {
     for (int64_t i = 0; i < x->m->nnodes; i++) {
         const pare_node *n = &x->m->nodes[i];
+        if (x->observe) PARE_TRY(x->observe(x->observe_user, x, i));
         int64_t t0 = x->profile ? pare_now_ns() : 0;
         pare_status s = pare_op_get(n->op)->forward(x, n);
         if (s != PARE_OK) return pare_fail_ctx(s, "forward of %s", n->name);

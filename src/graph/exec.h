@@ -33,6 +33,10 @@ typedef struct pare_exec {
     float loss;            /* mean loss over non-ignored rows after forward */
     int profile;           /* set to 1 to accumulate forward time per op kind into op_ns */
     int64_t op_ns[PARE_OP_COUNT];
+    /* Observer (calibration): called before node i runs, while its inputs are intact; a non-OK status
+     * stops the forward. NULL: none. */
+    pare_status (*observe)(void *user, const struct pare_exec *x, int64_t node);
+    void *observe_user;
 } pare_exec;
 
 pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode);

@@ -3,13 +3,15 @@
 
 #include <fnmatch.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/arena.h"
 #include "ops.h"
 
-static const char *format_names[] = {[PARE_FMT_F32] = "f32", [PARE_FMT_I8_CHANNEL] = "int8"};
+static const char *format_names[] = {[PARE_FMT_F32] = "f32", [PARE_FMT_I8_CHANNEL] = "int8",
+                                     [PARE_FMT_QBLOCK] = "qblock", [PARE_FMT_SIMULATED] = "simulated"};
 _Static_assert(sizeof format_names / sizeof format_names[0] == PARE_FMT_COUNT, "format names out of date");
 
 const char *pare_format_name(pare_format f) { return (unsigned)f < PARE_FMT_COUNT ? format_names[f] : "?"; }
@@ -44,9 +46,38 @@ static void param_release(pare_param *p)
     pare_free(p->adam_m);
     pare_free(p->adam_v);
     p->grad = p->adam_m = p->adam_v = NULL;
-    pare_i8_weight_free(&p->i8);
+    pare_qlinear_release(p->q);
+    p->q = NULL;
     pare_f32_packed_free(p->packed);
     p->packed = NULL;
+}
+
+pare_qlinear *pare_qlinear_new(pare_format f)
+{
+    pare_qlinear *q = calloc(1, sizeof *q);
+    if (!q) {
+        pare_fail(PARE_ENOMEM, "out of memory (quantized weights)");
+        return NULL;
+    }
+    q->refs = 1;
+    q->format = f;
+    return q;
+}
+
+void pare_qlinear_release(pare_qlinear *q)
+{
+    if (!q || --q->refs > 0) return;
+    pare_i8_weight_free(&q->i8);
+    pare_qb_free(&q->qb);
+    pare_free(q->w_sim);
+    free(q);
+}
+
+void pare_param_set_q(pare_param *p, pare_qlinear *q)
+{
+    pare_qlinear_release(p->q);
+    p->q = q;
+    p->format = q ? q->format : PARE_FMT_F32;
 }
 
 void pare_model_free(pare_model *m)
@@ -83,17 +114,8 @@ pare_model *pare_model_clone(const pare_model *m)
         *d = *s;
         d->grad = d->adam_m = d->adam_v = NULL; /* training state is not shared */
         d->packed = NULL;                        /* nor derived layouts: made again on demand */
-        memset(&d->i8, 0, sizeof d->i8);
-        d->format = PARE_FMT_F32;
         if (d->blob) d->blob->refs++;
-        if (s->format == PARE_FMT_I8_CHANNEL) { /* re-quantize from the shared master: identical result */
-            if (pare_i8_weight_quantize(&d->i8, s->blob->data, s->shape[0], s->shape[1]) != PARE_OK) {
-                c->nparams = i + 1;
-                pare_model_free(c);
-                return NULL;
-            }
-            d->format = PARE_FMT_I8_CHANNEL;
-        }
+        if (d->q) d->q->refs++;                  /* quantized forms are immutable: shared */
     }
     return c;
 fail:
@@ -246,7 +268,7 @@ size_t pare_model_packed_bytes(const pare_model *m)
     size_t s = 0;
     for (int64_t i = 0; i < m->nparams; i++)
         if (m->params[i].packed) s += pare_f32_packed_bytes(m->params[i].packed);
-        else if (m->params[i].format == PARE_FMT_I8_CHANNEL) s += pare_i8_weight_packed_bytes(&m->params[i].i8);
+        else if (m->params[i].format == PARE_FMT_I8_CHANNEL) s += pare_i8_weight_packed_bytes(&m->params[i].q->i8);
     return s;
 }
 
@@ -254,11 +276,8 @@ int64_t pare_param_numel(const pare_param *p) { return p->shape[0] * (p->ndim > 
 
 size_t pare_param_bytes(const pare_param *p)
 {
-    switch (p->format) {
-    case PARE_FMT_I8_CHANNEL: return pare_i8_weight_bytes(&p->i8);
-    case PARE_FMT_F32:
-    default: return p->trainable ? (size_t)pare_param_numel(p) * sizeof(float) : 0; /* fixed tables are recomputed */
-    }
+    if (p->q) return (size_t)ceil(p->q->bits / 8.0); /* what the format stores, exactly */
+    return p->trainable ? (size_t)pare_param_numel(p) * sizeof(float) : 0; /* fixed tables are recomputed */
 }
 
 size_t pare_model_size_bytes(const pare_model *m)

@@ -26,8 +26,11 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "core/numfmt.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_i8.h"
 #include "kernels/nn.h"
+#include "kernels/qblock.h"
 
 #define PARE_NAME_MAX 64
 #define PARE_NODE_MAX_IN 3
@@ -73,14 +76,40 @@ typedef struct pare_value {
     int producer;   /* node index, -1 for inputs */
 } pare_value;
 
-/* Storage formats of a parameter (DESIGN.md: formats carry their kernels). Append-only. */
+/* Storage formats of a Linear weight (DESIGN.md: formats carry their kernels). Append-only. */
 typedef enum pare_format {
     PARE_FMT_F32 = 0,
-    PARE_FMT_I8_CHANNEL, /* int8 per output channel, symmetric; dynamic per-token activations */
+    PARE_FMT_I8_CHANNEL, /* int8 weights, one scale per output channel (or one per tensor); int8 activations
+                            quantized as q->act says (dynamic per token / per tensor, static, LLM.int8) */
+    PARE_FMT_QBLOCK,     /* group-wise int4/int8 and llama.cpp blocks Q8_0/Q4_0/Q4_1 (kernels/qblock.h) */
+    PARE_FMT_SIMULATED,  /* fake quantization: the dequantized weights in f32, activations fake-quantized;
+                            no kernel of its own, labelled "simulated" wherever it is reported */
     PARE_FMT_COUNT
 } pare_format;
 
-const char *pare_format_name(pare_format f);
+const char *pare_format_name(pare_format f); /* "f32", "int8", "qblock", "simulated" */
+
+/* How a quantized Linear runs: made by a pass, immutable afterwards, shared (reference-counted)
+ * between a model and its clones. The f32 master weights stay in the parameter's blob. */
+typedef struct pare_qlinear {
+    int refs;
+    pare_format format;
+    pare_i8_weight i8;      /* I8_CHANNEL */
+    pare_i8_act act;        /* I8_CHANNEL: how activations are quantized */
+    pare_qb_weight qb;      /* QBLOCK */
+    float *w_sim;           /* SIMULATED: dequantized weights (N,K) */
+    int a_sim;              /* SIMULATED: 0 activations in f32, 1 fake-quantized dynamically (ranges from each
+                               batch), 2 fake-quantized with the static a_qp */
+    pare_qspec w_spec, a_spec;
+    pare_qparams a_qp;
+    double bits;            /* exact storage bits of the weight: values, scales, zero points */
+    char desc[96];          /* what runs, for tables: "int8 w/channel a/token", "q4_0", "sim int4 w/group128" */
+    char method[64];        /* how the values were chosen: "rtn", "gptq", "static kl", "smoothquant a=0.50" */
+    _Atomic long long outlier_cols, calls; /* LLM.int8(): features run in f32, summed over forward calls */
+} pare_qlinear;
+
+pare_qlinear *pare_qlinear_new(pare_format f); /* refs = 1; NULL + message on ENOMEM */
+void pare_qlinear_release(pare_qlinear *q);    /* NULL ok; frees at refs 0 */
 
 typedef struct pare_blob { /* a reference-counted block of f32 weights, shared between models */
     int refs;
@@ -96,8 +125,8 @@ typedef struct pare_param {
     pare_blob *blob;          /* f32 master copy (shared between clones until written) */
     float *grad;              /* (same shape), training only; owned */
     float *adam_m, *adam_v;   /* AdamW moments, training only; owned */
-    pare_format format;       /* how the kernels see it */
-    pare_i8_weight i8;        /* PARE_FMT_I8_CHANNEL */
+    pare_format format;       /* how the kernels see it: F32, or q->format */
+    pare_qlinear *q;          /* quantized Linear weights (NULL for F32), shared with clones */
     pare_f32_packed *packed;  /* PARE_FMT_F32 Linear weights: oneDNN-layout copy for inference, made
                                  lazily by inference executors, dropped before the f32 data changes */
 } pare_param;
@@ -105,6 +134,10 @@ typedef struct pare_param {
 typedef struct pare_node_attrs {
     int heads;          /* ATTENTION */
     int causal;         /* ATTENTION */
+    int bmm_i8;         /* ATTENTION: the two batched products on int8 (SmoothQuant), inference only */
+    int qat_bits;       /* LINEAR: > 0 trains with fake-quantized weights and activations (QAT) */
+    int qat_learn;      /* LINEAR: scales learned (LSQ) rather than following the data */
+    int qat_w, qat_a;   /* LINEAR: indices of the weight-scale (N) and activation-scale (1) parameters */
     float p;            /* DROPOUT */
     pare_pool_mode pool;/* POOL */
 } pare_node_attrs;
@@ -155,6 +188,8 @@ int pare_model_find_node(const pare_model *m, const char *name);
 /* Make param i's f32 data private to this model (copy if shared) and drop derived copies (packed
  * layouts): call it before writing the f32 data. */
 pare_status pare_param_make_private(pare_param *p);
+/* Give a Linear weight its quantized form (takes the caller's reference; NULL makes it f32 again). */
+void pare_param_set_q(pare_param *p, pare_qlinear *q);
 /* Drop the packed inference copies of every parameter (training is about to change the weights). */
 void pare_model_drop_packed(pare_model *m);
 /* Bytes held by packed inference copies, f32 and int8 (reported beside the storage size, not in it). */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "exec.h"
+#include "kernels/qat.h"
 
 static float *F(const pare_exec *x, int id) { return (float *)x->buf[id]; }
 static const int32_t *I(const pare_exec *x, int id) { return (const int32_t *)x->buf[id]; }
@@ -52,27 +53,118 @@ static void posadd_bwd(pare_exec *x, const pare_node *n)
 static int64_t posadd_flops(const pare_exec *x, const pare_node *n) { return ROWS(x, n->out) * COLS(x, n->out); }
 
 /* ---- linear: y(M,N) = x(M,K) W(N,K)^T + b, dispatched on the weight's storage format ---- */
+
+/* Quantization-aware training (n->a.qat_bits > 0): the forward sees fake-quantized weights (per output
+ * channel) and activations (per tensor), the backward passes gradients straight through inside the
+ * grids (STE) and, for learned scales, into them (LSQ). The scale parameters hold log-scales, so an
+ * optimizer step changes a scale by a ratio, whatever its magnitude. Scratch from the workspace:
+ * Ŵ (N·K), x̂ (M·K), in backward also dŴ, dx̂, then the scales and their gradients (2N + 2). */
+typedef struct qat_buf { float *Wq, *xq, *dWq, *dxq, *sw, *sa, *dsw, *dsa; } qat_buf;
+
+static qat_buf qat_layout(const pare_exec *x, int64_t M, int64_t N, int64_t K)
+{
+    qat_buf b;
+    int train = x->mode == PARE_EXEC_TRAIN;
+    b.Wq = x->workspace, b.xq = b.Wq + N * K;
+    b.dWq = train ? b.xq + M * K : NULL, b.dxq = train ? b.dWq + N * K : NULL;
+    b.sw = (train ? b.dxq : b.xq) + M * K, b.sa = b.sw + N, b.dsw = b.sa + 1, b.dsa = b.dsw + N;
+    return b;
+}
+
+static size_t qat_ws(const pare_exec *x, int64_t M, int64_t N, int64_t K)
+{
+    return sizeof(float) * (size_t)((N * K + M * K) * (x->mode == PARE_EXEC_TRAIN ? 2 : 1) + 2 * N + 2);
+}
+
+static void qat_fq(const pare_exec *x, const pare_node *n, const qat_buf *b, int64_t M, int64_t N, int64_t K)
+{
+    const pare_param *w = P(x, n, 0);
+    const float *lw = x->m->params[n->a.qat_w].blob->data, *la = x->m->params[n->a.qat_a].blob->data;
+    int qmax = (1 << (n->a.qat_bits - 1)) - 1;
+    for (int64_t i = 0; i < N; i++) b->sw[i] = expf(lw[i]);
+    b->sa[0] = expf(la[0]);
+    pare_fq_forward(b->Wq, w->blob->data, b->sw, 1, N, K, -qmax, qmax);
+    pare_fq_forward(b->xq, F(x, n->in[0]), b->sa, 0, M, K, -qmax, qmax);
+}
+
 static pare_status linear_fwd(pare_exec *x, const pare_node *n)
 {
     const pare_param *w = P(x, n, 0);
     const float *bias = n->nparam > 1 ? PD(x, n, 1) : NULL;
     int64_t M = ROWS(x, n->out), N = w->shape[0], K = w->shape[1];
+    float *y = F(x, n->out);
+    const float *in = F(x, n->in[0]);
+    if (n->a.qat_bits && w->format == PARE_FMT_F32) {
+        qat_buf b = qat_layout(x, M, N, K);
+        if (x->mode == PARE_EXEC_TRAIN && !n->a.qat_learn) { /* fixed scales follow the data */
+            float *lw = x->m->params[n->a.qat_w].blob->data, *la = x->m->params[n->a.qat_a].blob->data;
+            b.sa[0] = expf(la[0]);
+            pare_fq_observe(b.sw, b.sa, w->blob->data, in, M, N, K, n->a.qat_bits);
+            for (int64_t i = 0; i < N; i++) lw[i] = logf(b.sw[i]);
+            la[0] = logf(b.sa[0]);
+        }
+        qat_fq(x, n, &b, M, N, K);
+        pare_linear_f32(y, b.xq, b.Wq, bias, M, N, K);
+        return PARE_OK;
+    }
+    pare_qlinear *q = w->q;
     switch (w->format) {
-    case PARE_FMT_I8_CHANNEL:
-        return pare_linear_i8_dynamic(F(x, n->out), F(x, n->in[0]), &w->i8, bias, M, x->workspace);
+    case PARE_FMT_I8_CHANNEL: {
+        int64_t nout = 0;
+        pare_status st = pare_linear_i8_act(y, in, &q->i8, q->act.outlier_threshold > 0 ? w->blob->data : NULL, bias, M,
+                                            &q->act, x->workspace, &nout);
+        if (q->act.outlier_threshold > 0) {
+            q->outlier_cols += nout;
+            q->calls++;
+        }
+        return st;
+    }
+    case PARE_FMT_QBLOCK: return pare_linear_qb(y, in, &q->qb, bias, M, x->workspace);
+    case PARE_FMT_SIMULATED: {
+        const float *xa = in;
+        if (q->a_sim) {
+            float *xq = x->workspace;
+            pare_status st = q->a_sim == 2 ? pare_fake_quant_params(xq, in, M, K, &q->a_spec, &q->a_qp)
+                                           : pare_fake_quant(xq, in, M, K, &q->a_spec);
+            if (st != PARE_OK) return st;
+            xa = xq;
+        }
+        pare_linear_f32(y, xa, q->w_sim, bias, M, N, K);
+        return PARE_OK;
+    }
     case PARE_FMT_F32:
     default:
         if (w->packed && x->mode == PARE_EXEC_INFER) /* oneDNN-layout weights, bias fused */
-            return pare_linear_f32_packed(F(x, n->out), F(x, n->in[0]), w->packed, bias, M);
-        pare_linear_f32(F(x, n->out), F(x, n->in[0]), w->blob->data, bias, M, N, K);
+            return pare_linear_f32_packed(y, in, w->packed, bias, M);
+        pare_linear_f32(y, in, w->blob->data, bias, M, N, K);
         return PARE_OK;
     }
 }
-/* Backward always uses the f32 master weights: training a quantized model is QAT's business. */
+/* Backward uses the f32 master weights (or, under QAT, their fake-quantized view with STE). */
 static void linear_bwd(pare_exec *x, const pare_node *n)
 {
     const pare_param *w = P(x, n, 0);
     int64_t M = ROWS(x, n->out), N = w->shape[0], K = w->shape[1];
+    if (n->a.qat_bits) {
+        int qmax = (1 << (n->a.qat_bits - 1)) - 1;
+        qat_buf b = qat_layout(x, M, N, K);
+        pare_param *ws = &x->m->params[n->a.qat_w], *as = &x->m->params[n->a.qat_a];
+        qat_fq(x, n, &b, M, N, K);
+        memset(b.dWq, 0, sizeof(float) * (size_t)(N * K));
+        memset(b.dxq, 0, sizeof(float) * (size_t)(M * K));
+        memset(b.dsw, 0, sizeof(float) * (size_t)(N + 1));
+        float *dx = G(x, n->in[0]), *dW = PG(x, n, 0);
+        int learn = n->a.qat_learn && ws->grad && as->grad;
+        pare_linear_f32_backward(b.dxq, b.dWq, n->nparam > 1 ? PG(x, n, 1) : NULL, G(x, n->out), b.xq, b.Wq, M, N, K);
+        float gw = 1.0f / sqrtf((float)K * (float)qmax), ga = 1.0f / sqrtf((float)(M * K) * (float)qmax);
+        pare_fq_backward(dW, learn ? b.dsw : NULL, b.dWq, w->blob->data, b.sw, 1, N, K, -qmax, qmax, gw);
+        pare_fq_backward(dx, learn ? b.dsa : NULL, b.dxq, F(x, n->in[0]), b.sa, 0, M, K, -qmax, qmax, ga);
+        if (learn) { /* d/d log s = s · d/ds */
+            for (int64_t i = 0; i < N; i++) ws->grad[i] += b.sw[i] * b.dsw[i];
+            as->grad[0] += b.sa[0] * b.dsa[0];
+        }
+        return;
+    }
     pare_linear_f32_backward(G(x, n->in[0]), PG(x, n, 0), n->nparam > 1 ? PG(x, n, 1) : NULL, G(x, n->out),
                              F(x, n->in[0]), w->blob->data, M, N, K);
 }
@@ -84,8 +176,14 @@ static int64_t linear_flops(const pare_exec *x, const pare_node *n)
 static size_t linear_ws(const pare_exec *x, const pare_node *n)
 {
     const pare_param *w = &x->m->params[n->param[0]];
-    if (w->format == PARE_FMT_I8_CHANNEL) return pare_linear_i8_workspace(ROWS(x, n->out), w->shape[0], w->shape[1]);
-    return 0;
+    int64_t M = ROWS(x, n->out), N = w->shape[0], K = w->shape[1];
+    if (n->a.qat_bits && w->format == PARE_FMT_F32) return qat_ws(x, M, N, K);
+    switch (w->format) {
+    case PARE_FMT_I8_CHANNEL: return pare_linear_i8_act_workspace(M, N, K, &w->q->act);
+    case PARE_FMT_QBLOCK: return pare_qb_workspace(&w->q->qb, M);
+    case PARE_FMT_SIMULATED: return w->q->a_sim ? sizeof(float) * (size_t)(M * K) : 0;
+    default: return 0;
+    }
 }
 
 /* ---- layernorm ---- */
@@ -177,6 +275,9 @@ static int dropout_caches(const pare_model *m, const pare_node *n, pare_cache_sp
 /* ---- attention: qkv (B·T, 3C) -> out (B·T, C); cache att (B,H,T,T) ---- */
 static pare_status attention_fwd(pare_exec *x, const pare_node *n)
 {
+    if (n->a.bmm_i8 && x->mode == PARE_EXEC_INFER) /* SmoothQuant's W8A8 BMMs */
+        return pare_attention_forward_i8(F(x, n->out), F(x, n->in[0]), LENGTHS(x, n), n->a.causal, x->B, x->T,
+                                         COLS(x, n->out), n->a.heads, x->workspace);
     pare_attention_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->in[0]), LENGTHS(x, n), n->a.causal, x->B, x->T,
                            COLS(x, n->out), n->a.heads);
     return PARE_OK;
@@ -199,6 +300,8 @@ static int attention_caches(const pare_model *m, const pare_node *n, pare_cache_
 }
 static size_t attention_ws(const pare_exec *x, const pare_node *n)
 {
+    if (n->a.bmm_i8 && x->mode == PARE_EXEC_INFER)
+        return pare_attention_i8_workspace(x->B, x->T, COLS(x, n->out), n->a.heads);
     return x->mode == PARE_EXEC_TRAIN ? (size_t)(x->B * n->a.heads * x->T * x->T) * sizeof(float) : 0;
 }
 

@@ -1,8 +1,10 @@
-/* gemm_i8.c — int8 weights (per-channel), per-token activation quantization, int8 GEMM and the dynamic
- * int8 Linear.
+/* gemm_i8.c — int8 weights (per channel, per tensor, or given integers), activation quantization (per
+ * token, per tensor, static; symmetric or with a zero point), int8 GEMM, the int8 Linears (dynamic, and
+ * the activation modes of gemm_i8.h with LLM.int8() outlier decomposition) and the exact int8 products
+ * the int8 attention runs on.
  *
- * Scheme (LLM.int8()'s "vector-wise" quantization without the outlier split; Dettmers et al. 2022,
- * and oneDNN's "Int8 computation aspects" guide for the u8 shift):
+ * Scheme (LLM.int8()'s "vector-wise" quantization; Dettmers et al. 2022, and oneDNN's "Int8 computation
+ * aspects" guide for the u8 shift):
  *   W[n,k] ≈ qw[n,k]·sw[n]      qw in [-127,127], sw[n] = max_k |W[n,k]| / 127     (once, offline)
  *   x[m,k] ≈ qx[m,k]·sx[m]      qx in [-127,127], sx[m] = max_k |x[m,k]| / 127     (each call)
  *   y[m,n] = (Σ_k qx[m,k]·qw[n,k]) · sx[m]·sw[n] + bias[n]
@@ -10,26 +12,32 @@
  * The int32 product is oneDNN's. On CPUs with VNNI (vpdpbusd: u8 × s8 → s32) the activations are
  * written as u8 = qx + 128 straight out of the quantizer, and the product is oneDNN's int8 inner-product
  * primitive on weights reordered once at quantization (see "packed weights" below; dnnl_gemm_u8s8s32,
- * which repacks W per call, is the fallback). The shift is removed exactly in the dequantization pass: Σ(qx+128)·qw − 128·colsum[n], colsum[n] =
- * Σ_k qw[n,k] being stored with the weights. Without VNNI oneDNN's int8 kernels (u8s8 AND s8s8) add
- * pairs of products in saturating int16 (vpmaddubsw) and give wrong sums on random data, so there we
- * use our own exact kernel (int16 vpmaddwd on AVX2, plain C otherwise). For K so large that the u8
- * shift could overflow int32, VNNI CPUs use dnnl_gemm_s8s8s32 (exact with VNNI). The choice is made at
- * run time from oneDNN's effective ISA (pare_linear_i8_path).
+ * which repacks W per call, is the fallback). The shift is removed exactly in the dequantization pass:
+ * Σ(qx+128)·qw − 128·colsum[n], colsum[n] = Σ_k qw[n,k] being stored with the weights. Without VNNI
+ * oneDNN's int8 kernels (u8s8 AND s8s8) add pairs of products in saturating int16 (vpmaddubsw) and give
+ * wrong sums on random data, so there we use our own exact kernel (int16 vpmaddwd on AVX2, plain C
+ * otherwise). For K so large that the u8 shift could overflow int32, VNNI CPUs use dnnl_gemm_s8s8s32
+ * (exact with VNNI). The choice is made at run time from oneDNN's effective ISA (pare_linear_i8_path).
+ * The activation modes generalise the constant shift 128 to a zero point per row (see "activation
+ * modes" below): every mode runs on the same GEMMs.
  *
  * Quantization and dequantization are one pass each over their rows, OpenMP-parallel over rows, with
  * AVX-512 versions chosen at run time (pare_cpu_get) and portable scalar versions otherwise. Both give
- * the same bits as the scalar references in gemm_ref.c (same float operations, same rounding:
- * round-half-even, then clamp to ±127).
+ * the same bits as the scalar references (gemm_ref.c; pare_linear_i8_act_ref at the end of this file):
+ * same float operations, same rounding (round-half-even, then clamp).
  *
  * Deliberately not here: a hand-written VNNI micro-kernel (oneDNN's packed inner product reaches ~99%
- * of the measured vpdpbusd peak at BERT shapes, see docs/kernels.md), static activation scales,
- * asymmetric schemes, outlier splitting, int4.
+ * of the measured vpdpbusd peak at BERT shapes, see docs/kernels.md), calibration (static scales come
+ * from the caller), per-group scales, int4.
  *
- * Entry points: pare_i8_weight_quantize / _free / _bytes / _packed_bytes / _impl, pare_quantize_rows_s8
- * (+ _checked), pare_gemm_s8s8s32, pare_linear_i8_workspace, pare_linear_i8_dynamic, pare_linear_i8_path.
+ * Entry points: pare_i8_weight_quantize / _quantize_tensor / _from_int / _free / _bytes / _packed_bytes
+ * / _impl, pare_quantize_rows_s8 (+ _checked), pare_gemm_s8s8s32, pare_linear_i8_workspace,
+ * pare_linear_i8_dynamic, pare_linear_i8_path, pare_act_mode_name, pare_linear_i8_act_workspace,
+ * pare_linear_i8_act (+ _ref); internal (gemm_internal.h): pare_i8_gemm_u8s8s32_, pare_i8_gemm_s8s8s32_,
+ * pare_i8_quant_rows_strided_.
  */
 #include "kernels/gemm.h"
+#include "kernels/gemm_i8.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -45,7 +53,7 @@
 #include "kernels/gemm_internal.h"
 
 /* Above this K the u8-shifted sums Σ(qx+128)·qw (|.| <= K·255·127) could leave int32. */
-#define U8S8_MAX_K ((int64_t)66311)
+#define U8S8_MAX_K PARE_I8_U8S8_MAX_K
 /* Rows·columns below which a pass is not worth waking the thread team. */
 #define PAR_MIN_ELEMS 16384
 
@@ -71,20 +79,56 @@ static void quant_row_generic(uint8_t *q, const float *x, int64_t K, float inv, 
     for (int64_t k = 0; k < K; k++) q[k] = (uint8_t)(pare_i8_quant_(x[k], inv) + shift);
 }
 
-/* y(N) = (acc(N) − 128·colsum(N) if colsum) · (sx·sw(N)) + bias(N). acc may be y itself (the int32 sums
- * written in place by the packed path): each element is read before it is overwritten. */
-static void dequant_row_generic(float *y, const int32_t *acc, const int32_t *colsum, const float *sw,
+/* y(N) = (acc(N) − zz·colsum(N)) · (sx·sw(N)) + bias(N), zz the operand's zero point (128 for the u8
+ * shift of symmetric codes; 0: colsum unused). acc may be y itself (the int32 sums written in place by the
+ * packed path): each element is read before it is overwritten. The caller guarantees that acc − zz·colsum
+ * fits int32 (dequant_row_wide otherwise). */
+static void dequant_row_generic(float *y, const int32_t *acc, const int32_t *colsum, int32_t zz, const float *sw,
                                 const float *bias, float sx, int64_t N)
 {
     for (int64_t n = 0; n < N; n++) {
         int32_t a;
         memcpy(&a, &acc[n], sizeof a); /* acc may be y itself, read as int32 before y[n] is written */
-        if (colsum) a -= 128 * colsum[n];
+        if (zz) a -= zz * colsum[n];
         float s = sx * sw[n];
         float v = (float)a * s;
         if (bias) v = v + bias[n];
         y[n] = v;
     }
+}
+
+/* The same with the correction in int64: asymmetric codes with K > 66311, where Σ c·qw (|c| <= 255) may
+ * leave int32 although acc and zz·colsum do not. (float) of the int64 sum rounds like (float) of an int32. */
+static void dequant_row_wide(float *y, const int32_t *acc, const int32_t *colsum, int32_t zz, const float *sw,
+                             const float *bias, float sx, int64_t N)
+{
+    for (int64_t n = 0; n < N; n++) {
+        int32_t a;
+        memcpy(&a, &acc[n], sizeof a);
+        int64_t c = (int64_t)a - (int64_t)zz * colsum[n];
+        float s = sx * sw[n];
+        float v = (float)c * s;
+        if (bias) v = v + bias[n];
+        y[n] = v;
+    }
+}
+
+/* min and max of a finite x(K), K >= 1 */
+static void minmax_generic(const float *x, int64_t K, float *mn, float *mx)
+{
+    float lo = x[0], hi = x[0];
+    for (int64_t k = 1; k < K; k++) {
+        lo = x[k] < lo ? x[k] : lo;
+        hi = x[k] > hi ? x[k] : hi;
+    }
+    *mn = lo, *mx = hi;
+}
+
+/* q(K) = clamp(round(x·inv), lo, hi) + add as bytes: the codes of gemm_internal.h (pare_i8_code_). */
+static void quant_range_generic(uint8_t *q, const float *x, int64_t K, float inv, int32_t lo, int32_t hi, int32_t add)
+{
+    const float flo = (float)lo, fhi = (float)hi;
+    for (int64_t k = 0; k < K; k++) q[k] = (uint8_t)(pare_i8_code_(x[k], inv, flo, fhi) + add);
 }
 
 /* ---- per-row kernels: AVX-512 ---- */
@@ -178,14 +222,15 @@ __attribute__((target("avx512f"))) static inline __m512 dequant16_avx512(__m512i
 }
 
 __attribute__((target("avx512f"))) static void dequant_row_avx512(float *y, const int32_t *acc, const int32_t *colsum,
-                                                                  const float *sw, const float *bias, float sx,
-                                                                  int64_t N)
+                                                                  int32_t zz, const float *sw, const float *bias,
+                                                                  float sx, int64_t N)
 {
     const __m512 vsx = _mm512_set1_ps(sx);
+    const __m512i vzz = _mm512_set1_epi32(zz);
     int64_t n = 0;
     for (; n + 16 <= N; n += 16) {
         __m512i a = _mm512_loadu_si512(acc + n);
-        if (colsum) a = _mm512_sub_epi32(a, _mm512_slli_epi32(_mm512_loadu_si512(colsum + n), 7));
+        if (zz) a = _mm512_sub_epi32(a, _mm512_mullo_epi32(_mm512_loadu_si512(colsum + n), vzz));
         __m512 v = dequant16_avx512(a, vsx, _mm512_loadu_ps(sw + n));
         if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + n));
         _mm512_storeu_ps(y + n, v);
@@ -193,10 +238,64 @@ __attribute__((target("avx512f"))) static void dequant_row_avx512(float *y, cons
     if (n < N) {
         __mmask16 t = tail_mask(N - n);
         __m512i a = _mm512_maskz_loadu_epi32(t, acc + n);
-        if (colsum) a = _mm512_sub_epi32(a, _mm512_slli_epi32(_mm512_maskz_loadu_epi32(t, colsum + n), 7));
+        if (zz) a = _mm512_sub_epi32(a, _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(t, colsum + n), vzz));
         __m512 v = dequant16_avx512(a, vsx, _mm512_maskz_loadu_ps(t, sw + n));
         if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(t, bias + n));
         _mm512_mask_storeu_ps(y + n, t, v);
+    }
+}
+
+__attribute__((target("avx512f"))) static void minmax_avx512(const float *x, int64_t K, float *mn, float *mx)
+{
+    __m512 l0 = _mm512_set1_ps(x[0]), l1 = l0, h0 = l0, h1 = l0;
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+        __m512 a = _mm512_loadu_ps(x + k), b = _mm512_loadu_ps(x + k + 16);
+        l0 = _mm512_min_ps(l0, a), h0 = _mm512_max_ps(h0, a);
+        l1 = _mm512_min_ps(l1, b), h1 = _mm512_max_ps(h1, b);
+    }
+    for (; k < K; k += 16) {
+        __mmask16 t = K - k >= 16 ? (__mmask16)0xffff : tail_mask(K - k);
+        __m512 a = _mm512_mask_loadu_ps(_mm512_set1_ps(x[0]), t, x + k); /* the tail repeats x[0] */
+        l0 = _mm512_min_ps(l0, a), h0 = _mm512_max_ps(h0, a);
+    }
+    *mn = _mm512_reduce_min_ps(_mm512_min_ps(l0, l1));
+    *mx = _mm512_reduce_max_ps(_mm512_max_ps(h0, h1));
+}
+
+/* quant_range_generic with AVX512-BW, 64 values per step as quant_row_avx512bw: clamp in float (lo, hi
+ * are integers, so clamping before the rounding conversion equals clamping after), add in int32, narrow
+ * with a saturating pack to int16 and then to u8 (packus) or s8 (packs) — no-ops, the values being in
+ * range already — and one lane permutation. */
+__attribute__((target("avx512f,avx512bw"))) static inline __m512i code16_avx512(__m512 v, __m512 inv, __m512 lo,
+                                                                                __m512 hi, __m512i add)
+{
+    v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v, inv), lo), hi);
+    return _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), add);
+}
+
+__attribute__((target("avx512f,avx512bw"))) static void quant_range_avx512bw(uint8_t *q, const float *x, int64_t K,
+                                                                             float inv, int32_t lo, int32_t hi,
+                                                                             int32_t add)
+{
+    const __m512 vinv = _mm512_set1_ps(inv), vlo = _mm512_set1_ps((float)lo), vhi = _mm512_set1_ps((float)hi);
+    const __m512i vadd = _mm512_set1_epi32(add);
+    const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const int as_u8 = lo + add >= 0; /* bytes in [0, 255]; else in [-128, 127] */
+    int64_t k = 0;
+    for (; k + 64 <= K; k += 64) {
+        __m512i a = code16_avx512(_mm512_loadu_ps(x + k), vinv, vlo, vhi, vadd);
+        __m512i b = code16_avx512(_mm512_loadu_ps(x + k + 16), vinv, vlo, vhi, vadd);
+        __m512i c = code16_avx512(_mm512_loadu_ps(x + k + 32), vinv, vlo, vhi, vadd);
+        __m512i d = code16_avx512(_mm512_loadu_ps(x + k + 48), vinv, vlo, vhi, vadd);
+        __m512i ab = _mm512_packs_epi32(a, b), cd = _mm512_packs_epi32(c, d);
+        __m512i r = as_u8 ? _mm512_packus_epi16(ab, cd) : _mm512_packs_epi16(ab, cd);
+        _mm512_storeu_si512(q + k, _mm512_permutexvar_epi32(perm, r));
+    }
+    for (; k < K; k += 16) {
+        __mmask16 t = K - k >= 16 ? (__mmask16)0xffff : tail_mask(K - k);
+        __m512i i = code16_avx512(_mm512_maskz_loadu_ps(t, x + k), vinv, vlo, vhi, vadd);
+        _mm512_mask_cvtepi32_storeu_epi8(q + k, t, i); /* truncation keeps the byte of either type */
     }
 }
 #endif
@@ -205,17 +304,22 @@ __attribute__((target("avx512f"))) static void dequant_row_avx512(float *y, cons
 typedef struct row_kernels {
     uint32_t (*maxabs_bits)(const float *x, int64_t K);
     void (*quant)(uint8_t *q, const float *x, int64_t K, float inv, int shift);
-    void (*dequant)(float *y, const int32_t *acc, const int32_t *colsum, const float *sw, const float *bias, float sx,
-                    int64_t N);
+    void (*dequant)(float *y, const int32_t *acc, const int32_t *colsum, int32_t zz, const float *sw,
+                    const float *bias, float sx, int64_t N);
+    void (*minmax)(const float *x, int64_t K, float *mn, float *mx);
+    void (*quant_range)(uint8_t *q, const float *x, int64_t K, float inv, int32_t lo, int32_t hi, int32_t add);
 } row_kernels;
 
 static row_kernels pick_row_kernels(void)
 {
-    row_kernels r = {maxabs_bits_generic, quant_row_generic, dequant_row_generic};
+    row_kernels r = {maxabs_bits_generic, quant_row_generic, dequant_row_generic, minmax_generic, quant_range_generic};
 #ifdef PARE_GEMM_X86
     const pare_cpu *cpu = pare_cpu_get();
-    if (cpu->avx512f) r = (row_kernels){maxabs_bits_avx512, quant_row_avx512, dequant_row_avx512};
-    if (cpu->avx512f && cpu->avx512bw) r.quant = quant_row_avx512bw;
+    if (cpu->avx512f) {
+        r.maxabs_bits = maxabs_bits_avx512, r.quant = quant_row_avx512, r.dequant = dequant_row_avx512;
+        r.minmax = minmax_avx512;
+    }
+    if (cpu->avx512f && cpu->avx512bw) r.quant = quant_row_avx512bw, r.quant_range = quant_range_avx512bw;
 #endif
     return r;
 }
@@ -247,6 +351,25 @@ static int64_t quantize_rows(uint8_t *q, float *scale, const float *x, int64_t M
             pare_i8_scale_from_maxabs_(pare_i8_bits_float_(mx), &scale[m], &inv);
             rk.quant(q + m * K, x + m * K, K, inv, shift);
         }
+    }
+    return bad;
+}
+
+int64_t pare_i8_quant_rows_strided_(int8_t *q, float *scale, const float *x, int64_t ldx, int64_t M, int64_t K)
+{
+    row_kernels rk = pick_row_kernels();
+    int64_t bad = M;
+    for (int64_t m = 0; m < M; m++) {
+        uint32_t mx = rk.maxabs_bits(x + m * ldx, K);
+        if (mx >= PARE_I8_NONFINITE) {
+            scale[m] = NAN;
+            memset(q + m * K, 0, (size_t)K);
+            if (m < bad) bad = m;
+            continue;
+        }
+        float inv;
+        pare_i8_scale_from_maxabs_(pare_i8_bits_float_(mx), &scale[m], &inv);
+        rk.quant((uint8_t *)q + m * K, x + m * ldx, K, inv, 0);
     }
     return bad;
 }
@@ -351,14 +474,21 @@ size_t pare_i8_weight_bytes(const pare_i8_weight *w)
  * kernel: sign-extend to int16 and vpmaddwd (int16·int16 pairs summed exactly into int32), a 4×2
  * register tile of dot products over K. About half the VNNI rate per instruction, but exact. */
 
-static void gemm_s8_rows_generic(int32_t *C, const int8_t *A, const int8_t *B, int64_t m0, int64_t m1, int64_t N,
-                                 int64_t K)
+/* C rows [m0, m1) (row stride ldc) of A(M,K)·B(N,K)^T, A s8 or (a_u8) u8 with row stride lda, B s8 with
+ * row stride ldb. */
+static void gemm_i8_rows_generic(int32_t *C, int64_t ldc, const void *A, int64_t lda, int a_u8, const int8_t *B,
+                                 int64_t ldb, int64_t m0, int64_t m1, int64_t N, int64_t K)
 {
     for (int64_t m = m0; m < m1; m++)
         for (int64_t n = 0; n < N; n++) {
             int32_t s = 0;
-            for (int64_t k = 0; k < K; k++) s += (int32_t)A[m * K + k] * (int32_t)B[n * K + k];
-            C[m * N + n] = s;
+            const uint8_t *au = (const uint8_t *)A + m * lda;
+            const int8_t *as = (const int8_t *)A + m * lda, *b = B + n * ldb;
+            if (a_u8)
+                for (int64_t k = 0; k < K; k++) s += (int32_t)au[k] * (int32_t)b[k];
+            else
+                for (int64_t k = 0; k < K; k++) s += (int32_t)as[k] * (int32_t)b[k];
+            C[m * ldc + n] = s;
         }
 }
 
@@ -371,32 +501,39 @@ __attribute__((target("avx2"))) static inline int32_t hsum_avx2(__m256i v)
     return _mm_cvtsi128_si32(x);
 }
 
-/* C rows [m0, m1) of A(M,K)·B(N,K)^T. Rows and columns past the edge reuse the last one (computed,
- * not stored), so the tile is always 4×2. */
-__attribute__((target("avx2"))) static void gemm_s8_rows_avx2(int32_t *C, const int8_t *A, const int8_t *B, int64_t m0,
-                                                              int64_t m1, int64_t N, int64_t K)
+/* The rows kernel with AVX2: A widened to int16 by sign (s8) or zero (u8) extension — u8·s8 products fit
+ * int16 operands of vpmaddwd as well. Rows and columns past the edge reuse the last one (computed, not
+ * stored), so the tile is always 4×2. a_u8 is a constant in each of the two instances below. */
+__attribute__((target("avx2"), always_inline)) static inline void
+gemm_i8_rows_avx2_body(int32_t *C, int64_t ldc, const void *Av, int64_t lda, const int a_u8, const int8_t *B,
+                       int64_t ldb, int64_t m0, int64_t m1, int64_t N, int64_t K)
 {
+    const uint8_t *A = Av;
     const int64_t K16 = K & ~(int64_t)15;
     for (int64_t m = m0; m < m1; m += 4) {
-        const int8_t *ap[4];
-        for (int i = 0; i < 4; i++) ap[i] = A + (m + i < m1 ? m + i : m1 - 1) * K;
+        const uint8_t *ap[4];
+        for (int i = 0; i < 4; i++) ap[i] = A + (m + i < m1 ? m + i : m1 - 1) * lda;
         for (int64_t n = 0; n < N; n += 2) {
-            const int8_t *bp0 = B + n * K, *bp1 = B + (n + 1 < N ? n + 1 : n) * K;
+            const int8_t *bp0 = B + n * ldb, *bp1 = B + (n + 1 < N ? n + 1 : n) * ldb;
             __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
                     c31 = c00;
             for (int64_t k = 0; k < K16; k += 16) {
                 __m256i b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(bp0 + k)));
                 __m256i b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(bp1 + k)));
                 __m256i a;
-#define PARE_MADD2(i)                                                                            \
-    a = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(ap[i] + k)));     \
-    c##i##0 = _mm256_add_epi32(c##i##0, _mm256_madd_epi16(a, b0));                               \
+#define PARE_LOAD_A(i)                                                                                    \
+    (a_u8 ? _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(ap[i] + k)))           \
+          : _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(ap[i] + k))))
+#define PARE_MADD2(i)                                                                                     \
+    a = PARE_LOAD_A(i);                                                                                   \
+    c##i##0 = _mm256_add_epi32(c##i##0, _mm256_madd_epi16(a, b0));                                        \
     c##i##1 = _mm256_add_epi32(c##i##1, _mm256_madd_epi16(a, b1));
                 PARE_MADD2(0)
                 PARE_MADD2(1)
                 PARE_MADD2(2)
                 PARE_MADD2(3)
 #undef PARE_MADD2
+#undef PARE_LOAD_A
             }
             int32_t r[4][2] = {{hsum_avx2(c00), hsum_avx2(c01)},
                                {hsum_avx2(c10), hsum_avx2(c11)},
@@ -404,13 +541,24 @@ __attribute__((target("avx2"))) static void gemm_s8_rows_avx2(int32_t *C, const 
                                {hsum_avx2(c30), hsum_avx2(c31)}};
             for (int i = 0; i < 4; i++)
                 for (int64_t k = K16; k < K; k++) {
-                    r[i][0] += (int32_t)ap[i][k] * bp0[k];
-                    r[i][1] += (int32_t)ap[i][k] * bp1[k];
+                    int32_t av = a_u8 ? (int32_t)ap[i][k] : (int32_t)(int8_t)ap[i][k];
+                    r[i][0] += av * bp0[k];
+                    r[i][1] += av * bp1[k];
                 }
             for (int i = 0; i < 4 && m + i < m1; i++)
-                for (int j = 0; j < 2 && n + j < N; j++) C[(m + i) * N + n + j] = r[i][j];
+                for (int j = 0; j < 2 && n + j < N; j++) C[(m + i) * ldc + n + j] = r[i][j];
         }
     }
+}
+
+__attribute__((target("avx2"))) static void gemm_i8_rows_avx2(int32_t *C, int64_t ldc, const void *A, int64_t lda,
+                                                              int a_u8, const int8_t *B, int64_t ldb, int64_t m0,
+                                                              int64_t m1, int64_t N, int64_t K)
+{
+    if (a_u8)
+        gemm_i8_rows_avx2_body(C, ldc, A, lda, 1, B, ldb, m0, m1, N, K);
+    else
+        gemm_i8_rows_avx2_body(C, ldc, A, lda, 0, B, ldb, m0, m1, N, K);
 }
 #endif
 
@@ -422,16 +570,23 @@ static int onednn_int8_exact(void)
            (isa & (unsigned)dnnl_cpu_isa_avx2_vnni) == (unsigned)dnnl_cpu_isa_avx2_vnni;
 }
 
-/* C(M,N) = A(M,K)·B(N,K)^T exactly, by our kernel (for CPUs where oneDNN's is not exact). */
-static void gemm_s8s8s32_portable(int32_t *C, const int8_t *A, const int8_t *B, int64_t M, int64_t N, int64_t K)
+/* C(M,N) = A(M,K)·B(N,K)^T exactly (A s8 or u8), by our kernel (for CPUs where oneDNN's is not exact). */
+static void gemm_i8_portable(int32_t *C, int64_t ldc, const void *A, int64_t lda, int a_u8, const int8_t *B,
+                             int64_t ldb, int64_t M, int64_t N, int64_t K)
 {
-    void (*rows)(int32_t *, const int8_t *, const int8_t *, int64_t, int64_t, int64_t, int64_t) = gemm_s8_rows_generic;
+    void (*rows)(int32_t *, int64_t, const void *, int64_t, int, const int8_t *, int64_t, int64_t, int64_t, int64_t,
+                 int64_t) = gemm_i8_rows_generic;
 #ifdef PARE_GEMM_X86
-    if (pare_cpu_get()->avx2) rows = gemm_s8_rows_avx2;
+    if (pare_cpu_get()->avx2) rows = gemm_i8_rows_avx2;
 #endif
     int64_t blocks = (M + 3) / 4;
 #pragma omp parallel for schedule(static) if (M * N * K >= (int64_t)1 << 20 && blocks > 1)
-    for (int64_t b = 0; b < blocks; b++) rows(C, A, B, 4 * b, 4 * b + 4 < M ? 4 * b + 4 : M, N, K);
+    for (int64_t b = 0; b < blocks; b++) rows(C, ldc, A, lda, a_u8, B, ldb, 4 * b, 4 * b + 4 < M ? 4 * b + 4 : M, N, K);
+}
+
+static void gemm_s8s8s32_portable(int32_t *C, const int8_t *A, const int8_t *B, int64_t M, int64_t N, int64_t K)
+{
+    gemm_i8_portable(C, N, A, K, 0, B, K, M, N, K);
 }
 
 /* The exact s8·s8 → s32 product by the best available means. */
@@ -443,6 +598,39 @@ static dnnl_status_t gemm_s8s8s32_exact(int32_t *C, const int8_t *A, const int8_
     }
     const int32_t co = 0;
     return dnnl_gemm_s8s8s32('N', 'T', 'F', M, N, K, 1.0f, A, K, 0, B, K, 0, 0.0f, C, N, &co);
+}
+
+/* The two products of gemm_internal.h for the int8 attention (strided operands, exact on every path). */
+int pare_i8_gemm_u8s8s32_(int32_t *C, int64_t ldc, const uint8_t *A, int64_t lda, const int8_t *B, int64_t ldb,
+                          int64_t M, int64_t N, int64_t K)
+{
+    if (M <= 0 || N <= 0) return 0;
+    if (K <= 0) {
+        for (int64_t m = 0; m < M; m++) memset(C + m * ldc, 0, (size_t)N * sizeof(int32_t));
+        return 0;
+    }
+    if (!onednn_int8_exact()) {
+        gemm_i8_portable(C, ldc, A, lda, 1, B, ldb, M, N, K);
+        return 0;
+    }
+    const int32_t co = 0;
+    return (int)dnnl_gemm_u8s8s32('N', 'T', 'F', M, N, K, 1.0f, A, lda, 0, B, ldb, 0, 0.0f, C, ldc, &co);
+}
+
+int pare_i8_gemm_s8s8s32_(int32_t *C, int64_t ldc, const int8_t *A, int64_t lda, const int8_t *B, int64_t ldb,
+                          int64_t M, int64_t N, int64_t K)
+{
+    if (M <= 0 || N <= 0) return 0;
+    if (K <= 0) {
+        for (int64_t m = 0; m < M; m++) memset(C + m * ldc, 0, (size_t)N * sizeof(int32_t));
+        return 0;
+    }
+    if (!onednn_int8_exact()) {
+        gemm_i8_portable(C, ldc, A, lda, 0, B, ldb, M, N, K);
+        return 0;
+    }
+    const int32_t co = 0;
+    return (int)dnnl_gemm_s8s8s32('N', 'T', 'F', M, N, K, 1.0f, A, lda, 0, B, ldb, 0, 0.0f, C, ldc, &co);
 }
 
 /* ---- packed weights: oneDNN's int8 inner product (the VNNI u8s8 path) ----
@@ -547,6 +735,43 @@ size_t pare_linear_i8_workspace(int64_t M, int64_t N, int64_t K)
            pare_i8_align64_((size_t)(M * N) * sizeof(int32_t));
 }
 
+/* The int8 product and the dequantization shared by every int8 Linear:
+ *   y(M,N) = (Σ_k xq[m,k]·qw[n,k] − zz_m·colsum[n]) · (sx[m]·sw[n]) + bias[n]
+ * xq (M,K) bytes, u8 (as_u8, the VNNI u8s8 path: packed inner product, else dnnl_gemm_u8s8s32) or s8
+ * (exact s8s8: oneDNN with VNNI, pare's kernel without); zz_m = zrow[m], or zall if zrow is NULL; wide:
+ * the correction in int64 (asymmetric codes with K > 66311). acc: (M,N) int32 of workspace. */
+static pare_status i8_gemm_dequant(float *y, const uint8_t *xq, const float *sx, const int32_t *zrow, int32_t zall,
+                                   const pare_i8_weight *w, const float *bias, int64_t M, int as_u8, int wide,
+                                   int32_t *acc, const char *what)
+{
+    const int64_t N = w->N, K = w->K;
+    /* The packed inner product writes the int32 sums straight into y (same size as acc; dequantized in
+     * place below, one buffer less to stream through the caches); acc's room serves as its scratchpad.
+     * x is read completely before this, so y may even be x. */
+    int32_t *sums = acc;
+    if (as_u8 && w->packed && i8p_gemm(w->packed, (int32_t *)(void *)y, xq, M, acc, (size_t)(M * N) * sizeof(int32_t)) == 0)
+        sums = (int32_t *)(void *)y;
+    else {
+        const int32_t co = 0;
+        dnnl_status_t st;
+        if (as_u8)
+            st = dnnl_gemm_u8s8s32('N', 'T', 'F', M, N, K, 1.0f, xq, K, 0, w->q, K, 0, 0.0f, acc, N, &co);
+        else
+            st = gemm_s8s8s32_exact(acc, (const int8_t *)xq, w->q, M, N, K);
+        if (st != dnnl_success)
+            return pare_fail(PARE_EINTERNAL, "%s: oneDNN %s gemm failed (status %d) for M=%lld N=%lld K=%lld", what,
+                             pare_i8_path_name(pare_linear_i8_path(K)), (int)st, (long long)M, (long long)N,
+                             (long long)K);
+    }
+
+    row_kernels rk = pick_row_kernels();
+    if (wide) rk.dequant = dequant_row_wide;
+#pragma omp parallel for schedule(static) if (M * N >= PAR_MIN_ELEMS && M > 1)
+    for (int64_t m = 0; m < M; m++)
+        rk.dequant(y + m * N, sums + m * N, w->colsum, zrow ? zrow[m] : zall, w->scale, bias, sx[m], N);
+    return PARE_OK;
+}
+
 /* y(M,N) = dequant(quant(x)(M,K) · w->q(N,K)^T) + bias(N); see the top of this file. */
 pare_status pare_linear_i8_dynamic(float *y, const float *x, const pare_i8_weight *w, const float *bias, int64_t M,
                                    void *workspace)
@@ -573,28 +798,481 @@ pare_status pare_linear_i8_dynamic(float *y, const float *x, const pare_i8_weigh
     if (bad < M)
         return pare_fail(PARE_ENUMERIC, "linear int8: input row %lld (of %lld) holds NaN or Inf", (long long)bad,
                          (long long)M);
+    (void)N;
+    return i8_gemm_dequant(y, xq, sx, NULL, shift, w, bias, M, shift != 0, 0, acc, "linear int8");
+}
 
-    /* The packed inner product writes the int32 sums straight into y (same size as acc; dequantized in
-     * place below, one buffer less to stream through the caches); acc's room serves as its scratchpad.
-     * x is read completely above, so y may even be x. */
-    int32_t *sums = acc;
-    if (shift && w->packed && i8p_gemm(w->packed, (int32_t *)(void *)y, xq, M, acc, (size_t)(M * N) * sizeof(int32_t)) == 0)
-        sums = (int32_t *)(void *)y;
-    else {
-        const int32_t co = 0;
-        dnnl_status_t st;
-        if (shift)
-            st = dnnl_gemm_u8s8s32('N', 'T', 'F', M, N, K, 1.0f, xq, K, 0, w->q, K, 0, 0.0f, acc, N, &co);
-        else
-            st = gemm_s8s8s32_exact(acc, (const int8_t *)xq, w->q, M, N, K);
-        if (st != dnnl_success)
-            return pare_fail(PARE_EINTERNAL, "linear int8: oneDNN %s gemm failed (status %d) for M=%lld N=%lld K=%lld",
-                             pare_i8_path_name(path), (int)st, (long long)M, (long long)N, (long long)K);
+/* ---- weights: per tensor, from given integers (gemm_i8.h) ---- */
+
+/* w->q (64-byte aligned), scale, colsum for N×K; on failure w is freed and PARE_ENOMEM returned. */
+static pare_status weight_alloc(pare_i8_weight *w, int64_t N, int64_t K, const char *what)
+{
+    memset(w, 0, sizeof *w);
+    w->N = N, w->K = K;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, pare_i8_align64_((size_t)(N * K)))) p = NULL;
+    w->q = p;
+    w->scale = malloc((size_t)N * sizeof(float));
+    w->colsum = malloc((size_t)N * sizeof(int32_t));
+    if (w->q && w->scale && w->colsum) return PARE_OK;
+    pare_i8_weight_free(w);
+    return pare_fail(PARE_ENOMEM, "%s: out of memory for N=%lld K=%lld", what, (long long)N, (long long)K);
+}
+
+/* colsum from q, and the packed copy for the u8s8 path (as pare_i8_weight_quantize). */
+static void weight_finish(pare_i8_weight *w)
+{
+    const int64_t N = w->N, K = w->K;
+#pragma omp parallel for schedule(static) if (N * K >= PAR_MIN_ELEMS)
+    for (int64_t n = 0; n < N; n++) {
+        int32_t cs = 0;
+        for (int64_t k = 0; k < K; k++) cs += w->q[n * K + k];
+        w->colsum[n] = cs;
+    }
+    if (onednn_int8_exact() && K <= U8S8_MAX_K) w->packed = i8p_pack(w->q, N, K);
+}
+
+static pare_status weight_check_shape(const void *out, const void *in, int64_t N, int64_t K, const char *what)
+{
+    if (!out) return pare_fail(PARE_EINVAL, "%s: out is NULL", what);
+    if (N < 1 || K < 1)
+        return pare_fail(PARE_EINVAL, "%s: N=%lld K=%lld: both must be >= 1", what, (long long)N, (long long)K);
+    if (!in) return pare_fail(PARE_EINVAL, "%s: input is NULL", what);
+    if ((uint64_t)N > (uint64_t)INT64_MAX / (uint64_t)K)
+        return pare_fail(PARE_EINVAL, "%s: N·K overflows (N=%lld K=%lld)", what, (long long)N, (long long)K);
+    return PARE_OK;
+}
+
+pare_status pare_i8_weight_quantize_tensor(pare_i8_weight *out, const float *W, int64_t N, int64_t K)
+{
+    const char *what = "int8 weight quantize (per tensor)";
+    if (out) memset(out, 0, sizeof *out);
+    PARE_TRY(weight_check_shape(out, W, N, K, what));
+    uint32_t mx = 0;
+    int64_t bad = N;
+#pragma omp parallel for schedule(static) reduction(max : mx) reduction(min : bad) if (N * K >= PAR_MIN_ELEMS)
+    for (int64_t n = 0; n < N; n++) {
+        uint32_t b = maxabs_bits_generic(W + n * K, K);
+        if (b >= PARE_I8_NONFINITE && n < bad) bad = n;
+        mx = b > mx ? b : mx;
+    }
+    if (bad < N) {
+        int64_t k = 0;
+        while (k < K && isfinite(W[bad * K + k])) k++;
+        return pare_fail(PARE_ENUMERIC, "%s: row %lld (of %lld) holds %s at column %lld", what, (long long)bad,
+                         (long long)N, k < K && isnan(W[bad * K + k]) ? "NaN" : "Inf", (long long)k);
+    }
+    pare_i8_weight w;
+    PARE_TRY(weight_alloc(&w, N, K, what));
+    float scale, inv;
+    pare_i8_scale_from_maxabs_(pare_i8_bits_float_(mx), &scale, &inv);
+#pragma omp parallel for schedule(static) if (N * K >= PAR_MIN_ELEMS)
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t k = 0; k < K; k++) w.q[n * K + k] = pare_i8_quant_(W[n * K + k], inv);
+        w.scale[n] = scale;
+    }
+    weight_finish(&w);
+    *out = w;
+    return PARE_OK;
+}
+
+pare_status pare_i8_weight_from_int(pare_i8_weight *out, const int8_t *q, const float *scale, int64_t N, int64_t K)
+{
+    const char *what = "int8 weight from integers";
+    if (out) memset(out, 0, sizeof *out);
+    PARE_TRY(weight_check_shape(out, q, N, K, what));
+    if (!scale) return pare_fail(PARE_EINVAL, "%s: scale is NULL", what);
+    for (int64_t n = 0; n < N; n++) {
+        if (!isfinite(scale[n]))
+            return pare_fail(PARE_ENUMERIC, "%s: scale[%lld] is %s: scales must be finite and >= 0", what,
+                             (long long)n, isnan(scale[n]) ? "NaN" : "Inf");
+        if (scale[n] < 0.0f)
+            return pare_fail(PARE_EINVAL, "%s: scale[%lld] = %g: scales must be finite and >= 0", what, (long long)n,
+                             (double)scale[n]);
+    }
+    const int8_t *hit = memchr(q, 0x80, (size_t)(N * K));
+    if (hit) {
+        int64_t i = hit - q;
+        return pare_fail(PARE_EINVAL, "%s: q[%lld,%lld] = -128: int8 weights must be in [-127, 127]", what,
+                         (long long)(i / K), (long long)(i % K));
+    }
+    pare_i8_weight w;
+    PARE_TRY(weight_alloc(&w, N, K, what));
+    memcpy(w.q, q, (size_t)(N * K));
+    memcpy(w.scale, scale, (size_t)N * sizeof(float));
+    weight_finish(&w);
+    *out = w;
+    return PARE_OK;
+}
+
+/* ---- the int8 Linear's activation modes (gemm_i8.h) ----
+ *
+ * Each mode turns x into codes c[m,k] = clamp(round(x[m,k]·inv), lo, hi) (gemm_internal.h) with a scale
+ * per row (DYN_TOKEN) or one for all rows, and hands the GEMM the bytes c + add; the dequantization
+ * subtracts add·colsum[n], so the integer result is exactly Σ_k c[m,k]·qw[n,k]:
+ *
+ *   scheme        lo, hi          add on the u8 path (VNNI)    add on the s8 path (large K, no VNNI)
+ *   symmetric     −127, 127       128                          0
+ *   asymmetric    −z, 255 − z     z   (the byte is the u8 q)   z − 128
+ *
+ * y[m,n] = (Σ_k byte·qw − add·colsum[n])·(sx[m]·sw[n]) + bias[n] — the existing dequantization pass with
+ * the zero point per row instead of the constant 128. Its int32 arithmetic is exact for K <= 66311 (the
+ * u8s8 bound); beyond, asymmetric codes (|c| <= 255) are corrected in int64 (dequant_row_wide).
+ *
+ * LLM.int8(): the columns whose max |x| exceeds the threshold are zeroed in a copy of x that the mode
+ * quantizes (so the scales come from the other columns), gathered into (M, nO) and multiplied with the
+ * gathered columns of W_f32 by pare_sgemm, OUTLIER_CHUNK columns at a time, added onto y. */
+
+/* Outlier columns per f32 product (bounds the gathered W_f32 block in the workspace). */
+#define OUTLIER_CHUNK 64
+
+static const pare_i8_act ACT_DEFAULT = {PARE_ACT_DYN_TOKEN, 1, 0.0f, 0, 0.0f};
+
+const char *pare_act_mode_name(pare_act_mode m)
+{
+    static const char *names[] = {"dynamic_token", "dynamic_tensor", "static"};
+    _Static_assert(sizeof names / sizeof names[0] == PARE_ACT_MODE_COUNT, "one name per activation mode");
+    return (unsigned)m < PARE_ACT_MODE_COUNT ? names[m] : "?";
+}
+
+static pare_status act_check(const pare_i8_act *a, const char *what)
+{
+    if ((unsigned)a->mode >= PARE_ACT_MODE_COUNT)
+        return pare_fail(PARE_EINVAL,
+                         "%s: mode=%d: must be one of %d (dynamic_token), %d (dynamic_tensor), %d (static)", what,
+                         (int)a->mode, PARE_ACT_DYN_TOKEN, PARE_ACT_DYN_TENSOR, PARE_ACT_STATIC);
+    if (!(a->outlier_threshold >= 0.0f)) /* +Inf is allowed: decomposition on, no feature ever an outlier */
+        return pare_fail(PARE_EINVAL, "%s: outlier_threshold=%g: must be > 0 (LLM.int8(); +inf: never an outlier) or 0 "
+                         "(off)", what, (double)a->outlier_threshold);
+    if (a->mode == PARE_ACT_STATIC) {
+        if (!(a->scale > 0.0f) || !isfinite(a->scale) || !isfinite(1.0f / a->scale))
+            return pare_fail(PARE_EINVAL, "%s: static scale=%g: must be finite and > 0 (with 1/scale finite)", what,
+                             (double)a->scale);
+        if (a->symmetric && a->zero != 0)
+            return pare_fail(PARE_EINVAL, "%s: static symmetric scheme with zero=%d: must be 0 (or set symmetric=0)",
+                             what, (int)a->zero);
+        if (!a->symmetric && (a->zero < 0 || a->zero > 255))
+            return pare_fail(PARE_EINVAL, "%s: static asymmetric zero=%d: must be in [0, 255]", what, (int)a->zero);
+    }
+    return PARE_OK;
+}
+
+/* The workspace of pare_linear_i8_act, each part at a 64-byte offset:
+ *   xq (M,K) bytes | sx (M) f32 | zz (M) int32 | acc (M,N) int32
+ *   and with LLM.int8(): xm (M,K) f32 (x with the outlier columns zeroed, then the gathered x[:,O]) |
+ *   col (K) uint32 (column max-abs bits, then the outlier indices) | wo (N, OUTLIER_CHUNK) f32 */
+typedef struct act_ws {
+    uint8_t *xq;
+    float *sx;
+    int32_t *zz, *acc;
+    float *xm, *wo;
+    uint32_t *col;
+} act_ws;
+
+static size_t act_ws_layout(act_ws *l, void *base, int64_t M, int64_t N, int64_t K, int outliers)
+{
+    size_t o = 0, parts[7] = {pare_i8_align64_((size_t)(M * K)), pare_i8_align64_((size_t)M * 4),
+                              pare_i8_align64_((size_t)M * 4), pare_i8_align64_((size_t)(M * N) * 4),
+                              outliers ? pare_i8_align64_((size_t)(M * K) * 4) : 0,
+                              outliers ? pare_i8_align64_((size_t)K * 4) : 0,
+                              outliers ? pare_i8_align64_((size_t)N * OUTLIER_CHUNK * 4) : 0};
+    void *at[7];
+    for (int i = 0; i < 7; i++) {
+        at[i] = base ? (char *)base + o : NULL;
+        o += parts[i];
+    }
+    if (l) *l = (act_ws){at[0], at[1], at[2], at[3], at[4], at[6], at[5]};
+    return o ? o : 64;
+}
+
+size_t pare_linear_i8_act_workspace(int64_t M, int64_t N, int64_t K, const pare_i8_act *a)
+{
+    if (M <= 0 || N <= 0 || K <= 0) return 64;
+    if (!a) a = &ACT_DEFAULT;
+    return act_ws_layout(NULL, NULL, M, N, K, a->outlier_threshold > 0.0f);
+}
+
+/* cmax(K) = max_m |x[m,k]| as bits (>= PARE_I8_NONFINITE: the column holds NaN or Inf). */
+PARE_HOT static void colmax_bits(uint32_t *cmax, const float *x, int64_t M, int64_t K)
+{
+    const int64_t CB = 256, nb = (K + CB - 1) / CB;
+#pragma omp parallel for schedule(static) if (M * K >= PAR_MIN_ELEMS && nb > 1)
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t k0 = b * CB, k1 = k0 + CB < K ? k0 + CB : K;
+        for (int64_t k = k0; k < k1; k++) cmax[k] = 0;
+        for (int64_t m = 0; m < M; m++) {
+            const float *r = x + m * K;
+            for (int64_t k = k0; k < k1; k++) {
+                uint32_t v = pare_i8_absbits_(r[k]);
+                cmax[k] = v > cmax[k] ? v : cmax[k];
+            }
+        }
+    }
+}
+
+static int64_t first_nonfinite_row(const float *x, int64_t M, int64_t K)
+{
+    for (int64_t m = 0; m < M; m++)
+        if (maxabs_bits_generic(x + m * K, K) >= PARE_I8_NONFINITE) return m;
+    return M;
+}
+
+/* xq (M,K) bytes, sx (M), zz (M) for scheme a on the u8 (as_u8) or s8 operand path. Returns the first row
+ * holding NaN or Inf (nothing useful written then), or M. */
+static int64_t act_quantize(uint8_t *xq, float *sx, int32_t *zz, const float *x, int64_t M, int64_t K,
+                            const pare_i8_act *a, int as_u8)
+{
+    const int sym = a->symmetric != 0;
+    const int32_t shift = sym ? (as_u8 ? 128 : 0) : (as_u8 ? 0 : -128); /* add = z + shift (z = 0 symmetric) */
+    row_kernels rk = pick_row_kernels();
+    const int par = M * K >= PAR_MIN_ELEMS && M > 1;
+
+    if (a->mode == PARE_ACT_DYN_TOKEN && sym) { /* pare_linear_i8_dynamic's quantizer */
+        int64_t bad = quantize_rows(xq, sx, x, M, K, shift);
+        for (int64_t m = 0; m < M; m++) zz[m] = shift;
+        return bad;
+    }
+    if (a->mode == PARE_ACT_DYN_TOKEN) { /* asymmetric, per row */
+        int64_t bad = M;
+#pragma omp parallel for schedule(static) reduction(min : bad) if (par)
+        for (int64_t m = 0; m < M; m++) {
+            const float *r = x + m * K;
+            if (rk.maxabs_bits(r, K) >= PARE_I8_NONFINITE) {
+                if (m < bad) bad = m;
+                continue;
+            }
+            float mn, mx, inv;
+            int32_t z;
+            rk.minmax(r, K, &mn, &mx);
+            pare_i8_asym_params_(mn, mx, &sx[m], &inv, &z);
+            rk.quant_range(xq + m * K, r, K, inv, -z, 255 - z, z + shift);
+            zz[m] = z + shift;
+        }
+        return bad;
     }
 
-    row_kernels rk = pick_row_kernels();
-    const int32_t *colsum = shift ? w->colsum : NULL;
-#pragma omp parallel for schedule(static) if (M * N >= PAR_MIN_ELEMS && M > 1)
-    for (int64_t m = 0; m < M; m++) rk.dequant(y + m * N, sums + m * N, colsum, w->scale, bias, sx[m], N);
+    /* one scale for all rows: from the whole x (DYN_TENSOR) or given (STATIC) */
+    float scale, inv;
+    int32_t z = 0;
+    if (a->mode == PARE_ACT_DYN_TENSOR) {
+        uint32_t amax = 0;
+        float mn = 0.0f, mx = 0.0f;
+        int64_t bad = M;
+#pragma omp parallel for schedule(static) reduction(max : amax, mx) reduction(min : bad, mn) if (par)
+        for (int64_t m = 0; m < M; m++) {
+            const float *r = x + m * K;
+            uint32_t b = rk.maxabs_bits(r, K);
+            if (b >= PARE_I8_NONFINITE) {
+                if (m < bad) bad = m;
+                continue;
+            }
+            amax = b > amax ? b : amax;
+            if (!sym) {
+                float lo, hi;
+                rk.minmax(r, K, &lo, &hi);
+                mn = lo < mn ? lo : mn;
+                mx = hi > mx ? hi : mx;
+            }
+        }
+        if (bad < M) return bad;
+        if (sym)
+            pare_i8_scale_from_maxabs_(pare_i8_bits_float_(amax), &scale, &inv);
+        else
+            pare_i8_asym_params_(mn, mx, &scale, &inv, &z);
+    } else {
+        scale = a->scale, inv = 1.0f / a->scale, z = sym ? 0 : a->zero;
+    }
+    const int32_t lo = sym ? -127 : -z, hi = sym ? 127 : 255 - z, add = z + shift;
+    const int check = a->mode == PARE_ACT_STATIC; /* DYN_TENSOR checked every row above */
+    int64_t bad = M;
+#pragma omp parallel for schedule(static) reduction(min : bad) if (par)
+    for (int64_t m = 0; m < M; m++) {
+        const float *r = x + m * K;
+        if (check && rk.maxabs_bits(r, K) >= PARE_I8_NONFINITE) {
+            if (m < bad) bad = m;
+            continue;
+        }
+        rk.quant_range(xq + m * K, r, K, inv, lo, hi, add);
+        sx[m] = scale;
+        zz[m] = add;
+    }
+    return bad;
+}
+
+pare_status pare_linear_i8_act(float *y, const float *x, const pare_i8_weight *w, const float *W_f32,
+                               const float *bias, int64_t M, const pare_i8_act *a, void *workspace,
+                               int64_t *n_outliers)
+{
+    const char *what = "linear int8 act";
+    if (n_outliers) *n_outliers = 0;
+    if (!a) a = &ACT_DEFAULT;
+    PARE_TRY(act_check(a, what));
+    if (!w || !w->q || !w->scale || !w->colsum) return pare_fail(PARE_EINVAL, "%s: weight is not quantized", what);
+    const int64_t N = w->N, K = w->K;
+    if (M < 0) return pare_fail(PARE_EINVAL, "%s: M=%lld: must be >= 0", what, (long long)M);
+    if (M == 0) return PARE_OK;
+    if (!y || !x) return pare_fail(PARE_EINVAL, "%s: NULL input or output", what);
+    const int outliers = a->outlier_threshold > 0.0f;
+    if (outliers && !W_f32)
+        return pare_fail(PARE_EINVAL, "%s: outlier_threshold=%g needs the f32 weights W_f32 (N,K), got NULL", what,
+                         (double)a->outlier_threshold);
+    if (!workspace || (uintptr_t)workspace % sizeof(float))
+        return pare_fail(PARE_EINVAL, "%s: workspace is NULL or misaligned (need pare_linear_i8_act_workspace(M,N,K,a)"
+                                      " bytes, 64-byte aligned)", what);
+    if (K > PARE_I8_MAX_K)
+        return pare_fail(PARE_EINVAL, "%s: K=%lld: int32 sums are exact only for K <= %lld", what, (long long)K,
+                         (long long)PARE_I8_MAX_K);
+
+    const int as_u8 = pare_linear_i8_path(K) == PARE_I8_PATH_U8S8;
+    const int wide = !a->symmetric && K > U8S8_MAX_K;
+    act_ws l;
+    act_ws_layout(&l, workspace, M, N, K, outliers);
+
+    /* LLM.int8(): the outlier columns, and x with them zeroed for the int8 part */
+    const float *xin = x;
+    int64_t nO = 0;
+    int32_t *idx = (int32_t *)(void *)l.col;
+    if (outliers) {
+        colmax_bits(l.col, x, M, K);
+        for (int64_t k = 0; k < K; k++)
+            if (l.col[k] >= PARE_I8_NONFINITE) {
+                int64_t bad = first_nonfinite_row(x, M, K);
+                return pare_fail(PARE_ENUMERIC, "%s: input row %lld (of %lld) holds NaN or Inf", what, (long long)bad,
+                                 (long long)M);
+            }
+        const uint32_t tb = pare_i8_absbits_(a->outlier_threshold);
+        for (int64_t k = 0; k < K; k++) /* in place: idx[nO] overwrites col[nO], nO <= k, already read */
+            if (l.col[k] > tb) idx[nO++] = (int32_t)k;
+        if (nO > 0) {
+#pragma omp parallel for schedule(static) if (M * K >= PAR_MIN_ELEMS && M > 1)
+            for (int64_t m = 0; m < M; m++) {
+                memcpy(l.xm + m * K, x + m * K, (size_t)K * sizeof(float));
+                for (int64_t j = 0; j < nO; j++) l.xm[m * K + idx[j]] = 0.0f;
+            }
+            xin = l.xm;
+        }
+    }
+
+    int64_t bad = act_quantize(l.xq, l.sx, l.zz, xin, M, K, a, as_u8);
+    if (bad < M)
+        return pare_fail(PARE_ENUMERIC, "%s: input row %lld (of %lld) holds NaN or Inf", what, (long long)bad,
+                         (long long)M);
+
+    /* x[:,O] (M,nO) into xm (its masked copy is consumed), before y — which may be x — is written */
+    if (nO > 0)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t j = 0; j < nO; j++) l.xm[m * nO + j] = x[m * K + idx[j]];
+
+    PARE_TRY(i8_gemm_dequant(y, l.xq, l.sx, l.zz, 0, w, bias, M, as_u8, wide, l.acc, what));
+
+    /* y += x[:,O] · W_f32[:,O]^T, OUTLIER_CHUNK columns at a time */
+    for (int64_t c0 = 0; c0 < nO; c0 += OUTLIER_CHUNK) {
+        const int64_t nc = c0 + OUTLIER_CHUNK < nO ? OUTLIER_CHUNK : nO - c0;
+#pragma omp parallel for schedule(static) if (N * nc >= PAR_MIN_ELEMS)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t j = 0; j < nc; j++) l.wo[n * nc + j] = W_f32[n * K + idx[c0 + j]];
+        pare_sgemm(0, 1, M, N, nc, 1.0f, l.xm + c0, nO, l.wo, nc, 1.0f, y, N);
+    }
+    if (n_outliers) *n_outliers = nO;
     return PARE_OK;
+}
+
+/* ---- reference twin of pare_linear_i8_act ----
+ * Scalar, no threads: the same scale helpers and code function (gemm_internal.h) as the fast path, int64
+ * sums of the codes, the dequantization in the same float order; the f32 part of LLM.int8() in double,
+ * added onto the int8 part's float result. */
+void pare_linear_i8_act_ref(float *y, const float *x, const pare_i8_weight *w, const float *W_f32,
+                            const float *bias, int64_t M, const pare_i8_act *a, int64_t *n_outliers)
+{
+    if (!a) a = &ACT_DEFAULT;
+    const int64_t N = w->N, K = w->K;
+    const int sym = a->symmetric != 0;
+    int16_t *c = malloc((size_t)(M * K) * sizeof(int16_t) + 1);
+    float *xm = malloc((size_t)(M * K) * sizeof(float) + 1), *sx = malloc((size_t)M * sizeof(float) + 1);
+    uint8_t *O = calloc((size_t)K + 1, 1), *rowbad = calloc((size_t)M + 1, 1);
+    int64_t nO = 0;
+    if (n_outliers) *n_outliers = 0;
+    if (!c || !xm || !sx || !O || !rowbad) { /* a test helper: out of memory is not worth a status here */
+        for (int64_t i = 0; i < M * N; i++) y[i] = NAN;
+        goto done;
+    }
+    memcpy(xm, x, (size_t)(M * K) * sizeof(float));
+    if (a->outlier_threshold > 0.0f)
+        for (int64_t k = 0; k < K; k++) {
+            float mx = 0.0f;
+            for (int64_t m = 0; m < M; m++) mx = fabsf(x[m * K + k]) > mx ? fabsf(x[m * K + k]) : mx;
+            if (mx > a->outlier_threshold) {
+                O[k] = 1, nO++;
+                for (int64_t m = 0; m < M; m++) xm[m * K + k] = 0.0f;
+            }
+        }
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < K; k++) rowbad[m] |= !isfinite(xm[m * K + k]);
+
+    /* the scale(s) and code bounds */
+    float gscale = 1.0f, ginv = 0.0f;
+    int32_t gz = 0;
+    if (a->mode == PARE_ACT_DYN_TENSOR) {
+        uint32_t amax = 0;
+        float mn = 0.0f, mx = 0.0f;
+        for (int64_t i = 0; i < M * K; i++) {
+            if (rowbad[i / K]) continue;
+            uint32_t b = pare_i8_absbits_(xm[i]);
+            amax = b > amax ? b : amax;
+            mn = xm[i] < mn ? xm[i] : mn;
+            mx = xm[i] > mx ? xm[i] : mx;
+        }
+        if (sym)
+            pare_i8_scale_from_maxabs_(pare_i8_bits_float_(amax), &gscale, &ginv);
+        else
+            pare_i8_asym_params_(mn, mx, &gscale, &ginv, &gz);
+    } else if (a->mode == PARE_ACT_STATIC) {
+        gscale = a->scale, ginv = 1.0f / a->scale, gz = sym ? 0 : a->zero;
+    }
+    for (int64_t m = 0; m < M; m++) {
+        const float *r = xm + m * K;
+        float s = gscale, inv = ginv;
+        int32_t z = gz;
+        if (rowbad[m]) {
+            sx[m] = NAN;
+            for (int64_t k = 0; k < K; k++) c[m * K + k] = 0;
+            continue;
+        }
+        if (a->mode == PARE_ACT_DYN_TOKEN) {
+            uint32_t amax = 0;
+            float mn = r[0], mx = r[0];
+            for (int64_t k = 0; k < K; k++) {
+                uint32_t b = pare_i8_absbits_(r[k]);
+                amax = b > amax ? b : amax;
+                mn = r[k] < mn ? r[k] : mn;
+                mx = r[k] > mx ? r[k] : mx;
+            }
+            if (sym)
+                pare_i8_scale_from_maxabs_(pare_i8_bits_float_(amax), &s, &inv), z = 0;
+            else
+                pare_i8_asym_params_(mn, mx, &s, &inv, &z);
+        }
+        const float lo = sym ? -127.0f : (float)-z, hi = sym ? 127.0f : (float)(255 - z);
+        for (int64_t k = 0; k < K; k++) c[m * K + k] = (int16_t)pare_i8_code_(r[k], inv, lo, hi);
+        sx[m] = s;
+    }
+
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            int64_t acc = 0;
+            for (int64_t k = 0; k < K; k++) acc += (int64_t)c[m * K + k] * w->q[n * K + k];
+            float s = sx[m] * w->scale[n];
+            float v = (float)acc * s;
+            if (bias) v = v + bias[n];
+            if (nO > 0) {
+                double f = v;
+                for (int64_t k = 0; k < K; k++)
+                    if (O[k]) f += (double)x[m * K + k] * W_f32[n * K + k];
+                v = (float)f;
+            }
+            y[m * N + n] = v;
+        }
+    if (n_outliers) *n_outliers = nO;
+done:
+    free(c), free(xm), free(sx), free(O), free(rowbad);
 }

@@ -1,7 +1,8 @@
-/* gemm_internal.h — private to src/kernels/gemm*.c:
+/* gemm_internal.h — private to src/kernels/gemm*.c and nn_attention_i8.c:
  *   - the scalar int8 scale/rounding helpers shared by the int8 kernels and their references (gemm_i8.c,
- *     gemm_ref.c): the fast and the reference paths must compute the scales with the very same float
- *     operations, so that their quantized activations agree bit for bit;
+ *     gemm_ref.c, nn_attention_i8.c): the fast and the reference paths must compute the scales with the
+ *     very same float operations, so that their quantized activations agree bit for bit;
+ *   - the exact int8 GEMMs with leading dimensions that the int8 attention runs (gemm_i8.c);
  *   - the oneDNN packed inner product (gemm_onednn.c) that both packed-weight Linears run on
  *     (gemm_f32_packed.c, the u8s8 path of gemm_i8.c).
  */
@@ -57,6 +58,57 @@ static inline int8_t pare_i8_quant_(float x, float inv)
     r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
     return (int8_t)r;
 }
+
+/* ---- activation codes of the int8 Linear's modes (gemm_i8.c, gemm_i8.h) ----
+ *
+ * Every mode writes an activation as a "code" c = clamp(round-half-even(x·inv), lo, hi) with integer
+ * bounds: symmetric [-127, 127]; asymmetric [-z, 255 - z] for the zero point z (so c + z is the u8 value
+ * q of x^ = s·(q − z)). The byte handed to the GEMM is c + add, and the dequantization subtracts
+ * add·colsum, so the integer result is always Σ_k c[m,k]·qw[n,k] whatever the operand type (u8 or s8). */
+static inline int32_t pare_i8_code_(float x, float inv, float lo, float hi)
+{
+    float r = nearbyintf(x * inv);
+    r = r > hi ? hi : r < lo ? lo : r;
+    return (int32_t)r;
+}
+
+/* Asymmetric parameters from a finite range [mn, mx], first extended to include 0: scale = (max − min)/255,
+ * inv = 255/(max − min) (in double, then rounded: no overflow for any finite range), zero point
+ * z = clamp(round(−min·inv), 0, 255). An empty range (all zeros) or one so tiny that inv overflows
+ * gets scale 1, inv 0, z 0: every code is 0 (exact for zeros, off by < 1e-36 otherwise). */
+static inline void pare_i8_asym_params_(float mn, float mx, float *scale, float *inv, int32_t *zero)
+{
+    if (!(mn < 0.0f)) mn = 0.0f;
+    if (!(mx > 0.0f)) mx = 0.0f;
+    double range = (double)mx - (double)mn;
+    float v = range > 0.0 ? (float)(255.0 / range) : 0.0f;
+    if (range > 0.0 && isfinite(v) && v > 0.0f) {
+        *scale = (float)(range / 255.0);
+        *inv = v;
+        float z = nearbyintf(-mn * v);
+        *zero = z < 0.0f ? 0 : z > 255.0f ? 255 : (int32_t)z;
+    } else {
+        *scale = 1.0f;
+        *inv = 0.0f;
+        *zero = 0;
+    }
+}
+
+/* Exact int8 products for callers outside gemm_i8.c (the int8 attention), safe to call from inside an
+ * OpenMP region (oneDNN and pare's kernel then run on the calling thread):
+ *   C(M,N) (row stride ldc) = A(M,K) (row stride lda) · B(N,K)^T (row stride ldb), int32,
+ * A u8 (u8s8, K <= 66311 so that 255·127·K fits int32) or s8 (s8s8, K <= PARE_I8_MAX_K); B s8.
+ * oneDNN's GEMM with VNNI, pare's exact kernel without (see gemm_i8.c). Returns 0 or the oneDNN status. */
+int pare_i8_gemm_u8s8s32_(int32_t *C, int64_t ldc, const uint8_t *A, int64_t lda, const int8_t *B, int64_t ldb,
+                          int64_t M, int64_t N, int64_t K);
+int pare_i8_gemm_s8s8s32_(int32_t *C, int64_t ldc, const int8_t *A, int64_t lda, const int8_t *B, int64_t ldb,
+                          int64_t M, int64_t N, int64_t K);
+/* Per-row symmetric quantization of x (M rows of K at row stride ldx) into q (M,K) contiguous and scale (M),
+ * the same bits as pare_quantize_rows_s8 (its row kernels), on the calling thread. Returns the first row
+ * holding NaN or Inf (its scale NaN, q 0), or M. */
+int64_t pare_i8_quant_rows_strided_(int8_t *q, float *scale, const float *x, int64_t ldx, int64_t M, int64_t K);
+/* Largest K of the u8s8 product (255·127·K < 2^31). */
+#define PARE_I8_U8S8_MAX_K ((int64_t)66311)
 
 /* Workspace of pare_linear_i8_dynamic, each part at a 64-byte offset:
  *   xq   (M,K) int8 or uint8     sx (M) f32     acc (M,N) int32 */

@@ -284,12 +284,33 @@ static int l_apply(lua_State *L)
     const char *name = luaL_checkstring(L, 2);
     const pare_pass *p = pare_pass_find(name);
     if (!p) return pare_lua_status_error(L, PARE_EINVAL);
+    /* calib = <task> (its train split) is data, not an option: copy the other keys to a fresh table */
+    pare_pass_ctx ctx = {0};
+    int opt_idx = 3;
+    if (lua_istable(L, 3)) {
+        lua_getfield(L, 3, "calib");
+        if (!lua_isnil(L, -1)) {
+            ltask *t = luaL_testudata(L, -1, TASK_MT);
+            if (!t) return pare_lua_error(L, "%s: calib must be a task (pare.task(...)), not a %s", name, luaL_typename(L, -1));
+            ctx.calib = &t->train;
+        }
+        lua_pop(L, 1);
+        lua_newtable(L);
+        for (lua_pushnil(L); lua_next(L, 3);) {
+            if (lua_type(L, -2) == LUA_TSTRING && !strcmp(lua_tostring(L, -2), "calib")) {
+                lua_pop(L, 1);
+                continue;
+            }
+            lua_pushvalue(L, -2), lua_insert(L, -2), lua_settable(L, -4);
+        }
+        opt_idx = lua_gettop(L);
+    }
     pare_kv kv[PARE_MAX_OPTS];
-    int n = pare_lua_table_to_kv(L, 3, kv, PARE_MAX_OPTS, p->schema);
+    int n = pare_lua_table_to_kv(L, opt_idx, kv, PARE_MAX_OPTS, p->schema);
     lmodel *out = lua_newuserdatauv(L, sizeof *out, 0);
     out->m = NULL;
     luaL_setmetatable(L, MODEL_MT);
-    pare_status st = pare_apply(&out->m, m->m, name, kv, n);
+    pare_status st = pare_apply_ctx(&out->m, m->m, name, kv, n, &ctx);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
     return 1;
 }
@@ -349,21 +370,80 @@ static int model_bench(lua_State *L)
     return 1;
 }
 
-/* The storage format of a model: "f32", "int8", or "mixed(int8+f32)" over its Linear weights. */
+/* A Linear weight's format in one word: f32, qat, int8, a block format's name, or sim (simulated). */
+static const char *linear_label(const pare_model *m, const pare_node *nd)
+{
+    const pare_param *w = &m->params[nd->param[0]];
+    switch (w->format) {
+    case PARE_FMT_I8_CHANNEL: return "int8";
+    case PARE_FMT_QBLOCK: return pare_qb_kind_name(w->q->qb.kind);
+    case PARE_FMT_SIMULATED: return "simulated";
+    default: return nd->a.qat_bits ? "qat" : "f32";
+    }
+}
+
+/* The storage format of a model over its Linear weights: "f32", "int8", or "mixed(int8+f32)". */
 static const char *model_format(const pare_model *m, char *buf, size_t n)
 {
-    int seen[PARE_FMT_COUNT] = {0};
-    for (int64_t i = 0; i < m->nnodes; i++)
-        if (m->nodes[i].op == PARE_OP_LINEAR) seen[m->params[m->nodes[i].param[0]].format] = 1;
-    int kinds = 0, last = 0;
-    for (int f = 0; f < PARE_FMT_COUNT; f++)
-        if (seen[f]) kinds++, last = f;
-    if (kinds <= 1) return snprintf(buf, n, "%s", pare_format_name((pare_format)last)), buf;
+    const char *seen[16];
+    int kinds = 0;
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        if (m->nodes[i].op != PARE_OP_LINEAR) continue;
+        const char *l = linear_label(m, &m->nodes[i]);
+        int k = 0;
+        while (k < kinds && strcmp(seen[k], l)) k++;
+        if (k == kinds && kinds < 16) seen[kinds++] = l;
+    }
+    if (kinds <= 1) return snprintf(buf, n, "%s", kinds ? seen[0] : "f32"), buf;
     size_t used = (size_t)snprintf(buf, n, "mixed(");
-    for (int f = PARE_FMT_COUNT - 1, first = 1; f >= 0; f--)
-        if (seen[f]) used += (size_t)snprintf(buf + used, n - used, first ? "%s" : "+%s", pare_format_name((pare_format)f)), first = 0;
-    snprintf(buf + used, n - used, ")");
+    for (int k = 0; k < kinds && used < n; k++) used += (size_t)snprintf(buf + used, n - used, k ? "+%s" : "%s", seen[k]);
+    if (used < n) snprintf(buf + used, n - used, ")");
     return buf;
+}
+
+/* m:quant_report() -> one row per Linear: layer, format, kernel (what runs), method, bits_per_weight,
+ * size_bytes, simulated, outlier_fraction (LLM.int8: features run in f32 / all, over the calls so far). */
+static int model_quant_report(lua_State *L)
+{
+    lmodel *lm = check_model(L, 1);
+    const pare_model *m = lm->m;
+    lua_newtable(L);
+    int k = 1;
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_node *nd = &m->nodes[i];
+        if (nd->op != PARE_OP_LINEAR) continue;
+        const pare_param *w = &m->params[nd->param[0]];
+        const pare_qlinear *q = w->q;
+        lua_createtable(L, 0, 8);
+        lua_pushstring(L, nd->name), lua_setfield(L, -2, "layer");
+        lua_pushstring(L, linear_label(m, nd)), lua_setfield(L, -2, "format");
+        if (q) lua_pushstring(L, q->desc);
+        else if (nd->a.qat_bits) lua_pushfstring(L, "simulated qat int%d", nd->a.qat_bits);
+        else lua_pushstring(L, w->packed ? pare_f32_packed_impl(w->packed) : "f32 sgemm");
+        lua_setfield(L, -2, "kernel");
+        lua_pushstring(L, q ? q->method : nd->a.qat_bits ? "qat" : "none"), lua_setfield(L, -2, "method");
+        double bits = q ? q->bits : 32.0 * (double)pare_param_numel(w);
+        lua_pushnumber(L, bits / (double)pare_param_numel(w)), lua_setfield(L, -2, "bits_per_weight");
+        lua_pushinteger(L, (lua_Integer)pare_param_bytes(w)), lua_setfield(L, -2, "size_bytes");
+        lua_pushboolean(L, (q && q->format == PARE_FMT_SIMULATED) || nd->a.qat_bits), lua_setfield(L, -2, "simulated");
+        if (q && q->act.outlier_threshold > 0 && q->format == PARE_FMT_I8_CHANNEL) {
+            long long calls = q->calls, cols = q->outlier_cols;
+            lua_pushnumber(L, calls ? (double)cols / ((double)calls * (double)w->shape[1]) : 0.0);
+            lua_setfield(L, -2, "outlier_fraction");
+        }
+        lua_rawseti(L, -2, k++);
+    }
+    return 1;
+}
+
+/* "real": every Linear on a kernel of its format; "simulated": some layer is fake-quantized. */
+static int model_is_simulated(const pare_model *m)
+{
+    for (int64_t i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].op == PARE_OP_LINEAR &&
+            (m->params[m->nodes[i].param[0]].format == PARE_FMT_SIMULATED || m->nodes[i].a.qat_bits))
+            return 1;
+    return 0;
 }
 
 static int model_info(lua_State *L)
@@ -375,6 +455,8 @@ static int model_info(lua_State *L)
     lua_pushstring(L, m->kind), lua_setfield(L, -2, "kind");
     lua_pushstring(L, model_format(m, fmt, sizeof fmt)), lua_setfield(L, -2, "format");
     lua_pushstring(L, m->applied[0] ? m->applied : "none"), lua_setfield(L, -2, "applied");
+    lua_pushboolean(L, model_is_simulated(m)), lua_setfield(L, -2, "simulated");
+    lua_pushboolean(L, strstr(m->applied, "inject_outliers") != NULL), lua_setfield(L, -2, "outliers_injected");
     lua_pushinteger(L, pare_model_param_count(m)), lua_setfield(L, -2, "params");
     lua_pushinteger(L, (lua_Integer)pare_model_size_bytes(m)), lua_setfield(L, -2, "size_bytes");
     lua_pushnumber(L, (double)pare_model_size_bytes(m) / 1e6), lua_setfield(L, -2, "size_mb");
@@ -385,16 +467,22 @@ static int model_info(lua_State *L)
     lua_pushinteger(L, m->L), lua_setfield(L, -2, "layers");
     lua_pushinteger(L, m->F), lua_setfield(L, -2, "ffn");
     lua_pushinteger(L, m->nclass), lua_setfield(L, -2, "classes");
-    /* the kernel the Linear layers run on, as oneDNN names its implementation */
+    /* the kernels the Linear layers run on (distinct ones, in layer order; oneDNN names its own) */
+    char kern[512] = "";
+    size_t used = 0;
     for (int64_t i = 0; i < m->nnodes; i++) {
         if (m->nodes[i].op != PARE_OP_LINEAR) continue;
         const pare_param *w = &m->params[m->nodes[i].param[0]];
-        if (w->format == PARE_FMT_I8_CHANNEL) lua_pushfstring(L, "int8 %s", pare_i8_weight_impl(&w->i8));
-        else if (w->packed) lua_pushfstring(L, "f32 %s (packed)", pare_f32_packed_impl(w->packed));
-        else lua_pushstring(L, "f32 sgemm (not yet packed: run an inference first)");
-        lua_setfield(L, -2, "kernel");
-        break;
+        char one[160];
+        if (w->format == PARE_FMT_I8_CHANNEL) snprintf(one, sizeof one, "%s (%s)", w->q->desc, pare_i8_weight_impl(&w->q->i8));
+        else if (w->q) snprintf(one, sizeof one, "%s", w->q->desc);
+        else if (m->nodes[i].a.qat_bits) snprintf(one, sizeof one, "simulated qat int%d", m->nodes[i].a.qat_bits);
+        else if (w->packed) snprintf(one, sizeof one, "f32 %s (packed)", pare_f32_packed_impl(w->packed));
+        else snprintf(one, sizeof one, "f32 sgemm (not yet packed: run an inference first)");
+        if (!strstr(kern, one) && used < sizeof kern - 1)
+            used += (size_t)snprintf(kern + used, sizeof kern - used, used ? "; %s" : "%s", one);
     }
+    lua_pushstring(L, kern), lua_setfield(L, -2, "kernel");
     return 1;
 }
 
@@ -482,7 +570,7 @@ static int l_schema_help(lua_State *L)
 void pare_lua_register_engine(lua_State *L)
 {
     static const luaL_Reg model_methods[] = {
-        {"train", model_train}, {"evaluate", model_evaluate}, {"apply", l_apply},   {"bench", model_bench},
+        {"train", model_train}, {"evaluate", model_evaluate}, {"apply", l_apply}, {"quant_report", model_quant_report},   {"bench", model_bench},
         {"info", model_info},   {"layers", model_layers},     {"fidelity", model_fidelity}, {"save", model_save},
         {NULL, NULL},
     };

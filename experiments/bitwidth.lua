@@ -1,0 +1,40 @@
+-- bitwidth.lua — accuracy and size against weight bit-width (8, 6, 4, 3, 2) for round-to-nearest and
+-- GPTQ, per channel and with groups of 32/64/128, and the llama.cpp block formats; weight-only,
+-- activations f32. Size in MB and bits per weight are exact (values, scales, zero points).
+-- 4-bit rows with groups run on the int4-group kernel; other widths are simulated and say so.
+--
+--   pare run experiments/bitwidth.lua [d=128]
+local pare = require "pare"
+local zoo, measure = require "pare.zoo", require "pare.measure"
+local a = pare.args
+local exp = pare.experiment("bitwidth", {seed = 1})
+local base, task = zoo.listops{d = tonumber(a.d) or 128}
+local function bpw(m)
+  local bits, n = 0, 0
+  for _, r in ipairs(m:quant_report()) do
+    if r.layer ~= "head" then bits, n = bits + r.bits_per_weight * r.size_bytes * 8 / r.bits_per_weight, n + r.size_bytes * 8 / r.bits_per_weight end
+  end
+  return bits / n
+end
+exp:table("bits", measure.decl({"method", "group", "bits", "bits_per_weight"}, nil,
+                               {bits_per_weight = "stored bits per weight of the quantized layers (exact)"}))
+pare.sweep(exp, "bits", {{"method", {"rtn", "gptq"}}, {"group", {0, 32, 64, 128}}, {"bits", {8, 6, 4, 3, 2}}}, function(p)
+  local o = {bits = p.bits, group = p.group}
+  if p.method == "gptq" then o.calib, o.calib_samples = task, 256 end
+  local q = base:apply(p.method, o)
+  local row = measure.row(q, base, task, {bench = false})
+  row.bits_per_weight = bpw(q)
+  return row
+end)
+pare.sweep(exp, "bits", {{"method", {"q8_0", "q4_1", "q4_0"}}, {"group", {32}}, {"bits", {0}}}, function(p)
+  local q = base:apply("qblock", {format = p.method})
+  local row = measure.row(q, base, task, {bench = {batch = 8, repeats = 15}})
+  row.bits_per_weight = bpw(q)
+  return row
+end)
+pare.print_table(exp, "bits", {columns = {"method", "group", "bits", "bits_per_weight", "accuracy", "cosine", "size_mb", "simulated"}})
+exp:plot{table = "bits", name = "accuracy", x = "bits_per_weight", y = "accuracy", by = "method",
+         title = "Accuracy against stored bits per weight (RTN, GPTQ, llama.cpp blocks)", xlabel = "bits per weight"}
+exp:plot{table = "bits", name = "size", x = "bits_per_weight", y = "size_mb", by = "method",
+         title = "Model size against bits per weight", xlabel = "bits per weight"}
+exp:close()

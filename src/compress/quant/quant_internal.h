@@ -1,0 +1,44 @@
+/* quant_internal.h — what the quantization passes share: layer selection, calibration from the pass
+ * context, and constructors of the quantized Linear forms (graph.h pare_qlinear). */
+#ifndef PARE_QUANT_INTERNAL_H
+#define PARE_QUANT_INTERNAL_H
+
+#include "compress/pass.h"
+#include "compress/quant/calib.h"
+
+#define QI_LAYER_OPTS(def)                                                                                         \
+    {"layers", PARE_OPT_STRING, def, 0, 0, NULL, "glob over Linear layer names to quantize (e.g. \"enc.*.ffn.*\")"}, \
+    {"exclude", PARE_OPT_STRING, "", 0, 0, NULL, "glob of Linear layers to leave as they are (\"\": none)"}
+#define QI_CALIB_OPTS(samples)                                                                                      \
+    {"calib_samples", PARE_OPT_INT, samples, 1, 1e9, NULL, "calibration examples, from the start of calib's train split"}, \
+    {"calib_batch", PARE_OPT_INT, "16", 1, 4096, NULL, "calibration batch size"}
+
+/* The selected Linear nodes (options "layers" and "exclude"), skipping those already quantized when
+ * skip_quantized; *idx is malloc'd (free it). */
+pare_status qi_select(const pare_model *m, const pare_options *o, int skip_quantized, int64_t **idx, int64_t *n);
+pare_param *qi_weight(pare_model *m, int64_t node);
+/* Calibrate nodes idx[0..n) with the options calib_samples / calib_batch. */
+pare_status qi_calibrate(pare_calib *c, pare_model *m, const pare_pass_ctx *ctx, const pare_options *o,
+                         const int64_t *idx, int64_t n, unsigned what);
+
+/* The int8 kernel's form: weights per channel (per_tensor = 0) or per tensor, activations as act says. */
+pare_status qi_set_i8(pare_model *m, int64_t node, int per_tensor, const pare_i8_act *act, const char *method);
+/* The int8 kernel's form from chosen integers q (N,K) and per-channel scales. */
+pare_status qi_set_i8_from_int(pare_model *m, int64_t node, const int8_t *q, const float *scale,
+                               const pare_i8_act *act, const char *method);
+/* The simulated form: Wq (N,K) the dequantized weights (copied), bits the exact storage, activations
+ * fake-quantized with a_spec dynamically (a_sim 1), with a_qp statically (a_sim 2), or not (0). */
+pare_status qi_set_sim(pare_model *m, int64_t node, const float *Wq, const pare_qspec *w_spec, double bits, int a_sim,
+                       const pare_qspec *a_spec, const pare_qparams *a_qp, const char *method);
+/* Weight-only integers on the int4-group kernel (bits 4) or simulated (other bits): q (N,K), scale and
+ * zero (N, K/group) as pare_rtn_quantize / pare_gptq_quantize return them; group 0 = per channel. */
+pare_status qi_set_weight_only(pare_model *m, int64_t node, const int32_t *q, const float *scale, const int32_t *zero,
+                               const float *Wq, int bits, int64_t group, int symmetric, const char *method);
+
+/* The static symmetric (or u8 asymmetric) activation grid for a calibrated range [lo, hi]. */
+pare_i8_act qi_static_act(float lo, float hi, int symmetric);
+
+/* The LayerNorm node whose output is node's input, or -1. */
+int64_t qi_ln_before(const pare_model *m, int64_t node);
+
+#endif

@@ -1,0 +1,99 @@
+/* gemm_i8.h — the int8 Linear's activation-quantization modes (SmoothQuant O1–O3, PTQ static), LLM.int8()
+ * outlier decomposition, per-tensor and given-integer weights (gemm_i8.c), and int8 attention products
+ * (nn_attention_i8.c). Extends gemm.h's int8 section; the dynamic per-token Linear there is the mode
+ * PARE_ACT_DYN_TOKEN, symmetric, without outliers.
+ *
+ *     pare_i8_weight w;
+ *     PARE_TRY(pare_i8_weight_quantize_tensor(&w, W, N, K));            // or _quantize / _from_int
+ *     pare_i8_act a = {.mode = PARE_ACT_STATIC, .symmetric = 0, .scale = s, .zero = z};
+ *     void *ws = aligned_alloc(64, pare_linear_i8_act_workspace(M, N, K, &a));
+ *     PARE_TRY(pare_linear_i8_act(y, x, &w, NULL, bias, M, &a, ws, NULL));
+ *
+ * Every mode runs on the real int8 GEMM that pare_linear_i8_dynamic uses (oneDNN's packed u8s8 inner
+ * product with VNNI, dnnl_gemm_s8s8s32 for large K, pare's exact kernel without VNNI) and is exact in
+ * its integer part: the result equals the `_ref` twin's int64 sums bit for bit. docs/kernels-int8.md has
+ * the math.
+ *
+ * Not here: int4, per-group scales, calibration itself (a static scale is the caller's: from observed
+ * ranges, percentiles, SmoothQuant's migrated ranges), backward.
+ */
+#ifndef PARE_GEMM_I8_H
+#define PARE_GEMM_I8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "kernels/gemm.h"
+
+/* ---- activation quantization of the int8 Linear ---- */
+
+typedef enum pare_act_mode { /* append-only */
+    PARE_ACT_DYN_TOKEN = 0,  /* scale per row of x at run time (pare_linear_i8_dynamic's behaviour) */
+    PARE_ACT_DYN_TENSOR,     /* one scale for the whole x at run time */
+    PARE_ACT_STATIC,         /* scale (and zero point) fixed by calibration, per tensor */
+    PARE_ACT_MODE_COUNT
+} pare_act_mode;
+
+/* How x is quantized. Symmetric: q in [-127, 127], x^ = s·q, s = max|x|/127 (dynamic).
+ * Asymmetric: q in [0, 255], x^ = s·(q − z), the range [min, max] extended to include 0, s = (max − min)/255,
+ * z = clamp(round(−min/s), 0, 255) — per row for DYN_TOKEN, per tensor for DYN_TENSOR; given for STATIC.
+ * STATIC: values outside [s·(lo − z), s·(hi − z)] saturate (lo, hi = −127, 127 or 0, 255); a symmetric
+ * static scheme needs zero = 0, an asymmetric one 0 <= zero <= 255; scale finite and > 0.
+ * outlier_threshold > 0: LLM.int8() — each call, the input features j with max_m |x[m,j]| > threshold run
+ * in f32 on the caller's f32 weights (+inf: the decomposition's bookkeeping without outliers, the same
+ * bits as 0); 0: off; NaN or < 0: PARE_EINVAL. */
+typedef struct pare_i8_act {
+    pare_act_mode mode;
+    int symmetric;           /* nonzero: symmetric; 0: asymmetric (u8 with zero point) */
+    float scale;             /* PARE_ACT_STATIC only */
+    int32_t zero;            /* PARE_ACT_STATIC only */
+    float outlier_threshold; /* > 0: LLM.int8() decomposition; 0: off */
+} pare_i8_act;
+
+/* "dynamic_token", "dynamic_tensor", "static"; "?" out of range. */
+const char *pare_act_mode_name(pare_act_mode m);
+
+/* Per-tensor weights: one scale absmax(W)/127 for every output channel (SmoothQuant O1–O3). Same struct,
+ * packing and errors as pare_i8_weight_quantize (PARE_ENUMERIC naming the row of a NaN/Inf). */
+pare_status pare_i8_weight_quantize_tensor(pare_i8_weight *out, const float *W, int64_t N, int64_t K);
+/* From int8 values already chosen (GPTQ and the like): q (N,K) in [-127, 127], scale (N) finite >= 0.
+ * Copies; packs like pare_i8_weight_quantize. PARE_EINVAL for a q of -128 or a negative scale (naming
+ * the position), PARE_ENUMERIC for a non-finite scale. */
+pare_status pare_i8_weight_from_int(pare_i8_weight *out, const int8_t *q, const float *scale, int64_t N, int64_t K);
+
+/* Bytes of workspace pare_linear_i8_act needs (a NULL: the default scheme, DYN_TOKEN symmetric). */
+size_t pare_linear_i8_act_workspace(int64_t M, int64_t N, int64_t K, const pare_i8_act *a);
+/* y(M,N) = dequant(int8 GEMM of quant(x)(M,K) and w->q(N,K)) + bias(N) [+ x[:,O]·W_f32[:,O]^T].
+ * W_f32 (N,K): the f32 weights, needed (non-NULL) only when a->outlier_threshold > 0, else may be NULL.
+ * a NULL: DYN_TOKEN symmetric without outliers. workspace: pare_linear_i8_act_workspace(M, N, K, a)
+ * bytes, 64-byte aligned (4 required). n_outliers (may be NULL) receives the number of input features
+ * that ran in f32 in this call (0 without decomposition). y may be x (N == K).
+ * Errors: PARE_EINVAL (bad scheme, naming the field and the valid values; NULL buffers; K > PARE_I8_MAX_K;
+ * outlier_threshold > 0 without W_f32), PARE_ENUMERIC naming the row of x that holds NaN or Inf (every
+ * mode), PARE_EINTERNAL if oneDNN fails. */
+pare_status pare_linear_i8_act(float *y, const float *x, const pare_i8_weight *w, const float *W_f32,
+                               const float *bias, int64_t M, const pare_i8_act *a, void *workspace,
+                               int64_t *n_outliers);
+/* Reference twin: scalar quantization with the same float operations, int64 sums, the f32 part of
+ * LLM.int8() in double. Assumes valid arguments; a row of x holding NaN/Inf gives NaN outputs. */
+void pare_linear_i8_act_ref(float *y, const float *x, const pare_i8_weight *w, const float *W_f32,
+                            const float *bias, int64_t M, const pare_i8_act *a, int64_t *n_outliers);
+
+/* ---- int8 attention (nn_attention_i8.c) ----
+ *
+ * Inference-only twin of pare_attention_forward (nn.h: packed qkv (B,T,3C), lengths (B) or NULL, causal,
+ * scale 1/sqrt(D), masked softmax, out (B,T,C)) with both batched products in int8 (SmoothQuant's
+ * "BMM" quantization): Q, K per token symmetric; S = Q·K^T in int32; softmax in f32; P in u8 with scale
+ * 1/255; V per channel (per column of the head) symmetric over the valid keys; O = P·V in int32.
+ * workspace: pare_attention_i8_workspace(B, T, C, H) bytes, 64-byte aligned (a slot per (b,h) pair).
+ * Errors: PARE_EINVAL (shapes: C % H, T <= 66311; NULL buffers), PARE_ENUMERIC naming the batch, token
+ * and part (q/k/v) of a NaN/Inf that the result depends on, PARE_EINTERNAL if oneDNN fails. */
+size_t pare_attention_i8_workspace(int64_t B, int64_t T, int64_t C, int64_t H);
+pare_status pare_attention_forward_i8(float *out, const float *qkv, const int32_t *lengths, int causal, int64_t B,
+                                      int64_t T, int64_t C, int64_t H, void *workspace);
+/* Reference twin: the same quantization and float operations, int64 triple loops. */
+void pare_attention_forward_i8_ref(float *out, const float *qkv, const int32_t *lengths, int causal, int64_t B,
+                                   int64_t T, int64_t C, int64_t H);
+
+#endif
