@@ -1,0 +1,242 @@
+/* attn.c — the attention registry, instance creation and the checked entry points of attn.h, plus the
+ * helpers variant files share (list options, thread slots).
+ *
+ * The entry points check what every variant relies on (pointers, strides, buffer sizes) once, so the
+ * variants' forward/backward trust their arguments. Deliberately not here: any attention arithmetic
+ * (full.c, flash.c, pattern.c and the variant files).
+ */
+#include "attn/attn.h"
+
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const pare_attn_variant *const variants[] = {
+    [PARE_ATTN_FULL] = &pare_attn_full,
+    [PARE_ATTN_FLASH] = &pare_attn_flash,
+    [PARE_ATTN_BLOCK] = &pare_attn_block,
+    [PARE_ATTN_FIXED] = &pare_attn_fixed,
+    [PARE_ATTN_LONGFORMER] = &pare_attn_longformer,
+    [PARE_ATTN_BIGBIRD] = &pare_attn_bigbird,
+    [PARE_ATTN_LONGNET] = &pare_attn_longnet,
+};
+_Static_assert(sizeof variants / sizeof variants[0] == PARE_ATTN_KIND_COUNT, "attention registry out of date");
+
+int pare_attn_count(void) { return PARE_ATTN_KIND_COUNT; }
+const pare_attn_variant *pare_attn_at(int i) { return i >= 0 && i < PARE_ATTN_KIND_COUNT ? variants[i] : NULL; }
+
+const char *pare_attn_kinds(char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < PARE_ATTN_KIND_COUNT && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, i ? ", %s" : "%s", variants[i]->schema->name);
+    return buf;
+}
+
+const pare_attn_variant *pare_attn_find(const char *kind)
+{
+    for (int i = 0; i < PARE_ATTN_KIND_COUNT; i++)
+        if (kind && !strcmp(variants[i]->schema->name, kind)) return variants[i];
+    char list[256];
+    pare_fail(PARE_EINVAL, "unknown attention kind '%s' (valid: %s)", kind ? kind : "(null)",
+              pare_attn_kinds(list, sizeof list));
+    return NULL;
+}
+
+pare_status pare_attn_create_opts(pare_attn **out, const pare_attn_variant *v, const pare_options *o, int64_t T,
+                                  int64_t H, int64_t D, int causal)
+{
+    *out = NULL;
+    const char *name = v->schema->name;
+    if (o->schema != v->schema)
+        return pare_fail(PARE_EINVAL, "%s: options were resolved against the schema of '%s'", name,
+                         o->schema ? o->schema->name : "(none)");
+    if (T < 1 || H < 1 || D < 1)
+        return pare_fail(PARE_ESHAPE, "%s: T=%lld, H=%lld, D=%lld: all must be >= 1", name, (long long)T,
+                         (long long)H, (long long)D);
+    if (T > INT32_MAX)
+        return pare_fail(PARE_ESHAPE, "%s: T=%lld exceeds the int32 lengths' range", name, (long long)T);
+    if (causal && !v->can_be_causal)
+        return pare_fail(PARE_EINVAL, "%s: causal=true is not supported: %s", name,
+                         v->causal_note ? v->causal_note : "this attention cannot be causal");
+    pare_attn *a = calloc(1, sizeof *a);
+    if (!a) return pare_fail(PARE_ENOMEM, "%s: out of memory", name);
+    a->v = v, a->opts = *o, a->T = T, a->H = H, a->D = D, a->causal = causal != 0;
+    pare_status st = v->init(a);
+    if (st != PARE_OK) {
+        free(a);
+        return st;
+    }
+    *out = a;
+    return PARE_OK;
+}
+
+pare_status pare_attn_create(pare_attn **out, const char *kind, const pare_kv *kv, int nkv, int64_t T, int64_t H,
+                             int64_t D, int causal)
+{
+    *out = NULL;
+    const pare_attn_variant *v = pare_attn_find(kind);
+    if (!v) return PARE_EINVAL;
+    pare_options *o = malloc(sizeof *o); /* ~13 KB: off the stack */
+    if (!o) return pare_fail(PARE_ENOMEM, "%s: out of memory", kind);
+    pare_status st = pare_opts_resolve(o, v->schema, kv, nkv);
+    if (st == PARE_OK) st = pare_attn_create_opts(out, v, o, T, H, D, causal);
+    free(o);
+    return st;
+}
+
+void pare_attn_free(pare_attn *a)
+{
+    if (!a) return;
+    if (a->v->free) a->v->free(a);
+    else free(a->state);
+    free(a);
+}
+
+const char *pare_attn_name(const pare_attn *a) { return a->v->schema->name; }
+
+void pare_attn_cost_of(const pare_attn *a, int64_t B, pare_attn_cost *c)
+{
+    memset(c, 0, sizeof *c);
+    a->v->cost(a, B, c);
+}
+
+size_t pare_attn_cache_bytes(const pare_attn *a, int64_t B)
+{
+    pare_attn_cost c;
+    pare_attn_cost_of(a, B, &c);
+    return c.cache_bytes;
+}
+
+size_t pare_attn_work_bytes(const pare_attn *a, int64_t B)
+{
+    pare_attn_cost c;
+    pare_attn_cost_of(a, B, &c);
+    int64_t slots = omp_get_max_threads();
+    if (slots > B * a->H) slots = B * a->H;
+    if (slots < 1) slots = 1;
+    return c.slot_bytes * (size_t)slots;
+}
+
+int pare_attn_threads(size_t work_bytes, size_t slot_bytes, int64_t BH)
+{
+    if (slot_bytes == 0) return (int)(BH < omp_get_max_threads() ? BH : omp_get_max_threads());
+    size_t n = work_bytes / slot_bytes;
+    if ((int64_t)n > BH) n = (size_t)BH;
+    if (n > 4096) n = 4096;
+    return (int)n;
+}
+
+/* The checks shared by forward and backward. */
+static pare_status check_args(const pare_attn *a, const pare_attn_args *x, int backward)
+{
+    const char *name = a->v->schema->name, *call = backward ? "backward" : "forward";
+    const int64_t C = a->H * a->D;
+    if (x->B < 1) return pare_fail(PARE_EINVAL, "%s %s: B=%lld must be >= 1", name, call, (long long)x->B);
+    if (!x->q || !x->k || !x->v)
+        return pare_fail(PARE_EINVAL, "%s %s: q, k and v must all be given", name, call);
+    if (x->ld < C)
+        return pare_fail(PARE_EINVAL, "%s %s: ld=%lld is smaller than H·D=%lld", name, call, (long long)x->ld,
+                         (long long)C);
+    if (!x->out || x->ldo < C)
+        return pare_fail(PARE_EINVAL, "%s %s: out must be given with ldo >= H·D=%lld (ldo=%lld)", name, call,
+                         (long long)C, (long long)x->ldo);
+    pare_attn_cost c;
+    pare_attn_cost_of(a, x->B, &c);
+    if (c.cache_bytes && !x->cache)
+        return pare_fail(PARE_EINVAL, "%s %s: cache (%zu bytes) missing", name, call, c.cache_bytes);
+    if (c.slot_bytes && (!x->work || x->work_bytes < c.slot_bytes))
+        return pare_fail(PARE_EINVAL, "%s %s: work_bytes=%zu is smaller than one slot (%zu bytes; see "
+                         "pare_attn_work_bytes)", name, call, x->work ? x->work_bytes : (size_t)0, c.slot_bytes);
+    if (pare_attn_param_count(a) > 0 && !x->params)
+        return pare_fail(PARE_EINVAL, "%s %s: params (%lld floats) missing", name, call,
+                         (long long)pare_attn_param_count(a));
+    if (backward) {
+        if (!x->dout) return pare_fail(PARE_EINVAL, "%s backward: dout missing", name);
+        if (!x->dq || !x->dk || !x->dv || x->ldd < C)
+            return pare_fail(PARE_EINVAL,
+                             "%s backward: dq, dk and dv must all be given with ldd >= H·D=%lld (ldd=%lld)", name,
+                             (long long)C, (long long)x->ldd);
+        if (pare_attn_param_count(a) > 0 && !x->dparams)
+            return pare_fail(PARE_EINVAL, "%s backward: dparams missing", name);
+    }
+    if (x->lengths)
+        for (int64_t b = 0; b < x->B; b++)
+            if (x->lengths[b] < 0 || x->lengths[b] > a->T)
+                return pare_fail(PARE_EINVAL, "%s %s: lengths[%lld]=%d is outside [0, T=%lld]", name, call,
+                                 (long long)b, x->lengths[b], (long long)a->T);
+    return PARE_OK;
+}
+
+pare_status pare_attn_forward(const pare_attn *a, const pare_attn_args *x)
+{
+    PARE_TRY(check_args(a, x, 0));
+    return a->v->forward(a, x);
+}
+
+pare_status pare_attn_backward(const pare_attn *a, const pare_attn_args *x)
+{
+    PARE_TRY(check_args(a, x, 1));
+    return a->v->backward(a, x);
+}
+
+void pare_attn_mask(const pare_attn *a, int64_t h, uint8_t *mask)
+{
+    if (a->v->mask) {
+        a->v->mask(a, h, mask);
+        return;
+    }
+    const int64_t T = a->T;
+    for (int64_t i = 0; i < T; i++)
+        for (int64_t j = 0; j < T; j++) mask[i * T + j] = !a->causal || j <= i;
+}
+
+int pare_attn_param_shapes(const pare_attn *a, pare_attn_param *p)
+{
+    return a->v->param_shapes ? a->v->param_shapes(a, p) : 0;
+}
+
+int64_t pare_attn_param_count(const pare_attn *a)
+{
+    if (!a->v->param_shapes) return 0;
+    pare_attn_param p[PARE_ATTN_MAX_PARAMS];
+    int n = a->v->param_shapes(a, p);
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += p[i].rows * p[i].cols;
+    return total;
+}
+
+void pare_attn_param_init(const pare_attn *a, float *params, pare_rng *rng)
+{
+    if (a->v->param_init) a->v->param_init(a, params, rng);
+}
+
+pare_status pare_attn_parse_ints(int64_t *vals, int *n, int cap, const pare_attn *a, const char *key, char sep,
+                                 int64_t min, int64_t max)
+{
+    const char *name = a->v->schema->name, *text = pare_opt_str(&a->opts, key), *p = text;
+    *n = 0;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno == ERANGE || (*end && *end != sep))
+            return pare_fail(PARE_EINVAL, "%s: option '%s' = '%s' must be integers separated by '%c'", name, key, text,
+                             sep);
+        if (v < min || v > max)
+            return pare_fail(PARE_EINVAL, "%s: option '%s' = '%s': %lld is outside [%lld, %lld]", name, key, text, v,
+                             (long long)min, (long long)max);
+        if (*n >= cap)
+            return pare_fail(PARE_EINVAL, "%s: option '%s' = '%s' has more than %d values", name, key, text, cap);
+        vals[(*n)++] = v;
+        p = *end ? end + 1 : end;
+        if (*end && !*p)
+            return pare_fail(PARE_EINVAL, "%s: option '%s' = '%s' ends with '%c'", name, key, text, sep);
+    }
+    if (*n == 0)
+        return pare_fail(PARE_EINVAL, "%s: option '%s' is empty (give integers separated by '%c')", name, key, sep);
+    return PARE_OK;
+}

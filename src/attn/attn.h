@@ -1,0 +1,195 @@
+/* attn.h — every attention variant behind one interface: a registry of variant descriptors, each with
+ * its option schema, and one forward/backward calling convention on strided views of q, k, v.
+ *
+ *     pare_kv kv[] = {{"window", PARE_KV_NUM, 3}, {"random", PARE_KV_NUM, 2}, {"global", PARE_KV_NUM, 2},
+ *                     {"block", PARE_KV_NUM, 64}};
+ *     pare_attn *a;
+ *     PARE_TRY(pare_attn_create(&a, "bigbird", kv, 4, T, H, D, causal));   // validated, pattern built
+ *     void *cache = malloc(pare_attn_cache_bytes(a, B)), *work = malloc(pare_attn_work_bytes(a, B));
+ *     pare_attn_args x = {.out = out, .ldo = C, .cache = cache, .work = work,
+ *                         .work_bytes = pare_attn_work_bytes(a, B),
+ *                         .q = qkv, .k = qkv + C, .v = qkv + 2 * C, .ld = 3 * C, .lengths = lengths, .B = B};
+ *     PARE_TRY(pare_attn_forward(a, &x));             // out (B·T, C) from the packed qkv (B·T, 3C), no copies
+ *     x.dout = dout, x.dq = dqkv, x.dk = dqkv + C, x.dv = dqkv + 2 * C, x.ldd = 3 * C;
+ *     PARE_TRY(pare_attn_backward(a, &x));            // adds into dq, dk, dv
+ *     pare_attn_free(a);
+ *
+ * Layout. q, k, v are row-major views of B·T rows with row stride ld (floats): token t of sequence b is
+ * row b·T + t, head h its columns [h·D, h·D + D). The graph's packed qkv (B·T, 3C) = [q | k | v] is passed
+ * as q = qkv, k = qkv + C, v = qkv + 2C, ld = 3C. out and dout: (B·T, H·D) with row stride ldo; dq, dk,
+ * dv: like q, k, v with row stride ldd (they may be the three parts of one packed dqkv).
+ *
+ * Semantics shared by all variants: scale 1/sqrt(D); lengths (B) or NULL: keys at positions >= lengths[b]
+ * are masked, padded queries still attend to the valid keys their pattern allows (as nn.h's attention);
+ * causal: key j > query i masked, applied inside each variant's pattern; a query that sees no key gets
+ * output 0 (and no gradient). Sparse variants compute only the (query, key) tiles their pattern lists,
+ * so their cost scales as the method says, not as T² with a mask.
+ *
+ * Calls. T, H, D and causal are fixed at creation (the pattern depends on them); B may change per call.
+ * The caller owns two buffers: the cache (pare_attn_cache_bytes(a, B)), written by forward and read by
+ * backward, and a scratch workspace (pare_attn_work_bytes(a, B): one slot per worker thread). A call
+ * runs on as many threads as slots fit in work_bytes, at most B·H; (b, h) pairs are distributed over
+ * them (OpenMP), and every pair's numbers do not depend on the thread count. Backward ADDS into dq, dk,
+ * dv (and dparams), needs the forward's out and cache, and leaves both unchanged.
+ *
+ * Learned parameters (Linformer's E and F, LSRA's convolution): a variant lists them with param_shapes;
+ * the caller keeps them in one array (pare_attn_param_count floats, in the listed order) passed as
+ * params, and their gradients in dparams. No variant of this file's registry has any yet.
+ *
+ * Deliberately not here: dropout on attention probabilities, additive biases (ALiBi, relative
+ * positions), cross-attention with a different key length, and the graph op that calls this (graph/).
+ */
+#ifndef PARE_ATTN_H
+#define PARE_ATTN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/options.h"
+#include "core/rng.h"
+#include "core/status.h"
+
+/* The registry, append-only (the order of listings). */
+typedef enum pare_attn_kind {
+    PARE_ATTN_FULL = 0,   /* dense softmax attention, the reference */
+    PARE_ATTN_FLASH,      /* tiled exact attention with online softmax, O(T) memory */
+    PARE_ATTN_BLOCK,      /* BlockBERT: blockwise attention with a per-head block permutation */
+    PARE_ATTN_FIXED,      /* Sparse Transformer fixed patterns: local, radius, strided, fixed */
+    PARE_ATTN_LONGFORMER, /* sliding window, dilated window, symmetric global tokens */
+    PARE_ATTN_BIGBIRD,    /* random + window + global blocks */
+    PARE_ATTN_LONGNET,    /* dilated attention over segment lengths × dilation rates */
+    PARE_ATTN_KIND_COUNT
+} pare_attn_kind;
+
+typedef struct pare_attn pare_attn;
+typedef struct pare_attn_variant pare_attn_variant;
+
+/* The tensors of one call. Forward reads q, k, v, lengths, params and writes out, cache (and pairs);
+ * backward reads those and dout, and adds into dq, dk, dv, dparams. */
+typedef struct pare_attn_args {
+    /* outputs */
+    float *out;              /* (B·T, H·D), row stride ldo: written by forward, read by backward */
+    int64_t ldo;             /* row stride of out and dout (floats) */
+    float *dq, *dk, *dv;     /* backward adds into these; (B·T, H·D) views with row stride ldd */
+    int64_t ldd;
+    float *dparams;          /* backward adds into it (pare_attn_param_count floats); NULL if none */
+    void *cache;             /* pare_attn_cache_bytes(a, B) bytes: forward writes, backward reads */
+    void *work;              /* scratch of work_bytes >= one slot (see pare_attn_work_bytes) */
+    size_t work_bytes;
+    int64_t *pairs;          /* optional (NULL): set to the (query, key) scores computed, Σ over b, h */
+    /* inputs */
+    const float *dout;       /* backward: (B·T, H·D), row stride ldo */
+    const float *q, *k, *v;  /* (B·T, H·D) views, row stride ld */
+    int64_t ld;
+    const int32_t *lengths;  /* (B) valid lengths, or NULL (all T) */
+    const float *params;     /* learned parameters or NULL if the variant has none */
+    int64_t B;
+} pare_attn_args;
+
+/* Cost of one call with all lengths = T. pairs counts the (query, key) scores actually computed (for
+ * tiled sparse variants: whole tiles, masked entries inside a tile included), so
+ * flops ≈ pairs · (4D + softmax) forward. Memory = cache_bytes + slot_bytes · threads (intermediates
+ * beyond q, k, v, out and their gradients). */
+typedef struct pare_attn_cost {
+    int64_t pairs;        /* scores computed per forward, Σ over B·H */
+    int64_t flops_fwd;    /* floating-point operations of one forward */
+    int64_t flops_bwd;    /* of one backward (recomputation included) */
+    size_t cache_bytes;   /* kept from forward to backward */
+    size_t slot_bytes;    /* scratch per worker thread (max of forward and backward) */
+} pare_attn_cost;
+
+#define PARE_ATTN_MAX_PARAMS 8
+typedef struct pare_attn_param {
+    char name[32];        /* "E", "F", "conv.weight" */
+    int64_t rows, cols;   /* row-major block of the params array */
+} pare_attn_param;
+
+/* One variant = one file = one descriptor. Functions marked optional may be NULL. */
+struct pare_attn_variant {
+    const pare_schema *schema; /* schema->name is the kind ("bigbird"); options with defaults and ranges */
+    int can_be_causal;         /* 0: pare_attn_create refuses causal = 1 */
+    const char *causal_note;   /* why it cannot be causal, or how causal is applied (errors, docs) */
+    /* Validate a->opts against a->T, H, D, causal (messages name the option) and build a->state.
+     * On failure it frees what it built. */
+    pare_status (*init)(pare_attn *a);
+    void (*free)(pare_attn *a); /* optional: frees a->state (default: free(a->state)) */
+    pare_status (*forward)(const pare_attn *a, const pare_attn_args *x);
+    pare_status (*backward)(const pare_attn *a, const pare_attn_args *x);
+    void (*cost)(const pare_attn *a, int64_t B, pare_attn_cost *c);
+    /* optional: multiplicity of key j for query i in head h, mask (T,T), before padding (causal
+     * included). Default: dense (1 for every visible key). */
+    void (*mask)(const pare_attn *a, int64_t h, uint8_t *mask);
+    /* optional: learned parameters; returns how many blocks (<= PARE_ATTN_MAX_PARAMS), 0 or NULL = none */
+    int (*param_shapes)(const pare_attn *a, pare_attn_param *p);
+    /* optional: initial values of params (pare_attn_param_count floats), deterministic by rng */
+    void (*param_init)(const pare_attn *a, float *params, pare_rng *rng);
+};
+
+/* An instance: a variant with validated options for one (T, H, D, causal). */
+struct pare_attn {
+    const pare_attn_variant *v;
+    pare_options opts;    /* resolved against v->schema */
+    int64_t T, H, D;
+    int causal;
+    void *state;          /* the variant's derived state (patterns, random choices) */
+};
+
+/* ---- registry ---- */
+const pare_attn_variant *pare_attn_find(const char *kind); /* NULL + message listing the valid kinds */
+int pare_attn_count(void);
+const pare_attn_variant *pare_attn_at(int i);              /* by pare_attn_kind; NULL out of range */
+/* "full, flash, block, ..." into buf. */
+const char *pare_attn_kinds(char *buf, size_t n);
+
+/* ---- instances ---- */
+/* Resolve kv against the kind's schema, check T, H, D >= 1 and causal, and build the variant's state. */
+pare_status pare_attn_create(pare_attn **out, const char *kind, const pare_kv *kv, int nkv, int64_t T, int64_t H,
+                             int64_t D, int causal);
+/* The same from options already resolved against v->schema (the graph resolves them at build time). */
+pare_status pare_attn_create_opts(pare_attn **out, const pare_attn_variant *v, const pare_options *o, int64_t T,
+                                  int64_t H, int64_t D, int causal);
+void pare_attn_free(pare_attn *a); /* NULL ok */
+const char *pare_attn_name(const pare_attn *a);
+
+/* ---- calls ---- */
+size_t pare_attn_cache_bytes(const pare_attn *a, int64_t B);
+/* Scratch for forward and backward with one slot per thread the caller's OpenMP would use now
+ * (min(B·H, omp_get_max_threads()) slots). */
+size_t pare_attn_work_bytes(const pare_attn *a, int64_t B);
+/* Check the arguments (PARE_EINVAL naming the field) and run the variant. */
+pare_status pare_attn_forward(const pare_attn *a, const pare_attn_args *x);
+pare_status pare_attn_backward(const pare_attn *a, const pare_attn_args *x);
+void pare_attn_cost_of(const pare_attn *a, int64_t B, pare_attn_cost *c);
+/* The dense (T,T) multiplicity mask of head h (1 = visible; LongNet's overlapping configurations can
+ * give 2 or more; padding not applied). For tests and pattern plots; O(T²) memory. */
+void pare_attn_mask(const pare_attn *a, int64_t h, uint8_t *mask);
+
+/* ---- learned parameters ---- */
+int pare_attn_param_shapes(const pare_attn *a, pare_attn_param *p); /* p: PARE_ATTN_MAX_PARAMS entries */
+int64_t pare_attn_param_count(const pare_attn *a);                  /* total floats */
+void pare_attn_param_init(const pare_attn *a, float *params, pare_rng *rng);
+
+/* ---- the variants (src/attn/<kind>.c) ---- */
+extern const pare_attn_variant pare_attn_full, pare_attn_flash, pare_attn_block, pare_attn_fixed,
+    pare_attn_longformer, pare_attn_bigbird, pare_attn_longnet;
+
+/* BigBird's random key blocks of query block qb in head h (written to kb, at most cap); returns their
+ * number. For tests and plots; 0 for other kinds. */
+int64_t pare_attn_bigbird_random(const pare_attn *a, int64_t h, int64_t qb, int64_t *kb, int64_t cap);
+
+/* ---- helpers for variant files ---- */
+/* Valid length of sequence b: clamp(lengths[b], 0, T), T if lengths is NULL. */
+static inline int64_t pare_attn_len(const int32_t *lengths, int64_t b, int64_t T)
+{
+    if (!lengths) return T;
+    int64_t L = lengths[b];
+    return L < 0 ? 0 : L > T ? T : L;
+}
+/* Parse a list of integers "2048,4096" (sep ',') or "8:2:2" (sep ':') of option `key` into vals (cap);
+ * each must be in [min, max]. PARE_EINVAL naming the kind and option. */
+pare_status pare_attn_parse_ints(int64_t *vals, int *n, int cap, const pare_attn *a, const char *key, char sep,
+                                 int64_t min, int64_t max);
+/* Threads a call may use for work_bytes bytes of slot_bytes each and B·H pairs (>= 1; 0 if too small). */
+int pare_attn_threads(size_t work_bytes, size_t slot_bytes, int64_t BH);
+
+#endif
