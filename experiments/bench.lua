@@ -1,13 +1,17 @@
 -- bench.lua — `make bench`: kernel and encoder speed against the machine's own peak.
 --
---   pare run experiments/bench.lua [threads=1,2] [repeats=15] [gemm=1]
+--   pare run experiments/bench.lua [threads=1,2] [repeats=15] [gemm=1] [qblock=1] [formats=1]
 --
 -- 1. build/bench/bench_gemm (a C program: microbenchmarked f32 FMA and int8 VNNI peaks; GEMM at BERT
 --    shapes M=128 × (768×768, 3072×768, 768×3072) for oneDNN f32, OpenBLAS f32 and the int8 kernels)
 --    -> tables "peak", "gemm", "gemm_ratio".
--- 2. A BERT-base-shaped encoder (12 × 768, 12 heads, FFN 3072, T=128, batch 1) in FP32 and INT8,
---    with its FLOP floor (FLOPs / measured peak) -> table "encoder", and time per op -> "encoder_ops".
--- Then the targets of the engine issue, each with its measured value and whether it is met.
+--    build/bench/bench_qblock (quantized-weight kernels: int4-group weight-only GEMV at the decode shape
+--    1×4096×4096 in GB/s against the measured read bandwidth and against f32; int4/int8 group and
+--    llama.cpp block formats at BERT shapes) -> tables "qgemv", "qgemm", "bandwidth".
+-- 2. A BERT-base-shaped encoder (12 × 768, 12 heads, FFN 3072, T=128, batch 1) in FP32 and every format
+--    with a kernel (int8 W8A8, per-tensor W8A8, LLM.int8, ZeroQuant, int4 group, Q8_0, Q4_0), with its
+--    FLOP floor (FLOPs / measured peak) -> table "encoder", and time per op -> "encoder_ops".
+-- Then the targets of the engine and quantization issues, each with its measured value and whether it is met.
 -- Latencies are medians with bootstrap 95% intervals; two-thread figures on a busy 2-core machine
 -- are noisy (the load average is recorded with every table).
 local pare = require "pare"
@@ -55,6 +59,43 @@ if tostring(a.gemm or 1) ~= "0" then
   pare.print_table(exp, "gemm", {columns = {"kernel", "N", "K", "threads", "gops", "pct_peak"}})
 end
 
+-- 1b. Quantized-weight kernels (bench/bench_qblock.c): lines "<table> key=value ...", one table per
+-- first word (qgemv: decode-shaped GEMV; qgemm: BERT shapes; bandwidth: the machine's read bandwidth)
+if tostring(a.qblock or 1) ~= "0" then
+  local exe = "build/bench/bench_qblock"
+  local p = io.popen(exe .. " 2>&1")
+  local declared, saw = {}, false
+  for line in p:lines() do
+    local tname = line:match("^(%a+)%s+%w+=")
+    if tname then
+      saw = true
+      local row, cols = {}, {}
+      for k, v in line:gmatch("(%w+)=(%S+)") do
+        row[k] = tonumber(v) or v
+        cols[#cols + 1] = k
+      end
+      if not declared[tname] then
+        exp:table(tname, {columns = cols, units = {ms = "ms", f32_ms = "ms", gbps = "GB/s", gops = "GOP/s"}})
+        declared[tname] = true
+      end
+      row.load = nil
+      exp:record(tname, row)
+    elseif not line:match("^#") and line ~= "" then
+      io.stderr:write(line, "\n")
+    end
+  end
+  local ok = p:close()
+  if not ok or not saw then error("bench: " .. exe .. " failed (run `make bench`, which builds it)") end
+  if declared.qgemv then
+    print("\nDecode-shaped GEMV (M=1), quantized weights against f32:")
+    pare.print_table(exp, "qgemv")
+  end
+  if declared.qgemm then
+    print("\nQuantized-weight GEMM at BERT shapes (M=128):")
+    pare.print_table(exp, "qgemm")
+  end
+end
+
 -- 2. Encoder
 local rows = {}
 for _, th in ipairs(threads) do
@@ -62,13 +103,28 @@ for _, th in ipairs(threads) do
   local big = pare.model{kind = "encoder", vocab = 30522, max_T = 128, classes = 2, d = 768, heads = 12,
                          layers = 12, ffn = 3072, seed = 1}
   local fp32_ms
-  for _, fmt in ipairs{"fp32", "int8"} do
-    local m = fmt == "fp32" and big or big:apply("dynamic_int8")
+  -- every format with a kernel: int8 = W8A8 dynamic (per-channel weights, per-token activations);
+  -- w8a8_tensor = SmoothQuant O1/O2-style per-tensor weights; the rest are weight formats of issue 3
+  local formats = {
+    fp32 = function() return big end,
+    int8 = function() return big:apply("dynamic_int8") end,
+    w8a8_tensor = function() return big:apply("dynamic_int8", {weights = "tensor", acts = "tensor"}) end,
+    llm_int8 = function() return big:apply("llm_int8") end,
+    zeroquant = function() return big:apply("zeroquant", {group = 128}) end,
+    int4_group = function() return big:apply("rtn", {bits = 4, group = 128}) end,
+    q8_0 = function() return big:apply("qblock", {format = "q8_0"}) end,
+    q4_0 = function() return big:apply("qblock", {format = "q4_0"}) end,
+  }
+  local order = {"fp32", "int8", "w8a8_tensor", "llm_int8", "zeroquant", "int4_group", "q8_0", "q4_0"}
+  if tostring(a.formats or 1) == "0" then order = {"fp32", "int8"} end
+  for _, fmt in ipairs(order) do
+    local m = formats[fmt]()
     local b = m:bench{batch = 1, T = 128, repeats = repeats, warmup = 3}
     -- floor: the Linear FLOPs at the format's peak, everything else at the f32 peak
     local lin = b.flops_by_op.linear or 0
     local pf, pi = peak.f32[th], peak.i8[th]
-    local floor = pf and ((fmt == "int8" and pi) and (lin / pi + (b.flops - lin) / pf) or b.flops / pf) * 1e3 / 1e9
+    local int8ish = fmt == "int8" or fmt == "w8a8_tensor" or fmt == "llm_int8" or fmt == "zeroquant" or fmt:match("^q")
+    local floor = pf and ((int8ish and pi) and (lin / pi + (b.flops - lin) / pf) or b.flops / pf) * 1e3 / 1e9
     if fmt == "fp32" then fp32_ms = b.median_ms end
     local row = {format = fmt, threads = th, median_ms = b.median_ms, ci_lo_ms = b.ci_lo_ms, ci_hi_ms = b.ci_hi_ms,
                  gflop = b.flops / 1e9, floor_ms = floor or 0/0, vs_floor = floor and b.median_ms / floor or 0/0,
@@ -112,8 +168,17 @@ end
 for _, r in ipairs(rows) do
   if r.format == "int8" then
     check(string.format("INT8 encoder speedup %dt", r.threads), r.speedup_vs_fp32, 2.5, r.speedup_vs_fp32 >= 2.5)
-  else
+    check(string.format("W8A8 encoder >= 2x FP32 %dt", r.threads), r.speedup_vs_fp32, 2.0, r.speedup_vs_fp32 >= 2.0)
+  elseif r.format == "fp32" then
     check(string.format("FP32 encoder / floor %dt", r.threads), r.vs_floor, 1.3, r.vs_floor <= 1.3)
+  end
+end
+-- int4 weight-only GEMV (1×4096×4096) against the f32 GEMV (issue 3)
+if exp:columns("qgemv") then
+  for _, r in ipairs(exp:rows("qgemv")) do
+    if r.kind == "int4_group" and r.M == 1 and r.N == 4096 and r.K == 4096 then
+      check(string.format("int4 GEMV 1x4096x4096 g%s vs f32 %dt", tostring(r.g or r.group), r.threads), r.ratio, 2.5, r.ratio >= 2.5)
+    end
   end
 end
 print("\nTargets:")

@@ -6,7 +6,7 @@
 local pare = require "pare"
 local zoo, measure = require "pare.zoo", require "pare.measure"
 local a = pare.args
-local exp = pare.experiment("ptq_vs_qat", {seed = 1})
+local exp = pare.experiment("ptq_vs_qat", {seed = 1, dir = a.results_dir, plots = a.plots_dir, fresh = tostring(a.fresh) == "1"})
 local base, task = zoo.listops{d = tonumber(a.d) or 128}
 local qat_steps = tonumber(a.qat_steps) or 400
 local function static(meth) return function(m, bits)

@@ -2,13 +2,13 @@
 -- to 1 (all moved into the weights): accuracy and fidelity of W8A8 O1 and O3 on the ListOps encoder
 -- with injected outliers. The paper's sweet spot is in the middle (0.4–0.6 for most models).
 --
---   pare run experiments/smoothquant_alpha.lua [factor=40] [channels=2] [d=128]
+--   pare run experiments/smoothquant_alpha.lua [factor=100] [channels=4] [d=128]
 local pare = require "pare"
 local zoo, measure = require "pare.zoo", require "pare.measure"
 local a = pare.args
-local exp = pare.experiment("smoothquant_alpha", {seed = 1})
+local exp = pare.experiment("smoothquant_alpha", {seed = 1, dir = a.results_dir, plots = a.plots_dir, fresh = tostring(a.fresh) == "1"})
 local base, task = zoo.listops{d = tonumber(a.d) or 128}
-local big = base:apply("inject_outliers", {factor = tonumber(a.factor) or 40, channels = tonumber(a.channels) or 2})
+local big = base:apply("inject_outliers", {factor = tonumber(a.factor) or 100, channels = tonumber(a.channels) or 4})
 local alphas = {}
 for i = 0, 10 do alphas[#alphas + 1] = i / 10 end
 exp:table("alpha", measure.decl({"level", "alpha"}))

@@ -3,16 +3,17 @@
 -- FP32, on the embedded ListOps encoder as trained and with LLM-like outlier channels injected
 -- (inject_outliers: same f32 function, a few LayerNorm channels ×factor).
 --
---   pare run experiments/smoothquant_schemes.lua [factor=40] [channels=2] [alpha=0.5] [d=128]
+--   pare run experiments/smoothquant_schemes.lua [factor=100] [channels=4] [alpha=0.5] [d=128] [fresh=1]
+--   (every experiment takes results_dir=, plots_dir= and fresh=1 to start its results file anew)
 --
 -- results/smoothquant_schemes.h5 table "schemes"; plots/smoothquant_schemes-accuracy.png
 local pare = require "pare"
 local zoo, measure = require "pare.zoo", require "pare.measure"
 local a = pare.args
-local exp = pare.experiment("smoothquant_schemes", {seed = 1})
+local exp = pare.experiment("smoothquant_schemes", {seed = 1, dir = a.results_dir, plots = a.plots_dir, fresh = tostring(a.fresh) == "1"})
 local base, task = zoo.listops{d = tonumber(a.d) or 128}
-local models = {[0] = base, [1] = base:apply("inject_outliers", {factor = tonumber(a.factor) or 40,
-                                                                   channels = tonumber(a.channels) or 2})}
+local models = {clean = base, outliers = base:apply("inject_outliers", {factor = tonumber(a.factor) or 100,
+                                                                   channels = tonumber(a.channels) or 4})}
 local alpha = tonumber(a.alpha) or 0.5
 local function sq(level) return function(m) return m:apply("smoothquant", {calib = task, calib_samples = 256, level = level, alpha = alpha}) end end
 local schemes = {
@@ -28,14 +29,14 @@ local schemes = {
 }
 local order = {"fp32", "w8a8_per_tensor", "w8a8_per_token", "w8a8_per_channel", "zeroquant", "llm_int8",
                "smoothquant_O1", "smoothquant_O2", "smoothquant_O3"}
-exp:table("schemes", measure.decl({"outliers", "scheme"}))
-pare.sweep(exp, "schemes", {{"outliers", {0, 1}}, {"scheme", order}}, function(p)
-  local ref = models[p.outliers]
+exp:table("schemes", measure.decl({"model", "scheme"}))
+pare.sweep(exp, "schemes", {{"model", {"clean", "outliers"}}, {"scheme", order}}, function(p)
+  local ref = models[p.model]
   return measure.row(schemes[p.scheme](ref), ref, task, {bench = {batch = 8, repeats = 20}})
 end)
-pare.print_table(exp, "schemes", {columns = {"outliers", "scheme", "accuracy", "agreement", "cosine", "latency_ms", "size_mb", "simulated"}})
-exp:plot{table = "schemes", name = "accuracy", x = "scheme", y = "accuracy", by = "outliers", kind = "bars",
-         title = "W8A8 schemes on ListOps: accuracy without (0) and with (1) injected outliers"}
-exp:plot{table = "schemes", name = "cosine", x = "scheme", y = "cosine", by = "outliers", kind = "bars",
+pare.print_table(exp, "schemes", {columns = {"model", "scheme", "accuracy", "agreement", "cosine", "latency_ms", "size_mb", "simulated"}})
+exp:plot{table = "schemes", name = "accuracy", x = "scheme", y = "accuracy", by = "model", kind = "bars",
+         title = "W8A8 schemes on ListOps: accuracy, as trained and with injected outliers"}
+exp:plot{table = "schemes", name = "cosine", x = "scheme", y = "cosine", by = "model", kind = "bars",
          title = "Logit cosine with FP32"}
 exp:close()
