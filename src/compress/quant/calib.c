@@ -104,7 +104,7 @@ static pare_status run_pass(observer *o, pare_model *m, const pare_dataset *d, i
         for (int64_t i = 0; i < B; i++) idx[i] = first + i;
         pare_dataset_gather(d, idx, B, tok, len, lab);
         x->observe = observe, x->observe_user = o;
-        if ((st = pare_exec_bind(x, tok, len, lab)) == PARE_OK) st = pare_exec_forward(x);
+        if ((st = pare_exec_bind(x, tok, len, NULL)) == PARE_OK) st = pare_exec_forward(x); /* labels play no part */
         pare_exec_free(x);
     }
     free(tok), free(len), free(lab), free(idx);
