@@ -426,8 +426,19 @@ static void test_act_errors(void)
     a.outlier_threshold = -1;
     ok(pare_linear_i8_act(y, x, &w, W, NULL, M, &a, ws, NULL) == PARE_EINVAL, "threshold -1 rejected: %s",
        pare_errmsg());
-    ok(pare_linear_i8_act(y, x, &w, NULL, NULL, M, &big, ws, NULL) == PARE_EINVAL && strstr(pare_errmsg(), "W_f32"),
-       "threshold without W_f32 rejected: %s", pare_errmsg());
+    { /* W_f32 NULL: the outlier columns use the int8 weights dequantized, exactly as if given explicitly */
+        float *Wd = xalloc((size_t)(N * K) * 4), *y2 = xalloc((size_t)(M * N) * 4), *yr = xalloc((size_t)(M * N) * 4);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t k = 0; k < K; k++) Wd[n * K + k] = (float)w.q[n * K + k] * w.scale[n];
+        int64_t o1 = 0, o2 = 0;
+        ok(pare_linear_i8_act(y, x, &w, NULL, NULL, M, &big, ws, &o1) == PARE_OK &&
+               pare_linear_i8_act(y2, x, &w, Wd, NULL, M, &big, ws, &o2) == PARE_OK && o1 == o2 && o1 > 0 &&
+               !memcmp(y, y2, sizeof(float) * (size_t)(M * N)),
+           "LLM.int8 without W_f32 dequantizes the int8 outlier columns (%lld outliers)", (long long)o1);
+        pare_linear_i8_act_ref(yr, x, &w, NULL, NULL, M, &big, NULL);
+        is_close_arr(y, yr, M * N, 1e-5, 1e-5, "... and equals its reference");
+        free(Wd), free(y2), free(yr);
+    }
     ok(pare_linear_i8_act(y, x, &w, NULL, NULL, M, NULL, NULL, NULL) == PARE_EINVAL, "NULL workspace rejected");
     ok(pare_linear_i8_act(y, x, &w, NULL, NULL, 0, NULL, ws, NULL) == PARE_OK, "M = 0 is a no-op");
     x[2 * K + 5] = INFINITY;

@@ -111,7 +111,7 @@ static pare_status linear_fwd(pare_exec *x, const pare_node *n)
     switch (w->format) {
     case PARE_FMT_I8_CHANNEL: {
         int64_t nout = 0;
-        pare_status st = pare_linear_i8_act(y, in, &q->i8, q->act.outlier_threshold > 0 ? w->blob->data : NULL, bias, M,
+        pare_status st = pare_linear_i8_act(y, in, &q->i8, NULL /* outlier columns from the int8 weights */, bias, M,
                                             &q->act, x->workspace, &nout);
         if (q->act.outlier_threshold > 0) {
             q->outlier_cols += nout;

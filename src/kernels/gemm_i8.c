@@ -1113,9 +1113,6 @@ pare_status pare_linear_i8_act(float *y, const float *x, const pare_i8_weight *w
     if (M == 0) return PARE_OK;
     if (!y || !x) return pare_fail(PARE_EINVAL, "%s: NULL input or output", what);
     const int outliers = a->outlier_threshold > 0.0f;
-    if (outliers && !W_f32)
-        return pare_fail(PARE_EINVAL, "%s: outlier_threshold=%g needs the f32 weights W_f32 (N,K), got NULL", what,
-                         (double)a->outlier_threshold);
     if (!workspace || (uintptr_t)workspace % sizeof(float))
         return pare_fail(PARE_EINVAL, "%s: workspace is NULL or misaligned (need pare_linear_i8_act_workspace(M,N,K,a)"
                                       " bytes, 64-byte aligned)", what);
@@ -1170,7 +1167,7 @@ pare_status pare_linear_i8_act(float *y, const float *x, const pare_i8_weight *w
         const int64_t nc = c0 + OUTLIER_CHUNK < nO ? OUTLIER_CHUNK : nO - c0;
 #pragma omp parallel for schedule(static) if (N * nc >= PAR_MIN_ELEMS)
         for (int64_t n = 0; n < N; n++)
-            for (int64_t j = 0; j < nc; j++) l.wo[n * nc + j] = W_f32[n * K + idx[c0 + j]];
+            for (int64_t j = 0; j < nc; j++) l.wo[n * nc + j] = W_f32 ? W_f32[n * K + idx[c0 + j]] : (float)w->q[n * K + idx[c0 + j]] * w->scale[n];
         pare_sgemm(0, 1, M, N, nc, 1.0f, l.xm + c0, nO, l.wo, nc, 1.0f, y, N);
     }
     if (n_outliers) *n_outliers = nO;
@@ -1267,7 +1264,8 @@ void pare_linear_i8_act_ref(float *y, const float *x, const pare_i8_weight *w, c
             if (nO > 0) {
                 double f = v;
                 for (int64_t k = 0; k < K; k++)
-                    if (O[k]) f += (double)x[m * K + k] * W_f32[n * K + k];
+                    if (O[k])
+                        f += (double)x[m * K + k] * (W_f32 ? W_f32[n * K + k] : (double)((float)w->q[n * K + k] * w->scale[n]));
                 v = (float)f;
             }
             y[m * N + n] = v;

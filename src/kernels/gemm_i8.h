@@ -65,12 +65,13 @@ pare_status pare_i8_weight_from_int(pare_i8_weight *out, const int8_t *q, const 
 /* Bytes of workspace pare_linear_i8_act needs (a NULL: the default scheme, DYN_TOKEN symmetric). */
 size_t pare_linear_i8_act_workspace(int64_t M, int64_t N, int64_t K, const pare_i8_act *a);
 /* y(M,N) = dequant(int8 GEMM of quant(x)(M,K) and w->q(N,K)) + bias(N) [+ x[:,O]·W_f32[:,O]^T].
- * W_f32 (N,K): the f32 weights, needed (non-NULL) only when a->outlier_threshold > 0, else may be NULL.
+ * W_f32 (N,K): the weights the outlier columns use when a->outlier_threshold > 0; NULL: their int8
+ * values dequantized (q·scale), as bitsandbytes does at inference, so only the int8 form is stored.
  * a NULL: DYN_TOKEN symmetric without outliers. workspace: pare_linear_i8_act_workspace(M, N, K, a)
  * bytes, 64-byte aligned (4 required). n_outliers (may be NULL) receives the number of input features
  * that ran in f32 in this call (0 without decomposition). y may be x (N == K).
  * Errors: PARE_EINVAL (bad scheme, naming the field and the valid values; NULL buffers; K > PARE_I8_MAX_K;
- * outlier_threshold > 0 without W_f32), PARE_ENUMERIC naming the row of x that holds NaN or Inf (every
+ * ), PARE_ENUMERIC naming the row of x that holds NaN or Inf (every
  * mode), PARE_EINTERNAL if oneDNN fails. */
 pare_status pare_linear_i8_act(float *y, const float *x, const pare_i8_weight *w, const float *W_f32,
                                const float *bias, int64_t M, const pare_i8_act *a, void *workspace,
