@@ -146,6 +146,9 @@ const char *pare_attn_kinds(char *buf, size_t n);
 pare_status pare_attn_create(pare_attn **out, const char *kind, const pare_kv *kv, int nkv, int64_t T, int64_t H,
                              int64_t D, int causal);
 /* The same from options already resolved against v->schema (the graph resolves them at build time). */
+/* From a spec string, as models store it: "kind" or "kind:key=value,key=value" (e.g.
+ * "bigbird:window=3,random=2,global=2,block=16"). Errors name the option, or list the valid kinds. */
+pare_status pare_attn_create_spec(pare_attn **out, const char *spec, int64_t T, int64_t H, int64_t D, int causal);
 pare_status pare_attn_create_opts(pare_attn **out, const pare_attn_variant *v, const pare_options *o, int64_t T,
                                   int64_t H, int64_t D, int causal);
 void pare_attn_free(pare_attn *a); /* NULL ok */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn/attn.h"
 #include "core/timer.h"
 #include "ops.h"
 
@@ -87,6 +88,27 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
     x->buf = calloc((size_t)m->nvalues, sizeof *x->buf);
     s = calloc((size_t)m->nvalues, sizeof *s);
     if (!x->buf || !s) goto nomem;
+    size_t attn_bytes = 0;
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_node *n = &m->nodes[i];
+        if (n->op != PARE_OP_ATTENTION || !n->a.attn[0]) continue;
+        if (!x->attn) {
+            x->attn = calloc((size_t)m->nnodes, sizeof *x->attn);
+            x->attn_cache = calloc((size_t)m->nnodes, sizeof *x->attn_cache);
+            if (!x->attn || !x->attn_cache) goto nomem;
+        }
+        int64_t C = m->values[n->out].cols;
+        pare_status as = pare_attn_create_spec(&x->attn[i], n->a.attn, T, n->a.heads, C / n->a.heads, n->a.causal);
+        if (as != PARE_OK) {
+            free(s);
+            pare_exec_free(x);
+            return pare_fail_ctx(as, "%s at T=%lld", n->name, (long long)T);
+        }
+        size_t cb = pare_attn_cache_bytes(x->attn[i], B);
+        x->attn_cache[i] = pare_alloc(cb ? cb : PARE_ALIGN);
+        if (!x->attn_cache[i]) goto nomem;
+        attn_bytes += cb;
+    }
 
     for (int64_t i = 0; i < m->nnodes; i++) {
         const pare_op_desc *d = pare_op_get(m->nodes[i].op);
@@ -123,7 +145,7 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
             s[n->cache[0]].size = 0; /* the mask is not used at inference */
         }
     size_t act = plan_offsets(s, m->nvalues);
-    x->planned_bytes = act + x->workspace_bytes;
+    x->planned_bytes = act + x->workspace_bytes + attn_bytes;
 
     size_t grads = 0;
     if (mode == PARE_EXEC_TRAIN) {
@@ -159,6 +181,12 @@ nomem:
 void pare_exec_free(pare_exec *x)
 {
     if (!x) return;
+    for (int64_t i = 0; x->attn && i < x->m->nnodes; i++) {
+        pare_attn_free(x->attn[i]);
+        pare_free(x->attn_cache[i]);
+    }
+    free(x->attn);
+    free(x->attn_cache);
     pare_arena_free(&x->arena);
     pare_arena_free(&x->grad_arena);
     free(x->buf);

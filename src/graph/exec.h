@@ -37,6 +37,10 @@ typedef struct pare_exec {
      * stops the forward. NULL: none. */
     pare_status (*observe)(void *user, const struct pare_exec *x, int64_t node);
     void *observe_user;
+    /* Attention variants (src/attn) of ATTENTION nodes with a.attn set: one instance per node, made for
+     * this executor's T, and the cache its backward reads (NULL for other nodes). */
+    struct pare_attn **attn;
+    void **attn_cache;
 } pare_exec;
 
 pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode);

@@ -135,6 +135,8 @@ typedef struct pare_node_attrs {
     int heads;          /* ATTENTION */
     int causal;         /* ATTENTION */
     int bmm_i8;         /* ATTENTION: the two batched products on int8 (SmoothQuant), inference only */
+    char attn[112];     /* ATTENTION: an attention variant of src/attn, "kind" or "kind:key=value,...";
+                           "" = the built-in dense attention of kernels/nn.h */
     int qat_bits;       /* LINEAR: > 0 trains with fake-quantized weights and activations (QAT) */
     int qat_learn;      /* LINEAR: scales learned (LSQ) rather than following the data */
     int qat_w, qat_a;   /* LINEAR: indices of the weight-scale (N) and activation-scale (1) parameters */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "exec.h"
+#include "attn/attn.h"
 #include "kernels/qat.h"
 
 static float *F(const pare_exec *x, int id) { return (float *)x->buf[id]; }
@@ -273,8 +274,27 @@ static int dropout_caches(const pare_model *m, const pare_node *n, pare_cache_sp
 }
 
 /* ---- attention: qkv (B·T, 3C) -> out (B·T, C); cache att (B,H,T,T) ---- */
+/* A variant of src/attn (n->a.attn set): the executor holds its instance and cache for this node. */
+static pare_attn *VARIANT(const pare_exec *x, const pare_node *n)
+{
+    return x->attn ? x->attn[n - x->m->nodes] : NULL;
+}
+static pare_attn_args variant_args(const pare_exec *x, const pare_node *n)
+{
+    int64_t C = COLS(x, n->out);
+    const float *qkv = F(x, n->in[0]);
+    return (pare_attn_args){.out = F(x, n->out), .ldo = C, .cache = x->attn_cache[n - x->m->nodes],
+                            .work = x->workspace, .work_bytes = x->workspace_bytes, .q = qkv, .k = qkv + C,
+                            .v = qkv + 2 * C, .ld = 3 * C, .lengths = LENGTHS(x, n), .B = x->B};
+}
+
 static pare_status attention_fwd(pare_exec *x, const pare_node *n)
 {
+    pare_attn *v = VARIANT(x, n);
+    if (v) {
+        pare_attn_args a = variant_args(x, n);
+        return pare_attn_forward(v, &a);
+    }
     if (n->a.bmm_i8 && x->mode == PARE_EXEC_INFER) /* SmoothQuant's W8A8 BMMs */
         return pare_attention_forward_i8(F(x, n->out), F(x, n->in[0]), LENGTHS(x, n), n->a.causal, x->B, x->T,
                                          COLS(x, n->out), n->a.heads, x->workspace);
@@ -284,22 +304,43 @@ static pare_status attention_fwd(pare_exec *x, const pare_node *n)
 }
 static void attention_bwd(pare_exec *x, const pare_node *n)
 {
+    pare_attn *v = VARIANT(x, n);
+    if (v) {
+        pare_attn_args a = variant_args(x, n);
+        int64_t C = COLS(x, n->out);
+        float *dqkv = G(x, n->in[0]);
+        if (!dqkv) return;
+        a.dout = G(x, n->out), a.dq = dqkv, a.dk = dqkv + C, a.dv = dqkv + 2 * C, a.ldd = 3 * C;
+        pare_status st = pare_attn_backward(v, &a);
+        assert(st == PARE_OK); /* arguments were checked by the forward of the same call */
+        (void)st;
+        return;
+    }
     pare_attention_backward(G(x, n->in[0]), (float *)x->workspace, G(x, n->out), F(x, n->in[0]), F(x, n->cache[0]),
                             LENGTHS(x, n), n->a.causal, x->B, x->T, COLS(x, n->out), n->a.heads);
 }
 static int64_t attention_flops(const pare_exec *x, const pare_node *n)
 {
+    pare_attn *v = VARIANT(x, n);
+    if (v) {
+        pare_attn_cost c;
+        pare_attn_cost_of(v, x->B, &c);
+        return c.flops_fwd;
+    }
     int64_t B = x->B, T = x->T, C = COLS(x, n->out), H = n->a.heads;
     return 4 * B * T * T * C + 5 * B * H * T * T; /* QK^T and PV, softmax */
 }
 static int attention_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
 {
     (void)m;
+    if (n->a.attn[0]) return 0; /* variants keep their own (O(T) for flash and the sparse ones) */
     cs[0] = (pare_cache_spec){"att", PARE_ROWS_CACHE_ATT, n->a.heads, 4};
     return 1;
 }
 static size_t attention_ws(const pare_exec *x, const pare_node *n)
 {
+    pare_attn *v = VARIANT(x, n);
+    if (v) return pare_attn_work_bytes(v, x->B);
     if (n->a.bmm_i8 && x->mode == PARE_EXEC_INFER)
         return pare_attention_i8_workspace(x->B, x->T, COLS(x, n->out), n->a.heads);
     return x->mode == PARE_EXEC_TRAIN ? (size_t)(x->B * n->a.heads * x->T * x->T) * sizeof(float) : 0;

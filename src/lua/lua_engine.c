@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attn/attn.h"
 #include "compress/pass.h"
 #include "core/arena.h"
 #include "core/cpu.h"
@@ -69,6 +70,8 @@ const pare_schema *pare_schema_lookup(const char *name)
         if (!strcmp(pare_pass_at(i)->schema->name, name)) return pare_pass_at(i)->schema;
     for (int i = 0; i < pare_task_count(); i++)
         if (!strcmp(pare_task_name(i), name)) return pare_task_schema(name);
+    for (int i = 0; i < pare_attn_count(); i++)
+        if (!strcmp(pare_attn_at(i)->schema->name, name)) return pare_attn_at(i)->schema;
     return NULL;
 }
 
@@ -79,6 +82,8 @@ const char *pare_schema_names(char *buf, size_t n)
         used += (size_t)snprintf(buf + used, n - used, ", %s", pare_pass_at(i)->schema->name);
     for (int i = 0; i < pare_task_count() && used < n; i++)
         used += (size_t)snprintf(buf + used, n - used, ", %s", pare_task_name(i));
+    for (int i = 0; i < pare_attn_count() && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, ", %s", pare_attn_at(i)->schema->name);
     return buf;
 }
 
@@ -148,9 +153,53 @@ static int model_gc(lua_State *L)
     return 0;
 }
 
+/* attention = {kind = "bigbird", window = 3} (every layer) or a list of such tables (layer by layer) ->
+ * the model option's string form "bigbird:window=3;full". */
+static void attention_spec(lua_State *L, int t, char *buf, size_t n, size_t *used)
+{
+    lua_getfield(L, t, "kind");
+    if (!lua_isstring(L, -1)) pare_lua_error(L, "model: attention tables need kind = \"<variant>\"");
+    *used += (size_t)snprintf(buf + *used, *used < n ? n - *used : 0, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    int first = 1;
+    for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING || !strcmp(lua_tostring(L, -2), "kind")) continue;
+        const char *k = lua_tostring(L, -2);
+        const char *v = lua_isboolean(L, -1) ? (lua_toboolean(L, -1) ? "true" : "false") : luaL_tolstring(L, -1, NULL);
+        *used += (size_t)snprintf(buf + *used, *used < n ? n - *used : 0, "%c%s=%s", first ? ':' : ',', k, v);
+        if (!lua_isboolean(L, -1)) lua_pop(L, 1); /* luaL_tolstring's copy */
+        first = 0;
+    }
+}
+
 static int l_model(lua_State *L)
 {
     pare_options o;
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "attention");
+        if (lua_istable(L, -1)) { /* copy the options with attention in its string form */
+            int at = lua_gettop(L);
+            char spec[PARE_OPT_STR_MAX];
+            size_t used = 0;
+            spec[0] = 0;
+            lua_Integer len = (lua_Integer)lua_rawlen(L, at);
+            for (lua_Integer i = 1; i <= len; i++) {
+                if (i > 1 && used < sizeof spec) used += (size_t)snprintf(spec + used, sizeof spec - used, ";");
+                lua_geti(L, at, i);
+                if (!lua_istable(L, -1)) pare_lua_error(L, "model: attention[%d] must be a table {kind = ...}", (int)i);
+                attention_spec(L, lua_gettop(L), spec, sizeof spec, &used);
+                lua_pop(L, 1);
+            }
+            if (!len) attention_spec(L, at, spec, sizeof spec, &used);
+            if (used >= sizeof spec) pare_lua_error(L, "model: the attention spec is too long (%d bytes)", (int)used);
+            lua_newtable(L);
+            for (lua_pushnil(L); lua_next(L, 1);) lua_pushvalue(L, -2), lua_insert(L, -2), lua_settable(L, -4);
+            lua_pushstring(L, spec);
+            lua_setfield(L, -2, "attention");
+            lua_replace(L, 1);
+            lua_settop(L, 1);
+        } else lua_pop(L, 1);
+    }
     pare_lua_opts(L, 1, &pare_model_schema, &o);
     lmodel *m = lua_newuserdatauv(L, sizeof *m, 0);
     m->m = NULL;

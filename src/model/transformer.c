@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn/attn.h"
 #include "core/rng.h"
 #include "kernels/nn.h"
 
@@ -24,6 +25,9 @@ static const pare_opt_spec model_opts[] = {
     {"act", PARE_OPT_ENUM, "gelu", 0, 0, "gelu|relu", "feed-forward activation"},
     {"dropout", PARE_OPT_FLOAT, "0", 0, 0.95, NULL, "dropout after attention and feed-forward"},
     {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "initialisation seed"},
+    {"attention", PARE_OPT_STRING, "", 0, 0, NULL,
+     "attention variant per layer: \"kind\" or \"kind:key=value,...\" (pare help <kind>); several separated by ';' "
+     "apply to layers 0, 1, ... (the last repeats); \"\": the built-in dense attention"},
 };
 const pare_schema pare_model_schema = {"model", "a BERT-style encoder or GPT-style decoder", model_opts,
                                        (int)(sizeof model_opts / sizeof model_opts[0])};
@@ -140,6 +144,35 @@ static pare_status options_json(char *buf, size_t n, const pare_options *o)
     return PARE_OK;
 }
 
+/* The spec of layer l in "spec0;spec1;..." (the last repeats); "" when none. */
+static void layer_attention(char *out, size_t n, const char *specs, int64_t l)
+{
+    const char *p = specs;
+    for (int64_t k = 0; k < l; k++) {
+        const char *semi = strchr(p, ';');
+        if (!semi) break;
+        p = semi + 1;
+    }
+    size_t len = strcspn(p, ";");
+    while (len && (*p == ' ')) p++, len--;
+    snprintf(out, n, "%.*s", (int)len, p);
+}
+
+/* Every layer's attention spec must make a variant at max_T (errors name the layer and the option). */
+static pare_status check_attention(const char *specs, int64_t L, int64_t T, int64_t H, int64_t D, int causal)
+{
+    for (int64_t l = 0; l < L; l++) {
+        char spec[112];
+        layer_attention(spec, sizeof spec, specs, l);
+        if (!spec[0]) continue;
+        pare_attn *a = NULL;
+        pare_status st = pare_attn_create_spec(&a, spec, T, H, D, causal);
+        pare_attn_free(a);
+        if (st != PARE_OK) return pare_fail_ctx(st, "attention of layer %lld", (long long)l);
+    }
+    return PARE_OK;
+}
+
 pare_status pare_transformer_build(pare_model **out, const pare_options *o)
 {
     *out = NULL;
@@ -152,6 +185,7 @@ pare_status pare_transformer_build(pare_model **out, const pare_options *o)
     if (C % H != 0)
         return pare_fail(PARE_EINVAL, "model: heads=%lld does not divide d=%lld (choose heads among the divisors of d)",
                          (long long)H, (long long)C);
+    PARE_TRY(check_attention(pare_opt_str(o, "attention"), L, Tm, H, C / H, decoder));
 
     builder b = {.m = pare_model_new(decoder ? "decoder" : "encoder")};
     if (!b.m) return PARE_ENOMEM;
@@ -191,8 +225,9 @@ pare_status pare_transformer_build(pare_model **out, const pare_options *o)
         int h = layernorm(&b, NAME("ln1"), x, C);
         int qkv = linear(&b, NAME("attn.qkv"), h, C, 3 * C, PARE_ROWS_TOKENS, 0.02);
         int ain[2] = {qkv, lengths};
-        int a = node(&b, PARE_OP_ATTENTION, NAME("attn"), ain, 2, NULL, 0, PARE_ROWS_TOKENS, C,
-                     (pare_node_attrs){.heads = (int)H, .causal = decoder});
+        pare_node_attrs aa = {.heads = (int)H, .causal = decoder};
+        layer_attention(aa.attn, sizeof aa.attn, pare_opt_str(o, "attention"), l);
+        int a = node(&b, PARE_OP_ATTENTION, NAME("attn"), ain, 2, NULL, 0, PARE_ROWS_TOKENS, C, aa);
         int proj = linear(&b, NAME("attn.out"), a, C, C, PARE_ROWS_TOKENS, resid_std);
         int d1 = node(&b, PARE_OP_DROPOUT, NAME("drop1"), &proj, 1, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){.p = pdrop});
         int r1[2] = {x, d1};
