@@ -36,6 +36,28 @@ tap.ok(back:fidelity(m, task).max_abs_err == 0, "a checkpoint keeps the attentio
 local q = m:apply("dynamic_int8")
 tap.ok(q:fidelity(m, task).agreement > 0.95, "quantization passes work on variant models")
 
+-- every other variant trains inside a model, learned parameters included (on a task that learns fast)
+local quick = pare.task("majority", {seed = 1, n_train = 2000, n_test = 300, pad_to = 32})
+local qT = quick.T
+local function qmodel(att)
+  return pare.model{vocab = quick.vocab, max_T = qT, classes = quick.classes, d = 32, layers = 2, seed = 1, attention = att}
+end
+for _, att in ipairs{{kind = "linear"}, {kind = "performer", features = 32}, {kind = "linformer", k = 8},
+                     {kind = "reformer", bucket = 8}, {kind = "axial", rows = 4}, {kind = "lsra", kernel = 3},
+                     {kind = "fixed", pattern = "strided", stride = 8}, {kind = "block", blocks = 2},
+                     {kind = "longnet", segments = "8,16", rates = "1,2"}, {kind = "bigbird", block = 4, window = 3, random = 1, global = 1},
+                     {kind = "longformer", window = 5, dilation = "1,2"}} do
+  local ok_, mm = pcall(qmodel, att)
+  if not ok_ then tap.ok(false, att.kind .. ": " .. tostring(mm)) else
+    local l0 = mm:evaluate(quick).loss
+    mm:train(quick, {steps = 60, batch = 32, lr = 3e-3, warmup = 5})
+    local l1 = mm:evaluate(quick).loss
+    tap.ok(l1 == l1 and l1 < l0 - 0.05, string.format("%s trains in a model (test loss %.3f -> %.3f, %d params)", att.kind,
+                                                     l0, l1, mm:info().params))
+  end
+end
+tap.ok(model({kind = "linformer", k = 8}):info().params > base:info().params, "linformer's E and F are model parameters")
+
 tap.like(err(function() model({kind = "nosuch"}) end), "valid: full, flash", "unknown kind lists the valid ones")
 tap.like(err(function() model({kind = "longformer", window = T + 8}) end), "window", "a window larger than T names window")
 tap.like(err(function() model({kind = "block", blocks = 2}, "decoder") end), "causal", "BlockBERT refuses causal")

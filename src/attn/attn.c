@@ -21,6 +21,12 @@ static const pare_attn_variant *const variants[] = {
     [PARE_ATTN_LONGFORMER] = &pare_attn_longformer,
     [PARE_ATTN_BIGBIRD] = &pare_attn_bigbird,
     [PARE_ATTN_LONGNET] = &pare_attn_longnet,
+    [PARE_ATTN_LINEAR] = &pare_attn_linear,
+    [PARE_ATTN_LINFORMER] = &pare_attn_linformer,
+    [PARE_ATTN_PERFORMER] = &pare_attn_performer,
+    [PARE_ATTN_REFORMER] = &pare_attn_reformer,
+    [PARE_ATTN_AXIAL] = &pare_attn_axial,
+    [PARE_ATTN_LSRA] = &pare_attn_lsra,
 };
 _Static_assert(sizeof variants / sizeof variants[0] == PARE_ATTN_KIND_COUNT, "attention registry out of date");
 

@@ -34,7 +34,7 @@
  *
  * Learned parameters (Linformer's E and F, LSRA's convolution): a variant lists them with param_shapes;
  * the caller keeps them in one array (pare_attn_param_count floats, in the listed order) passed as
- * params, and their gradients in dparams. No variant of this file's registry has any yet.
+ * params, and their gradients in dparams (linformer's E and F, lsra's convolution).
  *
  * Deliberately not here: dropout on attention probabilities, additive biases (ALiBi, relative
  * positions), cross-attention with a different key length, and the graph op that calls this (graph/).
@@ -58,6 +58,12 @@ typedef enum pare_attn_kind {
     PARE_ATTN_LONGFORMER, /* sliding window, dilated window, symmetric global tokens */
     PARE_ATTN_BIGBIRD,    /* random + window + global blocks */
     PARE_ATTN_LONGNET,    /* dilated attention over segment lengths × dilation rates */
+    PARE_ATTN_LINEAR,     /* linear attention, elu+1 feature map; causal by prefix sums */
+    PARE_ATTN_LINFORMER,  /* learned length projections E, F (k × T) of keys and values */
+    PARE_ATTN_PERFORMER,  /* FAVOR+ positive orthogonal random features */
+    PARE_ATTN_REFORMER,   /* LSH attention: random rotations, buckets, chunks, shared QK */
+    PARE_ATTN_AXIAL,      /* rows then columns of a 2-D reshaping */
+    PARE_ATTN_LSRA,       /* Lite Transformer: attention heads beside depthwise-convolution heads */
     PARE_ATTN_KIND_COUNT
 } pare_attn_kind;
 
@@ -174,7 +180,8 @@ void pare_attn_param_init(const pare_attn *a, float *params, pare_rng *rng);
 
 /* ---- the variants (src/attn/<kind>.c) ---- */
 extern const pare_attn_variant pare_attn_full, pare_attn_flash, pare_attn_block, pare_attn_fixed,
-    pare_attn_longformer, pare_attn_bigbird, pare_attn_longnet;
+    pare_attn_longformer, pare_attn_bigbird, pare_attn_longnet, pare_attn_linear, pare_attn_linformer,
+    pare_attn_performer, pare_attn_reformer, pare_attn_axial, pare_attn_lsra;
 
 /* BigBird's random key blocks of query block qb in head h (written to kb, at most cap); returns their
  * number. For tests and plots; 0 for other kinds. */

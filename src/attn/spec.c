@@ -13,12 +13,24 @@ pare_status pare_attn_create_spec(pare_attn **out, const char *spec, int64_t T, 
         return pare_fail(PARE_EINVAL, "attention spec too long: %s", spec);
     kv_text = strchr(buf, ':');
     if (kv_text) *kv_text++ = 0;
-    for (char *save = NULL, *tok = kv_text ? strtok_r(kv_text, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq || eq == tok) return pare_fail(PARE_EINVAL, "attention '%s': '%s' is not key=value", spec, tok);
+    /* "a=1,b=2,3,c=4": a piece without '=' continues the previous value (list options such as LongNet's
+     * segments=2048,4096), so the pieces are split in place and list values rejoined with commas. */
+    char *p = kv_text;
+    while (p && *p) {
+        char *eq = strchr(p, '='), *comma = strchr(p, ',');
+        if (!eq || eq == p || (comma && comma < eq))
+            return pare_fail(PARE_EINVAL, "attention '%s': '%s' is not key=value", spec, p);
         if (n == PARE_MAX_OPTS) return pare_fail(PARE_EINVAL, "attention '%s': too many options", spec);
         *eq = 0;
-        kv[n++] = (pare_kv){tok, PARE_KV_STR, 0, eq + 1}; /* typed by the variant's schema */
+        kv[n++] = (pare_kv){p, PARE_KV_STR, 0, eq + 1}; /* typed by the variant's schema */
+        /* the value runs to the comma before the next "key=" */
+        char *v = eq + 1, *end = v + strlen(v);
+        for (char *c = strchr(v, ','); c; c = strchr(c + 1, ',')) {
+            char *e2 = strchr(c + 1, '='), *c2 = strchr(c + 1, ',');
+            if (e2 && (!c2 || e2 < c2)) { end = c; break; }
+        }
+        p = *end ? end + 1 : NULL;
+        *end = 0;
     }
     return pare_attn_create(out, buf, kv, n, T, H, D, causal);
 }

@@ -104,6 +104,13 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
             pare_exec_free(x);
             return pare_fail_ctx(as, "%s at T=%lld", n->name, (long long)T);
         }
+        int64_t want = n->nparam ? pare_param_numel(&m->params[n->param[0]]) : 0;
+        if (pare_attn_param_count(x->attn[i]) != want) {
+            free(s);
+            pare_exec_free(x);
+            return pare_fail(PARE_EINVAL, "%s: %s has learned parameters sized for T=%lld (the model's max_T); run it at "
+                             "that length, not T=%lld", n->name, n->a.attn, (long long)m->max_T, (long long)T);
+        }
         size_t cb = pare_attn_cache_bytes(x->attn[i], B);
         x->attn_cache[i] = pare_alloc(cb ? cb : PARE_ALIGN);
         if (!x->attn_cache[i]) goto nomem;

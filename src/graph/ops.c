@@ -285,7 +285,8 @@ static pare_attn_args variant_args(const pare_exec *x, const pare_node *n)
     const float *qkv = F(x, n->in[0]);
     return (pare_attn_args){.out = F(x, n->out), .ldo = C, .cache = x->attn_cache[n - x->m->nodes],
                             .work = x->workspace, .work_bytes = x->workspace_bytes, .q = qkv, .k = qkv + C,
-                            .v = qkv + 2 * C, .ld = 3 * C, .lengths = LENGTHS(x, n), .B = x->B};
+                            .v = qkv + 2 * C, .ld = 3 * C, .lengths = LENGTHS(x, n), .B = x->B,
+                            .params = n->nparam ? PD(x, n, 0) : NULL};
 }
 
 static pare_status attention_fwd(pare_exec *x, const pare_node *n)
@@ -311,6 +312,7 @@ static void attention_bwd(pare_exec *x, const pare_node *n)
         float *dqkv = G(x, n->in[0]);
         if (!dqkv) return;
         a.dout = G(x, n->out), a.dq = dqkv, a.dk = dqkv + C, a.dv = dqkv + 2 * C, a.ldd = 3 * C;
+        a.dparams = n->nparam ? PG(x, n, 0) : NULL;
         pare_status st = pare_attn_backward(v, &a);
         assert(st == PARE_OK); /* arguments were checked by the forward of the same call */
         (void)st;

@@ -40,7 +40,7 @@ typedef struct builder {
 
 static int param(builder *b, const char *node, const char *suffix, int ndim, int64_t d0, int64_t d1, int trainable)
 {
-    char name[PARE_NAME_MAX];
+    char name[PARE_NAME_MAX + 16];
     snprintf(name, sizeof name, "%s.%s", node, suffix);
     int64_t shape[2] = {d0, d1};
     int id = pare_model_add_param(b->m, name, ndim, shape, trainable);
@@ -227,7 +227,17 @@ pare_status pare_transformer_build(pare_model **out, const pare_options *o)
         int ain[2] = {qkv, lengths};
         pare_node_attrs aa = {.heads = (int)H, .causal = decoder};
         layer_attention(aa.attn, sizeof aa.attn, pare_opt_str(o, "attention"), l);
-        int a = node(&b, PARE_OP_ATTENTION, NAME("attn"), ain, 2, NULL, 0, PARE_ROWS_TOKENS, C, aa);
+        int aprm = -1; /* a variant's learned parameters (Linformer's E, F; LSRA's convolution), sized at max_T */
+        if (aa.attn[0]) {
+            pare_attn *var = NULL;
+            if (pare_attn_create_spec(&var, aa.attn, Tm, H, C / H, decoder) == PARE_OK && pare_attn_param_count(var) > 0) {
+                aprm = param(&b, NAME("attn"), "params", 1, pare_attn_param_count(var), 1, 1);
+                if (aprm >= 0) pare_attn_param_init(var, m->params[aprm].blob->data, &b.rng);
+            }
+            pare_attn_free(var);
+        }
+        int a = node(&b, PARE_OP_ATTENTION, NAME("attn"), ain, 2, aprm >= 0 ? &aprm : NULL, aprm >= 0, PARE_ROWS_TOKENS,
+                     C, aa);
         int proj = linear(&b, NAME("attn.out"), a, C, C, PARE_ROWS_TOKENS, resid_std);
         int d1 = node(&b, PARE_OP_DROPOUT, NAME("drop1"), &proj, 1, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){.p = pdrop});
         int r1[2] = {x, d1};
