@@ -66,11 +66,11 @@ if tostring(a.qblock or 1) ~= "0" then
   local p = io.popen(exe .. " 2>&1")
   local declared, saw = {}, false
   for line in p:lines() do
-    local tname = line:match("^(%a+)%s+%w+=")
+    local tname = line:match("^(%a+)%s+[%w_]+=")
     if tname then
       saw = true
       local row, cols = {}, {}
-      for k, v in line:gmatch("(%w+)=(%S+)") do
+      for k, v in line:gmatch("([%w_]+)=(%S+)") do
         row[k] = tonumber(v) or v
         cols[#cols + 1] = k
       end

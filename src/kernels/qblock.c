@@ -54,17 +54,40 @@ static int is_q_kind(pare_qb_kind k) { return k == PARE_QB_Q8_0 || k == PARE_QB_
 
 /* ---- small helpers ---- */
 
-/* Nibble of element k of a 4-bit row (llama.cpp layout: run of 32, byte j = elements j | j+16 << 4). */
+/* Nibble of element k of a Q4_0 / Q4_1 row (llama.cpp layout: run of 32, byte j = elements j | j+16 << 4). */
 static inline int nib_get(const uint8_t *row, int64_t k)
 {
     uint8_t b = row[(k >> 5) * 16 + (k & 15)];
     return (k & 16) ? b >> 4 : b & 15;
 }
 
-static inline void nib_set(uint8_t *row, int64_t k, int v)
+/* int4_group's layout (qblock.h): 128-element chunks, element 16i + l of a chunk in byte 4l + i/2 (low nibble
+ * for even i); the last K mod 128 elements in llama.cpp's 32-runs. */
+static inline int64_t i4_byte(int64_t K, int64_t k, int *hi)
 {
-    uint8_t *b = &row[(k >> 5) * 16 + (k & 15)];
-    *b = (k & 16) ? (uint8_t)((*b & 0x0f) | (v << 4)) : (uint8_t)((*b & 0xf0) | (v & 15));
+    const int64_t kc = K / 128 * 128;
+    if (k < kc) {
+        int i = (int)((k & 127) >> 4), l = (int)(k & 15);
+        *hi = i & 1;
+        return (k >> 7) * 64 + 4 * l + (i >> 1);
+    }
+    int64_t t = k - kc;
+    *hi = (t & 16) != 0;
+    return kc / 2 + (t >> 5) * 16 + (t & 15);
+}
+
+static inline int i4_get(const uint8_t *row, int64_t K, int64_t k)
+{
+    int hi;
+    uint8_t b = row[i4_byte(K, k, &hi)];
+    return hi ? b >> 4 : b & 15;
+}
+
+static inline void i4_set(uint8_t *row, int64_t K, int64_t k, int v)
+{
+    int hi;
+    uint8_t *b = &row[i4_byte(K, k, &hi)];
+    *b = hi ? (uint8_t)((*b & 0x0f) | (v << 4)) : (uint8_t)((*b & 0xf0) | (v & 15));
 }
 
 static inline float h2f(uint16_t h) { return pare_f16_to_f32(h); }
@@ -221,7 +244,7 @@ static int64_t quant_row_i4g(pare_qb_weight *w, int64_t n, const float *wr)
                 float r = nearbyintf(v[j] / s) + (float)z;
                 u = r < (float)lo ? lo : r > 15.0f ? 15 : (int)r;
             }
-            nib_set(qr, gi * g + j, u);
+            i4_set(qr, K, gi * g + j, u);
         }
     }
     return -1;
@@ -396,7 +419,12 @@ pare_status pare_qb_from_int(pare_qb_weight *out, pare_qb_kind kind, const int32
         return pare_fail(PARE_EINVAL, "%s int8_group: zero must be NULL (int8_group is symmetric)", what);
     const int symmetric = zero == NULL;
     const int64_t ng = K / group;
-    const int qlo = kind == PARE_QB_I8G ? -127 : symmetric ? -8 : 0, qhi = kind == PARE_QB_I8G ? 127 : symmetric ? 7 : 15;
+    const int qlo = kind == PARE_QB_I8G ? -127
+                    : symmetric         ? -8
+                                        : 0,
+              qhi = kind == PARE_QB_I8G ? 127
+                    : symmetric         ? 7
+                                        : 15;
     for (int64_t i = 0; i < N * K; i++)
         if (q[i] < qlo || q[i] > qhi)
             return pare_fail(PARE_EINVAL, "%s %s: q[%lld][%lld]=%d: must be in [%d, %d]%s", what, KIND_NAMES[kind],
@@ -421,7 +449,7 @@ pare_status pare_qb_from_int(pare_qb_weight *out, pare_qb_kind kind, const int32
         for (int64_t k = 0; k < K; k++) {
             int32_t v = q[n * K + k];
             if (kind == PARE_QB_I8G) ((int8_t *)w.qs)[n * K + k] = (int8_t)v;
-            else nib_set(w.qs + n * (K / 2), k, symmetric ? v + 8 : v);
+            else i4_set(w.qs + n * (K / 2), K, k, symmetric ? v + 8 : v);
         }
     *out = w;
     return PARE_OK;
@@ -439,7 +467,7 @@ static void dequant_row(float *dst, const pare_qb_weight *w, int64_t n)
         const uint8_t *qr = w->qs + n * (K / 2);
         for (int64_t k = 0; k < K; k++) {
             int o = w->zero ? w->zero[n * ng + k / g] : 8;
-            dst[k] = h2f(sc[k / g]) * (float)(nib_get(qr, k) - o);
+            dst[k] = h2f(sc[k / g]) * (float)(i4_get(qr, K, k) - o);
         }
         break;
     }
@@ -551,9 +579,11 @@ const char *pare_qb_impl(const pare_qb_weight *w)
 
 int64_t pare_qb_i4g_panel_rows_(int64_t K)
 {
-    /* ~256 KB of f32 per panel: stays in L2 while pare_sgemm streams x past it */
-    int64_t p = ((int64_t)65536 / K) / 16 * 16;
-    return p < 16 ? 16 : p > 128 ? 128 : p;
+    /* The most rows of W a panel holds. pare_sgemm repacks x on every call, so panels should be wide;
+     * measured at M = 128 on Zen 5, 384 rows beat 64–256 at K = 768 and K = 3072 (docs/kernels-qblock.md).
+     * Capped at ~6 MB of f32 per panel for large K. */
+    int64_t p = ((int64_t)1572864 / K) / 16 * 16;
+    return p < 64 ? 64 : p > 384 ? 384 : p;
 }
 
 size_t pare_qb_act_layout_(qb_act *a, const pare_qb_weight *w, int64_t M, qb_isa isa, void *ws)
@@ -667,7 +697,7 @@ static float dot_i4g(const pare_qb_weight *w, int64_t n, const float *x)
     for (int64_t gi = 0; gi < ng; gi++) {
         float s = h2f(w->scale[n * ng + gi]);
         int o = w->zero ? w->zero[n * ng + gi] : 8;
-        for (int64_t k = gi * g; k < gi * g + g; k++) acc += x[k] * (s * (float)(nib_get(qr, k) - o));
+        for (int64_t k = gi * g; k < gi * g + g; k++) acc += x[k] * (s * (float)(i4_get(qr, K, k) - o));
     }
     return acc;
 }
@@ -779,15 +809,21 @@ static void gemm_act_scalar(float *y, const qb_act *a, const pare_qb_weight *w, 
 static void i4g_panels(float *y, const float *x, const pare_qb_weight *w, const float *bias, int64_t M, void *ws,
                        qb_isa isa)
 {
-    const int64_t N = w->N, K = w->K, P = pare_qb_i4g_panel_rows_(K), npan = (N + P - 1) / P;
+    const int64_t N = w->N, K = w->K, Pmax = pare_qb_i4g_panel_rows_(K);
     void (*panel)(float *, const pare_qb_weight *, int64_t, int64_t) = i4g_panel_scalar;
     if (isa == QB_ISA_AVX512) panel = pare_qb_i4g_panel_avx512_;
     else if (isa == QB_ISA_AVX2) panel = pare_qb_i4g_panel_avx2_;
     int procs = omp_get_num_procs(), nth = omp_get_max_threads();
     if (nth > procs) nth = procs;
-    if (nth > npan) nth = (int)npan;
     if (nth < 1) nth = 1;
-    const size_t slot = qb_align64((size_t)(P * K) * sizeof(float));
+    /* as few panels as fit Pmax, their number a multiple of the team (equal shares), rows a multiple of 16 */
+    int64_t npan = (N + Pmax - 1) / Pmax;
+    npan = (npan + nth - 1) / nth * nth;
+    int64_t P = ((N + npan - 1) / npan + 15) / 16 * 16;
+    if (P > Pmax) P = Pmax;
+    npan = (N + P - 1) / P;
+    if (nth > npan) nth = (int)npan;
+    const size_t slot = qb_align64((size_t)(Pmax * K) * sizeof(float));
     /* Inside the team each pare_sgemm runs on its calling thread (oneDNN sees omp_in_parallel()); with a
      * team of one the region is inactive and pare_sgemm may use the threads itself. */
 #pragma omp parallel num_threads(nth) if (nth > 1)
@@ -837,8 +873,8 @@ pare_status pare_linear_qb(float *y, const float *x, const pare_qb_weight *w, co
         while (k < w->K && isfinite(x[bad * w->K + k])) k++;
         if (k < w->K)
             return pare_fail(PARE_ENUMERIC, "linear qblock %s: input row %lld (of %lld) holds %s at column %lld",
-                             KIND_NAMES[w->kind], (long long)bad, (long long)M, isnan(x[bad * w->K + k]) ? "NaN" : "Inf",
-                             (long long)k);
+                             KIND_NAMES[w->kind], (long long)bad, (long long)M,
+                             isnan(x[bad * w->K + k]) ? "NaN" : "Inf", (long long)k);
         return pare_fail(PARE_ENUMERIC, "linear qblock %s: input row %lld (of %lld): values too large for the fp16 "
                          "activation block scales%s", KIND_NAMES[w->kind], (long long)bad, (long long)M,
                          w->kind == PARE_QB_Q4_1 ? " or block sums (|Σ x| over 32 elements must stay < 65504)" : "");

@@ -2,13 +2,13 @@
  *
  *   y(M,N) = x(M,K) · Ŵ(N,K)^T + bias(N)        Ŵ = the dequantized weight; groups / blocks run along K
  *
- * | kind          | values                     | per group / block            | activations           | bits/weight |
- * |---------------|----------------------------|------------------------------|-----------------------|-------------|
- * | PARE_QB_I4G   | int4, 2 per byte           | fp16 s (+ u8 zero if asym)   | f32 (weight-only)     | 4 + 16/g (+8/g) |
- * | PARE_QB_I8G   | int8 in [-127,127]         | fp16 s                       | int8 per token        | 8 + 16/g    |
- * | PARE_QB_Q8_0  | int8, blocks of 32         | fp16 d                       | Q8_0 per block of 32  | 8.5         |
- * | PARE_QB_Q4_0  | 4-bit, blocks of 32        | fp16 d                       | Q8_0 per block of 32  | 4.5         |
- * | PARE_QB_Q4_1  | 4-bit, blocks of 32        | fp16 d, fp16 m               | Q8_1 per block of 32  | 5.0         |
+ * | kind          | values               | per group / block          | activations          | bits/weight     |
+ * |---------------|----------------------|----------------------------|----------------------|-----------------|
+ * | PARE_QB_I4G   | int4, 2 per byte     | fp16 s (+ u8 zero if asym) | f32 (weight-only)    | 4 + 16/g (+8/g) |
+ * | PARE_QB_I8G   | int8 in [-127,127]   | fp16 s                     | int8 per token       | 8 + 16/g        |
+ * | PARE_QB_Q8_0  | int8, blocks of 32   | fp16 d                     | Q8_0 per block of 32 | 8.5             |
+ * | PARE_QB_Q4_0  | 4-bit, blocks of 32  | fp16 d                     | Q8_0 per block of 32 | 4.5             |
+ * | PARE_QB_Q4_1  | 4-bit, blocks of 32  | fp16 d, fp16 m             | Q8_1 per block of 32 | 5.0             |
  *
  * Dequantized values (u = the stored nibble / byte, s, d, m the fp16 values as f32):
  *   I4G  sym  Ŵ = s·(u − 8), q = u − 8 in [-8,7] (the quantizer uses [-7,7])    asym  Ŵ = s·(u − z), u in [0,15]
@@ -16,10 +16,13 @@
  *   Q4_0      Ŵ = d·(u − 8)                 Q4_1  Ŵ = d·u + m
  *
  * Storage (struct of arrays; every row of every array contiguous, rows one after another):
- *   qs     4-bit kinds: (N, K/2) bytes. In each run of 32 elements k0 … k0+31 (k0 a multiple of 32), byte
- *          k0/2 + j holds element k0+j in its low nibble and k0+16+j in its high nibble (j < 16) — llama.cpp's
- *          Q4 layout, used for I4G too (it lets a vector kernel unpack 16 bytes into two runs of 16
- *          consecutive elements). 8-bit kinds: (N, K) int8.
+ *   qs     Q4_0, Q4_1: (N, K/2) bytes, llama.cpp's layout: in each run of 32 elements k0 … k0+31, byte k0/2 + j
+ *          holds element k0+j in its low nibble and k0+16+j in its high nibble (j < 16).
+ *          I4G: (N, K/2) bytes in chunks of 128 elements: element c·128 + 16·i + l (i < 8, l < 16) in byte
+ *          64·c + 4·l + i/2, low nibble for even i — so that one 64-byte load shifted right by 4·i holds, in
+ *          the low nibble of its 32-bit lanes, 16 consecutive elements (the kernel's table lookup ignores the
+ *          upper bits). The last K mod 128 elements (0, 32, 64 or 96) follow in llama.cpp's 32-runs.
+ *          8-bit kinds: (N, K) int8.
  *   scale  (N, K/group) fp16 bits: s (I4G, I8G) or d (Q kinds).
  *   min    (N, K/32) fp16 bits: m (Q4_1 only, else NULL).
  *   zero   (N, K/group) u8 zero points (I4G asymmetric only, else NULL).
@@ -43,15 +46,18 @@
  *
  * Kernels (chosen at run time from pare_cpu_get(); pare_qb_impl names the one that runs):
  *   I4G, M <= PARE_QB_I4G_GEMV_MAX_M   16 weights per vpermps from a per-group table s·(0..15 − z) (AVX-512),
- *                                       or integer unpack + cvt (AVX2), FMA with x; rows of W streamed once
- *   I4G, larger M                      panels of W dequantized into a per-thread f32 buffer, pare_sgemm on each
- *   I8G, Q*                            vpdpbusd (AVX512-VNNI) on u8 weights × s8 activations, the +128 / −8
+ *                                       or shift / mask / cvt (AVX2), FMA with x; tiles of 4 rows × 4 tokens,
+ *                                       rows of W streamed once, the next tile prefetched
+ *   I4G, larger M                      panels of W (up to 384 rows) dequantized into a per-thread f32 buffer,
+ *                                       pare_sgemm on each
+ *   I8G, Q*                            vpdpbusd (AVX512-VNNI) on u8 weights × s8 activations, the +128 / +8
  *                                       offsets removed lane by lane; vpmaddubsw sign trick on AVX2; plain C
  * OpenMP over N (output channels), with the current omp thread count.
  *
- * Deliberately not here: K-quants (Q4_K …), Q5_*, calibration-aware scales (GPTQ / AWQ produce integers that
- * pare_qb_from_int takes), packed GEMM for M > 1 on Q kinds beyond a register-blocked VNNI tile, fused
- * activations, bias-free int4 GEMM on int8 activations (W4A8).
+ * Deliberately not here: K-quants (Q4_K …), Q5_*, calibration-aware scales (GPTQ / AWQ choose integers that
+ * pare_qb_from_int takes), an own f32 GEMM micro-kernel for I4G panels (pare_sgemm, ~0.75–0.9× the packed
+ * f32 Linear at M = 128), repacked / interleaved weight layouts, int4 weights with int8 activations (W4A8),
+ * fused activations, a backward pass. docs/kernels-qblock.md has the measurements.
  */
 #ifndef PARE_QBLOCK_H
 #define PARE_QBLOCK_H
@@ -72,8 +78,9 @@ typedef enum pare_qb_kind { /* append-only */
 
 /* Block size of the llama.cpp formats. */
 #define PARE_QB_QK 32
-/* Above this many tokens the I4G Linear dequantizes panels of W and runs pare_sgemm on them. */
-#define PARE_QB_I4G_GEMV_MAX_M 4
+/* Above this many tokens the I4G Linear dequantizes panels of W and runs pare_sgemm on them; up to it the
+ * GEMV tiles (4 tokens × 4 rows) are faster (measured crossover M ≈ 32 at 768×768, higher for larger K). */
+#define PARE_QB_I4G_GEMV_MAX_M 32
 
 typedef struct pare_qb_weight {
     pare_qb_kind kind;

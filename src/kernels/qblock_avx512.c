@@ -4,17 +4,21 @@
  * with target attributes only, never -march.
  *
  * int4_group, weight-only (f32 activations). Per group and row a 16-entry table T[u] = s·(u − z) (exact in
- * f32) is built once; 16 bytes of nibbles widen to 16 int32 lanes (vpmovzxbd), and vpermps looks the low
- * nibble (it ignores the upper index bits) and, after a shift by 4, the high nibble up in T: 32 dequantized
- * weights in 4 instructions, then one FMA per 16 with x. Tiles of 4 rows × up to 4 tokens share every
- * load of x and of the nibbles. The same unpacking writes f32 panels for the M > 4 path (pare_sgemm).
+ * f32, one FMA) is built once; a 64-byte load holds 128 elements in int4_group's chunk layout (qblock.h),
+ * and vpermps on it shifted right by 0, 4, …, 28 looks up 16 consecutive weights each (vpermps ignores
+ * the index bits above the low 4): 128 dequantized weights for 1 load, 7 shifts and 8 shuffles, then one
+ * FMA per 16 with x. The shuffle port is the limit (~1.6 vpermps per cycle measured on Zen 5), which is why
+ * the layout avoids a widening vpmovzxbd per 16 bytes. Tiles of 4 rows × up to 4 tokens share every load
+ * of x and of the nibbles; the next tile's rows are prefetched. The same unpacking writes f32 panels for
+ * the M > 4 path (pare_sgemm).
  *
  * Int8 kinds. vpdpbusd multiplies u8 by s8, adding groups of 4 products into int32 lanes. The weights are
  * the u8 side — Q4 nibbles u = q + 8 (Q4_0) or q (Q4_1) as stored, int8 weights as q ^ 0x80 = q + 128 —
- * and the activations the s8 side. The offset (8 or 128) times the sum of each lane's 4 activations is
- * subtracted lane by lane, by starting the accumulation from −c·Σ4(qx), computed once per token by the
- * quantizer (qblock_internal.h, the VNNI layout). So every int32 lane holds its exact partial dot product
- * and the float sums only differ in order from the reference (qblock.c: dot_act).
+ * and the activations the s8 side. The offset (8 or 128) times the sum of each lane's activations is
+ * subtracted lane by lane — the accumulation starts from −c·Σ4(qx) (Q kinds) or −128·Σ(lane's qx over the
+ * group) is added at the group's end (int8_group), both computed once per token by the quantizer
+ * (qblock_internal.h, the VNNI layout). So every int32 lane holds its exact partial dot product and the
+ * float sums only differ in order from the reference (qblock.c: dot_act).
  *   Q kinds: two blocks per 512-bit step; per (token, row, pair): vpdpbusd, cvt, d_w·d_x (lane-mapped
  *   scales), FMA; Q4_1 adds m_w·s_x with one FMA per 16 blocks. Tiles of 4 tokens × 4 rows.
  *   int8_group: int32 accumulation over the whole group, then cvt and one FMA with the group scale; the
@@ -47,54 +51,121 @@ static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
 #define I4_NR 4
 
-T512F static INL __m512 i4g_table(const pare_qb_weight *w, int64_t row, int64_t gi, int64_t ng)
+/* Scales s and offsets o·s (o = zero point, or 8) of 16 groups from gb of a row, as f32 (o·s is exact). */
+T512F static INL void i4g_scales(float *sc, float *os, const pare_qb_weight *w, int64_t row, int64_t gb, int64_t ng)
 {
-    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    float s = _cvtsh_ss(w->scale[row * ng + gi]);
-    float o = w->zero ? (float)w->zero[row * ng + gi] : 8.0f;
-    return _mm512_mul_ps(_mm512_sub_ps(iota, _mm512_set1_ps(o)), _mm512_set1_ps(s));
+    const int64_t nb = ng - gb < 16 ? ng - gb : 16;
+    const __mmask16 m = (__mmask16)((1u << nb) - 1u);
+    __m512 s = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w->scale + row * ng + gb));
+    __m512 o = w->zero ? _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, w->zero + row * ng + gb)))
+                       : _mm512_set1_ps(8.0f);
+    _mm512_storeu_ps(sc, s);
+    _mm512_storeu_ps(os, _mm512_mul_ps(o, s));
 }
 
-/* y[m0..m0+mr) × [n0, n0+4) (rows past N computed on row N−1, not stored). */
-T512F static INL void i4g_tile(float *y, const float *x, const pare_qb_weight *w, const float *bias, int64_t m0,
-                               const int mr, int64_t n0)
+/* T[u] = s·u − o·s = s·(u − o), exact (the FMA rounds once, and the result is representable). */
+T512F static INL __m512 i4g_table(const float *sc, const float *os, int64_t j)
 {
-    const int64_t N = w->N, K = w->K, g = w->group, ng = K / g;
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    return _mm512_fmsub_ps(iota, _mm512_set1_ps(sc[j]), _mm512_set1_ps(os[j]));
+}
+
+/* y[m0..m0+mr) × [n0, n0+4) (rows past N computed on row N−1, not stored). Groups are walked in blocks of
+ * 16 (one fp16 → f32 conversion per block and row); a 16-element slice never straddles a group. */
+T512F static INL void i4g_tile(float *y, const float *x, const pare_qb_weight *w, const float *bias, int64_t m0,
+                               const int mr, int64_t n0, const int g128)
+{
+    const int64_t N = w->N, K = w->K, g = w->group, ng = K / g, kc = K / 128 * 128;
     int64_t row[I4_NR];
     const uint8_t *qr[I4_NR];
+#pragma GCC unroll 4
     for (int r = 0; r < I4_NR; r++) {
         row[r] = imin(n0 + r, N - 1);
         qr[r] = w->qs + row[r] * (K / 2);
     }
     const float *xm[4];
+#pragma GCC unroll 4
     for (int i = 0; i < mr; i++) xm[i] = x + (m0 + i) * K;
+    /* the next tile's rows, fetched one tile ahead: the hardware prefetchers do not follow 4 short
+     * interleaved row streams that restart every tile (9 GB/s from DRAM without, 20+ with; see the doc) */
+    const int64_t pn = imin(n0 + I4_NR, N - I4_NR > 0 ? N - I4_NR : 0);
+    const uint8_t *pf = w->qs + pn * (K / 2);
     __m512 acc[4][I4_NR], acc2[I4_NR];
+#pragma GCC unroll 4
     for (int r = 0; r < I4_NR; r++) {
         acc2[r] = _mm512_setzero_ps();
+#pragma GCC unroll 4
         for (int i = 0; i < mr; i++) acc[i][r] = _mm512_setzero_ps();
     }
-    for (int64_t gi = 0; gi < ng; gi++) {
+    for (int64_t gb = 0; gb < ng; gb += 16) {
+        float sc[I4_NR][16], os[I4_NR][16];
+#pragma GCC unroll 4
+        for (int r = 0; r < I4_NR; r++) {
+            _mm_prefetch((const char *)(w->scale + (pn + r) * ng + gb), _MM_HINT_T0);
+            if (w->zero) _mm_prefetch((const char *)(w->zero + (pn + r) * ng + gb), _MM_HINT_T0);
+            i4g_scales(sc[r], os[r], w, row[r], gb, ng);
+        }
+        const int64_t kb = gb * g, ke = imin(K, (gb + 16) * g);
+        int64_t j = 0, next = kb + g; /* group gb + j covers [next − g, next) */
         __m512 tab[I4_NR];
-        for (int r = 0; r < I4_NR; r++) tab[r] = i4g_table(w, row[r], gi, ng);
-        for (int64_t k = gi * g; k < gi * g + g; k += 32) {
+#pragma GCC unroll 4
+        for (int r = 0; r < I4_NR; r++) tab[r] = i4g_table(sc[r], os[r], 0);
+        int64_t k = kb;
+        for (; k < imin(ke, kc); k += 128) { /* whole chunks: one 64-byte load per row, 8 lookups */
+            __m512i v[I4_NR];
+#pragma GCC unroll 4
+            for (int r = 0; r < I4_NR; r++) {
+                _mm_prefetch((const char *)(pf + r * (K / 2) + k / 2), _MM_HINT_T0);
+                v[r] = _mm512_loadu_si512(qr[r] + k / 2);
+            }
+            if (g128) { /* groups of 128·n: one table per chunk at most */
+                if (k == next) {
+                    j++, next += g;
+#pragma GCC unroll 4
+                    for (int r = 0; r < I4_NR; r++) tab[r] = i4g_table(sc[r], os[r], j);
+                }
+            }
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) {
+                if (!g128 && k + 16 * i == next) {
+                    j++, next += g;
+#pragma GCC unroll 4
+                    for (int r = 0; r < I4_NR; r++) tab[r] = i4g_table(sc[r], os[r], j);
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < I4_NR; r++) {
+                    __m512 wv = _mm512_permutexvar_ps(i ? _mm512_srli_epi32(v[r], 4 * i) : v[r], tab[r]);
+                    if (mr == 1) { /* two chains per row: one token leaves the FMA latency exposed otherwise */
+                        if (i & 1) acc2[r] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xm[0] + k + 16 * i), acc2[r]);
+                        else acc[0][r] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xm[0] + k + 16 * i), acc[0][r]);
+                    } else {
+#pragma GCC unroll 4
+                        for (int t = 0; t < mr; t++)
+                            acc[t][r] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xm[t] + k + 16 * i), acc[t][r]);
+                    }
+                }
+            }
+        }
+        for (; k < ke; k += 32) { /* the last K mod 128 elements: 32-runs, 16 bytes widened to 16 lanes */
+            if (k == next) {
+                j++, next += g;
+#pragma GCC unroll 4
+                for (int r = 0; r < I4_NR; r++) tab[r] = i4g_table(sc[r], os[r], j);
+            }
 #pragma GCC unroll 4
             for (int r = 0; r < I4_NR; r++) {
                 __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(qr[r] + k / 2)));
                 __m512 wl = _mm512_permutexvar_ps(v, tab[r]);
                 __m512 wh = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tab[r]);
-                if (mr == 1) { /* two chains per row: one token leaves the FMA latency exposed otherwise */
-                    acc[0][r] = _mm512_fmadd_ps(wl, _mm512_loadu_ps(xm[0] + k), acc[0][r]);
-                    acc2[r] = _mm512_fmadd_ps(wh, _mm512_loadu_ps(xm[0] + k + 16), acc2[r]);
-                } else {
 #pragma GCC unroll 4
-                    for (int i = 0; i < mr; i++) {
-                        acc[i][r] = _mm512_fmadd_ps(wl, _mm512_loadu_ps(xm[i] + k), acc[i][r]);
-                        acc[i][r] = _mm512_fmadd_ps(wh, _mm512_loadu_ps(xm[i] + k + 16), acc[i][r]);
-                    }
+                for (int t = 0; t < mr; t++) {
+                    acc[t][r] = _mm512_fmadd_ps(wl, _mm512_loadu_ps(xm[t] + k), acc[t][r]);
+                    acc[t][r] = _mm512_fmadd_ps(wh, _mm512_loadu_ps(xm[t] + k + 16), acc[t][r]);
                 }
             }
         }
     }
+#pragma GCC unroll 4
     for (int i = 0; i < mr; i++)
         for (int r = 0; r < I4_NR && n0 + r < N; r++) {
             float v = _mm512_reduce_add_ps(mr == 1 ? _mm512_add_ps(acc[0][r], acc2[r]) : acc[i][r]);
@@ -102,42 +173,53 @@ T512F static INL void i4g_tile(float *y, const float *x, const pare_qb_weight *w
         }
 }
 
-T512F static void i4g_tile1(float *y, const float *x, const pare_qb_weight *w, const float *b, int64_t m, int64_t n)
-{
-    i4g_tile(y, x, w, b, m, 1, n);
-}
-T512F static void i4g_tile2(float *y, const float *x, const pare_qb_weight *w, const float *b, int64_t m, int64_t n)
-{
-    i4g_tile(y, x, w, b, m, 2, n);
-}
-T512F static void i4g_tile3(float *y, const float *x, const pare_qb_weight *w, const float *b, int64_t m, int64_t n)
-{
-    i4g_tile(y, x, w, b, m, 3, n);
-}
-T512F static void i4g_tile4(float *y, const float *x, const pare_qb_weight *w, const float *b, int64_t m, int64_t n)
-{
-    i4g_tile(y, x, w, b, m, 4, n);
-}
+#define I4_TILE(name, MR, G128)                                                                                   \
+    T512F static void name(float *y, const float *x, const pare_qb_weight *w, const float *b, int64_t m, int64_t n) \
+    {                                                                                                             \
+        i4g_tile(y, x, w, b, m, MR, n, G128);                                                                     \
+    }
+I4_TILE(i4g_1, 1, 0)
+I4_TILE(i4g_2, 2, 0)
+I4_TILE(i4g_3, 3, 0)
+I4_TILE(i4g_4, 4, 0)
+I4_TILE(i4g_1_g128, 1, 1)
+I4_TILE(i4g_2_g128, 2, 1)
+I4_TILE(i4g_3_g128, 3, 1)
+I4_TILE(i4g_4_g128, 4, 1)
 
 void pare_qb_i4g_gemv_avx512_(float *y, const float *x, const pare_qb_weight *w, const float *bias, int64_t M)
 {
     typedef void (*tile_fn)(float *, const float *, const pare_qb_weight *, const float *, int64_t, int64_t);
-    static const tile_fn tiles[4] = {i4g_tile1, i4g_tile2, i4g_tile3, i4g_tile4};
+    static const tile_fn tiles[2][4] = {{i4g_1, i4g_2, i4g_3, i4g_4}, {i4g_1_g128, i4g_2_g128, i4g_3_g128, i4g_4_g128}};
+    const tile_fn *t = tiles[w->group % 128 == 0];
     const int64_t N = w->N, nblk = (N + I4_NR - 1) / I4_NR;
 #pragma omp parallel for schedule(static) if (M * N * w->K >= QB_PAR_MIN_WORK && nblk > 1)
     for (int64_t b = 0; b < nblk; b++)
-        for (int64_t m0 = 0; m0 < M; m0 += 4) tiles[imin(4, M - m0) - 1](y, x, w, bias, m0, b * I4_NR);
+        for (int64_t m0 = 0; m0 < M; m0 += 4) t[imin(4, M - m0) - 1](y, x, w, bias, m0, b * I4_NR);
 }
 
 T512F void pare_qb_i4g_panel_avx512_(float *dst, const pare_qb_weight *w, int64_t n0, int64_t rows)
 {
-    const int64_t K = w->K, g = w->group, ng = K / g;
+    const int64_t K = w->K, g = w->group, ng = K / g, kc = K / 128 * 128;
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *qr = w->qs + (n0 + r) * (K / 2);
         float *d = dst + r * K;
-        for (int64_t gi = 0; gi < ng; gi++) {
-            __m512 tab = i4g_table(w, n0 + r, gi, ng);
-            for (int64_t k = gi * g; k < gi * g + g; k += 32) {
+        for (int64_t gb = 0; gb < ng; gb += 16) {
+            float sc[16], os[16];
+            i4g_scales(sc, os, w, n0 + r, gb, ng);
+            const int64_t kb = gb * g, ke = imin(K, (gb + 16) * g);
+            int64_t k = kb, j = 0, next = kb + g;
+            __m512 tab = i4g_table(sc, os, 0);
+            for (; k < imin(ke, kc); k += 128) {
+                __m512i v = _mm512_loadu_si512(qr + k / 2);
+#pragma GCC unroll 4
+                for (int i = 0; i < 8; i++) {
+                    if (k + 16 * i == next) j++, next += g, tab = i4g_table(sc, os, j);
+                    _mm512_storeu_ps(d + k + 16 * i, _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4 * i), tab));
+                }
+            }
+            for (; k < ke; k += 32) {
+                if (k == next) j++, next += g, tab = i4g_table(sc, os, j);
                 __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(qr + k / 2)));
                 _mm512_storeu_ps(d + k, _mm512_permutexvar_ps(v, tab));
                 _mm512_storeu_ps(d + k + 16, _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tab));
@@ -152,7 +234,8 @@ T512F void pare_qb_i4g_panel_avx512_(float *dst, const pare_qb_weight *w, int64_
 T512 static INL uint32_t absmax_bits2(__m512 a, __m512 b)
 {
     const __m512i m = _mm512_set1_epi32(0x7fffffff);
-    __m512i t = _mm512_max_epu32(_mm512_and_si512(_mm512_castps_si512(a), m), _mm512_and_si512(_mm512_castps_si512(b), m));
+    __m512i t =
+        _mm512_max_epu32(_mm512_and_si512(_mm512_castps_si512(a), m), _mm512_and_si512(_mm512_castps_si512(b), m));
     return (uint32_t)_mm512_reduce_max_epu32(t);
 }
 
@@ -272,68 +355,98 @@ int64_t pare_qb_act_vnni_(qb_act *a, const float *x, const pare_qb_weight *w, in
 #define Q_NR 4
 #define Q_MR 4
 
+/* One pair of blocks (p; pc = p's index in its chunk of 8) of tokens × rows into acc. full = 0: the last,
+ * odd block alone (its partner's bytes are not loaded). */
+T512 static INL void q_pair(__m512 acc[Q_MR][Q_NR], const uint8_t *const *qr, const uint8_t *pf, int64_t rb,
+                            const __m512 *dw16, const uint8_t *const *rec, int64_t p, int64_t pc, const int mr,
+                            const int full, const pare_qb_kind kind)
+{
+    const __m512i shifts = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0), lo4 = _mm512_set1_epi8(0x0f),
+                  x80 = _mm512_set1_epi8((char)0x80);
+    /* lane -> block of the pair (0 or 1), offset to the pair's place among the chunk's 16 scales */
+    const __m512i pidx = kind == PARE_QB_Q8_0 ? _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
+                                              : _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+    const __m512i sidx = _mm512_add_epi32(pidx, _mm512_set1_epi32((int)(2 * pc)));
+#pragma GCC unroll 4
+    for (int r = 0; r < Q_NR; r++) {
+        __m512i wu;
+        if (kind == PARE_QB_Q8_0 || !(p & 1))
+            _mm_prefetch((const char *)(pf + r * rb + p * (kind == PARE_QB_Q8_0 ? 64 : 32)), _MM_HINT_T0);
+        if (kind == PARE_QB_Q8_0) {
+            __m512i wz =
+                full ? _mm512_loadu_si512(qr[r] + p * 64) : _mm512_maskz_loadu_epi8(0xffffffffull, qr[r] + p * 64);
+            wu = _mm512_xor_si512(wz, x80);
+        } else {
+            __m256i b = full ? _mm256_loadu_si256((const __m256i *)(const void *)(qr[r] + p * 32))
+                             : _mm256_maskz_loadu_epi8(0xffffu, qr[r] + p * 32);
+            wu = _mm512_and_si512(_mm512_srlv_epi64(_mm512_broadcast_i64x4(b), shifts), lo4);
+        }
+        const __m512 dw = _mm512_permutexvar_ps(sidx, dw16[r]);
+#pragma GCC unroll 4
+        for (int i = 0; i < mr; i++) {
+            const uint8_t *rc = rec[i] + p * QB_REC_BYTES;
+            /* An opaque copy of the pointer per row: the tokens' records stay memory operands of vpdpbusd /
+             * vmulps, re-read for every row, instead of being hoisted into 12 registers next to the 16
+             * accumulators (GCC then spilled the accumulators: 2× slower). */
+            __asm__ volatile("" : "+r"(rc));
+            __m512i init = kind == PARE_QB_Q4_1 ? _mm512_setzero_si512() : _mm512_loadu_si512(rc + 128);
+            __m512i dot = _mm512_dpbusd_epi32(init, wu, _mm512_loadu_si512(rc));
+            __m512 sc = _mm512_mul_ps(dw, _mm512_loadu_ps((const float *)(const void *)(rc + 64)));
+            acc[i][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), sc, acc[i][r]);
+        }
+    }
+}
+
 /* y[m0..m0+mr) × [n0, n0+4) for kind (a compile-time constant after inlining). */
 T512 static INL void q_tile(float *y, const qb_act *a, const pare_qb_weight *w, const float *bias, int64_t m0,
                             const int mr, int64_t n0, const pare_qb_kind kind)
 {
-    const int64_t N = w->N, K = w->K, nb = K / 32, npair = (nb + 1) / 2, rb = kind == PARE_QB_Q8_0 ? K : K / 2;
+    const int64_t N = w->N, K = w->K, nb = K / 32, npair = (nb + 1) / 2, nfull = nb / 2;
+    const int64_t rb = kind == PARE_QB_Q8_0 ? K : K / 2;
     const uint8_t *qr[Q_NR];
     const uint16_t *sr[Q_NR], *mnr[Q_NR];
+#pragma GCC unroll 4
     for (int r = 0; r < Q_NR; r++) {
         int64_t row = imin(n0 + r, N - 1);
         qr[r] = w->qs + row * rb;
         sr[r] = w->scale + row * nb;
         mnr[r] = kind == PARE_QB_Q4_1 ? w->min + row * nb : NULL;
     }
+    /* the next tile's rows, one tile ahead (as i4g_tile) */
+    const int64_t pn = imin(n0 + Q_NR, N - Q_NR > 0 ? N - Q_NR : 0);
+    const uint8_t *pf = w->qs + pn * rb;
+    const uint16_t *psr = w->scale + pn * nb, *pmn = kind == PARE_QB_Q4_1 ? w->min + pn * nb : NULL;
     const uint8_t *rec[Q_MR];
     const float *s16[Q_MR];
+#pragma GCC unroll 4
     for (int i = 0; i < mr; i++) {
         rec[i] = a->rec + (m0 + i) * a->rec_stride;
         s16[i] = kind == PARE_QB_Q4_1 ? a->s16 + (m0 + i) * a->s16_stride : NULL;
     }
     __m512 acc[Q_MR][Q_NR];
+#pragma GCC unroll 4
     for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
         for (int r = 0; r < Q_NR; r++) acc[i][r] = _mm512_setzero_ps();
-    const __m512i shifts = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0), lo4 = _mm512_set1_epi8(0x0f),
-                  x80 = _mm512_set1_epi8((char)0x80);
-    /* lane -> block of the pair (0 or 1) */
-    const __m512i pidx = kind == PARE_QB_Q8_0 ? _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
-                                              : _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
     for (int64_t c = 0; c < npair; c += 8) { /* 8 pairs = 16 blocks: one vector of scales per row */
         const int64_t b0 = 2 * c, nbc = imin(16, nb - b0);
         const __mmask16 bm = (__mmask16)((1u << nbc) - 1u);
         __m512 dw16[Q_NR];
-        for (int r = 0; r < Q_NR; r++) dw16[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(bm, sr[r] + b0));
-        const int64_t pend = imin(c + 8, npair);
-        for (int64_t p = c; p < pend; p++) {
-            const int full = 2 * p + 1 < nb;
-            const __m512i sidx = _mm512_add_epi32(pidx, _mm512_set1_epi32((int)(2 * (p - c))));
 #pragma GCC unroll 4
-            for (int r = 0; r < Q_NR; r++) {
-                __m512i wu;
-                if (kind == PARE_QB_Q8_0) {
-                    __m512i wz = full ? _mm512_loadu_si512(qr[r] + p * 64)
-                                      : _mm512_maskz_loadu_epi8(0xffffffffull, qr[r] + p * 64);
-                    wu = _mm512_xor_si512(wz, x80);
-                } else {
-                    __m256i b = full ? _mm256_loadu_si256((const __m256i *)(const void *)(qr[r] + p * 32))
-                                     : _mm256_maskz_loadu_epi8(0xffffu, qr[r] + p * 32);
-                    wu = _mm512_and_si512(_mm512_srlv_epi64(_mm512_broadcast_i64x4(b), shifts), lo4);
-                }
-                const __m512 dw = _mm512_permutexvar_ps(sidx, dw16[r]);
-#pragma GCC unroll 4
-                for (int i = 0; i < mr; i++) {
-                    const uint8_t *rc = rec[i] + p * QB_REC_BYTES;
-                    __m512i init = kind == PARE_QB_Q4_1 ? _mm512_setzero_si512() : _mm512_loadu_si512(rc + 128);
-                    __m512i dot = _mm512_dpbusd_epi32(init, wu, _mm512_loadu_si512(rc));
-                    __m512 sc = _mm512_mul_ps(dw, _mm512_loadu_ps((const float *)(const void *)(rc + 64)));
-                    acc[i][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), sc, acc[i][r]);
-                }
-            }
+        for (int r = 0; r < Q_NR; r++) {
+            _mm_prefetch((const char *)(psr + r * nb + b0), _MM_HINT_T0);
+            if (kind == PARE_QB_Q4_1) _mm_prefetch((const char *)(pmn + r * nb + b0), _MM_HINT_T0);
+            dw16[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(bm, sr[r] + b0));
         }
+        const int64_t pend = imin(c + 8, nfull);
+        for (int64_t p = c; p < pend; p++) q_pair(acc, qr, pf, rb, dw16, rec, p, p - c, mr, 1, kind);
+        if (nfull < npair && nfull >= c && nfull < c + 8)
+            q_pair(acc, qr, pf, rb, dw16, rec, nfull, nfull - c, mr, 0, kind);
         if (kind == PARE_QB_Q4_1)
+#pragma GCC unroll 4
             for (int r = 0; r < Q_NR; r++) {
                 __m512 mv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(bm, mnr[r] + b0));
+#pragma GCC unroll 4
                 for (int i = 0; i < mr; i++) acc[i][r] = _mm512_fmadd_ps(mv, _mm512_loadu_ps(s16[i] + b0), acc[i][r]);
             }
     }
@@ -375,48 +488,68 @@ T512 static INL void i8g_tile(float *y, const qb_act *a, const pare_qb_weight *w
     const int64_t N = w->N, K = w->K, g = w->group, ng = K / g;
     const int8_t *qr[I8_NR];
     const uint16_t *sr[I8_NR];
+#pragma GCC unroll 4
     for (int r = 0; r < I8_NR; r++) {
         int64_t row = imin(n0 + r, N - 1);
         qr[r] = (const int8_t *)w->qs + row * K;
         sr[r] = w->scale + row * ng;
     }
+    const int64_t pn = imin(n0 + I8_NR, N - I8_NR > 0 ? N - I8_NR : 0);
+    const int8_t *pf = (const int8_t *)w->qs + pn * K;
     const int8_t *xq[I8_MR];
     const int32_t *cr[I8_MR];
+#pragma GCC unroll 4
     for (int i = 0; i < mr; i++) {
         xq[i] = a->q + (m0 + i) * K;
         cr[i] = a->corr + (m0 + i) * ng * 16;
     }
     const __m512i x80 = _mm512_set1_epi8((char)0x80);
     __m512 facc[I8_MR][I8_NR];
+#pragma GCC unroll 4
     for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
         for (int r = 0; r < I8_NR; r++) facc[i][r] = _mm512_setzero_ps();
     for (int64_t gi = 0; gi < ng; gi++) {
         __m512i iacc[I8_MR][I8_NR];
-        for (int i = 0; i < mr; i++) {
-            __m512i c = _mm512_loadu_si512(cr[i] + gi * 16);
-            for (int r = 0; r < I8_NR; r++) iacc[i][r] = c;
-        }
+#pragma GCC unroll 4
+        for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+            for (int r = 0; r < I8_NR; r++) iacc[i][r] = _mm512_setzero_si512(); /* the offset is added below */
         int64_t k = gi * g;
         const int64_t end = k + g;
+        if (!(gi & 31))
+#pragma GCC unroll 2
+            for (int r = 0; r < I8_NR; r++) _mm_prefetch((const char *)(w->scale + (pn + r) * ng + gi), _MM_HINT_T0);
         for (; k + 64 <= end; k += 64) {
 #pragma GCC unroll 2
             for (int r = 0; r < I8_NR; r++) {
+                _mm_prefetch((const char *)(pf + r * K + k), _MM_HINT_T0);
                 __m512i wu = _mm512_xor_si512(_mm512_loadu_si512(qr[r] + k), x80);
 #pragma GCC unroll 4
-                for (int i = 0; i < mr; i++) iacc[i][r] = _mm512_dpbusd_epi32(iacc[i][r], wu, _mm512_loadu_si512(xq[i] + k));
+                for (int i = 0; i < mr; i++)
+                    iacc[i][r] = _mm512_dpbusd_epi32(iacc[i][r], wu, _mm512_loadu_si512(xq[i] + k));
             }
         }
         if (k < end) /* a group of 32·odd ends with half a step: x's upper half 0 */
+#pragma GCC unroll 4
             for (int r = 0; r < I8_NR; r++) {
                 __m512i wu = _mm512_xor_si512(_mm512_maskz_loadu_epi8(0xffffffffull, qr[r] + k), x80);
+#pragma GCC unroll 4
                 for (int i = 0; i < mr; i++)
                     iacc[i][r] = _mm512_dpbusd_epi32(iacc[i][r], wu, _mm512_maskz_loadu_epi8(0xffffffffull, xq[i] + k));
             }
+#pragma GCC unroll 4
         for (int r = 0; r < I8_NR; r++) {
             __m512 s = _mm512_set1_ps(_cvtsh_ss(sr[r][gi]));
-            for (int i = 0; i < mr; i++) facc[i][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[i][r]), s, facc[i][r]);
+#pragma GCC unroll 4
+            for (int i = 0; i < mr; i++) {
+                /* − 128·Σ(lane's qx): the lane now holds its exact partial dot product */
+                __m512i d = _mm512_add_epi32(iacc[i][r], _mm512_loadu_si512(cr[i] + gi * 16));
+                facc[i][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, facc[i][r]);
+            }
         }
     }
+#pragma GCC unroll 4
     for (int i = 0; i < mr; i++)
         for (int r = 0; r < I8_NR && n0 + r < N; r++) {
             float v = _mm512_reduce_add_ps(facc[i][r]) * a->d[m0 + i];
