@@ -16,25 +16,29 @@ local function bpw(m)
   end
   return bits / n
 end
-exp:table("bits", measure.decl({"method", "group", "bits", "bits_per_weight"}, nil,
+exp:table("bits", measure.decl({"method", "group", "bits", "series", "bits_per_weight"}, nil,
                                {bits_per_weight = "stored bits per weight of the quantized layers (exact)"}))
 pare.sweep(exp, "bits", {{"method", {"rtn", "gptq"}}, {"group", {0, 32, 64, 128}}, {"bits", {8, 6, 4, 3, 2}}}, function(p)
   local o = {bits = p.bits, group = p.group}
   if p.method == "gptq" then o.calib, o.calib_samples = task, 256 end
   local q = base:apply(p.method, o)
-  local row = measure.row(q, base, task, {bench = false})
+  local row = measure.row(q, base, task, {bench = {batch = 8, repeats = 10}})
   row.bits_per_weight = bpw(q)
+  row.series = p.method .. (p.group == 0 and " per-channel" or " g" .. p.group)
   return row
 end)
 pare.sweep(exp, "bits", {{"method", {"q8_0", "q4_1", "q4_0"}}, {"group", {32}}, {"bits", {0}}}, function(p)
   local q = base:apply("qblock", {format = p.method})
   local row = measure.row(q, base, task, {bench = {batch = 8, repeats = 15}})
   row.bits_per_weight = bpw(q)
+  row.series = "llama.cpp"
   return row
 end)
 pare.print_table(exp, "bits", {columns = {"method", "group", "bits", "bits_per_weight", "accuracy", "cosine", "size_mb", "simulated"}})
-exp:plot{table = "bits", name = "accuracy", x = "bits_per_weight", y = "accuracy", by = "method",
+exp:plot{table = "bits", name = "accuracy", x = "bits_per_weight", y = "accuracy", by = "series",
          title = "Accuracy against stored bits per weight (RTN, GPTQ, llama.cpp blocks)", xlabel = "bits per weight"}
-exp:plot{table = "bits", name = "size", x = "bits_per_weight", y = "size_mb", by = "method",
+exp:plot{table = "bits", name = "agreement", x = "bits_per_weight", y = "agreement", by = "series",
+         title = "Top-1 agreement with FP32 against stored bits per weight", xlabel = "bits per weight"}
+exp:plot{table = "bits", name = "size", x = "bits_per_weight", y = "size_mb", by = "series",
          title = "Model size against bits per weight", xlabel = "bits per weight"}
 exp:close()

@@ -14,7 +14,7 @@ for i = 0, 10 do alphas[#alphas + 1] = i / 10 end
 exp:table("alpha", measure.decl({"level", "alpha"}))
 pare.sweep(exp, "alpha", {{"level", {"O1", "O3"}}, {"alpha", alphas}}, function(p)
   local q = big:apply("smoothquant", {calib = task, calib_samples = 256, level = p.level, alpha = p.alpha})
-  return measure.row(q, big, task, {bench = false})
+  return measure.row(q, big, task, {bench = {batch = 8, repeats = 10}})
 end)
 pare.print_table(exp, "alpha", {columns = {"level", "alpha", "accuracy", "agreement", "cosine"}})
 exp:plot{table = "alpha", name = "accuracy", x = "alpha", y = "accuracy", by = "level",
