@@ -19,13 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attn/attn.h"
+#include "attn/attn_internal.h"
 #include "core/rng.h"
 #include "tap.h"
 
 extern const pare_attn_variant pare_attn_linear, pare_attn_linformer, pare_attn_performer,
     pare_attn_reformer, pare_attn_axial, pare_attn_lsra;
-const float *pare_attn_performer_w(const pare_attn *a, int64_t h); /* performer.c: W (m, D) of head h */
 
 /* ---- options as "key=value key=value" words ---- */
 
@@ -495,7 +494,6 @@ static void check_reformer_one_bucket(int64_t hashes, int64_t B, int64_t T, int6
     free(qkv), free(out), free(ref);
 }
 
-void pare_attn_reformer_buckets(const pare_attn *a, int64_t h, int64_t r, const float *q, int64_t ld, int32_t *bkt);
 
 /* Many buckets: the LSH attention against a dense reference built from the bucket assignment (read with
  * pare_attn_reformer_buckets): per round, sort by (bucket, position), chunks of `bucket`, each query sees its

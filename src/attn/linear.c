@@ -20,7 +20,7 @@
  * would be their home, belongs to another slice). Deliberately not here: chunked (GEMM) causal prefix
  * sums, other feature maps (performer.c), attention dropout.
  */
-#include "attn/attn.h"
+#include "attn/attn_internal.h"
 
 #include <math.h>
 #include <omp.h>
@@ -29,19 +29,6 @@
 #include "core/cpu.h"
 #include "kernels/gemm.h"
 #include "kernels/nn_internal.h"
-
-/* A feature map: phi (T, m) of the rows x (T, D, stride ld) of head h; L valid rows (keys: rows >= L may
- * be left unset). is_key distinguishes q from k (Performer's stabiliser differs). */
-typedef void (*pare_attn_feat_fn)(const pare_attn *a, int64_t h, float *phi, const float *x, int64_t ld,
-                                  int64_t T, int64_t L, int is_key);
-/* Its backward: dx (T, D, stride ldd) += dphi chained through the map; dphi (T, m) may be overwritten. */
-typedef void (*pare_attn_feat_bwd_fn)(const pare_attn *a, int64_t h, float *dx, int64_t ldd, float *dphi,
-                                      const float *phi, const float *x, int64_t ld, int64_t T, int64_t L, int is_key);
-
-pare_status pare_attn_feature_forward(const pare_attn *a, const pare_attn_args *x, int64_t m, pare_attn_feat_fn f);
-pare_status pare_attn_feature_backward(const pare_attn *a, const pare_attn_args *x, int64_t m, pare_attn_feat_fn f,
-                                       pare_attn_feat_bwd_fn fb);
-void pare_attn_feature_cost(const pare_attn *a, int64_t B, int64_t m, int64_t feat_flops, pare_attn_cost *c);
 
 static size_t feat_slot_floats(int64_t T, int64_t m, int64_t D)
 {

@@ -21,7 +21,7 @@
  * Deliberately not here: redrawing W during training (the caller can re-create with another seed),
  * other kernels (ReLU features, FAVOR with trig features), the paper's numerical epsilon.
  */
-#include "attn/attn.h"
+#include "attn/attn_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -30,17 +30,6 @@
 #include "core/cpu.h"
 #include "kernels/gemm.h"
 #include "kernels/nn_internal.h"
-
-/* linear.c's feature-map core (declared here: attn.h belongs to another slice). */
-typedef void (*pare_attn_feat_fn)(const pare_attn *a, int64_t h, float *phi, const float *x, int64_t ld,
-                                  int64_t T, int64_t L, int is_key);
-typedef void (*pare_attn_feat_bwd_fn)(const pare_attn *a, int64_t h, float *dx, int64_t ldd, float *dphi,
-                                      const float *phi, const float *x, int64_t ld, int64_t T, int64_t L, int is_key);
-pare_status pare_attn_feature_forward(const pare_attn *a, const pare_attn_args *x, int64_t m, pare_attn_feat_fn f);
-pare_status pare_attn_feature_backward(const pare_attn *a, const pare_attn_args *x, int64_t m, pare_attn_feat_fn f,
-                                       pare_attn_feat_bwd_fn fb);
-void pare_attn_feature_cost(const pare_attn *a, int64_t B, int64_t m, int64_t feat_flops, pare_attn_cost *c);
-const float *pare_attn_performer_w(const pare_attn *a, int64_t h);
 
 static const pare_opt_spec performer_opts[] = {
     {"features", PARE_OPT_INT, "128", 1, 65536, NULL, "number m of random features (error ~ 1/sqrt(m))"},

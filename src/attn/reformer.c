@@ -26,7 +26,7 @@
  * Deliberately not here: reversible layers and chunked feed-forward (the paper's other two ideas), a
  * separate k projection (shared QK is the method), duplicate-pair correction across rounds.
  */
-#include "attn/attn.h"
+#include "attn/attn_internal.h"
 
 #include <math.h>
 #include <omp.h>
@@ -124,7 +124,6 @@ PARE_HOT static void ref_sort(const pare_attn *a, int64_t h, int64_t r, int32_t 
 }
 
 /* For tests: the bucket of each of the T rows of q (stride ld) in round r of head h (bkt, T). */
-void pare_attn_reformer_buckets(const pare_attn *a, int64_t h, int64_t r, const float *q, int64_t ld, int32_t *bkt);
 void pare_attn_reformer_buckets(const pare_attn *a, int64_t h, int64_t r, const float *q, int64_t ld, int32_t *bkt)
 {
     const ref_state *s = a->state;

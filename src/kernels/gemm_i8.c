@@ -600,9 +600,10 @@ static dnnl_status_t gemm_s8s8s32_exact(int32_t *C, const int8_t *A, const int8_
     return dnnl_gemm_s8s8s32('N', 'T', 'F', M, N, K, 1.0f, A, K, 0, B, K, 0, 0.0f, C, N, &co);
 }
 
-/* The two products of gemm_internal.h for the int8 attention (strided operands, exact on every path). */
-int pare_i8_gemm_u8s8s32_(int32_t *C, int64_t ldc, const uint8_t *A, int64_t lda, const int8_t *B, int64_t ldb,
-                          int64_t M, int64_t N, int64_t K)
+/* The two products of gemm_internal.h for the int8 attention (strided operands, exact on every path):
+ * one body, A read as u8 (a_u8) or s8. */
+static int gemm_i8_strided(int32_t *C, int64_t ldc, const void *A, int64_t lda, int a_u8, const int8_t *B, int64_t ldb,
+                           int64_t M, int64_t N, int64_t K)
 {
     if (M <= 0 || N <= 0) return 0;
     if (K <= 0) {
@@ -610,27 +611,24 @@ int pare_i8_gemm_u8s8s32_(int32_t *C, int64_t ldc, const uint8_t *A, int64_t lda
         return 0;
     }
     if (!onednn_int8_exact()) {
-        gemm_i8_portable(C, ldc, A, lda, 1, B, ldb, M, N, K);
+        gemm_i8_portable(C, ldc, A, lda, a_u8, B, ldb, M, N, K);
         return 0;
     }
     const int32_t co = 0;
-    return (int)dnnl_gemm_u8s8s32('N', 'T', 'F', M, N, K, 1.0f, A, lda, 0, B, ldb, 0, 0.0f, C, ldc, &co);
+    return a_u8 ? (int)dnnl_gemm_u8s8s32('N', 'T', 'F', M, N, K, 1.0f, A, lda, 0, B, ldb, 0, 0.0f, C, ldc, &co)
+                : (int)dnnl_gemm_s8s8s32('N', 'T', 'F', M, N, K, 1.0f, A, lda, 0, B, ldb, 0, 0.0f, C, ldc, &co);
+}
+
+int pare_i8_gemm_u8s8s32_(int32_t *C, int64_t ldc, const uint8_t *A, int64_t lda, const int8_t *B, int64_t ldb,
+                          int64_t M, int64_t N, int64_t K)
+{
+    return gemm_i8_strided(C, ldc, A, lda, 1, B, ldb, M, N, K);
 }
 
 int pare_i8_gemm_s8s8s32_(int32_t *C, int64_t ldc, const int8_t *A, int64_t lda, const int8_t *B, int64_t ldb,
                           int64_t M, int64_t N, int64_t K)
 {
-    if (M <= 0 || N <= 0) return 0;
-    if (K <= 0) {
-        for (int64_t m = 0; m < M; m++) memset(C + m * ldc, 0, (size_t)N * sizeof(int32_t));
-        return 0;
-    }
-    if (!onednn_int8_exact()) {
-        gemm_i8_portable(C, ldc, A, lda, 0, B, ldb, M, N, K);
-        return 0;
-    }
-    const int32_t co = 0;
-    return (int)dnnl_gemm_s8s8s32('N', 'T', 'F', M, N, K, 1.0f, A, lda, 0, B, ldb, 0, 0.0f, C, ldc, &co);
+    return gemm_i8_strided(C, ldc, A, lda, 0, B, ldb, M, N, K);
 }
 
 /* ---- packed weights: oneDNN's int8 inner product (the VNNI u8s8 path) ----

@@ -153,6 +153,17 @@ static int model_gc(lua_State *L)
     return 0;
 }
 
+/* Push a copy of the options table at idx without key `skip` (data given beside the options, such as
+ * calib = <task>, or a key rewritten before validation, such as attention = {...}). */
+static void push_opts_without(lua_State *L, int idx, const char *skip)
+{
+    lua_newtable(L);
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
+        if (lua_type(L, -2) == LUA_TSTRING && !strcmp(lua_tostring(L, -2), skip)) continue;
+        lua_pushvalue(L, -2), lua_pushvalue(L, -2), lua_settable(L, -5);
+    }
+}
+
 /* attention = {kind = "bigbird", window = 3} (every layer) or a list of such tables (layer by layer) ->
  * the model option's string form "bigbird:window=3;full". */
 static void attention_spec(lua_State *L, int t, char *buf, size_t n, size_t *used)
@@ -192,8 +203,7 @@ static int l_model(lua_State *L)
             }
             if (!len) attention_spec(L, at, spec, sizeof spec, &used);
             if (used >= sizeof spec) pare_lua_error(L, "model: the attention spec is too long (%d bytes)", (int)used);
-            lua_newtable(L);
-            for (lua_pushnil(L); lua_next(L, 1);) lua_pushvalue(L, -2), lua_insert(L, -2), lua_settable(L, -4);
+            push_opts_without(L, 1, "attention");
             lua_pushstring(L, spec);
             lua_setfield(L, -2, "attention");
             lua_replace(L, 1);
@@ -344,14 +354,7 @@ static int l_apply(lua_State *L)
             ctx.calib = &t->train;
         }
         lua_pop(L, 1);
-        lua_newtable(L);
-        for (lua_pushnil(L); lua_next(L, 3);) {
-            if (lua_type(L, -2) == LUA_TSTRING && !strcmp(lua_tostring(L, -2), "calib")) {
-                lua_pop(L, 1);
-                continue;
-            }
-            lua_pushvalue(L, -2), lua_insert(L, -2), lua_settable(L, -4);
-        }
+        push_opts_without(L, 3, "calib");
         opt_idx = lua_gettop(L);
     }
     pare_kv kv[PARE_MAX_OPTS];
