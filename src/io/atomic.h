@@ -28,7 +28,9 @@
 
 #include "core/status.h"
 
+#ifndef PARE_PATH_MAX
 #define PARE_PATH_MAX 4096
+#endif
 
 typedef struct pare_atomic {
     int fd;                        /* the temporary file, -1 when none */

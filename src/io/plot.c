@@ -403,6 +403,57 @@ static void describe_exit(char *buf, size_t n, int rc)
 
 /* ---- the writer ---- */
 
+pare_status pare_plot_render(pare_plot_files *files)
+{
+    pare_status st = PARE_OK;
+    char arg[PARE_PATH_MAX + 2], hint[PARE_PATH_MAX + 256];
+    shell_word(hint, sizeof hint, path_arg(arg, sizeof arg, files->gp));
+    files->rendered = 0;
+    files->message[0] = '\0';
+    const char *cmd = pare_gnuplot_command();
+    if (!cmd) {
+        snprintf(files->message, sizeof files->message, "gnuplot not found: render with  gnuplot %s  (apt-get install gnuplot-nox)",
+                 hint);
+        return st;
+    }
+    remove(files->png);
+    remove(files->svg);
+    const char *argv[] = {cmd, arg, NULL};
+    char err[4096];
+    int cut;
+    int rc = run(argv, 2, err, sizeof err, &cut);
+    size_t elen = strlen(err);
+    while (elen > 0 && (err[elen - 1] == '\n' || err[elen - 1] == ' ')) err[--elen] = '\0';
+    char how[64], who[PARE_PATH_MAX + 16];
+    describe_exit(how, sizeof how, rc);
+    snprintf(who, sizeof who, strcmp(cmd, "gnuplot") ? "gnuplot (%s)" : "%s", cmd);
+    const char *missing = access(files->png, R_OK) != 0 ? files->png : access(files->svg, R_OK) != 0 ? files->svg : NULL;
+    if (rc != 0 || missing) {
+        remove(files->png); /* half a render is not a plot */
+        remove(files->svg);
+        if (rc != 0)
+            st = pare_fail(PARE_EINTERNAL, "%s failed on %s (%s)%s%s", who, files->gp, how, err[0] ? ", saying:\n" : " without a message",
+                           gnuplot_tail(err, 640));
+        else
+            st = pare_fail(PARE_EINTERNAL, "%s exited 0 on %s but did not write %s%s%s", who, files->gp, missing,
+                           err[0] ? "; it said:\n" : "", gnuplot_tail(err, 640));
+        return st;
+    }
+    files->rendered = 1;
+    if (err[0]) {
+        /* Each warning once: the script renders twice (png, svg) and gnuplot repeats itself. */
+        size_t used = (size_t)snprintf(files->message, sizeof files->message, "gnuplot warnings on %s:%s", files->gp, cut ? "\n..." : "");
+        for (char *line = strtok(err, "\n"); line && used < sizeof files->message; line = strtok(NULL, "\n")) {
+            size_t len = strlen(line);
+            int seen = 0;
+            for (const char *p = strstr(files->message, line); p && !seen; p = strstr(p + 1, line))
+                seen = p[-1] == '\n' && (p[len] == '\n' || p[len] == '\0');
+            if (!seen) used += (size_t)snprintf(files->message + used, sizeof files->message - used, "\n%s", line);
+        }
+    }
+    return st;
+}
+
 pare_status pare_plot_write(const pare_table *t, const pare_plot_spec *s, const char *prefix, pare_plot_files *files)
 {
     memset(files, 0, sizeof *files);
@@ -639,48 +690,7 @@ pare_status pare_plot_write(const pare_table *t, const pare_plot_spec *s, const 
         goto done;
     }
 
-    /* ---- render ---- */
-    const char *cmd = pare_gnuplot_command();
-    if (!cmd) {
-        snprintf(files->message, sizeof files->message, "gnuplot not found: render with  gnuplot %s  (apt-get install gnuplot-nox)",
-                 hint);
-        goto done;
-    }
-    remove(files->png);
-    remove(files->svg);
-    const char *argv[] = {cmd, arg, NULL};
-    char err[4096];
-    int cut;
-    int rc = run(argv, 2, err, sizeof err, &cut);
-    size_t elen = strlen(err);
-    while (elen > 0 && (err[elen - 1] == '\n' || err[elen - 1] == ' ')) err[--elen] = '\0';
-    char how[64], who[PARE_PATH_MAX + 16];
-    describe_exit(how, sizeof how, rc);
-    snprintf(who, sizeof who, strcmp(cmd, "gnuplot") ? "gnuplot (%s)" : "%s", cmd);
-    const char *missing = access(files->png, R_OK) != 0 ? files->png : access(files->svg, R_OK) != 0 ? files->svg : NULL;
-    if (rc != 0 || missing) {
-        remove(files->png); /* half a render is not a plot */
-        remove(files->svg);
-        if (rc != 0)
-            st = pare_fail(PARE_EINTERNAL, "%s failed on %s (%s)%s%s", who, files->gp, how, err[0] ? ", saying:\n" : " without a message",
-                           gnuplot_tail(err, 640));
-        else
-            st = pare_fail(PARE_EINTERNAL, "%s exited 0 on %s but did not write %s%s%s", who, files->gp, missing,
-                           err[0] ? "; it said:\n" : "", gnuplot_tail(err, 640));
-        goto done;
-    }
-    files->rendered = 1;
-    if (err[0]) {
-        /* Each warning once: the script renders twice (png, svg) and gnuplot repeats itself. */
-        size_t used = (size_t)snprintf(files->message, sizeof files->message, "gnuplot warnings on %s:%s", files->gp, cut ? "\n..." : "");
-        for (char *line = strtok(err, "\n"); line && used < sizeof files->message; line = strtok(NULL, "\n")) {
-            size_t len = strlen(line);
-            int seen = 0;
-            for (const char *p = strstr(files->message, line); p && !seen; p = strstr(p + 1, line))
-                seen = p[-1] == '\n' && (p[len] == '\n' || p[len] == '\0');
-            if (!seen) used += (size_t)snprintf(files->message + used, sizeof files->message - used, "\n%s", line);
-        }
-    }
+    st = pare_plot_render(files);
 done:
     if (dat) fclose(dat);
     if (gp) fclose(gp);

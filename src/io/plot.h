@@ -64,7 +64,9 @@ typedef struct pare_plot_spec {
                              should not silently make a tree of folders) */
 } pare_plot_spec;
 
+#ifndef PARE_PATH_MAX
 #define PARE_PATH_MAX 4096
+#endif
 
 typedef struct pare_plot_files {
     char dat[PARE_PATH_MAX], gp[PARE_PATH_MAX], png[PARE_PATH_MAX], svg[PARE_PATH_MAX];
@@ -80,6 +82,10 @@ typedef struct pare_plot_files {
  * spec->make_dirs is 0; PARE_EINTERNAL with gnuplot's own messages if gnuplot fails or does not write
  * the .png and .svg (the .dat and .gp stay, for a look at them). */
 pare_status pare_plot_write(const pare_table *t, const pare_plot_spec *spec, const char *prefix, pare_plot_files *files);
+/* Run gnuplot on files->gp (its .png and .svg named in files), as pare_plot_write does: after a
+ * user or a script restyled the .gp. Same outcomes: rendered, a message when gnuplot is missing, or
+ * PARE_EINTERNAL with gnuplot's messages. */
+pare_status pare_plot_render(pare_plot_files *files);
 /* PARE_EINVAL if text holds a control character; what names its option in the message ("--title"). */
 pare_status pare_plot_check_text(const char *what, const char *text);
 /* PARE_EINVAL if prefix is empty, ends in '/', is too long or holds a control character; PARE_EIO if

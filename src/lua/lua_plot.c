@@ -12,7 +12,9 @@
  * Does not: write or run gnuplot itself (src/io/plot.c does; this turns the Lua spec into a
  * pare_plot_spec).
  *
- * Entry points (lua_harness_internal.h): pare_lua_exp_plot, pare_lua_plot.
+ * pare.render(gp) runs gnuplot again on a .gp a script restyled (errors as above).
+ *
+ * Entry points (lua_harness_internal.h): pare_lua_exp_plot, pare_lua_plot, pare_lua_render.
  */
 #include <lauxlib.h>
 #include <limits.h>
@@ -153,3 +155,23 @@ int pare_lua_plot(lua_State *L)
     return nret;
 }
 
+
+/* pare.render("plots/x-acc.gp"): render a (restyled) gnuplot script to its .png and .svg. Returns
+ * true when rendered, false (with the note on stderr) when gnuplot is not available. */
+int pare_lua_render(lua_State *L)
+{
+    size_t n;
+    const char *gp = luaL_checklstring(L, 1, &n);
+    if (strlen(gp) != n) return pare_lua_error(L, "pare.render: the path holds a NUL byte");
+    if (n < 4 || strcmp(gp + n - 3, ".gp")) return pare_lua_error(L, "pare.render: '%s' is not a .gp file", gp);
+    pare_plot_files files;
+    memset(&files, 0, sizeof files);
+    if (n - 3 + 5 > sizeof files.gp) return pare_lua_error(L, "pare.render: path too long");
+    snprintf(files.gp, sizeof files.gp, "%s", gp);
+    snprintf(files.png, sizeof files.png, "%.*s.png", (int)(n - 3), gp);
+    snprintf(files.svg, sizeof files.svg, "%.*s.svg", (int)(n - 3), gp);
+    if (pare_plot_render(&files) != PARE_OK) return plot_error(L, "pare.render");
+    if (files.message[0]) fprintf(stderr, "%s\n", files.message);
+    lua_pushboolean(L, files.rendered);
+    return 1;
+}
