@@ -126,6 +126,9 @@ static void summary(double s[3], const double *x, int n)
     if (pare_stats_bootstrap_ci(x, (size_t)n, 0.95, 2000, 1, &s[1], &s[2]) != PARE_OK) s[1] = s[2] = s[0];
 }
 
+/* A measured peak in MB, NaN when it could not be measured (peak_bytes < 0: VmHWM was not reset). */
+static double peak_mb(int64_t bytes) { return bytes < 0 ? NAN : (double)bytes / 1e6; }
+
 static void print_point(const point *p)
 {
     double f[3], s[3], b[3];
@@ -137,7 +140,7 @@ static void print_point(const point *p)
            "step_hi_ms=%.3f bwd_ms=%.3f peak_mb=%.3f peak_fwd_mb=%.3f formula_mb=%.3f pairs=%lld gflops_fwd=%.2f\n",
            p->section, p->v.kind, p->v.spec, p->v.complexity, p->v.target, (long long)p->N, (long long)p->H,
            (long long)p->D, (long long)p->B, p->r.threads, p->nf, p->ns, f[0], f[1], f[2], s[0], s[1], s[2], b[0],
-           (double)p->r.peak_bytes / 1e6, (double)p->r.peak_fwd_bytes / 1e6, (double)p->r.formula_bytes / 1e6,
+           peak_mb(p->r.peak_bytes), peak_mb(p->r.peak_fwd_bytes), (double)p->r.formula_bytes / 1e6,
            (long long)p->r.cost.pairs, (double)p->r.cost.flops_fwd / (f[0] * 1e6));
 }
 
@@ -185,7 +188,7 @@ static void compare(point *a, point *b, int fwd_pairs, int step_pairs)
     print_ratio(sec, kind, "fwd_ms", b->fwd, a->fwd, a->nf);
     print_ratio(sec, kind, "step_ms", b->step, a->step, a->ns);
     print_ratio(sec, kind, "bwd_ms", b->bwd, a->bwd, a->ns);
-    print_fixed_ratio(sec, kind, "peak_mb", (double)b->r.peak_bytes / (double)a->r.peak_bytes);
+    print_fixed_ratio(sec, kind, "peak_mb", peak_mb(b->r.peak_bytes) / peak_mb(a->r.peak_bytes)); /* unknown: nan, not -1/-1 */
     if (a->r.cost.pairs > 0) print_fixed_ratio(sec, kind, "pairs", (double)b->r.cost.pairs / (double)a->r.cost.pairs);
     print_fixed_ratio(sec, kind, "flops_fwd", (double)b->r.cost.flops_fwd / (double)a->r.cost.flops_fwd);
 }
