@@ -35,6 +35,7 @@
 #include "core/timer.h"
 #include "data/task.h"
 #include "eval/bench.h"
+#include "eval/fidelity.h"
 #include "eval/stats.h"
 #include "graph/exec.h"
 #include "graph/ops.h"
@@ -319,7 +320,8 @@ static int model_evaluate(lua_State *L)
     return 1;
 }
 
-/* Agreement of two models' outputs on a split: cosine of the logits, max |Δ|, argmax agreement. */
+/* Agreement of two models' outputs on a split (eval/fidelity.h): cosine of the logits, max |Δ|, argmax
+ * agreement; non-finite logits raise an error naming the model, the batch and the first layer. */
 static int model_fidelity(lua_State *L)
 {
     lmodel *m = check_model(L, 1), *ref = check_model(L, 2);
@@ -328,38 +330,19 @@ static int model_fidelity(lua_State *L)
     lua_Integer batch;
     split_opts(L, 4, &split, &batch);
     const pare_dataset *d = task_split(L, t, split);
-    float *a = NULL, *b = NULL;
-    int64_t ra = 0, rb = 0;
-    pare_status st = pare_predict_logits(m->m, d, batch, &a, &ra);
-    if (st == PARE_OK) st = pare_predict_logits(ref->m, d, batch, &b, &rb);
-    if (st == PARE_OK && (ra != rb || m->m->nclass != ref->m->nclass))
-        st = pare_fail(PARE_ESHAPE, "fidelity: the models' outputs differ in shape");
-    double dot = 0, na = 0, nb = 0, maxe = 0;
-    int64_t agree = 0, V = m->m->nclass;
-    if (st == PARE_OK)
-        for (int64_t r = 0; r < ra; r++) {
-            int64_t ia = 0, ib = 0;
-            for (int64_t v = 0; v < V; v++) {
-                double x = a[r * V + v], y = b[r * V + v];
-                dot += x * y, na += x * x, nb += y * y;
-                if (fabs(x - y) > maxe) maxe = fabs(x - y);
-                if (x > a[r * V + ia]) ia = v;
-                if (y > b[r * V + ib]) ib = v;
-            }
-            agree += ia == ib;
-        }
-    pare_free(a);
-    pare_free(b);
+    pare_fidelity_result f;
+    pare_status st = pare_fidelity(&f, m->m, ref->m, d, batch);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
     lua_createtable(L, 0, 3);
-    lua_pushnumber(L, na > 0 && nb > 0 ? dot / sqrt(na * nb) : 1.0), lua_setfield(L, -2, "cosine");
-    lua_pushnumber(L, maxe), lua_setfield(L, -2, "max_abs_err");
-    lua_pushnumber(L, ra ? (double)agree / (double)ra : 1.0), lua_setfield(L, -2, "agreement");
+    lua_pushnumber(L, f.cosine), lua_setfield(L, -2, "cosine");
+    lua_pushnumber(L, f.max_abs_err), lua_setfield(L, -2, "max_abs_err");
+    lua_pushnumber(L, f.agreement), lua_setfield(L, -2, "agreement");
     return 1;
 }
 
 /* m:attention_fidelity(task, {specs = {"longformer:window=8", ...}, layer = 0, n = 32, split = "test"})
- * -> one table per spec: {spec, rel_err, max_abs_err, cosine, pairs, pairs_frac, T, H, D, causal}. */
+ * -> one table per spec: {spec, rel_err, max_abs_err, cosine, pairs, pairs_frac, T, H, D, causal, nonfinite}
+ * (nonfinite > 0: the variant's output held NaN/Inf and the three errors are NaN). */
 static int model_attention_fidelity(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
@@ -406,6 +389,7 @@ static int model_attention_fidelity(lua_State *L)
         lua_pushinteger(L, r[i].H), lua_setfield(L, -2, "H");
         lua_pushinteger(L, r[i].D), lua_setfield(L, -2, "D");
         lua_pushboolean(L, r[i].causal), lua_setfield(L, -2, "causal");
+        lua_pushinteger(L, r[i].nonfinite), lua_setfield(L, -2, "nonfinite");
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
