@@ -10,7 +10,8 @@
  *   m:train(task, opts)             -> {steps, loss, seconds, best_eval_accuracy}
  *   m:evaluate(task [, {split, batch}]) -> {accuracy, loss, perplexity, n}
  *   m:apply(name, opts) / pare.apply(m, name, opts) -> Model (m unchanged)
- *   m:bench{batch, T, warmup, repeats, seed} -> {median_ms, ci_lo_ms, ci_hi_ms, ...}
+ *   m:bench{batch, T, warmup, warmup_min_s, warmup_max_s, warmup_tol, repeats, seed}
+ *                                   -> {median_ms, ci_lo_ms, ci_hi_ms, warmup_runs, warmup_stable, ...}
  *   m:fidelity(ref, task [, {split, batch}]) -> {cosine, max_abs_err, agreement}
  *   m:info() -> table;  m:layers([pattern]) -> {names}
  *   m:save(path)                    -> nil     (a safetensors checkpoint; the directory must exist)
@@ -54,7 +55,11 @@ typedef struct ltask { pare_dataset train, test; char name[64]; } ltask;
 static const pare_opt_spec bench_opts[] = {
     {"batch", PARE_OPT_INT, "1", 1, 1e6, NULL, "sequences per forward"},
     {"T", PARE_OPT_INT, "0", 0, 1e7, NULL, "tokens per sequence (0: the model's max_T)"},
-    {"warmup", PARE_OPT_INT, "5", 0, 1e6, NULL, "untimed forwards first"},
+    {"warmup", PARE_OPT_INT, "5", 0, 1e6, NULL, "at least this many untimed forwards first"},
+    {"warmup_min_s", PARE_OPT_FLOAT, "0.2", 0, 1e6, NULL, "warm up at least this long, then until the timings are stable"},
+    {"warmup_max_s", PARE_OPT_FLOAT, "2", 0, 1e6, NULL, "stop warming up after this long even if not stable (>= warmup_min_s)"},
+    {"warmup_tol", PARE_OPT_FLOAT, "0.05", 1e-6, 10, NULL,
+     "stable: the median of the last 3 warm-up forwards within this fraction of the median of the 3 before"},
     {"repeats", PARE_OPT_INT, "30", 1, 1e6, NULL, "timed forwards"},
     {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "input tokens and bootstrap seed"},
     {"level", PARE_OPT_FLOAT, "0.95", 0.5, 0.9999, NULL, "confidence level of the latency interval"},
@@ -433,8 +438,11 @@ static int model_bench(lua_State *L)
     int64_t T = pare_opt_int(&o, "T");
     if (T == 0) T = m->m->max_T;
     pare_bench_result r;
-    pare_status st = pare_bench_forward(m->m, pare_opt_int(&o, "batch"), T, pare_opt_int(&o, "warmup"),
-                                        pare_opt_int(&o, "repeats"), (uint64_t)pare_opt_num(&o, "seed"), &r);
+    pare_warmup_opts w = pare_warmup_defaults();
+    w.min_runs = pare_opt_int(&o, "warmup"), w.min_s = pare_opt_num(&o, "warmup_min_s");
+    w.max_s = pare_opt_num(&o, "warmup_max_s"), w.tol = pare_opt_num(&o, "warmup_tol");
+    pare_status st = pare_bench_forward(m->m, pare_opt_int(&o, "batch"), T, &w, pare_opt_int(&o, "repeats"),
+                                        (uint64_t)pare_opt_num(&o, "seed"), &r);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
     double med = pare_stats_median(r.samples_ms, (size_t)r.repeats), lo = med, hi = med;
     st = pare_stats_bootstrap_ci(r.samples_ms, (size_t)r.repeats, pare_opt_num(&o, "level"), 2000,
@@ -474,6 +482,10 @@ static int model_bench(lua_State *L)
         lua_setfield(L, -2, pare_op_name((pare_op_id)i));
     }
     lua_setfield(L, -2, "ms_by_op");
+    lua_pushinteger(L, (lua_Integer)r.warmup_runs), lua_setfield(L, -2, "warmup_runs");
+    lua_pushnumber(L, r.warmup_s), lua_setfield(L, -2, "warmup_s");
+    lua_pushboolean(L, r.warmup_stable), lua_setfield(L, -2, "warmup_stable");
+    lua_pushnumber(L, r.warmup_first_ms), lua_setfield(L, -2, "warmup_first_ms");
     lua_pushinteger(L, pare_get_num_threads()), lua_setfield(L, -2, "threads");
     lua_pushinteger(L, pare_opt_int(&o, "batch")), lua_setfield(L, -2, "batch");
     lua_pushinteger(L, T), lua_setfield(L, -2, "T");
