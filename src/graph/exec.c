@@ -78,17 +78,23 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
     x->m = m, x->B = B, x->T = T, x->mode = mode;
     pare_rng_seed(&x->rng, 0x5eed);
     x->nonfinite_node = -1;
-    if (mode == PARE_EXEC_INFER) /* pack f32 Linear weights once into oneDNN's layout */
+    if (mode == PARE_EXEC_INFER) { /* this executor's copies of the f32 Linear weights in oneDNN's layout */
+        x->packed = calloc((size_t)(m->nparams ? m->nparams : 1), sizeof *x->packed);
+        if (!x->packed) goto nomem;
         for (int64_t i = 0; i < m->nnodes; i++) {
-            if (m->nodes[i].op != PARE_OP_LINEAR) continue;
-            pare_param *w = &m->params[m->nodes[i].param[0]];
-            if (w->format != PARE_FMT_F32 || w->packed) continue;
-            pare_status ps = pare_f32_weight_pack(&w->packed, w->blob->data, w->shape[0], w->shape[1]);
+            const pare_node *n = &m->nodes[i];
+            if (n->op != PARE_OP_LINEAR) continue;
+            int pi = n->param[0];
+            const pare_param *w = &m->params[pi];
+            if (w->format != PARE_FMT_F32 || n->a.qat_bits || x->packed[pi]) continue;
+            pare_status ps = pare_f32_weight_pack(&x->packed[pi], w->blob->data, w->shape[0], w->shape[1]);
             if (ps != PARE_OK) {
-                free(x);
+                pare_exec_free(x);
                 return pare_fail_ctx(ps, "packing %s", w->name);
             }
+            x->packed_bytes += pare_f32_packed_bytes(x->packed[pi]);
         }
+    }
     x->buf = calloc((size_t)m->nvalues, sizeof *x->buf);
     s = calloc((size_t)m->nvalues, sizeof *s);
     if (!x->buf || !s) goto nomem;
@@ -198,6 +204,8 @@ void pare_exec_free(pare_exec *x)
     }
     free(x->attn);
     free(x->attn_cache);
+    for (int64_t i = 0; x->packed && i < x->m->nparams; i++) pare_f32_packed_free(x->packed[i]);
+    free(x->packed);
     pare_arena_free(&x->arena);
     pare_arena_free(&x->grad_arena);
     free(x->buf);

@@ -5,6 +5,8 @@
  *     pare_exec_forward(x);                          // x->loss, pare_exec_logits(x)
  *     pare_exec_free(x);
  *
+ * Inference executors pack their f32 Linear weights into oneDNN's layout when they are made and own
+ * those copies: the model is never written by running it.
  * Inference executors share one arena among activations whose lifetimes do not overlap (a greedy
  * first-fit planner over the straight-line graph); training executors keep every activation for
  * backward and own one gradient buffer per activation. The planner's figure is planned_bytes.
@@ -47,6 +49,10 @@ typedef struct pare_exec {
      * this executor's T, and the cache its backward reads (NULL for other nodes). */
     struct pare_attn **attn;
     void **attn_cache;
+    /* Inference: per parameter, the oneDNN-layout copy of an f32 Linear weight (NULL for others),
+     * owned by this executor, so running never writes into the model (which clones share). */
+    pare_f32_packed **packed;
+    size_t packed_bytes;   /* their total, beside planned_bytes */
 } pare_exec;
 
 pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode);

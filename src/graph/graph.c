@@ -48,8 +48,6 @@ static void param_release(pare_param *p)
     p->grad = p->adam_m = p->adam_v = NULL;
     pare_qlinear_release(p->q);
     p->q = NULL;
-    pare_f32_packed_free(p->packed);
-    p->packed = NULL;
 }
 
 pare_qlinear *pare_qlinear_new(pare_format f)
@@ -113,7 +111,6 @@ pare_model *pare_model_clone(const pare_model *m)
         pare_param *d = &c->params[i];
         *d = *s;
         d->grad = d->adam_m = d->adam_v = NULL; /* training state is not shared */
-        d->packed = NULL;                        /* nor derived layouts: made again on demand */
         if (d->blob) d->blob->refs++;
         if (d->q) d->q->refs++;                  /* quantized forms are immutable: shared */
     }
@@ -237,8 +234,6 @@ int pare_model_find_node(const pare_model *m, const char *name)
 
 pare_status pare_param_make_private(pare_param *p)
 {
-    pare_f32_packed_free(p->packed);
-    p->packed = NULL;
     if (p->blob->refs == 1) return PARE_OK;
     pare_blob *b = calloc(1, sizeof *b);
     if (!b) return pare_fail(PARE_ENOMEM, "out of memory copying %s", p->name);
@@ -255,20 +250,11 @@ pare_status pare_param_make_private(pare_param *p)
     return PARE_OK;
 }
 
-void pare_model_drop_packed(pare_model *m)
-{
-    for (int64_t i = 0; i < m->nparams; i++) {
-        pare_f32_packed_free(m->params[i].packed);
-        m->params[i].packed = NULL;
-    }
-}
-
 size_t pare_model_packed_bytes(const pare_model *m)
 {
     size_t s = 0;
     for (int64_t i = 0; i < m->nparams; i++)
-        if (m->params[i].packed) s += pare_f32_packed_bytes(m->params[i].packed);
-        else if (m->params[i].format == PARE_FMT_I8_CHANNEL) s += pare_i8_weight_packed_bytes(&m->params[i].q->i8);
+        if (m->params[i].format == PARE_FMT_I8_CHANNEL) s += pare_i8_weight_packed_bytes(&m->params[i].q->i8);
     return s;
 }
 

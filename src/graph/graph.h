@@ -126,9 +126,8 @@ typedef struct pare_param {
     float *grad;              /* (same shape), training only; owned */
     float *adam_m, *adam_v;   /* AdamW moments, training only; owned */
     pare_format format;       /* how the kernels see it: F32, or q->format */
-    pare_qlinear *q;          /* quantized Linear weights (NULL for F32), shared with clones */
-    pare_f32_packed *packed;  /* PARE_FMT_F32 Linear weights: oneDNN-layout copy for inference, made
-                                 lazily by inference executors, dropped before the f32 data changes */
+    pare_qlinear *q;          /* quantized Linear weights (NULL for F32), shared with clones; the
+                                 f32 weights' oneDNN-layout copies belong to inference executors */
 } pare_param;
 
 typedef struct pare_node_attrs {
@@ -187,14 +186,14 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
 
 int pare_model_find_param(const pare_model *m, const char *name);
 int pare_model_find_node(const pare_model *m, const char *name);
-/* Make param i's f32 data private to this model (copy if shared) and drop derived copies (packed
- * layouts): call it before writing the f32 data. */
+/* Make param i's f32 data private to this model (copy if shared): call it before writing the f32
+ * data. */
 pare_status pare_param_make_private(pare_param *p);
 /* Give a Linear weight its quantized form (takes the caller's reference; NULL makes it f32 again). */
 void pare_param_set_q(pare_param *p, pare_qlinear *q);
-/* Drop the packed inference copies of every parameter (training is about to change the weights). */
-void pare_model_drop_packed(pare_model *m);
-/* Bytes held by packed inference copies, f32 and int8 (reported beside the storage size, not in it). */
+/* Bytes the model's formats hold in packed layouts (int8 weights in oneDNN's layout, made at
+ * quantization; reported beside the storage size, not in it). The f32 weights' packed copies belong to
+ * inference executors (pare_exec.packed_bytes). */
 size_t pare_model_packed_bytes(const pare_model *m);
 int64_t pare_param_numel(const pare_param *p);
 /* Storage of a parameter in bytes, as its format stores it. */

@@ -135,8 +135,8 @@ static pare_status linear_fwd(pare_exec *x, const pare_node *n)
     }
     case PARE_FMT_F32:
     default:
-        if (w->packed && x->mode == PARE_EXEC_INFER) /* oneDNN-layout weights, bias fused */
-            return pare_linear_f32_packed(y, in, w->packed, bias, M);
+        if (x->packed && x->packed[n->param[0]]) /* the executor's oneDNN-layout copy, bias fused */
+            return pare_linear_f32_packed(y, in, x->packed[n->param[0]], bias, M);
         pare_linear_f32(y, in, w->blob->data, bias, M, N, K);
         return PARE_OK;
     }

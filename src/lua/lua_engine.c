@@ -541,7 +541,10 @@ static int model_quant_report(lua_State *L)
         lua_pushstring(L, linear_label(m, nd)), lua_setfield(L, -2, "format");
         if (q) lua_pushstring(L, q->desc);
         else if (nd->a.qat_bits) lua_pushfstring(L, "simulated qat int%d", nd->a.qat_bits);
-        else lua_pushstring(L, w->packed ? pare_f32_packed_impl(w->packed) : "f32 sgemm");
+        else {
+            char impl[96]; /* what an inference executor packs it for (it owns the copy; the model is not written) */
+            lua_pushstring(L, pare_f32_pack_impl_for(w->shape[0], w->shape[1], impl, sizeof impl));
+        }
         lua_setfield(L, -2, "kernel");
         lua_pushstring(L, q ? q->method : nd->a.qat_bits ? "qat" : "none"), lua_setfield(L, -2, "method");
         double bits = q ? q->bits : 32.0 * (double)pare_param_numel(w);
@@ -600,8 +603,10 @@ static int model_info(lua_State *L)
         if (w->format == PARE_FMT_I8_CHANNEL) snprintf(one, sizeof one, "%s (%s)", w->q->desc, pare_i8_weight_impl(&w->q->i8));
         else if (w->q) snprintf(one, sizeof one, "%s", w->q->desc);
         else if (m->nodes[i].a.qat_bits) snprintf(one, sizeof one, "simulated qat int%d", m->nodes[i].a.qat_bits);
-        else if (w->packed) snprintf(one, sizeof one, "f32 %s (packed)", pare_f32_packed_impl(w->packed));
-        else snprintf(one, sizeof one, "f32 sgemm (not yet packed: run an inference first)");
+        else {
+            char impl[96];
+            snprintf(one, sizeof one, "f32 %s (packed)", pare_f32_pack_impl_for(w->shape[0], w->shape[1], impl, sizeof impl));
+        }
         if (!strstr(kern, one) && used < sizeof kern - 1)
             used += (size_t)snprintf(kern + used, sizeof kern - used, used ? "; %s" : "%s", one);
     }

@@ -87,7 +87,6 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
             return pare_fail(PARE_EINVAL, "train: parameter %s is stored as %s; train the f32 model and compress after "
                              "(or use a quantization-aware pass)", m->params[i].name, pare_format_name(m->params[i].format));
 
-    pare_model_drop_packed(m); /* the weights are about to change */
     PARE_TRY(pare_model_alloc_grads(m));
     pare_exec *x = NULL;
     batch_buf bb = {0};
@@ -132,7 +131,6 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
         if (eval && ((eval_every > 0 && (s + 1) % eval_every == 0) || (target > 0 && eval_every == 0 && (s + 1) % 50 == 0))) {
             pare_eval_result e;
             st = pare_evaluate(m, eval, B, &e);
-            pare_model_drop_packed(m); /* evaluation packed the weights; the next step changes them */
             if (st != PARE_OK) goto done;
             acc = e.accuracy;
             if (acc > out->best_eval_accuracy) out->best_eval_accuracy = acc;
