@@ -8,13 +8,8 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "format.h"
 #include "ops.h"
-
-static const char *format_names[] = {[PARE_FMT_F32] = "f32", [PARE_FMT_I8_CHANNEL] = "int8",
-                                     [PARE_FMT_QBLOCK] = "qblock", [PARE_FMT_SIMULATED] = "simulated"};
-_Static_assert(sizeof format_names / sizeof format_names[0] == PARE_FMT_COUNT, "format names out of date");
-
-const char *pare_format_name(pare_format f) { return (unsigned)f < PARE_FMT_COUNT ? format_names[f] : "?"; }
 
 int pare_name_match(const char *pattern, const char *name) { return fnmatch(pattern, name, 0) == 0; }
 
@@ -254,7 +249,8 @@ size_t pare_model_packed_bytes(const pare_model *m)
 {
     size_t s = 0;
     for (int64_t i = 0; i < m->nparams; i++)
-        if (m->params[i].format == PARE_FMT_I8_CHANNEL) s += pare_i8_weight_packed_bytes(&m->params[i].q->i8);
+        if (pare_format_get(m->params[i].format)->packed_bytes)
+            s += pare_format_get(m->params[i].format)->packed_bytes(&m->params[i]);
     return s;
 }
 

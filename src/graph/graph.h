@@ -87,7 +87,8 @@ typedef enum pare_format {
     PARE_FMT_COUNT
 } pare_format;
 
-const char *pare_format_name(pare_format f); /* "f32", "int8", "qblock", "simulated" */
+/* "f32", "int8", "qblock", "simulated"; the formats' traits (kernels, labels) are in format.h. */
+const char *pare_format_name(pare_format f);
 
 /* How a quantized Linear runs: made by a pass, immutable afterwards, shared (reference-counted)
  * between a model and its clones. The f32 master weights stay in the parameter's blob. */

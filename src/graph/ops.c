@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "exec.h"
+#include "format.h"
 #include "attn/attn.h"
 #include "kernels/qat.h"
 
@@ -108,38 +109,7 @@ static pare_status linear_fwd(pare_exec *x, const pare_node *n)
         pare_linear_f32(y, b.xq, b.Wq, bias, M, N, K);
         return PARE_OK;
     }
-    pare_qlinear *q = w->q;
-    switch (w->format) {
-    case PARE_FMT_I8_CHANNEL: {
-        int64_t nout = 0;
-        pare_status st = pare_linear_i8_act(y, in, &q->i8, NULL /* outlier columns from the int8 weights */, bias, M,
-                                            &q->act, x->workspace, &nout);
-        if (q->act.outlier_threshold > 0) {
-            q->outlier_cols += nout;
-            q->calls++;
-        }
-        return st;
-    }
-    case PARE_FMT_QBLOCK: return pare_linear_qb(y, in, &q->qb, bias, M, x->workspace);
-    case PARE_FMT_SIMULATED: {
-        const float *xa = in;
-        if (q->a_sim) {
-            float *xq = x->workspace;
-            pare_status st = q->a_sim == 2 ? pare_fake_quant_params(xq, in, M, K, &q->a_spec, &q->a_qp)
-                                           : pare_fake_quant(xq, in, M, K, &q->a_spec);
-            if (st != PARE_OK) return st;
-            xa = xq;
-        }
-        pare_linear_f32(y, xa, q->w_sim, bias, M, N, K);
-        return PARE_OK;
-    }
-    case PARE_FMT_F32:
-    default:
-        if (x->packed && x->packed[n->param[0]]) /* the executor's oneDNN-layout copy, bias fused */
-            return pare_linear_f32_packed(y, in, x->packed[n->param[0]], bias, M);
-        pare_linear_f32(y, in, w->blob->data, bias, M, N, K);
-        return PARE_OK;
-    }
+    return pare_format_get(w->format)->forward(x, n, w, y, in, bias, M);
 }
 /* Backward uses the f32 master weights (or, under QAT, their fake-quantized view with STE). */
 static void linear_bwd(pare_exec *x, const pare_node *n)
@@ -179,12 +149,8 @@ static size_t linear_ws(const pare_exec *x, const pare_node *n)
     const pare_param *w = &x->m->params[n->param[0]];
     int64_t M = ROWS(x, n->out), N = w->shape[0], K = w->shape[1];
     if (n->a.qat_bits && w->format == PARE_FMT_F32) return qat_ws(x, M, N, K);
-    switch (w->format) {
-    case PARE_FMT_I8_CHANNEL: return pare_linear_i8_act_workspace(M, N, K, &w->q->act);
-    case PARE_FMT_QBLOCK: return pare_qb_workspace(&w->q->qb, M);
-    case PARE_FMT_SIMULATED: return w->q->a_sim ? sizeof(float) * (size_t)(M * K) : 0;
-    default: return 0;
-    }
+    const pare_format_traits *f = pare_format_get(w->format);
+    return f->workspace ? f->workspace(w, M) : 0;
 }
 
 /* ---- layernorm ---- */

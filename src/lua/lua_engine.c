@@ -39,6 +39,7 @@
 #include "eval/fidelity.h"
 #include "eval/stats.h"
 #include "graph/exec.h"
+#include "graph/format.h"
 #include "graph/ops.h"
 #include "io/safetensors.h"
 #include "kernels/gemm.h"
@@ -496,12 +497,8 @@ static int model_bench(lua_State *L)
 static const char *linear_label(const pare_model *m, const pare_node *nd)
 {
     const pare_param *w = &m->params[nd->param[0]];
-    switch (w->format) {
-    case PARE_FMT_I8_CHANNEL: return "int8";
-    case PARE_FMT_QBLOCK: return pare_qb_kind_name(w->q->qb.kind);
-    case PARE_FMT_SIMULATED: return "simulated";
-    default: return nd->a.qat_bits ? "qat" : "f32";
-    }
+    if (w->format == PARE_FMT_F32 && nd->a.qat_bits) return "qat";
+    return pare_format_label(w);
 }
 
 /* The storage format of a model over its Linear weights: "f32", "int8", or "mixed(int8+f32)". */
@@ -550,7 +547,7 @@ static int model_quant_report(lua_State *L)
         double bits = q ? q->bits : 32.0 * (double)pare_param_numel(w);
         lua_pushnumber(L, bits / (double)pare_param_numel(w)), lua_setfield(L, -2, "bits_per_weight");
         lua_pushinteger(L, (lua_Integer)pare_param_bytes(w)), lua_setfield(L, -2, "size_bytes");
-        lua_pushboolean(L, (q && q->format == PARE_FMT_SIMULATED) || nd->a.qat_bits), lua_setfield(L, -2, "simulated");
+        lua_pushboolean(L, pare_format_get(w->format)->simulated || nd->a.qat_bits), lua_setfield(L, -2, "simulated");
         if (q && q->act.outlier_threshold > 0 && q->format == PARE_FMT_I8_CHANNEL) {
             long long calls = q->calls, cols = q->outlier_cols;
             lua_pushnumber(L, calls ? (double)cols / ((double)calls * (double)w->shape[1]) : 0.0);
@@ -566,7 +563,7 @@ static int model_is_simulated(const pare_model *m)
 {
     for (int64_t i = 0; i < m->nnodes; i++)
         if (m->nodes[i].op == PARE_OP_LINEAR &&
-            (m->params[m->nodes[i].param[0]].format == PARE_FMT_SIMULATED || m->nodes[i].a.qat_bits))
+            (pare_format_get(m->params[m->nodes[i].param[0]].format)->simulated || m->nodes[i].a.qat_bits))
             return 1;
     return 0;
 }
@@ -600,13 +597,8 @@ static int model_info(lua_State *L)
         if (m->nodes[i].op != PARE_OP_LINEAR) continue;
         const pare_param *w = &m->params[m->nodes[i].param[0]];
         char one[160];
-        if (w->format == PARE_FMT_I8_CHANNEL) snprintf(one, sizeof one, "%s (%s)", w->q->desc, pare_i8_weight_impl(&w->q->i8));
-        else if (w->q) snprintf(one, sizeof one, "%s", w->q->desc);
-        else if (m->nodes[i].a.qat_bits) snprintf(one, sizeof one, "simulated qat int%d", m->nodes[i].a.qat_bits);
-        else {
-            char impl[96];
-            snprintf(one, sizeof one, "f32 %s (packed)", pare_f32_pack_impl_for(w->shape[0], w->shape[1], impl, sizeof impl));
-        }
+        if (w->format == PARE_FMT_F32 && m->nodes[i].a.qat_bits) snprintf(one, sizeof one, "simulated qat int%d", m->nodes[i].a.qat_bits);
+        else pare_format_get(w->format)->describe(w, one, sizeof one);
         if (!strstr(kern, one) && used < sizeof kern - 1)
             used += (size_t)snprintf(kern + used, sizeof kern - used, used ? "; %s" : "%s", one);
     }

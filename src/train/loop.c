@@ -8,6 +8,7 @@
 #include "core/tensor.h"
 #include "core/timer.h"
 #include "graph/exec.h"
+#include "graph/format.h"
 #include "train.h"
 
 static const pare_opt_spec train_opts[] = {
@@ -83,7 +84,7 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
     if ((eval_every > 0 || target > 0) && !eval)
         return pare_fail(PARE_EINVAL, "train: eval_every / target_accuracy need an evaluation set");
     for (int64_t i = 0; i < m->nparams; i++)
-        if (m->params[i].format != PARE_FMT_F32)
+        if (!pare_format_get(m->params[i].format)->trainable)
             return pare_fail(PARE_EINVAL, "train: parameter %s is stored as %s; train the f32 model and compress after "
                              "(or use a quantization-aware pass)", m->params[i].name, pare_format_name(m->params[i].format));
 
