@@ -5,6 +5,7 @@
  * 1 and not 1, a gradient scale dloss ≠ 1, and that backward adds into what is there. Edge cases:
  * identical inputs, zero vectors (no NaN), huge logits, no valid row. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -306,5 +307,28 @@ int main(void)
         }
     }
     ok(worst < 2e-4, "KL gradient at T = 20 matches the high-temperature limit (s − t)/V (worst |Δ| %.2g)", worst);
+
+    /* determinism: 1 thread and 2 give the same bits (rows in parallel, the mean summed serially) */
+    {
+        enum { BB = 8, TT = 32, VV = 200 };
+        static float s[BB * TT * VV], tt[BB * TT * VV], g1[BB * TT * VV], g2[BB * TT * VV], h1[BB * TT * VV], h2[BB * TT * VV];
+        static float l1[BB * TT], l2[BB * TT];
+        int32_t ln[BB] = {32, 1, 17, 32, 5, 30, 12, 9};
+        for (int i = 0; i < BB * TT * VV; i++) s[i] = (float)pare_rng_normal(&r), tt[i] = (float)pare_rng_normal(&r);
+        int same = 1;
+        for (size_t i = 0; i < sizeof K / sizeof K[0]; i++) {
+            float f[2];
+            float *g[2] = {g1, g2}, *h[2] = {h1, h2}, *l[2] = {l1, l2};
+            for (int k = 0; k < 2; k++) {
+                omp_set_num_threads(k + 1);
+                memset(g[k], 0, sizeof g1), memset(h[k], 0, sizeof h1);
+                f[k] = K[i].fwd(l[k], s, tt, ln, BB, TT, VV, 1.5f);
+                K[i].bwd(g[k], h[k], s, tt, ln, 0.5f, BB, TT, VV, 1.5f);
+            }
+            same &= f[0] == f[1] && !memcmp(g1, g2, sizeof g1) && !memcmp(h1, h2, sizeof h1) && !memcmp(l1, l2, sizeof l1);
+        }
+        omp_set_num_threads(2);
+        ok(same, "every loss: 1 thread and 2 give identical losses and gradients");
+    }
     return tap_done();
 }

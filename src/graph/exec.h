@@ -5,6 +5,10 @@
  *     pare_exec_forward(x);                          // x->loss, pare_exec_logits(x)
  *     pare_exec_free(x);
  *
+ * Losses and capture (graph/loss.c): x->loss is the weighted sum of every loss node's term
+ * (pare_exec_loss_terms lists them); targets are bound after each pare_exec_bind
+ * (pare_exec_bind_target); pare_exec_new_keep keeps named values alive for pare_exec_value.
+ *
  * Inference executors share one arena among activations whose lifetimes do not overlap (a greedy
  * first-fit planner over the straight-line graph); training executors keep every activation for
  * backward and own one gradient buffer per activation. The planner's figure is planned_bytes.

@@ -1,7 +1,8 @@
 /* graph.h — the graph IR: values, parameters, nodes, and the model that owns them.
  *
  * A model is a straight-line graph (a list of nodes in execution order) over three kinds of things:
- *   inputs      tokens (B·T), lengths (B), labels (B or B·T) — bound per batch;
+ *   inputs      tokens (B·T), lengths (B), labels (B or B·T) — bound per batch; and f32 targets (soft
+ *               labels, a teacher's outputs) that loss nodes compare values against (see "losses");
  *   parameters  named weights with a storage format (f32, or a quantized format with its kernel);
  *   activations the outputs of nodes, and per-node caches for backward (LayerNorm stats, attention
  *               probabilities, dropout masks, softmax probabilities).
@@ -16,8 +17,8 @@
  * N-D tensors. Models are built by src/model/ builders; passes (src/compress/) rewrite the parameter
  * storage or the node list and return a new model.
  *
- * Entry points: pare_model_new / pare_model_free / pare_model_clone, pare_model_add_* (builders),
- * pare_model_find_param, pare_model_size_bytes.
+ * Entry points: pare_model_new / pare_model_free / pare_model_clone, pare_model_add_* (builders, including
+ * pare_model_add_target / pare_model_add_loss), pare_model_find_param, pare_model_size_bytes.
  */
 #ifndef PARE_GRAPH_H
 #define PARE_GRAPH_H
