@@ -94,7 +94,10 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
             return pare_fail(PARE_EINVAL, "train: parameter %s is stored as %s; train the f32 model and compress after "
                              "(or use a quantization-aware pass)", m->params[i].name, pare_format_name(m->params[i].format));
 
-    if (d) PARE_TRY(check_fit(d->teacher ? d->teacher : m, train));
+    if (d && d->teacher) {
+        pare_status ts = check_fit(d->teacher, train);
+        if (ts != PARE_OK) return pare_fail_ctx(ts, "distill: the teacher");
+    }
 
     pare_model_drop_packed(m); /* the weights are about to change */
     pare_exec *x = NULL;
