@@ -197,6 +197,8 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
     for (int i = 0; i < nparam; i++) n->param[i] = params[i];
     n->out = out;
     n->a = attrs;
+    if (pare_op_is_loss(op) && n->a.weight == 0.0f) n->a.weight = 1.0f; /* a zero weight is set after creation */
+    if (op == PARE_OP_KLDIV && n->a.temperature == 0.0f) n->a.temperature = 1.0f;
     m->values[out].producer = (int)m->nnodes;
     /* caches the op needs for backward */
     pare_cache_spec cs[PARE_NODE_MAX_CACHE];
@@ -275,4 +277,12 @@ int64_t pare_model_param_count(const pare_model *m)
     for (int64_t i = 0; i < m->nparams; i++)
         if (m->params[i].trainable) n += pare_param_numel(&m->params[i]);
     return n;
+}
+
+void pare_model_truncate(pare_model *m, int64_t nnodes, int64_t nvalues, int64_t nparams)
+{
+    for (int64_t i = nparams; i < m->nparams; i++) param_release(&m->params[i]);
+    if (nnodes < m->nnodes) m->nnodes = nnodes;
+    if (nvalues < m->nvalues) m->nvalues = nvalues;
+    if (nparams < m->nparams) m->nparams = nparams;
 }
