@@ -174,6 +174,51 @@ static pare_status check_attention(const char *specs, int64_t L, int64_t T, int6
     return PARE_OK;
 }
 
+/* a + b·c, saturating at INT64_MAX (parameter counts of configs nobody could allocate) */
+static int64_t add_mul(int64_t a, int64_t b, int64_t c)
+{
+    int64_t p;
+    if (__builtin_mul_overflow(b, c, &p) || __builtin_add_overflow(a, p, &p)) return INT64_MAX;
+    return p;
+}
+
+/* Mirrors pare_transformer_build's parameters below, in its order; test_checkpoint.c checks that the
+ * two agree on every kind, with and without attention variants that have parameters. */
+pare_status pare_transformer_numel(int64_t *numel, const pare_options *o)
+{
+    *numel = 0;
+    const char *kind = pare_opt_str(o, "kind");
+    int decoder = !strcmp(kind, "decoder"), per_token = decoder || !strcmp(kind, "tagger");
+    int64_t V = pare_opt_int(o, "vocab"), Tm = pare_opt_int(o, "max_T"), C = pare_opt_int(o, "d");
+    int64_t H = pare_opt_int(o, "heads"), L = pare_opt_int(o, "layers"), F = pare_opt_int(o, "ffn");
+    int64_t ncls = per_token ? V : pare_opt_int(o, "classes");
+    if (F == 0) F = 4 * C;
+    if (C % H != 0)
+        return pare_fail(PARE_EINVAL, "model: heads=%lld does not divide d=%lld (choose heads among the divisors of d)",
+                         (long long)H, (long long)C);
+    PARE_TRY(check_attention(pare_opt_str(o, "attention"), L, Tm, H, C / H, decoder));
+    int64_t n = add_mul(0, V, C); /* emb.tok */
+    n = add_mul(n, Tm, C);         /* emb.pos */
+    for (int64_t l = 0; l < L; l++) {
+        n = add_mul(n, 2, C);         /* ln1 */
+        n = add_mul(n, 3 * C, C + 1); /* attn.qkv weight (3C, C) and bias */
+        pare_node_attrs aa = {0}; /* the spec as the builder cuts it */
+        layer_attention(aa.attn, sizeof aa.attn, pare_opt_str(o, "attention"), l);
+        if (aa.attn[0]) {
+            pare_attn *var = NULL;
+            if (pare_attn_create_spec(&var, aa.attn, Tm, H, C / H, decoder) == PARE_OK) n = add_mul(n, 1, pare_attn_param_count(var));
+            pare_attn_free(var);
+        }
+        n = add_mul(n, C, C + 1); /* attn.out */
+        n = add_mul(n, 2, C);     /* ln2 */
+        n = add_mul(n, F, C + 1); /* ffn.up (F, C) and bias */
+        n = add_mul(n, C, F + 1); /* ffn.down (C, F) and bias */
+    }
+    n = add_mul(n, 2, C);        /* ln_f */
+    *numel = add_mul(n, ncls, C + 1); /* head */
+    return PARE_OK;
+}
+
 pare_status pare_transformer_build(pare_model **out, const pare_options *o)
 {
     *out = NULL;
