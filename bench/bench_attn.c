@@ -14,8 +14,10 @@
  *            O(N·l + c·N²/l)), block (2 blocks: N²/2) and lsra (half the heads exact: N²/2).
  *
  * A comparison opens both points (pare_attn_bench_open: the memory run of each, fresh cache and
- * workspace after a VmHWM reset: the measured peaks), then times them in interleaved pairs: `pairs`
- * forward pairs, then `step_pairs` forward+backward pairs, the order alternating inside each pair. On a
+ * workspace after a VmHWM reset: the measured peaks), warms each up until its forward timings are stable
+ * (bench_util.h; the process was warmed up at the start), then times them in interleaved pairs: `pairs`
+ * forward pairs, then (after warming the steps the same way) `step_pairs` forward+backward pairs, the
+ * order alternating inside each pair. On a
  * shared 2-core machine another process takes a core for seconds at a time (a 2-thread figure then
  * halves: OpenMP waits for the descheduled thread), so a ratio is the median of the per-pair ratios —
  * both sides of a pair ran within a second or two of each other — with a bootstrap 95% interval, and a
@@ -26,6 +28,7 @@
  *   attn section=flash_vs_full kind=full spec=full complexity=O(N^2) target=0 N=8192 H=12 D=64 B=1 causal=0
  *        threads=2 runs=7 step_runs=3 fwd_ms=... fwd_lo_ms=... fwd_hi_ms=... step_ms=... step_lo_ms=...
  *        step_hi_ms=... bwd_ms=... peak_mb=... peak_fwd_mb=... formula_mb=... pairs=... gflops_fwd=...
+ *        warmup_runs=... warmup_stable=0|1 step_warmup_runs=... step_warmup_stable=0|1  (peaks nan if unmeasured)
  * and the ratios (second point / first: flash / full, N=16384 / N=8192), one per line:
  *   attn_ratio section=flash_vs_full kind=flash metric=fwd_ms value=... lo=... hi=...
  *   attn_ratio section=scaling kind=linear metric=fwd_ms value=... lo=... hi=...
@@ -79,6 +82,7 @@ typedef struct point {
     pare_attn_bench_session *s;
     double fwd[MAX_PAIRS], step[MAX_PAIRS], bwd[MAX_PAIRS];
     int nf, ns;
+    pare_warmup_result warm, step_warm; /* untimed forwards and steps before the timed ones */
 } point;
 
 static struct {
@@ -126,6 +130,16 @@ static void summary(double s[3], const double *x, int n)
     if (pare_stats_bootstrap_ci(x, (size_t)n, 0.95, 2000, 1, &s[1], &s[2]) != PARE_OK) s[1] = s[2] = s[0];
 }
 
+/* A measured peak in MB, NaN when it could not be measured (peak_bytes < 0: VmHWM was not reset). */
+static double peak_mb(int64_t bytes) { return bytes < 0 ? NAN : (double)bytes / 1e6; }
+
+/* Untimed forwards (or steps) of p until their timings are stable (bench_util.h), within the deadline. */
+static void warm(point *p, int backward, int64_t deadline)
+{
+    pare_warmup_opts w = bench_warmup_opts(1);
+    if (pare_attn_bench_warmup(p->s, backward, &w, deadline, backward ? &p->step_warm : &p->warm) != PARE_OK) die(p);
+}
+
 static void print_point(const point *p)
 {
     double f[3], s[3], b[3];
@@ -134,11 +148,13 @@ static void print_point(const point *p)
     summary(b, p->bwd, p->ns);
     printf("attn section=%s kind=%s spec=%s complexity=%s target=%d N=%lld H=%lld D=%lld B=%lld causal=0 threads=%d "
            "runs=%d step_runs=%d fwd_ms=%.3f fwd_lo_ms=%.3f fwd_hi_ms=%.3f step_ms=%.3f step_lo_ms=%.3f "
-           "step_hi_ms=%.3f bwd_ms=%.3f peak_mb=%.3f peak_fwd_mb=%.3f formula_mb=%.3f pairs=%lld gflops_fwd=%.2f\n",
+           "step_hi_ms=%.3f bwd_ms=%.3f peak_mb=%.3f peak_fwd_mb=%.3f formula_mb=%.3f pairs=%lld gflops_fwd=%.2f "
+           "warmup_runs=%lld warmup_stable=%d step_warmup_runs=%lld step_warmup_stable=%d\n",
            p->section, p->v.kind, p->v.spec, p->v.complexity, p->v.target, (long long)p->N, (long long)p->H,
            (long long)p->D, (long long)p->B, p->r.threads, p->nf, p->ns, f[0], f[1], f[2], s[0], s[1], s[2], b[0],
-           (double)p->r.peak_bytes / 1e6, (double)p->r.peak_fwd_bytes / 1e6, (double)p->r.formula_bytes / 1e6,
-           (long long)p->r.cost.pairs, (double)p->r.cost.flops_fwd / (f[0] * 1e6));
+           peak_mb(p->r.peak_bytes), peak_mb(p->r.peak_fwd_bytes), (double)p->r.formula_bytes / 1e6,
+           (long long)p->r.cost.pairs, (double)p->r.cost.flops_fwd / (f[0] * 1e6), 1 + (long long)p->warm.runs,
+           p->warm.stable, (long long)p->step_warm.runs, p->step_warm.stable);
 }
 
 static void print_ratio(const char *section, const char *kind, const char *metric, const double *num,
@@ -165,12 +181,12 @@ static void compare(point *a, point *b, int fwd_pairs, int step_pairs)
         return;
     }
     const int64_t t0 = pare_now_ns(), deadline = t0 + (int64_t)(g.budget_s * 1e9);
-    run(a, 0), run(b, 0); /* one more warm-up each (the memory runs were the first) */
-    a->nf = b->nf = 0;
+    warm(a, 0, deadline), warm(b, 0, deadline); /* forwards until stable (the memory runs were the first) */
     for (int i = 0; i < fwd_pairs && i < MAX_PAIRS && (i < 3 || pare_now_ns() < deadline); i++) {
         if (i % 2) run(b, 0), run(a, 0);
         else run(a, 0), run(b, 0);
     }
+    warm(a, 1, deadline), warm(b, 1, deadline);
     for (int i = 0; i < step_pairs && i < MAX_PAIRS && (i < 3 || pare_now_ns() < deadline); i++) {
         if (i % 2) run(b, 1), run(a, 1);
         else run(a, 1), run(b, 1);
@@ -185,7 +201,7 @@ static void compare(point *a, point *b, int fwd_pairs, int step_pairs)
     print_ratio(sec, kind, "fwd_ms", b->fwd, a->fwd, a->nf);
     print_ratio(sec, kind, "step_ms", b->step, a->step, a->ns);
     print_ratio(sec, kind, "bwd_ms", b->bwd, a->bwd, a->ns);
-    print_fixed_ratio(sec, kind, "peak_mb", (double)b->r.peak_bytes / (double)a->r.peak_bytes);
+    print_fixed_ratio(sec, kind, "peak_mb", peak_mb(b->r.peak_bytes) / peak_mb(a->r.peak_bytes)); /* unknown: nan, not -1/-1 */
     if (a->r.cost.pairs > 0) print_fixed_ratio(sec, kind, "pairs", (double)b->r.cost.pairs / (double)a->r.cost.pairs);
     print_fixed_ratio(sec, kind, "flops_fwd", (double)b->r.cost.flops_fwd / (double)a->r.cost.flops_fwd);
 }
@@ -263,6 +279,7 @@ int main(int argc, char **argv)
            "comparison\n", pare_cpu_get()->model, pare_cpu_features_str(feats, (int)sizeof feats), g.threads, g.pairs,
            g.step_pairs, g.budget_s);
     printf("# load average (1 min): %s\n", load_note());
+    bench_warm_process();
     const int64_t t0 = pare_now_ns();
     if (wants(argc, argv, "flash")) flash_vs_full();
     if (wants(argc, argv, "scaling")) scaling("scaling", LINEAR, NLINEAR, 2 * g.pairs - 1, g.step_pairs);

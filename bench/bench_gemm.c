@@ -24,7 +24,8 @@
  *              i8_s8s8s32     pare_gemm_s8s8s32 alone      i8_u8s8s32     dnnl_gemm_u8s8s32 alone (the
  *                                                          kernel inside i8_linear on VNNI CPUs)
  * Each figure is the median over 15 samples, each sample timing enough back-to-back calls to last
- * ~4 ms, after a warm-up; the whole grid is measured in 3 rounds and the best round's median kept
+ * ~4 ms, after single calls until their timings are stable (bench_util.h; the process itself is warmed
+ * up first: bench_warm_process); the whole grid is measured in 3 rounds and the best round's median kept
  * (on a shared machine another process's burst of load then spoils one round, not the figure).
  * int8 "GOP/s" counts 2·M·N·K operations like f32 GFLOP/s. The 1-minute load average is printed.
  *
@@ -37,7 +38,7 @@
  *
  * Output: a human table on lines starting with '#', and machine-readable lines (read by experiments/bench.lua):
  *   peak <f32|i8> <threads> <gflops>
- *   gemm <kernel> <M> <N> <K> <threads> <gflops>
+ *   gemm <kernel> <M> <N> <K> <threads> <gflops> <warm-up calls>
  *   ratio <kernel>/<kernel> <M> <N> <K> <threads> <ratio>
  *   info <key> <value...>
  */
@@ -58,6 +59,8 @@
 #include "core/timer.h"
 #include "kernels/gemm.h"
 #include "kernels/nn.h"
+
+#include "bench_util.h"
 
 /* cblas_sgemm of OpenBLAS, found with dlsym in OpenBLAS's own library (see the top of the file) */
 enum { CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112 };
@@ -193,13 +196,26 @@ __attribute__((target("avx2,avxvnni"), noinline)) static double peak_i8_avxvnni(
 
 typedef double (*peak_fn)(long iters, float *sink);
 
+typedef struct peak_ctx { peak_fn fn; int threads; float *sink; } peak_ctx;
+
+static pare_status peak_warm(void *ctx, double *ms)
+{
+    peak_ctx *c = ctx;
+    int64_t t0 = pare_now_ns();
+#pragma omp parallel num_threads(c->threads)
+    c->fn(PEAK_ITERS / 8, &c->sink[omp_get_thread_num() % 64]);
+    *ms = (double)(pare_now_ns() - t0) * 1e-6;
+    return PARE_OK;
+}
+
 /* GFLOP/s (or GOP/s) of `threads` copies of fn running at once; the best of 5 runs (a peak is an upper
- * bound: anything lower is interference). */
+ * bound: anything lower is interference), after a warm-up until stable (clocks up, code in cache). */
 static double run_peak(peak_fn fn, int threads)
 {
     double best = 0;
     float sink[64] = {0};
-    fn(PEAK_ITERS / 8, sink); /* warm-up: clocks up, code in cache */
+    peak_ctx pc = {fn, threads, sink};
+    bench_warm(peak_warm, &pc, 1);
     for (int r = 0; r < 5; r++) {
         double ops = 0;
         int64_t t0 = pare_now_ns();
@@ -256,11 +272,26 @@ static int run_kernel(int k, gemm_case *c)
     return 1;
 }
 
-/* GFLOP/s: median over SAMPLES samples of `inner` back-to-back calls; -1 if the kernel failed. */
-static double bench_kernel(int k, gemm_case *c)
+typedef struct kernel_ctx { int k; gemm_case *c; } kernel_ctx;
+
+static pare_status kernel_warm(void *ctx, double *ms)
 {
-    for (int i = 0; i < 3; i++)
-        if (run_kernel(k, c)) return -1;
+    kernel_ctx *kc = ctx;
+    int64_t t0 = pare_now_ns();
+    if (run_kernel(kc->k, kc->c)) return pare_fail(PARE_EINTERNAL, "%s failed", kernel_names[kc->k]);
+    *ms = (double)(pare_now_ns() - t0) * 1e-6;
+    return PARE_OK;
+}
+
+/* GFLOP/s: median over SAMPLES samples of `inner` back-to-back calls, after single calls until their
+ * timings are stable (at least 3: bench_util.h); -1 if the kernel failed. *warm = the warm-up calls. */
+static double bench_kernel(int k, gemm_case *c, int64_t *warm)
+{
+    kernel_ctx kc = {k, c};
+    pare_warmup_opts w = bench_warmup_opts(3);
+    pare_warmup_result wr;
+    if (pare_warmup(&wr, &w, INT64_MAX, kernel_warm, &kc) != PARE_OK) return -1;
+    *warm = wr.runs;
     int64_t t0 = pare_now_ns();
     run_kernel(k, c);
     int64_t one = pare_now_ns() - t0;
@@ -330,6 +361,7 @@ int main(int argc, char **argv)
     printf("# load average at start: %.2f\n", load[0]);
     printf("info load %.2f\n", load[0]);
     printf("info cpu %s\ninfo backends %s\ninfo i8_path %s\n", cpu->model, back, pare_i8_path_name(pare_linear_i8_path(768)));
+    bench_warm_process();
 
     static const int threads_list[] = {1, 2};
     enum { NT = 2 };
@@ -371,6 +403,7 @@ int main(int argc, char **argv)
         /* ROUNDS passes over every (shape, threads, kernel), keeping the best per-round median: the machine
          * may be shared, and a burst of someone else's load then spoils at most one round of a figure. */
         double res[NS][NT][K_COUNT];
+        int64_t warm[NS][NT][K_COUNT]; /* warm-up calls of the round kept */
         gemm_case cases[NS];
         for (size_t s = 0; s < NS; s++) case_init(&cases[s], M, shapes[s][0], shapes[s][1], 1234 + s);
         for (int r = 0; r < ROUNDS; r++)
@@ -379,8 +412,12 @@ int main(int argc, char **argv)
                 openblas_set_num_threads(1); /* OpenBLAS runs inside our OpenMP threads (openblas_linear) */
                 for (size_t s = 0; s < NS; s++)
                     for (int k = 0; k < K_COUNT; k++) {
-                        double g = bench_kernel(k, &cases[s]);
-                        if (r == 0 || g < 0 || g > res[s][t][k]) res[s][t][k] = r > 0 && res[s][t][k] < 0 ? -1 : g;
+                        int64_t wu = 0;
+                        double g = bench_kernel(k, &cases[s], &wu);
+                        if (r == 0 || g < 0 || g > res[s][t][k]) {
+                            res[s][t][k] = r > 0 && res[s][t][k] < 0 ? -1 : g;
+                            warm[s][t][k] = wu;
+                        }
                     }
             }
         for (size_t s = 0; s < NS; s++)
@@ -395,8 +432,8 @@ int main(int argc, char **argv)
                     }
                     printf("# %-16s %5lld %5lld %5lld %7d %11.1f %7.1f%%\n", kernel_names[k], (long long)M,
                            (long long)c->N, (long long)c->K, threads_list[t], g, pk > 0 ? 100.0 * g / pk : 0.0);
-                    printf("gemm %s %lld %lld %lld %d %.2f\n", kernel_names[k], (long long)M, (long long)c->N,
-                           (long long)c->K, threads_list[t], g);
+                    printf("gemm %s %lld %lld %lld %d %.2f %lld\n", kernel_names[k], (long long)M, (long long)c->N,
+                           (long long)c->K, threads_list[t], g, (long long)warm[s][t][k]);
                 }
         printf("#\n# f32_packed runs oneDNN %s\n", pare_f32_packed_impl(cases[0].wp));
         printf("info f32_packed_impl %s\n", pare_f32_packed_impl(cases[0].wp));

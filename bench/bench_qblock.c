@@ -5,7 +5,7 @@
  *
  * Measures, at 1 and 2 OpenMP threads:
  *   bandwidth  the machine's read bandwidth: a streaming sum over 256 MB, 4 interleaved streams per thread
- *              (AVX-512, else AVX2, else C); the median of 5 passes
+ *              (AVX-512, else AVX2, else C); the median of 5 passes after passes until stable
  *   qgemv      decode shape, M = 1, N = K = 4096, for int4_group (g = 128 sym / asym, g = 32 sym),
  *              int8_group (g = 128), q8_0, q4_0, q4_1. cache=cold: calls cycle through copies of the weight
  *              totalling >= 96 MB, so every call streams its weight from DRAM (4096² int4 is 8.4 MB and
@@ -15,8 +15,9 @@
  *              always from DRAM); ratio = f32_ms / ms.
  *   qgemm      BERT shapes, M = 128, (N,K) in {(768,768), (3072,768), (768,3072)}: gops = 2·M·N·K / time;
  *              f32_ms and ratio as above (weights hot in both).
- * A measurement is the median of 9 samples after 2 warm-up calls; a sample times back-to-back calls for
- * at least 4 ms and divides. The whole grid (qgemv, then qgemm) is measured in 3 rounds and each figure is
+ * A measurement is the median of 9 samples after single calls until their timings are stable (at least
+ * 2; bench_util.h: the process itself is warmed up first, bench_warm_process); a sample times
+ * back-to-back calls for at least 4 ms and divides. The whole grid (qgemv, then qgemm) is measured in 3 rounds and each figure is
  * its best round's median: on a shared machine another process's burst then spoils a round, not the figure
  * (at 2 threads a busy second core still shows: OpenMP barriers wait a scheduler quantum, 4–8 ms, for the
  * descheduled thread; the 1-minute load average is printed). Nothing is asserted.
@@ -25,8 +26,8 @@
  * Lua scripts); everything else (CPU, load, the f32 baselines' details) on lines starting with '#':
  *   bandwidth threads=1 gbps=...
  *   qgemv kind=int4_group g=128 sym=1 M=1 N=4096 K=4096 threads=1 cache=cold ms=... gbps=... f32_ms=... ratio=...
- *         bits=... impl=...                                                            (one line)
- *   qgemm kind=q4_0 g=32 sym=1 M=128 N=3072 K=768 threads=1 ms=... gops=... f32_ms=... ratio=... impl=...
+ *         bits=... warmup=... impl=...    (warmup: the warm-up calls of the round kept)                                                            (one line)
+ *   qgemm kind=q4_0 g=32 sym=1 M=128 N=3072 K=768 threads=1 ms=... gops=... f32_ms=... ratio=... warmup=... impl=...
  */
 #include <omp.h>
 #include <stdint.h>
@@ -76,12 +77,25 @@ static double median(double *v, int n)
 
 typedef void (*call_fn)(void *ctx, int64_t i);
 
-static double time_ms(call_fn fn, void *ctx)
+typedef struct warm_call { call_fn fn; void *ctx; int64_t i; } warm_call;
+
+static pare_status warm_one(void *p, double *ms)
 {
-    fn(ctx, 0);
-    fn(ctx, 1);
+    warm_call *w = p;
+    int64_t t0 = pare_now_ns();
+    w->fn(w->ctx, w->i++);
+    *ms = (double)(pare_now_ns() - t0) * 1e-6;
+    return PARE_OK;
+}
+
+/* Median of SAMPLES samples (each >= 4 ms of back-to-back calls) after single calls until their timings
+ * are stable (at least 2: bench_util.h); *warm = the warm-up calls. */
+static double time_ms(call_fn fn, void *ctx, int64_t *warm)
+{
+    warm_call wc = {fn, ctx, 0};
+    *warm = bench_warm(warm_one, &wc, 2).runs;
     double s[SAMPLES];
-    int64_t i = 2;
+    int64_t i = wc.i;
     for (int r = 0; r < SAMPLES; r++) {
         int64_t t0 = pare_now_ns(), calls = 0, t;
         do {
@@ -146,6 +160,25 @@ static float sum_c(const float *a, int64_t n)
 
 static volatile float g_sink;
 
+typedef struct bw_ctx { float (*sum)(const float *, int64_t); const float *a; int64_t n; int threads; } bw_ctx;
+
+/* One streaming pass over a[0, n) on `threads` threads; *ms its time. */
+static pare_status bw_pass(void *p, double *ms)
+{
+    bw_ctx *c = p;
+    int64_t t0 = pare_now_ns();
+    float tot = 0;
+#pragma omp parallel num_threads(c->threads) reduction(+ : tot)
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int64_t chunk = c->n / nt / 64 * 64, lo = t * chunk, hi = t == nt - 1 ? c->n : lo + chunk;
+        tot += c->sum(c->a + lo, hi - lo);
+    }
+    g_sink = tot;
+    *ms = (double)(pare_now_ns() - t0) * 1e-6;
+    return PARE_OK;
+}
+
 static double bandwidth_gbps(const float *a, int64_t n, int threads)
 {
     float (*sum)(const float *, int64_t) = sum_c;
@@ -153,18 +186,13 @@ static double bandwidth_gbps(const float *a, int64_t n, int threads)
     if (pare_cpu_get()->avx512f) sum = sum_avx512;
     else if (pare_cpu_get()->avx2) sum = sum_avx2;
 #endif
+    bw_ctx c = {sum, a, n, threads};
+    bench_warm(bw_pass, &c, 1);
     double s[5];
-    for (int r = -1; r < 5; r++) {
-        int64_t t0 = pare_now_ns();
-        float tot = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : tot)
-        {
-            int nt = omp_get_num_threads(), t = omp_get_thread_num();
-            int64_t chunk = n / nt / 64 * 64, lo = t * chunk, hi = t == nt - 1 ? n : lo + chunk;
-            tot += sum(a + lo, hi - lo);
-        }
-        g_sink = tot;
-        if (r >= 0) s[r] = (double)n * sizeof(float) / ((double)(pare_now_ns() - t0) * 1e-9) / 1e9;
+    for (int r = 0; r < 5; r++) {
+        double ms;
+        bw_pass(&c, &ms);
+        s[r] = (double)n * sizeof(float) / (ms * 1e-3) / 1e9;
     }
     return median(s, 5);
 }
@@ -259,6 +287,7 @@ typedef struct meas {
     void *ctx;
     int threads;
     double ms; /* best over rounds */
+    int64_t warm; /* warm-up calls of that round */
 } meas;
 
 static void measure_rounds(meas *m, int n)
@@ -267,8 +296,9 @@ static void measure_rounds(meas *m, int n)
     for (int r = 0; r < ROUNDS; r++)
         for (int i = 0; i < n; i++) {
             pare_set_num_threads(m[i].threads);
-            double t = time_ms(m[i].fn, m[i].ctx);
-            if (t < m[i].ms) m[i].ms = t;
+            int64_t warm;
+            double t = time_ms(m[i].fn, m[i].ctx, &warm);
+            if (t < m[i].ms) m[i].ms = t, m[i].warm = warm;
         }
 }
 
@@ -284,8 +314,8 @@ static void bench_gemv(void)
     meas m[4 + 4 * NGEMV];
     int nm = 0;
     for (int th = 1; th <= 2; th++) {
-        m[nm++] = (meas){call_f32, &fc, th, 0};
-        m[nm++] = (meas){call_f32_packed, &fc, th, 0};
+        m[nm++] = (meas){call_f32, &fc, th, 0, 0};
+        m[nm++] = (meas){call_f32_packed, &fc, th, 0, 0};
     }
     for (int ki = 0; ki < NGEMV; ki++) {
         kind_cfg kc = GEMV_KINDS[ki];
@@ -304,7 +334,7 @@ static void bench_gemv(void)
             qc[ki][hot] = (q_ctx){.w = copies[ki], .ncopies = hot ? 1 : ncopies[ki], .y = y, .x = x, .bias = bias,
                                   .M = M, .ws = ws};
         for (int th = 1; th <= 2; th++)
-            for (int hot = 0; hot <= 1; hot++) m[nm++] = (meas){call_q, &qc[ki][hot], th, 0};
+            for (int hot = 0; hot <= 1; hot++) m[nm++] = (meas){call_q, &qc[ki][hot], th, 0, 0};
     }
     measure_rounds(m, nm);
     double f32_ms[3];
@@ -323,10 +353,10 @@ static void bench_gemv(void)
             for (int hot = 0; hot <= 1; hot++, i++)
                 printf(
                     "qgemv kind=%s g=%lld sym=%d M=1 N=%lld K=%lld threads=%d cache=%s ms=%.4f gbps=%.2f f32_ms=%.4f "
-                    "ratio=%.2f bits=%.4f impl=%s\n",
+                    "ratio=%.2f bits=%.4f warmup=%lld impl=%s\n",
                     pare_qb_kind_name(w->kind), (long long)w->group, w->symmetric, (long long)N, (long long)K, th,
                     hot ? "hot" : "cold", m[i].ms, (double)pare_qb_bytes(w) / (m[i].ms * 1e6), f32_ms[th],
-                    f32_ms[th] / m[i].ms, pare_qb_bits_per_weight(w), pare_qb_impl(w));
+                    f32_ms[th] / m[i].ms, pare_qb_bits_per_weight(w), (long long)m[i].warm, pare_qb_impl(w));
         free(qc[ki][0].ws);
         for (int i2 = 0; i2 < ncopies[ki]; i2++) pare_qb_free(&copies[ki][i2]);
         free(copies[ki]);
@@ -354,8 +384,8 @@ static void bench_gemm(void)
                          .bias = randn(N, 0.1f), .M = M, .N = N, .K = K};
         if (pare_f32_weight_pack(&fc[si].wp, W, N, K) != PARE_OK) fc[si].wp = NULL;
         for (int th = 1; th <= 2; th++) {
-            m[nm++] = (meas){call_f32, &fc[si], th, 0};
-            m[nm++] = (meas){call_f32_packed, &fc[si], th, 0};
+            m[nm++] = (meas){call_f32, &fc[si], th, 0, 0};
+            m[nm++] = (meas){call_f32_packed, &fc[si], th, 0, 0};
         }
         for (int ki = 0; ki < NGEMM; ki++) {
             kind_cfg kc = GEMM_KINDS[ki];
@@ -366,7 +396,7 @@ static void bench_gemm(void)
             size_t wsb = pare_qb_workspace(&w[si][ki], M);
             qc[si][ki] = (q_ctx){.w = &w[si][ki], .ncopies = 1, .y = fc[si].y, .x = fc[si].x, .bias = fc[si].bias,
                                  .M = M, .ws = wsb ? xalloc(wsb) : NULL};
-            for (int th = 1; th <= 2; th++) m[nm++] = (meas){call_q, &qc[si][ki], th, 0};
+            for (int th = 1; th <= 2; th++) m[nm++] = (meas){call_q, &qc[si][ki], th, 0, 0};
         }
     }
     measure_rounds(m, nm);
@@ -385,10 +415,10 @@ static void bench_gemm(void)
         for (int ki = 0; ki < NGEMM; ki++)
             for (int th = 1; th <= 2; th++, i++)
                 printf("qgemm kind=%s g=%lld sym=%d M=%lld N=%lld K=%lld threads=%d ms=%.4f gops=%.1f f32_ms=%.4f "
-                       "ratio=%.2f impl=%s\n",
+                       "ratio=%.2f warmup=%lld impl=%s\n",
                        pare_qb_kind_name(w[si][ki].kind), (long long)w[si][ki].group, w[si][ki].symmetric, (long long)M,
                        (long long)N, (long long)K, th, m[i].ms, ops / (m[i].ms * 1e6), f32_ms[th], f32_ms[th] / m[i].ms,
-                       pare_qb_impl(&w[si][ki]));
+                       (long long)m[i].warm, pare_qb_impl(&w[si][ki]));
         for (int ki = 0; ki < NGEMM; ki++) {
             free(qc[si][ki].ws);
             pare_qb_free(&w[si][ki]);
@@ -424,6 +454,7 @@ int main(int argc, char **argv)
            pare_cpu_features_str(feats, (int)sizeof feats), pare_kernel_backends(be, sizeof be),
            force ? force : "auto");
     printf("# load average (1 min): %s\n", load_note());
+    bench_warm_process();
 
     if (wants(argc, argv, "bandwidth")) {
         const int64_t n = (int64_t)(256u << 20) / (int64_t)sizeof(float);

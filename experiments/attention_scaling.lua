@@ -194,6 +194,7 @@ local function restyle(gp, rendered)
   text = text:gsub("set key box opaque", "set key outside right top box opaque")
   text = text:gsub("pngcairo size 800,500", "pngcairo size 1000,560"):gsub("svg size 800,500", "svg size 1000,560")
   text = text:gsub("(set logscale y\n)", string.format("%%1set xrange [%g:%g]\n", Ns[1] / 1.25, Ns[#Ns] * 1.25))
+  -- series names here are plain (kind names, "N^2 guide"): pare writes them single-quoted
   text = text:gsub("with linespoints lw 2 pt 7 title 'series=([^']*)'", function(series)
     if series:match("guide$") then
       return string.format("with lines dt %d lw 1.5 lc rgb 'gray40' title '%s'", series:match("N%^2") and 3 or 2,
@@ -205,10 +206,7 @@ local function restyle(gp, rendered)
   f = io.open(gp, "w")
   f:write(text)
   f:close()
-  if rendered then
-    local gnuplot = os.getenv("PARE_GNUPLOT") or "gnuplot"
-    if gnuplot ~= "" then os.execute(string.format("'%s' '%s' >/dev/null 2>&1", gnuplot, gp)) end
-  end
+  if rendered then pare.render(gp) end
 end
 
 -- Plots: one table per head count with every kind and two guide lines (slopes 1 and 2 through the

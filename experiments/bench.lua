@@ -51,7 +51,8 @@ if tostring(a.gemm or 1) ~= "0" then
       local th = tonumber(w[6])
       local pk = w[2]:match("^i8") and peak.i8[th] or peak.f32[th]
       exp:record("gemm", {kernel = w[2], M = tonumber(w[3]), N = tonumber(w[4]), K = tonumber(w[5]), threads = th,
-                          gops = tonumber(w[7]), pct_peak = pk and 100 * tonumber(w[7]) / pk or 0/0, load = loadavg()})
+                          gops = tonumber(w[7]), pct_peak = pk and 100 * tonumber(w[7]) / pk or 0/0,
+                          warmup_runs = tonumber(w[8]) or 0/0, load = loadavg()})
     elseif w[1] == "ratio" then
       exp:record("gemm_ratio", {ratio = w[2], M = tonumber(w[3]), N = tonumber(w[4]), K = tonumber(w[5]),
                                 threads = tonumber(w[6]), value = tonumber(w[7])})
@@ -203,6 +204,7 @@ for _, th in ipairs(threads) do
     local floor = pf and ((int8ish and pi) and (lin / pi + (b.flops - lin) / pf) or b.flops / pf) * 1e3 / 1e9
     if fmt == "fp32" then fp32_ms = b.median_ms end
     local row = {format = fmt, threads = th, median_ms = b.median_ms, ci_lo_ms = b.ci_lo_ms, ci_hi_ms = b.ci_hi_ms,
+                 warmup_runs = b.warmup_runs, warmup_stable = b.warmup_stable,
                  gflop = b.flops / 1e9, floor_ms = floor or 0/0, vs_floor = floor and b.median_ms / floor or 0/0,
                  speedup_vs_fp32 = fp32_ms / b.median_ms, size_mb = m:info().size_bytes / 1e6,
                  planned_mb = b.planned_bytes / 1e6, peak_rss_mb = b.measured_peak_bytes / 1e6, load = loadavg(),

@@ -125,8 +125,14 @@ if have_gnuplot then
   local png = io.open(plots .. "/harness-lat.png", "rb")
   tap.is(png and png:read(4), "\x89PNG", "it is a PNG")
   tap.ok(io.open(plots .. "/harness-lat.svg") ~= nil, "and the svg")
+  -- a restyled script renders again through pare.render; a broken one is an error with gnuplot's words
+  os.remove(plots .. "/harness-lat.png")
+  tap.ok(pare.render(files[2]) == true and io.open(plots .. "/harness-lat.png") ~= nil, "pare.render renders a .gp again")
+  local g = io.open(files[2], "a"); g:write("\nplot nonsense(\n"); g:close()
+  tap.raises(function() pare.render(files[2]) end, "invalid expression", "pare.render: a gnuplot failure is an error with its message")
+  tap.raises(function() pare.render(plots .. "/x.png") end, "not a .gp file", "pare.render wants a .gp")
 else
-  tap.skip("gnuplot not installed", 3)
+  tap.skip("gnuplot not installed", 6)
 end
 tap.raises(function() exp:plot{table = "lat", x = "batch", y = "nope"} end, "y column 'nope' does not exist", "a bad y column is named")
 tap.raises(function() exp:plot{table = "lat", x = "batch", y = "ms", kind = "pie"} end, "plot kind 'pie'", "a bad kind is named")

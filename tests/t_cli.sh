@@ -73,6 +73,7 @@ run "$PARE" table "$T/results/cli.h5" q --csv
 ok $([ $rc -eq 0 ] && has "$out" "^acc,bits,method$" && has "$out" "^0.45,4,gptq$"; echo $?) "pare table --csv"
 run "$PARE" table "$T/results/cli.h5" nope
 ok $([ $rc -eq 1 ] && has "$err" "no table 'nope'"; echo $?) "an unknown table: named, exit 1"
+mkdir -p "$T/plots" # an --out directory must exist (only the default plots/ is created)
 PARE_GNUPLOT= "$PARE" plot "$T/results/cli.h5" --table q --x bits --y acc --by method --out "$T/plots/nognuplot" >"$T/out" 2>"$T/err"
 rc=$?
 ok $([ $rc -eq 0 ] && [ -f "$T/plots/nognuplot.gp" ] && [ -f "$T/plots/nognuplot.dat" ] && grep -q "gnuplot not found: render with  gnuplot $T/plots/nognuplot.gp  (apt-get install gnuplot-nox)" "$T/err"; echo $?) "without gnuplot: .gp and .dat written, message says how to render"

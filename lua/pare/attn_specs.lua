@@ -5,12 +5,20 @@
 --   local att = specs.default("bigbird", 512)      -- {kind = "bigbird", block = 32, window = 3, random = 2, global = 1}
 --   specs.string(att)                              -- "bigbird:block=32,global=1,random=2,window=3"
 --   specs.kinds()                                  -- every registered kind, in registry order
+--                                                     (pare.attention_kinds(); each must have a default here)
 --   specs.pad(T)                                   -- T rounded up to a multiple of 64 (every default divides it)
 --
 -- The budgets follow the papers' ratios scaled down: windows, blocks and strides about sqrt(T) or T/8,
 -- Linformer's k = T/8 (at least 16), Performer 64 features, Reformer buckets of 32 (one hash round),
 -- LongNet segments T/4, T/2, T with rates 1, 2, 4, BlockBERT n = 2. Override any key by passing
 -- a table: specs.default("longformer", 512, {window = 64}).
+--
+-- Which kinds exist, and in what order, is the engine's registry (pare.attention_kinds()); this module
+-- only holds a default budget per kind, by name. A kind registered in the engine without a default here
+-- is an error naming it (specs.kinds(), specs.default()), so a new variant is not silently left out of
+-- the sweeps that iterate over specs.kinds().
+local pare = require "pare"
+
 local specs = {}
 
 local function pow2_at_most(x)
@@ -32,6 +40,7 @@ function specs.pad(T, multiple)
   return math.ceil(T / multiple) * multiple
 end
 
+-- The default budget of each kind at length T, by name (the order is the registry's, not this table's).
 local builders = {
   full = function() return {} end,
   flash = function() return {} end,
@@ -70,21 +79,32 @@ local builders = {
   lsra = function() return {} end,
 }
 
-local ORDER = {"full", "flash", "block", "fixed", "longformer", "bigbird", "longnet", "linear", "linformer", "performer",
-               "reformer", "axial", "lsra"}
-
--- Every kind with a default budget, in the engine's registry order.
-function specs.kinds()
-  return table.move(ORDER, 1, #ORDER, 1, {})
+local function no_default(kind, level)
+  error(string.format("pare.attn_specs: attention kind '%s' is registered in the engine but has no default budget: "
+                      .. "add one to the builders of lua/pare/attn_specs.lua", kind), level + 1)
 end
 
--- The default attention table of `kind` at length T, with `over` merged on top.
-function specs.default(kind, T, over)
-  local b = builders[kind]
-  if not b then
-    error(string.format("pare.attn_specs: no default budget for kind '%s' (known: %s)", tostring(kind),
-                        table.concat(specs.kinds(), ", ")), 2)
+-- Every registered kind, in the engine's registry order (a fresh table). Errors if one has no default.
+function specs.kinds()
+  local kinds = pare.attention_kinds()
+  for _, k in ipairs(kinds) do
+    if not builders[k] then no_default(k, 2) end
   end
+  return kinds
+end
+
+-- The default attention table of `kind` at length T, with `over` merged on top. Errors for a kind the
+-- engine does not register (listing those it does) and for a registered kind without a default.
+function specs.default(kind, T, over)
+  local registered = false
+  local kinds = pare.attention_kinds()
+  for _, k in ipairs(kinds) do registered = registered or k == kind end
+  if not registered then
+    error(string.format("pare.attn_specs: no attention kind '%s' (registered: %s)", tostring(kind),
+                        table.concat(kinds, ", ")), 2)
+  end
+  local b = builders[kind]
+  if not b then no_default(kind, 2) end
   local t = b(T)
   t.kind = kind
   for k, v in pairs(over or {}) do t[k] = v end

@@ -4,10 +4,11 @@
  *     pare run experiments/x.lua key=value ...     exit 0 ok, 1 script error, 2 no such file, 3 syntax error
  *     pare table results/x.h5 [table] [--csv] [--labels] [--columns a,b]
  *     pare plot results/x.h5 --table T --x col --y col[,col] [--by col] [--kind k] [--logx] [--logy]
- *                            [--title text] [--out plots/name]
+ *                            [--title text] [--xlabel text] [--ylabel text] [--out plots/name]
  *     pare help [name]      pare info      pare version
  *
- * Exit codes of the other commands: 0 ok, 1 a file or its content is bad, 2 bad usage.
+ * Exit codes of the other commands: 0 ok, 1 a file or its content is bad (or gnuplot failed),
+ * 2 bad usage (including plot text or an --out that cannot be used).
  * This is the only place that exits; everything below returns a status.
  */
 #include <gsl/gsl_version.h>
@@ -37,8 +38,9 @@ static const char usage_text[] =
     "                                 print a results table (markdown; no TABLE: list them,\n"
     "                                 or print the only one)\n"
     "  plot FILE.h5 --table T --x COL --y COL[,COL...] [--by COL] [--kind lines|points|linespoints|bars]\n"
-    "       [--logx] [--logy] [--title TEXT] [--out plots/NAME]\n"
-    "                                 write plots/NAME.{dat,gp} and render .png/.svg with gnuplot\n"
+    "       [--logx] [--logy] [--title TEXT] [--xlabel TEXT] [--ylabel TEXT] [--out DIR/NAME]\n"
+    "                                 write DIR/NAME.{dat,gp} and render .png/.svg with gnuplot\n"
+    "                                 (DIR must exist; the default plots/FILE-T-COL creates plots/)\n"
     "  help [NAME]                    this text, or the options of a pass/task/model NAME\n"
     "  info                           version, commit, CPU, kernel backends, library versions\n"
     "  version                        the version\n";
@@ -60,11 +62,23 @@ static int fail(const char *cmd)
     return EXIT_FAIL;
 }
 
-/* Split "a,b,c" in place into at most max pointers. */
+/* Split "a,b,c" in place into at most max pointers; -1 if there are more (empty items are skipped). */
 static int split_commas(char *s, const char **out, int max)
 {
     int n = 0;
-    for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ",")) out[n++] = tok;
+    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == max) return -1;
+        out[n++] = tok;
+    }
+    return n;
+}
+
+/* How many items split_commas would find in s. */
+static int count_commas(const char *s)
+{
+    int n = 0;
+    for (const char *p = s; *p; p++)
+        if (*p != ',' && (p == s || p[-1] == ',')) n++;
     return n;
 }
 
@@ -124,6 +138,12 @@ static int cmd_table(int argc, char **argv)
     if (columns) {
         fmt.columns = cols;
         fmt.ncolumns = split_commas(columns, cols, PARE_TABLE_MAX_COLS);
+        if (fmt.ncolumns < 0) {
+            fprintf(stderr, "pare table: --columns lists more than %d columns, the most a table has\n", PARE_TABLE_MAX_COLS);
+            pare_table_free(&t);
+            rc = EXIT_USAGE;
+            goto done;
+        }
     }
     if (pare_table_write(stdout, &t, &fmt) != PARE_OK) rc = fail("table");
     pare_table_free(&t);
@@ -160,12 +180,33 @@ static int cmd_plot(int argc, char **argv)
     }
     if (!path) return usage_error("plot: give a results file", NULL);
     if (!s.x || !ylist) return usage_error("plot: give --x COL and --y COL[,COL...]", NULL);
-    const char *ys[32];
-    s.ny = split_commas(ylist, ys, 32);
+    /* Text and the output prefix are checked before anything is read, naming the option. An --out
+     * the user gives must have its directory already (a typo should not make a tree of folders);
+     * the default plots/ directory is pare's own and is created. */
+    if (pare_plot_check_text("--title", s.title) != PARE_OK || pare_plot_check_text("--xlabel", s.xlabel) != PARE_OK ||
+        pare_plot_check_text("--ylabel", s.ylabel) != PARE_OK || (out && pare_plot_check_out("--out", out, 0) != PARE_OK)) {
+        fprintf(stderr, "pare plot: %s\n", pare_errmsg());
+        return EXIT_USAGE;
+    }
+    s.make_dirs = out == NULL;
+    int ny = count_commas(ylist); /* no limit on y columns but memory */
+    const char **ys = malloc((size_t)(ny > 0 ? ny : 1) * sizeof *ys);
+    if (!ys) {
+        fprintf(stderr, "pare plot: out of memory\n");
+        return EXIT_FAIL;
+    }
+    s.ny = split_commas(ylist, ys, ny);
     s.y = ys;
     s.source = path;
+    if (s.ny < 1) {
+        free(ys);
+        return usage_error("plot: --y lists no column", NULL);
+    }
     pare_h5_file *f;
-    if (pare_h5_open(&f, path, PARE_H5_READ) != PARE_OK) return fail("plot");
+    if (pare_h5_open(&f, path, PARE_H5_READ) != PARE_OK) {
+        free(ys);
+        return fail("plot");
+    }
     int rc = EXIT_OK;
     char **names = NULL;
     int n = 0;
@@ -184,9 +225,17 @@ static int cmd_plot(int argc, char **argv)
     char prefix[PARE_PATH_MAX];
     if (out) snprintf(prefix, sizeof prefix, "%s", out);
     else {
+        /* plots/<file>-<table>-<y>: the file's name up to its first dot, control characters as '_'
+         * (pare chose this name, so it should not be refused for a strange results file name). */
         const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
         int stem = (int)strcspn(base, ".");
-        snprintf(prefix, sizeof prefix, "plots/%.*s-%s-%s", stem, base, table, ys[0]);
+        if (snprintf(prefix, sizeof prefix, "plots/%.*s-%s-%s", stem, base, table, ys[0]) >= (int)sizeof prefix) {
+            fprintf(stderr, "pare plot: the default plot name for %s is too long; give --out\n", path);
+            rc = EXIT_USAGE;
+            goto done;
+        }
+        for (char *p = prefix; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '_';
     }
     pare_table t;
     if (!pare_h5_table_exists(f, table)) {
@@ -203,11 +252,12 @@ static int cmd_plot(int argc, char **argv)
     else {
         printf("%s\n%s\n", files.dat, files.gp);
         if (files.rendered) printf("%s\n%s\n", files.png, files.svg);
-        else fprintf(stderr, "%s\n", files.message);
+        if (files.message[0]) fprintf(stderr, "%s\n", files.message);
     }
     pare_table_free(&t);
 done:
     free(names);
+    free(ys);
     pare_h5_close(f);
     return rc;
 }

@@ -129,3 +129,10 @@ pare_status pare_convert(void *dst, pare_dtype dt, const void *src, pare_dtype s
     for (int64_t i = 0; i < n; i++) store(dst, dt, i, load(src, st, i));
     return PARE_OK;
 }
+
+int64_t pare_first_nonfinite(const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
+}

@@ -56,4 +56,7 @@ float pare_f16_to_f32(uint16_t x);
 /* Array conversions between any two dtypes (integers saturate and round to nearest even). */
 pare_status pare_convert(void *dst, pare_dtype dt, const void *src, pare_dtype st, int64_t n);
 
+/* The index of the first NaN or ±Inf of x (n), or -1 if every element is finite. */
+int64_t pare_first_nonfinite(const float *x, int64_t n);
+
 #endif

@@ -17,7 +17,7 @@
  *     pare_docs_free(&d);
  *
  * This header is the engine's interface for the task files (text.c, text_lm.c, retrieval.c,
- * pathfinder.c, selective_copy.c, lra_files.c) and for tests; the tasks themselves are reached through
+ * pathfinder.c, selective_copy.c, lra_*.c) and for tests; the tasks themselves are reached through
  * the registry (data/task.h). It does not download anything: LRA's files are read where the user
  * unpacked them.
  */

@@ -2,7 +2,8 @@
  *
  * Entry points: pare_task_schema, pare_task_make, pare_task_make_kv, pare_task_count, pare_task_name,
  * pare_task_names. The tasks themselves live one per file (listops.c, recall.c, copy_lm.c, bits.c, text.c,
- * text_lm.c, retrieval.c, pathfinder.c, selective_copy.c; the LRA file readers in lra_files.c).
+ * text_lm.c, retrieval.c, pathfinder.c, selective_copy.c; the LRA file readers lra_text.c, lra_retrieval.c,
+ * lra_image.c, lra_pathfinder.c).
  */
 #include <stdio.h>
 #include <string.h>

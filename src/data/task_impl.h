@@ -21,7 +21,8 @@ typedef struct pare_task_desc {
 extern const pare_task_desc pare_task_listops, pare_task_recall, pare_task_copy_lm, pare_task_parity,
     pare_task_majority;
 /* The Long Range Arena-style tasks (issue 4): text.c, text_lm.c, retrieval.c, pathfinder.c,
- * selective_copy.c, and the readers of LRA's own files in lra_files.c. */
+ * selective_copy.c, and the readers of LRA's own files: lra_text.c, lra_retrieval.c, lra_image.c,
+ * lra_pathfinder.c. */
 extern const pare_task_desc pare_task_text, pare_task_text_lm, pare_task_retrieval, pare_task_pathfinder,
     pare_task_selective_copy, pare_task_lra_text, pare_task_lra_retrieval, pare_task_lra_image,
     pare_task_lra_pathfinder;

@@ -25,8 +25,10 @@
 
 pare_attn_bench_opts pare_attn_bench_defaults(void)
 {
+    const pare_warmup_opts w = pare_warmup_defaults();
     return (pare_attn_bench_opts){.spec = "full", .T = 1024, .H = 12, .D = 64, .B = 1, .causal = 0, .backward = 1,
-                                  .warmup = 1, .repeats = 5, .budget_s = 0, .mem_budget_bytes = 0, .seed = 1};
+                                  .warmup = 1, .warmup_min_s = w.min_s, .warmup_max_s = w.max_s, .warmup_tol = w.tol,
+                                  .repeats = 5, .budget_s = 0, .mem_budget_bytes = 0, .seed = 1};
 }
 
 void pare_attn_bench_result_free(pare_attn_bench_result *r)
@@ -105,7 +107,9 @@ static pare_status check_opts(const pare_attn_bench_opts *o)
                          (long long)o->T, (long long)o->H, (long long)o->D, (long long)o->B);
     if (o->repeats < 1)
         return pare_fail(PARE_EINVAL, "attention bench: repeats=%lld must be >= 1", (long long)o->repeats);
-    if (o->warmup < 0) return pare_fail(PARE_EINVAL, "attention bench: warmup=%lld must be >= 0", (long long)o->warmup);
+    pare_warmup_opts w = pare_warmup_defaults();
+    w.min_runs = o->warmup, w.min_s = o->warmup_min_s, w.max_s = o->warmup_max_s, w.tol = o->warmup_tol;
+    PARE_TRY(pare_warmup_check(&w, "attention bench"));
     if (!(o->budget_s >= 0))
         return pare_fail(PARE_EINVAL, "attention bench: budget_s=%g must be >= 0 (0: no time budget)", o->budget_s);
     if (!(o->mem_budget_bytes >= 0))
@@ -211,6 +215,24 @@ pare_status pare_attn_bench_run(pare_attn_bench_session *s, int backward, double
     return PARE_OK;
 }
 
+typedef struct warm_ctx { pare_attn_bench_session *s; int backward; } warm_ctx;
+
+static pare_status warm_run(void *ctx, double *ms)
+{
+    warm_ctx *c = ctx;
+    double f, b;
+    PARE_TRY(pare_attn_bench_run(c->s, c->backward, &f, &b));
+    *ms = c->backward ? f + b : f;
+    return PARE_OK;
+}
+
+pare_status pare_attn_bench_warmup(pare_attn_bench_session *s, int backward, const pare_warmup_opts *w,
+                                   int64_t deadline_ns, pare_warmup_result *r)
+{
+    warm_ctx c = {s, backward};
+    return pare_warmup(r, w, deadline_ns, warm_run, &c);
+}
+
 pare_status pare_attn_bench(pare_attn_bench_result *out, const pare_attn_bench_opts *o)
 {
     memset(out, 0, sizeof *out);
@@ -232,11 +254,22 @@ pare_status pare_attn_bench(pare_attn_bench_result *out, const pare_attn_bench_o
     const int64_t deadline = o->budget_s > 0 ? t_start + (int64_t)(o->budget_s * 1e9) : INT64_MAX;
     const int64_t min_runs = nsamp < 3 ? nsamp : 3;
     double f, b;
-    for (int64_t i = 1; st == PARE_OK && i < o->warmup && pare_now_ns() < deadline; i++)
-        st = pare_attn_bench_run(s, 0, &f, &b);
+    /* forwards until their timings settle: at least warmup (the memory run was the first) and min_s */
+    pare_warmup_opts w = pare_warmup_defaults();
+    w.min_runs = o->warmup > 1 ? o->warmup - 1 : 0, w.min_s = o->warmup_min_s, w.max_s = o->warmup_max_s;
+    w.tol = o->warmup_tol;
+    pare_warmup_result wr = {0};
+    if (st == PARE_OK) st = pare_attn_bench_warmup(s, 0, &w, deadline, &wr);
+    out->warmup_runs = 1 + wr.runs, out->warmup_s = wr.seconds, out->warmup_stable = wr.stable;
+    out->warmup_first_ms = wr.first_ms;
     for (int64_t i = 0; st == PARE_OK && i < nsamp && (i < min_runs || pare_now_ns() < deadline); i++) {
         st = pare_attn_bench_run(s, 0, &f, &b);
         out->fwd_ms[out->n_fwd++] = f;
+    }
+    if (st == PARE_OK && o->backward) { /* the steps too; the process is warm now, so no minimum time */
+        w.min_runs = 0, w.min_s = 0;
+        st = pare_attn_bench_warmup(s, 1, &w, deadline, &wr);
+        out->step_warmup_runs = wr.runs, out->step_warmup_stable = wr.stable;
     }
     for (int64_t i = 0; st == PARE_OK && o->backward && i < nsamp && (i < min_runs || pare_now_ns() < deadline); i++) {
         st = pare_attn_bench_run(s, 1, &f, &b);

@@ -6,11 +6,13 @@
 #include "eval/attn_fidelity.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attn/attn.h"
 #include "core/arena.h"
+#include "core/tensor.h"
 #include "graph/exec.h"
 
 enum { CHUNK = 4 }; /* sequences per comparison call */
@@ -36,6 +38,38 @@ static pare_status grab(void *user, const pare_exec *x, int64_t node)
     memcpy(c->qkv, x->buf[x->m->nodes[node].in[0]], c->bytes);
     c->done = 1;
     return PARE_OK;
+}
+
+/* NaN or Inf in the captured q, k, v: an error naming the layer, the element and (from a checked re-run
+ * of the forward) the first layer whose output is not finite. */
+static pare_status check_capture(pare_exec *x, const capture *c, const char *layer, int64_t T, int64_t C)
+{
+    int64_t bad = pare_first_nonfinite(c->qkv, (int64_t)(c->bytes / sizeof(float)));
+    if (bad < 0) return PARE_OK;
+    const int64_t row = bad / (3 * C), col = bad % (3 * C);
+    char where[224];
+    snprintf(where, sizeof where, "attention fidelity: the q, k, v captured at %s hold %s (example %lld, position %lld, "
+             "%c column %lld)", layer, isnan(c->qkv[bad]) ? "NaN" : "Inf", (long long)(row / T), (long long)(row % T),
+             "qkv"[col / C], (long long)(col % C));
+    x->observe = NULL;
+    int64_t node;
+    if (pare_exec_find_nonfinite(x, &node) == PARE_OK)
+        return pare_fail(PARE_ENUMERIC, "%s; a checked re-run was finite", where);
+    return pare_fail_ctx(PARE_ENUMERIC, "%s", where);
+}
+
+/* The first non-finite entry of out (n·T, C) over the valid rows of each sequence, or -1; *count = how many. */
+static int64_t nonfinite_valid(const float *out, const int32_t *len, int64_t n, int64_t T, int64_t C, int64_t *count)
+{
+    int64_t first = -1;
+    *count = 0;
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t i = b * T * C, e = i + pare_attn_len(len, b, T) * C; i < e; i++)
+            if (!isfinite(out[i])) {
+                if (first < 0) first = i;
+                (*count)++;
+            }
+    return first;
 }
 
 /* One variant on sequences [b0, b0+B) of the capture: out (B·T, C). */
@@ -100,12 +134,10 @@ pare_status pare_attn_fidelity(pare_attn_fid *out, pare_model *m, const pare_dat
         x->observe = grab, x->observe_user = &cap;
         st = pare_exec_forward(x);
     }
+    if (st == PARE_OK && !cap.done) st = pare_fail(PARE_EINVAL, "attention fidelity: the forward never reached %s", an->name);
+    if (st == PARE_OK) st = check_capture(x, &cap, an->name, T, C);
     pare_exec_free(x);
     if (st != PARE_OK) goto done;
-    if (!cap.done) {
-        st = pare_fail(PARE_EINVAL, "attention fidelity: the forward never reached %s", an->name);
-        goto done;
-    }
 
     /* 2. the reference, chunk by chunk */
     ref = pare_alloc((size_t)(n * T * C) * sizeof(float));
@@ -121,6 +153,14 @@ pare_status pare_attn_fidelity(pare_attn_fid *out, pare_model *m, const pare_dat
         st = run(ref + b0 * T * C, &full_pairs, full, NULL, cap.qkv + b0 * T * 3 * C, len + b0, B, C);
     }
     if (st != PARE_OK) goto done;
+    int64_t nbad, bad = nonfinite_valid(ref, len, n, T, C, &nbad);
+    if (bad >= 0) {
+        st = pare_fail(PARE_ENUMERIC, "attention fidelity: full attention on the q, k, v of %s gives %s (example %lld, "
+                       "position %lld, column %lld; %lld entries): the scores overflow", an->name,
+                       isnan(ref[bad]) ? "NaN" : "Inf", (long long)(bad / C / T), (long long)(bad / C % T),
+                       (long long)(bad % C), (long long)nbad);
+        goto done;
+    }
 
     /* 3. every variant on the same inputs */
     for (int s = 0; s < nspec; s++) {
@@ -170,6 +210,10 @@ pare_status pare_attn_fidelity(pare_attn_fid *out, pare_model *m, const pare_dat
                                  .cosine = cos_n ? cos_sum / (double)cos_n : 1.0, .pairs = pairs,
                                  .pairs_frac = full_pairs ? (double)pairs / (double)full_pairs : 0.0, .T = T, .H = H,
                                  .D = D, .causal = causal};
+        /* a variant whose output is not finite (e.g. an overflowing feature map) gets NaN errors and the
+         * count, not the numbers its finite entries would give (NaN compares false: maxe would stay 0) */
+        nonfinite_valid(o, len, n, T, C, &out[s].nonfinite);
+        if (out[s].nonfinite) out[s].rel_err = out[s].max_abs_err = out[s].cosine = NAN;
     }
 done:
     pare_attn_free(full);

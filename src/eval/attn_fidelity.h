@@ -33,11 +33,16 @@ typedef struct pare_attn_fid {
     double pairs_frac;   /* pairs / full attention's pairs (the budget actually spent) */
     int64_t T, H, D;     /* the layer's shape */
     int causal;
+    int64_t nonfinite;   /* NaN/Inf entries of the variant's output over valid rows; when > 0, rel_err,
+                            max_abs_err and cosine are NaN (never the numbers of the finite part) */
 } pare_attn_fid;
 
 /* Fill out[0..nspec) for specs[0..nspec) at attention layer `layer` (0-based, in graph order) of m on
  * the first n examples of d (n <= d->n; examples are d's rows 0..n-1). Errors name the layer (out of
- * range: the count), n, or the spec (its option messages come from pare_attn_create_spec). */
+ * range: the count), n, or the spec (its option messages come from pare_attn_create_spec). NaN or Inf in
+ * the captured q, k, v (the model itself is not finite) or in full attention's output on them is
+ * PARE_ENUMERIC naming the layer (and, for the capture, the first layer of the model producing it); a
+ * variant's own non-finite output is reported in its row (nonfinite, NaN errors), not as an error. */
 pare_status pare_attn_fidelity(pare_attn_fid *out, pare_model *m, const pare_dataset *d, int64_t layer, int64_t n,
                                const char *const *specs, int nspec);
 

@@ -1,4 +1,4 @@
-/* bench.c — forward-pass latency, memory and FLOPs. */
+/* bench.c — forward-pass latency (after a warm-up until stable: eval/warmup.h), memory and FLOPs. */
 #include "bench.h"
 
 #include <stdio.h>
@@ -39,12 +39,20 @@ int pare_mem_reset_peak(void)
     return (fclose(f) == 0) && ok;
 }
 
-pare_status pare_bench_forward(pare_model *m, int64_t B, int64_t T, int64_t warmup, int64_t repeats, uint64_t seed,
-                               pare_bench_result *out)
+static pare_status timed_forward(void *ctx, double *ms)
+{
+    const int64_t t0 = pare_now_ns();
+    PARE_TRY(pare_exec_forward(ctx));
+    *ms = (double)(pare_now_ns() - t0) * 1e-6;
+    return PARE_OK;
+}
+
+pare_status pare_bench_forward(pare_model *m, int64_t B, int64_t T, const pare_warmup_opts *w, int64_t repeats,
+                               uint64_t seed, pare_bench_result *out)
 {
     memset(out, 0, sizeof *out);
     if (repeats < 1) return pare_fail(PARE_EINVAL, "bench: repeats=%lld must be >= 1", (long long)repeats);
-    if (warmup < 0) return pare_fail(PARE_EINVAL, "bench: warmup=%lld must be >= 0", (long long)warmup);
+    PARE_TRY(pare_warmup_check(w, "bench"));
     int32_t *tokens = pare_alloc((size_t)(B * T) * sizeof(int32_t));
     out->samples_ms = pare_alloc((size_t)repeats * sizeof(double));
     if (!tokens || !out->samples_ms) {
@@ -60,7 +68,10 @@ pare_status pare_bench_forward(pare_model *m, int64_t B, int64_t T, int64_t warm
     pare_exec *x = NULL;
     pare_status st = pare_exec_new(&x, m, B, T, PARE_EXEC_INFER);
     if (st == PARE_OK) st = pare_exec_bind(x, tokens, NULL, NULL);
-    for (int64_t i = 0; st == PARE_OK && i < warmup; i++) st = pare_exec_forward(x);
+    pare_warmup_result wr = {0};
+    if (st == PARE_OK) st = pare_warmup(&wr, w, INT64_MAX, timed_forward, x);
+    out->warmup_runs = wr.runs, out->warmup_s = wr.seconds, out->warmup_stable = wr.stable;
+    out->warmup_first_ms = wr.first_ms;
     for (int64_t i = 0; st == PARE_OK && i < repeats; i++) {
         int64_t t0 = pare_now_ns();
         st = pare_exec_forward(x);

@@ -1,7 +1,9 @@
 /* bench.h — latency, memory and FLOP measurement of a model's forward pass.
  *
- * Latency: `warmup` untimed forwards, then `repeats` timed ones at batch B × T tokens; the raw
- * samples are returned so callers compute the median and a bootstrap interval (eval/stats.h).
+ * Latency: untimed forwards until their timings are stable (eval/warmup.h: at least w->min_runs runs and
+ * w->min_s seconds, then until two successive windows' medians agree within w->tol, or w->max_s), then
+ * `repeats` timed ones at batch B × T tokens; the raw samples are returned so callers compute the median
+ * and a bootstrap interval (eval/stats.h), with the warm-up's count, time and whether it settled.
  * Memory: the planner's figure (activations + workspace for this shape) plus the weights' storage,
  * and a measured figure for this model: the weights' bytes already resident plus how far the
  * process's peak resident set (VmHWM, reset through /proc/self/clear_refs) rose above its resident
@@ -11,6 +13,7 @@
 #ifndef PARE_BENCH_H
 #define PARE_BENCH_H
 
+#include "eval/warmup.h"
 #include "graph/graph.h"
 
 typedef struct pare_bench_result {
@@ -26,10 +29,14 @@ typedef struct pare_bench_result {
     int64_t flops;            /* forward FLOPs at B × T */
     int64_t flops_by_op[16];
     double ms_by_op[16];      /* median-run share: mean forward time per op kind over an extra profiled pass */
+    int64_t warmup_runs;      /* untimed forwards before the timed ones */
+    double warmup_s;          /* their wall time */
+    int warmup_stable;        /* 1: the timings had settled; 0: warmup_max_s ended the warm-up first */
+    double warmup_first_ms;   /* the first (cold) forward, NaN if none */
 } pare_bench_result;
 
-pare_status pare_bench_forward(pare_model *m, int64_t B, int64_t T, int64_t warmup, int64_t repeats, uint64_t seed,
-                               pare_bench_result *out);
+pare_status pare_bench_forward(pare_model *m, int64_t B, int64_t T, const pare_warmup_opts *w, int64_t repeats,
+                               uint64_t seed, pare_bench_result *out);
 
 /* Current and peak resident memory of this process, from /proc/self/status (0 if unknown). */
 int64_t pare_mem_rss_bytes(void);

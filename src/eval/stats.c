@@ -12,9 +12,18 @@ double pare_stats_mean(const double *x, size_t n) { return n ? gsl_stats_mean(x,
 
 double pare_stats_stddev(const double *x, size_t n) { return n >= 2 ? gsl_stats_sd(x, 1, n) : NAN; }
 
+/* gsl_sort puts a NaN anywhere (every comparison with it is false), so an order statistic of data with a
+ * NaN would be a plausible number: NaN in, NaN out. */
+static int has_nan(const double *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (isnan(x[i])) return 1;
+    return 0;
+}
+
 double pare_stats_quantile(const double *x, size_t n, double q)
 {
-    if (n == 0 || !(q >= 0 && q <= 1)) return NAN;
+    if (n == 0 || !(q >= 0 && q <= 1) || has_nan(x, n)) return NAN;
     double *s = malloc(n * sizeof *s);
     if (!s) return NAN;
     memcpy(s, x, n * sizeof *s);
@@ -26,7 +35,7 @@ double pare_stats_quantile(const double *x, size_t n, double q)
 
 double pare_stats_median(const double *x, size_t n)
 {
-    if (n == 0) return NAN;
+    if (n == 0 || has_nan(x, n)) return NAN;
     double *s = malloc(n * sizeof *s);
     if (!s) return NAN;
     memcpy(s, x, n * sizeof *s);

@@ -3,8 +3,9 @@
  * for a given seed on every machine).
  *
  * Used by the latency benchmark (median and 95% CI of repeated timings) and by Lua scripts
- * (pare.stats.*). Inputs are never modified. NaN in the input is an error (PARE_ENUMERIC), not a
- * silently wrong number.
+ * (pare.stats.*). Inputs are never modified. NaN in the input is never a silently wrong number: the
+ * summaries return NaN (a sort would put the NaN anywhere and the median would look plausible) and
+ * the bootstrap returns PARE_ENUMERIC.
  *
  *     double med = pare_stats_median(ms, n), lo, hi;
  *     PARE_TRY(pare_stats_bootstrap_ci(ms, n, 0.95, 2000, 1, &lo, &hi));     // CI of the median
@@ -23,9 +24,10 @@ typedef enum pare_stat { PARE_STAT_MEDIAN = 0, PARE_STAT_MEAN, PARE_STAT_COUNT }
 double pare_stats_mean(const double *x, size_t n);
 /* Sample standard deviation (n-1 denominator); NaN for n < 2. */
 double pare_stats_stddev(const double *x, size_t n);
-/* Median (mean of the two middle values for even n); NaN for n == 0. */
+/* Median (mean of the two middle values for even n); NaN for n == 0 or any NaN in x. */
 double pare_stats_median(const double *x, size_t n);
-/* Quantile q in [0,1] by linear interpolation (gsl_stats_quantile_from_sorted_data); NaN for n == 0. */
+/* Quantile q in [0,1] by linear interpolation (gsl_stats_quantile_from_sorted_data); NaN for n == 0 or
+ * any NaN in x. */
 double pare_stats_quantile(const double *x, size_t n, double q);
 
 /* Percentile bootstrap interval of the MEDIAN at the given level (e.g. 0.95): `resamples` resamples

@@ -6,10 +6,13 @@
  */
 #include "exec.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attn/attn.h"
+#include "core/tensor.h"
 #include "core/timer.h"
 #include "ops.h"
 
@@ -74,6 +77,7 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
     if (!x) return pare_fail(PARE_ENOMEM, "out of memory creating an executor");
     x->m = m, x->B = B, x->T = T, x->mode = mode;
     pare_rng_seed(&x->rng, 0x5eed);
+    x->nonfinite_node = -1;
     if (mode == PARE_EXEC_INFER) /* pack f32 Linear weights once into oneDNN's layout */
         for (int64_t i = 0; i < m->nnodes; i++) {
             if (m->nodes[i].op != PARE_OP_LINEAR) continue;
@@ -228,17 +232,58 @@ pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *l
     return PARE_OK;
 }
 
+/* check_finite: node i has just run; PARE_ENUMERIC if its f32 output holds NaN or Inf. */
+static pare_status check_output(pare_exec *x, int64_t i)
+{
+    const pare_model *m = x->m;
+    const pare_node *n = &m->nodes[i];
+    const pare_value *v = &m->values[n->out];
+    if (v->kind != PARE_VAL_ACT || v->bytes != 4) return PARE_OK;
+    const float *y = x->buf[n->out];
+    int64_t bad = pare_first_nonfinite(y, pare_exec_rows(x, v) * v->cols);
+    if (bad < 0) return PARE_OK;
+    x->nonfinite_node = i;
+    char why[160] = ""; /* a parameter of the node that is itself not finite explains it */
+    for (int k = 0; k < n->nparam && !why[0]; k++) {
+        const pare_param *p = &m->params[n->param[k]];
+        int64_t pb = p->blob ? pare_first_nonfinite(p->blob->data, pare_param_numel(p)) : -1;
+        if (pb < 0) continue;
+        const char *kind = isnan(p->blob->data[pb]) ? "NaN" : "Inf";
+        if (p->ndim == 2)
+            snprintf(why, sizeof why, "; its parameter %s holds %s at (%lld, %lld)", p->name, kind,
+                     (long long)(pb / p->shape[1]), (long long)(pb % p->shape[1]));
+        else snprintf(why, sizeof why, "; its parameter %s holds %s at [%lld]", p->name, kind, (long long)pb);
+    }
+    return pare_fail(PARE_ENUMERIC, "layer %s outputs %s first (row %lld, column %lld%s)", n->name,
+                     isnan(y[bad]) ? "NaN" : "Inf", (long long)(bad / v->cols), (long long)(bad % v->cols), why);
+}
+
 pare_status pare_exec_forward(pare_exec *x)
 {
+    x->nonfinite_node = -1;
     for (int64_t i = 0; i < x->m->nnodes; i++) {
         const pare_node *n = &x->m->nodes[i];
         if (x->observe) PARE_TRY(x->observe(x->observe_user, x, i));
         int64_t t0 = x->profile ? pare_now_ns() : 0;
         pare_status s = pare_op_get(n->op)->forward(x, n);
-        if (s != PARE_OK) return pare_fail_ctx(s, "forward of %s", n->name);
+        if (s != PARE_OK) {
+            if (s == PARE_ENUMERIC) x->nonfinite_node = i; /* a kernel that checks its input said so */
+            return pare_fail_ctx(s, "forward of %s", n->name);
+        }
         if (x->profile) x->op_ns[n->op] += pare_now_ns() - t0;
+        if (x->check_finite) PARE_TRY(check_output(x, i));
     }
     return PARE_OK;
+}
+
+pare_status pare_exec_find_nonfinite(pare_exec *x, int64_t *node)
+{
+    int keep = x->check_finite, prof = x->profile;
+    x->check_finite = 1, x->profile = 0;
+    pare_status st = pare_exec_forward(x);
+    x->check_finite = keep, x->profile = prof;
+    *node = st == PARE_ENUMERIC ? x->nonfinite_node : -1;
+    return st;
 }
 
 pare_status pare_exec_backward(pare_exec *x)

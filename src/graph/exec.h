@@ -37,6 +37,12 @@ typedef struct pare_exec {
      * stops the forward. NULL: none. */
     pare_status (*observe)(void *user, const struct pare_exec *x, int64_t node);
     void *observe_user;
+    /* Set to 1 to scan every node's f32 output right after it runs and stop the forward at the first
+     * NaN or Inf (PARE_ENUMERIC naming the node, the element and a non-finite parameter of the node, if
+     * any; nonfinite_node = the node's index). A diagnosis mode: callers turn it on to re-run a batch
+     * whose result was not finite (pare_exec_find_nonfinite); it costs one pass over every activation. */
+    int check_finite;
+    int64_t nonfinite_node; /* -1, or the node where the last checked forward stopped */
     /* Attention variants (src/attn) of ATTENTION nodes with a.attn set: one instance per node, made for
      * this executor's T, and the cache its backward reads (NULL for other nodes). */
     struct pare_attn **attn;
@@ -53,6 +59,14 @@ pare_status pare_exec_forward(pare_exec *x);
 /* Zero activation gradients, seed d(mean loss) and run every op's backward in reverse. Adds into
  * parameter gradients (zero them with pare_model_zero_grad). */
 pare_status pare_exec_backward(pare_exec *x);
+
+/* Re-run the forward of the bound batch with check_finite on, to find where a non-finite result came
+ * from. Returns PARE_ENUMERIC with a message such as
+ *     "layer enc.0.ffn.up outputs NaN first (row 3, column 17; its parameter enc.0.ffn.up.weight
+ *      holds NaN at (5, 2))"
+ * and *node set to that node; PARE_OK with *node = -1 if the re-run is finite everywhere; any other
+ * status if the forward itself fails. check_finite is restored afterwards. */
+pare_status pare_exec_find_nonfinite(pare_exec *x, int64_t *node);
 
 /* Rows of a value at this executor's (B, T). */
 int64_t pare_exec_rows(const pare_exec *x, const pare_value *v);

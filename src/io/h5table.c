@@ -10,18 +10,26 @@
  */
 #include "io/h5table.h"
 
+#include "io/atomic.h"
+
 #include <errno.h>
+#include <glob.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct pare_h5_file {
-    hid_t fid;
+    hid_t fid;   /* -1 after a failed first commit */
     int writable;
+    int lock_fd; /* the writer's lock (io/atomic.h); -1 for readers */
+    int dirty;   /* attributes changed in memory and not yet committed */
     char *path;
 };
 
@@ -101,58 +109,333 @@ pare_status pare_make_parent_dirs(const char *path)
     return PARE_OK;
 }
 
+/* The innermost message of HDF5's error stack ("truncated file: eof = 96, ..."), or "" — the reason
+ * behind a failed call, for messages. */
+static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
+    if (n == 0 && e && e->desc) snprintf(data, 200, "%s", e->desc);
+    return 0;
+}
+
+static const char *h5_reason(char buf[200])
+{
+    buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_cb, buf);
+    return buf;
+}
+
+/* A file access property list: no HDF5 file locking (readers must open a file a run is writing;
+ * writers hold pare's own lock), and a close that really closes. In memory for writers. */
+static hid_t make_fapl(int in_memory)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_file_locking(fapl, 0, 1);
+    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    if (in_memory) H5Pset_fapl_core(fapl, 64 * 1024, 0); /* no backing store: commits write the file */
+    return fapl;
+}
+
+/* Load the file on disk into memory (writers work on this image and commit it whole). */
+static hid_t open_image(const char *path)
+{
+    hid_t fapl = make_fapl(1);
+    hid_t fid = H5Fopen(path, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    return fid;
+}
+
+/* Forget uncommitted changes: reload the image from the file on disk. */
+static void rollback(pare_h5_file *f)
+{
+    if (f->fid >= 0) H5Fclose(f->fid);
+    f->fid = open_image(f->path);
+    f->dirty = 0;
+}
+
+/* Write the in-memory image over the file atomically. On failure the image is reloaded from the
+ * file on disk, so the process and the disk agree: the change that failed is not recorded. */
+static pare_status commit(pare_h5_file *f, const char *what)
+{
+    char why[200];
+    if (H5Fflush(f->fid, H5F_SCOPE_GLOBAL) < 0) return pare_fail(PARE_EIO, "%s: %s: cannot flush: %s", f->path, what, h5_reason(why));
+    ssize_t n = H5Fget_file_image(f->fid, NULL, 0);
+    void *buf = n > 0 ? malloc((size_t)n) : NULL;
+    if (!buf || H5Fget_file_image(f->fid, buf, (size_t)n) != n) {
+        free(buf);
+        return pare_fail(n > 0 ? PARE_ENOMEM : PARE_EIO, "%s: %s: cannot take the file's image", f->path, what);
+    }
+    pare_status st = pare_atomic_replace(f->path, buf, (size_t)n, what);
+    free(buf);
+    if (st == PARE_OK) {
+        f->dirty = 0;
+        return PARE_OK;
+    }
+    rollback(f); /* fid < 0 after it when the file was never committed (a new file on a full disk) */
+    return st;
+}
+
+pare_status pare_h5_commit(pare_h5_file *f)
+{
+    if (!f->writable) return pare_fail(PARE_EINVAL, "%s: opened read-only; nothing to commit", f->path);
+    if (f->fid < 0) return pare_fail(PARE_EIO, "%s: unusable after a failed write", f->path);
+    return f->dirty ? commit(f, "saving attributes") : PARE_OK;
+}
+
+static pare_status check_open(const pare_h5_file *f, const char *doing)
+{
+    if (f->fid < 0) return pare_fail(PARE_EIO, "%s: cannot %s: the file could not be created (an earlier write failed)", f->path, doing);
+    return PARE_OK;
+}
+
+/* Read every table and attribute, so that damage shows at open with its reason and not as a failed
+ * write later ("cannot write attribute 'date'"). Results files are small. */
+static pare_status validate(pare_h5_file *f)
+{
+    char **names = NULL, **attrs = NULL;
+    int n = 0, na = 0;
+    pare_status st = pare_h5_table_names(f, &names, &n);
+    for (int i = 0; st == PARE_OK && i < n; i++) {
+        pare_table t;
+        st = pare_h5_table_read(f, names[i], &t);
+        pare_table_free(&t);
+    }
+    if (st == PARE_OK) st = pare_h5_attr_names(f, "/", &attrs, &na);
+    for (int i = 0; st == PARE_OK && i < na; i++) {
+        char *v = NULL;
+        st = pare_h5_attr_get(f, "/", attrs[i], &v);
+        free(v);
+    }
+    free(names);
+    free(attrs);
+    return st;
+}
+
+/* Delete temporary files a killed writer left ("<path>.tmp-<pid>-<k>"); called under the lock. */
+static void remove_stale_temps(const char *path)
+{
+    char pattern[PARE_PATH_MAX + 16];
+    snprintf(pattern, sizeof pattern, "%s.tmp-*", path);
+    glob_t g;
+    if (glob(pattern, GLOB_NOSORT | GLOB_NOESCAPE, NULL, &g) != 0) return;
+    for (size_t i = 0; i < g.gl_pathc; i++) unlink(g.gl_pathv[i]);
+    globfree(&g);
+}
+
+static pare_status open_reader(hid_t *fid, const char *path)
+{
+    char why[200];
+    htri_t is = H5Fis_hdf5(path);
+    if (is < 0) return pare_fail(PARE_EIO, "%s: cannot read the file: %s", path, h5_reason(why));
+    if (is == 0) return pare_fail(PARE_EFORMAT, "%s: not an HDF5 file (corrupt or another format)", path);
+    hid_t fapl = make_fapl(0);
+    *fid = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    /* The same file already open in this process with other access properties: HDF5 shares it only
+     * when they agree, so retry with the default ones. */
+    if (*fid < 0) *fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*fid < 0) return pare_fail(PARE_EFORMAT, "%s: damaged (corrupted HDF5 structures): %s", path, h5_reason(why));
+    return PARE_OK;
+}
+
+/* Open and read the whole file, returning what went wrong. */
+static pare_status append_row(pare_h5_file *f, const char *table, const pare_cell *row);
+
+/* A writer's trial, in memory only: what recording does (append a row of missing values to every
+ * table). */
+static pare_status trial_writes(pare_h5_file *f)
+{
+    char **names = NULL;
+    int n = 0;
+    pare_status st = pare_h5_table_names(f, &names, &n);
+    for (int i = 0; st == PARE_OK && i < n; i++) {
+        pare_col *cols = NULL;
+        int nc = 0;
+        st = pare_h5_table_info(f, names[i], &cols, &nc, NULL);
+        pare_cell row[PARE_TABLE_MAX_COLS];
+        for (int j = 0; j < nc; j++) row[j] = pare_cell_missing(cols[j].type);
+        free(cols);
+        if (st == PARE_OK) st = append_row(f, names[i], row);
+    }
+    free(names);
+    return st;
+}
+
+/* Open and read the whole file (and, for a writer, try its writes in memory), returning what went
+ * wrong. Nothing is written to disk. */
+static pare_status check_file(const char *path, int writer)
+{
+    pare_h5_file tmp = {.fid = -1, .lock_fd = -1, .path = (char *)path, .writable = writer};
+    char why[200];
+    if (writer) {
+        PARE_TRY(open_reader(&tmp.fid, path)); /* H5Fis_hdf5 and its messages */
+        H5Fclose(tmp.fid);
+        if ((tmp.fid = open_image(path)) < 0)
+            return pare_fail(PARE_EFORMAT, "%s: damaged (corrupted HDF5 structures): %s", path, h5_reason(why));
+    } else {
+        PARE_TRY(open_reader(&tmp.fid, path));
+    }
+    /* a writer sets attributes first (provenance), then reads and appends */
+    pare_status st = writer ? pare_h5_attr_set_str(&tmp, "/", "date", "check") : PARE_OK;
+    if (st == PARE_OK) st = validate(&tmp);
+    if (st == PARE_OK && writer) st = trial_writes(&tmp);
+    H5Fclose(tmp.fid);
+    if (st != PARE_OK && !strstr(pare_errmsg(), "damaged")) {
+        char m[1024];
+        snprintf(m, sizeof m, "%s", pare_errmsg());
+        return pare_fail(PARE_EFORMAT, "%s (the file is damaged)", m);
+    }
+    return st == PARE_OK ? PARE_OK : PARE_EFORMAT;
+}
+
+/* check_file in a child process. libhdf5 1.10 trusts the lengths it reads (a corrupted global heap
+ * makes H5HG_read copy past its buffer), so a damaged file can crash the reader; reading it first
+ * in a child turns that crash into an error here. Results files are small, so reading one twice
+ * costs milliseconds. Without fork, the check runs in this process. */
+enum { CHECK_SECONDS = 20 }; /* a results file of a few MB is read in well under a second */
+
+static pare_status check_file_isolated(const char *path, int writer)
+{
+    int p[2];
+    if (pipe(p) != 0) return check_file(path, writer);
+    fflush(NULL);
+    pid_t parent = getpid(), pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return check_file(path, writer);
+    }
+    if (pid == 0) {
+        /* Keep only the pipe: inherited descriptors would hold the parent's writer locks (OFD
+         * locks belong to the open file description) after the parent dies. And die with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(PARE_EIO); /* the parent died before prctl */
+        if (p[1] != 3) {
+            dup2(p[1], 3);
+            p[1] = 3;
+        }
+        close_range(4, ~0U, 0);
+        alarm(CHECK_SECONDS); /* some corruptions send HDF5 into an endless loop */
+        pare_status st = check_file(path, writer);
+        const char *m = pare_errmsg();
+        size_t n = strlen(m);
+        if (st != PARE_OK && write(p[1], m, n) != (ssize_t)n) st = PARE_EIO;
+        _exit((int)st); /* no atexit handlers: the parent's HDF5 state is not ours to close */
+    }
+    close(p[1]);
+    char msg[1024];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(p[0], msg + got, sizeof msg - 1 - got);
+        if (r > 0) got += (size_t)r;
+        else if (r == 0 || errno != EINTR || got == sizeof msg - 1) break;
+        if (got == sizeof msg - 1) break;
+    }
+    msg[got] = '\0';
+    close(p[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+        return pare_fail(PARE_EFORMAT, "%s: damaged: the HDF5 library was still reading it after %d s (a corrupted file "
+                                       "can make it loop); move it aside, or start over with fresh = true",
+                         path, CHECK_SECONDS);
+    if (WIFSIGNALED(status))
+        return pare_fail(PARE_EFORMAT, "%s: damaged: the HDF5 library crashed reading it (%s); move it aside, or start over "
+                                       "with fresh = true",
+                         path, strsignal(WTERMSIG(status)));
+    if (!WIFEXITED(status)) return pare_fail(PARE_EINTERNAL, "%s: the check of the file ended abnormally", path);
+    int code = WEXITSTATUS(status);
+    if (code == 0) return PARE_OK;
+    return pare_fail(code < PARE_STATUS_COUNT ? (pare_status)code : PARE_EFORMAT, "%s", got ? msg : "the file could not be read");
+}
+
 pare_status pare_h5_open(pare_h5_file **out, const char *path, pare_h5_mode mode)
 {
     silence_hdf5();
     *out = NULL;
     struct stat st;
     int exists = stat(path, &st) == 0;
+    int err = errno;
     if (exists && S_ISDIR(st.st_mode)) return pare_fail(PARE_EIO, "%s: is a directory, not an HDF5 file", path);
-    if (!exists && mode == PARE_H5_READ) return pare_fail(PARE_EIO, "%s: cannot open: %s", path, strerror(errno));
-    if (exists) {
-        htri_t is = H5Fis_hdf5(path);
-        if (is < 0) return pare_fail(PARE_EIO, "%s: cannot read the file", path);
-        if (is == 0) return pare_fail(PARE_EFORMAT, "%s: not an HDF5 file (corrupt or another format)", path);
-    } else {
-        PARE_TRY(pare_make_parent_dirs(path));
-    }
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    /* Readers take no lock: `pare table` must work on the file of an experiment still running. */
-    if (mode == PARE_H5_READ) H5Pset_file_locking(fapl, 0, 1);
-    hid_t fid;
-    if (!exists) fid = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
-    else fid = H5Fopen(path, mode == PARE_H5_READ ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl);
-    /* The same file already open in this process (an experiment, then pare.table on its path): HDF5
-     * shares it only when the access properties agree, so retry with the default ones. */
-    if (fid < 0 && exists && mode == PARE_H5_READ) fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    H5Pclose(fapl);
-    if (fid < 0) {
-        if (!exists) return pare_fail(PARE_EIO, "%s: cannot create the HDF5 file", path);
-        return pare_fail(PARE_EFORMAT, "%s: cannot open the HDF5 file%s (damaged, or locked by another process)", path,
-                         mode == PARE_H5_READ ? "" : " for writing");
-    }
+    if (!exists && err != ENOENT) return pare_fail(PARE_EIO, "%s: cannot open: %s", path, strerror(err));
+    if (!exists && mode == PARE_H5_READ) return pare_fail(PARE_EIO, "%s: cannot open: %s", path, strerror(err));
+    if (exists && mode != PARE_H5_FRESH && access(path, R_OK) != 0)
+        return pare_fail(PARE_EIO, "%s: cannot read: %s", path, strerror(errno));
+
     pare_h5_file *f = calloc(1, sizeof *f);
-    char *p = strdup(path);
-    if (!f || !p) {
+    if (!f || !(f->path = strdup(path))) {
         free(f);
-        free(p);
-        H5Fclose(fid);
         return pare_fail(PARE_ENOMEM, "%s: out of memory", path);
     }
-    f->fid = fid;
+    f->fid = -1;
+    f->lock_fd = -1;
     f->writable = mode != PARE_H5_READ;
-    f->path = p;
+    pare_status s = PARE_OK;
+    char why[200];
+    if (mode == PARE_H5_READ) {
+        s = check_file_isolated(path, 0);
+        if (s == PARE_OK) s = open_reader(&f->fid, path);
+        if (s != PARE_OK) goto fail;
+        *out = f;
+        return PARE_OK;
+    }
+    if (exists && mode == PARE_H5_APPEND && (access(path, W_OK) != 0 || !(st.st_mode & 0222))) {
+        s = pare_fail(PARE_EIO, "%s: read-only (%s): pare records rows by rewriting it; make it writable (chmod u+w) or "
+                                "give the experiment another name or results dir",
+                      path, access(path, W_OK) != 0 ? strerror(errno) : "no write permission bits");
+        goto fail;
+    }
+    if (!exists && (s = pare_make_parent_dirs(path)) != PARE_OK) goto fail;
+    if ((s = pare_lock_take(&f->lock_fd, path)) != PARE_OK) goto fail;
+    remove_stale_temps(path);
+    if (exists && mode == PARE_H5_APPEND) {
+        s = check_file_isolated(path, 1);
+        if (s != PARE_OK) {
+            if (!strstr(pare_errmsg(), "fresh = true")) {
+                char m[1024];
+                snprintf(m, sizeof m, "%s", pare_errmsg());
+                pare_fail(s, "%s; move it aside, or start over with fresh = true", m);
+            }
+            goto fail;
+        }
+        f->fid = open_image(path);
+        if (f->fid < 0) {
+            s = pare_fail(PARE_EFORMAT, "%s: damaged (corrupted HDF5 structures: %s); move it aside, or start over with "
+                                        "fresh = true",
+                          path, h5_reason(why));
+            goto fail;
+        }
+    } else {
+        hid_t fapl = make_fapl(1);
+        f->fid = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        H5Pclose(fapl);
+        if (f->fid < 0) {
+            s = pare_fail(PARE_EIO, "%s: cannot create the HDF5 file: %s", path, h5_reason(why));
+            goto fail;
+        }
+        /* Written at once: from here on the path holds a valid (empty) results file, never a torn one. */
+        if ((s = commit(f, "creating the results file")) != PARE_OK) goto fail;
+    }
     *out = f;
     return PARE_OK;
-}
-
-void pare_h5_close(pare_h5_file *f)
-{
-    if (!f) return;
-    if (f->writable) H5Fflush(f->fid, H5F_SCOPE_GLOBAL);
-    H5Fclose(f->fid);
+fail:
+    if (f->fid >= 0) H5Fclose(f->fid);
+    pare_lock_release(f->lock_fd);
     free(f->path);
     free(f);
+    return s;
+}
+
+pare_status pare_h5_close(pare_h5_file *f)
+{
+    if (!f) return PARE_OK;
+    pare_status s = PARE_OK;
+    if (f->writable && f->fid >= 0 && f->dirty) s = commit(f, "saving attributes at close");
+    if (f->fid >= 0) H5Fclose(f->fid);
+    pare_lock_release(f->lock_fd);
+    free(f->path);
+    free(f);
+    return s;
 }
 
 const char *pare_h5_path(const pare_h5_file *f) { return f->path; }
@@ -209,11 +492,22 @@ static pare_status namelist_pack(namelist *l, char ***names, int *n)
     return PARE_OK;
 }
 
+typedef struct collect_ctx {
+    namelist l;
+    char bad[PARE_COL_NAME_MAX]; /* an object that could not be opened */
+    char why[200];
+} collect_ctx;
+
 static herr_t collect_dataset(hid_t g, const char *name, const H5L_info_t *info, void *data)
 {
     (void)info;
+    collect_ctx *c = data;
     hid_t o = H5Oopen(g, name, H5P_DEFAULT);
-    if (o < 0) return 0;
+    if (o < 0) { /* a damaged table must not vanish from the list */
+        h5_reason(c->why);
+        snprintf(c->bad, sizeof c->bad, "%s", name);
+        return -1;
+    }
     int is_table = 0;
     if (H5Iget_type(o) == H5I_DATASET) {
         hid_t t = H5Dget_type(o);
@@ -221,20 +515,23 @@ static herr_t collect_dataset(hid_t g, const char *name, const H5L_info_t *info,
         H5Tclose(t);
     }
     H5Oclose(o);
-    if (is_table && namelist_add(data, name) < 0) return -1;
+    if (is_table && namelist_add(&c->l, name) < 0) return -1;
     return 0;
 }
 
 pare_status pare_h5_table_names(pare_h5_file *f, char ***names, int *n)
 {
-    namelist l = {0};
+    collect_ctx c;
+    memset(&c, 0, sizeof c);
     hsize_t idx = 0;
-    if (H5Literate(f->fid, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_dataset, &l) < 0) {
-        namelist_free(&l);
-        return pare_fail(PARE_EFORMAT, "%s: cannot list the tables", f->path);
+    if (H5Literate(f->fid, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_dataset, &c) < 0) {
+        namelist_free(&c.l);
+        char why[200];
+        if (c.bad[0]) return pare_fail(PARE_EFORMAT, "%s: cannot open '%s' (damaged: %s)", f->path, c.bad, c.why);
+        return pare_fail(PARE_EFORMAT, "%s: cannot list the tables (damaged: %s)", f->path, h5_reason(why));
     }
-    qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_str);
-    return namelist_pack(&l, names, n);
+    if (c.l.n > 1) qsort(c.l.v, (size_t)c.l.n, sizeof *c.l.v, cmp_str); /* c.l.v is NULL when there are none */
+    return namelist_pack(&c.l, names, n);
 }
 
 int pare_h5_table_exists(pare_h5_file *f, const char *table)
@@ -299,16 +596,21 @@ static hid_t row_type(const pare_col *cols, int ncols, int in_file)
 
 static pare_status attr_write(pare_h5_file *f, const char *obj, const char *key, hid_t type, const void *value)
 {
+    if (!f->writable) return pare_fail(PARE_EINVAL, "%s: opened read-only; cannot set attribute '%s'", f->path, key);
+    PARE_TRY(check_open(f, "set an attribute"));
     hid_t o = H5Oopen(f->fid, obj, H5P_DEFAULT);
     if (o < 0) return pare_fail(PARE_EINVAL, "%s: no object '%s' to put attribute '%s' on", f->path, obj, key);
     if (H5Aexists(o, key) > 0) H5Adelete(o, key);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(o, key, type, sp, H5P_DEFAULT, H5P_DEFAULT);
     herr_t e = a < 0 ? -1 : H5Awrite(a, type, value);
+    char why[200];
+    if (e < 0) h5_reason(why); /* before the next call clears HDF5's error stack */
     if (a >= 0) H5Aclose(a);
     H5Sclose(sp);
     H5Oclose(o);
-    if (e < 0) return pare_fail(PARE_EIO, "%s: cannot write attribute '%s' on '%s'", f->path, key, obj);
+    f->dirty = 1; /* even when it failed: a later commit or rollback settles the image */
+    if (e < 0) return pare_fail(PARE_EIO, "%s: cannot write attribute '%s' on '%s': %s", f->path, key, obj, why);
     return PARE_OK;
 }
 
@@ -416,16 +718,22 @@ static pare_status check_table_name(pare_h5_file *f, const char *table)
 pare_status pare_h5_table_drop(pare_h5_file *f, const char *table)
 {
     if (!f->writable) return pare_fail(PARE_EINVAL, "%s: opened read-only; cannot drop table '%s'", f->path, table);
+    PARE_TRY(check_open(f, "drop a table"));
     if (!pare_h5_table_exists(f, table)) return pare_fail(PARE_EINVAL, "%s: no table '%s' to drop", f->path, table);
-    if (H5Ldelete(f->fid, table, H5P_DEFAULT) < 0) return pare_fail(PARE_EIO, "%s: cannot drop table '%s'", f->path, table);
-    H5Fflush(f->fid, H5F_SCOPE_GLOBAL);
-    return PARE_OK;
+    char why[200];
+    if (H5Ldelete(f->fid, table, H5P_DEFAULT) < 0) {
+        pare_status st = pare_fail(PARE_EIO, "%s: cannot drop table '%s': %s", f->path, table, h5_reason(why));
+        rollback(f);
+        return st;
+    }
+    return commit(f, "dropping a table");
 }
 
 pare_status pare_h5_table_create(pare_h5_file *f, const char *table, const pare_col *cols, int ncols)
 {
     PARE_TRY(check_table_name(f, table));
     if (!f->writable) return pare_fail(PARE_EINVAL, "%s: opened read-only; cannot create table '%s'", f->path, table);
+    PARE_TRY(check_open(f, "create a table"));
     if (ncols < 1 || ncols > PARE_TABLE_MAX_COLS)
         return pare_fail(PARE_EINVAL, "%s: table '%s' needs 1 to %d columns, got %d", f->path, table, PARE_TABLE_MAX_COLS, ncols);
     for (int j = 0; j < ncols; j++) {
@@ -446,24 +754,34 @@ pare_status pare_h5_table_create(pare_h5_file *f, const char *table, const pare_
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 1, &chunk);
     hid_t d = ft < 0 ? -1 : H5Dcreate2(f->fid, table, ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    char why[200];
+    if (d < 0) h5_reason(why);
     H5Pclose(dcpl);
     H5Sclose(sp);
     if (ft >= 0) H5Tclose(ft);
-    if (d < 0) return pare_fail(PARE_EIO, "%s: cannot create table '%s'", f->path, table);
+    if (d < 0) {
+        pare_status st = pare_fail(PARE_EIO, "%s: cannot create table '%s': %s", f->path, table, why);
+        rollback(f);
+        return st;
+    }
     H5Dclose(d);
-    for (int j = 0; j < ncols; j++) {
+    pare_status st = PARE_OK;
+    for (int j = 0; j < ncols && st == PARE_OK; j++) {
         char key[PARE_COL_NAME_MAX + 8];
         if (cols[j].unit[0]) {
             snprintf(key, sizeof key, "unit:%s", cols[j].name);
-            PARE_TRY(pare_h5_attr_set_str(f, table, key, cols[j].unit));
+            st = pare_h5_attr_set_str(f, table, key, cols[j].unit);
         }
-        if (cols[j].label[0]) {
+        if (st == PARE_OK && cols[j].label[0]) {
             snprintf(key, sizeof key, "label:%s", cols[j].name);
-            PARE_TRY(pare_h5_attr_set_str(f, table, key, cols[j].label));
+            st = pare_h5_attr_set_str(f, table, key, cols[j].label);
         }
     }
-    if (H5Fflush(f->fid, H5F_SCOPE_GLOBAL) < 0) return pare_fail(PARE_EIO, "%s: cannot flush", f->path);
-    return PARE_OK;
+    if (st != PARE_OK) {
+        rollback(f);
+        return st;
+    }
+    return commit(f, "creating a table");
 }
 
 /* Read the optional "unit:<col>" / "label:<col>" attribute into dst. */
@@ -486,7 +804,8 @@ pare_status pare_h5_table_info(pare_h5_file *f, const char *table, pare_col **co
     PARE_TRY(check_table_name(f, table));
     if (!pare_h5_table_exists(f, table)) return pare_fail(PARE_EINVAL, "%s: no table '%s'", f->path, table);
     hid_t d = H5Dopen2(f->fid, table, H5P_DEFAULT);
-    if (d < 0) return pare_fail(PARE_EFORMAT, "%s: cannot open table '%s'", f->path, table);
+    char why[200];
+    if (d < 0) return pare_fail(PARE_EFORMAT, "%s: cannot open table '%s' (damaged: %s)", f->path, table, h5_reason(why));
     hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
     pare_status st = PARE_OK;
     pare_col *cols = NULL;
@@ -542,9 +861,9 @@ done:
     return st;
 }
 
-pare_status pare_h5_append(pare_h5_file *f, const char *table, const pare_cell *row)
+/* Append a row to the image, not committed; on failure the image may hold part of it. */
+static pare_status append_row(pare_h5_file *f, const char *table, const pare_cell *row)
 {
-    if (!f->writable) return pare_fail(PARE_EINVAL, "%s: opened read-only; cannot append to '%s'", f->path, table);
     pare_col *cols;
     int ncols;
     int64_t nrows;
@@ -567,13 +886,26 @@ pare_status pare_h5_append(pare_h5_file *f, const char *table, const pare_cell *
         e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
         if (e >= 0) e = H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, buf);
     }
+    char why[200] = "";
+    if (e < 0) h5_reason(why);
     if (fs >= 0) H5Sclose(fs);
     if (ms >= 0) H5Sclose(ms);
     if (d >= 0) H5Dclose(d);
     if (mt >= 0) H5Tclose(mt);
-    if (e < 0) return pare_fail(PARE_EIO, "%s: cannot append a row to table '%s'", f->path, table);
-    if (H5Fflush(f->fid, H5F_SCOPE_GLOBAL) < 0) return pare_fail(PARE_EIO, "%s: cannot flush after appending to '%s'", f->path, table);
+    if (e < 0) return pare_fail(PARE_EIO, "%s: cannot append a row to table '%s': %s", f->path, table, why);
     return PARE_OK;
+}
+
+pare_status pare_h5_append(pare_h5_file *f, const char *table, const pare_cell *row)
+{
+    if (!f->writable) return pare_fail(PARE_EINVAL, "%s: opened read-only; cannot append to '%s'", f->path, table);
+    PARE_TRY(check_open(f, "append a row"));
+    pare_status st = append_row(f, table, row);
+    if (st != PARE_OK) {
+        rollback(f);
+        return st;
+    }
+    return commit(f, "recording a row");
 }
 
 void pare_table_free(pare_table *t)

@@ -2,8 +2,17 @@
  *
  * A results file holds provenance attributes on its root group ("/") and one dataset per table at
  * "/<table>": a 1-D, chunked, unlimited dataset of a compound type whose members are the table's
- * columns. Rows are appended one at a time and the file is flushed after every row, so a crash loses
- * at most the row in flight and a rerun can resume from what is there.
+ * columns.
+ *
+ * Durability: a writer works on an in-memory image of the file (HDF5's core driver) and commits it
+ * whole after every row, table and drop (io/atomic.h: a temporary file, fsync, rename). So the file
+ * on disk is always a complete HDF5 file: a run killed at any point (kill -9 included, in the first
+ * milliseconds of a new file too) leaves the last committed file, a rerun resumes from it, and
+ * readers (`pare table`, h5py) never see a torn write. A failed commit (a full disk) leaves the file
+ * as it was and rolls the image back, so the failed row is not recorded anywhere. Attribute changes
+ * are committed with the next row or table, by pare_h5_commit, or at close.
+ * Writers hold a lock of pare's own (io/atomic.h), so a second writer of the same file gets an
+ * error naming the first one's pid; readers take no lock.
  *
  * Column types on disk (all read cleanly by h5py and h5dump):
  *     PARE_COL_INT    64-bit signed integer (H5T_STD_I64LE)        missing: INT64_MIN
@@ -68,12 +77,18 @@ typedef struct pare_h5_file pare_h5_file;
 typedef enum pare_h5_mode {
     PARE_H5_READ = 0, /* existing file, read-only (no file lock, so a running experiment's file can be read) */
     PARE_H5_APPEND,   /* read-write; created (with missing parent directories) if absent */
+    PARE_H5_FRESH,    /* read-write, starting empty: an existing file is replaced (atomically) at open */
 } pare_h5_mode;
 
-/* Open a results file. A missing file (READ), a file that is not HDF5 or is damaged: PARE_EIO /
- * PARE_EFORMAT with a message naming the path. HDF5's own error printing is silenced. */
+/* Open a results file. A missing file (READ), a file that is not HDF5 or is damaged, unreadable,
+ * read-only (for writing) or locked by another writer: PARE_EIO / PARE_EFORMAT with a message naming
+ * the path and the reason. A writer's file is checked whole at open. HDF5's own error printing is
+ * silenced. */
 pare_status pare_h5_open(pare_h5_file **out, const char *path, pare_h5_mode mode);
-void pare_h5_close(pare_h5_file *f); /* NULL is fine */
+/* Commit pending attribute changes (a no-op when there are none). */
+pare_status pare_h5_commit(pare_h5_file *f);
+/* Commit what is pending, close, release the lock. NULL is fine. The status is that of the commit. */
+pare_status pare_h5_close(pare_h5_file *f);
 const char *pare_h5_path(const pare_h5_file *f);
 
 /* Table names of the file, sorted; *names is one malloc'd block (free(*names) frees all). */
@@ -87,7 +102,7 @@ pare_status pare_h5_table_create(pare_h5_file *f, const char *table, const pare_
 pare_status pare_h5_table_drop(pare_h5_file *f, const char *table);
 /* Columns and row count of an existing table. *cols is malloc'd (free it). */
 pare_status pare_h5_table_info(pare_h5_file *f, const char *table, pare_col **cols, int *ncols, int64_t *nrows);
-/* Append one row (cells in column order; a NULL string is written as "") and flush the file. */
+/* Append one row (cells in column order; a NULL string is written as "") and commit the file. */
 pare_status pare_h5_append(pare_h5_file *f, const char *table, const pare_cell *row);
 /* Read a whole table. Free with pare_table_free. */
 pare_status pare_h5_table_read(pare_h5_file *f, const char *table, pare_table *out);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/options.h"
+#include "core/tensor.h"
 #include "io/version.h"
 #include "model/transformer.h"
 
@@ -530,11 +531,26 @@ pare_status pare_safetensors_write_f32(const char *path, const pare_st_out *t, i
 
 /* ---- checkpoints ---- */
 
+/* PARE_ENUMERIC naming the tensor and the element if p's f32 data holds NaN or Inf. */
+static pare_status check_param_finite(const pare_param *p, const char *path, const char *doing)
+{
+    int64_t bad = pare_first_nonfinite(p->blob->data, (int64_t)p->blob->n);
+    if (bad < 0) return PARE_OK;
+    char at[64];
+    if (p->ndim == 2)
+        snprintf(at, sizeof at, "(%lld, %lld)", (long long)(bad / p->shape[1]), (long long)(bad % p->shape[1]));
+    else snprintf(at, sizeof at, "[%lld]", (long long)bad);
+    return pare_fail(PARE_ENUMERIC, "%s '%s': tensor '%s' holds %s at %s: weights must be finite", doing, path, p->name,
+                     isnan(p->blob->data[bad]) ? "NaN" : "Inf", at);
+}
+
 pare_status pare_model_save(const pare_model *m, const char *path)
 {
     if (!m->config[0])
         return pare_fail(PARE_EINVAL, "cannot save '%s': the model has no config (only models built by pare.model / "
                                       "pare_transformer_build, and their clones and pass results, can be saved)", path);
+    for (int64_t i = 0; i < m->nparams; i++) /* a file pare_model_load would refuse is not written */
+        PARE_TRY(check_param_finite(&m->params[i], path, "cannot save"));
     pare_st_out *t = malloc(sizeof *t * (size_t)(m->nparams ? m->nparams : 1));
     if (!t) return pare_fail(PARE_ENOMEM, "cannot save '%s': out of memory", path);
     for (int64_t i = 0; i < m->nparams; i++) {
@@ -637,6 +653,7 @@ pare_status pare_model_load_meta(pare_model **out, pare_checkpoint_meta *meta, c
     for (int64_t i = 0; i < m->nparams && st == PARE_OK; i++) {
         pare_param *p = &m->params[i];
         st = pare_safetensors_read_f32(f, pare_safetensors_find(f, p->name), p->blob->data, p->blob->n);
+        if (st == PARE_OK) st = check_param_finite(p, path, "cannot load");
     }
     if (st == PARE_OK && meta) {
         const char *v;

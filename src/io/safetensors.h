@@ -18,7 +18,8 @@
  *     pare_model.config), applied (the passes applied so far, "" for none).
  * Loading rebuilds the model from "config" (pare_model_schema + pare_transformer_build) and copies
  * the tensors in by name; a missing or extra tensor, or a shape that differs from the rebuilt model,
- * is an error. What is not saved: optimizer state and gradients, packed inference layouts, and
+ * is an error, and so is a NaN or Inf in any weight (PARE_ENUMERIC naming the tensor and the element;
+ * saving refuses such a model the same way). What is not saved: optimizer state and gradients, packed inference layouts, and
  * quantized storage — a model with int8 Linear weights is saved as its f32 master weights with
  * "applied" recording the passes; pare_model_load returns the f32 model (applied = "") and the
  * metadata says what had been applied, so the caller re-applies it if wanted. docs/checkpoints.md.

@@ -4,7 +4,7 @@
  * CPU it runs on, OpenMP threading). Linear is one sgemm with W transposed plus a bias pass; its
  * backward is two sgemm with beta = 1 (so it adds into dx and dW, llm.c style) and a column sum.
  *
- * Deliberately not here: int8 (gemm_i8.c), references (gemm_ref.c), OpenBLAS calls on the hot path
+ * Deliberately not here: int8 (gemm_i8*.c), references (gemm_ref.c), OpenBLAS calls on the hot path
  * (OpenBLAS is linked for comparison benchmarks and reported by pare_kernel_backends; oneDNN was the
  * faster f32 GEMM on every shape we measured, see docs/kernels.md).
  *

@@ -91,7 +91,7 @@ pare_status pare_linear_i8_dynamic(float *y, const float *x, const pare_i8_weigh
                                    void *workspace);
 void pare_linear_i8_dynamic_ref(float *y, const float *x, const pare_i8_weight *w, const float *bias, int64_t M);
 
-/* ---- int8 additions (gemm_i8.c) ----
+/* ---- int8 additions (gemm_i8*.c: see gemm_i8_internal.h for which file holds what) ----
  *
  * Which int8 GEMM pare_linear_i8_dynamic (and pare_gemm_s8s8s32) use on this machine, chosen at run
  * time from oneDNN's effective ISA:

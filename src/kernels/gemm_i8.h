@@ -1,5 +1,5 @@
 /* gemm_i8.h — the int8 Linear's activation-quantization modes (SmoothQuant O1–O3, PTQ static), LLM.int8()
- * outlier decomposition, per-tensor and given-integer weights (gemm_i8.c), and int8 attention products
+ * outlier decomposition, per-tensor and given-integer weights (gemm_i8*.c), and int8 attention products
  * (nn_attention_i8.c). Extends gemm.h's int8 section; the dynamic per-token Linear there is the mode
  * PARE_ACT_DYN_TOKEN, symmetric, without outliers.
  *

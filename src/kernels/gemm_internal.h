@@ -1,10 +1,11 @@
 /* gemm_internal.h — private to src/kernels/gemm*.c and nn_attention_i8.c:
- *   - the scalar int8 scale/rounding helpers shared by the int8 kernels and their references (gemm_i8.c,
+ *   - the scalar int8 scale/rounding helpers shared by the int8 kernels and their references (gemm_i8*.c,
  *     gemm_ref.c, nn_attention_i8.c): the fast and the reference paths must compute the scales with the
  *     very same float operations, so that their quantized activations agree bit for bit;
- *   - the exact int8 GEMMs with leading dimensions that the int8 attention runs (gemm_i8.c);
+ *   - the exact int8 GEMMs with leading dimensions that the int8 attention runs (gemm_i8_products.c), and
+ *     its per-row quantizer (gemm_i8_rows.c);
  *   - the oneDNN packed inner product (gemm_onednn.c) that both packed-weight Linears run on
- *     (gemm_f32_packed.c, the u8s8 path of gemm_i8.c).
+ *     (gemm_f32_packed.c, the u8s8 path of gemm_i8_products.c).
  */
 #ifndef PARE_GEMM_INTERNAL_H
 #define PARE_GEMM_INTERNAL_H
@@ -59,7 +60,7 @@ static inline int8_t pare_i8_quant_(float x, float inv)
     return (int8_t)r;
 }
 
-/* ---- activation codes of the int8 Linear's modes (gemm_i8.c, gemm_i8.h) ----
+/* ---- activation codes of the int8 Linear's modes (gemm_i8*.c, gemm_i8.h) ----
  *
  * Every mode writes an activation as a "code" c = clamp(round-half-even(x·inv), lo, hi) with integer
  * bounds: symmetric [-127, 127]; asymmetric [-z, 255 - z] for the zero point z (so c + z is the u8 value
@@ -94,11 +95,11 @@ static inline void pare_i8_asym_params_(float mn, float mx, float *scale, float 
     }
 }
 
-/* Exact int8 products for callers outside gemm_i8.c (the int8 attention), safe to call from inside an
+/* Exact int8 products for callers outside the int8 Linear's files (the int8 attention), safe to call from inside an
  * OpenMP region (oneDNN and pare's kernel then run on the calling thread):
  *   C(M,N) (row stride ldc) = A(M,K) (row stride lda) · B(N,K)^T (row stride ldb), int32,
  * A u8 (u8s8, K <= 66311 so that 255·127·K fits int32) or s8 (s8s8, K <= PARE_I8_MAX_K); B s8.
- * oneDNN's GEMM with VNNI, pare's exact kernel without (see gemm_i8.c). Returns 0 or the oneDNN status. */
+ * oneDNN's GEMM with VNNI, pare's exact kernel without (see gemm_i8_products.c). Returns 0 or the oneDNN status. */
 int pare_i8_gemm_u8s8s32_(int32_t *C, int64_t ldc, const uint8_t *A, int64_t lda, const int8_t *B, int64_t ldb,
                           int64_t M, int64_t N, int64_t K);
 int pare_i8_gemm_s8s8s32_(int32_t *C, int64_t ldc, const int8_t *A, int64_t lda, const int8_t *B, int64_t ldb,

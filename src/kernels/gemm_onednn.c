@@ -4,8 +4,8 @@
  *
  *   dst(M,N) = post(src(M,K) · W(N,K)^T + bias(N))      oneDNN inner product, forward_inference
  *
- * Users: gemm_f32_packed.c (f32 src / weights / dst, f32 bias, optional GELU post-op) and gemm_i8.c's
- * VNNI u8s8 path (u8 src, s8 weights, s32 dst, no bias, no post-op). They differ only in data types,
+ * Users: gemm_f32_packed.c (f32 src / weights / dst, f32 bias, optional GELU post-op) and the int8
+ * Linear's VNNI u8s8 path (gemm_i8_products.c) (u8 src, s8 weights, s32 dst, no bias, no post-op). They differ only in data types,
  * bias and post-op; docs/kernels.md has the measurements behind the inner product on reordered weights
  * (it does not repack W per call as dnnl_sgemm / dnnl_gemm_u8s8s32 do).
  *

@@ -3,7 +3,8 @@
  *
  *   pare.attention_kinds() -> {"full", "flash", ...}     (the registry, in its order)
  *   pare.attention_bench{spec = "flash", T = 8192, H = 12, D = 64, B = 1, causal = false, backward = true,
- *                        warmup = 1, repeats = 5, budget_s = 0, mem_budget_gb = 0, seed = 1, level = 0.95}
+ *                        warmup = 1, warmup_min_s = 0.2, warmup_max_s = 2, warmup_tol = 0.05, repeats = 5,
+ *                        budget_s = 0, mem_budget_gb = 0, seed = 1, level = 0.95}
  *     -> {fwd_ms, fwd_lo_ms, fwd_hi_ms,        median and bootstrap interval of the forward, ms
  *         step_ms, step_lo_ms, step_hi_ms,     the same of forward+backward (NaN without backward)
  *         bwd_ms,                              median backward alone, ms
@@ -11,6 +12,8 @@
  *                                              and forward only (NaN when skipped or not measurable)
  *         formula_bytes, cache_bytes, work_bytes, io_bytes, pairs, pairs_computed, flops_fwd, flops_bwd,
  *         threads, runs_fwd, runs_step, seconds, fwd_samples_ms, step_samples_ms, spec, T, H, D, B, causal,
+ *         warmup_runs, warmup_s, warmup_stable, warmup_first_ms,   the forward's warm-up (eval/warmup.h)
+ *         step_warmup_runs, step_warmup_stable,                     and the steps' (0, false without backward)
  *         skipped = nil or "skipped: needs X GB > budget Y GB" (timings and peaks are NaN then)}
  *
  * Argument errors (unknown key, wrong type, out of range) raise Lua errors naming the key; the variant's
@@ -36,7 +39,11 @@ static const pare_opt_spec attn_bench_opts[] = {
     {"B", PARE_OPT_INT, "1", 1, 1e6, NULL, "sequences per call"},
     {"causal", PARE_OPT_BOOL, "false", 0, 0, NULL, "mask keys after the query"},
     {"backward", PARE_OPT_BOOL, "true", 0, 0, NULL, "also time forward+backward steps"},
-    {"warmup", PARE_OPT_INT, "1", 0, 1e6, NULL, "untimed forwards first (the memory run counts as one)"},
+    {"warmup", PARE_OPT_INT, "1", 0, 1e6, NULL, "at least this many untimed forwards first (the memory run counts as one)"},
+    {"warmup_min_s", PARE_OPT_FLOAT, "0.2", 0, 1e6, NULL, "warm up at least this long, then until the timings are stable"},
+    {"warmup_max_s", PARE_OPT_FLOAT, "2", 0, 1e6, NULL, "stop warming up after this long even if not stable (>= warmup_min_s)"},
+    {"warmup_tol", PARE_OPT_FLOAT, "0.05", 1e-6, 10, NULL,
+     "stable: the median of the last 3 warm-up runs within this fraction of the median of the 3 before"},
     {"repeats", PARE_OPT_INT, "5", 1, 1e6, NULL, "timed runs per series (forward; forward+backward)"},
     {"budget_s", PARE_OPT_FLOAT, "0", 0, 1e7, NULL, "time budget of the point in s (0: none); at least 3 timed runs"},
     {"mem_budget_gb", PARE_OPT_FLOAT, "0", 0, 1e6, NULL,
@@ -78,6 +85,8 @@ static int l_attention_bench(lua_State *L)
     bo.T = pare_opt_int(&o, "T"), bo.H = pare_opt_int(&o, "H"), bo.D = pare_opt_int(&o, "D"), bo.B = pare_opt_int(&o, "B");
     bo.causal = pare_opt_bool(&o, "causal"), bo.backward = pare_opt_bool(&o, "backward");
     bo.warmup = pare_opt_int(&o, "warmup"), bo.repeats = pare_opt_int(&o, "repeats");
+    bo.warmup_min_s = pare_opt_num(&o, "warmup_min_s"), bo.warmup_max_s = pare_opt_num(&o, "warmup_max_s");
+    bo.warmup_tol = pare_opt_num(&o, "warmup_tol");
     bo.budget_s = pare_opt_num(&o, "budget_s"), bo.mem_budget_bytes = pare_opt_num(&o, "mem_budget_gb") * 1e9;
     bo.seed = (uint64_t)pare_opt_num(&o, "seed");
     const double level = pare_opt_num(&o, "level");
@@ -99,6 +108,10 @@ static int l_attention_bench(lua_State *L)
     push_samples(L, "fwd_samples_ms", r.fwd_ms, r.n_fwd);
     push_samples(L, "step_samples_ms", r.step_ms, r.n_step);
     set_int(L, "runs_fwd", r.n_fwd), set_int(L, "runs_step", r.n_step);
+    set_int(L, "warmup_runs", r.warmup_runs), set_num(L, "warmup_s", r.warmup_s);
+    lua_pushboolean(L, r.warmup_stable), lua_setfield(L, -2, "warmup_stable");
+    set_num(L, "warmup_first_ms", r.warmup_first_ms), set_int(L, "step_warmup_runs", r.step_warmup_runs);
+    lua_pushboolean(L, r.step_warmup_stable), lua_setfield(L, -2, "step_warmup_stable");
     pare_attn_bench_result_free(&r);
     if (r.skipped || r.peak_bytes < 0) set_num(L, "peak_bytes", NAN), set_num(L, "peak_fwd_bytes", NAN);
     else set_int(L, "peak_bytes", r.peak_bytes), set_int(L, "peak_fwd_bytes", r.peak_fwd_bytes);

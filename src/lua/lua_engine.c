@@ -10,7 +10,8 @@
  *   m:train(task, opts)             -> {steps, loss, seconds, best_eval_accuracy}
  *   m:evaluate(task [, {split, batch}]) -> {accuracy, loss, perplexity, n}
  *   m:apply(name, opts) / pare.apply(m, name, opts) -> Model (m unchanged)
- *   m:bench{batch, T, warmup, repeats, seed} -> {median_ms, ci_lo_ms, ci_hi_ms, ...}
+ *   m:bench{batch, T, warmup, warmup_min_s, warmup_max_s, warmup_tol, repeats, seed}
+ *                                   -> {median_ms, ci_lo_ms, ci_hi_ms, warmup_runs, warmup_stable, ...}
  *   m:fidelity(ref, task [, {split, batch}]) -> {cosine, max_abs_err, agreement}
  *   m:info() -> table;  m:layers([pattern]) -> {names}
  *   m:save(path)                    -> nil     (a safetensors checkpoint; the directory must exist)
@@ -35,6 +36,7 @@
 #include "core/timer.h"
 #include "data/task.h"
 #include "eval/bench.h"
+#include "eval/fidelity.h"
 #include "eval/stats.h"
 #include "graph/exec.h"
 #include "graph/ops.h"
@@ -53,7 +55,11 @@ typedef struct ltask { pare_dataset train, test; char name[64]; } ltask;
 static const pare_opt_spec bench_opts[] = {
     {"batch", PARE_OPT_INT, "1", 1, 1e6, NULL, "sequences per forward"},
     {"T", PARE_OPT_INT, "0", 0, 1e7, NULL, "tokens per sequence (0: the model's max_T)"},
-    {"warmup", PARE_OPT_INT, "5", 0, 1e6, NULL, "untimed forwards first"},
+    {"warmup", PARE_OPT_INT, "5", 0, 1e6, NULL, "at least this many untimed forwards first"},
+    {"warmup_min_s", PARE_OPT_FLOAT, "0.2", 0, 1e6, NULL, "warm up at least this long, then until the timings are stable"},
+    {"warmup_max_s", PARE_OPT_FLOAT, "2", 0, 1e6, NULL, "stop warming up after this long even if not stable (>= warmup_min_s)"},
+    {"warmup_tol", PARE_OPT_FLOAT, "0.05", 1e-6, 10, NULL,
+     "stable: the median of the last 3 warm-up forwards within this fraction of the median of the 3 before"},
     {"repeats", PARE_OPT_INT, "30", 1, 1e6, NULL, "timed forwards"},
     {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "input tokens and bootstrap seed"},
     {"level", PARE_OPT_FLOAT, "0.95", 0.5, 0.9999, NULL, "confidence level of the latency interval"},
@@ -319,7 +325,8 @@ static int model_evaluate(lua_State *L)
     return 1;
 }
 
-/* Agreement of two models' outputs on a split: cosine of the logits, max |Δ|, argmax agreement. */
+/* Agreement of two models' outputs on a split (eval/fidelity.h): cosine of the logits, max |Δ|, argmax
+ * agreement; non-finite logits raise an error naming the model, the batch and the first layer. */
 static int model_fidelity(lua_State *L)
 {
     lmodel *m = check_model(L, 1), *ref = check_model(L, 2);
@@ -328,38 +335,19 @@ static int model_fidelity(lua_State *L)
     lua_Integer batch;
     split_opts(L, 4, &split, &batch);
     const pare_dataset *d = task_split(L, t, split);
-    float *a = NULL, *b = NULL;
-    int64_t ra = 0, rb = 0;
-    pare_status st = pare_predict_logits(m->m, d, batch, &a, &ra);
-    if (st == PARE_OK) st = pare_predict_logits(ref->m, d, batch, &b, &rb);
-    if (st == PARE_OK && (ra != rb || m->m->nclass != ref->m->nclass))
-        st = pare_fail(PARE_ESHAPE, "fidelity: the models' outputs differ in shape");
-    double dot = 0, na = 0, nb = 0, maxe = 0;
-    int64_t agree = 0, V = m->m->nclass;
-    if (st == PARE_OK)
-        for (int64_t r = 0; r < ra; r++) {
-            int64_t ia = 0, ib = 0;
-            for (int64_t v = 0; v < V; v++) {
-                double x = a[r * V + v], y = b[r * V + v];
-                dot += x * y, na += x * x, nb += y * y;
-                if (fabs(x - y) > maxe) maxe = fabs(x - y);
-                if (x > a[r * V + ia]) ia = v;
-                if (y > b[r * V + ib]) ib = v;
-            }
-            agree += ia == ib;
-        }
-    pare_free(a);
-    pare_free(b);
+    pare_fidelity_result f;
+    pare_status st = pare_fidelity(&f, m->m, ref->m, d, batch);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
     lua_createtable(L, 0, 3);
-    lua_pushnumber(L, na > 0 && nb > 0 ? dot / sqrt(na * nb) : 1.0), lua_setfield(L, -2, "cosine");
-    lua_pushnumber(L, maxe), lua_setfield(L, -2, "max_abs_err");
-    lua_pushnumber(L, ra ? (double)agree / (double)ra : 1.0), lua_setfield(L, -2, "agreement");
+    lua_pushnumber(L, f.cosine), lua_setfield(L, -2, "cosine");
+    lua_pushnumber(L, f.max_abs_err), lua_setfield(L, -2, "max_abs_err");
+    lua_pushnumber(L, f.agreement), lua_setfield(L, -2, "agreement");
     return 1;
 }
 
 /* m:attention_fidelity(task, {specs = {"longformer:window=8", ...}, layer = 0, n = 32, split = "test"})
- * -> one table per spec: {spec, rel_err, max_abs_err, cosine, pairs, pairs_frac, T, H, D, causal}. */
+ * -> one table per spec: {spec, rel_err, max_abs_err, cosine, pairs, pairs_frac, T, H, D, causal, nonfinite}
+ * (nonfinite > 0: the variant's output held NaN/Inf and the three errors are NaN). */
 static int model_attention_fidelity(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
@@ -406,6 +394,7 @@ static int model_attention_fidelity(lua_State *L)
         lua_pushinteger(L, r[i].H), lua_setfield(L, -2, "H");
         lua_pushinteger(L, r[i].D), lua_setfield(L, -2, "D");
         lua_pushboolean(L, r[i].causal), lua_setfield(L, -2, "causal");
+        lua_pushinteger(L, r[i].nonfinite), lua_setfield(L, -2, "nonfinite");
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
@@ -449,8 +438,11 @@ static int model_bench(lua_State *L)
     int64_t T = pare_opt_int(&o, "T");
     if (T == 0) T = m->m->max_T;
     pare_bench_result r;
-    pare_status st = pare_bench_forward(m->m, pare_opt_int(&o, "batch"), T, pare_opt_int(&o, "warmup"),
-                                        pare_opt_int(&o, "repeats"), (uint64_t)pare_opt_num(&o, "seed"), &r);
+    pare_warmup_opts w = pare_warmup_defaults();
+    w.min_runs = pare_opt_int(&o, "warmup"), w.min_s = pare_opt_num(&o, "warmup_min_s");
+    w.max_s = pare_opt_num(&o, "warmup_max_s"), w.tol = pare_opt_num(&o, "warmup_tol");
+    pare_status st = pare_bench_forward(m->m, pare_opt_int(&o, "batch"), T, &w, pare_opt_int(&o, "repeats"),
+                                        (uint64_t)pare_opt_num(&o, "seed"), &r);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
     double med = pare_stats_median(r.samples_ms, (size_t)r.repeats), lo = med, hi = med;
     st = pare_stats_bootstrap_ci(r.samples_ms, (size_t)r.repeats, pare_opt_num(&o, "level"), 2000,
@@ -490,6 +482,10 @@ static int model_bench(lua_State *L)
         lua_setfield(L, -2, pare_op_name((pare_op_id)i));
     }
     lua_setfield(L, -2, "ms_by_op");
+    lua_pushinteger(L, (lua_Integer)r.warmup_runs), lua_setfield(L, -2, "warmup_runs");
+    lua_pushnumber(L, r.warmup_s), lua_setfield(L, -2, "warmup_s");
+    lua_pushboolean(L, r.warmup_stable), lua_setfield(L, -2, "warmup_stable");
+    lua_pushnumber(L, r.warmup_first_ms), lua_setfield(L, -2, "warmup_first_ms");
     lua_pushinteger(L, pare_get_num_threads()), lua_setfield(L, -2, "threads");
     lua_pushinteger(L, pare_opt_int(&o, "batch")), lua_setfield(L, -2, "batch");
     lua_pushinteger(L, T), lua_setfield(L, -2, "T");

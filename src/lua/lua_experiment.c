@@ -31,7 +31,7 @@
 #include "lua/lua_harness_internal.h"
 #include "lua/lua_util.h"
 
-static void exp_close(pare_exp *e)
+static pare_status exp_close(pare_exp *e)
 {
     while (e->schemas) {
         exp_schema *s = e->schemas;
@@ -39,8 +39,9 @@ static void exp_close(pare_exp *e)
         free(s->cols);
         free(s);
     }
-    pare_h5_close(e->f);
+    pare_status st = pare_h5_close(e->f);
     e->f = NULL;
+    return st;
 }
 
 pare_exp *pare_lua_check_exp(lua_State *L, int idx)
@@ -344,6 +345,8 @@ static int l_exp_table(lua_State *L)
             if (v[0] && strcmp(v, s->cols[j].label) && pare_h5_attr_set_str(e->f, table, key, v) == PARE_OK)
                 snprintf(s->cols[j].label, sizeof s->cols[j].label, "%s", v);
         }
+        pare_status st = pare_h5_commit(e->f);
+        if (st != PARE_OK) return pare_lua_status_error(L, st);
     }
     lua_getiuservalue(L, 1, 1);
     lua_pushvalue(L, 3);
@@ -525,6 +528,7 @@ static void set_attr_value(lua_State *L, pare_h5_file *f, const char *key, int i
         pare_lua_error(L, "attribute '%s': value must be a number, string or boolean", key);
         return;
     }
+    if (st == PARE_OK) st = pare_h5_commit(f);
     if (st != PARE_OK) pare_lua_status_error(L, st);
 }
 
@@ -589,7 +593,14 @@ static int l_exp_attrs(lua_State *L)
 static int l_exp_close(lua_State *L)
 {
     pare_exp *e = luaL_checkudata(L, 1, EXP_MT);
-    exp_close(e);
+    if (exp_close(e) != PARE_OK) return pare_lua_status_error(L, PARE_EIO); /* the message is kept */
+    return 0;
+}
+
+/* __gc: nothing to raise to; what a commit at collection fails to save was never recorded as done. */
+static int l_exp_gc(lua_State *L)
+{
+    exp_close(luaL_checkudata(L, 1, EXP_MT));
     return 0;
 }
 
@@ -665,13 +676,11 @@ int pare_lua_experiment(lua_State *L)
     if (snprintf(e->path, sizeof e->path, "%s/%s.h5", dir, name) >= (int)sizeof e->path ||
         snprintf(e->plots, sizeof e->plots, "%s", plots) >= (int)sizeof e->plots)
         return pare_lua_error(L, "pare.experiment: path too long");
-    if (fresh && remove(e->path) != 0 && errno != ENOENT)
-        return pare_lua_error(L, "pare.experiment: cannot remove %s: %s", e->path, strerror(errno));
     struct stat st;
-    int created = stat(e->path, &st) != 0;
-    pare_status s = pare_h5_open(&e->f, e->path, PARE_H5_APPEND);
+    int created = fresh || stat(e->path, &st) != 0;
+    pare_status s = pare_h5_open(&e->f, e->path, fresh ? PARE_H5_FRESH : PARE_H5_APPEND);
     if (s != PARE_OK) return pare_lua_status_error(L, s);
-    if ((s = write_provenance(L, e, created)) != PARE_OK) return pare_lua_status_error(L, s);
+    if ((s = write_provenance(L, e, created)) != PARE_OK || (s = pare_h5_commit(e->f)) != PARE_OK) return pare_lua_status_error(L, s);
     /* The seed: given here, else from the script's args. */
     int has_seed = lua_istable(L, 2) && lua_getfield(L, 2, "seed") != LUA_TNIL;
     if (!has_seed) {
@@ -716,7 +725,7 @@ void pare_lua_open_experiment(lua_State *L)
     if (luaL_newmetatable(L, EXP_MT)) {
         lua_pushcfunction(L, l_exp_index);
         lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_exp_close);
+        lua_pushcfunction(L, l_exp_gc);
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, l_exp_close);
         lua_setfield(L, -2, "__close");

@@ -257,7 +257,7 @@ static int l_module_index(lua_State *L)
 }
 
 static const luaL_Reg pare_funcs[] = {{"experiment", pare_lua_experiment}, {"table", pare_lua_table},
-                                      {"print_table", pare_lua_print_table}, {"plot", pare_lua_plot},
+                                      {"print_table", pare_lua_print_table}, {"plot", pare_lua_plot}, {"render", pare_lua_render},
                                       {"clock", l_clock},                   {NULL, NULL}};
 
 int luaopen_pare(lua_State *L)

@@ -70,6 +70,7 @@ int pare_lua_table(lua_State *L);       /* pare.table (lua_tablefmt.c) */
 int pare_lua_print_table(lua_State *L); /* pare.print_table (lua_tablefmt.c) */
 int pare_lua_exp_print(lua_State *L);   /* exp:print (lua_tablefmt.c) */
 int pare_lua_plot(lua_State *L);        /* pare.plot (lua_plot.c) */
+int pare_lua_render(lua_State *L);      /* pare.render (lua_plot.c) */
 int pare_lua_exp_plot(lua_State *L);    /* exp:plot (lua_plot.c) */
 void pare_lua_push_stats(lua_State *L); /* pushes the pare.stats table (lua_stats.c) */
 

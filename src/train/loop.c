@@ -1,9 +1,11 @@
 /* loop.c — the training loop and the evaluation loop. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/tensor.h"
 #include "core/timer.h"
 #include "graph/exec.h"
 #include "train.h"
@@ -104,8 +106,16 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
         if ((st = pare_exec_bind(x, bb.tokens, bb.lengths, bb.labels)) != PARE_OK) goto done;
         if ((st = pare_exec_forward(x)) != PARE_OK) goto done;
         if (!isfinite(x->loss)) {
-            st = pare_fail(PARE_ENUMERIC, "train: loss became %f at step %lld (lr=%g): lower the learning rate or clip",
-                           (double)x->loss, (long long)s, (double)lr);
+            double loss = x->loss;
+            int64_t node;
+            /* where it starts: a non-finite parameter or activation named, or else the usual divergence */
+            pare_status fs = pare_exec_find_nonfinite(x, &node);
+            if (fs == PARE_ENUMERIC)
+                st = pare_fail_ctx(PARE_ENUMERIC, "train: loss became %f at step %lld (lr=%g)", loss, (long long)s,
+                                   (double)lr);
+            else
+                st = pare_fail(PARE_ENUMERIC, "train: loss became %f at step %lld (lr=%g): lower the learning rate or clip",
+                               loss, (long long)s, (double)lr);
             goto done;
         }
         pare_model_zero_grad(m);
@@ -142,10 +152,32 @@ done:
     return st;
 }
 
-/* Run the dataset through the model in batches, calling fn on each batch's executor. */
+/* Run the dataset through the model in batches, calling fn on each batch's executor. Logits holding NaN
+ * or Inf stop it with PARE_ENUMERIC, never reach fn: no metric can turn them into a plausible number
+ * (argmax of NaNs is index 0, max |Δ| of NaNs stays 0). The message names the batch and, from a checked
+ * re-run of it, the first layer whose output is not finite (`what` names the caller; NULL: nothing):
+ *     "evaluate: non-finite logits (NaN) on batch 3 of 4 (examples 128..191 of recall/test, row 5):
+ *      layer enc.0.ffn.up outputs NaN first (row 3, column 17; its parameter enc.0.ffn.up.weight holds
+ *      NaN at (5, 2))" */
 typedef pare_status (*batch_fn)(void *ud, const pare_exec *x, const int32_t *labels, int64_t first, int64_t B);
 
-static pare_status for_batches(pare_model *m, const pare_dataset *d, int64_t batch, batch_fn fn, void *ud)
+static pare_status nonfinite_logits(pare_exec *e, const char *what, const pare_dataset *d, int64_t first, int64_t B,
+                                    int64_t batch, int64_t bad)
+{
+    const pare_model *m = e->m;
+    char where[320];
+    snprintf(where, sizeof where, "%s%snon-finite logits (%s) on batch %lld of %lld (examples %lld..%lld of %s, row %lld)",
+             what ? what : "", what ? ": " : "", isnan(pare_exec_logits(e)[bad]) ? "NaN" : "Inf", (long long)(first / batch + 1),
+             (long long)((d->n + batch - 1) / batch), (long long)first, (long long)(first + B - 1), d->name,
+             (long long)(bad / m->nclass));
+    int64_t node;
+    pare_status st = pare_exec_find_nonfinite(e, &node);
+    if (st == PARE_OK) return pare_fail(PARE_ENUMERIC, "%s; a checked re-run of the batch was finite", where);
+    return pare_fail_ctx(PARE_ENUMERIC, "%s", where);
+}
+
+static pare_status for_batches(pare_model *m, const pare_dataset *d, int64_t batch, batch_fn fn, void *ud,
+                               const char *what)
 {
     PARE_TRY(check_fit(m, d));
     if (batch < 1) return pare_fail(PARE_EINVAL, "batch=%lld: must be >= 1", (long long)batch);
@@ -162,6 +194,11 @@ static pare_status for_batches(pare_model *m, const pare_dataset *d, int64_t bat
         pare_dataset_gather(d, bb.idx, B, bb.tokens, bb.lengths, bb.labels);
         if ((st = pare_exec_bind(e, bb.tokens, bb.lengths, bb.labels)) != PARE_OK) break;
         if ((st = pare_exec_forward(e)) != PARE_OK) break;
+        int64_t bad = pare_first_nonfinite(pare_exec_logits(e), (m->lm ? B * d->T : B) * m->nclass);
+        if (bad >= 0) {
+            st = nonfinite_logits(e, what, d, first, B, batch, bad);
+            break;
+        }
         st = fn(ud, e, bb.labels, first, B);
     }
     batch_free(&bb);
@@ -196,7 +233,7 @@ pare_status pare_evaluate(pare_model *m, const pare_dataset *d, int64_t batch, p
 {
     eval_acc a = {0};
     memset(out, 0, sizeof *out);
-    PARE_TRY(for_batches(m, d, batch, eval_batch, &a));
+    PARE_TRY(for_batches(m, d, batch, eval_batch, &a, "evaluate"));
     out->n = a.count;
     out->accuracy = a.count ? (double)a.correct / (double)a.count : 0;
     out->loss = a.count ? a.loss_sum / (double)a.count : 0;
@@ -221,7 +258,7 @@ pare_status pare_predict_logits(pare_model *m, const pare_dataset *d, int64_t ba
     *rows = m->lm ? d->n * d->T : d->n;
     logit_acc a = {pare_alloc((size_t)(*rows * m->nclass) * sizeof(float)), m->nclass};
     if (!a.dst) return PARE_ENOMEM;
-    pare_status st = for_batches(m, d, batch, logit_batch, &a);
+    pare_status st = for_batches(m, d, batch, logit_batch, &a, NULL);
     if (st != PARE_OK) {
         pare_free(a.dst);
         return st;

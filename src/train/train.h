@@ -35,7 +35,9 @@ typedef struct pare_train_result {
     double best_eval_accuracy; /* -1 if never evaluated */
 } pare_train_result;
 
-/* Train m in place (its parameters become private to it). `eval` may be NULL; it is used when the
+/* Train m in place (its parameters become private to it). A loss that is not finite stops it with
+ * PARE_ENUMERIC naming the step and, when a checked re-run finds one, the first layer whose output is
+ * not finite (e.g. a NaN weight); otherwise it suggests a lower learning rate. `eval` may be NULL; it is used when the
  * options ask for evaluation every k steps or for an early stop at a target accuracy. */
 pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
                        pare_progress_fn progress, void *ud, pare_train_result *out);
@@ -57,9 +59,14 @@ typedef struct pare_eval_result {
     int64_t n;       /* sequences (classify) or target tokens (LM) */
 } pare_eval_result;
 
+/* Non-finite logits (NaN/Inf) are PARE_ENUMERIC, never an accuracy: the message names the batch, the
+ * examples and the first layer whose output is not finite (a checked re-run of that batch), e.g.
+ * "evaluate: non-finite logits (NaN) on batch 3 of 4 (examples 128..191 of recall/test, row 5): layer
+ * enc.0.ffn.up outputs NaN first (row 3, column 17; its parameter enc.0.ffn.up.weight holds NaN at (5, 2))". */
 pare_status pare_evaluate(pare_model *m, const pare_dataset *d, int64_t batch, pare_eval_result *out);
 /* Logits of the whole dataset, concatenated in order: (n, nclass) or (n·T, V). Allocated with
- * pare_alloc; the caller frees. Used for fidelity measures between a model and its compressed copy. */
+ * pare_alloc; the caller frees. Used for fidelity measures between a model and its compressed copy.
+ * Non-finite logits are PARE_ENUMERIC as for pare_evaluate ("non-finite logits (NaN) on batch ..."). */
 pare_status pare_predict_logits(pare_model *m, const pare_dataset *d, int64_t batch, float **logits, int64_t *rows);
 
 #endif

@@ -1,0 +1,197 @@
+/* gemm_i8_weight.c — int8 weights (pare_i8_weight): per output channel (LLM.int8()'s vector-wise scheme,
+ * sw[n] = max_k |W[n,k]| / 127), per tensor (one scale absmax(W)/127, SmoothQuant O1–O3), or from int8
+ * values the caller chose (GPTQ and the like). Each keeps colsum[n] = Σ_k q[n,k], with which the
+ * dequantization removes the activations' u8 shift or zero point, and, on VNNI CPUs, a copy of q packed
+ * once for oneDNN's int8 inner product (pare_i8_pack_, gemm_i8_products.c).
+ *
+ * Deliberately not here: per-group scales and int4 (qblock.c), calibration (GPTQ chooses the integers
+ * outside), the packing itself, any product.
+ *
+ * Entry points: pare_i8_weight_quantize / _quantize_tensor / _from_int / _free / _bytes.
+ */
+#include "kernels/gemm.h"
+#include "kernels/gemm_i8.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/gemm_i8_internal.h"
+
+/* ---- weights ---- */
+
+pare_status pare_i8_weight_quantize(pare_i8_weight *out, const float *W, int64_t N, int64_t K)
+{
+    if (!out) return pare_fail(PARE_EINVAL, "int8 weight quantize: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (N < 1 || K < 1)
+        return pare_fail(PARE_EINVAL, "int8 weight quantize: N=%lld K=%lld: both must be >= 1", (long long)N, (long long)K);
+    if (!W) return pare_fail(PARE_EINVAL, "int8 weight quantize: W is NULL");
+    if ((uint64_t)N > (uint64_t)INT64_MAX / (uint64_t)K)
+        return pare_fail(PARE_EINVAL, "int8 weight quantize: N·K overflows (N=%lld K=%lld)", (long long)N, (long long)K);
+
+    pare_i8_weight w = {.N = N, .K = K};
+    void *p = NULL;
+    if (posix_memalign(&p, 64, pare_i8_align64_((size_t)(N * K)))) goto nomem;
+    w.q = p;
+    w.scale = malloc((size_t)N * sizeof(float));
+    w.colsum = malloc((size_t)N * sizeof(int32_t));
+    if (!w.scale || !w.colsum) goto nomem;
+
+    int64_t bad = N;
+#pragma omp parallel for schedule(static) reduction(min : bad) if (N * K >= PAR_MIN_ELEMS)
+    for (int64_t n = 0; n < N; n++) {
+        const float *wr = W + n * K;
+        uint32_t mx = pare_i8_maxabs_bits_generic_(wr, K);
+        if (mx >= PARE_I8_NONFINITE) {
+            if (n < bad) bad = n;
+            continue;
+        }
+        float inv;
+        pare_i8_scale_from_maxabs_(pare_i8_bits_float_(mx), &w.scale[n], &inv);
+        int32_t cs = 0;
+        for (int64_t k = 0; k < K; k++) {
+            int8_t v = pare_i8_quant_(wr[k], inv);
+            w.q[n * K + k] = v;
+            cs += v;
+        }
+        w.colsum[n] = cs;
+    }
+    if (bad < N) {
+        int64_t k = 0;
+        while (k < K && isfinite(W[bad * K + k])) k++;
+        pare_i8_weight_free(&w);
+        return pare_fail(PARE_ENUMERIC, "int8 weight quantize: row %lld (of %lld) holds %s at column %lld",
+                         (long long)bad, (long long)N, k < K && isnan(W[bad * K + k]) ? "NaN" : "Inf", (long long)k);
+    }
+    /* the VNNI u8s8 path runs on weights packed once (NULL if oneDNN cannot: dnnl_gemm_u8s8s32 then) */
+    if (pare_i8_onednn_exact_() && K <= U8S8_MAX_K) w.packed = pare_i8_pack_(w.q, N, K);
+    *out = w;
+    return PARE_OK;
+
+nomem:
+    pare_i8_weight_free(&w);
+    return pare_fail(PARE_ENOMEM, "int8 weight quantize: out of memory for N=%lld K=%lld", (long long)N, (long long)K);
+}
+
+void pare_i8_weight_free(pare_i8_weight *w)
+{
+    if (!w) return;
+    free(w->q);
+    free(w->scale);
+    free(w->colsum);
+    pare_onednn_ip_free(w->packed);
+    w->q = NULL;
+    w->scale = NULL;
+    w->colsum = NULL;
+    w->packed = NULL;
+}
+
+/* q (N·K bytes) + scale (4·N): colsum is derived from q and packed is a cache, neither is stored. */
+size_t pare_i8_weight_bytes(const pare_i8_weight *w)
+{
+    if (!w || !w->q) return 0;
+    return (size_t)(w->N * w->K) + sizeof(float) * (size_t)w->N;
+}
+
+/* ---- weights: per tensor, from given integers (gemm_i8.h) ---- */
+
+/* w->q (64-byte aligned), scale, colsum for N×K; on failure w is freed and PARE_ENOMEM returned. */
+static pare_status weight_alloc(pare_i8_weight *w, int64_t N, int64_t K, const char *what)
+{
+    memset(w, 0, sizeof *w);
+    w->N = N, w->K = K;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, pare_i8_align64_((size_t)(N * K)))) p = NULL;
+    w->q = p;
+    w->scale = malloc((size_t)N * sizeof(float));
+    w->colsum = malloc((size_t)N * sizeof(int32_t));
+    if (w->q && w->scale && w->colsum) return PARE_OK;
+    pare_i8_weight_free(w);
+    return pare_fail(PARE_ENOMEM, "%s: out of memory for N=%lld K=%lld", what, (long long)N, (long long)K);
+}
+
+/* colsum from q, and the packed copy for the u8s8 path (as pare_i8_weight_quantize). */
+static void weight_finish(pare_i8_weight *w)
+{
+    const int64_t N = w->N, K = w->K;
+#pragma omp parallel for schedule(static) if (N * K >= PAR_MIN_ELEMS)
+    for (int64_t n = 0; n < N; n++) {
+        int32_t cs = 0;
+        for (int64_t k = 0; k < K; k++) cs += w->q[n * K + k];
+        w->colsum[n] = cs;
+    }
+    if (pare_i8_onednn_exact_() && K <= U8S8_MAX_K) w->packed = pare_i8_pack_(w->q, N, K);
+}
+
+static pare_status weight_check_shape(const void *out, const void *in, int64_t N, int64_t K, const char *what)
+{
+    if (!out) return pare_fail(PARE_EINVAL, "%s: out is NULL", what);
+    if (N < 1 || K < 1)
+        return pare_fail(PARE_EINVAL, "%s: N=%lld K=%lld: both must be >= 1", what, (long long)N, (long long)K);
+    if (!in) return pare_fail(PARE_EINVAL, "%s: input is NULL", what);
+    if ((uint64_t)N > (uint64_t)INT64_MAX / (uint64_t)K)
+        return pare_fail(PARE_EINVAL, "%s: N·K overflows (N=%lld K=%lld)", what, (long long)N, (long long)K);
+    return PARE_OK;
+}
+
+pare_status pare_i8_weight_quantize_tensor(pare_i8_weight *out, const float *W, int64_t N, int64_t K)
+{
+    const char *what = "int8 weight quantize (per tensor)";
+    if (out) memset(out, 0, sizeof *out);
+    PARE_TRY(weight_check_shape(out, W, N, K, what));
+    uint32_t mx = 0;
+    int64_t bad = N;
+#pragma omp parallel for schedule(static) reduction(max : mx) reduction(min : bad) if (N * K >= PAR_MIN_ELEMS)
+    for (int64_t n = 0; n < N; n++) {
+        uint32_t b = pare_i8_maxabs_bits_generic_(W + n * K, K);
+        if (b >= PARE_I8_NONFINITE && n < bad) bad = n;
+        mx = b > mx ? b : mx;
+    }
+    if (bad < N) {
+        int64_t k = 0;
+        while (k < K && isfinite(W[bad * K + k])) k++;
+        return pare_fail(PARE_ENUMERIC, "%s: row %lld (of %lld) holds %s at column %lld", what, (long long)bad,
+                         (long long)N, k < K && isnan(W[bad * K + k]) ? "NaN" : "Inf", (long long)k);
+    }
+    pare_i8_weight w;
+    PARE_TRY(weight_alloc(&w, N, K, what));
+    float scale, inv;
+    pare_i8_scale_from_maxabs_(pare_i8_bits_float_(mx), &scale, &inv);
+#pragma omp parallel for schedule(static) if (N * K >= PAR_MIN_ELEMS)
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t k = 0; k < K; k++) w.q[n * K + k] = pare_i8_quant_(W[n * K + k], inv);
+        w.scale[n] = scale;
+    }
+    weight_finish(&w);
+    *out = w;
+    return PARE_OK;
+}
+
+pare_status pare_i8_weight_from_int(pare_i8_weight *out, const int8_t *q, const float *scale, int64_t N, int64_t K)
+{
+    const char *what = "int8 weight from integers";
+    if (out) memset(out, 0, sizeof *out);
+    PARE_TRY(weight_check_shape(out, q, N, K, what));
+    if (!scale) return pare_fail(PARE_EINVAL, "%s: scale is NULL", what);
+    for (int64_t n = 0; n < N; n++) {
+        if (!isfinite(scale[n]))
+            return pare_fail(PARE_ENUMERIC, "%s: scale[%lld] is %s: scales must be finite and >= 0", what,
+                             (long long)n, isnan(scale[n]) ? "NaN" : "Inf");
+        if (scale[n] < 0.0f)
+            return pare_fail(PARE_EINVAL, "%s: scale[%lld] = %g: scales must be finite and >= 0", what, (long long)n,
+                             (double)scale[n]);
+    }
+    const int8_t *hit = memchr(q, 0x80, (size_t)(N * K));
+    if (hit) {
+        int64_t i = hit - q;
+        return pare_fail(PARE_EINVAL, "%s: q[%lld,%lld] = -128: int8 weights must be in [-127, 127]", what,
+                         (long long)(i / K), (long long)(i % K));
+    }
+    pare_i8_weight w;
+    PARE_TRY(weight_alloc(&w, N, K, what));
+    memcpy(w.q, q, (size_t)(N * K));
+    memcpy(w.scale, scale, (size_t)N * sizeof(float));
+    weight_finish(&w);
+    *out = w;
+    return PARE_OK;
+}
