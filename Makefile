@@ -135,5 +135,6 @@ fuzz-seeds: $(B)/libpare.a
 	@mkdir -p $(B)/fuzz fuzz/corpus/checkpoint fuzz/corpus/safetensors fuzz/corpus/h5table
 	$(CC) $(CFLAGS) -o $(B)/fuzz/gen_seeds fuzz/gen_seeds.c $(B)/libpare.a $(LDLIBS)
 	./$(B)/fuzz/gen_seeds
+	rm -f fuzz/corpus/h5table/.*.lock
 
 -include $(ENGINE_OBJ:.o=.d) $(B)/src/cli/main.d

@@ -1,10 +1,11 @@
-/* fuzz_lra.c — the readers of LRA's own text files in src/data/lra_files.c, through the task registry
- * as a user reaches them:
+/* fuzz_lra.c — the readers of LRA's own text files, through the task registry as a user reaches them:
  *   - lra_retrieval: AAN pairs, P.train.tsv and P.test.tsv, 5 tab-separated columns
- *     (label, id1, id2, text1, text2), read by aan_read and the shared line reader pare_read_line;
+ *     (label, id1, id2, text1, text2), read by aan_read (src/data/lra_retrieval.c) and the shared line
+ *     reader pare_read_line (src/data/lra_files.c);
  *   - lra_pathfinder: metadata/<k>.npy, space-separated "dir file _ label" lines naming PNGs under
- *     the root (pathfinder_meta); the images named do not exist, so an accepted metadata file ends in
- *     "cannot open" — the point is the parsing of the lines and the paths built from them.
+ *     the root (pathfinder_meta, src/data/lra_pathfinder.c); the images named do not exist, so an
+ *     accepted metadata file ends in "cannot open" — the point is the parsing of the lines and the
+ *     paths built from them.
  * The input is written as all three files. A task that builds must give datasets that pass
  * pare_dataset_check. */
 #include "data/lra_files.h"

@@ -65,7 +65,7 @@ static void h5(const char *path, int variant)
     if (pare_h5_attr_set_str(f, "/", "pare_version", "0.1.0") != PARE_OK ||
         pare_h5_attr_set_i64(f, "/", "seed", 42) != PARE_OK || pare_h5_attr_set_f64(f, "/", "budget", 0.25) != PARE_OK)
         die(path);
-    pare_h5_close(f);
+    if (pare_h5_close(f) != PARE_OK) die(path);
 }
 
 int main(void)

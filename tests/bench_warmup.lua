@@ -42,7 +42,7 @@ end
 
 local trials = {attn = {}, model = {}}
 for t = 1, 3 do
-  local p = assert(io.popen("./build/pare run " .. child .. " 2>&1"))
+  local p = assert(io.popen("./" .. (os.getenv("PARE_BUILD") or "build") .. "/pare run " .. child .. " 2>&1"))
   for line in p:lines() do
     local w = {}
     for x in line:gmatch("%S+") do w[#w + 1] = x end
