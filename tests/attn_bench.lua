@@ -30,7 +30,12 @@ for name, r in pairs{full = full, flash = flash} do
   tap.ok(r.threads >= 1 and r.threads <= 2, name .. ": threads " .. r.threads)
 end
 tap.is(full.cache_bytes, H * T * T * 4, "full's cache is the (H, T, T) probabilities")
-if full.peak_was_reset then
+-- Under AddressSanitizer (make check sets PARE_SANITIZED=1) every allocation carries redzones and freed
+-- memory sits in quarantine, so VmHWM says nothing about the engine's own peak: the memory assertions
+-- are skipped there, with the reason.
+if os.getenv("PARE_SANITIZED") == "1" then
+  tap.skip("sanitizer build: ASan's redzones and quarantine inflate VmHWM", 3)
+elseif full.peak_was_reset then
   tap.ok(full.peak_bytes >= 0.9 * full.cache_bytes and full.peak_bytes <= 1.5 * full.formula_bytes + 4e6,
          string.format("full: measured peak %.1f MB near its formula %.1f MB", full.peak_bytes / 1e6, full.formula_bytes / 1e6))
   tap.ok(flash.peak_bytes >= 0 and flash.peak_bytes < full.peak_bytes / 8,

@@ -1,7 +1,7 @@
 #!/bin/sh
 # t_cli.sh — the pare command line: exit codes and messages (TAP). Run from the repo root:
-#   sh tests/t_cli.sh          (PARE=path/to/pare to test another binary)
-PARE=${PARE:-./build/pare}
+#   sh tests/t_cli.sh          (PARE=path/to/pare to test another binary; PARE_BUILD=dir for dir/pare)
+PARE=${PARE:-./${PARE_BUILD:-build}/pare}
 if [ ! -x "$PARE" ]; then echo "Bail out! $PARE is not built"; exit 1; fi
 T=$(mktemp -d /tmp/pare-cli-XXXXXX)
 trap 'rm -rf "$T"' EXIT

@@ -3,7 +3,7 @@
 # the library-level tests are in test_h5_durable.c). Run from the repo root:
 #   sh tests/t_durable.sh          (PARE=path/to/pare to test another binary)
 # The full-disk part mounts a small tmpfs and is skipped when that is not allowed (not root).
-PARE=${PARE:-./build/pare}
+PARE=${PARE:-./${PARE_BUILD:-build}/pare}
 if [ ! -x "$PARE" ]; then echo "Bail out! $PARE is not built"; exit 1; fi
 T=$(mktemp -d /tmp/pare-durable-XXXXXX)
 cleanup() {

@@ -6,7 +6,7 @@
 # failure is an error with gnuplot's message; any number of --y columns; an --out directory must
 # exist while pare's default plots directory is created. TAP. Run from the repo root:
 #   sh tests/t_plot_names.sh          (PARE=path/to/pare to test another binary)
-PARE=${PARE:-./build/pare}
+PARE=${PARE:-./${PARE_BUILD:-build}/pare}
 case "$PARE" in /*) ;; *) PARE="$(pwd)/$PARE" ;; esac
 if [ ! -x "$PARE" ]; then echo "Bail out! $PARE is not built"; exit 1; fi
 T=$(mktemp -d /tmp/pare-plotnames-XXXXXX)

@@ -76,6 +76,35 @@ static int opt_list(const char *opts, const char *key, const char *def, long *v,
     return n;
 }
 
+/* BigBird's random blocks as bigbird.c first drew them, over the built candidate list (O(nb) per query
+ * block): the reference its sparse draw must equal, block for block. */
+static int64_t bb_draw_ref(int64_t *out, uint64_t seed, int64_t h, int64_t qb, int64_t nb, int64_t g, int64_t wh,
+                           int64_t r, int causal)
+{
+    int64_t *cand = malloc((size_t)nb * sizeof *cand), nc = 0;
+    for (int64_t kb = g; kb < nb; kb++) {
+        const int64_t dist = kb > qb ? kb - qb : qb - kb;
+        if (dist > wh && (!causal || kb < qb)) cand[nc++] = kb;
+    }
+    pare_rng base, rng;
+    pare_rng_seed(&base, seed);
+    rng = pare_rng_split(&base, (uint64_t)(h * nb + qb));
+    const int64_t take = r < nc ? r : nc;
+    for (int64_t t = 0; t < take; t++) {
+        const int64_t u = t + (int64_t)pare_rng_below(&rng, (uint64_t)(nc - t)), tmp = cand[t];
+        cand[t] = cand[u], cand[u] = tmp;
+    }
+    for (int64_t t = 0; t < take; t++)
+        for (int64_t u = t + 1; u < take; u++)
+            if (cand[u] < cand[t]) {
+                const int64_t tmp = cand[t];
+                cand[t] = cand[u], cand[u] = tmp;
+            }
+    for (int64_t t = 0; t < take; t++) out[t] = cand[t];
+    free(cand);
+    return take;
+}
+
 static pare_attn *make(const char *kind, const char *opts, int64_t T, int64_t H, int64_t D, int causal)
 {
     kvset s;
@@ -620,6 +649,33 @@ int main(void)
         ok(same && differ, "bigbird: the random blocks repeat with the seed and change with it");
         pare_attn_free(a1), pare_attn_free(a2), pare_attn_free(a3);
         free(m1), free(m2), free(m3);
+    }
+    { /* the sparse draw (O(r) per query block) picks exactly the blocks of the dense reference */
+        const struct { const char *opts; int64_t T, block, window, random, global, seed; } bc[] = {
+            {"block=4 window=3 random=2 global=1 seed=1", 64, 4, 3, 2, 1, 1},
+            {"block=1 window=1 random=5 global=0 seed=7", 40, 1, 1, 5, 0, 7},
+            {"block=2 window=5 random=9 global=3 seed=11", 48, 2, 5, 9, 3, 11},
+            {"block=8 window=1 random=3 global=2 seed=2", 64, 8, 1, 3, 2, 2},
+            {"block=1 window=3 random=29 global=0 seed=5", 32, 1, 3, 29, 0, 5}, /* every candidate */
+        };
+        int same = 1;
+        int64_t rb[64], ref[64], compared = 0;
+        for (size_t i = 0; i < sizeof bc / sizeof bc[0]; i++)
+            for (int causal = 0; causal < 2; causal++) {
+                pare_attn *a = make("bigbird", bc[i].opts, bc[i].T, 2, 4, causal);
+                if (!a) { same = 0; continue; }
+                const int64_t nb = bc[i].T / bc[i].block, wh = (bc[i].window - 1) / 2;
+                for (int64_t h = 0; h < 2; h++)
+                    for (int64_t qb = bc[i].global; qb < nb; qb++) {
+                        int64_t n = pare_attn_bigbird_random(a, h, qb, rb, 64);
+                        int64_t m = bb_draw_ref(ref, (uint64_t)bc[i].seed, h, qb, nb, bc[i].global, wh, bc[i].random, causal);
+                        same &= n == m && !memcmp(rb, ref, (size_t)n * sizeof *rb);
+                        compared++;
+                    }
+                pare_attn_free(a);
+            }
+        ok(same, "bigbird: the random blocks equal the dense reference draw (%lld query blocks, causal and not)",
+           (long long)compared);
     }
 
     /* longnet */

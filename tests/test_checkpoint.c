@@ -248,6 +248,36 @@ int main(void)
     ok(c && !strcmp(c->config, enc->config), "clone copies the config");
     pare_model_free(c);
 
+    /* pare_transformer_numel (what the loader checks a config against) agrees with the builder */
+    {
+        const char *specs[] = {"", "linformer:k=3;lsra:attn_heads=1,kernel=3", "full;linformer:k=2,share=none"};
+        const char *kinds[] = {"encoder", "decoder", "tagger"};
+        int agree = 1;
+        for (int k = 0; k < 3; k++)
+            for (int a = 0; a < 3; a++) {
+                if (k == 1 && a != 0) continue; /* linformer cannot be causal */
+                pare_kv kv[] = {{"kind", PARE_KV_STR, 0, kinds[k]}, {"vocab", PARE_KV_NUM, 7, NULL},
+                                {"max_T", PARE_KV_NUM, 6, NULL},     {"d", PARE_KV_NUM, 8, NULL},
+                                {"heads", PARE_KV_NUM, 2, NULL},     {"layers", PARE_KV_NUM, 3, NULL},
+                                {"classes", PARE_KV_NUM, 5, NULL},   {"ffn", PARE_KV_NUM, a == 2 ? 0 : 12, NULL},
+                                {"attention", PARE_KV_STR, 0, specs[a]}};
+                pare_options o;
+                pare_model *m = NULL;
+                int64_t numel = -1, built = 0;
+                if (pare_opts_resolve(&o, &pare_model_schema, kv, 9) != PARE_OK || pare_transformer_numel(&numel, &o) != PARE_OK ||
+                    pare_transformer_build(&m, &o) != PARE_OK) {
+                    diag("%s / '%s': %s", kinds[k], specs[a], pare_errmsg());
+                    agree = 0;
+                    continue;
+                }
+                for (int64_t i = 0; i < m->nparams; i++) built += (int64_t)m->params[i].blob->n;
+                if (numel != built) diag("%s / '%s': numel %lld, built %lld", kinds[k], specs[a], (long long)numel, (long long)built);
+                agree &= numel == built;
+                pare_model_free(m);
+            }
+        ok(agree, "pare_transformer_numel equals the built parameters (encoder, decoder, tagger; attention with parameters)");
+    }
+
     /* round trips */
     round_trip(enc, "enc.safetensors", "encoder");
     round_trip(dec, "dec.safetensors", "decoder");
@@ -304,6 +334,13 @@ int main(void)
              "{\"__metadata__\":{\"config\":\"{\\\"kind\\\": \\\"encoder\\\", \\\"vocab\\\": 11, \\\"max_T\\\": 9, "
              "\\\"dd\\\": 3}\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
              4, PARE_EFORMAT, "config in __metadata__", "unknown option 'dd'", "a config the model schema rejects");
+    /* a config far larger than the file's data is refused before building (found writing fuzz/fuzz_checkpoint.c:
+     * a 200-byte file made the loader allocate and initialise 16 GB before naming a missing tensor) */
+    raw_case("huge.safetensors",
+             "{\"__metadata__\":{\"config\":\"{\\\"kind\\\": \\\"encoder\\\", \\\"vocab\\\": 10000000, "
+             "\\\"max_T\\\": 9, \\\"d\\\": 65536, \\\"heads\\\": 1}\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
+             "\"data_offsets\":[0,4]}}",
+             4, PARE_EFORMAT, "describes 758441771010 parameters", "holds 0.0 MB of tensor data", "a config far larger than the file");
     write_variant(enc, path_in("noconfig.safetensors"), NULL, NULL, 0, 0);
     load_fails(path_in("noconfig.safetensors"), PARE_EFORMAT, "no \"config\" in __metadata__", NULL, "a file without config");
     write_variant(enc, path_in("missing.safetensors"), "enc.1.ffn.up.bias", NULL, 0, 1);

@@ -45,36 +45,62 @@ static void bb_free(pare_attn *a)
     pare_attn_pattern_state_free(a);
 }
 
-/* Draw the random blocks of (h, qb) into out (r slots, -1 padded); cand: scratch of nb. */
-static void bb_draw(int64_t *out, int64_t *cand, const pare_rng *base, int64_t h, int64_t qb, int64_t nb, int64_t g,
+/* The positions a sparse Fisher–Yates shuffle has written: index -> value, open addressing over cap
+ * (a power of two >= 4r) slots, key -1 = empty. */
+typedef struct bb_swaps {
+    int64_t *key, *val;
+    int64_t cap;
+} bb_swaps;
+
+static int64_t *bb_slot(const bb_swaps *m, int64_t i)
+{
+    uint64_t j = ((uint64_t)i * 0x9E3779B97F4A7C15ull) & (uint64_t)(m->cap - 1);
+    while (m->key[j] != -1 && m->key[j] != i) j = (j + 1) & (uint64_t)(m->cap - 1);
+    return &m->key[j];
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Draw the random blocks of (h, qb) into out (r slots, -1 padded, the chosen ones ascending).
+ * The candidates, in ascending order, are the blocks kb >= g outside the window |kb - qb| <= wh
+ * (causal: before it): [g, qb - wh) then [max(g, qb + wh + 1), nb). A partial Fisher–Yates over that
+ * list picks r of them; the list is not built: the candidate at index i is computed, and only the
+ * positions a swap wrote are kept (m), so a draw costs O(r) whatever nb. (Building the list cost O(nb)
+ * per query block, O(nb²) per head: hours at T = 10^6 with block = 1.) The draws are the same as
+ * over the built list: tests/test_attn.c compares them with that reference. */
+static void bb_draw(int64_t *out, bb_swaps *m, const pare_rng *base, int64_t h, int64_t qb, int64_t nb, int64_t g,
                     int64_t wh, int64_t r, int causal)
 {
-    int64_t nc = 0;
-    for (int64_t kb = g; kb < nb; kb++) {
-        const int64_t dist = kb > qb ? kb - qb : qb - kb;
-        if (dist > wh && (!causal || kb < qb)) cand[nc++] = kb;
-    }
+    const int64_t nl = qb - wh - g > 0 ? qb - wh - g : 0, rs = qb + wh + 1 > g ? qb + wh + 1 : g;
+    const int64_t nc = nl + (causal || rs >= nb ? 0 : nb - rs), take = r < nc ? r : nc;
     pare_rng rng = pare_rng_split(base, (uint64_t)(h * nb + qb));
-    const int64_t take = r < nc ? r : nc;
-    for (int64_t t = 0; t < take; t++) { /* partial Fisher–Yates */
-        const int64_t u = t + (int64_t)pare_rng_below(&rng, (uint64_t)(nc - t)), tmp = cand[t];
-        cand[t] = cand[u], cand[u] = tmp;
+    if (take > 0) memset(m->key, 0xff, (size_t)m->cap * sizeof *m->key);
+    for (int64_t t = 0; t < take; t++) { /* partial Fisher–Yates: swap positions t and u >= t */
+        const int64_t u = t + (int64_t)pare_rng_below(&rng, (uint64_t)(nc - t));
+        int64_t *kt = bb_slot(m, t), vt = *kt == t ? m->val[kt - m->key] : (t < nl ? g + t : rs + t - nl);
+        int64_t *ku = bb_slot(m, u), vu = *ku == u ? m->val[ku - m->key] : (u < nl ? g + u : rs + u - nl);
+        *ku = u, m->val[ku - m->key] = vt; /* position t is never read again: only u is stored */
+        out[t] = vu;
     }
-    for (int64_t t = 0; t < take; t++) /* sorted, so entries run left to right */
-        for (int64_t u = t + 1; u < take; u++)
-            if (cand[u] < cand[t]) {
-                const int64_t tmp = cand[t];
-                cand[t] = cand[u], cand[u] = tmp;
-            }
-    for (int64_t t = 0; t < r; t++) out[t] = t < take ? cand[t] : -1;
+    qsort(out, (size_t)take, sizeof *out, cmp_i64); /* sorted, so entries run left to right */
+    for (int64_t t = take; t < r; t++) out[t] = -1;
 }
 
 static pare_status bb_build(bb_state *s, const pare_attn *a, int64_t bs, int64_t w, int64_t g, uint64_t seed)
 {
     const int64_t T = a->T, H = a->H, nb = s->nb, r = s->r, wh = (w - 1) / 2;
     pare_attn_pattern *p = &s->p;
-    int64_t *cand = malloc((size_t)nb * sizeof *cand);
-    if (!cand) return pare_fail(PARE_ENOMEM, "bigbird: out of memory");
+    bb_swaps m = {NULL, NULL, 4};
+    while (m.cap < 4 * r) m.cap *= 2;
+    m.key = malloc((size_t)m.cap * sizeof *m.key), m.val = malloc((size_t)m.cap * sizeof *m.val);
+    if (!m.key || !m.val) {
+        free(m.key), free(m.val);
+        return pare_fail(PARE_ENOMEM, "bigbird: out of memory");
+    }
     pare_rng base;
     pare_rng_seed(&base, seed);
     pare_status st = PARE_OK;
@@ -89,12 +115,12 @@ static pare_status bb_build(bb_state *s, const pare_attn *a, int64_t bs, int64_t
             const int64_t k0 = qb - wh > g ? qb - wh : g, k1 = qb + wh < nb - 1 ? qb + wh : nb - 1;
             st = pare_attn_pattern_add(p, h, qblk, pare_attn_range(k0 * bs, (k1 + 1) * bs), -T, T);
             int64_t *rb = s->rnd + (h * nb + qb) * r;
-            bb_draw(rb, cand, &base, h, qb, nb, g, wh, r, a->causal);
+            bb_draw(rb, &m, &base, h, qb, nb, g, wh, r, a->causal);
             for (int64_t t = 0; st == PARE_OK && t < r && rb[t] >= 0; t++)
                 st = pare_attn_pattern_add(p, h, qblk, pare_attn_range(rb[t] * bs, rb[t] * bs + bs), -T, T);
         }
     }
-    free(cand);
+    free(m.key), free(m.val);
     return st;
 }
 

@@ -20,6 +20,9 @@
 #include "model/transformer.h"
 
 #define MAX_EXACT 9007199254740992.0 /* 2^53: integers above it do not survive a JSON double */
+/* How many more parameters than the file holds a checkpoint's config may describe before loading
+ * refuses it without building: the memory a damaged file can make the loader spend (64 MB). */
+#define LOAD_SLACK_FLOATS ((uint64_t)16 << 20)
 
 static const struct {
     const char *name;
@@ -625,8 +628,24 @@ pare_status pare_model_load_meta(pare_model **out, pare_checkpoint_meta *meta, c
     int nkv;
     pare_options o;
     if ((st = config_kv(path, cfg, kv, &nkv)) != PARE_OK) goto done;
+    int64_t numel = 0;
     if ((st = pare_opts_resolve(&o, &pare_model_schema, kv, nkv)) != PARE_OK ||
-        (st = pare_transformer_build(&m, &o)) != PARE_OK) {
+        (st = pare_transformer_numel(&numel, &o)) != PARE_OK) {
+        st = pare_fail_ctx(PARE_EFORMAT, "%s: the config in __metadata__", path);
+        goto done;
+    }
+    /* Building allocates and initialises every parameter before the tensors are matched by name, so a
+     * config much larger than the file's data (a damaged config, or a few hundred bytes claiming a
+     * 16 GB model) is refused first; smaller differences get match_tensors' precise message. */
+    if ((uint64_t)numel > f->data_bytes / sizeof(float) + LOAD_SLACK_FLOATS) {
+        st = pare_fail(PARE_EFORMAT,
+                       "%s: the config in __metadata__ (kind %s) describes %lld parameters (%.1f MB) but the file "
+                       "holds %.1f MB of tensor data: a damaged config or a truncated file",
+                       path, pare_opt_str(&o, "kind"), (long long)numel, (double)numel * sizeof(float) / 1e6,
+                       (double)f->data_bytes / 1e6);
+        goto done;
+    }
+    if ((st = pare_transformer_build(&m, &o)) != PARE_OK) {
         st = pare_fail_ctx(st == PARE_ENOMEM ? st : PARE_EFORMAT, "%s: the config in __metadata__", path);
         goto done;
     }

@@ -159,18 +159,69 @@ static void layer_attention(char *out, size_t n, const char *specs, int64_t l)
     snprintf(out, n, "%.*s", (int)len, p);
 }
 
-/* Every layer's attention spec must make a variant at max_T (errors name the layer and the option). */
-static pare_status check_attention(const char *specs, int64_t L, int64_t T, int64_t H, int64_t D, int causal)
+/* Every layer's attention spec must make a variant at max_T (errors name the layer and the option).
+ * A spec equal to the previous layer's is not made again (the last one repeats over all remaining
+ * layers, and making a variant can cost seconds at a long max_T). *params (may be NULL): the learned
+ * attention parameters of all layers, in floats, saturating at INT64_MAX. */
+static pare_status check_attention(const char *specs, int64_t L, int64_t T, int64_t H, int64_t D, int causal,
+                                   int64_t *params)
 {
+    char prev[sizeof ((pare_node_attrs *)0)->attn] = "";
+    int64_t count = 0, total = 0;
     for (int64_t l = 0; l < L; l++) {
-        char spec[112];
+        char spec[sizeof prev];
         layer_attention(spec, sizeof spec, specs, l);
         if (!spec[0]) continue;
-        pare_attn *a = NULL;
-        pare_status st = pare_attn_create_spec(&a, spec, T, H, D, causal);
-        pare_attn_free(a);
-        if (st != PARE_OK) return pare_fail_ctx(st, "attention of layer %lld", (long long)l);
+        if (strcmp(spec, prev) != 0) {
+            pare_attn *a = NULL;
+            pare_status st = pare_attn_create_spec(&a, spec, T, H, D, causal);
+            count = st == PARE_OK ? pare_attn_param_count(a) : 0;
+            pare_attn_free(a);
+            if (st != PARE_OK) return pare_fail_ctx(st, "attention of layer %lld", (long long)l);
+            memcpy(prev, spec, sizeof prev);
+        }
+        if (__builtin_add_overflow(total, count, &total)) total = INT64_MAX;
     }
+    if (params) *params = total;
+    return PARE_OK;
+}
+
+/* a + b·c, saturating at INT64_MAX (parameter counts of configs nobody could allocate) */
+static int64_t add_mul(int64_t a, int64_t b, int64_t c)
+{
+    int64_t p;
+    if (__builtin_mul_overflow(b, c, &p) || __builtin_add_overflow(a, p, &p)) return INT64_MAX;
+    return p;
+}
+
+/* Mirrors pare_transformer_build's parameters below, in its order; test_checkpoint.c checks that the
+ * two agree on every kind, with and without attention variants that have parameters. */
+pare_status pare_transformer_numel(int64_t *numel, const pare_options *o)
+{
+    *numel = 0;
+    const char *kind = pare_opt_str(o, "kind");
+    int decoder = !strcmp(kind, "decoder"), per_token = decoder || !strcmp(kind, "tagger");
+    int64_t V = pare_opt_int(o, "vocab"), Tm = pare_opt_int(o, "max_T"), C = pare_opt_int(o, "d");
+    int64_t H = pare_opt_int(o, "heads"), L = pare_opt_int(o, "layers"), F = pare_opt_int(o, "ffn");
+    int64_t ncls = per_token ? V : pare_opt_int(o, "classes");
+    if (F == 0) F = 4 * C;
+    if (C % H != 0)
+        return pare_fail(PARE_EINVAL, "model: heads=%lld does not divide d=%lld (choose heads among the divisors of d)",
+                         (long long)H, (long long)C);
+    int64_t attn_params;
+    PARE_TRY(check_attention(pare_opt_str(o, "attention"), L, Tm, H, C / H, decoder, &attn_params));
+    int64_t n = add_mul(attn_params, V, C); /* the variants' parameters, emb.tok */
+    n = add_mul(n, Tm, C);         /* emb.pos */
+    for (int64_t l = 0; l < L; l++) {
+        n = add_mul(n, 2, C);         /* ln1 */
+        n = add_mul(n, 3 * C, C + 1); /* attn.qkv weight (3C, C) and bias */
+        n = add_mul(n, C, C + 1);     /* attn.out */
+        n = add_mul(n, 2, C);     /* ln2 */
+        n = add_mul(n, F, C + 1); /* ffn.up (F, C) and bias */
+        n = add_mul(n, C, F + 1); /* ffn.down (C, F) and bias */
+    }
+    n = add_mul(n, 2, C);        /* ln_f */
+    *numel = add_mul(n, ncls, C + 1); /* head */
     return PARE_OK;
 }
 
@@ -188,7 +239,7 @@ pare_status pare_transformer_build(pare_model **out, const pare_options *o)
     if (C % H != 0)
         return pare_fail(PARE_EINVAL, "model: heads=%lld does not divide d=%lld (choose heads among the divisors of d)",
                          (long long)H, (long long)C);
-    PARE_TRY(check_attention(pare_opt_str(o, "attention"), L, Tm, H, C / H, decoder));
+    PARE_TRY(check_attention(pare_opt_str(o, "attention"), L, Tm, H, C / H, decoder, NULL));
 
     builder b = {.m = pare_model_new(kind)};
     if (!b.m) return PARE_ENOMEM;
@@ -222,6 +273,8 @@ pare_status pare_transformer_build(pare_model **out, const pare_options *o)
 
     double resid_std = 0.02 / sqrt(2.0 * (double)(L ? L : 1));
     pare_op_id act = !strcmp(pare_opt_str(o, "act"), "relu") ? PARE_OP_RELU : PARE_OP_GELU;
+    pare_attn *var = NULL; /* the variant of var_spec, kept while consecutive layers share the spec */
+    char var_spec[sizeof ((pare_node_attrs *)0)->attn] = "";
     for (int64_t l = 0; l < L && !b.failed; l++) {
         char nm[PARE_NAME_MAX];
 #define NAME(s) (snprintf(nm, sizeof nm, "%s.%lld.%s", blk, (long long)l, s), nm)
@@ -232,12 +285,16 @@ pare_status pare_transformer_build(pare_model **out, const pare_options *o)
         layer_attention(aa.attn, sizeof aa.attn, pare_opt_str(o, "attention"), l);
         int aprm = -1; /* a variant's learned parameters (Linformer's E, F; LSRA's convolution), sized at max_T */
         if (aa.attn[0]) {
-            pare_attn *var = NULL;
-            if (pare_attn_create_spec(&var, aa.attn, Tm, H, C / H, decoder) == PARE_OK && pare_attn_param_count(var) > 0) {
+            if (strcmp(aa.attn, var_spec) != 0) {
+                pare_attn_free(var);
+                var = NULL;
+                if (pare_attn_create_spec(&var, aa.attn, Tm, H, C / H, decoder) != PARE_OK) var = NULL;
+                memcpy(var_spec, aa.attn, sizeof var_spec);
+            }
+            if (var && pare_attn_param_count(var) > 0) {
                 aprm = param(&b, NAME("attn"), "params", 1, pare_attn_param_count(var), 1, 1);
                 if (aprm >= 0) pare_attn_param_init(var, m->params[aprm].blob->data, &b.rng);
             }
-            pare_attn_free(var);
         }
         int a = node(&b, PARE_OP_ATTENTION, NAME("attn"), ain, 2, aprm >= 0 ? &aprm : NULL, aprm >= 0, PARE_ROWS_TOKENS,
                      C, aa);
@@ -254,6 +311,7 @@ pare_status pare_transformer_build(pare_model **out, const pare_options *o)
         x = node(&b, PARE_OP_ADD, NAME("add2"), r2, 2, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
 #undef NAME
     }
+    pare_attn_free(var);
     x = layernorm(&b, "ln_f", x, C);
     pare_rows head_rows = PARE_ROWS_TOKENS;
     if (!per_token) {

@@ -20,5 +20,9 @@ extern const pare_schema pare_model_schema;
 
 /* Build and initialise a model from resolved options (pare_model_schema). */
 pare_status pare_transformer_build(pare_model **out, const pare_options *o);
+/* The number of floats pare_transformer_build would allocate for its parameters, without building
+ * (INT64_MAX if it overflows): a checkpoint's loader checks a config against the file's size before
+ * building it. Fails as the builder does on options it refuses. */
+pare_status pare_transformer_numel(int64_t *numel, const pare_options *o);
 
 #endif

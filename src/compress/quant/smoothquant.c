@@ -157,7 +157,7 @@ static pare_status io_apply(pare_model *m, const pare_options *o, const pare_pas
     int64_t ch = pare_opt_int(o, "channels"), found = 0;
     float f = (float)pare_opt_num(o, "factor");
     pare_rng rng;
-    pare_rng_seed(&rng, (uint64_t)pare_opt_int(o, "seed"));
+    pare_rng_seed(&rng, (uint64_t)pare_opt_num(o, "seed"));
     int64_t *cons = malloc(sizeof *cons * (size_t)m->nnodes);
     float *s = NULL;
     pare_status st = cons ? PARE_OK : pare_fail(PARE_ENOMEM, "out of memory");
