@@ -648,6 +648,10 @@ pare_status pare_h5_attr_get(pare_h5_file *f, const char *obj, const char *key, 
     char num[64];
     char *text = NULL;
     herr_t e = -1;
+    hid_t asp = H5Aget_space(a); /* one value only: H5Aread writes every element into the buffer */
+    hssize_t npoints = asp >= 0 ? H5Sget_simple_extent_npoints(asp) : -1;
+    if (asp >= 0) H5Sclose(asp);
+    if (npoints != 1) cls = H5T_NO_CLASS;
     if (cls == H5T_STRING && H5Tis_variable_str(t) > 0) {
         hid_t mt = str_type();
         char *s = NULL;
@@ -816,6 +820,15 @@ pare_status pare_h5_table_info(pare_h5_file *f, const char *table, pare_col **co
         goto done;
     }
     H5Sget_simple_extent_dims(sp, &dims, NULL);
+    /* Every row pare writes is stored (no compression, no unwritten chunks beyond the last one), so a
+     * row count the file cannot hold is damage, not a table to allocate. */
+    hsize_t fsize = 0;
+    size_t rsize = H5Tget_size(t);
+    if (H5Fget_filesize(f->fid, &fsize) >= 0 && rsize > 0 && dims > fsize / rsize + CHUNK_ROWS) {
+        st = pare_fail(PARE_EFORMAT, "%s: table '%s' claims %llu rows, more than the file's %llu bytes can hold (damaged)",
+                       f->path, table, (unsigned long long)dims, (unsigned long long)fsize);
+        goto done;
+    }
     n = H5Tget_nmembers(t);
     if (n < 1 || n > PARE_TABLE_MAX_COLS) {
         st = pare_fail(PARE_EFORMAT, "%s: table '%s' has %d columns (1 to %d supported)", f->path, table, n, PARE_TABLE_MAX_COLS);
