@@ -40,7 +40,7 @@ upstream_lib() {
 # Sanitizer checks compiled into pare (UBSan) and failed fuzz invariants are always pare's.
 is_upstream() {
   awk -v lib="$2" '
-    function runtime(l) { return l ~ /__interceptor_|__asan|__sanitizer|__lsan|fuzzer::|libc\.so|in (malloc|calloc|realloc|free|strdup|strndup|memcpy|memmove|memset|posix_memalign|aligned_alloc) / }
+    function runtime(l) { return l ~ /__interceptor_|__asan|__sanitizer|__lsan|fuzzer::|libc\.so|sysdeps\/|in __mem(cpy|move|set)_|in (malloc|calloc|realloc|free|strdup|strndup|memcpy|memmove|memset|posix_memalign|aligned_alloc) / }
     /^==[0-9]+==ERROR: AddressSanitizer|^==[0-9]+== ERROR: libFuzzer: (timeout|out-of-memory)/ { inrep = 1 }
     /^==[0-9]+==ERROR: LeakSanitizer/ { inrep = 1; leak = 1 }
     /runtime error:|fuzz invariant failed|ERROR: libFuzzer: deadly signal/ { pare = 1 }
