@@ -52,6 +52,24 @@ tap.like(e or "", "language%-modelling", "an LM task on a classifier is an error
 -- things that work
 local r = m:train(task, {steps = 5, batch = 8})
 tap.is(r.steps, 5, "train runs the asked steps")
+-- running a model never writes into it: what m:info and m:quant_report say is the same before and after
+local function flat(t)
+  local keys, out = {}, {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do out[#out + 1] = k .. "=" .. tostring(t[k]) end
+  return table.concat(out, " ")
+end
+local function report(mm)
+  local rows = {}
+  for i, row in ipairs(mm:quant_report()) do rows[i] = flat(row) end
+  return table.concat(rows, "; ")
+end
+local info0, rep0 = flat(m:info()), report(m)
+m:evaluate(task)
+m:bench{batch = 2, repeats = 3, warmup = 1}
+tap.is(flat(m:info()), info0, "m:info() is the same after evaluate and bench (executors own their packed weights)")
+tap.is(report(m), rep0, "m:quant_report() likewise")
 local ev = m:evaluate(task)
 tap.ok(ev.accuracy >= 0 and ev.accuracy <= 1 and ev.n == 32, "evaluate returns accuracy over the test split")
 local q = m:apply("dynamic_int8", {exclude = "head"})

@@ -8,6 +8,7 @@
 #include "compress/pass.h"
 #include "core/rng.h"
 #include "graph/exec.h"
+#include "graph/format.h"
 #include "model/transformer.h"
 #include "tap.h"
 
@@ -104,6 +105,23 @@ static void planner_matches(pare_model *m, int64_t B, int64_t T, const int32_t *
 int main(void)
 {
     tap_plan_lazy();
+    /* registries: every storage format has traits with a forward and a unique name; every pass id a pass */
+    {
+        int good = 1;
+        for (int f = 0; f < PARE_FMT_COUNT; f++) {
+            const pare_format_traits *t = pare_format_get((pare_format)f);
+            good &= t && t->forward && t->name && !strcmp(pare_format_name((pare_format)f), t->name) && t->describe;
+            for (int g = 0; g < f; g++) good &= strcmp(pare_format_get((pare_format)g)->name, t->name) != 0;
+        }
+        ok(good && pare_format_get(PARE_FMT_COUNT) == NULL, "format table: %d formats, each with a forward, a description and its own name",
+           PARE_FMT_COUNT);
+        ok(pare_format_get(PARE_FMT_SIMULATED)->simulated && !pare_format_get(PARE_FMT_I8_CHANNEL)->simulated &&
+               pare_format_get(PARE_FMT_F32)->trainable && !pare_format_get(PARE_FMT_QBLOCK)->trainable,
+           "format traits: only fake quantization is simulated, only f32 trains");
+        int passes = pare_pass_count() == PARE_PASS_COUNT;
+        for (int i = 0; i < PARE_PASS_COUNT; i++) passes &= pare_pass_at(i) && pare_pass_find(pare_pass_at(i)->schema->name) == pare_pass_at(i);
+        ok(passes, "pass registry: %d passes indexed by pare_pass_id, each found by its name", PARE_PASS_COUNT);
+    }
     enum { B = 3, T = 6, V = 13 };
     int32_t tok[B * T], len[B] = {6, 4, 1}, lab_cls[B] = {0, 2, 1}, lab_lm[B * T];
     pare_rng r;
@@ -121,15 +139,17 @@ int main(void)
     planner_matches(enc, B, T, tok, len, lab_cls, "encoder");
     planner_matches(dec, B, T, tok, NULL, lab_lm, "decoder");
 
-    /* packed inference copies never go stale: writing weights (make_private) drops them */
+    /* packed inference copies belong to the executor: the model is not written by running it, and a
+     * weight change is seen by the next executor */
     {
         pare_exec *a = NULL;
-        pare_exec_new(&a, enc, B, T, PARE_EXEC_INFER);
         int w = pare_model_find_param(enc, "enc.0.ffn.up.weight");
-        ok(enc->params[w].packed != NULL, "an inference executor packs f32 Linear weights");
+        size_t bytes0 = pare_model_packed_bytes(enc);
+        ok(pare_exec_new(&a, enc, B, T, PARE_EXEC_INFER) == PARE_OK && a->packed && a->packed[w] && a->packed_bytes > 0,
+           "an inference executor packs f32 Linear weights into copies of its own");
+        ok(pare_model_packed_bytes(enc) == bytes0, "the model holds no packed copy after it");
         pare_exec_free(a);
         pare_param_make_private(&enc->params[w]);
-        ok(enc->params[w].packed == NULL, "make_private drops the packed copy");
         for (int64_t k = 0; k < pare_param_numel(&enc->params[w]); k++) enc->params[w].blob->data[k] *= 1.5f;
         planner_matches(enc, B, T, tok, len, lab_cls, "encoder after a weight change");
     }

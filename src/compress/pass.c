@@ -6,12 +6,23 @@
 #include <string.h>
 
 static const pare_pass *const passes[] = {
-    &pare_pass_dynamic_int8, &pare_pass_static_int8, &pare_pass_llm_int8, &pare_pass_smoothquant,
-    &pare_pass_inject_outliers, &pare_pass_zeroquant, &pare_pass_rtn, &pare_pass_gptq, &pare_pass_qblock,
-    &pare_pass_fake_quant, &pare_pass_mixed, &pare_pass_qat, &pare_pass_qat_convert,
+    [PARE_PASS_DYNAMIC_INT8] = &pare_pass_dynamic_int8,
+    [PARE_PASS_STATIC_INT8] = &pare_pass_static_int8,
+    [PARE_PASS_LLM_INT8] = &pare_pass_llm_int8,
+    [PARE_PASS_SMOOTHQUANT] = &pare_pass_smoothquant,
+    [PARE_PASS_INJECT_OUTLIERS] = &pare_pass_inject_outliers,
+    [PARE_PASS_ZEROQUANT] = &pare_pass_zeroquant,
+    [PARE_PASS_RTN] = &pare_pass_rtn,
+    [PARE_PASS_GPTQ] = &pare_pass_gptq,
+    [PARE_PASS_QBLOCK] = &pare_pass_qblock,
+    [PARE_PASS_FAKE_QUANT] = &pare_pass_fake_quant,
+    [PARE_PASS_MIXED] = &pare_pass_mixed,
+    [PARE_PASS_QAT] = &pare_pass_qat,
+    [PARE_PASS_QAT_CONVERT] = &pare_pass_qat_convert,
 };
+_Static_assert(sizeof passes / sizeof passes[0] == PARE_PASS_COUNT, "pass registry out of date with pare_pass_id");
 
-int pare_pass_count(void) { return (int)(sizeof passes / sizeof passes[0]); }
+int pare_pass_count(void) { return PARE_PASS_COUNT; }
 const pare_pass *pare_pass_at(int i) { return i >= 0 && i < pare_pass_count() ? passes[i] : NULL; }
 
 const pare_pass *pare_pass_find(const char *name)

@@ -40,7 +40,25 @@ const pare_pass *pare_pass_at(int i);
  * pattern and listing the Linear layers when none match. */
 pare_status pare_select_linears(const pare_model *m, const char *layers, const char *exclude, int64_t *idx, int64_t *n);
 
-/* The passes (one file each under src/compress/<family>/). */
+/* The passes (one file each under src/compress/<family>/), append-only; the registry in pass.c is
+ * indexed by this enum and guarded by a static assert on the count. */
+typedef enum pare_pass_id {
+    PARE_PASS_DYNAMIC_INT8 = 0,
+    PARE_PASS_STATIC_INT8,
+    PARE_PASS_LLM_INT8,
+    PARE_PASS_SMOOTHQUANT,
+    PARE_PASS_INJECT_OUTLIERS,
+    PARE_PASS_ZEROQUANT,
+    PARE_PASS_RTN,
+    PARE_PASS_GPTQ,
+    PARE_PASS_QBLOCK,
+    PARE_PASS_FAKE_QUANT,
+    PARE_PASS_MIXED,
+    PARE_PASS_QAT,
+    PARE_PASS_QAT_CONVERT,
+    PARE_PASS_COUNT
+} pare_pass_id;
+
 extern const pare_pass pare_pass_dynamic_int8, pare_pass_static_int8, pare_pass_llm_int8, pare_pass_smoothquant,
     pare_pass_inject_outliers, pare_pass_zeroquant, pare_pass_rtn, pare_pass_gptq, pare_pass_qblock,
     pare_pass_fake_quant, pare_pass_mixed, pare_pass_qat, pare_pass_qat_convert;

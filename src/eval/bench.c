@@ -87,7 +87,7 @@ pare_status pare_bench_forward(pare_model *m, int64_t B, int64_t T, const pare_w
         out->repeats = repeats;
         out->activation_bytes = x->planned_bytes;
         out->weight_bytes = pare_model_size_bytes(m);
-        out->packed_bytes = pare_model_packed_bytes(m);
+        out->packed_bytes = pare_model_packed_bytes(m) + x->packed_bytes;
         out->planned_bytes = out->activation_bytes + out->weight_bytes + out->packed_bytes;
         out->process_peak_bytes = pare_mem_hwm_bytes();
         out->measured_peak_bytes = resident0 + (out->process_peak_bytes - rss0);

@@ -14,6 +14,7 @@
 #include "attn/attn.h"
 #include "core/tensor.h"
 #include "core/timer.h"
+#include "loss_internal.h"
 #include "ops.h"
 
 int64_t pare_exec_rows(const pare_exec *x, const pare_value *v)
@@ -21,6 +22,7 @@ int64_t pare_exec_rows(const pare_exec *x, const pare_value *v)
     switch (v->rows) {
     case PARE_ROWS_SEQS: return x->B;
     case PARE_ROWS_CACHE_ATT: return x->B * x->T * x->T;
+    case PARE_ROWS_ONE: return 1;
     case PARE_ROWS_TOKENS:
     default: return x->B * x->T;
     }
@@ -64,7 +66,9 @@ static size_t plan_offsets(span *s, int64_t n)
     return top;
 }
 
-pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode)
+/* keep (nvalues) or NULL: values whose lifetime reaches the end of the forward (pare_exec_new_keep) */
+static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode,
+                            const unsigned char *keep)
 {
     *out = NULL;
     if (B < 1) return pare_fail(PARE_EINVAL, "batch size %lld: must be >= 1", (long long)B);
@@ -78,20 +82,29 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
     x->m = m, x->B = B, x->T = T, x->mode = mode;
     pare_rng_seed(&x->rng, 0x5eed);
     x->nonfinite_node = -1;
-    if (mode == PARE_EXEC_INFER) /* pack f32 Linear weights once into oneDNN's layout */
+    if (mode == PARE_EXEC_INFER) { /* this executor's copies of the f32 Linear weights in oneDNN's layout */
+        x->packed = calloc((size_t)(m->nparams ? m->nparams : 1), sizeof *x->packed);
+        if (!x->packed) goto nomem;
         for (int64_t i = 0; i < m->nnodes; i++) {
-            if (m->nodes[i].op != PARE_OP_LINEAR) continue;
-            pare_param *w = &m->params[m->nodes[i].param[0]];
-            if (w->format != PARE_FMT_F32 || w->packed) continue;
-            pare_status ps = pare_f32_weight_pack(&w->packed, w->blob->data, w->shape[0], w->shape[1]);
+            const pare_node *n = &m->nodes[i];
+            if (n->op != PARE_OP_LINEAR) continue;
+            int pi = n->param[0];
+            const pare_param *w = &m->params[pi];
+            if (w->format != PARE_FMT_F32 || n->a.qat_bits || x->packed[pi]) continue;
+            pare_status ps = pare_f32_weight_pack(&x->packed[pi], w->blob->data, w->shape[0], w->shape[1]);
             if (ps != PARE_OK) {
-                free(x);
+                pare_exec_free(x);
                 return pare_fail_ctx(ps, "packing %s", w->name);
             }
+            x->packed_bytes += pare_f32_packed_bytes(x->packed[pi]);
         }
+    }
     x->buf = calloc((size_t)m->nvalues, sizeof *x->buf);
     s = calloc((size_t)m->nvalues, sizeof *s);
-    if (!x->buf || !s) goto nomem;
+    x->terms = calloc((size_t)m->nnodes + 1, sizeof *x->terms);
+    x->bound = calloc((size_t)m->nvalues, 1);
+    x->kept = calloc((size_t)m->nvalues, 1);
+    if (!x->buf || !s || !x->terms || !x->bound || !x->kept) goto nomem;
     size_t attn_bytes = 0;
     for (int64_t i = 0; i < m->nnodes; i++) {
         const pare_node *n = &m->nodes[i];
@@ -135,7 +148,8 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
         s[v].size = value_bytes(x, val);
         s[v].def = val->producer < 0 ? 0 : val->producer;
         s[v].last = s[v].def;
-        if (mode == PARE_EXEC_TRAIN || val->producer < 0 || v == m->logits || v == m->loss) s[v].last = m->nnodes;
+        if (mode == PARE_EXEC_TRAIN || val->producer < 0 || v == m->logits || v == m->loss || (keep && keep[v]))
+            s[v].last = m->nnodes;
     }
     for (int64_t i = 0; i < m->nnodes; i++)
         for (int k = 0; k < m->nodes[i].nin; k++)
@@ -155,6 +169,7 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
             s[n->out].size = 0;
             s[n->cache[0]].size = 0; /* the mask is not used at inference */
         }
+    for (int64_t v = 0; v < m->nvalues; v++) x->kept[v] = s[v].last == m->nnodes; /* s is still indexed by id */
     size_t act = plan_offsets(s, m->nvalues);
     x->planned_bytes = act + x->workspace_bytes + attn_bytes;
 
@@ -198,11 +213,41 @@ void pare_exec_free(pare_exec *x)
     }
     free(x->attn);
     free(x->attn_cache);
+    for (int64_t i = 0; x->packed && i < x->m->nparams; i++) pare_f32_packed_free(x->packed[i]);
+    free(x->packed);
     pare_arena_free(&x->arena);
     pare_arena_free(&x->grad_arena);
     free(x->buf);
     free(x->grad);
+    free(x->terms);
+    free(x->bound);
+    free(x->kept);
     free(x);
+}
+
+pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode)
+{
+    return exec_new(out, m, B, T, mode, NULL);
+}
+
+pare_status pare_exec_new_keep(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode,
+                               const char *const *keep, int nkeep)
+{
+    *out = NULL;
+    unsigned char *k = calloc((size_t)m->nvalues + 1, 1);
+    if (!k) return pare_fail(PARE_ENOMEM, "out of memory creating an executor");
+    for (int i = 0; i < nkeep; i++) {
+        int v = pare_model_find_value(m, keep[i]);
+        pare_status st = pare_exec_check_capture(m, v, keep[i], mode);
+        if (st != PARE_OK) {
+            free(k);
+            return st;
+        }
+        k[v] = 1;
+    }
+    pare_status st = exec_new(out, m, B, T, mode, k);
+    free(k);
+    return st;
 }
 
 pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *lengths, const int32_t *labels)
@@ -229,6 +274,7 @@ pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *l
             return pare_fail(PARE_EINVAL, "label %d at row %lld is outside [0, %lld)", t, (long long)i, (long long)ncls);
         lb[i] = t;
     }
+    memset(x->bound, 0, (size_t)m->nvalues); /* a new batch: its targets are bound after this */
     return PARE_OK;
 }
 
@@ -261,6 +307,7 @@ static pare_status check_output(pare_exec *x, int64_t i)
 pare_status pare_exec_forward(pare_exec *x)
 {
     x->nonfinite_node = -1;
+    PARE_TRY(pare_exec_check_bound(x));
     for (int64_t i = 0; i < x->m->nnodes; i++) {
         const pare_node *n = &x->m->nodes[i];
         if (x->observe) PARE_TRY(x->observe(x->observe_user, x, i));
@@ -273,6 +320,7 @@ pare_status pare_exec_forward(pare_exec *x)
         if (x->profile) x->op_ns[n->op] += pare_now_ns() - t0;
         if (x->check_finite) PARE_TRY(check_output(x, i));
     }
+    x->loss = pare_exec_total_loss(x);
     return PARE_OK;
 }
 
@@ -290,6 +338,7 @@ pare_status pare_exec_backward(pare_exec *x)
 {
     if (x->mode != PARE_EXEC_TRAIN) return pare_fail(PARE_EINVAL, "backward needs an executor made for training");
     memset(x->grad_arena.base, 0, x->grad_arena.used);
+    pare_exec_seed_losses(x);
     for (int64_t i = x->m->nnodes - 1; i >= 0; i--) {
         const pare_node *n = &x->m->nodes[i];
         const pare_op_desc *d = pare_op_get(n->op);

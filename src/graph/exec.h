@@ -5,6 +5,12 @@
  *     pare_exec_forward(x);                          // x->loss, pare_exec_logits(x)
  *     pare_exec_free(x);
  *
+ * Inference executors pack their f32 Linear weights into oneDNN's layout when they are made and own
+ * those copies: the model is never written by running it.
+ * Losses and capture (graph/loss.c): x->loss is the weighted sum of every loss node's term
+ * (pare_exec_loss_terms lists them); targets are bound after each pare_exec_bind
+ * (pare_exec_bind_target); pare_exec_new_keep keeps named values alive for pare_exec_value.
+ *
  * Inference executors share one arena among activations whose lifetimes do not overlap (a greedy
  * first-fit planner over the straight-line graph); training executors keep every activation for
  * backward and own one gradient buffer per activation. The planner's figure is planned_bytes.
@@ -30,7 +36,8 @@ typedef struct pare_exec {
     void *workspace;
     size_t workspace_bytes;
     pare_rng rng;          /* dropout masks (TRAIN) */
-    float loss;            /* mean loss over non-ignored rows after forward */
+    float loss;            /* after forward: Σ weight · term over the loss nodes (with only the builder's
+                              cross-entropy, weight 1: its mean over non-ignored rows) */
     int profile;           /* set to 1 to accumulate forward time per op kind into op_ns */
     int64_t op_ns[PARE_OP_COUNT];
     /* Observer (calibration): called before node i runs, while its inputs are intact; a non-OK status
@@ -47,14 +54,35 @@ typedef struct pare_exec {
      * this executor's T, and the cache its backward reads (NULL for other nodes). */
     struct pare_attn **attn;
     void **attn_cache;
+    /* Inference: per parameter, the oneDNN-layout copy of an f32 Linear weight (NULL for others),
+     * owned by this executor, so running never writes into the model (which clones share). */
+    pare_f32_packed **packed;
+    size_t packed_bytes;   /* their total, beside planned_bytes */
+    /* Losses, targets and capture (graph/loss.c). */
+    float *terms;          /* (nnodes): each loss node's term after forward (unweighted), 0 elsewhere */
+    unsigned char *bound;  /* (nvalues): target inputs bound since the last pare_exec_bind */
+    unsigned char *kept;   /* (nvalues): 1 where the value's memory still holds it after forward (every
+                              value of a training executor; inputs, logits, losses and the values asked
+                              for by pare_exec_new_keep in an inference one) */
 } pare_exec;
 
 pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode);
+/* pare_exec_new that also keeps the values named in keep[0..nkeep) (node outputs such as "enc.1.add2"
+ * or "head", f32 caches such as "enc.0.attn#att") alive to the end of the forward, for
+ * pare_exec_value: the inference planner extends their lifetimes as it does the logits'. An unknown
+ * name, a byte mask, or attention probabilities that this executor does not compute (a variant, or the
+ * int8 path at inference) are PARE_EINVAL naming the value. */
+pare_status pare_exec_new_keep(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode,
+                               const char *const *keep, int nkeep);
 void pare_exec_free(pare_exec *x); /* safe with NULL */
 
 /* Copy a batch in: tokens (B,T), lengths (B) (NULL = all T), labels (B) or (B,T) (NULL = zeros).
  * Token ids outside [0, vocab) and lengths outside [1, T] are rejected with PARE_EINVAL. */
 pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *lengths, const int32_t *labels);
+/* Copy a target input in: data (rows × cols) as the value declares them at this (B, T). Bind targets
+ * after pare_exec_bind (which starts a new batch and forgets them): a forward with a target not bound
+ * is PARE_EINVAL naming it. Non-finite data is PARE_ENUMERIC naming the element. */
+pare_status pare_exec_bind_target(pare_exec *x, int value, const float *data);
 pare_status pare_exec_forward(pare_exec *x);
 /* Zero activation gradients, seed d(mean loss) and run every op's backward in reverse. Adds into
  * parameter gradients (zero them with pare_model_zero_grad). */
@@ -67,6 +95,19 @@ pare_status pare_exec_backward(pare_exec *x);
  * and *node set to that node; PARE_OK with *node = -1 if the re-run is finite everywhere; any other
  * status if the forward itself fails. check_finite is restored afterwards. */
 pare_status pare_exec_find_nonfinite(pare_exec *x, int64_t *node);
+
+/* The data of value `name` after forward, f32 rows × cols (rows at this (B, T)). PARE_EINVAL if there
+ * is no such value, it is not f32, or an inference executor did not keep it (pare_exec_new_keep). */
+pare_status pare_exec_value(const pare_exec *x, const char *name, const float **data, int64_t *rows, int64_t *cols);
+/* One loss node's contribution after forward. */
+typedef struct pare_loss_term {
+    const char *name;  /* the node's name ("loss" for the builder's cross-entropy) */
+    pare_op_id op;
+    float weight;      /* its weight in x->loss */
+    float value;       /* the unweighted term */
+} pare_loss_term;
+/* Fills terms[0..min(n, max)) in node order; returns n, the number of loss nodes. */
+int pare_exec_loss_terms(const pare_exec *x, pare_loss_term *terms, int max);
 
 /* Rows of a value at this executor's (B, T). */
 int64_t pare_exec_rows(const pare_exec *x, const pare_value *v);

@@ -8,13 +8,8 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "format.h"
 #include "ops.h"
-
-static const char *format_names[] = {[PARE_FMT_F32] = "f32", [PARE_FMT_I8_CHANNEL] = "int8",
-                                     [PARE_FMT_QBLOCK] = "qblock", [PARE_FMT_SIMULATED] = "simulated"};
-_Static_assert(sizeof format_names / sizeof format_names[0] == PARE_FMT_COUNT, "format names out of date");
-
-const char *pare_format_name(pare_format f) { return (unsigned)f < PARE_FMT_COUNT ? format_names[f] : "?"; }
 
 int pare_name_match(const char *pattern, const char *name) { return fnmatch(pattern, name, 0) == 0; }
 
@@ -48,8 +43,6 @@ static void param_release(pare_param *p)
     p->grad = p->adam_m = p->adam_v = NULL;
     pare_qlinear_release(p->q);
     p->q = NULL;
-    pare_f32_packed_free(p->packed);
-    p->packed = NULL;
 }
 
 pare_qlinear *pare_qlinear_new(pare_format f)
@@ -113,7 +106,6 @@ pare_model *pare_model_clone(const pare_model *m)
         pare_param *d = &c->params[i];
         *d = *s;
         d->grad = d->adam_m = d->adam_v = NULL; /* training state is not shared */
-        d->packed = NULL;                        /* nor derived layouts: made again on demand */
         if (d->blob) d->blob->refs++;
         if (d->q) d->q->refs++;                  /* quantized forms are immutable: shared */
     }
@@ -205,6 +197,8 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
     for (int i = 0; i < nparam; i++) n->param[i] = params[i];
     n->out = out;
     n->a = attrs;
+    if (pare_op_is_loss(op) && n->a.weight == 0.0f) n->a.weight = 1.0f; /* a zero weight is set after creation */
+    if (op == PARE_OP_KLDIV && n->a.temperature == 0.0f) n->a.temperature = 1.0f;
     m->values[out].producer = (int)m->nnodes;
     /* caches the op needs for backward */
     pare_cache_spec cs[PARE_NODE_MAX_CACHE];
@@ -237,8 +231,6 @@ int pare_model_find_node(const pare_model *m, const char *name)
 
 pare_status pare_param_make_private(pare_param *p)
 {
-    pare_f32_packed_free(p->packed);
-    p->packed = NULL;
     if (p->blob->refs == 1) return PARE_OK;
     pare_blob *b = calloc(1, sizeof *b);
     if (!b) return pare_fail(PARE_ENOMEM, "out of memory copying %s", p->name);
@@ -255,20 +247,12 @@ pare_status pare_param_make_private(pare_param *p)
     return PARE_OK;
 }
 
-void pare_model_drop_packed(pare_model *m)
-{
-    for (int64_t i = 0; i < m->nparams; i++) {
-        pare_f32_packed_free(m->params[i].packed);
-        m->params[i].packed = NULL;
-    }
-}
-
 size_t pare_model_packed_bytes(const pare_model *m)
 {
     size_t s = 0;
     for (int64_t i = 0; i < m->nparams; i++)
-        if (m->params[i].packed) s += pare_f32_packed_bytes(m->params[i].packed);
-        else if (m->params[i].format == PARE_FMT_I8_CHANNEL) s += pare_i8_weight_packed_bytes(&m->params[i].q->i8);
+        if (pare_format_get(m->params[i].format)->packed_bytes)
+            s += pare_format_get(m->params[i].format)->packed_bytes(&m->params[i]);
     return s;
 }
 
@@ -293,4 +277,12 @@ int64_t pare_model_param_count(const pare_model *m)
     for (int64_t i = 0; i < m->nparams; i++)
         if (m->params[i].trainable) n += pare_param_numel(&m->params[i]);
     return n;
+}
+
+void pare_model_truncate(pare_model *m, int64_t nnodes, int64_t nvalues, int64_t nparams)
+{
+    for (int64_t i = nparams; i < m->nparams; i++) param_release(&m->params[i]);
+    if (nnodes < m->nnodes) m->nnodes = nnodes;
+    if (nvalues < m->nvalues) m->nvalues = nvalues;
+    if (nparams < m->nparams) m->nparams = nparams;
 }

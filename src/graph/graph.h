@@ -1,7 +1,8 @@
 /* graph.h — the graph IR: values, parameters, nodes, and the model that owns them.
  *
  * A model is a straight-line graph (a list of nodes in execution order) over three kinds of things:
- *   inputs      tokens (B·T), lengths (B), labels (B or B·T) — bound per batch;
+ *   inputs      tokens (B·T), lengths (B), labels (B or B·T) — bound per batch; and f32 targets (soft
+ *               labels, a teacher's outputs) that loss nodes compare values against (see "losses");
  *   parameters  named weights with a storage format (f32, or a quantized format with its kernel);
  *   activations the outputs of nodes, and per-node caches for backward (LayerNorm stats, attention
  *               probabilities, dropout masks, softmax probabilities).
@@ -16,8 +17,8 @@
  * N-D tensors. Models are built by src/model/ builders; passes (src/compress/) rewrite the parameter
  * storage or the node list and return a new model.
  *
- * Entry points: pare_model_new / pare_model_free / pare_model_clone, pare_model_add_* (builders),
- * pare_model_find_param, pare_model_size_bytes.
+ * Entry points: pare_model_new / pare_model_free / pare_model_clone, pare_model_add_* (builders, including
+ * pare_model_add_target / pare_model_add_loss), pare_model_find_param, pare_model_size_bytes.
  */
 #ifndef PARE_GRAPH_H
 #define PARE_GRAPH_H
@@ -50,6 +51,13 @@ typedef enum pare_op_id {
     PARE_OP_ATTENTION,     /* in: qkv (B·T, 3C), lengths; cache att (B,H,T,T)   out (B·T, C)  */
     PARE_OP_POOL,          /* in: x (B·T,C), lengths                              out (B, C)    */
     PARE_OP_XENT,          /* in: logits (rows,V), labels; cache probs   out: losses (rows, 1)  */
+    /* Losses of two f32 values of one shape (rows, N), any node's output or a target input, each with a
+     * weight (a.weight) in the total loss; token rows ignore padded positions (in[2] = lengths). They are
+     * built with pare_model_add_loss; kernels/loss.h has the formulas. out (1, 1); cache: rows (rows, 1) */
+    PARE_OP_MSE,           /* in: a, b [, lengths]   mean over valid elements of (a − b)²              */
+    PARE_OP_KLDIV,         /* in: s, t [, lengths]   T²·KL(softmax(t/T) || softmax(s/T)), a.temperature */
+    PARE_OP_COSINE,        /* in: a, b [, lengths]   mean over valid rows of 1 − cos(a, b)              */
+    PARE_OP_SOFT_XENT,     /* in: s, y [, lengths]   −Σ y log softmax(s), y probabilities (soft labels) */
     PARE_OP_COUNT
 } pare_op_id;
 
@@ -57,6 +65,7 @@ typedef enum pare_rows {
     PARE_ROWS_TOKENS = 0, /* B·T */
     PARE_ROWS_SEQS,       /* B */
     PARE_ROWS_CACHE_ATT,  /* B·H·T rows of T (attention probabilities) */
+    PARE_ROWS_ONE,        /* one row: a loss's value */
 } pare_rows;
 
 typedef enum pare_value_kind {
@@ -65,6 +74,8 @@ typedef enum pare_value_kind {
     PARE_VAL_LABELS,     /* int32 (B) or (B·T) input */
     PARE_VAL_ACT,        /* f32 activation, rows × cols */
     PARE_VAL_CACHE,      /* backward cache: f32, or bytes for dropout masks */
+    PARE_VAL_TARGET,     /* f32 input, rows × cols, bound per batch with pare_exec_bind_target: soft labels,
+                            a teacher's logits or hidden states; no gradient */
 } pare_value_kind;
 
 typedef struct pare_value {
@@ -87,7 +98,8 @@ typedef enum pare_format {
     PARE_FMT_COUNT
 } pare_format;
 
-const char *pare_format_name(pare_format f); /* "f32", "int8", "qblock", "simulated" */
+/* "f32", "int8", "qblock", "simulated"; the formats' traits (kernels, labels) are in format.h. */
+const char *pare_format_name(pare_format f);
 
 /* How a quantized Linear runs: made by a pass, immutable afterwards, shared (reference-counted)
  * between a model and its clones. The f32 master weights stay in the parameter's blob. */
@@ -126,9 +138,8 @@ typedef struct pare_param {
     float *grad;              /* (same shape), training only; owned */
     float *adam_m, *adam_v;   /* AdamW moments, training only; owned */
     pare_format format;       /* how the kernels see it: F32, or q->format */
-    pare_qlinear *q;          /* quantized Linear weights (NULL for F32), shared with clones */
-    pare_f32_packed *packed;  /* PARE_FMT_F32 Linear weights: oneDNN-layout copy for inference, made
-                                 lazily by inference executors, dropped before the f32 data changes */
+    pare_qlinear *q;          /* quantized Linear weights (NULL for F32), shared with clones; the
+                                 f32 weights' oneDNN-layout copies belong to inference executors */
 } pare_param;
 
 typedef struct pare_node_attrs {
@@ -142,6 +153,10 @@ typedef struct pare_node_attrs {
     int qat_w, qat_a;   /* LINEAR: indices of the weight-scale (N) and activation-scale (1) parameters */
     float p;            /* DROPOUT */
     pare_pool_mode pool;/* POOL */
+    float weight;       /* loss ops (XENT, MSE, ...): the term's weight in the executor's total loss. A loss
+                           node made with weight 0 gets 1 (pare_model_add_node); a zero weight is set after
+                           creation (pare_model_add_loss, or writing the field) */
+    float temperature;  /* KLDIV: T > 0 (0 at creation gets 1) */
 } pare_node_attrs;
 
 typedef struct pare_node {
@@ -187,14 +202,40 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
 
 int pare_model_find_param(const pare_model *m, const char *name);
 int pare_model_find_node(const pare_model *m, const char *name);
-/* Make param i's f32 data private to this model (copy if shared) and drop derived copies (packed
- * layouts): call it before writing the f32 data. */
+
+/* ---- losses and targets (graph/loss.c) ----
+ * A target is an f32 input (rows × cols) bound per batch: soft labels, a teacher's logits or hidden
+ * states captured by pare_exec_value. A loss node compares two f32 values of one shape, each a node's
+ * output (which then receives a gradient) or a target; the executor's total loss is the weighted sum
+ * of every loss node's term, cross-entropy included (exec.h).
+ *
+ *     int t = pare_model_add_target(m, "teacher.head", PARE_ROWS_SEQS, m->nclass);
+ *     int l = pare_model_add_loss(m, PARE_OP_KLDIV, "distill.kl", m->logits, t, 0.5f, 2.0f);
+ *     m->nodes[m->values[m->loss].producer].a.weight = 0.5f;   // the hard loss: α = 0.5
+ */
+/* A target input named `name` of rows × cols f32; returns its value id, -1 + message on a used name. */
+int pare_model_add_target(pare_model *m, const char *name, pare_rows rows, int64_t cols);
+/* A loss node op ∈ {MSE, KLDIV, COSINE, SOFT_XENT} over values a (the prediction: student logits for
+ * KLDIV and SOFT_XENT) and b (the target: logits for KLDIV, probabilities for SOFT_XENT); both f32 node
+ * outputs or targets of the same rows and cols. Token rows get the model's lengths as a mask. weight
+ * finite; temperature > 0 (KLDIV; ignored by the others). Returns the loss's (1, 1) value id, -1 and a
+ * message on bad arguments (a backward cache as input: capture it from a teacher and bind it as a target
+ * instead, since caches carry no gradient). */
+int pare_model_add_loss(pare_model *m, pare_op_id op, const char *name, int a, int b, float weight, float temperature);
+/* Value id by name (node outputs are named as their node, caches "<node>#<suffix>"), or -1. */
+int pare_model_find_value(const pare_model *m, const char *name);
+/* Drop everything appended after the first nnodes nodes, nvalues values and nparams parameters (which no
+ * earlier node refers to: the graph is straight-line and append-only), freeing dropped parameters. A
+ * training run that appends its extra loss terms uses it to give the model back as it was. */
+void pare_model_truncate(pare_model *m, int64_t nnodes, int64_t nvalues, int64_t nparams);
+/* Make param i's f32 data private to this model (copy if shared): call it before writing the f32
+ * data. */
 pare_status pare_param_make_private(pare_param *p);
 /* Give a Linear weight its quantized form (takes the caller's reference; NULL makes it f32 again). */
 void pare_param_set_q(pare_param *p, pare_qlinear *q);
-/* Drop the packed inference copies of every parameter (training is about to change the weights). */
-void pare_model_drop_packed(pare_model *m);
-/* Bytes held by packed inference copies, f32 and int8 (reported beside the storage size, not in it). */
+/* Bytes the model's formats hold in packed layouts (int8 weights in oneDNN's layout, made at
+ * quantization; reported beside the storage size, not in it). The f32 weights' packed copies belong to
+ * inference executors (pare_exec.packed_bytes). */
 size_t pare_model_packed_bytes(const pare_model *m);
 int64_t pare_param_numel(const pare_param *p);
 /* Storage of a parameter in bytes, as its format stores it. */

@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "exec.h"
+#include "format.h"
 #include "attn/attn.h"
+#include "kernels/loss.h"
 #include "kernels/qat.h"
 
 static float *F(const pare_exec *x, int id) { return (float *)x->buf[id]; }
@@ -108,38 +110,7 @@ static pare_status linear_fwd(pare_exec *x, const pare_node *n)
         pare_linear_f32(y, b.xq, b.Wq, bias, M, N, K);
         return PARE_OK;
     }
-    pare_qlinear *q = w->q;
-    switch (w->format) {
-    case PARE_FMT_I8_CHANNEL: {
-        int64_t nout = 0;
-        pare_status st = pare_linear_i8_act(y, in, &q->i8, NULL /* outlier columns from the int8 weights */, bias, M,
-                                            &q->act, x->workspace, &nout);
-        if (q->act.outlier_threshold > 0) {
-            q->outlier_cols += nout;
-            q->calls++;
-        }
-        return st;
-    }
-    case PARE_FMT_QBLOCK: return pare_linear_qb(y, in, &q->qb, bias, M, x->workspace);
-    case PARE_FMT_SIMULATED: {
-        const float *xa = in;
-        if (q->a_sim) {
-            float *xq = x->workspace;
-            pare_status st = q->a_sim == 2 ? pare_fake_quant_params(xq, in, M, K, &q->a_spec, &q->a_qp)
-                                           : pare_fake_quant(xq, in, M, K, &q->a_spec);
-            if (st != PARE_OK) return st;
-            xa = xq;
-        }
-        pare_linear_f32(y, xa, q->w_sim, bias, M, N, K);
-        return PARE_OK;
-    }
-    case PARE_FMT_F32:
-    default:
-        if (w->packed && x->mode == PARE_EXEC_INFER) /* oneDNN-layout weights, bias fused */
-            return pare_linear_f32_packed(y, in, w->packed, bias, M);
-        pare_linear_f32(y, in, w->blob->data, bias, M, N, K);
-        return PARE_OK;
-    }
+    return pare_format_get(w->format)->forward(x, n, w, y, in, bias, M);
 }
 /* Backward uses the f32 master weights (or, under QAT, their fake-quantized view with STE). */
 static void linear_bwd(pare_exec *x, const pare_node *n)
@@ -179,12 +150,8 @@ static size_t linear_ws(const pare_exec *x, const pare_node *n)
     const pare_param *w = &x->m->params[n->param[0]];
     int64_t M = ROWS(x, n->out), N = w->shape[0], K = w->shape[1];
     if (n->a.qat_bits && w->format == PARE_FMT_F32) return qat_ws(x, M, N, K);
-    switch (w->format) {
-    case PARE_FMT_I8_CHANNEL: return pare_linear_i8_act_workspace(M, N, K, &w->q->act);
-    case PARE_FMT_QBLOCK: return pare_qb_workspace(&w->q->qb, M);
-    case PARE_FMT_SIMULATED: return w->q->a_sim ? sizeof(float) * (size_t)(M * K) : 0;
-    default: return 0;
-    }
+    const pare_format_traits *f = pare_format_get(w->format);
+    return f->workspace ? f->workspace(w, M) : 0;
 }
 
 /* ---- layernorm ---- */
@@ -364,7 +331,7 @@ static int64_t pool_flops(const pare_exec *x, const pare_node *n) { return x->B 
 static pare_status xent_fwd(pare_exec *x, const pare_node *n)
 {
     int64_t M = ROWS(x, n->in[0]), V = COLS(x, n->in[0]);
-    x->loss = pare_crossentropy_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->in[0]), I(x, n->in[1]), M, V);
+    x->terms[n - x->m->nodes] = pare_crossentropy_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->in[0]), I(x, n->in[1]), M, V);
     return PARE_OK;
 }
 static void xent_bwd(pare_exec *x, const pare_node *n)
@@ -372,12 +339,87 @@ static void xent_bwd(pare_exec *x, const pare_node *n)
     int64_t M = ROWS(x, n->in[0]), V = COLS(x, n->in[0]), count = 0;
     const int32_t *t = I(x, n->in[1]);
     for (int64_t i = 0; i < M; i++) count += t[i] >= 0;
-    if (count) pare_crossentropy_backward(G(x, n->in[0]), F(x, n->cache[0]), t, 1.0f / (float)count, M, V);
+    if (count) pare_crossentropy_backward(G(x, n->in[0]), F(x, n->cache[0]), t, 1.0f / (float)count * n->a.weight, M, V);
 }
 static int64_t xent_flops(const pare_exec *x, const pare_node *n) { return 4 * ROWS(x, n->in[0]) * COLS(x, n->in[0]); }
 static int xent_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
 {
     cs[0] = (pare_cache_spec){"probs", m->values[n->in[0]].rows, m->values[n->in[0]].cols, 4};
+    return 1;
+}
+
+/* ---- losses between two f32 values (kernels/loss.h): out (1, 1) = the term; cache rows (rows, 1) ----
+ * Token rows (B·T) are masked by the lengths in in[2]; other rows (sequences, attention caches) are all
+ * valid, passed to the kernels as B = rows, T = 1. The executor seeds d(out) with the node's weight. */
+typedef struct loss_dims { int64_t B, T, N; const int32_t *lengths; } loss_dims;
+
+static loss_dims LOSS(const pare_exec *x, const pare_node *n)
+{
+    const pare_value *v = &x->m->values[n->in[0]];
+    if (v->rows == PARE_ROWS_TOKENS) return (loss_dims){x->B, x->T, v->cols, n->nin > 2 ? I(x, n->in[2]) : NULL};
+    return (loss_dims){ROWS(x, n->in[0]), 1, v->cols, NULL};
+}
+static float *TERM(const pare_exec *x, const pare_node *n)
+{
+    return &x->terms[n - x->m->nodes];
+}
+static float DLOSS(const pare_exec *x, const pare_node *n) { return G(x, n->out)[0]; }
+
+static pare_status mse_fwd(pare_exec *x, const pare_node *n)
+{
+    loss_dims d = LOSS(x, n);
+    *TERM(x, n) = F(x, n->out)[0] = pare_mse_forward(F(x, n->cache[0]), F(x, n->in[0]), F(x, n->in[1]), d.lengths, d.B, d.T, d.N);
+    return PARE_OK;
+}
+static void mse_bwd(pare_exec *x, const pare_node *n)
+{
+    loss_dims d = LOSS(x, n);
+    pare_mse_backward(G(x, n->in[0]), G(x, n->in[1]), F(x, n->in[0]), F(x, n->in[1]), d.lengths, DLOSS(x, n), d.B, d.T, d.N);
+}
+static pare_status kldiv_fwd(pare_exec *x, const pare_node *n)
+{
+    loss_dims d = LOSS(x, n);
+    *TERM(x, n) = F(x, n->out)[0] = pare_kldiv_forward(F(x, n->cache[0]), F(x, n->in[0]), F(x, n->in[1]), n->a.temperature,
+                                                       d.lengths, d.B, d.T, d.N);
+    return PARE_OK;
+}
+static void kldiv_bwd(pare_exec *x, const pare_node *n)
+{
+    loss_dims d = LOSS(x, n);
+    pare_kldiv_backward(G(x, n->in[0]), G(x, n->in[1]), F(x, n->in[0]), F(x, n->in[1]), n->a.temperature, d.lengths,
+                        DLOSS(x, n), d.B, d.T, d.N);
+}
+static pare_status cosine_fwd(pare_exec *x, const pare_node *n)
+{
+    loss_dims d = LOSS(x, n);
+    *TERM(x, n) = F(x, n->out)[0] = pare_cosine_forward(F(x, n->cache[0]), F(x, n->in[0]), F(x, n->in[1]), d.lengths, d.B, d.T, d.N);
+    return PARE_OK;
+}
+static void cosine_bwd(pare_exec *x, const pare_node *n)
+{
+    loss_dims d = LOSS(x, n);
+    pare_cosine_backward(G(x, n->in[0]), G(x, n->in[1]), F(x, n->in[0]), F(x, n->in[1]), d.lengths, DLOSS(x, n), d.B, d.T, d.N);
+}
+static pare_status soft_xent_fwd(pare_exec *x, const pare_node *n)
+{
+    loss_dims d = LOSS(x, n);
+    *TERM(x, n) = F(x, n->out)[0] = pare_soft_xent_forward(F(x, n->cache[0]), F(x, n->in[0]), F(x, n->in[1]), d.lengths, d.B,
+                                                           d.T, d.N);
+    return PARE_OK;
+}
+static void soft_xent_bwd(pare_exec *x, const pare_node *n)
+{
+    loss_dims d = LOSS(x, n);
+    pare_soft_xent_backward(G(x, n->in[0]), G(x, n->in[1]), F(x, n->in[0]), F(x, n->in[1]), d.lengths, DLOSS(x, n), d.B, d.T,
+                            d.N);
+}
+static int64_t mse_flops(const pare_exec *x, const pare_node *n) { return 3 * ROWS(x, n->in[0]) * COLS(x, n->in[0]); }
+static int64_t cosine_flops(const pare_exec *x, const pare_node *n) { return 6 * ROWS(x, n->in[0]) * COLS(x, n->in[0]); }
+static int64_t kldiv_flops(const pare_exec *x, const pare_node *n) { return 10 * ROWS(x, n->in[0]) * COLS(x, n->in[0]); }
+static int64_t soft_xent_flops(const pare_exec *x, const pare_node *n) { return 5 * ROWS(x, n->in[0]) * COLS(x, n->in[0]); }
+static int loss_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
+{
+    cs[0] = (pare_cache_spec){"rows", m->values[n->in[0]].rows, 1, 4};
     return 1;
 }
 
@@ -399,8 +441,26 @@ static const pare_op_desc ops[] = {
     [PARE_OP_ATTENTION] = {"attention", attention_fwd, attention_bwd, attention_flops, attention_caches, attention_ws},
     [PARE_OP_POOL] = {"pool", pool_fwd, pool_bwd, pool_flops, NULL, NULL},
     [PARE_OP_XENT] = {"cross_entropy", xent_fwd, xent_bwd, xent_flops, xent_caches, NULL},
+    [PARE_OP_MSE] = {"mse", mse_fwd, mse_bwd, mse_flops, loss_caches, NULL},
+    [PARE_OP_KLDIV] = {"kl_div", kldiv_fwd, kldiv_bwd, kldiv_flops, loss_caches, NULL},
+    [PARE_OP_COSINE] = {"cosine", cosine_fwd, cosine_bwd, cosine_flops, loss_caches, NULL},
+    [PARE_OP_SOFT_XENT] = {"soft_cross_entropy", soft_xent_fwd, soft_xent_bwd, soft_xent_flops, loss_caches, NULL},
 };
 _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of date with pare_op_id");
+
+/* Terms of the total loss (exec.c sums weight · term over them). */
+static const unsigned char is_loss[PARE_OP_COUNT] = {
+    [PARE_OP_XENT] = 1, [PARE_OP_MSE] = 1, [PARE_OP_KLDIV] = 1, [PARE_OP_COSINE] = 1, [PARE_OP_SOFT_XENT] = 1,
+};
+
+int pare_op_is_loss(pare_op_id id) { return (unsigned)id < PARE_OP_COUNT && is_loss[id]; }
+
+int pare_op_find_loss(const char *name)
+{
+    for (int i = 0; i < PARE_OP_COUNT; i++)
+        if (is_loss[i] && !strcmp(ops[i].name, name)) return i;
+    return -1;
+}
 
 const pare_op_desc *pare_op_get(pare_op_id id)
 {

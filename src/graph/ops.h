@@ -32,5 +32,9 @@ typedef struct pare_op_desc {
 const pare_op_desc *pare_op_get(pare_op_id id);
 const char *pare_op_name(pare_op_id id);
 int pare_op_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs);
+/* 1 for ops whose node is a term of the total loss (XENT, MSE, KLDIV, COSINE, SOFT_XENT). */
+int pare_op_is_loss(pare_op_id id);
+/* A loss op by its registry name ("mse", "kl_div", "cosine", "soft_cross_entropy", "cross_entropy"), or -1. */
+int pare_op_find_loss(const char *name);
 
 #endif

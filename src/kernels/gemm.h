@@ -51,6 +51,8 @@ size_t pare_f32_packed_bytes(const pare_f32_packed *p);
 void pare_f32_packed_shape(const pare_f32_packed *p, int64_t *N, int64_t *K);
 /* oneDNN's implementation for the packed layout, e.g. "brgemm:avx512_core" (for provenance). */
 const char *pare_f32_packed_impl(const pare_f32_packed *p);
+/* The implementation packing (N, K) weights would give, without packing ("unknown" if none). */
+const char *pare_f32_pack_impl_for(int64_t N, int64_t K, char *buf, size_t n);
 /* y(M,N) = x(M,K) · W^T + bias; bias may be NULL; M = 0 does nothing. */
 pare_status pare_linear_f32_packed(float *y, const float *x, const pare_f32_packed *w, const float *bias, int64_t M);
 /* y(M,N) = gelu(x(M,K) · W^T + bias), GELU in its tanh form as pare_gelu_forward (oneDNN's

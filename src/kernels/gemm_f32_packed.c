@@ -78,6 +78,11 @@ const char *pare_f32_packed_impl(const pare_f32_packed *p)
     return impl[0] ? impl : "unknown";
 }
 
+const char *pare_f32_pack_impl_for(int64_t N, int64_t K, char *buf, size_t n)
+{
+    return pare_onednn_ip_impl_for(F32_TYPES, N, K, buf, n);
+}
+
 /* ---- forward ---- */
 
 static pare_status packed_forward(float *y, const float *x, const pare_f32_packed *w, const float *bias, int64_t M,

@@ -146,6 +146,8 @@ void pare_onednn_ip_free(pare_onednn_ip *p); /* NULL ok */
 size_t pare_onednn_ip_bytes(const pare_onednn_ip *p);   /* the packed copy, padding included */
 void pare_onednn_ip_shape(const pare_onednn_ip *p, int64_t *N, int64_t *K);
 const char *pare_onednn_ip_impl(const pare_onednn_ip *p); /* e.g. "brgemm:avx512_core"; "" if unknown */
+/* The implementation oneDNN would choose for (N, K) weights, without packing any: "unknown" if none. */
+const char *pare_onednn_ip_impl_for(pare_onednn_ip_types types, int64_t N, int64_t K, char *buf, size_t n);
 /* dst (M,N) = post(src (M,K) · W^T + bias (N)), M >= 1; bias may be NULL. spare (spare_bytes) is caller
  * memory the call may use as oneDNN's scratchpad (NULL, 0: none; else the stack or the heap). */
 pare_status pare_onednn_ip_run(const pare_onednn_ip *p, void *dst, const void *src, const float *bias, int64_t M,

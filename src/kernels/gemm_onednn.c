@@ -229,6 +229,17 @@ fail:
     return PARE_OK;
 }
 
+const char *pare_onednn_ip_impl_for(pare_onednn_ip_types types, int64_t N, int64_t K, char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown");
+    dnnl_primitive_desc_t pd = make_pd(&types, ONEDNN_IP_PROBE_M, N, K, NULL, 1, PARE_ONEDNN_POST_NONE);
+    const char *impl = NULL;
+    if (pd && dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl && impl[0])
+        snprintf(buf, n, "%s", impl);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return buf;
+}
+
 void pare_onednn_ip_free(pare_onednn_ip *p)
 {
     if (!p) return;

@@ -7,7 +7,11 @@
  * Lua API (methods on userdata):
  *   pare.task(name, opts)           -> Task    t.name t.kind t.vocab t.classes t.T t.n_train t.n_test
  *   pare.model(opts)                -> Model   (schema: pare help model)
- *   m:train(task, opts)             -> {steps, loss, seconds, best_eval_accuracy}
+ *   m:train(task, opts [, distill]) -> {steps, loss, seconds, best_eval_accuracy}
+ *                                      distill = {teacher = Model, hard_weight = 1, losses = {{loss = "kl_div",
+ *                                      student = "head", teacher = "head", weight = 1, temperature = 2,
+ *                                      project = false}, ...}}  (pare help distill, pare help distill_loss)
+ *   m:capture(task, names [, {split, first, n, batch}]) -> {[name] = {rows, cols, values = {...}}}
  *   m:evaluate(task [, {split, batch}]) -> {accuracy, loss, perplexity, n}
  *   m:apply(name, opts) / pare.apply(m, name, opts) -> Model (m unchanged)
  *   m:bench{batch, T, warmup, warmup_min_s, warmup_max_s, warmup_tol, repeats, seed}
@@ -39,6 +43,7 @@
 #include "eval/fidelity.h"
 #include "eval/stats.h"
 #include "graph/exec.h"
+#include "graph/format.h"
 #include "graph/ops.h"
 #include "io/safetensors.h"
 #include "kernels/gemm.h"
@@ -67,12 +72,24 @@ static const pare_opt_spec bench_opts[] = {
 static const pare_schema bench_schema = {"bench", "forward latency (median, bootstrap CI), memory and FLOPs", bench_opts,
                                          (int)(sizeof bench_opts / sizeof bench_opts[0])};
 
+static const pare_opt_spec capture_opts[] = {
+    {"split", PARE_OPT_ENUM, "test", 0, 0, "train|test", "which split of the task"},
+    {"first", PARE_OPT_INT, "1", 1, 1e12, NULL, "first example (1-based)"},
+    {"n", PARE_OPT_INT, "0", 0, 1e12, NULL, "examples from first (0: to the end of the split)"},
+    {"batch", PARE_OPT_INT, "64", 1, 1e6, NULL, "sequences per forward"},
+};
+static const pare_schema capture_schema = {"capture", "named values of a model over examples of a task: m:capture(task, names, opts)",
+                                           capture_opts, (int)(sizeof capture_opts / sizeof capture_opts[0])};
+
 /* ---- schema lookup for `pare help` ---- */
 const pare_schema *pare_schema_lookup(const char *name)
 {
     if (!strcmp(name, "model")) return &pare_model_schema;
     if (!strcmp(name, "train")) return &pare_train_schema;
     if (!strcmp(name, "bench")) return &bench_schema;
+    if (!strcmp(name, "capture")) return &capture_schema;
+    if (!strcmp(name, "distill")) return &pare_distill_schema;
+    if (!strcmp(name, "distill_loss")) return &pare_distill_loss_schema;
     for (int i = 0; i < pare_pass_count(); i++)
         if (!strcmp(pare_pass_at(i)->schema->name, name)) return pare_pass_at(i)->schema;
     for (int i = 0; i < pare_task_count(); i++)
@@ -84,7 +101,7 @@ const pare_schema *pare_schema_lookup(const char *name)
 
 const char *pare_schema_names(char *buf, size_t n)
 {
-    size_t used = (size_t)snprintf(buf, n, "model, train, bench");
+    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss");
     for (int i = 0; i < pare_pass_count() && used < n; i++)
         used += (size_t)snprintf(buf + used, n - used, ", %s", pare_pass_at(i)->schema->name);
     for (int i = 0; i < pare_task_count() && used < n; i++)
@@ -261,12 +278,53 @@ static int print_progress(void *ud, const pare_train_progress *p)
     return 0;
 }
 
+/* The distillation table at idx: {teacher = Model, hard_weight = 1, losses = {{loss = ..., student = ...}, ...}}.
+ * The teacher stays anchored by the table (an argument of the call). */
+static const pare_distill *distill_args(lua_State *L, int idx, pare_distill *d, pare_distill_term *terms)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    memset(d, 0, sizeof *d);
+    lua_getfield(L, idx, "teacher");
+    lmodel *tm = luaL_testudata(L, -1, MODEL_MT);
+    if (!tm || !tm->m) pare_lua_error(L, "train: distill.teacher must be a model (pare.model, pare.load), not a %s", luaL_typename(L, -1));
+    d->teacher = tm->m;
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "losses");
+    if (!lua_istable(L, -1) || lua_rawlen(L, -1) < 1)
+        pare_lua_error(L, "train: distill.losses must be a list of loss tables {loss = ..., student = ...} (pare help distill_loss)");
+    int ls = lua_gettop(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, ls);
+    if (n > PARE_DISTILL_MAX_TERMS) pare_lua_error(L, "train: %d distillation losses (at most %d)", (int)n, PARE_DISTILL_MAX_TERMS);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, ls, i);
+        if (!lua_istable(L, -1)) pare_lua_error(L, "train: distill.losses[%d] must be a table {loss = ..., student = ...}", (int)i);
+        pare_options to;
+        pare_lua_opts(L, lua_gettop(L), &pare_distill_loss_schema, &to);
+        pare_status st = pare_distill_term_from_opts(&terms[i - 1], &to);
+        if (st != PARE_OK) pare_lua_status_error(L, st);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    push_opts_without(L, idx, "teacher");
+    push_opts_without(L, lua_gettop(L), "losses");
+    pare_options od;
+    pare_lua_opts(L, lua_gettop(L), &pare_distill_schema, &od);
+    lua_pop(L, 2);
+    d->hard_weight = (float)pare_opt_num(&od, "hard_weight");
+    d->terms = terms;
+    d->nterms = (int)n;
+    return d;
+}
+
 static int model_train(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
     ltask *t = check_task(L, 2);
     pare_options o;
     pare_lua_opts(L, 3, &pare_train_schema, &o);
+    pare_distill dist;
+    pare_distill_term terms[PARE_DISTILL_MAX_TERMS];
+    const pare_distill *dp = lua_isnoneornil(L, 4) ? NULL : distill_args(L, 4, &dist, terms);
     progress_state ps = {0, isatty(2), 0};
     const char *quiet = getenv("PARE_PROGRESS"); /* PARE_PROGRESS=0: no progress lines (the test runner sets it) */
     int show = !(quiet && !strcmp(quiet, "0"));
@@ -275,7 +333,7 @@ static int model_train(lua_State *L)
      * (activations and their gradients, parameter gradients, optimizer state, attention caches) */
     int reset = pare_mem_reset_peak();
     int64_t rss0 = pare_mem_rss_bytes();
-    pare_status st = pare_train(m->m, &t->train, &t->test, &o, show ? print_progress : NULL, &ps, &r);
+    pare_status st = pare_train_distill(m->m, &t->train, &t->test, &o, dp, show ? print_progress : NULL, &ps, &r);
     int64_t hwm = pare_mem_hwm_bytes();
     if (ps.printed && ps.tty && r.steps != pare_opt_int(&o, "steps")) fputc('\n', stderr);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
@@ -286,6 +344,69 @@ static int model_train(lua_State *L)
     lua_pushnumber(L, r.best_eval_accuracy), lua_setfield(L, -2, "best_eval_accuracy");
     if (reset && rss0 > 0 && hwm >= rss0) lua_pushinteger(L, hwm - rss0), lua_setfield(L, -2, "peak_growth_bytes");
     return 1;
+}
+
+/* m:capture(task, names [, {split, first, n, batch}]): the C buffers live in a userdata whose __gc frees
+ * them, so a memory error while filling the Lua tables leaks nothing. */
+#define CAPTURE_MT "pare.Capture"
+#define CAPTURE_MAX 32
+typedef struct lcapture { int k; pare_captured c[CAPTURE_MAX]; } lcapture;
+
+static int capture_gc(lua_State *L)
+{
+    lcapture *c = luaL_checkudata(L, 1, CAPTURE_MT);
+    for (int i = 0; i < c->k; i++) {
+        pare_free(c->c[i].data);
+        c->c[i].data = NULL;
+    }
+    c->k = 0;
+    return 0;
+}
+
+static int model_capture(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    ltask *t = check_task(L, 2);
+    const char *names[CAPTURE_MAX];
+    int k = 0;
+    if (lua_type(L, 3) == LUA_TSTRING) names[k++] = lua_tostring(L, 3);
+    else if (lua_istable(L, 3)) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, 3);
+        if (n < 1 || n > CAPTURE_MAX) return pare_lua_error(L, "capture: give 1 to %d value names (got %d)", CAPTURE_MAX, (int)n);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, 3, i); /* the string stays alive in the table at 3 */
+            if (lua_type(L, -1) != LUA_TSTRING) return pare_lua_error(L, "capture: names[%d] must be a string", (int)i);
+            names[k++] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+    } else return pare_lua_error(L, "capture: names must be a string or a list of strings (node names: m:layers())");
+    pare_options o;
+    pare_lua_opts(L, 4, &capture_schema, &o);
+    const pare_dataset *d = task_split(L, t, pare_opt_str(&o, "split"));
+    int64_t first = pare_opt_int(&o, "first") - 1, n = pare_opt_int(&o, "n");
+    if (first >= d->n) /* pare_fail formats with printf (%lld); Lua's formatter does not */
+        return pare_lua_status_error(L, pare_fail(PARE_EINVAL, "capture: first=%lld is past the %lld examples of %s",
+                                                  (long long)first + 1, (long long)d->n, d->name));
+    if (n == 0) n = d->n - first;
+    lcapture *c = lua_newuserdatauv(L, sizeof *c, 0);
+    memset(c, 0, sizeof *c);
+    luaL_setmetatable(L, CAPTURE_MT);
+    pare_status st = pare_capture(m->m, d, first, n, pare_opt_int(&o, "batch"), names, k, c->c);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    c->k = k;
+    lua_createtable(L, 0, k);
+    for (int i = 0; i < k; i++) {
+        const pare_captured *v = &c->c[i];
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, v->rows), lua_setfield(L, -2, "rows");
+        lua_pushinteger(L, v->cols), lua_setfield(L, -2, "cols");
+        int64_t len = v->rows * v->cols;
+        lua_createtable(L, len < INT32_MAX ? (int)len : 0, 0);
+        for (int64_t j = 0; j < len; j++) lua_pushnumber(L, v->data[j]), lua_rawseti(L, -2, j + 1);
+        lua_setfield(L, -2, "values");
+        lua_setfield(L, -2, names[i]);
+    }
+    return 1; /* the userdata is garbage now and frees the buffers */
 }
 
 /* Optional {split=, batch=} table at index i. */
@@ -496,12 +617,8 @@ static int model_bench(lua_State *L)
 static const char *linear_label(const pare_model *m, const pare_node *nd)
 {
     const pare_param *w = &m->params[nd->param[0]];
-    switch (w->format) {
-    case PARE_FMT_I8_CHANNEL: return "int8";
-    case PARE_FMT_QBLOCK: return pare_qb_kind_name(w->q->qb.kind);
-    case PARE_FMT_SIMULATED: return "simulated";
-    default: return nd->a.qat_bits ? "qat" : "f32";
-    }
+    if (w->format == PARE_FMT_F32 && nd->a.qat_bits) return "qat";
+    return pare_format_label(w);
 }
 
 /* The storage format of a model over its Linear weights: "f32", "int8", or "mixed(int8+f32)". */
@@ -541,13 +658,16 @@ static int model_quant_report(lua_State *L)
         lua_pushstring(L, linear_label(m, nd)), lua_setfield(L, -2, "format");
         if (q) lua_pushstring(L, q->desc);
         else if (nd->a.qat_bits) lua_pushfstring(L, "simulated qat int%d", nd->a.qat_bits);
-        else lua_pushstring(L, w->packed ? pare_f32_packed_impl(w->packed) : "f32 sgemm");
+        else {
+            char impl[96]; /* what an inference executor packs it for (it owns the copy; the model is not written) */
+            lua_pushstring(L, pare_f32_pack_impl_for(w->shape[0], w->shape[1], impl, sizeof impl));
+        }
         lua_setfield(L, -2, "kernel");
         lua_pushstring(L, q ? q->method : nd->a.qat_bits ? "qat" : "none"), lua_setfield(L, -2, "method");
         double bits = q ? q->bits : 32.0 * (double)pare_param_numel(w);
         lua_pushnumber(L, bits / (double)pare_param_numel(w)), lua_setfield(L, -2, "bits_per_weight");
         lua_pushinteger(L, (lua_Integer)pare_param_bytes(w)), lua_setfield(L, -2, "size_bytes");
-        lua_pushboolean(L, (q && q->format == PARE_FMT_SIMULATED) || nd->a.qat_bits), lua_setfield(L, -2, "simulated");
+        lua_pushboolean(L, pare_format_get(w->format)->simulated || nd->a.qat_bits), lua_setfield(L, -2, "simulated");
         if (q && q->act.outlier_threshold > 0 && q->format == PARE_FMT_I8_CHANNEL) {
             long long calls = q->calls, cols = q->outlier_cols;
             lua_pushnumber(L, calls ? (double)cols / ((double)calls * (double)w->shape[1]) : 0.0);
@@ -563,7 +683,7 @@ static int model_is_simulated(const pare_model *m)
 {
     for (int64_t i = 0; i < m->nnodes; i++)
         if (m->nodes[i].op == PARE_OP_LINEAR &&
-            (m->params[m->nodes[i].param[0]].format == PARE_FMT_SIMULATED || m->nodes[i].a.qat_bits))
+            (pare_format_get(m->params[m->nodes[i].param[0]].format)->simulated || m->nodes[i].a.qat_bits))
             return 1;
     return 0;
 }
@@ -597,11 +717,8 @@ static int model_info(lua_State *L)
         if (m->nodes[i].op != PARE_OP_LINEAR) continue;
         const pare_param *w = &m->params[m->nodes[i].param[0]];
         char one[160];
-        if (w->format == PARE_FMT_I8_CHANNEL) snprintf(one, sizeof one, "%s (%s)", w->q->desc, pare_i8_weight_impl(&w->q->i8));
-        else if (w->q) snprintf(one, sizeof one, "%s", w->q->desc);
-        else if (m->nodes[i].a.qat_bits) snprintf(one, sizeof one, "simulated qat int%d", m->nodes[i].a.qat_bits);
-        else if (w->packed) snprintf(one, sizeof one, "f32 %s (packed)", pare_f32_packed_impl(w->packed));
-        else snprintf(one, sizeof one, "f32 sgemm (not yet packed: run an inference first)");
+        if (w->format == PARE_FMT_F32 && m->nodes[i].a.qat_bits) snprintf(one, sizeof one, "simulated qat int%d", m->nodes[i].a.qat_bits);
+        else pare_format_get(w->format)->describe(w, one, sizeof one);
         if (!strstr(kern, one) && used < sizeof kern - 1)
             used += (size_t)snprintf(kern + used, sizeof kern - used, used ? "; %s" : "%s", one);
     }
@@ -695,7 +812,7 @@ void pare_lua_register_engine(lua_State *L)
     static const luaL_Reg model_methods[] = {
         {"train", model_train}, {"evaluate", model_evaluate}, {"apply", l_apply}, {"quant_report", model_quant_report},   {"bench", model_bench},
         {"info", model_info},   {"layers", model_layers},     {"fidelity", model_fidelity}, {"save", model_save},
-        {"attention_fidelity", model_attention_fidelity},
+        {"attention_fidelity", model_attention_fidelity}, {"capture", model_capture},
         {NULL, NULL},
     };
     static const luaL_Reg model_meta[] = {{"__gc", model_gc}, {"__close", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};
@@ -711,6 +828,10 @@ void pare_lua_register_engine(lua_State *L)
     lua_pop(L, 1);
     luaL_newmetatable(L, TASK_MT);
     luaL_setfuncs(L, task_meta, 0);
+    lua_pop(L, 1);
+    static const luaL_Reg capture_meta[] = {{"__gc", capture_gc}, {NULL, NULL}};
+    luaL_newmetatable(L, CAPTURE_MT);
+    luaL_setfuncs(L, capture_meta, 0);
     lua_pop(L, 1);
     luaL_setfuncs(L, funcs, 0); /* into the pare table on top */
     pare_lua_register_attn(L);

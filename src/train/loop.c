@@ -1,4 +1,5 @@
-/* loop.c — the training loop and the evaluation loop. */
+/* loop.c — the training loop (with a teacher's extra loss terms: distill.c), the evaluation loop and
+ * capture of named values over a data set. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,8 @@
 #include "core/tensor.h"
 #include "core/timer.h"
 #include "graph/exec.h"
-#include "train.h"
+#include "graph/format.h"
+#include "train_internal.h"
 
 static const pare_opt_spec train_opts[] = {
     {"steps", PARE_OPT_INT, "1000", 1, 1e9, NULL, "optimizer steps"},
@@ -70,6 +72,12 @@ static void batch_free(batch_buf *b)
 pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
                        pare_progress_fn progress, void *ud, pare_train_result *out)
 {
+    return pare_train_distill(m, train, eval, o, NULL, progress, ud, out);
+}
+
+pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
+                               const pare_distill *d, pare_progress_fn progress, void *ud, pare_train_result *out)
+{
     memset(out, 0, sizeof *out);
     out->best_eval_accuracy = -1;
     PARE_TRY(check_fit(m, train));
@@ -83,15 +91,20 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
     if ((eval_every > 0 || target > 0) && !eval)
         return pare_fail(PARE_EINVAL, "train: eval_every / target_accuracy need an evaluation set");
     for (int64_t i = 0; i < m->nparams; i++)
-        if (m->params[i].format != PARE_FMT_F32)
+        if (!pare_format_get(m->params[i].format)->trainable)
             return pare_fail(PARE_EINVAL, "train: parameter %s is stored as %s; train the f32 model and compress after "
                              "(or use a quantization-aware pass)", m->params[i].name, pare_format_name(m->params[i].format));
 
-    pare_model_drop_packed(m); /* the weights are about to change */
-    PARE_TRY(pare_model_alloc_grads(m));
+    if (d && d->teacher) {
+        pare_status ts = check_fit(d->teacher, train);
+        if (ts != PARE_OK) return pare_fail_ctx(ts, "distill: the teacher");
+    }
     pare_exec *x = NULL;
     batch_buf bb = {0};
-    pare_status st = pare_exec_new(&x, m, B, train->T, PARE_EXEC_TRAIN);
+    distill_run dr = {0};
+    pare_status st = d ? pare_distill_begin(&dr, m, d, B, train->T, (uint64_t)pare_opt_num(o, "seed")) : PARE_OK;
+    if (st == PARE_OK) st = pare_model_alloc_grads(m);
+    if (st == PARE_OK) st = pare_exec_new(&x, m, B, train->T, PARE_EXEC_TRAIN);
     if (st != PARE_OK) goto done;
     if ((st = batch_alloc(&bb, B, train->T)) != PARE_OK) goto done;
     pare_rng rng;
@@ -104,6 +117,7 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
         for (int64_t b = 0; b < B; b++) bb.idx[b] = (int64_t)pare_rng_below(&rng, (uint64_t)train->n);
         pare_dataset_gather(train, bb.idx, B, bb.tokens, bb.lengths, bb.labels);
         if ((st = pare_exec_bind(x, bb.tokens, bb.lengths, bb.labels)) != PARE_OK) goto done;
+        if (d && (st = pare_distill_step(&dr, x, bb.tokens, bb.lengths)) != PARE_OK) goto done;
         if ((st = pare_exec_forward(x)) != PARE_OK) goto done;
         if (!isfinite(x->loss)) {
             double loss = x->loss;
@@ -131,8 +145,9 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
         double acc = -1;
         if (eval && ((eval_every > 0 && (s + 1) % eval_every == 0) || (target > 0 && eval_every == 0 && (s + 1) % 50 == 0))) {
             pare_eval_result e;
+            pare_distill_detach(&dr, m); /* the model itself, without the teacher's terms */
             st = pare_evaluate(m, eval, B, &e);
-            pare_model_drop_packed(m); /* evaluation packed the weights; the next step changes them */
+            pare_distill_attach(&dr, m);
             if (st != PARE_OK) goto done;
             acc = e.accuracy;
             if (acc > out->best_eval_accuracy) out->best_eval_accuracy = acc;
@@ -149,6 +164,7 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
 done:
     batch_free(&bb);
     pare_exec_free(x);
+    pare_distill_end(&dr, m);
     return st;
 }
 
@@ -176,19 +192,21 @@ static pare_status nonfinite_logits(pare_exec *e, const char *what, const pare_d
     return pare_fail_ctx(PARE_ENUMERIC, "%s", where);
 }
 
-static pare_status for_batches(pare_model *m, const pare_dataset *d, int64_t batch, batch_fn fn, void *ud,
-                               const char *what)
+/* Examples [from, from + count) of d; the executors keep the values named in keep[0..nkeep). */
+static pare_status for_range(pare_model *m, const pare_dataset *d, int64_t from, int64_t count, int64_t batch, batch_fn fn,
+                             void *ud, const char *what, const char *const *keep, int nkeep)
 {
     PARE_TRY(check_fit(m, d));
     if (batch < 1) return pare_fail(PARE_EINVAL, "batch=%lld: must be >= 1", (long long)batch);
-    if (batch > d->n) batch = d->n;
+    if (batch > count) batch = count;
     pare_exec *x = NULL, *tail = NULL;
     batch_buf bb = {0};
-    pare_status st = pare_exec_new(&x, m, batch, d->T, PARE_EXEC_INFER);
-    if (st == PARE_OK && d->n % batch) st = pare_exec_new(&tail, m, d->n % batch, d->T, PARE_EXEC_INFER);
+    int64_t end = from + count;
+    pare_status st = pare_exec_new_keep(&x, m, batch, d->T, PARE_EXEC_INFER, keep, nkeep);
+    if (st == PARE_OK && count % batch) st = pare_exec_new_keep(&tail, m, count % batch, d->T, PARE_EXEC_INFER, keep, nkeep);
     if (st == PARE_OK) st = batch_alloc(&bb, batch, d->T);
-    for (int64_t first = 0; st == PARE_OK && first < d->n; first += batch) {
-        int64_t B = d->n - first < batch ? d->n - first : batch;
+    for (int64_t first = from; st == PARE_OK && first < end; first += batch) {
+        int64_t B = end - first < batch ? end - first : batch;
         pare_exec *e = B == batch ? x : tail;
         for (int64_t b = 0; b < B; b++) bb.idx[b] = first + b;
         pare_dataset_gather(d, bb.idx, B, bb.tokens, bb.lengths, bb.labels);
@@ -205,6 +223,12 @@ static pare_status for_batches(pare_model *m, const pare_dataset *d, int64_t bat
     pare_exec_free(x);
     pare_exec_free(tail);
     return st;
+}
+
+static pare_status for_batches(pare_model *m, const pare_dataset *d, int64_t batch, batch_fn fn, void *ud,
+                               const char *what)
+{
+    return for_range(m, d, 0, d->n, batch, fn, ud, what, NULL, 0);
 }
 
 typedef struct eval_acc { double loss_sum; int64_t correct, count; } eval_acc;
@@ -265,4 +289,52 @@ pare_status pare_predict_logits(pare_model *m, const pare_dataset *d, int64_t ba
     }
     *logits = a.dst;
     return PARE_OK;
+}
+
+typedef struct capture_acc { const char *const *names; int k; pare_captured *out; int64_t from; } capture_acc;
+
+static pare_status capture_batch(void *ud, const pare_exec *x, const int32_t *labels, int64_t first, int64_t B)
+{
+    (void)labels;
+    capture_acc *a = ud;
+    for (int i = 0; i < a->k; i++) {
+        const float *v;
+        int64_t rows, cols;
+        PARE_TRY(pare_exec_value(x, a->names[i], &v, &rows, &cols));
+        int64_t per = rows * cols / B; /* rows of every kind are whole examples, batch-major */
+        memcpy(a->out[i].data + (first - a->from) * per, v, (size_t)(B * per) * sizeof(float));
+    }
+    return PARE_OK;
+}
+
+pare_status pare_capture(pare_model *m, const pare_dataset *d, int64_t first, int64_t n, int64_t batch,
+                         const char *const *names, int k, pare_captured *out)
+{
+    memset(out, 0, sizeof *out * (size_t)(k > 0 ? k : 0));
+    if (first < 0 || n < 1 || first + n > d->n)
+        return pare_fail(PARE_EINVAL, "capture: examples %lld..%lld are outside %s's %lld", (long long)first,
+                         (long long)(first + n - 1), d->name, (long long)d->n);
+    pare_status st = PARE_OK;
+    for (int i = 0; i < k && st == PARE_OK; i++) {
+        int v = pare_model_find_value(m, names[i]);
+        if (v >= 0 && m->values[v].rows == PARE_ROWS_ONE) {
+            st = pare_fail(PARE_EINVAL, "capture: %s is one number per batch, not per example", names[i]);
+            break;
+        }
+        if (v < 0) break; /* for_range names it with the list of nodes */
+        const pare_value *val = &m->values[v];
+        int64_t per_rows = val->rows == PARE_ROWS_TOKENS ? d->T : val->rows == PARE_ROWS_CACHE_ATT ? d->T * d->T : 1;
+        out[i].rows = n * per_rows, out[i].cols = val->cols;
+        out[i].data = pare_alloc((size_t)(out[i].rows * out[i].cols) * sizeof(float));
+        if (!out[i].data) st = pare_fail(PARE_ENOMEM, "capture: out of memory for %s (%lld x %lld floats)", names[i],
+                                         (long long)out[i].rows, (long long)out[i].cols);
+    }
+    capture_acc a = {names, k, out, first};
+    if (st == PARE_OK) st = for_range(m, d, first, n, batch, capture_batch, &a, "capture", names, k);
+    if (st != PARE_OK)
+        for (int i = 0; i < k; i++) {
+            pare_free(out[i].data);
+            out[i].data = NULL;
+        }
+    return st;
 }

@@ -42,6 +42,40 @@ typedef struct pare_train_result {
 pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
                        pare_progress_fn progress, void *ud, pare_train_result *out);
 
+/* ---- training against a teacher (distill.c): extra loss terms between values of the trained model and
+ * values of a teacher captured on the same batch (knowledge distillation: Hinton et al. 2015,
+ * DistilBERT, TinyBERT). The total loss is hard_weight · cross-entropy + Σ weight_i · term_i; the
+ * result's loss is its running mean. The teacher runs at inference (no dropout) on every batch and is not
+ * changed; the terms are appended to m for the run and removed after it. */
+#define PARE_DISTILL_MAX_TERMS 16
+
+typedef struct pare_distill_term {
+    pare_op_id op;                  /* PARE_OP_KLDIV, PARE_OP_MSE, PARE_OP_COSINE, PARE_OP_SOFT_XENT */
+    char student[PARE_NAME_MAX];    /* a value of the trained model: "head", "enc.1.add2" */
+    char teacher[PARE_NAME_MAX];    /* the teacher's value, its target ("": the same name) */
+    float weight;                   /* in the total loss */
+    float temperature;              /* KLDIV: T > 0 */
+    int project;                    /* widths differ: learn a Linear student -> teacher width (dropped after) */
+} pare_distill_term;
+
+typedef struct pare_distill {
+    pare_model *teacher;            /* not m; any storage format (it only runs forward) */
+    float hard_weight;              /* weight of m's own cross-entropy on the labels (Hinton's α) */
+    const pare_distill_term *terms;
+    int nterms;                     /* 1 .. PARE_DISTILL_MAX_TERMS */
+} pare_distill;
+
+/* Option schemas of the distillation (Lua: m:train(task, opts, {teacher=, hard_weight=, losses={...}});
+ * `pare help distill`, `pare help distill_loss`). */
+extern const pare_schema pare_distill_schema;      /* hard_weight */
+extern const pare_schema pare_distill_loss_schema; /* loss, student, teacher, weight, temperature, project */
+/* A term from options resolved against pare_distill_loss_schema. */
+pare_status pare_distill_term_from_opts(pare_distill_term *t, const pare_options *o);
+
+/* pare_train with the terms of d (NULL: exactly pare_train). */
+pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
+                               const pare_distill *d, pare_progress_fn progress, void *ud, pare_train_result *out);
+
 /* Learning rate at step s of the schedule: linear warm-up to lr, cosine decay to lr·min_lr_ratio. */
 float pare_lr_at(int64_t s, int64_t steps, int64_t warmup, float lr, float min_ratio);
 
@@ -68,5 +102,14 @@ pare_status pare_evaluate(pare_model *m, const pare_dataset *d, int64_t batch, p
  * pare_alloc; the caller frees. Used for fidelity measures between a model and its compressed copy.
  * Non-finite logits are PARE_ENUMERIC as for pare_evaluate ("non-finite logits (NaN) on batch ..."). */
 pare_status pare_predict_logits(pare_model *m, const pare_dataset *d, int64_t batch, float **logits, int64_t *rows);
+
+/* Capture: run examples [first, first + n) of d through m at inference (batches of `batch`) and copy the
+ * values named in names[0..k) — node outputs ("enc.1.add2", "head") or f32 caches ("enc.0.attn#att",
+ * the attention probabilities, laid out (n, H, T, T)) — into out[i]: data (rows × cols, allocated with
+ * pare_alloc, the caller frees), rows = n × the value's rows per example (T for token rows, 1 for
+ * sequence rows, T·T for attention rows). Errors name an unknown value or range. */
+typedef struct pare_captured { float *data; int64_t rows, cols; } pare_captured;
+pare_status pare_capture(pare_model *m, const pare_dataset *d, int64_t first, int64_t n, int64_t batch,
+                         const char *const *names, int k, pare_captured *out);
 
 #endif

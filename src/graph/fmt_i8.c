@@ -1,0 +1,43 @@
+/* fmt_i8.c — int8 weights with a scale per output channel (or per tensor), activations quantized as
+ * the weight's act mode says (dynamic per token / per tensor, static, LLM.int8() outlier columns),
+ * on the VNNI int8 kernels of kernels/gemm_i8.h. */
+#include <stdio.h>
+
+#include "exec.h"
+#include "format.h"
+
+static pare_status i8_forward(pare_exec *x, const pare_node *n, const pare_param *w, float *y, const float *in,
+                              const float *bias, int64_t M)
+{
+    (void)n;
+    pare_qlinear *q = w->q;
+    int64_t nout = 0;
+    pare_status st = pare_linear_i8_act(y, in, &q->i8, NULL /* outlier columns from the int8 weights */, bias, M, &q->act,
+                                        x->workspace, &nout);
+    if (q->act.outlier_threshold > 0) { /* LLM.int8(): how many features ran in f32 (m:quant_report) */
+        q->outlier_cols += nout;
+        q->calls++;
+    }
+    return st;
+}
+
+static size_t i8_workspace(const pare_param *w, int64_t M)
+{
+    return pare_linear_i8_act_workspace(M, w->shape[0], w->shape[1], &w->q->act);
+}
+
+static const char *i8_describe(const pare_param *w, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s (%s)", w->q->desc, pare_i8_weight_impl(&w->q->i8));
+    return buf;
+}
+
+static size_t i8_packed_bytes(const pare_param *w) { return pare_i8_weight_packed_bytes(&w->q->i8); }
+
+const pare_format_traits pare_format_i8_channel = {
+    .name = "int8",
+    .forward = i8_forward,
+    .workspace = i8_workspace,
+    .describe = i8_describe,
+    .packed_bytes = i8_packed_bytes,
+};

@@ -1,0 +1,31 @@
+/* fmt_qblock.c — group-wise int4/int8 weights and llama.cpp's blocks (Q8_0, Q4_0, Q4_1) on the block
+ * kernels of kernels/qblock.h. */
+#include <stdio.h>
+
+#include "exec.h"
+#include "format.h"
+
+static pare_status qb_forward(pare_exec *x, const pare_node *n, const pare_param *w, float *y, const float *in,
+                              const float *bias, int64_t M)
+{
+    (void)n;
+    return pare_linear_qb(y, in, &w->q->qb, bias, M, x->workspace);
+}
+
+static size_t qb_workspace(const pare_param *w, int64_t M) { return pare_qb_workspace(&w->q->qb, M); }
+
+static const char *qb_label(const pare_param *w) { return pare_qb_kind_name(w->q->qb.kind); }
+
+static const char *qb_describe(const pare_param *w, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", w->q->desc);
+    return buf;
+}
+
+const pare_format_traits pare_format_qblock = {
+    .name = "qblock",
+    .forward = qb_forward,
+    .workspace = qb_workspace,
+    .label = qb_label,
+    .describe = qb_describe,
+};

@@ -1,0 +1,48 @@
+/* format.h — storage formats of a Linear weight as one table of traits (in the manner of ggml's
+ * type_traits): what a format is called, how its Linear runs forward, the scratch it needs, how it
+ * is described in tables. The LINEAR op, the reports and the passes ask this table; nothing switches
+ * on the format.
+ *
+ * Adding a format: a file src/graph/fmt_<name>.c exporting one `const pare_format_traits`, a
+ * value appended to pare_format (graph.h), one row in format.c's table (guarded by a static assert on
+ * PARE_FMT_COUNT). Worked example: docs/adding-a-technique.md.
+ *
+ * Deliberately not here: how a format is made (that is a pass's job, src/compress/) and training
+ * (every format trains through its f32 masters: backward is NULL for formats that refuse training).
+ */
+#ifndef PARE_FORMAT_H
+#define PARE_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph.h"
+
+struct pare_exec;
+
+typedef struct pare_format_traits {
+    const char *name;   /* "f32", "int8", "qblock", "simulated": pare_format_name */
+    int simulated;      /* 1: no kernel of its own (fake quantization), labelled simulated in every table */
+    int trainable;      /* 1: pare_train accepts it (backward through the f32 master) */
+    /* y (M, N) = x (M, K) · W^T + bias through this format's kernel; bias may be NULL. */
+    pare_status (*forward)(struct pare_exec *x, const pare_node *n, const pare_param *w, float *y, const float *in,
+                           const float *bias, int64_t M);
+    /* Scratch bytes the forward needs for M rows (NULL: none). */
+    size_t (*workspace)(const pare_param *w, int64_t M);
+    /* The format in one word for tables ("int8", "q4_0"); NULL: the traits' name. */
+    const char *(*label)(const pare_param *w);
+    /* What runs, for provenance ("int8 w/channel a/token (brgemm:avx512_core_vnni)"); writes buf. */
+    const char *(*describe)(const pare_param *w, char *buf, size_t n);
+    /* Bytes held in a packed layout beside the stored weights (NULL: none). */
+    size_t (*packed_bytes)(const pare_param *w);
+} pare_format_traits;
+
+/* The traits of a format (NULL for an out-of-range value). */
+const pare_format_traits *pare_format_get(pare_format f);
+/* One word for a Linear weight's format: the traits' label. */
+const char *pare_format_label(const pare_param *w);
+
+/* The formats (one file each: src/graph/fmt_*.c). */
+extern const pare_format_traits pare_format_f32, pare_format_i8_channel, pare_format_qblock, pare_format_simulated;
+
+#endif
