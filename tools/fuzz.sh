@@ -21,6 +21,11 @@ shift 3
 cd "$(dirname "$0")/.."
 UPSTREAM=${UPSTREAM:-"h5table:libhdf5"}
 MAX_UPSTREAM=${MAX_UPSTREAM:-25}
+# The targets write each input as a file under $TMPDIR (fuzz/fuzz_util.h): one directory in memory
+# for the whole run, removed at the end (a crashed target cannot remove its own).
+scratch=$(mktemp -d /dev/shm/pare-fuzz-run.XXXXXX 2>/dev/null || mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"
 # One thread: the targets parse files, and libFuzzer wants each input to run the same way.
 export OMP_NUM_THREADS=1
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
