@@ -16,16 +16,10 @@ static size_t qb_workspace(const pare_param *w, int64_t M) { return pare_qb_work
 
 static const char *qb_label(const pare_param *w) { return pare_qb_kind_name(w->q->qb.kind); }
 
-static const char *qb_describe(const pare_param *w, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s", w->q->desc);
-    return buf;
-}
-
 const pare_format_traits pare_format_qblock = {
     .name = "qblock",
     .forward = qb_forward,
     .workspace = qb_workspace,
     .label = qb_label,
-    .describe = qb_describe,
+    .describe = pare_format_describe_q,
 };

@@ -29,16 +29,10 @@ static size_t sim_workspace(const pare_param *w, int64_t M)
     return w->q->a_sim ? sizeof(float) * (size_t)(M * w->shape[1]) : 0;
 }
 
-static const char *sim_describe(const pare_param *w, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s", w->q->desc);
-    return buf;
-}
-
 const pare_format_traits pare_format_simulated = {
     .name = "simulated",
     .simulated = 1,
     .forward = sim_forward,
     .workspace = sim_workspace,
-    .describe = sim_describe,
+    .describe = pare_format_describe_q,
 };

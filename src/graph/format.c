@@ -1,6 +1,8 @@
 /* format.c — the storage-format registry: one row per pare_format, guarded by a static assert. */
 #include "format.h"
 
+#include <stdio.h>
+
 static const pare_format_traits *const formats[] = {
     [PARE_FMT_F32] = &pare_format_f32,
     [PARE_FMT_I8_CHANNEL] = &pare_format_i8_channel,
@@ -15,6 +17,12 @@ const char *pare_format_name(pare_format f)
 {
     const pare_format_traits *t = pare_format_get(f);
     return t ? t->name : "?";
+}
+
+const char *pare_format_describe_q(const pare_param *w, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", w->q->desc);
+    return buf;
 }
 
 const char *pare_format_label(const pare_param *w)

@@ -39,6 +39,8 @@ typedef struct pare_format_traits {
 
 /* The traits of a format (NULL for an out-of-range value). */
 const pare_format_traits *pare_format_get(pare_format f);
+/* A describe entry for formats whose quantized weight says what runs: its desc ("q4_0", "sim int4 ..."). */
+const char *pare_format_describe_q(const pare_param *w, char *buf, size_t n);
 /* One word for a Linear weight's format: the traits' label. */
 const char *pare_format_label(const pare_param *w);
 

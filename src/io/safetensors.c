@@ -16,6 +16,7 @@
 
 #include "core/options.h"
 #include "core/tensor.h"
+#include "io/atomic.h"
 #include "io/version.h"
 #include "model/transformer.h"
 
@@ -370,28 +371,15 @@ pare_status pare_safetensors_read_f32(const pare_st_file *f, const pare_st_tenso
 
 /* ---- writing ---- */
 
-static int write_all(int fd, const void *buf, size_t n)
+static int write_f32(pare_atomic *a, const float *x, size_t n)
 {
-    const unsigned char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return w < 0 ? errno : EIO;
-        p += w, n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Little-endian F32 data; converted through a bounce buffer on big-endian hosts. */
-static int write_f32(int fd, const float *x, size_t n)
-{
-    if (!host_is_big_endian()) return write_all(fd, x, n * sizeof *x);
+    if (!host_is_big_endian()) return pare_atomic_write(a, x, n * sizeof *x);
     float tmp[1024];
     for (size_t i = 0; i < n; i += 1024) {
         size_t k = n - i < 1024 ? n - i : 1024;
         memcpy(tmp, x + i, k * sizeof *x);
         swap32(tmp, k);
-        int e = write_all(fd, tmp, k * sizeof *x);
+        int e = pare_atomic_write(a, tmp, k * sizeof *x);
         if (e) return e;
     }
     return 0;
@@ -492,41 +480,23 @@ pare_status pare_safetensors_write_f32(const char *path, const pare_st_out *t, i
     char *hdr = NULL;
     size_t hlen = 0;
     PARE_TRY(build_header(&hdr, &hlen, path, t, n, meta, nmeta));
-    char tmp[4200];
-    int fd = -1;
-    for (int k = 0; k < 100 && fd < 0; k++) {
-        snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%d", path, (long)getpid(), k);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) break;
-    }
-    if (fd < 0) {
-        pare_status st = pare_fail(PARE_EIO, "cannot save '%s': cannot create a temporary file in '%s': %s", path, dir, strerror(errno));
+    pare_atomic a; /* a temporary beside the target, fsync'd and renamed over it (io/atomic.h) */
+    pare_status st = pare_atomic_begin(&a, path, "saving a checkpoint");
+    if (st != PARE_OK) {
         free(hdr);
         return st;
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    int err = write_all(fd, len8, 8);
-    if (!err) err = write_all(fd, hdr, hlen);
+    int err = pare_atomic_write(&a, len8, 8);
+    if (!err) err = pare_atomic_write(&a, hdr, hlen);
     free(hdr);
     for (int64_t i = 0; i < n && !err; i++) {
         size_t numel = 1;
         for (int d = 0; d < t[i].ndim; d++) numel *= (size_t)t[i].shape[d];
-        err = write_f32(fd, t[i].data, numel);
+        err = write_f32(&a, t[i].data, numel);
     }
-    if (!err && fsync(fd) != 0) err = errno;
-    if (close(fd) != 0 && !err) err = errno;
-    if (!err && rename(tmp, path) != 0) err = errno;
-    if (err) {
-        unlink(tmp);
-        return pare_fail(PARE_EIO, "cannot save '%s': %s (the file is unchanged)", path, strerror(err));
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* make the rename itself durable */
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    return PARE_OK;
+    return pare_atomic_commit(&a); /* reports a write error kept above; removes the temporary on failure */
 }
 
 /* ---- checkpoints ---- */
