@@ -14,10 +14,20 @@
 # is in pare's sources, is classified upstream: the input is renamed upstream-<library>-<sha1>, the
 # run goes on for the rest of its time (at most MAX_UPSTREAM restarts), and it does not fail.
 # Anything else is pare's: the run fails.
+# tools/fuzz.sh --classify LOG LIB: exit 0 if the sanitizer report in LOG is LIB's alone (upstream),
+# 1 if it is pare's; tests/t_fuzz_classify.sh runs it on recorded reports.
 set -u
-[ $# -ge 4 ] || { echo "usage: tools/fuzz.sh BUILD_DIR SECONDS JOBS TARGET..." >&2; exit 2; }
-B=$1 S=$2 J=$3
-shift 3
+classify=
+if [ "${1:-}" = --classify ]; then
+  [ $# -eq 3 ] || { echo "usage: tools/fuzz.sh --classify LOG LIB" >&2; exit 2; }
+  classify=1
+  case $2 in /*) log=$2 ;; *) log=$PWD/$2 ;; esac
+  lib=$3
+else
+  [ $# -ge 4 ] || { echo "usage: tools/fuzz.sh BUILD_DIR SECONDS JOBS TARGET..." >&2; exit 2; }
+  B=$1 S=$2 J=$3
+  shift 3
+fi
 cd "$(dirname "$0")/.."
 UPSTREAM=${UPSTREAM:-"h5table:libhdf5"}
 MAX_UPSTREAM=${MAX_UPSTREAM:-25}
@@ -45,7 +55,10 @@ upstream_lib() {
 # Sanitizer checks compiled into pare (UBSan) and failed fuzz invariants are always pare's.
 is_upstream() {
   awk -v lib="$2" '
-    function runtime(l) { return l ~ /__interceptor_|__asan|__sanitizer|__lsan|fuzzer::|libc\.so|sysdeps\/|in __(mem|str)[a-z0-9_]+ |in (malloc|calloc|realloc|free|strdup|strndup|memcpy|memmove|memset|posix_memalign|aligned_alloc) / }
+    # The sanitizer runtime: known names, the C library, and any frame in the fuzz binary itself that
+    # has no source line (the runtime is linked in statically; pare is compiled with -g, so its frames
+    # name a file:line). MemcmpInterceptorCommon, StrCmp..., and future interceptor helpers fall there.
+    function runtime(l) { return l ~ /__interceptor_|__asan|__sanitizer|__lsan|fuzzer::|libc\.so|sysdeps\/|in __(mem|str)[a-z0-9_]+ |in (malloc|calloc|realloc|free|strdup|strndup|memcpy|memmove|memset|memcmp|bcmp|strcmp|strncmp|strlen|posix_memalign|aligned_alloc) / || l ~ /\(\/[^ ()]*\/fuzz_[a-z0-9_]+\+0x[0-9a-f]+\)/ || l ~ /Interceptor[A-Za-z]*\(/ }
     /^==[0-9]+==ERROR: AddressSanitizer|^==[0-9]+== ERROR: libFuzzer: (timeout|out-of-memory)/ { inrep = 1 }
     /^==[0-9]+==ERROR: LeakSanitizer/ { inrep = 1; leak = 1 }
     /runtime error:|fuzz invariant failed|ERROR: libFuzzer: deadly signal/ { pare = 1 }
@@ -62,6 +75,11 @@ is_upstream() {
     { instack = 0 }
     END { exit (inrep && nstack >= 1 && !pare) ? 0 : 1 }' "$1"
 }
+
+if [ -n "$classify" ]; then
+  is_upstream "$log" "$lib"
+  exit $?
+fi
 
 # run_one TARGET: fuzz until the time is spent; writes $B/fuzz/<t>.{log,rc,execs,upstream}.
 run_one() {
