@@ -33,7 +33,7 @@ static void blob_release(pare_blob *b)
     }
 }
 
-static void param_release(pare_param *p)
+void pare_param_release(pare_param *p)
 {
     blob_release(p->blob);
     p->blob = NULL;
@@ -76,7 +76,7 @@ void pare_param_set_q(pare_param *p, pare_qlinear *q)
 void pare_model_free(pare_model *m)
 {
     if (!m) return;
-    for (int64_t i = 0; i < m->nparams; i++) param_release(&m->params[i]);
+    for (int64_t i = 0; i < m->nparams; i++) pare_param_release(&m->params[i]);
     free(m->values);
     free(m->nodes);
     free(m->params);
@@ -281,7 +281,7 @@ int64_t pare_model_param_count(const pare_model *m)
 
 void pare_model_truncate(pare_model *m, int64_t nnodes, int64_t nvalues, int64_t nparams)
 {
-    for (int64_t i = nparams; i < m->nparams; i++) param_release(&m->params[i]);
+    for (int64_t i = nparams; i < m->nparams; i++) pare_param_release(&m->params[i]);
     if (nnodes < m->nnodes) m->nnodes = nnodes;
     if (nvalues < m->nvalues) m->nvalues = nvalues;
     if (nparams < m->nparams) m->nparams = nparams;

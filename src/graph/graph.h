@@ -237,6 +237,9 @@ void pare_param_set_q(pare_param *p, pare_qlinear *q);
  * quantization; reported beside the storage size, not in it). The f32 weights' packed copies belong to
  * inference executors (pare_exec.packed_bytes). */
 size_t pare_model_packed_bytes(const pare_model *m);
+/* Release p's weights (its reference to the blob and quantized form) and training state; p is left empty.
+ * For code that drops parameters from a model (graph/rewrite.c). */
+void pare_param_release(pare_param *p);
 int64_t pare_param_numel(const pare_param *p);
 /* Storage of a parameter in bytes, as its format stores it. */
 size_t pare_param_bytes(const pare_param *p);

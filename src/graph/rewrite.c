@@ -1,0 +1,646 @@
+/* rewrite.c — graph edits (insert, rewire, remove, resize) and the whole-graph check.
+ *
+ * Every public edit works on a clone of the model and moves the clone's graph into the model only when
+ * the edit and pare_model_check succeeded, so a failed edit leaves the model exactly as it was. Clones
+ * share weight blobs, so this costs the node, value and parameter arrays, not the weights; the price
+ * is that an edit drops the training state (gradients and optimizer moments are remade by the next
+ * training run, as for any clone). */
+#include "rewrite.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "ops.h"
+
+/* ---- transactions ---- */
+
+/* Move c's graph into m and free what m had (c's struct is freed, its contents now belong to m). */
+static void take(pare_model *m, pare_model *c)
+{
+    for (int64_t i = 0; i < m->nparams; i++) pare_param_release(&m->params[i]);
+    free(m->values);
+    free(m->nodes);
+    free(m->params);
+    *m = *c;
+    free(c);
+}
+
+/* End of an edit on clone c: check it, then commit into m or drop it. */
+static pare_status finish(pare_model *m, pare_model *c, pare_status st)
+{
+    if (st == PARE_OK) st = pare_model_check(c);
+    if (st != PARE_OK) {
+        pare_model_free(c);
+        return st;
+    }
+    pare_model_refresh_dims(c);
+    take(m, c);
+    return PARE_OK;
+}
+
+static int node_reads(const pare_node *n, int v)
+{
+    for (int i = 0; i < n->nin; i++)
+        if (n->in[i] == v) return 1;
+    return 0;
+}
+
+static int is_model_input(const pare_value *v)
+{
+    return v->kind == PARE_VAL_TOKENS || v->kind == PARE_VAL_LENGTHS || v->kind == PARE_VAL_LABELS ||
+           v->kind == PARE_VAL_TARGET;
+}
+
+/* ---- insert / rewire ---- */
+
+int pare_model_insert_node(pare_model *m, int64_t at, pare_op_id op, const char *name, const int *in, int nin,
+                           const int *params, int nparam, pare_rows rows, int64_t cols, pare_node_attrs attrs)
+{
+    if (at < 0 || at > m->nnodes) {
+        pare_fail(PARE_EINVAL, "inserting node '%s': position %lld is outside 0..%lld", name, (long long)at,
+                  (long long)m->nnodes);
+        return -1;
+    }
+    if ((unsigned)op >= PARE_OP_COUNT || nin < 0 || nin > PARE_NODE_MAX_IN || nparam < 0 || nparam > PARE_NODE_MAX_PARAMS) {
+        pare_fail(PARE_EINVAL, "inserting node '%s': bad op or input/parameter count", name);
+        return -1;
+    }
+    if (pare_model_find_node(m, name) >= 0 || pare_model_find_value(m, name) >= 0) {
+        pare_fail(PARE_EINVAL, "inserting node '%s': the model already has a node or value of that name", name);
+        return -1;
+    }
+    for (int i = 0; i < nin; i++) {
+        if (in[i] < 0 || in[i] >= m->nvalues) {
+            pare_fail(PARE_EINVAL, "inserting node '%s': input %d is not a value of the model", name, i);
+            return -1;
+        }
+        int p = m->values[in[i]].producer;
+        if (p >= at) {
+            pare_fail(PARE_EINVAL, "inserting node '%s' at %lld: its input '%s' is made later, by node %d", name,
+                      (long long)at, m->values[in[i]].name, p);
+            return -1;
+        }
+    }
+    for (int i = 0; i < nparam; i++)
+        if (params[i] < 0 || params[i] >= m->nparams) {
+            pare_fail(PARE_EINVAL, "inserting node '%s': parameter %d is not a parameter of the model", name, i);
+            return -1;
+        }
+    pare_model *c = pare_model_clone(m);
+    if (!c) return -1;
+    int64_t first_new = c->nvalues;
+    int out = pare_model_add_node(c, op, name, in, nin, params, nparam, rows, cols, attrs);
+    if (out < 0) {
+        pare_model_free(c);
+        return -1;
+    }
+    /* move the appended node to `at`; the values it made keep their ids (values are not ordered) */
+    pare_node nd = c->nodes[c->nnodes - 1];
+    memmove(&c->nodes[at + 1], &c->nodes[at], sizeof *c->nodes * (size_t)(c->nnodes - 1 - at));
+    c->nodes[at] = nd;
+    for (int64_t v = 0; v < c->nvalues; v++) {
+        if (v >= first_new) c->values[v].producer = (int)at;
+        else if (c->values[v].producer >= at) c->values[v].producer++;
+    }
+    if (finish(m, c, PARE_OK) != PARE_OK) return -1;
+    return out;
+}
+
+/* Rewire inside model c (no transaction); see pare_model_replace_uses. */
+static int replace_uses(pare_model *c, int from, int to)
+{
+    const pare_value *a = &c->values[from], *b = &c->values[to];
+    if (a->rows != b->rows || a->cols != b->cols || a->bytes != b->bytes) {
+        pare_fail(PARE_EINVAL, "replacing '%s' by '%s': shapes differ (%lld vs %lld columns, or other rows)", a->name,
+                  b->name, (long long)a->cols, (long long)b->cols);
+        return -1;
+    }
+    int count = 0;
+    for (int64_t i = 0; i < c->nnodes; i++) {
+        pare_node *n = &c->nodes[i];
+        if (!node_reads(n, from)) continue;
+        if (b->producer >= i) {
+            pare_fail(PARE_EINVAL, "replacing '%s' by '%s': node '%s' reads it before '%s' is made", a->name, b->name,
+                      n->name, b->name);
+            return -1;
+        }
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] == from) n->in[k] = to, count++;
+    }
+    if (c->logits == from) c->logits = to, count++;
+    if (c->loss == from) c->loss = to, count++;
+    return count;
+}
+
+int pare_model_replace_uses(pare_model *m, int from, int to)
+{
+    if (from < 0 || from >= m->nvalues || to < 0 || to >= m->nvalues) {
+        pare_fail(PARE_EINVAL, "replacing a value: ids %d, %d are not values of the model (0..%lld)", from, to,
+                  (long long)m->nvalues - 1);
+        return -1;
+    }
+    pare_model *c = pare_model_clone(m);
+    if (!c) return -1;
+    int n = replace_uses(c, from, to);
+    if (finish(m, c, n < 0 ? PARE_EINVAL : PARE_OK) != PARE_OK) return -1;
+    return n;
+}
+
+/* ---- compaction ---- */
+
+/* Indices of parameters a node refers to besides n->param: QAT's scale parameters. */
+static int node_extra_params(pare_node *n, int **out)
+{
+    if (!n->a.qat_bits) return 0;
+    out[0] = &n->a.qat_w, out[1] = &n->a.qat_a;
+    return 2;
+}
+
+static pare_status compact(pare_model *c)
+{
+    int64_t nv = c->nvalues, np = c->nparams;
+    int *vmap = malloc(sizeof *vmap * (size_t)(nv ? nv : 1)), *pmap = malloc(sizeof *pmap * (size_t)(np ? np : 1));
+    if (!vmap || !pmap) {
+        free(vmap), free(pmap);
+        return pare_fail(PARE_ENOMEM, "out of memory compacting a model");
+    }
+    for (int64_t v = 0; v < nv; v++) vmap[v] = 0;
+    for (int64_t p = 0; p < np; p++) pmap[p] = 0;
+    if (c->tokens >= 0) vmap[c->tokens] = 1;
+    if (c->lengths >= 0) vmap[c->lengths] = 1;
+    if (c->labels >= 0) vmap[c->labels] = 1;
+    for (int64_t i = 0; i < c->nnodes; i++) {
+        pare_node *n = &c->nodes[i];
+        for (int k = 0; k < n->nin; k++) vmap[n->in[k]] = 1;
+        for (int k = 0; k < n->ncache; k++) vmap[n->cache[k]] = 1;
+        vmap[n->out] = 1;
+        for (int k = 0; k < n->nparam; k++) pmap[n->param[k]] = 1;
+        int *extra[2];
+        for (int k = 0, ne = node_extra_params(n, extra); k < ne; k++) pmap[*extra[k]] = 1;
+    }
+    int64_t kv = 0, kp = 0;
+    for (int64_t v = 0; v < nv; v++) {
+        if (!vmap[v]) {
+            vmap[v] = -1;
+            continue;
+        }
+        c->values[kv] = c->values[v];
+        vmap[v] = (int)kv++;
+    }
+    for (int64_t p = 0; p < np; p++) {
+        if (!pmap[p]) {
+            pare_param_release(&c->params[p]);
+            pmap[p] = -1;
+            continue;
+        }
+        c->params[kp] = c->params[p];
+        pmap[p] = (int)kp++;
+    }
+    c->nvalues = kv, c->nparams = kp;
+    for (int64_t i = 0; i < c->nnodes; i++) {
+        pare_node *n = &c->nodes[i];
+        for (int k = 0; k < n->nin; k++) n->in[k] = vmap[n->in[k]];
+        for (int k = 0; k < n->ncache; k++) n->cache[k] = vmap[n->cache[k]];
+        n->out = vmap[n->out];
+        for (int k = 0; k < n->nparam; k++) n->param[k] = pmap[n->param[k]];
+        int *extra[2];
+        for (int k = 0, ne = node_extra_params(n, extra); k < ne; k++) *extra[k] = pmap[*extra[k]];
+        c->values[n->out].producer = (int)i;
+        for (int k = 0; k < n->ncache; k++) c->values[n->cache[k]].producer = (int)i;
+    }
+    int *ids[] = {&c->tokens, &c->lengths, &c->labels, &c->logits, &c->loss};
+    for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++)
+        if (*ids[k] >= 0) *ids[k] = vmap[*ids[k]];
+    free(vmap), free(pmap);
+    return PARE_OK;
+}
+
+pare_status pare_model_compact(pare_model *m)
+{
+    pare_model *c = pare_model_clone(m);
+    if (!c) return PARE_ENOMEM;
+    return finish(m, c, compact(c));
+}
+
+/* ---- removal ---- */
+
+/* Does name match one of the comma-separated globs of pattern? */
+static int match_any(const char *pattern, const char *name)
+{
+    char one[256];
+    for (const char *p = pattern; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n < sizeof one) {
+            memcpy(one, p, n);
+            one[n] = '\0';
+            if (pare_name_match(one, name)) return 1;
+        }
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+pare_status pare_model_remove_nodes(pare_model *m, const char *pattern)
+{
+    char *del = calloc((size_t)(m->nnodes ? m->nnodes : 1), 1);
+    if (!del) return pare_fail(PARE_ENOMEM, "out of memory removing nodes");
+    int64_t ndel = 0;
+    for (int64_t i = 0; i < m->nnodes; i++)
+        if (match_any(pattern, m->nodes[i].name)) del[i] = 1, ndel++;
+    if (!ndel) {
+        free(del);
+        return pare_fail(PARE_EINVAL, "removing nodes '%s': no node matches (node names look like enc.3.attn, enc.3.ffn.up)",
+                         pattern);
+    }
+    /* the values the removed nodes take from the rest, and give to it */
+    int in = -1, out = -1, nin = 0, nout = 0;
+    const char *in_reader = "", *out_reader = "";
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_node *n = &m->nodes[i];
+        for (int k = 0; k < n->nin; k++) {
+            const pare_value *v = &m->values[n->in[k]];
+            int from_removed = v->producer >= 0 && del[v->producer];
+            if (del[i] && !from_removed && !is_model_input(v) && n->in[k] != in) in = n->in[k], nin++, in_reader = n->name;
+            if (!del[i] && from_removed && n->in[k] != out) out = n->in[k], nout++, out_reader = n->name;
+        }
+    }
+    pare_status st = PARE_OK;
+    int ids[] = {m->logits, m->loss};
+    for (int k = 0; k < 2; k++)
+        if (ids[k] >= 0 && m->values[ids[k]].producer >= 0 && del[m->values[ids[k]].producer])
+            st = pare_fail(PARE_EINVAL, "removing nodes '%s': they make the model's %s ('%s')", pattern,
+                           k ? "loss" : "logits", m->values[ids[k]].name);
+    if (st == PARE_OK && nout > 1)
+        st = pare_fail(PARE_EINVAL, "removing nodes '%s': the rest of the graph reads more than one of their values "
+                       "('%s' read by '%s', and others); remove a chain with one output", pattern, m->values[out].name,
+                       out_reader);
+    if (st == PARE_OK && nout == 1 && nin != 1)
+        st = pare_fail(PARE_EINVAL, "removing nodes '%s': they read %d values from the rest of the graph (the last '%s' "
+                       "by '%s'); only a chain from one value can be bypassed", pattern, nin,
+                       in >= 0 ? m->values[in].name : "-", in_reader);
+    if (st != PARE_OK) {
+        free(del);
+        return st;
+    }
+    pare_model *c = pare_model_clone(m);
+    if (!c) {
+        free(del);
+        return PARE_ENOMEM;
+    }
+    if (nout == 1 && replace_uses(c, out, in) < 0) st = PARE_EINVAL;
+    if (st == PARE_OK) {
+        int64_t k = 0;
+        for (int64_t i = 0; i < c->nnodes; i++)
+            if (!del[i]) c->nodes[k++] = c->nodes[i];
+        c->nnodes = k;
+        /* values made by removed nodes lose their producer; compact drops them */
+        for (int64_t v = 0; v < c->nvalues; v++)
+            if (c->values[v].producer >= 0 && del[c->values[v].producer]) c->values[v].producer = -1;
+        st = compact(c);
+    }
+    free(del);
+    return finish(m, c, st);
+}
+
+/* ---- resizing ---- */
+
+/* A new f32 blob holding the rows (dim 0) or columns (dim 1) keep[] of param p; p takes it. */
+static pare_status slice_param(pare_param *p, int dim, const int64_t *keep, int64_t nkeep)
+{
+    if (p->format != PARE_FMT_F32 || p->q)
+        return pare_fail(PARE_EINVAL, "resizing '%s': it is stored as %s; resize the f32 model, then quantize it",
+                         p->name, pare_format_name(p->format));
+    int64_t R = p->shape[0], Cc = p->ndim > 1 ? p->shape[1] : 1;
+    int64_t nr = dim == 0 ? nkeep : R, nc = dim == 1 ? nkeep : Cc;
+    pare_blob *b = calloc(1, sizeof *b);
+    if (!b) return pare_fail(PARE_ENOMEM, "out of memory resizing %s", p->name);
+    b->refs = 1;
+    b->n = (size_t)(nr * nc);
+    b->data = pare_alloc((b->n ? b->n : 1) * sizeof(float));
+    if (!b->data) {
+        free(b);
+        return pare_fail(PARE_ENOMEM, "out of memory resizing %s", p->name);
+    }
+    const float *src = p->blob->data;
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t k = 0; k < nc; k++) {
+            int64_t sr = dim == 0 ? keep[r] : r, sk = dim == 1 ? keep[k] : k;
+            b->data[r * nc + k] = src[sr * Cc + sk];
+        }
+    if (--p->blob->refs == 0) {
+        pare_free(p->blob->data);
+        free(p->blob);
+    }
+    p->blob = b;
+    p->shape[0] = nr;
+    if (p->ndim > 1) p->shape[1] = nc;
+    return PARE_OK;
+}
+
+static pare_status slice_value(pare_model *c, int v, const int64_t *keep, int64_t nkeep, int depth);
+
+/* Attention node n reads a qkv value resized to keep[]: keep must be whole heads, the same for q, k and v. */
+static pare_status slice_attention(pare_model *c, pare_node *n, const int64_t *keep, int64_t nkeep, int depth)
+{
+    int64_t C = c->values[n->out].cols, H = n->a.heads, D = C / H;
+    const char *what = NULL;
+    if (n->nparam) what = "its attention variant has learned parameters sized for its head count";
+    else if (nkeep % (3 * D) != 0 || nkeep == 0) what = "the kept qkv columns are not whole heads";
+    int64_t Hk = nkeep / (3 * D);
+    int64_t *heads = NULL, *okeep = NULL;
+    if (!what) {
+        heads = malloc(sizeof *heads * (size_t)Hk);
+        okeep = malloc(sizeof *okeep * (size_t)(Hk * D));
+        if (!heads || !okeep) {
+            free(heads), free(okeep);
+            return pare_fail(PARE_ENOMEM, "out of memory resizing %s", n->name);
+        }
+        for (int64_t h = 0; h < Hk && !what; h++) {
+            int64_t first = keep[h * D];
+            if (first % D) what = "the kept qkv columns are not whole heads";
+            heads[h] = first / D;
+            for (int s = 0; s < 3 && !what; s++)
+                for (int64_t j = 0; j < D && !what; j++)
+                    if (keep[s * Hk * D + h * D + j] != s * C + heads[h] * D + j)
+                        what = "the kept q, k and v columns are not the same whole heads";
+        }
+    }
+    if (what) {
+        free(heads), free(okeep);
+        return pare_fail(PARE_EINVAL, "resizing '%s' (attention, %lld heads of %lld): %s", n->name, (long long)H,
+                         (long long)D, what);
+    }
+    for (int64_t h = 0; h < Hk; h++)
+        for (int64_t j = 0; j < D; j++) okeep[h * D + j] = heads[h] * D + j;
+    n->a.heads = (int)Hk;
+    for (int k = 0; k < n->ncache; k++) /* the dense attention's probabilities: one column per head */
+        if (c->values[n->cache[k]].rows == PARE_ROWS_CACHE_ATT) c->values[n->cache[k]].cols = Hk;
+    pare_status st = slice_value(c, n->out, okeep, Hk * D, depth + 1);
+    free(heads), free(okeep);
+    return st;
+}
+
+/* Value v now holds only the columns keep[] of what it held: resize its readers. */
+static pare_status slice_value(pare_model *c, int v, const int64_t *keep, int64_t nkeep, int depth)
+{
+    pare_value *val = &c->values[v];
+    if (depth > 64) return pare_fail(PARE_EINVAL, "resizing '%s': the chain of resized values is too long", val->name);
+    if (v == c->logits) return pare_fail(PARE_EINVAL, "resizing '%s': it is the model's logits", val->name);
+    val->cols = nkeep;
+    for (int64_t i = val->producer + 1; i < c->nnodes; i++) {
+        pare_node *n = &c->nodes[i];
+        if (!node_reads(n, v)) continue;
+        pare_status st = PARE_OK;
+        switch (n->op) {
+        case PARE_OP_GELU:
+        case PARE_OP_RELU:
+        case PARE_OP_DROPOUT:
+            for (int k = 0; k < n->ncache; k++) c->values[n->cache[k]].cols = nkeep; /* dropout's mask */
+            st = slice_value(c, n->out, keep, nkeep, depth + 1);
+            break;
+        case PARE_OP_LINEAR:
+            if (n->in[0] != v) goto full;
+            st = slice_param(&c->params[n->param[0]], 1, keep, nkeep);
+            break;
+        case PARE_OP_ATTENTION:
+            if (n->in[0] != v) goto full;
+            st = slice_attention(c, n, keep, nkeep, depth);
+            break;
+        default:
+        full:
+            return pare_fail(PARE_EINVAL, "resizing '%s': node '%s' (%s) reads it and needs all its columns (only "
+                             "head counts and feed-forward widths can change; the model width cannot)", val->name,
+                             n->name, pare_op_name(n->op));
+        }
+        if (st != PARE_OK) return st;
+    }
+    return PARE_OK;
+}
+
+static pare_status keep_channels(pare_model *c, int64_t node, const int64_t *keep, int64_t nkeep)
+{
+    pare_node *n = &c->nodes[node];
+    PARE_TRY(slice_param(&c->params[n->param[0]], 0, keep, nkeep));
+    if (n->nparam > 1) PARE_TRY(slice_param(&c->params[n->param[1]], 0, keep, nkeep));
+    if (n->a.qat_bits) PARE_TRY(slice_param(&c->params[n->a.qat_w], 0, keep, nkeep)); /* a scale per output channel */
+    return slice_value(c, n->out, keep, nkeep, 0);
+}
+
+static pare_status check_linear_node(const pare_model *m, int64_t node, const char *doing)
+{
+    if (node < 0 || node >= m->nnodes)
+        return pare_fail(PARE_EINVAL, "%s: node %lld is not a node of the model (0..%lld)", doing, (long long)node,
+                         (long long)m->nnodes - 1);
+    if (m->nodes[node].op != PARE_OP_LINEAR)
+        return pare_fail(PARE_EINVAL, "%s: node '%s' is %s, not linear", doing, m->nodes[node].name,
+                         pare_op_name(m->nodes[node].op));
+    return PARE_OK;
+}
+
+pare_status pare_model_keep_channels(pare_model *m, int64_t node, const int64_t *keep, int64_t nkeep)
+{
+    PARE_TRY(check_linear_node(m, node, "keeping channels"));
+    const pare_node *n = &m->nodes[node];
+    int64_t N = m->values[n->out].cols;
+    if (nkeep < 1) return pare_fail(PARE_EINVAL, "resizing '%s': keep at least one of its %lld channels", n->name, (long long)N);
+    for (int64_t i = 0; i < nkeep; i++)
+        if (keep[i] < 0 || keep[i] >= N || (i && keep[i] <= keep[i - 1]))
+            return pare_fail(PARE_EINVAL, "resizing '%s': kept channels must be increasing and in [0, %lld) (got %lld at %lld)",
+                             n->name, (long long)N, (long long)keep[i], (long long)i);
+    pare_model *c = pare_model_clone(m);
+    if (!c) return PARE_ENOMEM;
+    return finish(m, c, keep_channels(c, node, keep, nkeep));
+}
+
+pare_status pare_model_drop_channels(pare_model *m, int64_t node, const int64_t *drop, int64_t n)
+{
+    PARE_TRY(check_linear_node(m, node, "dropping channels"));
+    const pare_node *nd = &m->nodes[node];
+    int64_t N = m->values[nd->out].cols;
+    char *gone = calloc((size_t)N, 1);
+    int64_t *keep = malloc(sizeof *keep * (size_t)N);
+    if (!gone || !keep) {
+        free(gone), free(keep);
+        return pare_fail(PARE_ENOMEM, "out of memory resizing %s", nd->name);
+    }
+    pare_status st = PARE_OK;
+    for (int64_t i = 0; i < n && st == PARE_OK; i++) {
+        if (drop[i] < 0 || drop[i] >= N)
+            st = pare_fail(PARE_EINVAL, "dropping channel %lld of '%s': channels are 0..%lld", (long long)drop[i], nd->name,
+                           (long long)N - 1);
+        else if (gone[drop[i]])
+            st = pare_fail(PARE_EINVAL, "dropping channels of '%s': channel %lld is listed twice", nd->name, (long long)drop[i]);
+        else gone[drop[i]] = 1;
+    }
+    int64_t nkeep = 0;
+    for (int64_t i = 0; i < N; i++)
+        if (!gone[i]) keep[nkeep++] = i;
+    if (st == PARE_OK && nkeep == 0)
+        st = pare_fail(PARE_EINVAL, "dropping all %lld channels of '%s': keep at least one (remove the block with "
+                       "pare_model_remove_nodes / m:drop_layers instead)", (long long)N, nd->name);
+    if (st == PARE_OK) st = pare_model_keep_channels(m, node, keep, nkeep);
+    free(gone), free(keep);
+    return st;
+}
+
+pare_status pare_model_drop_heads(pare_model *m, int64_t node, const int *heads, int n)
+{
+    if (node < 0 || node >= m->nnodes || m->nodes[node].op != PARE_OP_ATTENTION)
+        return pare_fail(PARE_EINVAL, "dropping heads: node %lld is not an attention node", (long long)node);
+    const pare_node *a = &m->nodes[node];
+    int H = a->a.heads;
+    int64_t C = m->values[a->out].cols, D = C / H;
+    int qkv_node = m->values[a->in[0]].producer;
+    if (qkv_node < 0 || m->nodes[qkv_node].op != PARE_OP_LINEAR)
+        return pare_fail(PARE_EINVAL, "dropping heads of '%s': its qkv input '%s' is not made by a linear node", a->name,
+                         m->values[a->in[0]].name);
+    char gone[1024] = {0};
+    if (H > (int)sizeof gone) return pare_fail(PARE_EINVAL, "dropping heads of '%s': more than %zu heads", a->name, sizeof gone);
+    for (int i = 0; i < n; i++) {
+        if (heads[i] < 0 || heads[i] >= H)
+            return pare_fail(PARE_EINVAL, "dropping head %d of '%s': its heads are 0..%d", heads[i], a->name, H - 1);
+        if (gone[heads[i]]) return pare_fail(PARE_EINVAL, "dropping heads of '%s': head %d is listed twice", a->name, heads[i]);
+        gone[heads[i]] = 1;
+    }
+    if (n >= H)
+        return pare_fail(PARE_EINVAL, "dropping all %d heads of '%s': keep at least one (remove the attention half or the "
+                         "layer with pare_model_remove_nodes / m:drop_layers instead)", H, a->name);
+    int64_t *keep = malloc(sizeof *keep * (size_t)(3 * C));
+    if (!keep) return pare_fail(PARE_ENOMEM, "out of memory resizing %s", a->name);
+    int64_t k = 0;
+    for (int s = 0; s < 3; s++)
+        for (int h = 0; h < H; h++)
+            if (!gone[h])
+                for (int64_t j = 0; j < D; j++) keep[k++] = s * C + h * D + j;
+    pare_status st = pare_model_keep_channels(m, qkv_node, keep, k);
+    free(keep);
+    return st;
+}
+
+/* ---- the whole-graph check ---- */
+
+#define BAD(...) return pare_fail(PARE_EINVAL, __VA_ARGS__)
+
+static pare_status check_node(const pare_model *m, int64_t i)
+{
+    const pare_node *n = &m->nodes[i];
+    const char *op = (unsigned)n->op < PARE_OP_COUNT ? pare_op_name(n->op) : "?";
+    if ((unsigned)n->op >= PARE_OP_COUNT) BAD("node '%s': unknown op %d", n->name, (int)n->op);
+    if (n->nin < 1 || n->nin > PARE_NODE_MAX_IN || n->nparam < 0 || n->nparam > PARE_NODE_MAX_PARAMS || n->ncache < 0 ||
+        n->ncache > PARE_NODE_MAX_CACHE)
+        BAD("node '%s' (%s): bad input, parameter or cache count", n->name, op);
+    for (int k = 0; k < n->nin; k++) {
+        if (n->in[k] < 0 || n->in[k] >= m->nvalues) BAD("node '%s' (%s): input %d is not a value", n->name, op, k);
+        if (m->values[n->in[k]].producer >= i)
+            BAD("node '%s' (%s): input '%s' is made later in the graph", n->name, op, m->values[n->in[k]].name);
+    }
+    for (int k = 0; k < n->nparam; k++)
+        if (n->param[k] < 0 || n->param[k] >= m->nparams) BAD("node '%s' (%s): parameter %d is not a parameter", n->name, op, k);
+    if (n->out < 0 || n->out >= m->nvalues || m->values[n->out].producer != i)
+        BAD("node '%s' (%s): its output is not a value it makes", n->name, op);
+    const pare_value *out = &m->values[n->out], *x = &m->values[n->in[0]];
+    const pare_param *w = n->nparam ? &m->params[n->param[0]] : NULL, *b = n->nparam > 1 ? &m->params[n->param[1]] : NULL;
+    int64_t C = out->cols;
+    if (C < 1) BAD("node '%s' (%s): output of %lld columns", n->name, op, (long long)C);
+#define WANT(cond, ...)                                                                                              \
+    do {                                                                                                             \
+        if (!(cond)) BAD("node '%s' (%s): " __VA_ARGS__);                                                            \
+    } while (0)
+    switch (n->op) {
+    case PARE_OP_EMBEDDING:
+        WANT(x->kind == PARE_VAL_TOKENS && w && w->ndim == 2 && w->shape[1] == C, "needs tokens and a (vocab, %lld) table",
+             n->name, op, (long long)C);
+        break;
+    case PARE_OP_POSADD:
+        WANT(w && w->ndim == 2 && w->shape[1] == C && x->cols == C && w->shape[0] >= m->max_T,
+             "needs a (max_T=%lld, %lld) table and an input of %lld columns", n->name, op, (long long)m->max_T,
+             (long long)C, (long long)C);
+        break;
+    case PARE_OP_LINEAR:
+        WANT(w && w->ndim == 2 && w->shape[0] == C && w->shape[1] == x->cols,
+             "weight %s is (%lld, %lld) but the input has %lld columns and the output %lld", n->name, op,
+             w ? w->name : "-", w ? (long long)w->shape[0] : 0LL, w ? (long long)w->shape[1] : 0LL, (long long)x->cols,
+             (long long)C);
+        WANT(!b || (b->ndim == 1 && b->shape[0] == C), "bias %s has %lld elements, not %lld", n->name, op, b->name,
+             b ? (long long)b->shape[0] : 0LL, (long long)C);
+        WANT(x->rows == out->rows, "input and output rows differ", n->name, op);
+        if (n->a.qat_bits) {
+            WANT(n->a.qat_w >= 0 && n->a.qat_w < m->nparams && n->a.qat_a >= 0 && n->a.qat_a < m->nparams &&
+                     pare_param_numel(&m->params[n->a.qat_w]) == C && pare_param_numel(&m->params[n->a.qat_a]) == 1,
+                 "its QAT scale parameters do not match its %lld output channels", n->name, op, (long long)C);
+            WANT(n->a.qat_bits >= 2 && n->a.qat_bits <= 16, "QAT bits %d outside 2..16", n->name, op, n->a.qat_bits);
+        }
+        break;
+    case PARE_OP_LAYERNORM:
+        WANT(w && b && pare_param_numel(w) == C && pare_param_numel(b) == C && x->cols == C && x->rows == out->rows,
+             "weight, bias and input must have %lld columns", n->name, op, (long long)C);
+        break;
+    case PARE_OP_GELU:
+    case PARE_OP_RELU:
+    case PARE_OP_DROPOUT:
+        WANT(x->cols == C && x->rows == out->rows, "input (%lld columns) and output (%lld) differ", n->name, op,
+             (long long)x->cols, (long long)C);
+        break;
+    case PARE_OP_ADD:
+        WANT(n->nin == 2 && x->cols == C && m->values[n->in[1]].cols == C && x->rows == out->rows &&
+                 m->values[n->in[1]].rows == out->rows,
+             "both inputs must have the output's %lld columns (got %lld and %lld)", n->name, op, (long long)C,
+             (long long)x->cols, n->nin == 2 ? (long long)m->values[n->in[1]].cols : -1LL);
+        break;
+    case PARE_OP_ATTENTION:
+        WANT(n->nin == 2 && m->values[n->in[1]].kind == PARE_VAL_LENGTHS, "needs qkv and lengths", n->name, op);
+        WANT(n->a.heads >= 1 && C % n->a.heads == 0, "%d heads do not divide its %lld columns", n->name, op, n->a.heads,
+             (long long)C);
+        WANT(x->cols == 3 * C && x->rows == PARE_ROWS_TOKENS && out->rows == PARE_ROWS_TOKENS,
+             "its qkv input has %lld columns; %d heads of %lld need %lld", n->name, op, (long long)x->cols, n->a.heads,
+             (long long)(C / n->a.heads), (long long)(3 * C));
+        break;
+    case PARE_OP_POOL:
+        WANT(n->nin == 2 && m->values[n->in[1]].kind == PARE_VAL_LENGTHS && x->cols == C && x->rows == PARE_ROWS_TOKENS &&
+                 out->rows == PARE_ROWS_SEQS,
+             "needs tokens rows of %lld columns and lengths", n->name, op, (long long)C);
+        break;
+    case PARE_OP_XENT:
+        WANT(n->nin == 2 && m->values[n->in[1]].kind == PARE_VAL_LABELS && m->values[n->in[1]].rows == x->rows,
+             "needs logits and labels of the same rows", n->name, op);
+        break;
+    default: /* the losses of two values: shapes checked by pare_model_add_loss, kept by the rewrites */
+        WANT(n->nin >= 2 && x->cols == m->values[n->in[1]].cols && x->rows == m->values[n->in[1]].rows,
+             "its two inputs differ in shape", n->name, op);
+        break;
+    }
+#undef WANT
+    return PARE_OK;
+}
+
+pare_status pare_model_check(const pare_model *m)
+{
+    int ids[] = {m->tokens, m->lengths, m->labels, m->logits, m->loss};
+    for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++)
+        if (ids[k] < -1 || ids[k] >= m->nvalues) BAD("model: its input, logits or loss id %d is not a value", ids[k]);
+    for (int64_t v = 0; v < m->nvalues; v++)
+        if (m->values[v].producer < -1 || m->values[v].producer >= m->nnodes)
+            BAD("value '%s': its producer %d is not a node", m->values[v].name, m->values[v].producer);
+    for (int64_t i = 0; i < m->nnodes; i++) PARE_TRY(check_node(m, i));
+    return PARE_OK;
+}
+
+void pare_model_refresh_dims(pare_model *m)
+{
+    int64_t L = 0, H = 0, F = 0;
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_node *n = &m->nodes[i];
+        if (n->op == PARE_OP_ATTENTION) {
+            L++;
+            if (n->a.heads > H) H = n->a.heads;
+        }
+        size_t len = strlen(n->name);
+        if (n->op == PARE_OP_LINEAR && len > 7 && !strcmp(n->name + len - 7, ".ffn.up") && m->values[n->out].cols > F)
+            F = m->values[n->out].cols;
+    }
+    m->L = L;
+    if (H) m->H = H;
+    if (F) m->F = F;
+}
