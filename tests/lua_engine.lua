@@ -57,7 +57,10 @@ local function flat(t)
   local keys, out = {}, {}
   for k in pairs(t) do keys[#keys + 1] = k end
   table.sort(keys)
-  for _, k in ipairs(keys) do out[#out + 1] = k .. "=" .. tostring(t[k]) end
+  for _, k in ipairs(keys) do
+    local v = t[k]
+    out[#out + 1] = k .. "=" .. (type(v) == "table" and "{" .. table.concat(v, ",") .. "}" or tostring(v))
+  end
   return table.concat(out, " ")
 end
 local function report(mm)

@@ -193,6 +193,31 @@ static void write_variant(const pare_model *m, const char *path, const char *dro
     free(t);
 }
 
+/* m saved with its graph metadata edited: the first occurrence of `from` replaced by `to`. */
+static void write_graph_edit(const pare_model *m, const char *path, const char *from, const char *to)
+{
+    const char *tmp = path_in("graph-src.safetensors");
+    pare_st_file *f = NULL;
+    if (pare_model_save(m, tmp) != PARE_OK || pare_safetensors_open(&f, tmp) != PARE_OK) {
+        diag("graph edit: %s", pare_errmsg());
+        return;
+    }
+    const char *g = pare_safetensors_meta(f, "graph");
+    const char *at = g ? strstr(g, from) : NULL;
+    if (!at) diag("graph edit: '%s' not found in the graph", from);
+    size_t n = g ? strlen(g) + strlen(to) + 1 : 1;
+    char *edited = calloc(n, 1);
+    if (at) snprintf(edited, n, "%.*s%s%s", (int)(at - g), g, to, at + strlen(from));
+    pare_st_out *t = calloc((size_t)m->nparams, sizeof *t);
+    for (int64_t i = 0; i < m->nparams; i++)
+        t[i] = (pare_st_out){m->params[i].name, m->params[i].ndim, m->params[i].shape, m->params[i].blob->data};
+    const char *meta[] = {"format", "pare", "config", m->config, "graph", edited};
+    if (pare_safetensors_write_f32(path, t, m->nparams, meta, 3) != PARE_OK) diag("write: %s", pare_errmsg());
+    pare_safetensors_close(f);
+    free(edited);
+    free(t);
+}
+
 static int count_temp_files(void)
 {
     DIR *d = opendir(dir);
@@ -352,10 +377,36 @@ int main(void)
                "a wrong shape");
     load_fails(path_in("absent.safetensors"), PARE_EIO, "cannot open", NULL, "a file that does not exist");
 
+    /* the graph in __metadata__ (what m:save writes): anything that does not describe a model the
+     * engine can run is refused, naming the node or parameter */
+    {
+        static const struct {
+            const char *from, *to, *w1, *w2, *what;
+        } g[] = {
+            {"\"op\":\"linear\"", "\"op\":\"linearx\"", "unknown op 'linearx'", NULL, "an unknown op"},
+            {"\"in\":[\"enc.0.ln1\"]", "\"in\":[\"enc.0.nope\"]", "node 'enc.0.attn.qkv'", "names no input", "an input that is not there"},
+            {"\"shape\":[24,16]", "\"shape\":[16,24]", "node 'enc.0.ffn.up' (linear)", "(16, 24)", "a weight shape the node cannot use"},
+            {"\"shape\":[24,16]", "\"shape\":[24000000,16]", "more than the file's data can fill", NULL, "parameters larger than the data"},
+            {"\"version\":1", "\"version\":2", "version 2; this pare reads version 1", NULL, "a newer graph version"},
+            {"{\"version\"", "[{\"version\"", "graph: not a JSON object", NULL, "a graph that is not an object"},
+            {"\"heads\":2,\"causal\":0,\"bmm_i8\":0,\"attn\":\"\"", "\"heads\":2,\"causal\":0,\"bmm_i8\":0,\"attn\":\"nosuch\"", "node 'enc.0.attn'", "nosuch", "an unknown attention variant"},
+            {"\"name\":\"enc.0.ln2\"", "\"name\":\"enc.0.ln1\"", "node 'enc.0.ln1'", "used twice", "a duplicate node name"},
+            {"\"heads\":2,\"causal\"", "\"heads\":3,\"causal\"", "node 'enc.0.attn' (attention)", "heads", "heads that do not divide"},
+            {"\"p\":0.1", "\"p\":2", "\"p\" must be a number in [0, 0.95]", NULL, "a dropout outside its range"},
+            {"\"loss\":\"loss\"", "\"loss\":\"head\"", "loss 'head' is not a cross-entropy", NULL, "a loss that is not one"},
+        };
+        for (size_t k = 0; k < sizeof g / sizeof g[0]; k++) {
+            char file[64];
+            snprintf(file, sizeof file, "graph%zu.safetensors", k);
+            write_graph_edit(enc, path_in(file), g[k].from, g[k].to);
+            load_fails(path_in(file), PARE_EFORMAT, g[k].w1, g[k].w2, g[k].what);
+        }
+    }
+
     /* failed saves */
     pare_model *bare = pare_model_new("encoder");
-    ok(pare_model_save(bare, path_in("bare.safetensors")) == PARE_EINVAL && strstr(pare_errmsg(), "no config"),
-       "a model without config is refused: %s", pare_errmsg());
+    ok(pare_model_save(bare, path_in("bare.safetensors")) == PARE_EINVAL && strstr(pare_errmsg(), "no graph to save"),
+       "an empty model (no graph) is refused: %s", pare_errmsg());
     pare_model_free(bare);
     const char *nodir = path_in("no/such/dir/m.safetensors");
     ok(pare_model_save(enc, nodir) == PARE_EIO && strstr(pare_errmsg(), "directory '") && strstr(pare_errmsg(), "no/such/dir' does not exist") &&

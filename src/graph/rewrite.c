@@ -550,11 +550,13 @@ static pare_status check_node(const pare_model *m, int64_t i)
     } while (0)
     switch (n->op) {
     case PARE_OP_EMBEDDING:
-        WANT(x->kind == PARE_VAL_TOKENS && w && w->ndim == 2 && w->shape[1] == C, "needs tokens and a (vocab, %lld) table",
-             n->name, op, (long long)C);
+        WANT(x->kind == PARE_VAL_TOKENS && w && w->ndim == 2 && w->shape[0] == m->vocab && w->shape[1] == C &&
+                 out->rows == PARE_ROWS_TOKENS,
+             "needs tokens and a (vocab=%lld, %lld) table", n->name, op, (long long)m->vocab, (long long)C);
         break;
     case PARE_OP_POSADD:
-        WANT(w && w->ndim == 2 && w->shape[1] == C && x->cols == C && w->shape[0] >= m->max_T,
+        WANT(w && w->ndim == 2 && w->shape[1] == C && x->cols == C && w->shape[0] >= m->max_T &&
+                 x->rows == PARE_ROWS_TOKENS && out->rows == PARE_ROWS_TOKENS,
              "needs a (max_T=%lld, %lld) table and an input of %lld columns", n->name, op, (long long)m->max_T,
              (long long)C, (long long)C);
         break;
@@ -603,12 +605,21 @@ static pare_status check_node(const pare_model *m, int64_t i)
              "needs tokens rows of %lld columns and lengths", n->name, op, (long long)C);
         break;
     case PARE_OP_XENT:
-        WANT(n->nin == 2 && m->values[n->in[1]].kind == PARE_VAL_LABELS && m->values[n->in[1]].rows == x->rows,
-             "needs logits and labels of the same rows", n->name, op);
+        WANT(n->nin == 2 && m->values[n->in[1]].kind == PARE_VAL_LABELS && m->values[n->in[1]].rows == x->rows &&
+                 x->rows != PARE_ROWS_ONE && x->rows != PARE_ROWS_CACHE_ATT && out->rows == x->rows && C == 1,
+             "needs logits and labels of the same rows, and one output column", n->name, op);
         break;
     default: /* the losses of two values: shapes checked by pare_model_add_loss, kept by the rewrites */
-        WANT(n->nin >= 2 && x->cols == m->values[n->in[1]].cols && x->rows == m->values[n->in[1]].rows,
+        WANT(n->nin >= 2 && x->cols == m->values[n->in[1]].cols && x->rows == m->values[n->in[1]].rows &&
+                 x->rows != PARE_ROWS_ONE && out->rows == PARE_ROWS_ONE && C == 1,
              "its two inputs differ in shape", n->name, op);
+        WANT(n->nin < 3 || (m->values[n->in[2]].kind == PARE_VAL_LENGTHS && x->rows == PARE_ROWS_TOKENS),
+             "a third input must be the lengths of token rows", n->name, op);
+        WANT(n->op != PARE_OP_KLDIV || n->a.temperature > 0, "temperature %g must be > 0", n->name, op,
+             (double)n->a.temperature);
+        for (int k = 0; k < 2; k++)
+            WANT(m->values[n->in[k]].kind == PARE_VAL_ACT || m->values[n->in[k]].kind == PARE_VAL_TARGET,
+                 "input '%s' is not an activation or target", n->name, op, m->values[n->in[k]].name);
         break;
     }
 #undef WANT
@@ -624,6 +635,13 @@ pare_status pare_model_check(const pare_model *m)
         if (m->values[v].producer < -1 || m->values[v].producer >= m->nnodes)
             BAD("value '%s': its producer %d is not a node", m->values[v].name, m->values[v].producer);
     for (int64_t i = 0; i < m->nnodes; i++) PARE_TRY(check_node(m, i));
+    if (m->logits >= 0) {
+        const pare_value *l = &m->values[m->logits];
+        if (l->cols != m->nclass || l->rows != (m->lm ? PARE_ROWS_TOKENS : PARE_ROWS_SEQS))
+            BAD("model: logits '%s' have %lld columns per %s; the model has %lld classes per %s", l->name,
+                (long long)l->cols, l->rows == PARE_ROWS_TOKENS ? "token" : "row", (long long)m->nclass,
+                m->lm ? "token" : "sequence");
+    }
     return PARE_OK;
 }
 

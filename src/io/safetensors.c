@@ -18,6 +18,8 @@
 #include "core/tensor.h"
 #include "io/atomic.h"
 #include "io/version.h"
+#include "graph/rewrite.h"
+#include "graph/serialize.h"
 #include "model/transformer.h"
 
 #define MAX_EXACT 9007199254740992.0 /* 2^53: integers above it do not survive a JSON double */
@@ -516,21 +518,28 @@ static pare_status check_param_finite(const pare_param *p, const char *path, con
 
 pare_status pare_model_save(const pare_model *m, const char *path)
 {
-    if (!m->config[0])
-        return pare_fail(PARE_EINVAL, "cannot save '%s': the model has no config (only models built by pare.model / "
-                                      "pare_transformer_build, and their clones and pass results, can be saved)", path);
+    if (m->tokens < 0 || m->logits < 0 || m->loss < 0)
+        return pare_fail(PARE_EINVAL, "cannot save '%s': the model has no graph to save (no tokens input, logits or loss)",
+                         path);
+    if (pare_model_check(m) != PARE_OK) return pare_fail_ctx(PARE_EINVAL, "cannot save '%s'", path);
     for (int64_t i = 0; i < m->nparams; i++) /* a file pare_model_load would refuse is not written */
         PARE_TRY(check_param_finite(&m->params[i], path, "cannot save"));
+    char *graph = NULL;
+    PARE_TRY(pare_graph_to_json(m, &graph));
     pare_st_out *t = malloc(sizeof *t * (size_t)(m->nparams ? m->nparams : 1));
-    if (!t) return pare_fail(PARE_ENOMEM, "cannot save '%s': out of memory", path);
+    if (!t) {
+        free(graph);
+        return pare_fail(PARE_ENOMEM, "cannot save '%s': out of memory", path);
+    }
     for (int64_t i = 0; i < m->nparams; i++) {
         const pare_param *p = &m->params[i];
         t[i] = (pare_st_out){p->name, p->ndim, p->shape, p->blob->data}; /* the f32 master, whatever the format */
     }
     const char *meta[] = {"format", "pare", "pare_version", pare_version(), "pare_commit", pare_git_commit(),
-                          "config", m->config, "applied", m->applied};
-    pare_status st = pare_safetensors_write_f32(path, t, m->nparams, meta, 5);
+                          "config", m->config, "applied", m->applied, "graph", graph};
+    pare_status st = pare_safetensors_write_f32(path, t, m->nparams, meta, 6);
     free(t);
+    free(graph);
     return st;
 }
 
@@ -552,26 +561,28 @@ static pare_status config_kv(const char *path, const cJSON *root, pare_kv *kv, i
 }
 
 /* Every parameter of m has a tensor of the same shape in f, and f has no other tensor. */
-static pare_status match_tensors(const pare_st_file *f, const pare_model *m)
+static pare_status match_tensors(const pare_st_file *f, const pare_model *m, const char *source)
 {
     char a[160], b[160];
     for (int64_t i = 0; i < m->nparams; i++) {
         const pare_param *p = &m->params[i];
         const pare_st_tensor *t = pare_safetensors_find(f, p->name);
-        if (!t) return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is missing (the %s its config builds has it)", f->path, p->name, m->kind);
+        if (!t) return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is missing (the %s its %s describes has it)", f->path, p->name, m->kind,
+                                    source);
         if (t->dtype != PARE_ST_F32)
             return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is %s; pare checkpoints hold F32", f->path, p->name,
                              pare_st_dtype_name(t->dtype));
         int same = t->ndim == p->ndim;
         for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
         if (!same)
-            return pare_fail(PARE_EFORMAT, "%s: tensor '%s' has shape %s but the %s its config builds needs %s", f->path, p->name,
-                             shape_text(a, sizeof a, t->ndim, t->shape), m->kind, shape_text(b, sizeof b, p->ndim, p->shape));
+            return pare_fail(PARE_EFORMAT, "%s: tensor '%s' has shape %s but the %s its %s describes needs %s", f->path, p->name,
+                             shape_text(a, sizeof a, t->ndim, t->shape), m->kind, source,
+                             shape_text(b, sizeof b, p->ndim, p->shape));
     }
     for (int64_t i = 0; i < f->ntensors; i++)
         if (pare_model_find_param(m, f->tensors[i].name) < 0)
-            return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is not a parameter of the %s its config builds", f->path,
-                             f->tensors[i].name, m->kind);
+            return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is not a parameter of the %s its %s describes", f->path,
+                             f->tensors[i].name, m->kind, source);
     return PARE_OK;
 }
 
@@ -583,7 +594,16 @@ pare_status pare_model_load_meta(pare_model **out, pare_checkpoint_meta *meta, c
     pare_model *m = NULL;
     cJSON *cfg = NULL;
     pare_status st = PARE_OK;
-    const char *config = pare_safetensors_meta(f, "config");
+    const char *config = pare_safetensors_meta(f, "config"), *graph = pare_safetensors_meta(f, "graph");
+    if (graph) { /* the graph itself (pare >= 0.11): any model pare runs, whatever rewrites made it */
+        if ((st = pare_graph_from_json(&m, graph, f->data_bytes / sizeof(float))) != PARE_OK) {
+            st = pare_fail_ctx(st == PARE_ENOMEM ? st : PARE_EFORMAT, "%s: the graph in __metadata__", path);
+            goto done;
+        }
+        snprintf(m->config, sizeof m->config, "%s", config ? config : "");
+        if ((st = match_tensors(f, m, "graph")) != PARE_OK) goto done;
+        goto read;
+    }
     if (!config) {
         st = pare_fail(PARE_EFORMAT, "%s: no \"config\" in __metadata__: not a pare checkpoint (pare loads files written by "
                                      "m:save / pare_model_save; loading Hugging Face checkpoints is not supported yet)", path);
@@ -619,7 +639,8 @@ pare_status pare_model_load_meta(pare_model **out, pare_checkpoint_meta *meta, c
         st = pare_fail_ctx(st == PARE_ENOMEM ? st : PARE_EFORMAT, "%s: the config in __metadata__", path);
         goto done;
     }
-    if ((st = match_tensors(f, m)) != PARE_OK) goto done;
+    if ((st = match_tensors(f, m, "config")) != PARE_OK) goto done;
+read:
     for (int64_t i = 0; i < m->nparams && st == PARE_OK; i++) {
         pare_param *p = &m->params[i];
         st = pare_safetensors_read_f32(f, pare_safetensors_find(f, p->name), p->blob->data, p->blob->n);
@@ -631,7 +652,7 @@ pare_status pare_model_load_meta(pare_model **out, pare_checkpoint_meta *meta, c
         snprintf(meta->format, sizeof meta->format, "%s", (v = pare_safetensors_meta(f, "format")) ? v : "");
         snprintf(meta->pare_version, sizeof meta->pare_version, "%s", (v = pare_safetensors_meta(f, "pare_version")) ? v : "");
         snprintf(meta->applied, sizeof meta->applied, "%s", (v = pare_safetensors_meta(f, "applied")) ? v : "");
-        snprintf(meta->config, sizeof meta->config, "%s", config);
+        snprintf(meta->config, sizeof meta->config, "%s", config ? config : "");
     }
 done:
     cJSON_Delete(cfg);

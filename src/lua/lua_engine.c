@@ -43,6 +43,7 @@
 #include "eval/fidelity.h"
 #include "eval/stats.h"
 #include "graph/exec.h"
+#include "graph/rewrite.h"
 #include "graph/format.h"
 #include "graph/ops.h"
 #include "io/safetensors.h"
@@ -551,6 +552,104 @@ static int l_apply(lua_State *L)
     return 1;
 }
 
+/* ---- graph surgery (graph/rewrite.h): each returns a new model, the receiver is unchanged ---- */
+
+/* Integers of the Lua array at index i (argument `what` of `fn`), malloc'd; *n their count. */
+static int64_t *int_array(lua_State *L, int i, const char *fn, const char *what, int64_t *n)
+{
+    luaL_checktype(L, i, LUA_TTABLE);
+    *n = (int64_t)luaL_len(L, i);
+    int64_t *v = malloc(sizeof *v * (size_t)(*n ? *n : 1));
+    if (!v) return luaL_error(L, "%s: out of memory", fn), NULL;
+    for (int64_t k = 0; k < *n; k++) {
+        lua_geti(L, i, k + 1);
+        int isnum;
+        lua_Integer x = lua_tointegerx(L, -1, &isnum);
+        lua_pop(L, 1);
+        if (!isnum) {
+            free(v);
+            return pare_lua_error(L, "%s: %s[%d] is not an integer (%s are numbered from 0, as in the layer names)", fn,
+                                  what, (int)k + 1, what),
+                   NULL;
+        }
+        v[k] = (int64_t)x;
+    }
+    return v;
+}
+
+/* The node named by argument 2 of a surgery method, which must be of op `op`. */
+static int64_t surgery_node(lua_State *L, const pare_model *m, const char *fn, pare_op_id op, const char *example)
+{
+    const char *name = luaL_checkstring(L, 2);
+    int64_t i = pare_model_find_node(m, name);
+    if (i < 0 || m->nodes[i].op != op)
+        return pare_lua_error(L, "%s: '%s' is not %s node of this model (for example '%s'; m:layers(\"*.%s\") lists them)", fn,
+                              name, op == PARE_OP_ATTENTION ? "an attention" : "a linear", example,
+                              op == PARE_OP_ATTENTION ? "attn" : "ffn.up");
+    return i;
+}
+
+/* The result of a surgery on a clone of m: pushed as a new model, with the edit recorded in applied. */
+static int surgery_result(lua_State *L, pare_model *c, pare_status st, const char *what)
+{
+    if (st != PARE_OK) {
+        pare_model_free(c);
+        return pare_lua_status_error(L, st);
+    }
+    size_t used = strlen(c->applied);
+    snprintf(c->applied + used, sizeof c->applied - used, "%s%s", used ? "+" : "", what);
+    lmodel *out = lua_newuserdatauv(L, sizeof *out, 0);
+    out->m = c;
+    luaL_setmetatable(L, MODEL_MT);
+    return 1;
+}
+
+/* m:drop_heads("enc.3.attn", {0, 5}) -> a model without those heads (their q, k, v rows and the output
+ * projection's columns). */
+static int model_drop_heads(lua_State *L)
+{
+    lmodel *lm = check_model(L, 1);
+    int64_t node = surgery_node(L, lm->m, "drop_heads", PARE_OP_ATTENTION, "enc.0.attn"), n;
+    int64_t *h = int_array(L, 3, "drop_heads", "heads", &n);
+    int *hi = malloc(sizeof *hi * (size_t)(n ? n : 1));
+    pare_model *c = hi ? pare_model_clone(lm->m) : NULL;
+    pare_status st = c ? PARE_OK : PARE_ENOMEM;
+    for (int64_t k = 0; st == PARE_OK && k < n; k++) hi[k] = h[k] < INT32_MIN || h[k] > INT32_MAX ? -1 : (int)h[k];
+    if (st == PARE_OK) st = pare_model_drop_heads(c, node, hi, (int)n);
+    free(h), free(hi);
+    char what[PARE_NAME_MAX + 48];
+    snprintf(what, sizeof what, "drop_heads(%s:%lld)", lua_tostring(L, 2), (long long)n);
+    return surgery_result(L, c, st, what);
+}
+
+/* m:drop_neurons("enc.3.ffn.up", {7, 100, ...}) -> a model without those output channels of the Linear
+ * (and the matching input columns of what reads them). */
+static int model_drop_neurons(lua_State *L)
+{
+    lmodel *lm = check_model(L, 1);
+    int64_t node = surgery_node(L, lm->m, "drop_neurons", PARE_OP_LINEAR, "enc.0.ffn.up"), n;
+    int64_t *d = int_array(L, 3, "drop_neurons", "neurons", &n);
+    pare_model *c = pare_model_clone(lm->m);
+    pare_status st = c ? pare_model_drop_channels(c, node, d, n) : PARE_ENOMEM;
+    free(d);
+    char what[PARE_NAME_MAX + 48];
+    snprintf(what, sizeof what, "drop_neurons(%s:%lld)", lua_tostring(L, 2), (long long)n);
+    return surgery_result(L, c, st, what);
+}
+
+/* m:remove("enc.3.*") -> a model without the matching nodes (a chain from one value to one of its
+ * shape: a layer, or half of one), their input taking their output's place. */
+static int model_remove(lua_State *L)
+{
+    lmodel *lm = check_model(L, 1);
+    const char *pattern = luaL_checkstring(L, 2);
+    pare_model *c = pare_model_clone(lm->m);
+    pare_status st = c ? pare_model_remove_nodes(c, pattern) : PARE_ENOMEM;
+    char what[PARE_NAME_MAX + 48];
+    snprintf(what, sizeof what, "remove(%.60s)", pattern);
+    return surgery_result(L, c, st, what);
+}
+
 static int model_bench(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
@@ -710,6 +809,18 @@ static int model_info(lua_State *L)
     lua_pushinteger(L, m->L), lua_setfield(L, -2, "layers");
     lua_pushinteger(L, m->F), lua_setfield(L, -2, "ffn");
     lua_pushinteger(L, m->nclass), lua_setfield(L, -2, "classes");
+    /* per layer (models edited by m:drop_heads / m:drop_neurons / m:remove differ from layer to layer) */
+    lua_newtable(L);
+    lua_newtable(L);
+    for (int64_t i = 0, kh = 1, kf = 1; i < m->nnodes; i++) {
+        const pare_node *n = &m->nodes[i];
+        size_t len = strlen(n->name);
+        if (n->op == PARE_OP_ATTENTION) lua_pushinteger(L, n->a.heads), lua_rawseti(L, -3, kh++);
+        if (n->op == PARE_OP_LINEAR && len > 7 && !strcmp(n->name + len - 7, ".ffn.up"))
+            lua_pushinteger(L, m->values[n->out].cols), lua_rawseti(L, -2, kf++);
+    }
+    lua_setfield(L, -3, "ffn_per_layer");
+    lua_setfield(L, -2, "heads_per_layer");
     /* the kernels the Linear layers run on (distinct ones, in layer order; oneDNN names its own) */
     char kern[512] = "";
     size_t used = 0;
@@ -813,6 +924,7 @@ void pare_lua_register_engine(lua_State *L)
         {"train", model_train}, {"evaluate", model_evaluate}, {"apply", l_apply}, {"quant_report", model_quant_report},   {"bench", model_bench},
         {"info", model_info},   {"layers", model_layers},     {"fidelity", model_fidelity}, {"save", model_save},
         {"attention_fidelity", model_attention_fidelity}, {"capture", model_capture},
+        {"drop_heads", model_drop_heads}, {"drop_neurons", model_drop_neurons}, {"remove", model_remove},
         {NULL, NULL},
     };
     static const luaL_Reg model_meta[] = {{"__gc", model_gc}, {"__close", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};

@@ -1,0 +1,345 @@
+/* serialize.c — the graph as JSON (serialize.h), written with cJSON and read back with every field
+ * checked, since the text comes from a file anyone can edit. */
+#include "serialize.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn/attn.h"
+#include "ops.h"
+#include "rewrite.h"
+
+#define GRAPH_VERSION 1
+#define MAX_COLS ((int64_t)1 << 31)
+
+static const char *const rows_names[] = {"tokens", "seqs", "att", "one"};
+static const char *const kind_names[] = {"tokens", "lengths", "labels", "act", "cache", "target"};
+static const char *const pool_names[] = {"cls", "mean"};
+_Static_assert(sizeof rows_names / sizeof rows_names[0] == PARE_ROWS_ONE + 1, "rows names out of date");
+_Static_assert(sizeof kind_names / sizeof kind_names[0] == PARE_VAL_TARGET + 1, "value kind names out of date");
+_Static_assert(sizeof pool_names / sizeof pool_names[0] == PARE_POOL_COUNT, "pool names out of date");
+
+static int name_index(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; s && i < n; i++)
+        if (!strcmp(names[i], s)) return i;
+    return -1;
+}
+
+/* ---- writing ---- */
+
+static int add_num(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v) != NULL; }
+static int add_str(cJSON *o, const char *k, const char *v) { return cJSON_AddStringToObject(o, k, v) != NULL; }
+
+static cJSON *attrs_json(const pare_model *m, const pare_node *n)
+{
+    const pare_node_attrs *a = &n->a;
+    cJSON *o = cJSON_CreateObject();
+    int okk = o && add_num(o, "heads", a->heads) && add_num(o, "causal", a->causal) && add_num(o, "bmm_i8", a->bmm_i8) &&
+              add_str(o, "attn", a->attn) && add_num(o, "qat_bits", a->qat_bits) && add_num(o, "qat_learn", a->qat_learn) &&
+              add_num(o, "p", a->p) && add_str(o, "pool", (unsigned)a->pool < PARE_POOL_COUNT ? pool_names[a->pool] : "cls") &&
+              add_num(o, "weight", a->weight) && add_num(o, "temperature", a->temperature);
+    if (okk && a->qat_bits)
+        okk = add_str(o, "qat_w", m->params[a->qat_w].name) && add_str(o, "qat_a", m->params[a->qat_a].name);
+    if (!okk) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+pare_status pare_graph_to_json(const pare_model *m, char **out)
+{
+    *out = NULL;
+    cJSON *g = cJSON_CreateObject(), *inputs = NULL, *params = NULL, *nodes = NULL;
+    int okk = g && add_num(g, "version", GRAPH_VERSION) && add_str(g, "kind", m->kind) && add_num(g, "vocab", (double)m->vocab) &&
+              add_num(g, "max_T", (double)m->max_T) && add_num(g, "d", (double)m->C) && add_num(g, "heads", (double)m->H) &&
+              add_num(g, "layers", (double)m->L) && add_num(g, "ffn", (double)m->F) &&
+              add_num(g, "classes", (double)m->nclass) && cJSON_AddBoolToObject(g, "lm", m->lm) &&
+              (inputs = cJSON_AddArrayToObject(g, "inputs")) && (params = cJSON_AddArrayToObject(g, "params")) &&
+              (nodes = cJSON_AddArrayToObject(g, "nodes"));
+    for (int64_t v = 0; okk && v < m->nvalues; v++) {
+        const pare_value *val = &m->values[v];
+        if (val->producer >= 0) continue;
+        cJSON *o = cJSON_CreateObject();
+        okk = o && cJSON_AddItemToArray(inputs, o) && add_str(o, "name", val->name) &&
+              add_str(o, "kind", kind_names[val->kind]) && add_str(o, "rows", rows_names[val->rows]) &&
+              add_num(o, "cols", (double)val->cols);
+    }
+    for (int64_t i = 0; okk && i < m->nparams; i++) {
+        const pare_param *p = &m->params[i];
+        cJSON *o = cJSON_CreateObject(), *shape = NULL;
+        okk = o && cJSON_AddItemToArray(params, o) && add_str(o, "name", p->name) &&
+              (shape = cJSON_AddArrayToObject(o, "shape")) && cJSON_AddBoolToObject(o, "trainable", p->trainable);
+        for (int d = 0; okk && d < p->ndim; d++) okk = cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)p->shape[d]));
+    }
+    for (int64_t i = 0; okk && i < m->nnodes; i++) {
+        const pare_node *n = &m->nodes[i];
+        cJSON *o = cJSON_CreateObject(), *in = NULL, *pr = NULL, *at = NULL;
+        okk = o && cJSON_AddItemToArray(nodes, o) && add_str(o, "op", pare_op_name(n->op)) && add_str(o, "name", n->name) &&
+              (in = cJSON_AddArrayToObject(o, "in")) && (pr = cJSON_AddArrayToObject(o, "params")) &&
+              add_str(o, "rows", rows_names[m->values[n->out].rows]) && add_num(o, "cols", (double)m->values[n->out].cols) &&
+              (at = attrs_json(m, n)) && cJSON_AddItemToObject(o, "attrs", at);
+        if (!okk && at && !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "attrs"))) cJSON_Delete(at);
+        for (int k = 0; okk && k < n->nin; k++) okk = cJSON_AddItemToArray(in, cJSON_CreateString(m->values[n->in[k]].name));
+        for (int k = 0; okk && k < n->nparam; k++)
+            okk = cJSON_AddItemToArray(pr, cJSON_CreateString(m->params[n->param[k]].name));
+    }
+    if (okk && m->logits >= 0) okk = add_str(g, "logits", m->values[m->logits].name);
+    if (okk && m->loss >= 0) okk = add_str(g, "loss", m->values[m->loss].name);
+    char *text = okk ? cJSON_PrintUnformatted(g) : NULL;
+    cJSON_Delete(g);
+    if (!text) return pare_fail(PARE_ENOMEM, "out of memory writing the graph of a %s", m->kind);
+    *out = text;
+    return PARE_OK;
+}
+
+/* ---- reading ---- */
+
+#define FAIL(...) return pare_fail(PARE_EFORMAT, __VA_ARGS__)
+
+static pare_status get_int(const cJSON *o, const char *key, int64_t lo, int64_t hi, int64_t *v, const char *where)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(e) || !(e->valuedouble >= (double)lo && e->valuedouble <= (double)hi) ||
+        e->valuedouble != floor(e->valuedouble))
+        FAIL("graph: %s: \"%s\" must be an integer in [%lld, %lld]", where, key, (long long)lo, (long long)hi);
+    *v = (int64_t)e->valuedouble;
+    return PARE_OK;
+}
+
+static pare_status get_float(const cJSON *o, const char *key, double lo, double hi, float *v, const char *where)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(e) || !(e->valuedouble >= lo && e->valuedouble <= hi))
+        FAIL("graph: %s: \"%s\" must be a number in [%g, %g]", where, key, lo, hi);
+    *v = (float)e->valuedouble;
+    return PARE_OK;
+}
+
+static pare_status get_str(const cJSON *o, const char *key, size_t max, const char **v, const char *where)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(e) || strlen(e->valuestring) >= max)
+        FAIL("graph: %s: \"%s\" must be a string of fewer than %zu bytes", where, key, max);
+    *v = e->valuestring;
+    return PARE_OK;
+}
+
+static pare_status get_enum(const cJSON *o, const char *key, const char *const *names, int n, int *v, const char *where)
+{
+    const char *s;
+    PARE_TRY(get_str(o, key, 64, &s, where));
+    *v = name_index(names, n, s);
+    if (*v < 0) FAIL("graph: %s: \"%s\" is '%s', not one of the known kinds", where, key, s);
+    return PARE_OK;
+}
+
+static pare_status get_array(const cJSON *o, const char *key, int max, const cJSON **a, const char *where)
+{
+    *a = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsArray(*a) || cJSON_GetArraySize(*a) > max)
+        FAIL("graph: %s: \"%s\" must be an array of at most %d entries", where, key, max);
+    return PARE_OK;
+}
+
+static pare_status read_attrs(pare_model *m, const cJSON *a, pare_node_attrs *at, const char *where)
+{
+    if (!cJSON_IsObject(a)) FAIL("graph: %s: \"attrs\" must be an object", where);
+    int64_t v;
+    const char *s;
+    int e;
+    PARE_TRY(get_int(a, "heads", 0, 65536, &v, where));
+    at->heads = (int)v;
+    PARE_TRY(get_int(a, "causal", 0, 1, &v, where));
+    at->causal = (int)v;
+    PARE_TRY(get_int(a, "bmm_i8", 0, 1, &v, where));
+    at->bmm_i8 = (int)v;
+    PARE_TRY(get_str(a, "attn", sizeof at->attn, &s, where));
+    memcpy(at->attn, s, strlen(s) + 1);
+    PARE_TRY(get_int(a, "qat_bits", 0, 16, &v, where));
+    at->qat_bits = (int)v;
+    PARE_TRY(get_int(a, "qat_learn", 0, 1, &v, where));
+    at->qat_learn = (int)v;
+    PARE_TRY(get_float(a, "p", 0, 0.95, &at->p, where));
+    PARE_TRY(get_enum(a, "pool", pool_names, PARE_POOL_COUNT, &e, where));
+    at->pool = (pare_pool_mode)e;
+    PARE_TRY(get_float(a, "weight", -1e30, 1e30, &at->weight, where));
+    PARE_TRY(get_float(a, "temperature", 0, 1e30, &at->temperature, where));
+    if (at->qat_bits) {
+        PARE_TRY(get_str(a, "qat_w", PARE_NAME_MAX, &s, where));
+        if ((at->qat_w = pare_model_find_param(m, s)) < 0) FAIL("graph: %s: QAT scale parameter '%s' is not listed", where, s);
+        PARE_TRY(get_str(a, "qat_a", PARE_NAME_MAX, &s, where));
+        if ((at->qat_a = pare_model_find_param(m, s)) < 0) FAIL("graph: %s: QAT scale parameter '%s' is not listed", where, s);
+    }
+    return PARE_OK;
+}
+
+static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats)
+{
+    int64_t v, ver;
+    PARE_TRY(get_int(g, "version", 1, 1000, &ver, "top level"));
+    if (ver != GRAPH_VERSION)
+        FAIL("graph: version %lld; this pare reads version %d (a newer pare wrote it?)", (long long)ver, GRAPH_VERSION);
+    const char *kind;
+    PARE_TRY(get_str(g, "kind", sizeof m->kind, &kind, "top level"));
+    snprintf(m->kind, sizeof m->kind, "%s", kind);
+    PARE_TRY(get_int(g, "vocab", 1, 1e9, &m->vocab, "top level"));
+    PARE_TRY(get_int(g, "max_T", 1, 1e7, &m->max_T, "top level"));
+    PARE_TRY(get_int(g, "d", 0, MAX_COLS, &m->C, "top level"));
+    PARE_TRY(get_int(g, "heads", 0, MAX_COLS, &m->H, "top level"));
+    PARE_TRY(get_int(g, "layers", 0, MAX_COLS, &m->L, "top level"));
+    PARE_TRY(get_int(g, "ffn", 0, MAX_COLS, &m->F, "top level"));
+    PARE_TRY(get_int(g, "classes", 1, MAX_COLS, &m->nclass, "top level"));
+    const cJSON *lm = cJSON_GetObjectItemCaseSensitive(g, "lm");
+    if (!cJSON_IsBool(lm)) FAIL("graph: top level: \"lm\" must be true or false");
+    m->lm = cJSON_IsTrue(lm);
+
+    const cJSON *inputs, *params, *nodes, *e;
+    PARE_TRY(get_array(g, "inputs", 1000, &inputs, "top level"));
+    PARE_TRY(get_array(g, "params", 1 << 20, &params, "top level"));
+    PARE_TRY(get_array(g, "nodes", 1 << 20, &nodes, "top level"));
+    char where[PARE_NAME_MAX + 32];
+    cJSON_ArrayForEach(e, inputs)
+    {
+        const char *name;
+        int kind_i, rows;
+        PARE_TRY(get_str(e, "name", PARE_NAME_MAX, &name, "an input"));
+        snprintf(where, sizeof where, "input '%s'", name);
+        PARE_TRY(get_enum(e, "kind", kind_names, PARE_VAL_TARGET + 1, &kind_i, where));
+        PARE_TRY(get_enum(e, "rows", rows_names, PARE_ROWS_ONE + 1, &rows, where));
+        PARE_TRY(get_int(e, "cols", 1, MAX_COLS, &v, where));
+        if (kind_i == PARE_VAL_ACT || kind_i == PARE_VAL_CACHE) FAIL("graph: %s: an input cannot be of kind %s", where, kind_names[kind_i]);
+        if (pare_model_find_value(m, name) >= 0) FAIL("graph: %s: the name is used twice", where);
+        int id;
+        if (kind_i == PARE_VAL_TARGET) id = pare_model_add_target(m, name, (pare_rows)rows, v);
+        else {
+            int *slot = kind_i == PARE_VAL_TOKENS ? &m->tokens : kind_i == PARE_VAL_LENGTHS ? &m->lengths : &m->labels;
+            if (*slot >= 0) FAIL("graph: %s: a second %s input", where, kind_names[kind_i]);
+            id = pare_model_add_input(m, (pare_value_kind)kind_i, name);
+            if (id >= 0) {
+                if (v != 1 || rows > PARE_ROWS_SEQS || (kind_i == PARE_VAL_LENGTHS && rows != PARE_ROWS_SEQS) ||
+                    (kind_i == PARE_VAL_TOKENS && rows != PARE_ROWS_TOKENS))
+                    FAIL("graph: %s: rows %s and %lld columns do not fit a %s input", where, rows_names[rows], (long long)v,
+                         kind_names[kind_i]);
+                m->values[id].rows = (pare_rows)rows;
+            }
+        }
+        if (id < 0) return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
+    }
+    uint64_t floats = 0;
+    cJSON_ArrayForEach(e, params)
+    {
+        const char *name;
+        const cJSON *shape, *d, *tr = cJSON_GetObjectItemCaseSensitive(e, "trainable");
+        PARE_TRY(get_str(e, "name", PARE_NAME_MAX, &name, "a parameter"));
+        snprintf(where, sizeof where, "parameter '%s'", name);
+        PARE_TRY(get_array(e, "shape", 2, &shape, where));
+        if (!cJSON_IsBool(tr)) FAIL("graph: %s: \"trainable\" must be true or false", where);
+        int64_t sh[2] = {1, 1};
+        int ndim = 0;
+        cJSON_ArrayForEach(d, shape)
+        {
+            if (!cJSON_IsNumber(d) || !(d->valuedouble >= 1 && d->valuedouble <= (double)MAX_COLS) ||
+                d->valuedouble != floor(d->valuedouble))
+                FAIL("graph: %s: shape entries must be integers in [1, %lld]", where, (long long)MAX_COLS);
+            sh[ndim++] = (int64_t)d->valuedouble;
+        }
+        if (ndim < 1) FAIL("graph: %s: the shape needs 1 or 2 dimensions", where);
+        floats += (uint64_t)sh[0] * (uint64_t)sh[1];
+        if (floats > max_floats)
+            FAIL("graph: the parameters up to '%s' hold %llu floats, more than the file's data can fill (%llu)", name,
+                 (unsigned long long)floats, (unsigned long long)max_floats);
+        if (pare_model_find_param(m, name) >= 0) FAIL("graph: %s: the name is used twice", where);
+        if (pare_model_add_param(m, name, ndim, sh, cJSON_IsTrue(tr)) < 0) return pare_fail_ctx(PARE_ENOMEM, "graph: %s", where);
+    }
+    char prev_attn[sizeof ((pare_node_attrs *)0)->attn] = "";
+    cJSON_ArrayForEach(e, nodes)
+    {
+        const char *name, *opname;
+        const cJSON *in, *pr, *x;
+        int rows;
+        PARE_TRY(get_str(e, "name", PARE_NAME_MAX, &name, "a node"));
+        snprintf(where, sizeof where, "node '%s'", name);
+        PARE_TRY(get_str(e, "op", 64, &opname, where));
+        int op = -1;
+        for (int k = 0; k < PARE_OP_COUNT && op < 0; k++)
+            if (!strcmp(pare_op_name((pare_op_id)k), opname)) op = k;
+        if (op < 0) FAIL("graph: %s: unknown op '%s'", where, opname);
+        PARE_TRY(get_array(e, "in", PARE_NODE_MAX_IN, &in, where));
+        PARE_TRY(get_array(e, "params", PARE_NODE_MAX_PARAMS, &pr, where));
+        PARE_TRY(get_enum(e, "rows", rows_names, PARE_ROWS_ONE + 1, &rows, where));
+        PARE_TRY(get_int(e, "cols", 1, MAX_COLS, &v, where));
+        int ins[PARE_NODE_MAX_IN], prm[PARE_NODE_MAX_PARAMS], nin = 0, np = 0;
+        cJSON_ArrayForEach(x, in)
+        {
+            if (!cJSON_IsString(x) || (ins[nin++] = pare_model_find_value(m, x->valuestring)) < 0)
+                FAIL("graph: %s: input %d names no input or earlier node", where, nin - 1);
+        }
+        cJSON_ArrayForEach(x, pr)
+        {
+            if (!cJSON_IsString(x) || (prm[np++] = pare_model_find_param(m, x->valuestring)) < 0)
+                FAIL("graph: %s: parameter %d names no listed parameter", where, np - 1);
+        }
+        if (nin < 1) FAIL("graph: %s: no input", where);
+        pare_node_attrs at = {0};
+        PARE_TRY(read_attrs(m, cJSON_GetObjectItemCaseSensitive(e, "attrs"), &at, where));
+        if (pare_model_find_value(m, name) >= 0) FAIL("graph: %s: the name is used twice", where);
+        if (op == PARE_OP_ATTENTION && at.attn[0] && strcmp(at.attn, prev_attn) != 0) {
+            /* a variant must exist at max_T (its learned parameters are sized there); consecutive layers
+             * with one spec are made once, as the builder does */
+            int64_t C = v, H = at.heads;
+            if (H < 1 || C % H) FAIL("graph: %s: %lld heads do not divide %lld columns", where, (long long)H, (long long)C);
+            pare_attn *a = NULL;
+            pare_status st = pare_attn_create_spec(&a, at.attn, m->max_T, H, C / H, at.causal);
+            pare_attn_free(a);
+            if (st != PARE_OK) return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
+            memcpy(prev_attn, at.attn, sizeof prev_attn);
+        }
+        if (pare_model_add_node(m, (pare_op_id)op, name, ins, nin, prm, np, (pare_rows)rows, v, at) < 0)
+            return pare_fail_ctx(PARE_ENOMEM, "graph: %s", where);
+        m->nodes[m->nnodes - 1].a = at; /* exactly as written (the builder turns a zero loss weight into 1) */
+    }
+    const char *s;
+    if (cJSON_GetObjectItemCaseSensitive(g, "logits")) {
+        PARE_TRY(get_str(g, "logits", PARE_NAME_MAX, &s, "top level"));
+        if ((m->logits = pare_model_find_value(m, s)) < 0 || m->values[m->logits].producer < 0)
+            FAIL("graph: logits '%s' is not a node's output", s);
+    }
+    if (cJSON_GetObjectItemCaseSensitive(g, "loss")) {
+        PARE_TRY(get_str(g, "loss", PARE_NAME_MAX, &s, "top level"));
+        if ((m->loss = pare_model_find_value(m, s)) < 0 || m->values[m->loss].producer < 0 ||
+            m->nodes[m->values[m->loss].producer].op != PARE_OP_XENT)
+            FAIL("graph: loss '%s' is not a cross-entropy node's output", s);
+    }
+    if (m->tokens < 0 || m->lengths < 0 || m->logits < 0 || m->loss < 0 || m->labels < 0)
+        FAIL("graph: a model needs tokens, lengths and labels inputs, logits and a loss");
+    PARE_TRY(pare_model_check(m));
+    return PARE_OK;
+}
+
+pare_status pare_graph_from_json(pare_model **out, const char *json, uint64_t max_floats)
+{
+    *out = NULL;
+    cJSON *g = cJSON_Parse(json);
+    if (!cJSON_IsObject(g)) {
+        cJSON_Delete(g);
+        return pare_fail(PARE_EFORMAT, "graph: not a JSON object");
+    }
+    pare_model *m = pare_model_new("");
+    if (!m) {
+        cJSON_Delete(g);
+        return PARE_ENOMEM;
+    }
+    pare_status st = read_graph(m, g, max_floats);
+    cJSON_Delete(g);
+    if (st != PARE_OK) {
+        pare_model_free(m);
+        return st;
+    }
+    *out = m;
+    return PARE_OK;
+}
