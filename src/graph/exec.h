@@ -28,8 +28,9 @@ typedef struct pare_exec {
     pare_model *m;
     int64_t B, T;
     pare_exec_mode mode;
-    void **buf;            /* per value: its data (inputs int32, activations f32, masks bytes) */
-    float **grad;          /* per value: gradient (TRAIN only, activations only) */
+    void **buf;            /* per value: its data, of the value's dtype (inputs int32, activations f32 or a
+                              cast's dtype, masks uint8) */
+    float **grad;          /* per value: gradient, f32 whatever the value's dtype (TRAIN only, activations only) */
     pare_arena arena;      /* activations, caches, inputs, workspace */
     pare_arena grad_arena; /* gradients of activations (TRAIN) */
     size_t planned_bytes;  /* the planner's peak: activations + caches + inputs + workspace */
