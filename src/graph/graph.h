@@ -210,8 +210,8 @@ int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, 
 /* Appends a node; creates its output value (rows, cols) of the dtype the op produces, and the caches the op
  * requires. Refuses (-1, PARE_EINVAL, nothing appended) an input id that is not a value of the model, more
  * inputs than the op takes, or an input of a dtype the op does not accept:
- *     "node enc.0.ffn.up (linear): input 0 'x.bf16' is bf16; linear accepts f32 there (cast it with
- *      pare_model_add_cast)" */
+ *     "node enc.0.ffn.up (op linear): input 0 'enc.0.ln2.bf16' is bf16, but linear accepts f32 there (it
+ *      has no bf16 kernel: convert the value with a cast node, pare_model_add_cast)" */
 int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const int *in, int nin, const int *params,
                         int nparam, pare_rows rows, int64_t cols, pare_node_attrs attrs);
 /* A CAST node named `name` converting value `value` (f32, bf16 or f16) to dtype (f32, bf16 or f16), round to
