@@ -384,6 +384,14 @@ static void test_errors(void)
     id = pare_model_add_loss(m, PARE_OP_MSE, "mse16", c.down, c.target, 1.0f, 0);
     const char *w7[] = {"loss mse16", "down is bf16", "f32"};
     ok(id < 0 && has(pare_errmsg(), w7, 3), "loss on bf16: %s", pare_errmsg());
+    /* a cache spec with an element size where its dtype belongs (4 bytes reads as PARE_U8): refused */
+    pare_node att = {.op = PARE_OP_ATTENTION, .name = "enc.0.attn"};
+    pare_cache_spec stale = {"att", PARE_ROWS_CACHE_ATT, 4, 4};
+    const char *w8[] = {"node enc.0.attn", "(op attention)", "cache 'att' would be u8", "declares f32 caches"};
+    ok(pare_node_check_caches(&att, &stale, 1) == PARE_EINVAL && has(pare_errmsg(), w8, 4),
+       "a cache given a byte count for its dtype: %s", pare_errmsg());
+    stale.dtype = PARE_F32;
+    ok(pare_node_check_caches(&att, &stale, 1) == PARE_OK, "the same cache in f32 passes");
     /* capturing a bf16 value */
     const char *keep[] = {"down"};
     pare_exec *x = NULL;

@@ -51,6 +51,20 @@ pare_status pare_node_check_inputs(const pare_model *m, const pare_node *n, int 
     return PARE_OK;
 }
 
+pare_status pare_node_check_caches(const pare_node *n, const pare_cache_spec *cs, int nc)
+{
+    const pare_op_dtypes *d = pare_op_dtypes_of(n->op);
+    for (int k = 0; k < nc; k++) {
+        if (d->caches & PARE_DTYPE_BIT(cs[k].dtype)) continue;
+        char want[64];
+        pare_dtype_mask_str(d->caches, want, sizeof want);
+        return pare_fail(PARE_EINVAL, "node %s (op %s): its cache '%s' would be %s, but %s declares %s caches (ops.c: "
+                         "op_dtypes and the op's caches function disagree)", n->name, pare_op_name(n->op), cs[k].suffix,
+                         pare_dtype_name(cs[k].dtype), pare_op_name(n->op), want);
+    }
+    return PARE_OK;
+}
+
 pare_status pare_model_check_dtypes(const pare_model *m)
 {
     for (int64_t i = 0; i < m->nnodes; i++) {
@@ -66,6 +80,7 @@ pare_status pare_model_check_dtypes(const pare_model *m)
                              m->values[n->out].name, pare_dtype_name(have), op, pare_dtype_name(want));
         pare_cache_spec cs[PARE_NODE_MAX_CACHE];
         int nc = pare_op_caches(m, n, cs);
+        PARE_TRY(pare_node_check_caches(n, cs, nc));
         for (int k = 0; k < n->ncache && k < nc; k++) {
             const pare_value *c = n->cache[k] >= 0 && n->cache[k] < m->nvalues ? &m->values[n->cache[k]] : NULL;
             if (!c)

@@ -208,6 +208,10 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
     /* caches the op needs for backward */
     pare_cache_spec cs[PARE_NODE_MAX_CACHE];
     int nc = pare_op_caches(m, n, cs);
+    if (pare_node_check_caches(n, cs, nc) != PARE_OK) {
+        m->nvalues = out; /* take the output back: the node was not appended */
+        return -1;
+    }
     for (int i = 0; i < nc; i++) {
         char cname[PARE_NAME_MAX];
         snprintf(cname, sizeof cname, "%s#%s", name, cs[i].suffix);

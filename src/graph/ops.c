@@ -472,23 +472,25 @@ _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of 
  * table of its own, as is_loss below, so the checker reads data rather than calling into the ops. */
 #define DT_F32 PARE_DTYPE_BIT(PARE_F32)
 #define DT_I32 PARE_DTYPE_BIT(PARE_I32)
+#define DT_U8 PARE_DTYPE_BIT(PARE_U8)
 static const pare_op_dtypes op_dtypes[] = {
-    [PARE_OP_EMBEDDING] = {{DT_I32}, PARE_F32, 0},                 /* tokens */
-    [PARE_OP_POSADD] = {{DT_F32}, PARE_F32, 0},
-    [PARE_OP_LINEAR] = {{DT_F32}, PARE_F32, 0},                    /* every storage format takes f32 activations */
-    [PARE_OP_LAYERNORM] = {{DT_F32}, PARE_F32, 0},
-    [PARE_OP_GELU] = {{DT_F32}, PARE_F32, 0},
-    [PARE_OP_RELU] = {{DT_F32}, PARE_F32, 0},
-    [PARE_OP_ADD] = {{DT_F32, DT_F32}, PARE_F32, 0},
-    [PARE_OP_DROPOUT] = {{DT_F32}, PARE_F32, 0},
-    [PARE_OP_ATTENTION] = {{DT_F32, DT_I32}, PARE_F32, 0},         /* qkv, lengths */
-    [PARE_OP_POOL] = {{DT_F32, DT_I32}, PARE_F32, 0},              /* x, lengths */
-    [PARE_OP_XENT] = {{DT_F32, DT_I32}, PARE_F32, 0},              /* logits, labels */
-    [PARE_OP_MSE] = {{DT_F32, DT_F32, DT_I32}, PARE_F32, 0},       /* a, b [, lengths] */
-    [PARE_OP_KLDIV] = {{DT_F32, DT_F32, DT_I32}, PARE_F32, 0},
-    [PARE_OP_COSINE] = {{DT_F32, DT_F32, DT_I32}, PARE_F32, 0},
-    [PARE_OP_SOFT_XENT] = {{DT_F32, DT_F32, DT_I32}, PARE_F32, 0},
-    [PARE_OP_CAST] = {{PARE_DTYPES_FLOAT}, PARE_OUT_ATTR, PARE_DTYPES_FLOAT},
+    /*                       inputs                  produces      attr               caches */
+    [PARE_OP_EMBEDDING] = {{DT_I32},                 PARE_F32,     0,                 0},      /* tokens */
+    [PARE_OP_POSADD] = {{DT_F32},                    PARE_F32,     0,                 0},
+    [PARE_OP_LINEAR] = {{DT_F32},                    PARE_F32,     0,                 0},      /* any weight format */
+    [PARE_OP_LAYERNORM] = {{DT_F32},                 PARE_F32,     0,                 DT_F32}, /* mean, rstd */
+    [PARE_OP_GELU] = {{DT_F32},                      PARE_F32,     0,                 0},
+    [PARE_OP_RELU] = {{DT_F32},                      PARE_F32,     0,                 0},
+    [PARE_OP_ADD] = {{DT_F32, DT_F32},               PARE_F32,     0,                 0},
+    [PARE_OP_DROPOUT] = {{DT_F32},                   PARE_F32,     0,                 DT_U8},  /* mask */
+    [PARE_OP_ATTENTION] = {{DT_F32, DT_I32},         PARE_F32,     0,                 DT_F32}, /* qkv, lengths; att */
+    [PARE_OP_POOL] = {{DT_F32, DT_I32},              PARE_F32,     0,                 0},      /* x, lengths */
+    [PARE_OP_XENT] = {{DT_F32, DT_I32},              PARE_F32,     0,                 DT_F32}, /* logits, labels; probs */
+    [PARE_OP_MSE] = {{DT_F32, DT_F32, DT_I32},       PARE_F32,     0,                 DT_F32}, /* a, b [, lengths] */
+    [PARE_OP_KLDIV] = {{DT_F32, DT_F32, DT_I32},     PARE_F32,     0,                 DT_F32},
+    [PARE_OP_COSINE] = {{DT_F32, DT_F32, DT_I32},    PARE_F32,     0,                 DT_F32},
+    [PARE_OP_SOFT_XENT] = {{DT_F32, DT_F32, DT_I32}, PARE_F32,     0,                 DT_F32},
+    [PARE_OP_CAST] = {{PARE_DTYPES_FLOAT},           PARE_OUT_ATTR, PARE_DTYPES_FLOAT, 0},
 };
 _Static_assert(sizeof op_dtypes / sizeof op_dtypes[0] == PARE_OP_COUNT, "op dtypes out of date with pare_op_id");
 

@@ -24,6 +24,9 @@ typedef struct pare_op_dtypes {
     unsigned in[PARE_NODE_MAX_IN]; /* per input: mask of PARE_DTYPE_BIT(t) accepted; 0: the op has no such input */
     int out;                       /* the output's pare_dtype, or PARE_OUT_ATTR */
     unsigned attr;                 /* PARE_OUT_ATTR: the dtypes a.dtype may name */
+    unsigned caches;               /* the dtypes its caches (pare_cache_spec) may have; 0: it keeps none. A
+                                      second word on what the caches function says, so an element size
+                                      written where a dtype belongs (4 is PARE_U8) is refused at build */
 } pare_op_dtypes;
 
 typedef struct pare_op_desc {
@@ -49,6 +52,8 @@ pare_dtype pare_op_out_dtype(const pare_node *n);
  * declaration (n need not be in m yet: pare_model_add_node checks before appending). PARE_EINVAL naming
  * the node otherwise (graph/dtypes.c). */
 pare_status pare_node_check_inputs(const pare_model *m, const pare_node *n, int nin);
+/* Check the nc caches the op of n asks for (pare_op_caches) against the dtypes it declares for them. */
+pare_status pare_node_check_caches(const pare_node *n, const pare_cache_spec *cs, int nc);
 int pare_op_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs);
 /* 1 for ops whose node is a term of the total loss (XENT, MSE, KLDIV, COSINE, SOFT_XENT). */
 int pare_op_is_loss(pare_op_id id);
