@@ -368,6 +368,13 @@ static void test_errors(void)
     id = pare_model_add_cast(m, "to_i8", c.emb, PARE_I8);
     const char *w5[] = {"node to_i8", "(op cast)", "cannot produce i8", "f32, bf16 or f16", "quantization"};
     ok(id < 0 && has(pare_errmsg(), w5, 5), "cast to int8: %s", pare_errmsg());
+    id = pare_model_add_cast(m, "to_77", c.emb, (pare_dtype)77);
+    ok(id < 0 && strstr(pare_errmsg(), "node to_77 (op cast): cannot produce ?"), "cast to a dtype out of range: %s",
+       pare_errmsg());
+    m->values[c.up].dtype = (pare_dtype)40; /* a corrupt value: in no dtype set (no undefined shift) */
+    ok(pare_model_check_dtypes(m) == PARE_EINVAL && strstr(pare_errmsg(), "node up (op cast): output 'up' is ?"),
+       "a value of a dtype out of range: %s", pare_errmsg());
+    m->values[c.up].dtype = PARE_F32;
     id = pare_model_add_cast(m, "from_tokens", m->tokens, PARE_F32);
     const char *w6[] = {"node from_tokens", "(op cast)", "input 0", "'tokens'", "is i32", "f32, bf16 or f16"};
     ok(id < 0 && has(pare_errmsg(), w6, 6), "cast of int32 tokens: %s", pare_errmsg());

@@ -31,8 +31,9 @@ typedef enum pare_dtype { /* append-only */
     PARE_DTYPE_COUNT
 } pare_dtype;
 
-/* A set of dtypes as a bit mask: what an op accepts at one input (graph/ops.c). */
-#define PARE_DTYPE_BIT(t) (1u << (unsigned)(t))
+/* A set of dtypes as a bit mask: what an op accepts at one input (graph/ops.c). A dtype out of range (a
+ * corrupt value, a bad argument) is in no set rather than an undefined shift. */
+#define PARE_DTYPE_BIT(t) ((unsigned)(t) < PARE_DTYPE_COUNT ? 1u << (unsigned)(t) : 0u)
 #define PARE_DTYPES_FLOAT (PARE_DTYPE_BIT(PARE_F32) | PARE_DTYPE_BIT(PARE_BF16) | PARE_DTYPE_BIT(PARE_F16))
 
 /* Bytes per element (0 for a dtype out of range). */

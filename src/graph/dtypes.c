@@ -7,6 +7,9 @@
  *
  * What it deliberately does not do: convert anything. A value of a dtype an op has no kernel for is an
  * error naming the node, and a change of dtype is a CAST node the graph shows.
+ *
+ * Entry points: pare_model_check_dtypes, pare_model_add_cast (graph.h); pare_node_check_inputs,
+ * pare_node_check_caches (ops.h, for pare_model_add_node).
  */
 #include <stdio.h>
 #include <string.h>

@@ -55,7 +55,7 @@ typedef enum pare_op_id {
     PARE_OP_GELU,          /* in: x                                                          */
     PARE_OP_RELU,          /* in: x                                                          */
     PARE_OP_ADD,           /* in: a, b (same shape)                                          */
-    PARE_OP_DROPOUT,       /* in: x; cache: mask (bytes); identity at inference               */
+    PARE_OP_DROPOUT,       /* in: x; cache: mask (u8); identity at inference                  */
     PARE_OP_ATTENTION,     /* in: qkv (B·T, 3C), lengths; cache att (B,H,T,T)   out (B·T, C)  */
     PARE_OP_POOL,          /* in: x (B·T,C), lengths                              out (B, C)    */
     PARE_OP_XENT,          /* in: logits (rows,V), labels; cache probs   out: losses (rows, 1)  */
