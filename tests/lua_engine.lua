@@ -78,6 +78,7 @@ tap.ok(ev.accuracy >= 0 and ev.accuracy <= 1 and ev.n == 32, "evaluate returns a
 local q = m:apply("dynamic_int8", {exclude = "head"})
 tap.is(q:info().format, "mixed(int8+f32)", "exclude keeps the head in f32")
 tap.is(m:info().format, "f32", "apply leaves its input unchanged")
+tap.is(m:info().dtypes, "f32, u8, i32", "info().dtypes: f32 activations, u8 dropout masks, i32 inputs")
 tap.ok(q:info().size_bytes < m:info().size_bytes, "int8 model is smaller")
 local f = q:fidelity(m, task)
 tap.ok(f.cosine > 0.99 and f.agreement > 0.9, string.format("int8 fidelity (cosine %.4f, agreement %.3f)", f.cosine, f.agreement))

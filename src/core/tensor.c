@@ -5,23 +5,42 @@
 #include <stdio.h>
 #include <string.h>
 
-static const struct { const char *name; size_t size; } dtypes[] = {
-    [PARE_F32] = {"f32", 4}, [PARE_BF16] = {"bf16", 2}, [PARE_F16] = {"f16", 2},
-    [PARE_I8] = {"i8", 1},   [PARE_U8] = {"u8", 1},     [PARE_I32] = {"i32", 4},
+/* The dtypes' traits; alias: the long name scripts and other libraries use (numfmt says "fp32"). */
+static const struct { const char *name, *alias; size_t size; int is_float; } dtypes[] = {
+    [PARE_F32] = {"f32", "fp32", 4, 1}, [PARE_BF16] = {"bf16", "bfloat16", 2, 1}, [PARE_F16] = {"f16", "fp16", 2, 1},
+    [PARE_I8] = {"i8", "int8", 1, 0},   [PARE_U8] = {"u8", "uint8", 1, 0},        [PARE_I32] = {"i32", "int32", 4, 0},
 };
 _Static_assert(sizeof dtypes / sizeof dtypes[0] == PARE_DTYPE_COUNT, "dtype table out of date");
+_Static_assert(PARE_DTYPE_COUNT <= 32, "dtype masks (PARE_DTYPE_BIT) are unsigned int");
 
 size_t pare_dtype_size(pare_dtype t) { return (unsigned)t < PARE_DTYPE_COUNT ? dtypes[t].size : 0; }
 const char *pare_dtype_name(pare_dtype t) { return (unsigned)t < PARE_DTYPE_COUNT ? dtypes[t].name : "?"; }
+int pare_dtype_is_float(pare_dtype t) { return (unsigned)t < PARE_DTYPE_COUNT && dtypes[t].is_float; }
 
 pare_status pare_dtype_parse(const char *name, pare_dtype *out)
 {
     for (int i = 0; i < PARE_DTYPE_COUNT; i++)
-        if (strcmp(name, dtypes[i].name) == 0) {
+        if (strcmp(name, dtypes[i].name) == 0 || strcmp(name, dtypes[i].alias) == 0) {
             *out = (pare_dtype)i;
             return PARE_OK;
         }
     return pare_fail(PARE_EINVAL, "unknown dtype '%s' (valid: f32, bf16, f16, i8, u8, i32)", name);
+}
+
+const char *pare_dtype_mask_str(unsigned mask, char *buf, size_t n)
+{
+    int total = 0, k = 0;
+    for (int i = 0; i < PARE_DTYPE_COUNT; i++) total += (mask >> i) & 1;
+    size_t used = 0;
+    if (n) buf[0] = 0;
+    for (int i = 0; i < PARE_DTYPE_COUNT && used < n; i++) {
+        if (!((mask >> i) & 1)) continue;
+        const char *sep = k == 0 ? "" : k == total - 1 ? " or " : ", ";
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", sep, dtypes[i].name);
+        k++;
+    }
+    if (!total && n) snprintf(buf, n, "none");
+    return buf;
 }
 
 int64_t pare_tensor_numel(const pare_tensor *t)

@@ -18,6 +18,9 @@
 
 #include "status.h"
 
+/* Element types. Their traits (name, size, float or integer) are one table in tensor.c guarded by a
+ * static assert on the count; graph values carry one (graph.h) and the planner sizes buffers from it
+ * (docs/dtypes.md). */
 typedef enum pare_dtype { /* append-only */
     PARE_F32 = 0,
     PARE_BF16,
@@ -28,10 +31,22 @@ typedef enum pare_dtype { /* append-only */
     PARE_DTYPE_COUNT
 } pare_dtype;
 
+/* A set of dtypes as a bit mask: what an op accepts at one input (graph/ops.c). A dtype out of range (a
+ * corrupt value, a bad argument) is in no set rather than an undefined shift. */
+#define PARE_DTYPE_BIT(t) ((unsigned)(t) < PARE_DTYPE_COUNT ? 1u << (unsigned)(t) : 0u)
+#define PARE_DTYPES_FLOAT (PARE_DTYPE_BIT(PARE_F32) | PARE_DTYPE_BIT(PARE_BF16) | PARE_DTYPE_BIT(PARE_F16))
+
+/* Bytes per element (0 for a dtype out of range). */
 size_t pare_dtype_size(pare_dtype t);
+/* "f32", "bf16", "f16", "i8", "u8", "i32" ("?" out of range). */
 const char *pare_dtype_name(pare_dtype t);
-/* Look a dtype up by name ("f32", "bf16", ...); PARE_EINVAL naming the valid ones otherwise. */
+/* 1 for the floating-point dtypes (f32, bf16, f16), 0 for the integers and out of range. */
+int pare_dtype_is_float(pare_dtype t);
+/* Look a dtype up by name ("f32", "bf16", ...; also "fp32", "fp16", "int8", "uint8", "int32"); PARE_EINVAL
+ * naming the valid ones otherwise. */
 pare_status pare_dtype_parse(const char *name, pare_dtype *out);
+/* The dtypes of a mask in enum order, "f32", "f32 or bf16", "f32, bf16 or f16" ("none" for 0); returns buf. */
+const char *pare_dtype_mask_str(unsigned mask, char *buf, size_t n);
 
 #define PARE_MAX_DIMS 4
 

@@ -3,6 +3,12 @@
  * The inference planner is greedy first-fit by decreasing size over value lifetimes [def, last use]
  * in the straight-line node order (the classic offset-assignment heuristic of TFLite's and ONNX
  * Runtime's arena planners). Training keeps everything: backward needs it.
+ *
+ * Sizes come from dtypes: a value's buffer is rows × cols × its dtype's size (bf16 and f16 2 bytes,
+ * masks 1, inputs and f32 4), rounded up to PARE_ALIGN. A gradient is f32 whatever its value's dtype
+ * (4 bytes an element): backward adds into gradients, and sums in bf16 would drop the small terms that
+ * training lives on (the cast's backward rounds what it passes on to the input's dtype, kernels/cast.h).
+ * The graph's dtypes are checked once here (pare_model_check_dtypes), never per forward.
  */
 #include "exec.h"
 
@@ -28,10 +34,22 @@ int64_t pare_exec_rows(const pare_exec *x, const pare_value *v)
     }
 }
 
+static size_t aligned_bytes(int64_t numel, size_t elem)
+{
+    size_t b = (size_t)numel * elem;
+    return (b + PARE_ALIGN - 1) & ~(size_t)(PARE_ALIGN - 1);
+}
+
+/* The buffer of value v: rows × cols of its dtype. */
 static size_t value_bytes(const pare_exec *x, const pare_value *v)
 {
-    size_t b = (size_t)(pare_exec_rows(x, v) * v->cols) * (size_t)v->bytes;
-    return (b + PARE_ALIGN - 1) & ~(size_t)(PARE_ALIGN - 1);
+    return aligned_bytes(pare_exec_rows(x, v) * v->cols, pare_dtype_size(v->dtype));
+}
+
+/* The gradient of value v: rows × cols f32, whatever v's dtype (see the top of the file). */
+static size_t grad_bytes(const pare_exec *x, const pare_value *v)
+{
+    return aligned_bytes(pare_exec_rows(x, v) * v->cols, sizeof(float));
 }
 
 typedef struct span { int64_t def, last; size_t size, off; int id; } span;
@@ -75,6 +93,7 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     if (T < 1 || T > m->max_T)
         return pare_fail(PARE_EINVAL, "sequence length %lld: must be in [1, %lld] (the model's max_T)", (long long)T,
                          (long long)m->max_T);
+    PARE_TRY(pare_model_check_dtypes(m)); /* the forwards take their buffers' dtypes for granted */
     pare_exec *x = calloc(1, sizeof *x);
     span *s = NULL;
     int *alias = NULL;
@@ -178,7 +197,7 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
         x->grad = calloc((size_t)m->nvalues, sizeof *x->grad);
         if (!x->grad) goto nomem;
         for (int64_t v = 0; v < m->nvalues; v++)
-            if (m->values[v].kind == PARE_VAL_ACT) grads += value_bytes(x, &m->values[v]);
+            if (m->values[v].kind == PARE_VAL_ACT) grads += grad_bytes(x, &m->values[v]);
         x->planned_bytes += grads;
     }
     if (pare_arena_init(&x->arena, act + x->workspace_bytes) != PARE_OK) goto nomem;
@@ -192,7 +211,7 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     if (mode == PARE_EXEC_TRAIN) {
         if (pare_arena_init(&x->grad_arena, grads ? grads : PARE_ALIGN) != PARE_OK) goto nomem;
         for (int64_t v = 0; v < m->nvalues; v++)
-            if (m->values[v].kind == PARE_VAL_ACT) x->grad[v] = pare_arena_alloc(&x->grad_arena, value_bytes(x, &m->values[v]));
+            if (m->values[v].kind == PARE_VAL_ACT) x->grad[v] = pare_arena_alloc(&x->grad_arena, grad_bytes(x, &m->values[v]));
     }
     free(s);
     *out = x;
@@ -278,15 +297,34 @@ pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *l
     return PARE_OK;
 }
 
-/* check_finite: node i has just run; PARE_ENUMERIC if its f32 output holds NaN or Inf. */
+/* The index of the first NaN or ±Inf of y (n) of float dtype t, or -1; *nan tells which. A bf16 or f16
+ * element is not finite when its exponent bits are all ones (a cast to f16 overflows beyond 65504). */
+static int64_t first_nonfinite(const void *y, pare_dtype t, int64_t n, int *nan)
+{
+    if (t == PARE_F32) {
+        int64_t bad = pare_first_nonfinite(y, n);
+        *nan = bad >= 0 && isnan(((const float *)y)[bad]);
+        return bad;
+    }
+    uint16_t e = t == PARE_BF16 ? 0x7f80u : 0x7c00u, mant = t == PARE_BF16 ? 0x007fu : 0x03ffu;
+    const uint16_t *h = y;
+    for (int64_t i = 0; i < n; i++)
+        if ((h[i] & e) == e) {
+            *nan = (h[i] & mant) != 0;
+            return i;
+        }
+    return -1;
+}
+
+/* check_finite: node i has just run; PARE_ENUMERIC if its (float) output holds NaN or Inf. */
 static pare_status check_output(pare_exec *x, int64_t i)
 {
     const pare_model *m = x->m;
     const pare_node *n = &m->nodes[i];
     const pare_value *v = &m->values[n->out];
-    if (v->kind != PARE_VAL_ACT || v->bytes != 4) return PARE_OK;
-    const float *y = x->buf[n->out];
-    int64_t bad = pare_first_nonfinite(y, pare_exec_rows(x, v) * v->cols);
+    if (v->kind != PARE_VAL_ACT || !pare_dtype_is_float(v->dtype)) return PARE_OK;
+    int nan = 0;
+    int64_t bad = first_nonfinite(x->buf[n->out], v->dtype, pare_exec_rows(x, v) * v->cols, &nan);
     if (bad < 0) return PARE_OK;
     x->nonfinite_node = i;
     char why[160] = ""; /* a parameter of the node that is itself not finite explains it */
@@ -300,8 +338,8 @@ static pare_status check_output(pare_exec *x, int64_t i)
                      (long long)(pb / p->shape[1]), (long long)(pb % p->shape[1]));
         else snprintf(why, sizeof why, "; its parameter %s holds %s at [%lld]", p->name, kind, (long long)pb);
     }
-    return pare_fail(PARE_ENUMERIC, "layer %s outputs %s first (row %lld, column %lld%s)", n->name,
-                     isnan(y[bad]) ? "NaN" : "Inf", (long long)(bad / v->cols), (long long)(bad % v->cols), why);
+    return pare_fail(PARE_ENUMERIC, "layer %s outputs %s first (row %lld, column %lld%s)", n->name, nan ? "NaN" : "Inf",
+                     (long long)(bad / v->cols), (long long)(bad % v->cols), why);
 }
 
 pare_status pare_exec_forward(pare_exec *x)

@@ -13,7 +13,8 @@
  *
  * Inference executors share one arena among activations whose lifetimes do not overlap (a greedy
  * first-fit planner over the straight-line graph); training executors keep every activation for
- * backward and own one gradient buffer per activation. The planner's figure is planned_bytes.
+ * backward and own one gradient buffer per activation. The planner's figure is planned_bytes; it sizes
+ * each buffer as rows × cols × its value's dtype size, and every gradient in f32 (docs/dtypes.md).
  */
 #ifndef PARE_EXEC_H
 #define PARE_EXEC_H
@@ -28,8 +29,9 @@ typedef struct pare_exec {
     pare_model *m;
     int64_t B, T;
     pare_exec_mode mode;
-    void **buf;            /* per value: its data (inputs int32, activations f32, masks bytes) */
-    float **grad;          /* per value: gradient (TRAIN only, activations only) */
+    void **buf;            /* per value: its data, of the value's dtype (inputs int32, activations f32 or a
+                              cast's dtype, masks uint8) */
+    float **grad;          /* per value: gradient, f32 whatever the value's dtype (TRAIN only, activations only) */
     pare_arena arena;      /* activations, caches, inputs, workspace */
     pare_arena grad_arena; /* gradients of activations (TRAIN) */
     size_t planned_bytes;  /* the planner's peak: activations + caches + inputs + workspace */
@@ -66,6 +68,8 @@ typedef struct pare_exec {
                               for by pare_exec_new_keep in an inference one) */
 } pare_exec;
 
+/* Refuses (PARE_EINVAL naming the node) a graph whose dtypes do not fit its ops: pare_model_check_dtypes,
+ * once here, so no forward checks them. */
 pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode);
 /* pare_exec_new that also keeps the values named in keep[0..nkeep) (node outputs such as "enc.1.add2"
  * or "head", f32 caches such as "enc.0.attn#att") alive to the end of the forward, for

@@ -129,7 +129,8 @@ static int grow(void **arr, int64_t *cap, int64_t n, size_t elem)
     return 0;
 }
 
-int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, pare_rows rows, int64_t cols, int bytes)
+int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, pare_rows rows, int64_t cols,
+                         pare_dtype dtype)
 {
     if (grow((void **)&m->values, &m->cap_values, m->nvalues, sizeof *m->values)) return -1;
     pare_value *v = &m->values[m->nvalues];
@@ -138,7 +139,7 @@ int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, 
     v->kind = kind;
     v->rows = rows;
     v->cols = cols;
-    v->bytes = bytes;
+    v->dtype = dtype;
     v->producer = -1;
     return (int)m->nvalues++;
 }
@@ -146,7 +147,7 @@ int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, 
 int pare_model_add_input(pare_model *m, pare_value_kind kind, const char *name)
 {
     pare_rows rows = kind == PARE_VAL_LENGTHS ? PARE_ROWS_SEQS : PARE_ROWS_TOKENS;
-    int id = pare_model_add_value(m, name, kind, rows, 1, 4);
+    int id = pare_model_add_value(m, name, kind, rows, 1, PARE_I32); /* tokens, lengths, labels */
     if (id < 0) return -1;
     if (kind == PARE_VAL_TOKENS) m->tokens = id;
     if (kind == PARE_VAL_LENGTHS) m->lengths = id;
@@ -184,29 +185,37 @@ int pare_model_add_param(pare_model *m, const char *name, int ndim, const int64_
 int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const int *in, int nin, const int *params,
                         int nparam, pare_rows rows, int64_t cols, pare_node_attrs attrs)
 {
+    /* the node is made and checked before anything is appended, so a refused one leaves m unchanged */
+    pare_node nd;
+    memset(&nd, 0, sizeof nd);
+    nd.op = op;
+    snprintf(nd.name, sizeof nd.name, "%s", name);
+    nd.nin = nin;
+    for (int i = 0; i < nin && i < PARE_NODE_MAX_IN; i++) nd.in[i] = in[i];
+    nd.a = attrs;
+    if (pare_node_check_inputs(m, &nd, nin) != PARE_OK) return -1;
     if (grow((void **)&m->nodes, &m->cap_nodes, m->nnodes, sizeof *m->nodes)) return -1;
-    int out = pare_model_add_value(m, name, PARE_VAL_ACT, rows, cols, 4);
+    int out = pare_model_add_value(m, name, PARE_VAL_ACT, rows, cols, pare_op_out_dtype(&nd));
     if (out < 0) return -1;
     pare_node *n = &m->nodes[m->nnodes];
-    memset(n, 0, sizeof *n);
-    n->op = op;
-    snprintf(n->name, sizeof n->name, "%s", name);
-    n->nin = nin;
-    for (int i = 0; i < nin; i++) n->in[i] = in[i];
+    *n = nd;
     n->nparam = nparam;
     for (int i = 0; i < nparam; i++) n->param[i] = params[i];
     n->out = out;
-    n->a = attrs;
     if (pare_op_is_loss(op) && n->a.weight == 0.0f) n->a.weight = 1.0f; /* a zero weight is set after creation */
     if (op == PARE_OP_KLDIV && n->a.temperature == 0.0f) n->a.temperature = 1.0f;
     m->values[out].producer = (int)m->nnodes;
     /* caches the op needs for backward */
     pare_cache_spec cs[PARE_NODE_MAX_CACHE];
     int nc = pare_op_caches(m, n, cs);
+    if (pare_node_check_caches(n, cs, nc) != PARE_OK) {
+        m->nvalues = out; /* take the output back: the node was not appended */
+        return -1;
+    }
     for (int i = 0; i < nc; i++) {
         char cname[PARE_NAME_MAX];
         snprintf(cname, sizeof cname, "%s#%s", name, cs[i].suffix);
-        int id = pare_model_add_value(m, cname, PARE_VAL_CACHE, cs[i].rows, cs[i].cols, cs[i].bytes);
+        int id = pare_model_add_value(m, cname, PARE_VAL_CACHE, cs[i].rows, cs[i].cols, cs[i].dtype);
         if (id < 0) return -1;
         m->values[id].producer = (int)m->nnodes;
         n->cache[n->ncache++] = id;

@@ -13,12 +13,19 @@
  * executor is made for a batch shape (exec.h). That is all a transformer needs and keeps the memory
  * planner simple.
  *
+ * Every value has a dtype (core/tensor.h): inputs int32, targets f32, dropout masks uint8, node outputs
+ * what their op produces (f32 for every op but CAST). Each op declares the dtypes it accepts per input
+ * (ops.c); pare_model_add_node refuses a node whose inputs do not fit, naming the node, the op, the
+ * input, its dtype and the accepted ones, and pare_model_check_dtypes checks a whole graph the same way.
+ * A change of dtype is a CAST node (pare_model_add_cast); nothing converts silently. docs/dtypes.md.
+ *
  * What it deliberately does not do: general broadcasting, dynamic control flow, ops on arbitrary
  * N-D tensors. Models are built by src/model/ builders; passes (src/compress/) rewrite the parameter
  * storage or the node list and return a new model.
  *
  * Entry points: pare_model_new / pare_model_free / pare_model_clone, pare_model_add_* (builders, including
- * pare_model_add_target / pare_model_add_loss), pare_model_find_param, pare_model_size_bytes.
+ * pare_model_add_target / pare_model_add_loss / pare_model_add_cast), pare_model_check_dtypes,
+ * pare_model_find_param, pare_model_size_bytes.
  */
 #ifndef PARE_GRAPH_H
 #define PARE_GRAPH_H
@@ -28,6 +35,7 @@
 
 #include "core/status.h"
 #include "core/numfmt.h"
+#include "core/tensor.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_i8.h"
 #include "kernels/nn.h"
@@ -47,7 +55,7 @@ typedef enum pare_op_id {
     PARE_OP_GELU,          /* in: x                                                          */
     PARE_OP_RELU,          /* in: x                                                          */
     PARE_OP_ADD,           /* in: a, b (same shape)                                          */
-    PARE_OP_DROPOUT,       /* in: x; cache: mask (bytes); identity at inference               */
+    PARE_OP_DROPOUT,       /* in: x; cache: mask (u8); identity at inference                  */
     PARE_OP_ATTENTION,     /* in: qkv (B·T, 3C), lengths; cache att (B,H,T,T)   out (B·T, C)  */
     PARE_OP_POOL,          /* in: x (B·T,C), lengths                              out (B, C)    */
     PARE_OP_XENT,          /* in: logits (rows,V), labels; cache probs   out: losses (rows, 1)  */
@@ -58,6 +66,7 @@ typedef enum pare_op_id {
     PARE_OP_KLDIV,         /* in: s, t [, lengths]   T²·KL(softmax(t/T) || softmax(s/T)), a.temperature */
     PARE_OP_COSINE,        /* in: a, b [, lengths]   mean over valid rows of 1 − cos(a, b)              */
     PARE_OP_SOFT_XENT,     /* in: s, y [, lengths]   −Σ y log softmax(s), y probabilities (soft labels) */
+    PARE_OP_CAST,          /* in: x (f32, bf16 or f16)        out: x in a.dtype (f32, bf16 or f16), same shape */
     PARE_OP_COUNT
 } pare_op_id;
 
@@ -72,8 +81,8 @@ typedef enum pare_value_kind {
     PARE_VAL_TOKENS = 0, /* int32 (B·T) input */
     PARE_VAL_LENGTHS,    /* int32 (B) input */
     PARE_VAL_LABELS,     /* int32 (B) or (B·T) input */
-    PARE_VAL_ACT,        /* f32 activation, rows × cols */
-    PARE_VAL_CACHE,      /* backward cache: f32, or bytes for dropout masks */
+    PARE_VAL_ACT,        /* a node's output, rows × cols, of the dtype its op produces (f32 but for CAST) */
+    PARE_VAL_CACHE,      /* backward cache: f32, or uint8 for dropout masks */
     PARE_VAL_TARGET,     /* f32 input, rows × cols, bound per batch with pare_exec_bind_target: soft labels,
                             a teacher's logits or hidden states; no gradient */
 } pare_value_kind;
@@ -82,9 +91,9 @@ typedef struct pare_value {
     char name[PARE_NAME_MAX];
     pare_value_kind kind;
     pare_rows rows;
-    int64_t cols;   /* elements per row */
-    int bytes;      /* element size: 4, or 1 for masks */
-    int producer;   /* node index, -1 for inputs */
+    int64_t cols;      /* elements per row */
+    pare_dtype dtype;  /* element type: the buffer holds rows × cols × pare_dtype_size(dtype) bytes */
+    int producer;      /* node index, -1 for inputs */
 } pare_value;
 
 /* Storage formats of a Linear weight (DESIGN.md: formats carry their kernels). Append-only. */
@@ -157,6 +166,7 @@ typedef struct pare_node_attrs {
                            node made with weight 0 gets 1 (pare_model_add_node); a zero weight is set after
                            creation (pare_model_add_loss, or writing the field) */
     float temperature;  /* KLDIV: T > 0 (0 at creation gets 1) */
+    pare_dtype dtype;   /* CAST: the output's dtype (f32, bf16 or f16) */
 } pare_node_attrs;
 
 typedef struct pare_node {
@@ -195,10 +205,26 @@ pare_model *pare_model_clone(const pare_model *m);
 /* Builders: return the new value id (or param index), -1 on failure with the message kept. */
 int pare_model_add_input(pare_model *m, pare_value_kind kind, const char *name);
 int pare_model_add_param(pare_model *m, const char *name, int ndim, const int64_t *shape, int trainable);
-int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, pare_rows rows, int64_t cols, int bytes);
-/* Appends a node; creates its output value (rows, cols) and caches as the op requires. */
+int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, pare_rows rows, int64_t cols,
+                         pare_dtype dtype);
+/* Appends a node; creates its output value (rows, cols) of the dtype the op produces, and the caches the op
+ * requires. Refuses (-1, PARE_EINVAL, nothing appended) an input id that is not a value of the model, more
+ * inputs than the op takes, or an input of a dtype the op does not accept:
+ *     "node enc.0.ffn.up (op linear): input 0 'enc.0.ln2.bf16' is bf16, but linear accepts f32 there (it
+ *      has no bf16 kernel: convert the value with a cast node, pare_model_add_cast)" */
 int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const int *in, int nin, const int *params,
                         int nparam, pare_rows rows, int64_t cols, pare_node_attrs attrs);
+/* A CAST node named `name` converting value `value` (f32, bf16 or f16) to dtype (f32, bf16 or f16), round to
+ * nearest even; the output has the value's rows and cols. Its backward adds into the input's (f32)
+ * gradient the output's gradient rounded to the input's dtype. Returns the output's value id, -1 and a
+ * message naming the node otherwise (an integer value or dtype: int8 needs a scale, a quantization
+ * format, not a cast). */
+int pare_model_add_cast(pare_model *m, const char *name, int value, pare_dtype dtype);
+/* Check every node of m: its inputs are values of the model of dtypes its op accepts, its output has the
+ * dtype the op produces and its caches those the op declares. PARE_OK, or PARE_EINVAL with a message
+ * naming the first node that does not fit (as pare_model_add_node's). Runs over the graph once, never
+ * per forward: call it after rewriting a graph or loading one. */
+pare_status pare_model_check_dtypes(const pare_model *m);
 
 int pare_model_find_param(const pare_model *m, const char *name);
 int pare_model_find_node(const pare_model *m, const char *name);

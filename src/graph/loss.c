@@ -43,7 +43,7 @@ int pare_model_add_target(pare_model *m, const char *name, pare_rows rows, int64
         pare_fail(PARE_EINVAL, "target %s: needs cols >= 1 (got %lld) and a row kind", name, (long long)cols);
         return -1;
     }
-    return pare_model_add_value(m, name, PARE_VAL_TARGET, rows, cols, 4);
+    return pare_model_add_value(m, name, PARE_VAL_TARGET, rows, cols, PARE_F32);
 }
 
 /* An input of a loss: a node's f32 output (trained through it) or a target. */
@@ -59,8 +59,13 @@ static int loss_input_ok(const pare_model *m, int v, const char *loss)
                   "teacher (pare_exec_value) and bind it as a target instead", loss, val->name);
         return 0;
     }
-    if ((val->kind != PARE_VAL_ACT && val->kind != PARE_VAL_TARGET) || val->bytes != 4 || val->rows == PARE_ROWS_ONE) {
+    if ((val->kind != PARE_VAL_ACT && val->kind != PARE_VAL_TARGET) || val->rows == PARE_ROWS_ONE) {
         pare_fail(PARE_EINVAL, "loss %s: %s is not an f32 activation or target", loss, val->name);
+        return 0;
+    }
+    if (val->dtype != PARE_F32) {
+        pare_fail(PARE_EINVAL, "loss %s: %s is %s, not f32: the losses run in f32 (cast it, pare_model_add_cast)", loss,
+                  val->name, pare_dtype_name(val->dtype));
         return 0;
     }
     return 1;
@@ -115,9 +120,10 @@ pare_status pare_exec_check_capture(const pare_model *m, int v, const char *name
                          "nodes: %s%s)", name, some, used >= sizeof some - 64 ? ", ..." : "");
     }
     const pare_value *val = &m->values[v];
-    if ((val->kind != PARE_VAL_ACT && val->kind != PARE_VAL_CACHE && val->kind != PARE_VAL_TARGET) || val->bytes != 4)
-        return pare_fail(PARE_EINVAL, "capture: %s is not an f32 value (int32 inputs and dropout masks are not captured)",
-                         name);
+    if ((val->kind != PARE_VAL_ACT && val->kind != PARE_VAL_CACHE && val->kind != PARE_VAL_TARGET) || val->dtype != PARE_F32)
+        return pare_fail(PARE_EINVAL, "capture: %s is %s, not an f32 value (int32 inputs, dropout masks and bf16/f16 "
+                         "values are not captured; capture the f32 value a cast reads or makes)", name,
+                         pare_dtype_name(val->dtype));
     if (val->kind == PARE_VAL_CACHE && mode == PARE_EXEC_INFER) {
         const pare_node *n = &m->nodes[val->producer];
         if (n->op == PARE_OP_ATTENTION && n->a.bmm_i8)

@@ -4,6 +4,10 @@
  * NULL gradient pointer means "not needed" (inputs, frozen parameters). The FLOP counts are the
  * multiply-adds ×2 of the products plus a nominal count per element for elementwise work, the same
  * convention for every op so tables compare like with like.
+ *
+ * Every op but CAST reads and writes f32 (and int32 inputs): F() and I() take the element type for
+ * granted because op_dtypes below declares it and the graph refuses other dtypes when a node is added
+ * (pare_model_add_node, pare_model_check_dtypes), so no forward checks or converts anything.
  */
 #include "ops.h"
 
@@ -14,6 +18,7 @@
 #include "exec.h"
 #include "format.h"
 #include "attn/attn.h"
+#include "kernels/cast.h"
 #include "kernels/loss.h"
 #include "kernels/qat.h"
 
@@ -170,8 +175,8 @@ static int64_t layernorm_flops(const pare_exec *x, const pare_node *n) { return 
 static int layernorm_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
 {
     pare_rows r = m->values[n->out].rows;
-    cs[0] = (pare_cache_spec){"mean", r, 1, 4};
-    cs[1] = (pare_cache_spec){"rstd", r, 1, 4};
+    cs[0] = (pare_cache_spec){"mean", r, 1, PARE_F32};
+    cs[1] = (pare_cache_spec){"rstd", r, 1, PARE_F32};
     return 2;
 }
 
@@ -236,7 +241,7 @@ static void dropout_bwd(pare_exec *x, const pare_node *n)
 }
 static int dropout_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
 {
-    cs[0] = (pare_cache_spec){"mask", m->values[n->out].rows, m->values[n->out].cols, 1};
+    cs[0] = (pare_cache_spec){"mask", m->values[n->out].rows, m->values[n->out].cols, PARE_U8};
     return 1;
 }
 
@@ -303,7 +308,7 @@ static int attention_caches(const pare_model *m, const pare_node *n, pare_cache_
 {
     (void)m;
     if (n->a.attn[0]) return 0; /* variants keep their own (O(T) for flash and the sparse ones) */
-    cs[0] = (pare_cache_spec){"att", PARE_ROWS_CACHE_ATT, n->a.heads, 4};
+    cs[0] = (pare_cache_spec){"att", PARE_ROWS_CACHE_ATT, n->a.heads, PARE_F32};
     return 1;
 }
 static size_t attention_ws(const pare_exec *x, const pare_node *n)
@@ -344,7 +349,7 @@ static void xent_bwd(pare_exec *x, const pare_node *n)
 static int64_t xent_flops(const pare_exec *x, const pare_node *n) { return 4 * ROWS(x, n->in[0]) * COLS(x, n->in[0]); }
 static int xent_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
 {
-    cs[0] = (pare_cache_spec){"probs", m->values[n->in[0]].rows, m->values[n->in[0]].cols, 4};
+    cs[0] = (pare_cache_spec){"probs", m->values[n->in[0]].rows, m->values[n->in[0]].cols, PARE_F32};
     return 1;
 }
 
@@ -419,8 +424,21 @@ static int64_t kldiv_flops(const pare_exec *x, const pare_node *n) { return 10 *
 static int64_t soft_xent_flops(const pare_exec *x, const pare_node *n) { return 5 * ROWS(x, n->in[0]) * COLS(x, n->in[0]); }
 static int loss_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
 {
-    cs[0] = (pare_cache_spec){"rows", m->values[n->in[0]].rows, 1, 4};
+    cs[0] = (pare_cache_spec){"rows", m->values[n->in[0]].rows, 1, PARE_F32};
     return 1;
+}
+
+/* ---- cast: out = x converted to a.dtype; dx += dout rounded to x's dtype (kernels/cast.h) ---- */
+static pare_status cast_fwd(pare_exec *x, const pare_node *n)
+{
+    const pare_value *in = &x->m->values[n->in[0]], *out = &x->m->values[n->out];
+    pare_cast_forward(x->buf[n->out], out->dtype, x->buf[n->in[0]], in->dtype, numel_out(x, n));
+    return PARE_OK;
+}
+static void cast_bwd(pare_exec *x, const pare_node *n)
+{
+    float *dx = G(x, n->in[0]); /* f32 whatever x's dtype (exec.c) */
+    if (dx) pare_cast_backward(dx, G(x, n->out), x->m->values[n->in[0]].dtype, numel_out(x, n));
 }
 
 static int64_t no_flops(const pare_exec *x, const pare_node *n)
@@ -445,8 +463,36 @@ static const pare_op_desc ops[] = {
     [PARE_OP_KLDIV] = {"kl_div", kldiv_fwd, kldiv_bwd, kldiv_flops, loss_caches, NULL},
     [PARE_OP_COSINE] = {"cosine", cosine_fwd, cosine_bwd, cosine_flops, loss_caches, NULL},
     [PARE_OP_SOFT_XENT] = {"soft_cross_entropy", soft_xent_fwd, soft_xent_bwd, soft_xent_flops, loss_caches, NULL},
+    [PARE_OP_CAST] = {"cast", cast_fwd, cast_bwd, elementwise_flops, NULL, NULL},
 };
 _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of date with pare_op_id");
+
+/* What each op accepts per input and produces (ops.h, docs/dtypes.md). A row lists the dtypes the op
+ * has kernels for: an op gains bf16 here in the same commit as its bf16 kernel, never before. Kept as a
+ * table of its own, as is_loss below, so the checker reads data rather than calling into the ops. */
+#define DT_F32 PARE_DTYPE_BIT(PARE_F32)
+#define DT_I32 PARE_DTYPE_BIT(PARE_I32)
+#define DT_U8 PARE_DTYPE_BIT(PARE_U8)
+static const pare_op_dtypes op_dtypes[] = {
+    /*                       inputs                  produces      attr               caches */
+    [PARE_OP_EMBEDDING] = {{DT_I32},                 PARE_F32,     0,                 0},      /* tokens */
+    [PARE_OP_POSADD] = {{DT_F32},                    PARE_F32,     0,                 0},
+    [PARE_OP_LINEAR] = {{DT_F32},                    PARE_F32,     0,                 0},      /* any weight format */
+    [PARE_OP_LAYERNORM] = {{DT_F32},                 PARE_F32,     0,                 DT_F32}, /* mean, rstd */
+    [PARE_OP_GELU] = {{DT_F32},                      PARE_F32,     0,                 0},
+    [PARE_OP_RELU] = {{DT_F32},                      PARE_F32,     0,                 0},
+    [PARE_OP_ADD] = {{DT_F32, DT_F32},               PARE_F32,     0,                 0},
+    [PARE_OP_DROPOUT] = {{DT_F32},                   PARE_F32,     0,                 DT_U8},  /* mask */
+    [PARE_OP_ATTENTION] = {{DT_F32, DT_I32},         PARE_F32,     0,                 DT_F32}, /* qkv, lengths; att */
+    [PARE_OP_POOL] = {{DT_F32, DT_I32},              PARE_F32,     0,                 0},      /* x, lengths */
+    [PARE_OP_XENT] = {{DT_F32, DT_I32},              PARE_F32,     0,                 DT_F32}, /* logits, labels; probs */
+    [PARE_OP_MSE] = {{DT_F32, DT_F32, DT_I32},       PARE_F32,     0,                 DT_F32}, /* a, b [, lengths] */
+    [PARE_OP_KLDIV] = {{DT_F32, DT_F32, DT_I32},     PARE_F32,     0,                 DT_F32},
+    [PARE_OP_COSINE] = {{DT_F32, DT_F32, DT_I32},    PARE_F32,     0,                 DT_F32},
+    [PARE_OP_SOFT_XENT] = {{DT_F32, DT_F32, DT_I32}, PARE_F32,     0,                 DT_F32},
+    [PARE_OP_CAST] = {{PARE_DTYPES_FLOAT},           PARE_OUT_ATTR, PARE_DTYPES_FLOAT, 0},
+};
+_Static_assert(sizeof op_dtypes / sizeof op_dtypes[0] == PARE_OP_COUNT, "op dtypes out of date with pare_op_id");
 
 /* Terms of the total loss (exec.c sums weight · term over them). */
 static const unsigned char is_loss[PARE_OP_COUNT] = {
@@ -469,6 +515,18 @@ const pare_op_desc *pare_op_get(pare_op_id id)
 }
 
 const char *pare_op_name(pare_op_id id) { return pare_op_get(id)->name; }
+
+const pare_op_dtypes *pare_op_dtypes_of(pare_op_id id)
+{
+    assert((unsigned)id < PARE_OP_COUNT);
+    return &op_dtypes[id];
+}
+
+pare_dtype pare_op_out_dtype(const pare_node *n)
+{
+    const pare_op_dtypes *d = pare_op_dtypes_of(n->op);
+    return d->out == PARE_OUT_ATTR ? n->a.dtype : (pare_dtype)d->out;
+}
 
 int pare_op_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
 {

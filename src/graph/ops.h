@@ -12,8 +12,22 @@ typedef struct pare_cache_spec {
     const char *suffix; /* cache value is named "<node>#<suffix>" */
     pare_rows rows;
     int64_t cols;
-    int bytes;
+    pare_dtype dtype;   /* PARE_F32, or PARE_U8 (dropout masks): not a byte count */
 } pare_cache_spec;
+
+/* The dtypes an op accepts and produces (docs/dtypes.md), one row per op in a table of ops.c beside the
+ * registry. Checked when a node is added and by pare_model_check_dtypes, never while running: an op's
+ * forward may take its buffers' element types for granted. An op receiving a dtype it has no kernel for
+ * is an error naming the node; nothing converts silently. */
+#define PARE_OUT_ATTR (-1) /* produces: the node's a.dtype (CAST) */
+typedef struct pare_op_dtypes {
+    unsigned in[PARE_NODE_MAX_IN]; /* per input: mask of PARE_DTYPE_BIT(t) accepted; 0: the op has no such input */
+    int out;                       /* the output's pare_dtype, or PARE_OUT_ATTR */
+    unsigned attr;                 /* PARE_OUT_ATTR: the dtypes a.dtype may name */
+    unsigned caches;               /* the dtypes its caches (pare_cache_spec) may have; 0: it keeps none. A
+                                      second word on what the caches function says, so an element size
+                                      written where a dtype belongs (4 is PARE_U8) is refused at build */
+} pare_op_dtypes;
 
 typedef struct pare_op_desc {
     const char *name;
@@ -31,6 +45,15 @@ typedef struct pare_op_desc {
 
 const pare_op_desc *pare_op_get(pare_op_id id);
 const char *pare_op_name(pare_op_id id);
+const pare_op_dtypes *pare_op_dtypes_of(pare_op_id id);
+/* The dtype node n's output has: its op's declaration, or n->a.dtype for PARE_OUT_ATTR. */
+pare_dtype pare_op_out_dtype(const pare_node *n);
+/* Check node n's op, its nin inputs (ids, count, dtypes) and the dtype it would produce against the op's
+ * declaration (n need not be in m yet: pare_model_add_node checks before appending). PARE_EINVAL naming
+ * the node otherwise (graph/dtypes.c). */
+pare_status pare_node_check_inputs(const pare_model *m, const pare_node *n, int nin);
+/* Check the nc caches the op of n asks for (pare_op_caches) against the dtypes it declares for them. */
+pare_status pare_node_check_caches(const pare_node *n, const pare_cache_spec *cs, int nc);
 int pare_op_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs);
 /* 1 for ops whose node is a term of the total loss (XENT, MSE, KLDIV, COSINE, SOFT_XENT). */
 int pare_op_is_loss(pare_op_id id);

@@ -792,7 +792,7 @@ static int model_info(lua_State *L)
     lmodel *lm = check_model(L, 1);
     const pare_model *m = lm->m;
     char fmt[64];
-    lua_createtable(L, 0, 14);
+    lua_createtable(L, 0, 20);
     lua_pushstring(L, m->kind), lua_setfield(L, -2, "kind");
     lua_pushstring(L, model_format(m, fmt, sizeof fmt)), lua_setfield(L, -2, "format");
     lua_pushstring(L, m->applied[0] ? m->applied : "none"), lua_setfield(L, -2, "applied");
@@ -834,6 +834,15 @@ static int model_info(lua_State *L)
             used += (size_t)snprintf(kern + used, sizeof kern - used, used ? "; %s" : "%s", one);
     }
     lua_pushstring(L, kern), lua_setfield(L, -2, "kernel");
+    /* the dtypes the graph's values hold, in enum order: "f32, u8, i32" (docs/dtypes.md) */
+    unsigned dts = 0;
+    for (int64_t v = 0; v < m->nvalues; v++) dts |= PARE_DTYPE_BIT(m->values[v].dtype);
+    char dt[64] = "";
+    used = 0;
+    for (int t = 0; t < PARE_DTYPE_COUNT; t++)
+        if ((dts & PARE_DTYPE_BIT(t)) && used < sizeof dt)
+            used += (size_t)snprintf(dt + used, sizeof dt - used, used ? ", %s" : "%s", pare_dtype_name((pare_dtype)t));
+    lua_pushstring(L, dt), lua_setfield(L, -2, "dtypes");
     return 1;
 }
 
