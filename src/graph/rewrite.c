@@ -112,8 +112,8 @@ int pare_model_insert_node(pare_model *m, int64_t at, pare_op_id op, const char 
 static int replace_uses(pare_model *c, int from, int to)
 {
     const pare_value *a = &c->values[from], *b = &c->values[to];
-    if (a->rows != b->rows || a->cols != b->cols || a->bytes != b->bytes) {
-        pare_fail(PARE_EINVAL, "replacing '%s' by '%s': shapes differ (%lld vs %lld columns, or other rows)", a->name,
+    if (a->rows != b->rows || a->cols != b->cols || a->dtype != b->dtype) {
+        pare_fail(PARE_EINVAL, "replacing '%s' by '%s': shapes differ (%lld vs %lld columns, or other rows or dtype)", a->name,
                   b->name, (long long)a->cols, (long long)b->cols);
         return -1;
     }
@@ -397,6 +397,7 @@ static pare_status slice_value(pare_model *c, int v, const int64_t *keep, int64_
         case PARE_OP_GELU:
         case PARE_OP_RELU:
         case PARE_OP_DROPOUT:
+        case PARE_OP_CAST:
             for (int k = 0; k < n->ncache; k++) c->values[n->cache[k]].cols = nkeep; /* dropout's mask */
             st = slice_value(c, n->out, keep, nkeep, depth + 1);
             break;
@@ -582,6 +583,7 @@ static pare_status check_node(const pare_model *m, int64_t i)
     case PARE_OP_GELU:
     case PARE_OP_RELU:
     case PARE_OP_DROPOUT:
+    case PARE_OP_CAST:
         WANT(x->cols == C && x->rows == out->rows, "input (%lld columns) and output (%lld) differ", n->name, op,
              (long long)x->cols, (long long)C);
         break;
@@ -635,6 +637,7 @@ pare_status pare_model_check(const pare_model *m)
         if (m->values[v].producer < -1 || m->values[v].producer >= m->nnodes)
             BAD("value '%s': its producer %d is not a node", m->values[v].name, m->values[v].producer);
     for (int64_t i = 0; i < m->nnodes; i++) PARE_TRY(check_node(m, i));
+    PARE_TRY(pare_model_check_dtypes(m));
     if (m->logits >= 0) {
         const pare_value *l = &m->values[m->logits];
         if (l->cols != m->nclass || l->rows != (m->lm ? PARE_ROWS_TOKENS : PARE_ROWS_SEQS))

@@ -41,7 +41,8 @@ static cJSON *attrs_json(const pare_model *m, const pare_node *n)
     int okk = o && add_num(o, "heads", a->heads) && add_num(o, "causal", a->causal) && add_num(o, "bmm_i8", a->bmm_i8) &&
               add_str(o, "attn", a->attn) && add_num(o, "qat_bits", a->qat_bits) && add_num(o, "qat_learn", a->qat_learn) &&
               add_num(o, "p", a->p) && add_str(o, "pool", (unsigned)a->pool < PARE_POOL_COUNT ? pool_names[a->pool] : "cls") &&
-              add_num(o, "weight", a->weight) && add_num(o, "temperature", a->temperature);
+              add_num(o, "weight", a->weight) && add_num(o, "temperature", a->temperature) &&
+              add_str(o, "dtype", pare_dtype_name(a->dtype));
     if (okk && a->qat_bits)
         okk = add_str(o, "qat_w", m->params[a->qat_w].name) && add_str(o, "qat_a", m->params[a->qat_a].name);
     if (!okk) {
@@ -169,6 +170,8 @@ static pare_status read_attrs(pare_model *m, const cJSON *a, pare_node_attrs *at
     at->pool = (pare_pool_mode)e;
     PARE_TRY(get_float(a, "weight", -1e30, 1e30, &at->weight, where));
     PARE_TRY(get_float(a, "temperature", 0, 1e30, &at->temperature, where));
+    PARE_TRY(get_str(a, "dtype", 16, &s, where));
+    if (pare_dtype_parse(s, &at->dtype) != PARE_OK) return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
     if (at->qat_bits) {
         PARE_TRY(get_str(a, "qat_w", PARE_NAME_MAX, &s, where));
         if ((at->qat_w = pare_model_find_param(m, s)) < 0) FAIL("graph: %s: QAT scale parameter '%s' is not listed", where, s);
