@@ -9,7 +9,7 @@
  * a static assert, like the storage formats of format.h; one file per kind (tf_mask.c, tf_fakequant.c).
  *
  * Where they live: on the node (pare_node.tf[0..ntf), graph.h), at most one per operand. The state is a
- * plain struct of ints, pare_transform below: the kind, the operand, small attributes and the indices of
+ * plain struct of ints, pare_transform in graph.h: the kind, the operand, small attributes and the indices of
  * its auxiliary parameters in the model (a mask, log-scales), which are ordinary named parameters. So
  * pare_model_clone copies transforms with the nodes, and a checkpoint saves them as those ints plus the
  * parameters it already saves by name.
@@ -25,7 +25,9 @@
  * quantized weights, and the quantization passes refuse masked weights: bake the mask first).
  * Deliberately not here: chains of several transforms on one operand (a mask and fake quantization on
  * the same weight; the attach functions refuse it clearly), transforms on ops other than Linear, and the
- * passes that choose masks (pruning criteria live in src/compress/).
+ * passes that choose masks (pruning criteria live in src/compress/). An inference executor keeps one
+ * packed copy per weight parameter: a weight shared by several Linear nodes must carry the same
+ * transforms on each (pare's builders share none).
  *
  * Entry points: pare_model_set_mask / pare_model_bake_mask (C API of masks), pare_node_attach /
  * pare_node_detach / pare_node_transform (what passes use), pare_tf_get (the traits), and for the Linear
