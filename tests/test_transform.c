@@ -157,6 +157,8 @@ static void test_mask(void)
     /* inference: the executor packs W ⊙ M once and runs the plain f32 kernel */
     pare_exec *xi = run(m, PARE_EXEC_INFER, 0), *xri = run(ref, PARE_EXEC_INFER, 0);
     ok(xi && xi->packed && xi->packed[pw], "inference executor packed the masked weight (folded, f32 packed kernel)");
+    ok(xi && xri && xi->planned_bytes == xri->planned_bytes && xi->packed_bytes == xri->packed_bytes,
+       "folded: no workspace for the mask at inference (planned %zu bytes, as the unmasked model)", xi ? xi->planned_bytes : 0);
     is_close_arr(pare_exec_logits(xi), pare_exec_logits(x), B * K, 1e-5, 1e-4, "inference (packed, masked) logits == training forward");
     ok(xri && same(pare_exec_logits(xi), pare_exec_logits(xri), B * K),
        "inference masked == inference of the model holding W ⊙ M, bit for bit (same packed values)");

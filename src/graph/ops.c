@@ -97,7 +97,8 @@ static size_t linear_ws(const pare_exec *x, const pare_node *n)
 {
     const pare_param *w = &x->m->params[n->param[0]];
     int64_t M = ROWS(x, n->out);
-    if (n->ntf && w->format == PARE_FMT_F32) return pare_tf_workspace(x, n, M);
+    if (n->ntf && w->format == PARE_FMT_F32 && !(x->packed && x->packed[n->param[0]])) /* folded: none */
+        return pare_tf_workspace(x, n, M);
     const pare_format_traits *f = pare_format_get(w->format);
     return f->workspace ? f->workspace(w, M) : 0;
 }
