@@ -3,7 +3,6 @@
  * ops.c and exec.c call (see transform.h). The kinds themselves are tf_mask.c and tf_fakequant.c. */
 #include "transform.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
