@@ -22,6 +22,7 @@
 #include "core/timer.h"
 #include "loss_internal.h"
 #include "ops.h"
+#include "transform.h"
 
 int64_t pare_exec_rows(const pare_exec *x, const pare_value *v)
 {
@@ -84,6 +85,18 @@ static size_t plan_offsets(span *s, int64_t n)
     return top;
 }
 
+/* Pack the effective weight of Linear n (its master under foldable transforms) into x->packed. */
+static pare_status pack_folded(pare_exec *x, const pare_node *n)
+{
+    const pare_param *w = &x->m->params[n->param[0]];
+    float *W = pare_alloc(sizeof(float) * (size_t)pare_param_numel(w));
+    if (!W) return pare_fail(PARE_ENOMEM, "out of memory");
+    pare_status st = pare_tf_fold_weight(x->m, n, W);
+    if (st == PARE_OK) st = pare_f32_weight_pack(&x->packed[n->param[0]], W, w->shape[0], w->shape[1]);
+    pare_free(W);
+    return st;
+}
+
 /* keep (nvalues) or NULL: values whose lifetime reaches the end of the forward (pare_exec_new_keep) */
 static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode,
                             const unsigned char *keep)
@@ -109,8 +122,10 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
             if (n->op != PARE_OP_LINEAR) continue;
             int pi = n->param[0];
             const pare_param *w = &m->params[pi];
-            if (w->format != PARE_FMT_F32 || n->a.qat_bits || x->packed[pi]) continue;
-            pare_status ps = pare_f32_weight_pack(&x->packed[pi], w->blob->data, w->shape[0], w->shape[1]);
+            /* transforms that depend on parameters only (a mask) are folded into the packed copy once;
+             * others (fake quantization of the input) run through the f32 path at every call */
+            if (w->format != PARE_FMT_F32 || x->packed[pi] || (n->ntf && !pare_tf_foldable(n))) continue;
+            pare_status ps = n->ntf ? pack_folded(x, n) : pare_f32_weight_pack(&x->packed[pi], w->blob->data, w->shape[0], w->shape[1]);
             if (ps != PARE_OK) {
                 pare_exec_free(x);
                 return pare_fail_ctx(ps, "packing %s", w->name);

@@ -157,9 +157,6 @@ typedef struct pare_node_attrs {
     int bmm_i8;         /* ATTENTION: the two batched products on int8 (SmoothQuant), inference only */
     char attn[112];     /* ATTENTION: an attention variant of src/attn, "kind" or "kind:key=value,...";
                            "" = the built-in dense attention of kernels/nn.h */
-    int qat_bits;       /* LINEAR: > 0 trains with fake-quantized weights and activations (QAT) */
-    int qat_learn;      /* LINEAR: scales learned (LSQ) rather than following the data */
-    int qat_w, qat_a;   /* LINEAR: indices of the weight-scale (N) and activation-scale (1) parameters */
     float p;            /* DROPOUT */
     pare_pool_mode pool;/* POOL */
     float weight;       /* loss ops (XENT, MSE, ...): the term's weight in the executor's total loss. A loss
@@ -169,6 +166,35 @@ typedef struct pare_node_attrs {
     pare_dtype dtype;   /* CAST: the output's dtype (f32, bf16 or f16) */
 } pare_node_attrs;
 
+/* Weight transforms (transform.h has the kinds' traits and the API). A transform replaces an operand of
+ * a node in forward by a function of its master and auxiliary parameters, with the technique's gradient
+ * rule in backward: a pruning mask, QAT's fake quantization. This struct is its whole state (plain ints:
+ * clones copy it with the node, checkpoints store it as is). */
+typedef enum pare_tf_kind {   /* append-only: the value is what a checkpoint stores */
+    PARE_TF_MASK = 0,         /* W_eff = W ⊙ M, M (N,K) of 0/1, not trainable; dW += dW_eff ⊙ M */
+    PARE_TF_FAKE_QUANT,       /* QAT: s·clamp(round(x/s)) on a symmetric bits-bit grid; STE, LSQ (kernels/qat.h) */
+    PARE_TF_COUNT
+} pare_tf_kind;
+
+typedef enum pare_tf_operand { /* append-only */
+    PARE_TF_WEIGHT = 0,       /* param[0] of a Linear: (N, K) */
+    PARE_TF_INPUT,            /* in[0] of a Linear: (M, K) activations */
+    PARE_TF_OPERAND_COUNT
+} pare_tf_operand;
+
+#define PARE_TF_MAX_AUX 2
+#define PARE_NODE_MAX_TF 2    /* at most one transform per operand */
+
+typedef struct pare_transform {
+    int kind;                 /* pare_tf_kind */
+    int operand;              /* pare_tf_operand */
+    int bits;                 /* FAKE_QUANT: grid bit-width 2..8 (qmax = 2^(bits−1) − 1); 0 for other kinds */
+    int learn;                /* FAKE_QUANT: 1 scales learned (LSQ), 0 they follow the data; 0 for other kinds */
+    int aux[PARE_TF_MAX_AUX]; /* indices into m->params, -1 unused. MASK: aux[0] the mask (N,K), not trainable.
+                                 FAKE_QUANT: aux[0] log-scales, (N) per output channel on the weight, (1) per
+                                 tensor on the input; trainable iff learn */
+} pare_transform;
+
 typedef struct pare_node {
     pare_op_id op;
     char name[PARE_NAME_MAX];
@@ -177,6 +203,8 @@ typedef struct pare_node {
     int cache[PARE_NODE_MAX_CACHE], ncache;
     int out;                               /* value id */
     pare_node_attrs a;
+    pare_transform tf[PARE_NODE_MAX_TF];   /* LINEAR: weight transforms (transform.h), tf[0..ntf) in use */
+    int ntf;
 } pare_node;
 
 typedef struct pare_model {

@@ -17,10 +17,10 @@
 
 #include "exec.h"
 #include "format.h"
+#include "transform.h"
 #include "attn/attn.h"
 #include "kernels/cast.h"
 #include "kernels/loss.h"
-#include "kernels/qat.h"
 
 static float *F(const pare_exec *x, int id) { return (float *)x->buf[id]; }
 static const int32_t *I(const pare_exec *x, int id) { return (const int32_t *)x->buf[id]; }
@@ -62,88 +62,36 @@ static int64_t posadd_flops(const pare_exec *x, const pare_node *n) { return ROW
 
 /* ---- linear: y(M,N) = x(M,K) W(N,K)^T + b, dispatched on the weight's storage format ---- */
 
-/* Quantization-aware training (n->a.qat_bits > 0): the forward sees fake-quantized weights (per output
- * channel) and activations (per tensor), the backward passes gradients straight through inside the
- * grids (STE) and, for learned scales, into them (LSQ). The scale parameters hold log-scales, so an
- * optimizer step changes a scale by a ratio, whatever its magnitude. Scratch from the workspace:
- * Ŵ (N·K), x̂ (M·K), in backward also dŴ, dx̂, then the scales and their gradients (2N + 2). */
-typedef struct qat_buf { float *Wq, *xq, *dWq, *dxq, *sw, *sa, *dsw, *dsa; } qat_buf;
-
-static qat_buf qat_layout(const pare_exec *x, int64_t M, int64_t N, int64_t K)
-{
-    qat_buf b;
-    int train = x->mode == PARE_EXEC_TRAIN;
-    b.Wq = x->workspace, b.xq = b.Wq + N * K;
-    b.dWq = train ? b.xq + M * K : NULL, b.dxq = train ? b.dWq + N * K : NULL;
-    b.sw = (train ? b.dxq : b.xq) + M * K, b.sa = b.sw + N, b.dsw = b.sa + 1, b.dsa = b.dsw + N;
-    return b;
-}
-
-static size_t qat_ws(const pare_exec *x, int64_t M, int64_t N, int64_t K)
-{
-    return sizeof(float) * (size_t)((N * K + M * K) * (x->mode == PARE_EXEC_TRAIN ? 2 : 1) + 2 * N + 2);
-}
-
-static void qat_fq(const pare_exec *x, const pare_node *n, const qat_buf *b, int64_t M, int64_t N, int64_t K)
-{
-    const pare_param *w = P(x, n, 0);
-    const float *lw = x->m->params[n->a.qat_w].blob->data, *la = x->m->params[n->a.qat_a].blob->data;
-    int qmax = (1 << (n->a.qat_bits - 1)) - 1;
-    for (int64_t i = 0; i < N; i++) b->sw[i] = expf(lw[i]);
-    b->sa[0] = expf(la[0]);
-    pare_fq_forward(b->Wq, w->blob->data, b->sw, 1, N, K, -qmax, qmax);
-    pare_fq_forward(b->xq, F(x, n->in[0]), b->sa, 0, M, K, -qmax, qmax);
-}
-
+/* Weight transforms (transform.h: a pruning mask, QAT's fake quantization) replace the weight and/or the
+ * input by their effective values; the Linear then runs the f32 path on them. A node without transforms
+ * pays one test of n->ntf. Transforms act on f32 weights; a quantized format runs its own kernel. */
 static pare_status linear_fwd(pare_exec *x, const pare_node *n)
 {
     const pare_param *w = P(x, n, 0);
     const float *bias = n->nparam > 1 ? PD(x, n, 1) : NULL;
-    int64_t M = ROWS(x, n->out), N = w->shape[0], K = w->shape[1];
+    int64_t M = ROWS(x, n->out);
     float *y = F(x, n->out);
     const float *in = F(x, n->in[0]);
-    if (n->a.qat_bits && w->format == PARE_FMT_F32) {
-        qat_buf b = qat_layout(x, M, N, K);
-        if (x->mode == PARE_EXEC_TRAIN && !n->a.qat_learn) { /* fixed scales follow the data */
-            float *lw = x->m->params[n->a.qat_w].blob->data, *la = x->m->params[n->a.qat_a].blob->data;
-            b.sa[0] = expf(la[0]);
-            pare_fq_observe(b.sw, b.sa, w->blob->data, in, M, N, K, n->a.qat_bits);
-            for (int64_t i = 0; i < N; i++) lw[i] = logf(b.sw[i]);
-            la[0] = logf(b.sa[0]);
-        }
-        qat_fq(x, n, &b, M, N, K);
-        pare_linear_f32(y, b.xq, b.Wq, bias, M, N, K);
+    if (n->ntf && w->format == PARE_FMT_F32 && !(x->packed && x->packed[n->param[0]])) {
+        const float *We, *xe; /* an inference executor that packed the folded weight runs the format's path below */
+        PARE_TRY(pare_tf_forward(x, n, M, x->mode == PARE_EXEC_TRAIN, &We, &xe));
+        pare_linear_f32(y, xe, We, bias, M, w->shape[0], w->shape[1]);
         return PARE_OK;
     }
     return pare_format_get(w->format)->forward(x, n, w, y, in, bias, M);
 }
-/* Backward uses the f32 master weights (or, under QAT, their fake-quantized view with STE). */
+/* Backward uses the f32 master weights (or, under transforms, their effective values and the kinds'
+ * gradient rules). */
 static void linear_bwd(pare_exec *x, const pare_node *n)
 {
     const pare_param *w = P(x, n, 0);
     int64_t M = ROWS(x, n->out), N = w->shape[0], K = w->shape[1];
-    if (n->a.qat_bits) {
-        int qmax = (1 << (n->a.qat_bits - 1)) - 1;
-        qat_buf b = qat_layout(x, M, N, K);
-        pare_param *ws = &x->m->params[n->a.qat_w], *as = &x->m->params[n->a.qat_a];
-        qat_fq(x, n, &b, M, N, K);
-        memset(b.dWq, 0, sizeof(float) * (size_t)(N * K));
-        memset(b.dxq, 0, sizeof(float) * (size_t)(M * K));
-        memset(b.dsw, 0, sizeof(float) * (size_t)(N + 1));
-        float *dx = G(x, n->in[0]), *dW = PG(x, n, 0);
-        int learn = n->a.qat_learn && ws->grad && as->grad;
-        pare_linear_f32_backward(b.dxq, b.dWq, n->nparam > 1 ? PG(x, n, 1) : NULL, G(x, n->out), b.xq, b.Wq, M, N, K);
-        float gw = 1.0f / sqrtf((float)K * (float)qmax), ga = 1.0f / sqrtf((float)(M * K) * (float)qmax);
-        pare_fq_backward(dW, learn ? b.dsw : NULL, b.dWq, w->blob->data, b.sw, 1, N, K, -qmax, qmax, gw);
-        pare_fq_backward(dx, learn ? b.dsa : NULL, b.dxq, F(x, n->in[0]), b.sa, 0, M, K, -qmax, qmax, ga);
-        if (learn) { /* d/d log s = s · d/ds */
-            for (int64_t i = 0; i < N; i++) ws->grad[i] += b.sw[i] * b.dsw[i];
-            as->grad[0] += b.sa[0] * b.dsa[0];
-        }
+    float *dbias = n->nparam > 1 ? PG(x, n, 1) : NULL;
+    if (n->ntf && w->format == PARE_FMT_F32) {
+        pare_tf_backward(x, n, M, G(x, n->in[0]), PG(x, n, 0), dbias, G(x, n->out));
         return;
     }
-    pare_linear_f32_backward(G(x, n->in[0]), PG(x, n, 0), n->nparam > 1 ? PG(x, n, 1) : NULL, G(x, n->out),
-                             F(x, n->in[0]), w->blob->data, M, N, K);
+    pare_linear_f32_backward(G(x, n->in[0]), PG(x, n, 0), dbias, G(x, n->out), F(x, n->in[0]), w->blob->data, M, N, K);
 }
 static int64_t linear_flops(const pare_exec *x, const pare_node *n)
 {
@@ -153,8 +101,9 @@ static int64_t linear_flops(const pare_exec *x, const pare_node *n)
 static size_t linear_ws(const pare_exec *x, const pare_node *n)
 {
     const pare_param *w = &x->m->params[n->param[0]];
-    int64_t M = ROWS(x, n->out), N = w->shape[0], K = w->shape[1];
-    if (n->a.qat_bits && w->format == PARE_FMT_F32) return qat_ws(x, M, N, K);
+    int64_t M = ROWS(x, n->out);
+    if (n->ntf && w->format == PARE_FMT_F32 && !(x->packed && x->packed[n->param[0]])) /* folded: none */
+        return pare_tf_workspace(x, n, M);
     const pare_format_traits *f = pare_format_get(w->format);
     return f->workspace ? f->workspace(w, M) : 0;
 }

@@ -40,8 +40,7 @@ void pare_fq_backward(float *dx, float *dscale, const float *dy, const float *x,
     if (dscale && !per_row) dscale[0] += (float)(total * g);
 }
 
-void pare_fq_observe(float *wscale, float *ascale, const float *W, const float *x, int64_t M, int64_t N, int64_t K,
-                     int bits)
+void pare_fq_observe_weight(float *wscale, const float *W, int64_t N, int64_t K, int bits)
 {
     float qmax = (float)((1 << (bits - 1)) - 1);
     for (int64_t n = 0; n < N; n++) {
@@ -49,8 +48,20 @@ void pare_fq_observe(float *wscale, float *ascale, const float *W, const float *
         for (int64_t k = 0; k < K; k++) a = fmaxf(a, fabsf(W[n * K + k]));
         wscale[n] = a > 0 ? a / qmax : 1.0f;
     }
+}
+
+void pare_fq_observe_act(float *ascale, const float *x, int64_t len, int bits)
+{
+    float qmax = (float)((1 << (bits - 1)) - 1);
     float a = 0;
-    for (int64_t i = 0; i < M * K; i++) a = fmaxf(a, fabsf(x[i]));
+    for (int64_t i = 0; i < len; i++) a = fmaxf(a, fabsf(x[i]));
     float s = a > 0 ? a / qmax : 1.0f;
     ascale[0] = ascale[0] > 0 ? 0.9f * ascale[0] + 0.1f * s : s;
+}
+
+void pare_fq_observe(float *wscale, float *ascale, const float *W, const float *x, int64_t M, int64_t N, int64_t K,
+                     int bits)
+{
+    pare_fq_observe_weight(wscale, W, N, K, bits);
+    pare_fq_observe_act(ascale, x, M * K, bits);
 }

@@ -20,6 +20,10 @@ void pare_fq_backward(float *dx, float *dscale, const float *dy, const float *x,
                       int64_t rows, int64_t cols, int qmin, int qmax, float g);
 /* Fixed (data-following) scales for QAT: wscale[n] = max|W[n,:]| / qmax; ascale = an exponential moving
  * average (momentum 0.9; the first call sets it) of max|x| / qmax. A zero row gets scale 1. */
+/* The two halves of pare_fq_observe: the weights' scales (N), and the activations' moving scale (1) over
+ * len values. */
+void pare_fq_observe_weight(float *wscale, const float *W, int64_t N, int64_t K, int bits);
+void pare_fq_observe_act(float *ascale, const float *x, int64_t len, int bits);
 void pare_fq_observe(float *wscale, float *ascale, const float *W, const float *x, int64_t M, int64_t N, int64_t K,
                      int bits);
 #endif

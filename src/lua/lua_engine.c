@@ -46,6 +46,7 @@
 #include "graph/rewrite.h"
 #include "graph/format.h"
 #include "graph/ops.h"
+#include "graph/transform.h"
 #include "io/safetensors.h"
 #include "kernels/gemm.h"
 #include "lua_util.h"
@@ -716,7 +717,7 @@ static int model_bench(lua_State *L)
 static const char *linear_label(const pare_model *m, const pare_node *nd)
 {
     const pare_param *w = &m->params[nd->param[0]];
-    if (w->format == PARE_FMT_F32 && nd->a.qat_bits) return "qat";
+    if (w->format == PARE_FMT_F32 && pare_node_find_transform(nd, PARE_TF_FAKE_QUANT)) return "qat";
     return pare_format_label(w);
 }
 
@@ -752,21 +753,22 @@ static int model_quant_report(lua_State *L)
         if (nd->op != PARE_OP_LINEAR) continue;
         const pare_param *w = &m->params[nd->param[0]];
         const pare_qlinear *q = w->q;
+        const pare_transform *fq = pare_node_find_transform(nd, PARE_TF_FAKE_QUANT);
         lua_createtable(L, 0, 8);
         lua_pushstring(L, nd->name), lua_setfield(L, -2, "layer");
         lua_pushstring(L, linear_label(m, nd)), lua_setfield(L, -2, "format");
         if (q) lua_pushstring(L, q->desc);
-        else if (nd->a.qat_bits) lua_pushfstring(L, "simulated qat int%d", nd->a.qat_bits);
+        else if (fq) lua_pushfstring(L, "simulated qat int%d", fq->bits);
         else {
             char impl[96]; /* what an inference executor packs it for (it owns the copy; the model is not written) */
             lua_pushstring(L, pare_f32_pack_impl_for(w->shape[0], w->shape[1], impl, sizeof impl));
         }
         lua_setfield(L, -2, "kernel");
-        lua_pushstring(L, q ? q->method : nd->a.qat_bits ? "qat" : "none"), lua_setfield(L, -2, "method");
+        lua_pushstring(L, q ? q->method : fq ? "qat" : "none"), lua_setfield(L, -2, "method");
         double bits = q ? q->bits : 32.0 * (double)pare_param_numel(w);
         lua_pushnumber(L, bits / (double)pare_param_numel(w)), lua_setfield(L, -2, "bits_per_weight");
         lua_pushinteger(L, (lua_Integer)pare_param_bytes(w)), lua_setfield(L, -2, "size_bytes");
-        lua_pushboolean(L, pare_format_get(w->format)->simulated || nd->a.qat_bits), lua_setfield(L, -2, "simulated");
+        lua_pushboolean(L, pare_format_get(w->format)->simulated || fq), lua_setfield(L, -2, "simulated");
         if (q && q->act.outlier_threshold > 0 && q->format == PARE_FMT_I8_CHANNEL) {
             long long calls = q->calls, cols = q->outlier_cols;
             lua_pushnumber(L, calls ? (double)cols / ((double)calls * (double)w->shape[1]) : 0.0);
@@ -782,7 +784,8 @@ static int model_is_simulated(const pare_model *m)
 {
     for (int64_t i = 0; i < m->nnodes; i++)
         if (m->nodes[i].op == PARE_OP_LINEAR &&
-            (pare_format_get(m->params[m->nodes[i].param[0]].format)->simulated || m->nodes[i].a.qat_bits))
+            (pare_format_get(m->params[m->nodes[i].param[0]].format)->simulated ||
+             pare_node_find_transform(&m->nodes[i], PARE_TF_FAKE_QUANT)))
             return 1;
     return 0;
 }
@@ -828,7 +831,8 @@ static int model_info(lua_State *L)
         if (m->nodes[i].op != PARE_OP_LINEAR) continue;
         const pare_param *w = &m->params[m->nodes[i].param[0]];
         char one[160];
-        if (w->format == PARE_FMT_F32 && m->nodes[i].a.qat_bits) snprintf(one, sizeof one, "simulated qat int%d", m->nodes[i].a.qat_bits);
+        const pare_transform *fq = pare_node_find_transform(&m->nodes[i], PARE_TF_FAKE_QUANT);
+        if (w->format == PARE_FMT_F32 && fq) snprintf(one, sizeof one, "simulated qat int%d", fq->bits);
         else pare_format_get(w->format)->describe(w, one, sizeof one);
         if (!strstr(kern, one) && used < sizeof kern - 1)
             used += (size_t)snprintf(kern + used, sizeof kern - used, used ? "; %s" : "%s", one);

@@ -1,6 +1,7 @@
 /* qat_pass.c — quantization-aware training (QAT) and the conversion that follows it.
  *
- *   qat          marks Linear layers for fake quantization during training: weights per output channel,
+ *   qat          marks Linear layers for fake quantization during training (two fake_quant transforms per
+ *                layer, graph/transform.h: the Linear op itself knows nothing of QAT): weights per output channel,
  *                activations per tensor, symmetric `bits`-bit grids, straight-through gradients. Scales
  *                are parameters "<layer>.wscale" (N) and "<layer>.ascale" (1) holding log-scales,
  *                initialised from calibration (max |·| / qmax); learned by LSQ (learn_scales) or
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "graph/transform.h"
 #include "kernels/qat.h"
 
 static const pare_opt_spec qat_opts[] = {
@@ -58,7 +60,11 @@ static pare_status qat_apply(pare_model *m, const pare_options *o, const pare_pa
         }
         float a = fmaxf(-c.s[i].min, c.s[i].max);
         la[0] = logf(a > 0 ? a / qmax : 1.0f);
-        nd->a.qat_bits = bits, nd->a.qat_learn = learn, nd->a.qat_w = pw, nd->a.qat_a = pa;
+        /* two fake-quant transforms (graph/transform.h): the weight per channel, the input per tensor */
+        pare_transform tw = {.kind = PARE_TF_FAKE_QUANT, .operand = PARE_TF_WEIGHT, .bits = bits, .learn = learn, .aux = {pw, -1}};
+        pare_transform ta = {.kind = PARE_TF_FAKE_QUANT, .operand = PARE_TF_INPUT, .bits = bits, .learn = learn, .aux = {pa, -1}};
+        st = pare_node_attach(m, idx[i], &tw);
+        if (st == PARE_OK) st = pare_node_attach(m, idx[i], &ta);
     }
     pare_calib_free(&c);
     free(idx);
@@ -78,12 +84,13 @@ static pare_status qc_apply(pare_model *m, const pare_options *o, const pare_pas
     pare_status st = PARE_OK;
     for (int64_t i = 0; st == PARE_OK && i < n; i++) {
         pare_node *nd = &m->nodes[idx[i]];
-        if (!nd->a.qat_bits) continue;
+        const pare_transform *tw = pare_node_transform(nd, PARE_TF_WEIGHT), *ta = pare_node_transform(nd, PARE_TF_INPUT);
+        if (!tw || !ta || tw->kind != PARE_TF_FAKE_QUANT || ta->kind != PARE_TF_FAKE_QUANT) continue;
         pare_param *w = qi_weight(m, idx[i]);
         int64_t N = w->shape[0], K = w->shape[1];
-        int bits = nd->a.qat_bits, qmax = (1 << (bits - 1)) - 1;
-        const float *lw = m->params[nd->a.qat_w].blob->data;
-        float sa = expf(m->params[nd->a.qat_a].blob->data[0]);
+        int bits = tw->bits, qmax = (1 << (bits - 1)) - 1, learn = tw->learn, pw = tw->aux[0], pa = ta->aux[0];
+        const float *lw = m->params[pw].blob->data;
+        float sa = expf(m->params[pa].blob->data[0]);
         float *scale = malloc(sizeof *scale * (size_t)N), *Wq = pare_alloc(sizeof *Wq * (size_t)(N * K));
         int8_t *q8 = malloc((size_t)(N * K));
         if (!scale || !Wq || !q8) st = pare_fail(PARE_ENOMEM, "out of memory");
@@ -97,7 +104,7 @@ static pare_status qc_apply(pare_model *m, const pare_options *o, const pare_pas
             }
         }
         char method[48];
-        snprintf(method, sizeof method, "qat %s", nd->a.qat_learn ? "lsq" : "fixed");
+        snprintf(method, sizeof method, "qat %s", learn ? "lsq" : "fixed");
         if (st == PARE_OK && bits == 8) {
             pare_i8_act a = {PARE_ACT_STATIC, 1, sa, 0, 0};
             st = qi_set_i8_from_int(m, idx[i], q8, scale, &a, method);
@@ -107,8 +114,9 @@ static pare_status qc_apply(pare_model *m, const pare_options *o, const pare_pas
             st = qi_set_sim(m, idx[i], Wq, &ws, pare_qspec_storage_bits(&ws, N, K), 2, &as, &qp, method);
         }
         free(scale), free(q8), pare_free(Wq);
-        m->params[nd->a.qat_w].trainable = m->params[nd->a.qat_a].trainable = 0; /* kept for the record */
-        nd->a.qat_bits = 0;
+        m->params[pw].trainable = m->params[pa].trainable = 0; /* kept for the record */
+        pare_node_detach(m, idx[i], PARE_TF_WEIGHT);
+        pare_node_detach(m, idx[i], PARE_TF_INPUT);
         done++;
     }
     free(idx);

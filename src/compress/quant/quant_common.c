@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "graph/transform.h"
 
 pare_status qi_select(const pare_model *m, const pare_options *o, int skip_quantized, int64_t **idx, int64_t *n)
 {
@@ -19,9 +20,18 @@ pare_status qi_select(const pare_model *m, const pare_options *o, int skip_quant
     }
     if (skip_quantized) {
         int64_t k = 0;
-        for (int64_t i = 0; i < *n; i++)
-            if (m->params[m->nodes[(*idx)[i]].param[0]].format == PARE_FMT_F32 && !m->nodes[(*idx)[i]].a.qat_bits)
+        for (int64_t i = 0; i < *n; i++) {
+            const pare_node *nd = &m->nodes[(*idx)[i]];
+            const pare_transform *t = pare_node_transform(nd, PARE_TF_WEIGHT);
+            if (t && t->kind == PARE_TF_MASK) { /* the quantizers read the f32 master, which the mask never wrote */
+                free(*idx), *idx = NULL;
+                return pare_fail(PARE_EINVAL, "layer %s: its weight %s has a pruning mask; quantizing it would ignore the mask. "
+                                 "Bake it into the weight first (pare_model_bake_mask), or exclude the layer",
+                                 nd->name, m->params[nd->param[0]].name);
+            }
+            if (m->params[nd->param[0]].format == PARE_FMT_F32 && !pare_node_find_transform(nd, PARE_TF_FAKE_QUANT))
                 (*idx)[k++] = (*idx)[i];
+        }
         *n = k;
     }
     return PARE_OK;
