@@ -14,6 +14,7 @@
 #include "compress/pass.h"
 #include "core/rng.h"
 #include "graph/exec.h"
+#include "graph/transform.h"
 #include "io/safetensors.h"
 #include "model/transformer.h"
 #include "tap.h"
@@ -401,6 +402,19 @@ int main(void)
             write_graph_edit(enc, path_in(file), g[k].from, g[k].to);
             load_fails(path_in(file), PARE_EFORMAT, g[k].w1, g[k].w2, g[k].what);
         }
+    }
+
+    /* a pruning mask (a weight transform with its mask parameter) comes back with the graph */
+    {
+        pare_model *mk = pare_model_clone(enc);
+        const pare_param *w = &mk->params[pare_model_find_param(mk, "enc.1.ffn.up.weight")];
+        int64_t N = w->shape[0], K = w->shape[1];
+        float *mask = malloc(sizeof *mask * (size_t)(N * K));
+        for (int64_t i = 0; i < N * K; i++) mask[i] = (float)((i * 7) % 3 != 0);
+        if (ok(pare_model_set_mask(mk, "enc.1.ffn.up", mask, N, K) == PARE_OK, "masked encoder"))
+            round_trip(mk, "masked.safetensors", "a masked model");
+        free(mask);
+        pare_model_free(mk);
     }
 
     /* failed saves */

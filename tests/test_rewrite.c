@@ -11,6 +11,7 @@
 #include "core/rng.h"
 #include "graph/exec.h"
 #include "graph/rewrite.h"
+#include "graph/transform.h"
 #include "model/transformer.h"
 #include "tap.h"
 
@@ -152,6 +153,21 @@ static void drop_neurons(void)
     ok(p->F == 48 && param(p, "dec.1.ffn.up.weight")->shape[0] == 48, "layer 1 keeps 48 (the summary's ffn: the largest)");
     for (int i = 0; i < 20; i++) zero_cols(ref, "dec.0.ffn.down.weight", drop[i], drop[i] + 1);
     compare_logits(ref, p, 1e-5, "FFN neurons dropped vs zeroed (decoder)");
+    /* with masks on both projections: the masks' rows and columns follow the weights' */
+    pare_model *mk = pare_model_clone(m);
+    float *mu = malloc(sizeof(float) * 48 * 32), *md = malloc(sizeof(float) * 32 * 48);
+    for (int i = 0; i < 48 * 32; i++) mu[i] = (float)(i % 5 != 0), md[i] = (float)(i % 3 != 0);
+    ok(pare_model_set_mask(mk, "dec.0.ffn.up", mu, 48, 32) == PARE_OK && pare_model_set_mask(mk, "dec.0.ffn.down", md, 32, 48) == PARE_OK,
+       "masks on ffn.up and ffn.down");
+    pare_model *mp = pare_model_clone(mk);
+    if (!ok(pare_model_drop_channels(mp, pare_model_find_node(mp, "dec.0.ffn.up"), drop, 20) == PARE_OK &&
+                param(mp, "dec.0.ffn.up.weight.mask")->shape[0] == 28 && param(mp, "dec.0.ffn.down.weight.mask")->shape[1] == 28,
+            "dropping neurons of masked layers slices the masks (28 rows, 28 columns)"))
+        diag("%s", pare_errmsg());
+    for (int i = 0; i < 20; i++) zero_cols(mk, "dec.0.ffn.down.weight", drop[i], drop[i] + 1);
+    compare_logits(mk, mp, 1e-5, "masked FFN neurons dropped vs zeroed");
+    free(mu), free(md);
+    pare_model_free(mk), pare_model_free(mp);
     pare_model_free(p), pare_model_free(ref), pare_model_free(m);
 }
 

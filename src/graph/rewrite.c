@@ -13,6 +13,7 @@
 
 #include "core/arena.h"
 #include "ops.h"
+#include "transform.h"
 
 /* ---- transactions ---- */
 
@@ -150,12 +151,14 @@ int pare_model_replace_uses(pare_model *m, int from, int to)
 
 /* ---- compaction ---- */
 
-/* Indices of parameters a node refers to besides n->param: QAT's scale parameters. */
+/* Indices of parameters a node refers to besides n->param: its weight transforms' masks and scales. */
 static int node_extra_params(pare_node *n, int **out)
 {
-    if (!n->a.qat_bits) return 0;
-    out[0] = &n->a.qat_w, out[1] = &n->a.qat_a;
-    return 2;
+    int k = 0;
+    for (int t = 0; t < n->ntf; t++)
+        for (int a = 0; a < PARE_TF_MAX_AUX; a++)
+            if (n->tf[t].aux[a] >= 0) out[k++] = &n->tf[t].aux[a];
+    return k;
 }
 
 static pare_status compact(pare_model *c)
@@ -177,7 +180,7 @@ static pare_status compact(pare_model *c)
         for (int k = 0; k < n->ncache; k++) vmap[n->cache[k]] = 1;
         vmap[n->out] = 1;
         for (int k = 0; k < n->nparam; k++) pmap[n->param[k]] = 1;
-        int *extra[2];
+        int *extra[PARE_NODE_MAX_TF * PARE_TF_MAX_AUX];
         for (int k = 0, ne = node_extra_params(n, extra); k < ne; k++) pmap[*extra[k]] = 1;
     }
     int64_t kv = 0, kp = 0;
@@ -205,7 +208,7 @@ static pare_status compact(pare_model *c)
         for (int k = 0; k < n->ncache; k++) n->cache[k] = vmap[n->cache[k]];
         n->out = vmap[n->out];
         for (int k = 0; k < n->nparam; k++) n->param[k] = pmap[n->param[k]];
-        int *extra[2];
+        int *extra[PARE_NODE_MAX_TF * PARE_TF_MAX_AUX];
         for (int k = 0, ne = node_extra_params(n, extra); k < ne; k++) *extra[k] = pmap[*extra[k]];
         c->values[n->out].producer = (int)i;
         for (int k = 0; k < n->ncache; k++) c->values[n->cache[k]].producer = (int)i;
@@ -401,10 +404,13 @@ static pare_status slice_value(pare_model *c, int v, const int64_t *keep, int64_
             for (int k = 0; k < n->ncache; k++) c->values[n->cache[k]].cols = nkeep; /* dropout's mask */
             st = slice_value(c, n->out, keep, nkeep, depth + 1);
             break;
-        case PARE_OP_LINEAR:
+        case PARE_OP_LINEAR: {
             if (n->in[0] != v) goto full;
             st = slice_param(&c->params[n->param[0]], 1, keep, nkeep);
+            const pare_transform *t = pare_node_transform(n, PARE_TF_WEIGHT); /* a mask's columns follow */
+            if (st == PARE_OK && t && t->kind == PARE_TF_MASK) st = slice_param(&c->params[t->aux[0]], 1, keep, nkeep);
             break;
+        }
         case PARE_OP_ATTENTION:
             if (n->in[0] != v) goto full;
             st = slice_attention(c, n, keep, nkeep, depth);
@@ -425,7 +431,9 @@ static pare_status keep_channels(pare_model *c, int64_t node, const int64_t *kee
     pare_node *n = &c->nodes[node];
     PARE_TRY(slice_param(&c->params[n->param[0]], 0, keep, nkeep));
     if (n->nparam > 1) PARE_TRY(slice_param(&c->params[n->param[1]], 0, keep, nkeep));
-    if (n->a.qat_bits) PARE_TRY(slice_param(&c->params[n->a.qat_w], 0, keep, nkeep)); /* a scale per output channel */
+    /* the weight's transform follows its rows: a mask (N, K), or fake quantization's scale per output channel */
+    const pare_transform *t = pare_node_transform(n, PARE_TF_WEIGHT);
+    if (t) PARE_TRY(slice_param(&c->params[t->aux[0]], 0, keep, nkeep));
     return slice_value(c, n->out, keep, nkeep, 0);
 }
 
@@ -569,11 +577,21 @@ static pare_status check_node(const pare_model *m, int64_t i)
         WANT(!b || (b->ndim == 1 && b->shape[0] == C), "bias %s has %lld elements, not %lld", n->name, op, b->name,
              b ? (long long)b->shape[0] : 0LL, (long long)C);
         WANT(x->rows == out->rows, "input and output rows differ", n->name, op);
-        if (n->a.qat_bits) {
-            WANT(n->a.qat_w >= 0 && n->a.qat_w < m->nparams && n->a.qat_a >= 0 && n->a.qat_a < m->nparams &&
-                     pare_param_numel(&m->params[n->a.qat_w]) == C && pare_param_numel(&m->params[n->a.qat_a]) == 1,
-                 "its QAT scale parameters do not match its %lld output channels", n->name, op, (long long)C);
-            WANT(n->a.qat_bits >= 2 && n->a.qat_bits <= 16, "QAT bits %d outside 2..16", n->name, op, n->a.qat_bits);
+        for (int t = 0; t < n->ntf; t++) {
+            const pare_transform *f = &n->tf[t];
+            const pare_tf_traits *k = pare_tf_get(f->kind);
+            WANT(k && (unsigned)f->operand < PARE_TF_OPERAND_COUNT, "transform %d is of an unknown kind or operand", n->name,
+                 op, t);
+            for (int a = 0; a < k->naux; a++)
+                WANT(f->aux[a] >= 0 && f->aux[a] < m->nparams, "its %s transform's parameter %d is missing", n->name, op,
+                     k->name, a);
+            const pare_param *aux = &m->params[f->aux[0]];
+            int64_t want = f->kind == PARE_TF_MASK ? C * x->cols : f->operand == PARE_TF_WEIGHT ? C : 1;
+            WANT(pare_param_numel(aux) == want && (f->kind != PARE_TF_MASK || f->operand == PARE_TF_WEIGHT),
+                 "its %s transform's parameter %s has %lld elements, not %lld", n->name, op, k->name, aux->name,
+                 (long long)pare_param_numel(aux), (long long)want);
+            WANT(f->kind != PARE_TF_FAKE_QUANT || (f->bits >= 2 && f->bits <= 8), "fake_quant bits %d outside 2..8", n->name,
+                 op, f->bits);
         }
         break;
     case PARE_OP_LAYERNORM:

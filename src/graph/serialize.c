@@ -11,6 +11,7 @@
 #include "attn/attn.h"
 #include "ops.h"
 #include "rewrite.h"
+#include "transform.h"
 
 #define GRAPH_VERSION 1
 #define MAX_COLS ((int64_t)1 << 31)
@@ -18,9 +19,11 @@
 static const char *const rows_names[] = {"tokens", "seqs", "att", "one"};
 static const char *const kind_names[] = {"tokens", "lengths", "labels", "act", "cache", "target"};
 static const char *const pool_names[] = {"cls", "mean"};
+static const char *const operand_names[] = {"weight", "input"};
 _Static_assert(sizeof rows_names / sizeof rows_names[0] == PARE_ROWS_ONE + 1, "rows names out of date");
 _Static_assert(sizeof kind_names / sizeof kind_names[0] == PARE_VAL_TARGET + 1, "value kind names out of date");
 _Static_assert(sizeof pool_names / sizeof pool_names[0] == PARE_POOL_COUNT, "pool names out of date");
+_Static_assert(sizeof operand_names / sizeof operand_names[0] == PARE_TF_OPERAND_COUNT, "operand names out of date");
 
 static int name_index(const char *const *names, int n, const char *s)
 {
@@ -34,22 +37,36 @@ static int name_index(const char *const *names, int n, const char *s)
 static int add_num(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v) != NULL; }
 static int add_str(cJSON *o, const char *k, const char *v) { return cJSON_AddStringToObject(o, k, v) != NULL; }
 
-static cJSON *attrs_json(const pare_model *m, const pare_node *n)
+static cJSON *attrs_json(const pare_node *n)
 {
     const pare_node_attrs *a = &n->a;
     cJSON *o = cJSON_CreateObject();
     int okk = o && add_num(o, "heads", a->heads) && add_num(o, "causal", a->causal) && add_num(o, "bmm_i8", a->bmm_i8) &&
-              add_str(o, "attn", a->attn) && add_num(o, "qat_bits", a->qat_bits) && add_num(o, "qat_learn", a->qat_learn) &&
-              add_num(o, "p", a->p) && add_str(o, "pool", (unsigned)a->pool < PARE_POOL_COUNT ? pool_names[a->pool] : "cls") &&
+              add_str(o, "attn", a->attn) && add_num(o, "p", a->p) && add_str(o, "pool", (unsigned)a->pool < PARE_POOL_COUNT ? pool_names[a->pool] : "cls") &&
               add_num(o, "weight", a->weight) && add_num(o, "temperature", a->temperature) &&
               add_str(o, "dtype", pare_dtype_name(a->dtype));
-    if (okk && a->qat_bits)
-        okk = add_str(o, "qat_w", m->params[a->qat_w].name) && add_str(o, "qat_a", m->params[a->qat_a].name);
     if (!okk) {
         cJSON_Delete(o);
         return NULL;
     }
     return o;
+}
+
+/* "tf": [{"kind": "fake_quant", "operand": "weight", "bits": 8, "learn": 1, "aux": ["enc.0.attn.qkv.wscale"]}] */
+static int tf_json(const pare_model *m, const pare_node *n, cJSON *o)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, "tf");
+    int okk = arr != NULL;
+    for (int t = 0; okk && t < n->ntf; t++) {
+        const pare_transform *f = &n->tf[t];
+        cJSON *e = cJSON_CreateObject(), *aux = NULL;
+        okk = e && cJSON_AddItemToArray(arr, e) && add_str(e, "kind", pare_tf_name(f->kind)) &&
+              add_str(e, "operand", operand_names[f->operand]) && add_num(e, "bits", f->bits) &&
+              add_num(e, "learn", f->learn) && (aux = cJSON_AddArrayToObject(e, "aux"));
+        for (int a = 0; okk && a < PARE_TF_MAX_AUX; a++)
+            if (f->aux[a] >= 0) okk = cJSON_AddItemToArray(aux, cJSON_CreateString(m->params[f->aux[a]].name));
+    }
+    return okk;
 }
 
 pare_status pare_graph_to_json(const pare_model *m, char **out)
@@ -83,8 +100,9 @@ pare_status pare_graph_to_json(const pare_model *m, char **out)
         okk = o && cJSON_AddItemToArray(nodes, o) && add_str(o, "op", pare_op_name(n->op)) && add_str(o, "name", n->name) &&
               (in = cJSON_AddArrayToObject(o, "in")) && (pr = cJSON_AddArrayToObject(o, "params")) &&
               add_str(o, "rows", rows_names[m->values[n->out].rows]) && add_num(o, "cols", (double)m->values[n->out].cols) &&
-              (at = attrs_json(m, n)) && cJSON_AddItemToObject(o, "attrs", at);
+              (at = attrs_json(n)) && cJSON_AddItemToObject(o, "attrs", at);
         if (!okk && at && !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "attrs"))) cJSON_Delete(at);
+        if (okk && n->ntf) okk = tf_json(m, n, o);
         for (int k = 0; okk && k < n->nin; k++) okk = cJSON_AddItemToArray(in, cJSON_CreateString(m->values[n->in[k]].name));
         for (int k = 0; okk && k < n->nparam; k++)
             okk = cJSON_AddItemToArray(pr, cJSON_CreateString(m->params[n->param[k]].name));
@@ -147,7 +165,7 @@ static pare_status get_array(const cJSON *o, const char *key, int max, const cJS
     return PARE_OK;
 }
 
-static pare_status read_attrs(pare_model *m, const cJSON *a, pare_node_attrs *at, const char *where)
+static pare_status read_attrs(const cJSON *a, pare_node_attrs *at, const char *where)
 {
     if (!cJSON_IsObject(a)) FAIL("graph: %s: \"attrs\" must be an object", where);
     int64_t v;
@@ -161,10 +179,6 @@ static pare_status read_attrs(pare_model *m, const cJSON *a, pare_node_attrs *at
     at->bmm_i8 = (int)v;
     PARE_TRY(get_str(a, "attn", sizeof at->attn, &s, where));
     memcpy(at->attn, s, strlen(s) + 1);
-    PARE_TRY(get_int(a, "qat_bits", 0, 16, &v, where));
-    at->qat_bits = (int)v;
-    PARE_TRY(get_int(a, "qat_learn", 0, 1, &v, where));
-    at->qat_learn = (int)v;
     PARE_TRY(get_float(a, "p", 0, 0.95, &at->p, where));
     PARE_TRY(get_enum(a, "pool", pool_names, PARE_POOL_COUNT, &e, where));
     at->pool = (pare_pool_mode)e;
@@ -172,11 +186,43 @@ static pare_status read_attrs(pare_model *m, const cJSON *a, pare_node_attrs *at
     PARE_TRY(get_float(a, "temperature", 0, 1e30, &at->temperature, where));
     PARE_TRY(get_str(a, "dtype", 16, &s, where));
     if (pare_dtype_parse(s, &at->dtype) != PARE_OK) return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
-    if (at->qat_bits) {
-        PARE_TRY(get_str(a, "qat_w", PARE_NAME_MAX, &s, where));
-        if ((at->qat_w = pare_model_find_param(m, s)) < 0) FAIL("graph: %s: QAT scale parameter '%s' is not listed", where, s);
-        PARE_TRY(get_str(a, "qat_a", PARE_NAME_MAX, &s, where));
-        if ((at->qat_a = pare_model_find_param(m, s)) < 0) FAIL("graph: %s: QAT scale parameter '%s' is not listed", where, s);
+    return PARE_OK;
+}
+
+/* The weight transforms of the node just added (its "tf" array, absent for none), attached through
+ * pare_node_attach, which checks kinds, operands and parameters; shapes are checked with the graph. */
+static pare_status read_tf(pare_model *m, const cJSON *arr, const char *where)
+{
+    if (!arr) return PARE_OK;
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > PARE_NODE_MAX_TF)
+        FAIL("graph: %s: \"tf\" must be an array of at most %d transforms", where, PARE_NODE_MAX_TF);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        pare_transform t = {.aux = {-1, -1}};
+        const char *kind, *operand;
+        int64_t v;
+        PARE_TRY(get_str(e, "kind", 64, &kind, where));
+        PARE_TRY(get_str(e, "operand", 64, &operand, where));
+        t.kind = -1;
+        for (int k = 0; k < PARE_TF_COUNT; k++)
+            if (!strcmp(pare_tf_name(k), kind)) t.kind = k;
+        if (t.kind < 0) FAIL("graph: %s: unknown transform kind '%s'", where, kind);
+        t.operand = name_index(operand_names, PARE_TF_OPERAND_COUNT, operand);
+        if (t.operand < 0) FAIL("graph: %s: transform operand '%s' is not weight or input", where, operand);
+        PARE_TRY(get_int(e, "bits", 0, 8, &v, where));
+        t.bits = (int)v;
+        PARE_TRY(get_int(e, "learn", 0, 1, &v, where));
+        t.learn = (int)v;
+        const cJSON *aux, *x;
+        PARE_TRY(get_array(e, "aux", PARE_TF_MAX_AUX, &aux, where));
+        int na = 0;
+        cJSON_ArrayForEach(x, aux)
+        {
+            if (!cJSON_IsString(x) || (t.aux[na++] = pare_model_find_param(m, x->valuestring)) < 0)
+                FAIL("graph: %s: transform parameter %d names no listed parameter", where, na - 1);
+        }
+        if (pare_node_attach(m, m->nnodes - 1, &t) != PARE_OK) return pare_fail_ctx(PARE_EFORMAT, "graph");
     }
     return PARE_OK;
 }
@@ -289,7 +335,7 @@ static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats
         }
         if (nin < 1) FAIL("graph: %s: no input", where);
         pare_node_attrs at = {0};
-        PARE_TRY(read_attrs(m, cJSON_GetObjectItemCaseSensitive(e, "attrs"), &at, where));
+        PARE_TRY(read_attrs(cJSON_GetObjectItemCaseSensitive(e, "attrs"), &at, where));
         if (pare_model_find_value(m, name) >= 0) FAIL("graph: %s: the name is used twice", where);
         if (op == PARE_OP_ATTENTION && at.attn[0] && strcmp(at.attn, prev_attn) != 0) {
             /* a variant must exist at max_T (its learned parameters are sized there); consecutive layers
@@ -305,6 +351,7 @@ static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats
         if (pare_model_add_node(m, (pare_op_id)op, name, ins, nin, prm, np, (pare_rows)rows, v, at) < 0)
             return pare_fail_ctx(PARE_ENOMEM, "graph: %s", where);
         m->nodes[m->nnodes - 1].a = at; /* exactly as written (the builder turns a zero loss weight into 1) */
+        PARE_TRY(read_tf(m, cJSON_GetObjectItemCaseSensitive(e, "tf"), where));
     }
     const char *s;
     if (cJSON_GetObjectItemCaseSensitive(g, "logits")) {
