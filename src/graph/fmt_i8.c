@@ -9,14 +9,15 @@
 static pare_status i8_forward(pare_exec *x, const pare_node *n, const pare_param *w, float *y, const float *in,
                               const float *bias, int64_t M)
 {
-    (void)n;
     pare_qlinear *q = w->q;
     int64_t nout = 0;
     pare_status st = pare_linear_i8_act(y, in, &q->i8, NULL /* outlier columns from the int8 weights */, bias, M, &q->act,
                                         x->workspace, &nout);
-    if (q->act.outlier_threshold > 0) { /* LLM.int8(): how many features ran in f32 (m:quant_report) */
-        q->outlier_cols += nout;
-        q->calls++;
+    if (q->act.outlier_threshold > 0) { /* LLM.int8(): how many features ran in f32, into the model's run statistics
+                                           (graph.h: the one thing running writes; q is shared with clones) */
+        pare_param *stats = &x->m->params[n->param[0]];
+        stats->run_outlier_cols += nout;
+        stats->run_calls++;
     }
     return st;
 }

@@ -106,6 +106,7 @@ pare_model *pare_model_clone(const pare_model *m)
         pare_param *d = &c->params[i];
         *d = *s;
         d->grad = d->adam_m = d->adam_v = NULL; /* training state is not shared */
+        d->run_outlier_cols = d->run_calls = 0; /* nor what running observed */
         if (d->blob) d->blob->refs++;
         if (d->q) d->q->refs++;                  /* quantized forms are immutable: shared */
     }

@@ -126,7 +126,6 @@ typedef struct pare_qlinear {
     double bits;            /* exact storage bits of the weight: values, scales, zero points */
     char desc[96];          /* what runs, for tables: "int8 w/channel a/token", "q4_0", "sim int4 w/group128" */
     char method[64];        /* how the values were chosen: "rtn", "gptq", "static kl", "smoothquant a=0.50" */
-    _Atomic long long outlier_cols, calls; /* LLM.int8(): features run in f32, summed over forward calls */
 } pare_qlinear;
 
 pare_qlinear *pare_qlinear_new(pare_format f); /* refs = 1; NULL + message on ENOMEM */
@@ -149,6 +148,11 @@ typedef struct pare_param {
     pare_format format;       /* how the kernels see it: F32, or q->format */
     pare_qlinear *q;          /* quantized Linear weights (NULL for F32), shared with clones; the
                                  f32 weights' oneDNN-layout copies belong to inference executors */
+    /* Run statistics, the one thing running a model writes into it: declared here, owned by this model
+     * (its params array is never shared; a clone starts them at zero), never part of what the model
+     * computes, saves or reports in m:info(). LLM.int8(): input features run in f32, and forward calls,
+     * summed over every executor of this model (m:quant_report's outlier_fraction). */
+    _Atomic long long run_outlier_cols, run_calls;
 } pare_param;
 
 typedef struct pare_node_attrs {

@@ -770,7 +770,7 @@ static int model_quant_report(lua_State *L)
         lua_pushinteger(L, (lua_Integer)pare_param_bytes(w)), lua_setfield(L, -2, "size_bytes");
         lua_pushboolean(L, pare_format_get(w->format)->simulated || fq), lua_setfield(L, -2, "simulated");
         if (q && q->act.outlier_threshold > 0 && q->format == PARE_FMT_I8_CHANNEL) {
-            long long calls = q->calls, cols = q->outlier_cols;
+            long long calls = w->run_calls, cols = w->run_outlier_cols;
             lua_pushnumber(L, calls ? (double)cols / ((double)calls * (double)w->shape[1]) : 0.0);
             lua_setfield(L, -2, "outlier_fraction");
         }
