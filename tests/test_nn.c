@@ -305,7 +305,7 @@ static void test_layernorm(void)
 typedef struct {
     double *x, *R;
     int64_t n;
-    int gelu;
+    int gelu; /* 0 relu, 1 gelu (tanh), 2 gelu (erf), 3 tanh */
 } act_ctx;
 
 static double ref_gelu(double x) { return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
@@ -314,7 +314,11 @@ static double act_loss(void *p)
 {
     act_ctx *c = p;
     double L = 0;
-    for (int64_t i = 0; i < c->n; i++) L += (c->gelu ? ref_gelu(c->x[i]) : (c->x[i] > 0 ? c->x[i] : 0)) * c->R[i];
+    for (int64_t i = 0; i < c->n; i++) {
+        double x = c->x[i];
+        double f = c->gelu == 1 ? ref_gelu(x) : c->gelu == 2 ? 0.5 * x * (1 + erf(x / sqrt(2.0))) : c->gelu == 3 ? tanh(x) : x > 0 ? x : 0;
+        L += f * c->R[i];
+    }
     return L;
 }
 
@@ -330,6 +334,23 @@ static void test_activations(void)
     act_ctx ctx = {to_d(x, n), to_d(R, n), n, 1};
     gradcheck("gelu backward by finite differences", act_loss, &ctx, ctx.x, dx, NULL, n, 1e-5, 1e-4);
 
+    /* exact erf GELU and tanh, against libm in double and by finite differences */
+    memset(dx, 0, sizeof(float) * (size_t)n);
+    pare_gelu_erf_forward(out, x, n);
+    for (int64_t i = 0; i < n; i++) want[i] = (float)(0.5 * x[i] * (1 + erf(x[i] / sqrt(2.0))));
+    is_close_arr(out, want, (long)n, 1e-6, 1e-5, "gelu (erf) forward vs 0.5 x (1 + erf(x/sqrt 2))");
+    pare_gelu_erf_backward(dx, x, R, n);
+    ctx.gelu = 2;
+    gradcheck("gelu (erf) backward by finite differences", act_loss, &ctx, ctx.x, dx, NULL, n, 1e-5, 1e-4);
+    memset(dx, 0, sizeof(float) * (size_t)n);
+    pare_tanh_forward(out, x, n);
+    for (int64_t i = 0; i < n; i++) want[i] = (float)tanh(x[i]);
+    is_close_arr(out, want, (long)n, 1e-6, 1e-6, "tanh forward");
+    pare_tanh_backward(dx, x, R, n);
+    ctx.gelu = 3;
+    gradcheck("tanh backward by finite differences", act_loss, &ctx, ctx.x, dx, NULL, n, 1e-5, 1e-4);
+
+    memset(dx, 0, sizeof(float) * (size_t)n);
     for (int64_t i = 0; i < n; i++)
         if (fabsf(x[i]) < 1e-3f) x[i] = 0.5f; /* keep the kink out of the differences */
     memset(dx, 0, sizeof(float) * (size_t)n);

@@ -100,6 +100,13 @@ void pare_sinusoid_table(float *pos, int64_t T, int64_t C)
 PARE_HOT void pare_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                             const float *bias, int64_t M, int64_t C)
 {
+    pare_layernorm_forward_eps(out, mean, rstd, inp, weight, bias, M, C, LN_EPS);
+}
+
+/* The same with the ε of a checkpoint (BERT 1e-12, GPT-2 1e-5). Backward needs no ε: it reads rstd. */
+PARE_HOT void pare_layernorm_forward_eps(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                                         const float *bias, int64_t M, int64_t C, float eps)
+{
 #pragma omp parallel for schedule(static)
     for (int64_t m = 0; m < M; m++) {
         const float *x = inp + m * C;
@@ -110,7 +117,7 @@ PARE_HOT void pare_layernorm_forward(float *out, float *mean, float *rstd, const
         float mu = s / (float)C, v = 0.0f; /* two passes: no cancellation for large means */
 #pragma omp simd reduction(+ : v)
         for (int64_t c = 0; c < C; c++) v += (x[c] - mu) * (x[c] - mu);
-        float rs = 1.0f / sqrtf(v / (float)C + LN_EPS);
+        float rs = 1.0f / sqrtf(v / (float)C + eps);
 #pragma omp simd
         for (int64_t c = 0; c < C; c++) o[c] = (x[c] - mu) * rs * weight[c] + bias[c];
         if (mean) mean[m] = mu;
@@ -183,6 +190,44 @@ PARE_HOT void pare_gelu_forward(float *out, const float *inp, int64_t n)
     for (int64_t i = 0; i < n; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + nn_tanhf(GELU_K * (x + GELU_A * x * x * x)));
+    }
+}
+
+/* out = 0.5 x (1 + erf(x / √2)), the exact GELU (BERT, RoBERTa, DistilBERT; PyTorch's default) */
+PARE_HOT void pare_gelu_erf_forward(float *out, const float *inp, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    }
+}
+
+/* dinp += dout * [0.5 (1 + erf(x/√2)) + x φ(x)],  φ(x) = exp(−x²/2) / √(2π) */
+PARE_HOT void pare_gelu_erf_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float local = 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * 0.39894228040143268f * expf(-0.5f * x * x);
+        dinp[i] += local * dout[i];
+    }
+}
+
+/* out = tanh(x) (BERT's pooler) */
+PARE_HOT void pare_tanh_forward(float *out, const float *inp, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
+}
+
+/* dinp += dout * (1 − tanh² x) */
+PARE_HOT void pare_tanh_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) {
+        float t = tanhf(inp[i]);
+        dinp[i] += (1.0f - t * t) * dout[i];
     }
 }
 

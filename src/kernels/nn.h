@@ -34,6 +34,14 @@ void pare_layernorm_backward(float *dinp, float *dweight, float *dbias, const fl
                              const float *weight, const float *mean, const float *rstd, int64_t M, int64_t C);
 
 /* GELU, tanh approximation (as GPT-2 and BERT's fast path). */
+/* LayerNorm with a given ε (pare_layernorm_forward uses 1e-5). */
+void pare_layernorm_forward_eps(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                                const float *bias, int64_t M, int64_t C, float eps);
+/* GELU, exact erf form 0.5 x (1 + erf(x/√2)) (pare_gelu_* is the tanh approximation), and tanh. */
+void pare_gelu_erf_forward(float *out, const float *inp, int64_t n);
+void pare_gelu_erf_backward(float *dinp, const float *inp, const float *dout, int64_t n);
+void pare_tanh_forward(float *out, const float *inp, int64_t n);
+void pare_tanh_backward(float *dinp, const float *inp, const float *dout, int64_t n);
 void pare_gelu_forward(float *out, const float *inp, int64_t n);
 void pare_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n);
 void pare_relu_forward(float *out, const float *inp, int64_t n);
