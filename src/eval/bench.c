@@ -10,7 +10,7 @@
 #include "graph/exec.h"
 #include "graph/ops.h"
 
-_Static_assert(PARE_OP_COUNT <= 16, "pare_bench_result.flops_by_op too small");
+_Static_assert(PARE_OP_COUNT <= 32, "pare_bench_result.flops_by_op too small");
 
 static int64_t status_kib(const char *key)
 {

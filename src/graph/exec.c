@@ -308,7 +308,26 @@ pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *l
             return pare_fail(PARE_EINVAL, "label %d at row %lld is outside [0, %lld)", t, (long long)i, (long long)ncls);
         lb[i] = t;
     }
+    if (m->types >= 0) memset(x->buf[m->types], 0, sizeof(int32_t) * (size_t)BT); /* one segment unless bound */
     memset(x->bound, 0, (size_t)m->nvalues); /* a new batch: its targets are bound after this */
+    return PARE_OK;
+}
+
+pare_status pare_exec_bind_types(pare_exec *x, const int32_t *types)
+{
+    const pare_model *m = x->m;
+    if (m->types < 0) return pare_fail(PARE_EINVAL, "token types given to a %s without token-type embeddings", m->kind);
+    int64_t ntypes = 0; /* the rows of the table the types index */
+    for (int64_t i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].op == PARE_OP_EMBEDDING && m->nodes[i].in[0] == m->types)
+            ntypes = m->params[m->nodes[i].param[0]].shape[0];
+    int32_t *ty = x->buf[m->types];
+    for (int64_t i = 0; i < x->B * x->T; i++) {
+        if (types[i] < 0 || types[i] >= ntypes)
+            return pare_fail(PARE_EINVAL, "token type %d at batch row %lld, position %lld is outside [0, %lld)", types[i],
+                             (long long)(i / x->T), (long long)(i % x->T), (long long)ntypes);
+        ty[i] = types[i];
+    }
     return PARE_OK;
 }
 

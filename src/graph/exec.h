@@ -83,6 +83,9 @@ void pare_exec_free(pare_exec *x); /* safe with NULL */
 /* Copy a batch in: tokens (B,T), lengths (B) (NULL = all T), labels (B) or (B,T) (NULL = zeros).
  * Token ids outside [0, vocab) and lengths outside [1, T] are rejected with PARE_EINVAL. */
 pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *lengths, const int32_t *labels);
+/* Token types (B, T) for a model with a token-types input (BERT's segments), after pare_exec_bind (which
+ * resets them to 0); each in [0, rows of the type embedding table). */
+pare_status pare_exec_bind_types(pare_exec *x, const int32_t *types);
 /* Copy a target input in: data (rows × cols) as the value declares them at this (B, T). Bind targets
  * after pare_exec_bind (which starts a new batch and forgets them): a forward with a target not bound
  * is PARE_EINVAL naming it. Non-finite data is PARE_ENUMERIC naming the element. */

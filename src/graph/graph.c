@@ -21,7 +21,7 @@ pare_model *pare_model_new(const char *kind)
         return NULL;
     }
     snprintf(m->kind, sizeof m->kind, "%s", kind);
-    m->tokens = m->lengths = m->labels = m->logits = m->loss = -1;
+    m->tokens = m->lengths = m->labels = m->logits = m->loss = m->types = -1;
     return m;
 }
 
@@ -148,11 +148,12 @@ int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, 
 int pare_model_add_input(pare_model *m, pare_value_kind kind, const char *name)
 {
     pare_rows rows = kind == PARE_VAL_LENGTHS ? PARE_ROWS_SEQS : PARE_ROWS_TOKENS;
-    int id = pare_model_add_value(m, name, kind, rows, 1, PARE_I32); /* tokens, lengths, labels */
+    int id = pare_model_add_value(m, name, kind, rows, 1, PARE_I32); /* tokens, lengths, labels, types */
     if (id < 0) return -1;
     if (kind == PARE_VAL_TOKENS) m->tokens = id;
     if (kind == PARE_VAL_LENGTHS) m->lengths = id;
     if (kind == PARE_VAL_LABELS) m->labels = id;
+    if (kind == PARE_VAL_TYPES) m->types = id;
     return id;
 }
 

@@ -67,6 +67,7 @@ typedef enum pare_op_id {
     PARE_OP_COSINE,        /* in: a, b [, lengths]   mean over valid rows of 1 − cos(a, b)              */
     PARE_OP_SOFT_XENT,     /* in: s, y [, lengths]   −Σ y log softmax(s), y probabilities (soft labels) */
     PARE_OP_CAST,          /* in: x (f32, bf16 or f16)        out: x in a.dtype (f32, bf16 or f16), same shape */
+    PARE_OP_TANH,          /* in: x                                                          */
     PARE_OP_COUNT
 } pare_op_id;
 
@@ -85,6 +86,8 @@ typedef enum pare_value_kind {
     PARE_VAL_CACHE,      /* backward cache: f32, or uint8 for dropout masks */
     PARE_VAL_TARGET,     /* f32 input, rows × cols, bound per batch with pare_exec_bind_target: soft labels,
                             a teacher's logits or hidden states; no gradient */
+    PARE_VAL_TYPES,      /* int32 (B·T) input: token types (BERT's segment ids, 0 for the first sentence of a pair,
+                            1 for the second); zeros unless bound with pare_exec_bind_types */
 } pare_value_kind;
 
 typedef struct pare_value {
@@ -168,6 +171,9 @@ typedef struct pare_node_attrs {
                            creation (pare_model_add_loss, or writing the field) */
     float temperature;  /* KLDIV: T > 0 (0 at creation gets 1) */
     pare_dtype dtype;   /* CAST: the output's dtype (f32, bf16 or f16) */
+    float eps;          /* LAYERNORM: ε of the variance (0: 1e-5; BERT checkpoints use 1e-12) */
+    int gelu_erf;       /* GELU: 1 the exact form 0.5 x (1 + erf(x/√2)) (BERT family), 0 the tanh form (GPT-2) */
+    int pos_offset;     /* POSADD: position t reads row t + pos_offset of the table (RoBERTa: 2) */
 } pare_node_attrs;
 
 /* Weight transforms (transform.h has the kinds' traits and the API). A transform replaces an operand of
@@ -220,6 +226,7 @@ typedef struct pare_model {
     pare_param *params;
     int64_t cap_values, cap_nodes, cap_params;
     int tokens, lengths, labels; /* input value ids */
+    int types;                   /* the token-types input's value id, -1 for models without one */
     int logits, loss;            /* value ids of the head's logits and per-row losses */
     int lm;                      /* 1: logits per token (B·T, V); 0: per sequence (B, nclass) */
     char applied[256];           /* passes applied so far, "dynamic_int8(...)", for tables */

@@ -51,12 +51,15 @@ static void embedding_bwd(pare_exec *x, const pare_node *n)
 /* ---- positions: out = x + pos[t] ---- */
 static pare_status posadd_fwd(pare_exec *x, const pare_node *n)
 {
-    pare_posadd_forward(F(x, n->out), F(x, n->in[0]), PD(x, n, 0), x->B, x->T, COLS(x, n->out));
+    int64_t C = COLS(x, n->out);
+    pare_posadd_forward(F(x, n->out), F(x, n->in[0]), PD(x, n, 0) + n->a.pos_offset * C, x->B, x->T, C);
     return PARE_OK;
 }
 static void posadd_bwd(pare_exec *x, const pare_node *n)
 {
-    pare_posadd_backward(G(x, n->in[0]), PG(x, n, 0), G(x, n->out), x->B, x->T, COLS(x, n->out));
+    int64_t C = COLS(x, n->out);
+    float *dpos = PG(x, n, 0);
+    pare_posadd_backward(G(x, n->in[0]), dpos ? dpos + n->a.pos_offset * C : NULL, G(x, n->out), x->B, x->T, C);
 }
 static int64_t posadd_flops(const pare_exec *x, const pare_node *n) { return ROWS(x, n->out) * COLS(x, n->out); }
 
@@ -111,8 +114,8 @@ static size_t linear_ws(const pare_exec *x, const pare_node *n)
 /* ---- layernorm ---- */
 static pare_status layernorm_fwd(pare_exec *x, const pare_node *n)
 {
-    pare_layernorm_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->cache[1]), F(x, n->in[0]), PD(x, n, 0), PD(x, n, 1),
-                           ROWS(x, n->out), COLS(x, n->out));
+    pare_layernorm_forward_eps(F(x, n->out), F(x, n->cache[0]), F(x, n->cache[1]), F(x, n->in[0]), PD(x, n, 0), PD(x, n, 1),
+                               ROWS(x, n->out), COLS(x, n->out), n->a.eps > 0 ? n->a.eps : 1e-5f);
     return PARE_OK;
 }
 static void layernorm_bwd(pare_exec *x, const pare_node *n)
@@ -133,12 +136,23 @@ static int layernorm_caches(const pare_model *m, const pare_node *n, pare_cache_
 static int64_t numel_out(const pare_exec *x, const pare_node *n) { return ROWS(x, n->out) * COLS(x, n->out); }
 static pare_status gelu_fwd(pare_exec *x, const pare_node *n)
 {
-    pare_gelu_forward(F(x, n->out), F(x, n->in[0]), numel_out(x, n));
+    if (n->a.gelu_erf) pare_gelu_erf_forward(F(x, n->out), F(x, n->in[0]), numel_out(x, n));
+    else pare_gelu_forward(F(x, n->out), F(x, n->in[0]), numel_out(x, n));
     return PARE_OK;
 }
 static void gelu_bwd(pare_exec *x, const pare_node *n)
 {
-    pare_gelu_backward(G(x, n->in[0]), F(x, n->in[0]), G(x, n->out), numel_out(x, n));
+    if (n->a.gelu_erf) pare_gelu_erf_backward(G(x, n->in[0]), F(x, n->in[0]), G(x, n->out), numel_out(x, n));
+    else pare_gelu_backward(G(x, n->in[0]), F(x, n->in[0]), G(x, n->out), numel_out(x, n));
+}
+static pare_status tanh_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_tanh_forward(F(x, n->out), F(x, n->in[0]), numel_out(x, n));
+    return PARE_OK;
+}
+static void tanh_bwd(pare_exec *x, const pare_node *n)
+{
+    pare_tanh_backward(G(x, n->in[0]), F(x, n->in[0]), G(x, n->out), numel_out(x, n));
 }
 static int64_t gelu_flops(const pare_exec *x, const pare_node *n) { return 8 * numel_out(x, n); }
 static pare_status relu_fwd(pare_exec *x, const pare_node *n)
@@ -413,6 +427,7 @@ static const pare_op_desc ops[] = {
     [PARE_OP_COSINE] = {"cosine", cosine_fwd, cosine_bwd, cosine_flops, loss_caches, NULL},
     [PARE_OP_SOFT_XENT] = {"soft_cross_entropy", soft_xent_fwd, soft_xent_bwd, soft_xent_flops, loss_caches, NULL},
     [PARE_OP_CAST] = {"cast", cast_fwd, cast_bwd, elementwise_flops, NULL, NULL},
+    [PARE_OP_TANH] = {"tanh", tanh_fwd, tanh_bwd, gelu_flops, NULL, NULL},
 };
 _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of date with pare_op_id");
 
@@ -440,6 +455,7 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_COSINE] = {{DT_F32, DT_F32, DT_I32},    PARE_F32,     0,                 DT_F32},
     [PARE_OP_SOFT_XENT] = {{DT_F32, DT_F32, DT_I32}, PARE_F32,     0,                 DT_F32},
     [PARE_OP_CAST] = {{PARE_DTYPES_FLOAT},           PARE_OUT_ATTR, PARE_DTYPES_FLOAT, 0},
+    [PARE_OP_TANH] = {{DT_F32},                      PARE_F32,     0,                 0},
 };
 _Static_assert(sizeof op_dtypes / sizeof op_dtypes[0] == PARE_OP_COUNT, "op dtypes out of date with pare_op_id");
 

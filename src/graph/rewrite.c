@@ -50,7 +50,7 @@ static int node_reads(const pare_node *n, int v)
 
 static int is_model_input(const pare_value *v)
 {
-    return v->kind == PARE_VAL_TOKENS || v->kind == PARE_VAL_LENGTHS || v->kind == PARE_VAL_LABELS ||
+    return v->kind == PARE_VAL_TOKENS || v->kind == PARE_VAL_LENGTHS || v->kind == PARE_VAL_LABELS || v->kind == PARE_VAL_TYPES ||
            v->kind == PARE_VAL_TARGET;
 }
 
@@ -174,6 +174,7 @@ static pare_status compact(pare_model *c)
     if (c->tokens >= 0) vmap[c->tokens] = 1;
     if (c->lengths >= 0) vmap[c->lengths] = 1;
     if (c->labels >= 0) vmap[c->labels] = 1;
+    if (c->types >= 0) vmap[c->types] = 1;
     for (int64_t i = 0; i < c->nnodes; i++) {
         pare_node *n = &c->nodes[i];
         for (int k = 0; k < n->nin; k++) vmap[n->in[k]] = 1;
@@ -213,7 +214,7 @@ static pare_status compact(pare_model *c)
         c->values[n->out].producer = (int)i;
         for (int k = 0; k < n->ncache; k++) c->values[n->cache[k]].producer = (int)i;
     }
-    int *ids[] = {&c->tokens, &c->lengths, &c->labels, &c->logits, &c->loss};
+    int *ids[] = {&c->tokens, &c->lengths, &c->labels, &c->logits, &c->loss, &c->types};
     for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++)
         if (*ids[k] >= 0) *ids[k] = vmap[*ids[k]];
     free(vmap), free(pmap);
@@ -401,6 +402,7 @@ static pare_status slice_value(pare_model *c, int v, const int64_t *keep, int64_
         case PARE_OP_RELU:
         case PARE_OP_DROPOUT:
         case PARE_OP_CAST:
+        case PARE_OP_TANH:
             for (int k = 0; k < n->ncache; k++) c->values[n->cache[k]].cols = nkeep; /* dropout's mask */
             st = slice_value(c, n->out, keep, nkeep, depth + 1);
             break;
@@ -559,14 +561,17 @@ static pare_status check_node(const pare_model *m, int64_t i)
     } while (0)
     switch (n->op) {
     case PARE_OP_EMBEDDING:
-        WANT(x->kind == PARE_VAL_TOKENS && w && w->ndim == 2 && w->shape[0] == m->vocab && w->shape[1] == C &&
-                 out->rows == PARE_ROWS_TOKENS,
-             "needs tokens and a (vocab=%lld, %lld) table", n->name, op, (long long)m->vocab, (long long)C);
+        WANT(((x->kind == PARE_VAL_TOKENS && w && w->shape[0] == m->vocab) || (x->kind == PARE_VAL_TYPES && w)) &&
+                 w->ndim == 2 && w->shape[1] == C && out->rows == PARE_ROWS_TOKENS,
+             "needs tokens and a (vocab=%lld, %lld) table, or token types and a (types, %lld) table", n->name, op,
+             (long long)m->vocab, (long long)C, (long long)C);
         break;
     case PARE_OP_POSADD:
-        WANT(w && w->ndim == 2 && w->shape[1] == C && x->cols == C && w->shape[0] >= m->max_T &&
+        WANT(n->a.pos_offset >= 0 && w && w->ndim == 2 && w->shape[1] == C && x->cols == C &&
+                 w->shape[0] >= m->max_T + n->a.pos_offset &&
                  x->rows == PARE_ROWS_TOKENS && out->rows == PARE_ROWS_TOKENS,
-             "needs a (max_T=%lld, %lld) table and an input of %lld columns", n->name, op, (long long)m->max_T,
+             "needs a (max_T + offset=%lld, %lld) table and an input of %lld columns", n->name, op,
+             (long long)(m->max_T + n->a.pos_offset),
              (long long)C, (long long)C);
         break;
     case PARE_OP_LINEAR:
@@ -602,6 +607,7 @@ static pare_status check_node(const pare_model *m, int64_t i)
     case PARE_OP_RELU:
     case PARE_OP_DROPOUT:
     case PARE_OP_CAST:
+    case PARE_OP_TANH:
         WANT(x->cols == C && x->rows == out->rows, "input (%lld columns) and output (%lld) differ", n->name, op,
              (long long)x->cols, (long long)C);
         break;
@@ -648,7 +654,7 @@ static pare_status check_node(const pare_model *m, int64_t i)
 
 pare_status pare_model_check(const pare_model *m)
 {
-    int ids[] = {m->tokens, m->lengths, m->labels, m->logits, m->loss};
+    int ids[] = {m->tokens, m->lengths, m->labels, m->logits, m->loss, m->types};
     for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++)
         if (ids[k] < -1 || ids[k] >= m->nvalues) BAD("model: its input, logits or loss id %d is not a value", ids[k]);
     for (int64_t v = 0; v < m->nvalues; v++)

@@ -17,11 +17,11 @@
 #define MAX_COLS ((int64_t)1 << 31)
 
 static const char *const rows_names[] = {"tokens", "seqs", "att", "one"};
-static const char *const kind_names[] = {"tokens", "lengths", "labels", "act", "cache", "target"};
+static const char *const kind_names[] = {"tokens", "lengths", "labels", "act", "cache", "target", "types"};
 static const char *const pool_names[] = {"cls", "mean"};
 static const char *const operand_names[] = {"weight", "input"};
 _Static_assert(sizeof rows_names / sizeof rows_names[0] == PARE_ROWS_ONE + 1, "rows names out of date");
-_Static_assert(sizeof kind_names / sizeof kind_names[0] == PARE_VAL_TARGET + 1, "value kind names out of date");
+_Static_assert(sizeof kind_names / sizeof kind_names[0] == PARE_VAL_TYPES + 1, "value kind names out of date");
 _Static_assert(sizeof pool_names / sizeof pool_names[0] == PARE_POOL_COUNT, "pool names out of date");
 _Static_assert(sizeof operand_names / sizeof operand_names[0] == PARE_TF_OPERAND_COUNT, "operand names out of date");
 
@@ -44,7 +44,8 @@ static cJSON *attrs_json(const pare_node *n)
     int okk = o && add_num(o, "heads", a->heads) && add_num(o, "causal", a->causal) && add_num(o, "bmm_i8", a->bmm_i8) &&
               add_str(o, "attn", a->attn) && add_num(o, "p", a->p) && add_str(o, "pool", (unsigned)a->pool < PARE_POOL_COUNT ? pool_names[a->pool] : "cls") &&
               add_num(o, "weight", a->weight) && add_num(o, "temperature", a->temperature) &&
-              add_str(o, "dtype", pare_dtype_name(a->dtype));
+              add_str(o, "dtype", pare_dtype_name(a->dtype)) && add_num(o, "eps", a->eps) &&
+              add_num(o, "gelu_erf", a->gelu_erf) && add_num(o, "pos_offset", a->pos_offset);
     if (!okk) {
         cJSON_Delete(o);
         return NULL;
@@ -184,6 +185,11 @@ static pare_status read_attrs(const cJSON *a, pare_node_attrs *at, const char *w
     at->pool = (pare_pool_mode)e;
     PARE_TRY(get_float(a, "weight", -1e30, 1e30, &at->weight, where));
     PARE_TRY(get_float(a, "temperature", 0, 1e30, &at->temperature, where));
+    PARE_TRY(get_float(a, "eps", 0, 1, &at->eps, where));
+    PARE_TRY(get_int(a, "gelu_erf", 0, 1, &v, where));
+    at->gelu_erf = (int)v;
+    PARE_TRY(get_int(a, "pos_offset", 0, 1 << 20, &v, where));
+    at->pos_offset = (int)v;
     PARE_TRY(get_str(a, "dtype", 16, &s, where));
     if (pare_dtype_parse(s, &at->dtype) != PARE_OK) return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
     return PARE_OK;
@@ -258,7 +264,7 @@ static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats
         int kind_i, rows;
         PARE_TRY(get_str(e, "name", PARE_NAME_MAX, &name, "an input"));
         snprintf(where, sizeof where, "input '%s'", name);
-        PARE_TRY(get_enum(e, "kind", kind_names, PARE_VAL_TARGET + 1, &kind_i, where));
+        PARE_TRY(get_enum(e, "kind", kind_names, PARE_VAL_TYPES + 1, &kind_i, where));
         PARE_TRY(get_enum(e, "rows", rows_names, PARE_ROWS_ONE + 1, &rows, where));
         PARE_TRY(get_int(e, "cols", 1, MAX_COLS, &v, where));
         if (kind_i == PARE_VAL_ACT || kind_i == PARE_VAL_CACHE) FAIL("graph: %s: an input cannot be of kind %s", where, kind_names[kind_i]);
@@ -266,12 +272,15 @@ static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats
         int id;
         if (kind_i == PARE_VAL_TARGET) id = pare_model_add_target(m, name, (pare_rows)rows, v);
         else {
-            int *slot = kind_i == PARE_VAL_TOKENS ? &m->tokens : kind_i == PARE_VAL_LENGTHS ? &m->lengths : &m->labels;
+            int *slot = kind_i == PARE_VAL_TOKENS    ? &m->tokens
+                        : kind_i == PARE_VAL_LENGTHS ? &m->lengths
+                        : kind_i == PARE_VAL_TYPES   ? &m->types
+                                                     : &m->labels;
             if (*slot >= 0) FAIL("graph: %s: a second %s input", where, kind_names[kind_i]);
             id = pare_model_add_input(m, (pare_value_kind)kind_i, name);
             if (id >= 0) {
                 if (v != 1 || rows > PARE_ROWS_SEQS || (kind_i == PARE_VAL_LENGTHS && rows != PARE_ROWS_SEQS) ||
-                    (kind_i == PARE_VAL_TOKENS && rows != PARE_ROWS_TOKENS))
+                    ((kind_i == PARE_VAL_TOKENS || kind_i == PARE_VAL_TYPES) && rows != PARE_ROWS_TOKENS))
                     FAIL("graph: %s: rows %s and %lld columns do not fit a %s input", where, rows_names[rows], (long long)v,
                          kind_names[kind_i]);
                 m->values[id].rows = (pare_rows)rows;

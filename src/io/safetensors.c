@@ -19,6 +19,7 @@
 #include "io/atomic.h"
 #include "io/version.h"
 #include "graph/rewrite.h"
+#include "kernels/cast.h"
 #include "graph/serialize.h"
 #include "model/transformer.h"
 
@@ -369,6 +370,28 @@ pare_status pare_safetensors_read_f32(const pare_st_file *f, const pare_st_tenso
     PARE_TRY(read_at(f, dst, n * sizeof(float), f->data_start + t->begin, what));
     if (host_is_big_endian()) swap32(dst, n);
     return PARE_OK;
+}
+
+/* Half-precision tensors (Hugging Face checkpoints are often F16 or BF16) widen exactly to f32. */
+pare_status pare_safetensors_read_as_f32(const pare_st_file *f, const pare_st_tensor *t, float *dst, size_t n)
+{
+    if (t->dtype == PARE_ST_F32) return pare_safetensors_read_f32(f, t, dst, n);
+    if (t->dtype != PARE_ST_F16 && t->dtype != PARE_ST_BF16)
+        return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is %s; pare reads F32, F16 and BF16 weights", f->path, t->name,
+                         dtypes[t->dtype].name);
+    if ((t->end - t->begin) / 2 != n)
+        return pare_fail(PARE_EFORMAT, "%s: tensor '%s' holds %llu elements, not %zu", f->path, t->name,
+                         (unsigned long long)((t->end - t->begin) / 2), n);
+    uint16_t *half = malloc(n ? n * 2 : 1);
+    if (!half) return pare_fail(PARE_ENOMEM, "%s: out of memory reading tensor '%s'", f->path, t->name);
+    char what[PARE_NAME_MAX + 32];
+    snprintf(what, sizeof what, "tensor '%.*s'", PARE_NAME_MAX, t->name);
+    pare_status st = read_at(f, half, n * 2, f->data_start + t->begin, what);
+    if (st == PARE_OK && host_is_big_endian())
+        for (size_t i = 0; i < n; i++) half[i] = (uint16_t)(half[i] >> 8 | half[i] << 8);
+    if (st == PARE_OK) pare_cast_forward(dst, PARE_F32, half, t->dtype == PARE_ST_F16 ? PARE_F16 : PARE_BF16, (int64_t)n);
+    free(half);
+    return st;
 }
 
 /* ---- writing ---- */

@@ -79,6 +79,8 @@ const pare_st_tensor *pare_safetensors_find(const pare_st_file *f, const char *n
 const char *pare_safetensors_meta(const pare_st_file *f, const char *key);            /* NULL if absent */
 /* Read an F32 tensor of n elements into dst (host order). PARE_EFORMAT if t is not F32 or n differs. */
 pare_status pare_safetensors_read_f32(const pare_st_file *f, const pare_st_tensor *t, float *dst, size_t n);
+/* The same for an F32, F16 or BF16 tensor, widened to f32 (exactly). */
+pare_status pare_safetensors_read_as_f32(const pare_st_file *f, const pare_st_tensor *t, float *dst, size_t n);
 
 /* One tensor to write: F32, row-major. */
 typedef struct pare_st_out {

@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+"""hf_ref.py OUT_DIR -- Hugging Face model directories made by hand, with reference outputs.
+
+For each architecture pare loads (issue 12), writes OUT_DIR/<arch>/ holding config.json and
+model.safetensors with exactly the tensor names, shapes and layouts Hugging Face's transformers
+library uses (BertForSequenceClassification, GPT2LMHeadModel: Conv1D weights stored (in, out), the tied
+LM head left out of the file as transformers does), random weights, a batch of inputs, and the
+outputs of a reference forward written here in numpy (float64) from the architectures' definitions --
+not from pare, and without the transformers library:
+
+    inputs.txt     B T, then B rows of T token ids, B rows of T token types, the B lengths
+    logits.txt     rows cols, then the values (BERT: (B, classes); GPT-2: (B*T, vocab), padded rows too)
+    hidden.txt     rows cols, then the last hidden state (B*T, d)
+
+An F16 copy of the BERT weights (bert_f16/) checks reading half-precision tensors; its reference is
+computed from the rounded weights. Deterministic (seeded).
+"""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+
+def write_safetensors(path, tensors, dtype="F32"):
+    np_dtype = {"F32": "<f4", "F16": "<f2"}[dtype]
+    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, arr in tensors.items():
+        b = np.ascontiguousarray(arr, dtype=np_dtype).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def write_matrix(path, a):
+    a = np.asarray(a, dtype=np.float64).reshape(a.shape[0], -1)
+    with open(path, "w") as f:
+        f.write("%d %d\n" % a.shape)
+        for row in a:
+            f.write(" ".join("%.9g" % v for v in row) + "\n")
+
+
+def write_inputs(path, ids, types, lengths):
+    B, T = ids.shape
+    with open(path, "w") as f:
+        f.write("%d %d\n" % (B, T))
+        for r in ids:
+            f.write(" ".join(str(int(v)) for v in r) + "\n")
+        for r in types:
+            f.write(" ".join(str(int(v)) for v in r) + "\n")
+        f.write(" ".join(str(int(v)) for v in lengths) + "\n")
+
+
+def layernorm(x, w, b, eps):
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+def erf(x):
+    # numpy has no erf: Abramowitz-Stegun would not do (1e-7); use math.erf elementwise
+    import math
+    return np.vectorize(math.erf)(x)
+
+
+def gelu_erf(x):
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+def softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(-1, keepdims=True)
+
+
+def attention(q, k, v, H, key_mask):
+    """q, k, v (T, C); key_mask (T_q, T_k) of bools (True: may attend)."""
+    T, C = q.shape
+    D = C // H
+    out = np.zeros((T, C))
+    for h in range(H):
+        s = slice(h * D, (h + 1) * D)
+        sc = q[:, s] @ k[:, s].T / np.sqrt(D)
+        sc = np.where(key_mask, sc, -np.inf)
+        out[:, s] = softmax(sc) @ v[:, s]
+    return out
+
+
+def bert(out, rng, dtype="F32"):
+    V, C, H, L, F, P, NT, NL, eps = 50, 32, 4, 2, 48, 16, 2, 3, 1e-12
+    cfg = {"architectures": ["BertForSequenceClassification"], "model_type": "bert", "vocab_size": V,
+           "hidden_size": C, "num_hidden_layers": L, "num_attention_heads": H, "intermediate_size": F,
+           "hidden_act": "gelu", "max_position_embeddings": P, "type_vocab_size": NT, "layer_norm_eps": eps,
+           "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "pad_token_id": 0,
+           "id2label": {str(i): "L%d" % i for i in range(NL)}, "label2id": {"L%d" % i: i for i in range(NL)},
+           "torch_dtype": "float32" if dtype == "F32" else "float16"}
+    t = {}
+    def lin(name, n_out, n_in, scale=0.2):
+        t[name + ".weight"] = rng.normal(0, scale, (n_out, n_in))
+        t[name + ".bias"] = rng.normal(0, 0.1, (n_out,))
+    def ln(name, n):
+        t[name + ".weight"] = 1.0 + rng.normal(0, 0.1, (n,))
+        t[name + ".bias"] = rng.normal(0, 0.1, (n,))
+    t["bert.embeddings.word_embeddings.weight"] = rng.normal(0, 0.5, (V, C))
+    t["bert.embeddings.position_embeddings.weight"] = rng.normal(0, 0.5, (P, C))
+    t["bert.embeddings.token_type_embeddings.weight"] = rng.normal(0, 0.5, (NT, C))
+    ln("bert.embeddings.LayerNorm", C)
+    for i in range(L):
+        p = "bert.encoder.layer.%d." % i
+        for n in ("query", "key", "value"):
+            lin(p + "attention.self." + n, C, C)
+        lin(p + "attention.output.dense", C, C)
+        ln(p + "attention.output.LayerNorm", C)
+        lin(p + "intermediate.dense", F, C)
+        lin(p + "output.dense", C, F)
+        ln(p + "output.LayerNorm", C)
+    lin("bert.pooler.dense", C, C)
+    lin("classifier", NL, C)
+    if dtype == "F16":
+        t = {k: v.astype(np.float16).astype(np.float64) for k, v in t.items()}
+    else:
+        t = {k: v.astype(np.float32).astype(np.float64) for k, v in t.items()}
+
+    B, T = 3, 11
+    ids = rng.integers(1, V, (B, T))
+    lengths = np.array([11, 7, 4])
+    types = np.zeros((B, T), dtype=np.int64)
+    types[0, 6:] = 1  # a pair: [CLS] a [SEP] b [SEP]
+    types[1, 4:7] = 1
+    for b in range(B):
+        ids[b, lengths[b]:] = 0
+        types[b, lengths[b]:] = 0
+    logits, hidden = np.zeros((B, NL)), np.zeros((B, T, C))
+    for b in range(B):
+        x = t["bert.embeddings.word_embeddings.weight"][ids[b]] + t["bert.embeddings.position_embeddings.weight"][:T] \
+            + t["bert.embeddings.token_type_embeddings.weight"][types[b]]
+        x = layernorm(x, t["bert.embeddings.LayerNorm.weight"], t["bert.embeddings.LayerNorm.bias"], eps)
+        mask = np.broadcast_to(np.arange(T)[None, :] < lengths[b], (T, T))
+        for i in range(L):
+            p = "bert.encoder.layer.%d." % i
+            f = lambda n, h: h @ t[p + n + ".weight"].T + t[p + n + ".bias"]
+            a = attention(f("attention.self.query", x), f("attention.self.key", x), f("attention.self.value", x), H, mask)
+            x = layernorm(x + f("attention.output.dense", a), t[p + "attention.output.LayerNorm.weight"],
+                          t[p + "attention.output.LayerNorm.bias"], eps)
+            m = f("output.dense", gelu_erf(f("intermediate.dense", x)))
+            x = layernorm(x + m, t[p + "output.LayerNorm.weight"], t[p + "output.LayerNorm.bias"], eps)
+        hidden[b] = x
+        pooled = np.tanh(t["bert.pooler.dense.weight"] @ x[0] + t["bert.pooler.dense.bias"])
+        logits[b] = t["classifier.weight"] @ pooled + t["classifier.bias"]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    write_safetensors(os.path.join(out, "model.safetensors"), t, dtype)
+    write_inputs(os.path.join(out, "inputs.txt"), ids, types, lengths)
+    write_matrix(os.path.join(out, "logits.txt"), logits)
+    write_matrix(os.path.join(out, "hidden.txt"), hidden.reshape(B * T, C))
+
+
+def gpt2(out, rng):
+    V, C, H, L, P, eps = 50, 32, 4, 2, 16, 1e-5
+    F = 4 * C
+    cfg = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": V, "n_embd": C, "n_layer": L,
+           "n_head": H, "n_positions": P, "n_ctx": P, "n_inner": None, "activation_function": "gelu_new",
+           "layer_norm_epsilon": eps, "resid_pdrop": 0.1, "embd_pdrop": 0.1, "attn_pdrop": 0.1,
+           "bos_token_id": V - 1, "eos_token_id": V - 1, "tie_word_embeddings": True}
+    t = {}
+    def conv(name, n_in, n_out, scale=0.2):  # transformers' Conv1D: weight (in, out), y = x W + b
+        t[name + ".weight"] = rng.normal(0, scale, (n_in, n_out))
+        t[name + ".bias"] = rng.normal(0, 0.1, (n_out,))
+    def ln(name, n):
+        t[name + ".weight"] = 1.0 + rng.normal(0, 0.1, (n,))
+        t[name + ".bias"] = rng.normal(0, 0.1, (n,))
+    t["transformer.wte.weight"] = rng.normal(0, 0.5, (V, C))
+    t["transformer.wpe.weight"] = rng.normal(0, 0.5, (P, C))
+    for i in range(L):
+        p = "transformer.h.%d." % i
+        ln(p + "ln_1", C)
+        conv(p + "attn.c_attn", C, 3 * C)
+        conv(p + "attn.c_proj", C, C)
+        ln(p + "ln_2", C)
+        conv(p + "mlp.c_fc", C, F)
+        conv(p + "mlp.c_proj", F, C)
+    ln("transformer.ln_f", C)
+    t = {k: v.astype(np.float32).astype(np.float64) for k, v in t.items()}
+
+    B, T = 2, 9
+    ids = rng.integers(0, V, (B, T))
+    lengths = np.array([9, 5])
+    logits, hidden = np.zeros((B, T, V)), np.zeros((B, T, C))
+    causal = np.tril(np.ones((T, T), dtype=bool))
+    for b in range(B):
+        x = t["transformer.wte.weight"][ids[b]] + t["transformer.wpe.weight"][:T]
+        for i in range(L):
+            p = "transformer.h.%d." % i
+            f = lambda n, h: h @ t[p + n + ".weight"] + t[p + n + ".bias"]
+            h = layernorm(x, t[p + "ln_1.weight"], t[p + "ln_1.bias"], eps)
+            qkv = f("attn.c_attn", h)
+            a = attention(qkv[:, :C], qkv[:, C:2 * C], qkv[:, 2 * C:], H, causal)
+            x = x + f("attn.c_proj", a)
+            h = layernorm(x, t[p + "ln_2.weight"], t[p + "ln_2.bias"], eps)
+            x = x + f("mlp.c_proj", gelu_tanh(f("mlp.c_fc", h)))
+        x = layernorm(x, t["transformer.ln_f.weight"], t["transformer.ln_f.bias"], eps)
+        hidden[b] = x
+        logits[b] = x @ t["transformer.wte.weight"].T
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    write_safetensors(os.path.join(out, "model.safetensors"), t)  # lm_head.weight is tied: not in the file
+    write_inputs(os.path.join(out, "inputs.txt"), ids, np.zeros((B, T), dtype=np.int64), lengths)
+    write_matrix(os.path.join(out, "logits.txt"), logits.reshape(B * T, V))
+    write_matrix(os.path.join(out, "hidden.txt"), hidden.reshape(B * T, C))
+
+
+if __name__ == "__main__":
+    out = sys.argv[1]
+    bert(os.path.join(out, "bert"), np.random.default_rng(1))
+    bert(os.path.join(out, "bert_f16"), np.random.default_rng(1), "F16")
+    gpt2(os.path.join(out, "gpt2"), np.random.default_rng(2))
