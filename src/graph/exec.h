@@ -50,10 +50,12 @@ typedef struct pare_exec {
      * whose result was not finite (pare_exec_find_nonfinite); it costs one pass over every activation. */
     int check_finite;
     int64_t nonfinite_node; /* -1, or the node where the last checked forward stopped */
-    /* Attention variants (src/attn) of ATTENTION nodes with a.attn set: one instance per node, made for
-     * this executor's T, and the cache its backward reads (NULL for other nodes). */
+    /* Per node (NULL for all but ATTENTION nodes): the attention instance for this executor's T, made
+     * from the node's configuration or borrowed from it (attn_owned[i] = 0: the model's kept instance,
+     * not freed here), and the cache its backward reads when it is not the planned "#att" value. */
     struct pare_attn **attn;
     void **attn_cache;
+    unsigned char *attn_owned;
     /* Inference: per parameter, the oneDNN-layout copy of an f32 Linear weight (NULL for others),
      * owned by this executor, so running never writes into the model (which clones share). */
     pare_f32_packed **packed;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn/attn.h"
 #include "core/arena.h"
 #include "format.h"
 #include "ops.h"
@@ -77,6 +78,7 @@ void pare_model_free(pare_model *m)
 {
     if (!m) return;
     for (int64_t i = 0; i < m->nparams; i++) param_release(&m->params[i]);
+    for (int64_t i = 0; i < m->nnodes; i++) pare_attn_config_release(m->nodes[i].a.attn);
     free(m->values);
     free(m->nodes);
     free(m->params);
@@ -101,6 +103,7 @@ pare_model *pare_model_clone(const pare_model *m)
     c->cap_values = m->nvalues, c->cap_nodes = m->nnodes, c->cap_params = m->nparams;
     memcpy(c->values, m->values, sizeof *c->values * (size_t)m->nvalues);
     memcpy(c->nodes, m->nodes, sizeof *c->nodes * (size_t)m->nnodes);
+    for (int64_t i = 0; i < m->nnodes; i++) pare_attn_config_retain(c->nodes[i].a.attn); /* immutable: shared */
     for (int64_t i = 0; i < m->nparams; i++) {
         const pare_param *s = &m->params[i];
         pare_param *d = &c->params[i];
@@ -197,6 +200,7 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
     for (int i = 0; i < nparam; i++) n->param[i] = params[i];
     n->out = out;
     n->a = attrs;
+    n->a.attn = op != PARE_OP_ATTENTION ? NULL : attrs.attn ? attrs.attn : pare_attn_config_default();
     if (pare_op_is_loss(op) && n->a.weight == 0.0f) n->a.weight = 1.0f; /* a zero weight is set after creation */
     if (op == PARE_OP_KLDIV && n->a.temperature == 0.0f) n->a.temperature = 1.0f;
     m->values[out].producer = (int)m->nnodes;
@@ -211,6 +215,7 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
         m->values[id].producer = (int)m->nnodes;
         n->cache[n->ncache++] = id;
     }
+    pare_attn_config_retain(n->a.attn); /* once the node exists: a failure above holds no reference */
     m->nnodes++;
     return out;
 }
@@ -282,6 +287,7 @@ int64_t pare_model_param_count(const pare_model *m)
 void pare_model_truncate(pare_model *m, int64_t nnodes, int64_t nvalues, int64_t nparams)
 {
     for (int64_t i = nparams; i < m->nparams; i++) param_release(&m->params[i]);
+    for (int64_t i = nnodes; i < m->nnodes; i++) pare_attn_config_release(m->nodes[i].a.attn);
     if (nnodes < m->nnodes) m->nnodes = nnodes;
     if (nvalues < m->nvalues) m->nvalues = nvalues;
     if (nparams < m->nparams) m->nparams = nparams;

@@ -146,8 +146,11 @@ typedef struct pare_node_attrs {
     int heads;          /* ATTENTION */
     int causal;         /* ATTENTION */
     int bmm_i8;         /* ATTENTION: the two batched products on int8 (SmoothQuant), inference only */
-    char attn[112];     /* ATTENTION: an attention variant of src/attn, "kind" or "kind:key=value,...";
-                           "" = the built-in dense attention of kernels/nn.h */
+    struct pare_attn_config *attn; /* ATTENTION: the variant and its resolved options (attn/attn.h), one
+                           reference held by the node; NULL given to pare_model_add_node means dense attention
+                           (pare_attn_config_default, the "full" variant). Its serializable state is the kind
+                           name and the given options' key = value text, held canonically in attn->spec
+                           ("kind" or "kind:key=value,..."; pare_attn_config_parse reads it back). */
     int qat_bits;       /* LINEAR: > 0 trains with fake-quantized weights and activations (QAT) */
     int qat_learn;      /* LINEAR: scales learned (LSQ) rather than following the data */
     int qat_w, qat_a;   /* LINEAR: indices of the weight-scale (N) and activation-scale (1) parameters */
@@ -196,7 +199,8 @@ pare_model *pare_model_clone(const pare_model *m);
 int pare_model_add_input(pare_model *m, pare_value_kind kind, const char *name);
 int pare_model_add_param(pare_model *m, const char *name, int ndim, const int64_t *shape, int trainable);
 int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, pare_rows rows, int64_t cols, int bytes);
-/* Appends a node; creates its output value (rows, cols) and caches as the op requires. */
+/* Appends a node; creates its output value (rows, cols) and caches as the op requires. An ATTENTION
+ * node takes a reference of attrs.attn (the caller keeps its own); the model releases it when freed. */
 int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const int *in, int nin, const int *params,
                         int nparam, pare_rows rows, int64_t cols, pare_node_attrs attrs);
 
