@@ -28,7 +28,8 @@ static const pare_opt_spec model_opts[] = {
     {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "initialisation seed"},
     {"attention", PARE_OPT_STRING, "", 0, 0, NULL,
      "attention variant per layer: \"kind\" or \"kind:key=value,...\" (pare help <kind>); several separated by ';' "
-     "apply to layers 0, 1, ... (the last repeats); \"\": the built-in dense attention"},
+     "apply to layers 0, 1, ... (the last repeats); \"\": dense attention (the full variant). From Lua also a table "
+     "{kind = ..., key = value} or a list of them"},
 };
 const pare_schema pare_model_schema = {"model", "a BERT-style encoder or GPT-style decoder", model_opts,
                                        (int)(sizeof model_opts / sizeof model_opts[0])};
