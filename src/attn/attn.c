@@ -9,6 +9,7 @@
 #include "attn/attn_internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,8 +201,13 @@ int pare_attn_config_equal(const pare_attn_config *a, const pare_attn_config *b)
 {
     if (a == b) return 1;
     if (!a || !b || a->v != b->v) return 0;
-    for (int i = 0; i < a->v->schema->nopts; i++)
-        if (a->opts.v[i].num != b->opts.v[i].num || strcmp(a->opts.v[i].str, b->opts.v[i].str) != 0) return 0;
+    for (int i = 0; i < a->v->schema->nopts; i++) {
+        const pare_optval *x = &a->opts.v[i], *y = &b->opts.v[i];
+        pare_opt_type t = a->v->schema->opts[i].type;
+        if (t == PARE_OPT_INT || t == PARE_OPT_FLOAT || t == PARE_OPT_BOOL) { /* "5.0" and "5" are one value */
+            if (x->num != y->num && !(isnan(x->num) && isnan(y->num))) return 0;
+        } else if (strcmp(x->str, y->str) != 0) return 0;
+    }
     return 1;
 }
 

@@ -216,7 +216,7 @@ pare_status pare_attn_config_keep(pare_attn_config *c, int64_t T, int64_t H, int
  * it), else a new one (*owned = 1). No text is parsed. */
 pare_status pare_attn_config_instance(pare_attn **out, int *owned, const pare_attn_config *c, int64_t T, int64_t H,
                                       int64_t D, int causal);
-/* 1 if a and b are the same kind with the same resolved option values. */
+/* 1 if a and b are the same kind with the same resolved option values (numbers compared as numbers). */
 int pare_attn_config_equal(const pare_attn_config *a, const pare_attn_config *b);
 
 /* ---- calls ---- */
