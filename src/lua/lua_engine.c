@@ -17,7 +17,8 @@
  *   m:bench{batch, T, warmup, warmup_min_s, warmup_max_s, warmup_tol, repeats, seed}
  *                                   -> {median_ms, ci_lo_ms, ci_hi_ms, warmup_runs, warmup_stable, ...}
  *   m:fidelity(ref, task [, {split, batch}]) -> {cosine, max_abs_err, agreement}
- *   m:info() -> table (attention = each layer's attention spec, canonically; config = the builder's JSON);
+ *   m:info() -> table (attention = every layer's attention spec, canonically, joined by ';'; config = the
+ *                builder's JSON);
  *   m:layers([pattern]) -> {names}
  *   m:save(path)                    -> nil     (a safetensors checkpoint; the directory must exist)
  *   pare.load(path)                 -> Model, {format, pare_version, applied, config}  (f32; applied
@@ -758,12 +759,17 @@ static int model_info(lua_State *L)
     lua_pushboolean(L, strstr(m->applied, "inject_outliers") != NULL), lua_setfield(L, -2, "outliers_injected");
     lua_pushinteger(L, pare_model_param_count(m)), lua_setfield(L, -2, "params");
     lua_pushinteger(L, pare_attn_layers(m)), lua_setfield(L, -2, "attention_layers");
-    lua_newtable(L); /* each ATTENTION node's configuration, canonically ("full" for dense), in node order */
+    /* each ATTENTION node's configuration, canonically ("full" for dense), in node order, joined by ';' (a
+     * string, as every other field: info tables compare by value) */
+    luaL_Buffer ab;
+    luaL_buffinit(L, &ab);
     for (int64_t i = 0, k = 0; i < m->nnodes; i++)
         if (m->nodes[i].op == PARE_OP_ATTENTION) {
             const pare_attn_config *c = m->nodes[i].a.attn ? m->nodes[i].a.attn : pare_attn_config_default();
-            lua_pushstring(L, c->spec), lua_rawseti(L, -2, ++k);
+            if (k++) luaL_addchar(&ab, ';');
+            luaL_addstring(&ab, c->spec);
         }
+    luaL_pushresult(&ab);
     lua_setfield(L, -2, "attention");
     lua_pushstring(L, m->config), lua_setfield(L, -2, "config");
     lua_pushinteger(L, (lua_Integer)pare_model_size_bytes(m)), lua_setfield(L, -2, "size_bytes");
