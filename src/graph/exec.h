@@ -72,8 +72,8 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
 /* pare_exec_new that also keeps the values named in keep[0..nkeep) (node outputs such as "enc.1.add2"
  * or "head", f32 caches such as "enc.0.attn#att") alive to the end of the forward, for
  * pare_exec_value: the inference planner extends their lifetimes as it does the logits'. An unknown
- * name, a byte mask, or attention probabilities that this executor does not compute (a variant, or the
- * int8 path at inference) are PARE_EINVAL naming the value. */
+ * name, a byte mask, or attention probabilities that this executor does not compute (the int8 path at
+ * inference; variants other than full have no "#att" value) are PARE_EINVAL naming the value. */
 pare_status pare_exec_new_keep(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode,
                                const char *const *keep, int nkeep);
 void pare_exec_free(pare_exec *x); /* safe with NULL */

@@ -147,10 +147,13 @@ typedef struct pare_node_attrs {
     int causal;         /* ATTENTION */
     int bmm_i8;         /* ATTENTION: the two batched products on int8 (SmoothQuant), inference only */
     struct pare_attn_config *attn; /* ATTENTION: the variant and its resolved options (attn/attn.h), one
-                           reference held by the node; NULL given to pare_model_add_node means dense attention
-                           (pare_attn_config_default, the "full" variant). Its serializable state is the kind
-                           name and the given options' key = value text, held canonically in attn->spec
-                           ("kind" or "kind:key=value,..."; pare_attn_config_parse reads it back). */
+                           reference held by the node, shared by clones; NULL given to pare_model_add_node
+                           means dense attention (pare_attn_config_default, the "full" variant). Serializable
+                           state: the kind name and the given options' key = value text, held canonically in
+                           attn->spec ("kind" or "kind:key=value,..."): save the spec, and on load give the
+                           node pare_attn_config_parse(spec). The node's caches follow the variant (a
+                           "#att" value iff attn->v->probs_cache), so a pass that swaps a node's attention
+                           rebuilds the node (pare_model_add_node) rather than writing this field. */
     int qat_bits;       /* LINEAR: > 0 trains with fake-quantized weights and activations (QAT) */
     int qat_learn;      /* LINEAR: scales learned (LSQ) rather than following the data */
     int qat_w, qat_a;   /* LINEAR: indices of the weight-scale (N) and activation-scale (1) parameters */
