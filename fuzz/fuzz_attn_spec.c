@@ -2,7 +2,8 @@
  * pare_attn_create_spec (src/attn/spec.c) and validated by the variant's init (src/attn/<kind>.c).
  *
  * Input: 4 bytes of shape — T = 1 + (b0 | b1 << 8) % 4096, H = 1 + b2 % 4, D = 1 + b3 % 16, causal =
- * b3 >= 128 — then the spec (up to the first NUL). A spec that is accepted must give a usable
+ * b3 >= 128 — then the spec (up to the first NUL). An accepted spec's canonical text
+ * (pare_attn_config_parse, spec) must read back as an equal configuration. A spec that is accepted must give a usable
  * instance: its cost and parameters, and at T <= 64 its mask, forward and backward, run inside the
  * buffers the instance asks for and produce finite numbers from finite inputs. */
 #include <math.h>
@@ -56,6 +57,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     FUZZ_ASSERT(a && pare_attn_name(a));
+    /* the canonical text of an accepted spec (what a model's config records) reads back as the same
+     * configuration and the same text */
+    pare_attn_config *c1 = NULL, *c2 = NULL;
+    FUZZ_ASSERT(pare_attn_config_parse(&c1, spec) == PARE_OK);
+    FUZZ_ASSERT(pare_attn_config_parse(&c2, c1->spec) == PARE_OK);
+    FUZZ_ASSERT(pare_attn_config_equal(c1, c2) && !strcmp(c1->spec, c2->spec));
+    pare_attn_config_release(c1);
+    pare_attn_config_release(c2);
     pare_attn_cost c;
     pare_attn_cost_of(a, 2, &c);
     FUZZ_ASSERT(c.pairs >= 0 && c.flops_fwd >= 0 && c.flops_bwd >= 0);

@@ -12,8 +12,8 @@
  * LLM.int8(): with the threshold above every |x| it equals DYN_TOKEN exactly with n_outliers = 0; with
  * columns multiplied by 50 it reports them and cuts the error vs f32 several-fold; fast vs ref.
  * Attention: pare_attention_forward_i8 equals its reference bit for bit (padding, causal, a zero length,
- * T across query blocks, 1 and 2 threads) and stays within a derived elementwise bound of the f32
- * pare_attention_forward (docs/kernels-int8.md):
+ * T across query blocks, 1 and 2 threads) and stays within a derived elementwise bound of f32 attention
+ * (pare_attention_forward_ref, docs/kernels-int8.md):
  *   |O_q − O| <= Vmax_d·(e^{2E_i} − 1 + ke_i/510) + sV_d/2,  E_i the bound on the logit error of query i.
  * A forked child repeats the fast-vs-ref checks with oneDNN limited to AVX2 (no VNNI: pare's s8s8 and u8s8
  * madd kernels) and the portable row kernels, then the plain C GEMM kernel (as tests/test_gemm.c does).
@@ -626,7 +626,7 @@ static void test_attention_one(int64_t B, int64_t T, int64_t C, int64_t H, const
     if (!ok(st == PARE_OK && same, "%s: fast == ref bit for bit, 1 and 2 threads %s", what, st ? pare_errmsg() : "") &&
         first >= 0)
         diag("first mismatch [%lld]: %.9g vs %.9g", (long long)first, o[first], orf[first]);
-    pare_attention_forward(of, att, qkv, lengths, causal, B, T, C, H);
+    pare_attention_forward_ref(of, att, qkv, lengths, causal, B, T, C, H); /* f32 attention, exactly */
     double r = attention_bound_ratio(o, of, qkv, lengths, causal, B, T, C, H), e = rel_err(o, of, B * T * C);
     ok(r <= 1.0 && e < 0.1, "%s: within the derived bound of f32 attention (worst error/bound %.3f), rel err %.4f",
        what, r, e);

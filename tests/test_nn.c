@@ -1,7 +1,7 @@
 /* test_nn.c — the f32 layer kernels of kernels/nn.h against naive references and finite differences.
  *
- * For every op: the forward against a plain double-precision reference written here (attention also
- * against pare_attention_forward_ref), and its backward against central differences of the scalar
+ * For every op: the forward against a plain double-precision reference written here (attention — the
+ * "full" variant of attn/full.c, the one dense implementation — also against pare_attention_forward_ref), and its backward against central differences of the scalar
  * loss L = Σ out · R (R fixed and random) evaluated by that double reference, so the check is limited
  * by the f32 kernel, not by the differencing. Attention is also differenced through the fast f32
  * kernel itself. Plus: backward adds, thread-count invariance, masking, ignored targets, dropout
@@ -10,9 +10,11 @@
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn/attn.h"
 #include "core/rng.h"
 #include "kernels/nn.h"
 #include "tap.h"
@@ -651,6 +653,46 @@ static void ref_attention_d(double *out, const double *qkv, const int32_t *lengt
     free(s);
 }
 
+/* The dense attention is the "full" variant (attn/full.c, the models' one dense implementation): these
+ * wrappers run it on a packed qkv (B,T,3C) with att (B,H,T,T) as its cache, in the signature the kernel
+ * tests below were written for. scratch is unused (the variant's slots are allocated here). */
+static pare_attn *dense_variant(int64_t T, int64_t C, int64_t H, int causal)
+{
+    pare_attn *a;
+    if (pare_attn_create(&a, "full", NULL, 0, T, H, C / H, causal) != PARE_OK) {
+        fprintf(stderr, "full attention: %s\n", pare_errmsg());
+        abort();
+    }
+    return a;
+}
+static void dense_forward(float *out, float *att, const float *qkv, const int32_t *lengths, int causal, int64_t B,
+                          int64_t T, int64_t C, int64_t H)
+{
+    pare_attn *a = dense_variant(T, C, H, causal);
+    size_t wb = pare_attn_work_bytes(a, B);
+    void *w = xcalloc(wb ? wb : 1, 1);
+    pare_attn_args x = {.out = out, .ldo = C, .cache = att, .work = w, .work_bytes = wb, .q = qkv, .k = qkv + C,
+                        .v = qkv + 2 * C, .ld = 3 * C, .lengths = lengths, .B = B};
+    if (pare_attn_forward(a, &x) != PARE_OK) fprintf(stderr, "full attention: %s\n", pare_errmsg()), abort();
+    free(w);
+    pare_attn_free(a);
+}
+static void dense_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
+                           const int32_t *lengths, int causal, int64_t B, int64_t T, int64_t C, int64_t H)
+{
+    (void)scratch;
+    pare_attn *a = dense_variant(T, C, H, causal);
+    size_t wb = pare_attn_work_bytes(a, B);
+    void *w = xcalloc(wb ? wb : 1, 1);
+    float *out = zeros(B * T * C); /* not read by backward; the entry point checks it is given */
+    pare_attn_args x = {.out = out, .ldo = C, .cache = (void *)att, .work = w, .work_bytes = wb, .q = qkv,
+                        .k = qkv + C, .v = qkv + 2 * C, .ld = 3 * C, .lengths = lengths, .B = B, .dout = dout,
+                        .dq = dqkv, .dk = dqkv + C, .dv = dqkv + 2 * C, .ldd = 3 * C};
+    if (pare_attn_backward(a, &x) != PARE_OK) fprintf(stderr, "full attention: %s\n", pare_errmsg()), abort();
+    free(out), free(w);
+    pare_attn_free(a);
+}
+
 static double att_loss(void *p)
 {
     att_ctx *c = p;
@@ -673,9 +715,9 @@ static void check_attention(int64_t B, int64_t T, int64_t C, int64_t H, int caus
     float *qkv = randn(n3, 1), *R = randn(no, 1), *out = zeros(no), *att = zeros(na), *rout = zeros(no),
           *ratt = zeros(na), *dqkv = zeros(n3), *scratch = zeros(na);
     for (int64_t i = 0; i < na; i++) att[i] = NAN; /* every entry must be written */
-    pare_attention_forward(out, att, qkv, lengths, causal, B, T, C, H);
+    dense_forward(out, att, qkv, lengths, causal, B, T, C, H);
     pare_attention_forward_ref(rout, ratt, qkv, lengths, causal, B, T, C, H);
-    snprintf(what, sizeof what, "attention %s: out vs pare_attention_forward_ref", tag);
+    snprintf(what, sizeof what, "attention %s: out (full variant) vs pare_attention_forward_ref", tag);
     is_close_arr(out, rout, (long)no, 2e-6, 1e-4, what);
     snprintf(what, sizeof what, "attention %s: att vs pare_attention_forward_ref", tag);
     is_close_arr(att, ratt, (long)na, 1e-7, 1e-4, what);
@@ -705,7 +747,7 @@ static void check_attention(int64_t B, int64_t T, int64_t C, int64_t H, int caus
     snprintf(what, sizeof what, "attention %s: att rows sum to 1 (0 for an empty sequence)", tag);
     ok(rows, "%s", what);
 
-    pare_attention_backward(dqkv, scratch, R, qkv, att, lengths, causal, B, T, C, H);
+    dense_backward(dqkv, scratch, R, qkv, att, lengths, causal, B, T, C, H);
     ok(all_finite(dqkv, n3), "attention %s: backward finite", tag);
     const char *part[3] = {"dq", "dk", "dv"};
     int64_t *all = xcalloc((size_t)n3, sizeof(int64_t));
@@ -729,10 +771,10 @@ static void check_attention(int64_t B, int64_t T, int64_t C, int64_t H, int caus
             float x0 = qkv[i];
             const float h = 1e-3f;
             qkv[i] = x0 + h;
-            pare_attention_forward(out, att, qkv, lengths, causal, B, T, C, H);
+            dense_forward(out, att, qkv, lengths, causal, B, T, C, H);
             double lp = dot_fd(out, R, no);
             qkv[i] = x0 - h;
-            pare_attention_forward(out, att, qkv, lengths, causal, B, T, C, H);
+            dense_forward(out, att, qkv, lengths, causal, B, T, C, H);
             double lm = dot_fd(out, R, no);
             qkv[i] = x0;
             num[s] = (float)((lp - lm) / (2.0 * (double)h));
@@ -755,24 +797,24 @@ static void check_attention_big(int64_t B, int64_t T, int64_t C, int64_t H, int 
     float *qkv = randn(n3, 1), *R = randn(no, 1), *out = zeros(no), *att = zeros(na), *rout = zeros(no),
           *ratt = zeros(na), *d1 = zeros(n3), *d2 = zeros(n3), *scratch = zeros(na), *out1 = zeros(no);
     for (int64_t i = 0; i < na; i++) att[i] = NAN;
-    pare_attention_forward(out, att, qkv, lengths, causal, B, T, C, H);
+    dense_forward(out, att, qkv, lengths, causal, B, T, C, H);
     pare_attention_forward_ref(rout, ratt, qkv, lengths, causal, B, T, C, H);
-    snprintf(what, sizeof what, "attention %s: out vs pare_attention_forward_ref", tag);
+    snprintf(what, sizeof what, "attention %s: out (full variant) vs pare_attention_forward_ref", tag);
     is_close_arr(out, rout, (long)no, 2e-6, 1e-4, what);
     snprintf(what, sizeof what, "attention %s: att vs pare_attention_forward_ref", tag);
     is_close_arr(att, ratt, (long)na, 1e-7, 1e-4, what);
 
     int nt = omp_get_max_threads();
     omp_set_num_threads(1);
-    pare_attention_forward(out1, att, qkv, lengths, causal, B, T, C, H);
-    pare_attention_backward(d1, scratch, R, qkv, att, lengths, causal, B, T, C, H);
+    dense_forward(out1, att, qkv, lengths, causal, B, T, C, H);
+    dense_backward(d1, scratch, R, qkv, att, lengths, causal, B, T, C, H);
     omp_set_num_threads(nt > 1 ? nt : 3);
-    pare_attention_forward(out, att, qkv, lengths, causal, B, T, C, H);
-    pare_attention_backward(d2, scratch, R, qkv, att, lengths, causal, B, T, C, H);
+    dense_forward(out, att, qkv, lengths, causal, B, T, C, H);
+    dense_backward(d2, scratch, R, qkv, att, lengths, causal, B, T, C, H);
     omp_set_num_threads(nt);
     ok(memcmp(out, out1, sizeof(float) * (size_t)no) == 0 && memcmp(d1, d2, sizeof(float) * (size_t)n3) == 0,
        "attention %s: bit-identical for 1 and %d threads", tag, nt > 1 ? nt : 3);
-    pare_attention_backward(d2, scratch, R, qkv, att, lengths, causal, B, T, C, H);
+    dense_backward(d2, scratch, R, qkv, att, lengths, causal, B, T, C, H);
     for (int64_t i = 0; i < n3; i++) d1[i] *= 2;
     snprintf(what, sizeof what, "attention %s: backward adds into dqkv (twice = double)", tag);
     is_close_arr(d2, d1, (long)n3, 1e-6, 1e-5, what);

@@ -6,8 +6,10 @@
  * (full.c, flash.c, pattern.c and the variant files).
  */
 #include "attn/attn.h"
+#include "attn/attn_internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +106,111 @@ void pare_attn_free(pare_attn *a)
 
 const char *pare_attn_name(const pare_attn *a) { return a->v->schema->name; }
 
+/* ---- configurations ---- */
+
+/* Shortest "%.Ng" that reads back as the same double: a table's window = 32 and the text "window=32"
+ * give one spec, and 0.1 stays "0.1". */
+static void number_text(char *buf, size_t n, double v)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+/* c->spec from c->opts: "kind" then the given options in schema order. A value that the spec syntax
+ * cannot carry (';' separates layers, '=' keys) is refused, so the text always reads back. */
+static pare_status canonical_spec(pare_attn_config *c)
+{
+    const pare_schema *s = c->v->schema;
+    size_t used = (size_t)snprintf(c->spec, sizeof c->spec, "%s", s->name);
+    int first = 1;
+    for (int i = 0; i < s->nopts; i++) {
+        const pare_optval *v = &c->opts.v[i];
+        if (!v->given) continue;
+        char num[40];
+        const char *text = v->str;
+        if (s->opts[i].type == PARE_OPT_INT || s->opts[i].type == PARE_OPT_FLOAT) number_text(num, sizeof num, v->num), text = num;
+        if (strpbrk(text, ";="))
+            return pare_fail(PARE_EINVAL, "%s: option '%s' = '%s' cannot be written in an attention spec (';' and '=' "
+                             "are reserved)", s->name, s->opts[i].key, text);
+        used += (size_t)snprintf(c->spec + used, used < sizeof c->spec ? sizeof c->spec - used : 0, "%c%s=%s",
+                                 first ? ':' : ',', s->opts[i].key, text);
+        first = 0;
+    }
+    if (used >= sizeof c->spec)
+        return pare_fail(PARE_EINVAL, "%s: the options do not fit in an attention spec (%zu bytes)", s->name,
+                         sizeof c->spec);
+    return PARE_OK;
+}
+
+pare_status pare_attn_config_new(pare_attn_config **out, const char *kind, const pare_kv *kv, int nkv)
+{
+    *out = NULL;
+    const pare_attn_variant *v = pare_attn_find(kind);
+    if (!v) return PARE_EINVAL;
+    pare_attn_config *c = calloc(1, sizeof *c); /* ~13 KB of options: on the heap */
+    if (!c) return pare_fail(PARE_ENOMEM, "%s: out of memory", kind);
+    c->refs = 1, c->v = v;
+    pare_status st = pare_opts_resolve(&c->opts, v->schema, kv, nkv);
+    if (st == PARE_OK) st = canonical_spec(c);
+    if (st != PARE_OK) {
+        free(c);
+        return st;
+    }
+    *out = c;
+    return PARE_OK;
+}
+
+pare_attn_config *pare_attn_config_default(void) { return &pare_attn_full_default; }
+
+pare_attn_config *pare_attn_config_retain(pare_attn_config *c)
+{
+    if (c && c->refs > 0) c->refs++;
+    return c;
+}
+
+void pare_attn_config_release(pare_attn_config *c)
+{
+    if (!c || c->refs < 0 || --c->refs > 0) return;
+    pare_attn_free(c->kept);
+    free(c);
+}
+
+pare_status pare_attn_config_keep(pare_attn_config *c, int64_t T, int64_t H, int64_t D, int causal)
+{
+    if (c->refs < 0 || c->kept)
+        return pare_fail(PARE_EINVAL, "%s: this attention configuration %s", c->spec,
+                         c->kept ? "already keeps an instance" : "is static and keeps no instance");
+    return pare_attn_create_opts(&c->kept, c->v, &c->opts, T, H, D, causal);
+}
+
+pare_status pare_attn_config_instance(pare_attn **out, int *owned, const pare_attn_config *c, int64_t T, int64_t H,
+                                      int64_t D, int causal)
+{
+    const pare_attn *k = c->kept;
+    if (k && k->T == T && k->H == H && k->D == D && k->causal == (causal != 0)) {
+        *out = c->kept, *owned = 0;
+        return PARE_OK;
+    }
+    *owned = 1;
+    return pare_attn_create_opts(out, c->v, &c->opts, T, H, D, causal);
+}
+
+int pare_attn_config_equal(const pare_attn_config *a, const pare_attn_config *b)
+{
+    if (a == b) return 1;
+    if (!a || !b || a->v != b->v) return 0;
+    for (int i = 0; i < a->v->schema->nopts; i++) {
+        const pare_optval *x = &a->opts.v[i], *y = &b->opts.v[i];
+        pare_opt_type t = a->v->schema->opts[i].type;
+        if (t == PARE_OPT_INT || t == PARE_OPT_FLOAT || t == PARE_OPT_BOOL) { /* "5.0" and "5" are one value */
+            if (x->num != y->num && !(isnan(x->num) && isnan(y->num))) return 0;
+        } else if (strcmp(x->str, y->str) != 0) return 0;
+    }
+    return 1;
+}
+
 void pare_attn_cost_of(const pare_attn *a, int64_t B, pare_attn_cost *c)
 {
     memset(c, 0, sizeof *c);
@@ -187,6 +294,29 @@ pare_status pare_attn_backward(const pare_attn *a, const pare_attn_args *x)
 {
     PARE_TRY(check_args(a, x, 1));
     return a->v->backward(a, x);
+}
+
+int pare_attn_has_i8(const pare_attn *a) { return a->v->forward_i8 != NULL; }
+
+size_t pare_attn_i8_work_bytes(const pare_attn *a, int64_t B)
+{
+    return a->v->work_i8_bytes ? a->v->work_i8_bytes(a, B) : 0;
+}
+
+pare_status pare_attn_forward_i8(const pare_attn *a, const pare_attn_args *x)
+{
+    const char *name = a->v->schema->name;
+    const int64_t C = a->H * a->D;
+    if (!a->v->forward_i8) return pare_fail(PARE_EINVAL, "%s: has no int8 forward", name);
+    if (x->B < 1 || !x->q || !x->out) return pare_fail(PARE_EINVAL, "%s int8 forward: B, q and out must be given", name);
+    if (x->k != x->q + C || x->v != x->q + 2 * C || x->ld != 3 * C || x->ldo != C)
+        return pare_fail(PARE_EINVAL, "%s int8 forward: needs the packed qkv (k = q + H·D, v = q + 2·H·D, ld = 3·H·D, "
+                         "ldo = H·D)", name);
+    size_t need = pare_attn_i8_work_bytes(a, x->B);
+    if (need && (!x->work || x->work_bytes < need))
+        return pare_fail(PARE_EINVAL, "%s int8 forward: work_bytes=%zu is smaller than %zu", name,
+                         x->work ? x->work_bytes : (size_t)0, need);
+    return a->v->forward_i8(a, x);
 }
 
 void pare_attn_mask(const pare_attn *a, int64_t h, uint8_t *mask)

@@ -129,6 +129,14 @@ struct pare_attn_variant {
     int (*param_shapes)(const pare_attn *a, pare_attn_param *p);
     /* optional: initial values of params (pare_attn_param_count floats), deterministic by rng */
     void (*param_init)(const pare_attn *a, float *params, pare_rng *rng);
+    /* 1: the cache is exactly the attention probabilities (B,H,T,T), masked entries 0 (full). The graph
+     * then plans it as a named value ("<node>#att") that distillation can capture. */
+    int probs_cache;
+    /* optional: inference forward with both batched products on int8 (SmoothQuant, kernels/gemm_i8.h);
+     * needs the packed qkv layout (k = q + H·D, v = q + 2·H·D, ld = 3·H·D, ldo = H·D), writes no cache,
+     * and its scratch is work_i8_bytes(a, B) in x->work (one block, not slots). */
+    pare_status (*forward_i8)(const pare_attn *a, const pare_attn_args *x);
+    size_t (*work_i8_bytes)(const pare_attn *a, int64_t B);
 };
 
 /* An instance: a variant with validated options for one (T, H, D, causal). */
@@ -151,14 +159,65 @@ const char *pare_attn_kinds(char *buf, size_t n);
 /* Resolve kv against the kind's schema, check T, H, D >= 1 and causal, and build the variant's state. */
 pare_status pare_attn_create(pare_attn **out, const char *kind, const pare_kv *kv, int nkv, int64_t T, int64_t H,
                              int64_t D, int causal);
-/* The same from options already resolved against v->schema (the graph resolves them at build time). */
-/* From a spec string, as models store it: "kind" or "kind:key=value,key=value" (e.g.
- * "bigbird:window=3,random=2,global=2,block=16"). Errors name the option, or list the valid kinds. */
+/* From spec text: "kind" or "kind:key=value,key=value" (e.g. "bigbird:window=3,random=2,global=2,block=16"),
+ * for one-off instances (benchmarks, fidelity sweeps). Errors name the option, or list the valid kinds.
+ * Models do not use it: they resolve a pare_attn_config once (below). */
 pare_status pare_attn_create_spec(pare_attn **out, const char *spec, int64_t T, int64_t H, int64_t D, int causal);
+/* The same from options already resolved against v->schema (no parsing). */
 pare_status pare_attn_create_opts(pare_attn **out, const pare_attn_variant *v, const pare_options *o, int64_t T,
                                   int64_t H, int64_t D, int causal);
 void pare_attn_free(pare_attn *a); /* NULL ok */
 const char *pare_attn_name(const pare_attn *a);
+
+/* ---- configurations: a variant with its options resolved, before any (T, H, D) ----
+ * What a model keeps on each ATTENTION node (graph.h): made once when the model is built (or a pass
+ * changes a node's attention), immutable afterwards and reference-counted, shared by the model, its
+ * clones and their executors. Executors make their instance from it for their T with
+ * pare_attn_config_instance, which parses nothing (the options are already resolved) and hands out
+ * the instance the builder kept (pare_attn_config_keep) when the shape matches, so a model run at its
+ * max_T builds each variant's state once.
+ *
+ * Serializable state: the kind (v->schema->name) and the options the caller gave, as key = value text
+ * (pare_optval.str; numbers as the shortest text that reads back as the same double). spec holds
+ * exactly that, canonically: "kind" or "kind:key=value,key=value" with the given keys in the schema's
+ * order; pare_attn_config_parse(spec) gives back an equal configuration (same kind, same options).
+ *
+ *     pare_kv kv[] = {{"window", PARE_KV_NUM, 32}};
+ *     pare_attn_config *c;
+ *     PARE_TRY(pare_attn_config_new(&c, "longformer", kv, 1));   // c->spec = "longformer:window=32"
+ *     pare_attn *a; int owned;
+ *     PARE_TRY(pare_attn_config_instance(&a, &owned, c, T, H, D, causal));
+ *     ...
+ *     if (owned) pare_attn_free(a);
+ *     pare_attn_config_release(c);
+ */
+#define PARE_ATTN_SPEC_MAX PARE_OPT_STR_MAX
+typedef struct pare_attn_config {
+    int refs;                       /* < 0: a static configuration (pare_attn_config_default), never freed */
+    const pare_attn_variant *v;     /* the kind */
+    pare_options opts;              /* resolved against v->schema; opts.v[i].given marks the caller's keys */
+    char spec[PARE_ATTN_SPEC_MAX];  /* canonical text (above): tables, provenance, the model's config JSON */
+    pare_attn *kept;                /* an instance at one (T, H, D, causal) (pare_attn_config_keep), or NULL */
+} pare_attn_config;
+
+/* Resolve kv against kind's schema (errors name the option and list the valid keys or choices; an
+ * unknown kind lists the valid kinds). refs = 1. */
+pare_status pare_attn_config_new(pare_attn_config **out, const char *kind, const pare_kv *kv, int nkv);
+/* The same from spec text "kind" or "kind:key=value,..." (spec.c); the one place such text is parsed. */
+pare_status pare_attn_config_parse(pare_attn_config **out, const char *spec);
+/* The built-in dense attention: "full" with no options; static (retain and release do nothing). */
+pare_attn_config *pare_attn_config_default(void);
+pare_attn_config *pare_attn_config_retain(pare_attn_config *c); /* NULL ok; returns c */
+void pare_attn_config_release(pare_attn_config *c);             /* NULL ok; frees at refs 0 */
+/* Make an instance at (T, H, D, causal) and keep it in c (replacing none: PARE_EINVAL if one is kept or
+ * c is static). Call it while c is still private to its maker (a model builder at max_T). */
+pare_status pare_attn_config_keep(pare_attn_config *c, int64_t T, int64_t H, int64_t D, int causal);
+/* An instance of c at (T, H, D, causal): the kept one when its shape matches (*owned = 0: do not free
+ * it), else a new one (*owned = 1). No text is parsed. */
+pare_status pare_attn_config_instance(pare_attn **out, int *owned, const pare_attn_config *c, int64_t T, int64_t H,
+                                      int64_t D, int causal);
+/* 1 if a and b are the same kind with the same resolved option values (numbers compared as numbers). */
+int pare_attn_config_equal(const pare_attn_config *a, const pare_attn_config *b);
 
 /* ---- calls ---- */
 size_t pare_attn_cache_bytes(const pare_attn *a, int64_t B);
@@ -169,6 +228,10 @@ size_t pare_attn_work_bytes(const pare_attn *a, int64_t B);
 pare_status pare_attn_forward(const pare_attn *a, const pare_attn_args *x);
 pare_status pare_attn_backward(const pare_attn *a, const pare_attn_args *x);
 void pare_attn_cost_of(const pare_attn *a, int64_t B, pare_attn_cost *c);
+/* The int8 inference forward (v->forward_i8): 0 if the variant has none. Its scratch in bytes. */
+int pare_attn_has_i8(const pare_attn *a);
+size_t pare_attn_i8_work_bytes(const pare_attn *a, int64_t B);
+pare_status pare_attn_forward_i8(const pare_attn *a, const pare_attn_args *x);
 /* The dense (T,T) multiplicity mask of head h (1 = visible; LongNet's overlapping configurations can
  * give 2 or more; padding not applied). For tests and pattern plots; O(T²) memory. */
 void pare_attn_mask(const pare_attn *a, int64_t h, uint8_t *mask);

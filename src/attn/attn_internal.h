@@ -23,4 +23,9 @@ const float *pare_attn_performer_w(const pare_attn *a, int64_t h);
 /* For tests: Reformer's bucket of every token of head h in hashing round r (q rows with stride ld). */
 void pare_attn_reformer_buckets(const pare_attn *a, int64_t h, int64_t r, const float *q, int64_t ld, int32_t *bkt);
 
+/* The static configuration of the built-in dense attention (pare_attn_config_default), in full.c. */
+extern pare_attn_config pare_attn_full_default;
+/* For tests: how many times spec text has been parsed in this process (pare_attn_config_parse). */
+long pare_attn_spec_parses(void);
+
 #endif

@@ -1,5 +1,9 @@
 /* full.c — dense softmax attention (Vaswani et al. 2017, §3.2), the reference every other variant is
- * compared with: kind "full", no options.
+ * compared with: kind "full", no options. It is also the models' built-in dense attention (the one
+ * dense implementation: an ATTENTION node without a variant runs this, pare_attn_config_default), so
+ * what the graph relies on lives here: the cache is the probabilities (probs_cache: the graph plans it
+ * as "<node>#att", capturable for distillation), and SmoothQuant's int8 batched products are its
+ * inference forward_i8 (kernels/nn_attention_i8.c).
  *
  * The algorithm of kernels/nn_attention.c on attn.h's strided views: per (b, h) pair (OpenMP) and block
  * of FULL_QB queries, S = scale·Q·K^T over the keys the block can see (j < L, and j <= last query when
@@ -17,7 +21,9 @@
 #include <string.h>
 
 #include "core/cpu.h"
+#include "attn/attn_internal.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_i8.h"
 #include "kernels/nn_internal.h"
 
 #define FULL_QB 64
@@ -124,6 +130,18 @@ static void full_cost(const pare_attn *a, int64_t B, pare_attn_cost *c)
     c->slot_bytes = (size_t)FULL_QB * (size_t)T * sizeof(float);
 }
 
+/* SmoothQuant's W8A8 BMMs (inference): the kernel reads the packed qkv the graph passes
+ * (pare_attn_forward_i8 checked the layout). */
+static pare_status full_forward_i8(const pare_attn *a, const pare_attn_args *x)
+{
+    return pare_attention_forward_i8(x->out, x->q, x->lengths, a->causal, x->B, a->T, a->H * a->D, a->H, x->work);
+}
+
+static size_t full_work_i8_bytes(const pare_attn *a, int64_t B)
+{
+    return pare_attention_i8_workspace(B, a->T, a->H * a->D, a->H);
+}
+
 const pare_attn_variant pare_attn_full = {
     .schema = &full_schema,
     .can_be_causal = 1,
@@ -132,4 +150,10 @@ const pare_attn_variant pare_attn_full = {
     .forward = full_forward,
     .backward = full_backward,
     .cost = full_cost,
+    .probs_cache = 1,
+    .forward_i8 = full_forward_i8,
+    .work_i8_bytes = full_work_i8_bytes,
 };
+
+pare_attn_config pare_attn_full_default = {.refs = -1, .v = &pare_attn_full, .opts = {.schema = &full_schema},
+                                           .spec = "full"};

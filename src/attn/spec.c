@@ -1,14 +1,24 @@
-/* spec.c — attention variants from the spec strings models store ("kind:key=value,..."). */
+/* spec.c — attention configurations from spec text ("kind:key=value,..."): the one place such text is
+ * parsed. Models parse a layer's text once when they are built (pare_attn_config_parse) and keep the
+ * resolved configuration; pare_attn_create_spec serves one-off instances (benchmarks, fidelity sweeps). */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "attn.h"
+#include "attn_internal.h"
 
-pare_status pare_attn_create_spec(pare_attn **out, const char *spec, int64_t T, int64_t H, int64_t D, int causal)
+static atomic_long parses; /* a diagnostic count for tests: executors must not parse */
+
+long pare_attn_spec_parses(void) { return atomic_load(&parses); }
+
+pare_status pare_attn_config_parse(pare_attn_config **out, const char *spec)
 {
-    char buf[256], *kv_text;
+    char buf[PARE_ATTN_SPEC_MAX], *kv_text;
     pare_kv kv[PARE_MAX_OPTS];
     int n = 0;
+    *out = NULL;
+    atomic_fetch_add(&parses, 1);
     if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf)
         return pare_fail(PARE_EINVAL, "attention spec too long: %s", spec);
     kv_text = strchr(buf, ':');
@@ -32,5 +42,15 @@ pare_status pare_attn_create_spec(pare_attn **out, const char *spec, int64_t T, 
         p = *end ? end + 1 : NULL;
         *end = 0;
     }
-    return pare_attn_create(out, buf, kv, n, T, H, D, causal);
+    return pare_attn_config_new(out, buf, kv, n);
+}
+
+pare_status pare_attn_create_spec(pare_attn **out, const char *spec, int64_t T, int64_t H, int64_t D, int causal)
+{
+    pare_attn_config *c;
+    *out = NULL;
+    PARE_TRY(pare_attn_config_parse(&c, spec));
+    pare_status st = pare_attn_create_opts(out, c->v, &c->opts, T, H, D, causal);
+    pare_attn_config_release(c);
+    return st;
 }

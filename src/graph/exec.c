@@ -139,17 +139,22 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     x->bound = calloc((size_t)m->nvalues, 1);
     x->kept = calloc((size_t)m->nvalues, 1);
     if (!x->buf || !s || !x->terms || !x->bound || !x->kept) goto nomem;
+    /* Attention: each node's instance comes from its resolved configuration (no text is parsed here);
+     * the model's own instance is borrowed when this executor runs at the shape it was made for. A
+     * variant whose cache is the probabilities uses the node's planned "#att" value; others get theirs. */
     size_t attn_bytes = 0;
+    x->attn = calloc((size_t)m->nnodes + 1, sizeof *x->attn);
+    x->attn_cache = calloc((size_t)m->nnodes + 1, sizeof *x->attn_cache);
+    x->attn_owned = calloc((size_t)m->nnodes + 1, 1);
+    if (!x->attn || !x->attn_cache || !x->attn_owned) goto nomem;
     for (int64_t i = 0; i < m->nnodes; i++) {
         const pare_node *n = &m->nodes[i];
-        if (n->op != PARE_OP_ATTENTION || !n->a.attn[0]) continue;
-        if (!x->attn) {
-            x->attn = calloc((size_t)m->nnodes, sizeof *x->attn);
-            x->attn_cache = calloc((size_t)m->nnodes, sizeof *x->attn_cache);
-            if (!x->attn || !x->attn_cache) goto nomem;
-        }
+        if (n->op != PARE_OP_ATTENTION) continue;
+        const pare_attn_config *c = n->a.attn ? n->a.attn : pare_attn_config_default();
         int64_t C = m->values[n->out].cols;
-        pare_status as = pare_attn_create_spec(&x->attn[i], n->a.attn, T, n->a.heads, C / n->a.heads, n->a.causal);
+        int owned = 0;
+        pare_status as = pare_attn_config_instance(&x->attn[i], &owned, c, T, n->a.heads, C / n->a.heads, n->a.causal);
+        x->attn_owned[i] = (unsigned char)owned;
         if (as != PARE_OK) {
             free(s);
             pare_exec_free(x);
@@ -160,8 +165,9 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
             free(s);
             pare_exec_free(x);
             return pare_fail(PARE_EINVAL, "%s: %s has learned parameters sized for T=%lld (the model's max_T); run it at "
-                             "that length, not T=%lld", n->name, n->a.attn, (long long)m->max_T, (long long)T);
+                             "that length, not T=%lld", n->name, c->spec, (long long)m->max_T, (long long)T);
         }
+        if (n->ncache) continue; /* the probabilities: a planned value (ops.c, attention_caches) */
         size_t cb = pare_attn_cache_bytes(x->attn[i], B);
         x->attn_cache[i] = pare_alloc(cb ? cb : PARE_ALIGN);
         if (!x->attn_cache[i]) goto nomem;
@@ -241,12 +247,13 @@ nomem:
 void pare_exec_free(pare_exec *x)
 {
     if (!x) return;
-    for (int64_t i = 0; x->attn && i < x->m->nnodes; i++) {
-        pare_attn_free(x->attn[i]);
+    for (int64_t i = 0; x->attn && x->attn_cache && x->attn_owned && i < x->m->nnodes; i++) {
+        if (x->attn_owned[i]) pare_attn_free(x->attn[i]);
         pare_free(x->attn_cache[i]);
     }
     free(x->attn);
     free(x->attn_cache);
+    free(x->attn_owned);
     for (int64_t i = 0; x->packed && i < x->m->nparams; i++) pare_f32_packed_free(x->packed[i]);
     free(x->packed);
     pare_arena_free(&x->arena);

@@ -52,10 +52,12 @@ typedef struct pare_exec {
      * whose result was not finite (pare_exec_find_nonfinite); it costs one pass over every activation. */
     int check_finite;
     int64_t nonfinite_node; /* -1, or the node where the last checked forward stopped */
-    /* Attention variants (src/attn) of ATTENTION nodes with a.attn set: one instance per node, made for
-     * this executor's T, and the cache its backward reads (NULL for other nodes). */
+    /* Per node (NULL for all but ATTENTION nodes): the attention instance for this executor's T, made
+     * from the node's configuration or borrowed from it (attn_owned[i] = 0: the model's kept instance,
+     * not freed here), and the cache its backward reads when it is not the planned "#att" value. */
     struct pare_attn **attn;
     void **attn_cache;
+    unsigned char *attn_owned;
     /* Inference: per parameter, the oneDNN-layout copy of an f32 Linear weight (NULL for others),
      * owned by this executor, so running never writes into the model (which clones share). */
     pare_f32_packed **packed;
@@ -74,8 +76,8 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
 /* pare_exec_new that also keeps the values named in keep[0..nkeep) (node outputs such as "enc.1.add2"
  * or "head", f32 caches such as "enc.0.attn#att") alive to the end of the forward, for
  * pare_exec_value: the inference planner extends their lifetimes as it does the logits'. An unknown
- * name, a byte mask, or attention probabilities that this executor does not compute (a variant, or the
- * int8 path at inference) are PARE_EINVAL naming the value. */
+ * name, a byte mask, or attention probabilities that this executor does not compute (the int8 path at
+ * inference; variants other than full have no "#att" value) are PARE_EINVAL naming the value. */
 pare_status pare_exec_new_keep(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode,
                                const char *const *keep, int nkeep);
 void pare_exec_free(pare_exec *x); /* safe with NULL */

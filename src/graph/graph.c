@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn/attn.h"
 #include "core/arena.h"
 #include "format.h"
 #include "ops.h"
@@ -77,6 +78,7 @@ void pare_model_free(pare_model *m)
 {
     if (!m) return;
     for (int64_t i = 0; i < m->nparams; i++) pare_param_release(&m->params[i]);
+    for (int64_t i = 0; i < m->nnodes; i++) pare_attn_config_release(m->nodes[i].a.attn);
     free(m->values);
     free(m->nodes);
     free(m->params);
@@ -101,6 +103,7 @@ pare_model *pare_model_clone(const pare_model *m)
     c->cap_values = m->nvalues, c->cap_nodes = m->nnodes, c->cap_params = m->nparams;
     memcpy(c->values, m->values, sizeof *c->values * (size_t)m->nvalues);
     memcpy(c->nodes, m->nodes, sizeof *c->nodes * (size_t)m->nnodes);
+    for (int64_t i = 0; i < m->nnodes; i++) pare_attn_config_retain(c->nodes[i].a.attn); /* immutable: shared */
     for (int64_t i = 0; i < m->nparams; i++) {
         const pare_param *s = &m->params[i];
         pare_param *d = &c->params[i];
@@ -195,6 +198,7 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
     nd.nin = nin;
     for (int i = 0; i < nin && i < PARE_NODE_MAX_IN; i++) nd.in[i] = in[i];
     nd.a = attrs;
+    nd.a.attn = op != PARE_OP_ATTENTION ? NULL : attrs.attn ? attrs.attn : pare_attn_config_default();
     if (pare_node_check_inputs(m, &nd, nin) != PARE_OK) return -1;
     if (grow((void **)&m->nodes, &m->cap_nodes, m->nnodes, sizeof *m->nodes)) return -1;
     int out = pare_model_add_value(m, name, PARE_VAL_ACT, rows, cols, pare_op_out_dtype(&nd));
@@ -222,6 +226,7 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
         m->values[id].producer = (int)m->nnodes;
         n->cache[n->ncache++] = id;
     }
+    pare_attn_config_retain(n->a.attn); /* once the node exists: a failure above holds no reference */
     m->nnodes++;
     return out;
 }
@@ -293,6 +298,7 @@ int64_t pare_model_param_count(const pare_model *m)
 void pare_model_truncate(pare_model *m, int64_t nnodes, int64_t nvalues, int64_t nparams)
 {
     for (int64_t i = nparams; i < m->nparams; i++) pare_param_release(&m->params[i]);
+    for (int64_t i = nnodes; i < m->nnodes; i++) pare_attn_config_release(m->nodes[i].a.attn);
     if (nnodes < m->nnodes) m->nnodes = nnodes;
     if (nvalues < m->nvalues) m->nvalues = nvalues;
     if (nparams < m->nparams) m->nparams = nparams;

@@ -162,8 +162,14 @@ typedef struct pare_node_attrs {
     int heads;          /* ATTENTION */
     int causal;         /* ATTENTION */
     int bmm_i8;         /* ATTENTION: the two batched products on int8 (SmoothQuant), inference only */
-    char attn[112];     /* ATTENTION: an attention variant of src/attn, "kind" or "kind:key=value,...";
-                           "" = the built-in dense attention of kernels/nn.h */
+    struct pare_attn_config *attn; /* ATTENTION: the variant and its resolved options (attn/attn.h), one
+                           reference held by the node, shared by clones; NULL given to pare_model_add_node
+                           means dense attention (pare_attn_config_default, the "full" variant). Serializable
+                           state: the kind name and the given options' key = value text, held canonically in
+                           attn->spec ("kind" or "kind:key=value,..."): save the spec, and on load give the
+                           node pare_attn_config_parse(spec). The node's caches follow the variant (a
+                           "#att" value iff attn->v->probs_cache), so a pass that swaps a node's attention
+                           rebuilds the node (pare_model_add_node) rather than writing this field. */
     float p;            /* DROPOUT */
     pare_pool_mode pool;/* POOL */
     float weight;       /* loss ops (XENT, MSE, ...): the term's weight in the executor's total loss. A loss
@@ -251,6 +257,8 @@ int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, 
  * inputs than the op takes, or an input of a dtype the op does not accept:
  *     "node enc.0.ffn.up (op linear): input 0 'enc.0.ln2.bf16' is bf16, but linear accepts f32 there (it
  *      has no bf16 kernel: convert the value with a cast node, pare_model_add_cast)" */
+/* An ATTENTION node takes a reference of attrs.attn (the caller keeps its own); the model releases it
+ * when freed. */
 int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const int *in, int nin, const int *params,
                         int nparam, pare_rows rows, int64_t cols, pare_node_attrs attrs);
 /* A CAST node named `name` converting value `value` (f32, bf16 or f16) to dtype (f32, bf16 or f16), round to

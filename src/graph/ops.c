@@ -208,79 +208,60 @@ static int dropout_caches(const pare_model *m, const pare_node *n, pare_cache_sp
     return 1;
 }
 
-/* ---- attention: qkv (B·T, 3C) -> out (B·T, C); cache att (B,H,T,T) ---- */
-/* A variant of src/attn (n->a.attn set): the executor holds its instance and cache for this node. */
-static pare_attn *VARIANT(const pare_exec *x, const pare_node *n)
+/* ---- attention: qkv (B·T, 3C) -> out (B·T, C), through the node's variant (src/attn) ----
+ * The executor holds the instance for its T (exec.c). The dense attention is the "full" variant: its
+ * cache, the probabilities (B,H,T,T), is the planned value "<node>#att"; other variants' caches are the
+ * executor's. SmoothQuant's int8 batched products (n->a.bmm_i8, inference) are the variant's
+ * forward_i8; a variant without one runs in f32. */
+static pare_attn *VARIANT(const pare_exec *x, const pare_node *n) { return x->attn[n - x->m->nodes]; }
+static int BMM_I8(const pare_exec *x, const pare_node *n)
 {
-    return x->attn ? x->attn[n - x->m->nodes] : NULL;
+    return n->a.bmm_i8 && x->mode == PARE_EXEC_INFER && pare_attn_has_i8(VARIANT(x, n));
 }
 static pare_attn_args variant_args(const pare_exec *x, const pare_node *n)
 {
     int64_t C = COLS(x, n->out);
     const float *qkv = F(x, n->in[0]);
-    return (pare_attn_args){.out = F(x, n->out), .ldo = C, .cache = x->attn_cache[n - x->m->nodes],
-                            .work = x->workspace, .work_bytes = x->workspace_bytes, .q = qkv, .k = qkv + C,
-                            .v = qkv + 2 * C, .ld = 3 * C, .lengths = LENGTHS(x, n), .B = x->B,
-                            .params = n->nparam ? PD(x, n, 0) : NULL};
+    void *cache = n->ncache ? x->buf[n->cache[0]] : x->attn_cache[n - x->m->nodes];
+    return (pare_attn_args){.out = F(x, n->out), .ldo = C, .cache = cache, .work = x->workspace,
+                            .work_bytes = x->workspace_bytes, .q = qkv, .k = qkv + C, .v = qkv + 2 * C, .ld = 3 * C,
+                            .lengths = LENGTHS(x, n), .B = x->B, .params = n->nparam ? PD(x, n, 0) : NULL};
 }
 
 static pare_status attention_fwd(pare_exec *x, const pare_node *n)
 {
-    pare_attn *v = VARIANT(x, n);
-    if (v) {
-        pare_attn_args a = variant_args(x, n);
-        return pare_attn_forward(v, &a);
-    }
-    if (n->a.bmm_i8 && x->mode == PARE_EXEC_INFER) /* SmoothQuant's W8A8 BMMs */
-        return pare_attention_forward_i8(F(x, n->out), F(x, n->in[0]), LENGTHS(x, n), n->a.causal, x->B, x->T,
-                                         COLS(x, n->out), n->a.heads, x->workspace);
-    pare_attention_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->in[0]), LENGTHS(x, n), n->a.causal, x->B, x->T,
-                           COLS(x, n->out), n->a.heads);
-    return PARE_OK;
+    pare_attn_args a = variant_args(x, n);
+    return BMM_I8(x, n) ? pare_attn_forward_i8(VARIANT(x, n), &a) : pare_attn_forward(VARIANT(x, n), &a);
 }
 static void attention_bwd(pare_exec *x, const pare_node *n)
 {
-    pare_attn *v = VARIANT(x, n);
-    if (v) {
-        pare_attn_args a = variant_args(x, n);
-        int64_t C = COLS(x, n->out);
-        float *dqkv = G(x, n->in[0]);
-        if (!dqkv) return;
-        a.dout = G(x, n->out), a.dq = dqkv, a.dk = dqkv + C, a.dv = dqkv + 2 * C, a.ldd = 3 * C;
-        a.dparams = n->nparam ? PG(x, n, 0) : NULL;
-        pare_status st = pare_attn_backward(v, &a);
-        assert(st == PARE_OK); /* arguments were checked by the forward of the same call */
-        (void)st;
-        return;
-    }
-    pare_attention_backward(G(x, n->in[0]), (float *)x->workspace, G(x, n->out), F(x, n->in[0]), F(x, n->cache[0]),
-                            LENGTHS(x, n), n->a.causal, x->B, x->T, COLS(x, n->out), n->a.heads);
+    pare_attn_args a = variant_args(x, n);
+    int64_t C = COLS(x, n->out);
+    float *dqkv = G(x, n->in[0]);
+    if (!dqkv) return;
+    a.dout = G(x, n->out), a.dq = dqkv, a.dk = dqkv + C, a.dv = dqkv + 2 * C, a.ldd = 3 * C;
+    a.dparams = n->nparam ? PG(x, n, 0) : NULL;
+    pare_status st = pare_attn_backward(VARIANT(x, n), &a);
+    assert(st == PARE_OK); /* arguments were checked by the forward of the same call */
+    (void)st;
 }
 static int64_t attention_flops(const pare_exec *x, const pare_node *n)
 {
-    pare_attn *v = VARIANT(x, n);
-    if (v) {
-        pare_attn_cost c;
-        pare_attn_cost_of(v, x->B, &c);
-        return c.flops_fwd;
-    }
-    int64_t B = x->B, T = x->T, C = COLS(x, n->out), H = n->a.heads;
-    return 4 * B * T * T * C + 5 * B * H * T * T; /* QK^T and PV, softmax */
+    pare_attn_cost c;
+    pare_attn_cost_of(VARIANT(x, n), x->B, &c);
+    return c.flops_fwd;
 }
 static int attention_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
 {
     (void)m;
-    if (n->a.attn[0]) return 0; /* variants keep their own (O(T) for flash and the sparse ones) */
+    if (!n->a.attn || !n->a.attn->v->probs_cache) return 0; /* O(T) for flash and the sparse ones: their own */
     cs[0] = (pare_cache_spec){"att", PARE_ROWS_CACHE_ATT, n->a.heads, PARE_F32};
     return 1;
 }
 static size_t attention_ws(const pare_exec *x, const pare_node *n)
 {
-    pare_attn *v = VARIANT(x, n);
-    if (v) return pare_attn_work_bytes(v, x->B);
-    if (n->a.bmm_i8 && x->mode == PARE_EXEC_INFER)
-        return pare_attention_i8_workspace(x->B, x->T, COLS(x, n->out), n->a.heads);
-    return x->mode == PARE_EXEC_TRAIN ? (size_t)(x->B * n->a.heads * x->T * x->T) * sizeof(float) : 0;
+    if (BMM_I8(x, n)) return pare_attn_i8_work_bytes(VARIANT(x, n), x->B);
+    return pare_attn_work_bytes(VARIANT(x, n), x->B);
 }
 
 /* ---- pooling ---- */

@@ -42,7 +42,7 @@ static cJSON *attrs_json(const pare_node *n)
     const pare_node_attrs *a = &n->a;
     cJSON *o = cJSON_CreateObject();
     int okk = o && add_num(o, "heads", a->heads) && add_num(o, "causal", a->causal) && add_num(o, "bmm_i8", a->bmm_i8) &&
-              add_str(o, "attn", a->attn) && add_num(o, "p", a->p) && add_str(o, "pool", (unsigned)a->pool < PARE_POOL_COUNT ? pool_names[a->pool] : "cls") &&
+              add_str(o, "attn", !a->attn || a->attn == pare_attn_config_default() ? "" : a->attn->spec) && add_num(o, "p", a->p) && add_str(o, "pool", (unsigned)a->pool < PARE_POOL_COUNT ? pool_names[a->pool] : "cls") &&
               add_num(o, "weight", a->weight) && add_num(o, "temperature", a->temperature) &&
               add_str(o, "dtype", pare_dtype_name(a->dtype)) && add_num(o, "eps", a->eps) &&
               add_num(o, "gelu_erf", a->gelu_erf) && add_num(o, "pos_offset", a->pos_offset);
@@ -166,7 +166,7 @@ static pare_status get_array(const cJSON *o, const char *key, int max, const cJS
     return PARE_OK;
 }
 
-static pare_status read_attrs(const cJSON *a, pare_node_attrs *at, const char *where)
+static pare_status read_attrs(const cJSON *a, pare_node_attrs *at, char *spec, const char *where)
 {
     if (!cJSON_IsObject(a)) FAIL("graph: %s: \"attrs\" must be an object", where);
     int64_t v;
@@ -178,8 +178,8 @@ static pare_status read_attrs(const cJSON *a, pare_node_attrs *at, const char *w
     at->causal = (int)v;
     PARE_TRY(get_int(a, "bmm_i8", 0, 1, &v, where));
     at->bmm_i8 = (int)v;
-    PARE_TRY(get_str(a, "attn", sizeof at->attn, &s, where));
-    memcpy(at->attn, s, strlen(s) + 1);
+    PARE_TRY(get_str(a, "attn", PARE_ATTN_SPEC_MAX, &s, where));
+    memcpy(spec, s, strlen(s) + 1); /* the attention's canonical spec: resolved by the caller */
     PARE_TRY(get_float(a, "p", 0, 0.95, &at->p, where));
     PARE_TRY(get_enum(a, "pool", pool_names, PARE_POOL_COUNT, &e, where));
     at->pool = (pare_pool_mode)e;
@@ -233,7 +233,7 @@ static pare_status read_tf(pare_model *m, const cJSON *arr, const char *where)
     return PARE_OK;
 }
 
-static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats)
+static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats, pare_attn_config **prev)
 {
     int64_t v, ver;
     PARE_TRY(get_int(g, "version", 1, 1000, &ver, "top level"));
@@ -314,7 +314,7 @@ static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats
         if (pare_model_find_param(m, name) >= 0) FAIL("graph: %s: the name is used twice", where);
         if (pare_model_add_param(m, name, ndim, sh, cJSON_IsTrue(tr)) < 0) return pare_fail_ctx(PARE_ENOMEM, "graph: %s", where);
     }
-    char prev_attn[sizeof ((pare_node_attrs *)0)->attn] = "";
+    int64_t prev_shape[3] = {0, 0, 0};
     cJSON_ArrayForEach(e, nodes)
     {
         const char *name, *opname;
@@ -344,22 +344,30 @@ static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats
         }
         if (nin < 1) FAIL("graph: %s: no input", where);
         pare_node_attrs at = {0};
-        PARE_TRY(read_attrs(cJSON_GetObjectItemCaseSensitive(e, "attrs"), &at, where));
+        char spec[PARE_ATTN_SPEC_MAX];
+        PARE_TRY(read_attrs(cJSON_GetObjectItemCaseSensitive(e, "attrs"), &at, spec, where));
         if (pare_model_find_value(m, name) >= 0) FAIL("graph: %s: the name is used twice", where);
-        if (op == PARE_OP_ATTENTION && at.attn[0] && strcmp(at.attn, prev_attn) != 0) {
-            /* a variant must exist at max_T (its learned parameters are sized there); consecutive layers
-             * with one spec are made once, as the builder does */
+        if (op == PARE_OP_ATTENTION && spec[0]) {
+            /* a variant must exist at max_T (its learned parameters are sized there): resolved once and kept,
+             * as the builder does; consecutive layers with one spec and shape share the configuration */
             int64_t C = v, H = at.heads;
             if (H < 1 || C % H) FAIL("graph: %s: %lld heads do not divide %lld columns", where, (long long)H, (long long)C);
-            pare_attn *a = NULL;
-            pare_status st = pare_attn_create_spec(&a, at.attn, m->max_T, H, C / H, at.causal);
-            pare_attn_free(a);
-            if (st != PARE_OK) return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
-            memcpy(prev_attn, at.attn, sizeof prev_attn);
+            if (!*prev || strcmp(spec, (*prev)->spec) != 0 || H != prev_shape[0] || C != prev_shape[1] ||
+                at.causal != prev_shape[2]) {
+                pare_attn_config_release(*prev);
+                *prev = NULL;
+                if (pare_attn_config_parse(prev, spec) != PARE_OK ||
+                    pare_attn_config_keep(*prev, m->max_T, H, C / H, at.causal) != PARE_OK)
+                    return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
+                prev_shape[0] = H, prev_shape[1] = C, prev_shape[2] = at.causal;
+            }
+            at.attn = *prev;
         }
         if (pare_model_add_node(m, (pare_op_id)op, name, ins, nin, prm, np, (pare_rows)rows, v, at) < 0)
-            return pare_fail_ctx(PARE_ENOMEM, "graph: %s", where);
-        m->nodes[m->nnodes - 1].a = at; /* exactly as written (the builder turns a zero loss weight into 1) */
+            return pare_fail_ctx(PARE_EINVAL, "graph: %s", where);
+        pare_node *nd = &m->nodes[m->nnodes - 1];
+        at.attn = nd->a.attn; /* the node's own reference (the default configuration for dense attention) */
+        nd->a = at;           /* exactly as written (the builder turns a zero loss weight into 1) */
         PARE_TRY(read_tf(m, cJSON_GetObjectItemCaseSensitive(e, "tf"), where));
     }
     const char *s;
@@ -393,7 +401,9 @@ pare_status pare_graph_from_json(pare_model **out, const char *json, uint64_t ma
         cJSON_Delete(g);
         return PARE_ENOMEM;
     }
-    pare_status st = read_graph(m, g, max_floats);
+    pare_attn_config *prev = NULL; /* the last attention configuration read (graph.c takes references) */
+    pare_status st = read_graph(m, g, max_floats, &prev);
+    pare_attn_config_release(prev);
     cJSON_Delete(g);
     if (st != PARE_OK) {
         pare_model_free(m);

@@ -83,7 +83,7 @@ void pare_linear_i8_act_ref(float *y, const float *x, const pare_i8_weight *w, c
 
 /* ---- int8 attention (nn_attention_i8.c) ----
  *
- * Inference-only twin of pare_attention_forward (nn.h: packed qkv (B,T,3C), lengths (B) or NULL, causal,
+ * Inference-only twin of the dense f32 attention (attn/full.c; its definition pare_attention_forward_ref in nn.h: packed qkv (B,T,3C), lengths (B) or NULL, causal,
  * scale 1/sqrt(D), masked softmax, out (B,T,C)) with both batched products in int8 (SmoothQuant's
  * "BMM" quantization): Q, K per token symmetric; S = Q·K^T in int32; softmax in f32; P in u8 with scale
  * 1/255; V per channel (per column of the head) symmetric over the valid keys; O = P·V in int32.

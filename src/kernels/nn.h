@@ -51,17 +51,12 @@ void pare_relu_backward(float *dinp, const float *inp, const float *dout, int64_
 void pare_dropout_forward(float *out, uint8_t *mask, const float *inp, int64_t n, float p, pare_rng *rng);
 void pare_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, int64_t n, float p);
 
-/* Multi-head softmax attention on a packed qkv (B,T,3C) = [q | k | v], heads split along C.
- * out (B,T,C); att (B,H,T,T) keeps the softmax probabilities for backward (masked entries 0).
- * Scale 1/sqrt(D). causal: key j > query i masked. lengths (B) or NULL: keys >= lengths[b] masked.
- * Padded queries (i >= lengths[b]) still attend to the valid keys, so their outputs and gradients are
- * well defined; a sequence of length 0 gets att 0 and out 0. Parallel over (b,h), pare_sgemm per pair. */
-void pare_attention_forward(float *out, float *att, const float *qkv, const int32_t *lengths, int causal,
-                            int64_t B, int64_t T, int64_t C, int64_t H);
-/* scratch: (B,H,T,T) floats. Adds into dqkv (B,T,3C). */
-void pare_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                             const int32_t *lengths, int causal, int64_t B, int64_t T, int64_t C, int64_t H);
-/* Naive triple-loop reference of the forward, for tests. */
+/* Multi-head softmax attention, the definition: the reference of the one dense implementation, the
+ * "full" variant of attn/full.c (which models run). On a packed qkv (B,T,3C) = [q | k | v], heads split
+ * along C: out (B,T,C); att (B,H,T,T) the softmax probabilities (masked entries 0). Scale 1/sqrt(D).
+ * causal: key j > query i masked. lengths (B) or NULL: keys >= lengths[b] masked. Padded queries
+ * (i >= lengths[b]) still attend to the valid keys; a sequence of length 0 gets att 0 and out 0.
+ * Plain loops with double accumulation, for tests. */
 void pare_attention_forward_ref(float *out, float *att, const float *qkv, const int32_t *lengths, int causal,
                                 int64_t B, int64_t T, int64_t C, int64_t H);
 

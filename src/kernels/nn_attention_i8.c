@@ -1,5 +1,5 @@
 /* nn_attention_i8.c — multi-head softmax attention with both batched products in int8 (SmoothQuant's
- * quantized BMMs, Xiao et al. 2023 §4; the scheme of pare_attention_forward otherwise: nn.h), inference
+ * quantized BMMs, Xiao et al. 2023 §4; the scheme of the dense f32 attention otherwise: attn/full.c), inference
  * only, and its reference twin.
  *
  * Per (b, h) pair, with D = C/H, L_b the valid length, scale = 1/sqrt(D):

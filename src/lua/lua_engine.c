@@ -17,7 +17,9 @@
  *   m:bench{batch, T, warmup, warmup_min_s, warmup_max_s, warmup_tol, repeats, seed}
  *                                   -> {median_ms, ci_lo_ms, ci_hi_ms, warmup_runs, warmup_stable, ...}
  *   m:fidelity(ref, task [, {split, batch}]) -> {cosine, max_abs_err, agreement}
- *   m:info() -> table;  m:layers([pattern]) -> {names}
+ *   m:info() -> table (attention = every layer's attention spec, canonically, joined by ';'; config = the
+ *                builder's JSON);
+ *   m:layers([pattern]) -> {names}
  *   m:save(path)                    -> nil     (a safetensors checkpoint; the directory must exist)
  *   pare.load(path)                 -> Model, {format, pare_version, applied, config}  (f32; applied
  *                                      passes are recorded, not re-applied: docs/checkpoints.md)
@@ -204,57 +206,113 @@ static void push_opts_without(lua_State *L, int idx, const char *skip)
     }
 }
 
-/* attention = {kind = "bigbird", window = 3} (every layer) or a list of such tables (layer by layer) ->
- * the model option's string form "bigbird:window=3;full". */
-static void attention_spec(lua_State *L, int t, char *buf, size_t n, size_t *used)
+/* attention = {kind = "bigbird", window = 3}: the table's keys as key/value text for the variant's schema
+ * (which types them, so window = 32 and window = "32" are one option). Fills kv (cap entries, texts
+ * holds the numbers' text) and *kind; returns the count, or -1 with why in err. Raises nothing: the
+ * configurations made between two calls must not leak. */
+static int attention_kv(lua_State *L, int t, const char **kind, pare_kv *kv, char (*texts)[48], int cap, char *err,
+                        size_t nerr)
 {
+    int n = 0;
     lua_getfield(L, t, "kind");
-    if (!lua_isstring(L, -1)) pare_lua_error(L, "model: attention tables need kind = \"<variant>\"");
-    *used += (size_t)snprintf(buf + *used, *used < n ? n - *used : 0, "%s", lua_tostring(L, -1));
+    *kind = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL; /* anchored by the table */
     lua_pop(L, 1);
-    int first = 1;
-    for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) {
-        if (lua_type(L, -2) != LUA_TSTRING || !strcmp(lua_tostring(L, -2), "kind")) continue;
-        const char *k = lua_tostring(L, -2);
-        const char *v = lua_isboolean(L, -1) ? (lua_toboolean(L, -1) ? "true" : "false") : luaL_tolstring(L, -1, NULL);
-        *used += (size_t)snprintf(buf + *used, *used < n ? n - *used : 0, "%c%s=%s", first ? ':' : ',', k, v);
-        if (!lua_isboolean(L, -1)) lua_pop(L, 1); /* luaL_tolstring's copy */
-        first = 0;
+    if (!*kind) {
+        snprintf(err, nerr, "attention tables need kind = \"<variant>\"");
+        return -1;
     }
+    for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            snprintf(err, nerr, "%s: attention options are named (key = value), not listed", *kind);
+            return -1;
+        }
+        const char *k = lua_tostring(L, -2);
+        if (!strcmp(k, "kind")) continue;
+        if (n == cap) {
+            lua_pop(L, 2);
+            snprintf(err, nerr, "%s: too many options", *kind);
+            return -1;
+        }
+        const char *text = NULL;
+        switch (lua_type(L, -1)) {
+        case LUA_TSTRING: text = lua_tostring(L, -1); break;
+        case LUA_TBOOLEAN: text = lua_toboolean(L, -1) ? "true" : "false"; break;
+        case LUA_TNUMBER:
+            if (lua_isinteger(L, -1)) snprintf(texts[n], sizeof texts[n], "%lld", (long long)lua_tointeger(L, -1));
+            else { /* the shortest text that reads back as the same number */
+                double d = lua_tonumber(L, -1);
+                for (int prec = 1; prec <= 17; prec++) {
+                    snprintf(texts[n], sizeof texts[n], "%.*g", prec, d);
+                    if (strtod(texts[n], NULL) == d) break;
+                }
+            }
+            text = texts[n];
+            break;
+        default:
+            snprintf(err, nerr, "%s: option '%s' must be a number, a string or a boolean, not a %s", *kind, k,
+                     luaL_typename(L, -1));
+            lua_pop(L, 2);
+            return -1;
+        }
+        kv[n++] = (pare_kv){k, PARE_KV_STR, 0, text}; /* key and string value anchored by the table */
+    }
+    return n;
 }
 
+/* pare.model{..., attention = A}: A a string (the option's text), a table {kind = ..., key = value, ...}
+ * for every layer, or a list of such tables, layer by layer (the last repeats). Tables are resolved
+ * straight into attention configurations (no spec text) and the model built with them; its config
+ * records their canonical text. Errors name the layer and the option. */
 static int l_model(lua_State *L)
 {
     pare_options o;
-    if (lua_istable(L, 1)) {
-        lua_getfield(L, 1, "attention");
-        if (lua_istable(L, -1)) { /* copy the options with attention in its string form */
-            int at = lua_gettop(L);
-            char spec[PARE_OPT_STR_MAX];
-            size_t used = 0;
-            spec[0] = 0;
-            lua_Integer len = (lua_Integer)lua_rawlen(L, at);
-            for (lua_Integer i = 1; i <= len; i++) {
-                if (i > 1 && used < sizeof spec) used += (size_t)snprintf(spec + used, sizeof spec - used, ";");
-                lua_geti(L, at, i);
-                if (!lua_istable(L, -1)) pare_lua_error(L, "model: attention[%d] must be a table {kind = ...}", (int)i);
-                attention_spec(L, lua_gettop(L), spec, sizeof spec, &used);
-                lua_pop(L, 1);
-            }
-            if (!len) attention_spec(L, at, spec, sizeof spec, &used);
-            if (used >= sizeof spec) pare_lua_error(L, "model: the attention spec is too long (%d bytes)", (int)used);
-            push_opts_without(L, 1, "attention");
-            lua_pushstring(L, spec);
-            lua_setfield(L, -2, "attention");
-            lua_replace(L, 1);
-            lua_settop(L, 1);
-        } else lua_pop(L, 1);
+    if (!lua_istable(L, 1) || (lua_getfield(L, 1, "attention"), !lua_istable(L, -1))) {
+        lua_settop(L, 1);
+        pare_lua_opts(L, 1, &pare_model_schema, &o);
+        lmodel *m = lua_newuserdatauv(L, sizeof *m, 0);
+        m->m = NULL;
+        luaL_setmetatable(L, MODEL_MT);
+        pare_status st = pare_transformer_build(&m->m, &o);
+        if (st != PARE_OK) return pare_lua_status_error(L, st);
+        return 1;
     }
-    pare_lua_opts(L, 1, &pare_model_schema, &o);
+    int at = lua_gettop(L); /* 2: the attention table */
+    push_opts_without(L, 1, "attention");
+    pare_lua_opts(L, lua_gettop(L), &pare_model_schema, &o);
+    lua_Integer len = (lua_Integer)lua_rawlen(L, at);
+    int n = len ? (int)len : 1, list = len > 0;
+    if (len > 65536) return pare_lua_error(L, "model: attention lists %lld layers (at most 65536)", (long long)len);
+    pare_kv kv[PARE_MAX_OPTS];
+    char texts[PARE_MAX_OPTS][48], err[256];
+    const char *kind;
+    /* First every table's shape (raising is still free of leaks), then the configurations. */
+    for (int i = 0; i < n; i++) {
+        if (list) lua_geti(L, at, i + 1);
+        else lua_pushvalue(L, at);
+        if (!lua_istable(L, -1)) return pare_lua_error(L, "model: attention[%d] must be a table {kind = ...}", i + 1);
+        if (attention_kv(L, lua_gettop(L), &kind, kv, texts, PARE_MAX_OPTS, err, sizeof err) < 0)
+            return list ? pare_lua_error(L, "model: attention of layer %d: %s", i, err)
+                        : pare_lua_error(L, "model: attention: %s", err);
+        lua_pop(L, 1);
+    }
+    pare_attn_config **cfg = lua_newuserdatauv(L, sizeof *cfg * (size_t)n, 0); /* collected with the call */
     lmodel *m = lua_newuserdatauv(L, sizeof *m, 0);
     m->m = NULL;
     luaL_setmetatable(L, MODEL_MT);
-    pare_status st = pare_transformer_build(&m->m, &o);
+    pare_status st = PARE_OK;
+    int made = 0;
+    for (; made < n && st == PARE_OK; made++) {
+        if (list) lua_geti(L, at, made + 1);
+        else lua_pushvalue(L, at);
+        int nkv = attention_kv(L, lua_gettop(L), &kind, kv, texts, PARE_MAX_OPTS, err, sizeof err);
+        st = pare_attn_config_new(&cfg[made], kind, kv, nkv);
+        lua_pop(L, 1);
+        if (st != PARE_OK) st = list ? pare_fail_ctx(st, "model: attention of layer %d", made)
+                                     : pare_fail_ctx(st, "model: attention");
+    }
+    if (st == PARE_OK) st = pare_transformer_build_attn(&m->m, &o, cfg, n);
+    for (int i = 0; i < made; i++) pare_attn_config_release(cfg[i]); /* the model holds its own references */
     if (st != PARE_OK) return pare_lua_status_error(L, st);
     return 1;
 }
@@ -803,6 +861,19 @@ static int model_info(lua_State *L)
     lua_pushboolean(L, strstr(m->applied, "inject_outliers") != NULL), lua_setfield(L, -2, "outliers_injected");
     lua_pushinteger(L, pare_model_param_count(m)), lua_setfield(L, -2, "params");
     lua_pushinteger(L, pare_attn_layers(m)), lua_setfield(L, -2, "attention_layers");
+    /* each ATTENTION node's configuration, canonically ("full" for dense), in node order, joined by ';' (a
+     * string, as every other field: info tables compare by value) */
+    luaL_Buffer ab;
+    luaL_buffinit(L, &ab);
+    for (int64_t i = 0, k = 0; i < m->nnodes; i++)
+        if (m->nodes[i].op == PARE_OP_ATTENTION) {
+            const pare_attn_config *c = m->nodes[i].a.attn ? m->nodes[i].a.attn : pare_attn_config_default();
+            if (k++) luaL_addchar(&ab, ';');
+            luaL_addstring(&ab, c->spec);
+        }
+    luaL_pushresult(&ab);
+    lua_setfield(L, -2, "attention");
+    lua_pushstring(L, m->config), lua_setfield(L, -2, "config");
     lua_pushinteger(L, (lua_Integer)pare_model_size_bytes(m)), lua_setfield(L, -2, "size_bytes");
     lua_pushnumber(L, (double)pare_model_size_bytes(m) / 1e6), lua_setfield(L, -2, "size_mb");
     lua_pushinteger(L, m->vocab), lua_setfield(L, -2, "vocab");

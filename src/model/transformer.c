@@ -28,7 +28,8 @@ static const pare_opt_spec model_opts[] = {
     {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "initialisation seed"},
     {"attention", PARE_OPT_STRING, "", 0, 0, NULL,
      "attention variant per layer: \"kind\" or \"kind:key=value,...\" (pare help <kind>); several separated by ';' "
-     "apply to layers 0, 1, ... (the last repeats); \"\": the built-in dense attention"},
+     "apply to layers 0, 1, ... (the last repeats); \"\": dense attention (the full variant). From Lua also a table "
+     "{kind = ..., key = value} or a list of them"},
 };
 const pare_schema pare_model_schema = {"model", "a BERT-style encoder or GPT-style decoder", model_opts,
                                        (int)(sizeof model_opts / sizeof model_opts[0])};
@@ -159,30 +160,98 @@ static void layer_attention(char *out, size_t n, const char *specs, int64_t l)
     snprintf(out, n, "%.*s", (int)len, p);
 }
 
-/* Every layer's attention spec must make a variant at max_T (errors name the layer and the option).
- * A spec equal to the previous layer's is not made again (the last one repeats over all remaining
- * layers, and making a variant can cost seconds at a long max_T). *params (may be NULL): the learned
- * attention parameters of all layers, in floats, saturating at INT64_MAX. */
-static pare_status check_attention(const char *specs, int64_t L, int64_t T, int64_t H, int64_t D, int causal,
-                                   int64_t *params)
+/* ---- each layer's attention, resolved once ----
+ * cfg[l] (l < L) is layer l's configuration (NULL: the dense default); consecutive equal layers share one
+ * object, so a variant is made (and kept) once however many layers repeat it. */
+static void release_layers(pare_attn_config **cfg, int64_t L)
 {
-    char prev[sizeof ((pare_node_attrs *)0)->attn] = "";
-    int64_t count = 0, total = 0;
+    for (int64_t l = 0; cfg && l < L; l++) pare_attn_config_release(cfg[l]);
+    free(cfg);
+}
+
+/* cfg[0..L) from the "spec0;spec1;..." text (the last repeats): the only parsing a model's attention gets.
+ * Errors name the layer and the option. */
+static pare_status parse_layers(pare_attn_config ***out, const char *specs, int64_t L)
+{
+    pare_attn_config **cfg = calloc((size_t)(L ? L : 1), sizeof *cfg);
+    char prev[PARE_ATTN_SPEC_MAX] = "";
+    *out = NULL;
+    if (!cfg) return pare_fail(PARE_ENOMEM, "out of memory resolving the attention of %lld layers", (long long)L);
     for (int64_t l = 0; l < L; l++) {
         char spec[sizeof prev];
         layer_attention(spec, sizeof spec, specs, l);
         if (!spec[0]) continue;
-        if (strcmp(spec, prev) != 0) {
+        if (l > 0 && cfg[l - 1] && !strcmp(spec, prev)) {
+            cfg[l] = pare_attn_config_retain(cfg[l - 1]);
+            continue;
+        }
+        pare_status st = pare_attn_config_parse(&cfg[l], spec);
+        if (st != PARE_OK) {
+            release_layers(cfg, L);
+            return pare_fail_ctx(st, "attention of layer %lld", (long long)l);
+        }
+        memcpy(prev, spec, sizeof prev);
+    }
+    *out = cfg;
+    return PARE_OK;
+}
+
+/* cfg[0..L) from given configurations (the last repeats; NULL: dense), each taking a reference; a layer
+ * equal to the previous one shares its object. */
+static pare_status expand_layers(pare_attn_config ***out, pare_attn_config *const *given, int n, int64_t L)
+{
+    pare_attn_config **cfg = calloc((size_t)(L ? L : 1), sizeof *cfg);
+    *out = NULL;
+    if (!cfg) return pare_fail(PARE_ENOMEM, "out of memory resolving the attention of %lld layers", (long long)L);
+    for (int64_t l = 0; l < L; l++) {
+        pare_attn_config *c = n > 0 ? given[l < n ? l : n - 1] : NULL;
+        if (l > 0 && c && cfg[l - 1] && pare_attn_config_equal(c, cfg[l - 1])) c = cfg[l - 1];
+        cfg[l] = pare_attn_config_retain(c);
+    }
+    *out = cfg;
+    return PARE_OK;
+}
+
+/* Every layer's attention must make a variant at max_T (errors name the layer and the option). keep: the
+ * builder's configurations keep that instance (pare_attn_config_keep) for the executors that run at max_T
+ * and for the parameters' initialisation. *params (may be NULL): the learned attention parameters of all
+ * layers, in floats, saturating at INT64_MAX. */
+static pare_status check_layers(pare_attn_config **cfg, int64_t L, int64_t T, int64_t H, int64_t D, int causal,
+                                int keep, int64_t *params)
+{
+    int64_t count = 0, total = 0;
+    for (int64_t l = 0; l < L; l++) {
+        if (!cfg[l]) continue;
+        if (l == 0 || cfg[l] != cfg[l - 1]) {
             pare_attn *a = NULL;
-            pare_status st = pare_attn_create_spec(&a, spec, T, H, D, causal);
+            int owned = 0;
+            pare_status st;
+            if (keep && !cfg[l]->kept && cfg[l]->refs > 0) {
+                st = pare_attn_config_keep(cfg[l], T, H, D, causal);
+                a = cfg[l]->kept;
+            } else st = pare_attn_config_instance(&a, &owned, cfg[l], T, H, D, causal);
             count = st == PARE_OK ? pare_attn_param_count(a) : 0;
-            pare_attn_free(a);
+            if (owned) pare_attn_free(a);
             if (st != PARE_OK) return pare_fail_ctx(st, "attention of layer %lld", (long long)l);
-            memcpy(prev, spec, sizeof prev);
         }
         if (__builtin_add_overflow(total, count, &total)) total = INT64_MAX;
     }
     if (params) *params = total;
+    return PARE_OK;
+}
+
+/* The canonical "spec0;spec1;..." of cfg[0..L), trailing repeats dropped (the last repeats), into buf. */
+static pare_status layers_text(char *buf, size_t n, pare_attn_config **cfg, int64_t L)
+{
+    int64_t last = L - 1;
+    while (last > 0 && pare_attn_config_equal(cfg[last], cfg[last - 1])) last--;
+    size_t used = 0;
+    buf[0] = 0;
+    for (int64_t l = 0; l <= last; l++)
+        used += (size_t)snprintf(buf + used, used < n ? n - used : 0, "%s%s", l ? ";" : "", cfg[l] ? cfg[l]->spec : "");
+    if (used >= n)
+        return pare_fail(PARE_EINVAL, "model: the attention of the layers does not fit in the model's config (%zu bytes "
+                         "of text, at most %zu)", used, n - 1);
     return PARE_OK;
 }
 
@@ -209,7 +278,11 @@ pare_status pare_transformer_numel(int64_t *numel, const pare_options *o)
         return pare_fail(PARE_EINVAL, "model: heads=%lld does not divide d=%lld (choose heads among the divisors of d)",
                          (long long)H, (long long)C);
     int64_t attn_params;
-    PARE_TRY(check_attention(pare_opt_str(o, "attention"), L, Tm, H, C / H, decoder, &attn_params));
+    pare_attn_config **cfg;
+    PARE_TRY(parse_layers(&cfg, pare_opt_str(o, "attention"), L));
+    pare_status ast = check_layers(cfg, L, Tm, H, C / H, decoder, 0, &attn_params);
+    release_layers(cfg, L);
+    PARE_TRY(ast);
     int64_t n = add_mul(attn_params, V, C); /* the variants' parameters, emb.tok */
     n = add_mul(n, Tm, C);         /* emb.pos */
     for (int64_t l = 0; l < L; l++) {
@@ -225,7 +298,8 @@ pare_status pare_transformer_numel(int64_t *numel, const pare_options *o)
     return PARE_OK;
 }
 
-pare_status pare_transformer_build(pare_model **out, const pare_options *o)
+/* Build with cfg[0..L) as the layers' attention (checked and kept at max_T here). */
+static pare_status build(pare_model **out, const pare_options *o, pare_attn_config **cfg)
 {
     *out = NULL;
     const char *kind = pare_opt_str(o, "kind");
@@ -239,7 +313,7 @@ pare_status pare_transformer_build(pare_model **out, const pare_options *o)
     if (C % H != 0)
         return pare_fail(PARE_EINVAL, "model: heads=%lld does not divide d=%lld (choose heads among the divisors of d)",
                          (long long)H, (long long)C);
-    PARE_TRY(check_attention(pare_opt_str(o, "attention"), L, Tm, H, C / H, decoder, NULL));
+    PARE_TRY(check_layers(cfg, L, Tm, H, C / H, decoder, 1, NULL));
 
     builder b = {.m = pare_model_new(kind)};
     if (!b.m) return PARE_ENOMEM;
@@ -273,29 +347,22 @@ pare_status pare_transformer_build(pare_model **out, const pare_options *o)
 
     double resid_std = 0.02 / sqrt(2.0 * (double)(L ? L : 1));
     pare_op_id act = !strcmp(pare_opt_str(o, "act"), "relu") ? PARE_OP_RELU : PARE_OP_GELU;
-    pare_attn *var = NULL; /* the variant of var_spec, kept while consecutive layers share the spec */
-    char var_spec[sizeof ((pare_node_attrs *)0)->attn] = "";
     for (int64_t l = 0; l < L && !b.failed; l++) {
         char nm[PARE_NAME_MAX];
 #define NAME(s) (snprintf(nm, sizeof nm, "%s.%lld.%s", blk, (long long)l, s), nm)
         int h = layernorm(&b, NAME("ln1"), x, C);
         int qkv = linear(&b, NAME("attn.qkv"), h, C, 3 * C, PARE_ROWS_TOKENS, 0.02);
         int ain[2] = {qkv, lengths};
-        pare_node_attrs aa = {.heads = (int)H, .causal = decoder};
-        layer_attention(aa.attn, sizeof aa.attn, pare_opt_str(o, "attention"), l);
+        pare_node_attrs aa = {.heads = (int)H, .causal = decoder, .attn = cfg[l]};
         int aprm = -1; /* a variant's learned parameters (Linformer's E, F; LSRA's convolution), sized at max_T */
-        if (aa.attn[0]) {
-            if (strcmp(aa.attn, var_spec) != 0) {
-                pare_attn_free(var);
-                var = NULL;
-                if (pare_attn_create_spec(&var, aa.attn, Tm, H, C / H, decoder) != PARE_OK) var = NULL;
-                memcpy(var_spec, aa.attn, sizeof var_spec);
-            }
-            if (var && pare_attn_param_count(var) > 0) {
-                aprm = param(&b, NAME("attn"), "params", 1, pare_attn_param_count(var), 1, 1);
-                if (aprm >= 0) pare_attn_param_init(var, m->params[aprm].blob->data, &b.rng);
-            }
+        pare_attn *var = NULL;
+        int owned = 0;
+        if (cfg[l] && pare_attn_config_instance(&var, &owned, cfg[l], Tm, H, C / H, decoder) != PARE_OK) b.failed = 1;
+        if (var && pare_attn_param_count(var) > 0) {
+            aprm = param(&b, NAME("attn"), "params", 1, pare_attn_param_count(var), 1, 1);
+            if (aprm >= 0) pare_attn_param_init(var, m->params[aprm].blob->data, &b.rng);
         }
+        if (owned) pare_attn_free(var);
         int a = node(&b, PARE_OP_ATTENTION, NAME("attn"), ain, 2, aprm >= 0 ? &aprm : NULL, aprm >= 0, PARE_ROWS_TOKENS,
                      C, aa);
         int proj = linear(&b, NAME("attn.out"), a, C, C, PARE_ROWS_TOKENS, resid_std);
@@ -311,7 +378,6 @@ pare_status pare_transformer_build(pare_model **out, const pare_options *o)
         x = node(&b, PARE_OP_ADD, NAME("add2"), r2, 2, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
 #undef NAME
     }
-    pare_attn_free(var);
     x = layernorm(&b, "ln_f", x, C);
     pare_rows head_rows = PARE_ROWS_TOKENS;
     if (!per_token) {
@@ -329,4 +395,43 @@ pare_status pare_transformer_build(pare_model **out, const pare_options *o)
 fail:
     pare_model_free(m);
     return pare_fail_ctx(PARE_ENOMEM, "building the %s", kind);
+}
+
+pare_status pare_transformer_build(pare_model **out, const pare_options *o)
+{
+    pare_attn_config **cfg;
+    int64_t L = pare_opt_int(o, "layers");
+    *out = NULL;
+    PARE_TRY(parse_layers(&cfg, pare_opt_str(o, "attention"), L));
+    pare_status st = build(out, o, cfg);
+    release_layers(cfg, L);
+    return st;
+}
+
+static int attention_option(const pare_schema *s)
+{
+    int i = 0;
+    while (strcmp(s->opts[i].key, "attention") != 0) i++; /* in pare_model_schema by construction */
+    return i;
+}
+
+pare_status pare_transformer_build_attn(pare_model **out, const pare_options *o, pare_attn_config *const *attn, int n)
+{
+    pare_attn_config **cfg;
+    int64_t L = pare_opt_int(o, "layers");
+    *out = NULL;
+    if (n < 1) return pare_transformer_build(out, o);
+    pare_options *oo = malloc(sizeof *oo); /* o with "attention" = the layers' canonical text, for the config */
+    if (!oo) return pare_fail(PARE_ENOMEM, "out of memory building a model");
+    *oo = *o;
+    pare_status st = expand_layers(&cfg, attn, n, L ? L : 1);
+    if (st == PARE_OK) {
+        pare_optval *v = &oo->v[attention_option(o->schema)];
+        st = layers_text(v->str, sizeof v->str, cfg, L ? L : 1);
+        v->given = 1;
+        if (st == PARE_OK) st = build(out, oo, cfg);
+        release_layers(cfg, L ? L : 1);
+    }
+    free(oo);
+    return st;
 }

@@ -18,8 +18,17 @@
 
 extern const pare_schema pare_model_schema;
 
-/* Build and initialise a model from resolved options (pare_model_schema). */
+/* Build and initialise a model from resolved options (pare_model_schema). The "attention" text is
+ * parsed here, once per distinct layer (attn/attn.h: pare_attn_config_parse); every ATTENTION node keeps
+ * its layer's resolved configuration, which also keeps the variant's instance at max_T for executors. */
 pare_status pare_transformer_build(pare_model **out, const pare_options *o);
+/* The same with the layers' attention given already resolved: attn[l] for layer l (the last repeats;
+ * NULL: dense), n >= 1 (n = 0: the "attention" option, as pare_transformer_build). The model's config
+ * records their canonical text ("spec0;spec1", trailing repeats dropped) as its "attention", so a
+ * checkpoint rebuilds the same model; the builder takes its own references (and keeps an instance at
+ * max_T in configurations that hold none yet: pass configurations made for this model). */
+pare_status pare_transformer_build_attn(pare_model **out, const pare_options *o, struct pare_attn_config *const *attn,
+                                        int n);
 /* The number of floats pare_transformer_build would allocate for its parameters, without building
  * (INT64_MAX if it overflows): a checkpoint's loader checks a config against the file's size before
  * building it. Fails as the builder does on options it refuses. */
