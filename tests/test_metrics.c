@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "eval/baseline.h"
 #include "eval/metrics.h"
 #include "tap.h"
 
@@ -190,6 +191,48 @@ static void glue_table(void)
     ok(pare_glue_evaluate(v, &nv, (pare_glue_task)99, p, g, NULL, NULL, 5) == PARE_EINVAL, "an unknown task is an error");
 }
 
+/* Rows {length, t0, t1, t2, label}. */
+static void fill(pare_dataset *d, const int32_t (*rows)[5], int n)
+{
+    for (int i = 0; i < n; i++) {
+        d->lengths[i] = rows[i][0];
+        for (int j = 0; j < rows[i][0]; j++) d->tokens[i * d->T + j] = rows[i][1 + j];
+        d->labels[i] = rows[i][4];
+    }
+}
+
+static void baselines(void)
+{
+    /* train: token 5 means class 1, token 6 class 0; class 0 is the majority (3 of 5) */
+    const int32_t tr_rows[][5] = {{2, 1, 5, 0, 1}, {2, 1, 6, 0, 0}, {3, 1, 5, 5, 1}, {2, 1, 6, 0, 0}, {3, 1, 6, 6, 0}};
+    const int32_t te_rows[][5] = {{2, 1, 5, 0, 1}, {2, 1, 6, 0, 0}, {2, 1, 5, 0, 1}, {2, 1, 7, 0, 0}};
+    pare_dataset tr, te, lm;
+    pare_dataset_alloc(&tr, "b/train", PARE_TASK_CLASSIFY, 5, 3, 8, 2);
+    pare_dataset_alloc(&te, "b/test", PARE_TASK_CLASSIFY, 4, 3, 8, 2);
+    fill(&tr, tr_rows, 5), fill(&te, te_rows, 4);
+    double acc = NAN;
+    pare_baseline k;
+    ok(pare_baseline_parse(&k, "bow") == PARE_OK && k == PARE_BASELINE_BOW && pare_baseline_parse(&k, "svm") == PARE_EINVAL &&
+           strstr(pare_errmsg(), "majority|bow"),
+       "baseline names: majority, bow");
+    pare_status st = pare_baseline_accuracy(&acc, &tr, &te, PARE_BASELINE_MAJORITY);
+    ok(st == PARE_OK && acc == 0.5,
+       "majority: always class 0 (3 of 5 in train) scores 2 of 4 (%g)", acc);
+    /* naive Bayes on the last test row [1, 7]: token 7 unseen in both classes, token 1 in both; the
+     * prior (3/5 vs 2/5) and the smoothed counts of token 1 (3 of 7 vs 2 of 5 tokens, V = 8) decide:
+     * class 0: log(3/5) + log(4/15) + log(1/15); class 1: log(2/5) + log(3/13) + log(1/13) -> class 0 */
+    st = pare_baseline_accuracy(&acc, &tr, &te, PARE_BASELINE_BOW);
+    ok(st == PARE_OK && acc == 1.0,
+       "bag of words: the deciding token is learnt, the unseen one falls to the prior (%g)", acc);
+    pare_dataset_alloc(&lm, "b/lm", PARE_TASK_LM, 2, 3, 8, 8);
+    ok(pare_baseline_accuracy(&acc, &lm, &te, PARE_BASELINE_BOW) == PARE_EINVAL && strstr(pare_errmsg(), "not a classification"),
+       "an LM split is refused");
+    te.labels[2] = -1;
+    ok(pare_baseline_accuracy(&acc, &tr, &te, PARE_BASELINE_MAJORITY) == PARE_EINVAL && strstr(pare_errmsg(), "example 2"),
+       "an unlabeled example is refused, named");
+    pare_dataset_free(&tr), pare_dataset_free(&te), pare_dataset_free(&lm);
+}
+
 int main(void)
 {
     tap_plan_lazy();
@@ -197,5 +240,6 @@ int main(void)
     edges();
     randomized();
     glue_table();
+    baselines();
     return tap_done();
 }
