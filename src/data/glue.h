@@ -25,8 +25,9 @@
  * Malformed rows (a column count other than the header's, a missing or unknown label, a score that is
  * not a number in [0, 5]) are SKIPPED and counted by default: QQP's train.tsv as distributed has a few
  * rows with missing fields, and the reference loaders skip them too. The first one is kept as
- * "file:line: reason" in pare_glue_set.first_skipped. More than 1% of a file's rows malformed is an
- * error (that is a wrong file, not a few bad rows), as is any malformed row with strict = 1.
+ * "file:line: reason" in pare_glue_set.first_skipped. More than 1% of a file's rows malformed (and
+ * more than 10) is an error (that is a wrong file, not a few bad rows), as is any malformed row with
+ * strict = 1.
  * A UTF-8 byte order mark, CRLF line ends and empty lines are accepted.
  *
  *     pare_glue_set s;
