@@ -20,7 +20,8 @@
  *     Text longer than max_len is truncated by the encoder (its own policy), never an error;
  *   - pad_id must be 0 (PARE_TOKEN_PAD: every pare dataset pads with 0; an adapter remaps if needed);
  *   - token_name(self, id) may be NULL; it names ids for pare_dataset_decode;
- *   - encode returns PARE_OK or a status with its message kept (pare_fail).
+ *   - encode returns PARE_OK or a status with its message kept (pare_fail);
+ *   - encode may keep scratch state in self (the word encoder does): one encoder per thread.
  *
  * The fallback word encoder: ASCII letters lower-cased; a word is a run of letters, digits, ''' and
  * bytes >= 0x80 (so UTF-8 characters stay whole), each other printable character is a token of its
