@@ -1,9 +1,10 @@
 /* dataset.c — the pare_dataset container: allocation, freeing, invariant checks, batch gathers.
  *
- * Entry points: pare_dataset_alloc, pare_dataset_set_vocab, pare_dataset_free, pare_dataset_gather,
- * pare_dataset_check, pare_dataset_decode. No generation or file reading happens here.
+ * Entry points: pare_dataset_alloc, pare_dataset_alloc_extra, pare_dataset_set_vocab, pare_dataset_free,
+ * pare_dataset_gather, pare_dataset_gather_extra, pare_dataset_check, pare_dataset_decode, pare_dataset_repad. No generation or file reading happens here.
  */
 #include <assert.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,7 +18,22 @@ void pare_dataset_free(pare_dataset *d)
     pare_free(d->lengths);
     pare_free(d->labels);
     pare_free(d->vocab_names);
+    pare_free(d->types);
+    pare_free(d->targets);
     memset(d, 0, sizeof *d);
+}
+
+pare_status pare_dataset_alloc_extra(pare_dataset *d, int types, int targets)
+{
+    size_t nt = (size_t)(d->n * d->T);
+    if (types && !d->types && !(d->types = pare_calloc((nt ? nt : 1) * sizeof(int32_t))))
+        return pare_fail(PARE_ENOMEM, "dataset '%s': out of memory for token types", d->name);
+    if (targets && !d->targets) {
+        if (!(d->targets = pare_alloc((d->n ? (size_t)d->n : 1) * sizeof(float))))
+            return pare_fail(PARE_ENOMEM, "dataset '%s': out of memory for targets", d->name);
+        for (int64_t i = 0; i < d->n; i++) d->targets[i] = NAN;
+    }
+    return PARE_OK;
 }
 
 pare_status pare_dataset_alloc(pare_dataset *d, const char *name, pare_task_kind kind, int64_t n, int64_t T,
@@ -78,6 +94,20 @@ void pare_dataset_gather(const pare_dataset *d, const int64_t *idx, int64_t B, i
     }
 }
 
+void pare_dataset_gather_extra(const pare_dataset *d, const int64_t *idx, int64_t B, int32_t *types, float *targets)
+{
+    size_t row = (size_t)d->T * sizeof(int32_t);
+    for (int64_t b = 0; b < B; b++) {
+        int64_t i = idx[b];
+        assert(i >= 0 && i < d->n);
+        if (types) {
+            if (d->types) memcpy(types + b * d->T, d->types + i * d->T, row);
+            else memset(types + b * d->T, 0, row);
+        }
+        if (targets) targets[b] = d->targets ? d->targets[i] : NAN;
+    }
+}
+
 pare_status pare_dataset_check(const pare_dataset *d)
 {
     for (int64_t i = 0; i < d->n; i++) {
@@ -94,6 +124,14 @@ pare_status pare_dataset_check(const pare_dataset *d)
                 return pare_fail(PARE_EFORMAT, "%s: example %lld position %lld (after length %d) is %d, not PAD", d->name,
                                  (long long)i, (long long)j, L, t[j]);
         }
+        for (int64_t j = 0; d->types && j < d->T; j++) {
+            int32_t ty = d->types[i * d->T + j];
+            if (ty < 0 || ty > 1 || (j >= L && ty != 0))
+                return pare_fail(PARE_EFORMAT, "%s: example %lld position %lld has token type %d (0 or 1 within the "
+                                 "length, 0 after)", d->name, (long long)i, (long long)j, ty);
+        }
+        if (d->targets && !isfinite(d->targets[i]))
+            return pare_fail(PARE_EFORMAT, "%s: example %lld has a non-finite target", d->name, (long long)i);
         if (d->kind == PARE_TASK_CLASSIFY) {
             if (d->labels[i] < 0 || d->labels[i] >= d->nclass)
                 return pare_fail(PARE_EFORMAT, "%s: example %lld has label %d outside [0, %d)", d->name, (long long)i,
@@ -137,6 +175,11 @@ pare_status pare_dataset_repad(pare_dataset *d, int64_t T)
         memcpy(nd.tokens + i * T, d->tokens + i * d->T, (size_t)d->T * sizeof(int32_t));
         if (d->kind == PARE_TASK_LM) memcpy(nd.labels + i * T, d->labels + i * d->T, (size_t)d->T * sizeof(int32_t));
     }
+    pare_status st = pare_dataset_alloc_extra(&nd, d->types != NULL, d->targets != NULL);
+    if (st != PARE_OK) return pare_dataset_free(&nd), st;
+    for (int64_t i = 0; d->types && i < d->n; i++)
+        memcpy(nd.types + i * T, d->types + i * d->T, (size_t)d->T * sizeof(int32_t));
+    if (d->targets) memcpy(nd.targets, d->targets, (size_t)d->n * sizeof(float));
     memcpy(nd.lengths, d->lengths, (size_t)d->n * sizeof(int32_t));
     if (d->kind == PARE_TASK_CLASSIFY) memcpy(nd.labels, d->labels, (size_t)d->n * sizeof(int32_t));
     nd.vocab_names = d->vocab_names;

@@ -3,7 +3,7 @@
  * Entry points: pare_task_schema, pare_task_make, pare_task_make_kv, pare_task_count, pare_task_name,
  * pare_task_names. The tasks themselves live one per file (listops.c, recall.c, copy_lm.c, bits.c, text.c,
  * text_lm.c, retrieval.c, pathfinder.c, selective_copy.c; the LRA file readers lra_text.c, lra_retrieval.c,
- * lra_image.c, lra_pathfinder.c).
+ * lra_image.c, lra_pathfinder.c; the text tasks glue_task.c and fortune_text.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +15,7 @@ enum {
     TASK_LISTOPS, TASK_RECALL, TASK_COPY_LM, TASK_PARITY, TASK_MAJORITY,
     TASK_TEXT, TASK_TEXT_LM, TASK_RETRIEVAL, TASK_PATHFINDER, TASK_SELECTIVE_COPY,
     TASK_LRA_TEXT, TASK_LRA_RETRIEVAL, TASK_LRA_IMAGE, TASK_LRA_PATHFINDER,
+    TASK_GLUE, TASK_FORTUNE_TOPIC, TASK_FORTUNE_PAIR,
     TASK_COUNT
 };
 static const pare_task_desc *const tasks[] = {
@@ -32,6 +33,9 @@ static const pare_task_desc *const tasks[] = {
     [TASK_LRA_RETRIEVAL] = &pare_task_lra_retrieval,
     [TASK_LRA_IMAGE] = &pare_task_lra_image,
     [TASK_LRA_PATHFINDER] = &pare_task_lra_pathfinder,
+    [TASK_GLUE] = &pare_task_glue,
+    [TASK_FORTUNE_TOPIC] = &pare_task_fortune_topic,
+    [TASK_FORTUNE_PAIR] = &pare_task_fortune_pair,
 };
 _Static_assert(sizeof tasks / sizeof tasks[0] == TASK_COUNT, "task table out of date");
 

@@ -26,7 +26,8 @@
  * (same-category fortune pairs), pathfinder (generated dashed-curve images), selective_copy (Mamba's
  * probe, LM kind), and readers of LRA's own files: lra_text (IMDB), lra_retrieval (AAN),
  * lra_image (CIFAR-10, grayscale), lra_pathfinder (PNG + metadata).
- * This file does not tokenise free text into words or read GLUE-style corpora.
+ * Text tasks (data/glue.h): glue (GLUE's .tsv files), fortune_topic and fortune_pair, word-level
+ * through an encoder interface (data/text_encoder.h) that tokenizers plug into.
  */
 #ifndef PARE_TASK_H
 #define PARE_TASK_H
@@ -50,6 +51,9 @@ typedef struct pare_dataset {
     int32_t *lengths;      /* (n) valid length of each example, >= 1 */
     int32_t *labels;       /* CLASSIFY: (n); LM: (n, T) targets, -1 where ignored */
     char **vocab_names;    /* (vocab) printable token names; one allocation (table, then the strings) */
+    /* Optional, NULL unless a task sets them (the text tasks of data/glue.h; data/text_encoder.h): */
+    int32_t *types;        /* (n, T) segment (token type) ids: 0 first segment, 1 second; 0 after each length */
+    float *targets;        /* (n) regression targets (STS-B scores); then nclass = 1 and every label is 0 */
 } pare_dataset;
 
 #define PARE_TOKEN_PAD 0
@@ -62,16 +66,23 @@ void pare_dataset_free(pare_dataset *d);
 void pare_dataset_gather(const pare_dataset *d, const int64_t *idx, int64_t B, int32_t *tokens, int32_t *lengths,
                          int32_t *labels);
 
+/* The optional arrays of rows idx[0..B): types (B, T) (zeros when d->types is NULL), targets (B) (NAN
+ * when d->targets is NULL); either output may be NULL. Each idx must be in [0, n). */
+void pare_dataset_gather_extra(const pare_dataset *d, const int64_t *idx, int64_t B, int32_t *types, float *targets);
+
 /* Builders, for task implementations and readers. alloc zero-fills tokens (PAD) and lengths, sets
  * labels to 0 (CLASSIFY) or -1 (LM); on failure *d is left zeroed. */
 pare_status pare_dataset_alloc(pare_dataset *d, const char *name, pare_task_kind kind, int64_t n, int64_t T,
                                int32_t vocab, int32_t nclass);
 /* Copy names[0..vocab) into d->vocab_names (one allocation). */
 pare_status pare_dataset_set_vocab(pare_dataset *d, const char *const *names, int32_t vocab);
-/* Re-pad to T >= the current T (PAD and -1 targets fill the new columns). */
+/* Allocate d->types (zeros) and/or d->targets (NAN) for an allocated dataset. */
+pare_status pare_dataset_alloc_extra(pare_dataset *d, int types, int targets);
+/* Re-pad to T >= the current T (PAD and -1 targets fill the new columns; types and targets follow). */
 pare_status pare_dataset_repad(pare_dataset *d, int64_t T);
-/* Check the invariants above (token and label ranges, lengths in [1, T], PAD after each length);
- * PARE_EFORMAT with the first offending example named otherwise. */
+/* Check the invariants above (token and label ranges, lengths in [1, T], PAD after each length; types
+ * in {0, 1} and 0 after each length; targets finite); PARE_EFORMAT with the first offending example
+ * named otherwise. */
 pare_status pare_dataset_check(const pare_dataset *d);
 /* Example i as its token names joined by spaces (truncated to fit; always NUL-terminated). */
 const char *pare_dataset_decode(const pare_dataset *d, int64_t i, char *buf, size_t cap);

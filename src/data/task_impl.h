@@ -27,6 +27,23 @@ extern const pare_task_desc pare_task_text, pare_task_text_lm, pare_task_retriev
     pare_task_selective_copy, pare_task_lra_text, pare_task_lra_retrieval, pare_task_lra_image,
     pare_task_lra_pathfinder;
 
+/* The text tasks (issue 12, data/glue.h): glue.c + glue_task.c, fortune_text.c. Their builders take an
+ * encoder (NULL: the built-in word encoder, data/text_encoder.h); pare_text_task_make dispatches to them. */
+extern const pare_task_desc pare_task_glue, pare_task_fortune_topic, pare_task_fortune_pair;
+struct pare_text_encoder;
+struct pare_text_example;
+pare_status pare_fortune_topic_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
+                                     const struct pare_text_encoder *enc);
+pare_status pare_fortune_pair_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
+                                    const struct pare_text_encoder *enc);
+/* Encode the train examples tr[0..ntr) and test examples te[0..nte) into "<task>/train" and
+ * "<task>/test" with enc, or with a word encoder built on tr (options vocab, min_count) when enc is
+ * NULL; options max_len and pad_to; both splits padded to one T. */
+pare_status pare_text_task_splits(pare_dataset *train, pare_dataset *test, const char *task,
+                                  const struct pare_text_example *tr, int64_t ntr, const struct pare_text_example *te,
+                                  int64_t nte, int32_t nclass, const struct pare_text_encoder *enc,
+                                  const pare_options *o);
+
 /* The streams of one task: test and train are independent splits of the "seed" option's generator,
  * so the test set does not change when n_train does. */
 static inline void pare_task_streams(const pare_options *o, pare_rng *train, pare_rng *test)

@@ -24,6 +24,8 @@
  *   pare.load(path)                 -> Model, {format, pare_version, applied, config}  (f32; applied
  *                                      passes are recorded, not re-applied: docs/checkpoints.md)
  *   pare.set_threads(n), pare.threads(), pare.schema_help(name) -> text
+ *   pare.baseline(task, "majority"|"bow") -> test accuracy of the majority class / bag-of-words naive
+ *                                      Bayes fitted on the train split (eval/baseline.h)
  */
 #include "lua_engine.h"
 
@@ -36,6 +38,7 @@
 
 #include "attn/attn.h"
 #include "eval/attn_fidelity.h"
+#include "eval/baseline.h"
 #include "compress/pass.h"
 #include "core/arena.h"
 #include "core/cpu.h"
@@ -168,6 +171,19 @@ static int task_index(lua_State *L)
     else if (!strcmp(k, "n_test")) lua_pushinteger(L, t->test.n);
     else if (!strcmp(k, "chance")) lua_pushnumber(L, majority_rate(&t->test));
     else lua_pushnil(L);
+    return 1;
+}
+
+/* pare.baseline(task, kind) -> the test accuracy of a baseline fitted on the train split. */
+static int l_baseline(lua_State *L)
+{
+    ltask *t = check_task(L, 1);
+    pare_baseline kind;
+    if (pare_baseline_parse(&kind, luaL_checkstring(L, 2)) != PARE_OK) return pare_lua_status_error(L, PARE_EINVAL);
+    double acc;
+    pare_status st = pare_baseline_accuracy(&acc, &t->train, &t->test, kind);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    lua_pushnumber(L, acc);
     return 1;
 }
 
@@ -1015,7 +1031,8 @@ void pare_lua_register_engine(lua_State *L)
     static const luaL_Reg task_meta[] = {{"__gc", task_gc}, {"__index", task_index}, {NULL, NULL}};
     static const luaL_Reg funcs[] = {
         {"task", l_task}, {"model", l_model}, {"apply", l_apply}, {"set_threads", l_set_threads},
-        {"threads", l_threads}, {"schema_help", l_schema_help}, {"load", l_load}, {NULL, NULL},
+        {"threads", l_threads}, {"schema_help", l_schema_help}, {"load", l_load}, {"baseline", l_baseline},
+        {NULL, NULL},
     };
     luaL_newmetatable(L, MODEL_MT);
     luaL_setfuncs(L, model_meta, 0);

@@ -1,16 +1,22 @@
 /* lua_stats.c — pare.stats: summaries of measurement arrays.
  *
  * Implements: pare.stats.median, mean, stddev, quantile(t, q) and bootstrap_ci(t [, {level,
- * resamples, seed, stat}]) → lo, hi. Arguments are arrays of numbers; an element that is not a number
- * raises an error naming its index.
+ * resamples, seed, stat}]) → lo, hi, and metric(name, pred, gold [, nclass]) → value with name one of
+ * accuracy, f1 (positive class 1), macro_f1, mcc (class ids, nclass default: 1 + the largest id),
+ * pearson, spearman (numbers; eval/metrics.h). Arguments are arrays of numbers; an element that is not
+ * a number raises an error naming its index.
  *
  * Does not: compute anything itself (src/eval/stats.c does; this converts arrays and options).
  *
  * Entry point (lua_harness_internal.h): pare_lua_push_stats (the pare.stats table, from luaopen_pare).
  */
 #include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "core/options.h"
+#include "eval/metrics.h"
 #include "eval/stats.h"
 #include "lua/lua_harness_internal.h"
 #include "lua/lua_util.h"
@@ -100,9 +106,56 @@ static int l_stats_bootstrap(lua_State *L)
     return 2;
 }
 
+/* Class ids from numbers: integral and in [0, 2^31); an error naming the element otherwise. */
+static int32_t *to_ids(lua_State *L, const double *x, size_t n, const char *what, int32_t *maxid)
+{
+    int32_t *y = lua_newuserdatauv(L, (n ? n : 1) * sizeof *y, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (!(x[i] >= 0 && x[i] < 2147483647.0 && x[i] == floor(x[i]))) {
+            char num[32]; /* lua_pushfstring has no %g */
+            snprintf(num, sizeof num, "%g", x[i]);
+            pare_lua_error(L, "pare.stats.metric: %s[%d] = %s is not a class id (an integer >= 0)", what, (int)i + 1, num);
+        }
+        y[i] = (int32_t)x[i];
+        if (y[i] > *maxid) *maxid = y[i];
+    }
+    return y;
+}
+
+/* pare.stats.metric(name, pred, gold [, nclass]) → value */
+static int l_stats_metric(lua_State *L)
+{
+    lua_settop(L, 4);
+    const char *name = luaL_checkstring(L, 1);
+    size_t n, m;
+    double *x = check_numbers(L, 2, &n, "pare.stats.metric"), *y = check_numbers(L, 3, &m, "pare.stats.metric");
+    if (n != m) return pare_lua_error(L, "pare.stats.metric: %d predictions but %d gold values", (int)n, (int)m);
+    double v = 0;
+    pare_status st;
+    if (!strcmp(name, "pearson")) st = pare_metric_pearson(&v, x, y, (int64_t)n);
+    else if (!strcmp(name, "spearman")) st = pare_metric_spearman(&v, x, y, (int64_t)n);
+    else {
+        int32_t maxid = 0;
+        int32_t *p = to_ids(L, x, n, "pred", &maxid), *g = to_ids(L, y, n, "gold", &maxid);
+        lua_Integer nclass = luaL_optinteger(L, 4, (lua_Integer)maxid + 1);
+        if (nclass < 1 || nclass > 1 << 20) return pare_lua_error(L, "pare.stats.metric: nclass %d is out of range", (int)nclass);
+        if (!strcmp(name, "accuracy")) st = pare_metric_accuracy(&v, p, g, (int64_t)n);
+        else if (!strcmp(name, "f1")) st = pare_metric_f1(&v, p, g, (int64_t)n, 1);
+        else if (!strcmp(name, "macro_f1")) st = pare_metric_macro_f1(&v, p, g, (int64_t)n, (int32_t)nclass);
+        else if (!strcmp(name, "mcc")) st = pare_metric_mcc(&v, p, g, (int64_t)n, (int32_t)nclass < 2 ? 2 : (int32_t)nclass);
+        else
+            return pare_lua_error(L, "pare.stats.metric: no metric '%s' (valid: accuracy|f1|macro_f1|mcc|pearson|spearman)",
+                                  name);
+    }
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    lua_pushnumber(L, v);
+    return 1;
+}
+
 static const luaL_Reg stats_funcs[] = {{"median", l_stats_median},     {"mean", l_stats_mean},
                                        {"stddev", l_stats_stddev},     {"quantile", l_stats_quantile},
-                                       {"bootstrap_ci", l_stats_bootstrap}, {NULL, NULL}};
+                                       {"bootstrap_ci", l_stats_bootstrap}, {"metric", l_stats_metric},
+                                       {NULL, NULL}};
 
 /* Push the pare.stats table. */
 void pare_lua_push_stats(lua_State *L)
