@@ -6,6 +6,7 @@
 --   tap.is_close(y, 0.5, 1e-6, 1e-6, "half")     -- |got-want| <= atol + rtol*|want|
 --   tap.like(msg, "unknown column", "message names the problem")   -- Lua pattern (plain=true for text)
 --   tap.skip("needs h5py")                  -- an ok line with "# SKIP"
+--   tap.skip_all("needs python3-numpy")     -- the whole file skipped (plan 1..0)
 --   tap.done()                              -- prints 1..N, exits 1 if anything failed
 local tap = {n = 0, failed = 0}
 
@@ -72,6 +73,13 @@ function tap.skip(why, count)
     tap.n = tap.n + 1
     io.stdout:write(string.format("ok %d # SKIP %s\n", tap.n, why))
   end
+end
+
+-- the whole test cannot run here (a missing optional tool): a plan of 0 with the reason, and exit
+function tap.skip_all(why)
+  io.stdout:write(string.format("1..0 # SKIP %s\n", why))
+  io.stdout:flush()
+  os.exit(0, true)
 end
 
 function tap.done()

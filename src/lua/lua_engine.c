@@ -52,6 +52,7 @@
 #include "graph/format.h"
 #include "graph/ops.h"
 #include "graph/transform.h"
+#include "io/hf.h"
 #include "io/safetensors.h"
 #include "kernels/gemm.h"
 #include "lua_util.h"
@@ -627,6 +628,146 @@ static int l_apply(lua_State *L)
     return 1;
 }
 
+/* ---- running a model on given ids ---- */
+
+/* The rows × T integers of field `key` of the batch table at index i (a list of rows), into a malloc'd
+ * (rows, T) array, 0-padded; rows and T from the first call (tokens) or checked against them. */
+static int32_t *int_rows(lua_State *L, int i, const char *key, int64_t *B, int64_t *T, int required)
+{
+    lua_getfield(L, i, key);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        if (required) pare_lua_error(L, "forward: the batch needs '%s', a list of rows of token ids", key);
+        return NULL;
+    }
+    if (!lua_istable(L, -1)) pare_lua_error(L, "forward: '%s' must be a list of rows (tables of integers)", key);
+    int64_t rows = (int64_t)luaL_len(L, -1), width = 0;
+    for (int64_t r = 1; r <= rows; r++) {
+        lua_geti(L, -1, r);
+        if (!lua_istable(L, -1)) pare_lua_error(L, "forward: %s[%d] must be a table of integers", key, (int)r);
+        int64_t w = (int64_t)luaL_len(L, -1);
+        if (w > width) width = w;
+        lua_pop(L, 1);
+    }
+    if (*B == 0) *B = rows, *T = width;
+    if (rows != *B || width > *T || rows < 1 || width < 1)
+        pare_lua_error(L, "forward: '%s' has %d rows of up to %d ids; the batch has %d rows of %d", key, (int)rows,
+                       (int)width, (int)*B, (int)*T);
+    int32_t *v = calloc((size_t)(*B * *T), sizeof *v);
+    if (!v) pare_lua_error(L, "forward: out of memory");
+    for (int64_t r = 0; r < rows; r++) {
+        lua_geti(L, -1, r + 1);
+        int64_t w = (int64_t)luaL_len(L, -1);
+        for (int64_t c = 0; c < w; c++) {
+            lua_geti(L, -1, c + 1);
+            int isnum;
+            lua_Integer x = lua_tointegerx(L, -1, &isnum);
+            lua_pop(L, 1);
+            if (!isnum || x < INT32_MIN || x > INT32_MAX) {
+                free(v);
+                pare_lua_error(L, "forward: %s[%d][%d] is not an integer", key, (int)r + 1, (int)c + 1);
+            }
+            v[r * *T + c] = (int32_t)x;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static void push_matrix(lua_State *L, const float *data, int64_t rows, int64_t cols)
+{
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, rows), lua_setfield(L, -2, "rows");
+    lua_pushinteger(L, cols), lua_setfield(L, -2, "cols");
+    int64_t len = rows * cols;
+    lua_createtable(L, len < INT32_MAX ? (int)len : 0, 0);
+    for (int64_t j = 0; j < len; j++) lua_pushnumber(L, data[j]), lua_rawseti(L, -2, j + 1);
+    lua_setfield(L, -2, "values");
+}
+
+/* m:forward{tokens = {{...}, ...} [, types = ...] [, lengths = {...}] [, capture = {"enc.1.ln2", ...}]}
+ *   -> {logits = {rows=, cols=, values=}, [name] = {rows=, cols=, values=}, ...}
+ * One inference forward on the given ids (rows shorter than the longest are padded; lengths default to
+ * each row's own length): logits row-major, (B, classes) or (B·T, vocab), and any value by name. */
+static int model_forward(lua_State *L)
+{
+    lmodel *lm = check_model(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int64_t B = 0, T = 0;
+    const char *keep[CAPTURE_MAX];
+    int nkeep = 0;
+    lua_getfield(L, 2, "capture");
+    int cap = lua_gettop(L);
+    if (lua_istable(L, cap)) {
+        int n = (int)luaL_len(L, cap);
+        if (n > CAPTURE_MAX) return pare_lua_error(L, "forward: at most %d names to capture", CAPTURE_MAX);
+        for (int i = 0; i < n; i++) {
+            lua_geti(L, cap, i + 1);
+            if (lua_type(L, -1) != LUA_TSTRING) return pare_lua_error(L, "forward: capture[%d] must be a name", i + 1);
+            keep[nkeep++] = lua_tostring(L, -1); /* anchored in the capture table */
+            lua_pop(L, 1);
+        }
+    } else if (!lua_isnil(L, cap)) return pare_lua_error(L, "forward: capture must be a list of value names");
+    int32_t *tok = int_rows(L, 2, "tokens", &B, &T, 1);
+    int32_t *types = int_rows(L, 2, "types", &B, &T, 0);
+    int32_t *len = calloc((size_t)B, sizeof *len);
+    lua_getfield(L, 2, "lengths");
+    for (int64_t b = 0; b < B; b++) {
+        if (lua_istable(L, -1)) {
+            lua_geti(L, -1, b + 1);
+            len[b] = (int32_t)luaL_optinteger(L, -1, T);
+            lua_pop(L, 1);
+        } else {
+            lua_getfield(L, 2, "tokens");
+            lua_geti(L, -1, b + 1);
+            len[b] = (int32_t)luaL_len(L, -1);
+            lua_pop(L, 2);
+        }
+    }
+    lua_pop(L, 1);
+    pare_exec *x = NULL;
+    pare_status st = pare_exec_new_keep(&x, lm->m, B, T, PARE_EXEC_INFER, keep, nkeep);
+    if (st == PARE_OK) st = pare_exec_bind(x, tok, len, NULL);
+    if (st == PARE_OK && types) st = pare_exec_bind_types(x, types);
+    if (st == PARE_OK) st = pare_exec_forward(x);
+    free(tok), free(types), free(len);
+    if (st != PARE_OK) {
+        pare_exec_free(x);
+        return pare_lua_status_error(L, st);
+    }
+    lua_createtable(L, 0, 1 + nkeep);
+    push_matrix(L, pare_exec_logits(x), lm->m->lm ? B * T : B, lm->m->nclass);
+    lua_setfield(L, -2, "logits");
+    for (int i = 0; i < nkeep && st == PARE_OK; i++) {
+        const float *d;
+        int64_t r, c;
+        st = pare_exec_value(x, keep[i], &d, &r, &c);
+        if (st == PARE_OK) push_matrix(L, d, r, c), lua_setfield(L, -2, keep[i]);
+    }
+    pare_exec_free(x);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    return 1;
+}
+
+/* pare.load_hf(dir) -> model, {arch=, head=, dtype=, tensors=} */
+static int l_load_hf(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    lmodel *out = lua_newuserdatauv(L, sizeof *out, 0);
+    out->m = NULL;
+    luaL_setmetatable(L, MODEL_MT);
+    pare_hf_info info;
+    pare_status st = pare_hf_load(&out->m, &info, dir);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, info.arch), lua_setfield(L, -2, "arch");
+    lua_pushstring(L, info.head), lua_setfield(L, -2, "head");
+    lua_pushstring(L, info.dtype), lua_setfield(L, -2, "dtype");
+    lua_pushinteger(L, info.tensors), lua_setfield(L, -2, "tensors");
+    return 2;
+}
+
 /* ---- graph surgery (graph/rewrite.h): each returns a new model, the receiver is unchanged ---- */
 
 /* Integers of the Lua array at index i (argument `what` of `fn`), malloc'd; *n their count. */
@@ -1025,13 +1166,14 @@ void pare_lua_register_engine(lua_State *L)
         {"info", model_info},   {"layers", model_layers},     {"fidelity", model_fidelity}, {"save", model_save},
         {"attention_fidelity", model_attention_fidelity}, {"capture", model_capture},
         {"drop_heads", model_drop_heads}, {"drop_neurons", model_drop_neurons}, {"remove", model_remove},
+        {"forward", model_forward},
         {NULL, NULL},
     };
     static const luaL_Reg model_meta[] = {{"__gc", model_gc}, {"__close", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};
     static const luaL_Reg task_meta[] = {{"__gc", task_gc}, {"__index", task_index}, {NULL, NULL}};
     static const luaL_Reg funcs[] = {
         {"task", l_task}, {"model", l_model}, {"apply", l_apply}, {"set_threads", l_set_threads},
-        {"threads", l_threads}, {"schema_help", l_schema_help}, {"load", l_load}, {"baseline", l_baseline},
+        {"threads", l_threads}, {"schema_help", l_schema_help}, {"load", l_load}, {"load_hf", l_load_hf}, {"baseline", l_baseline},
         {NULL, NULL},
     };
     luaL_newmetatable(L, MODEL_MT);

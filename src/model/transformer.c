@@ -23,8 +23,23 @@ static const pare_opt_spec model_opts[] = {
     {"ffn", PARE_OPT_INT, "0", 0, 1e6, NULL, "feed-forward width F (0: 4·d)"},
     {"pos", PARE_OPT_ENUM, "learned", 0, 0, "learned|sinusoidal", "position embedding"},
     {"pool", PARE_OPT_ENUM, "cls", 0, 0, "cls|mean", "encoder: sequence pooling before the head"},
-    {"act", PARE_OPT_ENUM, "gelu", 0, 0, "gelu|relu", "feed-forward activation"},
+    {"act", PARE_OPT_ENUM, "gelu", 0, 0, "gelu|gelu_erf|relu",
+     "feed-forward activation: gelu (tanh approximation, GPT-2's), gelu_erf (exact, BERT's), relu"},
     {"dropout", PARE_OPT_FLOAT, "0", 0, 0.95, NULL, "dropout after attention and feed-forward"},
+    {"norm", PARE_OPT_ENUM, "pre", 0, 0, "pre|post",
+     "LayerNorm placement: pre (x + f(LN(x)), a final LayerNorm; GPT-2) or post (LN(x + f(x)); BERT)"},
+    {"ln_eps", PARE_OPT_FLOAT, "1e-5", 1e-14, 1e-2, NULL, "LayerNorm epsilon (BERT checkpoints: 1e-12)"},
+    {"type_vocab", PARE_OPT_INT, "0", 0, 1024, NULL, "token-type (segment) embeddings: 0 none, 2 for BERT's pairs"},
+    {"emb_norm", PARE_OPT_BOOL, "false", 0, 0, NULL, "a LayerNorm after the summed embeddings (BERT)"},
+    {"pos_offset", PARE_OPT_INT, "0", 0, 1024, NULL,
+     "position t reads row t + pos_offset of the position table (RoBERTa: 2)"},
+    {"pooler", PARE_OPT_ENUM, "none", 0, 0, "none|tanh|relu",
+     "encoder: a dense layer + activation after pooling (BERT's pooler: tanh; DistilBERT's pre-classifier: relu)"},
+    {"head", PARE_OPT_ENUM, "linear", 0, 0, "linear|mlm",
+     "the output head: linear, or mlm (BERT's masked-LM head: dense + activation + LayerNorm before the decoder)"},
+    {"tie_head", PARE_OPT_BOOL, "false", 0, 0, NULL,
+     "decoder/tagger: the output head's weight is the token embedding table (GPT-2, BERT's MLM decoder)"},
+    {"head_bias", PARE_OPT_BOOL, "true", 0, 0, NULL, "the output head has a bias (GPT-2's tied head has none)"},
     {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "initialisation seed"},
     {"attention", PARE_OPT_STRING, "", 0, 0, NULL,
      "attention variant per layer: \"kind\" or \"kind:key=value,...\" (pare help <kind>); several separated by ';' "
@@ -38,6 +53,7 @@ typedef struct builder {
     pare_model *m;
     pare_rng rng;
     int failed;
+    float eps; /* LayerNorm ε */
 } builder;
 
 static int param(builder *b, const char *node, const char *suffix, int ndim, int64_t d0, int64_t d1, int trainable)
@@ -86,7 +102,9 @@ static int layernorm(builder *b, const char *name, int x, int64_t C)
     if (b->failed) return -1;
     init_const(b, w, 1.0f);
     int prm[2] = {w, bias};
-    return node(b, PARE_OP_LAYERNORM, name, &x, 1, prm, 2, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+    /* ε is kept on the node only when it is not the kernels' default, so default models are unchanged */
+    pare_node_attrs a = {.eps = b->eps == 1e-5f ? 0.0f : b->eps};
+    return node(b, PARE_OP_LAYERNORM, name, &x, 1, prm, 2, PARE_ROWS_TOKENS, C, a);
 }
 
 /* Shortest "%.Ng" that reads back as the same double, so configs show 0.1 rather than 0.10000000000000001. */
@@ -284,7 +302,9 @@ pare_status pare_transformer_numel(int64_t *numel, const pare_options *o)
     release_layers(cfg, L);
     PARE_TRY(ast);
     int64_t n = add_mul(attn_params, V, C); /* the variants' parameters, emb.tok */
-    n = add_mul(n, Tm, C);         /* emb.pos */
+    n = add_mul(n, Tm + pare_opt_int(o, "pos_offset"), C); /* emb.pos */
+    n = add_mul(n, pare_opt_int(o, "type_vocab"), C);      /* emb.type */
+    if (pare_opt_bool(o, "emb_norm")) n = add_mul(n, 2, C); /* emb.ln */
     for (int64_t l = 0; l < L; l++) {
         n = add_mul(n, 2, C);         /* ln1 */
         n = add_mul(n, 3 * C, C + 1); /* attn.qkv weight (3C, C) and bias */
@@ -293,8 +313,12 @@ pare_status pare_transformer_numel(int64_t *numel, const pare_options *o)
         n = add_mul(n, F, C + 1); /* ffn.up (F, C) and bias */
         n = add_mul(n, C, F + 1); /* ffn.down (C, F) and bias */
     }
-    n = add_mul(n, 2, C);        /* ln_f */
-    *numel = add_mul(n, ncls, C + 1); /* head */
+    if (!strcmp(pare_opt_str(o, "norm"), "pre")) n = add_mul(n, 2, C); /* ln_f */
+    if (!per_token && strcmp(pare_opt_str(o, "pooler"), "none") != 0) n = add_mul(n, C, C + 1); /* pooler */
+    if (per_token && !strcmp(pare_opt_str(o, "head"), "mlm")) n = add_mul(n, C, C + 3); /* head.transform, head.ln */
+    int tied = per_token && pare_opt_bool(o, "tie_head");
+    n = add_mul(n, tied ? 0 : ncls, C);                    /* head weight (V, C), or the token table */
+    *numel = add_mul(n, pare_opt_bool(o, "head_bias") ? ncls : 0, 1); /* head bias */
     return PARE_OK;
 }
 
@@ -315,7 +339,17 @@ static pare_status build(pare_model **out, const pare_options *o, pare_attn_conf
                          (long long)H, (long long)C);
     PARE_TRY(check_layers(cfg, L, Tm, H, C / H, decoder, 1, NULL));
 
-    builder b = {.m = pare_model_new(kind)};
+    const char *norm = pare_opt_str(o, "norm"), *pooler = pare_opt_str(o, "pooler"), *actname = pare_opt_str(o, "act");
+    int post = !strcmp(norm, "post"), mlm = !strcmp(pare_opt_str(o, "head"), "mlm");
+    int tie = pare_opt_bool(o, "tie_head"), head_bias = pare_opt_bool(o, "head_bias");
+    int64_t NT = pare_opt_int(o, "type_vocab"), poff = pare_opt_int(o, "pos_offset");
+    if ((tie || mlm) && !per_token)
+        return pare_fail(PARE_EINVAL, "model: %s needs a head per token (kind decoder or tagger, not %s)",
+                         tie ? "tie_head" : "head=mlm", kind);
+    if (strcmp(pooler, "none") != 0 && per_token)
+        return pare_fail(PARE_EINVAL, "model: pooler=%s pools a sequence; kind %s has a head per token (pooler=none)",
+                         pooler, kind);
+    builder b = {.m = pare_model_new(kind), .eps = (float)pare_opt_num(o, "ln_eps")};
     if (!b.m) return PARE_ENOMEM;
     pare_rng_seed(&b.rng, (uint64_t)pare_opt_num(o, "seed"));
     pare_model *m = b.m;
@@ -337,20 +371,32 @@ static pare_status build(pare_model **out, const pare_options *o, pare_attn_conf
 
     int tok = param(&b, "emb.tok", "weight", 2, V, C, 1);
     int sinus = !strcmp(pare_opt_str(o, "pos"), "sinusoidal");
-    int pos = param(&b, "emb.pos", "weight", 2, Tm, C, !sinus);
+    int pos = param(&b, "emb.pos", "weight", 2, Tm + poff, C, !sinus);
     if (b.failed) goto fail;
     init_normal(&b, tok, 0.02);
-    if (sinus) pare_sinusoid_table(m->params[pos].blob->data, Tm, C);
+    if (sinus) pare_sinusoid_table(m->params[pos].blob->data, Tm + poff, C);
     else init_normal(&b, pos, 0.02);
     int x = node(&b, PARE_OP_EMBEDDING, "emb.tok", &tokens, 1, &tok, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
-    x = node(&b, PARE_OP_POSADD, "emb.pos", &x, 1, &pos, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+    x = node(&b, PARE_OP_POSADD, "emb.pos", &x, 1, &pos, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){.pos_offset = (int)poff});
+    if (NT > 0) { /* token types (segments): their embedding is added to the tokens' */
+        int types = pare_model_add_input(m, PARE_VAL_TYPES, "types");
+        int ty = param(&b, "emb.type", "weight", 2, NT, C, 1);
+        if (types < 0 || b.failed) goto fail;
+        init_normal(&b, ty, 0.02);
+        int te = node(&b, PARE_OP_EMBEDDING, "emb.type", &types, 1, &ty, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+        int sum[2] = {x, te};
+        x = node(&b, PARE_OP_ADD, "emb.sum", sum, 2, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+    }
+    if (pare_opt_bool(o, "emb_norm")) x = layernorm(&b, "emb.ln", x, C);
 
     double resid_std = 0.02 / sqrt(2.0 * (double)(L ? L : 1));
-    pare_op_id act = !strcmp(pare_opt_str(o, "act"), "relu") ? PARE_OP_RELU : PARE_OP_GELU;
+    pare_op_id act = !strcmp(actname, "relu") ? PARE_OP_RELU : PARE_OP_GELU;
+    pare_node_attrs act_attrs = {.gelu_erf = !strcmp(actname, "gelu_erf")};
     for (int64_t l = 0; l < L && !b.failed; l++) {
         char nm[PARE_NAME_MAX];
 #define NAME(s) (snprintf(nm, sizeof nm, "%s.%lld.%s", blk, (long long)l, s), nm)
-        int h = layernorm(&b, NAME("ln1"), x, C);
+        /* pre: x + f(LN(x)); post: LN(x + f(x)) (the LayerNorms keep their names: ln1 with attention) */
+        int h = post ? x : layernorm(&b, NAME("ln1"), x, C);
         int qkv = linear(&b, NAME("attn.qkv"), h, C, 3 * C, PARE_ROWS_TOKENS, 0.02);
         int ain[2] = {qkv, lengths};
         pare_node_attrs aa = {.heads = (int)H, .causal = decoder, .attn = cfg[l]};
@@ -369,24 +415,43 @@ static pare_status build(pare_model **out, const pare_options *o, pare_attn_conf
         int d1 = node(&b, PARE_OP_DROPOUT, NAME("drop1"), &proj, 1, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){.p = pdrop});
         int r1[2] = {x, d1};
         x = node(&b, PARE_OP_ADD, NAME("add1"), r1, 2, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
-        int h2 = layernorm(&b, NAME("ln2"), x, C);
+        if (post) x = layernorm(&b, NAME("ln1"), x, C);
+        int h2 = post ? x : layernorm(&b, NAME("ln2"), x, C);
         int up = linear(&b, NAME("ffn.up"), h2, C, F, PARE_ROWS_TOKENS, 0.02);
-        int g = node(&b, act, NAME("ffn.act"), &up, 1, NULL, 0, PARE_ROWS_TOKENS, F, (pare_node_attrs){0});
+        int g = node(&b, act, NAME("ffn.act"), &up, 1, NULL, 0, PARE_ROWS_TOKENS, F, act_attrs);
         int down = linear(&b, NAME("ffn.down"), g, F, C, PARE_ROWS_TOKENS, resid_std);
         int d2 = node(&b, PARE_OP_DROPOUT, NAME("drop2"), &down, 1, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){.p = pdrop});
         int r2[2] = {x, d2};
         x = node(&b, PARE_OP_ADD, NAME("add2"), r2, 2, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+        if (post) x = layernorm(&b, NAME("ln2"), x, C);
 #undef NAME
     }
-    x = layernorm(&b, "ln_f", x, C);
+    if (!post) x = layernorm(&b, "ln_f", x, C);
     pare_rows head_rows = PARE_ROWS_TOKENS;
     if (!per_token) {
         int pin[2] = {x, lengths};
         pare_pool_mode pm = !strcmp(pare_opt_str(o, "pool"), "mean") ? PARE_POOL_MEAN : PARE_POOL_CLS;
         x = node(&b, PARE_OP_POOL, "pool", pin, 2, NULL, 0, PARE_ROWS_SEQS, C, (pare_node_attrs){.pool = pm});
         head_rows = PARE_ROWS_SEQS;
+        if (strcmp(pooler, "none") != 0) {
+            x = linear(&b, "pooler", x, C, C, PARE_ROWS_SEQS, 0.02);
+            x = node(&b, !strcmp(pooler, "tanh") ? PARE_OP_TANH : PARE_OP_RELU, "pooler.act", &x, 1, NULL, 0, PARE_ROWS_SEQS,
+                     C, (pare_node_attrs){0});
+        }
     }
-    m->logits = linear(&b, "head", x, C, m->nclass, head_rows, 0.02);
+    if (mlm) { /* BERT's prediction-head transform */
+        x = linear(&b, "head.transform", x, C, C, PARE_ROWS_TOKENS, 0.02);
+        x = node(&b, act, "head.act", &x, 1, NULL, 0, PARE_ROWS_TOKENS, C, act_attrs);
+        x = layernorm(&b, "head.ln", x, C);
+    }
+    if (tie || !head_bias) {
+        int w = tie ? tok : param(&b, "head", "weight", 2, m->nclass, C, 1), hb = -1;
+        if (!tie && w >= 0) init_normal(&b, w, 0.02);
+        if (head_bias) hb = param(&b, "head", "bias", 1, m->nclass, 1, 1);
+        int prm[2] = {w, hb};
+        m->logits = b.failed ? -1 : node(&b, PARE_OP_LINEAR, "head", &x, 1, prm, head_bias ? 2 : 1, head_rows, m->nclass,
+                                         (pare_node_attrs){0});
+    } else m->logits = linear(&b, "head", x, C, m->nclass, head_rows, 0.02);
     int xin[2] = {m->logits, labels};
     m->loss = node(&b, PARE_OP_XENT, "loss", xin, 2, NULL, 0, head_rows, 1, (pare_node_attrs){0});
     if (b.failed) goto fail;

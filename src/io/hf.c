@@ -1,0 +1,403 @@
+/* hf.c — Hugging Face model directories (hf.h): config.json read with cJSON into the builder's options,
+ * tensors mapped by one name table per architecture, the same table read backwards to save. */
+#include "hf.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/atomic.h"
+#include "io/safetensors.h"
+#include "model/transformer.h"
+
+/* ---- the name tables ---- */
+
+typedef enum hf_layout {
+    HF_COPY = 0, /* same shape and layout */
+    HF_T,        /* transformers' Conv1D: stored (in, out), pare's Linear weight is (out, in) */
+    HF_QKV,      /* three tensors (query, key, value) stacked into pare's qkv rows */
+} hf_layout;
+
+typedef struct hf_entry {
+    const char *pare; /* pare's parameter name, "%d" for the layer */
+    const char *hf;   /* HF's, after the model prefix; "%d" for the layer, "%s" for query/key/value (HF_QKV) */
+    hf_layout how;
+} hf_entry;
+
+static const hf_entry bert_names[] = {
+    {"emb.tok.weight", "embeddings.word_embeddings.weight", HF_COPY},
+    {"emb.pos.weight", "embeddings.position_embeddings.weight", HF_COPY},
+    {"emb.type.weight", "embeddings.token_type_embeddings.weight", HF_COPY},
+    {"emb.ln.weight", "embeddings.LayerNorm.weight", HF_COPY},
+    {"emb.ln.bias", "embeddings.LayerNorm.bias", HF_COPY},
+    {"enc.%d.attn.qkv.weight", "encoder.layer.%d.attention.self.%s.weight", HF_QKV},
+    {"enc.%d.attn.qkv.bias", "encoder.layer.%d.attention.self.%s.bias", HF_QKV},
+    {"enc.%d.attn.out.weight", "encoder.layer.%d.attention.output.dense.weight", HF_COPY},
+    {"enc.%d.attn.out.bias", "encoder.layer.%d.attention.output.dense.bias", HF_COPY},
+    {"enc.%d.ln1.weight", "encoder.layer.%d.attention.output.LayerNorm.weight", HF_COPY},
+    {"enc.%d.ln1.bias", "encoder.layer.%d.attention.output.LayerNorm.bias", HF_COPY},
+    {"enc.%d.ffn.up.weight", "encoder.layer.%d.intermediate.dense.weight", HF_COPY},
+    {"enc.%d.ffn.up.bias", "encoder.layer.%d.intermediate.dense.bias", HF_COPY},
+    {"enc.%d.ffn.down.weight", "encoder.layer.%d.output.dense.weight", HF_COPY},
+    {"enc.%d.ffn.down.bias", "encoder.layer.%d.output.dense.bias", HF_COPY},
+    {"enc.%d.ln2.weight", "encoder.layer.%d.output.LayerNorm.weight", HF_COPY},
+    {"enc.%d.ln2.bias", "encoder.layer.%d.output.LayerNorm.bias", HF_COPY},
+    {"pooler.weight", "pooler.dense.weight", HF_COPY},
+    {"pooler.bias", "pooler.dense.bias", HF_COPY},
+};
+/* heads: outside the model prefix */
+static const hf_entry bert_cls_head[] = {
+    {"head.weight", "classifier.weight", HF_COPY},
+    {"head.bias", "classifier.bias", HF_COPY},
+};
+static const hf_entry bert_mlm_head[] = {
+    {"head.transform.weight", "cls.predictions.transform.dense.weight", HF_COPY},
+    {"head.transform.bias", "cls.predictions.transform.dense.bias", HF_COPY},
+    {"head.ln.weight", "cls.predictions.transform.LayerNorm.weight", HF_COPY},
+    {"head.ln.bias", "cls.predictions.transform.LayerNorm.bias", HF_COPY},
+    {"head.bias", "cls.predictions.bias", HF_COPY},
+};
+static const hf_entry gpt2_names[] = {
+    {"emb.tok.weight", "wte.weight", HF_COPY},
+    {"emb.pos.weight", "wpe.weight", HF_COPY},
+    {"dec.%d.ln1.weight", "h.%d.ln_1.weight", HF_COPY},
+    {"dec.%d.ln1.bias", "h.%d.ln_1.bias", HF_COPY},
+    {"dec.%d.attn.qkv.weight", "h.%d.attn.c_attn.weight", HF_T},
+    {"dec.%d.attn.qkv.bias", "h.%d.attn.c_attn.bias", HF_COPY},
+    {"dec.%d.attn.out.weight", "h.%d.attn.c_proj.weight", HF_T},
+    {"dec.%d.attn.out.bias", "h.%d.attn.c_proj.bias", HF_COPY},
+    {"dec.%d.ln2.weight", "h.%d.ln_2.weight", HF_COPY},
+    {"dec.%d.ln2.bias", "h.%d.ln_2.bias", HF_COPY},
+    {"dec.%d.ffn.up.weight", "h.%d.mlp.c_fc.weight", HF_T},
+    {"dec.%d.ffn.up.bias", "h.%d.mlp.c_fc.bias", HF_COPY},
+    {"dec.%d.ffn.down.weight", "h.%d.mlp.c_proj.weight", HF_T},
+    {"dec.%d.ffn.down.bias", "h.%d.mlp.c_proj.bias", HF_COPY},
+    {"ln_f.weight", "ln_f.weight", HF_COPY},
+    {"ln_f.bias", "ln_f.bias", HF_COPY},
+};
+
+typedef struct hf_arch {
+    const char *name;              /* model_type */
+    const hf_entry *body, *head;   /* body names take the prefix, head names do not */
+    int nbody, nhead;
+    const char *prefix;            /* "bert.", "transformer." (absent in base-model files) */
+} hf_arch;
+
+#define N(a) (int)(sizeof a / sizeof a[0])
+
+/* The HF source of pare parameter `name`: names[0..3) (one, or q/k/v) and the layout; 0 if unmapped. */
+static int hf_source(const hf_arch *a, const char *prefix, int64_t L, const char *name, char hf[3][160],
+                     hf_layout *how)
+{
+    static const char *const qkv[3] = {"query", "key", "value"};
+    for (int part = 0; part < 2; part++) {
+        const hf_entry *t = part ? a->head : a->body;
+        int n = part ? a->nhead : a->nbody;
+        const char *pre = part ? "" : prefix;
+        for (int i = 0; i < n; i++) {
+            int layered = strstr(t[i].pare, "%d") != NULL;
+            for (int64_t l = 0; l < (layered ? L : 1); l++) {
+                char p[PARE_NAME_MAX];
+                snprintf(p, sizeof p, t[i].pare, (int)l);
+                if (strcmp(p, name) != 0) continue;
+                *how = t[i].how;
+                for (int k = 0; k < (t[i].how == HF_QKV ? 3 : 1); k++) {
+                    char body[160];
+                    if (t[i].how == HF_QKV) snprintf(body, sizeof body, t[i].hf, (int)l, qkv[k]);
+                    else snprintf(body, sizeof body, t[i].hf, (int)l);
+                    snprintf(hf[k], 160, "%s%s", pre, body);
+                }
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- config.json ---- */
+
+static pare_status read_text(const char *path, char **out)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return pare_fail(PARE_EIO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > ((size_t)64 << 20)) {
+                free(buf), fclose(f);
+                return pare_fail(PARE_EFORMAT, "%s: larger than 64 MB: not a config", path);
+            }
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf), fclose(f);
+                return pare_fail(PARE_ENOMEM, "%s: out of memory", path);
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, 4096, f);
+        n += r;
+        if (r < 4096) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        return pare_fail(PARE_EIO, "%s: read error", path);
+    }
+    buf[n] = 0;
+    *out = buf;
+    return PARE_OK;
+}
+
+static int cfg_int(const cJSON *c, const char *key, int64_t dflt, int64_t *v)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(c, key);
+    if (!e || cJSON_IsNull(e)) {
+        *v = dflt;
+        return dflt >= 0;
+    }
+    if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int64_t)e->valuedouble || e->valuedouble < 0) return 0;
+    *v = (int64_t)e->valuedouble;
+    return 1;
+}
+
+static const char *cfg_str(const cJSON *c, const char *key, const char *dflt)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(c, key);
+    return cJSON_IsString(e) ? e->valuestring : dflt;
+}
+
+/* The builder's options for the architecture in config.json; arch/head named in info. */
+static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int *n, const hf_arch **arch,
+                              pare_hf_info *info, char *act_buf)
+{
+    static const hf_arch bert = {"bert", bert_names, bert_cls_head, N(bert_names), N(bert_cls_head), "bert."};
+    static const hf_arch bert_mlm = {"bert", bert_names, bert_mlm_head, N(bert_names), N(bert_mlm_head), "bert."};
+    static const hf_arch gpt2 = {"gpt2", gpt2_names, NULL, N(gpt2_names), 0, "transformer."};
+    const char *type = cfg_str(c, "model_type", "");
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(c, "architectures");
+    const char *head = cJSON_IsArray(archs) && cJSON_IsString(cJSON_GetArrayItem(archs, 0))
+                           ? cJSON_GetArrayItem(archs, 0)->valuestring
+                           : "";
+    snprintf(info->head, sizeof info->head, "%s", head);
+    snprintf(info->arch, sizeof info->arch, "%s", type);
+    int64_t V, C, L, H, F, P, NT, ncls;
+    *n = 0;
+#define KV_NUM(k, v) (kv[(*n)++] = (pare_kv){k, PARE_KV_NUM, (double)(v), NULL})
+#define KV_STR(k, v) (kv[(*n)++] = (pare_kv){k, PARE_KV_STR, 0, v})
+#define KV_BOOL(k, v) (kv[(*n)++] = (pare_kv){k, PARE_KV_BOOL, (double)(v), NULL})
+    if (!strcmp(type, "bert")) {
+        if (!cfg_int(c, "vocab_size", -1, &V) || !cfg_int(c, "hidden_size", -1, &C) ||
+            !cfg_int(c, "num_hidden_layers", -1, &L) || !cfg_int(c, "num_attention_heads", -1, &H) ||
+            !cfg_int(c, "intermediate_size", -1, &F) || !cfg_int(c, "max_position_embeddings", 512, &P) ||
+            !cfg_int(c, "type_vocab_size", 2, &NT))
+            return pare_fail(PARE_EFORMAT, "%s: a bert config needs integer vocab_size, hidden_size, num_hidden_layers, "
+                             "num_attention_heads and intermediate_size", path);
+        const char *act = cfg_str(c, "hidden_act", "gelu");
+        if (!strcmp(act, "gelu")) strcpy(act_buf, "gelu_erf");
+        else if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh")) strcpy(act_buf, "gelu");
+        else if (!strcmp(act, "relu")) strcpy(act_buf, "relu");
+        else return pare_fail(PARE_EFORMAT, "%s: hidden_act '%s' is not one pare runs (gelu, gelu_new, relu)", path, act);
+        const cJSON *eps = cJSON_GetObjectItemCaseSensitive(c, "layer_norm_eps");
+        double e = cJSON_IsNumber(eps) ? eps->valuedouble : 1e-12;
+        KV_NUM("vocab", V), KV_NUM("max_T", P), KV_NUM("d", C), KV_NUM("heads", H), KV_NUM("layers", L),
+            KV_NUM("ffn", F), KV_STR("act", act_buf), KV_STR("norm", "post"), KV_NUM("ln_eps", e),
+            KV_NUM("type_vocab", NT), KV_BOOL("emb_norm", 1);
+        if (!strcmp(head, "BertForSequenceClassification")) {
+            const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(c, "id2label");
+            if (!cfg_int(c, "num_labels", cJSON_IsObject(id2) ? cJSON_GetArraySize(id2) : 2, &ncls) || ncls < 2)
+                return pare_fail(PARE_EFORMAT, "%s: %s with %lld labels: pare's classifier heads need at least 2 "
+                                 "(regression heads, num_labels 1, are not supported)", path, head, (long long)ncls);
+            KV_STR("kind", "encoder"), KV_NUM("classes", ncls), KV_STR("pooler", "tanh"), KV_STR("pool", "cls");
+            *arch = &bert;
+        } else if (!strcmp(head, "BertForMaskedLM") || !strcmp(head, "BertForPreTraining")) {
+            KV_STR("kind", "tagger"), KV_STR("head", "mlm"), KV_BOOL("tie_head", 1);
+            *arch = &bert_mlm;
+        } else
+            return pare_fail(PARE_EFORMAT, "%s: architecture '%s' (bert): pare loads BertForSequenceClassification and "
+                             "BertForMaskedLM", path, head[0] ? head : "(none given)");
+    } else if (!strcmp(type, "gpt2")) {
+        if (!cfg_int(c, "vocab_size", -1, &V) || !cfg_int(c, "n_embd", -1, &C) || !cfg_int(c, "n_layer", -1, &L) ||
+            !cfg_int(c, "n_head", -1, &H) || !cfg_int(c, "n_positions", 1024, &P) || !cfg_int(c, "n_inner", 4 * C, &F))
+            return pare_fail(PARE_EFORMAT, "%s: a gpt2 config needs integer vocab_size, n_embd, n_layer and n_head", path);
+        const char *act = cfg_str(c, "activation_function", "gelu_new");
+        if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh")) strcpy(act_buf, "gelu");
+        else if (!strcmp(act, "gelu")) strcpy(act_buf, "gelu_erf");
+        else if (!strcmp(act, "relu")) strcpy(act_buf, "relu");
+        else return pare_fail(PARE_EFORMAT, "%s: activation_function '%s' is not one pare runs (gelu_new, gelu, relu)",
+                              path, act);
+        if (head[0] && strcmp(head, "GPT2LMHeadModel") != 0 && strcmp(head, "GPT2Model") != 0)
+            return pare_fail(PARE_EFORMAT, "%s: architecture '%s' (gpt2): pare loads GPT2LMHeadModel and GPT2Model", path,
+                             head);
+        const cJSON *eps = cJSON_GetObjectItemCaseSensitive(c, "layer_norm_epsilon");
+        double e = cJSON_IsNumber(eps) ? eps->valuedouble : 1e-5;
+        KV_STR("kind", "decoder"), KV_NUM("vocab", V), KV_NUM("max_T", P), KV_NUM("d", C), KV_NUM("heads", H),
+            KV_NUM("layers", L), KV_NUM("ffn", F), KV_STR("act", act_buf), KV_STR("norm", "pre"), KV_NUM("ln_eps", e),
+            KV_BOOL("tie_head", 1), KV_BOOL("head_bias", 0);
+        *arch = &gpt2;
+    } else
+        return pare_fail(PARE_EFORMAT, "%s: model_type '%s' is not one pare loads (bert, gpt2)", path,
+                         type[0] ? type : "(none given)");
+#undef KV_NUM
+#undef KV_STR
+#undef KV_BOOL
+    return PARE_OK;
+}
+
+/* ---- loading ---- */
+
+static int ignored_tensor(const char *name)
+{
+    size_t n = strlen(name);
+#define ENDS(s) (n >= sizeof s - 1 && !strcmp(name + n - (sizeof s - 1), s))
+    return ENDS("position_ids") || ENDS("attn.bias") || ENDS("attn.masked_bias") || ENDS("lm_head.weight") ||
+           ENDS("cls.predictions.decoder.weight") || ENDS("cls.predictions.decoder.bias");
+#undef ENDS
+}
+
+/* The tensor `name` of f, accepting TensorFlow-era LayerNorm names (gamma, beta) for weight, bias. */
+static const pare_st_tensor *find_tensor(const pare_st_file *f, const char *name)
+{
+    const pare_st_tensor *t = pare_safetensors_find(f, name);
+    if (t || !strstr(name, "LayerNorm.")) return t;
+    char alt[192];
+    size_t n = strlen(name);
+    if (n > 7 && !strcmp(name + n - 7, ".weight")) snprintf(alt, sizeof alt, "%.*s.gamma", (int)(n - 7), name);
+    else if (n > 5 && !strcmp(name + n - 5, ".bias")) snprintf(alt, sizeof alt, "%.*s.beta", (int)(n - 5), name);
+    else return NULL;
+    return pare_safetensors_find(f, alt);
+}
+
+static int64_t tensor_numel(const pare_st_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    return n;
+}
+
+static pare_status read_param(const pare_st_file *f, const hf_arch *a, pare_param *p, const char *const hf[3], hf_layout how,
+                              char *used)
+{
+    int parts = how == HF_QKV ? 3 : 1;
+    int64_t N = p->shape[0], K = p->ndim > 1 ? p->shape[1] : 1, per = pare_param_numel(p) / parts;
+    float *tmp = how == HF_T ? malloc(sizeof(float) * (size_t)(N * K)) : NULL;
+    if (how == HF_T && !tmp) return pare_fail(PARE_ENOMEM, "out of memory reading %s", hf[0]);
+    pare_status st = PARE_OK;
+    for (int k = 0; k < parts && st == PARE_OK; k++) {
+        const pare_st_tensor *t = find_tensor(f, hf[k]);
+        if (!t) {
+            st = pare_fail(PARE_EFORMAT, "%s: tensor '%s' is missing (pare's %s needs it for %s)", f->path, hf[k], a->name,
+                           p->name);
+            break;
+        }
+        used[t - f->tensors] = 1;
+        int64_t r = how == HF_T ? K : how == HF_QKV ? N / 3 : N, c = how == HF_T ? N : K; /* the HF shape */
+        int two = how == HF_T || p->ndim == 2;
+        if (t->ndim != (two ? 2 : 1) || t->shape[0] != r || (two && t->shape[1] != c)) {
+            char want[64];
+            if (two) snprintf(want, sizeof want, "[%lld, %lld]", (long long)r, (long long)c);
+            else snprintf(want, sizeof want, "[%lld]", (long long)r);
+            st = pare_fail(PARE_EFORMAT, "%s: tensor '%s' has %d dimensions and %lld elements; pare's %s needs %s for %s",
+                           f->path, hf[k], t->ndim, (long long)tensor_numel(t), a->name, want, p->name);
+            break;
+        }
+        st = pare_safetensors_read_as_f32(f, t, how == HF_T ? tmp : p->blob->data + k * per, (size_t)per);
+    }
+    if (st == PARE_OK && how == HF_T)
+        for (int64_t i = 0; i < K; i++)
+            for (int64_t j = 0; j < N; j++) p->blob->data[j * K + i] = tmp[i * N + j];
+    free(tmp);
+    return st;
+}
+
+pare_status pare_hf_load(pare_model **out, pare_hf_info *info, const char *dir)
+{
+    *out = NULL;
+    pare_hf_info scratch;
+    if (!info) info = &scratch;
+    memset(info, 0, sizeof *info);
+    char path[4096], act[16];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *text = NULL;
+    PARE_TRY(read_text(path, &text));
+    cJSON *cfg = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(cfg)) {
+        cJSON_Delete(cfg);
+        return pare_fail(PARE_EFORMAT, "%s: not a JSON object", path);
+    }
+    pare_kv kv[32];
+    int nkv = 0;
+    const hf_arch *arch = NULL;
+    pare_status st = options_of(path, cfg, kv, &nkv, &arch, info, act);
+    pare_options o;
+    pare_model *m = NULL;
+    if (st == PARE_OK && (st = pare_opts_resolve(&o, &pare_model_schema, kv, nkv)) != PARE_OK)
+        st = pare_fail_ctx(PARE_EFORMAT, "%s", path);
+    cJSON_Delete(cfg);
+    if (st != PARE_OK) return st;
+
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        char alt[4096];
+        snprintf(alt, sizeof alt, "%s/model.safetensors.index.json", dir);
+        if (stat(alt, &sb) == 0)
+            return pare_fail(PARE_EFORMAT, "%s: a sharded checkpoint (model.safetensors.index.json); pare reads one "
+                             "model.safetensors", dir);
+        snprintf(alt, sizeof alt, "%s/pytorch_model.bin", dir);
+        if (stat(alt, &sb) == 0)
+            return pare_fail(PARE_EFORMAT, "%s: only pytorch_model.bin (a pickle); pare reads model.safetensors (convert "
+                             "it with the safetensors library, or save_pretrained(safe_serialization=True))", dir);
+        return pare_fail(PARE_EIO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    pare_st_file *f = NULL;
+    PARE_TRY(pare_safetensors_open(&f, path));
+    /* files of the bare model (BertModel, GPT2Model) have no prefix */
+    char probe[160];
+    snprintf(probe, sizeof probe, "%s%s", arch->prefix, arch->body[0].hf);
+    const char *prefix = pare_safetensors_find(f, probe) ? arch->prefix : "";
+    char *used = calloc((size_t)(f->ntensors ? f->ntensors : 1), 1);
+    if (!used) st = pare_fail(PARE_ENOMEM, "out of memory");
+    if (st == PARE_OK && (st = pare_transformer_build(&m, &o)) != PARE_OK) st = pare_fail_ctx(st, "%s", dir);
+    for (int64_t i = 0; st == PARE_OK && i < m->nparams; i++) {
+        pare_param *p = &m->params[i];
+        char hf[3][160];
+        hf_layout how;
+        if (!hf_source(arch, prefix, m->L, p->name, hf, &how)) {
+            st = pare_fail(PARE_EINVAL, "%s: pare's %s has a parameter '%s' with no Hugging Face name (a pare bug)", dir,
+                           arch->name, p->name);
+            break;
+        }
+        const char *names[3] = {hf[0], hf[1], hf[2]};
+        st = read_param(f, arch, p, names, how, used);
+        if (st == PARE_OK) info->tensors += how == HF_QKV ? 3 : 1;
+    }
+    for (int64_t i = 0; st == PARE_OK && i < f->ntensors; i++)
+        if (!used[i] && !ignored_tensor(f->tensors[i].name))
+            st = pare_fail(PARE_EFORMAT, "%s: tensor '%s' is not part of pare's %s (%s): another architecture or head?",
+                           path, f->tensors[i].name, arch->name, info->head[0] ? info->head : "no head named");
+    if (st == PARE_OK && f->ntensors)
+        snprintf(info->dtype, sizeof info->dtype, "%s", pare_st_dtype_name(f->tensors[0].dtype));
+    free(used);
+    pare_safetensors_close(f);
+    if (st != PARE_OK) {
+        pare_model_free(m);
+        return st;
+    }
+    snprintf(m->applied, sizeof m->applied, "%s", "");
+    *out = m;
+    return PARE_OK;
+}
+
+pare_status pare_hf_save(const pare_model *m, const char *dir)
+{
+    (void)m;
+    return pare_fail(PARE_EINVAL, "%s: saving Hugging Face directories is not implemented yet", dir);
+}
