@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "text/text_internal.h"
 #include "text/unicode.h"
@@ -181,6 +182,10 @@ static pare_status load_vocab_json(pare_tokenizer *t, const char *path)
         else if ((int32_t)v > max_id) max_id = (int32_t)v;
     }
     if (st == PARE_OK && max_id < 0) st = pare_fail(PARE_EFORMAT, "%s: empty vocabulary", path);
+    int count = cJSON_GetArraySize(root);
+    /* ids index arrays of size largest + 1: refuse a file whose few ids would make them huge */
+    if (st == PARE_OK && (int64_t)max_id >= 8 * (int64_t)count + 1024)
+        st = pare_fail(PARE_EFORMAT, "%s: ids are sparse: the largest is %d for %d tokens", path, (int)max_id, count);
     if (st == PARE_OK) st = pare_tok_alloc(t, max_id + 1);
     char where[4200];
     snprintf(where, sizeof where, "%s", path);
@@ -296,11 +301,16 @@ pare_status pare_tokenizer_load(pare_tokenizer *t, const char *dir)
         }
         cJSON_Delete(root);
     }
-    snprintf(p1, sizeof p1, "%s/vocab.txt", dir);
-    if (file_exists(p1)) return pare_tokenizer_load_wordpiece(t, p1, &o);
+    char pt[4200];
+    snprintf(pt, sizeof pt, "%s/vocab.txt", dir);
     snprintf(p1, sizeof p1, "%s/vocab.json", dir);
     snprintf(p2, sizeof p2, "%s/merges.txt", dir);
-    if (file_exists(p1) && file_exists(p2)) return pare_tokenizer_load_bpe(t, p1, p2, style);
+    int wp = file_exists(pt), bpe = file_exists(p1) && file_exists(p2);
+    if (wp && bpe) /* HF would pick by the model's config; a directory is for one tokenizer here */
+        return pare_fail(PARE_EINVAL, "%s: holds both vocab.txt (WordPiece) and vocab.json + merges.txt (BPE); load one with "
+                                      "pare_tokenizer_load_wordpiece or pare_tokenizer_load_bpe", dir);
+    if (wp) return pare_tokenizer_load_wordpiece(t, pt, &o);
+    if (bpe) return pare_tokenizer_load_bpe(t, p1, p2, style);
     return pare_fail(PARE_EIO, "%s: no tokenizer files (expected vocab.txt for WordPiece, or vocab.json and merges.txt for BPE)",
                      dir);
 }
@@ -327,6 +337,13 @@ pare_status pare_tokenizer_save(const pare_tokenizer *t, const char *dir)
     pare_buf b = {0};
     pare_status st = PARE_OK;
     cJSON *cfg = cJSON_CreateObject();
+    /* the other kind's files would make the directory ambiguous to pare_tokenizer_load: remove them */
+    static const char *const other[PARE_TOK_KIND_COUNT][2] = {{"vocab.json", "merges.txt"}, {"vocab.txt", NULL}};
+    for (int i = 0; i < 2 && other[t->kind][i]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, other[t->kind][i]);
+        if (unlink(path) != 0 && errno != ENOENT) st = pare_fail(PARE_EIO, "%s: cannot remove: %s", path, strerror(errno));
+    }
+    if (st != PARE_OK) return cJSON_Delete(cfg), st;
     if (t->kind == PARE_TOK_WORDPIECE) {
         for (int32_t i = 0; i < t->vocab_size; i++) {
             /* a vocab.txt has no holes: ids are line numbers */

@@ -90,8 +90,9 @@ pare_status pare_tokenizer_load_bpe(pare_tokenizer *t, const char *vocab_json, c
 /* Load a Hugging Face model directory: vocab.txt (WordPiece) or vocab.json + merges.txt (BPE);
  * tokenizer_config.json, if present, sets do_lower_case and strip_accents. */
 pare_status pare_tokenizer_load(pare_tokenizer *t, const char *dir);
-/* Write the files load reads (vocab.txt + tokenizer_config.json, or vocab.json + merges.txt) into
- * dir, which is created if missing. */
+/* Write the files load reads (vocab.txt, or vocab.json + merges.txt; and tokenizer_config.json)
+ * into dir, which is created if missing. The other kind's vocabulary files in dir are removed (a
+ * directory holding both is refused by pare_tokenizer_load). */
 pare_status pare_tokenizer_save(const pare_tokenizer *t, const char *dir);
 void pare_tokenizer_free(pare_tokenizer *t); /* safe twice and on a zeroed struct */
 
