@@ -25,12 +25,11 @@
 
 static int byte_printable(unsigned b) { return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF); }
 
+/* The 68 others in byte order: 0..32 -> U+0100..U+0120, 127..160 -> U+0121..U+0142, 173 -> U+0143. */
 uint32_t pare_bpe_byte_cp(unsigned b)
 {
     if (byte_printable(b)) return b;
-    uint32_t k = 0; /* rank of b among the non-printable bytes */
-    for (unsigned x = 0; x < b; x++) k += !byte_printable(x);
-    return 256 + k;
+    return b <= 32 ? 256 + b : b <= 160 ? 256 + 33 + (b - 127) : 256 + 67;
 }
 
 int pare_bpe_cp_byte(uint32_t cp)
@@ -38,24 +37,15 @@ int pare_bpe_cp_byte(uint32_t cp)
     if (cp < 256) return byte_printable(cp) ? (int)cp : -1;
     if (cp >= 256 + 68) return -1;
     uint32_t k = cp - 256;
-    for (unsigned x = 0; x < 256; x++)
-        if (!byte_printable(x) && k-- == 0) return (int)x;
-    return -1;
+    return k <= 32 ? (int)k : k <= 66 ? (int)(127 + k - 33) : 173;
 }
 
 void pare_bpe_to_symbols(pare_buf *out, const char *s, size_t n)
 {
-    static char enc[256][3];
-    static unsigned char enc_n[256];
-    if (!enc_n[0]) { /* idempotent fill: concurrent first calls write the same bytes */
-        for (unsigned b = 255;; b--) {
-            char tmp[4];
-            int k = pare_utf8_encode(pare_bpe_byte_cp(b), tmp);
-            memcpy(enc[b], tmp, (size_t)k), enc_n[b] = (unsigned char)k;
-            if (b == 0) break;
-        }
+    for (size_t i = 0; i < n; i++) {
+        char u[4];
+        pare_buf_add(out, u, (size_t)pare_utf8_encode(pare_bpe_byte_cp((unsigned char)s[i]), u));
     }
-    for (size_t i = 0; i < n; i++) pare_buf_add(out, enc[(unsigned char)s[i]], enc_n[(unsigned char)s[i]]);
 }
 
 /* ------------------------------------------------------------------------------------------------ */

@@ -390,7 +390,7 @@ pare_status pare_tokenizer_save(const pare_tokenizer *t, const char *dir)
 pare_status pare_tokenizer_tokenize(pare_tokenizer *t, int32_t **ids, int64_t *n_ids, const char *text, int64_t n)
 {
     *ids = NULL, *n_ids = 0;
-    if (!t->impl) return pare_fail(PARE_EINVAL, "tokenize: no tokenizer loaded");
+    if (!t->impl || !text) return pare_fail(PARE_EINVAL, "tokenize: %s", !t->impl ? "no tokenizer loaded" : "no text (NULL)");
     size_t len = n < 0 ? strlen(text) : (size_t)n, seg = 0;
     const pare_tokenizer_impl *im = t->impl;
     pare_idvec v = {0};
@@ -438,6 +438,7 @@ pare_status pare_tokenizer_encode(pare_tokenizer *t, pare_encoding *e, const cha
     memset(e, 0, sizeof *e);
     pare_encode_opts d = pare_encode_defaults();
     if (!o) o = &d;
+    if (!t->impl || !a) return pare_fail(PARE_EINVAL, "encode: %s", !t->impl ? "no tokenizer loaded" : "no text (a is NULL)");
     if (o->max_length < 0) return pare_fail(PARE_EINVAL, "encode: max_length=%lld must be >= 0", (long long)o->max_length);
     if (o->padding && o->max_length == 0) return pare_fail(PARE_EINVAL, "encode: padding needs max_length > 0");
     if (o->padding && t->pad < 0)
