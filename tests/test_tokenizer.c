@@ -145,6 +145,11 @@ static void test_wordpiece(void)
         is_str(tokenize(&tc, "Hello hello"), "[UNK] hello", "do_lower_case=0 keeps case");
         pare_tokenizer_free(&tc);
     }
+    o.do_lower_case = 1, o.strip_accents = 0;
+    if (pare_tokenizer_load_wordpiece(&tc, path_in("vocab.txt"), &o) == PARE_OK) {
+        is_str(tokenize(&tc, "H\xc3\xa9llo HELLO"), "[UNK] hello", "strip_accents=0: lower case keeps the accent");
+        pare_tokenizer_free(&tc);
+    }
     write_text(path_in("bert/tokenizer_config.json"), "{\"do_lower_case\": false}");
     if (pare_tokenizer_load(&tc, path_in("bert")) == PARE_OK) {
         ok(tc.wp.do_lower_case == 0, "tokenizer_config.json sets do_lower_case");
@@ -193,6 +198,54 @@ static int collect(void *ctx, const char *s, size_t n)
     if (b->n) pare_buf_addc(b, '|');
     pare_buf_add(b, s, n);
     return 0;
+}
+
+/* RoBERTa: the byte symbols plus <s> </s> <pad> <unk> <mask>, no merges */
+static void test_roberta(void)
+{
+    FILE *f = fopen(path_in("rob.json"), "wb");
+    fprintf(f, "{\"<s>\": 0, \"<pad>\": 1, \"</s>\": 2, \"<unk>\": 3");
+    for (unsigned b = 0; b < 256; b++) {
+        char s[4];
+        byte_sym(b, s);
+        fprintf(f, ", \"%s%s\": %u", strcmp(s, "\"") == 0 || strcmp(s, "\\") == 0 ? "\\" : "", s, 4 + b);
+    }
+    fprintf(f, ", \"<mask>\": 260}");
+    fclose(f);
+    write_text(path_in("rob.txt"), "#version: 0.2\n");
+    pare_tokenizer t;
+    if (!ok(pare_tokenizer_load_bpe(&t, path_in("rob.json"), path_in("rob.txt"), PARE_TOK_STYLE_AUTO) == PARE_OK, "load a RoBERTa vocabulary")) {
+        diag("%s", pare_errmsg());
+        return;
+    }
+    ok(t.style == PARE_TOK_STYLE_ROBERTA && t.cls == 0 && t.bos == 0 && t.sep == 2 && t.eos == 2 && t.pad == 1 && t.unk == 3 && t.mask == 260,
+       "RoBERTa style chosen from <s> and </s>; special ids");
+    pare_encode_opts eo = pare_encode_defaults();
+    eo.max_length = 12, eo.padding = 1, eo.truncation = 1;
+    pare_encoding e;
+    if (pare_tokenizer_encode(&t, &e, "ab", -1, "c d", -1, &eo) == PARE_OK) {
+        is_str(toks(&t, e.ids, e.n), "<s> a b </s> </s> c \xc4\xa0 d </s> <pad> <pad> <pad>", "pair <s> a </s></s> b </s>, padded with <pad>");
+        int zero = 1;
+        for (int64_t i = 0; i < e.n; i++) zero &= e.types[i] == 0;
+        ok(zero && e.length == 9, "RoBERTa types are all 0");
+        char *txt;
+        size_t n;
+        pare_tokenizer_decode(&t, &txt, &n, e.ids, e.n, 1);
+        is_str(txt, "abc d", "decode skipping specials");
+        free(txt);
+        pare_tokenizer_decode(&t, &txt, &n, e.ids, e.length, 0);
+        is_str(txt, "<s>ab</s></s>c d</s>", "decode keeping specials");
+        free(txt);
+        pare_encoding_free(&e);
+    }
+    pare_tokenizer_free(&t);
+    ok(pare_tokenizer_load_bpe(&t, path_in("rob.json"), path_in("rob.txt"), PARE_TOK_STYLE_GPT2) == PARE_OK && t.style == PARE_TOK_STYLE_GPT2 &&
+           t.cls < 0 && t.pad < 0,
+       "style gpt2 forced on the same files: no cls, no pad");
+    pare_tokenizer_free(&t);
+    ok(pare_tokenizer_load_bpe(&t, path_in("rob.json"), path_in("rob.txt"), PARE_TOK_STYLE_BERT) == PARE_EINVAL &&
+           strstr(pare_errmsg(), "auto, gpt2 or roberta"),
+       "style bert refused for BPE: %s", pare_errmsg());
 }
 
 static void test_bpe(void)
@@ -425,6 +478,7 @@ int main(void)
     if (!mkdtemp(dir)) return printf("Bail out! cannot make a temporary directory\n"), 1;
     test_wordpiece();
     test_bpe();
+    test_roberta();
     test_train();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
