@@ -8,6 +8,7 @@
 #include "tap.h"
 #include "text/text_internal.h"
 #include "text/tokenizer.h"
+#include "text/unicode.h"
 
 static char dir[64];
 
@@ -160,6 +161,103 @@ static void test_wordpiece(void)
     ok(1, "free twice is safe");
 }
 
+/* BERT's basic tokenizer against HF's Python BasicTokenizer (tokenization_bert.py, re-typed here from
+ * its definitions: _clean_text, _tokenize_chinese_chars, whitespace_tokenize, lower(), _run_strip_accents,
+ * _run_split_on_punc), on random text over many scripts. Python's lower() is used per character
+ * where it gives one character (pare's documented rule), so Σ and İ are left out of the pool. */
+static int collect_words(void *ctx, const char *s, size_t n)
+{
+    pare_buf *b = ctx;
+    if (b->n) pare_buf_addc(b, '|');
+    pare_buf_add(b, s, n);
+    return 0;
+}
+
+static void test_bert_reference(void)
+{
+    static const uint32_t pool[] = {'a', 'Z', 'q', '0', '7', ' ', ' ', '\t', '\r', '.', ',', '$', '^', '`', '~', '\'', '-', 0x01, 0x7F,
+                                    0xA0, 0xAD, 0xC0, 0xC9, 0xDF, 0xE9, 0xF1, 0xFF, 0x100, 0x141, 0x152, 0x17F, 0x1C4, 0x1E9E, 0x301,
+                                    0x308, 0x386, 0x391, 0x3AC, 0x3C2, 0x401, 0x419, 0x439, 0x5D0, 0x627, 0x964, 0x1EA0, 0x2014,
+                                    0x201C, 0x2026, 0x200B, 0x2028, 0x3000, 0x3001, 0x300C, 0x4E2D, 0x6587, 0x3042, 0x30AB, 0xAC00,
+                                    0xD55C, 0xF900, 0xFB01, 0xFF01, 0xFF21, 0x1D400, 0x20000, 0x1F600, 0xFFFD, 0xE000, 0x2160};
+    const size_t np = sizeof pool / sizeof pool[0];
+    FILE *in = fopen(path_in("bert_in.txt"), "w");
+    unsigned seed = 99;
+    static char texts[500][160];
+    for (int k = 0; k < 500; k++) {
+        size_t n = 0;
+        int len = 1 + k % 25;
+        for (int i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            uint32_t cp = pool[(seed >> 16) % np];
+            n += (size_t)pare_utf8_encode(cp, texts[k] + n);
+        }
+        texts[k][n] = 0;
+        for (size_t i = 0; i < n; i++) fprintf(in, "%02x", (unsigned char)texts[k][i]);
+        fprintf(in, "\n");
+    }
+    fclose(in);
+    FILE *py = fopen(path_in("bert_ref.py"), "w");
+    fprintf(py, "import sys, unicodedata as ud\n"
+                "def ctrl(c):\n"
+                "    if c in '\\t\\n\\r': return False\n"
+                "    return ud.category(c).startswith('C')\n"
+                "def ws(c): return c in ' \\t\\n\\r' or ud.category(c) == 'Zs'\n"
+                "def punc(c):\n"
+                "    cp = ord(c)\n"
+                "    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126: return True\n"
+                "    return ud.category(c).startswith('P')\n"
+                "def cjk(cp): return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF or\n"
+                "    0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF or 0xF900 <= cp <= 0xFAFF or\n"
+                "    0x2F800 <= cp <= 0x2FA1F)\n"
+                "def low(s): return ''.join(c.lower() if len(c.lower()) == 1 else c for c in s)\n"
+                "def tok(text):\n"
+                "    text = ''.join(' ' if ws(c) else c for c in text if not (ord(c) in (0, 0xFFFD) or ctrl(c)))\n"
+                "    text = ''.join(' ' + c + ' ' if cjk(ord(c)) else c for c in text)\n"
+                "    out = []\n"
+                "    for t in text.strip().split():\n"
+                "        t = low(t)\n"
+                "        t = ''.join(c for c in ud.normalize('NFD', t) if ud.category(c) != 'Mn')\n"
+                "        cur = ''\n"
+                "        for c in t:\n"
+                "            if punc(c):\n"
+                "                if cur: out.append(cur)\n"
+                "                out.append(c); cur = ''\n"
+                "            else: cur += c\n"
+                "        if cur: out.append(cur)\n"
+                "    return '|'.join(out)\n"
+                "for line in open(sys.argv[1]):\n"
+                "    print(tok(bytes.fromhex(line.strip()).decode('utf-8')).encode('utf-8').hex())\n");
+    fclose(py);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s", path_in("bert_ref.py"), path_in("bert_in.txt"));
+    FILE *p = popen(cmd, "r");
+    pare_wordpiece_opts o = pare_wordpiece_defaults();
+    int agree = p != NULL, cnt = 0;
+    static char line[8192];
+    for (int k = 0; p && k < 500 && fgets(line, sizeof line, p); k++) {
+        line[strcspn(line, "\n")] = 0;
+        char want[4096];
+        size_t wn = 0;
+        for (size_t i = 0; line[i] && line[i + 1]; i += 2) {
+            unsigned v;
+            sscanf(line + i, "%2x", &v);
+            want[wn++] = (char)v;
+        }
+        want[wn] = 0;
+        pare_buf got = {0};
+        pare_bert_split(texts[k], strlen(texts[k]), &o, collect_words, &got);
+        if (strcmp(got.p ? got.p : "", want) != 0) {
+            if (agree) diag("text %d: got '%s' want '%s'", k, got.p ? got.p : "", want);
+            agree = 0;
+        }
+        pare_buf_free(&got);
+        cnt++;
+    }
+    if (p) pclose(p);
+    ok(agree && cnt == 500, "BERT basic tokenizer agrees with a Python reference on %d random multi-script texts", cnt);
+}
+
 /* ---- byte-level BPE ---- */
 
 /* GPT-2's bytes_to_unicode, written independently of the library's */
@@ -246,6 +344,73 @@ static void test_roberta(void)
     ok(pare_tokenizer_load_bpe(&t, path_in("rob.json"), path_in("rob.txt"), PARE_TOK_STYLE_BERT) == PARE_EINVAL &&
            strstr(pare_errmsg(), "auto, gpt2 or roberta"),
        "style bert refused for BPE: %s", pare_errmsg());
+}
+
+/* GPT-2's pattern against Python's re engine running the pattern itself, with \p{L}, \p{N} and \s
+ * spelled out as classes built from unicodedata (Python's re has no \p{..}; its \s is not White_Space). */
+static void test_gpt2_reference(void)
+{
+    static const uint32_t pool[] = {'a', 'Z', 's', 't', 'm', 'd', 'l', 'r', 'e', 'v', '\'', '\'', '0', '9', ' ', ' ', ' ', '\t', '\n',
+                                    '\r', '.', '!', '_', '-', 0x0B, 0x1C, 0x85, 0xA0, 0xB2, 0xBD, 0xE9, 0x301, 0x3B1, 0x416,
+                                    0x5D0, 0x661, 0x2028, 0x2003, 0x3000, 0x4E2D, 0x3042, 0xAC00, 0x2160, 0x1F600, 0xFF11, 0x2014};
+    const size_t np = sizeof pool / sizeof pool[0];
+    static char texts[300][160];
+    FILE *in = fopen(path_in("gpt2_in.txt"), "w");
+    unsigned seed = 4242;
+    for (int k = 0; k < 300; k++) {
+        size_t n = 0;
+        for (int i = 0, len = 1 + k % 30; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            n += (size_t)pare_utf8_encode(pool[(seed >> 16) % np], texts[k] + n);
+        }
+        texts[k][n] = 0;
+        for (size_t i = 0; i < n; i++) fprintf(in, "%02x", (unsigned char)texts[k][i]);
+        fprintf(in, "\n");
+    }
+    fclose(in);
+    FILE *py = fopen(path_in("gpt2_ref.py"), "w");
+    fprintf(py, "import sys, re, unicodedata as ud\n"
+                "def cls(pred):\n"
+                "    out, start = [], None\n"
+                "    for cp in range(0x110000):\n"
+                "        if pred(cp):\n"
+                "            if start is None: start = cp\n"
+                "        elif start is not None: out.append((start, cp - 1)); start = None\n"
+                "    return ''.join('\\\\U%%08x-\\\\U%%08x' %% r for r in out)\n"
+                "L = cls(lambda c: ud.category(chr(c))[0] == 'L')\n"
+                "N = cls(lambda c: ud.category(chr(c))[0] == 'N')\n"
+                "W = cls(lambda c: c in (9, 10, 11, 12, 13, 32, 0x85, 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000) or 0x2000 <= c <= 0x200A)\n"
+                "pat = re.compile(\"'s|'t|'re|'ve|'m|'ll|'d| ?[%%s]+| ?[%%s]+| ?[^%%s%%s%%s]+|[%%s]+(?![^%%s])|[%%s]+\" %% (L, N, W, L, N, W, W, W))\n"
+                "for line in open(sys.argv[1]):\n"
+                "    t = bytes.fromhex(line.strip()).decode('utf-8')\n"
+                "    print('|'.join(pat.findall(t)).encode('utf-8').hex())\n");
+    fclose(py);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s", path_in("gpt2_ref.py"), path_in("gpt2_in.txt"));
+    FILE *p = popen(cmd, "r");
+    int agree = p != NULL, cnt = 0;
+    static char line[16384];
+    for (int k = 0; p && k < 300 && fgets(line, sizeof line, p); k++) {
+        line[strcspn(line, "\n")] = 0;
+        static char want[8192];
+        size_t wn = 0;
+        for (size_t i = 0; line[i] && line[i + 1]; i += 2) {
+            unsigned v;
+            sscanf(line + i, "%2x", &v);
+            want[wn++] = (char)v;
+        }
+        want[wn] = 0;
+        pare_buf got = {0};
+        pare_gpt2_split(texts[k], strlen(texts[k]), collect_words, &got);
+        if (strcmp(got.p ? got.p : "", want) != 0) {
+            if (agree) diag("text %d: got '%s' want '%s'", k, got.p ? got.p : "", want);
+            agree = 0;
+        }
+        pare_buf_free(&got);
+        cnt++;
+    }
+    if (p) pclose(p);
+    ok(agree && cnt == 300, "GPT-2 pattern agrees with Python's re on %d random multi-script texts", cnt);
 }
 
 static void test_bpe(void)
@@ -477,6 +642,8 @@ int main(void)
     snprintf(dir, sizeof dir, "/tmp/pare-tok-XXXXXX");
     if (!mkdtemp(dir)) return printf("Bail out! cannot make a temporary directory\n"), 1;
     test_wordpiece();
+    test_bert_reference();
+    test_gpt2_reference();
     test_bpe();
     test_roberta();
     test_train();

@@ -9,8 +9,9 @@
  * Invalid UTF-8 bytes are kept as one-byte "other" symbols so that any byte string round-trips.
  *
  * BERT's basic tokenizer (tokenization.py; HF BertNormalizer + BertPreTokenizer): drop NUL, U+FFFD
- * and control characters, whitespace separates, CJK ideographs become words of their own, then lower
- * case and accent stripping (NFD minus Mn), then every punctuation character is a word of its own.
+ * and control characters, whitespace separates (BERT's ' ', \t, \n, \r, Zs, and then str.split()'s
+ * White_Space, which adds U+2028/U+2029), CJK ideographs become words of their own, then lower case
+ * and accent stripping (NFD minus Mn), then every punctuation character is a word of its own.
  * Lower-casing is per character (as HF's Rust tokenizer; Python's str.lower() additionally applies
  * the Greek final-sigma rule).
  */
@@ -130,25 +131,28 @@ int pare_bert_split(const char *s, size_t n, const pare_wordpiece_opts *o, pare_
         uint32_t cp = pare_utf8_decode((const unsigned char *)s + i, n - i, &len);
         i += (size_t)len;
         if (cp == 0 || cp == 0xFFFD || cp == PARE_U_BAD || pare_u_bert_control(cp)) continue;
-        if (pare_u_bert_space(cp)) {
+        if (pare_u_bert_space(cp) || pare_u_is_white(cp)) { /* Zs -> ' ', then split() also cuts at U+2028/9 */
             r = flush(&w, emit, ctx);
             continue;
         }
-        if (o->tokenize_chinese_chars && pare_u_bert_cjk(cp)) {
-            r = emit_one(&w, cp, emit, ctx);
-            continue;
-        }
+        int cjk = o->tokenize_chinese_chars && pare_u_bert_cjk(cp);
+        if (cjk) r = flush(&w, emit, ctx); /* a word of its own, still normalised (NFD maps U+F900.. to unified ideographs) */
         uint32_t out[3];
         int k = 1;
         out[0] = o->do_lower_case ? pare_u_lower1(cp) : cp;
         if (strip) k = pare_u_strip_accents(out[0], out);
         for (int q = 0; q < k && !r; q++) {
+            if (cjk) {
+                char u[4];
+                pare_buf_add(&w, u, (size_t)pare_utf8_encode(out[q], u));
+            } else
             if (pare_u_bert_punct(out[q])) r = emit_one(&w, out[q], emit, ctx);
             else {
                 char u[4];
                 pare_buf_add(&w, u, (size_t)pare_utf8_encode(out[q], u));
             }
         }
+        if (cjk && !r) r = flush(&w, emit, ctx);
     }
     if (!r && !w.err) r = flush(&w, emit, ctx);
     if (w.err) r = -1;
