@@ -1190,4 +1190,5 @@ void pare_lua_register_engine(lua_State *L)
     lua_pop(L, 1);
     luaL_setfuncs(L, funcs, 0); /* into the pare table on top */
     pare_lua_register_attn(L);
+    pare_lua_register_text(L);
 }

@@ -9,5 +9,7 @@
 void pare_lua_register_engine(lua_State *L);
 /* The attention-variant functions (lua_attn.c), same contract; called by pare_lua_register_engine. */
 void pare_lua_register_attn(lua_State *L);
+/* The tokenizer functions (lua_text.c), same contract; called by pare_lua_register_engine. */
+void pare_lua_register_text(lua_State *L);
 
 #endif
