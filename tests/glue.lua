@@ -91,4 +91,29 @@ tap.ok(pair.classes == 2 and pair.n_train == 400 and pair.n_test == 200,
        string.format("fortune_pair: T %d, vocab %d", pair.T, pair.vocab))
 tap.is(pare.baseline(pair, "majority"), 0.5, "fortune_pair is exactly balanced: majority 0.5")
 tap.raises(function() return pare.task("fortune_pair", {n_pairs = 3}) end, "n_train", "an unknown option lists the keys")
+
+-- a trained WordPiece tokenizer instead of the fallback word encoder (tokenizer = ... is not an option)
+local tok = pare.train_tokenizer{kind = "wordpiece", files = {"/usr/share/games/fortunes/computers",
+                                                             "/usr/share/games/fortunes/science"}, vocab_size = 1500}
+local tt = pare.task("fortune_topic", {max_len = 48, tokenizer = tok})
+tap.ok(tt.vocab == tok.vocab_size and tt.n_train == topic.n_train and tt.T <= 48,
+       string.format("fortune_topic through a WordPiece tokenizer: vocab %d, T %d", tt.vocab, tt.T))
+local pt = pare.task("fortune_pair", {n_train = 200, n_test = 100, tokenizer = tok})
+tap.ok(pt.vocab == tok.vocab_size and pt.classes == 2, "fortune_pair through it (pairs with token types)")
+local mt = pare.model{vocab = tt.vocab, max_T = tt.T, classes = tt.classes, d = 32, heads = 2, layers = 1, seed = 3}
+mt:train(tt, {steps = 20, batch = 32, lr = 3e-3, warmup = 5})
+local et = mt:evaluate(tt)
+tap.ok(et.accuracy >= 0 and et.accuracy <= 1, string.format("and a model trains on it (accuracy %.3f)", et.accuracy))
+-- a BERT-style model (token types, post-LayerNorm) trains on the pairs: the loops bind the types
+local bm = pare.model{vocab = pt.vocab, max_T = pt.T, classes = 2, d = 32, heads = 2, layers = 1, seed = 3,
+                      type_vocab = 2, norm = "post", act = "gelu_erf", emb_norm = true, pooler = "tanh", ln_eps = 1e-12}
+local btr = bm:train(pt, {steps = 20, batch = 16, lr = 3e-3, warmup = 5})
+local bev = bm:evaluate(pt)
+tap.ok(btr.loss == btr.loss and bev.accuracy >= 0, string.format("a BERT-style model trains on fortune_pair with token "
+                                                                 .. "types (loss %.3f)", btr.loss))
+local bpe = pare.train_tokenizer{kind = "bpe", files = {"/usr/share/games/fortunes/computers"}, vocab_size = 400}
+tap.raises(function() return pare.task("fortune_topic", {tokenizer = bpe}) end, "pad id",
+           "a tokenizer whose pad id is not 0 is refused, naming it")
+tap.raises(function() return pare.task("fortune_topic", {tokenizer = 3}) end, "must be a pare.tokenizer",
+           "a tokenizer that is not one")
 tap.done()

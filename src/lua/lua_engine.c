@@ -52,7 +52,10 @@
 #include "graph/format.h"
 #include "graph/ops.h"
 #include "graph/transform.h"
+#include "data/glue.h"
+#include "data/text_encoder.h"
 #include "io/hf.h"
+#include "text/tokenizer.h"
 #include "io/safetensors.h"
 #include "kernels/gemm.h"
 #include "lua_util.h"
@@ -130,18 +133,38 @@ static int task_gc(lua_State *L)
     return 0;
 }
 
+static void push_opts_without(lua_State *L, int idx, const char *skip);
+
 static int l_task(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     const pare_schema *s = pare_task_schema(name);
     if (!s) return pare_lua_status_error(L, PARE_EINVAL);
+    /* tokenizer = <pare.tokenizer> (text tasks) is an object, not an option: the other keys are options */
+    pare_tokenizer *tok = NULL;
+    int opt_idx = 2;
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "tokenizer");
+        if (!lua_isnil(L, -1)) {
+            tok = pare_lua_tokenizer(L, -1);
+            if (!tok) return pare_lua_error(L, "%s: tokenizer must be a pare.tokenizer(...), not a %s", name, luaL_typename(L, -1));
+        }
+        lua_pop(L, 1);
+        push_opts_without(L, 2, "tokenizer");
+        opt_idx = lua_gettop(L);
+    }
     pare_options o;
-    pare_lua_opts(L, 2, s, &o);
+    pare_lua_opts(L, opt_idx, s, &o);
     ltask *t = lua_newuserdatauv(L, sizeof *t, 0);
     memset(t, 0, sizeof *t);
     luaL_setmetatable(L, TASK_MT);
     snprintf(t->name, sizeof t->name, "%s", name);
-    pare_status st = pare_task_make(&t->train, &t->test, name, &o);
+    pare_status st;
+    if (tok) {
+        pare_text_encoder enc;
+        st = pare_tokenizer_text_encoder(&enc, tok);
+        if (st == PARE_OK) st = pare_text_task_make(&t->train, &t->test, name, &o, &enc);
+    } else st = pare_task_make(&t->train, &t->test, name, &o);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
     return 1;
 }

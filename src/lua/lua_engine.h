@@ -12,4 +12,8 @@ void pare_lua_register_attn(lua_State *L);
 /* The tokenizer functions (lua_text.c), same contract; called by pare_lua_register_engine. */
 void pare_lua_register_text(lua_State *L);
 
+/* The tokenizer of the pare.tokenizer object at index i, or NULL (lua_text.c). */
+struct pare_tokenizer;
+struct pare_tokenizer *pare_lua_tokenizer(lua_State *L, int i);
+
 #endif

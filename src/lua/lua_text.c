@@ -52,6 +52,12 @@ static tbox *box_new(lua_State *L)
 
 static ltok *check_tok(lua_State *L, int i) { return luaL_checkudata(L, i, TOKENIZER_MT); }
 
+pare_tokenizer *pare_lua_tokenizer(lua_State *L, int i)
+{
+    ltok *t = luaL_testudata(L, i, TOKENIZER_MT);
+    return t ? &t->t : NULL;
+}
+
 static ltok *push_tok(lua_State *L)
 {
     ltok *t = lua_newuserdatauv(L, sizeof *t, 0);

@@ -49,7 +49,7 @@ static pare_status check_fit(const pare_model *m, const pare_dataset *d)
 }
 
 typedef struct batch_buf {
-    int32_t *tokens, *lengths, *labels;
+    int32_t *tokens, *lengths, *labels, *types;
     int64_t *idx;
 } batch_buf;
 
@@ -58,15 +58,29 @@ static pare_status batch_alloc(batch_buf *b, int64_t B, int64_t T)
     b->tokens = pare_alloc((size_t)(B * T) * sizeof(int32_t));
     b->lengths = pare_alloc((size_t)B * sizeof(int32_t));
     b->labels = pare_alloc((size_t)(B * T) * sizeof(int32_t));
+    b->types = pare_alloc((size_t)(B * T) * sizeof(int32_t));
     b->idx = pare_alloc((size_t)B * sizeof(int64_t));
-    if (!b->tokens || !b->lengths || !b->labels || !b->idx) return PARE_ENOMEM;
+    if (!b->tokens || !b->lengths || !b->labels || !b->types || !b->idx) return PARE_ENOMEM;
     return PARE_OK;
 }
 
 static void batch_free(batch_buf *b)
 {
-    pare_free(b->tokens), pare_free(b->lengths), pare_free(b->labels), pare_free(b->idx);
+    pare_free(b->tokens), pare_free(b->lengths), pare_free(b->labels), pare_free(b->types), pare_free(b->idx);
     memset(b, 0, sizeof *b);
+}
+
+/* Rows idx of d into x: tokens, lengths, labels, and the token types of pair tasks when the model has a
+ * token-types input (BERT); a model without one reads pairs as one segment, as before. */
+static pare_status batch_bind(pare_exec *x, const pare_dataset *d, batch_buf *bb, int64_t B)
+{
+    pare_dataset_gather(d, bb->idx, B, bb->tokens, bb->lengths, bb->labels);
+    PARE_TRY(pare_exec_bind(x, bb->tokens, bb->lengths, bb->labels));
+    if (d->types && x->m->types >= 0) {
+        pare_dataset_gather_extra(d, bb->idx, B, bb->types, NULL);
+        PARE_TRY(pare_exec_bind_types(x, bb->types));
+    }
+    return PARE_OK;
 }
 
 pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
@@ -115,8 +129,7 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
     double ema = 0;
     for (int64_t s = 0; s < steps; s++) {
         for (int64_t b = 0; b < B; b++) bb.idx[b] = (int64_t)pare_rng_below(&rng, (uint64_t)train->n);
-        pare_dataset_gather(train, bb.idx, B, bb.tokens, bb.lengths, bb.labels);
-        if ((st = pare_exec_bind(x, bb.tokens, bb.lengths, bb.labels)) != PARE_OK) goto done;
+        if ((st = batch_bind(x, train, &bb, B)) != PARE_OK) goto done;
         if (d && (st = pare_distill_step(&dr, x, bb.tokens, bb.lengths)) != PARE_OK) goto done;
         if ((st = pare_exec_forward(x)) != PARE_OK) goto done;
         if (!isfinite(x->loss)) {
@@ -209,8 +222,7 @@ static pare_status for_range(pare_model *m, const pare_dataset *d, int64_t from,
         int64_t B = end - first < batch ? end - first : batch;
         pare_exec *e = B == batch ? x : tail;
         for (int64_t b = 0; b < B; b++) bb.idx[b] = first + b;
-        pare_dataset_gather(d, bb.idx, B, bb.tokens, bb.lengths, bb.labels);
-        if ((st = pare_exec_bind(e, bb.tokens, bb.lengths, bb.labels)) != PARE_OK) break;
+        if ((st = batch_bind(e, d, &bb, B)) != PARE_OK) break;
         if ((st = pare_exec_forward(e)) != PARE_OK) break;
         int64_t bad = pare_first_nonfinite(pare_exec_logits(e), (m->lm ? B * d->T : B) * m->nclass);
         if (bad >= 0) {
