@@ -18,6 +18,11 @@ probe:close()
 local dir = string.format("%s/pare-hf-%d-%d", os.getenv("TMPDIR") or "/tmp", os.time(), math.random(1 << 30))
 assert(os.execute(string.format("mkdir -p '%s' && %s tests/hf_ref.py '%s'", dir, py, dir)), "hf_ref.py failed")
 
+local function err_of(f, ...)
+  local ok, e = pcall(f, ...)
+  return not ok and tostring(e) or nil
+end
+
 local function numbers(path)
   local f = assert(io.open(path))
   local t = {}
@@ -101,11 +106,33 @@ local q = bert:apply("dynamic_int8")
 local ql = q:forward{tokens = ids, types = types, lengths = lengths}
 tap.ok(rel_err(ql.logits, a.logits) < 0.1, "bert: int8 runs on the loaded model")
 
--- errors
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  return not ok and tostring(e) or nil
+-- written back in Hugging Face's layout: the same tensors, bit for bit, and the same logits on reload
+for _, name in ipairs({"bert", "gpt2"}) do
+  local m = pare.load_hf(dir .. "/" .. name)
+  local out = dir .. "/" .. name .. ".saved"
+  m:save_hf(out)
+  local again, info = pare.load_hf(out)
+  local ids2, types2, lengths2 = inputs(dir .. "/" .. name .. "/inputs.txt")
+  local x = m:forward{tokens = ids2, types = info.arch == "bert" and types2 or nil, lengths = lengths2}
+  local y = again:forward{tokens = ids2, types = info.arch == "bert" and types2 or nil, lengths = lengths2}
+  tap.is(table.concat(y.logits.values, ","), table.concat(x.logits.values, ","),
+         name .. ": save_hf -> load_hf gives identical logits")
+  local same = os.execute(string.format("%s - '%s/%s/model.safetensors' '%s/model.safetensors' <<'EOF'\n%s\nEOF", py, dir,
+    name, out, [==[
+import json, struct, sys
+def read(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); d = b[8 + n:]
+    return {k: (v["shape"], d[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in h.items() if k != "__metadata__"}
+a, b = read(sys.argv[1]), read(sys.argv[2])
+sys.exit(0 if a == b else 1)]==]))
+  tap.ok(same, name .. ": the written tensors equal the original file's (names, shapes, bytes)")
 end
+tap.like(err_of(pare.model{vocab = 10, max_T = 8}.save_hf, pare.model{vocab = 10, max_T = 8}, dir .. "/x"),
+         "not shaped as a Hugging Face architecture", "a model of no HF architecture is refused")
+local pruned = pare.load_hf(dir .. "/bert"):drop_heads("enc.0.attn", {1})
+tap.like(err_of(pruned.save_hf, pruned, dir .. "/p"), "layers were edited", "an edited model is refused (for now)")
+
+-- errors
 local function write(path, text)
   local f = assert(io.open(path, "w")); f:write(text); f:close()
 end

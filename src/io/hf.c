@@ -396,8 +396,164 @@ pare_status pare_hf_load(pare_model **out, pare_hf_info *info, const char *dir)
     return PARE_OK;
 }
 
+/* ---- saving ---- */
+
+/* The builder's options of m (its config record), for deciding the architecture. */
+static pare_status model_options(const pare_model *m, pare_options *o, cJSON **root)
+{
+    *root = cJSON_Parse(m->config);
+    if (!cJSON_IsObject(*root)) return pare_fail(PARE_EINVAL, "saving in Hugging Face form: the model has no builder options "
+                                                 "(a hand-built graph)");
+    pare_kv kv[PARE_MAX_OPTS];
+    int n = 0;
+    for (const cJSON *e = (*root)->child; e && n < PARE_MAX_OPTS; e = e->next) {
+        pare_kv *k = &kv[n++];
+        k->key = e->string;
+        if (cJSON_IsNumber(e)) k->kind = PARE_KV_NUM, k->num = e->valuedouble;
+        else if (cJSON_IsBool(e)) k->kind = PARE_KV_BOOL, k->num = cJSON_IsTrue(e);
+        else k->kind = PARE_KV_STR, k->str = cJSON_IsString(e) ? e->valuestring : "";
+    }
+    return pare_opts_resolve(o, &pare_model_schema, kv, n);
+}
+
+static pare_status write_config(const char *path, cJSON *c)
+{
+    char *text = cJSON_Print(c);
+    if (!text) return pare_fail(PARE_ENOMEM, "out of memory writing %s", path);
+    size_t n = strlen(text);
+    text[n] = '\n';
+    pare_status st = pare_atomic_replace(path, text, n + 1, "saving a Hugging Face config");
+    free(text);
+    return st;
+}
+
 pare_status pare_hf_save(const pare_model *m, const char *dir)
 {
-    (void)m;
-    return pare_fail(PARE_EINVAL, "%s: saving Hugging Face directories is not implemented yet", dir);
+    static const hf_arch bert = {"bert", bert_names, bert_cls_head, N(bert_names), N(bert_cls_head), "bert."};
+    static const hf_arch bert_mlm = {"bert", bert_names, bert_mlm_head, N(bert_names), N(bert_mlm_head), "bert."};
+    static const hf_arch gpt2 = {"gpt2", gpt2_names, NULL, N(gpt2_names), 0, "transformer."};
+    pare_options o;
+    cJSON *opts = NULL;
+    pare_status st = model_options(m, &o, &opts);
+    cJSON_Delete(opts);
+    if (st != PARE_OK) return pare_fail_ctx(st, "%s", dir);
+    const char *kind = pare_opt_str(&o, "kind"), *act = pare_opt_str(&o, "act");
+    int post = !strcmp(pare_opt_str(&o, "norm"), "post"), tie = pare_opt_bool(&o, "tie_head");
+    const hf_arch *a = NULL;
+    const char *head = NULL;
+    if (post && pare_opt_bool(&o, "emb_norm") && !strcmp(kind, "encoder") && !strcmp(pare_opt_str(&o, "pooler"), "tanh"))
+        a = &bert, head = "BertForSequenceClassification";
+    else if (post && pare_opt_bool(&o, "emb_norm") && !strcmp(kind, "tagger") && tie &&
+             !strcmp(pare_opt_str(&o, "head"), "mlm"))
+        a = &bert_mlm, head = "BertForMaskedLM";
+    else if (!post && !strcmp(kind, "decoder") && tie && !pare_opt_bool(&o, "head_bias") &&
+             !strcmp(pare_opt_str(&o, "pos"), "learned"))
+        a = &gpt2, head = "GPT2LMHeadModel";
+    if (!a)
+        return pare_fail(PARE_EINVAL, "%s: the model is not shaped as a Hugging Face architecture pare writes: BERT "
+                         "(norm=post, emb_norm, an encoder with pooler=tanh or a tagger with head=mlm and tie_head) or "
+                         "GPT-2 (a pre-norm decoder with tie_head and no head bias)", dir);
+    if (pare_opt_int(&o, "pos_offset") != 0 || strcmp(pare_opt_str(&o, "attention"), "") != 0 ||
+        strcmp(pare_opt_str(&o, "pool"), "cls") != 0)
+        return pare_fail(PARE_EINVAL, "%s: options with no Hugging Face %s equivalent (pos_offset, attention variants, "
+                         "pool=mean)", dir, a->name);
+    /* one width per model in HF's configs: an edited (heterogeneous) model is refused */
+    pare_model *fresh = NULL;
+    PARE_TRY(pare_transformer_build(&fresh, &o));
+    int same = fresh->nparams == m->nparams;
+    for (int64_t i = 0; same && i < m->nparams; i++)
+        same = !strcmp(fresh->params[i].name, m->params[i].name) && fresh->params[i].shape[0] == m->params[i].shape[0] &&
+               fresh->params[i].shape[1] == m->params[i].shape[1];
+    pare_model_free(fresh);
+    if (!same)
+        return pare_fail(PARE_EINVAL, "%s: the model's layers were edited (heads, neurons or layers removed); Hugging "
+                         "Face %s configs describe one width for every layer", dir, a->name);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return pare_fail(PARE_EIO, "%s: cannot create: %s", dir, strerror(errno));
+
+    /* tensors: HF names and layouts (q, k, v split; Conv1D transposed); the tied head is not written */
+    int64_t cap = m->nparams * 3 + 1, nt = 0;
+    pare_st_out *t = calloc((size_t)cap, sizeof *t);
+    char (*names)[160] = calloc((size_t)cap, sizeof *names);
+    int64_t (*shapes)[2] = calloc((size_t)cap, sizeof *shapes);
+    float **bufs = calloc((size_t)cap, sizeof *bufs);
+    if (!t || !names || !shapes || !bufs) st = pare_fail(PARE_ENOMEM, "out of memory saving %s", dir);
+    for (int64_t i = 0; st == PARE_OK && i < m->nparams; i++) {
+        const pare_param *p = &m->params[i];
+        char hf[3][160];
+        hf_layout how;
+        if (!hf_source(a, a->prefix, m->L, p->name, hf, &how)) {
+            st = pare_fail(PARE_EINVAL, "%s: parameter '%s' has no Hugging Face %s name", dir, p->name, a->name);
+            break;
+        }
+        int64_t N = p->shape[0], K = p->ndim > 1 ? p->shape[1] : 1;
+        for (int k = 0; k < (how == HF_QKV ? 3 : 1); k++) {
+            memcpy(names[nt], hf[k], sizeof names[nt]);
+            t[nt].name = names[nt];
+            t[nt].ndim = p->ndim;
+            if (how == HF_QKV) {
+                shapes[nt][0] = N / 3, shapes[nt][1] = K;
+                t[nt].data = p->blob->data + k * (N / 3) * K;
+            } else if (how == HF_T) {
+                shapes[nt][0] = K, shapes[nt][1] = N;
+                bufs[nt] = malloc(sizeof(float) * (size_t)(N * K));
+                if (!bufs[nt]) {
+                    st = pare_fail(PARE_ENOMEM, "out of memory saving %s", dir);
+                    break;
+                }
+                for (int64_t r = 0; r < N; r++)
+                    for (int64_t c = 0; c < K; c++) bufs[nt][c * N + r] = p->blob->data[r * K + c];
+                t[nt].data = bufs[nt];
+            } else {
+                shapes[nt][0] = N, shapes[nt][1] = K;
+                t[nt].data = p->blob->data;
+            }
+            t[nt].shape = shapes[nt];
+            nt++;
+        }
+    }
+    char path[4096];
+    if (st == PARE_OK) {
+        const char *meta[] = {"format", "pt"};
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        st = pare_safetensors_write_f32(path, t, nt, meta, 1);
+    }
+    for (int64_t i = 0; bufs && i < nt; i++) free(bufs[i]);
+    free(t), free(names), free(shapes), free(bufs);
+    if (st != PARE_OK) return st;
+
+    cJSON *c = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(c, "architectures");
+    cJSON_AddItemToArray(arr, cJSON_CreateString(head));
+    cJSON_AddStringToObject(c, "model_type", a->name);
+    double V = (double)m->vocab, C = (double)m->C, L = (double)m->L, H = (double)m->H, F = (double)m->F, P = (double)m->max_T;
+    const char *hf_act = !strcmp(act, "gelu_erf") ? "gelu" : !strcmp(act, "gelu") ? "gelu_new" : "relu";
+    if (a == &gpt2) {
+        cJSON_AddNumberToObject(c, "vocab_size", V), cJSON_AddNumberToObject(c, "n_embd", C);
+        cJSON_AddNumberToObject(c, "n_layer", L), cJSON_AddNumberToObject(c, "n_head", H);
+        cJSON_AddNumberToObject(c, "n_positions", P), cJSON_AddNumberToObject(c, "n_ctx", P);
+        cJSON_AddNumberToObject(c, "n_inner", F), cJSON_AddStringToObject(c, "activation_function", hf_act);
+        cJSON_AddNumberToObject(c, "layer_norm_epsilon", pare_opt_num(&o, "ln_eps"));
+        cJSON_AddBoolToObject(c, "tie_word_embeddings", 1);
+    } else {
+        cJSON_AddNumberToObject(c, "vocab_size", V), cJSON_AddNumberToObject(c, "hidden_size", C);
+        cJSON_AddNumberToObject(c, "num_hidden_layers", L), cJSON_AddNumberToObject(c, "num_attention_heads", H);
+        cJSON_AddNumberToObject(c, "intermediate_size", F), cJSON_AddStringToObject(c, "hidden_act", hf_act);
+        cJSON_AddNumberToObject(c, "max_position_embeddings", P);
+        cJSON_AddNumberToObject(c, "type_vocab_size", (double)pare_opt_int(&o, "type_vocab"));
+        cJSON_AddNumberToObject(c, "layer_norm_eps", pare_opt_num(&o, "ln_eps"));
+        cJSON_AddNumberToObject(c, "pad_token_id", 0);
+        if (a == &bert) {
+            cJSON *id2 = cJSON_AddObjectToObject(c, "id2label"), *l2 = cJSON_AddObjectToObject(c, "label2id");
+            for (int64_t k = 0; k < m->nclass; k++) {
+                char key[32], lab[32];
+                snprintf(key, sizeof key, "%lld", (long long)k), snprintf(lab, sizeof lab, "LABEL_%lld", (long long)k);
+                cJSON_AddStringToObject(id2, key, lab), cJSON_AddNumberToObject(l2, lab, (double)k);
+            }
+        }
+    }
+    cJSON_AddStringToObject(c, "torch_dtype", "float32");
+    cJSON_AddStringToObject(c, "pare_applied", m->applied); /* what was done to it (quantized weights are saved as f32) */
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    st = write_config(path, c);
+    cJSON_Delete(c);
+    return st;
 }

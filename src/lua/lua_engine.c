@@ -773,6 +773,15 @@ static int model_forward(lua_State *L)
     return 1;
 }
 
+/* m:save_hf(dir): config.json + model.safetensors in Hugging Face's layout */
+static int model_save_hf(lua_State *L)
+{
+    lmodel *lm = check_model(L, 1);
+    pare_status st = pare_hf_save(lm->m, luaL_checkstring(L, 2));
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    return 0;
+}
+
 /* pare.load_hf(dir) -> model, {arch=, head=, dtype=, tensors=} */
 static int l_load_hf(lua_State *L)
 {
@@ -1189,7 +1198,7 @@ void pare_lua_register_engine(lua_State *L)
         {"info", model_info},   {"layers", model_layers},     {"fidelity", model_fidelity}, {"save", model_save},
         {"attention_fidelity", model_attention_fidelity}, {"capture", model_capture},
         {"drop_heads", model_drop_heads}, {"drop_neurons", model_drop_neurons}, {"remove", model_remove},
-        {"forward", model_forward},
+        {"forward", model_forward}, {"save_hf", model_save_hf},
         {NULL, NULL},
     };
     static const luaL_Reg model_meta[] = {{"__gc", model_gc}, {"__close", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};
