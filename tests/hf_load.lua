@@ -91,6 +91,8 @@ local bert, bi = check("bert", "enc.1.ln2", false)
 tap.is(bi.tensors, 3 + 2 + 2 * 16 + 2 + 2, "bert: every tensor of the file read (q, k, v counted apart)")
 tap.is(bert:info().classes, 3, "bert: 3 classes from id2label")
 check("bert_f16", "enc.1.ln2", false)
+check("roberta", "enc.1.ln2", false)
+check("distilbert", "enc.1.ln2", false)
 local gpt, gi = check("gpt2", "ln_f", true)
 tap.ok(gpt:info().kind == "decoder" and gi.head == "GPT2LMHeadModel", "gpt2: a decoder")
 

@@ -168,6 +168,93 @@ def bert(out, rng, dtype="F32"):
     write_matrix(os.path.join(out, "hidden.txt"), hidden.reshape(B * T, C))
 
 
+def encoder_family(out, rng, family):
+    """RobertaForSequenceClassification or DistilBertForSequenceClassification (post-LN, exact GELU)."""
+    V, C, H, L, F, NL = 40, 32, 4, 2, 48, 2
+    t = {}
+    def lin(name, n_out, n_in, scale=0.2):
+        t[name + ".weight"] = rng.normal(0, scale, (n_out, n_in))
+        t[name + ".bias"] = rng.normal(0, 0.1, (n_out,))
+    def ln(name, n):
+        t[name + ".weight"] = 1.0 + rng.normal(0, 0.1, (n,))
+        t[name + ".bias"] = rng.normal(0, 0.1, (n,))
+    if family == "roberta":
+        pad, P, eps, pre = 1, 18, 1e-5, "roberta."
+        cfg = {"architectures": ["RobertaForSequenceClassification"], "model_type": "roberta", "vocab_size": V,
+               "hidden_size": C, "num_hidden_layers": L, "num_attention_heads": H, "intermediate_size": F,
+               "hidden_act": "gelu", "max_position_embeddings": P, "type_vocab_size": 1, "layer_norm_eps": eps,
+               "pad_token_id": pad, "bos_token_id": 0, "eos_token_id": 2, "num_labels": NL}
+        t[pre + "embeddings.word_embeddings.weight"] = rng.normal(0, 0.5, (V, C))
+        t[pre + "embeddings.position_embeddings.weight"] = rng.normal(0, 0.5, (P, C))
+        t[pre + "embeddings.token_type_embeddings.weight"] = rng.normal(0, 0.5, (1, C))
+        ln(pre + "embeddings.LayerNorm", C)
+        names = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                 "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm")
+        layer = pre + "encoder.layer.%d."
+    else:
+        P, eps, pre = 16, 1e-12, "distilbert."
+        cfg = {"architectures": ["DistilBertForSequenceClassification"], "model_type": "distilbert", "vocab_size": V,
+               "dim": C, "n_layers": L, "n_heads": H, "hidden_dim": F, "activation": "gelu",
+               "max_position_embeddings": P, "sinusoidal_pos_embds": False, "pad_token_id": 0,
+               "id2label": {"0": "NEG", "1": "POS"}, "label2id": {"NEG": 0, "POS": 1}}
+        t[pre + "embeddings.word_embeddings.weight"] = rng.normal(0, 0.5, (V, C))
+        t[pre + "embeddings.position_embeddings.weight"] = rng.normal(0, 0.5, (P, C))
+        ln(pre + "embeddings.LayerNorm", C)
+        names = ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "sa_layer_norm",
+                 "ffn.lin1", "ffn.lin2", "output_layer_norm")
+        layer = pre + "transformer.layer.%d."
+    q, k, v, o, ln1, up, down, ln2 = names
+    for i in range(L):
+        p = layer % i
+        for n in (q, k, v, o):
+            lin(p + n, C, C)
+        ln(p + ln1, C)
+        lin(p + up, F, C)
+        lin(p + down, C, F)
+        ln(p + ln2, C)
+    if family == "roberta":
+        lin("classifier.dense", C, C)
+        lin("classifier.out_proj", NL, C)
+    else:
+        lin("pre_classifier", C, C)
+        lin("classifier", NL, C)
+    t = {kk: vv.astype(np.float32).astype(np.float64) for kk, vv in t.items()}
+
+    B, T = 2, 10
+    lengths = np.array([10, 6])
+    ids = rng.integers(3, V, (B, T))  # no pad (1) or special ids inside the rows
+    for b in range(B):
+        ids[b, lengths[b]:] = cfg["pad_token_id"]
+    offset = 2 if family == "roberta" else 0  # RoBERTa numbers positions from pad_token_id + 1
+    logits, hidden = np.zeros((B, NL)), np.zeros((B, T, C))
+    for b in range(B):
+        x = t[pre + "embeddings.word_embeddings.weight"][ids[b]] + t[pre + "embeddings.position_embeddings.weight"][offset:offset + T]
+        if family == "roberta":
+            x = x + t[pre + "embeddings.token_type_embeddings.weight"][0]
+        x = layernorm(x, t[pre + "embeddings.LayerNorm.weight"], t[pre + "embeddings.LayerNorm.bias"], eps)
+        mask = np.broadcast_to(np.arange(T)[None, :] < lengths[b], (T, T))
+        for i in range(L):
+            p = layer % i
+            f = lambda n, h: h @ t[p + n + ".weight"].T + t[p + n + ".bias"]
+            a = attention(f(q, x), f(k, x), f(v, x), H, mask)
+            x = layernorm(x + f(o, a), t[p + ln1 + ".weight"], t[p + ln1 + ".bias"], eps)
+            x = layernorm(x + f(down, gelu_erf(f(up, x))), t[p + ln2 + ".weight"], t[p + ln2 + ".bias"], eps)
+        hidden[b] = x
+        if family == "roberta":
+            h = np.tanh(t["classifier.dense.weight"] @ x[0] + t["classifier.dense.bias"])
+            logits[b] = t["classifier.out_proj.weight"] @ h + t["classifier.out_proj.bias"]
+        else:
+            h = np.maximum(t["pre_classifier.weight"] @ x[0] + t["pre_classifier.bias"], 0)
+            logits[b] = t["classifier.weight"] @ h + t["classifier.bias"]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as fh:
+        json.dump(cfg, fh, indent=2)
+    write_safetensors(os.path.join(out, "model.safetensors"), t)
+    write_inputs(os.path.join(out, "inputs.txt"), ids, np.zeros((B, T), dtype=np.int64), lengths)
+    write_matrix(os.path.join(out, "logits.txt"), logits)
+    write_matrix(os.path.join(out, "hidden.txt"), hidden.reshape(B * T, C))
+
+
 def gpt2(out, rng):
     V, C, H, L, P, eps = 50, 32, 4, 2, 16, 1e-5
     F = 4 * C
@@ -228,3 +315,5 @@ if __name__ == "__main__":
     bert(os.path.join(out, "bert"), np.random.default_rng(1))
     bert(os.path.join(out, "bert_f16"), np.random.default_rng(1), "F16")
     gpt2(os.path.join(out, "gpt2"), np.random.default_rng(2))
+    encoder_family(os.path.join(out, "roberta"), np.random.default_rng(3), "roberta")
+    encoder_family(os.path.join(out, "distilbert"), np.random.default_rng(4), "distilbert")

@@ -60,6 +60,50 @@ static const hf_entry bert_mlm_head[] = {
     {"head.ln.bias", "cls.predictions.transform.LayerNorm.bias", HF_COPY},
     {"head.bias", "cls.predictions.bias", HF_COPY},
 };
+static const hf_entry roberta_cls_head[] = { /* RobertaClassificationHead: dense + tanh on <s>, then out_proj */
+    {"pooler.weight", "classifier.dense.weight", HF_COPY},
+    {"pooler.bias", "classifier.dense.bias", HF_COPY},
+    {"head.weight", "classifier.out_proj.weight", HF_COPY},
+    {"head.bias", "classifier.out_proj.bias", HF_COPY},
+};
+static const hf_entry roberta_mlm_head[] = {
+    {"head.transform.weight", "lm_head.dense.weight", HF_COPY},
+    {"head.transform.bias", "lm_head.dense.bias", HF_COPY},
+    {"head.ln.weight", "lm_head.layer_norm.weight", HF_COPY},
+    {"head.ln.bias", "lm_head.layer_norm.bias", HF_COPY},
+    {"head.bias", "lm_head.bias", HF_COPY},
+};
+static const hf_entry distilbert_names[] = {
+    {"emb.tok.weight", "embeddings.word_embeddings.weight", HF_COPY},
+    {"emb.pos.weight", "embeddings.position_embeddings.weight", HF_COPY},
+    {"emb.ln.weight", "embeddings.LayerNorm.weight", HF_COPY},
+    {"emb.ln.bias", "embeddings.LayerNorm.bias", HF_COPY},
+    {"enc.%d.attn.qkv.weight", "transformer.layer.%d.attention.%s.weight", HF_QKV},
+    {"enc.%d.attn.qkv.bias", "transformer.layer.%d.attention.%s.bias", HF_QKV},
+    {"enc.%d.attn.out.weight", "transformer.layer.%d.attention.out_lin.weight", HF_COPY},
+    {"enc.%d.attn.out.bias", "transformer.layer.%d.attention.out_lin.bias", HF_COPY},
+    {"enc.%d.ln1.weight", "transformer.layer.%d.sa_layer_norm.weight", HF_COPY},
+    {"enc.%d.ln1.bias", "transformer.layer.%d.sa_layer_norm.bias", HF_COPY},
+    {"enc.%d.ffn.up.weight", "transformer.layer.%d.ffn.lin1.weight", HF_COPY},
+    {"enc.%d.ffn.up.bias", "transformer.layer.%d.ffn.lin1.bias", HF_COPY},
+    {"enc.%d.ffn.down.weight", "transformer.layer.%d.ffn.lin2.weight", HF_COPY},
+    {"enc.%d.ffn.down.bias", "transformer.layer.%d.ffn.lin2.bias", HF_COPY},
+    {"enc.%d.ln2.weight", "transformer.layer.%d.output_layer_norm.weight", HF_COPY},
+    {"enc.%d.ln2.bias", "transformer.layer.%d.output_layer_norm.bias", HF_COPY},
+};
+static const hf_entry distilbert_cls_head[] = { /* pre_classifier + ReLU on [CLS], then classifier */
+    {"pooler.weight", "pre_classifier.weight", HF_COPY},
+    {"pooler.bias", "pre_classifier.bias", HF_COPY},
+    {"head.weight", "classifier.weight", HF_COPY},
+    {"head.bias", "classifier.bias", HF_COPY},
+};
+static const hf_entry distilbert_mlm_head[] = {
+    {"head.transform.weight", "vocab_transform.weight", HF_COPY},
+    {"head.transform.bias", "vocab_transform.bias", HF_COPY},
+    {"head.ln.weight", "vocab_layer_norm.weight", HF_COPY},
+    {"head.ln.bias", "vocab_layer_norm.bias", HF_COPY},
+    {"head.bias", "vocab_projector.bias", HF_COPY},
+};
 static const hf_entry gpt2_names[] = {
     {"emb.tok.weight", "wte.weight", HF_COPY},
     {"emb.pos.weight", "wpe.weight", HF_COPY},
@@ -84,6 +128,7 @@ typedef struct hf_arch {
     const hf_entry *body, *head;   /* body names take the prefix, head names do not */
     int nbody, nhead;
     const char *prefix;            /* "bert.", "transformer." (absent in base-model files) */
+    const char *qkv[3];            /* the three projections' names (HF_QKV): query/key/value, q_lin/k_lin/v_lin */
 } hf_arch;
 
 #define N(a) (int)(sizeof a / sizeof a[0])
@@ -92,11 +137,12 @@ typedef struct hf_arch {
 static int hf_source(const hf_arch *a, const char *prefix, int64_t L, const char *name, char hf[3][160],
                      hf_layout *how)
 {
-    static const char *const qkv[3] = {"query", "key", "value"};
-    for (int part = 0; part < 2; part++) {
-        const hf_entry *t = part ? a->head : a->body;
-        int n = part ? a->nhead : a->nbody;
-        const char *pre = part ? "" : prefix;
+    static const char *const std_qkv[3] = {"query", "key", "value"};
+    const char *const *qkv = a->qkv[0] ? a->qkv : std_qkv;
+    for (int part = 0; part < 2; part++) { /* heads first: they may rename a body parameter (RoBERTa's pooler) */
+        const hf_entry *t = part ? a->body : a->head;
+        int n = part ? a->nbody : a->nhead;
+        const char *pre = part ? prefix : "";
         for (int i = 0; i < n; i++) {
             int layered = strstr(t[i].pare, "%d") != NULL;
             for (int64_t l = 0; l < (layered ? L : 1); l++) {
@@ -177,9 +223,9 @@ static const char *cfg_str(const cJSON *c, const char *key, const char *dflt)
 static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int *n, const hf_arch **arch,
                               pare_hf_info *info, char *act_buf)
 {
-    static const hf_arch bert = {"bert", bert_names, bert_cls_head, N(bert_names), N(bert_cls_head), "bert."};
-    static const hf_arch bert_mlm = {"bert", bert_names, bert_mlm_head, N(bert_names), N(bert_mlm_head), "bert."};
-    static const hf_arch gpt2 = {"gpt2", gpt2_names, NULL, N(gpt2_names), 0, "transformer."};
+    static const hf_arch bert = {"bert", bert_names, bert_cls_head, N(bert_names), N(bert_cls_head), "bert.", {0}};
+    static const hf_arch bert_mlm = {"bert", bert_names, bert_mlm_head, N(bert_names), N(bert_mlm_head), "bert.", {0}};
+    static const hf_arch gpt2 = {"gpt2", gpt2_names, NULL, N(gpt2_names), 0, "transformer.", {0}};
     const char *type = cfg_str(c, "model_type", "");
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(c, "architectures");
     const char *head = cJSON_IsArray(archs) && cJSON_IsString(cJSON_GetArrayItem(archs, 0))
@@ -222,6 +268,77 @@ static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int
         } else
             return pare_fail(PARE_EFORMAT, "%s: architecture '%s' (bert): pare loads BertForSequenceClassification and "
                              "BertForMaskedLM", path, head[0] ? head : "(none given)");
+    } else if (!strcmp(type, "roberta")) {
+        if (!cfg_int(c, "vocab_size", -1, &V) || !cfg_int(c, "hidden_size", -1, &C) ||
+            !cfg_int(c, "num_hidden_layers", -1, &L) || !cfg_int(c, "num_attention_heads", -1, &H) ||
+            !cfg_int(c, "intermediate_size", -1, &F) || !cfg_int(c, "max_position_embeddings", 514, &P) ||
+            !cfg_int(c, "type_vocab_size", 1, &NT))
+            return pare_fail(PARE_EFORMAT, "%s: a roberta config needs integer vocab_size, hidden_size, "
+                             "num_hidden_layers, num_attention_heads and intermediate_size", path);
+        int64_t pad;
+        if (!cfg_int(c, "pad_token_id", 1, &pad) || P <= pad + 1)
+            return pare_fail(PARE_EFORMAT, "%s: max_position_embeddings %lld leaves no position after the padding id "
+                             "%lld (RoBERTa's positions start at pad_token_id + 1)", path, (long long)P, (long long)pad);
+        const char *act = cfg_str(c, "hidden_act", "gelu");
+        if (!strcmp(act, "gelu")) strcpy(act_buf, "gelu_erf");
+        else if (!strcmp(act, "gelu_new")) strcpy(act_buf, "gelu");
+        else return pare_fail(PARE_EFORMAT, "%s: hidden_act '%s' is not one pare runs (gelu, gelu_new)", path, act);
+        const cJSON *eps = cJSON_GetObjectItemCaseSensitive(c, "layer_norm_eps");
+        /* positions are numbered from pad_token_id + 1 (right-padded rows): table row t + pad + 1 */
+        KV_NUM("vocab", V), KV_NUM("max_T", P - pad - 1), KV_NUM("pos_offset", pad + 1), KV_NUM("d", C),
+            KV_NUM("heads", H), KV_NUM("layers", L), KV_NUM("ffn", F), KV_STR("act", act_buf), KV_STR("norm", "post"),
+            KV_NUM("ln_eps", cJSON_IsNumber(eps) ? eps->valuedouble : 1e-5), KV_NUM("type_vocab", NT),
+            KV_BOOL("emb_norm", 1);
+        static const hf_arch rob_cls = {"roberta", bert_names, roberta_cls_head, N(bert_names), N(roberta_cls_head),
+                                        "roberta.", {0}};
+        static const hf_arch rob_mlm = {"roberta", bert_names, roberta_mlm_head, N(bert_names), N(roberta_mlm_head),
+                                        "roberta.", {0}};
+        if (!strcmp(head, "RobertaForSequenceClassification")) {
+            const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(c, "id2label");
+            if (!cfg_int(c, "num_labels", cJSON_IsObject(id2) ? cJSON_GetArraySize(id2) : 2, &ncls) || ncls < 2)
+                return pare_fail(PARE_EFORMAT, "%s: %s needs at least 2 labels", path, head);
+            KV_STR("kind", "encoder"), KV_NUM("classes", ncls), KV_STR("pooler", "tanh"), KV_STR("pool", "cls");
+            *arch = &rob_cls;
+        } else if (!strcmp(head, "RobertaForMaskedLM")) {
+            KV_STR("kind", "tagger"), KV_STR("head", "mlm"), KV_BOOL("tie_head", 1);
+            *arch = &rob_mlm;
+        } else
+            return pare_fail(PARE_EFORMAT, "%s: architecture '%s' (roberta): pare loads RobertaForSequenceClassification "
+                             "and RobertaForMaskedLM", path, head[0] ? head : "(none given)");
+    } else if (!strcmp(type, "distilbert")) {
+        if (!cfg_int(c, "vocab_size", -1, &V) || !cfg_int(c, "dim", -1, &C) || !cfg_int(c, "n_layers", -1, &L) ||
+            !cfg_int(c, "n_heads", -1, &H) || !cfg_int(c, "hidden_dim", -1, &F) ||
+            !cfg_int(c, "max_position_embeddings", 512, &P))
+            return pare_fail(PARE_EFORMAT, "%s: a distilbert config needs integer vocab_size, dim, n_layers, n_heads and "
+                             "hidden_dim", path);
+        const cJSON *sin = cJSON_GetObjectItemCaseSensitive(c, "sinusoidal_pos_embds");
+        if (cJSON_IsTrue(sin))
+            return pare_fail(PARE_EFORMAT, "%s: sinusoidal_pos_embds = true (DistilBERT's own sinusoid table) is not "
+                             "supported; learned positions are", path);
+        const char *act = cfg_str(c, "activation", "gelu");
+        if (!strcmp(act, "gelu")) strcpy(act_buf, "gelu_erf");
+        else if (!strcmp(act, "relu")) strcpy(act_buf, "relu");
+        else return pare_fail(PARE_EFORMAT, "%s: activation '%s' is not one pare runs (gelu, relu)", path, act);
+        KV_NUM("vocab", V), KV_NUM("max_T", P), KV_NUM("d", C), KV_NUM("heads", H), KV_NUM("layers", L),
+            KV_NUM("ffn", F), KV_STR("act", act_buf), KV_STR("norm", "post"), KV_NUM("ln_eps", 1e-12),
+            KV_BOOL("emb_norm", 1);
+        static const hf_arch db_cls = {"distilbert", distilbert_names, distilbert_cls_head, N(distilbert_names),
+                                       N(distilbert_cls_head), "distilbert.", {"q_lin", "k_lin", "v_lin"}};
+        static const hf_arch db_mlm = {"distilbert", distilbert_names, distilbert_mlm_head, N(distilbert_names),
+                                       N(distilbert_mlm_head), "distilbert.", {"q_lin", "k_lin", "v_lin"}};
+        if (!strcmp(head, "DistilBertForSequenceClassification")) {
+            const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(c, "id2label");
+            if (!cfg_int(c, "num_labels", cJSON_IsObject(id2) ? cJSON_GetArraySize(id2) : 2, &ncls) || ncls < 2)
+                return pare_fail(PARE_EFORMAT, "%s: %s needs at least 2 labels", path, head);
+            KV_STR("kind", "encoder"), KV_NUM("classes", ncls), KV_STR("pooler", "relu"), KV_STR("pool", "cls");
+            *arch = &db_cls;
+        } else if (!strcmp(head, "DistilBertForMaskedLM")) {
+            KV_STR("kind", "tagger"), KV_STR("head", "mlm"), KV_BOOL("tie_head", 1);
+            *arch = &db_mlm;
+        } else
+            return pare_fail(PARE_EFORMAT, "%s: architecture '%s' (distilbert): pare loads "
+                             "DistilBertForSequenceClassification and DistilBertForMaskedLM", path,
+                             head[0] ? head : "(none given)");
     } else if (!strcmp(type, "gpt2")) {
         if (!cfg_int(c, "vocab_size", -1, &V) || !cfg_int(c, "n_embd", -1, &C) || !cfg_int(c, "n_layer", -1, &L) ||
             !cfg_int(c, "n_head", -1, &H) || !cfg_int(c, "n_positions", 1024, &P) || !cfg_int(c, "n_inner", 4 * C, &F))
@@ -242,7 +359,7 @@ static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int
             KV_BOOL("tie_head", 1), KV_BOOL("head_bias", 0);
         *arch = &gpt2;
     } else
-        return pare_fail(PARE_EFORMAT, "%s: model_type '%s' is not one pare loads (bert, gpt2)", path,
+        return pare_fail(PARE_EFORMAT, "%s: model_type '%s' is not one pare loads (bert, roberta, distilbert, gpt2)", path,
                          type[0] ? type : "(none given)");
 #undef KV_NUM
 #undef KV_STR
@@ -257,7 +374,8 @@ static int ignored_tensor(const char *name)
     size_t n = strlen(name);
 #define ENDS(s) (n >= sizeof s - 1 && !strcmp(name + n - (sizeof s - 1), s))
     return ENDS("position_ids") || ENDS("attn.bias") || ENDS("attn.masked_bias") || ENDS("lm_head.weight") ||
-           ENDS("cls.predictions.decoder.weight") || ENDS("cls.predictions.decoder.bias");
+           ENDS("cls.predictions.decoder.weight") || ENDS("cls.predictions.decoder.bias") ||
+           ENDS("lm_head.decoder.weight") || ENDS("lm_head.decoder.bias") || ENDS("vocab_projector.weight");
 #undef ENDS
 }
 
@@ -429,9 +547,9 @@ static pare_status write_config(const char *path, cJSON *c)
 
 pare_status pare_hf_save(const pare_model *m, const char *dir)
 {
-    static const hf_arch bert = {"bert", bert_names, bert_cls_head, N(bert_names), N(bert_cls_head), "bert."};
-    static const hf_arch bert_mlm = {"bert", bert_names, bert_mlm_head, N(bert_names), N(bert_mlm_head), "bert."};
-    static const hf_arch gpt2 = {"gpt2", gpt2_names, NULL, N(gpt2_names), 0, "transformer."};
+    static const hf_arch bert = {"bert", bert_names, bert_cls_head, N(bert_names), N(bert_cls_head), "bert.", {0}};
+    static const hf_arch bert_mlm = {"bert", bert_names, bert_mlm_head, N(bert_names), N(bert_mlm_head), "bert.", {0}};
+    static const hf_arch gpt2 = {"gpt2", gpt2_names, NULL, N(gpt2_names), 0, "transformer.", {0}};
     pare_options o;
     cJSON *opts = NULL;
     pare_status st = model_options(m, &o, &opts);
