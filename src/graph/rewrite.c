@@ -432,7 +432,9 @@ static pare_status slice_value(pare_model *c, int v, const int64_t *keep, int64_
     return PARE_OK;
 }
 
-static pare_status keep_channels(pare_model *c, int64_t node, const int64_t *keep, int64_t nkeep)
+/* Keep the output channels keep[] of Linear node `node`: its weight's and bias's rows; its readers are
+ * the caller's to resize. */
+static pare_status keep_rows(pare_model *c, int64_t node, const int64_t *keep, int64_t nkeep)
 {
     pare_node *n = &c->nodes[node];
     PARE_TRY(slice_param(&c->params[n->param[0]], 0, keep, nkeep));
@@ -440,7 +442,13 @@ static pare_status keep_channels(pare_model *c, int64_t node, const int64_t *kee
     /* the weight's transform follows its rows: a mask (N, K), or fake quantization's scale per output channel */
     const pare_transform *t = pare_node_transform(n, PARE_TF_WEIGHT);
     if (t) PARE_TRY(slice_param(&c->params[t->aux[0]], 0, keep, nkeep));
-    return slice_value(c, n->out, keep, nkeep, 0);
+    return PARE_OK;
+}
+
+static pare_status keep_channels(pare_model *c, int64_t node, const int64_t *keep, int64_t nkeep)
+{
+    PARE_TRY(keep_rows(c, node, keep, nkeep));
+    return slice_value(c, c->nodes[node].out, keep, nkeep, 0);
 }
 
 static pare_status check_linear_node(const pare_model *m, int64_t node, const char *doing)
@@ -500,10 +508,70 @@ pare_status pare_model_drop_channels(pare_model *m, int64_t node, const int64_t 
     return st;
 }
 
+/* Cross-attention node `node` without the heads gone[]: one edit of a clone slices the rows of its q
+ * projection (the heads' D channels), of its kv projection (the same heads in k and in v) and, through
+ * slice_value, the columns of whatever reads its output (the out projection). Its q and kv inputs must
+ * be Linear outputs read by this node only (the builder's layout). */
+static pare_status drop_cross_heads(pare_model *m, int64_t node, const char *gone, int H)
+{
+    const pare_node *a = &m->nodes[node];
+    int64_t C = m->values[a->out].cols, D = C / H;
+    for (int k = 0; k < 2; k++) {
+        int v = a->in[k], p = m->values[v].producer, readers = 0;
+        for (int64_t i = 0; i < m->nnodes; i++) readers += node_reads(&m->nodes[i], v);
+        if (p < 0 || m->nodes[p].op != PARE_OP_LINEAR || readers != 1)
+            return pare_fail(PARE_EINVAL, "dropping heads of '%s': its %s input '%s' is not a linear projection read by it "
+                             "alone", a->name, k ? "kv" : "q", m->values[v].name);
+    }
+    int64_t *kq = malloc(sizeof *kq * (size_t)C), *kkv = malloc(sizeof *kkv * (size_t)(2 * C));
+    if (!kq || !kkv) {
+        free(kq), free(kkv);
+        return pare_fail(PARE_ENOMEM, "out of memory resizing %s", a->name);
+    }
+    int64_t nq = 0, nkv = 0;
+    for (int s = 0; s < 2; s++) /* kv = [k | v], heads split along C in each */
+        for (int h = 0; h < H; h++)
+            for (int64_t j = 0; !gone[h] && j < D; j++) {
+                if (s == 0) kq[nq++] = h * D + j;
+                kkv[nkv++] = s * C + h * D + j;
+            }
+    pare_model *c = pare_model_clone(m);
+    pare_status st = c ? PARE_OK : PARE_ENOMEM;
+    int qn = m->values[a->in[0]].producer, kvn = m->values[a->in[1]].producer;
+    if (st == PARE_OK) st = keep_rows(c, qn, kq, nq);
+    if (st == PARE_OK) st = keep_rows(c, kvn, kkv, nkv);
+    if (st == PARE_OK) {
+        pare_node *cn = &c->nodes[node];
+        c->values[cn->in[0]].cols = nq, c->values[cn->in[1]].cols = nkv;
+        cn->a.heads = (int)(nq / D);
+        for (int k = 0; k < cn->ncache; k++) c->values[cn->cache[k]].cols = cn->a.heads; /* att: a column per head */
+        st = slice_value(c, cn->out, kq, nq, 1); /* the kept output channels are the kept q channels */
+    }
+    free(kq), free(kkv);
+    if (!c) return pare_fail(PARE_ENOMEM, "out of memory resizing %s", a->name);
+    return finish(m, c, st);
+}
+
 pare_status pare_model_drop_heads(pare_model *m, int64_t node, const int *heads, int n)
 {
+    if (node >= 0 && node < m->nnodes && m->nodes[node].op == PARE_OP_CROSS_ATTENTION) {
+        const pare_node *a = &m->nodes[node];
+        int H = a->a.heads;
+        char gone[1024] = {0};
+        if (H > (int)sizeof gone) return pare_fail(PARE_EINVAL, "dropping heads of '%s': more than %zu heads", a->name, sizeof gone);
+        for (int i = 0; i < n; i++) {
+            if (heads[i] < 0 || heads[i] >= H)
+                return pare_fail(PARE_EINVAL, "dropping head %d of '%s': its heads are 0..%d", heads[i], a->name, H - 1);
+            if (gone[heads[i]]) return pare_fail(PARE_EINVAL, "dropping heads of '%s': head %d is listed twice", a->name, heads[i]);
+            gone[heads[i]] = 1;
+        }
+        if (n >= H)
+            return pare_fail(PARE_EINVAL, "dropping all %d heads of '%s': keep at least one (remove the cross-attention "
+                             "half with pare_model_remove_nodes instead)", H, a->name);
+        return drop_cross_heads(m, node, gone, H);
+    }
     if (node < 0 || node >= m->nnodes || m->nodes[node].op != PARE_OP_ATTENTION)
-        return pare_fail(PARE_EINVAL, "dropping heads: node %lld is not an attention node", (long long)node);
+        return pare_fail(PARE_EINVAL, "dropping heads: node %lld is not an attention or cross-attention node", (long long)node);
     const pare_node *a = &m->nodes[node];
     int H = a->a.heads;
     int64_t C = m->values[a->out].cols, D = C / H;

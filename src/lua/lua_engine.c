@@ -870,6 +870,8 @@ static int64_t surgery_node(lua_State *L, const pare_model *m, const char *fn, p
 {
     const char *name = luaL_checkstring(L, 2);
     int64_t i = pare_model_find_node(m, name);
+    /* heads are dropped from self- and cross-attention alike ("dec.0.xattn" in an encdec) */
+    if (i >= 0 && op == PARE_OP_ATTENTION && m->nodes[i].op == PARE_OP_CROSS_ATTENTION) return i;
     if (i < 0 || m->nodes[i].op != op)
         return pare_lua_error(L, "%s: '%s' is not %s node of this model (for example '%s'; m:layers(\"*.%s\") lists them)", fn,
                               name, op == PARE_OP_ATTENTION ? "an attention" : "a linear", example,

@@ -37,9 +37,6 @@ static pare_status check_fit(const pare_model *m, const pare_dataset *d)
     if (want_lm != m->lm)
         return pare_fail(PARE_EINVAL, "dataset '%s' is a %s task but the model is an %s", d->name,
                          want_lm ? "language-modelling" : "classification", m->kind);
-    if (d->T > m->max_T)
-        return pare_fail(PARE_ESHAPE, "dataset '%s' has sequences of %lld tokens; the model takes at most max_T=%lld",
-                         d->name, (long long)d->T, (long long)m->max_T);
     if ((d->src_tokens != NULL) != (m->src_tokens >= 0))
         return pare_fail(PARE_EINVAL, d->src_tokens ? "dataset '%s' has a source sequence per example; a %s has no source "
                          "input (use kind=encdec)" : "dataset '%s' has no source sequences; a %s needs one (a "
@@ -48,6 +45,9 @@ static pare_status check_fit(const pare_model *m, const pare_dataset *d)
         return pare_fail(PARE_ESHAPE, "dataset '%s' has sources of %lld tokens over vocab %d; the model takes at most "
                          "src_max_T=%lld over src_vocab=%lld", d->name, (long long)d->S, d->src_vocab,
                          (long long)m->src_max_T, (long long)m->src_vocab);
+    if (d->T > m->max_T)
+        return pare_fail(PARE_ESHAPE, "dataset '%s' has sequences of %lld tokens; the model takes at most max_T=%lld",
+                         d->name, (long long)d->T, (long long)m->max_T);
     if (d->vocab > m->vocab)
         return pare_fail(PARE_ESHAPE, "dataset '%s' has vocab %d; the model's is %lld", d->name, d->vocab, (long long)m->vocab);
     if (!m->lm && d->nclass > m->nclass)
