@@ -41,18 +41,18 @@ static const pare_opt_spec model_opts[] = {
     {"tie_head", PARE_OPT_BOOL, "false", 0, 0, NULL,
      "decoder/tagger: the output head's weight is the token embedding table (GPT-2, BERT's MLM decoder)"},
     {"head_bias", PARE_OPT_BOOL, "true", 0, 0, NULL, "the output head has a bias (GPT-2's tied head has none)"},
-    {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "initialisation seed"},
     {"enc_layers", PARE_OPT_INT, "-1", -1, 1024, NULL, "encdec: encoder blocks (-1: as many as layers, the decoder's)"},
     {"src_vocab", PARE_OPT_INT, "0", 0, 1e7, NULL, "encdec: source vocabulary size (0: vocab)"},
     {"src_max_T", PARE_OPT_INT, "0", 0, 1e6, NULL, "encdec: longest source sequence (0: max_T)"},
     {"share_emb", PARE_OPT_BOOL, "false", 0, 0, NULL,
      "encdec: source and target share one token table (needs src_vocab = vocab)"},
+    {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "initialisation seed"},
     {"attention", PARE_OPT_STRING, "", 0, 0, NULL,
      "attention variant per layer: \"kind\" or \"kind:key=value,...\" (pare help <kind>); several separated by ';' "
      "apply to layers 0, 1, ... (the last repeats); \"\": dense attention (the full variant). From Lua also a table "
      "{kind = ..., key = value} or a list of them"},
 };
-const pare_schema pare_model_schema = {"model", "a BERT-style encoder or GPT-style decoder", model_opts,
+const pare_schema pare_model_schema = {"model", "a BERT-style encoder, GPT-style decoder or Transformer-base encoder-decoder", model_opts,
                                        (int)(sizeof model_opts / sizeof model_opts[0])};
 
 typedef struct builder {
