@@ -571,7 +571,7 @@ pare_status pare_model_drop_heads(pare_model *m, int64_t node, const int *heads,
         return drop_cross_heads(m, node, gone, H);
     }
     if (node < 0 || node >= m->nnodes || m->nodes[node].op != PARE_OP_ATTENTION)
-        return pare_fail(PARE_EINVAL, "dropping heads: node %lld is not an attention or cross-attention node", (long long)node);
+        return pare_fail(PARE_EINVAL, "dropping heads: node %lld is not an attention node (self- or cross-attention)", (long long)node);
     const pare_node *a = &m->nodes[node];
     int H = a->a.heads;
     int64_t C = m->values[a->out].cols, D = C / H;
