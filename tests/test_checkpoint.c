@@ -277,11 +277,11 @@ int main(void)
     /* pare_transformer_numel (what the loader checks a config against) agrees with the builder */
     {
         const char *specs[] = {"", "linformer:k=3;lsra:attn_heads=1,kernel=3", "full;linformer:k=2,share=none"};
-        const char *kinds[] = {"encoder", "decoder", "tagger"};
+        const char *kinds[] = {"encoder", "decoder", "tagger", "encdec"};
         int agree = 1;
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < 4; k++)
             for (int a = 0; a < 3; a++) {
-                if (k == 1 && a != 0) continue; /* linformer cannot be causal */
+                if ((k == 1 || k == 3) && a != 0) continue; /* linformer cannot be causal; encdec runs dense */
                 pare_kv kv[] = {{"kind", PARE_KV_STR, 0, kinds[k]}, {"vocab", PARE_KV_NUM, 7, NULL},
                                 {"max_T", PARE_KV_NUM, 6, NULL},     {"d", PARE_KV_NUM, 8, NULL},
                                 {"heads", PARE_KV_NUM, 2, NULL},     {"layers", PARE_KV_NUM, 3, NULL},
@@ -301,7 +301,8 @@ int main(void)
                 agree &= numel == built;
                 pare_model_free(m);
             }
-        ok(agree, "pare_transformer_numel equals the built parameters (encoder, decoder, tagger; attention with parameters)");
+        ok(agree, "pare_transformer_numel equals the built parameters (encoder, decoder, tagger, encdec; attention with "
+           "parameters)");
     }
 
     /* round trips */

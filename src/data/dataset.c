@@ -20,6 +20,8 @@ void pare_dataset_free(pare_dataset *d)
     pare_free(d->vocab_names);
     pare_free(d->types);
     pare_free(d->targets);
+    pare_free(d->src_tokens);
+    pare_free(d->src_lengths);
     memset(d, 0, sizeof *d);
 }
 
@@ -108,8 +110,31 @@ void pare_dataset_gather_extra(const pare_dataset *d, const int64_t *idx, int64_
     }
 }
 
+void pare_dataset_gather_src(const pare_dataset *d, const int64_t *idx, int64_t B, int32_t *src_tokens,
+                             int32_t *src_lengths)
+{
+    assert(d->src_tokens && d->src_lengths);
+    for (int64_t b = 0; b < B; b++) {
+        assert(idx[b] >= 0 && idx[b] < d->n);
+        memcpy(src_tokens + b * d->S, d->src_tokens + idx[b] * d->S, (size_t)d->S * sizeof(int32_t));
+        src_lengths[b] = d->src_lengths[idx[b]];
+    }
+}
+
 pare_status pare_dataset_check(const pare_dataset *d)
 {
+    for (int64_t i = 0; d->src_tokens && i < d->n; i++) {
+        int32_t L = d->src_lengths[i];
+        if (L < 1 || L > d->S)
+            return pare_fail(PARE_EFORMAT, "%s: example %lld has source length %d outside [1, %lld]", d->name, (long long)i,
+                             L, (long long)d->S);
+        for (int64_t j = 0; j < d->S; j++) {
+            int32_t t = d->src_tokens[i * d->S + j];
+            if (j < L ? t <= 0 || t >= d->src_vocab : t != PARE_TOKEN_PAD)
+                return pare_fail(PARE_EFORMAT, "%s: example %lld source position %lld holds %d (within the length: [1, %d); "
+                                 "after: PAD)", d->name, (long long)i, (long long)j, t, d->src_vocab);
+        }
+    }
     for (int64_t i = 0; i < d->n; i++) {
         int32_t L = d->lengths[i];
         if (L < 1 || L > d->T)

@@ -16,6 +16,7 @@ enum {
     TASK_TEXT, TASK_TEXT_LM, TASK_RETRIEVAL, TASK_PATHFINDER, TASK_SELECTIVE_COPY,
     TASK_LRA_TEXT, TASK_LRA_RETRIEVAL, TASK_LRA_IMAGE, TASK_LRA_PATHFINDER,
     TASK_GLUE, TASK_FORTUNE_TOPIC, TASK_FORTUNE_PAIR,
+    TASK_TRANSLATE,
     TASK_COUNT
 };
 static const pare_task_desc *const tasks[] = {
@@ -36,6 +37,7 @@ static const pare_task_desc *const tasks[] = {
     [TASK_GLUE] = &pare_task_glue,
     [TASK_FORTUNE_TOPIC] = &pare_task_fortune_topic,
     [TASK_FORTUNE_PAIR] = &pare_task_fortune_pair,
+    [TASK_TRANSLATE] = &pare_task_translate,
 };
 _Static_assert(sizeof tasks / sizeof tasks[0] == TASK_COUNT, "task table out of date");
 

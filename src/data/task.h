@@ -26,6 +26,7 @@
  * (same-category fortune pairs), pathfinder (generated dashed-curve images), selective_copy (Mamba's
  * probe, LM kind), and readers of LRA's own files: lra_text (IMDB), lra_retrieval (AAN),
  * lra_image (CIFAR-10, grayscale), lra_pathfinder (PNG + metadata).
+ * Sequence to sequence: translate (a rule-related synthetic language pair, a proxy for WMT; docs/tasks.md).
  * Text tasks (data/glue.h): glue (GLUE's .tsv files), fortune_topic and fortune_pair, word-level
  * through an encoder interface (data/text_encoder.h) that tokenizers plug into.
  */
@@ -54,9 +55,18 @@ typedef struct pare_dataset {
     /* Optional, NULL unless a task sets them (the text tasks of data/glue.h; data/text_encoder.h): */
     int32_t *types;        /* (n, T) segment (token type) ids: 0 first segment, 1 second; 0 after each length */
     float *targets;        /* (n) regression targets (STS-B scores); then nclass = 1 and every label is 0 */
+    /* Sequence-to-sequence tasks (translate; docs/encoder-decoder.md): a source per example, for kind=encdec
+     * models. tokens are then the target shifted right (BOS first: the teacher-forced decoder input) and
+     * labels the target followed by EOS; both vocabularies keep PAD 0, BOS 1, EOS 2. */
+    int64_t S;             /* padded source length; 0 without a source */
+    int32_t src_vocab;     /* source ids are in [0, src_vocab) */
+    int32_t *src_tokens;   /* (n, S), PAD-filled after each source length */
+    int32_t *src_lengths;  /* (n) valid source length of each example, >= 1 */
 } pare_dataset;
 
 #define PARE_TOKEN_PAD 0
+#define PARE_TOKEN_BOS 1 /* sequence-to-sequence tasks: the decoder's first input */
+#define PARE_TOKEN_EOS 2 /* sequence-to-sequence tasks: the target's last label; greedy decoding stops there */
 
 /* Free everything and zero *d; safe twice and on a zeroed dataset. */
 void pare_dataset_free(pare_dataset *d);
@@ -69,6 +79,10 @@ void pare_dataset_gather(const pare_dataset *d, const int64_t *idx, int64_t B, i
 /* The optional arrays of rows idx[0..B): types (B, T) (zeros when d->types is NULL), targets (B) (NAN
  * when d->targets is NULL); either output may be NULL. Each idx must be in [0, n). */
 void pare_dataset_gather_extra(const pare_dataset *d, const int64_t *idx, int64_t B, int32_t *types, float *targets);
+
+/* Sources of rows idx[0..B) (a dataset with src_tokens): src_tokens (B, S), src_lengths (B). */
+void pare_dataset_gather_src(const pare_dataset *d, const int64_t *idx, int64_t B, int32_t *src_tokens,
+                             int32_t *src_lengths);
 
 /* Builders, for task implementations and readers. alloc zero-fills tokens (PAD) and lengths, sets
  * labels to 0 (CLASSIFY) or -1 (LM); on failure *d is left zeroed. */

@@ -30,6 +30,8 @@ extern const pare_task_desc pare_task_text, pare_task_text_lm, pare_task_retriev
 /* The text tasks (issue 12, data/glue.h): glue.c + glue_task.c, fortune_text.c. Their builders take an
  * encoder (NULL: the built-in word encoder, data/text_encoder.h); pare_text_task_make dispatches to them. */
 extern const pare_task_desc pare_task_glue, pare_task_fortune_topic, pare_task_fortune_pair;
+/* Sequence to sequence (issue 12): translate.c, a synthetic language pair for encoder-decoder models. */
+extern const pare_task_desc pare_task_translate;
 struct pare_text_encoder;
 struct pare_text_example;
 pare_status pare_fortune_topic_build(pare_dataset *train, pare_dataset *test, const pare_options *o,

@@ -30,6 +30,9 @@ int64_t pare_exec_rows(const pare_exec *x, const pare_value *v)
     case PARE_ROWS_SEQS: return x->B;
     case PARE_ROWS_CACHE_ATT: return x->B * x->T * x->T;
     case PARE_ROWS_ONE: return 1;
+    case PARE_ROWS_SRC: return x->B * x->S;
+    case PARE_ROWS_CACHE_SATT: return x->B * x->S * x->S;
+    case PARE_ROWS_CACHE_XATT: return x->B * x->T * x->S;
     case PARE_ROWS_TOKENS:
     default: return x->B * x->T;
     }
@@ -98,7 +101,7 @@ static pare_status pack_folded(pare_exec *x, const pare_node *n)
 }
 
 /* keep (nvalues) or NULL: values whose lifetime reaches the end of the forward (pare_exec_new_keep) */
-static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode,
+static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, int64_t S, pare_exec_mode mode,
                             const unsigned char *keep)
 {
     *out = NULL;
@@ -106,12 +109,16 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     if (T < 1 || T > m->max_T)
         return pare_fail(PARE_EINVAL, "sequence length %lld: must be in [1, %lld] (the model's max_T)", (long long)T,
                          (long long)m->max_T);
+    if (m->src_tokens >= 0 && (S < 1 || S > m->src_max_T))
+        return pare_fail(PARE_EINVAL, "source length %lld: must be in [1, %lld] (the model's src_max_T)", (long long)S,
+                         (long long)m->src_max_T);
+    if (m->src_tokens < 0) S = 0;
     PARE_TRY(pare_model_check_dtypes(m)); /* the forwards take their buffers' dtypes for granted */
     pare_exec *x = calloc(1, sizeof *x);
     span *s = NULL;
     int *alias = NULL;
     if (!x) return pare_fail(PARE_ENOMEM, "out of memory creating an executor");
-    x->m = m, x->B = B, x->T = T, x->mode = mode;
+    x->m = m, x->B = B, x->T = T, x->S = S, x->mode = mode;
     pare_rng_seed(&x->rng, 0x5eed);
     x->nonfinite_node = -1;
     if (mode == PARE_EXEC_INFER) { /* this executor's copies of the f32 Linear weights in oneDNN's layout */
@@ -152,13 +159,14 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
         if (n->op != PARE_OP_ATTENTION) continue;
         const pare_attn_config *c = n->a.attn ? n->a.attn : pare_attn_config_default();
         int64_t C = m->values[n->out].cols;
+        int64_t Tn = m->values[n->out].rows == PARE_ROWS_SRC ? S : T; /* an encoder-decoder's encoder runs over S */
         int owned = 0;
-        pare_status as = pare_attn_config_instance(&x->attn[i], &owned, c, T, n->a.heads, C / n->a.heads, n->a.causal);
+        pare_status as = pare_attn_config_instance(&x->attn[i], &owned, c, Tn, n->a.heads, C / n->a.heads, n->a.causal);
         x->attn_owned[i] = (unsigned char)owned;
         if (as != PARE_OK) {
             free(s);
             pare_exec_free(x);
-            return pare_fail_ctx(as, "%s at T=%lld", n->name, (long long)T);
+            return pare_fail_ctx(as, "%s at T=%lld", n->name, (long long)Tn);
         }
         int64_t want = n->nparam ? pare_param_numel(&m->params[n->param[0]]) : 0;
         if (pare_attn_param_count(x->attn[i]) != want) {
@@ -268,13 +276,22 @@ void pare_exec_free(pare_exec *x)
 
 pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode)
 {
-    return exec_new(out, m, B, T, mode, NULL);
+    return exec_new(out, m, B, T, m->src_max_T, mode, NULL);
 }
 
 pare_status pare_exec_new_keep(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode,
                                const char *const *keep, int nkeep)
 {
+    return pare_exec_new_src(out, m, B, T, m->src_max_T, mode, keep, nkeep);
+}
+
+pare_status pare_exec_new_src(pare_exec **out, pare_model *m, int64_t B, int64_t T, int64_t S, pare_exec_mode mode,
+                              const char *const *keep, int nkeep)
+{
     *out = NULL;
+    if (S != m->src_max_T && m->src_tokens < 0)
+        return pare_fail(PARE_EINVAL, "source length %lld given to a %s, which has no source input (an encdec model has)",
+                         (long long)S, m->kind);
     unsigned char *k = calloc((size_t)m->nvalues + 1, 1);
     if (!k) return pare_fail(PARE_ENOMEM, "out of memory creating an executor");
     for (int i = 0; i < nkeep; i++) {
@@ -286,7 +303,7 @@ pare_status pare_exec_new_keep(pare_exec **out, pare_model *m, int64_t B, int64_
         }
         k[v] = 1;
     }
-    pare_status st = exec_new(out, m, B, T, mode, k);
+    pare_status st = exec_new(out, m, B, T, S, mode, k);
     free(k);
     return st;
 }
@@ -316,6 +333,10 @@ pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *l
         lb[i] = t;
     }
     if (m->types >= 0) memset(x->buf[m->types], 0, sizeof(int32_t) * (size_t)BT); /* one segment unless bound */
+    if (m->src_tokens >= 0) { /* a source of PAD of full length unless bound: defined, never stale */
+        memset(x->buf[m->src_tokens], 0, sizeof(int32_t) * (size_t)(x->B * x->S));
+        for (int64_t b = 0; b < x->B; b++) ((int32_t *)x->buf[m->src_lengths])[b] = (int32_t)x->S;
+    }
     memset(x->bound, 0, (size_t)m->nvalues); /* a new batch: its targets are bound after this */
     return PARE_OK;
 }
@@ -334,6 +355,30 @@ pare_status pare_exec_bind_types(pare_exec *x, const int32_t *types)
             return pare_fail(PARE_EINVAL, "token type %d at batch row %lld, position %lld is outside [0, %lld)", types[i],
                              (long long)(i / x->T), (long long)(i % x->T), (long long)ntypes);
         ty[i] = types[i];
+    }
+    return PARE_OK;
+}
+
+pare_status pare_exec_bind_source(pare_exec *x, const int32_t *src_tokens, const int32_t *src_lengths)
+{
+    const pare_model *m = x->m;
+    if (m->src_tokens < 0 || m->src_lengths < 0)
+        return pare_fail(PARE_EINVAL, "a source sequence given to a %s, which has no source input (only kind=encdec "
+                         "models take one)", m->kind);
+    int32_t *st = x->buf[m->src_tokens], *sl = x->buf[m->src_lengths];
+    for (int64_t i = 0; i < x->B * x->S; i++) {
+        if (src_tokens[i] < 0 || src_tokens[i] >= m->src_vocab)
+            return pare_fail(PARE_EINVAL, "source token id %d at batch row %lld, position %lld is outside the source "
+                             "vocabulary [0, %lld)", src_tokens[i], (long long)(i / x->S), (long long)(i % x->S),
+                             (long long)m->src_vocab);
+        st[i] = src_tokens[i];
+    }
+    for (int64_t b = 0; b < x->B; b++) {
+        int32_t l = src_lengths ? src_lengths[b] : (int32_t)x->S;
+        if (l < 1 || l > x->S)
+            return pare_fail(PARE_EINVAL, "source length %d of batch row %lld is outside [1, %lld] (the executor's S)", l,
+                             (long long)b, (long long)x->S);
+        sl[b] = l;
     }
     return PARE_OK;
 }

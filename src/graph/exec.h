@@ -28,6 +28,8 @@ typedef enum pare_exec_mode { PARE_EXEC_INFER = 0, PARE_EXEC_TRAIN } pare_exec_m
 typedef struct pare_exec {
     pare_model *m;
     int64_t B, T;
+    int64_t S;             /* encoder-decoder models: the source length of this executor (source rows B·S);
+                              0 for models without a source */
     pare_exec_mode mode;
     void **buf;            /* per value: its data, of the value's dtype (inputs int32, activations f32 or a
                               cast's dtype, masks uint8) */
@@ -80,6 +82,11 @@ pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, 
  * inference; variants other than full have no "#att" value) are PARE_EINVAL naming the value. */
 pare_status pare_exec_new_keep(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode,
                                const char *const *keep, int nkeep);
+/* Encoder-decoder models (docs/encoder-decoder.md): pare_exec_new_keep with the source length S in
+ * [1, the model's src_max_T] (pare_exec_new and pare_exec_new_keep use S = src_max_T). A model without a
+ * source input is PARE_EINVAL ("... has no source input"). */
+pare_status pare_exec_new_src(pare_exec **out, pare_model *m, int64_t B, int64_t T, int64_t S, pare_exec_mode mode,
+                              const char *const *keep, int nkeep);
 void pare_exec_free(pare_exec *x); /* safe with NULL */
 
 /* Copy a batch in: tokens (B,T), lengths (B) (NULL = all T), labels (B) or (B,T) (NULL = zeros).
@@ -88,6 +95,10 @@ pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *l
 /* Token types (B, T) for a model with a token-types input (BERT's segments), after pare_exec_bind (which
  * resets them to 0); each in [0, rows of the type embedding table). */
 pare_status pare_exec_bind_types(pare_exec *x, const int32_t *types);
+/* The source of an encoder-decoder model, after pare_exec_bind (which resets it to one PAD-led row of
+ * full length): tokens (B, S) with ids in [0, src_vocab), lengths (B) in [1, S] (NULL = all S).
+ * PARE_EINVAL naming the problem for a model without a source input or an id or length out of range. */
+pare_status pare_exec_bind_source(pare_exec *x, const int32_t *src_tokens, const int32_t *src_lengths);
 /* Copy a target input in: data (rows × cols) as the value declares them at this (B, T). Bind targets
  * after pare_exec_bind (which starts a new batch and forgets them): a forward with a target not bound
  * is PARE_EINVAL naming it. Non-finite data is PARE_ENUMERIC naming the element. */

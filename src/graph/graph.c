@@ -23,6 +23,7 @@ pare_model *pare_model_new(const char *kind)
     }
     snprintf(m->kind, sizeof m->kind, "%s", kind);
     m->tokens = m->lengths = m->labels = m->logits = m->loss = m->types = -1;
+    m->src_tokens = m->src_lengths = -1;
     return m;
 }
 
@@ -150,13 +151,17 @@ int pare_model_add_value(pare_model *m, const char *name, pare_value_kind kind, 
 
 int pare_model_add_input(pare_model *m, pare_value_kind kind, const char *name)
 {
-    pare_rows rows = kind == PARE_VAL_LENGTHS ? PARE_ROWS_SEQS : PARE_ROWS_TOKENS;
-    int id = pare_model_add_value(m, name, kind, rows, 1, PARE_I32); /* tokens, lengths, labels, types */
+    pare_rows rows = kind == PARE_VAL_LENGTHS || kind == PARE_VAL_SRC_LENGTHS ? PARE_ROWS_SEQS
+                     : kind == PARE_VAL_SRC_TOKENS                          ? PARE_ROWS_SRC
+                                                                            : PARE_ROWS_TOKENS;
+    int id = pare_model_add_value(m, name, kind, rows, 1, PARE_I32); /* tokens, lengths, labels, types, source */
     if (id < 0) return -1;
     if (kind == PARE_VAL_TOKENS) m->tokens = id;
     if (kind == PARE_VAL_LENGTHS) m->lengths = id;
     if (kind == PARE_VAL_LABELS) m->labels = id;
     if (kind == PARE_VAL_TYPES) m->types = id;
+    if (kind == PARE_VAL_SRC_TOKENS) m->src_tokens = id;
+    if (kind == PARE_VAL_SRC_LENGTHS) m->src_lengths = id;
     return id;
 }
 

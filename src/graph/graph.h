@@ -68,6 +68,9 @@ typedef enum pare_op_id {
     PARE_OP_SOFT_XENT,     /* in: s, y [, lengths]   −Σ y log softmax(s), y probabilities (soft labels) */
     PARE_OP_CAST,          /* in: x (f32, bf16 or f16)        out: x in a.dtype (f32, bf16 or f16), same shape */
     PARE_OP_TANH,          /* in: x                                                          */
+    /* Encoder-decoder attention (docs/encoder-decoder.md): queries from the decoder, keys and values from
+     * the encoder's output (projected once per layer), the source lengths masking the keys, no causal mask. */
+    PARE_OP_CROSS_ATTENTION, /* in: q (B·T, C), kv (B·S, 2C), src_lengths; cache att (B,H,T,S)  out (B·T, C) */
     PARE_OP_COUNT
 } pare_op_id;
 
@@ -76,6 +79,12 @@ typedef enum pare_rows {
     PARE_ROWS_SEQS,       /* B */
     PARE_ROWS_CACHE_ATT,  /* B·H·T rows of T (attention probabilities) */
     PARE_ROWS_ONE,        /* one row: a loss's value */
+    /* Encoder-decoder models (docs/encoder-decoder.md): the source sequence has its own length S, bound
+     * with the executor (pare_exec_new_src), so its rows are a kind of their own. */
+    PARE_ROWS_SRC,        /* B·S: source tokens and the encoder's activations */
+    PARE_ROWS_CACHE_SATT, /* B·H·S rows of S: the encoder's self-attention probabilities */
+    PARE_ROWS_CACHE_XATT, /* B·H·T rows of S: cross-attention probabilities */
+    PARE_ROWS_COUNT
 } pare_rows;
 
 typedef enum pare_value_kind {
@@ -88,6 +97,9 @@ typedef enum pare_value_kind {
                             a teacher's logits or hidden states; no gradient */
     PARE_VAL_TYPES,      /* int32 (B·T) input: token types (BERT's segment ids, 0 for the first sentence of a pair,
                             1 for the second); zeros unless bound with pare_exec_bind_types */
+    PARE_VAL_SRC_TOKENS, /* int32 (B·S) input: an encoder-decoder's source tokens (pare_exec_bind_source) */
+    PARE_VAL_SRC_LENGTHS,/* int32 (B) input: the source lengths, in [1, S] */
+    PARE_VAL_KIND_COUNT
 } pare_value_kind;
 
 typedef struct pare_value {
@@ -224,8 +236,9 @@ typedef struct pare_node {
 } pare_node;
 
 typedef struct pare_model {
-    char kind[16];      /* "encoder" | "decoder" | "tagger" */
+    char kind[16];      /* "encoder" | "decoder" | "tagger" | "encdec" */
     int64_t vocab, max_T, C, H, L, F, nclass;
+    int64_t src_vocab, src_max_T; /* encdec: the source vocabulary and longest source; 0 for other models */
     int64_t nvalues, nnodes, nparams;
     pare_value *values;
     pare_node *nodes;
@@ -233,6 +246,7 @@ typedef struct pare_model {
     int64_t cap_values, cap_nodes, cap_params;
     int tokens, lengths, labels; /* input value ids */
     int types;                   /* the token-types input's value id, -1 for models without one */
+    int src_tokens, src_lengths; /* encdec: the source inputs' value ids, -1 for models without a source */
     int logits, loss;            /* value ids of the head's logits and per-row losses */
     int lm;                      /* 1: logits per token (B·T, V); 0: per sequence (B, nclass) */
     char applied[256];           /* passes applied so far, "dynamic_int8(...)", for tables */

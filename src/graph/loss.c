@@ -22,6 +22,9 @@ static const char *rows_name(pare_rows r)
     case PARE_ROWS_SEQS: return "B";
     case PARE_ROWS_CACHE_ATT: return "B·T·T";
     case PARE_ROWS_ONE: return "1";
+    case PARE_ROWS_SRC: return "B·S";
+    case PARE_ROWS_CACHE_SATT: return "B·S·S";
+    case PARE_ROWS_CACHE_XATT: return "B·T·S";
     default: return "?";
     }
 }

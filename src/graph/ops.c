@@ -49,17 +49,22 @@ static void embedding_bwd(pare_exec *x, const pare_node *n)
 }
 
 /* ---- positions: out = x + pos[t] ---- */
+/* Positions along the target (T) or, for an encoder-decoder's encoder, the source (S). */
+static int64_t SEQ_LEN(const pare_exec *x, const pare_node *n)
+{
+    return x->m->values[n->out].rows == PARE_ROWS_SRC ? x->S : x->T;
+}
 static pare_status posadd_fwd(pare_exec *x, const pare_node *n)
 {
     int64_t C = COLS(x, n->out);
-    pare_posadd_forward(F(x, n->out), F(x, n->in[0]), PD(x, n, 0) + n->a.pos_offset * C, x->B, x->T, C);
+    pare_posadd_forward(F(x, n->out), F(x, n->in[0]), PD(x, n, 0) + n->a.pos_offset * C, x->B, SEQ_LEN(x, n), C);
     return PARE_OK;
 }
 static void posadd_bwd(pare_exec *x, const pare_node *n)
 {
     int64_t C = COLS(x, n->out);
     float *dpos = PG(x, n, 0);
-    pare_posadd_backward(G(x, n->in[0]), dpos ? dpos + n->a.pos_offset * C : NULL, G(x, n->out), x->B, x->T, C);
+    pare_posadd_backward(G(x, n->in[0]), dpos ? dpos + n->a.pos_offset * C : NULL, G(x, n->out), x->B, SEQ_LEN(x, n), C);
 }
 static int64_t posadd_flops(const pare_exec *x, const pare_node *n) { return ROWS(x, n->out) * COLS(x, n->out); }
 
@@ -253,15 +258,37 @@ static int64_t attention_flops(const pare_exec *x, const pare_node *n)
 }
 static int attention_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
 {
-    (void)m;
     if (!n->a.attn || !n->a.attn->v->probs_cache) return 0; /* O(T) for flash and the sparse ones: their own */
-    cs[0] = (pare_cache_spec){"att", PARE_ROWS_CACHE_ATT, n->a.heads, PARE_F32};
+    pare_rows r = m->values[n->in[0]].rows == PARE_ROWS_SRC ? PARE_ROWS_CACHE_SATT : PARE_ROWS_CACHE_ATT;
+    cs[0] = (pare_cache_spec){"att", r, n->a.heads, PARE_F32};
     return 1;
 }
 static size_t attention_ws(const pare_exec *x, const pare_node *n)
 {
     if (BMM_I8(x, n)) return pare_attn_i8_work_bytes(VARIANT(x, n), x->B);
     return pare_attn_work_bytes(VARIANT(x, n), x->B);
+}
+
+/* ---- cross-attention: q (B·T, C), kv (B·S, 2C), src_lengths -> out (B·T, C); cache att (B,H,T,S) ----
+ * Dense only (kernels/nn_cross_attention.c). The probabilities are the planned value "<node>#att", so
+ * they can be captured like the self-attention's. */
+static pare_status xattn_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_cross_attention_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->in[0]), F(x, n->in[1]), I(x, n->in[2]), x->B,
+                                 x->T, x->S, COLS(x, n->out), n->a.heads);
+    return PARE_OK;
+}
+static void xattn_bwd(pare_exec *x, const pare_node *n)
+{
+    pare_cross_attention_backward(G(x, n->in[0]), G(x, n->in[1]), G(x, n->out), F(x, n->cache[0]), F(x, n->in[0]),
+                                  F(x, n->in[1]), I(x, n->in[2]), x->B, x->T, x->S, COLS(x, n->out), n->a.heads);
+}
+static int64_t xattn_flops(const pare_exec *x, const pare_node *n) { return 4 * x->B * x->T * x->S * COLS(x, n->out); }
+static int xattn_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
+{
+    (void)m;
+    cs[0] = (pare_cache_spec){"att", PARE_ROWS_CACHE_XATT, n->a.heads, PARE_F32};
+    return 1;
 }
 
 /* ---- pooling ---- */
@@ -409,6 +436,7 @@ static const pare_op_desc ops[] = {
     [PARE_OP_SOFT_XENT] = {"soft_cross_entropy", soft_xent_fwd, soft_xent_bwd, soft_xent_flops, loss_caches, NULL},
     [PARE_OP_CAST] = {"cast", cast_fwd, cast_bwd, elementwise_flops, NULL, NULL},
     [PARE_OP_TANH] = {"tanh", tanh_fwd, tanh_bwd, gelu_flops, NULL, NULL},
+    [PARE_OP_CROSS_ATTENTION] = {"cross_attention", xattn_fwd, xattn_bwd, xattn_flops, xattn_caches, NULL},
 };
 _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of date with pare_op_id");
 
@@ -437,6 +465,7 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_SOFT_XENT] = {{DT_F32, DT_F32, DT_I32}, PARE_F32,     0,                 DT_F32},
     [PARE_OP_CAST] = {{PARE_DTYPES_FLOAT},           PARE_OUT_ATTR, PARE_DTYPES_FLOAT, 0},
     [PARE_OP_TANH] = {{DT_F32},                      PARE_F32,     0,                 0},
+    [PARE_OP_CROSS_ATTENTION] = {{DT_F32, DT_F32, DT_I32}, PARE_F32,  0,                 DT_F32}, /* q, kv, src_lengths; att */
 };
 _Static_assert(sizeof op_dtypes / sizeof op_dtypes[0] == PARE_OP_COUNT, "op dtypes out of date with pare_op_id");
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn/attn.h"
 #include "core/arena.h"
 #include "ops.h"
 #include "transform.h"
@@ -51,7 +52,7 @@ static int node_reads(const pare_node *n, int v)
 static int is_model_input(const pare_value *v)
 {
     return v->kind == PARE_VAL_TOKENS || v->kind == PARE_VAL_LENGTHS || v->kind == PARE_VAL_LABELS || v->kind == PARE_VAL_TYPES ||
-           v->kind == PARE_VAL_TARGET;
+           v->kind == PARE_VAL_TARGET || v->kind == PARE_VAL_SRC_TOKENS || v->kind == PARE_VAL_SRC_LENGTHS;
 }
 
 /* ---- insert / rewire ---- */
@@ -175,6 +176,8 @@ static pare_status compact(pare_model *c)
     if (c->lengths >= 0) vmap[c->lengths] = 1;
     if (c->labels >= 0) vmap[c->labels] = 1;
     if (c->types >= 0) vmap[c->types] = 1;
+    if (c->src_tokens >= 0) vmap[c->src_tokens] = 1;
+    if (c->src_lengths >= 0) vmap[c->src_lengths] = 1;
     for (int64_t i = 0; i < c->nnodes; i++) {
         pare_node *n = &c->nodes[i];
         for (int k = 0; k < n->nin; k++) vmap[n->in[k]] = 1;
@@ -214,7 +217,7 @@ static pare_status compact(pare_model *c)
         c->values[n->out].producer = (int)i;
         for (int k = 0; k < n->ncache; k++) c->values[n->cache[k]].producer = (int)i;
     }
-    int *ids[] = {&c->tokens, &c->lengths, &c->labels, &c->logits, &c->loss, &c->types};
+    int *ids[] = {&c->tokens, &c->lengths, &c->labels, &c->logits, &c->loss, &c->types, &c->src_tokens, &c->src_lengths};
     for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++)
         if (*ids[k] >= 0) *ids[k] = vmap[*ids[k]];
     free(vmap), free(pmap);
@@ -380,7 +383,8 @@ static pare_status slice_attention(pare_model *c, pare_node *n, const int64_t *k
         for (int64_t j = 0; j < D; j++) okeep[h * D + j] = heads[h] * D + j;
     n->a.heads = (int)Hk;
     for (int k = 0; k < n->ncache; k++) /* the dense attention's probabilities: one column per head */
-        if (c->values[n->cache[k]].rows == PARE_ROWS_CACHE_ATT) c->values[n->cache[k]].cols = Hk;
+        if (c->values[n->cache[k]].rows == PARE_ROWS_CACHE_ATT || c->values[n->cache[k]].rows == PARE_ROWS_CACHE_SATT)
+            c->values[n->cache[k]].cols = Hk;
     pare_status st = slice_value(c, n->out, okeep, Hk * D, depth + 1);
     free(heads), free(okeep);
     return st;
@@ -428,7 +432,9 @@ static pare_status slice_value(pare_model *c, int v, const int64_t *keep, int64_
     return PARE_OK;
 }
 
-static pare_status keep_channels(pare_model *c, int64_t node, const int64_t *keep, int64_t nkeep)
+/* Keep the output channels keep[] of Linear node `node`: its weight's and bias's rows; its readers are
+ * the caller's to resize. */
+static pare_status keep_rows(pare_model *c, int64_t node, const int64_t *keep, int64_t nkeep)
 {
     pare_node *n = &c->nodes[node];
     PARE_TRY(slice_param(&c->params[n->param[0]], 0, keep, nkeep));
@@ -436,7 +442,13 @@ static pare_status keep_channels(pare_model *c, int64_t node, const int64_t *kee
     /* the weight's transform follows its rows: a mask (N, K), or fake quantization's scale per output channel */
     const pare_transform *t = pare_node_transform(n, PARE_TF_WEIGHT);
     if (t) PARE_TRY(slice_param(&c->params[t->aux[0]], 0, keep, nkeep));
-    return slice_value(c, n->out, keep, nkeep, 0);
+    return PARE_OK;
+}
+
+static pare_status keep_channels(pare_model *c, int64_t node, const int64_t *keep, int64_t nkeep)
+{
+    PARE_TRY(keep_rows(c, node, keep, nkeep));
+    return slice_value(c, c->nodes[node].out, keep, nkeep, 0);
 }
 
 static pare_status check_linear_node(const pare_model *m, int64_t node, const char *doing)
@@ -496,10 +508,70 @@ pare_status pare_model_drop_channels(pare_model *m, int64_t node, const int64_t 
     return st;
 }
 
+/* Cross-attention node `node` without the heads gone[]: one edit of a clone slices the rows of its q
+ * projection (the heads' D channels), of its kv projection (the same heads in k and in v) and, through
+ * slice_value, the columns of whatever reads its output (the out projection). Its q and kv inputs must
+ * be Linear outputs read by this node only (the builder's layout). */
+static pare_status drop_cross_heads(pare_model *m, int64_t node, const char *gone, int H)
+{
+    const pare_node *a = &m->nodes[node];
+    int64_t C = m->values[a->out].cols, D = C / H;
+    for (int k = 0; k < 2; k++) {
+        int v = a->in[k], p = m->values[v].producer, readers = 0;
+        for (int64_t i = 0; i < m->nnodes; i++) readers += node_reads(&m->nodes[i], v);
+        if (p < 0 || m->nodes[p].op != PARE_OP_LINEAR || readers != 1)
+            return pare_fail(PARE_EINVAL, "dropping heads of '%s': its %s input '%s' is not a linear projection read by it "
+                             "alone", a->name, k ? "kv" : "q", m->values[v].name);
+    }
+    int64_t *kq = malloc(sizeof *kq * (size_t)C), *kkv = malloc(sizeof *kkv * (size_t)(2 * C));
+    if (!kq || !kkv) {
+        free(kq), free(kkv);
+        return pare_fail(PARE_ENOMEM, "out of memory resizing %s", a->name);
+    }
+    int64_t nq = 0, nkv = 0;
+    for (int s = 0; s < 2; s++) /* kv = [k | v], heads split along C in each */
+        for (int h = 0; h < H; h++)
+            for (int64_t j = 0; !gone[h] && j < D; j++) {
+                if (s == 0) kq[nq++] = h * D + j;
+                kkv[nkv++] = s * C + h * D + j;
+            }
+    pare_model *c = pare_model_clone(m);
+    pare_status st = c ? PARE_OK : PARE_ENOMEM;
+    int qn = m->values[a->in[0]].producer, kvn = m->values[a->in[1]].producer;
+    if (st == PARE_OK) st = keep_rows(c, qn, kq, nq);
+    if (st == PARE_OK) st = keep_rows(c, kvn, kkv, nkv);
+    if (st == PARE_OK) {
+        pare_node *cn = &c->nodes[node];
+        c->values[cn->in[0]].cols = nq, c->values[cn->in[1]].cols = nkv;
+        cn->a.heads = (int)(nq / D);
+        for (int k = 0; k < cn->ncache; k++) c->values[cn->cache[k]].cols = cn->a.heads; /* att: a column per head */
+        st = slice_value(c, cn->out, kq, nq, 1); /* the kept output channels are the kept q channels */
+    }
+    free(kq), free(kkv);
+    if (!c) return pare_fail(PARE_ENOMEM, "out of memory resizing %s", a->name);
+    return finish(m, c, st);
+}
+
 pare_status pare_model_drop_heads(pare_model *m, int64_t node, const int *heads, int n)
 {
+    if (node >= 0 && node < m->nnodes && m->nodes[node].op == PARE_OP_CROSS_ATTENTION) {
+        const pare_node *a = &m->nodes[node];
+        int H = a->a.heads;
+        char gone[1024] = {0};
+        if (H > (int)sizeof gone) return pare_fail(PARE_EINVAL, "dropping heads of '%s': more than %zu heads", a->name, sizeof gone);
+        for (int i = 0; i < n; i++) {
+            if (heads[i] < 0 || heads[i] >= H)
+                return pare_fail(PARE_EINVAL, "dropping head %d of '%s': its heads are 0..%d", heads[i], a->name, H - 1);
+            if (gone[heads[i]]) return pare_fail(PARE_EINVAL, "dropping heads of '%s': head %d is listed twice", a->name, heads[i]);
+            gone[heads[i]] = 1;
+        }
+        if (n >= H)
+            return pare_fail(PARE_EINVAL, "dropping all %d heads of '%s': keep at least one (remove the cross-attention "
+                             "half with pare_model_remove_nodes instead)", H, a->name);
+        return drop_cross_heads(m, node, gone, H);
+    }
     if (node < 0 || node >= m->nnodes || m->nodes[node].op != PARE_OP_ATTENTION)
-        return pare_fail(PARE_EINVAL, "dropping heads: node %lld is not an attention node", (long long)node);
+        return pare_fail(PARE_EINVAL, "dropping heads: node %lld is not an attention node (self- or cross-attention)", (long long)node);
     const pare_node *a = &m->nodes[node];
     int H = a->a.heads;
     int64_t C = m->values[a->out].cols, D = C / H;
@@ -561,17 +633,19 @@ static pare_status check_node(const pare_model *m, int64_t i)
     } while (0)
     switch (n->op) {
     case PARE_OP_EMBEDDING:
-        WANT(((x->kind == PARE_VAL_TOKENS && w && w->shape[0] == m->vocab) || (x->kind == PARE_VAL_TYPES && w)) &&
-                 w->ndim == 2 && w->shape[1] == C && out->rows == PARE_ROWS_TOKENS,
-             "needs tokens and a (vocab=%lld, %lld) table, or token types and a (types, %lld) table", n->name, op,
-             (long long)m->vocab, (long long)C, (long long)C);
+        WANT(((x->kind == PARE_VAL_TOKENS && w && w->shape[0] == m->vocab) || (x->kind == PARE_VAL_TYPES && w) ||
+              (x->kind == PARE_VAL_SRC_TOKENS && w && w->shape[0] >= m->src_vocab)) &&
+                 w->ndim == 2 && w->shape[1] == C && out->rows == x->rows,
+             "needs tokens and a (vocab=%lld, %lld) table, token types and a (types, %lld) table, or source tokens and "
+             "a (src_vocab=%lld, %lld) table", n->name, op, (long long)m->vocab, (long long)C, (long long)C,
+             (long long)m->src_vocab, (long long)C);
         break;
     case PARE_OP_POSADD:
         WANT(n->a.pos_offset >= 0 && w && w->ndim == 2 && w->shape[1] == C && x->cols == C &&
-                 w->shape[0] >= m->max_T + n->a.pos_offset &&
-                 x->rows == PARE_ROWS_TOKENS && out->rows == PARE_ROWS_TOKENS,
+                 w->shape[0] >= (x->rows == PARE_ROWS_SRC ? m->src_max_T : m->max_T) + n->a.pos_offset &&
+                 (x->rows == PARE_ROWS_TOKENS || x->rows == PARE_ROWS_SRC) && out->rows == x->rows,
              "needs a (max_T + offset=%lld, %lld) table and an input of %lld columns", n->name, op,
-             (long long)(m->max_T + n->a.pos_offset),
+             (long long)((x->rows == PARE_ROWS_SRC ? m->src_max_T : m->max_T) + n->a.pos_offset),
              (long long)C, (long long)C);
         break;
     case PARE_OP_LINEAR:
@@ -618,13 +692,30 @@ static pare_status check_node(const pare_model *m, int64_t i)
              (long long)x->cols, n->nin == 2 ? (long long)m->values[n->in[1]].cols : -1LL);
         break;
     case PARE_OP_ATTENTION:
-        WANT(n->nin == 2 && m->values[n->in[1]].kind == PARE_VAL_LENGTHS, "needs qkv and lengths", n->name, op);
+        /* over the target tokens with their lengths, or (an encoder-decoder's encoder) over the source */
+        WANT(n->nin == 2 && ((x->rows == PARE_ROWS_TOKENS && m->values[n->in[1]].kind == PARE_VAL_LENGTHS) ||
+                             (x->rows == PARE_ROWS_SRC && m->values[n->in[1]].kind == PARE_VAL_SRC_LENGTHS && !n->a.causal)),
+             "needs qkv and lengths (token rows), or source qkv and source lengths (source rows, not causal)", n->name, op);
         WANT(n->a.heads >= 1 && C % n->a.heads == 0, "%d heads do not divide its %lld columns", n->name, op, n->a.heads,
              (long long)C);
-        WANT(x->cols == 3 * C && x->rows == PARE_ROWS_TOKENS && out->rows == PARE_ROWS_TOKENS,
+        WANT(x->cols == 3 * C && out->rows == x->rows,
              "its qkv input has %lld columns; %d heads of %lld need %lld", n->name, op, (long long)x->cols, n->a.heads,
              (long long)(C / n->a.heads), (long long)(3 * C));
+        WANT(x->rows == PARE_ROWS_TOKENS || !n->a.attn || n->a.attn == pare_attn_config_default(),
+             "attention over the source is dense (variant '%s' is not supported there)", n->name, op, n->a.attn->spec);
         break;
+    case PARE_OP_CROSS_ATTENTION: {
+        const pare_value *kv = n->nin == 3 ? &m->values[n->in[1]] : NULL, *sl = n->nin == 3 ? &m->values[n->in[2]] : NULL;
+        WANT(kv && sl->kind == PARE_VAL_SRC_LENGTHS && kv->rows == PARE_ROWS_SRC && x->rows == PARE_ROWS_TOKENS &&
+                 out->rows == PARE_ROWS_TOKENS,
+             "needs queries (target tokens), keys and values (source rows) and the source lengths", n->name, op);
+        WANT(n->a.heads >= 1 && C % n->a.heads == 0, "%d heads do not divide its %lld columns", n->name, op, n->a.heads,
+             (long long)C);
+        WANT(x->cols == C && kv->cols == 2 * C, "q has %lld columns and kv %lld; %d heads of %lld need %lld and %lld",
+             n->name, op, (long long)x->cols, (long long)kv->cols, n->a.heads, (long long)(C / n->a.heads), (long long)C,
+             (long long)(2 * C));
+        break;
+    }
     case PARE_OP_POOL:
         WANT(n->nin == 2 && m->values[n->in[1]].kind == PARE_VAL_LENGTHS && x->cols == C && x->rows == PARE_ROWS_TOKENS &&
                  out->rows == PARE_ROWS_SEQS,
@@ -632,7 +723,7 @@ static pare_status check_node(const pare_model *m, int64_t i)
         break;
     case PARE_OP_XENT:
         WANT(n->nin == 2 && m->values[n->in[1]].kind == PARE_VAL_LABELS && m->values[n->in[1]].rows == x->rows &&
-                 x->rows != PARE_ROWS_ONE && x->rows != PARE_ROWS_CACHE_ATT && out->rows == x->rows && C == 1,
+                 (x->rows == PARE_ROWS_TOKENS || x->rows == PARE_ROWS_SEQS) && out->rows == x->rows && C == 1,
              "needs logits and labels of the same rows, and one output column", n->name, op);
         break;
     default: /* the losses of two values: shapes checked by pare_model_add_loss, kept by the rewrites */
@@ -654,7 +745,7 @@ static pare_status check_node(const pare_model *m, int64_t i)
 
 pare_status pare_model_check(const pare_model *m)
 {
-    int ids[] = {m->tokens, m->lengths, m->labels, m->logits, m->loss, m->types};
+    int ids[] = {m->tokens, m->lengths, m->labels, m->logits, m->loss, m->types, m->src_tokens, m->src_lengths};
     for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++)
         if (ids[k] < -1 || ids[k] >= m->nvalues) BAD("model: its input, logits or loss id %d is not a value", ids[k]);
     for (int64_t v = 0; v < m->nvalues; v++)
@@ -677,7 +768,7 @@ void pare_model_refresh_dims(pare_model *m)
     int64_t L = 0, H = 0, F = 0;
     for (int64_t i = 0; i < m->nnodes; i++) {
         const pare_node *n = &m->nodes[i];
-        if (n->op == PARE_OP_ATTENTION) {
+        if (n->op == PARE_OP_ATTENTION && m->values[n->out].rows == PARE_ROWS_TOKENS) { /* encdec: decoder layers */
             L++;
             if (n->a.heads > H) H = n->a.heads;
         }

@@ -16,12 +16,13 @@
 #define GRAPH_VERSION 1
 #define MAX_COLS ((int64_t)1 << 31)
 
-static const char *const rows_names[] = {"tokens", "seqs", "att", "one"};
-static const char *const kind_names[] = {"tokens", "lengths", "labels", "act", "cache", "target", "types"};
+static const char *const rows_names[] = {"tokens", "seqs", "att", "one", "src", "src_att", "cross_att"};
+static const char *const kind_names[] = {"tokens", "lengths", "labels", "act", "cache", "target", "types", "src_tokens",
+                                         "src_lengths"};
 static const char *const pool_names[] = {"cls", "mean"};
 static const char *const operand_names[] = {"weight", "input"};
-_Static_assert(sizeof rows_names / sizeof rows_names[0] == PARE_ROWS_ONE + 1, "rows names out of date");
-_Static_assert(sizeof kind_names / sizeof kind_names[0] == PARE_VAL_TYPES + 1, "value kind names out of date");
+_Static_assert(sizeof rows_names / sizeof rows_names[0] == PARE_ROWS_COUNT, "rows names out of date");
+_Static_assert(sizeof kind_names / sizeof kind_names[0] == PARE_VAL_KIND_COUNT, "value kind names out of date");
 _Static_assert(sizeof pool_names / sizeof pool_names[0] == PARE_POOL_COUNT, "pool names out of date");
 _Static_assert(sizeof operand_names / sizeof operand_names[0] == PARE_TF_OPERAND_COUNT, "operand names out of date");
 
@@ -78,6 +79,8 @@ pare_status pare_graph_to_json(const pare_model *m, char **out)
               add_num(g, "max_T", (double)m->max_T) && add_num(g, "d", (double)m->C) && add_num(g, "heads", (double)m->H) &&
               add_num(g, "layers", (double)m->L) && add_num(g, "ffn", (double)m->F) &&
               add_num(g, "classes", (double)m->nclass) && cJSON_AddBoolToObject(g, "lm", m->lm) &&
+              (m->src_tokens < 0 || (add_num(g, "src_vocab", (double)m->src_vocab) &&
+                                     add_num(g, "src_max_T", (double)m->src_max_T))) &&
               (inputs = cJSON_AddArrayToObject(g, "inputs")) && (params = cJSON_AddArrayToObject(g, "params")) &&
               (nodes = cJSON_AddArrayToObject(g, "nodes"));
     for (int64_t v = 0; okk && v < m->nvalues; v++) {
@@ -252,6 +255,10 @@ static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats
     const cJSON *lm = cJSON_GetObjectItemCaseSensitive(g, "lm");
     if (!cJSON_IsBool(lm)) FAIL("graph: top level: \"lm\" must be true or false");
     m->lm = cJSON_IsTrue(lm);
+    if (cJSON_GetObjectItemCaseSensitive(g, "src_vocab") || cJSON_GetObjectItemCaseSensitive(g, "src_max_T")) {
+        PARE_TRY(get_int(g, "src_vocab", 1, 1e9, &m->src_vocab, "top level"));  /* encoder-decoder models */
+        PARE_TRY(get_int(g, "src_max_T", 1, 1e7, &m->src_max_T, "top level"));
+    }
 
     const cJSON *inputs, *params, *nodes, *e;
     PARE_TRY(get_array(g, "inputs", 1000, &inputs, "top level"));
@@ -264,23 +271,27 @@ static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats
         int kind_i, rows;
         PARE_TRY(get_str(e, "name", PARE_NAME_MAX, &name, "an input"));
         snprintf(where, sizeof where, "input '%s'", name);
-        PARE_TRY(get_enum(e, "kind", kind_names, PARE_VAL_TYPES + 1, &kind_i, where));
-        PARE_TRY(get_enum(e, "rows", rows_names, PARE_ROWS_ONE + 1, &rows, where));
+        PARE_TRY(get_enum(e, "kind", kind_names, PARE_VAL_KIND_COUNT, &kind_i, where));
+        PARE_TRY(get_enum(e, "rows", rows_names, PARE_ROWS_COUNT, &rows, where));
         PARE_TRY(get_int(e, "cols", 1, MAX_COLS, &v, where));
         if (kind_i == PARE_VAL_ACT || kind_i == PARE_VAL_CACHE) FAIL("graph: %s: an input cannot be of kind %s", where, kind_names[kind_i]);
         if (pare_model_find_value(m, name) >= 0) FAIL("graph: %s: the name is used twice", where);
         int id;
         if (kind_i == PARE_VAL_TARGET) id = pare_model_add_target(m, name, (pare_rows)rows, v);
         else {
-            int *slot = kind_i == PARE_VAL_TOKENS    ? &m->tokens
-                        : kind_i == PARE_VAL_LENGTHS ? &m->lengths
-                        : kind_i == PARE_VAL_TYPES   ? &m->types
-                                                     : &m->labels;
+            int *slot = kind_i == PARE_VAL_TOKENS        ? &m->tokens
+                        : kind_i == PARE_VAL_LENGTHS     ? &m->lengths
+                        : kind_i == PARE_VAL_TYPES       ? &m->types
+                        : kind_i == PARE_VAL_SRC_TOKENS  ? &m->src_tokens
+                        : kind_i == PARE_VAL_SRC_LENGTHS ? &m->src_lengths
+                                                         : &m->labels;
+            if (kind_i == PARE_VAL_SRC_TOKENS && m->src_max_T < 1)
+                FAIL("graph: %s: a source input needs \"src_vocab\" and \"src_max_T\" at the top level", where);
             if (*slot >= 0) FAIL("graph: %s: a second %s input", where, kind_names[kind_i]);
             id = pare_model_add_input(m, (pare_value_kind)kind_i, name);
             if (id >= 0) {
-                if (v != 1 || rows > PARE_ROWS_SEQS || (kind_i == PARE_VAL_LENGTHS && rows != PARE_ROWS_SEQS) ||
-                    ((kind_i == PARE_VAL_TOKENS || kind_i == PARE_VAL_TYPES) && rows != PARE_ROWS_TOKENS))
+                /* the rows pare_model_add_input gives the kind; labels are per token or per sequence */
+                if (v != 1 || (kind_i == PARE_VAL_LABELS ? rows > PARE_ROWS_SEQS : rows != (int)m->values[id].rows))
                     FAIL("graph: %s: rows %s and %lld columns do not fit a %s input", where, rows_names[rows], (long long)v,
                          kind_names[kind_i]);
                 m->values[id].rows = (pare_rows)rows;
@@ -329,7 +340,7 @@ static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats
         if (op < 0) FAIL("graph: %s: unknown op '%s'", where, opname);
         PARE_TRY(get_array(e, "in", PARE_NODE_MAX_IN, &in, where));
         PARE_TRY(get_array(e, "params", PARE_NODE_MAX_PARAMS, &pr, where));
-        PARE_TRY(get_enum(e, "rows", rows_names, PARE_ROWS_ONE + 1, &rows, where));
+        PARE_TRY(get_enum(e, "rows", rows_names, PARE_ROWS_COUNT, &rows, where));
         PARE_TRY(get_int(e, "cols", 1, MAX_COLS, &v, where));
         int ins[PARE_NODE_MAX_IN], prm[PARE_NODE_MAX_PARAMS], nin = 0, np = 0;
         cJSON_ArrayForEach(x, in)

@@ -60,6 +60,20 @@ void pare_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, 
 void pare_attention_forward_ref(float *out, float *att, const float *qkv, const int32_t *lengths, int causal,
                                 int64_t B, int64_t T, int64_t C, int64_t H);
 
+/* Cross (encoder-decoder) attention (nn_cross_attention.c): queries q (B,T,C) from the decoder, keys and
+ * values kv (B,S,2C) = [k | v] from the encoder, heads split along C; out (B,T,C); att (B,H,T,S) the
+ * probabilities. Scale 1/sqrt(D). src_lengths (B) or NULL: keys j >= src_lengths[b] masked (att exactly
+ * 0); no causal mask. */
+void pare_cross_attention_forward(float *out, float *att, const float *q, const float *kv, const int32_t *src_lengths,
+                                  int64_t B, int64_t T, int64_t S, int64_t C, int64_t H);
+/* Adds into dq (B,T,C) and dkv (B,S,2C) (either may be NULL) from dout (B,T,C) and the forward's att. */
+void pare_cross_attention_backward(float *dq, float *dkv, const float *dout, const float *att, const float *q,
+                                   const float *kv, const int32_t *src_lengths, int64_t B, int64_t T, int64_t S, int64_t C,
+                                   int64_t H);
+/* The definition in plain loops with double accumulation (tests). */
+void pare_cross_attention_forward_ref(float *out, float *att, const float *q, const float *kv,
+                                      const int32_t *src_lengths, int64_t B, int64_t T, int64_t S, int64_t C, int64_t H);
+
 /* Pooling of a sequence to one vector: CLS (token 0) or MEAN over valid tokens. out (B,C). */
 typedef enum pare_pool_mode { PARE_POOL_CLS = 0, PARE_POOL_MEAN, PARE_POOL_COUNT } pare_pool_mode;
 void pare_pool_forward(float *out, const float *inp, const int32_t *lengths, pare_pool_mode mode, int64_t B,

@@ -13,6 +13,8 @@
  *                                      project = false}, ...}}  (pare help distill, pare help distill_loss)
  *   m:capture(task, names [, {split, first, n, batch}]) -> {[name] = {rows, cols, values = {...}}}
  *   m:evaluate(task [, {split, batch}]) -> {accuracy, loss, perplexity, n}
+ *   m:translate(task [, {split, first, n, max_len, batch}]) -> {bleu, bp, precisions, hyp_len, ref_len, n, examples}
+ *                                      (kind=encdec models on sequence-to-sequence tasks; eval/translate.h)
  *   m:apply(name, opts) / pare.apply(m, name, opts) -> Model (m unchanged)
  *   m:bench{batch, T, warmup, warmup_min_s, warmup_max_s, warmup_tol, repeats, seed}
  *                                   -> {median_ms, ci_lo_ms, ci_hi_ms, warmup_runs, warmup_stable, ...}
@@ -47,6 +49,7 @@
 #include "eval/bench.h"
 #include "eval/fidelity.h"
 #include "eval/stats.h"
+#include "eval/translate.h"
 #include "graph/exec.h"
 #include "graph/rewrite.h"
 #include "graph/format.h"
@@ -194,6 +197,8 @@ static int task_index(lua_State *L)
     else if (!strcmp(k, "n_train")) lua_pushinteger(L, t->train.n);
     else if (!strcmp(k, "n_test")) lua_pushinteger(L, t->test.n);
     else if (!strcmp(k, "chance")) lua_pushnumber(L, majority_rate(&t->test));
+    else if (!strcmp(k, "S") && t->train.src_tokens) lua_pushinteger(L, t->train.S);  /* sequence-to-sequence tasks */
+    else if (!strcmp(k, "src_vocab") && t->train.src_tokens) lua_pushinteger(L, t->train.src_vocab);
     else lua_pushnil(L);
     return 1;
 }
@@ -546,6 +551,73 @@ static int model_evaluate(lua_State *L)
     return 1;
 }
 
+/* m:translate(task [, {split = "test", first = 1, n = 0, max_len = 0, batch = 64}]) -> {bleu, bp, precisions =
+ * {p1..p4}, hyp_len, ref_len, n, examples = {"hypothesis ||| reference", ...} (the first three)}: greedy
+ * translations of an encdec model and their corpus BLEU (eval/translate.h). */
+static int model_translate(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    ltask *t = check_task(L, 2);
+    const char *split = "test";
+    lua_Integer first = 1, n = 0, max_len = 0, batch = 64;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+            if (!strcmp(k, "split")) split = luaL_checkstring(L, -1);
+            else if (!strcmp(k, "first")) first = luaL_checkinteger(L, -1);
+            else if (!strcmp(k, "n")) n = luaL_checkinteger(L, -1);
+            else if (!strcmp(k, "max_len")) max_len = luaL_checkinteger(L, -1);
+            else if (!strcmp(k, "batch")) batch = luaL_checkinteger(L, -1);
+            else pare_lua_error(L, "translate: unknown option '%s' (valid: split, first, n, max_len, batch)", k);
+            lua_pop(L, 1);
+        }
+    }
+    const pare_dataset *d = task_split(L, t, split);
+    if (first < 1 || first > d->n) pare_lua_error(L, "translate: first=%d is outside 1..%d", (int)first, (int)d->n);
+    if (n == 0 || n > d->n - (first - 1)) n = d->n - (first - 1);
+    if (n < 0) pare_lua_error(L, "translate: n=%d must be >= 0 (0: to the end of the split)", (int)n);
+    pare_bleu b;
+    pare_status st = pare_translate_bleu(m->m, d, first - 1, n, max_len, batch, &b);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    lua_createtable(L, 0, 8);
+    lua_pushnumber(L, b.bleu), lua_setfield(L, -2, "bleu");
+    lua_pushnumber(L, b.bp), lua_setfield(L, -2, "bp");
+    lua_createtable(L, PARE_BLEU_ORDER, 0);
+    for (int k = 0; k < PARE_BLEU_ORDER; k++) lua_pushnumber(L, b.precisions[k]), lua_rawseti(L, -2, k + 1);
+    lua_setfield(L, -2, "precisions");
+    lua_pushinteger(L, b.hyp_len), lua_setfield(L, -2, "hyp_len");
+    lua_pushinteger(L, b.ref_len), lua_setfield(L, -2, "ref_len");
+    lua_pushinteger(L, n), lua_setfield(L, -2, "n");
+    /* a few translations as text, decoded with the target vocabulary */
+    int64_t ne = n < 3 ? n : 3, ml = max_len ? max_len : (d->T < m->m->max_T ? d->T : m->m->max_T);
+    int32_t hyp[3 * 512];
+    int64_t hl[3];
+    lua_createtable(L, (int)ne, 0);
+    if (ml <= 512 && pare_translate_greedy(m->m, d, first - 1, ne, ml, ne, hyp, hl) == PARE_OK) {
+        for (int64_t i = 0; i < ne; i++) {
+            luaL_Buffer buf;
+            luaL_buffinit(L, &buf);
+            const int32_t *r;
+            int64_t rl = pare_translate_reference(d, first - 1 + i, &r);
+            for (int64_t k = 0; k < hl[i]; k++) {
+                if (k) luaL_addchar(&buf, ' ');
+                luaL_addstring(&buf, d->vocab_names ? d->vocab_names[hyp[i * ml + k]] : "?");
+            }
+            luaL_addstring(&buf, " |||");
+            for (int64_t k = 0; k < rl; k++) {
+                luaL_addchar(&buf, ' ');
+                luaL_addstring(&buf, d->vocab_names ? d->vocab_names[r[k]] : "?");
+            }
+            luaL_pushresult(&buf);
+            lua_rawseti(L, -2, i + 1);
+        }
+    }
+    lua_setfield(L, -2, "examples");
+    return 1;
+}
+
 /* Agreement of two models' outputs on a split (eval/fidelity.h): cosine of the logits, max |Δ|, argmax
  * agreement; non-finite logits raise an error naming the model, the batch and the first layer. */
 static int model_fidelity(lua_State *L)
@@ -830,6 +902,8 @@ static int64_t surgery_node(lua_State *L, const pare_model *m, const char *fn, p
 {
     const char *name = luaL_checkstring(L, 2);
     int64_t i = pare_model_find_node(m, name);
+    /* heads are dropped from self- and cross-attention alike ("dec.0.xattn" in an encdec) */
+    if (i >= 0 && op == PARE_OP_ATTENTION && m->nodes[i].op == PARE_OP_CROSS_ATTENTION) return i;
     if (i < 0 || m->nodes[i].op != op)
         return pare_lua_error(L, "%s: '%s' is not %s node of this model (for example '%s'; m:layers(\"*.%s\") lists them)", fn,
                               name, op == PARE_OP_ATTENTION ? "an attention" : "a linear", example,
@@ -1198,7 +1272,7 @@ void pare_lua_register_engine(lua_State *L)
         {"info", model_info},   {"layers", model_layers},     {"fidelity", model_fidelity}, {"save", model_save},
         {"attention_fidelity", model_attention_fidelity}, {"capture", model_capture},
         {"drop_heads", model_drop_heads}, {"drop_neurons", model_drop_neurons}, {"remove", model_remove},
-        {"forward", model_forward}, {"save_hf", model_save_hf},
+        {"forward", model_forward}, {"save_hf", model_save_hf}, {"translate", model_translate},
         {NULL, NULL},
     };
     static const luaL_Reg model_meta[] = {{"__gc", model_gc}, {"__close", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};

@@ -12,8 +12,9 @@
 #include "kernels/nn.h"
 
 static const pare_opt_spec model_opts[] = {
-    {"kind", PARE_OPT_ENUM, "encoder", 0, 0, "encoder|decoder|tagger",
-     "encoder: classify a sequence; decoder: causal LM; tagger: bidirectional encoder with a target per token"},
+    {"kind", PARE_OPT_ENUM, "encoder", 0, 0, "encoder|decoder|tagger|encdec",
+     "encoder: classify a sequence; decoder: causal LM; tagger: bidirectional encoder with a target per token; "
+     "encdec: encoder-decoder (translation: a source sequence in, target tokens out; docs/encoder-decoder.md)"},
     {"vocab", PARE_OPT_INT, NULL, 2, 1e7, NULL, "vocabulary size (token ids in [0, vocab))"},
     {"max_T", PARE_OPT_INT, NULL, 1, 1e6, NULL, "longest sequence the model accepts"},
     {"classes", PARE_OPT_INT, "2", 2, 1e6, NULL, "encoder: number of classes"},
@@ -40,13 +41,18 @@ static const pare_opt_spec model_opts[] = {
     {"tie_head", PARE_OPT_BOOL, "false", 0, 0, NULL,
      "decoder/tagger: the output head's weight is the token embedding table (GPT-2, BERT's MLM decoder)"},
     {"head_bias", PARE_OPT_BOOL, "true", 0, 0, NULL, "the output head has a bias (GPT-2's tied head has none)"},
+    {"enc_layers", PARE_OPT_INT, "-1", -1, 1024, NULL, "encdec: encoder blocks (-1: as many as layers, the decoder's)"},
+    {"src_vocab", PARE_OPT_INT, "0", 0, 1e7, NULL, "encdec: source vocabulary size (0: vocab)"},
+    {"src_max_T", PARE_OPT_INT, "0", 0, 1e6, NULL, "encdec: longest source sequence (0: max_T)"},
+    {"share_emb", PARE_OPT_BOOL, "false", 0, 0, NULL,
+     "encdec: source and target share one token table (needs src_vocab = vocab)"},
     {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "initialisation seed"},
     {"attention", PARE_OPT_STRING, "", 0, 0, NULL,
      "attention variant per layer: \"kind\" or \"kind:key=value,...\" (pare help <kind>); several separated by ';' "
      "apply to layers 0, 1, ... (the last repeats); \"\": dense attention (the full variant). From Lua also a table "
      "{kind = ..., key = value} or a list of them"},
 };
-const pare_schema pare_model_schema = {"model", "a BERT-style encoder or GPT-style decoder", model_opts,
+const pare_schema pare_model_schema = {"model", "a BERT-style encoder, GPT-style decoder or Transformer-base encoder-decoder", model_opts,
                                        (int)(sizeof model_opts / sizeof model_opts[0])};
 
 typedef struct builder {
@@ -96,7 +102,9 @@ static int linear(builder *b, const char *name, int x, int64_t K, int64_t N, par
     return node(b, PARE_OP_LINEAR, name, &x, 1, prm, 2, rows, N, (pare_node_attrs){0});
 }
 
-static int layernorm(builder *b, const char *name, int x, int64_t C)
+static int layernorm_rows(builder *b, const char *name, int x, int64_t C, pare_rows rows);
+static int layernorm(builder *b, const char *name, int x, int64_t C) { return layernorm_rows(b, name, x, C, PARE_ROWS_TOKENS); }
+static int layernorm_rows(builder *b, const char *name, int x, int64_t C, pare_rows rows)
 {
     int w = param(b, name, "weight", 1, C, 1, 1), bias = param(b, name, "bias", 1, C, 1, 1);
     if (b->failed) return -1;
@@ -104,7 +112,7 @@ static int layernorm(builder *b, const char *name, int x, int64_t C)
     int prm[2] = {w, bias};
     /* ε is kept on the node only when it is not the kernels' default, so default models are unchanged */
     pare_node_attrs a = {.eps = b->eps == 1e-5f ? 0.0f : b->eps};
-    return node(b, PARE_OP_LAYERNORM, name, &x, 1, prm, 2, PARE_ROWS_TOKENS, C, a);
+    return node(b, PARE_OP_LAYERNORM, name, &x, 1, prm, 2, rows, C, a);
 }
 
 /* Shortest "%.Ng" that reads back as the same double, so configs show 0.1 rather than 0.10000000000000001. */
@@ -281,12 +289,198 @@ static int64_t add_mul(int64_t a, int64_t b, int64_t c)
     return p;
 }
 
+/* ---- encoder-decoder (kind=encdec; docs/encoder-decoder.md) ----
+ * Transformer-base's layout (Vaswani et al. 2017, Figure 1) with pre-LN blocks as the other kinds:
+ *     src.tok + src.pos  -> enc.0 .. enc.{EL-1} (bidirectional self-attention over the source, src_lengths)
+ *                        -> enc.ln_f                                               (the memory, B·S rows)
+ *     emb.tok + emb.pos  -> dec.0 .. dec.{L-1}: causal self-attention, then cross-attention
+ *                           (dec.i.xattn.ln -> xattn.q; memory -> xattn.kv, once per layer; xattn; xattn.out),
+ *                           then the feed-forward -> ln_f -> head (per target token) -> loss
+ * Deliberately not here: post-LN, attention variants (the source and the target both run dense), token
+ * types, T5's relative position buckets, loading T5/BART checkpoints. */
+typedef struct encdec_dims {
+    int64_t V, SV, Tm, Sm, C, H, L, EL, F, poff;
+    int share, tie, head_bias;
+} encdec_dims;
+
+static pare_status encdec_dims_of(encdec_dims *d, const pare_options *o)
+{
+    d->V = pare_opt_int(o, "vocab"), d->Tm = pare_opt_int(o, "max_T"), d->C = pare_opt_int(o, "d");
+    d->H = pare_opt_int(o, "heads"), d->L = pare_opt_int(o, "layers"), d->F = pare_opt_int(o, "ffn");
+    d->EL = pare_opt_int(o, "enc_layers"), d->SV = pare_opt_int(o, "src_vocab"), d->Sm = pare_opt_int(o, "src_max_T");
+    d->poff = pare_opt_int(o, "pos_offset");
+    d->share = pare_opt_bool(o, "share_emb"), d->tie = pare_opt_bool(o, "tie_head"), d->head_bias = pare_opt_bool(o, "head_bias");
+    if (d->F == 0) d->F = 4 * d->C;
+    if (d->EL < 0) d->EL = d->L;
+    if (d->SV == 0) d->SV = d->V;
+    if (d->Sm == 0) d->Sm = d->Tm;
+    if (d->C % d->H != 0)
+        return pare_fail(PARE_EINVAL, "model: heads=%lld does not divide d=%lld (choose heads among the divisors of d)",
+                         (long long)d->H, (long long)d->C);
+    if (d->share && d->SV != d->V)
+        return pare_fail(PARE_EINVAL, "model: share_emb=true needs src_vocab = vocab (got src_vocab=%lld, vocab=%lld)",
+                         (long long)d->SV, (long long)d->V);
+    if (d->SV < 2) return pare_fail(PARE_EINVAL, "model: src_vocab=%lld: must be >= 2 (0: vocab)", (long long)d->SV);
+    const char *bad = strcmp(pare_opt_str(o, "norm"), "pre") != 0   ? "norm (only pre)"
+                      : pare_opt_int(o, "type_vocab") != 0          ? "type_vocab (only 0)"
+                      : pare_opt_bool(o, "emb_norm")                ? "emb_norm (only false)"
+                      : strcmp(pare_opt_str(o, "pooler"), "none")   ? "pooler (only none)"
+                      : strcmp(pare_opt_str(o, "head"), "linear")   ? "head (only linear)"
+                      : pare_opt_str(o, "attention")[0]             ? "attention (only dense: \"\")"
+                                                                    : NULL;
+    if (bad) return pare_fail(PARE_EINVAL, "model: kind=encdec does not take option %s", bad);
+    return PARE_OK;
+}
+
+/* Mirrors build_encdec's parameters. */
+static pare_status encdec_numel(int64_t *numel, const pare_options *o)
+{
+    encdec_dims d;
+    PARE_TRY(encdec_dims_of(&d, o));
+    int64_t C = d.C, n = add_mul(0, d.V, C);  /* emb.tok */
+    if (!d.share) n = add_mul(n, d.SV, C);    /* src.tok */
+    n = add_mul(n, d.Tm + d.poff, C);         /* emb.pos */
+    n = add_mul(n, d.Sm + d.poff, C);         /* src.pos */
+    for (int64_t l = 0; l < d.EL + d.L; l++) { /* the blocks both stacks share */
+        n = add_mul(n, 4, C);                 /* ln1, ln2 */
+        n = add_mul(n, 3 * C, C + 1);         /* attn.qkv */
+        n = add_mul(n, C, C + 1);             /* attn.out */
+        n = add_mul(n, d.F, C + 1);           /* ffn.up */
+        n = add_mul(n, C, d.F + 1);           /* ffn.down */
+    }
+    for (int64_t l = 0; l < d.L; l++) {
+        n = add_mul(n, 2, C);                 /* xattn.ln */
+        n = add_mul(n, C, C + 1);             /* xattn.q */
+        n = add_mul(n, 2 * C, C + 1);         /* xattn.kv */
+        n = add_mul(n, C, C + 1);             /* xattn.out */
+    }
+    n = add_mul(n, 4, C);                     /* enc.ln_f, ln_f */
+    n = add_mul(n, d.tie ? 0 : d.V, C);       /* head weight */
+    *numel = add_mul(n, d.head_bias ? d.V : 0, 1);
+    return PARE_OK;
+}
+
+/* One pre-LN self-attention + feed-forward block named "<blk>.<l>.*" over rows (source or target); for the
+ * decoder (xmem >= 0) a cross-attention half between the two reads the memory xmem with src_lengths. */
+static int encdec_block(builder *b, const char *blk, int64_t l, int x, int lengths, int causal, int xmem, int src_lengths,
+                        pare_rows rows, const encdec_dims *d, float pdrop, pare_op_id act, pare_node_attrs act_attrs,
+                        double resid_std)
+{
+    char nm[PARE_NAME_MAX];
+    int64_t C = d->C;
+#define NAME(s) (snprintf(nm, sizeof nm, "%s.%lld.%s", blk, (long long)l, s), nm)
+    int h = layernorm_rows(b, NAME("ln1"), x, C, rows);
+    int qkv = linear(b, NAME("attn.qkv"), h, C, 3 * C, rows, 0.02);
+    int ain[2] = {qkv, lengths};
+    int a = node(b, PARE_OP_ATTENTION, NAME("attn"), ain, 2, NULL, 0, rows, C, (pare_node_attrs){.heads = (int)d->H, .causal = causal});
+    int proj = linear(b, NAME("attn.out"), a, C, C, rows, resid_std);
+    int d1 = node(b, PARE_OP_DROPOUT, NAME("drop1"), &proj, 1, NULL, 0, rows, C, (pare_node_attrs){.p = pdrop});
+    int r1[2] = {x, d1};
+    x = node(b, PARE_OP_ADD, NAME("add1"), r1, 2, NULL, 0, rows, C, (pare_node_attrs){0});
+    if (xmem >= 0) {
+        int hx = layernorm_rows(b, NAME("xattn.ln"), x, C, rows);
+        int q = linear(b, NAME("xattn.q"), hx, C, C, rows, 0.02);
+        int kv = linear(b, NAME("xattn.kv"), xmem, C, 2 * C, PARE_ROWS_SRC, 0.02);
+        int xin[3] = {q, kv, src_lengths};
+        int xa = node(b, PARE_OP_CROSS_ATTENTION, NAME("xattn"), xin, 3, NULL, 0, rows, C, (pare_node_attrs){.heads = (int)d->H});
+        int xo = linear(b, NAME("xattn.out"), xa, C, C, rows, resid_std);
+        int dx = node(b, PARE_OP_DROPOUT, NAME("drop_x"), &xo, 1, NULL, 0, rows, C, (pare_node_attrs){.p = pdrop});
+        int rx[2] = {x, dx};
+        x = node(b, PARE_OP_ADD, NAME("add_x"), rx, 2, NULL, 0, rows, C, (pare_node_attrs){0});
+    }
+    int h2 = layernorm_rows(b, NAME("ln2"), x, C, rows);
+    int up = linear(b, NAME("ffn.up"), h2, C, d->F, rows, 0.02);
+    int g = node(b, act, NAME("ffn.act"), &up, 1, NULL, 0, rows, d->F, act_attrs);
+    int down = linear(b, NAME("ffn.down"), g, d->F, C, rows, resid_std);
+    int d2 = node(b, PARE_OP_DROPOUT, NAME("drop2"), &down, 1, NULL, 0, rows, C, (pare_node_attrs){.p = pdrop});
+    int r2[2] = {x, d2};
+#undef NAME
+    return node(b, PARE_OP_ADD, (snprintf(nm, sizeof nm, "%s.%lld.add2", blk, (long long)l), nm), r2, 2, NULL, 0, rows, C,
+                (pare_node_attrs){0});
+}
+
+static pare_status build_encdec(pare_model **out, const pare_options *o)
+{
+    *out = NULL;
+    encdec_dims d;
+    PARE_TRY(encdec_dims_of(&d, o));
+    builder b = {.m = pare_model_new("encdec"), .eps = (float)pare_opt_num(o, "ln_eps")};
+    if (!b.m) return PARE_ENOMEM;
+    pare_rng_seed(&b.rng, (uint64_t)pare_opt_num(o, "seed"));
+    pare_model *m = b.m;
+    pare_status cst = options_json(m->config, sizeof m->config, o);
+    if (cst != PARE_OK) {
+        pare_model_free(m);
+        return cst;
+    }
+    int64_t C = d.C;
+    m->vocab = d.V, m->max_T = d.Tm, m->C = C, m->H = d.H, m->L = d.L, m->F = d.F;
+    m->src_vocab = d.SV, m->src_max_T = d.Sm;
+    m->nclass = d.V, m->lm = 1;
+    float pdrop = (float)pare_opt_num(o, "dropout");
+    const char *actname = pare_opt_str(o, "act");
+    pare_op_id act = !strcmp(actname, "relu") ? PARE_OP_RELU : PARE_OP_GELU;
+    pare_node_attrs act_attrs = {.gelu_erf = !strcmp(actname, "gelu_erf")};
+    double resid_std = 0.02 / sqrt(2.0 * (double)(d.L + d.EL ? d.L + d.EL : 1));
+    int sinus = !strcmp(pare_opt_str(o, "pos"), "sinusoidal");
+
+    int tokens = pare_model_add_input(m, PARE_VAL_TOKENS, "tokens");
+    int lengths = pare_model_add_input(m, PARE_VAL_LENGTHS, "lengths");
+    int labels = pare_model_add_input(m, PARE_VAL_LABELS, "labels");
+    int src = pare_model_add_input(m, PARE_VAL_SRC_TOKENS, "src_tokens");
+    int src_len = pare_model_add_input(m, PARE_VAL_SRC_LENGTHS, "src_lengths");
+    if (tokens < 0 || lengths < 0 || labels < 0 || src < 0 || src_len < 0) goto fail;
+
+    int tok = param(&b, "emb.tok", "weight", 2, d.V, C, 1);
+    int stok = d.share ? tok : param(&b, "src.tok", "weight", 2, d.SV, C, 1);
+    int pos = param(&b, "emb.pos", "weight", 2, d.Tm + d.poff, C, !sinus);
+    int spos = param(&b, "src.pos", "weight", 2, d.Sm + d.poff, C, !sinus);
+    if (b.failed) goto fail;
+    init_normal(&b, tok, 0.02);
+    if (!d.share) init_normal(&b, stok, 0.02);
+    if (sinus) {
+        pare_sinusoid_table(m->params[pos].blob->data, d.Tm + d.poff, C);
+        pare_sinusoid_table(m->params[spos].blob->data, d.Sm + d.poff, C);
+    } else init_normal(&b, pos, 0.02), init_normal(&b, spos, 0.02);
+
+    /* the encoder over the source: its memory, B·S rows */
+    int e = node(&b, PARE_OP_EMBEDDING, "src.tok", &src, 1, &stok, 1, PARE_ROWS_SRC, C, (pare_node_attrs){0});
+    e = node(&b, PARE_OP_POSADD, "src.pos", &e, 1, &spos, 1, PARE_ROWS_SRC, C, (pare_node_attrs){.pos_offset = (int)d.poff});
+    for (int64_t l = 0; l < d.EL && !b.failed; l++)
+        e = encdec_block(&b, "enc", l, e, src_len, 0, -1, -1, PARE_ROWS_SRC, &d, pdrop, act, act_attrs, resid_std);
+    int mem = layernorm_rows(&b, "enc.ln_f", e, C, PARE_ROWS_SRC);
+
+    /* the decoder over the (shifted) target */
+    int x = node(&b, PARE_OP_EMBEDDING, "emb.tok", &tokens, 1, &tok, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+    x = node(&b, PARE_OP_POSADD, "emb.pos", &x, 1, &pos, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){.pos_offset = (int)d.poff});
+    for (int64_t l = 0; l < d.L && !b.failed; l++)
+        x = encdec_block(&b, "dec", l, x, lengths, 1, mem, src_len, PARE_ROWS_TOKENS, &d, pdrop, act, act_attrs, resid_std);
+    x = layernorm(&b, "ln_f", x, C);
+    if (d.tie || !d.head_bias) {
+        int w = d.tie ? tok : param(&b, "head", "weight", 2, d.V, C, 1), hb = -1;
+        if (!d.tie && w >= 0) init_normal(&b, w, 0.02);
+        if (d.head_bias) hb = param(&b, "head", "bias", 1, d.V, 1, 1);
+        int prm[2] = {w, hb};
+        m->logits = b.failed ? -1 : node(&b, PARE_OP_LINEAR, "head", &x, 1, prm, d.head_bias ? 2 : 1, PARE_ROWS_TOKENS, d.V,
+                                         (pare_node_attrs){0});
+    } else m->logits = linear(&b, "head", x, C, d.V, PARE_ROWS_TOKENS, 0.02);
+    int xin[2] = {m->logits, labels};
+    m->loss = node(&b, PARE_OP_XENT, "loss", xin, 2, NULL, 0, PARE_ROWS_TOKENS, 1, (pare_node_attrs){0});
+    if (b.failed) goto fail;
+    *out = m;
+    return PARE_OK;
+fail:
+    pare_model_free(m);
+    return pare_fail_ctx(PARE_ENOMEM, "building the encdec");
+}
+
 /* Mirrors pare_transformer_build's parameters below, in its order; test_checkpoint.c checks that the
  * two agree on every kind, with and without attention variants that have parameters. */
 pare_status pare_transformer_numel(int64_t *numel, const pare_options *o)
 {
     *numel = 0;
     const char *kind = pare_opt_str(o, "kind");
+    if (!strcmp(kind, "encdec")) return encdec_numel(numel, o);
     int decoder = !strcmp(kind, "decoder"), per_token = decoder || !strcmp(kind, "tagger");
     int64_t V = pare_opt_int(o, "vocab"), Tm = pare_opt_int(o, "max_T"), C = pare_opt_int(o, "d");
     int64_t H = pare_opt_int(o, "heads"), L = pare_opt_int(o, "layers"), F = pare_opt_int(o, "ffn");
@@ -327,6 +521,7 @@ static pare_status build(pare_model **out, const pare_options *o, pare_attn_conf
 {
     *out = NULL;
     const char *kind = pare_opt_str(o, "kind");
+    if (!strcmp(kind, "encdec")) return build_encdec(out, o);
     int decoder = !strcmp(kind, "decoder");          /* causal attention */
     int per_token = decoder || !strcmp(kind, "tagger"); /* a target per token (LM-kind tasks), no pooling */
     int64_t V = pare_opt_int(o, "vocab"), Tm = pare_opt_int(o, "max_T"), C = pare_opt_int(o, "d");

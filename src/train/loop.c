@@ -37,6 +37,14 @@ static pare_status check_fit(const pare_model *m, const pare_dataset *d)
     if (want_lm != m->lm)
         return pare_fail(PARE_EINVAL, "dataset '%s' is a %s task but the model is an %s", d->name,
                          want_lm ? "language-modelling" : "classification", m->kind);
+    if ((d->src_tokens != NULL) != (m->src_tokens >= 0))
+        return pare_fail(PARE_EINVAL, d->src_tokens ? "dataset '%s' has a source sequence per example; a %s has no source "
+                         "input (use kind=encdec)" : "dataset '%s' has no source sequences; a %s needs one (a "
+                         "sequence-to-sequence task such as translate)", d->name, m->kind);
+    if (d->src_tokens && (d->S > m->src_max_T || d->src_vocab > m->src_vocab))
+        return pare_fail(PARE_ESHAPE, "dataset '%s' has sources of %lld tokens over vocab %d; the model takes at most "
+                         "src_max_T=%lld over src_vocab=%lld", d->name, (long long)d->S, d->src_vocab,
+                         (long long)m->src_max_T, (long long)m->src_vocab);
     if (d->T > m->max_T)
         return pare_fail(PARE_ESHAPE, "dataset '%s' has sequences of %lld tokens; the model takes at most max_T=%lld",
                          d->name, (long long)d->T, (long long)m->max_T);
@@ -50,8 +58,32 @@ static pare_status check_fit(const pare_model *m, const pare_dataset *d)
 
 typedef struct batch_buf {
     int32_t *tokens, *lengths, *labels, *types;
+    int32_t *src_tokens, *src_lengths; /* sequence-to-sequence datasets only */
     int64_t *idx;
 } batch_buf;
+
+static pare_status batch_alloc(batch_buf *b, int64_t B, int64_t T);
+
+/* Gather rows b->idx[0..B) of d and bind them to x: with the token types of pair tasks when the model has
+ * a token-types input (BERT; a model without one reads pairs as one segment), and with their sources when
+ * d has some. */
+static pare_status batch_bind(batch_buf *b, pare_exec *x, const pare_dataset *d, int64_t B)
+{
+    pare_dataset_gather(d, b->idx, B, b->tokens, b->lengths, b->labels);
+    PARE_TRY(pare_exec_bind(x, b->tokens, b->lengths, b->labels));
+    if (d->types && x->m->types >= 0) {
+        pare_dataset_gather_extra(d, b->idx, B, b->types, NULL);
+        PARE_TRY(pare_exec_bind_types(x, b->types));
+    }
+    if (!d->src_tokens) return PARE_OK;
+    if (!b->src_tokens) {
+        b->src_tokens = pare_alloc((size_t)(B * d->S) * sizeof(int32_t));
+        b->src_lengths = pare_alloc((size_t)B * sizeof(int32_t));
+        if (!b->src_tokens || !b->src_lengths) return pare_fail(PARE_ENOMEM, "out of memory for a batch of sources");
+    }
+    pare_dataset_gather_src(d, b->idx, B, b->src_tokens, b->src_lengths);
+    return pare_exec_bind_source(x, b->src_tokens, b->src_lengths);
+}
 
 static pare_status batch_alloc(batch_buf *b, int64_t B, int64_t T)
 {
@@ -67,20 +99,8 @@ static pare_status batch_alloc(batch_buf *b, int64_t B, int64_t T)
 static void batch_free(batch_buf *b)
 {
     pare_free(b->tokens), pare_free(b->lengths), pare_free(b->labels), pare_free(b->types), pare_free(b->idx);
+    pare_free(b->src_tokens), pare_free(b->src_lengths);
     memset(b, 0, sizeof *b);
-}
-
-/* Rows idx of d into x: tokens, lengths, labels, and the token types of pair tasks when the model has a
- * token-types input (BERT); a model without one reads pairs as one segment, as before. */
-static pare_status batch_bind(pare_exec *x, const pare_dataset *d, batch_buf *bb, int64_t B)
-{
-    pare_dataset_gather(d, bb->idx, B, bb->tokens, bb->lengths, bb->labels);
-    PARE_TRY(pare_exec_bind(x, bb->tokens, bb->lengths, bb->labels));
-    if (d->types && x->m->types >= 0) {
-        pare_dataset_gather_extra(d, bb->idx, B, bb->types, NULL);
-        PARE_TRY(pare_exec_bind_types(x, bb->types));
-    }
-    return PARE_OK;
 }
 
 pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
@@ -118,7 +138,7 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
     distill_run dr = {0};
     pare_status st = d ? pare_distill_begin(&dr, m, d, B, train->T, (uint64_t)pare_opt_num(o, "seed")) : PARE_OK;
     if (st == PARE_OK) st = pare_model_alloc_grads(m);
-    if (st == PARE_OK) st = pare_exec_new(&x, m, B, train->T, PARE_EXEC_TRAIN);
+    if (st == PARE_OK) st = pare_exec_new_src(&x, m, B, train->T, train->src_tokens ? train->S : m->src_max_T, PARE_EXEC_TRAIN, NULL, 0);
     if (st != PARE_OK) goto done;
     if ((st = batch_alloc(&bb, B, train->T)) != PARE_OK) goto done;
     pare_rng rng;
@@ -129,7 +149,7 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
     double ema = 0;
     for (int64_t s = 0; s < steps; s++) {
         for (int64_t b = 0; b < B; b++) bb.idx[b] = (int64_t)pare_rng_below(&rng, (uint64_t)train->n);
-        if ((st = batch_bind(x, train, &bb, B)) != PARE_OK) goto done;
+        if ((st = batch_bind(&bb, x, train, B)) != PARE_OK) goto done;
         if (d && (st = pare_distill_step(&dr, x, bb.tokens, bb.lengths)) != PARE_OK) goto done;
         if ((st = pare_exec_forward(x)) != PARE_OK) goto done;
         if (!isfinite(x->loss)) {
@@ -215,14 +235,15 @@ static pare_status for_range(pare_model *m, const pare_dataset *d, int64_t from,
     pare_exec *x = NULL, *tail = NULL;
     batch_buf bb = {0};
     int64_t end = from + count;
-    pare_status st = pare_exec_new_keep(&x, m, batch, d->T, PARE_EXEC_INFER, keep, nkeep);
-    if (st == PARE_OK && count % batch) st = pare_exec_new_keep(&tail, m, count % batch, d->T, PARE_EXEC_INFER, keep, nkeep);
+    int64_t S = d->src_tokens ? d->S : m->src_max_T;
+    pare_status st = pare_exec_new_src(&x, m, batch, d->T, S, PARE_EXEC_INFER, keep, nkeep);
+    if (st == PARE_OK && count % batch) st = pare_exec_new_src(&tail, m, count % batch, d->T, S, PARE_EXEC_INFER, keep, nkeep);
     if (st == PARE_OK) st = batch_alloc(&bb, batch, d->T);
     for (int64_t first = from; st == PARE_OK && first < end; first += batch) {
         int64_t B = end - first < batch ? end - first : batch;
         pare_exec *e = B == batch ? x : tail;
         for (int64_t b = 0; b < B; b++) bb.idx[b] = first + b;
-        if ((st = batch_bind(e, d, &bb, B)) != PARE_OK) break;
+        if ((st = batch_bind(&bb, e, d, B)) != PARE_OK) break;
         if ((st = pare_exec_forward(e)) != PARE_OK) break;
         int64_t bad = pare_first_nonfinite(pare_exec_logits(e), (m->lm ? B * d->T : B) * m->nclass);
         if (bad >= 0) {
@@ -335,7 +356,9 @@ pare_status pare_capture(pare_model *m, const pare_dataset *d, int64_t first, in
         }
         if (v < 0) break; /* for_range names it with the list of nodes */
         const pare_value *val = &m->values[v];
-        int64_t per_rows = val->rows == PARE_ROWS_TOKENS ? d->T : val->rows == PARE_ROWS_CACHE_ATT ? d->T * d->T : 1;
+        int64_t per_rows = val->rows == PARE_ROWS_TOKENS ? d->T : val->rows == PARE_ROWS_CACHE_ATT ? d->T * d->T
+                           : val->rows == PARE_ROWS_SRC ? d->S : val->rows == PARE_ROWS_CACHE_SATT ? d->S * d->S
+                           : val->rows == PARE_ROWS_CACHE_XATT ? d->T * d->S : 1;
         out[i].rows = n * per_rows, out[i].cols = val->cols;
         out[i].data = pare_alloc((size_t)(out[i].rows * out[i].cols) * sizeof(float));
         if (!out[i].data) st = pare_fail(PARE_ENOMEM, "capture: out of memory for %s (%lld x %lld floats)", names[i],
