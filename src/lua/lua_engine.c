@@ -204,6 +204,8 @@ static lmodel *check_model(lua_State *L, int i)
     return m;
 }
 
+pare_model *pare_lua_check_model(lua_State *L, int i) { return check_model(L, i)->m; }
+
 static int model_gc(lua_State *L)
 {
     lmodel *m = luaL_checkudata(L, 1, MODEL_MT);
@@ -1190,4 +1192,5 @@ void pare_lua_register_engine(lua_State *L)
     lua_pop(L, 1);
     luaL_setfuncs(L, funcs, 0); /* into the pare table on top */
     pare_lua_register_attn(L);
+    pare_lua_register_gen(L);
 }

@@ -9,5 +9,11 @@
 void pare_lua_register_engine(lua_State *L);
 /* The attention-variant functions (lua_attn.c), same contract; called by pare_lua_register_engine. */
 void pare_lua_register_attn(lua_State *L);
+/* The generation methods m:generate and m:generate_bench (lua_gen.c), added to the model's methods;
+ * same contract; called by pare_lua_register_engine after the model's metatable exists. */
+void pare_lua_register_gen(lua_State *L);
+/* The model of the pare.Model userdata at index i (raises if it is not one, or was freed). */
+struct pare_model;
+struct pare_model *pare_lua_check_model(lua_State *L, int i);
 
 #endif
