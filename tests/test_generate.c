@@ -3,7 +3,7 @@
  * (a) the logits of every decoding step with the cache equal a full forward over the sequence so far
  *     (pare_exec at T = the sequence's length), for a default decoder, a post-norm/gelu_erf one with a
  *     position offset, the GPT-2 layout (pre-norm, tanh GELU, tied head without bias), flash attention,
- *     an int8 (dynamic_int8) decoder, and a batch long enough to be cut into chunks;
+ *     quantized decoders (dynamic_int8, qblock q4_0, rtn), and a batch long enough to be cut into chunks;
  * (b) greedy generation equals argmax of the full forward, token by token, rows of different lengths;
  * (c) sampling: temperature → 0 and top_k = 1 equal greedy; the distribution pare_gen_probs states
  *     matches an independent reference, and seeded samples match it (5σ per token); outside the kept set
@@ -12,6 +12,7 @@
  * (e) errors name the problem: an encoder, a sparse variant, prompts longer than max_T, bad options.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,6 +263,17 @@ static void test_steps(void)
         if (pare_apply(&q, m, "dynamic_int8", NULL, 0) != PARE_OK) diag("dynamic_int8: %s", pare_errmsg());
         check_steps(q, "dynamic_int8 GPT-2 layout", 3, lens3, 8);
         pare_model_free(q);
+        /* block formats (llama.cpp's q4_0) and weight-only round-to-nearest run their own kernels too */
+        const char *passes[] = {"qblock", "rtn"};
+        for (int i = 0; i < 2; i++) {
+            q = NULL;
+            pare_kv group[] = {KV_NUM("group", 32)};
+            if (pare_apply(&q, m, passes[i], group, i) != PARE_OK) diag("%s: %s", passes[i], pare_errmsg());
+            char what[64];
+            snprintf(what, sizeof what, "%s GPT-2 layout", passes[i]);
+            check_steps(q, what, 3, lens3, 6);
+            pare_model_free(q);
+        }
         /* a batch whose prompts (300 tokens) are fed in chunks of the decoder's rows */
         int64_t many[10] = {30, 28, 25, 30, 29, 30, 27, 30, 26, 30};
         check_steps(m, "10 prompts fed in chunks", 10, many, 2);
