@@ -10,7 +10,8 @@ local V = 31
 local m = pare.model{kind = "decoder", vocab = V, max_T = 24, d = 16, heads = 2, layers = 2, seed = 3}
 
 -- the greedy continuation of prompt by full forwards (m:forward at each length)
-local function greedy_by_forward(model, prompt, n)
+local function greedy_by_forward(model, prompt, n, V)
+  V = V or 31
   local seq, out = {table.unpack(prompt)}, {}
   for _ = 1, n do
     local lg = model:forward{tokens = {seq}}.logits
@@ -73,5 +74,22 @@ tap.raises(function() m:generate({long}) end, "max_T", "a prompt longer than max
 tap.raises(function() m:generate_bench{prompt_len = 20, new_tokens = 10} end, "max_T", "generate_bench past max_T")
 local enc = pare.model{kind = "encoder", vocab = V, max_T = 8, d = 8, heads = 2, layers = 1}
 tap.raises(function() enc:generate({{1, 2}}) end, "encoder", "an encoder cannot generate")
+
+-- a GPT-2 checkpoint loaded through pare.load_hf (tests/hf_ref.py writes one with random weights; its
+-- forward is checked against numpy by hf_load.lua) generates what its full forwards say
+local py = "/usr/bin/python3"
+if os.execute(py .. " -c 'import numpy' 2>/dev/null") then
+  local dir = string.format("%s/pare-gen-%d-%d", os.getenv("TMPDIR") or "/tmp", os.time(), math.random(1 << 30))
+  assert(os.execute(string.format("mkdir -p '%s' && %s tests/hf_ref.py '%s'", dir, py, dir)), "hf_ref.py failed")
+  local g = pare.load_hf(dir .. "/gpt2")
+  local gv = g:forward{tokens = {{0}}}.logits.cols
+  local gp = {{3, 1, 4, 1, 5}, {2, 7}}
+  local gr = g:generate(gp, {max_new_tokens = 4})
+  tap.ok(same(gr.tokens[1], greedy_by_forward(g, gp[1], 4, gv)) and same(gr.tokens[2], greedy_by_forward(g, gp[2], 4, gv)),
+         "a GPT-2 loaded by pare.load_hf: greedy tokens of 2 prompts equal the argmax of its m:forward")
+  os.execute(string.format("rm -rf '%s'", dir))
+else
+  tap.skip("needs Debian's python3-numpy for tests/hf_ref.py's GPT-2 directory")
+end
 
 tap.done()
