@@ -47,6 +47,7 @@
 #include "eval/bench.h"
 #include "eval/fidelity.h"
 #include "eval/stats.h"
+#include "gen/generate.h"
 #include "graph/exec.h"
 #include "graph/rewrite.h"
 #include "graph/format.h"
@@ -98,6 +99,7 @@ const pare_schema *pare_schema_lookup(const char *name)
     if (!strcmp(name, "capture")) return &capture_schema;
     if (!strcmp(name, "distill")) return &pare_distill_schema;
     if (!strcmp(name, "distill_loss")) return &pare_distill_loss_schema;
+    if (!strcmp(name, "generate")) return &pare_gen_schema;
     for (int i = 0; i < pare_pass_count(); i++)
         if (!strcmp(pare_pass_at(i)->schema->name, name)) return pare_pass_at(i)->schema;
     for (int i = 0; i < pare_task_count(); i++)
@@ -109,7 +111,7 @@ const pare_schema *pare_schema_lookup(const char *name)
 
 const char *pare_schema_names(char *buf, size_t n)
 {
-    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss");
+    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss, generate");
     for (int i = 0; i < pare_pass_count() && used < n; i++)
         used += (size_t)snprintf(buf + used, n - used, ", %s", pare_pass_at(i)->schema->name);
     for (int i = 0; i < pare_task_count() && used < n; i++)
