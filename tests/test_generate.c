@@ -274,6 +274,20 @@ static void test_steps(void)
             check_steps(q, what, 3, lens3, 6);
             pare_model_free(q);
         }
+        /* activation scales per tensor depend on the rows of each call: the result says so */
+        pare_kv acts[] = {KV_STR("acts", "tensor")};
+        q = NULL;
+        if (pare_apply(&q, m, "dynamic_int8", acts, 1) == PARE_OK) {
+            const int32_t p[] = {1, 2, 3};
+            const int32_t *pr[] = {p};
+            int64_t pl[] = {3};
+            pare_gen_opts o = pare_gen_defaults();
+            pare_gen_result r;
+            ok(pare_generate(&r, q, pr, pl, 1, &o) == PARE_OK && strstr(r.note, "per tensor"),
+               "dynamic_int8 acts=tensor generates, with the note: %s", r.note);
+            pare_gen_result_free(&r);
+        } else ok(0, "dynamic_int8 acts=tensor: %s", pare_errmsg());
+        pare_model_free(q);
         /* a batch whose prompts (300 tokens) are fed in chunks of the decoder's rows */
         int64_t many[10] = {30, 28, 25, 30, 29, 30, 27, 30, 26, 30};
         check_steps(m, "10 prompts fed in chunks", 10, many, 2);
