@@ -399,6 +399,24 @@ static void test_sampling(void)
            "token%s", o.temperature, (long long)o.top_k, o.top_p, N, outside ? " (a token outside the kept set drawn)" : "");
         if (!fits) diag("worst excess over the bound %.4g", excess);
     }
+    /* a larger vocabulary with repeated values: the selection of top_k and the nucleus's candidates */
+    enum { W = 1500 };
+    float *lw = malloc(sizeof(float) * W);
+    double *pw = malloc(sizeof(double) * W), *rw = malloc(sizeof(double) * W);
+    pare_gen_item *ww = malloc(sizeof *ww * W);
+    for (int i = 0; i < W; i++) lw[i] = (float)(0.25 * (int)(12 * pare_rng_normal(&r))); /* many ties */
+    struct { double T; int64_t k; double p; } big[] = {{1, 50, 1}, {0.8, 0, 0.9}, {1, 200, 0.95}, {3, 0, 0.5}, {0.2, 7, 1}};
+    for (size_t c = 0; c < sizeof big / sizeof big[0]; c++) {
+        pare_gen_opts o = pare_gen_defaults();
+        o.temperature = big[c].T, o.top_k = big[c].k, o.top_p = big[c].p;
+        reference_probs(rw, lw, W, o.temperature, o.top_k, o.top_p);
+        int64_t kept = pare_gen_probs(pw, lw, W, &o, ww), nz = 0;
+        double worst = 0;
+        for (int i = 0; i < W; i++) worst = fmax(worst, fabs(pw[i] - rw[i])), nz += rw[i] > 0;
+        ok(worst < 1e-12 && kept == nz, "V=%d with ties, T=%g top_k=%lld top_p=%g: keeps %lld tokens as the reference "
+           "(max diff %.2g)", W, o.temperature, (long long)o.top_k, o.top_p, (long long)kept, worst);
+    }
+    free(lw), free(pw), free(rw), free(ww);
     /* greedy: the lowest id among equal maxima */
     float tie[4] = {0.5f, 2.0f, 2.0f, 1.0f};
     pare_gen_opts g = pare_gen_defaults();

@@ -81,27 +81,69 @@ static int by_prob_desc(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* work[0..kept) = the kept tokens with their renormalised probabilities, most likely first; returns kept. */
+/* Move the k most likely items (by_prob_desc's order, a total order: ids differ) to w[0..k), in any
+ * order: Hoare's selection, O(n) on average. */
+static void select_top(pare_gen_item *w, int64_t n, int64_t k)
+{
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        pare_gen_item piv = w[lo + (hi - lo) / 2], t;
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (by_prob_desc(&w[i], &piv) < 0) i++;
+            while (by_prob_desc(&w[j], &piv) > 0) j--;
+            if (i <= j) t = w[i], w[i] = w[j], w[j] = t, i++, j--;
+        }
+        if (k - 1 <= j) hi = j;      /* [lo, j] precede the pivot, [i, hi] follow it */
+        else if (k - 1 >= i) lo = i;
+        else break;                  /* k − 1 sits among the pivot's equals: placed */
+    }
+}
+
+/* Probabilities below this fraction of the largest are candidates for top_p alone only when the
+ * larger ones do not reach top_p: the sort then covers a few hundred ids rather than the vocabulary. */
+#define NUCLEUS_FLOOR 1e-5
+
+/* work[0..kept) = the kept tokens with their renormalised probabilities, most likely first; returns kept.
+ * Sorting is limited to the candidates: the top_k selected, or for top_p alone the ids within
+ * NUCLEUS_FLOOR of the largest when they carry top_p of the mass (the nucleus is then among them, since
+ * it takes ids in decreasing order). */
 static int64_t kept_set(const float *logits, int64_t V, const pare_gen_opts *o, pare_gen_item *work)
 {
     double mx = -INFINITY, sum = 0, inv_t = 1.0 / o->temperature;
     for (int64_t i = 0; i < V; i++)
         if (logits[i] > mx) mx = logits[i];
     for (int64_t i = 0; i < V; i++) {
-        work[i].p = exp(((double)logits[i] - mx) * inv_t);
+        work[i].p = exp(((double)logits[i] - mx) * inv_t); /* the largest is 1 */
         work[i].id = (int32_t)i;
         sum += work[i].p;
     }
     int64_t kept = V;
-    if ((o->top_k > 0 && o->top_k < V) || o->top_p < 1) {
-        qsort(work, (size_t)V, sizeof *work, by_prob_desc);
-        if (o->top_k > 0 && o->top_k < V) kept = o->top_k;
+    int topk = o->top_k > 0 && o->top_k < V;
+    if (topk || o->top_p < 1) {
+        int64_t n = V; /* candidates at work[0..n) */
+        if (topk) select_top(work, V, n = o->top_k);
+        else {
+            int64_t c = 0;
+            double mass = 0;
+            for (int64_t i = 0; i < V; i++)
+                if (work[i].p >= NUCLEUS_FLOOR) {
+                    pare_gen_item t = work[c];
+                    work[c] = work[i], work[i] = t;
+                    mass += work[c++].p;
+                }
+            if (mass >= o->top_p * sum) n = c;
+        }
+        qsort(work, (size_t)n, sizeof *work, by_prob_desc);
+        kept = n;
         if (o->top_p < 1) {
-            double ksum = 0, cum = 0;
-            for (int64_t i = 0; i < kept; i++) ksum += work[i].p;
-            int64_t n = 0;
-            while (n < kept && (n == 0 || cum < o->top_p * ksum)) cum += work[n++].p;
-            kept = n;
+            double base = 0, cum = 0; /* top_p of the mass after top_k (all of it without top_k) */
+            if (topk)
+                for (int64_t i = 0; i < kept; i++) base += work[i].p;
+            else base = sum;
+            int64_t k = 0;
+            while (k < kept && (k == 0 || cum < o->top_p * base)) cum += work[k++].p;
+            kept = k;
         }
         sum = 0;
         for (int64_t i = 0; i < kept; i++) sum += work[i].p;
