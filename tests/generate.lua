@@ -1,5 +1,6 @@
 -- generate.lua — m:generate and m:generate_bench (issue 12, docs/generation.md): greedy generation
--- equals the argmax of m:forward over the sequence so far, token by token (f32 and dynamic_int8);
+-- equals the argmax of m:forward over the sequence so far, token by token (f32, dynamic_int8, without
+-- the cache, a longformer decoder, a GPT-2 directory);
 -- sampling is deterministic per seed; eos stops a row; the timing fields are there (never asserted as
 -- speeds); bad arguments raise errors naming the problem.
 local pare = require "pare"
@@ -52,6 +53,15 @@ local s2 = m:generate(prompts, {max_new_tokens = 8, temperature = 1.2, top_k = 1
 tap.ok(same(s1.tokens[1], s2.tokens[1]) and same(s1.tokens[3], s2.tokens[3]), "sampling: the same seed, the same tokens")
 local k1 = m:generate(prompts, {max_new_tokens = 6, temperature = 1, top_k = 1, seed = 9})
 tap.ok(same(k1.tokens[2], r.tokens[2]), "top_k = 1 samples the greedy tokens")
+
+local nc = m:generate(prompts, {max_new_tokens = 6, cache = false})
+tap.ok(same(nc.tokens[1], r.tokens[1]) and same(nc.tokens[3], r.tokens[3]) and nc.note:find("cache=false", 1, true),
+       "cache = false recomputes every prefix: the same greedy tokens, and the note says so")
+local lf = pare.model{kind = "decoder", vocab = V, max_T = 24, d = 16, heads = 2, layers = 2, seed = 3,
+                      attention = "longformer:window=3"}
+local lr = lf:generate({prompts[3]}, {max_new_tokens = 4})
+tap.ok(same(lr.tokens[1], greedy_by_forward(lf, prompts[3], 4)) and lr.note:find("longformer", 1, true),
+       "a longformer decoder generates by recomputing prefixes (its note says so): " .. lr.note)
 
 local eos = r.tokens[1][2]
 local e = m:generate({prompts[1]}, {max_new_tokens = 6, eos = eos})

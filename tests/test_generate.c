@@ -9,7 +9,9 @@
  *     matches an independent reference, and seeded samples match it (5σ per token); outside the kept set
  *     never drawn; same seed, same tokens;
  * (d) eos stops a row (kept in its output), max_T stops a row;
- * (e) errors name the problem: an encoder, a sparse variant, prompts longer than max_T, bad options.
+ * (e) errors name the problem: an encoder, a tagger, prompts longer than max_T, bad options;
+ * and without a cache (cache = 0, or a sparse variant: longformer, lsra) each prefix recomputed gives the
+ * same logits and tokens, with a note saying so.
  */
 #include <math.h>
 #include <stdio.h>
@@ -182,6 +184,15 @@ static void test_steps(void)
            "a row's sampled tokens do not depend on the rows beside it (its own stream, its own positions)");
         pare_gen_result_free(&one), pare_gen_result_free(&shifted);
 
+        /* cache = false: the same tokens by recomputing every prefix, and the note says so */
+        pare_gen_opts nc = o;
+        nc.cache = 0;
+        pare_gen_result ncr;
+        int gn = pare_generate(&ncr, m, pr, pl, 3, &nc) == PARE_OK;
+        ok(gn && !memcmp(ncr.tokens, r.tokens, nb) && strstr(ncr.note, "cache=false"),
+           "cache=false (every prefix recomputed) generates the same greedy tokens: %s", gn ? ncr.note : pare_errmsg());
+        if (gn) pare_gen_result_free(&ncr);
+
         /* (d) eos stops the row after producing it */
         pare_gen_opts e = o;
         e.eos = r.tokens[2]; /* row 0's third greedy token */
@@ -321,12 +332,22 @@ static void test_refusals(void)
     ok(m && pare_generate(&r, m, pr, pl, 1, &o) == PARE_EINVAL && strstr(pare_errmsg(), "bidirectional"),
        "a tagger (bidirectional attention) refused: %s", pare_errmsg());
     pare_model_free(m);
+    /* a sparse variant does not extend a cached prefix: the decoder recomputes each prefix and says so */
     pare_kv sparse[] = {KV_STR("kind", "decoder"), KV_NUM("vocab", 20), KV_NUM("max_T", 16), KV_NUM("d", 16),
-                        KV_NUM("heads", 2), KV_NUM("layers", 1), KV_STR("attention", "longformer:window=2")};
+                        KV_NUM("heads", 2), KV_NUM("layers", 2), KV_STR("attention", "longformer:window=2")};
     m = build(sparse, 7);
-    ok(m && pare_generate(&r, m, pr, pl, 1, &o) == PARE_EINVAL && strstr(pare_errmsg(), "longformer") &&
-           strstr(pare_errmsg(), "dec.0.attn"),
-       "a sparse attention variant refused, naming the node: %s", pare_errmsg());
+    int gs = m && pare_generate(&r, m, pr, pl, 1, &o) == PARE_OK;
+    ok(gs && strstr(r.note, "no KV cache") && strstr(r.note, "longformer") && strstr(r.note, "dec.0.attn"),
+       "a sparse attention variant falls back to recomputing each prefix, and the note names it: %s", gs ? r.note : pare_errmsg());
+    if (gs) pare_gen_result_free(&r);
+    const int64_t lens_lf[] = {5, 3, 9}; /* the reference forward needs T >= window + 1 */
+    check_steps(m, "longformer (recomputed prefixes)", 3, lens_lf, 4);
+    pare_model_free(m);
+    /* a variant with learned parameters (lsra's convolution) recomputes too */
+    pare_kv lsra[] = {KV_STR("kind", "decoder"), KV_NUM("vocab", 20), KV_NUM("max_T", 16), KV_NUM("d", 16),
+                      KV_NUM("heads", 2), KV_NUM("layers", 1), KV_STR("attention", "lsra")};
+    m = build(lsra, 7);
+    check_steps(m, "lsra (recomputed prefixes)", 3, lens3, 4);
     pare_model_free(m);
 }
 

@@ -17,8 +17,11 @@
  * Only the rows whose logits are asked for (the last new token of each sequence) go through the head:
  * the head's input rows are compacted first, so a prompt of 500 tokens costs one head GEMM row, not 500.
  *
- * Deliberately not here: attention variants other than full and flash, cross-attention, a paged or
- * shared cache, speculative decoding, int8 attention products (the cached attention runs in f32).
+ * Without a cache (cache = 0, or an attention variant other than full and flash, which a cache does not
+ * extend), every feed runs the model's own executor over each whole sequence so far (feed_recompute).
+ *
+ * Deliberately not here: a cache for sparse or kernelised variants, cross-attention, a paged or shared
+ * cache, speculative decoding, int8 attention products (the cached attention runs in f32).
  */
 #include <math.h>
 #include <omp.h>
@@ -71,9 +74,23 @@ struct pare_decoder {
     int threads;
     size_t cache_bytes;
     char note[256];
+    /* Without a KV cache (pare_decoder_new_opts(cache = 0), or an attention variant the cache cannot
+     * extend): every feed runs the model's own forward over each whole sequence so far. */
+    int recompute;
+    pare_exec *full;     /* inference executor at (B, Tfull) */
+    int64_t Tfull;
+    int32_t *hist;       /* (B, Tfull) every sequence's tokens */
+    int32_t *lens32;     /* (B) lengths bound to the executor */
 };
 
 /* ---- checking the graph ---- */
+
+/* 1 if attention node n runs a variant the cache extends (the dense causal attention: full, flash). */
+static int cacheable_variant(const pare_node *n)
+{
+    const pare_attn_config *c = n->a.attn ? n->a.attn : pare_attn_config_default();
+    return c->v == &pare_attn_full || c->v == &pare_attn_flash;
+}
 
 static pare_status check_attention(const pare_model *m, const pare_node *n)
 {
@@ -82,10 +99,11 @@ static pare_status check_attention(const pare_model *m, const pare_node *n)
         return pare_fail(PARE_EINVAL, "generate: %s is bidirectional attention (every token sees later ones, so a "
                          "prefix's outputs change as tokens are appended and cannot be cached); generation needs a "
                          "causal decoder", n->name);
-    if (c->v != &pare_attn_full && c->v != &pare_attn_flash)
+    if (!cacheable_variant(n))
         return pare_fail(PARE_EINVAL, "generate: %s uses the attention variant '%s'; incremental decoding with a KV "
                          "cache supports full and flash only (the dense causal attention): a sparse pattern or a "
-                         "learned length projection does not extend a cached prefix", n->name, c->spec);
+                         "learned length projection does not extend a cached prefix (cache=false recomputes the "
+                         "whole prefix at every step instead)", n->name, c->spec);
     int64_t C = m->values[n->out].cols;
     if (n->nin != 2 || n->nparam != 0 || n->a.heads < 1 || C % n->a.heads != 0 || m->values[n->in[0]].cols != 3 * C)
         return pare_fail(PARE_EINVAL, "generate: %s is not self-attention over a packed qkv (B·T, 3C) input; "
@@ -143,7 +161,39 @@ static pare_status plan_nodes(pare_decoder *d)
 
 /* ---- construction ---- */
 
+/* The recompute mode: a language model whose attention is causal everywhere, run by its own executor at
+ * (B, T_cap), or at max_T when a variant cannot be made at T_cap (learned projections sized for max_T).
+ * Causal attention makes a position's output independent of the (padded) positions after it. */
+static pare_status new_recompute(pare_decoder *d, const char *why)
+{
+    const pare_model *m = d->m;
+    if (!m->lm || m->logits < 0) return plan_nodes(d); /* its message: not a decoder */
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_node *n = &m->nodes[i];
+        if (n->op == PARE_OP_ATTENTION && !n->a.causal) return check_attention(m, n);
+    }
+    d->recompute = 1;
+    snprintf(d->note, sizeof d->note, "%s", why);
+    d->Tfull = d->Tcap;
+    pare_status st = pare_exec_new(&d->full, d->m, d->B, d->Tfull, PARE_EXEC_INFER);
+    if (st != PARE_OK && d->Tcap < m->max_T) {
+        d->Tfull = m->max_T;
+        st = pare_exec_new(&d->full, d->m, d->B, d->Tfull, PARE_EXEC_INFER);
+    }
+    if (st != PARE_OK) return pare_fail_ctx(st, "generate: the executor recomputing each prefix");
+    d->hist = calloc((size_t)(d->B * d->Tfull), sizeof *d->hist);
+    d->lens32 = calloc((size_t)d->B, sizeof *d->lens32);
+    d->len = calloc((size_t)d->B, sizeof *d->len);
+    if (!d->hist || !d->lens32 || !d->len) return pare_fail(PARE_ENOMEM, "out of memory for a decoder");
+    return PARE_OK;
+}
+
 pare_status pare_decoder_new(pare_decoder **out, pare_model *m, int64_t B, int64_t T_cap)
+{
+    return pare_decoder_new_opts(out, m, B, T_cap, 1);
+}
+
+pare_status pare_decoder_new_opts(pare_decoder **out, pare_model *m, int64_t B, int64_t T_cap, int cache)
 {
     *out = NULL;
     if (B < 1) return pare_fail(PARE_EINVAL, "generate: batch of %lld prompts: must be >= 1", (long long)B);
@@ -156,6 +206,24 @@ pare_status pare_decoder_new(pare_decoder **out, pare_model *m, int64_t B, int64
     d->kind = calloc((size_t)m->nnodes + 1, 1);
     d->layer = calloc((size_t)m->nnodes + 1, sizeof *d->layer);
     if (!d->kind || !d->layer) goto nomem;
+    const char *variant = NULL, *vnode = NULL; /* the first attention the cache cannot extend */
+    for (int64_t i = 0; i < m->nnodes && !variant; i++)
+        if (m->nodes[i].op == PARE_OP_ATTENTION && !cacheable_variant(&m->nodes[i]))
+            variant = m->nodes[i].a.attn->spec, vnode = m->nodes[i].name;
+    if (!cache || variant) {
+        char why[256];
+        if (cache)
+            snprintf(why, sizeof why, "no KV cache: %.40s's attention '%.80s' does not extend a cached prefix; each "
+                     "step recomputes the prefix", vnode, variant);
+        else snprintf(why, sizeof why, "no KV cache (cache=false): every step recomputes the whole prefix");
+        pare_status rs = new_recompute(d, why);
+        if (rs != PARE_OK) {
+            pare_decoder_free(d);
+            return rs;
+        }
+        *out = d;
+        return PARE_OK;
+    }
     pare_status st = plan_nodes(d);
     if (st != PARE_OK) {
         pare_decoder_free(d);
@@ -205,6 +273,8 @@ void pare_decoder_free(pare_decoder *d)
     for (int i = 0; d->layers && i < d->nlayers; i++) pare_free(d->layers[i].k), pare_free(d->layers[i].v);
     free(d->layers);
     pare_exec_free(d->x);
+    pare_exec_free(d->full);
+    free(d->hist), free(d->lens32);
     free(d->kind), free(d->layer), free(d->len), free(d->rb), free(d->rp), free(d->want), free(d->scratch);
     free(d);
 }
@@ -305,6 +375,25 @@ static pare_status run_rows(pare_decoder *d, int64_t M, int64_t nwant, float *lo
     return PARE_OK;
 }
 
+/* The recompute mode's feed: append, then the model's forward over every sequence so far. A sequence
+ * not started yet runs as one pad token (length 1) and is not read. */
+static pare_status feed_recompute(pare_decoder *d, const int32_t *const *tokens, const int64_t *n, float *logits)
+{
+    for (int64_t b = 0; b < d->B; b++) {
+        if (n[b] > 0) memcpy(d->hist + b * d->Tfull + d->len[b], tokens[b], sizeof(int32_t) * (size_t)n[b]);
+        d->lens32[b] = (int32_t)(d->len[b] + n[b] > 0 ? d->len[b] + n[b] : 1);
+    }
+    PARE_TRY(pare_exec_bind(d->full, d->hist, d->lens32, NULL));
+    PARE_TRY(pare_exec_forward(d->full));
+    const float *y = pare_exec_logits(d->full);
+    for (int64_t b = 0; b < d->B; b++) {
+        if (n[b] == 0) continue;
+        d->len[b] += n[b];
+        if (logits) memcpy(logits + b * d->V, y + (b * d->Tfull + d->len[b] - 1) * d->V, sizeof(float) * (size_t)d->V);
+    }
+    return PARE_OK;
+}
+
 pare_status pare_decoder_feed(pare_decoder *d, const int32_t *const *tokens, const int64_t *n, float *logits)
 {
     for (int64_t b = 0; b < d->B; b++) {
@@ -319,6 +408,7 @@ pare_status pare_decoder_feed(pare_decoder *d, const int32_t *const *tokens, con
                                  "vocabulary [0, %lld)", tokens[b][t], (long long)b, (long long)(d->len[b] + t),
                                  (long long)d->V);
     }
+    if (d->recompute) return feed_recompute(d, tokens, n, logits);
     int32_t *tk = d->x->buf[d->m->tokens];
     int64_t M = 0, nwant = 0;
     for (int64_t b = 0; b < d->B; b++)

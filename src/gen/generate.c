@@ -29,13 +29,17 @@ static const pare_opt_spec gen_opts[] = {
      "nucleus: the fewest most likely tokens whose probability reaches top_p, after top_k (1: all; must be > 0)"},
     {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "sampling seed (row b draws from its own stream)"},
     {"eos", PARE_OPT_INT, "-1", -1, 1e9, NULL, "stop a row after it produces this token id (-1: none)"},
+    {"cache", PARE_OPT_BOOL, "true", 0, 0, NULL,
+     "reuse a KV cache (false: recompute the whole prefix at every step, the baseline; variants other than "
+     "full and flash always do)"},
 };
 const pare_schema pare_gen_schema = {"generate", "decode new tokens with a KV cache: greedy or sampled", gen_opts,
                                      (int)(sizeof gen_opts / sizeof gen_opts[0])};
 
 pare_gen_opts pare_gen_defaults(void)
 {
-    return (pare_gen_opts){.max_new_tokens = 16, .temperature = 0, .top_k = 0, .top_p = 1, .seed = 1, .eos = -1};
+    return (pare_gen_opts){.max_new_tokens = 16, .temperature = 0, .top_k = 0, .top_p = 1, .seed = 1, .eos = -1,
+                           .cache = 1};
 }
 
 pare_gen_opts pare_gen_opts_from(const pare_options *o)
@@ -45,7 +49,8 @@ pare_gen_opts pare_gen_opts_from(const pare_options *o)
                            .top_k = pare_opt_int(o, "top_k"),
                            .top_p = pare_opt_num(o, "top_p"),
                            .seed = (uint64_t)pare_opt_num(o, "seed"),
-                           .eos = pare_opt_int(o, "eos")};
+                           .eos = pare_opt_int(o, "eos"),
+                           .cache = pare_opt_bool(o, "cache")};
 }
 
 pare_status pare_gen_check_opts(const pare_gen_opts *o, int64_t V)
@@ -223,7 +228,7 @@ pare_status pare_generate(pare_gen_result *r, pare_model *m, const int32_t *cons
     if (Tcap > m->max_T) Tcap = m->max_T;
     int64_t V = m->vocab, maxT = m->max_T;
     pare_decoder *d = NULL;
-    PARE_TRY(pare_decoder_new(&d, m, B, Tcap));
+    PARE_TRY(pare_decoder_new_opts(&d, m, B, Tcap, o->cache));
     r->B = B, r->max_new = o->max_new_tokens;
     size_t cap = (size_t)(B * (r->max_new ? r->max_new : 1));
     r->tokens = calloc(cap, sizeof *r->tokens);

@@ -23,9 +23,11 @@
  * positions 0, 1, ... of its own cache, so no pad token ever enters a sequence and each row generates
  * exactly what it would alone (up to GEMM summation order).
  *
- * What it refuses, naming the node: models that are not causal language models (an encoder, a tagger),
- * attention variants other than full and flash (their patterns or learned projections do not extend
- * a cached prefix), bidirectional attention, and ops it does not know to be row-local (POOL, anything
+ * Attention variants other than full and flash (sparse patterns, learned length projections) do not
+ * extend a cached prefix: for them the decoder recomputes each whole prefix with the model's own
+ * forward and says so in its note (also on request: cache = 0, the baseline a cache is measured against).
+ * What it refuses, naming the node: models that are not causal language models (an encoder, a tagger:
+ * bidirectional attention), and with the cache ops it does not know to be row-local (POOL, anything
  * newer than this file). Loss nodes are skipped. docs/generation.md has the details and the limits.
  *
  * Entry points: pare_decoder_new / pare_decoder_feed / pare_decoder_reset / pare_decoder_free (the
@@ -50,6 +52,11 @@ typedef struct pare_decoder pare_decoder;
  * holds 2·L·B·H·T_cap·D floats. PARE_EINVAL naming the model's kind or the node it cannot run.
  * m must outlive the decoder and not change while it runs. */
 pare_status pare_decoder_new(pare_decoder **out, pare_model *m, int64_t B, int64_t T_cap);
+/* cache = 0: no KV cache: every feed runs the model's own forward (graph/exec.h) over each whole sequence
+ * so far, at (B, T_cap) (or (B, max_T) for variants made at max_T only), for any causal language model:
+ * the baseline a cache is measured against, and the fallback pare_decoder_new takes by itself when an
+ * attention variant is not one the cache extends (the note says so). */
+pare_status pare_decoder_new_opts(pare_decoder **out, pare_model *m, int64_t B, int64_t T_cap, int cache);
 void pare_decoder_free(pare_decoder *d); /* NULL ok */
 /* Forget every sequence (lengths back to 0); the cache's memory is kept. */
 void pare_decoder_reset(pare_decoder *d);
@@ -77,6 +84,7 @@ typedef struct pare_gen_opts {
                                after top_k; in (0, 1], 1: all (default 1) */
     uint64_t seed;          /* sampling stream: row b draws from pare_rng_split(seed, b) (default 1) */
     int64_t eos;            /* a row stops after producing this id (kept in its output); -1: none (default) */
+    int cache;              /* 1: KV cache (default); 0: recompute every prefix (pare_decoder_new_opts) */
 } pare_gen_opts;
 
 pare_gen_opts pare_gen_defaults(void);

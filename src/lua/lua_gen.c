@@ -1,7 +1,8 @@
 /* lua_gen.c — generation from Lua: m:generate and m:generate_bench (gen/generate.h), added to the
  * model's methods by pare_lua_register_engine().
  *
- *   m:generate(prompts, {max_new_tokens = 16, temperature = 0, top_k = 0, top_p = 1, seed = 1, eos = -1})
+ *   m:generate(prompts, {max_new_tokens = 16, temperature = 0, top_k = 0, top_p = 1, seed = 1, eos = -1,
+ *                        cache = true})
  *     prompts: a list of token-id lists ({{5, 9, 2}, {7}}), or one list ({5, 9, 2}); ids as m:forward's
  *     (0-based, in [0, vocab)). temperature 0 is greedy.
  *     -> {tokens = {{...}, ...},        the new tokens of each prompt (eos included when produced)
@@ -9,7 +10,7 @@
  *         prompt_tokens, generated, prefill_ms, steps, step_ms = {...}, step_median_ms, step_mean_ms,
  *         decode_tokens_per_s, total_ms, tokens_per_s, cache_bytes, note}
  *   m:generate_bench{prompt_len = 16, new_tokens = 32, batch = 1, seed = 1, warmup = 1, repeats = 3,
- *                    temperature = 0, top_k = 0, top_p = 1}
+ *                    temperature = 0, top_k = 0, top_p = 1, cache = true}
  *     random prompts (seeded) of prompt_len tokens, `batch` of them, each generating exactly new_tokens
  *     (no eos); warmup untimed runs, then `repeats` timed ones whose step times are pooled.
  *     -> {prefill_ms (median over repeats), step_median_ms, step_mean_ms, step_ms = {pooled},
@@ -42,6 +43,7 @@ static const pare_opt_spec bench_opts[] = {
     {"temperature", PARE_OPT_FLOAT, "0", 0, 1e6, NULL, "0: greedy; > 0: sampling (its cost is part of each step)"},
     {"top_k", PARE_OPT_INT, "0", 0, 1e9, NULL, "as m:generate"},
     {"top_p", PARE_OPT_FLOAT, "1", 0, 1, NULL, "as m:generate"},
+    {"cache", PARE_OPT_BOOL, "true", 0, 0, NULL, "KV cache (false: recompute every prefix, the baseline)"},
 };
 static const pare_schema bench_schema = {"generate_bench", "latency per generated token and tokens/s with the KV cache",
                                          bench_opts, (int)(sizeof bench_opts / sizeof bench_opts[0])};
@@ -156,7 +158,7 @@ static int model_generate_bench(lua_State *L)
                               "model's max_T = %d", (int)P, (int)N, (int)(P + N - 1), (int)m->max_T);
     pare_gen_opts go = pare_gen_defaults();
     go.max_new_tokens = N, go.seed = (uint64_t)pare_opt_num(&o, "seed"), go.temperature = pare_opt_num(&o, "temperature");
-    go.top_k = pare_opt_int(&o, "top_k"), go.top_p = pare_opt_num(&o, "top_p");
+    go.top_k = pare_opt_int(&o, "top_k"), go.top_p = pare_opt_num(&o, "top_p"), go.cache = pare_opt_bool(&o, "cache");
     int32_t *tok = lua_newuserdatauv(L, sizeof(int32_t) * (size_t)(B * P), 0);
     int64_t *lens = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)B, 0);
     const int32_t **pr = lua_newuserdatauv(L, sizeof *pr * (size_t)B, 0);
