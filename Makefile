@@ -13,6 +13,8 @@ LDLIBS = -lopenblas $(PKG_LIBS) -ldnnl -lcjson -lm -fopenmp
 B := build
 ENGINE_SRC := $(sort $(wildcard src/core/*.c src/kernels/*.c src/graph/*.c src/attn/*.c src/model/*.c \
                 src/compress/*.c src/compress/*/*.c src/train/*.c src/data/*.c src/eval/*.c src/io/*.c src/lua/*.c src/text/*.c))
+# generation (issue 12): the KV-cached decoder and the sampling loop
+ENGINE_SRC += $(sort $(wildcard src/gen/*.c))
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)

@@ -50,6 +50,7 @@
 #include "eval/fidelity.h"
 #include "eval/stats.h"
 #include "eval/translate.h"
+#include "gen/generate.h"
 #include "graph/exec.h"
 #include "graph/rewrite.h"
 #include "graph/format.h"
@@ -104,6 +105,7 @@ const pare_schema *pare_schema_lookup(const char *name)
     if (!strcmp(name, "capture")) return &capture_schema;
     if (!strcmp(name, "distill")) return &pare_distill_schema;
     if (!strcmp(name, "distill_loss")) return &pare_distill_loss_schema;
+    if (!strcmp(name, "generate")) return &pare_gen_schema;
     for (int i = 0; i < pare_pass_count(); i++)
         if (!strcmp(pare_pass_at(i)->schema->name, name)) return pare_pass_at(i)->schema;
     for (int i = 0; i < pare_task_count(); i++)
@@ -115,7 +117,7 @@ const pare_schema *pare_schema_lookup(const char *name)
 
 const char *pare_schema_names(char *buf, size_t n)
 {
-    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss");
+    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss, generate");
     for (int i = 0; i < pare_pass_count() && used < n; i++)
         used += (size_t)snprintf(buf + used, n - used, ", %s", pare_pass_at(i)->schema->name);
     for (int i = 0; i < pare_task_count() && used < n; i++)
@@ -231,6 +233,8 @@ static lmodel *check_model(lua_State *L, int i)
     if (!m->m) luaL_error(L, "model already freed");
     return m;
 }
+
+pare_model *pare_lua_check_model(lua_State *L, int i) { return check_model(L, i)->m; }
 
 static int model_gc(lua_State *L)
 {
@@ -1297,4 +1301,5 @@ void pare_lua_register_engine(lua_State *L)
     luaL_setfuncs(L, funcs, 0); /* into the pare table on top */
     pare_lua_register_attn(L);
     pare_lua_register_text(L);
+    pare_lua_register_gen(L);
 }

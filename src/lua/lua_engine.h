@@ -15,5 +15,11 @@ void pare_lua_register_text(lua_State *L);
 /* The tokenizer of the pare.tokenizer object at index i, or NULL (lua_text.c). */
 struct pare_tokenizer;
 struct pare_tokenizer *pare_lua_tokenizer(lua_State *L, int i);
+/* The generation methods m:generate and m:generate_bench (lua_gen.c), added to the model's methods;
+ * same contract; called by pare_lua_register_engine after the model's metatable exists. */
+void pare_lua_register_gen(lua_State *L);
+/* The model of the pare.Model userdata at index i (raises if it is not one, or was freed). */
+struct pare_model;
+struct pare_model *pare_lua_check_model(lua_State *L, int i);
 
 #endif
