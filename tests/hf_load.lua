@@ -131,8 +131,21 @@ sys.exit(0 if a == b else 1)]==]))
 end
 tap.like(err_of(pare.model{vocab = 10, max_T = 8}.save_hf, pare.model{vocab = 10, max_T = 8}, dir .. "/x"),
          "not shaped as a Hugging Face architecture", "a model of no HF architecture is refused")
-local pruned = pare.load_hf(dir .. "/bert"):drop_heads("enc.0.attn", {1})
-tap.like(err_of(pruned.save_hf, pruned, dir .. "/p"), "layers were edited", "an edited model is refused (for now)")
+-- heads pruned in pare are HF's pruned_heads: written and read back
+local full = pare.load_hf(dir .. "/bert")
+local pruned = full:drop_heads("enc.0.attn", {1}):drop_heads("enc.1.attn", {0, 3})
+pruned:save_hf(dir .. "/pruned")
+local pcfg = assert(io.open(dir .. "/pruned/config.json")):read("a")
+tap.ok(pcfg:find('"pruned_heads"') ~= nil, "save_hf writes pruned_heads for a model with heads removed")
+local pback = pare.load_hf(dir .. "/pruned")
+local pi1, pt1, pl1 = inputs(dir .. "/bert/inputs.txt")
+local px = pruned:forward{tokens = pi1, types = pt1, lengths = pl1}
+local py_ = pback:forward{tokens = pi1, types = pt1, lengths = pl1}
+tap.is(table.concat(py_.logits.values, ","), table.concat(px.logits.values, ","),
+       "a head-pruned BERT round-trips through HF form (identical logits)")
+tap.is(table.concat(pback:info().heads_per_layer, ","), "3,2", "with 3 and 2 heads")
+local nn = full:drop_neurons("enc.0.ffn.up", {1, 2})
+tap.like(err_of(nn.save_hf, nn, dir .. "/p"), "beyond removing heads", "FFN neurons removed: refused, naming why")
 
 -- errors
 local function write(path, text)

@@ -11,6 +11,7 @@
 
 #include "io/atomic.h"
 #include "io/safetensors.h"
+#include "graph/rewrite.h"
 #include "model/transformer.h"
 
 /* ---- the name tables ---- */
@@ -434,6 +435,35 @@ static pare_status read_param(const pare_st_file *f, const hf_arch *a, pare_para
     return st;
 }
 
+/* config.json's pruned_heads ({"2": [0, 5], ...}, possibly {}) applied to m's attention layers. */
+static pare_status apply_pruned_heads(pare_model *m, const cJSON *ph, const char *dir)
+{
+    if (cJSON_IsNull(ph)) return PARE_OK;
+    if (!cJSON_IsObject(ph)) return pare_fail(PARE_EFORMAT, "%s/config.json: pruned_heads must be an object", dir);
+    const char *blk = !strcmp(m->kind, "decoder") ? "dec" : "enc";
+    for (const cJSON *e = ph->child; e; e = e->next) {
+        char *end;
+        long layer = strtol(e->string, &end, 10);
+        char name[PARE_NAME_MAX];
+        snprintf(name, sizeof name, "%s.%ld.attn", blk, layer);
+        int node = *end || layer < 0 ? -1 : pare_model_find_node(m, name);
+        if (node < 0 || !cJSON_IsArray(e))
+            return pare_fail(PARE_EFORMAT, "%s/config.json: pruned_heads key '%s' is not a layer of the model (0..%lld) "
+                             "with a list of heads", dir, e->string, (long long)m->L - 1);
+        int heads[1024], n = 0;
+        const cJSON *h;
+        cJSON_ArrayForEach(h, e)
+        {
+            if (!cJSON_IsNumber(h) || n >= 1024)
+                return pare_fail(PARE_EFORMAT, "%s/config.json: pruned_heads['%s'] must list head numbers", dir, e->string);
+            heads[n++] = (int)h->valuedouble;
+        }
+        if (n && pare_model_drop_heads(m, node, heads, n) != PARE_OK)
+            return pare_fail_ctx(PARE_EFORMAT, "%s/config.json: pruned_heads['%s']", dir, e->string);
+    }
+    return PARE_OK;
+}
+
 pare_status pare_hf_load(pare_model **out, pare_hf_info *info, const char *dir)
 {
     *out = NULL;
@@ -458,8 +488,13 @@ pare_status pare_hf_load(pare_model **out, pare_hf_info *info, const char *dir)
     pare_model *m = NULL;
     if (st == PARE_OK && (st = pare_opts_resolve(&o, &pare_model_schema, kv, nkv)) != PARE_OK)
         st = pare_fail_ctx(PARE_EFORMAT, "%s", path);
+    /* heads pruned by transformers' prune_heads: {"layer": [head, ...]}, applied before the tensors are read */
+    cJSON *pruned = cJSON_DetachItemFromObjectCaseSensitive(cfg, "pruned_heads");
     cJSON_Delete(cfg);
-    if (st != PARE_OK) return st;
+    if (st != PARE_OK) {
+        cJSON_Delete(pruned);
+        return st;
+    }
 
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     struct stat sb;
@@ -484,6 +519,8 @@ pare_status pare_hf_load(pare_model **out, pare_hf_info *info, const char *dir)
     char *used = calloc((size_t)(f->ntensors ? f->ntensors : 1), 1);
     if (!used) st = pare_fail(PARE_ENOMEM, "out of memory");
     if (st == PARE_OK && (st = pare_transformer_build(&m, &o)) != PARE_OK) st = pare_fail_ctx(st, "%s", dir);
+    if (st == PARE_OK && pruned) st = apply_pruned_heads(m, pruned, dir);
+    cJSON_Delete(pruned);
     for (int64_t i = 0; st == PARE_OK && i < m->nparams; i++) {
         pare_param *p = &m->params[i];
         char hf[3][160];
@@ -575,18 +612,40 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
         strcmp(pare_opt_str(&o, "pool"), "cls") != 0)
         return pare_fail(PARE_EINVAL, "%s: options with no Hugging Face %s equivalent (pos_offset, attention variants, "
                          "pool=mean)", dir, a->name);
-    /* one width per model in HF's configs: an edited (heterogeneous) model is refused */
+    /* one width per model in HF's configs, but heads pruned per layer are described by pruned_heads: the
+     * unedited model with each layer's last heads dropped must have m's shapes; any other edit is refused.
+     * (Which heads were dropped does not matter: the kept heads' weights are what is written, in order.) */
     pare_model *fresh = NULL;
     PARE_TRY(pare_transformer_build(&fresh, &o));
-    int same = fresh->nparams == m->nparams;
+    cJSON *pruned = cJSON_CreateObject();
+    for (int64_t i = 0; i < m->nnodes && st == PARE_OK; i++) {
+        const pare_node *n = &m->nodes[i];
+        int j = n->op == PARE_OP_ATTENTION ? pare_model_find_node(fresh, n->name) : -1;
+        if (j < 0 || fresh->nodes[j].a.heads <= n->a.heads) continue;
+        int H = fresh->nodes[j].a.heads, drop[1024], k = 0;
+        for (int h = n->a.heads; h < H && k < 1024; h++) drop[k++] = h;
+        st = pare_model_drop_heads(fresh, j, drop, k);
+        long layer = -1;
+        sscanf(n->name, "%*[a-z].%ld.", &layer);
+        char key[32];
+        snprintf(key, sizeof key, "%ld", layer);
+        cJSON *arr = cJSON_AddArrayToObject(pruned, key);
+        for (int h = 0; h < k; h++) cJSON_AddItemToArray(arr, cJSON_CreateNumber(drop[h]));
+    }
+    int same = st == PARE_OK && fresh->nparams == m->nparams;
     for (int64_t i = 0; same && i < m->nparams; i++)
         same = !strcmp(fresh->params[i].name, m->params[i].name) && fresh->params[i].shape[0] == m->params[i].shape[0] &&
                fresh->params[i].shape[1] == m->params[i].shape[1];
     pare_model_free(fresh);
-    if (!same)
-        return pare_fail(PARE_EINVAL, "%s: the model's layers were edited (heads, neurons or layers removed); Hugging "
-                         "Face %s configs describe one width for every layer", dir, a->name);
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return pare_fail(PARE_EIO, "%s: cannot create: %s", dir, strerror(errno));
+    if (!same) {
+        cJSON_Delete(pruned);
+        return pare_fail(PARE_EINVAL, "%s: the model's layers were edited beyond removing heads (FFN neurons or layers "
+                         "removed); Hugging Face %s configs describe one width for every layer", dir, a->name);
+    }
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        cJSON_Delete(pruned);
+        return pare_fail(PARE_EIO, "%s: cannot create: %s", dir, strerror(errno));
+    }
 
     /* tensors: HF names and layouts (q, k, v split; Conv1D transposed); the tied head is not written */
     int64_t cap = m->nparams * 3 + 1, nt = 0;
@@ -637,12 +696,18 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
     }
     for (int64_t i = 0; bufs && i < nt; i++) free(bufs[i]);
     free(t), free(names), free(shapes), free(bufs);
-    if (st != PARE_OK) return st;
+    if (st != PARE_OK) {
+        cJSON_Delete(pruned);
+        return st;
+    }
 
     cJSON *c = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(c, "architectures");
     cJSON_AddItemToArray(arr, cJSON_CreateString(head));
     cJSON_AddStringToObject(c, "model_type", a->name);
-    double V = (double)m->vocab, C = (double)m->C, L = (double)m->L, H = (double)m->H, F = (double)m->F, P = (double)m->max_T;
+    /* the builder's (unpruned) sizes: HF describes pruned heads apart, in pruned_heads */
+    int64_t ffn = pare_opt_int(&o, "ffn");
+    double V = (double)m->vocab, C = (double)m->C, L = (double)pare_opt_int(&o, "layers"),
+           H = (double)pare_opt_int(&o, "heads"), F = (double)(ffn ? ffn : 4 * m->C), P = (double)m->max_T;
     const char *hf_act = !strcmp(act, "gelu_erf") ? "gelu" : !strcmp(act, "gelu") ? "gelu_new" : "relu";
     if (a == &gpt2) {
         cJSON_AddNumberToObject(c, "vocab_size", V), cJSON_AddNumberToObject(c, "n_embd", C);
@@ -668,6 +733,8 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
             }
         }
     }
+    if (pruned->child) cJSON_AddItemToObject(c, "pruned_heads", pruned);
+    else cJSON_Delete(pruned);
     cJSON_AddStringToObject(c, "torch_dtype", "float32");
     cJSON_AddStringToObject(c, "pare_applied", m->applied); /* what was done to it (quantized weights are saved as f32) */
     snprintf(path, sizeof path, "%s/config.json", dir);
