@@ -498,7 +498,9 @@ pare_status pare_hf_load(pare_model **out, pare_hf_info *info, const char *dir)
 
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     struct stat sb;
+    pare_st_file *f = NULL;
     if (stat(path, &sb) != 0) {
+        cJSON_Delete(pruned);
         char alt[4096];
         snprintf(alt, sizeof alt, "%s/model.safetensors.index.json", dir);
         if (stat(alt, &sb) == 0)
@@ -510,8 +512,10 @@ pare_status pare_hf_load(pare_model **out, pare_hf_info *info, const char *dir)
                              "it with the safetensors library, or save_pretrained(safe_serialization=True))", dir);
         return pare_fail(PARE_EIO, "%s: cannot open: %s", path, strerror(errno));
     }
-    pare_st_file *f = NULL;
-    PARE_TRY(pare_safetensors_open(&f, path));
+    if ((st = pare_safetensors_open(&f, path)) != PARE_OK) {
+        cJSON_Delete(pruned);
+        return st;
+    }
     /* files of the bare model (BertModel, GPT2Model) have no prefix */
     char probe[160];
     snprintf(probe, sizeof probe, "%s%s", arch->prefix, arch->body[0].hf);
