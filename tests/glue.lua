@@ -111,6 +111,11 @@ local btr = bm:train(pt, {steps = 20, batch = 16, lr = 3e-3, warmup = 5})
 local bev = bm:evaluate(pt)
 tap.ok(btr.loss == btr.loss and bev.accuracy >= 0, string.format("a BERT-style model trains on fortune_pair with token "
                                                                  .. "types (loss %.3f)", btr.loss))
+-- distillation from the BERT-style teacher to a student without token types: the teacher gets the types
+local student = pare.model{vocab = pt.vocab, max_T = pt.T, classes = 2, d = 16, heads = 2, layers = 1, seed = 4}
+local dtr = student:train(pt, {steps = 5, batch = 16, lr = 3e-3, warmup = 1},
+                          {teacher = bm, hard_weight = 0, losses = {{loss = "kl_div", student = "head", temperature = 2}}})
+tap.ok(dtr.loss == dtr.loss, string.format("a student distils from a teacher with token types (loss %.4f)", dtr.loss))
 local bpe = pare.train_tokenizer{kind = "bpe", files = {"/usr/share/games/fortunes/computers"}, vocab_size = 400}
 tap.raises(function() return pare.task("fortune_topic", {tokenizer = bpe}) end, "pad id",
            "a tokenizer whose pad id is not 0 is refused, naming it")

@@ -138,9 +138,13 @@ pare_status pare_distill_begin(distill_run *r, pare_model *m, const pare_distill
     return st;
 }
 
-pare_status pare_distill_step(distill_run *r, pare_exec *x, const int32_t *tokens, const int32_t *lengths)
+pare_status pare_distill_step(distill_run *r, pare_exec *x, const int32_t *tokens, const int32_t *lengths,
+                              const int32_t *types, const int32_t *src_tokens, const int32_t *src_lengths)
 {
     PARE_TRY(pare_exec_bind(r->tx, tokens, lengths, NULL)); /* its own labels are not needed */
+    /* the teacher sees what the student sees: a pair's segments, a translation's source */
+    if (types && r->tx->m->types >= 0) PARE_TRY(pare_exec_bind_types(r->tx, types));
+    if (src_tokens && r->tx->m->src_tokens >= 0) PARE_TRY(pare_exec_bind_source(r->tx, src_tokens, src_lengths));
     pare_status st = pare_exec_forward(r->tx);
     if (st != PARE_OK) return pare_fail_ctx(st, "distill: the teacher's forward");
     for (int i = 0; i < r->d->nterms; i++) {

@@ -71,9 +71,9 @@ static pare_status batch_bind(batch_buf *b, pare_exec *x, const pare_dataset *d,
 {
     pare_dataset_gather(d, b->idx, B, b->tokens, b->lengths, b->labels);
     PARE_TRY(pare_exec_bind(x, b->tokens, b->lengths, b->labels));
-    if (d->types && x->m->types >= 0) {
+    if (d->types) { /* gathered for a distillation teacher too, bound if this model reads them */
         pare_dataset_gather_extra(d, b->idx, B, b->types, NULL);
-        PARE_TRY(pare_exec_bind_types(x, b->types));
+        if (x->m->types >= 0) PARE_TRY(pare_exec_bind_types(x, b->types));
     }
     if (!d->src_tokens) return PARE_OK;
     if (!b->src_tokens) {
@@ -150,7 +150,9 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
     for (int64_t s = 0; s < steps; s++) {
         for (int64_t b = 0; b < B; b++) bb.idx[b] = (int64_t)pare_rng_below(&rng, (uint64_t)train->n);
         if ((st = batch_bind(&bb, x, train, B)) != PARE_OK) goto done;
-        if (d && (st = pare_distill_step(&dr, x, bb.tokens, bb.lengths)) != PARE_OK) goto done;
+        if (d && (st = pare_distill_step(&dr, x, bb.tokens, bb.lengths, train->types ? bb.types : NULL,
+                                         train->src_tokens ? bb.src_tokens : NULL, bb.src_lengths)) != PARE_OK)
+            goto done;
         if ((st = pare_exec_forward(x)) != PARE_OK) goto done;
         if (!isfinite(x->loss)) {
             double loss = x->loss;

@@ -21,7 +21,10 @@ typedef struct distill_run {
  * at (B, T). On failure m is as it was. */
 pare_status pare_distill_begin(distill_run *r, pare_model *m, const pare_distill *d, int64_t B, int64_t T, uint64_t seed);
 /* After pare_exec_bind(x, ...): run the teacher on the batch and bind its values as x's targets. */
-pare_status pare_distill_step(distill_run *r, pare_exec *x, const int32_t *tokens, const int32_t *lengths);
+/* One teacher forward on the student's batch (its types and source, NULL when the task has none) and its
+ * outputs bound as the student's targets. */
+pare_status pare_distill_step(distill_run *r, pare_exec *x, const int32_t *tokens, const int32_t *lengths,
+                              const int32_t *types, const int32_t *src_tokens, const int32_t *src_lengths);
 /* Hide the appended nodes (evaluation of the model itself) and show them again. */
 void pare_distill_detach(distill_run *r, pare_model *m);
 void pare_distill_attach(distill_run *r, pare_model *m);
