@@ -155,15 +155,16 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
             goto done;
         if ((st = pare_exec_forward(x)) != PARE_OK) goto done;
         if (!isfinite(x->loss)) {
-            double loss = x->loss;
+            /* "NaN" / "Inf", not printf's "-nan" */
+            const char *loss = isnan(x->loss) ? "NaN" : x->loss > 0 ? "+Inf" : "-Inf";
             int64_t node;
             /* where it starts: a non-finite parameter or activation named, or else the usual divergence */
             pare_status fs = pare_exec_find_nonfinite(x, &node);
             if (fs == PARE_ENUMERIC)
-                st = pare_fail_ctx(PARE_ENUMERIC, "train: loss became %f at step %lld (lr=%g)", loss, (long long)s,
+                st = pare_fail_ctx(PARE_ENUMERIC, "train: loss became %s at step %lld (lr=%g)", loss, (long long)s,
                                    (double)lr);
             else
-                st = pare_fail(PARE_ENUMERIC, "train: loss became %f at step %lld (lr=%g): lower the learning rate or clip",
+                st = pare_fail(PARE_ENUMERIC, "train: loss became %s at step %lld (lr=%g): lower the learning rate or clip",
                                loss, (long long)s, (double)lr);
             goto done;
         }
