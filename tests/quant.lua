@@ -25,6 +25,15 @@ end
 local big = m:apply("inject_outliers", {factor = 40, channels = 3})
 local f = fid(big)
 tap.ok(f.agreement == 1 and f.cosine > 0.99999, string.format("inject_outliers: same f32 function (cosine %.7f, max err %.2g)", f.cosine, f.max_abs_err))
+do -- applied again and again, the gains overflow: an error naming the parameter, not a model computing Inf
+  local e, mm = nil, m
+  for _ = 1, 12 do
+    local ok, r = pcall(mm.apply, mm, "inject_outliers", {factor = 1e6, channels = 1})
+    if not ok then e = tostring(r); break end
+    mm = r
+  end
+  tap.like(e or "", "inject_outliers: factor=1e%+06 makes enc%.%d%.ln%d%.weight%[%d+%] Inf", "overflowing gains are refused, named")
+end
 tap.ok(big:info().outliers_injected and not m:info().outliers_injected, "info() records the injection")
 local sm = big:apply("smoothquant", with(CAL, {level = "fp32", alpha = 0.5}))
 f = fid(sm, big)

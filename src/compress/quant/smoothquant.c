@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "core/tensor.h"
 
 /* Every Linear consuming the output of node ln, into idx (capacity m->nnodes); returns the count. */
 static int64_t consumers(const pare_model *m, int64_t ln, int64_t *idx)
@@ -189,6 +190,16 @@ static pare_status io_apply(pare_model *m, const pare_options *o, const pare_pas
             if (m->nodes[i].op == PARE_OP_LAYERNORM)
                 used += (size_t)snprintf(list + used, sizeof list - used, used ? ", %s" : "%s", m->nodes[i].name);
         st = pare_fail(PARE_EINVAL, "layers='%s' matches no LayerNorm that feeds a Linear (the model's: %s)", pat, list);
+    }
+    /* the same function in exact arithmetic, but a large factor (or the pass applied again and again)
+     * overflows the LayerNorm gains: refuse a model that would compute Inf, naming the parameter */
+    for (int64_t i = 0; st == PARE_OK && i < m->nparams; i++) {
+        const pare_param *p = &m->params[i];
+        int64_t bad = pare_first_nonfinite(p->blob->data, (int64_t)p->blob->n);
+        if (bad >= 0)
+            st = pare_fail(PARE_ENUMERIC, "inject_outliers: factor=%g makes %s[%lld] %s (applied repeatedly? each "
+                           "application multiplies the gains again): choose a smaller factor",
+                           (double)f, p->name, (long long)bad, isnan(p->blob->data[bad]) ? "NaN" : "Inf");
     }
     free(s), free(cons);
     return st;
