@@ -204,7 +204,10 @@ local function build(name, r, dir)
   local ks = {}
   for k in pairs(report) do ks[#ks + 1] = k end
   table.sort(ks)
-  for _, k in ipairs(ks) do lines[#lines + 1] = k .. " = " .. tostring(report[k]) end
+  for _, k in ipairs(ks) do
+    local v = report[k]
+    lines[#lines + 1] = k .. " = " .. (math.type(v) == "float" and string.format("%.17g", v) or tostring(v))
+  end
   write_file(dir .. "/report.txt", table.concat(lines, "\n") .. "\n")
   write_file(dir .. "/recipe.txt", serialize(r) .. "\n") -- last: its presence marks a finished build
   io.stderr:write(string.format("[zoo %s] built in %s, cached in %s\n", name, clock_text(elapsed()), dir))
