@@ -97,8 +97,8 @@ zoo.recipes = {
     tokenizer = {kind = "wordpiece", vocab_size = 8000},
     model = {kind = "tagger", head = "mlm", tie_head = true},
     pretrain = {max_len = 128, dupe = 2},
-    train = {steps = 1200, batch = 16, lr = 5e-4, warmup = 100},
-    finetune = {steps = 300, batch = 16, lr = 1e-4, warmup = 30, max_len = 128},
+    train = {steps = 900, batch = 16, lr = 5e-4, warmup = 90},
+    finetune = {steps = 200, batch = 16, lr = 1e-4, warmup = 20, max_len = 128},
   },
   ["gpt-mini"] = {
     objective = "clm", task = "clm_corpus", seed = 1,
@@ -107,7 +107,7 @@ zoo.recipes = {
     model = {kind = "decoder", d = 256, heads = 4, layers = 4, ffn = 1024, norm = "pre", act = "gelu", tie_head = true,
              head_bias = false, max_T = 128},
     pretrain = {max_len = 128},
-    train = {steps = 1200, batch = 16, lr = 5e-4, warmup = 100},
+    train = {steps = 900, batch = 16, lr = 5e-4, warmup = 90},
   },
 }
 for k, v in pairs(bert_body) do zoo.recipes["bert-mini"].model[k] = v end
@@ -121,11 +121,11 @@ local function merge(base, over)
   return out
 end
 
--- A recipe as text, keys sorted: what the cache compares.
+-- A recipe as text, keys sorted: what the cache compares (fine-tuning settings are not part of the build).
 local function serialize(t, indent)
   indent = indent or ""
   local ks = {}
-  for k in pairs(t) do ks[#ks + 1] = k end
+  for k in pairs(t) do if not (indent == "" and k == "finetune") then ks[#ks + 1] = k end end
   table.sort(ks)
   local lines = {}
   for _, k in ipairs(ks) do
@@ -310,6 +310,44 @@ function zoo.finetune(model, task_name, o)
     out.scratch = s:evaluate(task).accuracy
   end
   return out
+end
+
+-- A model to study and a task to measure it on, for an experiment's model= argument (docs/zoo.md):
+--   a zoo name ("bert-mini", "gpt-mini"): the cached model and its pretraining task's held-out rows
+--   through its tokenizer (masked-token or next-token accuracy);
+--   a Hugging Face directory (pare.load_hf + its tokenizer): an MLM (tagger) is measured on mlm_corpus,
+--   a decoder on clm_corpus, a sequence classifier on o.task (default fortune_topic), whose classes
+--   must be the head's.
+-- LM test splits are cut to about 32 M logits (o.n_test overrides), which fidelity holds twice.
+-- Returns model, task, tokenizer.
+function zoo.subject(spec, o)
+  o = o or {}
+  local m, tok
+  if zoo.recipes[spec] then
+    m, tok = zoo.pretrained(spec, {dir = o.dir})
+  else
+    m = pare.load_hf(spec)
+    tok = pare.tokenizer(spec)
+  end
+  local info = m:info()
+  local T = math.min(info.max_T, o.max_len or 128)
+  local task
+  if info.kind == "encoder" then
+    local name = o.task or "fortune_topic"
+    task = pare.task(name, merge({tokenizer = tok, max_len = T}, o.task_opts))
+    if task.classes ~= info.classes then
+      error(string.format("model %s classifies %d classes; task %s has %d (choose a task= of its own)", spec,
+                          info.classes, name, task.classes), 2)
+    end
+  else
+    local n = o.n_test or math.max(4, 32000000 // (T * info.vocab))
+    local topts = {tokenizer = tok, max_len = T, n_test = n, n_train = 4 * n, seed = 1}
+    if info.kind == "tagger" and not tok.mask then
+      error(string.format("model %s is a masked LM but its tokenizer has no mask token", spec), 2)
+    end
+    task = pare.task(info.kind == "tagger" and "mlm_corpus" or "clm_corpus", topts)
+  end
+  return m, task, tok
 end
 
 setmetatable(zoo, {__call = function(_, name, o) return zoo.pretrained(name, o) end})
