@@ -30,6 +30,7 @@
  * pare_clm_corpus_build (with an encoder; task_impl.h).
  */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -167,6 +168,8 @@ static pare_status mlm_split(pare_dataset *d, const char *name, const corpus_spl
     int64_t *starts = pare_alloc((size_t)(n + 1) * sizeof(int64_t));
     if (!starts) return pare_fail(PARE_ENOMEM, "%s: out of memory", name);
     pare_status st = tokenize_docs(&toks, starts, c, idx, n, enc, name);
+    if (st == PARE_OK && toks.n > INT32_MAX) /* pieces are kept as int32 offsets */
+        st = pare_fail(PARE_EINVAL, "%s: %lld tokens; at most %d (use max_bytes)", name, (long long)toks.n, INT32_MAX);
     int64_t T = 1, used = max_len; /* tokens of the row being packed */
     for (int64_t k = 0; k < n && st == PARE_OK; k++)
         for (int64_t a = starts[k]; a < starts[k + 1] && st == PARE_OK; a += P) {
