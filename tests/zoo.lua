@@ -86,6 +86,13 @@ changed.train = {steps = 12, batch = 8, lr = 2e-3, warmup = 2}
 local _, _, i3 = zoo("bert-mini", {dir = dir, recipe = changed})
 tap.ok(i3.built and i3.report.steps == 12, "another recipe builds again")
 tap.raises(function() return zoo("bert-huge", {dir = dir}) end, "bert-mini", "an unknown name lists the zoo")
+-- model= of the experiments: whatever build is cached, measured on its pretraining task
+local small = {sources = "fortunes", max_bytes = 60000}
+local sm, st = zoo.subject("bert-mini", {dir = dir, max_len = 32, corpus = small})
+tap.ok(sm:info().kind == "tagger" and st.kind == "lm" and st.name == "mlm_corpus" and st.T <= 32,
+       string.format("zoo.subject(\"bert-mini\") loads the cached build and measures it on mlm_corpus (%d rows)", st.n_test))
+local hm, ht = zoo.subject(i1.dir, {max_len = 32, corpus = small})
+tap.ok(hm:info().kind == "tagger" and ht.vocab == t1.vocab_size, "zoo.subject(<hf dir>) reads it with load_hf and its tokenizer")
 
 -- fine-tuning from the cached model, against the baselines
 local r = zoo.finetune("bert-mini", "fortune_topic", {dir = dir, recipe = changed, steps = 10, batch = 8, lr = 1e-3,

@@ -223,7 +223,9 @@ local function read_report(path)
   return t
 end
 
--- zoo.pretrained(name, {dir = "results/models", recipe = {overrides}, rebuild = false})
+-- zoo.pretrained(name, {dir = "results/models", recipe = {overrides}, rebuild = false, any_recipe = false}); the
+-- environment variable PARE_ZOO_DIR changes the default directory; any_recipe loads a cached build whatever
+-- its recipe (a shorter `make zoo steps=N` build, say).
 --   -> model, tokenizer, info {dir, built (true when built by this call), report = {...}}
 function zoo.pretrained(name, o)
   o = o or {}
@@ -235,9 +237,10 @@ function zoo.pretrained(name, o)
     error(string.format("pare.zoo: no model named '%s' (valid: %s)", tostring(name), table.concat(names, ", ")), 2)
   end
   local r = merge(base, o.recipe)
-  local dir = (o.dir or "results/models") .. "/" .. name
+  local dir = (o.dir or os.getenv("PARE_ZOO_DIR") or "results/models") .. "/" .. name
   local cached = read_file(dir .. "/recipe.txt")
-  if cached and cached == serialize(r) .. "\n" and not o.rebuild and file_exists(dir .. "/pare.safetensors") then
+  local same = cached and (cached == serialize(r) .. "\n" or o.any_recipe)
+  if same and not o.rebuild and file_exists(dir .. "/pare.safetensors") then
     local m = pare.load(dir .. "/pare.safetensors")
     local tok = pare.tokenizer(dir)
     io.stderr:write(string.format("zoo: loaded %s from %s\n", name, dir))
@@ -318,13 +321,14 @@ end
 --   a Hugging Face directory (pare.load_hf + its tokenizer): an MLM (tagger) is measured on mlm_corpus,
 --   a decoder on clm_corpus, a sequence classifier on o.task (default fortune_topic), whose classes
 --   must be the head's.
--- LM test splits are cut to about 32 M logits (o.n_test overrides), which fidelity holds twice.
+-- LM test splits are cut to about 32 M logits (o.n_test overrides), which fidelity holds twice; o.corpus:
+-- options of the corpus tasks (sources, max_bytes, ...).
 -- Returns model, task, tokenizer.
 function zoo.subject(spec, o)
   o = o or {}
   local m, tok
   if zoo.recipes[spec] then
-    m, tok = zoo.pretrained(spec, {dir = o.dir})
+    m, tok = zoo.pretrained(spec, {dir = o.dir, any_recipe = true}) -- whatever build is cached
   else
     m = pare.load_hf(spec)
     tok = pare.tokenizer(spec)
@@ -341,7 +345,7 @@ function zoo.subject(spec, o)
     end
   else
     local n = o.n_test or math.max(4, 32000000 // (T * info.vocab))
-    local topts = {tokenizer = tok, max_len = T, n_test = n, n_train = 4 * n, seed = 1}
+    local topts = merge({tokenizer = tok, max_len = T, n_test = n, n_train = 4 * n, seed = 1}, o.corpus)
     if info.kind == "tagger" and not tok.mask then
       error(string.format("model %s is a masked LM but its tokenizer has no mask token", spec), 2)
     end
