@@ -98,7 +98,7 @@ zoo.recipes = {
     model = {kind = "tagger", head = "mlm", tie_head = true},
     pretrain = {max_len = 128, dupe = 2},
     train = {steps = 900, batch = 16, lr = 5e-4, warmup = 90},
-    finetune = {steps = 200, batch = 16, lr = 1e-4, warmup = 20, max_len = 128},
+    finetune = {steps = 200, batch = 16, lr = 3e-4, warmup = 20, max_len = 128},
   },
   ["gpt-mini"] = {
     objective = "clm", task = "clm_corpus", seed = 1,
@@ -300,7 +300,7 @@ function zoo.finetune(model, task_name, o)
   local topts = merge({max_len = math.min(o.max_len or 128, max_T), pad_to = 0}, o.task)
   topts.tokenizer = tok
   local task = pare.task(task_name, topts)
-  local train = {steps = o.steps or 300, batch = o.batch or 16, lr = o.lr or 1e-4, warmup = o.warmup or 30,
+  local train = {steps = o.steps or 200, batch = o.batch or 16, lr = o.lr or 3e-4, warmup = o.warmup or 20,
                  seed = o.seed or 1}
   local clf, transfer = zoo.classifier(m, {classes = task.classes, seed = o.seed or 1, max_T = max_T})
   clf:train(task, train)
