@@ -25,7 +25,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 GIT_COMMIT := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
-.PHONY: all deps build test demo bench clean help FORCE check fuzz fuzz-seeds
+.PHONY: all deps build test demo bench clean help FORCE check fuzz fuzz-seeds zoo
 all: build
 
 help:
@@ -37,6 +37,7 @@ help:
 	@echo "            a crash fails and is saved under fuzz/crashes/<target>/ (FUZZ_TARGETS='a b' picks some)"
 	@echo "make bench  GEMM and encoder benchmarks -> results/bench.h5"
 	@echo "make build  build build/pare and build/libpare.a only"
+	@echo "make zoo    pretrain the zoo's bert-mini and gpt-mini into results/models/ (~30 min on 2 cores; docs/zoo.md)"
 
 deps:
 	@sh tools/deps.sh all
@@ -78,6 +79,10 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory build
 	./$(B)/pare run experiments/quickstart.lua
+
+zoo: deps
+	@$(MAKE) --no-print-directory build
+	./$(B)/pare run experiments/zoo_build.lua
 
 bench: deps
 	@$(MAKE) --no-print-directory build $(BENCH_BIN)

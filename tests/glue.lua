@@ -116,9 +116,14 @@ local student = pare.model{vocab = pt.vocab, max_T = pt.T, classes = 2, d = 16, 
 local dtr = student:train(pt, {steps = 5, batch = 16, lr = 3e-3, warmup = 1},
                           {teacher = bm, hard_weight = 0, losses = {{loss = "kl_div", student = "head", temperature = 2}}})
 tap.ok(dtr.loss == dtr.loss, string.format("a student distils from a teacher with token types (loss %.4f)", dtr.loss))
-local bpe = pare.train_tokenizer{kind = "bpe", files = {"/usr/share/games/fortunes/computers"}, vocab_size = 400}
+local bpe = pare.train_tokenizer{kind = "bpe", files = {"/usr/share/games/fortunes/computers"}, vocab_size = 400,
+                                 style = "roberta"}
 tap.raises(function() return pare.task("fortune_topic", {tokenizer = bpe}) end, "pad id",
-           "a tokenizer whose pad id is not 0 is refused, naming it")
+           "a tokenizer whose pad id is not 0 (RoBERTa's <pad> is 1) is refused, naming it")
+-- GPT-2's vocabulary has no pad and <|endoftext|> at 0, which ordinary text never encodes to: accepted
+local gpt = pare.train_tokenizer{kind = "bpe", files = {"/usr/share/games/fortunes/computers"}, vocab_size = 400}
+local gt = pare.task("fortune_topic", {n_train = 50, n_test = 20, tokenizer = gpt})
+tap.ok(gt.vocab == gpt.vocab_size, "a GPT-2-style BPE (no pad token, <|endoftext|> at 0) tokenizes a text task")
 tap.raises(function() return pare.task("fortune_topic", {tokenizer = 3}) end, "must be a pare.tokenizer",
            "a tokenizer that is not one")
 tap.done()

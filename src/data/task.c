@@ -3,7 +3,7 @@
  * Entry points: pare_task_schema, pare_task_make, pare_task_make_kv, pare_task_count, pare_task_name,
  * pare_task_names. The tasks themselves live one per file (listops.c, recall.c, copy_lm.c, bits.c, text.c,
  * text_lm.c, retrieval.c, pathfinder.c, selective_copy.c; the LRA file readers lra_text.c, lra_retrieval.c,
- * lra_image.c, lra_pathfinder.c; the text tasks glue_task.c and fortune_text.c).
+ * lra_image.c, lra_pathfinder.c; the text tasks glue_task.c and fortune_text.c; the pretraining tasks lm_corpus.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +17,7 @@ enum {
     TASK_LRA_TEXT, TASK_LRA_RETRIEVAL, TASK_LRA_IMAGE, TASK_LRA_PATHFINDER,
     TASK_GLUE, TASK_FORTUNE_TOPIC, TASK_FORTUNE_PAIR,
     TASK_TRANSLATE,
+    TASK_MLM_CORPUS, TASK_CLM_CORPUS,
     TASK_COUNT
 };
 static const pare_task_desc *const tasks[] = {
@@ -38,6 +39,8 @@ static const pare_task_desc *const tasks[] = {
     [TASK_FORTUNE_TOPIC] = &pare_task_fortune_topic,
     [TASK_FORTUNE_PAIR] = &pare_task_fortune_pair,
     [TASK_TRANSLATE] = &pare_task_translate,
+    [TASK_MLM_CORPUS] = &pare_task_mlm_corpus,
+    [TASK_CLM_CORPUS] = &pare_task_clm_corpus,
 };
 _Static_assert(sizeof tasks / sizeof tasks[0] == TASK_COUNT, "task table out of date");
 

@@ -38,6 +38,12 @@ pare_status pare_fortune_topic_build(pare_dataset *train, pare_dataset *test, co
                                      const struct pare_text_encoder *enc);
 pare_status pare_fortune_pair_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
                                     const struct pare_text_encoder *enc);
+/* The pretraining tasks on the Debian-text corpus (lm_corpus.c, data/corpus.h), text tasks too. */
+extern const pare_task_desc pare_task_mlm_corpus, pare_task_clm_corpus;
+pare_status pare_mlm_corpus_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
+                                  const struct pare_text_encoder *enc);
+pare_status pare_clm_corpus_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
+                                  const struct pare_text_encoder *enc);
 /* Encode the train examples tr[0..ntr) and test examples te[0..nte) into "<task>/train" and
  * "<task>/test" with enc, or with a word encoder built on tr (options vocab, min_count) when enc is
  * NULL; options max_len and pad_to; both splits padded to one T. */

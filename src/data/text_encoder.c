@@ -36,7 +36,7 @@ static pare_status check_row(const char *name, int64_t i, const int32_t *ids, co
     return PARE_OK;
 }
 
-static pare_status set_names(pare_dataset *d, const pare_text_encoder *enc)
+pare_status pare_text_dataset_names(pare_dataset *d, const pare_text_encoder *enc)
 {
     int32_t V = enc->vocab;
     char (*num)[16] = pare_alloc((size_t)V * sizeof *num);
@@ -94,7 +94,7 @@ pare_status pare_text_dataset(pare_dataset *d, const char *name, const pare_text
         d->labels[i] = nclass == 1 ? 0 : ex[i].label;
         if (nclass == 1) d->targets[i] = ex[i].score;
     }
-    if (st == PARE_OK) st = set_names(d, enc);
+    if (st == PARE_OK) st = pare_text_dataset_names(d, enc);
     pare_free(ids);
     if (st != PARE_OK) pare_dataset_free(d);
     return st;
@@ -337,5 +337,6 @@ static const char *word_name(void *self, int32_t id)
 
 pare_text_encoder pare_word_encoder_iface(pare_word_encoder *w)
 {
-    return (pare_text_encoder){.self = w, .encode = word_encode, .token_name = word_name, .vocab = w->vocab, .pad_id = 0};
+    return (pare_text_encoder){.self = w, .encode = word_encode, .token_name = word_name, .vocab = w->vocab, .pad_id = 0,
+                               .cls_id = PARE_WORD_CLS, .sep_id = PARE_WORD_SEP};
 }

@@ -59,6 +59,9 @@ typedef struct pare_text_encoder {
     const char *(*token_name)(void *self, int32_t id);
     int32_t vocab;  /* ids are in [0, vocab) */
     int32_t pad_id; /* must be 0 */
+    /* Special ids the pretraining tasks (lm_corpus.c) need, 0 when the encoder has none: the start and
+     * end tokens encode puts around a segment (BERT's [CLS] and [SEP]), and the mask token of MLM. */
+    int32_t cls_id, sep_id, mask_id;
 } pare_text_encoder;
 
 /* Pack ex[0..n) into a CLASSIFY dataset named `name`: T = the longest encoded row, lengths, labels
@@ -69,6 +72,9 @@ typedef struct pare_text_encoder {
  * encode) or an id/length outside the contract (naming the example); on failure *d is zeroed. */
 pare_status pare_text_dataset(pare_dataset *d, const char *name, const pare_text_example *ex, int64_t n,
                               int32_t nclass, const pare_text_encoder *enc, int64_t max_len);
+
+/* d->vocab_names from enc->token_name (ids without a name: "#<id>"); d->vocab must be enc->vocab. */
+pare_status pare_text_dataset_names(pare_dataset *d, const pare_text_encoder *enc);
 
 /* ---- the fallback word-level encoder ---- */
 

@@ -63,6 +63,7 @@
 #include "io/safetensors.h"
 #include "kernels/gemm.h"
 #include "lua_util.h"
+#include "model/transfer.h"
 #include "model/transformer.h"
 #include "train/train.h"
 
@@ -380,7 +381,11 @@ static int print_progress(void *ud, const pare_train_progress *p)
     ps->printed = 1;
     char acc[32] = "";
     if (p->eval_accuracy >= 0) snprintf(acc, sizeof acc, "  eval acc %.3f", p->eval_accuracy);
-    fprintf(stderr, "%s[train] step %lld/%lld  loss %.4f  lr %.2e%s  %.0fs  ETA %.0fs%s", ps->tty ? "\r" : "",
+    char bar[21]; /* a progress bar of 20 cells */
+    int full = (int)(20 * p->step / (p->steps > 0 ? p->steps : 1));
+    for (int i = 0; i < 20; i++) bar[i] = i < full ? '#' : '.';
+    bar[20] = '\0';
+    fprintf(stderr, "%s[train] [%s] step %lld/%lld  loss %.4f  lr %.2e%s  %.0fs  ETA %.0fs%s", ps->tty ? "\r" : "", bar,
             (long long)p->step, (long long)p->steps, (double)p->loss, (double)p->lr, acc, p->elapsed_s, p->eta_s,
             ps->tty && !last ? "   " : "\n");
     fflush(stderr);
@@ -858,6 +863,34 @@ static int model_save_hf(lua_State *L)
     return 0;
 }
 
+/* m:transfer_from(src) -> {copied =, shape_mismatch =, missing =, unused =, copied_numel =, params = {[name] =
+ * "copied"|"shape"|"missing"|"unused"}}: src's parameters copied into m by name and shape (model/transfer.h) */
+static void transfer_each(void *ud, const char *name, pare_transfer_what what)
+{
+    static const char *const words[] = {"copied", "shape", "missing", "unused"};
+    lua_State *L = ud; /* the params table is on top */
+    lua_pushstring(L, words[what]);
+    lua_setfield(L, -2, name);
+}
+
+static int model_transfer_from(lua_State *L)
+{
+    lmodel *dst = check_model(L, 1), *src = check_model(L, 2);
+    lua_settop(L, 2);
+    lua_newtable(L);
+    pare_transfer_report r;
+    pare_status st = pare_model_transfer(dst->m, src->m, &r, transfer_each, L);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, r.copied), lua_setfield(L, -2, "copied");
+    lua_pushinteger(L, r.shape_mismatch), lua_setfield(L, -2, "shape_mismatch");
+    lua_pushinteger(L, r.missing), lua_setfield(L, -2, "missing");
+    lua_pushinteger(L, r.unused), lua_setfield(L, -2, "unused");
+    lua_pushinteger(L, r.copied_numel), lua_setfield(L, -2, "copied_numel");
+    lua_pushvalue(L, 3), lua_setfield(L, -2, "params");
+    return 1;
+}
+
 /* pare.load_hf(dir) -> model, {arch=, head=, dtype=, tensors=} */
 static int l_load_hf(lua_State *L)
 {
@@ -1277,6 +1310,7 @@ void pare_lua_register_engine(lua_State *L)
         {"attention_fidelity", model_attention_fidelity}, {"capture", model_capture},
         {"drop_heads", model_drop_heads}, {"drop_neurons", model_drop_neurons}, {"remove", model_remove},
         {"forward", model_forward}, {"save_hf", model_save_hf}, {"translate", model_translate},
+        {"transfer_from", model_transfer_from},
         {NULL, NULL},
     };
     static const luaL_Reg model_meta[] = {{"__gc", model_gc}, {"__close", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};

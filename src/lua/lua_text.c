@@ -14,6 +14,11 @@
  *   pare.train_tokenizer{kind = "wordpiece"|"bpe", files = {...} and/or text = "...", vocab_size = 8000,
  *                        min_frequency = 2, lower_case = true, style = "gpt2"|"roberta", out = dir} -> tok
  *
+ *   pare.corpus{sources = "all", split = "all"|"train"|"test", seed = 1, test_frac = 0.02, max_bytes = 0, ...}
+ *     -> {text = "...", docs = n, bytes = n, dup_paragraphs = n, sources = {fortunes = {files, raw_bytes, docs,
+ *        bytes}, copyright = {...}, readme = {...}, licenses = {...}}}: the pretraining corpus (data/corpus.h),
+ *        documents separated by blank lines; split as the tasks mlm_corpus / clm_corpus hold documents out
+ *
  * Ids are the vocabulary's own (0-based), as every model file counts them. Engine memory (encodings,
  * id arrays) is held in a box userdata whose __gc frees it, so a Lua error mid-conversion leaks nothing.
  */
@@ -25,6 +30,8 @@
 #include "lua/lua_engine.h"
 #include "lua/lua_harness_internal.h"
 #include "lua/lua_util.h"
+#include "core/arena.h"
+#include "data/corpus.h"
 #include "text/tokenizer.h"
 
 #define TOKENIZER_MT "pare.Tokenizer"
@@ -344,17 +351,102 @@ static int l_train_tokenizer(lua_State *L)
     return 1;
 }
 
+/* ---- pare.corpus ---- */
+#define CORPUS_MT "pare.CorpusBox"
+
+static const pare_opt_spec corpus_opts[] = {
+    {"sources", PARE_OPT_STRING, "all", 0, 0, NULL, "comma list of fortunes, copyright, readme, licenses (or all)"},
+    {"fortune_dir", PARE_OPT_STRING, "/usr/share/games/fortunes", 0, 0, NULL, "fortune files"},
+    {"doc_dir", PARE_OPT_STRING, "/usr/share/doc", 0, 0, NULL, "package documentation"},
+    {"licenses_dir", PARE_OPT_STRING, "/usr/share/common-licenses", 0, 0, NULL, "license texts"},
+    {"max_bytes", PARE_OPT_INT, "0", 0, 1e12, NULL, "stop after this many bytes (0: all)"},
+    {"min_words", PARE_OPT_INT, "4", 1, 1000, NULL, "a kept line of a file has at least this many words"},
+    {"split", PARE_OPT_ENUM, "all", 0, 0, "all|train|test", "which documents, held out as the pretraining tasks do"},
+    {"seed", PARE_OPT_INT, "1", 0, 9007199254740992.0, NULL, "the held-out documents (as the tasks' seed)"},
+    {"test_frac", PARE_OPT_FLOAT, "0.02", 0, 0.9, NULL, "fraction of the documents held out"},
+};
+static const pare_schema corpus_schema = {"corpus", "the English pretraining corpus of Debian-installed text",
+                                          corpus_opts, (int)(sizeof corpus_opts / sizeof corpus_opts[0])};
+
+typedef struct corpus_box { pare_docs docs; int64_t *order; } corpus_box;
+
+static int corpus_gc(lua_State *L)
+{
+    corpus_box *b = luaL_checkudata(L, 1, CORPUS_MT);
+    pare_docs_free(&b->docs);
+    pare_free(b->order), b->order = NULL;
+    return 0;
+}
+
+static void set_int(lua_State *L, const char *k, int64_t v)
+{
+    lua_pushinteger(L, (lua_Integer)v);
+    lua_setfield(L, -2, k);
+}
+
+static int l_corpus(lua_State *L)
+{
+    pare_options o;
+    if (lua_isnoneornil(L, 1)) lua_newtable(L), lua_replace(L, 1);
+    pare_lua_opts(L, 1, &corpus_schema, &o);
+    pare_corpus_opts co = pare_corpus_defaults();
+    co.sources = pare_opt_str(&o, "sources"), co.fortune_dir = pare_opt_str(&o, "fortune_dir");
+    co.doc_dir = pare_opt_str(&o, "doc_dir"), co.licenses_dir = pare_opt_str(&o, "licenses_dir");
+    co.max_bytes = (int64_t)pare_opt_num(&o, "max_bytes"), co.min_words = (int)pare_opt_num(&o, "min_words");
+    corpus_box *b = lua_newuserdatauv(L, sizeof *b, 0); /* frees the documents however this call ends */
+    memset(b, 0, sizeof *b);
+    luaL_setmetatable(L, CORPUS_MT);
+    pare_corpus_stats st;
+    pare_status s = pare_corpus_read(&b->docs, &co, &st);
+    const char *split = pare_opt_str(&o, "split");
+    int64_t first = 0, count = b->docs.n, nte = 0;
+    if (s == PARE_OK && strcmp(split, "all") != 0) {
+        s = pare_corpus_split(&b->order, &nte, b->docs.n, (uint64_t)pare_opt_num(&o, "seed"), pare_opt_num(&o, "test_frac"));
+        if (!strcmp(split, "test")) count = nte;
+        else first = nte, count = b->docs.n - nte;
+    }
+    if (s != PARE_OK) return pare_lua_status_error(L, s);
+    luaL_Buffer buf;
+    lua_newtable(L);
+    luaL_buffinit(L, &buf);
+    int64_t bytes = 0;
+    for (int64_t k = 0; k < count; k++) {
+        size_t len;
+        const char *t = pare_docs_at(&b->docs, b->order ? b->order[first + k] : first + k, &len);
+        luaL_addlstring(&buf, t, len);
+        luaL_addstring(&buf, "\n\n");
+        bytes += (int64_t)len;
+    }
+    luaL_pushresult(&buf);
+    lua_setfield(L, -2, "text");
+    set_int(L, "docs", count), set_int(L, "bytes", bytes), set_int(L, "dup_paragraphs", st.dup_paragraphs);
+    lua_newtable(L);
+    for (int i = 0; i < PARE_CORPUS_SOURCE_COUNT; i++) {
+        lua_newtable(L);
+        set_int(L, "files", st.files[i]), set_int(L, "raw_bytes", st.raw_bytes[i]);
+        set_int(L, "docs", st.docs[i]), set_int(L, "bytes", st.bytes[i]);
+        lua_setfield(L, -2, pare_corpus_source_names[i]);
+    }
+    lua_setfield(L, -2, "sources");
+    return 1;
+}
+
 void pare_lua_register_text(lua_State *L)
 {
     static const luaL_Reg methods[] = {{"encode", tok_encode}, {"tokenize", tok_tokenize}, {"decode", tok_decode},
                                        {"token", tok_token},   {"id", tok_id},             {"save", tok_save},
                                        {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", tok_gc}, {"__index", tok_index}, {"__tostring", tok_tostring}, {NULL, NULL}};
-    static const luaL_Reg funcs[] = {{"tokenizer", l_tokenizer}, {"train_tokenizer", l_train_tokenizer}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"tokenizer", l_tokenizer}, {"train_tokenizer", l_train_tokenizer},
+                                     {"corpus", l_corpus}, {NULL, NULL}};
     luaL_newmetatable(L, TOKENIZER_MT);
     luaL_setfuncs(L, meta, 0);
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "methods");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, CORPUS_MT);
+    lua_pushcfunction(L, corpus_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     luaL_newmetatable(L, TBOX_MT);
     lua_pushcfunction(L, tbox_gc);

@@ -26,10 +26,14 @@ static const char *token_name(void *self, int32_t id) { return pare_tokenizer_to
 pare_status pare_tokenizer_text_encoder(pare_text_encoder *out, pare_tokenizer *t)
 {
     memset(out, 0, sizeof *out);
-    if (t->pad != 0)
+    /* GPT-2's vocabulary has no pad token and puts <|endoftext|> at id 0: ordinary text never encodes to
+     * it (encode adds no special tokens in that style), so rows can be padded with 0, which the lengths mask */
+    int gpt2_eot0 = t->pad < 0 && t->style == PARE_TOK_STYLE_GPT2 && t->eos == 0;
+    if (t->pad != 0 && !gpt2_eot0)
         return pare_fail(PARE_EINVAL, "tokenizer: its pad id is %d; pare's datasets pad with id 0 (BERT-style WordPiece "
-                         "vocabularies put [PAD] there; GPT-2 has no pad token and RoBERTa's is 1)", (int)t->pad);
+                         "vocabularies put [PAD] there; RoBERTa's is 1)", (int)t->pad);
     *out = (pare_text_encoder){.self = t, .encode = encode, .token_name = token_name, .vocab = (int32_t)t->vocab_size,
-                               .pad_id = 0};
+                               .pad_id = 0, .cls_id = t->cls > 0 ? t->cls : 0, .sep_id = t->sep > 0 ? t->sep : 0,
+                               .mask_id = t->mask > 0 ? t->mask : 0};
     return PARE_OK;
 }

@@ -150,7 +150,9 @@ pare_status pare_tokenizer_train(pare_tokenizer *t, const pare_train_opts *o, co
                                  const char *text, int64_t ntext);
 
 /* The tokenizer as the encoder the text tasks take (data/text_encoder.h; text_encoder_adapter.c): rows
- * truncated longest-first to the task's max_len, token types for pairs. PARE_EINVAL when its pad id is not 0
+ * truncated longest-first to the task's max_len, token types for pairs, and the cls/sep/mask ids the
+ * pretraining tasks need. A GPT-2-style BPE (no pad token, <|endoftext|> at id 0, which text never encodes to)
+ * is accepted: rows are padded with 0, which the lengths mask. PARE_EINVAL when its pad id is not 0
  * (pare's datasets pad with 0). The encoder borrows t: keep t alive while it is used. */
 struct pare_text_encoder;
 pare_status pare_tokenizer_text_encoder(struct pare_text_encoder *out, pare_tokenizer *t);
