@@ -8,7 +8,7 @@ local a = pare.args
 local exp = pare.experiment(a.model and ("int8_layers-" .. a.model:gsub("[^%w_-]", "_")) or "int8_layers", {seed = 1})
 local task, base
 if a.model then
-  base, task = require("pare.zoo").subject(a.model)
+  base, task = require("pare.zoo").subject(a.model, require("pare.zoo").subject_args(a))
 else
   task = pare.task("recall", {seed = 1})
   base = pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = 64, layers = 2, seed = 1}

@@ -3,6 +3,7 @@
 -- with injected outliers. The paper's sweet spot is in the middle (0.4–0.6 for most models).
 --
 --   pare run experiments/smoothquant_alpha.lua [factor=100] [channels=4] [d=128] [model=bert-mini|<hf dir>]
+--        [task=<classification task> | task=glue glue_task=sst2 glue_dir=<glue_data>]   (for a classifier model)
 -- model= runs it on a zoo model (pare.zoo: bert-mini, gpt-mini, on held-out rows of its pretraining task)
 -- or on a Hugging Face directory (pare.load_hf; docs/zoo.md); the default is the ListOps encoder.
 local pare = require "pare"
@@ -11,7 +12,7 @@ local a = pare.args
 local name = a.model and ("smoothquant_alpha-" .. a.model:gsub("[^%w_-]", "_")) or "smoothquant_alpha"
 local exp = pare.experiment(name, {seed = 1, dir = a.results_dir, plots = a.plots_dir, fresh = tostring(a.fresh) == "1"})
 local base, task
-if a.model then base, task = zoo.subject(a.model) else base, task = zoo.listops{d = tonumber(a.d) or 128} end
+if a.model then base, task = zoo.subject(a.model, zoo.subject_args(a)) else base, task = zoo.listops{d = tonumber(a.d) or 128} end
 local big = base:apply("inject_outliers", {factor = tonumber(a.factor) or 100, channels = tonumber(a.channels) or 4})
 local alphas = {}
 for i = 0, 10 do alphas[#alphas + 1] = i / 10 end

@@ -324,6 +324,14 @@ end
 -- LM test splits are cut to about 32 M logits (o.n_test overrides), which fidelity holds twice; o.corpus:
 -- options of the corpus tasks (sources, max_bytes, ...).
 -- Returns model, task, tokenizer.
+-- The task options an experiment's own arguments give (pare.args): task=<name> for a classifier, and for
+-- task=glue, glue_task=<sst2|cola|...> glue_dir=<a downloaded glue_data directory>.
+function zoo.subject_args(a)
+  local o = {task = a.task}
+  if a.task == "glue" then o.task_opts = {name = a.glue_task or "sst2", dir = a.glue_dir} end
+  return o
+end
+
 function zoo.subject(spec, o)
   o = o or {}
   local m, tok
