@@ -95,6 +95,11 @@ check("roberta", "enc.1.ln2", false)
 check("distilbert", "enc.1.ln2", false)
 local gpt, gi = check("gpt2", "ln_f", true)
 tap.ok(gpt:info().kind == "decoder" and gi.head == "GPT2LMHeadModel", "gpt2: a decoder")
+-- greedy generation with pare's KV cache against the reference's argmax over the whole sequence each step
+local want = numbers(dir .. "/gpt2/generated.txt")
+local prompt = {want[1], want[2], want[3], want[4]}
+local g = gpt:generate({prompt}, {max_new_tokens = 6})
+tap.is(table.concat(g.tokens[1], " "), table.concat(want, " ", 5), "gpt2: 6 greedy tokens equal the reference's")
 
 -- the loaded models are pare models: they save, load and compress like any other
 local p = dir .. "/bert.pare.safetensors"

@@ -301,7 +301,28 @@ def gpt2(out, rng):
         x = layernorm(x, t["transformer.ln_f.weight"], t["transformer.ln_f.bias"], eps)
         hidden[b] = x
         logits[b] = x @ t["transformer.wte.weight"].T
+    # greedy generation from the first row's first 4 tokens: 6 new tokens, each the argmax of the
+    # reference forward over everything so far (no cache: the definition a KV cache must reproduce)
+    def forward_last(seq):
+        T_ = len(seq)
+        x = t["transformer.wte.weight"][seq] + t["transformer.wpe.weight"][:T_]
+        causal_ = np.tril(np.ones((T_, T_), dtype=bool))
+        for i in range(L):
+            p = "transformer.h.%d." % i
+            f = lambda n, h: h @ t[p + n + ".weight"] + t[p + n + ".bias"]
+            h = layernorm(x, t[p + "ln_1.weight"], t[p + "ln_1.bias"], eps)
+            qkv = f("attn.c_attn", h)
+            x = x + f("attn.c_proj", attention(qkv[:, :C], qkv[:, C:2 * C], qkv[:, 2 * C:], H, causal_))
+            h = layernorm(x, t[p + "ln_2.weight"], t[p + "ln_2.bias"], eps)
+            x = x + f("mlp.c_proj", gelu_tanh(f("mlp.c_fc", h)))
+        x = layernorm(x, t["transformer.ln_f.weight"], t["transformer.ln_f.bias"], eps)
+        return x[-1] @ t["transformer.wte.weight"].T
+    seq = [int(v) for v in ids[0, :4]]
+    for _ in range(6):
+        seq.append(int(np.argmax(forward_last(seq))))
     os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "generated.txt"), "w") as f:
+        f.write(" ".join(str(v) for v in seq) + "\n")
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     write_safetensors(os.path.join(out, "model.safetensors"), t)  # lm_head.weight is tied: not in the file
