@@ -26,7 +26,8 @@ for n in (a.models or "bert-mini,gpt-mini"):gmatch("[^,]+") do names[#names + 1]
 for _, name in ipairs(names) do
   local _, _, info = zoo(name, {recipe = override, dir = a.models_dir})
   local r = info.report
-  if not exp:has("pretrain", {model = name}) then
+  -- rows are keyed by the recipe's step count: a changed recipe rebuilds the model and records a new row
+  if not exp:has("pretrain", {model = name, steps = math.tointeger(r.steps) or 0}) then
     exp:record("pretrain", {model = name, objective = r.objective, steps = math.tointeger(r.steps) or 0,
                             accuracy = r.accuracy, perplexity = r.perplexity, loss = r.loss,
                             train_seconds = r.train_seconds, steps_per_second = r.steps_per_second,
@@ -37,7 +38,8 @@ local finetune = tostring(a.finetune or "1") ~= "0" and names[1] == "bert-mini"
 if finetune then
   exp:table("finetune", {"task", types = {accuracy = "float", scratch = "float", majority = "float", bow = "float"},
                          labels = {accuracy = "fine-tuned from bert-mini", scratch = "same model from random weights"}})
-  pare.sweep(exp, "finetune", {task = {"fortune_topic", "fortune_pair"}}, function(p)
+  local bert_steps = math.tointeger(zoo.recipe_of("bert-mini", override).train.steps)
+  pare.sweep(exp, "finetune", {task = {"fortune_topic", "fortune_pair"}, pretrain_steps = {bert_steps}}, function(p)
     local r = zoo.finetune("bert-mini", p.task, {recipe = override, dir = a.models_dir,
                                                  scratch = tostring(a.scratch or "1") ~= "0"})
     return {accuracy = r.accuracy, scratch = r.scratch or 0 / 0, majority = r.majority, bow = r.bow,
@@ -46,7 +48,7 @@ if finetune then
 end
 pare.print_table(exp, "pretrain", {columns = {"model", "steps", "accuracy", "perplexity", "train_seconds", "build_seconds"}})
 if finetune then
-  pare.print_table(exp, "finetune", {columns = {"task", "accuracy", "scratch", "bow", "majority"}})
+  pare.print_table(exp, "finetune", {columns = {"task", "pretrain_steps", "accuracy", "scratch", "bow", "majority"}})
 end
 io.stderr:write(string.format("zoo: done in %dm%02ds\n", os.difftime(os.time(), t0) // 60, os.difftime(os.time(), t0) % 60))
 exp:close()

@@ -97,7 +97,7 @@ zoo.recipes = {
     tokenizer = {kind = "wordpiece", vocab_size = 8000},
     model = {kind = "tagger", head = "mlm", tie_head = true},
     pretrain = {max_len = 128, dupe = 2},
-    train = {steps = 900, batch = 16, lr = 5e-4, warmup = 90},
+    train = {steps = 2200, batch = 16, lr = 5e-4, warmup = 200},
     finetune = {steps = 200, batch = 16, lr = 3e-4, warmup = 20, max_len = 128},
   },
   ["gpt-mini"] = {
@@ -107,7 +107,7 @@ zoo.recipes = {
     model = {kind = "decoder", d = 256, heads = 4, layers = 4, ffn = 1024, norm = "pre", act = "gelu", tie_head = true,
              head_bias = false, max_T = 128},
     pretrain = {max_len = 128},
-    train = {steps = 900, batch = 16, lr = 5e-4, warmup = 90},
+    train = {steps = 1800, batch = 16, lr = 5e-4, warmup = 180},
   },
 }
 for k, v in pairs(bert_body) do zoo.recipes["bert-mini"].model[k] = v end
@@ -361,6 +361,9 @@ function zoo.subject(spec, o)
   end
   return m, task, tok
 end
+
+-- The recipe of a zoo model with overrides applied (as a build would use it).
+function zoo.recipe_of(name, over) return merge(zoo.recipes[name] or {}, over) end
 
 setmetatable(zoo, {__call = function(_, name, o) return zoo.pretrained(name, o) end})
 pare.zoo = zoo
