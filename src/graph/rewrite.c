@@ -552,23 +552,31 @@ static pare_status drop_cross_heads(pare_model *m, int64_t node, const char *gon
     return finish(m, c, st);
 }
 
+/* gone[h] = 1 for each of heads[0..n) of attention node a (self- or cross-): each in range, none twice,
+ * at least one kept (`instead` says what removes them all). */
+static pare_status mark_heads(const pare_node *a, const int *heads, int n, char *gone, size_t cap, const char *instead)
+{
+    int H = a->a.heads;
+    if (H > (int)cap) return pare_fail(PARE_EINVAL, "dropping heads of '%s': more than %zu heads", a->name, cap);
+    for (int i = 0; i < n; i++) {
+        if (heads[i] < 0 || heads[i] >= H)
+            return pare_fail(PARE_EINVAL, "dropping head %d of '%s': its heads are 0..%d", heads[i], a->name, H - 1);
+        if (gone[heads[i]]) return pare_fail(PARE_EINVAL, "dropping heads of '%s': head %d is listed twice", a->name, heads[i]);
+        gone[heads[i]] = 1;
+    }
+    if (n >= H)
+        return pare_fail(PARE_EINVAL, "dropping all %d heads of '%s': keep at least one (remove %s instead)", H, a->name,
+                         instead);
+    return PARE_OK;
+}
+
 pare_status pare_model_drop_heads(pare_model *m, int64_t node, const int *heads, int n)
 {
     if (node >= 0 && node < m->nnodes && m->nodes[node].op == PARE_OP_CROSS_ATTENTION) {
         const pare_node *a = &m->nodes[node];
-        int H = a->a.heads;
         char gone[1024] = {0};
-        if (H > (int)sizeof gone) return pare_fail(PARE_EINVAL, "dropping heads of '%s': more than %zu heads", a->name, sizeof gone);
-        for (int i = 0; i < n; i++) {
-            if (heads[i] < 0 || heads[i] >= H)
-                return pare_fail(PARE_EINVAL, "dropping head %d of '%s': its heads are 0..%d", heads[i], a->name, H - 1);
-            if (gone[heads[i]]) return pare_fail(PARE_EINVAL, "dropping heads of '%s': head %d is listed twice", a->name, heads[i]);
-            gone[heads[i]] = 1;
-        }
-        if (n >= H)
-            return pare_fail(PARE_EINVAL, "dropping all %d heads of '%s': keep at least one (remove the cross-attention "
-                             "half with pare_model_remove_nodes instead)", H, a->name);
-        return drop_cross_heads(m, node, gone, H);
+        PARE_TRY(mark_heads(a, heads, n, gone, sizeof gone, "the cross-attention half with pare_model_remove_nodes"));
+        return drop_cross_heads(m, node, gone, a->a.heads);
     }
     if (node < 0 || node >= m->nnodes || m->nodes[node].op != PARE_OP_ATTENTION)
         return pare_fail(PARE_EINVAL, "dropping heads: node %lld is not an attention node (self- or cross-attention)", (long long)node);
@@ -580,16 +588,8 @@ pare_status pare_model_drop_heads(pare_model *m, int64_t node, const int *heads,
         return pare_fail(PARE_EINVAL, "dropping heads of '%s': its qkv input '%s' is not made by a linear node", a->name,
                          m->values[a->in[0]].name);
     char gone[1024] = {0};
-    if (H > (int)sizeof gone) return pare_fail(PARE_EINVAL, "dropping heads of '%s': more than %zu heads", a->name, sizeof gone);
-    for (int i = 0; i < n; i++) {
-        if (heads[i] < 0 || heads[i] >= H)
-            return pare_fail(PARE_EINVAL, "dropping head %d of '%s': its heads are 0..%d", heads[i], a->name, H - 1);
-        if (gone[heads[i]]) return pare_fail(PARE_EINVAL, "dropping heads of '%s': head %d is listed twice", a->name, heads[i]);
-        gone[heads[i]] = 1;
-    }
-    if (n >= H)
-        return pare_fail(PARE_EINVAL, "dropping all %d heads of '%s': keep at least one (remove the attention half or the "
-                         "layer with pare_model_remove_nodes / m:drop_layers instead)", H, a->name);
+    PARE_TRY(mark_heads(a, heads, n, gone, sizeof gone,
+                        "the attention half or the layer with pare_model_remove_nodes / m:drop_layers"));
     int64_t *keep = malloc(sizeof *keep * (size_t)(3 * C));
     if (!keep) return pare_fail(PARE_ENOMEM, "out of memory resizing %s", a->name);
     int64_t k = 0;
