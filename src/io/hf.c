@@ -164,6 +164,11 @@ static int hf_source(const hf_arch *a, const char *prefix, int64_t L, const char
     return 0;
 }
 
+/* the architectures both directions use (loading picks by config.json, saving by the model's options) */
+static const hf_arch arch_bert = {"bert", bert_names, bert_cls_head, N(bert_names), N(bert_cls_head), "bert.", {0}};
+static const hf_arch arch_bert_mlm = {"bert", bert_names, bert_mlm_head, N(bert_names), N(bert_mlm_head), "bert.", {0}};
+static const hf_arch arch_gpt2 = {"gpt2", gpt2_names, NULL, N(gpt2_names), 0, "transformer.", {0}};
+
 /* ---- config.json ---- */
 
 static pare_status read_text(const char *path, char **out)
@@ -224,9 +229,6 @@ static const char *cfg_str(const cJSON *c, const char *key, const char *dflt)
 static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int *n, const hf_arch **arch,
                               pare_hf_info *info, char *act_buf)
 {
-    static const hf_arch bert = {"bert", bert_names, bert_cls_head, N(bert_names), N(bert_cls_head), "bert.", {0}};
-    static const hf_arch bert_mlm = {"bert", bert_names, bert_mlm_head, N(bert_names), N(bert_mlm_head), "bert.", {0}};
-    static const hf_arch gpt2 = {"gpt2", gpt2_names, NULL, N(gpt2_names), 0, "transformer.", {0}};
     const char *type = cfg_str(c, "model_type", "");
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(c, "architectures");
     const char *head = cJSON_IsArray(archs) && cJSON_IsString(cJSON_GetArrayItem(archs, 0))
@@ -262,10 +264,10 @@ static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int
                 return pare_fail(PARE_EFORMAT, "%s: %s with %lld labels: pare's classifier heads need at least 2 "
                                  "(regression heads, num_labels 1, are not supported)", path, head, (long long)ncls);
             KV_STR("kind", "encoder"), KV_NUM("classes", ncls), KV_STR("pooler", "tanh"), KV_STR("pool", "cls");
-            *arch = &bert;
+            *arch = &arch_bert;
         } else if (!strcmp(head, "BertForMaskedLM") || !strcmp(head, "BertForPreTraining")) {
             KV_STR("kind", "tagger"), KV_STR("head", "mlm"), KV_BOOL("tie_head", 1);
-            *arch = &bert_mlm;
+            *arch = &arch_bert_mlm;
         } else
             return pare_fail(PARE_EFORMAT, "%s: architecture '%s' (bert): pare loads BertForSequenceClassification and "
                              "BertForMaskedLM", path, head[0] ? head : "(none given)");
@@ -358,7 +360,7 @@ static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int
         KV_STR("kind", "decoder"), KV_NUM("vocab", V), KV_NUM("max_T", P), KV_NUM("d", C), KV_NUM("heads", H),
             KV_NUM("layers", L), KV_NUM("ffn", F), KV_STR("act", act_buf), KV_STR("norm", "pre"), KV_NUM("ln_eps", e),
             KV_BOOL("tie_head", 1), KV_BOOL("head_bias", 0);
-        *arch = &gpt2;
+        *arch = &arch_gpt2;
     } else
         return pare_fail(PARE_EFORMAT, "%s: model_type '%s' is not one pare loads (bert, roberta, distilbert, gpt2)", path,
                          type[0] ? type : "(none given)");
@@ -588,9 +590,6 @@ static pare_status write_config(const char *path, cJSON *c)
 
 pare_status pare_hf_save(const pare_model *m, const char *dir)
 {
-    static const hf_arch bert = {"bert", bert_names, bert_cls_head, N(bert_names), N(bert_cls_head), "bert.", {0}};
-    static const hf_arch bert_mlm = {"bert", bert_names, bert_mlm_head, N(bert_names), N(bert_mlm_head), "bert.", {0}};
-    static const hf_arch gpt2 = {"gpt2", gpt2_names, NULL, N(gpt2_names), 0, "transformer.", {0}};
     pare_options o;
     cJSON *opts = NULL;
     pare_status st = model_options(m, &o, &opts);
@@ -601,13 +600,13 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
     const hf_arch *a = NULL;
     const char *head = NULL;
     if (post && pare_opt_bool(&o, "emb_norm") && !strcmp(kind, "encoder") && !strcmp(pare_opt_str(&o, "pooler"), "tanh"))
-        a = &bert, head = "BertForSequenceClassification";
+        a = &arch_bert, head = "BertForSequenceClassification";
     else if (post && pare_opt_bool(&o, "emb_norm") && !strcmp(kind, "tagger") && tie &&
              !strcmp(pare_opt_str(&o, "head"), "mlm"))
-        a = &bert_mlm, head = "BertForMaskedLM";
+        a = &arch_bert_mlm, head = "BertForMaskedLM";
     else if (!post && !strcmp(kind, "decoder") && tie && !pare_opt_bool(&o, "head_bias") &&
              !strcmp(pare_opt_str(&o, "pos"), "learned"))
-        a = &gpt2, head = "GPT2LMHeadModel";
+        a = &arch_gpt2, head = "GPT2LMHeadModel";
     if (!a)
         return pare_fail(PARE_EINVAL, "%s: the model is not shaped as a Hugging Face architecture pare writes: BERT "
                          "(norm=post, emb_norm, an encoder with pooler=tanh or a tagger with head=mlm and tie_head) or "
@@ -713,7 +712,7 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
     double V = (double)m->vocab, C = (double)m->C, L = (double)pare_opt_int(&o, "layers"),
            H = (double)pare_opt_int(&o, "heads"), F = (double)(ffn ? ffn : 4 * m->C), P = (double)m->max_T;
     const char *hf_act = !strcmp(act, "gelu_erf") ? "gelu" : !strcmp(act, "gelu") ? "gelu_new" : "relu";
-    if (a == &gpt2) {
+    if (a == &arch_gpt2) {
         cJSON_AddNumberToObject(c, "vocab_size", V), cJSON_AddNumberToObject(c, "n_embd", C);
         cJSON_AddNumberToObject(c, "n_layer", L), cJSON_AddNumberToObject(c, "n_head", H);
         cJSON_AddNumberToObject(c, "n_positions", P), cJSON_AddNumberToObject(c, "n_ctx", P);
@@ -728,7 +727,7 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
         cJSON_AddNumberToObject(c, "type_vocab_size", (double)pare_opt_int(&o, "type_vocab"));
         cJSON_AddNumberToObject(c, "layer_norm_eps", pare_opt_num(&o, "ln_eps"));
         cJSON_AddNumberToObject(c, "pad_token_id", 0);
-        if (a == &bert) {
+        if (a == &arch_bert) {
             cJSON *id2 = cJSON_AddObjectToObject(c, "id2label"), *l2 = cJSON_AddObjectToObject(c, "label2id");
             for (int64_t k = 0; k < m->nclass; k++) {
                 char key[32], lab[32];
