@@ -172,6 +172,11 @@ tap.like(err_of(pare.load_hf, bad), "needs %[50, 16%]", "a shape that does not m
 write(bad .. "/config.json", (cfg:gsub('"BertForSequenceClassification"', '"BertForTokenClassification"')))
 tap.like(err_of(pare.load_hf, bad), "BertForTokenClassification", "an unsupported head is named")
 tap.like(err_of(pare.load_hf, dir .. "/nothing"), "config.json: cannot open", "a missing directory")
+-- numbers no integer can hold (fuzzing found 7.8e78 converted to an integer: undefined behaviour)
+write(bad .. "/config.json", (cfg:gsub('"vocab_size": %d+', '"vocab_size": 7.77778e+78')))
+tap.like(err_of(pare.load_hf, bad), "vocab_size", "a vocabulary size of 7.8e78 is refused, naming the key")
+write(bad .. "/config.json", (cfg:gsub('"num_hidden_layers": 2', '"num_hidden_layers": 2, "pruned_heads": {"0": [1e30]}')))
+tap.like(err_of(pare.load_hf, bad), "pruned_heads%['0'%] must list head numbers", "a head number of 1e30 is refused")
 
 os.execute(string.format("rm -rf '%s'", dir))
 tap.done()

@@ -4,6 +4,8 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +209,16 @@ static pare_status read_text(const char *path, char **out)
     return PARE_OK;
 }
 
+/* A whole number in 0..2^53 (a JSON number outside it has no exact integer; converting it is UB). */
+static int json_count(const cJSON *e, int64_t *v)
+{
+    if (!cJSON_IsNumber(e)) return 0;
+    double d = e->valuedouble;
+    if (!(d >= 0 && d <= 9007199254740992.0) || d != floor(d)) return 0;
+    *v = (int64_t)d;
+    return 1;
+}
+
 static int cfg_int(const cJSON *c, const char *key, int64_t dflt, int64_t *v)
 {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(c, key);
@@ -214,9 +226,7 @@ static int cfg_int(const cJSON *c, const char *key, int64_t dflt, int64_t *v)
         *v = dflt;
         return dflt >= 0;
     }
-    if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int64_t)e->valuedouble || e->valuedouble < 0) return 0;
-    *v = (int64_t)e->valuedouble;
-    return 1;
+    return json_count(e, v);
 }
 
 static const char *cfg_str(const cJSON *c, const char *key, const char *dflt)
@@ -456,9 +466,10 @@ static pare_status apply_pruned_heads(pare_model *m, const cJSON *ph, const char
         const cJSON *h;
         cJSON_ArrayForEach(h, e)
         {
-            if (!cJSON_IsNumber(h) || n >= 1024)
+            int64_t hv;
+            if (!json_count(h, &hv) || hv > INT_MAX || n >= 1024)
                 return pare_fail(PARE_EFORMAT, "%s/config.json: pruned_heads['%s'] must list head numbers", dir, e->string);
-            heads[n++] = (int)h->valuedouble;
+            heads[n++] = (int)hv;
         }
         if (n && pare_model_drop_heads(m, node, heads, n) != PARE_OK)
             return pare_fail_ctx(PARE_EFORMAT, "%s/config.json: pruned_heads['%s']", dir, e->string);
