@@ -227,6 +227,11 @@ static const pare_dataset *task_split(lua_State *L, ltask *t, const char *split)
     return NULL;
 }
 
+const pare_dataset *pare_lua_check_split(lua_State *L, int i, const char *split)
+{
+    return task_split(L, check_task(L, i), split);
+}
+
 /* ---- models ---- */
 static lmodel *check_model(lua_State *L, int i)
 {
@@ -1336,4 +1341,5 @@ void pare_lua_register_engine(lua_State *L)
     pare_lua_register_attn(L);
     pare_lua_register_text(L);
     pare_lua_register_gen(L);
+    pare_lua_register_heads(L);
 }

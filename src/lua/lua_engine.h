@@ -21,5 +21,10 @@ void pare_lua_register_gen(lua_State *L);
 /* The model of the pare.Model userdata at index i (raises if it is not one, or was freed). */
 struct pare_model;
 struct pare_model *pare_lua_check_model(lua_State *L, int i);
+/* The split ("train" | "test") of the pare.task at index i (raises naming the valid splits). */
+struct pare_dataset;
+const struct pare_dataset *pare_lua_check_split(lua_State *L, int i, const char *split);
+/* Head importance m:head_importance (lua_heads.c), added to the model's methods like pare_lua_register_gen. */
+void pare_lua_register_heads(lua_State *L);
 
 #endif

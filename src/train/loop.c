@@ -376,3 +376,50 @@ pare_status pare_capture(pare_model *m, const pare_dataset *d, int64_t first, in
         }
     return st;
 }
+
+pare_status pare_grad_batches(const pare_model *m, const pare_dataset *d, int64_t first, int64_t n, int64_t batch,
+                              pare_grad_fn fn, void *ud)
+{
+    if (first < 0 || n < 1 || first + n > d->n)
+        return pare_fail(PARE_EINVAL, "gradients: examples %lld..%lld are outside %s's %lld", (long long)first,
+                         (long long)(first + n - 1), d->name, (long long)d->n);
+    if (batch < 1) return pare_fail(PARE_EINVAL, "gradients: batch=%lld: must be >= 1", (long long)batch);
+    PARE_TRY(check_fit(m, d));
+    for (int64_t i = 0; i < m->nparams; i++)
+        if (!pare_format_get(m->params[i].format)->trainable)
+            return pare_fail(PARE_EINVAL, "gradients: parameter %s is stored as %s; take gradients on the f32 model",
+                             m->params[i].name, pare_format_name(m->params[i].format));
+    if (batch > n) batch = n;
+    /* a clone without dropout: the gradients of the model as it predicts, not of a noisy copy */
+    pare_model *c = pare_model_clone(m);
+    if (!c) return pare_fail(PARE_ENOMEM, "gradients: out of memory copying the model");
+    for (int64_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].op == PARE_OP_DROPOUT) c->nodes[i].a.p = 0;
+    pare_exec *x = NULL, *tail = NULL;
+    batch_buf bb = {0};
+    int64_t S = d->src_tokens ? d->S : c->src_max_T;
+    pare_status st = pare_model_alloc_grads(c);
+    if (st == PARE_OK) st = pare_exec_new_src(&x, c, batch, d->T, S, PARE_EXEC_TRAIN, NULL, 0);
+    if (st == PARE_OK && n % batch) st = pare_exec_new_src(&tail, c, n % batch, d->T, S, PARE_EXEC_TRAIN, NULL, 0);
+    if (st == PARE_OK) st = batch_alloc(&bb, batch, d->T);
+    for (int64_t at = first; st == PARE_OK && at < first + n; at += batch) {
+        int64_t B = first + n - at < batch ? first + n - at : batch;
+        pare_exec *e = B == batch ? x : tail;
+        for (int64_t b = 0; b < B; b++) bb.idx[b] = at + b;
+        if ((st = batch_bind(&bb, e, d, B)) != PARE_OK) break;
+        if ((st = pare_exec_forward(e)) != PARE_OK) break;
+        if (!isfinite(e->loss)) {
+            st = pare_fail(PARE_ENUMERIC, "gradients: the loss on examples %lld..%lld of %s is not finite", (long long)at,
+                           (long long)(at + B - 1), d->name);
+            break;
+        }
+        pare_model_zero_grad(c);
+        if ((st = pare_exec_backward(e)) != PARE_OK) break;
+        st = fn(ud, c, e->loss, at, B);
+    }
+    batch_free(&bb);
+    pare_exec_free(x);
+    pare_exec_free(tail);
+    pare_model_free(c);
+    return st;
+}

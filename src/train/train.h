@@ -112,4 +112,13 @@ typedef struct pare_captured { float *data; int64_t rows, cols; } pare_captured;
 pare_status pare_capture(pare_model *m, const pare_dataset *d, int64_t first, int64_t n, int64_t batch,
                          const char *const *names, int k, pare_captured *out);
 
+/* Gradients batch by batch: run examples [first, first + n) of d through a copy of m without dropout
+ * (parameters shared, gradients its own), forward and backward on each batch of `batch`, then call
+ * fn(ud, copy, loss, first example, B) with the copy's parameter gradients (params[i].grad) of that batch's
+ * loss (the model's total: a mean over the batch's examples, or tokens for LMs). The criteria that
+ * read gradients use it: head importance (Michel et al.), SNIP, Taylor. A parameter in a non-f32 format, a range outside d or a non-finite loss is an error. */
+typedef pare_status (*pare_grad_fn)(void *ud, const pare_model *grads, float loss, int64_t first, int64_t B);
+pare_status pare_grad_batches(const pare_model *m, const pare_dataset *d, int64_t first, int64_t n, int64_t batch,
+                              pare_grad_fn fn, void *ud);
+
 #endif
