@@ -101,6 +101,40 @@ local prompt = {want[1], want[2], want[3], want[4]}
 local g = gpt:generate({prompt}, {max_new_tokens = 6})
 tap.is(table.concat(g.tokens[1], " "), table.concat(want, " ", 5), "gpt2: 6 greedy tokens equal the reference's")
 
+-- BART (BartForConditionalGeneration, F32 and BF16): an encoder-decoder; the decoder's logits, its last
+-- hidden state and the encoder's output against the reference, the source given as src_tokens
+local function bart_inputs(d)
+  local tgt, _, tl = inputs(d .. "/inputs.txt")
+  local src, _, sl = inputs(d .. "/source.txt")
+  return {tokens = tgt, lengths = tl, src_tokens = src, src_lengths = sl}, tl, sl
+end
+local function check_bart(name)
+  local d = dir .. "/" .. name
+  local m, info = pare.load_hf(d)
+  local batch, tl, sl = bart_inputs(d)
+  local EL = 3
+  batch.capture = {"dec.1.ln2", "enc." .. (EL - 1) .. ".ln2"}
+  local out = m:forward(batch)
+  local T, S = #batch.tokens[1], #batch.src_tokens[1]
+  local tvalid = function(r) return (r % T) < tl[r // T + 1] end
+  local svalid = function(r) return (r % S) < sl[r // S + 1] end
+  local el = rel_err(out.logits, matrix(d .. "/logits.txt"), tvalid)
+  tap.ok(el <= 1e-4, string.format("%s (%s, %s): decoder logits match the reference (rel. err %.2e)", name, info.head,
+                                   info.dtype, el))
+  local eh = rel_err(out["dec.1.ln2"], matrix(d .. "/hidden.txt"), tvalid)
+  tap.ok(eh <= 1e-4, string.format("%s: last decoder hidden state matches (rel. err %.2e)", name, eh))
+  local em = rel_err(out["enc.2.ln2"], matrix(d .. "/memory.txt"), svalid)
+  tap.ok(em <= 1e-4, string.format("%s: the encoder's output (3 layers; the decoder has 2) matches (rel. err %.2e)",
+                                   name, em))
+  return m, info
+end
+local bart, bai = check_bart("bart")
+tap.is(bai.tensors, 1 + 2 * 3 + 3 * 16 + 2 * (16 + 10) + 1,
+       "bart: every tensor of the file read (q, k, v counted apart; the LM head is model.shared)")
+tap.ok(bart:info().kind == "encdec" and bai.arch == "bart", "bart: an encoder-decoder")
+local _, bbi = check_bart("bart_bf16")
+tap.is(bbi.dtype, "BF16", "bart_bf16: BF16 tensors (and the tied embed_tokens copies some files keep)")
+
 -- the loaded models are pare models: they save, load and compress like any other
 local p = dir .. "/bert.pare.safetensors"
 bert:save(p)
