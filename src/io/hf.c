@@ -725,24 +725,54 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
     if (st != PARE_OK) return pare_fail_ctx(st, "%s", dir);
     const char *kind = pare_opt_str(&o, "kind"), *act = pare_opt_str(&o, "act");
     int post = !strcmp(pare_opt_str(&o, "norm"), "post"), tie = pare_opt_bool(&o, "tie_head");
+    int emb_norm = pare_opt_bool(&o, "emb_norm"), learned = !strcmp(pare_opt_str(&o, "pos"), "learned");
+    int mlm = !strcmp(pare_opt_str(&o, "head"), "mlm");
+    const char *pooler = pare_opt_str(&o, "pooler");
+    int64_t poff = pare_opt_int(&o, "pos_offset"), NT = pare_opt_int(&o, "type_vocab");
+    double eps = pare_opt_num(&o, "ln_eps"), escale = pare_opt_num(&o, "emb_scale"), C_ = (double)m->C;
     const hf_arch *a = NULL;
     const char *head = NULL;
-    if (post && pare_opt_bool(&o, "emb_norm") && !strcmp(kind, "encoder") && !strcmp(pare_opt_str(&o, "pooler"), "tanh"))
-        a = &arch_bert, head = "BertForSequenceClassification";
-    else if (post && pare_opt_bool(&o, "emb_norm") && !strcmp(kind, "tagger") && tie &&
-             !strcmp(pare_opt_str(&o, "head"), "mlm"))
-        a = &arch_bert_mlm, head = "BertForMaskedLM";
-    else if (!post && !strcmp(kind, "decoder") && tie && !pare_opt_bool(&o, "head_bias") &&
-             !strcmp(pare_opt_str(&o, "pos"), "learned"))
+    /* the BERT family by position offset (RoBERTa numbers positions after its padding id) and token types
+     * (DistilBERT has none) */
+    int bert_like = post && emb_norm && learned && escale == 1.0;
+    if (bert_like && !strcmp(kind, "encoder") && !strcmp(pooler, "tanh"))
+        a = poff > 0 && NT > 0 ? &arch_roberta : &arch_bert,
+        head = a == &arch_roberta ? "RobertaForSequenceClassification" : "BertForSequenceClassification";
+    else if (bert_like && !strcmp(kind, "encoder") && !strcmp(pooler, "relu") && NT == 0)
+        a = &arch_distilbert, head = "DistilBertForSequenceClassification";
+    else if (bert_like && !strcmp(kind, "tagger") && tie && mlm)
+        a = poff > 0 && NT > 0 ? &arch_roberta_mlm : NT == 0 ? &arch_distilbert_mlm : &arch_bert_mlm,
+        head = a == &arch_roberta_mlm ? "RobertaForMaskedLM" : a == &arch_distilbert_mlm ? "DistilBertForMaskedLM"
+                                                                                         : "BertForMaskedLM";
+    else if (!post && !strcmp(kind, "decoder") && tie && !pare_opt_bool(&o, "head_bias") && learned && escale == 1.0)
         a = &arch_gpt2, head = "GPT2LMHeadModel";
+    else if (post && emb_norm && learned && !strcmp(kind, "encdec") && tie && pare_opt_bool(&o, "share_emb"))
+        a = pare_opt_bool(&o, "head_bias") ? &arch_bart : &arch_bart_model,
+        head = a == &arch_bart ? "BartForConditionalGeneration" : "BartModel";
     if (!a)
-        return pare_fail(PARE_EINVAL, "%s: the model is not shaped as a Hugging Face architecture pare writes: BERT "
-                         "(norm=post, emb_norm, an encoder with pooler=tanh or a tagger with head=mlm and tie_head) or "
-                         "GPT-2 (a pre-norm decoder with tie_head and no head bias)", dir);
-    if (pare_opt_int(&o, "pos_offset") != 0 || strcmp(pare_opt_str(&o, "attention"), "") != 0 ||
-        strcmp(pare_opt_str(&o, "pool"), "cls") != 0)
-        return pare_fail(PARE_EINVAL, "%s: options with no Hugging Face %s equivalent (pos_offset, attention variants, "
-                         "pool=mean)", dir, a->name);
+        return pare_fail(PARE_EINVAL, "%s: the model is not shaped as a Hugging Face architecture pare writes: BERT, "
+                         "RoBERTa (pos_offset > 0) or DistilBERT (no token types, pooler=relu or head=mlm) (norm=post, "
+                         "emb_norm, an encoder with pooler=tanh or a tagger with head=mlm and tie_head), GPT-2 (a "
+                         "pre-norm decoder with tie_head and no head bias) or BART (an encdec with norm=post, emb_norm, "
+                         "share_emb and tie_head)", dir);
+    /* what each architecture's config cannot say */
+    const char *bad = strcmp(pare_opt_str(&o, "attention"), "") != 0 ? "attention variants"
+                      : strcmp(pare_opt_str(&o, "pool"), "cls") != 0 ? "pool=mean"
+                      : (a == &arch_bart || a == &arch_bart_model) ? (poff != 2                     ? "pos_offset other than 2"
+                                                                      : m->src_max_T != m->max_T     ? "src_max_T other than max_T"
+                                                                      : fabs(eps - 1e-5) > 1e-12     ? "ln_eps other than 1e-5"
+                                                                      : escale != 1.0 && fabs(escale - sqrt(C_)) > 1e-6 * sqrt(C_)
+                                                                          ? "emb_scale other than 1 or sqrt(d)"
+                                                                          : NULL)
+                      : (a == &arch_roberta || a == &arch_roberta_mlm) ? NULL
+                      : poff != 0 ? "pos_offset"
+                      : (a == &arch_distilbert || a == &arch_distilbert_mlm) ? (fabs(eps - 1e-12) > 1e-20 ? "ln_eps other than 1e-12"
+                                                                                : !strcmp(act, "gelu") ? "act=gelu (tanh form)"
+                                                                                                       : NULL)
+                                                                             : NULL;
+    if (bad)
+        return pare_fail(PARE_EINVAL, "%s: options with no Hugging Face %s equivalent: %s", dir, a->name, bad);
+    int bart = a == &arch_bart || a == &arch_bart_model;
     /* one width per model in HF's configs, but heads pruned per layer are described by pruned_heads: the
      * unedited model with each layer's last heads dropped must have m's shapes; any other edit is refused.
      * (Which heads were dropped does not matter: the kept heads' weights are what is written, in order.) */
@@ -753,6 +783,11 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
         const pare_node *n = &m->nodes[i];
         int j = n->op == PARE_OP_ATTENTION ? pare_model_find_node(fresh, n->name) : -1;
         if (j < 0 || fresh->nodes[j].a.heads <= n->a.heads) continue;
+        if (bart) {
+            st = pare_fail(PARE_EINVAL, "%s: heads removed from %s: BART's configs have no pruned_heads (transformers "
+                           "does not prune BART's heads)", dir, n->name);
+            break;
+        }
         int H = fresh->nodes[j].a.heads, drop[1024], k = 0;
         for (int h = n->a.heads; h < H && k < 1024; h++) drop[k++] = h;
         st = pare_model_drop_heads(fresh, j, drop, k);
@@ -768,6 +803,10 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
         same = !strcmp(fresh->params[i].name, m->params[i].name) && fresh->params[i].shape[0] == m->params[i].shape[0] &&
                fresh->params[i].shape[1] == m->params[i].shape[1];
     pare_model_free(fresh);
+    if (st != PARE_OK) {
+        cJSON_Delete(pruned);
+        return st;
+    }
     if (!same) {
         cJSON_Delete(pruned);
         return pare_fail(PARE_EINVAL, "%s: the model's layers were edited beyond removing heads (FFN neurons or layers "
@@ -785,22 +824,28 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
     int64_t (*shapes)[2] = calloc((size_t)cap, sizeof *shapes);
     float **bufs = calloc((size_t)cap, sizeof *bufs);
     if (!t || !names || !shapes || !bufs) st = pare_fail(PARE_ENOMEM, "out of memory saving %s", dir);
+    const char *prefix = a == &arch_bart_model ? "" : a->prefix; /* BartModel's files have no "model." */
+    int64_t nlayers = layer_bound(m);
     for (int64_t i = 0; st == PARE_OK && i < m->nparams; i++) {
         const pare_param *p = &m->params[i];
         char hf[3][160];
         hf_layout how;
-        if (!hf_source(a, a->prefix, m->L, p->name, hf, &how)) {
+        if (!hf_source(a, prefix, nlayers, p->name, hf, &how)) {
             st = pare_fail(PARE_EINVAL, "%s: parameter '%s' has no Hugging Face %s name", dir, p->name, a->name);
             break;
         }
         int64_t N = p->shape[0], K = p->ndim > 1 ? p->shape[1] : 1;
-        for (int k = 0; k < (how == HF_QKV ? 3 : 1); k++) {
+        int parts = hf_parts(how);
+        for (int k = 0; k < parts; k++) {
             memcpy(names[nt], hf[k], sizeof names[nt]);
             t[nt].name = names[nt];
             t[nt].ndim = p->ndim;
-            if (how == HF_QKV) {
-                shapes[nt][0] = N / 3, shapes[nt][1] = K;
-                t[nt].data = p->blob->data + k * (N / 3) * K;
+            if (how == HF_QKV || how == HF_KV) {
+                shapes[nt][0] = N / parts, shapes[nt][1] = K;
+                t[nt].data = p->blob->data + k * (N / parts) * K;
+            } else if (how == HF_ROW) {
+                t[nt].ndim = 2, shapes[nt][0] = 1, shapes[nt][1] = N;
+                t[nt].data = p->blob->data;
             } else if (how == HF_T) {
                 shapes[nt][0] = K, shapes[nt][1] = N;
                 bufs[nt] = malloc(sizeof(float) * (size_t)(N * K));
@@ -840,7 +885,27 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
     double V = (double)m->vocab, C = (double)m->C, L = (double)pare_opt_int(&o, "layers"),
            H = (double)pare_opt_int(&o, "heads"), F = (double)(ffn ? ffn : 4 * m->C), P = (double)m->max_T;
     const char *hf_act = !strcmp(act, "gelu_erf") ? "gelu" : !strcmp(act, "gelu") ? "gelu_new" : "relu";
-    if (a == &arch_gpt2) {
+    if (bart) {
+        int64_t EL = pare_opt_int(&o, "enc_layers");
+        cJSON_AddNumberToObject(c, "vocab_size", V), cJSON_AddNumberToObject(c, "d_model", C);
+        cJSON_AddNumberToObject(c, "encoder_layers", (double)(EL < 0 ? (int64_t)L : EL));
+        cJSON_AddNumberToObject(c, "decoder_layers", L);
+        cJSON_AddNumberToObject(c, "encoder_attention_heads", H), cJSON_AddNumberToObject(c, "decoder_attention_heads", H);
+        cJSON_AddNumberToObject(c, "encoder_ffn_dim", F), cJSON_AddNumberToObject(c, "decoder_ffn_dim", F);
+        cJSON_AddNumberToObject(c, "max_position_embeddings", P);
+        cJSON_AddStringToObject(c, "activation_function", hf_act);
+        cJSON_AddBoolToObject(c, "scale_embedding", escale != 1.0);
+        cJSON_AddNumberToObject(c, "pad_token_id", 1), cJSON_AddNumberToObject(c, "bos_token_id", 0);
+        cJSON_AddNumberToObject(c, "eos_token_id", 2), cJSON_AddNumberToObject(c, "decoder_start_token_id", 2);
+        cJSON_AddBoolToObject(c, "is_encoder_decoder", 1), cJSON_AddBoolToObject(c, "tie_word_embeddings", 1);
+    } else if (a == &arch_distilbert || a == &arch_distilbert_mlm) {
+        cJSON_AddNumberToObject(c, "vocab_size", V), cJSON_AddNumberToObject(c, "dim", C);
+        cJSON_AddNumberToObject(c, "n_layers", L), cJSON_AddNumberToObject(c, "n_heads", H);
+        cJSON_AddNumberToObject(c, "hidden_dim", F), cJSON_AddStringToObject(c, "activation", hf_act);
+        cJSON_AddNumberToObject(c, "max_position_embeddings", P);
+        cJSON_AddBoolToObject(c, "sinusoidal_pos_embds", 0);
+        cJSON_AddNumberToObject(c, "pad_token_id", 0);
+    } else if (a == &arch_gpt2) {
         cJSON_AddNumberToObject(c, "vocab_size", V), cJSON_AddNumberToObject(c, "n_embd", C);
         cJSON_AddNumberToObject(c, "n_layer", L), cJSON_AddNumberToObject(c, "n_head", H);
         cJSON_AddNumberToObject(c, "n_positions", P), cJSON_AddNumberToObject(c, "n_ctx", P);
@@ -851,17 +916,19 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
         cJSON_AddNumberToObject(c, "vocab_size", V), cJSON_AddNumberToObject(c, "hidden_size", C);
         cJSON_AddNumberToObject(c, "num_hidden_layers", L), cJSON_AddNumberToObject(c, "num_attention_heads", H);
         cJSON_AddNumberToObject(c, "intermediate_size", F), cJSON_AddStringToObject(c, "hidden_act", hf_act);
-        cJSON_AddNumberToObject(c, "max_position_embeddings", P);
-        cJSON_AddNumberToObject(c, "type_vocab_size", (double)pare_opt_int(&o, "type_vocab"));
-        cJSON_AddNumberToObject(c, "layer_norm_eps", pare_opt_num(&o, "ln_eps"));
-        cJSON_AddNumberToObject(c, "pad_token_id", 0);
-        if (a == &arch_bert) {
-            cJSON *id2 = cJSON_AddObjectToObject(c, "id2label"), *l2 = cJSON_AddObjectToObject(c, "label2id");
-            for (int64_t k = 0; k < m->nclass; k++) {
-                char key[32], lab[32];
-                snprintf(key, sizeof key, "%lld", (long long)k), snprintf(lab, sizeof lab, "LABEL_%lld", (long long)k);
-                cJSON_AddStringToObject(id2, key, lab), cJSON_AddNumberToObject(l2, lab, (double)k);
-            }
+        /* RoBERTa: positions start after the padding id, so the table has pad_token_id + 1 more rows */
+        cJSON_AddNumberToObject(c, "max_position_embeddings", P + (double)poff);
+        cJSON_AddNumberToObject(c, "type_vocab_size", (double)NT);
+        cJSON_AddNumberToObject(c, "layer_norm_eps", eps);
+        cJSON_AddNumberToObject(c, "pad_token_id", (double)(poff > 0 ? poff - 1 : 0));
+        if (poff > 0) cJSON_AddNumberToObject(c, "bos_token_id", 0), cJSON_AddNumberToObject(c, "eos_token_id", 2);
+    }
+    if (a == &arch_bert || a == &arch_roberta || a == &arch_distilbert) { /* the classifiers' labels */
+        cJSON *id2 = cJSON_AddObjectToObject(c, "id2label"), *l2 = cJSON_AddObjectToObject(c, "label2id");
+        for (int64_t k = 0; k < m->nclass; k++) {
+            char key[32], lab[32];
+            snprintf(key, sizeof key, "%lld", (long long)k), snprintf(lab, sizeof lab, "LABEL_%lld", (long long)k);
+            cJSON_AddStringToObject(id2, key, lab), cJSON_AddNumberToObject(l2, lab, (double)k);
         }
     }
     if (pruned->child) cJSON_AddItemToObject(c, "pruned_heads", pruned);
