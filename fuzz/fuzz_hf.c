@@ -6,7 +6,8 @@
  * The input is both files: two bytes (little-endian) giving the length of config.json, its bytes, and
  * the rest is model.safetensors. Any input may be refused with a status; a loaded model passes
  * pare_model_check and every parameter came from the file (at least 2 bytes of it per float: F16).
- * The seeds (fuzz/corpus/hf/) are the small BERT F16, DistilBERT and GPT-2 directories that
+ * The seeds (fuzz/corpus/hf/) are the small BERT F16, DistilBERT, GPT-2 and BART BF16 (encoder-decoder
+ * keys, cross-attention k/v, final_logits_bias, tied embed_tokens copies) directories that
  * tests/hf_ref.py writes, packed this way (tools/hf_seed.py). */
 #include "fuzz_util.h"
 #include "graph/graph.h"

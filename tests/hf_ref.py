@@ -23,11 +23,21 @@ import sys
 import numpy as np
 
 
+def bf16_bits(a):
+    """float64 -> bfloat16 bit patterns (uint16), rounded to nearest even from float32"""
+    u = np.ascontiguousarray(a, dtype="<f4").view("<u4").astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2")
+
+
+def bf16_round(a):
+    return (bf16_bits(a).astype("<u4") << 16).view("<f4").astype(np.float64)
+
+
 def write_safetensors(path, tensors, dtype="F32"):
-    np_dtype = {"F32": "<f4", "F16": "<f2"}[dtype]
+    np_dtype = {"F32": "<f4", "F16": "<f2", "BF16": None}[dtype]
     header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
     for name, arr in tensors.items():
-        b = np.ascontiguousarray(arr, dtype=np_dtype).tobytes()
+        b = bf16_bits(arr).tobytes() if dtype == "BF16" else np.ascontiguousarray(arr, dtype=np_dtype).tobytes()
         header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
@@ -331,6 +341,131 @@ def gpt2(out, rng):
     write_matrix(os.path.join(out, "hidden.txt"), hidden.reshape(B * T, C))
 
 
+def bart(out, rng, dtype="F32"):
+    """BartForConditionalGeneration (transformers' modeling_bart): post-LN encoder and decoder layers,
+    learned positions read at row t + 2 (embed_positions has max_position_embeddings + 2 rows),
+    layernorm_embedding on both sides, token embeddings times sqrt(d_model) (scale_embedding), exact GELU,
+    q/k/v/out projections with biases (q scaled by head_dim^-0.5), the LM head tied to model.shared plus
+    final_logits_bias (1, V). Encoder and decoder layer counts differ on purpose. Besides the files of
+    bert(): source.txt (the encoder's ids, same format as inputs.txt), memory.txt (the encoder's output,
+    (B*S, d)) and generated.txt (per source row: decoder_start_token_id, then 6 greedy tokens), margin.txt
+    (the smallest gap between the two best logits over those steps)."""
+    V, C, H, EL, DL, F, P, eps = 40, 32, 4, 3, 2, 48, 20, 1e-5
+    pad, start = 1, 2
+    cfg = {"architectures": ["BartForConditionalGeneration"], "model_type": "bart", "vocab_size": V, "d_model": C,
+           "encoder_layers": EL, "decoder_layers": DL, "encoder_attention_heads": H, "decoder_attention_heads": H,
+           "encoder_ffn_dim": F, "decoder_ffn_dim": F, "max_position_embeddings": P, "activation_function": "gelu",
+           "scale_embedding": True, "dropout": 0.1, "attention_dropout": 0.0, "activation_dropout": 0.0,
+           "init_std": 0.02, "pad_token_id": pad, "bos_token_id": 0, "eos_token_id": 2,
+           "decoder_start_token_id": start, "forced_eos_token_id": 2, "is_encoder_decoder": True,
+           "tie_word_embeddings": True, "use_cache": True,
+           "torch_dtype": {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}[dtype]}
+    t = {}
+    def lin(name, n_out, n_in, scale=0.3):
+        t[name + ".weight"] = rng.normal(0, scale, (n_out, n_in))
+        t[name + ".bias"] = rng.normal(0, 0.1, (n_out,))
+    def ln(name, n):
+        t[name + ".weight"] = 1.0 + rng.normal(0, 0.1, (n,))
+        t[name + ".bias"] = rng.normal(0, 0.1, (n,))
+    t["model.shared.weight"] = rng.normal(0, 0.5, (V, C))
+    for side, L in (("encoder", EL), ("decoder", DL)):
+        t["model.%s.embed_positions.weight" % side] = rng.normal(0, 0.5, (P + 2, C))
+        ln("model.%s.layernorm_embedding" % side, C)
+        for i in range(L):
+            p = "model.%s.layers.%d." % (side, i)
+            for n in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                lin(p + "self_attn." + n, C, C)
+            ln(p + "self_attn_layer_norm", C)
+            if side == "decoder":
+                for n in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                    lin(p + "encoder_attn." + n, C, C)
+                ln(p + "encoder_attn_layer_norm", C)
+            lin(p + "fc1", F, C)
+            lin(p + "fc2", C, F)
+            ln(p + "final_layer_norm", C)
+    t["final_logits_bias"] = rng.normal(0, 0.02, (1, V))
+    rnd = {"F32": lambda a: a.astype(np.float32).astype(np.float64),
+           "F16": lambda a: a.astype(np.float16).astype(np.float64), "BF16": bf16_round}[dtype]
+    t = {k: rnd(v) for k, v in t.items()}
+    scale = np.sqrt(C)
+
+    def mha(p, xq, xkv, mask):
+        f = lambda n, h: h @ t[p + n + ".weight"].T + t[p + n + ".bias"]
+        return f("out_proj", attention(f("q_proj", xq), f("k_proj", xkv), f("v_proj", xkv), H, mask))
+
+    def encode(src, slen):
+        S = len(src)
+        x = t["model.shared.weight"][src] * scale + t["model.encoder.embed_positions.weight"][2:2 + S]
+        x = layernorm(x, t["model.encoder.layernorm_embedding.weight"], t["model.encoder.layernorm_embedding.bias"], eps)
+        mask = np.broadcast_to(np.arange(S)[None, :] < slen, (S, S))
+        for i in range(EL):
+            p = "model.encoder.layers.%d." % i
+            x = layernorm(x + mha(p + "self_attn.", x, x, mask), t[p + "self_attn_layer_norm.weight"],
+                          t[p + "self_attn_layer_norm.bias"], eps)
+            m = gelu_erf(x @ t[p + "fc1.weight"].T + t[p + "fc1.bias"]) @ t[p + "fc2.weight"].T + t[p + "fc2.bias"]
+            x = layernorm(x + m, t[p + "final_layer_norm.weight"], t[p + "final_layer_norm.bias"], eps)
+        return x
+
+    def decode(tgt, mem, slen):
+        T_ = len(tgt)
+        y = t["model.shared.weight"][tgt] * scale + t["model.decoder.embed_positions.weight"][2:2 + T_]
+        y = layernorm(y, t["model.decoder.layernorm_embedding.weight"], t["model.decoder.layernorm_embedding.bias"], eps)
+        causal = np.tril(np.ones((T_, T_), dtype=bool))
+        xmask = np.broadcast_to(np.arange(mem.shape[0])[None, :] < slen, (T_, mem.shape[0]))
+        for i in range(DL):
+            p = "model.decoder.layers.%d." % i
+            y = layernorm(y + mha(p + "self_attn.", y, y, causal), t[p + "self_attn_layer_norm.weight"],
+                          t[p + "self_attn_layer_norm.bias"], eps)
+            y = layernorm(y + mha(p + "encoder_attn.", y, mem, xmask), t[p + "encoder_attn_layer_norm.weight"],
+                          t[p + "encoder_attn_layer_norm.bias"], eps)
+            m = gelu_erf(y @ t[p + "fc1.weight"].T + t[p + "fc1.bias"]) @ t[p + "fc2.weight"].T + t[p + "fc2.bias"]
+            y = layernorm(y + m, t[p + "final_layer_norm.weight"], t[p + "final_layer_norm.bias"], eps)
+        return y, y @ t["model.shared.weight"].T + t["final_logits_bias"][0]
+
+    B, S, T = 2, 11, 9
+    src = rng.integers(3, V, (B, S))
+    slen = np.array([11, 6])
+    tgt = rng.integers(3, V, (B, T))
+    tgt[:, 0] = start
+    tlen = np.array([9, 5])
+    for b in range(B):
+        src[b, slen[b]:] = pad
+        tgt[b, tlen[b]:] = pad
+    logits, hidden, memory = np.zeros((B, T, V)), np.zeros((B, T, C)), np.zeros((B, S, C))
+    for b in range(B):
+        memory[b] = encode(src[b], slen[b])
+        hidden[b], logits[b] = decode(tgt[b], memory[b], slen[b])
+    # greedy decoding of each source row from decoder_start_token_id: each step the argmax of the last row
+    # of a whole forward over the prefix (no cache: the definition a KV cache must reproduce); the margin
+    # between the best two logits is kept so that a test can see it is not a near tie
+    gen, margin = [], np.inf
+    for b in range(B):
+        mem_b = encode(src[b, :slen[b]], slen[b])
+        seq = [start]
+        for _ in range(6):
+            last = np.sort(decode(np.array(seq), mem_b, slen[b])[1][-1])
+            margin = min(margin, last[-1] - last[-2])
+            seq.append(int(np.argmax(decode(np.array(seq), mem_b, slen[b])[1][-1])))
+        gen.append(seq)
+    if dtype == "BF16":  # older files keep the tied copies of model.shared: they must be accepted
+        t["model.encoder.embed_tokens.weight"] = t["model.shared.weight"]
+        t["model.decoder.embed_tokens.weight"] = t["model.shared.weight"]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    write_safetensors(os.path.join(out, "model.safetensors"), t, dtype)  # lm_head.weight is tied: not written
+    write_inputs(os.path.join(out, "inputs.txt"), tgt, np.zeros((B, T), dtype=np.int64), tlen)
+    write_inputs(os.path.join(out, "source.txt"), src, np.zeros((B, S), dtype=np.int64), slen)
+    write_matrix(os.path.join(out, "logits.txt"), logits.reshape(B * T, V))
+    write_matrix(os.path.join(out, "hidden.txt"), hidden.reshape(B * T, C))
+    write_matrix(os.path.join(out, "memory.txt"), memory.reshape(B * S, C))
+    with open(os.path.join(out, "generated.txt"), "w") as f:
+        for seq in gen:
+            f.write(" ".join(str(v) for v in seq) + "\n")
+    with open(os.path.join(out, "margin.txt"), "w") as f:
+        f.write("%.9g\n" % margin)
+
+
 if __name__ == "__main__":
     out = sys.argv[1]
     bert(os.path.join(out, "bert"), np.random.default_rng(1))
@@ -338,3 +473,5 @@ if __name__ == "__main__":
     gpt2(os.path.join(out, "gpt2"), np.random.default_rng(2))
     encoder_family(os.path.join(out, "roberta"), np.random.default_rng(3), "roberta")
     encoder_family(os.path.join(out, "distilbert"), np.random.default_rng(4), "distilbert")
+    bart(os.path.join(out, "bart"), np.random.default_rng(5))
+    bart(os.path.join(out, "bart_bf16"), np.random.default_rng(5), "BF16")

@@ -283,9 +283,10 @@ static void model_tests(void)
         pare_kv v1[] = {{"share_emb", PARE_KV_BOOL, 1, NULL}, {"src_vocab", PARE_KV_NUM, 9, NULL}};
         pare_kv v2[] = {{"tie_head", PARE_KV_BOOL, 1, NULL}, {"enc_layers", PARE_KV_NUM, 0, NULL}, {"pos", PARE_KV_STR, 0, "sinusoidal"}};
         pare_kv v3[] = {{"head_bias", PARE_KV_BOOL, 0, NULL}, {"enc_layers", PARE_KV_NUM, 3, NULL}, {"pos_offset", PARE_KV_NUM, 2, NULL}};
-        const pare_kv *vs[] = {NULL, v1, v2, v3};
-        int nv[] = {0, 2, 3, 3}, agree = 1;
-        for (int k = 0; k < 4; k++) {
+        pare_kv v4[] = {{"norm", PARE_KV_STR, 0, "post"}, {"emb_norm", PARE_KV_BOOL, 1, NULL}, {"emb_scale", PARE_KV_NUM, 2.5, NULL}};
+        const pare_kv *vs[] = {NULL, v1, v2, v3, v4};
+        int nv[] = {0, 2, 3, 3, 3}, agree = 1;
+        for (int k = 0; k < 5; k++) {
             pare_model *mm = build(vs[k], nv[k], 0);
             pare_kv kv[16] = {{"kind", PARE_KV_STR, 0, "encdec"}, {"vocab", PARE_KV_NUM, 9, NULL}, {"src_vocab", PARE_KV_NUM, 11, NULL},
                               {"max_T", PARE_KV_NUM, 5, NULL}, {"src_max_T", PARE_KV_NUM, 6, NULL}, {"d", PARE_KV_NUM, 8, NULL},
@@ -305,14 +306,15 @@ static void model_tests(void)
             agree &= numel == built;
             pare_model_free(mm);
         }
-        ok(agree, "pare_transformer_numel equals the built parameters (plain, share_emb, tie_head + enc_layers=0, no head bias)");
+        ok(agree, "pare_transformer_numel equals the built parameters (plain, share_emb, tie_head + enc_layers=0, no head "
+           "bias, BART's norm=post + emb_norm + emb_scale)");
         pare_kv b1[] = {{"share_emb", PARE_KV_BOOL, 1, NULL}};
         pare_model *bad = build(b1, 1, 0);
         ok(!bad && strstr(pare_errmsg(), "share_emb") && strstr(pare_errmsg(), "src_vocab"), "share_emb with two vocabularies: %s",
            pare_errmsg());
-        pare_kv b2[] = {{"norm", PARE_KV_STR, 0, "post"}};
+        pare_kv b2[] = {{"type_vocab", PARE_KV_NUM, 2, NULL}};
         bad = build(b2, 1, 0);
-        ok(!bad && strstr(pare_errmsg(), "norm"), "norm=post: %s", pare_errmsg());
+        ok(!bad && strstr(pare_errmsg(), "type_vocab"), "type_vocab=2: %s", pare_errmsg());
     }
     pare_model_free(dec);
 }

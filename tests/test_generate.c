@@ -10,6 +10,10 @@
  *     never drawn; same seed, same tokens;
  * (d) eos stops a row (kept in its output), max_T stops a row;
  * (e) errors name the problem: an encoder, a tagger, prompts longer than max_T, bad options;
+ * (f) encoder-decoders (pre-LN, and BART's layout: post-LN, embedding LayerNorms and scale, shared tied
+ *     table, position offset 2): with the sources encoded once (pare_decoder_set_source), the logits of
+ *     every step equal a full forward with the source bound, for rows of different source lengths,
+ *     with and without the cache; a feed before the sources is refused;
  * and without a cache (cache = 0, or a sparse variant: longformer, lsra) each prefix recomputed gives the
  * same logits and tokens, with a note saying so.
  */
@@ -121,6 +125,111 @@ static void check_steps(pare_model *m, const char *what, int64_t B, const int64_
 }
 
 static const int64_t lens3[] = {5, 1, 9};
+
+/* logits (V) after the last of seq[0..len) given the source src[0..slen), by a full forward */
+static int full_logits_src(pare_model *m, const int32_t *seq, int64_t len, const int32_t *src, int64_t slen, float *out)
+{
+    pare_exec *x = NULL;
+    int32_t l = (int32_t)len, sl = (int32_t)slen;
+    if (pare_exec_new_src(&x, m, 1, len, slen, PARE_EXEC_INFER, NULL, 0) != PARE_OK ||
+        pare_exec_bind(x, seq, &l, NULL) != PARE_OK || pare_exec_bind_source(x, src, &sl) != PARE_OK ||
+        pare_exec_forward(x) != PARE_OK) {
+        diag("full forward failed: %s", pare_errmsg());
+        pare_exec_free(x);
+        return 0;
+    }
+    memcpy(out, pare_exec_logits(x) + (len - 1) * m->vocab, sizeof(float) * (size_t)m->vocab);
+    pare_exec_free(x);
+    return 1;
+}
+
+/* (f) as check_steps, for an encoder-decoder: B prompts and B sources (lengths slens) */
+static void check_steps_src(pare_model *m, const char *what, int64_t B, const int64_t *lens, const int64_t *slens,
+                            int steps, int cache)
+{
+    if (!m) {
+        ok(0, "%s: model built", what);
+        return;
+    }
+    int64_t V = m->vocab, Tmax = 0, S = m->src_max_T;
+    for (int64_t b = 0; b < B; b++) Tmax = lens[b] + steps > Tmax ? lens[b] + steps : Tmax;
+    int32_t *seq = calloc((size_t)(B * Tmax), sizeof *seq), *src = calloc((size_t)(B * S), sizeof *src);
+    int64_t *len = calloc((size_t)B, sizeof *len), *n = calloc((size_t)B, sizeof *n);
+    const int32_t **feed = calloc((size_t)B, sizeof *feed), **srcs = calloc((size_t)B, sizeof *srcs);
+    float *got = malloc(sizeof(float) * (size_t)(B * V)), *want = malloc(sizeof(float) * (size_t)V);
+    pare_rng r;
+    pare_rng_seed(&r, 5);
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t t = 0; t < lens[b]; t++) seq[b * Tmax + t] = (int32_t)pare_rng_below(&r, (uint64_t)V);
+        for (int64_t t = 0; t < slens[b]; t++) src[b * S + t] = (int32_t)pare_rng_below(&r, (uint64_t)m->src_vocab);
+        n[b] = len[b] = lens[b], feed[b] = seq + b * Tmax, srcs[b] = src + b * S;
+    }
+    pare_decoder *d = NULL;
+    pare_status st = pare_decoder_new_opts(&d, m, B, Tmax, cache);
+    if (!ok(st == PARE_OK, "%s: decoder made", what)) diag("%s", pare_errmsg());
+    if (st == PARE_OK)
+        ok(pare_decoder_feed(d, feed, n, got) == PARE_EINVAL && strstr(pare_errmsg(), "sources first"),
+           "%s: a feed before the sources is refused: %s", what, pare_errmsg());
+    if (st == PARE_OK && (st = pare_decoder_set_source(d, srcs, slens)) != PARE_OK) diag("set_source: %s", pare_errmsg());
+    double worst = 0, scale = 0;
+    int good = st == PARE_OK, compared = 0;
+    for (int s = 0; good && s <= steps; s++) {
+        good = pare_decoder_feed(d, feed, n, got) == PARE_OK;
+        if (!good) diag("feed: %s", pare_errmsg());
+        for (int64_t b = 0; good && b < B; b++) {
+            good = full_logits_src(m, seq + b * Tmax, len[b], src + b * S, slens[b], want);
+            for (int64_t i = 0; good && i < V; i++) {
+                double e = fabs((double)got[b * V + i] - want[i]);
+                worst = e > worst ? e : worst;
+                scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+            }
+            compared++;
+            if (s == steps) continue;
+            seq[b * Tmax + len[b]] = (int32_t)argmax(got + b * V, V);
+            feed[b] = seq + b * Tmax + len[b];
+            n[b] = 1;
+            len[b]++;
+        }
+    }
+    ok(good && worst <= 1e-5 * scale, "%s%s: logits of %d (row, step)s equal the full forward with the source bound "
+       "(max abs error %.3g, 1e-5 of max |logit| %.3g)", what, cache ? "" : " (no cache)", compared, worst, scale);
+    pare_decoder_free(d);
+    free(seq), free(src), free(len), free(n), free(feed), free(srcs), free(got), free(want);
+}
+
+static void test_encdec(void)
+{
+    static const int64_t lens[] = {1, 3, 2}, slens[] = {7, 2, 5};
+    pare_kv pre[] = {KV_STR("kind", "encdec"), KV_NUM("vocab", 23), KV_NUM("src_vocab", 19), KV_NUM("max_T", 16),
+                     KV_NUM("src_max_T", 7), KV_NUM("d", 16), KV_NUM("heads", 2), KV_NUM("layers", 2),
+                     KV_NUM("enc_layers", 1)};
+    pare_model *m = build(pre, 9);
+    check_steps_src(m, "encdec (pre-LN)", 3, lens, slens, 5, 1);
+    pare_model_free(m);
+    pare_kv bart[] = {KV_STR("kind", "encdec"), KV_NUM("vocab", 23), KV_NUM("max_T", 16), KV_NUM("src_max_T", 16),
+                      KV_NUM("d", 16), KV_NUM("heads", 2), KV_NUM("layers", 2), KV_NUM("enc_layers", 3),
+                      KV_STR("norm", "post"), KV_BOOL("emb_norm", 1), KV_NUM("emb_scale", 4), KV_NUM("pos_offset", 2),
+                      KV_BOOL("share_emb", 1), KV_BOOL("tie_head", 1), KV_STR("act", "gelu_erf")};
+    m = build(bart, 15);
+    check_steps_src(m, "encdec in BART's layout", 3, lens, slens, 5, 1);
+    check_steps_src(m, "encdec in BART's layout", 3, lens, slens, 3, 0);
+    if (m) {
+        pare_decoder *d = NULL;
+        const int32_t s0[] = {1, 2};
+        const int32_t *sr[] = {s0};
+        const int64_t sl[] = {2}, bad_len[] = {17};
+        const int32_t big[] = {1, 99};
+        const int32_t *sb[] = {big};
+        if (pare_decoder_new(&d, m, 1, 4) == PARE_OK) {
+            ok(pare_decoder_set_source(d, sr, bad_len) == PARE_EINVAL && strstr(pare_errmsg(), "src_max_T"),
+               "a source longer than src_max_T is refused: %s", pare_errmsg());
+            ok(pare_decoder_set_source(d, sb, sl) == PARE_EINVAL && strstr(pare_errmsg(), "id 99"),
+               "a source id outside the vocabulary is refused: %s", pare_errmsg());
+        } else ok(0, "decoder made: %s", pare_errmsg());
+        pare_decoder_free(d);
+    }
+    pare_model_free(m);
+}
 
 static void test_steps(void)
 {
@@ -450,5 +559,6 @@ int main(void)
     test_sampling();
     test_refusals();
     test_steps();
+    test_encdec();
     return tap_done();
 }

@@ -12,18 +12,27 @@
 #include "model/transformer.h"
 #include "tap.h"
 
+static pare_model *build_scaled(const char *kind, int64_t V, int64_t T, int64_t C, int64_t H, int64_t L, int64_t ncls,
+                                const char *pos, const char *pool, double emb_scale);
 static pare_model *build(const char *kind, int64_t V, int64_t T, int64_t C, int64_t H, int64_t L, int64_t ncls, const char *pos,
                          const char *pool)
+{
+    return build_scaled(kind, V, T, C, H, L, ncls, pos, pool, 1.0);
+}
+
+/* emb_scale: the token embeddings' scale (BART's √d), whose backward scales the table's gradient */
+static pare_model *build_scaled(const char *kind, int64_t V, int64_t T, int64_t C, int64_t H, int64_t L, int64_t ncls,
+                                const char *pos, const char *pool, double emb_scale)
 {
     pare_kv kv[] = {
         {"kind", PARE_KV_STR, 0, kind},  {"vocab", PARE_KV_NUM, (double)V, NULL}, {"max_T", PARE_KV_NUM, (double)T, NULL},
         {"d", PARE_KV_NUM, (double)C, NULL}, {"heads", PARE_KV_NUM, (double)H, NULL}, {"layers", PARE_KV_NUM, (double)L, NULL},
         {"classes", PARE_KV_NUM, (double)ncls, NULL}, {"pos", PARE_KV_STR, 0, pos}, {"pool", PARE_KV_STR, 0, pool},
-        {"seed", PARE_KV_NUM, 7, NULL},
+        {"seed", PARE_KV_NUM, 7, NULL}, {"emb_scale", PARE_KV_NUM, emb_scale, NULL},
     };
     pare_options o;
     pare_model *m = NULL;
-    if (pare_opts_resolve(&o, &pare_model_schema, kv, 10) != PARE_OK || pare_transformer_build(&m, &o) != PARE_OK) {
+    if (pare_opts_resolve(&o, &pare_model_schema, kv, 11) != PARE_OK || pare_transformer_build(&m, &o) != PARE_OK) {
         diag("build failed: %s", pare_errmsg());
         return NULL;
     }
@@ -136,6 +145,10 @@ int main(void)
     gradcheck(enc, B, T, tok, len, lab_cls, "encoder, CLS pooling, padded");
     gradcheck(encm, B, T, tok, len, lab_cls, "encoder, mean pooling, sinusoidal positions");
     gradcheck(dec, B, T, tok, NULL, lab_lm, "decoder, causal LM with ignored targets");
+    pare_model *decs = build_scaled("decoder", V, 8, 8, 2, 1, 2, "learned", "cls", 2.5);
+    if (decs) gradcheck(decs, B, T, tok, NULL, lab_lm, "decoder with emb_scale = 2.5 (BART's scaled embeddings)");
+    else ok(0, "decoder with emb_scale builds");
+    pare_model_free(decs);
     planner_matches(enc, B, T, tok, len, lab_cls, "encoder");
     planner_matches(dec, B, T, tok, NULL, lab_lm, "decoder");
 

@@ -20,8 +20,15 @@
  * Without a cache (cache = 0, or an attention variant other than full and flash, which a cache does not
  * extend), every feed runs the model's own executor over each whole sequence so far (feed_recompute).
  *
- * Deliberately not here: a cache for sparse or kernelised variants, cross-attention, a paged or shared
- * cache, speculative decoding, int8 attention products (the cached attention runs in f32).
+ * Encoder-decoders (kind encdec, e.g. BART from load_hf): pare_decoder_set_source runs the model's own
+ * executor once over the sources (B, src_max_T) and keeps each cross-attention's keys and values
+ * (the xattn.kv Linear's output, (B·S, 2C)) and the source lengths; nodes on source rows are then
+ * skipped, and a CROSS_ATTENTION node attends each new query to its sequence's kept keys below its
+ * source length (the softmax of nn_cross_attention.c, one query at a time). Recompute mode binds the
+ * kept source to its executor.
+ *
+ * Deliberately not here: a cache for sparse or kernelised variants, a paged or shared cache, speculative
+ * decoding, int8 attention products (the cached attention runs in f32).
  */
 #include <math.h>
 #include <omp.h>
@@ -42,7 +49,7 @@
  * are R·H·DEC_EXEC_T floats, which the decoder never uses; a small T keeps them small. */
 #define DEC_EXEC_T 16
 
-typedef enum node_kind { NK_SKIP = 0, NK_ROWLOCAL, NK_POSADD, NK_ATTN } node_kind;
+typedef enum node_kind { NK_SKIP = 0, NK_ROWLOCAL, NK_POSADD, NK_ATTN, NK_XATTN } node_kind;
 
 /* Ops whose output row r depends on input row r only: they run through ops.c on the new rows. Indexed
  * by op id; an op added later is 0 here and refused by name until someone checks it is row-local. */
@@ -53,8 +60,9 @@ static const unsigned char row_local[PARE_OP_COUNT] = {
 };
 
 typedef struct dec_layer {
-    float *k, *v;  /* (B, H, T_cap, D) each */
+    float *k, *v;  /* (B, H, T_cap, D) each; cross-attention: k holds the memory's [k | v] (B, S, 2C), v NULL */
     int64_t H, D;
+    int kv_value;  /* cross-attention: the value id of its kv input (kept by the source executor) */
 } dec_layer;
 
 struct pare_decoder {
@@ -70,7 +78,8 @@ struct pare_decoder {
     int64_t *len;        /* (B) tokens held per sequence */
     int64_t *rb, *rp;    /* (R) sequence and position of each row of a call */
     int64_t *want;       /* (R) rows whose logits are wanted, in row order */
-    float *scratch;      /* (threads, T_cap) attention scores */
+    float *scratch;      /* (threads, sscratch) attention scores */
+    int64_t sscratch;    /* max(T_cap, src_max_T) */
     int threads;
     size_t cache_bytes;
     char note[256];
@@ -81,6 +90,11 @@ struct pare_decoder {
     int64_t Tfull;
     int32_t *hist;       /* (B, Tfull) every sequence's tokens */
     int32_t *lens32;     /* (B) lengths bound to the executor */
+    /* encoder-decoders: the source (pare_decoder_set_source) */
+    int has_src;         /* 1: the model takes a source */
+    int src_set;         /* 1: pare_decoder_set_source ran */
+    int64_t S;           /* source positions kept per sequence (the model's src_max_T) */
+    int32_t *src, *slen; /* (B, S) the sources, padded; (B) their lengths */
 };
 
 /* ---- checking the graph ---- */
@@ -131,6 +145,7 @@ static pare_status plan_nodes(pare_decoder *d)
         const pare_node *n = &m->nodes[i];
         d->layer[i] = -1;
         if (pare_op_is_loss(n->op)) d->kind[i] = NK_SKIP;
+        else if (m->values[n->out].rows == PARE_ROWS_SRC) d->kind[i] = NK_SKIP; /* the encoder: set_source ran it */
         else if (i > d->head)
             return pare_fail(PARE_EINVAL, "generate: node %s (op %s) follows the head %s; incremental decoding runs "
                              "the graph up to the logits only", n->name, pare_op_name(n->op), m->nodes[d->head].name);
@@ -140,6 +155,13 @@ static pare_status plan_nodes(pare_decoder *d)
             d->kind[i] = NK_ATTN;
             d->layer[i] = d->nlayers++;
             if (n->a.bmm_i8) add_note(d, "attention's int8 batched products run in f32 with the KV cache");
+        } else if (n->op == PARE_OP_CROSS_ATTENTION) {
+            int64_t C = m->values[n->out].cols;
+            if (n->nin != 3 || n->a.heads < 1 || C % n->a.heads != 0 || m->values[n->in[1]].cols != 2 * C)
+                return pare_fail(PARE_EINVAL, "generate: %s is not cross-attention over a packed kv (B·S, 2C) input",
+                                 n->name);
+            d->kind[i] = NK_XATTN;
+            d->layer[i] = d->nlayers++;
         } else if (row_local[n->op]) {
             d->kind[i] = NK_ROWLOCAL;
             const pare_param *w = n->op == PARE_OP_LINEAR ? &m->params[n->param[0]] : NULL;
@@ -150,7 +172,8 @@ static pare_status plan_nodes(pare_decoder *d)
         } else
             return pare_fail(PARE_EINVAL, "generate: node %s (op %s) is not supported by incremental decoding "
                              "(supported: embedding, posadd, linear, layernorm, gelu, relu, tanh, add, dropout, cast, "
-                             "causal full/flash attention; losses are skipped)", n->name, pare_op_name(n->op));
+                             "causal full/flash attention, cross-attention; losses are skipped)", n->name,
+                             pare_op_name(n->op));
     }
     const pare_node *h = &m->nodes[d->head];
     /* Compaction rewrites the head's input in place: only when nothing after the head reads it (losses
@@ -161,6 +184,16 @@ static pare_status plan_nodes(pare_decoder *d)
 
 /* ---- construction ---- */
 
+/* The source buffers of an encoder-decoder: (B, src_max_T) ids and B lengths. */
+static pare_status alloc_source(pare_decoder *d)
+{
+    d->S = d->m->src_max_T;
+    d->src = calloc((size_t)(d->B * d->S), sizeof *d->src);
+    d->slen = calloc((size_t)d->B, sizeof *d->slen);
+    if (!d->src || !d->slen) return pare_fail(PARE_ENOMEM, "out of memory for a decoder's sources");
+    return PARE_OK;
+}
+
 /* The recompute mode: a language model whose attention is causal everywhere, run by its own executor at
  * (B, T_cap), or at max_T when a variant cannot be made at T_cap (learned projections sized for max_T).
  * Causal attention makes a position's output independent of the (padded) positions after it. */
@@ -170,7 +203,8 @@ static pare_status new_recompute(pare_decoder *d, const char *why)
     if (!m->lm || m->logits < 0) return plan_nodes(d); /* its message: not a decoder */
     for (int64_t i = 0; i < m->nnodes; i++) {
         const pare_node *n = &m->nodes[i];
-        if (n->op == PARE_OP_ATTENTION && !n->a.causal) return check_attention(m, n);
+        if (n->op == PARE_OP_ATTENTION && !n->a.causal && m->values[n->out].rows != PARE_ROWS_SRC) /* not the encoder's */
+            return check_attention(m, n);
     }
     d->recompute = 1;
     snprintf(d->note, sizeof d->note, "%s", why);
@@ -203,6 +237,7 @@ pare_status pare_decoder_new_opts(pare_decoder **out, pare_model *m, int64_t B, 
     pare_decoder *d = calloc(1, sizeof *d);
     if (!d) return pare_fail(PARE_ENOMEM, "out of memory creating a decoder");
     d->m = m, d->B = B, d->Tcap = T_cap, d->V = m->vocab;
+    d->has_src = m->src_tokens >= 0;
     d->kind = calloc((size_t)m->nnodes + 1, 1);
     d->layer = calloc((size_t)m->nnodes + 1, sizeof *d->layer);
     if (!d->kind || !d->layer) goto nomem;
@@ -217,6 +252,7 @@ pare_status pare_decoder_new_opts(pare_decoder **out, pare_model *m, int64_t B, 
                      "step recomputes the prefix", vnode, variant);
         else snprintf(why, sizeof why, "no KV cache (cache=false): every step recomputes the whole prefix");
         pare_status rs = new_recompute(d, why);
+        if (rs == PARE_OK && d->has_src) rs = alloc_source(d);
         if (rs != PARE_OK) {
             pare_decoder_free(d);
             return rs;
@@ -246,14 +282,23 @@ pare_status pare_decoder_new_opts(pare_decoder **out, pare_model *m, int64_t B, 
     d->rp = malloc(sizeof *d->rp * (size_t)d->R);
     d->want = malloc(sizeof *d->want * (size_t)d->R);
     d->threads = omp_get_max_threads();
-    d->scratch = malloc(sizeof *d->scratch * (size_t)(d->threads * T_cap));
+    d->sscratch = T_cap > m->src_max_T ? T_cap : m->src_max_T; /* self- or cross-attention scores */
+    d->scratch = malloc(sizeof *d->scratch * (size_t)(d->threads * d->sscratch));
     if (!d->layers || !d->len || !d->rb || !d->rp || !d->want || !d->scratch) goto nomem;
+    if (d->has_src && alloc_source(d) != PARE_OK) goto nomem;
     for (int64_t i = 0; i < m->nnodes; i++) {
         if (d->layer[i] < 0) continue;
         const pare_node *n = &m->nodes[i];
         dec_layer *l = &d->layers[d->layer[i]];
         int64_t C = m->values[n->out].cols;
         l->H = n->a.heads, l->D = C / n->a.heads;
+        if (n->op == PARE_OP_CROSS_ATTENTION) { /* the memory's keys and values, written by set_source */
+            size_t bytes = sizeof(float) * (size_t)(B * d->S * 2 * C);
+            l->kv_value = n->in[1];
+            if (!(l->k = pare_alloc(bytes))) goto nomem;
+            d->cache_bytes += bytes;
+            continue;
+        }
         size_t bytes = sizeof(float) * (size_t)(B * T_cap * C);
         l->k = pare_alloc(bytes), l->v = pare_alloc(bytes);
         if (!l->k || !l->v) goto nomem;
@@ -274,7 +319,7 @@ void pare_decoder_free(pare_decoder *d)
     free(d->layers);
     pare_exec_free(d->x);
     pare_exec_free(d->full);
-    free(d->hist), free(d->lens32);
+    free(d->hist), free(d->lens32), free(d->src), free(d->slen);
     free(d->kind), free(d->layer), free(d->len), free(d->rb), free(d->rp), free(d->want), free(d->scratch);
     free(d);
 }
@@ -319,7 +364,7 @@ static void attend_rows(pare_decoder *d, const pare_node *n, int64_t M)
         const int64_t r = rh / H, h = rh % H, nk = d->rp[r] + 1;
         const float *q = qkv + r * 3 * C + h * D;
         const float *K = l->k + (d->rb[r] * H + h) * Tc * D, *Vc = l->v + (d->rb[r] * H + h) * Tc * D;
-        float *s = d->scratch + (int64_t)omp_get_thread_num() * Tc, *o = out + r * C + h * D;
+        float *s = d->scratch + (int64_t)omp_get_thread_num() * d->sscratch, *o = out + r * C + h * D;
         float mx = -INFINITY;
         for (int64_t j = 0; j < nk; j++) {
             float acc = 0.0f;
@@ -336,6 +381,87 @@ static void attend_rows(pare_decoder *d, const pare_node *n, int64_t M)
             for (int64_t e = 0; e < D; e++) o[e] += w * Vc[j * D + e];
         }
     }
+}
+
+/* new queries q (M, C) of the rows against their sequences' memory: out (M, C) */
+static void cross_attend_rows(pare_decoder *d, const pare_node *n, int64_t M)
+{
+    const dec_layer *l = &d->layers[d->layer[n - d->m->nodes]];
+    const int64_t H = l->H, D = l->D, C = H * D, S = d->S;
+    const float *q = d->x->buf[n->in[0]];
+    float *out = d->x->buf[n->out];
+    const float scale = 1.0f / sqrtf((float)D);
+    const int64_t work = M * H;
+#pragma omp parallel for schedule(dynamic, 1) if (work > 1) num_threads(d->threads)
+    for (int64_t rh = 0; rh < work; rh++) {
+        const int64_t r = rh / H, h = rh % H, b = d->rb[r], nk = d->slen[b];
+        const float *qi = q + r * C + h * D, *kv = l->k + b * S * 2 * C;
+        float *s = d->scratch + (int64_t)omp_get_thread_num() * d->sscratch, *o = out + r * C + h * D;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < nk; j++) {
+            float acc = 0.0f;
+            for (int64_t e = 0; e < D; e++) acc += qi[e] * kv[j * 2 * C + h * D + e];
+            s[j] = scale * acc;
+            if (s[j] > mx) mx = s[j];
+        }
+        float sum = 0.0f;
+        for (int64_t j = 0; j < nk; j++) s[j] = expf(s[j] - mx), sum += s[j];
+        for (int64_t e = 0; e < D; e++) o[e] = 0.0f;
+        for (int64_t j = 0; j < nk; j++) {
+            const float w = s[j] / sum;
+            for (int64_t e = 0; e < D; e++) o[e] += w * kv[j * 2 * C + C + h * D + e];
+        }
+    }
+}
+
+pare_status pare_decoder_set_source(pare_decoder *d, const int32_t *const *src, const int64_t *src_lens)
+{
+    const pare_model *m = d->m;
+    if (!d->has_src)
+        return pare_fail(PARE_EINVAL, "generate: a source was given, but the model (kind %s) takes none", m->kind);
+    for (int64_t b = 0; b < d->B; b++) {
+        if (src_lens[b] < 1 || src_lens[b] > d->S)
+            return pare_fail(PARE_EINVAL, "generate: source %lld has %lld tokens: must be in [1, %lld] (the model's "
+                             "src_max_T)", (long long)b, (long long)src_lens[b], (long long)d->S);
+        for (int64_t t = 0; t < src_lens[b]; t++)
+            if (src[b][t] < 0 || src[b][t] >= m->src_vocab)
+                return pare_fail(PARE_EINVAL, "generate: source %lld, position %lld: id %d is outside the source "
+                                 "vocabulary [0, %lld)", (long long)b, (long long)t, src[b][t], (long long)m->src_vocab);
+    }
+    for (int64_t b = 0; b < d->B; b++) {
+        memset(d->src + b * d->S, 0, sizeof(int32_t) * (size_t)d->S);
+        memcpy(d->src + b * d->S, src[b], sizeof(int32_t) * (size_t)src_lens[b]);
+        d->slen[b] = (int32_t)src_lens[b];
+    }
+    d->src_set = 1;
+    if (d->recompute) return PARE_OK; /* bound with every feed */
+    /* the encoder and every cross-attention's kv projection, once: the model's executor at T = 1 */
+    const char *keep[64];
+    int nkeep = 0;
+    for (int64_t i = 0; i < m->nnodes; i++)
+        if (d->kind[i] == NK_XATTN) {
+            if (nkeep == 64) return pare_fail(PARE_EINVAL, "generate: more than 64 cross-attention layers");
+            keep[nkeep++] = m->values[m->nodes[i].in[1]].name;
+        }
+    pare_exec *x = NULL;
+    int32_t *tok = calloc((size_t)d->B, sizeof *tok), *one = malloc(sizeof *one * (size_t)d->B);
+    pare_status st = tok && one ? PARE_OK : pare_fail(PARE_ENOMEM, "out of memory encoding the sources");
+    for (int64_t b = 0; one && b < d->B; b++) one[b] = 1;
+    if (st == PARE_OK) st = pare_exec_new_src(&x, d->m, d->B, 1, d->S, PARE_EXEC_INFER, keep, nkeep);
+    if (st == PARE_OK) st = pare_exec_bind(x, tok, one, NULL);
+    if (st == PARE_OK) st = pare_exec_bind_source(x, d->src, d->slen);
+    if (st == PARE_OK) st = pare_exec_forward(x);
+    for (int64_t i = 0; st == PARE_OK && i < m->nnodes; i++) {
+        if (d->kind[i] != NK_XATTN) continue;
+        const dec_layer *l = &d->layers[d->layer[i]];
+        const float *kv;
+        int64_t rows, cols;
+        st = pare_exec_value(x, m->values[l->kv_value].name, &kv, &rows, &cols);
+        if (st == PARE_OK) memcpy(l->k, kv, sizeof(float) * (size_t)(rows * cols));
+    }
+    pare_exec_free(x);
+    free(tok), free(one);
+    return st == PARE_OK ? PARE_OK : pare_fail_ctx(st, "generate: encoding the sources");
 }
 
 /* ---- one call of the executor on M rows (rb, rp filled; tokens in the executor's input) ---- */
@@ -364,6 +490,7 @@ static pare_status run_rows(pare_decoder *d, int64_t M, int64_t nwant, float *lo
         case NK_ROWLOCAL: st = pare_op_get(n->op)->forward(x, n); break;
         case NK_POSADD: posadd_rows(d, n, M); break;
         case NK_ATTN: attend_rows(d, n, M); break;
+        case NK_XATTN: cross_attend_rows(d, n, M); break;
         }
         if (st != PARE_OK) return pare_fail_ctx(st, "generate: forward of %s", n->name);
     }
@@ -384,6 +511,7 @@ static pare_status feed_recompute(pare_decoder *d, const int32_t *const *tokens,
         d->lens32[b] = (int32_t)(d->len[b] + n[b] > 0 ? d->len[b] + n[b] : 1);
     }
     PARE_TRY(pare_exec_bind(d->full, d->hist, d->lens32, NULL));
+    if (d->has_src) PARE_TRY(pare_exec_bind_source(d->full, d->src, d->slen));
     PARE_TRY(pare_exec_forward(d->full));
     const float *y = pare_exec_logits(d->full);
     for (int64_t b = 0; b < d->B; b++) {
@@ -408,6 +536,9 @@ pare_status pare_decoder_feed(pare_decoder *d, const int32_t *const *tokens, con
                                  "vocabulary [0, %lld)", tokens[b][t], (long long)b, (long long)(d->len[b] + t),
                                  (long long)d->V);
     }
+    if (d->has_src && !d->src_set)
+        return pare_fail(PARE_EINVAL, "generate: the model is an encoder-decoder: give its sources first "
+                         "(pare_decoder_set_source; m:generate's source option)");
     if (d->recompute) return feed_recompute(d, tokens, n, logits);
     int32_t *tk = d->x->buf[d->m->tokens];
     int64_t M = 0, nwant = 0;

@@ -211,6 +211,12 @@ static int stops(pare_gen_result *r, const pare_decoder *d, const pare_gen_opts 
 pare_status pare_generate(pare_gen_result *r, pare_model *m, const int32_t *const *prompts, const int64_t *lens,
                           int64_t B, const pare_gen_opts *o)
 {
+    return pare_generate_src(r, m, prompts, lens, B, NULL, NULL, o);
+}
+
+pare_status pare_generate_src(pare_gen_result *r, pare_model *m, const int32_t *const *prompts, const int64_t *lens,
+                              int64_t B, const int32_t *const *src, const int64_t *src_lens, const pare_gen_opts *o)
+{
     memset(r, 0, sizeof *r);
     PARE_TRY(pare_gen_check_opts(o, m->vocab));
     if (B < 1) return pare_fail(PARE_EINVAL, "generate: no prompts (give at least one)");
@@ -229,6 +235,15 @@ pare_status pare_generate(pare_gen_result *r, pare_model *m, const int32_t *cons
     int64_t V = m->vocab, maxT = m->max_T;
     pare_decoder *d = NULL;
     PARE_TRY(pare_decoder_new_opts(&d, m, B, Tcap, o->cache));
+    if (src || m->src_tokens >= 0) { /* an encoder-decoder's sources, encoded once before the prompts */
+        pare_status ss = src ? pare_decoder_set_source(d, src, src_lens)
+                             : pare_fail(PARE_EINVAL, "generate: the model is an encoder-decoder (kind %s): give a source "
+                                         "per prompt (m:generate's source option)", m->kind);
+        if (ss != PARE_OK) {
+            pare_decoder_free(d);
+            return ss;
+        }
+    }
     r->B = B, r->max_new = o->max_new_tokens;
     size_t cap = (size_t)(B * (r->max_new ? r->max_new : 1));
     r->tokens = calloc(cap, sizeof *r->tokens);

@@ -26,6 +26,8 @@
  * Attention variants other than full and flash (sparse patterns, learned length projections) do not
  * extend a cached prefix: for them the decoder recomputes each whole prefix with the model's own
  * forward and says so in its note (also on request: cache = 0, the baseline a cache is measured against).
+ * Encoder-decoders: pare_decoder_set_source encodes the sources once and keeps each cross-attention's
+ * keys and values; the decoder's new rows attend to them (pare_generate_src).
  * What it refuses, naming the node: models that are not causal language models (an encoder, a tagger:
  * bidirectional attention), and with the cache ops it does not know to be row-local (POOL, anything
  * newer than this file). Loss nodes are skipped. docs/generation.md has the details and the limits.
@@ -70,6 +72,11 @@ pare_status pare_decoder_feed(pare_decoder *d, const int32_t *const *tokens, con
 int64_t pare_decoder_len(const pare_decoder *d, int64_t b);
 /* Bytes of the KV cache. */
 size_t pare_decoder_cache_bytes(const pare_decoder *d);
+/* An encoder-decoder's sources, one per sequence (src[b][0..src_lens[b]), 1 <= src_lens[b] <= the model's
+ * src_max_T, ids in [0, src_vocab)): the encoder runs once here and every cross-attention's keys and values
+ * are kept for the feeds that follow (which refuse to run before). PARE_EINVAL naming the source and the
+ * position, or for a model without a source. */
+pare_status pare_decoder_set_source(pare_decoder *d, const int32_t *const *src, const int64_t *src_lens);
 /* Text about how the model runs when it is not exactly the full forward's computation ("" when it is):
  * attention int8 products run in f32, activation scales that depend on the rows of a call. */
 const char *pare_decoder_note(const pare_decoder *d);
@@ -135,6 +142,11 @@ typedef struct pare_gen_result {
  * option; r is zeroed on failure. */
 pare_status pare_generate(pare_gen_result *r, pare_model *m, const int32_t *const *prompts, const int64_t *lens,
                           int64_t B, const pare_gen_opts *o);
+/* pare_generate for an encoder-decoder: row b generates given source src[b][0..src_lens[b]) (the prompts
+ * usually hold the decoder's start token). pare_generate is this with no sources, which an encoder-decoder
+ * refuses. */
+pare_status pare_generate_src(pare_gen_result *r, pare_model *m, const int32_t *const *prompts, const int64_t *lens,
+                              int64_t B, const int32_t *const *src, const int64_t *src_lens, const pare_gen_opts *o);
 void pare_gen_result_free(pare_gen_result *r); /* safe twice */
 
 #endif

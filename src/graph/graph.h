@@ -192,6 +192,7 @@ typedef struct pare_node_attrs {
     float eps;          /* LAYERNORM: ε of the variance (0: 1e-5; BERT checkpoints use 1e-12) */
     int gelu_erf;       /* GELU: 1 the exact form 0.5 x (1 + erf(x/√2)) (BERT family), 0 the tanh form (GPT-2) */
     int pos_offset;     /* POSADD: position t reads row t + pos_offset of the table (RoBERTa: 2) */
+    float scale;        /* EMBEDDING: the looked-up rows are multiplied by it (0: 1, none; BART's scale_embedding: √C) */
 } pare_node_attrs;
 
 /* Weight transforms (transform.h has the kinds' traits and the API). A transform replaces an operand of

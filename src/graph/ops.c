@@ -37,15 +37,20 @@ static int64_t COLS(const pare_exec *x, int id) { return x->m->values[id].cols; 
 static const int32_t *LENGTHS(const pare_exec *x, const pare_node *n) { return I(x, n->in[1]); }
 
 /* ---- embedding: out(B·T, C) = table[tokens] ---- */
+/* out = table[ids] · scale (scale 0: 1; BART multiplies its token embeddings by √C) */
 static pare_status embedding_fwd(pare_exec *x, const pare_node *n)
 {
     pare_embedding_forward(F(x, n->out), I(x, n->in[0]), PD(x, n, 0), ROWS(x, n->out), COLS(x, n->out));
+    if (n->a.scale != 0 && n->a.scale != 1) pare_scale_inplace(F(x, n->out), n->a.scale, ROWS(x, n->out) * COLS(x, n->out));
     return PARE_OK;
 }
 static void embedding_bwd(pare_exec *x, const pare_node *n)
 {
     float *dt = PG(x, n, 0);
-    if (dt) pare_embedding_backward(dt, G(x, n->out), I(x, n->in[0]), ROWS(x, n->out), COLS(x, n->out));
+    if (!dt) return;
+    /* d table[id] += scale · dout: the output's gradient is this node's alone, so it is scaled in place */
+    if (n->a.scale != 0 && n->a.scale != 1) pare_scale_inplace(G(x, n->out), n->a.scale, ROWS(x, n->out) * COLS(x, n->out));
+    pare_embedding_backward(dt, G(x, n->out), I(x, n->in[0]), ROWS(x, n->out), COLS(x, n->out));
 }
 
 /* ---- positions: out = x + pos[t] ---- */

@@ -46,7 +46,8 @@ static cJSON *attrs_json(const pare_node *n)
               add_str(o, "attn", !a->attn || a->attn == pare_attn_config_default() ? "" : a->attn->spec) && add_num(o, "p", a->p) && add_str(o, "pool", (unsigned)a->pool < PARE_POOL_COUNT ? pool_names[a->pool] : "cls") &&
               add_num(o, "weight", a->weight) && add_num(o, "temperature", a->temperature) &&
               add_str(o, "dtype", pare_dtype_name(a->dtype)) && add_num(o, "eps", a->eps) &&
-              add_num(o, "gelu_erf", a->gelu_erf) && add_num(o, "pos_offset", a->pos_offset);
+              add_num(o, "gelu_erf", a->gelu_erf) && add_num(o, "pos_offset", a->pos_offset) &&
+              add_num(o, "scale", a->scale);
     if (!okk) {
         cJSON_Delete(o);
         return NULL;
@@ -193,6 +194,8 @@ static pare_status read_attrs(const cJSON *a, pare_node_attrs *at, char *spec, c
     at->gelu_erf = (int)v;
     PARE_TRY(get_int(a, "pos_offset", 0, 1 << 20, &v, where));
     at->pos_offset = (int)v;
+    at->scale = 0; /* absent in checkpoints written before the embedding scale existed */
+    if (cJSON_GetObjectItemCaseSensitive(a, "scale")) PARE_TRY(get_float(a, "scale", 0, 1e6, &at->scale, where));
     PARE_TRY(get_str(a, "dtype", 16, &s, where));
     if (pare_dtype_parse(s, &at->dtype) != PARE_OK) return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
     return PARE_OK;

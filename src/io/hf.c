@@ -22,11 +22,17 @@ typedef enum hf_layout {
     HF_COPY = 0, /* same shape and layout */
     HF_T,        /* transformers' Conv1D: stored (in, out), pare's Linear weight is (out, in) */
     HF_QKV,      /* three tensors (query, key, value) stacked into pare's qkv rows */
+    HF_KV,       /* two tensors (key, value) stacked into pare's kv rows (cross-attention's xattn.kv) */
+    HF_ROW,      /* a vector stored as one row (1, N): BART's final_logits_bias */
 } hf_layout;
+
+/* tensors one pare parameter is made of */
+static int hf_parts(hf_layout how) { return how == HF_QKV ? 3 : how == HF_KV ? 2 : 1; }
 
 typedef struct hf_entry {
     const char *pare; /* pare's parameter name, "%d" for the layer */
-    const char *hf;   /* HF's, after the model prefix; "%d" for the layer, "%s" for query/key/value (HF_QKV) */
+    const char *hf;   /* HF's, after the model prefix; "%d" for the layer, "%s" for query/key/value (HF_QKV) or
+                         key/value (HF_KV) */
     hf_layout how;
 } hf_entry;
 
@@ -126,12 +132,52 @@ static const hf_entry gpt2_names[] = {
     {"ln_f.bias", "ln_f.bias", HF_COPY},
 };
 
+/* BART (BartForConditionalGeneration, BartModel): an encdec with norm=post, emb_norm, pos_offset 2, one
+ * shared token table; encoder and decoder layers name their halves alike */
+#define BART_BLOCK(pre, blk)                                                                          \
+    {blk ".%d.attn.qkv.weight", pre ".layers.%d.self_attn.%s_proj.weight", HF_QKV},                  \
+    {blk ".%d.attn.qkv.bias", pre ".layers.%d.self_attn.%s_proj.bias", HF_QKV},                      \
+    {blk ".%d.attn.out.weight", pre ".layers.%d.self_attn.out_proj.weight", HF_COPY},                \
+    {blk ".%d.attn.out.bias", pre ".layers.%d.self_attn.out_proj.bias", HF_COPY},                    \
+    {blk ".%d.ln1.weight", pre ".layers.%d.self_attn_layer_norm.weight", HF_COPY},                   \
+    {blk ".%d.ln1.bias", pre ".layers.%d.self_attn_layer_norm.bias", HF_COPY},                       \
+    {blk ".%d.ffn.up.weight", pre ".layers.%d.fc1.weight", HF_COPY},                                 \
+    {blk ".%d.ffn.up.bias", pre ".layers.%d.fc1.bias", HF_COPY},                                     \
+    {blk ".%d.ffn.down.weight", pre ".layers.%d.fc2.weight", HF_COPY},                               \
+    {blk ".%d.ffn.down.bias", pre ".layers.%d.fc2.bias", HF_COPY},                                   \
+    {blk ".%d.ln2.weight", pre ".layers.%d.final_layer_norm.weight", HF_COPY},                       \
+    {blk ".%d.ln2.bias", pre ".layers.%d.final_layer_norm.bias", HF_COPY}
+static const hf_entry bart_names[] = {
+    {"emb.tok.weight", "shared.weight", HF_COPY},
+    {"src.pos.weight", "encoder.embed_positions.weight", HF_COPY},
+    {"src.ln.weight", "encoder.layernorm_embedding.weight", HF_COPY},
+    {"src.ln.bias", "encoder.layernorm_embedding.bias", HF_COPY},
+    {"emb.pos.weight", "decoder.embed_positions.weight", HF_COPY},
+    {"emb.ln.weight", "decoder.layernorm_embedding.weight", HF_COPY},
+    {"emb.ln.bias", "decoder.layernorm_embedding.bias", HF_COPY},
+    BART_BLOCK("encoder", "enc"),
+    BART_BLOCK("decoder", "dec"),
+    {"dec.%d.xattn.q.weight", "decoder.layers.%d.encoder_attn.q_proj.weight", HF_COPY},
+    {"dec.%d.xattn.q.bias", "decoder.layers.%d.encoder_attn.q_proj.bias", HF_COPY},
+    {"dec.%d.xattn.kv.weight", "decoder.layers.%d.encoder_attn.%s_proj.weight", HF_KV},
+    {"dec.%d.xattn.kv.bias", "decoder.layers.%d.encoder_attn.%s_proj.bias", HF_KV},
+    {"dec.%d.xattn.out.weight", "decoder.layers.%d.encoder_attn.out_proj.weight", HF_COPY},
+    {"dec.%d.xattn.out.bias", "decoder.layers.%d.encoder_attn.out_proj.bias", HF_COPY},
+    {"dec.%d.xattn.ln.weight", "decoder.layers.%d.encoder_attn_layer_norm.weight", HF_COPY},
+    {"dec.%d.xattn.ln.bias", "decoder.layers.%d.encoder_attn_layer_norm.bias", HF_COPY},
+};
+#undef BART_BLOCK
+static const hf_entry bart_lm_head[] = { /* the LM head is the shared table (not in the file) + this bias */
+    {"head.bias", "final_logits_bias", HF_ROW},
+};
+
 typedef struct hf_arch {
     const char *name;              /* model_type */
     const hf_entry *body, *head;   /* body names take the prefix, head names do not */
     int nbody, nhead;
     const char *prefix;            /* "bert.", "transformer." (absent in base-model files) */
-    const char *qkv[3];            /* the three projections' names (HF_QKV): query/key/value, q_lin/k_lin/v_lin */
+    const char *qkv[3];            /* the three projections' names (HF_QKV; HF_KV the last two): query/key/value,
+                                      q_lin/k_lin/v_lin, q/k/v */
 } hf_arch;
 
 #define N(a) (int)(sizeof a / sizeof a[0])
@@ -153,9 +199,10 @@ static int hf_source(const hf_arch *a, const char *prefix, int64_t L, const char
                 snprintf(p, sizeof p, t[i].pare, (int)l);
                 if (strcmp(p, name) != 0) continue;
                 *how = t[i].how;
-                for (int k = 0; k < (t[i].how == HF_QKV ? 3 : 1); k++) {
+                for (int k = 0; k < hf_parts(t[i].how); k++) {
                     char body[160];
                     if (t[i].how == HF_QKV) snprintf(body, sizeof body, t[i].hf, (int)l, qkv[k]);
+                    else if (t[i].how == HF_KV) snprintf(body, sizeof body, t[i].hf, (int)l, qkv[1 + k]);
                     else snprintf(body, sizeof body, t[i].hf, (int)l);
                     snprintf(hf[k], 160, "%s%s", pre, body);
                 }
@@ -170,6 +217,17 @@ static int hf_source(const hf_arch *a, const char *prefix, int64_t L, const char
 static const hf_arch arch_bert = {"bert", bert_names, bert_cls_head, N(bert_names), N(bert_cls_head), "bert.", {0}};
 static const hf_arch arch_bert_mlm = {"bert", bert_names, bert_mlm_head, N(bert_names), N(bert_mlm_head), "bert.", {0}};
 static const hf_arch arch_gpt2 = {"gpt2", gpt2_names, NULL, N(gpt2_names), 0, "transformer.", {0}};
+static const hf_arch arch_roberta = {"roberta", bert_names, roberta_cls_head, N(bert_names), N(roberta_cls_head),
+                                     "roberta.", {0}};
+static const hf_arch arch_roberta_mlm = {"roberta", bert_names, roberta_mlm_head, N(bert_names), N(roberta_mlm_head),
+                                         "roberta.", {0}};
+static const hf_arch arch_distilbert = {"distilbert", distilbert_names, distilbert_cls_head, N(distilbert_names),
+                                        N(distilbert_cls_head), "distilbert.", {"q_lin", "k_lin", "v_lin"}};
+static const hf_arch arch_distilbert_mlm = {"distilbert", distilbert_names, distilbert_mlm_head, N(distilbert_names),
+                                            N(distilbert_mlm_head), "distilbert.", {"q_lin", "k_lin", "v_lin"}};
+static const hf_arch arch_bart = {"bart", bart_names, bart_lm_head, N(bart_names), N(bart_lm_head), "model.",
+                                  {"q", "k", "v"}};
+static const hf_arch arch_bart_model = {"bart", bart_names, NULL, N(bart_names), 0, "model.", {"q", "k", "v"}};
 
 /* ---- config.json ---- */
 
@@ -302,19 +360,15 @@ static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int
             KV_NUM("heads", H), KV_NUM("layers", L), KV_NUM("ffn", F), KV_STR("act", act_buf), KV_STR("norm", "post"),
             KV_NUM("ln_eps", cJSON_IsNumber(eps) ? eps->valuedouble : 1e-5), KV_NUM("type_vocab", NT),
             KV_BOOL("emb_norm", 1);
-        static const hf_arch rob_cls = {"roberta", bert_names, roberta_cls_head, N(bert_names), N(roberta_cls_head),
-                                        "roberta.", {0}};
-        static const hf_arch rob_mlm = {"roberta", bert_names, roberta_mlm_head, N(bert_names), N(roberta_mlm_head),
-                                        "roberta.", {0}};
         if (!strcmp(head, "RobertaForSequenceClassification")) {
             const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(c, "id2label");
             if (!cfg_int(c, "num_labels", cJSON_IsObject(id2) ? cJSON_GetArraySize(id2) : 2, &ncls) || ncls < 2)
                 return pare_fail(PARE_EFORMAT, "%s: %s needs at least 2 labels", path, head);
             KV_STR("kind", "encoder"), KV_NUM("classes", ncls), KV_STR("pooler", "tanh"), KV_STR("pool", "cls");
-            *arch = &rob_cls;
+            *arch = &arch_roberta;
         } else if (!strcmp(head, "RobertaForMaskedLM")) {
             KV_STR("kind", "tagger"), KV_STR("head", "mlm"), KV_BOOL("tie_head", 1);
-            *arch = &rob_mlm;
+            *arch = &arch_roberta_mlm;
         } else
             return pare_fail(PARE_EFORMAT, "%s: architecture '%s' (roberta): pare loads RobertaForSequenceClassification "
                              "and RobertaForMaskedLM", path, head[0] ? head : "(none given)");
@@ -335,19 +389,15 @@ static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int
         KV_NUM("vocab", V), KV_NUM("max_T", P), KV_NUM("d", C), KV_NUM("heads", H), KV_NUM("layers", L),
             KV_NUM("ffn", F), KV_STR("act", act_buf), KV_STR("norm", "post"), KV_NUM("ln_eps", 1e-12),
             KV_BOOL("emb_norm", 1);
-        static const hf_arch db_cls = {"distilbert", distilbert_names, distilbert_cls_head, N(distilbert_names),
-                                       N(distilbert_cls_head), "distilbert.", {"q_lin", "k_lin", "v_lin"}};
-        static const hf_arch db_mlm = {"distilbert", distilbert_names, distilbert_mlm_head, N(distilbert_names),
-                                       N(distilbert_mlm_head), "distilbert.", {"q_lin", "k_lin", "v_lin"}};
         if (!strcmp(head, "DistilBertForSequenceClassification")) {
             const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(c, "id2label");
             if (!cfg_int(c, "num_labels", cJSON_IsObject(id2) ? cJSON_GetArraySize(id2) : 2, &ncls) || ncls < 2)
                 return pare_fail(PARE_EFORMAT, "%s: %s needs at least 2 labels", path, head);
             KV_STR("kind", "encoder"), KV_NUM("classes", ncls), KV_STR("pooler", "relu"), KV_STR("pool", "cls");
-            *arch = &db_cls;
+            *arch = &arch_distilbert;
         } else if (!strcmp(head, "DistilBertForMaskedLM")) {
             KV_STR("kind", "tagger"), KV_STR("head", "mlm"), KV_BOOL("tie_head", 1);
-            *arch = &db_mlm;
+            *arch = &arch_distilbert_mlm;
         } else
             return pare_fail(PARE_EFORMAT, "%s: architecture '%s' (distilbert): pare loads "
                              "DistilBertForSequenceClassification and DistilBertForMaskedLM", path,
@@ -371,9 +421,59 @@ static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int
             KV_NUM("layers", L), KV_NUM("ffn", F), KV_STR("act", act_buf), KV_STR("norm", "pre"), KV_NUM("ln_eps", e),
             KV_BOOL("tie_head", 1), KV_BOOL("head_bias", 0);
         *arch = &arch_gpt2;
+    } else if (!strcmp(type, "bart")) {
+        int64_t EL, EH, EF;
+        if (!cfg_int(c, "vocab_size", -1, &V) || !cfg_int(c, "d_model", -1, &C) || !cfg_int(c, "decoder_layers", -1, &L) ||
+            !cfg_int(c, "encoder_layers", -1, &EL) || !cfg_int(c, "decoder_attention_heads", -1, &H) ||
+            !cfg_int(c, "encoder_attention_heads", -1, &EH) || !cfg_int(c, "decoder_ffn_dim", -1, &F) ||
+            !cfg_int(c, "encoder_ffn_dim", -1, &EF) || !cfg_int(c, "max_position_embeddings", 1024, &P))
+            return pare_fail(PARE_EFORMAT, "%s: a bart config needs integer vocab_size, d_model, encoder_layers, "
+                             "decoder_layers, encoder_attention_heads, decoder_attention_heads, encoder_ffn_dim and "
+                             "decoder_ffn_dim", path);
+        /* pare's encdec has one width per model: both stacks share heads and FFN width */
+        if (EH != H || EF != F)
+            return pare_fail(PARE_EFORMAT, "%s: bart with encoder_%s %lld and decoder_%s %lld: pare's encoder-decoder "
+                             "has one value for both stacks", path, EH != H ? "attention_heads" : "ffn_dim",
+                             (long long)(EH != H ? EH : EF), EH != H ? "attention_heads" : "ffn_dim",
+                             (long long)(EH != H ? H : F));
+        const char *act = cfg_str(c, "activation_function", "gelu");
+        if (!strcmp(act, "gelu")) strcpy(act_buf, "gelu_erf");
+        else if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh")) strcpy(act_buf, "gelu");
+        else if (!strcmp(act, "relu")) strcpy(act_buf, "relu");
+        else return pare_fail(PARE_EFORMAT, "%s: activation_function '%s' is not one pare runs (gelu, gelu_new, relu)",
+                              path, act);
+        /* mBART-style keys change the layout (pre-LN, a final LayerNorm); an untied LM head is another tensor */
+        static const char *const refused[] = {"normalize_before", "add_final_layer_norm"};
+        for (int i = 0; i < 2; i++)
+            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, refused[i])))
+                return pare_fail(PARE_EFORMAT, "%s: bart with %s = true (mBART's layout) is not supported: pare loads "
+                                 "BART's post-LayerNorm blocks", path, refused[i]);
+        if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "tie_word_embeddings")))
+            return pare_fail(PARE_EFORMAT, "%s: bart with tie_word_embeddings = false (a separate lm_head.weight) is not "
+                             "supported: pare ties the LM head to model.shared", path);
+        const cJSON *sc = cJSON_GetObjectItemCaseSensitive(c, "scale_embedding");
+        if (sc && !cJSON_IsBool(sc) && !cJSON_IsNull(sc))
+            return pare_fail(PARE_EFORMAT, "%s: scale_embedding must be true or false", path);
+        if (P < 1 || P > 1000000)
+            return pare_fail(PARE_EFORMAT, "%s: max_position_embeddings %lld: must be in [1, 1000000]", path, (long long)P);
+        /* positions are BartLearnedPositionalEmbedding's: table row t + 2 (embed_positions has P + 2 rows) */
+        KV_STR("kind", "encdec"), KV_NUM("vocab", V), KV_NUM("max_T", P), KV_NUM("src_max_T", P), KV_NUM("d", C),
+            KV_NUM("heads", H), KV_NUM("layers", L), KV_NUM("enc_layers", EL), KV_NUM("ffn", F), KV_STR("act", act_buf),
+            KV_STR("norm", "post"), KV_NUM("ln_eps", 1e-5), KV_BOOL("emb_norm", 1), KV_NUM("pos_offset", 2),
+            KV_BOOL("share_emb", 1), KV_BOOL("tie_head", 1);
+        if (cJSON_IsTrue(sc)) KV_NUM("emb_scale", sqrt((double)C));
+        if (!strcmp(head, "BartForConditionalGeneration")) {
+            KV_BOOL("head_bias", 1);
+            *arch = &arch_bart;
+        } else if (!strcmp(head, "BartModel")) {
+            KV_BOOL("head_bias", 0); /* logits: the last hidden states against the shared table */
+            *arch = &arch_bart_model;
+        } else
+            return pare_fail(PARE_EFORMAT, "%s: architecture '%s' (bart): pare loads BartForConditionalGeneration and "
+                             "BartModel", path, head[0] ? head : "(none given)");
     } else
-        return pare_fail(PARE_EFORMAT, "%s: model_type '%s' is not one pare loads (bert, roberta, distilbert, gpt2)", path,
-                         type[0] ? type : "(none given)");
+        return pare_fail(PARE_EFORMAT, "%s: model_type '%s' is not one pare loads (bert, roberta, distilbert, gpt2, "
+                         "bart)", path, type[0] ? type : "(none given)");
 #undef KV_NUM
 #undef KV_STR
 #undef KV_BOOL
@@ -388,7 +488,8 @@ static int ignored_tensor(const char *name)
 #define ENDS(s) (n >= sizeof s - 1 && !strcmp(name + n - (sizeof s - 1), s))
     return ENDS("position_ids") || ENDS("attn.bias") || ENDS("attn.masked_bias") || ENDS("lm_head.weight") ||
            ENDS("cls.predictions.decoder.weight") || ENDS("cls.predictions.decoder.bias") ||
-           ENDS("lm_head.decoder.weight") || ENDS("lm_head.decoder.bias") || ENDS("vocab_projector.weight");
+           ENDS("lm_head.decoder.weight") || ENDS("lm_head.decoder.bias") || ENDS("vocab_projector.weight") ||
+           ENDS("encoder.embed_tokens.weight") || ENDS("decoder.embed_tokens.weight"); /* BART: tied to shared */
 #undef ENDS
 }
 
@@ -415,7 +516,7 @@ static int64_t tensor_numel(const pare_st_tensor *t)
 static pare_status read_param(const pare_st_file *f, const hf_arch *a, pare_param *p, const char *const hf[3], hf_layout how,
                               char *used)
 {
-    int parts = how == HF_QKV ? 3 : 1;
+    int parts = hf_parts(how);
     int64_t N = p->shape[0], K = p->ndim > 1 ? p->shape[1] : 1, per = pare_param_numel(p) / parts;
     float *tmp = how == HF_T ? malloc(sizeof(float) * (size_t)(N * K)) : NULL;
     if (how == HF_T && !tmp) return pare_fail(PARE_ENOMEM, "out of memory reading %s", hf[0]);
@@ -428,8 +529,8 @@ static pare_status read_param(const pare_st_file *f, const hf_arch *a, pare_para
             break;
         }
         used[t - f->tensors] = 1;
-        int64_t r = how == HF_T ? K : how == HF_QKV ? N / 3 : N, c = how == HF_T ? N : K; /* the HF shape */
-        int two = how == HF_T || p->ndim == 2;
+        int64_t r = how == HF_T ? K : how == HF_ROW ? 1 : N / parts, c = how == HF_T || how == HF_ROW ? N : K; /* HF's */
+        int two = how == HF_T || how == HF_ROW || p->ndim == 2;
         if (t->ndim != (two ? 2 : 1) || t->shape[0] != r || (two && t->shape[1] != c)) {
             char want[64];
             if (two) snprintf(want, sizeof want, "[%lld, %lld]", (long long)r, (long long)c);
@@ -447,11 +548,26 @@ static pare_status read_param(const pare_st_file *f, const hf_arch *a, pare_para
     return st;
 }
 
+/* One more than the highest layer number in m's parameter names ("enc.3.", "dec.5."): an encoder-decoder's
+ * encoder may have more layers than m->L (the decoder's). */
+static int64_t layer_bound(const pare_model *m)
+{
+    int64_t L = m->L;
+    for (int64_t i = 0; i < m->nparams; i++) {
+        long l = -1;
+        if (sscanf(m->params[i].name, "%*[a-z].%ld.", &l) == 1 && l >= L) L = l + 1;
+    }
+    return L;
+}
+
 /* config.json's pruned_heads ({"2": [0, 5], ...}, possibly {}) applied to m's attention layers. */
 static pare_status apply_pruned_heads(pare_model *m, const cJSON *ph, const char *dir)
 {
     if (cJSON_IsNull(ph)) return PARE_OK;
     if (!cJSON_IsObject(ph)) return pare_fail(PARE_EFORMAT, "%s/config.json: pruned_heads must be an object", dir);
+    if (!strcmp(m->kind, "encdec") && ph->child)
+        return pare_fail(PARE_EFORMAT, "%s/config.json: pruned_heads in an encoder-decoder (bart): transformers does not "
+                         "prune BART's heads, and pare does not read such a key", dir);
     const char *blk = !strcmp(m->kind, "decoder") ? "dec" : "enc";
     for (const cJSON *e = ph->child; e; e = e->next) {
         char *end;
@@ -538,18 +654,19 @@ pare_status pare_hf_load(pare_model **out, pare_hf_info *info, const char *dir)
     if (st == PARE_OK && (st = pare_transformer_build(&m, &o)) != PARE_OK) st = pare_fail_ctx(st, "%s", dir);
     if (st == PARE_OK && pruned) st = apply_pruned_heads(m, pruned, dir);
     cJSON_Delete(pruned);
+    int64_t nlayers = st == PARE_OK ? layer_bound(m) : 0;
     for (int64_t i = 0; st == PARE_OK && i < m->nparams; i++) {
         pare_param *p = &m->params[i];
         char hf[3][160];
         hf_layout how;
-        if (!hf_source(arch, prefix, m->L, p->name, hf, &how)) {
+        if (!hf_source(arch, prefix, nlayers, p->name, hf, &how)) {
             st = pare_fail(PARE_EINVAL, "%s: pare's %s has a parameter '%s' with no Hugging Face name (a pare bug)", dir,
                            arch->name, p->name);
             break;
         }
         const char *names[3] = {hf[0], hf[1], hf[2]};
         st = read_param(f, arch, p, names, how, used);
-        if (st == PARE_OK) info->tensors += how == HF_QKV ? 3 : 1;
+        if (st == PARE_OK) info->tensors += hf_parts(how);
     }
     for (int64_t i = 0; st == PARE_OK && i < f->ntensors; i++)
         if (!used[i] && !ignored_tensor(f->tensors[i].name))
@@ -608,24 +725,54 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
     if (st != PARE_OK) return pare_fail_ctx(st, "%s", dir);
     const char *kind = pare_opt_str(&o, "kind"), *act = pare_opt_str(&o, "act");
     int post = !strcmp(pare_opt_str(&o, "norm"), "post"), tie = pare_opt_bool(&o, "tie_head");
+    int emb_norm = pare_opt_bool(&o, "emb_norm"), learned = !strcmp(pare_opt_str(&o, "pos"), "learned");
+    int mlm = !strcmp(pare_opt_str(&o, "head"), "mlm");
+    const char *pooler = pare_opt_str(&o, "pooler");
+    int64_t poff = pare_opt_int(&o, "pos_offset"), NT = pare_opt_int(&o, "type_vocab");
+    double eps = pare_opt_num(&o, "ln_eps"), escale = pare_opt_num(&o, "emb_scale"), C_ = (double)m->C;
     const hf_arch *a = NULL;
     const char *head = NULL;
-    if (post && pare_opt_bool(&o, "emb_norm") && !strcmp(kind, "encoder") && !strcmp(pare_opt_str(&o, "pooler"), "tanh"))
-        a = &arch_bert, head = "BertForSequenceClassification";
-    else if (post && pare_opt_bool(&o, "emb_norm") && !strcmp(kind, "tagger") && tie &&
-             !strcmp(pare_opt_str(&o, "head"), "mlm"))
-        a = &arch_bert_mlm, head = "BertForMaskedLM";
-    else if (!post && !strcmp(kind, "decoder") && tie && !pare_opt_bool(&o, "head_bias") &&
-             !strcmp(pare_opt_str(&o, "pos"), "learned"))
+    /* the BERT family by position offset (RoBERTa numbers positions after its padding id) and token types
+     * (DistilBERT has none) */
+    int bert_like = post && emb_norm && learned && escale == 1.0;
+    if (bert_like && !strcmp(kind, "encoder") && !strcmp(pooler, "tanh"))
+        a = poff > 0 && NT > 0 ? &arch_roberta : &arch_bert,
+        head = a == &arch_roberta ? "RobertaForSequenceClassification" : "BertForSequenceClassification";
+    else if (bert_like && !strcmp(kind, "encoder") && !strcmp(pooler, "relu") && NT == 0)
+        a = &arch_distilbert, head = "DistilBertForSequenceClassification";
+    else if (bert_like && !strcmp(kind, "tagger") && tie && mlm)
+        a = poff > 0 && NT > 0 ? &arch_roberta_mlm : NT == 0 ? &arch_distilbert_mlm : &arch_bert_mlm,
+        head = a == &arch_roberta_mlm ? "RobertaForMaskedLM" : a == &arch_distilbert_mlm ? "DistilBertForMaskedLM"
+                                                                                         : "BertForMaskedLM";
+    else if (!post && !strcmp(kind, "decoder") && tie && !pare_opt_bool(&o, "head_bias") && learned && escale == 1.0)
         a = &arch_gpt2, head = "GPT2LMHeadModel";
+    else if (post && emb_norm && learned && !strcmp(kind, "encdec") && tie && pare_opt_bool(&o, "share_emb"))
+        a = pare_opt_bool(&o, "head_bias") ? &arch_bart : &arch_bart_model,
+        head = a == &arch_bart ? "BartForConditionalGeneration" : "BartModel";
     if (!a)
-        return pare_fail(PARE_EINVAL, "%s: the model is not shaped as a Hugging Face architecture pare writes: BERT "
-                         "(norm=post, emb_norm, an encoder with pooler=tanh or a tagger with head=mlm and tie_head) or "
-                         "GPT-2 (a pre-norm decoder with tie_head and no head bias)", dir);
-    if (pare_opt_int(&o, "pos_offset") != 0 || strcmp(pare_opt_str(&o, "attention"), "") != 0 ||
-        strcmp(pare_opt_str(&o, "pool"), "cls") != 0)
-        return pare_fail(PARE_EINVAL, "%s: options with no Hugging Face %s equivalent (pos_offset, attention variants, "
-                         "pool=mean)", dir, a->name);
+        return pare_fail(PARE_EINVAL, "%s: the model is not shaped as a Hugging Face architecture pare writes: BERT, "
+                         "RoBERTa (pos_offset > 0) or DistilBERT (no token types, pooler=relu or head=mlm) (norm=post, "
+                         "emb_norm, an encoder with pooler=tanh or a tagger with head=mlm and tie_head), GPT-2 (a "
+                         "pre-norm decoder with tie_head and no head bias) or BART (an encdec with norm=post, emb_norm, "
+                         "share_emb and tie_head)", dir);
+    /* what each architecture's config cannot say */
+    const char *bad = strcmp(pare_opt_str(&o, "attention"), "") != 0 ? "attention variants"
+                      : strcmp(pare_opt_str(&o, "pool"), "cls") != 0 ? "pool=mean"
+                      : (a == &arch_bart || a == &arch_bart_model) ? (poff != 2                     ? "pos_offset other than 2"
+                                                                      : m->src_max_T != m->max_T     ? "src_max_T other than max_T"
+                                                                      : fabs(eps - 1e-5) > 1e-12     ? "ln_eps other than 1e-5"
+                                                                      : escale != 1.0 && fabs(escale - sqrt(C_)) > 1e-6 * sqrt(C_)
+                                                                          ? "emb_scale other than 1 or sqrt(d)"
+                                                                          : NULL)
+                      : (a == &arch_roberta || a == &arch_roberta_mlm) ? NULL
+                      : poff != 0 ? "pos_offset"
+                      : (a == &arch_distilbert || a == &arch_distilbert_mlm) ? (fabs(eps - 1e-12) > 1e-20 ? "ln_eps other than 1e-12"
+                                                                                : !strcmp(act, "gelu") ? "act=gelu (tanh form)"
+                                                                                                       : NULL)
+                                                                             : NULL;
+    if (bad)
+        return pare_fail(PARE_EINVAL, "%s: options with no Hugging Face %s equivalent: %s", dir, a->name, bad);
+    int bart = a == &arch_bart || a == &arch_bart_model;
     /* one width per model in HF's configs, but heads pruned per layer are described by pruned_heads: the
      * unedited model with each layer's last heads dropped must have m's shapes; any other edit is refused.
      * (Which heads were dropped does not matter: the kept heads' weights are what is written, in order.) */
@@ -636,6 +783,11 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
         const pare_node *n = &m->nodes[i];
         int j = n->op == PARE_OP_ATTENTION ? pare_model_find_node(fresh, n->name) : -1;
         if (j < 0 || fresh->nodes[j].a.heads <= n->a.heads) continue;
+        if (bart) {
+            st = pare_fail(PARE_EINVAL, "%s: heads removed from %s: BART's configs have no pruned_heads (transformers "
+                           "does not prune BART's heads)", dir, n->name);
+            break;
+        }
         int H = fresh->nodes[j].a.heads, drop[1024], k = 0;
         for (int h = n->a.heads; h < H && k < 1024; h++) drop[k++] = h;
         st = pare_model_drop_heads(fresh, j, drop, k);
@@ -651,6 +803,10 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
         same = !strcmp(fresh->params[i].name, m->params[i].name) && fresh->params[i].shape[0] == m->params[i].shape[0] &&
                fresh->params[i].shape[1] == m->params[i].shape[1];
     pare_model_free(fresh);
+    if (st != PARE_OK) {
+        cJSON_Delete(pruned);
+        return st;
+    }
     if (!same) {
         cJSON_Delete(pruned);
         return pare_fail(PARE_EINVAL, "%s: the model's layers were edited beyond removing heads (FFN neurons or layers "
@@ -668,22 +824,28 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
     int64_t (*shapes)[2] = calloc((size_t)cap, sizeof *shapes);
     float **bufs = calloc((size_t)cap, sizeof *bufs);
     if (!t || !names || !shapes || !bufs) st = pare_fail(PARE_ENOMEM, "out of memory saving %s", dir);
+    const char *prefix = a == &arch_bart_model ? "" : a->prefix; /* BartModel's files have no "model." */
+    int64_t nlayers = layer_bound(m);
     for (int64_t i = 0; st == PARE_OK && i < m->nparams; i++) {
         const pare_param *p = &m->params[i];
         char hf[3][160];
         hf_layout how;
-        if (!hf_source(a, a->prefix, m->L, p->name, hf, &how)) {
+        if (!hf_source(a, prefix, nlayers, p->name, hf, &how)) {
             st = pare_fail(PARE_EINVAL, "%s: parameter '%s' has no Hugging Face %s name", dir, p->name, a->name);
             break;
         }
         int64_t N = p->shape[0], K = p->ndim > 1 ? p->shape[1] : 1;
-        for (int k = 0; k < (how == HF_QKV ? 3 : 1); k++) {
+        int parts = hf_parts(how);
+        for (int k = 0; k < parts; k++) {
             memcpy(names[nt], hf[k], sizeof names[nt]);
             t[nt].name = names[nt];
             t[nt].ndim = p->ndim;
-            if (how == HF_QKV) {
-                shapes[nt][0] = N / 3, shapes[nt][1] = K;
-                t[nt].data = p->blob->data + k * (N / 3) * K;
+            if (how == HF_QKV || how == HF_KV) {
+                shapes[nt][0] = N / parts, shapes[nt][1] = K;
+                t[nt].data = p->blob->data + k * (N / parts) * K;
+            } else if (how == HF_ROW) {
+                t[nt].ndim = 2, shapes[nt][0] = 1, shapes[nt][1] = N;
+                t[nt].data = p->blob->data;
             } else if (how == HF_T) {
                 shapes[nt][0] = K, shapes[nt][1] = N;
                 bufs[nt] = malloc(sizeof(float) * (size_t)(N * K));
@@ -723,7 +885,27 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
     double V = (double)m->vocab, C = (double)m->C, L = (double)pare_opt_int(&o, "layers"),
            H = (double)pare_opt_int(&o, "heads"), F = (double)(ffn ? ffn : 4 * m->C), P = (double)m->max_T;
     const char *hf_act = !strcmp(act, "gelu_erf") ? "gelu" : !strcmp(act, "gelu") ? "gelu_new" : "relu";
-    if (a == &arch_gpt2) {
+    if (bart) {
+        int64_t EL = pare_opt_int(&o, "enc_layers");
+        cJSON_AddNumberToObject(c, "vocab_size", V), cJSON_AddNumberToObject(c, "d_model", C);
+        cJSON_AddNumberToObject(c, "encoder_layers", (double)(EL < 0 ? (int64_t)L : EL));
+        cJSON_AddNumberToObject(c, "decoder_layers", L);
+        cJSON_AddNumberToObject(c, "encoder_attention_heads", H), cJSON_AddNumberToObject(c, "decoder_attention_heads", H);
+        cJSON_AddNumberToObject(c, "encoder_ffn_dim", F), cJSON_AddNumberToObject(c, "decoder_ffn_dim", F);
+        cJSON_AddNumberToObject(c, "max_position_embeddings", P);
+        cJSON_AddStringToObject(c, "activation_function", hf_act);
+        cJSON_AddBoolToObject(c, "scale_embedding", escale != 1.0);
+        cJSON_AddNumberToObject(c, "pad_token_id", 1), cJSON_AddNumberToObject(c, "bos_token_id", 0);
+        cJSON_AddNumberToObject(c, "eos_token_id", 2), cJSON_AddNumberToObject(c, "decoder_start_token_id", 2);
+        cJSON_AddBoolToObject(c, "is_encoder_decoder", 1), cJSON_AddBoolToObject(c, "tie_word_embeddings", 1);
+    } else if (a == &arch_distilbert || a == &arch_distilbert_mlm) {
+        cJSON_AddNumberToObject(c, "vocab_size", V), cJSON_AddNumberToObject(c, "dim", C);
+        cJSON_AddNumberToObject(c, "n_layers", L), cJSON_AddNumberToObject(c, "n_heads", H);
+        cJSON_AddNumberToObject(c, "hidden_dim", F), cJSON_AddStringToObject(c, "activation", hf_act);
+        cJSON_AddNumberToObject(c, "max_position_embeddings", P);
+        cJSON_AddBoolToObject(c, "sinusoidal_pos_embds", 0);
+        cJSON_AddNumberToObject(c, "pad_token_id", 0);
+    } else if (a == &arch_gpt2) {
         cJSON_AddNumberToObject(c, "vocab_size", V), cJSON_AddNumberToObject(c, "n_embd", C);
         cJSON_AddNumberToObject(c, "n_layer", L), cJSON_AddNumberToObject(c, "n_head", H);
         cJSON_AddNumberToObject(c, "n_positions", P), cJSON_AddNumberToObject(c, "n_ctx", P);
@@ -734,17 +916,19 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
         cJSON_AddNumberToObject(c, "vocab_size", V), cJSON_AddNumberToObject(c, "hidden_size", C);
         cJSON_AddNumberToObject(c, "num_hidden_layers", L), cJSON_AddNumberToObject(c, "num_attention_heads", H);
         cJSON_AddNumberToObject(c, "intermediate_size", F), cJSON_AddStringToObject(c, "hidden_act", hf_act);
-        cJSON_AddNumberToObject(c, "max_position_embeddings", P);
-        cJSON_AddNumberToObject(c, "type_vocab_size", (double)pare_opt_int(&o, "type_vocab"));
-        cJSON_AddNumberToObject(c, "layer_norm_eps", pare_opt_num(&o, "ln_eps"));
-        cJSON_AddNumberToObject(c, "pad_token_id", 0);
-        if (a == &arch_bert) {
-            cJSON *id2 = cJSON_AddObjectToObject(c, "id2label"), *l2 = cJSON_AddObjectToObject(c, "label2id");
-            for (int64_t k = 0; k < m->nclass; k++) {
-                char key[32], lab[32];
-                snprintf(key, sizeof key, "%lld", (long long)k), snprintf(lab, sizeof lab, "LABEL_%lld", (long long)k);
-                cJSON_AddStringToObject(id2, key, lab), cJSON_AddNumberToObject(l2, lab, (double)k);
-            }
+        /* RoBERTa: positions start after the padding id, so the table has pad_token_id + 1 more rows */
+        cJSON_AddNumberToObject(c, "max_position_embeddings", P + (double)poff);
+        cJSON_AddNumberToObject(c, "type_vocab_size", (double)NT);
+        cJSON_AddNumberToObject(c, "layer_norm_eps", eps);
+        cJSON_AddNumberToObject(c, "pad_token_id", (double)(poff > 0 ? poff - 1 : 0));
+        if (poff > 0) cJSON_AddNumberToObject(c, "bos_token_id", 0), cJSON_AddNumberToObject(c, "eos_token_id", 2);
+    }
+    if (a == &arch_bert || a == &arch_roberta || a == &arch_distilbert) { /* the classifiers' labels */
+        cJSON *id2 = cJSON_AddObjectToObject(c, "id2label"), *l2 = cJSON_AddObjectToObject(c, "label2id");
+        for (int64_t k = 0; k < m->nclass; k++) {
+            char key[32], lab[32];
+            snprintf(key, sizeof key, "%lld", (long long)k), snprintf(lab, sizeof lab, "LABEL_%lld", (long long)k);
+            cJSON_AddStringToObject(id2, key, lab), cJSON_AddNumberToObject(l2, lab, (double)k);
         }
     }
     if (pruned->child) cJSON_AddItemToObject(c, "pruned_heads", pruned);

@@ -10,8 +10,13 @@
  *   bert   BertForSequenceClassification (pooler + classifier), BertForMaskedLM (the MLM head, its decoder
  *          tied to the word embeddings): post-LayerNorm blocks, exact GELU, token types, LayerNorm ε from
  *          the config (1e-12).
+ *   roberta, distilbert  the BERT family's classifiers and masked LMs (positions after the padding id;
+ *          no token types).
  *   gpt2   GPT2LMHeadModel / GPT2Model: pre-LayerNorm, tanh GELU, the LM head tied to wte; Conv1D weights
  *          are stored (in, out) and transposed on the way in and out.
+ *   bart   BartForConditionalGeneration / BartModel: an encdec with post-LayerNorm blocks, embedding
+ *          LayerNorms, √d embedding scale, positions at t + 2, one shared table tied to the LM head
+ *          (+ final_logits_bias); cross-attention's k and v stacked into xattn.kv (docs/arch-bart.md).
  * Each HF layer maps onto pare's names: BERT's separate query/key/value become one qkv projection
  * (rows q, then k, then v: the same function), GPT-2's c_attn is that already. Tensors may be F32, F16 or
  * BF16 (widened exactly to f32). Buffers HF keeps in some files (position_ids, attn.bias,
@@ -20,8 +25,10 @@
  * activation other than the architecture's, or a sharded / pytorch_model.bin-only directory.
  *
  * Saving writes config.json (the architecture's keys, from the model's shapes) and model.safetensors
- * (F32, HF names and layouts; the tied head is not written, as transformers does). Models whose layers
- * differ (pruned heads or FFN neurons) are refused for now: HF's configs describe one width per model.
+ * (F32, HF names and layouts; the tied head is not written, as transformers does), for every
+ * architecture above, picked from the model's options. Heads pruned per layer are written as
+ * pruned_heads (not for BART, whose configs have no such key); other per-layer edits (FFN neurons) are
+ * refused: HF's configs describe one width per model.
  * Quantized weights are written as their f32 masters.
  */
 #ifndef PARE_HF_H
@@ -30,7 +37,7 @@
 #include "graph/graph.h"
 
 typedef struct pare_hf_info {
-    char arch[16];       /* "bert", "gpt2" */
+    char arch[16];       /* "bert", "roberta", "distilbert", "gpt2", "bart" */
     char head[48];       /* "BertForSequenceClassification", ... */
     int64_t tensors;     /* tensors read */
     char dtype[8];       /* the file's weight dtype: "F32", "F16", "BF16" (the first tensor's) */

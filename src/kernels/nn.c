@@ -31,6 +31,12 @@ void pare_embedding_forward(float *out, const int32_t *ids, const float *table, 
     for (int64_t m = 0; m < M; m++) memcpy(out + m * C, table + (int64_t)ids[m] * C, (size_t)C * sizeof(float));
 }
 
+void pare_scale_inplace(float *x, float s, int64_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
 /* dtable (V,C) += scatter of dout (M,C) by ids. Rows may repeat, so threads split the columns. */
 PARE_HOT void pare_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int64_t M, int64_t C)
 {

@@ -19,6 +19,8 @@
 /* out(M,C) = table[ids[m]]. ids are checked by the caller to be in [0, V). */
 void pare_embedding_forward(float *out, const int32_t *ids, const float *table, int64_t M, int64_t C);
 void pare_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int64_t M, int64_t C);
+/* x (n) *= s (an embedding's scale, forward on its output and backward on its gradient) */
+void pare_scale_inplace(float *x, float s, int64_t n);
 
 /* out(B,T,C) = inp(B,T,C) + pos(T,C) (learned or sinusoidal positions; pos has >= T rows). */
 void pare_posadd_forward(float *out, const float *inp, const float *pos, int64_t B, int64_t T, int64_t C);

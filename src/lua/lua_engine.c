@@ -795,10 +795,13 @@ static void push_matrix(lua_State *L, const float *data, int64_t rows, int64_t c
     lua_setfield(L, -2, "values");
 }
 
-/* m:forward{tokens = {{...}, ...} [, types = ...] [, lengths = {...}] [, capture = {"enc.1.ln2", ...}]}
+/* m:forward{tokens = {{...}, ...} [, types = ...] [, lengths = {...}] [, capture = {"enc.1.ln2", ...}]
+ *            [, src_tokens = {{...}, ...}, src_lengths = {...}]}
  *   -> {logits = {rows=, cols=, values=}, [name] = {rows=, cols=, values=}, ...}
  * One inference forward on the given ids (rows shorter than the longest are padded; lengths default to
- * each row's own length): logits row-major, (B, classes) or (B·T, vocab), and any value by name. */
+ * each row's own length): logits row-major, (B, classes) or (B·T, vocab), and any value by name. An
+ * encoder-decoder takes its source as src_tokens (B rows of up to S ids; S the longest) and src_lengths
+ * (default: each row's own length). */
 static int model_forward(lua_State *L)
 {
     lmodel *lm = check_model(L, 1);
@@ -820,6 +823,36 @@ static int model_forward(lua_State *L)
     } else if (!lua_isnil(L, cap)) return pare_lua_error(L, "forward: capture must be a list of value names");
     int32_t *tok = int_rows(L, 2, "tokens", &B, &T, 1);
     int32_t *types = int_rows(L, 2, "types", &B, &T, 0);
+    int64_t SB = B, S = 0;
+    int32_t *src = NULL, *slen = NULL;
+    lua_getfield(L, 2, "src_tokens");
+    int has_src = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (has_src) {
+        lua_getfield(L, 2, "src_tokens");
+        if (lua_istable(L, -1)) /* S: the longest source row */
+            for (lua_Integer r = 1; r <= luaL_len(L, -1); r++) {
+                lua_geti(L, -1, r);
+                if (lua_istable(L, -1) && (int64_t)luaL_len(L, -1) > S) S = (int64_t)luaL_len(L, -1);
+                lua_pop(L, 1);
+            }
+        lua_pop(L, 1);
+        src = int_rows(L, 2, "src_tokens", &SB, &S, 1);
+        slen = calloc((size_t)B, sizeof *slen);
+        lua_getfield(L, 2, "src_lengths");
+        lua_getfield(L, 2, "src_tokens");
+        for (int64_t b = 0; b < B; b++) {
+            lua_geti(L, -1, b + 1);
+            slen[b] = (int32_t)luaL_len(L, -1);
+            lua_pop(L, 1);
+            if (lua_istable(L, -2)) {
+                lua_geti(L, -2, b + 1);
+                slen[b] = (int32_t)luaL_optinteger(L, -1, slen[b]);
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 2);
+    }
     int32_t *len = calloc((size_t)B, sizeof *len);
     lua_getfield(L, 2, "lengths");
     for (int64_t b = 0; b < B; b++) {
@@ -836,11 +869,13 @@ static int model_forward(lua_State *L)
     }
     lua_pop(L, 1);
     pare_exec *x = NULL;
-    pare_status st = pare_exec_new_keep(&x, lm->m, B, T, PARE_EXEC_INFER, keep, nkeep);
+    pare_status st = src ? pare_exec_new_src(&x, lm->m, B, T, S, PARE_EXEC_INFER, keep, nkeep)
+                         : pare_exec_new_keep(&x, lm->m, B, T, PARE_EXEC_INFER, keep, nkeep);
     if (st == PARE_OK) st = pare_exec_bind(x, tok, len, NULL);
     if (st == PARE_OK && types) st = pare_exec_bind_types(x, types);
+    if (st == PARE_OK && src) st = pare_exec_bind_source(x, src, slen);
     if (st == PARE_OK) st = pare_exec_forward(x);
-    free(tok), free(types), free(len);
+    free(tok), free(types), free(len), free(src), free(slen);
     if (st != PARE_OK) {
         pare_exec_free(x);
         return pare_lua_status_error(L, st);

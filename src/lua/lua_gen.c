@@ -4,7 +4,10 @@
  *   m:generate(prompts, {max_new_tokens = 16, temperature = 0, top_k = 0, top_p = 1, seed = 1, eos = -1,
  *                        cache = true})
  *     prompts: a list of token-id lists ({{5, 9, 2}, {7}}), or one list ({5, 9, 2}); ids as m:forward's
- *     (0-based, in [0, vocab)). temperature 0 is greedy.
+ *     (0-based, in [0, vocab)). temperature 0 is greedy. An encoder-decoder (kind encdec, BART) takes
+ *     source = {{...}, ...} (one source id list per prompt, or one list for one prompt): encoded once,
+ *     its cross-attention keys and values kept beside the KV cache; the prompts hold the decoder's
+ *     start token(s).
  *     -> {tokens = {{...}, ...},        the new tokens of each prompt (eos included when produced)
  *         stop = {"eos" | "max_new_tokens" | "max_T", ...},
  *         prompt_tokens, generated, prefill_ms, steps, step_ms = {...}, step_median_ms, step_mean_ms,
@@ -51,21 +54,27 @@ static const pare_schema bench_schema = {"generate_bench", "latency per generate
 /* The prompts at idx (a list of lists, or one list of numbers) into userdata anchored on the stack:
  * tokens (B × longest), lens (B). Raises naming the prompt and position of anything that is not an
  * integer. Pushes two userdata. */
+static int64_t read_lists(lua_State *L, int idx, int32_t **tok, int64_t **lens, int64_t *longest, const char *what);
 static int64_t read_prompts(lua_State *L, int idx, int32_t **tok, int64_t **lens, int64_t *longest)
+{
+    return read_lists(L, idx, tok, lens, longest, "prompt");
+}
+
+static int64_t read_lists(lua_State *L, int idx, int32_t **tok, int64_t **lens, int64_t *longest, const char *what)
 {
     luaL_checktype(L, idx, LUA_TTABLE);
     lua_geti(L, idx, 1);
     int flat = lua_type(L, -1) == LUA_TNUMBER;
     lua_pop(L, 1);
     int64_t B = flat ? 1 : (int64_t)luaL_len(L, idx);
-    if (B < 1) pare_lua_error(L, "generate: prompts must be a list of token-id lists (got an empty table)");
+    if (B < 1) pare_lua_error(L, "generate: %ss must be a list of token-id lists (got an empty table)", what);
     *longest = 0;
     for (int64_t b = 0; b < B; b++) {
         if (!flat) {
             lua_geti(L, idx, b + 1);
             if (!lua_istable(L, -1)) {
                 char d[64];
-                pare_lua_error(L, "generate: prompt %d must be a list of token ids, not %s", (int)(b + 1),
+                pare_lua_error(L, "generate: %s %d must be a list of token ids, not %s", what, (int)(b + 1),
                                pare_lua_describe(L, -1, d, sizeof d));
             }
         } else lua_pushvalue(L, idx);
@@ -87,7 +96,7 @@ static int64_t read_prompts(lua_State *L, int idx, int32_t **tok, int64_t **lens
             lua_Integer v = lua_tointegerx(L, -1, &isint);
             if (!isint || v < INT32_MIN || v > INT32_MAX) {
                 char d[64];
-                pare_lua_error(L, "generate: prompt %d, position %d: %s is not a token id (an integer)",
+                pare_lua_error(L, "generate: %s %d, position %d: %s is not a token id (an integer)", what,
                                (int)(b + 1), (int)(t + 1), pare_lua_describe(L, -1, d, sizeof d));
             }
             (*tok)[b * W + t] = (int32_t)v;
@@ -112,16 +121,39 @@ static int model_generate(lua_State *L)
 {
     pare_model *m = pare_lua_check_model(L, 1);
     pare_options o;
-    pare_lua_opts(L, 3, &pare_gen_schema, &o);
+    int opt_idx = 3, src_idx = 0;
+    if (lua_istable(L, 3)) { /* source is data, not an option: the other keys go to the schema */
+        lua_getfield(L, 3, "source");
+        if (!lua_isnil(L, -1)) {
+            src_idx = lua_gettop(L);
+            lua_newtable(L);
+            for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) {
+                if (lua_type(L, -2) == LUA_TSTRING && !strcmp(lua_tostring(L, -2), "source")) continue;
+                lua_pushvalue(L, -2), lua_pushvalue(L, -2), lua_settable(L, -5);
+            }
+            opt_idx = lua_gettop(L);
+        } else lua_pop(L, 1);
+    }
+    pare_lua_opts(L, opt_idx, &pare_gen_schema, &o);
     pare_gen_opts go = pare_gen_opts_from(&o);
-    int32_t *tok;
-    int64_t *lens, W;
+    int32_t *tok, *stok = NULL;
+    int64_t *lens, *slens = NULL, W, SW = 0;
     int64_t B = read_prompts(L, 2, &tok, &lens, &W);
     if (W < 1) W = 1;
     const int32_t **pr = lua_newuserdatauv(L, sizeof *pr * (size_t)B, 0);
     for (int64_t b = 0; b < B; b++) pr[b] = tok + b * W;
+    const int32_t **sr = NULL;
+    if (src_idx) {
+        if (!lua_istable(L, src_idx)) return pare_lua_error(L, "generate: source must be a list of token-id lists");
+        int64_t SB = read_lists(L, src_idx, &stok, &slens, &SW, "source");
+        if (SB != B)
+            return pare_lua_error(L, "generate: %d sources for %d prompts (one source per prompt)", (int)SB, (int)B);
+        if (SW < 1) SW = 1;
+        sr = lua_newuserdatauv(L, sizeof *sr * (size_t)B, 0);
+        for (int64_t b = 0; b < B; b++) sr[b] = stok + b * SW;
+    }
     pare_gen_result r;
-    pare_status st = pare_generate(&r, m, pr, lens, B, &go);
+    pare_status st = pare_generate_src(&r, m, pr, lens, B, sr, slens, &go);
     if (st != PARE_OK) return pare_lua_status_error(L, st); /* r holds nothing on failure */
     lua_createtable(L, 0, 16);
     lua_createtable(L, (int)B, 0);

@@ -31,7 +31,10 @@ static const pare_opt_spec model_opts[] = {
      "LayerNorm placement: pre (x + f(LN(x)), a final LayerNorm; GPT-2) or post (LN(x + f(x)); BERT)"},
     {"ln_eps", PARE_OPT_FLOAT, "1e-5", 1e-14, 1e-2, NULL, "LayerNorm epsilon (BERT checkpoints: 1e-12)"},
     {"type_vocab", PARE_OPT_INT, "0", 0, 1024, NULL, "token-type (segment) embeddings: 0 none, 2 for BERT's pairs"},
-    {"emb_norm", PARE_OPT_BOOL, "false", 0, 0, NULL, "a LayerNorm after the summed embeddings (BERT)"},
+    {"emb_norm", PARE_OPT_BOOL, "false", 0, 0, NULL,
+     "a LayerNorm after the summed embeddings (BERT; encdec: on both sides, src.ln and emb.ln, as BART)"},
+    {"emb_scale", PARE_OPT_FLOAT, "1", 1e-6, 1e6, NULL,
+     "token embeddings are multiplied by this before positions are added (BART's scale_embedding: sqrt(d))"},
     {"pos_offset", PARE_OPT_INT, "0", 0, 1024, NULL,
      "position t reads row t + pos_offset of the position table (RoBERTa: 2)"},
     {"pooler", PARE_OPT_ENUM, "none", 0, 0, "none|tanh|relu",
@@ -289,6 +292,13 @@ static int64_t add_mul(int64_t a, int64_t b, int64_t c)
     return p;
 }
 
+/* The token embeddings' scale as a node attribute: 0 (none) for 1, so default models are unchanged. */
+static float emb_scale_attr(const pare_options *o)
+{
+    double s = pare_opt_num(o, "emb_scale");
+    return s == 1.0 ? 0.0f : (float)s;
+}
+
 /* ---- encoder-decoder (kind=encdec; docs/encoder-decoder.md) ----
  * Transformer-base's layout (Vaswani et al. 2017, Figure 1) with pre-LN blocks as the other kinds:
  *     src.tok + src.pos  -> enc.0 .. enc.{EL-1} (bidirectional self-attention over the source, src_lengths)
@@ -296,11 +306,15 @@ static int64_t add_mul(int64_t a, int64_t b, int64_t c)
  *     emb.tok + emb.pos  -> dec.0 .. dec.{L-1}: causal self-attention, then cross-attention
  *                           (dec.i.xattn.ln -> xattn.q; memory -> xattn.kv, once per layer; xattn; xattn.out),
  *                           then the feed-forward -> ln_f -> head (per target token) -> loss
- * Deliberately not here: post-LN, attention variants (the source and the target both run dense), token
- * types, T5's relative position buckets, loading T5/BART checkpoints. */
+ * BART's layout is the same graph with options: norm=post (each LayerNorm after its residual add, and no
+ * enc.ln_f / ln_f), emb_norm (src.ln, emb.ln after the positions), emb_scale (√C on the token rows),
+ * pos_offset 2, share_emb + tie_head + head_bias (final_logits_bias).
+ * Deliberately not here: attention variants (the source and the target both run dense), token types,
+ * T5's relative position buckets. */
 typedef struct encdec_dims {
     int64_t V, SV, Tm, Sm, C, H, L, EL, F, poff;
     int share, tie, head_bias;
+    int post, emb_norm; /* norm=post (BART: LN after each residual add, no final LayerNorms); src.ln, emb.ln */
 } encdec_dims;
 
 static pare_status encdec_dims_of(encdec_dims *d, const pare_options *o)
@@ -321,9 +335,8 @@ static pare_status encdec_dims_of(encdec_dims *d, const pare_options *o)
         return pare_fail(PARE_EINVAL, "model: share_emb=true needs src_vocab = vocab (got src_vocab=%lld, vocab=%lld)",
                          (long long)d->SV, (long long)d->V);
     if (d->SV < 2) return pare_fail(PARE_EINVAL, "model: src_vocab=%lld: must be >= 2 (0: vocab)", (long long)d->SV);
-    const char *bad = strcmp(pare_opt_str(o, "norm"), "pre") != 0   ? "norm (only pre)"
-                      : pare_opt_int(o, "type_vocab") != 0          ? "type_vocab (only 0)"
-                      : pare_opt_bool(o, "emb_norm")                ? "emb_norm (only false)"
+    d->post = !strcmp(pare_opt_str(o, "norm"), "post"), d->emb_norm = pare_opt_bool(o, "emb_norm");
+    const char *bad = pare_opt_int(o, "type_vocab") != 0          ? "type_vocab (only 0)"
                       : strcmp(pare_opt_str(o, "pooler"), "none")   ? "pooler (only none)"
                       : strcmp(pare_opt_str(o, "head"), "linear")   ? "head (only linear)"
                       : pare_opt_str(o, "attention")[0]             ? "attention (only dense: \"\")"
@@ -348,20 +361,22 @@ static pare_status encdec_numel(int64_t *numel, const pare_options *o)
         n = add_mul(n, d.F, C + 1);           /* ffn.up */
         n = add_mul(n, C, d.F + 1);           /* ffn.down */
     }
+    if (d.emb_norm) n = add_mul(n, 4, C);    /* src.ln, emb.ln */
     for (int64_t l = 0; l < d.L; l++) {
         n = add_mul(n, 2, C);                 /* xattn.ln */
         n = add_mul(n, C, C + 1);             /* xattn.q */
         n = add_mul(n, 2 * C, C + 1);         /* xattn.kv */
         n = add_mul(n, C, C + 1);             /* xattn.out */
     }
-    n = add_mul(n, 4, C);                     /* enc.ln_f, ln_f */
+    if (!d.post) n = add_mul(n, 4, C);        /* enc.ln_f, ln_f */
     n = add_mul(n, d.tie ? 0 : d.V, C);       /* head weight */
     *numel = add_mul(n, d.head_bias ? d.V : 0, 1);
     return PARE_OK;
 }
 
-/* One pre-LN self-attention + feed-forward block named "<blk>.<l>.*" over rows (source or target); for the
- * decoder (xmem >= 0) a cross-attention half between the two reads the memory xmem with src_lengths. */
+/* One self-attention + feed-forward block named "<blk>.<l>.*" over rows (source or target); for the
+ * decoder (xmem >= 0) a cross-attention half between the two reads the memory xmem with src_lengths.
+ * Pre-LN (x + f(LN(x))) or, with d->post, post-LN (LN(x + f(x)), BART); each LayerNorm keeps its name. */
 static int encdec_block(builder *b, const char *blk, int64_t l, int x, int lengths, int causal, int xmem, int src_lengths,
                         pare_rows rows, const encdec_dims *d, float pdrop, pare_op_id act, pare_node_attrs act_attrs,
                         double resid_std)
@@ -369,7 +384,8 @@ static int encdec_block(builder *b, const char *blk, int64_t l, int x, int lengt
     char nm[PARE_NAME_MAX];
     int64_t C = d->C;
 #define NAME(s) (snprintf(nm, sizeof nm, "%s.%lld.%s", blk, (long long)l, s), nm)
-    int h = layernorm_rows(b, NAME("ln1"), x, C, rows);
+    const int post = d->post;
+    int h = post ? x : layernorm_rows(b, NAME("ln1"), x, C, rows);
     int qkv = linear(b, NAME("attn.qkv"), h, C, 3 * C, rows, 0.02);
     int ain[2] = {qkv, lengths};
     int a = node(b, PARE_OP_ATTENTION, NAME("attn"), ain, 2, NULL, 0, rows, C, (pare_node_attrs){.heads = (int)d->H, .causal = causal});
@@ -377,8 +393,9 @@ static int encdec_block(builder *b, const char *blk, int64_t l, int x, int lengt
     int d1 = node(b, PARE_OP_DROPOUT, NAME("drop1"), &proj, 1, NULL, 0, rows, C, (pare_node_attrs){.p = pdrop});
     int r1[2] = {x, d1};
     x = node(b, PARE_OP_ADD, NAME("add1"), r1, 2, NULL, 0, rows, C, (pare_node_attrs){0});
+    if (post) x = layernorm_rows(b, NAME("ln1"), x, C, rows);
     if (xmem >= 0) {
-        int hx = layernorm_rows(b, NAME("xattn.ln"), x, C, rows);
+        int hx = post ? x : layernorm_rows(b, NAME("xattn.ln"), x, C, rows);
         int q = linear(b, NAME("xattn.q"), hx, C, C, rows, 0.02);
         int kv = linear(b, NAME("xattn.kv"), xmem, C, 2 * C, PARE_ROWS_SRC, 0.02);
         int xin[3] = {q, kv, src_lengths};
@@ -387,16 +404,18 @@ static int encdec_block(builder *b, const char *blk, int64_t l, int x, int lengt
         int dx = node(b, PARE_OP_DROPOUT, NAME("drop_x"), &xo, 1, NULL, 0, rows, C, (pare_node_attrs){.p = pdrop});
         int rx[2] = {x, dx};
         x = node(b, PARE_OP_ADD, NAME("add_x"), rx, 2, NULL, 0, rows, C, (pare_node_attrs){0});
+        if (post) x = layernorm_rows(b, NAME("xattn.ln"), x, C, rows);
     }
-    int h2 = layernorm_rows(b, NAME("ln2"), x, C, rows);
+    int h2 = post ? x : layernorm_rows(b, NAME("ln2"), x, C, rows);
     int up = linear(b, NAME("ffn.up"), h2, C, d->F, rows, 0.02);
     int g = node(b, act, NAME("ffn.act"), &up, 1, NULL, 0, rows, d->F, act_attrs);
     int down = linear(b, NAME("ffn.down"), g, d->F, C, rows, resid_std);
     int d2 = node(b, PARE_OP_DROPOUT, NAME("drop2"), &down, 1, NULL, 0, rows, C, (pare_node_attrs){.p = pdrop});
     int r2[2] = {x, d2};
+    x = node(b, PARE_OP_ADD, NAME("add2"), r2, 2, NULL, 0, rows, C, (pare_node_attrs){0});
+    if (post) x = layernorm_rows(b, NAME("ln2"), x, C, rows);
 #undef NAME
-    return node(b, PARE_OP_ADD, (snprintf(nm, sizeof nm, "%s.%lld.add2", blk, (long long)l), nm), r2, 2, NULL, 0, rows, C,
-                (pare_node_attrs){0});
+    return x;
 }
 
 static pare_status build_encdec(pare_model **out, const pare_options *o)
@@ -423,6 +442,7 @@ static pare_status build_encdec(pare_model **out, const pare_options *o)
     pare_node_attrs act_attrs = {.gelu_erf = !strcmp(actname, "gelu_erf")};
     double resid_std = 0.02 / sqrt(2.0 * (double)(d.L + d.EL ? d.L + d.EL : 1));
     int sinus = !strcmp(pare_opt_str(o, "pos"), "sinusoidal");
+    float escale = emb_scale_attr(o);
 
     int tokens = pare_model_add_input(m, PARE_VAL_TOKENS, "tokens");
     int lengths = pare_model_add_input(m, PARE_VAL_LENGTHS, "lengths");
@@ -444,18 +464,20 @@ static pare_status build_encdec(pare_model **out, const pare_options *o)
     } else init_normal(&b, pos, 0.02), init_normal(&b, spos, 0.02);
 
     /* the encoder over the source: its memory, B·S rows */
-    int e = node(&b, PARE_OP_EMBEDDING, "src.tok", &src, 1, &stok, 1, PARE_ROWS_SRC, C, (pare_node_attrs){0});
+    int e = node(&b, PARE_OP_EMBEDDING, "src.tok", &src, 1, &stok, 1, PARE_ROWS_SRC, C, (pare_node_attrs){.scale = escale});
     e = node(&b, PARE_OP_POSADD, "src.pos", &e, 1, &spos, 1, PARE_ROWS_SRC, C, (pare_node_attrs){.pos_offset = (int)d.poff});
+    if (d.emb_norm) e = layernorm_rows(&b, "src.ln", e, C, PARE_ROWS_SRC);
     for (int64_t l = 0; l < d.EL && !b.failed; l++)
         e = encdec_block(&b, "enc", l, e, src_len, 0, -1, -1, PARE_ROWS_SRC, &d, pdrop, act, act_attrs, resid_std);
-    int mem = layernorm_rows(&b, "enc.ln_f", e, C, PARE_ROWS_SRC);
+    int mem = d.post ? e : layernorm_rows(&b, "enc.ln_f", e, C, PARE_ROWS_SRC);
 
     /* the decoder over the (shifted) target */
-    int x = node(&b, PARE_OP_EMBEDDING, "emb.tok", &tokens, 1, &tok, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+    int x = node(&b, PARE_OP_EMBEDDING, "emb.tok", &tokens, 1, &tok, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){.scale = escale});
     x = node(&b, PARE_OP_POSADD, "emb.pos", &x, 1, &pos, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){.pos_offset = (int)d.poff});
+    if (d.emb_norm) x = layernorm(&b, "emb.ln", x, C);
     for (int64_t l = 0; l < d.L && !b.failed; l++)
         x = encdec_block(&b, "dec", l, x, lengths, 1, mem, src_len, PARE_ROWS_TOKENS, &d, pdrop, act, act_attrs, resid_std);
-    x = layernorm(&b, "ln_f", x, C);
+    if (!d.post) x = layernorm(&b, "ln_f", x, C);
     if (d.tie || !d.head_bias) {
         int w = d.tie ? tok : param(&b, "head", "weight", 2, d.V, C, 1), hb = -1;
         if (!d.tie && w >= 0) init_normal(&b, w, 0.02);
@@ -571,7 +593,8 @@ static pare_status build(pare_model **out, const pare_options *o, pare_attn_conf
     init_normal(&b, tok, 0.02);
     if (sinus) pare_sinusoid_table(m->params[pos].blob->data, Tm + poff, C);
     else init_normal(&b, pos, 0.02);
-    int x = node(&b, PARE_OP_EMBEDDING, "emb.tok", &tokens, 1, &tok, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+    int x = node(&b, PARE_OP_EMBEDDING, "emb.tok", &tokens, 1, &tok, 1, PARE_ROWS_TOKENS, C,
+                 (pare_node_attrs){.scale = emb_scale_attr(o)});
     x = node(&b, PARE_OP_POSADD, "emb.pos", &x, 1, &pos, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){.pos_offset = (int)poff});
     if (NT > 0) { /* token types (segments): their embedding is added to the tokens' */
         int types = pare_model_add_input(m, PARE_VAL_TYPES, "types");
