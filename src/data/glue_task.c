@@ -4,8 +4,8 @@
  * The task reads the train file and an evaluation file of one GLUE task (by default its dev split:
  * GLUE's test files have no labels) from a glue_data directory or from explicit paths, encodes both
  * with the caller's encoder or the built-in word encoder (vocabulary of the train split) and pads both
- * to one T. STS-B gives a regression dataset (nclass 1, targets = scores), which pare's classifier
- * training cannot fit yet; its metric functions (eval/metrics.h) are ready for a regression head.
+ * to one T. STS-B gives a regression dataset (nclass 1, targets = scores), which a model with
+ * head=regression fits (train/train.h: evaluation reports Pearson, Spearman and the MSE).
  *
  * Deliberately not here: the file formats (glue.c), the fortune tasks (fortune_text.c).
  *
