@@ -46,7 +46,8 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
 
 /* ---- training against a teacher (distill.c): extra loss terms between values of the trained model and
  * values of a teacher captured on the same batch (knowledge distillation: Hinton et al. 2015,
- * DistilBERT, TinyBERT). The total loss is hard_weight · cross-entropy + Σ weight_i · term_i; the
+ * DistilBERT, TinyBERT). The total loss is hard_weight · cross-entropy (a regression model's MSE against its
+ * targets, head=regression) + Σ weight_i · term_i; the
  * result's loss is its running mean. The teacher runs at inference (no dropout) on every batch and is not
  * changed; the terms are appended to m for the run and removed after it. */
 #define PARE_DISTILL_MAX_TERMS 16
