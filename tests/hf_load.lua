@@ -93,6 +93,13 @@ tap.is(bert:info().classes, 3, "bert: 3 classes from id2label")
 check("bert_f16", "enc.1.ln2", false)
 check("roberta", "enc.1.ln2", false)
 check("distilbert", "enc.1.ln2", false)
+-- regression heads (STS-B): num_labels 1 with problem_type "regression" (bert), or num_labels 1 alone (roberta,
+-- distilbert's id2label of one entry): one score per sequence, an MSE loss
+for _, name in ipairs({"bert_stsb", "roberta_stsb", "distilbert_stsb"}) do
+  local m = check(name, "enc.1.ln2", false)
+  tap.ok(m:info().classes == 1 and m:info().config:find('"head": "regression"', 1, true) ~= nil,
+         name .. ": loaded as head=regression, one output")
+end
 local gpt, gi = check("gpt2", "ln_f", true)
 tap.ok(gpt:info().kind == "decoder" and gi.head == "GPT2LMHeadModel", "gpt2: a decoder")
 -- greedy generation with pare's KV cache against the reference's argmax over the whole sequence each step
@@ -206,7 +213,7 @@ open(out + "/model.safetensors", "wb").write(struct.pack("<Q", len(hb)) + hb + b
 end
 
 -- written back in Hugging Face's layout: the same tensors, bit for bit, and the same logits on reload
-for _, name in ipairs({"bert", "gpt2", "roberta", "distilbert", "bart"}) do
+for _, name in ipairs({"bert", "gpt2", "roberta", "distilbert", "bart", "bert_stsb", "roberta_stsb", "distilbert_stsb"}) do
   local m = pare.load_hf(dir .. "/" .. name)
   local out = dir .. "/" .. name .. ".saved"
   m:save_hf(out)
@@ -301,6 +308,13 @@ tap.like(err_of(pare.load_hf, bad), "tensor 'bert.encoder.layer.1.[%w.]+' is not
          "a tensor pare does not use is named")
 write(bad .. "/config.json", (cfg:gsub('"hidden_size": 32', '"hidden_size": 16')))
 tap.like(err_of(pare.load_hf, bad), "needs %[50, 16%]", "a shape that does not match the config")
+local scfg = assert(io.open(dir .. "/bert_stsb.saved/config.json")):read("a")
+tap.ok(scfg:find('"problem_type":%s*"regression"') ~= nil, "save_hf of a regression BERT writes problem_type regression")
+write(bad .. "/config.json", (cfg:gsub('"pad_token_id": 0', '"pad_token_id": 0, "problem_type": "regression"')))
+tap.like(err_of(pare.load_hf, bad), "problem_type 'regression' and 3 labels",
+         "problem_type regression with 3 labels: refused, naming both")
+write(bad .. "/config.json", (cfg:gsub('"pad_token_id": 0', '"pad_token_id": 0, "problem_type": "multi_label_classification"')))
+tap.like(err_of(pare.load_hf, bad), "problem_type 'multi_label_classification'", "multi-label heads are refused")
 write(bad .. "/config.json", (cfg:gsub('"BertForSequenceClassification"', '"BertForTokenClassification"')))
 tap.like(err_of(pare.load_hf, bad), "BertForTokenClassification", "an unsupported head is named")
 tap.like(err_of(pare.load_hf, dir .. "/nothing"), "config.json: cannot open", "a missing directory")

@@ -108,14 +108,17 @@ def attention(q, k, v, H, key_mask):
     return out
 
 
-def bert(out, rng, dtype="F32"):
-    V, C, H, L, F, P, NT, NL, eps = 50, 32, 4, 2, 48, 16, 2, 3, 1e-12
+def bert(out, rng, dtype="F32", NL=3):
+    """NL = 1: a regression head (transformers' STS-B: num_labels 1, problem_type "regression")."""
+    V, C, H, L, F, P, NT, eps = 50, 32, 4, 2, 48, 16, 2, 1e-12
     cfg = {"architectures": ["BertForSequenceClassification"], "model_type": "bert", "vocab_size": V,
            "hidden_size": C, "num_hidden_layers": L, "num_attention_heads": H, "intermediate_size": F,
            "hidden_act": "gelu", "max_position_embeddings": P, "type_vocab_size": NT, "layer_norm_eps": eps,
            "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "pad_token_id": 0,
            "id2label": {str(i): "L%d" % i for i in range(NL)}, "label2id": {"L%d" % i: i for i in range(NL)},
            "torch_dtype": "float32" if dtype == "F32" else "float16"}
+    if NL == 1:
+        cfg["problem_type"] = "regression"
     t = {}
     def lin(name, n_out, n_in, scale=0.2):
         t[name + ".weight"] = rng.normal(0, scale, (n_out, n_in))
@@ -178,9 +181,11 @@ def bert(out, rng, dtype="F32"):
     write_matrix(os.path.join(out, "hidden.txt"), hidden.reshape(B * T, C))
 
 
-def encoder_family(out, rng, family):
-    """RobertaForSequenceClassification or DistilBertForSequenceClassification (post-LN, exact GELU)."""
-    V, C, H, L, F, NL = 40, 32, 4, 2, 48, 2
+def encoder_family(out, rng, family, NL=2):
+    """RobertaForSequenceClassification or DistilBertForSequenceClassification (post-LN, exact GELU); NL = 1 is
+    a regression head, as transformers infers it from num_labels 1 alone (RoBERTa: num_labels, DistilBERT:
+    id2label of one entry)."""
+    V, C, H, L, F = 40, 32, 4, 2, 48
     t = {}
     def lin(name, n_out, n_in, scale=0.2):
         t[name + ".weight"] = rng.normal(0, scale, (n_out, n_in))
@@ -206,7 +211,7 @@ def encoder_family(out, rng, family):
         cfg = {"architectures": ["DistilBertForSequenceClassification"], "model_type": "distilbert", "vocab_size": V,
                "dim": C, "n_layers": L, "n_heads": H, "hidden_dim": F, "activation": "gelu",
                "max_position_embeddings": P, "sinusoidal_pos_embds": False, "pad_token_id": 0,
-               "id2label": {"0": "NEG", "1": "POS"}, "label2id": {"NEG": 0, "POS": 1}}
+               "id2label": {"0": "NEG", "1": "POS"} if NL == 2 else {str(i): "LABEL_%d" % i for i in range(NL)}}
         t[pre + "embeddings.word_embeddings.weight"] = rng.normal(0, 0.5, (V, C))
         t[pre + "embeddings.position_embeddings.weight"] = rng.normal(0, 0.5, (P, C))
         ln(pre + "embeddings.LayerNorm", C)
@@ -475,3 +480,6 @@ if __name__ == "__main__":
     encoder_family(os.path.join(out, "distilbert"), np.random.default_rng(4), "distilbert")
     bart(os.path.join(out, "bart"), np.random.default_rng(5))
     bart(os.path.join(out, "bart_bf16"), np.random.default_rng(5), "BF16")
+    bert(os.path.join(out, "bert_stsb"), np.random.default_rng(5), NL=1)
+    encoder_family(os.path.join(out, "roberta_stsb"), np.random.default_rng(6), "roberta", NL=1)
+    encoder_family(os.path.join(out, "distilbert_stsb"), np.random.default_rng(7), "distilbert", NL=1)

@@ -583,6 +583,46 @@ static void test_fortune_pair(void)
        pare_errmsg());
 }
 
+/* fortune_sts: a regression task whose score is the share of sentence1's words that sentence2 keeps. Checked
+ * from the rows alone: the share of b's tokens found in a (a set overlap, blind to positions) must follow
+ * the score closely (a replaced word can, rarely, be a word of a too). */
+static void test_fortune_sts(void)
+{
+    if (!has_fortunes()) return skip("fortune_sts on the installed corpus");
+    pare_dataset tr, te, tr2, te2;
+    pare_kv kv[] = {{"n_train", PARE_KV_NUM, 600, NULL}, {"n_test", PARE_KV_NUM, 200, NULL},
+                    {"min_count", PARE_KV_NUM, 1, NULL}, {"max_len", PARE_KV_NUM, 512, NULL}};
+    pare_status st = pare_task_make_kv(&tr, &te, "fortune_sts", kv, 4);
+    if (!ok(st == PARE_OK && tr.n == 600 && te.n == 200 && tr.nclass == 1 && tr.targets && te.targets && tr.types &&
+                pare_dataset_check(&tr) == PARE_OK && pare_dataset_check(&te) == PARE_OK,
+            "fortune_sts: a regression pair task (nclass 1, targets, types) (%s)", st ? pare_errmsg() : "")) return;
+    char buf[512];
+    diag("fortune_sts train 0 (score %.2f): %s", (double)tr.targets[0], pare_dataset_decode(&tr, 0, buf, sizeof buf));
+    double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, lo = 5, hi = 0;
+    int64_t n = 0;
+    for (int64_t i = 0; i < tr.n; i++) {
+        const int32_t *t = tr.tokens + i * tr.T;
+        int64_t L = tr.lengths[i], sep = 1, inb = 0, nb = 0;
+        while (sep < L && t[sep] != 2) sep++;
+        for (int64_t j = sep + 1; j < L - 1; j++, nb++)
+            for (int64_t k = 1; k < sep; k++)
+                if (t[k] == t[j]) { inb++; break; }
+        if (nb == 0) continue;
+        double x = 5.0 * (double)inb / (double)nb, y = tr.targets[i];
+        sx += x, sy += y, sxx += x * x, syy += y * y, sxy += x * y, n++;
+        lo = y < lo ? y : lo, hi = y > hi ? y : hi;
+    }
+    double r = (sxy - sx * sy / n) / sqrt((sxx - sx * sx / n) * (syy - sy * sy / n));
+    ok(r > 0.9 && lo == 0 && hi == 5, "fortune_sts: scores span [%.1f, %.1f] and follow the words sentence2 shares with "
+       "sentence1 (Pearson %.3f over %lld pairs)", lo, hi, r, (long long)n);
+    st = pare_task_make_kv(&tr2, &te2, "fortune_sts", kv, 4);
+    ok(st == PARE_OK && same(&tr, &tr2) && same(&te, &te2) && !memcmp(tr.targets, tr2.targets, (size_t)tr.n * 4) &&
+           !memcmp(te.targets, te2.targets, (size_t)te.n * 4),
+       "fortune_sts: same seed, same bytes and scores");
+    pare_dataset_free(&tr2), pare_dataset_free(&te2);
+    pare_dataset_free(&tr), pare_dataset_free(&te);
+}
+
 int main(void)
 {
     tap_plan_lazy();
@@ -595,6 +635,7 @@ int main(void)
     test_glue_task();
     test_fortune_topic();
     test_fortune_pair();
+    test_fortune_sts();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) diag("could not remove %s", tmpdir);

@@ -100,5 +100,23 @@ local r = zoo.finetune("bert-mini", "fortune_topic", {dir = dir, recipe = change
 tap.ok(r.accuracy >= 0 and r.accuracy <= 1 and r.majority > 0 and r.bow > r.majority and r.transfer.copied == 17,
        string.format("zoo.finetune on fortune_topic: accuracy %.3f (majority %.3f, bag of words %.3f)", r.accuracy,
                      r.majority, r.bow))
+-- a regression task (STS-B's format, word overlap as the score): head=regression, correlations returned
+local rows = {"index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"}
+local words = {"the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far", "away"}
+for i = 1, 40 do
+  local a, b, k = {}, {}, i % 5
+  for j = 1, 4 do a[j] = words[(i * j) % #words + 1] end
+  for j = 1, 4 do b[j] = j <= k and a[j] or words[(i + 3 * j) % #words + 1] end
+  rows[#rows + 1] = string.format("%d\tg\tf\t2012\t%d\tn\tn\t%s\t%s\t%.2f\n", i, i, table.concat(a, " "),
+                                  table.concat(b, " "), 5 * math.min(k, 4) / 4)
+end
+local f = assert(io.open(dir .. "/stsb.tsv", "w")); f:write(table.concat(rows)); f:close()
+local rr = zoo.finetune("bert-mini", "glue", {dir = dir, recipe = changed, steps = 5, batch = 8, lr = 1e-3, scratch = true,
+                                               task = {name = "stsb", train_path = dir .. "/stsb.tsv",
+                                                       test_path = dir .. "/stsb.tsv", max_len = 32}})
+tap.ok(rr.accuracy == nil and rr.pearson == rr.pearson and rr.mse >= 0 and rr.scratch == rr.scratch and rr.transfer.copied == 17
+       and rr.model:info().config:find('"head": "regression"', 1, true) ~= nil,
+       string.format("zoo.finetune on an STS-B file: head=regression, pearson %.3f (scratch %.3f), mse %.3f", rr.pearson,
+                     rr.scratch, rr.mse))
 os.execute("rm -rf '" .. dir .. "'")
 tap.done()

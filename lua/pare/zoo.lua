@@ -283,7 +283,9 @@ function zoo.body_options(m)
 end
 
 -- Fine-tune a zoo BERT on a text task (fortune_topic, fortune_pair, glue...): returns {accuracy,
--- majority, bow, scratch (the same model from random weights, when o.scratch), transfer, task}.
+-- majority, bow, scratch (the same model from random weights, when o.scratch), transfer, task}. A regression
+-- task (glue stsb: task.kind "regression") gets head=regression and returns {pearson, spearman, mse,
+-- scratch (its pearson), transfer, task} instead: the classification baselines do not apply.
 -- model: a zoo name, or {model, tokenizer}. o: task options in o.task; steps, batch, lr, warmup, seed;
 -- o.dir and o.recipe as zoo.pretrained.
 function zoo.finetune(model, task_name, o)
@@ -302,15 +304,23 @@ function zoo.finetune(model, task_name, o)
   local task = pare.task(task_name, topts)
   local train = {steps = o.steps or 200, batch = o.batch or 16, lr = o.lr or 3e-4, warmup = o.warmup or 20,
                  seed = o.seed or 1}
-  local clf, transfer = zoo.classifier(m, {classes = task.classes, seed = o.seed or 1, max_T = max_T})
+  local regression = task.kind == "regression"
+  local head = regression and {head = "regression"} or {classes = task.classes}
+  local clf, transfer = zoo.classifier(m, merge(head, {seed = o.seed or 1, max_T = max_T}))
   clf:train(task, train)
-  local out = {accuracy = clf:evaluate(task).accuracy, majority = pare.baseline(task, "majority"),
-               bow = pare.baseline(task, "bow"), transfer = transfer, task = task, model = clf}
+  local out
+  if regression then
+    local e = clf:evaluate(task)
+    out = {pearson = e.pearson, spearman = e.spearman, mse = e.mse, transfer = transfer, task = task, model = clf}
+  else
+    out = {accuracy = clf:evaluate(task).accuracy, majority = pare.baseline(task, "majority"),
+           bow = pare.baseline(task, "bow"), transfer = transfer, task = task, model = clf}
+  end
   if o.scratch then -- the same architecture from random weights: what pretraining buys
-    local s = pare.model(merge(zoo.body_options(m), {kind = "encoder", pooler = "tanh", classes = task.classes,
-                                                     seed = o.seed or 1}))
+    local s = pare.model(merge(zoo.body_options(m), merge(head, {kind = "encoder", pooler = "tanh", seed = o.seed or 1})))
     s:train(task, train)
-    out.scratch = s:evaluate(task).accuracy
+    local e = s:evaluate(task)
+    out.scratch = regression and e.pearson or e.accuracy
   end
   return out
 end

@@ -12,6 +12,10 @@
  *                  fortune (hence no sentence) of a test pair is in a training pair. A positive takes two
  *                  distinct sentences of one fortune, a negative one sentence from each of two distinct
  *                  fortunes; the order within a pair is random; labels are exactly balanced.
+ *   fortune_sts    sentence-pair regression (STS-B-like, scores in [0, 5]): sentence2 is sentence1 with
+ *                  some of its w words replaced, position by position, by words of a sentence of another
+ *                  fortune; q of them are kept (q uniform in 0..w) and the score is 5·q/w, a graded word
+ *                  overlap. The same pools as fortune_pair (test fortunes disjoint from train fortunes).
  *
  * Sentences: the fortune's attribution (from a line starting with "--") is dropped, since the same
  * attribution ends many fortunes and would give pairs away; its white space is collapsed to single spaces, then it is cut after '.', '!' or
@@ -20,8 +24,8 @@
  *
  * Deliberately not here: the fortune file reader (fortunes.c), encoders (text_encoder.c).
  *
- * Entry points: pare_task_fortune_topic, pare_task_fortune_pair (registry), pare_fortune_topic_build,
- * pare_fortune_pair_build (with an encoder; task_impl.h).
+ * Entry points: pare_task_fortune_topic, pare_task_fortune_pair, pare_task_fortune_sts (registry),
+ * pare_fortune_topic_build, pare_fortune_pair_build, pare_fortune_sts_build (with an encoder; task_impl.h).
  */
 #include <math.h>
 #include <string.h>
@@ -212,6 +216,120 @@ static pare_status make_pairs(pare_text_example **ex, const sentences *s, const 
     return PARE_OK;
 }
 
+/* ---- fortune_sts ---- */
+
+/* The words of s (single spaces between them, as split_sentences leaves them): starts and lengths, at most
+ * max; returns how many. */
+static int64_t words_of(const char *s, const char **w, size_t *len, int64_t max)
+{
+    int64_t n = 0;
+    while (*s && n < max) {
+        const char *e = strchr(s, ' ');
+        size_t l = e ? (size_t)(e - s) : strlen(s);
+        if (l) w[n] = s, len[n++] = l;
+        s += l + (e != NULL);
+    }
+    return n;
+}
+
+#define STS_MAX_WORDS 256 /* words of sentence1 that take part; the rest are kept as they are */
+
+/* n pairs from the fortunes pool[0..m): a sentence, and a copy with q of its w words kept and the others
+ * replaced by words of another fortune's sentence (score 5·q/w). The second sentences are written into
+ * *buf (one allocation); the first point into s->text. */
+static pare_status make_sts(pare_text_example **ex, char **buf, const sentences *s, const int64_t *pool, int64_t m,
+                            int64_t n, pare_rng *r)
+{
+    size_t longest = 0;
+    for (int64_t k = 0; k < s->ns; k++) {
+        size_t l = strlen(s->text + s->off[k]);
+        if (l > longest) longest = l;
+    }
+    /* a copy is at most w words of at most `longest` bytes each, plus spaces */
+    size_t per = (size_t)STS_MAX_WORDS * (longest + 1) + longest + 2, used = 0;
+    *ex = pare_alloc((size_t)(n ? n : 1) * sizeof **ex);
+    *buf = pare_alloc(per * (size_t)(n ? n : 1) < ((size_t)1 << 31) ? per * (size_t)(n ? n : 1) : 0);
+    size_t *at = pare_alloc((size_t)(n ? n : 1) * sizeof(size_t));
+    if (!*ex || !*buf || !at) {
+        pare_free(*ex), pare_free(*buf), pare_free(at);
+        *ex = NULL, *buf = NULL;
+        return pare_fail(PARE_ENOMEM, "fortune_sts: out of memory for %lld pairs", (long long)n);
+    }
+    const char *wa[STS_MAX_WORDS], *wb[STS_MAX_WORDS];
+    size_t la[STS_MAX_WORDS], lb[STS_MAX_WORDS];
+    int keep[STS_MAX_WORDS];
+    for (int64_t i = 0; i < n; i++) {
+        int64_t f = pool[pare_rng_below(r, (uint64_t)m)];
+        int64_t j = (int64_t)pare_rng_below(r, (uint64_t)(m - 1)), g = pool[j];
+        if (g == f) g = pool[m - 1]; /* the pool without f */
+        int64_t ka = s->first[f] + (int64_t)pare_rng_below(r, (uint64_t)(s->first[f + 1] - s->first[f]));
+        int64_t kb = s->first[g] + (int64_t)pare_rng_below(r, (uint64_t)(s->first[g + 1] - s->first[g]));
+        const char *a = s->text + s->off[ka];
+        int64_t w = words_of(a, wa, la, STS_MAX_WORDS), nb = words_of(s->text + s->off[kb], wb, lb, STS_MAX_WORDS);
+        int64_t q = (int64_t)pare_rng_below(r, (uint64_t)w + 1);
+        for (int64_t k = 0; k < w; k++) keep[k] = k < q;
+        for (int64_t k = w - 1; k > 0; k--) { /* which q positions are kept: a uniform subset */
+            int64_t t = (int64_t)pare_rng_below(r, (uint64_t)k + 1), x = keep[k];
+            keep[k] = keep[t], keep[t] = (int)x;
+        }
+        char *out = *buf + used;
+        size_t o = 0;
+        for (int64_t k = 0; k < w; k++) {
+            const char *src = wa[k];
+            size_t l = la[k];
+            if (!keep[k]) {
+                int64_t d = (int64_t)pare_rng_below(r, (uint64_t)nb);
+                src = wb[d], l = lb[d];
+            }
+            if (o) out[o++] = ' ';
+            memcpy(out + o, src, l);
+            o += l;
+        }
+        out[o] = '\0';
+        at[i] = used;
+        used += o + 1;
+        (*ex)[i] = (pare_text_example){a, NULL, 0, (float)(5.0 * (double)q / (double)w)};
+    }
+    for (int64_t i = 0; i < n; i++) (*ex)[i].b = *buf + at[i];
+    pare_free(at);
+    return PARE_OK;
+}
+
+pare_status pare_fortune_sts_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
+                                   const pare_text_encoder *enc)
+{
+    pare_docs docs;
+    PARE_TRY(pare_fortunes_read(&docs, pare_opt_str(o, "dir"), pare_opt_str(o, "categories"), "fortune_sts"));
+    sentences s;
+    pare_status st = split_sentences(&s, &docs, (int64_t)pare_opt_num(o, "min_words"));
+    pare_docs_free(&docs);
+    if (st != PARE_OK) return st;
+    int64_t *pool = pare_alloc((size_t)(s.nf ? s.nf : 1) * sizeof(int64_t));
+    pare_text_example *xte = NULL, *xtr = NULL;
+    char *bte = NULL, *btr = NULL;
+    int64_t nte = (int64_t)(pare_opt_num(o, "test_frac") * (double)s.nf), ntr = s.nf - nte;
+    if (!pool) st = pare_fail(PARE_ENOMEM, "fortune_sts: out of memory");
+    else if (nte < 2 || ntr < 2)
+        st = pare_fail(PARE_EINVAL, "fortune_sts: %lld fortunes of the categories have two or more sentences of "
+                       "min_words=%d words; test_frac=%g leaves %lld test and %lld train fortunes (each pool needs 2): "
+                       "choose more categories, a lower min_words or another test_frac", (long long)s.nf,
+                       pare_opt_int(o, "min_words"), pare_opt_num(o, "test_frac"), (long long)nte, (long long)ntr);
+    if (st == PARE_OK) {
+        for (int64_t f = 0; f < s.nf; f++) pool[f] = f;
+        pare_rng part = pare_task_stream(o, 3), rtr, rte;
+        pare_task_streams(o, &rtr, &rte);
+        pare_shuffle_i64(pool, &part, s.nf); /* test pool first, then train: disjoint fortunes */
+        st = make_sts(&xte, &bte, &s, pool, nte, (int64_t)pare_opt_num(o, "n_test"), &rte);
+        if (st == PARE_OK) st = make_sts(&xtr, &btr, &s, pool + nte, ntr, (int64_t)pare_opt_num(o, "n_train"), &rtr);
+    }
+    if (st == PARE_OK)
+        st = pare_text_task_splits(train, test, "fortune_sts", xtr, (int64_t)pare_opt_num(o, "n_train"), xte,
+                                   (int64_t)pare_opt_num(o, "n_test"), 1, enc, o);
+    pare_free(pool), pare_free(xte), pare_free(xtr), pare_free(bte), pare_free(btr);
+    sentences_free(&s);
+    return st;
+}
+
 pare_status pare_fortune_pair_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
                                     const pare_text_encoder *enc)
 {
@@ -258,6 +376,11 @@ static pare_status fortune_pair_make(pare_dataset *train, pare_dataset *test, co
     return pare_fortune_pair_build(train, test, o, NULL);
 }
 
+static pare_status fortune_sts_make(pare_dataset *train, pare_dataset *test, const pare_options *o)
+{
+    return pare_fortune_sts_build(train, test, o, NULL);
+}
+
 #define ENCODER_OPTS                                                                                               \
     {"max_len", PARE_OPT_INT, "64", 4, 1e6, NULL, "tokens per example incl. [CLS] and [SEP]: longer ones are truncated"}, \
     {"pad_to", PARE_OPT_INT, "0", 0, 1e7, NULL, "padded length T (0: the longest example)"},                        \
@@ -294,3 +417,20 @@ static const pare_schema pair_schema = {
     "word-level pairs: [CLS] s1 [SEP] s2 [SEP], label 1 if both sentences come from the same fortune (balanced)",
     pair_opts, (int)(sizeof pair_opts / sizeof pair_opts[0])};
 const pare_task_desc pare_task_fortune_pair = {&pair_schema, fortune_pair_make};
+
+static const pare_opt_spec sts_opts[] = {
+    {"seed", PARE_OPT_INT, "1", 0, 9007199254740992.0, NULL, "which fortunes are held out, and the pairs"},
+    {"dir", PARE_OPT_STRING, PARE_FORTUNE_DIR, 0, 0, NULL, "directory of fortune files (Debian package fortunes)"},
+    {"categories", PARE_OPT_STRING, "all", 0, 0, NULL, "comma-separated fortune files to draw from, or 'all'"},
+    {"n_train", PARE_OPT_INT, "4000", 2, 1e8, NULL, "training pairs"},
+    {"n_test", PARE_OPT_INT, "1000", 2, 1e8, NULL, "test pairs"},
+    {"test_frac", PARE_OPT_FLOAT, "0.2", 0, 1, NULL, "share of the usable fortunes held out for the test pairs"},
+    {"min_words", PARE_OPT_INT, "3", 1, 1000, NULL, "a sentence counts when it has at least this many words"},
+    ENCODER_OPTS,
+};
+static const pare_schema sts_schema = {
+    "fortune_sts",
+    "word-level pair regression (STS-B-like): [CLS] s1 [SEP] s2 [SEP], s2 = s1 with words replaced by another "
+    "fortune's, score 5 x the share of s1's words kept",
+    sts_opts, (int)(sizeof sts_opts / sizeof sts_opts[0])};
+const pare_task_desc pare_task_fortune_sts = {&sts_schema, fortune_sts_make};

@@ -1,6 +1,6 @@
 /* glue.h — readers of the nine GLUE tasks' files as distributed (Wang et al. 2019; the
  * glue_data/<TASK>/<split>.tsv layout of GLUE's download script), and the registry tasks built on
- * text: glue (those files), fortune_topic and fortune_pair (local stand-ins on Debian's fortunes).
+ * text: glue (those files), fortune_topic, fortune_pair and fortune_sts (local stand-ins on Debian's fortunes).
  *
  * GLUE's .tsv files are tab-separated and NOT quoted: a '"' is text (MNLI and QQP have stray ones), so
  * fields are read verbatim between tabs. Columns are found by the header row where the file has one
@@ -116,8 +116,8 @@ pare_status pare_glue_path(char *buf, size_t cap, const char *dir, pare_glue_tas
 pare_status pare_glue_read_dir(pare_glue_set *s, const char *dir, pare_glue_task t, const char *split, int strict);
 void pare_glue_set_free(pare_glue_set *s); /* safe twice */
 
-/* The registry tasks glue, fortune_topic and fortune_pair with a caller's encoder (NULL: the built-in
- * word encoder, built on the train split). name is one of those three; opts resolved against its
+/* The registry tasks glue, fortune_topic, fortune_pair and fortune_sts with a caller's encoder (NULL: the built-in
+ * word encoder, built on the train split). name is one of those four; opts resolved against its
  * schema (pare_task_schema(name)) or NULL for defaults. What pare_task_make does for them, plus the
  * encoder. */
 pare_status pare_text_task_make(pare_dataset *train, pare_dataset *test, const char *name, const pare_options *opts,

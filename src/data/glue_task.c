@@ -4,8 +4,8 @@
  * The task reads the train file and an evaluation file of one GLUE task (by default its dev split:
  * GLUE's test files have no labels) from a glue_data directory or from explicit paths, encodes both
  * with the caller's encoder or the built-in word encoder (vocabulary of the train split) and pads both
- * to one T. STS-B gives a regression dataset (nclass 1, targets = scores), which pare's classifier
- * training cannot fit yet; its metric functions (eval/metrics.h) are ready for a regression head.
+ * to one T. STS-B gives a regression dataset (nclass 1, targets = scores), which a model with
+ * head=regression fits (train/train.h: evaluation reports Pearson, Spearman and the MSE).
  *
  * Deliberately not here: the file formats (glue.c), the fortune tasks (fortune_text.c).
  *
@@ -127,6 +127,7 @@ pare_status pare_text_task_make(pare_dataset *train, pare_dataset *test, const c
         {&pare_task_glue, glue_build},
         {&pare_task_fortune_topic, pare_fortune_topic_build},
         {&pare_task_fortune_pair, pare_fortune_pair_build},
+        {&pare_task_fortune_sts, pare_fortune_sts_build},
         {&pare_task_mlm_corpus, pare_mlm_corpus_build},
         {&pare_task_clm_corpus, pare_clm_corpus_build},
     };
@@ -145,6 +146,6 @@ pare_status pare_text_task_make(pare_dataset *train, pare_dataset *test, const c
         if (st != PARE_OK) pare_dataset_free(train), pare_dataset_free(test);
         return st;
     }
-    return pare_fail(PARE_EINVAL, "no text task named '%s' (valid: glue, fortune_topic, fortune_pair, mlm_corpus, clm_corpus)",
+    return pare_fail(PARE_EINVAL, "no text task named '%s' (valid: glue, fortune_topic, fortune_pair, fortune_sts, mlm_corpus, clm_corpus)",
                      name ? name : "(null)");
 }

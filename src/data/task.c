@@ -18,6 +18,7 @@ enum {
     TASK_GLUE, TASK_FORTUNE_TOPIC, TASK_FORTUNE_PAIR,
     TASK_TRANSLATE,
     TASK_MLM_CORPUS, TASK_CLM_CORPUS,
+    TASK_FORTUNE_STS,
     TASK_COUNT
 };
 static const pare_task_desc *const tasks[] = {
@@ -41,6 +42,7 @@ static const pare_task_desc *const tasks[] = {
     [TASK_TRANSLATE] = &pare_task_translate,
     [TASK_MLM_CORPUS] = &pare_task_mlm_corpus,
     [TASK_CLM_CORPUS] = &pare_task_clm_corpus,
+    [TASK_FORTUNE_STS] = &pare_task_fortune_sts,
 };
 _Static_assert(sizeof tasks / sizeof tasks[0] == TASK_COUNT, "task table out of date");
 

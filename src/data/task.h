@@ -27,7 +27,7 @@
  * probe, LM kind), and readers of LRA's own files: lra_text (IMDB), lra_retrieval (AAN),
  * lra_image (CIFAR-10, grayscale), lra_pathfinder (PNG + metadata).
  * Sequence to sequence: translate (a rule-related synthetic language pair, a proxy for WMT; docs/tasks.md).
- * Text tasks (data/glue.h): glue (GLUE's .tsv files), fortune_topic and fortune_pair, word-level
+ * Text tasks (data/glue.h): glue (GLUE's .tsv files), fortune_topic, fortune_pair and fortune_sts, word-level
  * through an encoder interface (data/text_encoder.h) that tokenizers plug into.
  */
 #ifndef PARE_TASK_H

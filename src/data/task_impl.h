@@ -29,7 +29,7 @@ extern const pare_task_desc pare_task_text, pare_task_text_lm, pare_task_retriev
 
 /* The text tasks (issue 12, data/glue.h): glue.c + glue_task.c, fortune_text.c. Their builders take an
  * encoder (NULL: the built-in word encoder, data/text_encoder.h); pare_text_task_make dispatches to them. */
-extern const pare_task_desc pare_task_glue, pare_task_fortune_topic, pare_task_fortune_pair;
+extern const pare_task_desc pare_task_glue, pare_task_fortune_topic, pare_task_fortune_pair, pare_task_fortune_sts;
 /* Sequence to sequence (issue 12): translate.c, a synthetic language pair for encoder-decoder models. */
 extern const pare_task_desc pare_task_translate;
 struct pare_text_encoder;
@@ -38,6 +38,8 @@ pare_status pare_fortune_topic_build(pare_dataset *train, pare_dataset *test, co
                                      const struct pare_text_encoder *enc);
 pare_status pare_fortune_pair_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
                                     const struct pare_text_encoder *enc);
+pare_status pare_fortune_sts_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
+                                   const struct pare_text_encoder *enc);
 /* The pretraining tasks on the Debian-text corpus (lm_corpus.c, data/corpus.h), text tasks too. */
 extern const pare_task_desc pare_task_mlm_corpus, pare_task_clm_corpus;
 pare_status pare_mlm_corpus_build(pare_dataset *train, pare_dataset *test, const pare_options *o,

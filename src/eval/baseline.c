@@ -25,6 +25,9 @@ static pare_status check_split(const pare_dataset *d, const pare_dataset *ref)
 {
     if (d->kind != PARE_TASK_CLASSIFY)
         return pare_fail(PARE_EINVAL, "baseline: %s is not a classification split", d->name);
+    if (d->targets)
+        return pare_fail(PARE_EINVAL, "baseline: %s is a regression task (a score per example, e.g. STS-B); the majority "
+                         "and bag-of-words baselines classify", d->name);
     if (d->vocab != ref->vocab || d->nclass != ref->nclass)
         return pare_fail(PARE_EINVAL, "baseline: %s (vocab %d, %d classes) does not match %s (vocab %d, %d classes)", d->name,
                          d->vocab, d->nclass, ref->name, ref->vocab, ref->nclass);

@@ -338,6 +338,11 @@ pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *l
         for (int64_t b = 0; b < x->B; b++) ((int32_t *)x->buf[m->src_lengths])[b] = (int32_t)x->S;
     }
     memset(x->bound, 0, (size_t)m->nvalues); /* a new batch: its targets are bound after this */
+    int reg = labels ? -1 : pare_model_regression_target(m);
+    if (reg >= 0) { /* no gold given (benchmarks, calibration): a regression model's scores are 0, as the labels */
+        memset(x->buf[reg], 0, sizeof(float) * (size_t)x->B);
+        x->bound[reg] = 1;
+    }
     return PARE_OK;
 }
 

@@ -89,7 +89,8 @@ pare_status pare_exec_new_src(pare_exec **out, pare_model *m, int64_t B, int64_t
                               const char *const *keep, int nkeep);
 void pare_exec_free(pare_exec *x); /* safe with NULL */
 
-/* Copy a batch in: tokens (B,T), lengths (B) (NULL = all T), labels (B) or (B,T) (NULL = zeros).
+/* Copy a batch in: tokens (B,T), lengths (B) (NULL = all T), labels (B) or (B,T) (NULL = zeros; and a
+ * regression model's target, pare_model_regression_target, zeros and bound: a forward without gold).
  * Token ids outside [0, vocab) and lengths outside [1, T] are rejected with PARE_EINVAL. */
 pare_status pare_exec_bind(pare_exec *x, const int32_t *tokens, const int32_t *lengths, const int32_t *labels);
 /* Token types (B, T) for a model with a token-types input (BERT's segments), after pare_exec_bind (which

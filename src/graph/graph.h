@@ -310,6 +310,10 @@ int pare_model_add_target(pare_model *m, const char *name, pare_rows rows, int64
  * message on bad arguments (a backward cache as input: capture it from a teacher and bind it as a target
  * instead, since caches carry no gradient). */
 int pare_model_add_loss(pare_model *m, pare_op_id op, const char *name, int a, int b, float weight, float temperature);
+/* A regression model (the builder's head=regression): its loss m->loss is an MSE node comparing its logits
+ * (B, 1) with a target input of (B, 1), the example's score, bound per batch like the labels. Returns that
+ * target's value id, -1 for a model whose loss is a cross-entropy (classification, LM). */
+int pare_model_regression_target(const pare_model *m);
 /* Value id by name (node outputs are named as their node, caches "<node>#<suffix>"), or -1. */
 int pare_model_find_value(const pare_model *m, const char *name);
 /* Drop everything appended after the first nnodes nodes, nvalues values and nparams parameters (which no

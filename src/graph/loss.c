@@ -109,6 +109,15 @@ int pare_model_add_loss(pare_model *m, pare_op_id op, const char *name, int a, i
     return out;
 }
 
+int pare_model_regression_target(const pare_model *m)
+{
+    if (m->loss < 0 || m->logits < 0 || m->values[m->loss].producer < 0) return -1;
+    const pare_node *n = &m->nodes[m->values[m->loss].producer];
+    if (n->op != PARE_OP_MSE || n->nin < 2 || n->in[0] != m->logits) return -1;
+    const pare_value *t = &m->values[n->in[1]];
+    return t->kind == PARE_VAL_TARGET && t->rows == PARE_ROWS_SEQS && t->cols == 1 ? n->in[1] : -1;
+}
+
 /* ---- executor side ---- */
 
 pare_status pare_exec_check_capture(const pare_model *m, int v, const char *name, pare_exec_mode mode)

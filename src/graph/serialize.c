@@ -393,8 +393,9 @@ static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats
     if (cJSON_GetObjectItemCaseSensitive(g, "loss")) {
         PARE_TRY(get_str(g, "loss", PARE_NAME_MAX, &s, "top level"));
         if ((m->loss = pare_model_find_value(m, s)) < 0 || m->values[m->loss].producer < 0 ||
-            m->nodes[m->values[m->loss].producer].op != PARE_OP_XENT)
-            FAIL("graph: loss '%s' is not a cross-entropy node's output", s);
+            (m->nodes[m->values[m->loss].producer].op != PARE_OP_XENT && pare_model_regression_target(m) < 0))
+            FAIL("graph: loss '%s' is not a cross-entropy node's output, nor a regression head's mse of the logits "
+                 "(B, 1) against a target (B, 1)", s);
     }
     if (m->tokens < 0 || m->lengths < 0 || m->logits < 0 || m->loss < 0 || m->labels < 0)
         FAIL("graph: a model needs tokens, lengths and labels inputs, logits and a loss");

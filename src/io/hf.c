@@ -293,6 +293,33 @@ static const char *cfg_str(const cJSON *c, const char *key, const char *dflt)
     return cJSON_IsString(e) ? e->valuestring : dflt;
 }
 
+/* The head of a *ForSequenceClassification config as builder options: classes = num_labels (default: the
+ * size of id2label, else 2), or head=regression when transformers would fit a regression (its rule:
+ * problem_type "regression", or none given with num_labels 1; GLUE's STS-B). */
+static pare_status cls_head(const char *path, const char *head, const cJSON *c, pare_kv *kv, int *n)
+{
+    const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(c, "id2label");
+    const char *pt = cfg_str(c, "problem_type", "");
+    int64_t ncls;
+    if (!cfg_int(c, "num_labels", cJSON_IsObject(id2) ? cJSON_GetArraySize(id2) : 2, &ncls) || ncls < 1)
+        return pare_fail(PARE_EFORMAT, "%s: %s: num_labels must be an integer >= 1", path, head);
+    if (pt[0] && strcmp(pt, "regression") != 0 && strcmp(pt, "single_label_classification") != 0)
+        return pare_fail(PARE_EFORMAT, "%s: %s with problem_type '%s': pare's heads are single_label_classification "
+                         "(softmax over num_labels >= 2) and regression (num_labels 1)", path, head, pt);
+    if (!strcmp(pt, "regression") || (!pt[0] && ncls == 1)) {
+        if (ncls != 1)
+            return pare_fail(PARE_EFORMAT, "%s: %s with problem_type 'regression' and %lld labels: pare's regression "
+                             "head has one output (num_labels 1)", path, head, (long long)ncls);
+        kv[(*n)++] = (pare_kv){"head", PARE_KV_STR, 0, "regression"};
+    } else {
+        if (ncls < 2)
+            return pare_fail(PARE_EFORMAT, "%s: %s with problem_type '%s' and 1 label: a classifier needs at least 2 "
+                             "(num_labels 1 is a regression head: problem_type 'regression')", path, head, pt);
+        kv[(*n)++] = (pare_kv){"classes", PARE_KV_NUM, (double)ncls, NULL};
+    }
+    return PARE_OK;
+}
+
 /* The builder's options for the architecture in config.json; arch/head named in info. */
 static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int *n, const hf_arch **arch,
                               pare_hf_info *info, char *act_buf)
@@ -304,7 +331,7 @@ static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int
                            : "";
     snprintf(info->head, sizeof info->head, "%s", head);
     snprintf(info->arch, sizeof info->arch, "%s", type);
-    int64_t V, C, L, H, F, P, NT, ncls;
+    int64_t V, C, L, H, F, P, NT;
     *n = 0;
 #define KV_NUM(k, v) (kv[(*n)++] = (pare_kv){k, PARE_KV_NUM, (double)(v), NULL})
 #define KV_STR(k, v) (kv[(*n)++] = (pare_kv){k, PARE_KV_STR, 0, v})
@@ -327,11 +354,8 @@ static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int
             KV_NUM("ffn", F), KV_STR("act", act_buf), KV_STR("norm", "post"), KV_NUM("ln_eps", e),
             KV_NUM("type_vocab", NT), KV_BOOL("emb_norm", 1);
         if (!strcmp(head, "BertForSequenceClassification")) {
-            const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(c, "id2label");
-            if (!cfg_int(c, "num_labels", cJSON_IsObject(id2) ? cJSON_GetArraySize(id2) : 2, &ncls) || ncls < 2)
-                return pare_fail(PARE_EFORMAT, "%s: %s with %lld labels: pare's classifier heads need at least 2 "
-                                 "(regression heads, num_labels 1, are not supported)", path, head, (long long)ncls);
-            KV_STR("kind", "encoder"), KV_NUM("classes", ncls), KV_STR("pooler", "tanh"), KV_STR("pool", "cls");
+            PARE_TRY(cls_head(path, head, c, kv, n));
+            KV_STR("kind", "encoder"), KV_STR("pooler", "tanh"), KV_STR("pool", "cls");
             *arch = &arch_bert;
         } else if (!strcmp(head, "BertForMaskedLM") || !strcmp(head, "BertForPreTraining")) {
             KV_STR("kind", "tagger"), KV_STR("head", "mlm"), KV_BOOL("tie_head", 1);
@@ -361,10 +385,8 @@ static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int
             KV_NUM("ln_eps", cJSON_IsNumber(eps) ? eps->valuedouble : 1e-5), KV_NUM("type_vocab", NT),
             KV_BOOL("emb_norm", 1);
         if (!strcmp(head, "RobertaForSequenceClassification")) {
-            const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(c, "id2label");
-            if (!cfg_int(c, "num_labels", cJSON_IsObject(id2) ? cJSON_GetArraySize(id2) : 2, &ncls) || ncls < 2)
-                return pare_fail(PARE_EFORMAT, "%s: %s needs at least 2 labels", path, head);
-            KV_STR("kind", "encoder"), KV_NUM("classes", ncls), KV_STR("pooler", "tanh"), KV_STR("pool", "cls");
+            PARE_TRY(cls_head(path, head, c, kv, n));
+            KV_STR("kind", "encoder"), KV_STR("pooler", "tanh"), KV_STR("pool", "cls");
             *arch = &arch_roberta;
         } else if (!strcmp(head, "RobertaForMaskedLM")) {
             KV_STR("kind", "tagger"), KV_STR("head", "mlm"), KV_BOOL("tie_head", 1);
@@ -390,10 +412,8 @@ static pare_status options_of(const char *path, const cJSON *c, pare_kv *kv, int
             KV_NUM("ffn", F), KV_STR("act", act_buf), KV_STR("norm", "post"), KV_NUM("ln_eps", 1e-12),
             KV_BOOL("emb_norm", 1);
         if (!strcmp(head, "DistilBertForSequenceClassification")) {
-            const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(c, "id2label");
-            if (!cfg_int(c, "num_labels", cJSON_IsObject(id2) ? cJSON_GetArraySize(id2) : 2, &ncls) || ncls < 2)
-                return pare_fail(PARE_EFORMAT, "%s: %s needs at least 2 labels", path, head);
-            KV_STR("kind", "encoder"), KV_NUM("classes", ncls), KV_STR("pooler", "relu"), KV_STR("pool", "cls");
+            PARE_TRY(cls_head(path, head, c, kv, n));
+            KV_STR("kind", "encoder"), KV_STR("pooler", "relu"), KV_STR("pool", "cls");
             *arch = &arch_distilbert;
         } else if (!strcmp(head, "DistilBertForMaskedLM")) {
             KV_STR("kind", "tagger"), KV_STR("head", "mlm"), KV_BOOL("tie_head", 1);
@@ -929,6 +949,9 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
             char key[32], lab[32];
             snprintf(key, sizeof key, "%lld", (long long)k), snprintf(lab, sizeof lab, "LABEL_%lld", (long long)k);
             cJSON_AddStringToObject(id2, key, lab), cJSON_AddNumberToObject(l2, lab, (double)k);
+        }
+        if (!strcmp(pare_opt_str(&o, "head"), "regression")) { /* num_labels 1: transformers' MSE head */
+            cJSON_AddStringToObject(c, "problem_type", "regression");
         }
     }
     if (pruned->child) cJSON_AddItemToObject(c, "pruned_heads", pruned);

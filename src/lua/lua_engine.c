@@ -6,13 +6,16 @@
  *
  * Lua API (methods on userdata):
  *   pare.task(name, opts)           -> Task    t.name t.kind t.vocab t.classes t.T t.n_train t.n_test
+ *                                      (t.kind: "classify", "lm", or "regression" for a task of scores: STS-B)
  *   pare.model(opts)                -> Model   (schema: pare help model)
- *   m:train(task, opts [, distill]) -> {steps, loss, seconds, best_eval_accuracy}
+ *   m:train(task, opts [, distill]) -> {steps, loss, seconds, best_eval_accuracy}  (a regression model,
+ *                                      head=regression: best_eval_pearson instead of best_eval_accuracy)
  *                                      distill = {teacher = Model, hard_weight = 1, losses = {{loss = "kl_div",
  *                                      student = "head", teacher = "head", weight = 1, temperature = 2,
  *                                      project = false}, ...}}  (pare help distill, pare help distill_loss)
  *   m:capture(task, names [, {split, first, n, batch}]) -> {[name] = {rows, cols, values = {...}}}
- *   m:evaluate(task [, {split, batch}]) -> {accuracy, loss, perplexity, n}
+ *   m:evaluate(task [, {split, batch}]) -> {accuracy, loss, perplexity, n}; a regression model on a
+ *                                      regression task (STS-B): {pearson, spearman, mse, loss = mse, n}
  *   m:translate(task [, {split, first, n, max_len, batch}]) -> {bleu, bp, precisions, hyp_len, ref_len, n, examples}
  *                                      (kind=encdec models on sequence-to-sequence tasks; eval/translate.h)
  *   m:apply(name, opts) / pare.apply(m, name, opts) -> Model (m unchanged)
@@ -193,13 +196,14 @@ static int task_index(lua_State *L)
     ltask *t = check_task(L, 1);
     const char *k = luaL_checkstring(L, 2);
     if (!strcmp(k, "name")) lua_pushstring(L, t->name);
-    else if (!strcmp(k, "kind")) lua_pushstring(L, t->train.kind == PARE_TASK_LM ? "lm" : "classify");
+    else if (!strcmp(k, "kind"))
+        lua_pushstring(L, t->train.kind == PARE_TASK_LM ? "lm" : t->train.targets ? "regression" : "classify");
     else if (!strcmp(k, "vocab")) lua_pushinteger(L, t->train.vocab);
     else if (!strcmp(k, "classes")) lua_pushinteger(L, t->train.nclass);
     else if (!strcmp(k, "T")) lua_pushinteger(L, t->train.T > t->test.T ? t->train.T : t->test.T);
     else if (!strcmp(k, "n_train")) lua_pushinteger(L, t->train.n);
     else if (!strcmp(k, "n_test")) lua_pushinteger(L, t->test.n);
-    else if (!strcmp(k, "chance")) lua_pushnumber(L, majority_rate(&t->test));
+    else if (!strcmp(k, "chance")) lua_pushnumber(L, t->test.targets ? NAN : majority_rate(&t->test)); /* no classes */
     else if (!strcmp(k, "S") && t->train.src_tokens) lua_pushinteger(L, t->train.S);  /* sequence-to-sequence tasks */
     else if (!strcmp(k, "src_vocab") && t->train.src_tokens) lua_pushinteger(L, t->train.src_vocab);
     else lua_pushnil(L);
@@ -386,6 +390,7 @@ static int print_progress(void *ud, const pare_train_progress *p)
     ps->printed = 1;
     char acc[32] = "";
     if (p->eval_accuracy >= 0) snprintf(acc, sizeof acc, "  eval acc %.3f", p->eval_accuracy);
+    else if (!isnan(p->eval_pearson)) snprintf(acc, sizeof acc, "  eval pearson %.3f", p->eval_pearson);
     char bar[21]; /* a progress bar of 20 cells */
     int full = (int)(20 * p->step / (p->steps > 0 ? p->steps : 1));
     for (int i = 0; i < 20; i++) bar[i] = i < full ? '#' : '.';
@@ -460,7 +465,8 @@ static int model_train(lua_State *L)
     lua_pushinteger(L, r.steps), lua_setfield(L, -2, "steps");
     lua_pushnumber(L, r.final_loss), lua_setfield(L, -2, "loss");
     lua_pushnumber(L, r.seconds), lua_setfield(L, -2, "seconds");
-    lua_pushnumber(L, r.best_eval_accuracy), lua_setfield(L, -2, "best_eval_accuracy");
+    if (pare_model_regression_target(m->m) >= 0) lua_pushnumber(L, r.best_eval_pearson), lua_setfield(L, -2, "best_eval_pearson");
+    else lua_pushnumber(L, r.best_eval_accuracy), lua_setfield(L, -2, "best_eval_accuracy");
     if (reset && rss0 > 0 && hwm >= rss0) lua_pushinteger(L, hwm - rss0), lua_setfield(L, -2, "peak_growth_bytes");
     return 1;
 }
@@ -557,6 +563,15 @@ static int model_evaluate(lua_State *L)
     pare_eval_result e;
     pare_status st = pare_evaluate(m->m, d, batch, &e);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
+    if (e.regression) {
+        lua_createtable(L, 0, 5);
+        lua_pushnumber(L, e.pearson), lua_setfield(L, -2, "pearson");
+        lua_pushnumber(L, e.spearman), lua_setfield(L, -2, "spearman");
+        lua_pushnumber(L, e.mse), lua_setfield(L, -2, "mse");
+        lua_pushnumber(L, e.loss), lua_setfield(L, -2, "loss");
+        lua_pushinteger(L, e.n), lua_setfield(L, -2, "n");
+        return 1;
+    }
     lua_createtable(L, 0, 4);
     lua_pushnumber(L, e.accuracy), lua_setfield(L, -2, "accuracy");
     lua_pushnumber(L, e.loss), lua_setfield(L, -2, "loss");

@@ -17,7 +17,7 @@ static const pare_opt_spec model_opts[] = {
      "encdec: encoder-decoder (translation: a source sequence in, target tokens out; docs/encoder-decoder.md)"},
     {"vocab", PARE_OPT_INT, NULL, 2, 1e7, NULL, "vocabulary size (token ids in [0, vocab))"},
     {"max_T", PARE_OPT_INT, NULL, 1, 1e6, NULL, "longest sequence the model accepts"},
-    {"classes", PARE_OPT_INT, "2", 2, 1e6, NULL, "encoder: number of classes"},
+    {"classes", PARE_OPT_INT, "2", 2, 1e6, NULL, "encoder: number of classes (ignored with head=regression: one output)"},
     {"d", PARE_OPT_INT, "64", 1, 65536, NULL, "model width C"},
     {"heads", PARE_OPT_INT, "4", 1, 1024, NULL, "attention heads H (must divide d)"},
     {"layers", PARE_OPT_INT, "2", 0, 1024, NULL, "transformer blocks L"},
@@ -39,8 +39,9 @@ static const pare_opt_spec model_opts[] = {
      "position t reads row t + pos_offset of the position table (RoBERTa: 2)"},
     {"pooler", PARE_OPT_ENUM, "none", 0, 0, "none|tanh|relu",
      "encoder: a dense layer + activation after pooling (BERT's pooler: tanh; DistilBERT's pre-classifier: relu)"},
-    {"head", PARE_OPT_ENUM, "linear", 0, 0, "linear|mlm",
-     "the output head: linear, or mlm (BERT's masked-LM head: dense + activation + LayerNorm before the decoder)"},
+    {"head", PARE_OPT_ENUM, "linear", 0, 0, "linear|mlm|regression",
+     "the output head: linear, mlm (BERT's masked-LM head: dense + activation + LayerNorm before the decoder), or "
+     "regression (encoder: one output per sequence, MSE against the example's score, e.g. GLUE's STS-B)"},
     {"tie_head", PARE_OPT_BOOL, "false", 0, 0, NULL,
      "decoder/tagger: the output head's weight is the token embedding table (GPT-2, BERT's MLM decoder)"},
     {"head_bias", PARE_OPT_BOOL, "true", 0, 0, NULL, "the output head has a bias (GPT-2's tied head has none)"},
@@ -506,7 +507,8 @@ pare_status pare_transformer_numel(int64_t *numel, const pare_options *o)
     int decoder = !strcmp(kind, "decoder"), per_token = decoder || !strcmp(kind, "tagger");
     int64_t V = pare_opt_int(o, "vocab"), Tm = pare_opt_int(o, "max_T"), C = pare_opt_int(o, "d");
     int64_t H = pare_opt_int(o, "heads"), L = pare_opt_int(o, "layers"), F = pare_opt_int(o, "ffn");
-    int64_t ncls = per_token ? V : pare_opt_int(o, "classes");
+    int regression = !strcmp(pare_opt_str(o, "head"), "regression");
+    int64_t ncls = per_token ? V : regression ? 1 : pare_opt_int(o, "classes");
     if (F == 0) F = 4 * C;
     if (C % H != 0)
         return pare_fail(PARE_EINVAL, "model: heads=%lld does not divide d=%lld (choose heads among the divisors of d)",
@@ -558,11 +560,15 @@ static pare_status build(pare_model **out, const pare_options *o, pare_attn_conf
 
     const char *norm = pare_opt_str(o, "norm"), *pooler = pare_opt_str(o, "pooler"), *actname = pare_opt_str(o, "act");
     int post = !strcmp(norm, "post"), mlm = !strcmp(pare_opt_str(o, "head"), "mlm");
+    int regression = !strcmp(pare_opt_str(o, "head"), "regression");
     int tie = pare_opt_bool(o, "tie_head"), head_bias = pare_opt_bool(o, "head_bias");
     int64_t NT = pare_opt_int(o, "type_vocab"), poff = pare_opt_int(o, "pos_offset");
     if ((tie || mlm) && !per_token)
         return pare_fail(PARE_EINVAL, "model: %s needs a head per token (kind decoder or tagger, not %s)",
                          tie ? "tie_head" : "head=mlm", kind);
+    if (regression && per_token)
+        return pare_fail(PARE_EINVAL, "model: head=regression scores a whole sequence (kind encoder); kind %s has a head "
+                         "per token (head linear or mlm)", kind);
     if (strcmp(pooler, "none") != 0 && per_token)
         return pare_fail(PARE_EINVAL, "model: pooler=%s pools a sequence; kind %s has a head per token (pooler=none)",
                          pooler, kind);
@@ -576,7 +582,7 @@ static pare_status build(pare_model **out, const pare_options *o, pare_attn_conf
         return cst;
     }
     m->vocab = V, m->max_T = Tm, m->C = C, m->H = H, m->L = L, m->F = F;
-    m->nclass = per_token ? V : ncls;
+    m->nclass = per_token ? V : regression ? 1 : ncls;
     m->lm = per_token;
     const char *blk = decoder ? "dec" : "enc";
 
@@ -670,8 +676,14 @@ static pare_status build(pare_model **out, const pare_options *o, pare_attn_conf
         m->logits = b.failed ? -1 : node(&b, PARE_OP_LINEAR, "head", &x, 1, prm, head_bias ? 2 : 1, head_rows, m->nclass,
                                          (pare_node_attrs){0});
     } else m->logits = linear(&b, "head", x, C, m->nclass, head_rows, 0.02);
-    int xin[2] = {m->logits, labels};
-    m->loss = node(&b, PARE_OP_XENT, "loss", xin, 2, NULL, 0, head_rows, 1, (pare_node_attrs){0});
+    if (regression) { /* the score (B, 1) against the example's target: mean squared error */
+        int target = b.failed ? -1 : pare_model_add_target(m, "target", PARE_ROWS_SEQS, 1);
+        m->loss = target < 0 ? -1 : pare_model_add_loss(m, PARE_OP_MSE, "loss", m->logits, target, 1.0f, 0.0f);
+        if (m->loss < 0) b.failed = 1;
+    } else {
+        int xin[2] = {m->logits, labels};
+        m->loss = node(&b, PARE_OP_XENT, "loss", xin, 2, NULL, 0, head_rows, 1, (pare_node_attrs){0});
+    }
     if (b.failed) goto fail;
     *out = m;
     return PARE_OK;

@@ -2,7 +2,8 @@
  *
  * Encoder (classification):  tokens → embedding (+ learned or sinusoidal positions) → L × pre-LN
  *   blocks [x += Dropout(Attn(LN1(x))·Wo); x += Dropout(Down(GELU(Up(LN2(x)))))] → LN → pool (CLS or
- *   mean) → head (nclass) → cross-entropy.
+ *   mean) → head (nclass) → cross-entropy; with head=regression: head (1 output, the score) → MSE against
+ *   the target input "target" (B, 1) (graph.h: pare_model_regression_target; STS-B).
  * Decoder (causal LM): the same blocks with causal attention → LN → head (vocab) per token.
  *
  * Names: emb.tok, emb.pos, {enc|dec}.<l>.{ln1, attn.qkv, attn, attn.out, drop1, add1, ln2, ffn.up,

@@ -8,6 +8,7 @@
 #include "core/arena.h"
 #include "core/tensor.h"
 #include "core/timer.h"
+#include "eval/metrics.h"
 #include "graph/exec.h"
 #include "graph/format.h"
 #include "train_internal.h"
@@ -45,6 +46,15 @@ static pare_status check_fit(const pare_model *m, const pare_dataset *d)
         return pare_fail(PARE_ESHAPE, "dataset '%s' has sources of %lld tokens over vocab %d; the model takes at most "
                          "src_max_T=%lld over src_vocab=%lld", d->name, (long long)d->S, d->src_vocab,
                          (long long)m->src_max_T, (long long)m->src_vocab);
+    int reg = pare_model_regression_target(m) >= 0, dreg = !want_lm && d->targets != NULL;
+    if (!want_lm && reg && !dreg)
+        return pare_fail(PARE_EINVAL, "dataset '%s' is a classification task (%d classes) but the model has a regression "
+                         "head (head=regression: one score per sequence); build it with head=linear, classes=%d",
+                         d->name, d->nclass, d->nclass);
+    if (!want_lm && !reg && dreg)
+        return pare_fail(PARE_EINVAL, "dataset '%s' is a regression task (a score per example, e.g. STS-B) but the model "
+                         "has a classification head of %lld classes; build it with head=regression", d->name,
+                         (long long)m->nclass);
     if (d->T > m->max_T)
         return pare_fail(PARE_ESHAPE, "dataset '%s' has sequences of %lld tokens; the model takes at most max_T=%lld",
                          d->name, (long long)d->T, (long long)m->max_T);
@@ -58,6 +68,7 @@ static pare_status check_fit(const pare_model *m, const pare_dataset *d)
 
 typedef struct batch_buf {
     int32_t *tokens, *lengths, *labels, *types;
+    float *targets; /* (B) a regression task's scores */
     int32_t *src_tokens, *src_lengths; /* sequence-to-sequence datasets only */
     int64_t *idx;
 } batch_buf;
@@ -65,12 +76,17 @@ typedef struct batch_buf {
 static pare_status batch_alloc(batch_buf *b, int64_t B, int64_t T);
 
 /* Gather rows b->idx[0..B) of d and bind them to x: with the token types of pair tasks when the model has
- * a token-types input (BERT; a model without one reads pairs as one segment), and with their sources when
- * d has some. */
+ * a token-types input (BERT; a model without one reads pairs as one segment), the scores of a regression
+ * task as a regression model's target, and with their sources when d has some. */
 static pare_status batch_bind(batch_buf *b, pare_exec *x, const pare_dataset *d, int64_t B)
 {
     pare_dataset_gather(d, b->idx, B, b->tokens, b->lengths, b->labels);
     PARE_TRY(pare_exec_bind(x, b->tokens, b->lengths, b->labels));
+    int reg = pare_model_regression_target(x->m);
+    if (reg >= 0) { /* check_fit made sure d has targets */
+        pare_dataset_gather_extra(d, b->idx, B, NULL, b->targets);
+        PARE_TRY(pare_exec_bind_target(x, reg, b->targets));
+    }
     if (d->types) { /* gathered for a distillation teacher too, bound if this model reads them */
         pare_dataset_gather_extra(d, b->idx, B, b->types, NULL);
         if (x->m->types >= 0) PARE_TRY(pare_exec_bind_types(x, b->types));
@@ -92,13 +108,15 @@ static pare_status batch_alloc(batch_buf *b, int64_t B, int64_t T)
     b->labels = pare_alloc((size_t)(B * T) * sizeof(int32_t));
     b->types = pare_alloc((size_t)(B * T) * sizeof(int32_t));
     b->idx = pare_alloc((size_t)B * sizeof(int64_t));
-    if (!b->tokens || !b->lengths || !b->labels || !b->types || !b->idx) return PARE_ENOMEM;
+    b->targets = pare_alloc((size_t)B * sizeof(float));
+    if (!b->tokens || !b->lengths || !b->labels || !b->types || !b->idx || !b->targets) return PARE_ENOMEM;
     return PARE_OK;
 }
 
 static void batch_free(batch_buf *b)
 {
     pare_free(b->tokens), pare_free(b->lengths), pare_free(b->labels), pare_free(b->types), pare_free(b->idx);
+    pare_free(b->targets);
     pare_free(b->src_tokens), pare_free(b->src_lengths);
     memset(b, 0, sizeof *b);
 }
@@ -114,6 +132,7 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
 {
     memset(out, 0, sizeof *out);
     out->best_eval_accuracy = -1;
+    out->best_eval_pearson = NAN;
     PARE_TRY(check_fit(m, train));
     if (eval) PARE_TRY(check_fit(m, eval));
     int64_t steps = pare_opt_int(o, "steps"), B = pare_opt_int(o, "batch"), warmup = pare_opt_int(o, "warmup");
@@ -124,6 +143,9 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
     double target = pare_opt_num(o, "target_accuracy");
     if ((eval_every > 0 || target > 0) && !eval)
         return pare_fail(PARE_EINVAL, "train: eval_every / target_accuracy need an evaluation set");
+    if (target > 0 && pare_model_regression_target(m) >= 0)
+        return pare_fail(PARE_EINVAL, "train: target_accuracy=%g stops a classifier; a regression model (head=regression) "
+                         "has no accuracy (its evaluations report pearson, spearman and mse: use eval_every)", target);
     for (int64_t i = 0; i < m->nparams; i++)
         if (!pare_format_get(m->params[i].format)->trainable)
             return pare_fail(PARE_EINVAL, "train: parameter %s is stored as %s; train the f32 model and compress after "
@@ -178,20 +200,26 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
         out->final_loss = (float)ema;
 
         int stop = 0;
-        double acc = -1;
+        double acc = -1, pearson = NAN;
         if (eval && ((eval_every > 0 && (s + 1) % eval_every == 0) || (target > 0 && eval_every == 0 && (s + 1) % 50 == 0))) {
             pare_eval_result e;
             pare_distill_detach(&dr, m); /* the model itself, without the teacher's terms */
             st = pare_evaluate(m, eval, B, &e);
             pare_distill_attach(&dr, m);
             if (st != PARE_OK) goto done;
-            acc = e.accuracy;
-            if (acc > out->best_eval_accuracy) out->best_eval_accuracy = acc;
+            if (e.regression) {
+                pearson = e.pearson;
+                if (isnan(out->best_eval_pearson) || pearson > out->best_eval_pearson) out->best_eval_pearson = pearson;
+            } else {
+                acc = e.accuracy;
+                if (acc > out->best_eval_accuracy) out->best_eval_accuracy = acc;
+            }
             if (target > 0 && acc >= target) stop = 1;
         }
         double el = (double)(pare_now_ns() - t0) * 1e-9;
         if (progress) {
-            pare_train_progress p = {s + 1, steps, (float)ema, lr_s, el, el / (double)(s + 1) * (double)(steps - s - 1), acc};
+            pare_train_progress p = {s + 1, steps, (float)ema, lr_s, el, el / (double)(s + 1) * (double)(steps - s - 1), acc,
+                                     pearson};
             if (progress(ud, &p)) stop = 1;
         }
         if (stop) break;
@@ -267,14 +295,27 @@ static pare_status for_batches(pare_model *m, const pare_dataset *d, int64_t bat
     return for_range(m, d, 0, d->n, batch, fn, ud, what, NULL, 0);
 }
 
-typedef struct eval_acc { double loss_sum; int64_t correct, count; } eval_acc;
+typedef struct eval_acc {
+    double loss_sum;
+    int64_t correct, count;
+    const pare_dataset *d;  /* regression: the targets */
+    double *pred, *gold;    /* regression: (n) the predicted scores and the targets */
+} eval_acc;
 
 static pare_status eval_batch(void *ud, const pare_exec *x, const int32_t *labels, int64_t first, int64_t B)
 {
-    (void)first;
     eval_acc *a = ud;
     const pare_model *m = x->m;
     const float *logits = pare_exec_logits(x), *losses = x->buf[m->loss];
+    if (a->pred) { /* regression: one score per example */
+        for (int64_t r = 0; r < B; r++) {
+            double p = logits[r], g = a->d->targets[first + r];
+            a->pred[first + r] = p, a->gold[first + r] = g;
+            a->loss_sum += (p - g) * (p - g);
+            a->count++;
+        }
+        return PARE_OK;
+    }
     int64_t rows = m->lm ? B * x->T : B, V = m->nclass;
     for (int64_t r = 0; r < rows; r++) {
         if (labels[r] < 0) continue;
@@ -291,8 +332,26 @@ static pare_status eval_batch(void *ud, const pare_exec *x, const int32_t *label
 
 pare_status pare_evaluate(pare_model *m, const pare_dataset *d, int64_t batch, pare_eval_result *out)
 {
-    eval_acc a = {0};
+    eval_acc a = {.d = d};
     memset(out, 0, sizeof *out);
+    out->pearson = out->spearman = out->mse = NAN;
+    if (pare_model_regression_target(m) >= 0) {
+        PARE_TRY(check_fit(m, d));
+        a.pred = pare_alloc((size_t)d->n * sizeof(double));
+        a.gold = pare_alloc((size_t)d->n * sizeof(double));
+        pare_status st = a.pred && a.gold ? for_batches(m, d, batch, eval_batch, &a, "evaluate")
+                                          : pare_fail(PARE_ENOMEM, "evaluate: out of memory for %lld scores", (long long)d->n);
+        /* n = 1 has no correlation: NaN, as for constant predictions */
+        if (st == PARE_OK && d->n >= 2) st = pare_metric_pearson(&out->pearson, a.pred, a.gold, d->n);
+        if (st == PARE_OK && d->n >= 2) st = pare_metric_spearman(&out->spearman, a.pred, a.gold, d->n);
+        pare_free(a.pred), pare_free(a.gold);
+        PARE_TRY(st);
+        out->regression = 1;
+        out->n = a.count;
+        out->mse = out->loss = a.loss_sum / (double)a.count;
+        out->accuracy = out->perplexity = NAN;
+        return PARE_OK;
+    }
     PARE_TRY(for_batches(m, d, batch, eval_batch, &a, "evaluate"));
     out->n = a.count;
     out->accuracy = a.count ? (double)a.correct / (double)a.count : 0;

@@ -22,7 +22,8 @@ typedef struct pare_train_progress {
     float loss;       /* running mean of recent batch losses */
     float lr;
     double elapsed_s, eta_s;
-    double eval_accuracy; /* last evaluation, or -1 */
+    double eval_accuracy; /* last evaluation, or -1 (and always -1 for a regression model) */
+    double eval_pearson;  /* regression model: the last evaluation's Pearson correlation, NAN if none */
 } pare_train_progress;
 
 /* Called after every step; return non-zero to stop early. */
@@ -32,7 +33,8 @@ typedef struct pare_train_result {
     int64_t steps;
     float final_loss;
     double seconds;
-    double best_eval_accuracy; /* -1 if never evaluated */
+    double best_eval_accuracy; /* -1 if never evaluated (always, for a regression model) */
+    double best_eval_pearson;  /* regression model: the best evaluation's Pearson correlation, NAN if never */
 } pare_train_result;
 
 /* Train m in place (its parameters become private to it). A loss that is not finite stops it with
@@ -44,7 +46,8 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
 
 /* ---- training against a teacher (distill.c): extra loss terms between values of the trained model and
  * values of a teacher captured on the same batch (knowledge distillation: Hinton et al. 2015,
- * DistilBERT, TinyBERT). The total loss is hard_weight · cross-entropy + Σ weight_i · term_i; the
+ * DistilBERT, TinyBERT). The total loss is hard_weight · cross-entropy (a regression model's MSE against its
+ * targets, head=regression) + Σ weight_i · term_i; the
  * result's loss is its running mean. The teacher runs at inference (no dropout) on every batch and is not
  * changed; the terms are appended to m for the run and removed after it. */
 #define PARE_DISTILL_MAX_TERMS 16
@@ -86,11 +89,17 @@ void pare_adamw_step(pare_model *m, float lr, float beta1, float beta2, float ep
  * norm before clipping. */
 float pare_clip_grad_norm(pare_model *m, float max_norm);
 
+/* A regression model (head=regression; pare_model_regression_target) on a regression task (the dataset's
+ * targets: STS-B's scores) is scored by the correlations of its predictions with the targets over the
+ * whole dataset (eval/metrics.h: Pearson, Spearman; NaN when the predictions are constant) and their mean
+ * squared error; it has no accuracy or perplexity (NAN). A classification model has no correlations (NAN). */
 typedef struct pare_eval_result {
     double accuracy; /* classification: sequences; LM: tokens with a target */
-    double loss;     /* mean cross-entropy */
+    double loss;     /* mean cross-entropy; regression: the mean squared error (= mse) */
     double perplexity; /* exp(loss) */
-    int64_t n;       /* sequences (classify) or target tokens (LM) */
+    int64_t n;       /* sequences (classify, regression) or target tokens (LM) */
+    int regression;  /* 1: the fields below are set and accuracy, perplexity are NAN */
+    double pearson, spearman, mse;
 } pare_eval_result;
 
 /* Non-finite logits (NaN/Inf) are PARE_ENUMERIC, never an accuracy: the message names the batch, the
@@ -98,7 +107,8 @@ typedef struct pare_eval_result {
  * "evaluate: non-finite logits (NaN) on batch 3 of 4 (examples 128..191 of recall/test, row 5): layer
  * enc.0.ffn.up outputs NaN first (row 3, column 17; its parameter enc.0.ffn.up.weight holds NaN at (5, 2))". */
 pare_status pare_evaluate(pare_model *m, const pare_dataset *d, int64_t batch, pare_eval_result *out);
-/* Logits of the whole dataset, concatenated in order: (n, nclass) or (n·T, V). Allocated with
+/* Logits of the whole dataset, concatenated in order: (n, nclass) or (n·T, V) (a regression model's
+ * predicted scores: (n, 1)). Allocated with
  * pare_alloc; the caller frees. Used for fidelity measures between a model and its compressed copy.
  * Non-finite logits are PARE_ENUMERIC as for pare_evaluate ("non-finite logits (NaN) on batch ..."). */
 pare_status pare_predict_logits(pare_model *m, const pare_dataset *d, int64_t batch, float **logits, int64_t *rows);
