@@ -112,6 +112,13 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
 pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
                                const pare_distill *d, pare_progress_fn progress, void *ud, pare_train_result *out)
 {
+    return pare_train_ex(m, train, eval, o, d, NULL, progress, ud, out);
+}
+
+pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
+                          const pare_distill *d, const pare_train_hooks *h, pare_progress_fn progress, void *ud,
+                          pare_train_result *out)
+{
     memset(out, 0, sizeof *out);
     out->best_eval_accuracy = -1;
     PARE_TRY(check_fit(m, train));
@@ -137,6 +144,8 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
     batch_buf bb = {0};
     distill_run dr = {0};
     pare_status st = d ? pare_distill_begin(&dr, m, d, B, train->T, (uint64_t)pare_opt_num(o, "seed")) : PARE_OK;
+    /* before the executor: a hook may add parameters and transforms (a pruning schedule's masks) */
+    if (st == PARE_OK && h && h->begin) st = h->begin(h->ud, m, steps);
     if (st == PARE_OK) st = pare_model_alloc_grads(m);
     if (st == PARE_OK) st = pare_exec_new_src(&x, m, B, train->T, train->src_tokens ? train->S : m->src_max_T, PARE_EXEC_TRAIN, NULL, 0);
     if (st != PARE_OK) goto done;
@@ -170,10 +179,13 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
         }
         pare_model_zero_grad(m);
         if ((st = pare_exec_backward(x)) != PARE_OK) goto done;
+        float extra = 0;
+        if (h && h->after_backward && (st = h->after_backward(h->ud, m, s, &extra)) != PARE_OK) goto done;
         pare_clip_grad_norm(m, clip);
         float lr_s = pare_lr_at(s, steps, warmup, lr, minr);
         pare_adamw_step(m, lr_s, b1, b2, eps, wd, s + 1);
-        ema = s == 0 ? x->loss : 0.95 * ema + 0.05 * x->loss;
+        if (h && h->after_step && (st = h->after_step(h->ud, m, s)) != PARE_OK) goto done;
+        ema = s == 0 ? x->loss + extra : 0.95 * ema + 0.05 * (x->loss + extra);
         out->steps = s + 1;
         out->final_loss = (float)ema;
 
@@ -198,9 +210,45 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
     }
     out->seconds = (double)(pare_now_ns() - t0) * 1e-9;
 done:
+    if (h && h->end) h->end(h->ud, m);
     batch_free(&bb);
     pare_exec_free(x);
     pare_distill_end(&dr, m);
+    return st;
+}
+
+pare_status pare_grad_batches(pare_model *m, const pare_dataset *d, int64_t nb, int64_t B, uint64_t seed,
+                              pare_status (*fn)(void *ud, pare_model *m), void *ud)
+{
+    PARE_TRY(check_fit(m, d));
+    if (B < 1 || nb < 1 || nb * B > d->n)
+        return pare_fail(PARE_EINVAL, "gradients: %lld batches of %lld need %lld examples; %s has %lld", (long long)nb,
+                         (long long)B, (long long)(nb * B), d->name, (long long)d->n);
+    pare_exec *x = NULL;
+    batch_buf bb = {0};
+    pare_status st = pare_model_alloc_grads(m);
+    if (st == PARE_OK)
+        st = pare_exec_new_src(&x, m, B, d->T, d->src_tokens ? d->S : m->src_max_T, PARE_EXEC_TRAIN, NULL, 0);
+    if (st == PARE_OK && (st = batch_alloc(&bb, B, d->T)) != PARE_OK) st = pare_fail(PARE_ENOMEM, "out of memory for a batch");
+    if (st == PARE_OK) {
+        pare_rng rng;
+        pare_rng_seed(&rng, seed);
+        x->rng = pare_rng_split(&rng, 0xd80);
+    }
+    for (int64_t b = 0; st == PARE_OK && b < nb; b++) {
+        for (int64_t i = 0; i < B; i++) bb.idx[i] = b * B + i;
+        if ((st = batch_bind(&bb, x, d, B)) != PARE_OK) break;
+        if ((st = pare_exec_forward(x)) != PARE_OK) break;
+        if (!isfinite(x->loss)) {
+            st = pare_fail(PARE_ENUMERIC, "gradients: the loss is not finite on batch %lld of %s", (long long)b, d->name);
+            break;
+        }
+        pare_model_zero_grad(m);
+        if ((st = pare_exec_backward(x)) != PARE_OK) break;
+        st = fn(ud, m);
+    }
+    batch_free(&bb);
+    pare_exec_free(x);
     return st;
 }
 
