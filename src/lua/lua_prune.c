@@ -9,7 +9,7 @@
  *     -> a schedule (`pare help prune_schedule`), given to training: m:train(task, opts, schedule) or
  *        m:train(task, opts, distill, schedule). Methods: s:target(step) (the sparsity of the event at step,
  *        or nil), s:report() -> {prunes, last_target, penalty}.
- *   m:sparsity([layers]) -> {zeros, total, sparsity, layers = {[name] = fraction, ...}} over Linear weights
+ *   m:sparsity([layers]) -> {zeros, total, sparsity, layers = {[name] = {zeros, total, sparsity}, ...}} over Linear weights
  *     (masks, or exact zeros of unmasked weights).
  */
 #include <lauxlib.h>
@@ -132,7 +132,10 @@ static int model_sparsity(lua_State *L)
         const pare_node *nd = &m->nodes[i];
         if (nd->op != PARE_OP_LINEAR || (*layers && !pare_name_match(layers, nd->name))) continue;
         pare_sparsity one = pare_prune_sparsity(m, nd->name);
-        lua_pushnumber(L, one.total ? (double)one.zeros / (double)one.total : 0);
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, one.zeros), lua_setfield(L, -2, "zeros");
+        lua_pushinteger(L, one.total), lua_setfield(L, -2, "total");
+        lua_pushnumber(L, one.total ? (double)one.zeros / (double)one.total : 0), lua_setfield(L, -2, "sparsity");
         lua_setfield(L, -2, nd->name);
     }
     lua_setfield(L, -2, "layers");

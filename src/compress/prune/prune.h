@@ -101,7 +101,7 @@ pare_prune_sched_report pare_prune_sched_get_report(const pare_prune_sched *s);
 
 /* ---- movement (movement.c) ----
  * Scores updated every step from the masters and their gradients: movement S −= W ⊙ G (Sanh et al. 2020,
- * the "−W·G summed" form of hard movement); soft movement S −= lr_s (W ⊙ G + λ σ'(S)), mask = S > τ. */
+ * the "−W·G summed" form of hard movement); soft movement S −= lr_s (W ⊙ G / rms(W ⊙ G) + λ σ'(S)), mask = S > τ. */
 void pare_movement_update(float *S, const float *W, const float *G, int64_t len, int soft, double lambda, double lr_s);
 
 #endif

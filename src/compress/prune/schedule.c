@@ -37,8 +37,8 @@ static const pare_opt_spec sched_opts[] = {
     {"every", PARE_OPT_INT, "10", 1, 1e9, NULL, "steps between events (delta t)"},
     {"prunes", PARE_OPT_INT, "10", 1, 1e6, NULL, "iterative: events; gradual: n, the last event is at start + n*every"},
     {"lambda", PARE_OPT_FLOAT, "0", 0, 1e9, NULL, "soft_movement: regularizer on sigma(S)"},
-    {"threshold", PARE_OPT_FLOAT, "0", -1e9, 1e9, NULL, "soft_movement: keep weights with score S > threshold"},
-    {"score_lr", PARE_OPT_FLOAT, "1", 0, 1e9, NULL, "soft_movement: step size of the score update"},
+    {"threshold", PARE_OPT_FLOAT, "-1", -1e9, 1e9, NULL, "soft_movement: keep weights with score S > threshold (scores start at 0)"},
+    {"score_lr", PARE_OPT_FLOAT, "0.01", 0, 1e9, NULL, "soft_movement: step size of the score update (w*g in rms units)"},
     {"group_lasso", PARE_OPT_FLOAT, "0", 0, 1e9, NULL, "lambda of the group-lasso (L2,1) penalty added to the loss (0: off)"},
     {"group", PARE_OPT_STRING, "4x1", 0, 0, NULL, "group_lasso: groups of RxC (rows x input columns)"},
 };
