@@ -479,6 +479,13 @@ int main(void)
         ok(q && pare_apply(&p, q, "prune_magnitude", f, 1) == PARE_EINVAL && strstr(pare_errmsg(), "int8"),
            "a quantized layer: %s", pare_errmsg());
         pare_model_free(q);
+        pare_model *nanm = pare_model_clone(m);
+        pare_param *nw = &nanm->params[nanm->nodes[idx[2]].param[0]];
+        pare_param_make_private(nw);
+        nw->blob->data[5] = NAN;
+        ok(pare_apply(&p, nanm, "prune_magnitude", NULL, 0) == PARE_ENUMERIC && strstr(pare_errmsg(), "NaN") &&
+           strstr(pare_errmsg(), nanm->nodes[idx[2]].name), "a NaN weight is reported, not pruned silently: %s", pare_errmsg());
+        pare_model_free(nanm);
         pare_kv g[] = {{"method", PARE_KV_STR, 0, "soft_movement"}, {"pattern", PARE_KV_STR, 0, "block"}};
         pare_options o;
         pare_prune_sched *s = NULL;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/tensor.h"
 #include "graph/transform.h"
 
 pare_status pare_prune_spec_from_opts(pare_prune_spec *spec, const pare_options *o)
@@ -65,6 +66,12 @@ pare_status pr_select(const pare_model *m, const pare_options *o, const pare_pru
             st = pare_fail(PARE_EINVAL, "layer %s: its weight is under fake quantization (QAT); one transform per weight: "
                            "prune before QAT or exclude the layer", nd->name);
         else if (spec) st = pare_prune_spec_check(spec, m, (*idx)[i]);
+        if (st != PARE_OK) break;
+        int64_t bad = pare_first_nonfinite(w->blob->data, w->shape[0] * w->shape[1]);
+        if (bad >= 0) /* a score of NaN would be pruned silently: say so instead */
+            st = pare_fail(PARE_ENUMERIC, "layer %s: its weight %s holds %s at (%lld, %lld); pruning would hide it",
+                           nd->name, w->name, isnan(w->blob->data[bad]) ? "NaN" : "Inf", (long long)(bad / w->shape[1]),
+                           (long long)(bad % w->shape[1]));
     }
     if (st != PARE_OK) free(*idx), *idx = NULL;
     return st;
