@@ -109,9 +109,29 @@ end)
 
 pare.print_table(exp, "curves", {columns = {"method", "schedule", "target", "sparsity", "accuracy", "agreement",
                                             "latency_ms", "size_mb", "sparse_mb"}})
-exp:plot{table = "curves", name = "accuracy", x = "sparsity", y = "accuracy", by = "curve",
-         title = string.format("Pruning: accuracy against sparsity (dense %.3f; fine-tuning %d steps)", dense_acc, ft_steps),
-         xlabel = "sparsity of the pruned layers"}
-exp:plot{table = "curves", name = "latency", x = "sparsity", y = "latency_ms", by = "curve",
-         title = "Pruning: forward latency (masked layers run the dense kernel)", xlabel = "sparsity"}
+-- one plot per schedule, one curve per method (tables by_<schedule>, derived from curves; a rerun adds only
+-- the rows they lack)
+local present = {}
+for _, r in ipairs(exp:rows("curves")) do
+  local t = "by_" .. r.schedule
+  present[r.schedule] = true
+  if not exp:has(t, {method = r.method, target = r.target}) then
+    exp:record(t, {method = r.method, target = r.target, sparsity = r.sparsity, accuracy = r.accuracy,
+                   latency_ms = r.latency_ms, sparse_mb = r.sparse_mb})
+  end
+end
+local what = {oneshot = "one-shot, then fine-tuning", iterative = "iterative (4 rounds)", gradual = "gradual (cubic, 6 steps)",
+              none = "one-shot, no fine-tuning"}
+for _, sch in ipairs(all_schedules) do
+  if present[sch] then
+    exp:plot{table = "by_" .. sch, name = "accuracy-" .. sch, x = "sparsity", y = "accuracy", by = "method",
+             title = string.format("Pruning, %s: accuracy vs sparsity (dense %.3f, %d steps)",
+                                   what[sch] or sch, dense_acc, ft_steps),
+             xlabel = "sparsity of the pruned layers", ylabel = "test accuracy"}
+  end
+end
+if present.gradual then
+  exp:plot{table = "by_gradual", name = "latency", x = "sparsity", y = "latency_ms", by = "method",
+           title = "Pruning: forward latency (masked layers run the dense kernel)", xlabel = "sparsity"}
+end
 exp:close()

@@ -138,6 +138,40 @@ static pare_status grad_cb(void *ud, pare_model *m)
     return PARE_OK;
 }
 
+
+/* ---- movement references: hooks that accumulate the scores here, then call the schedule's own ---- */
+typedef struct mref {
+    pare_train_hooks inner;
+    const int64_t *idx;
+    int64_t n;
+    float **S;
+    int soft;
+    double lambda, lr_s;
+} mref;
+static pare_status mref_begin(void *ud, pare_model *m, int64_t steps) { mref *r = ud; return r->inner.begin(r->inner.ud, m, steps); }
+static pare_status mref_backward(void *ud, pare_model *m, int64_t step, float *extra)
+{
+    mref *r = ud;
+    for (int64_t l = 0; l < r->n; l++) {
+        const pare_param *w = &m->params[m->nodes[r->idx[l]].param[0]];
+        int64_t len = pare_param_numel(w);
+        double ss = 0;
+        for (int64_t j = 0; j < len; j++) ss += (double)w->blob->data[j] * w->grad[j] * w->blob->data[j] * w->grad[j];
+        double rms = sqrt(ss / (double)len);
+        for (int64_t j = 0; j < len; j++) {
+            double wg = (double)w->blob->data[j] * w->grad[j];
+            if (!r->soft) r->S[l][j] -= (float)wg;
+            else {
+                double sg = 1 / (1 + exp(-(double)r->S[l][j]));
+                r->S[l][j] -= (float)(r->lr_s * (wg / (rms > 0 ? rms : 1) + r->lambda * sg * (1 - sg)));
+            }
+        }
+    }
+    return r->inner.after_backward(r->inner.ud, m, step, extra);
+}
+static pare_status mref_step(void *ud, pare_model *m, int64_t step) { mref *r = ud; return r->inner.after_step(r->inner.ud, m, step); }
+static void mref_end(void *ud, pare_model *m) { mref *r = ud; r->inner.end(r->inner.ud, m); }
+
 int main(void)
 {
     tap_plan_lazy();
@@ -430,6 +464,46 @@ int main(void)
         ok(s1.zeros == s2.zeros && s1.total == s2.total, "the same sparsity (%lld of %lld)", (long long)s2.zeros, (long long)s2.total);
         unlink(path);
         pare_model_free(back);
+        pare_model_free(p);
+        pare_prune_sched_free(s);
+    }
+
+
+    /* ---- movement and soft movement masks against scores accumulated here ---- */
+    for (int soft = 0; soft < 2; soft++) {
+        pare_kv kv[] = {{"method", PARE_KV_STR, 0, soft ? "soft_movement" : "movement"}, {"schedule", PARE_KV_STR, 0, "oneshot"},
+                        {"sparsity", PARE_KV_NUM, 0.6, NULL}, {"start", PARE_KV_NUM, 5, NULL}, {"lambda", PARE_KV_NUM, 3, NULL},
+                        {"score_lr", PARE_KV_NUM, 0.1, NULL}, {"threshold", PARE_KV_NUM, -0.3, NULL}};
+        pare_options o, to;
+        pare_prune_sched *s = NULL;
+        pare_status st = pare_opts_resolve(&o, &pare_prune_sched_schema, kv, 7);
+        if (st == PARE_OK) st = pare_prune_sched_new(&s, &o);
+        pare_kv tkv[] = {{"steps", PARE_KV_NUM, 6, NULL}, {"batch", PARE_KV_NUM, 16, NULL}, {"lr", PARE_KV_NUM, 1e-3, NULL},
+                         {"warmup", PARE_KV_NUM, 1, NULL}};
+        if (st == PARE_OK) st = pare_opts_resolve(&to, &pare_train_schema, tkv, 4);
+        mref r = {pare_prune_sched_hooks(s), idx, n, alloc_scores(m, idx, n), soft, 3, 0.1};
+        pare_train_hooks h = {&r, mref_begin, mref_backward, mref_step, mref_end};
+        pare_model *p = pare_model_clone(m);
+        pare_train_result tr;
+        if (st == PARE_OK) st = pare_train_ex(p, &train, NULL, &to, NULL, &h, NULL, NULL, &tr);
+        ok(st == PARE_OK, "%s: a one-shot event after 6 steps (%s)", soft ? "soft movement" : "movement", st == PARE_OK ? "ok" : pare_errmsg());
+        if (!soft) masks_match_per_layer(p, idx, n, r.S, 0.6, "movement S = -sum_t w_t * g_t");
+        else {
+            int good = st == PARE_OK;
+            int64_t zeros = 0, total = 0;
+            for (int64_t l = 0; good && l < n; l++) {
+                const float *mk = mask_of(p, idx[l]);
+                int64_t len = pare_param_numel(&p->params[p->nodes[idx[l]].param[0]]);
+                for (int64_t j = 0; j < len; j++) {
+                    if (!mk || (mk[j] != 0.0f) != (r.S[l][j] > -0.3f)) good = 0;
+                    zeros += mk && mk[j] == 0.0f;
+                }
+                total += len;
+            }
+            ok(good && zeros > 0 && zeros < total, "soft movement: the mask is exactly S > threshold (%lld of %lld pruned)",
+               (long long)zeros, (long long)total);
+        }
+        free_scores(r.S, n);
         pare_model_free(p);
         pare_prune_sched_free(s);
     }
