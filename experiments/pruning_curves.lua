@@ -8,7 +8,7 @@
 --
 --   pare run experiments/pruning_curves.lua [sparsities=0.5,0.8,0.9] [ft_steps=60] [lr=1e-3] [repeats=5]
 --        [methods=magnitude,magnitude_global,snip,taylor,movement,soft_movement] [schedules=oneshot,iterative,gradual]
---        [model=bert-mini|<hf dir>] [task=<classification task>] [d=64] [fresh=1]
+--        [lambdas=4,5,6,7,8] [model=bert-mini|<hf dir>] [task=<classification task>] [d=64] [base_steps=1500] [fresh=1]
 -- model= runs it on a zoo model or a Hugging Face directory (pare.zoo.subject, as smoothquant_alpha.lua);
 -- the default is a small ListOps encoder trained here once (cached under results/models/).
 -- Soft movement has no sparsity knob: its rows sweep lambda (one value per requested sparsity, in order) and
