@@ -21,6 +21,10 @@ static const pare_pass *const passes[] = {
     [PARE_PASS_QAT_CONVERT] = &pare_pass_qat_convert,
     [PARE_PASS_LOWRANK] = &pare_pass_lowrank,
     [PARE_PASS_SVD_PRUNE] = &pare_pass_svd_prune,
+    [PARE_PASS_PRUNE_MAGNITUDE] = &pare_pass_prune_magnitude,
+    [PARE_PASS_PRUNE_SNIP] = &pare_pass_prune_snip,
+    [PARE_PASS_PRUNE_TAYLOR] = &pare_pass_prune_taylor,
+    [PARE_PASS_PATTERN_LOCK] = &pare_pass_pattern_lock,
 };
 _Static_assert(sizeof passes / sizeof passes[0] == PARE_PASS_COUNT, "pass registry out of date with pare_pass_id");
 

@@ -69,6 +69,7 @@
 #include "model/transfer.h"
 #include "model/transformer.h"
 #include "train/train.h"
+#include "compress/prune/prune.h"
 
 #define MODEL_MT "pare.Model"
 #define TASK_MT "pare.Task"
@@ -110,6 +111,9 @@ const pare_schema *pare_schema_lookup(const char *name)
     if (!strcmp(name, "distill")) return &pare_distill_schema;
     if (!strcmp(name, "distill_loss")) return &pare_distill_loss_schema;
     if (!strcmp(name, "generate")) return &pare_gen_schema;
+    if (!strcmp(name, "prune_schedule")) return &pare_prune_sched_schema;
+    if (!strcmp(name, "prune_movement")) return &pare_prune_movement_schema;
+    if (!strcmp(name, "prune_soft_movement")) return &pare_prune_soft_movement_schema;
     for (int i = 0; i < pare_pass_count(); i++)
         if (!strcmp(pare_pass_at(i)->schema->name, name)) return pare_pass_at(i)->schema;
     for (int i = 0; i < pare_task_count(); i++)
@@ -121,7 +125,7 @@ const pare_schema *pare_schema_lookup(const char *name)
 
 const char *pare_schema_names(char *buf, size_t n)
 {
-    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss, generate");
+    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss, generate, prune_schedule, prune_movement, prune_soft_movement");
     for (int i = 0; i < pare_pass_count() && used < n; i++)
         used += (size_t)snprintf(buf + used, n - used, ", %s", pare_pass_at(i)->schema->name);
     for (int i = 0; i < pare_task_count() && used < n; i++)
@@ -448,7 +452,13 @@ static int model_train(lua_State *L)
     pare_lua_opts(L, 3, &pare_train_schema, &o);
     pare_distill dist;
     pare_distill_term terms[PARE_DISTILL_MAX_TERMS];
-    const pare_distill *dp = lua_isnoneornil(L, 4) ? NULL : distill_args(L, 4, &dist, terms);
+    /* m:train(task, opts [, distill] [, prune_schedule]) */
+    pare_train_hooks hooks;
+    const pare_train_hooks *hp = NULL;
+    int dist_idx = 4;
+    if (pare_lua_prune_hooks(L, 4, &hooks)) hp = &hooks, dist_idx = 0;
+    else if (pare_lua_prune_hooks(L, 5, &hooks)) hp = &hooks;
+    const pare_distill *dp = !dist_idx || lua_isnoneornil(L, dist_idx) ? NULL : distill_args(L, dist_idx, &dist, terms);
     progress_state ps = {0, isatty(2), 0};
     const char *quiet = getenv("PARE_PROGRESS"); /* PARE_PROGRESS=0: no progress lines (the test runner sets it) */
     int show = !(quiet && !strcmp(quiet, "0"));
@@ -457,7 +467,7 @@ static int model_train(lua_State *L)
      * (activations and their gradients, parameter gradients, optimizer state, attention caches) */
     int reset = pare_mem_reset_peak();
     int64_t rss0 = pare_mem_rss_bytes();
-    pare_status st = pare_train_distill(m->m, &t->train, &t->test, &o, dp, show ? print_progress : NULL, &ps, &r);
+    pare_status st = pare_train_ex(m->m, &t->train, &t->test, &o, dp, hp, show ? print_progress : NULL, &ps, &r);
     int64_t hwm = pare_mem_hwm_bytes();
     if (ps.printed && ps.tty && r.steps != pare_opt_int(&o, "steps")) fputc('\n', stderr);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
@@ -1392,4 +1402,5 @@ void pare_lua_register_engine(lua_State *L)
     pare_lua_register_text(L);
     pare_lua_register_gen(L);
     pare_lua_register_heads(L);
+    pare_lua_register_prune(L);
 }

@@ -18,6 +18,12 @@ struct pare_tokenizer *pare_lua_tokenizer(lua_State *L, int i);
 /* The generation methods m:generate and m:generate_bench (lua_gen.c), added to the model's methods;
  * same contract; called by pare_lua_register_engine after the model's metatable exists. */
 void pare_lua_register_gen(lua_State *L);
+/* Pruning (lua_prune.c): m:prune, m:sparsity, pare.prune_schedule; same contract; called by
+ * pare_lua_register_engine after the model's metatable exists. */
+void pare_lua_register_prune(lua_State *L);
+/* If the value at idx is a pare.prune_schedule, its training hooks into *h and 1; else 0. */
+struct pare_train_hooks;
+int pare_lua_prune_hooks(lua_State *L, int idx, struct pare_train_hooks *h);
 /* The model of the pare.Model userdata at index i (raises if it is not one, or was freed). */
 struct pare_model;
 struct pare_model *pare_lua_check_model(lua_State *L, int i);

@@ -130,6 +130,13 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
 pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
                                const pare_distill *d, pare_progress_fn progress, void *ud, pare_train_result *out)
 {
+    return pare_train_ex(m, train, eval, o, d, NULL, progress, ud, out);
+}
+
+pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
+                          const pare_distill *d, const pare_train_hooks *h, pare_progress_fn progress, void *ud,
+                          pare_train_result *out)
+{
     memset(out, 0, sizeof *out);
     out->best_eval_accuracy = -1;
     out->best_eval_pearson = NAN;
@@ -159,6 +166,8 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
     batch_buf bb = {0};
     distill_run dr = {0};
     pare_status st = d ? pare_distill_begin(&dr, m, d, B, train->T, (uint64_t)pare_opt_num(o, "seed")) : PARE_OK;
+    /* before the executor: a hook may add parameters and transforms (a pruning schedule's masks) */
+    if (st == PARE_OK && h && h->begin) st = h->begin(h->ud, m, steps);
     if (st == PARE_OK) st = pare_model_alloc_grads(m);
     if (st == PARE_OK) st = pare_exec_new_src(&x, m, B, train->T, train->src_tokens ? train->S : m->src_max_T, PARE_EXEC_TRAIN, NULL, 0);
     if (st != PARE_OK) goto done;
@@ -192,10 +201,13 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
         }
         pare_model_zero_grad(m);
         if ((st = pare_exec_backward(x)) != PARE_OK) goto done;
+        float extra = 0;
+        if (h && h->after_backward && (st = h->after_backward(h->ud, m, s, &extra)) != PARE_OK) goto done;
         pare_clip_grad_norm(m, clip);
         float lr_s = pare_lr_at(s, steps, warmup, lr, minr);
         pare_adamw_step(m, lr_s, b1, b2, eps, wd, s + 1);
-        ema = s == 0 ? x->loss : 0.95 * ema + 0.05 * x->loss;
+        if (h && h->after_step && (st = h->after_step(h->ud, m, s)) != PARE_OK) goto done;
+        ema = s == 0 ? x->loss + extra : 0.95 * ema + 0.05 * (x->loss + extra);
         out->steps = s + 1;
         out->final_loss = (float)ema;
 
@@ -226,6 +238,7 @@ pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const p
     }
     out->seconds = (double)(pare_now_ns() - t0) * 1e-9;
 done:
+    if (h && h->end) h->end(h->ud, m);
     batch_free(&bb);
     pare_exec_free(x);
     pare_distill_end(&dr, m);

@@ -79,6 +79,27 @@ pare_status pare_distill_term_from_opts(pare_distill_term *t, const pare_options
 pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
                                const pare_distill *d, pare_progress_fn progress, void *ud, pare_train_result *out);
 
+/* ---- hooks into the training loop (pruning schedules, regularizers: src/compress/prune/) ----
+ * begin: before the gradients and the executor are made, so it may add parameters and transforms (masks: the
+ *   executor sizes its workspace for the transforms it finds; none may be attached later) (steps: how many the run
+ *   has; an error stops the run).
+ * after_backward: the gradients of step s are in the parameters' grad buffers (before clipping); it may add
+ *   into them (a regularizer's gradient) and adds its penalty to *extra_loss (reported in the loss).
+ * after_step: after the AdamW update of step s (masks may change here).
+ * end: after the run, also after a failure. Any may be NULL. */
+typedef struct pare_train_hooks {
+    void *ud;
+    pare_status (*begin)(void *ud, pare_model *m, int64_t steps);
+    pare_status (*after_backward)(void *ud, pare_model *m, int64_t step, float *extra_loss);
+    pare_status (*after_step)(void *ud, pare_model *m, int64_t step);
+    void (*end)(void *ud, pare_model *m);
+} pare_train_hooks;
+
+/* pare_train_distill with hooks (NULL: exactly pare_train_distill). */
+pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
+                          const pare_distill *d, const pare_train_hooks *h, pare_progress_fn progress, void *ud,
+                          pare_train_result *out);
+
 /* Learning rate at step s of the schedule: linear warm-up to lr, cosine decay to lr·min_lr_ratio. */
 float pare_lr_at(int64_t s, int64_t steps, int64_t warmup, float lr, float min_ratio);
 
