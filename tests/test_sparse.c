@@ -230,6 +230,9 @@ int main(void)
     check_layout("csr_i8", 256, 300, 0.6);
     check_layout("bsr4x1", 256, 300, 0.5);
     check_layout("nm2:4", 256, 304, 0.5);
+    check_layout("csr", 20, 600, 0.3); /* fewer output rows than work chunks: empty chunks, threaded */
+    check_layout("bsr4x1", 20, 600, 0.3);
+    check_layout("csr_i8", 20, 600, 0.3);
     check_layout("csr_i8", 37, 45, 0.8);
     check_layout("csr_i8", 50, 200, 0.9);
     check_layout("nm2:4", 37, 44, 0.5);

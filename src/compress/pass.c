@@ -19,6 +19,7 @@ static const pare_pass *const passes[] = {
     [PARE_PASS_MIXED] = &pare_pass_mixed,
     [PARE_PASS_QAT] = &pare_pass_qat,
     [PARE_PASS_QAT_CONVERT] = &pare_pass_qat_convert,
+    [PARE_PASS_SPARSIFY] = &pare_pass_sparsify,
 };
 _Static_assert(sizeof passes / sizeof passes[0] == PARE_PASS_COUNT, "pass registry out of date with pare_pass_id");
 

@@ -99,6 +99,7 @@ typedef struct otile {
 
 static inline void ot_flush(otile *o, float *y, int64_t N)
 {
+    if (!o->cnt) return;
     for (int64_t i = 0; i < o->mcnt; i++) {
         float *yr = y + (o->m0 + i) * N + o->g0;
         for (int c = 0; c < o->cnt; c++) yr[c] = o->b[c][i];
@@ -131,7 +132,7 @@ AVX512 static void rows_f32_avx512(float *y, const float *xT, int64_t Mp, int64_
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0;
+    o.cnt = 0, o.mcnt = 0;
     const int nm = w->spec.kind == PARE_SP_NM;
     const int64_t per = nm ? w->K / w->spec.m * w->spec.n : 0;
     const int ln = nm ? __builtin_ctz((unsigned)w->spec.n) : 0, lm = nm ? __builtin_ctz((unsigned)w->spec.m) : 0;
@@ -204,7 +205,7 @@ AVX512 static void bsr4_avx512(float *y, const float *xT, int64_t Mp, int64_t M,
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0;
+    o.cnt = 0, o.mcnt = 0;
     float t[4][TILE] __attribute__((aligned(64)));
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
@@ -266,7 +267,7 @@ AVX512 static void bsr16_avx512(float *y, const float *xT, int64_t Mp, int64_t M
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0;
+    o.cnt = 0, o.mcnt = 0;
     float t[16] __attribute__((aligned(64)));
     for (int64_t m0 = 0; m0 < Mp; m0 += 16) {
         const float *xb = xT + m0;
@@ -365,7 +366,7 @@ AVX512 static void rows_i8_avx512(float *y, const int32_t *xT, int64_t Mp, int64
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0;
+    o.cnt = 0, o.mcnt = 0;
     int32_t t[TILE] __attribute__((aligned(64)));
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
@@ -403,7 +404,7 @@ PARE_HOT static void rows_f32_c(float *y, const float *xT, int64_t Mp, int64_t M
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0;
+    o.cnt = 0, o.mcnt = 0;
     const int nm = w->spec.kind == PARE_SP_NM;
     const int64_t per = nm ? w->K / w->spec.m * w->spec.n : 0;
     float t[TILE];
@@ -431,7 +432,7 @@ PARE_HOT static void bsr_c(float *y, const float *xT, int64_t Mp, int64_t M, con
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0;
+    o.cnt = 0, o.mcnt = 0;
     const int br = w->spec.br, bc = w->spec.bc;
     float t[16][16];
     for (int64_t m0 = 0; m0 < Mp; m0 += 16)
@@ -453,7 +454,7 @@ PARE_HOT static void rows_i8_c(float *y, const int32_t *xT, int64_t Mp, int64_t 
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0;
+    o.cnt = 0, o.mcnt = 0;
     int32_t t[16];
     for (int64_t m0 = 0; m0 < Mp; m0 += 16)
         for (int64_t n = n0; n < n1; n++) {
