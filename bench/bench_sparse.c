@@ -8,7 +8,9 @@
  * and M = 1 (a decode GEMV). The dense baseline is what pare's inference executor runs for an f32 Linear:
  * pare_linear_f32_packed (oneDNN's inner product on weights packed once, bias fused). Weights N(0,1) with a
  * random pattern of the given sparsity (unstructured, whole 4×1 / 16×16 blocks, or n kept per group of m);
- * the same bias on both sides. Weights are hot (one copy, called back to back) on both sides.
+ * the same bias on both sides. M = 128: weights hot (one copy, called back to back) on both sides; M = 1 (decode):
+ * cache=cold, calls cycle through copies totalling >= 96 MB of dense weights (and as many sparse copies), so
+ * every call streams its weights from DRAM, as decoding a model whose layers exceed the caches does.
  *
  * A measurement: `pairs` interleaved pairs (dense sample, sparse sample); a sample times back-to-back calls
  * for at least 4 ms and divides. ratio = median over pairs of dense_ms / sparse_ms, with the pairs' min and
@@ -19,7 +21,7 @@
  * turns the lines into tables and targets.
  *
  * Output, one line per measurement (key=value), everything else on '#' lines:
- *   sparse layout=csr sparsity=0.90 M=128 N=768 K=768 threads=1 ms=... dense_ms=... ratio=... lo=... hi=...
+ *   sparse layout=csr sparsity=0.90 M=128 N=768 K=768 threads=1 cache=hot ms=... dense_ms=... ratio=... lo=... hi=...
  *          bytes=... dense_bytes=... impl=avx512 load=...
  */
 #include <math.h>
@@ -37,8 +39,9 @@ typedef struct run_ctx {
     int sparse;
     float *y;
     const float *x, *bias;
-    const pare_f32_packed *dense;
-    const pare_sparse_weight *w;
+    pare_f32_packed **dense;  /* (ncopy) */
+    pare_sparse_weight *w;    /* (ncopy) */
+    int ncopy, next;          /* calls cycle through the copies (cache=cold) */
     void *ws;
     int64_t M;
 } run_ctx;
@@ -47,8 +50,10 @@ static pare_status run_once(void *p, double *ms)
 {
     run_ctx *c = p;
     int64_t t0 = pare_now_ns();
-    pare_status st = c->sparse ? pare_sparse_linear(c->y, c->x, c->w, c->bias, c->M, c->ws)
-                               : pare_linear_f32_packed(c->y, c->x, c->dense, c->bias, c->M);
+    int i = c->next;
+    c->next = (c->next + 1) % c->ncopy;
+    pare_status st = c->sparse ? pare_sparse_linear(c->y, c->x, &c->w[i], c->bias, c->M, c->ws)
+                               : pare_linear_f32_packed(c->y, c->x, c->dense[i], c->bias, c->M);
     *ms = (double)(pare_now_ns() - t0) * 1e-6;
     return st;
 }
@@ -165,14 +170,20 @@ int main(int argc, char **argv)
                 if (pare_sparse_spec_parse(&s, cases[ci].spec) != PARE_OK) return 1;
                 for (int64_t i = 0; i < N * K; i++) W[i] = (float)pare_rng_normal(&rng);
                 pattern(W, N, K, &s, cases[ci].sp, &rng);
-                pare_f32_packed *dense;
-                pare_sparse_weight w;
-                if (pare_f32_weight_pack(&dense, W, N, K) != PARE_OK || pare_sparse_from_dense(&w, W, N, K, &s) != PARE_OK) {
-                    fprintf(stderr, "bench_sparse: %s\n", pare_errmsg());
-                    return 1;
-                }
+                /* M = 1 (decode): copies of the weight totalling >= 96 MB dense, called in turn, so each call
+                 * streams its weights from DRAM as a model's layers do (cache=cold); M = 128: one copy, hot */
+                const int ncopy = M == 1 ? (int)((96 << 20) / (sizeof(float) * (size_t)(N * K)) + 1) : 1;
+                pare_f32_packed **dense = calloc((size_t)ncopy, sizeof *dense);
+                pare_sparse_weight *ws_ = calloc((size_t)ncopy, sizeof *ws_);
+                for (int c = 0; c < ncopy; c++)
+                    if (pare_f32_weight_pack(&dense[c], W, N, K) != PARE_OK ||
+                        pare_sparse_from_dense(&ws_[c], W, N, K, &s) != PARE_OK) {
+                        fprintf(stderr, "bench_sparse: %s\n", pare_errmsg());
+                        return 1;
+                    }
+                pare_sparse_weight w = ws_[0];
                 void *ws = pare_alloc(pare_sparse_workspace(&w, M) + 64);
-                run_ctx dc = {0, y, x, bias, dense, &w, ws, M}, sc = dc;
+                run_ctx dc = {0, y, x, bias, dense, ws_, ncopy, 0, ws, M}, sc = dc;
                 sc.sparse = 1;
                 bench_warm(run_once, &dc, 3);
                 bench_warm(run_once, &sc, 3);
@@ -187,15 +198,15 @@ int main(int argc, char **argv)
                 double lo = rv[0], hi = rv[0];
                 for (int p = 1; p < pairs; p++) lo = fmin(lo, rv[p]), hi = fmax(hi, rv[p]);
                 double ratio = median(rv, pairs), dms = median(dv, pairs), sms = median(sv, pairs);
-                printf("sparse layout=%s sparsity=%.2f M=%lld N=%lld K=%lld threads=%d ms=%.5f dense_ms=%.5f ratio=%.3f "
+                printf("sparse layout=%s sparsity=%.2f M=%lld N=%lld K=%lld threads=%d cache=%s ms=%.5f dense_ms=%.5f ratio=%.3f "
                        "lo=%.3f hi=%.3f ratio_cpu=%.3f bytes=%zu dense_bytes=%zu impl=%s load=%s\n",
                        cases[ci].spec, (double)(N * K - w.nonzero) / (double)(N * K), (long long)M, (long long)N,
-                       (long long)K, threads, sms, dms, ratio, lo, hi, ratio_cpu, pare_sparse_bytes(&w), sizeof(float) * (size_t)(N * K),
+                       (long long)K, threads, M == 1 ? "cold" : "hot", sms, dms, ratio, lo, hi, ratio_cpu, pare_sparse_bytes(&w), sizeof(float) * (size_t)(N * K),
                        pare_sparse_impl(), load_note());
                 fflush(stdout);
                 pare_free(ws);
-                pare_sparse_weight_free(&w);
-                pare_f32_packed_free(dense);
+                for (int c = 0; c < ncopy; c++) pare_sparse_weight_free(&ws_[c]), pare_f32_packed_free(dense[c]);
+                free(ws_), free(dense);
             }
             free(x), free(y);
         }

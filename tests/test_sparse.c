@@ -79,8 +79,8 @@ static size_t expect_bytes(const pare_sparse_weight *w)
 {
     const pare_sparse_spec *s = &w->spec;
     switch (s->kind) {
-    case PARE_SP_CSR: return (size_t)w->nonzero * 6 + (size_t)(w->N + 1) * 4;
-    case PARE_SP_CSR_I8: return (size_t)w->nonzero * 3 + (size_t)(w->N + 1) * 4 + (size_t)w->N * 4;
+    case PARE_SP_CSR: return (size_t)w->nonzero * 5 + (size_t)((w->K + 127) / 128 * (w->N + 1)) * 4;
+    case PARE_SP_CSR_I8: return (size_t)w->nonzero * 2 + (size_t)((w->K + 127) / 128 * (w->N + 1)) * 4 + (size_t)w->N * 4;
     case PARE_SP_NM: return (size_t)(w->N * w->K / s->m * s->n) * 5;
     default: return (size_t)w->nblk * ((size_t)s->br * s->bc * 4 + 2) + (size_t)((w->N + s->br - 1) / s->br + 1) * 4;
     }

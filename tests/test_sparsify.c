@@ -159,7 +159,7 @@ int main(void)
     ok(pare_model_size_bytes(s) == expect && expect < f32_bytes, "size: %zu bytes = the layouts' bytes (indices included) + "
        "f32 params, < %zu masked f32", pare_model_size_bytes(s), f32_bytes);
     const pare_param *up = weight(s, "enc.0.ffn.up");
-    ok(pare_param_bytes(up) == (size_t)up->q->sp.nonzero * 6 + 65 * 4, "csr enc.0.ffn.up: 6 bytes per nonzero + 4 per row (%zu)",
+    ok(pare_param_bytes(up) == (size_t)up->q->sp.nonzero * 5 + 65 * 4, "csr enc.0.ffn.up: 5 bytes per nonzero + 4 per row and panel (%zu)",
        pare_param_bytes(up));
 
     /* ---- checkpoints ---- */

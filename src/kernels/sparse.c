@@ -66,6 +66,7 @@ void pare_sparse_weight_free(pare_sparse_weight *w)
 {
     if (!w) return;
     free(w->rowptr);
+    free(w->pcol);
     free(w->col);
     free(w->pos);
     free(w->val);
@@ -78,9 +79,9 @@ size_t pare_sparse_bytes(const pare_sparse_weight *w)
 {
     size_t nnz = (size_t)w->nnz;
     switch (w->spec.kind) {
-    case PARE_SP_CSR: return nnz * (sizeof(float) + sizeof(uint16_t)) + (size_t)(w->N + 1) * sizeof(uint32_t);
+    case PARE_SP_CSR: return nnz * (sizeof(float) + 1) + (size_t)(w->npanel * (w->N + 1)) * sizeof(uint32_t);
     case PARE_SP_CSR_I8:
-        return nnz * (1 + sizeof(uint16_t)) + (size_t)(w->N + 1) * sizeof(uint32_t) + (size_t)w->N * sizeof(float);
+        return nnz * 2 + (size_t)(w->npanel * (w->N + 1)) * sizeof(uint32_t) + (size_t)w->N * sizeof(float);
     case PARE_SP_NM: return nnz * (sizeof(float) + 1);
     case PARE_SP_BSR: {
         int64_t nbr = (w->N + w->spec.br - 1) / w->spec.br;
@@ -150,12 +151,13 @@ static pare_status check_finite(const float *W, int64_t N, int64_t K)
 static pare_status from_csr(pare_sparse_weight *w, const float *W, int i8)
 {
     int64_t N = w->N, K = w->K, nnz = 0;
+    pare_i8_weight q = {0};
     for (int64_t i = 0; i < N * K; i++) nnz += W[i] != 0.0f;
     if (nnz > (int64_t)UINT32_MAX) return pare_fail(PARE_EINVAL, "sparse csr: %lld nonzeros exceed u32 row pointers", (long long)nnz);
     w->nnz = nnz;
-    ALLOC(w->rowptr, N + 1);
-    ALLOC(w->col, nnz);
-    pare_i8_weight q = {0};
+    w->npanel = (K + PARE_SP_PANEL - 1) / PARE_SP_PANEL;
+    ALLOC(w->rowptr, w->npanel * (N + 1));
+    ALLOC(w->pcol, nnz);
     if (i8) {
         ALLOC(w->qval, nnz);
         ALLOC(w->scale, N);
@@ -166,18 +168,22 @@ static pare_status from_csr(pare_sparse_weight *w, const float *W, int i8)
         ALLOC(w->val, nnz);
     }
     int64_t j = 0;
-    for (int64_t n = 0; n < N; n++) {
-        w->rowptr[n] = (uint32_t)j;
-        for (int64_t k = 0; k < K; k++) {
-            float v = W[n * K + k];
-            if (v == 0.0f) continue;
-            w->col[j] = (uint16_t)k;
-            if (i8) w->qval[j] = q.q[n * K + k];
-            else w->val[j] = v;
-            j++;
+    for (int64_t p = 0; p < w->npanel; p++) {
+        uint32_t *rp = w->rowptr + p * (N + 1);
+        int64_t k0 = p * PARE_SP_PANEL, k1 = k0 + PARE_SP_PANEL < K ? k0 + PARE_SP_PANEL : K;
+        for (int64_t n = 0; n < N; n++) {
+            rp[n] = (uint32_t)j;
+            for (int64_t k = k0; k < k1; k++) {
+                float v = W[n * K + k];
+                if (v == 0.0f) continue;
+                w->pcol[j] = (uint8_t)(k - k0);
+                if (i8) w->qval[j] = q.q[n * K + k];
+                else w->val[j] = v;
+                j++;
+            }
         }
+        rp[N] = (uint32_t)j;
     }
-    w->rowptr[N] = (uint32_t)j;
     pare_i8_weight_free(&q);
     return PARE_OK;
 nomem:
@@ -279,9 +285,10 @@ void pare_sparse_to_dense(float *W, const pare_sparse_weight *w)
     switch (w->spec.kind) {
     case PARE_SP_CSR:
     case PARE_SP_CSR_I8:
-        for (int64_t n = 0; n < N; n++)
-            for (uint32_t j = w->rowptr[n]; j < w->rowptr[n + 1]; j++)
-                W[n * K + w->col[j]] = w->val ? w->val[j] : (float)w->qval[j] * w->scale[n];
+        for (int64_t p = 0; p < w->npanel; p++)
+            for (int64_t n = 0; n < N; n++)
+                for (uint32_t j = w->rowptr[p * (N + 1) + n]; j < w->rowptr[p * (N + 1) + n + 1]; j++)
+                    W[n * K + p * PARE_SP_PANEL + w->pcol[j]] = w->val ? w->val[j] : (float)w->qval[j] * w->scale[n];
         break;
     case PARE_SP_NM: {
         int n = w->spec.n, m = w->spec.m;
@@ -321,8 +328,9 @@ void pare_sparse_linear_ref(float *y, const float *x, const pare_sparse_weight *
             for (int64_t m = 0; m < M; m++)
                 for (int64_t n = 0; n < N; n++) {
                     int64_t acc = 0;
-                    for (uint32_t j = w->rowptr[n]; j < w->rowptr[n + 1]; j++)
-                        acc += (int64_t)w->qval[j] * qx[m * K + w->col[j]];
+                    for (int64_t p = 0; p < w->npanel; p++)
+                        for (uint32_t j = w->rowptr[p * (N + 1) + n]; j < w->rowptr[p * (N + 1) + n + 1]; j++)
+                            acc += (int64_t)w->qval[j] * qx[m * K + p * PARE_SP_PANEL + w->pcol[j]];
                     float s = sx[m] * w->scale[n];
                     float v = (float)(int32_t)acc * s;
                     if (bias) v = v + bias[n];
@@ -341,7 +349,9 @@ void pare_sparse_linear_ref(float *y, const float *x, const pare_sparse_weight *
         case PARE_SP_CSR:
             for (int64_t n = 0; n < N; n++) {
                 float s = 0;
-                for (uint32_t j = w->rowptr[n]; j < w->rowptr[n + 1]; j++) s += w->val[j] * xr[w->col[j]];
+                for (int64_t p = 0; p < w->npanel; p++)
+                    for (uint32_t j = w->rowptr[p * (N + 1) + n]; j < w->rowptr[p * (N + 1) + n + 1]; j++)
+                        s += w->val[j] * xr[p * PARE_SP_PANEL + w->pcol[j]];
                 yr[n] += s;
             }
             break;
@@ -382,6 +392,8 @@ size_t pare_sparse_workspace(const pare_sparse_weight *w, int64_t M)
     size_t b = 64;
     if (w->spec.kind == PARE_SP_CSR_I8) b += (size_t)(M * w->K) + 64 + sizeof(float) * (size_t)M + 64;
     if (M >= PARE_SP_TILE_MIN) b += sizeof(float) * (size_t)(Kp * Mp) + 64; /* xT (f32 or int32) */
+    if (M >= PARE_SP_TILE_MIN && (w->spec.kind == PARE_SP_CSR || w->spec.kind == PARE_SP_CSR_I8))
+        b += sizeof(float) * (size_t)(w->N * 64) + 64; /* the tile's accumulators across panels */
     return b;
 }
 

@@ -1,13 +1,16 @@
 /* sparse.h — sparse Linear kernels: y(M,N) = x(M,K) · W(N,K)^T + bias(N) with W stored without its zeros
  * (issue 13). Four layouts, one struct:
  *
- *   CSR      unstructured, f32: rows of W compressed — rowptr (N+1) u32, column indices (nnz) u16, values
- *            (nnz) f32. 6 bytes per nonzero + 4 per row.
+ *   CSR      unstructured, f32: rows of W compressed within column panels of PARE_SP_PANEL (128) inputs — panel
+ *            by panel, each panel's rows in order: rowptr (npanel, N+1) u32, the column inside the panel (nnz)
+ *            u8, values (nnz) f32. 5 bytes per nonzero + 4 per row and panel. The panels let a tile of 64
+ *            tokens × 128 inputs of x (32 KB) stay in L1 while every row's nonzeros in that panel stream by.
  *   CSR_I8   unstructured, int8: the same rows, int8 values quantized per output channel exactly as pare's
  *            dense int8 weights (pare_i8_weight_quantize: scale = max|W[n,:]|/127), activations quantized
  *            per token at run time (pare_quantize_rows_s8), int32 sums, y = acc·(sx[m]·sw[n]) + bias[n]:
  *            the float operations of pare_linear_i8_dynamic_ref, so the result equals the dense int8
- *            reference on the same weights bit for bit. 3 bytes per nonzero + 4 per row + 4 per channel.
+ *            reference on the same weights bit for bit. 2 bytes per nonzero + 4 per row and panel + 4 per
+ *            channel.
  *   NM       N:M (2:4, 4:8): every group of m consecutive weights of a row keeps n slots; values (N, K·n/m)
  *            f32 and the slot's position in its group (0..m-1), one byte each (not bit-packed). Groups with
  *            fewer than n nonzeros store explicit zeros. K must be a multiple of m.
@@ -54,7 +57,8 @@ typedef enum pare_sp_kind { /* append-only: checkpoints store the spec's text, n
     PARE_SP_KIND_COUNT
 } pare_sp_kind;
 
-#define PARE_SP_MAX_K 65536 /* column indices are u16 */
+#define PARE_SP_MAX_K 65536 /* BSR block columns are u16; kept for every layout */
+#define PARE_SP_PANEL 128   /* CSR column panel: in-panel columns are u8 */
 #define PARE_SP_TILE_MIN 8  /* from this many rows of x on, the transposed tile kernels; below, per-token dots */
 
 typedef struct pare_sparse_spec {
@@ -69,8 +73,11 @@ typedef struct pare_sparse_weight {
     int64_t nnz;        /* stored values: nonzeros (CSR), N·K·n/m (NM), blocks·br·bc (BSR) */
     int64_t nblk;       /* BSR: stored blocks */
     int64_t nonzero;    /* nonzeros of the dense weight (for the sparsity reported) */
-    uint32_t *rowptr;   /* CSR, CSR_I8: (N+1); BSR: (ceil(N/br)+1), in blocks */
-    uint16_t *col;      /* CSR, CSR_I8: (nnz) column k; BSR: (nblk) block column k0/bc */
+    int64_t npanel;     /* CSR, CSR_I8: ceil(K / PARE_SP_PANEL) */
+    uint32_t *rowptr;   /* CSR, CSR_I8: (npanel, N+1): panel p, row n is [rowptr[p(N+1)+n], rowptr[p(N+1)+n+1]);
+                           BSR: (ceil(N/br)+1), in blocks */
+    uint8_t *pcol;      /* CSR, CSR_I8: (nnz) column inside its panel: k = p·PARE_SP_PANEL + pcol */
+    uint16_t *col;      /* BSR: (nblk) block column k0/bc */
     uint8_t *pos;       /* NM: (nnz) position in the group */
     float *val;         /* CSR, NM, BSR: (nnz) */
     int8_t *qval;       /* CSR_I8: (nnz) */

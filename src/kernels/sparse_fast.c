@@ -126,41 +126,75 @@ static inline void put_col(otile *o, float *y, int64_t N, int64_t n, int64_t m0,
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
-/* CSR and NM f32 tiles: rows [n0, n1) of the output, every token tile. */
-AVX512 static void rows_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
-                                   const float *bias, int64_t n0, int64_t n1)
+/* NM f32 tiles: rows [n0, n1) of the output, every token tile. */
+AVX512 static void nm_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                                 const float *bias, int64_t n0, int64_t n1)
 {
     const int64_t N = w->N;
     otile o;
     o.cnt = 0, o.mcnt = 0;
-    const int nm = w->spec.kind == PARE_SP_NM;
-    const int64_t per = nm ? w->K / w->spec.m * w->spec.n : 0;
-    const int ln = nm ? __builtin_ctz((unsigned)w->spec.n) : 0, lm = nm ? __builtin_ctz((unsigned)w->spec.m) : 0;
+    const int64_t per = w->K / w->spec.m * w->spec.n;
+    const int ln = __builtin_ctz((unsigned)w->spec.n), lm = __builtin_ctz((unsigned)w->spec.m);
     float t[TILE] __attribute__((aligned(64)));
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
         const float *xb = xT + m0;
         for (int64_t n = n0; n < n1; n++) {
             __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            int64_t b = nm ? n * per : w->rowptr[n], e = nm ? b + per : w->rowptr[n + 1];
-            const float *v = w->val;
+            const int64_t b = n * per;
+            const float *v = w->val + b;
+            const uint8_t *pos = w->pos + b;
             if (nv == 4) {
-                if (nm) {
-                    const uint8_t *pos = w->pos + b;
-                    for (int64_t j = 0; j < per; j++) {
-                        const float *xr = xb + (((j >> ln) << lm) + pos[j]) * Mp;
-                        __m512 s = _mm512_set1_ps(v[b + j]);
-                        a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
-                        a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
-                        a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
-                        a3 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 48), a3);
-                    }
-                } else { /* two stored weights per step into two sets of accumulators: 8 independent FMA chains */
-                    const uint16_t *col = w->col;
-                    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-                    int64_t j = b;
+                for (int64_t j = 0; j < per; j++) {
+                    const float *xr = xb + (((j >> ln) << lm) + pos[j]) * Mp;
+                    __m512 s = _mm512_set1_ps(v[j]);
+                    a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
+                    a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
+                    a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
+                    a3 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 48), a3);
+                }
+            } else { /* the last tile, 1..3 vectors */
+                for (int64_t j = 0; j < per; j++) {
+                    const float *xr = xb + (((j >> ln) << lm) + pos[j]) * Mp;
+                    __m512 s = _mm512_set1_ps(v[j]);
+                    a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
+                    if (nv > 1) a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
+                    if (nv > 2) a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
+                }
+            }
+            _mm512_store_ps(t, a0), _mm512_store_ps(t + 16, a1), _mm512_store_ps(t + 32, a2), _mm512_store_ps(t + 48, a3);
+            put_col(&o, y, N, n, m0, (M - m0 < TILE ? M - m0 : TILE), t, bias);
+        }
+    }
+    ot_flush(&o, y, N);
+}
+
+/* CSR f32 tiles, rows [n0, n1): per token tile, panel by panel (x's 128 rows × 64 tokens, 32 KB, stay in L1),
+ * every row's nonzeros in the panel into its accumulators yacc[n] (64 floats, carried across panels). */
+AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                                  const float *bias, float *yacc, int64_t n0, int64_t n1)
+{
+    const int64_t N = w->N;
+    otile o;
+    o.cnt = 0, o.mcnt = 0;
+    const uint8_t *col = w->pcol;
+    const float *v = w->val;
+    for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
+        const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
+        memset(yacc + n0 * TILE, 0, sizeof(float) * (size_t)((n1 - n0) * TILE));
+        for (int64_t p = 0; p < w->npanel; p++) {
+            const float *xp = xT + p * PARE_SP_PANEL * Mp + m0;
+            const uint32_t *rp = w->rowptr + p * (N + 1);
+            for (int64_t n = n0; n < n1; n++) {
+                uint32_t j = rp[n];
+                const uint32_t e = rp[n + 1];
+                if (j == e) continue;
+                float *acc = yacc + n * TILE;
+                if (nv == 4) { /* two nonzeros per step into two sets of accumulators: 8 independent FMA chains */
+                    __m512 a0 = _mm512_load_ps(acc), a1 = _mm512_load_ps(acc + 16), a2 = _mm512_load_ps(acc + 32),
+                           a3 = _mm512_load_ps(acc + 48), c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
                     for (; j + 2 <= e; j += 2) {
-                        const float *xr = xb + (int64_t)col[j] * Mp, *xs = xb + (int64_t)col[j + 1] * Mp;
+                        const float *xr = xp + (int64_t)col[j] * Mp, *xs = xp + (int64_t)col[j + 1] * Mp;
                         __m512 s = _mm512_set1_ps(v[j]), u = _mm512_set1_ps(v[j + 1]);
                         a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
                         a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
@@ -172,29 +206,26 @@ AVX512 static void rows_f32_avx512(float *y, const float *xT, int64_t Mp, int64_
                         c3 = _mm512_fmadd_ps(u, _mm512_load_ps(xs + 48), c3);
                     }
                     if (j < e) {
-                        const float *xr = xb + (int64_t)col[j] * Mp;
+                        const float *xr = xp + (int64_t)col[j] * Mp;
                         __m512 s = _mm512_set1_ps(v[j]);
                         a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
                         a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
                         a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
                         a3 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 48), a3);
                     }
-                    a0 = _mm512_add_ps(a0, c0), a1 = _mm512_add_ps(a1, c1), a2 = _mm512_add_ps(a2, c2);
-                    a3 = _mm512_add_ps(a3, c3);
-                }
-            } else { /* the last tile, 1..3 vectors */
-                for (int64_t j = b; j < e; j++) {
-                    int64_t k = nm ? (((j - b) >> ln) << lm) + w->pos[j] : w->col[j];
-                    const float *xr = xb + k * Mp;
-                    __m512 s = _mm512_set1_ps(v[j]);
-                    a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
-                    if (nv > 1) a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
-                    if (nv > 2) a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
+                    _mm512_store_ps(acc, _mm512_add_ps(a0, c0)), _mm512_store_ps(acc + 16, _mm512_add_ps(a1, c1));
+                    _mm512_store_ps(acc + 32, _mm512_add_ps(a2, c2)), _mm512_store_ps(acc + 48, _mm512_add_ps(a3, c3));
+                } else { /* the last tile, 1..3 vectors */
+                    for (int q = 0; q < nv; q++) {
+                        __m512 a = _mm512_load_ps(acc + 16 * q);
+                        for (uint32_t k = j; k < e; k++)
+                            a = _mm512_fmadd_ps(_mm512_set1_ps(v[k]), _mm512_load_ps(xp + (int64_t)col[k] * Mp + 16 * q), a);
+                        _mm512_store_ps(acc + 16 * q, a);
+                    }
                 }
             }
-            _mm512_store_ps(t, a0), _mm512_store_ps(t + 16, a1), _mm512_store_ps(t + 32, a2), _mm512_store_ps(t + 48, a3);
-            put_col(&o, y, N, n, m0, (M - m0 < TILE ? M - m0 : TILE), t, bias);
         }
+        for (int64_t n = n0; n < n1; n++) put_col(&o, y, N, n, m0, (M - m0 < TILE ? M - m0 : TILE), yacc + n * TILE, bias);
     }
     ot_flush(&o, y, N);
 }
@@ -290,34 +321,49 @@ AVX512 static void bsr16_avx512(float *y, const float *xT, int64_t Mp, int64_t M
     ot_flush(&o, y, N);
 }
 
-/* One token: y[n] = Σ_j v[j]·x[k_j] + bias[n], n in [n0, n1) (CSR, NM), 16 gathered products per step. */
-AVX512 static void dot_f32_avx512(float *yr, const float *xr, const pare_sparse_weight *w, const float *bias, int64_t n0,
-                                  int64_t n1)
+/* One token, NM: y[n] = Σ_j v[j]·x[k_j] + bias[n], n in [n0, n1), 16 gathered products per step. */
+AVX512 static void dot_nm_avx512(float *yr, const float *xr, const pare_sparse_weight *w, const float *bias, int64_t n0,
+                                 int64_t n1)
 {
-    const int nm = w->spec.kind == PARE_SP_NM;
-    const int64_t per = nm ? w->K / w->spec.m * w->spec.n : 0;
-    const int ln = nm ? __builtin_ctz((unsigned)w->spec.n) : 0, lm = nm ? __builtin_ctz((unsigned)w->spec.m) : 0;
+    const int64_t per = w->K / w->spec.m * w->spec.n;
+    const int ln = __builtin_ctz((unsigned)w->spec.n), lm = __builtin_ctz((unsigned)w->spec.m);
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (int64_t n = n0; n < n1; n++) {
-        int64_t b = nm ? n * per : w->rowptr[n], e = nm ? b + per : w->rowptr[n + 1];
+        const int64_t b = n * per, e = b + per;
         __m512 acc = _mm512_setzero_ps(), acc2 = acc;
         int64_t j = b;
         for (; j + 16 <= e; j += 16) {
-            __m512i idx;
-            if (nm) {
-                __m512i jv = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(j - b)));
-                idx = _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(jv, ln), lm),
-                                       _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(w->pos + j))));
-            } else {
-                idx = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w->col + j)));
-            }
+            __m512i jv = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(j - b)));
+            __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(jv, ln), lm),
+                                           _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(w->pos + j))));
             __m512 xv = _mm512_i32gather_ps(idx, xr, 4);
             if ((j - b) & 16) acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(w->val + j), xv, acc2);
             else acc = _mm512_fmadd_ps(_mm512_loadu_ps(w->val + j), xv, acc);
         }
         float s = _mm512_reduce_add_ps(_mm512_add_ps(acc, acc2));
-        for (; j < e; j++) s += w->val[j] * xr[nm ? (((j - b) >> ln) << lm) + w->pos[j] : w->col[j]];
+        for (; j < e; j++) s += w->val[j] * xr[(((j - b) >> ln) << lm) + w->pos[j]];
         yr[n] = s + (bias ? bias[n] : 0.0f);
+    }
+}
+
+/* One token, CSR: each row's nonzeros panel by panel, 16 gathered products per (masked) step. */
+AVX512 static void dot_csr_avx512(float *yr, const float *xr, const pare_sparse_weight *w, const float *bias, int64_t n0,
+                                  int64_t n1)
+{
+    const int64_t N = w->N;
+    for (int64_t n = n0; n < n1; n++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t p = 0; p < w->npanel; p++) {
+            const float *xp = xr + p * PARE_SP_PANEL;
+            const uint32_t e = w->rowptr[p * (N + 1) + n + 1];
+            for (uint32_t j = w->rowptr[p * (N + 1) + n]; j < e; j += 16) {
+                const __mmask16 mk = e - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (e - j)) - 1);
+                __m512i idx = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mk, w->pcol + j));
+                __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk, idx, xp, 4);
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, w->val + j), xv, acc);
+            }
+        }
+        yr[n] = _mm512_reduce_add_ps(acc) + (bias ? bias[n] : 0.0f);
     }
 }
 
@@ -360,31 +406,40 @@ AVX512 static void dot_bsr_avx512(float *yr, const float *xr, const pare_sparse_
     }
 }
 
-/* CSR_I8 tiles on int32 lanes: rows [n0, n1). */
-AVX512 static void rows_i8_avx512(float *y, const int32_t *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
-                                  const float *sx, const float *bias, int64_t n0, int64_t n1)
+/* CSR_I8 tiles on int32 lanes, rows [n0, n1): the panels of csr_f32_avx512, int32 accumulators. */
+AVX512 static void csr_i8_avx512(float *y, const int32_t *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                                 const float *sx, const float *bias, int32_t *yacc, int64_t n0, int64_t n1)
 {
     const int64_t N = w->N;
     otile o;
     o.cnt = 0, o.mcnt = 0;
-    int32_t t[TILE] __attribute__((aligned(64)));
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
-        const int32_t *xb = xT + m0;
-        for (int64_t n = n0; n < n1; n++) {
-            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-            for (uint32_t j = w->rowptr[n]; j < w->rowptr[n + 1]; j++) {
-                const int32_t *xr = xb + (int64_t)w->col[j] * Mp;
-                __m512i s = _mm512_set1_epi32(w->qval[j]);
-                a0 = _mm512_add_epi32(a0, _mm512_mullo_epi32(s, _mm512_load_si512(xr)));
-                if (nv > 1) a1 = _mm512_add_epi32(a1, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 16)));
-                if (nv > 2) a2 = _mm512_add_epi32(a2, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 32)));
-                if (nv > 3) a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 48)));
+        memset(yacc + n0 * TILE, 0, sizeof(int32_t) * (size_t)((n1 - n0) * TILE));
+        for (int64_t p = 0; p < w->npanel; p++) {
+            const int32_t *xp = xT + p * PARE_SP_PANEL * Mp + m0;
+            const uint32_t *rp = w->rowptr + p * (N + 1);
+            for (int64_t n = n0; n < n1; n++) {
+                if (rp[n] == rp[n + 1]) continue;
+                int32_t *acc = yacc + n * TILE;
+                __m512i a0 = _mm512_load_si512(acc), a1 = _mm512_load_si512(acc + 16), a2 = _mm512_load_si512(acc + 32),
+                        a3 = _mm512_load_si512(acc + 48);
+                for (uint32_t j = rp[n]; j < rp[n + 1]; j++) {
+                    const int32_t *xr = xp + (int64_t)w->pcol[j] * Mp;
+                    __m512i s = _mm512_set1_epi32(w->qval[j]);
+                    a0 = _mm512_add_epi32(a0, _mm512_mullo_epi32(s, _mm512_load_si512(xr)));
+                    if (nv > 1) a1 = _mm512_add_epi32(a1, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 16)));
+                    if (nv > 2) a2 = _mm512_add_epi32(a2, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 32)));
+                    if (nv > 3) a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 48)));
+                }
+                _mm512_store_si512(acc, a0), _mm512_store_si512(acc + 16, a1), _mm512_store_si512(acc + 32, a2);
+                _mm512_store_si512(acc + 48, a3);
             }
-            _mm512_store_si512(t, a0), _mm512_store_si512(t + 16, a1), _mm512_store_si512(t + 32, a2);
-            _mm512_store_si512(t + 48, a3);
-            int64_t cnt = M - m0 < TILE ? M - m0 : TILE;
-            float f[TILE];
+        }
+        const int64_t cnt = M - m0 < TILE ? M - m0 : TILE;
+        float f[TILE];
+        for (int64_t n = n0; n < n1; n++) {
+            const int32_t *t = yacc + n * TILE;
             for (int64_t i = 0; i < cnt; i++) { /* the dense int8 reference's epilogue, operation for operation */
                 float sc = sx[m0 + i] * w->scale[n];
                 float v = (float)t[i] * sc;
@@ -411,15 +466,18 @@ PARE_HOT static void rows_f32_c(float *y, const float *xT, int64_t Mp, int64_t M
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int64_t width = Mp - m0 < TILE ? Mp - m0 : TILE;
         for (int64_t n = n0; n < n1; n++) {
-            int64_t b = nm ? n * per : w->rowptr[n], e = nm ? b + per : w->rowptr[n + 1];
             for (int64_t i = 0; i < TILE; i++) t[i] = 0;
-            for (int64_t j = b; j < e; j++) {
-                const float *xr = xT + m0 + (nm ? nm_col(w, w->pos + b, j - b) : w->col[j]) * Mp;
-                const float v = w->val[j];
-                if (width == TILE)
-                    for (int i = 0; i < TILE; i++) t[i] += v * xr[i];
-                else
-                    for (int64_t i = 0; i < width; i++) t[i] += v * xr[i];
+            for (int64_t p = 0; p < (nm ? 1 : w->npanel); p++) { /* NM: one "panel", the whole row */
+                int64_t b = nm ? n * per : w->rowptr[p * (N + 1) + n], e = nm ? b + per : w->rowptr[p * (N + 1) + n + 1];
+                for (int64_t j = b; j < e; j++) {
+                    const float *xr =
+                        xT + m0 + (nm ? nm_col(w, w->pos + b, j - b) : p * PARE_SP_PANEL + w->pcol[j]) * Mp;
+                    const float v = w->val[j];
+                    if (width == TILE)
+                        for (int i = 0; i < TILE; i++) t[i] += v * xr[i];
+                    else
+                        for (int64_t i = 0; i < width; i++) t[i] += v * xr[i];
+                }
             }
             put_col(&o, y, N, n, m0, (M - m0 < TILE ? M - m0 : TILE), t, bias);
         }
@@ -459,11 +517,12 @@ PARE_HOT static void rows_i8_c(float *y, const int32_t *xT, int64_t Mp, int64_t 
     for (int64_t m0 = 0; m0 < Mp; m0 += 16)
         for (int64_t n = n0; n < n1; n++) {
             for (int i = 0; i < 16; i++) t[i] = 0;
-            for (uint32_t j = w->rowptr[n]; j < w->rowptr[n + 1]; j++) {
-                const int32_t *xr = xT + m0 + (int64_t)w->col[j] * Mp;
-                const int32_t v = w->qval[j];
-                for (int i = 0; i < 16; i++) t[i] += v * xr[i];
-            }
+            for (int64_t p = 0; p < w->npanel; p++)
+                for (uint32_t j = w->rowptr[p * (N + 1) + n]; j < w->rowptr[p * (N + 1) + n + 1]; j++) {
+                    const int32_t *xr = xT + m0 + (p * PARE_SP_PANEL + w->pcol[j]) * Mp;
+                    const int32_t v = w->qval[j];
+                    for (int i = 0; i < 16; i++) t[i] += v * xr[i];
+                }
             int64_t cnt = M - m0 < 16 ? M - m0 : 16;
             float f[16];
             for (int64_t i = 0; i < cnt; i++) {
@@ -498,9 +557,12 @@ static void dot_c(float *yr, const float *xr, const pare_sparse_weight *w, const
     const int nm = w->spec.kind == PARE_SP_NM;
     const int64_t per = nm ? K / w->spec.m * w->spec.n : 0;
     for (int64_t n = n0; n < n1; n++) {
-        int64_t b = nm ? n * per : w->rowptr[n], e = nm ? b + per : w->rowptr[n + 1];
         float s = 0;
-        for (int64_t j = b; j < e; j++) s += w->val[j] * xr[nm ? nm_col(w, w->pos + b, j - b) : w->col[j]];
+        for (int64_t p = 0; p < (nm ? 1 : w->npanel); p++) {
+            int64_t b = nm ? n * per : w->rowptr[p * (N + 1) + n], e = nm ? b + per : w->rowptr[p * (N + 1) + n + 1];
+            for (int64_t j = b; j < e; j++)
+                s += w->val[j] * xr[nm ? nm_col(w, w->pos + b, j - b) : p * PARE_SP_PANEL + w->pcol[j]];
+        }
         yr[n] = s + (bias ? bias[n] : 0.0f);
     }
 }
@@ -508,9 +570,12 @@ static void dot_c(float *yr, const float *xr, const pare_sparse_weight *w, const
 static void dot_i8_c(float *yr, const int8_t *qx, float sx, const pare_sparse_weight *w, const float *bias, int64_t n0,
                      int64_t n1)
 {
+    const int64_t N = w->N;
     for (int64_t n = n0; n < n1; n++) {
         int32_t acc = 0;
-        for (uint32_t j = w->rowptr[n]; j < w->rowptr[n + 1]; j++) acc += (int32_t)w->qval[j] * qx[w->col[j]];
+        for (int64_t p = 0; p < w->npanel; p++)
+            for (uint32_t j = w->rowptr[p * (N + 1) + n]; j < w->rowptr[p * (N + 1) + n + 1]; j++)
+                acc += (int32_t)w->qval[j] * qx[p * PARE_SP_PANEL + w->pcol[j]];
         float sc = sx * w->scale[n];
         float v = (float)acc * sc;
         if (bias) v = v + bias[n];
@@ -543,12 +608,12 @@ pare_status pare_sparse_linear_fast_(float *y, const float *x, const pare_sparse
             }
             return PARE_OK;
         }
-        int32_t *xT = (int32_t *)p;
+        int32_t *xT = (int32_t *)p, *yacc = align64(xT + Kp * Mp);
         transpose_i8(xT, qx, M, K, Mp, Kp);
 #pragma omp parallel for schedule(static) if (par)
         for (int64_t c = 0; c < 64; c++) {
             int64_t a = units * c / 64, b = units * (c + 1) / 64;
-            if (avx) rows_i8_avx512(y, xT, Mp, M, w, sx, bias, a, b);
+            if (avx) csr_i8_avx512(y, xT, Mp, M, w, sx, bias, yacc, a, b);
             else rows_i8_c(y, xT, Mp, M, w, sx, bias, a, b);
         }
         return PARE_OK;
@@ -560,12 +625,13 @@ pare_status pare_sparse_linear_fast_(float *y, const float *x, const pare_sparse
                 int64_t a = units * c / 64, b = units * (c + 1) / 64;
                 if (!avx) dot_c(y + m * N, x + m * K, w, bias, a, b);
                 else if (bsr) dot_bsr_avx512(y + m * N, x + m * K, w, bias, a, b);
-                else dot_f32_avx512(y + m * N, x + m * K, w, bias, a, b);
+                else if (w->spec.kind == PARE_SP_NM) dot_nm_avx512(y + m * N, x + m * K, w, bias, a, b);
+                else dot_csr_avx512(y + m * N, x + m * K, w, bias, a, b);
             }
         }
         return PARE_OK;
     }
-    float *xT = (float *)p;
+    float *xT = (float *)p, *yacc = align64(xT + Kp * Mp);
     transpose_f32(xT, x, M, K, Mp, Kp);
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t c = 0; c < 64; c++) {
@@ -573,7 +639,8 @@ pare_status pare_sparse_linear_fast_(float *y, const float *x, const pare_sparse
         if (!avx) {
             if (bsr) bsr_c(y, xT, Mp, M, w, bias, a, b);
             else rows_f32_c(y, xT, Mp, M, w, bias, a, b);
-        } else if (!bsr) rows_f32_avx512(y, xT, Mp, M, w, bias, a, b);
+        } else if (w->spec.kind == PARE_SP_NM) nm_f32_avx512(y, xT, Mp, M, w, bias, a, b);
+        else if (!bsr) csr_f32_avx512(y, xT, Mp, M, w, bias, yacc, a, b);
         else if (w->spec.br == 4) bsr4_avx512(y, xT, Mp, M, w, bias, a, b);
         else bsr16_avx512(y, xT, Mp, M, w, bias, a, b);
     }
