@@ -81,6 +81,44 @@ static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_
 DEF_TRANSPOSE(transpose_f32, float, float)
 DEF_TRANSPOSE(transpose_i8, int32_t, int8_t)
 
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+
+/* r[0..16) := its transpose (16×16 floats in 16 zmm): unpack, 128-bit-lane shuffles, 256-bit shuffles. */
+AVX512 static inline void tr16(__m512 *r)
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]), t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44), r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88), t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88), t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; i++) r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88), r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+}
+
+/* transpose_f32 with full 16×16 blocks transposed in registers (the edges as the portable code). */
+AVX512 static void transpose_f32_avx512(float *xT, const float *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp)
+{
+#pragma omp parallel for schedule(static) if (M * K >= 65536)
+    for (int64_t k0 = 0; k0 < Kp; k0 += 16)
+        for (int64_t m0 = 0; m0 < Mp; m0 += 16) {
+            if (m0 + 16 <= M && k0 + 16 <= K) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(x + (m0 + i) * K + k0);
+                tr16(r);
+                for (int c = 0; c < 16; c++) _mm512_storeu_ps(xT + (k0 + c) * Mp + m0, r[c]);
+            } else {
+                for (int64_t c = 0; c < 16 && k0 + c < Kp; c++)
+                    for (int64_t i = 0; i < 16; i++)
+                        xT[(k0 + c) * Mp + m0 + i] = m0 + i < M && k0 + c < K ? x[(m0 + i) * K + k0 + c] : 0.0f;
+            }
+        }
+}
+
 /* The stored column of value j of an N:M row (j counted from the row's start). */
 static inline int64_t nm_col(const pare_sparse_weight *w, const uint8_t *pos, int64_t j)
 {
@@ -95,11 +133,30 @@ typedef struct otile {
     float b[16][TILE];
     int64_t g0, m0, mcnt;
     int cnt;
+    int avx; /* 1: flush full groups with 16×16 register transposes (set by the AVX-512 kernels only) */
 } otile;
+
+AVX512 static void ot_flush16_avx512(otile *o, float *y, int64_t N)
+{
+    int64_t i0 = 0;
+    for (; i0 + 16 <= o->mcnt; i0 += 16) {
+        __m512 r[16];
+        for (int c = 0; c < 16; c++) r[c] = _mm512_loadu_ps(o->b[c] + i0);
+        tr16(r);
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps(y + (o->m0 + i0 + i) * N + o->g0, r[i]);
+    }
+    for (int64_t i = i0; i < o->mcnt; i++)
+        for (int c = 0; c < 16; c++) y[(o->m0 + i) * N + o->g0 + c] = o->b[c][i];
+    o->cnt = 0;
+}
 
 static inline void ot_flush(otile *o, float *y, int64_t N)
 {
     if (!o->cnt) return;
+    if (o->avx && o->cnt == 16) {
+        ot_flush16_avx512(o, y, N);
+        return;
+    }
     for (int64_t i = 0; i < o->mcnt; i++) {
         float *yr = y + (o->m0 + i) * N + o->g0;
         for (int c = 0; c < o->cnt; c++) yr[c] = o->b[c][i];
@@ -114,7 +171,13 @@ static inline void put_col(otile *o, float *y, int64_t N, int64_t n, int64_t m0,
     if (o->cnt && (o->m0 != m0 || n != o->g0 + o->cnt || o->cnt == 16)) ot_flush(o, y, N);
     if (!o->cnt) o->g0 = n, o->m0 = m0, o->mcnt = cnt;
     float *d = o->b[o->cnt++];
-    if (bias) {
+    if (cnt == TILE) { /* a constant trip count: vectorized */
+        const float b = bias ? bias[n] : 0.0f;
+        if (bias)
+            for (int i = 0; i < TILE; i++) d[i] = t[i] + b;
+        else
+            for (int i = 0; i < TILE; i++) d[i] = t[i];
+    } else if (bias) {
         const float b = bias[n];
         for (int64_t i = 0; i < cnt; i++) d[i] = t[i] + b;
     } else {
@@ -124,15 +187,13 @@ static inline void put_col(otile *o, float *y, int64_t N, int64_t n, int64_t m0,
 
 /* ====================================== AVX-512 ====================================== */
 
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
-
 /* NM f32 tiles: rows [n0, n1) of the output, every token tile. */
 AVX512 static void nm_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
                                  const float *bias, int64_t n0, int64_t n1)
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0, o.mcnt = 0;
+    o.cnt = 0, o.mcnt = 0, o.avx = 1;
     const int64_t per = w->K / w->spec.m * w->spec.n;
     const int ln = __builtin_ctz((unsigned)w->spec.n), lm = __builtin_ctz((unsigned)w->spec.m);
     float t[TILE] __attribute__((aligned(64)));
@@ -176,7 +237,7 @@ AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0, o.mcnt = 0;
+    o.cnt = 0, o.mcnt = 0, o.avx = 1;
     const uint8_t *col = w->pcol;
     const float *v = w->val;
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
@@ -236,7 +297,7 @@ AVX512 static void bsr4_avx512(float *y, const float *xT, int64_t Mp, int64_t M,
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0, o.mcnt = 0;
+    o.cnt = 0, o.mcnt = 0, o.avx = 1;
     float t[4][TILE] __attribute__((aligned(64)));
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
@@ -298,7 +359,7 @@ AVX512 static void bsr16_avx512(float *y, const float *xT, int64_t Mp, int64_t M
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0, o.mcnt = 0;
+    o.cnt = 0, o.mcnt = 0, o.avx = 1;
     float t[16] __attribute__((aligned(64)));
     for (int64_t m0 = 0; m0 < Mp; m0 += 16) {
         const float *xb = xT + m0;
@@ -374,22 +435,23 @@ AVX512 static void dot_bsr_avx512(float *yr, const float *xr, const pare_sparse_
 {
     const int64_t N = w->N, K = w->K;
     float t[16] __attribute__((aligned(64)));
-    if (w->spec.br == 4) {
-        const __m512i rep = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    if (w->spec.br == 4) { /* a 4-lane FMA per block with x[k] broadcast, four blocks in flight (gathering x for
+                              four blocks at once measured slower: a 16-lane gather costs ~16 loads) */
         for (int64_t i = i0; i < i1; i++) {
-            __m512 acc = _mm512_setzero_ps();
-            uint32_t j = w->rowptr[i], e = w->rowptr[i + 1];
+            __m128 a0 = _mm_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            uint32_t j = w->rowptr[i];
+            const uint32_t e = w->rowptr[i + 1];
+            const float *v = w->val;
+            const uint16_t *col = w->col;
             for (; j + 4 <= e; j += 4) {
-                __m512i c4 = _mm512_castsi128_si512(_mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)(w->col + j))));
-                __m512 xv = _mm512_i32gather_ps(_mm512_permutexvar_epi32(rep, c4), xr, 4);
-                acc = _mm512_fmadd_ps(_mm512_loadu_ps(w->val + (int64_t)j * 4), xv, acc);
+                a0 = _mm_fmadd_ps(_mm_loadu_ps(v + (int64_t)j * 4), _mm_set1_ps(xr[col[j]]), a0);
+                a1 = _mm_fmadd_ps(_mm_loadu_ps(v + (int64_t)j * 4 + 4), _mm_set1_ps(xr[col[j + 1]]), a1);
+                a2 = _mm_fmadd_ps(_mm_loadu_ps(v + (int64_t)j * 4 + 8), _mm_set1_ps(xr[col[j + 2]]), a2);
+                a3 = _mm_fmadd_ps(_mm_loadu_ps(v + (int64_t)j * 4 + 12), _mm_set1_ps(xr[col[j + 3]]), a3);
             }
-            _mm512_store_ps(t, acc);
-            float s[4];
-            for (int r = 0; r < 4; r++) s[r] = (t[r] + t[4 + r]) + (t[8 + r] + t[12 + r]);
-            for (; j < e; j++)
-                for (int r = 0; r < 4; r++) s[r] += w->val[(int64_t)j * 4 + r] * xr[w->col[j]];
-            for (int r = 0; r < 4 && i * 4 + r < N; r++) yr[i * 4 + r] = s[r] + (bias ? bias[i * 4 + r] : 0.0f);
+            for (; j < e; j++) a0 = _mm_fmadd_ps(_mm_loadu_ps(v + (int64_t)j * 4), _mm_set1_ps(xr[col[j]]), a0);
+            _mm_storeu_ps(t, _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3)));
+            for (int r = 0; r < 4 && i * 4 + r < N; r++) yr[i * 4 + r] = t[r] + (bias ? bias[i * 4 + r] : 0.0f);
         }
         return;
     }
@@ -412,7 +474,7 @@ AVX512 static void csr_i8_avx512(float *y, const int32_t *xT, int64_t Mp, int64_
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0, o.mcnt = 0;
+    o.cnt = 0, o.mcnt = 0, o.avx = 1;
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
         memset(yacc + n0 * TILE, 0, sizeof(int32_t) * (size_t)((n1 - n0) * TILE));
@@ -459,7 +521,7 @@ PARE_HOT static void rows_f32_c(float *y, const float *xT, int64_t Mp, int64_t M
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0, o.mcnt = 0;
+    o.cnt = 0, o.mcnt = 0, o.avx = 0;
     const int nm = w->spec.kind == PARE_SP_NM;
     const int64_t per = nm ? w->K / w->spec.m * w->spec.n : 0;
     float t[TILE];
@@ -490,7 +552,7 @@ PARE_HOT static void bsr_c(float *y, const float *xT, int64_t Mp, int64_t M, con
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0, o.mcnt = 0;
+    o.cnt = 0, o.mcnt = 0, o.avx = 0;
     const int br = w->spec.br, bc = w->spec.bc;
     float t[16][16];
     for (int64_t m0 = 0; m0 < Mp; m0 += 16)
@@ -512,7 +574,7 @@ PARE_HOT static void rows_i8_c(float *y, const int32_t *xT, int64_t Mp, int64_t 
 {
     const int64_t N = w->N;
     otile o;
-    o.cnt = 0, o.mcnt = 0;
+    o.cnt = 0, o.mcnt = 0, o.avx = 0;
     int32_t t[16];
     for (int64_t m0 = 0; m0 < Mp; m0 += 16)
         for (int64_t n = n0; n < n1; n++) {
@@ -632,7 +694,8 @@ pare_status pare_sparse_linear_fast_(float *y, const float *x, const pare_sparse
         return PARE_OK;
     }
     float *xT = (float *)p, *yacc = align64(xT + Kp * Mp);
-    transpose_f32(xT, x, M, K, Mp, Kp);
+    if (avx) transpose_f32_avx512(xT, x, M, K, Mp, Kp);
+    else transpose_f32(xT, x, M, K, Mp, Kp);
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t c = 0; c < 64; c++) {
         int64_t a = units * c / 64, b = units * (c + 1) / 64;
