@@ -103,6 +103,9 @@ AVX512 static inline void tr16(__m512 *r)
 /* transpose_f32 with full 16×16 blocks transposed in registers (the edges as the portable code). */
 AVX512 static void transpose_f32_avx512(float *xT, const float *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp)
 {
+    /* tile-major: tokens in tiles of 64, each tile (Kp, width) contiguous, so a panel of a tile is one
+     * contiguous 32 KB block (a row stride of Mp floats mapped a panel's rows onto half of L1's sets) */
+#define XT(k, m) (xT + ((m) / TILE * TILE) * Kp + (k) * (Mp - (m) / TILE * TILE < TILE ? Mp - (m) / TILE * TILE : TILE) + (m) % TILE)
 #pragma omp parallel for schedule(static) if (M * K >= 65536)
     for (int64_t k0 = 0; k0 < Kp; k0 += 16)
         for (int64_t m0 = 0; m0 < Mp; m0 += 16) {
@@ -110,13 +113,14 @@ AVX512 static void transpose_f32_avx512(float *xT, const float *x, int64_t M, in
                 __m512 r[16];
                 for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(x + (m0 + i) * K + k0);
                 tr16(r);
-                for (int c = 0; c < 16; c++) _mm512_storeu_ps(xT + (k0 + c) * Mp + m0, r[c]);
+                for (int c = 0; c < 16; c++) _mm512_store_ps(XT(k0 + c, m0), r[c]);
             } else {
                 for (int64_t c = 0; c < 16 && k0 + c < Kp; c++)
                     for (int64_t i = 0; i < 16; i++)
-                        xT[(k0 + c) * Mp + m0 + i] = m0 + i < M && k0 + c < K ? x[(m0 + i) * K + k0 + c] : 0.0f;
+                        XT(k0 + c, m0)[i] = m0 + i < M && k0 + c < K ? x[(m0 + i) * K + k0 + c] : 0.0f;
             }
         }
+#undef XT
 }
 
 /* The stored column of value j of an N:M row (j counted from the row's start). */
@@ -199,7 +203,8 @@ AVX512 static void nm_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t 
     float t[TILE] __attribute__((aligned(64)));
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
-        const float *xb = xT + m0;
+        const int64_t ws = Mp - m0 >= TILE ? TILE : Mp - m0; /* the tile's row stride (tile-major xT) */
+        const float *xb = xT + m0 * (w->K + 16);
         for (int64_t n = n0; n < n1; n++) {
             __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             const int64_t b = n * per;
@@ -207,7 +212,7 @@ AVX512 static void nm_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t 
             const uint8_t *pos = w->pos + b;
             if (nv == 4) {
                 for (int64_t j = 0; j < per; j++) {
-                    const float *xr = xb + (((j >> ln) << lm) + pos[j]) * Mp;
+                    const float *xr = xb + (((j >> ln) << lm) + pos[j]) * ws;
                     __m512 s = _mm512_set1_ps(v[j]);
                     a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
                     a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
@@ -216,7 +221,7 @@ AVX512 static void nm_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t 
                 }
             } else { /* the last tile, 1..3 vectors */
                 for (int64_t j = 0; j < per; j++) {
-                    const float *xr = xb + (((j >> ln) << lm) + pos[j]) * Mp;
+                    const float *xr = xb + (((j >> ln) << lm) + pos[j]) * ws;
                     __m512 s = _mm512_set1_ps(v[j]);
                     a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
                     if (nv > 1) a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
@@ -242,9 +247,10 @@ AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t
     const float *v = w->val;
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
+        const int64_t ws = Mp - m0 >= TILE ? TILE : Mp - m0; /* the tile's row stride (tile-major xT) */
         memset(yacc + n0 * TILE, 0, sizeof(float) * (size_t)((n1 - n0) * TILE));
         for (int64_t p = 0; p < w->npanel; p++) {
-            const float *xp = xT + p * PARE_SP_PANEL * Mp + m0;
+            const float *xp = xT + m0 * (w->K + 16) + p * PARE_SP_PANEL * ws;
             const uint32_t *rp = w->rowptr + p * (N + 1);
             for (int64_t n = n0; n < n1; n++) {
                 uint32_t j = rp[n];
@@ -255,7 +261,7 @@ AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t
                     __m512 a0 = _mm512_load_ps(acc), a1 = _mm512_load_ps(acc + 16), a2 = _mm512_load_ps(acc + 32),
                            a3 = _mm512_load_ps(acc + 48), c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
                     for (; j + 2 <= e; j += 2) {
-                        const float *xr = xp + (int64_t)col[j] * Mp, *xs = xp + (int64_t)col[j + 1] * Mp;
+                        const float *xr = xp + (int64_t)col[j] * ws, *xs = xp + (int64_t)col[j + 1] * ws;
                         __m512 s = _mm512_set1_ps(v[j]), u = _mm512_set1_ps(v[j + 1]);
                         a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
                         a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
@@ -267,7 +273,7 @@ AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t
                         c3 = _mm512_fmadd_ps(u, _mm512_load_ps(xs + 48), c3);
                     }
                     if (j < e) {
-                        const float *xr = xp + (int64_t)col[j] * Mp;
+                        const float *xr = xp + (int64_t)col[j] * ws;
                         __m512 s = _mm512_set1_ps(v[j]);
                         a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
                         a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
@@ -280,7 +286,7 @@ AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t
                     for (int q = 0; q < nv; q++) {
                         __m512 a = _mm512_load_ps(acc + 16 * q);
                         for (uint32_t k = j; k < e; k++)
-                            a = _mm512_fmadd_ps(_mm512_set1_ps(v[k]), _mm512_load_ps(xp + (int64_t)col[k] * Mp + 16 * q), a);
+                            a = _mm512_fmadd_ps(_mm512_set1_ps(v[k]), _mm512_load_ps(xp + (int64_t)col[k] * ws + 16 * q), a);
                         _mm512_store_ps(acc + 16 * q, a);
                     }
                 }
@@ -301,7 +307,8 @@ AVX512 static void bsr4_avx512(float *y, const float *xT, int64_t Mp, int64_t M,
     float t[4][TILE] __attribute__((aligned(64)));
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
-        const float *xb = xT + m0;
+        const int64_t ws = Mp - m0 >= TILE ? TILE : Mp - m0; /* the tile's row stride (tile-major xT) */
+        const float *xb = xT + m0 * (w->K + 16);
         for (int64_t i = i0; i < i1; i++) {
             /* 16 named accumulators (an array of them is spilled to the stack by GCC) */
             __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00,
@@ -309,7 +316,7 @@ AVX512 static void bsr4_avx512(float *y, const float *xT, int64_t Mp, int64_t M,
             const uint32_t jb = w->rowptr[i], je = w->rowptr[i + 1];
             if (nv == 4) {
                 for (uint32_t j = jb; j < je; j++) {
-                    const float *xr = xb + (int64_t)w->col[j] * Mp, *v = w->val + (int64_t)j * 4;
+                    const float *xr = xb + (int64_t)w->col[j] * ws, *v = w->val + (int64_t)j * 4;
                     __m512 x0 = _mm512_load_ps(xr), x1 = _mm512_load_ps(xr + 16), x2 = _mm512_load_ps(xr + 32),
                            x3 = _mm512_load_ps(xr + 48);
                     __m512 s = _mm512_set1_ps(v[0]);
@@ -327,7 +334,7 @@ AVX512 static void bsr4_avx512(float *y, const float *xT, int64_t Mp, int64_t M,
                 }
             } else { /* the last tile, 1..3 vectors: only the first nv of each row's accumulators are kept */
                 for (uint32_t j = jb; j < je; j++) {
-                    const float *xr = xb + (int64_t)w->col[j] * Mp, *v = w->val + (int64_t)j * 4;
+                    const float *xr = xb + (int64_t)w->col[j] * ws, *v = w->val + (int64_t)j * 4;
                     __m512 x0 = _mm512_load_ps(xr), x1 = nv > 1 ? _mm512_load_ps(xr + 16) : x0,
                            x2 = nv > 2 ? _mm512_load_ps(xr + 32) : x0;
                     __m512 s = _mm512_set1_ps(v[0]);
@@ -362,14 +369,15 @@ AVX512 static void bsr16_avx512(float *y, const float *xT, int64_t Mp, int64_t M
     o.cnt = 0, o.mcnt = 0, o.avx = 1;
     float t[16] __attribute__((aligned(64)));
     for (int64_t m0 = 0; m0 < Mp; m0 += 16) {
-        const float *xb = xT + m0;
+        const int64_t t0 = m0 / TILE * TILE, ws = Mp - t0 >= TILE ? TILE : Mp - t0; /* tile-major xT */
+        const float *xb = xT + t0 * (w->K + 16) + (m0 - t0);
         for (int64_t i = i0; i < i1; i++) {
             __m512 a[16];
             for (int r = 0; r < 16; r++) a[r] = _mm512_setzero_ps();
             for (uint32_t j = w->rowptr[i]; j < w->rowptr[i + 1]; j++) {
-                const float *xr = xb + (int64_t)w->col[j] * 16 * Mp, *v = w->val + (int64_t)j * 256;
+                const float *xr = xb + (int64_t)w->col[j] * 16 * ws, *v = w->val + (int64_t)j * 256;
                 for (int c = 0; c < 16; c++) {
-                    __m512 xc = _mm512_load_ps(xr + c * Mp);
+                    __m512 xc = _mm512_load_ps(xr + c * ws);
                     for (int r = 0; r < 16; r++) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(v[c * 16 + r]), xc, a[r]);
                 }
             }
