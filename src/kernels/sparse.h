@@ -19,15 +19,20 @@
  *            per block br·bc f32 values column-major (v[c·br + r] = W[n0+r, k0+c]). N and K are padded to
  *            the block with stored zeros (counted in the bytes).
  *
- * Kernels (sparse_fast.c). For M >= PARE_SP_TILE_MIN (8) rows the input is transposed once into the workspace, xT (K, Mp),
- * Mp = M rounded up to 16, and each output channel n runs over a tile of 16·NV tokens (NV = 4: 64 tokens
- * in 4 vector accumulators, or 1): per stored weight one broadcast, NV loads of xT's row k, NV FMAs — the
- * weight is loaded once per 64 tokens, the activations row is contiguous. Blocks (BSR) share each load
- * of xT among br output channels (4×1: 4 FMAs per load; 16×16: 16). Below 8 rows (decode, M = 1) each
- * token is a row-by-row dot product: AVX-512 gathers of x by the stored indices (CSR, NM, 4×1), or vectors
- * over the block's rows (16×16). OpenMP over output channels (block rows). The vector code is AVX-512
- * intrinsics (target attributes, never -march), used when pare_cpu_get() reports avx512f; otherwise plain C
- * loops compiled three times (PARE_HOT: AVX-512, AVX2+FMA, baseline clones, the loader picks by CPU).
+ * Kernels (sparse_fast.c). For M >= PARE_SP_TILE_MIN (8) rows the input is transposed once into the
+ * workspace, tile-major: tiles of 64 tokens (M rounded up to 16), each tile's (K + 16, 64) block contiguous.
+ * Each output channel n runs over a tile in 4 vector accumulators: per stored weight one broadcast, 4 loads
+ * of xT's row k, 4 FMAs — the weight is read once per 64 tokens. CSR goes panel by panel (a tile's panel is
+ * 32 KB), each row's 64 accumulators carried across panels in the workspace. Blocks (BSR) share each load
+ * of xT among br output channels (4×1: 4 FMAs per load; 16×16: 16). Output tiles are columns of y; 16 of
+ * them are gathered and written as whole rows through 16×16 register transposes. Below 8 rows (decode,
+ * M = 1) each token is a row-by-row dot product: four scalar partial sums per row and panel (CSR), AVX-512
+ * gathers of x by the computed columns (NM), a 4-lane FMA per block with x[k] broadcast (4×1), a column of
+ * the block times a broadcast x (16×16).
+ * OpenMP over output channels (block rows), 64 chunks. The vector code is AVX-512 intrinsics (target
+ * attributes, never -march), used when pare_cpu_get() reports avx512f/bw/vl; otherwise plain C loops
+ * compiled three times (PARE_HOT: AVX-512, AVX2+FMA, baseline clones, the loader picks by CPU) on a
+ * row-major transpose.
  *
  *     pare_sparse_weight w;
  *     pare_sparse_spec s = {.kind = PARE_SP_NM, .n = 2, .m = 4};
