@@ -78,9 +78,10 @@ static pare_status apply(pare_model *m, const pare_options *o, const pare_pass_c
             break;
         }
         const pare_transform *t = pare_node_transform(nd, PARE_TF_WEIGHT);
-        if (t && t->kind != PARE_TF_MASK) {
-            st = pare_fail(PARE_EINVAL, "sparsify: layer %s has fake quantization on its weight (QAT); convert it "
-                                        "(qat_convert) or exclude the layer", nd->name);
+        if (pare_node_find_transform(nd, PARE_TF_FAKE_QUANT)) { /* the sparse kernel would silently drop it */
+            st = pare_fail(PARE_EINVAL, "sparsify: layer %s has fake quantization on its %s (QAT); convert it "
+                                        "(qat_convert) or exclude the layer", nd->name,
+                           pare_node_transform(nd, PARE_TF_INPUT) ? "input" : "weight");
             break;
         }
         if (t && (st = pare_model_bake_mask(m, nd->name)) != PARE_OK) break; /* W ⊙ M into the clone's master */
