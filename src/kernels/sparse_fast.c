@@ -253,20 +253,24 @@ AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
         const int64_t ws = Mp - m0 >= TILE ? TILE : Mp - m0; /* the tile's row stride (tile-major xT) */
-        memset(yacc + n0 * TILE, 0, sizeof(float) * (size_t)((n1 - n0) * TILE));
         for (int64_t p = 0; p < w->npanel; p++) {
             const float *xp = xT + m0 * (w->K + 16) + p * PARE_SP_PANEL * ws;
             const uint32_t *rp = w->rowptr + p * (N + 1);
             for (int64_t n = n0; n < n1; n++) {
                 uint32_t j = rp[n];
                 const uint32_t e = rp[n + 1];
-                if (j == e) continue;
                 float *acc = yacc + n * TILE;
+                if (j == e) { /* the first panel starts the accumulators (no separate clearing pass) */
+                    if (!p) memset(acc, 0, sizeof(float) * TILE);
+                    continue;
+                }
+                const __m512 z = _mm512_setzero_ps();
                 if (nv == 4) { /* two nonzeros per step into two sets of accumulators: 8 independent FMA chains */
-                    __m512 a0 = _mm512_load_ps(acc), a1 = _mm512_load_ps(acc + 16), a2 = _mm512_load_ps(acc + 32),
-                           a3 = _mm512_load_ps(acc + 48), c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+                    __m512 a0 = p ? _mm512_load_ps(acc) : z, a1 = p ? _mm512_load_ps(acc + 16) : z,
+                           a2 = p ? _mm512_load_ps(acc + 32) : z, a3 = p ? _mm512_load_ps(acc + 48) : z, c0 = z, c1 = z,
+                           c2 = z, c3 = z;
                     for (; j + 2 <= e; j += 2) {
-                        const float *xr = xp + (int64_t)col[j] * ws, *xs = xp + (int64_t)col[j + 1] * ws;
+                        const float *xr = xp + (int64_t)col[j] * TILE, *xs = xp + (int64_t)col[j + 1] * TILE; /* ws == TILE */
                         __m512 s = _mm512_set1_ps(v[j]), u = _mm512_set1_ps(v[j + 1]);
                         a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
                         a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
@@ -278,7 +282,7 @@ AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t
                         c3 = _mm512_fmadd_ps(u, _mm512_load_ps(xs + 48), c3);
                     }
                     if (j < e) {
-                        const float *xr = xp + (int64_t)col[j] * ws;
+                        const float *xr = xp + (int64_t)col[j] * TILE;
                         __m512 s = _mm512_set1_ps(v[j]);
                         a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
                         a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
@@ -289,7 +293,7 @@ AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t
                     _mm512_store_ps(acc + 32, _mm512_add_ps(a2, c2)), _mm512_store_ps(acc + 48, _mm512_add_ps(a3, c3));
                 } else { /* the last tile, 1..3 vectors */
                     for (int q = 0; q < nv; q++) {
-                        __m512 a = _mm512_load_ps(acc + 16 * q);
+                        __m512 a = p ? _mm512_load_ps(acc + 16 * q) : z;
                         for (uint32_t k = j; k < e; k++)
                             a = _mm512_fmadd_ps(_mm512_set1_ps(v[k]), _mm512_load_ps(xp + (int64_t)col[k] * ws + 16 * q), a);
                         _mm512_store_ps(acc + 16 * q, a);
