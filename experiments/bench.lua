@@ -1,7 +1,7 @@
 -- bench.lua — `make bench`: kernel and encoder speed against the machine's own peak.
 --
 --   pare run experiments/bench.lua [threads=1,2] [repeats=15] [gemm=1] [qblock=1] [formats=1] [attn=1]
---                                  [attn_pairs=7] [attn_step_pairs=3]
+--                                  [attn_pairs=7] [attn_step_pairs=3] [sparse=1] [sparse_pairs=9]
 --
 -- 1. build/bench/bench_gemm (a C program: microbenchmarked f32 FMA and int8 VNNI peaks; GEMM at BERT
 --    shapes M=128 × (768×768, 3072×768, 768×3072) for oneDNN f32, OpenBLAS f32 and the int8 kernels)
@@ -14,6 +14,9 @@
 --    variants' latency at N=8192 and 16384 -> tables "attention" (one row per point), "attention_ratios"
 --    and "attention_targets" (flash memory <= 1/20 of full's, flash latency <= 1.2x full's, each linear
 --    variant's 16384/8192 forward ratio <= 2.3). attn=0 skips it (~6 minutes on 2 cores).
+-- 1d. build/bench/bench_sparse (sparse Linear kernels of issue 13 against the dense f32 Linear at the BERT shapes,
+--    M = 128 and M = 1) -> tables "sparse" and "sparse_targets" (90% CSR >= 3x, 80% >= 2x, 4x1 blocks at 80%
+--    >= 2.5x, 2:4 >= 1.2x). sparse=0 skips it.
 -- 2. A BERT-base-shaped encoder (12 × 768, 12 heads, FFN 3072, T=128, batch 1) in FP32 and every format
 --    with a kernel (int8 W8A8, per-tensor W8A8, LLM.int8, ZeroQuant, int4 group, Q8_0, Q4_0), with its
 --    FLOP floor (FLOPs / measured peak) -> table "encoder", and time per op -> "encoder_ops".
@@ -171,6 +174,57 @@ if tostring(a.attn or 1) ~= "0" then
   end
   print("\nAttention targets:")
   pare.print_table(exp, "attention_targets")
+end
+
+-- 1d. Sparse Linear kernels (bench/bench_sparse.c, docs/pruning-sparse-kernels.md): CSR f32/int8, 2:4 / 4:8 and
+-- 4x1 / 16x16 blocks against pare's dense f32 Linear (the packed oneDNN inner product) at BERT-base shapes, M = 128
+-- and the decode GEMV M = 1, lines "sparse key=value ..." -> table "sparse" (ratio: median of interleaved pairs of
+-- dense/sparse wall time; ratio_cpu: the same in thread CPU time). Issue 13's targets -> "sparse_targets".
+-- sparse=0 skips it (~1 minute per thread count on 2 cores).
+if tostring(a.sparse or 1) ~= "0" then
+  local exe = "build/bench/bench_sparse"
+  local units = {ms = "ms", dense_ms = "ms", bytes = "bytes", dense_bytes = "bytes"}
+  local declared, saw = false, false
+  for _, th in ipairs(threads) do
+    local p = io.popen(string.format("%s threads=%d pairs=%d 2>&1", exe, th, tonumber(a.sparse_pairs) or 9))
+    for line in p:lines() do
+      if line:match("^sparse%s") then
+        saw = true
+        local row, cols = {}, {}
+        for k, v in line:gmatch("([%w_]+)=(%S+)") do
+          row[k] = tonumber(v) or v
+          cols[#cols + 1] = k
+        end
+        if not declared then
+          exp:table("sparse", {columns = cols, units = units, types = {load = "float", sparsity = "float"}})
+          declared = true
+        end
+        exp:record("sparse", row)
+      elseif not line:match("^#") and line ~= "" then
+        io.stderr:write(line, "\n")
+      end
+    end
+    local ok = p:close()
+    if not ok or not saw then error("bench: " .. exe .. " failed (run `make bench`, which builds it)") end
+  end
+  print("\nSparse Linear kernels vs pare's dense f32 Linear (ratio = dense time / sparse time):")
+  pare.print_table(exp, "sparse", {columns = {"layout", "sparsity", "M", "N", "K", "threads", "ms", "dense_ms", "ratio",
+                                              "lo", "hi", "ratio_cpu", "bytes", "load"}})
+  exp:table("sparse_targets", {"target", "measured", "lo", "hi", "ratio_cpu", "wanted", "met", "load"})
+  local wanted = {{"csr", 0.9, 3.0, "90% unstructured"}, {"csr", 0.8, 2.0, "80% unstructured"},
+                  {"bsr4x1", 0.8, 2.5, "block-4 (4x1) at 80%"}, {"nm2:4", 0.5, 1.2, "2:4"}}
+  for _, r in ipairs(exp:rows("sparse")) do
+    for _, w in ipairs(wanted) do
+      if r.layout == w[1] and math.abs(r.sparsity - w[2]) < 0.02 then
+        exp:record("sparse_targets", {target = string.format("%s >= %gx dense f32, M=%d %dx%d %dt", w[4], w[3], r.M, r.N, r.K,
+                                                             r.threads),
+                                      measured = r.ratio, lo = r.lo, hi = r.hi, ratio_cpu = r.ratio_cpu, wanted = w[3],
+                                      met = r.ratio >= w[3], load = r.load})
+      end
+    end
+  end
+  print("\nSparse targets (issue 13):")
+  pare.print_table(exp, "sparse_targets")
 end
 
 -- 2. Encoder

@@ -8,6 +8,7 @@ static const pare_format_traits *const formats[] = {
     [PARE_FMT_I8_CHANNEL] = &pare_format_i8_channel,
     [PARE_FMT_QBLOCK] = &pare_format_qblock,
     [PARE_FMT_SIMULATED] = &pare_format_simulated,
+    [PARE_FMT_SPARSE] = &pare_format_sparse,
 };
 _Static_assert(sizeof formats / sizeof formats[0] == PARE_FMT_COUNT, "format registry out of date with pare_format");
 

@@ -45,6 +45,12 @@ const char *pare_format_describe_q(const pare_param *w, char *buf, size_t n);
 const char *pare_format_label(const pare_param *w);
 
 /* The formats (one file each: src/graph/fmt_*.c). */
-extern const pare_format_traits pare_format_f32, pare_format_i8_channel, pare_format_qblock, pare_format_simulated;
+extern const pare_format_traits pare_format_f32, pare_format_i8_channel, pare_format_qblock, pare_format_simulated,
+    pare_format_sparse;
+
+/* Store Linear weight p (N,K) in the sparse layout s, compressed from its f32 master (which must hold the
+ * zeros: bake masks first), with `method` for tables ("sparsify", "checkpoint"). PARE_EINVAL naming the
+ * parameter when the master's zeros do not fit s (not 2:4 ...), or p is not a 2-D weight. fmt_sparse.c. */
+pare_status pare_param_set_sparse(pare_param *p, const pare_sparse_spec *s, const char *method);
 
 #endif

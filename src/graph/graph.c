@@ -64,6 +64,7 @@ void pare_qlinear_release(pare_qlinear *q)
     if (!q || --q->refs > 0) return;
     pare_i8_weight_free(&q->i8);
     pare_qb_free(&q->qb);
+    pare_sparse_weight_free(&q->sp);
     pare_free(q->w_sim);
     free(q);
 }

@@ -40,6 +40,7 @@
 #include "kernels/gemm_i8.h"
 #include "kernels/nn.h"
 #include "kernels/qblock.h"
+#include "kernels/sparse.h"
 
 #define PARE_NAME_MAX 64
 #define PARE_NODE_MAX_IN 3
@@ -119,10 +120,12 @@ typedef enum pare_format {
     PARE_FMT_QBLOCK,     /* group-wise int4/int8 and llama.cpp blocks Q8_0/Q4_0/Q4_1 (kernels/qblock.h) */
     PARE_FMT_SIMULATED,  /* fake quantization: the dequantized weights in f32, activations fake-quantized;
                             no kernel of its own, labelled "simulated" wherever it is reported */
+    PARE_FMT_SPARSE,     /* zeros not stored: CSR (f32 or int8), N:M, block 4x1 / 16x16 (kernels/sparse.h); made by
+                            the sparsify pass from the f32 masters, which hold the zeros (issue 13) */
     PARE_FMT_COUNT
 } pare_format;
 
-/* "f32", "int8", "qblock", "simulated"; the formats' traits (kernels, labels) are in format.h. */
+/* "f32", "int8", "qblock", "simulated", "sparse"; the formats' traits (kernels, labels) are in format.h. */
 const char *pare_format_name(pare_format f);
 
 /* How a quantized Linear runs: made by a pass, immutable afterwards, shared (reference-counted)
@@ -133,6 +136,7 @@ typedef struct pare_qlinear {
     pare_i8_weight i8;      /* I8_CHANNEL */
     pare_i8_act act;        /* I8_CHANNEL: how activations are quantized */
     pare_qb_weight qb;      /* QBLOCK */
+    pare_sparse_weight sp;  /* SPARSE */
     float *w_sim;           /* SIMULATED: dequantized weights (N,K) */
     int a_sim;              /* SIMULATED: 0 activations in f32, 1 fake-quantized dynamically (ranges from each
                                batch), 2 fake-quantized with the static a_qp */

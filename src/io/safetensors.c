@@ -18,6 +18,7 @@
 #include "core/tensor.h"
 #include "io/atomic.h"
 #include "io/version.h"
+#include "graph/format.h"
 #include "graph/rewrite.h"
 #include "kernels/cast.h"
 #include "graph/serialize.h"
@@ -539,6 +540,54 @@ static pare_status check_param_finite(const pare_param *p, const char *path, con
                      isnan(p->blob->data[bad]) ? "NaN" : "Inf", at);
 }
 
+/* Sparse Linear weights (PARE_FMT_SPARSE) as {"<param>": "<spec>"} (NULL when there are none): the layout
+ * is a lossless function of the f32 master and its spec, so loading rebuilds the same bytes. */
+static pare_status sparse_specs_json(const pare_model *m, char **out)
+{
+    *out = NULL;
+    cJSON *o = NULL;
+    for (int64_t i = 0; i < m->nparams; i++) {
+        const pare_param *p = &m->params[i];
+        if (p->format != PARE_FMT_SPARSE) continue;
+        char spec[32];
+        if (!o && !(o = cJSON_CreateObject())) return pare_fail(PARE_ENOMEM, "out of memory");
+        if (!cJSON_AddStringToObject(o, p->name, pare_sparse_spec_str(&p->q->sp.spec, spec, sizeof spec))) {
+            cJSON_Delete(o);
+            return pare_fail(PARE_ENOMEM, "out of memory");
+        }
+    }
+    if (!o) return PARE_OK;
+    *out = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return *out ? PARE_OK : pare_fail(PARE_ENOMEM, "out of memory");
+}
+
+/* Restore the sparse layouts the file's "sparse" metadata lists (see sparse_specs_json). */
+static pare_status sparse_specs_load(pare_model *m, const pare_st_file *f)
+{
+    const char *text = pare_safetensors_meta(f, "sparse");
+    if (!text) return PARE_OK;
+    cJSON *o = cJSON_Parse(text);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return pare_fail(PARE_EFORMAT, "%s: __metadata__ \"sparse\" is not a JSON object", f->path);
+    }
+    pare_status st = PARE_OK;
+    for (const cJSON *e = o->child; e && st == PARE_OK; e = e->next) {
+        int i = pare_model_find_param(m, e->string);
+        pare_sparse_spec spec;
+        if (i < 0 || !cJSON_IsString(e)) {
+            st = pare_fail(PARE_EFORMAT, "%s: __metadata__ \"sparse\" names '%s', not a Linear weight of the model (or "
+                                         "its value is not a layout)", f->path, e->string);
+        } else if ((st = pare_sparse_spec_parse(&spec, e->valuestring)) != PARE_OK ||
+                   (st = pare_param_set_sparse(&m->params[i], &spec, "checkpoint")) != PARE_OK) {
+            st = pare_fail_ctx(PARE_EFORMAT, "%s: sparse layout of '%s'", f->path, e->string);
+        }
+    }
+    cJSON_Delete(o);
+    return st;
+}
+
 pare_status pare_model_save(const pare_model *m, const char *path)
 {
     if (m->tokens < 0 || m->logits < 0 || m->loss < 0)
@@ -558,9 +607,12 @@ pare_status pare_model_save(const pare_model *m, const char *path)
         const pare_param *p = &m->params[i];
         t[i] = (pare_st_out){p->name, p->ndim, p->shape, p->blob->data}; /* the f32 master, whatever the format */
     }
+    char *sparse = NULL;
+    pare_status st = sparse_specs_json(m, &sparse);
     const char *meta[] = {"format", "pare", "pare_version", pare_version(), "pare_commit", pare_git_commit(),
-                          "config", m->config, "applied", m->applied, "graph", graph};
-    pare_status st = pare_safetensors_write_f32(path, t, m->nparams, meta, 6);
+                          "config", m->config, "applied", m->applied, "graph", graph, "sparse", sparse};
+    if (st == PARE_OK) st = pare_safetensors_write_f32(path, t, m->nparams, meta, sparse ? 7 : 6);
+    free(sparse);
     free(t);
     free(graph);
     return st;
@@ -669,6 +721,7 @@ read:
         st = pare_safetensors_read_f32(f, pare_safetensors_find(f, p->name), p->blob->data, p->blob->n);
         if (st == PARE_OK) st = check_param_finite(p, path, "cannot load");
     }
+    if (st == PARE_OK) st = sparse_specs_load(m, f);
     if (st == PARE_OK && meta) {
         const char *v;
         memset(meta, 0, sizeof *meta);

@@ -23,6 +23,9 @@
  * quantized storage — a model with int8 Linear weights is saved as its f32 master weights with
  * "applied" recording the passes; pare_model_load returns the f32 model (applied = "") and the
  * metadata says what had been applied, so the caller re-applies it if wanted. docs/checkpoints.md.
+ * Exception: sparse Linear weights (the sparsify pass) are a lossless function of their f32 master (which
+ * holds the zeros) and a spec, so __metadata__ "sparse" lists {"<weight>": "<spec>"} ("csr", "nm2:4",
+ * "bsr4x1", "csr_i8") and loading rebuilds those layouts, byte for byte (docs/pruning-sparse-kernels.md).
  *
  *     PARE_TRY(pare_model_save(m, "runs/enc.safetensors"));     // written to a temp file, renamed
  *     pare_model *back;  pare_checkpoint_meta meta;

@@ -1,0 +1,734 @@
+/* sparse_fast.c — the fast sparse Linear kernels of sparse.h: AVX-512 intrinsics (selected at run time by
+ * pare_cpu_get()), and portable C for other machines (compiled as PARE_HOT clones: AVX2+FMA / baseline).
+ *
+ * M >= PARE_SP_TILE_MIN: x (M,K) is transposed into xT, Kp = K + 16 rows (zeros below K, so a block's padded
+ * columns read zeros) by Mp = M rounded up to 16 tokens — tile-major on the AVX-512 path (tiles of 64
+ * tokens, each (Kp, 64) block contiguous: a row stride of Mp floats mapped a CSR panel's rows onto half
+ * of L1's sets), row-major on the portable path. One output channel n (or a block row of br channels) at a
+ * time, a tile of 64 tokens lives in 4 (× br) zmm accumulators while the stored weights of n stream by:
+ * acc[q] += w · xT[k, m0 + 16q .. +16]. The weights are read once per 64 tokens, never expanded. Output
+ * columns are collected 16 at a time (otile) and written as rows.
+ * M < PARE_SP_TILE_MIN: one token at a time, a dot product per output channel: CSR with scalar partial
+ * sums, N:M with x gathered by the computed columns (vgatherdps, 16 weights per step), 4×1 blocks a 4-lane
+ * FMA each, 16×16 blocks a 16-lane FMA per block column.
+ * CSR_I8: tokens quantized per token (pare_quantize_rows_s8_checked), the same tiles on int32 lanes
+ * (vpmulld: exact), the float epilogue of the dense int8 reference, written out in scalar code so the
+ * compiler (-ffp-contract=off under -std=c11) rounds it the same way.
+ *
+ * Deliberately not here: software prefetch (tried on the CSR tile: no gain), AVX2 intrinsics (the AVX2
+ * clone of the portable code stands in), VNNI for CSR_I8 (vpdpbusd wants 4 consecutive k per lane;
+ * unstructured rows have no such runs).
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/cpu.h"
+#include "kernels/gemm.h"
+#include "kernels/sparse.h"
+
+#define TILE 64
+#define PAR_MIN_WORK 200000 /* stored weights × tokens below which one thread runs */
+
+static int g_portable; /* pare_sparse_set_isa("portable"): the tests' switch to the portable code */
+
+static int cpu_avx512(void)
+{
+    const pare_cpu *c = pare_cpu_get();
+    return c->avx512f && c->avx512bw && c->avx512vl;
+}
+
+static int use_avx512(void) { return cpu_avx512() && !__atomic_load_n(&g_portable, __ATOMIC_RELAXED); }
+
+const char *pare_sparse_impl(void)
+{
+    if (use_avx512()) return "avx512";
+    return pare_cpu_get()->avx2 && pare_cpu_get()->fma ? "avx2" : "scalar";
+}
+
+pare_status pare_sparse_set_isa(const char *isa)
+{
+    if (isa && (!strcmp(isa, "auto") || !strcmp(isa, "portable"))) {
+        __atomic_store_n(&g_portable, isa[0] == 'p', __ATOMIC_RELAXED);
+        return PARE_OK;
+    }
+    if (isa && !strcmp(isa, "avx512")) {
+        if (!cpu_avx512()) return pare_fail(PARE_ENOTSUP, "sparse isa 'avx512': this CPU lacks AVX-512 (F, BW, VL)");
+        __atomic_store_n(&g_portable, 0, __ATOMIC_RELAXED);
+        return PARE_OK;
+    }
+    return pare_fail(PARE_EINVAL, "sparse isa '%s': valid: auto, avx512, portable", isa ? isa : "(null)");
+}
+
+static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+/* xT (Kp, Mp) = x^T, zero-padded rows k >= K and columns m >= M. Blocks of 16 tokens × 16 features:
+ * 16 reads of 64 contiguous bytes, 16 writes of 64 contiguous bytes. */
+#define DEF_TRANSPOSE(name, T_OUT, T_IN)                                                                              \
+    static void name(T_OUT *xT, const T_IN *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp)                          \
+    {                                                                                                                 \
+        _Pragma("omp parallel for schedule(static) if (M * K >= 65536)")                                              \
+        for (int64_t k0 = 0; k0 < Kp; k0 += 16) {                                                                     \
+            T_OUT blk[16][16];                                                                                        \
+            for (int64_t m0 = 0; m0 < Mp; m0 += 16) {                                                                 \
+                if (m0 + 16 <= M && k0 + 16 <= K) {                                                                   \
+                    for (int i = 0; i < 16; i++)                                                                      \
+                        for (int c = 0; c < 16; c++) blk[c][i] = (T_OUT)x[(m0 + i) * K + k0 + c];                     \
+                } else {                                                                                              \
+                    for (int i = 0; i < 16; i++)                                                                      \
+                        for (int c = 0; c < 16; c++)                                                                  \
+                            blk[c][i] = m0 + i < M && k0 + c < K ? (T_OUT)x[(m0 + i) * K + k0 + c] : (T_OUT)0;        \
+                }                                                                                                     \
+                for (int c = 0; c < 16 && k0 + c < Kp; c++) memcpy(xT + (k0 + c) * Mp + m0, blk[c], sizeof blk[c]);   \
+            }                                                                                                         \
+        }                                                                                                             \
+    }
+DEF_TRANSPOSE(transpose_f32, float, float)
+DEF_TRANSPOSE(transpose_i8, int32_t, int8_t)
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+
+/* r[0..16) := its transpose (16×16 floats in 16 zmm): unpack, 128-bit-lane shuffles, 256-bit shuffles. */
+AVX512 static inline void tr16(__m512 *r)
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]), t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44), r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88), t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88), t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; i++) r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88), r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+}
+
+/* transpose_f32 with full 16×16 blocks transposed in registers (the edges as the portable code). */
+AVX512 static void transpose_f32_avx512(float *xT, const float *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp)
+{
+    /* tile-major: tokens in tiles of 64, each tile (Kp, width) contiguous, so a panel of a tile is one
+     * contiguous 32 KB block (a row stride of Mp floats mapped a panel's rows onto half of L1's sets) */
+#define XT(k, m) (xT + ((m) / TILE * TILE) * Kp + (k) * (Mp - (m) / TILE * TILE < TILE ? Mp - (m) / TILE * TILE : TILE) + (m) % TILE)
+#pragma omp parallel for schedule(static) if (M * K >= 65536)
+    for (int64_t k0 = 0; k0 < Kp; k0 += 16)
+        for (int64_t m0 = 0; m0 < Mp; m0 += 16) {
+            if (m0 + 16 <= M && k0 + 16 <= K) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(x + (m0 + i) * K + k0);
+                tr16(r);
+                for (int c = 0; c < 16; c++) _mm512_store_ps(XT(k0 + c, m0), r[c]);
+            } else {
+                for (int64_t c = 0; c < 16 && k0 + c < Kp; c++)
+                    for (int64_t i = 0; i < 16; i++)
+                        XT(k0 + c, m0)[i] = m0 + i < M && k0 + c < K ? x[(m0 + i) * K + k0 + c] : 0.0f;
+            }
+        }
+#undef XT
+}
+
+/* The stored column of value j of an N:M row (j counted from the row's start). */
+static inline int64_t nm_col(const pare_sparse_weight *w, const uint8_t *pos, int64_t j)
+{
+    return j / w->spec.n * w->spec.m + pos[j];
+}
+
+/* Output columns of a token tile, gathered 16 at a time before they are written: y's rows are N floats
+ * apart, so writing one column at a time touches a cache line per token — and with N a multiple of 1024 the
+ * lines of one column all fall in a few L1 sets (measured: 80% of the kernel's time at 768×768, M = 128).
+ * Sixteen consecutive columns fill whole 64-byte lines. */
+typedef struct otile {
+    float b[16][TILE];
+    int64_t g0, m0, mcnt;
+    int cnt;
+    int avx; /* 1: flush full groups with 16×16 register transposes (set by the AVX-512 kernels only) */
+} otile;
+
+AVX512 static void ot_flush16_avx512(otile *o, float *y, int64_t N)
+{
+    int64_t i0 = 0;
+    for (; i0 + 16 <= o->mcnt; i0 += 16) {
+        __m512 r[16];
+        for (int c = 0; c < 16; c++) r[c] = _mm512_loadu_ps(o->b[c] + i0);
+        tr16(r);
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps(y + (o->m0 + i0 + i) * N + o->g0, r[i]);
+    }
+    for (int64_t i = i0; i < o->mcnt; i++)
+        for (int c = 0; c < 16; c++) y[(o->m0 + i) * N + o->g0 + c] = o->b[c][i];
+    o->cnt = 0;
+}
+
+static inline void ot_flush(otile *o, float *y, int64_t N)
+{
+    if (!o->cnt) return;
+    if (o->avx && o->cnt == 16) {
+        ot_flush16_avx512(o, y, N);
+        return;
+    }
+    for (int64_t i = 0; i < o->mcnt; i++) {
+        float *yr = y + (o->m0 + i) * N + o->g0;
+        for (int c = 0; c < o->cnt; c++) yr[c] = o->b[c][i];
+    }
+    o->cnt = 0;
+}
+
+/* Column n of the tile at tokens [m0, m0 + cnt): t[i] (+ bias[n] when bias is given). */
+static inline void put_col(otile *o, float *y, int64_t N, int64_t n, int64_t m0, int64_t cnt, const float *t,
+                           const float *bias)
+{
+    if (o->cnt && (o->m0 != m0 || n != o->g0 + o->cnt || o->cnt == 16)) ot_flush(o, y, N);
+    if (!o->cnt) o->g0 = n, o->m0 = m0, o->mcnt = cnt;
+    float *d = o->b[o->cnt++];
+    if (cnt == TILE) { /* a constant trip count: vectorized */
+        const float b = bias ? bias[n] : 0.0f;
+        if (bias)
+            for (int i = 0; i < TILE; i++) d[i] = t[i] + b;
+        else
+            for (int i = 0; i < TILE; i++) d[i] = t[i];
+    } else if (bias) {
+        const float b = bias[n];
+        for (int64_t i = 0; i < cnt; i++) d[i] = t[i] + b;
+    } else {
+        for (int64_t i = 0; i < cnt; i++) d[i] = t[i];
+    }
+}
+
+/* ====================================== AVX-512 ====================================== */
+
+/* NM f32 tiles: rows [n0, n1) of the output, every token tile. */
+AVX512 static void nm_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                                 const float *bias, int64_t n0, int64_t n1)
+{
+    const int64_t N = w->N;
+    otile o;
+    o.cnt = 0, o.mcnt = 0, o.avx = 1;
+    const int64_t per = w->K / w->spec.m * w->spec.n;
+    const int ln = __builtin_ctz((unsigned)w->spec.n), lm = __builtin_ctz((unsigned)w->spec.m);
+    float t[TILE] __attribute__((aligned(64)));
+    for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
+        const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
+        const int64_t ws = Mp - m0 >= TILE ? TILE : Mp - m0; /* the tile's row stride (tile-major xT) */
+        const float *xb = xT + m0 * (w->K + 16);
+        for (int64_t n = n0; n < n1; n++) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            const int64_t b = n * per;
+            const float *v = w->val + b;
+            const uint8_t *pos = w->pos + b;
+            if (nv == 4) {
+                for (int64_t j = 0; j < per; j++) {
+                    const float *xr = xb + (((j >> ln) << lm) + pos[j]) * ws;
+                    __m512 s = _mm512_set1_ps(v[j]);
+                    a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
+                    a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
+                    a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
+                    a3 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 48), a3);
+                }
+            } else { /* the last tile, 1..3 vectors */
+                for (int64_t j = 0; j < per; j++) {
+                    const float *xr = xb + (((j >> ln) << lm) + pos[j]) * ws;
+                    __m512 s = _mm512_set1_ps(v[j]);
+                    a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
+                    if (nv > 1) a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
+                    if (nv > 2) a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
+                }
+            }
+            _mm512_store_ps(t, a0), _mm512_store_ps(t + 16, a1), _mm512_store_ps(t + 32, a2), _mm512_store_ps(t + 48, a3);
+            put_col(&o, y, N, n, m0, (M - m0 < TILE ? M - m0 : TILE), t, bias);
+        }
+    }
+    ot_flush(&o, y, N);
+}
+
+/* CSR f32 tiles, rows [n0, n1): per token tile, panel by panel (x's 128 rows × 64 tokens, 32 KB, stay in L1),
+ * every row's nonzeros in the panel into its accumulators yacc[n] (64 floats, carried across panels). */
+AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                                  const float *bias, float *yacc, int64_t n0, int64_t n1)
+{
+    const int64_t N = w->N;
+    otile o;
+    o.cnt = 0, o.mcnt = 0, o.avx = 1;
+    const uint8_t *col = w->pcol;
+    const float *v = w->val;
+    for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
+        const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
+        const int64_t ws = Mp - m0 >= TILE ? TILE : Mp - m0; /* the tile's row stride (tile-major xT) */
+        for (int64_t p = 0; p < w->npanel; p++) {
+            const float *xp = xT + m0 * (w->K + 16) + p * PARE_SP_PANEL * ws;
+            const uint32_t *rp = w->rowptr + p * (N + 1);
+            for (int64_t n = n0; n < n1; n++) {
+                uint32_t j = rp[n];
+                const uint32_t e = rp[n + 1];
+                float *acc = yacc + n * TILE;
+                if (j == e) { /* the first panel starts the accumulators (no separate clearing pass) */
+                    if (!p) memset(acc, 0, sizeof(float) * TILE);
+                    continue;
+                }
+                const __m512 z = _mm512_setzero_ps();
+                if (nv == 4) { /* two nonzeros per step into two sets of accumulators: 8 independent FMA chains */
+                    __m512 a0 = p ? _mm512_load_ps(acc) : z, a1 = p ? _mm512_load_ps(acc + 16) : z,
+                           a2 = p ? _mm512_load_ps(acc + 32) : z, a3 = p ? _mm512_load_ps(acc + 48) : z, c0 = z, c1 = z,
+                           c2 = z, c3 = z;
+                    for (; j + 2 <= e; j += 2) {
+                        const float *xr = xp + (int64_t)col[j] * TILE, *xs = xp + (int64_t)col[j + 1] * TILE; /* ws == TILE */
+                        __m512 s = _mm512_set1_ps(v[j]), u = _mm512_set1_ps(v[j + 1]);
+                        a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
+                        a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
+                        a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
+                        a3 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 48), a3);
+                        c0 = _mm512_fmadd_ps(u, _mm512_load_ps(xs), c0);
+                        c1 = _mm512_fmadd_ps(u, _mm512_load_ps(xs + 16), c1);
+                        c2 = _mm512_fmadd_ps(u, _mm512_load_ps(xs + 32), c2);
+                        c3 = _mm512_fmadd_ps(u, _mm512_load_ps(xs + 48), c3);
+                    }
+                    if (j < e) {
+                        const float *xr = xp + (int64_t)col[j] * TILE;
+                        __m512 s = _mm512_set1_ps(v[j]);
+                        a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
+                        a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
+                        a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
+                        a3 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 48), a3);
+                    }
+                    _mm512_store_ps(acc, _mm512_add_ps(a0, c0)), _mm512_store_ps(acc + 16, _mm512_add_ps(a1, c1));
+                    _mm512_store_ps(acc + 32, _mm512_add_ps(a2, c2)), _mm512_store_ps(acc + 48, _mm512_add_ps(a3, c3));
+                } else { /* the last tile, 1..3 vectors */
+                    for (int q = 0; q < nv; q++) {
+                        __m512 a = p ? _mm512_load_ps(acc + 16 * q) : z;
+                        for (uint32_t k = j; k < e; k++)
+                            a = _mm512_fmadd_ps(_mm512_set1_ps(v[k]), _mm512_load_ps(xp + (int64_t)col[k] * ws + 16 * q), a);
+                        _mm512_store_ps(acc + 16 * q, a);
+                    }
+                }
+            }
+        }
+        for (int64_t n = n0; n < n1; n++) put_col(&o, y, N, n, m0, (M - m0 < TILE ? M - m0 : TILE), yacc + n * TILE, bias);
+    }
+    ot_flush(&o, y, N);
+}
+
+/* BSR 4×1: block rows [i0, i1), tiles of 64 tokens × 4 channels (16 accumulators, 4 loads per 16 FMAs). */
+AVX512 static void bsr4_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                               const float *bias, int64_t i0, int64_t i1)
+{
+    const int64_t N = w->N;
+    otile o;
+    o.cnt = 0, o.mcnt = 0, o.avx = 1;
+    float t[4][TILE] __attribute__((aligned(64)));
+    for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
+        const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
+        const int64_t ws = Mp - m0 >= TILE ? TILE : Mp - m0; /* the tile's row stride (tile-major xT) */
+        const float *xb = xT + m0 * (w->K + 16);
+        for (int64_t i = i0; i < i1; i++) {
+            /* 16 named accumulators (an array of them is spilled to the stack by GCC) */
+            __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00,
+                   a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            const uint32_t jb = w->rowptr[i], je = w->rowptr[i + 1];
+            if (nv == 4) {
+                for (uint32_t j = jb; j < je; j++) {
+                    const float *xr = xb + (int64_t)w->col[j] * ws, *v = w->val + (int64_t)j * 4;
+                    __m512 x0 = _mm512_load_ps(xr), x1 = _mm512_load_ps(xr + 16), x2 = _mm512_load_ps(xr + 32),
+                           x3 = _mm512_load_ps(xr + 48);
+                    __m512 s = _mm512_set1_ps(v[0]);
+                    a00 = _mm512_fmadd_ps(s, x0, a00), a01 = _mm512_fmadd_ps(s, x1, a01);
+                    a02 = _mm512_fmadd_ps(s, x2, a02), a03 = _mm512_fmadd_ps(s, x3, a03);
+                    s = _mm512_set1_ps(v[1]);
+                    a10 = _mm512_fmadd_ps(s, x0, a10), a11 = _mm512_fmadd_ps(s, x1, a11);
+                    a12 = _mm512_fmadd_ps(s, x2, a12), a13 = _mm512_fmadd_ps(s, x3, a13);
+                    s = _mm512_set1_ps(v[2]);
+                    a20 = _mm512_fmadd_ps(s, x0, a20), a21 = _mm512_fmadd_ps(s, x1, a21);
+                    a22 = _mm512_fmadd_ps(s, x2, a22), a23 = _mm512_fmadd_ps(s, x3, a23);
+                    s = _mm512_set1_ps(v[3]);
+                    a30 = _mm512_fmadd_ps(s, x0, a30), a31 = _mm512_fmadd_ps(s, x1, a31);
+                    a32 = _mm512_fmadd_ps(s, x2, a32), a33 = _mm512_fmadd_ps(s, x3, a33);
+                }
+            } else { /* the last tile, 1..3 vectors: only the first nv of each row's accumulators are kept */
+                for (uint32_t j = jb; j < je; j++) {
+                    const float *xr = xb + (int64_t)w->col[j] * ws, *v = w->val + (int64_t)j * 4;
+                    __m512 x0 = _mm512_load_ps(xr), x1 = nv > 1 ? _mm512_load_ps(xr + 16) : x0,
+                           x2 = nv > 2 ? _mm512_load_ps(xr + 32) : x0;
+                    __m512 s = _mm512_set1_ps(v[0]);
+                    a00 = _mm512_fmadd_ps(s, x0, a00), a01 = _mm512_fmadd_ps(s, x1, a01), a02 = _mm512_fmadd_ps(s, x2, a02);
+                    s = _mm512_set1_ps(v[1]);
+                    a10 = _mm512_fmadd_ps(s, x0, a10), a11 = _mm512_fmadd_ps(s, x1, a11), a12 = _mm512_fmadd_ps(s, x2, a12);
+                    s = _mm512_set1_ps(v[2]);
+                    a20 = _mm512_fmadd_ps(s, x0, a20), a21 = _mm512_fmadd_ps(s, x1, a21), a22 = _mm512_fmadd_ps(s, x2, a22);
+                    s = _mm512_set1_ps(v[3]);
+                    a30 = _mm512_fmadd_ps(s, x0, a30), a31 = _mm512_fmadd_ps(s, x1, a31), a32 = _mm512_fmadd_ps(s, x2, a32);
+                }
+            }
+            _mm512_store_ps(t[0], a00), _mm512_store_ps(t[0] + 16, a01), _mm512_store_ps(t[0] + 32, a02);
+            _mm512_store_ps(t[0] + 48, a03), _mm512_store_ps(t[1], a10), _mm512_store_ps(t[1] + 16, a11);
+            _mm512_store_ps(t[1] + 32, a12), _mm512_store_ps(t[1] + 48, a13), _mm512_store_ps(t[2], a20);
+            _mm512_store_ps(t[2] + 16, a21), _mm512_store_ps(t[2] + 32, a22), _mm512_store_ps(t[2] + 48, a23);
+            _mm512_store_ps(t[3], a30), _mm512_store_ps(t[3] + 16, a31), _mm512_store_ps(t[3] + 32, a32);
+            _mm512_store_ps(t[3] + 48, a33);
+            for (int r = 0; r < 4 && i * 4 + r < N; r++)
+                put_col(&o, y, N, i * 4 + r, m0, (M - m0 < TILE ? M - m0 : TILE), t[r], bias);
+        }
+    }
+    ot_flush(&o, y, N);
+}
+
+/* BSR 16×16: block rows [i0, i1), tiles of 16 tokens × 16 channels (one accumulator per channel). */
+AVX512 static void bsr16_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                                const float *bias, int64_t i0, int64_t i1)
+{
+    const int64_t N = w->N;
+    otile o;
+    o.cnt = 0, o.mcnt = 0, o.avx = 1;
+    float t[16] __attribute__((aligned(64)));
+    for (int64_t m0 = 0; m0 < Mp; m0 += 16) {
+        const int64_t t0 = m0 / TILE * TILE, ws = Mp - t0 >= TILE ? TILE : Mp - t0; /* tile-major xT */
+        const float *xb = xT + t0 * (w->K + 16) + (m0 - t0);
+        for (int64_t i = i0; i < i1; i++) {
+            __m512 a[16];
+            for (int r = 0; r < 16; r++) a[r] = _mm512_setzero_ps();
+            for (uint32_t j = w->rowptr[i]; j < w->rowptr[i + 1]; j++) {
+                const float *xr = xb + (int64_t)w->col[j] * 16 * ws, *v = w->val + (int64_t)j * 256;
+                for (int c = 0; c < 16; c++) {
+                    __m512 xc = _mm512_load_ps(xr + c * ws);
+                    for (int r = 0; r < 16; r++) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(v[c * 16 + r]), xc, a[r]);
+                }
+            }
+            for (int r = 0; r < 16 && i * 16 + r < N; r++) {
+                _mm512_store_ps(t, a[r]);
+                put_col(&o, y, N, i * 16 + r, m0, (M - m0 < 16 ? M - m0 : 16), t, bias);
+            }
+        }
+    }
+    ot_flush(&o, y, N);
+}
+
+/* One token, NM: y[n] = Σ_j v[j]·x[k_j] + bias[n], n in [n0, n1), 16 gathered products per step. */
+AVX512 static void dot_nm_avx512(float *yr, const float *xr, const pare_sparse_weight *w, const float *bias, int64_t n0,
+                                 int64_t n1)
+{
+    const int64_t per = w->K / w->spec.m * w->spec.n;
+    const int ln = __builtin_ctz((unsigned)w->spec.n), lm = __builtin_ctz((unsigned)w->spec.m);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int64_t n = n0; n < n1; n++) {
+        const int64_t b = n * per, e = b + per;
+        __m512 acc = _mm512_setzero_ps(), acc2 = acc;
+        int64_t j = b;
+        for (; j + 16 <= e; j += 16) {
+            __m512i jv = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(j - b)));
+            __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(jv, ln), lm),
+                                           _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(w->pos + j))));
+            __m512 xv = _mm512_i32gather_ps(idx, xr, 4);
+            if ((j - b) & 16) acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(w->val + j), xv, acc2);
+            else acc = _mm512_fmadd_ps(_mm512_loadu_ps(w->val + j), xv, acc);
+        }
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(acc, acc2));
+        for (; j < e; j++) s += w->val[j] * xr[(((j - b) >> ln) << lm) + w->pos[j]];
+        yr[n] = s + (bias ? bias[n] : 0.0f);
+    }
+}
+
+/* One token, CSR: panel by panel, rows inside (the storage order: the weights stream sequentially), four
+ * scalar partial sums per row segment. A 16-lane masked gather per step measured 1.4x slower (segments
+ * are short, ~13 nonzeros at 90% zeros, and a gather costs about a load per lane). */
+AVX512 static void dot_csr_avx512(float *yr, const float *xr, const pare_sparse_weight *w, const float *bias, int64_t n0,
+                                  int64_t n1)
+{
+    const int64_t N = w->N;
+    for (int64_t n = n0; n < n1; n++) yr[n] = bias ? bias[n] : 0.0f;
+    for (int64_t p = 0; p < w->npanel; p++) {
+        const float *xp = xr + p * PARE_SP_PANEL;
+        const uint32_t *rp = w->rowptr + p * (N + 1);
+        for (int64_t n = n0; n < n1; n++) {
+            const uint32_t e = rp[n + 1];
+            uint32_t j = rp[n];
+            if (j == e) continue;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            const uint8_t *c = w->pcol;
+            const float *v = w->val;
+            for (; j + 4 <= e; j += 4)
+                s0 += v[j] * xp[c[j]], s1 += v[j + 1] * xp[c[j + 1]], s2 += v[j + 2] * xp[c[j + 2]],
+                    s3 += v[j + 3] * xp[c[j + 3]];
+            for (; j < e; j++) s0 += v[j] * xp[c[j]];
+            yr[n] += (s0 + s1) + (s2 + s3);
+        }
+    }
+}
+
+/* One token, BSR: block rows [i0, i1). 4×1: four blocks per step (x gathered 4 times each); 16×16: a
+ * column of the block (16 channels) times a broadcast x. */
+AVX512 static void dot_bsr_avx512(float *yr, const float *xr, const pare_sparse_weight *w, const float *bias, int64_t i0,
+                                  int64_t i1)
+{
+    const int64_t N = w->N, K = w->K;
+    float t[16] __attribute__((aligned(64)));
+    if (w->spec.br == 4) { /* a 4-lane FMA per block with x[k] broadcast, four blocks in flight (gathering x for
+                              four blocks at once measured slower: a 16-lane gather costs ~16 loads) */
+        for (int64_t i = i0; i < i1; i++) {
+            __m128 a0 = _mm_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            uint32_t j = w->rowptr[i];
+            const uint32_t e = w->rowptr[i + 1];
+            const float *v = w->val;
+            const uint16_t *col = w->col;
+            for (; j + 4 <= e; j += 4) {
+                a0 = _mm_fmadd_ps(_mm_loadu_ps(v + (int64_t)j * 4), _mm_set1_ps(xr[col[j]]), a0);
+                a1 = _mm_fmadd_ps(_mm_loadu_ps(v + (int64_t)j * 4 + 4), _mm_set1_ps(xr[col[j + 1]]), a1);
+                a2 = _mm_fmadd_ps(_mm_loadu_ps(v + (int64_t)j * 4 + 8), _mm_set1_ps(xr[col[j + 2]]), a2);
+                a3 = _mm_fmadd_ps(_mm_loadu_ps(v + (int64_t)j * 4 + 12), _mm_set1_ps(xr[col[j + 3]]), a3);
+            }
+            for (; j < e; j++) a0 = _mm_fmadd_ps(_mm_loadu_ps(v + (int64_t)j * 4), _mm_set1_ps(xr[col[j]]), a0);
+            _mm_storeu_ps(t, _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3)));
+            for (int r = 0; r < 4 && i * 4 + r < N; r++) yr[i * 4 + r] = t[r] + (bias ? bias[i * 4 + r] : 0.0f);
+        }
+        return;
+    }
+    for (int64_t i = i0; i < i1; i++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (uint32_t j = w->rowptr[i]; j < w->rowptr[i + 1]; j++) {
+            const float *v = w->val + (int64_t)j * 256;
+            int64_t k0 = (int64_t)w->col[j] * 16;
+            for (int c = 0; c < 16 && k0 + c < K; c++)
+                acc = _mm512_fmadd_ps(_mm512_loadu_ps(v + c * 16), _mm512_set1_ps(xr[k0 + c]), acc);
+        }
+        _mm512_store_ps(t, acc);
+        for (int r = 0; r < 16 && i * 16 + r < N; r++) yr[i * 16 + r] = t[r] + (bias ? bias[i * 16 + r] : 0.0f);
+    }
+}
+
+/* CSR_I8 tiles on int32 lanes, rows [n0, n1): the panels of csr_f32_avx512, int32 accumulators. */
+AVX512 static void csr_i8_avx512(float *y, const int32_t *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                                 const float *sx, const float *bias, int32_t *yacc, int64_t n0, int64_t n1)
+{
+    const int64_t N = w->N;
+    otile o;
+    o.cnt = 0, o.mcnt = 0, o.avx = 1;
+    for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
+        const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
+        memset(yacc + n0 * TILE, 0, sizeof(int32_t) * (size_t)((n1 - n0) * TILE));
+        for (int64_t p = 0; p < w->npanel; p++) {
+            const int32_t *xp = xT + p * PARE_SP_PANEL * Mp + m0;
+            const uint32_t *rp = w->rowptr + p * (N + 1);
+            for (int64_t n = n0; n < n1; n++) {
+                if (rp[n] == rp[n + 1]) continue;
+                int32_t *acc = yacc + n * TILE;
+                __m512i a0 = _mm512_load_si512(acc), a1 = _mm512_load_si512(acc + 16), a2 = _mm512_load_si512(acc + 32),
+                        a3 = _mm512_load_si512(acc + 48);
+                for (uint32_t j = rp[n]; j < rp[n + 1]; j++) {
+                    const int32_t *xr = xp + (int64_t)w->pcol[j] * Mp;
+                    __m512i s = _mm512_set1_epi32(w->qval[j]);
+                    a0 = _mm512_add_epi32(a0, _mm512_mullo_epi32(s, _mm512_load_si512(xr)));
+                    if (nv > 1) a1 = _mm512_add_epi32(a1, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 16)));
+                    if (nv > 2) a2 = _mm512_add_epi32(a2, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 32)));
+                    if (nv > 3) a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 48)));
+                }
+                _mm512_store_si512(acc, a0), _mm512_store_si512(acc + 16, a1), _mm512_store_si512(acc + 32, a2);
+                _mm512_store_si512(acc + 48, a3);
+            }
+        }
+        const int64_t cnt = M - m0 < TILE ? M - m0 : TILE;
+        float f[TILE];
+        for (int64_t n = n0; n < n1; n++) {
+            const int32_t *t = yacc + n * TILE;
+            for (int64_t i = 0; i < cnt; i++) { /* the dense int8 reference's epilogue, operation for operation */
+                float sc = sx[m0 + i] * w->scale[n];
+                float v = (float)t[i] * sc;
+                if (bias) v = v + bias[n];
+                f[i] = v;
+            }
+            put_col(&o, y, N, n, m0, cnt, f, NULL);
+        }
+    }
+    ot_flush(&o, y, N);
+}
+
+/* ====================================== portable ====================================== */
+
+PARE_HOT static void rows_f32_c(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                                const float *bias, int64_t n0, int64_t n1)
+{
+    const int64_t N = w->N;
+    otile o;
+    o.cnt = 0, o.mcnt = 0, o.avx = 0;
+    const int nm = w->spec.kind == PARE_SP_NM;
+    const int64_t per = nm ? w->K / w->spec.m * w->spec.n : 0;
+    float t[TILE];
+    for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
+        const int64_t width = Mp - m0 < TILE ? Mp - m0 : TILE;
+        for (int64_t n = n0; n < n1; n++) {
+            for (int64_t i = 0; i < TILE; i++) t[i] = 0;
+            for (int64_t p = 0; p < (nm ? 1 : w->npanel); p++) { /* NM: one "panel", the whole row */
+                int64_t b = nm ? n * per : w->rowptr[p * (N + 1) + n], e = nm ? b + per : w->rowptr[p * (N + 1) + n + 1];
+                for (int64_t j = b; j < e; j++) {
+                    const float *xr =
+                        xT + m0 + (nm ? nm_col(w, w->pos + b, j - b) : p * PARE_SP_PANEL + w->pcol[j]) * Mp;
+                    const float v = w->val[j];
+                    if (width == TILE)
+                        for (int i = 0; i < TILE; i++) t[i] += v * xr[i];
+                    else
+                        for (int64_t i = 0; i < width; i++) t[i] += v * xr[i];
+                }
+            }
+            put_col(&o, y, N, n, m0, (M - m0 < TILE ? M - m0 : TILE), t, bias);
+        }
+    }
+    ot_flush(&o, y, N);
+}
+
+PARE_HOT static void bsr_c(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                           const float *bias, int64_t i0, int64_t i1)
+{
+    const int64_t N = w->N;
+    otile o;
+    o.cnt = 0, o.mcnt = 0, o.avx = 0;
+    const int br = w->spec.br, bc = w->spec.bc;
+    float t[16][16];
+    for (int64_t m0 = 0; m0 < Mp; m0 += 16)
+        for (int64_t i = i0; i < i1; i++) {
+            memset(t, 0, sizeof t);
+            for (uint32_t j = w->rowptr[i]; j < w->rowptr[i + 1]; j++)
+                for (int c = 0; c < bc; c++) {
+                    const float *xr = xT + m0 + ((int64_t)w->col[j] * bc + c) * Mp, *v = w->val + (int64_t)j * br * bc + c * br;
+                    for (int r = 0; r < br; r++)
+                        for (int q = 0; q < 16; q++) t[r][q] += v[r] * xr[q];
+                }
+            for (int r = 0; r < br && i * br + r < N; r++) put_col(&o, y, N, i * br + r, m0, (M - m0 < 16 ? M - m0 : 16), t[r], bias);
+        }
+    ot_flush(&o, y, N);
+}
+
+PARE_HOT static void rows_i8_c(float *y, const int32_t *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                               const float *sx, const float *bias, int64_t n0, int64_t n1)
+{
+    const int64_t N = w->N;
+    otile o;
+    o.cnt = 0, o.mcnt = 0, o.avx = 0;
+    int32_t t[16];
+    for (int64_t m0 = 0; m0 < Mp; m0 += 16)
+        for (int64_t n = n0; n < n1; n++) {
+            for (int i = 0; i < 16; i++) t[i] = 0;
+            for (int64_t p = 0; p < w->npanel; p++)
+                for (uint32_t j = w->rowptr[p * (N + 1) + n]; j < w->rowptr[p * (N + 1) + n + 1]; j++) {
+                    const int32_t *xr = xT + m0 + (p * PARE_SP_PANEL + w->pcol[j]) * Mp;
+                    const int32_t v = w->qval[j];
+                    for (int i = 0; i < 16; i++) t[i] += v * xr[i];
+                }
+            int64_t cnt = M - m0 < 16 ? M - m0 : 16;
+            float f[16];
+            for (int64_t i = 0; i < cnt; i++) {
+                float sc = sx[m0 + i] * w->scale[n];
+                float v = (float)t[i] * sc;
+                if (bias) v = v + bias[n];
+                f[i] = v;
+            }
+            put_col(&o, y, N, n, m0, cnt, f, NULL);
+        }
+    ot_flush(&o, y, N);
+}
+
+/* One token, any layout but CSR_I8, portable: the reference's loops on one token and a range of rows. */
+static void dot_c(float *yr, const float *xr, const pare_sparse_weight *w, const float *bias, int64_t n0, int64_t n1)
+{
+    const int64_t N = w->N, K = w->K;
+    if (w->spec.kind == PARE_SP_BSR) {
+        const int br = w->spec.br, bc = w->spec.bc;
+        for (int64_t i = n0; i < n1; i++) {
+            float s[16] = {0};
+            for (uint32_t j = w->rowptr[i]; j < w->rowptr[i + 1]; j++)
+                for (int c = 0; c < bc; c++) {
+                    int64_t k = (int64_t)w->col[j] * bc + c;
+                    if (k < K)
+                        for (int r = 0; r < br; r++) s[r] += w->val[(int64_t)j * br * bc + c * br + r] * xr[k];
+                }
+            for (int r = 0; r < br && i * br + r < N; r++) yr[i * br + r] = s[r] + (bias ? bias[i * br + r] : 0.0f);
+        }
+        return;
+    }
+    const int nm = w->spec.kind == PARE_SP_NM;
+    const int64_t per = nm ? K / w->spec.m * w->spec.n : 0;
+    for (int64_t n = n0; n < n1; n++) {
+        float s = 0;
+        for (int64_t p = 0; p < (nm ? 1 : w->npanel); p++) {
+            int64_t b = nm ? n * per : w->rowptr[p * (N + 1) + n], e = nm ? b + per : w->rowptr[p * (N + 1) + n + 1];
+            for (int64_t j = b; j < e; j++)
+                s += w->val[j] * xr[nm ? nm_col(w, w->pos + b, j - b) : p * PARE_SP_PANEL + w->pcol[j]];
+        }
+        yr[n] = s + (bias ? bias[n] : 0.0f);
+    }
+}
+
+static void dot_i8_c(float *yr, const int8_t *qx, float sx, const pare_sparse_weight *w, const float *bias, int64_t n0,
+                     int64_t n1)
+{
+    const int64_t N = w->N;
+    for (int64_t n = n0; n < n1; n++) {
+        int32_t acc = 0;
+        for (int64_t p = 0; p < w->npanel; p++)
+            for (uint32_t j = w->rowptr[p * (N + 1) + n]; j < w->rowptr[p * (N + 1) + n + 1]; j++)
+                acc += (int32_t)w->qval[j] * qx[p * PARE_SP_PANEL + w->pcol[j]];
+        float sc = sx * w->scale[n];
+        float v = (float)acc * sc;
+        if (bias) v = v + bias[n];
+        yr[n] = v;
+    }
+}
+
+/* ====================================== dispatch ====================================== */
+
+pare_status pare_sparse_linear_fast_(float *y, const float *x, const pare_sparse_weight *w, const float *bias,
+                                     int64_t M, void *workspace)
+{
+    const int64_t N = w->N, K = w->K, Mp = (M + 15) / 16 * 16, Kp = K + 16;
+    const int avx = use_avx512();
+    const int bsr = w->spec.kind == PARE_SP_BSR;
+    const int64_t units = bsr ? (N + w->spec.br - 1) / w->spec.br : N; /* output rows or block rows */
+    const int par = w->nnz * M >= PAR_MIN_WORK;
+    char *p = align64(workspace);
+    if (w->spec.kind == PARE_SP_CSR_I8) {
+        int8_t *qx = (int8_t *)p;
+        p = align64(p + M * K);
+        float *sx = (float *)p;
+        p = align64(p + sizeof(float) * (size_t)M);
+        PARE_TRY(pare_quantize_rows_s8_checked(qx, sx, x, M, K));
+        if (M < PARE_SP_TILE_MIN) {
+            for (int64_t m = 0; m < M; m++) {
+#pragma omp parallel for schedule(static) if (par)
+                for (int64_t c = 0; c < 64; c++)
+                    dot_i8_c(y + m * N, qx + m * K, sx[m], w, bias, N * c / 64, N * (c + 1) / 64);
+            }
+            return PARE_OK;
+        }
+        int32_t *xT = (int32_t *)p, *yacc = align64(xT + Kp * Mp);
+        transpose_i8(xT, qx, M, K, Mp, Kp);
+#pragma omp parallel for schedule(static) if (par)
+        for (int64_t c = 0; c < 64; c++) {
+            int64_t a = units * c / 64, b = units * (c + 1) / 64;
+            if (avx) csr_i8_avx512(y, xT, Mp, M, w, sx, bias, yacc, a, b);
+            else rows_i8_c(y, xT, Mp, M, w, sx, bias, a, b);
+        }
+        return PARE_OK;
+    }
+    if (M < PARE_SP_TILE_MIN) {
+        for (int64_t m = 0; m < M; m++) {
+#pragma omp parallel for schedule(static) if (par)
+            for (int64_t c = 0; c < 64; c++) {
+                int64_t a = units * c / 64, b = units * (c + 1) / 64;
+                if (!avx) dot_c(y + m * N, x + m * K, w, bias, a, b);
+                else if (bsr) dot_bsr_avx512(y + m * N, x + m * K, w, bias, a, b);
+                else if (w->spec.kind == PARE_SP_NM) dot_nm_avx512(y + m * N, x + m * K, w, bias, a, b);
+                else dot_csr_avx512(y + m * N, x + m * K, w, bias, a, b);
+            }
+        }
+        return PARE_OK;
+    }
+    float *xT = (float *)p, *yacc = align64(xT + Kp * Mp);
+    if (avx) transpose_f32_avx512(xT, x, M, K, Mp, Kp);
+    else transpose_f32(xT, x, M, K, Mp, Kp);
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t c = 0; c < 64; c++) {
+        int64_t a = units * c / 64, b = units * (c + 1) / 64;
+        if (!avx) {
+            if (bsr) bsr_c(y, xT, Mp, M, w, bias, a, b);
+            else rows_f32_c(y, xT, Mp, M, w, bias, a, b);
+        } else if (w->spec.kind == PARE_SP_NM) nm_f32_avx512(y, xT, Mp, M, w, bias, a, b);
+        else if (!bsr) csr_f32_avx512(y, xT, Mp, M, w, bias, yacc, a, b);
+        else if (w->spec.br == 4) bsr4_avx512(y, xT, Mp, M, w, bias, a, b);
+        else bsr16_avx512(y, xT, Mp, M, w, bias, a, b);
+    }
+    return PARE_OK;
+}
