@@ -240,6 +240,16 @@ const pare_dataset *pare_lua_check_split(lua_State *L, int i, const char *split)
     return task_split(L, check_task(L, i), split);
 }
 
+const pare_dataset *pare_lua_check_range(lua_State *L, int i, const char *split, const char *fn, lua_Integer first,
+                                         lua_Integer *n)
+{
+    const pare_dataset *d = pare_lua_check_split(L, i, split);
+    if (first < 1 || first > d->n) pare_lua_error(L, "%s: first=%d is outside 1..%d", fn, (int)first, (int)d->n);
+    if (*n < 0) pare_lua_error(L, "%s: n=%d must be >= 0 (0: to the end of the split)", fn, (int)*n);
+    if (*n == 0 || *n > d->n - (first - 1)) *n = d->n - (first - 1);
+    return d;
+}
+
 /* ---- models ---- */
 static lmodel *check_model(lua_State *L, int i)
 {
@@ -596,7 +606,7 @@ static int model_evaluate(lua_State *L)
 static int model_translate(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
-    ltask *t = check_task(L, 2);
+    check_task(L, 2);
     const char *split = "test";
     lua_Integer first = 1, n = 0, max_len = 0, batch = 64;
     if (!lua_isnoneornil(L, 3)) {
@@ -613,10 +623,7 @@ static int model_translate(lua_State *L)
             lua_pop(L, 1);
         }
     }
-    const pare_dataset *d = task_split(L, t, split);
-    if (first < 1 || first > d->n) pare_lua_error(L, "translate: first=%d is outside 1..%d", (int)first, (int)d->n);
-    if (n == 0 || n > d->n - (first - 1)) n = d->n - (first - 1);
-    if (n < 0) pare_lua_error(L, "translate: n=%d must be >= 0 (0: to the end of the split)", (int)n);
+    const pare_dataset *d = pare_lua_check_range(L, 2, split, "translate", first, &n);
     pare_bleu b;
     pare_status st = pare_translate_bleu(m->m, d, first - 1, n, max_len, batch, &b);
     if (st != PARE_OK) return pare_lua_status_error(L, st);

@@ -30,6 +30,10 @@ struct pare_model *pare_lua_check_model(lua_State *L, int i);
 /* The split ("train" | "test") of the pare.task at index i (raises naming the valid splits). */
 struct pare_dataset;
 const struct pare_dataset *pare_lua_check_split(lua_State *L, int i, const char *split);
+/* The same, for examples [first, first + n) of it (1-based; n = 0: to the end, and cut to the end):
+ * raises naming fn when first is outside the split or n < 0; writes the n used. */
+const struct pare_dataset *pare_lua_check_range(lua_State *L, int i, const char *split, const char *fn, lua_Integer first,
+                                                lua_Integer *n);
 /* Head importance m:head_importance (lua_heads.c), added to the model's methods like pare_lua_register_gen. */
 void pare_lua_register_heads(lua_State *L);
 

@@ -34,10 +34,7 @@ static int model_head_importance(lua_State *L)
             lua_pop(L, 1);
         }
     }
-    const pare_dataset *d = pare_lua_check_split(L, 2, split);
-    if (first < 1 || first > d->n) pare_lua_error(L, "head_importance: first=%d is outside 1..%d", (int)first, (int)d->n);
-    if (n < 0) pare_lua_error(L, "head_importance: n=%d must be >= 0 (0: to the end of the split)", (int)n);
-    if (n == 0 || n > d->n - (first - 1)) n = d->n - (first - 1);
+    const pare_dataset *d = pare_lua_check_range(L, 2, split, "head_importance", first, &n);
     if (batch < 1) pare_lua_error(L, "head_importance: batch=%d must be >= 1", (int)batch);
     pare_head_scores s;
     pare_status st = pare_head_importance(m, d, first - 1, n, batch, normalize, &s);
