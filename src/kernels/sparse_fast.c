@@ -105,27 +105,33 @@ AVX512 static inline void tr16(__m512 *r)
     for (int i = 0; i < 8; i++) r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88), r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
 }
 
-/* transpose_f32 with full 16×16 blocks transposed in registers (the edges as the portable code). */
-AVX512 static void transpose_f32_avx512(float *xT, const float *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp)
-{
-    /* tile-major: tokens in tiles of 64, each tile (Kp, width) contiguous, so a panel of a tile is one
-     * contiguous 32 KB block (a row stride of Mp floats mapped a panel's rows onto half of L1's sets) */
+/* tile-major: tokens in tiles of 64, each tile (Kp, width) contiguous, so a panel of a tile is one
+ * contiguous 32 KB block (a row stride of Mp floats mapped a panel's rows onto half of L1's sets) */
 #define XT(k, m) (xT + ((m) / TILE * TILE) * Kp + (k) * (Mp - (m) / TILE * TILE < TILE ? Mp - (m) / TILE * TILE : TILE) + (m) % TILE)
+
+/* One 16×16 block of transpose_f32_avx512: transposed in registers when whole, else as the portable code. */
+AVX512 static void transpose_block_avx512(float *xT, const float *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp,
+                                          int64_t k0, int64_t m0)
+{
+    if (m0 + 16 <= M && k0 + 16 <= K) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(x + (m0 + i) * K + k0);
+        tr16(r);
+        for (int c = 0; c < 16; c++) _mm512_store_ps(XT(k0 + c, m0), r[c]);
+    } else {
+        for (int64_t c = 0; c < 16 && k0 + c < Kp; c++)
+            for (int64_t i = 0; i < 16; i++) XT(k0 + c, m0)[i] = m0 + i < M && k0 + c < K ? x[(m0 + i) * K + k0 + c] : 0.0f;
+    }
+}
+#undef XT
+
+/* x (M, K) into xT, tile-major, by 16×16 blocks. The OpenMP region has no AVX-512 code of its own: the
+ * function clang outlines for it does not inherit the target attribute. */
+static void transpose_f32_avx512(float *xT, const float *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp)
+{
 #pragma omp parallel for schedule(static) if (M * K >= 65536)
     for (int64_t k0 = 0; k0 < Kp; k0 += 16)
-        for (int64_t m0 = 0; m0 < Mp; m0 += 16) {
-            if (m0 + 16 <= M && k0 + 16 <= K) {
-                __m512 r[16];
-                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(x + (m0 + i) * K + k0);
-                tr16(r);
-                for (int c = 0; c < 16; c++) _mm512_store_ps(XT(k0 + c, m0), r[c]);
-            } else {
-                for (int64_t c = 0; c < 16 && k0 + c < Kp; c++)
-                    for (int64_t i = 0; i < 16; i++)
-                        XT(k0 + c, m0)[i] = m0 + i < M && k0 + c < K ? x[(m0 + i) * K + k0 + c] : 0.0f;
-            }
-        }
-#undef XT
+        for (int64_t m0 = 0; m0 < Mp; m0 += 16) transpose_block_avx512(xT, x, M, K, Mp, Kp, k0, m0);
 }
 
 /* The stored column of value j of an N:M row (j counted from the row's start). */
