@@ -305,7 +305,7 @@ static pare_status bad_encode(void *self, const char *a, const char *b, int64_t 
     *len = 2;
     return PARE_OK;
 }
-static const pare_text_encoder byte_enc = {NULL, byte_encode, NULL, 259, 0};
+static const pare_text_encoder byte_enc = {NULL, byte_encode, NULL, 259, 0, 0, 0, 0};
 
 static void test_dataset(void)
 {

@@ -295,11 +295,14 @@ static pare_status make_sts(pare_text_example **ex, char **buf, const sentences 
     return PARE_OK;
 }
 
-pare_status pare_fortune_sts_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
-                                   const pare_text_encoder *enc)
+/* The two pair tasks over sentences of one fortune: fortune_pair (same fortune or not, 2 classes) and
+ * fortune_sts (a second sentence sharing some of the first's words, a score; buffers hold its text).
+ * Test and train come from disjoint pools of fortunes. */
+static pare_status pair_task_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
+                                   const pare_text_encoder *enc, const char *name, int sts)
 {
     pare_docs docs;
-    PARE_TRY(pare_fortunes_read(&docs, pare_opt_str(o, "dir"), pare_opt_str(o, "categories"), "fortune_sts"));
+    PARE_TRY(pare_fortunes_read(&docs, pare_opt_str(o, "dir"), pare_opt_str(o, "categories"), name));
     sentences s;
     pare_status st = split_sentences(&s, &docs, (int64_t)pare_opt_num(o, "min_words"));
     pare_docs_free(&docs);
@@ -308,60 +311,39 @@ pare_status pare_fortune_sts_build(pare_dataset *train, pare_dataset *test, cons
     pare_text_example *xte = NULL, *xtr = NULL;
     char *bte = NULL, *btr = NULL;
     int64_t nte = (int64_t)(pare_opt_num(o, "test_frac") * (double)s.nf), ntr = s.nf - nte;
-    if (!pool) st = pare_fail(PARE_ENOMEM, "fortune_sts: out of memory");
+    int64_t n_test = (int64_t)pare_opt_num(o, "n_test"), n_train = (int64_t)pare_opt_num(o, "n_train");
+    if (!pool) st = pare_fail(PARE_ENOMEM, "%s: out of memory", name);
     else if (nte < 2 || ntr < 2)
-        st = pare_fail(PARE_EINVAL, "fortune_sts: %lld fortunes of the categories have two or more sentences of "
+        st = pare_fail(PARE_EINVAL, "%s: %lld fortunes of the categories have two or more sentences of "
                        "min_words=%d words; test_frac=%g leaves %lld test and %lld train fortunes (each pool needs 2): "
-                       "choose more categories, a lower min_words or another test_frac", (long long)s.nf,
+                       "choose more categories, a lower min_words or another test_frac", name, (long long)s.nf,
                        pare_opt_int(o, "min_words"), pare_opt_num(o, "test_frac"), (long long)nte, (long long)ntr);
     if (st == PARE_OK) {
         for (int64_t f = 0; f < s.nf; f++) pool[f] = f;
         pare_rng part = pare_task_stream(o, 3), rtr, rte;
         pare_task_streams(o, &rtr, &rte);
         pare_shuffle_i64(pool, &part, s.nf); /* test pool first, then train: disjoint fortunes */
-        st = make_sts(&xte, &bte, &s, pool, nte, (int64_t)pare_opt_num(o, "n_test"), &rte);
-        if (st == PARE_OK) st = make_sts(&xtr, &btr, &s, pool + nte, ntr, (int64_t)pare_opt_num(o, "n_train"), &rtr);
+        st = sts ? make_sts(&xte, &bte, &s, pool, nte, n_test, &rte) : make_pairs(&xte, &s, pool, nte, n_test, &rte);
+        if (st == PARE_OK)
+            st = sts ? make_sts(&xtr, &btr, &s, pool + nte, ntr, n_train, &rtr)
+                     : make_pairs(&xtr, &s, pool + nte, ntr, n_train, &rtr);
     }
-    if (st == PARE_OK)
-        st = pare_text_task_splits(train, test, "fortune_sts", xtr, (int64_t)pare_opt_num(o, "n_train"), xte,
-                                   (int64_t)pare_opt_num(o, "n_test"), 1, enc, o);
+    if (st == PARE_OK) st = pare_text_task_splits(train, test, name, xtr, n_train, xte, n_test, sts ? 1 : 2, enc, o);
     pare_free(pool), pare_free(xte), pare_free(xtr), pare_free(bte), pare_free(btr);
     sentences_free(&s);
     return st;
 }
 
+pare_status pare_fortune_sts_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
+                                   const pare_text_encoder *enc)
+{
+    return pair_task_build(train, test, o, enc, "fortune_sts", 1);
+}
+
 pare_status pare_fortune_pair_build(pare_dataset *train, pare_dataset *test, const pare_options *o,
                                     const pare_text_encoder *enc)
 {
-    pare_docs docs;
-    PARE_TRY(pare_fortunes_read(&docs, pare_opt_str(o, "dir"), pare_opt_str(o, "categories"), "fortune_pair"));
-    sentences s;
-    pare_status st = split_sentences(&s, &docs, (int64_t)pare_opt_num(o, "min_words"));
-    pare_docs_free(&docs);
-    if (st != PARE_OK) return st;
-    int64_t *pool = pare_alloc((size_t)(s.nf ? s.nf : 1) * sizeof(int64_t));
-    pare_text_example *xte = NULL, *xtr = NULL;
-    int64_t nte = (int64_t)(pare_opt_num(o, "test_frac") * (double)s.nf), ntr = s.nf - nte;
-    if (!pool) st = pare_fail(PARE_ENOMEM, "fortune_pair: out of memory");
-    else if (nte < 2 || ntr < 2)
-        st = pare_fail(PARE_EINVAL, "fortune_pair: %lld fortunes of the categories have two or more sentences of "
-                       "min_words=%d words; test_frac=%g leaves %lld test and %lld train fortunes (each pool needs 2): "
-                       "choose more categories, a lower min_words or another test_frac", (long long)s.nf,
-                       pare_opt_int(o, "min_words"), pare_opt_num(o, "test_frac"), (long long)nte, (long long)ntr);
-    if (st == PARE_OK) {
-        for (int64_t f = 0; f < s.nf; f++) pool[f] = f;
-        pare_rng part = pare_task_stream(o, 3), rtr, rte;
-        pare_task_streams(o, &rtr, &rte);
-        pare_shuffle_i64(pool, &part, s.nf); /* test pool first, then train: disjoint fortunes */
-        st = make_pairs(&xte, &s, pool, nte, (int64_t)pare_opt_num(o, "n_test"), &rte);
-        if (st == PARE_OK) st = make_pairs(&xtr, &s, pool + nte, ntr, (int64_t)pare_opt_num(o, "n_train"), &rtr);
-    }
-    if (st == PARE_OK)
-        st = pare_text_task_splits(train, test, "fortune_pair", xtr, (int64_t)pare_opt_num(o, "n_train"), xte,
-                                   (int64_t)pare_opt_num(o, "n_test"), 2, enc, o);
-    pare_free(pool), pare_free(xte), pare_free(xtr);
-    sentences_free(&s);
-    return st;
+    return pair_task_build(train, test, o, enc, "fortune_pair", 0);
 }
 
 /* ---- registry ---- */
