@@ -72,6 +72,7 @@ static double gated_loss(const pare_model *m, const pare_dataset *d, int64_t i, 
 
 int main(void)
 {
+    tap_plan_lazy();
     pare_model *m = build();
     if (!ok(m != NULL, "a 2-layer, 4-head encoder with dropout 0.2")) return tap_done();
     pare_rng r;

@@ -388,6 +388,7 @@ static void errors(void)
 
 int main(void)
 {
+    tap_plan_lazy();
     pare_rng r;
     pare_rng_seed(&r, 1);
     for (int i = 0; i < B * T; i++) tok[i] = (int32_t)pare_rng_below(&r, 13), lab[i] = (int32_t)pare_rng_below(&r, 13);

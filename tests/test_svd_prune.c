@@ -107,6 +107,7 @@ static int dropped_are_extremes(const double *err, const char *kept_group, int64
 
 int main(void)
 {
+    tap_plan_lazy();
     pare_model *m = build();
     if (!ok(m != NULL, "a 2-layer encoder (d=32, 4 heads, ffn=48)")) return tap_done();
     const pare_param *up = param(m, "enc.0.ffn.up.weight"), *qkv = param(m, "enc.1.attn.qkv.weight");
