@@ -2,6 +2,7 @@
 --
 --   pare run experiments/bench.lua [threads=1,2] [repeats=15] [gemm=1] [qblock=1] [formats=1] [attn=1]
 --                                  [attn_pairs=7] [attn_step_pairs=3] [sparse=1] [sparse_pairs=9]
+--                                  [structured=1] [struct_layers=12] [struct_rounds=7]
 --
 -- 1. build/bench/bench_gemm (a C program: microbenchmarked f32 FMA and int8 VNNI peaks; GEMM at BERT
 --    shapes M=128 × (768×768, 3072×768, 768×3072) for oneDNN f32, OpenBLAS f32 and the int8 kernels)
@@ -17,6 +18,8 @@
 -- 1d. build/bench/bench_sparse (sparse Linear kernels of issue 13 against the dense f32 Linear at the BERT shapes,
 --    M = 128 and M = 1) -> tables "sparse" and "sparse_targets" (90% CSR >= 3x, 80% >= 2x, 4x1 blocks at 80%
 --    >= 2.5x, 2:4 >= 1.2x). sparse=0 skips it.
+-- 1e. Structured pruning (issue 13): a BERT-base-shaped encoder dense vs 30% / 50% of heads and FFN neurons removed,
+--    latency ratio against FLOP ratio -> tables "structured", "structured_targets". structured=0 skips it.
 -- 2. A BERT-base-shaped encoder (12 × 768, 12 heads, FFN 3072, T=128, batch 1) in FP32 and every format
 --    with a kernel (int8 W8A8, per-tensor W8A8, LLM.int8, ZeroQuant, int4 group, Q8_0, Q4_0), with its
 --    FLOP floor (FLOPs / measured peak) -> table "encoder", and time per op -> "encoder_ops".
@@ -225,6 +228,71 @@ if tostring(a.sparse or 1) ~= "0" then
   end
   print("\nSparse targets (issue 13):")
   pare.print_table(exp, "sparse_targets")
+end
+
+-- 1e. Structured pruning (issue 13, docs/pruning-structured.md): a BERT-base-shaped encoder (struct_layers layers of
+-- 768, 12 heads, FFN 3072; T=128, batch 1) dense and with 30% / 50% of every layer's heads and FFN neurons removed
+-- physically (prune_heads + prune_neurons, magnitude; neurons kept in multiples of 16). Rounds interleave the
+-- models (each round: a few timed forwards of each, in turn), so load changes hit all alike; the latency ratio
+-- is the median over rounds of pruned/dense, set against pare's FLOP count ratio (pare_exec_flops).
+-- -> tables "structured" and "structured_targets" (latency share within 15% of the FLOP share).
+-- structured=0 skips it; struct_layers=12 struct_rounds=7 set its size.
+if tostring(a.structured or 1) ~= "0" then
+  local nl, rounds = tonumber(a.struct_layers) or 12, tonumber(a.struct_rounds) or 7
+  exp:table("structured", {"level", "threads", "layers", "heads_kept", "ffn_kept", "gflop", "flop_ratio", "median_ms",
+                           "dense_ms", "latency_ratio", "lo", "hi", "share_vs_flops", "size_mb", "load"})
+  exp:table("structured_targets", {"target", "measured", "wanted", "met", "load"})
+  local function median(v)
+    table.sort(v)
+    local n = #v
+    return n % 2 == 1 and v[(n + 1) / 2] or (v[n / 2] + v[n / 2 + 1]) / 2
+  end
+  for _, th in ipairs(threads) do
+    pare.set_threads(th)
+    local dense = pare.model{kind = "encoder", vocab = 30522, max_T = 128, classes = 2, d = 768, heads = 12,
+                             layers = nl, ffn = 3072, seed = 1}
+    local models = {{level = 0, m = dense}}
+    for _, lv in ipairs({0.3, 0.5}) do
+      local p = dense:apply("prune_heads", {level = lv}):apply("prune_neurons", {level = lv, align = 16})
+      models[#models + 1] = {level = lv, m = p}
+    end
+    local per = {}
+    for r = 1, rounds do
+      for k, e in ipairs(models) do
+        local b = e.m:bench{batch = 1, T = 128, repeats = 3, warmup = r == 1 and 3 or 1, warmup_min_s = 0, warmup_max_s = 1}
+        per[k] = per[k] or {}
+        per[k][r] = b.median_ms
+        e.flops = b.flops
+      end
+    end
+    for k = 2, #models do
+      local e, ratios = models[k], {}
+      for r = 1, rounds do ratios[r] = per[k][r] / per[1][r] end
+      local lat = median(ratios)
+      table.sort(ratios)
+      local fr = e.flops / models[1].flops
+      local info = e.m:info()
+      local row = {level = e.level, threads = th, layers = nl, heads_kept = 12 - math.floor(e.level * 12 + 1e-9),
+                   ffn_kept = 3072 - math.floor(e.level * 3072 + 1e-9), gflop = e.flops / 1e9, flop_ratio = fr,
+                   median_ms = median({table.unpack(per[k])}), dense_ms = median({table.unpack(per[1])}),
+                   latency_ratio = lat, lo = ratios[1], hi = ratios[#ratios], share_vs_flops = lat / fr,
+                   size_mb = info.size_bytes / 1e6, load = loadavg()}
+      row.ffn_kept = row.ffn_kept + (16 - row.ffn_kept % 16) % 16
+      exp:record("structured", row)
+      exp:record("structured_targets", {target = string.format("%d%% heads+neurons removed: latency share / FLOP share, %dt",
+                                                               math.floor(e.level * 100 + 0.5), th),
+                                        measured = row.share_vs_flops, wanted = "0.85..1.15",
+                                        met = math.abs(row.share_vs_flops - 1) <= 0.15, load = row.load})
+    end
+    models, dense = nil, nil
+    collectgarbage()
+  end
+  print(string.format("\nStructured pruning, BERT-base-shaped encoder (%d layers, T=128, batch 1; ratios pruned/dense):", nl))
+  pare.print_table(exp, "structured", {columns = {"level", "threads", "heads_kept", "ffn_kept", "gflop", "flop_ratio",
+                                                  "dense_ms", "median_ms", "latency_ratio", "lo", "hi", "share_vs_flops",
+                                                  "size_mb", "load"}})
+  print("\nStructured pruning target (issue 13):")
+  pare.print_table(exp, "structured_targets")
 end
 
 -- 2. Encoder

@@ -10,7 +10,7 @@ local function err(f) local ok, e = pcall(f); return not ok and tostring(e) or "
 local function isnan(x) return x ~= x end
 
 local kinds = pare.attention_kinds()
-tap.is(#kinds, 13, "attention_kinds lists the 13 variants")
+tap.is(#kinds, 14, "attention_kinds lists the 14 variants")
 tap.is(kinds[1] .. "," .. kinds[2], "full,flash", "in registry order")
 
 -- full and flash at T = 2048, 2 heads: same pairs, full keeps the (H, T, T) probabilities

@@ -77,6 +77,7 @@ local builders = {
   end,
   axial = function() return {} end,
   lsra = function() return {} end,
+  token_prune = function() return {keep = 0.5} end, -- simulated (a key mask; slower than full): issue 13
 }
 
 local function no_default(kind, level)

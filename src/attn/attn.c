@@ -29,6 +29,7 @@ static const pare_attn_variant *const variants[] = {
     [PARE_ATTN_REFORMER] = &pare_attn_reformer,
     [PARE_ATTN_AXIAL] = &pare_attn_axial,
     [PARE_ATTN_LSRA] = &pare_attn_lsra,
+    [PARE_ATTN_TOKEN_PRUNE] = &pare_attn_token_prune,
 };
 _Static_assert(sizeof variants / sizeof variants[0] == PARE_ATTN_KIND_COUNT, "attention registry out of date");
 

@@ -64,6 +64,7 @@ typedef enum pare_attn_kind {
     PARE_ATTN_REFORMER,   /* LSH attention: random rotations, buckets, chunks, shared QK */
     PARE_ATTN_AXIAL,      /* rows then columns of a 2-D reshaping */
     PARE_ATTN_LSRA,       /* Lite Transformer: attention heads beside depthwise-convolution heads */
+    PARE_ATTN_TOKEN_PRUNE,/* token pruning by attention received (PoWER-BERT), SIMULATED by a key mask (issue 13) */
     PARE_ATTN_KIND_COUNT
 } pare_attn_kind;
 
@@ -244,7 +245,8 @@ void pare_attn_param_init(const pare_attn *a, float *params, pare_rng *rng);
 /* ---- the variants (src/attn/<kind>.c) ---- */
 extern const pare_attn_variant pare_attn_full, pare_attn_flash, pare_attn_block, pare_attn_fixed,
     pare_attn_longformer, pare_attn_bigbird, pare_attn_longnet, pare_attn_linear, pare_attn_linformer,
-    pare_attn_performer, pare_attn_reformer, pare_attn_axial, pare_attn_lsra;
+    pare_attn_performer, pare_attn_reformer, pare_attn_axial, pare_attn_lsra,
+    pare_attn_token_prune;
 
 /* BigBird's random key blocks of query block qb in head h (written to kb, at most cap); returns their
  * number. For tests and plots; 0 for other kinds. */

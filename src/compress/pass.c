@@ -26,6 +26,9 @@ static const pare_pass *const passes[] = {
     [PARE_PASS_PRUNE_TAYLOR] = &pare_pass_prune_taylor,
     [PARE_PASS_PATTERN_LOCK] = &pare_pass_pattern_lock,
     [PARE_PASS_SPARSIFY] = &pare_pass_sparsify,
+    [PARE_PASS_PRUNE_NEURONS] = &pare_pass_prune_neurons,
+    [PARE_PASS_PRUNE_HEADS] = &pare_pass_prune_heads,
+    [PARE_PASS_PRUNE_LAYERS] = &pare_pass_prune_layers,
 };
 _Static_assert(sizeof passes / sizeof passes[0] == PARE_PASS_COUNT, "pass registry out of date with pare_pass_id");
 
@@ -34,7 +37,7 @@ const pare_pass *pare_pass_at(int i) { return i >= 0 && i < pare_pass_count() ? 
 
 const pare_pass *pare_pass_find(const char *name)
 {
-    char list[512] = "";
+    char list[1024] = "";
     size_t used = 0;
     for (int i = 0; i < pare_pass_count(); i++) {
         if (!strcmp(passes[i]->schema->name, name)) return passes[i];

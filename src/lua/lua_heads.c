@@ -1,15 +1,21 @@
-/* lua_heads.c — m:head_importance(task [, opts]): the importance of every attention head (Michel et al.
- * 2019; compress/prune/heads.h), for head-pruning loops written in Lua (experiments/sixteen_heads.lua).
+/* lua_heads.c — structured-pruning importance from Lua: m:head_importance(task [, opts]), the importance of
+ * every attention head (Michel et al. 2019; compress/prune/heads.h), for head-pruning loops written in Lua
+ * (experiments/sixteen_heads.lua); m:neuron_importance and m:layer_importance (compress/prune/structured.h).
  *
  *     local imp = m:head_importance(task, {n = 256})
  *     for _, layer in ipairs(imp) do print(layer.name, table.concat(layer.scores, " ")) end
  *     -- layer.name "enc.0.attn", layer.heads 4, layer.scores {0.71, 0.12, ...} (head 0 first)
+ *     local nimp = m:neuron_importance(task, {criterion = "taylor", layers = "*.ffn.up", n = 128})
+ *     -- {{name = "enc.0.ffn.up", neurons = 64, scores = {...}}, ...}; criterion "magnitude" takes task = nil
+ *     local limp = m:layer_importance(task, {n = 128})
+ *     -- {base = L, {name = "enc.0", score = L(without enc.0) - L}, ...}
  */
 #include <lauxlib.h>
 #include <lua.h>
 #include <string.h>
 
 #include "compress/prune/heads.h"
+#include "compress/prune/structured.h"
 #include "lua/lua_engine.h"
 #include "lua/lua_util.h"
 
@@ -53,9 +59,91 @@ static int model_head_importance(lua_State *L)
     return 1;
 }
 
+/* Options of m:neuron_importance / m:layer_importance: split, first, n, batch (and layers, criterion when
+ * neurons); the dataset range resolved against the task at index 2 (NULL when the task is nil). */
+typedef struct imp_opts { const char *layers, *criterion; const pare_dataset *d; int64_t first, n, batch; } imp_opts;
+
+static imp_opts check_imp_opts(lua_State *L, const char *fn, int neurons, lua_Integer batch)
+{
+    imp_opts r = {"*.ffn.up", "taylor", NULL, 0, 0, batch};
+    const char *split = "train";
+    lua_Integer first = 1, n = 128;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+            if (!strcmp(k, "split")) split = luaL_checkstring(L, -1);
+            else if (!strcmp(k, "first")) first = luaL_checkinteger(L, -1);
+            else if (!strcmp(k, "n")) n = luaL_checkinteger(L, -1);
+            else if (!strcmp(k, "batch")) batch = luaL_checkinteger(L, -1);
+            else if (neurons && !strcmp(k, "layers")) r.layers = luaL_checkstring(L, -1);
+            else if (neurons && !strcmp(k, "criterion")) r.criterion = luaL_checkstring(L, -1);
+            else pare_lua_error(L, "%s: unknown option '%s' (valid: split, first, n, batch%s)", fn, k,
+                                neurons ? ", layers, criterion" : "");
+            lua_pop(L, 1);
+        }
+    }
+    if (neurons && strcmp(r.criterion, "taylor") && strcmp(r.criterion, "magnitude"))
+        pare_lua_error(L, "%s: criterion='%s' (valid: taylor, magnitude)", fn, r.criterion);
+    if (neurons && !strcmp(r.criterion, "magnitude") && lua_isnoneornil(L, 2)) return r;
+    r.d = pare_lua_check_split(L, 2, split);
+    if (first < 1 || first > r.d->n) pare_lua_error(L, "%s: first=%d is outside 1..%d", fn, (int)first, (int)r.d->n);
+    if (n < 0) pare_lua_error(L, "%s: n=%d must be >= 0 (0: to the end of the split)", fn, (int)n);
+    if (n == 0 || n > r.d->n - (first - 1)) n = r.d->n - (first - 1);
+    if (batch < 1) pare_lua_error(L, "%s: batch=%d must be >= 1", fn, (int)batch);
+    r.first = first - 1, r.n = n, r.batch = batch;
+    return r;
+}
+
+static int model_neuron_importance(lua_State *L)
+{
+    pare_model *m = pare_lua_check_model(L, 1);
+    imp_opts o = check_imp_opts(L, "neuron_importance", 1, 1);
+    pare_neuron_scores s;
+    pare_status st = pare_neuron_importance(m, o.layers, strcmp(o.criterion, "taylor") ? PARE_NEURON_MAGNITUDE : PARE_NEURON_TAYLOR,
+                                            o.d, o.first, o.n, o.batch, &s);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    lua_createtable(L, s.n, 0);
+    for (int l = 0; l < s.n; l++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, m->nodes[s.node[l]].name), lua_setfield(L, -2, "name");
+        lua_pushinteger(L, s.width[l]), lua_setfield(L, -2, "neurons");
+        lua_createtable(L, (int)s.width[l], 0);
+        for (int64_t j = 0; j < s.width[l]; j++) lua_pushnumber(L, s.score[l][j]), lua_rawseti(L, -2, j + 1);
+        lua_setfield(L, -2, "scores");
+        lua_rawseti(L, -2, l + 1);
+    }
+    pare_neuron_scores_free(&s);
+    return 1;
+}
+
+static int model_layer_importance(lua_State *L)
+{
+    pare_model *m = pare_lua_check_model(L, 1);
+    luaL_checkany(L, 2);
+    imp_opts o = check_imp_opts(L, "layer_importance", 0, 32);
+    pare_layer_scores s;
+    pare_status st = pare_layer_importance(m, o.d, o.first, o.n, o.batch, &s);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    lua_createtable(L, s.n, 1);
+    lua_pushnumber(L, s.base), lua_setfield(L, -2, "base");
+    for (int l = 0; l < s.n; l++) {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, s.prefix[l]), lua_setfield(L, -2, "name");
+        lua_pushnumber(L, s.score[l]), lua_setfield(L, -2, "score");
+        lua_rawseti(L, -2, l + 1);
+    }
+    pare_layer_scores_free(&s);
+    return 1;
+}
+
 void pare_lua_register_heads(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"head_importance", model_head_importance}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"head_importance", model_head_importance},
+                                       {"neuron_importance", model_neuron_importance},
+                                       {"layer_importance", model_layer_importance},
+                                       {NULL, NULL}};
     luaL_getmetatable(L, "pare.Model");
     lua_getfield(L, -1, "__index");
     luaL_setfuncs(L, methods, 0);
