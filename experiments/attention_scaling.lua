@@ -32,7 +32,7 @@ local function list(v, default, num)
 end
 local Ns = list(a.Ns, "256,512,1024,2048,4096,8192,16384", true)
 local heads = list(a.heads, "1,12", true)
-local kinds = list(a.kinds, table.concat(pare.attention_kinds(), ","))
+local kinds = list(a.kinds, table.concat(require("pare.attn_specs").kinds(), ","))  -- every variant (not token_prune: attn_specs.not_swept)
 local D = math.tointeger(tonumber(a.D) or 64)
 local repeats, warmup = tonumber(a.repeats) or 5, tonumber(a.warmup) or 1
 local small_repeats = tonumber(a.small_repeats) or 3 * repeats -- points with N <= 2048: cheap, noisier

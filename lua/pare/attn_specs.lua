@@ -85,11 +85,17 @@ local function no_default(kind, level)
                       .. "add one to the builders of lua/pare/attn_specs.lua", kind), level + 1)
 end
 
--- Every registered kind, in the engine's registry order (a fresh table). Errors if one has no default.
+-- Kinds the attention sweeps leave out unless named: token_prune is a pruning technique (issue 13) whose
+-- speed is simulated (it masks tokens; sequences do not get shorter), not an efficient-attention variant.
+specs.not_swept = {token_prune = true}
+
+-- Every registered kind that the attention sweeps cover, in the engine's registry order (a fresh table;
+-- specs.not_swept are left out). Errors if one has no default.
 function specs.kinds()
-  local kinds = pare.attention_kinds()
-  for _, k in ipairs(kinds) do
+  local kinds = {}
+  for _, k in ipairs(pare.attention_kinds()) do
     if not builders[k] then no_default(k, 2) end
+    if not specs.not_swept[k] then kinds[#kinds + 1] = k end
   end
   return kinds
 end
