@@ -1,13 +1,17 @@
 -- pruning_curves.lua — accuracy against sparsity for every unstructured pruning method and schedule (issue 13;
 -- the seeds' "accuracy vs sparsity" plots): magnitude (per layer and global), SNIP, first-order Taylor,
 -- movement and soft movement, each one-shot, iterative and gradual (Zhu & Gupta's cubic), all with the same
--- fine-tuning budget under the masks; one-shot without fine-tuning as the floor. Every row also has the
+-- fine-tuning budget under the masks; one-shot without fine-tuning as the floor. SparseGPT (second-order,
+-- OBS weight updates from the calibration Hessian) is a one-shot pass, not a criterion of the schedules: its
+-- rows are schedule=none (the pass alone) and schedule=oneshot (the pass, then the same fine-tuning budget
+-- under its masks); it has no iterative or gradual rows. Every row also has the
 -- measure columns (latency, size as stored) and sparse_mb, what the kept weights plus a 1-bit mask per
 -- weight would take (an estimate: a masked model runs the dense f32 kernel, so its latency is the dense
 -- model's until a sparse format stores it).
 --
 --   pare run experiments/pruning_curves.lua [sparsities=0.5,0.8,0.9] [ft_steps=60] [lr=1e-3] [repeats=5]
---        [methods=magnitude,magnitude_global,snip,taylor,movement,soft_movement] [schedules=oneshot,iterative,gradual]
+--        [methods=magnitude,magnitude_global,snip,taylor,movement,soft_movement,sparsegpt]
+--        [schedules=oneshot,iterative,gradual]
 --        [lambdas=4,5,6,7,8] [model=bert-mini|<hf dir>] [task=<classification task>] [d=64] [base_steps=1500] [fresh=1]
 -- model= runs it on a zoo model or a Hugging Face directory (pare.zoo.subject, as smoothquant_alpha.lua);
 -- the default is a small ListOps encoder trained here once (cached under results/models/).
@@ -24,7 +28,7 @@ local function list(s, default, num)
   return out
 end
 local sparsities = list(a.sparsities, {0.5, 0.8, 0.9}, true)
-local methods = list(a.methods, {"magnitude", "magnitude_global", "snip", "taylor", "movement", "soft_movement"})
+local methods = list(a.methods, {"magnitude", "magnitude_global", "snip", "taylor", "movement", "soft_movement", "sparsegpt"})
 local schedules = list(a.schedules, {"oneshot", "iterative", "gradual"})
 local ft_steps, lr = tonumber(a.ft_steps) or 60, tonumber(a.lr) or 1e-3
 local repeats = tonumber(a.repeats) or 5
@@ -73,8 +77,12 @@ pare.sweep(exp, "curves", {{"method", methods}, {"schedule", all_schedules}, {"t
   local crit = meth == "magnitude_global" and "magnitude" or meth
   local scope = meth == "magnitude_global" and "global" or "layer"
   if sch == "none" and (crit == "movement" or crit == "soft_movement") then return nil end -- needs fine-tuning
+  if crit == "sparsegpt" and sch ~= "none" and sch ~= "oneshot" then return nil end -- a one-shot pass only
   local m, lambda = nil, 0 / 0
-  if sch == "none" then
+  if crit == "sparsegpt" then
+    m = base:prune{method = "sparsegpt", sparsity = s, calib = task, calib_samples = calib_samples}
+    if sch == "oneshot" then m:train(task, ft) end -- fine-tuning under its masks
+  elseif sch == "none" then
     m = base:prune{method = crit, sparsity = s, scope = scope, calib = crit ~= "magnitude" and task or nil,
                    calib_samples = crit ~= "magnitude" and calib_samples or nil}
   else

@@ -66,6 +66,7 @@ typedef enum pare_pass_id {
     PARE_PASS_PRUNE_NEURONS,  /* prune/prune_struct.c: structured pruning, removed physically (issue 13) */
     PARE_PASS_PRUNE_HEADS,
     PARE_PASS_PRUNE_LAYERS,
+    PARE_PASS_SPARSEGPT,      /* prune/sparsegpt.c: one-shot OBS pruning with the calibration Hessian (issue 13) */
     PARE_PASS_COUNT
 } pare_pass_id;
 
@@ -75,5 +76,6 @@ extern const pare_pass pare_pass_dynamic_int8, pare_pass_static_int8, pare_pass_
 extern const pare_pass pare_pass_prune_magnitude, pare_pass_prune_snip, pare_pass_prune_taylor, pare_pass_pattern_lock,
     pare_pass_sparsify;
 extern const pare_pass pare_pass_prune_neurons, pare_pass_prune_heads, pare_pass_prune_layers;
+extern const pare_pass pare_pass_sparsegpt;
 
 #endif

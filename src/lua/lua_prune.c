@@ -4,7 +4,9 @@
  *   m:prune{method = "magnitude", sparsity = 0.8, scope = "global", pattern = "unstructured", n = 2, m = 4,
  *           block = "4x1", layers = "*", exclude = "head", calib = task}
  *     -> a new model with masks: method magnitude | snip | taylor (calib = <task> for the last two: its train
- *        split) | lock (the zeros become masks: pattern_lock). The same as m:apply("prune_<method>", {...}).
+ *        split) | sparsegpt (calib = <task>; the `sparsegpt` pass: OBS-updated weights + masks; its own options:
+ *        pattern = "unstructured"|"nm"|"2:4"|"4:8", blocksize, damp, no scope) | lock (the zeros become masks:
+ *        pattern_lock). The same as m:apply("prune_<method>", {...}) (m:apply("sparsegpt", ...)).
  *   pare.prune_schedule{method = "movement", schedule = "gradual", sparsity = 0.9, every = 10, prunes = 10, ...}
  *     -> a schedule (`pare help prune_schedule`), given to training: m:train(task, opts, schedule) or
  *        m:train(task, opts, distill, schedule). Methods: s:target(step) (the sparsity of the event at step,
@@ -30,15 +32,16 @@ static int model_prune(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_getfield(L, 2, "method");
     const char *meth = lua_isnil(L, -1) ? "magnitude" : lua_tostring(L, -1);
-    if (!meth) return pare_lua_error(L, "prune: method must be a string (magnitude, snip, taylor, lock)");
+    if (!meth) return pare_lua_error(L, "prune: method must be a string (magnitude, snip, taylor, sparsegpt, lock)");
     char pass[64];
     if (!strcmp(meth, "movement") || !strcmp(meth, "soft_movement"))
         return pare_lua_error(L, "prune: method=%s scores weights during fine-tuning: use m:train(task, opts, "
                                  "pare.prune_schedule{method = \"%s\", ...}) (pare help prune_schedule)", meth, meth);
     if (!strcmp(meth, "lock")) strcpy(pass, "pattern_lock");
+    else if (!strcmp(meth, "sparsegpt")) strcpy(pass, "sparsegpt");
     else if (!strcmp(meth, "magnitude") || !strcmp(meth, "snip") || !strcmp(meth, "taylor"))
         snprintf(pass, sizeof pass, "prune_%s", meth);
-    else return pare_lua_error(L, "prune: unknown method '%s' (valid: magnitude, snip, taylor, lock; movement and "
+    else return pare_lua_error(L, "prune: unknown method '%s' (valid: magnitude, snip, taylor, sparsegpt, lock; movement and "
                                   "soft_movement through pare.prune_schedule)", meth);
     lua_pop(L, 1);
     /* the options without method, through m:apply */

@@ -97,4 +97,13 @@ pare_status pare_rtn_quantize(int32_t *q, float *scale, int32_t *zero, float *Wq
  * (undampened). Returns NaN if h does not match K or has no samples. */
 double pare_gptq_objective(const float *W, const float *Wq, const pare_gptq_hessian *h, int64_t N, int64_t K);
 
+/* The factor GPTQ and SparseGPT (compress/prune/sparsegpt.h) share: U (K,K) upper triangular with
+ * U^T·U = (P^T·(H + damp·mean(diag H)·I)·P)^-1, where dead diagonals (H[i,i] = 0) count as 1 (in the mean too)
+ * and P visits the columns in the order perm (K indices; NULL: natural order). Row i of U is row i of the
+ * inverse Hessian of the columns i.. (in visiting order) divided by the square root of its diagonal, so
+ * U[i,i]^2 = [H_F^-1]_ii with F = {i, ..., K-1}. U must hold K·K doubles; h must be initialised for K.
+ * PARE_ENUMERIC (prefixed by who, naming the column and suggesting a larger damp) when H + damp is not
+ * positive definite. */
+pare_status pare_gptq_inv_chol(double *U, const pare_gptq_hessian *h, const int64_t *perm, double damp, const char *who);
+
 #endif

@@ -22,7 +22,8 @@
  * Not here: the model-level loop over layers and calibration data (the compression pass), packing q,
  * MSE-searched clipping. The grid functions are local (static) copies of pare's shared weight grid.
  *
- * Entry points: pare_gptq_hessian_init/add/free, pare_gptq_quantize, pare_rtn_quantize, pare_gptq_objective.
+ * Entry points: pare_gptq_hessian_init/add/free, pare_gptq_quantize, pare_rtn_quantize, pare_gptq_objective,
+ * pare_gptq_inv_chol (the factor U alone, which SparseGPT shares).
  */
 #include "compress/quant/gptq.h"
 
@@ -256,6 +257,45 @@ static void trinv_lower(double *A, int64_t n, int64_t lda)
                 (int)lda, A21, (int)lda);
 }
 
+/* ---- the upper Cholesky factor of the dampened inverse Hessian (shared with SparseGPT) ---- */
+
+pare_status pare_gptq_inv_chol(double *A, const pare_gptq_hessian *h, const int64_t *perm, double damp_frac,
+                               const char *who)
+{
+    const int64_t K = h->K;
+    const double *H = h->H;
+    double dmean = 0.0;
+    for (int64_t i = 0; i < K; i++) dmean += H[i * K + i] == 0.0 ? 1.0 : H[i * K + i];
+    dmean /= (double)K;
+    /* A = J·P^T·(H + damp)·P·J, with dead diagonals set to 1 */
+    const double damp = damp_frac * dmean;
+    for (int64_t i = 0; i < K; i++) {
+        const int64_t pi = perm ? perm[K - 1 - i] : K - 1 - i;
+        for (int64_t j = 0; j <= i; j++) A[i * K + j] = H[pi * K + (perm ? perm[K - 1 - j] : K - 1 - j)];
+        if (H[pi * K + pi] == 0.0) A[i * K + i] = 1.0;
+        A[i * K + i] += damp;
+    }
+    int64_t bad = chol_lower(A, K, K);
+    if (bad >= 0)
+        return pare_fail(PARE_ENUMERIC, "%s: the Hessian is not positive definite after dampening (damp=%g, at "
+                         "input column %lld): raise damp (e.g. 0.1) or use more calibration samples than K=%lld",
+                         who, damp_frac, (long long)(perm ? perm[K - 1 - bad] : K - 1 - bad), (long long)K);
+    trinv_lower(A, K, K);
+    /* U = J·M^-1·J: each strictly lower A[i,j] moves to the strictly upper A[K-1-i, K-1-j] (never a source),
+     * the diagonal is reversed */
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j < i; j++) {
+            A[(K - 1 - i) * K + (K - 1 - j)] = A[i * K + j];
+            A[i * K + j] = 0.0;
+        }
+    for (int64_t i = 0; i < K / 2; i++) {
+        double t = A[i * K + i];
+        A[i * K + i] = A[(K - 1 - i) * K + (K - 1 - i)];
+        A[(K - 1 - i) * K + (K - 1 - i)] = t;
+    }
+    return PARE_OK;
+}
+
 /* ---- GPTQ ---- */
 
 typedef struct diag_idx {
@@ -343,12 +383,7 @@ pare_status pare_gptq_quantize(int32_t *q, float *scale, int32_t *zero, float *W
 
     /* dead inputs: H[i,i] = 1 and W[:,i] = 0 */
     const double *H = h->H;
-    double dmean = 0.0;
-    for (int64_t i = 0; i < K; i++) {
-        di[i].d = H[i * K + i] == 0.0 ? 1.0 : H[i * K + i], di[i].i = i;
-        dmean += di[i].d;
-    }
-    dmean /= (double)K;
+    for (int64_t i = 0; i < K; i++) di[i].d = H[i * K + i] == 0.0 ? 1.0 : H[i * K + i], di[i].i = i;
     for (int64_t n = 0; n < N; n++)
         for (int64_t k = 0; k < K; k++) Wd[n * K + k] = H[k * K + k] == 0.0 ? 0.0 : (double)W[n * K + k];
 
@@ -376,34 +411,8 @@ pare_status pare_gptq_quantize(int32_t *q, float *scale, int32_t *zero, float *W
         }
     }
 
-    /* A = J·P^T·(H + damp)·P·J, with dead diagonals set to 1 */
-    const double damp = o->damp * dmean;
-    for (int64_t i = 0; i < K; i++) {
-        const int64_t pi = perm[K - 1 - i];
-        for (int64_t j = 0; j <= i; j++) A[i * K + j] = H[pi * K + perm[K - 1 - j]];
-        if (H[pi * K + pi] == 0.0) A[i * K + i] = 1.0;
-        A[i * K + i] += damp;
-    }
-    int64_t bad = chol_lower(A, K, K);
-    if (bad >= 0) {
-        st = pare_fail(PARE_ENUMERIC, "gptq: the Hessian is not positive definite after dampening (damp=%g, at "
-                       "input column %lld): raise damp (e.g. 0.1) or use more calibration samples than K=%lld",
-                       o->damp, (long long)perm[K - 1 - bad], (long long)K);
-        goto done;
-    }
-    trinv_lower(A, K, K);
-    /* U = J·M^-1·J: each strictly lower A[i,j] moves to the strictly upper A[K-1-i, K-1-j] (never a source),
-     * the diagonal is reversed */
-    for (int64_t i = 0; i < K; i++)
-        for (int64_t j = 0; j < i; j++) {
-            A[(K - 1 - i) * K + (K - 1 - j)] = A[i * K + j];
-            A[i * K + j] = 0.0;
-        }
-    for (int64_t i = 0; i < K / 2; i++) {
-        double t = A[i * K + i];
-        A[i * K + i] = A[(K - 1 - i) * K + (K - 1 - i)];
-        A[(K - 1 - i) * K + (K - 1 - i)] = t;
-    }
+    st = pare_gptq_inv_chol(A, h, perm, o->damp, "gptq");
+    if (st != PARE_OK) goto done;
     const double *U = A;
 
     for (int64_t i1 = 0; i1 < K; i1 += B) {
