@@ -17,7 +17,7 @@
 -- exclude ("head"), rewind (k, 0: to θ0), train (m:train options; steps must be >= rewind), on_round
 -- (function(r) called with each round's record). Returns {snap = θ_k, rounds = {{round, target, sparsity,
 -- accuracy, mask = the pruned model before rewinding (trained weights, the round's masks), model = the
--- retrained ticket}, ...}}; round 0 is the dense run (mask = nil).
+-- retrained ticket, snap = θ_k}, ...}}; round 0 is the dense run (mask = nil).
 -- Learning rate and optimizer: each retraining is a fresh m:train (its warm-up and decay run again, AdamW
 -- restarts at zero: pare_rewind resets it), as the papers' rewinding of weights, not of the schedule.
 local lottery = {}
@@ -42,13 +42,13 @@ function lottery.run(m, task, o)
     out.rounds[#out.rounds + 1] = r
     if o.on_round then o.on_round(r) end
   end
-  record{round = 0, target = 0, sparsity = w:sparsity("enc.*").sparsity, accuracy = w:evaluate(task).accuracy, model = w}
+  record{snap = snap, round = 0, target = 0, sparsity = w:sparsity("enc.*").sparsity, accuracy = w:evaluate(task).accuracy, model = w}
   for r = 1, rounds do
     local target = lottery.target(rate, r)
     local mask = w:prune(prune_opts(o, target))
     w = mask:clone():rewind(snap)
     w:train(task, o.train)
-    record{round = r, target = target, sparsity = w:sparsity("enc.*").sparsity, accuracy = w:evaluate(task).accuracy,
+    record{snap = snap, round = r, target = target, sparsity = w:sparsity("enc.*").sparsity, accuracy = w:evaluate(task).accuracy,
            mask = mask, model = w}
   end
   return out

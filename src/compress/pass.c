@@ -26,6 +26,7 @@ static const pare_pass *const passes[] = {
     [PARE_PASS_PRUNE_TAYLOR] = &pare_pass_prune_taylor,
     [PARE_PASS_PATTERN_LOCK] = &pare_pass_pattern_lock,
     [PARE_PASS_SPARSIFY] = &pare_pass_sparsify,
+    [PARE_PASS_DEQUANTIZE] = &pare_pass_dequantize,
 };
 _Static_assert(sizeof passes / sizeof passes[0] == PARE_PASS_COUNT, "pass registry out of date with pare_pass_id");
 

@@ -63,6 +63,7 @@ typedef enum pare_pass_id {
     PARE_PASS_PRUNE_TAYLOR,
     PARE_PASS_PATTERN_LOCK,
     PARE_PASS_SPARSIFY,       /* prune/sparsify.c: pruned weights into sparse layouts (issue 13) */
+    PARE_PASS_DEQUANTIZE,     /* quant/dequantize.c: quantized weights back to f32 on their grid (issue 13: quantize, then prune) */
     PARE_PASS_COUNT
 } pare_pass_id;
 
@@ -70,6 +71,6 @@ extern const pare_pass pare_pass_dynamic_int8, pare_pass_static_int8, pare_pass_
     pare_pass_inject_outliers, pare_pass_zeroquant, pare_pass_rtn, pare_pass_gptq, pare_pass_qblock,
     pare_pass_fake_quant, pare_pass_mixed, pare_pass_qat, pare_pass_qat_convert, pare_pass_lowrank, pare_pass_svd_prune;
 extern const pare_pass pare_pass_prune_magnitude, pare_pass_prune_snip, pare_pass_prune_taylor, pare_pass_pattern_lock,
-    pare_pass_sparsify;
+    pare_pass_sparsify, pare_pass_dequantize;
 
 #endif
