@@ -260,6 +260,14 @@ static lmodel *check_model(lua_State *L, int i)
 
 pare_model *pare_lua_check_model(lua_State *L, int i) { return check_model(L, i)->m; }
 
+pare_model **pare_lua_push_model_slot(lua_State *L)
+{
+    lmodel *out = lua_newuserdatauv(L, sizeof *out, 0);
+    out->m = NULL;
+    luaL_setmetatable(L, MODEL_MT);
+    return &out->m;
+}
+
 static int model_gc(lua_State *L)
 {
     lmodel *m = luaL_checkudata(L, 1, MODEL_MT);

@@ -21,12 +21,20 @@ void pare_lua_register_gen(lua_State *L);
 /* Pruning (lua_prune.c): m:prune, m:sparsity, pare.prune_schedule; same contract; called by
  * pare_lua_register_engine after the model's metatable exists. */
 void pare_lua_register_prune(lua_State *L);
-/* If the value at idx is a pare.prune_schedule, its training hooks into *h and 1; else 0. */
+/* If the value at idx is a pare.prune_schedule (or a pare.snapshot_at), its training hooks into *h and 1; else 0. */
 struct pare_train_hooks;
 int pare_lua_prune_hooks(lua_State *L, int idx, struct pare_train_hooks *h);
 /* The model of the pare.Model userdata at index i (raises if it is not one, or was freed). */
 struct pare_model;
 struct pare_model *pare_lua_check_model(lua_State *L, int i);
+/* Push an empty pare.Model userdata and return its slot: the caller stores a model there, which the userdata
+ * then owns (its __gc frees it). Push first, make the model after, so a memory error leaks nothing. */
+struct pare_model **pare_lua_push_model_slot(lua_State *L);
+/* Lottery tickets (lua_lottery.c): m:snapshot, m:rewind, m:random_masks, m:clone, pare.snapshot_at; same
+ * contract; called by pare_lua_register_prune. */
+void pare_lua_register_lottery(lua_State *L);
+/* If the value at idx is a pare.snapshot_at, its training hooks into *h and 1; else 0. */
+int pare_lua_lottery_hooks(lua_State *L, int idx, struct pare_train_hooks *h);
 /* The split ("train" | "test") of the pare.task at index i (raises naming the valid splits). */
 struct pare_dataset;
 const struct pare_dataset *pare_lua_check_split(lua_State *L, int i, const char *split);

@@ -11,6 +11,8 @@
  *     -> a schedule (`pare help prune_schedule`), given to training: m:train(task, opts, schedule) or
  *        m:train(task, opts, distill, schedule). Methods: s:target(step) (the sparsity of the event at step,
  *        or nil), s:report() -> {prunes, last_target, penalty}.
+ *   Lottery tickets (m:snapshot, m:rewind, m:random_masks, m:clone, pare.snapshot_at): lua_lottery.c, registered
+ *   from here; m:train's schedule argument also takes a pare.snapshot_at.
  *   m:sparsity([layers]) -> {zeros, total, sparsity, layers = {[name] = {zeros, total, sparsity}, ...}} over Linear weights
  *     (masks, or exact zeros of unmasked weights).
  */
@@ -115,7 +117,7 @@ static int sched_report(lua_State *L)
 int pare_lua_prune_hooks(lua_State *L, int idx, pare_train_hooks *h)
 {
     lsched *s = luaL_testudata(L, idx, SCHED_MT);
-    if (!s) return 0;
+    if (!s) return pare_lua_lottery_hooks(L, idx, h); /* or a pare.snapshot_at */
     if (!s->s) pare_lua_error(L, "prune schedule: already freed");
     *h = pare_prune_sched_hooks(s->s);
     return 1;
@@ -161,4 +163,5 @@ void pare_lua_register_prune(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, l_prune_schedule);
     lua_setfield(L, -2, "prune_schedule"); /* into the pare table on top */
+    pare_lua_register_lottery(L);
 }
