@@ -33,8 +33,7 @@ local topts = {steps = math.tointeger(tonumber(a.steps) or (a.model and 200 or 3
                lr = tonumber(a.lr) or (a.model and 1e-4 or 3e-3), warmup = 20}
 pare.set_threads(tonumber(a.threads) or 1)
 
-local name = a.model and ("lottery_ticket-" .. a.model:gsub("[^%w_-]", "_")) or "lottery_ticket"
-local exp = pare.experiment(name, {seed = 1, dir = a.results_dir, plots = a.plots_dir, fresh = tostring(a.fresh) == "1"})
+local exp = zoo.experiment("lottery_ticket", a)
 
 -- init(seed): the model whose weights are θ0; fresh(seed): a random initialisation of the same configuration
 local task, init, fresh

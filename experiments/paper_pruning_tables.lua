@@ -17,10 +17,7 @@
 local pare = require "pare"
 local zoo, measure = require "pare.zoo", require "pare.measure"
 local a = pare.args
-local name = a.model and ("paper_pruning_tables-" .. a.model:gsub("[^%w_-]", "_")) or "paper_pruning_tables"
-local exp = pare.experiment(name, {seed = 1, dir = a.results_dir, plots = a.plots_dir, fresh = tostring(a.fresh) == "1"})
-local base, task
-if a.model then base, task = zoo.subject(a.model, zoo.subject_args(a)) else base, task = zoo.listops{d = 128} end
+local exp, base, task = zoo.experiment("paper_pruning_tables", a, function() return zoo.listops{d = 128} end)
 local ft = tonumber(a.finetune) or 200
 local rank_ratio = tonumber(a.rank_ratio) or 0.25
 

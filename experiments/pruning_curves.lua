@@ -35,16 +35,11 @@ local repeats = tonumber(a.repeats) or 5
 -- soft movement's lambda for the i-th sparsity (larger prunes more; see docs/pruning.md)
 local lambdas = list(a.lambdas, {4, 5, 6, 7, 8}, true)
 
-local name = a.model and ("pruning_curves-" .. a.model:gsub("[^%w_-]", "_")) or "pruning_curves"
-local exp = pare.experiment(name, {seed = 1, dir = a.results_dir, plots = a.plots_dir, fresh = tostring(a.fresh) == "1"})
-local base, task
-if a.model then
-  base, task = zoo.subject(a.model, zoo.subject_args(a))
-else
-  base, task = zoo.encoder("listops", {d = tonumber(a.d) or 64, layers = 2, steps = tonumber(a.base_steps) or 1500,
-                                       task = {seed = 1, n_train = 4000, n_test = 500, max_depth = 3, max_args = 4,
-                                               max_length = 32}})
-end
+local exp, base, task = zoo.experiment("pruning_curves", a, function()
+  return zoo.encoder("listops", {d = tonumber(a.d) or 64, layers = 2, steps = tonumber(a.base_steps) or 1500,
+                                 task = {seed = 1, n_train = 4000, n_test = 500, max_depth = 3, max_args = 4,
+                                         max_length = 32}})
+end)
 local calib_samples = a.model and 32 or 128
 local bench = {batch = 8, repeats = repeats}
 local ft = {steps = ft_steps, batch = a.model and 8 or 32, lr = lr, warmup = math.max(1, ft_steps // 10)}

@@ -14,10 +14,7 @@
 local pare = require "pare"
 local zoo, measure = require "pare.zoo", require "pare.measure"
 local a = pare.args
-local name = a.model and ("sixteen_heads-" .. a.model:gsub("[^%w_-]", "_")) or "sixteen_heads"
-local exp = pare.experiment(name, {seed = 1, dir = a.results_dir, plots = a.plots_dir, fresh = tostring(a.fresh) == "1"})
-local base, task
-if a.model then base, task = zoo.subject(a.model, zoo.subject_args(a)) else base, task = zoo.listops{d = 128} end
+local exp, base, task = zoo.experiment("sixteen_heads", a, function() return zoo.listops{d = 128} end)
 local n_score = tonumber(a.n) or 256
 local randoms = tonumber(a.randoms) or 3
 

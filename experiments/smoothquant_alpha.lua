@@ -9,10 +9,7 @@
 local pare = require "pare"
 local zoo, measure = require "pare.zoo", require "pare.measure"
 local a = pare.args
-local name = a.model and ("smoothquant_alpha-" .. a.model:gsub("[^%w_-]", "_")) or "smoothquant_alpha"
-local exp = pare.experiment(name, {seed = 1, dir = a.results_dir, plots = a.plots_dir, fresh = tostring(a.fresh) == "1"})
-local base, task
-if a.model then base, task = zoo.subject(a.model, zoo.subject_args(a)) else base, task = zoo.listops{d = tonumber(a.d) or 128} end
+local exp, base, task = zoo.experiment("smoothquant_alpha", a, function() return zoo.listops{d = tonumber(a.d) or 128} end)
 local big = base:apply("inject_outliers", {factor = tonumber(a.factor) or 100, channels = tonumber(a.channels) or 4})
 local alphas = {}
 for i = 0, 10 do alphas[#alphas + 1] = i / 10 end

@@ -372,6 +372,19 @@ function zoo.subject(spec, o)
   return m, task, tok
 end
 
+-- An experiment with a model= argument (pare.args a): its results file, named after the experiment and
+-- the model ("sixteen_heads-bert-mini"; results_dir=, plots_dir=, fresh=1 honoured), and, when default is
+-- given, the model and task to study: zoo.subject for a.model, else default() (the experiment's own).
+--   local exp, base, task = zoo.experiment("sixteen_heads", pare.args, function() return zoo.listops{d = 128} end)
+function zoo.experiment(name, a, default)
+  local full = a.model and (name .. "-" .. a.model:gsub("[^%w_-]", "_")) or name
+  local exp = pare.experiment(full, {seed = 1, dir = a.results_dir, plots = a.plots_dir, fresh = tostring(a.fresh) == "1"})
+  if not default then return exp end
+  local base, task
+  if a.model then base, task = zoo.subject(a.model, zoo.subject_args(a)) else base, task = default() end
+  return exp, base, task
+end
+
 -- The recipe of a zoo model with overrides applied (as a build would use it).
 function zoo.recipe_of(name, over) return merge(zoo.recipes[name] or {}, over) end
 
