@@ -119,6 +119,7 @@ static const pare_param *param(const pare_model *m, const char *name)
 
 int main(void)
 {
+    tap_plan_lazy();
     pare_model *m = build();
     if (!ok(m != NULL, "a 3-layer encoder, 4 heads, FFN 24, dropout 0.2")) return tap_done();
     pare_rng r;
@@ -221,7 +222,7 @@ int main(void)
     ok(st == PARE_OK && yb && yp && !memcmp(yb, yp, sizeof(float) * N * 3), "the pruned model saves and loads bit-identically%s%s",
        st ? ": " : "", st ? pare_errmsg() : "");
     unlink(path);
-    pare_free(yb), pare_free(yz), pare_free(yp);
+    pare_free(yb), pare_free(yz), pare_free(yp), pare_free(y0);
     pare_model_free(back), pare_model_free(z), pare_model_free(p);
 
     /* taylor through the pass: the dropped neurons are the lowest scores */

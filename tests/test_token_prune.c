@@ -84,6 +84,7 @@ static double loss(run *r, const float *x, const float *R)
 
 int main(void)
 {
+    tap_plan_lazy();
     pare_rng rng;
     pare_rng_seed(&rng, 21);
     for (int i = 0; i < B * T * 3 * C; i++) qkv[i] = (float)(1.5 * pare_rng_normal(&rng));
