@@ -45,6 +45,7 @@
 #include "eval/attn_fidelity.h"
 #include "eval/baseline.h"
 #include "compress/pass.h"
+#include "compress/prune/heads.h"
 #include "core/arena.h"
 #include "core/cpu.h"
 #include "core/timer.h"
@@ -455,9 +456,15 @@ static int model_train(lua_State *L)
     /* m:train(task, opts [, distill] [, prune_schedule]) */
     pare_train_hooks hooks;
     const pare_train_hooks *hp = NULL;
+    pare_head_gate_run gate_run = {0};
     int dist_idx = 4;
     if (pare_lua_prune_hooks(L, 4, &hooks)) hp = &hooks, dist_idx = 0;
     else if (pare_lua_prune_hooks(L, 5, &hooks)) hp = &hooks;
+    if (pare_head_gates_count(m->m)) { /* a gated model trains under its L0 penalty (compress/prune/heads.h) */
+        if (hp) return luaL_error(L, "train: a model with head gates trains under their L0 penalty, which does not combine "
+                                     "with a prune schedule (prune the gated heads first: m:prune_gated_heads())");
+        hooks = pare_head_gates_hooks(&gate_run), hp = &hooks;
+    }
     const pare_distill *dp = !dist_idx || lua_isnoneornil(L, dist_idx) ? NULL : distill_args(L, dist_idx, &dist, terms);
     progress_state ps = {0, isatty(2), 0};
     const char *quiet = getenv("PARE_PROGRESS"); /* PARE_PROGRESS=0: no progress lines (the test runner sets it) */
