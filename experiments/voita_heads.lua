@@ -50,6 +50,9 @@ if not okload then
 end
 local base_bleu = bleu(base)
 local total = 3 * layers * heads
+-- the control: the base model fine-tuned as long as the gated ones, without gates (the gated rows also get
+-- gate_steps more training; this row says how much of their BLEU is that)
+local ft_opts = {steps = gate_steps, batch = 32, lr = 1e-3, warmup = 0, seed = seed + 1}
 
 -- head confidence of the base model (layer name -> {per head})
 local conf = {}
@@ -61,7 +64,7 @@ exp:table("gates", {"lambda", "heads_enc", "heads_dec", "heads_cross", "heads_ke
 exp:table("heads", {"lambda", "layer", "kind", "head", "confidence", "z", types = {lambda = "float", confidence = "float", z = "float"}})
 pare.sweep(exp, "gates", {{"lambda", lambdas}}, function(p)
   local g = base:head_gates{lambda = p.lambda, gate_lr = gate_lr}
-  g:train(task, {steps = gate_steps, batch = 32, lr = 1e-3, warmup = 0, seed = seed + 1})
+  g:train(task, ft_opts)
   local values, penalty = g:gate_values()
   local gone = {}
   for _, l in ipairs(values) do
@@ -81,7 +84,9 @@ pare.sweep(exp, "gates", {{"lambda", lambdas}}, function(p)
 end)
 
 -- the same head configurations trained from scratch: a fresh model with the same heads dropped (a layer whose
--- gates all closed keeps one head, as the pruned model does)
+-- gates all closed keeps one head, as the pruned model does), trained for steps + gate_steps: the total the
+-- pruned model saw
+local scratch_opts = {steps = steps + gate_steps, batch = 32, lr = 3e-3, warmup = 40, seed = seed}
 exp:table("scratch", {"lambda", "heads_kept", "bleu_scratch", types = {lambda = "float", bleu_scratch = "float"}})
 local gates_rows = exp:rows("gates")
 local lam_list = {}
@@ -97,7 +102,7 @@ pare.sweep(exp, "scratch", {{"lambda", lam_list}}, function(p)
     if #drop == heads then table.remove(drop, 1) end -- keep one
     m = m:drop_heads(layer, drop)
   end
-  m:train(task, train_opts)
+  m:train(task, scratch_opts)
   return {heads_kept = row.heads_kept, bleu_scratch = bleu(m)}
 end)
 
@@ -106,11 +111,20 @@ exp:table("table", {"config", "lambda", "heads", "heads_kept", "bleu_from_traine
                     types = {lambda = "float", bleu_from_trained = "float", bleu_from_scratch = "float"}})
 exp:table("bleu", {"source", "heads_kept", "bleu", types = {bleu = "float"}})
 local per = layers * heads
+-- the full configuration at the same budgets as the pruned rows: the base model fine-tuned gate_steps more
+-- without gates (from trained), and a full model trained steps + gate_steps from scratch
 if not exp:has("table", {config = "baseline"}) then
+  local ft = pare.load(base_path)
+  ft:train(task, ft_opts)
+  local full = pare.model(arch)
+  full:train(task, scratch_opts)
+  local ft_bleu, full_bleu = bleu(ft), bleu(full)
+  exp:record("table", {config = "base model (steps only)", lambda = 0.0, heads = string.format("%d/%d/%d", per, per, per),
+                       heads_kept = total, bleu_from_trained = base_bleu, bleu_from_scratch = base_bleu})
   exp:record("table", {config = "baseline", lambda = 0.0, heads = string.format("%d/%d/%d", per, per, per), heads_kept = total,
-                       bleu_from_trained = base_bleu, bleu_from_scratch = base_bleu})
-  exp:record("bleu", {source = "trained", heads_kept = total, bleu = base_bleu})
-  exp:record("bleu", {source = "scratch", heads_kept = total, bleu = base_bleu})
+                       bleu_from_trained = ft_bleu, bleu_from_scratch = full_bleu})
+  exp:record("bleu", {source = "trained", heads_kept = total, bleu = ft_bleu})
+  exp:record("bleu", {source = "scratch", heads_kept = total, bleu = full_bleu})
 end
 local scratch = {}
 for _, r in ipairs(exp:rows("scratch")) do scratch[r.lambda] = r.bleu_scratch end

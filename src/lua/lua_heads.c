@@ -90,21 +90,12 @@ static pare_model **push_empty_model(lua_State *L)
     return out;
 }
 
-static const pare_opt_spec gate_opts[] = {
-    {"lambda", PARE_OPT_FLOAT, "0.01", 0, 1e6, NULL, "weight of the L0 penalty lambda * sum_h P(z_h != 0), added to the loss"},
-    {"gate_lr", PARE_OPT_FLOAT, "0.05", 0, 10, NULL, "the gates' own Adam learning rate (0: the model's optimizer and lr)"},
-    {"init", PARE_OPT_FLOAT, "3", -20, 20, NULL, "initial log alpha of every gate (3: deterministic gate 1, the model unchanged)"},
-    {"layers", PARE_OPT_STRING, "", 0, 0, NULL, "comma-separated globs on attention node names (\"\": every self- and cross-attention)"},
-};
-static const pare_schema gate_schema = {"head_gates", "hard-concrete L0 gates on attention heads (Voita et al. 2019): m:head_gates(opts)",
-                                        gate_opts, (int)(sizeof gate_opts / sizeof gate_opts[0])};
-
 /* m:head_gates{lambda=, init=, layers=} -> a copy of m with a gate on every selected layer's heads */
 static int model_head_gates(lua_State *L)
 {
     pare_model *m = pare_lua_check_model(L, 1);
     pare_options o;
-    pare_lua_opts(L, 2, &gate_schema, &o);
+    pare_lua_opts(L, 2, &pare_head_gates_schema, &o);
     pare_model **out = push_empty_model(L);
     pare_model *c = pare_model_clone(m);
     if (!c) return pare_lua_status_error(L, PARE_ENOMEM);

@@ -15,6 +15,15 @@
 #include "graph/transform.h"
 #include "heads.h"
 
+static const pare_opt_spec gate_opts[] = {
+    {"lambda", PARE_OPT_FLOAT, "0.01", 0, 1e6, NULL, "weight of the L0 penalty lambda * sum_h P(z_h != 0), added to the loss"},
+    {"gate_lr", PARE_OPT_FLOAT, "0.05", 0, 10, NULL, "the gates' own Adam learning rate (0: the model's optimizer and lr)"},
+    {"init", PARE_OPT_FLOAT, "3", -20, 20, NULL, "initial log alpha of every gate (3: deterministic gate 1, the model unchanged)"},
+    {"layers", PARE_OPT_STRING, "", 0, 0, NULL, "comma-separated globs on attention node names (\"\": every self- and cross-attention)"},
+};
+const pare_schema pare_head_gates_schema = {"head_gates", "hard-concrete L0 gates on attention heads (Voita et al. 2019): m:head_gates(opts)",
+                                        gate_opts, (int)(sizeof gate_opts / sizeof gate_opts[0])};
+
 static int is_attn(const pare_node *n) { return n->op == PARE_OP_ATTENTION || n->op == PARE_OP_CROSS_ATTENTION; }
 
 /* The one Linear reading attention node a's output (its output projection), or -1 with a message. */

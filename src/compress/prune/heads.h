@@ -28,6 +28,7 @@
 
 #include <stdint.h>
 
+#include "core/options.h"
 #include "data/task.h"
 #include "graph/graph.h"
 #include "train/train.h"
@@ -72,6 +73,8 @@ void pare_head_scores_free(pare_head_scores *s); /* safe twice */
  * matching, an output projection that is not one f32 Linear reading the heads, a layer already gated or
  * carrying another transform on that weight. */
 pare_status pare_head_gates_attach(pare_model *m, double lambda, double gate_lr, double init_log_alpha, const char *layers);
+/* The options of m:head_gates (`pare help head_gates`): lambda, gate_lr, init, layers. */
+extern const pare_schema pare_head_gates_schema;
 /* Gated layers of m (0: none). */
 int pare_head_gates_count(const pare_model *m);
 /* The L0 penalty Σ_layers λ_l Σ_h P(z_h ≠ 0); with add_grad, λ_l ∂P/∂log α into the log α gradients
