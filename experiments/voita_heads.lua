@@ -3,7 +3,7 @@
 -- a trained encoder-decoder, fine-tuned under the penalty λ Σ P(z ≠ 0) for several λ; the heads whose gate
 -- closes are removed physically (m:prune_gated_heads) and the model is scored by BLEU — "pruned from a
 -- trained model"; then a fresh model of the same head configuration is trained from scratch for as many
--- steps as the base model — "trained from scratch". Also each head's confidence (mean max attention
+-- steps as the pruned model saw in all (steps + gate_steps) — "trained from scratch". Also each head's confidence (mean max attention
 -- weight, the paper's second measure) on the base model beside its final gate.
 --
 --   pare run experiments/voita_heads.lua [lambdas=0.01,0.05,0.2,0.6] [steps=400] [gate_steps=200] [d=16]
@@ -12,7 +12,7 @@
 -- The task is the synthetic translation task (docs/tasks.md) made harder than its default, so that BLEU
 -- falls when heads go (the default is learnt to BLEU 100 by a 1-layer d=32 model that needs few of its
 -- heads): every lexicon at its largest (16 nouns, verbs, adjectives), more adjectives, plural nouns and
--- number words (longer sentences with more agreement), and a model of 2 + 2 layers × 4 heads (8 / 8 / 8
+-- number words (longer sentences with more agreement), and a small model (d=16) of 2 + 2 layers × 4 heads (8 / 8 / 8
 -- heads in encoder self-, decoder self- and cross-attention, where the paper's Transformer-base has 48 / 48 /
 -- 48). Its BLEU is synthetic translation, not WMT's.
 local pare = require "pare"
