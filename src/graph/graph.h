@@ -206,6 +206,7 @@ typedef struct pare_node_attrs {
 typedef enum pare_tf_kind {   /* append-only: the value is what a checkpoint stores */
     PARE_TF_MASK = 0,         /* W_eff = W ⊙ M, M (N,K) of 0/1, not trainable; dW += dW_eff ⊙ M */
     PARE_TF_FAKE_QUANT,       /* QAT: s·clamp(round(x/s)) on a symmetric bits-bit grid; STE, LSQ (kernels/qat.h) */
+    PARE_TF_HEAD_GATE,        /* hard-concrete L0 gate per head on an output projection's columns (tf_headgate.c) */
     PARE_TF_COUNT
 } pare_tf_kind;
 
@@ -225,7 +226,11 @@ typedef struct pare_transform {
     int learn;                /* FAKE_QUANT: 1 scales learned (LSQ), 0 they follow the data; 0 for other kinds */
     int aux[PARE_TF_MAX_AUX]; /* indices into m->params, -1 unused. MASK: aux[0] the mask (N,K), not trainable.
                                  FAKE_QUANT: aux[0] log-scales, (N) per output channel on the weight, (1) per
-                                 tensor on the input; trainable iff learn */
+                                 tensor on the input; trainable iff learn.
+                                 HEAD_GATE: aux[0] log α (H), trainable; aux[1] the gate's state (H + 2), not
+                                 trainable: [0] λ, the L0 penalty's weight, [1] the gates' learning rate
+                                 (both read by the training hooks of compress/prune/heads.h), [2..H+2) the
+                                 noise u of the last training forward */
 } pare_transform;
 
 typedef struct pare_node {

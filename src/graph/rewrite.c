@@ -390,6 +390,36 @@ static pare_status slice_attention(pare_model *c, pare_node *n, const int64_t *k
     return st;
 }
 
+/* A head gate on Linear n's weight (K columns before slicing, H heads of D): the input now holds only the
+ * columns keep[], which must be whole heads; log α and the gate's state keep those heads. */
+static pare_status slice_gate(pare_model *c, const pare_node *n, const pare_transform *t, int64_t K, const int64_t *keep,
+                              int64_t nkeep)
+{
+    int64_t H = pare_param_numel(&c->params[t->aux[0]]), D = H ? K / H : 0;
+    if (!D || nkeep % D)
+        return pare_fail(PARE_EINVAL, "resizing '%s': its head gate needs whole heads of %lld columns kept", n->name, (long long)D);
+    int64_t Hk = nkeep / D, *hk = malloc(sizeof *hk * (size_t)Hk);
+    if (!hk) return pare_fail(PARE_ENOMEM, "out of memory resizing %s", n->name);
+    pare_status st = PARE_OK;
+    for (int64_t h = 0; h < Hk && st == PARE_OK; h++) {
+        hk[h] = keep[h * D] / D;
+        for (int64_t j = 0; j < D; j++)
+            if (keep[h * D + j] != hk[h] * D + j)
+                st = pare_fail(PARE_EINVAL, "resizing '%s': its head gate needs whole heads of %lld columns kept", n->name, (long long)D);
+    }
+    if (st == PARE_OK) st = slice_param(&c->params[t->aux[0]], 0, hk, Hk);
+    int64_t *sk = st == PARE_OK ? malloc(sizeof *sk * (size_t)(Hk + 2)) : NULL; /* the state: λ, lr, then u per head */
+    if (st == PARE_OK && !sk) st = pare_fail(PARE_ENOMEM, "out of memory resizing %s", n->name);
+    if (st == PARE_OK) {
+        sk[0] = 0, sk[1] = 1;
+        for (int64_t h = 0; h < Hk; h++) sk[h + 2] = keep[h * D] / D + 2;
+        st = slice_param(&c->params[t->aux[1]], 0, sk, Hk + 2);
+    }
+    free(sk);
+    free(hk);
+    return st;
+}
+
 /* Value v now holds only the columns keep[] of what it held: resize its readers. */
 static pare_status slice_value(pare_model *c, int v, const int64_t *keep, int64_t nkeep, int depth)
 {
@@ -412,9 +442,11 @@ static pare_status slice_value(pare_model *c, int v, const int64_t *keep, int64_
             break;
         case PARE_OP_LINEAR: {
             if (n->in[0] != v) goto full;
+            int64_t K = c->params[n->param[0]].shape[1];
             st = slice_param(&c->params[n->param[0]], 1, keep, nkeep);
             const pare_transform *t = pare_node_transform(n, PARE_TF_WEIGHT); /* a mask's columns follow */
             if (st == PARE_OK && t && t->kind == PARE_TF_MASK) st = slice_param(&c->params[t->aux[0]], 1, keep, nkeep);
+            if (st == PARE_OK && t && t->kind == PARE_TF_HEAD_GATE) st = slice_gate(c, n, t, K, keep, nkeep);
             break;
         }
         case PARE_OP_ATTENTION:
@@ -441,6 +473,9 @@ static pare_status keep_rows(pare_model *c, int64_t node, const int64_t *keep, i
     if (n->nparam > 1) PARE_TRY(slice_param(&c->params[n->param[1]], 0, keep, nkeep));
     /* the weight's transform follows its rows: a mask (N, K), or fake quantization's scale per output channel */
     const pare_transform *t = pare_node_transform(n, PARE_TF_WEIGHT);
+    if (t && t->kind == PARE_TF_HEAD_GATE)
+        return pare_fail(PARE_EINVAL, "resizing '%s': its head gate acts on its input columns; its outputs (the model "
+                         "width) cannot change", n->name);
     if (t) PARE_TRY(slice_param(&c->params[t->aux[0]], 0, keep, nkeep));
     return PARE_OK;
 }
@@ -665,6 +700,14 @@ static pare_status check_node(const pare_model *m, int64_t i)
                 WANT(f->aux[a] >= 0 && f->aux[a] < m->nparams, "its %s transform's parameter %d is missing", n->name, op,
                      k->name, a);
             const pare_param *aux = &m->params[f->aux[0]];
+            if (f->kind == PARE_TF_HEAD_GATE) {
+                int64_t H = pare_param_numel(aux);
+                WANT(f->operand == PARE_TF_WEIGHT && H >= 1 && x->cols % H == 0 &&
+                         pare_param_numel(&m->params[f->aux[1]]) == H + 2,
+                     "its head gate has %lld heads (state %lld) for %lld input columns", n->name, op, (long long)H,
+                     (long long)pare_param_numel(&m->params[f->aux[1]]), (long long)x->cols);
+                continue;
+            }
             int64_t want = f->kind == PARE_TF_MASK ? C * x->cols : f->operand == PARE_TF_WEIGHT ? C : 1;
             WANT(pare_param_numel(aux) == want && (f->kind != PARE_TF_MASK || f->operand == PARE_TF_WEIGHT),
                  "its %s transform's parameter %s has %lld elements, not %lld", n->name, op, k->name, aux->name,

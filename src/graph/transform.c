@@ -1,6 +1,6 @@
 /* transform.c — the weight-transform registry (one row per pare_tf_kind, guarded by a static assert),
  * transforms on nodes, the masks' C API, and the generic Linear path through a node's transforms that
- * ops.c and exec.c call (see transform.h). The kinds themselves are tf_mask.c and tf_fakequant.c. */
+ * ops.c and exec.c call (see transform.h). The kinds themselves are tf_mask.c, tf_fakequant.c and tf_headgate.c. */
 #include "transform.h"
 
 #include <stdio.h>
@@ -15,6 +15,7 @@
 static const pare_tf_traits *const kinds[] = {
     [PARE_TF_MASK] = &pare_tf_mask,
     [PARE_TF_FAKE_QUANT] = &pare_tf_fake_quant,
+    [PARE_TF_HEAD_GATE] = &pare_tf_head_gate,
 };
 _Static_assert(sizeof kinds / sizeof kinds[0] == PARE_TF_COUNT, "transform registry out of date with pare_tf_kind");
 
@@ -190,7 +191,8 @@ static void layout(tf_slot *s, struct pare_exec *x, const pare_node *n, int64_t 
         const pare_transform *t = &n->tf[i];
         const pare_tf_traits *k = pare_tf_get(t->kind);
         int64_t rows = t->operand == PARE_TF_WEIGHT ? N : M;
-        s[i].c = (pare_tf_ctx){.m = x->m, .n = n, .t = t, .rows = rows, .cols = K, .update = update};
+        s[i].c = (pare_tf_ctx){.m = x->m, .n = n, .t = t, .rows = rows, .cols = K, .update = update, .train = train,
+                               .rng = train ? &x->rng : NULL};
         s[i].master = t->operand == PARE_TF_WEIGHT ? w->blob->data : (const float *)x->buf[n->in[0]];
         s[i].eff = p, p += rows * K;
         s[i].deff = train ? p : NULL, p += train ? rows * K : 0;

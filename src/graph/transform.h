@@ -57,6 +57,9 @@ typedef struct pare_tf_ctx {
     float *scratch;
     int update;               /* 1 in a training executor's forward: data-following state may move
                                  (QAT's fixed scales); 0 at inference and in backward's recompute */
+    int train;                /* 1 in a training executor (its forward and backward's recompute), 0 at inference
+                                 and when folding: stochastic kinds (head gates) sample only when 1 */
+    struct pare_rng *rng;     /* the training executor's generator (NULL when train is 0) */
 } pare_tf_ctx;
 
 typedef struct pare_tf_traits {
@@ -80,7 +83,21 @@ typedef struct pare_tf_traits {
 /* The traits of a kind (NULL for an out-of-range value). */
 const pare_tf_traits *pare_tf_get(int kind);
 const char *pare_tf_name(int kind);
-extern const pare_tf_traits pare_tf_mask, pare_tf_fake_quant;
+extern const pare_tf_traits pare_tf_mask, pare_tf_fake_quant, pare_tf_head_gate;
+
+/* ---- hard-concrete head gates (tf_headgate.c; Louizos et al. 2018, Voita et al. 2019) ----
+ * On an attention output projection W_o (N, K = H·D): W_eff[:, h·D + d] = W_o[:, h·D + d] · z_h, which is
+ * the head's output times z_h. With s̄ = s·(ζ − γ) + γ and z = min(1, max(0, s̄)):
+ *     training  s = sigmoid((log u − log(1 − u) + log α) / β),  u ~ U(0, 1) drawn per head per forward
+ *     inference s = sigmoid(log α)
+ * and the L0 penalty's term per head P(z ≠ 0) = sigmoid(log α − β·log(−γ/ζ)). */
+#define PARE_HC_BETA (2.0 / 3.0)
+#define PARE_HC_GAMMA (-0.1)
+#define PARE_HC_ZETA 1.1
+/* z for one head; *dz = ∂z/∂log α (0 where the clamp is active). train 0: u is not read. */
+double pare_hc_gate(double log_alpha, double u, int train, double *dz);
+/* P(z ≠ 0) for one head, and *dp = its derivative in log α (may be NULL). */
+double pare_hc_nonzero(double log_alpha, double *dp);
 
 /* ---- on nodes ---- */
 /* The transform on an operand of node n, or NULL. */

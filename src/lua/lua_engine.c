@@ -45,6 +45,7 @@
 #include "eval/attn_fidelity.h"
 #include "eval/baseline.h"
 #include "compress/pass.h"
+#include "compress/prune/heads.h"
 #include "core/arena.h"
 #include "core/cpu.h"
 #include "core/timer.h"
@@ -112,6 +113,7 @@ const pare_schema *pare_schema_lookup(const char *name)
     if (!strcmp(name, "distill_loss")) return &pare_distill_loss_schema;
     if (!strcmp(name, "generate")) return &pare_gen_schema;
     if (!strcmp(name, "prune_schedule")) return &pare_prune_sched_schema;
+    if (!strcmp(name, "head_gates")) return &pare_head_gates_schema;
     if (!strcmp(name, "prune_movement")) return &pare_prune_movement_schema;
     if (!strcmp(name, "prune_soft_movement")) return &pare_prune_soft_movement_schema;
     for (int i = 0; i < pare_pass_count(); i++)
@@ -125,7 +127,7 @@ const pare_schema *pare_schema_lookup(const char *name)
 
 const char *pare_schema_names(char *buf, size_t n)
 {
-    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss, generate, prune_schedule, prune_movement, prune_soft_movement");
+    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss, generate, prune_schedule, head_gates, prune_movement, prune_soft_movement");
     for (int i = 0; i < pare_pass_count() && used < n; i++)
         used += (size_t)snprintf(buf + used, n - used, ", %s", pare_pass_at(i)->schema->name);
     for (int i = 0; i < pare_task_count() && used < n; i++)
@@ -473,9 +475,15 @@ static int model_train(lua_State *L)
     /* m:train(task, opts [, distill] [, prune_schedule]) */
     pare_train_hooks hooks;
     const pare_train_hooks *hp = NULL;
+    pare_head_gate_run gate_run = {0};
     int dist_idx = 4;
     if (pare_lua_prune_hooks(L, 4, &hooks)) hp = &hooks, dist_idx = 0;
     else if (pare_lua_prune_hooks(L, 5, &hooks)) hp = &hooks;
+    if (pare_head_gates_count(m->m)) { /* a gated model trains under its L0 penalty (compress/prune/heads.h) */
+        if (hp) return luaL_error(L, "train: a model with head gates trains under their L0 penalty, which does not combine "
+                                     "with a prune schedule (prune the gated heads first: m:prune_gated_heads())");
+        hooks = pare_head_gates_hooks(&gate_run), hp = &hooks;
+    }
     const pare_distill *dp = !dist_idx || lua_isnoneornil(L, dist_idx) ? NULL : distill_args(L, dist_idx, &dist, terms);
     progress_state ps = {0, isatty(2), 0};
     const char *quiet = getenv("PARE_PROGRESS"); /* PARE_PROGRESS=0: no progress lines (the test runner sets it) */

@@ -1,6 +1,8 @@
 /* lua_heads.c — structured-pruning importance from Lua: m:head_importance(task [, opts]), the importance of
  * every attention head (Michel et al. 2019; compress/prune/heads.h), for head-pruning loops written in Lua
- * (experiments/sixteen_heads.lua); m:neuron_importance and m:layer_importance (compress/prune/structured.h).
+ * (experiments/sixteen_heads.lua); m:neuron_importance and m:layer_importance (compress/prune/structured.h);
+ * Voita et al. 2019's hard-concrete head gates (m:head_gates, m:gate_values, m:prune_gated_heads; m:train
+ * adds their L0 penalty) and head confidence (m:head_confidence; experiments/voita_heads.lua).
  *
  *     local imp = m:head_importance(task, {n = 256})
  *     for _, layer in ipairs(imp) do print(layer.name, table.concat(layer.scores, " ")) end
@@ -12,7 +14,11 @@
  */
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "core/options.h"
+#include "graph/graph.h"
 
 #include "compress/prune/heads.h"
 #include "compress/prune/structured.h"
@@ -87,10 +93,7 @@ static imp_opts check_imp_opts(lua_State *L, const char *fn, int neurons, lua_In
     if (neurons && strcmp(r.criterion, "taylor") && strcmp(r.criterion, "magnitude"))
         pare_lua_error(L, "%s: criterion='%s' (valid: taylor, magnitude)", fn, r.criterion);
     if (neurons && !strcmp(r.criterion, "magnitude") && lua_isnoneornil(L, 2)) return r;
-    r.d = pare_lua_check_split(L, 2, split);
-    if (first < 1 || first > r.d->n) pare_lua_error(L, "%s: first=%d is outside 1..%d", fn, (int)first, (int)r.d->n);
-    if (n < 0) pare_lua_error(L, "%s: n=%d must be >= 0 (0: to the end of the split)", fn, (int)n);
-    if (n == 0 || n > r.d->n - (first - 1)) n = r.d->n - (first - 1);
+    r.d = pare_lua_check_range(L, 2, split, fn, first, &n);
     if (batch < 1) pare_lua_error(L, "%s: batch=%d must be >= 1", fn, (int)batch);
     r.first = first - 1, r.n = n, r.batch = batch;
     return r;
@@ -138,11 +141,121 @@ static int model_layer_importance(lua_State *L)
     return 1;
 }
 
+/* {name, heads, kind, scores = {...}} per layer of s */
+static void push_scores(lua_State *L, const pare_model *m, const pare_head_scores *s)
+{
+    static const char *const kinds[] = {"enc", "dec", "cross"};
+    lua_createtable(L, s->n, 0);
+    for (int l = 0; l < s->n; l++) {
+        const pare_node *a = s->node[l] >= 0 ? &m->nodes[s->node[l]] : NULL;
+        int kind = !a ? 0 : a->op == PARE_OP_CROSS_ATTENTION ? 2 : strncmp(a->name, "dec.", 4) == 0 ? 1 : 0;
+        lua_createtable(L, 0, 4);
+        lua_pushstring(L, a ? a->name : "?"), lua_setfield(L, -2, "name");
+        lua_pushstring(L, kinds[kind]), lua_setfield(L, -2, "kind");
+        lua_pushinteger(L, s->heads[l]), lua_setfield(L, -2, "heads");
+        lua_createtable(L, s->heads[l], 0);
+        for (int h = 0; h < s->heads[l]; h++) lua_pushnumber(L, s->score[l * s->hmax + h]), lua_rawseti(L, -2, h + 1);
+        lua_setfield(L, -2, "scores");
+        lua_rawseti(L, -2, l + 1);
+    }
+}
+
+/* A new pare.Model userdata holding NULL (anchored before the engine allocates); fill ->m after. */
+static pare_model **push_empty_model(lua_State *L)
+{
+    pare_model **out = lua_newuserdatauv(L, sizeof *out, 0);
+    *out = NULL;
+    luaL_setmetatable(L, "pare.Model");
+    return out;
+}
+
+/* m:head_gates{lambda=, init=, layers=} -> a copy of m with a gate on every selected layer's heads */
+static int model_head_gates(lua_State *L)
+{
+    pare_model *m = pare_lua_check_model(L, 1);
+    pare_options o;
+    pare_lua_opts(L, 2, &pare_head_gates_schema, &o);
+    pare_model **out = push_empty_model(L);
+    pare_model *c = pare_model_clone(m);
+    if (!c) return pare_lua_status_error(L, PARE_ENOMEM);
+    *out = c;
+    pare_status st = pare_head_gates_attach(c, pare_opt_num(&o, "lambda"), pare_opt_num(&o, "gate_lr"), pare_opt_num(&o, "init"),
+                                            pare_opt_str(&o, "layers"));
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    size_t used = strlen(c->applied);
+    snprintf(c->applied + used, sizeof c->applied - used, "%shead_gates(%g)", used ? "+" : "", pare_opt_num(&o, "lambda"));
+    return 1;
+}
+
+/* m:gate_values() -> per gated layer {name, kind, heads, scores = deterministic gates z} */
+static int model_gate_values(lua_State *L)
+{
+    pare_model *m = pare_lua_check_model(L, 1);
+    pare_head_scores s;
+    pare_status st = pare_head_gates_values(m, &s);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    push_scores(L, m, &s);
+    pare_head_scores_free(&s);
+    lua_pushnumber(L, pare_head_gates_penalty(m, 0));
+    return 2;
+}
+
+/* m:prune_gated_heads() -> plain model, {enc=, dec=, cross=} heads with z > 0 */
+static int model_prune_gated_heads(lua_State *L)
+{
+    pare_model *m = pare_lua_check_model(L, 1);
+    pare_model **out = push_empty_model(L);
+    int64_t kept[3];
+    pare_status st = pare_head_gates_prune(out, m, kept);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    size_t used = strlen((*out)->applied);
+    snprintf((*out)->applied + used, sizeof (*out)->applied - used, "%sprune_gated_heads", used ? "+" : "");
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, kept[0]), lua_setfield(L, -2, "enc");
+    lua_pushinteger(L, kept[1]), lua_setfield(L, -2, "dec");
+    lua_pushinteger(L, kept[2]), lua_setfield(L, -2, "cross");
+    return 2;
+}
+
+/* m:head_confidence(task [, {split, first, n, batch}]) -> per layer {name, kind, heads, scores} */
+static int model_head_confidence(lua_State *L)
+{
+    pare_model *m = pare_lua_check_model(L, 1);
+    luaL_checkany(L, 2);
+    const char *split = "test";
+    lua_Integer first = 1, n = 256, batch = 32;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+            if (!strcmp(k, "split")) split = luaL_checkstring(L, -1);
+            else if (!strcmp(k, "first")) first = luaL_checkinteger(L, -1);
+            else if (!strcmp(k, "n")) n = luaL_checkinteger(L, -1);
+            else if (!strcmp(k, "batch")) batch = luaL_checkinteger(L, -1);
+            else pare_lua_error(L, "head_confidence: unknown option '%s' (valid: split, first, n, batch)", k);
+            lua_pop(L, 1);
+        }
+    }
+    const pare_dataset *d = pare_lua_check_range(L, 2, split, "head_confidence", first, &n);
+    if (batch < 1) pare_lua_error(L, "head_confidence: batch=%d must be >= 1", (int)batch);
+    pare_head_scores s;
+    pare_status st = pare_head_confidence(m, d, first - 1, n, batch, &s);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    push_scores(L, m, &s);
+    pare_head_scores_free(&s);
+    return 1;
+}
+
 void pare_lua_register_heads(lua_State *L)
 {
     static const luaL_Reg methods[] = {{"head_importance", model_head_importance},
                                        {"neuron_importance", model_neuron_importance},
                                        {"layer_importance", model_layer_importance},
+                                       {"head_gates", model_head_gates},
+                                       {"gate_values", model_gate_values},
+                                       {"prune_gated_heads", model_prune_gated_heads},
+                                       {"head_confidence", model_head_confidence},
                                        {NULL, NULL}};
     luaL_getmetatable(L, "pare.Model");
     lua_getfield(L, -1, "__index");
