@@ -308,6 +308,7 @@ static void confidence_tests(void)
 
 int main(void)
 {
+    tap_plan_lazy();
     pare_kv kv[] = {{"n_train", PARE_KV_NUM, 40, NULL}, {"n_test", PARE_KV_NUM, 16, NULL}, {"seed", PARE_KV_NUM, 2, NULL}};
     if (!ok(pare_task_make_kv(&tr, &te, "translate", kv, 3) == PARE_OK, "the translate task")) return tap_done();
     formula_tests();
