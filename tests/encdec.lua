@@ -39,5 +39,5 @@ tap.raises(function() dec:evaluate(task) end, "no source input", "a decoder refu
 local small = pare.model{kind = "encdec", vocab = task.vocab, src_vocab = task.src_vocab, max_T = task.T, src_max_T = 5,
                          d = 16, heads = 2, layers = 1}
 tap.raises(function() small:translate(task) end, "src_max_T", "a source longer than src_max_T is named")
-tap.raises(function() m:translate(task, {beam = 4}) end, "valid: split, first, n, max_len, batch", "unknown options list the valid ones")
+tap.raises(function() m:translate(task, {beam = 4}) end, "valid: split, first, n, batch, max_len", "unknown options list the valid ones")
 tap.done()

@@ -252,6 +252,26 @@ const pare_dataset *pare_lua_check_range(lua_State *L, int i, const char *split,
     return d;
 }
 
+void pare_lua_range_opts(lua_State *L, int i, const char *fn, pare_lua_range *r, pare_lua_more_opt more, void *ud,
+                         const char *more_names)
+{
+    if (lua_isnoneornil(L, i)) return;
+    luaL_checktype(L, i, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, i)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        if (!strcmp(k, "split")) r->split = luaL_checkstring(L, -1);
+        else if (!strcmp(k, "first")) r->first = luaL_checkinteger(L, -1);
+        else if (!strcmp(k, "n")) r->n = luaL_checkinteger(L, -1);
+        else if (!strcmp(k, "batch")) r->batch = luaL_checkinteger(L, -1);
+        else if (!more || !more(L, k, ud))
+            pare_lua_error(L, "%s: unknown option '%s' (valid: split, first, n, batch%s%s)", fn, k,
+                           more_names && *more_names ? ", " : "", more_names ? more_names : "");
+        lua_pop(L, 1);
+    }
+    if (r->batch < 1) pare_lua_error(L, "%s: batch=%d must be >= 1", fn, (int)r->batch);
+}
+
 /* ---- models ---- */
 static lmodel *check_model(lua_State *L, int i)
 {
@@ -619,27 +639,22 @@ static int model_evaluate(lua_State *L)
 /* m:translate(task [, {split = "test", first = 1, n = 0, max_len = 0, batch = 64}]) -> {bleu, bp, precisions =
  * {p1..p4}, hyp_len, ref_len, n, examples = {"hypothesis ||| reference", ...} (the first three)}: greedy
  * translations of an encdec model and their corpus BLEU (eval/translate.h). */
+static int max_len_opt(lua_State *L, const char *k, void *ud)
+{
+    if (strcmp(k, "max_len")) return 0;
+    *(lua_Integer *)ud = luaL_checkinteger(L, -1);
+    return 1;
+}
+
 static int model_translate(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
     check_task(L, 2);
-    const char *split = "test";
-    lua_Integer first = 1, n = 0, max_len = 0, batch = 64;
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, 3)) {
-            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-            if (!strcmp(k, "split")) split = luaL_checkstring(L, -1);
-            else if (!strcmp(k, "first")) first = luaL_checkinteger(L, -1);
-            else if (!strcmp(k, "n")) n = luaL_checkinteger(L, -1);
-            else if (!strcmp(k, "max_len")) max_len = luaL_checkinteger(L, -1);
-            else if (!strcmp(k, "batch")) batch = luaL_checkinteger(L, -1);
-            else pare_lua_error(L, "translate: unknown option '%s' (valid: split, first, n, max_len, batch)", k);
-            lua_pop(L, 1);
-        }
-    }
-    const pare_dataset *d = pare_lua_check_range(L, 2, split, "translate", first, &n);
+    pare_lua_range r = {"test", 1, 0, 64};
+    lua_Integer max_len = 0;
+    pare_lua_range_opts(L, 3, "translate", &r, max_len_opt, &max_len, "max_len");
+    lua_Integer first = r.first, n = r.n, batch = r.batch;
+    const pare_dataset *d = pare_lua_check_range(L, 2, r.split, "translate", first, &n);
     pare_bleu b;
     pare_status st = pare_translate_bleu(m->m, d, first - 1, n, max_len, batch, &b);
     if (st != PARE_OK) return pare_lua_status_error(L, st);

@@ -42,6 +42,13 @@ const struct pare_dataset *pare_lua_check_split(lua_State *L, int i, const char 
  * raises naming fn when first is outside the split or n < 0; writes the n used. */
 const struct pare_dataset *pare_lua_check_range(lua_State *L, int i, const char *split, const char *fn, lua_Integer first,
                                                 lua_Integer *n);
+/* Options of a method that reads a range of examples, from the table at index i (nil: the defaults in r):
+ * split, first, n, batch, and keys `more` takes (it returns 1 for a key it read from the value on the top of
+ * the stack; more_names lists them for the error). Unknown keys and batch < 1 raise naming fn. */
+typedef struct pare_lua_range { const char *split; lua_Integer first, n, batch; } pare_lua_range;
+typedef int (*pare_lua_more_opt)(lua_State *L, const char *key, void *ud);
+void pare_lua_range_opts(lua_State *L, int i, const char *fn, pare_lua_range *r, pare_lua_more_opt more, void *ud,
+                         const char *more_names);
 /* Head importance m:head_importance (lua_heads.c), added to the model's methods like pare_lua_register_gen. */
 void pare_lua_register_heads(lua_State *L);
 

@@ -25,29 +25,22 @@
 #include "lua/lua_engine.h"
 #include "lua/lua_util.h"
 
+static int normalize_opt(lua_State *L, const char *k, void *ud)
+{
+    if (strcmp(k, "normalize")) return 0;
+    *(int *)ud = lua_toboolean(L, -1);
+    return 1;
+}
+
 static int model_head_importance(lua_State *L)
 {
     pare_model *m = pare_lua_check_model(L, 1);
     luaL_checkany(L, 2);
-    const char *split = "train";
-    lua_Integer first = 1, n = 256, batch = 1;
+    pare_lua_range r = {"train", 1, 256, 1};
     int normalize = 1;
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, 3)) {
-            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-            if (!strcmp(k, "split")) split = luaL_checkstring(L, -1);
-            else if (!strcmp(k, "first")) first = luaL_checkinteger(L, -1);
-            else if (!strcmp(k, "n")) n = luaL_checkinteger(L, -1);
-            else if (!strcmp(k, "batch")) batch = luaL_checkinteger(L, -1);
-            else if (!strcmp(k, "normalize")) normalize = lua_toboolean(L, -1);
-            else pare_lua_error(L, "head_importance: unknown option '%s' (valid: split, first, n, batch, normalize)", k);
-            lua_pop(L, 1);
-        }
-    }
-    const pare_dataset *d = pare_lua_check_range(L, 2, split, "head_importance", first, &n);
-    if (batch < 1) pare_lua_error(L, "head_importance: batch=%d must be >= 1", (int)batch);
+    pare_lua_range_opts(L, 3, "head_importance", &r, normalize_opt, &normalize, "normalize");
+    lua_Integer first = r.first, n = r.n, batch = r.batch;
+    const pare_dataset *d = pare_lua_check_range(L, 2, r.split, "head_importance", first, &n);
     pare_head_scores s;
     pare_status st = pare_head_importance(m, d, first - 1, n, batch, normalize, &s);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
@@ -69,32 +62,26 @@ static int model_head_importance(lua_State *L)
  * neurons); the dataset range resolved against the task at index 2 (NULL when the task is nil). */
 typedef struct imp_opts { const char *layers, *criterion; const pare_dataset *d; int64_t first, n, batch; } imp_opts;
 
+static int imp_more(lua_State *L, const char *k, void *ud)
+{
+    imp_opts *r = ud;
+    if (!strcmp(k, "layers")) r->layers = luaL_checkstring(L, -1);
+    else if (!strcmp(k, "criterion")) r->criterion = luaL_checkstring(L, -1);
+    else return 0;
+    return 1;
+}
+
 static imp_opts check_imp_opts(lua_State *L, const char *fn, int neurons, lua_Integer batch)
 {
     imp_opts r = {"*.ffn.up", "taylor", NULL, 0, 0, batch};
-    const char *split = "train";
-    lua_Integer first = 1, n = 128;
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, 3)) {
-            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-            if (!strcmp(k, "split")) split = luaL_checkstring(L, -1);
-            else if (!strcmp(k, "first")) first = luaL_checkinteger(L, -1);
-            else if (!strcmp(k, "n")) n = luaL_checkinteger(L, -1);
-            else if (!strcmp(k, "batch")) batch = luaL_checkinteger(L, -1);
-            else if (neurons && !strcmp(k, "layers")) r.layers = luaL_checkstring(L, -1);
-            else if (neurons && !strcmp(k, "criterion")) r.criterion = luaL_checkstring(L, -1);
-            else pare_lua_error(L, "%s: unknown option '%s' (valid: split, first, n, batch%s)", fn, k,
-                                neurons ? ", layers, criterion" : "");
-            lua_pop(L, 1);
-        }
-    }
+    pare_lua_range g = {"train", 1, 128, batch};
+    pare_lua_range_opts(L, 3, fn, &g, neurons ? imp_more : NULL, &r, neurons ? "layers, criterion" : "");
+    lua_Integer first = g.first, n = g.n;
+    batch = g.batch;
     if (neurons && strcmp(r.criterion, "taylor") && strcmp(r.criterion, "magnitude"))
         pare_lua_error(L, "%s: criterion='%s' (valid: taylor, magnitude)", fn, r.criterion);
     if (neurons && !strcmp(r.criterion, "magnitude") && lua_isnoneornil(L, 2)) return r;
-    r.d = pare_lua_check_range(L, 2, split, fn, first, &n);
-    if (batch < 1) pare_lua_error(L, "%s: batch=%d must be >= 1", fn, (int)batch);
+    r.d = pare_lua_check_range(L, 2, g.split, fn, first, &n);
     r.first = first - 1, r.n = n, r.batch = batch;
     return r;
 }
@@ -222,23 +209,10 @@ static int model_head_confidence(lua_State *L)
 {
     pare_model *m = pare_lua_check_model(L, 1);
     luaL_checkany(L, 2);
-    const char *split = "test";
-    lua_Integer first = 1, n = 256, batch = 32;
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, 3)) {
-            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-            if (!strcmp(k, "split")) split = luaL_checkstring(L, -1);
-            else if (!strcmp(k, "first")) first = luaL_checkinteger(L, -1);
-            else if (!strcmp(k, "n")) n = luaL_checkinteger(L, -1);
-            else if (!strcmp(k, "batch")) batch = luaL_checkinteger(L, -1);
-            else pare_lua_error(L, "head_confidence: unknown option '%s' (valid: split, first, n, batch)", k);
-            lua_pop(L, 1);
-        }
-    }
-    const pare_dataset *d = pare_lua_check_range(L, 2, split, "head_confidence", first, &n);
-    if (batch < 1) pare_lua_error(L, "head_confidence: batch=%d must be >= 1", (int)batch);
+    pare_lua_range r = {"test", 1, 256, 32};
+    pare_lua_range_opts(L, 3, "head_confidence", &r, NULL, NULL, "");
+    lua_Integer first = r.first, n = r.n, batch = r.batch;
+    const pare_dataset *d = pare_lua_check_range(L, 2, r.split, "head_confidence", first, &n);
     pare_head_scores s;
     pare_status st = pare_head_confidence(m, d, first - 1, n, batch, &s);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
