@@ -15,12 +15,14 @@
 # run goes on for the rest of its time (at most MAX_UPSTREAM restarts), and it does not fail.
 # Anything else is pare's: the run fails.
 # tools/fuzz.sh --classify LOG LIB: exit 0 if the sanitizer report in LOG is LIB's alone (upstream),
-# 1 if it is pare's; tests/t_fuzz_classify.sh runs it on recorded reports.
+# 1 if it is pare's; --classify LOG timer: exit 0 if it is a crash of libFuzzer's timer handler
+# (is_timer_crash); tests/t_fuzz_classify.sh runs both on recorded reports.
 set -u
 classify=
 if [ "${1:-}" = --classify ]; then
-  [ $# -eq 3 ] || { echo "usage: tools/fuzz.sh --classify LOG LIB" >&2; exit 2; }
+  [ $# -eq 3 ] || { echo "usage: tools/fuzz.sh --classify LOG LIB|timer" >&2; exit 2; }
   classify=1
+  [ "$3" = timer ] && classify=timer
   case $2 in /*) log=$2 ;; *) log=$PWD/$2 ;; esac
   lib=$3
 else
@@ -76,7 +78,22 @@ is_upstream() {
     END { exit (inrep && nstack >= 1 && !pare) ? 0 : 1 }' "$1"
 }
 
+# is_timer_crash LOG: 0 if the report is a sanitizer error raised inside libFuzzer's own timer signal
+# handler (fuzzer::Fuzzer::AlarmCallback, which fires every second to check -timeout) with no frame in
+# pare's sources and no input written: the signal landed while a JIT kernel of oneDNN ran, and the
+# handler's clock_gettime wrote where ASan saw a heap redzone (seen once in make check, under load 11;
+# 0 of the next 3 runs). No input reproduces it, so it is rerun, recorded, and does not fail make check.
+is_timer_crash() {
+  grep -q 'Test unit written' "$1" && return 1
+  awk '
+    /^==[0-9]+==ERROR: AddressSanitizer/ { inrep = 1 }
+    inrep && /^ *#[0-9]+ / { if ($0 ~ /fuzzer::Fuzzer::AlarmCallback/) alarm = 1; if ($0 ~ /src\/[a-z]+\/[A-Za-z0-9_]+\.c:/) pare = 1 }
+    inrep && /^$/ { inrep = 0 }
+    END { exit (alarm && !pare) ? 0 : 1 }' "$1"
+}
+
 if [ -n "$classify" ]; then
+  if [ "$classify" = timer ]; then is_timer_crash "$log"; exit $?; fi
   is_upstream "$log" "$lib"
   exit $?
 fi
@@ -89,7 +106,7 @@ run_one() {
   : >"$B/fuzz/$t.log"
   : >"$B/fuzz/$t.upstream"
   end=$(($(date +%s) + S))
-  execs=0 rc=0 ups=0
+  execs=0 rc=0 ups=0 timer=0
   while :; do
     left=$((end - $(date +%s)))
     [ "$left" -ge 1 ] || break
@@ -100,6 +117,12 @@ run_one() {
     n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$B/fuzz/$t.last" | tail -1)
     execs=$((execs + ${n:-0}))
     [ "$rc" -ne 0 ] || break
+    if is_timer_crash "$B/fuzz/$t.last" && [ "$timer" -lt 2 ]; then
+      timer=$((timer + 1)) rc=0
+      echo "libFuzzer's timer handler crashed outside pare with no input (tools/fuzz.sh: is_timer_crash); rerun" \
+        >>"$B/fuzz/$t.upstream"
+      continue
+    fi
     crash=$(sed -n 's/.*Test unit written to \(fuzz\/crashes\/[^ ]*\).*/\1/p' "$B/fuzz/$t.last" | tail -1)
     if [ -n "$lib" ] && [ -n "$crash" ] && is_upstream "$B/fuzz/$t.last" "$lib"; then
       up="fuzz/crashes/$t/upstream-$lib-${crash##*-}"
