@@ -11,6 +11,7 @@
 #include "graph/format.h"
 #include "model/transformer.h"
 #include "tap.h"
+#include "test_models.h"
 
 static pare_model *build_scaled(const char *kind, int64_t V, int64_t T, int64_t C, int64_t H, int64_t L, int64_t ncls,
                                 const char *pos, const char *pool, double emb_scale);
@@ -37,13 +38,7 @@ static pare_model *build_scaled(const char *kind, int64_t V, int64_t T, int64_t 
         return NULL;
     }
     /* larger weights than the 0.02 init so gradients are not tiny */
-    pare_rng r;
-    pare_rng_seed(&r, 3);
-    for (int64_t i = 0; i < m->nparams; i++) {
-        pare_param *p = &m->params[i];
-        if (!p->trainable) continue;
-        for (int64_t k = 0; k < pare_param_numel(p); k++) p->blob->data[k] += (float)(0.3 * pare_rng_normal(&r));
-    }
+    perturb_trainable(m, 3, 0.3);
     return m;
 }
 

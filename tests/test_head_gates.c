@@ -17,6 +17,7 @@
 #include "graph/transform.h"
 #include "model/transformer.h"
 #include "tap.h"
+#include "test_models.h"
 #include "train/train.h"
 
 enum { H = 4, C = 16 };
@@ -40,13 +41,7 @@ static pare_model *build(void)
         diag("build failed: %s", pare_errmsg());
         return NULL;
     }
-    pare_rng r; /* weights larger than the init, so that heads differ clearly */
-    pare_rng_seed(&r, 9);
-    for (int64_t i = 0; i < m->nparams; i++) {
-        pare_param *p = &m->params[i];
-        if (!p->trainable) continue;
-        for (int64_t k = 0; k < pare_param_numel(p); k++) p->blob->data[k] += (float)(0.3 * pare_rng_normal(&r));
-    }
+    perturb_trainable(m, 9, 0.3); /* weights larger than the init, so that heads differ clearly */
     return m;
 }
 

@@ -20,6 +20,7 @@
 #include "io/safetensors.h"
 #include "model/transformer.h"
 #include "tap.h"
+#include "test_models.h"
 
 enum { B = 3, T = 8, C = 32, F = 48 };
 static int32_t tok[B * T], len[B] = {8, 5, 2};
@@ -37,13 +38,7 @@ static pare_model *build(void)
         diag("build failed: %s", pare_errmsg());
         return NULL;
     }
-    pare_rng r;
-    pare_rng_seed(&r, 7);
-    for (int64_t i = 0; i < m->nparams; i++) {
-        pare_param *p = &m->params[i];
-        if (!p->trainable) continue;
-        for (int64_t k = 0; k < pare_param_numel(p); k++) p->blob->data[k] += (float)(0.3 * pare_rng_normal(&r));
-    }
+    perturb_trainable(m, 7, 0.3);
     return m;
 }
 

@@ -18,6 +18,7 @@
 #include "io/safetensors.h"
 #include "model/transformer.h"
 #include "tap.h"
+#include "test_models.h"
 
 static pare_dataset train, test;
 
@@ -35,13 +36,7 @@ static pare_model *build(void)
         diag("build failed: %s", pare_errmsg());
         return NULL;
     }
-    pare_rng r; /* spread the weights so magnitudes differ clearly */
-    pare_rng_seed(&r, 11);
-    for (int64_t i = 0; i < m->nparams; i++) {
-        pare_param *p = &m->params[i];
-        if (!p->trainable) continue;
-        for (int64_t k = 0; k < pare_param_numel(p); k++) p->blob->data[k] += (float)(0.2 * pare_rng_normal(&r));
-    }
+    perturb_trainable(m, 11, 0.2); /* spread the weights so magnitudes differ clearly */
     return m;
 }
 

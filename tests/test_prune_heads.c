@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "model/transformer.h"
 #include "tap.h"
+#include "test_models.h"
 #include "train/train.h"
 
 enum { N = 5, T = 8, L = 2, H = 4, C = 32 };
@@ -31,13 +32,7 @@ static pare_model *build(void)
         diag("build failed: %s", pare_errmsg());
         return NULL;
     }
-    pare_rng r; /* weights larger than the 0.02 init, so that heads differ clearly */
-    pare_rng_seed(&r, 11);
-    for (int64_t i = 0; i < m->nparams; i++) {
-        pare_param *p = &m->params[i];
-        if (!p->trainable) continue;
-        for (int64_t k = 0; k < pare_param_numel(p); k++) p->blob->data[k] += (float)(0.25 * pare_rng_normal(&r));
-    }
+    perturb_trainable(m, 11, 0.25); /* weights larger than the 0.02 init, so that heads differ clearly */
     return m;
 }
 

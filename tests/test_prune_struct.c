@@ -21,6 +21,7 @@
 #include "io/safetensors.h"
 #include "model/transformer.h"
 #include "tap.h"
+#include "test_models.h"
 #include "train/train.h"
 
 enum { N = 6, T = 8, L = 3, H = 4, C = 16, F = 24 };
@@ -39,13 +40,7 @@ static pare_model *build(void)
         diag("build failed: %s", pare_errmsg());
         return NULL;
     }
-    pare_rng r; /* weights larger than the 0.02 init, so that neurons and layers differ clearly */
-    pare_rng_seed(&r, 13);
-    for (int64_t i = 0; i < m->nparams; i++) {
-        pare_param *p = &m->params[i];
-        if (!p->trainable) continue;
-        for (int64_t k = 0; k < pare_param_numel(p); k++) p->blob->data[k] += (float)(0.3 * pare_rng_normal(&r));
-    }
+    perturb_trainable(m, 13, 0.3); /* weights larger than the 0.02 init, so that neurons and layers differ clearly */
     return m;
 }
 

@@ -18,6 +18,7 @@
 #include "model/transformer.h"
 #include "train/train.h"
 #include "tap.h"
+#include "test_models.h"
 
 enum { V = 13, MAXT = 8 };
 
@@ -40,13 +41,7 @@ static pare_model *build(const char *head, const char *pooler, const char *pool,
 /* larger weights than the 0.02 init so gradients are not tiny */
 static void perturb(pare_model *m, uint64_t seed)
 {
-    pare_rng r;
-    pare_rng_seed(&r, seed);
-    for (int64_t i = 0; i < m->nparams; i++) {
-        pare_param *p = &m->params[i];
-        if (!p->trainable) continue;
-        for (int64_t k = 0; k < pare_param_numel(p); k++) p->blob->data[k] += (float)(0.3 * pare_rng_normal(&r));
-    }
+    perturb_trainable(m, seed, 0.3);
 }
 
 enum { B = 3, T = 6 };

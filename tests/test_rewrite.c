@@ -14,6 +14,7 @@
 #include "graph/transform.h"
 #include "model/transformer.h"
 #include "tap.h"
+#include "test_models.h"
 
 static pare_model *build(const char *kind, int64_t L, int64_t H, uint64_t seed)
 {
@@ -29,13 +30,7 @@ static pare_model *build(const char *kind, int64_t L, int64_t H, uint64_t seed)
         diag("build failed: %s", pare_errmsg());
         return NULL;
     }
-    pare_rng r; /* weights larger than the 0.02 init, so that every head and neuron matters */
-    pare_rng_seed(&r, seed);
-    for (int64_t i = 0; i < m->nparams; i++) {
-        pare_param *p = &m->params[i];
-        if (!p->trainable) continue;
-        for (int64_t k = 0; k < pare_param_numel(p); k++) p->blob->data[k] += (float)(0.3 * pare_rng_normal(&r));
-    }
+    perturb_trainable(m, seed, 0.3); /* weights larger than the 0.02 init, so that every head and neuron matters */
     return m;
 }
 

@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "model/transformer.h"
 #include "tap.h"
+#include "test_models.h"
 
 enum { C = 32, F = 48, H = 4, D = C / H };
 
@@ -29,13 +30,7 @@ static pare_model *build(void)
         diag("build failed: %s", pare_errmsg());
         return NULL;
     }
-    pare_rng r;
-    pare_rng_seed(&r, 9);
-    for (int64_t i = 0; i < m->nparams; i++) {
-        pare_param *p = &m->params[i];
-        if (!p->trainable) continue;
-        for (int64_t k = 0; k < pare_param_numel(p); k++) p->blob->data[k] += (float)(0.3 * pare_rng_normal(&r));
-    }
+    perturb_trainable(m, 9, 0.3);
     return m;
 }
 
