@@ -1,6 +1,7 @@
 -- distill.lua — losses against another model's outputs from Lua: m:capture returns named values
 -- (hidden states, logits, attention probabilities) that match across batch sizes and ranges; m:train
--- with a teacher (KL on the logits with temperature, MSE on hidden states through a learnt projection)
+-- with a teacher (KL on the logits with temperature, MSE on hidden states through a learnt projection, MSE on
+-- attention probabilities, cosine on pooled [CLS] rows)
 -- teaches a student with no hard labels at all, is deterministic, gives the model back with its own
 -- graph, leaves the teacher unchanged; and misuse raises errors that name the problem.
 local pare = require "pare"
@@ -70,6 +71,45 @@ local r3 = s3:train(task, {steps = 20, batch = 16, eval_every = 10, seed = 5},
                                                                      {loss = "soft_cross_entropy", student = "head", teacher = "loss#probs"}}})
 tap.ok(r3.best_eval_accuracy >= 0 and r3.steps == 20, "evaluation during a distillation run, cosine and soft cross-entropy terms")
 
+-- ---- TinyBERT's attention term: MSE between attention probabilities ----
+local function gap(a, b)
+  local s2 = 0
+  for i, v in ipairs(a) do s2 = s2 + (v - b[i]) ^ 2 end
+  return s2 / #a
+end
+local t_att = teacher:capture(task, "enc.0.attn#att", {n = 64})["enc.0.attn#att"].values
+local sa = student()
+local gap0 = gap(sa:capture(task, "enc.0.attn#att", {n = 64})["enc.0.attn#att"].values, t_att)
+sa:train(task, {steps = 150, batch = 32, lr = 3e-3, warmup = 10, seed = 5},
+         {teacher = teacher, hard_weight = 0,
+          losses = {{loss = "mse", student = "enc.0.attn#att", weight = 100}}})
+local gap1 = gap(sa:capture(task, "enc.0.attn#att", {n = 64})["enc.0.attn#att"].values, t_att)
+tap.ok(gap1 < 0.01 * gap0, string.format("the attention term alone pulls the student's probabilities to the teacher's "
+       .. "(mean squared gap %.3g -> %.3g)", gap0, gap1))
+
+-- ---- BERT-PKD's term: cosine between the [CLS] rows of hidden states ----
+local function cls_cos(st)
+  local a, b = st:capture(task, "enc.0.add2", {n = 32})["enc.0.add2"], teacher:capture(task, "enc.1.add2", {n = 32})["enc.1.add2"]
+  local d, tot = a.cols, 0
+  for e = 0, 31 do
+    local dot, na, nb, base = 0, 0, 0, e * T * d  -- row e·T: the sequence's first token
+    for c = 1, d do
+      local x, y = a.values[base + c], b.values[base + c]
+      dot, na, nb = dot + x * y, na + x * x, nb + y * y
+    end
+    tot = tot + dot / math.sqrt(na * nb)
+  end
+  return tot / 32
+end
+local sp = pare.model{vocab = task.vocab, max_T = T, classes = 2, d = 32, heads = 2, layers = 1, seed = 2}
+local cos0 = cls_cos(sp)
+sp:train(task, {steps = 150, batch = 32, lr = 3e-3, warmup = 10, seed = 5},
+         {teacher = teacher, hard_weight = 0, losses = {{loss = "cosine", student = "enc.0.add2", teacher = "enc.1.add2", pool = "cls"}}})
+local cos1 = cls_cos(sp)
+tap.ok(cos1 > 0.9 and cos1 > cos0, string.format("pool = \"cls\": the [CLS] states align with the teacher's (mean cosine %.3f -> %.3f)",
+       cos0, cos1))
+tap.ok(#sp:layers() == layers0, "the pooled term's nodes are cut off after the run")
+
 -- ---- errors ----
 local function dist(l) return {teacher = teacher, losses = {l}} end
 local e = err_of(function() return s:train(task, {steps = 2}, dist({loss = "kl", student = "head"})) end)
@@ -101,4 +141,8 @@ e = err_of(teacher.capture, teacher, task, "head", {first = 200})
 tap.like(e or "", "past the 128 examples", "capture: a range past the split")
 e = err_of(teacher.capture, teacher, task, "enc.0.drop1#mask")
 tap.like(e or "", "not an f32 value", "capture: a dropout mask")
+e = err_of(s.train, s, task, {steps = 2}, dist({loss = "cosine", student = "head", pool = "cls"}))
+tap.like(e or "", "pool = cls needs per%-token values", "pool on a per-sequence value")
+e = err_of(sp.train, sp, task, {steps = 2}, dist({loss = "mse", student = "enc.0.drop1#mask", teacher = "enc.0.drop1#mask"}))
+tap.like(e or "", "backward cache, which carries no gradient", "a dropout mask is not a distillation value")
 tap.done()

@@ -61,7 +61,7 @@ static void kernel_tests(void)
     is_close_arr(out2, out, B * T * C, 0, 0, "padding keys and values change nothing");
 
     float dq[B * T * C] = {0}, dkv[B * S * 2 * C] = {0};
-    pare_cross_attention_backward(dq, dkv, w, att, q, kv, sl, B, T, S, C, H);
+    pare_cross_attention_backward(dq, dkv, w, att, NULL, q, kv, sl, B, T, S, C, H);
     double worst = 0;
     const double h = 1e-3;
     for (int which = 0; which < 2; which++) {
@@ -80,6 +80,35 @@ static void kernel_tests(void)
     }
     ok(worst < 1e-2, "cross-attention backward (dq, dk, dv) vs central differences on every coordinate (worst rel err %.2g)",
        worst);
+
+    /* a loss on the probabilities themselves (TinyBERT's attention term): L = Σ w·out + Σ R ⊙ att */
+    float R[B * H * T * S];
+    fill(R, B * H * T * S, &r, 1.0);
+    memset(dq, 0, sizeof dq), memset(dkv, 0, sizeof dkv);
+    pare_cross_attention_backward(dq, dkv, w, att, R, q, kv, sl, B, T, S, C, H);
+    worst = 0;
+    for (int which = 0; which < 2; which++) {
+        float *x = which ? kv : q, *g = which ? dkv : dq;
+        int64_t n = which ? B * S * 2 * C : B * T * C;
+        for (int64_t i = 0; i < n; i++) {
+            float keep = x[i];
+            double l2[2];
+            for (int sgn = 0; sgn < 2; sgn++) {
+                x[i] = keep + (float)(sgn ? -h : h);
+                float o2[B * T * C], a2[B * H * T * S];
+                pare_cross_attention_forward_ref(o2, a2, q, kv, sl, B, T, S, C, H);
+                double l = 0;
+                for (int64_t k = 0; k < B * T * C; k++) l += (double)w[k] * o2[k];
+                for (int64_t k = 0; k < B * H * T * S; k++) l += (double)R[k] * a2[k];
+                l2[sgn] = l;
+            }
+            x[i] = keep;
+            double num = (l2[0] - l2[1]) / (2 * h), err = fabs(num - g[i]) / (1e-3 + fabs(num) + fabs(g[i]));
+            if (err > worst) worst = err;
+        }
+    }
+    ok(worst < 1e-2, "cross-attention backward with a gradient on the probabilities (datt) vs central differences (worst "
+       "rel err %.2g)", worst);
 }
 
 static pare_model *build(const pare_kv *extra, int nextra, int64_t seed_noise)

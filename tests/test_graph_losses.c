@@ -15,6 +15,7 @@
 #include "kernels/nn.h"
 #include "model/transformer.h"
 #include "tap.h"
+#include "test_models.h"
 
 enum { B = 3, T = 4, V = 11, C = 6, C2 = 5, K = 3 };
 
@@ -106,9 +107,8 @@ static float *grads(toy *t, pare_exec *x, int64_t *n)
 }
 
 /* Every parameter coordinate: analytic gradient against central differences of x->loss. */
-static void gradcheck(toy *t, pare_exec *x, const char *what)
+static void gradcheck(pare_model *m, pare_exec *x, const char *what)
 {
-    pare_model *m = t->m;
     pare_model_zero_grad(m);
     pare_exec_forward(x);
     pare_exec_backward(x);
@@ -233,13 +233,13 @@ int main(void)
 
     /* ---- gradients against finite differences ---- */
     set_weights(&t, 0, 1, 0, 0);
-    gradcheck(&t, x, "MSE of a Linear's output against a target");
+    gradcheck(t.m, x, "MSE of a Linear's output against a target");
     set_weights(&t, 0, 0, 1, 0);
-    gradcheck(&t, x, "MSE between two trained values (both Linears get gradients)");
+    gradcheck(t.m, x, "MSE between two trained values (both Linears get gradients)");
     set_weights(&t, 0, 0, 0, 1);
-    gradcheck(&t, x, "KL against target logits, T = 2");
+    gradcheck(t.m, x, "KL against target logits, T = 2");
     set_weights(&t, 0.3f, 0.5f, 0.2f, 0.7f);
-    gradcheck(&t, x, "all four terms, weighted");
+    gradcheck(t.m, x, "all four terms, weighted");
 
     /* ---- several terms: the gradient is the weighted sum of the single-term gradients ---- */
     int64_t n;
@@ -378,5 +378,35 @@ int main(void)
     }
     pare_exec_free(ti), pare_exec_free(tt), pare_exec_free(plain);
     pare_model_free(teacher), pare_model_free(student);
+
+    /* ---- a loss on a student's attention probabilities (TinyBERT's attention term) ---- */
+    {
+        pare_model *a = encoder(6, 2, 9);
+        perturb_trainable(a, 11, 0.5);
+        int att = pare_model_find_value(a, "enc.1.attn#att");
+        int tg = pare_model_add_target(a, "teacher.att", a->values[att].rows, a->values[att].cols);
+        ok(pare_model_add_loss(a, PARE_OP_MSE, "distill.att", att, tg, 1, 0) >= 0,
+           "an attention's probabilities are a loss input");
+        a->nodes[a->values[a->loss].producer].a.weight = 0; /* the attention term alone */
+        pare_exec *ax = NULL;
+        pare_model_alloc_grads(a);
+        if (ok(pare_exec_new(&ax, a, B, T, PARE_EXEC_TRAIN) == PARE_OK, "training executor with the attention term")) {
+            float *ta = malloc(sizeof(float) * (size_t)(B * T * T * 2));
+            for (int i = 0; i < B * T * T * 2; i++) ta[i] = (float)pare_rng_uniform(&r) * 0.5f;
+            pare_exec_bind(ax, tok, len, lab);
+            pare_exec_bind_target(ax, tg, ta);
+            gradcheck(a, ax, "MSE on the last layer's attention probabilities");
+            /* only layer 1's q, k and the layers below get a gradient from it: layer 1's V, O and FFN none */
+            int64_t wo = pare_model_find_param(a, "enc.1.attn.out.weight");
+            float g = 0;
+            for (int64_t i = 0; wo >= 0 && i < pare_param_numel(&a->params[wo]); i++) g += fabsf(a->params[wo].grad[i]);
+            ok(wo >= 0 && g == 0.0f, "the attention term gives the output projection after it no gradient (Σ|g| = %g)", g);
+            free(ta);
+            pare_exec_free(ax);
+        }
+        int drop = pare_model_find_value(a, "enc.0.drop1#mask");
+        ok(drop < 0 || pare_model_add_loss(a, PARE_OP_MSE, "bad.mask", drop, drop, 1, 0) < 0, "other caches stay refused");
+        pare_model_free(a);
+    }
     return tap_done();
 }

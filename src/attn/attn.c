@@ -276,6 +276,9 @@ static pare_status check_args(const pare_attn *a, const pare_attn_args *x, int b
                              (long long)C, (long long)x->ldd);
         if (pare_attn_param_count(a) > 0 && !x->dparams)
             return pare_fail(PARE_EINVAL, "%s backward: dparams missing", name);
+        if (x->dprobs && !a->v->probs_cache)
+            return pare_fail(PARE_EINVAL, "%s backward: a gradient for the attention probabilities was given, but %s "
+                             "keeps no probabilities (only full and token_prune do)", name, name);
     }
     if (x->lengths)
         for (int64_t b = 0; b < x->B; b++)

@@ -86,6 +86,9 @@ typedef struct pare_attn_args {
     int64_t *pairs;          /* optional (NULL): set to the (query, key) scores computed, Σ over b, h */
     /* inputs */
     const float *dout;       /* backward: (B·T, H·D), row stride ldo */
+    const float *dprobs;     /* backward, optional (NULL): the loss's gradient w.r.t. the probabilities, laid out
+                              * as the cache (B,H,T,T) — a distillation loss on "<node>#att" (TinyBERT's attention
+                              * term); only variants with probs_cache accept it */
     const float *q, *k, *v;  /* (B·T, H·D) views, row stride ld */
     int64_t ld;
     const int32_t *lengths;  /* (B) valid lengths, or NULL (all T) */

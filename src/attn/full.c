@@ -75,7 +75,7 @@ PARE_HOT static pare_status full_forward(const pare_attn *a, const pare_attn_arg
 }
 
 /* Per (b,h) and query block, the forward's lines backwards:
- *   O = P·V          → dV += P^T·dO,  dP = dO·V^T
+ *   O = P·V          → dV += P^T·dO,  dP = dO·V^T (+ dprobs: a loss on P itself, attn.h)
  *   P = softmax(S)   → dS = P ⊙ (dP − rowsum(P ⊙ dP))
  *   S = scale·Q·K^T  → dQ += scale·dS·K,  dK += scale·dS^T·Q */
 PARE_HOT static pare_status full_backward(const pare_attn *a, const pare_attn_args *x)
@@ -102,6 +102,11 @@ PARE_HOT static pare_status full_backward(const pare_attn *a, const pare_attn_ar
                 const float *p = ab + r * T;
                 float *d = db + r * T, s = 0.0f;
                 const int64_t ke = full_kend(i0 + r, L, a->causal);
+                if (x->dprobs) { /* a loss on P itself: dP += dL/dP */
+                    const float *dp = x->dprobs + bh * T * T + (i0 + r) * T;
+#pragma omp simd
+                    for (int64_t j = 0; j < ke; j++) d[j] += dp[j];
+                }
 #pragma omp simd reduction(+ : s)
                 for (int64_t j = 0; j < ke; j++) s += p[j] * d[j];
 #pragma omp simd

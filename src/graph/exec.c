@@ -117,6 +117,7 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     pare_exec *x = calloc(1, sizeof *x);
     span *s = NULL;
     int *alias = NULL;
+    unsigned char *has_grad = NULL; /* TRAIN: which values get a gradient buffer */
     if (!x) return pare_fail(PARE_ENOMEM, "out of memory creating an executor");
     x->m = m, x->B = B, x->T = T, x->S = S, x->mode = mode;
     pare_rng_seed(&x->rng, 0x5eed);
@@ -224,9 +225,18 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     size_t grads = 0;
     if (mode == PARE_EXEC_TRAIN) {
         x->grad = calloc((size_t)m->nvalues, sizeof *x->grad);
-        if (!x->grad) goto nomem;
+        has_grad = calloc((size_t)m->nvalues + 1, 1);
+        if (!x->grad || !has_grad) goto nomem;
+        /* every activation has a gradient; a cache only when a node reads it (a distillation loss on an
+         * attention's probabilities "<node>#att": the attention's backward then adds it, attn.h dprobs) */
+        for (int64_t v = 0; v < m->nvalues; v++) has_grad[v] = m->values[v].kind == PARE_VAL_ACT;
+        for (int64_t i = 0; i < m->nnodes; i++)
+            for (int j = 0; j < m->nodes[i].nin; j++) {
+                int v = m->nodes[i].in[j];
+                if (v >= 0 && m->values[v].kind == PARE_VAL_CACHE && m->values[v].dtype == PARE_F32) has_grad[v] = 1;
+            }
         for (int64_t v = 0; v < m->nvalues; v++)
-            if (m->values[v].kind == PARE_VAL_ACT) grads += grad_bytes(x, &m->values[v]);
+            if (has_grad[v]) grads += grad_bytes(x, &m->values[v]);
         x->planned_bytes += grads;
     }
     if (pare_arena_init(&x->arena, act + x->workspace_bytes) != PARE_OK) goto nomem;
@@ -240,14 +250,16 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     if (mode == PARE_EXEC_TRAIN) {
         if (pare_arena_init(&x->grad_arena, grads ? grads : PARE_ALIGN) != PARE_OK) goto nomem;
         for (int64_t v = 0; v < m->nvalues; v++)
-            if (m->values[v].kind == PARE_VAL_ACT) x->grad[v] = pare_arena_alloc(&x->grad_arena, grad_bytes(x, &m->values[v]));
+            if (has_grad[v]) x->grad[v] = pare_arena_alloc(&x->grad_arena, grad_bytes(x, &m->values[v]));
     }
+    free(has_grad);
     free(s);
     *out = x;
     return PARE_OK;
 nomem:
     free(s);
     free(alias);
+    free(has_grad);
     pare_exec_free(x);
     return pare_fail(PARE_ENOMEM, "out of memory planning activations for batch %lld × %lld tokens", (long long)B, (long long)T);
 }

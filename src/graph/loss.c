@@ -3,9 +3,9 @@
  * the executor asks of them (loss_internal.h: checks, the weighted sum, the seeds of backward).
  *
  * The numerics are in kernels/loss.h and the op rows in ops.c; this file only wires and checks. What
- * it deliberately does not do: losses on backward caches of the model being trained (attention
- * probabilities carry no gradient in the attention op), broadcasting a target over rows, or targets in
- * anything but f32.
+ * it deliberately does not do: losses on backward caches of the model being trained other than the
+ * attention probabilities (dropout masks, softmax rows, LayerNorm statistics carry no gradient),
+ * broadcasting a target over rows, or targets in anything but f32.
  */
 #include <math.h>
 #include <stdio.h>
@@ -49,7 +49,17 @@ int pare_model_add_target(pare_model *m, const char *name, pare_rows rows, int64
     return pare_model_add_value(m, name, PARE_VAL_TARGET, rows, cols, PARE_F32);
 }
 
-/* An input of a loss: a node's f32 output (trained through it) or a target. */
+/* The probabilities of a dense self- or cross-attention, "<node>#att" (the node's first cache): the
+ * attention's backward takes a loss's gradient on them (attn.h dprobs; exec.c gives them a gradient). */
+static int is_attention_probs(const pare_model *m, int v)
+{
+    const pare_value *val = &m->values[v];
+    if (val->producer < 0 || val->dtype != PARE_F32) return 0;
+    const pare_node *n = &m->nodes[val->producer];
+    return (n->op == PARE_OP_ATTENTION || n->op == PARE_OP_CROSS_ATTENTION) && n->ncache > 0 && n->cache[0] == v;
+}
+
+/* An input of a loss: a node's f32 output (trained through it), an attention's probabilities, or a target. */
 static int loss_input_ok(const pare_model *m, int v, const char *loss)
 {
     if (v < 0 || v >= m->nvalues) {
@@ -57,12 +67,14 @@ static int loss_input_ok(const pare_model *m, int v, const char *loss)
         return 0;
     }
     const pare_value *val = &m->values[v];
-    if (val->kind == PARE_VAL_CACHE) {
-        pare_fail(PARE_EINVAL, "loss %s: %s is a backward cache, which carries no gradient; capture it from a "
-                  "teacher (pare_exec_value) and bind it as a target instead", loss, val->name);
+    if (val->kind == PARE_VAL_CACHE && !is_attention_probs(m, v)) {
+        pare_fail(PARE_EINVAL, "loss %s: %s is a backward cache, which carries no gradient (of the caches only "
+                  "attention probabilities \"<node>#att\" do); capture it from a teacher (pare_exec_value) and bind it "
+                  "as a target instead", loss, val->name);
         return 0;
     }
-    if ((val->kind != PARE_VAL_ACT && val->kind != PARE_VAL_TARGET) || val->rows == PARE_ROWS_ONE) {
+    if ((val->kind != PARE_VAL_ACT && val->kind != PARE_VAL_TARGET && val->kind != PARE_VAL_CACHE) ||
+        val->rows == PARE_ROWS_ONE) {
         pare_fail(PARE_EINVAL, "loss %s: %s is not an f32 activation or target", loss, val->name);
         return 0;
     }

@@ -251,6 +251,7 @@ static void attention_bwd(pare_exec *x, const pare_node *n)
     if (!dqkv) return;
     a.dout = G(x, n->out), a.dq = dqkv, a.dk = dqkv + C, a.dv = dqkv + 2 * C, a.ldd = 3 * C;
     a.dparams = n->nparam ? PG(x, n, 0) : NULL;
+    a.dprobs = n->ncache ? G(x, n->cache[0]) : NULL; /* a loss reads "<node>#att" (exec.c gives it a gradient) */
     pare_status st = pare_attn_backward(VARIANT(x, n), &a);
     assert(st == PARE_OK); /* arguments were checked by the forward of the same call */
     (void)st;
@@ -285,8 +286,9 @@ static pare_status xattn_fwd(pare_exec *x, const pare_node *n)
 }
 static void xattn_bwd(pare_exec *x, const pare_node *n)
 {
-    pare_cross_attention_backward(G(x, n->in[0]), G(x, n->in[1]), G(x, n->out), F(x, n->cache[0]), F(x, n->in[0]),
-                                  F(x, n->in[1]), I(x, n->in[2]), x->B, x->T, x->S, COLS(x, n->out), n->a.heads);
+    pare_cross_attention_backward(G(x, n->in[0]), G(x, n->in[1]), G(x, n->out), F(x, n->cache[0]), G(x, n->cache[0]),
+                                  F(x, n->in[0]), F(x, n->in[1]), I(x, n->in[2]), x->B, x->T, x->S, COLS(x, n->out),
+                                  n->a.heads);
 }
 static int64_t xattn_flops(const pare_exec *x, const pare_node *n) { return 4 * x->B * x->T * x->S * COLS(x, n->out); }
 static int xattn_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)

@@ -68,9 +68,10 @@ void pare_attention_forward_ref(float *out, float *att, const float *qkv, const 
  * 0); no causal mask. */
 void pare_cross_attention_forward(float *out, float *att, const float *q, const float *kv, const int32_t *src_lengths,
                                   int64_t B, int64_t T, int64_t S, int64_t C, int64_t H);
-/* Adds into dq (B,T,C) and dkv (B,S,2C) (either may be NULL) from dout (B,T,C) and the forward's att. */
-void pare_cross_attention_backward(float *dq, float *dkv, const float *dout, const float *att, const float *q,
-                                   const float *kv, const int32_t *src_lengths, int64_t B, int64_t T, int64_t S, int64_t C,
+/* Adds into dq (B,T,C) and dkv (B,S,2C) (either may be NULL) from dout (B,T,C) and the forward's att;
+ * datt (B,H,T,S) or NULL: a loss's gradient w.r.t. att itself (distillation on "<node>#att"). */
+void pare_cross_attention_backward(float *dq, float *dkv, const float *dout, const float *att, const float *datt,
+                                   const float *q, const float *kv, const int32_t *src_lengths, int64_t B, int64_t T, int64_t S, int64_t C,
                                    int64_t H);
 /* The definition in plain loops with double accumulation (tests). */
 void pare_cross_attention_forward_ref(float *out, float *att, const float *q, const float *kv,

@@ -61,9 +61,9 @@ void pare_cross_attention_forward(float *out, float *att, const float *q, const 
  *     dp_ij = dout_i · v_j,  ds_ij = att_ij (dp_ij − Σ_j' att_ij' dp_ij')   (softmax)
  *     dq_i += scale Σ_j ds_ij k_j,  dk_j += scale Σ_i ds_ij q_i              (s_ij = scale q_i · k_j)
  * Parallel over (b, h): each pair owns its slices of dq and dkv, so nothing is written twice at once. */
-void pare_cross_attention_backward(float *dq, float *dkv, const float *dout, const float *att, const float *q,
-                                   const float *kv, const int32_t *src_lengths, int64_t B, int64_t T, int64_t S, int64_t C,
-                                   int64_t H)
+void pare_cross_attention_backward(float *dq, float *dkv, const float *dout, const float *att, const float *datt,
+                                   const float *q, const float *kv, const int32_t *src_lengths, int64_t B, int64_t T,
+                                   int64_t S, int64_t C, int64_t H)
 {
     const int64_t D = C / H;
     const float scale = 1.0f / sqrtf((float)D);
@@ -73,17 +73,18 @@ void pare_cross_attention_backward(float *dq, float *dkv, const float *dout, con
             const int64_t L = src_len(src_lengths, b, S);
             for (int64_t i = 0; i < T; i++) {
                 const float *a = att + ((b * H + h) * T + i) * S, *go = dout + (b * T + i) * C + h * D;
+                const float *da = datt ? datt + ((b * H + h) * T + i) * S : NULL; /* a loss on att itself */
                 const float *qi = q + (b * T + i) * C + h * D;
                 float dot = 0.0f; /* Σ_j att_ij dp_ij */
                 for (int64_t j = 0; j < L; j++) {
                     const float *vj = kv + (b * S + j) * 2 * C + C + h * D;
-                    float dp = 0.0f;
+                    float dp = da ? da[j] : 0.0f;
                     for (int64_t d = 0; d < D; d++) dp += go[d] * vj[d];
                     dot += a[j] * dp;
                 }
                 for (int64_t j = 0; j < L; j++) {
                     const float *kj = kv + (b * S + j) * 2 * C + h * D, *vj = kj + C;
-                    float dp = 0.0f;
+                    float dp = da ? da[j] : 0.0f;
                     for (int64_t d = 0; d < D; d++) dp += go[d] * vj[d];
                     const float ds = a[j] * (dp - dot) * scale;
                     float *dk = dkv ? dkv + (b * S + j) * 2 * C + h * D : NULL;

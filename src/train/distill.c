@@ -12,15 +12,22 @@
  * T²·KL(softmax(t/T) || softmax(s/T)) (kernels/loss.h), the hidden-state term 1 − cos; TinyBERT's
  * (Jiao et al., 2020) MSE on hidden states through a learnt W_h is `project = true`.
  *
+ * TinyBERT's attention term is an MSE between "<node>#att" values (the probabilities of a dense
+ * attention: the attention's backward takes their gradient, attn.h dprobs); BERT-PKD's is `pool = "cls"`
+ * (each sequence's [CLS] row of both values: the student's through an appended POOL node, the teacher's
+ * pooled here) with `cosine` (‖a/|a| − b/|b|‖² = 2(1 − cos), PKD's normalised MSE up to the factor 2).
+ *
  * Deliberately not here: a teacher run once and cached over the data set (the teacher runs on every
- * batch, so dropout-free teachers of any format work and memory stays O(batch)), losses on the
- * student's attention probabilities (the attention op has no gradient for them), layer mappings by
- * pattern (a script lists its pairs).
+ * batch, so dropout-free teachers of any format work and memory stays O(batch)), TinyBERT's
+ * unnormalised attention scores (the probabilities are the value a dense attention keeps; MiniLM and
+ * most reimplementations distil those), layer mappings by pattern (a script lists its pairs).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "graph/ops.h"
+#include "kernels/nn.h"
 #include "train_internal.h"
 
 static const pare_opt_spec distill_opts[] = {
@@ -40,6 +47,9 @@ static const pare_opt_spec term_opts[] = {
     {"temperature", PARE_OPT_FLOAT, "1", 1e-3, 1e3, NULL, "kl_div: softmax temperature T (the term is scaled by T²)"},
     {"project", PARE_OPT_BOOL, "false", 0, 0, NULL,
      "learn a Linear from the student's width to the teacher's (TinyBERT's W_h), dropped after training"},
+    {"pool", PARE_OPT_ENUM, "none", 0, 0, "none|cls|mean",
+     "compare one row per sequence of two per-token values: its [CLS] (first) row (BERT-PKD) or the mean over its "
+     "valid tokens; none: every row"},
 };
 const pare_schema pare_distill_loss_schema = {"distill_loss", "one loss term of a distillation: m:train(..., {losses = {{...}}})",
                                               term_opts, (int)(sizeof term_opts / sizeof term_opts[0])};
@@ -59,6 +69,8 @@ pare_status pare_distill_term_from_opts(pare_distill_term *t, const pare_options
     t->weight = (float)pare_opt_num(o, "weight");
     t->temperature = (float)pare_opt_num(o, "temperature");
     t->project = pare_opt_bool(o, "project");
+    const char *pool = pare_opt_str(o, "pool");
+    t->pool = !strcmp(pool, "cls") ? 1 + PARE_POOL_CLS : !strcmp(pool, "mean") ? 1 + PARE_POOL_MEAN : 0;
     return PARE_OK;
 }
 
@@ -91,6 +103,22 @@ static pare_status append_term(distill_run *r, pare_model *m, const pare_distill
                          i + 1, tn);
     const pare_value *tval = &tm->values[tv];
     int64_t scols = m->values[sv].cols;
+    pare_rows trows = tval->rows;
+    if (t->pool) { /* one row per sequence: pool the student's value here, the teacher's in pare_distill_step */
+        if (m->values[sv].rows != PARE_ROWS_TOKENS || tval->rows != PARE_ROWS_TOKENS || m->lengths < 0)
+            return pare_fail(PARE_EINVAL, "distill: loss %d: pool = %s needs per-token values (a row per token) in both "
+                             "models; %s or the teacher's %s is not one", i + 1, t->pool == 1 + PARE_POOL_CLS ? "cls" : "mean",
+                             t->student, tn);
+        char pname[PARE_NAME_MAX];
+        snprintf(pname, sizeof pname, "distill.%d.pool", i);
+        int pin[2] = {sv, m->lengths};
+        sv = pare_model_add_node(m, PARE_OP_POOL, pname, pin, 2, NULL, 0, PARE_ROWS_SEQS, scols,
+                                 (pare_node_attrs){.pool = (pare_pool_mode)(t->pool - 1)});
+        if (sv < 0) return pare_fail_ctx(PARE_EINVAL, "distill: loss %d", i + 1);
+        trows = PARE_ROWS_SEQS;
+        if (!(r->pooled[i] = malloc(sizeof(float) * (size_t)(r->B * tval->cols))))
+            return pare_fail(PARE_ENOMEM, "distill: out of memory");
+    }
     if (scols != tval->cols && !t->project)
         return pare_fail(PARE_EINVAL, "distill: loss %d: the model's %s has %lld columns, the teacher's %s %lld: set "
                          "project = true to learn a projection", i + 1, t->student, (long long)scols, tn,
@@ -98,7 +126,7 @@ static pare_status append_term(distill_run *r, pare_model *m, const pare_distill
     if (scols != tval->cols && (sv = add_projection(m, sv, tval->cols, i, rng)) < 0) return PARE_ENOMEM;
     char name[PARE_NAME_MAX];
     snprintf(name, sizeof name, "distill.%d.target", i);
-    if ((r->target[i] = pare_model_add_target(m, name, tval->rows, tval->cols)) < 0) return pare_fail_ctx(PARE_EINVAL, "distill");
+    if ((r->target[i] = pare_model_add_target(m, name, trows, tval->cols)) < 0) return pare_fail_ctx(PARE_EINVAL, "distill");
     snprintf(name, sizeof name, "distill.%d.%s", i, pare_op_name(t->op));
     if (pare_model_add_loss(m, t->op, name, sv, r->target[i], t->weight, t->temperature) < 0)
         return pare_fail_ctx(PARE_EINVAL, "distill: loss %d (%s against the teacher's %s)", i + 1, t->student, tn);
@@ -109,6 +137,7 @@ pare_status pare_distill_begin(distill_run *r, pare_model *m, const pare_distill
 {
     memset(r, 0, sizeof *r);
     r->d = d;
+    r->B = B, r->T = T;
     r->nodes0 = m->nnodes, r->values0 = m->nvalues, r->params0 = m->nparams;
     r->xent = m->loss >= 0 ? m->values[m->loss].producer : -1;
     if (!d->teacher) return pare_fail(PARE_EINVAL, "distill: no teacher model");
@@ -151,6 +180,10 @@ pare_status pare_distill_step(distill_run *r, pare_exec *x, const int32_t *token
         const float *data;
         int64_t rows, cols;
         PARE_TRY(pare_exec_value(r->tx, teacher_name(&r->d->terms[i]), &data, &rows, &cols));
+        if (r->d->terms[i].pool) { /* the teacher's rows pooled as the student's are (its POOL node) */
+            pare_pool_forward(r->pooled[i], data, lengths, (pare_pool_mode)(r->d->terms[i].pool - 1), r->B, r->T, cols);
+            data = r->pooled[i];
+        }
         st = pare_exec_bind_target(x, r->target[i], data);
         if (st != PARE_OK) return pare_fail_ctx(st, "distill: the teacher's %s", teacher_name(&r->d->terms[i]));
     }
@@ -175,6 +208,7 @@ void pare_distill_end(distill_run *r, pare_model *m)
     if (!r->active) return;
     pare_exec_free(r->tx);
     r->tx = NULL;
+    for (int i = 0; i < PARE_DISTILL_MAX_TERMS; i++) free(r->pooled[i]), r->pooled[i] = NULL;
     pare_model_truncate(m, r->nodes0, r->values0, r->params0);
     if (r->xent >= 0) m->nodes[r->xent].a.weight = r->xent_weight0;
     r->active = 0;

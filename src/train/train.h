@@ -59,6 +59,8 @@ typedef struct pare_distill_term {
     float weight;                   /* in the total loss */
     float temperature;              /* KLDIV: T > 0 */
     int project;                    /* widths differ: learn a Linear student -> teacher width (dropped after) */
+    int pool;                       /* 0: every row; 1 + pare_pool_mode: each sequence's [CLS] row (1) or mean
+                                     * over its valid tokens (2), of both values (BERT-PKD's [CLS] states) */
 } pare_distill_term;
 
 typedef struct pare_distill {
@@ -71,7 +73,7 @@ typedef struct pare_distill {
 /* Option schemas of the distillation (Lua: m:train(task, opts, {teacher=, hard_weight=, losses={...}});
  * `pare help distill`, `pare help distill_loss`). */
 extern const pare_schema pare_distill_schema;      /* hard_weight */
-extern const pare_schema pare_distill_loss_schema; /* loss, student, teacher, weight, temperature, project */
+extern const pare_schema pare_distill_loss_schema; /* loss, student, teacher, weight, temperature, project, pool */
 /* A term from options resolved against pare_distill_loss_schema. */
 pare_status pare_distill_term_from_opts(pare_distill_term *t, const pare_options *o);
 

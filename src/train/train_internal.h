@@ -15,6 +15,8 @@ typedef struct distill_run {
     int xent;                               /* the cross-entropy node, -1 if none */
     float xent_weight0;                     /* its weight before the run */
     int active;
+    int64_t B, T;                           /* the batch shape of the run */
+    float *pooled[PARE_DISTILL_MAX_TERMS];  /* pool terms: the teacher's value pooled (B, cols) */
 } distill_run;
 
 /* Append the terms to m, set the cross-entropy's weight to hard_weight, make the teacher's executor
