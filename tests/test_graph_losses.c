@@ -408,5 +408,28 @@ int main(void)
         ok(drop < 0 || pare_model_add_loss(a, PARE_OP_MSE, "bad.mask", drop, drop, 1, 0) < 0, "other caches stay refused");
         pare_model_free(a);
     }
+
+    /* ---- an inference executor reused after the weights changed: pare_exec_repack ---- */
+    {
+        pare_model *a = encoder(6, 1, 12);
+        pare_exec *old = NULL, *fresh = NULL;
+        pare_exec_new(&old, a, B, T, PARE_EXEC_INFER);
+        pare_exec_bind(old, tok, len, lab);
+        pare_exec_forward(old);
+        float stale[B * K];
+        perturb_trainable(a, 13, 0.3);
+        pare_exec_forward(old);
+        memcpy(stale, old->buf[a->logits], sizeof stale);
+        ok(pare_exec_repack(old) == PARE_OK && pare_exec_forward(old) == PARE_OK, "repack and run again");
+        pare_exec_new(&fresh, a, B, T, PARE_EXEC_INFER);
+        pare_exec_bind(fresh, tok, len, lab);
+        pare_exec_forward(fresh);
+        int differs = 0;
+        for (int i = 0; i < B * K; i++) differs |= stale[i] != ((float *)fresh->buf[a->logits])[i];
+        ok(differs, "without a repack the executor still ran the old Linear weights");
+        is_close_arr(old->buf[a->logits], fresh->buf[a->logits], B * K, 0, 0, "after pare_exec_repack it equals a new executor");
+        pare_exec_free(old), pare_exec_free(fresh);
+        pare_model_free(a);
+    }
     return tap_done();
 }

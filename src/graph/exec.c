@@ -100,6 +100,36 @@ static pare_status pack_folded(pare_exec *x, const pare_node *n)
     return st;
 }
 
+/* Inference: pack every f32 Linear weight (x->packed[param] NULL on entry). */
+static pare_status pack_weights(pare_exec *x)
+{
+    const pare_model *m = x->m;
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_node *n = &m->nodes[i];
+        if (n->op != PARE_OP_LINEAR) continue;
+        int pi = n->param[0];
+        const pare_param *w = &m->params[pi];
+        /* transforms that depend on parameters only (a mask) are folded into the packed copy once;
+         * others (fake quantization of the input) run through the f32 path at every call */
+        if (w->format != PARE_FMT_F32 || x->packed[pi] || (n->ntf && !pare_tf_foldable(n))) continue;
+        pare_status ps = n->ntf ? pack_folded(x, n) : pare_f32_weight_pack(&x->packed[pi], w->blob->data, w->shape[0], w->shape[1]);
+        if (ps != PARE_OK) return pare_fail_ctx(ps, "packing %s", w->name);
+        x->packed_bytes += pare_f32_packed_bytes(x->packed[pi]);
+    }
+    return PARE_OK;
+}
+
+pare_status pare_exec_repack(pare_exec *x)
+{
+    if (x->mode != PARE_EXEC_INFER) return PARE_OK; /* training executors read the masters */
+    for (int64_t i = 0; i < x->m->nparams; i++) {
+        pare_f32_packed_free(x->packed[i]);
+        x->packed[i] = NULL;
+    }
+    x->packed_bytes = 0;
+    return pack_weights(x);
+}
+
 /* keep (nvalues) or NULL: values whose lifetime reaches the end of the forward (pare_exec_new_keep) */
 static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, int64_t S, pare_exec_mode mode,
                             const unsigned char *keep)
@@ -125,20 +155,10 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     if (mode == PARE_EXEC_INFER) { /* this executor's copies of the f32 Linear weights in oneDNN's layout */
         x->packed = calloc((size_t)(m->nparams ? m->nparams : 1), sizeof *x->packed);
         if (!x->packed) goto nomem;
-        for (int64_t i = 0; i < m->nnodes; i++) {
-            const pare_node *n = &m->nodes[i];
-            if (n->op != PARE_OP_LINEAR) continue;
-            int pi = n->param[0];
-            const pare_param *w = &m->params[pi];
-            /* transforms that depend on parameters only (a mask) are folded into the packed copy once;
-             * others (fake quantization of the input) run through the f32 path at every call */
-            if (w->format != PARE_FMT_F32 || x->packed[pi] || (n->ntf && !pare_tf_foldable(n))) continue;
-            pare_status ps = n->ntf ? pack_folded(x, n) : pare_f32_weight_pack(&x->packed[pi], w->blob->data, w->shape[0], w->shape[1]);
-            if (ps != PARE_OK) {
-                pare_exec_free(x);
-                return pare_fail_ctx(ps, "packing %s", w->name);
-            }
-            x->packed_bytes += pare_f32_packed_bytes(x->packed[pi]);
+        pare_status ps = pack_weights(x);
+        if (ps != PARE_OK) {
+            pare_exec_free(x);
+            return ps;
         }
     }
     x->buf = calloc((size_t)m->nvalues, sizeof *x->buf);

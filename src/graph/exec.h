@@ -88,6 +88,10 @@ pare_status pare_exec_new_keep(pare_exec **out, pare_model *m, int64_t B, int64_
 pare_status pare_exec_new_src(pare_exec **out, pare_model *m, int64_t B, int64_t T, int64_t S, pare_exec_mode mode,
                               const char *const *keep, int nkeep);
 void pare_exec_free(pare_exec *x); /* safe with NULL */
+/* An inference executor packs the model's f32 Linear weights when it is made; after training changed
+ * them, this packs them again so the executor can be reused (mutual distillation's peers). A training
+ * executor reads the weights themselves: no-op. */
+pare_status pare_exec_repack(pare_exec *x);
 
 /* Copy a batch in: tokens (B,T), lengths (B) (NULL = all T), labels (B) or (B,T) (NULL = zeros; and a
  * regression model's target, pare_model_regression_target, zeros and bound: a forward without gold).

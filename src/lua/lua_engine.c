@@ -111,6 +111,7 @@ const pare_schema *pare_schema_lookup(const char *name)
     if (!strcmp(name, "capture")) return &capture_schema;
     if (!strcmp(name, "distill")) return &pare_distill_schema;
     if (!strcmp(name, "distill_loss")) return &pare_distill_loss_schema;
+    if (!strcmp(name, "mutual")) return &pare_mutual_schema;
     if (!strcmp(name, "generate")) return &pare_gen_schema;
     if (!strcmp(name, "prune_schedule")) return &pare_prune_sched_schema;
     if (!strcmp(name, "head_gates")) return &pare_head_gates_schema;
@@ -127,7 +128,7 @@ const pare_schema *pare_schema_lookup(const char *name)
 
 const char *pare_schema_names(char *buf, size_t n)
 {
-    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss, generate, prune_schedule, head_gates, prune_movement, prune_soft_movement");
+    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss, mutual, generate, prune_schedule, head_gates, prune_movement, prune_soft_movement");
     for (int i = 0; i < pare_pass_count() && used < n; i++)
         used += (size_t)snprintf(buf + used, n - used, ", %s", pare_pass_at(i)->schema->name);
     for (int i = 0; i < pare_task_count() && used < n; i++)
@@ -524,6 +525,47 @@ static int model_train(lua_State *L)
     if (pare_model_regression_target(m->m) >= 0) lua_pushnumber(L, r.best_eval_pearson), lua_setfield(L, -2, "best_eval_pearson");
     else lua_pushnumber(L, r.best_eval_accuracy), lua_setfield(L, -2, "best_eval_accuracy");
     if (reset && rss0 > 0 && hwm >= rss0) lua_pushinteger(L, hwm - rss0), lua_setfield(L, -2, "peak_growth_bytes");
+    return 1;
+}
+
+/* pare.mutual({m1, m2, ...}, task, train_opts [, {hard_weight, weight, temperature}]) -> {result per model}:
+ * online distillation (Deep Mutual Learning, train.h pare_train_mutual); the models are trained in place. */
+static int l_mutual(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer k = (lua_Integer)lua_rawlen(L, 1);
+    if (k < 2 || k > PARE_MUTUAL_MAX)
+        return pare_lua_error(L, "mutual: give a list of 2 to %d models (got %d)", PARE_MUTUAL_MAX, (int)k);
+    pare_model *ms[PARE_MUTUAL_MAX];
+    for (lua_Integer i = 1; i <= k; i++) {
+        lua_geti(L, 1, i); /* the model stays referenced by the table at 1 */
+        lmodel *lm = luaL_testudata(L, -1, MODEL_MT);
+        if (!lm || !lm->m) return pare_lua_error(L, "mutual: models[%d] must be a model (pare.model, pare.load)", (int)i);
+        ms[i - 1] = lm->m;
+        lua_pop(L, 1);
+    }
+    ltask *t = check_task(L, 2);
+    pare_options o, mo;
+    pare_lua_opts(L, 3, &pare_train_schema, &o);
+    pare_lua_opts(L, 4, &pare_mutual_schema, &mo);
+    pare_mutual mu = {(float)pare_opt_num(&mo, "hard_weight"), (float)pare_opt_num(&mo, "weight"),
+                      (float)pare_opt_num(&mo, "temperature")};
+    progress_state ps = {0, isatty(2), 0};
+    const char *quiet = getenv("PARE_PROGRESS");
+    int show = !(quiet && !strcmp(quiet, "0"));
+    pare_train_result r[PARE_MUTUAL_MAX];
+    pare_status st = pare_train_mutual(ms, (int)k, &t->train, &t->test, &o, &mu, show ? print_progress : NULL, &ps, r);
+    if (ps.printed && ps.tty && r[0].steps != pare_opt_int(&o, "steps")) fputc('\n', stderr);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    lua_createtable(L, (int)k, 0);
+    for (int i = 0; i < (int)k; i++) {
+        lua_createtable(L, 0, 4);
+        lua_pushinteger(L, r[i].steps), lua_setfield(L, -2, "steps");
+        lua_pushnumber(L, r[i].final_loss), lua_setfield(L, -2, "loss");
+        lua_pushnumber(L, r[i].seconds), lua_setfield(L, -2, "seconds");
+        lua_pushnumber(L, r[i].best_eval_accuracy), lua_setfield(L, -2, "best_eval_accuracy");
+        lua_rawseti(L, -2, i + 1);
+    }
     return 1;
 }
 
@@ -1421,6 +1463,7 @@ void pare_lua_register_engine(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"task", l_task}, {"model", l_model}, {"apply", l_apply}, {"set_threads", l_set_threads},
         {"threads", l_threads}, {"schema_help", l_schema_help}, {"load", l_load}, {"load_hf", l_load_hf}, {"baseline", l_baseline},
+        {"mutual", l_mutual},
         {NULL, NULL},
     };
     luaL_newmetatable(L, MODEL_MT);

@@ -31,7 +31,7 @@ static const pare_opt_spec train_opts[] = {
 const pare_schema pare_train_schema = {"train", "AdamW with warm-up + cosine decay and gradient clipping", train_opts,
                                        (int)(sizeof train_opts / sizeof train_opts[0])};
 
-static pare_status check_fit(const pare_model *m, const pare_dataset *d)
+pare_status pare_train_check_fit(const pare_model *m, const pare_dataset *d)
 {
     if (d->n < 1) return pare_fail(PARE_EINVAL, "dataset '%s' is empty", d->name);
     int want_lm = d->kind == PARE_TASK_LM;
@@ -66,19 +66,10 @@ static pare_status check_fit(const pare_model *m, const pare_dataset *d)
     return PARE_OK;
 }
 
-typedef struct batch_buf {
-    int32_t *tokens, *lengths, *labels, *types;
-    float *targets; /* (B) a regression task's scores */
-    int32_t *src_tokens, *src_lengths; /* sequence-to-sequence datasets only */
-    int64_t *idx;
-} batch_buf;
-
-static pare_status batch_alloc(batch_buf *b, int64_t B, int64_t T);
-
 /* Gather rows b->idx[0..B) of d and bind them to x: with the token types of pair tasks when the model has
  * a token-types input (BERT; a model without one reads pairs as one segment), the scores of a regression
  * task as a regression model's target, and with their sources when d has some. */
-static pare_status batch_bind(batch_buf *b, pare_exec *x, const pare_dataset *d, int64_t B)
+pare_status pare_batch_bind(batch_buf *b, pare_exec *x, const pare_dataset *d, int64_t B)
 {
     pare_dataset_gather(d, b->idx, B, b->tokens, b->lengths, b->labels);
     PARE_TRY(pare_exec_bind(x, b->tokens, b->lengths, b->labels));
@@ -101,7 +92,7 @@ static pare_status batch_bind(batch_buf *b, pare_exec *x, const pare_dataset *d,
     return pare_exec_bind_source(x, b->src_tokens, b->src_lengths);
 }
 
-static pare_status batch_alloc(batch_buf *b, int64_t B, int64_t T)
+pare_status pare_batch_alloc(batch_buf *b, int64_t B, int64_t T)
 {
     b->tokens = pare_alloc((size_t)(B * T) * sizeof(int32_t));
     b->lengths = pare_alloc((size_t)B * sizeof(int32_t));
@@ -113,7 +104,7 @@ static pare_status batch_alloc(batch_buf *b, int64_t B, int64_t T)
     return PARE_OK;
 }
 
-static void batch_free(batch_buf *b)
+void pare_batch_free(batch_buf *b)
 {
     pare_free(b->tokens), pare_free(b->lengths), pare_free(b->labels), pare_free(b->types), pare_free(b->idx);
     pare_free(b->targets);
@@ -140,8 +131,8 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
     memset(out, 0, sizeof *out);
     out->best_eval_accuracy = -1;
     out->best_eval_pearson = NAN;
-    PARE_TRY(check_fit(m, train));
-    if (eval) PARE_TRY(check_fit(m, eval));
+    PARE_TRY(pare_train_check_fit(m, train));
+    if (eval) PARE_TRY(pare_train_check_fit(m, eval));
     int64_t steps = pare_opt_int(o, "steps"), B = pare_opt_int(o, "batch"), warmup = pare_opt_int(o, "warmup");
     float lr = (float)pare_opt_num(o, "lr"), minr = (float)pare_opt_num(o, "min_lr_ratio");
     float wd = (float)pare_opt_num(o, "weight_decay"), clip = (float)pare_opt_num(o, "clip");
@@ -159,7 +150,7 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
                              "(or use a quantization-aware pass)", m->params[i].name, pare_format_name(m->params[i].format));
 
     if (d && d->teacher) {
-        pare_status ts = check_fit(d->teacher, train);
+        pare_status ts = pare_train_check_fit(d->teacher, train);
         if (ts != PARE_OK) return pare_fail_ctx(ts, "distill: the teacher");
     }
     pare_exec *x = NULL;
@@ -171,7 +162,7 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
     if (st == PARE_OK) st = pare_model_alloc_grads(m);
     if (st == PARE_OK) st = pare_exec_new_src(&x, m, B, train->T, train->src_tokens ? train->S : m->src_max_T, PARE_EXEC_TRAIN, NULL, 0);
     if (st != PARE_OK) goto done;
-    if ((st = batch_alloc(&bb, B, train->T)) != PARE_OK) goto done;
+    if ((st = pare_batch_alloc(&bb, B, train->T)) != PARE_OK) goto done;
     pare_rng rng;
     pare_rng_seed(&rng, (uint64_t)pare_opt_num(o, "seed"));
     x->rng = pare_rng_split(&rng, 0xd80);
@@ -180,7 +171,7 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
     double ema = 0;
     for (int64_t s = 0; s < steps; s++) {
         for (int64_t b = 0; b < B; b++) bb.idx[b] = (int64_t)pare_rng_below(&rng, (uint64_t)train->n);
-        if ((st = batch_bind(&bb, x, train, B)) != PARE_OK) goto done;
+        if ((st = pare_batch_bind(&bb, x, train, B)) != PARE_OK) goto done;
         if (d && (st = pare_distill_step(&dr, x, bb.tokens, bb.lengths, train->types ? bb.types : NULL,
                                          train->src_tokens ? bb.src_tokens : NULL, bb.src_lengths)) != PARE_OK)
             goto done;
@@ -239,7 +230,7 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
     out->seconds = (double)(pare_now_ns() - t0) * 1e-9;
 done:
     if (h && h->end) h->end(h->ud, m);
-    batch_free(&bb);
+    pare_batch_free(&bb);
     pare_exec_free(x);
     pare_distill_end(&dr, m);
     return st;
@@ -273,7 +264,7 @@ static pare_status nonfinite_logits(pare_exec *e, const char *what, const pare_d
 static pare_status for_range(pare_model *m, const pare_dataset *d, int64_t from, int64_t count, int64_t batch, batch_fn fn,
                              void *ud, const char *what, const char *const *keep, int nkeep)
 {
-    PARE_TRY(check_fit(m, d));
+    PARE_TRY(pare_train_check_fit(m, d));
     if (batch < 1) return pare_fail(PARE_EINVAL, "batch=%lld: must be >= 1", (long long)batch);
     if (batch > count) batch = count;
     pare_exec *x = NULL, *tail = NULL;
@@ -282,12 +273,12 @@ static pare_status for_range(pare_model *m, const pare_dataset *d, int64_t from,
     int64_t S = d->src_tokens ? d->S : m->src_max_T;
     pare_status st = pare_exec_new_src(&x, m, batch, d->T, S, PARE_EXEC_INFER, keep, nkeep);
     if (st == PARE_OK && count % batch) st = pare_exec_new_src(&tail, m, count % batch, d->T, S, PARE_EXEC_INFER, keep, nkeep);
-    if (st == PARE_OK) st = batch_alloc(&bb, batch, d->T);
+    if (st == PARE_OK) st = pare_batch_alloc(&bb, batch, d->T);
     for (int64_t first = from; st == PARE_OK && first < end; first += batch) {
         int64_t B = end - first < batch ? end - first : batch;
         pare_exec *e = B == batch ? x : tail;
         for (int64_t b = 0; b < B; b++) bb.idx[b] = first + b;
-        if ((st = batch_bind(&bb, e, d, B)) != PARE_OK) break;
+        if ((st = pare_batch_bind(&bb, e, d, B)) != PARE_OK) break;
         if ((st = pare_exec_forward(e)) != PARE_OK) break;
         int64_t bad = pare_first_nonfinite(pare_exec_logits(e), (m->lm ? B * d->T : B) * m->nclass);
         if (bad >= 0) {
@@ -296,7 +287,7 @@ static pare_status for_range(pare_model *m, const pare_dataset *d, int64_t from,
         }
         st = fn(ud, e, bb.labels, first, B);
     }
-    batch_free(&bb);
+    pare_batch_free(&bb);
     pare_exec_free(x);
     pare_exec_free(tail);
     return st;
@@ -349,7 +340,7 @@ pare_status pare_evaluate(pare_model *m, const pare_dataset *d, int64_t batch, p
     memset(out, 0, sizeof *out);
     out->pearson = out->spearman = out->mse = NAN;
     if (pare_model_regression_target(m) >= 0) {
-        PARE_TRY(check_fit(m, d));
+        PARE_TRY(pare_train_check_fit(m, d));
         a.pred = pare_alloc((size_t)d->n * sizeof(double));
         a.gold = pare_alloc((size_t)d->n * sizeof(double));
         pare_status st = a.pred && a.gold ? for_batches(m, d, batch, eval_batch, &a, "evaluate")
@@ -456,7 +447,7 @@ pare_status pare_grad_batches(const pare_model *m, const pare_dataset *d, int64_
         return pare_fail(PARE_EINVAL, "gradients: examples %lld..%lld are outside %s's %lld", (long long)first,
                          (long long)(first + n - 1), d->name, (long long)d->n);
     if (batch < 1) return pare_fail(PARE_EINVAL, "gradients: batch=%lld: must be >= 1", (long long)batch);
-    PARE_TRY(check_fit(m, d));
+    PARE_TRY(pare_train_check_fit(m, d));
     for (int64_t i = 0; i < m->nparams; i++)
         if (!pare_format_get(m->params[i].format)->trainable)
             return pare_fail(PARE_EINVAL, "gradients: parameter %s is stored as %s; take gradients on the f32 model",
@@ -473,12 +464,12 @@ pare_status pare_grad_batches(const pare_model *m, const pare_dataset *d, int64_
     pare_status st = pare_model_alloc_grads(c);
     if (st == PARE_OK) st = pare_exec_new_src(&x, c, batch, d->T, S, PARE_EXEC_TRAIN, NULL, 0);
     if (st == PARE_OK && n % batch) st = pare_exec_new_src(&tail, c, n % batch, d->T, S, PARE_EXEC_TRAIN, NULL, 0);
-    if (st == PARE_OK) st = batch_alloc(&bb, batch, d->T);
+    if (st == PARE_OK) st = pare_batch_alloc(&bb, batch, d->T);
     for (int64_t at = first; st == PARE_OK && at < first + n; at += batch) {
         int64_t B = first + n - at < batch ? first + n - at : batch;
         pare_exec *e = B == batch ? x : tail;
         for (int64_t b = 0; b < B; b++) bb.idx[b] = at + b;
-        if ((st = batch_bind(&bb, e, d, B)) != PARE_OK) break;
+        if ((st = pare_batch_bind(&bb, e, d, B)) != PARE_OK) break;
         if ((st = pare_exec_forward(e)) != PARE_OK) break;
         if (!isfinite(e->loss)) {
             st = pare_fail(PARE_ENUMERIC, "gradients: the loss on examples %lld..%lld of %s is not finite", (long long)at,
@@ -489,7 +480,7 @@ pare_status pare_grad_batches(const pare_model *m, const pare_dataset *d, int64_
         if ((st = pare_exec_backward(e)) != PARE_OK) break;
         st = fn(ud, c, e->loss, at, B);
     }
-    batch_free(&bb);
+    pare_batch_free(&bb);
     pare_exec_free(x);
     pare_exec_free(tail);
     pare_model_free(c);

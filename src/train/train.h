@@ -81,6 +81,20 @@ pare_status pare_distill_term_from_opts(pare_distill_term *t, const pare_options
 pare_status pare_train_distill(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
                                const pare_distill *d, pare_progress_fn progress, void *ud, pare_train_result *out);
 
+/* ---- online (mutual) distillation (mutual.c): Deep Mutual Learning (Zhang et al. 2018). k classifiers
+ * trained together on the same batches, each against its labels and its peers' current predictions:
+ *     L_k = hard_weight · CE_k + weight/(k − 1) · Σ_{j≠k} T²·KL(softmax(z_j/T) ‖ softmax(z_k/T))
+ * Options o: pare_train_schema's (target_accuracy refused); out: k results (or NULL). weight = 0 trains
+ * each model exactly as pare_train would alone. Lua: pare.mutual({m1, m2}, task, opts, {weight = 1}). */
+#define PARE_MUTUAL_MAX 8
+typedef struct pare_mutual {
+    float hard_weight, weight, temperature;
+} pare_mutual;
+extern const pare_schema pare_mutual_schema; /* hard_weight, weight, temperature */
+pare_status pare_train_mutual(pare_model *const *ms, int k, const pare_dataset *train, const pare_dataset *eval,
+                              const pare_options *o, const pare_mutual *mu, pare_progress_fn progress, void *ud,
+                              pare_train_result *out);
+
 /* ---- hooks into the training loop (pruning schedules, regularizers: src/compress/prune/) ----
  * begin: before the gradients and the executor are made, so it may add parameters and transforms (masks: the
  *   executor sizes its workspace for the transforms it finds; none may be attached later) (steps: how many the run

@@ -6,6 +6,22 @@
 #include "graph/exec.h"
 #include "train.h"
 
+/* The checks every loop makes: the data set fits the model (kind, lengths, vocabularies, classes). */
+pare_status pare_train_check_fit(const pare_model *m, const pare_dataset *d);
+
+/* A batch gathered from a data set (loop.c): rows idx[0..B). */
+typedef struct batch_buf {
+    int32_t *tokens, *lengths, *labels, *types;
+    float *targets; /* (B) a regression task's scores */
+    int32_t *src_tokens, *src_lengths; /* sequence-to-sequence datasets only */
+    int64_t *idx;
+} batch_buf;
+pare_status pare_batch_alloc(batch_buf *b, int64_t B, int64_t T);
+/* Gather rows b->idx[0..B) of d and bind them to x (token types, a regression target and sources where
+ * the data set and the model have them). */
+pare_status pare_batch_bind(batch_buf *b, pare_exec *x, const pare_dataset *d, int64_t B);
+void pare_batch_free(batch_buf *b);
+
 typedef struct distill_run {
     const pare_distill *d;
     pare_exec *tx;                          /* the teacher at inference, keeping the captured values */
