@@ -485,6 +485,72 @@ pare_status pare_exec_forward(pare_exec *x)
     return PARE_OK;
 }
 
+pare_status pare_exec_forward_nodes(pare_exec *x, int64_t first, int64_t last)
+{
+    if (first < 0 || last > x->m->nnodes || first > last)
+        return pare_fail(PARE_EINVAL, "forward of nodes [%lld, %lld): the model has %lld nodes", (long long)first,
+                         (long long)last, (long long)x->m->nnodes);
+    if (first == 0) PARE_TRY(pare_exec_check_bound(x));
+    for (int64_t i = first; i < last; i++) {
+        const pare_node *n = &x->m->nodes[i];
+        pare_status s = pare_op_get(n->op)->forward(x, n);
+        if (s != PARE_OK) return pare_fail_ctx(s, "forward of %s", n->name);
+    }
+    if (last == x->m->nnodes) x->loss = pare_exec_total_loss(x);
+    return PARE_OK;
+}
+
+/* rows of value v per example (B rows of a SEQS value: 1), 0 for kinds that cannot be compacted */
+static int64_t rows_per_example(const pare_exec *x, const pare_value *v)
+{
+    switch (v->rows) {
+    case PARE_ROWS_TOKENS: return x->T;
+    case PARE_ROWS_SEQS: return 1;
+    case PARE_ROWS_SRC: return x->S;
+    default: return 0;
+    }
+}
+
+pare_status pare_exec_keep_examples(pare_exec *x, int64_t next, const int64_t *keep, int64_t nkeep)
+{
+    const pare_model *m = x->m;
+    if (x->mode != PARE_EXEC_INFER) return pare_fail(PARE_EINVAL, "keep_examples: an inference executor only");
+    if (next < 0 || next > m->nnodes)
+        return pare_fail(PARE_EINVAL, "keep_examples: node %lld outside [0, %lld]", (long long)next, (long long)m->nnodes);
+    if (nkeep < 1 || nkeep > x->B)
+        return pare_fail(PARE_EINVAL, "keep_examples: %lld examples kept of %lld (at least one)", (long long)nkeep, (long long)x->B);
+    for (int64_t k = 0; k < nkeep; k++)
+        if (keep[k] < 0 || keep[k] >= x->B || (k && keep[k] <= keep[k - 1]))
+            return pare_fail(PARE_EINVAL, "keep_examples: keep[%lld] = %lld is not increasing within [0, %lld)", (long long)k,
+                             (long long)keep[k], (long long)x->B);
+    unsigned char *live = calloc((size_t)m->nvalues + 1, 1);
+    if (!live) return pare_fail(PARE_ENOMEM, "keep_examples: out of memory");
+    for (int64_t i = next; i < m->nnodes; i++)
+        for (int k = 0; k < m->nodes[i].nin; k++) {
+            int v = m->nodes[i].in[k];
+            if (m->values[v].producer < next) live[v] = 1; /* an input or a value computed before `next` */
+        }
+    for (int64_t v = 0; v < m->nvalues; v++) { /* check first: nothing is moved unless all can be */
+        if (!live[v] || m->values[v].kind == PARE_VAL_CACHE || rows_per_example(x, &m->values[v])) continue;
+        free(live);
+        return pare_fail(PARE_EINVAL, "keep_examples: value %s, read after node %lld, has rows that are not per example",
+                         m->values[v].name, (long long)next);
+    }
+    for (int64_t v = 0; v < m->nvalues; v++) {
+        if (!live[v]) continue;
+        int dup = 0; /* an alias (dropout at inference shares its input's memory) is moved once */
+        for (int64_t u = 0; u < v && !dup; u++) dup = live[u] && x->buf[u] == x->buf[v];
+        if (dup) continue;
+        size_t row = (size_t)rows_per_example(x, &m->values[v]) * (size_t)m->values[v].cols * pare_dtype_size(m->values[v].dtype);
+        unsigned char *b = x->buf[v];
+        for (int64_t k = 0; k < nkeep; k++) /* keep[k] >= k: moving down in order never overwrites a row still to move */
+            if (keep[k] != k) memmove(b + (size_t)k * row, b + (size_t)keep[k] * row, row);
+    }
+    free(live);
+    x->B = nkeep;
+    return PARE_OK;
+}
+
 pare_status pare_exec_find_nonfinite(pare_exec *x, int64_t *node)
 {
     int keep = x->check_finite, prof = x->profile;

@@ -113,6 +113,18 @@ pare_status pare_exec_forward(pare_exec *x);
  * parameter gradients (zero them with pare_model_zero_grad). */
 pare_status pare_exec_backward(pare_exec *x);
 
+/* Early exit (compress/distill/fastbert.h): run the nodes [first, last) of the bound batch (first = 0
+ * checks the targets are bound, as pare_exec_forward does; last = nnodes sets x->loss). Running
+ * [0, a) then [a, nnodes) is exactly pare_exec_forward. */
+pare_status pare_exec_forward_nodes(pare_exec *x, int64_t first, int64_t last);
+/* Shrink the batch in flight to the examples keep[0..nkeep) (strictly increasing, in [0, B)) before node
+ * `next` runs: every value computed before `next` (or an input) and read by a node from `next` on has its
+ * rows of those examples moved to the front, and x->B becomes nkeep, so the rest of the forward runs on
+ * nkeep examples (the time saved is real). Inference executors only; a value read across `next` whose
+ * rows are not per example is PARE_EINVAL naming it. The executor keeps its buffers: set x->B back to at
+ * most the batch it was made for before the next pare_exec_bind (which binds x->B examples). */
+pare_status pare_exec_keep_examples(pare_exec *x, int64_t next, const int64_t *keep, int64_t nkeep);
+
 /* Re-run the forward of the bound batch with check_finite on, to find where a non-finite result came
  * from. Returns PARE_ENUMERIC with a message such as
  *     "layer enc.0.ffn.up outputs NaN first (row 3, column 17; its parameter enc.0.ffn.up.weight

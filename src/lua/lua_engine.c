@@ -45,6 +45,7 @@
 #include "eval/attn_fidelity.h"
 #include "eval/baseline.h"
 #include "compress/pass.h"
+#include "compress/distill/fastbert.h"
 #include "compress/prune/heads.h"
 #include "core/arena.h"
 #include "core/cpu.h"
@@ -112,6 +113,7 @@ const pare_schema *pare_schema_lookup(const char *name)
     if (!strcmp(name, "distill")) return &pare_distill_schema;
     if (!strcmp(name, "distill_loss")) return &pare_distill_loss_schema;
     if (!strcmp(name, "mutual")) return &pare_mutual_schema;
+    if (!strcmp(name, "fastbert_exits")) return &pare_fastbert_exits_schema;
     if (!strcmp(name, "generate")) return &pare_gen_schema;
     if (!strcmp(name, "prune_schedule")) return &pare_prune_sched_schema;
     if (!strcmp(name, "head_gates")) return &pare_head_gates_schema;
@@ -128,7 +130,7 @@ const pare_schema *pare_schema_lookup(const char *name)
 
 const char *pare_schema_names(char *buf, size_t n)
 {
-    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss, mutual, generate, prune_schedule, head_gates, prune_movement, prune_soft_movement");
+    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss, mutual, fastbert_exits, generate, prune_schedule, head_gates, prune_movement, prune_soft_movement");
     for (int i = 0; i < pare_pass_count() && used < n; i++)
         used += (size_t)snprintf(buf + used, n - used, ", %s", pare_pass_at(i)->schema->name);
     for (int i = 0; i < pare_task_count() && used < n; i++)
@@ -1483,5 +1485,6 @@ void pare_lua_register_engine(lua_State *L)
     pare_lua_register_text(L);
     pare_lua_register_gen(L);
     pare_lua_register_heads(L);
+    pare_lua_register_fastbert(L);
     pare_lua_register_prune(L);
 }

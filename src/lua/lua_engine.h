@@ -49,6 +49,8 @@ typedef struct pare_lua_range { const char *split; lua_Integer first, n, batch; 
 typedef int (*pare_lua_more_opt)(lua_State *L, const char *key, void *ud);
 void pare_lua_range_opts(lua_State *L, int i, const char *fn, pare_lua_range *r, pare_lua_more_opt more, void *ud,
                          const char *more_names);
+/* FastBERT m:add_exits, m:exits, m:train_exits, m:early_exit (lua_fastbert.c), added like pare_lua_register_gen. */
+void pare_lua_register_fastbert(lua_State *L);
 /* Head importance m:head_importance (lua_heads.c), added to the model's methods like pare_lua_register_gen. */
 void pare_lua_register_heads(lua_State *L);
 
