@@ -13,7 +13,11 @@
 --        [methods=magnitude,magnitude_global,snip,taylor,movement,soft_movement,sparsegpt]
 --        [schedules=oneshot,iterative,gradual]
 --        [lambdas=4,5,6,7,8] [model=bert-mini|<hf dir>] [task=<classification task>] [d=64] [base_steps=1500] [fresh=1]
+--        [zoo=bert-mini [task=fortune_topic] [zoo_steps=200]]
 -- model= runs it on a zoo model or a Hugging Face directory (pare.zoo.subject, as smoothquant_alpha.lua);
+-- zoo= on the zoo BERT fine-tuned on a text classification task (zoo.finetune's recipe: a fresh pooler and
+-- head, zoo_steps steps; the classifier is cached as results/models/<zoo>-<task>-ft<steps>.safetensors and
+-- the results go to pruning_curves-<zoo>-<task>.h5);
 -- the default is a small ListOps encoder trained here once (cached under results/models/).
 -- Soft movement has no sparsity knob: its rows sweep lambda (one value per requested sparsity, in order) and
 -- record the sparsity reached; `target` holds the requested sparsity for every other method.
@@ -35,14 +39,37 @@ local repeats = tonumber(a.repeats) or 5
 -- soft movement's lambda for the i-th sparsity (larger prunes more; see docs/pruning.md)
 local lambdas = list(a.lambdas, {4, 5, 6, 7, 8}, true)
 
-local exp, base, task = zoo.experiment("pruning_curves", a, function()
-  return zoo.encoder("listops", {d = tonumber(a.d) or 64, layers = 2, steps = tonumber(a.base_steps) or 1500,
-                                 task = {seed = 1, n_train = 4000, n_test = 500, max_depth = 3, max_args = 4,
-                                         max_length = 32}})
-end)
-local calib_samples = a.model and 32 or 128
+local exp, base, task
+if a.zoo then
+  -- the zoo BERT fine-tuned once on a text task (the pretrained body as cached: no rebuild for a recipe change)
+  local tname, zsteps = a.task or "fortune_topic", tonumber(a.zoo_steps) or 200
+  exp = zoo.experiment("pruning_curves", {model = a.zoo .. "-" .. tname, results_dir = a.results_dir,
+                                          plots_dir = a.plots_dir, fresh = a.fresh})
+  local body, tok = zoo.pretrained(a.zoo, {any_recipe = true})
+  local fo = zoo.recipe_of(a.zoo).finetune or {}
+  local path = string.format("%s/%s-%s-ft%d.safetensors", os.getenv("PARE_ZOO_DIR") or "results/models", a.zoo, tname, zsteps)
+  local f = io.open(path, "rb")
+  if f then
+    f:close()
+    base = pare.load(path)
+    task = pare.task(tname, {tokenizer = tok, max_len = math.min(fo.max_len or 128, body:info().max_T), pad_to = 0})
+  else
+    local r = zoo.finetune({body, tok}, tname, {steps = zsteps, batch = fo.batch, lr = fo.lr, warmup = fo.warmup,
+                                                max_len = fo.max_len})
+    base, task = r.model, r.task
+    base:save(path)
+  end
+else
+  exp, base, task = zoo.experiment("pruning_curves", a, function()
+    return zoo.encoder("listops", {d = tonumber(a.d) or 64, layers = 2, steps = tonumber(a.base_steps) or 1500,
+                                   task = {seed = 1, n_train = 4000, n_test = 500, max_depth = 3, max_args = 4,
+                                           max_length = 32}})
+  end)
+end
+local big = a.model or a.zoo
+local calib_samples = big and 32 or 128
 local bench = {batch = 8, repeats = repeats}
-local ft = {steps = ft_steps, batch = a.model and 8 or 32, lr = lr, warmup = math.max(1, ft_steps // 10)}
+local ft = {steps = ft_steps, batch = big and 8 or 32, lr = lr, warmup = math.max(1, ft_steps // 10)}
 
 -- what the kept weights + a 1-bit mask would take, in MB (the pruned layers only; the rest as stored)
 local function sparse_mb(m, size_mb)

@@ -7,7 +7,8 @@
 --   pare run experiments/sixteen_heads.lua [model=bert-mini|<hf dir>] [task=...] [n=256] [randoms=3]
 --
 -- Orders: importance (scores once, on the unpruned model), importance_iter (scores recomputed on the
--- pruned model before each step, as the paper's iterative variant), random1..randomK (seeded
+-- pruned model before each step, as the paper's iterative variant), relevance (Voita et al. 2019's LRP
+-- relevance of the top-1 logit, m:head_relevance, once on the unpruned model), random1..randomK (seeded
 -- permutations). Every layer keeps at least one head (m:drop_heads removes heads, not whole layers), so
 -- the last step removes what that allows. The default model is the ListOps encoder (d=128, 2 layers ×
 -- 4 heads); model= runs it on a zoo model or a Hugging Face directory (docs/zoo.md).
@@ -19,14 +20,15 @@ local n_score = tonumber(a.n) or 256
 local randoms = tonumber(a.randoms) or 3
 
 -- heads as {layer, head (0-based, in the unpruned model), score}
-local function scored(m, opts)
+local function scored(m, method)
   local out = {}
-  for _, l in ipairs(m:head_importance(task, opts or {n = n_score})) do
+  for _, l in ipairs(m[method or "head_importance"](m, task, {n = n_score})) do
     for h, s in ipairs(l.scores) do out[#out + 1] = {layer = l.name, head = h - 1, score = s} end
   end
   return out
 end
 local all = scored(base)
+local by_relevance = scored(base, "head_relevance")
 local per_layer, total = {}, #all
 for _, h in ipairs(all) do per_layer[h.layer] = (per_layer[h.layer] or 0) + 1 end
 
@@ -72,15 +74,15 @@ for s = 0, 10 do
   local k = math.min(math.floor(s * total / 10 + 0.5), total - nlayers)
   if not seen[k] then seen[k], steps[#steps + 1] = true, k end
 end
-local orders = {"importance", "importance_iter"}
+local orders = {"importance", "importance_iter", "relevance"}
 for r = 1, randoms do orders[#orders + 1] = "random" .. r end
 
 -- The heads gone when k are removed in an order (deterministic, so a resumed run rebuilds the same sets).
 local iter_cache = {[0] = {}}
 local function gone_at(order, k)
-  if order == "importance" then
+  if order == "importance" or order == "relevance" then
     local gone, copy = {}, {}
-    for i, h in ipairs(all) do copy[i] = h end
+    for i, h in ipairs(order == "importance" and all or by_relevance) do copy[i] = h end
     take(sorted_by_score(copy), gone, 0, k)
     return gone
   elseif order == "importance_iter" then

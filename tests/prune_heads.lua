@@ -35,4 +35,22 @@ tap.like(err_of(m.head_importance, m, task, {n = -1}), "n=%-1 must be >= 0", "ne
 tap.like(err_of(m.head_importance, m, task, {batch = 0}), "batch=0 must be >= 1", "batch 0")
 tap.like(err_of(m.head_importance, m, task, {spilt = "test"}), "unknown option 'spilt'", "a misspelt option is named")
 tap.like(err_of(m.head_importance, m, task, {split = "dev"}), "split='dev'", "an unknown split is named")
+
+-- m:head_relevance (Voita et al.'s LRP; numbers checked against numpy in test_head_lrp.c): the same shape
+local rel = m:head_relevance(task, {n = 16, batch = 8})
+local shape, sums = #rel == 3, true
+for i, l in ipairs(rel) do
+  local s = 0
+  for _, v in ipairs(l.scores) do s = s + v end
+  shape = shape and l.name == imp[i].name and l.heads == 4 and #l.scores == 4
+  sums = sums and (math.abs(s - 1) < 1e-9 or s <= 0)
+end
+tap.ok(shape, "head_relevance: one entry per attention layer, named and sized as head_importance's")
+tap.ok(sums, "head_relevance: each layer's scores sum to 1")
+local rraw = m:head_relevance(task, {n = 16, normalize = false, eps = 1e-3})
+tap.ok(rraw[1].scores[1] ~= rel[1].scores[1], "normalize = false gives the raw mean relevance")
+tap.is(#p:head_relevance(task, {n = 4})[2].scores, 2, "head_relevance on a model with heads dropped")
+tap.like(err_of(m.head_relevance, m, task, {eps = -1}), "eps=%-1 must be >= 0", "head_relevance: a negative eps")
+tap.like(err_of(m.head_relevance, m, task, {epsilon = 1}), "unknown option 'epsilon'.*eps, normalize",
+         "head_relevance: a misspelt option is named with the valid ones")
 tap.done()

@@ -14,6 +14,7 @@
 #include "io/atomic.h"
 #include "io/safetensors.h"
 #include "graph/rewrite.h"
+#include "graph/transform.h"
 #include "model/transformer.h"
 
 /* ---- the name tables ---- */
@@ -736,7 +737,46 @@ static pare_status write_config(const char *path, cJSON *c)
     return st;
 }
 
+/* 1 if a node reads parameter p (as an operand or a transform's auxiliary): a baked mask's parameter is not. */
+static int param_used(const pare_model *m, int64_t p)
+{
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_node *n = &m->nodes[i];
+        for (int k = 0; k < n->nparam; k++)
+            if (n->param[k] == p) return 1;
+        for (int k = 0; k < n->ntf; k++)
+            for (int j = 0; j < PARE_TF_MAX_AUX; j++)
+                if (n->tf[k].aux[j] == p) return 1;
+    }
+    return 0;
+}
+
+static pare_status hf_save_plain(const pare_model *m, const char *dir);
+
+/* Pruning masks are written as what they compute, W ⊙ M (Hugging Face has no masks): a clone with every
+ * mask baked is saved; other weight transforms (fake quantization, head gates) have no HF form. */
 pare_status pare_hf_save(const pare_model *m, const char *dir)
+{
+    int masked = 0;
+    for (int64_t i = 0; i < m->nnodes; i++)
+        for (int k = 0; k < m->nodes[i].ntf; k++) {
+            if (m->nodes[i].tf[k].kind != PARE_TF_MASK || m->nodes[i].tf[k].operand != PARE_TF_WEIGHT)
+                return pare_fail(PARE_EINVAL, "%s: %s carries a %s transform, which Hugging Face checkpoints cannot hold "
+                                 "(convert or remove it first)", dir, m->nodes[i].name, pare_tf_name(m->nodes[i].tf[k].kind));
+            masked = 1;
+        }
+    if (!masked) return hf_save_plain(m, dir);
+    pare_model *c = pare_model_clone(m);
+    if (!c) return pare_fail(PARE_ENOMEM, "out of memory saving %s", dir);
+    pare_status st = PARE_OK;
+    for (int64_t i = 0; st == PARE_OK && i < c->nnodes; i++)
+        if (c->nodes[i].ntf) st = pare_model_bake_mask(c, c->nodes[i].name);
+    if (st == PARE_OK) st = hf_save_plain(c, dir);
+    pare_model_free(c);
+    return st;
+}
+
+static pare_status hf_save_plain(const pare_model *m, const char *dir)
 {
     pare_options o;
     cJSON *opts = NULL;
@@ -818,10 +858,15 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
         cJSON *arr = cJSON_AddArrayToObject(pruned, key);
         for (int h = 0; h < k; h++) cJSON_AddItemToArray(arr, cJSON_CreateNumber(drop[h]));
     }
-    int same = st == PARE_OK && fresh->nparams == m->nparams;
-    for (int64_t i = 0; same && i < m->nparams; i++)
-        same = !strcmp(fresh->params[i].name, m->params[i].name) && fresh->params[i].shape[0] == m->params[i].shape[0] &&
-               fresh->params[i].shape[1] == m->params[i].shape[1];
+    int same = st == PARE_OK;
+    int64_t used = 0;
+    for (int64_t i = 0; same && i < m->nparams; i++) {
+        if (!param_used(m, i)) continue; /* a baked mask */
+        same = used < fresh->nparams && !strcmp(fresh->params[used].name, m->params[i].name) &&
+               fresh->params[used].shape[0] == m->params[i].shape[0] && fresh->params[used].shape[1] == m->params[i].shape[1];
+        used++;
+    }
+    same = same && used == fresh->nparams;
     pare_model_free(fresh);
     if (st != PARE_OK) {
         cJSON_Delete(pruned);
@@ -848,6 +893,7 @@ pare_status pare_hf_save(const pare_model *m, const char *dir)
     int64_t nlayers = layer_bound(m);
     for (int64_t i = 0; st == PARE_OK && i < m->nparams; i++) {
         const pare_param *p = &m->params[i];
+        if (!param_used(m, i)) continue;
         char hf[3][160];
         hf_layout how;
         if (!hf_source(a, prefix, nlayers, p->name, hf, &how)) {

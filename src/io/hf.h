@@ -29,7 +29,8 @@
  * architecture above, picked from the model's options. Heads pruned per layer are written as
  * pruned_heads (not for BART, whose configs have no such key); other per-layer edits (FFN neurons) are
  * refused: HF's configs describe one width per model.
- * Quantized weights are written as their f32 masters.
+ * Quantized weights are written as their f32 masters; a pruning mask as what it computes, W ⊙ M (HF has no
+ * masks); other weight transforms (fake quantization, head gates) are refused.
  */
 #ifndef PARE_HF_H
 #define PARE_HF_H

@@ -2,7 +2,8 @@
  * every attention head (Michel et al. 2019; compress/prune/heads.h), for head-pruning loops written in Lua
  * (experiments/sixteen_heads.lua); m:neuron_importance and m:layer_importance (compress/prune/structured.h);
  * Voita et al. 2019's hard-concrete head gates (m:head_gates, m:gate_values, m:prune_gated_heads; m:train
- * adds their L0 penalty) and head confidence (m:head_confidence; experiments/voita_heads.lua).
+ * adds their L0 penalty), head confidence (m:head_confidence; experiments/voita_heads.lua) and LRP head
+ * relevance (m:head_relevance{split, first, n, batch, eps, normalize}; compress/prune/head_lrp.c).
  *
  *     local imp = m:head_importance(task, {n = 256})
  *     for _, layer in ipairs(imp) do print(layer.name, table.concat(layer.scores, " ")) end
@@ -221,6 +222,40 @@ static int model_head_confidence(lua_State *L)
     return 1;
 }
 
+/* m:head_relevance(task [, {split, first, n, batch, eps, normalize}]) -> per layer {name, kind, heads, scores}
+ * (Voita et al. 2019's LRP relevance; the shape of m:head_importance's answer) */
+typedef struct rel_opts { double eps; int normalize; } rel_opts;
+
+static int rel_more(lua_State *L, const char *k, void *ud)
+{
+    rel_opts *o = ud;
+    if (!strcmp(k, "normalize")) o->normalize = lua_toboolean(L, -1);
+    else if (!strcmp(k, "eps")) {
+        o->eps = luaL_checknumber(L, -1);
+        char num[32];
+        snprintf(num, sizeof num, "%g", o->eps);
+        if (!(o->eps >= 0)) pare_lua_error(L, "head_relevance: eps=%s must be >= 0", num);
+    } else return 0;
+    return 1;
+}
+
+static int model_head_relevance(lua_State *L)
+{
+    pare_model *m = pare_lua_check_model(L, 1);
+    luaL_checkany(L, 2);
+    pare_lua_range r = {"train", 1, 256, 16};
+    rel_opts o = {1e-6, 1};
+    pare_lua_range_opts(L, 3, "head_relevance", &r, rel_more, &o, "eps, normalize");
+    lua_Integer first = r.first, n = r.n, batch = r.batch;
+    const pare_dataset *d = pare_lua_check_range(L, 2, r.split, "head_relevance", first, &n);
+    pare_head_scores s;
+    pare_status st = pare_head_relevance(m, d, first - 1, n, batch, o.eps, o.normalize, &s);
+    if (st != PARE_OK) return pare_lua_status_error(L, st);
+    push_scores(L, m, &s);
+    pare_head_scores_free(&s);
+    return 1;
+}
+
 void pare_lua_register_heads(lua_State *L)
 {
     static const luaL_Reg methods[] = {{"head_importance", model_head_importance},
@@ -230,6 +265,7 @@ void pare_lua_register_heads(lua_State *L)
                                        {"gate_values", model_gate_values},
                                        {"prune_gated_heads", model_prune_gated_heads},
                                        {"head_confidence", model_head_confidence},
+                                       {"head_relevance", model_head_relevance},
                                        {NULL, NULL}};
     luaL_getmetatable(L, "pare.Model");
     lua_getfield(L, -1, "__index");

@@ -1,8 +1,7 @@
 /* head_conf.c — head confidence (Voita et al. 2019, §4.1): the mean over tokens of a head's largest
  * attention weight, from the attention probabilities that pare_capture copies out ("<node>#att", per
- * example (H, Tq, Tk)). heads.h has the definition. Deliberately not here: Voita et al.'s LRP relevance
- * (propagating the top logit's relevance back through LayerNorm, the FFN and the residual stream to each
- * head), which this engine does not implement; confidence is the cheaper measure the paper reports with it. */
+ * example (H, Tq, Tk)). heads.h has the definition. Voita et al.'s LRP relevance, the measure the
+ * paper prunes by, is head_lrp.c; confidence is the cheaper one it reports beside it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -100,9 +100,21 @@ pare_status pare_head_gates_prune(pare_model **out, const pare_model *m, int64_t
 /* ---- head confidence (Voita et al. 2019's second measure; head_conf.c) ----
  * The mean, over examples [first, first + n) of d and their valid query positions (t < length; an encoder
  * layer's queries: s < source length), of a head's largest attention weight max_k p[t, k], for every
- * self- and cross-attention layer of m (dense attention, which keeps its probabilities). Not Voita et al.'s
- * LRP relevance: the proxy they report beside it. */
+ * self- and cross-attention layer of m (dense attention, which keeps its probabilities): the cheaper measure
+ * Voita et al. report beside LRP relevance (below). */
 pare_status pare_head_confidence(const pare_model *m, const pare_dataset *d, int64_t first, int64_t n, int64_t batch,
                                  pare_head_scores *out);
+
+/* ---- head relevance by LRP (Voita et al. 2019, §4.2; head_lrp.c, rules in lrp.h) ----
+ * For each of examples [first, first + n) of d: the top-1 logit's value as relevance (per-token logits: at
+ * every valid position, divided by the length), propagated back with the ε-rule (eps ≥ 0, the stabiliser)
+ * through Linear, LayerNorm, residual sums, activations, pooling and attention (probabilities held
+ * constant) to each attention node's output; a head's relevance is the sum over its columns and the
+ * example's rows, averaged over the examples. normalize: each layer's scores divided by their sum (by the
+ * sum of their magnitudes if that sum is not positive), so a layer's heads sum to 1. batch: examples per
+ * captured forward. Errors: non-dense attention (no probabilities kept), weights not in f32, an op without
+ * a rule, a range outside d. */
+pare_status pare_head_relevance(const pare_model *m, const pare_dataset *d, int64_t first, int64_t n, int64_t batch,
+                                double eps, int normalize, pare_head_scores *out);
 
 #endif
