@@ -4,7 +4,7 @@
  * Checks:
  *   - every layout, fast kernel and reference, against an independent dense Linear in double precision on
  *     the masked weights (to float rounding), at odd shapes (N, K not multiples of the blocks or of 16), M in
- *     {1, 3, 8, 17, 64, 130} (the per-token and the tiled paths, partial tiles), with and without bias, at 1
+ *     {1, 2, 3, 5, 7, 8, 17, 64, 130} (the per-token and the tiled paths, partial tiles), with and without bias, at 1
  *     and 2 threads;
  *   - CSR int8 bit-identical to pare's dense int8 reference (pare_linear_i8_dynamic_ref) on the same masked
  *     weights: the same per-channel grid, per-token activations and float epilogue;
@@ -81,7 +81,7 @@ static size_t expect_bytes(const pare_sparse_weight *w)
     switch (s->kind) {
     case PARE_SP_CSR: return (size_t)w->nonzero * 5 + (size_t)((w->K + 127) / 128 * (w->N + 1)) * 4;
     case PARE_SP_CSR_I8: return (size_t)w->nonzero * 2 + (size_t)((w->K + 127) / 128 * (w->N + 1)) * 4 + (size_t)w->N * 4;
-    case PARE_SP_NM: return (size_t)(w->N * w->K / s->m * s->n) * 5;
+    case PARE_SP_NM: return (size_t)((w->N + 15) / 16 * 16 * w->K / s->m * s->n) * 5; /* channels padded to 16 */
     default: return (size_t)w->nblk * ((size_t)s->br * s->bc * 4 + 2) + (size_t)((w->N + s->br - 1) / s->br + 1) * 4;
     }
 }
@@ -111,7 +111,7 @@ static void check_layout(const char *spec_text, int64_t N, int64_t K, double spa
 
     pare_i8_weight qw = {0};
     if (s.kind == PARE_SP_CSR_I8) pare_i8_weight_quantize(&qw, W, N, K);
-    static const int64_t Ms[] = {1, 3, 8, 17, 64, 130};
+    static const int64_t Ms[] = {1, 2, 3, 5, 7, 8, 17, 64, 130};
     for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++) {
         int64_t M = Ms[mi];
         float *x = randn(M * K), *want = malloc(sizeof(float) * (size_t)(M * N)), *got = malloc(sizeof(float) * (size_t)(M * N)),
@@ -238,6 +238,10 @@ int main(void)
     check_layout("nm2:4", 37, 44, 0.5);
     check_layout("nm2:4", 48, 64, 0.5);
     check_layout("nm4:8", 21, 40, 0.5);
+    check_layout("nm4:8", 300, 256, 0.5); /* threaded, N % 16 = 12 */
+    check_layout("nm1:2", 19, 30, 0.5);   /* the 2-float broadcast */
+    check_layout("nm2:16", 33, 64, 0.5);  /* a whole zmm per group */
+    check_layout("nm1:4", 16, 8, 0.5);
     check_layout("bsr4x1", 37, 45, 0.8);
     check_layout("bsr4x1", 64, 96, 0.7);
     check_layout("bsr16x16", 37, 45, 0.5);

@@ -134,12 +134,6 @@ static void transpose_f32_avx512(float *xT, const float *x, int64_t M, int64_t K
         for (int64_t m0 = 0; m0 < Mp; m0 += 16) transpose_block_avx512(xT, x, M, K, Mp, Kp, k0, m0);
 }
 
-/* The stored column of value j of an N:M row (j counted from the row's start). */
-static inline int64_t nm_col(const pare_sparse_weight *w, const uint8_t *pos, int64_t j)
-{
-    return j / w->spec.n * w->spec.m + pos[j];
-}
-
 /* Output columns of a token tile, gathered 16 at a time before they are written: y's rows are N floats
  * apart, so writing one column at a time touches a cache line per token — and with N a multiple of 1024 the
  * lines of one column all fall in a few L1 sets (measured: 80% of the kernel's time at 768×768, M = 128).
@@ -202,48 +196,110 @@ static inline void put_col(otile *o, float *y, int64_t N, int64_t n, int64_t m0,
 
 /* ====================================== AVX-512 ====================================== */
 
-/* NM f32 tiles: rows [n0, n1) of the output, every token tile. */
-AVX512 static void nm_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
-                                 const float *bias, int64_t n0, int64_t n1)
+/* N:M, channel-interleaved (sparse.h): 16 output channels in the lanes of a vector, T tokens in T accumulators.
+ * Per group g of m inputs and token t: x[t, g·m .. g·m+m-1] broadcast into every m-float lane group of a zmm
+ * (one load), then per slot s one vpermps picks each channel's input by its stored position and one FMA with
+ * the 16 channels' values of slot s. The values and positions of a group are loaded once per T tokens; x is
+ * read in place (no transpose), y written as whole rows of 16 channels (no output transpose).
+ * Cost per group and token at 2:4: 1 load, 2 permutes, 2 FMAs for 16 × 4 dense MACs (dense: 4 FMAs). */
+#define AVX512_INLINE AVX512 __attribute__((always_inline)) static inline
+/* Each lane's input from the group broadcast in xb: in-lane vpermilps when the group fits a 128-bit lane (m <= 4:
+ * cheaper than the cross-lane vpermps, which 4:8 and wider need). */
+AVX512_INLINE __m512 nm_pick(__m512i ix, __m512 xb, const int m)
 {
-    const int64_t N = w->N;
-    otile o;
-    o.cnt = 0, o.mcnt = 0, o.avx = 1;
-    const int64_t per = w->K / w->spec.m * w->spec.n;
-    const int ln = __builtin_ctz((unsigned)w->spec.n), lm = __builtin_ctz((unsigned)w->spec.m);
-    float t[TILE] __attribute__((aligned(64)));
-    for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
-        const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
-        const int64_t ws = Mp - m0 >= TILE ? TILE : Mp - m0; /* the tile's row stride (tile-major xT) */
-        const float *xb = xT + m0 * (w->K + 16);
-        for (int64_t n = n0; n < n1; n++) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            const int64_t b = n * per;
-            const float *v = w->val + b;
-            const uint8_t *pos = w->pos + b;
-            if (nv == 4) {
-                for (int64_t j = 0; j < per; j++) {
-                    const float *xr = xb + (((j >> ln) << lm) + pos[j]) * ws;
-                    __m512 s = _mm512_set1_ps(v[j]);
-                    a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
-                    a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
-                    a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
-                    a3 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 48), a3);
-                }
-            } else { /* the last tile, 1..3 vectors */
-                for (int64_t j = 0; j < per; j++) {
-                    const float *xr = xb + (((j >> ln) << lm) + pos[j]) * ws;
-                    __m512 s = _mm512_set1_ps(v[j]);
-                    a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
-                    if (nv > 1) a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
-                    if (nv > 2) a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
+    return m <= 4 ? _mm512_permutevar_ps(xb, ix) : _mm512_permutexvar_ps(ix, xb);
+}
+
+AVX512_INLINE __m512 nm_bcast(const float *p, const int m)
+{
+    if (m == 16) return _mm512_loadu_ps(p);
+    if (m == 8) return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd((const double *)p)));
+    if (m == 4) return _mm512_broadcast_f32x4(_mm_loadu_ps(p));
+    double d;
+    memcpy(&d, p, sizeof d);
+    return _mm512_castpd_ps(_mm512_set1_pd(d));
+}
+
+/* Channel block c (channels 16c .. 16c+15), tokens [t0, t0 + T). */
+AVX512_INLINE void nm_block(float *y, const float *x, const pare_sparse_weight *w, const float *bias, int64_t c,
+                            int64_t t0, const int T, const int m, const int n)
+{
+    const int64_t N = w->N, K = w->K, G = K / m;
+    const int64_t per = G * n;
+    const float *v = w->val + c * per * PARE_SP_NM_CB;
+    const uint8_t *ps = w->pos + c * per * PARE_SP_NM_CB;
+    const float *xt = x + t0 * K;
+    __m512 acc[8], acc2[4];
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; t++) acc[t] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; t++) acc2[t] = _mm512_setzero_ps();
+    if (T == 1) { /* one token: four groups in flight (four FMA chains) */
+        int64_t g = 0;
+        for (; g + 4 <= G; g += 4)
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; u++) {
+                const __m512 xb = nm_bcast(xt + (g + u) * m, m);
+                for (int sl = 0; sl < n; sl++) {
+                    const int64_t j = ((g + u) * n + sl) * PARE_SP_NM_CB;
+                    const __m512i ix = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ps + j)));
+                    acc2[u] = _mm512_fmadd_ps(nm_pick(ix, xb, m), _mm512_loadu_ps(v + j), acc2[u]);
                 }
             }
-            _mm512_store_ps(t, a0), _mm512_store_ps(t + 16, a1), _mm512_store_ps(t + 32, a2), _mm512_store_ps(t + 48, a3);
-            put_col(&o, y, N, n, m0, (M - m0 < TILE ? M - m0 : TILE), t, bias);
+        for (; g < G; g++) {
+            const __m512 xb = nm_bcast(xt + g * m, m);
+            for (int sl = 0; sl < n; sl++) {
+                const int64_t j = (g * n + sl) * PARE_SP_NM_CB;
+                const __m512i ix = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ps + j)));
+                acc2[0] = _mm512_fmadd_ps(nm_pick(ix, xb, m), _mm512_loadu_ps(v + j), acc2[0]);
+            }
+        }
+        acc[0] = _mm512_add_ps(_mm512_add_ps(acc2[0], acc2[1]), _mm512_add_ps(acc2[2], acc2[3]));
+    } else {
+        for (int64_t g = 0; g < G; g++) {
+            __m512 xb[8];
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) xb[t] = nm_bcast(xt + t * K + g * m, m);
+#pragma GCC unroll 4
+            for (int sl = 0; sl < n; sl++) {
+                const int64_t j = (g * n + sl) * PARE_SP_NM_CB;
+                const __m512i ix = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ps + j)));
+                const __m512 vs = _mm512_loadu_ps(v + j);
+#pragma GCC unroll 8
+                for (int t = 0; t < T; t++) acc[t] = _mm512_fmadd_ps(nm_pick(ix, xb[t], m), vs, acc[t]);
+            }
         }
     }
-    ot_flush(&o, y, N);
+    const int64_t n0 = c * PARE_SP_NM_CB;
+    const __mmask16 k = n0 + 16 <= N ? (__mmask16)0xffff : (__mmask16)((1u << (N - n0)) - 1);
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(k, bias + n0) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(y + (t0 + t) * N + n0, k, _mm512_add_ps(acc[t], b));
+}
+
+/* Channel blocks [c0, c1), every token: blocks of 8 tokens, the rest 4 / 2 / 1 at a time. */
+AVX512_INLINE void nm_blocks_m(float *y, const float *x, const pare_sparse_weight *w, const float *bias, int64_t M,
+                               int64_t c0, int64_t c1, const int m, const int n)
+{
+    for (int64_t c = c0; c < c1; c++) {
+        int64_t t = 0;
+        for (; t + 8 <= M; t += 8) nm_block(y, x, w, bias, c, t, 8, m, n);
+        if (t + 4 <= M) nm_block(y, x, w, bias, c, t, 4, m, n), t += 4;
+        if (t + 2 <= M) nm_block(y, x, w, bias, c, t, 2, m, n), t += 2;
+        if (t < M) nm_block(y, x, w, bias, c, t, 1, m, n);
+    }
+}
+
+AVX512 static void nm_avx512(float *y, const float *x, const pare_sparse_weight *w, const float *bias, int64_t M,
+                             int64_t c0, int64_t c1)
+{
+    const int n = w->spec.n, m = w->spec.m; /* 2:4 and 4:8 with constant slot counts (unrolled), the rest generic */
+    if (m == 4 && n == 2) nm_blocks_m(y, x, w, bias, M, c0, c1, 4, 2);
+    else if (m == 8 && n == 4) nm_blocks_m(y, x, w, bias, M, c0, c1, 8, 4);
+    else if (m == 2) nm_blocks_m(y, x, w, bias, M, c0, c1, 2, n);
+    else if (m == 4) nm_blocks_m(y, x, w, bias, M, c0, c1, 4, n);
+    else if (m == 8) nm_blocks_m(y, x, w, bias, M, c0, c1, 8, n);
+    else nm_blocks_m(y, x, w, bias, M, c0, c1, 16, n);
 }
 
 /* CSR f32 tiles, rows [n0, n1): per token tile, panel by panel (x's 128 rows × 64 tokens, 32 KB, stay in L1),
@@ -405,31 +461,6 @@ AVX512 static void bsr16_avx512(float *y, const float *xT, int64_t Mp, int64_t M
     ot_flush(&o, y, N);
 }
 
-/* One token, NM: y[n] = Σ_j v[j]·x[k_j] + bias[n], n in [n0, n1), 16 gathered products per step. */
-AVX512 static void dot_nm_avx512(float *yr, const float *xr, const pare_sparse_weight *w, const float *bias, int64_t n0,
-                                 int64_t n1)
-{
-    const int64_t per = w->K / w->spec.m * w->spec.n;
-    const int ln = __builtin_ctz((unsigned)w->spec.n), lm = __builtin_ctz((unsigned)w->spec.m);
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int64_t n = n0; n < n1; n++) {
-        const int64_t b = n * per, e = b + per;
-        __m512 acc = _mm512_setzero_ps(), acc2 = acc;
-        int64_t j = b;
-        for (; j + 16 <= e; j += 16) {
-            __m512i jv = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(j - b)));
-            __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(jv, ln), lm),
-                                           _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(w->pos + j))));
-            __m512 xv = _mm512_i32gather_ps(idx, xr, 4);
-            if ((j - b) & 16) acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(w->val + j), xv, acc2);
-            else acc = _mm512_fmadd_ps(_mm512_loadu_ps(w->val + j), xv, acc);
-        }
-        float s = _mm512_reduce_add_ps(_mm512_add_ps(acc, acc2));
-        for (; j < e; j++) s += w->val[j] * xr[(((j - b) >> ln) << lm) + w->pos[j]];
-        yr[n] = s + (bias ? bias[n] : 0.0f);
-    }
-}
-
 /* One token, CSR: panel by panel, rows inside (the storage order: the weights stream sequentially), four
  * scalar partial sums per row segment. A 16-lane masked gather per step measured 1.4x slower (segments
  * are short, ~13 nonzeros at 90% zeros, and a gather costs about a load per lane). */
@@ -551,18 +582,15 @@ PARE_HOT static void rows_f32_c(float *y, const float *xT, int64_t Mp, int64_t M
     const int64_t N = w->N;
     otile o;
     o.cnt = 0, o.mcnt = 0, o.avx = 0;
-    const int nm = w->spec.kind == PARE_SP_NM;
-    const int64_t per = nm ? w->K / w->spec.m * w->spec.n : 0;
     float t[TILE];
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int64_t width = Mp - m0 < TILE ? Mp - m0 : TILE;
         for (int64_t n = n0; n < n1; n++) {
             for (int64_t i = 0; i < TILE; i++) t[i] = 0;
-            for (int64_t p = 0; p < (nm ? 1 : w->npanel); p++) { /* NM: one "panel", the whole row */
-                int64_t b = nm ? n * per : w->rowptr[p * (N + 1) + n], e = nm ? b + per : w->rowptr[p * (N + 1) + n + 1];
+            for (int64_t p = 0; p < w->npanel; p++) {
+                int64_t b = w->rowptr[p * (N + 1) + n], e = w->rowptr[p * (N + 1) + n + 1];
                 for (int64_t j = b; j < e; j++) {
-                    const float *xr =
-                        xT + m0 + (nm ? nm_col(w, w->pos + b, j - b) : p * PARE_SP_PANEL + w->pcol[j]) * Mp;
+                    const float *xr = xT + m0 + (p * PARE_SP_PANEL + w->pcol[j]) * Mp;
                     const float v = w->val[j];
                     if (width == TILE)
                         for (int i = 0; i < TILE; i++) t[i] += v * xr[i];
@@ -627,6 +655,29 @@ PARE_HOT static void rows_i8_c(float *y, const int32_t *xT, int64_t Mp, int64_t 
     ot_flush(&o, y, N);
 }
 
+/* N:M, portable: channel blocks [c0, c1), every token, on x in place; 16 channels' sums side by side (the
+ * clones vectorize the r loop). */
+PARE_HOT static void nm_c(float *y, const float *x, const pare_sparse_weight *w, const float *bias, int64_t M,
+                          int64_t c0, int64_t c1)
+{
+    const int64_t N = w->N, K = w->K;
+    const int n = w->spec.n, m = w->spec.m;
+    const int64_t per = K / m * n;
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t t = 0; t < M; t++) {
+            float s[PARE_SP_NM_CB] = {0};
+            const float *xr = x + t * K;
+            for (int64_t j = 0; j < per; j++) {
+                const float *v = w->val + (c * per + j) * PARE_SP_NM_CB;
+                const uint8_t *ps = w->pos + (c * per + j) * PARE_SP_NM_CB;
+                const float *xg = xr + j / n * m;
+                for (int r = 0; r < PARE_SP_NM_CB; r++) s[r] += v[r] * xg[ps[r]];
+            }
+            for (int r = 0; r < PARE_SP_NM_CB && c * PARE_SP_NM_CB + r < N; r++)
+                y[t * N + c * PARE_SP_NM_CB + r] = s[r] + (bias ? bias[c * PARE_SP_NM_CB + r] : 0.0f);
+        }
+}
+
 /* One token, any layout but CSR_I8, portable: the reference's loops on one token and a range of rows. */
 static void dot_c(float *yr, const float *xr, const pare_sparse_weight *w, const float *bias, int64_t n0, int64_t n1)
 {
@@ -645,15 +696,11 @@ static void dot_c(float *yr, const float *xr, const pare_sparse_weight *w, const
         }
         return;
     }
-    const int nm = w->spec.kind == PARE_SP_NM;
-    const int64_t per = nm ? K / w->spec.m * w->spec.n : 0;
     for (int64_t n = n0; n < n1; n++) {
         float s = 0;
-        for (int64_t p = 0; p < (nm ? 1 : w->npanel); p++) {
-            int64_t b = nm ? n * per : w->rowptr[p * (N + 1) + n], e = nm ? b + per : w->rowptr[p * (N + 1) + n + 1];
-            for (int64_t j = b; j < e; j++)
-                s += w->val[j] * xr[nm ? nm_col(w, w->pos + b, j - b) : p * PARE_SP_PANEL + w->pcol[j]];
-        }
+        for (int64_t p = 0; p < w->npanel; p++)
+            for (uint32_t j = w->rowptr[p * (N + 1) + n]; j < w->rowptr[p * (N + 1) + n + 1]; j++)
+                s += w->val[j] * xr[p * PARE_SP_PANEL + w->pcol[j]];
         yr[n] = s + (bias ? bias[n] : 0.0f);
     }
 }
@@ -709,6 +756,15 @@ pare_status pare_sparse_linear_fast_(float *y, const float *x, const pare_sparse
         }
         return PARE_OK;
     }
+    if (w->spec.kind == PARE_SP_NM) { /* x in place, any M: parallel over blocks of 16 channels */
+        const int64_t nb = (N + PARE_SP_NM_CB - 1) / PARE_SP_NM_CB;
+#pragma omp parallel for schedule(static) if (par)
+        for (int64_t c = 0; c < nb; c++) {
+            if (avx) nm_avx512(y, x, w, bias, M, c, c + 1);
+            else nm_c(y, x, w, bias, M, c, c + 1);
+        }
+        return PARE_OK;
+    }
     if (M < PARE_SP_TILE_MIN) {
         for (int64_t m = 0; m < M; m++) {
 #pragma omp parallel for schedule(static) if (par)
@@ -716,7 +772,6 @@ pare_status pare_sparse_linear_fast_(float *y, const float *x, const pare_sparse
                 int64_t a = units * c / 64, b = units * (c + 1) / 64;
                 if (!avx) dot_c(y + m * N, x + m * K, w, bias, a, b);
                 else if (bsr) dot_bsr_avx512(y + m * N, x + m * K, w, bias, a, b);
-                else if (w->spec.kind == PARE_SP_NM) dot_nm_avx512(y + m * N, x + m * K, w, bias, a, b);
                 else dot_csr_avx512(y + m * N, x + m * K, w, bias, a, b);
             }
         }
@@ -731,8 +786,7 @@ pare_status pare_sparse_linear_fast_(float *y, const float *x, const pare_sparse
         if (!avx) {
             if (bsr) bsr_c(y, xT, Mp, M, w, bias, a, b);
             else rows_f32_c(y, xT, Mp, M, w, bias, a, b);
-        } else if (w->spec.kind == PARE_SP_NM) nm_f32_avx512(y, xT, Mp, M, w, bias, a, b);
-        else if (!bsr) csr_f32_avx512(y, xT, Mp, M, w, bias, yacc, a, b);
+        } else if (!bsr) csr_f32_avx512(y, xT, Mp, M, w, bias, yacc, a, b);
         else if (w->spec.br == 4) bsr4_avx512(y, xT, Mp, M, w, bias, a, b);
         else bsr16_avx512(y, xT, Mp, M, w, bias, a, b);
     }
