@@ -4,8 +4,9 @@
  * Checks:
  *   - every layout, fast kernel and reference, against an independent dense Linear in double precision on
  *     the masked weights (to float rounding), at odd shapes (N, K not multiples of the blocks or of 16), M in
- *     {1, 2, 3, 5, 7, 8, 17, 64, 130} (the per-token and the tiled paths, partial tiles), with and without bias, at 1
- *     and 2 threads;
+ *     {1, 2, 3, 5, 7, 8, 17, 64, 130} (the per-token and the tiled paths, partial tiles; N:M's token blocks
+ *     of 8/4/2/1), with and without bias, at 1 and 2 threads (N up to 500: one to three work chunks, partial
+ *     chunks; N:M with N not a multiple of 16 and m = 2, 4, 8, 16);
  *   - CSR int8 bit-identical to pare's dense int8 reference (pare_linear_i8_dynamic_ref) on the same masked
  *     weights: the same per-channel grid, per-token activations and float epilogue;
  *   - the layouts hold the weights exactly (to_dense gives the masked W back) and their byte counts are the
@@ -233,6 +234,9 @@ int main(void)
     check_layout("csr", 20, 600, 0.3); /* fewer output rows than work chunks: empty chunks, threaded */
     check_layout("bsr4x1", 20, 600, 0.3);
     check_layout("csr_i8", 20, 600, 0.3);
+    check_layout("csr", 500, 70, 0.9);    /* chunks of 192 channels at 2 threads: 192 + 192 + 116 */
+    check_layout("bsr4x1", 450, 40, 0.7); /* block rows in chunks of 48, the last block row partial */
+    check_layout("csr_i8", 420, 50, 0.8);
     check_layout("csr_i8", 37, 45, 0.8);
     check_layout("csr_i8", 50, 200, 0.9);
     check_layout("nm2:4", 37, 44, 0.5);

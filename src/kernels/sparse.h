@@ -28,10 +28,13 @@
  * 32 KB), each row's 64 accumulators carried across panels in the workspace. Blocks (BSR) share each load
  * of xT among br output channels (4×1: 4 FMAs per load; 16×16: 16). Output tiles are columns of y; 16 of
  * them are gathered and written as whole rows through 16×16 register transposes. Below 8 rows (decode,
- * M = 1) each token is a row-by-row dot product: four scalar partial sums per row and panel (CSR), AVX-512
- * gathers of x by the computed columns (NM), a 4-lane FMA per block with x[k] broadcast (4×1), a column of
- * the block times a broadcast x (16×16).
- * OpenMP over output channels (block rows), 64 chunks. The vector code is AVX-512 intrinsics (target
+ * M = 1) each token is a row-by-row dot product: four scalar partial sums per row and panel (CSR), a 4-lane
+ * FMA per block with x[k] broadcast (4×1), a column of the block times a broadcast x (16×16).
+ * N:M, any M, needs neither transpose: 16 output channels in the lanes of a vector; per group of m inputs and
+ * token, x's group broadcast into every lane group, each lane's input picked by its stored slot position
+ * (vpermilps, vpermps for m > 4), one FMA per slot with the 16 channels' values; 8 tokens in registers.
+ * OpenMP over output channels (block rows): the tile paths in chunks of ~192 channels (whole groups of 16),
+ * the per-token paths in 64 chunks, N:M by blocks of 16 channels. The vector code is AVX-512 intrinsics (target
  * attributes, never -march), used when pare_cpu_get() reports avx512f/bw/vl; otherwise plain C loops
  * compiled three times (PARE_HOT: AVX-512, AVX2+FMA, baseline clones, the loader picks by CPU) on a
  * row-major transpose.

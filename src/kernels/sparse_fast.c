@@ -9,13 +9,15 @@
  * acc[q] += w · xT[k, m0 + 16q .. +16]. The weights are read once per 64 tokens, never expanded. Output
  * columns are collected 16 at a time (otile) and written as rows.
  * M < PARE_SP_TILE_MIN: one token at a time, a dot product per output channel: CSR with scalar partial
- * sums, N:M with x gathered by the computed columns (vgatherdps, 16 weights per step), 4×1 blocks a 4-lane
- * FMA each, 16×16 blocks a 16-lane FMA per block column.
+ * sums, 4×1 blocks a 4-lane FMA each, 16×16 blocks a 16-lane FMA per block column.
+ * N:M (any M): x read in place, 16 output channels per vector, the slot picked by a permute (nm_block).
  * CSR_I8: tokens quantized per token (pare_quantize_rows_s8_checked), the same tiles on int32 lanes
  * (vpmulld: exact), the float epilogue of the dense int8 reference, written out in scalar code so the
  * compiler (-ffp-contract=off under -std=c11) rounds it the same way.
  *
- * Deliberately not here: software prefetch (tried on the CSR tile: no gain), AVX2 intrinsics (the AVX2
+ * Deliberately not here: software prefetch (tried on the CSR tile: no gain), a gathered CSR decode (row by
+ * row, a masked 16-lane gather per panel segment, one reduction per row: 1.6x faster at 768x3072 with hot
+ * weights, but 0.74x at 768x768 and slower in the cold-weight benchmark at both), AVX2 intrinsics (the AVX2
  * clone of the portable code stands in), VNNI for CSR_I8 (vpdpbusd wants 4 consecutive k per lane;
  * unstructured rows have no such runs).
  */
@@ -124,6 +126,22 @@ AVX512 static void transpose_block_avx512(float *xT, const float *x, int64_t M, 
             for (int64_t i = 0; i < 16; i++) XT(k0 + c, m0)[i] = m0 + i < M && k0 + c < K ? x[(m0 + i) * K + k0 + c] : 0.0f;
     }
 }
+/* The same block of the quantized tokens qx (M, K) int8, as floats (CSR_I8's tiles run float FMAs, exact). */
+AVX512 static void transpose_block_i8f_avx512(float *xT, const int8_t *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp,
+                                              int64_t k0, int64_t m0)
+{
+    if (m0 + 16 <= M && k0 + 16 <= K) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++)
+            r[i] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(x + (m0 + i) * K + k0))));
+        tr16(r);
+        for (int c = 0; c < 16; c++) _mm512_store_ps(XT(k0 + c, m0), r[c]);
+    } else {
+        for (int64_t c = 0; c < 16 && k0 + c < Kp; c++)
+            for (int64_t i = 0; i < 16; i++)
+                XT(k0 + c, m0)[i] = m0 + i < M && k0 + c < K ? (float)x[(m0 + i) * K + k0 + c] : 0.0f;
+    }
+}
 #undef XT
 
 /* Rows [k0, k0 + 16) of xT (tile-major), every token: one k-block of the transpose, called from the OpenMP loop of
@@ -134,6 +152,12 @@ AVX512 static void transpose_kblock_avx512(float *xT, const float *x, int64_t M,
                                            int64_t k0)
 {
     for (int64_t m0 = 0; m0 < Mp; m0 += 16) transpose_block_avx512(xT, x, M, K, Mp, Kp, k0, m0);
+}
+
+AVX512 static void transpose_kblock_i8f_avx512(float *xT, const int8_t *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp,
+                                               int64_t k0)
+{
+    for (int64_t m0 = 0; m0 < Mp; m0 += 16) transpose_block_i8f_avx512(xT, x, M, K, Mp, Kp, k0, m0);
 }
 
 /* Output columns of a token tile, gathered 16 at a time before they are written: y's rows are N floats
@@ -304,16 +328,34 @@ AVX512 static void nm_avx512(float *y, const float *x, const pare_sparse_weight 
     else nm_blocks_m(y, x, w, bias, M, c0, c1, 16, n);
 }
 
-/* CSR f32 tiles, rows [n0, n1): per token tile, panel by panel (x's 128 rows × 64 tokens, 32 KB, stay in L1),
- * every row's nonzeros in the panel into its accumulators yacc[n] (64 floats, carried across panels). */
-AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
-                                  const float *bias, float *yacc, int64_t n0, int64_t n1)
+/* CSR tiles, rows [n0, n1): per token tile, panel by panel (x's 128 rows × 64 tokens, 32 KB, stay in L1),
+ * every row's nonzeros in the panel into its accumulators yacc[n] (64 lanes, carried across panels).
+ * i8 (CSR_I8): the same float FMAs on the integer values (xT holds the quantized tokens as floats, the weights
+ * are converted as they are broadcast). Exact: a panel's sum has at most 128 products of |q| <= 127, so every
+ * partial sum is an integer below 128·127² < 2^24, which f32 holds exactly; each panel's sum is converted to
+ * int32 and added to the int32 accumulators, and the float epilogue of the dense int8 reference follows. */
+AVX512 __attribute__((always_inline)) static inline void csr_tiles(float *y, const float *xT, int64_t Mp, int64_t M,
+                                                                   const pare_sparse_weight *w, const float *bias,
+                                                                   const float *sx, float *yacc, int64_t n0,
+                                                                   int64_t n1, const int i8)
 {
     const int64_t N = w->N;
     otile o;
     o.cnt = 0, o.mcnt = 0, o.avx = 1;
     const uint8_t *col = w->pcol;
     const float *v = w->val;
+    const int8_t *qv = w->qval;
+#define VAL(j) (i8 ? (float)qv[j] : v[j])
+#define LOAD_ACC(ptr) (p && !i8 ? _mm512_load_ps(ptr) : z)
+#define STORE_ACC(ptr, sum)                                                                                            \
+    do {                                                                                                               \
+        if (!i8) _mm512_store_ps(ptr, sum);                                                                            \
+        else {                                                                                                         \
+            __m512i si_ = _mm512_cvtps_epi32(sum);                                                                     \
+            if (p) si_ = _mm512_add_epi32(si_, _mm512_load_si512(ptr));                                                \
+            _mm512_store_si512(ptr, si_);                                                                              \
+        }                                                                                                              \
+    } while (0)
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
         const int64_t ws = Mp - m0 >= TILE ? TILE : Mp - m0; /* the tile's row stride (tile-major xT) */
@@ -330,9 +372,8 @@ AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t
                 }
                 const __m512 z = _mm512_setzero_ps();
                 if (nv == 4) { /* two nonzeros per step into two sets of accumulators: 8 independent FMA chains */
-                    __m512 a0 = p ? _mm512_load_ps(acc) : z, a1 = p ? _mm512_load_ps(acc + 16) : z,
-                           a2 = p ? _mm512_load_ps(acc + 32) : z, a3 = p ? _mm512_load_ps(acc + 48) : z, c0 = z, c1 = z,
-                           c2 = z, c3 = z;
+                    __m512 a0 = LOAD_ACC(acc), a1 = LOAD_ACC(acc + 16), a2 = LOAD_ACC(acc + 32), a3 = LOAD_ACC(acc + 48),
+                           c0 = z, c1 = z, c2 = z, c3 = z;
                     /* four nonzeros per step: their values in one 16-byte load broadcast to every lane
                      * group, each picked by an in-lane vpermilps, their columns in one 32-bit load: 18 loads
                      * per 4 nonzeros instead of 24 (the load ports bound this loop) */
@@ -343,8 +384,10 @@ AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t
         A2 = _mm512_fmadd_ps(S, _mm512_load_ps(xr_ + 32), A2), A3 = _mm512_fmadd_ps(S, _mm512_load_ps(xr_ + 48), A3); \
     } while (0)
                     for (; j + 4 <= e; j += 4) {
-                        const __m512 vv = _mm512_broadcast_f32x4(_mm_loadu_ps(v + j));
-                        uint32_t c4;
+                        uint32_t c4, q4;
+                        if (i8) memcpy(&q4, qv + j, sizeof q4);
+                        const __m512 vv = _mm512_broadcast_f32x4(
+                            i8 ? _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128((int)q4))) : _mm_loadu_ps(v + j));
                         memcpy(&c4, col + j, sizeof c4);
                         CSR_STEP(a0, a1, a2, a3, _mm512_permute_ps(vv, 0x00), c4 & 0xff);
                         CSR_STEP(c0, c1, c2, c3, _mm512_permute_ps(vv, 0x55), (c4 >> 8) & 0xff);
@@ -352,33 +395,66 @@ AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t
                         CSR_STEP(c0, c1, c2, c3, _mm512_permute_ps(vv, 0xff), c4 >> 24);
                     }
                     for (; j + 2 <= e; j += 2) {
-                        CSR_STEP(a0, a1, a2, a3, _mm512_set1_ps(v[j]), col[j]);
-                        CSR_STEP(c0, c1, c2, c3, _mm512_set1_ps(v[j + 1]), col[j + 1]);
+                        CSR_STEP(a0, a1, a2, a3, _mm512_set1_ps(VAL(j)), col[j]);
+                        CSR_STEP(c0, c1, c2, c3, _mm512_set1_ps(VAL(j + 1)), col[j + 1]);
                     }
 #undef CSR_STEP
                     if (j < e) {
                         const float *xr = xp + (int64_t)col[j] * TILE;
-                        __m512 s = _mm512_set1_ps(v[j]);
+                        __m512 s = _mm512_set1_ps(VAL(j));
                         a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
                         a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
                         a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
                         a3 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 48), a3);
                     }
-                    _mm512_store_ps(acc, _mm512_add_ps(a0, c0)), _mm512_store_ps(acc + 16, _mm512_add_ps(a1, c1));
-                    _mm512_store_ps(acc + 32, _mm512_add_ps(a2, c2)), _mm512_store_ps(acc + 48, _mm512_add_ps(a3, c3));
+                    STORE_ACC(acc, _mm512_add_ps(a0, c0));
+                    STORE_ACC(acc + 16, _mm512_add_ps(a1, c1));
+                    STORE_ACC(acc + 32, _mm512_add_ps(a2, c2));
+                    STORE_ACC(acc + 48, _mm512_add_ps(a3, c3));
                 } else { /* the last tile, 1..3 vectors */
                     for (int q = 0; q < nv; q++) {
-                        __m512 a = p ? _mm512_load_ps(acc + 16 * q) : z;
+                        __m512 a = LOAD_ACC(acc + 16 * q);
                         for (uint32_t k = j; k < e; k++)
-                            a = _mm512_fmadd_ps(_mm512_set1_ps(v[k]), _mm512_load_ps(xp + (int64_t)col[k] * ws + 16 * q), a);
-                        _mm512_store_ps(acc + 16 * q, a);
+                            a = _mm512_fmadd_ps(_mm512_set1_ps(VAL(k)), _mm512_load_ps(xp + (int64_t)col[k] * ws + 16 * q), a);
+                        STORE_ACC(acc + 16 * q, a);
                     }
                 }
             }
         }
-        for (int64_t n = n0; n < n1; n++) put_col(&o, y, N, n, m0, (M - m0 < TILE ? M - m0 : TILE), yacc + n * TILE, bias);
+        const int64_t cnt = M - m0 < TILE ? M - m0 : TILE;
+        for (int64_t n = n0; n < n1; n++) {
+            if (!i8) {
+                put_col(&o, y, N, n, m0, cnt, yacc + n * TILE, bias);
+                continue;
+            }
+            const int32_t *t = (const int32_t *)(yacc + n * TILE);
+            float f[TILE];
+            for (int64_t i = 0; i < cnt; i++) { /* the dense int8 reference's epilogue, operation for operation */
+                float sc = sx[m0 + i] * w->scale[n];
+                float r = (float)t[i] * sc;
+                if (bias) r = r + bias[n];
+                f[i] = r;
+            }
+            put_col(&o, y, N, n, m0, cnt, f, NULL);
+        }
     }
     ot_flush(&o, y, N);
+#undef VAL
+#undef LOAD_ACC
+#undef STORE_ACC
+}
+
+AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                                  const float *bias, float *yacc, int64_t n0, int64_t n1)
+{
+    csr_tiles(y, xT, Mp, M, w, bias, NULL, yacc, n0, n1, 0);
+}
+
+/* CSR_I8 on xT holding the quantized tokens as floats (tile-major), int32 sums in yacc. */
+AVX512 static void csr_i8f_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                                  const float *sx, const float *bias, float *yacc, int64_t n0, int64_t n1)
+{
+    csr_tiles(y, xT, Mp, M, w, bias, sx, yacc, n0, n1, 1);
 }
 
 /* BSR 4×1: block rows [i0, i1), tiles of 64 tokens × 4 channels (16 accumulators, 4 loads per 16 FMAs). */
@@ -539,52 +615,6 @@ AVX512 static void dot_bsr_avx512(float *yr, const float *xr, const pare_sparse_
         _mm512_store_ps(t, acc);
         for (int r = 0; r < 16 && i * 16 + r < N; r++) yr[i * 16 + r] = t[r] + (bias ? bias[i * 16 + r] : 0.0f);
     }
-}
-
-/* CSR_I8 tiles on int32 lanes, rows [n0, n1): the panels of csr_f32_avx512, int32 accumulators. */
-AVX512 static void csr_i8_avx512(float *y, const int32_t *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
-                                 const float *sx, const float *bias, int32_t *yacc, int64_t n0, int64_t n1)
-{
-    const int64_t N = w->N;
-    otile o;
-    o.cnt = 0, o.mcnt = 0, o.avx = 1;
-    for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
-        const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
-        memset(yacc + n0 * TILE, 0, sizeof(int32_t) * (size_t)((n1 - n0) * TILE));
-        for (int64_t p = 0; p < w->npanel; p++) {
-            const int32_t *xp = xT + p * PARE_SP_PANEL * Mp + m0;
-            const uint32_t *rp = w->rowptr + p * (N + 1);
-            for (int64_t n = n0; n < n1; n++) {
-                if (rp[n] == rp[n + 1]) continue;
-                int32_t *acc = yacc + n * TILE;
-                __m512i a0 = _mm512_load_si512(acc), a1 = _mm512_load_si512(acc + 16), a2 = _mm512_load_si512(acc + 32),
-                        a3 = _mm512_load_si512(acc + 48);
-                for (uint32_t j = rp[n]; j < rp[n + 1]; j++) {
-                    const int32_t *xr = xp + (int64_t)w->pcol[j] * Mp;
-                    __m512i s = _mm512_set1_epi32(w->qval[j]);
-                    a0 = _mm512_add_epi32(a0, _mm512_mullo_epi32(s, _mm512_load_si512(xr)));
-                    if (nv > 1) a1 = _mm512_add_epi32(a1, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 16)));
-                    if (nv > 2) a2 = _mm512_add_epi32(a2, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 32)));
-                    if (nv > 3) a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 48)));
-                }
-                _mm512_store_si512(acc, a0), _mm512_store_si512(acc + 16, a1), _mm512_store_si512(acc + 32, a2);
-                _mm512_store_si512(acc + 48, a3);
-            }
-        }
-        const int64_t cnt = M - m0 < TILE ? M - m0 : TILE;
-        float f[TILE];
-        for (int64_t n = n0; n < n1; n++) {
-            const int32_t *t = yacc + n * TILE;
-            for (int64_t i = 0; i < cnt; i++) { /* the dense int8 reference's epilogue, operation for operation */
-                float sc = sx[m0 + i] * w->scale[n];
-                float v = (float)t[i] * sc;
-                if (bias) v = v + bias[n];
-                f[i] = v;
-            }
-            put_col(&o, y, N, n, m0, cnt, f, NULL);
-        }
-    }
-    ot_flush(&o, y, N);
 }
 
 /* ====================================== portable ====================================== */
@@ -774,14 +804,27 @@ pare_status pare_sparse_linear_fast_(float *y, const float *x, const pare_sparse
             }
             return PARE_OK;
         }
-        int32_t *xT = (int32_t *)p, *yacc = align64(xT + Kp * Mp);
-        transpose_i8(xT, qx, M, K, Mp, Kp);
         const int64_t cu = chunk_units(N, 1), nchunk = (units + cu - 1) / cu;
+        if (avx) { /* float tiles on the integer values, one parallel region (csr_tiles: exact) */
+            float *xT = (float *)p, *yacc = align64(xT + Kp * Mp);
+#pragma omp parallel if (par)
+            {
+#pragma omp for schedule(static)
+                for (int64_t k0 = 0; k0 < Kp; k0 += 16) transpose_kblock_i8f_avx512(xT, qx, M, K, Mp, Kp, k0);
+#pragma omp for schedule(static)
+                for (int64_t c = 0; c < nchunk; c++) {
+                    int64_t a = c * cu, b = a + cu < units ? a + cu : units;
+                    csr_i8f_avx512(y, xT, Mp, M, w, sx, bias, yacc, a, b);
+                }
+            }
+            return PARE_OK;
+        }
+        int32_t *xT = (int32_t *)p;
+        transpose_i8(xT, qx, M, K, Mp, Kp);
 #pragma omp parallel for schedule(static) if (par)
         for (int64_t c = 0; c < nchunk; c++) {
             int64_t a = c * cu, b = a + cu < units ? a + cu : units;
-            if (avx) csr_i8_avx512(y, xT, Mp, M, w, sx, bias, yacc, a, b);
-            else rows_i8_c(y, xT, Mp, M, w, sx, bias, a, b);
+            rows_i8_c(y, xT, Mp, M, w, sx, bias, a, b);
         }
         return PARE_OK;
     }
