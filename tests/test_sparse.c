@@ -4,8 +4,9 @@
  * Checks:
  *   - every layout, fast kernel and reference, against an independent dense Linear in double precision on
  *     the masked weights (to float rounding), at odd shapes (N, K not multiples of the blocks or of 16), M in
- *     {1, 3, 8, 17, 64, 130} (the per-token and the tiled paths, partial tiles), with and without bias, at 1
- *     and 2 threads;
+ *     {1, 2, 3, 5, 7, 8, 17, 64, 130} (the per-token and the tiled paths, partial tiles; N:M's token blocks
+ *     of 8/4/2/1), with and without bias, at 1 and 2 threads (N up to 500: one to three work chunks, partial
+ *     chunks; N:M with N not a multiple of 16 and m = 2, 4, 8, 16);
  *   - CSR int8 bit-identical to pare's dense int8 reference (pare_linear_i8_dynamic_ref) on the same masked
  *     weights: the same per-channel grid, per-token activations and float epilogue;
  *   - the layouts hold the weights exactly (to_dense gives the masked W back) and their byte counts are the
@@ -81,7 +82,7 @@ static size_t expect_bytes(const pare_sparse_weight *w)
     switch (s->kind) {
     case PARE_SP_CSR: return (size_t)w->nonzero * 5 + (size_t)((w->K + 127) / 128 * (w->N + 1)) * 4;
     case PARE_SP_CSR_I8: return (size_t)w->nonzero * 2 + (size_t)((w->K + 127) / 128 * (w->N + 1)) * 4 + (size_t)w->N * 4;
-    case PARE_SP_NM: return (size_t)(w->N * w->K / s->m * s->n) * 5;
+    case PARE_SP_NM: return (size_t)((w->N + 15) / 16 * 16 * w->K / s->m * s->n) * 5; /* channels padded to 16 */
     default: return (size_t)w->nblk * ((size_t)s->br * s->bc * 4 + 2) + (size_t)((w->N + s->br - 1) / s->br + 1) * 4;
     }
 }
@@ -111,7 +112,7 @@ static void check_layout(const char *spec_text, int64_t N, int64_t K, double spa
 
     pare_i8_weight qw = {0};
     if (s.kind == PARE_SP_CSR_I8) pare_i8_weight_quantize(&qw, W, N, K);
-    static const int64_t Ms[] = {1, 3, 8, 17, 64, 130};
+    static const int64_t Ms[] = {1, 2, 3, 5, 7, 8, 17, 64, 130};
     for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++) {
         int64_t M = Ms[mi];
         float *x = randn(M * K), *want = malloc(sizeof(float) * (size_t)(M * N)), *got = malloc(sizeof(float) * (size_t)(M * N)),
@@ -233,11 +234,18 @@ int main(void)
     check_layout("csr", 20, 600, 0.3); /* fewer output rows than work chunks: empty chunks, threaded */
     check_layout("bsr4x1", 20, 600, 0.3);
     check_layout("csr_i8", 20, 600, 0.3);
+    check_layout("csr", 500, 70, 0.9);    /* chunks of 192 channels at 2 threads: 192 + 192 + 116 */
+    check_layout("bsr4x1", 450, 40, 0.7); /* block rows in chunks of 48, the last block row partial */
+    check_layout("csr_i8", 420, 50, 0.8);
     check_layout("csr_i8", 37, 45, 0.8);
     check_layout("csr_i8", 50, 200, 0.9);
     check_layout("nm2:4", 37, 44, 0.5);
     check_layout("nm2:4", 48, 64, 0.5);
     check_layout("nm4:8", 21, 40, 0.5);
+    check_layout("nm4:8", 300, 256, 0.5); /* threaded, N % 16 = 12 */
+    check_layout("nm1:2", 19, 30, 0.5);   /* the 2-float broadcast */
+    check_layout("nm2:16", 33, 64, 0.5);  /* a whole zmm per group */
+    check_layout("nm1:4", 16, 8, 0.5);
     check_layout("bsr4x1", 37, 45, 0.8);
     check_layout("bsr4x1", 64, 96, 0.7);
     check_layout("bsr16x16", 37, 45, 0.5);

@@ -204,19 +204,22 @@ static pare_status from_nm(pare_sparse_weight *w, const float *W)
         return pare_fail(PARE_EINVAL, "weights are not %d:%d sparse: %lld groups of %d hold more than %d nonzeros (first: "
                                       "row %lld, columns %lld..%lld hold %d)", n, m, (long long)bad, m, n, (long long)row,
                          (long long)(group * m), (long long)(group * m + m - 1), count);
-    w->nnz = N * (K / m) * n;
+    const int64_t per = K / m * n, Np = (N + PARE_SP_NM_CB - 1) / PARE_SP_NM_CB * PARE_SP_NM_CB;
+    w->nnz = Np * per; /* channels padded to blocks of 16 with zeros */
     ALLOC(w->val, w->nnz);
     ALLOC(w->pos, w->nnz);
-    int64_t j = 0;
+    memset(w->val, 0, sizeof(float) * (size_t)w->nnz);
+    memset(w->pos, 0, (size_t)w->nnz);
     for (int64_t r = 0; r < N; r++)
         for (int64_t g = 0; g < K / m; g++) {
             int kept = 0, last = 0;
             for (int i = 0; i < m; i++) {
                 float v = W[r * K + g * m + i];
                 if (v == 0.0f) continue;
-                w->val[j] = v, w->pos[j] = (uint8_t)i, j++, kept++, last = i;
+                int64_t at = pare_sparse_nm_at(per, r, g * n + kept);
+                w->val[at] = v, w->pos[at] = (uint8_t)i, kept++, last = i;
             }
-            for (; kept < n; kept++) w->val[j] = 0.0f, w->pos[j] = (uint8_t)last, j++; /* explicit zeros */
+            for (; kept < n; kept++) w->pos[pare_sparse_nm_at(per, r, g * n + kept)] = (uint8_t)last; /* explicit zeros */
         }
     return PARE_OK;
 nomem:
@@ -292,10 +295,12 @@ void pare_sparse_to_dense(float *W, const pare_sparse_weight *w)
         break;
     case PARE_SP_NM: {
         int n = w->spec.n, m = w->spec.m;
-        for (int64_t j = 0; j < w->nnz; j++) {
-            int64_t r = j / (K / m * n), g = (j % (K / m * n)) / n;
-            if (w->val[j] != 0.0f) W[r * K + g * m + w->pos[j]] = w->val[j];
-        }
+        const int64_t per = K / m * n;
+        for (int64_t r = 0; r < N; r++)
+            for (int64_t j = 0; j < per; j++) {
+                int64_t at = pare_sparse_nm_at(per, r, j);
+                if (w->val[at] != 0.0f) W[r * K + j / n * m + w->pos[at]] = w->val[at];
+            }
         break;
     }
     case PARE_SP_BSR: {
@@ -359,8 +364,10 @@ void pare_sparse_linear_ref(float *y, const float *x, const pare_sparse_weight *
             int64_t per = K / w->spec.m * w->spec.n;
             for (int64_t n = 0; n < N; n++) {
                 float s = 0;
-                for (int64_t j = 0; j < per; j++)
-                    s += w->val[n * per + j] * xr[j / w->spec.n * w->spec.m + w->pos[n * per + j]];
+                for (int64_t j = 0; j < per; j++) {
+                    int64_t at = pare_sparse_nm_at(per, n, j);
+                    s += w->val[at] * xr[j / w->spec.n * w->spec.m + w->pos[at]];
+                }
                 yr[n] += s;
             }
             break;

@@ -11,9 +11,11 @@
  *            the float operations of pare_linear_i8_dynamic_ref, so the result equals the dense int8
  *            reference on the same weights bit for bit. 2 bytes per nonzero + 4 per row and panel + 4 per
  *            channel.
- *   NM       N:M (2:4, 4:8): every group of m consecutive weights of a row keeps n slots; values (N, K·n/m)
- *            f32 and the slot's position in its group (0..m-1), one byte each (not bit-packed). Groups with
- *            fewer than n nonzeros store explicit zeros. K must be a multiple of m.
+ *   NM       N:M (2:4, 4:8): every group of m consecutive weights of a row keeps n slots: a value f32 and the
+ *            slot's position in its group (0..m-1), one byte (not bit-packed). Channel-interleaved: output
+ *            channels in blocks of PARE_SP_NM_CB (16), slot j of channel r at pare_sparse_nm_at(K·n/m, r, j)
+ *            = ((r/16)·K·n/m + j)·16 + r%16, so one 64-byte load holds slot j of 16 channels; N is padded to
+ *            16 with zero channels. Groups with fewer than n nonzeros store explicit zeros. K % m == 0.
  *   BSR      block-sparse, blocks of br × bc (4×1 or 16×16): block rows of br
  *            output channels, rowptr (N/br + 1) u32 in blocks, block column indices u16 (k0 = col·bc), and
  *            per block br·bc f32 values column-major (v[c·br + r] = W[n0+r, k0+c]). N and K are padded to
@@ -26,10 +28,13 @@
  * 32 KB), each row's 64 accumulators carried across panels in the workspace. Blocks (BSR) share each load
  * of xT among br output channels (4×1: 4 FMAs per load; 16×16: 16). Output tiles are columns of y; 16 of
  * them are gathered and written as whole rows through 16×16 register transposes. Below 8 rows (decode,
- * M = 1) each token is a row-by-row dot product: four scalar partial sums per row and panel (CSR), AVX-512
- * gathers of x by the computed columns (NM), a 4-lane FMA per block with x[k] broadcast (4×1), a column of
- * the block times a broadcast x (16×16).
- * OpenMP over output channels (block rows), 64 chunks. The vector code is AVX-512 intrinsics (target
+ * M = 1) each token is a row-by-row dot product: four scalar partial sums per row and panel (CSR), a 4-lane
+ * FMA per block with x[k] broadcast (4×1), a column of the block times a broadcast x (16×16).
+ * N:M, any M, needs neither transpose: 16 output channels in the lanes of a vector; per group of m inputs and
+ * token, x's group broadcast into every lane group, each lane's input picked by its stored slot position
+ * (vpermilps, vpermps for m > 4), one FMA per slot with the 16 channels' values; 8 tokens in registers.
+ * OpenMP over output channels (block rows): the tile paths in chunks of ~192 channels (whole groups of 16),
+ * the per-token paths in 64 chunks, N:M by blocks of 16 channels. The vector code is AVX-512 intrinsics (target
  * attributes, never -march), used when pare_cpu_get() reports avx512f/bw/vl; otherwise plain C loops
  * compiled three times (PARE_HOT: AVX-512, AVX2+FMA, baseline clones, the loader picks by CPU) on a
  * row-major transpose.
@@ -64,6 +69,7 @@ typedef enum pare_sp_kind { /* append-only: checkpoints store the spec's text, n
 
 #define PARE_SP_MAX_K 65536 /* BSR block columns are u16; kept for every layout */
 #define PARE_SP_PANEL 128   /* CSR column panel: in-panel columns are u8 */
+#define PARE_SP_NM_CB 16    /* NM: output channels interleaved in blocks of 16 */
 #define PARE_SP_TILE_MIN 8  /* from this many rows of x on, the transposed tile kernels; below, per-token dots */
 
 typedef struct pare_sparse_spec {
@@ -75,7 +81,7 @@ typedef struct pare_sparse_spec {
 typedef struct pare_sparse_weight {
     pare_sparse_spec spec;
     int64_t N, K;       /* the dense shape */
-    int64_t nnz;        /* stored values: nonzeros (CSR), N·K·n/m (NM), blocks·br·bc (BSR) */
+    int64_t nnz;        /* stored values: nonzeros (CSR), ceil16(N)·K·n/m (NM), blocks·br·bc (BSR) */
     int64_t nblk;       /* BSR: stored blocks */
     int64_t nonzero;    /* nonzeros of the dense weight (for the sparsity reported) */
     int64_t npanel;     /* CSR, CSR_I8: ceil(K / PARE_SP_PANEL) */
@@ -83,11 +89,17 @@ typedef struct pare_sparse_weight {
                            BSR: (ceil(N/br)+1), in blocks */
     uint8_t *pcol;      /* CSR, CSR_I8: (nnz) column inside its panel: k = p·PARE_SP_PANEL + pcol */
     uint16_t *col;      /* BSR: (nblk) block column k0/bc */
-    uint8_t *pos;       /* NM: (nnz) position in the group */
+    uint8_t *pos;       /* NM: (nnz) position in the group, channel-interleaved as val */
     float *val;         /* CSR, NM, BSR: (nnz) */
     int8_t *qval;       /* CSR_I8: (nnz) */
     float *scale;       /* CSR_I8: (N) per output channel */
 } pare_sparse_weight;
+
+/* NM: the storage index of slot j (0 .. per-1, per = K·n/m) of output channel r. */
+static inline int64_t pare_sparse_nm_at(int64_t per, int64_t r, int64_t j)
+{
+    return ((r / PARE_SP_NM_CB) * per + j) * PARE_SP_NM_CB + r % PARE_SP_NM_CB;
+}
 
 /* "csr", "csr_i8", "nm2:4", "bsr4x1" ... into buf (for tables and checkpoints). */
 const char *pare_sparse_spec_str(const pare_sparse_spec *s, char *buf, size_t n);

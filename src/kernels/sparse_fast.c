@@ -9,17 +9,20 @@
  * acc[q] += w · xT[k, m0 + 16q .. +16]. The weights are read once per 64 tokens, never expanded. Output
  * columns are collected 16 at a time (otile) and written as rows.
  * M < PARE_SP_TILE_MIN: one token at a time, a dot product per output channel: CSR with scalar partial
- * sums, N:M with x gathered by the computed columns (vgatherdps, 16 weights per step), 4×1 blocks a 4-lane
- * FMA each, 16×16 blocks a 16-lane FMA per block column.
+ * sums, 4×1 blocks a 4-lane FMA each, 16×16 blocks a 16-lane FMA per block column.
+ * N:M (any M): x read in place, 16 output channels per vector, the slot picked by a permute (nm_block).
  * CSR_I8: tokens quantized per token (pare_quantize_rows_s8_checked), the same tiles on int32 lanes
  * (vpmulld: exact), the float epilogue of the dense int8 reference, written out in scalar code so the
  * compiler (-ffp-contract=off under -std=c11) rounds it the same way.
  *
- * Deliberately not here: software prefetch (tried on the CSR tile: no gain), AVX2 intrinsics (the AVX2
+ * Deliberately not here: software prefetch (tried on the CSR tile: no gain), a gathered CSR decode (row by
+ * row, a masked 16-lane gather per panel segment, one reduction per row: 1.6x faster at 768x3072 with hot
+ * weights, but 0.74x at 768x768 and slower in the cold-weight benchmark at both), AVX2 intrinsics (the AVX2
  * clone of the portable code stands in), VNNI for CSR_I8 (vpdpbusd wants 4 consecutive k per lane;
  * unstructured rows have no such runs).
  */
 #include <immintrin.h>
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -89,7 +92,7 @@ DEF_TRANSPOSE(transpose_i8, int32_t, int8_t)
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
 
 /* r[0..16) := its transpose (16×16 floats in 16 zmm): unpack, 128-bit-lane shuffles, 256-bit shuffles. */
-AVX512 static inline void tr16(__m512 *r)
+AVX512 __attribute__((always_inline)) static inline void tr16(__m512 *r)
 {
     __m512 t[16];
     for (int i = 0; i < 8; i++) t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]), t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
@@ -123,21 +126,38 @@ AVX512 static void transpose_block_avx512(float *xT, const float *x, int64_t M, 
             for (int64_t i = 0; i < 16; i++) XT(k0 + c, m0)[i] = m0 + i < M && k0 + c < K ? x[(m0 + i) * K + k0 + c] : 0.0f;
     }
 }
+/* The same block of the quantized tokens qx (M, K) int8, as floats (CSR_I8's tiles run float FMAs, exact). */
+AVX512 static void transpose_block_i8f_avx512(float *xT, const int8_t *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp,
+                                              int64_t k0, int64_t m0)
+{
+    if (m0 + 16 <= M && k0 + 16 <= K) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++)
+            r[i] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(x + (m0 + i) * K + k0))));
+        tr16(r);
+        for (int c = 0; c < 16; c++) _mm512_store_ps(XT(k0 + c, m0), r[c]);
+    } else {
+        for (int64_t c = 0; c < 16 && k0 + c < Kp; c++)
+            for (int64_t i = 0; i < 16; i++)
+                XT(k0 + c, m0)[i] = m0 + i < M && k0 + c < K ? (float)x[(m0 + i) * K + k0 + c] : 0.0f;
+    }
+}
 #undef XT
 
-/* x (M, K) into xT, tile-major, by 16×16 blocks. The OpenMP region has no AVX-512 code of its own: the
- * function clang outlines for it does not inherit the target attribute. */
-static void transpose_f32_avx512(float *xT, const float *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp)
+/* Rows [k0, k0 + 16) of xT (tile-major), every token: one k-block of the transpose, called from the OpenMP loop of
+ * pare_sparse_linear_fast_, which runs the transpose and the tiles in one parallel region (one fork, one barrier
+ * between them). The OpenMP region has no AVX-512 code of its own: the function clang outlines for it does not
+ * inherit the target attribute. */
+AVX512 static void transpose_kblock_avx512(float *xT, const float *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp,
+                                           int64_t k0)
 {
-#pragma omp parallel for schedule(static) if (M * K >= 65536)
-    for (int64_t k0 = 0; k0 < Kp; k0 += 16)
-        for (int64_t m0 = 0; m0 < Mp; m0 += 16) transpose_block_avx512(xT, x, M, K, Mp, Kp, k0, m0);
+    for (int64_t m0 = 0; m0 < Mp; m0 += 16) transpose_block_avx512(xT, x, M, K, Mp, Kp, k0, m0);
 }
 
-/* The stored column of value j of an N:M row (j counted from the row's start). */
-static inline int64_t nm_col(const pare_sparse_weight *w, const uint8_t *pos, int64_t j)
+AVX512 static void transpose_kblock_i8f_avx512(float *xT, const int8_t *x, int64_t M, int64_t K, int64_t Mp, int64_t Kp,
+                                               int64_t k0)
 {
-    return j / w->spec.n * w->spec.m + pos[j];
+    for (int64_t m0 = 0; m0 < Mp; m0 += 16) transpose_block_i8f_avx512(xT, x, M, K, Mp, Kp, k0, m0);
 }
 
 /* Output columns of a token tile, gathered 16 at a time before they are written: y's rows are N floats
@@ -202,60 +222,140 @@ static inline void put_col(otile *o, float *y, int64_t N, int64_t n, int64_t m0,
 
 /* ====================================== AVX-512 ====================================== */
 
-/* NM f32 tiles: rows [n0, n1) of the output, every token tile. */
-AVX512 static void nm_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
-                                 const float *bias, int64_t n0, int64_t n1)
+/* N:M, channel-interleaved (sparse.h): 16 output channels in the lanes of a vector, T tokens in T accumulators.
+ * Per group g of m inputs and token t: x[t, g·m .. g·m+m-1] broadcast into every m-float lane group of a zmm
+ * (one load), then per slot s one vpermps picks each channel's input by its stored position and one FMA with
+ * the 16 channels' values of slot s. The values and positions of a group are loaded once per T tokens; x is
+ * read in place (no transpose), y written as whole rows of 16 channels (no output transpose).
+ * Cost per group and token at 2:4: 1 load, 2 permutes, 2 FMAs for 16 × 4 dense MACs (dense: 4 FMAs). */
+#define AVX512_INLINE AVX512 __attribute__((always_inline)) static inline
+/* Each lane's input from the group broadcast in xb: in-lane vpermilps when the group fits a 128-bit lane (m <= 4:
+ * cheaper than the cross-lane vpermps, which 4:8 and wider need). */
+AVX512_INLINE __m512 nm_pick(__m512i ix, __m512 xb, const int m)
 {
-    const int64_t N = w->N;
-    otile o;
-    o.cnt = 0, o.mcnt = 0, o.avx = 1;
-    const int64_t per = w->K / w->spec.m * w->spec.n;
-    const int ln = __builtin_ctz((unsigned)w->spec.n), lm = __builtin_ctz((unsigned)w->spec.m);
-    float t[TILE] __attribute__((aligned(64)));
-    for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
-        const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
-        const int64_t ws = Mp - m0 >= TILE ? TILE : Mp - m0; /* the tile's row stride (tile-major xT) */
-        const float *xb = xT + m0 * (w->K + 16);
-        for (int64_t n = n0; n < n1; n++) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            const int64_t b = n * per;
-            const float *v = w->val + b;
-            const uint8_t *pos = w->pos + b;
-            if (nv == 4) {
-                for (int64_t j = 0; j < per; j++) {
-                    const float *xr = xb + (((j >> ln) << lm) + pos[j]) * ws;
-                    __m512 s = _mm512_set1_ps(v[j]);
-                    a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
-                    a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
-                    a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
-                    a3 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 48), a3);
-                }
-            } else { /* the last tile, 1..3 vectors */
-                for (int64_t j = 0; j < per; j++) {
-                    const float *xr = xb + (((j >> ln) << lm) + pos[j]) * ws;
-                    __m512 s = _mm512_set1_ps(v[j]);
-                    a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
-                    if (nv > 1) a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
-                    if (nv > 2) a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
-                }
-            }
-            _mm512_store_ps(t, a0), _mm512_store_ps(t + 16, a1), _mm512_store_ps(t + 32, a2), _mm512_store_ps(t + 48, a3);
-            put_col(&o, y, N, n, m0, (M - m0 < TILE ? M - m0 : TILE), t, bias);
-        }
-    }
-    ot_flush(&o, y, N);
+    return m <= 4 ? _mm512_permutevar_ps(xb, ix) : _mm512_permutexvar_ps(ix, xb);
 }
 
-/* CSR f32 tiles, rows [n0, n1): per token tile, panel by panel (x's 128 rows × 64 tokens, 32 KB, stay in L1),
- * every row's nonzeros in the panel into its accumulators yacc[n] (64 floats, carried across panels). */
-AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
-                                  const float *bias, float *yacc, int64_t n0, int64_t n1)
+AVX512_INLINE __m512 nm_bcast(const float *p, const int m)
+{
+    if (m == 16) return _mm512_loadu_ps(p);
+    if (m == 8) return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd((const double *)p)));
+    if (m == 4) return _mm512_broadcast_f32x4(_mm_loadu_ps(p));
+    double d;
+    memcpy(&d, p, sizeof d);
+    return _mm512_castpd_ps(_mm512_set1_pd(d));
+}
+
+/* Channel block c (channels 16c .. 16c+15), tokens [t0, t0 + T). */
+AVX512_INLINE void nm_block(float *y, const float *x, const pare_sparse_weight *w, const float *bias, int64_t c,
+                            int64_t t0, const int T, const int m, const int n)
+{
+    const int64_t N = w->N, K = w->K, G = K / m;
+    const int64_t per = G * n;
+    const float *v = w->val + c * per * PARE_SP_NM_CB;
+    const uint8_t *ps = w->pos + c * per * PARE_SP_NM_CB;
+    const float *xt = x + t0 * K;
+    __m512 acc[8], acc2[4];
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; t++) acc[t] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; t++) acc2[t] = _mm512_setzero_ps();
+    if (T == 1) { /* one token: four groups in flight (four FMA chains) */
+        int64_t g = 0;
+        for (; g + 4 <= G; g += 4)
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; u++) {
+                const __m512 xb = nm_bcast(xt + (g + u) * m, m);
+                for (int sl = 0; sl < n; sl++) {
+                    const int64_t j = ((g + u) * n + sl) * PARE_SP_NM_CB;
+                    const __m512i ix = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ps + j)));
+                    acc2[u] = _mm512_fmadd_ps(nm_pick(ix, xb, m), _mm512_loadu_ps(v + j), acc2[u]);
+                }
+            }
+        for (; g < G; g++) {
+            const __m512 xb = nm_bcast(xt + g * m, m);
+            for (int sl = 0; sl < n; sl++) {
+                const int64_t j = (g * n + sl) * PARE_SP_NM_CB;
+                const __m512i ix = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ps + j)));
+                acc2[0] = _mm512_fmadd_ps(nm_pick(ix, xb, m), _mm512_loadu_ps(v + j), acc2[0]);
+            }
+        }
+        acc[0] = _mm512_add_ps(_mm512_add_ps(acc2[0], acc2[1]), _mm512_add_ps(acc2[2], acc2[3]));
+    } else {
+        for (int64_t g = 0; g < G; g++) {
+            __m512 xb[8];
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) xb[t] = nm_bcast(xt + t * K + g * m, m);
+#pragma GCC unroll 4
+            for (int sl = 0; sl < n; sl++) {
+                const int64_t j = (g * n + sl) * PARE_SP_NM_CB;
+                const __m512i ix = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ps + j)));
+                const __m512 vs = _mm512_loadu_ps(v + j);
+#pragma GCC unroll 8
+                for (int t = 0; t < T; t++) acc[t] = _mm512_fmadd_ps(nm_pick(ix, xb[t], m), vs, acc[t]);
+            }
+        }
+    }
+    const int64_t n0 = c * PARE_SP_NM_CB;
+    const __mmask16 k = n0 + 16 <= N ? (__mmask16)0xffff : (__mmask16)((1u << (N - n0)) - 1);
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(k, bias + n0) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(y + (t0 + t) * N + n0, k, _mm512_add_ps(acc[t], b));
+}
+
+/* Channel blocks [c0, c1), every token: blocks of 8 tokens, the rest 4 / 2 / 1 at a time. */
+AVX512_INLINE void nm_blocks_m(float *y, const float *x, const pare_sparse_weight *w, const float *bias, int64_t M,
+                               int64_t c0, int64_t c1, const int m, const int n)
+{
+    for (int64_t c = c0; c < c1; c++) {
+        int64_t t = 0;
+        for (; t + 8 <= M; t += 8) nm_block(y, x, w, bias, c, t, 8, m, n);
+        if (t + 4 <= M) nm_block(y, x, w, bias, c, t, 4, m, n), t += 4;
+        if (t + 2 <= M) nm_block(y, x, w, bias, c, t, 2, m, n), t += 2;
+        if (t < M) nm_block(y, x, w, bias, c, t, 1, m, n);
+    }
+}
+
+AVX512 static void nm_avx512(float *y, const float *x, const pare_sparse_weight *w, const float *bias, int64_t M,
+                             int64_t c0, int64_t c1)
+{
+    const int n = w->spec.n, m = w->spec.m; /* 2:4 and 4:8 with constant slot counts (unrolled), the rest generic */
+    if (m == 4 && n == 2) nm_blocks_m(y, x, w, bias, M, c0, c1, 4, 2);
+    else if (m == 8 && n == 4) nm_blocks_m(y, x, w, bias, M, c0, c1, 8, 4);
+    else if (m == 2) nm_blocks_m(y, x, w, bias, M, c0, c1, 2, n);
+    else if (m == 4) nm_blocks_m(y, x, w, bias, M, c0, c1, 4, n);
+    else if (m == 8) nm_blocks_m(y, x, w, bias, M, c0, c1, 8, n);
+    else nm_blocks_m(y, x, w, bias, M, c0, c1, 16, n);
+}
+
+/* CSR tiles, rows [n0, n1): per token tile, panel by panel (x's 128 rows × 64 tokens, 32 KB, stay in L1),
+ * every row's nonzeros in the panel into its accumulators yacc[n] (64 lanes, carried across panels).
+ * i8 (CSR_I8): the same float FMAs on the integer values (xT holds the quantized tokens as floats, the weights
+ * are converted as they are broadcast). Exact: a panel's sum has at most 128 products of |q| <= 127, so every
+ * partial sum is an integer below 128·127² < 2^24, which f32 holds exactly; each panel's sum is converted to
+ * int32 and added to the int32 accumulators, and the float epilogue of the dense int8 reference follows. */
+AVX512 __attribute__((always_inline)) static inline void csr_tiles(float *y, const float *xT, int64_t Mp, int64_t M,
+                                                                   const pare_sparse_weight *w, const float *bias,
+                                                                   const float *sx, float *yacc, int64_t n0,
+                                                                   int64_t n1, const int i8)
 {
     const int64_t N = w->N;
     otile o;
     o.cnt = 0, o.mcnt = 0, o.avx = 1;
     const uint8_t *col = w->pcol;
     const float *v = w->val;
+    const int8_t *qv = w->qval;
+#define VAL(j) (i8 ? (float)qv[j] : v[j])
+#define LOAD_ACC(ptr) (p && !i8 ? _mm512_load_ps(ptr) : z)
+#define STORE_ACC(ptr, sum)                                                                                            \
+    do {                                                                                                               \
+        if (!i8) _mm512_store_ps(ptr, sum);                                                                            \
+        else {                                                                                                         \
+            __m512i si_ = _mm512_cvtps_epi32(sum);                                                                     \
+            if (p) si_ = _mm512_add_epi32(si_, _mm512_load_si512(ptr));                                                \
+            _mm512_store_si512(ptr, si_);                                                                              \
+        }                                                                                                              \
+    } while (0)
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
         const int64_t ws = Mp - m0 >= TILE ? TILE : Mp - m0; /* the tile's row stride (tile-major xT) */
@@ -272,44 +372,89 @@ AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t
                 }
                 const __m512 z = _mm512_setzero_ps();
                 if (nv == 4) { /* two nonzeros per step into two sets of accumulators: 8 independent FMA chains */
-                    __m512 a0 = p ? _mm512_load_ps(acc) : z, a1 = p ? _mm512_load_ps(acc + 16) : z,
-                           a2 = p ? _mm512_load_ps(acc + 32) : z, a3 = p ? _mm512_load_ps(acc + 48) : z, c0 = z, c1 = z,
-                           c2 = z, c3 = z;
-                    for (; j + 2 <= e; j += 2) {
-                        const float *xr = xp + (int64_t)col[j] * TILE, *xs = xp + (int64_t)col[j + 1] * TILE; /* ws == TILE */
-                        __m512 s = _mm512_set1_ps(v[j]), u = _mm512_set1_ps(v[j + 1]);
-                        a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
-                        a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
-                        a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
-                        a3 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 48), a3);
-                        c0 = _mm512_fmadd_ps(u, _mm512_load_ps(xs), c0);
-                        c1 = _mm512_fmadd_ps(u, _mm512_load_ps(xs + 16), c1);
-                        c2 = _mm512_fmadd_ps(u, _mm512_load_ps(xs + 32), c2);
-                        c3 = _mm512_fmadd_ps(u, _mm512_load_ps(xs + 48), c3);
+                    __m512 a0 = LOAD_ACC(acc), a1 = LOAD_ACC(acc + 16), a2 = LOAD_ACC(acc + 32), a3 = LOAD_ACC(acc + 48),
+                           c0 = z, c1 = z, c2 = z, c3 = z;
+                    /* four nonzeros per step: their values in one 16-byte load broadcast to every lane
+                     * group, each picked by an in-lane vpermilps, their columns in one 32-bit load: 18 loads
+                     * per 4 nonzeros instead of 24 (the load ports bound this loop) */
+#define CSR_STEP(A0, A1, A2, A3, S, C)                                                                               \
+    do {                                                                                                           \
+        const float *xr_ = xp + (int64_t)(C) * TILE;                                                              \
+        A0 = _mm512_fmadd_ps(S, _mm512_load_ps(xr_), A0), A1 = _mm512_fmadd_ps(S, _mm512_load_ps(xr_ + 16), A1);  \
+        A2 = _mm512_fmadd_ps(S, _mm512_load_ps(xr_ + 32), A2), A3 = _mm512_fmadd_ps(S, _mm512_load_ps(xr_ + 48), A3); \
+    } while (0)
+                    for (; j + 4 <= e; j += 4) {
+                        uint32_t c4, q4;
+                        if (i8) memcpy(&q4, qv + j, sizeof q4);
+                        const __m512 vv = _mm512_broadcast_f32x4(
+                            i8 ? _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128((int)q4))) : _mm_loadu_ps(v + j));
+                        memcpy(&c4, col + j, sizeof c4);
+                        CSR_STEP(a0, a1, a2, a3, _mm512_permute_ps(vv, 0x00), c4 & 0xff);
+                        CSR_STEP(c0, c1, c2, c3, _mm512_permute_ps(vv, 0x55), (c4 >> 8) & 0xff);
+                        CSR_STEP(a0, a1, a2, a3, _mm512_permute_ps(vv, 0xaa), (c4 >> 16) & 0xff);
+                        CSR_STEP(c0, c1, c2, c3, _mm512_permute_ps(vv, 0xff), c4 >> 24);
                     }
+                    for (; j + 2 <= e; j += 2) {
+                        CSR_STEP(a0, a1, a2, a3, _mm512_set1_ps(VAL(j)), col[j]);
+                        CSR_STEP(c0, c1, c2, c3, _mm512_set1_ps(VAL(j + 1)), col[j + 1]);
+                    }
+#undef CSR_STEP
                     if (j < e) {
                         const float *xr = xp + (int64_t)col[j] * TILE;
-                        __m512 s = _mm512_set1_ps(v[j]);
+                        __m512 s = _mm512_set1_ps(VAL(j));
                         a0 = _mm512_fmadd_ps(s, _mm512_load_ps(xr), a0);
                         a1 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 16), a1);
                         a2 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 32), a2);
                         a3 = _mm512_fmadd_ps(s, _mm512_load_ps(xr + 48), a3);
                     }
-                    _mm512_store_ps(acc, _mm512_add_ps(a0, c0)), _mm512_store_ps(acc + 16, _mm512_add_ps(a1, c1));
-                    _mm512_store_ps(acc + 32, _mm512_add_ps(a2, c2)), _mm512_store_ps(acc + 48, _mm512_add_ps(a3, c3));
+                    STORE_ACC(acc, _mm512_add_ps(a0, c0));
+                    STORE_ACC(acc + 16, _mm512_add_ps(a1, c1));
+                    STORE_ACC(acc + 32, _mm512_add_ps(a2, c2));
+                    STORE_ACC(acc + 48, _mm512_add_ps(a3, c3));
                 } else { /* the last tile, 1..3 vectors */
                     for (int q = 0; q < nv; q++) {
-                        __m512 a = p ? _mm512_load_ps(acc + 16 * q) : z;
+                        __m512 a = LOAD_ACC(acc + 16 * q);
                         for (uint32_t k = j; k < e; k++)
-                            a = _mm512_fmadd_ps(_mm512_set1_ps(v[k]), _mm512_load_ps(xp + (int64_t)col[k] * ws + 16 * q), a);
-                        _mm512_store_ps(acc + 16 * q, a);
+                            a = _mm512_fmadd_ps(_mm512_set1_ps(VAL(k)), _mm512_load_ps(xp + (int64_t)col[k] * ws + 16 * q), a);
+                        STORE_ACC(acc + 16 * q, a);
                     }
                 }
             }
         }
-        for (int64_t n = n0; n < n1; n++) put_col(&o, y, N, n, m0, (M - m0 < TILE ? M - m0 : TILE), yacc + n * TILE, bias);
+        const int64_t cnt = M - m0 < TILE ? M - m0 : TILE;
+        for (int64_t n = n0; n < n1; n++) {
+            if (!i8) {
+                put_col(&o, y, N, n, m0, cnt, yacc + n * TILE, bias);
+                continue;
+            }
+            const int32_t *t = (const int32_t *)(yacc + n * TILE);
+            float f[TILE];
+            for (int64_t i = 0; i < cnt; i++) { /* the dense int8 reference's epilogue, operation for operation */
+                float sc = sx[m0 + i] * w->scale[n];
+                float r = (float)t[i] * sc;
+                if (bias) r = r + bias[n];
+                f[i] = r;
+            }
+            put_col(&o, y, N, n, m0, cnt, f, NULL);
+        }
     }
     ot_flush(&o, y, N);
+#undef VAL
+#undef LOAD_ACC
+#undef STORE_ACC
+}
+
+AVX512 static void csr_f32_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                                  const float *bias, float *yacc, int64_t n0, int64_t n1)
+{
+    csr_tiles(y, xT, Mp, M, w, bias, NULL, yacc, n0, n1, 0);
+}
+
+/* CSR_I8 on xT holding the quantized tokens as floats (tile-major), int32 sums in yacc. */
+AVX512 static void csr_i8f_avx512(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
+                                  const float *sx, const float *bias, float *yacc, int64_t n0, int64_t n1)
+{
+    csr_tiles(y, xT, Mp, M, w, bias, sx, yacc, n0, n1, 1);
 }
 
 /* BSR 4×1: block rows [i0, i1), tiles of 64 tokens × 4 channels (16 accumulators, 4 loads per 16 FMAs). */
@@ -405,31 +550,6 @@ AVX512 static void bsr16_avx512(float *y, const float *xT, int64_t Mp, int64_t M
     ot_flush(&o, y, N);
 }
 
-/* One token, NM: y[n] = Σ_j v[j]·x[k_j] + bias[n], n in [n0, n1), 16 gathered products per step. */
-AVX512 static void dot_nm_avx512(float *yr, const float *xr, const pare_sparse_weight *w, const float *bias, int64_t n0,
-                                 int64_t n1)
-{
-    const int64_t per = w->K / w->spec.m * w->spec.n;
-    const int ln = __builtin_ctz((unsigned)w->spec.n), lm = __builtin_ctz((unsigned)w->spec.m);
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int64_t n = n0; n < n1; n++) {
-        const int64_t b = n * per, e = b + per;
-        __m512 acc = _mm512_setzero_ps(), acc2 = acc;
-        int64_t j = b;
-        for (; j + 16 <= e; j += 16) {
-            __m512i jv = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(j - b)));
-            __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(_mm512_srli_epi32(jv, ln), lm),
-                                           _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(w->pos + j))));
-            __m512 xv = _mm512_i32gather_ps(idx, xr, 4);
-            if ((j - b) & 16) acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(w->val + j), xv, acc2);
-            else acc = _mm512_fmadd_ps(_mm512_loadu_ps(w->val + j), xv, acc);
-        }
-        float s = _mm512_reduce_add_ps(_mm512_add_ps(acc, acc2));
-        for (; j < e; j++) s += w->val[j] * xr[(((j - b) >> ln) << lm) + w->pos[j]];
-        yr[n] = s + (bias ? bias[n] : 0.0f);
-    }
-}
-
 /* One token, CSR: panel by panel, rows inside (the storage order: the weights stream sequentially), four
  * scalar partial sums per row segment. A 16-lane masked gather per step measured 1.4x slower (segments
  * are short, ~13 nonzeros at 90% zeros, and a gather costs about a load per lane). */
@@ -497,52 +617,6 @@ AVX512 static void dot_bsr_avx512(float *yr, const float *xr, const pare_sparse_
     }
 }
 
-/* CSR_I8 tiles on int32 lanes, rows [n0, n1): the panels of csr_f32_avx512, int32 accumulators. */
-AVX512 static void csr_i8_avx512(float *y, const int32_t *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
-                                 const float *sx, const float *bias, int32_t *yacc, int64_t n0, int64_t n1)
-{
-    const int64_t N = w->N;
-    otile o;
-    o.cnt = 0, o.mcnt = 0, o.avx = 1;
-    for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
-        const int nv = Mp - m0 >= TILE ? 4 : (int)((Mp - m0) / 16);
-        memset(yacc + n0 * TILE, 0, sizeof(int32_t) * (size_t)((n1 - n0) * TILE));
-        for (int64_t p = 0; p < w->npanel; p++) {
-            const int32_t *xp = xT + p * PARE_SP_PANEL * Mp + m0;
-            const uint32_t *rp = w->rowptr + p * (N + 1);
-            for (int64_t n = n0; n < n1; n++) {
-                if (rp[n] == rp[n + 1]) continue;
-                int32_t *acc = yacc + n * TILE;
-                __m512i a0 = _mm512_load_si512(acc), a1 = _mm512_load_si512(acc + 16), a2 = _mm512_load_si512(acc + 32),
-                        a3 = _mm512_load_si512(acc + 48);
-                for (uint32_t j = rp[n]; j < rp[n + 1]; j++) {
-                    const int32_t *xr = xp + (int64_t)w->pcol[j] * Mp;
-                    __m512i s = _mm512_set1_epi32(w->qval[j]);
-                    a0 = _mm512_add_epi32(a0, _mm512_mullo_epi32(s, _mm512_load_si512(xr)));
-                    if (nv > 1) a1 = _mm512_add_epi32(a1, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 16)));
-                    if (nv > 2) a2 = _mm512_add_epi32(a2, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 32)));
-                    if (nv > 3) a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(s, _mm512_load_si512(xr + 48)));
-                }
-                _mm512_store_si512(acc, a0), _mm512_store_si512(acc + 16, a1), _mm512_store_si512(acc + 32, a2);
-                _mm512_store_si512(acc + 48, a3);
-            }
-        }
-        const int64_t cnt = M - m0 < TILE ? M - m0 : TILE;
-        float f[TILE];
-        for (int64_t n = n0; n < n1; n++) {
-            const int32_t *t = yacc + n * TILE;
-            for (int64_t i = 0; i < cnt; i++) { /* the dense int8 reference's epilogue, operation for operation */
-                float sc = sx[m0 + i] * w->scale[n];
-                float v = (float)t[i] * sc;
-                if (bias) v = v + bias[n];
-                f[i] = v;
-            }
-            put_col(&o, y, N, n, m0, cnt, f, NULL);
-        }
-    }
-    ot_flush(&o, y, N);
-}
-
 /* ====================================== portable ====================================== */
 
 PARE_HOT static void rows_f32_c(float *y, const float *xT, int64_t Mp, int64_t M, const pare_sparse_weight *w,
@@ -551,18 +625,15 @@ PARE_HOT static void rows_f32_c(float *y, const float *xT, int64_t Mp, int64_t M
     const int64_t N = w->N;
     otile o;
     o.cnt = 0, o.mcnt = 0, o.avx = 0;
-    const int nm = w->spec.kind == PARE_SP_NM;
-    const int64_t per = nm ? w->K / w->spec.m * w->spec.n : 0;
     float t[TILE];
     for (int64_t m0 = 0; m0 < Mp; m0 += TILE) {
         const int64_t width = Mp - m0 < TILE ? Mp - m0 : TILE;
         for (int64_t n = n0; n < n1; n++) {
             for (int64_t i = 0; i < TILE; i++) t[i] = 0;
-            for (int64_t p = 0; p < (nm ? 1 : w->npanel); p++) { /* NM: one "panel", the whole row */
-                int64_t b = nm ? n * per : w->rowptr[p * (N + 1) + n], e = nm ? b + per : w->rowptr[p * (N + 1) + n + 1];
+            for (int64_t p = 0; p < w->npanel; p++) {
+                int64_t b = w->rowptr[p * (N + 1) + n], e = w->rowptr[p * (N + 1) + n + 1];
                 for (int64_t j = b; j < e; j++) {
-                    const float *xr =
-                        xT + m0 + (nm ? nm_col(w, w->pos + b, j - b) : p * PARE_SP_PANEL + w->pcol[j]) * Mp;
+                    const float *xr = xT + m0 + (p * PARE_SP_PANEL + w->pcol[j]) * Mp;
                     const float v = w->val[j];
                     if (width == TILE)
                         for (int i = 0; i < TILE; i++) t[i] += v * xr[i];
@@ -627,6 +698,29 @@ PARE_HOT static void rows_i8_c(float *y, const int32_t *xT, int64_t Mp, int64_t 
     ot_flush(&o, y, N);
 }
 
+/* N:M, portable: channel blocks [c0, c1), every token, on x in place; 16 channels' sums side by side (the
+ * clones vectorize the r loop). */
+PARE_HOT static void nm_c(float *y, const float *x, const pare_sparse_weight *w, const float *bias, int64_t M,
+                          int64_t c0, int64_t c1)
+{
+    const int64_t N = w->N, K = w->K;
+    const int n = w->spec.n, m = w->spec.m;
+    const int64_t per = K / m * n;
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t t = 0; t < M; t++) {
+            float s[PARE_SP_NM_CB] = {0};
+            const float *xr = x + t * K;
+            for (int64_t j = 0; j < per; j++) {
+                const float *v = w->val + (c * per + j) * PARE_SP_NM_CB;
+                const uint8_t *ps = w->pos + (c * per + j) * PARE_SP_NM_CB;
+                const float *xg = xr + j / n * m;
+                for (int r = 0; r < PARE_SP_NM_CB; r++) s[r] += v[r] * xg[ps[r]];
+            }
+            for (int r = 0; r < PARE_SP_NM_CB && c * PARE_SP_NM_CB + r < N; r++)
+                y[t * N + c * PARE_SP_NM_CB + r] = s[r] + (bias ? bias[c * PARE_SP_NM_CB + r] : 0.0f);
+        }
+}
+
 /* One token, any layout but CSR_I8, portable: the reference's loops on one token and a range of rows. */
 static void dot_c(float *yr, const float *xr, const pare_sparse_weight *w, const float *bias, int64_t n0, int64_t n1)
 {
@@ -645,15 +739,11 @@ static void dot_c(float *yr, const float *xr, const pare_sparse_weight *w, const
         }
         return;
     }
-    const int nm = w->spec.kind == PARE_SP_NM;
-    const int64_t per = nm ? K / w->spec.m * w->spec.n : 0;
     for (int64_t n = n0; n < n1; n++) {
         float s = 0;
-        for (int64_t p = 0; p < (nm ? 1 : w->npanel); p++) {
-            int64_t b = nm ? n * per : w->rowptr[p * (N + 1) + n], e = nm ? b + per : w->rowptr[p * (N + 1) + n + 1];
-            for (int64_t j = b; j < e; j++)
-                s += w->val[j] * xr[nm ? nm_col(w, w->pos + b, j - b) : p * PARE_SP_PANEL + w->pcol[j]];
-        }
+        for (int64_t p = 0; p < w->npanel; p++)
+            for (uint32_t j = w->rowptr[p * (N + 1) + n]; j < w->rowptr[p * (N + 1) + n + 1]; j++)
+                s += w->val[j] * xr[p * PARE_SP_PANEL + w->pcol[j]];
         yr[n] = s + (bias ? bias[n] : 0.0f);
     }
 }
@@ -675,6 +765,21 @@ static void dot_i8_c(float *yr, const int8_t *qx, float sx, const pare_sparse_we
 }
 
 /* ====================================== dispatch ====================================== */
+
+#define CHUNK_ROWS 192  /* tile paths: output channels per chunk (measured at 768x768 and 768x3072, M = 128) */
+
+/* Units (output channels, or block rows of rows_per_unit channels) per chunk of the tile paths: CHUNK_ROWS
+ * channels, fewer when that leaves a thread idle, always whole groups of 16 channels. A chunk runs every token
+ * tile and panel over its rows, so each 32 KB panel of xT brought into L1 serves ~192 rows' nonzeros: with 64
+ * chunks of 12 rows each panel came from L2 (K = 768) or L3 (K = 3072) for 12 rows, and the kernel ran 1.2x
+ * (768x768) to 1.5x (768x3072) slower. */
+static int64_t chunk_units(int64_t N, int rows_per_unit)
+{
+    int64_t nth = omp_get_max_threads(), rows = CHUNK_ROWS;
+    if (nth > 1 && (N + nth - 1) / nth < rows) rows = (N + nth - 1) / nth;
+    rows = (rows + 15) / 16 * 16;
+    return rows / rows_per_unit;
+}
 
 pare_status pare_sparse_linear_fast_(float *y, const float *x, const pare_sparse_weight *w, const float *bias,
                                      int64_t M, void *workspace)
@@ -699,13 +804,36 @@ pare_status pare_sparse_linear_fast_(float *y, const float *x, const pare_sparse
             }
             return PARE_OK;
         }
-        int32_t *xT = (int32_t *)p, *yacc = align64(xT + Kp * Mp);
+        const int64_t cu = chunk_units(N, 1), nchunk = (units + cu - 1) / cu;
+        if (avx) { /* float tiles on the integer values, one parallel region (csr_tiles: exact) */
+            float *xT = (float *)p, *yacc = align64(xT + Kp * Mp);
+#pragma omp parallel if (par)
+            {
+#pragma omp for schedule(static)
+                for (int64_t k0 = 0; k0 < Kp; k0 += 16) transpose_kblock_i8f_avx512(xT, qx, M, K, Mp, Kp, k0);
+#pragma omp for schedule(static)
+                for (int64_t c = 0; c < nchunk; c++) {
+                    int64_t a = c * cu, b = a + cu < units ? a + cu : units;
+                    csr_i8f_avx512(y, xT, Mp, M, w, sx, bias, yacc, a, b);
+                }
+            }
+            return PARE_OK;
+        }
+        int32_t *xT = (int32_t *)p;
         transpose_i8(xT, qx, M, K, Mp, Kp);
 #pragma omp parallel for schedule(static) if (par)
-        for (int64_t c = 0; c < 64; c++) {
-            int64_t a = units * c / 64, b = units * (c + 1) / 64;
-            if (avx) csr_i8_avx512(y, xT, Mp, M, w, sx, bias, yacc, a, b);
-            else rows_i8_c(y, xT, Mp, M, w, sx, bias, a, b);
+        for (int64_t c = 0; c < nchunk; c++) {
+            int64_t a = c * cu, b = a + cu < units ? a + cu : units;
+            rows_i8_c(y, xT, Mp, M, w, sx, bias, a, b);
+        }
+        return PARE_OK;
+    }
+    if (w->spec.kind == PARE_SP_NM) { /* x in place, any M: parallel over blocks of 16 channels */
+        const int64_t nb = (N + PARE_SP_NM_CB - 1) / PARE_SP_NM_CB;
+#pragma omp parallel for schedule(static) if (par)
+        for (int64_t c = 0; c < nb; c++) {
+            if (avx) nm_avx512(y, x, w, bias, M, c, c + 1);
+            else nm_c(y, x, w, bias, M, c, c + 1);
         }
         return PARE_OK;
     }
@@ -716,25 +844,32 @@ pare_status pare_sparse_linear_fast_(float *y, const float *x, const pare_sparse
                 int64_t a = units * c / 64, b = units * (c + 1) / 64;
                 if (!avx) dot_c(y + m * N, x + m * K, w, bias, a, b);
                 else if (bsr) dot_bsr_avx512(y + m * N, x + m * K, w, bias, a, b);
-                else if (w->spec.kind == PARE_SP_NM) dot_nm_avx512(y + m * N, x + m * K, w, bias, a, b);
                 else dot_csr_avx512(y + m * N, x + m * K, w, bias, a, b);
             }
         }
         return PARE_OK;
     }
     float *xT = (float *)p, *yacc = align64(xT + Kp * Mp);
-    if (avx) transpose_f32_avx512(xT, x, M, K, Mp, Kp);
-    else transpose_f32(xT, x, M, K, Mp, Kp);
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t c = 0; c < 64; c++) {
-        int64_t a = units * c / 64, b = units * (c + 1) / 64;
-        if (!avx) {
-            if (bsr) bsr_c(y, xT, Mp, M, w, bias, a, b);
-            else rows_f32_c(y, xT, Mp, M, w, bias, a, b);
-        } else if (w->spec.kind == PARE_SP_NM) nm_f32_avx512(y, xT, Mp, M, w, bias, a, b);
-        else if (!bsr) csr_f32_avx512(y, xT, Mp, M, w, bias, yacc, a, b);
-        else if (w->spec.br == 4) bsr4_avx512(y, xT, Mp, M, w, bias, a, b);
-        else bsr16_avx512(y, xT, Mp, M, w, bias, a, b);
+    /* chunks of whole groups of 16 output channels, so each chunk's output columns leave through whole 16×16
+     * transposes (12-row chunks flushed through the scalar path: 16% of the CSR kernel's time) */
+    const int64_t cu = chunk_units(N, bsr ? w->spec.br : 1), nchunk = (units + cu - 1) / cu;
+    if (!avx) transpose_f32(xT, x, M, K, Mp, Kp);
+#pragma omp parallel if (par)
+    {
+        if (avx) {
+#pragma omp for schedule(static)
+            for (int64_t k0 = 0; k0 < Kp; k0 += 16) transpose_kblock_avx512(xT, x, M, K, Mp, Kp, k0);
+        }
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < nchunk; c++) {
+            int64_t a = c * cu, b = a + cu < units ? a + cu : units;
+            if (!avx) {
+                if (bsr) bsr_c(y, xT, Mp, M, w, bias, a, b);
+                else rows_f32_c(y, xT, Mp, M, w, bias, a, b);
+            } else if (!bsr) csr_f32_avx512(y, xT, Mp, M, w, bias, yacc, a, b);
+            else if (w->spec.br == 4) bsr4_avx512(y, xT, Mp, M, w, bias, a, b);
+            else bsr16_avx512(y, xT, Mp, M, w, bias, a, b);
+        }
     }
     return PARE_OK;
 }
