@@ -224,9 +224,14 @@ typedef struct pare_transform {
     int operand;              /* pare_tf_operand */
     int bits;                 /* FAKE_QUANT: grid bit-width 2..8 (qmax = 2^(bits−1) − 1); 0 for other kinds */
     int learn;                /* FAKE_QUANT: 1 scales learned (LSQ), 0 they follow the data; 0 for other kinds */
+    int group;                /* FAKE_QUANT on the weight: 0 a scale per output channel; g > 0 one per g consecutive
+                                 inputs of a channel (ZeroQuant's group-wise weights; g divides K) */
+    int per_token;            /* FAKE_QUANT on the input: 1 a scale per row (token), max |x_row| / qmax recomputed
+                                 at every forward, never learned (ZeroQuant's dynamic activations); 0 one per tensor */
     int aux[PARE_TF_MAX_AUX]; /* indices into m->params, -1 unused. MASK: aux[0] the mask (N,K), not trainable.
-                                 FAKE_QUANT: aux[0] log-scales, (N) per output channel on the weight, (1) per
-                                 tensor on the input; trainable iff learn.
+                                 FAKE_QUANT: aux[0] log-scales, (N) per output channel (N·K/group with group)
+                                 on the weight, (1) per tensor on the input (unused per token); trainable iff
+                                 learn.
                                  HEAD_GATE: aux[0] log α (H), trainable; aux[1] the gate's state (H + 2), not
                                  trainable: [0] λ, the L0 penalty's weight, [1] the gates' learning rate
                                  (both read by the training hooks of compress/prune/heads.h), [2..H+2) the

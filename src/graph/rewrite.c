@@ -708,7 +708,10 @@ static pare_status check_node(const pare_model *m, int64_t i)
                      (long long)pare_param_numel(&m->params[f->aux[1]]), (long long)x->cols);
                 continue;
             }
-            int64_t want = f->kind == PARE_TF_MASK ? C * x->cols : f->operand == PARE_TF_WEIGHT ? C : 1;
+            int64_t want = f->kind == PARE_TF_MASK ? C * x->cols
+                           : f->operand == PARE_TF_WEIGHT ? (f->group ? C * (x->cols / f->group) : C) : 1;
+            WANT(!f->group || (f->operand == PARE_TF_WEIGHT && f->group > 0 && x->cols % f->group == 0),
+                 "its fake_quant group %d does not divide its %lld inputs", n->name, op, f->group, (long long)x->cols);
             WANT(pare_param_numel(aux) == want && (f->kind != PARE_TF_MASK || f->operand == PARE_TF_WEIGHT),
                  "its %s transform's parameter %s has %lld elements, not %lld", n->name, op, k->name, aux->name,
                  (long long)pare_param_numel(aux), (long long)want);

@@ -55,7 +55,8 @@ static cJSON *attrs_json(const pare_node *n)
     return o;
 }
 
-/* "tf": [{"kind": "fake_quant", "operand": "weight", "bits": 8, "learn": 1, "aux": ["enc.0.attn.qkv.wscale"]}] */
+/* "tf": [{"kind": "fake_quant", "operand": "weight", "bits": 8, "learn": 1, "aux": ["enc.0.attn.qkv.wscale"]}]
+ * ("group" and "per_token" only when not 0, so older checkpoints read as before) */
 static int tf_json(const pare_model *m, const pare_node *n, cJSON *o)
 {
     cJSON *arr = cJSON_AddArrayToObject(o, "tf");
@@ -65,7 +66,8 @@ static int tf_json(const pare_model *m, const pare_node *n, cJSON *o)
         cJSON *e = cJSON_CreateObject(), *aux = NULL;
         okk = e && cJSON_AddItemToArray(arr, e) && add_str(e, "kind", pare_tf_name(f->kind)) &&
               add_str(e, "operand", operand_names[f->operand]) && add_num(e, "bits", f->bits) &&
-              add_num(e, "learn", f->learn) && (aux = cJSON_AddArrayToObject(e, "aux"));
+              add_num(e, "learn", f->learn) && (!f->group || add_num(e, "group", f->group)) &&
+              (!f->per_token || add_num(e, "per_token", f->per_token)) && (aux = cJSON_AddArrayToObject(e, "aux"));
         for (int a = 0; okk && a < PARE_TF_MAX_AUX; a++)
             if (f->aux[a] >= 0) okk = cJSON_AddItemToArray(aux, cJSON_CreateString(m->params[f->aux[a]].name));
     }
@@ -226,6 +228,14 @@ static pare_status read_tf(pare_model *m, const cJSON *arr, const char *where)
         t.bits = (int)v;
         PARE_TRY(get_int(e, "learn", 0, 1, &v, where));
         t.learn = (int)v;
+        if (cJSON_GetObjectItemCaseSensitive(e, "group")) { /* optional: written when not 0 */
+            PARE_TRY(get_int(e, "group", 0, 1 << 30, &v, where));
+            t.group = (int)v;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(e, "per_token")) {
+            PARE_TRY(get_int(e, "per_token", 0, 1, &v, where));
+            t.per_token = (int)v;
+        }
         const cJSON *aux, *x;
         PARE_TRY(get_array(e, "aux", PARE_TF_MAX_AUX, &aux, where));
         int na = 0;

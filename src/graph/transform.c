@@ -65,6 +65,20 @@ pare_status pare_node_attach(pare_model *m, int64_t node, const pare_transform *
             return pare_fail(PARE_EINVAL, "%s: %s transform's auxiliary parameter %d is index %d, not a parameter of the model",
                              n->name, k->name, i, t->aux[i]);
     }
+    if (t->kind == PARE_TF_FAKE_QUANT) {
+        const pare_param *w = &m->params[n->param[0]];
+        int64_t N = w->shape[0], K = w->shape[1];
+        if (t->group && (t->operand != PARE_TF_WEIGHT || t->group < 0 || K % t->group))
+            return pare_fail(PARE_EINVAL, "%s: fake_quant group=%d: groups are on the weight and must divide its %lld inputs",
+                             n->name, t->group, (long long)K);
+        if (t->per_token && t->operand != PARE_TF_INPUT)
+            return pare_fail(PARE_EINVAL, "%s: fake_quant per_token applies to the input, not the weight", n->name);
+        int64_t want = t->operand == PARE_TF_WEIGHT ? (t->group ? N * (K / t->group) : N) : 1;
+        if (pare_param_numel(&m->params[t->aux[0]]) != want)
+            return pare_fail(PARE_EINVAL, "%s: fake_quant's scales %s hold %lld values; this %s needs %lld", n->name,
+                             m->params[t->aux[0]].name, (long long)pare_param_numel(&m->params[t->aux[0]]),
+                             operand_name(t->operand), (long long)want);
+    }
     if (n->ntf >= PARE_NODE_MAX_TF) return pare_fail(PARE_EINVAL, "%s: already %d transforms", n->name, n->ntf);
     n->tf[n->ntf++] = *t;
     return PARE_OK;

@@ -9,6 +9,19 @@
 #define QI_LAYER_OPTS(def)                                                                                         \
     {"layers", PARE_OPT_STRING, def, 0, 0, NULL, "glob over Linear layer names to quantize (e.g. \"enc.*.ffn.*\")"}, \
     {"exclude", PARE_OPT_STRING, "", 0, 0, NULL, "glob of Linear layers to leave as they are (\"\": none)"}
+/* QAT's two fake-quant transforms on Linear `node` (qat_pass.c): weight scales per output channel or per
+ * `group` inputs (initialised from max |W|), the input's per tensor (initialised from amax) or per token
+ * (dynamic); scale parameters "<node>.wscale" / "<node>.ascale" (log-scales), trainable iff learn. */
+pare_status qi_attach_fake_quant(pare_model *m, int64_t node, int bits, int learn, int group, int per_token, float amax);
+
+/* Quantize Linear `node`'s f32 weight into a block format (weight.c; zeroquant's int8_group with group). */
+pare_status qi_set_qblock(pare_model *m, int64_t node, pare_qb_kind kind, int64_t group, int sym, const char *method);
+
+/* ZeroQuant's layer-by-layer distillation of the selected Linears (lkd.c): trains their f32 weights and
+ * biases in place, layer by layer, under ZeroQuant's fake quantization. */
+pare_status qi_zeroquant_lkd(pare_model *m, const int64_t *idx, int64_t n, int group, const pare_dataset *calib,
+                             int64_t steps, double lr, int64_t batch, uint64_t seed);
+
 #define QI_CALIB_OPTS(samples)                                                                                      \
     {"calib_samples", PARE_OPT_INT, samples, 1, 1e9, NULL, "calibration examples, from the start of calib's train split"}, \
     {"calib_batch", PARE_OPT_INT, "16", 1, 4096, NULL, "calibration batch size"}

@@ -87,7 +87,7 @@ const pare_pass pare_pass_rtn = {&rtn_schema, rtn_apply, 0};
 const pare_pass pare_pass_gptq = {&gptq_schema, gptq_apply, 1};
 
 /* ---- the block formats (zeroquant is int8_group by another name) ---- */
-static pare_status qb_set(pare_model *m, int64_t node, pare_qb_kind kind, int64_t group, int sym, const char *method)
+pare_status qi_set_qblock(pare_model *m, int64_t node, pare_qb_kind kind, int64_t group, int sym, const char *method)
 {
     pare_param *w = qi_weight(m, node);
     pare_qlinear *q = pare_qlinear_new(PARE_FMT_QBLOCK);
@@ -126,7 +126,7 @@ static pare_status qb_apply(pare_model *m, const pare_options *o, const pare_pas
     int64_t group = kind == PARE_QB_I4G || kind == PARE_QB_I8G ? pare_opt_int(o, "group") : 32;
     for (int64_t i = 0; st == PARE_OK && i < n; i++) st = check_group(m, idx[i], group);
     for (int64_t i = 0; st == PARE_OK && i < n; i++)
-        st = qb_set(m, idx[i], kind, group, pare_opt_bool(o, "symmetric"), "rtn");
+        st = qi_set_qblock(m, idx[i], kind, group, pare_opt_bool(o, "symmetric"), "rtn");
     free(idx);
     return st;
 }
@@ -135,18 +135,29 @@ const pare_pass pare_pass_qblock = {&qb_schema, qb_apply, 0};
 static const pare_opt_spec zq_opts[] = {
     QI_LAYER_OPTS("*.*.*"),
     {"group", PARE_OPT_INT, "64", 1, 1e9, NULL, "weight group size along the input dimension"},
+    {"lkd_steps", PARE_OPT_INT, "0", 0, 1e9, NULL,
+     "layer-by-layer distillation (LKD): training steps per layer against the original model on calib (0: off)"},
+    {"lkd_lr", PARE_OPT_FLOAT, "1e-4", 0, 1, NULL, "LKD peak learning rate (AdamW, no warm-up, cosine decay)"},
+    {"lkd_batch", PARE_OPT_INT, "16", 1, 4096, NULL, "LKD batch size"},
+    {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "LKD batch order"},
 };
 static const pare_schema zq_schema = {"zeroquant", "ZeroQuant: int8 group-wise weights with int8 per-token dynamic activations",
                                       zq_opts, (int)(sizeof zq_opts / sizeof zq_opts[0])};
 static pare_status zq_apply(pare_model *m, const pare_options *o, const pare_pass_ctx *ctx)
 {
-    (void)ctx;
-    int64_t *idx, n;
+    int64_t *idx, n, lkd = pare_opt_int(o, "lkd_steps");
+    if (lkd > 0 && (!ctx || !ctx->calib))
+        return pare_fail(PARE_EINVAL, "zeroquant: lkd_steps=%lld distils each layer on data: give calib = a task (its train "
+                         "split)", (long long)lkd);
     PARE_TRY(qi_select(m, o, 1, &idx, &n));
     int64_t group = pare_opt_int(o, "group");
     pare_status st = PARE_OK;
     for (int64_t i = 0; st == PARE_OK && i < n; i++) st = check_group(m, idx[i], group);
-    for (int64_t i = 0; st == PARE_OK && i < n; i++) st = qb_set(m, idx[i], PARE_QB_I8G, group, 1, "zeroquant");
+    if (st == PARE_OK && lkd > 0)
+        st = qi_zeroquant_lkd(m, idx, n, (int)group, ctx->calib, lkd, pare_opt_num(o, "lkd_lr"), pare_opt_int(o, "lkd_batch"),
+                              (uint64_t)pare_opt_num(o, "seed"));
+    for (int64_t i = 0; st == PARE_OK && i < n; i++)
+        st = qi_set_qblock(m, idx[i], PARE_QB_I8G, group, 1, lkd > 0 ? "zeroquant+lkd" : "zeroquant");
     free(idx);
     return st;
 }
