@@ -10,10 +10,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int64_t fail_after = -1; /* tests only: bytes left before writes fail with ENOSPC */
@@ -137,6 +139,22 @@ pare_status pare_lock_take(int *fd_out, const char *path)
     int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) return pare_fail(PARE_EIO, "%s: cannot open the writer's lock file %s: %s", path, lp, strerror(errno));
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    /* A writer killed while a child it forked (the isolated file check) still holds a copy of the lock's
+     * descriptor leaves the lock held for the few milliseconds that child takes to die: when the pid
+     * written in the lock file is of this host and gone, wait for it (up to 2 s) instead of failing. */
+    for (int tries = 0; fcntl(fd, F_OFD_SETLK, &fl) != 0 && (errno == EAGAIN || errno == EACCES) && tries < 100; tries++) {
+        char note[256] = "", host[200], theirs[200] = "";
+        long pid = 0;
+        ssize_t r = pread(fd, note, sizeof note - 1, 0);
+        note[r > 0 ? r : 0] = '\0';
+        if (gethostname(host, sizeof host) != 0) break;
+        host[sizeof host - 1] = '\0';
+        if (sscanf(note, "pid %ld on %199s", &pid, theirs) != 2 || pid <= 0 || strcmp(theirs, host) != 0 ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            break; /* a live writer (or one of another host): refuse at once */
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
         int e = errno;
         char holder[256] = "";
