@@ -55,7 +55,7 @@ static void kernel_checks(const pare_tt_shape *s, const char *what)
     float *z = malloc(sizeof *z * M * (pare_tt_cache_floats(s) + 1)), *work = malloc(sizeof *work * M * pare_tt_work_floats(s));
     fill(G, P, &r, 0.7), fill(x, M * K, &r, 1), fill(bias, N, &r, 1);
     pare_tt_to_dense(W, G, s);
-    pare_tt_linear_forward(y, z, x, G, bias, M, s);
+    pare_tt_linear_forward(y, z, work, x, G, bias, M, s);
     pare_linear_f32_ref(yr, x, W, bias, M, N, K);
     is_close_arr(y, yr, (long)(M * N), 1e-5, 1e-4, what);
 

@@ -127,8 +127,8 @@ static size_t linear_ws(const pare_exec *x, const pare_node *n)
  * like any other. */
 static pare_status tt_linear_fwd(pare_exec *x, const pare_node *n)
 {
-    pare_tt_linear_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->in[0]), PD(x, n, 0), n->nparam > 1 ? PD(x, n, 1) : NULL,
-                           ROWS(x, n->out), &n->a.tt);
+    pare_tt_linear_forward(F(x, n->out), F(x, n->cache[0]), (float *)x->workspace, F(x, n->in[0]), PD(x, n, 0),
+                           n->nparam > 1 ? PD(x, n, 1) : NULL, ROWS(x, n->out), &n->a.tt);
     return PARE_OK;
 }
 static void tt_linear_bwd(pare_exec *x, const pare_node *n)
@@ -145,7 +145,6 @@ static int tt_linear_caches(const pare_model *m, const pare_node *n, pare_cache_
 }
 static size_t tt_linear_ws(const pare_exec *x, const pare_node *n)
 {
-    if (x->mode != PARE_EXEC_TRAIN) return 0;
     return sizeof(float) * (size_t)(ROWS(x, n->out) * pare_tt_work_floats(&n->a.tt));
 }
 

@@ -75,10 +75,14 @@ int64_t pare_tt_cache_floats(const pare_tt_shape *s) { return zoff(s, 0); }
 
 int64_t pare_tt_work_floats(const pare_tt_shape *s)
 {
-    int64_t mx = 1;
-    for (int j = 1; j < s->d; j++)
-        if (zsize(s, j) > mx) mx = zsize(s, j);
-    return 2 * mx;
+    int64_t mx = 1; /* the largest state, input or output of a step, per row */
+    for (int j = 0; j < s->d; j++) {
+        step t = step_of(s, j);
+        int64_t in = t.O * t.Ck * t.P, out = t.O * t.R * t.P;
+        if (in > mx) mx = in;
+        if (out > mx) mx = out;
+    }
+    return 4 * mx;
 }
 
 int64_t pare_tt_flops(const pare_tt_shape *s, int64_t M)
@@ -91,26 +95,44 @@ int64_t pare_tt_flops(const pare_tt_shape *s, int64_t M)
     return f;
 }
 
-/* out (B blocks of (R, P)) = G (R, Ck) · in (B blocks of (Ck, P)) */
-static void step_forward(float *out, const float *in, const float *G, int64_t B, step t)
+/* dst (B blocks of (P, X)) (+)= src (B blocks of (X, P))ᵀ */
+static void transpose_blocks(float *dst, const float *src, int64_t B, int64_t X, int64_t P, int add)
+{
+#pragma omp parallel for schedule(static) if (B * X * P >= 65536)
+    for (int64_t b = 0; b < B; b++) {
+        const float *s = src + b * X * P;
+        float *d = dst + b * X * P;
+        for (int64_t x = 0; x < X; x++)
+            for (int64_t p = 0; p < P; p++) {
+                if (add) d[p * X + x] += s[x * P + p];
+                else d[p * X + x] = s[x * P + p];
+            }
+    }
+}
+
+/* out (B blocks of (R, P)) = G (R, Ck) · in (B blocks of (Ck, P)). For P > 1 the blocks are transposed so
+ * that the whole step is one GEMM (B·P, Ck) · Gᵀ rather than B small ones (each a oneDNN call with its own
+ * thread team: slow, and very slow on a loaded machine). t1, t2: scratch of B·P·max(Ck, R) floats each. */
+static void step_forward(float *out, const float *in, const float *G, int64_t B, step t, float *t1, float *t2)
 {
     if (t.P == 1) {
         pare_sgemm(0, 1, B, t.R, t.Ck, 1.0f, in, t.Ck, G, t.Ck, 0.0f, out, t.R);
         return;
     }
-#pragma omp parallel for schedule(static) if (B >= 8)
-    for (int64_t b = 0; b < B; b++)
-        pare_sgemm(0, 0, t.R, t.P, t.Ck, 1.0f, G, t.Ck, in + b * t.Ck * t.P, t.P, 0.0f, out + b * t.R * t.P, t.P);
+    transpose_blocks(t1, in, B, t.Ck, t.P, 0);                                   /* (B, P, Ck) */
+    pare_sgemm(0, 1, B * t.P, t.R, t.Ck, 1.0f, t1, t.Ck, G, t.Ck, 0.0f, t2, t.R); /* (B, P, R) */
+    transpose_blocks(out, t2, B, t.P, t.R, 0);                                   /* (B, R, P) */
 }
 
-void pare_tt_linear_forward(float *y, float *z, const float *x, const float *cores, const float *bias, int64_t M,
-                            const pare_tt_shape *s)
+void pare_tt_linear_forward(float *y, float *z, float *work, const float *x, const float *cores, const float *bias,
+                            int64_t M, const pare_tt_shape *s)
 {
     const float *in = x;
+    int64_t q = M * (pare_tt_work_floats(s) / 4);
     for (int j = s->d - 1; j >= 0; j--) {
         step t = step_of(s, j);
         float *out = j == 0 ? y : z + M * zoff(s, j);
-        step_forward(out, in, cores + pare_tt_core_offset(s, j), M * t.O, t);
+        step_forward(out, in, cores + pare_tt_core_offset(s, j), M * t.O, t, work, work + q);
         in = out;
     }
     if (!bias) return;
@@ -123,7 +145,8 @@ void pare_tt_linear_forward(float *y, float *z, const float *x, const float *cor
 void pare_tt_linear_backward(float *dx, float *dcores, float *dbias, float *work, const float *dy, const float *x,
                              const float *z, const float *cores, int64_t M, const pare_tt_shape *s)
 {
-    int64_t N = pare_tt_rows(s), half = M * (pare_tt_work_floats(s) / 2);
+    int64_t N = pare_tt_rows(s), q = M * (pare_tt_work_floats(s) / 4);
+    float *t1 = work + 2 * q, *t2 = work + 3 * q; /* transposes; work[0, 2q) holds dZ, ping-pong */
     if (dbias)
         for (int64_t m = 0; m < M; m++)
             for (int64_t n = 0; n < N; n++) dbias[n] += dy[m * N + n];
@@ -133,25 +156,24 @@ void pare_tt_linear_backward(float *dx, float *dcores, float *dbias, float *work
         int64_t B = M * t.O;
         const float *in = j == s->d - 1 ? x : z + M * zoff(s, j + 1);
         const float *G = cores + pare_tt_core_offset(s, j);
+        float *din = j == s->d - 1 ? dx : work + (j % 2) * q; /* dZ_j was in the other half (or dy) */
+        int add = j == s->d - 1;                               /* dx is added into */
         /* forward: Z_j[b] = G · Z_{j+1}[b];  dG += Σ_b dZ_j[b] · Z_{j+1}[b]ᵀ,  dZ_{j+1}[b] = Gᵀ · dZ_j[b] */
-        if (dcores) {
-            float *dG = dcores + pare_tt_core_offset(s, j);
-            if (t.P == 1)
-                pare_sgemm(1, 0, t.R, t.Ck, B, 1.0f, dout, t.R, in, t.Ck, 1.0f, dG, t.Ck);
-            else
-                for (int64_t b = 0; b < B; b++)
-                    pare_sgemm(0, 1, t.R, t.Ck, t.P, 1.0f, dout + b * t.R * t.P, t.P, in + b * t.Ck * t.P, t.P, 1.0f, dG, t.Ck);
+        if (t.P == 1) {
+            if (dcores) pare_sgemm(1, 0, t.R, t.Ck, B, 1.0f, dout, t.R, in, t.Ck, 1.0f, dcores + pare_tt_core_offset(s, j), t.Ck);
+            if (din) pare_sgemm(0, 0, B, t.Ck, t.R, 1.0f, dout, t.R, G, t.Ck, add ? 1.0f : 0.0f, din, t.Ck);
+        } else {
+            transpose_blocks(t2, dout, B, t.R, t.P, 0); /* (B, P, R) */
+            if (dcores) {
+                transpose_blocks(t1, in, B, t.Ck, t.P, 0); /* (B, P, Ck) */
+                pare_sgemm(1, 0, t.R, t.Ck, B * t.P, 1.0f, t2, t.R, t1, t.Ck, 1.0f, dcores + pare_tt_core_offset(s, j), t.Ck);
+            }
+            if (din) {
+                pare_sgemm(0, 0, B * t.P, t.Ck, t.R, 1.0f, t2, t.R, G, t.Ck, 0.0f, t1, t.Ck); /* (B, P, Ck) */
+                transpose_blocks(din, t1, B, t.P, t.Ck, add);
+            }
         }
-        float *din = j == s->d - 1 ? dx : work + (j % 2) * half; /* dZ_j was in the other half (or dy) */
         if (!din) break;
-        float beta = j == s->d - 1 ? 1.0f : 0.0f; /* dx is added into */
-        if (t.P == 1)
-            pare_sgemm(0, 0, B, t.Ck, t.R, 1.0f, dout, t.R, G, t.Ck, beta, din, t.Ck);
-        else {
-#pragma omp parallel for schedule(static) if (B >= 8)
-            for (int64_t b = 0; b < B; b++)
-                pare_sgemm(1, 0, t.Ck, t.P, t.R, 1.0f, G, t.Ck, dout + b * t.R * t.P, t.P, beta, din + b * t.Ck * t.P, t.P);
-        }
         dout = din;
     }
 }

@@ -15,8 +15,9 @@
  *
  *     Z_j[o] (r_j·n_j, P_j) = G_j (r_j·n_j, k_j·r_{j+1}) · Z_{j+1}[o] (k_j·r_{j+1}, P_j)
  *
- * for each of the M·Π_{i<j} k_i blocks o, P_j = Π_{i>j} n_i: one GEMM when P_j = 1 (the last core), a
- * batch of small GEMMs otherwise. Z_d is x, Z_0 is y. The intermediates Z_{d-1}..Z_1 are kept in a cache
+ * for each of the M·Π_{i<j} k_i blocks o, P_j = Π_{i>j} n_i: one GEMM when P_j = 1 (the last core);
+ * otherwise the blocks are transposed to (P_j, k_j·r_{j+1}) so the step is still one GEMM (B·P_j, k_j·r_{j+1})
+ * · G_jᵀ, and transposed back (a batch of B small GEMMs, one oneDNN call each, was 10-100× slower). Z_d is x, Z_0 is y. The intermediates Z_{d-1}..Z_1 are kept in a cache
  * for backward (pare_tt_cache_floats per row). Cost: Σ_j 2·M·Π_{i<j}k_i·r_j·n_j·k_j·r_{j+1}·P_j FLOPs.
  *
  * Deliberately not here: how the cores are found (TT-SVD, compress/lowrank/tt_svd.c), fused or
@@ -54,9 +55,10 @@ int64_t pare_tt_work_floats(const pare_tt_shape *s);        /* per row of x: bac
 int64_t pare_tt_flops(const pare_tt_shape *s, int64_t M);   /* forward */
 
 /* y (M, N) = x (M, K) · W(cores)ᵀ + bias (N, may be NULL); z (M · pare_tt_cache_floats) receives the
- * intermediates. cores: the d cores packed one after the other, each (r_j, n_j, k_j, r_{j+1}) row-major. */
-void pare_tt_linear_forward(float *y, float *z, const float *x, const float *cores, const float *bias, int64_t M,
-                            const pare_tt_shape *s);
+ * intermediates; work: M · pare_tt_work_floats floats of scratch. cores: the d cores packed one after the
+ * other, each (r_j, n_j, k_j, r_{j+1}) row-major. */
+void pare_tt_linear_forward(float *y, float *z, float *work, const float *x, const float *cores, const float *bias,
+                            int64_t M, const pare_tt_shape *s);
 /* Backward of the forward above, adding into dx (M, K), dcores (numel), dbias (N); each may be NULL.
  * z: the forward's intermediates; work: M · pare_tt_work_floats floats. */
 void pare_tt_linear_backward(float *dx, float *dcores, float *dbias, float *work, const float *dy, const float *x,
