@@ -68,6 +68,8 @@ typedef enum pare_pass_id {
     PARE_PASS_PRUNE_LAYERS,
     PARE_PASS_SPARSEGPT,      /* prune/sparsegpt.c: one-shot OBS pruning with the calibration Hessian (issue 13) */
     PARE_PASS_DEQUANTIZE,     /* quant/dequantize.c: quantized weights back to f32 on their grid (issue 13: quantize, then prune) */
+    PARE_PASS_KRONECKER,      /* lowrank/kronecker.c: sums of Kronecker products, a tt_linear node (issue 13) */
+    PARE_PASS_TENSOR_TRAIN,   /* lowrank/tensor_train.c: TT-matrices by TT-SVD, a tt_linear node (issue 13) */
     PARE_PASS_COUNT
 } pare_pass_id;
 
@@ -78,5 +80,6 @@ extern const pare_pass pare_pass_prune_magnitude, pare_pass_prune_snip, pare_pas
     pare_pass_sparsify;
 extern const pare_pass pare_pass_prune_neurons, pare_pass_prune_heads, pare_pass_prune_layers;
 extern const pare_pass pare_pass_sparsegpt, pare_pass_dequantize;
+extern const pare_pass pare_pass_kronecker, pare_pass_tensor_train;
 
 #endif

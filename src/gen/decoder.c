@@ -56,7 +56,7 @@ typedef enum node_kind { NK_SKIP = 0, NK_ROWLOCAL, NK_POSADD, NK_ATTN, NK_XATTN 
 static const unsigned char row_local[PARE_OP_COUNT] = {
     [PARE_OP_EMBEDDING] = 1, [PARE_OP_LINEAR] = 1, [PARE_OP_LAYERNORM] = 1, [PARE_OP_GELU] = 1,
     [PARE_OP_RELU] = 1,      [PARE_OP_ADD] = 1,    [PARE_OP_DROPOUT] = 1,   [PARE_OP_CAST] = 1,
-    [PARE_OP_TANH] = 1,
+    [PARE_OP_TANH] = 1,      [PARE_OP_TT_LINEAR] = 1, /* its cache and workspace are per call, rows independent */
 };
 
 typedef struct dec_layer {

@@ -41,6 +41,7 @@
 #include "kernels/nn.h"
 #include "kernels/qblock.h"
 #include "kernels/sparse.h"
+#include "kernels/tt.h"
 
 #define PARE_NAME_MAX 64
 #define PARE_NODE_MAX_IN 3
@@ -72,6 +73,8 @@ typedef enum pare_op_id {
     /* Encoder-decoder attention (docs/encoder-decoder.md): queries from the decoder, keys and values from
      * the encoder's output (projected once per layer), the source lengths masking the keys, no causal mask. */
     PARE_OP_CROSS_ATTENTION, /* in: q (B·T, C), kv (B·S, 2C), src_lengths; cache att (B,H,T,S)  out (B·T, C) */
+    PARE_OP_TT_LINEAR,     /* in: x (rows,K); param: cores (a.tt), bias (N); cache the TT intermediates  out (rows,N):
+                              a Linear whose weight is a TT-matrix / sum of Kronecker products (kernels/tt.h) */
     PARE_OP_COUNT
 } pare_op_id;
 
@@ -197,6 +200,7 @@ typedef struct pare_node_attrs {
     int gelu_erf;       /* GELU: 1 the exact form 0.5 x (1 + erf(x/√2)) (BERT family), 0 the tanh form (GPT-2) */
     int pos_offset;     /* POSADD: position t reads row t + pos_offset of the table (RoBERTa: 2) */
     float scale;        /* EMBEDDING: the looked-up rows are multiplied by it (0: 1, none; BART's scale_embedding: √C) */
+    pare_tt_shape tt;   /* TT_LINEAR: the cores' factors and ranks (kernels/tt.h); d = 0 for every other op */
 } pare_node_attrs;
 
 /* Weight transforms (transform.h has the kinds' traits and the API). A transform replaces an operand of

@@ -121,6 +121,33 @@ static size_t linear_ws(const pare_exec *x, const pare_node *n)
     return f->workspace ? f->workspace(w, M) : 0;
 }
 
+/* ---- tt_linear: y(M,N) = x(M,K) W^T + b with W a TT-matrix (a sum of Kronecker products for d = 2) ----
+ * kernels/tt.h: a chain of GEMMs over the cores; the intermediates are the "#tt" cache, backward's scratch
+ * the workspace. The cores are one trainable parameter, so the factored layer fine-tunes and checkpoints
+ * like any other. */
+static pare_status tt_linear_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_tt_linear_forward(F(x, n->out), F(x, n->cache[0]), (float *)x->workspace, F(x, n->in[0]), PD(x, n, 0),
+                           n->nparam > 1 ? PD(x, n, 1) : NULL, ROWS(x, n->out), &n->a.tt);
+    return PARE_OK;
+}
+static void tt_linear_bwd(pare_exec *x, const pare_node *n)
+{
+    pare_tt_linear_backward(G(x, n->in[0]), PG(x, n, 0), n->nparam > 1 ? PG(x, n, 1) : NULL, (float *)x->workspace,
+                            G(x, n->out), F(x, n->in[0]), F(x, n->cache[0]), PD(x, n, 0), ROWS(x, n->out), &n->a.tt);
+}
+static int64_t tt_linear_flops(const pare_exec *x, const pare_node *n) { return pare_tt_flops(&n->a.tt, ROWS(x, n->out)); }
+static int tt_linear_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
+{
+    int64_t c = n->a.tt.d >= 2 ? pare_tt_cache_floats(&n->a.tt) : 1;
+    cs[0] = (pare_cache_spec){"tt", m->values[n->out].rows, c > 0 ? c : 1, PARE_F32};
+    return 1;
+}
+static size_t tt_linear_ws(const pare_exec *x, const pare_node *n)
+{
+    return sizeof(float) * (size_t)(ROWS(x, n->out) * pare_tt_work_floats(&n->a.tt));
+}
+
 /* ---- layernorm ---- */
 static pare_status layernorm_fwd(pare_exec *x, const pare_node *n)
 {
@@ -444,6 +471,7 @@ static const pare_op_desc ops[] = {
     [PARE_OP_CAST] = {"cast", cast_fwd, cast_bwd, elementwise_flops, NULL, NULL},
     [PARE_OP_TANH] = {"tanh", tanh_fwd, tanh_bwd, gelu_flops, NULL, NULL},
     [PARE_OP_CROSS_ATTENTION] = {"cross_attention", xattn_fwd, xattn_bwd, xattn_flops, xattn_caches, NULL},
+    [PARE_OP_TT_LINEAR] = {"tt_linear", tt_linear_fwd, tt_linear_bwd, tt_linear_flops, tt_linear_caches, tt_linear_ws},
 };
 _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of date with pare_op_id");
 
@@ -473,6 +501,7 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_CAST] = {{PARE_DTYPES_FLOAT},           PARE_OUT_ATTR, PARE_DTYPES_FLOAT, 0},
     [PARE_OP_TANH] = {{DT_F32},                      PARE_F32,     0,                 0},
     [PARE_OP_CROSS_ATTENTION] = {{DT_F32, DT_F32, DT_I32}, PARE_F32,  0,                 DT_F32}, /* q, kv, src_lengths; att */
+    [PARE_OP_TT_LINEAR] = {{DT_F32},                 PARE_F32,     0,                 DT_F32}, /* x; the intermediates */
 };
 _Static_assert(sizeof op_dtypes / sizeof op_dtypes[0] == PARE_OP_COUNT, "op dtypes out of date with pare_op_id");
 

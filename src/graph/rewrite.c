@@ -719,6 +719,20 @@ static pare_status check_node(const pare_model *m, int64_t i)
                  op, f->bits);
         }
         break;
+    case PARE_OP_TT_LINEAR: {
+        const pare_tt_shape *tt = &n->a.tt;
+        if (pare_tt_check(tt, n->name) != PARE_OK) return pare_fail_ctx(PARE_EINVAL, "node '%s' (%s)", n->name, op);
+        WANT(pare_tt_rows(tt) == C && pare_tt_cols(tt) == x->cols,
+             "its TT factors give a (%lld, %lld) weight but the input has %lld columns and the output %lld", n->name, op,
+             (long long)pare_tt_rows(tt), (long long)pare_tt_cols(tt), (long long)x->cols, (long long)C);
+        WANT(w && pare_param_numel(w) == pare_tt_numel(tt), "cores %s hold %lld floats; the TT shape needs %lld", n->name,
+             op, w ? w->name : "-", w ? (long long)pare_param_numel(w) : 0LL, (long long)pare_tt_numel(tt));
+        WANT(w->format == PARE_FMT_F32 && n->ntf == 0, "its cores must be f32, without transforms", n->name, op);
+        WANT(!b || (b->ndim == 1 && b->shape[0] == C), "bias %s has %lld elements, not %lld", n->name, op, b->name,
+             b ? (long long)b->shape[0] : 0LL, (long long)C);
+        WANT(x->rows == out->rows, "input and output rows differ", n->name, op);
+        break;
+    }
     case PARE_OP_LAYERNORM:
         WANT(w && b && pare_param_numel(w) == C && pare_param_numel(b) == C && x->cols == C && x->rows == out->rows,
              "weight, bias and input must have %lld columns", n->name, op, (long long)C);

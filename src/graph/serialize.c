@@ -38,6 +38,21 @@ static int name_index(const char *const *names, int n, const char *s)
 static int add_num(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v) != NULL; }
 static int add_str(cJSON *o, const char *k, const char *v) { return cJSON_AddStringToObject(o, k, v) != NULL; }
 
+/* TT_LINEAR's shape, "tt": {"n": [4, 8], "k": [8, 4], "r": [1, 3, 1]} (absent for every other node). */
+static int tt_json(cJSON *o, const pare_tt_shape *tt)
+{
+    cJSON *t = cJSON_AddObjectToObject(o, "tt");
+    const char *keys[3] = {"n", "k", "r"};
+    const int64_t *vals[3] = {tt->n, tt->k, tt->r};
+    for (int i = 0; t && i < 3; i++) {
+        cJSON *arr = cJSON_AddArrayToObject(t, keys[i]);
+        for (int j = 0; arr && j < tt->d + (i == 2); j++)
+            if (!cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)vals[i][j]))) arr = NULL;
+        if (!arr) return 0;
+    }
+    return t != NULL;
+}
+
 static cJSON *attrs_json(const pare_node *n)
 {
     const pare_node_attrs *a = &n->a;
@@ -47,7 +62,7 @@ static cJSON *attrs_json(const pare_node *n)
               add_num(o, "weight", a->weight) && add_num(o, "temperature", a->temperature) &&
               add_str(o, "dtype", pare_dtype_name(a->dtype)) && add_num(o, "eps", a->eps) &&
               add_num(o, "gelu_erf", a->gelu_erf) && add_num(o, "pos_offset", a->pos_offset) &&
-              add_num(o, "scale", a->scale);
+              add_num(o, "scale", a->scale) && (a->tt.d == 0 || tt_json(o, &a->tt));
     if (!okk) {
         cJSON_Delete(o);
         return NULL;
@@ -200,6 +215,27 @@ static pare_status read_attrs(const cJSON *a, pare_node_attrs *at, char *spec, c
     if (cJSON_GetObjectItemCaseSensitive(a, "scale")) PARE_TRY(get_float(a, "scale", 0, 1e6, &at->scale, where));
     PARE_TRY(get_str(a, "dtype", 16, &s, where));
     if (pare_dtype_parse(s, &at->dtype) != PARE_OK) return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
+    const cJSON *tt = cJSON_GetObjectItemCaseSensitive(a, "tt"); /* TT_LINEAR only; the node check validates it */
+    if (tt) {
+        const char *keys[3] = {"n", "k", "r"};
+        int64_t *vals[3] = {at->tt.n, at->tt.k, at->tt.r};
+        if (!cJSON_IsObject(tt)) FAIL("graph: %s: \"tt\" must be an object of \"n\", \"k\" and \"r\" arrays", where);
+        for (int i = 0; i < 3; i++) {
+            const cJSON *arr, *x;
+            PARE_TRY(get_array(tt, keys[i], PARE_TT_MAX + 1, &arr, where));
+            int cnt = cJSON_GetArraySize(arr), j = 0;
+            if (i == 0) at->tt.d = cnt;
+            if (cnt < 2 || cnt != at->tt.d + (i == 2) || cnt > PARE_TT_MAX + (i == 2))
+                FAIL("graph: %s: \"tt\" needs n and k of 2..%d factors each and d + 1 ranks", where, PARE_TT_MAX);
+            cJSON_ArrayForEach(x, arr)
+            {
+                if (!cJSON_IsNumber(x) || !(x->valuedouble >= 1 && x->valuedouble <= (double)(1 << 24)) ||
+                    x->valuedouble != floor(x->valuedouble))
+                    FAIL("graph: %s: \"tt\".%s[%d] must be an integer in [1, %d]", where, keys[i], j, 1 << 24);
+                vals[i][j++] = (int64_t)x->valuedouble;
+            }
+        }
+    }
     return PARE_OK;
 }
 

@@ -11,8 +11,9 @@
  * of N·K parameters). A layer whose rank saves no parameters (r·(N + K) ≥ N·K) is left dense; when
  * none is factored the pass fails, naming the rule.
  *
- * Deliberately not here: Kronecker and tensor-train factorizations (no kernel yet), and factorizing
- * weights under masks or in quantized formats (refused: factorize the dense f32 model, then compress).
+ * Deliberately not here: Kronecker and tensor-train factorizations (kronecker.c, tensor_train.c: a tt_linear
+ * node), and factorizing weights under masks or in quantized formats (refused: factorize the dense f32
+ * model, then compress).
  */
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,9 @@
 #include <gsl/gsl_linalg.h>
 #include <stdlib.h>
 
-pare_status pare_svd(const float *W, int64_t N, int64_t K, double **u, double **s, double **vt)
+/* W is read through one of the two pointers: the float weight of a layer, or a double matrix (TT-SVD's
+ * remainders). */
+static pare_status svd_any(const float *W, const double *Wd, int64_t N, int64_t K, double **u, double **s, double **vt)
 {
     *u = *s = *vt = NULL;
     if (N < 1 || K < 1) return pare_fail(PARE_EINVAL, "svd: a (%lld, %lld) matrix has no singular values", (long long)N, (long long)K);
@@ -19,7 +21,8 @@ pare_status pare_svd(const float *W, int64_t N, int64_t K, double **u, double **
                                                                           "(%lld, %lld) matrix", (long long)N, (long long)K);
     if (st == PARE_OK) {
         for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < R; j++) gsl_matrix_set(A, (size_t)i, (size_t)j, tall ? W[i * K + j] : W[j * K + i]);
+            for (int64_t j = 0; j < R; j++) gsl_matrix_set(A, (size_t)i, (size_t)j,
+                               W ? (tall ? W[i * K + j] : W[j * K + i]) : (tall ? Wd[i * K + j] : Wd[j * K + i]));
         int rc = gsl_linalg_SV_decomp(A, V, S, work); /* A ← U (M, R), V (R, R), S (R) */
         if (rc) st = pare_fail(PARE_ENUMERIC, "svd: GSL failed on a (%lld, %lld) matrix: %s", (long long)N, (long long)K,
                                gsl_strerror(rc));
@@ -40,6 +43,16 @@ pare_status pare_svd(const float *W, int64_t N, int64_t K, double **u, double **
     }
     *u = U, *s = Sv, *vt = Vt;
     return PARE_OK;
+}
+
+pare_status pare_svd(const float *W, int64_t N, int64_t K, double **u, double **s, double **vt)
+{
+    return svd_any(W, NULL, N, K, u, s, vt);
+}
+
+pare_status pare_svd_d(const double *W, int64_t N, int64_t K, double **u, double **s, double **vt)
+{
+    return svd_any(NULL, W, N, K, u, s, vt);
 }
 
 int64_t pare_svd_rank_for_energy(const double *s, int64_t R, double energy)

@@ -15,6 +15,8 @@
 #include "core/status.h"
 
 pare_status pare_svd(const float *W, int64_t N, int64_t K, double **u, double **s, double **vt);
+/* The same for a double matrix (TT-SVD's remainders, tt_svd.c). */
+pare_status pare_svd_d(const double *W, int64_t N, int64_t K, double **u, double **s, double **vt);
 
 /* The smallest rank r whose singular values keep `energy` (0..1] of Σ s², R if none is smaller. */
 int64_t pare_svd_rank_for_energy(const double *s, int64_t R, double energy);
