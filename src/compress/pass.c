@@ -31,6 +31,7 @@ static const pare_pass *const passes[] = {
     [PARE_PASS_PRUNE_LAYERS] = &pare_pass_prune_layers,
     [PARE_PASS_SPARSEGPT] = &pare_pass_sparsegpt,
     [PARE_PASS_DEQUANTIZE] = &pare_pass_dequantize,
+    [PARE_PASS_PRUNE_TOKENS] = &pare_pass_prune_tokens,
 };
 _Static_assert(sizeof passes / sizeof passes[0] == PARE_PASS_COUNT, "pass registry out of date with pare_pass_id");
 
