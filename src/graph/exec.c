@@ -120,6 +120,14 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
                          (long long)m->src_max_T);
     if (m->src_tokens < 0) S = 0;
     PARE_TRY(pare_model_check_dtypes(m)); /* the forwards take their buffers' dtypes for granted */
+    for (int64_t i = 0; i < m->nnodes; i++) { /* token pruning scores by f32 probabilities the int8 path does not make */
+        const pare_node *n = &m->nodes[i];
+        if (n->op == PARE_OP_TOKEN_SELECT && m->values[n->in[2]].producer >= 0 &&
+            m->nodes[m->values[n->in[2]].producer].a.bmm_i8)
+            return pare_fail(PARE_EINVAL, "%s scores tokens by the attention probabilities of %s, which runs its products "
+                             "on int8 (SmoothQuant) and keeps none: apply prune_tokens after, or quantize without bmm_i8",
+                             n->name, m->nodes[m->values[n->in[2]].producer].name);
+    }
     pare_exec *x = calloc(1, sizeof *x);
     span *s = NULL;
     int *alias = NULL;

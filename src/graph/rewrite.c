@@ -779,9 +779,10 @@ static pare_status check_node(const pare_model *m, int64_t i)
     case PARE_OP_TOKEN_SELECT: {
         const pare_value *att = n->nin == 3 ? &m->values[n->in[2]] : NULL;
         WANT(att && x->rows == PARE_ROWS_TOKENS && out->rows == PARE_ROWS_TOKENS && x->cols == C && lengths_fit(m, n->in[1], x) &&
-                 att->rows == PARE_ROWS_CACHE_ATT && att->keep == x->keep && att->cols >= 1,
-             "needs token rows of %lld columns, their lengths and the attention probabilities (#att) of the same "
-             "tokens", n->name, op, (long long)C);
+                 att->rows == PARE_ROWS_CACHE_ATT && att->keep == x->keep && att->cols >= 1 && att->producer >= 0 &&
+                 !m->nodes[att->producer].a.bmm_i8, /* the int8 products compute no probabilities at inference */
+             "needs token rows of %lld columns, their lengths and the f32 attention probabilities (#att, not the "
+             "int8 products) of the same tokens", n->name, op, (long long)C);
         WANT(n->a.keep > 0 && n->a.keep <= 1 && (x->keep == 0 || n->a.keep <= x->keep),
              "keep %g must be in (0, 1] and at most its input's %g (tokens are only removed)", n->name, op,
              (double)n->a.keep, (double)(x->keep == 0 ? 1 : x->keep));

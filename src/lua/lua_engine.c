@@ -1105,7 +1105,7 @@ static int model_prune_tokens(lua_State *L)
         for (lua_Integer i = 1; i <= n; i++) {
             lua_geti(L, -1, i);
             if (!lua_isnumber(L, -1))
-                return pare_lua_error(L, "prune_tokens: keep[%lld] is a %s, not a number", (long long)i, luaL_typename(L, -1));
+                return pare_lua_error(L, "prune_tokens: keep[%d] is a %s, not a number", (int)i, luaL_typename(L, -1));
             int w = snprintf(text + used, sizeof text - used, "%s%.9g", i > 1 ? ";" : "", (double)lua_tonumber(L, -1));
             if (w < 0 || (size_t)w >= sizeof text - used) return pare_lua_error(L, "prune_tokens: keep has too many shares");
             used += (size_t)w;
