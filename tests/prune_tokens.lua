@@ -62,4 +62,13 @@ tap.like(err_of(m.prune_tokens, m, {kep = {1}}), "unknown option 'kep'", "an unk
 tap.like(err_of(p.prune_tokens, p, {keep = {1, 0.5}}), "token%-pruned already", "pruning twice refused")
 local dec = pare.model{kind = "decoder", vocab = 12, max_T = 8, d = 16, heads = 2, layers = 2, seed = 1}
 tap.like(err_of(dec.prune_tokens, dec, {keep = {1, 0.5}}), "bidirectional encoders", "a decoder refused")
+-- a BERT-shaped (post-LN, [CLS] + tanh pooler) model prunes too; Hugging Face configs cannot say it
+local bert = pare.model{vocab = 30, max_T = 16, d = 16, heads = 2, layers = 2, ffn = 32, classes = 2, seed = 2,
+                        norm = "post", emb_norm = true, pooler = "tanh", act = "gelu_erf", ln_eps = 1e-12, type_vocab = 2}
+local pb = bert:prune_tokens{keep = {1, 0.5}}
+tap.ok(pb:forward{tokens = {ids}, lengths = {16}}.logits.cols == 2, "a post-LN BERT-shaped encoder with a pooler prunes and runs")
+local hfdir = os.tmpname()
+os.remove(hfdir)
+tap.like(err_of(pb.save_hf, pb, hfdir), "token%-pruned", "m:save_hf refuses a token-pruned model (use m:save)")
+os.execute("rm -rf '" .. hfdir .. "'")
 tap.done()
