@@ -5,7 +5,7 @@
 -- pruned and after a short fine-tuning with the schedule in place (PoWER-BERT's re-training step).
 --
 --   pare run experiments/token_pruning.lua [schedules=1;0.9;0.8;0.7|1;0.7;0.5;0.3|1;0.5;0.3;0.2|1;0.3;0.2;0.1]
---        [base_steps=200] [ft_steps=40] [max_len=64] [repeats=20] [T=128] [fresh=1]
+--        [base_steps=200] [ft_steps=40] [max_len=64] [repeats=20] [T=128] [threads=N] [fresh=1]
 -- The fine-tuned base model is cached in results/models/ (fresh=1 fine-tunes again).
 --
 -- Columns: schedule (the shares, "1" for the dense model), row_share (Σ_l T'_l / (L · T): the token rows the
@@ -14,7 +14,8 @@
 -- most), accuracy (test split, pruned as is), accuracy_ft (after ft_steps of fine-tuning), agreement (top-1
 -- with the dense model, as pruned). The task's examples are cut at max_len tokens and padded to the longest;
 -- a share keeps min(length, T') of a sequence, so short sequences lose fewer tokens than the shares say; the
--- latency rows are full-length inputs at T.
+-- latency rows are full-length inputs at T. On a shared machine the latency columns scatter; the pairs of
+-- build/bench/bench_tokens (thread CPU time beside wall time) are the steadier figure (docs/pruning-tokens.md).
 local pare = require "pare"
 local zoo, measure = require "pare.zoo", require "pare.measure"
 local a = pare.args
@@ -25,6 +26,7 @@ for s in tostring(a.schedules or "1;0.9;0.8;0.7|1;0.7;0.5;0.3|1;0.5;0.3;0.2|1;0.
 end
 local base_steps, ft_steps = tonumber(a.base_steps) or 200, tonumber(a.ft_steps) or 40
 local repeats, T = tonumber(a.repeats) or 20, tonumber(a.T) or 128
+if a.threads then pare.set_threads(tonumber(a.threads)) end
 local max_len = tonumber(a.max_len) or 64 -- the task's tokens per example (its batches pad to the longest)
 
 local exp = zoo.experiment("token_pruning", a)

@@ -125,7 +125,7 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
         if (n->op == PARE_OP_TOKEN_SELECT && m->values[n->in[2]].producer >= 0 &&
             m->nodes[m->values[n->in[2]].producer].a.bmm_i8)
             return pare_fail(PARE_EINVAL, "%s scores tokens by the attention probabilities of %s, which runs its products "
-                             "on int8 (SmoothQuant) and keeps none: apply prune_tokens after, or quantize without bmm_i8",
+                             "on int8 (SmoothQuant) and keeps none: quantize with quantize_bmm=false",
                              n->name, m->nodes[m->values[n->in[2]].producer].name);
     }
     pare_exec *x = calloc(1, sizeof *x);

@@ -112,8 +112,9 @@ static pare_status tokens_apply(pare_model *m, const pare_options *o, const pare
             return pare_fail(PARE_EINVAL, "prune_tokens: layer %s has no residual node %s after its attention", blk, nm);
         if (!prev->ncache || prev->a.bmm_i8)
             return pare_fail(PARE_EINVAL, "prune_tokens: keep share %d (%g) scores tokens by the attention probabilities of %s, "
-                             "which its variant '%s'%s does not keep (use the full variant there)", (int)l + 1, (double)k,
-                             prev->name, prev->a.attn ? prev->a.attn->spec : "full", prev->a.bmm_i8 ? " on int8" : "");
+                             "which its variant '%s'%s does not keep (use the full variant there%s)", (int)l + 1, (double)k,
+                             prev->name, prev->a.attn ? prev->a.attn->spec : "full", prev->a.bmm_i8 ? " on int8" : "",
+                             prev->a.bmm_i8 ? ", SmoothQuant with quantize_bmm=false" : "");
         int x_in = m->nodes[add1].in[0], att = prev->cache[0];
         int64_t at = m->values[x_in].producer + 1;
         if (at > attn[l]) return pare_fail(PARE_EINVAL, "prune_tokens: layer %s: its residual input is made after its attention", blk);
