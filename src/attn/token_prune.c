@@ -1,4 +1,5 @@
 /* token_prune.c — token pruning by attention received, SIMULATED (a mask; no speed-up): kind "token_prune".
+ * For real shorter sequences use the prune_tokens pass (see the end of this comment).
  *
  * PoWER-BERT (Goyal et al. 2020) and LTP (Kim et al. 2022) score token j of a sequence at a layer by the
  * attention it receives, s_j = Σ_h Σ_i P_h[i, j] over the valid queries i, keep the top-k tokens and run
@@ -22,8 +23,12 @@
  * mask fixed the gradient is full attention's through P' — full.c's backward, run on the cache P' (masked
  * entries exactly 0). Cost: full attention plus the renormalisation and a second P'·V: this variant is
  * SLOWER than full attention; it measures the accuracy side of token pruning, not its speed.
- * Deliberately not here: real shorter sequences (a per-layer T in the planner and executor), learned
- * thresholds (LTP's soft masks), bidirectional-only: causal attention is refused.
+ * The REAL variant, with shorter sequences and the speed-up, is the prune_tokens pass (compress/prune/tokens.c,
+ * docs/pruning-tokens.md): TOKEN_SELECT nodes between layers gather the kept rows and the planner sizes every
+ * later value at T' = ceil(keep · T). This variant stays: it is the masked reference of the same scoring
+ * (within one layer), and its share is of each sequence's own length L (ceil(keep · L)), which fixed-shape
+ * levels cannot express (prune_tokens keeps min(L, ceil(keep · T))).
+ * Deliberately not here: learned thresholds (LTP's soft masks); bidirectional-only: causal attention is refused.
  */
 #include "attn/attn.h"
 

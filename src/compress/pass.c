@@ -33,6 +33,7 @@ static const pare_pass *const passes[] = {
     [PARE_PASS_DEQUANTIZE] = &pare_pass_dequantize,
     [PARE_PASS_KRONECKER] = &pare_pass_kronecker,
     [PARE_PASS_TENSOR_TRAIN] = &pare_pass_tensor_train,
+    [PARE_PASS_PRUNE_TOKENS] = &pare_pass_prune_tokens,
 };
 _Static_assert(sizeof passes / sizeof passes[0] == PARE_PASS_COUNT, "pass registry out of date with pare_pass_id");
 

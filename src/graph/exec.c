@@ -24,17 +24,23 @@
 #include "ops.h"
 #include "transform.h"
 
+int64_t pare_exec_seq_len(const pare_exec *x, const pare_value *v)
+{
+    return v->rows == PARE_ROWS_SRC || v->rows == PARE_ROWS_CACHE_SATT ? x->S : pare_tokens_kept(x->T, v->keep);
+}
+
 int64_t pare_exec_rows(const pare_exec *x, const pare_value *v)
 {
+    const int64_t Tk = pare_tokens_kept(x->T, v->keep); /* T, or fewer after token pruning */
     switch (v->rows) {
     case PARE_ROWS_SEQS: return x->B;
-    case PARE_ROWS_CACHE_ATT: return x->B * x->T * x->T;
+    case PARE_ROWS_CACHE_ATT: return x->B * Tk * Tk;
     case PARE_ROWS_ONE: return 1;
     case PARE_ROWS_SRC: return x->B * x->S;
     case PARE_ROWS_CACHE_SATT: return x->B * x->S * x->S;
     case PARE_ROWS_CACHE_XATT: return x->B * x->T * x->S;
     case PARE_ROWS_TOKENS:
-    default: return x->B * x->T;
+    default: return x->B * Tk;
     }
 }
 
@@ -144,6 +150,14 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
                          (long long)m->src_max_T);
     if (m->src_tokens < 0) S = 0;
     PARE_TRY(pare_model_check_dtypes(m)); /* the forwards take their buffers' dtypes for granted */
+    for (int64_t i = 0; i < m->nnodes; i++) { /* token pruning scores by f32 probabilities the int8 path does not make */
+        const pare_node *n = &m->nodes[i];
+        if (n->op == PARE_OP_TOKEN_SELECT && m->values[n->in[2]].producer >= 0 &&
+            m->nodes[m->values[n->in[2]].producer].a.bmm_i8)
+            return pare_fail(PARE_EINVAL, "%s scores tokens by the attention probabilities of %s, which runs its products "
+                             "on int8 (SmoothQuant) and keeps none: quantize with quantize_bmm=false",
+                             n->name, m->nodes[m->values[n->in[2]].producer].name);
+    }
     pare_exec *x = calloc(1, sizeof *x);
     span *s = NULL;
     int *alias = NULL;
@@ -180,7 +194,8 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
         if (n->op != PARE_OP_ATTENTION) continue;
         const pare_attn_config *c = n->a.attn ? n->a.attn : pare_attn_config_default();
         int64_t C = m->values[n->out].cols;
-        int64_t Tn = m->values[n->out].rows == PARE_ROWS_SRC ? S : T; /* an encoder-decoder's encoder runs over S */
+        /* an encoder-decoder's encoder runs over S; a layer after token pruning over its T' */
+        int64_t Tn = m->values[n->out].rows == PARE_ROWS_SRC ? S : pare_tokens_kept(T, m->values[n->out].keep);
         int owned = 0;
         pare_status as = pare_attn_config_instance(&x->attn[i], &owned, c, Tn, n->a.heads, C / n->a.heads, n->a.causal);
         x->attn_owned[i] = (unsigned char)owned;

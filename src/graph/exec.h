@@ -146,8 +146,11 @@ typedef struct pare_loss_term {
 /* Fills terms[0..min(n, max)) in node order; returns n, the number of loss nodes. */
 int pare_exec_loss_terms(const pare_exec *x, pare_loss_term *terms, int max);
 
-/* Rows of a value at this executor's (B, T). */
+/* Rows of a value at this executor's (B, T). Token rows after token pruning count T' = pare_tokens_kept(T,
+ * v->keep) positions per sequence (B·T', B·T'·T' for attention probabilities). */
 int64_t pare_exec_rows(const pare_exec *x, const pare_value *v);
+/* Positions per sequence of a token-row value: T (or T' after token pruning), S for source rows. */
+int64_t pare_exec_seq_len(const pare_exec *x, const pare_value *v);
 /* logits: (B, nclass) for classifiers, (B·T, V) for LMs. */
 const float *pare_exec_logits(const pare_exec *x);
 /* Total forward FLOPs at (B, T), and per op kind into by_op[PARE_OP_COUNT] (may be NULL). */

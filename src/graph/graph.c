@@ -2,8 +2,8 @@
 #include "graph.h"
 
 #include <fnmatch.h>
-#include <stdio.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,6 +193,36 @@ int pare_model_add_param(pare_model *m, const char *name, int ndim, const int64_
     return (int)m->nparams++;
 }
 
+int64_t pare_tokens_kept(int64_t T, float keep)
+{
+    if (!(keep > 0.0f) || keep >= 1.0f) return T;
+    int64_t k = (int64_t)ceil((double)keep * (double)T - 1e-6);
+    return k < 1 ? 1 : k > T ? T : k;
+}
+
+static int token_rows(pare_rows r) { return r == PARE_ROWS_TOKENS || r == PARE_ROWS_CACHE_ATT; }
+
+/* The keep of node n's token-row output and caches (graph.h: pare_model_refresh_keep). */
+static void node_keep(pare_model *m, const pare_node *n)
+{
+    float k = 0.0f;
+    if (n->op == PARE_OP_TOKEN_SELECT || n->op == PARE_OP_TOKEN_LENGTHS) k = n->a.keep;
+    else
+        for (int i = 0; i < n->nin; i++)
+            if (token_rows(m->values[n->in[i]].rows)) {
+                k = m->values[n->in[i]].keep;
+                break;
+            }
+    if (token_rows(m->values[n->out].rows) || n->op == PARE_OP_TOKEN_LENGTHS) m->values[n->out].keep = k;
+    for (int c = 0; c < n->ncache; c++)
+        if (token_rows(m->values[n->cache[c]].rows)) m->values[n->cache[c]].keep = k;
+}
+
+void pare_model_refresh_keep(pare_model *m)
+{
+    for (int64_t i = 0; i < m->nnodes; i++) node_keep(m, &m->nodes[i]);
+}
+
 int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const int *in, int nin, const int *params,
                         int nparam, pare_rows rows, int64_t cols, pare_node_attrs attrs)
 {
@@ -232,6 +262,7 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
         m->values[id].producer = (int)m->nnodes;
         n->cache[n->ncache++] = id;
     }
+    node_keep(m, n);
     pare_attn_config_retain(n->a.attn); /* once the node exists: a failure above holds no reference */
     m->nnodes++;
     return out;

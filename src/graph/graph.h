@@ -75,6 +75,11 @@ typedef enum pare_op_id {
     PARE_OP_CROSS_ATTENTION, /* in: q (B·T, C), kv (B·S, 2C), src_lengths; cache att (B,H,T,S)  out (B·T, C) */
     PARE_OP_TT_LINEAR,     /* in: x (rows,K); param: cores (a.tt), bias (N); cache the TT intermediates  out (rows,N):
                               a Linear whose weight is a TT-matrix / sum of Kronecker products (kernels/tt.h) */
+    /* Token pruning, physically (PoWER-BERT; docs/pruning-tokens.md, compress/prune/tokens.c): the rows after
+     * the select are T' = pare_tokens_kept(T, a.keep) per sequence, its output value's keep says so. */
+    PARE_OP_TOKEN_SELECT,  /* in: x (B·Tp, C), lengths (B), att (B·H·Tp, Tp) of the previous attention;
+                              cache idx (B·T', 1)                                      out (B·T', C)   */
+    PARE_OP_TOKEN_LENGTHS, /* in: lengths (B)          out: int32 (B) min(length, T') at a.keep            */
     PARE_OP_COUNT
 } pare_op_id;
 
@@ -113,7 +118,14 @@ typedef struct pare_value {
     int64_t cols;      /* elements per row */
     pare_dtype dtype;  /* element type: the buffer holds rows × cols × pare_dtype_size(dtype) bytes */
     int producer;      /* node index, -1 for inputs */
+    float keep;        /* token rows (TOKENS, CACHE_ATT) after token pruning: each sequence has
+                          T' = pare_tokens_kept(T, keep) positions, not T; 0 (all T) elsewhere. Set by
+                          pare_model_add_node from the node's op and inputs (pare_model_refresh_keep), never by hand */
 } pare_value;
+
+/* Token positions kept of T at a token-pruning level: T for keep 0 or >= 1, else max(1, ceil(keep · T))
+ * (a float keep such as 0.7f gives 7 of 10: the product is rounded at 1e-6 before the ceiling). */
+int64_t pare_tokens_kept(int64_t T, float keep);
 
 /* Storage formats of a Linear weight (DESIGN.md: formats carry their kernels). Append-only. */
 typedef enum pare_format {
@@ -201,6 +213,7 @@ typedef struct pare_node_attrs {
     int pos_offset;     /* POSADD: position t reads row t + pos_offset of the table (RoBERTa: 2) */
     float scale;        /* EMBEDDING: the looked-up rows are multiplied by it (0: 1, none; BART's scale_embedding: √C) */
     pare_tt_shape tt;   /* TT_LINEAR: the cores' factors and ranks (kernels/tt.h); d = 0 for every other op */
+    float keep;         /* TOKEN_SELECT, TOKEN_LENGTHS: the share of the T positions kept, (0, 1] */
 } pare_node_attrs;
 
 /* Weight transforms (transform.h has the kinds' traits and the API). A transform replaces an operand of
@@ -300,6 +313,11 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
  * message naming the node otherwise (an integer value or dtype: int8 needs a scale, a quantization
  * format, not a cast). */
 int pare_model_add_cast(pare_model *m, const char *name, int value, pare_dtype dtype);
+/* Recompute every value's keep (token pruning) in node order, by the rule pare_model_add_node applies: a
+ * TOKEN_SELECT / TOKEN_LENGTHS output has its node's a.keep; any other node's token-row output (and its
+ * token-row caches) the keep of its first input with token rows. A rewrite that rewires inputs calls it
+ * before pare_model_check. */
+void pare_model_refresh_keep(pare_model *m);
 /* Check every node of m: its inputs are values of the model of dtypes its op accepts, its output has the
  * dtype the op produces and its caches those the op declares. PARE_OK, or PARE_EINVAL with a message
  * naming the first node that does not fit (as pare_model_add_node's). Runs over the graph once, never

@@ -21,6 +21,7 @@
 #include "attn/attn.h"
 #include "kernels/cast.h"
 #include "kernels/loss.h"
+#include "kernels/token_select.h"
 
 static float *F(const pare_exec *x, int id) { return (float *)x->buf[id]; }
 static const int32_t *I(const pare_exec *x, int id) { return (const int32_t *)x->buf[id]; }
@@ -55,10 +56,7 @@ static void embedding_bwd(pare_exec *x, const pare_node *n)
 
 /* ---- positions: out = x + pos[t] ---- */
 /* Positions along the target (T) or, for an encoder-decoder's encoder, the source (S). */
-static int64_t SEQ_LEN(const pare_exec *x, const pare_node *n)
-{
-    return x->m->values[n->out].rows == PARE_ROWS_SRC ? x->S : x->T;
-}
+static int64_t SEQ_LEN(const pare_exec *x, const pare_node *n) { return pare_exec_seq_len(x, &x->m->values[n->out]); }
 static pare_status posadd_fwd(pare_exec *x, const pare_node *n)
 {
     int64_t C = COLS(x, n->out);
@@ -325,17 +323,18 @@ static int xattn_caches(const pare_model *m, const pare_node *n, pare_cache_spec
     return 1;
 }
 
-/* ---- pooling ---- */
+/* ---- pooling (over T, or T' after token pruning) ---- */
+static int64_t IN_LEN(const pare_exec *x, const pare_node *n) { return pare_exec_seq_len(x, &x->m->values[n->in[0]]); }
 static pare_status pool_fwd(pare_exec *x, const pare_node *n)
 {
-    pare_pool_forward(F(x, n->out), F(x, n->in[0]), LENGTHS(x, n), n->a.pool, x->B, x->T, COLS(x, n->out));
+    pare_pool_forward(F(x, n->out), F(x, n->in[0]), LENGTHS(x, n), n->a.pool, x->B, IN_LEN(x, n), COLS(x, n->out));
     return PARE_OK;
 }
 static void pool_bwd(pare_exec *x, const pare_node *n)
 {
-    pare_pool_backward(G(x, n->in[0]), G(x, n->out), LENGTHS(x, n), n->a.pool, x->B, x->T, COLS(x, n->out));
+    pare_pool_backward(G(x, n->in[0]), G(x, n->out), LENGTHS(x, n), n->a.pool, x->B, IN_LEN(x, n), COLS(x, n->out));
 }
-static int64_t pool_flops(const pare_exec *x, const pare_node *n) { return x->B * x->T * COLS(x, n->out); }
+static int64_t pool_flops(const pare_exec *x, const pare_node *n) { return x->B * IN_LEN(x, n) * COLS(x, n->out); }
 
 /* ---- softmax cross-entropy: losses (rows, 1) ---- */
 static pare_status xent_fwd(pare_exec *x, const pare_node *n)
@@ -366,7 +365,7 @@ typedef struct loss_dims { int64_t B, T, N; const int32_t *lengths; } loss_dims;
 static loss_dims LOSS(const pare_exec *x, const pare_node *n)
 {
     const pare_value *v = &x->m->values[n->in[0]];
-    if (v->rows == PARE_ROWS_TOKENS) return (loss_dims){x->B, x->T, v->cols, n->nin > 2 ? I(x, n->in[2]) : NULL};
+    if (v->rows == PARE_ROWS_TOKENS) return (loss_dims){x->B, pare_exec_seq_len(x, v), v->cols, n->nin > 2 ? I(x, n->in[2]) : NULL};
     return (loss_dims){ROWS(x, n->in[0]), 1, v->cols, NULL};
 }
 static float *TERM(const pare_exec *x, const pare_node *n)
@@ -452,6 +451,47 @@ static int64_t no_flops(const pare_exec *x, const pare_node *n)
     return 0;
 }
 
+/* ---- token pruning (kernels/token_select.h): x (B·Tp, C) -> (B·T', C) by the attention received ----
+ * in[1] the lengths at Tp (the input, or the previous level's TOKEN_LENGTHS), in[2] the previous
+ * attention's probabilities "#att" (B, H, Tp, Tp); the cache idx holds each kept row's source position. */
+static pare_status tsel_fwd(pare_exec *x, const pare_node *n)
+{
+    const pare_value *in = &x->m->values[n->in[0]];
+    pare_token_select_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->in[0]), F(x, n->in[2]), LENGTHS(x, n), x->B,
+                              pare_exec_seq_len(x, in), SEQ_LEN(x, n), COLS(x, n->in[2]), COLS(x, n->out), x->workspace);
+    return PARE_OK;
+}
+static void tsel_bwd(pare_exec *x, const pare_node *n)
+{
+    float *dx = G(x, n->in[0]);
+    if (dx)
+        pare_token_select_backward(dx, G(x, n->out), F(x, n->cache[0]), x->B, pare_exec_seq_len(x, &x->m->values[n->in[0]]),
+                                   SEQ_LEN(x, n), COLS(x, n->out));
+}
+static int64_t tsel_flops(const pare_exec *x, const pare_node *n)
+{
+    int64_t Tp = pare_exec_seq_len(x, &x->m->values[n->in[0]]);
+    return x->B * COLS(x, n->in[2]) * Tp * Tp; /* the significance sums; the gather moves, it does not compute */
+}
+static int tsel_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
+{
+    (void)m, (void)n;
+    cs[0] = (pare_cache_spec){"idx", PARE_ROWS_TOKENS, 1, PARE_F32};
+    return 1;
+}
+static size_t tsel_ws(const pare_exec *x, const pare_node *n)
+{
+    return pare_token_select_work_bytes(pare_exec_seq_len(x, &x->m->values[n->in[0]]));
+}
+static pare_status tlen_fwd(pare_exec *x, const pare_node *n)
+{
+    const int64_t Tk = SEQ_LEN(x, n);
+    const int32_t *l = I(x, n->in[0]);
+    int32_t *o = (int32_t *)x->buf[n->out];
+    for (int64_t b = 0; b < x->B; b++) o[b] = l[b] < Tk ? l[b] : (int32_t)Tk;
+    return PARE_OK;
+}
+
 static const pare_op_desc ops[] = {
     [PARE_OP_EMBEDDING] = {"embedding", embedding_fwd, embedding_bwd, no_flops, NULL, NULL},
     [PARE_OP_POSADD] = {"posadd", posadd_fwd, posadd_bwd, posadd_flops, NULL, NULL},
@@ -472,6 +512,8 @@ static const pare_op_desc ops[] = {
     [PARE_OP_TANH] = {"tanh", tanh_fwd, tanh_bwd, gelu_flops, NULL, NULL},
     [PARE_OP_CROSS_ATTENTION] = {"cross_attention", xattn_fwd, xattn_bwd, xattn_flops, xattn_caches, NULL},
     [PARE_OP_TT_LINEAR] = {"tt_linear", tt_linear_fwd, tt_linear_bwd, tt_linear_flops, tt_linear_caches, tt_linear_ws},
+    [PARE_OP_TOKEN_SELECT] = {"token_select", tsel_fwd, tsel_bwd, tsel_flops, tsel_caches, tsel_ws},
+    [PARE_OP_TOKEN_LENGTHS] = {"token_lengths", tlen_fwd, NULL, no_flops, NULL, NULL},
 };
 _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of date with pare_op_id");
 
@@ -502,6 +544,8 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_TANH] = {{DT_F32},                      PARE_F32,     0,                 0},
     [PARE_OP_CROSS_ATTENTION] = {{DT_F32, DT_F32, DT_I32}, PARE_F32,  0,                 DT_F32}, /* q, kv, src_lengths; att */
     [PARE_OP_TT_LINEAR] = {{DT_F32},                 PARE_F32,     0,                 DT_F32}, /* x; the intermediates */
+    [PARE_OP_TOKEN_SELECT] = {{DT_F32, DT_I32, DT_F32}, PARE_F32,    0,                 DT_F32}, /* x, lengths, att; idx */
+    [PARE_OP_TOKEN_LENGTHS] = {{DT_I32},             PARE_I32,     0,                 0},      /* lengths */
 };
 _Static_assert(sizeof op_dtypes / sizeof op_dtypes[0] == PARE_OP_COUNT, "op dtypes out of date with pare_op_id");
 

@@ -641,6 +641,16 @@ pare_status pare_model_drop_heads(pare_model *m, int64_t node, const int *heads,
 
 #define BAD(...) return pare_fail(PARE_EINVAL, __VA_ARGS__)
 
+/* Lengths value l fits token rows x: the lengths input for all T positions, or after token pruning the
+ * TOKEN_LENGTHS output of x's level (docs/pruning-tokens.md). */
+static int lengths_fit(const pare_model *m, int l, const pare_value *x)
+{
+    const pare_value *v = &m->values[l];
+    if (x->keep == 0) return v->kind == PARE_VAL_LENGTHS;
+    return v->kind == PARE_VAL_ACT && v->producer >= 0 && m->nodes[v->producer].op == PARE_OP_TOKEN_LENGTHS &&
+           v->keep == x->keep;
+}
+
 static pare_status check_node(const pare_model *m, int64_t i)
 {
     const pare_node *n = &m->nodes[i];
@@ -747,15 +757,16 @@ static pare_status check_node(const pare_model *m, int64_t i)
         break;
     case PARE_OP_ADD:
         WANT(n->nin == 2 && x->cols == C && m->values[n->in[1]].cols == C && x->rows == out->rows &&
-                 m->values[n->in[1]].rows == out->rows,
-             "both inputs must have the output's %lld columns (got %lld and %lld)", n->name, op, (long long)C,
+                 m->values[n->in[1]].rows == out->rows && x->keep == m->values[n->in[1]].keep,
+             "both inputs must have the output's %lld columns (got %lld and %lld) and as many tokens", n->name, op, (long long)C,
              (long long)x->cols, n->nin == 2 ? (long long)m->values[n->in[1]].cols : -1LL);
         break;
     case PARE_OP_ATTENTION:
         /* over the target tokens with their lengths, or (an encoder-decoder's encoder) over the source */
-        WANT(n->nin == 2 && ((x->rows == PARE_ROWS_TOKENS && m->values[n->in[1]].kind == PARE_VAL_LENGTHS) ||
+        WANT(n->nin == 2 && ((x->rows == PARE_ROWS_TOKENS && lengths_fit(m, n->in[1], x)) ||
                              (x->rows == PARE_ROWS_SRC && m->values[n->in[1]].kind == PARE_VAL_SRC_LENGTHS && !n->a.causal)),
-             "needs qkv and lengths (token rows), or source qkv and source lengths (source rows, not causal)", n->name, op);
+             "needs qkv and lengths (token rows; after token pruning the lengths of its level), or source qkv and source "
+             "lengths (source rows, not causal)", n->name, op);
         WANT(n->a.heads >= 1 && C % n->a.heads == 0, "%d heads do not divide its %lld columns", n->name, op, n->a.heads,
              (long long)C);
         WANT(x->cols == 3 * C && out->rows == x->rows,
@@ -777,9 +788,27 @@ static pare_status check_node(const pare_model *m, int64_t i)
         break;
     }
     case PARE_OP_POOL:
-        WANT(n->nin == 2 && m->values[n->in[1]].kind == PARE_VAL_LENGTHS && x->cols == C && x->rows == PARE_ROWS_TOKENS &&
+        WANT(n->nin == 2 && x->cols == C && x->rows == PARE_ROWS_TOKENS && lengths_fit(m, n->in[1], x) &&
                  out->rows == PARE_ROWS_SEQS,
-             "needs tokens rows of %lld columns and lengths", n->name, op, (long long)C);
+             "needs tokens rows of %lld columns and lengths (after token pruning, those of its level)", n->name, op,
+             (long long)C);
+        break;
+    case PARE_OP_TOKEN_SELECT: {
+        const pare_value *att = n->nin == 3 ? &m->values[n->in[2]] : NULL;
+        WANT(att && x->rows == PARE_ROWS_TOKENS && out->rows == PARE_ROWS_TOKENS && x->cols == C && lengths_fit(m, n->in[1], x) &&
+                 att->rows == PARE_ROWS_CACHE_ATT && att->keep == x->keep && att->cols >= 1 && att->producer >= 0 &&
+                 !m->nodes[att->producer].a.bmm_i8, /* the int8 products compute no probabilities at inference */
+             "needs token rows of %lld columns, their lengths and the f32 attention probabilities (#att, not the "
+             "int8 products) of the same tokens", n->name, op, (long long)C);
+        WANT(n->a.keep > 0 && n->a.keep <= 1 && (x->keep == 0 || n->a.keep <= x->keep),
+             "keep %g must be in (0, 1] and at most its input's %g (tokens are only removed)", n->name, op,
+             (double)n->a.keep, (double)(x->keep == 0 ? 1 : x->keep));
+        break;
+    }
+    case PARE_OP_TOKEN_LENGTHS:
+        WANT(n->nin == 1 && x->kind == PARE_VAL_LENGTHS && out->rows == PARE_ROWS_SEQS && C == 1 && n->a.keep > 0 &&
+                 n->a.keep <= 1,
+             "needs the lengths input, one output column and keep in (0, 1] (got %g)", n->name, op, (double)n->a.keep);
         break;
     case PARE_OP_XENT:
         WANT(n->nin == 2 && m->values[n->in[1]].kind == PARE_VAL_LABELS && m->values[n->in[1]].rows == x->rows &&
@@ -788,7 +817,7 @@ static pare_status check_node(const pare_model *m, int64_t i)
         break;
     default: /* the losses of two values: shapes checked by pare_model_add_loss, kept by the rewrites */
         WANT(n->nin >= 2 && x->cols == m->values[n->in[1]].cols && x->rows == m->values[n->in[1]].rows &&
-                 x->rows != PARE_ROWS_ONE && out->rows == PARE_ROWS_ONE && C == 1,
+                 x->keep == m->values[n->in[1]].keep && x->rows != PARE_ROWS_ONE && out->rows == PARE_ROWS_ONE && C == 1,
              "its two inputs differ in shape", n->name, op);
         WANT(n->nin < 3 || (m->values[n->in[2]].kind == PARE_VAL_LENGTHS && x->rows == PARE_ROWS_TOKENS),
              "a third input must be the lengths of token rows", n->name, op);

@@ -62,7 +62,8 @@ static cJSON *attrs_json(const pare_node *n)
               add_num(o, "weight", a->weight) && add_num(o, "temperature", a->temperature) &&
               add_str(o, "dtype", pare_dtype_name(a->dtype)) && add_num(o, "eps", a->eps) &&
               add_num(o, "gelu_erf", a->gelu_erf) && add_num(o, "pos_offset", a->pos_offset) &&
-              add_num(o, "scale", a->scale) && (a->tt.d == 0 || tt_json(o, &a->tt));
+              add_num(o, "scale", a->scale) && (a->tt.d == 0 || tt_json(o, &a->tt)) &&
+              (a->keep == 0 || add_num(o, "keep", a->keep));
     if (!okk) {
         cJSON_Delete(o);
         return NULL;
@@ -213,6 +214,8 @@ static pare_status read_attrs(const cJSON *a, pare_node_attrs *at, char *spec, c
     at->pos_offset = (int)v;
     at->scale = 0; /* absent in checkpoints written before the embedding scale existed */
     if (cJSON_GetObjectItemCaseSensitive(a, "scale")) PARE_TRY(get_float(a, "scale", 0, 1e6, &at->scale, where));
+    at->keep = 0; /* token pruning's share kept (TOKEN_SELECT, TOKEN_LENGTHS); absent for every other node */
+    if (cJSON_GetObjectItemCaseSensitive(a, "keep")) PARE_TRY(get_float(a, "keep", 0, 1, &at->keep, where));
     PARE_TRY(get_str(a, "dtype", 16, &s, where));
     if (pare_dtype_parse(s, &at->dtype) != PARE_OK) return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
     const cJSON *tt = cJSON_GetObjectItemCaseSensitive(a, "tt"); /* TT_LINEAR only; the node check validates it */

@@ -832,6 +832,11 @@ static pare_status hf_save_plain(const pare_model *m, const char *dir)
                                                                              : NULL;
     if (bad)
         return pare_fail(PARE_EINVAL, "%s: options with no Hugging Face %s equivalent: %s", dir, a->name, bad);
+    for (int64_t i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].op == PARE_OP_TOKEN_SELECT)
+            return pare_fail(PARE_EINVAL, "%s: the model is token-pruned (%s, prune_tokens), which a Hugging Face %s config "
+                             "cannot say: save it with m:save (the checkpoint keeps the schedule)", dir, m->nodes[i].name,
+                             a->name);
     int bart = a == &arch_bart || a == &arch_bart_model;
     /* one width per model in HF's configs, but heads pruned per layer are described by pruned_heads: the
      * unedited model with each layer's last heads dropped must have m's shapes; any other edit is refused.

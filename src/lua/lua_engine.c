@@ -1128,6 +1128,48 @@ static int model_drop_heads(lua_State *L)
     return surgery_result(L, c, st, what);
 }
 
+/* m:prune_tokens{keep = {1, 0.7, 0.5}} (or keep = "1;0.7;0.5") -> a token-pruned model: the pass prune_tokens
+ * (compress/prune/tokens.c, docs/pruning-tokens.md) with the list written as its text. */
+static int model_prune_tokens(lua_State *L)
+{
+    check_model(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "keep") != 0)
+            return pare_lua_error(L, "prune_tokens: unknown option '%s' (valid: keep)", luaL_tolstring(L, -2, NULL));
+        lua_pop(L, 1);
+    }
+    char text[PARE_OPT_STR_MAX] = "";
+    lua_getfield(L, 2, "keep");
+    if (lua_istable(L, -1)) {
+        size_t used = 0;
+        lua_Integer n = luaL_len(L, -1);
+        if (n < 1) return pare_lua_error(L, "prune_tokens: keep is an empty list; give shares such as {1, 0.7, 0.5}");
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, -1, i);
+            if (!lua_isnumber(L, -1))
+                return pare_lua_error(L, "prune_tokens: keep[%d] is a %s, not a number", (int)i, luaL_typename(L, -1));
+            int w = snprintf(text + used, sizeof text - used, "%s%.9g", i > 1 ? ";" : "", (double)lua_tonumber(L, -1));
+            if (w < 0 || (size_t)w >= sizeof text - used) return pare_lua_error(L, "prune_tokens: keep has too many shares");
+            used += (size_t)w;
+            lua_pop(L, 1);
+        }
+    } else if (lua_type(L, -1) == LUA_TSTRING) snprintf(text, sizeof text, "%s", lua_tostring(L, -1));
+    else if (!lua_isnil(L, -1))
+        return pare_lua_error(L, "prune_tokens: keep must be a list of shares ({1, 0.7, 0.5}) or their text, not a %s",
+                              luaL_typename(L, -1));
+    lua_pop(L, 1);
+    lua_settop(L, 1);
+    lua_pushstring(L, "prune_tokens");
+    lua_newtable(L);
+    if (text[0]) {
+        lua_pushstring(L, text);
+        lua_setfield(L, -2, "keep");
+    }
+    return l_apply(L);
+}
+
 /* m:drop_neurons("enc.3.ffn.up", {7, 100, ...}) -> a model without those output channels of the Linear
  * (and the matching input columns of what reads them). */
 static int model_drop_neurons(lua_State *L)
@@ -1456,6 +1498,7 @@ void pare_lua_register_engine(lua_State *L)
         {"info", model_info},   {"layers", model_layers},     {"fidelity", model_fidelity}, {"save", model_save},
         {"attention_fidelity", model_attention_fidelity}, {"capture", model_capture},
         {"drop_heads", model_drop_heads}, {"drop_neurons", model_drop_neurons}, {"remove", model_remove},
+        {"prune_tokens", model_prune_tokens},
         {"forward", model_forward}, {"save_hf", model_save_hf}, {"translate", model_translate},
         {"transfer_from", model_transfer_from},
         {NULL, NULL},
