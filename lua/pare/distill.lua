@@ -240,5 +240,58 @@ function distill.kd_losses(student, teacher, o)
   return {{loss = "kl_div", student = "head", teacher = "head", temperature = o.T or 2, weight = 1 - alpha}}, alpha
 end
 
+-- Size and speed of several models, measured the same way: {params, size_mb, flops (one forward of batch ×
+-- T), ms (the lowest of `rounds` medians of m:bench, the models interleaved round by round so that a
+-- change of a shared machine's load hits all of them)}. o: batch (8), T (the models' max_T), repeats (10),
+-- rounds (3), threads (1: timing on one thread, restored after).
+function distill.profile(models, o)
+  o = o or {}
+  local threads0 = pare.threads()
+  pare.set_threads(o.threads or 1)
+  local out = {}
+  for i, m in ipairs(models) do
+    local info = m:info()
+    out[i] = {params = info.params, size_mb = info.size_mb, ms = math.huge}
+  end
+  local ok, err = pcall(function()
+    for _ = 1, o.rounds or 3 do
+      for i, m in ipairs(models) do
+        local b = m:bench{batch = o.batch or 8, T = o.T or 0, repeats = o.repeats or 10}
+        out[i].ms, out[i].flops = math.min(out[i].ms, b.median_ms), b.flops
+      end
+    end
+  end)
+  pare.set_threads(threads0)
+  if not ok then error(err, 2) end
+  return out
+end
+
+-- The experiments' teacher: the zoo's bert-mini fine-tuned on a text task, kept beside the results so that
+-- every distillation experiment with the same settings reuses it. o: max_len (64), steps (150), lr (3e-4),
+-- batch (16), seed (1), results_dir ("results"). Returns teacher, task, pretrained MLM, tokenizer, the
+-- training options used (the students' budget).
+function distill.zoo_teacher(task_name, o)
+  o = o or {}
+  local zoo = require "pare.zoo"
+  local max_len, steps, seed = o.max_len or 64, o.steps or 150, o.seed or 1
+  local mlm, tok = zoo.pretrained("bert-mini", {any_recipe = true})
+  local task = pare.task(task_name, {tokenizer = tok, max_len = max_len, pad_to = 0})
+  local train = {steps = steps, batch = o.batch or 16, lr = o.lr or 3e-4, warmup = math.max(1, steps // 10), seed = seed}
+  local dir = o.results_dir or "results"
+  os.execute(string.format("mkdir -p '%s'", dir))
+  local path = string.format("%s/distill-teacher-bert-mini-%s-len%d-s%d-lr%g-seed%d.safetensors", dir, task_name, max_len,
+                             steps, train.lr, seed)
+  local ok, teacher = pcall(pare.load, path)
+  if ok then
+    io.stderr:write("pare.distill: reusing the teacher " .. path .. "\n")
+  else
+    teacher = zoo.classifier(mlm, {classes = task.classes, seed = seed, max_T = mlm:info().max_T})
+    io.stderr:write(string.format("pare.distill: fine-tuning bert-mini on %s (%d steps) as the teacher\n", task_name, steps))
+    teacher:train(task, train)
+    teacher:save(path)
+  end
+  return teacher, task, mlm, tok, train
+end
+
 pare.distill = distill
 return distill
