@@ -161,6 +161,13 @@ local lk, hwk = distill.kd_losses(small, teacher, {T = 4, alpha = 0.1})
 tap.ok(lk[1].temperature == 4 and math.abs(lk[1].weight - 0.9) < 1e-12 and hwk == 0.1, "Hinton KD: α·CE + (1 − α)·T²KL")
 run("Hinton KD", lk, hwk)
 
+-- ---- profile: size and speed measured the same way ----
+local prof = distill.profile({teacher, student}, {batch = 2, repeats = 2, rounds = 1})
+tap.ok(prof[1].params == teacher:info().params and prof[2].params == student:info().params and prof[2].params < prof[1].params and
+       prof[2].flops < prof[1].flops and prof[1].flops > 0 and prof[1].ms > 0 and prof[2].ms > 0 and pare.threads() == 2,
+       string.format("profile: params %d -> %d, FLOPs %d -> %d, the threads restored", prof[1].params, prof[2].params,
+                     prof[1].flops, prof[2].flops))
+
 -- ---- errors ----
 local h1 = pare.model{vocab = V, max_T = T, classes = 2, d = 16, heads = 1, layers = 2, seed = 7}
 tap.like(err_of(distill.tinybert_losses, h1, teacher) or "",
