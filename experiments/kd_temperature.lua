@@ -71,20 +71,27 @@ pare.sweep(exp, "kd", {{"seed", seeds}, {"method", {"kd"}}, {"T", temps}, {"alph
 end)
 
 pare.print_table(exp, "kd", {columns = {"method", "T", "alpha", "seed", "accuracy", "teacher_accuracy", "params"}})
--- one line per α over T, and the scratch student as its own series (plotted at every T)
+-- one line per α over T (the mean over the seeds), and the scratch student as its own series (at every T)
 local rows = exp:rows("kd")
-local plot_rows = {}
-for _, r in ipairs(rows) do
-  if r.method == "kd" then plot_rows[#plot_rows + 1] = {T = r.T, accuracy = r.accuracy, series = string.format("alpha=%g", r.alpha), seed = r.seed} end
+local sums, order = {}, {}
+local function add(series, T, acc)
+  local k = series .. "@" .. T
+  if not sums[k] then sums[k] = {series = series, T = T, s = 0, n = 0}; order[#order + 1] = k end
+  sums[k].s, sums[k].n = sums[k].s + acc, sums[k].n + 1
 end
 for _, r in ipairs(rows) do
-  if r.method == "scratch" then
-    for _, t in ipairs(temps) do plot_rows[#plot_rows + 1] = {T = t, accuracy = r.accuracy, series = "scratch", seed = r.seed} end
-  end
+  if r.method == "kd" then add(string.format("alpha=%g", r.alpha), r.T, r.accuracy)
+  else for _, t in ipairs(temps) do add("scratch", t, r.accuracy) end end
+end
+local plot_rows = {}
+for _, k in ipairs(order) do
+  local v = sums[k]
+  plot_rows[#plot_rows + 1] = {series = v.series, T = v.T, accuracy = v.s / v.n, seeds = v.n}
 end
 exp:drop("plot")
-exp:table("plot", {"series", "T", "seed", "accuracy", types = {T = "float", accuracy = "float"},
-                   labels = {accuracy = "student test accuracy", T = "temperature T"}})
+exp:table("plot", {"series", "T", "accuracy", "seeds", types = {T = "float", accuracy = "float"},
+                   labels = {accuracy = "student test accuracy (mean over seeds)", T = "temperature T"}})
 for _, r in ipairs(plot_rows) do exp:record("plot", r) end
+pare.print_table(exp, "plot", {columns = {"series", "T", "accuracy", "seeds"}})
 exp:plot{table = "plot", x = "T", y = "accuracy", by = "series", name = "accuracy", logx = true,
          title = string.format("KD on %s: student (%d × %d) accuracy vs T; teacher %.3f", task_name, layers, d, teacher_acc)}
