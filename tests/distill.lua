@@ -8,10 +8,7 @@ local pare = require "pare"
 local tap = pare.tap
 pare.set_threads(2)
 
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  return not ok and tostring(e) or nil
-end
+local err_of = tap.error_of
 
 local task = pare.task("majority", {seed = 3, n_train = 512, n_test = 128, max_length = 9})
 local T = task.T

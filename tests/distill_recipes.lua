@@ -8,10 +8,7 @@ local distill = require "pare.distill"
 local tap = pare.tap
 pare.set_threads(2)
 
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  return not ok and tostring(e) or nil
-end
+local err_of = tap.error_of
 local function list(t) return table.concat(t, ",") end
 
 -- ---- maps ----

@@ -18,10 +18,7 @@ probe:close()
 local dir = string.format("%s/pare-hf-%d-%d", os.getenv("TMPDIR") or "/tmp", os.time(), math.random(1 << 30))
 assert(os.execute(string.format("mkdir -p '%s' && %s tests/hf_ref.py '%s'", dir, py, dir)), "hf_ref.py failed")
 
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  return not ok and tostring(e) or nil
-end
+local err_of = tap.error_of
 
 local function numbers(path)
   local f = assert(io.open(path))

@@ -6,10 +6,7 @@ local pare = require "pare"
 local tap = pare.tap
 pare.set_threads(2)
 
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  return not ok and tostring(e) or "(no error)"
-end
+local err_of = tap.error_of
 
 local task = pare.task("majority", {seed = 3, n_train = 512, n_test = 256})
 local m = pare.model{vocab = task.vocab, max_T = task.T, classes = 2, d = 64, heads = 2, layers = 2, seed = 1}

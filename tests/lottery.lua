@@ -7,10 +7,7 @@ local pare = require "pare"
 local tap = pare.tap
 pare.set_threads(1)
 
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  return not ok and tostring(e) or ""
-end
+local err_of = tap.error_of
 
 local task = pare.task("majority", {seed = 3, n_train = 256, n_test = 64, min_length = 5, max_length = 9})
 local cfg = {vocab = task.vocab, max_T = task.T, classes = 2, d = 16, heads = 2, layers = 1, ffn = 32, seed = 2}

@@ -3,10 +3,7 @@
 local pare = require "pare"
 local tap = pare.tap
 
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  return not ok and tostring(e) or nil
-end
+local err_of = tap.error_of
 
 local task = pare.task("majority", {seed = 3, n_train = 64, n_test = 32, max_length = 9})
 tap.is(task.kind, "classify", "task kind")

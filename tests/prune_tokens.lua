@@ -7,10 +7,7 @@ local pare = require "pare"
 local tap = pare.tap
 pare.set_threads(2)
 
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  return not ok and tostring(e) or ""
-end
+local err_of = tap.error_of
 
 local task = pare.task("majority", {seed = 4, n_train = 256, n_test = 64, min_length = 12, max_length = 16})
 local m = pare.model{vocab = task.vocab, max_T = task.T, classes = 2, d = 32, heads = 4, layers = 3, ffn = 64, seed = 3}

@@ -7,10 +7,7 @@ local pare = require "pare"
 local tap = pare.tap
 pare.set_threads(2)
 
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  return not ok and tostring(e) or "(no error)"
-end
+local err_of = tap.error_of
 
 local task = pare.task("majority", {seed = 3, n_train = 512, n_test = 128, min_length = 9, max_length = 15})
 local m = pare.model{vocab = task.vocab, max_T = task.T, classes = 2, d = 32, heads = 4, layers = 2, ffn = 64, seed = 2}

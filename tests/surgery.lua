@@ -6,10 +6,7 @@ local pare = require "pare"
 local tap = pare.tap
 pare.set_threads(2)
 
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  return not ok and tostring(e) or nil
-end
+local err_of = tap.error_of
 
 local dir = os.getenv("TMPDIR") or "/tmp"
 local base = string.format("%s/pare-surgery-%d-%d", dir, os.time(), math.random(1 << 30))

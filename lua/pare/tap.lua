@@ -57,6 +57,13 @@ function tap.like(got, pattern, desc, plain)
   return r
 end
 
+-- The message of the error f(...) raises, or nil when it raises none (for tap.like on the text).
+function tap.error_of(f, ...)
+  local ok, err = pcall(f, ...)
+  if ok then return nil end
+  return tostring(err)
+end
+
 -- Run f under pcall; passes when it raises an error whose message matches pattern (plain text).
 function tap.raises(f, text, desc)
   local ok, err = pcall(f)
