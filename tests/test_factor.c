@@ -248,37 +248,9 @@ static void optimality(void)
 
 /* ---- the passes on a model ---- */
 
-static pare_model *build(void)
-{
-    pare_kv kv[] = {
-        {"kind", PARE_KV_STR, 0, "encoder"}, {"vocab", PARE_KV_NUM, 13, NULL}, {"max_T", PARE_KV_NUM, T, NULL},
-        {"d", PARE_KV_NUM, C, NULL},         {"heads", PARE_KV_NUM, 4, NULL},  {"layers", PARE_KV_NUM, 2, NULL},
-        {"classes", PARE_KV_NUM, 3, NULL},   {"ffn", PARE_KV_NUM, F, NULL},    {"seed", PARE_KV_NUM, 5, NULL},
-    };
-    pare_options o;
-    pare_model *m = NULL;
-    if (pare_opts_resolve(&o, &pare_model_schema, kv, 9) != PARE_OK || pare_transformer_build(&m, &o) != PARE_OK) {
-        diag("build failed: %s", pare_errmsg());
-        return NULL;
-    }
-    perturb_trainable(m, 7, 0.3);
-    return m;
-}
+static pare_model *build(void) { return tiny_encoder(T, C, F); }
 
-static float *logits(pare_model *m)
-{
-    pare_exec *x = NULL;
-    float *out = NULL;
-    if (pare_exec_new(&x, m, B, T, PARE_EXEC_INFER) == PARE_OK && pare_exec_bind(x, tok, len, NULL) == PARE_OK &&
-        pare_exec_forward(x) == PARE_OK) {
-        out = malloc(sizeof *out * B * 3);
-        memcpy(out, pare_exec_logits(x), sizeof *out * B * 3);
-    } else {
-        diag("run: %s", pare_errmsg());
-    }
-    pare_exec_free(x);
-    return out;
-}
+static float *logits(pare_model *m) { return tiny_logits(m, B, T, tok, len, 3); }
 
 static int64_t nparams(const pare_model *m)
 {
