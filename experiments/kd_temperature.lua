@@ -17,12 +17,7 @@ local zoo = require "pare.zoo"
 local distill = require "pare.distill"
 local a = pare.args
 
-local function list(s, default)
-  if not s then return default end
-  local out = {}
-  for w in tostring(s):gmatch("[^,]+") do out[#out + 1] = tonumber(w) end
-  return out
-end
+local list = pare.numbers
 local task_name = a.task or "listops"
 local n, steps, batch = tonumber(a.n) or 2000, tonumber(a.steps) or 300, tonumber(a.batch) or 32
 local d, layers, lr = tonumber(a.d) or 32, tonumber(a.layers) or 1, tonumber(a.lr) or 3e-3

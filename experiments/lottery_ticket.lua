@@ -20,12 +20,7 @@ local zoo = require "pare.zoo"
 local lottery = pare.lottery
 local a = pare.args
 
-local function list(s, default)
-  if not s then return default end
-  local out = {}
-  for w in tostring(s):gmatch("[^,]+") do out[#out + 1] = math.tointeger(tonumber(w)) or tonumber(w) end
-  return out
-end
+local list = pare.numbers
 local rate, rounds = tonumber(a.rate) or 0.5, math.tointeger(tonumber(a.rounds) or 4)
 local rewinds, seeds = list(a.rewinds, {0, 20}), list(a.seeds, {1, 2})
 local scope = a.scope or "layer"

@@ -18,12 +18,7 @@
 local pare = require "pare"
 local a = pare.args
 
-local function list(s, default)
-  if not s then return default end
-  local out = {}
-  for w in tostring(s):gmatch("[^,]+") do out[#out + 1] = tonumber(w) end
-  return out
-end
+local list = pare.numbers
 local lambdas = list(a.lambdas, {0.01, 0.05, 0.2, 0.6})
 local steps, gate_steps = tonumber(a.steps) or 400, tonumber(a.gate_steps) or 200
 local d, heads, layers = tonumber(a.d) or 16, tonumber(a.heads) or 4, tonumber(a.layers) or 2

@@ -67,6 +67,13 @@ tap.raises(function() pare.sweep(exp, "x", {a = {}}, body) end, "non-empty list"
 tap.raises(function() pare.sweep(exp, "x", {a = {1}}, function() return 5 end, {quiet = true}) end, "return a row table",
            "a non-table result is an error")
 
+-- pare.numbers: the list arguments sweeps take
+local l = pare.numbers("1,2.5,4.0", {9})
+tap.is(table.concat(l, " "), "1 2.5 4", "pare.numbers parses a comma-separated list")
+tap.is(math.type(l[3]), "integer", "... whole numbers as integers")
+tap.is(pare.numbers(nil, {9})[1], 9, "... an absent argument gives the default")
+tap.raises(function() pare.numbers("1,x") end, "'x' in '1,x' is not a number", "... a non-number is an error naming it")
+
 exp:close()
 os.execute("rm -rf '" .. tmp .. "'")
 tap.done()
