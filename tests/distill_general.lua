@@ -88,6 +88,15 @@ tap.ok(r.steps == 4 and hw == 2 and #losses == 2 and losses[1].loss == "kl_div" 
        r.terms[1].name == "loss" and r.terms[1].weight == 2,
        "general, DistilBERT recipe (corpus given as mlm_corpus options): 5·T²KL (T 2) + 2·MLM + 1·cos through W_h")
 
+-- DistilBERT's student of an MLM teacher (every other layer) goes into a classifier with its own layers
+local eo = distill.every_other(mlm_model(16, 4, 3))
+local ec, et = zoo.classifier(eo, {classes = 5})
+local names = " " .. table.concat(ec:layers(), " ") .. " "
+tap.ok(ec:info().layers == 2 and names:find(" enc.2.attn ", 1, true) and not names:find(" enc.1.attn ", 1, true) and
+       et.copied == 29 and et.missing == 3 and et.shape_mismatch == 1 and ec:forward{tokens = {{1, 5, 6, 2}}} ~= nil,
+       string.format("zoo.classifier of an every-other MLM keeps its layers enc.0 and enc.2 (%d layers, %d tensors copied; "
+                     .. "fresh: the pooler and head)", ec:info().layers, et.copied))
+
 -- errors
 local err_of = tap.error_of
 tap.like(err_of(distill.general, teacher, teacher_lm, mlm) or "", "the student is a model of kind 'encoder'; general "
