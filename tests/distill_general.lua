@@ -9,7 +9,7 @@
 -- Measured when written (one thread; 3 generated texts × 2 seeds): task only 0.904 / 0.782, 0.890 / 0.838,
 -- 0.800 / 0.848 against general + task 1.000 / 0.996, 0.998 / 0.998, 0.992 / 0.984 (+9.6 to +21.4 points).
 -- The teacher must know the language: with 400 pretraining steps instead of 600 (teacher 0.91–1.0) the
--- general stage gains on one text in three and loses up to 4 points on the others.
+-- general stage's gain is not robust (from +19 to −4 points over the same 6 runs).
 -- The DistilBERT recipe (KL of the MLM logits, MLM loss, cosine) runs a few steps; options are checked.
 local pare = require "pare"
 local zoo = require "pare.zoo"
