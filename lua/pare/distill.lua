@@ -7,6 +7,8 @@
 --   distill.layer_map(4, 12, "uniform")                    -- {3, 6, 9, 12}: TinyBERT's g(m) = m·N/M
 --   distill.tinybert_losses(s, teacher, {map = "uniform", T = 1})
 --   distill.pkd_losses(s, teacher, {strategy = "skip"})    -- Patient KD: [CLS] cosine per mapped layer
+--   distill.general(s_mlm, t_mlm, mlm_task, {recipe = "tinybert", steps = 300})  -- general (pre-training) stage
+--   distill.topic_corpus(dir)                              -- generated topical text as fortune files
 --
 -- The node names come from the model's graph (m:layers()): a layer is the prefix "<stack>.<l>" of a
 -- self-attention node "<stack>.<l>.attn" (enc.0, enc.1, ...; dec.* for a decoder), its output is the
@@ -238,6 +240,134 @@ function distill.kd_losses(student, teacher, o)
   check_opts(o, {T = 1, alpha = 1}, "kd_losses")
   local alpha = o.alpha or 0.5
   return {{loss = "kl_div", student = "head", teacher = "head", temperature = o.T or 2, weight = 1 - alpha}}, alpha
+end
+
+-- General (pre-training-stage) distillation: the student learns the teacher's language model on unlabelled
+-- text, before any task. Both models are masked LMs (a tagger with head = "mlm": zoo.pretrained("bert-mini")'s
+-- model, pare.model{kind = "tagger", head = "mlm", ...}) and `corpus` is their masked-LM task — a task of kind
+-- "lm" (pare.task("mlm_corpus", {tokenizer = tok, ...})) or the options to make one (a table with a tokenizer).
+-- o.recipe:
+--   distilbert (default): α_ce·T²·KL of the MLM logits + α_mlm·(the student's MLM loss on the masked tokens)
+--                         + α_cos·(1 − cos) of the last hidden states (Sanh et al. 2019; α 5, 2, 1, T 2)
+--   tinybert:             TinyBERT's general distillation: MSE of the embeddings, of the mapped layers' hidden
+--                         states (through a learnt W_h when the widths differ) and attention probabilities; no
+--                         prediction-layer term, no labels (Jiao et al. 2020)
+-- Recipe options as distilbert_losses (T, alpha_ce, alpha_cos; alpha_mlm is its alpha_hard) or tinybert_losses
+-- (map, attention, hidden, embedding, att_weight, hidden_weight; seq_len defaults to the corpus's T); training
+-- options as m:train's (steps 500, batch 32, lr 5e-4, warmup steps/10, seed 1, ...). The student is trained in
+-- place; the task-specific stage follows on its body (zoo.classifier(student, {classes = ...}) then m:train with a
+-- recipe's losses against the fine-tuned teacher). Returns m:train's result (r.terms: each term early and late),
+-- the loss terms and the hard weight used.
+local train_keys = {steps = 1, batch = 1, lr = 1, warmup = 1, min_lr_ratio = 1, weight_decay = 1, beta1 = 1, beta2 = 1,
+                    eps = 1, clip = 1, seed = 1, eval_every = 1}
+local general_keys = {distilbert = {T = 1, alpha_ce = 1, alpha_cos = 1, alpha_mlm = 1},
+                      tinybert = {map = 1, attention = 1, hidden = 1, embedding = 1, att_weight = 1, hidden_weight = 1,
+                                  seq_len = 1}}
+function distill.general(student, teacher, corpus, o)
+  o = o or {}
+  local recipe = o.recipe or "distilbert"
+  local rk = general_keys[recipe]
+  if not rk then fail("general: unknown recipe '%s' (valid: distilbert, tinybert)", tostring(recipe)) end
+  local valid = {recipe = 1}
+  for k in pairs(train_keys) do valid[k] = 1 end
+  for k in pairs(rk) do valid[k] = 1 end
+  check_opts(o, valid, "general (recipe " .. recipe .. ")")
+  if not is_model(student) or not is_model(teacher) then fail("general: student and teacher must be models") end
+  for what, m in pairs({student = student, teacher = teacher}) do
+    local kind = m:info().kind
+    if kind ~= "tagger" or not m:info().config:find('"head": "mlm"', 1, true) then
+      fail("general: the %s is a model of kind '%s'; general distillation trains masked LMs (a tagger with head = "
+           .. "\"mlm\": the zoo's pretrained model, not its classifier), the task-specific stage comes after", what, tostring(kind))
+    end
+  end
+  local task = corpus
+  if type(corpus) == "table" then
+    if not corpus.tokenizer then fail("general: corpus options need a tokenizer (pare.task(\"mlm_corpus\", {tokenizer = tok, ...}))") end
+    task = pare.task("mlm_corpus", corpus)
+  end
+  if type(task) ~= "userdata" or task.kind ~= "lm" then
+    fail("general: corpus must be a masked-LM task (kind \"lm\": pare.task(\"mlm_corpus\", ...)) or its options, not %s",
+         type(task) == "userdata" and ("a task of kind " .. tostring(task.kind)) or type(task))
+  end
+  local losses, hw
+  if recipe == "distilbert" then
+    losses, hw = distill.distilbert_losses(student, teacher, {T = o.T, alpha_ce = o.alpha_ce, alpha_cos = o.alpha_cos,
+                                                              alpha_hard = o.alpha_mlm})
+  else
+    losses, hw = distill.tinybert_losses(student, teacher, {map = o.map, attention = o.attention, hidden = o.hidden,
+                                                            embedding = o.embedding, att_weight = o.att_weight,
+                                                            hidden_weight = o.hidden_weight, seq_len = o.seq_len or task.T,
+                                                            prediction = false})
+  end
+  local steps = o.steps or 500
+  local tr = {steps = steps, batch = o.batch or 32, lr = o.lr or 5e-4, warmup = o.warmup or math.max(1, steps // 10),
+              seed = o.seed or 1}
+  for k in pairs(train_keys) do if o[k] ~= nil and tr[k] == nil then tr[k] = o[k] end end
+  local r = student:train(task, tr, {teacher = teacher, hard_weight = hw, losses = losses})
+  return r, losses, hw
+end
+
+-- A generated topical text, written as fortune files so that the text tasks read it (nothing downloaded):
+-- `topics` files topic1..topicK in `dir`, each of `docs` documents of 8..16 pseudo-words (2–3 syllables); a
+-- word is, with probability `p_topic`, one of its topic's `topic_words` and otherwise one of `shared_words`
+-- common to every topic. A masked LM learns which topic a document is about from its context, and
+-- fortune_topic on the files asks for it:
+--   local c = distill.topic_corpus("/tmp/t")
+--   pare.task("mlm_corpus", {tokenizer = tok, sources = "fortunes", fortune_dir = c.dir})
+--   pare.task("fortune_topic", {tokenizer = tok, dir = c.dir, categories = c.categories})
+-- o: topics (5), topic_words (20), shared_words (60), docs (600 per topic), p_topic (0.6), seed (1). Same
+-- options, same files. Returns {dir, categories = "topic1,...", words = distinct words}.
+function distill.topic_corpus(dir, o)
+  o = o or {}
+  check_opts(o, {topics = 1, topic_words = 1, shared_words = 1, docs = 1, p_topic = 1, seed = 1}, "topic_corpus")
+  local K, WT, WS, D = o.topics or 5, o.topic_words or 20, o.shared_words or 60, o.docs or 600
+  local pt = o.p_topic or 0.6
+  for k, v in pairs({topics = K, topic_words = WT, shared_words = WS, docs = D}) do
+    if math.type(v) ~= "integer" or v < 1 or v > 100000 then fail("topic_corpus: %s = %s (an integer in 1..100000)", k, tostring(v)) end
+  end
+  if K < 2 then fail("topic_corpus: topics = %d (at least 2: they are the classes)", K) end
+  if type(pt) ~= "number" or pt < 0 or pt > 1 then fail("topic_corpus: p_topic = %s (in [0, 1])", tostring(pt)) end
+  local state = (o.seed or 1) % 2147483648 -- a generator of its own: the text does not depend on Lua's math.random
+  local function rand()
+    state = (state * 1103515245 + 12345) % 2147483648
+    return state / 2147483648
+  end
+  local function pick(n) return 1 + math.floor(rand() * n) end
+  local cons, vows = {"b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z"}, {"a", "e", "i", "o", "u"}
+  local seen, nwords = {}, 0
+  local function word()
+    for _ = 1, 1000 do
+      local w = {}
+      for i = 1, 1 + pick(2) do w[i] = cons[pick(#cons)] .. vows[pick(#vows)] end
+      w = table.concat(w)
+      if not seen[w] then
+        seen[w], nwords = true, nwords + 1
+        return w
+      end
+    end
+    fail("topic_corpus: %d words are more than the 2–3-syllable pseudo-words allow", K * WT + WS)
+  end
+  local shared, topics = {}, {}
+  for i = 1, WS do shared[i] = word() end
+  for k = 1, K do
+    topics[k] = {}
+    for i = 1, WT do topics[k][i] = word() end
+  end
+  os.execute(string.format("mkdir -p '%s'", dir))
+  local cats = {}
+  for k = 1, K do
+    cats[k] = "topic" .. k
+    local path = dir .. "/" .. cats[k]
+    local f, err = io.open(path, "w")
+    if not f then fail("topic_corpus: cannot write %s: %s", path, tostring(err)) end
+    for _ = 1, D do
+      local ws = {}
+      for i = 1, 7 + pick(9) do ws[i] = rand() < pt and topics[k][pick(WT)] or shared[pick(WS)] end
+      f:write(table.concat(ws, " "), "\n%\n")
+    end
+    f:close()
+  end
+  return {dir = dir, categories = table.concat(cats, ","), words = nwords}
 end
 
 -- Size and speed of several models, measured the same way: {params, size_mb, flops (one forward of batch ×

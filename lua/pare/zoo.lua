@@ -254,14 +254,34 @@ function zoo.pretrained(name, o)
   return m, tok, {dir = dir, built = true, report = report}
 end
 
+-- The layer prefixes ("enc.0", "enc.2", ...) of a model's self-attention layers, as a set.
+local function layer_prefixes(m)
+  local out = {}
+  for _, n in ipairs(m:layers()) do
+    local p = n:match("^([%w_]+%.%d+)%.attn$")
+    if p then out[p] = true end
+  end
+  return out
+end
+
 -- A classifier with the MLM model's body: an encoder with BERT's pooler (tanh) and a fresh head of
--- `classes`, every parameter whose name and shape match copied from mlm (m:transfer_from).
--- o: classes (required), seed, and any model option to override; returns model, transfer report.
+-- `classes`, every parameter whose name and shape match copied from mlm (m:transfer_from). Layers removed
+-- from mlm (m:remove, pare.distill.every_other: its config still counts them) are removed from the
+-- classifier too, so that the kept layers keep their names and get their weights; a body whose heads or
+-- FFN neurons were pruned is not followed (those shapes differ: the tensors stay fresh, counted in
+-- transfer.shape_mismatch). o: classes (required), seed, and any model option to override; returns model,
+-- transfer report.
 function zoo.classifier(mlm, o)
   local cfg = zoo.body_options(mlm)
   for k, v in pairs(o or {}) do cfg[k] = v end
   cfg.kind, cfg.pooler = "encoder", cfg.pooler or "tanh"
   local clf = pare.model(cfg)
+  local have = layer_prefixes(mlm)
+  if next(have) then
+    for p in pairs(layer_prefixes(clf)) do
+      if not have[p] then clf = clf:remove(p .. ".*") end
+    end
+  end
   return clf, clf:transfer_from(mlm)
 end
 

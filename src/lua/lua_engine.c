@@ -487,6 +487,25 @@ static const pare_distill *distill_args(lua_State *L, int idx, pare_distill *d, 
     return d;
 }
 
+/* r.terms = {{name, loss, weight, first, last}, ...}: each loss term early and late (train.h pare_train_term);
+ * r.window = the steps averaged. */
+static void push_train_terms(lua_State *L, const pare_train_result *r)
+{
+    lua_createtable(L, r->nterms, 0);
+    for (int k = 0; k < r->nterms; k++) {
+        const pare_train_term *t = &r->terms[k];
+        lua_createtable(L, 0, 5);
+        lua_pushstring(L, t->name), lua_setfield(L, -2, "name");
+        lua_pushstring(L, pare_op_name(t->op)), lua_setfield(L, -2, "loss");
+        lua_pushnumber(L, t->weight), lua_setfield(L, -2, "weight");
+        lua_pushnumber(L, t->first), lua_setfield(L, -2, "first");
+        lua_pushnumber(L, t->last), lua_setfield(L, -2, "last");
+        lua_rawseti(L, -2, k + 1);
+    }
+    lua_setfield(L, -2, "terms");
+    lua_pushinteger(L, r->window), lua_setfield(L, -2, "window");
+}
+
 static int model_train(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
@@ -527,6 +546,7 @@ static int model_train(lua_State *L)
     if (pare_model_regression_target(m->m) >= 0) lua_pushnumber(L, r.best_eval_pearson), lua_setfield(L, -2, "best_eval_pearson");
     else lua_pushnumber(L, r.best_eval_accuracy), lua_setfield(L, -2, "best_eval_accuracy");
     if (reset && rss0 > 0 && hwm >= rss0) lua_pushinteger(L, hwm - rss0), lua_setfield(L, -2, "peak_growth_bytes");
+    push_train_terms(L, &r);
     return 1;
 }
 

@@ -156,6 +156,7 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
     pare_exec *x = NULL;
     batch_buf bb = {0};
     distill_run dr = {0};
+    float *ring = NULL; /* (window, nterms) the loss terms of the last window steps */
     pare_status st = d ? pare_distill_begin(&dr, m, d, B, train->T, (uint64_t)pare_opt_num(o, "seed")) : PARE_OK;
     /* before the executor: a hook may add parameters and transforms (a pruning schedule's masks) */
     if (st == PARE_OK && h && h->begin) st = h->begin(h->ud, m, steps);
@@ -163,6 +164,21 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
     if (st == PARE_OK) st = pare_exec_new_src(&x, m, B, train->T, train->src_tokens ? train->S : m->src_max_T, PARE_EXEC_TRAIN, NULL, 0);
     if (st != PARE_OK) goto done;
     if ((st = pare_batch_alloc(&bb, B, train->T)) != PARE_OK) goto done;
+    /* the loss terms early and late (pare_train_term): the first window summed, the last window in a ring */
+    pare_loss_term lt[PARE_TRAIN_MAX_TERMS];
+    int nt = pare_exec_loss_terms(x, lt, PARE_TRAIN_MAX_TERMS);
+    if (nt > PARE_TRAIN_MAX_TERMS) nt = PARE_TRAIN_MAX_TERMS;
+    int64_t win = steps / 10 < 1 ? 1 : steps / 10 > 100 ? 100 : steps / 10;
+    double first_sum[PARE_TRAIN_MAX_TERMS] = {0};
+    if (nt > 0 && !(ring = pare_alloc((size_t)(win * nt) * sizeof(float)))) {
+        st = pare_fail(PARE_ENOMEM, "train: out of memory");
+        goto done;
+    }
+    out->nterms = nt, out->window = win;
+    for (int k = 0; k < nt; k++) {
+        snprintf(out->terms[k].name, sizeof out->terms[k].name, "%s", lt[k].name);
+        out->terms[k].op = lt[k].op, out->terms[k].weight = lt[k].weight;
+    }
     pare_rng rng;
     pare_rng_seed(&rng, (uint64_t)pare_opt_num(o, "seed"));
     x->rng = pare_rng_split(&rng, 0xd80);
@@ -189,6 +205,13 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
                 st = pare_fail(PARE_ENUMERIC, "train: loss became %s at step %lld (lr=%g): lower the learning rate or clip",
                                loss, (long long)s, (double)lr);
             goto done;
+        }
+        if (nt > 0) {
+            pare_exec_loss_terms(x, lt, nt);
+            for (int k = 0; k < nt; k++) {
+                if (s < win) first_sum[k] += lt[k].value;
+                ring[(s % win) * nt + k] = lt[k].value;
+            }
         }
         pare_model_zero_grad(m);
         if ((st = pare_exec_backward(x)) != PARE_OK) goto done;
@@ -228,7 +251,16 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
         if (stop) break;
     }
     out->seconds = (double)(pare_now_ns() - t0) * 1e-9;
+    if (out->steps > 0) {
+        int64_t n = out->steps < win ? out->steps : win; /* slots 0..n of the ring hold the last n steps */
+        for (int k = 0; k < nt; k++) {
+            double last = 0;
+            for (int64_t i = 0; i < n; i++) last += ring[i * nt + k];
+            out->terms[k].first = first_sum[k] / (double)n, out->terms[k].last = last / (double)n;
+        }
+    }
 done:
+    pare_free(ring);
     if (h && h->end) h->end(h->ud, m);
     pare_batch_free(&bb);
     pare_exec_free(x);

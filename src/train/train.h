@@ -29,12 +29,26 @@ typedef struct pare_train_progress {
 /* Called after every step; return non-zero to stop early. */
 typedef int (*pare_progress_fn)(void *ud, const pare_train_progress *p);
 
+/* Each loss term of a run (the model's own loss, a teacher's terms) early and late, so that a script can see
+ * which terms fell: the unweighted term averaged over the first and over the last `window` steps run
+ * (window = steps / 10, between 1 and 100; the two windows overlap when fewer than 2·window steps ran). */
+#define PARE_TRAIN_MAX_TERMS 17 /* the model's loss + PARE_DISTILL_MAX_TERMS */
+typedef struct pare_train_term {
+    char name[PARE_NAME_MAX]; /* the loss node: "loss" (the model's own), "distill.<i>.<op>" (the i-th term, from 0) */
+    pare_op_id op;
+    float weight;             /* its weight in the total loss during the run */
+    double first, last;       /* mean unweighted term over the first / the last window steps */
+} pare_train_term;
+
 typedef struct pare_train_result {
     int64_t steps;
     float final_loss;
     double seconds;
     double best_eval_accuracy; /* -1 if never evaluated (always, for a regression model) */
     double best_eval_pearson;  /* regression model: the best evaluation's Pearson correlation, NAN if never */
+    int nterms;                /* loss terms of the run (terms[0..nterms)), in graph order */
+    int64_t window;            /* steps averaged in first / last */
+    pare_train_term terms[PARE_TRAIN_MAX_TERMS];
 } pare_train_result;
 
 /* Train m in place (its parameters become private to it). A loss that is not finite stops it with
@@ -51,6 +65,7 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
  * result's loss is its running mean. The teacher runs at inference (no dropout) on every batch and is not
  * changed; the terms are appended to m for the run and removed after it. */
 #define PARE_DISTILL_MAX_TERMS 16
+_Static_assert(PARE_TRAIN_MAX_TERMS == PARE_DISTILL_MAX_TERMS + 1, "a result holds the model's loss and every term");
 
 typedef struct pare_distill_term {
     pare_op_id op;                  /* PARE_OP_KLDIV, PARE_OP_MSE, PARE_OP_COSINE, PARE_OP_SOFT_XENT */
