@@ -24,10 +24,10 @@
  * restored) and run without dropout; each student's logits s_l are pulled towards the final
  * classifier's t by Σ_l T²·KL(softmax(s_l/T) ‖ softmax(t/T)), the paper's direction (the student's
  * distribution first: the KLDIV_REV loss op), or with kl = teacher_student Hinton's
- * Σ_l T²·KL(softmax(t/T) ‖ softmax(s_l/T)) (KLDIV), through pare_train_distill with the model's own
- * frozen copy as the teacher; the labels are not used (hard_weight 0). Backward stops at the frozen
- * backbone: the executor skips every node from which no trainable parameter is reachable (exec.h), so a
- * step costs the backbone's forward and the students' backward.
+ * Σ_l T²·KL(softmax(t/T) ‖ softmax(s_l/T)) (KLDIV). t is the final classifier's output in the same
+ * forward (loss nodes appended for the run, as distillation terms are); the labels are not used.
+ * Backward stops at the frozen backbone: the executor skips every node from which no trainable parameter
+ * is reachable (exec.h), so a step costs one forward of the model and the students' backward.
  *
  * Early exit: with a batch, exit l's normalised entropy H(p)/log(C) ∈ [0, 1] is computed for every
  * example still running; those with H/log C ≤ speed leave with that exit's prediction (speed = 0: none
