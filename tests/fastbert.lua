@@ -1,7 +1,8 @@
 -- fastbert.lua — FastBERT (compress/distill/fastbert.h): student exits added to a trained classifier,
 -- self-distilled against its own final classifier, and early-exit inference whose batch shrinks as
 -- examples leave. Checked against independent Lua computations: softmax entropies and KL divergences
--- from captured logits, the full model's own logits, example-by-example runs, a saved and loaded copy.
+-- (both directions: the option kl) from captured logits, the full model's own logits, example-by-example
+-- runs, a saved and loaded copy.
 local pare = require "pare"
 local tap = pare.tap
 pare.set_threads(2)
@@ -37,12 +38,16 @@ local function entropy(z, i) -- H(p)/log C, plain Lua in double
   if q > 0 then h = h - q * math.log(q) end
   return math.min(1, math.max(0, h / math.log(C)))
 end
-local function mean_kl(cap, ex_name) -- KL(p_final || p_exit), the trained objective at T = 1
+local function kls(zs, zt, i) -- KL(p_t ‖ p_s) and KL(p_s ‖ p_t) of example i, student logits zs, teacher's zt
+  local t1, t2 = probs(zt, i)
+  local s1, s2 = probs(zs, i)
+  return t1 * math.log(t1 / s1) + t2 * math.log(t2 / s2), s1 * math.log(s1 / t1) + s2 * math.log(s2 / t2)
+end
+local function mean_kl(cap, ex_name) -- KL(p_exit ‖ p_final), the trained objective (the default kl) at T = 1
   local s, n = 0, cap.head.rows
   for i = 1, n do
-    local t1, t2 = probs(cap.head.values, i)
-    local s1, s2 = probs(cap[ex_name].values, i)
-    s = s + t1 * math.log(t1 / s1) + t2 * math.log(t2 / s2)
+    local _, rev = kls(cap[ex_name].values, cap.head.values, i)
+    s = s + rev
   end
   return s / n
 end
@@ -64,6 +69,30 @@ local mcap = m:capture(task, "head", {batch = 64})
 same = true
 for i, v in ipairs(mcap.head.values) do same = same and v == cap.head.values[i] end
 tap.ok(same, "the model with exits computes the original model's logits")
+
+-- ---- the direction of the divergence: kl = "student_teacher" (the default, FastBERT's) or "teacher_student" ----
+-- With steps = 1 and batch = 1 the reported loss is the first step's: Σ over the exits of the KL on one
+-- sampled example (the same one for the same seed), before any update. It must be the student-first sum by
+-- default and the teacher-first one with kl = "teacher_student", for one example of the training split.
+local fr, ff, fx = m:add_exits{hidden = 16, seed = 3}, m:add_exits{hidden = 16, seed = 3}, m:add_exits{hidden = 16, seed = 3}
+local tcap = fr:capture(task, names, {split = "train", batch = 64})
+local one = {steps = 1, batch = 1, lr = 1e-3}
+local l_rev = fr:train_exits(task, one).loss
+local l_fwd = ff:train_exits(task, one, {kl = "teacher_student"}).loss
+local l_exp = fx:train_exits(task, one, {kl = "student_teacher", temperature = 1}).loss
+local found
+for i = 1, tcap.head.rows do
+  local f, r = 0, 0
+  for e = 1, 2 do
+    local a, b = kls(tcap[ex[e]].values, tcap.head.values, i)
+    f, r = f + a, r + b
+  end
+  if math.abs(r - l_rev) < 1e-4 * (1 + r) and math.abs(f - l_fwd) < 1e-4 * (1 + f) then found = i; break end
+end
+tap.ok(found ~= nil, string.format("first step: loss %.5f = Σ KL(p_s ‖ p_t) by default, %.5f = Σ KL(p_t ‖ p_s) with "
+                                   .. "kl = teacher_student, on one training example (%s)", l_rev, l_fwd, tostring(found)))
+tap.ok(math.abs(l_rev - l_fwd) > 1e-3, "the two directions give different losses")
+tap.ok(l_exp == l_rev, "kl = \"student_teacher\" is the default")
 
 -- ---- speed 0: the full model exactly ----
 local r0 = fb:early_exit(task, {speed = 0, batch = 64})
@@ -178,5 +207,9 @@ tap.like(e or "", "at least 2", "a single-layer model is refused", true)
 e = err_of(m.train_exits, m, task, {steps = 2})
 tap.like(e or "", "has no exits", "train_exits without exits", true)
 e = err_of(fb.train_exits, fb, task, {steps = 2}, {temperature = 0})
-tap.like(e or "", "temperature = 0", "temperature 0", true)
+tap.like(e or "", "'temperature' = 0 is out of range", "temperature 0", true)
+e = err_of(fb.train_exits, fb, task, {steps = 2}, {kl = "sideways"})
+tap.like(e or "", "student_teacher|teacher_student", "an unknown kl direction, naming the valid ones", true)
+e = err_of(fb.train_exits, fb, task, {steps = 2}, {temperatur = 2})
+tap.like(e or "", "temperatur", "an unknown train_exits option", true)
 tap.done()

@@ -293,9 +293,41 @@ int main(void)
     th[7] = 0;
     ok(pare_exec_bind_target(x, m->logits, th) == PARE_EINVAL, "binding a non-target: %s", pare_errmsg());
     ok(pare_op_find_loss("kl_div") == PARE_OP_KLDIV && pare_op_find_loss("cosine") == PARE_OP_COSINE &&
-           pare_op_find_loss("gelu") < 0,
+           pare_op_find_loss("kl_div_reverse") == PARE_OP_KLDIV_REV && pare_op_find_loss("gelu") < 0,
        "loss ops by name");
+    ok(pare_model_add_loss(m, PARE_OP_KLDIV_REV, "bad", m->logits, t.t_logits, 1, -1) < 0 && strstr(pare_errmsg(), "temperature"),
+       "reverse KL with temperature -1: %s", pare_errmsg());
     pare_exec_free(x);
+    /* ---- the reverse KL (FastBERT's direction) as a node: its term and whole-model gradients ---- */
+    {
+        pare_model *c = pare_model_clone(m);
+        int n_rev = -1;
+        pare_exec *xr = NULL;
+        int made = c && pare_model_add_loss(c, PARE_OP_KLDIV_REV, "klr", c->logits, t.t_logits, 1.0f, 2.0f) >= 0;
+        if (made) n_rev = pare_model_find_node(c, "klr");
+        made = made && pare_model_alloc_grads(c) == PARE_OK && pare_exec_new(&xr, c, B, T, PARE_EXEC_TRAIN) == PARE_OK;
+        if (ok(made, "a kl_div_reverse node (T = 2) on a clone")) {
+            for (int64_t i = 0; i < c->nnodes; i++)
+                if (pare_op_is_loss(c->nodes[i].op)) c->nodes[i].a.weight = i == n_rev ? 1.0f : 0.0f;
+            bind_all(xr, &t);
+            pare_exec_forward(xr);
+            const float *zs = xr->buf[c->logits];
+            double rev = 0;
+            for (int b = 0; b < B; b++) {
+                double s1 = 0, s2 = 0;
+                for (int k = 0; k < K; k++) s1 += exp(zs[b * K + k] / temp), s2 += exp(tl[b * K + k] / temp);
+                for (int k = 0; k < K; k++) {
+                    double q = exp(zs[b * K + k] / temp) / s1, p = exp(tl[b * K + k] / temp) / s2;
+                    rev += q * log(q / p);
+                }
+            }
+            rev *= temp * temp / B;
+            is_close(xr->loss, rev, 1e-6, 1e-5, "klr term = T²·KL(softmax(s/T) ∥ softmax(t/T)), batch mean, T = 2");
+            gradcheck(c, xr, "reverse KL against target logits, T = 2");
+        }
+        pare_exec_free(xr);
+        pare_model_free(c);
+    }
     /* the loss terms appended for a run are cut off again */
     {
         pare_model *c = pare_model_clone(m);

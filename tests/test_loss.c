@@ -1,5 +1,6 @@
 /* test_loss.c — the loss kernels of kernels/loss.h against references written here independently in
- * double (the formulas of torch.nn.functional.mse_loss, kl_div(log_target=True, "batchmean")·T²,
+ * double (the formulas of torch.nn.functional.mse_loss, kl_div(log_target=True, "batchmean")·T² in both
+ * directions (the reverse, student-first one written out on its own, not as the forward with swapped arguments),
  * cross-entropy with probability targets, cosine_embedding_loss with target 1), and every backward
  * against central finite differences of those references: both arguments, padded rows, temperature
  * 1 and not 1, a gradient scale dloss ≠ 1, and that backward adds into what is there. Edge cases:
@@ -44,6 +45,17 @@ static double kl_row_ref(const double *s, const double *t, int64_t V, double tem
     for (int64_t j = 0; j < V; j++) {
         double logp = t[j] / temp - lt, logq = s[j] / temp - ls;
         kl += exp(logp) * (logp - logq);
+    }
+    return temp * temp * kl;
+}
+
+/* the reverse direction, written out on its own: T² · Σ q (log q − log p), the student's q first */
+static double kl_rev_row_ref(const double *s, const double *t, int64_t V, double temp)
+{
+    double ls = lse_d(s, 1 / temp, V), lt = lse_d(t, 1 / temp, V), kl = 0;
+    for (int64_t j = 0; j < V; j++) {
+        double logq = s[j] / temp - ls, logp = t[j] / temp - lt;
+        kl += exp(logq) * (logq - logp);
     }
     return temp * temp * kl;
 }
@@ -107,6 +119,15 @@ static void kl_b(float *da, float *db, const float *a, const float *b, const int
 {
     pare_kldiv_backward(da, db, a, b, temp, len, dl, B, T, N);
 }
+static float klr_f(float *l, const float *a, const float *b, const int32_t *len, int64_t B, int64_t T, int64_t N, float temp)
+{
+    return pare_kldiv_reverse_forward(l, a, b, temp, len, B, T, N);
+}
+static void klr_b(float *da, float *db, const float *a, const float *b, const int32_t *len, float dl, int64_t B, int64_t T,
+                  int64_t N, float temp)
+{
+    pare_kldiv_reverse_backward(da, db, a, b, temp, len, dl, B, T, N);
+}
 static float sx_f(float *l, const float *a, const float *b, const int32_t *len, int64_t B, int64_t T, int64_t N, float temp)
 {
     (void)temp;
@@ -133,6 +154,7 @@ static void cos_b(float *da, float *db, const float *a, const float *b, const in
 static const loss_k K[] = {
     {"mse", mse_row, mse_f, mse_b},
     {"kl_div", kl_row_ref, kl_f, kl_b},
+    {"kl_div_reverse", kl_rev_row_ref, klr_f, klr_b},
     {"soft_xent", sxent_row, sx_f, sx_b},
     {"cosine", cos_row, cos_f, cos_b},
 };
@@ -207,7 +229,7 @@ int main(void)
 
     for (size_t i = 0; i < sizeof K / sizeof K[0]; i++) {
         const loss_k *k = &K[i];
-        int kl = k->fwd == kl_f;
+        int kl = k->fwd == kl_f || k->fwd == klr_f;
         check(k, 3, 5, 7, NULL, 1.0, 1.0, 1, &r, "(15 x 7), all rows");
         check(k, 3, 5, 7, len, 1.0, 1.0, 1, &r, "(15 x 7), padded rows");
         check(k, 4, 1, 9, NULL, 1.0, 2.0, 1, &r, "(4 x 9) sequence rows, T = 1");
@@ -227,6 +249,7 @@ int main(void)
     for (int i = 0; i < M * N; i++) a[i] = (float)pare_rng_normal(&r), b[i] = a[i];
     ok(pare_mse_forward(rows, a, b, NULL, M, 1, N) == 0.0f, "mse of identical inputs is 0");
     ok(pare_kldiv_forward(rows, a, b, 3.0f, NULL, M, 1, N) == 0.0f, "KL of identical logits is exactly 0 (T = 3)");
+    ok(pare_kldiv_reverse_forward(rows, a, b, 3.0f, NULL, M, 1, N) == 0.0f, "reverse KL of identical logits is exactly 0");
     is_close(pare_cosine_forward(rows, a, b, NULL, M, 1, N), 0.0, 1e-6, 0, "cosine loss of identical vectors is 0");
     for (int i = 0; i < M * N; i++) b[i] = -3.0f * a[i];
     is_close(pare_cosine_forward(rows, a, b, NULL, M, 1, N), 2.0, 1e-6, 0, "cosine loss of opposite vectors is 2 (scale-free)");
@@ -252,9 +275,11 @@ int main(void)
     int32_t none[M] = {0, 0, 0, 0};
     for (int i = 0; i < M * N; i++) a[i] = (float)pare_rng_normal(&r), b[i] = (float)pare_rng_normal(&r), da[i] = 5.0f;
     float l0 = pare_mse_forward(rows, a, b, none, M, 1, N) + pare_kldiv_forward(rows, a, b, 2.0f, none, M, 1, N) +
-               pare_cosine_forward(rows, a, b, none, M, 1, N) + pare_soft_xent_forward(rows, a, b, none, M, 1, N);
+               pare_kldiv_reverse_forward(rows, a, b, 2.0f, none, M, 1, N) + pare_cosine_forward(rows, a, b, none, M, 1, N) +
+               pare_soft_xent_forward(rows, a, b, none, M, 1, N);
     pare_mse_backward(da, da, a, b, none, 1.0f, M, 1, N);
     pare_kldiv_backward(da, da, a, b, 2.0f, none, 1.0f, M, 1, N);
+    pare_kldiv_reverse_backward(da, da, a, b, 2.0f, none, 1.0f, M, 1, N);
     pare_cosine_backward(da, da, a, b, none, 1.0f, M, 1, N);
     pare_soft_xent_backward(da, da, a, b, none, 1.0f, M, 1, N);
     int untouched = 1;
@@ -267,6 +292,20 @@ int main(void)
     double kd[M * N], kb[M * N];
     for (int i = 0; i < M * N; i++) kd[i] = a[i], kb[i] = b[i];
     is_close(lk, ref_mean(kl_row_ref, kd, kb, NULL, M, 1, N, 1.0, NULL), 1e-3, 1e-5, "KL of logits ~300 is finite and right");
+    is_close(pare_kldiv_reverse_forward(rows, a, b, 1.0f, NULL, M, 1, N), ref_mean(kl_rev_row_ref, kd, kb, NULL, M, 1, N, 1.0, NULL),
+             1e-3, 1e-5, "reverse KL of logits ~300 is finite and right");
+
+    /* the two directions differ (KL is not symmetric): a sure student against an unsure teacher. Two
+     * classes, s = (4, 0), t = (0, 0) at T = 1: q = (0.982, 0.018), p = (1/2, 1/2);
+     * KL(p‖q) = −log 2 − ½ (log q0 + log q1) = 1.3250, KL(q‖p) = log 2 − H(q) = 0.6031 */
+    {
+        float s2[2] = {4.0f, 0.0f}, t2[2] = {0.0f, 0.0f}, r2[1];
+        double q0 = 1 / (1 + exp(-4.0)), q1 = 1 - q0;
+        double fwd = -log(2.0) - 0.5 * (log(q0) + log(q1)), rev = log(2.0) + q0 * log(q0) + q1 * log(q1);
+        is_close(pare_kldiv_forward(r2, s2, t2, 1.0f, NULL, 1, 1, 2), fwd, 1e-6, 1e-6, "KL(p_t ‖ q_s) of a worked example (1.3250)");
+        is_close(pare_kldiv_reverse_forward(r2, s2, t2, 1.0f, NULL, 1, 1, 2), rev, 1e-6, 1e-6,
+                 "KL(q_s ‖ p_t) of the same example: the other number (0.6031)");
+    }
 
     /* soft cross-entropy of one-hot targets = the hard cross-entropy of nn.h */
     int32_t lab[M] = {2, 0, 5, 3};

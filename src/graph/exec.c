@@ -181,6 +181,7 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     x->bound = calloc((size_t)m->nvalues, 1);
     x->kept = calloc((size_t)m->nvalues, 1);
     if (!x->buf || !s || !x->terms || !x->bound || !x->kept) goto nomem;
+    if (mode == PARE_EXEC_TRAIN && !(x->need_grad = calloc((size_t)m->nvalues + 1, 1))) goto nomem;
     /* Attention: each node's instance comes from its resolved configuration (no text is parsed here);
      * the model's own instance is borrowed when this executor runs at the shape it was made for. A
      * variant whose cache is the probabilities uses the node's planned "#att" value; others get theirs. */
@@ -318,6 +319,7 @@ void pare_exec_free(pare_exec *x)
     free(x->terms);
     free(x->bound);
     free(x->kept);
+    free(x->need_grad);
     free(x);
 }
 
@@ -576,15 +578,56 @@ pare_status pare_exec_find_nonfinite(pare_exec *x, int64_t *node)
     return st;
 }
 
+/* 1 if node n has a parameter that backward trains: its own, or a weight transform's auxiliary one (a
+ * learnt quantization scale, a head gate) */
+static int node_trains(const pare_model *m, const pare_node *n)
+{
+    for (int k = 0; k < n->nparam; k++)
+        if (m->params[n->param[k]].trainable) return 1;
+    for (int t = 0; t < n->ntf; t++)
+        for (int j = 0; j < PARE_TF_MAX_AUX; j++)
+            if (n->tf[t].aux[j] >= 0 && m->params[n->tf[t].aux[j]].trainable) return 1;
+    return 0;
+}
+
+/* need_grad (exec.h): in node order, a node's output and caches are needed iff the node trains a
+ * parameter or reads a needed value; inputs, targets and anything upstream of every trainable parameter
+ * are not. Over the straight-line graph one pass suffices (a node's inputs come before it). */
+static void mark_needed(pare_exec *x)
+{
+    const pare_model *m = x->m;
+    unsigned char *need = x->need_grad;
+    if (x->backward_all) {
+        memset(need, 1, (size_t)m->nvalues);
+        return;
+    }
+    memset(need, 0, (size_t)m->nvalues);
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_node *n = &m->nodes[i];
+        int on = node_trains(m, n);
+        for (int k = 0; k < n->nin && !on; k++) on = need[n->in[k]];
+        need[n->out] = (unsigned char)on;
+        for (int c = 0; c < n->ncache; c++) need[n->cache[c]] = (unsigned char)on; /* "#att" read by a loss */
+    }
+}
+
 pare_status pare_exec_backward(pare_exec *x)
 {
     if (x->mode != PARE_EXEC_TRAIN) return pare_fail(PARE_EINVAL, "backward needs an executor made for training");
-    memset(x->grad_arena.base, 0, x->grad_arena.used);
+    const pare_model *m = x->m;
+    mark_needed(x);
+    if (x->backward_all) memset(x->grad_arena.base, 0, x->grad_arena.used);
+    else
+        for (int64_t v = 0; v < m->nvalues; v++) /* only the gradients that are computed */
+            if (x->need_grad[v] && x->grad[v]) memset(x->grad[v], 0, grad_bytes(x, &m->values[v]));
     pare_exec_seed_losses(x);
-    for (int64_t i = x->m->nnodes - 1; i >= 0; i--) {
-        const pare_node *n = &x->m->nodes[i];
+    x->bwd_nodes = 0;
+    for (int64_t i = m->nnodes - 1; i >= 0; i--) {
+        const pare_node *n = &m->nodes[i];
         const pare_op_desc *d = pare_op_get(n->op);
-        if (d->backward) d->backward(x, n);
+        if (!d->backward || !x->need_grad[n->out]) continue;
+        d->backward(x, n);
+        x->bwd_nodes++;
     }
     return PARE_OK;
 }

@@ -70,6 +70,13 @@ typedef struct pare_exec {
     unsigned char *kept;   /* (nvalues): 1 where the value's memory still holds it after forward (every
                               value of a training executor; inputs, logits, losses and the values asked
                               for by pare_exec_new_keep in an inference one) */
+    /* Backward skips what cannot reach a trainable parameter (pare_exec_backward). TRAIN only. */
+    unsigned char *need_grad; /* (nvalues), set by each backward: 1 where the value's gradient leads to a
+                                 trainable parameter (a parameter of its producer or of a node upstream);
+                                 grad[v] is computed, and meaningful, only there */
+    int64_t bwd_nodes;        /* after backward: the nodes whose backward ran (the others were skipped) */
+    int backward_all;         /* 1: every node's backward runs, needed or not (the behaviour before the skip;
+                                 for tests and timing) */
 } pare_exec;
 
 /* Refuses (PARE_EINVAL naming the node) a graph whose dtypes do not fit its ops: pare_model_check_dtypes,
@@ -109,8 +116,17 @@ pare_status pare_exec_bind_source(pare_exec *x, const int32_t *src_tokens, const
  * is PARE_EINVAL naming it. Non-finite data is PARE_ENUMERIC naming the element. */
 pare_status pare_exec_bind_target(pare_exec *x, int value, const float *data);
 pare_status pare_exec_forward(pare_exec *x);
-/* Zero activation gradients, seed d(mean loss) and run every op's backward in reverse. Adds into
- * parameter gradients (zero them with pare_model_zero_grad). */
+/* Zero activation gradients, seed d(mean loss) and run the ops' backward in reverse. Adds into
+ * parameter gradients (zero them with pare_model_zero_grad).
+ *
+ * Only the work that can reach a trainable parameter runs. From the parameters' trainable flags at this
+ * call (a weight transform's trainable auxiliary parameters count), one pass over the nodes marks
+ * need_grad[v] for every value downstream of a trainable parameter; a node whose output is not marked
+ * is skipped (neither its input gradients nor its frozen parameters' are computed), and a node that runs
+ * gets no gradient buffer (NULL) for inputs that are not marked. A frozen backbone under trainable heads
+ * (FastBERT's exits, linear probes, fine-tuning the top layers) then costs its forward only. The
+ * gradients of the trainable parameters are bit-identical to running every node: every consumer of a
+ * marked value is itself marked, so each marked gradient receives the same terms in the same order. */
 pare_status pare_exec_backward(pare_exec *x);
 
 /* Early exit (compress/distill/fastbert.h): run the nodes [first, last) of the bound batch (first = 0

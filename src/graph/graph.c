@@ -245,7 +245,7 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
     for (int i = 0; i < nparam; i++) n->param[i] = params[i];
     n->out = out;
     if (pare_op_is_loss(op) && n->a.weight == 0.0f) n->a.weight = 1.0f; /* a zero weight is set after creation */
-    if (op == PARE_OP_KLDIV && n->a.temperature == 0.0f) n->a.temperature = 1.0f;
+    if (pare_op_has_temperature(op) && n->a.temperature == 0.0f) n->a.temperature = 1.0f;
     m->values[out].producer = (int)m->nnodes;
     /* caches the op needs for backward */
     pare_cache_spec cs[PARE_NODE_MAX_CACHE];

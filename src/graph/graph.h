@@ -80,6 +80,8 @@ typedef enum pare_op_id {
     PARE_OP_TOKEN_SELECT,  /* in: x (B·Tp, C), lengths (B), att (B·H·Tp, Tp) of the previous attention;
                               cache idx (B·T', 1)                                      out (B·T', C)   */
     PARE_OP_TOKEN_LENGTHS, /* in: lengths (B)          out: int32 (B) min(length, T') at a.keep            */
+    /* The other direction of KLDIV (a loss like the ones above; kernels/loss.h): FastBERT's D_KL(p_s, p_t). */
+    PARE_OP_KLDIV_REV,     /* in: s, t [, lengths]   T²·KL(softmax(s/T) || softmax(t/T)), a.temperature */
     PARE_OP_COUNT
 } pare_op_id;
 
@@ -206,7 +208,7 @@ typedef struct pare_node_attrs {
     float weight;       /* loss ops (XENT, MSE, ...): the term's weight in the executor's total loss. A loss
                            node made with weight 0 gets 1 (pare_model_add_node); a zero weight is set after
                            creation (pare_model_add_loss, or writing the field) */
-    float temperature;  /* KLDIV: T > 0 (0 at creation gets 1) */
+    float temperature;  /* KLDIV, KLDIV_REV (pare_op_has_temperature): T > 0 (0 at creation gets 1) */
     pare_dtype dtype;   /* CAST: the output's dtype (f32, bf16 or f16) */
     float eps;          /* LAYERNORM: ε of the variance (0: 1e-5; BERT checkpoints use 1e-12) */
     int gelu_erf;       /* GELU: 1 the exact form 0.5 x (1 + erf(x/√2)) (BERT family), 0 the tanh form (GPT-2) */
@@ -339,10 +341,10 @@ int pare_model_find_node(const pare_model *m, const char *name);
  */
 /* A target input named `name` of rows × cols f32; returns its value id, -1 + message on a used name. */
 int pare_model_add_target(pare_model *m, const char *name, pare_rows rows, int64_t cols);
-/* A loss node op ∈ {MSE, KLDIV, COSINE, SOFT_XENT} over values a (the prediction: student logits for
- * KLDIV and SOFT_XENT) and b (the target: logits for KLDIV, probabilities for SOFT_XENT); both f32 node
- * outputs or targets of the same rows and cols. Token rows get the model's lengths as a mask. weight
- * finite; temperature > 0 (KLDIV; ignored by the others). Returns the loss's (1, 1) value id, -1 and a
+/* A loss node op ∈ {MSE, KLDIV, KLDIV_REV, COSINE, SOFT_XENT} over values a (the prediction: student logits
+ * for KLDIV, KLDIV_REV and SOFT_XENT) and b (the target: logits for the KLs, probabilities for SOFT_XENT);
+ * both f32 node outputs or targets of the same rows and cols. Token rows get the model's lengths as a mask.
+ * weight finite; temperature > 0 (the KLs; ignored by the others). Returns the loss's (1, 1) value id, -1 and a
  * message on bad arguments (a backward cache as input: capture it from a teacher and bind it as a target
  * instead, since caches carry no gradient). */
 int pare_model_add_loss(pare_model *m, pare_op_id op, const char *name, int a, int b, float weight, float temperature);

@@ -89,7 +89,7 @@ static int loss_input_ok(const pare_model *m, int v, const char *loss)
 int pare_model_add_loss(pare_model *m, pare_op_id op, const char *name, int a, int b, float weight, float temperature)
 {
     if (!pare_op_is_loss(op) || op == PARE_OP_XENT) {
-        pare_fail(PARE_EINVAL, "loss %s: op %s is not a loss between two values (mse, kl_div, cosine, "
+        pare_fail(PARE_EINVAL, "loss %s: op %s is not a loss between two values (mse, kl_div, kl_div_reverse, cosine, "
                   "soft_cross_entropy)", name, (unsigned)op < PARE_OP_COUNT ? pare_op_name(op) : "?");
         return -1;
     }
@@ -109,13 +109,13 @@ int pare_model_add_loss(pare_model *m, pare_op_id op, const char *name, int a, i
         pare_fail(PARE_EINVAL, "loss %s: weight %g is not finite", name, (double)weight);
         return -1;
     }
-    if (op == PARE_OP_KLDIV && !(temperature > 0 && isfinite(temperature))) {
+    if (pare_op_has_temperature(op) && !(temperature > 0 && isfinite(temperature))) {
         pare_fail(PARE_EINVAL, "loss %s: temperature %g must be > 0", name, (double)temperature);
         return -1;
     }
     int in[3] = {a, b, m->lengths};
     int nin = va->rows == PARE_ROWS_TOKENS && m->lengths >= 0 ? 3 : 2; /* padded tokens carry no loss */
-    pare_node_attrs at = {.weight = weight, .temperature = op == PARE_OP_KLDIV ? temperature : 0};
+    pare_node_attrs at = {.weight = weight, .temperature = pare_op_has_temperature(op) ? temperature : 0};
     int out = pare_model_add_node(m, op, name, in, nin, NULL, 0, PARE_ROWS_ONE, 1, at);
     if (out >= 0) m->nodes[m->nnodes - 1].a.weight = weight; /* add_node makes 0 into 1; here 0 means 0 */
     return out;
@@ -181,7 +181,7 @@ void pare_exec_seed_losses(pare_exec *x)
     const pare_model *m = x->m;
     for (int64_t i = 0; i < m->nnodes; i++) {
         const pare_node *n = &m->nodes[i];
-        if (pare_op_is_loss(n->op) && m->values[n->out].rows == PARE_ROWS_ONE && x->grad[n->out])
+        if (pare_op_is_loss(n->op) && m->values[n->out].rows == PARE_ROWS_ONE && x->grad[n->out] && x->need_grad[n->out])
             x->grad[n->out][0] = n->a.weight;
     }
 }

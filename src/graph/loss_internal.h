@@ -11,7 +11,8 @@ pare_status pare_exec_check_capture(const pare_model *m, int v, const char *name
 pare_status pare_exec_check_bound(const pare_exec *x);
 /* Σ weight · term over the loss nodes, in node order, in double. */
 float pare_exec_total_loss(const pare_exec *x);
-/* d(total)/d(out) = weight for every loss node with a (1, 1) output (cross-entropy applies its own). */
+/* d(total)/d(out) = weight for every loss node with a (1, 1) output whose backward runs (x->need_grad;
+ * cross-entropy applies its own). */
 void pare_exec_seed_losses(pare_exec *x);
 
 #endif

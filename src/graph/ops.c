@@ -25,7 +25,14 @@
 
 static float *F(const pare_exec *x, int id) { return (float *)x->buf[id]; }
 static const int32_t *I(const pare_exec *x, int id) { return (const int32_t *)x->buf[id]; }
-static float *G(const pare_exec *x, int id) { return x->grad ? x->grad[id] : NULL; }
+/* The gradient of value id, or NULL: none (inference, inputs), or not needed by this backward because no
+ * trainable parameter lies upstream of it (exec.h need_grad; every backward below accepts NULL for the
+ * gradient of an input that is not needed, and a node whose output is not needed does not run). */
+static float *G(const pare_exec *x, int id) { return x->grad && x->need_grad[id] ? x->grad[id] : NULL; }
+/* The gradient buffer of value id whether needed or not: for a backward that cannot take NULL there (an
+ * attention variant with learnt parameters computes their gradient on its way to dq, dk, dv); what it
+ * adds into an unneeded buffer is never read. */
+static float *G_ANY(const pare_exec *x, int id) { return x->grad ? x->grad[id] : NULL; }
 static pare_param *P(const pare_exec *x, const pare_node *n, int i) { return &x->m->params[n->param[i]]; }
 static float *PD(const pare_exec *x, const pare_node *n, int i) { return P(x, n, i)->blob->data; }
 static float *PG(const pare_exec *x, const pare_node *n, int i)
@@ -272,7 +279,7 @@ static void attention_bwd(pare_exec *x, const pare_node *n)
 {
     pare_attn_args a = variant_args(x, n);
     int64_t C = COLS(x, n->out);
-    float *dqkv = G(x, n->in[0]);
+    float *dqkv = n->nparam ? G_ANY(x, n->in[0]) : G(x, n->in[0]); /* learnt parameters: their gradient needs the pass */
     if (!dqkv) return;
     a.dout = G(x, n->out), a.dq = dqkv, a.dk = dqkv + C, a.dv = dqkv + 2 * C, a.ldd = 3 * C;
     a.dparams = n->nparam ? PG(x, n, 0) : NULL;
@@ -398,6 +405,19 @@ static void kldiv_bwd(pare_exec *x, const pare_node *n)
     pare_kldiv_backward(G(x, n->in[0]), G(x, n->in[1]), F(x, n->in[0]), F(x, n->in[1]), n->a.temperature, d.lengths,
                         DLOSS(x, n), d.B, d.T, d.N);
 }
+static pare_status kldiv_rev_fwd(pare_exec *x, const pare_node *n)
+{
+    loss_dims d = LOSS(x, n);
+    *TERM(x, n) = F(x, n->out)[0] = pare_kldiv_reverse_forward(F(x, n->cache[0]), F(x, n->in[0]), F(x, n->in[1]),
+                                                               n->a.temperature, d.lengths, d.B, d.T, d.N);
+    return PARE_OK;
+}
+static void kldiv_rev_bwd(pare_exec *x, const pare_node *n)
+{
+    loss_dims d = LOSS(x, n);
+    pare_kldiv_reverse_backward(G(x, n->in[0]), G(x, n->in[1]), F(x, n->in[0]), F(x, n->in[1]), n->a.temperature, d.lengths,
+                                DLOSS(x, n), d.B, d.T, d.N);
+}
 static pare_status cosine_fwd(pare_exec *x, const pare_node *n)
 {
     loss_dims d = LOSS(x, n);
@@ -514,6 +534,7 @@ static const pare_op_desc ops[] = {
     [PARE_OP_TT_LINEAR] = {"tt_linear", tt_linear_fwd, tt_linear_bwd, tt_linear_flops, tt_linear_caches, tt_linear_ws},
     [PARE_OP_TOKEN_SELECT] = {"token_select", tsel_fwd, tsel_bwd, tsel_flops, tsel_caches, tsel_ws},
     [PARE_OP_TOKEN_LENGTHS] = {"token_lengths", tlen_fwd, NULL, no_flops, NULL, NULL},
+    [PARE_OP_KLDIV_REV] = {"kl_div_reverse", kldiv_rev_fwd, kldiv_rev_bwd, kldiv_flops, loss_caches, NULL},
 };
 _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of date with pare_op_id");
 
@@ -546,15 +567,20 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_TT_LINEAR] = {{DT_F32},                 PARE_F32,     0,                 DT_F32}, /* x; the intermediates */
     [PARE_OP_TOKEN_SELECT] = {{DT_F32, DT_I32, DT_F32}, PARE_F32,    0,                 DT_F32}, /* x, lengths, att; idx */
     [PARE_OP_TOKEN_LENGTHS] = {{DT_I32},             PARE_I32,     0,                 0},      /* lengths */
+    [PARE_OP_KLDIV_REV] = {{DT_F32, DT_F32, DT_I32}, PARE_F32,     0,                 DT_F32},
 };
 _Static_assert(sizeof op_dtypes / sizeof op_dtypes[0] == PARE_OP_COUNT, "op dtypes out of date with pare_op_id");
 
 /* Terms of the total loss (exec.c sums weight · term over them). */
 static const unsigned char is_loss[PARE_OP_COUNT] = {
     [PARE_OP_XENT] = 1, [PARE_OP_MSE] = 1, [PARE_OP_KLDIV] = 1, [PARE_OP_COSINE] = 1, [PARE_OP_SOFT_XENT] = 1,
+    [PARE_OP_KLDIV_REV] = 1,
 };
+/* Losses that soften their two logits by a.temperature (checked > 0 wherever a node is made or loaded). */
+static const unsigned char has_temperature[PARE_OP_COUNT] = {[PARE_OP_KLDIV] = 1, [PARE_OP_KLDIV_REV] = 1};
 
 int pare_op_is_loss(pare_op_id id) { return (unsigned)id < PARE_OP_COUNT && is_loss[id]; }
+int pare_op_has_temperature(pare_op_id id) { return (unsigned)id < PARE_OP_COUNT && has_temperature[id]; }
 
 int pare_op_find_loss(const char *name)
 {

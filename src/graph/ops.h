@@ -55,9 +55,12 @@ pare_status pare_node_check_inputs(const pare_model *m, const pare_node *n, int 
 /* Check the nc caches the op of n asks for (pare_op_caches) against the dtypes it declares for them. */
 pare_status pare_node_check_caches(const pare_node *n, const pare_cache_spec *cs, int nc);
 int pare_op_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs);
-/* 1 for ops whose node is a term of the total loss (XENT, MSE, KLDIV, COSINE, SOFT_XENT). */
+/* 1 for ops whose node is a term of the total loss (XENT, MSE, KLDIV, KLDIV_REV, COSINE, SOFT_XENT). */
 int pare_op_is_loss(pare_op_id id);
-/* A loss op by its registry name ("mse", "kl_div", "cosine", "soft_cross_entropy", "cross_entropy"), or -1. */
+/* 1 for the losses with a softmax temperature a.temperature > 0 (KLDIV, KLDIV_REV). */
+int pare_op_has_temperature(pare_op_id id);
+/* A loss op by its registry name ("mse", "kl_div", "kl_div_reverse", "cosine", "soft_cross_entropy",
+ * "cross_entropy"), or -1. */
 int pare_op_find_loss(const char *name);
 
 #endif

@@ -821,7 +821,7 @@ static pare_status check_node(const pare_model *m, int64_t i)
              "its two inputs differ in shape", n->name, op);
         WANT(n->nin < 3 || (m->values[n->in[2]].kind == PARE_VAL_LENGTHS && x->rows == PARE_ROWS_TOKENS),
              "a third input must be the lengths of token rows", n->name, op);
-        WANT(n->op != PARE_OP_KLDIV || n->a.temperature > 0, "temperature %g must be > 0", n->name, op,
+        WANT(!pare_op_has_temperature(n->op) || n->a.temperature > 0, "temperature %g must be > 0", n->name, op,
              (double)n->a.temperature);
         for (int k = 0; k < 2; k++)
             WANT(m->values[n->in[k]].kind == PARE_VAL_ACT || m->values[n->in[k]].kind == PARE_VAL_TARGET,

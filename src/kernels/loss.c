@@ -1,4 +1,4 @@
-/* loss.c — MSE, KL divergence with temperature, soft-label cross-entropy and cosine embedding loss
+/* loss.c — MSE, KL divergence with temperature (both directions), soft-label cross-entropy and cosine embedding loss
  * (loss.h has the formulas, the papers and the conventions).
  *
  * Each kernel is one pass per row, rows in parallel: the per-row values go to losses (M) and the mean is
@@ -146,6 +146,28 @@ void pare_kldiv_backward(float *ds, float *dt, const float *s, const float *t, f
             if (dt) dt[m * V + j] += g * p * ((tr[j] - sr[j]) * inv + c - fkl);
         }
     }
+}
+
+/* ---- KL divergence, reverse direction: KL(q || p), the student's distribution first ----
+ * KL(softmax(s/T) || softmax(t/T)) is the forward kernel's KL(softmax(t'/T) || softmax(s'/T)) with s' = t and
+ * t' = s: the same row, exactly, so these are the kernels above with their two arguments exchanged (one
+ * implementation of the row, tested once against each direction's own reference in tests/test_loss.c).
+ * Its gradients follow from kl_row's with the roles exchanged, and read directly off the reverse row:
+ *   row = T² Σ_j q_j (log q_j − log p_j)          (log q_j = s_j/T − lse_s, log p_j = t_j/T − lse_t)
+ *   d row / d s_k = T q_k (log q_k − log p_k − KL_row)     (dq_j/ds_k = q_j (δ_jk − q_k)/T; KL_row unscaled)
+ *   d row / d t_k = T (p_k − q_k)                          (−Σ_j q_j d log p_j/dt_k · T²) */
+float pare_kldiv_reverse_forward(float *losses, const float *s, const float *t, float temperature, const int32_t *lengths,
+                                 int64_t B, int64_t T, int64_t V)
+{
+    return pare_kldiv_forward(losses, t, s, temperature, lengths, B, T, V);
+}
+
+void pare_kldiv_reverse_backward(float *ds, float *dt, const float *s, const float *t, float temperature,
+                                 const int32_t *lengths, float dloss, int64_t B, int64_t T, int64_t V)
+{
+    /* the forward kernel's "student" gradient T (q' − p') is here d/dt = T (p − q); its "target" gradient
+     * T p' (log p' − log q' − KL) is d/ds = T q (log q − log p − KL) */
+    pare_kldiv_backward(dt, ds, t, s, temperature, lengths, dloss, B, T, V);
 }
 
 /* ---- soft-label cross-entropy ---- */

@@ -19,6 +19,7 @@
  *                                                 torch.nn.functional.mse_loss(reduction="mean")
  *   KL       row = T² Σ_j p_j (log p_j − log q_j), p = softmax(t/T) (target logits t), q = softmax(s/T)
  *            mean over rows = torch's kl_div(log q, log p, log_target=True, reduction="batchmean")·T²
+ *   KL rev.  row = T² Σ_j q_j (log q_j − log p_j): the same two distributions, the student's first
  *   soft CE  row = −Σ_j y_j log softmax(s)_j, y a (row-stochastic) probability target (soft labels)
  *   cosine   row = 1 − a·b / (|a| |b|); a row where |a| or |b| is below 1e-8 has cosine 0 (row loss 1)
  *            and no gradient: the direction of a zero vector is undefined, and 1/|a| would be huge
@@ -53,6 +54,17 @@ float pare_kldiv_forward(float *losses, const float *s, const float *t, float te
 /* ds (B·T, V) += dloss/rows · T (q − p);  dt += dloss/rows · T p ⊙ (log p − log q − KL_row/T²). */
 void pare_kldiv_backward(float *ds, float *dt, const float *s, const float *t, float temperature,
                          const int32_t *lengths, float dloss, int64_t B, int64_t T, int64_t V);
+
+/* The reverse direction, the student's distribution first: FastBERT's D_KL(p_s, p_t) (Liu et al. 2020), the
+ * "reverse KL" of MiniLLM (Gu et al. 2024), mode-seeking where the forward KL is mass-covering.
+ *   row = T² Σ_j q_j (log q_j − log p_j), q = softmax(s/T) (student logits s), p = softmax(t/T)
+ * = torch's kl_div(log p, log q, log_target=True, reduction="batchmean")·T². Same arguments and conventions
+ * as pare_kldiv_forward (s first, the target t second); returns the mean over valid rows. */
+float pare_kldiv_reverse_forward(float *losses, const float *s, const float *t, float temperature, const int32_t *lengths,
+                                 int64_t B, int64_t T, int64_t V);
+/* ds (B·T, V) += dloss/rows · T q ⊙ (log q − log p − KL_row/T²);  dt += dloss/rows · T (p − q). */
+void pare_kldiv_reverse_backward(float *ds, float *dt, const float *s, const float *t, float temperature,
+                                 const int32_t *lengths, float dloss, int64_t B, int64_t T, int64_t V);
 
 /* losses (B·T); s logits (B·T, V), y target probabilities (B·T, V). Returns the mean over valid rows. */
 float pare_soft_xent_forward(float *losses, const float *s, const float *y, const int32_t *lengths, int64_t B,

@@ -114,6 +114,7 @@ const pare_schema *pare_schema_lookup(const char *name)
     if (!strcmp(name, "distill_loss")) return &pare_distill_loss_schema;
     if (!strcmp(name, "mutual")) return &pare_mutual_schema;
     if (!strcmp(name, "fastbert_exits")) return &pare_fastbert_exits_schema;
+    if (!strcmp(name, "fastbert_distill")) return &pare_fastbert_distill_schema;
     if (!strcmp(name, "generate")) return &pare_gen_schema;
     if (!strcmp(name, "prune_schedule")) return &pare_prune_sched_schema;
     if (!strcmp(name, "head_gates")) return &pare_head_gates_schema;
@@ -130,7 +131,7 @@ const pare_schema *pare_schema_lookup(const char *name)
 
 const char *pare_schema_names(char *buf, size_t n)
 {
-    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss, mutual, fastbert_exits, generate, prune_schedule, head_gates, prune_movement, prune_soft_movement");
+    size_t used = (size_t)snprintf(buf, n, "model, train, bench, capture, distill, distill_loss, mutual, fastbert_exits, fastbert_distill, generate, prune_schedule, head_gates, prune_movement, prune_soft_movement");
     for (int i = 0; i < pare_pass_count() && used < n; i++)
         used += (size_t)snprintf(buf + used, n - used, ", %s", pare_pass_at(i)->schema->name);
     for (int i = 0; i < pare_task_count() && used < n; i++)

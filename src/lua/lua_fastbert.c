@@ -1,7 +1,7 @@
 /* lua_fastbert.c — FastBERT from Lua (compress/distill/fastbert.h; docs/distillation-fastbert.md):
  *
  *     local fb = m:add_exits{hidden = 64, seed = 1}          -- a new model; m unchanged
- *     fb:train_exits(task, {steps = 300, batch = 32, lr = 1e-3}, {temperature = 1})
+ *     fb:train_exits(task, {steps = 300, batch = 32, lr = 1e-3}, {temperature = 1, kl = "student_teacher"})
  *     local r = fb:early_exit(task, {speed = 0.3, split = "test", n = 0, batch = 64})
  *     -- r.accuracy, r.seconds, r.mean_layer, r.L, r.pred[i], r.layer[i], r.entropy[i], r.logits (n·classes)
  *     fb:exits()   -- {"exit.0.head", "exit.1.head", ...}
@@ -40,28 +40,19 @@ static int model_exits(lua_State *L)
     return 1;
 }
 
-/* m:train_exits(task, train_opts [, {temperature = T}]) -> {steps, loss, seconds} */
+/* m:train_exits(task, train_opts [, {temperature = T, kl = "student_teacher"|"teacher_student"}])
+ * -> {steps, loss, seconds} */
 static int model_train_exits(lua_State *L)
 {
     pare_model *m = pare_lua_check_model(L, 1);
     luaL_checkany(L, 2);
-    pare_options o;
+    pare_options o, fo;
     pare_lua_opts(L, 3, &pare_train_schema, &o);
-    double temperature = 1;
-    if (!lua_isnoneornil(L, 4)) {
-        luaL_checktype(L, 4, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, 4)) {
-            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-            if (strcmp(k, "temperature") != 0) return pare_lua_error(L, "train_exits: unknown option '%s' (valid: temperature)", k);
-            if (!lua_isnumber(L, -1)) return pare_lua_error(L, "train_exits: temperature must be a number");
-            temperature = lua_tonumber(L, -1);
-            lua_pop(L, 1);
-        }
-    }
+    pare_lua_opts(L, 4, &pare_fastbert_distill_schema, &fo);
+    pare_fastbert_distill_opts dopts = pare_fastbert_distill_opts_of(&fo);
     const pare_dataset *d = pare_lua_check_split(L, 2, "train");
     pare_train_result r;
-    pare_status st = pare_fastbert_distill(m, d, &o, (float)temperature, NULL, NULL, &r);
+    pare_status st = pare_fastbert_distill(m, d, &o, &dopts, NULL, NULL, &r);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
     lua_createtable(L, 0, 3);
     lua_pushinteger(L, r.steps), lua_setfield(L, -2, "steps");

@@ -9,8 +9,9 @@
  * hard_weight (restored afterwards).
  *
  * Follows Hinton et al. (2015) and DistilBERT (Sanh et al., 2019): the soft-target term is
- * T²·KL(softmax(t/T) || softmax(s/T)) (kernels/loss.h), the hidden-state term 1 − cos; TinyBERT's
- * (Jiao et al., 2020) MSE on hidden states through a learnt W_h is `project = true`.
+ * T²·KL(softmax(t/T) || softmax(s/T)) (kernels/loss.h; kl_div_reverse is the other direction, FastBERT's),
+ * the hidden-state term 1 − cos; TinyBERT's (Jiao et al., 2020) MSE on hidden states through a learnt W_h
+ * is `project = true`.
  *
  * TinyBERT's attention term is an MSE between "<node>#att" values (the probabilities of a dense
  * attention: the attention's backward takes their gradient, attn.h dprobs); BERT-PKD's is `pool = "cls"`
@@ -39,12 +40,13 @@ const pare_schema pare_distill_schema = {
     distill_opts, (int)(sizeof distill_opts / sizeof distill_opts[0])};
 
 static const pare_opt_spec term_opts[] = {
-    {"loss", PARE_OPT_ENUM, NULL, 0, 0, "kl_div|mse|cosine|soft_cross_entropy",
-     "kl_div: T²·KL of softened logits; mse; cosine: 1 − cos; soft_cross_entropy: against probabilities (teacher = \"loss#probs\")"},
+    {"loss", PARE_OPT_ENUM, NULL, 0, 0, "kl_div|kl_div_reverse|mse|cosine|soft_cross_entropy",
+     "kl_div: T²·KL(teacher ‖ student) of softened logits; kl_div_reverse: T²·KL(student ‖ teacher); mse; cosine: 1 − cos; "
+     "soft_cross_entropy: against probabilities (teacher = \"loss#probs\")"},
     {"student", PARE_OPT_STRING, NULL, 0, 0, NULL, "a value of the trained model: a node's name (\"head\", \"enc.1.add2\")"},
     {"teacher", PARE_OPT_STRING, "", 0, 0, NULL, "the teacher's value captured as the target (\"\": the student's name)"},
     {"weight", PARE_OPT_FLOAT, "1", 0, 1e6, NULL, "the term's weight in the total loss"},
-    {"temperature", PARE_OPT_FLOAT, "1", 1e-3, 1e3, NULL, "kl_div: softmax temperature T (the term is scaled by T²)"},
+    {"temperature", PARE_OPT_FLOAT, "1", 1e-3, 1e3, NULL, "kl_div, kl_div_reverse: softmax temperature T (the term is scaled by T²)"},
     {"project", PARE_OPT_BOOL, "false", 0, 0, NULL,
      "learn a Linear from the student's width to the teacher's (TinyBERT's W_h), dropped after training"},
     {"pool", PARE_OPT_ENUM, "none", 0, 0, "none|cls|mean",

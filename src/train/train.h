@@ -68,11 +68,11 @@ pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_data
 _Static_assert(PARE_TRAIN_MAX_TERMS == PARE_DISTILL_MAX_TERMS + 1, "a result holds the model's loss and every term");
 
 typedef struct pare_distill_term {
-    pare_op_id op;                  /* PARE_OP_KLDIV, PARE_OP_MSE, PARE_OP_COSINE, PARE_OP_SOFT_XENT */
+    pare_op_id op;                  /* PARE_OP_KLDIV, PARE_OP_KLDIV_REV, PARE_OP_MSE, PARE_OP_COSINE, PARE_OP_SOFT_XENT */
     char student[PARE_NAME_MAX];    /* a value of the trained model: "head", "enc.1.add2" */
     char teacher[PARE_NAME_MAX];    /* the teacher's value, its target ("": the same name) */
     float weight;                   /* in the total loss */
-    float temperature;              /* KLDIV: T > 0 */
+    float temperature;              /* KLDIV, KLDIV_REV: T > 0 */
     int project;                    /* widths differ: learn a Linear student -> teacher width (dropped after) */
     int pool;                       /* 0: every row; 1 + pare_pool_mode: each sequence's [CLS] row (1) or mean
                                      * over its valid tokens (2), of both values (BERT-PKD's [CLS] states) */

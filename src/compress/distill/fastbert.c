@@ -2,7 +2,11 @@
  * Liu et al. 2020; docs/distillation-fastbert.md).
  *
  * The exits are ordinary nodes inserted into a clone of the model right after each encoder layer's last
- * node (graph/rewrite.h), so they save, load, capture and train like any other part of a graph. Early
+ * node (graph/rewrite.h), so they save, load, capture and train like any other part of a graph. The
+ * self-distillation is pare_train on the model with one KL node per exit appended for the run, between the
+ * exit's logits and the final classifier's of the same forward (KLDIV_REV, the paper's direction, by
+ * default); the frozen backbone costs its forward only (the executor's backward skips what reaches no
+ * trainable parameter). Early
  * exit runs one inference executor over the node list in segments (pare_exec_forward_nodes): up to an
  * exit's logits, the exit decision, then the examples still running are compacted to the front of the
  * executor's buffers (pare_exec_keep_examples) and the batch is smaller from there on.
@@ -20,11 +24,12 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "graph/exec.h"
+#include "graph/ops.h"
 #include "graph/rewrite.h"
 
 #include "fastbert.h"
 
-#define FB_MAX_LAYERS (PARE_DISTILL_MAX_TERMS + 1) /* one distillation term per student exit */
+#define FB_MAX_LAYERS 17 /* encoder layers: the exits are listed in arrays of this size */
 
 static const pare_opt_spec exits_opts[] = {
     {"hidden", PARE_OPT_INT, "64", 0, 65536, NULL,
@@ -34,6 +39,31 @@ static const pare_opt_spec exits_opts[] = {
 const pare_schema pare_fastbert_exits_schema = {
     "fastbert_exits", "FastBERT: a student classifier after every encoder layer (m:add_exits{...}); docs/distillation-fastbert.md",
     exits_opts, (int)(sizeof exits_opts / sizeof exits_opts[0])};
+
+/* Indexed by pare_fastbert_kl: the choice's name (the schema's order) and its loss op. */
+static const struct { const char *name; pare_op_id op; } kl_kinds[] = {
+    [PARE_FASTBERT_KL_STUDENT_TEACHER] = {"student_teacher", PARE_OP_KLDIV_REV},
+    [PARE_FASTBERT_KL_TEACHER_STUDENT] = {"teacher_student", PARE_OP_KLDIV},
+};
+_Static_assert(sizeof kl_kinds / sizeof kl_kinds[0] == PARE_FASTBERT_KL_COUNT, "kl_kinds out of date with pare_fastbert_kl");
+
+static const pare_opt_spec distill_opts[] = {
+    {"temperature", PARE_OPT_FLOAT, "1", 1e-3, 1e3, NULL, "softmax temperature T of teacher and students (each term is scaled by T²)"},
+    {"kl", PARE_OPT_ENUM, "student_teacher", 0, 0, "student_teacher|teacher_student",
+     "student_teacher: KL(p_s ‖ p_t), FastBERT's D_KL(p_s, p_t); teacher_student: KL(p_t ‖ p_s), Hinton's soft targets"},
+};
+const pare_schema pare_fastbert_distill_schema = {
+    "fastbert_distill", "FastBERT's self-distillation of the exits: m:train_exits(task, train_opts, {...}); docs/distillation-fastbert.md",
+    distill_opts, (int)(sizeof distill_opts / sizeof distill_opts[0])};
+
+pare_fastbert_distill_opts pare_fastbert_distill_opts_of(const pare_options *o)
+{
+    pare_fastbert_distill_opts fo = {(float)pare_opt_num(o, "temperature"), PARE_FASTBERT_KL_STUDENT_TEACHER};
+    const char *kl = pare_opt_str(o, "kl");
+    for (int k = 0; k < PARE_FASTBERT_KL_COUNT; k++)
+        if (!strcmp(kl_kinds[k].name, kl)) fo.kl = (pare_fastbert_kl)k;
+    return fo;
+}
 
 /* the encoder layer of node name "enc.<l>.…", or -1 */
 static long enc_layer(const char *name)
@@ -54,7 +84,7 @@ static pare_status layer_ends(const pare_model *m, int64_t *last, int max, int64
         if (l < 0) continue;
         if (l != cur) {
             if (*L == max)
-                return pare_fail(PARE_EINVAL, "fastbert: at most %d encoder layers (one distillation term per exit)", max);
+                return pare_fail(PARE_EINVAL, "fastbert: at most %d encoder layers", max);
             cur = l, (*L)++;
         }
         last[*L - 1] = i;
@@ -184,9 +214,13 @@ pare_status pare_fastbert_add_exits(pare_model **out, const pare_model *m, const
     return PARE_OK;
 }
 
-pare_status pare_fastbert_distill(pare_model *m, const pare_dataset *d, const pare_options *o, float temperature,
-                                  pare_progress_fn progress, void *ud, pare_train_result *out)
+pare_status pare_fastbert_distill(pare_model *m, const pare_dataset *d, const pare_options *o,
+                                  const pare_fastbert_distill_opts *fo, pare_progress_fn progress, void *ud,
+                                  pare_train_result *out)
 {
+    pare_fastbert_distill_opts dflt = {1.0f, PARE_FASTBERT_KL_STUDENT_TEACHER};
+    if (!fo) fo = &dflt;
+    float temperature = fo->temperature;
     int64_t ex[FB_MAX_LAYERS];
     int nex = 0;
     PARE_TRY(check_classifier(m, "train_exits"));
@@ -194,19 +228,12 @@ pare_status pare_fastbert_distill(pare_model *m, const pare_dataset *d, const pa
     if (!nex) return pare_fail(PARE_EINVAL, "train_exits: the model has no exits (add them with m:add_exits{...})");
     if (!(temperature > 0) || !isfinite(temperature))
         return pare_fail(PARE_EINVAL, "train_exits: temperature = %g must be > 0", (double)temperature);
-    pare_distill_term terms[PARE_DISTILL_MAX_TERMS];
-    for (int e = 0; e < nex; e++) {
-        memset(&terms[e], 0, sizeof terms[e]);
-        terms[e].op = PARE_OP_KLDIV;
-        snprintf(terms[e].student, sizeof terms[e].student, "%s", m->nodes[ex[e]].name);
-        snprintf(terms[e].teacher, sizeof terms[e].teacher, "head");
-        terms[e].weight = 1.0f, terms[e].temperature = temperature;
-    }
-    pare_model *teacher = pare_model_clone(m); /* runs at inference: the final classifier's outputs, no dropout */
+    if ((unsigned)fo->kl >= PARE_FASTBERT_KL_COUNT)
+        return pare_fail(PARE_EINVAL, "train_exits: kl = %d is not a direction (student_teacher, teacher_student)", (int)fo->kl);
     unsigned char *was = malloc((size_t)m->nparams + 1);
     float *p = malloc(sizeof *p * ((size_t)m->nnodes + 1));
-    if (!teacher || !was || !p) {
-        pare_model_free(teacher), free(was), free(p);
+    if (!was || !p) {
+        free(was), free(p);
         return pare_fail(PARE_ENOMEM, "train_exits: out of memory");
     }
     /* freeze everything but the students; the frozen backbone runs without dropout, as at inference */
@@ -218,12 +245,28 @@ pare_status pare_fastbert_distill(pare_model *m, const pare_dataset *d, const pa
         p[i] = m->nodes[i].a.p;
         if (m->nodes[i].op == PARE_OP_DROPOUT) m->nodes[i].a.p = 0;
     }
-    pare_distill dist = {.teacher = teacher, .hard_weight = 0, .terms = terms, .nterms = nex};
-    pare_status st = pare_train_distill(m, d, NULL, o, &dist, progress, ud, out);
+    /* The teacher is the final classifier of the same forward: one KL node per exit between its logits and
+     * the model's, appended for the run and cut off after it (as pare_train_distill's terms are), the labels'
+     * cross-entropy at weight 0. No gradient reaches the teacher's logits: nothing upstream of them trains,
+     * so backward skips them (exec.h), and a step is one forward of the backbone and the students'
+     * backward. */
+    int64_t nn = m->nnodes, nv = m->nvalues, np = m->nparams;
+    int xent = m->loss >= 0 ? m->values[m->loss].producer : -1;
+    float xent_w = xent >= 0 ? m->nodes[xent].a.weight : 0;
+    pare_status st = PARE_OK;
+    for (int e = 0; e < nex && st == PARE_OK; e++) {
+        char name[PARE_NAME_MAX];
+        snprintf(name, sizeof name, "fastbert.%d.%s", e, pare_op_name(kl_kinds[fo->kl].op));
+        if (pare_model_add_loss(m, kl_kinds[fo->kl].op, name, m->nodes[ex[e]].out, m->logits, 1.0f, temperature) < 0)
+            st = pare_fail_ctx(PARE_EINVAL, "train_exits: %s against the final classifier", m->nodes[ex[e]].name);
+    }
+    if (xent >= 0) m->nodes[xent].a.weight = 0; /* the labels are not used */
+    if (st == PARE_OK) st = pare_train(m, d, NULL, o, progress, ud, out);
+    pare_model_truncate(m, nn, nv, np);
+    if (xent >= 0) m->nodes[xent].a.weight = xent_w;
     for (int64_t i = 0; i < m->nparams; i++) m->params[i].trainable = was[i];
     for (int64_t i = 0; i < m->nnodes; i++) m->nodes[i].a.p = p[i];
     free(was), free(p);
-    pare_model_free(teacher);
     return st;
 }
 

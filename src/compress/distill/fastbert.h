@@ -5,7 +5,8 @@
  *
  *     pare_options o;  pare_opts_resolve(&o, &pare_fastbert_exits_schema, kv, n);   // hidden, seed
  *     pare_model *fb;  PARE_TRY(pare_fastbert_add_exits(&fb, model, &o));          // model unchanged
- *     PARE_TRY(pare_fastbert_distill(fb, &task.train, &train_opts, 1.0f, NULL, NULL, &tr));
+ *     pare_fastbert_distill_opts fo = {.temperature = 1, .kl = PARE_FASTBERT_KL_STUDENT_TEACHER};
+ *     PARE_TRY(pare_fastbert_distill(fb, &task.train, &train_opts, &fo, NULL, NULL, &tr));
  *     pare_fastbert_result r;
  *     PARE_TRY(pare_fastbert_run(fb, &task.test, 0, task.test.n, 64, 0.3, &r));   // speed 0.3
  *     // r.pred[i], r.layer[i] (1..L), r.seconds, r.accuracy, r.mean_layer
@@ -21,10 +22,12 @@
  *
  * Self-distillation: the backbone and the final classifier are frozen (trainable = 0 for the run, then
  * restored) and run without dropout; each student's logits s_l are pulled towards the final
- * classifier's t by Σ_l T²·KL(softmax(t/T) ‖ softmax(s_l/T)) (the existing KLDIV loss op, through
- * pare_train_distill with the model's own frozen copy as the teacher); the labels are not used
- * (hard_weight 0). FastBERT writes the divergence the other way, KL(p_s ‖ p_t); both vanish exactly
- * when the student matches the teacher (see the docs page).
+ * classifier's t by Σ_l T²·KL(softmax(s_l/T) ‖ softmax(t/T)), the paper's direction (the student's
+ * distribution first: the KLDIV_REV loss op), or with kl = teacher_student Hinton's
+ * Σ_l T²·KL(softmax(t/T) ‖ softmax(s_l/T)) (KLDIV). t is the final classifier's output in the same
+ * forward (loss nodes appended for the run, as distillation terms are); the labels are not used.
+ * Backward stops at the frozen backbone: the executor skips every node from which no trainable parameter
+ * is reachable (exec.h), so a step costs one forward of the model and the students' backward.
  *
  * Early exit: with a batch, exit l's normalised entropy H(p)/log(C) ∈ [0, 1] is computed for every
  * example still running; those with H/log C ≤ speed leave with that exit's prediction (speed = 0: none
@@ -55,11 +58,30 @@ pare_status pare_fastbert_add_exits(pare_model **out, const pare_model *m, const
  * ("exit.<l>.head") in node[] (at most max). L (may be NULL): m's encoder layers. */
 pare_status pare_fastbert_exits(const pare_model *m, int64_t *node, int max, int *n, int64_t *L);
 
+/* The direction of the students' divergence from the final classifier. */
+typedef enum pare_fastbert_kl {
+    PARE_FASTBERT_KL_STUDENT_TEACHER = 0, /* KL(p_s ‖ p_t), FastBERT's D_KL(p_s, p_t) (the default) */
+    PARE_FASTBERT_KL_TEACHER_STUDENT,     /* KL(p_t ‖ p_s), Hinton's soft targets (what pare used before) */
+    PARE_FASTBERT_KL_COUNT
+} pare_fastbert_kl;
+
+typedef struct pare_fastbert_distill_opts {
+    float temperature;   /* softmax temperature T > 0; each term is scaled by T² */
+    pare_fastbert_kl kl; /* which direction */
+} pare_fastbert_distill_opts;
+
+extern const pare_schema pare_fastbert_distill_schema; /* temperature, kl: `pare help fastbert_distill` */
+
+/* The options of o (resolved against pare_fastbert_distill_schema) as the struct. */
+pare_fastbert_distill_opts pare_fastbert_distill_opts_of(const pare_options *o);
+
 /* Self-distillation of m's exits on d (its labels unused) with the training options o (train.h's schema)
- * and the softmax temperature T (> 0); progress and the result as pare_train. m's backbone and final
- * classifier are bit-identical afterwards. PARE_EINVAL for a model without exits. */
-pare_status pare_fastbert_distill(pare_model *m, const pare_dataset *d, const pare_options *o, float temperature,
-                                  pare_progress_fn progress, void *ud, pare_train_result *out);
+ * and fo (NULL: temperature 1, the paper's direction); progress and the result as pare_train. m's
+ * backbone and final classifier are bit-identical afterwards. PARE_EINVAL for a model without exits, a
+ * temperature that is not > 0 or an unknown direction. */
+pare_status pare_fastbert_distill(pare_model *m, const pare_dataset *d, const pare_options *o,
+                                  const pare_fastbert_distill_opts *fo, pare_progress_fn progress, void *ud,
+                                  pare_train_result *out);
 
 typedef struct pare_fastbert_result {
     int64_t n, nclass, L;  /* examples, classes, encoder layers */
