@@ -1,0 +1,225 @@
+/* gemm_half.c — the Linear on bf16 / f16 weights of gemm_half.h: the weights made once (rounded, packed for
+ * oneDNN where it has a kernel for the dtype), the oneDNN path, pare's portable widen path and the
+ * reference.
+ *
+ *   y(M,N) = r(x)(M,K) · W(N,K)^T + bias(N)        f32 accumulation; r = round to nearest even onto dt
+ *
+ * oneDNN path: x → dt (pare_cast_to_half_fast, the bits of the scalar cast) into the workspace, then the
+ * packed inner product of gemm_onednn.c with dt src / weights, f32 dst and bias. Widen path: x rounded onto
+ * the grid in f32 (M,K), W widened a tile of rows at a time into per-thread f32 tiles, pare_sgemm per tile
+ * (single-threaded inside the parallel loop over tiles), the bias added per tile. The tiles are sized to ~1
+ * MB (L2) and balanced over the threads.
+ *
+ * Deliberately not here: what the format is called and how a model gets one (graph/fmt_half.c,
+ * compress/quant/half.c), the scalar conversions (core/tensor.c) and their vector twins (kernels/cast.c).
+ */
+#include "kernels/gemm_half.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cast.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_internal.h"
+
+/* Bytes of one thread's widened tile of W (f32) the widen kernel aims at: a tile stays in L2. */
+#define HALF_TILE_BYTES ((int64_t)1 << 20)
+/* Thread slots the widen kernel's workspace holds at most. */
+#define HALF_MAX_SLOTS 64
+/* Rows (M) times K below which the conversion of the activations stays on one thread. */
+#define HALF_CONVERT_PAR 32768
+
+static int is_half_dtype(pare_dtype t) { return t == PARE_BF16 || t == PARE_F16; }
+
+static pare_onednn_ip_types half_types(pare_dtype dt)
+{
+    dnnl_data_type_t d = dt == PARE_BF16 ? dnnl_bf16 : dnnl_f16;
+    return (pare_onednn_ip_types){d, d, dnnl_f32};
+}
+
+/* ---- the weights ---- */
+
+/* oneDNN's implementation runs dt's products in hardware: AVX512-BF16 ("brgemm:avx512_core_bf16"), AMX, or
+ * AVX512-FP16. Without them oneDNN 2.6 emulates bf16 with its generic GEMM ("x64:gemm:jit" on AVX-512 without
+ * BF16), which measured 43 GFLOP/s at 128×768×768 against the widen kernel's 112 on the same core: the widen
+ * kernel is the faster fallback, so only a native implementation is kept. */
+static int native_impl(const char *impl)
+{
+    return strstr(impl, "bf16") || strstr(impl, "amx") || strstr(impl, "fp16");
+}
+
+pare_status pare_half_weight_make(pare_half_weight *out, const float *W, int64_t N, int64_t K, pare_dtype dt, int pack)
+{
+    memset(out, 0, sizeof *out);
+    if (!is_half_dtype(dt))
+        return pare_fail(PARE_EINVAL, "half weight: dtype %s is not bf16 or f16", pare_dtype_name(dt));
+    if (N < 1 || K < 1 || !W)
+        return pare_fail(PARE_EINVAL, "half weight: N=%lld K=%lld W=%p: need N, K >= 1 and W", (long long)N, (long long)K,
+                         (const void *)W);
+    if (N > INT64_MAX / K / 4)
+        return pare_fail(PARE_EINVAL, "half weight: N·K overflows (N=%lld K=%lld)", (long long)N, (long long)K);
+    int64_t bad = pare_first_nonfinite(W, N * K);
+    if (bad >= 0)
+        return pare_fail(PARE_ENUMERIC, "half weight: W holds %s at (%lld, %lld): weights must be finite",
+                         isnan(W[bad]) ? "NaN" : "Inf", (long long)(bad / K), (long long)(bad % K));
+    uint16_t *h = NULL;
+    if (posix_memalign((void **)&h, 64, sizeof *h * (size_t)(N * K)))
+        return pare_fail(PARE_ENOMEM, "half weight: out of memory for %lld x %lld", (long long)N, (long long)K);
+#pragma omp parallel for schedule(static) if (N * K > HALF_CONVERT_PAR)
+    for (int64_t n = 0; n < N; n++) pare_cast_to_half_fast(h + n * K, dt, W + n * K, K);
+    const uint16_t inf = dt == PARE_F16 ? 0x7c00u : 0x7f80u; /* W is finite: ±Inf here means beyond dt's range */
+    for (int64_t i = 0; i < N * K; i++)
+        if ((h[i] & 0x7fffu) == inf) {
+            free(h);
+            return pare_fail(PARE_ENUMERIC, "half weight: W(%lld, %lld) = %g is beyond %s's range (%s)%s", (long long)(i / K),
+                             (long long)(i % K), (double)W[i], pare_dtype_name(dt), dt == PARE_F16 ? "65504" : "3.39e38",
+                             dt == PARE_F16 ? ": use bf16, whose range is f32's" : "");
+        }
+    out->dtype = dt, out->w = h, out->N = N, out->K = K;
+    /* a CPU (or oneDNN) without a kernel for dt: no packed copy, the widen kernel; nothing reported */
+    if (pack && pare_onednn_ip_pack(&out->packed, half_types(dt), h, N, K, 1, NULL) != PARE_OK) out->packed = NULL;
+    if (out->packed && !native_impl(pare_onednn_ip_impl(out->packed))) {
+        pare_onednn_ip_free(out->packed);
+        out->packed = NULL;
+    }
+    return PARE_OK;
+}
+
+void pare_half_weight_free(pare_half_weight *w)
+{
+    if (!w) return;
+    pare_onednn_ip_free(w->packed);
+    free(w->w);
+    w->packed = NULL;
+    w->w = NULL;
+}
+
+size_t pare_half_weight_bytes(const pare_half_weight *w) { return 2 * (size_t)(w->N * w->K); }
+
+size_t pare_half_weight_packed_bytes(const pare_half_weight *w) { return w->packed ? pare_onednn_ip_bytes(w->packed) : 0; }
+
+const char *pare_half_weight_impl(const pare_half_weight *w)
+{
+    const char *impl = w->packed ? pare_onednn_ip_impl(w->packed) : "";
+    return w->packed ? (impl[0] ? impl : "onednn") : "pare:widen";
+}
+
+/* ---- workspace ---- */
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Rows of W per widened tile at most: ~HALF_TILE_BYTES of f32, a multiple of 16, in [16, N]. */
+static int64_t tile_rows_max(const pare_half_weight *w)
+{
+    int64_t nb = HALF_TILE_BYTES / (4 * w->K) / 16 * 16;
+    if (nb < 16) nb = 16;
+    return nb < w->N ? nb : w->N;
+}
+
+static int slots_wanted(void)
+{
+    int t = omp_get_max_threads();
+    return t < 1 ? 1 : t > HALF_MAX_SLOTS ? HALF_MAX_SLOTS : t;
+}
+
+static size_t widen_workspace(const pare_half_weight *w, int64_t M, int slots)
+{
+    return align64(sizeof(float) * (size_t)(M * w->K)) + (size_t)slots * align64(sizeof(float) * (size_t)(tile_rows_max(w) * w->K));
+}
+
+size_t pare_linear_half_workspace(const pare_half_weight *w, int64_t M)
+{
+    if (w->packed) return align64(sizeof(uint16_t) * (size_t)(M * w->K));
+    return widen_workspace(w, M, slots_wanted());
+}
+
+/* ---- kernels ---- */
+
+static pare_status check_args(const char *what, float *y, const float *x, const pare_half_weight *w, int64_t M)
+{
+    if (!w || !w->w || !is_half_dtype(w->dtype)) return pare_fail(PARE_EINVAL, "%s: no 16-bit weights", what);
+    if (M < 0) return pare_fail(PARE_EINVAL, "%s: M=%lld: must be >= 0", what, (long long)M);
+    if (M && (!y || !x)) return pare_fail(PARE_EINVAL, "%s: NULL x or y", what);
+    return PARE_OK;
+}
+
+pare_status pare_linear_half_widen(float *y, const float *x, const pare_half_weight *w, const float *bias, int64_t M,
+                                   void *work, size_t ws)
+{
+    PARE_TRY(check_args("half linear (widen)", y, x, w, M));
+    if (M == 0) return PARE_OK;
+    const int64_t N = w->N, K = w->K, nbmax = tile_rows_max(w);
+    const size_t xr_bytes = align64(sizeof(float) * (size_t)(M * K)), tile_bytes = align64(sizeof(float) * (size_t)(nbmax * K));
+    if (!work || ws < xr_bytes + tile_bytes)
+        return pare_fail(PARE_EINVAL, "half linear (widen): workspace of %zu bytes, %zu needed (M=%lld N=%lld K=%lld)", ws,
+                         xr_bytes + tile_bytes, (long long)M, (long long)N, (long long)K);
+    float *xr = work; /* (M, K): x on dt's grid */
+    unsigned char *tiles = (unsigned char *)work + xr_bytes;
+    int64_t slots = (int64_t)((ws - xr_bytes) / tile_bytes);
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (nt > slots) nt = (int)slots;
+    if (nt < 1) nt = 1;
+#pragma omp parallel for schedule(static) num_threads(nt) if (M * K > HALF_CONVERT_PAR)
+    for (int64_t m = 0; m < M; m++) pare_cast_round_fast(xr + m * K, x + m * K, w->dtype, K);
+    /* tiles of nb rows, a multiple of the thread count, each at most nbmax rows */
+    int64_t per = (N + (int64_t)nt * nbmax - 1) / ((int64_t)nt * nbmax); /* tiles per thread */
+    int64_t nb = (N + (int64_t)nt * per - 1) / ((int64_t)nt * per);
+    nb = (nb + 15) / 16 * 16;
+    if (nb > nbmax) nb = nbmax;
+    const int64_t ntiles = (N + nb - 1) / nb;
+    if (nt > ntiles) nt = (int)ntiles;
+#pragma omp parallel num_threads(nt)
+    {
+        float *Wt = (float *)(tiles + (size_t)omp_get_thread_num() * tile_bytes); /* (nb, K) */
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < ntiles; t++) {
+            int64_t n0 = t * nb, rows = n0 + nb <= N ? nb : N - n0;
+            pare_cast_from_half_fast(Wt, w->w + n0 * K, w->dtype, rows * K);
+            pare_sgemm(0, 1, M, rows, K, 1.0f, xr, K, Wt, K, 0.0f, y + n0, N); /* sequential in a parallel region */
+            if (bias)
+                for (int64_t m = 0; m < M; m++) {
+                    float *yr = y + m * N + n0;
+                    for (int64_t j = 0; j < rows; j++) yr[j] += bias[n0 + j];
+                }
+        }
+    }
+    return PARE_OK;
+}
+
+pare_status pare_linear_half(float *y, const float *x, const pare_half_weight *w, const float *bias, int64_t M, void *work,
+                             size_t ws)
+{
+    PARE_TRY(check_args("half linear", y, x, w, M));
+    if (M == 0) return PARE_OK;
+    if (!w->packed) return pare_linear_half_widen(y, x, w, bias, M, work, ws);
+    const int64_t K = w->K;
+    const size_t xb_bytes = align64(sizeof(uint16_t) * (size_t)(M * K));
+    if (!work || ws < xb_bytes)
+        return pare_fail(PARE_EINVAL, "half linear: workspace of %zu bytes, %zu needed (M=%lld K=%lld)", ws, xb_bytes,
+                         (long long)M, (long long)K);
+    uint16_t *xb = work; /* (M, K) in dt */
+#pragma omp parallel for schedule(static) if (M * K > HALF_CONVERT_PAR)
+    for (int64_t m = 0; m < M; m++) pare_cast_to_half_fast(xb + m * K, w->dtype, x + m * K, K);
+    return pare_onednn_ip_run(w->packed, y, xb, bias, M, PARE_ONEDNN_POST_NONE, (unsigned char *)work + xb_bytes,
+                              ws - xb_bytes, "half linear");
+}
+
+void pare_linear_half_ref(float *y, const float *x, const pare_half_weight *w, const float *bias, int64_t M)
+{
+    const int64_t N = w->N, K = w->K;
+    pare_dtype dt = w->dtype;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double s = bias ? bias[n] : 0.0;
+            for (int64_t k = 0; k < K; k++) {
+                uint16_t hx = dt == PARE_BF16 ? pare_f32_to_bf16(x[m * K + k]) : pare_f32_to_f16(x[m * K + k]);
+                double a = dt == PARE_BF16 ? pare_bf16_to_f32(hx) : pare_f16_to_f32(hx);
+                double b = dt == PARE_BF16 ? pare_bf16_to_f32(w->w[n * K + k]) : pare_f16_to_f32(w->w[n * K + k]);
+                s += a * b;
+            }
+            y[m * N + n] = (float)s;
+        }
+}
