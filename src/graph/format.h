@@ -46,11 +46,17 @@ const char *pare_format_label(const pare_param *w);
 
 /* The formats (one file each: src/graph/fmt_*.c). */
 extern const pare_format_traits pare_format_f32, pare_format_i8_channel, pare_format_qblock, pare_format_simulated,
-    pare_format_sparse;
+    pare_format_sparse, pare_format_half;
 
 /* Store Linear weight p (N,K) in the sparse layout s, compressed from its f32 master (which must hold the
  * zeros: bake masks first), with `method` for tables ("sparsify", "checkpoint"). PARE_EINVAL naming the
  * parameter when the master's zeros do not fit s (not 2:4 ...), or p is not a 2-D weight. fmt_sparse.c. */
 pare_status pare_param_set_sparse(pare_param *p, const pare_sparse_spec *s, const char *method);
+
+/* Store Linear weight p (N,K) in 16-bit floats dt (PARE_BF16 or PARE_F16), rounded from its f32 master (which
+ * stays as it is), packed for oneDNN where it has a kernel for dt; `method` for tables ("bf16", "checkpoint").
+ * PARE_EINVAL when p is not a 2-D weight or dt not bf16/f16; PARE_ENUMERIC naming the weight and the element
+ * when the master holds NaN/Inf or a value beyond dt's range (f16: 65504). fmt_half.c. */
+pare_status pare_param_set_half(pare_param *p, pare_dtype dt, const char *method);
 
 #endif
