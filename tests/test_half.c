@@ -37,6 +37,7 @@
 #include "core/status.h"
 #include "graph/exec.h"
 #include "graph/format.h"
+#include "graph/rewrite.h"
 #include "graph/serialize.h"
 #include "io/safetensors.h"
 #include "kernels/cast.h"
@@ -212,6 +213,23 @@ static int64_t check_linear(int64_t M, int64_t N, int64_t K, pare_dtype dt, int 
                with_bias ? " +bias" : "", k ? "pare:widen" : pare_half_weight_impl(&w), ratio);
         fails += bad != 0;
     }
+    /* activations already in the weights' dtype: the same bits as rounding inside, on both kernels */
+    uint16_t *xh = xalloc((size_t)(M * K) * 2);
+    for (int64_t i = 0; i < M * K; i++) xh[i] = to_half(x[i], dt);
+    float *y16 = xalloc((size_t)(M * N) * 4);
+    for (int k = 0; k < 2; k++) {
+        pare_half_weight u = w;
+        if (k) u.packed = NULL;
+        fns[k](y, x, &u, b, M, work, k ? wsw : ws);
+        pare_status st = pare_linear_half_in16(y16, xh, &u, b, M, work, k ? wsw : ws);
+        int same = st == PARE_OK && !memcmp(y, y16, (size_t)(M * N) * 4);
+        if (verbose)
+            ok(same, "pare_linear_half_in16 %s M=%lld N=%lld K=%lld%s (%s): %s input read as it is == f32 input rounded "
+               "inside, bit for bit", pare_dtype_name(dt), (long long)M, (long long)N, (long long)K, with_bias ? " +bias" : "",
+               k ? "pare:widen" : pare_half_weight_impl(&w), pare_dtype_name(dt));
+        fails += !same;
+    }
+    free(xh), free(y16);
     if (ratio_out) *ratio_out = worst;
     pare_half_weight_free(&w);
     free(x), free(W), free(b), free(y), free(yr), free(work);
@@ -429,6 +447,49 @@ static void test_models(void)
         }
         pare_model_free(h);
         h = NULL;
+    }
+    /* a bf16 value into the bf16 Linears (a cast before enc.0.ffn.up and enc.1.attn.qkv): read as it is, the same
+     * logits bit for bit; an f16 weight does not read bf16, nor does an f32 one (dequantize): the executor says so */
+    for (int t = 0; t < 2; t++) {
+        pare_kv kv[] = {{"dtype", PARE_KV_STR, 0, t ? "f16" : "bf16"}};
+        pare_model *q = NULL, *c = NULL, *d = NULL;
+        if (pare_apply(&q, m, "bf16", kv, 1) != PARE_OK || !(c = pare_model_clone(q))) {
+            diag("%s", pare_errmsg());
+            pare_model_free(q);
+            continue;
+        }
+        const char *lin[2] = {"enc.0.ffn.up", "enc.1.attn.qkv"};
+        int okc = 1;
+        for (int k = 0; k < 2; k++) {
+            int64_t at = pare_model_find_node(c, lin[k]);
+            int src = c->nodes[at].in[0];
+            char name[64];
+            snprintf(name, sizeof name, "%s.in16", lin[k]);
+            int cv = pare_model_insert_node(c, at, PARE_OP_CAST, name, &src, 1, NULL, 0, c->values[src].rows,
+                                            c->values[src].cols, (pare_node_attrs){.dtype = PARE_BF16});
+            okc &= cv >= 0;
+            if (cv >= 0) c->nodes[at + 1].in[0] = cv;
+        }
+        if (!t) {
+            float *la = model_logits(q), *lb = okc ? model_logits(c) : NULL;
+            ok(la && lb && !memcmp(la, lb, sizeof(float) * MB * 3),
+               "bf16 Linears reading bf16 values (casts before two of them): the same logits, bit for bit");
+            free(la), free(lb);
+            pare_exec *x = NULL;
+            pare_kv none[1];
+            ok(pare_apply(&d, c, "dequantize", none, 0) == PARE_OK &&
+                   pare_exec_new(&x, d, MB, MT, PARE_EXEC_INFER) == PARE_EINVAL && strstr(pare_errmsg(), "enc.0.ffn.up") &&
+                   strstr(pare_errmsg(), "stored as f32"),
+               "dequantized, the f32 weights do not read the bf16 value: %s", pare_errmsg());
+            pare_exec_free(x);
+        } else {
+            pare_exec *x = NULL;
+            ok(okc && pare_exec_new(&x, c, MB, MT, PARE_EXEC_INFER) == PARE_EINVAL && strstr(pare_errmsg(), "stored as f16") &&
+                   strstr(pare_errmsg(), "reads f32 or f16"),
+               "f16 weights do not read a bf16 value: %s", pare_errmsg());
+            pare_exec_free(x);
+        }
+        pare_model_free(q), pare_model_free(c), pare_model_free(d);
     }
     /* a weight beyond f16's range: the pass names the layer; bf16 takes it */
     int wi = pare_model_find_param(m, "enc.1.ffn.up.weight");

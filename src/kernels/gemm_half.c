@@ -149,11 +149,11 @@ static pare_status check_args(const char *what, float *y, const float *x, const 
     return PARE_OK;
 }
 
-pare_status pare_linear_half_widen(float *y, const float *x, const pare_half_weight *w, const float *bias, int64_t M,
-                                   void *work, size_t ws)
+/* The widen kernel on f32 activations x (rounded here) or on activations xb already in w's dtype (widened
+ * here, exactly); exactly one of x, xb is given. */
+static pare_status widen_run(float *y, const float *x, const uint16_t *xb, const pare_half_weight *w, const float *bias,
+                             int64_t M, void *work, size_t ws)
 {
-    PARE_TRY(check_args("half linear (widen)", y, x, w, M));
-    if (M == 0) return PARE_OK;
     const int64_t N = w->N, K = w->K, nbmax = tile_rows_max(w);
     const size_t xr_bytes = align64(sizeof(float) * (size_t)(M * K)), tile_bytes = align64(sizeof(float) * (size_t)(nbmax * K));
     if (!work || ws < xr_bytes + tile_bytes)
@@ -166,7 +166,10 @@ pare_status pare_linear_half_widen(float *y, const float *x, const pare_half_wei
     if (nt > slots) nt = (int)slots;
     if (nt < 1) nt = 1;
 #pragma omp parallel for schedule(static) num_threads(nt) if (M * K > HALF_CONVERT_PAR)
-    for (int64_t m = 0; m < M; m++) pare_cast_round_fast(xr + m * K, x + m * K, w->dtype, K);
+    for (int64_t m = 0; m < M; m++) {
+        if (xb) pare_cast_from_half_fast(xr + m * K, xb + m * K, w->dtype, K);
+        else pare_cast_round_fast(xr + m * K, x + m * K, w->dtype, K);
+    }
     /* tiles of nb rows, a multiple of the thread count, each at most nbmax rows */
     int64_t per = (N + (int64_t)nt * nbmax - 1) / ((int64_t)nt * nbmax); /* tiles per thread */
     int64_t nb = (N + (int64_t)nt * per - 1) / ((int64_t)nt * per);
@@ -192,12 +195,19 @@ pare_status pare_linear_half_widen(float *y, const float *x, const pare_half_wei
     return PARE_OK;
 }
 
+pare_status pare_linear_half_widen(float *y, const float *x, const pare_half_weight *w, const float *bias, int64_t M,
+                                   void *work, size_t ws)
+{
+    PARE_TRY(check_args("half linear (widen)", y, x, w, M));
+    return M ? widen_run(y, x, NULL, w, bias, M, work, ws) : PARE_OK;
+}
+
 pare_status pare_linear_half(float *y, const float *x, const pare_half_weight *w, const float *bias, int64_t M, void *work,
                              size_t ws)
 {
     PARE_TRY(check_args("half linear", y, x, w, M));
     if (M == 0) return PARE_OK;
-    if (!w->packed) return pare_linear_half_widen(y, x, w, bias, M, work, ws);
+    if (!w->packed) return widen_run(y, x, NULL, w, bias, M, work, ws);
     const int64_t K = w->K;
     const size_t xb_bytes = align64(sizeof(uint16_t) * (size_t)(M * K));
     if (!work || ws < xb_bytes)
@@ -208,6 +218,17 @@ pare_status pare_linear_half(float *y, const float *x, const pare_half_weight *w
     for (int64_t m = 0; m < M; m++) pare_cast_to_half_fast(xb + m * K, w->dtype, x + m * K, K);
     return pare_onednn_ip_run(w->packed, y, xb, bias, M, PARE_ONEDNN_POST_NONE, (unsigned char *)work + xb_bytes,
                               ws - xb_bytes, "half linear");
+}
+
+pare_status pare_linear_half_in16(float *y, const uint16_t *xh, const pare_half_weight *w, const float *bias, int64_t M,
+                                  void *work, size_t ws)
+{
+    PARE_TRY(check_args("half linear (16-bit input)", y, (const float *)xh, w, M));
+    if (M == 0) return PARE_OK;
+    if (!w->packed) return widen_run(y, NULL, xh, w, bias, M, work, ws);
+    /* already in the weights' dtype: the inner product reads it as it is; the whole workspace is scratchpad */
+    return pare_onednn_ip_run(w->packed, y, xh, bias, M, PARE_ONEDNN_POST_NONE, work, work ? ws : 0,
+                              "half linear (16-bit input)");
 }
 
 void pare_linear_half_ref(float *y, const float *x, const pare_half_weight *w, const float *bias, int64_t M)

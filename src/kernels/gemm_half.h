@@ -32,13 +32,15 @@
  *   products to zero)
  * and in practice ~√K times less. tests/test_half.c asserts this bound for each kernel.
  *
- * Deliberately not here: bf16 outputs and bf16 inputs (the graph's activations are f32; a bf16 activation
- * path is docs/mixed-precision.md's next step), backward and training (a 16-bit format is made from the
- * f32 master after training), f16 arithmetic (AVX512-FP16), GELU post-ops.
+ * Inputs: f32 activations (rounded inside), or activations already in the weights' dtype
+ * (pare_linear_half_in16: a bf16 value of the graph into bf16 weights, read as they are).
+ *
+ * Deliberately not here: bf16 outputs, backward and training (a 16-bit format is made from the f32 master
+ * after training), f16 arithmetic (AVX512-FP16), GELU post-ops.
  *
  * Entry points: pare_half_weight_make / _free / _bytes / _packed_bytes / _impl, pare_linear_half_workspace,
- * pare_linear_half (the kernel chosen at make), pare_linear_half_widen (the portable one, any weight),
- * pare_linear_half_ref.
+ * pare_linear_half (the kernel chosen at make), pare_linear_half_in16 (16-bit input), pare_linear_half_widen (the
+ * portable one, any weight), pare_linear_half_ref.
  */
 #ifndef PARE_GEMM_HALF_H
 #define PARE_GEMM_HALF_H
@@ -78,6 +80,10 @@ size_t pare_linear_half_workspace(const pare_half_weight *w, int64_t M);
  * aligned, at least pare_linear_half_workspace(w, M) (a smaller one: PARE_EINVAL). y must not alias x. */
 pare_status pare_linear_half(float *y, const float *x, const pare_half_weight *w, const float *bias, int64_t M,
                              void *work, size_t ws);
+/* y (M,N) f32 = xh (M,K) · W^T + bias with xh already in w's dtype (a bf16 activation value into bf16 weights):
+ * nothing to round, the same result as pare_linear_half on the widened xh. Same workspace rule. */
+pare_status pare_linear_half_in16(float *y, const uint16_t *xh, const pare_half_weight *w, const float *bias, int64_t M,
+                                  void *work, size_t ws);
 /* The widen kernel on any weight (packed or not), same workspace rule. */
 pare_status pare_linear_half_widen(float *y, const float *x, const pare_half_weight *w, const float *bias, int64_t M,
                                    void *work, size_t ws);
