@@ -16,7 +16,7 @@
  * apart; a weight beyond f16's range is refused naming the layer; checkpoints restore the same 16-bit bits
  * and the logits bit for bit; damaged "half" metadata is an error naming the file and the weight.
  * A forked child re-checks with oneDNN limited to AVX2 (no bf16 inner product: the widen kernel must be
- * chosen) and the conversions on their AVX2 and scalar paths; a second child with oneDNN limited to
+ * chosen), the widen kernel's small-M dot products and the conversions on their AVX-512, AVX2 and C paths; a second child with oneDNN limited to
  * AVX-512 without BF16 (oneDNN would only emulate bf16: the widen kernel must be chosen). No timing.
  */
 #include <math.h>
@@ -277,7 +277,8 @@ static void test_weights(void)
 
 static void test_linear(void)
 {
-    static const int64_t shapes[][3] = {{1, 5, 67}, {7, 33, 17}, {33, 65, 129}, {128, 96, 768}, {3, 768, 3072}, {20, 1, 1}};
+    static const int64_t shapes[][3] = {{1, 5, 67}, {2, 9, 16}, {4, 70, 33}, {7, 33, 17}, {33, 65, 129}, {128, 96, 768},
+                                        {3, 768, 3072}, {20, 1, 1}};
     double worst = 0;
     for (int t = 0; t < 2; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -512,24 +513,23 @@ static int check_limited(dnnl_cpu_isa_t isa, int want_widen, int no_simd)
     int64_t fails = 0;
     if (dnnl_set_max_cpu_isa(isa) != dnnl_success) fails += 100;
     pare_rng_seed(&g_rng, 11);
-    pare_cpu *c = (pare_cpu *)pare_cpu_get(); /* test-only: route the conversions to the other paths */
-    if (no_simd) {
-        c->avx512bw = 0;
-        fails += check_conversions("avx2", 0);
-        c->avx2 = 0, c->f16c = 0;
-        fails += check_conversions("scalar", 0);
+    pare_cpu *c = (pare_cpu *)pare_cpu_get(); /* test-only: route the conversions and dot products to the other paths */
+    /* pass 0: this CPU's paths; with no_simd, pass 1 AVX2 (+F16C), pass 2 plain C */
+    for (int pass = 0; pass < (no_simd ? 3 : 1); pass++) {
+        if (pass == 1) c->avx512bw = 0, fails += check_conversions("avx2", 0);
+        if (pass == 2) c->avx2 = 0, c->f16c = 0, fails += check_conversions("scalar", 0);
+        static const int64_t shapes[][3] = {{1, 5, 67}, {3, 37, 200}, {4, 64, 16}, {33, 65, 129}, {64, 96, 768}};
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 2; t++) {
+                float *W = randn(shapes[s][1] * shapes[s][2], 0.1f);
+                pare_half_weight w;
+                fails += pare_half_weight_make(&w, W, shapes[s][1], shapes[s][2], t ? PARE_F16 : PARE_BF16, 1) != PARE_OK;
+                if (want_widen || t) fails += w.packed != NULL || strcmp(pare_half_weight_impl(&w), "pare:widen") != 0;
+                pare_half_weight_free(&w);
+                free(W);
+                fails += check_linear(shapes[s][0], shapes[s][1], shapes[s][2], t ? PARE_F16 : PARE_BF16, 1, 0, NULL);
+            }
     }
-    static const int64_t shapes[][3] = {{1, 5, 67}, {33, 65, 129}, {64, 96, 768}};
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int t = 0; t < 2; t++) {
-            float *W = randn(shapes[s][1] * shapes[s][2], 0.1f);
-            pare_half_weight w;
-            fails += pare_half_weight_make(&w, W, shapes[s][1], shapes[s][2], t ? PARE_F16 : PARE_BF16, 1) != PARE_OK;
-            if (want_widen || t) fails += w.packed != NULL || strcmp(pare_half_weight_impl(&w), "pare:widen") != 0;
-            pare_half_weight_free(&w);
-            free(W);
-            fails += check_linear(shapes[s][0], shapes[s][1], shapes[s][2], t ? PARE_F16 : PARE_BF16, 1, 0, NULL);
-        }
     return fails > 255 ? 255 : (int)fails;
 }
 
@@ -548,8 +548,8 @@ int main(void)
     int avx2 = run_child(dnnl_cpu_isa_avx2, 1, 1);
     int avx512 = run_child(dnnl_cpu_isa_avx512_core, 1, 0);
     tap_plan_lazy();
-    ok(avx2 == 0, "oneDNN limited to AVX2: bf16 and f16 on the widen kernel, within the bound; conversions on the AVX2 "
-       "and scalar paths == scalar casts (child exit %d)", avx2);
+    ok(avx2 == 0, "oneDNN limited to AVX2: bf16 and f16 on the widen kernel, within the bound, with its AVX-512, AVX2 and "
+       "C dot products (M <= 4); conversions on the AVX2 and scalar paths == scalar casts (child exit %d)", avx2);
     ok(avx512 == 0, "oneDNN limited to AVX-512 without BF16: bf16 on the widen kernel (oneDNN would only emulate it), "
        "within the bound (child exit %d)", avx512);
     pare_rng_seed(&g_rng, 20260115);

@@ -7,7 +7,8 @@
  * oneDNN path: x → dt (pare_cast_to_half_fast, the bits of the scalar cast) into the workspace, then the
  * packed inner product of gemm_onednn.c with dt src / weights, f32 dst and bias. Widen path: x rounded onto
  * the grid in f32 (M,K), W widened a tile of rows at a time into per-thread f32 tiles, pare_sgemm per tile
- * (single-threaded inside the parallel loop over tiles), the bias added per tile. The tiles are sized to ~2
+ * (single-threaded inside the parallel loop over tiles), the bias added per tile; for M <= 4 (decoding) dot
+ * products on the 16-bit weights widened in registers instead (AVX-512, AVX2 + F16C or C). The tiles are sized to ~2
  * MB (HALF_TILE_BYTES) and balanced over the threads.
  *
  * Deliberately not here: what the format is called and how a model gets one (graph/fmt_half.c,
@@ -21,9 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "kernels/cast.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HALF_X86 1
+#endif
 
 /* Bytes of one thread's widened tile of W (f32) the widen kernel aims at. Fewer, larger tiles win: each
  * pare_sgemm call packs its share of x again. Measured f16 at 128×768×3072, 1 thread, loaded machine (f32
@@ -34,6 +41,10 @@
 #define HALF_MAX_SLOTS 64
 /* Rows (M) times K below which the conversion of the activations stays on one thread. */
 #define HALF_CONVERT_PAR 32768
+/* Rows up to which the widen kernel runs dot products on the 16-bit weights (widened in registers) instead of
+ * widening tiles for pare_sgemm: decoding-sized M, where the tiles cost three passes over W (read 2 bytes,
+ * write 4, read 4) for very little arithmetic. */
+#define HALF_GEMV_M 4
 
 static int is_half_dtype(pare_dtype t) { return t == PARE_BF16 || t == PARE_F16; }
 
@@ -149,6 +160,128 @@ static pare_status check_args(const char *what, float *y, const float *x, const 
     return PARE_OK;
 }
 
+/* ---- small M: dot products on the 16-bit weights ----
+ *
+ * y[m, n] = Σ_k xr[m, k] · w[n, k] + bias[n] for m < M <= HALF_GEMV_M, n in [n0, n1): each weight row widened
+ * in registers (bf16: a 16-bit shift; f16: vcvtph2ps) and multiplied by the rounded activations with f32 FMAs
+ * (the products are exact: both operands are on the 16-bit grid), four output rows at a time (four
+ * independent chains; x is read once for the four). AVX-512, AVX2 + F16C, or plain C, by pare_cpu_get(). */
+
+#ifdef HALF_X86
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __m512 widen16_512(const uint16_t *p, pare_dtype dt,
+                                                                                     __mmask16 mk)
+{
+    __m256i h = _mm256_maskz_loadu_epi16(mk, p);
+    return dt == PARE_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void gemv_512(float *y, const float *xr, const pare_half_weight *w,
+                                                                         const float *bias, int64_t M, int64_t n0, int64_t n1)
+{
+    const int64_t N = w->N, K = w->K;
+    const __mmask16 tail = (__mmask16)((1u << (K % 16)) - 1u);
+    for (int64_t m = 0; m < M; m++) {
+        const float *x = xr + m * K;
+        int64_t n = n0;
+        for (; n + 4 <= n1; n += 4) {
+            const uint16_t *r = w->w + n * K;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            int64_t k = 0;
+            for (; k + 16 <= K; k += 16) {
+                __m512 xv = _mm512_loadu_ps(x + k);
+                a0 = _mm512_fmadd_ps(xv, widen16_512(r + k, w->dtype, 0xffff), a0);
+                a1 = _mm512_fmadd_ps(xv, widen16_512(r + K + k, w->dtype, 0xffff), a1);
+                a2 = _mm512_fmadd_ps(xv, widen16_512(r + 2 * K + k, w->dtype, 0xffff), a2);
+                a3 = _mm512_fmadd_ps(xv, widen16_512(r + 3 * K + k, w->dtype, 0xffff), a3);
+            }
+            if (tail) {
+                __m512 xv = _mm512_maskz_loadu_ps(tail, x + k);
+                a0 = _mm512_fmadd_ps(xv, widen16_512(r + k, w->dtype, tail), a0);
+                a1 = _mm512_fmadd_ps(xv, widen16_512(r + K + k, w->dtype, tail), a1);
+                a2 = _mm512_fmadd_ps(xv, widen16_512(r + 2 * K + k, w->dtype, tail), a2);
+                a3 = _mm512_fmadd_ps(xv, widen16_512(r + 3 * K + k, w->dtype, tail), a3);
+            }
+            float *yr = y + m * N + n;
+            yr[0] = _mm512_reduce_add_ps(a0) + (bias ? bias[n] : 0.0f);
+            yr[1] = _mm512_reduce_add_ps(a1) + (bias ? bias[n + 1] : 0.0f);
+            yr[2] = _mm512_reduce_add_ps(a2) + (bias ? bias[n + 2] : 0.0f);
+            yr[3] = _mm512_reduce_add_ps(a3) + (bias ? bias[n + 3] : 0.0f);
+        }
+        for (; n < n1; n++) {
+            const uint16_t *r = w->w + n * K;
+            __m512 a = _mm512_setzero_ps();
+            int64_t k = 0;
+            for (; k + 16 <= K; k += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(x + k), widen16_512(r + k, w->dtype, 0xffff), a);
+            if (tail) a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, x + k), widen16_512(r + k, w->dtype, tail), a);
+            y[m * N + n] = _mm512_reduce_add_ps(a) + (bias ? bias[n] : 0.0f);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma,f16c"))) static inline __m256 widen8_256(const uint16_t *p, pare_dtype dt)
+{
+    __m128i h = _mm_loadu_si128((const __m128i *)p);
+    return dt == PARE_BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static float hsum_256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void gemv_256(float *y, const float *xr, const pare_half_weight *w,
+                                                             const float *bias, int64_t M, int64_t n0, int64_t n1)
+{
+    const int64_t N = w->N, K = w->K, K8 = K / 8 * 8;
+    for (int64_t m = 0; m < M; m++) {
+        const float *x = xr + m * K;
+        for (int64_t n = n0; n < n1; n++) {
+            const uint16_t *r = w->w + n * K;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+            int64_t k = 0;
+            for (; k + 16 <= K8; k += 16) {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), widen8_256(r + k, w->dtype), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), widen8_256(r + k + 8, w->dtype), a1);
+            }
+            if (k < K8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), widen8_256(r + k, w->dtype), a0);
+            float s = hsum_256(_mm256_add_ps(a0, a1));
+            for (k = K8; k < K; k++)
+                s += x[k] * (w->dtype == PARE_BF16 ? pare_bf16_to_f32(r[k]) : pare_f16_to_f32(r[k]));
+            y[m * N + n] = s + (bias ? bias[n] : 0.0f);
+        }
+    }
+}
+#endif
+
+static void gemv_c(float *y, const float *xr, const pare_half_weight *w, const float *bias, int64_t M, int64_t n0, int64_t n1)
+{
+    const int64_t N = w->N, K = w->K;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = n0; n < n1; n++) {
+            const uint16_t *r = w->w + n * K;
+            float s = 0.0f;
+            for (int64_t k = 0; k < K; k++)
+                s += xr[m * K + k] * (w->dtype == PARE_BF16 ? pare_bf16_to_f32(r[k]) : pare_f16_to_f32(r[k]));
+            y[m * N + n] = s + (bias ? bias[n] : 0.0f);
+        }
+}
+
+static void gemv(float *y, const float *xr, const pare_half_weight *w, const float *bias, int64_t M)
+{
+    const int64_t N = w->N, K = w->K, blk = 64; /* output rows per task: 64·K·2 bytes of weights */
+    void (*fn)(float *, const float *, const pare_half_weight *, const float *, int64_t, int64_t, int64_t) = gemv_c;
+#ifdef HALF_X86
+    const pare_cpu *c = pare_cpu_get();
+    if (c->avx512bw && c->avx512vl) fn = gemv_512;
+    else if (c->avx2 && c->fma && c->f16c) fn = gemv_256;
+#endif
+#pragma omp parallel for schedule(static) if (N * K > 65536)
+    for (int64_t n0 = 0; n0 < N; n0 += blk) fn(y, xr, w, bias, M, n0, n0 + blk < N ? n0 + blk : N);
+}
+
 /* The widen kernel on f32 activations x (rounded here) or on activations xb already in w's dtype (widened
  * here, exactly); exactly one of x, xb is given. */
 static pare_status widen_run(float *y, const float *x, const uint16_t *xb, const pare_half_weight *w, const float *bias,
@@ -161,6 +294,14 @@ static pare_status widen_run(float *y, const float *x, const uint16_t *xb, const
                          xr_bytes + tile_bytes, (long long)M, (long long)N, (long long)K);
     float *xr = work; /* (M, K): x on dt's grid */
     unsigned char *tiles = (unsigned char *)work + xr_bytes;
+    if (M <= HALF_GEMV_M) { /* decoding-sized: dot products on the 16-bit weights, no tiles */
+        for (int64_t m = 0; m < M; m++) {
+            if (xb) pare_cast_from_half_fast(xr + m * K, xb + m * K, w->dtype, K);
+            else pare_cast_round_fast(xr + m * K, x + m * K, w->dtype, K);
+        }
+        gemv(y, xr, w, bias, M);
+        return PARE_OK;
+    }
     int64_t slots = (int64_t)((ws - xr_bytes) / tile_bytes);
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (nt > slots) nt = (int)slots;
