@@ -18,15 +18,20 @@
  *         Medians of 15 samples of back-to-back calls (~4 ms each) after a warm-up until stable, best of 3
  *         rounds (bench_util.h, as bench_gemm). FLOPs: 2·M·N·K.
  *
+ * At 1 thread every figure is also taken in the calling thread's CPU time (gflops_cpu, pct_bf16_peak_cpu): on a
+ * shared machine the wall-time peak probe and the GEMM are interrupted differently, and their ratio can exceed
+ * 100%; in CPU time both count only the cycles they ran. -1 where not measured.
+ *
  * Output: '#' lines for people, and lines read by experiments/bench.lua:
- *   bf16peak kind=<f32|bf16> threads=<t> gflops=<g> load=<l>
- *   bf16gemm kernel=<k> M= N= K= threads= gflops= pct_bf16_peak= pct_f32_peak= impl= load=
+ *   bf16peak kind=<f32|bf16> threads=<t> gflops=<g> gflops_cpu=<g> load=<l>
+ *   bf16gemm kernel=<k> M= N= K= threads= gflops= pct_bf16_peak= pct_f32_peak= gflops_cpu= pct_bf16_peak_cpu= impl= load=
  */
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -48,6 +53,17 @@
 #define PEAK_ITERS 4000000L
 #define ACC12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define ACC24(X) ACC12(X) X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
+
+/* The calling thread's CPU time: on a shared machine (the development machine runs at load 4-12) a single-thread
+ * kernel's CPU time is what it costs when it runs; wall time adds whatever else held the core. Figures in CPU time
+ * are reported beside the wall-time ones at 1 thread (at 2 threads the calling thread's time says nothing of the
+ * other's). */
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -119,20 +135,23 @@ static pare_status peak_warm(void *ctx, double *ms)
     return PARE_OK;
 }
 
-static double run_peak(peak_fn fn, int threads)
+/* Best of 5 runs in wall time; *cpu: the same in the calling thread's CPU time (threads = 1 only, else 0). */
+static double run_peak(peak_fn fn, int threads, double *cpu)
 {
-    double best = 0;
+    double best = 0, best_cpu = 0;
     float sink[64] = {0};
     peak_ctx pc = {fn, threads, sink};
     bench_warm(peak_warm, &pc, 1);
     for (int r = 0; r < 5; r++) {
         double ops = 0;
-        int64_t t0 = pare_now_ns();
+        int64_t t0 = pare_now_ns(), c0 = thread_cpu_ns();
 #pragma omp parallel num_threads(threads) reduction(+ : ops)
         ops += fn(PEAK_ITERS, &sink[omp_get_thread_num() % 64]);
-        double v = ops / (double)(pare_now_ns() - t0);
+        double v = ops / (double)(pare_now_ns() - t0), vc = ops / (double)(thread_cpu_ns() - c0);
         best = v > best ? v : best;
+        best_cpu = vc > best_cpu ? vc : best_cpu;
     }
+    *cpu = threads == 1 ? best_cpu : 0;
     return best;
 }
 
@@ -218,8 +237,9 @@ static pare_status kernel_warm(void *ctx, double *ms)
     return PARE_OK;
 }
 
-/* GFLOP/s: median of SAMPLES samples after a warm-up until stable; -1 if the kernel cannot run here. */
-static double bench_kernel(int k, gcase *c)
+/* GFLOP/s: median of SAMPLES samples after a warm-up until stable; -1 if the kernel cannot run here. *cpu: the
+ * median in the calling thread's CPU time. */
+static double bench_kernel(int k, gcase *c, double *cpu)
 {
     kctx kc = {k, c};
     pare_warmup_opts w = bench_warmup_opts(3);
@@ -230,12 +250,15 @@ static double bench_kernel(int k, gcase *c)
     int64_t one = pare_now_ns() - t0;
     int inner = one > 0 ? (int)(SAMPLE_NS / one) : 100;
     inner = inner < 1 ? 1 : inner > 10000 ? 10000 : inner;
-    double v[SAMPLES];
+    double v[SAMPLES], vc[SAMPLES], flop = 2.0 * (double)c->M * (double)c->N * (double)c->K * inner;
     for (int s = 0; s < SAMPLES; s++) {
+        int64_t c0 = thread_cpu_ns();
         t0 = pare_now_ns();
         for (int i = 0; i < inner; i++) run_kernel(k, c);
-        v[s] = 2.0 * (double)c->M * (double)c->N * (double)c->K * inner / (double)(pare_now_ns() - t0);
+        v[s] = flop / (double)(pare_now_ns() - t0);
+        vc[s] = flop / (double)(thread_cpu_ns() - c0);
     }
+    *cpu = median(vc, SAMPLES);
     return median(v, SAMPLES);
 }
 
@@ -268,20 +291,28 @@ int main(int argc, char **argv)
     printf("# cpu: %s; features: %s; load %s\n", cpu->model, pare_cpu_features_str(feat, sizeof feat), load_note());
     bench_warm_process();
 
-    double pk_f32[8] = {0}, pk_bf16[8] = {0};
+    double pk_f32[8] = {0}, pk_bf16[8] = {0}, pc_f32[8] = {0}, pc_bf16[8] = {0};
 #ifdef BENCH_X86
     for (int r = 0; r < ROUNDS; r++)
         for (int t = 0; t < nt; t++) {
-            double v;
-            if (cpu->avx512f && (v = run_peak(peak_f32, threads[t])) > pk_f32[t]) pk_f32[t] = v;
-            if (cpu->avx512bf16 && (v = run_peak(peak_bf16, threads[t])) > pk_bf16[t]) pk_bf16[t] = v;
+            double v, vc;
+            if (cpu->avx512f) {
+                if ((v = run_peak(peak_f32, threads[t], &vc)) > pk_f32[t]) pk_f32[t] = v;
+                if (vc > pc_f32[t]) pc_f32[t] = vc;
+            }
+            if (cpu->avx512bf16) {
+                if ((v = run_peak(peak_bf16, threads[t], &vc)) > pk_bf16[t]) pk_bf16[t] = v;
+                if (vc > pc_bf16[t]) pc_bf16[t] = vc;
+            }
         }
 #endif
     for (int t = 0; t < nt; t++) {
-        printf("# peak threads=%d: f32 %.1f GFLOP/s (avx512 fma), bf16 %.1f GFLOP/s (vdpbf16ps)\n", threads[t], pk_f32[t],
-               pk_bf16[t]);
-        printf("bf16peak kind=f32 threads=%d gflops=%.1f load=%s\n", threads[t], pk_f32[t], load_note());
-        printf("bf16peak kind=bf16 threads=%d gflops=%.1f load=%s\n", threads[t], pk_bf16[t], load_note());
+        printf("# peak threads=%d: f32 %.1f GFLOP/s (avx512 fma), bf16 %.1f GFLOP/s (vdpbf16ps); in CPU time %.1f, %.1f\n",
+               threads[t], pk_f32[t], pk_bf16[t], pc_f32[t], pc_bf16[t]);
+        printf("bf16peak kind=f32 threads=%d gflops=%.1f gflops_cpu=%.1f load=%s\n", threads[t], pk_f32[t], pc_f32[t],
+               load_note());
+        printf("bf16peak kind=bf16 threads=%d gflops=%.1f gflops_cpu=%.1f load=%s\n", threads[t], pk_bf16[t], pc_bf16[t],
+               load_note());
     }
 
     enum { NS = 4 };
@@ -289,14 +320,15 @@ int main(int argc, char **argv)
     gcase cs[NS];
     for (int s = 0; s < NS; s++) case_init(&cs[s], M, shapes[s][0], shapes[s][1], 99 + (uint64_t)s);
     printf("# bf16 weights run %s; f16 weights run %s\n", pare_half_weight_impl(&cs[0].wb), pare_half_weight_impl(&cs[0].wh));
-    double res[NS][8][K_COUNT];
+    double res[NS][8][K_COUNT], rcpu[NS][8][K_COUNT];
     for (int r = 0; r < ROUNDS; r++)
         for (int t = 0; t < nt; t++) {
             pare_set_num_threads(threads[t]);
             for (int s = 0; s < NS; s++)
                 for (int k = 0; k < K_COUNT; k++) {
-                    double g = bench_kernel(k, &cs[s]);
+                    double gc = 0, g = bench_kernel(k, &cs[s], &gc);
                     if (r == 0 || g > res[s][t][k]) res[s][t][k] = g;
+                    if (r == 0 || gc > rcpu[s][t][k]) rcpu[s][t][k] = gc;
                 }
         }
     printf("# %-12s %5s %5s %5s %7s %10s %12s %11s\n", "kernel", "M", "N", "K", "threads", "GFLOP/s", "% bf16 peak",
@@ -304,9 +336,10 @@ int main(int argc, char **argv)
     for (int s = 0; s < NS; s++)
         for (int t = 0; t < nt; t++)
             for (int k = 0; k < K_COUNT; k++) {
-                double g = res[s][t][k];
+                double g = res[s][t][k], gc = threads[t] == 1 ? rcpu[s][t][k] : 0;
                 if (g < 0) continue;
                 double pb = pk_bf16[t] > 0 ? 100 * g / pk_bf16[t] : -1, pf = pk_f32[t] > 0 ? 100 * g / pk_f32[t] : -1;
+                double pbc = gc > 0 && pc_bf16[t] > 0 ? 100 * gc / pc_bf16[t] : -1;
                 const char *impl = k == K_F32_PACKED ? pare_f32_packed_impl(cs[s].wp)
                                    : k == K_BF16_WIDEN ? "pare:widen"
                                    : k == K_F16_LINEAR ? pare_half_weight_impl(&cs[s].wh)
@@ -314,9 +347,9 @@ int main(int argc, char **argv)
                 printf("# %-12s %5lld %5lld %5lld %7d %10.1f %11.1f%% %10.1f%%\n", kernel_names[k], (long long)M,
                        (long long)cs[s].N, (long long)cs[s].K, threads[t], g, pb, pf);
                 printf("bf16gemm kernel=%s M=%lld N=%lld K=%lld threads=%d gflops=%.2f pct_bf16_peak=%.1f "
-                       "pct_f32_peak=%.1f impl=%s load=%s\n",
-                       kernel_names[k], (long long)M, (long long)cs[s].N, (long long)cs[s].K, threads[t], g, pb, pf, impl,
-                       load_note());
+                       "pct_f32_peak=%.1f gflops_cpu=%.2f pct_bf16_peak_cpu=%.1f impl=%s load=%s\n",
+                       kernel_names[k], (long long)M, (long long)cs[s].N, (long long)cs[s].K, threads[t], g, pb, pf, gc, pbc,
+                       impl, load_note());
             }
     for (int s = 0; s < NS; s++) case_free(&cs[s]);
     return 0;

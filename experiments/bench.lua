@@ -332,7 +332,7 @@ if tostring(a.bf16 or 1) ~= "0" then
   pare.print_table(exp, "bf16_peak")
   print("\nbf16 / f16 Linear at BERT shapes (M=128; bf16_ip: the inner product alone on bf16 activations):")
   pare.print_table(exp, "bf16_gemm", {columns = {"kernel", "N", "K", "threads", "gflops", "pct_bf16_peak", "pct_f32_peak",
-                                                 "impl", "load"}})
+                                                 "gflops_cpu", "pct_bf16_peak_cpu", "impl", "load"}})
 end
 
 -- 2. Encoder
@@ -467,11 +467,15 @@ if exp:columns("bf16_encoder") then
           r.speedup_vs_fp32 >= 1.6)
   end
 end
--- issue 15: the bf16 GEMM (the inner product alone, activations already bf16) against the measured bf16 peak
+-- issue 15: the bf16 GEMM (the inner product alone, activations already bf16) against the measured bf16 peak; at 1
+-- thread in CPU time (peak probe and GEMM each counted in the cycles they ran: wall-time ratios on a loaded machine
+-- went past 150%), at 2 threads in wall time
 if exp:columns("bf16_gemm") then
   for _, r in ipairs(exp:rows("bf16_gemm", {kernel = "bf16_ip"})) do
-    check(string.format("bf16 GEMM %dx%dx%d %% of bf16 peak %dt", r.M, r.N, r.K, r.threads), r.pct_bf16_peak, 85,
-          r.pct_bf16_peak >= 85)
+    local cpu = r.threads == 1 and r.pct_bf16_peak_cpu and r.pct_bf16_peak_cpu > 0
+    local v = cpu and r.pct_bf16_peak_cpu or r.pct_bf16_peak
+    check(string.format("bf16 GEMM %dx%dx%d %% of bf16 peak %dt%s", r.M, r.N, r.K, r.threads, cpu and " (CPU time)" or ""),
+          v, 85, v >= 85)
   end
 end
 -- int4 weight-only GEMV (1×4096×4096) against the f32 GEMV (issue 3)
