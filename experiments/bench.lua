@@ -2,7 +2,7 @@
 --
 --   pare run experiments/bench.lua [threads=1,2] [repeats=15] [gemm=1] [qblock=1] [formats=1] [attn=1]
 --                                  [attn_pairs=7] [attn_step_pairs=3] [sparse=1] [sparse_pairs=9]
---                                  [structured=1] [struct_layers=12] [struct_rounds=7]
+--                                  [structured=1] [struct_layers=12] [struct_rounds=7] [bf16=1] [bf16_rounds=7]
 --
 -- 1. build/bench/bench_gemm (a C program: microbenchmarked f32 FMA and int8 VNNI peaks; GEMM at BERT
 --    shapes M=128 × (768×768, 3072×768, 768×3072) for oneDNN f32, OpenBLAS f32 and the int8 kernels)
@@ -20,9 +20,14 @@
 --    >= 2.5x, 2:4 >= 1.2x). sparse=0 skips it.
 -- 1e. Structured pruning (issue 13): a BERT-base-shaped encoder dense vs 30% / 50% of heads and FFN neurons removed,
 --    latency ratio against FLOP ratio -> tables "structured", "structured_targets". structured=0 skips it.
+-- 1f. build/bench/bench_bf16 (issue 15, docs/mixed-precision.md): the measured bf16 (vdpbf16ps) and f32 peaks,
+--    and the bf16 / f16 Linear at the BERT shapes (M=128) against them -> tables "bf16_peak", "bf16_gemm".
+--    bf16=0 skips it (~1 minute).
 -- 2. A BERT-base-shaped encoder (12 × 768, 12 heads, FFN 3072, T=128, batch 1) in FP32 and every format
---    with a kernel (int8 W8A8, per-tensor W8A8, LLM.int8, ZeroQuant, int4 group, Q8_0, Q4_0), with its
---    FLOP floor (FLOPs / measured peak) -> table "encoder", and time per op -> "encoder_ops".
+--    with a kernel (int8 W8A8, per-tensor W8A8, LLM.int8, ZeroQuant, int4 group, Q8_0, Q4_0, bf16 and f16
+--    Linears), with its FLOP floor (FLOPs / measured peak) -> table "encoder", and time per op -> "encoder_ops".
+-- 2b. FP32 against bf16 / f16 Linears on that encoder in interleaved rounds (issue 15's ratio target) -> table
+--    "bf16_encoder". bf16_rounds=7 sets the rounds (0 skips it).
 -- Then the targets of the engine and quantization issues, each with its measured value and whether it is met.
 -- Latencies are medians with bootstrap 95% intervals; two-thread figures on a busy 2-core machine
 -- are noisy (the load average is recorded with every table).
@@ -295,6 +300,41 @@ if tostring(a.structured or 1) ~= "0" then
   pare.print_table(exp, "structured_targets")
 end
 
+-- 1f. The 16-bit Linear (bench/bench_bf16.c): lines "bf16peak key=value ..." and "bf16gemm key=value ..."
+peak.bf16 = {}
+if tostring(a.bf16 or 1) ~= "0" then
+  local exe = "build/bench/bench_bf16"
+  local p = io.popen(string.format("%s threads=%s 2>&1", exe, table.concat(threads, ",")))
+  local declared, saw = {}, false
+  for line in p:lines() do
+    local tname = line:match("^(bf16peak)%s") or line:match("^(bf16gemm)%s")
+    if tname then
+      saw = true
+      local row, cols = {}, {}
+      for k, v in line:gmatch("([%w_]+)=(%S+)") do
+        row[k] = tonumber(v) or v
+        cols[#cols + 1] = k
+      end
+      local t = tname == "bf16peak" and "bf16_peak" or "bf16_gemm"
+      if not declared[t] then
+        exp:table(t, {columns = cols, units = {gflops = "GFLOP/s"}, types = {load = "float"}})
+        declared[t] = true
+      end
+      exp:record(t, row)
+      if t == "bf16_peak" and row.kind == "bf16" and row.gflops > 0 then peak.bf16[row.threads] = row.gflops end
+    elseif not line:match("^#") and line ~= "" then
+      io.stderr:write(line, "\n")
+    end
+  end
+  local ok = p:close()
+  if not ok or not saw then error("bench: " .. exe .. " failed (run `make bench`, which builds it)") end
+  print("\nMeasured peaks (bf16: vdpbf16ps; f32: FMA):")
+  pare.print_table(exp, "bf16_peak")
+  print("\nbf16 / f16 Linear at BERT shapes (M=128; bf16_ip: the inner product alone on bf16 activations):")
+  pare.print_table(exp, "bf16_gemm", {columns = {"kernel", "N", "K", "threads", "gflops", "pct_bf16_peak", "pct_f32_peak",
+                                                 "gflops_cpu", "pct_bf16_peak_cpu", "impl", "load"}})
+end
+
 -- 2. Encoder
 local rows = {}
 for _, th in ipairs(threads) do
@@ -313,17 +353,20 @@ for _, th in ipairs(threads) do
     int4_group = function() return big:apply("rtn", {bits = 4, group = 128}) end,
     q8_0 = function() return big:apply("qblock", {format = "q8_0"}) end,
     q4_0 = function() return big:apply("qblock", {format = "q4_0"}) end,
+    bf16 = function() return big:apply("bf16") end,
+    f16 = function() return big:apply("bf16", {dtype = "f16"}) end,
   }
-  local order = {"fp32", "int8", "w8a8_tensor", "llm_int8", "zeroquant", "int4_group", "q8_0", "q4_0"}
-  if tostring(a.formats or 1) == "0" then order = {"fp32", "int8"} end
+  local order = {"fp32", "int8", "w8a8_tensor", "llm_int8", "zeroquant", "int4_group", "q8_0", "q4_0", "bf16", "f16"}
+  if tostring(a.formats or 1) == "0" then order = {"fp32", "int8", "bf16"} end
   for _, fmt in ipairs(order) do
     local m = formats[fmt]()
     local b = m:bench{batch = 1, T = 128, repeats = repeats, warmup = 3}
     -- floor: the Linear FLOPs at the format's peak, everything else at the f32 peak
     local lin = b.flops_by_op.linear or 0
-    local pf, pi = peak.f32[th], peak.i8[th]
+    local pf, pi, pb = peak.f32[th], peak.i8[th], peak.bf16[th]
     local int8ish = fmt == "int8" or fmt == "w8a8_tensor" or fmt == "llm_int8" or fmt == "zeroquant" or fmt:match("^q")
-    local floor = pf and ((int8ish and pi) and (lin / pi + (b.flops - lin) / pf) or b.flops / pf) * 1e3 / 1e9
+    local lp = (int8ish and pi) or (fmt == "bf16" and m:info().kernel:match("avx512_core_bf16") and pb) or nil
+    local floor = pf and (lp and (lin / lp + (b.flops - lin) / pf) or b.flops / pf) * 1e3 / 1e9
     if fmt == "fp32" then fp32_ms = b.median_ms end
     local row = {format = fmt, threads = th, median_ms = b.median_ms, ci_lo_ms = b.ci_lo_ms, ci_hi_ms = b.ci_hi_ms,
                  warmup_runs = b.warmup_runs, warmup_stable = b.warmup_stable,
@@ -344,6 +387,50 @@ end
 print("\nBERT-base-shaped encoder, T=128, batch 1:")
 pare.print_table(exp, "encoder", {columns = {"format", "threads", "median_ms", "ci_lo_ms", "ci_hi_ms", "floor_ms",
                                               "vs_floor", "speedup_vs_fp32", "size_mb"}})
+
+-- 2b. Issue 15: FP32 against bf16 (and f16) Linears on the BERT-base encoder, b1 x 128, in interleaved rounds (each
+-- round a few timed forwards of each model in turn, so that load changes hit all alike; the ratio is the median
+-- over rounds of fp32 / 16-bit) -> table "bf16_encoder". bf16_rounds=0 skips it.
+local bf16_rounds = tonumber(a.bf16_rounds) or 7
+if bf16_rounds > 0 then
+  exp:table("bf16_encoder", {"format", "threads", "rounds", "median_ms", "fp32_ms", "speedup_vs_fp32", "lo", "hi", "kernel",
+                             "size_mb", "load"})
+  local function median(v)
+    table.sort(v)
+    local n = #v
+    return n % 2 == 1 and v[(n + 1) / 2] or (v[n / 2] + v[n / 2 + 1]) / 2
+  end
+  for _, th in ipairs(threads) do
+    pare.set_threads(th)
+    local big = pare.model{kind = "encoder", vocab = 30522, max_T = 128, classes = 2, d = 768, heads = 12, layers = 12,
+                           ffn = 3072, seed = 1}
+    local models = {{fmt = "fp32", m = big}, {fmt = "bf16", m = big:apply("bf16")}, {fmt = "f16", m = big:apply("bf16", {dtype = "f16"})}}
+    local per = {}
+    for r = 1, bf16_rounds do
+      for k, e in ipairs(models) do
+        local b = e.m:bench{batch = 1, T = 128, repeats = 3, warmup = r == 1 and 3 or 1, warmup_min_s = 0, warmup_max_s = 1}
+        per[k] = per[k] or {}
+        per[k][r] = b.median_ms
+      end
+    end
+    for k = 2, #models do
+      local ratios = {}
+      for r = 1, bf16_rounds do ratios[r] = per[1][r] / per[k][r] end
+      local sp = median({table.unpack(ratios)})
+      table.sort(ratios)
+      local info = models[k].m:info()
+      exp:record("bf16_encoder", {format = models[k].fmt, threads = th, rounds = bf16_rounds,
+                                  median_ms = median({table.unpack(per[k])}), fp32_ms = median({table.unpack(per[1])}),
+                                  speedup_vs_fp32 = sp, lo = ratios[1], hi = ratios[#ratios], kernel = info.kernel,
+                                  size_mb = info.size_bytes / 1e6, load = loadavg()})
+    end
+    models, big = nil, nil
+    collectgarbage()
+  end
+  print("\nBERT-base encoder b1x128: FP32 against 16-bit Linears, interleaved rounds (speed-up: median of per-round ratios):")
+  pare.print_table(exp, "bf16_encoder", {columns = {"format", "threads", "rounds", "fp32_ms", "median_ms", "speedup_vs_fp32",
+                                                    "lo", "hi", "size_mb", "load"}})
+end
 
 -- 3. Targets (issue: the engine and the harness)
 local function best(kernel, th)
@@ -371,6 +458,24 @@ for _, r in ipairs(rows) do
     check(string.format("W8A8 encoder >= 2x FP32 %dt", r.threads), r.speedup_vs_fp32, 2.0, r.speedup_vs_fp32 >= 2.0)
   elseif r.format == "fp32" then
     check(string.format("FP32 encoder / floor %dt", r.threads), r.vs_floor, 1.3, r.vs_floor <= 1.3)
+  end
+end
+-- issue 15: the Linears alone in bf16 (layernorm, softmax, GELU, attention still f32), from the interleaved rounds
+if exp:columns("bf16_encoder") then
+  for _, r in ipairs(exp:rows("bf16_encoder", {format = "bf16"})) do
+    check(string.format("BERT-base b1x128 bf16 Linears >= 1.6x FP32 %dt (interleaved)", r.threads), r.speedup_vs_fp32, 1.6,
+          r.speedup_vs_fp32 >= 1.6)
+  end
+end
+-- issue 15: the bf16 GEMM (the inner product alone, activations already bf16) against the measured bf16 peak; at 1
+-- thread in CPU time (peak probe and GEMM each counted in the cycles they ran: wall-time ratios on a loaded machine
+-- went past 150%), at 2 threads in wall time
+if exp:columns("bf16_gemm") then
+  for _, r in ipairs(exp:rows("bf16_gemm", {kernel = "bf16_ip"})) do
+    local cpu = r.threads == 1 and r.pct_bf16_peak_cpu and r.pct_bf16_peak_cpu > 0
+    local v = cpu and r.pct_bf16_peak_cpu or r.pct_bf16_peak
+    check(string.format("bf16 GEMM %dx%dx%d %% of bf16 peak %dt%s", r.M, r.N, r.K, r.threads, cpu and " (CPU time)" or ""),
+          v, 85, v >= 85)
   end
 end
 -- int4 weight-only GEMV (1×4096×4096) against the f32 GEMV (issue 3)

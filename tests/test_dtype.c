@@ -14,6 +14,7 @@
 #include "compress/pass.h"
 #include "core/rng.h"
 #include "graph/exec.h"
+#include "graph/format.h"
 #include "graph/ops.h"
 #include "kernels/cast.h"
 #include "model/transformer.h"
@@ -345,11 +346,19 @@ static void test_errors(void)
     int64_t nn = m->nnodes, nv = m->nvalues;
     int64_t shape[2] = {C, C};
     int w = pare_model_add_param(m, "proj.weight", 2, shape, 1);
-    /* a bf16 value into a Linear, which has no bf16 kernel */
-    int id = pare_model_add_node(m, PARE_OP_LINEAR, "proj", &c.down, 1, &w, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
-    const char *w1[] = {"node proj", "linear", "input 0", "'down'", "is bf16", "accepts f32", "no bf16 kernel", "cast"};
-    ok(id < 0 && has(pare_errmsg(), w1, 8), "bf16 into linear: %s", pare_errmsg());
+    /* a bf16 value into a GELU, which has no bf16 kernel */
+    int id = pare_model_add_node(m, PARE_OP_GELU, "act", &c.down, 1, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+    const char *w1[] = {"node act", "gelu", "input 0", "'down'", "is bf16", "accepts f32", "no bf16 kernel", "cast"};
+    ok(id < 0 && has(pare_errmsg(), w1, 8), "bf16 into gelu: %s", pare_errmsg());
     ok(m->nnodes == nn && m->nvalues == nv, "a refused node leaves the model unchanged");
+    /* a bf16 value into a Linear: the op takes any float (what the weight's format reads decides, issue 15), and
+     * f32 weights read f32 only: pare_model_check_formats (and the executor) refuse it, naming the format */
+    id = pare_model_add_node(m, PARE_OP_LINEAR, "proj", &c.down, 1, &w, 1, PARE_ROWS_TOKENS, C, (pare_node_attrs){0});
+    const char *w1b[] = {"node proj", "(op linear)", "input 0 'down' is bf16", "proj.weight is stored as f32", "reads f32",
+                         "bf16 pass", "cast"};
+    ok(id >= 0 && pare_model_check_formats(m) == PARE_EINVAL && has(pare_errmsg(), w1b, 7),
+       "bf16 into a Linear on f32 weights: %s", pare_errmsg());
+    pare_model_truncate(m, nn, nv, m->nparams);
     /* an elementwise op, the second input of an add, f16 */
     int h = pare_model_add_cast(m, "half", c.emb, PARE_F16);
     int in2[2] = {c.emb, h};
@@ -471,9 +480,11 @@ static void test_models(void)
     int cast = pare_model_add_cast(m, "enc.0.ln2.bf16", ln2, PARE_BF16);
     int up = pare_model_find_node(m, "enc.0.ffn.up");
     ok(cast >= 0 && pare_model_check_dtypes(m) == PARE_OK, "an appended cast keeps the model valid");
-    m->nodes[up].in[0] = cast; /* a rewrite that feeds the Linear bf16 */
-    const char *w1[] = {"node enc.0.ffn.up", "(op linear)", "input 0", "'enc.0.ln2.bf16'", "is bf16", "accepts f32"};
-    ok(pare_model_check_dtypes(m) == PARE_EINVAL && has(pare_errmsg(), w1, 6), "rewritten input: %s", pare_errmsg());
+    m->nodes[up].in[0] = cast; /* a rewrite that feeds the Linear bf16, its weights f32 */
+    const char *w1[] = {"node enc.0.ffn.up", "(op linear)", "input 0", "'enc.0.ln2.bf16'", "is bf16", "stored as f32",
+                        "reads f32"};
+    ok(pare_model_check_dtypes(m) == PARE_OK && pare_model_check_formats(m) == PARE_EINVAL && has(pare_errmsg(), w1, 7),
+       "rewritten input: the op takes it, the weight's format does not: %s", pare_errmsg());
     pare_exec *x = NULL;
     ok(pare_exec_new(&x, m, 2, 8, PARE_EXEC_INFER) == PARE_EINVAL && x == NULL && strstr(pare_errmsg(), "node enc.0.ffn.up"),
        "the executor refuses it too: %s", pare_errmsg());

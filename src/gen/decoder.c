@@ -477,10 +477,11 @@ static pare_status run_rows(pare_decoder *d, int64_t M, int64_t nwant, float *lo
         if (i == d->head) {
             if (nwant == 0) break;
             if (d->compact) { /* the wanted rows (increasing) moved down to rows 0..nwant */
-                int64_t K = m->values[n->in[0]].cols;
-                float *in = x->buf[n->in[0]];
+                const pare_value *hv = &m->values[n->in[0]];
+                size_t row = pare_dtype_size(hv->dtype) * (size_t)hv->cols; /* a bf16 head input has 2-byte elements */
+                unsigned char *in = x->buf[n->in[0]];
                 for (int64_t j = 0; j < nwant; j++)
-                    if (d->want[j] != j) memmove(in + j * K, in + d->want[j] * K, sizeof(float) * (size_t)K);
+                    if (d->want[j] != j) memmove(in + (size_t)j * row, in + (size_t)d->want[j] * row, row);
                 x->T = nwant;
             }
         }

@@ -20,6 +20,7 @@
 #include "attn/attn.h"
 #include "core/tensor.h"
 #include "core/timer.h"
+#include "format.h"
 #include "loss_internal.h"
 #include "ops.h"
 #include "transform.h"
@@ -150,6 +151,7 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
                          (long long)m->src_max_T);
     if (m->src_tokens < 0) S = 0;
     PARE_TRY(pare_model_check_dtypes(m)); /* the forwards take their buffers' dtypes for granted */
+    PARE_TRY(pare_model_check_formats(m)); /* and a Linear's input the dtype its weight's format reads */
     for (int64_t i = 0; i < m->nnodes; i++) { /* token pruning scores by f32 probabilities the int8 path does not make */
         const pare_node *n = &m->nodes[i];
         if (n->op == PARE_OP_TOKEN_SELECT && m->values[n->in[2]].producer >= 0 &&

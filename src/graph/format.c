@@ -9,6 +9,7 @@ static const pare_format_traits *const formats[] = {
     [PARE_FMT_QBLOCK] = &pare_format_qblock,
     [PARE_FMT_SIMULATED] = &pare_format_simulated,
     [PARE_FMT_SPARSE] = &pare_format_sparse,
+    [PARE_FMT_HALF] = &pare_format_half,
 };
 _Static_assert(sizeof formats / sizeof formats[0] == PARE_FMT_COUNT, "format registry out of date with pare_format");
 
@@ -24,6 +25,30 @@ const char *pare_format_describe_q(const pare_param *w, char *buf, size_t n)
 {
     snprintf(buf, n, "%s", w->q->desc);
     return buf;
+}
+
+unsigned pare_format_in_dtypes(const pare_param *w)
+{
+    const pare_format_traits *t = pare_format_get(w->format);
+    return t && t->in_dtypes ? t->in_dtypes(w) : PARE_DTYPE_BIT(PARE_F32);
+}
+
+pare_status pare_model_check_formats(const pare_model *m)
+{
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_node *n = &m->nodes[i];
+        if (n->op != PARE_OP_LINEAR || n->nin < 1 || n->nparam < 1) continue;
+        const pare_param *w = &m->params[n->param[0]];
+        const pare_value *v = &m->values[n->in[0]];
+        unsigned ok = pare_format_in_dtypes(w);
+        if (ok & PARE_DTYPE_BIT(v->dtype)) continue;
+        char want[64];
+        pare_dtype_mask_str(ok, want, sizeof want);
+        return pare_fail(PARE_EINVAL, "node %s (op linear): input 0 '%s' is %s, but its weight %s is stored as %s, which "
+                         "reads %s (store the weight in %s with the bf16 pass, or cast the value to f32)", n->name, v->name,
+                         pare_dtype_name(v->dtype), w->name, pare_format_label(w), want, pare_dtype_name(v->dtype));
+    }
+    return PARE_OK;
 }
 
 const char *pare_format_label(const pare_param *w)

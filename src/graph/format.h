@@ -35,6 +35,10 @@ typedef struct pare_format_traits {
     const char *(*describe)(const pare_param *w, char *buf, size_t n);
     /* Bytes held in a packed layout beside the stored weights (NULL: none). */
     size_t (*packed_bytes)(const pare_param *w);
+    /* The dtypes forward reads at the Linear's input, PARE_DTYPE_BIT mask (NULL: f32 only). The Linear op accepts
+     * every float dtype (ops.c); pare_model_check_formats holds each node to its weight's format, and forward
+     * finds the input's dtype in x->m->values[n->in[0]].dtype (its `in` then points at that dtype's elements). */
+    unsigned (*in_dtypes)(const pare_param *w);
 } pare_format_traits;
 
 /* The traits of a format (NULL for an out-of-range value). */
@@ -43,14 +47,26 @@ const pare_format_traits *pare_format_get(pare_format f);
 const char *pare_format_describe_q(const pare_param *w, char *buf, size_t n);
 /* One word for a Linear weight's format: the traits' label. */
 const char *pare_format_label(const pare_param *w);
+/* The dtypes w's format reads at a Linear's input (in_dtypes, or f32). */
+unsigned pare_format_in_dtypes(const pare_param *w);
+/* Every Linear of m reads its input's dtype: PARE_OK, or PARE_EINVAL naming the node, the value, its dtype and the
+ * weight's format (a bf16 value into f32 weights). Checked by pare_exec_new beside pare_model_check_dtypes; not by
+ * pare_model_check, which a checkpoint's graph passes before its weights get their formats back. */
+pare_status pare_model_check_formats(const pare_model *m);
 
 /* The formats (one file each: src/graph/fmt_*.c). */
 extern const pare_format_traits pare_format_f32, pare_format_i8_channel, pare_format_qblock, pare_format_simulated,
-    pare_format_sparse;
+    pare_format_sparse, pare_format_half;
 
 /* Store Linear weight p (N,K) in the sparse layout s, compressed from its f32 master (which must hold the
  * zeros: bake masks first), with `method` for tables ("sparsify", "checkpoint"). PARE_EINVAL naming the
  * parameter when the master's zeros do not fit s (not 2:4 ...), or p is not a 2-D weight. fmt_sparse.c. */
 pare_status pare_param_set_sparse(pare_param *p, const pare_sparse_spec *s, const char *method);
+
+/* Store Linear weight p (N,K) in 16-bit floats dt (PARE_BF16 or PARE_F16), rounded from its f32 master (which
+ * stays as it is), packed for oneDNN where it has a kernel for dt; `method` for tables ("bf16", "checkpoint").
+ * PARE_EINVAL when p is not a 2-D weight or dt not bf16/f16; PARE_ENUMERIC naming the weight and the element
+ * when the master holds NaN/Inf or a value beyond dt's range (f16: 65504). fmt_half.c. */
+pare_status pare_param_set_half(pare_param *p, pare_dtype dt, const char *method);
 
 #endif

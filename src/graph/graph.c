@@ -65,6 +65,7 @@ void pare_qlinear_release(pare_qlinear *q)
     pare_i8_weight_free(&q->i8);
     pare_qb_free(&q->qb);
     pare_sparse_weight_free(&q->sp);
+    pare_half_weight_free(&q->hw);
     pare_free(q->w_sim);
     free(q);
 }

@@ -37,6 +37,7 @@
 #include "core/numfmt.h"
 #include "core/tensor.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_half.h"
 #include "kernels/gemm_i8.h"
 #include "kernels/nn.h"
 #include "kernels/qblock.h"
@@ -139,10 +140,12 @@ typedef enum pare_format {
                             no kernel of its own, labelled "simulated" wherever it is reported */
     PARE_FMT_SPARSE,     /* zeros not stored: CSR (f32 or int8), N:M, block 4x1 / 16x16 (kernels/sparse.h); made by
                             the sparsify pass from the f32 masters, which hold the zeros (issue 13) */
+    PARE_FMT_HALF,       /* bf16 or f16 weights, activations rounded to the same dtype inside the op, f32 accumulation
+                            (kernels/gemm_half.h); made by the bf16 pass (issue 15). Labelled "bf16" / "f16" */
     PARE_FMT_COUNT
 } pare_format;
 
-/* "f32", "int8", "qblock", "simulated", "sparse"; the formats' traits (kernels, labels) are in format.h. */
+/* "f32", "int8", "qblock", "simulated", "sparse", "half"; the formats' traits (kernels, labels) are in format.h. */
 const char *pare_format_name(pare_format f);
 
 /* How a quantized Linear runs: made by a pass, immutable afterwards, shared (reference-counted)
@@ -154,6 +157,7 @@ typedef struct pare_qlinear {
     pare_i8_act act;        /* I8_CHANNEL: how activations are quantized */
     pare_qb_weight qb;      /* QBLOCK */
     pare_sparse_weight sp;  /* SPARSE */
+    pare_half_weight hw;    /* HALF: the bf16 / f16 weights (and oneDNN's packed copy) */
     float *w_sim;           /* SIMULATED: dequantized weights (N,K) */
     int a_sim;              /* SIMULATED: 0 activations in f32, 1 fake-quantized dynamically (ranges from each
                                batch), 2 fake-quantized with the static a_qp */

@@ -548,7 +548,9 @@ static const pare_op_dtypes op_dtypes[] = {
     /*                       inputs                  produces      attr               caches */
     [PARE_OP_EMBEDDING] = {{DT_I32},                 PARE_F32,     0,                 0},      /* tokens */
     [PARE_OP_POSADD] = {{DT_F32},                    PARE_F32,     0,                 0},
-    [PARE_OP_LINEAR] = {{DT_F32},                    PARE_F32,     0,                 0},      /* any weight format */
+    [PARE_OP_LINEAR] = {{PARE_DTYPES_FLOAT},         PARE_F32,     0,                 0},      /* x: what the weight's
+                                                      format reads (format.h in_dtypes; f32 for every format but the
+                                                      16-bit one), checked by pare_model_check_formats */
     [PARE_OP_LAYERNORM] = {{DT_F32},                 PARE_F32,     0,                 DT_F32}, /* mean, rstd */
     [PARE_OP_GELU] = {{DT_F32},                      PARE_F32,     0,                 0},
     [PARE_OP_RELU] = {{DT_F32},                      PARE_F32,     0,                 0},

@@ -588,6 +588,55 @@ static pare_status sparse_specs_load(pare_model *m, const pare_st_file *f)
     return st;
 }
 
+/* 16-bit Linear weights (PARE_FMT_HALF) as {"<param>": "bf16" | "f16"} (NULL when there are none): the 16-bit
+ * values are the master rounded (round to nearest even), so loading rebuilds the same bits from the master. */
+static pare_status half_dtypes_json(const pare_model *m, char **out)
+{
+    *out = NULL;
+    cJSON *o = NULL;
+    for (int64_t i = 0; i < m->nparams; i++) {
+        const pare_param *p = &m->params[i];
+        if (p->format != PARE_FMT_HALF) continue;
+        if (!o && !(o = cJSON_CreateObject())) return pare_fail(PARE_ENOMEM, "out of memory");
+        if (!cJSON_AddStringToObject(o, p->name, pare_dtype_name(p->q->hw.dtype))) {
+            cJSON_Delete(o);
+            return pare_fail(PARE_ENOMEM, "out of memory");
+        }
+    }
+    if (!o) return PARE_OK;
+    *out = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return *out ? PARE_OK : pare_fail(PARE_ENOMEM, "out of memory");
+}
+
+/* Restore the 16-bit weights the file's "half" metadata lists (see half_dtypes_json). */
+static pare_status half_dtypes_load(pare_model *m, const pare_st_file *f)
+{
+    const char *text = pare_safetensors_meta(f, "half");
+    if (!text) return PARE_OK;
+    cJSON *o = cJSON_Parse(text);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return pare_fail(PARE_EFORMAT, "%s: __metadata__ \"half\" is not a JSON object", f->path);
+    }
+    pare_status st = PARE_OK;
+    for (const cJSON *e = o->child; e && st == PARE_OK; e = e->next) {
+        int i = pare_model_find_param(m, e->string);
+        pare_dtype dt;
+        if (i < 0 || !cJSON_IsString(e) || m->params[i].ndim != 2 || m->params[i].format != PARE_FMT_F32) {
+            st = pare_fail(PARE_EFORMAT, "%s: __metadata__ \"half\" names '%s', not an f32 Linear weight of the model (or "
+                                         "its value is not a dtype)", f->path, e->string);
+        } else if (pare_dtype_parse(e->valuestring, &dt) != PARE_OK || (dt != PARE_BF16 && dt != PARE_F16)) {
+            st = pare_fail(PARE_EFORMAT, "%s: __metadata__ \"half\": '%s' is %s, not bf16 or f16", f->path, e->string,
+                           e->valuestring);
+        } else if ((st = pare_param_set_half(&m->params[i], dt, "checkpoint")) != PARE_OK) {
+            st = pare_fail_ctx(st == PARE_ENOMEM ? st : PARE_EFORMAT, "%s: %s weight '%s'", f->path, e->valuestring, e->string);
+        }
+    }
+    cJSON_Delete(o);
+    return st;
+}
+
 pare_status pare_model_save(const pare_model *m, const char *path)
 {
     if (m->tokens < 0 || m->logits < 0 || m->loss < 0)
@@ -607,12 +656,17 @@ pare_status pare_model_save(const pare_model *m, const char *path)
         const pare_param *p = &m->params[i];
         t[i] = (pare_st_out){p->name, p->ndim, p->shape, p->blob->data}; /* the f32 master, whatever the format */
     }
-    char *sparse = NULL;
+    char *sparse = NULL, *half = NULL;
     pare_status st = sparse_specs_json(m, &sparse);
-    const char *meta[] = {"format", "pare", "pare_version", pare_version(), "pare_commit", pare_git_commit(),
-                          "config", m->config, "applied", m->applied, "graph", graph, "sparse", sparse};
-    if (st == PARE_OK) st = pare_safetensors_write_f32(path, t, m->nparams, meta, sparse ? 7 : 6);
+    if (st == PARE_OK) st = half_dtypes_json(m, &half);
+    const char *meta[9 * 2] = {"format", "pare", "pare_version", pare_version(), "pare_commit", pare_git_commit(),
+                               "config", m->config, "applied", m->applied, "graph", graph};
+    int64_t nmeta = 6;
+    if (sparse) meta[2 * nmeta] = "sparse", meta[2 * nmeta + 1] = sparse, nmeta++;
+    if (half) meta[2 * nmeta] = "half", meta[2 * nmeta + 1] = half, nmeta++;
+    if (st == PARE_OK) st = pare_safetensors_write_f32(path, t, m->nparams, meta, nmeta);
     free(sparse);
+    free(half);
     free(t);
     free(graph);
     return st;
@@ -722,6 +776,7 @@ read:
         if (st == PARE_OK) st = check_param_finite(p, path, "cannot load");
     }
     if (st == PARE_OK) st = sparse_specs_load(m, f);
+    if (st == PARE_OK) st = half_dtypes_load(m, f);
     if (st == PARE_OK && meta) {
         const char *v;
         memset(meta, 0, sizeof *meta);

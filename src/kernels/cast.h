@@ -10,9 +10,16 @@
  * approximates, as every mixed-precision framework does — rounded to the input's dtype, as PyTorch's
  * `x.to(dtype)` backward returns a gradient of x's dtype: dinp += f32(round_it(dout)).
  *
+ * Fast conversions (pare_cast_*_fast): the same bits as the scalar loops, for the 16-bit Linears
+ * (kernels/gemm_half.h), which convert activations at every call. bf16 is integer arithmetic that the
+ * compiler vectorises (PARE_HOT: AVX-512 / AVX2 / baseline clones); f16 uses F16C's vcvtps2ph (round to
+ * nearest even, IEEE subnormals) where the CPU has it, with NaNs rewritten to the scalar loop's quiet NaN
+ * (sign | 0x7e00), and the scalar loop elsewhere. tests/test_half.c checks them against the scalar loops:
+ * every 16-bit pattern widened, and f32 inputs at every rounding boundary, subnormals, overflow and NaN.
+ *
  * Deliberately not here: integer casts (int8 needs a scale: that is quantization, numfmt.h / the
- * formats), stochastic rounding, SIMD conversion (F16C / AVX512-BF16) — the scalar loops are the
- * reference; a fast path would be a separate entry tested against them.
+ * formats), stochastic rounding, AVX512-BF16's vcvtneps2bf16 (it flushes subnormals to zero, so its bits
+ * differ from the reference's below 2^-126).
  */
 #ifndef PARE_CAST_H
 #define PARE_CAST_H
@@ -26,5 +33,14 @@
 void pare_cast_forward(void *out, pare_dtype ot, const void *inp, pare_dtype it, int64_t n);
 /* dinp (n) += dout (n) rounded to dtype it (f32: added as is). */
 void pare_cast_backward(float *dinp, const float *dout, pare_dtype it, int64_t n);
+
+/* out (n) of ot (bf16 or f16) = inp (n) f32 rounded: the bits of pare_cast_forward, faster. Runs on the
+ * calling thread (callers parallelise over rows; safe inside an OpenMP region). */
+void pare_cast_to_half_fast(uint16_t *out, pare_dtype ot, const float *inp, int64_t n);
+/* out (n) f32 = inp (n) of it (bf16 or f16) widened (exact); the calling thread. */
+void pare_cast_from_half_fast(float *out, const uint16_t *inp, pare_dtype it, int64_t n);
+/* out (n) = f32(round_dt(inp)): inp rounded onto dt's grid (bf16 or f16), kept in f32, as a cast to dt and
+ * back; out may alias inp; the calling thread. */
+void pare_cast_round_fast(float *out, const float *inp, pare_dtype dt, int64_t n);
 
 #endif

@@ -147,7 +147,7 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
     for (int64_t i = 0; i < m->nparams; i++)
         if (!pare_format_get(m->params[i].format)->trainable)
             return pare_fail(PARE_EINVAL, "train: parameter %s is stored as %s; train the f32 model and compress after "
-                             "(or use a quantization-aware pass)", m->params[i].name, pare_format_name(m->params[i].format));
+                             "(or use a quantization-aware pass)", m->params[i].name, pare_format_label(&m->params[i]));
 
     if (d && d->teacher) {
         pare_status ts = pare_train_check_fit(d->teacher, train);
@@ -483,7 +483,7 @@ pare_status pare_grad_batches(const pare_model *m, const pare_dataset *d, int64_
     for (int64_t i = 0; i < m->nparams; i++)
         if (!pare_format_get(m->params[i].format)->trainable)
             return pare_fail(PARE_EINVAL, "gradients: parameter %s is stored as %s; take gradients on the f32 model",
-                             m->params[i].name, pare_format_name(m->params[i].format));
+                             m->params[i].name, pare_format_label(&m->params[i]));
     if (batch > n) batch = n;
     /* a clone without dropout: the gradients of the model as it predicts, not of a noisy copy */
     pare_model *c = pare_model_clone(m);

@@ -110,7 +110,7 @@ pare_status pare_train_mutual(pare_model *const *ms, int k, const pare_dataset *
         for (int64_t p = 0; p < m->nparams; p++)
             if (!pare_format_get(m->params[p].format)->trainable)
                 return pare_fail(PARE_EINVAL, "mutual: model %d's parameter %s is stored as %s; train f32 models", i + 1,
-                                 m->params[p].name, pare_format_name(m->params[p].format));
+                                 m->params[p].name, pare_format_label(&m->params[p]));
     }
     int64_t steps = pare_opt_int(o, "steps"), B = pare_opt_int(o, "batch"), warmup = pare_opt_int(o, "warmup");
     float lr = (float)pare_opt_num(o, "lr"), minr = (float)pare_opt_num(o, "min_lr_ratio");

@@ -11,6 +11,7 @@
 
 #include "compress/pass.h"
 #include "graph/format.h"
+#include "kernels/cast.h"
 
 static const pare_opt_spec opts[] = {
     {"layers", PARE_OPT_STRING, "*", 0, 0, NULL, "glob over Linear layer names to dequantize"},
@@ -41,6 +42,9 @@ static pare_status apply(pare_model *m, const pare_options *o, const pare_pass_c
         case PARE_FMT_QBLOCK: pare_qb_dequantize(W, &q->qb); break;
         case PARE_FMT_SIMULATED: memcpy(W, q->w_sim, sizeof(float) * (size_t)(N * K)); break;
         case PARE_FMT_SPARSE: break; /* the master is the stored weight (sparsify baked the mask into it) */
+        case PARE_FMT_HALF: /* the 16-bit values, widened exactly */
+            for (int64_t r = 0; r < N; r++) pare_cast_from_half_fast(W + r * K, q->hw.w + r * K, q->hw.dtype, K);
+            break;
         default:
             st = pare_fail(PARE_EINVAL, "dequantize: layer %s is stored as %s, which this pass does not know", m->nodes[idx[i]].name,
                            pare_format_label(w));

@@ -6,7 +6,8 @@
  *               values and every table labels the layer "simulated". It is how pare measures the
  *               accuracy of formats without kernels (per-channel activations, fp8, 3-bit...).
  *   mixed       a format per layer-name pattern, first match wins:
- *               spec = "enc.*.ffn.down=fp32, *=int8". Each format is one of the other passes.
+ *               spec = "enc.*.ffn.down=fp32, *=int8". Each format is one of the other passes (bf16 and fp16
+ *               are the bf16 pass's real 16-bit format; tf32 and fp8 stay simulated).
  */
 #include "quant_internal.h"
 
@@ -81,8 +82,8 @@ const pare_pass pare_pass_fake_quant = {&fq_schema, fq_apply, 0};
 static const pare_opt_spec mx_opts[] = {
     {"spec", PARE_OPT_STRING, NULL, 0, 0, NULL,
      "comma-separated pattern=format, first match wins; formats: fp32, int8 (dynamic W8A8), int8_static, llm_int8, "
-     "q8_0, q4_0, q4_1, int4_group, int8_group, wN or wNgG (RTN weight-only N bits, groups of G), bf16, fp16, "
-     "fp8_e4m3, fp8_e5m2, tf32 (simulated)"},
+     "q8_0, q4_0, q4_1, int4_group, int8_group, wN or wNgG (RTN weight-only N bits, groups of G), bf16, fp16 (real "
+     "16-bit kernels: the bf16 pass), fp8_e4m3, fp8_e5m2, tf32 (simulated)"},
 };
 static const pare_schema mx_schema = {"mixed", "mixed precision by layer: a format per layer-name pattern",
                                       mx_opts, (int)(sizeof mx_opts / sizeof mx_opts[0])};
@@ -103,8 +104,10 @@ static pare_status apply_format(pare_model *m, const char *layer, const char *fm
              !strcmp(fmt, "int8_group")) {
         p = &pare_pass_qblock;
         kv[nkv++] = (pare_kv){"format", PARE_KV_STR, 0, fmt};
-    } else if (!strcmp(fmt, "bf16") || !strcmp(fmt, "fp16") || !strcmp(fmt, "tf32") || !strcmp(fmt, "fp8_e4m3") ||
-               !strcmp(fmt, "fp8_e5m2")) {
+    } else if (!strcmp(fmt, "bf16") || !strcmp(fmt, "fp16")) { /* the real 16-bit format (half.c) */
+        p = &pare_pass_bf16;
+        kv[nkv++] = (pare_kv){"dtype", PARE_KV_STR, 0, !strcmp(fmt, "bf16") ? "bf16" : "f16"};
+    } else if (!strcmp(fmt, "tf32") || !strcmp(fmt, "fp8_e4m3") || !strcmp(fmt, "fp8_e5m2")) {
         p = &pare_pass_fake_quant;
         kv[nkv++] = (pare_kv){"w_format", PARE_KV_STR, 0, fmt};
         kv[nkv++] = (pare_kv){"a_format", PARE_KV_STR, 0, fmt};

@@ -1,0 +1,356 @@
+/* bench_bf16.c — the 16-bit float Linear (kernels/gemm_half.h) at BERT-base shapes against the machine's
+ * measured bf16 and f32 peaks (issue 15).
+ *
+ *   build/bench/bench_bf16 [threads=1,2] [M=128]
+ *
+ * peak    bf16: a loop of independent vdpbf16ps (AVX512-BF16: 16 lanes × 2 products, each a multiply and an
+ *         add = 64 FLOP per instruction; 24 independent accumulators); f32: independent AVX-512 FMAs (32 FLOP per
+ *         instruction, 12 accumulators), the same micro-benchmark as bench_gemm. One copy per thread, the best
+ *         of 5 runs in each of 3 rounds. Not measured (0) where the CPU lacks the instruction.
+ * gemm    y(M,N) = x(M,K)·W(N,K)^T + bias at (N,K) in {(768,768), (2304,768), (3072,768), (768,3072)}:
+ *           f32_packed   pare_linear_f32_packed (pare's f32 inference Linear)
+ *           bf16_linear  pare_linear_half on bf16 weights, end to end: x rounded to bf16, the kernel chosen at
+ *                        make (oneDNN's bf16 inner product here), bias
+ *           bf16_ip      the same inner product on activations already in bf16 (no conversion): the GEMM alone,
+ *                        the figure set against the bf16 peak
+ *           bf16_widen   pare_linear_half_widen on the same weights: the portable kernel (CPUs without BF16)
+ *           f16_linear   pare_linear_half on f16 weights (the widen kernel: f16 storage, f32 arithmetic)
+ *         Medians of 15 samples of back-to-back calls (~4 ms each) after a warm-up until stable, best of 3
+ *         rounds (bench_util.h, as bench_gemm). FLOPs: 2·M·N·K.
+ *
+ * At 1 thread every figure is also taken in the calling thread's CPU time (gflops_cpu, pct_bf16_peak_cpu): on a
+ * shared machine the wall-time peak probe and the GEMM are interrupted differently, and their ratio can exceed
+ * 100%; in CPU time both count only the cycles they ran. -1 where not measured.
+ *
+ * Output: '#' lines for people, and lines read by experiments/bench.lua:
+ *   bf16peak kind=<f32|bf16> threads=<t> gflops=<g> gflops_cpu=<g> load=<l>
+ *   bf16gemm kernel=<k> M= N= K= threads= gflops= pct_bf16_peak= pct_f32_peak= gflops_cpu= pct_bf16_peak_cpu= impl= load=
+ */
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define BENCH_X86 1
+#endif
+
+#include "core/cpu.h"
+#include "core/timer.h"
+#include "kernels/cast.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_half.h"
+#include "kernels/gemm_internal.h" /* the bare inner product (bf16_ip): a diagnostic, not an API */
+
+#include "bench_util.h"
+
+#define SAMPLES 15
+#define SAMPLE_NS 4000000LL
+#define ROUNDS 3
+#define PEAK_ITERS 4000000L
+#define ACC12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define ACC24(X) ACC12(X) X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
+
+/* The calling thread's CPU time: on a shared machine (the development machine runs at load 4-12) a single-thread
+ * kernel's CPU time is what it costs when it runs; wall time adds whatever else held the core. Figures in CPU time
+ * are reported beside the wall-time ones at 1 thread (at 2 threads the calling thread's time says nothing of the
+ * other's). */
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- peaks ---- */
+
+typedef double (*peak_fn)(long iters, float *sink);
+
+#ifdef BENCH_X86
+__attribute__((target("avx512f"), noinline)) static double peak_f32(long iters, float *sink)
+{
+#define DECL(i) __m512 a##i = _mm512_set1_ps((float)(i) * 1e-3f);
+    ACC12(DECL)
+#undef DECL
+    const __m512 x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
+    for (long it = 0; it < iters; it++) {
+#define STEP(i) a##i = _mm512_fmadd_ps(a##i, x, y); __asm__ volatile("" : "+v"(a##i));
+        ACC12(STEP)
+#undef STEP
+    }
+    __m512 s = _mm512_setzero_ps();
+#define SUM(i) s = _mm512_add_ps(s, a##i);
+    ACC12(SUM)
+#undef SUM
+    *sink = _mm512_reduce_add_ps(s);
+    return (double)iters * 12 * 16 * 2;
+}
+
+/* vdpbf16ps: acc[i] += a[2i]·b[2i] + a[2i+1]·b[2i+1] over 16 f32 lanes: 32 products, 64 FLOP. 24 chains:
+ * with 12 (enough for the FMA) Zen 5 reached ~260 GFLOP/s per core and its own GEMM ~400, so the
+ * instruction's latency × throughput exceeds 12 there; 24 gave ~420. */
+__attribute__((target("avx512f,avx512bf16"), noinline)) static double peak_bf16(long iters, float *sink)
+{
+#define DECL(i) __m512 a##i = _mm512_set1_ps((float)(i) * 1e-3f);
+    ACC24(DECL)
+#undef DECL
+    const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f7f3f7f), y = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+    for (long it = 0; it < iters; it++) {
+#define STEP(i) a##i = _mm512_dpbf16_ps(a##i, x, y); __asm__ volatile("" : "+v"(a##i));
+        ACC24(STEP)
+#undef STEP
+    }
+    __m512 s = _mm512_setzero_ps();
+#define SUM(i) s = _mm512_add_ps(s, a##i);
+    ACC24(SUM)
+#undef SUM
+    *sink = _mm512_reduce_add_ps(s);
+    return (double)iters * 24 * 16 * 4;
+}
+#endif
+
+typedef struct peak_ctx { peak_fn fn; int threads; float *sink; } peak_ctx;
+
+static pare_status peak_warm(void *ctx, double *ms)
+{
+    peak_ctx *c = ctx;
+    int64_t t0 = pare_now_ns();
+#pragma omp parallel num_threads(c->threads)
+    c->fn(PEAK_ITERS / 8, &c->sink[omp_get_thread_num() % 64]);
+    *ms = (double)(pare_now_ns() - t0) * 1e-6;
+    return PARE_OK;
+}
+
+/* Best of 5 runs in wall time; *cpu: the same in the calling thread's CPU time (threads = 1 only, else 0). */
+static double run_peak(peak_fn fn, int threads, double *cpu)
+{
+    double best = 0, best_cpu = 0;
+    float sink[64] = {0};
+    peak_ctx pc = {fn, threads, sink};
+    bench_warm(peak_warm, &pc, 1);
+    for (int r = 0; r < 5; r++) {
+        double ops = 0;
+        int64_t t0 = pare_now_ns(), c0 = thread_cpu_ns();
+#pragma omp parallel num_threads(threads) reduction(+ : ops)
+        ops += fn(PEAK_ITERS, &sink[omp_get_thread_num() % 64]);
+        double v = ops / (double)(pare_now_ns() - t0), vc = ops / (double)(thread_cpu_ns() - c0);
+        best = v > best ? v : best;
+        best_cpu = vc > best_cpu ? vc : best_cpu;
+    }
+    *cpu = threads == 1 ? best_cpu : 0;
+    return best;
+}
+
+/* ---- GEMMs ---- */
+
+enum { K_F32_PACKED, K_BF16_LINEAR, K_BF16_IP, K_BF16_WIDEN, K_F16_LINEAR, K_COUNT };
+static const char *kernel_names[K_COUNT] = {"f32_packed", "bf16_linear", "bf16_ip", "bf16_widen", "f16_linear"};
+
+typedef struct gcase {
+    int64_t M, N, K;
+    float *x, *W, *bias, *y; /* x (M,K), W (N,K), bias (N), y (M,N) */
+    uint16_t *xb;            /* x in bf16 (M,K), for bf16_ip */
+    pare_f32_packed *wp;
+    pare_half_weight wb, wh; /* bf16, f16 */
+    void *work;
+    size_t ws, ws_widen;
+} gcase;
+
+static void *xalloc(size_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? n : 1)) {
+        fprintf(stderr, "bench_bf16: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static void case_init(gcase *c, int64_t M, int64_t N, int64_t K, uint64_t seed)
+{
+    memset(c, 0, sizeof *c);
+    c->M = M, c->N = N, c->K = K;
+    c->x = xalloc((size_t)(M * K) * 4), c->W = xalloc((size_t)(N * K) * 4), c->bias = xalloc((size_t)N * 4);
+    c->y = xalloc((size_t)(M * N) * 4), c->xb = xalloc((size_t)(M * K) * 2);
+    uint64_t s = seed;
+    for (int64_t i = 0; i < M * K; i++) c->x[i] = (float)((s = s * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / 16777216.0f - 0.5f;
+    for (int64_t i = 0; i < N * K; i++) c->W[i] = (float)((s = s * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / 16777216.0f * 0.1f - 0.05f;
+    for (int64_t i = 0; i < N; i++) c->bias[i] = 0.01f * (float)(i % 7);
+    pare_cast_to_half_fast(c->xb, PARE_BF16, c->x, M * K);
+    if (pare_f32_weight_pack(&c->wp, c->W, N, K) != PARE_OK || pare_half_weight_make(&c->wb, c->W, N, K, PARE_BF16, 1) != PARE_OK ||
+        pare_half_weight_make(&c->wh, c->W, N, K, PARE_F16, 1) != PARE_OK) {
+        fprintf(stderr, "bench_bf16: %s\n", pare_errmsg());
+        exit(1);
+    }
+    pare_half_weight u = c->wb;
+    u.packed = NULL;
+    c->ws_widen = pare_linear_half_workspace(&u, M);
+    c->ws = pare_linear_half_workspace(&c->wb, M);
+    if (c->ws < c->ws_widen) c->ws = c->ws_widen;
+    c->work = xalloc(c->ws);
+}
+
+static void case_free(gcase *c)
+{
+    free(c->x), free(c->W), free(c->bias), free(c->y), free(c->xb), free(c->work);
+    pare_f32_packed_free(c->wp);
+    pare_half_weight_free(&c->wb), pare_half_weight_free(&c->wh);
+}
+
+static int run_kernel(int k, gcase *c)
+{
+    switch (k) {
+    case K_F32_PACKED: return pare_linear_f32_packed(c->y, c->x, c->wp, c->bias, c->M) != PARE_OK;
+    case K_BF16_LINEAR: return pare_linear_half(c->y, c->x, &c->wb, c->bias, c->M, c->work, c->ws) != PARE_OK;
+    case K_BF16_IP:
+        if (!c->wb.packed) return 1; /* no native bf16 inner product on this CPU */
+        return pare_onednn_ip_run(c->wb.packed, c->y, c->xb, c->bias, c->M, PARE_ONEDNN_POST_NONE, c->work, c->ws, NULL) !=
+               PARE_OK;
+    case K_BF16_WIDEN: return pare_linear_half_widen(c->y, c->x, &c->wb, c->bias, c->M, c->work, c->ws_widen) != PARE_OK;
+    case K_F16_LINEAR: return pare_linear_half(c->y, c->x, &c->wh, c->bias, c->M, c->work, c->ws) != PARE_OK;
+    }
+    return 1;
+}
+
+typedef struct kctx { int k; gcase *c; } kctx;
+
+static pare_status kernel_warm(void *ctx, double *ms)
+{
+    kctx *kc = ctx;
+    int64_t t0 = pare_now_ns();
+    if (run_kernel(kc->k, kc->c)) return pare_fail(PARE_EINTERNAL, "%s failed", kernel_names[kc->k]);
+    *ms = (double)(pare_now_ns() - t0) * 1e-6;
+    return PARE_OK;
+}
+
+/* GFLOP/s: median of SAMPLES samples after a warm-up until stable; -1 if the kernel cannot run here. *cpu: the
+ * median in the calling thread's CPU time. */
+static double bench_kernel(int k, gcase *c, double *cpu)
+{
+    kctx kc = {k, c};
+    pare_warmup_opts w = bench_warmup_opts(3);
+    pare_warmup_result wr;
+    if (pare_warmup(&wr, &w, INT64_MAX, kernel_warm, &kc) != PARE_OK) return -1;
+    int64_t t0 = pare_now_ns();
+    run_kernel(k, c);
+    int64_t one = pare_now_ns() - t0;
+    int inner = one > 0 ? (int)(SAMPLE_NS / one) : 100;
+    inner = inner < 1 ? 1 : inner > 10000 ? 10000 : inner;
+    double v[SAMPLES], vc[SAMPLES], flop = 2.0 * (double)c->M * (double)c->N * (double)c->K * inner;
+    for (int s = 0; s < SAMPLES; s++) {
+        int64_t c0 = thread_cpu_ns();
+        t0 = pare_now_ns();
+        for (int i = 0; i < inner; i++) run_kernel(k, c);
+        v[s] = flop / (double)(pare_now_ns() - t0);
+        vc[s] = flop / (double)(thread_cpu_ns() - c0);
+    }
+    *cpu = median(vc, SAMPLES);
+    return median(v, SAMPLES);
+}
+
+int main(int argc, char **argv)
+{
+    int threads[8], nt = 0;
+    int64_t M = 128;
+    for (int i = 1; i < argc; i++) {
+        if (!strncmp(argv[i], "threads=", 8)) {
+            for (char *p = argv[i] + 8; *p && nt < 8;) {
+                threads[nt++] = (int)strtol(p, &p, 10);
+                if (*p == ',') p++;
+                else if (*p) break;
+            }
+        } else if (!strncmp(argv[i], "M=", 2)) {
+            M = atoll(argv[i] + 2);
+        } else {
+            fprintf(stderr, "bench_bf16: unknown argument '%s' (valid: threads=1,2 M=128)\n", argv[i]);
+            return 1;
+        }
+    }
+    if (!nt) threads[nt++] = 1, threads[nt++] = 2;
+    for (int t = 0; t < nt; t++)
+        if (threads[t] < 1) return fprintf(stderr, "bench_bf16: threads must be >= 1\n"), 1;
+    if (M < 1) return fprintf(stderr, "bench_bf16: M must be >= 1\n"), 1;
+
+    const pare_cpu *cpu = pare_cpu_get();
+    char feat[256];
+    printf("# bench_bf16 — the bf16 / f16 Linear at BERT-base shapes against the measured peaks\n");
+    printf("# cpu: %s; features: %s; load %s\n", cpu->model, pare_cpu_features_str(feat, sizeof feat), load_note());
+    bench_warm_process();
+
+    double pk_f32[8] = {0}, pk_bf16[8] = {0}, pc_f32[8] = {0}, pc_bf16[8] = {0};
+#ifdef BENCH_X86
+    for (int r = 0; r < ROUNDS; r++)
+        for (int t = 0; t < nt; t++) {
+            double v, vc;
+            if (cpu->avx512f) {
+                if ((v = run_peak(peak_f32, threads[t], &vc)) > pk_f32[t]) pk_f32[t] = v;
+                if (vc > pc_f32[t]) pc_f32[t] = vc;
+            }
+            if (cpu->avx512bf16) {
+                if ((v = run_peak(peak_bf16, threads[t], &vc)) > pk_bf16[t]) pk_bf16[t] = v;
+                if (vc > pc_bf16[t]) pc_bf16[t] = vc;
+            }
+        }
+#endif
+    for (int t = 0; t < nt; t++) {
+        printf("# peak threads=%d: f32 %.1f GFLOP/s (avx512 fma), bf16 %.1f GFLOP/s (vdpbf16ps); in CPU time %.1f, %.1f\n",
+               threads[t], pk_f32[t], pk_bf16[t], pc_f32[t], pc_bf16[t]);
+        printf("bf16peak kind=f32 threads=%d gflops=%.1f gflops_cpu=%.1f load=%s\n", threads[t], pk_f32[t], pc_f32[t],
+               load_note());
+        printf("bf16peak kind=bf16 threads=%d gflops=%.1f gflops_cpu=%.1f load=%s\n", threads[t], pk_bf16[t], pc_bf16[t],
+               load_note());
+    }
+
+    enum { NS = 4 };
+    static const int64_t shapes[NS][2] = {{768, 768}, {2304, 768}, {3072, 768}, {768, 3072}};
+    gcase cs[NS];
+    for (int s = 0; s < NS; s++) case_init(&cs[s], M, shapes[s][0], shapes[s][1], 99 + (uint64_t)s);
+    printf("# bf16 weights run %s; f16 weights run %s\n", pare_half_weight_impl(&cs[0].wb), pare_half_weight_impl(&cs[0].wh));
+    double res[NS][8][K_COUNT], rcpu[NS][8][K_COUNT];
+    for (int r = 0; r < ROUNDS; r++)
+        for (int t = 0; t < nt; t++) {
+            pare_set_num_threads(threads[t]);
+            for (int s = 0; s < NS; s++)
+                for (int k = 0; k < K_COUNT; k++) {
+                    double gc = 0, g = bench_kernel(k, &cs[s], &gc);
+                    if (r == 0 || g > res[s][t][k]) res[s][t][k] = g;
+                    if (r == 0 || gc > rcpu[s][t][k]) rcpu[s][t][k] = gc;
+                }
+        }
+    printf("# %-12s %5s %5s %5s %7s %10s %12s %11s\n", "kernel", "M", "N", "K", "threads", "GFLOP/s", "% bf16 peak",
+           "% f32 peak");
+    for (int s = 0; s < NS; s++)
+        for (int t = 0; t < nt; t++)
+            for (int k = 0; k < K_COUNT; k++) {
+                double g = res[s][t][k], gc = threads[t] == 1 ? rcpu[s][t][k] : 0;
+                if (g < 0) continue;
+                double pb = pk_bf16[t] > 0 ? 100 * g / pk_bf16[t] : -1, pf = pk_f32[t] > 0 ? 100 * g / pk_f32[t] : -1;
+                double pbc = gc > 0 && pc_bf16[t] > 0 ? 100 * gc / pc_bf16[t] : -1;
+                const char *impl = k == K_F32_PACKED ? pare_f32_packed_impl(cs[s].wp)
+                                   : k == K_BF16_WIDEN ? "pare:widen"
+                                   : k == K_F16_LINEAR ? pare_half_weight_impl(&cs[s].wh)
+                                                       : pare_half_weight_impl(&cs[s].wb);
+                printf("# %-12s %5lld %5lld %5lld %7d %10.1f %11.1f%% %10.1f%%\n", kernel_names[k], (long long)M,
+                       (long long)cs[s].N, (long long)cs[s].K, threads[t], g, pb, pf);
+                printf("bf16gemm kernel=%s M=%lld N=%lld K=%lld threads=%d gflops=%.2f pct_bf16_peak=%.1f "
+                       "pct_f32_peak=%.1f gflops_cpu=%.2f pct_bf16_peak_cpu=%.1f impl=%s load=%s\n",
+                       kernel_names[k], (long long)M, (long long)cs[s].N, (long long)cs[s].K, threads[t], g, pb, pf, gc, pbc,
+                       impl, load_note());
+            }
+    for (int s = 0; s < NS; s++) case_free(&cs[s]);
+    return 0;
+}
