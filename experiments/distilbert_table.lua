@@ -16,7 +16,12 @@
 -- the pretrained teacher's every other layer, with no further pre-training.
 --
 --   pare run experiments/distilbert_table.lua [task=fortune_topic] [max_len=64] [steps=150] [lr=3e-4]
---        [batch=16] [T=2] [seed=1] [bench_batch=8] [rounds=3]
+--        [batch=16] [T=2] [seed=1] [bench_batch=8] [rounds=3] [n_train=] [n_test=]
+--   GLUE (files given, nothing downloaded; docs/glue.md): task=glue glue_dir=<glue_data> [glue_task=sst2]
+--        [glue_split=dev] — the convention of zoo.subject_args; results in distilbert_table-glue-<task>.h5.
+-- The accuracy column is accuracy on every task: GLUE's own metric for SST-2, MNLI, QNLI, RTE and WNLI, not
+-- for CoLA (MCC) or MRPC and QQP (F1 beside accuracy), which m:evaluate does not report. STS-B (regression)
+-- is refused: the recipe distils class distributions.
 local pare = require "pare"
 local zoo = require "pare.zoo"
 local distill = require "pare.distill"
@@ -25,10 +30,28 @@ local a = pare.args
 local task_name, max_len = a.task or "fortune_topic", tonumber(a.max_len) or 64
 local steps, lr, batch = tonumber(a.steps) or 150, tonumber(a.lr) or 3e-4, tonumber(a.batch) or 16
 local Tk, seed = tonumber(a.T) or 2, tonumber(a.seed) or 1
-local exp = pare.experiment("distilbert_table-" .. task_name, {seed = seed, dir = a.results_dir, plots = a.plots_dir,
-                                                               fresh = tostring(a.fresh) == "1"})
+local task_opts, label = zoo.subject_args(a).task_opts or {}, task_name -- label: in the file names
+if task_name == "glue" then
+  if not a.glue_dir then
+    error("distilbert_table: task=glue needs glue_dir=<a glue_data directory holding SST-2/train.tsv, ...> "
+          .. "(and glue_task=cola|sst2|mrpc|qqp|mnli|qnli|rte|wnli, default sst2; docs/glue.md)", 0)
+  end
+  if task_opts.name == "stsb" then
+    error("distilbert_table: glue_task=stsb is a regression task; the DistilBERT recipe distils class "
+          .. "distributions (valid: cola, sst2, mrpc, qqp, mnli, qnli, rte, wnli)", 0)
+  end
+  task_opts.test_split = a.glue_split
+  label = label .. "-" .. task_opts.name .. (a.glue_split and ("-" .. a.glue_split) or "")
+elseif a.glue_task or a.glue_dir or a.glue_split then
+  error("distilbert_table: glue_task=, glue_dir= and glue_split= need task=glue (task=" .. task_name .. ")", 0)
+end
+task_opts.n_train, task_opts.n_test = tonumber(a.n_train), tonumber(a.n_test)
 local teacher, task, mlm, _, train = distill.zoo_teacher(task_name, {max_len = max_len, steps = steps, lr = lr, batch = batch,
-                                                                    seed = seed, results_dir = a.results_dir})
+                                                                    seed = seed, results_dir = a.results_dir,
+                                                                    task_opts = task_opts})
+-- the results file is opened once the task is read: a wrong file or split leaves none behind
+local exp = pare.experiment("distilbert_table-" .. label, {seed = seed, dir = a.results_dir, plots = a.plots_dir,
+                                                          fresh = tostring(a.fresh) == "1"})
 local function pretrained_student()
   return (distill.every_other(zoo.classifier(mlm, {classes = task.classes, seed = seed, max_T = mlm:info().max_T})))
 end
@@ -80,4 +103,4 @@ pare.print_table(exp, "table", {columns = {"model", "layers", "params", "size_mb
                                            "ms", "speedup"}})
 pare.print_table(exp, "paper", {columns = {"model", "params", "params_ratio", "retained", "speedup"}})
 exp:plot{table = "table", x = "speedup", y = "accuracy", by = "model", kind = "points", name = "accuracy",
-         title = string.format("DistilBERT recipe on %s: accuracy vs measured speed-up", task_name)}
+         title = string.format("DistilBERT recipe on %s: accuracy vs measured speed-up", label)}

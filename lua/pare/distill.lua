@@ -398,25 +398,43 @@ end
 
 -- The experiments' teacher: the zoo's bert-mini fine-tuned on a text task, kept beside the results so that
 -- every distillation experiment with the same settings reuses it. o: max_len (64), steps (150), lr (3e-4),
--- batch (16), seed (1), results_dir ("results"). Returns teacher, task, pretrained MLM, tokenizer, the
--- training options used (the students' budget).
+-- batch (16), seed (1), results_dir ("results"), task_opts (more options of the task, e.g. GLUE's
+-- {name = "sst2", dir = "glue_data"}: docs/glue.md; they are part of the cache key). Returns teacher, task,
+-- pretrained MLM, tokenizer, the training options used (the students' budget).
 function distill.zoo_teacher(task_name, o)
   o = o or {}
   local zoo = require "pare.zoo"
   local max_len, steps, seed = o.max_len or 64, o.steps or 150, o.seed or 1
   local mlm, tok = zoo.pretrained("bert-mini", {any_recipe = true})
-  local task = pare.task(task_name, {tokenizer = tok, max_len = max_len, pad_to = 0})
+  local topts, extra = {}, {}
+  for k, v in pairs(o.task_opts or {}) do
+    if k == "tokenizer" or k == "max_len" or k == "pad_to" then
+      fail("zoo_teacher: task_opts.%s is set by zoo_teacher (use o.max_len)", k)
+    end
+    topts[k], extra[#extra + 1] = v, k .. "=" .. tostring(v)
+  end
+  topts.tokenizer, topts.max_len, topts.pad_to = tok, max_len, 0
+  local task = pare.task(task_name, topts)
   local train = {steps = steps, batch = o.batch or 16, lr = o.lr or 3e-4, warmup = math.max(1, steps // 10), seed = seed}
   local dir = o.results_dir or "results"
   os.execute(string.format("mkdir -p '%s'", dir))
-  local path = string.format("%s/distill-teacher-bert-mini-%s-len%d-s%d-lr%g-seed%d.safetensors", dir, task_name, max_len,
+  -- the task options in the file name: a readable name (GLUE's task) and a hash of them all (a directory path
+  -- would not fit), so that another glue_data directory or n_train gets its own teacher
+  local tag = task_name
+  if #extra > 0 then
+    table.sort(extra)
+    local h = 2166136261 -- FNV-1a, 32 bits
+    for c in table.concat(extra, "\n"):gmatch(".") do h = ((h ~ c:byte()) * 16777619) & 0xffffffff end
+    tag = string.format("%s%s-o%08x", task_name, topts.name and ("-" .. tostring(topts.name)) or "", h)
+  end
+  local path = string.format("%s/distill-teacher-bert-mini-%s-len%d-s%d-lr%g-seed%d.safetensors", dir, tag, max_len,
                              steps, train.lr, seed)
   local ok, teacher = pcall(pare.load, path)
   if ok then
     io.stderr:write("pare.distill: reusing the teacher " .. path .. "\n")
   else
     teacher = zoo.classifier(mlm, {classes = task.classes, seed = seed, max_T = mlm:info().max_T})
-    io.stderr:write(string.format("pare.distill: fine-tuning bert-mini on %s (%d steps) as the teacher\n", task_name, steps))
+    io.stderr:write(string.format("pare.distill: fine-tuning bert-mini on %s (%d steps) as the teacher\n", tag, steps))
     teacher:train(task, train)
     teacher:save(path)
   end
