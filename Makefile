@@ -68,7 +68,7 @@ $(B)/tests/%: tests/%.c tests/tap.h $(B)/libpare.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libpare.a $(LDLIBS)
 
-$(B)/bench/%: bench/%.c bench/bench_util.h $(B)/libpare.a
+$(B)/bench/%: bench/%.c bench/bench_util.h bench/bench_peak.h $(B)/libpare.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libpare.a $(LDLIBS)
 

@@ -46,114 +46,11 @@
 #include "kernels/gemm_internal.h" /* the bare inner product (bf16_ip): a diagnostic, not an API */
 
 #include "bench_util.h"
+#include "bench_peak.h"
 
 #define SAMPLES 15
 #define SAMPLE_NS 4000000LL
 #define ROUNDS 3
-#define PEAK_ITERS 4000000L
-#define ACC12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-#define ACC24(X) ACC12(X) X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
-
-/* The calling thread's CPU time: on a shared machine (the development machine runs at load 4-12) a single-thread
- * kernel's CPU time is what it costs when it runs; wall time adds whatever else held the core. Figures in CPU time
- * are reported beside the wall-time ones at 1 thread (at 2 threads the calling thread's time says nothing of the
- * other's). */
-static int64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* ---- peaks ---- */
-
-typedef double (*peak_fn)(long iters, float *sink);
-
-#ifdef BENCH_X86
-__attribute__((target("avx512f"), noinline)) static double peak_f32(long iters, float *sink)
-{
-#define DECL(i) __m512 a##i = _mm512_set1_ps((float)(i) * 1e-3f);
-    ACC12(DECL)
-#undef DECL
-    const __m512 x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
-    for (long it = 0; it < iters; it++) {
-#define STEP(i) a##i = _mm512_fmadd_ps(a##i, x, y); __asm__ volatile("" : "+v"(a##i));
-        ACC12(STEP)
-#undef STEP
-    }
-    __m512 s = _mm512_setzero_ps();
-#define SUM(i) s = _mm512_add_ps(s, a##i);
-    ACC12(SUM)
-#undef SUM
-    *sink = _mm512_reduce_add_ps(s);
-    return (double)iters * 12 * 16 * 2;
-}
-
-/* vdpbf16ps: acc[i] += a[2i]·b[2i] + a[2i+1]·b[2i+1] over 16 f32 lanes: 32 products, 64 FLOP. 24 chains:
- * with 12 (enough for the FMA) Zen 5 reached ~260 GFLOP/s per core and its own GEMM ~400, so the
- * instruction's latency × throughput exceeds 12 there; 24 gave ~420. */
-__attribute__((target("avx512f,avx512bf16"), noinline)) static double peak_bf16(long iters, float *sink)
-{
-#define DECL(i) __m512 a##i = _mm512_set1_ps((float)(i) * 1e-3f);
-    ACC24(DECL)
-#undef DECL
-    const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f7f3f7f), y = (__m512bh)_mm512_set1_epi32(0x33d633d6);
-    for (long it = 0; it < iters; it++) {
-#define STEP(i) a##i = _mm512_dpbf16_ps(a##i, x, y); __asm__ volatile("" : "+v"(a##i));
-        ACC24(STEP)
-#undef STEP
-    }
-    __m512 s = _mm512_setzero_ps();
-#define SUM(i) s = _mm512_add_ps(s, a##i);
-    ACC24(SUM)
-#undef SUM
-    *sink = _mm512_reduce_add_ps(s);
-    return (double)iters * 24 * 16 * 4;
-}
-#endif
-
-typedef struct peak_ctx { peak_fn fn; int threads; float *sink; } peak_ctx;
-
-static pare_status peak_warm(void *ctx, double *ms)
-{
-    peak_ctx *c = ctx;
-    int64_t t0 = pare_now_ns();
-#pragma omp parallel num_threads(c->threads)
-    c->fn(PEAK_ITERS / 8, &c->sink[omp_get_thread_num() % 64]);
-    *ms = (double)(pare_now_ns() - t0) * 1e-6;
-    return PARE_OK;
-}
-
-/* Best of 5 runs in wall time; *cpu: the same in the calling thread's CPU time (threads = 1 only, else 0). */
-static double run_peak(peak_fn fn, int threads, double *cpu)
-{
-    double best = 0, best_cpu = 0;
-    float sink[64] = {0};
-    peak_ctx pc = {fn, threads, sink};
-    bench_warm(peak_warm, &pc, 1);
-    for (int r = 0; r < 5; r++) {
-        double ops = 0;
-        int64_t t0 = pare_now_ns(), c0 = thread_cpu_ns();
-#pragma omp parallel num_threads(threads) reduction(+ : ops)
-        ops += fn(PEAK_ITERS, &sink[omp_get_thread_num() % 64]);
-        double v = ops / (double)(pare_now_ns() - t0), vc = ops / (double)(thread_cpu_ns() - c0);
-        best = v > best ? v : best;
-        best_cpu = vc > best_cpu ? vc : best_cpu;
-    }
-    *cpu = threads == 1 ? best_cpu : 0;
-    return best;
-}
 
 /* ---- GEMMs ---- */
 
@@ -297,7 +194,7 @@ int main(int argc, char **argv)
         for (int t = 0; t < nt; t++) {
             double v, vc;
             if (cpu->avx512f) {
-                if ((v = run_peak(peak_f32, threads[t], &vc)) > pk_f32[t]) pk_f32[t] = v;
+                if ((v = run_peak(peak_f32_avx512, threads[t], &vc)) > pk_f32[t]) pk_f32[t] = v;
                 if (vc > pc_f32[t]) pc_f32[t] = vc;
             }
             if (cpu->avx512bf16) {

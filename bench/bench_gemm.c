@@ -61,6 +61,7 @@
 #include "kernels/nn.h"
 
 #include "bench_util.h"
+#include "bench_peak.h"
 
 /* cblas_sgemm of OpenBLAS, found with dlsym in OpenBLAS's own library (see the top of the file) */
 enum { CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112 };
@@ -95,137 +96,6 @@ static int openblas_linear(float *y, const float *x, const float *W, int64_t M, 
 #define SAMPLES 15
 #define SAMPLE_NS 4000000LL
 #define ROUNDS 3
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* ---- peak micro-benchmarks: returns operations done by one call ---- */
-
-#define PEAK_ITERS 4000000L
-#define ACC12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-
-#ifdef BENCH_X86
-/* The empty asm with "+v" makes every accumulator opaque, so the compiler keeps all 12 chains. */
-__attribute__((target("avx512f"), noinline)) static double peak_f32_avx512(long iters, float *sink)
-{
-#define DECL(i) __m512 a##i = _mm512_set1_ps((float)(i) * 1e-3f);
-    ACC12(DECL)
-#undef DECL
-    const __m512 x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
-    for (long it = 0; it < iters; it++) {
-#define STEP(i) a##i = _mm512_fmadd_ps(a##i, x, y); __asm__ volatile("" : "+v"(a##i));
-        ACC12(STEP)
-#undef STEP
-    }
-    __m512 s = _mm512_setzero_ps();
-#define SUM(i) s = _mm512_add_ps(s, a##i);
-    ACC12(SUM)
-#undef SUM
-    *sink = _mm512_reduce_add_ps(s);
-    return (double)iters * 12 * 16 * 2;
-}
-
-__attribute__((target("avx2,fma"), noinline)) static double peak_f32_avx2(long iters, float *sink)
-{
-#define DECL(i) __m256 a##i = _mm256_set1_ps((float)(i) * 1e-3f);
-    ACC12(DECL)
-#undef DECL
-    const __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-7f);
-    for (long it = 0; it < iters; it++) {
-#define STEP(i) a##i = _mm256_fmadd_ps(a##i, x, y); __asm__ volatile("" : "+x"(a##i));
-        ACC12(STEP)
-#undef STEP
-    }
-    __m256 s = _mm256_setzero_ps();
-#define SUM(i) s = _mm256_add_ps(s, a##i);
-    ACC12(SUM)
-#undef SUM
-    float t[8];
-    _mm256_storeu_ps(t, s);
-    *sink = t[0] + t[7];
-    return (double)iters * 12 * 8 * 2;
-}
-
-/* vpdpbusd: 64 u8·s8 products summed in groups of 4 into 16 int32 = 128 operations per instruction */
-__attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) static double peak_i8_avx512vnni(long iters, float *sink)
-{
-#define DECL(i) __m512i a##i = _mm512_set1_epi32(i);
-    ACC12(DECL)
-#undef DECL
-    const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-2);
-    for (long it = 0; it < iters; it++) {
-#define STEP(i) a##i = _mm512_dpbusd_epi32(a##i, x, y); __asm__ volatile("" : "+v"(a##i));
-        ACC12(STEP)
-#undef STEP
-    }
-    __m512i s = _mm512_setzero_si512();
-#define SUM(i) s = _mm512_add_epi32(s, a##i);
-    ACC12(SUM)
-#undef SUM
-    *sink = (float)_mm512_reduce_add_epi32(s);
-    return (double)iters * 12 * 64 * 2;
-}
-
-__attribute__((target("avx2,avxvnni"), noinline)) static double peak_i8_avxvnni(long iters, float *sink)
-{
-#define DECL(i) __m256i a##i = _mm256_set1_epi32(i);
-    ACC12(DECL)
-#undef DECL
-    const __m256i x = _mm256_set1_epi8(3), y = _mm256_set1_epi8(-2);
-    for (long it = 0; it < iters; it++) {
-#define STEP(i) a##i = _mm256_dpbusd_avx_epi32(a##i, x, y); __asm__ volatile("" : "+x"(a##i));
-        ACC12(STEP)
-#undef STEP
-    }
-    __m256i s = _mm256_setzero_si256();
-#define SUM(i) s = _mm256_add_epi32(s, a##i);
-    ACC12(SUM)
-#undef SUM
-    *sink = (float)_mm256_extract_epi32(s, 0);
-    return (double)iters * 12 * 32 * 2;
-}
-#endif
-
-typedef double (*peak_fn)(long iters, float *sink);
-
-typedef struct peak_ctx { peak_fn fn; int threads; float *sink; } peak_ctx;
-
-static pare_status peak_warm(void *ctx, double *ms)
-{
-    peak_ctx *c = ctx;
-    int64_t t0 = pare_now_ns();
-#pragma omp parallel num_threads(c->threads)
-    c->fn(PEAK_ITERS / 8, &c->sink[omp_get_thread_num() % 64]);
-    *ms = (double)(pare_now_ns() - t0) * 1e-6;
-    return PARE_OK;
-}
-
-/* GFLOP/s (or GOP/s) of `threads` copies of fn running at once; the best of 5 runs (a peak is an upper
- * bound: anything lower is interference), after a warm-up until stable (clocks up, code in cache). */
-static double run_peak(peak_fn fn, int threads)
-{
-    double best = 0;
-    float sink[64] = {0};
-    peak_ctx pc = {fn, threads, sink};
-    bench_warm(peak_warm, &pc, 1);
-    for (int r = 0; r < 5; r++) {
-        double ops = 0;
-        int64_t t0 = pare_now_ns();
-#pragma omp parallel num_threads(threads) reduction(+ : ops)
-        ops += fn(PEAK_ITERS, &sink[omp_get_thread_num() % 64]);
-        double v = ops / (double)(pare_now_ns() - t0);
-        best = v > best ? v : best;
-    }
-    return best;
-}
 
 /* ---- GEMM benchmarks ---- */
 
@@ -377,8 +247,8 @@ int main(int argc, char **argv)
     for (int r = 0; r < ROUNDS; r++)
         for (int t = 0; t < NT; t++) {
             double v;
-            if (pf && (v = run_peak(pf, threads_list[t])) > peak_f32[t]) peak_f32[t] = v;
-            if (pi && (v = run_peak(pi, threads_list[t])) > peak_i8[t]) peak_i8[t] = v;
+            if (pf && (v = run_peak(pf, threads_list[t], NULL)) > peak_f32[t]) peak_f32[t] = v;
+            if (pi && (v = run_peak(pi, threads_list[t], NULL)) > peak_i8[t]) peak_i8[t] = v;
         }
     printf("#\n# peak (micro-benchmark, 12 independent accumulators per thread; best of %d runs)\n", 5 * ROUNDS);
     printf("# %-8s %-20s %8s %14s %14s\n", "kind", "instruction", "threads", "G(FL)OP/s", "per thread");
