@@ -17,6 +17,7 @@
 
 #include "exec.h"
 #include "format.h"
+#include "ops_fused.h"
 #include "transform.h"
 #include "attn/attn.h"
 #include "kernels/cast.h"
@@ -514,6 +515,19 @@ static const pare_op_desc ops[] = {
     [PARE_OP_TT_LINEAR] = {"tt_linear", tt_linear_fwd, tt_linear_bwd, tt_linear_flops, tt_linear_caches, tt_linear_ws},
     [PARE_OP_TOKEN_SELECT] = {"token_select", tsel_fwd, tsel_bwd, tsel_flops, tsel_caches, tsel_ws},
     [PARE_OP_TOKEN_LENGTHS] = {"token_lengths", tlen_fwd, NULL, no_flops, NULL, NULL},
+    /* attention as explicit ops and the fused ops of the fuse pass (ops_fused.c, docs/fusion.md) */
+#define FUSED(id, name, f) [id] = {name, pare_op_##f##_fwd, pare_op_##f##_bwd, pare_op_##f##_flops, NULL, NULL}
+    FUSED(PARE_OP_HEAD_SPLIT, "head_split", head_split),
+    FUSED(PARE_OP_HEAD_MERGE, "head_merge", head_merge),
+    FUSED(PARE_OP_BMM_QK, "bmm_qk", bmm_qk),
+    FUSED(PARE_OP_BMM_PV, "bmm_pv", bmm_pv),
+    FUSED(PARE_OP_DIV, "div", div),
+    FUSED(PARE_OP_MASK_ADD, "mask_add", mask_add),
+    FUSED(PARE_OP_SOFTMAX, "softmax", softmax),
+    FUSED(PARE_OP_MASKED_SOFTMAX, "masked_softmax", masked_softmax),
+#undef FUSED
+    [PARE_OP_ADD_LAYERNORM] = {"add_layernorm", pare_op_add_layernorm_fwd, pare_op_add_layernorm_bwd,
+                               pare_op_add_layernorm_flops, pare_op_add_layernorm_caches, NULL},
 };
 _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of date with pare_op_id");
 
@@ -546,6 +560,15 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_TT_LINEAR] = {{DT_F32},                 PARE_F32,     0,                 DT_F32}, /* x; the intermediates */
     [PARE_OP_TOKEN_SELECT] = {{DT_F32, DT_I32, DT_F32}, PARE_F32,    0,                 DT_F32}, /* x, lengths, att; idx */
     [PARE_OP_TOKEN_LENGTHS] = {{DT_I32},             PARE_I32,     0,                 0},      /* lengths */
+    [PARE_OP_HEAD_SPLIT] = {{DT_F32},                PARE_F32,     0,                 0},
+    [PARE_OP_HEAD_MERGE] = {{DT_F32},                PARE_F32,     0,                 0},
+    [PARE_OP_BMM_QK] = {{DT_F32, DT_F32},            PARE_F32,     0,                 0},      /* q, k */
+    [PARE_OP_BMM_PV] = {{DT_F32, DT_F32},            PARE_F32,     0,                 0},      /* p, v */
+    [PARE_OP_DIV] = {{DT_F32},                       PARE_F32,     0,                 0},
+    [PARE_OP_MASK_ADD] = {{DT_F32, DT_I32},          PARE_F32,     0,                 0},      /* scores, lengths */
+    [PARE_OP_SOFTMAX] = {{DT_F32},                   PARE_F32,     0,                 0},
+    [PARE_OP_MASKED_SOFTMAX] = {{DT_F32, DT_I32},    PARE_F32,     0,                 0},      /* scores, lengths */
+    [PARE_OP_ADD_LAYERNORM] = {{DT_F32, DT_F32},     PARE_F32,     0,                 DT_F32}, /* a, b; mean, rstd */
 };
 _Static_assert(sizeof op_dtypes / sizeof op_dtypes[0] == PARE_OP_COUNT, "op dtypes out of date with pare_op_id");
 
