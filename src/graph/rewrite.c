@@ -472,6 +472,7 @@ static pare_status keep_rows(pare_model *c, int64_t node, const int64_t *keep, i
     pare_node *n = &c->nodes[node];
     PARE_TRY(slice_param(&c->params[n->param[0]], 0, keep, nkeep));
     if (n->nparam > 1) PARE_TRY(slice_param(&c->params[n->param[1]], 0, keep, nkeep));
+    for (int k = 0; k < n->ncache; k++) c->values[n->cache[k]].cols = nkeep; /* a fused activation's pre-activation */
     /* the weight's transform follows its rows: a mask (N, K), or fake quantization's scale per output channel */
     const pare_transform *t = pare_node_transform(n, PARE_TF_WEIGHT);
     if (t && t->kind == PARE_TF_HEAD_GATE)
@@ -722,6 +723,10 @@ static pare_status check_node(const pare_model *m, int64_t i)
         WANT(!b || (b->ndim == 1 && b->shape[0] == C), "bias %s has %lld elements, not %lld", n->name, op, b->name,
              b ? (long long)b->shape[0] : 0LL, (long long)C);
         WANT(x->rows == out->rows, "input and output rows differ", n->name, op);
+        WANT(n->a.epilogue >= 0 && n->a.epilogue < PARE_EPILOGUE_COUNT &&
+                 n->ncache == (n->a.epilogue ? 1 : 0) && (!n->ncache || m->values[n->cache[0]].cols == C),
+             "its fused activation (epilogue %d) is not one of none, gelu, gelu_erf, relu, or its pre-activation "
+             "cache does not have the output's shape", n->name, op, n->a.epilogue);
         for (int t = 0; t < n->ntf; t++) {
             const pare_transform *f = &n->tf[t];
             const pare_tf_traits *k = pare_tf_get(f->kind);

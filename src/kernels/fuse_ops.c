@@ -325,15 +325,21 @@ void pare_epilogue_forward(float *y, const float *z, int epilogue, int64_t n)
     }
 }
 
-void pare_epilogue_backward(float *dz, const float *z, const float *dy, int epilogue, int64_t n)
+void pare_epilogue_backward(float *dy, const float *z, int epilogue, int64_t n)
 {
-    switch (epilogue) {
-    case PARE_EPILOGUE_GELU: pare_gelu_backward(dz, z, dy, n); break;
-    case PARE_EPILOGUE_GELU_ERF: pare_gelu_erf_backward(dz, z, dy, n); break;
-    case PARE_EPILOGUE_RELU: pare_relu_backward(dz, z, dy, n); break;
-    default:
-#pragma omp parallel for simd schedule(static) if (n > PAR_ELEMS)
-        for (int64_t i = 0; i < n; i++) dz[i] += dy[i];
-        break;
+    if (epilogue <= PARE_EPILOGUE_NONE || epilogue >= PARE_EPILOGUE_COUNT) return;
+    /* nn.h's backward adds act'(z)·dy into a gradient: run it into a zeroed chunk, copy the chunk back */
+    enum { CHUNK = 4096 };
+    const int64_t nchunk = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static) if (n > PAR_ELEMS)
+    for (int64_t k = 0; k < nchunk; k++) {
+        float d[CHUNK] = {0};
+        const int64_t i0 = k * CHUNK, len = i0 + CHUNK < n ? CHUNK : n - i0;
+        switch (epilogue) {
+        case PARE_EPILOGUE_GELU: pare_gelu_backward(d, z + i0, dy + i0, len); break;
+        case PARE_EPILOGUE_GELU_ERF: pare_gelu_erf_backward(d, z + i0, dy + i0, len); break;
+        default: pare_relu_backward(d, z + i0, dy + i0, len); break;
+        }
+        memcpy(dy + i0, d, sizeof(float) * (size_t)len);
     }
 }

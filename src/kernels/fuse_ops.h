@@ -108,9 +108,10 @@ typedef enum pare_epilogue {
 /* "none", "gelu", "gelu_erf", "relu"; "?" out of range. */
 const char *pare_epilogue_name(int e);
 
-/* Linear epilogues (pare_epilogue): y (n) = act(z) (y may be z), and
- * dz (n) += act'(z) ⊙ dy. The fused Linear's loop for the formats whose kernel has no activation post-op. */
+/* Linear epilogues (pare_epilogue): y (n) = act(z) (y may be z); and the backward in place, dy (n) = act'(z) ⊙ dy
+ * (the output's gradient becomes the pre-activation's, which the Linear's backward then reads). The fused
+ * Linear's loop for the formats whose kernel has no activation post-op; NONE copies / leaves dy. */
 void pare_epilogue_forward(float *y, const float *z, int epilogue, int64_t n);
-void pare_epilogue_backward(float *dz, const float *z, const float *dy, int epilogue, int64_t n);
+void pare_epilogue_backward(float *dy, const float *z, int epilogue, int64_t n);
 
 #endif

@@ -114,9 +114,11 @@ static dnnl_primitive_desc_t make_pd(const pare_onednn_ip_types *t, int64_t M, i
     if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
     /* the scratchpad comes with each call (see the top of this file) */
     if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success) goto done;
-    if (post == PARE_ONEDNN_POST_GELU) {
-        if (dnnl_post_ops_create(&po) != dnnl_success ||
-            dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f) != dnnl_success ||
+    if (post != PARE_ONEDNN_POST_NONE) {
+        dnnl_alg_kind_t alg = post == PARE_ONEDNN_POST_GELU       ? dnnl_eltwise_gelu_tanh
+                              : post == PARE_ONEDNN_POST_GELU_ERF ? dnnl_eltwise_gelu_erf
+                                                                  : dnnl_eltwise_relu;
+        if (dnnl_post_ops_create(&po) != dnnl_success || dnnl_post_ops_append_eltwise(po, 1.0f, alg, 0.0f, 0.0f) != dnnl_success ||
             dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success)
             goto done;
     }
