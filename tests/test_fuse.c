@@ -20,10 +20,13 @@
 #include "compress/pass.h"
 #include "core/rng.h"
 #include "graph/exec.h"
+#include "graph/ops.h"
 #include "graph/rewrite.h"
 #include "graph/serialize.h"
+#include "graph/transform.h"
 #include "io/safetensors.h"
 #include "kernels/fuse_ops.h"
+#include "kernels/gemm.h"
 #include "kernels/nn.h"
 #include "model/transformer.h"
 #include "tap.h"
@@ -270,6 +273,44 @@ static void kernel_backward(void)
     free(da), free(db), free(dw), free(dbias);
 }
 
+/* The Linear epilogues: oneDNN's post-ops on packed weights and the loop, against the GEMM then nn.h's
+ * activation; the in-place backward against central differences. */
+typedef struct ectx { float *z, *R, *y; int e; int64_t n; } ectx;
+static double epi_loss(void *c)
+{
+    ectx *k = c;
+    pare_epilogue_forward(k->y, k->z, k->e, k->n);
+    return dot(k->y, k->R, k->n);
+}
+
+static void kernel_epilogues(void)
+{
+    enum { M = 37, N = 53, K = 29 };
+    float *x = randn(M * K, 1), *W = randn(N * K, 0.3f), *bias = randn(N, 0.3f), *ref = zeros(M * N), *y = zeros(M * N);
+    pare_f32_packed *wp = NULL;
+    if (!ok(pare_f32_weight_pack(&wp, W, N, K) == PARE_OK, "packed weights")) return;
+    for (int e = 0; e < PARE_EPILOGUE_COUNT; e++) {
+        pare_linear_f32_ref(ref, x, W, bias, M, N, K);
+        pare_epilogue_forward(ref, ref, e, M * N);
+        char what[96];
+        snprintf(what, sizeof what, "linear + %s: oneDNN post-op on packed weights = product then activation",
+                 pare_epilogue_name(e));
+        ok(pare_linear_f32_packed_act(y, x, wp, bias, M, e) == PARE_OK, "%s runs", what);
+        is_close_arr(y, ref, M * N, 1e-5, 1e-5, what);
+        if (e == PARE_EPILOGUE_NONE) continue;
+        ectx c = {randn(M * N, 1.5f), randn(M * N, 1), zeros(M * N), e, M * N};
+        float *g = zeros(M * N);
+        memcpy(g, c.R, sizeof(float) * M * N);
+        pare_epilogue_backward(g, c.z, e, M * N);
+        snprintf(what, sizeof what, "epilogue %s", pare_epilogue_name(e));
+        gradcheck(what, epi_loss, &c, c.z, g, M * N, 80, 1e-3);
+        free(c.z), free(c.R), free(c.y), free(g);
+    }
+    ok(pare_linear_f32_packed_act(y, x, wp, bias, M, 9) == PARE_EINVAL, "an unknown epilogue is refused: %s", pare_errmsg());
+    pare_f32_packed_free(wp);
+    free(x), free(W), free(bias), free(ref), free(y);
+}
+
 /* ---- models ---- */
 
 enum { B = 3, T = 9 };
@@ -506,6 +547,302 @@ static void save_load(pare_model *m, const char *what)
     pare_model_free(back);
 }
 
+/* ---- the fuse pass ---- */
+
+static pare_model *fuse(const pare_model *m, const char *rules, const char *layers)
+{
+    pare_kv kv[] = {{"rules", PARE_KV_STR, 0, rules}, {"layers", PARE_KV_STR, 0, layers ? layers : "*"}};
+    pare_model *out = NULL;
+    if (pare_apply(&out, m, "fuse", kv, 2) != PARE_OK) return NULL;
+    return out;
+}
+
+static int same_json(const pare_model *a, const pare_model *b)
+{
+    char *ja = NULL, *jb = NULL;
+    int same = pare_graph_to_json(a, &ja) == PARE_OK && pare_graph_to_json(b, &jb) == PARE_OK && !strcmp(ja, jb);
+    free(ja), free(jb);
+    return same;
+}
+
+/* Every parameter of a equals b's of the same name, bit for bit, and they have the same names. */
+static int same_weights(const pare_model *a, const pare_model *b)
+{
+    if (a->nparams != b->nparams) return 0;
+    for (int64_t i = 0; i < a->nparams; i++) {
+        int j = pare_model_find_param(b, a->params[i].name);
+        if (j < 0 || pare_param_numel(&a->params[i]) != pare_param_numel(&b->params[j]) ||
+            memcmp(a->params[i].blob->data, b->params[j].blob->data, sizeof(float) * (size_t)pare_param_numel(&a->params[i])))
+            return 0;
+    }
+    return 1;
+}
+
+/* Each rule alone keeps the unfused graph's function and changes what it says. */
+static void rules_alone(void)
+{
+    pare_model *u = build("encoder", 0, "post", "gelu_erf"), *ur = build("decoder", 0, "pre", "relu");
+    if (!u || !ur) return;
+    perturb(u), perturb(ur);
+    const int L = 2;
+    struct { const char *rule; pare_model *from; pare_op_id op; int want; const char *what; } cases[] = {
+        {"qkv", u, PARE_OP_LINEAR, count_op(u, PARE_OP_LINEAR) - 2 * L, "two Linears fewer per layer"},
+        {"strided", u, PARE_OP_HEAD_SPLIT, 0, "no head split left"},
+        {"strided", u, PARE_OP_HEAD_MERGE, 0, "no head merge left"},
+        {"softmax", u, PARE_OP_MASKED_SOFTMAX, L, "a masked softmax per layer"},
+        {"softmax", u, PARE_OP_DIV, 0, "no div left"},
+        {"attention", u, PARE_OP_ATTENTION, L, "an attention op per layer"},
+        {"attention", u, PARE_OP_BMM_QK, 0, "no batched product left"},
+        {"linear_gelu", u, PARE_OP_GELU, 0, "no GELU left"},
+        {"linear_relu", ur, PARE_OP_RELU, 0, "no ReLU left"},
+        {"linear_relu", u, PARE_OP_GELU, 2, "linear_relu leaves GELUs alone"},
+        {"add_layernorm", u, PARE_OP_ADD_LAYERNORM, 2 * L + 1, "post-LN: every Add + LayerNorm, and the embeddings'"},
+        {"add_layernorm", ur, PARE_OP_ADD_LAYERNORM, 2, "pre-LN: the embeddings' and the last Add + ln_f only (the residual "
+                                                       "stream is read twice)"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        pare_model *m = fuse(cases[c].from, cases[c].rule, NULL);
+        if (!ok(m != NULL, "fuse rules=%s runs", cases[c].rule)) {
+            diag("%s", pare_errmsg());
+            continue;
+        }
+        ok(count_op(m, cases[c].op) == cases[c].want, "  rules=%s: %s (%d %s)", cases[c].rule, cases[c].what,
+           count_op(m, cases[c].op), pare_op_name(cases[c].op));
+        char what[64];
+        snprintf(what, sizeof what, "  rules=%s vs unfused", cases[c].rule);
+        same_logits(m, cases[c].from, 1e-5, what);
+        pare_model_free(m);
+    }
+    pare_model_free(u), pare_model_free(ur);
+}
+
+/* All rules on the unfused graph give the fused builder's function; qkv + attention its very graph. */
+static void rules_together(void)
+{
+    const char *kinds[] = {"encoder", "decoder", "tagger"}, *norms[] = {"post", "pre", "pre"};
+    for (int k = 0; k < 3; k++) {
+        pare_model *u = build(kinds[k], 0, norms[k], "gelu"), *f = build(kinds[k], 1, norms[k], "gelu");
+        if (!u || !f) return;
+        perturb(u);
+        copy_weights(f, u);
+        pare_model *a = fuse(u, "qkv,attention", NULL), *b = fuse(u, "attention", NULL), *all = fuse(u, "all", NULL);
+        if (!ok(a && b && all, "%s: fuse qkv,attention / attention / all run", kinds[k])) {
+            diag("%s", pare_errmsg());
+            return;
+        }
+        ok(same_json(a, f) && same_weights(a, f),
+           "%s: rules=qkv,attention on the unfused graph give the fused builder's graph (same JSON) and weights bit for bit",
+           kinds[k]);
+        ok(same_json(b, f) && same_weights(b, f), "%s: rules=attention alone too (it stacks q, k, v itself)", kinds[k]);
+        same_logits(a, f, 0, "  identical graphs compute identical logits");
+        char what[80];
+        snprintf(what, sizeof what, "%s: rules=all vs the fused builder", kinds[k]);
+        same_logits(all, f, 1e-5, what);
+        ok(count_op(all, PARE_OP_GELU) == 0 && count_op(all, PARE_OP_ADD_LAYERNORM) >= 1 && count_op(all, PARE_OP_ATTENTION) == 2 &&
+               all->L == f->L && all->H == f->H && all->F == f->F,
+           "  rules=all: attention ops, no GELU node, Add+LayerNorm fused; the model's L, H, F kept");
+        pare_model *again = fuse(f, "all", NULL), *twice = fuse(all, "all", NULL);
+        ok(again && count_op(again, PARE_OP_ATTENTION) == 2 && count_op(again, PARE_OP_GELU) == 0,
+           "  the fused builder's graph: only its Linear+GELU and Add+LayerNorm fuse");
+        ok(twice && same_json(twice, all), "  fusing a fused graph again changes nothing");
+        pare_model_free(u), pare_model_free(f), pare_model_free(a), pare_model_free(b), pare_model_free(all);
+        pare_model_free(again), pare_model_free(twice);
+    }
+}
+
+/* Backward through the fused ops: the fused model's gradients equal the unfused model's (same weights), and
+ * central differences. */
+static void fused_gradients(const char *rules)
+{
+    pare_model *u = build("encoder", 0, "post", "gelu"), *fz = NULL;
+    if (!u) return;
+    perturb(u);
+    fz = fuse(u, rules, NULL);
+    if (!ok(fz != NULL, "rules=%s: fused", rules)) return;
+    pare_exec *xu = NULL, *xf = NULL;
+    if (!ok(pare_model_alloc_grads(u) == PARE_OK && pare_model_alloc_grads(fz) == PARE_OK &&
+                pare_exec_new(&xu, u, B, T, PARE_EXEC_TRAIN) == PARE_OK && pare_exec_new(&xf, fz, B, T, PARE_EXEC_TRAIN) == PARE_OK &&
+                pare_exec_bind(xu, tok, len, lab) == PARE_OK && pare_exec_bind(xf, tok, len, lab) == PARE_OK,
+            "  training executors"))
+        return;
+    pare_model_zero_grad(u), pare_model_zero_grad(fz);
+    pare_exec_forward(xu), pare_exec_backward(xu);
+    pare_exec_forward(xf), pare_exec_backward(xf);
+    double worst = 0, gmax = 1e-12;
+    const char *where = "-";
+    for (int64_t i = 0; i < fz->nparams; i++) {
+        const pare_param *p = &fz->params[i];
+        if (!p->grad) continue;
+        const char *qkv = strstr(p->name, "attn.qkv.");
+        int64_t n = pare_param_numel(p), parts = qkv ? 3 : 1;
+        for (int s = 0; s < parts; s++) {
+            char name[PARE_NAME_MAX + 8];
+            if (qkv) snprintf(name, sizeof name, "%.*sattn.%c.%s", (int)(qkv - p->name), p->name, "qkv"[s], qkv + 9);
+            else snprintf(name, sizeof name, "%s", p->name);
+            int j = pare_model_find_param(u, name);
+            for (int64_t e = 0; j >= 0 && e < n / parts; e++) {
+                double a = p->grad[s * (n / parts) + e], b = u->params[j].grad[e];
+                gmax = fmax(gmax, fabs(b));
+                if (fabs(a - b) > worst) worst = fabs(a - b), where = p->name;
+            }
+            if (j < 0) worst = INFINITY, where = p->name;
+        }
+    }
+    ok(fabs(xu->loss - xf->loss) <= 1e-5 * fabs(xu->loss) && worst <= 1e-5 * gmax,
+       "  rules=%s: loss and every gradient equal the unfused model's (max diff %.1e of %.1e, at %s)", rules, worst, gmax, where);
+    double fd = 0;
+    pare_rng r;
+    pare_rng_seed(&r, 4);
+    for (int64_t i = 0; i < fz->nparams; i++) {
+        pare_param *p = &fz->params[i];
+        if (!p->trainable || strstr(p->name, ".bias")) continue;
+        for (int k = 0; k < 2; k++) {
+            int64_t j = (int64_t)pare_rng_below(&r, (uint64_t)pare_param_numel(p));
+            float keep = p->blob->data[j];
+            p->blob->data[j] = keep + 1e-2f;
+            pare_exec_forward(xf);
+            double lp = xf->loss;
+            p->blob->data[j] = keep - 1e-2f;
+            pare_exec_forward(xf);
+            double lm = xf->loss;
+            p->blob->data[j] = keep;
+            double num = (lp - lm) / 2e-2;
+            fd = fmax(fd, fabs(num - p->grad[j]) / (1e-2 + fabs(num) + fabs(p->grad[j])));
+        }
+    }
+    ok(fd < 2e-2, "  rules=%s: gradients match central differences (worst %.1e)", rules, fd);
+    pare_exec_free(xu), pare_exec_free(xf);
+    pare_model_free(u), pare_model_free(fz);
+}
+
+/* What does not match is left alone; what cannot be fused is refused by name. */
+static void ignores_and_refuses(void)
+{
+    pare_model *u = build("encoder", 0, "post", "gelu");
+    if (!u) return;
+    perturb(u);
+    pare_model *m = fuse(u, "all", "enc.0.*");
+    ok(m && count_op(m, PARE_OP_ATTENTION) == 1 && count_op(m, PARE_OP_SOFTMAX) == 1 && count_op(m, PARE_OP_GELU) == 1,
+       "layers=enc.0.*: layer 0 fused, layer 1 left as it was");
+    if (m) same_logits(m, u, 1e-5, "  half fused vs unfused");
+    pare_model_free(m);
+    ok(!fuse(u, "qkv,gelu", NULL) && strstr(pare_errmsg(), "'gelu' is not a rule") && strstr(pare_errmsg(), "linear_gelu"),
+       "an unknown rule is refused, naming the valid ones: %s", pare_errmsg());
+    ok(!fuse(u, "all", "dec.*") && strstr(pare_errmsg(), "matches no node"), "layers matching nothing is refused: %s", pare_errmsg());
+    /* a pattern whose intermediate value something else reads: the probabilities of layer 1 under a loss */
+    pare_model *c = pare_model_clone(u);
+    int p1 = pare_model_find_value(c, "enc.1.attn.softmax");
+    int t = pare_model_add_target(c, "teacher.att", PARE_ROWS_CACHE_ATT, 3);
+    int l = p1 >= 0 && t >= 0 ? pare_model_add_loss(c, PARE_OP_MSE, "att.mse", p1, t, 0.5f, 0) : -1;
+    m = l >= 0 ? fuse(c, "all", NULL) : NULL;
+    ok(m && count_op(m, PARE_OP_ATTENTION) == 1 && pare_model_find_value(m, "enc.1.attn.softmax") >= 0,
+       "probabilities read by a loss: that layer's softmax and attention are not fused, the other layer's are");
+    pare_model_free(m), pare_model_free(c);
+    /* quantized projections cannot be stacked */
+    pare_kv q[] = {{"layers", PARE_KV_STR, 0, "*.attn.*"}};
+    pare_model *qm = NULL;
+    ok(pare_apply(&qm, u, "dynamic_int8", q, 1) == PARE_OK && !fuse(qm, "qkv", NULL) && strstr(pare_errmsg(), "enc.0.attn.q") &&
+           strstr(pare_errmsg(), "quantize"),
+       "int8 q/k/v are refused by qkv: %s", pare_errmsg());
+    m = qm ? fuse(qm, "strided,softmax,linear_gelu,add_layernorm", NULL) : NULL;
+    ok(m && count_op(m, PARE_OP_MASKED_SOFTMAX) == 2, "the other rules fuse an int8 graph");
+    if (m) same_logits(m, qm, 1e-5, "  fused int8 vs int8");
+    pare_model_free(m), pare_model_free(qm);
+    pare_model_free(u);
+}
+
+/* The qat pass's two transforms on Linear `name`: the weight's per-channel log-scales learned, the input's per
+ * tensor at log(ascale). */
+static pare_status attach_qat(pare_model *m, const char *name, int bits, float ascale)
+{
+    int node = pare_model_find_node(m, name);
+    if (node < 0) return pare_fail(PARE_EINVAL, "no node %s", name);
+    const pare_param *w = &m->params[m->nodes[node].param[0]];
+    int64_t N = w->shape[0], K = w->shape[1];
+    char nm[PARE_NAME_MAX + 16];
+    snprintf(nm, sizeof nm, "%s.wscale", name);
+    int pw = pare_model_add_param(m, nm, 1, (int64_t[]){N, 1}, 1);
+    snprintf(nm, sizeof nm, "%s.ascale", name);
+    int pa = pare_model_add_param(m, nm, 1, (int64_t[]){1, 1}, 1);
+    if (pw < 0 || pa < 0) return PARE_ENOMEM;
+    const float *W = m->params[m->nodes[node].param[0]].blob->data;
+    float qmax = (float)((1 << (bits - 1)) - 1);
+    for (int64_t r = 0; r < N; r++) {
+        float a = 0;
+        for (int64_t k = 0; k < K; k++) a = fmaxf(a, fabsf(W[r * K + k]));
+        m->params[pw].blob->data[r] = logf(a / qmax);
+    }
+    m->params[pa].blob->data[0] = logf(ascale);
+    pare_transform tw = {.kind = PARE_TF_FAKE_QUANT, .operand = PARE_TF_WEIGHT, .bits = bits, .learn = 1, .aux = {pw, -1}};
+    pare_transform ta = {.kind = PARE_TF_FAKE_QUANT, .operand = PARE_TF_INPUT, .bits = bits, .learn = 1, .aux = {pa, -1}};
+    PARE_TRY(pare_node_attach(m, node, &tw));
+    return pare_node_attach(m, node, &ta);
+}
+
+/* Quantization after fusion, weight transforms before and after it, and fused graphs through checkpoints. */
+static void composes(void)
+{
+    pare_model *u = build("encoder", 0, "post", "gelu"), *all = NULL, *q = NULL, *qu = NULL;
+    if (!u) return;
+    perturb(u);
+    all = fuse(u, "all", NULL);
+    if (!all) return;
+    pare_kv kv[] = {{"layers", PARE_KV_STR, 0, "*"}};
+    ok(pare_apply(&q, all, "dynamic_int8", kv, 1) == PARE_OK && pare_apply(&qu, u, "dynamic_int8", kv, 1) == PARE_OK,
+       "dynamic_int8 after fuse (and on the unfused graph)");
+    int qkv = q ? pare_model_find_param(q, "enc.0.attn.qkv.weight") : -1, up = q ? pare_model_find_node(q, "enc.0.ffn.up") : -1;
+    ok(qkv >= 0 && q->params[qkv].format == PARE_FMT_I8_CHANNEL && up >= 0 && q->nodes[up].a.epilogue == PARE_EPILOGUE_GELU &&
+           q->params[q->nodes[up].param[0]].format == PARE_FMT_I8_CHANNEL,
+       "  the stacked projection and the Linear+GELU are int8");
+    if (q && qu) same_logits(q, qu, 1e-4, "  int8 fused vs int8 unfused");
+    save_load(all, "all rules fused");
+    /* masks before fusing are stacked with the weights; after fusing they sit on the fused Linears */
+    pare_kv pk[] = {{"sparsity", PARE_KV_NUM, 0.5, NULL}};
+    pare_model *pr = NULL, *prf = NULL, *fpr = NULL;
+    ok(pare_apply(&pr, u, "prune_magnitude", pk, 1) == PARE_OK && (prf = fuse(pr, "all", NULL)) != NULL &&
+           pare_apply(&fpr, all, "prune_magnitude", pk, 1) == PARE_OK,
+       "prune_magnitude then fuse, and fuse then prune_magnitude");
+    if (prf) {
+        int n = pare_model_find_node(prf, "enc.1.attn.qkv");
+        ok(n >= 0 && prf->nodes[n].ntf == 1 && prf->nodes[n].tf[0].kind == PARE_TF_MASK &&
+               pare_param_numel(&prf->params[prf->nodes[n].tf[0].aux[0]]) == 3 * 24 * 24,
+           "  the q, k, v masks are stacked into one (3C, C) mask on the stacked projection");
+        same_logits(prf, pr, 1e-5, "  pruned then fused vs pruned");
+    }
+    if (fpr) {
+        int n = pare_model_find_node(fpr, "enc.0.ffn.up");
+        ok(n >= 0 && fpr->nodes[n].ntf == 1 && fpr->nodes[n].a.epilogue, "  a mask on the fused Linear+GELU");
+        save_load(fpr, "fused then pruned");
+    }
+    /* QAT's fake quantization (as the qat pass attaches it): the per-channel weight scales are stacked; an input
+     * scale per tensor must be the same for q, k and v (they read one input) */
+    pare_model *qat = pare_model_clone(u), *qatf = NULL, *bad = NULL;
+    int fits = 1;
+    for (int j = 0; j < 3 && fits; j++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "enc.1.attn.%c", "qkv"[j]);
+        fits = attach_qat(qat, nm, 4, j == 0 ? 0.5f : 0.5f) == PARE_OK;
+    }
+    ok(fits && (qatf = fuse(qat, "all", NULL)) != NULL, "4-bit QAT transforms on q, k, v, then fuse");
+    if (qatf) {
+        int n = pare_model_find_node(qatf, "enc.1.attn.qkv");
+        ok(n >= 0 && qatf->nodes[n].ntf == 2 && pare_param_numel(&qatf->params[qatf->nodes[n].tf[0].aux[0]]) == 3 * 24 &&
+               !strcmp(qatf->params[qatf->nodes[n].tf[0].aux[0]].name, "enc.1.attn.qkv.wscale"),
+           "  the stacked projection carries the stacked per-channel scales (enc.1.attn.qkv.wscale, 3C)");
+        same_logits(qatf, qat, 1e-5, "  QAT then fused vs QAT");
+    } else diag("%s", pare_errmsg());
+    bad = pare_model_clone(u);
+    for (int j = 0; j < 3 && fits; j++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "enc.0.attn.%c", "qkv"[j]);
+        fits = attach_qat(bad, nm, 4, 0.5f + 0.1f * (float)j) == PARE_OK;
+    }
+    ok(fits && !fuse(bad, "qkv", NULL) && strstr(pare_errmsg(), "different scales"),
+       "input scales that differ between q, k and v are refused: %s", pare_errmsg());
+    pare_model_free(pr), pare_model_free(prf), pare_model_free(fpr), pare_model_free(qat), pare_model_free(qatf), pare_model_free(bad);
+    pare_model_free(u), pare_model_free(all), pare_model_free(q), pare_model_free(qu);
+}
+
 static void refusals(void)
 {
     pare_kv kv[] = {{"vocab", PARE_KV_NUM, 13, NULL}, {"max_T", PARE_KV_NUM, 16, NULL}, {"fused", PARE_KV_BOOL, 0, NULL},
@@ -528,6 +865,7 @@ int main(void)
     for (int i = 0; i < B * T; i++) tok[i] = (int32_t)pare_rng_below(&g_rng, 13), lab[i] = (int32_t)(i % 3);
     kernel_chain();
     kernel_backward();
+    kernel_epilogues();
     unfused_builder();
     unfused_gradients();
     pare_model *u = build("decoder", 0, "pre", "gelu");
@@ -537,5 +875,11 @@ int main(void)
     }
     pare_model_free(u);
     refusals();
+    rules_alone();
+    rules_together();
+    fused_gradients("all");
+    fused_gradients("qkv,strided,softmax,linear_gelu,add_layernorm");
+    ignores_and_refuses();
+    composes();
     return tap_done();
 }

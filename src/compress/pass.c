@@ -34,6 +34,7 @@ static const pare_pass *const passes[] = {
     [PARE_PASS_KRONECKER] = &pare_pass_kronecker,
     [PARE_PASS_TENSOR_TRAIN] = &pare_pass_tensor_train,
     [PARE_PASS_PRUNE_TOKENS] = &pare_pass_prune_tokens,
+    [PARE_PASS_FUSE] = &pare_pass_fuse,
 };
 _Static_assert(sizeof passes / sizeof passes[0] == PARE_PASS_COUNT, "pass registry out of date with pare_pass_id");
 

@@ -71,6 +71,7 @@ typedef enum pare_pass_id {
     PARE_PASS_KRONECKER,      /* lowrank/kronecker.c: sums of Kronecker products, a tt_linear node (issue 13) */
     PARE_PASS_TENSOR_TRAIN,   /* lowrank/tensor_train.c: TT-matrices by TT-SVD, a tt_linear node (issue 13) */
     PARE_PASS_PRUNE_TOKENS,   /* prune/tokens.c: token pruning between layers, shorter sequences (issue 13) */
+    PARE_PASS_FUSE,           /* fuse/fuse.c: operator fusion as a graph rewrite, one rule per fusion (issue 15) */
     PARE_PASS_COUNT
 } pare_pass_id;
 
@@ -82,5 +83,6 @@ extern const pare_pass pare_pass_prune_magnitude, pare_pass_prune_snip, pare_pas
 extern const pare_pass pare_pass_prune_neurons, pare_pass_prune_heads, pare_pass_prune_layers;
 extern const pare_pass pare_pass_sparsegpt, pare_pass_dequantize, pare_pass_prune_tokens;
 extern const pare_pass pare_pass_kronecker, pare_pass_tensor_train;
+extern const pare_pass pare_pass_fuse;
 
 #endif
