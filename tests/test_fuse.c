@@ -307,6 +307,27 @@ static void kernel_epilogues(void)
         free(c.z), free(c.R), free(c.y), free(g);
     }
     ok(pare_linear_f32_packed_act(y, x, wp, bias, M, 9) == PARE_EINVAL, "an unknown epilogue is refused: %s", pare_errmsg());
+    /* int8: the activation in the dequantization pass = the int8 Linear then the activation, bit for bit (with
+     * LLM.int8() outlier columns too) */
+    pare_i8_weight wq;
+    if (ok(pare_i8_weight_quantize(&wq, W, N, K) == PARE_OK, "int8 weights")) {
+        for (int outl = 0; outl < 2; outl++) {
+            pare_i8_act act = {.mode = PARE_ACT_DYN_TOKEN, .symmetric = 1, .outlier_threshold = outl ? 1.5f : 0.0f};
+            size_t wsb = pare_linear_i8_act_workspace(M, N, K, &act);
+            void *ws = aligned_alloc(64, (wsb + 63) / 64 * 64);
+            float *y8 = zeros(M * N), *r8 = zeros(M * N);
+            for (int e = 1; e < PARE_EPILOGUE_COUNT && ws; e++) {
+                pare_status a1 = pare_linear_i8_act(r8, x, &wq, W, bias, M, &act, ws, NULL);
+                pare_epilogue_forward(r8, r8, e, M * N);
+                pare_status a2 = pare_linear_i8_act_epilogue(y8, x, &wq, W, bias, M, &act, ws, NULL, e);
+                ok(a1 == PARE_OK && a2 == PARE_OK && !memcmp(y8, r8, sizeof(float) * M * N),
+                   "int8 GEMM + dequantize + %s in one pass = int8 Linear then %s, bit for bit%s", pare_epilogue_name(e),
+                   pare_epilogue_name(e), outl ? " (LLM.int8() outlier columns)" : "");
+            }
+            free(ws), free(y8), free(r8);
+        }
+        pare_i8_weight_free(&wq);
+    }
     pare_f32_packed_free(wp);
     free(x), free(W), free(bias), free(ref), free(y);
 }

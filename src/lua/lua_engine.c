@@ -1350,6 +1350,7 @@ static int model_info(lua_State *L)
     lua_pushboolean(L, strstr(m->applied, "inject_outliers") != NULL), lua_setfield(L, -2, "outliers_injected");
     lua_pushinteger(L, pare_model_param_count(m)), lua_setfield(L, -2, "params");
     lua_pushinteger(L, pare_attn_layers(m)), lua_setfield(L, -2, "attention_layers");
+    lua_pushinteger(L, m->nnodes), lua_setfield(L, -2, "nodes"); /* graph nodes: what fusion (the fuse pass) reduces */
     /* each ATTENTION node's configuration, canonically ("full" for dense), in node order, joined by ';' (a
      * string, as every other field: info tables compare by value) */
     luaL_Buffer ab;
