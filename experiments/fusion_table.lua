@@ -2,17 +2,26 @@
 -- unfused (model option fused=false: separate Q, K, V Linears, attention as head split, Q·Kᵀ, div, mask,
 -- softmax, P·V, head merge, Linear then GELU, Add then LayerNorm) with each rule of the fuse pass applied
 -- alone, with all of them, and of the fused builder's graph (what pare builds by default), at batch 1 and 8,
--- T = 128, on a BERT-base-shaped encoder (12 × 768, 12 heads, FFN 3072, post-LN, GELU erf) and a small one.
--- ReLU variants of both measure linear_relu. speedup = the unfused graph's median latency / the row's, both
--- measured in this run, so only ratios within one run mean anything on a shared machine; the load average
--- (/proc/loadavg) is recorded with every row and as a file attribute. Weights are random: latency does not
--- depend on their values. docs/fusion.md has a run's table.
+-- T = 128, on a BERT-base-shaped encoder (12 × 768, 12 heads, FFN 3072, post-LN, GELU erf) and a small one
+-- (4 × 256); ReLU variants of both measure linear_relu. Weights are random: latency does not depend on them.
 --
---   pare run experiments/fusion_table.lua [models=base,small] [batches=1,8] [T=128] [repeats=5] [threads=1]
---        [fresh=1]
+-- The variants of one (model, act, batch) are timed interleaved: `rounds` rounds, each timing every variant
+-- (m:bench, `repeats` forwards after `warmup`), so a shared machine's load falls on all of them alike. Two clocks:
+-- cpu_ms, the median of the process's CPU time per forward (one thread: the time computed, not the time spent
+-- waiting for a core — on a loaded machine the wall clock of the same graph varies 2×, this by a few %), and
+-- latency_ms, the wall-clock median (latency_min_ms its fastest). speedup = the unfused graph's cpu_ms / the
+-- row's; speedup_wall the same of the wall-clock medians. Both are ratios within one run: only those mean
+-- anything on a shared machine. The load average (/proc/loadavg) is recorded with every row.
+-- Table "ops": where the time goes, per op kind (m:bench's profiled forward, the median over the rounds), so
+-- the time a rule removes (the GELU op, the head copies, the separate softmax) can be read beside what it
+-- adds to the op that absorbs it. docs/fusion.md has a run's tables.
+--
+--   pare run experiments/fusion_table.lua [models=base,small] [batches=1,8] [T=128] [rounds=4] [repeats=2]
+--        [warmup=1] [threads=1] [fresh=1]
 local pare = require "pare"
 local a = pare.args
-local threads, T, repeats = tonumber(a.threads) or 1, tonumber(a.T) or 128, tonumber(a.repeats) or 5
+local threads, T = tonumber(a.threads) or 1, tonumber(a.T) or 128
+local rounds, repeats, warmup = tonumber(a.rounds) or 4, tonumber(a.repeats) or 2, tonumber(a.warmup) or 1
 local batches = pare.numbers(a.batches, {1, 8})
 local models = {}
 for w in tostring(a.models or "base,small"):gmatch("[^,]+") do models[#models + 1] = w end
@@ -33,18 +42,25 @@ end
 local exp = pare.experiment("fusion_table", {fresh = tostring(a.fresh) == "1"})
 exp:attr("threads", threads)
 exp:attr("load_at_start", loadavg())
-exp:table("latency", {"model", "act", "batch", "rules", "series", "latency_ms", "latency_lo_ms", "latency_hi_ms", "speedup",
-                      "nodes", "activation_mb", "gflop", "load", "threads",
-                      units = {latency_ms = "ms", latency_lo_ms = "ms", latency_hi_ms = "ms", activation_mb = "MB"},
-                      labels = {speedup = "speed-up over the unfused graph (same run)", rules = "fuse rules",
+exp:table("latency", {"model", "act", "batch", "rules", "series", "cpu_ms", "speedup", "latency_ms", "latency_min_ms",
+                      "speedup_wall", "samples", "nodes", "activation_mb", "gflop", "load", "threads",
+                      units = {cpu_ms = "ms", latency_ms = "ms", latency_min_ms = "ms", activation_mb = "MB"},
+                      labels = {speedup = "speed-up over the unfused graph (CPU time, same run)",
+                                speedup_wall = "speed-up over the unfused graph (wall clock, same run)",
+                                rules = "fuse rules", cpu_ms = "forward CPU time (median)",
                                 latency_ms = "forward latency (median)", nodes = "graph nodes",
                                 activation_mb = "planned activation memory"},
-                      types = {speedup = "float", load = "float", gflop = "float", activation_mb = "float"}})
+                      types = {speedup = "float", speedup_wall = "float", load = "float", gflop = "float",
+                               activation_mb = "float", latency_ms = "float", latency_min_ms = "float", cpu_ms = "float"}})
+
+exp:table("ops", {"model", "act", "batch", "rules", "op", "ms", "share", units = {ms = "ms"},
+                  labels = {ms = "time in the op (profiled forward, median)", share = "share of the forward"},
+                  types = {ms = "float", share = "float"}})
 
 -- the rows of one (model, act): the unfused graph first (the speed-ups' denominator), then each rule alone,
 -- all of them, and the fused builder
 local gelu_rules = {"none", "qkv", "strided", "softmax", "attention", "linear_gelu", "add_layernorm", "all", "builder"}
-local relu_rules = {"none", "linear_relu", "all", "builder"}
+local relu_rules = {"none", "linear_relu", "all"}
 
 for _, name in ipairs(models) do
   local s = shapes[name] or error("fusion_table: models=" .. name .. " (valid: base, small)")
@@ -56,30 +72,50 @@ for _, name in ipairs(models) do
     end
     local unfused = build(false)
     for _, B in ipairs(batches) do
-      local base_ms -- the unfused graph's latency in this group: measured first, or read back on a resumed run
-      for _, r in ipairs(exp:has("latency", {model = name, act = act, batch = B, rules = "none"}) and exp:rows("latency") or {}) do
-        if r.model == name and r.act == act and r.batch == B and r.rules == "none" then base_ms = r.latency_ms end
-      end
-      for _, rules in ipairs(act == "relu" and relu_rules or gelu_rules) do
-        if not exp:has("latency", {model = name, act = act, batch = B, rules = rules}) then
-          local m = rules == "none" and unfused or rules == "builder" and build(true) or unfused:apply("fuse", {rules = rules})
-          local load = loadavg()
-          local b = m:bench{batch = B, T = T, repeats = repeats, warmup = 2, warmup_min_s = 0.5, warmup_max_s = 5}
-          if rules == "none" then base_ms = b.median_ms end
-          exp:record("latency", {model = name, act = act, batch = B, rules = rules,
-                                 series = string.format("%s %s b%d", name, act, B),
-                                 latency_ms = b.median_ms, latency_lo_ms = b.ci_lo_ms, latency_hi_ms = b.ci_hi_ms,
-                                 speedup = base_ms / b.median_ms, nodes = m:info().nodes,
-                                 activation_mb = b.activation_bytes / 1e6, gflop = b.flops / 1e9, load = load,
-                                 threads = threads})
+      if not exp:has("latency", {model = name, act = act, batch = B, rules = "none"}) then
+        local variants, samples, cpu, info, opms = {}, {}, {}, {}, {}
+        for k, rules in ipairs(act == "relu" and relu_rules or gelu_rules) do
+          variants[k] = {rules = rules, m = rules == "none" and unfused or rules == "builder" and build(true)
+                                           or unfused:apply("fuse", {rules = rules})}
+          samples[k], cpu[k], opms[k] = {}, {}, {}
+        end
+        local load = loadavg()
+        for _ = 1, rounds do
+          for k, v in ipairs(variants) do
+            local b = v.m:bench{batch = B, T = T, repeats = repeats, warmup = warmup, warmup_min_s = 0, warmup_max_s = 60}
+            for _, ms in ipairs(b.samples_ms) do samples[k][#samples[k] + 1] = ms end
+            for _, ms in ipairs(b.cpu_samples_ms) do cpu[k][#cpu[k] + 1] = ms end
+            for op, ms in pairs(b.ms_by_op) do
+              opms[k][op] = opms[k][op] or {}
+              table.insert(opms[k][op], ms)
+            end
+            info[k] = b
+          end
+        end
+        local function min(xs) local m = math.huge; for _, x in ipairs(xs) do m = math.min(m, x) end; return m end
+        local base_med, base_cpu = pare.stats.median(samples[1]), pare.stats.median(cpu[1])
+        for k, v in ipairs(variants) do
+          local med, c = pare.stats.median(samples[k]), pare.stats.median(cpu[k])
+          exp:record("latency", {model = name, act = act, batch = B, rules = v.rules,
+                                 series = string.format("%s %s b%d", name, act, B), cpu_ms = c, speedup = base_cpu / c,
+                                 latency_ms = med, latency_min_ms = min(samples[k]), speedup_wall = base_med / med,
+                                 samples = #samples[k], nodes = v.m:info().nodes,
+                                 activation_mb = info[k].activation_bytes / 1e6, gflop = info[k].flops / 1e9,
+                                 load = load, threads = threads})
+          local ops, total = {}, 0
+          for op, xs in pairs(opms[k]) do ops[#ops + 1] = {op, pare.stats.median(xs)}; total = total + ops[#ops][2] end
+          table.sort(ops, function(x, y) return x[1] < y[1] end)
+          for _, o in ipairs(ops) do
+            exp:record("ops", {model = name, act = act, batch = B, rules = v.rules, op = o[1], ms = o[2], share = o[2] / total})
+          end
         end
       end
     end
   end
 end
 
-pare.print_table(exp, "latency", {columns = {"model", "act", "batch", "rules", "latency_ms", "speedup", "nodes",
-                                             "activation_mb", "load"}})
+pare.print_table(exp, "latency", {columns = {"model", "act", "batch", "rules", "cpu_ms", "speedup", "latency_ms",
+                                             "speedup_wall", "nodes", "activation_mb", "load"}})
 exp:plot{table = "latency", name = "speedup", x = "rules", y = "speedup", by = "series", kind = "bars",
          title = string.format("Fusion: speed-up over the unfused graph (forward, T=%d, %d thread%s)", T, threads,
                                threads > 1 and "s" or "")}

@@ -772,6 +772,43 @@ static void ignores_and_refuses(void)
     pare_model_free(u);
 }
 
+/* Gradients of m's trainable weights (not biases) against central differences, two coordinates each. */
+static void grad_fd(pare_model *m, const char *what)
+{
+    pare_exec *x = NULL;
+    if (pare_model_alloc_grads(m) != PARE_OK || pare_exec_new(&x, m, B, T, PARE_EXEC_TRAIN) != PARE_OK ||
+        pare_exec_bind(x, tok, len, lab) != PARE_OK) {
+        ok(0, "%s: training executor: %s", what, pare_errmsg());
+        pare_exec_free(x);
+        return;
+    }
+    pare_model_zero_grad(m);
+    pare_exec_forward(x), pare_exec_backward(x);
+    double fd = 0;
+    const char *where = "-";
+    pare_rng r;
+    pare_rng_seed(&r, 6);
+    for (int64_t i = 0; i < m->nparams; i++) {
+        pare_param *p = &m->params[i];
+        if (!p->trainable || !p->grad || strstr(p->name, ".bias")) continue;
+        for (int k = 0; k < 2; k++) {
+            int64_t j = (int64_t)pare_rng_below(&r, (uint64_t)pare_param_numel(p));
+            float keep = p->blob->data[j];
+            p->blob->data[j] = keep + 1e-2f;
+            pare_exec_forward(x);
+            double lp = x->loss;
+            p->blob->data[j] = keep - 1e-2f;
+            pare_exec_forward(x);
+            double lm = x->loss;
+            p->blob->data[j] = keep;
+            double num = (lp - lm) / 2e-2, err = fabs(num - p->grad[j]) / (1e-2 + fabs(num) + fabs(p->grad[j]));
+            if (err > fd) fd = err, where = p->name;
+        }
+    }
+    ok(fd < 2e-2, "%s: gradients match central differences (worst %.1e at %s)", what, fd, where);
+    pare_exec_free(x);
+}
+
 /* The qat pass's two transforms on Linear `name`: the weight's per-channel log-scales learned, the input's per
  * tensor at log(ascale). */
 static pare_status attach_qat(pare_model *m, const char *name, int bits, float ascale)
@@ -834,6 +871,7 @@ static void composes(void)
         int n = pare_model_find_node(fpr, "enc.0.ffn.up");
         ok(n >= 0 && fpr->nodes[n].ntf == 1 && fpr->nodes[n].a.epilogue, "  a mask on the fused Linear+GELU");
         save_load(fpr, "fused then pruned");
+        grad_fd(fpr, "fused then pruned (masked Linear+GELU, Add+LayerNorm, attention)");
     }
     /* QAT's fake quantization (as the qat pass attaches it): the per-channel weight scales are stacked; an input
      * scale per tensor must be the same for q, k and v (they read one input) */

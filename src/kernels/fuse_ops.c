@@ -203,8 +203,8 @@ PARE_HOT void pare_masked_softmax_forward(float *P, const float *S, float s, con
                 float *p = P + r;
                 const float *x = S + r;
                 if (ke > 0) {
-                    float mx = x[0] / s;
-                    for (int64_t j = 1; j < ke; j++) mx = fmaxf(mx, x[j] / s);
+                    /* max_j (x_j / s) = (max_j x_j) / s exactly: division by s > 0 rounds monotonically */
+                    const float mx = nn_rowmax(x, ke) / s;
                     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
                     for (int64_t j = 0; j < ke; j++) {

@@ -2,6 +2,8 @@
  *
  *   y(M,N) = x(M,K) · W(N,K)^T + bias(N)            pare_linear_f32_packed
  *   y(M,N) = gelu_tanh(x(M,K) · W(N,K)^T + bias(N))  pare_linear_f32_packed_gelu
+ *   y(M,N) = act(x(M,K) · W(N,K)^T + bias(N))        pare_linear_f32_packed_act (GELU tanh / erf, ReLU: the
+ *                                                    fuse pass's Linear+activation, docs/fusion.md)
  *
  * oneDNN 2.6's inner-product primitive (forward_inference), f32 src / weights / dst, bias fused, GELU
  * as an eltwise post-op. pare_f32_weight_pack asks oneDNN which weight layout it prefers
@@ -20,7 +22,8 @@
  *
  * Deliberately not here: backward (training keeps plain W and pare_linear_f32_backward), other
  * storage formats. Entry points: pare_f32_weight_pack, pare_f32_packed_free, pare_f32_packed_bytes,
- * pare_f32_packed_shape, pare_f32_packed_impl, pare_linear_f32_packed, pare_linear_f32_packed_gelu.
+ * pare_f32_packed_shape, pare_f32_packed_impl, pare_linear_f32_packed, pare_linear_f32_packed_gelu,
+ * pare_linear_f32_packed_act.
  */
 #include "kernels/gemm.h"
 

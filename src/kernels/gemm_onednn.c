@@ -4,7 +4,8 @@
  *
  *   dst(M,N) = post(src(M,K) · W(N,K)^T + bias(N))      oneDNN inner product, forward_inference
  *
- * Users: gemm_f32_packed.c (f32 src / weights / dst, f32 bias, optional GELU post-op) and the int8
+ * Users: gemm_f32_packed.c (f32 src / weights / dst, f32 bias, optional eltwise post-op: GELU tanh, GELU
+ * erf or ReLU) and the int8
  * Linear's VNNI u8s8 path (gemm_i8_products.c) (u8 src, s8 weights, s32 dst, no bias, no post-op). They differ only in data types,
  * bias and post-op; docs/kernels.md has the measurements behind the inner product on reordered weights
  * (it does not repack W per call as dnnl_sgemm / dnnl_gemm_u8s8s32 do).
@@ -27,7 +28,8 @@
  * through pare_fail("<what>: ..."); with NULL nothing is reported, only the status returned (the int8
  * path then falls back to dnnl_gemm_u8s8s32 and must not leave a message behind).
  *
- * Deliberately not here: the public API's argument checks (the users do them), scales, other post-ops,
+ * Deliberately not here: the public API's argument checks (the users do them), scales, other post-ops
+ * (binary, sums),
  * backward. Entry points: pare_onednn_engine, pare_onednn_ip_pack / _free / _bytes / _shape / _impl,
  * pare_onednn_ip_run (declared in gemm_internal.h).
  */
