@@ -72,6 +72,7 @@ typedef enum pare_pass_id {
     PARE_PASS_TENSOR_TRAIN,   /* lowrank/tensor_train.c: TT-matrices by TT-SVD, a tt_linear node (issue 13) */
     PARE_PASS_PRUNE_TOKENS,   /* prune/tokens.c: token pruning between layers, shorter sequences (issue 13) */
     PARE_PASS_BF16,           /* quant/half.c: Linears in bf16 / f16 on real kernels (issue 15) */
+    PARE_PASS_FUSE,           /* fuse/fuse.c: operator fusion as a graph rewrite, one rule per fusion (issue 15) */
     PARE_PASS_COUNT
 } pare_pass_id;
 
@@ -84,5 +85,6 @@ extern const pare_pass pare_pass_prune_neurons, pare_pass_prune_heads, pare_pass
 extern const pare_pass pare_pass_sparsegpt, pare_pass_dequantize, pare_pass_prune_tokens;
 extern const pare_pass pare_pass_kronecker, pare_pass_tensor_train;
 extern const pare_pass pare_pass_bf16;
+extern const pare_pass pare_pass_fuse;
 
 #endif

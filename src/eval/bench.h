@@ -18,6 +18,9 @@
 
 typedef struct pare_bench_result {
     double *samples_ms;       /* (repeats), allocated with pare_alloc; caller frees */
+    double *cpu_samples_ms;   /* (repeats): the process's CPU time in each timed forward (pare_cpu_ns), same
+                                 allocation rules; with one thread on a loaded machine, the time computed
+                                 without the time spent waiting for a core */
     int64_t repeats;
     size_t planned_bytes;     /* activations + workspace (planner) + weights' storage + packed copies */
     size_t activation_bytes;  /* planner's activation + workspace figure alone */
@@ -27,8 +30,8 @@ typedef struct pare_bench_result {
     int64_t process_peak_bytes;  /* VmHWM during the runs: the whole process */
     int peak_was_reset;       /* 1 if VmHWM was reset before measuring (else a lifetime peak, larger) */
     int64_t flops;            /* forward FLOPs at B × T */
-    int64_t flops_by_op[32];
-    double ms_by_op[32];      /* median-run share: mean forward time per op kind over an extra profiled pass */
+    int64_t flops_by_op[PARE_OP_COUNT];
+    double ms_by_op[PARE_OP_COUNT];      /* median-run share: mean forward time per op kind over an extra profiled pass */
     int64_t warmup_runs;      /* untimed forwards before the timed ones */
     double warmup_s;          /* their wall time */
     int warmup_stable;        /* 1: the timings had settled; 0: warmup_max_s ended the warm-up first */

@@ -57,6 +57,7 @@ static const unsigned char row_local[PARE_OP_COUNT] = {
     [PARE_OP_EMBEDDING] = 1, [PARE_OP_LINEAR] = 1, [PARE_OP_LAYERNORM] = 1, [PARE_OP_GELU] = 1,
     [PARE_OP_RELU] = 1,      [PARE_OP_ADD] = 1,    [PARE_OP_DROPOUT] = 1,   [PARE_OP_CAST] = 1,
     [PARE_OP_TANH] = 1,      [PARE_OP_TT_LINEAR] = 1, /* its cache and workspace are per call, rows independent */
+    [PARE_OP_ADD_LAYERNORM] = 1, /* the fuse pass's residual Add + LayerNorm */
 };
 
 typedef struct dec_layer {
@@ -171,8 +172,9 @@ static pare_status plan_nodes(pare_decoder *d)
                 add_note(d, "simulated activation ranges depend on the rows of each call");
         } else
             return pare_fail(PARE_EINVAL, "generate: node %s (op %s) is not supported by incremental decoding "
-                             "(supported: embedding, posadd, linear, layernorm, gelu, relu, tanh, add, dropout, cast, "
-                             "causal full/flash attention, cross-attention; losses are skipped)", n->name,
+                             "(supported: embedding, posadd, linear, layernorm, add_layernorm, gelu, relu, tanh, add, "
+                             "dropout, cast, causal full/flash attention, cross-attention; losses are skipped; an unfused "
+                             "attention is folded into one by the fuse pass)", n->name,
                              pare_op_name(n->op));
     }
     const pare_node *h = &m->nodes[d->head];

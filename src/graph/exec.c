@@ -256,6 +256,12 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
             s[n->out].size = 0;
             s[n->cache[0]].size = 0; /* the mask is not used at inference */
         }
+    if (mode == PARE_EXEC_INFER) /* caches only training writes and reads (a fused Linear's pre-activation): no memory */
+        for (int64_t i = 0; i < m->nnodes; i++) {
+            const pare_node *n = &m->nodes[i];
+            for (int k = 0; k < n->ncache; k++)
+                if (pare_op_cache_train_only(n, k)) s[n->cache[k]].size = 0;
+        }
     for (int64_t v = 0; v < m->nvalues; v++) x->kept[v] = s[v].last == m->nnodes; /* s is still indexed by id */
     size_t act = plan_offsets(s, m->nvalues);
     x->planned_bytes = act + x->workspace_bytes + attn_bytes;

@@ -1,5 +1,5 @@
 /* fmt_f32.c — plain f32 weights: oneDNN's packed inner product when the executor holds a packed copy
- * (inference), else the f32 GEMM. The reference every other format is compared with. */
+ * (inference; a fused activation as its post-op), else the f32 GEMM. The reference every other format is compared with. */
 #include <stdio.h>
 
 #include "exec.h"
@@ -14,6 +14,17 @@ static pare_status f32_forward(pare_exec *x, const pare_node *n, const pare_para
     return PARE_OK;
 }
 
+/* Linear + activation: oneDNN's eltwise post-op on the packed weights (inference), else the GEMM then the loop. */
+static pare_status f32_forward_act(pare_exec *x, const pare_node *n, const pare_param *w, float *y, const float *in,
+                                   const float *bias, int64_t M)
+{
+    if (x->packed && x->packed[n->param[0]])
+        return pare_linear_f32_packed_act(y, in, x->packed[n->param[0]], bias, M, n->a.epilogue);
+    pare_linear_f32(y, in, w->blob->data, bias, M, w->shape[0], w->shape[1]);
+    pare_epilogue_forward(y, y, n->a.epilogue, M * w->shape[0]);
+    return PARE_OK;
+}
+
 static const char *f32_describe(const pare_param *w, char *buf, size_t n)
 {
     char impl[96];
@@ -25,5 +36,6 @@ const pare_format_traits pare_format_f32 = {
     .name = "f32",
     .trainable = 1,
     .forward = f32_forward,
+    .forward_act = f32_forward_act,
     .describe = f32_describe,
 };

@@ -27,6 +27,10 @@ typedef struct pare_format_traits {
     /* y (M, N) = x (M, K) · W^T + bias through this format's kernel; bias may be NULL. */
     pare_status (*forward)(struct pare_exec *x, const pare_node *n, const pare_param *w, float *y, const float *in,
                            const float *bias, int64_t M);
+    /* The same with the node's fused activation (n->a.epilogue, kernels/fuse_ops.h) applied inside the format's
+     * kernel, as an epilogue of its GEMM; NULL: the Linear op applies it after forward, in a loop over y. */
+    pare_status (*forward_act)(struct pare_exec *x, const pare_node *n, const pare_param *w, float *y, const float *in,
+                               const float *bias, int64_t M);
     /* Scratch bytes the forward needs for M rows (NULL: none). */
     size_t (*workspace)(const pare_param *w, int64_t M);
     /* The format in one word for tables ("int8", "q4_0"); NULL: the traits' name. */

@@ -38,6 +38,7 @@
 #include "core/tensor.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_half.h"
+#include "kernels/fuse_ops.h"
 #include "kernels/gemm_i8.h"
 #include "kernels/nn.h"
 #include "kernels/qblock.h"
@@ -83,6 +84,21 @@ typedef enum pare_op_id {
     PARE_OP_TOKEN_LENGTHS, /* in: lengths (B)          out: int32 (B) min(length, T') at a.keep            */
     /* The other direction of KLDIV (a loss like the ones above; kernels/loss.h): FastBERT's D_KL(p_s, p_t). */
     PARE_OP_KLDIV_REV,     /* in: s, t [, lengths]   T²·KL(softmax(s/T) || softmax(t/T)), a.temperature */
+    /* Attention as explicit ops: the unfused graph (model option fused=false) and the intermediate forms of the
+     * fuse pass (docs/fusion.md, kernels/attn_ops.h). Head-major values (B,H,T,D) are held as token rows of C
+     * columns (the same B·T·C floats); scores and probabilities (B,H,T,T) as attention rows (B·T·T) of H
+     * columns, the layout of the ATTENTION node's "#att". Column views: node.in_col. */
+    PARE_OP_HEAD_SPLIT,    /* in: x (B·T, ≥C) [its columns in_col[0]..+C]          out (B,H,T,D): view+transpose+contiguous */
+    PARE_OP_HEAD_MERGE,    /* in: (B,H,T,D)                                        out (B·T, C): transpose+view       */
+    PARE_OP_BMM_QK,        /* in: q, k (B,H,T,D) [a.strided: (B·T, ≥C) columns in_col..+C]   out scores (B,H,T,T) = q·kᵀ */
+    PARE_OP_BMM_PV,        /* in: p (B,H,T,T), v (B,H,T,D)   out (B,H,T,D) = p·v [a.strided: v (B·T, ≥C) columns
+                              in_col[1]..+C, out (B·T, C) with the heads merged]                                    */
+    PARE_OP_DIV,           /* in: x                 out = x / a.scale (attention's √D)                        */
+    PARE_OP_MASK_ADD,      /* in: scores (B,H,T,T), lengths   out = scores + mask: −FLT_MAX where key j >= length
+                              (or j > i, a.causal), 0 elsewhere: the additive key mask                         */
+    PARE_OP_SOFTMAX,       /* in: x                 out: softmax along the last axis (T for attention rows)   */
+    PARE_OP_MASKED_SOFTMAX,/* in: scores (B,H,T,T), lengths   out: softmax(scores / a.scale + mask): div+mask_add+softmax */
+    PARE_OP_ADD_LAYERNORM, /* in: a, b (rows, C); param: weight (C), bias (C); cache mean, rstd   out = LN(a + b) */
     PARE_OP_COUNT
 } pare_op_id;
 
@@ -220,7 +236,13 @@ typedef struct pare_node_attrs {
     float scale;        /* EMBEDDING: the looked-up rows are multiplied by it (0: 1, none; BART's scale_embedding: √C) */
     pare_tt_shape tt;   /* TT_LINEAR: the cores' factors and ranks (kernels/tt.h); d = 0 for every other op */
     float keep;         /* TOKEN_SELECT, TOKEN_LENGTHS: the share of the T positions kept, (0, 1] */
+    int epilogue;       /* LINEAR: an activation applied to its output (kernels/fuse_ops.h pare_epilogue; 0 none):
+                           Linear+GELU / Linear+ReLU fused */
+    int strided;        /* BMM_QK, BMM_PV: q, k, v read in place from token rows (and BMM_PV's output written
+                           with the heads merged) instead of head-major values: view+transpose+contiguous fused */
+    int head_dim;       /* BMM_QK: D, the size of a head (its scores have a column per head, not per channel) */
 } pare_node_attrs;
+
 
 /* Weight transforms (transform.h has the kinds' traits and the API). A transform replaces an operand of
  * a node in forward by a function of its master and auxiliary parameters, with the technique's gradient
@@ -271,6 +293,11 @@ typedef struct pare_node {
     pare_node_attrs a;
     pare_transform tf[PARE_NODE_MAX_TF];   /* LINEAR: weight transforms (transform.h), tf[0..ntf) in use */
     int ntf;
+    /* Column views: input k is read as its columns [in_col[k], in_col[k] + width) (width: what the op reads,
+     * C for the attention ops), so the fused QKV projection's (B·T, 3C) output feeds q, k and v without
+     * copies. Only HEAD_SPLIT (in[0]) and the strided BMM_QK (in[0], in[1]) and BMM_PV (in[1]) honour it; 0
+     * for every other input (pare_model_check). */
+    int64_t in_col[PARE_NODE_MAX_IN];
 } pare_node;
 
 typedef struct pare_model {

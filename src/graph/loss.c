@@ -153,6 +153,9 @@ pare_status pare_exec_check_capture(const pare_model *m, int v, const char *name
         if (n->op == PARE_OP_ATTENTION && n->a.bmm_i8)
             return pare_fail(PARE_EINVAL, "capture: %s: the int8 attention of %s does not keep its probabilities at "
                              "inference", name, n->name);
+        if (n->op == PARE_OP_LINEAR && n->a.epilogue)
+            return pare_fail(PARE_EINVAL, "capture: %s: the pre-activation of the fused %s is kept for training only (at "
+                             "inference its activation runs inside the product)", name, n->name);
     }
     return PARE_OK;
 }

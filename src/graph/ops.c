@@ -17,6 +17,7 @@
 
 #include "exec.h"
 #include "format.h"
+#include "ops_fused.h"
 #include "transform.h"
 #include "attn/attn.h"
 #include "kernels/cast.h"
@@ -83,6 +84,10 @@ static int64_t posadd_flops(const pare_exec *x, const pare_node *n) { return ROW
 /* Weight transforms (transform.h: a pruning mask, QAT's fake quantization) replace the weight and/or the
  * input by their effective values; the Linear then runs the f32 path on them. A node without transforms
  * pays one test of n->ntf. Transforms act on f32 weights; a quantized format runs its own kernel. */
+/* A fused activation (n->a.epilogue, the fuse pass's Linear+GELU / Linear+ReLU; docs/fusion.md): at inference
+ * the format's kernel applies it as an epilogue where it can (forward_act: oneDNN's post-op for packed f32),
+ * else a loop over y right after the product; training keeps the pre-activation z in the "#pre" cache for
+ * backward, which turns the output's gradient into z's in place before the Linear's own backward. */
 static pare_status linear_fwd(pare_exec *x, const pare_node *n)
 {
     const pare_param *w = P(x, n, 0);
@@ -90,13 +95,20 @@ static pare_status linear_fwd(pare_exec *x, const pare_node *n)
     int64_t M = ROWS(x, n->out);
     float *y = F(x, n->out);
     const float *in = F(x, n->in[0]);
+    const int epi = n->a.epilogue, train = x->mode == PARE_EXEC_TRAIN;
+    float *z = epi && train ? F(x, n->cache[0]) : y; /* the product before the activation */
+    const pare_format_traits *fmt = pare_format_get(w->format);
     if (n->ntf && w->format == PARE_FMT_F32 && !(x->packed && x->packed[n->param[0]])) {
         const float *We, *xe; /* an inference executor that packed the folded weight runs the format's path below */
-        PARE_TRY(pare_tf_forward(x, n, M, x->mode == PARE_EXEC_TRAIN, &We, &xe));
-        pare_linear_f32(y, xe, We, bias, M, w->shape[0], w->shape[1]);
-        return PARE_OK;
+        PARE_TRY(pare_tf_forward(x, n, M, train, &We, &xe));
+        pare_linear_f32(z, xe, We, bias, M, w->shape[0], w->shape[1]);
+    } else if (epi && !train && fmt->forward_act) {
+        return fmt->forward_act(x, n, w, y, in, bias, M);
+    } else {
+        PARE_TRY(fmt->forward(x, n, w, z, in, bias, M));
     }
-    return pare_format_get(w->format)->forward(x, n, w, y, in, bias, M);
+    if (epi) pare_epilogue_forward(y, z, epi, M * w->shape[0]);
+    return PARE_OK;
 }
 /* Backward uses the f32 master weights (or, under transforms, their effective values and the kinds'
  * gradient rules). */
@@ -105,6 +117,8 @@ static void linear_bwd(pare_exec *x, const pare_node *n)
     const pare_param *w = P(x, n, 0);
     int64_t M = ROWS(x, n->out), N = w->shape[0], K = w->shape[1];
     float *dbias = n->nparam > 1 ? PG(x, n, 1) : NULL;
+    /* y = act(z): dz = act'(z) ⊙ dy, in place (the output's gradient is this node's alone) */
+    if (n->a.epilogue) pare_epilogue_backward(G(x, n->out), F(x, n->cache[0]), n->a.epilogue, M * N);
     if (n->ntf && w->format == PARE_FMT_F32) {
         pare_tf_backward(x, n, M, G(x, n->in[0]), PG(x, n, 0), dbias, G(x, n->out));
         return;
@@ -114,7 +128,14 @@ static void linear_bwd(pare_exec *x, const pare_node *n)
 static int64_t linear_flops(const pare_exec *x, const pare_node *n)
 {
     const pare_param *w = P(x, n, 0);
-    return 2 * ROWS(x, n->out) * w->shape[0] * w->shape[1];
+    int64_t act = n->a.epilogue == PARE_EPILOGUE_RELU ? 1 : n->a.epilogue ? 8 : 0; /* as the GELU / ReLU ops count */
+    return (2 * w->shape[1] + act) * ROWS(x, n->out) * w->shape[0];
+}
+static int linear_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
+{
+    if (!n->a.epilogue) return 0;
+    cs[0] = (pare_cache_spec){"pre", m->values[n->out].rows, m->values[n->out].cols, PARE_F32}; /* training only */
+    return 1;
 }
 static size_t linear_ws(const pare_exec *x, const pare_node *n)
 {
@@ -515,7 +536,7 @@ static pare_status tlen_fwd(pare_exec *x, const pare_node *n)
 static const pare_op_desc ops[] = {
     [PARE_OP_EMBEDDING] = {"embedding", embedding_fwd, embedding_bwd, no_flops, NULL, NULL},
     [PARE_OP_POSADD] = {"posadd", posadd_fwd, posadd_bwd, posadd_flops, NULL, NULL},
-    [PARE_OP_LINEAR] = {"linear", linear_fwd, linear_bwd, linear_flops, NULL, linear_ws},
+    [PARE_OP_LINEAR] = {"linear", linear_fwd, linear_bwd, linear_flops, linear_caches, linear_ws},
     [PARE_OP_LAYERNORM] = {"layernorm", layernorm_fwd, layernorm_bwd, layernorm_flops, layernorm_caches, NULL},
     [PARE_OP_GELU] = {"gelu", gelu_fwd, gelu_bwd, gelu_flops, NULL, NULL},
     [PARE_OP_RELU] = {"relu", relu_fwd, relu_bwd, elementwise_flops, NULL, NULL},
@@ -535,6 +556,19 @@ static const pare_op_desc ops[] = {
     [PARE_OP_TOKEN_SELECT] = {"token_select", tsel_fwd, tsel_bwd, tsel_flops, tsel_caches, tsel_ws},
     [PARE_OP_TOKEN_LENGTHS] = {"token_lengths", tlen_fwd, NULL, no_flops, NULL, NULL},
     [PARE_OP_KLDIV_REV] = {"kl_div_reverse", kldiv_rev_fwd, kldiv_rev_bwd, kldiv_flops, loss_caches, NULL},
+    /* attention as explicit ops and the fused ops of the fuse pass (ops_fused.c, docs/fusion.md) */
+#define FUSED(id, name, f) [id] = {name, pare_op_##f##_fwd, pare_op_##f##_bwd, pare_op_##f##_flops, NULL, NULL}
+    FUSED(PARE_OP_HEAD_SPLIT, "head_split", head_split),
+    FUSED(PARE_OP_HEAD_MERGE, "head_merge", head_merge),
+    FUSED(PARE_OP_BMM_QK, "bmm_qk", bmm_qk),
+    FUSED(PARE_OP_BMM_PV, "bmm_pv", bmm_pv),
+    FUSED(PARE_OP_DIV, "div", div),
+    FUSED(PARE_OP_MASK_ADD, "mask_add", mask_add),
+    FUSED(PARE_OP_SOFTMAX, "softmax", softmax),
+    FUSED(PARE_OP_MASKED_SOFTMAX, "masked_softmax", masked_softmax),
+#undef FUSED
+    [PARE_OP_ADD_LAYERNORM] = {"add_layernorm", pare_op_add_layernorm_fwd, pare_op_add_layernorm_bwd,
+                               pare_op_add_layernorm_flops, pare_op_add_layernorm_caches, NULL},
 };
 _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of date with pare_op_id");
 
@@ -548,7 +582,7 @@ static const pare_op_dtypes op_dtypes[] = {
     /*                       inputs                  produces      attr               caches */
     [PARE_OP_EMBEDDING] = {{DT_I32},                 PARE_F32,     0,                 0},      /* tokens */
     [PARE_OP_POSADD] = {{DT_F32},                    PARE_F32,     0,                 0},
-    [PARE_OP_LINEAR] = {{PARE_DTYPES_FLOAT},         PARE_F32,     0,                 0},      /* x: what the weight's
+    [PARE_OP_LINEAR] = {{PARE_DTYPES_FLOAT},         PARE_F32,     0,                 DT_F32}, /* #pre; x: what the weight's
                                                       format reads (format.h in_dtypes; f32 for every format but the
                                                       16-bit one), checked by pare_model_check_formats */
     [PARE_OP_LAYERNORM] = {{DT_F32},                 PARE_F32,     0,                 DT_F32}, /* mean, rstd */
@@ -570,6 +604,15 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_TOKEN_SELECT] = {{DT_F32, DT_I32, DT_F32}, PARE_F32,    0,                 DT_F32}, /* x, lengths, att; idx */
     [PARE_OP_TOKEN_LENGTHS] = {{DT_I32},             PARE_I32,     0,                 0},      /* lengths */
     [PARE_OP_KLDIV_REV] = {{DT_F32, DT_F32, DT_I32}, PARE_F32,     0,                 DT_F32},
+    [PARE_OP_HEAD_SPLIT] = {{DT_F32},                PARE_F32,     0,                 0},
+    [PARE_OP_HEAD_MERGE] = {{DT_F32},                PARE_F32,     0,                 0},
+    [PARE_OP_BMM_QK] = {{DT_F32, DT_F32},            PARE_F32,     0,                 0},      /* q, k */
+    [PARE_OP_BMM_PV] = {{DT_F32, DT_F32},            PARE_F32,     0,                 0},      /* p, v */
+    [PARE_OP_DIV] = {{DT_F32},                       PARE_F32,     0,                 0},
+    [PARE_OP_MASK_ADD] = {{DT_F32, DT_I32},          PARE_F32,     0,                 0},      /* scores, lengths */
+    [PARE_OP_SOFTMAX] = {{DT_F32},                   PARE_F32,     0,                 0},
+    [PARE_OP_MASKED_SOFTMAX] = {{DT_F32, DT_I32},    PARE_F32,     0,                 0},      /* scores, lengths */
+    [PARE_OP_ADD_LAYERNORM] = {{DT_F32, DT_F32},     PARE_F32,     0,                 DT_F32}, /* a, b; mean, rstd */
 };
 _Static_assert(sizeof op_dtypes / sizeof op_dtypes[0] == PARE_OP_COUNT, "op dtypes out of date with pare_op_id");
 
@@ -580,6 +623,8 @@ static const unsigned char is_loss[PARE_OP_COUNT] = {
 };
 /* Losses that soften their two logits by a.temperature (checked > 0 wherever a node is made or loaded). */
 static const unsigned char has_temperature[PARE_OP_COUNT] = {[PARE_OP_KLDIV] = 1, [PARE_OP_KLDIV_REV] = 1};
+
+int pare_op_cache_train_only(const pare_node *n, int k) { return n->op == PARE_OP_LINEAR && n->a.epilogue && k == 0; }
 
 int pare_op_is_loss(pare_op_id id) { return (unsigned)id < PARE_OP_COUNT && is_loss[id]; }
 int pare_op_has_temperature(pare_op_id id) { return (unsigned)id < PARE_OP_COUNT && has_temperature[id]; }

@@ -55,6 +55,9 @@ pare_status pare_node_check_inputs(const pare_model *m, const pare_node *n, int 
 /* Check the nc caches the op of n asks for (pare_op_caches) against the dtypes it declares for them. */
 pare_status pare_node_check_caches(const pare_node *n, const pare_cache_spec *cs, int nc);
 int pare_op_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs);
+/* 1 if cache k of node n is written by training forwards and read by backward only, so inference executors give it
+ * no memory: a fused Linear's pre-activation "#pre" (docs/fusion.md). */
+int pare_op_cache_train_only(const pare_node *n, int k);
 /* 1 for ops whose node is a term of the total loss (XENT, MSE, KLDIV, KLDIV_REV, COSINE, SOFT_XENT). */
 int pare_op_is_loss(pare_op_id id);
 /* 1 for the losses with a softmax temperature a.temperature > 0 (KLDIV, KLDIV_REV). */

@@ -7,6 +7,7 @@
  * training run, as for any clone). */
 #include "rewrite.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -471,6 +472,7 @@ static pare_status keep_rows(pare_model *c, int64_t node, const int64_t *keep, i
     pare_node *n = &c->nodes[node];
     PARE_TRY(slice_param(&c->params[n->param[0]], 0, keep, nkeep));
     if (n->nparam > 1) PARE_TRY(slice_param(&c->params[n->param[1]], 0, keep, nkeep));
+    for (int k = 0; k < n->ncache; k++) c->values[n->cache[k]].cols = nkeep; /* a fused activation's pre-activation */
     /* the weight's transform follows its rows: a mask (N, K), or fake quantization's scale per output channel */
     const pare_transform *t = pare_node_transform(n, PARE_TF_WEIGHT);
     if (t && t->kind == PARE_TF_HEAD_GATE)
@@ -651,6 +653,18 @@ static int lengths_fit(const pare_model *m, int l, const pare_value *x)
            v->keep == x->keep;
 }
 
+/* The columns op n reads of input k through a column view (node.in_col), 0 if it reads the whole input. */
+static int64_t col_view_width(const pare_model *m, const pare_node *n, int k)
+{
+    if (k >= n->nin) return 0;
+    switch (n->op) {
+    case PARE_OP_HEAD_SPLIT: return k == 0 ? m->values[n->out].cols : 0;
+    case PARE_OP_BMM_QK: return n->a.strided && k < 2 ? (int64_t)n->a.heads * n->a.head_dim : 0;
+    case PARE_OP_BMM_PV: return n->a.strided && k == 1 ? m->values[n->out].cols : 0;
+    default: return 0;
+    }
+}
+
 static pare_status check_node(const pare_model *m, int64_t i)
 {
     const pare_node *n = &m->nodes[i];
@@ -672,6 +686,14 @@ static pare_status check_node(const pare_model *m, int64_t i)
     const pare_param *w = n->nparam ? &m->params[n->param[0]] : NULL, *b = n->nparam > 1 ? &m->params[n->param[1]] : NULL;
     int64_t C = out->cols;
     if (C < 1) BAD("node '%s' (%s): output of %lld columns", n->name, op, (long long)C);
+    for (int k = 0; k < PARE_NODE_MAX_IN; k++) { /* column views: only where the op reads through one */
+        int64_t width = col_view_width(m, n, k);
+        if (n->in_col[k] == 0 && width <= 0) continue;
+        if (width <= 0 || k >= n->nin || n->in_col[k] < 0 || n->in_col[k] + width > m->values[n->in[k]].cols)
+            BAD("node '%s' (%s): input %d is read from column %lld, which %s", n->name, op, k, (long long)n->in_col[k],
+                width <= 0 ? "this op does not do (column views: head_split, and the strided bmm_qk and bmm_pv)"
+                           : "leaves too few columns for the op");
+    }
 #define WANT(cond, ...)                                                                                              \
     do {                                                                                                             \
         if (!(cond)) BAD("node '%s' (%s): " __VA_ARGS__);                                                            \
@@ -701,6 +723,10 @@ static pare_status check_node(const pare_model *m, int64_t i)
         WANT(!b || (b->ndim == 1 && b->shape[0] == C), "bias %s has %lld elements, not %lld", n->name, op, b->name,
              b ? (long long)b->shape[0] : 0LL, (long long)C);
         WANT(x->rows == out->rows, "input and output rows differ", n->name, op);
+        WANT(n->a.epilogue >= 0 && n->a.epilogue < PARE_EPILOGUE_COUNT &&
+                 n->ncache == (n->a.epilogue ? 1 : 0) && (!n->ncache || m->values[n->cache[0]].cols == C),
+             "its fused activation (epilogue %d) is not one of none, gelu, gelu_erf, relu, or its pre-activation "
+             "cache does not have the output's shape", n->name, op, n->a.epilogue);
         for (int t = 0; t < n->ntf; t++) {
             const pare_transform *f = &n->tf[t];
             const pare_tf_traits *k = pare_tf_get(f->kind);
@@ -810,6 +836,50 @@ static pare_status check_node(const pare_model *m, int64_t i)
                  n->a.keep <= 1,
              "needs the lengths input, one output column and keep in (0, 1] (got %g)", n->name, op, (double)n->a.keep);
         break;
+    case PARE_OP_HEAD_SPLIT:
+    case PARE_OP_HEAD_MERGE:
+        WANT(n->nin == 1 && x->rows == PARE_ROWS_TOKENS && out->rows == PARE_ROWS_TOKENS && n->a.heads >= 1 &&
+                 C % n->a.heads == 0 && (n->op == PARE_OP_HEAD_SPLIT || x->cols == C),
+             "needs token rows, %d heads dividing its %lld columns%s", n->name, op, n->a.heads, (long long)C,
+             n->op == PARE_OP_HEAD_MERGE ? " and an input of as many" : "");
+        break;
+    case PARE_OP_BMM_QK: {
+        const pare_value *k = n->nin == 2 ? &m->values[n->in[1]] : NULL;
+        int64_t HD = (int64_t)n->a.heads * n->a.head_dim;
+        WANT(k && n->a.heads >= 1 && n->a.head_dim >= 1 && C == n->a.heads && out->rows == PARE_ROWS_CACHE_ATT &&
+                 x->rows == PARE_ROWS_TOKENS && k->rows == PARE_ROWS_TOKENS && x->keep == k->keep &&
+                 (n->a.strided ? x->cols >= HD && k->cols >= HD : x->cols == HD && k->cols == HD),
+             "needs q and k of %d heads of %d (token rows%s) and scores of a column per head", n->name, op, n->a.heads,
+             n->a.head_dim, n->a.strided ? ", read in place" : ", head-major");
+        break;
+    }
+    case PARE_OP_BMM_PV: {
+        const pare_value *v = n->nin == 2 ? &m->values[n->in[1]] : NULL;
+        WANT(v && n->a.heads >= 1 && C % n->a.heads == 0 && x->rows == PARE_ROWS_CACHE_ATT && x->cols == n->a.heads &&
+                 v->rows == PARE_ROWS_TOKENS && out->rows == PARE_ROWS_TOKENS && x->keep == v->keep &&
+                 (n->a.strided ? v->cols >= C : v->cols == C),
+             "needs probabilities of a column per head (%d), values of %lld columns and token rows out", n->name, op,
+             n->a.heads, (long long)C);
+        break;
+    }
+    case PARE_OP_DIV:
+    case PARE_OP_SOFTMAX:
+        WANT(n->nin == 1 && x->cols == C && x->rows == out->rows && (n->op != PARE_OP_DIV || (n->a.scale > 0 && isfinite(n->a.scale))),
+             "input and output differ in shape%s", n->name, op, n->op == PARE_OP_DIV ? ", or the divisor (scale) is not > 0" : "");
+        break;
+    case PARE_OP_MASK_ADD:
+    case PARE_OP_MASKED_SOFTMAX:
+        WANT(n->nin == 2 && x->rows == PARE_ROWS_CACHE_ATT && out->rows == x->rows && x->cols == C &&
+                 lengths_fit(m, n->in[1], x) && (n->op == PARE_OP_MASK_ADD || (n->a.scale > 0 && isfinite(n->a.scale))),
+             "needs attention scores (a column per head) and the lengths of their tokens%s", n->name, op,
+             n->op == PARE_OP_MASKED_SOFTMAX ? ", and a divisor (scale) > 0" : "");
+        break;
+    case PARE_OP_ADD_LAYERNORM:
+        WANT(n->nin == 2 && w && b && pare_param_numel(w) == C && pare_param_numel(b) == C && x->cols == C &&
+                 m->values[n->in[1]].cols == C && x->rows == out->rows && m->values[n->in[1]].rows == out->rows &&
+                 x->keep == m->values[n->in[1]].keep,
+             "needs two inputs, a weight and a bias of %lld columns", n->name, op, (long long)C);
+        break;
     case PARE_OP_XENT:
         WANT(n->nin == 2 && m->values[n->in[1]].kind == PARE_VAL_LABELS && m->values[n->in[1]].rows == x->rows &&
                  (x->rows == PARE_ROWS_TOKENS || x->rows == PARE_ROWS_SEQS) && out->rows == x->rows && C == 1,
@@ -857,7 +927,9 @@ void pare_model_refresh_dims(pare_model *m)
     int64_t L = 0, H = 0, F = 0;
     for (int64_t i = 0; i < m->nnodes; i++) {
         const pare_node *n = &m->nodes[i];
-        if (n->op == PARE_OP_ATTENTION && m->values[n->out].rows == PARE_ROWS_TOKENS) { /* encdec: decoder layers */
+        /* an attention layer: the ATTENTION op, or an unfused one's batched P·V (docs/fusion.md) */
+        if ((n->op == PARE_OP_ATTENTION || n->op == PARE_OP_BMM_PV) && m->values[n->out].rows == PARE_ROWS_TOKENS) {
+            /* encdec: decoder layers */
             L++;
             if (n->a.heads > H) H = n->a.heads;
         }

@@ -63,7 +63,10 @@ static cJSON *attrs_json(const pare_node *n)
               add_str(o, "dtype", pare_dtype_name(a->dtype)) && add_num(o, "eps", a->eps) &&
               add_num(o, "gelu_erf", a->gelu_erf) && add_num(o, "pos_offset", a->pos_offset) &&
               add_num(o, "scale", a->scale) && (a->tt.d == 0 || tt_json(o, &a->tt)) &&
-              (a->keep == 0 || add_num(o, "keep", a->keep));
+              (a->keep == 0 || add_num(o, "keep", a->keep)) &&
+              (a->epilogue == 0 || add_str(o, "epilogue", pare_epilogue_name(a->epilogue))) &&
+              (a->strided == 0 || add_num(o, "strided", a->strided)) &&
+              (a->head_dim == 0 || add_num(o, "head_dim", a->head_dim));
     if (!okk) {
         cJSON_Delete(o);
         return NULL;
@@ -126,6 +129,11 @@ pare_status pare_graph_to_json(const pare_model *m, char **out)
               (at = attrs_json(n)) && cJSON_AddItemToObject(o, "attrs", at);
         if (!okk && at && !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "attrs"))) cJSON_Delete(at);
         if (okk && n->ntf) okk = tf_json(m, n, o);
+        if (okk && (n->in_col[0] || n->in_col[1] || n->in_col[2])) { /* column views (fusion), absent when none */
+            cJSON *cols = cJSON_AddArrayToObject(o, "in_col");
+            okk = cols != NULL;
+            for (int k = 0; okk && k < n->nin; k++) okk = cJSON_AddItemToArray(cols, cJSON_CreateNumber((double)n->in_col[k]));
+        }
         for (int k = 0; okk && k < n->nin; k++) okk = cJSON_AddItemToArray(in, cJSON_CreateString(m->values[n->in[k]].name));
         for (int k = 0; okk && k < n->nparam; k++)
             okk = cJSON_AddItemToArray(pr, cJSON_CreateString(m->params[n->param[k]].name));
@@ -216,6 +224,24 @@ static pare_status read_attrs(const cJSON *a, pare_node_attrs *at, char *spec, c
     if (cJSON_GetObjectItemCaseSensitive(a, "scale")) PARE_TRY(get_float(a, "scale", 0, 1e6, &at->scale, where));
     at->keep = 0; /* token pruning's share kept (TOKEN_SELECT, TOKEN_LENGTHS); absent for every other node */
     if (cJSON_GetObjectItemCaseSensitive(a, "keep")) PARE_TRY(get_float(a, "keep", 0, 1, &at->keep, where));
+    /* the fusion attributes (docs/fusion.md): absent for nodes without them and in older checkpoints */
+    at->epilogue = 0;
+    if (cJSON_GetObjectItemCaseSensitive(a, "epilogue")) {
+        PARE_TRY(get_str(a, "epilogue", 16, &s, where));
+        at->epilogue = -1;
+        for (int k = 0; k < PARE_EPILOGUE_COUNT; k++)
+            if (!strcmp(pare_epilogue_name(k), s)) at->epilogue = k;
+        if (at->epilogue < 0) FAIL("graph: %s: \"epilogue\" is '%s', not none, gelu, gelu_erf or relu", where, s);
+    }
+    at->strided = at->head_dim = 0;
+    if (cJSON_GetObjectItemCaseSensitive(a, "strided")) {
+        PARE_TRY(get_int(a, "strided", 0, 1, &v, where));
+        at->strided = (int)v;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(a, "head_dim")) {
+        PARE_TRY(get_int(a, "head_dim", 0, 1 << 20, &v, where));
+        at->head_dim = (int)v;
+    }
     PARE_TRY(get_str(a, "dtype", 16, &s, where));
     if (pare_dtype_parse(s, &at->dtype) != PARE_OK) return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
     const cJSON *tt = cJSON_GetObjectItemCaseSensitive(a, "tt"); /* TT_LINEAR only; the node check validates it */
@@ -432,6 +458,19 @@ static pare_status read_graph(pare_model *m, const cJSON *g, uint64_t max_floats
         at.attn = nd->a.attn; /* the node's own reference (the default configuration for dense attention) */
         nd->a = at;           /* exactly as written (the builder turns a zero loss weight into 1) */
         PARE_TRY(read_tf(m, cJSON_GetObjectItemCaseSensitive(e, "tf"), where));
+        const cJSON *cols = cJSON_GetObjectItemCaseSensitive(e, "in_col"); /* column views; pare_model_check judges them */
+        if (cols) {
+            const cJSON *c;
+            int k = 0;
+            PARE_TRY(get_array(e, "in_col", nin, &cols, where));
+            cJSON_ArrayForEach(c, cols)
+            {
+                if (!cJSON_IsNumber(c) || !(c->valuedouble >= 0 && c->valuedouble <= (double)MAX_COLS) ||
+                    c->valuedouble != floor(c->valuedouble))
+                    FAIL("graph: %s: \"in_col\"[%d] must be an integer in [0, %lld]", where, k, (long long)MAX_COLS);
+                m->nodes[m->nnodes - 1].in_col[k++] = (int64_t)c->valuedouble;
+            }
+        }
     }
     const char *s;
     if (cJSON_GetObjectItemCaseSensitive(g, "logits")) {

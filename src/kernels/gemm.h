@@ -59,6 +59,10 @@ pare_status pare_linear_f32_packed(float *y, const float *x, const pare_f32_pack
  * eltwise_gelu_tanh post-op; agrees with pare_gelu_forward to ~1e-6 relative). */
 pare_status pare_linear_f32_packed_gelu(float *y, const float *x, const pare_f32_packed *w, const float *bias,
                                         int64_t M);
+/* y(M,N) = act(x(M,K) · W^T + bias) with act the pare_epilogue (kernels/fuse_ops.h: none, GELU tanh, GELU erf,
+ * ReLU) as oneDNN's eltwise post-op: the fused Linear+activation of the fuse pass (docs/fusion.md). */
+pare_status pare_linear_f32_packed_act(float *y, const float *x, const pare_f32_packed *w, const float *bias, int64_t M,
+                                       int epilogue);
 
 /* ---- int8 ---- */
 

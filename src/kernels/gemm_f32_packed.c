@@ -2,6 +2,8 @@
  *
  *   y(M,N) = x(M,K) · W(N,K)^T + bias(N)            pare_linear_f32_packed
  *   y(M,N) = gelu_tanh(x(M,K) · W(N,K)^T + bias(N))  pare_linear_f32_packed_gelu
+ *   y(M,N) = act(x(M,K) · W(N,K)^T + bias(N))        pare_linear_f32_packed_act (GELU tanh / erf, ReLU: the
+ *                                                    fuse pass's Linear+activation, docs/fusion.md)
  *
  * oneDNN 2.6's inner-product primitive (forward_inference), f32 src / weights / dst, bias fused, GELU
  * as an eltwise post-op. pare_f32_weight_pack asks oneDNN which weight layout it prefers
@@ -20,13 +22,15 @@
  *
  * Deliberately not here: backward (training keeps plain W and pare_linear_f32_backward), other
  * storage formats. Entry points: pare_f32_weight_pack, pare_f32_packed_free, pare_f32_packed_bytes,
- * pare_f32_packed_shape, pare_f32_packed_impl, pare_linear_f32_packed, pare_linear_f32_packed_gelu.
+ * pare_f32_packed_shape, pare_f32_packed_impl, pare_linear_f32_packed, pare_linear_f32_packed_gelu,
+ * pare_linear_f32_packed_act.
  */
 #include "kernels/gemm.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "kernels/fuse_ops.h"
 #include "kernels/gemm_internal.h"
 
 struct pare_f32_packed {
@@ -103,4 +107,15 @@ pare_status pare_linear_f32_packed(float *y, const float *x, const pare_f32_pack
 pare_status pare_linear_f32_packed_gelu(float *y, const float *x, const pare_f32_packed *w, const float *bias, int64_t M)
 {
     return packed_forward(y, x, w, bias, M, PARE_ONEDNN_POST_GELU, "f32 packed linear+gelu");
+}
+
+pare_status pare_linear_f32_packed_act(float *y, const float *x, const pare_f32_packed *w, const float *bias, int64_t M,
+                                       int epilogue)
+{
+    static const pare_onednn_post post[] = {PARE_ONEDNN_POST_NONE, PARE_ONEDNN_POST_GELU, PARE_ONEDNN_POST_GELU_ERF,
+                                            PARE_ONEDNN_POST_RELU};
+    _Static_assert(sizeof post / sizeof post[0] == PARE_EPILOGUE_COUNT, "post-ops out of date with pare_epilogue");
+    if (epilogue < 0 || epilogue >= PARE_EPILOGUE_COUNT)
+        return pare_fail(PARE_EINVAL, "f32 packed linear: epilogue %d is not one of pare_epilogue", epilogue);
+    return packed_forward(y, x, w, bias, M, post[epilogue], "f32 packed linear+activation");
 }

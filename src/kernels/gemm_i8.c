@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "core/cpu.h"
+#include "kernels/fuse_ops.h"
 #include "kernels/gemm_i8_internal.h"
 
 /* ---- dynamic int8 Linear ---- */
@@ -74,7 +75,7 @@ size_t pare_linear_i8_workspace(int64_t M, int64_t N, int64_t K)
  * the correction in int64 (asymmetric codes with K > 66311). acc: (M,N) int32 of workspace. */
 static pare_status i8_gemm_dequant(float *y, const uint8_t *xq, const float *sx, const int32_t *zrow, int32_t zall,
                                    const pare_i8_weight *w, const float *bias, int64_t M, int as_u8, int wide,
-                                   int32_t *acc, const char *what)
+                                   int epilogue, int32_t *acc, const char *what)
 {
     const int64_t N = w->N, K = w->K;
     /* The packed inner product writes the int32 sums straight into y (same size as acc; dequantized in
@@ -99,8 +100,11 @@ static pare_status i8_gemm_dequant(float *y, const uint8_t *xq, const float *sx,
     pare_i8_row_kernels rk = pare_i8_row_kernels_pick_();
     if (wide) rk.dequant = pare_i8_dequant_row_wide_;
 #pragma omp parallel for schedule(static) if (M * N >= PAR_MIN_ELEMS && M > 1)
-    for (int64_t m = 0; m < M; m++)
+    for (int64_t m = 0; m < M; m++) {
         rk.dequant(y + m * N, sums + m * N, w->colsum, zrow ? zrow[m] : zall, w->scale, bias, sx[m], N);
+        /* a fused activation (the fuse pass's Linear+GELU) on the row just written, while it is in cache */
+        if (epilogue) pare_epilogue_forward(y + m * N, y + m * N, epilogue, N);
+    }
     return PARE_OK;
 }
 
@@ -131,7 +135,7 @@ pare_status pare_linear_i8_dynamic(float *y, const float *x, const pare_i8_weigh
         return pare_fail(PARE_ENUMERIC, "linear int8: input row %lld (of %lld) holds NaN or Inf", (long long)bad,
                          (long long)M);
     (void)N;
-    return i8_gemm_dequant(y, xq, sx, NULL, shift, w, bias, M, shift != 0, 0, acc, "linear int8");
+    return i8_gemm_dequant(y, xq, sx, NULL, shift, w, bias, M, shift != 0, 0, 0, acc, "linear int8");
 }
 
 /* ---- the int8 Linear's activation modes (gemm_i8.h) ----
@@ -332,6 +336,13 @@ pare_status pare_linear_i8_act(float *y, const float *x, const pare_i8_weight *w
                                const float *bias, int64_t M, const pare_i8_act *a, void *workspace,
                                int64_t *n_outliers)
 {
+    return pare_linear_i8_act_epilogue(y, x, w, W_f32, bias, M, a, workspace, n_outliers, 0);
+}
+
+pare_status pare_linear_i8_act_epilogue(float *y, const float *x, const pare_i8_weight *w, const float *W_f32,
+                                        const float *bias, int64_t M, const pare_i8_act *a, void *workspace,
+                                        int64_t *n_outliers, int epilogue)
+{
     const char *what = "linear int8 act";
     if (n_outliers) *n_outliers = 0;
     if (!a) a = &pare_i8_act_default_;
@@ -389,7 +400,10 @@ pare_status pare_linear_i8_act(float *y, const float *x, const pare_i8_weight *w
         for (int64_t m = 0; m < M; m++)
             for (int64_t j = 0; j < nO; j++) l.xm[m * nO + j] = x[m * K + idx[j]];
 
-    PARE_TRY(i8_gemm_dequant(y, l.xq, l.sx, l.zz, 0, w, bias, M, as_u8, wide, l.acc, what));
+    if (epilogue < 0 || epilogue >= PARE_EPILOGUE_COUNT)
+        return pare_fail(PARE_EINVAL, "%s: epilogue %d is not one of pare_epilogue", what, epilogue);
+    /* the activation goes in the dequantization pass, unless LLM.int8()'s f32 columns are still to be added */
+    PARE_TRY(i8_gemm_dequant(y, l.xq, l.sx, l.zz, 0, w, bias, M, as_u8, wide, nO > 0 ? 0 : epilogue, l.acc, what));
 
     /* y += x[:,O] · W_f32[:,O]^T, OUTLIER_CHUNK columns at a time */
     for (int64_t c0 = 0; c0 < nO; c0 += OUTLIER_CHUNK) {
@@ -399,6 +413,7 @@ pare_status pare_linear_i8_act(float *y, const float *x, const pare_i8_weight *w
             for (int64_t j = 0; j < nc; j++) l.wo[n * nc + j] = W_f32 ? W_f32[n * K + idx[c0 + j]] : (float)w->q[n * K + idx[c0 + j]] * w->scale[n];
         pare_sgemm(0, 1, M, N, nc, 1.0f, l.xm + c0, nO, l.wo, nc, 1.0f, y, N);
     }
+    if (nO > 0 && epilogue) pare_epilogue_forward(y, y, epilogue, M * N);
     if (n_outliers) *n_outliers = nO;
     return PARE_OK;
 }

@@ -129,6 +129,8 @@ dnnl_engine_t pare_onednn_engine(void);
 typedef enum pare_onednn_post { /* append-only */
     PARE_ONEDNN_POST_NONE = 0,
     PARE_ONEDNN_POST_GELU, /* eltwise_gelu_tanh */
+    PARE_ONEDNN_POST_GELU_ERF, /* eltwise_gelu_erf */
+    PARE_ONEDNN_POST_RELU,     /* eltwise_relu, slope 0 */
 } pare_onednn_post;
 
 /* Data types: f32/f32/f32 (the f32 Linear), u8/s8/s32 (the int8 Linear). A bias is always f32. */

@@ -4,7 +4,8 @@
  *
  *   dst(M,N) = post(src(M,K) · W(N,K)^T + bias(N))      oneDNN inner product, forward_inference
  *
- * Users: gemm_f32_packed.c (f32 src / weights / dst, f32 bias, optional GELU post-op) and the int8
+ * Users: gemm_f32_packed.c (f32 src / weights / dst, f32 bias, optional eltwise post-op: GELU tanh, GELU
+ * erf or ReLU) and the int8
  * Linear's VNNI u8s8 path (gemm_i8_products.c) (u8 src, s8 weights, s32 dst, no bias, no post-op). They differ only in data types,
  * bias and post-op; docs/kernels.md has the measurements behind the inner product on reordered weights
  * (it does not repack W per call as dnnl_sgemm / dnnl_gemm_u8s8s32 do).
@@ -27,7 +28,8 @@
  * through pare_fail("<what>: ..."); with NULL nothing is reported, only the status returned (the int8
  * path then falls back to dnnl_gemm_u8s8s32 and must not leave a message behind).
  *
- * Deliberately not here: the public API's argument checks (the users do them), scales, other post-ops,
+ * Deliberately not here: the public API's argument checks (the users do them), scales, other post-ops
+ * (binary, sums),
  * backward. Entry points: pare_onednn_engine, pare_onednn_ip_pack / _free / _bytes / _shape / _impl,
  * pare_onednn_ip_run (declared in gemm_internal.h).
  */
@@ -114,9 +116,11 @@ static dnnl_primitive_desc_t make_pd(const pare_onednn_ip_types *t, int64_t M, i
     if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
     /* the scratchpad comes with each call (see the top of this file) */
     if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success) goto done;
-    if (post == PARE_ONEDNN_POST_GELU) {
-        if (dnnl_post_ops_create(&po) != dnnl_success ||
-            dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f) != dnnl_success ||
+    if (post != PARE_ONEDNN_POST_NONE) {
+        dnnl_alg_kind_t alg = post == PARE_ONEDNN_POST_GELU       ? dnnl_eltwise_gelu_tanh
+                              : post == PARE_ONEDNN_POST_GELU_ERF ? dnnl_eltwise_gelu_erf
+                                                                  : dnnl_eltwise_relu;
+        if (dnnl_post_ops_create(&po) != dnnl_success || dnnl_post_ops_append_eltwise(po, 1.0f, alg, 0.0f, 0.0f) != dnnl_success ||
             dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success)
             goto done;
     }

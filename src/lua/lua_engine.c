@@ -19,7 +19,7 @@
  *   m:translate(task [, {split, first, n, max_len, batch}]) -> {bleu, bp, precisions, hyp_len, ref_len, n, examples}
  *                                      (kind=encdec models on sequence-to-sequence tasks; eval/translate.h)
  *   m:apply(name, opts) / pare.apply(m, name, opts) -> Model (m unchanged)
- *   m:bench{batch, T, warmup, warmup_min_s, warmup_max_s, warmup_tol, repeats, seed}
+ *   m:bench{batch, T, warmup, warmup_min_s, warmup_max_s, warmup_tol, repeats, seed} (wall and process-CPU samples)
  *                                   -> {median_ms, ci_lo_ms, ci_hi_ms, warmup_runs, warmup_stable, ...}
  *   m:fidelity(ref, task [, {split, batch}]) -> {cosine, max_abs_err, agreement}
  *   m:info() -> table (attention = every layer's attention spec, canonically, joined by ';'; config = the
@@ -1236,18 +1236,25 @@ static int model_bench(lua_State *L)
     double med = pare_stats_median(r.samples_ms, (size_t)r.repeats), lo = med, hi = med;
     st = pare_stats_bootstrap_ci(r.samples_ms, (size_t)r.repeats, pare_opt_num(&o, "level"), 2000,
                                  (unsigned long)pare_opt_num(&o, "seed"), &lo, &hi);
+    double cpu_med = pare_stats_median(r.cpu_samples_ms, (size_t)r.repeats);
     if (st != PARE_OK) { /* free before raising: a Lua error does not return */
         pare_free(r.samples_ms);
+        pare_free(r.cpu_samples_ms);
         return pare_lua_status_error(L, st);
     }
     lua_createtable(L, 0, 16);
     lua_pushnumber(L, med), lua_setfield(L, -2, "median_ms");
     lua_pushnumber(L, lo), lua_setfield(L, -2, "ci_lo_ms");
     lua_pushnumber(L, hi), lua_setfield(L, -2, "ci_hi_ms");
+    lua_pushnumber(L, cpu_med), lua_setfield(L, -2, "cpu_median_ms");
     lua_createtable(L, (int)r.repeats, 0);
     for (int64_t i = 0; i < r.repeats; i++) lua_pushnumber(L, r.samples_ms[i]), lua_rawseti(L, -2, i + 1);
     lua_setfield(L, -2, "samples_ms");
+    lua_createtable(L, (int)r.repeats, 0);
+    for (int64_t i = 0; i < r.repeats; i++) lua_pushnumber(L, r.cpu_samples_ms[i]), lua_rawseti(L, -2, i + 1);
+    lua_setfield(L, -2, "cpu_samples_ms");
     pare_free(r.samples_ms);
+    pare_free(r.cpu_samples_ms);
     lua_pushinteger(L, (lua_Integer)r.planned_bytes), lua_setfield(L, -2, "planned_bytes");
     lua_pushinteger(L, (lua_Integer)r.activation_bytes), lua_setfield(L, -2, "activation_bytes");
     lua_pushinteger(L, (lua_Integer)r.weight_bytes), lua_setfield(L, -2, "weight_bytes");
@@ -1371,6 +1378,7 @@ static int model_info(lua_State *L)
     lua_pushboolean(L, strstr(m->applied, "inject_outliers") != NULL), lua_setfield(L, -2, "outliers_injected");
     lua_pushinteger(L, pare_model_param_count(m)), lua_setfield(L, -2, "params");
     lua_pushinteger(L, pare_attn_layers(m)), lua_setfield(L, -2, "attention_layers");
+    lua_pushinteger(L, m->nnodes), lua_setfield(L, -2, "nodes"); /* graph nodes: what fusion (the fuse pass) reduces */
     /* each ATTENTION node's configuration, canonically ("full" for dense), in node order, joined by ';' (a
      * string, as every other field: info tables compare by value) */
     luaL_Buffer ab;

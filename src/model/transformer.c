@@ -50,6 +50,10 @@ static const pare_opt_spec model_opts[] = {
     {"src_max_T", PARE_OPT_INT, "0", 0, 1e6, NULL, "encdec: longest source sequence (0: max_T)"},
     {"share_emb", PARE_OPT_BOOL, "false", 0, 0, NULL,
      "encdec: source and target share one token table (needs src_vocab = vocab)"},
+    {"fused", PARE_OPT_BOOL, "true", 0, 0, NULL,
+     "true: attention is one op over a fused QKV projection (the graph pare always built); false: the unfused graph, "
+     "separate Q, K, V Linears and attention as explicit ops (head split, Q·Kᵀ, div, mask, softmax, P·V, head merge), "
+     "which the fuse pass folds back (docs/fusion.md). Dense attention, kinds encoder, decoder and tagger only"},
     {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "initialisation seed"},
     {"attention", PARE_OPT_STRING, "", 0, 0, NULL,
      "attention variant per layer: \"kind\" or \"kind:key=value,...\" (pare help <kind>); several separated by ';' "
@@ -497,6 +501,35 @@ fail:
     return pare_fail_ctx(PARE_ENOMEM, "building the encdec");
 }
 
+/* Self-attention of layer l as explicit ops over h (B·T, C) (docs/fusion.md, kernels/fuse_ops.h): separate Q, K
+ * and V Linears — initialised from the random stream in the order of the fused (3C, C) projection's rows, so the
+ * fuse pass gives back today's weights bit for bit — then split into heads, Q·Kᵀ, ÷√D, the additive key mask,
+ * softmax, P·V, heads merged. Returns the (B·T, C) output, named <blk>.<l>.attn as the ATTENTION node's. */
+static int unfused_attention(builder *b, const char *blk, int64_t l, int h, int lengths, int64_t C, int64_t H, int causal)
+{
+    char nm[PARE_NAME_MAX];
+#define NAME(s) (snprintf(nm, sizeof nm, "%s.%lld.%s", blk, (long long)l, s), nm)
+    const int64_t D = C / H;
+    const char *proj[3] = {"attn.q", "attn.k", "attn.v"}, *split[3] = {"attn.q_heads", "attn.k_heads", "attn.v_heads"};
+    int heads[3];
+    for (int k = 0; k < 3; k++) {
+        int y = linear(b, NAME(proj[k]), h, C, C, PARE_ROWS_TOKENS, 0.02);
+        heads[k] = node(b, PARE_OP_HEAD_SPLIT, NAME(split[k]), &y, 1, NULL, 0, PARE_ROWS_TOKENS, C,
+                        (pare_node_attrs){.heads = (int)H});
+    }
+    int s = node(b, PARE_OP_BMM_QK, NAME("attn.scores"), heads, 2, NULL, 0, PARE_ROWS_CACHE_ATT, H,
+                 (pare_node_attrs){.heads = (int)H, .head_dim = (int)D});
+    s = node(b, PARE_OP_DIV, NAME("attn.scale"), &s, 1, NULL, 0, PARE_ROWS_CACHE_ATT, H,
+             (pare_node_attrs){.scale = sqrtf((float)D)});
+    int sm[2] = {s, lengths};
+    s = node(b, PARE_OP_MASK_ADD, NAME("attn.mask"), sm, 2, NULL, 0, PARE_ROWS_CACHE_ATT, H, (pare_node_attrs){.causal = causal});
+    int p = node(b, PARE_OP_SOFTMAX, NAME("attn.softmax"), &s, 1, NULL, 0, PARE_ROWS_CACHE_ATT, H, (pare_node_attrs){0});
+    int pv[2] = {p, heads[2]};
+    int o = node(b, PARE_OP_BMM_PV, NAME("attn.context"), pv, 2, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){.heads = (int)H});
+    return node(b, PARE_OP_HEAD_MERGE, NAME("attn"), &o, 1, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){.heads = (int)H});
+#undef NAME
+}
+
 /* Mirrors pare_transformer_build's parameters below, in its order; test_checkpoint.c checks that the
  * two agree on every kind, with and without attention variants that have parameters. */
 pare_status pare_transformer_numel(int64_t *numel, const pare_options *o)
@@ -545,6 +578,9 @@ static pare_status build(pare_model **out, const pare_options *o, pare_attn_conf
 {
     *out = NULL;
     const char *kind = pare_opt_str(o, "kind");
+    if (!strcmp(kind, "encdec") && !pare_opt_bool(o, "fused"))
+        return pare_fail(PARE_EINVAL, "model: fused=false (attention as explicit ops) is built for kind encoder, decoder "
+                         "and tagger; an encdec's attention stays fused (fused=true)");
     if (!strcmp(kind, "encdec")) return build_encdec(out, o);
     int decoder = !strcmp(kind, "decoder");          /* causal attention */
     int per_token = decoder || !strcmp(kind, "tagger"); /* a target per token (LM-kind tasks), no pooling */
@@ -557,6 +593,12 @@ static pare_status build(pare_model **out, const pare_options *o, pare_attn_conf
         return pare_fail(PARE_EINVAL, "model: heads=%lld does not divide d=%lld (choose heads among the divisors of d)",
                          (long long)H, (long long)C);
     PARE_TRY(check_layers(cfg, L, Tm, H, C / H, decoder, 1, NULL));
+    const int unfused = !pare_opt_bool(o, "fused");
+    for (int64_t l = 0; unfused && l < L; l++)
+        if (cfg[l] && strcmp(cfg[l]->spec, "full") != 0)
+            return pare_fail(PARE_EINVAL, "model: fused=false builds dense attention as explicit ops; layer %lld asks for "
+                             "attention '%s' (variants run inside the attention op: keep fused=true)", (long long)l,
+                             cfg[l]->spec);
 
     const char *norm = pare_opt_str(o, "norm"), *pooler = pare_opt_str(o, "pooler"), *actname = pare_opt_str(o, "act");
     int post = !strcmp(norm, "post"), mlm = !strcmp(pare_opt_str(o, "head"), "mlm");
@@ -621,20 +663,24 @@ static pare_status build(pare_model **out, const pare_options *o, pare_attn_conf
 #define NAME(s) (snprintf(nm, sizeof nm, "%s.%lld.%s", blk, (long long)l, s), nm)
         /* pre: x + f(LN(x)); post: LN(x + f(x)) (the LayerNorms keep their names: ln1 with attention) */
         int h = post ? x : layernorm(&b, NAME("ln1"), x, C);
-        int qkv = linear(&b, NAME("attn.qkv"), h, C, 3 * C, PARE_ROWS_TOKENS, 0.02);
-        int ain[2] = {qkv, lengths};
-        pare_node_attrs aa = {.heads = (int)H, .causal = decoder, .attn = cfg[l]};
-        int aprm = -1; /* a variant's learned parameters (Linformer's E, F; LSRA's convolution), sized at max_T */
-        pare_attn *var = NULL;
-        int owned = 0;
-        if (cfg[l] && pare_attn_config_instance(&var, &owned, cfg[l], Tm, H, C / H, decoder) != PARE_OK) b.failed = 1;
-        if (var && pare_attn_param_count(var) > 0) {
-            aprm = param(&b, NAME("attn"), "params", 1, pare_attn_param_count(var), 1, 1);
-            if (aprm >= 0) pare_attn_param_init(var, m->params[aprm].blob->data, &b.rng);
+        int a;
+        if (unfused) a = unfused_attention(&b, blk, l, h, lengths, C, H, decoder); /* docs/fusion.md */
+        else {
+            int qkv = linear(&b, NAME("attn.qkv"), h, C, 3 * C, PARE_ROWS_TOKENS, 0.02);
+            int ain[2] = {qkv, lengths};
+            pare_node_attrs aa = {.heads = (int)H, .causal = decoder, .attn = cfg[l]};
+            int aprm = -1; /* a variant's learned parameters (Linformer's E, F; LSRA's convolution), sized at max_T */
+            pare_attn *var = NULL;
+            int owned = 0;
+            if (cfg[l] && pare_attn_config_instance(&var, &owned, cfg[l], Tm, H, C / H, decoder) != PARE_OK) b.failed = 1;
+            if (var && pare_attn_param_count(var) > 0) {
+                aprm = param(&b, NAME("attn"), "params", 1, pare_attn_param_count(var), 1, 1);
+                if (aprm >= 0) pare_attn_param_init(var, m->params[aprm].blob->data, &b.rng);
+            }
+            if (owned) pare_attn_free(var);
+            a = node(&b, PARE_OP_ATTENTION, NAME("attn"), ain, 2, aprm >= 0 ? &aprm : NULL, aprm >= 0, PARE_ROWS_TOKENS, C,
+                     aa);
         }
-        if (owned) pare_attn_free(var);
-        int a = node(&b, PARE_OP_ATTENTION, NAME("attn"), ain, 2, aprm >= 0 ? &aprm : NULL, aprm >= 0, PARE_ROWS_TOKENS,
-                     C, aa);
         int proj = linear(&b, NAME("attn.out"), a, C, C, PARE_ROWS_TOKENS, resid_std);
         int d1 = node(&b, PARE_OP_DROPOUT, NAME("drop1"), &proj, 1, NULL, 0, PARE_ROWS_TOKENS, C, (pare_node_attrs){.p = pdrop});
         int r1[2] = {x, d1};

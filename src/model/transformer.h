@@ -8,6 +8,10 @@
  *
  * Names: emb.tok, emb.pos, {enc|dec}.<l>.{ln1, attn.qkv, attn, attn.out, drop1, add1, ln2, ffn.up,
  *   ffn.act, ffn.down, drop2, add2}, ln_f, pool, head, loss; parameters add .weight / .bias.
+ * fused=false (docs/fusion.md) builds the same model with attention unfused: attn.qkv and the attention
+ *   node become attn.{q, k, v} (Linears), attn.{q,k,v}_heads (head splits), attn.scores (Q·Kᵀ), attn.scale
+ *   (÷√D), attn.mask (additive key mask), attn.softmax, attn.context (P·V) and attn (the heads merged), with
+ *   the same initial weights (q, k, v are the rows of qkv) and the same function; the fuse pass folds it back.
  * Initialisation: N(0, 0.02) weights, zero biases, unit LayerNorm gains (GPT-2 / BERT), the
  * residual output projections scaled by 1/sqrt(2L) as in GPT-2.
  */

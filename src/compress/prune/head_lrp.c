@@ -277,6 +277,10 @@ static pare_status lrp_plan(lrp_run *r, char (**names)[PARE_NAME_MAX + 8], int *
             if (w->format != PARE_FMT_F32)
                 return pare_fail(PARE_EINVAL, "head relevance: '%s' is stored as %s; take relevance on the f32 model",
                                  w->name, pare_format_name(w->format));
+            if (n->a.epilogue) /* LRP's Linear rule reads the product, which a fused activation does not keep */
+                return pare_fail(PARE_EINVAL, "head relevance: '%s' is a Linear with a fused %s (the fuse pass); take "
+                                 "relevance on the model before linear_gelu / linear_relu", n->name,
+                                 pare_epilogue_name(n->a.epilogue));
             if (n->ntf) {
                 if (!pare_tf_foldable(n))
                     return pare_fail(PARE_EINVAL, "head relevance: '%s' carries a transform on its input (%s); only "

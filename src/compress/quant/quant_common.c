@@ -149,5 +149,17 @@ int64_t qi_ln_before(const pare_model *m, int64_t node)
 {
     int in = m->nodes[node].in[0];
     int prod = m->values[in].producer;
-    return prod >= 0 && m->nodes[prod].op == PARE_OP_LAYERNORM ? prod : -1;
+    /* a LayerNorm, or the fuse pass's Add + LayerNorm: the same gains and bias to fold into */
+    if (prod < 0 || (m->nodes[prod].op != PARE_OP_LAYERNORM && m->nodes[prod].op != PARE_OP_ADD_LAYERNORM)) return -1;
+    return qi_ln_feeds_linears(m, prod) ? prod : -1;
+}
+
+int qi_ln_feeds_linears(const pare_model *m, int64_t ln)
+{
+    int v = m->nodes[ln].out;
+    if (v == m->logits || v == m->loss) return 0;
+    for (int64_t i = 0; i < m->nnodes; i++)
+        for (int k = 0; k < m->nodes[i].nin; k++)
+            if (m->nodes[i].in[k] == v && (m->nodes[i].op != PARE_OP_LINEAR || k != 0)) return 0;
+    return 1;
 }

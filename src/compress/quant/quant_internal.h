@@ -53,5 +53,8 @@ pare_i8_act qi_static_act(float lo, float hi, int symmetric);
 
 /* The LayerNorm node whose output is node's input, or -1. */
 int64_t qi_ln_before(const pare_model *m, int64_t node);
+/* 1 if Linears alone read LayerNorm ln's output, so scaling its channels (SmoothQuant's smoothing, outlier
+ * injection) can be undone in their weights; 0 when something else reads it too (a post-LN block's residual Add). */
+int qi_ln_feeds_linears(const pare_model *m, int64_t ln);
 
 #endif

@@ -163,9 +163,11 @@ static pare_status io_apply(pare_model *m, const pare_options *o, const pare_pas
     float *s = NULL;
     pare_status st = cons ? PARE_OK : pare_fail(PARE_ENOMEM, "out of memory");
     for (int64_t i = 0; st == PARE_OK && i < m->nnodes; i++) {
-        if (m->nodes[i].op != PARE_OP_LAYERNORM || !pare_name_match(pat, m->nodes[i].name)) continue;
+        if ((m->nodes[i].op != PARE_OP_LAYERNORM && m->nodes[i].op != PARE_OP_ADD_LAYERNORM) ||
+            !pare_name_match(pat, m->nodes[i].name))
+            continue;
         int64_t nc = consumers(m, i, cons), C = m->params[m->nodes[i].param[0]].shape[0];
-        if (!nc) continue; /* ln_f feeds the pooling, not a Linear */
+        if (!nc || !qi_ln_feeds_linears(m, i)) continue; /* ln_f feeds the pooling; post-LN also feeds the residual */
         found++;
         if (ch > C) {
             st = pare_fail(PARE_EINVAL, "channels=%lld but %s has only %lld", (long long)ch, m->nodes[i].name, (long long)C);
@@ -187,9 +189,10 @@ static pare_status io_apply(pare_model *m, const pare_options *o, const pare_pas
         char list[512] = "";
         size_t used = 0;
         for (int64_t i = 0; i < m->nnodes && used < sizeof list - 1; i++)
-            if (m->nodes[i].op == PARE_OP_LAYERNORM)
+            if (m->nodes[i].op == PARE_OP_LAYERNORM || m->nodes[i].op == PARE_OP_ADD_LAYERNORM)
                 used += (size_t)snprintf(list + used, sizeof list - used, used ? ", %s" : "%s", m->nodes[i].name);
-        st = pare_fail(PARE_EINVAL, "layers='%s' matches no LayerNorm that feeds a Linear (the model's: %s)", pat, list);
+        st = pare_fail(PARE_EINVAL, "layers='%s' matches no LayerNorm that feeds Linears alone (the model's: %s; a post-LN "
+                           "block's LayerNorm also feeds the residual stream)", pat, list);
     }
     /* the same function in exact arithmetic, but a large factor (or the pass applied again and again)
      * overflows the LayerNorm gains: refuse a model that would compute Inf, naming the parameter */

@@ -1,0 +1,217 @@
+/* ops_fused.c — the op registry's rows for attention as explicit ops (head_split, bmm_qk, div, mask_add,
+ * softmax, bmm_pv, head_merge: the unfused graph, model option fused=false) and for the fused ops the fuse
+ * pass makes of them (masked_softmax, the strided products, add_layernorm). Wiring only: the numerics are
+ * kernels/fuse_ops.h. docs/fusion.md draws the graphs.
+ *
+ * Shapes. Head-major values (B,H,T,D) are token rows of C = H·D columns; scores and probabilities (B,H,T,T)
+ * are attention rows (B·T·T) of H columns, as the ATTENTION node's "#att". T is the sequence length of the
+ * node's token rows (after token pruning, its level's). A node's in_col[k] picks the columns its input k is
+ * read from (the fused QKV projection's q, k and v blocks); pare_model_check allows it only where honoured.
+ *
+ * Deliberately not here: other attention variants (the ATTENTION op runs them), int8 batched products.
+ */
+#include "ops_fused.h"
+
+#include "exec.h"
+#include "kernels/fuse_ops.h"
+
+static float *F(const pare_exec *x, int id) { return (float *)x->buf[id]; }
+static const int32_t *I(const pare_exec *x, int id) { return (const int32_t *)x->buf[id]; }
+static float *G(const pare_exec *x, int id) { return x->grad ? x->grad[id] : NULL; }
+static float *GOFF(const pare_exec *x, const pare_node *n, int k)
+{
+    float *g = G(x, n->in[k]);
+    return g ? g + n->in_col[k] : NULL;
+}
+static const pare_value *VAL(const pare_exec *x, int id) { return &x->m->values[id]; }
+static int64_t COLS(const pare_exec *x, int id) { return VAL(x, id)->cols; }
+static int64_t NUMEL(const pare_exec *x, int id) { return pare_exec_rows(x, VAL(x, id)) * COLS(x, id); }
+/* T of a node: the sequence length of its output's token (or attention) rows */
+static int64_t SEQ(const pare_exec *x, const pare_node *n) { return pare_exec_seq_len(x, VAL(x, n->out)); }
+static float *PD(const pare_exec *x, const pare_node *n, int i) { return x->m->params[n->param[i]].blob->data; }
+static float *PG(const pare_exec *x, const pare_node *n, int i)
+{
+    pare_param *p = &x->m->params[n->param[i]];
+    return p->trainable ? p->grad : NULL;
+}
+
+/* Input k of n (or its gradient, grad = 1) as a (B,H,T,D) operand: head-major, or with strided a column block
+ * of token rows. */
+static pare_bhtd view_in(const pare_exec *x, const pare_node *n, int k, int strided, int grad, int64_t D)
+{
+    int64_t T = SEQ(x, n), H = n->a.heads;
+    float *p = grad ? G(x, n->in[k]) : F(x, n->in[k]);
+    if (!p) return (pare_bhtd){0};
+    return strided ? pare_bhtd_tokens(p + n->in_col[k], T, COLS(x, n->in[k]), D) : pare_bhtd_heads(p, H, T, D);
+}
+
+/* ---- head_split: x (B·T, ≥C) [columns in_col..+C] → (B,H,T,D) ---- */
+pare_status pare_op_head_split_fwd(pare_exec *x, const pare_node *n)
+{
+    int64_t C = COLS(x, n->out), H = n->a.heads;
+    pare_head_split_forward(F(x, n->out), F(x, n->in[0]) + n->in_col[0], COLS(x, n->in[0]), x->B, SEQ(x, n), H, C / H);
+    return PARE_OK;
+}
+void pare_op_head_split_bwd(pare_exec *x, const pare_node *n)
+{
+    int64_t C = COLS(x, n->out), H = n->a.heads;
+    float *dx = GOFF(x, n, 0);
+    if (dx) pare_head_split_backward(dx, G(x, n->out), COLS(x, n->in[0]), x->B, SEQ(x, n), H, C / H);
+}
+int64_t pare_op_head_split_flops(const pare_exec *x, const pare_node *n)
+{
+    (void)x, (void)n;
+    return 0; /* it moves, it does not compute */
+}
+
+/* ---- head_merge: (B,H,T,D) → (B·T, C) ---- */
+pare_status pare_op_head_merge_fwd(pare_exec *x, const pare_node *n)
+{
+    int64_t C = COLS(x, n->out), H = n->a.heads;
+    pare_head_merge_forward(F(x, n->out), F(x, n->in[0]), x->B, SEQ(x, n), H, C / H);
+    return PARE_OK;
+}
+void pare_op_head_merge_bwd(pare_exec *x, const pare_node *n)
+{
+    int64_t C = COLS(x, n->out), H = n->a.heads;
+    float *dx = G(x, n->in[0]);
+    if (dx) pare_head_merge_backward(dx, G(x, n->out), x->B, SEQ(x, n), H, C / H);
+}
+int64_t pare_op_head_merge_flops(const pare_exec *x, const pare_node *n) { return pare_op_head_split_flops(x, n); }
+
+/* ---- bmm_qk: S (B,H,T,T) = Q·Kᵀ ---- */
+pare_status pare_op_bmm_qk_fwd(pare_exec *x, const pare_node *n)
+{
+    int64_t D = n->a.head_dim;
+    pare_bmm_qk_forward(F(x, n->out), view_in(x, n, 0, n->a.strided, 0, D), view_in(x, n, 1, n->a.strided, 0, D), x->B,
+                        n->a.heads, SEQ(x, n), D);
+    return PARE_OK;
+}
+void pare_op_bmm_qk_bwd(pare_exec *x, const pare_node *n)
+{
+    int64_t D = n->a.head_dim;
+    pare_bmm_qk_backward(view_in(x, n, 0, n->a.strided, 1, D), view_in(x, n, 1, n->a.strided, 1, D), G(x, n->out),
+                         view_in(x, n, 0, n->a.strided, 0, D), view_in(x, n, 1, n->a.strided, 0, D), x->B, n->a.heads,
+                         SEQ(x, n), D);
+}
+int64_t pare_op_bmm_qk_flops(const pare_exec *x, const pare_node *n)
+{
+    int64_t T = SEQ(x, n);
+    return 2 * x->B * n->a.heads * T * T * n->a.head_dim;
+}
+
+/* ---- bmm_pv: O (B,H,T,D) = P·V; strided: v a column block of token rows, O written with the heads merged ---- */
+static pare_bhtd view_out(const pare_exec *x, const pare_node *n, int grad)
+{
+    int64_t C = COLS(x, n->out), H = n->a.heads, T = SEQ(x, n);
+    float *p = grad ? G(x, n->out) : F(x, n->out);
+    return n->a.strided ? pare_bhtd_tokens(p, T, C, C / H) : pare_bhtd_heads(p, H, T, C / H);
+}
+pare_status pare_op_bmm_pv_fwd(pare_exec *x, const pare_node *n)
+{
+    int64_t C = COLS(x, n->out), H = n->a.heads;
+    pare_bmm_pv_forward(view_out(x, n, 0), F(x, n->in[0]), view_in(x, n, 1, n->a.strided, 0, C / H), x->B, H, SEQ(x, n),
+                        C / H);
+    return PARE_OK;
+}
+void pare_op_bmm_pv_bwd(pare_exec *x, const pare_node *n)
+{
+    int64_t C = COLS(x, n->out), H = n->a.heads;
+    pare_bmm_pv_backward(G(x, n->in[0]), view_in(x, n, 1, n->a.strided, 1, C / H), view_out(x, n, 1), F(x, n->in[0]),
+                         view_in(x, n, 1, n->a.strided, 0, C / H), x->B, H, SEQ(x, n), C / H);
+}
+int64_t pare_op_bmm_pv_flops(const pare_exec *x, const pare_node *n)
+{
+    int64_t T = SEQ(x, n);
+    return 2 * x->B * T * T * COLS(x, n->out);
+}
+
+/* ---- div: out = x / a.scale ---- */
+pare_status pare_op_div_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_div_forward(F(x, n->out), F(x, n->in[0]), n->a.scale, NUMEL(x, n->out));
+    return PARE_OK;
+}
+void pare_op_div_bwd(pare_exec *x, const pare_node *n)
+{
+    float *dx = G(x, n->in[0]);
+    if (dx) pare_div_backward(dx, G(x, n->out), n->a.scale, NUMEL(x, n->out));
+}
+int64_t pare_op_div_flops(const pare_exec *x, const pare_node *n) { return NUMEL(x, n->out); }
+
+/* ---- mask_add: scores + the additive key mask of the lengths (in[1]) ---- */
+pare_status pare_op_mask_add_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_mask_add_forward(F(x, n->out), F(x, n->in[0]), I(x, n->in[1]), n->a.causal, x->B, COLS(x, n->out), SEQ(x, n));
+    return PARE_OK;
+}
+void pare_op_mask_add_bwd(pare_exec *x, const pare_node *n)
+{
+    float *dx = G(x, n->in[0]);
+    const float *d = G(x, n->out);
+    int64_t len = NUMEL(x, n->out);
+    if (!dx) return;
+#pragma omp parallel for simd schedule(static) if (len > 65536)
+    for (int64_t i = 0; i < len; i++) dx[i] += d[i]; /* a constant added: the gradient passes unchanged */
+}
+int64_t pare_op_mask_add_flops(const pare_exec *x, const pare_node *n) { return NUMEL(x, n->out); }
+
+/* ---- softmax along the last axis: T for attention rows, else the columns ---- */
+static void softmax_dims(const pare_exec *x, const pare_node *n, int64_t *M, int64_t *N)
+{
+    const pare_value *v = VAL(x, n->out);
+    *N = v->rows == PARE_ROWS_CACHE_ATT ? SEQ(x, n) : v->cols;
+    *M = NUMEL(x, n->out) / *N;
+}
+pare_status pare_op_softmax_fwd(pare_exec *x, const pare_node *n)
+{
+    int64_t M, N;
+    softmax_dims(x, n, &M, &N);
+    pare_softmax_forward(F(x, n->out), F(x, n->in[0]), M, N);
+    return PARE_OK;
+}
+void pare_op_softmax_bwd(pare_exec *x, const pare_node *n)
+{
+    int64_t M, N;
+    softmax_dims(x, n, &M, &N);
+    float *dx = G(x, n->in[0]);
+    if (dx) pare_softmax_backward(dx, F(x, n->out), G(x, n->out), M, N);
+}
+int64_t pare_op_softmax_flops(const pare_exec *x, const pare_node *n) { return 5 * NUMEL(x, n->out); }
+
+/* ---- masked_softmax: softmax(scores / a.scale + mask), div + mask_add + softmax in one pass ---- */
+pare_status pare_op_masked_softmax_fwd(pare_exec *x, const pare_node *n)
+{
+    pare_masked_softmax_forward(F(x, n->out), F(x, n->in[0]), n->a.scale, I(x, n->in[1]), n->a.causal, x->B,
+                                COLS(x, n->out), SEQ(x, n));
+    return PARE_OK;
+}
+void pare_op_masked_softmax_bwd(pare_exec *x, const pare_node *n)
+{
+    float *dx = G(x, n->in[0]);
+    if (dx) pare_masked_softmax_backward(dx, F(x, n->out), G(x, n->out), n->a.scale, x->B, COLS(x, n->out), SEQ(x, n));
+}
+int64_t pare_op_masked_softmax_flops(const pare_exec *x, const pare_node *n) { return 7 * NUMEL(x, n->out); }
+
+/* ---- add_layernorm: LN(a + b) ---- */
+pare_status pare_op_add_layernorm_fwd(pare_exec *x, const pare_node *n)
+{
+    int64_t C = COLS(x, n->out);
+    pare_add_layernorm_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->cache[1]), F(x, n->in[0]), F(x, n->in[1]),
+                               PD(x, n, 0), PD(x, n, 1), NUMEL(x, n->out) / C, C, n->a.eps > 0 ? n->a.eps : 1e-5f);
+    return PARE_OK;
+}
+void pare_op_add_layernorm_bwd(pare_exec *x, const pare_node *n)
+{
+    int64_t C = COLS(x, n->out);
+    pare_add_layernorm_backward(G(x, n->in[0]), G(x, n->in[1]), PG(x, n, 0), PG(x, n, 1), G(x, n->out), F(x, n->in[0]),
+                                F(x, n->in[1]), PD(x, n, 0), F(x, n->cache[0]), F(x, n->cache[1]), NUMEL(x, n->out) / C, C);
+}
+int64_t pare_op_add_layernorm_flops(const pare_exec *x, const pare_node *n) { return 9 * NUMEL(x, n->out); }
+int pare_op_add_layernorm_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)
+{
+    pare_rows r = m->values[n->out].rows;
+    cs[0] = (pare_cache_spec){"mean", r, 1, PARE_F32};
+    cs[1] = (pare_cache_spec){"rstd", r, 1, PARE_F32};
+    return 2;
+}
