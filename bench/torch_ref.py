@@ -41,6 +41,7 @@ Output: JSON lines on stdout, one object each, flat (numbers, strings, booleans;
      "ci_hi_ms": ..., "p10_ms": ..., "p90_ms": ..., "repeats": ..., "warmup_runs": ..., "warmup_stable": ...,
      "samples_ms": [...]}
     {"line": "logits", "format": "fp32", "rows": B, "cols": classes, "values": [...]}   (--forward)
+    {"line": "ready", "formats": [...]}   (--serve: the models are built; commands are read from stdin, see serve())
     {"line": "skip", "reason": "..."}   torch cannot be imported (exit status 3)
     {"line": "error", "reason": "..."}  anything else that went wrong (exit status 1)
 
@@ -50,6 +51,9 @@ Usage:
     /usr/bin/python3 bench/torch_ref.py --weights m.safetensors --forward "1,2,3;4,5,6" --layers 2 --d 64 ...
         loads a checkpoint pare wrote (m:save) and prints the logits of the given token rows: the check that
         this module computes pare's function (tests/torch_ref.lua).
+    /usr/bin/python3 bench/torch_ref.py --serve [--threads n] ...  < commands
+        builds the models once and times one format and batch per command line `bench <format> <batch> <repeats>
+        <warmup> <seed>`: experiments/bench.lua interleaves these with pare's own measurements.
 
 Deliberately not here: torch.compile / TorchScript / IPEX (not in Debian's torch 1.13), attention masks,
 BERT's post-LN and token types (bench.lua's encoder has neither), any pare code (this is the independent side).
@@ -92,6 +96,7 @@ def parse_args(argv):
     p.add_argument("--forward", default="", help="token rows 'a,b,c;d,e,f': print their logits, no timing")
     p.add_argument("--no-samples", action="store_true", help="leave samples_ms out of the bench lines")
     p.add_argument("--info", action="store_true", help="print the info line (or the skip line) and stop")
+    p.add_argument("--serve", action="store_true", help="keep the models; measure one 'bench ...' command per stdin line")
     a = p.parse_args(argv)
     a.formats = [f for f in a.formats.split(",") if f]
     a.batch = [int(b) for b in a.batch.split(",") if b]
@@ -230,12 +235,12 @@ def timed(torch, model, tokens):
     return (time.perf_counter_ns() - t0) * 1e-6
 
 
-def warmup(torch, model, tokens, a):
+def warmup(torch, model, tokens, a, min_runs):
     """pare's warm-up (src/eval/warmup.c) with window 3."""
     k, ms, t0, stable = 3, [], time.perf_counter(), False
     while True:
         spent = time.perf_counter() - t0
-        if len(ms) >= a.warmup:
+        if len(ms) >= min_runs:
             if spent >= a.warmup_min_s and len(ms) >= 2 * k:
                 prev, last = median(ms[-2 * k:-k]), median(ms[-k:])
                 if abs(last - prev) <= a.warmup_tol * prev:
@@ -285,26 +290,61 @@ def main(argv):
             emit({"line": "logits", "format": fmt, "rows": y.shape[0], "cols": y.shape[1],
                   "values": [float(v) for v in y.reshape(-1)]})
         return 0
+    if a.serve:
+        return serve(torch, base, a)
     gen = torch.Generator().manual_seed(a.seed)
     for fmt in a.formats:
         m = as_format(torch, base, fmt)
         for b in a.batch:
-            tokens = torch.randint(1, a.vocab, (b, a.T), generator=gen, dtype=torch.int64)
-            with torch.inference_mode():
-                runs, stable, first = warmup(torch, m, tokens, a)
-                ms = [timed(torch, m, tokens) for _ in range(a.repeats)]
-            lo, hi = bootstrap_ci(ms, a.level, a.seed)
-            r4 = lambda v: round(v, 4)
-            row = {"line": "bench", "format": fmt, "batch": b, "T": a.T, "threads": torch.get_num_threads(),
-                   "median_ms": r4(median(ms)), "ci_lo_ms": r4(lo), "ci_hi_ms": r4(hi), "p10_ms": r4(quantile(ms, 0.1)),
-                   "p90_ms": r4(quantile(ms, 0.9)), "repeats": len(ms), "warmup_runs": runs, "warmup_stable": stable,
-                   "warmup_first_ms": r4(first), "torch": torch.__version__}
-            if not a.no_samples:
-                row["samples_ms"] = [r4(v) for v in ms]
-            emit(row)
+            emit(measure(torch, m, fmt, b, a, a.warmup, a.seed, gen))
         del m
     return 0
 
+
+def measure(torch, m, fmt, b, a, min_warmup, seed, gen):
+    """One bench line: format fmt at batch b, after a warm-up of at least min_warmup runs."""
+    tokens = torch.randint(1, a.vocab, (b, a.T), generator=gen, dtype=torch.int64)
+    with torch.inference_mode():
+        runs, stable, first = warmup(torch, m, tokens, a, min_warmup)
+        ms = [timed(torch, m, tokens) for _ in range(a.repeats)]
+    lo, hi = bootstrap_ci(ms, a.level, seed)
+    r4 = lambda v: round(v, 4)
+    row = {"line": "bench", "format": fmt, "batch": b, "T": a.T, "threads": torch.get_num_threads(),
+           "median_ms": r4(median(ms)), "ci_lo_ms": r4(lo), "ci_hi_ms": r4(hi), "p10_ms": r4(quantile(ms, 0.1)),
+           "p90_ms": r4(quantile(ms, 0.9)), "repeats": len(ms), "warmup_runs": runs, "warmup_stable": stable,
+           "warmup_first_ms": r4(first), "torch": torch.__version__}
+    if not a.no_samples:
+        row["samples_ms"] = [r4(v) for v in ms]
+    return row
+
+
+def serve(torch, base, a):
+    """--serve: every format of --formats built once and kept; then one command per stdin line, one JSON line back:
+         bench <format> <batch> <repeats> <warmup> <seed>   -> a bench line (warm-up: at least <warmup> runs, and
+                                                             --warmup-min-s / --warmup-max-s / --warmup-tol)
+         quit (or end of input)                              -> exit 0
+       so that a caller can interleave single measurements with its own (experiments/bench.lua)."""
+    models = {fmt: as_format(torch, base, fmt) for fmt in a.formats}
+    gens = {}
+    emit({"line": "ready", "formats": a.formats})
+    while True:
+        cmd = sys.stdin.readline()
+        w = cmd.split()
+        if not cmd or w == ["quit"]:
+            return 0
+        try:
+            if len(w) != 6 or w[0] != "bench" or w[1] not in models:
+                raise ValueError("expected 'bench <%s> <batch> <repeats> <warmup> <seed>' or 'quit', got %r"
+                                 % ("|".join(a.formats), cmd.strip()))
+            b, reps, warm, seed = int(w[2]), int(w[3]), int(w[4]), int(w[5])
+            if b < 1 or reps < 1 or warm < 0:
+                raise ValueError("batch and repeats must be >= 1, warmup >= 0: %r" % cmd.strip())
+        except ValueError as e:
+            emit({"line": "error", "reason": str(e)})
+            continue
+        a.repeats = reps
+        gen = gens.setdefault(seed, torch.Generator().manual_seed(seed))
+        emit(measure(torch, models[w[1]], w[1], b, a, warm, seed, gen))
 
 if __name__ == "__main__":
     try:

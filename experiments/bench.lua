@@ -443,10 +443,11 @@ end
 -- 2c. Issues 15 and 18: pare against PyTorch on the same encoder (bench/torch_ref.py, run with Debian's python3-torch:
 -- the BERT-base-shaped pre-LN encoder above written in torch, op for op). fp32, bf16 (pare: the `bf16` pass, Linears
 -- in bf16; torch: model.to(torch.bfloat16)) and int8 (pare: dynamic_int8; torch: quantize_dynamic(model, {nn.Linear},
--- dtype=torch.qint8)) at batch 1 and 8 x T=128. The two sides alternate in rounds (pare then torch in odd rounds,
--- torch then pare in even ones; each round a warm-up and torch_repeats timed forwards per format and batch on each
--- side), so that load changes hit both alike; torch runs in a fresh process per round with the same thread count
--- (torch.set_num_threads, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS). -> tables "torch_rounds" (one row per round, side,
+-- dtype=torch.qint8)) at batch 1 and 8 x T=128. The two sides alternate measurement by measurement: in each round, for
+-- each format and batch, a warm-up and torch_repeats timed forwards of pare and the same of torch, who goes first
+-- alternating, so that load changes hit both alike. torch runs in one process per thread count that keeps its models
+-- (torch_ref.py --serve, fed through a FIFO), with the same thread count (torch.set_num_threads, OMP_NUM_THREADS,
+-- OPENBLAS_NUM_THREADS) and the same warm-up rule (at least 3 runs in round 1 and 1 after, at most 1 s). -> tables "torch_rounds" (one row per round, side,
 -- format and batch), "torch_compare" (medians of all samples with bootstrap 95% intervals; ratio = the median over
 -- rounds of pare/torch, min and max over rounds) and "torch_info" (the torch build, or why the section was skipped).
 -- Without an importable torch the section records the reason and the bench goes on. torch=0 skips it; torch_rounds=5,
@@ -526,32 +527,58 @@ else
         exp:record("torch_rounds", {round = r, side = side, format = fmt, batch = b, threads = th, median_ms = med,
                                     repeats = #samples, warmup_runs = warm, load = loadavg()})
       end
-      local function pare_side(r)
-        for _, fmt in ipairs(fmts) do
-          for _, b in ipairs(batches) do
-            local res = models[fmt]:bench{batch = b, T = 128, repeats = trep, warmup = r == 1 and 3 or 1,
-                                          warmup_min_s = 0, warmup_max_s = 1, seed = r}
-            keep("pare", fmt, b, r, res.median_ms, res.samples_ms, res.warmup_runs)
+      -- the torch side: one process per thread count, its models built once (--serve), fed one measurement at a time
+      -- through a FIFO (its stdin) and read back from its stdout
+      local fifo = os.tmpname()
+      os.remove(fifo)
+      if not os.execute("mkfifo " .. sh(fifo)) then error("bench: mkfifo " .. fifo .. " failed") end
+      local tp = io.popen(string.format("%s %s --serve --threads %d --formats %s --T 128 --warmup-min-s 0 "
+                                        .. "--warmup-max-s 1 < %s 2>&1", sh(python), sh(script), th,
+                                        table.concat(fmts, ","), sh(fifo)))
+      local tw = io.open(fifo, "w") -- returns once the shell has opened the FIFO for python's stdin
+      os.remove(fifo)
+      local function torch_reply(want)
+        local other = {}
+        for line in tp:lines() do
+          local v = line:match("^{") and json.decode(line)
+          if type(v) == "table" and (v.line == want or v.line == "error") then
+            if v.line == "error" then error("bench: the PyTorch side failed: " .. tostring(v.reason)) end
+            return v
+          elseif line ~= "" and not (type(v) == "table" and v.line) then
+            other[#other + 1] = line
           end
         end
+        error("bench: the PyTorch side ended early: " .. (#other > 0 and other[#other] or "no output"))
       end
-      local function torch_side(r)
-        local got, other, code = run_torch(string.format(
-          "--threads %d --formats %s --batch %s --T 128 --repeats %d --warmup 1 --warmup-min-s 0 --warmup-max-s 1 --seed %d",
-          th, table.concat(fmts, ","), table.concat(batches, ","), trep, r))
-        if not got.bench or #got.bench < #fmts * #batches then
-          error("bench: the PyTorch side failed in round " .. r .. ": " .. why(got, other, code))
-        end
-        for _, v in ipairs(got.bench) do keep("torch", v.format, v.batch, r, v.median_ms, v.samples_ms, v.warmup_runs) end
+      torch_reply("ready")
+      local function pare_one(r, fmt, b)
+        local res = models[fmt]:bench{batch = b, T = 128, repeats = trep, warmup = r == 1 and 3 or 1, warmup_min_s = 0,
+                                      warmup_max_s = 1, seed = r}
+        keep("pare", fmt, b, r, res.median_ms, res.samples_ms, res.warmup_runs)
+      end
+      local function torch_one(r, fmt, b)
+        tw:write(string.format("bench %s %d %d %d %d\n", fmt, b, trep, r == 1 and 3 or 1, r))
+        tw:flush()
+        local v = torch_reply("bench")
+        keep("torch", fmt, b, r, v.median_ms, v.samples_ms, v.warmup_runs)
       end
       for r = 1, rounds do
-        if r % 2 == 1 then pare_side(r); torch_side(r) else torch_side(r); pare_side(r) end
+        local k = 0
+        for _, fmt in ipairs(fmts) do
+          for _, b in ipairs(batches) do
+            k = k + 1 -- who goes first alternates from one measurement to the next and from one round to the next
+            if (r + k) % 2 == 0 then pare_one(r, fmt, b); torch_one(r, fmt, b) else torch_one(r, fmt, b); pare_one(r, fmt, b) end
+          end
+        end
         round_loads[r] = loadavg()
         if os.getenv("PARE_PROGRESS") ~= "0" then
           io.stderr:write(string.format("torch_compare: %d thread(s), round %d/%d done (load %.2f)\n", th, r, rounds,
                                         round_loads[r]))
         end
       end
+      tw:write("quit\n")
+      tw:close()
+      tp:close()
       for _, fmt in ipairs(fmts) do
         for _, b in ipairs(batches) do
           local pe, te = per.pare[fmt][b], per.torch[fmt][b]
