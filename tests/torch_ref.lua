@@ -43,7 +43,7 @@ tap.like(nerr, "takes a string", "a non-string argument is refused with a messag
 -- 2. the torch module against pare
 local py = "/usr/bin/python3"
 if not os.execute(py .. " -c 'import torch' >/dev/null 2>&1") then
-  tap.skip("needs Debian's python3-torch (/usr/bin/python3 -c 'import torch') for bench/torch_ref.py", 6)
+  tap.skip("needs Debian's python3-torch (/usr/bin/python3 -c 'import torch') for bench/torch_ref.py", 7)
   tap.done()
 end
 
@@ -119,6 +119,16 @@ for _, o in ipairs(got.bench or {}) do
 end
 tap.ok(code == 0 and n == 6 and fields, string.format("timing run: %d bench lines (want 6: 3 formats x 2 batches) with "
                                                        .. "median, interval and samples", n))
+if code ~= 0 then tap.diag(other) end
+
+-- --serve: one measurement per command line, a bad command answered with an error line, the process going on
+got, code, other = lines_of("printf 'bench int8 2 2 1 1\\nbench fp64 1 1 1 1\\nbench bf16 1 3 0 2\\nquit\\n' | " .. py
+                            .. " bench/torch_ref.py --serve --layers 1 --d 32 --heads 2 --ffn 64 --vocab 50 --T 8"
+                            .. " --warmup-min-s 0 --warmup-max-s 0.05")
+local b = got.bench or {}
+tap.ok(code == 0 and got.ready and #b == 2 and b[1].format == "int8" and b[1].batch == 2 and b[1].repeats == 2
+       and b[2].format == "bf16" and b[2].repeats == 3 and got.error and got.error[1].reason:find("fp64", 1, true),
+       "--serve: two measurements in command order, the bad command named in an error line")
 if code ~= 0 then tap.diag(other) end
 
 -- without torch (python -S: no site packages): a skip line and exit status 3
