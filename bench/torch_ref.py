@@ -10,7 +10,8 @@ max_T = 128, classes = 2, d = 768, heads = 12, layers = 12, ffn = 3072}` with th
                         x = x + down(gelu_tanh(up(LN2(x))))                      [q | k | v], heads of D = C/H
     final LayerNorm (ln_f) -> the first token of each sequence (pool = cls) -> head Linear C -> classes
 
-LayerNorm eps 1e-5, GELU in its tanh form (pare's `act = "gelu"`), attention softmax(q k^T / sqrt(D)) v with no
+LayerNorm eps 1e-5, GELU in its tanh form (pare's default `act = "gelu"`; --act gelu_erf: the exact one, BERT's and
+pare's `act = "gelu_erf"`), attention softmax(q k^T / sqrt(D)) v with no
 mask (every sequence full length, as pare's bench), dropout 0. So the Linear shapes are pare's (one fused
 768 -> 2304 qkv GEMM, not BERT's three 768 -> 768), and the work is the same FLOP for FLOP.
 
@@ -91,6 +92,8 @@ def parse_args(argv):
     p.add_argument("--layers", type=int, default=12)
     p.add_argument("--ffn", type=int, default=3072)
     p.add_argument("--eps", type=float, default=1e-5, help="LayerNorm epsilon")
+    p.add_argument("--act", default="gelu", choices=("gelu", "gelu_erf"),
+                   help="FFN activation as pare's act option: gelu (tanh form, pare's default) or gelu_erf (BERT's)")
     p.add_argument("--seed", type=int, default=1, help="weights, tokens and bootstrap seed")
     p.add_argument("--weights", default="", help="a pare checkpoint (safetensors, f32) to load instead of random")
     p.add_argument("--forward", default="", help="token rows 'a,b,c;d,e,f': print their logits, no timing")
@@ -114,6 +117,7 @@ def build(torch, a):
     nn, F = torch.nn, torch.nn.functional
     C, H, D = a.d, a.heads, a.d // a.heads
     scale = 1.0 / math.sqrt(D)
+    approx = "tanh" if a.act == "gelu" else "none"
 
     class Block(nn.Module):
         def __init__(self):
@@ -132,7 +136,7 @@ def build(torch, a):
             att = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * scale, dim=-1)  # (B, H, T, T)
             y = torch.matmul(att, v).transpose(1, 2).reshape(B, T, C)  # (B, T, C)
             x = x + self.out(y)
-            return x + self.down(F.gelu(self.up(self.ln2(x)), approximate="tanh"))
+            return x + self.down(F.gelu(self.up(self.ln2(x)), approximate=approx))
 
     class Encoder(nn.Module):
         def __init__(self):
@@ -273,7 +277,7 @@ def main(argv):
             "mkldnn": bool(torch.backends.mkldnn.is_available()),
             "quantized_engine": torch.backends.quantized.engine, "omp_num_threads_given": env_before,
             "layers": a.layers, "d": a.d, "heads": a.heads, "ffn": a.ffn, "vocab": a.vocab, "T": a.T,
-            "attention": "matmul+softmax+matmul"}
+            "act": a.act, "attention": "matmul+softmax+matmul"}
     emit(info)
     if a.info:
         return 0
