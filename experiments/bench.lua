@@ -30,10 +30,11 @@
 --    Linears), with its FLOP floor (FLOPs / measured peak) -> table "encoder", and time per op -> "encoder_ops".
 -- 2b. FP32 against bf16 / f16 Linears on that encoder in interleaved rounds (issue 15's ratio target) -> table
 --    "bf16_encoder". bf16_rounds=7 sets the rounds (0 skips it).
--- 2c. pare against PyTorch (issues 15 and 18): bench/torch_ref.py times the same encoder in Debian's torch (fp32,
---    model.to(torch.bfloat16), quantize_dynamic) at batch 1 and 8, in rounds alternating with pare's fp32 / bf16 /
---    int8 runs -> tables "torch_rounds", "torch_compare", "torch_info". Without an importable torch it records why
---    and goes on; torch=0 skips it. encoder=0 skips section 2 (to run 2c alone).
+-- 2c. pare against PyTorch (issues 15 and 18): bench/torch_ref.py times the same encoder (GELU: torch_act, BERT's
+--    erf form by default) in Debian's torch (fp32, model.to(torch.bfloat16), quantize_dynamic) at batch 1 and 8,
+--    alternating measurement by measurement with pare's fp32 / bf16 / int8 -> tables "torch_rounds",
+--    "torch_compare", "torch_info". Without an importable torch it records why and goes on; torch=0 skips it.
+--    encoder=0 skips section 2 (to run 2c alone).
 -- Then the targets of the engine and quantization issues, each with its measured value and whether it is met.
 -- Latencies are medians with bootstrap 95% intervals; two-thread figures on a busy 2-core machine
 -- are noisy (the load average is recorded with every table).
@@ -441,17 +442,20 @@ if bf16_rounds > 0 then
 end
 
 -- 2c. Issues 15 and 18: pare against PyTorch on the same encoder (bench/torch_ref.py, run with Debian's python3-torch:
--- the BERT-base-shaped pre-LN encoder above written in torch, op for op). fp32, bf16 (pare: the `bf16` pass, Linears
--- in bf16; torch: model.to(torch.bfloat16)) and int8 (pare: dynamic_int8; torch: quantize_dynamic(model, {nn.Linear},
--- dtype=torch.qint8)) at batch 1 and 8 x T=128. The two sides alternate measurement by measurement: in each round, for
--- each format and batch, a warm-up and torch_repeats timed forwards of pare and the same of torch, who goes first
--- alternating, so that load changes hit both alike. torch runs in one process per thread count that keeps its models
--- (torch_ref.py --serve, fed through a FIFO), with the same thread count (torch.set_num_threads, OMP_NUM_THREADS,
--- OPENBLAS_NUM_THREADS) and the same warm-up rule (at least 3 runs in round 1 and 1 after, at most 1 s). -> tables "torch_rounds" (one row per round, side,
--- format and batch), "torch_compare" (medians of all samples with bootstrap 95% intervals; ratio = the median over
--- rounds of pare/torch, min and max over rounds) and "torch_info" (the torch build, or why the section was skipped).
--- Without an importable torch the section records the reason and the bench goes on. torch=0 skips it; torch_rounds=5,
--- torch_repeats=3, torch_batches=1,8, torch_act=gelu_erf (or gelu), python=/usr/bin/python3 (or $PARE_PYTHON) set it.
+-- the BERT-base-shaped pre-LN encoder above written in torch, op for op; tests/torch_ref.lua checks it reproduces pare's
+-- logits from a pare checkpoint). Its FFN activation on both sides is torch_act: gelu_erf (BERT's exact GELU) unless
+-- told otherwise. fp32, bf16 (pare: the `bf16` pass, Linears in bf16; torch: model.to(torch.bfloat16)) and int8 (pare:
+-- dynamic_int8; torch: quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)) at batch 1 and 8 x T=128.
+-- The two sides alternate measurement by measurement: in each round, for each format and batch, a warm-up and
+-- torch_repeats timed forwards of pare and the same of torch, who goes first alternating, so that load changes hit both
+-- alike. torch runs in one process per thread count that keeps its models (torch_ref.py --serve, fed through a FIFO),
+-- with the same thread count (torch.set_num_threads, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) and the same warm-up rule
+-- (at least 3 runs in round 1 and 1 after, then until stable, at most 1 s).
+-- -> tables "torch_rounds" (one row per round, side, format and batch), "torch_compare" (medians of all samples with
+-- bootstrap 95% intervals; ratio = the median over rounds of pare/torch, min and max over rounds) and "torch_info"
+-- (the torch build, or why the section was skipped). Without an importable torch the section records the reason and
+-- the bench goes on. torch=0 skips it; torch_rounds=5, torch_repeats=3, torch_batches=1,8, torch_act=gelu_erf (or
+-- gelu), python=/usr/bin/python3 (or $PARE_PYTHON) set it.
 local torch_skip -- nil when measured, else why not
 if tostring(a.torch or 1) == "0" or (tonumber(a.torch_rounds) or 5) < 1 then
   torch_skip = "torch=0 or torch_rounds=0 given"
