@@ -454,8 +454,8 @@ end
 -- -> tables "torch_rounds" (one row per round, side, format and batch), "torch_compare" (medians of all samples with
 -- bootstrap 95% intervals; ratio = the median over rounds of pare/torch, min and max over rounds) and "torch_info"
 -- (the torch build, or why the section was skipped). Without an importable torch the section records the reason and
--- the bench goes on. torch=0 skips it; torch_rounds=5, torch_repeats=3, torch_batches=1,8, torch_act=gelu_erf (or
--- gelu), python=/usr/bin/python3 (or $PARE_PYTHON) set it.
+-- the bench goes on. torch=0 skips it; torch_rounds=5, torch_repeats=3, torch_batches=1,8, torch_act=gelu_erf (gelu,
+-- or gelu_erf,gelu for both, one after the other), python=/usr/bin/python3 (or $PARE_PYTHON) set it.
 local torch_skip -- nil when measured, else why not
 if tostring(a.torch or 1) == "0" or (tonumber(a.torch_rounds) or 5) < 1 then
   torch_skip = "torch=0 or torch_rounds=0 given"
@@ -469,8 +469,15 @@ else
   -- the FFN activation of both sides: gelu_erf (BERT's exact GELU) by default, as the targets name BERT-base; gelu
   -- (the tanh form) is section 2's encoder. Debian's torch 1.13 runs the tanh form 5x (f32) to 13x (bf16) slower
   -- than its erf GELU, so the tanh form would tilt the comparison towards pare (docs/benchmarks.md).
-  local act = a.torch_act or "gelu_erf"
-  if act ~= "gelu" and act ~= "gelu_erf" then error("bench: torch_act=" .. tostring(act) .. ": gelu or gelu_erf") end
+  local acts = {}
+  for w in tostring(a.torch_act or "gelu_erf"):gmatch("[^,]+") do
+    if w ~= "gelu" and w ~= "gelu_erf" then error("bench: torch_act=" .. tostring(a.torch_act) .. ": gelu_erf, gelu or both") end
+    acts[#acts + 1] = w
+  end
+  local runs = {} -- {threads, act}: one torch process and one set of pare models each
+  for _, th in ipairs(threads) do
+    for _, act in ipairs(acts) do runs[#runs + 1] = {th, act} end
+  end
   local function sh(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
   -- run the script; its JSON lines by kind ("info", "bench", "skip", "error"), and every other line (stderr)
   local function run_torch(args)
@@ -511,12 +518,13 @@ else
     exp:record("torch_info", {status = "skipped", reason = torch_skip, torch = "", python = python, mkldnn = false,
                               quantized_engine = "", threads = 0, load1 = l1, load5 = l5, load15 = l15})
   else
-    exp:table("torch_rounds", {"round", "side", "format", "batch", "threads", "median_ms", "repeats", "warmup_runs",
+    exp:table("torch_rounds", {"round", "side", "format", "batch", "threads", "act", "median_ms", "repeats", "warmup_runs",
                                "load", types = {median_ms = "float", load = "float"}})
     exp:table("torch_compare", {"format", "batch", "threads", "act", "rounds", "pare_ms", "pare_lo", "pare_hi", "torch_ms",
                                 "torch_lo", "torch_hi", "ratio", "ratio_lo", "ratio_hi", "pare_kernel", "torch",
                                 "load", types = {load = "float"}})
-    for _, th in ipairs(threads) do
+    for _, th_act in ipairs(runs) do
+      local th, act = th_act[1], th_act[2]
       local l1, l5, l15 = loads()
       exp:record("torch_info", {status = "measured", reason = "", torch = info.torch, python = info.python,
                                 mkldnn = info.mkldnn, quantized_engine = info.quantized_engine, threads = th,
@@ -533,8 +541,8 @@ else
         per[side][fmt][b] = e
         e.meds[r] = med
         for _, s in ipairs(samples) do e.samples[#e.samples + 1] = s end
-        exp:record("torch_rounds", {round = r, side = side, format = fmt, batch = b, threads = th, median_ms = med,
-                                    repeats = #samples, warmup_runs = warm, load = loadavg()})
+        exp:record("torch_rounds", {round = r, side = side, format = fmt, batch = b, threads = th, act = act,
+                                    median_ms = med, repeats = #samples, warmup_runs = warm, load = loadavg()})
       end
       -- the torch side: one process per thread count, its models built once (--serve), fed one measurement at a time
       -- through a FIFO (its stdin) and read back from its stdout
@@ -581,8 +589,8 @@ else
         end
         round_loads[r] = loadavg()
         if os.getenv("PARE_PROGRESS") ~= "0" then
-          io.stderr:write(string.format("torch_compare: %d thread(s), round %d/%d done (load %.2f)\n", th, r, rounds,
-                                        round_loads[r]))
+          io.stderr:write(string.format("torch_compare: %d thread(s), %s, round %d/%d done (load %.2f)\n", th, act, r,
+                                        rounds, round_loads[r]))
         end
       end
       tw:write("quit\n")
