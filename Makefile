@@ -35,7 +35,7 @@ help:
 	@echo "            each (docs/testing.md)"
 	@echo "make fuzz   libFuzzer targets (build-san/, clang) for FUZZ_SECONDS=$(FUZZ_SECONDS) s each;"
 	@echo "            a crash fails and is saved under fuzz/crashes/<target>/ (FUZZ_TARGETS='a b' picks some)"
-	@echo "make bench  GEMM and encoder benchmarks -> results/bench.h5"
+	@echo "make bench  GEMM and encoder benchmarks, pare against PyTorch (python3-torch) -> results/bench.h5"
 	@echo "make build  build build/pare and build/libpare.a only"
 	@echo "make zoo    pretrain the zoo's bert-mini and gpt-mini into results/models/ (~30 min on 2 cores; docs/zoo.md)"
 
@@ -84,7 +84,9 @@ zoo: deps
 	@$(MAKE) --no-print-directory build
 	./$(B)/pare run experiments/zoo_build.lua
 
-bench: deps
+# make bench also wants python3-torch (the PyTorch reference, bench/torch_ref.py); without it that section is skipped
+bench:
+	@sh tools/deps.sh bench
 	@$(MAKE) --no-print-directory build $(BENCH_BIN)
 	./$(B)/pare run experiments/bench.lua
 
