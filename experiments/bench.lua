@@ -508,15 +508,16 @@ else
     local l1, l5, l15 = t:match("^(%S+)%s+(%S+)%s+(%S+)")
     return tonumber(l1) or -1, tonumber(l5) or -1, tonumber(l15) or -1
   end
-  exp:table("torch_info", {"status", "reason", "torch", "python", "mkldnn", "quantized_engine", "threads", "load1",
-                           "load5", "load15"})
+  exp:table("torch_info", {"status", "reason", "torch", "python", "mkldnn", "quantized_engine", "malloc", "threads",
+                           "act", "load1", "load5", "load15"})
   local probe, pother, pcode = run_torch("--info")
   local info = probe.info and probe.info[1]
   if not info then
     torch_skip = why(probe, pother, pcode)
     local l1, l5, l15 = loads()
     exp:record("torch_info", {status = "skipped", reason = torch_skip, torch = "", python = python, mkldnn = false,
-                              quantized_engine = "", threads = 0, load1 = l1, load5 = l5, load15 = l15})
+                              quantized_engine = "", malloc = "", threads = 0, act = "", load1 = l1, load5 = l5,
+                              load15 = l15})
   else
     exp:table("torch_rounds", {"round", "side", "format", "batch", "threads", "act", "median_ms", "repeats", "warmup_runs",
                                "load", types = {median_ms = "float", load = "float"}})
@@ -527,8 +528,9 @@ else
       local th, act = th_act[1], th_act[2]
       local l1, l5, l15 = loads()
       exp:record("torch_info", {status = "measured", reason = "", torch = info.torch, python = info.python,
-                                mkldnn = info.mkldnn, quantized_engine = info.quantized_engine, threads = th,
-                                load1 = l1, load5 = l5, load15 = l15})
+                                mkldnn = info.mkldnn, quantized_engine = info.quantized_engine,
+                                malloc = tostring(info.malloc or ""), threads = th, act = act, load1 = l1, load5 = l5,
+                                load15 = l15})
       pare.set_threads(th)
       local big = pare.model{kind = "encoder", vocab = 30522, max_T = 128, classes = 2, d = 768, heads = 12, layers = 12,
                              ffn = 3072, seed = 1, act = act}
