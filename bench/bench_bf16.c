@@ -48,8 +48,6 @@
 #include "bench_util.h"
 #include "bench_peak.h"
 
-#define SAMPLES 15
-#define SAMPLE_NS 4000000LL
 #define ROUNDS 3
 
 /* ---- GEMMs ---- */
@@ -125,38 +123,18 @@ static int run_kernel(int k, gcase *c)
 
 typedef struct kctx { int k; gcase *c; } kctx;
 
-static pare_status kernel_warm(void *ctx, double *ms)
+static int kernel_call(void *ctx)
 {
     kctx *kc = ctx;
-    int64_t t0 = pare_now_ns();
-    if (run_kernel(kc->k, kc->c)) return pare_fail(PARE_EINTERNAL, "%s failed", kernel_names[kc->k]);
-    *ms = (double)(pare_now_ns() - t0) * 1e-6;
-    return PARE_OK;
+    return run_kernel(kc->k, kc->c);
 }
 
-/* GFLOP/s: median of SAMPLES samples after a warm-up until stable; -1 if the kernel cannot run here. *cpu: the
- * median in the calling thread's CPU time. */
+/* GFLOP/s (bench_peak.h's bench_gflops); -1 if the kernel cannot run here. *cpu: in thread CPU time. */
 static double bench_kernel(int k, gcase *c, double *cpu)
 {
     kctx kc = {k, c};
-    pare_warmup_opts w = bench_warmup_opts(3);
-    pare_warmup_result wr;
-    if (pare_warmup(&wr, &w, INT64_MAX, kernel_warm, &kc) != PARE_OK) return -1;
-    int64_t t0 = pare_now_ns();
-    run_kernel(k, c);
-    int64_t one = pare_now_ns() - t0;
-    int inner = one > 0 ? (int)(SAMPLE_NS / one) : 100;
-    inner = inner < 1 ? 1 : inner > 10000 ? 10000 : inner;
-    double v[SAMPLES], vc[SAMPLES], flop = 2.0 * (double)c->M * (double)c->N * (double)c->K * inner;
-    for (int s = 0; s < SAMPLES; s++) {
-        int64_t c0 = thread_cpu_ns();
-        t0 = pare_now_ns();
-        for (int i = 0; i < inner; i++) run_kernel(k, c);
-        v[s] = flop / (double)(pare_now_ns() - t0);
-        vc[s] = flop / (double)(thread_cpu_ns() - c0);
-    }
-    *cpu = median(vc, SAMPLES);
-    return median(v, SAMPLES);
+    bench_call bc = {kernel_call, &kc, kernel_names[k]};
+    return bench_gflops(&bc, 2.0 * (double)c->M * (double)c->N * (double)c->K, cpu, NULL);
 }
 
 int main(int argc, char **argv)

@@ -93,8 +93,6 @@ static int openblas_linear(float *y, const float *x, const float *W, int64_t M, 
     return 0;
 }
 
-#define SAMPLES 15
-#define SAMPLE_NS 4000000LL
 #define ROUNDS 3
 
 /* ---- GEMM benchmarks ---- */
@@ -144,36 +142,18 @@ static int run_kernel(int k, gemm_case *c)
 
 typedef struct kernel_ctx { int k; gemm_case *c; } kernel_ctx;
 
-static pare_status kernel_warm(void *ctx, double *ms)
+static int kernel_call(void *ctx)
 {
     kernel_ctx *kc = ctx;
-    int64_t t0 = pare_now_ns();
-    if (run_kernel(kc->k, kc->c)) return pare_fail(PARE_EINTERNAL, "%s failed", kernel_names[kc->k]);
-    *ms = (double)(pare_now_ns() - t0) * 1e-6;
-    return PARE_OK;
+    return run_kernel(kc->k, kc->c);
 }
 
-/* GFLOP/s: median over SAMPLES samples of `inner` back-to-back calls, after single calls until their
- * timings are stable (at least 3: bench_util.h); -1 if the kernel failed. *warm = the warm-up calls. */
+/* GFLOP/s (bench_peak.h's bench_gflops); -1 if the kernel failed. *warm = the warm-up calls. */
 static double bench_kernel(int k, gemm_case *c, int64_t *warm)
 {
     kernel_ctx kc = {k, c};
-    pare_warmup_opts w = bench_warmup_opts(3);
-    pare_warmup_result wr;
-    if (pare_warmup(&wr, &w, INT64_MAX, kernel_warm, &kc) != PARE_OK) return -1;
-    *warm = wr.runs;
-    int64_t t0 = pare_now_ns();
-    run_kernel(k, c);
-    int64_t one = pare_now_ns() - t0;
-    int inner = one > 0 ? (int)(SAMPLE_NS / one) : 100;
-    inner = inner < 1 ? 1 : inner > 10000 ? 10000 : inner;
-    double v[SAMPLES];
-    for (int s = 0; s < SAMPLES; s++) {
-        t0 = pare_now_ns();
-        for (int i = 0; i < inner; i++) run_kernel(k, c);
-        v[s] = 2.0 * (double)c->M * (double)c->N * (double)c->K * inner / (double)(pare_now_ns() - t0);
-    }
-    return median(v, SAMPLES);
+    bench_call bc = {kernel_call, &kc, kernel_names[k]};
+    return bench_gflops(&bc, 2.0 * (double)c->M * (double)c->N * (double)c->K, NULL, warm);
 }
 
 static void *xalloc(size_t n)

@@ -179,4 +179,50 @@ static double run_peak(peak_fn fn, int threads, double *cpu)
     return best;
 }
 
+/* ---- timing one kernel call ---- */
+
+#ifndef SAMPLES
+#define SAMPLES 15          /* timed samples per measurement */
+#define SAMPLE_NS 4000000LL /* a sample: back-to-back calls adding up to about 4 ms */
+#endif
+
+typedef int (*bench_call_fn)(void *ctx); /* one call of the kernel under test; non-zero: it failed */
+typedef struct bench_call { bench_call_fn fn; void *ctx; const char *name; } bench_call;
+
+static pare_status bench_call_warm(void *ctx, double *ms)
+{
+    const bench_call *bc = ctx;
+    int64_t t0 = pare_now_ns();
+    if (bc->fn(bc->ctx)) return pare_fail(PARE_EINTERNAL, "%s failed", bc->name);
+    *ms = (double)(pare_now_ns() - t0) * 1e-6;
+    return PARE_OK;
+}
+
+/* GFLOP/s of a call doing `flop` operations: the median over SAMPLES samples of `inner` back-to-back calls
+ * (about SAMPLE_NS each), after single calls until their timings are stable (at least 3: bench_util.h); -1
+ * if the call failed. cpu (may be NULL): the same median in the calling thread's CPU time; warm (may be
+ * NULL): the warm-up calls made. */
+static __attribute__((unused)) double bench_gflops(bench_call *bc, double flop, double *cpu, int64_t *warm)
+{
+    pare_warmup_opts w = bench_warmup_opts(3);
+    pare_warmup_result wr;
+    if (pare_warmup(&wr, &w, INT64_MAX, bench_call_warm, bc) != PARE_OK) return -1;
+    if (warm) *warm = wr.runs;
+    int64_t t0 = pare_now_ns();
+    bc->fn(bc->ctx);
+    int64_t one = pare_now_ns() - t0;
+    int inner = one > 0 ? (int)(SAMPLE_NS / one) : 100;
+    inner = inner < 1 ? 1 : inner > 10000 ? 10000 : inner;
+    double v[SAMPLES], vc[SAMPLES], f = flop * inner;
+    for (int s = 0; s < SAMPLES; s++) {
+        int64_t c0 = thread_cpu_ns();
+        t0 = pare_now_ns();
+        for (int i = 0; i < inner; i++) bc->fn(bc->ctx);
+        v[s] = f / (double)(pare_now_ns() - t0);
+        vc[s] = f / (double)(thread_cpu_ns() - c0);
+    }
+    if (cpu) *cpu = median(vc, SAMPLES);
+    return median(v, SAMPLES);
+}
+
 #endif
