@@ -10,10 +10,11 @@ max_T = 128, classes = 2, d = 768, heads = 12, layers = 12, ffn = 3072}` with th
                         x = x + down(gelu_tanh(up(LN2(x))))                      [q | k | v], heads of D = C/H
     final LayerNorm (ln_f) -> the first token of each sequence (pool = cls) -> head Linear C -> classes
 
-LayerNorm eps 1e-5, GELU in its tanh form (pare's default `act = "gelu"`; --act gelu_erf: the exact one, BERT's and
-pare's `act = "gelu_erf"`), attention softmax(q k^T / sqrt(D)) v with no
-mask (every sequence full length, as pare's bench), dropout 0. So the Linear shapes are pare's (one fused
-768 -> 2304 qkv GEMM, not BERT's three 768 -> 768), and the work is the same FLOP for FLOP.
+LayerNorm eps 1e-5; GELU in its tanh form (pare's default `act = "gelu"`, section 2's encoder) or with --act
+gelu_erf the exact one (BERT's, pare's `act = "gelu_erf"`, what bench.lua's PyTorch section uses by default);
+attention softmax(q k^T / sqrt(D)) v with no mask (every sequence full length, as pare's bench), dropout 0. So the
+Linear shapes are pare's (one fused 768 -> 2304 qkv GEMM, not BERT's three 768 -> 768), and the work is the same
+FLOP for FLOP.
 
 Why a module written here and not torch.nn.TransformerEncoder: (1) its attention keeps the q/k/v projection
 as a bare `in_proj_weight` and its out projection is a `NonDynamicallyQuantizableLinear`, so
@@ -34,7 +35,9 @@ Formats (each timed on its own copy of the model):
 Timing: forward under torch.inference_mode(); a warm-up as pare's (src/eval/warmup.c: at least `warmup` runs
 and `warmup_min_s`, then until the median of the last 3 runs is within `warmup_tol` of the 3 before, at most
 `warmup_max_s`), then `repeats` timed forwards; median, percentile-bootstrap interval of the median (`level`),
-10th/90th percentiles. torch.set_num_threads(threads) and set_num_interop_threads(1).
+10th/90th percentiles. torch.set_num_threads(threads) and set_num_interop_threads(1); OMP_NUM_THREADS and
+OPENBLAS_NUM_THREADS are set to `threads` before torch loads (Debian's torch runs f32 GEMMs on OpenBLAS); glibc's
+malloc is told to keep freed memory (tune_malloc: without it torch's b8 forwards page-fault ~1 s each here).
 
 Output: JSON lines on stdout, one object each, flat (numbers, strings, booleans; `samples_ms` a list):
     {"line": "info", "torch": "1.13.0", "threads": 1, "mkldnn": true, "quantized_engine": "onednn", ...}

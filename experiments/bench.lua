@@ -546,8 +546,8 @@ else
         exp:record("torch_rounds", {round = r, side = side, format = fmt, batch = b, threads = th, act = act,
                                     median_ms = med, repeats = #samples, warmup_runs = warm, load = loadavg()})
       end
-      -- the torch side: one process per thread count, its models built once (--serve), fed one measurement at a time
-      -- through a FIFO (its stdin) and read back from its stdout
+      -- the torch side: one process per thread count and GELU, its models built once (--serve), fed one measurement
+      -- at a time through a FIFO (its stdin) and read back from its stdout
       local fifo = os.tmpname()
       os.remove(fifo)
       if not os.execute("mkfifo " .. sh(fifo)) then error("bench: mkfifo " .. fifo .. " failed") end
