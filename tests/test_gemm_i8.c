@@ -36,25 +36,8 @@
 #include "kernels/gemm_i8.h"
 #include "kernels/nn.h"
 #include "tap.h"
+#include "test_rand.h"
 
-static pare_rng g_rng;
-
-static void *xalloc(size_t n)
-{
-    void *p = NULL;
-    if (posix_memalign(&p, 64, n ? n : 1)) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    memset(p, 0, n ? n : 1);
-    return p;
-}
-static float *randn(int64_t n, float s)
-{
-    float *x = xalloc((size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) x[i] = s * (float)pare_rng_normal(&g_rng);
-    return x;
-}
 static float *copy_f(const float *x, int64_t n)
 {
     float *y = xalloc((size_t)n * sizeof(float));
