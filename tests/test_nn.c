@@ -341,6 +341,27 @@ static void test_activations(void)
     pare_gelu_erf_forward(out, x, n);
     for (int64_t i = 0; i < n; i++) want[i] = (float)(0.5 * x[i] * (1 + erf(x[i] / sqrt(2.0))));
     is_close_arr(out, want, (long)n, 1e-6, 1e-5, "gelu (erf) forward vs 0.5 x (1 + erf(x/sqrt 2))");
+    {
+        /* the vectorised Φ (nn_normcdf) over a dense grid of [-12, 12], both tails included, in relative error
+         * against double erf: forward x Φ(x) and the derivative Φ(x) + x φ(x) (dout = 1) */
+        const int64_t g = 24001;
+        float *gx = zeros(g), *gy = zeros(g), *gd = zeros(g), *one = zeros(g);
+        for (int64_t i = 0; i < g; i++) gx[i] = -12.0f + 1e-3f * (float)i, one[i] = 1.0f;
+        pare_gelu_erf_forward(gy, gx, g);
+        pare_gelu_erf_backward(gd, gx, one, g);
+        double fmax = 0, bmax = 0;
+        for (int64_t i = 0; i < g; i++) {
+            double xd = gx[i], phi = 0.5 * erfc(-xd / sqrt(2.0)), f = xd * phi;
+            double pdf = exp(-0.5 * xd * xd) / sqrt(2 * M_PI), d = phi + xd * pdf;
+            if (f != 0) fmax = fmax > fabs(gy[i] - f) / fabs(f) ? fmax : fabs(gy[i] - f) / fabs(f);
+            double mag = phi + fabs(xd) * pdf; /* relative to the terms' size: d crosses 0 at x ≈ −0.75 */
+            if (mag > 1e-30) bmax = bmax > fabs(gd[i] - d) / mag ? bmax : fabs(gd[i] - d) / mag;
+        }
+        diag("gelu (erf) on [-12, 12]: max relative error forward %.3g, derivative %.3g", fmax, bmax);
+        ok(fmax < 1e-6, "gelu (erf) forward within 1e-6 relative of double erf everywhere on [-12, 12] (%.3g)", fmax);
+        ok(bmax < 1e-6, "gelu (erf) derivative within 1e-6 of double on [-12, 12], relative to Φ + |x| φ (%.3g)", bmax);
+        free(gx), free(gy), free(gd), free(one);
+    }
     pare_gelu_erf_backward(dx, x, R, n);
     ctx.gelu = 2;
     gradcheck("gelu (erf) backward by finite differences", act_loss, &ctx, ctx.x, dx, NULL, n, 1e-5, 1e-4);

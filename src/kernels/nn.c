@@ -199,24 +199,21 @@ PARE_HOT void pare_gelu_forward(float *out, const float *inp, int64_t n)
     }
 }
 
-/* out = 0.5 x (1 + erf(x / √2)), the exact GELU (BERT, RoBERTa, DistilBERT; PyTorch's default) */
+/* out = 0.5 x (1 + erf(x / √2)) = x Φ(x), the exact GELU (BERT, RoBERTa, DistilBERT; PyTorch's default); Φ from
+ * nn_normcdf, vectorised (nn_internal.h), within 4e-7 relative of the exact value */
 PARE_HOT void pare_gelu_erf_forward(float *out, const float *inp, int64_t n)
 {
-#pragma omp parallel for schedule(static) if (n > 16384)
-    for (int64_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-    }
+#pragma omp parallel for simd schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) out[i] = inp[i] * nn_normcdf(inp[i]);
 }
 
 /* dinp += dout * [0.5 (1 + erf(x/√2)) + x φ(x)],  φ(x) = exp(−x²/2) / √(2π) */
 PARE_HOT void pare_gelu_erf_backward(float *dinp, const float *inp, const float *dout, int64_t n)
 {
-#pragma omp parallel for schedule(static) if (n > 16384)
+#pragma omp parallel for simd schedule(static) if (n > 16384)
     for (int64_t i = 0; i < n; i++) {
         float x = inp[i];
-        float local = 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * 0.39894228040143268f * expf(-0.5f * x * x);
-        dinp[i] += local * dout[i];
+        dinp[i] += (nn_normcdf(x) + x * nn_normpdf(x)) * dout[i];
     }
 }
 
