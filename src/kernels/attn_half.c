@@ -87,14 +87,24 @@ static void widen_rows(float *dst, const uint16_t *src, int64_t ld, int64_t n, i
 #define T16 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
 #define T16_INLINE T16 static inline __attribute__((always_inline))
 
+/* The bf16 pair (q[2p], q[2p+1]) as one 32-bit lane (element 2p in the low half, as vdpbf16ps pairs them). */
+static inline uint32_t pair_at(const uint16_t *q, int64_t p)
+{
+    uint32_t u;
+    memcpy(&u, q + 2 * p, sizeof u);
+    return u;
+}
+
 static void pack_k_dp(uint16_t *kp, const uint16_t *k, int64_t ld, int64_t n, int64_t D)
 {
-    const int64_t D2 = up(D, 2) / 2, nb = up(n, 32) / 16;
+    const int64_t D2 = up(D, 2) / 2, full = D / 2, nb = up(n, 32) / 16;
     memset(kp, 0, (size_t)(nb * D2 * 32) * 2);
+    uint32_t *kp32 = (uint32_t *)kp; /* [block][pair][16 keys]: a 16 × D2 transpose of bf16 pairs per block */
     for (int64_t j = 0; j < n; j++) {
-        uint16_t *dst = kp + (j / 16) * D2 * 32 + (j % 16) * 2;
+        uint32_t *dst = kp32 + (j / 16) * D2 * 16 + (j % 16);
         const uint16_t *src = k + j * ld;
-        for (int64_t d = 0; d < D; d++) dst[(d / 2) * 32 + (d & 1)] = src[d];
+        for (int64_t p = 0; p < full; p++) dst[p * 16] = pair_at(src, p);
+        if (full < D2) dst[full * 16] = src[D - 1];
     }
 }
 
@@ -109,14 +119,6 @@ static void pack_v_dp(uint16_t *vp, const uint16_t *v, int64_t ld, int64_t n, in
     }
 }
 
-/* The bf16 pair (q[2p], q[2p+1]) as one 32-bit lane (element 2p in the low half, as vdpbf16ps pairs them). */
-static inline uint32_t pair_at(const uint16_t *q, int64_t p)
-{
-    uint32_t u;
-    memcpy(&u, q + 2 * p, sizeof u);
-    return u;
-}
-
 static inline __mmask16 cols_mask(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
 
 /* S rows [0, mr) × keys [0, nc) (nc <= 32) of one micro-tile; kb points at its first key block. */
@@ -125,12 +127,15 @@ T16_INLINE void qk_tile(float *S, int64_t lds, const uint16_t *q, int64_t ldq, i
 {
     const int64_t D2 = up(D, 2) / 2, full = D / 2;
     const uint16_t *row[QK_MR];
+    #pragma GCC unroll 8
     for (int r = 0; r < QK_MR; r++) row[r] = q + (r < mr ? r : mr - 1) * ldq;
     __m512 acc[QK_MR][2];
+    #pragma GCC unroll 8
     for (int r = 0; r < QK_MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     const uint16_t *b1base = kb + D2 * 32;
     for (int64_t p = 0; p < full; p++) {
         const __m512bh b0 = (__m512bh)_mm512_loadu_si512(kb + p * 32), b1 = (__m512bh)_mm512_loadu_si512(b1base + p * 32);
+        #pragma GCC unroll 8
         for (int r = 0; r < QK_MR; r++) {
             const __m512bh a = (__m512bh)_mm512_set1_epi32((int)pair_at(row[r], p));
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, b0);
@@ -140,6 +145,7 @@ T16_INLINE void qk_tile(float *S, int64_t lds, const uint16_t *q, int64_t ldq, i
     if (full < D2) { /* D odd: the last channel alone, its pair's high half 0 */
         const __m512bh b0 = (__m512bh)_mm512_loadu_si512(kb + full * 32),
                        b1 = (__m512bh)_mm512_loadu_si512(b1base + full * 32);
+        #pragma GCC unroll 8
         for (int r = 0; r < QK_MR; r++) {
             const __m512bh a = (__m512bh)_mm512_set1_epi32((int)row[r][D - 1]);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, b0);
@@ -148,6 +154,7 @@ T16_INLINE void qk_tile(float *S, int64_t lds, const uint16_t *q, int64_t ldq, i
     }
     const __m512 sc = _mm512_set1_ps(scale);
     const __mmask16 m0 = cols_mask(nc), m1 = cols_mask(nc - 16 > 0 ? nc - 16 : 0);
+    #pragma GCC unroll 8
     for (int r = 0; r < mr; r++) {
         _mm512_mask_storeu_ps(S + r * lds, m0, _mm512_mul_ps(acc[r][0], sc));
         if (m1) _mm512_mask_storeu_ps(S + r * lds + 16, m1, _mm512_mul_ps(acc[r][1], sc));
@@ -173,23 +180,31 @@ T16_INLINE void pv_tile(float *o, int64_t ldo, float beta, const uint32_t *p16, 
                         int64_t n2, int64_t Dp, int64_t c0, int64_t D)
 {
     const uint32_t *row[PV_MR];
+    #pragma GCC unroll 8
     for (int r = 0; r < PV_MR; r++) row[r] = p16 + (r < mr ? r : mr - 1) * ldp2;
     __m512 acc[PV_MR][4];
+    #pragma GCC unroll 8
     for (int r = 0; r < PV_MR; r++)
+        #pragma GCC unroll 8
         for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
     const uint16_t *vb = vp + c0 * 2;
     for (int64_t p = 0; p < n2; p++, vb += Dp * 2) {
         __m512bh b[4];
+        #pragma GCC unroll 8
         for (int c = 0; c < 4; c++) b[c] = (__m512bh)_mm512_loadu_si512(vb + c * 32);
+        #pragma GCC unroll 8
         for (int r = 0; r < PV_MR; r++) {
             const __m512bh a = (__m512bh)_mm512_set1_epi32((int)row[r][p]);
+            #pragma GCC unroll 8
             for (int c = 0; c < 4; c++) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], a, b[c]);
         }
     }
+    #pragma GCC unroll 8
     for (int c = 0; c < 4; c++) {
         const int64_t left = D - c0 - 16 * c;
         if (left <= 0) break;
         const __mmask16 m = cols_mask(left);
+        #pragma GCC unroll 8
         for (int r = 0; r < mr; r++) {
             float *dst = o + r * ldo + c0 + 16 * c;
             __m512 y = acc[r][c];
