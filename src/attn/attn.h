@@ -36,6 +36,12 @@
  * the caller keeps them in one array (pare_attn_param_count floats, in the listed order) passed as
  * params, and their gradients in dparams (linformer's E and F, lsra's convolution).
  *
+ * bf16. A bf16 q, k, v (q16, k16, v16, row stride ld in elements) runs pare_attn_forward_bf16: both batched
+ * products on bf16 operands with f32 accumulation (kernels/attn_half.h), the softmax in f32, P rounded to bf16
+ * before P·V, out f32, the same cache as forward (backward runs on the widened values: graph/ops.c). full and
+ * the tile engine (flash, block, fixed, longformer, bigbird, longnet) have it; the others refuse
+ * (pare_attn_bf16_kinds lists them; docs/mixed-precision.md).
+ *
  * Deliberately not here: dropout on attention probabilities, additive biases (ALiBi, relative
  * positions), cross-attention with a different key length, and the graph op that calls this (graph/).
  */

@@ -11,6 +11,9 @@
  * (B,H,T,T) are the cache (masked entries exactly 0); backward differentiates the three lines with
  * dP and dS of one query block in the thread's slot (FULL_QB × T floats).
  *
+ * The bf16 forward (full_forward_bf16) packs each pair's keys and values once and runs the same blocks with
+ * bf16 products and f32 accumulation (kernels/attn_half.h), P rounded to bf16 before P·V.
+ *
  * Cost: pairs = Σ_blocks rows × visible keys (T² bidirectional, ≈ T²/2 causal); memory B·H·T² floats.
  * Deliberately not here: tiling without the T² cache (flash.c), sparsity (pattern.c).
  */

@@ -12,6 +12,9 @@
  * dK_t += scale·dS^T·Q_t. A (b, h) pair writes only its own head's columns, so pairs never race, and the
  * order inside a pair is fixed: results do not depend on the thread count.
  *
+ * The bf16 forward (pare_attn_pattern_forward_bf16) runs the same tiles, softmax and cache with both products
+ * on bf16 operands (kernels/attn_half.h), P rounded to bf16 against its tile's running max.
+ *
  * Deliberately not here: patterns themselves (the variant files), register-blocked micro-kernels (the
  * tiles are pare_sgemm calls), parallelism inside one (b, h) pair.
  */
