@@ -160,7 +160,7 @@ static pare_status peak_warm(void *ctx, double *ms)
 /* GFLOP/s (or GOP/s) of `threads` copies of fn running at once; the best of 5 runs (a peak is an upper
  * bound: anything lower is interference), after a warm-up until stable (clocks up, code in cache).
  * cpu (may be NULL): the same in the calling thread's CPU time (threads = 1 only, else 0). */
-static double run_peak(peak_fn fn, int threads, double *cpu)
+static __attribute__((unused)) double run_peak(peak_fn fn, int threads, double *cpu)
 {
     double best = 0, best_cpu = 0;
     float sink[64] = {0};

@@ -7,6 +7,7 @@
  */
 #include "attn/attn.h"
 #include "attn/attn_internal.h"
+#include "kernels/attn_half.h"
 
 #include <errno.h>
 #include <math.h>
@@ -225,14 +226,19 @@ size_t pare_attn_cache_bytes(const pare_attn *a, int64_t B)
     return c.cache_bytes;
 }
 
+/* min(B·H, omp_get_max_threads()), >= 1: the slots of pare_attn_work_bytes and pare_attn_bf16_work_bytes. */
+static size_t work_slots(const pare_attn *a, int64_t B)
+{
+    int64_t slots = omp_get_max_threads();
+    if (slots > B * a->H) slots = B * a->H;
+    return slots < 1 ? 1 : (size_t)slots;
+}
+
 size_t pare_attn_work_bytes(const pare_attn *a, int64_t B)
 {
     pare_attn_cost c;
     pare_attn_cost_of(a, B, &c);
-    int64_t slots = omp_get_max_threads();
-    if (slots > B * a->H) slots = B * a->H;
-    if (slots < 1) slots = 1;
-    return c.slot_bytes * (size_t)slots;
+    return c.slot_bytes * work_slots(a, B);
 }
 
 int pare_attn_threads(size_t work_bytes, size_t slot_bytes, int64_t BH)
@@ -244,14 +250,19 @@ int pare_attn_threads(size_t work_bytes, size_t slot_bytes, int64_t BH)
     return (int)n;
 }
 
-/* The checks shared by forward and backward. */
-static pare_status check_args(const pare_attn *a, const pare_attn_args *x, int backward)
+/* The checks shared by forward, backward and the bf16 forward (bf16 = 1: q16, k16, v16 instead of q, k, v, and
+ * the bf16 scratch). */
+static pare_status check_args(const pare_attn *a, const pare_attn_args *x, int backward, int bf16)
 {
-    const char *name = a->v->schema->name, *call = backward ? "backward" : "forward";
+    const char *name = a->v->schema->name, *call = backward ? "backward" : bf16 ? "bf16 forward" : "forward";
     const int64_t C = a->H * a->D;
     if (x->B < 1) return pare_fail(PARE_EINVAL, "%s %s: B=%lld must be >= 1", name, call, (long long)x->B);
-    if (!x->q || !x->k || !x->v)
-        return pare_fail(PARE_EINVAL, "%s %s: q, k and v must all be given", name, call);
+    if (bf16 ? !x->q16 || !x->k16 || !x->v16 : !x->q || !x->k || !x->v)
+        return pare_fail(PARE_EINVAL, "%s %s: %s must all be given", name, call, bf16 ? "q16, k16 and v16" : "q, k and v");
+    if (bf16 && (x->q || x->k || x->v))
+        return pare_fail(PARE_EINVAL, "%s %s: give the bf16 views q16, k16, v16 only (q, k, v must be NULL)", name, call);
+    if (bf16 && (x->impl16 < 0 || x->impl16 >= PARE_ATTN16_IMPL_COUNT))
+        return pare_fail(PARE_EINVAL, "%s %s: impl16=%d is not a pare_attn16_impl", name, call, x->impl16);
     if (x->ld < C)
         return pare_fail(PARE_EINVAL, "%s %s: ld=%lld is smaller than H·D=%lld", name, call, (long long)x->ld,
                          (long long)C);
@@ -262,9 +273,11 @@ static pare_status check_args(const pare_attn *a, const pare_attn_args *x, int b
     pare_attn_cost_of(a, x->B, &c);
     if (c.cache_bytes && !x->cache)
         return pare_fail(PARE_EINVAL, "%s %s: cache (%zu bytes) missing", name, call, c.cache_bytes);
-    if (c.slot_bytes && (!x->work || x->work_bytes < c.slot_bytes))
+    const size_t slot = bf16 ? a->v->slot_bf16_bytes(a) : c.slot_bytes;
+    if (slot && (!x->work || x->work_bytes < slot))
         return pare_fail(PARE_EINVAL, "%s %s: work_bytes=%zu is smaller than one slot (%zu bytes; see "
-                         "pare_attn_work_bytes)", name, call, x->work ? x->work_bytes : (size_t)0, c.slot_bytes);
+                         "pare_attn_%swork_bytes)", name, call, x->work ? x->work_bytes : (size_t)0, slot,
+                         bf16 ? "bf16_" : "");
     if (pare_attn_param_count(a) > 0 && !x->params)
         return pare_fail(PARE_EINVAL, "%s %s: params (%lld floats) missing", name, call,
                          (long long)pare_attn_param_count(a));
@@ -290,14 +303,43 @@ static pare_status check_args(const pare_attn *a, const pare_attn_args *x, int b
 
 pare_status pare_attn_forward(const pare_attn *a, const pare_attn_args *x)
 {
-    PARE_TRY(check_args(a, x, 0));
+    PARE_TRY(check_args(a, x, 0, 0));
     return a->v->forward(a, x);
 }
 
 pare_status pare_attn_backward(const pare_attn *a, const pare_attn_args *x)
 {
-    PARE_TRY(check_args(a, x, 1));
+    PARE_TRY(check_args(a, x, 1, 0));
     return a->v->backward(a, x);
+}
+
+int pare_attn_variant_has_bf16(const pare_attn_variant *v) { return v && v->forward_bf16 != NULL; }
+int pare_attn_has_bf16(const pare_attn *a) { return pare_attn_variant_has_bf16(a->v); }
+
+const char *pare_attn_bf16_kinds(char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < PARE_ATTN_KIND_COUNT && used < n; i++)
+        if (variants[i]->forward_bf16)
+            used += (size_t)snprintf(buf + used, n - used, used ? ", %s" : "%s", variants[i]->schema->name);
+    return buf;
+}
+
+size_t pare_attn_bf16_work_bytes(const pare_attn *a, int64_t B)
+{
+    return a->v->slot_bf16_bytes ? a->v->slot_bf16_bytes(a) * work_slots(a, B) : 0;
+}
+
+pare_status pare_attn_forward_bf16(const pare_attn *a, const pare_attn_args *x)
+{
+    if (!a->v->forward_bf16) {
+        char list[256];
+        return pare_fail(PARE_EINVAL, "%s: has no bf16 forward (variants with one: %s)", a->v->schema->name,
+                         pare_attn_bf16_kinds(list, sizeof list));
+    }
+    PARE_TRY(check_args(a, x, 0, 1));
+    return a->v->forward_bf16(a, x);
 }
 
 int pare_attn_has_i8(const pare_attn *a) { return a->v->forward_i8 != NULL; }

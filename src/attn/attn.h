@@ -36,6 +36,12 @@
  * the caller keeps them in one array (pare_attn_param_count floats, in the listed order) passed as
  * params, and their gradients in dparams (linformer's E and F, lsra's convolution).
  *
+ * bf16. A bf16 q, k, v (q16, k16, v16, row stride ld in elements) runs pare_attn_forward_bf16: both batched
+ * products on bf16 operands with f32 accumulation (kernels/attn_half.h), the softmax in f32, P rounded to bf16
+ * before P·V, out f32, the same cache as forward (backward runs on the widened values: graph/ops.c). full and
+ * the tile engine (flash, block, fixed, longformer, bigbird, longnet) have it; the others refuse
+ * (pare_attn_bf16_kinds lists them; docs/mixed-precision.md).
+ *
  * Deliberately not here: dropout on attention probabilities, additive biases (ALiBi, relative
  * positions), cross-attention with a different key length, and the graph op that calls this (graph/).
  */
@@ -89,7 +95,10 @@ typedef struct pare_attn_args {
     const float *dprobs;     /* backward, optional (NULL): the loss's gradient w.r.t. the probabilities, laid out
                               * as the cache (B,H,T,T) — a distillation loss on "<node>#att" (TinyBERT's attention
                               * term); only variants with probs_cache accept it */
-    const float *q, *k, *v;  /* (B·T, H·D) views, row stride ld */
+    const float *q, *k, *v;  /* (B·T, H·D) views, row stride ld; NULL in a bf16 forward */
+    const uint16_t *q16, *k16, *v16; /* bf16 forward (pare_attn_forward_bf16): the same views in bf16 (row stride
+                              * ld elements); q, k, v are NULL then. NULL otherwise */
+    int impl16;              /* bf16 forward: a pare_attn16_impl (kernels/attn_half.h); 0 = the best for this CPU */
     int64_t ld;
     const int32_t *lengths;  /* (B) valid lengths, or NULL (all T) */
     const float *params;     /* learned parameters or NULL if the variant has none */
@@ -141,6 +150,12 @@ struct pare_attn_variant {
      * and its scratch is work_i8_bytes(a, B) in x->work (one block, not slots). */
     pare_status (*forward_i8)(const pare_attn *a, const pare_attn_args *x);
     size_t (*work_i8_bytes)(const pare_attn *a, int64_t B);
+    /* optional: forward on a bf16 q, k, v (x->q16, k16, v16; kernels/attn_half.h: bf16 products, f32
+     * accumulation, f32 softmax, P rounded to bf16 before P·V), f32 out; writes the same cache as forward
+     * (so the f32 backward can follow on the widened q, k, v). Its scratch: slots of slot_bf16_bytes(a) bytes,
+     * one per thread (pare_attn_bf16_work_bytes; the thread count follows work_bytes as for forward). */
+    pare_status (*forward_bf16)(const pare_attn *a, const pare_attn_args *x);
+    size_t (*slot_bf16_bytes)(const pare_attn *a);
 };
 
 /* An instance: a variant with validated options for one (T, H, D, causal). */
@@ -236,6 +251,15 @@ void pare_attn_cost_of(const pare_attn *a, int64_t B, pare_attn_cost *c);
 int pare_attn_has_i8(const pare_attn *a);
 size_t pare_attn_i8_work_bytes(const pare_attn *a, int64_t B);
 pare_status pare_attn_forward_i8(const pare_attn *a, const pare_attn_args *x);
+/* The bf16 forward (v->forward_bf16): 0 if the variant has none. "full, flash, ..." of those that have one.
+ * Its scratch in bytes (one slot per thread the caller's OpenMP would use now). pare_attn_forward_bf16 checks
+ * the arguments as pare_attn_forward (q16, k16, v16 instead of q, k, v) and refuses a variant without one,
+ * naming it and the variants that have one. */
+int pare_attn_has_bf16(const pare_attn *a);
+int pare_attn_variant_has_bf16(const pare_attn_variant *v);
+const char *pare_attn_bf16_kinds(char *buf, size_t n);
+size_t pare_attn_bf16_work_bytes(const pare_attn *a, int64_t B);
+pare_status pare_attn_forward_bf16(const pare_attn *a, const pare_attn_args *x);
 /* The dense (T,T) multiplicity mask of head h (1 = visible; LongNet's overlapping configurations can
  * give 2 or more; padding not applied). For tests and pattern plots; O(T²) memory. */
 void pare_attn_mask(const pare_attn *a, int64_t h, uint8_t *mask);

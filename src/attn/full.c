@@ -11,6 +11,9 @@
  * (B,H,T,T) are the cache (masked entries exactly 0); backward differentiates the three lines with
  * dP and dS of one query block in the thread's slot (FULL_QB × T floats).
  *
+ * The bf16 forward (full_forward_bf16) packs each pair's keys and values once and runs the same blocks with
+ * bf16 products and f32 accumulation (kernels/attn_half.h), P rounded to bf16 before P·V.
+ *
  * Cost: pairs = Σ_blocks rows × visible keys (T² bidirectional, ≈ T²/2 causal); memory B·H·T² floats.
  * Deliberately not here: tiling without the T² cache (flash.c), sparsity (pattern.c).
  */
@@ -22,6 +25,7 @@
 
 #include "core/cpu.h"
 #include "attn/attn_internal.h"
+#include "kernels/attn_half.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_i8.h"
 #include "kernels/nn_internal.h"
@@ -68,6 +72,59 @@ PARE_HOT static pare_status full_forward(const pare_attn *a, const pare_attn_arg
                 pare_sgemm(0, 0, nq, D, nk, 1.0f, ab, T, v, ld, 0.0f, o + i0 * ldo, ldo);
             else
                 for (int64_t r = 0; r < nq; r++) memset(o + (i0 + r) * ldo, 0, (size_t)D * sizeof(float));
+        }
+    }
+    if (x->pairs) *x->pairs = pairs;
+    return PARE_OK;
+}
+
+/* ---- bf16 forward (kernels/attn_half.h) ----
+ * The same blocks, softmax and cache (the f32 probabilities, before any rounding: what distillation captures
+ * and backward reads); S = scale·Q·Kᵀ on bf16 q, k with f32 accumulation, O = bf16(P)·V. The L valid keys and
+ * values of a (b, h) pair are packed once into the thread's slot, then every query block reads a prefix. */
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static size_t full_slot_bf16(const pare_attn *a)
+{
+    const int64_t T = a->T, D = a->D;
+    return align64(pare_attn16_kpack_bytes(T, D)) + align64(pare_attn16_vpack_bytes(T, D)) +
+           align64(pare_attn16_scratch_bytes(FULL_QB, T, D));
+}
+
+PARE_HOT static pare_status full_forward_bf16(const pare_attn *a, const pare_attn_args *x)
+{
+    const int64_t T = a->T, H = a->H, D = a->D, BH = x->B * H, ld = x->ld, ldo = x->ldo;
+    const float scale = 1.0f / sqrtf((float)D);
+    const size_t slot = full_slot_bf16(a), kpb = align64(pare_attn16_kpack_bytes(T, D)),
+                 vpb = align64(pare_attn16_vpack_bytes(T, D));
+    const int nt = pare_attn_threads(x->work_bytes, slot, BH);
+    const pare_attn16_impl im = pare_attn16_resolve((pare_attn16_impl)x->impl16);
+    float *att = x->cache; /* (B,H,T,T) */
+    int64_t pairs = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) reduction(+ : pairs) if (nt > 1)
+    for (int64_t bh = 0; bh < BH; bh++) {
+        const int64_t b = bh / H, h = bh % H, L = pare_attn_len(x->lengths, b, T);
+        const uint16_t *q = x->q16 + b * T * ld + h * D, *k = x->k16 + b * T * ld + h * D,
+                       *v = x->v16 + b * T * ld + h * D;
+        float *o = x->out + b * T * ldo + h * D, *A = att + bh * T * T;
+        char *kp = (char *)x->work + slot * (size_t)omp_get_thread_num(), *vp = kp + kpb, *scr = vp + vpb;
+        pare_attn16_pack_k(im, kp, k, ld, L, D);
+        pare_attn16_pack_v(im, vp, v, ld, L, D);
+        for (int64_t i0 = 0; i0 < T; i0 += FULL_QB) {
+            const int64_t nq = i0 + FULL_QB < T ? FULL_QB : T - i0, nk = full_kend(i0 + nq - 1, L, a->causal);
+            float *ab = A + i0 * T;
+            pairs += nq * nk;
+            /* S (nq,nk) = scale · Q[i0:i0+nq] · K[0:nk]^T */
+            pare_attn16_qk(im, ab, T, q + i0 * ld, ld, nq, kp, nk, D, scale, scr);
+            for (int64_t r = 0; r < nq; r++) {
+                float *s = ab + r * T;
+                const int64_t ke = full_kend(i0 + r, L, a->causal);
+                if (ke > 0) nn_softmax(s, s, ke);
+                memset(s + ke, 0, (size_t)(T - ke) * sizeof(float));
+            }
+            /* O[i0:i0+nq] (nq,D) = bf16(P) (nq,nk) · V[0:nk] (zeros when nk = 0) */
+            pare_attn16_pv(im, o + i0 * ldo, ldo, 0.0f, ab, T, nq, vp, nk, D, scr);
         }
     }
     if (x->pairs) *x->pairs = pairs;
@@ -158,6 +215,8 @@ const pare_attn_variant pare_attn_full = {
     .probs_cache = 1,
     .forward_i8 = full_forward_i8,
     .work_i8_bytes = full_work_i8_bytes,
+    .forward_bf16 = full_forward_bf16,
+    .slot_bf16_bytes = full_slot_bf16,
 };
 
 pare_attn_config pare_attn_full_default = {.refs = -1, .v = &pare_attn_full, .opts = {.schema = &full_schema},

@@ -12,6 +12,9 @@
  * dK_t += scale·dS^T·Q_t. A (b, h) pair writes only its own head's columns, so pairs never race, and the
  * order inside a pair is fixed: results do not depend on the thread count.
  *
+ * The bf16 forward (pare_attn_pattern_forward_bf16) runs the same tiles, softmax and cache with both products
+ * on bf16 operands (kernels/attn_half.h), P rounded to bf16 against its tile's running max.
+ *
  * Deliberately not here: patterns themselves (the variant files), register-blocked micro-kernels (the
  * tiles are pare_sgemm calls), parallelism inside one (b, h) pair.
  */
@@ -23,6 +26,7 @@
 #include <string.h>
 
 #include "core/cpu.h"
+#include "kernels/attn_half.h"
 #include "kernels/gemm.h"
 #include "kernels/nn_internal.h"
 
@@ -189,60 +193,53 @@ static size_t slot_floats(const pare_attn_pattern *p)
     return fwd > bwd ? fwd : bwd;
 }
 
-/* One (b, h) pair. q, k, v, o point at the pair's row 0, column 0 of its head. */
-PARE_HOT static int64_t pair_forward(const pare_attn_pattern *p, int64_t h, int64_t L, float *o, int64_t ldo,
-                                     float *lse, float *slot, const float *q, const float *k, const float *v,
-                                     int64_t ld, int64_t D)
+/* Start of a pair: m = −inf, l = 0, o = 0 (o accumulates unnormalised). */
+NN_INLINE void pair_begin(int64_t T, float *m, float *l, float *o, int64_t ldo, int64_t D)
 {
-    const int64_t T = p->T, tk = p->tk;
-    const float scale = 1.0f / sqrtf((float)D);
-    float *S = slot, *m = S + p->tq * tk, *l = m + T;
-    int64_t pairs = 0;
     for (int64_t i = 0; i < T; i++) {
         m[i] = -INFINITY, l[i] = 0.0f;
         memset(o + i * ldo, 0, (size_t)D * sizeof(float));
     }
-    for (int64_t ei = p->head[h]; ei < p->head[h + 1]; ei++) {
-        const pare_attn_entry *e = &p->e[ei];
-        const int64_t qs = e->q.stride, ks = e->k.stride;
-        tile_iter it;
-        tile t;
-        iter_init(&it, e, L, p->causal, p->tq, tk);
-        while (iter_next(&it, &t)) {
-            pairs += t.nq * t.nk;
-            /* S (nq,nk) = scale · Q_t · K_t^T */
-            pare_sgemm(0, 1, t.nq, t.nk, D, scale, q + t.qa * ld, ld * qs, k + t.ka * ld, ld * ks, 0.0f, S, tk);
-            for (int64_t r = 0; r < t.nq; r++) {
-                const int64_t i = t.qa + r * qs;
-                float *s = S + r * tk;
-                int64_t c0, c1;
-                row_range(&it, &t, i, &c0, &c1);
-                if (c0 == c1) {
-                    memset(s, 0, (size_t)t.nk * sizeof(float));
-                    continue;
-                }
-                const float mx = nn_rowmax(s + c0, c1 - c0), mi = m[i], mn = mx > mi ? mx : mi;
-                const float alpha = nn_expf(mi - mn); /* 0 when m_i = −inf */
-                float sum = 0.0f;
-                for (int64_t c = 0; c < c0; c++) s[c] = 0.0f;
+}
+
+/* The online softmax of one tile's scores S (nq, nk, row stride tk), in place: S becomes P = exp(S − m_i')
+ * (0 outside the band), l and m are updated and the rows of o rescaled by e^{m_i − m_i'}. */
+NN_INLINE void tile_softmax(const tile_iter *it, const tile *t, float *S, int64_t tk, float *m, float *l, float *o,
+                                int64_t ldo, int64_t D)
+{
+    const int64_t qs = it->e->q.stride;
+    for (int64_t r = 0; r < t->nq; r++) {
+        const int64_t i = t->qa + r * qs;
+        float *s = S + r * tk;
+        int64_t c0, c1;
+        row_range(it, t, i, &c0, &c1);
+        if (c0 == c1) {
+            memset(s, 0, (size_t)t->nk * sizeof(float));
+            continue;
+        }
+        const float mx = nn_rowmax(s + c0, c1 - c0), mi = m[i], mn = mx > mi ? mx : mi;
+        const float alpha = nn_expf(mi - mn); /* 0 when m_i = −inf */
+        float sum = 0.0f;
+        for (int64_t c = 0; c < c0; c++) s[c] = 0.0f;
 #pragma omp simd reduction(+ : sum)
-                for (int64_t c = c0; c < c1; c++) {
-                    s[c] = nn_expf(s[c] - mn);
-                    sum += s[c];
-                }
-                for (int64_t c = c1; c < t.nk; c++) s[c] = 0.0f;
-                l[i] = alpha * l[i] + sum;
-                m[i] = mn;
-                if (alpha != 1.0f) {
-                    float *orow = o + i * ldo;
+        for (int64_t c = c0; c < c1; c++) {
+            s[c] = nn_expf(s[c] - mn);
+            sum += s[c];
+        }
+        for (int64_t c = c1; c < t->nk; c++) s[c] = 0.0f;
+        l[i] = alpha * l[i] + sum;
+        m[i] = mn;
+        if (alpha != 1.0f) {
+            float *orow = o + i * ldo;
 #pragma omp simd
-                    for (int64_t d = 0; d < D; d++) orow[d] *= alpha;
-                }
-            }
-            /* O_t += P · V_t */
-            pare_sgemm(0, 0, t.nq, D, t.nk, 1.0f, S, tk, v + t.ka * ld, ld * ks, 1.0f, o + t.qa * ldo, ldo * qs);
+            for (int64_t d = 0; d < D; d++) orow[d] *= alpha;
         }
     }
+}
+
+/* End of a pair: O_i /= l_i, lse_i = m_i + log l_i (−inf for a row that saw no key). */
+NN_INLINE void pair_end(int64_t T, const float *m, const float *l, float *o, int64_t ldo, float *lse, int64_t D)
+{
     for (int64_t i = 0; i < T; i++) {
         if (l[i] > 0.0f) {
             const float inv = 1.0f / l[i];
@@ -254,6 +251,34 @@ PARE_HOT static int64_t pair_forward(const pare_attn_pattern *p, int64_t h, int6
             lse[i] = -INFINITY;
         }
     }
+}
+
+/* One (b, h) pair. q, k, v, o point at the pair's row 0, column 0 of its head. */
+PARE_HOT static int64_t pair_forward(const pare_attn_pattern *p, int64_t h, int64_t L, float *o, int64_t ldo,
+                                     float *lse, float *slot, const float *q, const float *k, const float *v,
+                                     int64_t ld, int64_t D)
+{
+    const int64_t T = p->T, tk = p->tk;
+    const float scale = 1.0f / sqrtf((float)D);
+    float *S = slot, *m = S + p->tq * tk, *l = m + T;
+    int64_t pairs = 0;
+    pair_begin(T, m, l, o, ldo, D);
+    for (int64_t ei = p->head[h]; ei < p->head[h + 1]; ei++) {
+        const pare_attn_entry *e = &p->e[ei];
+        const int64_t qs = e->q.stride, ks = e->k.stride;
+        tile_iter it;
+        tile t;
+        iter_init(&it, e, L, p->causal, p->tq, tk);
+        while (iter_next(&it, &t)) {
+            pairs += t.nq * t.nk;
+            /* S (nq,nk) = scale · Q_t · K_t^T */
+            pare_sgemm(0, 1, t.nq, t.nk, D, scale, q + t.qa * ld, ld * qs, k + t.ka * ld, ld * ks, 0.0f, S, tk);
+            tile_softmax(&it, &t, S, tk, m, l, o, ldo, D);
+            /* O_t += P · V_t */
+            pare_sgemm(0, 0, t.nq, D, t.nk, 1.0f, S, tk, v + t.ka * ld, ld * ks, 1.0f, o + t.qa * ldo, ldo * qs);
+        }
+    }
+    pair_end(T, m, l, o, ldo, lse, D);
     return pairs;
 }
 
@@ -271,6 +296,75 @@ pare_status pare_attn_pattern_forward(const pare_attn *a, const pare_attn_args *
         float *s = (float *)((char *)x->work + slot * (size_t)omp_get_thread_num());
         pairs += pair_forward(p, h, pare_attn_len(x->lengths, b, T), x->out + b * T * ldo + h * D, ldo, lse + bh * T, s,
                               x->q + off, x->k + off, x->v + off, ld, D);
+    }
+    if (x->pairs) *x->pairs = pairs;
+    return PARE_OK;
+}
+
+/* ---- bf16 forward ----
+ * The same tiles, softmax and cache; the two products on bf16 operands (kernels/attn_half.h): per tile the
+ * keys and values are packed into the slot (tk·D each, against tq·tk·D multiply-adds), S = scale·Q_t·K_tᵀ with
+ * f32 accumulation, the online softmax in f32, and O_t += bf16(P)·V_t — P rounded relative to the running
+ * max of its tile, as FlashAttention's bf16 kernels do. */
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Slot of the bf16 forward: S, m, l (as forward) | packed K tile | packed V tile | kernel scratch. */
+static size_t slot16_bytes(const pare_attn_pattern *p, int64_t D)
+{
+    return align64((size_t)(p->tq * p->tk + 2 * p->T) * sizeof(float)) + align64(pare_attn16_kpack_bytes(p->tk, D)) +
+           align64(pare_attn16_vpack_bytes(p->tk, D)) + align64(pare_attn16_scratch_bytes(p->tq, p->tk, D));
+}
+
+size_t pare_attn_pattern_slot_bf16(const pare_attn *a) { return slot16_bytes(a->state, a->D); }
+
+PARE_HOT static int64_t pair_forward16(const pare_attn_pattern *p, pare_attn16_impl im, int64_t h, int64_t L, float *o,
+                                       int64_t ldo, float *lse, char *slot, const uint16_t *q, const uint16_t *k,
+                                       const uint16_t *v, int64_t ld, int64_t D)
+{
+    const int64_t T = p->T, tk = p->tk;
+    const float scale = 1.0f / sqrtf((float)D);
+    float *S = (float *)slot, *m = S + p->tq * tk, *l = m + T;
+    char *kp = slot + align64((size_t)(p->tq * tk + 2 * T) * sizeof(float)), *vp = kp + align64(pare_attn16_kpack_bytes(tk, D)),
+         *scr = vp + align64(pare_attn16_vpack_bytes(tk, D));
+    int64_t pairs = 0;
+    pair_begin(T, m, l, o, ldo, D);
+    for (int64_t ei = p->head[h]; ei < p->head[h + 1]; ei++) {
+        const pare_attn_entry *e = &p->e[ei];
+        const int64_t qs = e->q.stride, ks = e->k.stride;
+        tile_iter it;
+        tile t;
+        iter_init(&it, e, L, p->causal, p->tq, tk);
+        while (iter_next(&it, &t)) {
+            pairs += t.nq * t.nk;
+            /* S (nq,nk) = scale · Q_t · K_t^T, bf16 products, f32 sums */
+            pare_attn16_pack_k(im, kp, k + t.ka * ld, ld * ks, t.nk, D);
+            pare_attn16_qk(im, S, tk, q + t.qa * ld, ld * qs, t.nq, kp, t.nk, D, scale, scr);
+            tile_softmax(&it, &t, S, tk, m, l, o, ldo, D);
+            /* O_t += bf16(P) · V_t */
+            pare_attn16_pack_v(im, vp, v + t.ka * ld, ld * ks, t.nk, D);
+            pare_attn16_pv(im, o + t.qa * ldo, ldo * qs, 1.0f, S, tk, t.nq, vp, t.nk, D, scr);
+        }
+    }
+    pair_end(T, m, l, o, ldo, lse, D);
+    return pairs;
+}
+
+pare_status pare_attn_pattern_forward_bf16(const pare_attn *a, const pare_attn_args *x)
+{
+    const pare_attn_pattern *p = a->state;
+    const int64_t T = a->T, H = a->H, D = a->D, BH = x->B * H, ld = x->ld, ldo = x->ldo;
+    const size_t slot = slot16_bytes(p, D);
+    const int nt = pare_attn_threads(x->work_bytes, slot, BH);
+    const pare_attn16_impl im = pare_attn16_resolve((pare_attn16_impl)x->impl16);
+    float *lse = x->cache; /* (B,H,T) */
+    int64_t pairs = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) reduction(+ : pairs) if (nt > 1)
+    for (int64_t bh = 0; bh < BH; bh++) {
+        const int64_t b = bh / H, h = bh % H, off = b * T * ld + h * D;
+        char *s = (char *)x->work + slot * (size_t)omp_get_thread_num();
+        pairs += pair_forward16(p, im, h, pare_attn_len(x->lengths, b, T), x->out + b * T * ldo + h * D, ldo,
+                                lse + bh * T, s, x->q16 + off, x->k16 + off, x->v16 + off, ld, D);
     }
     if (x->pairs) *x->pairs = pairs;
     return PARE_OK;

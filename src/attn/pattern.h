@@ -70,6 +70,9 @@ int64_t pare_attn_pattern_pairs(const pare_attn_pattern *p, int64_t h, int64_t L
 /* Variant functions for states that begin with a pare_attn_pattern. */
 pare_status pare_attn_pattern_forward(const pare_attn *a, const pare_attn_args *x);
 pare_status pare_attn_pattern_backward(const pare_attn *a, const pare_attn_args *x);
+/* The bf16 forward (attn.h forward_bf16; kernels/attn_half.h) and its slot (slot_bf16_bytes). */
+pare_status pare_attn_pattern_forward_bf16(const pare_attn *a, const pare_attn_args *x);
+size_t pare_attn_pattern_slot_bf16(const pare_attn *a);
 void pare_attn_pattern_cost(const pare_attn *a, int64_t B, pare_attn_cost *c);
 void pare_attn_pattern_mask(const pare_attn *a, int64_t h, uint8_t *mask);
 void pare_attn_pattern_state_free(pare_attn *a); /* pattern_free + free(a->state) */

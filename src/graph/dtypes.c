@@ -51,7 +51,7 @@ pare_status pare_node_check_inputs(const pare_model *m, const pare_node *n, int 
                          pare_dtype_is_float(n->a.dtype) || (unsigned)n->a.dtype >= PARE_DTYPE_COUNT ? ""
                          : " (an integer dtype needs a scale: that is a quantization format, not a cast)");
     }
-    return PARE_OK;
+    return d->check ? d->check(m, n, nin) : PARE_OK;
 }
 
 pare_status pare_node_check_caches(const pare_node *n, const pare_cache_spec *cs, int nc)

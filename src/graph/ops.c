@@ -5,7 +5,8 @@
  * multiply-adds ×2 of the products plus a nominal count per element for elementwise work, the same
  * convention for every op so tables compare like with like.
  *
- * Every op but CAST reads and writes f32 (and int32 inputs): F() and I() take the element type for
+ * Every op but CAST reads and writes f32 (and int32 inputs), except the 16-bit inputs op_dtypes lists (the
+ * Linear's, the attention's bf16 qkv), which those ops dispatch on: F() and I() take the element type for
  * granted because op_dtypes below declares it and the graph refuses other dtypes when a node is added
  * (pare_model_add_node, pare_model_check_dtypes), so no forward checks or converts anything.
  */
@@ -277,23 +278,41 @@ static int dropout_caches(const pare_model *m, const pare_node *n, pare_cache_sp
  * executor's. SmoothQuant's int8 batched products (n->a.bmm_i8, inference) are the variant's
  * forward_i8; a variant without one runs in f32. */
 static pare_attn *VARIANT(const pare_exec *x, const pare_node *n) { return x->attn[n - x->m->nodes]; }
+/* A bf16 qkv (op_dtypes allows it; attention_check holds it to a variant with a bf16 forward): the forward runs
+ * on bf16 products with f32 accumulation (kernels/attn_half.h), the output stays f32. Backward widens the bf16
+ * qkv (exactly) into the workspace after the variant's scratch and runs the f32 backward: gradients in f32 of
+ * the attention of the bf16 operands (for full, from the f32 probabilities the bf16 forward cached). */
+static int QKV16(const pare_exec *x, const pare_node *n) { return x->m->values[n->in[0]].dtype == PARE_BF16; }
 static int BMM_I8(const pare_exec *x, const pare_node *n)
 {
-    return n->a.bmm_i8 && x->mode == PARE_EXEC_INFER && pare_attn_has_i8(VARIANT(x, n));
+    return n->a.bmm_i8 && x->mode == PARE_EXEC_INFER && !QKV16(x, n) && pare_attn_has_i8(VARIANT(x, n));
 }
 static pare_attn_args variant_args(const pare_exec *x, const pare_node *n)
 {
     int64_t C = COLS(x, n->out);
-    const float *qkv = F(x, n->in[0]);
     void *cache = n->ncache ? x->buf[n->cache[0]] : x->attn_cache[n - x->m->nodes];
-    return (pare_attn_args){.out = F(x, n->out), .ldo = C, .cache = cache, .work = x->workspace,
-                            .work_bytes = x->workspace_bytes, .q = qkv, .k = qkv + C, .v = qkv + 2 * C, .ld = 3 * C,
-                            .lengths = LENGTHS(x, n), .B = x->B, .params = n->nparam ? PD(x, n, 0) : NULL};
+    pare_attn_args a = {.out = F(x, n->out), .ldo = C, .cache = cache, .work = x->workspace,
+                        .work_bytes = x->workspace_bytes, .ld = 3 * C, .lengths = LENGTHS(x, n), .B = x->B,
+                        .params = n->nparam ? PD(x, n, 0) : NULL};
+    if (QKV16(x, n)) {
+        const uint16_t *qkv = x->buf[n->in[0]];
+        a.q16 = qkv, a.k16 = qkv + C, a.v16 = qkv + 2 * C;
+    } else {
+        const float *qkv = F(x, n->in[0]);
+        a.q = qkv, a.k = qkv + C, a.v = qkv + 2 * C;
+    }
+    return a;
+}
+/* Backward of a bf16 qkv: the variant's scratch first, then the widened qkv (B·T, 3C) f32. */
+static size_t attention_scratch16(const pare_exec *x, const pare_node *n)
+{
+    return (pare_attn_work_bytes(VARIANT(x, n), x->B) + 63) & ~(size_t)63;
 }
 
 static pare_status attention_fwd(pare_exec *x, const pare_node *n)
 {
     pare_attn_args a = variant_args(x, n);
+    if (QKV16(x, n)) return pare_attn_forward_bf16(VARIANT(x, n), &a);
     return BMM_I8(x, n) ? pare_attn_forward_i8(VARIANT(x, n), &a) : pare_attn_forward(VARIANT(x, n), &a);
 }
 static void attention_bwd(pare_exec *x, const pare_node *n)
@@ -302,6 +321,13 @@ static void attention_bwd(pare_exec *x, const pare_node *n)
     int64_t C = COLS(x, n->out);
     float *dqkv = n->nparam ? G_ANY(x, n->in[0]) : G(x, n->in[0]); /* learnt parameters: their gradient needs the pass */
     if (!dqkv) return;
+    if (QKV16(x, n)) { /* widen (exact) into the workspace after the variant's scratch (attention_ws sized it) */
+        const size_t off = attention_scratch16(x, n);
+        float *w = (float *)((char *)x->workspace + off); /* (B·T, 3C) */
+        pare_cast_forward(w, PARE_F32, a.q16, PARE_BF16, ROWS(x, n->in[0]) * 3 * C);
+        a.q16 = a.k16 = a.v16 = NULL;
+        a.q = w, a.k = w + C, a.v = w + 2 * C, a.work_bytes = off;
+    }
     a.dout = G(x, n->out), a.dq = dqkv, a.dk = dqkv + C, a.dv = dqkv + 2 * C, a.ldd = 3 * C;
     a.dparams = n->nparam ? PG(x, n, 0) : NULL;
     a.dprobs = n->ncache ? G(x, n->cache[0]) : NULL; /* a loss reads "<node>#att" (exec.c gives it a gradient) */
@@ -324,8 +350,31 @@ static int attention_caches(const pare_model *m, const pare_node *n, pare_cache_
 }
 static size_t attention_ws(const pare_exec *x, const pare_node *n)
 {
+    if (QKV16(x, n)) {
+        size_t fwd = pare_attn_bf16_work_bytes(VARIANT(x, n), x->B), bwd = 0;
+        if (x->mode == PARE_EXEC_TRAIN)
+            bwd = attention_scratch16(x, n) + (size_t)(ROWS(x, n->in[0]) * COLS(x, n->in[0])) * sizeof(float);
+        return fwd > bwd ? fwd : bwd;
+    }
     if (BMM_I8(x, n)) return pare_attn_i8_work_bytes(VARIANT(x, n), x->B);
     return pare_attn_work_bytes(VARIANT(x, n), x->B);
+}
+/* A bf16 qkv needs a variant with a bf16 forward, and not SmoothQuant's int8 products (they read f32). */
+static pare_status attention_check(const pare_model *m, const pare_node *n, int nin)
+{
+    if (nin < 1 || m->values[n->in[0]].dtype != PARE_BF16) return PARE_OK;
+    const pare_attn_variant *v = n->a.attn ? n->a.attn->v : pare_attn_config_default()->v;
+    if (!pare_attn_variant_has_bf16(v)) {
+        char list[256];
+        return pare_fail(PARE_EINVAL, "node %s (op attention): input 0 '%s' is bf16, but its attention variant %s has no "
+                         "bf16 kernel (variants with one: %s): choose one of those, or cast the value to f32", n->name,
+                         m->values[n->in[0]].name, v->schema->name, pare_attn_bf16_kinds(list, sizeof list));
+    }
+    if (n->a.bmm_i8)
+        return pare_fail(PARE_EINVAL, "node %s (op attention): input 0 '%s' is bf16, but the node runs SmoothQuant's int8 "
+                         "batched products (bmm_i8), which read f32: cast the value to f32, or quantize with "
+                         "quantize_bmm=false", n->name, m->values[n->in[0]].name);
+    return PARE_OK;
 }
 
 /* ---- cross-attention: q (B·T, C), kv (B·S, 2C), src_lengths -> out (B·T, C); cache att (B,H,T,S) ----
@@ -578,6 +627,7 @@ _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of 
 #define DT_F32 PARE_DTYPE_BIT(PARE_F32)
 #define DT_I32 PARE_DTYPE_BIT(PARE_I32)
 #define DT_U8 PARE_DTYPE_BIT(PARE_U8)
+#define DT_BF16 PARE_DTYPE_BIT(PARE_BF16)
 static const pare_op_dtypes op_dtypes[] = {
     /*                       inputs                  produces      attr               caches */
     [PARE_OP_EMBEDDING] = {{DT_I32},                 PARE_F32,     0,                 0},      /* tokens */
@@ -590,7 +640,8 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_RELU] = {{DT_F32},                      PARE_F32,     0,                 0},
     [PARE_OP_ADD] = {{DT_F32, DT_F32},               PARE_F32,     0,                 0},
     [PARE_OP_DROPOUT] = {{DT_F32},                   PARE_F32,     0,                 DT_U8},  /* mask */
-    [PARE_OP_ATTENTION] = {{DT_F32, DT_I32},         PARE_F32,     0,                 DT_F32}, /* qkv, lengths; att */
+    [PARE_OP_ATTENTION] = {{DT_F32 | DT_BF16, DT_I32}, PARE_F32,   0,                 DT_F32, attention_check}, /* qkv,
+                                                      lengths; att. bf16 qkv: variants with a bf16 forward only */
     [PARE_OP_POOL] = {{DT_F32, DT_I32},              PARE_F32,     0,                 0},      /* x, lengths */
     [PARE_OP_XENT] = {{DT_F32, DT_I32},              PARE_F32,     0,                 DT_F32}, /* logits, labels; probs */
     [PARE_OP_MSE] = {{DT_F32, DT_F32, DT_I32},       PARE_F32,     0,                 DT_F32}, /* a, b [, lengths] */

@@ -27,6 +27,9 @@ typedef struct pare_op_dtypes {
     unsigned caches;               /* the dtypes its caches (pare_cache_spec) may have; 0: it keeps none. A
                                       second word on what the caches function says, so an element size
                                       written where a dtype belongs (4 is PARE_U8) is refused at build */
+    /* optional: what a row cannot say, run after the row's checks pass (the attention's variant decides
+     * whether its bf16 qkv has a kernel). PARE_EINVAL naming the node otherwise. */
+    pare_status (*check)(const pare_model *m, const pare_node *n, int nin);
 } pare_op_dtypes;
 
 typedef struct pare_op_desc {
