@@ -25,6 +25,8 @@
 -- 1f. build/bench/bench_bf16 (issue 15, docs/mixed-precision.md): the measured bf16 (vdpbf16ps) and f32 peaks,
 --    and the bf16 / f16 Linear at the BERT shapes (M=128) against them -> tables "bf16_peak", "bf16_gemm".
 --    bf16=0 skips it (~1 minute).
+-- 1g. build/bench/bench_attn16 (issue 15): bf16 attention (full, flash) against f32 at BERT-base heads, T = 128
+--    and 512, 1 thread -> tables "attn16", "attn16_ratio"; attn16_rounds=3. bf16=0 skips it too.
 -- 2. A BERT-base-shaped encoder (12 × 768, 12 heads, FFN 3072, T=128, batch 1) in FP32 and every format
 --    with a kernel (int8 W8A8, per-tensor W8A8, LLM.int8, ZeroQuant, int4 group, Q8_0, Q4_0, bf16 and f16
 --    Linears), with its FLOP floor (FLOPs / measured peak) -> table "encoder", and time per op -> "encoder_ops".
@@ -50,6 +52,47 @@ local function loadavg()
   local l = f and f:read("n") or -1
   if f then f:close() end
   return l
+end
+
+-- Run a bench program whose result lines are "<tag> key=value ...". o.tables maps a tag to its table (nil: every
+-- line "<word> key=value ..." goes to the table named by its word); a table is declared from its first row's keys,
+-- with o.units and o.types; values are numbers where they parse, "nan" is NaN. o.prep(table, row) may change a row
+-- before it is recorded, o.on_row(table, row) sees it after. '#' lines are for people, other lines go to stderr.
+-- Returns the set of tables written; raises when the program fails or prints no row.
+local function run_kv(cmd, o)
+  local p = io.popen(cmd .. " 2>&1")
+  local wrote, saw = {}, false
+  for line in p:lines() do
+    local tag = line:match("^([%w_]+)%s+[%w_]+=")
+    local t = tag and (o.tables == nil and tag or o.tables[tag])
+    if t then
+      saw = true
+      local row, cols = {}, {}
+      for k, v in line:gmatch("([%w_]+)=(%S+)") do
+        row[k] = tonumber(v) or (v:match("^%-?nan$") and 0 / 0) or v
+        cols[#cols + 1] = k
+      end
+      if o.prep then o.prep(t, row) end
+      if not exp:columns(t) then
+        local c = {}
+        for _, k in ipairs(cols) do if row[k] ~= nil then c[#c + 1] = k end end
+        for k in pairs(row) do
+          local listed = false
+          for _, x in ipairs(c) do listed = listed or x == k end
+          if not listed then c[#c + 1] = k end
+        end
+        exp:table(t, {columns = c, units = o.units, types = o.types})
+      end
+      exp:record(t, row)
+      wrote[t] = true
+      if o.on_row then o.on_row(t, row) end
+    elseif not line:match("^#") and line ~= "" then
+      io.stderr:write(line, "\n")
+    end
+  end
+  local ok = p:close()
+  if not ok or not saw then error("bench: " .. cmd .. " failed (run `make bench`, which builds it)") end
+  return wrote
 end
 
 -- 1. GEMM
@@ -87,30 +130,8 @@ end
 -- 1b. Quantized-weight kernels (bench/bench_qblock.c): lines "<table> key=value ...", one table per
 -- first word (qgemv: decode-shaped GEMV; qgemm: BERT shapes; bandwidth: the machine's read bandwidth)
 if tostring(a.qblock or 1) ~= "0" then
-  local exe = "build/bench/bench_qblock"
-  local p = io.popen(exe .. " 2>&1")
-  local declared, saw = {}, false
-  for line in p:lines() do
-    local tname = line:match("^(%a+)%s+[%w_]+=")
-    if tname then
-      saw = true
-      local row, cols = {}, {}
-      for k, v in line:gmatch("([%w_]+)=(%S+)") do
-        row[k] = tonumber(v) or v
-        cols[#cols + 1] = k
-      end
-      if not declared[tname] then
-        exp:table(tname, {columns = cols, units = {ms = "ms", f32_ms = "ms", gbps = "GB/s", gops = "GOP/s"}})
-        declared[tname] = true
-      end
-      row.load = nil
-      exp:record(tname, row)
-    elseif not line:match("^#") and line ~= "" then
-      io.stderr:write(line, "\n")
-    end
-  end
-  local ok = p:close()
-  if not ok or not saw then error("bench: " .. exe .. " failed (run `make bench`, which builds it)") end
+  local declared = run_kv("build/bench/bench_qblock", {
+    units = {ms = "ms", f32_ms = "ms", gbps = "GB/s", gops = "GOP/s"}, prep = function(_, row) row.load = nil end})
   if declared.qgemv then
     print("\nDecode-shaped GEMV (M=1), quantized weights against f32:")
     pare.print_table(exp, "qgemv")
@@ -126,41 +147,19 @@ end
 -- (the median of per-pair ratios of interleaved runs, with its 95% interval) -> "attention_ratios"; then
 -- the attention targets -> "attention_targets", printed here.
 if tostring(a.attn or 1) ~= "0" then
-  local exe = "build/bench/bench_attn"
-  local cmd = string.format("%s pairs=%d step_pairs=%d 2>&1", exe, tonumber(a.attn_pairs) or 7,
+  local cmd = string.format("build/bench/bench_attn pairs=%d step_pairs=%d", tonumber(a.attn_pairs) or 7,
                             tonumber(a.attn_step_pairs) or 3)
-  local p = io.popen(cmd)
   local units = {N = "tokens", fwd_ms = "ms", fwd_lo_ms = "ms", fwd_hi_ms = "ms", step_ms = "ms", step_lo_ms = "ms",
                  step_hi_ms = "ms", bwd_ms = "ms", peak_mb = "MB", peak_fwd_mb = "MB", formula_mb = "MB",
                  gflops_fwd = "GFLOP/s"}
-  local declared, saw, ratios, points = false, false, {}, {}
-  for line in p:lines() do
-    local tname = line:match("^(attn_ratio)%s") or line:match("^(attn)%s")
-    if tname then
-      saw = true
-      local row, cols = {}, {}
-      for k, v in line:gmatch("([%w_]+)=(%S+)") do
-        row[k] = tonumber(v) or (v:match("^%-?nan$") and 0/0) or v
-        cols[#cols + 1] = k
-      end
-      if tname == "attn" then
-        if not declared then
-          exp:table("attention", {columns = cols, units = units, types = {peak_mb = "float", peak_fwd_mb = "float"}})
-          declared = true
-        end
-        row.load = loadavg()
-        exp:record("attention", row)
-        points[row.kind .. "@" .. row.N] = row
-      else
-        exp:record("attention_ratios", row)
-        ratios[row.section .. "/" .. row.kind .. "/" .. row.metric] = row
-      end
-    elseif not line:match("^#") and line ~= "" then
-      io.stderr:write(line, "\n")
-    end
-  end
-  local ok = p:close()
-  if not ok or not saw then error("bench: " .. exe .. " failed (run `make bench`, which builds it)") end
+  local ratios, points = {}, {}
+  run_kv(cmd, {tables = {attn = "attention", attn_ratio = "attention_ratios"}, units = units,
+               types = {peak_mb = "float", peak_fwd_mb = "float", load = "float"},
+               prep = function(t, row) if t == "attention" then row.load = loadavg() end end,
+               on_row = function(t, row)
+                 if t == "attention" then points[row.kind .. "@" .. row.N] = row
+                 else ratios[row.section .. "/" .. row.kind .. "/" .. row.metric] = row end
+               end})
   print("\nAttention variants on their own (B=1, 12 heads x 64, bidirectional; ms, MB measured):")
   pare.print_table(exp, "attention", {columns = {"section", "kind", "N", "complexity", "fwd_ms", "fwd_lo_ms",
                                                  "fwd_hi_ms", "step_ms", "bwd_ms", "peak_mb", "formula_mb", "threads"}})
@@ -197,30 +196,10 @@ end
 -- dense/sparse wall time; ratio_cpu: the same in thread CPU time). Issue 13's targets -> "sparse_targets".
 -- sparse=0 skips it (~1 minute per thread count on 2 cores).
 if tostring(a.sparse or 1) ~= "0" then
-  local exe = "build/bench/bench_sparse"
-  local units = {ms = "ms", dense_ms = "ms", bytes = "bytes", dense_bytes = "bytes"}
-  local declared, saw = false, false
   for _, th in ipairs(threads) do
-    local p = io.popen(string.format("%s threads=%d pairs=%d 2>&1", exe, th, tonumber(a.sparse_pairs) or 9))
-    for line in p:lines() do
-      if line:match("^sparse%s") then
-        saw = true
-        local row, cols = {}, {}
-        for k, v in line:gmatch("([%w_]+)=(%S+)") do
-          row[k] = tonumber(v) or v
-          cols[#cols + 1] = k
-        end
-        if not declared then
-          exp:table("sparse", {columns = cols, units = units, types = {load = "float", sparsity = "float"}})
-          declared = true
-        end
-        exp:record("sparse", row)
-      elseif not line:match("^#") and line ~= "" then
-        io.stderr:write(line, "\n")
-      end
-    end
-    local ok = p:close()
-    if not ok or not saw then error("bench: " .. exe .. " failed (run `make bench`, which builds it)") end
+    run_kv(string.format("build/bench/bench_sparse threads=%d pairs=%d", th, tonumber(a.sparse_pairs) or 9),
+           {tables = {sparse = "sparse"}, units = {ms = "ms", dense_ms = "ms", bytes = "bytes", dense_bytes = "bytes"},
+            types = {load = "float", sparsity = "float"}})
   end
   print("\nSparse Linear kernels vs pare's dense f32 Linear (ratio = dense time / sparse time):")
   pare.print_table(exp, "sparse", {columns = {"layout", "sparsity", "M", "N", "K", "threads", "ms", "dense_ms", "ratio",
@@ -310,36 +289,26 @@ end
 -- 1f. The 16-bit Linear (bench/bench_bf16.c): lines "bf16peak key=value ..." and "bf16gemm key=value ..."
 peak.bf16 = {}
 if tostring(a.bf16 or 1) ~= "0" then
-  local exe = "build/bench/bench_bf16"
-  local p = io.popen(string.format("%s threads=%s 2>&1", exe, table.concat(threads, ",")))
-  local declared, saw = {}, false
-  for line in p:lines() do
-    local tname = line:match("^(bf16peak)%s") or line:match("^(bf16gemm)%s")
-    if tname then
-      saw = true
-      local row, cols = {}, {}
-      for k, v in line:gmatch("([%w_]+)=(%S+)") do
-        row[k] = tonumber(v) or v
-        cols[#cols + 1] = k
-      end
-      local t = tname == "bf16peak" and "bf16_peak" or "bf16_gemm"
-      if not declared[t] then
-        exp:table(t, {columns = cols, units = {gflops = "GFLOP/s"}, types = {load = "float"}})
-        declared[t] = true
-      end
-      exp:record(t, row)
-      if t == "bf16_peak" and row.kind == "bf16" and row.gflops > 0 then peak.bf16[row.threads] = row.gflops end
-    elseif not line:match("^#") and line ~= "" then
-      io.stderr:write(line, "\n")
-    end
-  end
-  local ok = p:close()
-  if not ok or not saw then error("bench: " .. exe .. " failed (run `make bench`, which builds it)") end
+  run_kv(string.format("build/bench/bench_bf16 threads=%s", table.concat(threads, ",")),
+         {tables = {bf16peak = "bf16_peak", bf16gemm = "bf16_gemm"}, units = {gflops = "GFLOP/s"}, types = {load = "float"},
+          on_row = function(t, row)
+            if t == "bf16_peak" and row.kind == "bf16" and row.gflops > 0 then peak.bf16[row.threads] = row.gflops end
+          end})
   print("\nMeasured peaks (bf16: vdpbf16ps; f32: FMA):")
   pare.print_table(exp, "bf16_peak")
   print("\nbf16 / f16 Linear at BERT shapes (M=128; bf16_ip: the inner product alone on bf16 activations):")
   pare.print_table(exp, "bf16_gemm", {columns = {"kernel", "N", "K", "threads", "gflops", "pct_bf16_peak", "pct_f32_peak",
                                                  "gflops_cpu", "pct_bf16_peak_cpu", "impl", "load"}})
+end
+
+-- 1g. bf16 attention (bench/bench_attn16.c): full and flash at BERT-base heads, T = 128 and 512, f32 against the bf16
+-- forward (vdpbf16ps where the CPU has it) and the portable widen path, at 1 thread -> tables "attn16", "attn16_ratio"
+if tostring(a.bf16 or 1) ~= "0" then
+  run_kv("build/bench/bench_attn16 threads=1 rounds=" .. (tonumber(a.attn16_rounds) or 3),
+         {tables = {attn16 = "attn16", attn16_ratio = "attn16_ratio"}, units = {ms = "ms", gflops = "GFLOP/s"},
+          types = {load = "float"}})
+  print("\nbf16 attention, 1 thread (ratio: f32 time / bf16 time, median of per-round ratios):")
+  pare.print_table(exp, "attn16_ratio")
 end
 
 -- 2. Encoder (encoder=0 skips it)
