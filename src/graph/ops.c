@@ -105,8 +105,9 @@ static int64_t posadd_flops(const pare_exec *x, const pare_node *n) { return ROW
  * the format's kernel applies it as an epilogue where it can (forward_act: oneDNN's post-op for packed f32),
  * else a loop over y right after the product; training keeps the pre-activation z in the "#pre" cache for
  * backward, which turns the output's gradient into z's in place before the Linear's own backward. */
-/* A 16-bit output (a.dtype bf16 or f16: AMP's Linears feeding bf16 ops) is computed in f32 into the workspace,
- * after the format's own scratch, and rounded once: the bits of a cast node after an f32-output Linear. */
+/* A 16-bit output (a.dtype bf16 or f16: AMP's Linears feeding bf16 ops) is computed in f32 into the head of the
+ * workspace and rounded once: the bits of a cast node after an f32-output Linear. The format's kernel gets the
+ * rest of the workspace as its own (a format may hand all it is given to oneDNN as scratchpad). */
 static size_t linear_fmt_ws(const pare_exec *x, const pare_node *n);
 static pare_status linear_fwd_f32(pare_exec *x, const pare_node *n, float *y);
 static pare_status linear_fwd(pare_exec *x, const pare_node *n)
@@ -114,10 +115,16 @@ static pare_status linear_fwd(pare_exec *x, const pare_node *n)
     const pare_dtype ot = DT(x, n->out);
     if (ot == PARE_F32) return linear_fwd_f32(x, n, F(x, n->out));
     PARE_TRY(no_half_training(x, n, n->out));
-    float *y = (float *)(void *)((char *)x->workspace + ws_align(linear_fmt_ws(x, n)));
-    PARE_TRY(linear_fwd_f32(x, n, y));
-    pare_half_round(x->buf[n->out], ot, y, ROWS(x, n->out) * COLS(x, n->out));
-    return PARE_OK;
+    const int64_t len = ROWS(x, n->out) * COLS(x, n->out);
+    const size_t head = ws_align(sizeof(float) * (size_t)len);
+    void *ws = x->workspace;
+    const size_t wsb = x->workspace_bytes;
+    float *y = ws;
+    x->workspace = (char *)ws + head, x->workspace_bytes = wsb - head;
+    pare_status st = linear_fwd_f32(x, n, y);
+    x->workspace = ws, x->workspace_bytes = wsb;
+    if (st == PARE_OK) pare_half_round(x->buf[n->out], ot, y, len);
+    return st;
 }
 static pare_status linear_fwd_f32(pare_exec *x, const pare_node *n, float *y)
 {
@@ -171,7 +178,7 @@ static size_t linear_ws(const pare_exec *x, const pare_node *n)
 {
     size_t ws = linear_fmt_ws(x, n);
     if (DT(x, n->out) == PARE_F32) return ws;
-    return ws_align(ws) + sizeof(float) * (size_t)(ROWS(x, n->out) * COLS(x, n->out));
+    return ws_align(sizeof(float) * (size_t)(ROWS(x, n->out) * COLS(x, n->out))) + ws;
 }
 static size_t linear_fmt_ws(const pare_exec *x, const pare_node *n)
 {
