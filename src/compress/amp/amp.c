@@ -143,6 +143,7 @@ typedef struct amp_ctx {
     int *kernel;         /* (nnodes) lower: 1 if the op computes in L */
     pare_dtype *out;     /* (nnodes) the output's dtype being placed */
     int *fixed_f32;      /* (nnodes) follow ops moved to f32 by folding: they stay there */
+    int *flex;           /* (nnodes) 1: the node can write f32 or L (a.dtype), from is_flexible */
 } amp_ctx;
 
 static int is_float(pare_dtype t) { return pare_dtype_is_float(t); }
@@ -154,8 +155,9 @@ static pare_dtype vdt(const amp_ctx *c, int v)
     return val->kind == PARE_VAL_ACT && val->producer >= 0 ? c->out[val->producer] : val->dtype;
 }
 
-/* can node i write either f32 or L (a.dtype)? */
-static int flexible(const amp_ctx *c, int64_t i)
+/* can node i write either f32 or L (a.dtype)? (the nodes as they were before casts were inserted) */
+static int flexible(const amp_ctx *c, int64_t i) { return c->flex[i]; }
+static int is_flexible(const amp_ctx *c, int64_t i)
 {
     const pare_op_dtypes *d = pare_op_dtypes_of(c->m->nodes[i].op);
     return c->m->nodes[i].op != PARE_OP_CAST && d->out == PARE_OUT_ATTR && (d->attr & PARE_DTYPE_BIT(PARE_F32)) &&
@@ -307,11 +309,13 @@ static pare_status amp_apply(pare_model *m, const pare_options *o, const pare_pa
     c.kernel = calloc((size_t)N + 1, sizeof *c.kernel);
     c.out = calloc((size_t)N + 1, sizeof *c.out);
     c.fixed_f32 = calloc((size_t)N + 1, sizeof *c.fixed_f32);
+    c.flex = calloc((size_t)N + 1, sizeof *c.flex);
     const int cap = (int)(N * PARE_NODE_MAX_IN + 1);
     boundary *b = calloc((size_t)cap, sizeof *b);
     int *cast_of = NULL;
+    char *names = NULL; /* (N, PARE_NAME_MAX) the nodes' names: insertions move the nodes, names stay */
     pare_status st = PARE_OK;
-    if (!c.cat || !c.kernel || !c.out || !c.fixed_f32 || !b) {
+    if (!c.cat || !c.kernel || !c.out || !c.fixed_f32 || !c.flex || !b) {
         st = pare_fail(PARE_ENOMEM, "amp: out of memory");
         goto done;
     }
@@ -347,6 +351,7 @@ static pare_status amp_apply(pare_model *m, const pare_options *o, const pare_pa
         goto done;
     }
     /* 2. naive placement */
+    for (int64_t i = 0; i < N; i++) c.flex[i] = is_flexible(&c, i);
     for (int64_t i = 0; i < N; i++) c.out[i] = c.cat[i] == PARE_AMP_FOLLOW ? follow_dtype(&c, i) : naive_out(&c, i);
     const int boundaries = collect(&c, b, cap);
     /* 3. folding to a fixed point (each step only moves an output from L to f32: it ends) */
@@ -369,6 +374,12 @@ static pare_status amp_apply(pare_model *m, const pare_options *o, const pare_pa
         if (c.out[i] == PARE_F32 && flexible(&c, i) && wanted_in(&c, m->nodes[i].out, L, &other) && !other) c.out[i] = L;
     }
     /* 4. what is left: absorbed, or cast nodes */
+    names = malloc((size_t)N * PARE_NAME_MAX + 1);
+    if (!names) {
+        st = pare_fail(PARE_ENOMEM, "amp: out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < N; i++) memcpy(names + i * PARE_NAME_MAX, m->nodes[i].name, PARE_NAME_MAX);
     int nb = collect(&c, b, cap), absorbed = 0, ncast = 0;
     cast_of = malloc(sizeof *cast_of * (size_t)(nb + 1));
     if (!cast_of) {
@@ -384,12 +395,9 @@ static pare_status amp_apply(pare_model *m, const pare_options *o, const pare_pa
     /* each op's category and what its nodes compute in, before casts move the node indices */
     char ops_text[1024];
     ops_summary(&c, pol, ops_text, sizeof ops_text);
-    /* the dtypes: outputs and a.dtype of the flexible nodes */
-    for (int64_t i = 0; i < N; i++) {
-        if (flexible(&c, i)) m->nodes[i].a.dtype = c.out[i];
-        m->values[m->nodes[i].out].dtype = c.out[i];
-    }
-    /* which inputs read a cast: recorded by (node name, input) before insertions move the nodes */
+    /* which inputs read a cast: recorded by (node name, input) before insertions move the nodes; the casts are
+     * inserted while the graph still holds its old dtypes (each insertion checks the graph), rewired, and only then
+     * the dtypes are set, by node name */
     typedef struct rewire { char node[PARE_NAME_MAX]; int k, f; } rewire;
     rewire *rw = calloc((size_t)cap, sizeof *rw);
     int nrw = 0;
@@ -400,7 +408,7 @@ static pare_status amp_apply(pare_model *m, const pare_options *o, const pare_pa
     for (int64_t j = 0; j < N; j++)
         for (int k = 0; k < m->nodes[j].nin; k++) {
             int v = m->nodes[j].in[k];
-            pare_dtype have = m->values[v].dtype, w = want(&c, j, k);
+            pare_dtype have = vdt(&c, v), w = want(&c, j, k);
             if (!is_float(have) || have == w) continue;
             int f = 0;
             while (f < nb && !(b[f].v == v && b[f].t == w)) f++;
@@ -424,6 +432,15 @@ static pare_status amp_apply(pare_model *m, const pare_options *o, const pare_pa
         if (j >= 0) m->nodes[j].in[rw[r].k] = cast_of[rw[r].f];
     }
     free(rw);
+    /* the dtypes: the outputs, a.dtype of the flexible nodes, the casts' outputs */
+    for (int64_t i = 0; i < N && st == PARE_OK; i++) {
+        int64_t j = pare_model_find_node(m, names + i * PARE_NAME_MAX);
+        if (j < 0) continue;
+        if (flexible(&c, i)) m->nodes[j].a.dtype = c.out[i];
+        m->values[m->nodes[j].out].dtype = c.out[i];
+    }
+    for (int f = 0; f < nb; f++)
+        if (cast_of[f] >= 0) m->values[cast_of[f]].dtype = b[f].t;
     if (st != PARE_OK) goto done;
     if ((st = pare_model_check_dtypes(m)) != PARE_OK || (st = pare_model_check_formats(m)) != PARE_OK ||
         (st = pare_model_check(m)) != PARE_OK) {
@@ -442,7 +459,7 @@ static pare_status amp_apply(pare_model *m, const pare_options *o, const pare_pa
     if (hl + ol + 1 > sizeof ai->report) ol = sizeof ai->report - hl - 1;
     memcpy(ai->report, head, hl), memcpy(ai->report + hl, ops_text, ol), ai->report[hl + ol] = '\0';
 done:
-    free(c.cat), free(c.kernel), free(c.out), free(c.fixed_f32), free(b), free(cast_of);
+    free(c.cat), free(c.kernel), free(c.out), free(c.fixed_f32), free(c.flex), free(b), free(cast_of), free(names);
     return st;
 }
 
