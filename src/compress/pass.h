@@ -73,6 +73,7 @@ typedef enum pare_pass_id {
     PARE_PASS_PRUNE_TOKENS,   /* prune/tokens.c: token pruning between layers, shorter sequences (issue 13) */
     PARE_PASS_BF16,           /* quant/half.c: Linears in bf16 / f16 on real kernels (issue 15) */
     PARE_PASS_FUSE,           /* fuse/fuse.c: operator fusion as a graph rewrite, one rule per fusion (issue 15) */
+    PARE_PASS_AMP,            /* amp/amp.c: automatic mixed precision by op category, casts placed and folded (issue 15) */
     PARE_PASS_COUNT
 } pare_pass_id;
 
@@ -86,5 +87,6 @@ extern const pare_pass pare_pass_sparsegpt, pare_pass_dequantize, pare_pass_prun
 extern const pare_pass pare_pass_kronecker, pare_pass_tensor_train;
 extern const pare_pass pare_pass_bf16;
 extern const pare_pass pare_pass_fuse;
+extern const pare_pass pare_pass_amp;
 
 #endif

@@ -44,6 +44,15 @@ pare_status pare_node_check_inputs(const pare_model *m, const pare_node *n, int 
         return pare_fail(PARE_EINVAL, "node %s (op %s): input %d '%s' is %s, but %s accepts %s there", n->name, op, i,
                          m->values[v].name, pare_dtype_name(t), op, want);
     }
+    if (d->out == PARE_OUT_IN0) /* computes in its input's dtype: every float input has it */
+        for (int i = 1; i < nin; i++) {
+            pare_dtype t0 = m->values[n->in[0]].dtype, t = m->values[n->in[i]].dtype;
+            if (pare_dtype_is_float(t) && t != t0)
+                return pare_fail(PARE_EINVAL, "node %s (op %s): input %d '%s' is %s, but input 0 '%s' is %s; %s computes in "
+                                 "its input's dtype, so they must match (convert one with a cast node, pare_model_add_cast)",
+                                 n->name, op, i, m->values[n->in[i]].name, pare_dtype_name(t), m->values[n->in[0]].name,
+                                 pare_dtype_name(t0), op);
+        }
     if (d->out == PARE_OUT_ATTR && !(d->attr & PARE_DTYPE_BIT(n->a.dtype))) {
         pare_dtype_mask_str(d->attr, want, sizeof want);
         return pare_fail(PARE_EINVAL, "node %s (op %s): cannot produce %s; %s produces %s%s", n->name, op,
@@ -77,7 +86,7 @@ pare_status pare_model_check_dtypes(const pare_model *m)
         if (n->out < 0 || n->out >= m->nvalues)
             return pare_fail(PARE_EINVAL, "node %s (op %s): output is value id %d, not a value of the model", n->name, op,
                              n->out);
-        pare_dtype want = pare_op_out_dtype(n), have = m->values[n->out].dtype;
+        pare_dtype want = pare_op_out_dtype(m, n), have = m->values[n->out].dtype;
         if (have != want)
             return pare_fail(PARE_EINVAL, "node %s (op %s): output '%s' is %s, but %s produces %s", n->name, op,
                              m->values[n->out].name, pare_dtype_name(have), op, pare_dtype_name(want));

@@ -238,7 +238,7 @@ int pare_model_add_node(pare_model *m, pare_op_id op, const char *name, const in
     nd.a.attn = op != PARE_OP_ATTENTION ? NULL : attrs.attn ? attrs.attn : pare_attn_config_default();
     if (pare_node_check_inputs(m, &nd, nin) != PARE_OK) return -1;
     if (grow((void **)&m->nodes, &m->cap_nodes, m->nnodes, sizeof *m->nodes)) return -1;
-    int out = pare_model_add_value(m, name, PARE_VAL_ACT, rows, cols, pare_op_out_dtype(&nd));
+    int out = pare_model_add_value(m, name, PARE_VAL_ACT, rows, cols, pare_op_out_dtype(m, &nd));
     if (out < 0) return -1;
     pare_node *n = &m->nodes[m->nnodes];
     *n = nd;

@@ -300,6 +300,16 @@ typedef struct pare_node {
     int64_t in_col[PARE_NODE_MAX_IN];
 } pare_node;
 
+/* What the amp pass did (compress/amp/amp.h, docs/amp.md), for m:info(); zero for a model it never saw. Casts:
+ * `boundaries` category boundaries its placement crossed (a value of one dtype read where another is wanted),
+ * of which `folded` vanished into producers writing the wanted dtype (a LayerNorm writing bf16, a Linear f32),
+ * `absorbed` into consumers converting inside (a bf16 Linear rounding an f32 input), and `casts` became cast
+ * nodes. report: the same in words, with each op's category. */
+typedef struct pare_amp_info {
+    int boundaries, folded, absorbed, casts;
+    char report[1024];
+} pare_amp_info;
+
 typedef struct pare_model {
     char kind[16];      /* "encoder" | "decoder" | "tagger" | "encdec" */
     int64_t vocab, max_T, C, H, L, F, nclass;
@@ -318,6 +328,7 @@ typedef struct pare_model {
     char config[2048];           /* the builder's resolved options as a JSON object, every key of its
                                     schema ({"kind": "encoder", "vocab": 12, "dropout": 0, ...}); ""
                                     for graphs built by hand. Checkpoints rebuild the model from it. */
+    pare_amp_info amp;           /* the amp pass's summary (zero: not applied); clones copy it */
 } pare_model;
 
 pare_model *pare_model_new(const char *kind);

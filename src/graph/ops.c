@@ -5,10 +5,13 @@
  * multiply-adds ×2 of the products plus a nominal count per element for elementwise work, the same
  * convention for every op so tables compare like with like.
  *
- * Every op but CAST reads and writes f32 (and int32 inputs), except the 16-bit inputs op_dtypes lists (the
- * Linear's, the attention's bf16 qkv), which those ops dispatch on: F() and I() take the element type for
- * granted because op_dtypes below declares it and the graph refuses other dtypes when a node is added
- * (pare_model_add_node, pare_model_check_dtypes), so no forward checks or converts anything.
+ * Most ops read and write f32 (and int32 inputs): F() and I() take the element type for granted because
+ * op_dtypes below declares it and the graph refuses other dtypes when a node is added (pare_model_add_node,
+ * pare_model_check_dtypes), so no forward checks or converts anything. The exceptions dispatch on their values'
+ * dtypes (DT()): CAST; the Linear's 16-bit input and the attention's bf16 qkv; the elementwise ops that follow
+ * their input's dtype under automatic mixed precision (GELU, ReLU, tanh, add, dropout: bf16 kernels of
+ * kernels/nn_half.h, inference only); and the Linear and LayerNorm, which may write bf16 or f16 (a.dtype, f32 by
+ * default) and LayerNorm read it (docs/amp.md).
  */
 #include "ops.h"
 
@@ -23,6 +26,7 @@
 #include "attn/attn.h"
 #include "kernels/cast.h"
 #include "kernels/loss.h"
+#include "kernels/nn_half.h"
 #include "kernels/token_select.h"
 
 static float *F(const pare_exec *x, int id) { return (float *)x->buf[id]; }
@@ -45,6 +49,19 @@ static float *PG(const pare_exec *x, const pare_node *n, int i)
 static int64_t ROWS(const pare_exec *x, int id) { return pare_exec_rows(x, &x->m->values[id]); }
 static int64_t COLS(const pare_exec *x, int id) { return x->m->values[id].cols; }
 static const int32_t *LENGTHS(const pare_exec *x, const pare_node *n) { return I(x, n->in[1]); }
+static pare_dtype DT(const pare_exec *x, int id) { return x->m->values[id].dtype; }
+static uint16_t *H(const pare_exec *x, int id) { return (uint16_t *)x->buf[id]; }
+/* 16-bit values are for inference (docs/amp.md): a training forward over one is refused, naming the node. */
+static pare_status no_half_training(const pare_exec *x, const pare_node *n, int id)
+{
+    if (x->mode != PARE_EXEC_TRAIN) return PARE_OK;
+    return pare_fail(PARE_EINVAL, "node %s (op %s): value '%s' is %s, which runs at inference only (training on 16-bit "
+                     "values is not here: train the f32 model, then apply amp)", n->name, pare_op_name(n->op),
+                     x->m->values[id].name, pare_dtype_name(DT(x, id)));
+}
+/* Workspace layout of an op that widens or rounds: the bytes before `off` are someone else's (the Linear's
+ * format), rounded up to 64 so f32 rows start aligned. */
+static size_t ws_align(size_t off) { return (off + 63) & ~(size_t)63; }
 
 /* ---- embedding: out(B·T, C) = table[tokens] ---- */
 /* out = table[ids] · scale (scale 0: 1; BART multiplies its token embeddings by √C) */
@@ -89,12 +106,32 @@ static int64_t posadd_flops(const pare_exec *x, const pare_node *n) { return ROW
  * the format's kernel applies it as an epilogue where it can (forward_act: oneDNN's post-op for packed f32),
  * else a loop over y right after the product; training keeps the pre-activation z in the "#pre" cache for
  * backward, which turns the output's gradient into z's in place before the Linear's own backward. */
+/* A 16-bit output (a.dtype bf16 or f16: AMP's Linears feeding bf16 ops) is computed in f32 into the head of the
+ * workspace and rounded once: the bits of a cast node after an f32-output Linear. The format's kernel gets the
+ * rest of the workspace as its own (a format may hand all it is given to oneDNN as scratchpad). */
+static size_t linear_fmt_ws(const pare_exec *x, const pare_node *n);
+static pare_status linear_fwd_f32(pare_exec *x, const pare_node *n, float *y);
 static pare_status linear_fwd(pare_exec *x, const pare_node *n)
+{
+    const pare_dtype ot = DT(x, n->out);
+    if (ot == PARE_F32) return linear_fwd_f32(x, n, F(x, n->out));
+    PARE_TRY(no_half_training(x, n, n->out));
+    const int64_t len = ROWS(x, n->out) * COLS(x, n->out);
+    const size_t head = ws_align(sizeof(float) * (size_t)len);
+    void *ws = x->workspace;
+    const size_t wsb = x->workspace_bytes;
+    float *y = ws;
+    x->workspace = (char *)ws + head, x->workspace_bytes = wsb - head;
+    pare_status st = linear_fwd_f32(x, n, y);
+    x->workspace = ws, x->workspace_bytes = wsb;
+    if (st == PARE_OK) pare_half_round(x->buf[n->out], ot, y, len);
+    return st;
+}
+static pare_status linear_fwd_f32(pare_exec *x, const pare_node *n, float *y)
 {
     const pare_param *w = P(x, n, 0);
     const float *bias = n->nparam > 1 ? PD(x, n, 1) : NULL;
     int64_t M = ROWS(x, n->out);
-    float *y = F(x, n->out);
     const float *in = F(x, n->in[0]);
     const int epi = n->a.epilogue, train = x->mode == PARE_EXEC_TRAIN;
     float *z = epi && train ? F(x, n->cache[0]) : y; /* the product before the activation */
@@ -140,6 +177,12 @@ static int linear_caches(const pare_model *m, const pare_node *n, pare_cache_spe
 }
 static size_t linear_ws(const pare_exec *x, const pare_node *n)
 {
+    size_t ws = linear_fmt_ws(x, n);
+    if (DT(x, n->out) == PARE_F32) return ws;
+    return ws_align(sizeof(float) * (size_t)(ROWS(x, n->out) * COLS(x, n->out))) + ws;
+}
+static size_t linear_fmt_ws(const pare_exec *x, const pare_node *n)
+{
     const pare_param *w = &x->m->params[n->param[0]];
     int64_t M = ROWS(x, n->out);
     if (n->ntf && w->format == PARE_FMT_F32 && !(x->packed && x->packed[n->param[0]])) /* folded: none */
@@ -176,11 +219,28 @@ static size_t tt_linear_ws(const pare_exec *x, const pare_node *n)
 }
 
 /* ---- layernorm ---- */
+/* The input may be 16-bit (widened first) and the output 16-bit (a.dtype: rounded after); the statistics and the
+ * normalisation are f32 either way, so the result is round(LN(widen(x))) — AMP's fp32 category with its casts
+ * folded in. The f32 copies live in the workspace: input first, then output. */
 static pare_status layernorm_fwd(pare_exec *x, const pare_node *n)
 {
-    pare_layernorm_forward_eps(F(x, n->out), F(x, n->cache[0]), F(x, n->cache[1]), F(x, n->in[0]), PD(x, n, 0), PD(x, n, 1),
-                               ROWS(x, n->out), COLS(x, n->out), n->a.eps > 0 ? n->a.eps : 1e-5f);
+    const pare_dtype it = DT(x, n->in[0]), ot = DT(x, n->out);
+    const int64_t M = ROWS(x, n->out), C = COLS(x, n->out);
+    float *in = F(x, n->in[0]), *out = F(x, n->out), *ws = x->workspace;
+    if (it != PARE_F32 || ot != PARE_F32) {
+        PARE_TRY(no_half_training(x, n, it != PARE_F32 ? n->in[0] : n->out));
+        if (it != PARE_F32) pare_half_widen(in = ws, x->buf[n->in[0]], it, M * C), ws += M * C;
+        if (ot != PARE_F32) out = ws;
+    }
+    pare_layernorm_forward_eps(out, F(x, n->cache[0]), F(x, n->cache[1]), in, PD(x, n, 0), PD(x, n, 1), M, C,
+                               n->a.eps > 0 ? n->a.eps : 1e-5f);
+    if (ot != PARE_F32) pare_half_round(x->buf[n->out], ot, out, M * C);
     return PARE_OK;
+}
+static size_t layernorm_ws(const pare_exec *x, const pare_node *n)
+{
+    const size_t rowsz = sizeof(float) * (size_t)(ROWS(x, n->out) * COLS(x, n->out));
+    return (DT(x, n->in[0]) != PARE_F32) * rowsz + (DT(x, n->out) != PARE_F32) * rowsz;
 }
 static void layernorm_bwd(pare_exec *x, const pare_node *n)
 {
@@ -200,7 +260,10 @@ static int layernorm_caches(const pare_model *m, const pare_node *n, pare_cache_
 static int64_t numel_out(const pare_exec *x, const pare_node *n) { return ROWS(x, n->out) * COLS(x, n->out); }
 static pare_status gelu_fwd(pare_exec *x, const pare_node *n)
 {
-    if (n->a.gelu_erf) pare_gelu_erf_forward(F(x, n->out), F(x, n->in[0]), numel_out(x, n));
+    if (DT(x, n->in[0]) == PARE_BF16) {
+        PARE_TRY(no_half_training(x, n, n->in[0]));
+        (n->a.gelu_erf ? pare_gelu_erf_bf16 : pare_gelu_bf16)(H(x, n->out), H(x, n->in[0]), numel_out(x, n));
+    } else if (n->a.gelu_erf) pare_gelu_erf_forward(F(x, n->out), F(x, n->in[0]), numel_out(x, n));
     else pare_gelu_forward(F(x, n->out), F(x, n->in[0]), numel_out(x, n));
     return PARE_OK;
 }
@@ -211,6 +274,11 @@ static void gelu_bwd(pare_exec *x, const pare_node *n)
 }
 static pare_status tanh_fwd(pare_exec *x, const pare_node *n)
 {
+    if (DT(x, n->in[0]) == PARE_BF16) {
+        PARE_TRY(no_half_training(x, n, n->in[0]));
+        pare_tanh_bf16(H(x, n->out), H(x, n->in[0]), numel_out(x, n));
+        return PARE_OK;
+    }
     pare_tanh_forward(F(x, n->out), F(x, n->in[0]), numel_out(x, n));
     return PARE_OK;
 }
@@ -221,6 +289,11 @@ static void tanh_bwd(pare_exec *x, const pare_node *n)
 static int64_t gelu_flops(const pare_exec *x, const pare_node *n) { return 8 * numel_out(x, n); }
 static pare_status relu_fwd(pare_exec *x, const pare_node *n)
 {
+    if (DT(x, n->in[0]) == PARE_BF16) {
+        PARE_TRY(no_half_training(x, n, n->in[0]));
+        pare_relu_bf16(H(x, n->out), H(x, n->in[0]), numel_out(x, n));
+        return PARE_OK;
+    }
     pare_relu_forward(F(x, n->out), F(x, n->in[0]), numel_out(x, n));
     return PARE_OK;
 }
@@ -233,6 +306,11 @@ static int64_t elementwise_flops(const pare_exec *x, const pare_node *n) { retur
 /* ---- residual add ---- */
 static pare_status add_fwd(pare_exec *x, const pare_node *n)
 {
+    if (DT(x, n->in[0]) == PARE_BF16) { /* both inputs: op_dtypes' PARE_OUT_IN0 */
+        PARE_TRY(no_half_training(x, n, n->in[0]));
+        pare_add_bf16(H(x, n->out), H(x, n->in[0]), H(x, n->in[1]), numel_out(x, n));
+        return PARE_OK;
+    }
     float *o = F(x, n->out);
     const float *a = F(x, n->in[0]), *b = F(x, n->in[1]);
     int64_t len = numel_out(x, n);
@@ -256,6 +334,11 @@ static void add_bwd(pare_exec *x, const pare_node *n)
 static pare_status dropout_fwd(pare_exec *x, const pare_node *n)
 {
     int64_t len = numel_out(x, n);
+    if (DT(x, n->in[0]) != PARE_F32) { /* inference only: the identity, in the input's dtype */
+        PARE_TRY(no_half_training(x, n, n->in[0]));
+        if (x->buf[n->out] != x->buf[n->in[0]]) memcpy(x->buf[n->out], x->buf[n->in[0]], (size_t)len * pare_dtype_size(DT(x, n->in[0])));
+        return PARE_OK;
+    }
     if (x->mode == PARE_EXEC_TRAIN)
         pare_dropout_forward(F(x, n->out), (uint8_t *)x->buf[n->cache[0]], F(x, n->in[0]), len, n->a.p, &x->rng);
     else if (F(x, n->out) != F(x, n->in[0])) /* inference executors alias it away (exec.c) */
@@ -586,7 +669,7 @@ static const pare_op_desc ops[] = {
     [PARE_OP_EMBEDDING] = {"embedding", embedding_fwd, embedding_bwd, no_flops, NULL, NULL},
     [PARE_OP_POSADD] = {"posadd", posadd_fwd, posadd_bwd, posadd_flops, NULL, NULL},
     [PARE_OP_LINEAR] = {"linear", linear_fwd, linear_bwd, linear_flops, linear_caches, linear_ws},
-    [PARE_OP_LAYERNORM] = {"layernorm", layernorm_fwd, layernorm_bwd, layernorm_flops, layernorm_caches, NULL},
+    [PARE_OP_LAYERNORM] = {"layernorm", layernorm_fwd, layernorm_bwd, layernorm_flops, layernorm_caches, layernorm_ws},
     [PARE_OP_GELU] = {"gelu", gelu_fwd, gelu_bwd, gelu_flops, NULL, NULL},
     [PARE_OP_RELU] = {"relu", relu_fwd, relu_bwd, elementwise_flops, NULL, NULL},
     [PARE_OP_ADD] = {"add", add_fwd, add_bwd, elementwise_flops, NULL, NULL},
@@ -617,7 +700,7 @@ static const pare_op_desc ops[] = {
     FUSED(PARE_OP_MASKED_SOFTMAX, "masked_softmax", masked_softmax),
 #undef FUSED
     [PARE_OP_ADD_LAYERNORM] = {"add_layernorm", pare_op_add_layernorm_fwd, pare_op_add_layernorm_bwd,
-                               pare_op_add_layernorm_flops, pare_op_add_layernorm_caches, NULL},
+                               pare_op_add_layernorm_flops, pare_op_add_layernorm_caches, pare_op_add_layernorm_ws},
 };
 _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of date with pare_op_id");
 
@@ -628,18 +711,21 @@ _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of 
 #define DT_I32 PARE_DTYPE_BIT(PARE_I32)
 #define DT_U8 PARE_DTYPE_BIT(PARE_U8)
 #define DT_BF16 PARE_DTYPE_BIT(PARE_BF16)
+#define DT_FLOAT PARE_DTYPES_FLOAT
 static const pare_op_dtypes op_dtypes[] = {
     /*                       inputs                  produces      attr               caches */
     [PARE_OP_EMBEDDING] = {{DT_I32},                 PARE_F32,     0,                 0},      /* tokens */
     [PARE_OP_POSADD] = {{DT_F32},                    PARE_F32,     0,                 0},
-    [PARE_OP_LINEAR] = {{PARE_DTYPES_FLOAT},         PARE_F32,     0,                 DT_F32}, /* #pre; x: what the weight's
+    [PARE_OP_LINEAR] = {{DT_FLOAT},                  PARE_OUT_ATTR, DT_FLOAT,         DT_F32}, /* #pre; x: what the weight's
                                                       format reads (format.h in_dtypes; f32 for every format but the
-                                                      16-bit one), checked by pare_model_check_formats */
-    [PARE_OP_LAYERNORM] = {{DT_F32},                 PARE_F32,     0,                 DT_F32}, /* mean, rstd */
-    [PARE_OP_GELU] = {{DT_F32},                      PARE_F32,     0,                 0},
-    [PARE_OP_RELU] = {{DT_F32},                      PARE_F32,     0,                 0},
-    [PARE_OP_ADD] = {{DT_F32, DT_F32},               PARE_F32,     0,                 0},
-    [PARE_OP_DROPOUT] = {{DT_F32},                   PARE_F32,     0,                 DT_U8},  /* mask */
+                                                      16-bit one), checked by pare_model_check_formats; out: a.dtype,
+                                                      f32 by default, 16-bit rounded from the f32 result (amp) */
+    [PARE_OP_LAYERNORM] = {{DT_FLOAT},               PARE_OUT_ATTR, DT_FLOAT,         DT_F32}, /* mean, rstd; 16-bit x
+                                                      widened, out a.dtype (f32 by default), statistics in f32 */
+    [PARE_OP_GELU] = {{DT_F32 | DT_BF16},            PARE_OUT_IN0, 0,                 0},      /* bf16: nn_half.h */
+    [PARE_OP_RELU] = {{DT_F32 | DT_BF16},            PARE_OUT_IN0, 0,                 0},
+    [PARE_OP_ADD] = {{DT_F32 | DT_BF16, DT_F32 | DT_BF16}, PARE_OUT_IN0, 0,           0},      /* a, b of one dtype */
+    [PARE_OP_DROPOUT] = {{DT_F32 | DT_BF16},         PARE_OUT_IN0, 0,                 DT_U8},  /* mask; bf16: inference */
     [PARE_OP_ATTENTION] = {{DT_F32 | DT_BF16, DT_I32}, PARE_F32,   0,                 DT_F32, attention_check}, /* qkv,
                                                       lengths; att. bf16 qkv: variants with a bf16 forward only */
     [PARE_OP_POOL] = {{DT_F32, DT_I32},              PARE_F32,     0,                 0},      /* x, lengths */
@@ -649,7 +735,7 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_COSINE] = {{DT_F32, DT_F32, DT_I32},    PARE_F32,     0,                 DT_F32},
     [PARE_OP_SOFT_XENT] = {{DT_F32, DT_F32, DT_I32}, PARE_F32,     0,                 DT_F32},
     [PARE_OP_CAST] = {{PARE_DTYPES_FLOAT},           PARE_OUT_ATTR, PARE_DTYPES_FLOAT, 0},
-    [PARE_OP_TANH] = {{DT_F32},                      PARE_F32,     0,                 0},
+    [PARE_OP_TANH] = {{DT_F32 | DT_BF16},            PARE_OUT_IN0, 0,                 0},
     [PARE_OP_CROSS_ATTENTION] = {{DT_F32, DT_F32, DT_I32}, PARE_F32,  0,                 DT_F32}, /* q, kv, src_lengths; att */
     [PARE_OP_TT_LINEAR] = {{DT_F32},                 PARE_F32,     0,                 DT_F32}, /* x; the intermediates */
     [PARE_OP_TOKEN_SELECT] = {{DT_F32, DT_I32, DT_F32}, PARE_F32,    0,                 DT_F32}, /* x, lengths, att; idx */
@@ -663,7 +749,8 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_MASK_ADD] = {{DT_F32, DT_I32},          PARE_F32,     0,                 0},      /* scores, lengths */
     [PARE_OP_SOFTMAX] = {{DT_F32},                   PARE_F32,     0,                 0},
     [PARE_OP_MASKED_SOFTMAX] = {{DT_F32, DT_I32},    PARE_F32,     0,                 0},      /* scores, lengths */
-    [PARE_OP_ADD_LAYERNORM] = {{DT_F32, DT_F32},     PARE_F32,     0,                 DT_F32}, /* a, b; mean, rstd */
+    [PARE_OP_ADD_LAYERNORM] = {{DT_FLOAT, DT_FLOAT}, PARE_OUT_ATTR, DT_FLOAT,         DT_F32}, /* a, b; mean, rstd; as
+                                                      layernorm: 16-bit inputs widened, out a.dtype (f32 by default) */
 };
 _Static_assert(sizeof op_dtypes / sizeof op_dtypes[0] == PARE_OP_COUNT, "op dtypes out of date with pare_op_id");
 
@@ -701,9 +788,10 @@ const pare_op_dtypes *pare_op_dtypes_of(pare_op_id id)
     return &op_dtypes[id];
 }
 
-pare_dtype pare_op_out_dtype(const pare_node *n)
+pare_dtype pare_op_out_dtype(const pare_model *m, const pare_node *n)
 {
     const pare_op_dtypes *d = pare_op_dtypes_of(n->op);
+    if (d->out == PARE_OUT_IN0) return n->nin > 0 && n->in[0] >= 0 && n->in[0] < m->nvalues ? m->values[n->in[0]].dtype : PARE_F32;
     return d->out == PARE_OUT_ATTR ? n->a.dtype : (pare_dtype)d->out;
 }
 

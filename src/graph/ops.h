@@ -19,7 +19,9 @@ typedef struct pare_cache_spec {
  * registry. Checked when a node is added and by pare_model_check_dtypes, never while running: an op's
  * forward may take its buffers' element types for granted. An op receiving a dtype it has no kernel for
  * is an error naming the node; nothing converts silently. */
-#define PARE_OUT_ATTR (-1) /* produces: the node's a.dtype (CAST) */
+#define PARE_OUT_ATTR (-1) /* produces: the node's a.dtype (CAST; LINEAR, LAYERNORM, ADD_LAYERNORM: f32 by default) */
+#define PARE_OUT_IN0 (-2)  /* produces: its input 0's dtype; every float input has that dtype (the elementwise ops
+                              that run in bf16 under automatic mixed precision: docs/amp.md) */
 typedef struct pare_op_dtypes {
     unsigned in[PARE_NODE_MAX_IN]; /* per input: mask of PARE_DTYPE_BIT(t) accepted; 0: the op has no such input */
     int out;                       /* the output's pare_dtype, or PARE_OUT_ATTR */
@@ -49,8 +51,9 @@ typedef struct pare_op_desc {
 const pare_op_desc *pare_op_get(pare_op_id id);
 const char *pare_op_name(pare_op_id id);
 const pare_op_dtypes *pare_op_dtypes_of(pare_op_id id);
-/* The dtype node n's output has: its op's declaration, or n->a.dtype for PARE_OUT_ATTR. */
-pare_dtype pare_op_out_dtype(const pare_node *n);
+/* The dtype node n's output has: its op's declaration, n->a.dtype for PARE_OUT_ATTR, the dtype of its input 0 in m
+ * for PARE_OUT_IN0 (n need not be in m yet; its inputs must be). */
+pare_dtype pare_op_out_dtype(const pare_model *m, const pare_node *n);
 /* Check node n's op, its nin inputs (ids, count, dtypes) and the dtype it would produce against the op's
  * declaration (n need not be in m yet: pare_model_add_node checks before appending). PARE_EINVAL naming
  * the node otherwise (graph/dtypes.c). */

@@ -14,6 +14,7 @@
 
 #include "exec.h"
 #include "kernels/fuse_ops.h"
+#include "kernels/nn_half.h"
 
 static float *F(const pare_exec *x, int id) { return (float *)x->buf[id]; }
 static const int32_t *I(const pare_exec *x, int id) { return (const int32_t *)x->buf[id]; }
@@ -193,13 +194,35 @@ void pare_op_masked_softmax_bwd(pare_exec *x, const pare_node *n)
 }
 int64_t pare_op_masked_softmax_flops(const pare_exec *x, const pare_node *n) { return 7 * NUMEL(x, n->out); }
 
-/* ---- add_layernorm: LN(a + b) ---- */
+/* ---- add_layernorm: LN(a + b) ----
+ * As layernorm (ops.c): a 16-bit a or b is widened into the workspace first, a 16-bit output (a.dtype, AMP's
+ * fold of a cast into its producer) rounded from the f32 result after; the sum and the statistics are f32. */
 pare_status pare_op_add_layernorm_fwd(pare_exec *x, const pare_node *n)
 {
-    int64_t C = COLS(x, n->out);
-    pare_add_layernorm_forward(F(x, n->out), F(x, n->cache[0]), F(x, n->cache[1]), F(x, n->in[0]), F(x, n->in[1]),
-                               PD(x, n, 0), PD(x, n, 1), NUMEL(x, n->out) / C, C, n->a.eps > 0 ? n->a.eps : 1e-5f);
+    const int64_t C = COLS(x, n->out), len = NUMEL(x, n->out);
+    const pare_dtype ot = VAL(x, n->out)->dtype;
+    float *in[2] = {F(x, n->in[0]), F(x, n->in[1])}, *out = F(x, n->out), *ws = x->workspace;
+    for (int k = 0; k < 2; k++) {
+        const pare_dtype t = VAL(x, n->in[k])->dtype;
+        if (t == PARE_F32) continue;
+        if (x->mode == PARE_EXEC_TRAIN) break;
+        pare_half_widen(in[k] = ws, x->buf[n->in[k]], t, len), ws += len;
+    }
+    if (x->mode == PARE_EXEC_TRAIN &&
+        (ot != PARE_F32 || VAL(x, n->in[0])->dtype != PARE_F32 || VAL(x, n->in[1])->dtype != PARE_F32))
+        return pare_fail(PARE_EINVAL, "node %s (op add_layernorm): 16-bit values run at inference only (training on "
+                         "them is not here: train the f32 model, then apply amp)", n->name);
+    if (ot != PARE_F32) out = ws;
+    pare_add_layernorm_forward(out, F(x, n->cache[0]), F(x, n->cache[1]), in[0], in[1], PD(x, n, 0), PD(x, n, 1), len / C,
+                               C, n->a.eps > 0 ? n->a.eps : 1e-5f);
+    if (ot != PARE_F32) pare_half_round(x->buf[n->out], ot, out, len);
     return PARE_OK;
+}
+size_t pare_op_add_layernorm_ws(const pare_exec *x, const pare_node *n)
+{
+    const size_t sz = sizeof(float) * (size_t)NUMEL(x, n->out);
+    return sz * (size_t)((VAL(x, n->in[0])->dtype != PARE_F32) + (VAL(x, n->in[1])->dtype != PARE_F32) +
+                         (VAL(x, n->out)->dtype != PARE_F32));
 }
 void pare_op_add_layernorm_bwd(pare_exec *x, const pare_node *n)
 {

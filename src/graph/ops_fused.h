@@ -26,5 +26,6 @@ PARE_FUSED_OP(pare_op_add_layernorm)
 
 /* ADD_LAYERNORM's caches: mean and rstd per row, as LAYERNORM's. */
 int pare_op_add_layernorm_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs);
+size_t pare_op_add_layernorm_ws(const struct pare_exec *x, const pare_node *n); /* 16-bit inputs / output: f32 copies */
 
 #endif

@@ -45,6 +45,7 @@
 #include "eval/attn_fidelity.h"
 #include "eval/baseline.h"
 #include "compress/pass.h"
+#include "compress/amp/amp.h"
 #include "compress/distill/fastbert.h"
 #include "compress/prune/heads.h"
 #include "core/arena.h"
@@ -835,6 +836,44 @@ static int model_attention_fidelity(lua_State *L)
     return 1;
 }
 
+/* A table of op = category (amp's policy = {gelu = "fp32"}) as the pass's "op=category,..." text, pushed; the
+ * table at idx. Keys and values must be strings. */
+static void push_policy_text(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    char text[2048];
+    size_t u = 0;
+    text[0] = '\0';
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+            const char *kt = luaL_typename(L, -2), *vt = luaL_typename(L, -1);
+            lua_pop(L, 2);
+            pare_lua_error(L, "amp policy: entries must be op = \"lower\" | \"follow\" | \"fp32\" (strings), got a %s key "
+                           "and a %s value", kt, vt);
+        }
+        if (u < sizeof text)
+            u += (size_t)snprintf(text + u, sizeof text - u, "%s%s=%s", u ? "," : "", lua_tostring(L, -2), lua_tostring(L, -1));
+    }
+    if (u >= sizeof text) pare_lua_error(L, "amp policy: too many entries");
+    lua_pushstring(L, text);
+}
+
+/* pare.amp_policy([edits]) -> {op = category} of every op with a category: the defaults, with edits (a table
+ * {gelu = "fp32"} or the text "gelu=fp32,...") applied; an invalid edit raises, naming the choices */
+static int l_amp_policy(lua_State *L)
+{
+    pare_amp_cat pol[PARE_OP_COUNT];
+    pare_amp_policy_default(pol);
+    const char *edits = "";
+    if (lua_istable(L, 1)) push_policy_text(L, 1), edits = lua_tostring(L, -1);
+    else if (!lua_isnoneornil(L, 1)) edits = luaL_checkstring(L, 1);
+    if (pare_amp_policy_parse(pol, edits) != PARE_OK) return pare_lua_status_error(L, PARE_EINVAL);
+    lua_createtable(L, 0, PARE_OP_COUNT);
+    for (int i = 0; i < PARE_OP_COUNT; i++)
+        if (pol[i] != PARE_AMP_NONE) lua_pushstring(L, pare_amp_cat_name(pol[i])), lua_setfield(L, -2, pare_op_name(i));
+    return 1;
+}
+
 static int l_apply(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
@@ -854,6 +893,12 @@ static int l_apply(lua_State *L)
         lua_pop(L, 1);
         push_opts_without(L, 3, "calib");
         opt_idx = lua_gettop(L);
+        lua_getfield(L, opt_idx, "policy"); /* amp: policy = {op = category} becomes its "op=category,..." text */
+        if (lua_istable(L, -1)) {
+            push_policy_text(L, -1);
+            lua_setfield(L, opt_idx, "policy");
+        }
+        lua_pop(L, 1);
     }
     pare_kv kv[PARE_MAX_OPTS];
     int n = pare_lua_table_to_kv(L, opt_idx, kv, PARE_MAX_OPTS, p->schema);
@@ -1436,6 +1481,15 @@ static int model_info(lua_State *L)
         if ((dts & PARE_DTYPE_BIT(t)) && used < sizeof dt)
             used += (size_t)snprintf(dt + used, sizeof dt - used, used ? ", %s" : "%s", pare_dtype_name((pare_dtype)t));
     lua_pushstring(L, dt), lua_setfield(L, -2, "dtypes");
+    if (m->amp.report[0]) { /* what the amp pass placed (docs/amp.md) */
+        lua_pushstring(L, m->amp.report), lua_setfield(L, -2, "amp");
+        lua_createtable(L, 0, 4);
+        lua_pushinteger(L, m->amp.boundaries), lua_setfield(L, -2, "boundaries");
+        lua_pushinteger(L, m->amp.folded), lua_setfield(L, -2, "folded");
+        lua_pushinteger(L, m->amp.absorbed), lua_setfield(L, -2, "absorbed");
+        lua_pushinteger(L, m->amp.casts), lua_setfield(L, -2, "casts");
+        lua_setfield(L, -2, "amp_casts");
+    }
     return 1;
 }
 
@@ -1537,7 +1591,7 @@ void pare_lua_register_engine(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"task", l_task}, {"model", l_model}, {"apply", l_apply}, {"set_threads", l_set_threads},
         {"threads", l_threads}, {"schema_help", l_schema_help}, {"load", l_load}, {"load_hf", l_load_hf}, {"baseline", l_baseline},
-        {"mutual", l_mutual},
+        {"mutual", l_mutual}, {"amp_policy", l_amp_policy},
         {NULL, NULL},
     };
     luaL_newmetatable(L, MODEL_MT);
