@@ -403,13 +403,37 @@ void pare_linear_half_ref(float *y, const float *x, const pare_half_weight *w, c
  * primitive cache makes that cheap after the first step). Widen path: the same operands on the grid in f32 and
  * pare_sgemm (beta 1), with W widened whole. */
 
+/* oneDNN spreads even a tiny problem over every OpenMP thread; on a machine shared with other jobs, a two-thread
+ * region around a few microseconds of work waits for whichever thread is descheduled (measured on a 96×32 weight,
+ * 2 threads, load ~4: the refresh's reorder 40–110 µs threaded, 5–35 µs on one thread). Below these sizes they run
+ * on the calling thread: the multiply-adds of a backward matmul, the elements of a reorder. */
+#define HALF_MM_SERIAL ((int64_t)1 << 22)
+#define HALF_REORDER_SERIAL ((int64_t)1 << 18)
+
+/* Run the next oneDNN calls on one thread when `serial`: returns the thread count to restore (0: nothing to do). */
+static int serial_begin(int serial)
+{
+    int t = omp_get_max_threads();
+    if (!serial || t == 1 || omp_in_parallel()) return 0;
+    omp_set_num_threads(1);
+    return t;
+}
+static void serial_end(int saved)
+{
+    if (saved) omp_set_num_threads(saved);
+}
+
 pare_status pare_half_weight_refresh(pare_half_weight *w, const float *W)
 {
     if (!w || !w->w || !W || !is_half_dtype(w->dtype)) return pare_fail(PARE_EINVAL, "half weight refresh: no 16-bit weights");
     const int64_t N = w->N, K = w->K;
 #pragma omp parallel for schedule(static) if (N * K > HALF_CONVERT_PAR)
     for (int64_t n = 0; n < N; n++) pare_cast_to_half_fast(w->w + n * K, w->dtype, W + n * K, K);
-    return w->packed ? pare_onednn_ip_repack(w->packed, w->w, "half weight refresh") : PARE_OK;
+    if (!w->packed) return PARE_OK;
+    int saved = serial_begin(N * K < HALF_REORDER_SERIAL);
+    pare_status st = pare_onednn_ip_repack(w->packed, w->w, "half weight refresh");
+    serial_end(saved);
+    return st;
 }
 
 static pare_status check_bwd(const char *what, float *dx, float *dw, const float *dy, const float *x, const uint16_t *xh,
@@ -564,15 +588,18 @@ pare_status pare_linear_half_backward(float *dx, float *dw, float *dbias, const 
     /* oneDNN only where its forward is native for dt (w->packed) and its matmuls are too */
     const int64_t N = w->N, K = w->K;
     half_mm mdx = {0}, mdw = {0};
+    int saved = serial_begin(M * N * K < HALF_MM_SERIAL); /* planned and run on one thread (above) */
     if (!w->packed || (!dx && !dw) || (dx && !mm_make(&mdx, w->dtype, 0, M, K, N, NULL, 0)) ||
         (dw && !mm_make(&mdw, w->dtype, 1, N, K, M, NULL, 0))) {
         mm_free(&mdx), mm_free(&mdw);
+        serial_end(saved);
         return bwd_widen(dx, dw, dbias, dy, x, xh, w, M);
     }
     const size_t dy_b = align64(sizeof(uint16_t) * (size_t)(M * N)), x_b = dw && !xh ? align64(sizeof(uint16_t) * (size_t)(M * K)) : 0;
     unsigned char *s = NULL;
     if (posix_memalign((void **)&s, 64, dy_b + x_b)) {
         mm_free(&mdx), mm_free(&mdw);
+        serial_end(saved);
         return pare_fail(PARE_ENOMEM, "half linear backward: out of memory for %zu bytes of scratch (M=%lld N=%lld K=%lld)",
                          dy_b + x_b, (long long)M, (long long)N, (long long)K);
     }
@@ -583,6 +610,7 @@ pare_status pare_linear_half_backward(float *dx, float *dw, float *dbias, const 
      * adds that gradient instead */
     int redo_dx = dx && mm_run(&mdx, dx, dyb, w->w) != PARE_OK;  /* dx (M,K) += r(dy) (M,N) · W (N,K) */
     int redo_dw = dw && mm_run(&mdw, dw, dyb, xb) != PARE_OK;     /* dW (N,K) += r(dy)^T (N,M) · r(x) (M,K) */
+    serial_end(saved);
     free(s);
     mm_free(&mdx), mm_free(&mdw);
     pare_status st = PARE_OK;
