@@ -69,16 +69,19 @@ end
 local a32, a16 = m:evaluate(task).accuracy, h:evaluate(task).accuracy
 tap.ok(a32 >= 0.9, string.format("the f32 model learned (accuracy %.4f)", a32))
 tap.ok(math.abs(a16 - a32) <= 0.01, string.format("bf16 training: accuracy %.4f within a point of f32's %.4f", a16, a32))
+local fid = h:fidelity(m, task)
+tap.ok(fid.agreement >= 0.99, string.format("the two trained models predict alike: top-1 agreement %.4f", fid.agreement))
 
--- the loss curves: each chunk's training loss (an average of the last steps) close to f32's
+-- the loss curves: each chunk's training loss (a moving average over its last steps) close to f32's: within 10% plus
+-- 0.01 (near zero loss, relative differences of tiny numbers say nothing; a bf16 run that failed to learn is off by
+-- the whole loss)
 local worst, curve = 0, {}
 for c = 1, CHUNKS do
-  local rel = math.abs(l16[c] - l32[c]) / math.max(l32[c], 1e-3)
-  worst = math.max(worst, rel)
+  worst = math.max(worst, math.abs(l16[c] - l32[c]) / (0.1 * l32[c] + 0.01))
   curve[c] = string.format("%.4g/%.4g", l32[c], l16[c])
 end
-tap.ok(worst <= 0.25, string.format("loss curve (f32/bf16 per %d steps: %s) within 25%% of f32's (worst %.3f)", STEPS,
-                                    table.concat(curve, " "), worst))
+tap.ok(worst <= 1, string.format("loss curve (f32/bf16 every %d steps: %s) within 10%% + 0.01 of f32's (worst %.3f of "
+                                 .. "that)", STEPS, table.concat(curve, " "), worst))
 tap.is(h:info().format, "bf16", "after training the model is still bf16")
 
 -- the masters: f32, moved, most of them off bf16's grid; the bf16 weights: the rounded masters, bit for bit

@@ -241,6 +241,21 @@ static void test_backward(void)
         free(Wv), free(x), free(dy), free(z0), free(z1), free(z2), free(g);
     }
 
+    /* the bias gradient is f32 work on the unrounded dy: the f32 Linear's sums, bit for bit */
+    {
+        int64_t M = 100, N = 150, K = 8;
+        float *Wb = randn(N * K, 0.1f), *dy = randn(M * N, 1), *x = randn(M * K, 1), *b1 = randn(N, 1);
+        float *b2 = xalloc((size_t)N * 4);
+        memcpy(b2, b1, (size_t)N * 4);
+        pare_half_weight v;
+        pare_half_weight_make(&v, Wb, N, K, PARE_BF16, 1);
+        pare_linear_half_backward(NULL, NULL, b1, dy, x, NULL, &v, M);
+        pare_linear_f32_backward(NULL, NULL, b2, dy, x, Wb, M, N, K);
+        ok(!memcmp(b1, b2, (size_t)N * 4), "dbias == the f32 Linear's, bit for bit (f32 sums of the unrounded dy)");
+        pare_half_weight_free(&v);
+        free(Wb), free(dy), free(x), free(b1), free(b2);
+    }
+
     /* arguments */
     {
         float *Wa = randn(8 * 8, 0.1f), g[64], d[64], xa[64];
