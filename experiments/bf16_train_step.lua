@@ -62,8 +62,14 @@ local function median(t)
   local n = #t
   return n % 2 == 1 and t[(n + 1) // 2] or (t[n // 2] + t[n // 2 + 1]) / 2
 end
-local m32, m16 = median(per.f32), median(per.bf16)
-print(string.format("step time (CPU, median of %d rounds): f32 %.1f ms, bf16 %.1f ms: bf16/f32 = %.2f (speed-up %.2fx)",
-                    rounds, m32, m16, m16 / m32, m32 / m16))
-print(string.format("f32 rounds: %s", table.concat(per.f32, " ")))
-print(string.format("bf16 rounds: %s", table.concat(per.bf16, " ")))
+local ratios, lo, hi = {}, math.huge, 0
+for r = 1, rounds do
+  ratios[r] = per.f32[r] / per.bf16[r]
+  lo, hi = math.min(lo, ratios[r]), math.max(hi, ratios[r])
+end
+local rounds_txt = {}
+for r = 1, rounds do rounds_txt[r] = string.format("%.1f/%.1f", per.f32[r], per.bf16[r]) end
+print(string.format("step time, CPU ms per step, f32/bf16 by round: %s", table.concat(rounds_txt, " ")))
+local m32, m16, mr = median(per.f32), median(per.bf16), median(ratios)
+print(string.format("medians: f32 %.1f ms, bf16 %.1f ms; speed-up (median of the rounds' ratios) %.2fx (%.2f-%.2f)", m32,
+                    m16, mr, lo, hi))
