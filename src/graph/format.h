@@ -48,9 +48,10 @@ typedef struct pare_format_traits {
      * finds the input's dtype in x->m->values[n->in[0]].dtype (its `in` then points at that dtype's elements). */
     unsigned (*in_dtypes)(const pare_param *w);
     /* Training (trainable formats). The Linear's backward through this format's kernels, adding into each gradient
-     * that is not NULL: dx (M,K) the input's, dw (N,K) the f32 master's, dbias (N); dy (M,N) the output's gradient,
-     * in the Linear's input as forward read it (f32, or the dtype in_dtypes allowed: x->m->values[n->in[0]].dtype).
-     * NULL: the f32 Linear's backward on the master (pare_linear_f32_backward). */
+     * that is not NULL: dx (M,K) the input's, dw (N,K) the f32 master's, dbias (N); dy (M,N) the output's gradient;
+     * `in` (M,K) the Linear's input as forward read it (f32, or the dtype in_dtypes allowed:
+     * x->m->values[n->in[0]].dtype). Cannot fail (an op's backward returns no status). NULL: the f32 Linear's
+     * backward on the master (pare_linear_f32_backward). */
     void (*backward)(struct pare_exec *x, const pare_node *n, const pare_param *w, float *dx, float *dw, float *dbias,
                      const float *dy, const void *in, int64_t M);
     /* After the optimizer changed w's f32 master: make what the format stores from it again, the same bits as the
