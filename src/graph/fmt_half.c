@@ -4,7 +4,14 @@
  * storage, f32 arithmetic). The input is an f32 value, or a value already in the weights' dtype (a cast's
  * output: read as it is, no rounding left to do). Made by the bf16 pass (compress/quant/half.c) and by checkpoint loading (the
  * 16-bit weights are a function of the master, so checkpoints store the dtype beside the f32 masters and
- * rebuild the same bits). Not trainable: a 16-bit weight is made from the master after training.
+ * rebuild the same bits).
+ *
+ * Training (bf16; docs/mixed-precision.md "Training in bf16"): forward on the 16-bit weights as at inference;
+ * backward on 16-bit operands with f32 sums (pare_linear_half_backward: dx from r(dy) and the stored weights, the
+ * master's gradient from r(dy) and r(x), the bias's from the f32 dy); the optimizer updates the f32 master and
+ * refresh rounds it into the stored weights (and oneDNN's packed copy) again after every step. f16 weights are
+ * refused for training (train_check): f16 needs loss scaling (its range ends at 65504 and gradients below 2^-24
+ * vanish), which pare does not implement; bf16 has f32's exponent range and needs none.
  *
  * Entry points: pare_format_half (the traits), pare_param_set_half (format.h).
  */
@@ -37,8 +44,47 @@ static const char *half_describe(const pare_param *w, char *buf, size_t n)
 
 static size_t half_packed_bytes(const pare_param *w) { return pare_half_weight_packed_bytes(&w->q->hw); }
 
+/* The Linear's backward on 16-bit operands (gemm_half.h); in is f32 or already in the weights' dtype. Its only
+ * failure is memory for the rounded operands: then the reference, which needs none (exact, slow), rather than
+ * no gradient, since an op's backward cannot return a status. */
+static void half_backward(pare_exec *x, const pare_node *n, const pare_param *w, float *dx, float *dw, float *dbias,
+                          const float *dy, const void *in, int64_t M)
+{
+    const pare_half_weight *hw = &w->q->hw;
+    const int in16 = x->m->values[n->in[0]].dtype == hw->dtype;
+    const float *xf = in16 ? NULL : in;
+    const uint16_t *xh = in16 ? in : NULL;
+    if (pare_linear_half_backward(dx, dw, dbias, dy, xf, xh, hw, M) != PARE_OK)
+        pare_linear_half_backward_ref(dx, dw, dbias, dy, xf, xh, hw, M);
+}
+
+/* The master changed (an optimizer step): round it again into this parameter's own 16-bit weights. */
+static pare_status half_refresh(pare_param *p)
+{
+    pare_qlinear *q = p->q;
+    if (q->refs > 1) { /* shared with a clone, which keeps its weights: this model gets its own, made afresh */
+        char method[sizeof q->method];
+        snprintf(method, sizeof method, "%s", q->method);
+        return pare_param_set_half(p, q->hw.dtype, method);
+    }
+    return pare_half_weight_refresh(&q->hw, p->blob->data);
+}
+
+static pare_status half_train_check(const pare_param *w)
+{
+    if (w->q->hw.dtype == PARE_BF16) return PARE_OK;
+    return pare_fail(PARE_EINVAL, "parameter %s is stored as %s, which pare does not train: f16 training needs loss "
+                     "scaling (f16's range ends at 65504 and gradients below 2^-24 vanish), which is not implemented; "
+                     "store it in bf16 (the bf16 pass's dtype = \"bf16\", its default), which has f32's range and needs "
+                     "none, or train in f32", w->name, pare_format_label(w));
+}
+
 const pare_format_traits pare_format_half = {
     .name = "half",
+    .trainable = 1,
+    .backward = half_backward,
+    .refresh = half_refresh,
+    .train_check = half_train_check,
     .forward = half_forward,
     .workspace = half_workspace,
     .label = half_label,

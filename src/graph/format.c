@@ -1,4 +1,5 @@
-/* format.c — the storage-format registry: one row per pare_format, guarded by a static assert. */
+/* format.c — the storage-format registry: one row per pare_format, guarded by a static assert; the helpers that
+ * ask every format the same question (labels, input dtypes, trainability, refresh after an optimizer step). */
 #include "format.h"
 
 #include <stdio.h>
@@ -56,4 +57,29 @@ const char *pare_format_label(const pare_param *w)
     const pare_format_traits *t = pare_format_get(w->format);
     if (!t) return "?";
     return t->label ? t->label(w) : t->name;
+}
+
+pare_status pare_format_check_trainable(const pare_param *w, const char *who)
+{
+    const pare_format_traits *t = pare_format_get(w->format);
+    if (!t || !t->trainable)
+        return pare_fail(PARE_EINVAL, "%s: parameter %s is stored as %s; train the f32 model and compress after (or use a "
+                         "quantization-aware pass)", who, w->name, pare_format_label(w));
+    if (t->train_check) {
+        pare_status st = t->train_check(w);
+        if (st != PARE_OK) return pare_fail_ctx(st, "%s", who);
+    }
+    return PARE_OK;
+}
+
+pare_status pare_model_refresh_formats(pare_model *m)
+{
+    for (int64_t i = 0; i < m->nparams; i++) {
+        pare_param *p = &m->params[i];
+        const pare_format_traits *t = pare_format_get(p->format);
+        if (!t || !t->refresh) continue;
+        pare_status st = t->refresh(p);
+        if (st != PARE_OK) return pare_fail_ctx(st, "refreshing %s from its master", p->name);
+    }
+    return PARE_OK;
 }

@@ -7,8 +7,12 @@
  * value appended to pare_format (graph.h), one row in format.c's table (guarded by a static assert on
  * PARE_FMT_COUNT). Worked example: docs/adding-a-technique.md.
  *
- * Deliberately not here: how a format is made (that is a pass's job, src/compress/) and training
- * (every format trains through its f32 masters: backward is NULL for formats that refuse training).
+ * Training: a trainable format trains its f32 master (the optimizer updates param->blob). Its backward is the f32
+ * Linear's on the master (backward NULL) or its own (the 16-bit formats: 16-bit operands, f32 sums, the master's
+ * gradient); after each optimizer step the loop calls refresh to make what the format stores from the updated
+ * master again (pare_model_refresh_formats). train_check lets a format refuse some of its parameters (f16).
+ *
+ * Deliberately not here: how a format is made (that is a pass's job, src/compress/).
  */
 #ifndef PARE_FORMAT_H
 #define PARE_FORMAT_H
@@ -43,6 +47,19 @@ typedef struct pare_format_traits {
      * every float dtype (ops.c); pare_model_check_formats holds each node to its weight's format, and forward
      * finds the input's dtype in x->m->values[n->in[0]].dtype (its `in` then points at that dtype's elements). */
     unsigned (*in_dtypes)(const pare_param *w);
+    /* Training (trainable formats). The Linear's backward through this format's kernels, adding into each gradient
+     * that is not NULL: dx (M,K) the input's, dw (N,K) the f32 master's, dbias (N); dy (M,N) the output's gradient;
+     * `in` (M,K) the Linear's input as forward read it (f32, or the dtype in_dtypes allowed:
+     * x->m->values[n->in[0]].dtype). Cannot fail (an op's backward returns no status). NULL: the f32 Linear's
+     * backward on the master (pare_linear_f32_backward). */
+    void (*backward)(struct pare_exec *x, const pare_node *n, const pare_param *w, float *dx, float *dw, float *dbias,
+                     const float *dy, const void *in, int64_t M);
+    /* After the optimizer changed w's f32 master: make what the format stores from it again, the same bits as the
+     * pass would make (reusing the memory; a form shared with a clone is replaced by w's own). NULL: nothing to do. */
+    pare_status (*refresh)(pare_param *w);
+    /* PARE_OK if w can be trained in this format, else PARE_EINVAL with the reason and the way out (f16 weights: no
+     * loss scaling). NULL: `trainable` alone decides. */
+    pare_status (*train_check)(const pare_param *w);
 } pare_format_traits;
 
 /* The traits of a format (NULL for an out-of-range value). */
@@ -53,6 +70,13 @@ const char *pare_format_describe_q(const pare_param *w, char *buf, size_t n);
 const char *pare_format_label(const pare_param *w);
 /* The dtypes w's format reads at a Linear's input (in_dtypes, or f32). */
 unsigned pare_format_in_dtypes(const pare_param *w);
+/* Whether parameter w can be trained as it is stored: PARE_OK, or PARE_EINVAL "parameter <name> is stored as <label>; ..."
+ * (a format that is not trainable, or its train_check's reason). `who` prefixes the message ("train", "mutual"). */
+pare_status pare_format_check_trainable(const pare_param *w, const char *who);
+/* After an optimizer step: every parameter of m whose format has a refresh hook made again from its master
+ * (the loops call it; anything else that writes masters of a trainable format must too). The first failure is
+ * returned, naming the parameter. */
+pare_status pare_model_refresh_formats(pare_model *m);
 /* Every Linear of m reads its input's dtype: PARE_OK, or PARE_EINVAL naming the node, the value, its dtype and the
  * weight's format (a bf16 value into f32 weights). Checked by pare_exec_new beside pare_model_check_dtypes; not by
  * pare_model_check, which a checkpoint's graph passes before its weights get their formats back. */

@@ -149,7 +149,8 @@ static pare_status linear_fwd_f32(pare_exec *x, const pare_node *n, float *y)
     return PARE_OK;
 }
 /* Backward uses the f32 master weights (or, under transforms, their effective values and the kinds'
- * gradient rules). */
+ * gradient rules), or the format's own backward where it has one (bf16: 16-bit operands, f32 sums, the
+ * master's gradient; format.h). */
 static void linear_bwd(pare_exec *x, const pare_node *n)
 {
     const pare_param *w = P(x, n, 0);
@@ -161,7 +162,9 @@ static void linear_bwd(pare_exec *x, const pare_node *n)
         pare_tf_backward(x, n, M, G(x, n->in[0]), PG(x, n, 0), dbias, G(x, n->out));
         return;
     }
-    pare_linear_f32_backward(G(x, n->in[0]), PG(x, n, 0), dbias, G(x, n->out), F(x, n->in[0]), w->blob->data, M, N, K);
+    const pare_format_traits *fmt = pare_format_get(w->format);
+    if (fmt->backward) fmt->backward(x, n, w, G(x, n->in[0]), PG(x, n, 0), dbias, G(x, n->out), x->buf[n->in[0]], M);
+    else pare_linear_f32_backward(G(x, n->in[0]), PG(x, n, 0), dbias, G(x, n->out), F(x, n->in[0]), w->blob->data, M, N, K);
 }
 static int64_t linear_flops(const pare_exec *x, const pare_node *n)
 {

@@ -388,3 +388,283 @@ void pare_linear_half_ref(float *y, const float *x, const pare_half_weight *w, c
             y[m * N + n] = (float)s;
         }
 }
+
+/* ---- training: refresh and backward ----
+ *
+ * Mixed-precision training with f32 master weights (gemm_half.h "Training"): the optimizer updates the master,
+ * pare_half_weight_refresh rounds it into the stored weights again, and backward runs on 16-bit operands with f32
+ * sums:
+ *   dx (M,K) += r(dy) (M,N) · W (N,K)       differentiates y = r(x) · W^T + b in x (the rounding of x passes the
+ *                                            gradient straight through, as autocast's casts do)
+ *   dW (N,K) += r(dy)^T (N,M) · r(x) (M,K)  in W, which is the master's gradient
+ *   db (N)   += Σ_m dy (M,N)                f32, dy as it is (no product, nothing to round for)
+ * oneDNN path: dy rounded once into (M,N) dt, x rounded into (M,K) dt (or read as it is), two matmuls with a sum
+ * post-op (dx's B is the stored W row-major; dW's A is r(dy) read transposed, tag ba), created per call (oneDNN's
+ * primitive cache makes that cheap after the first step). Widen path: the same operands on the grid in f32 and
+ * pare_sgemm (beta 1), with W widened whole. */
+
+/* oneDNN spreads even a tiny problem over every OpenMP thread; on a machine shared with other jobs, a two-thread
+ * region around a few microseconds of work waits for whichever thread is descheduled (measured on a 96×32 weight,
+ * 2 threads, load ~4: the refresh's reorder 40–110 µs threaded, 5–35 µs on one thread). Below these sizes they run
+ * on the calling thread: the multiply-adds of a backward matmul, the elements of a reorder. */
+#define HALF_MM_SERIAL ((int64_t)1 << 22)
+#define HALF_REORDER_SERIAL ((int64_t)1 << 18)
+
+/* Run the next oneDNN calls on one thread when `serial`: returns the thread count to restore (0: nothing to do). */
+static int serial_begin(int serial)
+{
+    int t = omp_get_max_threads();
+    if (!serial || t == 1 || omp_in_parallel()) return 0;
+    omp_set_num_threads(1);
+    return t;
+}
+static void serial_end(int saved)
+{
+    if (saved) omp_set_num_threads(saved);
+}
+
+pare_status pare_half_weight_refresh(pare_half_weight *w, const float *W)
+{
+    if (!w || !w->w || !W || !is_half_dtype(w->dtype)) return pare_fail(PARE_EINVAL, "half weight refresh: no 16-bit weights");
+    const int64_t N = w->N, K = w->K;
+#pragma omp parallel for schedule(static) if (N * K > HALF_CONVERT_PAR)
+    for (int64_t n = 0; n < N; n++) pare_cast_to_half_fast(w->w + n * K, w->dtype, W + n * K, K);
+    if (!w->packed) return PARE_OK;
+    int saved = serial_begin(N * K < HALF_REORDER_SERIAL);
+    pare_status st = pare_onednn_ip_repack(w->packed, w->w, "half weight refresh");
+    serial_end(saved);
+    return st;
+}
+
+static pare_status check_bwd(const char *what, float *dx, float *dw, const float *dy, const float *x, const uint16_t *xh,
+                             const pare_half_weight *w, int64_t M)
+{
+    if (!w || !w->w || !is_half_dtype(w->dtype)) return pare_fail(PARE_EINVAL, "%s: no 16-bit weights", what);
+    if (M < 0) return pare_fail(PARE_EINVAL, "%s: M=%lld: must be >= 0", what, (long long)M);
+    if (M && !dy) return pare_fail(PARE_EINVAL, "%s: NULL dy", what);
+    if (M && dw && (!x) == (!xh)) return pare_fail(PARE_EINVAL, "%s: dW needs the input, as f32 x or 16-bit xh (exactly one)", what);
+    (void)dx;
+    return PARE_OK;
+}
+
+/* dbias (N) += Σ_m dy[m, :]: column slices of 64, each summed over all rows in row order into a local copy (the
+ * sums of pare_linear_f32_backward's loop, bit for bit: no race, the same whatever the thread count; the local
+ * accumulator lets the compiler keep it in registers). */
+static void bias_grad(float *restrict dbias, const float *restrict dy, int64_t M, int64_t N)
+{
+#pragma omp parallel for schedule(static) if (M * N >= 32768)
+    for (int64_t n0 = 0; n0 < N; n0 += 64) {
+        const int64_t w = n0 + 64 < N ? 64 : N - n0;
+        float acc[64];
+        memcpy(acc, dbias + n0, sizeof(float) * (size_t)w);
+        for (int64_t m = 0; m < M; m++) {
+            const float *r = dy + m * N + n0;
+#pragma omp simd
+            for (int64_t j = 0; j < w; j++) acc[j] += r[j];
+        }
+        memcpy(dbias + n0, acc, sizeof(float) * (size_t)w);
+    }
+}
+
+/* out (rows, cols) = in on dt's grid: rounded (f32 in) or widened (16-bit in), a row per task */
+static void grid_rows(float *out, const float *in, const uint16_t *inh, pare_dtype dt, int64_t rows, int64_t cols)
+{
+#pragma omp parallel for schedule(static) if (rows * cols > HALF_CONVERT_PAR)
+    for (int64_t r = 0; r < rows; r++) {
+        if (inh) pare_cast_from_half_fast(out + r * cols, inh + r * cols, dt, cols);
+        else pare_cast_round_fast(out + r * cols, in + r * cols, dt, cols);
+    }
+}
+
+static void half_rows(uint16_t *out, const float *in, pare_dtype dt, int64_t rows, int64_t cols)
+{
+#pragma omp parallel for schedule(static) if (rows * cols > HALF_CONVERT_PAR)
+    for (int64_t r = 0; r < rows; r++) pare_cast_to_half_fast(out + r * cols, dt, in + r * cols, cols);
+}
+
+static pare_status bwd_widen(float *dx, float *dw, float *dbias, const float *dy, const float *x, const uint16_t *xh,
+                             const pare_half_weight *w, int64_t M)
+{
+    const int64_t N = w->N, K = w->K;
+    const size_t dy_b = align64(sizeof(float) * (size_t)(M * N)), x_b = dw ? align64(sizeof(float) * (size_t)(M * K)) : 0,
+                 w_b = dx ? align64(sizeof(float) * (size_t)(N * K)) : 0;
+    unsigned char *s = NULL;
+    if ((dx || dw) && posix_memalign((void **)&s, 64, dy_b + x_b + w_b))
+        return pare_fail(PARE_ENOMEM, "half linear backward: out of memory for %zu bytes of scratch (M=%lld N=%lld K=%lld)",
+                         dy_b + x_b + w_b, (long long)M, (long long)N, (long long)K);
+    if (dx || dw) {
+        float *dyr = (float *)s, *xr = (float *)(s + dy_b), *Wf = (float *)(s + dy_b + x_b); /* (M,N) (M,K) (N,K) */
+        grid_rows(dyr, dy, NULL, w->dtype, M, N);
+        if (dx) {
+            grid_rows(Wf, NULL, w->w, w->dtype, N, K);
+            pare_sgemm(0, 0, M, K, N, 1.0f, dyr, N, Wf, K, 1.0f, dx, K);
+        }
+        if (dw) {
+            grid_rows(xr, x, xh, w->dtype, M, K);
+            pare_sgemm(1, 0, N, K, M, 1.0f, dyr, N, xr, K, 1.0f, dw, K);
+        }
+    }
+    if (dbias) bias_grad(dbias, dy, M, N);
+    free(s);
+    return PARE_OK;
+}
+
+pare_status pare_linear_half_backward_widen(float *dx, float *dw, float *dbias, const float *dy, const float *x,
+                                            const uint16_t *xh, const pare_half_weight *w, int64_t M)
+{
+    PARE_TRY(check_bwd("half linear backward (widen)", dx, dw, dy, x, xh, w, M));
+    return M ? bwd_widen(dx, dw, dbias, dy, x, xh, w, M) : PARE_OK;
+}
+
+/* C (M,N) f32 += A (M,K) · B (K,N) on dt operands (A stored transposed, (K,M) row-major, with transa): a oneDNN
+ * matmul with a sum post-op, planned for the current OpenMP thread count. */
+typedef struct half_mm {
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t a, b, c;
+} half_mm;
+
+/* 1 and mm->prim set where oneDNN runs dt's products natively (its implementation is written to impl), else 0. */
+static int mm_make(half_mm *mm, pare_dtype dt, int transa, int64_t M, int64_t N, int64_t K, char *impl, size_t n)
+{
+    memset(mm, 0, sizeof *mm);
+    if (impl && n) snprintf(impl, n, "unknown");
+    dnnl_engine_t eng = pare_onednn_engine();
+    if (!eng) return 0;
+    dnnl_data_type_t d = dt == PARE_BF16 ? dnnl_bf16 : dnnl_f16;
+    dnnl_dims_t ad = {M, K}, bd = {K, N}, cd = {M, N};
+    dnnl_matmul_desc_t desc;
+    if (dnnl_memory_desc_init_by_tag(&mm->a, 2, ad, d, transa ? dnnl_ba : dnnl_ab) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&mm->b, 2, bd, d, dnnl_ab) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&mm->c, 2, cd, dnnl_f32, dnnl_ab) != dnnl_success ||
+        dnnl_matmul_desc_init(&desc, &mm->a, &mm->b, NULL, &mm->c) != dnnl_success)
+        return 0;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    int ok = 0;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return 0;
+    if (dnnl_post_ops_create(&po) != dnnl_success || dnnl_post_ops_append_sum(po, 1.0f) != dnnl_success ||
+        dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL) != dnnl_success)
+        goto done;
+    const char *s = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s) != dnnl_success || !s) goto done;
+    if (impl && n) snprintf(impl, n, "%s", s);
+    if (!native_impl(s)) goto done; /* an emulation (gemm:jit, ref): the widen path is faster */
+    ok = dnnl_primitive_create(&mm->prim, pd) == dnnl_success;
+done:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    if (!ok) mm->prim = NULL;
+    return ok;
+}
+
+static void mm_free(half_mm *mm)
+{
+    if (mm->prim) dnnl_primitive_destroy(mm->prim);
+    mm->prim = NULL;
+}
+
+static pare_status mm_run(const half_mm *mm, float *C, const void *A, const void *B)
+{
+    dnnl_engine_t eng = pare_onednn_engine();
+    dnnl_memory_t m[3] = {NULL};
+    dnnl_stream_t stream = NULL;
+    pare_status st = PARE_EINTERNAL;
+    if (dnnl_memory_create(&m[0], &mm->a, eng, (void *)A) != dnnl_success ||
+        dnnl_memory_create(&m[1], &mm->b, eng, (void *)B) != dnnl_success ||
+        dnnl_memory_create(&m[2], &mm->c, eng, C) != dnnl_success ||
+        dnnl_stream_create(&stream, eng, dnnl_stream_default_flags) != dnnl_success)
+        goto done;
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
+    if (dnnl_primitive_execute(mm->prim, stream, 3, args) == dnnl_success && dnnl_stream_wait(stream) == dnnl_success)
+        st = PARE_OK;
+done:
+    if (stream) dnnl_stream_destroy(stream);
+    for (int i = 0; i < 3; i++)
+        if (m[i]) dnnl_memory_destroy(m[i]);
+    return st;
+}
+
+pare_status pare_linear_half_backward(float *dx, float *dw, float *dbias, const float *dy, const float *x, const uint16_t *xh,
+                                      const pare_half_weight *w, int64_t M)
+{
+    PARE_TRY(check_bwd("half linear backward", dx, dw, dy, x, xh, w, M));
+    if (M == 0) return PARE_OK;
+    /* oneDNN only where its forward is native for dt (w->packed) and its matmuls are too */
+    const int64_t N = w->N, K = w->K;
+    half_mm mdx = {0}, mdw = {0};
+    int saved = serial_begin(M * N * K < HALF_MM_SERIAL); /* planned and run on one thread (above) */
+    if (!w->packed || (!dx && !dw) || (dx && !mm_make(&mdx, w->dtype, 0, M, K, N, NULL, 0)) ||
+        (dw && !mm_make(&mdw, w->dtype, 1, N, K, M, NULL, 0))) {
+        mm_free(&mdx), mm_free(&mdw);
+        serial_end(saved);
+        return bwd_widen(dx, dw, dbias, dy, x, xh, w, M);
+    }
+    const size_t dy_b = align64(sizeof(uint16_t) * (size_t)(M * N)), x_b = dw && !xh ? align64(sizeof(uint16_t) * (size_t)(M * K)) : 0;
+    unsigned char *s = NULL;
+    if (posix_memalign((void **)&s, 64, dy_b + x_b)) {
+        mm_free(&mdx), mm_free(&mdw);
+        serial_end(saved);
+        return pare_fail(PARE_ENOMEM, "half linear backward: out of memory for %zu bytes of scratch (M=%lld N=%lld K=%lld)",
+                         dy_b + x_b, (long long)M, (long long)N, (long long)K);
+    }
+    uint16_t *dyb = (uint16_t *)s, *xb = xh ? (uint16_t *)xh : (uint16_t *)(s + dy_b); /* (M,N) (M,K) in dt */
+    half_rows(dyb, dy, w->dtype, M, N);
+    if (dw && !xh) half_rows(xb, x, w->dtype, M, K);
+    /* oneDNN validates its arguments before it computes: a run that fails has written nothing, and the widen path
+     * adds that gradient instead */
+    int redo_dx = dx && mm_run(&mdx, dx, dyb, w->w) != PARE_OK;  /* dx (M,K) += r(dy) (M,N) · W (N,K) */
+    int redo_dw = dw && mm_run(&mdw, dw, dyb, xb) != PARE_OK;     /* dW (N,K) += r(dy)^T (N,M) · r(x) (M,K) */
+    serial_end(saved);
+    free(s);
+    mm_free(&mdx), mm_free(&mdw);
+    pare_status st = PARE_OK;
+    if (redo_dx || redo_dw) st = bwd_widen(redo_dx ? dx : NULL, redo_dw ? dw : NULL, NULL, dy, x, xh, w, M);
+    if (dbias) bias_grad(dbias, dy, M, N);
+    return st;
+}
+
+void pare_linear_half_backward_ref(float *dx, float *dw, float *dbias, const float *dy, const float *x, const uint16_t *xh,
+                                   const pare_half_weight *w, int64_t M)
+{
+    const int64_t N = w->N, K = w->K;
+    const pare_dtype dt = w->dtype;
+#define HALF_R(v) (dt == PARE_BF16 ? (double)pare_bf16_to_f32(pare_f32_to_bf16(v)) : (double)pare_f16_to_f32(pare_f32_to_f16(v)))
+#define HALF_W(h) (dt == PARE_BF16 ? (double)pare_bf16_to_f32(h) : (double)pare_f16_to_f32(h))
+    if (dx)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t k = 0; k < K; k++) {
+                double s = dx[m * K + k];
+                for (int64_t n = 0; n < N; n++) s += HALF_R(dy[m * N + n]) * HALF_W(w->w[n * K + k]);
+                dx[m * K + k] = (float)s;
+            }
+    if (dw)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t k = 0; k < K; k++) {
+                double s = dw[n * K + k];
+                for (int64_t m = 0; m < M; m++)
+                    s += HALF_R(dy[m * N + n]) * (xh ? HALF_W(xh[m * K + k]) : HALF_R(x[m * K + k]));
+                dw[n * K + k] = (float)s;
+            }
+#undef HALF_R
+#undef HALF_W
+    if (dbias)
+        for (int64_t n = 0; n < N; n++) {
+            double s = dbias[n];
+            for (int64_t m = 0; m < M; m++) s += dy[m * N + n];
+            dbias[n] = (float)s;
+        }
+}
+
+const char *pare_linear_half_backward_impl(const pare_half_weight *w, int64_t M, char *buf, size_t n)
+{
+    half_mm a = {0}, b = {0};
+    char ia[64] = "", ib[64] = "";
+    int native = w->packed && M > 0 && mm_make(&a, w->dtype, 0, M, w->K, w->N, ia, sizeof ia) &&
+                 mm_make(&b, w->dtype, 1, w->N, w->K, M, ib, sizeof ib);
+    mm_free(&a), mm_free(&b);
+    snprintf(buf, n, "%s", native ? ia : "pare:widen");
+    return buf;
+}

@@ -35,12 +35,26 @@
  * Inputs: f32 activations (rounded inside), or activations already in the weights' dtype
  * (pare_linear_half_in16: a bf16 value of the graph into bf16 weights, read as they are).
  *
- * Deliberately not here: bf16 outputs, backward and training (a 16-bit format is made from the f32 master
- * after training), f16 arithmetic (AVX512-FP16), GELU post-ops.
+ * Training (mixed precision with f32 master weights, as PyTorch AMP / Megatron run bf16):
+ *   backward   dx(M,K) += r(dy)(M,N) · W(N,K)         dW(N,K) += r(dy)^T · r(x)        dbias(N) += Σ_m dy
+ *              r(dy) the output's gradient rounded to dt; W the stored 16-bit weights; r(x) the input rounded as
+ *              forward rounded it; products exact in f32, sums in f32; the bias gradient from the f32 dy. dW is
+ *              the gradient of the f32 master (the optimizer updates the master).
+ *              onednn: two oneDNN matmuls on dt operands with an f32 destination and a sum post-op (it adds into
+ *              the gradients), where oneDNN runs dt natively (bf16: "brg:avx512_core_bf16"); widen: the operands
+ *              rounded / widened onto dt's grid in f32 and pare_sgemm; ref: the same rounded values in double.
+ *   refresh    after an optimizer step: the stored weights rounded again from the updated master and oneDNN's
+ *              packed copy reordered in place (no allocation), the same bits as a fresh make.
+ *   Bound: as forward's, per element, with N + 1 terms for dx (the products and the value dx held) and M + 1 for
+ *   dW; dbias is f32 with M + 1 terms.
  *
- * Entry points: pare_half_weight_make / _free / _bytes / _packed_bytes / _impl, pare_linear_half_workspace,
+ * Deliberately not here: bf16 outputs, loss scaling (f16 training is refused above: graph/fmt_half.c), f16
+ * arithmetic (AVX512-FP16), GELU post-ops.
+ *
+ * Entry points: pare_half_weight_make / _refresh / _free / _bytes / _packed_bytes / _impl, pare_linear_half_workspace,
  * pare_linear_half (the kernel chosen at make), pare_linear_half_in16 (16-bit input), pare_linear_half_widen (the
- * portable one, any weight), pare_linear_half_ref.
+ * portable one, any weight), pare_linear_half_ref; pare_linear_half_backward / _backward_widen / _backward_ref /
+ * _backward_impl.
  */
 #ifndef PARE_GEMM_HALF_H
 #define PARE_GEMM_HALF_H
@@ -65,6 +79,10 @@ typedef struct pare_half_weight {
  * PARE_EINVAL for a bad dtype or N, K < 1; PARE_ENUMERIC naming the element when W holds NaN or ±Inf, or a
  * value beyond dt's range (f16: |w| > 65504); PARE_ENOMEM. On failure out is left empty (free is safe). */
 pare_status pare_half_weight_make(pare_half_weight *out, const float *W, int64_t N, int64_t K, pare_dtype dt, int pack);
+/* The stored weights made again from W (N,K) f32 (the updated master): rounded into the same memory and, when packed,
+ * reordered into oneDNN's packed copy in place; the same bits as pare_half_weight_make(W) would give. No checks of W
+ * (a non-finite master rounds to NaN / Inf: the next forward's loss says so). PARE_EINTERNAL if oneDNN fails. */
+pare_status pare_half_weight_refresh(pare_half_weight *w, const float *W);
 void pare_half_weight_free(pare_half_weight *w); /* safe twice, and on a zeroed struct */
 /* Bytes of the stored weights: 2·N·K. */
 size_t pare_half_weight_bytes(const pare_half_weight *w);
@@ -89,5 +107,23 @@ pare_status pare_linear_half_widen(float *y, const float *x, const pare_half_wei
                                    void *work, size_t ws);
 /* Reference: the same rounded values, sums in double. */
 void pare_linear_half_ref(float *y, const float *x, const pare_half_weight *w, const float *bias, int64_t M);
+
+/* Backward of pare_linear_half, adding into the gradients (each may be NULL: not wanted):
+ *   dx (M,K) += r(dy) (M,N) · W (N,K)      dw (N,K) += r(dy)^T · r(x) (M,K)      dbias (N) += Σ_m dy[m, :]
+ * x is the forward's input: f32 x (rounded here) or xh already in w's dtype (give exactly one; neither is read
+ * without dw). oneDNN's bf16 matmuls where it runs dt natively, else the widen path; its scratch (2 or 4 bytes per
+ * element of dy and x, and W widened on the widen path) is allocated per call. PARE_ENOMEM (nothing added) without
+ * it; PARE_EINVAL for bad arguments. Any thread count; the result does not depend on it beyond f32 summation order. */
+pare_status pare_linear_half_backward(float *dx, float *dw, float *dbias, const float *dy, const float *x, const uint16_t *xh,
+                                      const pare_half_weight *w, int64_t M);
+/* The widen path on any weight: the rounded operands in f32, pare_sgemm. */
+pare_status pare_linear_half_backward_widen(float *dx, float *dw, float *dbias, const float *dy, const float *x,
+                                            const uint16_t *xh, const pare_half_weight *w, int64_t M);
+/* Reference: the same rounded operands, sums in double (each sum then added to the gradient in double); no scratch. */
+void pare_linear_half_backward_ref(float *dx, float *dw, float *dbias, const float *dy, const float *x, const uint16_t *xh,
+                                   const pare_half_weight *w, int64_t M);
+/* What pare_linear_half_backward runs for w at M rows: oneDNN's matmul implementation ("brg:avx512_core_bf16") or
+ * "pare:widen"; writes buf. */
+const char *pare_linear_half_backward_impl(const pare_half_weight *w, int64_t M, char *buf, size_t n);
 
 #endif

@@ -144,6 +144,10 @@ typedef struct pare_onednn_ip pare_onednn_ip; /* opaque: packed W + primitive ca
  * the layout of the primitive with a bias (the usual call). */
 pare_status pare_onednn_ip_pack(pare_onednn_ip **out, pare_onednn_ip_types types, const void *W, int64_t N, int64_t K,
                                 int bias_hint, const char *what);
+/* The same handle's weights replaced by W (N,K) row-major of the same type and shape, reordered into the packed copy
+ * in place (no allocation; the primitives cached stay valid): bf16 training refreshes its weights after each optimizer
+ * step so. Not while another thread runs p. */
+pare_status pare_onednn_ip_repack(pare_onednn_ip *p, const void *W, const char *what);
 void pare_onednn_ip_free(pare_onednn_ip *p); /* NULL ok */
 size_t pare_onednn_ip_bytes(const pare_onednn_ip *p);   /* the packed copy, padding included */
 void pare_onednn_ip_shape(const pare_onednn_ip *p, int64_t *N, int64_t *K);

@@ -30,7 +30,7 @@
  *
  * Deliberately not here: the public API's argument checks (the users do them), scales, other post-ops
  * (binary, sums),
- * backward. Entry points: pare_onednn_engine, pare_onednn_ip_pack / _free / _bytes / _shape / _impl,
+ * backward. Entry points: pare_onednn_engine, pare_onednn_ip_pack / _repack / _free / _bytes / _shape / _impl,
  * pare_onednn_ip_run (declared in gemm_internal.h).
  */
 #include "kernels/gemm_internal.h"
@@ -168,6 +168,44 @@ static void prim_destroy(ip_prim *e)
 
 /* ---- packing ---- */
 
+/* W (N,K) row-major of p's weight type reordered into p->data (layout p->wmd); the padding is left as it is
+ * (zero). oneDNN's primitive cache makes the reorder's creation cheap after the first. PARE_EINTERNAL, no
+ * message, on failure. */
+static pare_status reorder_in(pare_onednn_ip *p, const void *W)
+{
+    dnnl_engine_t eng = pare_onednn_engine();
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    dnnl_memory_t from = NULL, to = NULL;
+    dnnl_stream_t stream = NULL;
+    pare_status st = PARE_EINTERNAL;
+    dnnl_memory_desc_t umd; /* W as given: (N, K) row-major */
+    dnnl_dims_t wd = {p->N, p->K};
+    if (!eng || dnnl_memory_desc_init_by_tag(&umd, 2, wd, p->types.wei, dnnl_oi) != dnnl_success) goto done;
+    if (dnnl_memory_create(&from, &umd, eng, (void *)W) != dnnl_success) goto done;
+    if (dnnl_memory_create(&to, &p->wmd, eng, p->data) != dnnl_success) goto done;
+    if (dnnl_reorder_primitive_desc_create(&rpd, &umd, eng, &p->wmd, eng, NULL) != dnnl_success) goto done;
+    if (dnnl_primitive_create(&reorder, rpd) != dnnl_success) goto done;
+    if (dnnl_stream_create(&stream, eng, dnnl_stream_default_flags) != dnnl_success) goto done;
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    if (dnnl_primitive_execute(reorder, stream, 2, args) != dnnl_success || dnnl_stream_wait(stream) != dnnl_success)
+        goto done;
+    st = PARE_OK;
+done:
+    if (stream) dnnl_stream_destroy(stream);
+    if (reorder) dnnl_primitive_destroy(reorder);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (from) dnnl_memory_destroy(from);
+    if (to) dnnl_memory_destroy(to);
+    return st;
+}
+
+pare_status pare_onednn_ip_repack(pare_onednn_ip *p, const void *W, const char *what)
+{
+    if (reorder_in(p, W) == PARE_OK) return PARE_OK;
+    return IP_FAIL(PARE_EINTERNAL, what, "%s: oneDNN could not repack N=%lld K=%lld", what, (long long)p->N, (long long)p->K);
+}
+
 pare_status pare_onednn_ip_pack(pare_onednn_ip **out, pare_onednn_ip_types types, const void *W, int64_t N, int64_t K,
                                 int bias_hint, const char *what)
 {
@@ -176,10 +214,7 @@ pare_status pare_onednn_ip_pack(pare_onednn_ip **out, pare_onednn_ip_types types
     if (!eng) return IP_FAIL(PARE_EINTERNAL, what, "%s: oneDNN CPU engine unavailable", what);
 
     pare_onednn_ip *p = calloc(1, sizeof *p);
-    dnnl_primitive_desc_t pd = NULL, rpd = NULL;
-    dnnl_primitive_t reorder = NULL;
-    dnnl_memory_t from = NULL, to = NULL;
-    dnnl_stream_t stream = NULL;
+    dnnl_primitive_desc_t pd = NULL;
     pare_status st = PARE_EINTERNAL;
     if (!p) return IP_FAIL(PARE_ENOMEM, what, "%s: out of memory", what);
     p->N = N, p->K = K, p->types = types;
@@ -203,25 +238,8 @@ pare_status pare_onednn_ip_pack(pare_onednn_ip **out, pare_onednn_ip_types types
         goto fail;
     }
     memset(p->data, 0, p->bytes); /* the blocked layout pads N and K: padding must read as zero */
-
-    dnnl_memory_desc_t umd; /* W as given: (N, K) row-major */
-    dnnl_dims_t wd = {N, K};
-    if (dnnl_memory_desc_init_by_tag(&umd, 2, wd, types.wei, dnnl_oi) != dnnl_success) goto fail;
-    if (dnnl_memory_create(&from, &umd, eng, (void *)W) != dnnl_success) goto fail;
-    if (dnnl_memory_create(&to, &p->wmd, eng, p->data) != dnnl_success) goto fail;
-    if (dnnl_reorder_primitive_desc_create(&rpd, &umd, eng, &p->wmd, eng, NULL) != dnnl_success) goto fail;
-    if (dnnl_primitive_create(&reorder, rpd) != dnnl_success) goto fail;
-    if (dnnl_stream_create(&stream, eng, dnnl_stream_default_flags) != dnnl_success) goto fail;
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-    if (dnnl_primitive_execute(reorder, stream, 2, args) != dnnl_success || dnnl_stream_wait(stream) != dnnl_success)
-        goto fail;
-    st = PARE_OK;
+    st = reorder_in(p, W);
 fail:
-    if (stream) dnnl_stream_destroy(stream);
-    if (reorder) dnnl_primitive_destroy(reorder);
-    if (rpd) dnnl_primitive_desc_destroy(rpd);
-    if (from) dnnl_memory_destroy(from);
-    if (to) dnnl_memory_destroy(to);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (st != PARE_OK) {
         if (st == PARE_EINTERNAL && what)

@@ -144,10 +144,7 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
     if (target > 0 && pare_model_regression_target(m) >= 0)
         return pare_fail(PARE_EINVAL, "train: target_accuracy=%g stops a classifier; a regression model (head=regression) "
                          "has no accuracy (its evaluations report pearson, spearman and mse: use eval_every)", target);
-    for (int64_t i = 0; i < m->nparams; i++)
-        if (!pare_format_get(m->params[i].format)->trainable)
-            return pare_fail(PARE_EINVAL, "train: parameter %s is stored as %s; train the f32 model and compress after "
-                             "(or use a quantization-aware pass)", m->params[i].name, pare_format_label(&m->params[i]));
+    for (int64_t i = 0; i < m->nparams; i++) PARE_TRY(pare_format_check_trainable(&m->params[i], "train"));
 
     if (d && d->teacher) {
         pare_status ts = pare_train_check_fit(d->teacher, train);
@@ -220,6 +217,8 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
         pare_clip_grad_norm(m, clip);
         float lr_s = pare_lr_at(s, steps, warmup, lr, minr);
         pare_adamw_step(m, lr_s, b1, b2, eps, wd, s + 1);
+        /* bf16 weights (and oneDNN's packed copies) rounded again from the updated f32 masters */
+        if ((st = pare_model_refresh_formats(m)) != PARE_OK) goto done;
         if (h && h->after_step && (st = h->after_step(h->ud, m, s)) != PARE_OK) goto done;
         ema = s == 0 ? x->loss + extra : 0.95 * ema + 0.05 * (x->loss + extra);
         out->steps = s + 1;
@@ -480,10 +479,7 @@ pare_status pare_grad_batches(const pare_model *m, const pare_dataset *d, int64_
                          (long long)(first + n - 1), d->name, (long long)d->n);
     if (batch < 1) return pare_fail(PARE_EINVAL, "gradients: batch=%lld: must be >= 1", (long long)batch);
     PARE_TRY(pare_train_check_fit(m, d));
-    for (int64_t i = 0; i < m->nparams; i++)
-        if (!pare_format_get(m->params[i].format)->trainable)
-            return pare_fail(PARE_EINVAL, "gradients: parameter %s is stored as %s; take gradients on the f32 model",
-                             m->params[i].name, pare_format_label(&m->params[i]));
+    for (int64_t i = 0; i < m->nparams; i++) PARE_TRY(pare_format_check_trainable(&m->params[i], "gradients"));
     if (batch > n) batch = n;
     /* a clone without dropout: the gradients of the model as it predicts, not of a noisy copy */
     pare_model *c = pare_model_clone(m);

@@ -107,10 +107,10 @@ pare_status pare_train_mutual(pare_model *const *ms, int k, const pare_dataset *
         if (m->nclass != ms[0]->nclass)
             return pare_fail(PARE_EINVAL, "mutual: model %d has %lld classes, model 1 %lld: the peers' distributions must "
                              "have one size", i + 1, (long long)m->nclass, (long long)ms[0]->nclass);
-        for (int64_t p = 0; p < m->nparams; p++)
-            if (!pare_format_get(m->params[p].format)->trainable)
-                return pare_fail(PARE_EINVAL, "mutual: model %d's parameter %s is stored as %s; train f32 models", i + 1,
-                                 m->params[p].name, pare_format_label(&m->params[p]));
+        for (int64_t p = 0; p < m->nparams; p++) {
+            pare_status ts = pare_format_check_trainable(&m->params[p], "mutual");
+            if (ts != PARE_OK) return pare_fail_ctx(ts, "model %d", i + 1);
+        }
     }
     int64_t steps = pare_opt_int(o, "steps"), B = pare_opt_int(o, "batch"), warmup = pare_opt_int(o, "warmup");
     float lr = (float)pare_opt_num(o, "lr"), minr = (float)pare_opt_num(o, "min_lr_ratio");
@@ -180,6 +180,7 @@ pare_status pare_train_mutual(pare_model *const *ms, int k, const pare_dataset *
             if ((st = pare_exec_backward(x)) != PARE_OK) goto done;
             pare_clip_grad_norm(ms[i], clip);
             pare_adamw_step(ms[i], lr_s, b1, b2, eps, wd, s + 1);
+            if ((st = pare_model_refresh_formats(ms[i])) != PARE_OK) goto done; /* bf16 weights from the masters */
             e[i].ema = s == 0 ? x->loss : 0.95 * e[i].ema + 0.05 * x->loss;
             if (out) out[i].steps = s + 1, out[i].final_loss = (float)e[i].ema;
             mean += e[i].ema / k;
