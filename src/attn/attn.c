@@ -246,6 +246,9 @@ int pare_attn_threads(size_t work_bytes, size_t slot_bytes, int64_t BH)
     if (slot_bytes == 0) return (int)(BH < omp_get_max_threads() ? BH : omp_get_max_threads());
     size_t n = work_bytes / slot_bytes;
     if ((int64_t)n > BH) n = (size_t)BH;
+    /* never more than OpenMP's team: a workspace sized for something else (a bf16 training executor's is larger)
+     * must not make a parallel region of 16 threads on a 1-thread run (it did: 6-12x slower bf16 training) */
+    if (n > (size_t)omp_get_max_threads()) n = (size_t)omp_get_max_threads();
     if (n > 4096) n = 4096;
     return (int)n;
 }

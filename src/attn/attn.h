@@ -28,8 +28,8 @@
  * Calls. T, H, D and causal are fixed at creation (the pattern depends on them); B may change per call.
  * The caller owns two buffers: the cache (pare_attn_cache_bytes(a, B)), written by forward and read by
  * backward, and a scratch workspace (pare_attn_work_bytes(a, B): one slot per worker thread). A call
- * runs on as many threads as slots fit in work_bytes, at most B·H; (b, h) pairs are distributed over
- * them (OpenMP), and every pair's numbers do not depend on the thread count. Backward ADDS into dq, dk,
+ * runs on as many threads as slots fit in work_bytes, at most B·H and omp_get_max_threads(); (b, h) pairs
+ * are distributed over them (OpenMP), and every pair's numbers do not depend on the thread count. Backward ADDS into dq, dk,
  * dv (and dparams), needs the forward's out and cache, and leaves both unchanged.
  *
  * Learned parameters (Linformer's E and F, LSRA's convolution): a variant lists them with param_shapes;
