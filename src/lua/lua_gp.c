@@ -5,6 +5,7 @@
  *     g.lengthscale, g.noise, g.lml, g.kernel                 -- the hyperparameters used (0: chosen by likelihood)
  *     local mean, var = g.predict(Xs)                          -- arrays, one entry per row of Xs
  *     local ei = pare.stats.ei(mean, sd, best [, xi = 0])      -- expected improvement below best (minimisation)
+ *     pare.stats.normcdf(z)                                    -- Φ(z)
  *
  * Does not: compute (eval/gp.c does); choose points (tune.lua does).
  *
@@ -134,6 +135,13 @@ static int l_ei(lua_State *L)
     return 1;
 }
 
+/* pare.stats.normcdf(z) → Φ(z), the standard normal CDF (erfc in double) */
+static int l_normcdf(lua_State *L)
+{
+    lua_pushnumber(L, 0.5 * erfc(-luaL_checknumber(L, 1) / M_SQRT2));
+    return 1;
+}
+
 void pare_lua_gp_register(lua_State *L)
 {
     if (luaL_newmetatable(L, GP_MT)) {
@@ -143,4 +151,5 @@ void pare_lua_gp_register(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, l_gp), lua_setfield(L, -2, "gp");
     lua_pushcfunction(L, l_ei), lua_setfield(L, -2, "ei");
+    lua_pushcfunction(L, l_normcdf), lua_setfield(L, -2, "normcdf");
 }
