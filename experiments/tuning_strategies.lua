@@ -6,15 +6,15 @@
 --
 --   pare run experiments/tuning_strategies.lua [steps=600] [d=64] [layers=2]
 --        [choices=w2,q4_0,int8,fp32] [trials=40] [tolerance=0.01] [confidence=0.9]
---        [strategies=basic,mse,greedy,random,bayesian,exhaustive] [fresh=0]
+--        [strategies=basic,mse,hawq,greedy,random,bayesian,exhaustive] [fresh=0]
 --
 -- The model: a 2 × 64 encoder trained on ListOps for 600 steps (zoo.encoder, cached; accuracy ~0.35, where 2-bit
 -- weights cost ~5 points and 4-bit nothing — a task on which the small encoder's layers differ in sensitivity).
 -- The space: every Linear gets one of `choices` (the `mixed` pass's formats; the first is the most compressed, the
 -- last the fallback), 4^9 = 262144 configurations for the default two layers and the head. The cost is the weights' size in MB
--- (exact: each format's bits); basic, mse and greedy move between the first and the last choice only (INC's
+-- (exact: each format's bits); basic, mse, hawq and greedy move between the first and the last choice only (INC's
 -- fallback), exhaustive, random and bayesian over every choice. seed 004's comparison of its greedy search with
--- INC is the basic and greedy rows. hawq needs per-layer Hessian traces, not built yet (docs/tuning.md).
+-- INC is the basic and greedy rows.
 local pare = require "pare"
 local tune = require "pare.tune"
 local zoo = require "pare.zoo"
@@ -26,7 +26,7 @@ local function list(s, def)
   return t
 end
 local choices = list(a.choices, "w2,q4_0,int8,fp32")
-local strategies = list(a.strategies, "basic,mse,greedy,random,bayesian,exhaustive")
+local strategies = list(a.strategies, "basic,mse,hawq,greedy,random,bayesian,exhaustive")
 local trials = tonumber(a.trials) or 40
 local tol, conf = tonumber(a.tolerance) or 0.01, tonumber(a.confidence) or 0.9
 
@@ -57,6 +57,9 @@ io.stderr:write(string.format("tuning_strategies: fp32 accuracy %.4f on %d test 
 local all = {}
 for _, l in ipairs(linears) do all[l] = choices[1] end
 local sens = tune.mse_sensitivity(model, build(all), task, linears)
+-- HAWQ-V2's (the hawq strategy): average Hessian trace × ‖Q(W) − W‖², traces from 16 Hutchinson samples on 256
+-- training examples
+local hawq = tune.hawq_sensitivity(model, build(all), task, linears, {samples = 16, n = 256, batch = 32})
 
 if not exp:columns("strategies") then
   exp:table("strategies", {"strategy", "trials", "reached", "best_trial", "best_size_mb", "best_accuracy", "best_delta_lo",
@@ -68,7 +71,7 @@ local fp32_mb = model:info().size_bytes / 1e6
 for _, s in ipairs(strategies) do
   if not done[s] then
     local best, run = tune.run{space = space, strategy = s, build = build, evaluate = evaluate, cost = cost,
-                               baseline_result = base, sensitivity = {mse = sens}, seed = 1,
+                               baseline_result = base, sensitivity = {mse = sens, hawq = hawq}, seed = 1,
                                objective = {tolerance = tol, confidence = conf, minimize = "size_mb"},
                                budget = {trials = trials}, history = {exp = exp, table = "tuning"}}
     exp:record("strategies", {strategy = s, trials = #run.trials, reached = run.reached or -1,

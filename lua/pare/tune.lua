@@ -38,7 +38,7 @@
 --               maximising EI(cost) × P(accuracy passes) (constrained EI, Gardner et al. 2014).
 --   mse         INC's MSE strategy: all layers compressed; layers fall back cumulatively in decreasing order of
 --               sensitivity.mse (from o.sensitivity, or tune.mse_sensitivity's output MSE of each layer).
---   hawq        the same ordered by sensitivity.hawq (HAWQ-V2's Tr(H)·‖Q(W) − W‖² per layer; o.sensitivity).
+--   hawq        the same ordered by sensitivity.hawq (HAWQ-V2's Tr(H)/n · ‖Q(W) − W‖² per layer: tune.hawq_sensitivity).
 --   greedy      seed 004's: layers visited in order, each compressed on top of those kept; kept when accepted.
 -- The budget stops any strategy: trials (evaluations, cached ones included) and seconds (0: no limit).
 local pare = require "pare"
@@ -447,6 +447,31 @@ function tune.mse_sensitivity(baseline, compressed, task, layers, opts)
     s[n] = p > 0 and e / p or e
   end
   return s
+end
+
+-- HAWQ-V2's sensitivity: the average Hessian trace of each layer's weights in the baseline (m:hessian_trace,
+-- Hutchinson's estimator) times the squared norm of the compression's weight perturbation ‖Q(W) − W‖² (the compressed
+-- model's `dequantize` copy against the baseline, m:weight_error). opts: hessian_trace's (samples, n, batch, split,
+-- eps, seed). Returns {[layer] = score}, and the traces and errors for the record.
+function tune.hawq_sensitivity(baseline, compressed, task, layers, opts)
+  opts = opts or {}
+  local want = {}
+  for _, l in ipairs(layers) do want[type(l) == "table" and l[1] or l] = true end
+  local o = {layers = "*"}
+  for k, v in pairs(opts) do o[k] = v end
+  local traces = baseline:hessian_trace(task, o)
+  local err = compressed:apply("dequantize"):weight_error(baseline)
+  local s, tr = {}, {}
+  for _, r in ipairs(traces) do
+    if want[r.layer] then
+      tr[r.layer] = r.trace / r.numel
+      s[r.layer] = tr[r.layer] * (err[r.layer] or 0)
+    end
+  end
+  for l in pairs(want) do
+    if not s[l] then error("tune.hawq_sensitivity: no Linear named '" .. l .. "' in the baseline", 2) end
+  end
+  return s, tr, err
 end
 
 return tune

@@ -1585,6 +1585,7 @@ void pare_lua_register_engine(lua_State *L)
     pare_lua_register_text(L);
     pare_lua_register_gen(L);
     pare_lua_register_heads(L);
+    pare_lua_register_sensitivity(L);
     pare_lua_register_fastbert(L);
     pare_lua_register_prune(L);
 }
