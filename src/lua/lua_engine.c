@@ -14,7 +14,8 @@
  *                                      student = "head", teacher = "head", weight = 1, temperature = 2,
  *                                      project = false}, ...}}  (pare help distill, pare help distill_loss)
  *   m:capture(task, names [, {split, first, n, batch}]) -> {[name] = {rows, cols, values = {...}}}
- *   m:evaluate(task [, {split, batch}]) -> {accuracy, loss, perplexity, n}; a regression model on a
+ *   m:evaluate(task [, {split, batch, per_example}]) -> {accuracy, loss, perplexity, n [, correct = {1/0 per
+ *                                      example}: per_example = true, classifiers]}; a regression model on a
  *                                      regression task (STS-B): {pearson, spearman, mse, loss = mse, n}
  *   m:translate(task [, {split, first, n, max_len, batch}]) -> {bleu, bp, precisions, hyp_len, ref_len, n, examples}
  *                                      (kind=encdec models on sequence-to-sequence tasks; eval/translate.h)
@@ -657,10 +658,11 @@ static int model_capture(lua_State *L)
 }
 
 /* Optional {split=, batch=} table at index i. */
-static void split_opts(lua_State *L, int i, const char **split, lua_Integer *batch)
+static void split_opts_ex(lua_State *L, int i, const char **split, lua_Integer *batch, int *per_example)
 {
     *split = "test";
     *batch = 64;
+    if (per_example) *per_example = 0;
     if (lua_isnoneornil(L, i)) return;
     luaL_checktype(L, i, LUA_TTABLE);
     lua_pushnil(L);
@@ -668,10 +670,34 @@ static void split_opts(lua_State *L, int i, const char **split, lua_Integer *bat
         const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
         if (!strcmp(k, "split")) *split = luaL_checkstring(L, -1);
         else if (!strcmp(k, "batch")) *batch = luaL_checkinteger(L, -1);
-        else pare_lua_error(L, "evaluate: unknown option '%s' (valid: split, batch)", k);
+        else if (per_example && !strcmp(k, "per_example")) *per_example = lua_toboolean(L, -1);
+        else pare_lua_error(L, "evaluate: unknown option '%s' (valid: split, batch%s)", k, per_example ? ", per_example" : "");
         lua_pop(L, 1);
     }
     if (*batch < 1) pare_lua_error(L, "evaluate: batch=%d must be >= 1", (int)*batch);
+}
+static void split_opts(lua_State *L, int i, const char **split, lua_Integer *batch) { split_opts_ex(L, i, split, batch, NULL); }
+
+/* r.correct = {1 or 0 per example}: a classifier's argmax against the labels, for paired statistics over the
+ * evaluation set (tune.lua's bootstrap acceptance). Sets the field of the table on top of the stack. */
+static void push_correct(lua_State *L, pare_model *m, const pare_dataset *d, lua_Integer batch)
+{
+    if (d->kind != PARE_TASK_CLASSIFY) pare_lua_error(L, "evaluate: per_example needs a classification task (%s is not one)", d->name);
+    float *logits = NULL;
+    int64_t rows = 0;
+    pare_status st = pare_predict_logits(m, d, batch, &logits, &rows);
+    if (st != PARE_OK) pare_lua_status_error(L, st);
+    int64_t C = rows == d->n && d->n > 0 ? d->nclass : 0;
+    lua_createtable(L, (int)d->n, 0);
+    for (int64_t i = 0; C && i < d->n; i++) {
+        const float *r = logits + i * C;
+        int64_t arg = 0;
+        for (int64_t c = 1; c < C; c++) if (r[c] > r[arg]) arg = c;
+        lua_pushinteger(L, arg == d->labels[i]), lua_rawseti(L, -2, i + 1);
+    }
+    pare_free(logits);
+    if (!C) pare_lua_error(L, "evaluate: per_example: %lld rows of logits for %lld examples", (long long)rows, (long long)d->n);
+    lua_setfield(L, -2, "correct");
 }
 
 static int model_evaluate(lua_State *L)
@@ -680,7 +706,8 @@ static int model_evaluate(lua_State *L)
     ltask *t = check_task(L, 2);
     const char *split;
     lua_Integer batch;
-    split_opts(L, 3, &split, &batch);
+    int per_example;
+    split_opts_ex(L, 3, &split, &batch, &per_example);
     const pare_dataset *d = task_split(L, t, split);
     pare_eval_result e;
     pare_status st = pare_evaluate(m->m, d, batch, &e);
@@ -699,6 +726,7 @@ static int model_evaluate(lua_State *L)
     lua_pushnumber(L, e.loss), lua_setfield(L, -2, "loss");
     lua_pushnumber(L, e.perplexity), lua_setfield(L, -2, "perplexity");
     lua_pushinteger(L, e.n), lua_setfield(L, -2, "n");
+    if (per_example) push_correct(L, m->m, d, batch);
     return 1;
 }
 
@@ -1611,6 +1639,7 @@ void pare_lua_register_engine(lua_State *L)
     pare_lua_register_text(L);
     pare_lua_register_gen(L);
     pare_lua_register_heads(L);
+    pare_lua_register_sensitivity(L);
     pare_lua_register_fastbert(L);
     pare_lua_register_prune(L);
 }

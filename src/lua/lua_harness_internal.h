@@ -73,6 +73,7 @@ int pare_lua_plot(lua_State *L);        /* pare.plot (lua_plot.c) */
 int pare_lua_render(lua_State *L);      /* pare.render (lua_plot.c) */
 int pare_lua_exp_plot(lua_State *L);    /* exp:plot (lua_plot.c) */
 void pare_lua_push_stats(lua_State *L); /* pushes the pare.stats table (lua_stats.c) */
+void pare_lua_gp_register(lua_State *L); /* adds gp and ei to the table on top of the stack (lua_gp.c) */
 
 /* ---- small shared helpers ---- */
 

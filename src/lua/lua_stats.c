@@ -3,7 +3,7 @@
  * Implements: pare.stats.median, mean, stddev, quantile(t, q) and bootstrap_ci(t [, {level,
  * resamples, seed, stat}]) → lo, hi, and metric(name, pred, gold [, nclass]) → value with name one of
  * accuracy, f1 (positive class 1), macro_f1, mcc (class ids, nclass default: 1 + the largest id),
- * pearson, spearman (numbers; eval/metrics.h). Arguments are arrays of numbers; an element that is not
+ * pearson, spearman (numbers; eval/metrics.h); gp and ei (lua_gp.c). Arguments are arrays of numbers; an element that is not
  * a number raises an error naming its index.
  *
  * Does not: compute anything itself (src/eval/stats.c does; this converts arrays and options).
@@ -161,4 +161,5 @@ static const luaL_Reg stats_funcs[] = {{"median", l_stats_median},     {"mean", 
 void pare_lua_push_stats(lua_State *L)
 {
     luaL_newlib(L, stats_funcs);
+    pare_lua_gp_register(L); /* gp, ei (lua_gp.c) */
 }
