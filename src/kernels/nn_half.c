@@ -99,7 +99,17 @@ static void by_tiles(uint16_t *out, const uint16_t *inp, int64_t n, void (*f)(fl
     }
 }
 
-void pare_gelu_erf_bf16(uint16_t *out, const uint16_t *inp, int64_t n) { by_tiles(out, inp, n, pare_gelu_erf_forward); }
+/* The exact GELU as one loop, like the tanh form: nn.c's pare_gelu_erf_forward is x · nn_normcdf(x) term for term.
+ * (Calling it on tiles, as tanh below does, cost ~18 µs per 1024-value tile in its nested parallel region:
+ * 94 ms for BERT-base's twelve 128 × 3072 GELUs against 7 ms in f32.) */
+PARE_HOT void pare_gelu_erf_bf16(uint16_t *out, const uint16_t *inp, int64_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > HALF_PAR_ACT)
+    for (int64_t i = 0; i < n; i++) {
+        float x = widen(inp[i]);
+        out[i] = round_bf16(x * nn_normcdf(x));
+    }
+}
 void pare_tanh_bf16(uint16_t *out, const uint16_t *inp, int64_t n) { by_tiles(out, inp, n, pare_tanh_forward); }
 
 /* ---- references: scalar casts around the f32 kernels of nn.h ---- */
