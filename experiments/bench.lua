@@ -413,7 +413,8 @@ end
 -- 2c. Issues 15 and 18: pare against PyTorch on the same encoder (bench/torch_ref.py, run with Debian's python3-torch:
 -- the BERT-base-shaped pre-LN encoder above written in torch, op for op; tests/torch_ref.lua checks it reproduces pare's
 -- logits from a pare checkpoint). Its FFN activation on both sides is torch_act: gelu_erf (BERT's exact GELU) unless
--- told otherwise. fp32, bf16 (pare: the `bf16` pass, Linears in bf16; torch: model.to(torch.bfloat16)) and int8 (pare:
+-- told otherwise. fp32, bf16 (pare: the `bf16` pass, Linears in bf16; torch: model.to(torch.bfloat16)), amp (pare: the
+-- `amp` pass; torch: the same bf16 model) and int8 (pare:
 -- dynamic_int8; torch: quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)) at batch 1 and 8 x T=128.
 -- The two sides alternate measurement by measurement: in each round, for each format and batch, a warm-up and
 -- torch_repeats timed forwards of pare and the same of torch, who goes first alternating, so that load changes hit both
@@ -434,7 +435,12 @@ else
   local script = "bench/torch_ref.py"
   local rounds, trep = tonumber(a.torch_rounds) or 5, tonumber(a.torch_repeats) or 3
   local batches = pare.numbers(a.torch_batches, {1, 8})
-  local fmts = {"fp32", "bf16", "int8"}
+  -- amp: pare's `amp` pass (bf16 Linears, attention, GELU and LayerNorm outputs) against the same torch bf16 model as
+  -- bf16 (model.to(torch.bfloat16) runs every op in bf16, which is what amp approaches)
+  local fmts = {"fp32", "bf16", "amp", "int8"}
+  local torch_fmt = {amp = "bf16"}
+  local torch_fmts = {}
+  for _, f in ipairs(fmts) do if not torch_fmt[f] then torch_fmts[#torch_fmts + 1] = f end end
   -- the FFN activation of both sides: gelu_erf (BERT's exact GELU) by default, as the targets name BERT-base; gelu
   -- (the tanh form) is section 2's encoder. Debian's torch 1.13 runs the tanh form 5x (f32) to 13x (bf16) slower
   -- than its erf GELU, so the tanh form would tilt the comparison towards pare (docs/benchmarks.md).
@@ -503,7 +509,7 @@ else
       pare.set_threads(th)
       local big = pare.model{kind = "encoder", vocab = 30522, max_T = 128, classes = 2, d = 768, heads = 12, layers = 12,
                              ffn = 3072, seed = 1, act = act}
-      local models = {fp32 = big, bf16 = big:apply("bf16"), int8 = big:apply("dynamic_int8")}
+      local models = {fp32 = big, bf16 = big:apply("bf16"), amp = big:apply("amp"), int8 = big:apply("dynamic_int8")}
       -- per[side][fmt][batch] = {round medians = {...}, samples = {...}}
       local per, round_loads = {pare = {}, torch = {}}, {}
       local function keep(side, fmt, b, r, med, samples, warm)
@@ -522,7 +528,7 @@ else
       if not os.execute("mkfifo " .. sh(fifo)) then error("bench: mkfifo " .. fifo .. " failed") end
       local tp = io.popen(string.format("%s %s --serve --threads %d --formats %s --T 128 --act %s --warmup-min-s 0 "
                                         .. "--warmup-max-s 1 < %s 2>&1", sh(python), sh(script), th,
-                                        table.concat(fmts, ","), act, sh(fifo)))
+                                        table.concat(torch_fmts, ","), act, sh(fifo)))
       local tw = io.open(fifo, "w") -- returns once the shell has opened the FIFO for python's stdin
       os.remove(fifo)
       local function torch_reply(want)
@@ -545,7 +551,7 @@ else
         keep("pare", fmt, b, r, res.median_ms, res.samples_ms, res.warmup_runs)
       end
       local function torch_one(r, fmt, b)
-        tw:write(string.format("bench %s %d %d %d %d\n", fmt, b, trep, r == 1 and 3 or 1, r))
+        tw:write(string.format("bench %s %d %d %d %d\n", torch_fmt[fmt] or fmt, b, trep, r == 1 and 3 or 1, r))
         tw:flush()
         local v = torch_reply("bench")
         keep("torch", fmt, b, r, v.median_ms, v.samples_ms, v.warmup_runs)
@@ -646,6 +652,7 @@ end
 -- torch quantize_dynamic at b1 and b8. Ratios are pare/torch, the median over interleaved rounds. Not measured (no
 -- torch, or torch=0): the rows say why and are not met.
 local vs_torch = {{"bf16", 1, 0.8, "BERT-base b1x128 bf16 <= 0.8x PyTorch bf16 (model.to(torch.bfloat16))"},
+                  {"amp", 1, 0.8, "BERT-base b1x128 AMP <= 0.8x PyTorch bf16 (model.to(torch.bfloat16))"},
                   {"int8", 1, 0.5, "BERT-base b1x128 int8 <= 0.5x PyTorch quantize_dynamic"},
                   {"int8", 8, 0.5, "BERT-base b8x128 int8 <= 0.5x PyTorch quantize_dynamic"}}
 for _, w in ipairs(vs_torch) do

@@ -258,6 +258,18 @@ local function cumulative(ctx, cfg, order)
   return false
 end
 
+-- the cumulative fallback of the layer dims L on top of cfg in decreasing score(d, i) (ties: space order), the order
+-- recorded in run.fallback_order
+local function fallback_in_order(ctx, cfg, L, score)
+  local order = {}
+  for i, d in ipairs(L) do order[i] = {d = d, s = score(d, i), i = i} end
+  table.sort(order, function(a, b) if a.s ~= b.s then return a.s > b.s end return a.i < b.i end)
+  local ds = {}
+  ctx.run.fallback_order = {}
+  for i, x in ipairs(order) do ds[i], ctx.run.fallback_order[i] = x.d, x.d[1] end
+  cumulative(ctx, cfg, ds)
+end
+
 local S = {}
 tune.strategy_fns = S
 
@@ -322,14 +334,9 @@ function S.basic(ctx)
     cfg[d[1]] = d[2][#d[2]]
     local r = ctx.try(cfg)
     if r.accepted then return end
-    single[i] = {d = d, acc = r.accuracy, i = i}
+    single[i] = r.accuracy
   end
-  table.sort(single, function(a, b) if a.acc ~= b.acc then return a.acc > b.acc end return a.i < b.i end)
-  local ordered = {}
-  for i, s in ipairs(single) do ordered[i] = s.d end
-  ctx.run.fallback_order = {}
-  for i, d in ipairs(ordered) do ctx.run.fallback_order[i] = d[1] end
-  cumulative(ctx, best_opt, ordered)
+  fallback_in_order(ctx, best_opt, L, function(_, i) return single[i] end)
 end
 
 local function by_sensitivity(kind)
@@ -348,14 +355,7 @@ local function by_sensitivity(kind)
       if type(sens[d[1]]) ~= "number" then error(string.format("tune: sensitivity.%s has no score for '%s'", kind, d[1]), 0) end
     end
     if ctx.try(copy(cfg)).accepted then return end
-    local order = {}
-    for i, d in ipairs(L) do order[i] = {d = d, s = sens[d[1]], i = i} end
-    table.sort(order, function(a, b) if a.s ~= b.s then return a.s > b.s end return a.i < b.i end)
-    local ds = {}
-    for i, x in ipairs(order) do ds[i] = x.d end
-    ctx.run.fallback_order = {}
-    for i, d in ipairs(ds) do ctx.run.fallback_order[i] = d[1] end
-    cumulative(ctx, cfg, ds)
+    fallback_in_order(ctx, cfg, L, function(d) return sens[d[1]] end)
   end
 end
 S.mse = by_sensitivity("mse")
