@@ -102,4 +102,34 @@ local l1, l2 = a1:forward{tokens = toks}.logits.values, back:forward{tokens = to
 local same = #l1 == #l2
 for i = 1, #l1 do same = same and l1[i] == l2[i] end
 tap.ok(same and back:info().dtypes == a1:info().dtypes, "a saved AMP model loads with its dtypes and the same logits")
+-- embeddings and softmax in the policy (docs/amp.md): fp32 by default; embedding=lower with posadd=follow makes the
+-- embeddings' sum bf16 up to the first LayerNorm (which widens it); a bf16 table with embedding=follow likewise; the
+-- unfused graph's softmax=lower computes in bf16 only where a reader takes bf16 (bmm_pv reads f32: folded back)
+do
+  local mb = pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = 32, heads = 4, layers = 2, ffn = 64,
+                        seed = 1, type_vocab = 2, emb_norm = true}
+  local pol0 = pare.amp_policy()
+  tap.ok(pol0.embedding == "fp32" and pol0.posadd == "fp32" and pol0.softmax == "fp32" and pol0.masked_softmax == "fp32",
+         "defaults: embedding, posadd, softmax fp32 (as PyTorch autocast)")
+  tap.like(mb:apply("amp"):info().amp, "embedding=fp32 %(2, 0 in bf16%)", "default amp: the lookups write f32")
+  local lf = mb:forward{tokens = toks}.logits.values
+  for _, c in ipairs({{pol = {embedding = "lower", posadd = "follow"}, m = mb, what = "embedding=lower"},
+                      {pol = {embedding = "follow", posadd = "follow"}, m = mb:apply("bf16", {embeddings = true, layers = ""}),
+                       what = "bf16 tables, embedding=follow"}}) do
+    local a = c.m:apply("amp", {policy = c.pol})
+    local info = a:info()
+    tap.like(info.amp, "embedding=%w+ %(2, 2 in bf16%), posadd=follow %(1, 1 in bf16%)",
+             c.what .. ": both lookups and the positions' add in bf16")
+    local d, s = maxdiff(a:forward{tokens = toks}.logits.values, lf)
+    tap.ok(d <= 0.05 * math.max(s, 1), string.format("%s: logits within bf16 tolerance of f32 (max |diff| %.3g)", c.what, d))
+  end
+  tap.like(mb:apply("amp", {policy = {embedding = "follow"}}):info().amp, "embedding=follow %(2, 0 in bf16%)",
+           "embedding=follow on f32 tables: f32 (it follows its table)")
+  local un = pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = 32, heads = 4, layers = 2, ffn = 64,
+                        seed = 1, fused = false}
+  local a = un:apply("amp", {policy = {softmax = "lower"}})
+  tap.like(a:info().dtypes, "bf16", "unfused + softmax=lower: the pass places and checks the graph")
+  local d = maxdiff(a:forward{tokens = toks}.logits.values, un:forward{tokens = toks}.logits.values)
+  tap.ok(d < 0.05, string.format("unfused + softmax=lower runs (max |logit - f32| %.3g)", d))
+end
 tap.done()

@@ -98,4 +98,50 @@ tap.ok(not mixed:info().simulated, "mixed 16-bit: not simulated")
 -- a layer under a pruning mask: refused (the mask would be ignored), as the other quantizers do
 local pruned = m:apply("prune_magnitude", {sparsity = 0.5})
 tap.like(tap.error_of(function() return pruned:apply("bf16") end), "pruning mask.*Bake it", "a masked layer is refused")
+-- embedding tables in bf16 (embeddings = true): 2 bytes per table entry, the lookups widen rows; checkpoints rebuild the
+-- same bits; training refreshes the tables from their f32 masters (docs/mixed-precision.md "Embeddings and softmax")
+do
+  local mb = pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = 32, heads = 4, layers = 2, ffn = 64,
+                        seed = 1, type_vocab = 2, emb_norm = true}
+  local h, e = mb:apply("bf16"), mb:apply("bf16", {embeddings = true})
+  local tables = (task.vocab + task.T + 2) * 32
+  tap.is(h:info().size_bytes - e:info().size_bytes, 2 * tables,
+         string.format("embeddings = true: size_bytes smaller by exactly 2 bytes per table entry (%d entries)", tables))
+  local t = mb:apply("bf16", {embeddings = true, layers = ""})
+  tap.is(mb:info().size_bytes - t:info().size_bytes, 2 * tables, "embeddings = true, layers = \"\": the tables alone")
+  local sin = pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = 32, heads = 4, layers = 1, ffn = 64,
+                         seed = 1, pos = "sinusoidal"}
+  tap.is(sin:info().size_bytes - sin:apply("bf16", {embeddings = true, layers = ""}):info().size_bytes, 2 * task.vocab * 32,
+         "a fixed (sinusoidal) position table stays f32 (recomputed, counted 0): only the token table shrinks")
+  local d, s = maxdiff(logits(e), logits(h))
+  tap.ok(d <= 0.02 * math.max(s, 1) and d > 0,
+         string.format("bf16 tables move the logits by bf16 rounding of the embeddings (max |diff| %.3g, |logit| <= %.3g)", d, s))
+  local path = os.tmpname()
+  e:save(path)
+  local back = pare.load(path)
+  os.remove(path)
+  local lb, le = logits(back), logits(e)
+  local same = #lb == #le
+  for i = 1, #lb do same = same and lb[i] == le[i] end
+  tap.ok(same and back:info().size_bytes == e:info().size_bytes,
+         "a checkpoint with bf16 tables comes back bit for bit (logits and size)")
+  -- training: the masters train, refresh rounds them into the tables; a reload from the masters gives the same logits
+  local tr = pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = 32, heads = 4, layers = 2, ffn = 64,
+                        seed = 1}:apply("bf16", {embeddings = true})
+  local before = logits(tr)
+  tr:train(task, {steps = 20, batch = 16, lr = 3e-3, seed = 7})
+  local after = logits(tr)
+  path = os.tmpname()
+  tr:save(path)
+  local tb = pare.load(path)
+  os.remove(path)
+  local la, moved = logits(tb), false
+  same = true
+  for i = 1, #after do same, moved = same and la[i] == after[i], moved or after[i] ~= before[i] end
+  tap.ok(moved and same, "bf16 tables train through their f32 masters: after 20 steps the tables are the masters rounded "
+         .. "(a reload from the masters gives bit-identical logits)")
+  local f16 = mb:apply("bf16", {embeddings = true, dtype = "f16"})
+  tap.like(tap.error_of(function() return f16:train(task, {steps = 1}) end), "stored as f16, which pare does not train",
+           "f16 tables: training refused, as for f16 Linears")
+end
 tap.done()

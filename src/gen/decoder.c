@@ -41,6 +41,7 @@
 #include "gen/generate.h"
 #include "graph/exec.h"
 #include "graph/ops.h"
+#include "kernels/nn_half.h"
 
 /* Rows per call of the executor: a prompt longer than this is fed in chunks (each chunk's keys are in
  * the cache before the next attends to them, so chunking changes nothing but the GEMM shapes). */
@@ -338,7 +339,16 @@ static void posadd_rows(pare_decoder *d, const pare_node *n, int64_t M)
 {
     const pare_exec *x = d->x;
     int64_t C = d->m->values[n->out].cols;
-    const float *pos = d->m->params[n->param[0]].blob->data + (int64_t)n->a.pos_offset * C;
+    const pare_param *p = &d->m->params[n->param[0]];
+    const pare_dtype it = d->m->values[n->in[0]].dtype;
+    if (p->format == PARE_FMT_HALF || it != PARE_F32) { /* a 16-bit table or a bf16 input (nn_half.h), as ops.c's posadd */
+        const pare_dtype pt = p->format == PARE_FMT_HALF ? p->q->hw.dtype : PARE_F32;
+        const void *tab = p->format == PARE_FMT_HALF ? (const void *)p->q->hw.w : (const void *)p->blob->data;
+        pare_posadd_half_at(x->buf[n->out], x->buf[n->in[0]], it,
+                            (const char *)tab + (size_t)((int64_t)n->a.pos_offset * C) * pare_dtype_size(pt), pt, d->rp, M, C);
+        return;
+    }
+    const float *pos = p->blob->data + (int64_t)n->a.pos_offset * C;
     float *out = x->buf[n->out];
     const float *in = x->buf[n->in[0]];
     for (int64_t r = 0; r < M; r++)

@@ -13,7 +13,13 @@
  * refused for training (train_check): f16 needs loss scaling (its range ends at 65504 and gradients below 2^-24
  * vanish), which pare does not implement; bf16 has f32's exponent range and needs none.
  *
- * Entry points: pare_format_half (the traits), pare_param_set_half (format.h).
+ * Embedding tables (the bf16 pass's `embeddings` option; docs/mixed-precision.md "Embeddings and softmax in bf16"):
+ * the same format on a (V, C) table, made by pare_param_set_half_table — the rows rounded, no oneDNN packed copy (a
+ * lookup reads rows, not GEMM panels). The EMBEDDING and POSADD ops read hw.w (ops.c TABLE), widening rows on the fly;
+ * training adds into the master's gradient and refresh rounds the master again, as for a Linear. A table tied to a
+ * Linear head (tie_head) is one parameter: stored once in 16 bits, read by both ops.
+ *
+ * Entry points: pare_format_half (the traits), pare_param_set_half, pare_param_set_half_table (format.h).
  */
 #include <stdio.h>
 
@@ -65,7 +71,7 @@ static pare_status half_refresh(pare_param *p)
     if (q->refs > 1) { /* shared with a clone, which keeps its weights: this model gets its own, made afresh */
         char method[sizeof q->method];
         snprintf(method, sizeof method, "%s", q->method);
-        return pare_param_set_half(p, q->hw.dtype, method);
+        return q->hw.packed ? pare_param_set_half(p, q->hw.dtype, method) : pare_param_set_half_table(p, q->hw.dtype, method);
     }
     return pare_half_weight_refresh(&q->hw, p->blob->data);
 }
@@ -93,21 +99,26 @@ const pare_format_traits pare_format_half = {
     .in_dtypes = half_in_dtypes,
 };
 
-pare_status pare_param_set_half(pare_param *p, pare_dtype dt, const char *method)
+static pare_status set_half(pare_param *p, pare_dtype dt, const char *method, int pack)
 {
-    if (p->ndim != 2) return pare_fail(PARE_EINVAL, "%s: parameter %s is not a 2-D Linear weight", pare_dtype_name(dt), p->name);
+    if (p->ndim != 2)
+        return pare_fail(PARE_EINVAL, "%s: parameter %s is not a 2-D %s", pare_dtype_name(dt), p->name,
+                         pack ? "Linear weight" : "table");
     if (dt != PARE_BF16 && dt != PARE_F16)
         return pare_fail(PARE_EINVAL, "parameter %s: dtype %s is not a 16-bit float (bf16 or f16)", p->name, pare_dtype_name(dt));
     pare_qlinear *q = pare_qlinear_new(PARE_FMT_HALF);
     if (!q) return PARE_ENOMEM;
-    pare_status st = pare_half_weight_make(&q->hw, p->blob->data, p->shape[0], p->shape[1], dt, 1);
+    pare_status st = pare_half_weight_make(&q->hw, p->blob->data, p->shape[0], p->shape[1], dt, pack);
     if (st != PARE_OK) {
         pare_qlinear_release(q);
-        return pare_fail_ctx(st, "weight %s", p->name);
+        return pare_fail_ctx(st, "%s %s", pack ? "weight" : "table", p->name);
     }
     q->bits = 8.0 * (double)pare_half_weight_bytes(&q->hw);
-    snprintf(q->desc, sizeof q->desc, "%s w+a, f32 accumulation", pare_dtype_name(dt));
+    snprintf(q->desc, sizeof q->desc, pack ? "%s w+a, f32 accumulation" : "%s table, rows widened to f32", pare_dtype_name(dt));
     snprintf(q->method, sizeof q->method, "%s", method ? method : "");
     pare_param_set_q(p, q);
     return PARE_OK;
 }
+
+pare_status pare_param_set_half(pare_param *p, pare_dtype dt, const char *method) { return set_half(p, dt, method, 1); }
+pare_status pare_param_set_half_table(pare_param *p, pare_dtype dt, const char *method) { return set_half(p, dt, method, 0); }

@@ -96,5 +96,8 @@ pare_status pare_param_set_sparse(pare_param *p, const pare_sparse_spec *s, cons
  * PARE_EINVAL when p is not a 2-D weight or dt not bf16/f16; PARE_ENUMERIC naming the weight and the element
  * when the master holds NaN/Inf or a value beyond dt's range (f16: 65504). fmt_half.c. */
 pare_status pare_param_set_half(pare_param *p, pare_dtype dt, const char *method);
+/* The same for an embedding table p (V, C) (EMBEDDING / POSADD): rounded rows only, no oneDNN packed copy; the ops
+ * widen rows on the fly (kernels/nn_half.h). The same errors ("table" for "weight"). fmt_half.c. */
+pare_status pare_param_set_half_table(pare_param *p, pare_dtype dt, const char *method);
 
 #endif

@@ -9,9 +9,10 @@
  * op_dtypes below declares it and the graph refuses other dtypes when a node is added (pare_model_add_node,
  * pare_model_check_dtypes), so no forward checks or converts anything. The exceptions dispatch on their values'
  * dtypes (DT()): CAST; the Linear's 16-bit input and the attention's bf16 qkv; the elementwise ops that follow
- * their input's dtype under automatic mixed precision (GELU, ReLU, tanh, add, dropout: bf16 kernels of
- * kernels/nn_half.h, inference only); and the Linear and LayerNorm, which may write bf16 or f16 (a.dtype, f32 by
- * default) and LayerNorm read it (docs/amp.md).
+ * their input's dtype under automatic mixed precision (GELU, ReLU, tanh, add, dropout, posadd: bf16 kernels of
+ * kernels/nn_half.h, inference only); the Linear, LayerNorm, embedding and (in ops_fused.c) softmax, which may write
+ * 16-bit values (a.dtype, f32 by default) and LayerNorm and softmax read them (docs/amp.md); and the embedding and
+ * posadd, whose tables may be stored in 16 bits (fmt_half.c; docs/mixed-precision.md).
  */
 #include "ops.h"
 
@@ -64,9 +65,30 @@ static pare_status no_half_training(const pare_exec *x, const pare_node *n, int 
 static size_t ws_align(size_t off) { return (off + 63) & ~(size_t)63; }
 
 /* ---- embedding: out(B·T, C) = table[tokens] ---- */
-/* out = table[ids] · scale (scale 0: 1; BART multiplies its token embeddings by √C) */
+/* A table as stored: the 16-bit rows of the half format (the bf16 pass's `embeddings` option; fmt_half.c), else the f32
+ * master. A 16-bit table trains through its master (backward adds into the master's f32 gradient; the format's refresh
+ * rounds the updated master again after each step), as the 16-bit Linears do. */
+static const void *TABLE(const pare_exec *x, const pare_node *n, int i, pare_dtype *dt)
+{
+    const pare_param *p = P(x, n, i);
+    if (p->format == PARE_FMT_HALF) {
+        *dt = p->q->hw.dtype;
+        return p->q->hw.w;
+    }
+    *dt = PARE_F32;
+    return p->blob->data;
+}
+/* out = table[ids] · scale (scale 0: 1; BART multiplies its token embeddings by √C). A 16-bit table is widened row by
+ * row; a 16-bit output (a.dtype: amp) is the f32 result rounded once — the bits of an f32 lookup then a cast. */
 static pare_status embedding_fwd(pare_exec *x, const pare_node *n)
 {
+    pare_dtype tt, ot = DT(x, n->out);
+    const void *tab = TABLE(x, n, 0, &tt);
+    if (tt != PARE_F32 || ot != PARE_F32) {
+        if (ot != PARE_F32) PARE_TRY(no_half_training(x, n, n->out));
+        pare_embedding_half(x->buf[n->out], ot, I(x, n->in[0]), tab, tt, n->a.scale, ROWS(x, n->out), COLS(x, n->out));
+        return PARE_OK;
+    }
     pare_embedding_forward(F(x, n->out), I(x, n->in[0]), PD(x, n, 0), ROWS(x, n->out), COLS(x, n->out));
     if (n->a.scale != 0 && n->a.scale != 1) pare_scale_inplace(F(x, n->out), n->a.scale, ROWS(x, n->out) * COLS(x, n->out));
     return PARE_OK;
@@ -83,9 +105,18 @@ static void embedding_bwd(pare_exec *x, const pare_node *n)
 /* ---- positions: out = x + pos[t] ---- */
 /* Positions along the target (T) or, for an encoder-decoder's encoder, the source (S). */
 static int64_t SEQ_LEN(const pare_exec *x, const pare_node *n) { return pare_exec_seq_len(x, &x->m->values[n->out]); }
+/* The input may be bf16 (amp: the output follows it, one rounding of the f32 sum) and the table 16-bit (widened). */
 static pare_status posadd_fwd(pare_exec *x, const pare_node *n)
 {
     int64_t C = COLS(x, n->out);
+    pare_dtype pt, it = DT(x, n->in[0]);
+    const void *pos = TABLE(x, n, 0, &pt);
+    if (it != PARE_F32 || pt != PARE_F32) {
+        if (it != PARE_F32) PARE_TRY(no_half_training(x, n, n->in[0]));
+        pare_posadd_half(x->buf[n->out], x->buf[n->in[0]], it, (const char *)pos + (size_t)(n->a.pos_offset * C) * pare_dtype_size(pt),
+                         pt, x->B, SEQ_LEN(x, n), C);
+        return PARE_OK;
+    }
     pare_posadd_forward(F(x, n->out), F(x, n->in[0]), PD(x, n, 0) + n->a.pos_offset * C, x->B, SEQ_LEN(x, n), C);
     return PARE_OK;
 }
@@ -699,8 +730,9 @@ static const pare_op_desc ops[] = {
     FUSED(PARE_OP_BMM_PV, "bmm_pv", bmm_pv),
     FUSED(PARE_OP_DIV, "div", div),
     FUSED(PARE_OP_MASK_ADD, "mask_add", mask_add),
-    FUSED(PARE_OP_SOFTMAX, "softmax", softmax),
-    FUSED(PARE_OP_MASKED_SOFTMAX, "masked_softmax", masked_softmax),
+    [PARE_OP_SOFTMAX] = {"softmax", pare_op_softmax_fwd, pare_op_softmax_bwd, pare_op_softmax_flops, NULL, pare_op_softmax_ws},
+    [PARE_OP_MASKED_SOFTMAX] = {"masked_softmax", pare_op_masked_softmax_fwd, pare_op_masked_softmax_bwd,
+                                pare_op_masked_softmax_flops, NULL, pare_op_masked_softmax_ws},
 #undef FUSED
     [PARE_OP_ADD_LAYERNORM] = {"add_layernorm", pare_op_add_layernorm_fwd, pare_op_add_layernorm_bwd,
                                pare_op_add_layernorm_flops, pare_op_add_layernorm_caches, pare_op_add_layernorm_ws},
@@ -717,8 +749,9 @@ _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of 
 #define DT_FLOAT PARE_DTYPES_FLOAT
 static const pare_op_dtypes op_dtypes[] = {
     /*                       inputs                  produces      attr               caches */
-    [PARE_OP_EMBEDDING] = {{DT_I32},                 PARE_F32,     0,                 0},      /* tokens */
-    [PARE_OP_POSADD] = {{DT_F32},                    PARE_F32,     0,                 0},
+    [PARE_OP_EMBEDDING] = {{DT_I32},                 PARE_OUT_ATTR, DT_FLOAT,         0},      /* tokens; out a.dtype (f32
+                                                      by default; amp), the table f32 or 16-bit (fmt_half.c) */
+    [PARE_OP_POSADD] = {{DT_F32 | DT_BF16},          PARE_OUT_IN0, 0,                 0},      /* bf16: nn_half.h */
     [PARE_OP_LINEAR] = {{DT_FLOAT},                  PARE_OUT_ATTR, DT_FLOAT,         DT_F32}, /* #pre; x: what the weight's
                                                       format reads (format.h in_dtypes; f32 for every format but the
                                                       16-bit one), checked by pare_model_check_formats; out: a.dtype,
@@ -750,8 +783,9 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_BMM_PV] = {{DT_F32, DT_F32},            PARE_F32,     0,                 0},      /* p, v */
     [PARE_OP_DIV] = {{DT_F32},                       PARE_F32,     0,                 0},
     [PARE_OP_MASK_ADD] = {{DT_F32, DT_I32},          PARE_F32,     0,                 0},      /* scores, lengths */
-    [PARE_OP_SOFTMAX] = {{DT_F32},                   PARE_F32,     0,                 0},
-    [PARE_OP_MASKED_SOFTMAX] = {{DT_F32, DT_I32},    PARE_F32,     0,                 0},      /* scores, lengths */
+    [PARE_OP_SOFTMAX] = {{DT_F32 | DT_BF16},         PARE_OUT_ATTR, DT_F32 | DT_BF16, 0},      /* bf16 in / out:
+                                                      nn_half.h, max and sum in f32 */
+    [PARE_OP_MASKED_SOFTMAX] = {{DT_F32 | DT_BF16, DT_I32}, PARE_OUT_ATTR, DT_F32 | DT_BF16, 0}, /* scores, lengths */
     [PARE_OP_ADD_LAYERNORM] = {{DT_FLOAT, DT_FLOAT}, PARE_OUT_ATTR, DT_FLOAT,         DT_F32}, /* a, b; mean, rstd; as
                                                       layernorm: 16-bit inputs widened, out a.dtype (f32 by default) */
 };

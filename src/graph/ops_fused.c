@@ -8,7 +8,11 @@
  * node's token rows (after token pruning, its level's). A node's in_col[k] picks the columns its input k is
  * read from (the fused QKV projection's q, k and v blocks); pare_model_check allows it only where honoured.
  *
- * Deliberately not here: other attention variants (the ATTENTION op runs them), int8 batched products.
+ * softmax and masked_softmax read f32 or bf16 scores and write f32 or bf16 (a.dtype) probabilities (nn_half.h, at
+ * inference); the batched products and head split / merge are f32 only.
+ *
+ * Deliberately not here: other attention variants (the ATTENTION op runs them), int8 batched products, bf16 batched
+ * products and head split / merge (docs/mixed-precision.md says why).
  */
 #include "ops_fused.h"
 
@@ -164,12 +168,39 @@ static void softmax_dims(const pare_exec *x, const pare_node *n, int64_t *M, int
     *N = v->rows == PARE_ROWS_CACHE_ATT ? SEQ(x, n) : v->cols;
     *M = NUMEL(x, n->out) / *N;
 }
+/* f32 or bf16 scores in, f32 or bf16 (a.dtype) probabilities out; with a 16-bit side the rows go through f32 (max and
+ * sum in f32, nn_half.h: round(f32 softmax(widen(x))) bit for bit), one row per thread slot of the workspace. */
+static pare_status half_at_inference(const pare_exec *x, const pare_node *n)
+{
+    if (x->mode != PARE_EXEC_TRAIN) return PARE_OK;
+    return pare_fail(PARE_EINVAL, "node %s (op %s): 16-bit values run at inference only (training on them is not here: "
+                     "train the f32 model, then apply amp)", n->name, pare_op_name(n->op));
+}
+static int any_half(const pare_exec *x, const pare_node *n) { return VAL(x, n->in[0])->dtype != PARE_F32 || VAL(x, n->out)->dtype != PARE_F32; }
+static int slots(const pare_exec *x, int64_t N)
+{
+    size_t k = x->workspace_bytes / (sizeof(float) * (size_t)(N > 0 ? N : 1));
+    int s = pare_softmax_half_slots();
+    return k < 1 ? 1 : k < (size_t)s ? (int)k : s;
+}
 pare_status pare_op_softmax_fwd(pare_exec *x, const pare_node *n)
 {
     int64_t M, N;
     softmax_dims(x, n, &M, &N);
+    if (any_half(x, n)) {
+        PARE_TRY(half_at_inference(x, n));
+        pare_softmax_half(x->buf[n->out], VAL(x, n->out)->dtype, x->buf[n->in[0]], VAL(x, n->in[0])->dtype, M, N,
+                          x->workspace, slots(x, N));
+        return PARE_OK;
+    }
     pare_softmax_forward(F(x, n->out), F(x, n->in[0]), M, N);
     return PARE_OK;
+}
+size_t pare_op_softmax_ws(const pare_exec *x, const pare_node *n)
+{
+    int64_t M, N;
+    softmax_dims(x, n, &M, &N);
+    return any_half(x, n) ? pare_softmax_half_work_bytes(N) : 0;
 }
 void pare_op_softmax_bwd(pare_exec *x, const pare_node *n)
 {
@@ -183,9 +214,20 @@ int64_t pare_op_softmax_flops(const pare_exec *x, const pare_node *n) { return 5
 /* ---- masked_softmax: softmax(scores / a.scale + mask), div + mask_add + softmax in one pass ---- */
 pare_status pare_op_masked_softmax_fwd(pare_exec *x, const pare_node *n)
 {
+    if (any_half(x, n)) {
+        PARE_TRY(half_at_inference(x, n));
+        pare_masked_softmax_half(x->buf[n->out], VAL(x, n->out)->dtype, x->buf[n->in[0]], VAL(x, n->in[0])->dtype,
+                                 n->a.scale, I(x, n->in[1]), n->a.causal, x->B, COLS(x, n->out), SEQ(x, n), x->workspace,
+                                 slots(x, SEQ(x, n)));
+        return PARE_OK;
+    }
     pare_masked_softmax_forward(F(x, n->out), F(x, n->in[0]), n->a.scale, I(x, n->in[1]), n->a.causal, x->B,
                                 COLS(x, n->out), SEQ(x, n));
     return PARE_OK;
+}
+size_t pare_op_masked_softmax_ws(const pare_exec *x, const pare_node *n)
+{
+    return any_half(x, n) ? pare_softmax_half_work_bytes(SEQ(x, n)) : 0;
 }
 void pare_op_masked_softmax_bwd(pare_exec *x, const pare_node *n)
 {

@@ -27,5 +27,8 @@ PARE_FUSED_OP(pare_op_add_layernorm)
 /* ADD_LAYERNORM's caches: mean and rstd per row, as LAYERNORM's. */
 int pare_op_add_layernorm_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs);
 size_t pare_op_add_layernorm_ws(const struct pare_exec *x, const pare_node *n); /* 16-bit inputs / output: f32 copies */
+/* The softmaxes' workspace: a row of f32 per thread slot when scores or probabilities are bf16 (else 0). */
+size_t pare_op_softmax_ws(const struct pare_exec *x, const pare_node *n);
+size_t pare_op_masked_softmax_ws(const struct pare_exec *x, const pare_node *n);
 
 #endif

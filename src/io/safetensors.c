@@ -609,7 +609,15 @@ static pare_status half_dtypes_json(const pare_model *m, char **out)
     return *out ? PARE_OK : pare_fail(PARE_ENOMEM, "out of memory");
 }
 
-/* Restore the 16-bit weights the file's "half" metadata lists (see half_dtypes_json). */
+/* Is parameter i read by a Linear? (else it is an embedding table: stored without oneDNN's packed copy) */
+static int read_by_linear(const pare_model *m, int i)
+{
+    for (int64_t j = 0; j < m->nnodes; j++)
+        if (m->nodes[j].op == PARE_OP_LINEAR && m->nodes[j].nparam > 0 && m->nodes[j].param[0] == i) return 1;
+    return 0;
+}
+
+/* Restore the 16-bit weights (and tables) the file's "half" metadata lists (see half_dtypes_json). */
 static pare_status half_dtypes_load(pare_model *m, const pare_st_file *f)
 {
     const char *text = pare_safetensors_meta(f, "half");
@@ -624,12 +632,13 @@ static pare_status half_dtypes_load(pare_model *m, const pare_st_file *f)
         int i = pare_model_find_param(m, e->string);
         pare_dtype dt;
         if (i < 0 || !cJSON_IsString(e) || m->params[i].ndim != 2 || m->params[i].format != PARE_FMT_F32) {
-            st = pare_fail(PARE_EFORMAT, "%s: __metadata__ \"half\" names '%s', not an f32 Linear weight of the model (or "
-                                         "its value is not a dtype)", f->path, e->string);
+            st = pare_fail(PARE_EFORMAT, "%s: __metadata__ \"half\" names '%s', not an f32 Linear weight or table of "
+                                         "the model (or its value is not a dtype)", f->path, e->string);
         } else if (pare_dtype_parse(e->valuestring, &dt) != PARE_OK || (dt != PARE_BF16 && dt != PARE_F16)) {
             st = pare_fail(PARE_EFORMAT, "%s: __metadata__ \"half\": '%s' is %s, not bf16 or f16", f->path, e->string,
                            e->valuestring);
-        } else if ((st = pare_param_set_half(&m->params[i], dt, "checkpoint")) != PARE_OK) {
+        } else if ((st = (read_by_linear(m, i) ? pare_param_set_half : pare_param_set_half_table)(&m->params[i], dt,
+                                                                                                  "checkpoint")) != PARE_OK) {
             st = pare_fail_ctx(st == PARE_ENOMEM ? st : PARE_EFORMAT, "%s: %s weight '%s'", f->path, e->valuestring, e->string);
         }
     }

@@ -366,10 +366,15 @@ void pare_pool_backward(float *dinp, const float *dout, const int32_t *lengths, 
 /* ---- softmax and cross-entropy ---- */
 
 /* out (M,N) = softmax(inp (M,N)) along N */
-PARE_HOT void pare_softmax_forward(float *out, const float *inp, int64_t M, int64_t N)
+PARE_HOT void pare_softmax_rows(float *out, const float *inp, int64_t M, int64_t N)
+{
+    for (int64_t m = 0; m < M; m++) nn_softmax(out + m * N, inp + m * N, N);
+}
+
+void pare_softmax_forward(float *out, const float *inp, int64_t M, int64_t N)
 {
 #pragma omp parallel for schedule(static)
-    for (int64_t m = 0; m < M; m++) nn_softmax(out + m * N, inp + m * N, N);
+    for (int64_t m = 0; m < M; m++) pare_softmax_rows(out + m * N, inp + m * N, 1, N);
 }
 
 /* dinp (M,N) += out * (dout - Σ_j dout_j out_j), from out = softmax(inp). */

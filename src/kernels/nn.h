@@ -94,6 +94,9 @@ void pare_crossentropy_backward(float *dlogits, const float *probs, const int32_
 
 /* Row softmax: out(M,N) = softmax(inp(M,N)) along N. */
 void pare_softmax_forward(float *out, const float *inp, int64_t M, int64_t N);
+/* The same on the calling thread alone, out may be inp: the row code pare_softmax_forward runs (it calls this per
+ * row), so the bf16 softmax of nn_half.h, which runs it on widened rows, gets the f32 op's bits. */
+void pare_softmax_rows(float *out, const float *inp, int64_t M, int64_t N);
 /* dinp(M,N) += out ⊙ (dout − rowsum(dout ⊙ out)), out being the forward's output. */
 void pare_softmax_backward(float *dinp, const float *out, const float *dout, int64_t M, int64_t N);
 

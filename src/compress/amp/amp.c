@@ -37,10 +37,14 @@
 static const char *const cat_names[PARE_AMP_CAT_COUNT] = {"lower", "follow", "fp32"};
 
 /* The defaults, by op (PyTorch autocast's lists for CUDA/CPU, INC's bf16 op lists): products lower; elementwise and
- * data movement follow; normalisation, softmax, masks, pooling, losses, embeddings fp32. */
+ * data movement follow; normalisation, softmax, masks, pooling, losses, embeddings fp32. The embedding (a.dtype) and
+ * posadd (follows its input) and the softmaxes (a.dtype, bf16 scores read) have bf16 kernels (nn_half.h) that the
+ * policy turns on: embedding=lower writes bf16 wherever a reader wants it, embedding=follow when its table is stored
+ * in bf16 (bf16 pass, embeddings = true); softmax=lower writes bf16 probabilities where a reader takes them (none in
+ * the unfused graph today: bmm_pv reads f32, so the pass folds them back to f32). */
 static const pare_amp_cat defaults[] = {
     [PARE_OP_EMBEDDING] = PARE_AMP_FP32,
-    [PARE_OP_POSADD] = PARE_AMP_FP32,        /* the embeddings' sum: the residual stream starts in f32 */
+    [PARE_OP_POSADD] = PARE_AMP_FP32,        /* the embeddings' sum: the residual stream starts in f32 (follow: bf16) */
     [PARE_OP_LINEAR] = PARE_AMP_LOWER,
     [PARE_OP_LAYERNORM] = PARE_AMP_FP32,
     [PARE_OP_GELU] = PARE_AMP_FOLLOW,
@@ -215,11 +219,15 @@ static int wanted_in(const amp_ctx *c, int v, pare_dtype t, int *other)
 }
 
 /* a follow op's dtype: L if it has an L kernel at every float input and every one is L (and folding has not moved
- * it to f32), else f32 */
+ * it to f32), else f32; an embedding follows its table (L when the bf16 pass's `embeddings` stored it in L) */
 static pare_dtype follow_dtype(const amp_ctx *c, int64_t i)
 {
     const pare_node *n = &c->m->nodes[i];
     const pare_op_dtypes *d = pare_op_dtypes_of(n->op);
+    if (n->op == PARE_OP_EMBEDDING && !c->fixed_f32[i]) { /* its one float input is its table: L when stored in L */
+        const pare_param *t = &c->m->params[n->param[0]];
+        return t->format == PARE_FMT_HALF && t->q->hw.dtype == c->L ? c->L : PARE_F32;
+    }
     if (c->fixed_f32[i] || d->out != PARE_OUT_IN0) return d->out == PARE_OUT_IN0 || d->out < 0 ? PARE_F32 : (pare_dtype)d->out;
     int any = 0;
     for (int k = 0; k < n->nin; k++) {
