@@ -123,8 +123,11 @@ for i = 1, #lm do same = same and lm[i] == mid_logits[i] end
 tap.ok(same and mid:info().format == "bf16", "the checkpoint saved mid-training loads in bf16 with the same logits")
 local r = mid:train(task, chunk_opts(CHUNKS // 2 + 1))
 local am = mid:evaluate(task).accuracy
-tap.ok(r.loss == r.loss and r.loss < 0.1 and am >= a32 - 0.01,
-       string.format("the loaded checkpoint trains on in bf16 (loss %.4g, accuracy %.4f)", r.loss, am))
+-- it keeps learning: accuracy within a point of f32's and the loss well below chance (ln 2 ~ 0.69). Not near the
+-- uninterrupted run's loss on that chunk: the checkpoint has no AdamW moments, and the first steps after a reload
+-- jump (0.04 against 0.002 with gcc, 0.14 in clang's sanitizer build, whose floats differ)
+tap.ok(r.loss == r.loss and r.loss < 0.35 and am >= a32 - 0.01,
+       string.format("the loaded checkpoint trains on in bf16 (loss %.4g, below half of chance; accuracy %.4f)", r.loss, am))
 
 -- f16 is refused, naming the reason and the option (no loss scaling)
 tap.like(tap.error_of(function() return fresh():apply("bf16", {dtype = "f16"}):train(task, {steps = 1}) end),

@@ -23,6 +23,7 @@
 static void take(pare_model *m, pare_model *c)
 {
     for (int64_t i = 0; i < m->nparams; i++) pare_param_release(&m->params[i]);
+    for (int64_t i = 0; i < m->nnodes; i++) pare_attn_config_release(m->nodes[i].a.attn); /* c holds its own references */
     free(m->values);
     free(m->nodes);
     free(m->params);
