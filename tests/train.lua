@@ -54,4 +54,17 @@ local de = d:evaluate(lm)
 tap.ok(de.accuracy >= 0.95, string.format("decoder learns copy_lm (token accuracy %.3f, perplexity %.3f)", de.accuracy, de.perplexity))
 local dq = d:apply("dynamic_int8"):evaluate(lm)
 tap.ok(math.abs(dq.accuracy - de.accuracy) <= 0.01, string.format("decoder INT8 within 1 point (%.3f)", dq.accuracy))
+-- a copy made after a training (surgery or clone) keeps its weights when the original trains again: the second
+-- m:train makes the shared weights private before writing (it used to do so only with the first gradients)
+do
+  local t = pare.task("majority", {seed = 1, n_train = 64, n_test = 64, max_length = 8})
+  local o = pare.model{vocab = t.vocab, max_T = 9, classes = 2, d = 16, heads = 4, layers = 1, seed = 1}
+  o:train(t, {steps = 5, batch = 16})
+  local cut, copy = o:drop_heads("enc.0.attn", {3}), o:clone()
+  local l_cut, l_copy = cut:evaluate(t).loss, copy:evaluate(t).loss
+  o:train(t, {steps = 5, batch = 16, lr = 1e-2})
+  tap.ok(cut:evaluate(t).loss == l_cut and copy:evaluate(t).loss == l_copy and o:evaluate(t).loss ~= l_copy,
+         "training a model again leaves the copies made since (drop_heads, clone) as they were")
+end
+
 tap.done()

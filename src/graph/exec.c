@@ -659,8 +659,11 @@ pare_status pare_model_alloc_grads(pare_model *m)
 {
     for (int64_t i = 0; i < m->nparams; i++) {
         pare_param *p = &m->params[i];
-        if (!p->trainable || p->grad) continue;
+        if (!p->trainable) continue;
+        /* every time, not only with the first gradients: a clone or a surgery copy made after an earlier training
+         * shares these weights again, and this training must not write into it (a no-op when already private) */
         PARE_TRY(pare_param_make_private(p));
+        if (p->grad) continue;
         size_t bytes = (size_t)pare_param_numel(p) * sizeof(float);
         p->grad = pare_calloc(bytes);
         p->adam_m = pare_calloc(bytes);
