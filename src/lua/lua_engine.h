@@ -53,5 +53,7 @@ void pare_lua_range_opts(lua_State *L, int i, const char *fn, pare_lua_range *r,
 void pare_lua_register_fastbert(lua_State *L);
 /* Head importance m:head_importance (lua_heads.c), added to the model's methods like pare_lua_register_gen. */
 void pare_lua_register_heads(lua_State *L);
+/* Super-network methods m:nas_blocks, m:nas_extract, m:nas_train, m:nas_flops (lua_nas.c), added likewise. */
+void pare_lua_register_nas(lua_State *L);
 
 #endif
