@@ -96,12 +96,22 @@ end
 function nas.largest(space) return extreme(space, function(t) return math.max(table.unpack(t)) end) end
 function nas.smallest(space) return extreme(space, function(t) return math.min(table.unpack(t)) end) end
 
+-- A configuration with heads and ffn as lists of `layers` entries (a number stands for every layer).
+function nas.config(c)
+  local out = {layers = c.layers, heads = {}, ffn = {}}
+  for i = 1, c.layers do
+    out.heads[i] = type(c.heads) == "table" and c.heads[i] or c.heads
+    out.ffn[i] = type(c.ffn) == "table" and c.ffn[i] or c.ffn
+  end
+  return out
+end
+nas.copy = nas.config
+
 -- "l3 h4.2.4 f256.64.128": a configuration as a key (tables, caches).
 function nas.key(c)
+  c = nas.config(c)
   return string.format("l%d h%s f%s", c.layers, table.concat(c.heads, "."), table.concat(c.ffn, "."))
 end
-
-function nas.copy(c) return {layers = c.layers, heads = {table.unpack(c.heads)}, ffn = {table.unpack(c.ffn)}} end
 
 -- Every configuration of a space (small spaces only: tests, exhaustive baselines).
 function nas.enumerate(space, limit)
@@ -179,6 +189,7 @@ end
 -- linear model adds is an intercept (embedding, head, executor overhead) and its own price per layer, per
 -- head and per neuron, where the kernels' efficiency differs from their FLOPs.
 function nas.features(c)
+  c = nas.config(c)
   local h, f = 0, 0
   for i = 1, c.layers do h, f = h + c.heads[i], f + c.ffn[i] end
   return {1, c.layers, h, f}
