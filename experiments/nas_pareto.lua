@@ -5,7 +5,7 @@
 --
 --   pare run experiments/nas_pareto.lua [task=recall] [d=64] [layers=4] [heads=4] [ffn=256] [steps=1500]
 --        [sample=sandwich] [lr=2e-3] [measure=36] [targets=0.25,0.45,0.65] [ft_steps=300] [ft_lr=1e-3]
---        [batch=1] [repeats=10] [rounds=3] [generations=12] [population=30] [scratch=0] [threads=1] [seed=1] [fresh=1]
+--        [batch=1] [repeats=10] [rounds=5] [generations=12] [population=30] [scratch=0] [threads=1] [seed=1] [fresh=1]
 --        [et=1] [et_stages=150,450] [et_population=6] [et_children=10] [et_tournament=3] [et_hurdle_every=4]
 --
 -- Baselines: the same sub-networks-by-hand (depth: l = 1..L at full width; width: all L layers at H/2, F/2 and
@@ -38,7 +38,7 @@ local o = {
   task = a.task or "recall", d = a.d or 64, layers = a.layers or 4, heads = a.heads or 4, ffn = a.ffn or 256,
   steps = a.steps or 1500, sample = a.sample or "sandwich", lr = a.lr or 2e-3, measure = a.measure or 36,
   targets = list(a.targets, "0.25,0.45,0.65"), ft_steps = a.ft_steps or 300, ft_lr = a.ft_lr or 1e-3,
-  batch = a.batch or 1, repeats = a.repeats or 10, rounds = a.rounds or 3, generations = a.generations or 12, population = a.population or 30,
+  batch = a.batch or 1, repeats = a.repeats or 10, rounds = a.rounds or 5, generations = a.generations or 12, population = a.population or 30,
   scratch = tostring(a.scratch) == "1", seed = a.seed or 1,
 }
 pare.set_threads(tonumber(a.threads) or 1)
@@ -111,6 +111,34 @@ local function measure(c)
   local b = m:bench(bench_opts)
   return b.median_ms, b.ci_lo_ms, b.ci_hi_ms, b.flops, b.cpu_median_ms
 end
+-- Latencies of cfgs in `rounds` passes, each in a new shuffled order; a configuration's latency is the median of
+-- its rounds' medians (the spread of the rounds is kept): a machine whose load drifts during the run then biases
+-- no configuration. Returns one record per configuration, in order.
+local med = pare.stats.median
+local function measure_all(cfgs, rng, what)
+  local per = {}
+  for r = 1, o.rounds do
+    local order = {}
+    for i = 1, #cfgs do order[i] = i end
+    for i = #order, 2, -1 do local j = rng:below(i); order[i], order[j] = order[j], order[i] end
+    for n, i in ipairs(order) do
+      local ms, lo, hi, flops, cpu = measure(cfgs[i])
+      per[i] = per[i] or {ms = {}, lo = {}, hi = {}, cpu = {}, flops = flops}
+      local q = per[i]
+      q.ms[r], q.lo[r], q.hi[r], q.cpu[r] = ms, lo, hi, cpu
+      io.stderr:write(string.format("\rnas_pareto: %s latencies, round %d/%d, %d/%d", what, r, o.rounds, n, #cfgs))
+    end
+  end
+  io.stderr:write("\n")
+  local out = {}
+  for i, c in ipairs(cfgs) do
+    local q, feat = per[i], nas.features(c)
+    out[i] = {key = nas.key(c), layers = c.layers, heads_sum = feat[3], ffn_sum = feat[4], flops = q.flops,
+              latency_ms = med(q.ms), latency_lo_ms = med(q.lo), latency_hi_ms = med(q.hi), cpu_ms = med(q.cpu),
+              round_min_ms = math.min(table.unpack(q.ms)), round_max_ms = math.max(table.unpack(q.ms))}
+  end
+  return out
+end
 
 if #exp:rows("latency") == 0 then
   local rng = nas.rng(o.seed + 7)
@@ -123,30 +151,10 @@ if #exp:rows("latency") == 0 then
   add(nas.smallest(space))
   local tries = 0
   while #cfgs < o.measure and tries < 100 * o.measure do add(nas.sample(space, rng)); tries = tries + 1 end
-  -- `rounds` passes over every configuration, each in a new shuffled order; a configuration's latency is the
-  -- median of its rounds' medians: a machine whose load drifts during the run biases no configuration
-  local per = {}
-  for r = 1, o.rounds do
-    local order = {}
-    for i = 1, #cfgs do order[i] = i end
-    for i = #order, 2, -1 do local j = rng:below(i); order[i], order[j] = order[j], order[i] end
-    for n, i in ipairs(order) do
-      local ms, lo, hi, flops, cpu = measure(cfgs[i])
-      per[i] = per[i] or {ms = {}, lo = {}, hi = {}, cpu = {}, flops = flops}
-      local q = per[i]
-      q.ms[r], q.lo[r], q.hi[r], q.cpu[r] = ms, lo, hi, cpu
-      io.stderr:write(string.format("\rnas_pareto: latency round %d/%d, %d/%d", r, o.rounds, n, #cfgs))
-    end
+  for i, row in ipairs(measure_all(cfgs, rng, "predictor")) do
+    row.split = (i % 3 == 0) and "held_out" or "fit"
+    exp:record("latency", row)
   end
-  local med = pare.stats.median
-  for i, c in ipairs(cfgs) do
-    local q, feat = per[i], nas.features(c)
-    exp:record("latency", {key = nas.key(c), layers = c.layers, heads_sum = feat[3], ffn_sum = feat[4], flops = q.flops,
-                           latency_ms = med(q.ms), latency_lo_ms = med(q.lo), latency_hi_ms = med(q.hi), cpu_ms = med(q.cpu),
-                           round_min_ms = math.min(table.unpack(q.ms)), round_max_ms = math.max(table.unpack(q.ms)),
-                           split = (i % 3 == 0) and "held_out" or "fit"})
-  end
-  io.stderr:write("\n")
 end
 local fit_rows, held_rows = {}, {}
 local function cfg_of_key(k)
@@ -216,9 +224,29 @@ for i, x in ipairs(finals) do
 end
 local by_name = {}
 for _, x in ipairs(finals) do by_name[x.name] = x end
+-- the final architectures' latencies, measured together in shuffled rounds (fine-tuning changes no shape)
+local lat_of = {}
+for _, r in ipairs(exp:rows("final_latency")) do lat_of[r.key] = r end
+local missing, seen_key = {}, {}
+for _, x in ipairs(finals) do
+  local k = nas.key(x.cfg)
+  if not lat_of[k] and not seen_key[k] then missing[#missing + 1], seen_key[k] = nas.config(x.cfg), true end
+end
+if #missing > 0 then
+  exp:drop("final_latency")
+  local all, seen2 = {}, {}
+  for _, x in ipairs(finals) do
+    local k = nas.key(x.cfg)
+    if not seen2[k] then all[#all + 1], seen2[k] = nas.config(x.cfg), true end
+  end
+  for _, row in ipairs(measure_all(all, nas.rng(o.seed + 11), "final")) do
+    exp:record("final_latency", row)
+    lat_of[row.key] = row
+  end
+end
 exp:table("models", {
-  columns = {"name", "series", "key", "layers", "params", "flops", "predicted_ms", "latency_ms", "latency_lo_ms",
-             "latency_hi_ms", "accuracy_inherited", "accuracy"},
+  columns = {"name", "series", "key", "layers", "params", "flops", "predicted_ms", "latency_ms", "round_min_ms",
+             "round_max_ms", "accuracy_inherited", "accuracy"},
   units = {latency_ms = "ms", predicted_ms = "ms"},
   labels = {latency_ms = "measured latency (1 thread)", accuracy = "test accuracy after fine-tuning",
             accuracy_inherited = "test accuracy, inherited weights"}})
@@ -227,9 +255,10 @@ pare.sweep(exp, "models", {{"name", names}}, function(p)
   local m = sup:extract(x.cfg)
   local acc0 = m:evaluate(task).accuracy
   m:train(task, {steps = o.ft_steps, lr = o.ft_lr, warmup = math.min(20, o.ft_steps // 10), seed = o.seed})
-  local ms, lo, hi, flops, cpu = measure(x.cfg)
-  local row = {series = x.series, key = nas.key(x.cfg), layers = x.cfg.layers, params = m:info().params, flops = flops,
-               predicted_ms = pred:predict(x.cfg), latency_ms = ms, latency_lo_ms = lo, latency_hi_ms = hi, cpu_ms = cpu,
+  local lt = lat_of[nas.key(x.cfg)]
+  local row = {series = x.series, key = nas.key(x.cfg), layers = x.cfg.layers, params = m:info().params, flops = lt.flops,
+               predicted_ms = pred:predict(x.cfg), latency_ms = lt.latency_ms, round_min_ms = lt.round_min_ms,
+               round_max_ms = lt.round_max_ms, cpu_ms = lt.cpu_ms,
                accuracy_inherited = acc0, accuracy = m:evaluate(task).accuracy}
   if o.scratch then
     local c = nas.config(x.cfg)

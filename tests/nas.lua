@@ -34,6 +34,21 @@ tap.ok(acc_big > chance + 0.05 and acc_small > chance + 0.05 and acc_mid > chanc
        string.format("every sub-network learnt through the shared weights: largest %.3f, smallest %.3f, l2 %.3f "
                      .. "(majority %.3f)", acc_big, acc_small, acc_mid, chance))
 
+-- weight-shared training over a space of one configuration, the whole network, is m:train: the same batches,
+-- dropout masks, clipping, schedule and AdamW, so the same weights bit for bit (the write-back adds nothing else)
+do
+  local function mk()
+    return pare.model{kind = "encoder", vocab = task.vocab, max_T = task.T, classes = task.classes, d = 32, heads = 4,
+                      layers = 2, ffn = 64, seed = 1, dropout = 0.1}
+  end
+  local x, y = mk(), mk()
+  x:train(task, {steps = 40, lr = 2e-3, warmup = 10})
+  y:nas_train(task, {layers = 2, heads = 4, ffn = 64}, {steps = 40, lr = 2e-3, warmup = 10})
+  local f = x:fidelity(y, task)
+  tap.ok(f.max_abs_err == 0, string.format("nas_train on the largest configuration only = m:train, bit for bit (max |diff| %g)",
+                                           f.max_abs_err))
+end
+
 -- ---- sampling is deterministic and stays in the space ----
 local a, b = nas.rng(7), nas.rng(7)
 local k1, k2, inside = {}, {}, true
