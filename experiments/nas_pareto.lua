@@ -6,7 +6,7 @@
 --   pare run experiments/nas_pareto.lua [task=recall] [d=64] [layers=4] [heads=4] [ffn=256] [steps=1500]
 --        [sample=sandwich] [lr=2e-3] [measure=36] [targets=0.25,0.45,0.65] [ft_steps=300] [ft_lr=1e-3]
 --        [batch=1] [repeats=10] [rounds=5] [generations=12] [population=30] [scratch=0] [threads=1] [seed=1] [fresh=1]
---        [et=1] [et_stages=150,450] [et_population=6] [et_children=10] [et_tournament=3] [et_hurdle_every=4]
+--        [et=1] [et_stages=300,1000] [et_population=6] [et_children=10] [et_tournament=3] [et_hurdle_every=4]
 --
 -- Baselines: the same sub-networks-by-hand (depth: l = 1..L at full width; width: all L layers at H/2, F/2 and
 -- H/4, F/4) **extracted from the same super-network and fine-tuned the same way** (ft_steps at ft_lr) as the
@@ -284,7 +284,7 @@ exp:plot{table = "predictions", x = "latency_ms", y = "predicted_ms", by = "pred
 if tostring(a.et or 1) ~= "0" and #exp:rows("evolved") == 0 then
   local genes = {layers = {1, 2, 3}, heads = {1, 2, 4}, ffn = {64, 128, 256}, act = {"gelu", "relu"}, norm = {"pre", "post"},
                  attention = {"full", "linear", "performer"}}
-  local stages = list(a.et_stages, "150,450")
+  local stages = list(a.et_stages, "300,1000")
   for i, v in ipairs(stages) do stages[i] = math.tointeger(v) end
   local function build(g)
     return pare.model{kind = "encoder", vocab = task.vocab, max_T = task.T, classes = task.classes, d = o.d, layers = g.layers,
