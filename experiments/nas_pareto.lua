@@ -19,7 +19,7 @@
 -- The predictor is fitted on two thirds of the measured configurations and scored on the rest; the search
 -- uses the linear predictor (the best of the three on held-out rows in our runs; see the `predictor` table).
 -- Fitness during the search: accuracy with inherited weights on a validation set (the task regenerated with
--- seed + 100), never the test split.
+-- seed + 100), never the test split; among equal accuracies the lower predicted latency wins.
 --
 -- Tables: supernet (training), latency (every measured configuration, its predictions), predictor (held-out
 -- errors per kind), search (per constraint: the configuration found), models (the front: series searched /
@@ -204,6 +204,7 @@ for _, t in ipairs(o.targets) do
   if #rows == 0 then
     local best, hist, evaluated = nas.evolve{space = space, fitness = fitness, seed = o.seed,
                                              constraint = function(c) return pred:predict(c) <= limit end,
+                                             tiebreak = function(c) return pred:predict(c) end,
                                              generations = o.generations, population = o.population}
     exp:record("search", {target = t, limit_ms = limit, key = nas.key(best.cfg), predicted_ms = pred:predict(best.cfg),
                           val_accuracy = best.fitness, evaluated = evaluated, generations = #hist})

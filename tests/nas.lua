@@ -119,6 +119,13 @@ tap.diag(string.format("exhaustive: %d of %d configurations feasible, optimum %s
 tap.is(nas.key(best.cfg), best_k, "evolution finds the known optimum")
 tap.ok(latency(best.cfg) <= limit, "and it satisfies the constraint")
 tap.ok(evaluated < feasible, string.format("with fewer evaluations (%d) than the feasible configurations (%d)", evaluated, feasible))
+-- tiebreak: with a flat fitness, the lowest tiebreak value among the feasible wins
+do
+  local flat, low = nas.evolve{space = sp, fitness = function() return 1 end, constraint = function(c) return latency(c) <= limit end,
+                               tiebreak = latency, population = 30, parents = 8, generations = 10, seed = 2}, math.huge
+  for _, c in ipairs(nas.enumerate(sp)) do low = math.min(low, latency(c)) end
+  tap.ok(math.abs(latency(flat.cfg) - low) < 1e-12, string.format("tiebreak: among equal fitness the lowest latency wins (%.2f)", low))
+end
 local mono = true
 for i = 2, #hist do mono = mono and hist[i].best >= hist[i - 1].best end
 tap.ok(mono, "the best fitness never falls across generations (parents survive)")

@@ -412,7 +412,8 @@ end
 
 -- nas.evolve{space, fitness = fn(c) -> number (higher better), constraint = fn(c) -> true if allowed (nil: all),
 --   population = 30, parents = 8, mutations = 12, crossovers = 10, mutation_prob = 0.3, generations = 15,
---   seed = 1, tries = 100 (draws per child to satisfy the constraint), init = {configs} (extra initial members)}
+--   seed = 1, tries = 100 (draws per child to satisfy the constraint), init = {configs} (extra initial members),
+--   tiebreak = fn(c) -> number (among equal fitness the lower wins, e.g. the predicted latency; nil: none)}
 -- -> best {cfg, fitness}, history {{generation, best, mean, evaluated}}, evaluated (distinct configurations).
 -- HAT §3.4: a population of random valid configurations; each generation the top `parents` survive and
 -- `mutations` + `crossovers` children (each redrawn until it satisfies the constraint) fill the population.
@@ -455,11 +456,20 @@ function nas.evolve(o)
   local history, best = {}, nil
   for g = 1, G do
     local scored = {}
-    for _, c in ipairs(pop) do scored[#scored + 1] = {cfg = c, fitness = fit(c), key = nas.key(c)} end
-    table.sort(scored, function(a, b) if a.fitness ~= b.fitness then return a.fitness > b.fitness end return a.key < b.key end)
+    for _, c in ipairs(pop) do
+      scored[#scored + 1] = {cfg = c, fitness = fit(c), key = nas.key(c), tie = o.tiebreak and o.tiebreak(c) or 0}
+    end
+    table.sort(scored, function(a, b)
+      if a.fitness ~= b.fitness then return a.fitness > b.fitness end
+      if a.tie ~= b.tie then return a.tie < b.tie end
+      return a.key < b.key
+    end)
     local mean = 0
     for _, s in ipairs(scored) do mean = mean + s.fitness end
-    if not best or scored[1].fitness > best.fitness then best = {cfg = scored[1].cfg, fitness = scored[1].fitness} end
+    local top = scored[1]
+    if not best or top.fitness > best.fitness or (top.fitness == best.fitness and top.tie < best.tie) then
+      best = {cfg = top.cfg, fitness = top.fitness, tie = top.tie}
+    end
     history[#history + 1] = {generation = g, best = scored[1].fitness, mean = mean / #scored, evaluated = evaluated}
     if g == G then break end
     local parents, seen = {}, {}
