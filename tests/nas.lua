@@ -49,6 +49,15 @@ do
                                            f.max_abs_err))
 end
 
+-- a sub-network extracted before more training keeps its weights (it shares the untouched blobs, copy-on-write)
+do
+  local keep = sup:extract(cfg)
+  local before = keep:evaluate(task)
+  sup:train(task, {steps = 5, lr = 1e-2, warmup = 0})
+  local after = keep:evaluate(task)
+  tap.ok(before.loss == after.loss, "training the super-network again leaves an extracted sub-network unchanged")
+end
+
 -- ---- sampling is deterministic and stays in the space ----
 local a, b = nas.rng(7), nas.rng(7)
 local k1, k2, inside = {}, {}, true

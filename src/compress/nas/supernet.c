@@ -352,7 +352,11 @@ pare_status pare_nas_train(pare_model *m, const pare_nas_space *sp, const pare_d
     int32_t *lab = pare_alloc((size_t)(B * T) * sizeof *lab), *types = pare_alloc((size_t)(B * T) * sizeof *types);
     float *targets = pare_alloc((size_t)B * sizeof *targets);
     pare_status st = idx && tok && len && lab && types && targets ? PARE_OK : pare_fail(PARE_ENOMEM, "nas_train: out of memory");
-    /* the super-network owns its weights (AdamW writes them) and its moments for the whole run */
+    /* the super-network owns its weights (AdamW writes them) and its moments for the whole run; a sub-network
+     * extracted earlier shares the blobs the surgery left whole (embeddings, LayerNorms, the head), and
+     * pare_model_alloc_grads makes them private only when it first allocates, so make them private here */
+    for (int64_t i = 0; st == PARE_OK && i < m->nparams; i++)
+        if (m->params[i].trainable) st = pare_param_make_private(&m->params[i]);
     if (st == PARE_OK) st = pare_model_alloc_grads(m);
     pare_rng rng, cfg_rng, drop_rng;
     pare_rng_seed(&rng, (uint64_t)pare_opt_num(o, "seed"));
