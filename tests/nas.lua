@@ -203,6 +203,8 @@ tap.like(err(function() nas.check_space{layers = {1}, heads = {}, ffn = {8}} end
 tap.like(err(function() nas.check_space{layers = {1}, heads = {2}, ffn = {8}, act = {"relu"}} end),
          "unknown key act %(valid: layers, heads, ffn%)", "space key")
 tap.like(err(function() sup:train(task, {steps = 1, sample = "bogus"}) end), "sample", "sample mode named")
+local other = pare.task("listops", {seed = 1, n_train = 20, n_test = 10, max_length = 8, max_depth = 2})
+tap.like(err(function() sup:train(other, {steps = 1}) end), "does not fit the super%-network", "a task that does not fit")
 tap.like(err(function() nas.evolve{space = sp, fitness = fitness, population = 4, parents = 6} end),
          "parents = 6 is more than population = 4 %(valid: 1..4%)", "evolve: parents")
 tap.like(err(function() nas.evolve{space = sp, fitness = fitness, mutation_prob = 2} end), "mutation_prob = 2 is outside %[0, 1%]",

@@ -340,6 +340,18 @@ pare_status pare_nas_train(pare_model *m, const pare_nas_space *sp, const pare_d
     pare_nas_sample(&big, sp, NULL, PARE_NAS_SAMPLE_LARGEST);
     PARE_TRY(pare_nas_check(m, &big));
     if (train->src_tokens) return pare_fail(PARE_EINVAL, "nas_train: dataset '%s' has source sequences (encdec)", train->name);
+    /* the data set fits the model (train/loop.c makes the same checks for m:train) */
+    if (train->n < 1) return pare_fail(PARE_EINVAL, "nas_train: dataset '%s' is empty", train->name);
+    if ((train->kind == PARE_TASK_LM) != (m->lm != 0))
+        return pare_fail(PARE_EINVAL, "nas_train: dataset '%s' is a %s task but the super-network is a %s", train->name,
+                         train->kind == PARE_TASK_LM ? "language-modelling" : "classification", m->kind);
+    if (train->T > m->max_T || train->vocab > m->vocab || (!m->lm && train->nclass > m->nclass))
+        return pare_fail(PARE_ESHAPE, "nas_train: dataset '%s' (T %lld, vocab %d, %d classes) does not fit the super-network "
+                         "(max_T %lld, vocab %lld, %lld classes)", train->name, (long long)train->T, train->vocab,
+                         train->nclass, (long long)m->max_T, (long long)m->vocab, (long long)m->nclass);
+    if ((pare_model_regression_target(m) >= 0) != (!m->lm && train->targets != NULL))
+        return pare_fail(PARE_EINVAL, "nas_train: dataset '%s' and the super-network disagree on regression (a score per "
+                         "example) against classification", train->name);
     int64_t steps = pare_opt_int(o, "steps"), B = pare_opt_int(o, "batch"), warmup = pare_opt_int(o, "warmup");
     float lr = (float)pare_opt_num(o, "lr"), minr = (float)pare_opt_num(o, "min_lr_ratio");
     float wd = (float)pare_opt_num(o, "weight_decay"), b1 = (float)pare_opt_num(o, "beta1");
