@@ -170,13 +170,24 @@ function nas.supernet(o)
 end
 
 -- Weight-shared training (m:nas_train; `pare help nas_train`): opts steps, batch, lr, warmup, ..., sample.
-function Super:train(task, opts) return self.model:nas_train(task, self.space, opts or {}) end
-function Super:extract(c) return self.model:nas_extract(c) end
+-- Engine errors carry the line that called the binding (here): re-raise them at the caller's line.
+local function relay(ok, ...)
+  if ok then return ... end
+  error((tostring((...)):gsub("^[^:]*nas%.lua:%d+: ", "")), 3)
+end
+function Super:train(task, opts)
+  local r = relay(pcall(self.model.nas_train, self.model, task, self.space, opts or {})) -- not a tail call: level 3
+  return r
+end
+function Super:extract(c)
+  local m = relay(pcall(self.model.nas_extract, self.model, c))
+  return m
+end
 function Super:sample(rng) return nas.sample(self.space, rng) end
 
 -- Accuracy of sub-network c with inherited weights on a split of task (evaluate's options: split, batch).
 function Super:accuracy(c, task, opts)
-  local sub <close> = self.model:nas_extract(c)
+  local sub <close> = relay(pcall(self.model.nas_extract, self.model, c))
   return sub:evaluate(task, opts).accuracy
 end
 
