@@ -48,6 +48,7 @@
 #include "compress/pass.h"
 #include "compress/amp/amp.h"
 #include "compress/distill/fastbert.h"
+#include "compress/nas/supernet.h"
 #include "compress/prune/heads.h"
 #include "core/arena.h"
 #include "core/cpu.h"
@@ -122,6 +123,7 @@ const pare_schema *pare_schema_lookup(const char *name)
     if (!strcmp(name, "head_gates")) return &pare_head_gates_schema;
     if (!strcmp(name, "prune_movement")) return &pare_prune_movement_schema;
     if (!strcmp(name, "prune_soft_movement")) return &pare_prune_soft_movement_schema;
+    if (!strcmp(name, "nas_train")) return &pare_nas_train_schema;
     for (int i = 0; i < pare_pass_count(); i++)
         if (!strcmp(pare_pass_at(i)->schema->name, name)) return pare_pass_at(i)->schema;
     for (int i = 0; i < pare_task_count(); i++)
@@ -1642,4 +1644,5 @@ void pare_lua_register_engine(lua_State *L)
     pare_lua_register_sensitivity(L);
     pare_lua_register_fastbert(L);
     pare_lua_register_prune(L);
+    pare_lua_register_nas(L);
 }

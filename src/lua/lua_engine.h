@@ -55,5 +55,7 @@ void pare_lua_register_fastbert(lua_State *L);
 void pare_lua_register_heads(lua_State *L);
 /* Sensitivities m:hessian_trace, m:weight_error (lua_sensitivity.c), added like pare_lua_register_gen. */
 void pare_lua_register_sensitivity(lua_State *L);
+/* Super-network methods m:nas_blocks, m:nas_extract, m:nas_train, m:nas_flops (lua_nas.c), added likewise. */
+void pare_lua_register_nas(lua_State *L);
 
 #endif
