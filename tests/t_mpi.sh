@@ -20,6 +20,9 @@ trap 'rm -rf "$T"' EXIT
 # CI runs as root; mpirun refuses root without these. No core binding: other jobs share the machine.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 MPIRUN="timeout 300 mpirun --oversubscribe --bind-to none -n 2"
+# make check (ASan): OpenMPI keeps allocations from MPI_Init to exit that are not pare's; leaks are still
+# checked in the runs without mpirun
+if [ "${PARE_SANITIZED:-0}" = 1 ]; then MPIRUN="env ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 $MPIRUN"; fi
 n=0
 failed=0
 ok() { # ok COND-STATUS DESCRIPTION

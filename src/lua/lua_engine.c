@@ -549,6 +549,7 @@ static int model_train(lua_State *L)
     lua_pushnumber(L, r.seconds), lua_setfield(L, -2, "seconds");
     lua_pushinteger(L, r.ranks), lua_setfield(L, -2, "ranks"); /* data-parallel under mpirun (docs/distributed.md) */
     lua_pushnumber(L, r.comm_seconds), lua_setfield(L, -2, "comm_seconds");
+    lua_pushnumber(L, r.wait_seconds), lua_setfield(L, -2, "wait_seconds");
     if (pare_model_regression_target(m->m) >= 0) lua_pushnumber(L, r.best_eval_pearson), lua_setfield(L, -2, "best_eval_pearson");
     else lua_pushnumber(L, r.best_eval_accuracy), lua_setfield(L, -2, "best_eval_accuracy");
     if (reset && rss0 > 0 && hwm >= rss0) lua_pushinteger(L, hwm - rss0), lua_setfield(L, -2, "peak_growth_bytes");

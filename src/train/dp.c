@@ -71,8 +71,15 @@ pare_status pare_dp_allreduce(dp_run *r, pare_model *m, float *loss, float *term
     float *tail = f + r->ngrad; /* (2 + terms) the loss, the row count, the terms */
     tail[0] = w * *loss, tail[1] = w;
     for (int k = 0; k < nt; k++) tail[2 + k] = w * terms[k];
-    pare_status st = pare_dist_allreduce_sum_f32(f, r->ngrad + 2 + nt);
+    /* a barrier first, so the time in the all-reduce is its transfer, and waiting for a slower rank (a
+     * busy machine, an uneven share) is counted apart */
+    int64_t t1 = pare_now_ns();
+    pare_status st = pare_dist_barrier();
+    int64_t t2 = pare_now_ns();
+    if (st == PARE_OK) st = pare_dist_allreduce_sum_f32(f, r->ngrad + 2 + nt);
     if (st != PARE_OK) return st;
+    r->wait_s += (double)(t2 - t1) * 1e-9;
+    t0 += t2 - t1;
     float total = tail[1];
     if (total <= 0) total = 1; /* no row anywhere has a target: the gradients are all zero */
     float inv = 1.0f / total;

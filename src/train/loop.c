@@ -258,7 +258,7 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
         if (stop) break;
     }
     out->seconds = (double)(pare_now_ns() - t0) * 1e-9;
-    out->ranks = dpr.on ? dpr.size : 1, out->comm_seconds = dpr.comm_s;
+    out->ranks = dpr.on ? dpr.size : 1, out->comm_seconds = dpr.comm_s, out->wait_seconds = dpr.wait_s;
     if (out->steps > 0) {
         int64_t n = out->steps < win ? out->steps : win; /* slots 0..n of the ring hold the last n steps */
         for (int k = 0; k < nt; k++) {

@@ -57,6 +57,7 @@ typedef struct dp_run {
     float *flat;           /* (nflat) every trainable gradient, then the loss, the terms, the row count */
     int64_t nflat, ngrad;
     double comm_s;         /* seconds in MPI_Allreduce (with the packing), summed over the run */
+    double wait_s;         /* seconds waiting for the slowest rank (a barrier before the all-reduce) */
 } dp_run;
 /* Off (r->on = 0, lo = 0, hi = B) unless pare_dist_data_parallel(); refuses what it cannot split: a batch
  * smaller than the ranks, distillation, hooks (pruning schedules). After pare_model_alloc_grads. */
