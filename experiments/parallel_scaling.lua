@@ -1,7 +1,7 @@
 -- parallel_scaling.lua — what MPI buys on this machine (issue 17, docs/distributed.md): data-parallel
 -- training of a small encoder and a 40-point sweep, 1 rank against 2 ranks, each rank 1 thread.
 --
---   pare run experiments/parallel_scaling.lua [steps=60] [batch=32] [d=128] [layers=2] [points=40]
+--   pare run experiments/parallel_scaling.lua [steps=30] [batch=128] [d=128] [layers=2] [points=40]
 --                                             [point_steps=25] [rounds=2] [mpirun=mpirun]
 --
 -- Run it alone (not under mpirun): it starts its own measurements, alternating 1 rank and 2 ranks `rounds`
@@ -17,7 +17,7 @@
 local pare = require "pare"
 local A = pare.args
 local part = A.part
-local steps, batch, d, layers = A.steps or 60, A.batch or 32, A.d or 128, A.layers or 2
+local steps, batch, d, layers = A.steps or 30, A.batch or 128, A.d or 128, A.layers or 2
 local points, point_steps = A.points or 40, A.point_steps or 25
 
 local function loadavg()
