@@ -20,9 +20,12 @@ trap 'rm -rf "$T"' EXIT
 # CI runs as root; mpirun refuses root without these. No core binding: other jobs share the machine.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 MPIRUN="timeout 300 mpirun --oversubscribe --bind-to none -n 2"
-# make check (ASan): OpenMPI keeps allocations from MPI_Init to exit that are not pare's; leaks are still
-# checked in the runs without mpirun
-if [ "${PARE_SANITIZED:-0}" = 1 ]; then MPIRUN="env ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 $MPIRUN"; fi
+# make check (ASan): OpenMPI keeps allocations from MPI_Init to exit that are not pare's (leaks are still
+# checked in the runs without mpirun), and its memory patcher rewrites malloc's entry points, which are
+# ASan's there (open-mpi/ompi#13069, #12584: OMPI_MCA_memory=^patcher is the documented way around it)
+if [ "${PARE_SANITIZED:-0}" = 1 ]; then
+  MPIRUN="env ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 OMPI_MCA_memory=^patcher $MPIRUN"
+fi
 n=0
 failed=0
 ok() { # ok COND-STATUS DESCRIPTION
@@ -54,8 +57,6 @@ ok "$(grep -c '^rank [01] ran 16 skipped 0 rows 16$' "$T/dist.out" | grep -qx 2;
   "both ranks return 16 run, 0 skipped, and read the 16 rows ($(tr '\n' ';' <"$T/dist.out"))"
 ok "$([ "$(grep -cE '^\[[0-9]+/16\] a=.* rank [01]  ETA' "$T/dist.err")" -eq 16 ]; echo $?)" \
   "one progress line per point, 16 in all (from rank 0's queue)"
-who=$("$PARE" table "$T/dist/sw.h5" t --csv --columns who | tail -n +2 | sort | uniq -c | tr -s ' ' | tr '\n' ';')
-ok "$(has "$who" ' 0;' && has "$who" ' 1;'; echo $?)" "both ranks ran points (count, rank: $who)"
 
 # resuming: a complete table runs nothing on a rerun
 $MPIRUN "$PARE" run tests/mpi/sweep.lua dir="$T/dist" </dev/null >"$T/dist2.out" 2>&1
@@ -63,16 +64,21 @@ ok "$(grep -c '^rank [01] ran 0 skipped 16 rows 16$' "$T/dist2.out" | grep -qx 2
 
 # a slow point stalls nobody: the first point rank 0 takes sleeps 2 s, rank 1 runs the others meanwhile
 $MPIRUN "$PARE" run tests/mpi/sweep.lua dir="$T/slow" slow=2 quiet=true </dev/null >"$T/slow.out" 2>&1
+# (which rank runs what in the quick sweep above depends on how fast each starts: not asserted there)
 by1=$("$PARE" table "$T/slow/sw.h5" t --csv --columns who | tail -n +2 | grep -cx 1)
-ok "$([ "$(nrows "$T/slow/sw.h5")" -eq 16 ] && [ "$by1" -ge 14 ]; echo $?)" \
-  "dynamic assignment: while rank 0 sits on a 2 s point, rank 1 runs $by1 of the 16 points (>= 14)"
+ok "$([ "$(nrows "$T/slow/sw.h5")" -eq 16 ] && [ "$by1" -ge 14 ] && [ "$by1" -lt 16 ]; echo $?)" \
+  "dynamic assignment: while rank 0 sits on a 2 s point, rank 1 runs $by1 of the 16 points (>= 14, and rank 0 the rest)"
 
 # a rank that dies: the job ends, the file keeps the rows written, a rerun completes the table
 $MPIRUN "$PARE" run tests/mpi/sweep.lua dir="$T/die" die=true quiet=true </dev/null >"$T/die.out" 2>&1
 rc=$?
 before=$(nrows "$T/die/sw.h5")
 ok "$([ "$rc" -ne 0 ]; echo $?)" "rank 1 exiting mid-sweep ends the job with an error (mpirun exit $rc)"
-ok "$([ "$before" -ge 1 ] && [ "$before" -lt 16 ]; echo $?)" "the file is readable and holds $before of 16 rows (not the lost point)"
+# how many rows rank 0 recorded before mpirun ended it depends on timing (8-15 seen); each is a right one
+rows "$T/die/sw.h5" | grep -v '^pare' >"$T/die.rows"
+printf '%s\n' "$want" >"$T/want.rows"
+ok "$([ "$before" -lt 16 ] && [ -z "$(comm -23 "$T/die.rows" "$T/want.rows")" ]; echo $?)" \
+  "the file is readable and holds $before of 16 rows (not the lost point), each equal to the serial one"
 $MPIRUN "$PARE" run tests/mpi/sweep.lua dir="$T/die" quiet=true </dev/null >"$T/die2.out" 2>&1
 ok "$?" "the rerun exits 0"
 ok "$([ "$(rows "$T/die/sw.h5")" = "$want" ]; echo $?)" "the rerun completes the table: the serial rows, none twice"
