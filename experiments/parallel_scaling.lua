@@ -2,18 +2,20 @@
 -- training of a small encoder and a 40-point sweep, 1 rank against 2 ranks, each rank 1 thread.
 --
 --   pare run experiments/parallel_scaling.lua [steps=30] [batch=128] [d=128] [layers=2] [points=40]
---                                             [point_steps=25] [rounds=2] [mpirun=mpirun]
+--                                             [point_steps=25] [rounds=2] [mpirun=mpirun] [mpi_args="--bind-to core"]
 --
 -- Run it alone (not under mpirun): it starts its own measurements, alternating 1 rank and 2 ranks `rounds`
 -- times (so a change in the machine's load hits both), each as
---   OMP_NUM_THREADS=1 [mpirun -n 2 --bind-to none] pare run parallel_scaling.lua part=dp|sweep ...
+--   OMP_NUM_THREADS=1 [mpirun -n 2 --bind-to core] pare run parallel_scaling.lua part=dp|sweep ...
 -- which record one row each into tables "dp" and "sweep" (the machine's 1-minute load average before and
 -- after beside the numbers). Then it writes "scaling": the 2-rank/1-rank ratio per round and their median,
 -- against the issue's targets (>= 1.8x tokens/s, >= 1.8x faster sweep), and "dp_model", a model of
 -- data-parallel scaling to 8-64 ranks from the measured step time and gradient size (see below).
 -- A rerun records new rounds next to the old ones (round numbers go on), so rounds can be added.
 --
--- Not here yet: tensor and pipeline parallelism (not built), memory per rank.
+-- Memory per rank: "peak_growth_mb", how far a rank's peak resident set rose during its training run (m:train's
+-- peak_growth_bytes), the mean over the ranks.
+-- Not here yet: tensor and pipeline parallelism (not built).
 local pare = require "pare"
 local A = pare.args
 local part = A.part
@@ -45,11 +47,14 @@ if part then
     m:train(task, {steps = 3, batch = batch, lr = 1e-3, warmup = 1}) -- warm-up (allocations, first touch)
     local r = m:train(task, {steps = steps, batch = batch, lr = 1e-3, warmup = 10, seed = 2})
     local ev = m:evaluate(task)
+    -- memory per rank: how far each rank's peak resident set rose during the run (activations of its share,
+    -- gradients, AdamW state, the all-reduce buffer), the mean over the ranks
+    local grow = pare.mpi.allreduce_sum((r.peak_growth_bytes or 0) / 2^20) / ranks
     exp:record("dp", {round = round, ranks = ranks, steps = steps, batch = batch, T = task.T, d = d, layers = layers,
                       seconds = r.seconds, tokens_per_s = steps * batch * task.T / r.seconds,
                       step_ms = 1e3 * r.seconds / steps, comm_ms = 1e3 * r.comm_seconds / steps,
                       wait_ms = 1e3 * r.wait_seconds / steps,
-                      grad_floats = m:info().params, loss = r.loss, accuracy = ev.accuracy,
+                      grad_floats = m:info().params, loss = r.loss, accuracy = ev.accuracy, peak_growth_mb = grow,
                       load_before = load0, load_after = loadavg()})
   elseif part == "sweep" then
     -- a sweep of its own (a fresh file per measurement): `points` small trainings of different seeds
@@ -82,12 +87,15 @@ local repo = package.path:match("^([^;]*)/lua/%?%.lua") or "."
 local exe = A.pare or (repo .. "/" .. (os.getenv("PARE_BUILD") or "build") .. "/pare")
 local function sh(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 local mpirun = A.mpirun or "mpirun"
+-- one core per rank: unbound (--bind-to none) or oversubscribed ranks made OpenMPI's shared-memory all-reduce of
+-- 1.6 MB take 13-16 ms instead of 0.3 ms on this machine (measured; docs/distributed.md)
+local mpi_args = A.mpi_args or "--bind-to core"
 local common = string.format("steps=%d batch=%d d=%d layers=%d points=%d point_steps=%d", steps, batch, d, layers,
                              points, point_steps)
 local function run(ranks, which, round)
   local cmd = string.format("OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive PARE_PROGRESS=0 %s%s run %s part=%s round=%d %s",
-    ranks > 1 and string.format("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 %s -n %d --oversubscribe --bind-to none ",
-                                mpirun, ranks) or "",
+    ranks > 1 and string.format("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 %s -n %d %s ", mpirun, ranks,
+                                mpi_args) or "",
     sh(exe), sh(arg[0]), which, round, common)
   io.stderr:write(string.format("parallel_scaling: round %d, %s on %d rank%s\n", round, which, ranks, ranks > 1 and "s" or ""))
   local ok = os.execute(cmd .. " </dev/null")
@@ -160,8 +168,8 @@ if #one > 0 then
                             bandwidth_GBps = bw / 1e9, latency_us = lat * 1e6})
   end
 end
-exp:print("dp", {columns = {"round", "ranks", "tokens_per_s", "step_ms", "comm_ms", "wait_ms", "loss", "load_before",
-                            "load_after"}})
+exp:print("dp", {columns = {"round", "ranks", "tokens_per_s", "step_ms", "comm_ms", "wait_ms", "peak_growth_mb", "loss",
+                            "load_before", "load_after"}})
 exp:print("sweep", {columns = {"round", "ranks", "points", "seconds", "points_per_s", "load_before", "load_after"}})
 exp:print("scaling")
 exp:print("dp_model")
