@@ -15,6 +15,19 @@ ENGINE_SRC := $(sort $(wildcard src/core/*.c src/kernels/*.c src/graph/*.c src/a
                 src/compress/*.c src/compress/*/*.c src/train/*.c src/data/*.c src/eval/*.c src/io/*.c src/lua/*.c src/text/*.c))
 # generation (issue 12): the KV-cached decoder and the sampling loop
 ENGINE_SRC += $(sort $(wildcard src/gen/*.c))
+# MPI (issue 17), optional: src/dist/mpi.c when OpenMPI's headers are found (pkg-config ompi-c), else
+# src/dist/serial.c, a world of one. PARE_MPI=0 builds without MPI even where it is installed. Only
+# mpi.o sees mpi.h; every binary links the MPI library when it is used (docs/distributed.md).
+PARE_MPI ?= auto
+MPI_FOUND := $(if $(filter 0 no,$(PARE_MPI)),,$(shell pkg-config --exists ompi-c 2>/dev/null && echo yes))
+ifeq ($(MPI_FOUND),yes)
+ENGINE_SRC += src/dist/mpi.c
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c)
+LDLIBS += $(shell pkg-config --libs ompi-c) -lpthread
+$(B)/src/dist/mpi.o: CFLAGS += $(MPI_CFLAGS)
+else
+ENGINE_SRC += src/dist/serial.c
+endif
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)

@@ -5,6 +5,8 @@
 #   check: all + CHECK (make check);  fuzz: build + CHECK (make fuzz)
 #   bench: all, plus BENCH (make bench) — optional: when they cannot be installed (not root, or apt fails) the
 #   install line is printed and the bench runs without them (its PyTorch section records that it was skipped)
+#   MPI (OpenMPI: mpirun and the headers) is optional the same way for build, all, check and bench: installed
+#   as root, else the install line is printed and pare builds without MPI (tests/t_mpi.sh then skips)
 set -u
 BUILD="gcc make pkg-config libdnnl-dev libopenblas-dev liblua5.4-dev libhdf5-dev libgsl-dev libcjson-dev libpng-dev"
 RUN="gnuplot-nox hdf5-tools python3-h5py perl fortunes"
@@ -13,6 +15,8 @@ RUN="gnuplot-nox hdf5-tools python3-h5py perl fortunes"
 CHECK="clang libclang-rt-dev libomp-dev"
 # the PyTorch reference of make bench (bench/torch_ref.py, run with /usr/bin/python3; ~220 packages with its deps)
 BENCH="python3-torch"
+# MPI (issue 17, docs/distributed.md): distributed sweeps and data-parallel training under mpirun
+MPI="openmpi-bin libopenmpi-dev"
 case "${1:-all}" in
   build) want="$BUILD" ;;
   run) want="$RUN" ;;
@@ -21,7 +25,11 @@ case "${1:-all}" in
   *) want="$BUILD $RUN" ;;
 esac
 optional=""
-[ "${1:-all}" = bench ] && optional="$BENCH"
+case "${1:-all}" in
+  bench) optional="$BENCH $MPI" ;;
+  run | fuzz) ;;
+  *) optional="$MPI" ;;
+esac
 is_missing() { ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
 for p in $want; do
@@ -41,7 +49,8 @@ if [ -n "$opt_missing" ]; then
         echo "pare: could not install$opt_missing (see /tmp/pare-apt.log); going on without them" >&2
     fi
   else
-    echo "pare: optional Debian packages missing:$opt_missing (make bench's PyTorch comparison is skipped)" >&2
+    echo "pare: optional Debian packages missing:$opt_missing (without python3-torch make bench's PyTorch comparison is" \
+      "skipped; without OpenMPI pare builds without MPI and its tests skip)" >&2
     echo "pare: install them with:  sudo apt-get install -y --no-install-recommends$opt_missing" >&2
   fi
 fi

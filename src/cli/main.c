@@ -20,6 +20,7 @@
 #include "core/cpu.h"
 #include "core/options.h"
 #include "core/status.h"
+#include "dist/dist.h"
 #include "io/h5table.h"
 #include "io/plot.h"
 #include "io/table_fmt.h"
@@ -303,6 +304,7 @@ static int cmd_info(void)
     printf("lua:      %s\n", LUA_RELEASE);
     printf("hdf5:     %s\n", pare_h5_libversion(buf, sizeof buf));
     printf("gsl:      %s\n", gsl_version);
+    printf("mpi:      %s\n", pare_dist_library());
     const char *gp = pare_gnuplot_version(buf, sizeof buf);
     printf("gnuplot:  %s\n", gp ? gp : "not found (plots are written as .gp/.dat; apt-get install gnuplot-nox to render)");
     return EXIT_OK;
@@ -314,7 +316,12 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "run")) {
         if (argc < 3) return usage_error("run: give a script", NULL);
-        return pare_lua_run_file(argv[2], argc - 3, argv + 3);
+        /* under mpirun: MPI_Init here, MPI_Finalize only after a script that ended well (a failed rank
+         * exits without it, which makes MPI end the whole job instead of leaving the others waiting) */
+        if (pare_dist_init() != PARE_OK) return fail("run");
+        int rc = pare_lua_run_file(argv[2], argc - 3, argv + 3);
+        if (rc == EXIT_OK) pare_dist_finalize();
+        return rc;
     }
     if (!strcmp(cmd, "table")) return cmd_table(argc - 2, argv + 2);
     if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);

@@ -52,6 +52,7 @@
 #include "compress/prune/heads.h"
 #include "core/arena.h"
 #include "core/cpu.h"
+#include "dist/dist.h"
 #include "core/timer.h"
 #include "data/task.h"
 #include "eval/bench.h"
@@ -534,7 +535,7 @@ static int model_train(lua_State *L)
     const pare_distill *dp = !dist_idx || lua_isnoneornil(L, dist_idx) ? NULL : distill_args(L, dist_idx, &dist, terms);
     progress_state ps = {0, isatty(2), 0};
     const char *quiet = getenv("PARE_PROGRESS"); /* PARE_PROGRESS=0: no progress lines (the test runner sets it) */
-    int show = !(quiet && !strcmp(quiet, "0"));
+    int show = !(quiet && !strcmp(quiet, "0")) && !(pare_dist_data_parallel() && pare_dist_rank() > 0); /* one line: rank 0 */
     pare_train_result r;
     /* measured memory of training: how far the process's peak resident set rises above where it starts
      * (activations and their gradients, parameter gradients, optimizer state, attention caches) */
@@ -548,6 +549,9 @@ static int model_train(lua_State *L)
     lua_pushinteger(L, r.steps), lua_setfield(L, -2, "steps");
     lua_pushnumber(L, r.final_loss), lua_setfield(L, -2, "loss");
     lua_pushnumber(L, r.seconds), lua_setfield(L, -2, "seconds");
+    lua_pushinteger(L, r.ranks), lua_setfield(L, -2, "ranks"); /* data-parallel under mpirun (docs/distributed.md) */
+    lua_pushnumber(L, r.comm_seconds), lua_setfield(L, -2, "comm_seconds");
+    lua_pushnumber(L, r.wait_seconds), lua_setfield(L, -2, "wait_seconds");
     if (pare_model_regression_target(m->m) >= 0) lua_pushnumber(L, r.best_eval_pearson), lua_setfield(L, -2, "best_eval_pearson");
     else lua_pushnumber(L, r.best_eval_accuracy), lua_setfield(L, -2, "best_eval_accuracy");
     if (reset && rss0 > 0 && hwm >= rss0) lua_pushinteger(L, hwm - rss0), lua_setfield(L, -2, "peak_growth_bytes");
@@ -1548,6 +1552,9 @@ static int model_save(lua_State *L)
 {
     lmodel *lm = check_model(L, 1);
     const char *path = luaL_checkstring(L, 2);
+    /* under mpirun every rank holds the same data-parallel model: rank 0 writes it, once
+     * (inside a distributed sweep's point, local mode, each rank saves its own) */
+    if (pare_dist_data_parallel() && pare_dist_rank() > 0) return 0;
     pare_status st = pare_model_save(lm->m, path);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
     return 0;

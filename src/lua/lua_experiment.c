@@ -6,6 +6,10 @@
  * fields exp.name / path / plots_dir / closed, and the provenance attributes written when a file is
  * opened (date, script and its SHA-256, params, version, git commit, CPU, kernels, host).
  *
+ * Under mpirun (more than one rank, src/dist/dist.h) rank 0 is the one writer: pare.experiment is a
+ * collective there (rank 0 opens the file, then the others open it read-only as followers, whose
+ * writing methods and exp:print / exp:plot do nothing, since every rank runs the same script).
+ *
  * Does not: print or plot (exp:print is in lua_tablefmt.c, exp:plot in lua_plot.c; both are listed
  * in the method table here), or touch HDF5 directly (src/io/h5table.c does).
  *
@@ -24,6 +28,7 @@
 #include <unistd.h>
 
 #include "core/cpu.h"
+#include "dist/dist.h"
 #include "io/h5table.h"
 #include "io/sha256.h"
 #include "io/version.h"
@@ -48,6 +53,12 @@ pare_exp *pare_lua_check_exp(lua_State *L, int idx)
 {
     pare_exp *e = luaL_checkudata(L, idx, EXP_MT);
     if (!e->f) pare_lua_error(L, "experiment '%s' is closed", e->name);
+    if (e->follower) { /* rank 0 replaces the file after every row: read the newest one */
+        pare_h5_close(e->f);
+        e->f = NULL;
+        pare_status s = pare_h5_open(&e->f, e->path, PARE_H5_READ);
+        if (s != PARE_OK) pare_lua_status_error(L, s);
+    }
     return e;
 }
 
@@ -676,6 +687,16 @@ int pare_lua_experiment(lua_State *L)
     if (snprintf(e->path, sizeof e->path, "%s/%s.h5", dir, name) >= (int)sizeof e->path ||
         snprintf(e->plots, sizeof e->plots, "%s", plots) >= (int)sizeof e->plots)
         return pare_lua_error(L, "pare.experiment: path too long");
+    /* under mpirun: rank 0 opens (and creates) the file first, the others follow it read-only */
+    int collective = pare_dist_size() > 1 && !pare_dist_local();
+    if (collective && pare_dist_rank() > 0) {
+        pare_status s = pare_dist_barrier();
+        if (s == PARE_OK) s = pare_h5_open(&e->f, e->path, PARE_H5_READ);
+        if (s != PARE_OK) return pare_lua_status_error(L, s);
+        e->follower = 1;
+        lua_settop(L, exp_idx);
+        return 1;
+    }
     struct stat st;
     int created = fresh || stat(e->path, &st) != 0;
     pare_status s = pare_h5_open(&e->f, e->path, fresh ? PARE_H5_FRESH : PARE_H5_APPEND);
@@ -693,8 +714,17 @@ int pare_lua_experiment(lua_State *L)
         set_attr_value(L, e->f, "seed", lua_gettop(L));
     }
     lua_settop(L, exp_idx);
+    if (collective && (s = pare_dist_barrier()) != PARE_OK) return pare_lua_status_error(L, s);
     return 1;
 }
+
+/* A follower's writing methods: nothing (rank 0 does it); exp:attr(k) still reads. */
+static int l_follower_noop(lua_State *L)
+{
+    (void)L;
+    return 0;
+}
+static int l_follower_attr(lua_State *L) { return lua_gettop(L) >= 3 ? 0 : l_exp_attr(L); }
 
 /* exp.name, exp.path, exp.plots_dir, then methods */
 static int l_exp_index(lua_State *L)
@@ -705,6 +735,12 @@ static int l_exp_index(lua_State *L)
     else if (!strcmp(k, "path")) lua_pushstring(L, e->path);
     else if (!strcmp(k, "plots_dir")) lua_pushstring(L, e->plots);
     else if (!strcmp(k, "closed")) lua_pushboolean(L, e->f == NULL);
+    else if (!strcmp(k, "follower")) lua_pushboolean(L, e->follower);
+    else if (e->follower && (!strcmp(k, "record") || !strcmp(k, "table") || !strcmp(k, "drop") || !strcmp(k, "set_seed") ||
+                             !strcmp(k, "plot") || !strcmp(k, "print")))
+        lua_pushcfunction(L, l_follower_noop);
+    else if (e->follower && !strcmp(k, "attr"))
+        lua_pushcfunction(L, l_follower_attr);
     else {
         luaL_getmetatable(L, EXP_MT);
         lua_getfield(L, -1, "__methods");

@@ -272,6 +272,8 @@ int luaopen_pare(lua_State *L)
     luaL_newlib(L, pare_funcs);
     pare_lua_push_stats(L);
     lua_setfield(L, -2, "stats");
+    pare_lua_push_mpi(L);
+    lua_setfield(L, -2, "mpi");
     lua_pushstring(L, pare_version());
     lua_setfield(L, -2, "version");
     lua_pushstring(L, pare_git_commit());

@@ -55,6 +55,8 @@ typedef struct pare_exp {
     char path[PARE_PATH_MAX];
     char plots[PARE_PATH_MAX];
     exp_schema *schemas;
+    int follower; /* under mpirun, ranks > 0: the file opened read-only and reopened before each use, the
+                     writing methods no-ops (rank 0 writes; docs/distributed.md) */
 } pare_exp;
 
 /* Register the EXP_MT metatable and its methods (called once by luaopen_pare). */
@@ -73,6 +75,7 @@ int pare_lua_plot(lua_State *L);        /* pare.plot (lua_plot.c) */
 int pare_lua_render(lua_State *L);      /* pare.render (lua_plot.c) */
 int pare_lua_exp_plot(lua_State *L);    /* exp:plot (lua_plot.c) */
 void pare_lua_push_stats(lua_State *L); /* pushes the pare.stats table (lua_stats.c) */
+void pare_lua_push_mpi(lua_State *L);   /* pushes the pare.mpi table (lua_dist.c) */
 void pare_lua_gp_register(lua_State *L); /* adds gp and ei to the table on top of the stack (lua_gp.c) */
 
 /* ---- small shared helpers ---- */

@@ -1,5 +1,5 @@
-/* loop.c — the training loop (with a teacher's extra loss terms: distill.c), the evaluation loop and
- * capture of named values over a data set. */
+/* loop.c — the training loop (with a teacher's extra loss terms: distill.c; data-parallel under mpirun:
+ * dp.c), the evaluation loop and capture of named values over a data set. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,12 +153,16 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
     pare_exec *x = NULL;
     batch_buf bb = {0};
     distill_run dr = {0};
+    dp_run dpr = {0};
     float *ring = NULL; /* (window, nterms) the loss terms of the last window steps */
     pare_status st = d ? pare_distill_begin(&dr, m, d, B, train->T, (uint64_t)pare_opt_num(o, "seed")) : PARE_OK;
     /* before the executor: a hook may add parameters and transforms (a pruning schedule's masks) */
     if (st == PARE_OK && h && h->begin) st = h->begin(h->ud, m, steps);
     if (st == PARE_OK) st = pare_model_alloc_grads(m);
-    if (st == PARE_OK) st = pare_exec_new_src(&x, m, B, train->T, train->src_tokens ? train->S : m->src_max_T, PARE_EXEC_TRAIN, NULL, 0);
+    /* under mpirun: this rank's rows [lo, hi) of every batch of B (hi - lo = B with one process) */
+    if (st == PARE_OK) st = pare_dp_begin(&dpr, m, B, d != NULL, h != NULL);
+    int64_t Bl = dpr.hi - dpr.lo;
+    if (st == PARE_OK) st = pare_exec_new_src(&x, m, Bl, train->T, train->src_tokens ? train->S : m->src_max_T, PARE_EXEC_TRAIN, NULL, 0);
     if (st != PARE_OK) goto done;
     if ((st = pare_batch_alloc(&bb, B, train->T)) != PARE_OK) goto done;
     /* the loss terms early and late (pare_train_term): the first window summed, the last window in a ring */
@@ -178,13 +182,14 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
     }
     pare_rng rng;
     pare_rng_seed(&rng, (uint64_t)pare_opt_num(o, "seed"));
-    x->rng = pare_rng_split(&rng, 0xd80);
+    x->rng = pare_rng_split(&rng, 0xd80 + (uint64_t)dpr.rank); /* rank 0 (one process): 0xd80 as always */
 
     int64_t t0 = pare_now_ns();
     double ema = 0;
     for (int64_t s = 0; s < steps; s++) {
         for (int64_t b = 0; b < B; b++) bb.idx[b] = (int64_t)pare_rng_below(&rng, (uint64_t)train->n);
-        if ((st = pare_batch_bind(&bb, x, train, B)) != PARE_OK) goto done;
+        if (dpr.lo) memmove(bb.idx, bb.idx + dpr.lo, (size_t)Bl * sizeof *bb.idx); /* this rank's share */
+        if ((st = pare_batch_bind(&bb, x, train, Bl)) != PARE_OK) goto done;
         if (d && (st = pare_distill_step(&dr, x, bb.tokens, bb.lengths, train->types ? bb.types : NULL,
                                          train->src_tokens ? bb.src_tokens : NULL, bb.src_lengths)) != PARE_OK)
             goto done;
@@ -203,24 +208,27 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
                                loss, (long long)s, (double)lr);
             goto done;
         }
-        if (nt > 0) {
-            pare_exec_loss_terms(x, lt, nt);
-            for (int k = 0; k < nt; k++) {
-                if (s < win) first_sum[k] += lt[k].value;
-                ring[(s % win) * nt + k] = lt[k].value;
-            }
-        }
+        float loss = x->loss, tv[PARE_TRAIN_MAX_TERMS];
+        if (nt > 0) pare_exec_loss_terms(x, lt, nt);
+        for (int k = 0; k < nt; k++) tv[k] = lt[k].value;
         pare_model_zero_grad(m);
         if ((st = pare_exec_backward(x)) != PARE_OK) goto done;
         float extra = 0;
         if (h && h->after_backward && (st = h->after_backward(h->ud, m, s, &extra)) != PARE_OK) goto done;
+        /* data-parallel: gradients, loss and terms become the global batch's, the same on every rank */
+        if (dpr.on && (st = pare_dp_allreduce(&dpr, m, &loss, tv, nt, pare_dp_rows(m, bb.labels, Bl, train->T))) != PARE_OK)
+            goto done;
+        for (int k = 0; k < nt; k++) {
+            if (s < win) first_sum[k] += tv[k];
+            ring[(s % win) * nt + k] = tv[k];
+        }
         pare_clip_grad_norm(m, clip);
         float lr_s = pare_lr_at(s, steps, warmup, lr, minr);
         pare_adamw_step(m, lr_s, b1, b2, eps, wd, s + 1);
         /* bf16 weights (and oneDNN's packed copies) rounded again from the updated f32 masters */
         if ((st = pare_model_refresh_formats(m)) != PARE_OK) goto done;
         if (h && h->after_step && (st = h->after_step(h->ud, m, s)) != PARE_OK) goto done;
-        ema = s == 0 ? x->loss + extra : 0.95 * ema + 0.05 * (x->loss + extra);
+        ema = s == 0 ? loss + extra : 0.95 * ema + 0.05 * (loss + extra);
         out->steps = s + 1;
         out->final_loss = (float)ema;
 
@@ -250,6 +258,7 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
         if (stop) break;
     }
     out->seconds = (double)(pare_now_ns() - t0) * 1e-9;
+    out->ranks = dpr.on ? dpr.size : 1, out->comm_seconds = dpr.comm_s, out->wait_seconds = dpr.wait_s;
     if (out->steps > 0) {
         int64_t n = out->steps < win ? out->steps : win; /* slots 0..n of the ring hold the last n steps */
         for (int k = 0; k < nt; k++) {
@@ -264,6 +273,7 @@ done:
     pare_batch_free(&bb);
     pare_exec_free(x);
     pare_distill_end(&dr, m);
+    pare_dp_end(&dpr);
     return st;
 }
 

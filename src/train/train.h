@@ -46,6 +46,9 @@ typedef struct pare_train_result {
     double seconds;
     double best_eval_accuracy; /* -1 if never evaluated (always, for a regression model) */
     double best_eval_pearson;  /* regression model: the best evaluation's Pearson correlation, NAN if never */
+    int ranks;                 /* processes the batches were split over (data-parallel under mpirun), else 1 */
+    double comm_seconds;       /* of seconds, those in the gradient all-reduce (0 with one process) */
+    double wait_seconds;       /* and those waiting for the slowest rank before it */
     int nterms;                /* loss terms of the run (terms[0..nterms)), in graph order */
     int64_t window;            /* steps averaged in first / last */
     pare_train_term terms[PARE_TRAIN_MAX_TERMS];

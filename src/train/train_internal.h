@@ -49,4 +49,25 @@ void pare_distill_attach(distill_run *r, pare_model *m);
 /* Cut the terms off and restore the cross-entropy's weight; safe after a failed begin or twice. */
 void pare_distill_end(distill_run *r, pare_model *m);
 
+/* ---- data-parallel training (dp.c): under mpirun each rank runs rows [lo, hi) of every global batch and the
+ * gradients are summed over the ranks, weighted by each rank's share of the loss's rows ---- */
+typedef struct dp_run {
+    int on, rank, size;
+    int64_t lo, hi;        /* this rank's rows of a global batch of B: B·rank/size .. B·(rank+1)/size */
+    float *flat;           /* (nflat) every trainable gradient, then the loss, the terms, the row count */
+    int64_t nflat, ngrad;
+    double comm_s;         /* seconds in MPI_Allreduce (with the packing), summed over the run */
+    double wait_s;         /* seconds waiting for the slowest rank (a barrier before the all-reduce) */
+} dp_run;
+/* Off (r->on = 0, lo = 0, hi = B) unless pare_dist_data_parallel(); refuses what it cannot split: a batch
+ * smaller than the ranks, distillation, hooks (pruning schedules). After pare_model_alloc_grads. */
+pare_status pare_dp_begin(dp_run *r, pare_model *m, int64_t B, int distill, int hooks);
+/* The rows of the loss on this rank's share (x bound to it; labels as bound): sequences, or an LM's tokens
+ * with a target. */
+int64_t pare_dp_rows(const pare_model *m, const int32_t *labels, int64_t B, int64_t T);
+/* After backward: every gradient, *loss and terms[0..nt) become the means over the global batch
+ * (Σ_r rows_r · value_r / Σ_r rows_r), the same on every rank. */
+pare_status pare_dp_allreduce(dp_run *r, pare_model *m, float *loss, float *terms, int nt, int64_t rows);
+void pare_dp_end(dp_run *r);
+
 #endif

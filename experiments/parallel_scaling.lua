@@ -1,0 +1,175 @@
+-- parallel_scaling.lua — what MPI buys on this machine (issue 17, docs/distributed.md): data-parallel
+-- training of a small encoder and a 40-point sweep, 1 rank against 2 ranks, each rank 1 thread.
+--
+--   pare run experiments/parallel_scaling.lua [steps=30] [batch=128] [d=128] [layers=2] [points=40]
+--                                             [point_steps=25] [rounds=2] [mpirun=mpirun] [mpi_args="--bind-to core"]
+--
+-- Run it alone (not under mpirun): it starts its own measurements, alternating 1 rank and 2 ranks `rounds`
+-- times (so a change in the machine's load hits both), each as
+--   OMP_NUM_THREADS=1 [mpirun -n 2 --bind-to core] pare run parallel_scaling.lua part=dp|sweep ...
+-- which record one row each into tables "dp" and "sweep" (the machine's 1-minute load average before and
+-- after beside the numbers). Then it writes "scaling": the 2-rank/1-rank ratio per round and their median,
+-- against the issue's targets (>= 1.8x tokens/s, >= 1.8x faster sweep), and "dp_model", a model of
+-- data-parallel scaling to 8-64 ranks from the measured step time and gradient size (see below).
+-- A rerun records new rounds next to the old ones (round numbers go on), so rounds can be added.
+--
+-- Memory per rank: "peak_growth_mb", how far a rank's peak resident set rose during its training run (m:train's
+-- peak_growth_bytes), the mean over the ranks.
+-- Not here yet: tensor and pipeline parallelism (not built).
+local pare = require "pare"
+local A = pare.args
+local part = A.part
+local steps, batch, d, layers = A.steps or 30, A.batch or 128, A.d or 128, A.layers or 2
+local points, point_steps = A.points or 40, A.point_steps or 25
+
+local function loadavg()
+  local f = io.open("/proc/loadavg")
+  if not f then return 0 / 0 end
+  local v = tonumber(f:read("l"):match("^(%S+)"))
+  f:close()
+  return v
+end
+
+local function encoder(task, seed)
+  return pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = d, heads = 4, layers = layers,
+                    seed = seed}
+end
+
+-- ---- a measurement, run by the parent below (alone, or under mpirun) ----
+if part then
+  pare.set_threads(1)
+  local exp = pare.experiment("parallel_scaling")
+  local ranks, round = pare.mpi.size(), A.round or 1
+  local load0 = loadavg()
+  if part == "dp" then
+    local task = pare.task("recall", {seed = 1})
+    local m = encoder(task, 1)
+    m:train(task, {steps = 3, batch = batch, lr = 1e-3, warmup = 1}) -- warm-up (allocations, first touch)
+    local r = m:train(task, {steps = steps, batch = batch, lr = 1e-3, warmup = 10, seed = 2})
+    local ev = m:evaluate(task)
+    -- memory per rank: how far each rank's peak resident set rose during the run (activations of its share,
+    -- gradients, AdamW state, the all-reduce buffer), the mean over the ranks
+    local grow = pare.mpi.allreduce_sum((r.peak_growth_bytes or 0) / 2^20) / ranks
+    exp:record("dp", {round = round, ranks = ranks, steps = steps, batch = batch, T = task.T, d = d, layers = layers,
+                      seconds = r.seconds, tokens_per_s = steps * batch * task.T / r.seconds,
+                      step_ms = 1e3 * r.seconds / steps, comm_ms = 1e3 * r.comm_seconds / steps,
+                      wait_ms = 1e3 * r.wait_seconds / steps,
+                      grad_floats = m:info().params, loss = r.loss, accuracy = ev.accuracy, peak_growth_mb = grow,
+                      load_before = load0, load_after = loadavg()})
+  elseif part == "sweep" then
+    -- a sweep of its own (a fresh file per measurement): `points` small trainings of different seeds
+    local task = pare.task("recall", {seed = 1})
+    local sx = pare.experiment("parallel_scaling_sweep" .. ranks, {fresh = true})
+    local seeds = {}
+    for i = 1, points do seeds[i] = i end
+    local t0 = pare.clock()
+    local ran = pare.sweep(sx, "points", {seed = seeds}, function(p)
+      local m = pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = 64, heads = 4, layers = 1,
+                           seed = p.seed}
+      local r = m:train(task, {steps = point_steps, batch = 16, lr = 2e-3, warmup = 5, seed = p.seed})
+      return {loss = r.loss}
+    end, {quiet = true})
+    local wall = pare.clock() - t0
+    sx:close()
+    exp:record("sweep", {round = round, ranks = ranks, points = ran, point_steps = point_steps, seconds = wall,
+                         points_per_s = ran / wall, load_before = load0, load_after = loadavg()})
+  else
+    error("part must be dp or sweep")
+  end
+  return
+end
+
+-- ---- the parent: alternate 1 and 2 ranks, then the ratios ----
+if pare.mpi.active() then error("parallel_scaling.lua starts mpirun itself: run it alone (pare run ...)") end
+-- the pare that runs this script: <repo>/<PARE_BUILD or build>/pare, the repo from package.path (pare run puts
+-- <repo>/lua first); pare=PATH overrides
+local repo = package.path:match("^([^;]*)/lua/%?%.lua") or "."
+local exe = A.pare or (repo .. "/" .. (os.getenv("PARE_BUILD") or "build") .. "/pare")
+local function sh(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local mpirun = A.mpirun or "mpirun"
+-- one core per rank: unbound (--bind-to none) or oversubscribed ranks made OpenMPI's shared-memory all-reduce of
+-- 1.6 MB take 13-16 ms instead of 0.3 ms on this machine (measured; docs/distributed.md)
+local mpi_args = A.mpi_args or "--bind-to core"
+local common = string.format("steps=%d batch=%d d=%d layers=%d points=%d point_steps=%d", steps, batch, d, layers,
+                             points, point_steps)
+local function run(ranks, which, round)
+  local cmd = string.format("OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive PARE_PROGRESS=0 %s%s run %s part=%s round=%d %s",
+    ranks > 1 and string.format("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 %s -n %d %s ", mpirun, ranks,
+                                mpi_args) or "",
+    sh(exe), sh(arg[0]), which, round, common)
+  io.stderr:write(string.format("parallel_scaling: round %d, %s on %d rank%s\n", round, which, ranks, ranks > 1 and "s" or ""))
+  local ok = os.execute(cmd .. " </dev/null")
+  if not ok then error("parallel_scaling: failed: " .. cmd) end
+end
+
+local function last_round()
+  local exp = pare.experiment("parallel_scaling")
+  local n = 0
+  for _, t in ipairs({"dp", "sweep"}) do
+    for _, r in ipairs(exp:rows(t)) do if r.round > n then n = r.round end end
+  end
+  exp:close()
+  return n
+end
+local first = last_round() + 1
+for round = first, first + (A.rounds or 2) - 1 do
+  for _, which in ipairs({"dp", "sweep"}) do
+    local order = round % 2 == 1 and {1, 2} or {2, 1} -- alternate which goes first
+    for _, ranks in ipairs(order) do run(ranks, which, round) end
+  end
+end
+
+local exp = pare.experiment("parallel_scaling")
+exp:drop("scaling")
+exp:table("scaling", {"what", "round", "ratio", "target", "met", "load", units = {load = "1-min load avg"}})
+local summary = {}
+for _, spec in ipairs({{"dp", "tokens_per_s", "dp tokens/s, 2 ranks / 1 rank"}, {"sweep", "points_per_s", "sweep speed, 2 ranks / 1 rank"}}) do
+  local t, col, what = spec[1], spec[2], spec[3]
+  local by = {}
+  for _, r in ipairs(exp:rows(t)) do
+    by[r.round] = by[r.round] or {}
+    by[r.round][r.ranks] = r
+  end
+  local ratios = {}
+  for round, rr in pairs(by) do
+    if rr[1] and rr[2] then
+      local ratio = rr[2][col] / rr[1][col]
+      ratios[#ratios + 1] = ratio
+      local load = math.max(rr[1].load_before, rr[1].load_after, rr[2].load_before, rr[2].load_after)
+      exp:record("scaling", {what = what, round = round, ratio = ratio, target = 1.8, met = ratio >= 1.8, load = load})
+    end
+  end
+  local med = pare.stats.median(ratios)
+  exp:record("scaling", {what = what .. " (median)", round = 0, ratio = med, target = 1.8, met = med >= 1.8,
+                         load = loadavg()})
+  summary[t] = by
+end
+
+-- A model of data-parallel scaling to 8-64 ranks (not a measurement): a step on N ranks takes
+--   t(N) = t_compute · (1/N) + t_allreduce(N),  t_allreduce = 2(N-1)/N · bytes / bandwidth + 2(N-1) · latency
+-- (a ring all-reduce, Patarasuk & Yuan 2009) with t_compute the measured 1-rank step, bytes the gradient in
+-- float32, and a cluster network of 10 Gbit/s (1.25 GB/s) and 20 us per message: both assumptions, columns
+-- of the table. The per-rank batch shrinks with N (B/N rows), so a real step also loses kernel efficiency,
+-- which this model ignores (an upper bound on the speed-up).
+exp:drop("dp_model")
+exp:table("dp_model", {"ranks", "speedup", "efficiency", "step_ms", "allreduce_ms", "bandwidth_GBps", "latency_us",
+                       units = {step_ms = "ms", allreduce_ms = "ms"}})
+local one, grad_floats = {}, nil
+for _, rr in pairs(summary.dp or {}) do
+  if rr[1] then one[#one + 1] = rr[1].step_ms; grad_floats = rr[1].grad_floats end
+end
+if #one > 0 then
+  local t1 = pare.stats.median(one)
+  local bytes, bw, lat = 4 * grad_floats, 1.25e9, 20e-6
+  for _, n in ipairs({1, 2, 4, 8, 16, 32, 64}) do
+    local ar = n > 1 and (2 * (n - 1) / n * bytes / bw + 2 * (n - 1) * lat) * 1e3 or 0.0
+    local tn = t1 / n + ar
+    exp:record("dp_model", {ranks = n, speedup = t1 / tn, efficiency = t1 / tn / n, step_ms = tn, allreduce_ms = ar,
+                            bandwidth_GBps = bw / 1e9, latency_us = lat * 1e6})
+  end
+end
+exp:print("dp", {columns = {"round", "ranks", "tokens_per_s", "step_ms", "comm_ms", "wait_ms", "peak_growth_mb", "loss",
+                            "load_before", "load_after"}})
+exp:print("sweep", {columns = {"round", "ranks", "points", "seconds", "points_per_s", "load_before", "load_after"}})
+exp:print("scaling")
+exp:print("dp_model")
