@@ -741,6 +741,30 @@ static int fast_vs_ref_all(const int64_t (*shapes)[3], size_t nshapes)
     return fails;
 }
 
+/* -128 weights at the worst case (test_minus128_worst) on the kernels of check_without_vnni: fast == ref. */
+static int minus128_fails(void)
+{
+    const int64_t M = 2, N = 2, K = 65793;
+    int fails = 0;
+    int8_t *q = xalloc((size_t)(N * K));
+    memset(q, 0x80, (size_t)(N * K));
+    float sc[2] = {1.0f, 0.5f}, *x = xalloc((size_t)(M * K) * 4), y[4], yr[4];
+    for (int64_t i = 0; i < M * K; i++) x[i] = i < K ? 1.0f : -1.0f;
+    pare_i8_weight w;
+    fails += pare_i8_weight_from_int(&w, q, sc, N, K) != PARE_OK;
+    for (int sym = 1; sym >= 0; sym--) {
+        pare_i8_act a = {.mode = PARE_ACT_DYN_TENSOR, .symmetric = sym};
+        void *ws = xalloc(pare_linear_i8_act_workspace(M, N, K, &a));
+        fails += pare_linear_i8_act(y, x, &w, NULL, NULL, M, &a, ws, NULL) != PARE_OK;
+        pare_linear_i8_act_ref(yr, x, &w, NULL, NULL, M, &a, NULL);
+        fails += !bits_equal(y, yr, M * N, NULL);
+        free(ws);
+    }
+    pare_i8_weight_free(&w);
+    free(q), free(x);
+    return fails;
+}
+
 static int check_without_vnni(void)
 {
     int fails = 0;
@@ -750,9 +774,11 @@ static int check_without_vnni(void)
     pare_rng_seed(&g_rng, 11);
     static const int64_t shapes[][3] = {{1, 5, 67}, {7, 33, 67}, {64, 48, 200}, {2, 3, 70001}};
     fails += fast_vs_ref_all(shapes, 4);
+    fails += minus128_fails();
     /* and the plain C GEMM kernel, as on a CPU without AVX2 */
     ((pare_cpu *)pare_cpu_get())->avx2 = 0;
     fails += fast_vs_ref_all(shapes + 1, 2);
+    fails += minus128_fails();
     return fails > 255 ? 255 : fails;
 }
 
@@ -767,8 +793,8 @@ int main(void)
     tap_plan_lazy();
     ok(waited && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0,
        "without VNNI (oneDNN limited to avx2, portable row kernels; then the plain C gemm): every mode sym/asym with "
-       "and "
-       "without LLM.int8, K = 67…70001, and int8 attention, fast == ref (child exit %d)",
+       "and without LLM.int8, K = 67…70001, weights of -128 at K = 65793, and int8 attention, fast == ref (child "
+       "exit %d)",
        waited && WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
     pare_rng_seed(&g_rng, 20240917);
     diag("int8 path for K=768 on this machine: %s", pare_i8_path_name(pare_linear_i8_path(768)));
