@@ -65,6 +65,18 @@ tap.ok(frac > 0 and frac < 0.2, string.format("LLM.int8 ran a few features in f3
 local none = big:apply("llm_int8", {threshold = 1e9})
 tap.ok(fid(none, big:apply("dynamic_int8")).max_abs_err == 0, "LLM.int8 with a huge threshold is plain per-token int8")
 
+-- dynamic_int8 scheme = "torch": PyTorch quantize_dynamic's parameters on the int8 kernel (the parameters and a
+-- Linear's outputs are checked against torch itself in tests/test_torch_quant.c)
+local tq = m:apply("dynamic_int8", {scheme = "torch"})
+local tr = tq:quant_report()
+local tcos = cos(tq)
+tap.diag(string.format("logit cosine vs f32: scheme=torch %.5f, pare's default %.5f", tcos, tok_clean))
+tap.ok(tr[1].format == "int8" and tr[1].kernel:find("w/torch a/tensor asym torch", 1, true) and not tq:info().simulated,
+       "scheme=torch runs on the int8 kernel, labelled: " .. tostring(tr[1].kernel))
+tap.ok(tcos > 0.99, string.format("scheme=torch stays close to f32 (logit cosine %.5f)", tcos))
+tap.like(err(function() m:apply("dynamic_int8", {scheme = "torch", acts = "token"}) end), 'scheme="torch" fixes acts',
+         "scheme=torch refuses an activation granularity of its own")
+
 -- static int8: every calibration method runs on the real kernel and stays close
 for _, meth in ipairs{"minmax", "percentile", "kl", "mse"} do
   local s = m:apply("static_int8", with(CAL, {method = meth}))

@@ -7,7 +7,8 @@
  *   |y_q − y| <= (s_x/2)·||W_n||_1 + (s_w[n]/2)·(||x_m||_1 + K·s_x/2)   (+ float rounding)
  * DYN_TOKEN symmetric equals pare_linear_i8_dynamic bit for bit; static saturation clamps (x and x clamped
  * to the representable range give the same bits); asymmetric beats symmetric in mean error on a post-GELU
- * input; per-tensor weights have one scale; pare_i8_weight_from_int round-trips; a large K (70001) runs
+ * input; per-tensor weights have one scale; pare_i8_weight_from_int round-trips and accepts -128 (exact
+ * at the worst case K = 65793 and one past it); a large K (70001) runs
  * the s8 path with the int64 correction; y == x; argument and NaN errors.
  * LLM.int8(): with the threshold above every |x| it equals DYN_TOKEN exactly with n_outliers = 0; with
  * columns multiplied by 50 it reports them and cuts the error vs f32 several-fold; fast vs ref.
@@ -251,6 +252,39 @@ static void test_tensor_weights(void)
     free(W), free(x), free(y), free(yr), free(yf);
 }
 
+/* Weights of -128 at the u8s8 bound K = 65793 (and one past it, the s8 path): every weight -128 and every
+ * activation at its largest code (byte 255 on the u8 path), so |Σ byte·q| = 255·128·K is the worst case
+ * (2147450880 <= 2^31 − 1); fast == reference (int64 sums) bit for bit, and == the exact value. */
+static void test_minus128_worst(void)
+{
+    const int64_t M = 2, N = 2;
+    for (int64_t K = 65793; K <= 65794; K++) {
+        int8_t *q = xalloc((size_t)(N * K));
+        memset(q, 0x80, (size_t)(N * K));
+        float sc[2] = {1.0f, 0.5f}, *x = xalloc((size_t)(M * K) * 4), y[4], yr[4];
+        for (int64_t i = 0; i < M * K; i++) x[i] = i < K ? 1.0f : -1.0f; /* row 0 all +1, row 1 all -1 */
+        pare_i8_weight w;
+        pare_status st = pare_i8_weight_from_int(&w, q, sc, N, K);
+        for (int sym = 1; sym >= 0 && st == PARE_OK; sym--) {
+            pare_i8_act a = {.mode = PARE_ACT_DYN_TOKEN, .symmetric = sym};
+            void *ws = xalloc(pare_linear_i8_act_workspace(M, N, K, &a));
+            pare_status s2 = pare_linear_i8_act(y, x, &w, NULL, NULL, M, &a, ws, NULL);
+            pare_linear_i8_act_ref(yr, x, &w, NULL, NULL, M, &a, NULL);
+            /* exact: x = ±1 is code ±127 (sym) or ±255/∓0 (asym, per row: scale 1/255, z 0 or 255) */
+            double e0 = -128.0 * (double)K; /* row 0: Σ 1·(-128)·sx·sw = -128·K·1 (either scheme) */
+            ok(s2 == PARE_OK && bits_equal(y, yr, M * N, NULL) && fabs(y[0] - e0) <= 1e-6 * fabs(e0) &&
+                   fabs(y[1] - e0 * 0.5) <= 1e-6 * fabs(e0) && fabs(y[2] + e0) <= 1e-6 * fabs(e0),
+               "q = -128 everywhere, K=%lld (%s path), %s: fast == ref, y = %.1f %.1f %.1f (exact %.1f)",
+               (long long)K, pare_i8_path_name(pare_linear_i8_path(K)), sym ? "symmetric" : "asymmetric",
+               (double)y[0], (double)y[1], (double)y[2], e0);
+            free(ws);
+        }
+        ok(st == PARE_OK, "q = -128 everywhere accepted at K=%lld %s", (long long)K, st ? pare_errmsg() : "");
+        pare_i8_weight_free(&w);
+        free(q), free(x);
+    }
+}
+
 static void test_from_int(void)
 {
     const int64_t M = 9, N = 24, K = 77;
@@ -276,8 +310,10 @@ static void test_from_int(void)
     memcpy(q, w.q, (size_t)(N * K));
     q[3 * K + 4] = -128;
     st = pare_i8_weight_from_int(&w2, q, w.scale, N, K);
-    ok(st == PARE_EINVAL && strstr(pare_errmsg(), "q[3,4]") && !w2.q, "from_int: -128 rejected naming it: %s",
-       pare_errmsg());
+    ok(st == PARE_OK && w2.q[3 * K + 4] == -128 && w2.colsum[3] == w.colsum[3] - 128 - w.q[3 * K + 4],
+       "from_int: -128 accepted (PyTorch's qint8 range), colsum follows %s", st ? pare_errmsg() : "");
+    pare_i8_weight_free(&w2);
+    test_minus128_worst();
     float *sc = copy_f(w.scale, N);
     sc[2] = -1;
     ok(pare_i8_weight_from_int(&w2, w.q, sc, N, K) == PARE_EINVAL && strstr(pare_errmsg(), "scale[2]"),
@@ -705,6 +741,30 @@ static int fast_vs_ref_all(const int64_t (*shapes)[3], size_t nshapes)
     return fails;
 }
 
+/* -128 weights at the worst case (test_minus128_worst) on the kernels of check_without_vnni: fast == ref. */
+static int minus128_fails(void)
+{
+    const int64_t M = 2, N = 2, K = 65793;
+    int fails = 0;
+    int8_t *q = xalloc((size_t)(N * K));
+    memset(q, 0x80, (size_t)(N * K));
+    float sc[2] = {1.0f, 0.5f}, *x = xalloc((size_t)(M * K) * 4), y[4], yr[4];
+    for (int64_t i = 0; i < M * K; i++) x[i] = i < K ? 1.0f : -1.0f;
+    pare_i8_weight w;
+    fails += pare_i8_weight_from_int(&w, q, sc, N, K) != PARE_OK;
+    for (int sym = 1; sym >= 0; sym--) {
+        pare_i8_act a = {.mode = PARE_ACT_DYN_TENSOR, .symmetric = sym};
+        void *ws = xalloc(pare_linear_i8_act_workspace(M, N, K, &a));
+        fails += pare_linear_i8_act(y, x, &w, NULL, NULL, M, &a, ws, NULL) != PARE_OK;
+        pare_linear_i8_act_ref(yr, x, &w, NULL, NULL, M, &a, NULL);
+        fails += !bits_equal(y, yr, M * N, NULL);
+        free(ws);
+    }
+    pare_i8_weight_free(&w);
+    free(q), free(x);
+    return fails;
+}
+
 static int check_without_vnni(void)
 {
     int fails = 0;
@@ -714,9 +774,11 @@ static int check_without_vnni(void)
     pare_rng_seed(&g_rng, 11);
     static const int64_t shapes[][3] = {{1, 5, 67}, {7, 33, 67}, {64, 48, 200}, {2, 3, 70001}};
     fails += fast_vs_ref_all(shapes, 4);
+    fails += minus128_fails();
     /* and the plain C GEMM kernel, as on a CPU without AVX2 */
     ((pare_cpu *)pare_cpu_get())->avx2 = 0;
     fails += fast_vs_ref_all(shapes + 1, 2);
+    fails += minus128_fails();
     return fails > 255 ? 255 : fails;
 }
 
@@ -731,8 +793,8 @@ int main(void)
     tap_plan_lazy();
     ok(waited && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0,
        "without VNNI (oneDNN limited to avx2, portable row kernels; then the plain C gemm): every mode sym/asym with "
-       "and "
-       "without LLM.int8, K = 67…70001, and int8 attention, fast == ref (child exit %d)",
+       "and without LLM.int8, K = 67…70001, weights of -128 at K = 65793, and int8 attention, fast == ref (child "
+       "exit %d)",
        waited && WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
     pare_rng_seed(&g_rng, 20240917);
     diag("int8 path for K=768 on this machine: %s", pare_i8_path_name(pare_linear_i8_path(768)));

@@ -72,7 +72,7 @@ size_t pare_linear_i8_workspace(int64_t M, int64_t N, int64_t K)
  *   y(M,N) = (Σ_k xq[m,k]·qw[n,k] − zz_m·colsum[n]) · (sx[m]·sw[n]) + bias[n]
  * xq (M,K) bytes, u8 (as_u8, the VNNI u8s8 path: packed inner product, else dnnl_gemm_u8s8s32) or s8
  * (exact s8s8: oneDNN with VNNI, pare's kernel without); zz_m = zrow[m], or zall if zrow is NULL; wide:
- * the correction in int64 (asymmetric codes with K > 66311). acc: (M,N) int32 of workspace. */
+ * the correction in int64 (asymmetric codes with K > U8S8_MAX_K = 65793). acc: (M,N) int32 of workspace. */
 static pare_status i8_gemm_dequant(float *y, const uint8_t *xq, const float *sx, const int32_t *zrow, int32_t zall,
                                    const pare_i8_weight *w, const float *bias, int64_t M, int as_u8, int wide,
                                    int epilogue, int32_t *acc, const char *what)
@@ -148,9 +148,11 @@ pare_status pare_linear_i8_dynamic(float *y, const float *x, const pare_i8_weigh
  *   symmetric     −127, 127       128                          0
  *   asymmetric    −z, 255 − z     z   (the byte is the u8 q)   z − 128
  *
- * y[m,n] = (Σ_k byte·qw − add·colsum[n])·(sx[m]·sw[n]) + bias[n] — the existing dequantization pass with
- * the zero point per row instead of the constant 128. Its int32 arithmetic is exact for K <= 66311 (the
- * u8s8 bound); beyond, asymmetric codes (|c| <= 255) are corrected in int64 (pare_i8_dequant_row_wide_).
+ * y[m,n] = (Σ_k byte·qw − add·colsum[n])·(sx[m]·sw[n]) + bias[n]
+ * (torch_qparams: DYN_TENSOR asymmetric with PyTorch's scale and zero point, whose codes lie in [−z, 127 − z]
+ * up to rounding; the clamp stays [−z, 255 − z], as torch clamps the u8 to 0..255) — the existing dequantization pass with
+ * the zero point per row instead of the constant 128. Its int32 arithmetic is exact for K <= 65793 (the
+ * u8s8 bound with weights down to −128); beyond, asymmetric codes (|c| <= 255) are corrected in int64 (pare_i8_dequant_row_wide_).
  *
  * LLM.int8(): the columns whose max |x| exceeds the threshold are zeroed in a copy of x that the mode
  * quantizes (so the scales come from the other columns), gathered into (M, nO) and multiplied with the
@@ -159,7 +161,7 @@ pare_status pare_linear_i8_dynamic(float *y, const float *x, const pare_i8_weigh
 /* Outlier columns per f32 product (bounds the gathered W_f32 block in the workspace). */
 #define OUTLIER_CHUNK 64
 
-const pare_i8_act pare_i8_act_default_ = {PARE_ACT_DYN_TOKEN, 1, 0.0f, 0, 0.0f};
+const pare_i8_act pare_i8_act_default_ = {PARE_ACT_DYN_TOKEN, 1, 0.0f, 0, 0.0f, 0};
 
 const char *pare_act_mode_name(pare_act_mode m)
 {
@@ -177,6 +179,11 @@ static pare_status act_check(const pare_i8_act *a, const char *what)
     if (!(a->outlier_threshold >= 0.0f)) /* +Inf is allowed: decomposition on, no feature ever an outlier */
         return pare_fail(PARE_EINVAL, "%s: outlier_threshold=%g: must be > 0 (LLM.int8(); +inf: never an outlier) or 0 "
                          "(off)", what, (double)a->outlier_threshold);
+    if (a->torch_qparams && (a->mode != PARE_ACT_DYN_TENSOR || a->symmetric || a->outlier_threshold > 0.0f))
+        return pare_fail(PARE_EINVAL, "%s: torch_qparams needs mode=%d (dynamic_tensor), symmetric=0 and no outlier "
+                         "threshold (PyTorch's dynamic scheme is per tensor asymmetric); got mode=%d symmetric=%d "
+                         "outlier_threshold=%g", what, PARE_ACT_DYN_TENSOR, (int)a->mode, a->symmetric,
+                         (double)a->outlier_threshold);
     if (a->mode == PARE_ACT_STATIC) {
         if (!(a->scale > 0.0f) || !isfinite(a->scale) || !isfinite(1.0f / a->scale))
             return pare_fail(PARE_EINVAL, "%s: static scale=%g: must be finite and > 0 (with 1/scale finite)", what,
@@ -310,6 +317,8 @@ static int64_t act_quantize(uint8_t *xq, float *sx, int32_t *zz, const float *x,
         if (bad < M) return bad;
         if (sym)
             pare_i8_scale_from_maxabs_(pare_i8_bits_float_(amax), &scale, &inv);
+        else if (a->torch_qparams)
+            pare_i8_torch_asym_params_(mn, mx, &scale, &inv, &z);
         else
             pare_i8_asym_params_(mn, mx, &scale, &inv, &z);
     } else {

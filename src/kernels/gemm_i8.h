@@ -42,13 +42,17 @@ typedef enum pare_act_mode { /* append-only */
  * static scheme needs zero = 0, an asymmetric one 0 <= zero <= 255; scale finite and > 0.
  * outlier_threshold > 0: LLM.int8() — each call, the input features j with max_m |x[m,j]| > threshold run
  * in f32 on the caller's f32 weights (+inf: the decomposition's bookkeeping without outliers, the same
- * bits as 0); 0: off; NaN or < 0: PARE_EINVAL. */
+ * bits as 0); 0: off; NaN or < 0: PARE_EINVAL.
+ * torch_qparams nonzero (DYN_TENSOR asymmetric without outliers only, else PARE_EINVAL): the scale and zero
+ * point are PyTorch quantize_dynamic's (ChooseQuantizationParams with reduce_range: u8 range 0..127, scale
+ * (max − min)/127, inv = 1/scale; gemm_i8_internal.h pare_i8_torch_asym_params_) instead of pare's 0..255. */
 typedef struct pare_i8_act {
     pare_act_mode mode;
     int symmetric;           /* nonzero: symmetric; 0: asymmetric (u8 with zero point) */
     float scale;             /* PARE_ACT_STATIC only */
     int32_t zero;            /* PARE_ACT_STATIC only */
     float outlier_threshold; /* > 0: LLM.int8() decomposition; 0: off */
+    int torch_qparams;       /* nonzero: PyTorch's dynamic per-tensor parameters (reduce_range); see above */
 } pare_i8_act;
 
 /* "dynamic_token", "dynamic_tensor", "static"; "?" out of range. */
@@ -57,10 +61,17 @@ const char *pare_act_mode_name(pare_act_mode m);
 /* Per-tensor weights: one scale absmax(W)/127 for every output channel (SmoothQuant O1–O3). Same struct,
  * packing and errors as pare_i8_weight_quantize (PARE_ENUMERIC naming the row of a NaN/Inf). */
 pare_status pare_i8_weight_quantize_tensor(pare_i8_weight *out, const float *W, int64_t N, int64_t K);
-/* From int8 values already chosen (GPTQ and the like): q (N,K) in [-127, 127], scale (N) finite >= 0.
- * Copies; packs like pare_i8_weight_quantize. PARE_EINVAL for a q of -128 or a negative scale (naming
- * the position), PARE_ENUMERIC for a non-finite scale. */
+/* From int8 values already chosen (GPTQ, PyTorch's qint8 and the like): q (N,K) in [-128, 127], scale (N)
+ * finite >= 0. Copies; packs like pare_i8_weight_quantize. PARE_EINVAL for a negative scale (naming the
+ * position), PARE_ENUMERIC for a non-finite scale. -128 is accepted: every product path stays exact
+ * (gemm_i8_internal.h U8S8_MAX_K, docs/kernels-int8.md). */
 pare_status pare_i8_weight_from_int(pare_i8_weight *out, const int8_t *q, const float *scale, int64_t N, int64_t K);
+
+/* PyTorch's quantize_dynamic weights (torch 1.13, default_weight_observer: per tensor, symmetric qint8):
+ * scale = max(max|W| / 127.5, FLT_EPSILON) in float, q = clamp(round-half-even(W·(1/scale)), -128, 127),
+ * zero point 0 — so -128 appears where W = -max|W|. The same struct as pare_i8_weight_quantize_tensor
+ * (one scale repeated per row); PARE_ENUMERIC naming the row of a NaN/Inf. */
+pare_status pare_i8_weight_quantize_torch(pare_i8_weight *out, const float *W, int64_t N, int64_t K);
 
 /* Bytes of workspace pare_linear_i8_act needs (a NULL: the default scheme, DYN_TOKEN symmetric). */
 size_t pare_linear_i8_act_workspace(int64_t M, int64_t N, int64_t K, const pare_i8_act *a);
@@ -94,7 +105,7 @@ void pare_linear_i8_act_ref(float *y, const float *x, const pare_i8_weight *w, c
  * "BMM" quantization): Q, K per token symmetric; S = Q·K^T in int32; softmax in f32; P in u8 with scale
  * 1/255; V per channel (per column of the head) symmetric over the valid keys; O = P·V in int32.
  * workspace: pare_attention_i8_workspace(B, T, C, H) bytes, 64-byte aligned (a slot per (b,h) pair).
- * Errors: PARE_EINVAL (shapes: C % H, T <= 66311; NULL buffers), PARE_ENUMERIC naming the batch, token
+ * Errors: PARE_EINVAL (shapes: C % H, T <= 66311 (its operands stay in [-127, 127]); NULL buffers), PARE_ENUMERIC naming the batch, token
  * and part (q/k/v) of a NaN/Inf that the result depends on, PARE_EINTERNAL if oneDNN fails. */
 size_t pare_attention_i8_workspace(int64_t B, int64_t T, int64_t C, int64_t H);
 pare_status pare_attention_forward_i8(float *out, const float *qkv, const int32_t *lengths, int causal, int64_t B,

@@ -23,8 +23,12 @@
 #include "kernels/gemm_i8.h"
 #include "kernels/gemm_internal.h"
 
-/* Above this K the u8-shifted sums Σ(qx+128)·qw (|.| <= K·255·127) could leave int32. */
-#define U8S8_MAX_K PARE_I8_U8S8_MAX_K
+/* Above this K the u8-shifted sums Σ(qx+128)·qw could leave int32. The weights may hold -128
+ * (pare_i8_weight_from_int, PyTorch's qint8 scheme), so |.| <= K·255·128 and K <= (2^31 − 1)/32640 = 65793.
+ * It was 66311 (K·255·127) while weights stopped at ±127; the int8 attention, whose operands still stop at
+ * ±127, keeps that bound (PARE_I8_U8S8_MAX_K). The s8 path's bound PARE_I8_MAX_K = 131071 was already
+ * derived with 128·128. */
+#define U8S8_MAX_K ((int64_t)65793)
 /* Rows·columns below which a pass is not worth waking the thread team. */
 #define PAR_MIN_ELEMS 16384
 
@@ -43,7 +47,7 @@ typedef struct pare_i8_row_kernels {
 pare_i8_row_kernels pare_i8_row_kernels_pick_(void);
 /* max_k |x[k]| of x(K) as float bits, scalar (>= PARE_I8_NONFINITE: x holds NaN or Inf). */
 uint32_t pare_i8_maxabs_bits_generic_(const float *x, int64_t K);
-/* The dequantization kernel with the zero-point correction in int64 (asymmetric codes with K > 66311). */
+/* The dequantization kernel with the zero-point correction in int64 (asymmetric codes with K > U8S8_MAX_K). */
 void pare_i8_dequant_row_wide_(float *y, const int32_t *acc, const int32_t *colsum, int32_t zz, const float *sw,
                                const float *bias, float sx, int64_t N);
 /* q(M,K) (+shift: 0 int8, 128 u8), scale(M) from x(M,K), OpenMP over rows. Returns the first row holding
@@ -64,6 +68,44 @@ int pare_i8_packed_gemm_(const pare_onednn_ip *p, int32_t *acc, const uint8_t *x
                          size_t spare_bytes);
 
 /* ---- activation modes (gemm_i8.c) ---- */
+
+/* PyTorch's activation parameters for quantize_dynamic's Linear (ATen quant_utils.h
+ * ChooseQuantizationParams(min, max, qmin = 0, qmax = 127, preserve_sparsity = false): reduce_range
+ * halves the u8 range), as torch 1.13 computes them:
+ *   [min, max] extended to include 0; scale = (max − min)/127 in double; 0.1 if float(scale) is 0 or
+ *   1/float(scale) is Inf; below 6.1e-5 raised to 6.1e-5 with min, max scaled alike; the zero point from
+ *   whichever of (qmin, min), (qmax, max) has the smaller error, clamped, rounded half-even; scale kept
+ *   as float. inv = 1.0f/scale in float, as torch quantizes (x·inv, round half-even, + z, clamp 0..255).
+ * Verified against torch._choose_qparams_per_tensor(x, reduce_range=True) in tests/test_torch_quant.c. */
+static inline void pare_i8_torch_asym_params_(float mn, float mx, float *scale, float *inv, int32_t *zero)
+{
+    const double qmin = 0, qmax = 127;
+    mn = mn < 0.0f ? mn : 0.0f;
+    mx = mx > 0.0f ? mx : 0.0f;
+    double s = ((double)mx - (double)mn) / (qmax - qmin);
+    if ((float)s == 0.0f || isinf(1.0f / (float)s)) s = 0.1;
+    const float small = 6.1e-5f;
+    if (s < small) {
+        float org = (float)s; /* torch: float org_scale = scale */
+        s = small;
+        if (mn == 0.0f)
+            mx = (float)(small * (qmax - qmin));
+        else if (mx == 0.0f)
+            mn = (float)(-small * (qmax - qmin));
+        else {
+            float amp = small / org;
+            mn *= amp;
+            mx *= amp;
+        }
+    }
+    double zmin = qmin - mn / s, zmax = qmax - mx / s;
+    double emin = fabs(qmin) - fabs(mn / s), emax = fabs(qmax) - fabs(mx / s);
+    double z0 = emin < emax ? zmin : zmax;
+    int32_t z = z0 < qmin ? (int32_t)qmin : z0 > qmax ? (int32_t)qmax : (int32_t)nearbyint(z0);
+    *scale = (float)s;
+    *inv = 1.0f / *scale;
+    *zero = z;
+}
 
 /* The scheme of a NULL pare_i8_act: DYN_TOKEN, symmetric, no outliers. */
 extern const pare_i8_act pare_i8_act_default_;

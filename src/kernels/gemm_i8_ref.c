@@ -60,6 +60,8 @@ void pare_linear_i8_act_ref(float *y, const float *x, const pare_i8_weight *w, c
         }
         if (sym)
             pare_i8_scale_from_maxabs_(pare_i8_bits_float_(amax), &gscale, &ginv);
+        else if (a->torch_qparams)
+            pare_i8_torch_asym_params_(mn, mx, &gscale, &ginv, &gz);
         else
             pare_i8_asym_params_(mn, mx, &gscale, &ginv, &gz);
     } else if (a->mode == PARE_ACT_STATIC) {

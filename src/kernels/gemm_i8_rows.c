@@ -60,8 +60,8 @@ static void dequant_row_generic(float *y, const int32_t *acc, const int32_t *col
     }
 }
 
-/* The same with the correction in int64: asymmetric codes with K > 66311, where Σ c·qw (|c| <= 255) may
- * leave int32 although acc and zz·colsum do not. (float) of the int64 sum rounds like (float) of an int32. */
+/* The same with the correction in int64: asymmetric codes with K > U8S8_MAX_K (65793), where Σ c·qw
+ * (|c| <= 255, |qw| <= 128) may leave int32 although acc and zz·colsum do not. (float) of the int64 sum rounds like (float) of an int32. */
 void pare_i8_dequant_row_wide_(float *y, const int32_t *acc, const int32_t *colsum, int32_t zz, const float *sw,
                              const float *bias, float sx, int64_t N)
 {

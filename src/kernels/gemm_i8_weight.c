@@ -1,14 +1,30 @@
 /* gemm_i8_weight.c — int8 weights (pare_i8_weight): per output channel (LLM.int8()'s vector-wise scheme,
- * sw[n] = max_k |W[n,k]| / 127), per tensor (one scale absmax(W)/127, SmoothQuant O1–O3), or from int8
- * values the caller chose (GPTQ and the like). Each keeps colsum[n] = Σ_k q[n,k], with which the
+ * sw[n] = max_k |W[n,k]| / 127), per tensor (one scale absmax(W)/127, SmoothQuant O1–O3), PyTorch's
+ * quantize_dynamic qint8 (per tensor, absmax(W)/127.5, codes in [-128, 127]), or from int8 values the
+ * caller chose (GPTQ and the like, -128 included). Each keeps colsum[n] = Σ_k q[n,k], with which the
  * dequantization removes the activations' u8 shift or zero point, and, on VNNI CPUs, a copy of q packed
  * once for oneDNN's int8 inner product (pare_i8_pack_, gemm_i8_products.c).
  *
  * Deliberately not here: per-group scales and int4 (qblock.c), calibration (GPTQ chooses the integers
  * outside), the packing itself, any product.
  *
- * Entry points: pare_i8_weight_quantize / _quantize_tensor / _from_int / _free / _bytes.
+ * -128: pare's own quantizers stop at ±127 (symmetric grids), but PyTorch's qint8 weights and other
+ * callers' integers reach -128, and pare_i8_weight_from_int used to refuse it. It is accepted now; what
+ * that changes and why every product stays exact:
+ *   - u8s8 (VNNI, and pare's madd kernel on u8 bytes): |Σ_k byte·q| <= K·255·128, which fits int32 for
+ *     K <= 65793 (was 66311 = K·255·127): U8S8_MAX_K in gemm_i8_internal.h is now 65793, and K in
+ *     65794..66311 takes the s8 path. The int64 correction of asymmetric codes starts at the same K.
+ *   - s8s8 (oneDNN with VNNI, pare's madd kernel): |Σ c·q| <= K·128·128 fits int32 for K <= 131071 =
+ *     PARE_I8_MAX_K, already derived with 128·128.
+ *   - pare's madd kernel (AVX2 vpmaddwd on int16-widened bytes): each product is at most 128·128 = 16384
+ *     (s8·s8) or 255·128 = 32640 (u8·s8) in magnitude, a pair sum at most 65280, added into int32 lanes;
+ *     vpmaddwd only wraps for the pair (−32768)·(−32768)·2, which int8 operands cannot form.
+ *   - colsum[n] = Σ_k q[n,k] >= −128·K fits int32 for any K <= PARE_I8_MAX_K.
+ *   oneDNN's int8 kernels without VNNI (vpmaddubsw, saturating int16) are not used (gemm_i8_products.c).
+ *
+ * Entry points: pare_i8_weight_quantize / _quantize_tensor / _quantize_torch / _from_int / _free / _bytes.
  */
+#include <float.h>
 #include "kernels/gemm.h"
 #include "kernels/gemm_i8.h"
 
@@ -181,16 +197,50 @@ pare_status pare_i8_weight_from_int(pare_i8_weight *out, const int8_t *q, const 
             return pare_fail(PARE_EINVAL, "%s: scale[%lld] = %g: scales must be finite and >= 0", what, (long long)n,
                              (double)scale[n]);
     }
-    const int8_t *hit = memchr(q, 0x80, (size_t)(N * K));
-    if (hit) {
-        int64_t i = hit - q;
-        return pare_fail(PARE_EINVAL, "%s: q[%lld,%lld] = -128: int8 weights must be in [-127, 127]", what,
-                         (long long)(i / K), (long long)(i % K));
-    }
     pare_i8_weight w;
     PARE_TRY(weight_alloc(&w, N, K, what));
     memcpy(w.q, q, (size_t)(N * K));
     memcpy(w.scale, scale, (size_t)N * sizeof(float));
+    weight_finish(&w);
+    *out = w;
+    return PARE_OK;
+}
+
+/* PyTorch 1.13's quantize_dynamic weights (gemm_i8.h): MinMaxObserver(qint8, per_tensor_symmetric) gives
+ * scale = max(max(−min W, max W) / ((127 − (−128)) / 2), eps) as float32 arithmetic, zero point 0, and
+ * quantize_per_tensor rounds W·(1.0f/scale) half-even and clamps to [−128, 127]. */
+pare_status pare_i8_weight_quantize_torch(pare_i8_weight *out, const float *W, int64_t N, int64_t K)
+{
+    const char *what = "int8 weight quantize (PyTorch qint8)";
+    if (out) memset(out, 0, sizeof *out);
+    PARE_TRY(weight_check_shape(out, W, N, K, what));
+    uint32_t mx = 0;
+    int64_t bad = N;
+#pragma omp parallel for schedule(static) reduction(max : mx) reduction(min : bad) if (N * K >= PAR_MIN_ELEMS)
+    for (int64_t n = 0; n < N; n++) {
+        uint32_t b = pare_i8_maxabs_bits_generic_(W + n * K, K);
+        if (b >= PARE_I8_NONFINITE && n < bad) bad = n;
+        mx = b > mx ? b : mx;
+    }
+    if (bad < N) {
+        int64_t k = 0;
+        while (k < K && isfinite(W[bad * K + k])) k++;
+        return pare_fail(PARE_ENUMERIC, "%s: row %lld (of %lld) holds %s at column %lld", what, (long long)bad,
+                         (long long)N, k < K && isnan(W[bad * K + k]) ? "NaN" : "Inf", (long long)k);
+    }
+    pare_i8_weight w;
+    PARE_TRY(weight_alloc(&w, N, K, what));
+    float scale = pare_i8_bits_float_(mx) / 127.5f;
+    if (scale < FLT_EPSILON) scale = FLT_EPSILON; /* torch.max(scale, eps), eps = finfo(float32).eps */
+    const float inv = 1.0f / scale;
+#pragma omp parallel for schedule(static) if (N * K >= PAR_MIN_ELEMS)
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t k = 0; k < K; k++) {
+            float r = nearbyintf(W[n * K + k] * inv);
+            w.q[n * K + k] = (int8_t)(r > 127.0f ? 127.0f : r < -128.0f ? -128.0f : r);
+        }
+        w.scale[n] = scale;
+    }
     weight_finish(&w);
     *out = w;
     return PARE_OK;

@@ -1,7 +1,9 @@
 /* int8.c — the W8A8 passes on the real int8 kernel (kernels/gemm_i8.h):
  *
  *   dynamic_int8  weights per channel or per tensor; activations quantized at run time per token or per
- *                 tensor (symmetric or asymmetric)
+ *                 tensor (symmetric or asymmetric); scheme = "torch": PyTorch 1.13 quantize_dynamic's
+ *                 exact parameters (weights per tensor qint8 with max|W|/127.5 and codes down to −128,
+ *                 activations per tensor u8 with reduce_range), on the same int8 kernels
  *   static_int8   activations with one scale (and zero point) per tensor fixed by calibration: min-max,
  *                 percentile, KL divergence or MSE search over observed inputs (calib.h)
  *   llm_int8      LLM.int8(): input features whose magnitude exceeds a threshold run in f32, the rest
@@ -44,6 +46,9 @@ static const pare_opt_spec dyn_opts[] = {
     {"acts", PARE_OPT_ENUM, "token", 0, 0, "token|tensor", "activation scales computed at run time per token or per tensor"},
     {"act_symmetric", PARE_OPT_BOOL, "true", 0, 0, NULL, "symmetric activations (false: a zero point per scale)"},
     {"bits", PARE_OPT_INT, "8", 2, 8, NULL, "bit-width of weights and activations (below 8: simulated)"},
+    {"scheme", PARE_OPT_ENUM, "pare", 0, 0, "pare|torch",
+     "pare: the options above; torch: PyTorch quantize_dynamic's qint8 weights per tensor and reduce_range u8 "
+     "activations per tensor (sets weights, acts, act_symmetric itself)"},
 };
 static const pare_schema dyn_schema = {
     "dynamic_int8", "post-training dynamic INT8 (W8A8): int8 weights, activations quantized at run time",
@@ -53,9 +58,22 @@ static pare_status dyn_apply(pare_model *m, const pare_options *o, const pare_pa
 {
     (void)ctx;
     int64_t *idx, n;
+    if (!strcmp(pare_opt_str(o, "scheme"), "torch")) {
+        static const char *fixed[] = {"weights", "acts", "act_symmetric", "bits"};
+        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+            if (pare_opt_given(o, fixed[i]))
+                return pare_fail(PARE_EINVAL, "dynamic_int8: scheme=\"torch\" fixes %s (PyTorch's scheme: weights per "
+                                 "tensor, acts per tensor, asymmetric, 8 bits); leave it out", fixed[i]);
+        PARE_TRY(qi_select(m, o, 1, &idx, &n));
+        pare_i8_act a = {PARE_ACT_DYN_TENSOR, 0, 0, 0, 0, 1};
+        pare_status st = PARE_OK;
+        for (int64_t i = 0; st == PARE_OK && i < n; i++) st = qi_set_i8(m, idx[i], QI_W_TORCH, &a, "dynamic torch");
+        free(idx);
+        return st;
+    }
     PARE_TRY(qi_select(m, o, 1, &idx, &n));
     pare_i8_act a = {!strcmp(pare_opt_str(o, "acts"), "tensor") ? PARE_ACT_DYN_TENSOR : PARE_ACT_DYN_TOKEN,
-                     pare_opt_bool(o, "act_symmetric"), 0, 0, 0};
+                     pare_opt_bool(o, "act_symmetric"), 0, 0, 0, 0};
     int per_tensor = !strcmp(pare_opt_str(o, "weights"), "tensor");
     pare_status st = PARE_OK;
     int bits = pare_opt_int(o, "bits");
@@ -85,7 +103,7 @@ static const pare_schema st_schema = {
 /* The static activation grid of one layer from its calibrated range. */
 pare_i8_act qi_static_act(float lo, float hi, int symmetric)
 {
-    pare_i8_act a = {PARE_ACT_STATIC, symmetric, 1, 0, 0};
+    pare_i8_act a = {PARE_ACT_STATIC, symmetric, 1, 0, 0, 0};
     if (symmetric) {
         float t = fmaxf(fabsf(lo), fabsf(hi));
         a.scale = t > 0 ? t / 127.0f : 1.0f;
@@ -146,7 +164,7 @@ static pare_status llm_apply(pare_model *m, const pare_options *o, const pare_pa
     PARE_TRY(qi_select(m, o, 1, &idx, &n));
     float t = (float)pare_opt_num(o, "threshold");
     /* threshold 0 would send every feature to f32; express "no decomposition" as an infinite threshold */
-    pare_i8_act a = {PARE_ACT_DYN_TOKEN, 1, 0, 0, t > 0 ? t : INFINITY};
+    pare_i8_act a = {PARE_ACT_DYN_TOKEN, 1, 0, 0, t > 0 ? t : INFINITY, 0};
     char method[48];
     snprintf(method, sizeof method, "llm.int8 threshold=%g", (double)t);
     pare_status st = PARE_OK;

@@ -48,7 +48,8 @@ pare_status qi_calibrate(pare_calib *c, pare_model *m, const pare_pass_ctx *ctx,
 
 static const char *act_desc(const pare_i8_act *a, char *buf, size_t n)
 {
-    if (a->outlier_threshold > 0) snprintf(buf, n, "llm.int8 t=%g", (double)a->outlier_threshold);
+    if (a->torch_qparams) snprintf(buf, n, "tensor asym torch");
+    else if (a->outlier_threshold > 0) snprintf(buf, n, "llm.int8 t=%g", (double)a->outlier_threshold);
     else snprintf(buf, n, "%s%s", a->mode == PARE_ACT_DYN_TOKEN ? "token" : a->mode == PARE_ACT_DYN_TENSOR ? "tensor" : "static",
                   a->symmetric ? "" : " asym");
     return buf;
@@ -60,7 +61,7 @@ static pare_status finish_i8(pare_model *m, int64_t node, pare_qlinear *q, int p
     char ad[48];
     q->act = *act;
     q->bits = 8.0 * (double)pare_i8_weight_bytes(&q->i8);
-    snprintf(q->desc, sizeof q->desc, "int8 w/%s a/%s", per_tensor ? "tensor" : "channel", act_desc(act, ad, sizeof ad));
+    snprintf(q->desc, sizeof q->desc, "int8 w/%s a/%s", per_tensor == QI_W_TORCH ? "torch" : per_tensor ? "tensor" : "channel", act_desc(act, ad, sizeof ad));
     snprintf(q->method, sizeof q->method, "%s", method);
     pare_param_set_q(qi_weight(m, node), q);
     return PARE_OK;
@@ -71,8 +72,9 @@ pare_status qi_set_i8(pare_model *m, int64_t node, int per_tensor, const pare_i8
     pare_param *w = qi_weight(m, node);
     pare_qlinear *q = pare_qlinear_new(PARE_FMT_I8_CHANNEL);
     if (!q) return PARE_ENOMEM;
-    pare_status st = per_tensor ? pare_i8_weight_quantize_tensor(&q->i8, w->blob->data, w->shape[0], w->shape[1])
-                                : pare_i8_weight_quantize(&q->i8, w->blob->data, w->shape[0], w->shape[1]);
+    pare_status st = per_tensor == QI_W_TORCH ? pare_i8_weight_quantize_torch(&q->i8, w->blob->data, w->shape[0], w->shape[1])
+                     : per_tensor ? pare_i8_weight_quantize_tensor(&q->i8, w->blob->data, w->shape[0], w->shape[1])
+                                  : pare_i8_weight_quantize(&q->i8, w->blob->data, w->shape[0], w->shape[1]);
     if (st != PARE_OK) {
         pare_qlinear_release(q);
         return pare_fail_ctx(st, "layer %s", m->nodes[node].name);

@@ -35,6 +35,8 @@ pare_status qi_calibrate(pare_calib *c, pare_model *m, const pare_pass_ctx *ctx,
                          const int64_t *idx, int64_t n, unsigned what);
 
 /* The int8 kernel's form: weights per channel (per_tensor = 0) or per tensor, activations as act says. */
+/* per_tensor: 0 per channel, 1 per tensor, QI_W_TORCH PyTorch's qint8 (pare_i8_weight_quantize_torch). */
+#define QI_W_TORCH 2
 pare_status qi_set_i8(pare_model *m, int64_t node, int per_tensor, const pare_i8_act *act, const char *method);
 /* The int8 kernel's form from chosen integers q (N,K) and per-channel scales. */
 pare_status qi_set_i8_from_int(pare_model *m, int64_t node, const int8_t *q, const float *scale,
