@@ -175,14 +175,7 @@ static pare_model *encoder(const char *norm, const char *act, int fused)
         {"classes", PARE_KV_NUM, 3, NULL},   {"ffn", PARE_KV_NUM, 64, NULL},   {"seed", PARE_KV_NUM, 5, NULL},
         {"norm", PARE_KV_STR, 0, norm},      {"act", PARE_KV_STR, 0, act},     {"fused", PARE_KV_BOOL, fused, NULL},
     };
-    pare_options o;
-    pare_model *m = NULL;
-    if (pare_opts_resolve(&o, &pare_model_schema, kv, 12) != PARE_OK || pare_transformer_build(&m, &o) != PARE_OK) {
-        diag("build: %s", pare_errmsg());
-        return NULL;
-    }
-    perturb_trainable(m, 7, 0.3);
-    return m;
+    return build_perturbed(kv, 12, 7);
 }
 
 /* logits (B, classes) of m on fixed tokens, into out; 0 on success */

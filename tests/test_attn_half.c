@@ -377,14 +377,7 @@ static pare_model *encoder(int64_t T, const char *attention)
         {"classes", PARE_KV_NUM, 3, NULL},   {"ffn", PARE_KV_NUM, 64, NULL},   {"seed", PARE_KV_NUM, 5, NULL},
         {"attention", PARE_KV_STR, 0, attention},
     };
-    pare_options o;
-    pare_model *m = NULL;
-    if (pare_opts_resolve(&o, &pare_model_schema, kv, 10) != PARE_OK || pare_transformer_build(&m, &o) != PARE_OK) {
-        diag("build failed: %s", pare_errmsg());
-        return NULL;
-    }
-    perturb_trainable(m, 7, 0.3);
-    return m;
+    return build_perturbed(kv, 10, 7);
 }
 
 /* A clone of m with a cast to bf16 before every attention's qkv (and back to f32 when back32: the attention

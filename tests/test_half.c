@@ -45,6 +45,7 @@
 #include "kernels/gemm_half.h"
 #include "model/transformer.h"
 #include "tap.h"
+#include "test_models.h"
 #include "test_rand.h"
 
 static float bits_f(uint32_t u)
@@ -323,11 +324,7 @@ static pare_model *encoder(void)
     pare_kv kv[] = {{"kind", PARE_KV_STR, 0, "encoder"}, {"vocab", PARE_KV_NUM, 11, NULL}, {"max_T", PARE_KV_NUM, MT, NULL},
                     {"d", PARE_KV_NUM, 32, NULL},         {"heads", PARE_KV_NUM, 2, NULL}, {"layers", PARE_KV_NUM, 2, NULL},
                     {"classes", PARE_KV_NUM, 3, NULL},    {"ffn", PARE_KV_NUM, 64, NULL},  {"seed", PARE_KV_NUM, 42, NULL}};
-    pare_options o;
-    pare_model *m = NULL;
-    if (pare_opts_resolve(&o, &pare_model_schema, kv, (int)(sizeof kv / sizeof kv[0])) != PARE_OK ||
-        pare_transformer_build(&m, &o) != PARE_OK)
-        diag("build failed: %s", pare_errmsg());
+    pare_model *m = build_model(kv, (int)(sizeof kv / sizeof kv[0]));
     return m;
 }
 

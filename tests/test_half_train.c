@@ -40,6 +40,7 @@
 #include "kernels/gemm_half.h"
 #include "model/transformer.h"
 #include "tap.h"
+#include "test_models.h"
 #include "test_rand.h"
 
 static double r16(float v, pare_dtype dt)
@@ -310,11 +311,7 @@ static pare_model *encoder(void)
     pare_kv kv[] = {{"kind", PARE_KV_STR, 0, "encoder"}, {"vocab", PARE_KV_NUM, 11, NULL}, {"max_T", PARE_KV_NUM, MT, NULL},
                     {"d", PARE_KV_NUM, 32, NULL},         {"heads", PARE_KV_NUM, 2, NULL}, {"layers", PARE_KV_NUM, 2, NULL},
                     {"classes", PARE_KV_NUM, 3, NULL},    {"ffn", PARE_KV_NUM, 64, NULL},  {"seed", PARE_KV_NUM, 42, NULL}};
-    pare_options o;
-    pare_model *m = NULL;
-    if (pare_opts_resolve(&o, &pare_model_schema, kv, (int)(sizeof kv / sizeof kv[0])) != PARE_OK ||
-        pare_transformer_build(&m, &o) != PARE_OK)
-        diag("build failed: %s", pare_errmsg());
+    pare_model *m = build_model(kv, (int)(sizeof kv / sizeof kv[0]));
     for (int64_t i = 0; m && i < m->nnodes; i++)
         if (m->nodes[i].op == PARE_OP_DROPOUT) m->nodes[i].a.p = 0; /* the same function in both precisions */
     return m;

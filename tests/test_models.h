@@ -25,8 +25,29 @@ static void perturb_trainable(pare_model *m, uint64_t seed, double scale)
     }
 }
 
+/* A model of the builder options kv[0..n) (pare_model_schema) as built (build_model), or with its trainable weights
+ * perturbed as above (seed, scale 0.3); NULL (with a diagnostic) when the build fails. */
+static pare_model *build_perturbed(const pare_kv *kv, int n, uint64_t seed) __attribute__((unused));
+static pare_model *build_model(const pare_kv *kv, int n) __attribute__((unused));
+static pare_model *build_model(const pare_kv *kv, int n)
+{
+    pare_options o;
+    pare_model *m = NULL;
+    if (pare_opts_resolve(&o, &pare_model_schema, kv, n) != PARE_OK || pare_transformer_build(&m, &o) != PARE_OK) {
+        diag("build failed: %s", pare_errmsg());
+        return NULL;
+    }
+    return m;
+}
+static pare_model *build_perturbed(const pare_kv *kv, int n, uint64_t seed)
+{
+    pare_model *m = build_model(kv, n);
+    if (m) perturb_trainable(m, seed, 0.3);
+    return m;
+}
+
 /* A 2-layer, 4-head encoder classifier (vocabulary 13, 3 classes, seed 5) of width C, FFN F and max_T T,
- * perturbed as above (seed 7, scale 0.3); NULL (with a diagnostic) when the build fails. */
+ * perturbed as above (seed 7); NULL (with a diagnostic) when the build fails. */
 static pare_model *tiny_encoder(int64_t T, int64_t C, int64_t F) __attribute__((unused));
 static pare_model *tiny_encoder(int64_t T, int64_t C, int64_t F)
 {
@@ -35,14 +56,7 @@ static pare_model *tiny_encoder(int64_t T, int64_t C, int64_t F)
         {"d", PARE_KV_NUM, (double)C, NULL}, {"heads", PARE_KV_NUM, 4, NULL},  {"layers", PARE_KV_NUM, 2, NULL},
         {"classes", PARE_KV_NUM, 3, NULL},   {"ffn", PARE_KV_NUM, (double)F, NULL}, {"seed", PARE_KV_NUM, 5, NULL},
     };
-    pare_options o;
-    pare_model *m = NULL;
-    if (pare_opts_resolve(&o, &pare_model_schema, kv, 9) != PARE_OK || pare_transformer_build(&m, &o) != PARE_OK) {
-        diag("build failed: %s", pare_errmsg());
-        return NULL;
-    }
-    perturb_trainable(m, 7, 0.3);
-    return m;
+    return build_perturbed(kv, 9, 7);
 }
 
 /* The (B, nclass) logits of m's inference forward on tok (B, T) / len (B), malloc'd; NULL (with a

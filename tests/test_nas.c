@@ -23,14 +23,7 @@ static pare_model *build(void)
         {"d", PARE_KV_NUM, C, NULL},         {"heads", PARE_KV_NUM, H, NULL},   {"layers", PARE_KV_NUM, L, NULL},
         {"classes", PARE_KV_NUM, NCLS, NULL}, {"ffn", PARE_KV_NUM, F, NULL},    {"seed", PARE_KV_NUM, 3, NULL},
     };
-    pare_options o;
-    pare_model *m = NULL;
-    if (pare_opts_resolve(&o, &pare_model_schema, kv, 9) != PARE_OK || pare_transformer_build(&m, &o) != PARE_OK) {
-        diag("build failed: %s", pare_errmsg());
-        return NULL;
-    }
-    perturb_trainable(m, 11, 0.3);
-    return m;
+    return build_perturbed(kv, 9, 11);
 }
 
 static const pare_param *param(const pare_model *m, const char *name)

@@ -150,11 +150,9 @@ static pare_status weight_check_shape(const void *out, const void *in, int64_t N
     return PARE_OK;
 }
 
-pare_status pare_i8_weight_quantize_tensor(pare_i8_weight *out, const float *W, int64_t N, int64_t K)
+/* max |W| over the whole (N, K) tensor into *maxabs; PARE_ENUMERIC naming the first row and column holding NaN/Inf. */
+static pare_status tensor_maxabs(const float *W, int64_t N, int64_t K, const char *what, float *maxabs)
 {
-    const char *what = "int8 weight quantize (per tensor)";
-    if (out) memset(out, 0, sizeof *out);
-    PARE_TRY(weight_check_shape(out, W, N, K, what));
     uint32_t mx = 0;
     int64_t bad = N;
 #pragma omp parallel for schedule(static) reduction(max : mx) reduction(min : bad) if (N * K >= PAR_MIN_ELEMS)
@@ -169,10 +167,21 @@ pare_status pare_i8_weight_quantize_tensor(pare_i8_weight *out, const float *W, 
         return pare_fail(PARE_ENUMERIC, "%s: row %lld (of %lld) holds %s at column %lld", what, (long long)bad,
                          (long long)N, k < K && isnan(W[bad * K + k]) ? "NaN" : "Inf", (long long)k);
     }
+    *maxabs = pare_i8_bits_float_(mx);
+    return PARE_OK;
+}
+
+pare_status pare_i8_weight_quantize_tensor(pare_i8_weight *out, const float *W, int64_t N, int64_t K)
+{
+    const char *what = "int8 weight quantize (per tensor)";
+    if (out) memset(out, 0, sizeof *out);
+    PARE_TRY(weight_check_shape(out, W, N, K, what));
+    float maxabs;
+    PARE_TRY(tensor_maxabs(W, N, K, what, &maxabs));
     pare_i8_weight w;
     PARE_TRY(weight_alloc(&w, N, K, what));
     float scale, inv;
-    pare_i8_scale_from_maxabs_(pare_i8_bits_float_(mx), &scale, &inv);
+    pare_i8_scale_from_maxabs_(maxabs, &scale, &inv);
 #pragma omp parallel for schedule(static) if (N * K >= PAR_MIN_ELEMS)
     for (int64_t n = 0; n < N; n++) {
         for (int64_t k = 0; k < K; k++) w.q[n * K + k] = pare_i8_quant_(W[n * K + k], inv);
@@ -214,23 +223,11 @@ pare_status pare_i8_weight_quantize_torch(pare_i8_weight *out, const float *W, i
     const char *what = "int8 weight quantize (PyTorch qint8)";
     if (out) memset(out, 0, sizeof *out);
     PARE_TRY(weight_check_shape(out, W, N, K, what));
-    uint32_t mx = 0;
-    int64_t bad = N;
-#pragma omp parallel for schedule(static) reduction(max : mx) reduction(min : bad) if (N * K >= PAR_MIN_ELEMS)
-    for (int64_t n = 0; n < N; n++) {
-        uint32_t b = pare_i8_maxabs_bits_generic_(W + n * K, K);
-        if (b >= PARE_I8_NONFINITE && n < bad) bad = n;
-        mx = b > mx ? b : mx;
-    }
-    if (bad < N) {
-        int64_t k = 0;
-        while (k < K && isfinite(W[bad * K + k])) k++;
-        return pare_fail(PARE_ENUMERIC, "%s: row %lld (of %lld) holds %s at column %lld", what, (long long)bad,
-                         (long long)N, k < K && isnan(W[bad * K + k]) ? "NaN" : "Inf", (long long)k);
-    }
+    float maxabs;
+    PARE_TRY(tensor_maxabs(W, N, K, what, &maxabs));
     pare_i8_weight w;
     PARE_TRY(weight_alloc(&w, N, K, what));
-    float scale = pare_i8_bits_float_(mx) / 127.5f;
+    float scale = maxabs / 127.5f;
     if (scale < FLT_EPSILON) scale = FLT_EPSILON; /* torch.max(scale, eps), eps = finfo(float32).eps */
     const float inv = 1.0f / scale;
 #pragma omp parallel for schedule(static) if (N * K >= PAR_MIN_ELEMS)

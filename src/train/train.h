@@ -17,6 +17,20 @@
 
 extern const pare_schema pare_train_schema;
 
+/* The optimizer's options (steps, batch, the learning-rate schedule, AdamW, clipping) as entries of a pare_opt_spec
+ * array: pare_train_schema's first ten, shared by every schema that trains with pare's AdamW loop (nas_train). */
+#define PARE_TRAIN_OPTIM_OPTS \
+    {"steps", PARE_OPT_INT, "1000", 1, 1e9, NULL, "optimizer steps"}, \
+    {"batch", PARE_OPT_INT, "32", 1, 1e6, NULL, "sequences per batch"}, \
+    {"lr", PARE_OPT_FLOAT, "1e-3", 0, 10, NULL, "peak learning rate"}, \
+    {"warmup", PARE_OPT_INT, "100", 0, 1e9, NULL, "linear warm-up steps"}, \
+    {"min_lr_ratio", PARE_OPT_FLOAT, "0.1", 0, 1, NULL, "cosine decay floor as a fraction of lr"}, \
+    {"weight_decay", PARE_OPT_FLOAT, "0.01", 0, 10, NULL, "AdamW decoupled weight decay (matrices only)"}, \
+    {"beta1", PARE_OPT_FLOAT, "0.9", 0, 0.999999, NULL, "AdamW first-moment decay"}, \
+    {"beta2", PARE_OPT_FLOAT, "0.98", 0, 0.999999, NULL, "AdamW second-moment decay"}, \
+    {"eps", PARE_OPT_FLOAT, "1e-8", 0, 1, NULL, "AdamW epsilon"}, \
+    {"clip", PARE_OPT_FLOAT, "1.0", 0, 1e9, NULL, "gradient clipping by global norm (0: off)"}
+
 typedef struct pare_train_progress {
     int64_t step, steps;
     float loss;       /* running mean of recent batch losses */

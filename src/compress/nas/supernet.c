@@ -269,16 +269,7 @@ void pare_nas_sample(pare_nas_config *c, const pare_nas_space *sp, pare_rng *rng
 /* ---------------------------------------------------------------------------------------------------- */
 
 static const pare_opt_spec nas_train_opts[] = {
-    {"steps", PARE_OPT_INT, "1000", 1, 1e9, NULL, "optimizer steps (one sampled sub-network each)"},
-    {"batch", PARE_OPT_INT, "32", 1, 1e6, NULL, "sequences per batch"},
-    {"lr", PARE_OPT_FLOAT, "1e-3", 0, 10, NULL, "peak learning rate"},
-    {"warmup", PARE_OPT_INT, "100", 0, 1e9, NULL, "linear warm-up steps"},
-    {"min_lr_ratio", PARE_OPT_FLOAT, "0.1", 0, 1, NULL, "cosine decay floor as a fraction of lr"},
-    {"weight_decay", PARE_OPT_FLOAT, "0.01", 0, 10, NULL, "AdamW decoupled weight decay (matrices only)"},
-    {"beta1", PARE_OPT_FLOAT, "0.9", 0, 0.999999, NULL, "AdamW first-moment decay"},
-    {"beta2", PARE_OPT_FLOAT, "0.98", 0, 0.999999, NULL, "AdamW second-moment decay"},
-    {"eps", PARE_OPT_FLOAT, "1e-8", 0, 1, NULL, "AdamW epsilon"},
-    {"clip", PARE_OPT_FLOAT, "1.0", 0, 1e9, NULL, "gradient clipping by global norm (0: off)"},
+    PARE_TRAIN_OPTIM_OPTS,
     {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "batch order, sampled configurations and dropout seed"},
     {"sample", PARE_OPT_ENUM, "uniform", 0, 0, "uniform|sandwich",
      "uniform: every step a uniform draw from the space (HAT); sandwich: steps cycle largest, uniform, smallest, uniform"},
