@@ -477,9 +477,17 @@ static size_t attention_ws(const pare_exec *x, const pare_node *n)
     return pare_attn_work_bytes(VARIANT(x, n), x->B);
 }
 /* A bf16 qkv needs a variant with a bf16 forward, and not SmoothQuant's int8 products (they read f32). */
+/* A bf16 qkv needs a variant with a bf16 forward and no int8 batched products; every other input reads what the
+ * row says. */
+static int attention_takes(const pare_node *n, int k, pare_dtype t)
+{
+    if (k != 0 || t != PARE_BF16) return 1;
+    const pare_attn_variant *v = n->a.attn ? n->a.attn->v : pare_attn_config_default()->v;
+    return pare_attn_variant_has_bf16(v) && !n->a.bmm_i8;
+}
 static pare_status attention_check(const pare_model *m, const pare_node *n, int nin)
 {
-    if (nin < 1 || m->values[n->in[0]].dtype != PARE_BF16) return PARE_OK;
+    if (nin < 1 || attention_takes(n, 0, m->values[n->in[0]].dtype)) return PARE_OK;
     const pare_attn_variant *v = n->a.attn ? n->a.attn->v : pare_attn_config_default()->v;
     if (!pare_attn_variant_has_bf16(v)) {
         char list[256];
@@ -487,11 +495,9 @@ static pare_status attention_check(const pare_model *m, const pare_node *n, int 
                          "bf16 kernel (variants with one: %s): choose one of those, or cast the value to f32", n->name,
                          m->values[n->in[0]].name, v->schema->name, pare_attn_bf16_kinds(list, sizeof list));
     }
-    if (n->a.bmm_i8)
-        return pare_fail(PARE_EINVAL, "node %s (op attention): input 0 '%s' is bf16, but the node runs SmoothQuant's int8 "
-                         "batched products (bmm_i8), which read f32: cast the value to f32, or quantize with "
-                         "quantize_bmm=false", n->name, m->values[n->in[0]].name);
-    return PARE_OK;
+    return pare_fail(PARE_EINVAL, "node %s (op attention): input 0 '%s' is bf16, but the node runs SmoothQuant's int8 "
+                     "batched products (bmm_i8), which read f32: cast the value to f32, or quantize with "
+                     "quantize_bmm=false", n->name, m->values[n->in[0]].name);
 }
 
 /* ---- cross-attention: q (B·T, C), kv (B·S, 2C), src_lengths -> out (B·T, C); cache att (B,H,T,S) ----
@@ -762,7 +768,7 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_RELU] = {{DT_F32 | DT_BF16},            PARE_OUT_IN0, 0,                 0},
     [PARE_OP_ADD] = {{DT_F32 | DT_BF16, DT_F32 | DT_BF16}, PARE_OUT_IN0, 0,           0},      /* a, b of one dtype */
     [PARE_OP_DROPOUT] = {{DT_F32 | DT_BF16},         PARE_OUT_IN0, 0,                 DT_U8},  /* mask; bf16: inference */
-    [PARE_OP_ATTENTION] = {{DT_F32 | DT_BF16, DT_I32}, PARE_F32,   0,                 DT_F32, attention_check}, /* qkv,
+    [PARE_OP_ATTENTION] = {{DT_F32 | DT_BF16, DT_I32}, PARE_F32,   0,                 DT_F32, attention_check, attention_takes}, /* qkv,
                                                       lengths; att. bf16 qkv: variants with a bf16 forward only */
     [PARE_OP_POOL] = {{DT_F32, DT_I32},              PARE_F32,     0,                 0},      /* x, lengths */
     [PARE_OP_XENT] = {{DT_F32, DT_I32},              PARE_F32,     0,                 DT_F32}, /* logits, labels; probs */
@@ -823,6 +829,15 @@ const pare_op_dtypes *pare_op_dtypes_of(pare_op_id id)
 {
     assert((unsigned)id < PARE_OP_COUNT);
     return &op_dtypes[id];
+}
+
+unsigned pare_node_reads(const pare_node *n, int k)
+{
+    const pare_op_dtypes *d = pare_op_dtypes_of(n->op);
+    unsigned mask = k >= 0 && k < PARE_NODE_MAX_IN ? d->in[k] : 0;
+    for (int t = 0; d->takes && t < PARE_DTYPE_COUNT; t++)
+        if ((mask & PARE_DTYPE_BIT(t)) && !d->takes(n, k, (pare_dtype)t)) mask &= ~PARE_DTYPE_BIT(t);
+    return mask;
 }
 
 pare_dtype pare_op_out_dtype(const pare_model *m, const pare_node *n)

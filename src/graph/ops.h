@@ -32,6 +32,8 @@ typedef struct pare_op_dtypes {
     /* optional: what a row cannot say, run after the row's checks pass (the attention's variant decides
      * whether its bf16 qkv has a kernel). PARE_EINVAL naming the node otherwise. */
     pare_status (*check)(const pare_model *m, const pare_node *n, int nin);
+    /* optional, check's predicate: 0 when this node cannot read dtype t at input k although the row lists it */
+    int (*takes)(const pare_node *n, int k, pare_dtype t);
 } pare_op_dtypes;
 
 typedef struct pare_op_desc {
@@ -58,6 +60,10 @@ pare_dtype pare_op_out_dtype(const pare_model *m, const pare_node *n);
  * declaration (n need not be in m yet: pare_model_add_node checks before appending). PARE_EINVAL naming
  * the node otherwise (graph/dtypes.c). */
 pare_status pare_node_check_inputs(const pare_model *m, const pare_node *n, int nin);
+/* The dtypes node n has a kernel for at input k: its op's row (op_dtypes), less what the row's takes predicate
+ * refuses for this node (a bf16 qkv into an attention variant without a bf16 forward). A pass choosing dtypes
+ * (amp) asks this, so it agrees with the checks above. */
+unsigned pare_node_reads(const pare_node *n, int k);
 /* Check the nc caches the op of n asks for (pare_op_caches) against the dtypes it declares for them. */
 pare_status pare_node_check_caches(const pare_node *n, const pare_cache_spec *cs, int nc);
 int pare_op_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs);

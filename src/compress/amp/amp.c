@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attn/attn.h"
 #include "graph/format.h"
 #include "graph/ops.h"
 #include "graph/rewrite.h"
@@ -169,12 +168,13 @@ static int is_flexible(const amp_ctx *c, int64_t i)
            (d->attr & PARE_DTYPE_BIT(c->L));
 }
 
-/* the dtypes node i reads at input k: the weight's format for a Linear's input, else the op's row */
+/* the dtypes node i reads at input k: the weight's format for a Linear's input, else what the node takes (its op's row,
+ * less what the row's predicate refuses: an attention variant without a bf16 forward) */
 static unsigned reads(const amp_ctx *c, int64_t i, int k)
 {
     const pare_node *n = &c->m->nodes[i];
     if (n->op == PARE_OP_LINEAR && k == 0) return pare_format_in_dtypes(&c->m->params[n->param[0]]);
-    return pare_op_dtypes_of(n->op)->in[k];
+    return pare_node_reads(n, k);
 }
 
 /* the dtype node i wants at input k (a float value) */
@@ -353,10 +353,6 @@ static pare_status amp_apply(pare_model *m, const pare_options *o, const pare_pa
         c.kernel[i] = 1;
         for (int k = 0; k < n->nin; k++)
             if (is_float(m->values[n->in[k]].dtype) && !(reads(&c, i, k) & PARE_DTYPE_BIT(L))) c.kernel[i] = 0;
-        /* what op_dtypes' row cannot say: the attention's variant decides (attention_check in ops.c) */
-        if (n->op == PARE_OP_ATTENTION &&
-            (L != PARE_BF16 || n->a.bmm_i8 || !pare_attn_variant_has_bf16(n->a.attn ? n->a.attn->v : pare_attn_config_default()->v)))
-            c.kernel[i] = 0;
     }
     if (!matched) {
         st = pare_fail(PARE_EINVAL, "amp: layers='%s'%s%s%s matches no node", layers, *exclude ? " exclude='" : "", exclude,
