@@ -249,6 +249,15 @@ static uint16_t *rand_qkv(const shape *s, uint64_t seed, double sigma)
 
 static double g_worst_ratio = 0; /* over every tight check, for the summary line */
 
+/* flash's key tile for these options (k_tile=, default 256, at most T); 0 for every other variant */
+static int64_t flash_k_tile(const char *kind, const char *opts, int64_t T)
+{
+    if (strcmp(kind, "flash")) return 0;
+    const char *p = opts ? strstr(opts, "k_tile=") : NULL;
+    int64_t tk = p ? atol(p + 7) : 256;
+    return tk > T ? T : tk;
+}
+
 /* One case: both implementations against the reference (tight for full / flash, loose for the others), their
  * agreement, 1 vs 2 threads bit for bit. */
 static void check16(const char *kind, const char *opts, shape s, double sigma, uint64_t seed)
@@ -260,12 +269,7 @@ static void check16(const char *kind, const char *opts, shape s, double sigma, u
     }
     const int64_t C = s.H * s.D, n = s.B * s.T * C;
     const int tight = !strcmp(kind, "full") || !strcmp(kind, "flash");
-    int64_t tk = 0;
-    if (!strcmp(kind, "flash")) {
-        const char *p = opts ? strstr(opts, "k_tile=") : NULL;
-        tk = p ? atol(p + 7) : 256;
-        if (tk > s.T) tk = s.T;
-    }
+    const int64_t tk = flash_k_tile(kind, opts, s.T);
     uint16_t *qkv = rand_qkv(&s, seed, sigma);
     double *ref = malloc(sizeof *ref * (size_t)n), *bnd = malloc(sizeof *bnd * (size_t)n);
     if (tight) reference(ref, bnd, qkv, &s, tk ? 1 : 0, tk);
@@ -312,12 +316,7 @@ static void check_not_vacuous(const char *kind, const char *opts, shape s, doubl
 {
     pare_attn *a = make(kind, opts, &s);
     const int64_t C = s.H * s.D, n = s.B * s.T * C;
-    int64_t tk = 0;
-    if (!strcmp(kind, "flash")) {
-        const char *p = opts ? strstr(opts, "k_tile=") : NULL;
-        tk = p ? atol(p + 7) : 256;
-        if (tk > s.T) tk = s.T;
-    }
+    const int64_t tk = flash_k_tile(kind, opts, s.T);
     uint16_t *qkv = rand_qkv(&s, seed, sigma);
     double *ref = malloc(sizeof *ref * (size_t)n), *bnd = malloc(sizeof *bnd * (size_t)n);
     reference(ref, bnd, qkv, &s, tk ? 1 : 0, tk);

@@ -32,29 +32,12 @@
 #include "kernels/gemm.h"
 #include "kernels/nn.h"
 #include "tap.h"
+#include "test_rand.h" /* g_rng, xalloc, randn */
 
-static pare_rng g_rng;
-
-static void *xalloc(size_t n)
-{
-    void *p = NULL;
-    if (posix_memalign(&p, 64, n ? n : 1)) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    memset(p, 0, n ? n : 1);
-    return p;
-}
 static float *uniform(int64_t n, float lo, float hi)
 {
     float *x = xalloc((size_t)n * sizeof(float));
     for (int64_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)pare_rng_uniform(&g_rng);
-    return x;
-}
-static float *randn(int64_t n, float s)
-{
-    float *x = xalloc((size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) x[i] = s * (float)pare_rng_normal(&g_rng);
     return x;
 }
 static int8_t *rand_s8(int64_t n)

@@ -31,8 +31,6 @@
 /* Elements below which a loop stays on one thread (memory-bound: a few µs). GELU and tanh compute more. */
 #define HALF_PAR 65536
 #define HALF_PAR_ACT 16384
-/* Widened values per tile of the kernels that call an f32 kernel of nn.h (4 KB of f32 on the stack). */
-#define TILE 1024
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi): nn.c's constants */
 #define GELU_A 0.044715f
@@ -78,36 +76,9 @@ PARE_HOT void pare_add_bf16(uint16_t *out, const uint16_t *a, const uint16_t *b,
     for (int64_t i = 0; i < n; i++) out[i] = round_bf16(widen(a[i]) + widen(b[i]));
 }
 
-/* Tiles of TILE values: widened into f32 on the stack, the f32 kernel f over them (one thread: a tile is below
- * its parallel threshold), rounded back. */
-PARE_HOT static void widen_tile(float *t, const uint16_t *h, int64_t len)
-{
-#pragma omp simd
-    for (int64_t j = 0; j < len; j++) t[j] = widen(h[j]);
-}
-
-PARE_HOT static void round_tile(uint16_t *h, const float *t, int64_t len)
-{
-#pragma omp simd
-    for (int64_t j = 0; j < len; j++) h[j] = round_bf16(t[j]);
-}
-
-static void by_tiles(uint16_t *out, const uint16_t *inp, int64_t n, void (*f)(float *, const float *, int64_t))
-{
-    const int64_t ntile = (n + TILE - 1) / TILE;
-#pragma omp parallel for schedule(static) if (n > HALF_PAR_ACT)
-    for (int64_t k = 0; k < ntile; k++) {
-        float t[TILE];
-        const int64_t i0 = k * TILE, len = i0 + TILE < n ? TILE : n - i0;
-        widen_tile(t, inp + i0, len);
-        f(t, t, len);
-        round_tile(out + i0, t, len);
-    }
-}
-
 /* The exact GELU as one loop, like the tanh form: nn.c's pare_gelu_erf_forward is x · nn_normcdf(x) term for term.
- * (Calling it on tiles, as tanh below does, cost ~18 µs per 1024-value tile in its nested parallel region:
- * 94 ms for BERT-base's twelve 128 × 3072 GELUs against 7 ms in f32.) */
+ * (Calling the f32 kernel on 1024-value tiles cost ~18 µs per tile in its nested parallel region: 94 ms for
+ * BERT-base's twelve 128 × 3072 GELUs against 7 ms in f32.) */
 PARE_HOT void pare_gelu_erf_bf16(uint16_t *out, const uint16_t *inp, int64_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n > HALF_PAR_ACT)
@@ -116,7 +87,12 @@ PARE_HOT void pare_gelu_erf_bf16(uint16_t *out, const uint16_t *inp, int64_t n)
         out[i] = round_bf16(x * nn_normcdf(x));
     }
 }
-void pare_tanh_bf16(uint16_t *out, const uint16_t *inp, int64_t n) { by_tiles(out, inp, n, pare_tanh_forward); }
+/* tanh as one loop over libm's tanhf, as nn.c's pare_tanh_forward (a call per element: no simd) */
+PARE_HOT void pare_tanh_bf16(uint16_t *out, const uint16_t *inp, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n > HALF_PAR_ACT)
+    for (int64_t i = 0; i < n; i++) out[i] = round_bf16(tanhf(widen(inp[i])));
+}
 
 /* ---- references: scalar casts around the f32 kernels of nn.h ---- */
 

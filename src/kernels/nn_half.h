@@ -15,8 +15,9 @@
  *     pare_gelu_bf16(h, h, n);         // in place is allowed: elementwise
  *
  * Fast and reference are separate entries: pare_X_bf16 (PARE_HOT clones: AVX-512, AVX2, baseline; the
- * widening and rounding are integer lane arithmetic; GELU erf and tanh call the f32 kernels of nn.h on
- * tiles of 1024 widened values, so they get whatever those kernels become), pare_X_bf16_ref (scalar casts
+ * widening and rounding are integer lane arithmetic; each is one loop over nn.c's expression — GELU erf on
+ * nn_normcdf, tanh on libm's tanhf — so a change to nn.c's kernel must be made here too: the references below
+ * call nn.c and the tests compare every bf16 pattern), pare_X_bf16_ref (scalar casts
  * of core/tensor.h around the f32 kernel of nn.h on the whole array).
  *
  * Embeddings and softmax (docs/mixed-precision.md "Embeddings and softmax in bf16"): the lookup of a table stored

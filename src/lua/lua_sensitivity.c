@@ -13,7 +13,6 @@
  */
 #include <lauxlib.h>
 #include <lua.h>
-#include <string.h>
 
 #include "core/options.h"
 #include "eval/hessian.h"
@@ -67,9 +66,8 @@ static int model_weight_error(lua_State *L)
     for (int64_t i = 0; i < m->nnodes; i++) {
         const pare_node *nd = &m->nodes[i];
         if (nd->op != PARE_OP_LINEAR || !pare_name_match(pat, nd->name)) continue;
-        const pare_node *rn = NULL;
-        for (int64_t j = 0; j < ref->nnodes && !rn; j++)
-            if (ref->nodes[j].op == PARE_OP_LINEAR && !strcmp(ref->nodes[j].name, nd->name)) rn = &ref->nodes[j];
+        const int64_t j = pare_model_find_node(ref, nd->name);
+        const pare_node *rn = j >= 0 && ref->nodes[j].op == PARE_OP_LINEAR ? &ref->nodes[j] : NULL;
         const pare_param *a = &m->params[nd->param[0]];
         if (!rn) return pare_lua_error(L, "weight_error: the reference has no Linear %s", nd->name);
         const pare_param *b = &ref->params[rn->param[0]];
