@@ -58,6 +58,12 @@ ok "$(grep -c '^rank [01] ran 16 skipped 0 rows 16$' "$T/dist.out" | grep -qx 2;
 ok "$([ "$(grep -cE '^\[[0-9]+/16\] a=.* rank [01]  ETA' "$T/dist.err")" -eq 16 ]; echo $?)" \
   "one progress line per point, 16 in all (from rank 0's queue)"
 
+# a hostfile, as on a cluster (here it names this machine twice: two slots on localhost)
+printf 'localhost slots=2\n' >"$T/hosts"
+$MPIRUN --hostfile "$T/hosts" "$PARE" run tests/mpi/sweep.lua dir="$T/hosts.d" quiet=true </dev/null >"$T/hosts.out" 2>&1
+ok "$([ "$(rows "$T/hosts.d/sw.h5")" = "$want" ] && [ "$(grep -c '^rank [01] ran' "$T/hosts.out")" -eq 2 ]; echo $?)" \
+  "mpirun --hostfile (localhost slots=2): two ranks, the serial rows"
+
 # resuming: a complete table runs nothing on a rerun
 $MPIRUN "$PARE" run tests/mpi/sweep.lua dir="$T/dist" </dev/null >"$T/dist2.out" 2>&1
 ok "$(grep -c '^rank [01] ran 0 skipped 16 rows 16$' "$T/dist2.out" | grep -qx 2; echo $?)" "rerun of a complete table: 0 run, 16 skipped"
