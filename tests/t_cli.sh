@@ -71,6 +71,10 @@ run "$PARE" table "$T/results/cli.h5"
 ok $([ $rc -eq 0 ] && has "$out" "| acc  | bits | method |" && has "$out" "| 0.85 |    8 | gptq   |"; echo $?) "pare table prints the only table as markdown"
 run "$PARE" table "$T/results/cli.h5" q --csv
 ok $([ $rc -eq 0 ] && has "$out" "^acc,bits,method$" && has "$out" "^0.45,4,gptq$"; echo $?) "pare table --csv"
+run "$PARE" table "$T/results/cli.h5" q --provenance
+commit=$("$PARE" info | sed -n 's/^commit: *//p' | cut -d' ' -f1)
+ok $([ $rc -eq 0 ] && has "$out" "^\*$T/results/cli.h5: commit [0-9a-f]" && has "$out" "commit ${commit:-x}" && has "$out" ", host "; echo $?) \
+  "pare table --provenance: the file, its commit ($commit), date, CPU and host under the table"
 run "$PARE" table "$T/results/cli.h5" nope
 ok $([ $rc -eq 1 ] && has "$err" "no table 'nope'"; echo $?) "an unknown table: named, exit 1"
 mkdir -p "$T/plots" # an --out directory must exist (only the default plots/ is created)

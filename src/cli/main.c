@@ -2,7 +2,7 @@
  * schemas and the build/machine description.
  *
  *     pare run experiments/x.lua key=value ...     exit 0 ok, 1 script error, 2 no such file, 3 syntax error
- *     pare table results/x.h5 [table] [--csv] [--labels] [--columns a,b]
+ *     pare table results/x.h5 [table] [--csv] [--labels] [--columns a,b] [--provenance]
  *     pare plot results/x.h5 --table T --x col --y col[,col] [--by col] [--kind k] [--logx] [--logy]
  *                            [--title text] [--xlabel text] [--ylabel text] [--out plots/name]
  *     pare help [name]      pare info      pare version
@@ -35,7 +35,7 @@ static const char usage_text[] =
     "usage: pare <command> [arguments]\n"
     "\n"
     "  run FILE.lua [key=value ...]   run an experiment script (args in pare.args)\n"
-    "  table FILE.h5 [TABLE] [--csv] [--labels] [--columns a,b,...]\n"
+    "  table FILE.h5 [TABLE] [--csv] [--labels] [--columns a,b,...] [--provenance]\n"
     "                                 print a results table (markdown; no TABLE: list them,\n"
     "                                 or print the only one)\n"
     "  plot FILE.h5 --table T --x COL --y COL[,COL...] [--by COL] [--kind lines|points|linespoints|bars]\n"
@@ -83,13 +83,31 @@ static int count_commas(const char *s)
     return n;
 }
 
+/* The line under a table pasted into the docs: which commit, machine and day produced it, read from the
+ * file's provenance attributes (h5table.h); an attribute the file lacks is left out. */
+static void print_provenance(pare_h5_file *f, const char *path)
+{
+    static const char *const keys[] = {"git_commit", "date", "cpu_model", "cpu_features", "hostname"};
+    char *v[5] = {0};
+    for (int i = 0; i < 5; i++)
+        if (pare_h5_attr_get(f, "/", keys[i], &v[i]) != PARE_OK) v[i] = NULL;
+    printf("\n*%s: commit %s, %s, %s", path, v[0] ? v[0] : "unknown", v[1] ? v[1] : "date unknown",
+           v[2] ? v[2] : "CPU unknown");
+    if (v[3]) printf(" (%s)", v[3]);
+    if (v[4]) printf(", host %s", v[4]);
+    printf("*\n");
+    for (int i = 0; i < 5; i++) free(v[i]);
+}
+
 static int cmd_table(int argc, char **argv)
 {
     const char *path = NULL, *table = NULL;
     char *columns = NULL;
+    int provenance = 0;
     pare_table_fmt fmt = {0};
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--csv")) fmt.style = PARE_TABLE_CSV;
+        else if (!strcmp(argv[i], "--provenance")) provenance = 1;
         else if (!strcmp(argv[i], "--labels")) fmt.use_labels = 1;
         else if (!strcmp(argv[i], "--columns") && i + 1 < argc) columns = argv[++i];
         else if (argv[i][0] == '-' && argv[i][1]) return usage_error("table: unknown option '%s'", argv[i]);
@@ -147,6 +165,7 @@ static int cmd_table(int argc, char **argv)
         }
     }
     if (pare_table_write(stdout, &t, &fmt) != PARE_OK) rc = fail("table");
+    else if (provenance) print_provenance(f, path);
     pare_table_free(&t);
 done:
     free(names);
