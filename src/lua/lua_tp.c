@@ -5,6 +5,7 @@
  *     tp:train(task, {...})                          -- every rank the same options: the steps of one process
  *     m:tp_gather(tp)                                -- collective: tp's weights, whole, into m (then m:save(...))
  *     local g = tp:gradients(task, {first = 1, n = 8})  -- {loss =, grads = {[name] = {...}}, shapes = {[name] = {N, K}}}
+ *     tp:tp_weights()                                -- {[name] = {...}}: every weight whole (gathered: collective)
  *     tp:tp_info()                                   -- {ranks =, rank =, split = {[name] = "replicated"|"rows"|"cols"}}
  *
  * m:tensor_parallel{ranks = P, rank = r} makes any rank's shard (a shard of P ranks runs only under mpirun -n P;
@@ -63,8 +64,7 @@ static int model_tensor_parallel(lua_State *L)
     lua_Integer ranks = opt_int(L, 2, "tensor_parallel", "ranks", pare_dist_size());
     lua_Integer rank = opt_int(L, 2, "tensor_parallel", "rank", pare_dist_rank());
     if (ranks < 1 || ranks > 1 << 20 || rank < 0 || rank >= ranks)
-        return pare_lua_error(L, "tensor_parallel: rank=%lld of ranks=%lld (rank in [0, ranks))", (long long)rank,
-                              (long long)ranks);
+        return pare_lua_error(L, "tensor_parallel: rank=%d of ranks=%d (rank in [0, ranks))", (int)rank, (int)ranks);
     pare_model **slot = pare_lua_push_model_slot(L);
     pare_status st = pare_tp_split(slot, m, (int)rank, (int)ranks);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
@@ -96,6 +96,32 @@ static int model_tp_info(lua_State *L)
         lua_setfield(L, -2, m->params[i].name);
     }
     lua_setfield(L, -2, "split");
+    return 1;
+}
+
+/* m:tp_weights() -> {[name] = {...}}: every parameter whole (a shard's gathered: collective), row-major */
+static int model_tp_weights(lua_State *L)
+{
+    pare_model *m = pare_lua_check_model(L, 1);
+    lua_createtable(L, 0, (int)m->nparams);
+    for (int64_t i = 0; i < m->nparams; i++) {
+        const pare_param *p = &m->params[i];
+        int64_t shape[2] = {p->shape[0], p->ndim > 1 ? p->shape[1] : 1};
+        if (pare_tp_ranks(m)) pare_tp_full_shape(m, i, shape);
+        int64_t n = shape[0] * shape[1];
+        float *full = malloc(sizeof *full * (size_t)n);
+        pare_status st = !full ? pare_fail(PARE_ENOMEM, "tp_weights: out of memory")
+                         : pare_tp_ranks(m) ? pare_tp_full_param(m, i, 0, full)
+                                            : (memcpy(full, p->blob->data, sizeof *full * (size_t)n), PARE_OK);
+        if (st != PARE_OK) {
+            free(full);
+            return pare_lua_status_error(L, st);
+        }
+        lua_createtable(L, (int)n, 0);
+        for (int64_t k = 0; k < n; k++) lua_pushnumber(L, full[k]), lua_rawseti(L, -2, k + 1);
+        free(full);
+        lua_setfield(L, -2, p->name);
+    }
     return 1;
 }
 
@@ -152,7 +178,7 @@ void pare_lua_register_tp(lua_State *L)
 {
     static const luaL_Reg methods[] = {{"tensor_parallel", model_tensor_parallel}, {"tp_gather", model_tp_gather},
                                        {"tp_info", model_tp_info},                 {"gradients", model_gradients},
-                                       {NULL, NULL}};
+                                       {"tp_weights", model_tp_weights},           {NULL, NULL}};
     luaL_getmetatable(L, "pare.Model");
     lua_getfield(L, -1, "__index");
     luaL_setfuncs(L, methods, 0);
