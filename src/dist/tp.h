@@ -75,4 +75,13 @@ float pare_tp_clip_grad_norm(pare_model *m, float max_norm);
  * first). Any model without a source or regression target; on a shard, collective. */
 pare_status pare_tp_batch_gradients(pare_model *m, const struct pare_dataset *d, int64_t first, int64_t n, float *loss);
 
+/* The all-reduces of the f and g ops on this rank since the process started (forward and backward): how many,
+ * their bytes (each rank's buffer: B·T·C floats), and the time spent in them (waiting for the other ranks
+ * included). For experiments: subtract two readings. */
+typedef struct pare_tp_comm {
+    int64_t allreduces, bytes;
+    double seconds;
+} pare_tp_comm;
+void pare_tp_comm_totals(pare_tp_comm *out);
+
 #endif

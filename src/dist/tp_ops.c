@@ -18,10 +18,34 @@
  */
 #include "tp_ops.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
+#include "core/timer.h"
 #include "dist/dist.h"
+#include "dist/tp.h"
 #include "graph/exec.h"
+
+/* What the all-reduces of f and g cost on this rank since the process started (dist/tp.h pare_tp_comm_totals):
+ * counters of the process like MPI's own, read by experiments, never by the numerics. */
+static _Atomic int64_t comm_calls, comm_bytes, comm_ns;
+
+void pare_tp_comm_totals(pare_tp_comm *out)
+{
+    out->allreduces = atomic_load(&comm_calls);
+    out->bytes = atomic_load(&comm_bytes);
+    out->seconds = (double)atomic_load(&comm_ns) * 1e-9;
+}
+
+static pare_status allreduce(float *buf, int64_t n)
+{
+    int64_t t0 = pare_now_ns();
+    pare_status st = pare_dist_allreduce_sum_f32(buf, n);
+    atomic_fetch_add(&comm_ns, pare_now_ns() - t0);
+    atomic_fetch_add(&comm_calls, 1);
+    atomic_fetch_add(&comm_bytes, n * (int64_t)sizeof(float));
+    return st;
+}
 
 static float *VAL(const pare_exec *x, int id) { return (float *)x->buf[id]; }
 static float *GRAD(const pare_exec *x, int id) { return x->grad && x->need_grad[id] ? x->grad[id] : NULL; }
@@ -55,7 +79,7 @@ void pare_op_tp_copy_bwd(pare_exec *x, const pare_node *n)
     float *dx = GRAD(x, n->in[0]), *dy = GRAD(x, n->out);
     if (!dx || !dy) return;
     int64_t len = NUMEL(x, n->out);
-    pare_dist_allreduce_sum_f32(dy, len);
+    allreduce(dy, len);
     for (int64_t i = 0; i < len; i++) dx[i] += dy[i];
 }
 
@@ -65,7 +89,7 @@ pare_status pare_op_tp_reduce_fwd(pare_exec *x, const pare_node *n)
     float *y = VAL(x, n->out);
     int64_t len = NUMEL(x, n->out), C = x->m->values[n->out].cols;
     memcpy(y, VAL(x, n->in[0]), (size_t)len * sizeof(float));
-    PARE_TRY(pare_dist_allreduce_sum_f32(y, len));
+    PARE_TRY(allreduce(y, len));
     if (n->nparam) { /* the row-parallel Linear's bias, added once after the sum (not once per rank) */
         const float *b = x->m->params[n->param[0]].blob->data; /* (C) */
         for (int64_t i = 0; i < len; i += C)

@@ -6,7 +6,8 @@
  *     m:tp_gather(tp)                                -- collective: tp's weights, whole, into m (then m:save(...))
  *     local g = tp:gradients(task, {first = 1, n = 8})  -- {loss =, grads = {[name] = {...}}, shapes = {[name] = {N, K}}}
  *     tp:tp_weights()                                -- {[name] = {...}}: every weight whole (gathered: collective)
- *     tp:tp_info()                                   -- {ranks =, rank =, split = {[name] = "replicated"|"rows"|"cols"}}
+ *     tp:tp_info()                                   -- {ranks =, rank =, split = {[name] = "replicated"|"rows"|"cols"},
+ *                                                    --  comm = {allreduces =, bytes =, seconds =}: this process's so far}
  *
  * m:tensor_parallel{ranks = P, rank = r} makes any rank's shard (a shard of P ranks runs only under mpirun -n P;
  * making one is how the divisibility errors are checked alone). m:gradients works on any model: one training
@@ -81,7 +82,8 @@ static int model_tp_gather(lua_State *L)
     return 1;
 }
 
-/* m:tp_info() -> {ranks =, rank =, split = {[name] = "replicated" | "rows" | "cols"}}; ranks 0 for a replicated model */
+/* m:tp_info() -> {ranks =, rank =, split = {[name] = "replicated" | "rows" | "cols"}, comm = {allreduces =, bytes =,
+ * seconds =}}; ranks 0 for a replicated model; comm: this process's f and g all-reduces so far (any model) */
 static int model_tp_info(lua_State *L)
 {
     pare_model *m = pare_lua_check_model(L, 1);
@@ -96,6 +98,13 @@ static int model_tp_info(lua_State *L)
         lua_setfield(L, -2, m->params[i].name);
     }
     lua_setfield(L, -2, "split");
+    pare_tp_comm c;
+    pare_tp_comm_totals(&c);
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, c.allreduces), lua_setfield(L, -2, "allreduces");
+    lua_pushinteger(L, c.bytes), lua_setfield(L, -2, "bytes");
+    lua_pushnumber(L, c.seconds), lua_setfield(L, -2, "seconds");
+    lua_setfield(L, -2, "comm");
     return 1;
 }
 
