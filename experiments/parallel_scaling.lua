@@ -273,7 +273,7 @@ if #table_rows(exp, "dp") > 0 then exp:print("dp", {columns = {"round", "ranks",
 if #table_rows(exp, "sweep") > 0 then
   exp:print("sweep", {columns = {"round", "ranks", "points", "seconds", "points_per_s", "load_before", "load_after"}})
 end
-exp:print("scaling")
+if #table_rows(exp, "scaling") > 0 then exp:print("scaling") end
 if #table_rows(exp, "dp_model") > 0 then exp:print("dp_model") end
 if next(tp_by) then
   exp:print("tp", {columns = {"round", "ranks", "tokens_per_s", "step_ms", "comm_ms", "allreduces_per_step", "msg_kb",
