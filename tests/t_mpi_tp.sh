@@ -1,8 +1,8 @@
 #!/bin/sh
 # t_mpi_tp.sh — tensor parallelism under mpirun (issue 17; docs/distributed.md "Tensor parallelism"): with 2 ranks
 # the shards' forward logits, loss and every parameter gradient (gathered from the shards) equal one process's
-# replicated model, for a pre-norm encoder, a post-norm encoder with a pooler and a causal decoder, and so do a
-# few AdamW steps (clipping by the global norm over the shards); sizes that do not divide are errors naming them.
+# replicated model, for a pre-norm encoder, a post-norm encoder with a pooler and dropout, and a causal decoder, and
+# so do a few AdamW steps (clipping by the global norm over the shards); sizes that do not divide are errors naming them.
 # Skipped, with the reason, when this build has no MPI or mpirun is missing. Run from the repo root:
 #   sh tests/t_mpi_tp.sh          (PARE=path/to/pare to test another binary)
 PARE=${PARE:-./${PARE_BUILD:-build}/pare}
@@ -80,7 +80,7 @@ s=$(cmp '\.grad\..*(qkv|ffn\.up|attn\.out\.weight|ffn\.down\.weight)' 1e-5 24); 
 # lr-sized steps, so after training the bound is absolute: max |difference| 1e-5 with lr 3e-3
 trained=$(paste -d' ' "$T/one.txt" "$T/tp.txt" | awk '$1 ~ /trained/ { d = $2 - $4; if (d < 0) d = -d; v++; if (d > m) { m = d; at = $1 } }
   END { printf "%d values, max |difference| %.3g (%s)", v, m, at; exit !(v > 60000 && m <= 1e-5) }')
-ok "$?" "6 AdamW steps with clipping: losses, logits and every weight (gathered with m:tp_gather) = one process, to 1e-5 absolute: $trained"
+ok "$?" "6 AdamW steps with clipping (and dropout in one model): losses, logits and every weight (gathered with m:tp_gather) = one process, to 1e-5 absolute: $trained"
 
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -1,6 +1,6 @@
 -- tp_check.lua — run by tests/t_mpi_tp.sh, once alone (mode=full: the replicated models, one process) and once
 -- under mpirun -n 2 (mode=tp: each rank's shard, m:tensor_parallel). For an encoder (pre-norm), a post-norm
--- encoder with a pooler and a causal decoder it writes (rank 0) to out=FILE, one "tag value" a line:
+-- encoder with a pooler and dropout 0.1 (every rank draws the one process's masks) and a causal decoder it writes (rank 0) to out=FILE, one "tag value" a line:
 --   <model>.logits     the logits of a fixed batch
 --   <model>.loss, <model>.grad.<param>   the loss and every parameter's gradient on 8 training examples
 --                      (whole: gathered from the shards in mode=tp)
@@ -54,7 +54,7 @@ end
 local rec = pare.task("recall", {seed = 1})
 check("enc", rec, {vocab = rec.vocab, max_T = rec.T, classes = rec.classes, d = 32, heads = 4, layers = 2, seed = 3}, 16)
 check("post", rec, {vocab = rec.vocab, max_T = rec.T, classes = rec.classes, d = 32, heads = 2, layers = 1, ffn = 48,
-                    norm = "post", pooler = "tanh", act = "gelu_erf", seed = 5}, 16)
+                    norm = "post", pooler = "tanh", act = "gelu_erf", dropout = 0.1, seed = 5}, 16)
 local lm = pare.task("copy_lm", {seed = 1})
 check("dec", lm, {kind = "decoder", vocab = lm.vocab, max_T = lm.T, d = 32, heads = 4, layers = 2, seed = 4}, 12)
 
