@@ -26,7 +26,8 @@
  * Deliberately not here: a vocabulary-parallel embedding and head (the head is replicated), sequence
  * parallelism, a TP group smaller than the world (TP × DP grids), encoder-decoder models (cross-attention),
  * the unfused attention graph (fused=false), quantized or transformed weights (split first, compress after
- * gathering), saving a shard as a checkpoint (gather into a replicated model and save that).
+ * gathering), saving a shard as a checkpoint (gather into a replicated model and save that), incremental
+ * decoding of a shard (gen/ refuses the f node by name).
  */
 #ifndef PARE_TP_H
 #define PARE_TP_H
