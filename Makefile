@@ -28,6 +28,8 @@ $(B)/src/dist/mpi.o: CFLAGS += $(MPI_CFLAGS)
 else
 ENGINE_SRC += src/dist/serial.c
 endif
+# tensor parallelism (issue 17): built with or without MPI (without, a world of one)
+ENGINE_SRC += $(sort $(wildcard src/dist/tp*.c))
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)

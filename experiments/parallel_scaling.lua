@@ -15,7 +15,14 @@
 --
 -- Memory per rank: "peak_growth_mb", how far a rank's peak resident set rose during its training run (m:train's
 -- peak_growth_bytes), the mean over the ranks.
--- Not here yet: tensor and pipeline parallelism (not built).
+--
+-- Tensor parallelism (part=tp, docs/distributed.md "Tensor parallelism"): the same encoder trained on the same
+-- global batch, 1 rank the replicated model, 2 ranks each its shard (m:tensor_parallel: 2 of 4 heads, half the
+-- FFN) running the whole batch; table "tp" with the f and g all-reduces per step (count, message size, time),
+-- the parameters per rank and the memory growth, "tp_scaling" the 2-rank/1-rank ratios, and "tp_model" a model
+-- of tensor-parallel scaling to 8-64 ranks from the measured step, the measured share of time in the split ops
+-- (a profiled forward) and the message sizes (see below). parts=dp,sweep,tp chooses what the parent runs.
+-- Not here yet: pipeline parallelism (not built).
 local pare = require "pare"
 local A = pare.args
 local part = A.part
@@ -73,8 +80,40 @@ if part then
     sx:close()
     exp:record("sweep", {round = round, ranks = ranks, points = ran, point_steps = point_steps, seconds = wall,
                          points_per_s = ran / wall, load_before = load0, load_after = loadavg()})
+  elseif part == "tp" then
+    -- tensor parallelism: every rank runs the whole batch on its shard; 1 rank runs the replicated model
+    local task = pare.task("recall", {seed = 1})
+    local m = encoder(task, 1)
+    local phi = 0 / 0
+    if ranks == 1 then
+      -- the share of forward time in the ops a shard splits (Linears, attention, the FFN's activation; the head's
+      -- Linear, replicated, is counted with them: 2·C·classes of ~24·C² FLOPs a token), from a profiled forward
+      local b = m:bench{batch = batch, T = task.T, repeats = 5, warmup = 2}
+      local split, all = 0, 0
+      for op, ms in pairs(b.ms_by_op) do
+        all = all + ms
+        if op == "linear" or op == "attention" or op == "gelu" then split = split + ms end
+      end
+      phi = split / all
+    else
+      m = m:tensor_parallel() -- the replicated model is dropped: a rank holds its shard only
+      collectgarbage()
+    end
+    m:train(task, {steps = 3, batch = batch, lr = 1e-3, warmup = 1}) -- warm-up (allocations, first touch)
+    local c0 = m:tp_info().comm
+    local r = m:train(task, {steps = steps, batch = batch, lr = 1e-3, warmup = 10, seed = 2})
+    local c1 = m:tp_info().comm
+    local ev = m:evaluate(task)
+    local grow = pare.mpi.allreduce_sum((r.peak_growth_bytes or 0) / 2^20) / ranks
+    local calls = c1.allreduces - c0.allreduces
+    exp:record("tp", {round = round, ranks = ranks, steps = steps, batch = batch, T = task.T, d = d, layers = layers,
+                      seconds = r.seconds, tokens_per_s = steps * batch * task.T / r.seconds,
+                      step_ms = 1e3 * r.seconds / steps, comm_ms = 1e3 * (c1.seconds - c0.seconds) / steps,
+                      allreduces_per_step = calls / steps, msg_kb = calls > 0 and (c1.bytes - c0.bytes) / calls / 1024 or 0,
+                      params_per_rank = m:info().params, split_share = phi, loss = r.loss, accuracy = ev.accuracy,
+                      peak_growth_mb = grow, load_before = load0, load_after = loadavg()})
   else
-    error("part must be dp or sweep")
+    error("part must be dp, sweep or tp")
   end
   return
 end
@@ -102,18 +141,25 @@ local function run(ranks, which, round)
   if not ok then error("parallel_scaling: failed: " .. cmd) end
 end
 
+-- the rows of table t, none when the file has no such table yet
+local function table_rows(exp, t)
+  for _, n in ipairs(exp:tables()) do if n == t then return exp:rows(t) end end
+  return {}
+end
 local function last_round()
   local exp = pare.experiment("parallel_scaling")
   local n = 0
-  for _, t in ipairs({"dp", "sweep"}) do
-    for _, r in ipairs(exp:rows(t)) do if r.round > n then n = r.round end end
+  for _, t in ipairs({"dp", "sweep", "tp"}) do
+    for _, r in ipairs(table_rows(exp, t)) do if r.round > n then n = r.round end end
   end
   exp:close()
   return n
 end
 local first = last_round() + 1
+local parts = {}
+for w in (A.parts or "dp,sweep,tp"):gmatch("[^,%s]+") do parts[#parts + 1] = w end
 for round = first, first + (A.rounds or 2) - 1 do
-  for _, which in ipairs({"dp", "sweep"}) do
+  for _, which in ipairs(parts) do
     local order = round % 2 == 1 and {1, 2} or {2, 1} -- alternate which goes first
     for _, ranks in ipairs(order) do run(ranks, which, round) end
   end
@@ -126,7 +172,7 @@ local summary = {}
 for _, spec in ipairs({{"dp", "tokens_per_s", "dp tokens/s, 2 ranks / 1 rank"}, {"sweep", "points_per_s", "sweep speed, 2 ranks / 1 rank"}}) do
   local t, col, what = spec[1], spec[2], spec[3]
   local by = {}
-  for _, r in ipairs(exp:rows(t)) do
+  for _, r in ipairs(table_rows(exp, t)) do
     by[r.round] = by[r.round] or {}
     by[r.round][r.ranks] = r
   end
@@ -139,9 +185,11 @@ for _, spec in ipairs({{"dp", "tokens_per_s", "dp tokens/s, 2 ranks / 1 rank"}, 
       exp:record("scaling", {what = what, round = round, ratio = ratio, target = 1.8, met = ratio >= 1.8, load = load})
     end
   end
-  local med = pare.stats.median(ratios)
-  exp:record("scaling", {what = what .. " (median)", round = 0, ratio = med, target = 1.8, met = med >= 1.8,
-                         load = loadavg()})
+  if #ratios > 0 then -- (parts= may have left this part out)
+    local med = pare.stats.median(ratios)
+    exp:record("scaling", {what = what .. " (median)", round = 0, ratio = med, target = 1.8, met = med >= 1.8,
+                           load = loadavg()})
+  end
   summary[t] = by
 end
 
@@ -168,8 +216,68 @@ if #one > 0 then
                             bandwidth_GBps = bw / 1e9, latency_us = lat * 1e6})
   end
 end
-exp:print("dp", {columns = {"round", "ranks", "tokens_per_s", "step_ms", "comm_ms", "wait_ms", "peak_growth_mb", "loss",
-                            "load_before", "load_after"}})
-exp:print("sweep", {columns = {"round", "ranks", "points", "seconds", "points_per_s", "load_before", "load_after"}})
-exp:print("scaling")
-exp:print("dp_model")
+-- ---- tensor parallelism: the ratios, and a model of its scaling ----
+-- A model of tensor-parallel scaling to 8-64 ranks (not a measurement): every rank computes the whole batch
+-- through the replicated ops and its 1/N of the split ones, and each block does 2 all-reduces of the (B·T, C)
+-- activations forward and 2 of their gradients backward (4·layers a step, measured: allreduces_per_step):
+--   t(N) = t1 · ((1 − φ) + φ / N) + 4·layers · (2(N−1)/N · bytes / bandwidth + 2(N−1) · latency)
+-- with t1 the measured 1-rank step, φ the measured share of forward time in the split ops (backward assumed to
+-- split alike), bytes = B·T·C·4, and the two networks' bandwidth and latency as assumptions (columns): a 10
+-- Gbit/s, 20 us cluster network, as dp_model, and a 100 GB/s, 2 us link within a node (NVLink-class), where
+-- Megatron-LM keeps its tensor-parallel groups. Memory per rank: the split parameters / N plus the replicated.
+local tp_by = {}
+for _, r in ipairs(table_rows(exp, "tp")) do
+  tp_by[r.round] = tp_by[r.round] or {}
+  tp_by[r.round][r.ranks] = r
+end
+if next(tp_by) then
+  exp:drop("tp_scaling")
+  exp:table("tp_scaling", {"round", "tokens_ratio", "step_ms_1", "step_ms_2", "comm_ms_2", "params_ratio", "mem_ratio",
+                           "load", units = {load = "1-min load avg"}})
+  local one, t1s, phis = nil, {}, {}
+  for round, rr in pairs(tp_by) do
+    if rr[1] then one = rr[1]; t1s[#t1s + 1] = rr[1].step_ms; phis[#phis + 1] = rr[1].split_share end
+    if rr[1] and rr[2] then
+      exp:record("tp_scaling", {round = round, tokens_ratio = rr[2].tokens_per_s / rr[1].tokens_per_s,
+                                step_ms_1 = rr[1].step_ms, step_ms_2 = rr[2].step_ms, comm_ms_2 = rr[2].comm_ms,
+                                params_ratio = rr[2].params_per_rank / rr[1].params_per_rank,
+                                mem_ratio = rr[2].peak_growth_mb / rr[1].peak_growth_mb,
+                                load = math.max(rr[1].load_before, rr[1].load_after, rr[2].load_before, rr[2].load_after)})
+    end
+  end
+  if one then
+    exp:drop("tp_model")
+    exp:table("tp_model", {"network", "ranks", "speedup", "efficiency", "step_ms", "comm_ms", "params_per_rank",
+                           "bandwidth_GBps", "latency_us", "split_share", units = {step_ms = "ms", comm_ms = "ms"}})
+    local t1, phi = pare.stats.median(t1s), pare.stats.median(phis)
+    local task_T = one.T
+    local bytes, calls = one.batch * task_T * one.d * 4, 4 * one.layers
+    -- parameters: the split ones (qkv, out, up, down weights; qkv and up biases) and the replicated rest
+    local C, F = one.d, 4 * one.d
+    local split_params = one.layers * (3 * C * C + 3 * C + C * C + F * C + F + C * F)
+    local repl_params = one.params_per_rank - split_params
+    for _, net in ipairs({{"10Gbit/s cluster", 1.25e9, 20e-6}, {"100GB/s node link", 100e9, 2e-6}}) do
+      for _, n in ipairs({1, 2, 4, 8, 16, 32, 64}) do
+        local comm = n > 1 and calls * (2 * (n - 1) / n * bytes / net[2] + 2 * (n - 1) * net[3]) * 1e3 or 0.0
+        local tn = t1 * ((1 - phi) + phi / n) + comm
+        exp:record("tp_model", {network = net[1], ranks = n, speedup = t1 / tn, efficiency = t1 / tn / n, step_ms = tn,
+                                comm_ms = comm, params_per_rank = repl_params + split_params / n,
+                                bandwidth_GBps = net[2] / 1e9, latency_us = net[3] * 1e6, split_share = phi})
+      end
+    end
+  end
+end
+
+if #table_rows(exp, "dp") > 0 then exp:print("dp", {columns = {"round", "ranks", "tokens_per_s", "step_ms", "comm_ms", "wait_ms", "peak_growth_mb", "loss",
+                            "load_before", "load_after"}}) end
+if #table_rows(exp, "sweep") > 0 then
+  exp:print("sweep", {columns = {"round", "ranks", "points", "seconds", "points_per_s", "load_before", "load_after"}})
+end
+if #table_rows(exp, "scaling") > 0 then exp:print("scaling") end
+if #table_rows(exp, "dp_model") > 0 then exp:print("dp_model") end
+if next(tp_by) then
+  exp:print("tp", {columns = {"round", "ranks", "tokens_per_s", "step_ms", "comm_ms", "allreduces_per_step", "msg_kb",
+                              "params_per_rank", "peak_growth_mb", "split_share", "loss", "load_before", "load_after"}})
+  exp:print("tp_scaling")
+  exp:print("tp_model")
+end

@@ -99,6 +99,9 @@ typedef enum pare_op_id {
     PARE_OP_SOFTMAX,       /* in: x                 out: softmax along the last axis (T for attention rows)   */
     PARE_OP_MASKED_SOFTMAX,/* in: scores (B,H,T,T), lengths   out: softmax(scores / a.scale + mask): div+mask_add+softmax */
     PARE_OP_ADD_LAYERNORM, /* in: a, b (rows, C); param: weight (C), bias (C); cache mean, rstd   out = LN(a + b) */
+    /* Tensor parallelism (Megatron-LM's f and g; docs/distributed.md, dist/tp.h): a.tp_ranks ranks hold shards. */
+    PARE_OP_TP_COPY,       /* in: x (rows, C)                 out = x; backward: dx += Σ_ranks dout (all-reduce) */
+    PARE_OP_TP_REDUCE,     /* in: x (rows, C) [param: bias (C)]   out = Σ_ranks x (+ bias); backward: identity    */
     PARE_OP_COUNT
 } pare_op_id;
 
@@ -241,6 +244,8 @@ typedef struct pare_node_attrs {
     int strided;        /* BMM_QK, BMM_PV: q, k, v read in place from token rows (and BMM_PV's output written
                            with the heads merged) instead of head-major values: view+transpose+contiguous fused */
     int head_dim;       /* BMM_QK: D, the size of a head (its scores have a column per head, not per channel) */
+    int tp_ranks;       /* TP_COPY, TP_REDUCE: the ranks the model is sliced over (the run must have as many) */
+    int tp_rank;        /* TP_COPY, TP_REDUCE: the rank whose shard this model is (dist/tp.h) */
 } pare_node_attrs;
 
 

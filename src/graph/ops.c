@@ -23,6 +23,7 @@
 #include "exec.h"
 #include "format.h"
 #include "ops_fused.h"
+#include "dist/tp_ops.h"
 #include "transform.h"
 #include "attn/attn.h"
 #include "kernels/cast.h"
@@ -742,6 +743,9 @@ static const pare_op_desc ops[] = {
 #undef FUSED
     [PARE_OP_ADD_LAYERNORM] = {"add_layernorm", pare_op_add_layernorm_fwd, pare_op_add_layernorm_bwd,
                                pare_op_add_layernorm_flops, pare_op_add_layernorm_caches, pare_op_add_layernorm_ws},
+    /* tensor parallelism's f and g (dist/tp_ops.c) */
+    [PARE_OP_TP_COPY] = {"tp_copy", pare_op_tp_copy_fwd, pare_op_tp_copy_bwd, pare_op_tp_copy_flops, NULL, NULL},
+    [PARE_OP_TP_REDUCE] = {"tp_reduce", pare_op_tp_reduce_fwd, pare_op_tp_reduce_bwd, pare_op_tp_reduce_flops, NULL, NULL},
 };
 _Static_assert(sizeof ops / sizeof ops[0] == PARE_OP_COUNT, "op registry out of date with pare_op_id");
 
@@ -794,6 +798,8 @@ static const pare_op_dtypes op_dtypes[] = {
     [PARE_OP_MASKED_SOFTMAX] = {{DT_F32 | DT_BF16, DT_I32}, PARE_OUT_ATTR, DT_F32 | DT_BF16, 0}, /* scores, lengths */
     [PARE_OP_ADD_LAYERNORM] = {{DT_FLOAT, DT_FLOAT}, PARE_OUT_ATTR, DT_FLOAT,         DT_F32}, /* a, b; mean, rstd; as
                                                       layernorm: 16-bit inputs widened, out a.dtype (f32 by default) */
+    [PARE_OP_TP_COPY] = {{DT_F32},                   PARE_F32,     0,                 0},      /* f32 all-reduces */
+    [PARE_OP_TP_REDUCE] = {{DT_F32},                 PARE_F32,     0,                 0},
 };
 _Static_assert(sizeof op_dtypes / sizeof op_dtypes[0] == PARE_OP_COUNT, "op dtypes out of date with pare_op_id");
 

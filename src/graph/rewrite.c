@@ -881,6 +881,13 @@ static pare_status check_node(const pare_model *m, int64_t i)
                  x->keep == m->values[n->in[1]].keep,
              "needs two inputs, a weight and a bias of %lld columns", n->name, op, (long long)C);
         break;
+    case PARE_OP_TP_COPY:
+    case PARE_OP_TP_REDUCE: /* tensor parallelism (dist/tp.h): same shape in and out; g may hold the bias */
+        WANT(n->nin == 1 && x->cols == C && x->rows == out->rows && n->a.tp_ranks >= 1 &&
+                 (n->nparam == 0 || (n->op == PARE_OP_TP_REDUCE && n->nparam == 1 && pare_param_numel(w) == C)),
+             "needs one input of its %lld columns, tp_ranks >= 1 (got %d), and (tp_reduce) at most a bias of %lld", n->name,
+             op, (long long)C, n->a.tp_ranks, (long long)C);
+        break;
     case PARE_OP_XENT:
         WANT(n->nin == 2 && m->values[n->in[1]].kind == PARE_VAL_LABELS && m->values[n->in[1]].rows == x->rows &&
                  (x->rows == PARE_ROWS_TOKENS || x->rows == PARE_ROWS_SEQS) && out->rows == x->rows && C == 1,

@@ -53,6 +53,7 @@
 #include "core/arena.h"
 #include "core/cpu.h"
 #include "dist/dist.h"
+#include "dist/tp.h"
 #include "core/timer.h"
 #include "data/task.h"
 #include "eval/bench.h"
@@ -1554,6 +1555,9 @@ static int model_save(lua_State *L)
     const char *path = luaL_checkstring(L, 2);
     /* under mpirun every rank holds the same data-parallel model: rank 0 writes it, once
      * (inside a distributed sweep's point, local mode, each rank saves its own) */
+    if (pare_tp_ranks(lm->m))
+        return pare_lua_error(L, "save: the model is rank %d's tensor-parallel shard; gather it into a replicated model "
+                              "(full:tp_gather(m)) and save that", pare_tp_rank(lm->m));
     if (pare_dist_data_parallel() && pare_dist_rank() > 0) return 0;
     pare_status st = pare_model_save(lm->m, path);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
@@ -1652,4 +1656,5 @@ void pare_lua_register_engine(lua_State *L)
     pare_lua_register_fastbert(L);
     pare_lua_register_prune(L);
     pare_lua_register_nas(L);
+    pare_lua_register_tp(L);
 }

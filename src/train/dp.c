@@ -20,13 +20,15 @@
 #include "core/tensor.h"
 #include "core/timer.h"
 #include "dist/dist.h"
+#include "dist/tp.h"
 #include "train_internal.h"
 
 pare_status pare_dp_begin(dp_run *r, pare_model *m, int64_t B, int distill, int hooks)
 {
     memset(r, 0, sizeof *r);
     r->lo = 0, r->hi = B;
-    if (!pare_dist_data_parallel()) return PARE_OK;
+    /* a tensor-parallel shard (dist/tp.h): every rank runs the whole batch, the all-reduces are in its graph */
+    if (!pare_dist_data_parallel() || pare_tp_ranks(m)) return PARE_OK;
     r->rank = pare_dist_rank(), r->size = pare_dist_size();
     if (B < r->size)
         return pare_fail(PARE_EINVAL, "train: data-parallel over %d ranks needs batch >= %d (got batch=%lld)", r->size, r->size,

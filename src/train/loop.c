@@ -8,6 +8,7 @@
 #include "core/arena.h"
 #include "core/tensor.h"
 #include "core/timer.h"
+#include "dist/tp.h"
 #include "eval/metrics.h"
 #include "graph/exec.h"
 #include "graph/format.h"
@@ -213,7 +214,8 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
             if (s < win) first_sum[k] += tv[k];
             ring[(s % win) * nt + k] = tv[k];
         }
-        pare_clip_grad_norm(m, clip);
+        if (pare_tp_ranks(m)) pare_tp_clip_grad_norm(m, clip); /* the norm over every rank's shard */
+        else pare_clip_grad_norm(m, clip);
         float lr_s = pare_lr_at(s, steps, warmup, lr, minr);
         pare_adamw_step(m, lr_s, b1, b2, eps, wd, s + 1);
         /* bf16 weights (and oneDNN's packed copies) rounded again from the updated f32 masters */

@@ -73,6 +73,8 @@ static const pare_amp_cat defaults[] = {
     [PARE_OP_SOFTMAX] = PARE_AMP_FP32,
     [PARE_OP_MASKED_SOFTMAX] = PARE_AMP_FP32,
     [PARE_OP_ADD_LAYERNORM] = PARE_AMP_FP32,
+    [PARE_OP_TP_COPY] = PARE_AMP_FP32,       /* tensor parallelism's all-reduces move f32 */
+    [PARE_OP_TP_REDUCE] = PARE_AMP_FP32,
 };
 _Static_assert(sizeof defaults / sizeof defaults[0] == PARE_OP_COUNT, "amp policy defaults out of date with pare_op_id");
 
