@@ -558,7 +558,7 @@ static int model_train(lua_State *L)
     lua_pushinteger(L, (lua_Integer)r.planned_bytes), lua_setfield(L, -2, "planned_bytes");
     lua_pushinteger(L, r.recomputed_nodes), lua_setfield(L, -2, "recomputed_nodes");
     if (r.stages > 0) { /* r.pipeline = {schedule, stages, stage, micro_batches, bubble = {per stage}, bubble_theory,
-                           stage_bytes = {per stage}} (docs/distributed.md) */
+                           stage_bytes, stage_busy = {per stage}, msg_bytes} (docs/distributed.md) */
         lua_createtable(L, 0, 7);
         lua_pushstring(L, r.schedule), lua_setfield(L, -2, "schedule");
         lua_pushinteger(L, r.stages), lua_setfield(L, -2, "stages");
@@ -571,6 +571,10 @@ static int model_train(lua_State *L)
         lua_createtable(L, r.stages, 0);
         for (int k = 0; k < r.stages; k++) lua_pushinteger(L, (lua_Integer)r.stage_bytes[k]), lua_rawseti(L, -2, k + 1);
         lua_setfield(L, -2, "stage_bytes");
+        lua_createtable(L, r.stages, 0);
+        for (int k = 0; k < r.stages; k++) lua_pushnumber(L, r.stage_busy[k]), lua_rawseti(L, -2, k + 1);
+        lua_setfield(L, -2, "stage_busy");
+        lua_pushnumber(L, r.msg_bytes), lua_setfield(L, -2, "msg_bytes");
         lua_setfield(L, -2, "pipeline");
     }
     push_train_terms(L, &r);

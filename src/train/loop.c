@@ -106,6 +106,14 @@ void pare_batch_free(batch_buf *b)
     memset(b, 0, sizeof *b);
 }
 
+pare_status pare_train_refuse_parallel(const pare_options *o, const char *who)
+{
+    if (pare_opt_bool(o, "checkpoint") || strcmp(pare_opt_str(o, "pipeline"), "none") || pare_opt_int(o, "micro_batches") != 1)
+        return pare_fail(PARE_ENOTSUP, "%s: checkpoint, pipeline and micro_batches are m:train's options; %s does not run "
+                         "them", who, who);
+    return PARE_OK;
+}
+
 pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
                        pare_progress_fn progress, void *ud, pare_train_result *out)
 {

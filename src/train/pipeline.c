@@ -369,11 +369,15 @@ pare_status pare_train_pipeline(pare_model *m, const pare_dataset *train, const 
     }
     out->seconds = (double)(pare_now_ns() - t0) * 1e-9;
     /* per stage: the bubble and the planned bytes, every rank its slot, summed */
-    double per[2 * PARE_PP_MAX_STAGES] = {0};
+    double per[3 * PARE_PP_MAX_STAGES + 1] = {0};
     per[r.s] = total_sum > 0 ? 1.0 - busy_sum / total_sum : 0;
     per[PARE_PP_MAX_STAGES + r.s] = (double)out->planned_bytes;
-    if (r.P > 1 && (st = pare_dist_allreduce_sum_f64(per, 2 * PARE_PP_MAX_STAGES)) != PARE_OK) goto done;
-    for (int k = 0; k < r.P; k++) out->bubble[k] = per[k], out->stage_bytes[k] = per[PARE_PP_MAX_STAGES + k];
+    per[2 * PARE_PP_MAX_STAGES + r.s] = busy_sum;
+    per[3 * PARE_PP_MAX_STAGES] = r.s == 0 ? (double)r.out_bytes : 0;
+    if (r.P > 1 && (st = pare_dist_allreduce_sum_f64(per, 3 * PARE_PP_MAX_STAGES + 1)) != PARE_OK) goto done;
+    for (int k = 0; k < r.P; k++)
+        out->bubble[k] = per[k], out->stage_bytes[k] = per[PARE_PP_MAX_STAGES + k], out->stage_busy[k] = per[2 * PARE_PP_MAX_STAGES + k];
+    out->msg_bytes = per[3 * PARE_PP_MAX_STAGES];
     if (r.P > 1) st = pp_sync_params(&r, m);
 done:
     pare_dist_send_wait();

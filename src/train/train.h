@@ -74,6 +74,8 @@ typedef struct pare_train_result {
     char schedule[8];          /* "gpipe" or "1f1b" */
     double bubble[PARE_PP_MAX_STAGES];
     double stage_bytes[PARE_PP_MAX_STAGES];
+    double stage_busy[PARE_PP_MAX_STAGES]; /* seconds in the stage's forwards and backwards, over the run */
+    double msg_bytes;          /* the activations stage 0 sends per micro-batch (the gradients going back: as many f32) */
     double bubble_theory;      /* (p - 1) / (m + p - 1) */
     int nterms;                /* loss terms of the run (terms[0..nterms)), in graph order */
     int64_t window;            /* steps averaged in first / last */
@@ -166,6 +168,10 @@ typedef struct pare_train_hooks {
  * refused. */
 pare_status pare_train_pipeline(pare_model *m, const pare_dataset *train, const pare_options *o, pare_progress_fn progress,
                                 void *ud, pare_train_result *out);
+
+/* PARE_ENOTSUP naming `who` when o asks for checkpoint, a pipeline or micro_batches: for the loops of their own
+ * that take pare_train_schema's options (pare.mutual, FastBERT's exits) and do not run them. */
+pare_status pare_train_refuse_parallel(const pare_options *o, const char *who);
 
 /* pare_train_distill with hooks (NULL: exactly pare_train_distill). */
 pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
