@@ -35,6 +35,22 @@ tap.ok(r1.planned_bytes < r0.planned_bytes and r1.recomputed_nodes > 0,
        string.format("checkpoint=true plans %d bytes instead of %d and recomputes %d nodes a step", r1.planned_bytes,
                      r0.planned_bytes, r1.recomputed_nodes))
 
+-- with a teacher: the distillation's loss nodes ("distill.<i>.*", a block of their own) and a projection
+local teacher = pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = 32, heads = 2, layers = 2, seed = 8}
+local function drun(ck)
+  local s = pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = 16, heads = 2, layers = 2, seed = 2,
+                       dropout = 0.1}
+  local r = s:train(task, {steps = 6, batch = 16, lr = 3e-3, warmup = 2, seed = 5, checkpoint = ck},
+                    {teacher = teacher, hard_weight = 0.5, losses = {{loss = "kl_div", student = "head", temperature = 2},
+                     {loss = "mse", student = "enc.0.add2", teacher = "enc.1.add2", project = true, weight = 0.1}}})
+  return r, s:forward{tokens = toks}.logits.values
+end
+local dr0, dl0 = drun(false)
+local dr1, dl1 = drun(true)
+tap.ok(dr0.loss == dr1.loss and maxdiff(dl0, dl1) == 0 and dr1.recomputed_nodes > 0,
+       string.format("checkpoint=true under distillation (KL on the head, projected MSE of hidden states): bit for bit "
+                     .. "(loss %.9g vs %.9g)", dr1.loss, dr0.loss))
+
 local p0, q0 = run({}, 0)
 for _, s in ipairs{"gpipe", "1f1b"} do
   local r, l = run({pipeline = s, micro_batches = 4}, 0)

@@ -203,7 +203,9 @@ static pare_status plan_checkpoint(pare_exec *x, span *s, const unsigned char *k
         const pare_value *val = &m->values[v];
         int b = val->producer >= 0 ? x->node_block[val->producer] : -1;
         if (b >= 0 && (val->kind != PARE_VAL_ACT && val->kind != PARE_VAL_CACHE)) b = -1;
-        if (v == m->logits || v == m->loss || (keep && keep[v])) b = -1;
+        /* a loss's output is seeded before backward reaches its block: never remade (nor its gradient zeroed) */
+        if (v == m->logits || v == m->loss || (keep && keep[v]) || pare_op_is_loss(m->nodes[val->producer >= 0 ? val->producer : 0].op))
+            b = -1;
         x->value_block[v] = b;
     }
     for (int64_t i = 0; i < m->nnodes; i++) /* a reader outside the block keeps the value */

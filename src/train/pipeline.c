@@ -64,25 +64,25 @@ typedef struct pp_run {
     int nslots;
 } pp_run;
 
-static void param_users(const pare_node *n, int *ids, int *k)
+/* Mark seen[p] for every parameter node n reads: its own and its weight transforms' auxiliary ones. */
+static void param_users(const pare_node *n, unsigned char *seen)
 {
-    *k = 0;
-    for (int j = 0; j < n->nparam; j++) ids[(*k)++] = n->param[j];
+    for (int j = 0; j < n->nparam; j++) seen[n->param[j]] = 1;
     for (int t = 0; t < n->ntf; t++)
         for (int j = 0; j < PARE_TF_MAX_AUX; j++)
-            if (n->tf[t].aux[j] >= 0) ids[(*k)++] = n->tf[t].aux[j];
+            if (n->tf[t].aux[j] >= 0) seen[n->tf[t].aux[j]] = 1;
 }
 
 /* Stage ranges and the values crossing into and out of stage s. */
 static pare_status pp_plan(pp_run *r, const pare_model *m)
 {
     int64_t nb = pare_exec_blocks(m, 0, m->nnodes, NULL, NULL);
-    if (r->P > nb)
+    if (r->P > 1 && r->P > nb)
         return pare_fail(PARE_EINVAL, "pipeline: %d stages (ranks) for a model of %lld blocks (layers): a stage needs at least "
                          "one layer; run it on at most %lld ranks", r->P, (long long)nb, (long long)nb);
     if (r->P > PARE_PP_MAX_STAGES)
         return pare_fail(PARE_EINVAL, "pipeline: %d stages: at most %d", r->P, PARE_PP_MAX_STAGES);
-    int64_t *bf = malloc(sizeof(int64_t) * (size_t)nb), *bl = malloc(sizeof(int64_t) * (size_t)nb);
+    int64_t *bf = malloc(sizeof(int64_t) * (size_t)(nb + 1)), *bl = malloc(sizeof(int64_t) * (size_t)(nb + 1));
     if (!bf || !bl) {
         free(bf), free(bl);
         return pare_fail(PARE_ENOMEM, "pipeline: out of memory");
@@ -121,11 +121,7 @@ static pare_status pp_plan(pp_run *r, const pare_model *m)
     for (int k = 0; k < r->P; k++) {
         unsigned char *seen = calloc((size_t)m->nparams + 1, 1);
         if (!seen) return pare_fail(PARE_ENOMEM, "pipeline: out of memory");
-        for (int64_t i = r->first[k]; i < r->first[k + 1]; i++) {
-            int ids[64], n;
-            param_users(&m->nodes[i], ids, &n);
-            for (int j = 0; j < n; j++) seen[ids[j]] = 1;
-        }
+        for (int64_t i = r->first[k]; i < r->first[k + 1]; i++) param_users(&m->nodes[i], seen);
         for (int64_t p = 0; p < m->nparams; p++) {
             if (!seen[p]) continue;
             if (r->owner[p] < 0) r->owner[p] = k;
