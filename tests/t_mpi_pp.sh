@@ -1,7 +1,7 @@
 #!/bin/sh
 # t_mpi_pp.sh — pipeline parallelism under mpirun -n 2 (issue 17, docs/distributed.md "Pipeline parallelism"):
-# GPipe and 1F1B over 2 stages train an encoder and a decoder as one process does with the same global batch
-# (losses and logits after 10 AdamW steps, to 1e-4), also with activation checkpointing and with a head tied to
+# GPipe and 1F1B over 2 stages train an encoder, a decoder and an encoder-decoder as one process does with the
+# same global batch (losses, logits, the encoder-decoder's test loss after 10 AdamW steps, to 1e-4), also with activation checkpointing and with a head tied to
 # the embeddings (a parameter of both stages); 1F1B's first stage plans fewer bytes than GPipe's; more stages
 # than layers is a clear error. Skipped, with the reason, when this build has no MPI or mpirun is missing.
 # Run from the repo root:  sh tests/t_mpi_pp.sh          (PARE=path/to/pare to test another binary)
@@ -46,7 +46,7 @@ for sched in gpipe 1f1b; do
   $MPIRUN "$PARE" run tests/mpi/pp.lua out="$T/$sched.txt" pipeline=$sched mb=4 </dev/null >"$T/$sched.log" 2>&1
   ok "$?" "mpirun -n 2: pipeline=$sched, 4 micro-batches"
   c=$(cmp_files "$T/one.txt" "$T/$sched.txt")
-  ok "$?" "$sched over 2 stages = one process with the same global batch, encoder and decoder, to 1e-4 ($c)"
+  ok "$?" "$sched over 2 stages = one process with the same global batch, encoder, decoder and encoder-decoder, to 1e-4 ($c)"
   ok "$(grep -c "stage [01] of 2 schedule $sched m 4 bubble " "$T/$sched.log" | grep -qx 2; echo $?)" \
     "$sched: both ranks report their stage, the schedule and the bubbles ($(grep -m1 bubble "$T/$sched.log"))"
 done

@@ -1,8 +1,9 @@
 -- pp.lua — run by tests/t_mpi_pp.sh, alone (pipeline=none: plain training) and under mpirun -n 2 (pipeline=gpipe
 -- or 1f1b, micro_batches=mb): trains an encoder (recall, one label per sequence) and a decoder (copy_lm, a
 -- target per token, so micro-batches' shares of the loss differ) for a few AdamW steps with the same global
--- batch and no dropout, then writes (rank 0 only) the training losses and the logits of a fixed batch after
--- training, one number a line, to out=FILE; the per-stage bubbles and bytes go to stdout. The shell test
+-- batch and no dropout, then an encoder-decoder (translate), then writes (rank 0 only) the training losses, the
+-- logits of a fixed batch after training and the encoder-decoder's test loss and accuracy, one number a line, to
+-- out=FILE; the per-stage bubbles and bytes go to stdout. The shell test
 -- compares the files.
 local pare = require "pare"
 pare.set_threads(1)
@@ -44,6 +45,17 @@ for b = 1, 2 do
   dt[b] = row
 end
 for _, v in ipairs(d:forward{tokens = dt}.logits.values) do put(v) end
+
+-- an encoder-decoder: the encoder's output (read by every decoder block) and the decoder's embeddings cross the
+-- boundary between stage 0 (enc.0, enc.ln_f, the decoder's embeddings) and stage 1 (dec.0, the head)
+local tr = pare.task("translate", {seed = 1, n_train = 200, n_test = 40})
+local e = pare.model{kind = "encdec", vocab = tr.vocab, src_vocab = tr.src_vocab, max_T = tr.T, src_max_T = tr.S, d = 32,
+                     heads = 4, layers = 1, ffn = 64, seed = 1, dropout = 0}
+local re = e:train(tr, opts{steps = steps, batch = 16, lr = 3e-3, warmup = 3, seed = 3})
+put(re.loss)
+local ev = e:evaluate(tr)
+put(ev.loss)
+put(ev.accuracy)
 
 if r.pipeline then
   local p = r.pipeline
