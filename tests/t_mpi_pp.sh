@@ -1,9 +1,9 @@
 #!/bin/sh
 # t_mpi_pp.sh — pipeline parallelism under mpirun -n 2 (issue 17, docs/distributed.md "Pipeline parallelism"):
 # GPipe and 1F1B over 2 stages train an encoder, a decoder and an encoder-decoder as one process does with the
-# same global batch (losses, logits, the encoder-decoder's test loss after 10 AdamW steps, to 1e-4), also with activation checkpointing and with a head tied to
-# the embeddings (a parameter of both stages); 1F1B's first stage plans fewer bytes than GPipe's; more stages
-# than layers is a clear error. Skipped, with the reason, when this build has no MPI or mpirun is missing.
+# same global batch (losses, logits, the encoder-decoder's test loss after 10 AdamW steps, to 1e-4), also with
+# activation checkpointing and with a head tied to the embeddings (a parameter of both stages); 1F1B's first
+# stage plans fewer bytes than GPipe's; more stages than layers is a clear error. Skipped, with the reason, when this build has no MPI or mpirun is missing.
 # Run from the repo root:  sh tests/t_mpi_pp.sh          (PARE=path/to/pare to test another binary)
 PARE=${PARE:-./${PARE_BUILD:-build}/pare}
 if [ ! -x "$PARE" ]; then echo "Bail out! $PARE is not built"; exit 1; fi
