@@ -21,8 +21,13 @@
 -- FFN) running the whole batch; table "tp" with the f and g all-reduces per step (count, message size, time),
 -- the parameters per rank and the memory growth, "tp_scaling" the 2-rank/1-rank ratios, and "tp_model" a model
 -- of tensor-parallel scaling to 8-64 ranks from the measured step, the measured share of time in the split ops
--- (a profiled forward) and the message sizes (see below). parts=dp,sweep,tp chooses what the parent runs.
--- Not here yet: pipeline parallelism (not built).
+-- (a profiled forward) and the message sizes (see below). parts=dp,sweep,tp (the default; add pp) chooses what the parent runs.
+-- Pipeline parallelism and activation checkpointing (docs/distributed.md):
+--   pare run experiments/parallel_scaling.lua parts=pp [pp_steps=10] [pp_batch=64] [pp_layers=4] [rounds=1]
+-- runs part=pp (GPipe and 1F1B, micro_batches 1, 2, 4, 8, on 1 rank and on 2 ranks) into table "pp" (tokens/s,
+-- the bubble per stage against (p-1)/(m+p-1), planned and resident memory per rank), "pp_model" (a model of
+-- 8-64 stages from the measured per-micro-batch stage time and message size) and "checkpoint" (planned and
+-- resident memory of an encoder at several depths with and without checkpointing, in this process).
 local pare = require "pare"
 local A = pare.args
 local part = A.part
@@ -112,8 +117,38 @@ if part then
                       allreduces_per_step = calls / steps, msg_kb = calls > 0 and (c1.bytes - c0.bytes) / calls / 1024 or 0,
                       params_per_rank = m:info().params, split_share = phi, loss = r.loss, accuracy = ev.accuracy,
                       peak_growth_mb = grow, load_before = load0, load_after = loadavg()})
+  elseif part == "pp" then
+    -- pipeline: an encoder of pp_layers layers split into `ranks` stages (1 rank: one stage, gradient accumulation)
+    local task = pare.task("recall", {seed = 1})
+    local pl, pb, ps = A.pp_layers or 4, A.pp_batch or 64, A.pp_steps or 10
+    local m = pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = d, heads = 4, layers = pl,
+                         seed = 1, dropout = 0}
+    local o = {batch = pb, lr = 1e-3, warmup = 2, pipeline = A.schedule, micro_batches = A.mb, checkpoint = A.ckpt == "true"}
+    o.steps = 2
+    m:train(task, o) -- warm-up (allocations, first touch)
+    o.steps, o.seed = ps, 2
+    local r = m:train(task, o)
+    local p = r.pipeline
+    local grow = pare.mpi.allreduce_sum((r.peak_growth_bytes or 0) / 2^20) / ranks
+    local bmax, bsum, busy = 0, 0, 0
+    for k = 1, p.stages do
+      bmax, bsum = math.max(bmax, p.bubble[k]), bsum + p.bubble[k]
+      busy = math.max(busy, p.stage_busy[k])
+    end
+    exp:record("pp", {round = round, ranks = ranks, schedule = p.schedule, micro_batches = p.micro_batches,
+                      checkpoint = A.ckpt == "true", steps = ps, batch = pb, T = task.T, d = d, layers = pl,
+                      tokens_per_s = ps * pb * task.T / r.seconds, step_ms = 1e3 * r.seconds / ps,
+                      bubble_stage0 = p.bubble[1], bubble_last = p.bubble[p.stages], bubble_mean = bsum / p.stages,
+                      bubble_theory = p.bubble_theory,
+                      -- the slowest stage's forward+backward time per micro-batch, and the activation message size
+                      stage_mb_ms = 1e3 * busy / (ps * p.micro_batches), msg_bytes = p.msg_bytes,
+                      planned_mb_stage0 = p.stage_bytes[1] / 2^20, planned_mb_max = (function()
+                        local x = 0
+                        for k = 1, p.stages do x = math.max(x, p.stage_bytes[k]) end
+                        return x / 2^20 end)(),
+                      peak_growth_mb = grow, loss = r.loss, load_before = load0, load_after = loadavg()})
   else
-    error("part must be dp, sweep or tp")
+    error("part must be dp, sweep, tp or pp")
   end
   return
 end
@@ -146,6 +181,93 @@ local function table_rows(exp, t)
   for _, n in ipairs(exp:tables()) do if n == t then return exp:rows(t) end end
   return {}
 end
+-- ---- only=pp: pipeline parallelism and checkpointing (a section of its own; see the top) ----
+local function pp_parent()
+  local pexp = pare.experiment("parallel_scaling")
+  local n0 = 0
+  for _, r in ipairs(table_rows(pexp, "pp")) do if r.round > n0 then n0 = r.round end end
+  pexp:close()
+  local pl, pb, ps = A.pp_layers or 4, A.pp_batch or 64, A.pp_steps or 10
+  for round = n0 + 1, n0 + (A.rounds or 1) do
+    for _, mb in ipairs({1, 2, 4, 8}) do
+      for _, sched in ipairs({"gpipe", "1f1b"}) do
+        for _, ranks in ipairs(round % 2 == 1 and {1, 2} or {2, 1}) do
+          local cmd = string.format("OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive PARE_PROGRESS=0 %s%s run %s part=pp round=%d "
+            .. "d=%d schedule=%s mb=%d pp_layers=%d pp_batch=%d pp_steps=%d",
+            ranks > 1 and string.format("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 %s -n %d %s ", mpirun,
+                                        ranks, mpi_args) or "", sh(exe), sh(arg[0]), round, d, sched, mb, pl, pb, ps)
+          io.stderr:write(string.format("parallel_scaling: round %d, pp %s m=%d on %d rank%s\n", round, sched, mb, ranks,
+                                        ranks > 1 and "s" or ""))
+          if not os.execute(cmd .. " </dev/null") then error("parallel_scaling: failed: " .. cmd) end
+        end
+      end
+    end
+  end
+  local exp = pare.experiment("parallel_scaling")
+  -- A model of pipeline scaling to 8-64 stages (not a measurement). An encoder of L = 64 layers like the measured
+  -- one, P stages of L/P layers, m micro-batches: a micro-batch's forward+backward on a stage takes
+  --   t_s = (L/P) · t_layer + t_msg,   t_msg = 2 · (bytes / bandwidth + latency)   (activations on, gradients back)
+  -- and a step (m + P - 1) · t_s (the GPipe/1F1B critical path: P - 1 fill/drain slots), against m · L · t_layer
+  -- on one rank; t_layer is the measured 1-rank stage time per micro-batch over its layers, at m = 8; the network
+  -- (10 Gbit/s, 20 us) is assumed, as for dp_model. Memory per stage: GPipe keeps m micro-batches' activations of
+  -- L/P layers, 1F1B at most P (stage 0), from the measured planned bytes.
+  exp:drop("pp_model")
+  exp:table("pp_model", {"stages", "micro_batches", "speedup", "efficiency", "bubble", "step_ms", "msg_ms",
+                         "gpipe_act_mb", "onef1b_act_mb", units = {step_ms = "ms", msg_ms = "ms"}})
+  local t_layer, bytes, act_layer = {}, nil, {}
+  for _, r in ipairs(exp:rows("pp")) do
+    if r.ranks == 1 and r.micro_batches == 8 and not r.checkpoint then
+      t_layer[#t_layer + 1] = r.stage_mb_ms / r.layers
+      act_layer[#act_layer + 1] = r.planned_mb_stage0 / (r.schedule == "gpipe" and 8 or 1) / r.layers
+    end
+    if r.ranks == 2 then bytes = r.msg_bytes end
+  end
+  if #t_layer > 0 and bytes then
+    local tl, al, L, bw, lat = pare.stats.median(t_layer), pare.stats.median(act_layer), 64, 1.25e9, 20e-6
+    local msg = 2 * (bytes / bw + lat) * 1e3
+    for _, P in ipairs({1, 2, 4, 8, 16, 32, 64}) do
+      for _, m in ipairs(4 * P == 8 and {8} or {8, 4 * P}) do
+        local ts = L / P * tl + (P > 1 and msg or 0)
+        local step, one = (m + P - 1) * ts, m * L * tl
+        exp:record("pp_model", {stages = P, micro_batches = m, speedup = one / step, efficiency = one / step / P,
+                                bubble = (P - 1) / (m + P - 1), step_ms = step, msg_ms = P > 1 and msg or 0.0,
+                                gpipe_act_mb = m * L / P * al, onef1b_act_mb = math.min(m, P) * L / P * al})
+      end
+    end
+  end
+  -- Activation checkpointing: an encoder of d and 2..16 layers at batch pp_batch, trained a few steps with and
+  -- without; planned = the executor's figure (activations, their gradients, caches), growth = the process's
+  -- peak resident set during the run.
+  exp:drop("checkpoint")
+  exp:table("checkpoint", {"layers", "planned_mb", "planned_mb_ckpt", "ratio", "growth_mb", "growth_mb_ckpt", "step_ms",
+                           "step_ms_ckpt", "load", units = {planned_mb = "MiB", growth_mb = "MiB", step_ms = "ms"}})
+  pare.set_threads(1)
+  local task = pare.task("recall", {seed = 1})
+  pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = d, heads = 4, layers = 2, seed = 1}
+    :train(task, {steps = 3, batch = pb, lr = 1e-3, warmup = 1}) -- warm-up (allocations, first touch)
+  for _, L in ipairs({2, 4, 8, 16}) do
+    local row = {layers = L}
+    for _, ck in ipairs({false, true}) do
+      local m = pare.model{vocab = task.vocab, max_T = task.T, classes = task.classes, d = d, heads = 4, layers = L,
+                           seed = 1, dropout = 0}
+      local r = m:train(task, {steps = 5, batch = pb, lr = 1e-3, warmup = 1, checkpoint = ck})
+      local sfx = ck and "_ckpt" or ""
+      row["planned_mb" .. sfx] = r.planned_bytes / 2^20
+      row["growth_mb" .. sfx] = (r.peak_growth_bytes or 0.0) / 2^20
+      row["step_ms" .. sfx] = 1e3 * r.seconds / 5
+    end
+    row.ratio, row.load = row.planned_mb_ckpt / row.planned_mb, loadavg()
+    exp:record("checkpoint", row)
+  end
+  exp:print("pp", {columns = {"round", "ranks", "schedule", "micro_batches", "tokens_per_s", "step_ms", "bubble_stage0",
+                              "bubble_last", "bubble_theory", "planned_mb_stage0", "planned_mb_max", "peak_growth_mb",
+                              "load_before", "load_after"}})
+  exp:print("pp_model")
+  exp:print("checkpoint")
+  exp:close()
+end
+if A.only == "pp" then A.parts = "pp" end -- the former spelling
+
 local function last_round()
   local exp = pare.experiment("parallel_scaling")
   local n = 0
@@ -156,8 +278,12 @@ local function last_round()
   return n
 end
 local first = last_round() + 1
-local parts = {}
-for w in (A.parts or "dp,sweep,tp"):gmatch("[^,%s]+") do parts[#parts + 1] = w end
+local parts, pp = {}, false
+for w in (A.parts or "dp,sweep,tp"):gmatch("[^,%s]+") do
+  if w == "pp" then pp = true else parts[#parts + 1] = w end
+end
+if pp then pp_parent() end -- its own rounds and tables (above)
+if #parts == 0 then return end
 for round = first, first + (A.rounds or 2) - 1 do
   for _, which in ipairs(parts) do
     local order = round % 2 == 1 and {1, 2} or {2, 1} -- alternate which goes first

@@ -55,6 +55,17 @@ pare_status pare_dist_allreduce_sum_f64(double *buf, int64_t n);
  * caller frees it) and *len set. */
 pare_status pare_dist_bcast_bytes(char **buf, size_t *len, int root);
 
+/* ---- point-to-point (pipeline parallelism, src/train/pipeline.c) ----
+ * send: `bytes` of buf to rank `dest` with `tag`; the data is copied and sent in the background
+ * (MPI_Isend of the copy), so it returns at once and two stages that send to each other at the same
+ * time (1F1B's steady state) cannot deadlock. recv: blocks until the message from `src` with `tag`
+ * arrives; a message of another size is an error naming both. send_wait: every pending send is
+ * complete (call before the buffers' owner goes away: the end of a step). The serial build refuses
+ * (PARE_ENOTSUP: a world of one has nobody to send to). */
+pare_status pare_dist_send(const void *buf, size_t bytes, int dest, int tag);
+pare_status pare_dist_recv(void *buf, size_t bytes, int src, int tag);
+pare_status pare_dist_send_wait(void);
+
 /* ---- the work queue of a distributed sweep ----
  * Rank 0 (the serving rank) starts a server thread that answers the other ranks at once, whatever
  * rank 0's own point is doing, so a slow point stalls nobody:

@@ -7,7 +7,8 @@
  *
  * Deliberately not here: surviving a dead rank (MPI aborts the job; the results file is what survives),
  * parallel HDF5 (rank 0 is the one writer: docs/distributed.md says why), one-sided or RMA counters,
- * anything tensor- or pipeline-parallel.
+ * anything tensor-parallel. Point-to-point (pipeline stages): copied non-blocking sends, blocking receives,
+ * on a communicator of their own.
  *
  * Threads: MPI_THREAD_MULTIPLE is asked for. The server thread polls (MPI_Iprobe, then 1 ms asleep)
  * instead of blocking in MPI_Recv, because OpenMPI's blocking receive spins a core, and rank 0 needs its
@@ -29,6 +30,7 @@ static struct {
     int inited, rank, size, thread_level, local;
     MPI_Comm coll;  /* collectives (training) */
     MPI_Comm queue; /* the sweep's asks and answers */
+    MPI_Comm p2p;   /* pipeline stages' activations and gradients */
 } W = {.size = 1};
 
 static pare_status mpi_fail(int rc, const char *what)
@@ -66,6 +68,8 @@ pare_status pare_dist_init(void)
     MPI_Comm_size(MPI_COMM_WORLD, &W.size);
     MPI_Comm_dup(MPI_COMM_WORLD, &W.coll);
     MPI_Comm_dup(MPI_COMM_WORLD, &W.queue);
+    MPI_Comm_dup(MPI_COMM_WORLD, &W.p2p);
+    MPI_Comm_set_errhandler(W.p2p, MPI_ERRORS_RETURN);
     MPI_Comm_set_errhandler(W.coll, MPI_ERRORS_RETURN);
     MPI_Comm_set_errhandler(W.queue, MPI_ERRORS_RETURN);
     return PARE_OK;
@@ -76,6 +80,8 @@ void pare_dist_finalize(void)
     if (!W.inited) return;
     MPI_Comm_free(&W.coll);
     MPI_Comm_free(&W.queue);
+    pare_dist_send_wait();
+    MPI_Comm_free(&W.p2p);
     MPI_Finalize();
     W.inited = 0;
     W.rank = 0, W.size = 1;
@@ -116,6 +122,83 @@ static pare_status allreduce(void *buf, int64_t n, MPI_Datatype t, size_t elem)
 }
 pare_status pare_dist_allreduce_sum_f32(float *buf, int64_t n) { return allreduce(buf, n, MPI_FLOAT, sizeof(float)); }
 pare_status pare_dist_allreduce_sum_f64(double *buf, int64_t n) { return allreduce(buf, n, MPI_DOUBLE, sizeof(double)); }
+
+/* ---- point-to-point ---- */
+
+typedef struct pending_send { MPI_Request req; void *copy; } pending_send;
+static pending_send *sends;
+static int nsends, capsends;
+
+/* Free the copies of the sends that have completed (all of them when wait). */
+static pare_status reap_sends(int wait)
+{
+    int kept = 0;
+    pare_status st = PARE_OK;
+    for (int i = 0; i < nsends; i++) {
+        int done = 0;
+        int rc = wait ? MPI_Wait(&sends[i].req, MPI_STATUS_IGNORE) : MPI_Test(&sends[i].req, &done, MPI_STATUS_IGNORE);
+        if (wait) done = 1;
+        if (rc != MPI_SUCCESS && st == PARE_OK) st = mpi_fail(rc, wait ? "MPI_Wait (a send)" : "MPI_Test (a send)"), done = 1;
+        if (done) free(sends[i].copy);
+        else sends[kept++] = sends[i];
+    }
+    nsends = kept;
+    return st;
+}
+
+pare_status pare_dist_send(const void *buf, size_t bytes, int dest, int tag)
+{
+    if (!W.inited || W.size == 1) return pare_fail(PARE_EINVAL, "MPI send: a world of one process has nobody to send to");
+    if (dest < 0 || dest >= W.size || dest == W.rank)
+        return pare_fail(PARE_EINVAL, "MPI send: rank %d cannot send to %d (%d ranks)", W.rank, dest, W.size);
+    if (bytes > (size_t)1 << 30) return pare_fail(PARE_EINVAL, "MPI send: %zu bytes is more than 1 GiB", bytes);
+    PARE_TRY(reap_sends(0));
+    if (nsends == capsends) {
+        int cap = capsends ? 2 * capsends : 16;
+        pending_send *g = realloc(sends, (size_t)cap * sizeof *g);
+        if (!g) return pare_fail(PARE_ENOMEM, "MPI send: out of memory");
+        sends = g, capsends = cap;
+    }
+    void *copy = malloc(bytes ? bytes : 1);
+    if (!copy) return pare_fail(PARE_ENOMEM, "MPI send: out of memory copying %zu bytes", bytes);
+    memcpy(copy, buf, bytes);
+    int rc = MPI_Isend(copy, (int)bytes, MPI_BYTE, dest, tag, W.p2p, &sends[nsends].req);
+    if (rc != MPI_SUCCESS) {
+        free(copy);
+        return mpi_fail(rc, "MPI_Isend");
+    }
+    sends[nsends++].copy = copy;
+    return PARE_OK;
+}
+
+pare_status pare_dist_recv(void *buf, size_t bytes, int src, int tag)
+{
+    if (!W.inited || W.size == 1) return pare_fail(PARE_EINVAL, "MPI recv: a world of one process has nobody to receive from");
+    if (src < 0 || src >= W.size || src == W.rank)
+        return pare_fail(PARE_EINVAL, "MPI recv: rank %d cannot receive from %d (%d ranks)", W.rank, src, W.size);
+    MPI_Status stt;
+    int rc = MPI_Probe(src, tag, W.p2p, &stt);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Probe");
+    int count = 0;
+    MPI_Get_count(&stt, MPI_BYTE, &count);
+    if ((size_t)count != bytes)
+        return pare_fail(PARE_EINTERNAL, "MPI recv on rank %d: the message from rank %d (tag %d) has %d bytes, %zu expected",
+                         W.rank, src, tag, count, bytes);
+    rc = MPI_Recv(buf, (int)bytes, MPI_BYTE, src, tag, W.p2p, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Recv");
+    return reap_sends(0);
+}
+
+pare_status pare_dist_send_wait(void)
+{
+    if (!W.inited) return PARE_OK;
+    pare_status st = reap_sends(1);
+    if (!nsends) {
+        free(sends);
+        sends = NULL, capsends = 0;
+    }
+    return st;
+}
 
 pare_status pare_dist_bcast_bytes(char **buf, size_t *len, int root)
 {

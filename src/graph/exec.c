@@ -9,6 +9,12 @@
  * (4 bytes an element): backward adds into gradients, and sums in bf16 would drop the small terms that
  * training lives on (the cast's backward rounds what it passes on to the input's dtype, kernels/cast.h).
  * The graph's dtypes are checked once here (pare_model_check_dtypes), never per forward.
+ *
+ * Options (pare_exec_new_opts): a node range (a pipeline stage runs its layers only: values it neither
+ * makes nor reads get no memory) and activation checkpointing (section "Checkpointing" below: the values
+ * internal to a transformer block live only while that block runs, forward or recomputed in backward).
+ * Deliberately not here: choosing which blocks to checkpoint (all of them are, Chen et al.'s sqrt(n)
+ * segments would keep some), offloading activations to host memory.
  */
 #include "exec.h"
 
@@ -137,11 +143,114 @@ pare_status pare_exec_repack(pare_exec *x)
     return pack_weights(x);
 }
 
+/* ---- blocks (checkpointing and pipeline stages) ---- */
+
+/* The length of "<stack>.<digits>." at the start of name, 0 if it does not start so. */
+static size_t block_key(const char *name)
+{
+    const char *d = strchr(name, '.');
+    if (!d || d == name || d[1] < '0' || d[1] > '9') return 0;
+    const char *e = d + 1;
+    while (*e >= '0' && *e <= '9') e++;
+    return *e == '.' ? (size_t)(e + 1 - name) : 0;
+}
+
+int64_t pare_exec_blocks(const pare_model *m, int64_t first, int64_t last, int64_t *first_node, int64_t *last_node)
+{
+    int64_t nb = 0;
+    for (int64_t i = first; i < last;) {
+        size_t k = block_key(m->nodes[i].name);
+        if (!k) {
+            i++;
+            continue;
+        }
+        int64_t j = i + 1;
+        while (j < last && block_key(m->nodes[j].name) == k && !strncmp(m->nodes[j].name, m->nodes[i].name, k)) j++;
+        if (first_node) first_node[nb] = i;
+        if (last_node) last_node[nb] = j;
+        nb++;
+        i = j;
+    }
+    return nb;
+}
+
+/* Checkpointing's plan: x->blk_*, node_block and value_block. A value is internal to block b (remade by
+ * its recompute) when b's nodes make it and only b's nodes read it, and it is not the logits, a loss or
+ * a kept value. Its span becomes the block's nodes, so the planner lays every block's internals over
+ * the same memory. */
+static pare_status plan_checkpoint(pare_exec *x, span *s, const unsigned char *keep)
+{
+    const pare_model *m = x->m;
+    int64_t nb = pare_exec_blocks(m, x->first, x->last, NULL, NULL);
+    x->blk_first = calloc((size_t)nb + 1, sizeof *x->blk_first);
+    x->blk_last = calloc((size_t)nb + 1, sizeof *x->blk_last);
+    x->blk_rng = calloc((size_t)nb + 1, sizeof *x->blk_rng);
+    x->node_block = malloc(sizeof(int) * (size_t)(m->nnodes + 1));
+    x->value_block = malloc(sizeof(int) * (size_t)(m->nvalues + 1));
+    if (!x->blk_first || !x->blk_last || !x->blk_rng || !x->node_block || !x->value_block)
+        return pare_fail(PARE_ENOMEM, "out of memory planning checkpoints");
+    x->nblocks = pare_exec_blocks(m, x->first, x->last, x->blk_first, x->blk_last);
+    x->live_block = -1;
+    for (int64_t i = 0; i < m->nnodes; i++) x->node_block[i] = -1;
+    for (int64_t b = 0; b < x->nblocks; b++)
+        for (int64_t i = x->blk_first[b]; i < x->blk_last[b]; i++) {
+            if (m->nodes[i].ntf)
+                return pare_fail(PARE_ENOTSUP, "checkpoint: %s has a weight transform (a mask, fake quantization, a head gate), "
+                                 "which checkpointing does not recompute yet: train without checkpoint", m->nodes[i].name);
+            x->node_block[i] = (int)b;
+        }
+    for (int64_t v = 0; v < m->nvalues; v++) {
+        const pare_value *val = &m->values[v];
+        int b = val->producer >= 0 ? x->node_block[val->producer] : -1;
+        if (b >= 0 && (val->kind != PARE_VAL_ACT && val->kind != PARE_VAL_CACHE)) b = -1;
+        /* a loss's output is seeded before backward reaches its block: never remade (nor its gradient zeroed) */
+        if (v == m->logits || v == m->loss || (keep && keep[v]) || pare_op_is_loss(m->nodes[val->producer >= 0 ? val->producer : 0].op))
+            b = -1;
+        x->value_block[v] = b;
+    }
+    for (int64_t i = 0; i < m->nnodes; i++) /* a reader outside the block keeps the value */
+        for (int k = 0; k < m->nodes[i].nin; k++) {
+            int v = m->nodes[i].in[k];
+            if (v >= 0 && x->value_block[v] >= 0 && x->node_block[i] != x->value_block[v]) x->value_block[v] = -1;
+        }
+    for (int64_t v = 0; v < m->nvalues; v++) {
+        int b = x->value_block[v];
+        if (b < 0) continue;
+        s[v].def = x->blk_first[b], s[v].last = x->blk_last[b] - 1;
+    }
+    return PARE_OK;
+}
+
+/* plan_offsets with the blocks' internal values (value_block >= 0) in a region of their own after the kept
+ * ones: a recompute then never writes over a kept value (the logits, a later block's output), and the
+ * last block's internals are intact after forward. s[i].id indexes value_block; 0 when out of memory. */
+static size_t plan_two_regions(span *s, int64_t n, const int *value_block)
+{
+    span *t = malloc(sizeof *t * (size_t)(n + 1));
+    if (!t) return 0;
+    int64_t na = 0, nb = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (value_block[s[i].id] < 0) t[na++] = s[i];
+    for (int64_t i = 0; i < n; i++)
+        if (value_block[s[i].id] >= 0) t[na + nb++] = s[i];
+    size_t a = plan_offsets(t, na), b = plan_offsets(t + na, nb);
+    for (int64_t i = na; i < na + nb; i++) t[i].off += a; /* a is aligned: every size is */
+    memcpy(s, t, sizeof *t * (size_t)n);
+    free(t);
+    return a + b ? a + b : PARE_ALIGN;
+}
+
 /* keep (nvalues) or NULL: values whose lifetime reaches the end of the forward (pare_exec_new_keep) */
 static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, int64_t S, pare_exec_mode mode,
-                            const unsigned char *keep)
+                            const unsigned char *keep, const pare_exec_opts *eo)
 {
     *out = NULL;
+    int64_t first = eo ? eo->first : 0, last = eo && eo->last ? eo->last : m->nnodes;
+    if (first < 0 || last > m->nnodes || first >= last)
+        return pare_fail(PARE_EINVAL, "executor: nodes [%lld, %lld) are not a range of the model's %lld", (long long)first,
+                         (long long)last, (long long)m->nnodes);
+    if (eo && eo->checkpoint && mode != PARE_EXEC_TRAIN)
+        return pare_fail(PARE_EINVAL, "checkpoint: only a training executor recomputes activations");
     if (B < 1) return pare_fail(PARE_EINVAL, "batch size %lld: must be >= 1", (long long)B);
     if (T < 1 || T > m->max_T)
         return pare_fail(PARE_EINVAL, "sequence length %lld: must be in [1, %lld] (the model's max_T)", (long long)T,
@@ -164,8 +273,12 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     span *s = NULL;
     int *alias = NULL;
     unsigned char *has_grad = NULL; /* TRAIN: which values get a gradient buffer */
+    unsigned char *touched = NULL;  /* values the range makes or reads, and inputs */
+    span *gs = NULL;                /* checkpointing: the gradients' spans */
     if (!x) return pare_fail(PARE_ENOMEM, "out of memory creating an executor");
     x->m = m, x->B = B, x->T = T, x->S = S, x->mode = mode;
+    x->first = first, x->last = last, x->loss_scale = 1.0f, x->live_block = -1;
+    x->checkpoint = eo && eo->checkpoint;
     pare_rng_seed(&x->rng, 0x5eed);
     x->nonfinite_node = -1;
     if (mode == PARE_EXEC_INFER) { /* this executor's copies of the f32 Linear weights in oneDNN's layout */
@@ -182,7 +295,15 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     x->terms = calloc((size_t)m->nnodes + 1, sizeof *x->terms);
     x->bound = calloc((size_t)m->nvalues, 1);
     x->kept = calloc((size_t)m->nvalues, 1);
-    if (!x->buf || !s || !x->terms || !x->bound || !x->kept) goto nomem;
+    touched = calloc((size_t)m->nvalues + 1, 1);
+    if (!x->buf || !s || !x->terms || !x->bound || !x->kept || !touched) goto nomem;
+    /* an input, a value the range makes, or one made before it and read from `first` on (by the range or, passing
+     * through a pipeline stage, by a later one) */
+    for (int64_t v = 0; v < m->nvalues; v++)
+        touched[v] = m->values[v].producer < 0 || (m->values[v].producer >= first && m->values[v].producer < last);
+    for (int64_t i = first; i < m->nnodes; i++)
+        for (int k = 0; k < m->nodes[i].nin; k++)
+            if (m->nodes[i].in[k] >= 0 && m->values[m->nodes[i].in[k]].producer < last) touched[m->nodes[i].in[k]] = 1;
     if (mode == PARE_EXEC_TRAIN && !(x->need_grad = calloc((size_t)m->nvalues + 1, 1))) goto nomem;
     /* Attention: each node's instance comes from its resolved configuration (no text is parsed here);
      * the model's own instance is borrowed when this executor runs at the shape it was made for. A
@@ -204,24 +325,26 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
         x->attn_owned[i] = (unsigned char)owned;
         if (as != PARE_OK) {
             free(s);
+            free(touched);
             pare_exec_free(x);
             return pare_fail_ctx(as, "%s at T=%lld", n->name, (long long)Tn);
         }
         int64_t want = n->nparam ? pare_param_numel(&m->params[n->param[0]]) : 0;
         if (pare_attn_param_count(x->attn[i]) != want) {
             free(s);
+            free(touched);
             pare_exec_free(x);
             return pare_fail(PARE_EINVAL, "%s: %s has learned parameters sized for T=%lld (the model's max_T); run it at "
                              "that length, not T=%lld", n->name, c->spec, (long long)m->max_T, (long long)T);
         }
-        if (n->ncache) continue; /* the probabilities: a planned value (ops.c, attention_caches) */
+        if (n->ncache || i < first || i >= last) continue; /* the probabilities: a planned value (ops.c, attention_caches) */
         size_t cb = pare_attn_cache_bytes(x->attn[i], B);
         x->attn_cache[i] = pare_alloc(cb ? cb : PARE_ALIGN);
         if (!x->attn_cache[i]) goto nomem;
         attn_bytes += cb;
     }
 
-    for (int64_t i = 0; i < m->nnodes; i++) {
+    for (int64_t i = first; i < last; i++) {
         const pare_op_desc *d = pare_op_get(m->nodes[i].op);
         size_t ws = d->workspace ? d->workspace(x, &m->nodes[i]) : 0;
         if (ws > x->workspace_bytes) x->workspace_bytes = ws;
@@ -241,6 +364,17 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     for (int64_t i = 0; i < m->nnodes; i++)
         for (int k = 0; k < m->nodes[i].nin; k++)
             if (s[m->nodes[i].in[k]].last < i) s[m->nodes[i].in[k]].last = i;
+    for (int64_t v = 0; v < m->nvalues; v++)
+        if (!touched[v]) s[v].size = 0, s[v].def = s[v].last = 0; /* outside this executor's range */
+    if (x->checkpoint) {
+        pare_status cs = plan_checkpoint(x, s, keep);
+        if (cs != PARE_OK) {
+            free(s);
+            free(touched);
+            pare_exec_free(x);
+            return cs;
+        }
+    }
     /* At inference dropout is the identity: its output shares its input's memory (alias[v] = the
      * value it shares with), whose lifetime grows to cover the output's uses. */
     alias = calloc((size_t)m->nvalues, sizeof *alias);
@@ -263,7 +397,8 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
                 if (pare_op_cache_train_only(n, k)) s[n->cache[k]].size = 0;
         }
     for (int64_t v = 0; v < m->nvalues; v++) x->kept[v] = s[v].last == m->nnodes; /* s is still indexed by id */
-    size_t act = plan_offsets(s, m->nvalues);
+    size_t act = x->checkpoint ? plan_two_regions(s, m->nvalues, x->value_block) : plan_offsets(s, m->nvalues);
+    if (!act && m->nvalues) goto nomem;
     x->planned_bytes = act + x->workspace_bytes + attn_bytes;
 
     size_t grads = 0;
@@ -273,14 +408,25 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
         if (!x->grad || !has_grad) goto nomem;
         /* every activation has a gradient; a cache only when a node reads it (a distillation loss on an
          * attention's probabilities "<node>#att": the attention's backward then adds it, attn.h dprobs) */
-        for (int64_t v = 0; v < m->nvalues; v++) has_grad[v] = m->values[v].kind == PARE_VAL_ACT;
+        for (int64_t v = 0; v < m->nvalues; v++) has_grad[v] = m->values[v].kind == PARE_VAL_ACT && touched[v];
         for (int64_t i = 0; i < m->nnodes; i++)
             for (int j = 0; j < m->nodes[i].nin; j++) {
                 int v = m->nodes[i].in[j];
-                if (v >= 0 && m->values[v].kind == PARE_VAL_CACHE && m->values[v].dtype == PARE_F32) has_grad[v] = 1;
+                if (v >= 0 && m->values[v].kind == PARE_VAL_CACHE && m->values[v].dtype == PARE_F32 && touched[v]) has_grad[v] = 1;
             }
-        for (int64_t v = 0; v < m->nvalues; v++)
-            if (has_grad[v]) grads += grad_bytes(x, &m->values[v]);
+        if (x->checkpoint) { /* internal gradients share memory across blocks as their values do */
+            if (!(gs = calloc((size_t)m->nvalues + 1, sizeof *gs))) goto nomem;
+            for (int64_t v = 0; v < m->nvalues; v++) {
+                int b = x->value_block[v];
+                gs[v].id = (int)v;
+                gs[v].size = has_grad[v] ? grad_bytes(x, &m->values[v]) : 0;
+                gs[v].def = b >= 0 ? x->blk_first[b] : 0;
+                gs[v].last = b >= 0 ? x->blk_last[b] - 1 : m->nnodes;
+            }
+            if (!(grads = plan_two_regions(gs, m->nvalues, x->value_block))) goto nomem;
+        } else
+            for (int64_t v = 0; v < m->nvalues; v++)
+                if (has_grad[v]) grads += grad_bytes(x, &m->values[v]);
         x->planned_bytes += grads;
     }
     if (pare_arena_init(&x->arena, act + x->workspace_bytes) != PARE_OK) goto nomem;
@@ -293,10 +439,17 @@ static pare_status exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T
     x->workspace = x->workspace_bytes ? base + act : NULL;
     if (mode == PARE_EXEC_TRAIN) {
         if (pare_arena_init(&x->grad_arena, grads ? grads : PARE_ALIGN) != PARE_OK) goto nomem;
-        for (int64_t v = 0; v < m->nvalues; v++)
-            if (has_grad[v]) x->grad[v] = pare_arena_alloc(&x->grad_arena, grad_bytes(x, &m->values[v]));
+        if (gs) {
+            unsigned char *gbase = pare_arena_alloc(&x->grad_arena, grads ? grads : PARE_ALIGN);
+            for (int64_t i = 0; i < m->nvalues; i++)
+                if (has_grad[gs[i].id]) x->grad[gs[i].id] = (float *)(gbase + gs[i].off);
+        } else
+            for (int64_t v = 0; v < m->nvalues; v++)
+                if (has_grad[v]) x->grad[v] = pare_arena_alloc(&x->grad_arena, grad_bytes(x, &m->values[v]));
     }
     free(has_grad);
+    free(touched);
+    free(gs);
     free(s);
     *out = x;
     return PARE_OK;
@@ -304,6 +457,8 @@ nomem:
     free(s);
     free(alias);
     free(has_grad);
+    free(touched);
+    free(gs);
     pare_exec_free(x);
     return pare_fail(PARE_ENOMEM, "out of memory planning activations for batch %lld × %lld tokens", (long long)B, (long long)T);
 }
@@ -328,12 +483,27 @@ void pare_exec_free(pare_exec *x)
     free(x->bound);
     free(x->kept);
     free(x->need_grad);
+    free(x->blk_first);
+    free(x->blk_last);
+    free(x->blk_rng);
+    free(x->node_block);
+    free(x->value_block);
     free(x);
 }
 
 pare_status pare_exec_new(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode)
 {
-    return exec_new(out, m, B, T, m->src_max_T, mode, NULL);
+    return exec_new(out, m, B, T, m->src_max_T, mode, NULL, NULL);
+}
+
+pare_status pare_exec_new_opts(pare_exec **out, pare_model *m, int64_t B, int64_t T, int64_t S, pare_exec_mode mode,
+                               const pare_exec_opts *o)
+{
+    *out = NULL;
+    if (S != m->src_max_T && m->src_tokens < 0)
+        return pare_fail(PARE_EINVAL, "source length %lld given to a %s, which has no source input (an encdec model has)",
+                         (long long)S, m->kind);
+    return exec_new(out, m, B, T, S, mode, NULL, o);
 }
 
 pare_status pare_exec_new_keep(pare_exec **out, pare_model *m, int64_t B, int64_t T, pare_exec_mode mode,
@@ -360,7 +530,7 @@ pare_status pare_exec_new_src(pare_exec **out, pare_model *m, int64_t B, int64_t
         }
         k[v] = 1;
     }
-    pare_status st = exec_new(out, m, B, T, S, mode, k);
+    pare_status st = exec_new(out, m, B, T, S, mode, k, NULL);
     free(k);
     return st;
 }
@@ -494,8 +664,13 @@ pare_status pare_exec_forward(pare_exec *x)
 {
     x->nonfinite_node = -1;
     PARE_TRY(pare_exec_check_bound(x));
-    for (int64_t i = 0; i < x->m->nnodes; i++) {
+    for (int64_t i = x->first; i < x->last; i++) {
         const pare_node *n = &x->m->nodes[i];
+        if (x->checkpoint && x->node_block[i] >= 0) { /* the stream its recompute will replay */
+            int b = x->node_block[i];
+            if (i == x->blk_first[b]) x->blk_rng[b] = x->rng;
+            x->live_block = b;
+        }
         if (x->observe) PARE_TRY(x->observe(x->observe_user, x, i));
         int64_t t0 = x->profile ? pare_now_ns() : 0;
         pare_status s = pare_op_get(n->op)->forward(x, n);
@@ -506,7 +681,7 @@ pare_status pare_exec_forward(pare_exec *x)
         if (x->profile) x->op_ns[n->op] += pare_now_ns() - t0;
         if (x->check_finite) PARE_TRY(check_output(x, i));
     }
-    x->loss = pare_exec_total_loss(x);
+    if (x->last == x->m->nnodes) x->loss = pare_exec_total_loss(x);
     return PARE_OK;
 }
 
@@ -518,6 +693,11 @@ pare_status pare_exec_forward_nodes(pare_exec *x, int64_t first, int64_t last)
     if (first == 0) PARE_TRY(pare_exec_check_bound(x));
     for (int64_t i = first; i < last; i++) {
         const pare_node *n = &x->m->nodes[i];
+        if (x->checkpoint && x->node_block[i] >= 0) {
+            int b = x->node_block[i];
+            if (i == x->blk_first[b]) x->blk_rng[b] = x->rng;
+            x->live_block = b;
+        }
         pare_status s = pare_op_get(n->op)->forward(x, n);
         if (s != PARE_OK) return pare_fail_ctx(s, "forward of %s", n->name);
     }
@@ -619,7 +799,37 @@ static void mark_needed(pare_exec *x)
     }
 }
 
-pare_status pare_exec_backward(pare_exec *x)
+/* ---- Checkpointing ----
+ * Forward runs as always, saving the dropout stream at each block's start; the planner has laid every
+ * block's internal values (plan_checkpoint) over one region, so after forward only the last block's are
+ * intact. Backward, on reaching a block's last node, runs the block's forward again from its kept input
+ * (unless its values are the ones in memory: the last block after forward), with the saved stream so
+ * dropout draws the same masks, then zeroes the block's internal gradients (their memory is shared too)
+ * and goes on with the block's backward. The cost: one more forward of every block but the last. */
+static pare_status recompute_block(pare_exec *x, int b)
+{
+    const pare_model *m = x->m;
+    if (x->live_block != b) {
+        pare_rng keep = x->rng;
+        x->rng = x->blk_rng[b];
+        for (int64_t i = x->blk_first[b]; i < x->blk_last[b]; i++) {
+            const pare_node *n = &m->nodes[i];
+            pare_status s = pare_op_get(n->op)->forward(x, n);
+            if (s != PARE_OK) {
+                x->rng = keep;
+                return pare_fail_ctx(s, "recomputing %s (checkpoint)", n->name);
+            }
+            x->recomputed_nodes++;
+        }
+        x->rng = keep;
+        x->live_block = b;
+    }
+    for (int64_t v = 0; v < m->nvalues; v++)
+        if (x->value_block[v] == b && x->grad[v]) memset(x->grad[v], 0, grad_bytes(x, &m->values[v]));
+    return PARE_OK;
+}
+
+pare_status pare_exec_backward_begin(pare_exec *x)
 {
     if (x->mode != PARE_EXEC_TRAIN) return pare_fail(PARE_EINVAL, "backward needs an executor made for training");
     const pare_model *m = x->m;
@@ -629,15 +839,35 @@ pare_status pare_exec_backward(pare_exec *x)
         for (int64_t v = 0; v < m->nvalues; v++) /* only the gradients that are computed */
             if (x->need_grad[v] && x->grad[v]) memset(x->grad[v], 0, grad_bytes(x, &m->values[v]));
     pare_exec_seed_losses(x);
-    x->bwd_nodes = 0;
-    for (int64_t i = m->nnodes - 1; i >= 0; i--) {
+    if (x->loss_scale != 1.0f) /* a micro-batch's share of the batch's mean */
+        for (int64_t i = x->first; i < x->last; i++) {
+            const pare_node *n = &m->nodes[i];
+            if (pare_op_is_loss(n->op) && m->values[n->out].rows == PARE_ROWS_ONE && x->grad[n->out] && x->need_grad[n->out])
+                x->grad[n->out][0] *= x->loss_scale;
+        }
+    return PARE_OK;
+}
+
+pare_status pare_exec_backward_run(pare_exec *x)
+{
+    const pare_model *m = x->m;
+    x->bwd_nodes = 0, x->recomputed_nodes = 0;
+    for (int64_t i = x->last - 1; i >= x->first; i--) {
         const pare_node *n = &m->nodes[i];
+        if (x->checkpoint && x->node_block[i] >= 0 && i == x->blk_last[x->node_block[i]] - 1)
+            PARE_TRY(recompute_block(x, x->node_block[i]));
         const pare_op_desc *d = pare_op_get(n->op);
         if (!d->backward || !x->need_grad[n->out]) continue;
         d->backward(x, n);
         x->bwd_nodes++;
     }
     return PARE_OK;
+}
+
+pare_status pare_exec_backward(pare_exec *x)
+{
+    PARE_TRY(pare_exec_backward_begin(x));
+    return pare_exec_backward_run(x);
 }
 
 const float *pare_exec_logits(const pare_exec *x) { return x->buf[x->m->logits]; }

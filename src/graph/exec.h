@@ -77,7 +77,31 @@ typedef struct pare_exec {
     int64_t bwd_nodes;        /* after backward: the nodes whose backward ran (the others were skipped) */
     int backward_all;         /* 1: every node's backward runs, needed or not (the behaviour before the skip;
                                  for tests and timing) */
+    /* A node range and activation checkpointing (pare_exec_new_opts; exec.c "Checkpointing"). */
+    int64_t first, last;      /* the nodes forward and backward run: [0, nnodes) unless a pipeline stage */
+    float loss_scale;         /* backward seeds d(loss)·loss_scale (1; a micro-batch's share of a batch) */
+    int checkpoint;           /* 1: blocks' internal values are recomputed during backward */
+    int64_t nblocks;          /* checkpointed blocks: nodes [blk_first[b], blk_last[b]) */
+    int64_t *blk_first, *blk_last;
+    int *node_block;          /* (nnodes) a node's block, -1 outside every block */
+    int *value_block;         /* (nvalues) the block whose recompute remakes the value, -1: kept */
+    pare_rng *blk_rng;        /* (nblocks) the dropout stream at each block's start in the last forward */
+    int64_t live_block;       /* the block whose internal values the arena holds now, -1 */
+    int64_t recomputed_nodes; /* after backward: forward nodes run again */
 } pare_exec;
+
+/* Executor options beyond (B, T, mode): a node range (a pipeline stage) and activation checkpointing. */
+typedef struct pare_exec_opts {
+    int64_t first, last; /* run nodes [first, last) only (last = 0: to the end); memory is planned for the values
+                            those nodes produce or read (and every input), the others get none */
+    int checkpoint;      /* TRAIN: keep only what crosses a block (a run of nodes named "<stack>.<i>.*", a
+                            transformer layer); each block's internal values share one region and are
+                            recomputed from its kept input during backward (Chen et al. 2016, "Training deep
+                            nets with sublinear memory cost"; GPipe's re-materialization). Gradients are
+                            bit-identical to keeping everything (the recompute runs the same kernels on the
+                            same inputs, dropout from the same saved stream). Weight transforms (masks, fake
+                            quantization, head gates) are refused: their forwards may update state. */
+} pare_exec_opts;
 
 /* Refuses (PARE_EINVAL naming the node) a graph whose dtypes do not fit its ops: pare_model_check_dtypes,
  * once here, so no forward checks them. */
@@ -94,6 +118,12 @@ pare_status pare_exec_new_keep(pare_exec **out, pare_model *m, int64_t B, int64_
  * source input is PARE_EINVAL ("... has no source input"). */
 pare_status pare_exec_new_src(pare_exec **out, pare_model *m, int64_t B, int64_t T, int64_t S, pare_exec_mode mode,
                               const char *const *keep, int nkeep);
+/* pare_exec_new_src with options (NULL: none). */
+pare_status pare_exec_new_opts(pare_exec **out, pare_model *m, int64_t B, int64_t T, int64_t S, pare_exec_mode mode,
+                               const pare_exec_opts *o);
+/* The blocks of m (runs of consecutive nodes named "<stack>.<i>.<...>", one per transformer layer) within
+ * nodes [first, last): their count; first_node/last_node (may be NULL) get each block's [first, last). */
+int64_t pare_exec_blocks(const pare_model *m, int64_t first, int64_t last, int64_t *first_node, int64_t *last_node);
 void pare_exec_free(pare_exec *x); /* safe with NULL */
 /* An inference executor packs the model's f32 Linear weights when it is made; after training changed
  * them, this packs them again so the executor can be reused (mutual distillation's peers). A training
@@ -128,6 +158,11 @@ pare_status pare_exec_forward(pare_exec *x);
  * gradients of the trainable parameters are bit-identical to running every node: every consumer of a
  * marked value is itself marked, so each marked gradient receives the same terms in the same order. */
 pare_status pare_exec_backward(pare_exec *x);
+/* pare_exec_backward in two halves, for a pipeline stage: begin marks, zeroes the activation gradients of
+ * the executor's range and seeds the losses in it (times loss_scale); the caller may then add gradients
+ * received from the next stage into x->grad[v]; run runs the range's backward (with recompute). */
+pare_status pare_exec_backward_begin(pare_exec *x);
+pare_status pare_exec_backward_run(pare_exec *x);
 
 /* Early exit (compress/distill/fastbert.h): run the nodes [first, last) of the bound batch (first = 0
  * checks the targets are bound, as pare_exec_forward does; last = nnodes sets x->loss). Running

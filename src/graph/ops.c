@@ -549,7 +549,9 @@ static void xent_bwd(pare_exec *x, const pare_node *n)
     int64_t M = ROWS(x, n->in[0]), V = COLS(x, n->in[0]), count = 0;
     const int32_t *t = I(x, n->in[1]);
     for (int64_t i = 0; i < M; i++) count += t[i] >= 0;
-    if (count) pare_crossentropy_backward(G(x, n->in[0]), F(x, n->cache[0]), t, 1.0f / (float)count * n->a.weight, M, V);
+    /* per-row losses are not seeded: the weight (and a pipeline micro-batch's share, exec.h loss_scale) apply here */
+    if (count)
+        pare_crossentropy_backward(G(x, n->in[0]), F(x, n->cache[0]), t, 1.0f / (float)count * n->a.weight * x->loss_scale, M, V);
 }
 static int64_t xent_flops(const pare_exec *x, const pare_node *n) { return 4 * ROWS(x, n->in[0]) * COLS(x, n->in[0]); }
 static int xent_caches(const pare_model *m, const pare_node *n, pare_cache_spec *cs)

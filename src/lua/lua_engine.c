@@ -556,6 +556,28 @@ static int model_train(lua_State *L)
     if (pare_model_regression_target(m->m) >= 0) lua_pushnumber(L, r.best_eval_pearson), lua_setfield(L, -2, "best_eval_pearson");
     else lua_pushnumber(L, r.best_eval_accuracy), lua_setfield(L, -2, "best_eval_accuracy");
     if (reset && rss0 > 0 && hwm >= rss0) lua_pushinteger(L, hwm - rss0), lua_setfield(L, -2, "peak_growth_bytes");
+    lua_pushinteger(L, (lua_Integer)r.planned_bytes), lua_setfield(L, -2, "planned_bytes");
+    lua_pushinteger(L, r.recomputed_nodes), lua_setfield(L, -2, "recomputed_nodes");
+    if (r.stages > 0) { /* r.pipeline = {schedule, stages, stage, micro_batches, bubble = {per stage}, bubble_theory,
+                           stage_bytes, stage_busy = {per stage}, msg_bytes} (docs/distributed.md) */
+        lua_createtable(L, 0, 7);
+        lua_pushstring(L, r.schedule), lua_setfield(L, -2, "schedule");
+        lua_pushinteger(L, r.stages), lua_setfield(L, -2, "stages");
+        lua_pushinteger(L, r.stage), lua_setfield(L, -2, "stage");
+        lua_pushinteger(L, r.micro_batches), lua_setfield(L, -2, "micro_batches");
+        lua_pushnumber(L, r.bubble_theory), lua_setfield(L, -2, "bubble_theory");
+        lua_createtable(L, r.stages, 0);
+        for (int k = 0; k < r.stages; k++) lua_pushnumber(L, r.bubble[k]), lua_rawseti(L, -2, k + 1);
+        lua_setfield(L, -2, "bubble");
+        lua_createtable(L, r.stages, 0);
+        for (int k = 0; k < r.stages; k++) lua_pushinteger(L, (lua_Integer)r.stage_bytes[k]), lua_rawseti(L, -2, k + 1);
+        lua_setfield(L, -2, "stage_bytes");
+        lua_createtable(L, r.stages, 0);
+        for (int k = 0; k < r.stages; k++) lua_pushnumber(L, r.stage_busy[k]), lua_rawseti(L, -2, k + 1);
+        lua_setfield(L, -2, "stage_busy");
+        lua_pushnumber(L, r.msg_bytes), lua_setfield(L, -2, "msg_bytes");
+        lua_setfield(L, -2, "pipeline");
+    }
     push_train_terms(L, &r);
     return 1;
 }

@@ -19,6 +19,9 @@ static const pare_opt_spec train_opts[] = {
     {"seed", PARE_OPT_INT, "1", 0, 9.007199254740991e15, NULL, "batch order and dropout seed"},
     {"eval_every", PARE_OPT_INT, "0", 0, 1e9, NULL, "evaluate on the eval set every k steps (0: never)"},
     {"target_accuracy", PARE_OPT_FLOAT, "0", 0, 1, NULL, "stop once eval accuracy reaches this, checked every eval_every (or 50) steps (0: off)"},
+    {"checkpoint", PARE_OPT_BOOL, "false", 0, 0, NULL, "activation checkpointing: keep only each layer's input, recompute the layer in backward"},
+    {"pipeline", PARE_OPT_ENUM, "none", 0, 0, "none|gpipe|1f1b", "pipeline parallelism over the ranks (stages of layers; docs/distributed.md)"},
+    {"micro_batches", PARE_OPT_INT, "1", 1, 1e6, NULL, "pipeline: micro-batches per batch (batch must be a multiple)"},
 };
 const pare_schema pare_train_schema = {"train", "AdamW with warm-up + cosine decay and gradient clipping", train_opts,
                                        (int)(sizeof train_opts / sizeof train_opts[0])};
@@ -104,6 +107,14 @@ void pare_batch_free(batch_buf *b)
     memset(b, 0, sizeof *b);
 }
 
+pare_status pare_train_refuse_parallel(const pare_options *o, const char *who)
+{
+    if (pare_opt_bool(o, "checkpoint") || strcmp(pare_opt_str(o, "pipeline"), "none") || pare_opt_int(o, "micro_batches") != 1)
+        return pare_fail(PARE_ENOTSUP, "%s: checkpoint, pipeline and micro_batches are m:train's options; %s does not run "
+                         "them", who, who);
+    return PARE_OK;
+}
+
 pare_status pare_train(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,
                        pare_progress_fn progress, void *ud, pare_train_result *out)
 {
@@ -137,6 +148,18 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
         return pare_fail(PARE_EINVAL, "train: target_accuracy=%g stops a classifier; a regression model (head=regression) "
                          "has no accuracy (its evaluations report pearson, spearman and mse: use eval_every)", target);
     for (int64_t i = 0; i < m->nparams; i++) PARE_TRY(pare_format_check_trainable(&m->params[i], "train"));
+    if (strcmp(pare_opt_str(o, "pipeline"), "none")) {
+        if (d || h)
+            return pare_fail(PARE_ENOTSUP, "train: pipeline=%s does not run %s yet", pare_opt_str(o, "pipeline"),
+                             d ? "distillation (a teacher's terms)" : "pruning schedules and head gates (training hooks)");
+        if (eval_every > 0 || target > 0)
+            return pare_fail(PARE_ENOTSUP, "train: pipeline=%s does not evaluate during the run (eval_every, target_accuracy): "
+                             "evaluate after it", pare_opt_str(o, "pipeline"));
+        return pare_train_pipeline(m, train, o, progress, ud, out);
+    }
+    if (pare_opt_int(o, "micro_batches") != 1)
+        return pare_fail(PARE_EINVAL, "train: micro_batches=%lld needs a pipeline (pipeline=gpipe or 1f1b)",
+                         (long long)pare_opt_int(o, "micro_batches"));
 
     if (d && d->teacher) {
         pare_status ts = pare_train_check_fit(d->teacher, train);
@@ -154,8 +177,10 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
     /* under mpirun: this rank's rows [lo, hi) of every batch of B (hi - lo = B with one process) */
     if (st == PARE_OK) st = pare_dp_begin(&dpr, m, B, d != NULL, h != NULL);
     int64_t Bl = dpr.hi - dpr.lo;
-    if (st == PARE_OK) st = pare_exec_new_src(&x, m, Bl, train->T, train->src_tokens ? train->S : m->src_max_T, PARE_EXEC_TRAIN, NULL, 0);
+    pare_exec_opts xo = {.checkpoint = pare_opt_bool(o, "checkpoint")};
+    if (st == PARE_OK) st = pare_exec_new_opts(&x, m, Bl, train->T, train->src_tokens ? train->S : m->src_max_T, PARE_EXEC_TRAIN, &xo);
     if (st != PARE_OK) goto done;
+    out->planned_bytes = x->planned_bytes;
     if ((st = pare_batch_alloc(&bb, B, train->T)) != PARE_OK) goto done;
     /* the loss terms early and late (pare_train_term): the first window summed, the last window in a ring */
     pare_loss_term lt[PARE_TRAIN_MAX_TERMS];
@@ -205,6 +230,7 @@ pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_d
         for (int k = 0; k < nt; k++) tv[k] = lt[k].value;
         pare_model_zero_grad(m);
         if ((st = pare_exec_backward(x)) != PARE_OK) goto done;
+        out->recomputed_nodes = x->recomputed_nodes;
         float extra = 0;
         if (h && h->after_backward && (st = h->after_backward(h->ud, m, s, &extra)) != PARE_OK) goto done;
         /* data-parallel: gradients, loss and terms become the global batch's, the same on every rank */

@@ -120,6 +120,7 @@ pare_status pare_train_mutual(pare_model *const *ms, int k, const pare_dataset *
     if (eval_every > 0 && !eval) return pare_fail(PARE_EINVAL, "mutual: eval_every needs an evaluation set");
     if (pare_opt_num(o, "target_accuracy") > 0)
         return pare_fail(PARE_EINVAL, "mutual: target_accuracy is not supported (the models stop together; use steps)");
+    PARE_TRY(pare_train_refuse_parallel(o, "mutual"));
 
     member e[PARE_MUTUAL_MAX];
     memset(e, 0, sizeof e);

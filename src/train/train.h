@@ -54,6 +54,7 @@ typedef struct pare_train_term {
     double first, last;       /* mean unweighted term over the first / the last window steps */
 } pare_train_term;
 
+#define PARE_PP_MAX_STAGES 64
 typedef struct pare_train_result {
     int64_t steps;
     float final_loss;
@@ -63,6 +64,19 @@ typedef struct pare_train_result {
     int ranks;                 /* processes the batches were split over (data-parallel under mpirun), else 1 */
     double comm_seconds;       /* of seconds, those in the gradient all-reduce (0 with one process) */
     double wait_seconds;       /* and those waiting for the slowest rank before it */
+    size_t planned_bytes;      /* the training executor's planned memory (exec.h planned_bytes: activations, their
+                                  gradients, caches); a pipeline stage: all its executors (micro-batches in flight) */
+    int64_t recomputed_nodes;  /* checkpoint: forward nodes run again in the last step's backward (0 without) */
+    /* pipeline parallelism (pipeline.c; stages 0 without): this rank's stage of `stages`, its schedule and, per
+     * stage, the measured bubble (idle / total time of the schedule, summed over the steps) and planned bytes */
+    int stages, stage;
+    int64_t micro_batches;
+    char schedule[8];          /* "gpipe" or "1f1b" */
+    double bubble[PARE_PP_MAX_STAGES];
+    double stage_bytes[PARE_PP_MAX_STAGES];
+    double stage_busy[PARE_PP_MAX_STAGES]; /* seconds in the stage's forwards and backwards, over the run */
+    double msg_bytes;          /* the activations stage 0 sends per micro-batch (the gradients going back: as many f32) */
+    double bubble_theory;      /* (p - 1) / (m + p - 1) */
     int nterms;                /* loss terms of the run (terms[0..nterms)), in graph order */
     int64_t window;            /* steps averaged in first / last */
     pare_train_term terms[PARE_TRAIN_MAX_TERMS];
@@ -142,6 +156,22 @@ typedef struct pare_train_hooks {
     pare_status (*after_step)(void *ud, pare_model *m, int64_t step);
     void (*end)(void *ud, pare_model *m);
 } pare_train_hooks;
+
+/* ---- pipeline parallelism (pipeline.c): the options pipeline = "gpipe" | "1f1b" and micro_batches of
+ * pare_train_schema. Under mpirun -n P the model's blocks (layers) are split into P stages of consecutive
+ * blocks (stage 0 also holds what comes before the first block: the embeddings; the last stage what
+ * comes after the last: the head and the loss), each global batch into micro_batches micro-batches;
+ * activations go forward and gradients backward between neighbouring stages (dist.h send/recv), each
+ * stage accumulates its parameters' gradients over the micro-batches and steps its own parameters. At
+ * the end every rank holds the whole trained model. One process: one stage (gradient accumulation over
+ * the micro-batches). pare_train_ex calls it; evaluation during the run, distillation and hooks are
+ * refused. */
+pare_status pare_train_pipeline(pare_model *m, const pare_dataset *train, const pare_options *o, pare_progress_fn progress,
+                                void *ud, pare_train_result *out);
+
+/* PARE_ENOTSUP naming `who` when o asks for checkpoint, a pipeline or micro_batches: for the loops of their own
+ * that take pare_train_schema's options (pare.mutual, FastBERT's exits) and do not run them. */
+pare_status pare_train_refuse_parallel(const pare_options *o, const char *who);
 
 /* pare_train_distill with hooks (NULL: exactly pare_train_distill). */
 pare_status pare_train_ex(pare_model *m, const pare_dataset *train, const pare_dataset *eval, const pare_options *o,

@@ -220,6 +220,7 @@ pare_status pare_fastbert_distill(pare_model *m, const pare_dataset *d, const pa
 {
     pare_fastbert_distill_opts dflt = {1.0f, PARE_FASTBERT_KL_STUDENT_TEACHER};
     if (!fo) fo = &dflt;
+    PARE_TRY(pare_train_refuse_parallel(o, "train_exits"));
     float temperature = fo->temperature;
     int64_t ex[FB_MAX_LAYERS];
     int nex = 0;
