@@ -7,12 +7,14 @@
  *   gemv   decode shape M = 1, N = K = 4096, weights hot (called back to back): gbps = weight bytes / time
  *   gemm   BERT shapes M = 128, (N,K) in {(768,768), (3072,768)}: gops = 2·M·N·K / time
  * Every kind at group 128 (binary / ternary: one α per row). A figure is the median of 9 samples after the
- * warm-up (bench_util.h); a sample times back-to-back calls for at least 4 ms. f32_ms is pare_linear_f32 on
- * the f32 weights; ratio = f32_ms / ms. The 1-minute load average is printed on each line: on a shared machine
- * these are the figures of a loaded machine. Nothing is asserted.
+ * warm-up (bench_util.h); a sample times back-to-back calls for at least 4 ms, in wall time (ms) and in process
+ * CPU time (cpu_ms: on a loaded machine the time the thread computed, not the time it waited for a core; gbps
+ * and gops use it). f32_ms / f32_cpu_ms are pare_linear_f32 on the f32 weights; ratio = f32_ms / ms, cpu_ratio
+ * the same in CPU time. The 1-minute load average is printed on each line. Nothing is asserted.
  *
  * Output, one measurement per line (key=value):
- *   wq kind=int2 g=128 M=1 N=4096 K=4096 threads=1 ms=... gbps=... gops=... f32_ms=... ratio=... bits=... impl=... load=...
+ *   wq kind=int2 g=128 M=1 N=4096 K=4096 threads=1 ms=... cpu_ms=... gbps=... gops=...
+ *      f32_ms=... f32_cpu_ms=... ratio=... cpu_ratio=... bits=... impl=... load=...                         (one line)
  */
 #include <omp.h>
 #include <stdint.h>
@@ -79,18 +81,22 @@ static int cmpd(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* median ms of one call */
-static double measure(job *j)
+/* median wall ms of one call; *cpu_ms: the median process CPU time of one call (on a loaded machine the time the
+ * thread computed, not the time it also waited for a core; at one thread the steadier figure) */
+static double measure(job *j, double *cpu_ms)
 {
     bench_warm(warm_fn, j, 3);
-    double s[SAMPLES];
+    double s[SAMPLES], c[SAMPLES];
     for (int i = 0; i < SAMPLES; i++) {
-        int64_t t0 = pare_now_ns(), n = 0;
+        int64_t t0 = pare_now_ns(), c0 = pare_cpu_ns(), n = 0;
         do run(j), n++;
         while (pare_now_ns() - t0 < SAMPLE_NS);
         s[i] = (double)(pare_now_ns() - t0) * 1e-6 / (double)n;
+        c[i] = (double)(pare_cpu_ns() - c0) * 1e-6 / (double)n;
     }
     qsort(s, SAMPLES, sizeof s[0], cmpd);
+    qsort(c, SAMPLES, sizeof c[0], cmpd);
+    *cpu_ms = c[SAMPLES / 2];
     return s[SAMPLES / 2];
 }
 
@@ -103,7 +109,8 @@ static void one_shape(int64_t M, int64_t N, int64_t K, pare_rng *rng)
     for (int64_t i = 0; i < N * K; i++) W[i] = 0.05f * (float)pare_rng_normal(rng);
     for (int64_t i = 0; i < M * K; i++) x[i] = (float)pare_rng_normal(rng);
     job f = {0, x, W, y, NULL, NULL, NULL, M, N, K};
-    const double f32_ms = measure(&f);
+    double f32_cpu;
+    const double f32_ms = measure(&f, &f32_cpu);
     const int64_t g = 128;
     int32_t *q = xalloc(sizeof(int32_t) * (size_t)(N * K));
     float *sc = xalloc(sizeof(float) * (size_t)(N * (K / g)));
@@ -135,11 +142,13 @@ static void one_shape(int64_t M, int64_t N, int64_t K, pare_rng *rng)
         }
         size_t wsb = ki == 6 ? pare_qb_workspace(&qb, M) : pare_wq_workspace(&wq, M);
         job j = {ki == 6 ? 2 : 1, x, W, y, &wq, &qb, wsb ? xalloc(wsb) : NULL, M, N, K};
-        double ms = measure(&j);
-        printf("wq kind=%s g=%lld M=%lld N=%lld K=%lld threads=%d ms=%.4f gbps=%.2f gops=%.2f f32_ms=%.4f ratio=%.2f "
-               "bits=%.3f impl=%s load=%s\n",
+        double cpu;
+        double ms = measure(&j, &cpu);
+        printf("wq kind=%s g=%lld M=%lld N=%lld K=%lld threads=%d ms=%.4f cpu_ms=%.4f gbps=%.2f gops=%.2f f32_ms=%.4f "
+               "f32_cpu_ms=%.4f ratio=%.2f cpu_ratio=%.2f bits=%.3f impl=%s load=%s\n",
                name, (long long)(ki == 3 || ki == 4 ? K : g), (long long)M, (long long)N, (long long)K, omp_get_max_threads(), ms,
-               bytes / ms * 1e-6, 2.0 * (double)(M * N * K) / ms * 1e-6, f32_ms, f32_ms / ms, bits, impl, load_note());
+               cpu, bytes / cpu * 1e-6, 2.0 * (double)(M * N * K) / cpu * 1e-6, f32_ms, f32_cpu, f32_ms / ms, f32_cpu / cpu, bits,
+               impl, load_note());
         fflush(stdout);
         free(j.ws);
         pare_wq_free(&wq);

@@ -2,7 +2,7 @@
  * f32-activation kinds (int8 / int3 / int2 groups, binary, ternary), and W4A8's VNNI product. Selected at run
  * time by wq.c (pare_wq_isa_for_); compiled with target attributes only, never -march.
  *
- * f32 kinds. Tiles of one row × up to 4 tokens: 16 codes per step are widened to 32-bit lanes (int2 / int3: a
+ * f32 kinds. Tiles of 4 rows × up to 4 tokens (16 accumulators, 16 independent FMA chains): 16 codes per step are widened to 32-bit lanes (int2 / int3: a
  * 16-byte load shifted right by 2i; int3's third bit is a 16-bit mask word added as +4 under the mask), turned
  * into s·u − s·z by one FMA with the group's constants (exact: fp16 s times a small integer), and FMA'd into
  * each token's accumulator. Binary and ternary do no multiplication until the end: the stored bit words ARE the
@@ -12,11 +12,11 @@
  * W4A8. vpdpbusd multiplies u8 by s8 in groups of 4 into int32 lanes: the weights are the u8 side (codes u = q + 8
  * as stored, 32 bytes unpacked by an and and a shift into 64 codes in natural order) and the activations the s8
  * side. Per group the int32 lanes are reduced exactly and 8·Σqx (wq.c, per token and group) subtracted, so each
- * group sum is the exact Σ q·qx; the float arithmetic after it is wq.h's, operation for operation. groups of 32:
- * each 64-byte step holds two groups, reduced as the two halves of the register.
+ * group sum is the exact Σ q·qx; the float arithmetic after it is wq.h's, operation for operation (fmaf per token
+ * in the lanes of a 4-wide vfmadd). Groups of 32: each 64-byte step holds two groups; the codes of the other half
+ * are masked to 0. Tiles of 4 rows × 4 tokens; the 4 tokens' sums of a row are reduced together.
  *
- * Deliberately not here: multi-row tiles (x stays in L1; one decode per 16 weights is shared by the tokens),
- * prefetching, AMX.
+ * Deliberately not here: prefetching, AMX, an own GEMM micro-kernel for large M (panels go to pare_sgemm).
  *
  * Entry points (wq_internal.h): pare_wq_gemv_avx512_, pare_wq_panel_avx512_, pare_wq_w4a8_vnni_.
  */
@@ -55,61 +55,109 @@ T512F static INL __m512i dec16(const int kind, const uint8_t *row, int64_t k)
 
 T512F static INL float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
 
-/* y[m0..m0+mr) of row n: integer kinds */
+#define NR 4 /* rows per tile */
+
+/* the rows of a tile: rows past N repeat row N−1 (computed, not stored) */
+static INL void tile_rows(const uint8_t **rp, int64_t *rn, const pare_wq_weight *w, int64_t n0)
+{
+    const int64_t rb = pare_wq_row_bytes(w);
+    _Pragma("GCC unroll 4")
+    for (int r = 0; r < NR; r++) {
+        rn[r] = n0 + r < w->N ? n0 + r : w->N - 1;
+        rp[r] = w->qs + rn[r] * rb;
+    }
+}
+
+/* y[m0..m0+mr) × [n0, n0+4): integer kinds. 16 accumulators (4 rows × 4 tokens) keep 16 FMA chains in flight. */
 T512F static INL void tile_int(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t m0,
-                               const int mr, int64_t n, const int kind)
+                               const int mr, int64_t n0, const int kind)
 {
     const int64_t N = w->N, K = w->K, g = w->group, ng = K / g;
-    const uint8_t *row = w->qs + n * pare_wq_row_bytes(w);
+    const uint8_t *rp[NR];
+    int64_t rn[NR];
+    tile_rows(rp, rn, w, n0);
     const int mid = wq_mid((pare_wq_kind)kind);
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m512 acc[NR][4];
+    _Pragma("GCC unroll 4")
+    for (int r = 0; r < NR; r++)
+        _Pragma("GCC unroll 4")
+        for (int t = 0; t < 4; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t j = 0; j < ng; j++) {
-        const float s = pare_f16_to_f32(w->scale[n * ng + j]);
-        const float sz = s * (float)(w->zero ? w->zero[n * ng + j] : mid);
-        const __m512 vs = _mm512_set1_ps(s), vsz = _mm512_set1_ps(sz);
+        __m512 vs[NR], vsz[NR];
+        _Pragma("GCC unroll 4")
+        for (int r = 0; r < NR; r++) {
+            const float s = pare_f16_to_f32(w->scale[rn[r] * ng + j]);
+            vs[r] = _mm512_set1_ps(s);
+            vsz[r] = _mm512_set1_ps(s * (float)(w->zero ? w->zero[rn[r] * ng + j] : mid));
+        }
         for (int64_t k = j * g; k < (j + 1) * g; k += 16) {
-            const __m512 wv = _mm512_fmsub_ps(_mm512_cvtepi32_ps(dec16(kind, row, k)), vs, vsz);
-            for (int t = 0; t < mr; t++)
-                acc[t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + (m0 + t) * K + k), acc[t]);
+            __m512 wv[NR];
+            _Pragma("GCC unroll 4")
+            for (int r = 0; r < NR; r++) wv[r] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(dec16(kind, rp[r], k)), vs[r], vsz[r]);
+            _Pragma("GCC unroll 4")
+            for (int t = 0; t < mr; t++) {
+                const __m512 xv = _mm512_loadu_ps(x + (m0 + t) * K + k);
+                _Pragma("GCC unroll 4")
+                for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+            }
         }
     }
-    const float b = bias ? bias[n] : 0.0f;
-    for (int t = 0; t < mr; t++) y[(m0 + t) * N + n] = hsum(acc[t]) + b;
+    for (int r = 0; r < NR && n0 + r < N; r++) {
+        const float b = bias ? bias[n0 + r] : 0.0f;
+        _Pragma("GCC unroll 4")
+        for (int t = 0; t < mr; t++) y[(m0 + t) * N + n0 + r] = hsum(acc[r][t]) + b;
+    }
 }
 
-/* y[m0..m0+mr) of row n: binary / ternary, adds and subtracts under the stored masks, α once */
+/* y[m0..m0+mr) × [n0, n0+4): binary / ternary, adds and subtracts under the stored masks, α once */
 T512F static INL void tile_sign(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t m0,
-                                const int mr, int64_t n, const int kind)
+                                const int mr, int64_t n0, const int kind)
 {
     const int64_t N = w->N, K = w->K;
-    const uint8_t *row = w->qs + n * pare_wq_row_bytes(w);
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    const uint8_t *rp[NR];
+    int64_t rn[NR];
+    tile_rows(rp, rn, w, n0);
+    __m512 acc[NR][4];
+    _Pragma("GCC unroll 4")
+    for (int r = 0; r < NR; r++)
+        _Pragma("GCC unroll 4")
+        for (int t = 0; t < 4; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t k = 0; k < K; k += 16) {
-        __mmask16 p, q;
-        if (kind == PARE_WQ_BIN) p = (__mmask16)ld16(row + k / 8), q = (__mmask16)~p;
-        else p = (__mmask16)ld16(row + k / 4), q = (__mmask16)ld16(row + k / 4 + 2);
+        __mmask16 p[NR], q[NR];
+        _Pragma("GCC unroll 4")
+        for (int r = 0; r < NR; r++) {
+            if (kind == PARE_WQ_BIN) p[r] = (__mmask16)ld16(rp[r] + k / 8), q[r] = (__mmask16)~p[r];
+            else p[r] = (__mmask16)ld16(rp[r] + k / 4), q[r] = (__mmask16)ld16(rp[r] + k / 4 + 2);
+        }
+        _Pragma("GCC unroll 4")
         for (int t = 0; t < mr; t++) {
             const __m512 xv = _mm512_loadu_ps(x + (m0 + t) * K + k);
-            acc[t] = _mm512_mask_add_ps(acc[t], p, acc[t], xv);
-            acc[t] = _mm512_mask_sub_ps(acc[t], q, acc[t], xv);
+            _Pragma("GCC unroll 4")
+            for (int r = 0; r < NR; r++) {
+                acc[r][t] = _mm512_mask_add_ps(acc[r][t], p[r], acc[r][t], xv);
+                acc[r][t] = _mm512_mask_sub_ps(acc[r][t], q[r], acc[r][t], xv);
+            }
         }
     }
-    const float a = pare_f16_to_f32(w->scale[n]), b = bias ? bias[n] : 0.0f;
-    for (int t = 0; t < mr; t++) y[(m0 + t) * N + n] = a * hsum(acc[t]) + b;
+    for (int r = 0; r < NR && n0 + r < N; r++) {
+        const float a = pare_f16_to_f32(w->scale[n0 + r]), b = bias ? bias[n0 + r] : 0.0f;
+        _Pragma("GCC unroll 4")
+        for (int t = 0; t < mr; t++) y[(m0 + t) * N + n0 + r] = a * hsum(acc[r][t]) + b;
+    }
 }
 
-T512F static INL void row_all(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t M, int64_t n,
-                              const int kind)
+T512F static INL void rows_all(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t M, int64_t n0,
+                               const int kind)
 {
     int64_t m0 = 0;
     for (; m0 + 4 <= M; m0 += 4)
-        if (kind == PARE_WQ_BIN || kind == PARE_WQ_TER) tile_sign(y, x, w, bias, m0, 4, n, kind);
-        else tile_int(y, x, w, bias, m0, 4, n, kind);
+        if (kind == PARE_WQ_BIN || kind == PARE_WQ_TER) tile_sign(y, x, w, bias, m0, 4, n0, kind);
+        else tile_int(y, x, w, bias, m0, 4, n0, kind);
     const int r = (int)(M - m0);
 #define WQ_REST(R)                                                                                                    \
     if (r == R) {                                                                                                     \
-        if (kind == PARE_WQ_BIN || kind == PARE_WQ_TER) tile_sign(y, x, w, bias, m0, R, n, kind);                    \
-        else tile_int(y, x, w, bias, m0, R, n, kind);                                                                 \
+        if (kind == PARE_WQ_BIN || kind == PARE_WQ_TER) tile_sign(y, x, w, bias, m0, R, n0, kind);                   \
+        else tile_int(y, x, w, bias, m0, R, n0, kind);                                                                \
     }
     WQ_REST(1) WQ_REST(2) WQ_REST(3)
 #undef WQ_REST
@@ -118,9 +166,9 @@ T512F static INL void row_all(float *y, const float *x, const pare_wq_weight *w,
 #define WQ_GEMV_KIND(name, KIND)                                                                                      \
     T512F static void name(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t M)          \
     {                                                                                                                 \
-        const int64_t N = w->N;                                                                                       \
-        _Pragma("omp parallel for schedule(static) if (M * N * w->K >= WQ_PAR_MIN_WORK)")                            \
-        for (int64_t n = 0; n < N; n++) row_all(y, x, w, bias, M, n, KIND);                                          \
+        const int64_t nt = (w->N + NR - 1) / NR;                                                                      \
+        _Pragma("omp parallel for schedule(static) if (M * w->N * w->K >= WQ_PAR_MIN_WORK)")                         \
+        for (int64_t i = 0; i < nt; i++) rows_all(y, x, w, bias, M, i * NR, KIND);                                   \
     }
 WQ_GEMV_KIND(gemv_i8, PARE_WQ_I8)
 WQ_GEMV_KIND(gemv_i3, PARE_WQ_I3)
@@ -190,63 +238,86 @@ T512 static INL __m512i w4_unpack(const uint8_t *p)
                               _mm256_and_si256(_mm256_srli_epi16(b, 4), lo4), 1);
 }
 
-T512 static INL int32_t hsum256i(__m256i v)
+/* [Σa, Σb, Σc, Σd]: the four int32 horizontal sums at once (exact in any order) */
+T512 static INL __m128i hsum4i(__m512i a, __m512i b, __m512i c, __m512i d)
 {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
+    const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+    const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+    const __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+    const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
+/* y[m0..m0+mr) × [n0, n0+4). Per group: int32 lanes accumulate over the group's 64-element steps (a group of 32:
+ * the step's other half of the codes masked to 0), the 4 tokens' lanes of a row are reduced together, 8·Σqx
+ * subtracted, and acc = fmaf(s, S, acc) runs per token in the lanes of one vfmadd (the same rounding as fmaf). */
 T512 static INL void w4a8_tile(float *y, const wq_act *a, const pare_wq_weight *w, const float *bias, int64_t m0,
-                               const int mr, int64_t n)
+                               const int mr, int64_t n0)
 {
     const int64_t N = w->N, K = w->K, g = w->group, ng = K / g;
-    const uint8_t *row = w->qs + n * (K / 2);
-    const uint16_t *sc = w->scale + n * ng;
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    if (g == 32) {
-        for (int64_t c = 0; c < K / 64; c++) {
-            const __m512i u = w4_unpack(row + c * 32);
-            const float s0 = pare_f16_to_f32(sc[2 * c]), s1 = pare_f16_to_f32(sc[2 * c + 1]);
+    const uint8_t *rp[NR];
+    int64_t rn[NR];
+    tile_rows(rp, rn, w, n0);
+    const int64_t step = g < 64 ? 32 : 64;
+    __m128 acc[NR];
+    _Pragma("GCC unroll 4")
+    for (int r = 0; r < NR; r++) acc[r] = _mm_setzero_ps();
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t j = 0; j < ng; j++) {
+        __m512i is[NR][4];
+        _Pragma("GCC unroll 4")
+        for (int r = 0; r < NR; r++)
+            _Pragma("GCC unroll 4")
+            for (int t = 0; t < 4; t++) is[r][t] = zero;
+        for (int64_t k = j * g; k < (j + 1) * g; k += step) {
+            const int64_t k64 = k & ~(int64_t)63;
+            __m512i u[NR];
+            _Pragma("GCC unroll 4")
+            for (int r = 0; r < NR; r++) {
+                u[r] = w4_unpack(rp[r] + k64 / 2);
+                if (step == 32) u[r] = _mm512_maskz_mov_epi8((k & 32) ? 0xffffffff00000000ull : 0x00000000ffffffffull, u[r]);
+            }
+            _Pragma("GCC unroll 4")
             for (int t = 0; t < mr; t++) {
-                const int64_t m = m0 + t;
-                const __m512i v = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u,
-                                                      _mm512_loadu_si512((const void *)(a->qx + m * K + c * 64)));
-                const int32_t S0 = hsum256i(_mm512_castsi512_si256(v)) - 8 * a->xs[m * ng + 2 * c];
-                const int32_t S1 = hsum256i(_mm512_extracti64x4_epi64(v, 1)) - 8 * a->xs[m * ng + 2 * c + 1];
-                acc[t] = fmaf(s0, (float)S0, acc[t]);
-                acc[t] = fmaf(s1, (float)S1, acc[t]);
+                const __m512i xq = _mm512_loadu_si512((const void *)(a->qx + (m0 + t) * K + k64));
+                _Pragma("GCC unroll 4")
+                for (int r = 0; r < NR; r++) is[r][t] = _mm512_dpbusd_epi32(is[r][t], u[r], xq);
             }
         }
-    } else {
-        for (int64_t j = 0; j < ng; j++) {
-            __m512i is[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-            for (int64_t k = j * g; k < (j + 1) * g; k += 64) {
-                const __m512i u = w4_unpack(row + k / 2);
-                for (int t = 0; t < mr; t++)
-                    is[t] = _mm512_dpbusd_epi32(is[t], u, _mm512_loadu_si512((const void *)(a->qx + (m0 + t) * K + k)));
-            }
-            const float s = pare_f16_to_f32(sc[j]);
-            for (int t = 0; t < mr; t++)
-                acc[t] = fmaf(s, (float)(_mm512_reduce_add_epi32(is[t]) - 8 * a->xs[(m0 + t) * ng + j]), acc[t]);
+        int32_t xs4[4] = {0, 0, 0, 0};
+        _Pragma("GCC unroll 4")
+        for (int t = 0; t < mr; t++) xs4[t] = 8 * a->xs[(m0 + t) * ng + j];
+        const __m128i xc = _mm_loadu_si128((const __m128i *)(const void *)xs4);
+        _Pragma("GCC unroll 4")
+        for (int r = 0; r < NR; r++) {
+            const __m128i S = _mm_sub_epi32(hsum4i(is[r][0], is[r][1], is[r][2], is[r][3]), xc);
+            acc[r] = _mm_fmadd_ps(_mm_set1_ps(pare_f16_to_f32(w->scale[rn[r] * ng + j])), _mm_cvtepi32_ps(S), acc[r]);
         }
     }
-    const float b = bias ? bias[n] : 0.0f;
-    for (int t = 0; t < mr; t++) y[(m0 + t) * N + n] = fmaf(acc[t], a->sx[m0 + t], b);
+    float sx4[4] = {0, 0, 0, 0};
+    _Pragma("GCC unroll 4")
+    for (int t = 0; t < mr; t++) sx4[t] = a->sx[m0 + t];
+    const __m128 sxv = _mm_loadu_ps(sx4);
+    for (int r = 0; r < NR && n0 + r < N; r++) {
+        float out[4];
+        _mm_storeu_ps(out, _mm_fmadd_ps(acc[r], sxv, _mm_set1_ps(bias ? bias[n0 + r] : 0.0f)));
+        _Pragma("GCC unroll 4")
+        for (int t = 0; t < mr; t++) y[(m0 + t) * N + n0 + r] = out[t];
+    }
 }
 
 T512 void pare_wq_w4a8_vnni_(float *y, const wq_act *a, const pare_wq_weight *w, const float *bias, int64_t M)
 {
-    const int64_t N = w->N;
-#pragma omp parallel for schedule(static) if (M * N * w->K >= WQ_PAR_MIN_WORK)
-    for (int64_t n = 0; n < N; n++) {
+    const int64_t nt = (w->N + NR - 1) / NR;
+#pragma omp parallel for schedule(static) if (M * w->N * w->K >= WQ_PAR_MIN_WORK)
+    for (int64_t i = 0; i < nt; i++) {
+        const int64_t n0 = i * NR;
         int64_t m0 = 0;
-        for (; m0 + 4 <= M; m0 += 4) w4a8_tile(y, a, w, bias, m0, 4, n);
+        for (; m0 + 4 <= M; m0 += 4) w4a8_tile(y, a, w, bias, m0, 4, n0);
         switch (M - m0) {
-        case 1: w4a8_tile(y, a, w, bias, m0, 1, n); break;
-        case 2: w4a8_tile(y, a, w, bias, m0, 2, n); break;
-        case 3: w4a8_tile(y, a, w, bias, m0, 3, n); break;
+        case 1: w4a8_tile(y, a, w, bias, m0, 1, n0); break;
+        case 2: w4a8_tile(y, a, w, bias, m0, 2, n0); break;
+        case 3: w4a8_tile(y, a, w, bias, m0, 3, n0); break;
         default: break;
         }
     }
