@@ -315,28 +315,40 @@ void pare_wq_dequantize(float *W, const pare_wq_weight *w)
 
 /* ---- W4A8 activations: per token, symmetric int8, round half to even (as int8_group's) ---- */
 
-/* Returns 1 if row x holds NaN/Inf. */
-static int act_row(int8_t *q, float *sx, int32_t *xs, const float *x, int64_t K, int64_t g)
-{
-    float amax = 0.0f;
-    for (int64_t k = 0; k < K; k++) {
-        if (!isfinite(x[k])) return 1;
-        amax = fmaxf(amax, fabsf(x[k]));
-    }
-    float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    if (!isfinite(inv)) inv = 0.0f;
-    *sx = amax / 127.0f;
-    for (int64_t k = 0; k < K; k++) {
-        float r = nearbyintf(x[k] * inv);
-        q[k] = (int8_t)(r < -127.0f ? -127 : r > 127.0f ? 127 : (int)r);
-    }
-    for (int64_t j = 0; j < K / g; j++) {
-        int32_t s = 0;
-        for (int64_t k = j * g; k < (j + 1) * g; k++) s += q[k];
-        xs[j] = s;
-    }
+/* Returns 1 if row x holds NaN/Inf. One body, compiled twice: plain (the reference, the scalar kernel) and, on
+ * x86, for AVX2 (nearbyintf becomes one vroundss instead of a libm call; the same results). */
+#define WQ_ACT_ROW_BODY                                                                                              \
+    float amax = 0.0f;                                                                                               \
+    for (int64_t k = 0; k < K; k++) {                                                                                \
+        if (!isfinite(x[k])) return 1;                                                                               \
+        amax = fmaxf(amax, fabsf(x[k]));                                                                             \
+    }                                                                                                                \
+    float inv = amax > 0.0f ? 127.0f / amax : 0.0f;                                                                  \
+    if (!isfinite(inv)) inv = 0.0f;                                                                                  \
+    *sx = amax / 127.0f;                                                                                             \
+    for (int64_t k = 0; k < K; k++) {                                                                                \
+        float r = nearbyintf(x[k] * inv);                                                                            \
+        q[k] = (int8_t)(r < -127.0f ? -127 : r > 127.0f ? 127 : (int)r);                                             \
+    }                                                                                                                \
+    for (int64_t j = 0; j < K / g; j++) {                                                                            \
+        int32_t s = 0;                                                                                               \
+        for (int64_t k = j * g; k < (j + 1) * g; k++) s += q[k];                                                     \
+        xs[j] = s;                                                                                                   \
+    }                                                                                                                \
     return 0;
+
+static int act_row(int8_t *q, float *sx, int32_t *xs, const float *x, int64_t K, int64_t g) { WQ_ACT_ROW_BODY }
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2,fma"))) static int act_row_avx2(int8_t *q, float *sx, int32_t *xs, const float *x, int64_t K,
+                                                            int64_t g)
+{
+    WQ_ACT_ROW_BODY
 }
+#else
+#define act_row_avx2 act_row
+#endif
+#undef WQ_ACT_ROW_BODY
 
 /* ---- references ---- */
 
@@ -591,7 +603,9 @@ pare_status pare_linear_wq(float *y, const float *x, const pare_wq_weight *w, co
     int64_t bad = M;
 #pragma omp parallel for schedule(static) reduction(min : bad) if (M * K >= WQ_PAR_MIN_WORK / 4 && M > 1)
     for (int64_t m = 0; m < M; m++)
-        if (act_row(a.qx + m * K, a.sx + m, a.xs + m * ng, x + m * K, K, w->group) && m < bad) bad = m;
+        if ((isa == WQ_ISA_SCALAR ? act_row : act_row_avx2)(a.qx + m * K, a.sx + m, a.xs + m * ng, x + m * K, K, w->group) &&
+            m < bad)
+            bad = m;
     if (bad < M) {
         int64_t k = 0;
         while (k < K && isfinite(x[bad * K + k])) k++;

@@ -14,13 +14,15 @@
  * side. Per group the int32 lanes are reduced exactly and 8·Σqx (wq.c, per token and group) subtracted, so each
  * group sum is the exact Σ q·qx; the float arithmetic after it is wq.h's, operation for operation (fmaf per token
  * in the lanes of a 4-wide vfmadd). Groups of 32: each 64-byte step holds two groups; the codes of the other half
- * are masked to 0. Tiles of 4 rows × 4 tokens; the 4 tokens' sums of a row are reduced together.
+ * are masked to 0. Tiles of 4 rows × 4 tokens; per group and token the 4 rows' sums are reduced together into
+ * one 4-lane vector. With more than 4 tokens a row tile's codes are unpacked once into a per-thread buffer.
  *
  * Deliberately not here: prefetching, AMX, an own GEMM micro-kernel for large M (panels go to pare_sgemm).
  *
  * Entry points (wq_internal.h): pare_wq_gemv_avx512_, pare_wq_panel_avx512_, pare_wq_w4a8_vnni_.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/tensor.h"
@@ -249,19 +251,21 @@ T512 static INL __m128i hsum4i(__m512i a, __m512i b, __m512i c, __m512i d)
 }
 
 /* y[m0..m0+mr) × [n0, n0+4). Per group: int32 lanes accumulate over the group's 64-element steps (a group of 32:
- * the step's other half of the codes masked to 0), the 4 tokens' lanes of a row are reduced together, 8·Σqx
- * subtracted, and acc = fmaf(s, S, acc) runs per token in the lanes of one vfmadd (the same rounding as fmaf). */
+ * the step's other half of the codes masked to 0); at the group's end the 4 rows' lanes of a token are reduced
+ * together into one 4-lane vector (lane r: row n0 + r), 8·Σqx subtracted, and acc = fmaf(s, S, acc) runs for the 4
+ * rows in the lanes of one vfmadd (the same rounding as fmaf). pre: ub holds the 4 rows' codes unpacked (natural
+ * order, one byte each) instead of the packed rows. */
 T512 static INL void w4a8_tile(float *y, const wq_act *a, const pare_wq_weight *w, const float *bias, int64_t m0,
-                               const int mr, int64_t n0)
+                               const int mr, int64_t n0, const int pre, const uint8_t *ub)
 {
     const int64_t N = w->N, K = w->K, g = w->group, ng = K / g;
     const uint8_t *rp[NR];
     int64_t rn[NR];
     tile_rows(rp, rn, w, n0);
     const int64_t step = g < 64 ? 32 : 64;
-    __m128 acc[NR];
+    __m128 acc[4];
     _Pragma("GCC unroll 4")
-    for (int r = 0; r < NR; r++) acc[r] = _mm_setzero_ps();
+    for (int t = 0; t < 4; t++) acc[t] = _mm_setzero_ps();
     const __m512i zero = _mm512_setzero_si512();
     for (int64_t j = 0; j < ng; j++) {
         __m512i is[NR][4];
@@ -274,7 +278,7 @@ T512 static INL void w4a8_tile(float *y, const wq_act *a, const pare_wq_weight *
             __m512i u[NR];
             _Pragma("GCC unroll 4")
             for (int r = 0; r < NR; r++) {
-                u[r] = w4_unpack(rp[r] + k64 / 2);
+                u[r] = pre ? _mm512_load_si512((const void *)(ub + r * K + k64)) : w4_unpack(rp[r] + k64 / 2);
                 if (step == 32) u[r] = _mm512_maskz_mov_epi8((k & 32) ? 0xffffffff00000000ull : 0x00000000ffffffffull, u[r]);
             }
             _Pragma("GCC unroll 4")
@@ -284,42 +288,61 @@ T512 static INL void w4a8_tile(float *y, const wq_act *a, const pare_wq_weight *
                 for (int r = 0; r < NR; r++) is[r][t] = _mm512_dpbusd_epi32(is[r][t], u[r], xq);
             }
         }
-        int32_t xs4[4] = {0, 0, 0, 0};
+        const __m128 sv = _mm_setr_ps(pare_f16_to_f32(w->scale[rn[0] * ng + j]), pare_f16_to_f32(w->scale[rn[1] * ng + j]),
+                                      pare_f16_to_f32(w->scale[rn[2] * ng + j]), pare_f16_to_f32(w->scale[rn[3] * ng + j]));
         _Pragma("GCC unroll 4")
-        for (int t = 0; t < mr; t++) xs4[t] = 8 * a->xs[(m0 + t) * ng + j];
-        const __m128i xc = _mm_loadu_si128((const __m128i *)(const void *)xs4);
-        _Pragma("GCC unroll 4")
-        for (int r = 0; r < NR; r++) {
-            const __m128i S = _mm_sub_epi32(hsum4i(is[r][0], is[r][1], is[r][2], is[r][3]), xc);
-            acc[r] = _mm_fmadd_ps(_mm_set1_ps(pare_f16_to_f32(w->scale[rn[r] * ng + j])), _mm_cvtepi32_ps(S), acc[r]);
+        for (int t = 0; t < mr; t++) {
+            const __m128i S = _mm_sub_epi32(hsum4i(is[0][t], is[1][t], is[2][t], is[3][t]),
+                                            _mm_set1_epi32(8 * a->xs[(m0 + t) * ng + j]));
+            acc[t] = _mm_fmadd_ps(sv, _mm_cvtepi32_ps(S), acc[t]);
         }
     }
-    float sx4[4] = {0, 0, 0, 0};
+    float b4[4] = {0, 0, 0, 0};
+    for (int r = 0; r < NR && n0 + r < N; r++) b4[r] = bias ? bias[n0 + r] : 0.0f;
+    const __m128 bv = _mm_loadu_ps(b4);
     _Pragma("GCC unroll 4")
-    for (int t = 0; t < mr; t++) sx4[t] = a->sx[m0 + t];
-    const __m128 sxv = _mm_loadu_ps(sx4);
-    for (int r = 0; r < NR && n0 + r < N; r++) {
-        float out[4];
-        _mm_storeu_ps(out, _mm_fmadd_ps(acc[r], sxv, _mm_set1_ps(bias ? bias[n0 + r] : 0.0f)));
-        _Pragma("GCC unroll 4")
-        for (int t = 0; t < mr; t++) y[(m0 + t) * N + n0 + r] = out[t];
+    for (int t = 0; t < mr; t++) {
+        const __m128 o = _mm_fmadd_ps(acc[t], _mm_set1_ps(a->sx[m0 + t]), bv);
+        if (n0 + NR <= N) _mm_storeu_ps(y + (m0 + t) * N + n0, o);
+        else _mm_mask_storeu_ps(y + (m0 + t) * N + n0, (__mmask8)((1u << (N - n0)) - 1u), o);
     }
+}
+
+/* The 4 rows of a tile unpacked into ub (4, K): u8 codes in natural order. */
+T512 static INL void w4a8_unpack_rows(uint8_t *ub, const pare_wq_weight *w, int64_t n0)
+{
+    const uint8_t *rp[NR];
+    int64_t rn[NR];
+    tile_rows(rp, rn, w, n0);
+    for (int r = 0; r < NR; r++)
+        for (int64_t k = 0; k < w->K; k += 64) _mm512_store_si512((void *)(ub + r * w->K + k), w4_unpack(rp[r] + k / 2));
 }
 
 T512 void pare_wq_w4a8_vnni_(float *y, const wq_act *a, const pare_wq_weight *w, const float *bias, int64_t M)
 {
     const int64_t nt = (w->N + NR - 1) / NR;
-#pragma omp parallel for schedule(static) if (M * w->N * w->K >= WQ_PAR_MIN_WORK)
-    for (int64_t i = 0; i < nt; i++) {
-        const int64_t n0 = i * NR;
-        int64_t m0 = 0;
-        for (; m0 + 4 <= M; m0 += 4) w4a8_tile(y, a, w, bias, m0, 4, n0);
-        switch (M - m0) {
-        case 1: w4a8_tile(y, a, w, bias, m0, 1, n0); break;
-        case 2: w4a8_tile(y, a, w, bias, m0, 2, n0); break;
-        case 3: w4a8_tile(y, a, w, bias, m0, 3, n0); break;
-        default: break;
+    const int pre = M > 4; /* several token tiles share each row tile: unpack its codes once */
+#pragma omp parallel if (M * w->N * w->K >= WQ_PAR_MIN_WORK)
+    {
+        uint8_t *ub = NULL;
+        if (pre && posix_memalign((void **)&ub, 64, (size_t)(NR * w->K))) ub = NULL;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < nt; i++) {
+            const int64_t n0 = i * NR;
+            int64_t m0 = 0;
+            if (ub) {
+                w4a8_unpack_rows(ub, w, n0);
+                for (; m0 + 4 <= M; m0 += 4) w4a8_tile(y, a, w, bias, m0, 4, n0, 1, ub);
+            }
+            for (; m0 + 4 <= M; m0 += 4) w4a8_tile(y, a, w, bias, m0, 4, n0, 0, NULL);
+            switch (M - m0) {
+            case 1: w4a8_tile(y, a, w, bias, m0, 1, n0, 0, NULL); break;
+            case 2: w4a8_tile(y, a, w, bias, m0, 2, n0, 0, NULL); break;
+            case 3: w4a8_tile(y, a, w, bias, m0, 3, n0, 0, NULL); break;
+            default: break;
+            }
         }
+        free(ub);
     }
 }
 
