@@ -5,7 +5,9 @@
  * W4A8 multiplies u8 codes by s8 activations with vpmaddubsw (pairs at most 2·15·127, no saturation) and
  * vpmaddwd by 1 into int32, reduced per group and corrected by 8·Σqx exactly as the VNNI kernel.
  *
- * Deliberately not here: AVX-VNNI (vpdpbusd on 256 bits), multi-row tiles.
+ * f32 kinds in tiles of 4 rows × 2 tokens (8 accumulators of the 16 registers).
+ *
+ * Deliberately not here: AVX-VNNI (vpdpbusd on 256 bits), W4A8 multi-row tiles.
  *
  * Entry points (wq_internal.h): pare_wq_gemv_avx2_, pare_wq_panel_avx2_, pare_wq_w4a8_avx2_.
  */
@@ -56,74 +58,120 @@ T2 static INL float hsum8(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-T2 static INL void tile_int(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t m0,
-                            const int mr, int64_t n, const int kind)
+#define NR 4 /* rows per tile */
+#define MT 2 /* tokens per tile: 8 accumulators of the 16 registers */
+
+/* the rows of a tile: rows past N repeat row N−1 (computed, not stored) */
+static INL void tile_rows(const uint8_t **rp, int64_t *rn, const pare_wq_weight *w, int64_t n0)
 {
-    const int64_t N = w->N, K = w->K, g = w->group, ng = K / g;
-    const uint8_t *row = w->qs + n * pare_wq_row_bytes(w);
-    const int mid = wq_mid((pare_wq_kind)kind);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int64_t j = 0; j < ng; j++) {
-        const float s = pare_f16_to_f32(w->scale[n * ng + j]);
-        const __m256 vs = _mm256_set1_ps(s), vsz = _mm256_set1_ps(s * (float)(w->zero ? w->zero[n * ng + j] : mid));
-        for (int64_t k = j * g; k < (j + 1) * g; k += 8) {
-            const __m256 wv = _mm256_fmsub_ps(_mm256_cvtepi32_ps(dec8(kind, row, k)), vs, vsz);
-            for (int t = 0; t < mr; t++) acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (m0 + t) * K + k), acc[t]);
-        }
+    const int64_t rb = pare_wq_row_bytes(w);
+    for (int r = 0; r < NR; r++) {
+        rn[r] = n0 + r < w->N ? n0 + r : w->N - 1;
+        rp[r] = w->qs + rn[r] * rb;
     }
-    const float b = bias ? bias[n] : 0.0f;
-    for (int t = 0; t < mr; t++) y[(m0 + t) * N + n] = hsum8(acc[t]) + b;
 }
 
-T2 static INL void tile_sign(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t m0,
-                             const int mr, int64_t n, const int kind)
+/* y[m0..m0+mr) × [n0, n0+4): integer kinds */
+T2 static INL void tile_int(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t m0,
+                            const int mr, int64_t n0, const int kind)
 {
-    const int64_t N = w->N, K = w->K;
-    const uint8_t *row = w->qs + n * pare_wq_row_bytes(w);
-    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int64_t k = 0; k < K; k += 8) {
-        if (kind == PARE_WQ_BIN) {
-            const __m256 flip = _mm256_andnot_ps(_mm256_castsi256_ps(bitmask8(row[k / 8])), sign);
-            for (int t = 0; t < mr; t++)
-                acc[t] = _mm256_add_ps(acc[t], _mm256_xor_ps(_mm256_loadu_ps(x + (m0 + t) * K + k), flip));
-        } else {
-            const uint8_t *base = row + (k / 16) * 4;
-            const int h = (int)((k & 15) >> 3);
-            const __m256 p = _mm256_castsi256_ps(bitmask8(base[h])), q = _mm256_castsi256_ps(bitmask8(base[2 + h]));
+    const int64_t N = w->N, K = w->K, g = w->group, ng = K / g;
+    const uint8_t *rp[NR];
+    int64_t rn[NR];
+    tile_rows(rp, rn, w, n0);
+    const int mid = wq_mid((pare_wq_kind)kind);
+    __m256 acc[NR][MT];
+    _Pragma("GCC unroll 4")
+    for (int r = 0; r < NR; r++)
+        _Pragma("GCC unroll 2")
+        for (int t = 0; t < MT; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < ng; j++) {
+        float s[NR], sz[NR];
+        _Pragma("GCC unroll 4")
+        for (int r = 0; r < NR; r++) {
+            s[r] = pare_f16_to_f32(w->scale[rn[r] * ng + j]);
+            sz[r] = s[r] * (float)(w->zero ? w->zero[rn[r] * ng + j] : mid);
+        }
+        for (int64_t k = j * g; k < (j + 1) * g; k += 8) {
+            __m256 wv[NR];
+            _Pragma("GCC unroll 4")
+            for (int r = 0; r < NR; r++)
+                wv[r] = _mm256_fmsub_ps(_mm256_cvtepi32_ps(dec8(kind, rp[r], k)), _mm256_set1_ps(s[r]), _mm256_set1_ps(sz[r]));
+            _Pragma("GCC unroll 2")
             for (int t = 0; t < mr; t++) {
                 const __m256 xv = _mm256_loadu_ps(x + (m0 + t) * K + k);
-                acc[t] = _mm256_sub_ps(_mm256_add_ps(acc[t], _mm256_and_ps(xv, p)), _mm256_and_ps(xv, q));
+                _Pragma("GCC unroll 4")
+                for (int r = 0; r < NR; r++) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
             }
         }
     }
-    const float a = pare_f16_to_f32(w->scale[n]), b = bias ? bias[n] : 0.0f;
-    for (int t = 0; t < mr; t++) y[(m0 + t) * N + n] = a * hsum8(acc[t]) + b;
+    for (int r = 0; r < NR && n0 + r < N; r++) {
+        const float b = bias ? bias[n0 + r] : 0.0f;
+        for (int t = 0; t < mr; t++) y[(m0 + t) * N + n0 + r] = hsum8(acc[r][t]) + b;
+    }
 }
 
-T2 static INL void row_all(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t M, int64_t n,
-                           const int kind)
+/* y[m0..m0+mr) × [n0, n0+4): binary (sign flips, adds) / ternary (masked adds and subtracts), α once */
+T2 static INL void tile_sign(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t m0,
+                             const int mr, int64_t n0, const int kind)
 {
-    int64_t m0 = 0;
-    for (; m0 + 4 <= M; m0 += 4)
-        if (kind == PARE_WQ_BIN || kind == PARE_WQ_TER) tile_sign(y, x, w, bias, m0, 4, n, kind);
-        else tile_int(y, x, w, bias, m0, 4, n, kind);
-    const int r = (int)(M - m0);
-#define WQ_REST(R)                                                                                                    \
-    if (r == R) {                                                                                                     \
-        if (kind == PARE_WQ_BIN || kind == PARE_WQ_TER) tile_sign(y, x, w, bias, m0, R, n, kind);                    \
-        else tile_int(y, x, w, bias, m0, R, n, kind);                                                                 \
+    const int64_t N = w->N, K = w->K;
+    const uint8_t *rp[NR];
+    int64_t rn[NR];
+    tile_rows(rp, rn, w, n0);
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    __m256 acc[NR][MT];
+    _Pragma("GCC unroll 4")
+    for (int r = 0; r < NR; r++)
+        _Pragma("GCC unroll 2")
+        for (int t = 0; t < MT; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < K; k += 8) {
+        __m256 p[NR], q[NR];
+        const int h = (int)((k & 15) >> 3);
+        _Pragma("GCC unroll 4")
+        for (int r = 0; r < NR; r++) {
+            if (kind == PARE_WQ_BIN) p[r] = _mm256_andnot_ps(_mm256_castsi256_ps(bitmask8(rp[r][k / 8])), sign), q[r] = p[r];
+            else {
+                const uint8_t *base = rp[r] + (k / 16) * 4;
+                p[r] = _mm256_castsi256_ps(bitmask8(base[h])), q[r] = _mm256_castsi256_ps(bitmask8(base[2 + h]));
+            }
+        }
+        _Pragma("GCC unroll 2")
+        for (int t = 0; t < mr; t++) {
+            const __m256 xv = _mm256_loadu_ps(x + (m0 + t) * K + k);
+            _Pragma("GCC unroll 4")
+            for (int r = 0; r < NR; r++) {
+                if (kind == PARE_WQ_BIN) acc[r][t] = _mm256_add_ps(acc[r][t], _mm256_xor_ps(xv, p[r])); /* p: the flip */
+                else acc[r][t] = _mm256_sub_ps(_mm256_add_ps(acc[r][t], _mm256_and_ps(xv, p[r])), _mm256_and_ps(xv, q[r]));
+            }
+        }
     }
-    WQ_REST(1) WQ_REST(2) WQ_REST(3)
-#undef WQ_REST
+    for (int r = 0; r < NR && n0 + r < N; r++) {
+        const float a = pare_f16_to_f32(w->scale[n0 + r]), b = bias ? bias[n0 + r] : 0.0f;
+        for (int t = 0; t < mr; t++) y[(m0 + t) * N + n0 + r] = a * hsum8(acc[r][t]) + b;
+    }
+}
+
+T2 static INL void rows_all(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t M, int64_t n0,
+                            const int kind)
+{
+    const int sign = kind == PARE_WQ_BIN || kind == PARE_WQ_TER;
+    int64_t m0 = 0;
+    for (; m0 + MT <= M; m0 += MT)
+        if (sign) tile_sign(y, x, w, bias, m0, MT, n0, kind);
+        else tile_int(y, x, w, bias, m0, MT, n0, kind);
+    if (m0 < M) {
+        if (sign) tile_sign(y, x, w, bias, m0, 1, n0, kind);
+        else tile_int(y, x, w, bias, m0, 1, n0, kind);
+    }
 }
 
 #define WQ_GEMV_KIND(name, KIND)                                                                                      \
     T2 static void name(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t M)             \
     {                                                                                                                 \
-        const int64_t N = w->N;                                                                                       \
-        _Pragma("omp parallel for schedule(static) if (M * N * w->K >= WQ_PAR_MIN_WORK)")                            \
-        for (int64_t n = 0; n < N; n++) row_all(y, x, w, bias, M, n, KIND);                                          \
+        const int64_t nt = (w->N + NR - 1) / NR;                                                                      \
+        _Pragma("omp parallel for schedule(static) if (M * w->N * w->K >= WQ_PAR_MIN_WORK)")                         \
+        for (int64_t i = 0; i < nt; i++) rows_all(y, x, w, bias, M, i * NR, KIND);                                   \
     }
 WQ_GEMV_KIND(gemv_i8, PARE_WQ_I8)
 WQ_GEMV_KIND(gemv_i3, PARE_WQ_I3)
