@@ -90,6 +90,19 @@ same_function(ter, "ternary")
 local fb = row("binary (PTQ)", bin)
 local ft = row("ternary (PTQ)", ter)
 tap.ok(ft.cosine > fb.cosine, string.format("ternary keeps more of the function than binary (cosine %.4f vs %.4f)", ft.cosine, fb.cosine))
+-- quantization-aware fine-tuning: the forward on the packed weights, the straight-through estimator into the f32
+-- masters, binarized / ternarized again after every step
+for _, c in ipairs{{"ternary"}, {"binary"}} do
+  local q = m:apply(c[1]) -- its f32 masters: m's weights until the first step writes them (copy on write)
+  local a0 = q:evaluate(task).accuracy
+  local tr = q:train(task, {steps = 100, batch = 32, lr = 5e-4, warmup = 10, seed = 7})
+  local a1 = q:evaluate(task).accuracy
+  tap.ok(tr.loss == tr.loss and q:quant_report()[1].format == c[1] and not q:info().simulated and a1 > a0,
+         string.format("%s QAT (100 steps, STE): still %s on its kernel, accuracy %.4f -> %.4f (f32 %.4f)", c[1], q:quant_report()[1].format, a0, a1, fp.accuracy))
+  rows[#rows + 1] = string.format("%-28s acc %.4f (PTQ %.4f)", c[1] .. " + 100 QAT steps", a1, a0)
+end
+tap.ok(m:evaluate(task).accuracy == fp.accuracy, "QAT of the quantized copies left the f32 model as it was")
+tap.like(err(function() m:apply("rtn", {bits = 3, group = 32}):train(task, {steps = 1}) end), "does not train", "int3 weights: training refused, with the way out")
 local part = m:apply("ternary", {layers = "enc.*.ffn.*"})
 local n_ter, n_f32 = 0, 0
 for _, r in ipairs(part:quant_report()) do
