@@ -100,6 +100,34 @@ static void test_storage(void)
     }
 }
 
+/* The layouts as wq.h documents them, decoded here from the bytes (independently of wq.c's own accessors). */
+static int doc_code(const pare_wq_weight *w, int64_t n, int64_t k)
+{
+    const uint8_t *row = w->qs + n * pare_wq_row_bytes(w);
+    int r = (int)(k % 64), i = r / 16, l = r % 16;
+    switch (w->kind) {
+    case PARE_WQ_I8: return row[k];
+    case PARE_WQ_I2: return (row[(k / 64) * 16 + l] >> (2 * i)) & 3;
+    case PARE_WQ_I3: {
+        const uint8_t *c = row + (k / 64) * 24;
+        uint16_t hw = (uint16_t)(c[16 + 2 * i] | (c[16 + 2 * i + 1] << 8)); /* little-endian word i */
+        return ((c[l] >> (2 * i)) & 3) | (((hw >> l) & 1) << 2);
+    }
+    case PARE_WQ_BIN: return (row[k / 8] >> (k % 8)) & 1;
+    case PARE_WQ_TER: {
+        const uint8_t *c = row + (k / 16) * 4;
+        uint16_t P = (uint16_t)(c[0] | (c[1] << 8)), Mw = (uint16_t)(c[2] | (c[3] << 8));
+        int b = (int)(k % 16);
+        return ((P >> b) & 1) - ((Mw >> b) & 1);
+    }
+    case PARE_WQ_W4A8: {
+        uint8_t b = row[(k / 64) * 32 + r % 32];
+        return r < 32 ? b & 15 : b >> 4;
+    }
+    default: return -99;
+    }
+}
+
 /* the weight of a kind at (N, K, g, sym) with random contents */
 static pare_status make_weight(pare_wq_weight *w, pare_wq_kind kind, int64_t N, int64_t K, int64_t g, int sym)
 {
@@ -118,6 +146,30 @@ static pare_status make_weight(pare_wq_weight *w, pare_wq_kind kind, int64_t N, 
     pare_status st = pare_wq_from_int(w, kind, q, sc, z, N, K, g);
     free(q), free(z), free(sc);
     return st;
+}
+
+static pare_status make_weight(pare_wq_weight *w, pare_wq_kind kind, int64_t N, int64_t K, int64_t g, int sym);
+
+static void test_layout_doc(void)
+{
+    const pare_wq_kind kinds[] = {PARE_WQ_I8, PARE_WQ_I3, PARE_WQ_I2, PARE_WQ_BIN, PARE_WQ_TER, PARE_WQ_W4A8};
+    for (int ki = 0; ki < 6; ki++) {
+        pare_wq_weight w;
+        int64_t N = 3, K = 192, sign = kinds[ki] == PARE_WQ_BIN || kinds[ki] == PARE_WQ_TER;
+        if (make_weight(&w, kinds[ki], N, K, sign ? K : 64, 1) != PARE_OK) {
+            ok(0, "%s made (%s)", pare_wq_kind_name(kinds[ki]), pare_errmsg());
+            continue;
+        }
+        int same = 1, seen_hi = 0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t k = 0; k < K; k++) {
+                int c = doc_code(&w, n, k);
+                if (c != pare_wq_code(&w, n, k)) same = 0;
+                if (c >= (kinds[ki] == PARE_WQ_I3 ? 4 : 1)) seen_hi = 1;
+            }
+        ok(same && seen_hi, "%s: the bytes decode as wq.h documents the layout", pare_wq_kind_name(kinds[ki]));
+        pare_wq_free(&w);
+    }
 }
 
 static void test_kernels(void)
@@ -263,6 +315,7 @@ int main(void)
     tap_plan_lazy();
     pare_rng_seed(&g_rng, 18);
     test_storage();
+    test_layout_doc();
     test_kernels();
     test_w4a8_sums();
     test_errors();
