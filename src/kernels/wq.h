@@ -48,18 +48,19 @@
  *     pare_wq_free(&w);
  *
  * Kernels (chosen at run time from pare_cpu_get(); pare_wq_impl names the one that runs):
- *   f32 kinds, M <= PARE_WQ_GEMV_MAX_M   one row × up to 4 tokens per tile; 16 codes (AVX-512) or 8 (AVX2)
- *                                         widened and turned into s·u − s·z by one FMA, FMA with x; BIN / TER:
+ *   f32 kinds, M <= PARE_WQ_GEMV_MAX_M   tiles of 4 rows × 4 tokens (AVX-512) or 4 × 2 (AVX2); 16 codes (AVX-512)
+ *                                         or 8 (AVX2) widened and turned into s·u − s·z by one FMA, FMA with x; BIN / TER:
  *                                         no multiply at all — the bits are the masks of masked adds and
  *                                         subtracts (AVX-512 vaddps/vsubps{k}; AVX2 sign flips and ands), α
  *                                         applied once per row
  *   f32 kinds, larger M                  panels of rows dequantized into a per-thread f32 buffer, pare_sgemm
- *   W4A8                                 vpdpbusd (AVX512-VNNI) on the u8 codes × s8 activations, int32 per group;
- *                                         vpmaddubsw + vpmaddwd on AVX2; plain C
+ *   W4A8                                 vpdpbusd (AVX512-VNNI) on the u8 codes × s8 activations, int32 per group,
+ *                                         tiles of 4 rows × 4 tokens; vpmaddubsw + vpmaddwd on AVX2; plain C
  * OpenMP over N (output channels), with the current omp thread count.
  *
  * Deliberately not here: XNOR / popcount with binarized activations (the activations stay f32 here), asymmetric
- * W4A8, per-group α for BIN / TER, a backward pass, fused activations, repacked tile layouts.
+ * W4A8, per-group α for BIN / TER, a backward kernel (fmt_wq.c trains BIN / TER by the straight-through estimator
+ * with pare_sgemm on the dequantized weights), fused activations, repacked tile layouts, table-lookup decoding.
  */
 #ifndef PARE_WQ_H
 #define PARE_WQ_H
