@@ -16,6 +16,7 @@
 
 #include "core/numfmt.h"
 #include "core/tensor.h"
+#include "graph/format.h"
 #include "kernels/wq.h"
 #include "tap.h"
 #include "test_rand.h"
@@ -275,6 +276,65 @@ static void test_w4a8_sums(void)
     }
 }
 
+/* The wq format's training path (fmt_wq.c): the straight-through backward against its formula in double — dx += dy·Ŵ,
+ * dw += dy^T·x, dbias += Σ dy, adding into what the gradients held — and refresh = the pass's quantizer on the new
+ * master. The format's hooks ignore the executor and the node, so they are called here without a model. */
+static void test_train_hooks(void)
+{
+    const pare_format_traits *t = pare_format_get(PARE_FMT_WQ);
+    ok(t && t->trainable && t->backward && t->refresh && t->train_check, "wq format: trainable, with backward, refresh, train_check");
+    if (!t || !t->backward || !t->refresh) return;
+    const pare_wq_kind kinds[] = {PARE_WQ_BIN, PARE_WQ_TER};
+    const int64_t N = 6, K = 32, M = 5;
+    for (int ki = 0; ki < 2; ki++) {
+        float *W = randn(N * K, 0.1f), *x = randn(M * K, 1.0f), *dy = randn(M * N, 1.0f), *Wd = xalloc(sizeof(float) * N * K);
+        pare_blob blob = {1, (size_t)(N * K), W};
+        pare_param p = {0};
+        p.ndim = 2, p.shape[0] = N, p.shape[1] = K, p.blob = &blob, p.format = PARE_FMT_WQ;
+        p.q = pare_qlinear_new(PARE_FMT_WQ);
+        if (!p.q || pare_wq_quantize_sign(&p.q->wq, kinds[ki], W, N, K) != PARE_OK) {
+            ok(0, "%s: made (%s)", pare_wq_kind_name(kinds[ki]), pare_errmsg());
+            continue;
+        }
+        ok(t->train_check(&p) == PARE_OK, "%s: train_check accepts it", pare_wq_kind_name(kinds[ki]));
+        pare_wq_dequantize(Wd, &p.q->wq);
+        float *dx = randn(M * K, 1.0f), *dw = randn(N * K, 1.0f), *db = randn(N, 1.0f);
+        float *dx0 = xalloc(sizeof(float) * M * K), *dw0 = xalloc(sizeof(float) * N * K), *db0 = xalloc(sizeof(float) * N);
+        memcpy(dx0, dx, sizeof(float) * M * K), memcpy(dw0, dw, sizeof(float) * N * K), memcpy(db0, db, sizeof(float) * N);
+        t->backward(NULL, NULL, &p, dx, dw, db, dy, x, M);
+        float *rx = xalloc(sizeof(float) * M * K), *rw = xalloc(sizeof(float) * N * K), *rb = xalloc(sizeof(float) * N);
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t k = 0; k < K; k++) {
+                double a = dx0[m * K + k];
+                for (int64_t n = 0; n < N; n++) a += (double)dy[m * N + n] * Wd[n * K + k];
+                rx[m * K + k] = (float)a;
+            }
+        for (int64_t n = 0; n < N; n++) {
+            double b = db0[n];
+            for (int64_t m = 0; m < M; m++) b += dy[m * N + n];
+            rb[n] = (float)b;
+            for (int64_t k = 0; k < K; k++) {
+                double a = dw0[n * K + k];
+                for (int64_t m = 0; m < M; m++) a += (double)dy[m * N + n] * x[m * K + k];
+                rw[n * K + k] = (float)a;
+            }
+        }
+        is_close_arr(dx, rx, M * K, 1e-5, 1e-5, "STE backward: dx += dy·Ŵ (the packed weights, not the master)");
+        is_close_arr(dw, rw, N * K, 1e-5, 1e-5, "STE backward: dW += dy^T·x into the master's gradient");
+        is_close_arr(db, rb, N, 1e-5, 1e-5, "STE backward: dbias += Σ dy");
+        /* an optimizer step: the master moves; refresh quantizes it again with the pass's quantizer */
+        for (int64_t i = 0; i < N * K; i++) W[i] = -W[i] + 0.01f * (float)(i % 7);
+        pare_wq_weight want;
+        int same = t->refresh(&p) == PARE_OK && pare_wq_quantize_sign(&want, kinds[ki], W, N, K) == PARE_OK &&
+                   !memcmp(want.qs, p.q->wq.qs, (size_t)(N * pare_wq_row_bytes(&want))) &&
+                   !memcmp(want.scale, p.q->wq.scale, sizeof(uint16_t) * (size_t)N);
+        ok(same, "%s: refresh stores what the pass makes from the new master", pare_wq_kind_name(kinds[ki]));
+        pare_wq_free(&want);
+        pare_qlinear_release(p.q);
+        free(W), free(x), free(dy), free(Wd), free(dx), free(dw), free(db), free(dx0), free(dw0), free(db0), free(rx), free(rw), free(rb);
+    }
+}
+
 static void test_errors(void)
 {
     pare_wq_weight w;
@@ -318,6 +378,7 @@ int main(void)
     test_layout_doc();
     test_kernels();
     test_w4a8_sums();
+    test_train_hooks();
     test_errors();
     return tap_done();
 }
