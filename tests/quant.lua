@@ -88,12 +88,13 @@ tap.ok(fid(asym).cosine > 0.99, "static_int8 asymmetric activations")
 local sr = m:apply("static_int8", with(CAL, {method = "kl"})):quant_report()
 tap.like(sr[1].method, "static kl %[", "quant_report gives each layer's calibrated range")
 
--- weight-only: RTN and GPTQ; 4 bits on the int4-group kernel, other widths simulated
+-- weight-only: RTN and GPTQ; 4 bits on the int4-group kernel, 8/3/2 bits on kernels/wq.h's (tests/wq.lua), others simulated
 local r4 = m:apply("rtn", {bits = 4, group = 32})
 tap.ok(r4:quant_report()[1].format == "int4_group" and not r4:info().simulated, "rtn 4-bit runs on the int4 group kernel")
 tap.is_close(r4:quant_report()[1].bits_per_weight, 4.5, 1e-9, 0, "int4 group 32: 4.5 bits per weight (fp16 scales)")
 local r3 = m:apply("rtn", {bits = 3, group = 32})
-tap.ok(r3:info().simulated, "rtn 3-bit is simulated and says so")
+tap.ok(r3:quant_report()[1].format == "int3" and not r3:info().simulated, "rtn 3-bit runs on the int3 kernel")
+tap.ok(m:apply("rtn", {bits = 5, group = 32}):info().simulated, "rtn 5-bit is simulated and says so")
 local g3 = m:apply("gptq", with(CAL, {bits = 3, group = 32}))
 local e_rtn, e_gptq = fid(r3).cosine, fid(g3).cosine
 tap.ok(e_gptq > e_rtn, string.format("GPTQ beats RTN at 3 bits (cosine %.5f vs %.5f)", e_gptq, e_rtn))

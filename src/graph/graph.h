@@ -41,6 +41,7 @@
 #include "kernels/fuse_ops.h"
 #include "kernels/gemm_i8.h"
 #include "kernels/nn.h"
+#include "kernels/wq.h"
 #include "kernels/qblock.h"
 #include "kernels/sparse.h"
 #include "kernels/tt.h"
@@ -161,10 +162,12 @@ typedef enum pare_format {
                             the sparsify pass from the f32 masters, which hold the zeros (issue 13) */
     PARE_FMT_HALF,       /* bf16 or f16 weights, activations rounded to the same dtype inside the op, f32 accumulation
                             (kernels/gemm_half.h); made by the bf16 pass (issue 15). Labelled "bf16" / "f16" */
+    PARE_FMT_WQ,         /* weight-only int8/int3/int2 groups, packed binary/ternary rows, W4A8 (kernels/wq.h); made by
+                            rtn / gptq (bits 8, 3, 2; act_bits=8) and the binary / ternary passes (issue 18) */
     PARE_FMT_COUNT
 } pare_format;
 
-/* "f32", "int8", "qblock", "simulated", "sparse", "half"; the formats' traits (kernels, labels) are in format.h. */
+/* "f32", "int8", "qblock", "simulated", "sparse", "half", "wq"; the formats' traits (kernels, labels) are in format.h. */
 const char *pare_format_name(pare_format f);
 
 /* How a quantized Linear runs: made by a pass, immutable afterwards, shared (reference-counted)
@@ -177,6 +180,7 @@ typedef struct pare_qlinear {
     pare_qb_weight qb;      /* QBLOCK */
     pare_sparse_weight sp;  /* SPARSE */
     pare_half_weight hw;    /* HALF: the bf16 / f16 weights (and oneDNN's packed copy) */
+    pare_wq_weight wq;      /* WQ: weight-only int8/int3/int2, binary/ternary, W4A8 */
     float *w_sim;           /* SIMULATED: dequantized weights (N,K) */
     int a_sim;              /* SIMULATED: 0 activations in f32, 1 fake-quantized dynamically (ranges from each
                                batch), 2 fake-quantized with the static a_qp */

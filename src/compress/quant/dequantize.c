@@ -40,6 +40,7 @@ static pare_status apply(pare_model *m, const pare_options *o, const pare_pass_c
                 for (int64_t k = 0; k < K; k++) W[r * K + k] = (float)q->i8.q[r * K + k] * q->i8.scale[r];
             break;
         case PARE_FMT_QBLOCK: pare_qb_dequantize(W, &q->qb); break;
+        case PARE_FMT_WQ: pare_wq_dequantize(W, &q->wq); break;
         case PARE_FMT_SIMULATED: memcpy(W, q->w_sim, sizeof(float) * (size_t)(N * K)); break;
         case PARE_FMT_SPARSE: break; /* the master is the stored weight (sparsify baked the mask into it) */
         case PARE_FMT_HALF: /* the 16-bit values, widened exactly */

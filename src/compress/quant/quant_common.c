@@ -123,11 +123,42 @@ pare_status qi_set_sim(pare_model *m, int64_t node, const float *Wq, const pare_
     return PARE_OK;
 }
 
-pare_status qi_set_weight_only(pare_model *m, int64_t node, const int32_t *qv, const float *scale, const int32_t *zero,
-                               const float *Wq, int bits, int64_t group, int symmetric, const char *method)
+/* The weight-only kernels of kernels/wq.h: int8 / int3 / int2 with f32 activations, W4A8 (act_bits 8). */
+static pare_status set_wq(pare_model *m, int64_t node, pare_wq_kind kind, const int32_t *qv, const float *scale,
+                          const int32_t *zero, int64_t group, int symmetric, const char *method)
 {
     pare_param *w = qi_weight(m, node);
     int64_t N = w->shape[0], K = w->shape[1], g = group ? group : K;
+    pare_qlinear *q = pare_qlinear_new(PARE_FMT_WQ);
+    if (!q) return PARE_ENOMEM;
+    pare_status st = pare_wq_from_int(&q->wq, kind, qv, scale, symmetric ? NULL : zero, N, K, g);
+    if (st != PARE_OK) {
+        pare_qlinear_release(q);
+        return pare_fail_ctx(st, "layer %s", m->nodes[node].name);
+    }
+    char gs[32];
+    if (group) snprintf(gs, sizeof gs, "group%lld", (long long)g);
+    else snprintf(gs, sizeof gs, "channel");
+    q->bits = 8.0 * (double)pare_wq_bytes(&q->wq);
+    snprintf(q->desc, sizeof q->desc, "int%d w/%s%s a/%s (%s)", kind == PARE_WQ_W4A8 ? 4 : pare_wq_kind_bits(kind), gs,
+             symmetric ? "" : " asym", kind == PARE_WQ_W4A8 ? "int8 token" : "f32", pare_wq_impl(&q->wq, 1));
+    snprintf(q->method, sizeof q->method, "%s", method);
+    pare_param_set_q(w, q);
+    return PARE_OK;
+}
+
+pare_status qi_set_weight_only(pare_model *m, int64_t node, const int32_t *qv, const float *scale, const int32_t *zero,
+                               const float *Wq, int bits, int64_t group, int symmetric, int act_bits, const char *method)
+{
+    pare_param *w = qi_weight(m, node);
+    int64_t N = w->shape[0], K = w->shape[1], g = group ? group : K;
+    if (act_bits == 8) { /* W4A8 on its kernel; other widths with int8 tokens simulated */
+        if (bits == 4 && pare_wq_check(PARE_WQ_W4A8, N, K, g, symmetric) == PARE_OK)
+            return set_wq(m, node, PARE_WQ_W4A8, qv, scale, zero, group, symmetric, method);
+        pare_qspec ws = {PARE_NF_INT, bits, symmetric, group ? PARE_GRAN_GROUP : PARE_GRAN_ROW, group};
+        pare_qspec as = {PARE_NF_INT, 8, 1, PARE_GRAN_ROW, 0};
+        return qi_set_sim(m, node, Wq, &ws, pare_qspec_storage_bits(&ws, N, K), 1, &as, NULL, method);
+    }
     if (bits == 4 && g % 32 == 0) { /* the int4 group kernel */
         pare_qlinear *q = pare_qlinear_new(PARE_FMT_QBLOCK);
         if (!q) return PARE_ENOMEM;
@@ -143,6 +174,11 @@ pare_status qi_set_weight_only(pare_model *m, int64_t node, const int32_t *qv, c
         pare_param_set_q(w, q);
         return PARE_OK;
     }
+    /* int8 / int3 / int2 on the weight-only kernels when the layout fits (wq.h: K a multiple of 16 or 64, group
+       of 16s); everything else simulated, labelled */
+    pare_wq_kind kind = bits == 8 ? PARE_WQ_I8 : bits == 3 ? PARE_WQ_I3 : PARE_WQ_I2;
+    if ((bits == 8 || bits == 3 || bits == 2) && pare_wq_check(kind, N, K, g, symmetric) == PARE_OK)
+        return set_wq(m, node, kind, qv, scale, zero, group, symmetric, method);
     pare_qspec ws = {PARE_NF_INT, bits, symmetric, group ? PARE_GRAN_GROUP : PARE_GRAN_ROW, group};
     return qi_set_sim(m, node, Wq, &ws, pare_qspec_storage_bits(&ws, N, K), 0, NULL, NULL, method);
 }

@@ -45,10 +45,12 @@ pare_status qi_set_i8_from_int(pare_model *m, int64_t node, const int8_t *q, con
  * fake-quantized with a_spec dynamically (a_sim 1), with a_qp statically (a_sim 2), or not (0). */
 pare_status qi_set_sim(pare_model *m, int64_t node, const float *Wq, const pare_qspec *w_spec, double bits, int a_sim,
                        const pare_qspec *a_spec, const pare_qparams *a_qp, const char *method);
-/* Weight-only integers on the int4-group kernel (bits 4) or simulated (other bits): q (N,K), scale and
- * zero (N, K/group) as pare_rtn_quantize / pare_gptq_quantize return them; group 0 = per channel. */
+/* Weight-only integers on a kernel — int4-group (bits 4), kernels/wq.h's int8 / int3 / int2 (bits 8, 3, 2), W4A8 (bits 4
+ * with act_bits 8) — when the shapes fit their layouts, else simulated (other bits, or a layout that does not fit;
+ * act_bits 8: int8 per-token activations fake-quantized): q (N,K), scale and zero (N, K/group) as pare_rtn_quantize /
+ * pare_gptq_quantize return them; group 0 = per channel; act_bits 32 (f32) or 8. */
 pare_status qi_set_weight_only(pare_model *m, int64_t node, const int32_t *q, const float *scale, const int32_t *zero,
-                               const float *Wq, int bits, int64_t group, int symmetric, const char *method);
+                               const float *Wq, int bits, int64_t group, int symmetric, int act_bits, const char *method);
 
 /* The static symmetric (or u8 asymmetric) activation grid for a calibrated range [lo, hi]. */
 pare_i8_act qi_static_act(float lo, float hi, int symmetric);

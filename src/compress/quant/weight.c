@@ -7,8 +7,10 @@
  *   qblock     the block formats: q8_0, q4_0, q4_1 (llama.cpp), int4_group, int8_group
  *
  * Storage: 4-bit weights with groups of a multiple of 32 run on the int4-group kernel (f32 activations,
- * weights dequantized in registers); other bit-widths have no kernel and run simulated (f32 on the
- * dequantized weights), labelled so, with their exact storage in the size column. GPTQ's Hessians come
+ * weights dequantized in registers); 8, 3 and 2 bits on the weight-only kernels of kernels/wq.h (when K and
+ * the group fit their layouts); act_bits = 8 with 4 bits on W4A8 (int8 per-token activations, VNNI); other
+ * bit-widths have no kernel and run simulated (f32 on the dequantized weights), labelled so, with their exact
+ * storage in the size column. GPTQ's Hessians come
  * from the f32 model's activations, all layers in one calibration pass (not layer-by-layer on the
  * already-quantized model as the paper's sequential variant).
  */
@@ -25,7 +27,8 @@
     QI_LAYER_OPTS("*.*.*"),                                                                                      \
     {"bits", PARE_OPT_INT, "4", 2, 8, NULL, "weight bit-width"},                                                \
     {"group", PARE_OPT_INT, "128", 0, 1e9, NULL, "group size along the input dimension (0: one scale per output channel)"}, \
-    {"symmetric", PARE_OPT_BOOL, "true", 0, 0, NULL, "symmetric grid (false: a zero point per group)"}
+    {"symmetric", PARE_OPT_BOOL, "true", 0, 0, NULL, "symmetric grid (false: a zero point per group)"},         \
+    {"act_bits", PARE_OPT_INT, "32", 8, 32, NULL, "activations: 32 f32 (weight-only), 8 int8 per token (bits=4: W4A8 on VNNI)"}
 
 static const pare_opt_spec rtn_opts[] = {WO_OPTS};
 static const pare_schema rtn_schema = {"rtn", "weight-only round-to-nearest quantization (2-8 bits, per channel or group)",
@@ -53,9 +56,12 @@ static pare_status weight_only(pare_model *m, const pare_options *o, const pare_
 {
     int64_t *idx, n;
     PARE_TRY(qi_select(m, o, 1, &idx, &n));
-    int bits = pare_opt_int(o, "bits"), sym = pare_opt_bool(o, "symmetric");
+    int bits = pare_opt_int(o, "bits"), sym = pare_opt_bool(o, "symmetric"), act_bits = pare_opt_int(o, "act_bits");
     int64_t group = pare_opt_int(o, "group");
     pare_status st = PARE_OK;
+    if (act_bits != 8 && act_bits != 32)
+        st = pare_fail(PARE_EINVAL, "%s: act_bits=%d: valid: 32 (f32 activations) or 8 (int8 per token)", gptq ? "gptq" : "rtn",
+                       act_bits);
     for (int64_t i = 0; st == PARE_OK && i < n; i++) st = check_group(m, idx[i], group);
     pare_calib c = {0};
     if (st == PARE_OK && gptq) st = qi_calibrate(&c, m, ctx, o, idx, n, PARE_CALIB_MINMAX | PARE_CALIB_HESSIAN);
@@ -72,7 +78,7 @@ static pare_status weight_only(pare_model *m, const pare_options *o, const pare_
         if (!q || !zero || !scale || !Wq) st = pare_fail(PARE_ENOMEM, "out of memory (quantizing %s)", m->nodes[idx[i]].name);
         else if (gptq) st = pare_gptq_quantize(q, scale, zero, Wq, w->blob->data, &c.s[i].H, N, K, &go, NULL);
         else st = pare_rtn_quantize(q, scale, zero, Wq, w->blob->data, N, K, bits, group, sym);
-        if (st == PARE_OK) st = qi_set_weight_only(m, idx[i], q, scale, zero, Wq, bits, group, sym, method);
+        if (st == PARE_OK) st = qi_set_weight_only(m, idx[i], q, scale, zero, Wq, bits, group, sym, act_bits, method);
         else st = pare_fail_ctx(st, "layer %s", m->nodes[idx[i]].name);
         free(q), free(zero), free(scale), pare_free(Wq);
     }
