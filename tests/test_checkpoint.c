@@ -1,5 +1,6 @@
 /* test_checkpoint.c — safetensors checkpoints: save → load round trips (encoder and decoder) give
- * bit-identical parameters and logits; int8 models save their f32 masters and record "applied"; every
+ * bit-identical parameters and logits; int8 models saved with {f32} keep only their f32 masters and record "applied"
+ * (their stored forms: test_checkpoint_q.c); every
  * kind of damaged or foreign file is rejected with the right status and a message naming the file
  * (and the tensor); a failed save leaves the target as it was. */
 #include <dirent.h>
@@ -315,11 +316,12 @@ int main(void)
     ok(bytes && n > 8 && (8 + hlen) % 8 == 0 && !memcmp(bytes + 8, "{\"__metadata__\":{\"format\":\"pare\"", 32),
        "file layout: header padded to 8 bytes, __metadata__ first");
 
-    /* int8: f32 masters saved, "applied" recorded, loaded as f32 */
+    /* int8 saved with {f32}: f32 masters saved, "applied" recorded, loaded as f32 (the form before quantized checkpoints) */
     pare_model *q = NULL, *back = NULL;
     pare_checkpoint_meta meta;
+    const pare_save_opts f32_only = {.f32 = 1};
     ok(pare_apply(&q, enc, "dynamic_int8", NULL, 0) == PARE_OK, "dynamic_int8 applies");
-    ok(q && pare_model_save(q, path_in("int8.safetensors")) == PARE_OK, "int8 model saves");
+    ok(q && pare_model_save_opts(q, path_in("int8.safetensors"), &f32_only) == PARE_OK, "int8 model saves with {f32}");
     if (ok(pare_model_load_meta(&back, &meta, path_in("int8.safetensors")) == PARE_OK, "int8 checkpoint loads")) {
         int f32 = 1;
         for (int64_t i = 0; i < back->nparams; i++) f32 &= back->params[i].format == PARE_FMT_F32;
