@@ -31,6 +31,15 @@ for _, tie in ipairs{false, true} do
   tap.ok(all:info().size_bytes < lin:info().size_bytes,
          string.format("tie_head=%s: q8_0 with the tables and head %d bytes < Linears only %d", tostring(tie),
                        all:info().size_bytes, lin:info().size_bytes))
+  -- the tables alone: the lookup reads the dequantized rows, so m:apply("dequantize") computes the same logits
+  -- (untied only: a tied table is the head's weight too, which runs the block kernel on quantized activations)
+  for _, f in ipairs(tie and {} or {"q8_0", "q4_1"}) do
+    local t = m:apply("qblock", {format = f, embeddings = true, layers = ""})
+    local d = t:apply("dequantize")
+    tap.ok(t:info().size_bytes < size and d:info().format == "f32" and d:fidelity(t, task).max_abs_err == 0,
+           string.format("tie_head=%s: %s tables only (%d bytes): the dequantized f32 model gives the same logits, bit for bit",
+                         tostring(tie), f, t:info().size_bytes))
+  end
   local path = os.tmpname()
   all:save(path)
   local back = pare.load(path)
