@@ -23,9 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* a loaded model is one the executors can run; its config is provenance only when the file has a graph */
     FUZZ_ASSERT(m != NULL && pare_model_check(m) == PARE_OK);
-    size_t floats = 0;
-    for (int64_t i = 0; i < m->nparams; i++) floats += m->params[i].blob->n;
-    FUZZ_ASSERT(floats * sizeof(float) <= size); /* every parameter came from the file */
+    size_t bytes = 0; /* every parameter came from the file: as f32, or in a stored form (int8 codes, blocks) */
+    for (int64_t i = 0; i < m->nparams; i++) {
+        const pare_param *p = &m->params[i];
+        int stored = p->q && (p->format == PARE_FMT_I8_CHANNEL || p->format == PARE_FMT_QBLOCK);
+        bytes += stored ? pare_param_bytes(p) : p->blob->n * sizeof(float);
+    }
+    FUZZ_ASSERT(bytes <= size);
     pare_model_free(m);
     return 0;
 }

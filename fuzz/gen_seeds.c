@@ -1,6 +1,7 @@
 /* gen_seeds.c — writes the binary seed files of the fuzz corpus with the engine itself:
  *     fuzz/corpus/checkpoint/   tiny models saved by pare_model_save (an encoder; a tagger with a
- *                               Linformer layer, so attention parameters are in the file)
+ *                               Linformer layer, so attention parameters are in the file; an encoder with
+ *                               q4_0 FFN and int8 attention weights in their stored form, __metadata__ "quant")
  *     fuzz/corpus/safetensors/  files of several dtypes, a scalar, an empty tensor, metadata
  *     fuzz/corpus/h5table/      results files written through h5table.h (every column type, units,
  *                               labels, root attributes; an empty table beside a full one)
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress/pass.h"
 #include "io/h5table.h"
 #include "io/safetensors.h"
 #include "model/transformer.h"
@@ -30,6 +32,20 @@ static void model(const char *path, const pare_kv *kv, int n)
         die(path);
     if (pare_model_save(m, path) != PARE_OK) die(path);
     pare_model_free(m);
+}
+
+/* An encoder whose FFN weights are q4_0 blocks and attention weights int8, saved in their stored form. */
+static void model_quantized(const char *path, const pare_kv *kv, int n)
+{
+    pare_options o;
+    pare_model *m, *a = NULL, *b = NULL;
+    pare_kv q4[] = {{"format", PARE_KV_STR, 0, "q4_0"}, {"layers", PARE_KV_STR, 0, "enc.*.ffn.*"}};
+    pare_kv i8[] = {{"layers", PARE_KV_STR, 0, "enc.*.attn.*"}};
+    if (pare_opts_resolve(&o, &pare_model_schema, kv, n) != PARE_OK || pare_transformer_build(&m, &o) != PARE_OK ||
+        pare_apply(&a, m, "qblock", q4, 2) != PARE_OK || pare_apply(&b, a, "dynamic_int8", i8, 1) != PARE_OK ||
+        pare_model_save(b, path) != PARE_OK)
+        die(path);
+    pare_model_free(m), pare_model_free(a), pare_model_free(b);
 }
 
 /* A safetensors file from a header text and a data block. */
@@ -79,6 +95,9 @@ int main(void)
                      {"ffn", PARE_KV_NUM, 2, NULL},        {"pos", PARE_KV_STR, 0, "sinusoidal"},
                      {"attention", PARE_KV_STR, 0, "linformer:k=2;longformer:window=2,global=1"}};
     model("fuzz/corpus/checkpoint/tagger_linformer.safetensors", dec, 9);
+    pare_kv qenc[] = {{"vocab", PARE_KV_NUM, 5, NULL}, {"max_T", PARE_KV_NUM, 4, NULL}, {"d", PARE_KV_NUM, 32, NULL},
+                      {"heads", PARE_KV_NUM, 2, NULL}, {"layers", PARE_KV_NUM, 1, NULL}, {"ffn", PARE_KV_NUM, 32, NULL}};
+    model_quantized("fuzz/corpus/checkpoint/encoder_quantized.safetensors", qenc, 6);
 
     const float w[6] = {1, -2, 0.5f, 3, 0, -0.25f};
     const int64_t s23[2] = {2, 3}, s6[1] = {6};

@@ -55,4 +55,6 @@ const pare_format_traits pare_format_i8_channel = {
     .workspace = i8_workspace,
     .describe = i8_describe,
     .packed_bytes = i8_packed_bytes,
+    .save = pare_fmt_i8_save, /* checkpoints: fmt_io.c */
+    .load = pare_fmt_i8_load,
 };

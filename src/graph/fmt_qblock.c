@@ -22,4 +22,6 @@ const pare_format_traits pare_format_qblock = {
     .workspace = qb_workspace,
     .label = qb_label,
     .describe = pare_format_describe_q,
+    .save = pare_fmt_qblock_save, /* checkpoints: fmt_io.c */
+    .load = pare_fmt_qblock_load,
 };

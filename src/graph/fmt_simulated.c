@@ -35,4 +35,6 @@ const pare_format_traits pare_format_simulated = {
     .forward = sim_forward,
     .workspace = sim_workspace,
     .describe = pare_format_describe_q,
+    .save = pare_fmt_sim_save, /* checkpoints: fmt_io.c */
+    .load = pare_fmt_sim_load,
 };

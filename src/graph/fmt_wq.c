@@ -85,6 +85,8 @@ static pare_status wq_refresh(pare_param *p)
 const pare_format_traits pare_format_wq = {
     .name = "wq",
     .trainable = 1,
+    .save = pare_fmt_wq_save, /* checkpoints: fmt_io.c */
+    .load = pare_fmt_wq_load,
     .backward = wq_backward,
     .refresh = wq_refresh,
     .train_check = wq_train_check,

@@ -24,6 +24,35 @@
 
 struct pare_exec;
 
+/* ---- a format's checkpoint form (fmt_io.c; written and read by io/safetensors.c, docs/checkpoints.md) ----
+ * A format that can be saved as it is stored lists its tensors (each saved as "<param>.<suffix>" with a real
+ * dtype: int8 codes as I8, fp16 scales as F16) and its scalars and strings (saved in __metadata__ "quant"); loading
+ * hands them back and the format rebuilds itself from them, the same bytes the pass made. */
+#define PARE_FMT_IO_MAX_T 6
+#define PARE_FMT_IO_MAX_A 20
+typedef enum pare_fmt_io_dtype { PARE_FIO_I8 = 0, PARE_FIO_U8, PARE_FIO_F16, PARE_FIO_F32, PARE_FIO_COUNT } pare_fmt_io_dtype;
+typedef struct pare_fmt_io_tensor {
+    char suffix[16];         /* the file's tensor is "<param>.<suffix>" */
+    pare_fmt_io_dtype dtype;
+    int ndim;                /* 1 or 2 */
+    int64_t shape[2];
+    const void *data;        /* save: the format's own memory; load: the file's bytes in host order (the caller's) */
+    int taken;               /* load: the format used it (a tensor no hook takes is an error) */
+} pare_fmt_io_tensor;
+typedef struct pare_fmt_io_attr {
+    char key[24];
+    int is_str;
+    double num;              /* JSON number: every f32 and int32 exactly */
+    char str[96];
+} pare_fmt_io_attr;
+typedef struct pare_fmt_io {
+    const char *param;       /* the parameter's name, for messages */
+    pare_fmt_io_tensor t[PARE_FMT_IO_MAX_T];
+    int nt;
+    pare_fmt_io_attr a[PARE_FMT_IO_MAX_A];
+    int na;
+} pare_fmt_io;
+
 typedef struct pare_format_traits {
     const char *name;   /* "f32", "int8", "qblock", "simulated": pare_format_name */
     int simulated;      /* 1: no kernel of its own (fake quantization), labelled simulated in every table */
@@ -60,6 +89,12 @@ typedef struct pare_format_traits {
     /* PARE_OK if w can be trained in this format, else PARE_EINVAL with the reason and the way out (f16 weights: no
      * loss scaling). NULL: `trainable` alone decides. */
     pare_status (*train_check)(const pare_param *w);
+    /* Checkpoints (fmt_io.c). save: w's stored form into io (tensors pointing at w's memory, attributes); PARE_ENOTSUP
+     * naming the parameter for a variant without one. load: w (its f32 master allocated) stored from io as save
+     * described it, every tensor checked (dtype, shape, values) with PARE_EFORMAT naming the parameter; fill_master: the
+     * file has no master, so write the dequantized weights into it. NULL: the format has no checkpoint form. */
+    pare_status (*save)(const pare_param *w, pare_fmt_io *io);
+    pare_status (*load)(pare_param *w, pare_fmt_io *io, int fill_master);
 } pare_format_traits;
 
 /* The traits of a format (NULL for an out-of-range value). */
@@ -81,6 +116,21 @@ pare_status pare_model_refresh_formats(pare_model *m);
  * weight's format (a bf16 value into f32 weights). Checked by pare_exec_new beside pare_model_check_dtypes; not by
  * pare_model_check, which a checkpoint's graph passes before its weights get their formats back. */
 pare_status pare_model_check_formats(const pare_model *m);
+
+/* The checkpoint forms (fmt_io.c): the hooks of the int8, qblock and simulated formats, and the helpers they share. */
+pare_status pare_fmt_i8_save(const pare_param *w, pare_fmt_io *io);
+pare_status pare_fmt_i8_load(pare_param *w, pare_fmt_io *io, int fill_master);
+pare_status pare_fmt_qblock_save(const pare_param *w, pare_fmt_io *io);
+pare_status pare_fmt_qblock_load(pare_param *w, pare_fmt_io *io, int fill_master);
+pare_status pare_fmt_wq_save(const pare_param *w, pare_fmt_io *io);
+pare_status pare_fmt_wq_load(pare_param *w, pare_fmt_io *io, int fill_master);
+pare_status pare_fmt_sim_save(const pare_param *w, pare_fmt_io *io);
+pare_status pare_fmt_sim_load(pare_param *w, pare_fmt_io *io, int fill_master);
+/* "I8", "U8", "F16", "F32" (the safetensors names) and their sizes. */
+const char *pare_fmt_io_dtype_name(pare_fmt_io_dtype d);
+size_t pare_fmt_io_dtype_size(pare_fmt_io_dtype d);
+/* The format named `name` (pare_format_traits.name) that has a load hook, or -1; valid receives the names that do. */
+int pare_format_find_loadable(const char *name, char *valid, size_t n);
 
 /* The formats (one file each: src/graph/fmt_*.c). */
 extern const pare_format_traits pare_format_f32, pare_format_i8_channel, pare_format_qblock, pare_format_simulated,

@@ -27,6 +27,7 @@
 #include "transform.h"
 #include "attn/attn.h"
 #include "kernels/cast.h"
+#include "kernels/embed_q.h"
 #include "kernels/loss.h"
 #include "kernels/nn_half.h"
 #include "kernels/token_select.h"
@@ -81,8 +82,11 @@ static const void *TABLE(const pare_exec *x, const pare_node *n, int i, pare_dty
 }
 /* out = table[ids] · scale (scale 0: 1; BART multiplies its token embeddings by √C). A 16-bit table is widened row by
  * row; a 16-bit output (a.dtype: amp) is the f32 result rounded once — the bits of an f32 lookup then a cast. */
+static pare_status embedding_q_fwd(pare_exec *x, const pare_node *n);
 static pare_status embedding_fwd(pare_exec *x, const pare_node *n)
 {
+    const pare_format pf = P(x, n, 0)->format;
+    if (pf == PARE_FMT_I8_CHANNEL || pf == PARE_FMT_QBLOCK || pf == PARE_FMT_SIMULATED) return embedding_q_fwd(x, n);
     pare_dtype tt, ot = DT(x, n->out);
     const void *tab = TABLE(x, n, 0, &tt);
     if (tt != PARE_F32 || ot != PARE_F32) {
@@ -92,6 +96,23 @@ static pare_status embedding_fwd(pare_exec *x, const pare_node *n)
     }
     pare_embedding_forward(F(x, n->out), I(x, n->in[0]), PD(x, n, 0), ROWS(x, n->out), COLS(x, n->out));
     if (n->a.scale != 0 && n->a.scale != 1) pare_scale_inplace(F(x, n->out), n->a.scale, ROWS(x, n->out) * COLS(x, n->out));
+    return PARE_OK;
+}
+/* A quantized table (the quantization passes' `embeddings` option, or a tied LM head quantized as a Linear): the rows
+ * the tokens select are dequantized as they are read (kernels/embed_q.h), the values m:apply("dequantize") would hold. */
+static pare_status embedding_q_fwd(pare_exec *x, const pare_node *n)
+{
+    const pare_param *p = P(x, n, 0);
+    if (DT(x, n->out) != PARE_F32)
+        return pare_fail(PARE_EINVAL, "node %s (op embedding): its table %s is stored as %s, whose lookup writes f32, but the "
+                         "output is %s", n->name, p->name, pare_format_label(p), pare_dtype_name(DT(x, n->out)));
+    const int32_t *ids = I(x, n->in[0]);
+    int64_t M = ROWS(x, n->out), C = COLS(x, n->out);
+    float *out = F(x, n->out);
+    if (p->format == PARE_FMT_I8_CHANNEL) pare_embedding_i8(out, ids, p->q->i8.q, p->q->i8.scale, M, C);
+    else if (p->format == PARE_FMT_QBLOCK) PARE_TRY(pare_embedding_qb(out, ids, &p->q->qb, M));
+    else pare_embedding_forward(out, ids, p->q->w_sim, M, C); /* simulated: its dequantized copy */
+    if (n->a.scale != 0 && n->a.scale != 1) pare_scale_inplace(out, n->a.scale, M * C);
     return PARE_OK;
 }
 static void embedding_bwd(pare_exec *x, const pare_node *n)

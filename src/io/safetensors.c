@@ -373,6 +373,26 @@ pare_status pare_safetensors_read_f32(const pare_st_file *f, const pare_st_tenso
     return PARE_OK;
 }
 
+pare_status pare_safetensors_read_raw(const pare_st_file *f, const pare_st_tensor *t, void *dst, size_t dst_bytes)
+{
+    if (t->end - t->begin != dst_bytes)
+        return pare_fail(PARE_EFORMAT, "%s: tensor '%s' spans %llu bytes, not %zu", f->path, t->name,
+                         (unsigned long long)(t->end - t->begin), dst_bytes);
+    char what[PARE_NAME_MAX + 32];
+    snprintf(what, sizeof what, "tensor '%.*s'", PARE_NAME_MAX, t->name);
+    PARE_TRY(read_at(f, dst, dst_bytes, f->data_start + t->begin, what));
+    size_t size = dtypes[t->dtype].size;
+    if (host_is_big_endian() && size > 1) {
+        unsigned char *b = dst;
+        for (size_t i = 0; i < dst_bytes; i += size)
+            for (size_t j = 0; j < size / 2; j++) {
+                unsigned char c = b[i + j];
+                b[i + j] = b[i + size - 1 - j], b[i + size - 1 - j] = c;
+            }
+    }
+    return PARE_OK;
+}
+
 /* Half-precision tensors (Hugging Face checkpoints are often F16 or BF16) widen exactly to f32. */
 pare_status pare_safetensors_read_as_f32(const pare_st_file *f, const pare_st_tensor *t, float *dst, size_t n)
 {
@@ -438,7 +458,7 @@ static cJSON *raw_u64(uint64_t v)
 }
 
 /* The header text, padded with spaces so the data block starts on an 8-byte boundary. */
-static pare_status build_header(char **out, size_t *len, const char *path, const pare_st_out *t, int64_t n,
+static pare_status build_header(char **out, size_t *len, const char *path, const pare_st_out_any *t, int64_t n,
                                 const char *const *meta, int64_t nmeta)
 {
     *out = NULL;
@@ -461,7 +481,11 @@ static pare_status build_header(char **out, size_t *len, const char *path, const
             st = pare_fail(PARE_EINVAL, "%s: tensor '%s' has %d dimensions", path, t[i].name, t[i].ndim);
             break;
         }
-        uint64_t bytes = 4;
+        if ((unsigned)t[i].dtype >= PARE_ST_DTYPE_COUNT) {
+            st = pare_fail(PARE_EINVAL, "%s: tensor '%s' has dtype %d, not a safetensors dtype", path, t[i].name, (int)t[i].dtype);
+            break;
+        }
+        uint64_t bytes = dtypes[t[i].dtype].size;
         cJSON *e = cJSON_AddObjectToObject(root, t[i].name), *shape = cJSON_CreateArray(), *off = cJSON_CreateArray();
         if (!e || !shape || !off) st = pare_fail(PARE_ENOMEM, "%s: out of memory", path);
         for (int d = 0; d < t[i].ndim && st == PARE_OK; d++) {
@@ -473,7 +497,7 @@ static pare_status build_header(char **out, size_t *len, const char *path, const
         cJSON_AddItemToArray(off, raw_u64(at + bytes));
         at += bytes;
         if (e) {
-            cJSON_AddStringToObject(e, "dtype", "F32");
+            cJSON_AddStringToObject(e, "dtype", dtypes[t[i].dtype].name);
             cJSON_AddItemToObject(e, "shape", shape);
             cJSON_AddItemToObject(e, "data_offsets", off);
         } else {
@@ -498,8 +522,26 @@ static pare_status build_header(char **out, size_t *len, const char *path, const
     return PARE_OK;
 }
 
-pare_status pare_safetensors_write_f32(const char *path, const pare_st_out *t, int64_t n, const char *const *meta,
-                                       int64_t nmeta)
+/* n elements of `size` bytes, little-endian in the file whatever the host */
+static int write_le(pare_atomic *a, const void *x, size_t n, size_t size)
+{
+    if (size == 4) return write_f32(a, x, n);
+    if (size == 1 || !host_is_big_endian()) return pare_atomic_write(a, x, n * size);
+    unsigned char tmp[4096];
+    const unsigned char *b = x;
+    size_t per = sizeof tmp / size;
+    for (size_t i = 0; i < n; i += per) {
+        size_t k = n - i < per ? n - i : per;
+        for (size_t e = 0; e < k; e++)
+            for (size_t j = 0; j < size; j++) tmp[e * size + j] = b[(i + e) * size + size - 1 - j];
+        int err = pare_atomic_write(a, tmp, k * size);
+        if (err) return err;
+    }
+    return 0;
+}
+
+pare_status pare_safetensors_write(const char *path, const pare_st_out_any *t, int64_t n, const char *const *meta,
+                                   int64_t nmeta)
 {
     char dir[4096];
     PARE_TRY(check_dir(path, dir, sizeof dir));
@@ -520,9 +562,20 @@ pare_status pare_safetensors_write_f32(const char *path, const pare_st_out *t, i
     for (int64_t i = 0; i < n && !err; i++) {
         size_t numel = 1;
         for (int d = 0; d < t[i].ndim; d++) numel *= (size_t)t[i].shape[d];
-        err = write_f32(&a, t[i].data, numel);
+        err = write_le(&a, t[i].data, numel, dtypes[t[i].dtype].size);
     }
     return pare_atomic_commit(&a); /* reports a write error kept above; removes the temporary on failure */
+}
+
+pare_status pare_safetensors_write_f32(const char *path, const pare_st_out *t, int64_t n, const char *const *meta,
+                                       int64_t nmeta)
+{
+    pare_st_out_any *u = malloc(sizeof *u * (size_t)(n > 0 ? n : 1));
+    if (!u) return pare_fail(PARE_ENOMEM, "%s: out of memory", path);
+    for (int64_t i = 0; i < n; i++) u[i] = (pare_st_out_any){t[i].name, PARE_ST_F32, t[i].ndim, t[i].shape, t[i].data};
+    pare_status st = pare_safetensors_write(path, u, n, meta, nmeta);
+    free(u);
+    return st;
 }
 
 /* ---- checkpoints ---- */
@@ -646,39 +699,194 @@ static pare_status half_dtypes_load(pare_model *m, const pare_st_file *f)
     return st;
 }
 
-pare_status pare_model_save(const pare_model *m, const char *path)
+/* ---- quantized weights in their stored form (graph/fmt_io.c: each format's save and load hooks) ---- */
+
+static const pare_st_dtype io_st[] = {[PARE_FIO_I8] = PARE_ST_I8, [PARE_FIO_U8] = PARE_ST_U8, [PARE_FIO_F16] = PARE_ST_F16,
+                                      [PARE_FIO_F32] = PARE_ST_F32};
+_Static_assert(sizeof io_st / sizeof io_st[0] == PARE_FIO_COUNT, "checkpoint dtypes out of date with pare_fmt_io_dtype");
+
+/* The stored forms of m's quantized weights into io[i] (io[i].param set for those saved so), and their __metadata__
+ * "quant" object {"<param>": {"format": "<traits name>", "<attr>": value, ...}} in *json (NULL when there are none). */
+static pare_status quant_forms(const pare_model *m, const char *path, pare_fmt_io *io, char **json)
 {
+    *json = NULL;
+    cJSON *o = NULL;
+    pare_status st = PARE_OK;
+    for (int64_t i = 0; i < m->nparams && st == PARE_OK; i++) {
+        const pare_param *p = &m->params[i];
+        if (!p->q || p->format == PARE_FMT_SPARSE || p->format == PARE_FMT_HALF) continue; /* "sparse", "half" */
+        const pare_format_traits *t = pare_format_get(p->format);
+        if (!t || !t->save) {
+            st = pare_fail(PARE_ENOTSUP, "cannot save '%s': weight %s is stored as %s, which has no checkpoint form yet; "
+                           "save with {f32 = true} to write f32 masters only (the model loads as f32)", path, p->name,
+                           pare_format_label(p));
+            break;
+        }
+        io[i].param = p->name;
+        if ((st = t->save(p, &io[i])) != PARE_OK) {
+            st = pare_fail_ctx(st, "cannot save '%s'", path);
+            break;
+        }
+        cJSON *e = NULL;
+        if ((!o && !(o = cJSON_CreateObject())) || !(e = cJSON_AddObjectToObject(o, p->name)) ||
+            !cJSON_AddStringToObject(e, "format", t->name))
+            st = pare_fail(PARE_ENOMEM, "out of memory");
+        for (int k = 0; k < io[i].na && st == PARE_OK; k++) {
+            const pare_fmt_io_attr *a = &io[i].a[k];
+            if (!(a->is_str ? cJSON_AddStringToObject(e, a->key, a->str) : cJSON_AddNumberToObject(e, a->key, a->num)))
+                st = pare_fail(PARE_ENOMEM, "out of memory");
+        }
+    }
+    if (st == PARE_OK && o && !(*json = cJSON_PrintUnformatted(o))) st = pare_fail(PARE_ENOMEM, "out of memory");
+    cJSON_Delete(o);
+    return st;
+}
+
+pare_status pare_model_save_opts(const pare_model *m, const char *path, const pare_save_opts *o)
+{
+    const pare_save_opts def = {0};
+    if (!o) o = &def;
     if (m->tokens < 0 || m->logits < 0 || m->loss < 0)
         return pare_fail(PARE_EINVAL, "cannot save '%s': the model has no graph to save (no tokens input, logits or loss)",
                          path);
     if (pare_model_check(m) != PARE_OK) return pare_fail_ctx(PARE_EINVAL, "cannot save '%s'", path);
     for (int64_t i = 0; i < m->nparams; i++) /* a file pare_model_load would refuse is not written */
         PARE_TRY(check_param_finite(&m->params[i], path, "cannot save"));
-    char *graph = NULL;
+    char *graph = NULL, *sparse = NULL, *half = NULL, *quant = NULL;
     PARE_TRY(pare_graph_to_json(m, &graph));
-    pare_st_out *t = malloc(sizeof *t * (size_t)(m->nparams ? m->nparams : 1));
-    if (!t) {
-        free(graph);
-        return pare_fail(PARE_ENOMEM, "cannot save '%s': out of memory", path);
-    }
-    for (int64_t i = 0; i < m->nparams; i++) {
+    size_t np = (size_t)(m->nparams ? m->nparams : 1);
+    pare_st_out_any *t = malloc(sizeof *t * np * (1 + PARE_FMT_IO_MAX_T));
+    char (*names)[PARE_NAME_MAX + 24] = malloc(sizeof *names * np * PARE_FMT_IO_MAX_T);
+    pare_fmt_io *io = calloc(np, sizeof *io);
+    pare_status st = t && names && io ? PARE_OK : pare_fail(PARE_ENOMEM, "cannot save '%s': out of memory", path);
+    if (st == PARE_OK && !o->f32) st = quant_forms(m, path, io, &quant);
+    int64_t nt = 0, nn = 0;
+    for (int64_t i = 0; st == PARE_OK && i < m->nparams; i++) {
         const pare_param *p = &m->params[i];
-        t[i] = (pare_st_out){p->name, p->ndim, p->shape, p->blob->data}; /* the f32 master, whatever the format */
+        if (!io[i].param || o->masters) /* the f32 master, or only the stored form */
+            t[nt++] = (pare_st_out_any){p->name, PARE_ST_F32, p->ndim, p->shape, p->blob->data};
+        for (int k = 0; io[i].param && k < io[i].nt; k++) {
+            const pare_fmt_io_tensor *q = &io[i].t[k];
+            snprintf(names[nn], sizeof names[nn], "%s.%s", p->name, q->suffix);
+            t[nt++] = (pare_st_out_any){names[nn++], io_st[q->dtype], q->ndim, q->shape, q->data};
+        }
     }
-    char *sparse = NULL, *half = NULL;
-    pare_status st = sparse_specs_json(m, &sparse);
+    if (st == PARE_OK) st = sparse_specs_json(m, &sparse);
     if (st == PARE_OK) st = half_dtypes_json(m, &half);
-    const char *meta[9 * 2] = {"format", "pare", "pare_version", pare_version(), "pare_commit", pare_git_commit(),
-                               "config", m->config, "applied", m->applied, "graph", graph};
+    const char *meta[10 * 2] = {"format", "pare", "pare_version", pare_version(), "pare_commit", pare_git_commit(),
+                                "config", m->config, "applied", m->applied, "graph", graph};
     int64_t nmeta = 6;
     if (sparse) meta[2 * nmeta] = "sparse", meta[2 * nmeta + 1] = sparse, nmeta++;
     if (half) meta[2 * nmeta] = "half", meta[2 * nmeta + 1] = half, nmeta++;
-    if (st == PARE_OK) st = pare_safetensors_write_f32(path, t, m->nparams, meta, nmeta);
-    free(sparse);
-    free(half);
-    free(t);
+    if (quant) meta[2 * nmeta] = "quant", meta[2 * nmeta + 1] = quant, nmeta++;
+    if (st == PARE_OK) st = pare_safetensors_write(path, t, nt, meta, nmeta);
+    free(sparse), free(half), free(quant);
+    free(t), free(names), free(io);
     free(graph);
     return st;
+}
+
+pare_status pare_model_save(const pare_model *m, const char *path) { return pare_model_save_opts(m, path, NULL); }
+
+/* The file's __metadata__ "quant" (see quant_forms) into io[i] for each weight it lists, with the tensors
+ * "<param>.<suffix>" read into memory (free with quant_io_free) and claimed[j] set for each file tensor j used. */
+static pare_status quant_parse(const pare_model *m, const pare_st_file *f, pare_fmt_io *io, int *fmt, char *claimed)
+{
+    const char *text = pare_safetensors_meta(f, "quant");
+    if (!text) return PARE_OK;
+    cJSON *o = cJSON_Parse(text);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return pare_fail(PARE_EFORMAT, "%s: __metadata__ \"quant\" is not a JSON object", f->path);
+    }
+    pare_status st = PARE_OK;
+    for (const cJSON *e = o->child; e && st == PARE_OK; e = e->next) {
+        int i = pare_model_find_param(m, e->string);
+        const cJSON *fm = cJSON_GetObjectItemCaseSensitive(e, "format");
+        char valid[128];
+        if (i < 0 || m->params[i].ndim != 2 || io[i].param) {
+            st = pare_fail(PARE_EFORMAT, "%s: __metadata__ \"quant\" names '%s', not a 2-D weight of the model (or twice)",
+                           f->path, e->string);
+            break;
+        }
+        if (!cJSON_IsObject(e) || !cJSON_IsString(fm)) {
+            st = pare_fail(PARE_EFORMAT, "%s: __metadata__ \"quant\" entry of weight '%s' is not an object with a \"format\" "
+                           "string", f->path, e->string);
+            break;
+        }
+        if ((fmt[i] = pare_format_find_loadable(fm->valuestring, valid, sizeof valid)) < 0) {
+            st = pare_fail(PARE_EFORMAT, "%s: weight '%s' is stored as '%s', a format this pare cannot load (valid: %s)",
+                           f->path, e->string, fm->valuestring, valid);
+            break;
+        }
+        io[i].param = m->params[i].name;
+        for (const cJSON *a = e->child; a && st == PARE_OK; a = a->next) {
+            if (a == fm) continue;
+            if (io[i].na == PARE_FMT_IO_MAX_A || strlen(a->string) >= sizeof io[i].a[0].key ||
+                !(cJSON_IsNumber(a) || (cJSON_IsString(a) && strlen(a->valuestring) < sizeof io[i].a[0].str))) {
+                st = pare_fail(PARE_EFORMAT, "%s: weight '%s': quant attribute '%s' is not a short key with a number or a short "
+                               "string (at most %d)", f->path, e->string, a->string, PARE_FMT_IO_MAX_A);
+                break;
+            }
+            pare_fmt_io_attr *at = &io[i].a[io[i].na++];
+            snprintf(at->key, sizeof at->key, "%s", a->string);
+            at->is_str = cJSON_IsString(a);
+            if (at->is_str) snprintf(at->str, sizeof at->str, "%s", a->valuestring);
+            else at->num = a->valuedouble;
+        }
+        size_t plen = strlen(e->string);
+        for (int64_t j = 0; j < f->ntensors && st == PARE_OK; j++) {
+            const pare_st_tensor *t = &f->tensors[j];
+            if (strncmp(t->name, e->string, plen) || t->name[plen] != '.' || pare_model_find_param(m, t->name) >= 0) continue;
+            int d = -1;
+            for (int k = 0; k < PARE_FIO_COUNT; k++)
+                if (io_st[k] == t->dtype) d = k;
+            if (io[i].nt == PARE_FMT_IO_MAX_T || d < 0 || t->ndim < 1 || t->ndim > 2 || strlen(t->name + plen + 1) >= 16) {
+                st = pare_fail(PARE_EFORMAT, "%s: tensor '%s' of weight '%s's stored form: at most %d tensors, of dtype I8, U8, "
+                               "F16 or F32, 1-D or 2-D, with a short suffix", f->path, t->name, e->string, PARE_FMT_IO_MAX_T);
+                break;
+            }
+            pare_fmt_io_tensor *q = &io[i].t[io[i].nt];
+            size_t bytes = (size_t)(t->end - t->begin);
+            void *buf = malloc(bytes ? bytes : 1);
+            if (!buf) {
+                st = pare_fail(PARE_ENOMEM, "%s: out of memory reading tensor '%s'", f->path, t->name);
+                break;
+            }
+            *q = (pare_fmt_io_tensor){.dtype = (pare_fmt_io_dtype)d, .ndim = t->ndim, .shape = {t->shape[0], t->ndim > 1 ? t->shape[1] : 0},
+                                      .data = buf};
+            snprintf(q->suffix, sizeof q->suffix, "%s", t->name + plen + 1);
+            io[i].nt++;
+            claimed[j] = 1;
+            st = pare_safetensors_read_raw(f, t, buf, bytes);
+        }
+    }
+    cJSON_Delete(o);
+    return st;
+}
+
+static void quant_io_free(pare_fmt_io *io, int64_t n)
+{
+    for (int64_t i = 0; io && i < n; i++)
+        for (int k = 0; k < io[i].nt; k++) free((void *)io[i].t[k].data);
+}
+
+/* Rebuild each listed weight's stored form through its format's load hook, from the master read from the file or,
+ * when the file has none, writing the dequantized weights into it; every tensor handed over must be used. */
+static pare_status quant_load(pare_model *m, const pare_st_file *f, pare_fmt_io *io, const int *fmt)
+{
+    for (int64_t i = 0; i < m->nparams; i++) {
+        if (!io[i].param) continue;
+        const pare_format_traits *t = pare_format_get((pare_format)fmt[i]);
+        int has_master = pare_safetensors_find(f, m->params[i].name) != NULL;
+        pare_status st = t->load(&m->params[i], &io[i], !has_master);
+        if (st != PARE_OK) return pare_fail_ctx(st == PARE_ENOMEM ? st : PARE_EFORMAT, "%s", f->path);
+        for (int k = 0; k < io[i].nt; k++)
+            if (!io[i].t[k].taken)
+                return pare_fail(PARE_EFORMAT, "%s: tensor '%s.%s' is not part of the %s form of weight '%s'", f->path, io[i].param,
+                                 io[i].t[k].suffix, t->name, io[i].param);
+    }
+    return PARE_OK;
 }
 
 /* The config JSON of a checkpoint as option key/values for pare_opts_resolve. Strings point into root. */
@@ -698,13 +906,16 @@ static pare_status config_kv(const char *path, const cJSON *root, pare_kv *kv, i
     return PARE_OK;
 }
 
-/* Every parameter of m has a tensor of the same shape in f, and f has no other tensor. */
-static pare_status match_tensors(const pare_st_file *f, const pare_model *m, const char *source)
+/* Every parameter of m has a tensor of the same shape in f (a weight listed in "quant", io[i].param set, may have none:
+ * its stored form is there), and f has no other tensor than those and the stored forms' (claimed). */
+static pare_status match_tensors(const pare_st_file *f, const pare_model *m, const char *source, const pare_fmt_io *io,
+                                 const char *claimed)
 {
     char a[160], b[160];
     for (int64_t i = 0; i < m->nparams; i++) {
         const pare_param *p = &m->params[i];
         const pare_st_tensor *t = pare_safetensors_find(f, p->name);
+        if (!t && io[i].param) continue;
         if (!t) return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is missing (the %s its %s describes has it)", f->path, p->name, m->kind,
                                     source);
         if (t->dtype != PARE_ST_F32)
@@ -718,10 +929,23 @@ static pare_status match_tensors(const pare_st_file *f, const pare_model *m, con
                              shape_text(b, sizeof b, p->ndim, p->shape));
     }
     for (int64_t i = 0; i < f->ntensors; i++)
-        if (pare_model_find_param(m, f->tensors[i].name) < 0)
-            return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is not a parameter of the %s its %s describes", f->path,
-                             f->tensors[i].name, m->kind, source);
+        if (!claimed[i] && pare_model_find_param(m, f->tensors[i].name) < 0)
+            return pare_fail(PARE_EFORMAT, "%s: tensor '%s' is not a parameter of the %s its %s describes%s", f->path,
+                             f->tensors[i].name, m->kind, source,
+                             pare_safetensors_meta(f, "quant") ? " (nor part of a stored form __metadata__ \"quant\" lists)" : "");
     return PARE_OK;
+}
+
+/* Parse "quant" and match the tensors (see quant_parse, match_tensors); io, fmt, claimed allocated here. */
+static pare_status match_all(const pare_st_file *f, const pare_model *m, const char *source, pare_fmt_io **io, int **fmt,
+                             char **claimed)
+{
+    *io = calloc((size_t)(m->nparams ? m->nparams : 1), sizeof **io);
+    *fmt = calloc((size_t)(m->nparams ? m->nparams : 1), sizeof **fmt);
+    *claimed = calloc((size_t)(f->ntensors ? f->ntensors : 1), 1);
+    if (!*io || !*fmt || !*claimed) return pare_fail(PARE_ENOMEM, "%s: out of memory", f->path);
+    PARE_TRY(quant_parse(m, f, *io, *fmt, *claimed));
+    return match_tensors(f, m, source, *io, *claimed);
 }
 
 pare_status pare_model_load_meta(pare_model **out, pare_checkpoint_meta *meta, const char *path)
@@ -731,15 +955,21 @@ pare_status pare_model_load_meta(pare_model **out, pare_checkpoint_meta *meta, c
     PARE_TRY(pare_safetensors_open(&f, path));
     pare_model *m = NULL;
     cJSON *cfg = NULL;
+    pare_fmt_io *io = NULL;
+    int *fmt = NULL;
+    char *claimed = NULL;
     pare_status st = PARE_OK;
     const char *config = pare_safetensors_meta(f, "config"), *graph = pare_safetensors_meta(f, "graph");
+    const int quant = pare_safetensors_meta(f, "quant") != NULL;
     if (graph) { /* the graph itself (pare >= 0.11): any model pare runs, whatever rewrites made it */
-        if ((st = pare_graph_from_json(&m, graph, f->data_bytes / sizeof(float))) != PARE_OK) {
+        /* the parameters' floats the data can fill: 4 bytes each, or down to half a byte in a stored 4-bit form */
+        uint64_t max_floats = quant ? f->data_bytes * 2 : f->data_bytes / sizeof(float);
+        if ((st = pare_graph_from_json(&m, graph, max_floats)) != PARE_OK) {
             st = pare_fail_ctx(st == PARE_ENOMEM ? st : PARE_EFORMAT, "%s: the graph in __metadata__", path);
             goto done;
         }
         snprintf(m->config, sizeof m->config, "%s", config ? config : "");
-        if ((st = match_tensors(f, m, "graph")) != PARE_OK) goto done;
+        if ((st = match_all(f, m, "graph", &io, &fmt, &claimed)) != PARE_OK) goto done;
         goto read;
     }
     if (!config) {
@@ -777,13 +1007,16 @@ pare_status pare_model_load_meta(pare_model **out, pare_checkpoint_meta *meta, c
         st = pare_fail_ctx(st == PARE_ENOMEM ? st : PARE_EFORMAT, "%s: the config in __metadata__", path);
         goto done;
     }
-    if ((st = match_tensors(f, m, "config")) != PARE_OK) goto done;
+    if ((st = match_all(f, m, "config", &io, &fmt, &claimed)) != PARE_OK) goto done;
 read:
     for (int64_t i = 0; i < m->nparams && st == PARE_OK; i++) {
         pare_param *p = &m->params[i];
-        st = pare_safetensors_read_f32(f, pare_safetensors_find(f, p->name), p->blob->data, p->blob->n);
-        if (st == PARE_OK) st = check_param_finite(p, path, "cannot load");
+        const pare_st_tensor *t = pare_safetensors_find(f, p->name);
+        if (t) st = pare_safetensors_read_f32(f, t, p->blob->data, p->blob->n);
     }
+    if (st == PARE_OK) st = quant_load(m, f, io, fmt);
+    for (int64_t i = 0; i < m->nparams && st == PARE_OK; i++) st = check_param_finite(&m->params[i], path, "cannot load");
+    if (st == PARE_OK && quant) snprintf(m->applied, sizeof m->applied, "%s", pare_safetensors_meta(f, "applied") ? pare_safetensors_meta(f, "applied") : "");
     if (st == PARE_OK) st = sparse_specs_load(m, f);
     if (st == PARE_OK) st = half_dtypes_load(m, f);
     if (st == PARE_OK && meta) {
@@ -796,6 +1029,8 @@ read:
     }
 done:
     cJSON_Delete(cfg);
+    quant_io_free(io, m ? m->nparams : 0);
+    free(io), free(fmt), free(claimed);
     pare_safetensors_close(f);
     if (st != PARE_OK) {
         pare_model_free(m);

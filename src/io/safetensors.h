@@ -19,20 +19,21 @@
  * Loading rebuilds the model from "config" (pare_model_schema + pare_transformer_build) and copies
  * the tensors in by name; a missing or extra tensor, or a shape that differs from the rebuilt model,
  * is an error, and so is a NaN or Inf in any weight (PARE_ENUMERIC naming the tensor and the element;
- * saving refuses such a model the same way). What is not saved: optimizer state and gradients, packed inference layouts, and
- * quantized storage — a model with int8 Linear weights is saved as its f32 master weights with
- * "applied" recording the passes; pare_model_load returns the f32 model (applied = "") and the
- * metadata says what had been applied, so the caller re-applies it if wanted. docs/checkpoints.md.
- * Exception: sparse Linear weights (the sparsify pass) are a lossless function of their f32 master (which
- * holds the zeros) and a spec, so __metadata__ "sparse" lists {"<weight>": "<spec>"} ("csr", "nm2:4",
- * "bsr4x1", "csr_i8") and loading rebuilds those layouts, byte for byte (docs/pruning-sparse-kernels.md).
+ * saving refuses such a model the same way). What is not saved: optimizer state and gradients, packed inference layouts.
+ * Quantized weights (int8, qblock's groups and blocks, simulated) are saved in their stored form: "<param>.<suffix>"
+ * tensors of real dtypes (I8 codes, F16 block scales, F32 channel scales) and __metadata__ "quant" {"<param>":
+ * {"format": "int8", ...attributes}}; their f32 masters only with pare_save_opts.masters (else loading fills each
+ * master with the dequantized weights), and loading rebuilds the same bytes: logits bit-identical (graph/fmt_io.c).
+ * 16-bit and sparse weights are a lossless function of their master and a spec, so __metadata__ "half" / "sparse"
+ * list them and loading rebuilds them from the f32 master. A loaded model with stored forms keeps "applied".
+ * pare_save_opts.f32 writes the older form: f32 masters only, loaded as the f32 model (applied = "").
  *
  *     PARE_TRY(pare_model_save(m, "runs/enc.safetensors"));     // written to a temp file, renamed
  *     pare_model *back;  pare_checkpoint_meta meta;
  *     PARE_TRY(pare_model_load_meta(&back, &meta, "runs/enc.safetensors"));
- *     if (meta.applied[0]) ... pare_apply(&q, back, "dynamic_int8", NULL, 0) ...
+ *     // back runs on the kernels m ran on; back->applied is m's
  *
- * What this does not do: read non-F32 tensors into a model (the format reader knows every dtype's
+ * What this does not do: read non-F32 parameters into an f32 model (the format reader knows every dtype's
  * size, so such files open and can be listed), load Hugging Face checkpoints (their names and layout
  * differ), or memory-map the data.
  */
@@ -99,6 +100,20 @@ typedef struct pare_st_out {
 pare_status pare_safetensors_write_f32(const char *path, const pare_st_out *t, int64_t n, const char *const *meta,
                                        int64_t nmeta);
 
+/* One tensor of any dtype to write: data holds prod(shape) elements of dtype in host order (written little-endian). */
+typedef struct pare_st_out_any {
+    const char *name;
+    pare_st_dtype dtype;
+    int ndim;
+    const int64_t *shape; /* (ndim) */
+    const void *data;
+} pare_st_out_any;
+/* pare_safetensors_write_f32 for tensors of any dtype. */
+pare_status pare_safetensors_write(const char *path, const pare_st_out_any *t, int64_t n, const char *const *meta,
+                                   int64_t nmeta);
+/* Read tensor t's bytes into dst (dst_bytes must equal its span), element bytes put in host order. */
+pare_status pare_safetensors_read_raw(const pare_st_file *f, const pare_st_tensor *t, void *dst, size_t dst_bytes);
+
 /* ---- checkpoints of pare models ---- */
 
 typedef struct pare_checkpoint_meta {
@@ -108,11 +123,19 @@ typedef struct pare_checkpoint_meta {
     char config[2048];      /* the builder's options, JSON */
 } pare_checkpoint_meta;
 
-/* Save every parameter (f32 master weights, whatever the storage format) and the metadata. The model
- * must have a config (built by pare_transformer_build, or a clone/pass result of one). */
+/* How a checkpoint stores quantized weights (docs/checkpoints.md "Quantized weights"). */
+typedef struct pare_save_opts {
+    int masters; /* 1: beside each quantized weight's stored form, its f32 master too (continued QAT, re-quantizing) */
+    int f32;     /* 1: f32 masters only, no stored forms (the files of pare before quantized checkpoints; loads as f32) */
+} pare_save_opts;
+/* Save every parameter and the metadata: f32 tensors, and each weight stored as int8 / in blocks / simulated in that
+ * form ("<param>.q", "<param>.scale", ... with __metadata__ "quant"), so loading gives the same model back (o NULL:
+ * masters 0, f32 0). PARE_ENOTSUP naming the weight for a format without a checkpoint form (fmt_io.c). */
+pare_status pare_model_save_opts(const pare_model *m, const char *path, const pare_save_opts *o);
+/* pare_model_save_opts with the defaults. */
 pare_status pare_model_save(const pare_model *m, const char *path);
-/* Rebuild the model from the file's config and copy its tensors in by name. The result is f32 with
- * applied = "" whatever had been applied before saving (see pare_model_load_meta). */
+/* Rebuild the model from the file's graph (or config) and copy its tensors in by name; quantized, 16-bit and sparse
+ * weights come back in their stored form (see above). */
 pare_status pare_model_load(pare_model **out, const char *path);
 /* The same, also filling *meta (may be NULL) with the file's metadata. */
 pare_status pare_model_load_meta(pare_model **out, pare_checkpoint_meta *meta, const char *path);

@@ -1571,17 +1571,27 @@ static int model_tostring(lua_State *L)
     return 1;
 }
 
+/* m:save(path [, {masters = true, f32 = true}]): quantized weights in their stored form (docs/checkpoints.md) */
+static const pare_opt_spec save_opts[] = {
+    {"masters", PARE_OPT_BOOL, "false", 0, 0, NULL, "also write the f32 masters of quantized weights (continued QAT, re-quantizing)"},
+    {"f32", PARE_OPT_BOOL, "false", 0, 0, NULL, "f32 masters only, no stored forms (loads as the f32 model)"},
+};
+static const pare_schema save_schema = {"save", "m:save options", save_opts, (int)(sizeof save_opts / sizeof save_opts[0])};
+
 static int model_save(lua_State *L)
 {
     lmodel *lm = check_model(L, 1);
     const char *path = luaL_checkstring(L, 2);
+    pare_options o;
+    pare_lua_opts(L, 3, &save_schema, &o);
+    pare_save_opts so = {.masters = pare_opt_bool(&o, "masters"), .f32 = pare_opt_bool(&o, "f32")};
     /* under mpirun every rank holds the same data-parallel model: rank 0 writes it, once
      * (inside a distributed sweep's point, local mode, each rank saves its own) */
     if (pare_tp_ranks(lm->m))
         return pare_lua_error(L, "save: the model is rank %d's tensor-parallel shard; gather it into a replicated model "
                               "(full:tp_gather(m)) and save that", pare_tp_rank(lm->m));
     if (pare_dist_data_parallel() && pare_dist_rank() > 0) return 0;
-    pare_status st = pare_model_save(lm->m, path);
+    pare_status st = pare_model_save_opts(lm->m, path, &so);
     if (st != PARE_OK) return pare_lua_status_error(L, st);
     return 0;
 }

@@ -49,6 +49,7 @@ static const pare_opt_spec dyn_opts[] = {
     {"scheme", PARE_OPT_ENUM, "pare", 0, 0, "pare|torch",
      "pare: the options above; torch: PyTorch quantize_dynamic's qint8 weights per tensor and reduce_range u8 "
      "activations per tensor (sets weights, acts, act_symmetric itself)"},
+    QI_TABLE_OPTS,
 };
 static const pare_schema dyn_schema = {
     "dynamic_int8", "post-training dynamic INT8 (W8A8): int8 weights, activations quantized at run time",
@@ -66,7 +67,9 @@ static pare_status dyn_apply(pare_model *m, const pare_options *o, const pare_pa
                                  "tensor, acts per tensor, asymmetric, 8 bits); leave it out", fixed[i]);
         PARE_TRY(qi_select(m, o, 1, &idx, &n));
         pare_i8_act a = {PARE_ACT_DYN_TENSOR, 0, 0, 0, 0, 1};
-        pare_status st = PARE_OK;
+        int64_t nt = 0;
+        pare_status st = qi_select_tables(m, o, idx, n, idx + n, &nt); /* tables: the weights' form, a scale per tensor */
+        n += nt;
         for (int64_t i = 0; st == PARE_OK && i < n; i++) st = qi_set_i8(m, idx[i], QI_W_TORCH, &a, "dynamic torch");
         free(idx);
         return st;
@@ -75,7 +78,9 @@ static pare_status dyn_apply(pare_model *m, const pare_options *o, const pare_pa
     pare_i8_act a = {!strcmp(pare_opt_str(o, "acts"), "tensor") ? PARE_ACT_DYN_TENSOR : PARE_ACT_DYN_TOKEN,
                      pare_opt_bool(o, "act_symmetric"), 0, 0, 0, 0};
     int per_tensor = !strcmp(pare_opt_str(o, "weights"), "tensor");
-    pare_status st = PARE_OK;
+    int64_t nt = 0;
+    pare_status st = qi_select_tables(m, o, idx, n, idx + n, &nt); /* tables: int8 rows, a scale per row (weights=channel) */
+    n += nt;
     int bits = pare_opt_int(o, "bits");
     for (int64_t i = 0; st == PARE_OK && i < n; i++)
         st = bits == 8 ? qi_set_i8(m, idx[i], per_tensor, &a, "dynamic")
@@ -95,6 +100,7 @@ static const pare_opt_spec st_opts[] = {
     {"act_symmetric", PARE_OPT_BOOL, "true", 0, 0, NULL, "symmetric activations (false: u8 with a zero point)"},
     {"bits", PARE_OPT_INT, "8", 2, 8, NULL, "bit-width of weights and activations (below 8: simulated)"},
     QI_CALIB_OPTS("128"),
+    QI_TABLE_OPTS,
 };
 static const pare_schema st_schema = {
     "static_int8", "post-training static INT8 (W8A8): activation scales fixed by calibration",
@@ -141,6 +147,14 @@ static pare_status st_apply(pare_model *m, const pare_options *o, const pare_pas
             st = pare_qparams_make(&qp, lo, hi, bits, sym);
             if (st == PARE_OK) st = set_low_bits(m, idx[i], bits, per_tensor, PARE_GRAN_TENSOR, !sym, &qp, method);
         }
+    }
+    /* the tables have no activations to calibrate: their int8 rows (the lookup reads them), the weights' grid */
+    int64_t nt = 0;
+    if (st == PARE_OK) st = qi_select_tables(m, o, idx, n, idx + n, &nt);
+    for (int64_t i = n; st == PARE_OK && i < n + nt; i++) {
+        pare_i8_act a = {PARE_ACT_DYN_TOKEN, 1, 0, 0, 0, 0};
+        st = bits == 8 ? qi_set_i8(m, idx[i], per_tensor, &a, "static (table)")
+                       : set_low_bits(m, idx[i], bits, per_tensor, PARE_GRAN_ROW, 0, NULL, "static (table)");
     }
     pare_calib_free(&c);
     free(idx);

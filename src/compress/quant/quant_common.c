@@ -9,11 +9,77 @@
 #include "core/arena.h"
 #include "graph/transform.h"
 
+static int has_opt(const pare_options *o, const char *key)
+{
+    for (int i = 0; i < o->schema->nopts; i++)
+        if (!strcmp(o->schema->opts[i].key, key)) return 1;
+    return 0;
+}
+
+static int listed(const int64_t *idx, int64_t n, int64_t v)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (idx[i] == v) return 1;
+    return 0;
+}
+
+/* The Linear whose param[0] is parameter p, or -1. */
+static int64_t linear_reading(const pare_model *m, int p)
+{
+    for (int64_t i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].op == PARE_OP_LINEAR && m->nodes[i].nparam > 0 && m->nodes[i].param[0] == p) return i;
+    return -1;
+}
+
+/* QI_TABLE_OPTS: head = true adds the Linear that makes the logits; embeddings = true adds the Linear a table is tied
+ * to (one parameter: quantized once, read by both). `exclude` wins over head; a tied table whose head is excluded is
+ * refused (the two cannot differ). */
+static pare_status add_head_and_tied(const pare_model *m, const pare_options *o, int64_t *idx, int64_t *n)
+{
+    const char *ex = pare_opt_str(o, "exclude");
+    if (has_opt(o, "head") && pare_opt_bool(o, "head") && m->logits >= 0) {
+        int64_t h = m->values[m->logits].producer;
+        if (h >= 0 && m->nodes[h].op == PARE_OP_LINEAR && !listed(idx, *n, h) && !(*ex && pare_name_match(ex, m->nodes[h].name)))
+            idx[(*n)++] = h;
+    }
+    if (!has_opt(o, "embeddings") || !pare_opt_bool(o, "embeddings")) return PARE_OK;
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_node *nd = &m->nodes[i];
+        if (nd->op != PARE_OP_EMBEDDING || nd->nparam < 1) continue;
+        int64_t l = linear_reading(m, nd->param[0]);
+        if (l < 0 || listed(idx, *n, l)) continue;
+        if (*ex && pare_name_match(ex, m->nodes[l].name))
+            return pare_fail(PARE_EINVAL, "embeddings=true: table %s is tied to Linear %s (one parameter), which exclude='%s' "
+                             "keeps f32; quantize both or neither", m->params[nd->param[0]].name, m->nodes[l].name, ex);
+        idx[(*n)++] = l;
+    }
+    return PARE_OK;
+}
+
+pare_status qi_select_tables(const pare_model *m, const pare_options *o, const int64_t *lin, int64_t nlin, int64_t *out,
+                             int64_t *nout)
+{
+    *nout = 0;
+    if (!has_opt(o, "embeddings") || !pare_opt_bool(o, "embeddings")) return PARE_OK;
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        const pare_node *nd = &m->nodes[i];
+        if (nd->op != PARE_OP_EMBEDDING || nd->nparam < 1) continue;
+        const pare_param *p = &m->params[nd->param[0]];
+        if (p->format != PARE_FMT_F32 || !p->trainable) continue; /* done (a tied head), another format, or fixed */
+        int tied = 0;
+        for (int64_t k = 0; k < nlin; k++) tied |= m->nodes[lin[k]].param[0] == nd->param[0];
+        if (!tied) out[(*nout)++] = i;
+    }
+    return PARE_OK;
+}
+
 pare_status qi_select(const pare_model *m, const pare_options *o, int skip_quantized, int64_t **idx, int64_t *n)
 {
     *idx = malloc(sizeof **idx * (size_t)(m->nnodes ? m->nnodes : 1));
     if (!*idx) return pare_fail(PARE_ENOMEM, "out of memory");
-    pare_status st = pare_select_linears(m, pare_opt_str(o, "layers"), pare_opt_str(o, "exclude"), *idx, n);
+    int tables_only = has_opt(o, "embeddings") && pare_opt_bool(o, "embeddings") && !*pare_opt_str(o, "layers");
+    pare_status st = tables_only ? (*n = 0, PARE_OK) : pare_select_linears(m, pare_opt_str(o, "layers"), pare_opt_str(o, "exclude"), *idx, n);
+    if (st == PARE_OK) st = add_head_and_tied(m, o, *idx, n);
     if (st != PARE_OK) {
         free(*idx), *idx = NULL;
         return st;
@@ -152,7 +218,12 @@ pare_status qi_set_weight_only(pare_model *m, int64_t node, const int32_t *qv, c
 {
     pare_param *w = qi_weight(m, node);
     int64_t N = w->shape[0], K = w->shape[1], g = group ? group : K;
-    if (act_bits == 8) { /* W4A8 on its kernel; other widths with int8 tokens simulated */
+    /* a table the embedding lookup reads (the `embeddings` option, or a head tied to it): the lookup has kernels
+       for int8, the block formats and simulated weights (kernels/embed_q.h), not for the wq kinds */
+    int table = 0;
+    for (int64_t i = 0; i < m->nnodes && !table; i++)
+        table = m->nodes[i].op == PARE_OP_EMBEDDING && m->nodes[i].nparam > 0 && &m->params[m->nodes[i].param[0]] == w;
+    if (act_bits == 8 && !table) { /* W4A8 on its kernel; other widths with int8 tokens simulated */
         if (bits == 4 && pare_wq_check(PARE_WQ_W4A8, N, K, g, symmetric) == PARE_OK)
             return set_wq(m, node, PARE_WQ_W4A8, qv, scale, zero, group, symmetric, method);
         pare_qspec ws = {PARE_NF_INT, bits, symmetric, group ? PARE_GRAN_GROUP : PARE_GRAN_ROW, group};
@@ -177,7 +248,7 @@ pare_status qi_set_weight_only(pare_model *m, int64_t node, const int32_t *qv, c
     /* int8 / int3 / int2 on the weight-only kernels when the layout fits (wq.h: K a multiple of 16 or 64, group
        of 16s); everything else simulated, labelled */
     pare_wq_kind kind = bits == 8 ? PARE_WQ_I8 : bits == 3 ? PARE_WQ_I3 : PARE_WQ_I2;
-    if ((bits == 8 || bits == 3 || bits == 2) && pare_wq_check(kind, N, K, g, symmetric) == PARE_OK)
+    if (!table && (bits == 8 || bits == 3 || bits == 2) && pare_wq_check(kind, N, K, g, symmetric) == PARE_OK)
         return set_wq(m, node, kind, qv, scale, zero, group, symmetric, method);
     pare_qspec ws = {PARE_NF_INT, bits, symmetric, group ? PARE_GRAN_GROUP : PARE_GRAN_ROW, group};
     return qi_set_sim(m, node, Wq, &ws, pare_qspec_storage_bits(&ws, N, K), 0, NULL, NULL, method);

@@ -9,6 +9,19 @@
 #define QI_LAYER_OPTS(def)                                                                                         \
     {"layers", PARE_OPT_STRING, def, 0, 0, NULL, "glob over Linear layer names to quantize (e.g. \"enc.*.ffn.*\")"}, \
     {"exclude", PARE_OPT_STRING, "", 0, 0, NULL, "glob of Linear layers to leave as they are (\"\": none)"}
+/* The token-embedding tables and the LM head / classifier (docs/quantization.md "Embeddings and the LM head"):
+ * embeddings = true also quantizes each EMBEDDING node's trainable f32 table (rows dequantized as they are looked up,
+ * kernels/embed_q.h; with layers = "" only the tables), head = true also selects the Linear that makes the logits
+ * whatever `layers` says. A table tied to a Linear (tie_head) is one parameter: selecting either quantizes it once,
+ * for both readers. Defaults false, as GPTQ, AWQ and PyTorch's quantize_dynamic leave nn.Embedding alone. */
+#define QI_TABLE_OPTS                                                                                                \
+    {"embeddings", PARE_OPT_BOOL, "false", 0, 0, NULL,                                                                \
+     "also quantize the token-embedding tables (a scale per row / blocks along a row; with layers = \"\" only them)"}, \
+    {"head", PARE_OPT_BOOL, "false", 0, 0, NULL, "also select the LM head / classifier Linear, whatever layers says"}
+/* The EMBEDDING nodes (into out, *nout of them) whose tables embeddings = true quantizes: trainable, still f32, not the
+ * weight of one of the Linears lin[0..nlin) (a tied table is quantized as that Linear's weight). */
+pare_status qi_select_tables(const pare_model *m, const pare_options *o, const int64_t *lin, int64_t nlin, int64_t *out,
+                             int64_t *nout);
 /* QAT's two fake-quant transforms on Linear `node` (qat_pass.c): weight scales per output channel or per
  * `group` inputs (initialised from max |W|), the input's per tensor (initialised from amax) or per token
  * (dynamic); scale parameters "<node>.wscale" / "<node>.ascale" (log-scales), trainable iff learn. */

@@ -30,7 +30,7 @@
     {"symmetric", PARE_OPT_BOOL, "true", 0, 0, NULL, "symmetric grid (false: a zero point per group)"},         \
     {"act_bits", PARE_OPT_INT, "32", 8, 32, NULL, "activations: 32 f32 (weight-only), 8 int8 per token (bits=4: W4A8 on VNNI)"}
 
-static const pare_opt_spec rtn_opts[] = {WO_OPTS};
+static const pare_opt_spec rtn_opts[] = {WO_OPTS, QI_TABLE_OPTS};
 static const pare_schema rtn_schema = {"rtn", "weight-only round-to-nearest quantization (2-8 bits, per channel or group)",
                                        rtn_opts, (int)(sizeof rtn_opts / sizeof rtn_opts[0])};
 static const pare_opt_spec gptq_opts[] = {
@@ -57,11 +57,13 @@ static pare_status weight_only(pare_model *m, const pare_options *o, const pare_
     int64_t *idx, n;
     PARE_TRY(qi_select(m, o, 1, &idx, &n));
     int bits = pare_opt_int(o, "bits"), sym = pare_opt_bool(o, "symmetric"), act_bits = pare_opt_int(o, "act_bits");
-    int64_t group = pare_opt_int(o, "group");
+    int64_t group = pare_opt_int(o, "group"), nt = 0;
     pare_status st = PARE_OK;
     if (act_bits != 8 && act_bits != 32)
         st = pare_fail(PARE_EINVAL, "%s: act_bits=%d: valid: 32 (f32 activations) or 8 (int8 per token)", gptq ? "gptq" : "rtn",
                        act_bits);
+    if (st == PARE_OK && !gptq) st = qi_select_tables(m, o, idx, n, idx + n, &nt); /* rtn: tables on the same grid */
+    n += nt;
     for (int64_t i = 0; st == PARE_OK && i < n; i++) st = check_group(m, idx[i], group);
     pare_calib c = {0};
     if (st == PARE_OK && gptq) st = qi_calibrate(&c, m, ctx, o, idx, n, PARE_CALIB_MINMAX | PARE_CALIB_HESSIAN);
@@ -118,6 +120,7 @@ static const pare_opt_spec qb_opts[] = {
     {"format", PARE_OPT_ENUM, "q4_0", 0, 0, "q4_0|q4_1|q8_0|int4_group|int8_group", "storage format (q*: llama.cpp blocks of 32)"},
     {"group", PARE_OPT_INT, "32", 1, 1e9, NULL, "int4_group/int8_group: group size along the input dimension"},
     {"symmetric", PARE_OPT_BOOL, "true", 0, 0, NULL, "int4_group: symmetric (false: a zero point per group)"},
+    QI_TABLE_OPTS,
 };
 static const pare_schema qb_schema = {"qblock", "block-quantized weights on their own kernels (llama.cpp Q8_0/Q4_0/Q4_1, int4/int8 groups)",
                                       qb_opts, (int)(sizeof qb_opts / sizeof qb_opts[0])};
@@ -129,7 +132,9 @@ static pare_status qb_apply(pare_model *m, const pare_options *o, const pare_pas
     PARE_TRY(qi_select(m, o, 1, &idx, &n));
     pare_qb_kind kind;
     pare_status st = pare_qb_kind_parse(pare_opt_str(o, "format"), &kind);
-    int64_t group = kind == PARE_QB_I4G || kind == PARE_QB_I8G ? pare_opt_int(o, "group") : 32;
+    int64_t group = kind == PARE_QB_I4G || kind == PARE_QB_I8G ? pare_opt_int(o, "group") : 32, nt = 0;
+    if (st == PARE_OK) st = qi_select_tables(m, o, idx, n, idx + n, &nt); /* tables: blocks along each row */
+    n += nt;
     for (int64_t i = 0; st == PARE_OK && i < n; i++) st = check_group(m, idx[i], group);
     for (int64_t i = 0; st == PARE_OK && i < n; i++)
         st = qi_set_qblock(m, idx[i], kind, group, pare_opt_bool(o, "symmetric"), "rtn");
