@@ -85,6 +85,7 @@ pare_status pare_model_check_formats(const pare_model *m);
 /* The formats (one file each: src/graph/fmt_*.c). */
 extern const pare_format_traits pare_format_f32, pare_format_i8_channel, pare_format_qblock, pare_format_simulated,
     pare_format_sparse, pare_format_half;
+extern const pare_format_traits pare_format_pq; /* fmt_pq.c */
 
 /* Store Linear weight p (N,K) in the sparse layout s, compressed from its f32 master (which must hold the
  * zeros: bake masks first), with `method` for tables ("sparsify", "checkpoint"). PARE_EINVAL naming the

@@ -66,6 +66,7 @@ void pare_qlinear_release(pare_qlinear *q)
     pare_qb_free(&q->qb);
     pare_sparse_weight_free(&q->sp);
     pare_half_weight_free(&q->hw);
+    pare_pq_free(&q->pq);
     pare_free(q->w_sim);
     free(q);
 }

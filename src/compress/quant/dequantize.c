@@ -45,6 +45,7 @@ static pare_status apply(pare_model *m, const pare_options *o, const pare_pass_c
         case PARE_FMT_HALF: /* the 16-bit values, widened exactly */
             for (int64_t r = 0; r < N; r++) pare_cast_from_half_fast(W + r * K, q->hw.w + r * K, q->hw.dtype, K);
             break;
+        case PARE_FMT_PQ: pare_pq_dequantize(W, &q->pq); break; /* the centroids, exactly */
         default:
             st = pare_fail(PARE_EINVAL, "dequantize: layer %s is stored as %s, which this pass does not know", m->nodes[idx[i]].name,
                            pare_format_label(w));
