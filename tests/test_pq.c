@@ -80,6 +80,19 @@ static void test_kmeans(void)
     memcpy(C3, C1, sizeof C1);
     ok(pare_kmeans_from(C3, a3, ew, X, n, d, k, 2) == PARE_OK && ew[0] == e1[iters] && ew[2] <= ew[0],
        "kmeans_from: a warm start from the result begins at its error and does not grow it");
+    { /* large enough for the threads: one and two give the same codebook and errors, bit for bit */
+        enum { n2 = 2000, d2 = 8, k2 = 16 };
+        float *Z = randn(n2 * d2, 9, 1.0), *Z1 = malloc(sizeof(float) * k2 * d2), *Z2 = malloc(sizeof(float) * k2 * d2);
+        uint8_t *b1 = malloc(n2), *b2 = malloc(n2);
+        double f1[6], f2[6];
+        pare_set_num_threads(1);
+        pare_kmeans(Z1, b1, f1, Z, n2, d2, k2, 5, 7);
+        pare_set_num_threads(2);
+        pare_kmeans(Z2, b2, f2, Z, n2, d2, k2, 5, 7);
+        ok(!memcmp(Z1, Z2, sizeof(float) * k2 * d2) && !memcmp(b1, b2, n2) && !memcmp(f1, f2, sizeof f1),
+           "kmeans: one thread and two give the same centroids, assignment and errors, bit for bit");
+        free(Z), free(Z1), free(Z2), free(b1), free(b2);
+    }
     ok(pare_kmeans(C1, a1, NULL, X, 10, d, 11, 1, 1) == PARE_EINVAL && strstr(pare_errmsg(), "k=11"),
        "kmeans: more centroids than points is refused: %s", pare_errmsg());
     free(X);

@@ -25,22 +25,36 @@ static double dist2(const float *a, const float *b, int64_t d)
     return s;
 }
 
-/* nearest centroid of each point, its squared distance into dmin (may be NULL); returns the sum */
+static int64_t nearest(double *best, const float *x, const float *C, int64_t d, int64_t k)
+{
+    double b = DBL_MAX;
+    int64_t bc = 0;
+    for (int64_t c = 0; c < k; c++) {
+        double t = dist2(x, C + c * d, d);
+        if (t < b) b = t, bc = c;
+    }
+    *best = b;
+    return bc;
+}
+
+/* nearest centroid of each point, its squared distance into dmin (may be NULL); returns the sum, added in point
+ * order whatever the thread count (a reduction clause would add the threads' partial sums in any order) */
 static double assign_all(uint8_t *assign, double *dmin, const float *X, int64_t n, int64_t d, const float *C, int64_t k)
 {
-    double sum = 0;
-#pragma omp parallel for schedule(static) reduction(+ : sum) if (n * k * d >= PQ_PAR_MIN_WORK)
-    for (int64_t i = 0; i < n; i++) {
-        double best = DBL_MAX;
-        int64_t bc = 0;
-        for (int64_t c = 0; c < k; c++) {
-            double t = dist2(X + i * d, C + c * d, d);
-            if (t < best) best = t, bc = c;
+    double sum = 0, *dist = dmin;
+    if (n * k * d < PQ_PAR_MIN_WORK || (!dist && !(dist = malloc(sizeof *dist * (size_t)n)))) {
+        for (int64_t i = 0; i < n; i++) { /* small, or no memory for the distances: one thread */
+            double b;
+            assign[i] = (uint8_t)nearest(&b, X + i * d, C, d, k);
+            if (dmin) dmin[i] = b;
+            sum += b;
         }
-        assign[i] = (uint8_t)bc;
-        if (dmin) dmin[i] = best;
-        sum += best;
+        return sum;
     }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) assign[i] = (uint8_t)nearest(&dist[i], X + i * d, C, d, k);
+    for (int64_t i = 0; i < n; i++) sum += dist[i];
+    if (dist != dmin) free(dist);
     return sum;
 }
 
