@@ -96,6 +96,12 @@ static int same_form(const pare_param *p, const pare_param *q)
                !memcmp(x->qs, y->qs, (size_t)(N * pare_wq_row_bytes(x))) && !memcmp(x->scale, y->scale, 2 * ng) &&
                (!x->zero || !memcmp(x->zero, y->zero, ng)) && a->bits == b->bits;
     }
+    case PARE_FMT_PQ: {
+        const pare_pq_weight *x = &a->pq, *y = &b->pq;
+        return x->d == y->d && x->k == y->k && x->f16 == y->f16 && !memcmp(x->codes, y->codes, (size_t)(N * (K / x->d))) &&
+               !memcmp(x->f16 ? (const void *)x->cb16 : (const void *)x->cb, y->f16 ? (const void *)y->cb16 : (const void *)y->cb,
+                       (size_t)(x->k * x->d) * (x->f16 ? 2 : 4)) && a->bits == b->bits;
+    }
     case PARE_FMT_SIMULATED:
         return !memcmp(a->w_sim, b->w_sim, sizeof(float) * (size_t)(N * K)) && a->a_sim == b->a_sim && a->bits == b->bits &&
                !memcmp(&a->a_qp, &b->a_qp, sizeof a->a_qp);
@@ -264,6 +270,8 @@ int main(void)
         {"rtn", "bits", "8", "group", NULL, "rtn int8 per channel (the wq kernel)", 0, NULL, NULL},
         {"rtn", "bits", "4", "group", NULL, "rtn W4A8 group 32 (the wq kernel)", 32, "act_bits", "8"},
         {"rtn", "bits", "5", "group", NULL, "rtn int5 (simulated)", 32, NULL, NULL},
+        {"pq", "codebook", "f16", "k", NULL, "pq block 8, k 16, f16 codebook (the lookup-table kernel)", 16, NULL, NULL},
+        {"pq", "block", "4", "k", NULL, "pq block 4, k 32, f32 codebook", 32, NULL, NULL},
         {"binary", NULL, NULL, NULL, NULL, "binary (the wq kernel)", 0, NULL, NULL},
         {"ternary", NULL, NULL, NULL, NULL, "ternary (the wq kernel)", 0, NULL, NULL},
         {"fake_quant", NULL, NULL, NULL, NULL, "fake_quant (simulated, activations too)", 0, NULL, NULL},
@@ -312,7 +320,7 @@ int main(void)
         const char *src = path_in("src.safetensors"), *bad = path_in("bad.safetensors");
         pare_model_save(q4, src);
         rewrite(src, bad, "\"format\":\"qblock\"", "\"format\":\"qblockz\"", NULL, NULL, 0, 0, NULL);
-        load_fails(bad, "'qblockz'", "valid: int8, qblock, simulated, wq", "an unknown format name names the weight and the valid ones");
+        load_fails(bad, "'qblockz'", "valid: int8, qblock, simulated, wq, pq", "an unknown format name names the weight and the valid ones");
         rewrite(src, bad, "\"kind\":\"q4_0\"", "\"kind\":\"q9_0\"", NULL, NULL, 0, 0, NULL);
         load_fails(bad, "kind 'q9_0'", "enc.", "an unknown block kind");
         rewrite(src, bad, NULL, NULL, "enc.0.ffn.up.weight.scale", NULL, 0, 0, NULL);

@@ -39,6 +39,8 @@ static const pare_pass *const passes[] = {
     [PARE_PASS_AMP] = &pare_pass_amp,
     [PARE_PASS_BINARY] = &pare_pass_binary,
     [PARE_PASS_TERNARY] = &pare_pass_ternary,
+    [PARE_PASS_PQ] = &pare_pass_pq,
+    [PARE_PASS_QUANT_NOISE] = &pare_pass_quant_noise,
 };
 _Static_assert(sizeof passes / sizeof passes[0] == PARE_PASS_COUNT, "pass registry out of date with pare_pass_id");
 

@@ -76,6 +76,8 @@ typedef enum pare_pass_id {
     PARE_PASS_AMP,            /* amp/amp.c: automatic mixed precision by op category, casts placed and folded (issue 15) */
     PARE_PASS_BINARY,         /* quant/binary.c: packed 1-bit and ternary weights on add/subtract kernels (issue 18) */
     PARE_PASS_TERNARY,
+    PARE_PASS_PQ,             /* quant/pq.c: product quantization on the lookup-table kernel (issue 18) */
+    PARE_PASS_QUANT_NOISE,    /* quant/pq.c: Quant-Noise training, a weight transform (issue 18) */
     PARE_PASS_COUNT
 } pare_pass_id;
 
@@ -91,5 +93,6 @@ extern const pare_pass pare_pass_bf16;
 extern const pare_pass pare_pass_fuse;
 extern const pare_pass pare_pass_amp;
 extern const pare_pass pare_pass_binary, pare_pass_ternary;
+extern const pare_pass pare_pass_pq, pare_pass_quant_noise;
 
 #endif

@@ -12,6 +12,7 @@
  *   wq         qs U8 (N, row bytes), scale F16 (N, K/group), zero U8 (N, K/group: asymmetric int8/int3/int2); kind
  *              (int8_wo, int3, int2, binary, ternary, w4a8), group, symmetric. The bytes are the kernels' own layout
  *              (kernels/wq.h); a ternary element never has both its + and − bits.
+ *   pq         codes U8 (N, K/block), codebook F32 or F16 (k, block); block, k, f16. Every code is checked < k.
  *   simulated  sim F32 (N,K): the dequantized weights the f32 GEMM runs on; the weight and activation specs and
  *              the static activation grid. A simulated format has no storage of its own, so its checkpoint is
  *              not smaller than the f32 one (its size column is the exact storage a kernel would have).
@@ -398,6 +399,69 @@ pare_status pare_fmt_wq_load(pare_param *w, pare_fmt_io *io, int fill_master)
     q->bits = 8.0 * (double)pare_wq_bytes(b);
     keep_words(q, io, pare_wq_kind_name(b->kind));
     if (fill_master) pare_wq_dequantize(w->blob->data, b);
+    pare_param_set_q(w, q);
+    return PARE_OK;
+}
+
+/* ---- pq: product quantization (fmt_pq.c) ---- */
+
+pare_status pare_fmt_pq_save(const pare_param *w, pare_fmt_io *io)
+{
+    const pare_pq_weight *b = &w->q->pq;
+    add_tensor(io, "codes", PARE_FIO_U8, b->N, b->K / b->d, b->codes);
+    if (b->f16) add_tensor(io, "codebook", PARE_FIO_F16, b->k, b->d, b->cb16);
+    else add_tensor(io, "codebook", PARE_FIO_F32, b->k, b->d, b->cb);
+    add_num(io, "block", (double)b->d);
+    add_num(io, "k", (double)b->k);
+    add_num(io, "f16", b->f16 != 0);
+    save_words(io, w->q);
+    return PARE_OK;
+}
+
+pare_status pare_fmt_pq_load(pare_param *w, pare_fmt_io *io, int fill_master)
+{
+    const char *F = "pq";
+    PARE_TRY(check_2d(w, F));
+    int64_t N = w->shape[0], K = w->shape[1];
+    double dd, kk, f16;
+    PARE_TRY(get_num(io, F, "block", 1, (double)K, 1, NAN, &dd));
+    PARE_TRY(get_num(io, F, "k", 1, PARE_PQ_MAX_K, 1, NAN, &kk));
+    PARE_TRY(get_num(io, F, "f16", 0, 1, 1, NAN, &f16));
+    int64_t d = (int64_t)dd, k = (int64_t)kk;
+    if (K % d)
+        return pare_fail(PARE_EFORMAT, "pq weight '%s': block %lld does not divide K = %lld", io->param, (long long)d,
+                         (long long)K);
+    const void *codes, *cb;
+    PARE_TRY(take(io, F, "codes", PARE_FIO_U8, N, K / d, &codes));
+    PARE_TRY(take(io, F, "codebook", f16 ? PARE_FIO_F16 : PARE_FIO_F32, k, d, &cb));
+    if (f16) PARE_TRY(check_f16(io, "codebook", cb, k * d));
+    else
+        for (int64_t i = 0; i < k * d; i++)
+            if (!isfinite(((const float *)cb)[i]))
+                return pare_fail(PARE_EFORMAT, "tensor '%s.codebook': element %lld is not finite", io->param, (long long)i);
+    for (int64_t i = 0; i < N * (K / d); i++)
+        if (((const uint8_t *)codes)[i] >= k)
+            return pare_fail(PARE_EFORMAT, "tensor '%s.codes': element (%lld, %lld) is %d: codes index k = %lld centroids",
+                             io->param, (long long)(i / (K / d)), (long long)(i % (K / d)), ((const uint8_t *)codes)[i],
+                             (long long)k);
+    pare_qlinear *q = pare_qlinear_new(PARE_FMT_PQ);
+    if (!q) return PARE_ENOMEM;
+    pare_pq_weight *b = &q->pq;
+    *b = (pare_pq_weight){.N = N, .K = K, .d = d, .k = k, .f16 = (int)f16};
+    size_t nc = (size_t)(N * (K / d)), ncb = (size_t)(k * d) * (f16 ? 2 : 4);
+    b->codes = pare_alloc(nc);
+    void *c = pare_alloc(ncb);
+    if (f16) b->cb16 = c;
+    else b->cb = c;
+    if (!b->codes || !c) {
+        pare_qlinear_release(q);
+        return pare_fail(PARE_ENOMEM, "out of memory (pq weight '%s')", io->param);
+    }
+    memcpy(b->codes, codes, nc);
+    memcpy(c, cb, ncb);
+    q->bits = 8.0 * (double)pare_pq_bytes(b);
+    keep_words(q, io, "pq");
+    if (fill_master) pare_pq_dequantize(w->blob->data, b);
     pare_param_set_q(w, q);
     return PARE_OK;
 }

@@ -12,6 +12,7 @@ static const pare_format_traits *const formats[] = {
     [PARE_FMT_SPARSE] = &pare_format_sparse,
     [PARE_FMT_HALF] = &pare_format_half,
     [PARE_FMT_WQ] = &pare_format_wq,
+    [PARE_FMT_PQ] = &pare_format_pq,
 };
 _Static_assert(sizeof formats / sizeof formats[0] == PARE_FMT_COUNT, "format registry out of date with pare_format");
 

@@ -124,6 +124,8 @@ pare_status pare_fmt_qblock_save(const pare_param *w, pare_fmt_io *io);
 pare_status pare_fmt_qblock_load(pare_param *w, pare_fmt_io *io, int fill_master);
 pare_status pare_fmt_wq_save(const pare_param *w, pare_fmt_io *io);
 pare_status pare_fmt_wq_load(pare_param *w, pare_fmt_io *io, int fill_master);
+pare_status pare_fmt_pq_save(const pare_param *w, pare_fmt_io *io);
+pare_status pare_fmt_pq_load(pare_param *w, pare_fmt_io *io, int fill_master);
 pare_status pare_fmt_sim_save(const pare_param *w, pare_fmt_io *io);
 pare_status pare_fmt_sim_load(pare_param *w, pare_fmt_io *io, int fill_master);
 /* "I8", "U8", "F16", "F32" (the safetensors names) and their sizes. */
@@ -135,6 +137,7 @@ int pare_format_find_loadable(const char *name, char *valid, size_t n);
 /* The formats (one file each: src/graph/fmt_*.c). */
 extern const pare_format_traits pare_format_f32, pare_format_i8_channel, pare_format_qblock, pare_format_simulated,
     pare_format_sparse, pare_format_half, pare_format_wq;
+extern const pare_format_traits pare_format_pq; /* fmt_pq.c */
 
 /* Store Linear weight p (N,K) in the sparse layout s, compressed from its f32 master (which must hold the
  * zeros: bake masks first), with `method` for tables ("sparsify", "checkpoint"). PARE_EINVAL naming the

@@ -67,6 +67,7 @@ void pare_qlinear_release(pare_qlinear *q)
     pare_sparse_weight_free(&q->sp);
     pare_half_weight_free(&q->hw);
     pare_wq_free(&q->wq);
+    pare_pq_free(&q->pq);
     pare_free(q->w_sim);
     free(q);
 }

@@ -42,6 +42,7 @@
 #include "kernels/gemm_i8.h"
 #include "kernels/nn.h"
 #include "kernels/wq.h"
+#include "kernels/pq.h"
 #include "kernels/qblock.h"
 #include "kernels/sparse.h"
 #include "kernels/tt.h"
@@ -164,6 +165,8 @@ typedef enum pare_format {
                             (kernels/gemm_half.h); made by the bf16 pass (issue 15). Labelled "bf16" / "f16" */
     PARE_FMT_WQ,         /* weight-only int8/int3/int2 groups, packed binary/ternary rows, W4A8 (kernels/wq.h); made by
                             rtn / gptq (bits 8, 3, 2; act_bits=8) and the binary / ternary passes (issue 18) */
+    PARE_FMT_PQ,         /* product quantization: uint8 codes of d-input blocks + a k-centroid codebook (kernels/pq.h);
+                            made by the pq pass (issue 18) */
     PARE_FMT_COUNT
 } pare_format;
 
@@ -181,6 +184,7 @@ typedef struct pare_qlinear {
     pare_sparse_weight sp;  /* SPARSE */
     pare_half_weight hw;    /* HALF: the bf16 / f16 weights (and oneDNN's packed copy) */
     pare_wq_weight wq;      /* WQ: weight-only int8/int3/int2, binary/ternary, W4A8 */
+    pare_pq_weight pq;      /* PQ: codes and codebook */
     float *w_sim;           /* SIMULATED: dequantized weights (N,K) */
     int a_sim;              /* SIMULATED: 0 activations in f32, 1 fake-quantized dynamically (ranges from each
                                batch), 2 fake-quantized with the static a_qp */
@@ -261,6 +265,8 @@ typedef enum pare_tf_kind {   /* append-only: the value is what a checkpoint sto
     PARE_TF_MASK = 0,         /* W_eff = W ⊙ M, M (N,K) of 0/1, not trainable; dW += dW_eff ⊙ M */
     PARE_TF_FAKE_QUANT,       /* QAT: s·clamp(round(x/s)) on a symmetric bits-bit grid; STE, LSQ (kernels/qat.h) */
     PARE_TF_HEAD_GATE,        /* hard-concrete L0 gate per head on an output projection's columns (tf_headgate.c) */
+    PARE_TF_QUANT_NOISE,      /* Quant-Noise: a random share p of the weight's blocks quantized each training forward,
+                                 straight-through gradient; identity at inference (tf_quantnoise.c, issue 18) */
     PARE_TF_COUNT
 } pare_tf_kind;
 
@@ -289,7 +295,11 @@ typedef struct pare_transform {
                                  HEAD_GATE: aux[0] log α (H), trainable; aux[1] the gate's state (H + 2), not
                                  trainable: [0] λ, the L0 penalty's weight, [1] the gates' learning rate
                                  (both read by the training hooks of compress/prune/heads.h), [2..H+2) the
-                                 noise u of the last training forward */
+                                 noise u of the last training forward.
+                                 QUANT_NOISE (bits 8 or 4: scalar per channel, 0: pq; group: the block of inputs):
+                                 aux[0] its state (4 + N·K/group), not trainable: [0] p, [1] pq's codebook refresh
+                                 period, [2] training forwards so far, [3] blocks quantized by the last one,
+                                 [4..) its mask; aux[1] pq's codebook (k, group), not trainable (-1 for int) */
 } pare_transform;
 
 typedef struct pare_node {

@@ -745,6 +745,18 @@ static pare_status check_node(const pare_model *m, int64_t i)
                      (long long)pare_param_numel(&m->params[f->aux[1]]), (long long)x->cols);
                 continue;
             }
+            if (f->kind == PARE_TF_QUANT_NOISE) {
+                WANT(f->operand == PARE_TF_WEIGHT && f->group >= 1 && x->cols % f->group == 0 &&
+                         pare_param_numel(aux) == 4 + C * (x->cols / (f->group ? f->group : 1)) &&
+                         (f->bits == 8 || f->bits == 4 || (f->bits == 0 && f->aux[1] >= 0 && f->aux[1] < m->nparams &&
+                                                          pare_param_numel(&m->params[f->aux[1]]) % f->group == 0 &&
+                                                          pare_param_numel(&m->params[f->aux[1]]) >= f->group &&
+                                                          pare_param_numel(&m->params[f->aux[1]]) <= 256LL * f->group)),
+                     "its quant_noise transform (bits %d, block %d, state %lld; bits 8, 4 or 0 with a codebook of 1..256 centroids) "
+                     "does not fit its %lld inputs", n->name, op,
+                     f->bits, f->group, (long long)pare_param_numel(aux), (long long)x->cols);
+                continue;
+            }
             int64_t want = f->kind == PARE_TF_MASK ? C * x->cols
                            : f->operand == PARE_TF_WEIGHT ? (f->group ? C * (x->cols / f->group) : C) : 1;
             WANT(!f->group || (f->operand == PARE_TF_WEIGHT && f->group > 0 && x->cols % f->group == 0),

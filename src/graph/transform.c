@@ -16,6 +16,7 @@ static const pare_tf_traits *const kinds[] = {
     [PARE_TF_MASK] = &pare_tf_mask,
     [PARE_TF_FAKE_QUANT] = &pare_tf_fake_quant,
     [PARE_TF_HEAD_GATE] = &pare_tf_head_gate,
+    [PARE_TF_QUANT_NOISE] = &pare_tf_quant_noise,
 };
 _Static_assert(sizeof kinds / sizeof kinds[0] == PARE_TF_COUNT, "transform registry out of date with pare_tf_kind");
 

@@ -84,6 +84,7 @@ typedef struct pare_tf_traits {
 const pare_tf_traits *pare_tf_get(int kind);
 const char *pare_tf_name(int kind);
 extern const pare_tf_traits pare_tf_mask, pare_tf_fake_quant, pare_tf_head_gate;
+extern const pare_tf_traits pare_tf_quant_noise; /* tf_quantnoise.c */
 
 /* ---- hard-concrete head gates (tf_headgate.c; Louizos et al. 2018, Voita et al. 2019) ----
  * On an attention output projection W_o (N, K = H·D): W_eff[:, h·D + d] = W_o[:, h·D + d] · z_h, which is

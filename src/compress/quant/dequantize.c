@@ -37,6 +37,7 @@ static pare_status dequantize_param(pare_param *w, const char *who)
         break;
     case PARE_FMT_QBLOCK: pare_qb_dequantize(W, &q->qb); break;
     case PARE_FMT_WQ: pare_wq_dequantize(W, &q->wq); break;
+    case PARE_FMT_PQ: pare_pq_dequantize(W, &q->pq); break;
     case PARE_FMT_SIMULATED: memcpy(W, q->w_sim, sizeof(float) * (size_t)(N * K)); break;
     case PARE_FMT_SPARSE: break; /* the master is the stored weight (sparsify baked the mask into it) */
     case PARE_FMT_HALF: /* the 16-bit values, widened exactly */
