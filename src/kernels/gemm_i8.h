@@ -98,20 +98,30 @@ pare_status pare_linear_i8_act_epilogue(float *y, const float *x, const pare_i8_
 void pare_linear_i8_act_ref(float *y, const float *x, const pare_i8_weight *w, const float *W_f32,
                             const float *bias, int64_t M, const pare_i8_act *a, int64_t *n_outliers);
 
-/* ---- int8 attention (nn_attention_i8.c) ----
+/* ---- int8 attention (nn_attention_i8.c) ---- */
+
+/* The scale of the softmax probabilities P on their u8 grid. */
+typedef enum pare_attn_p_scale { /* append-only */
+    PARE_ATTN_P_ROW = 0,         /* per query row: max_j P[i,j]/255 (the row's largest probability maps to 255) */
+    PARE_ATTN_P_FIXED,           /* 1/255 for every row (SmoothQuant's grid; flat rows of long T round to 0) */
+    PARE_ATTN_P_COUNT
+} pare_attn_p_scale;
+
+/*
  *
  * Inference-only twin of the dense f32 attention (attn/full.c; its definition pare_attention_forward_ref in nn.h: packed qkv (B,T,3C), lengths (B) or NULL, causal,
  * scale 1/sqrt(D), masked softmax, out (B,T,C)) with both batched products in int8 (SmoothQuant's
- * "BMM" quantization): Q, K per token symmetric; S = Q·K^T in int32; softmax in f32; P in u8 with scale
- * 1/255; V per channel (per column of the head) symmetric over the valid keys; O = P·V in int32.
+ * "BMM" quantization): Q, K per token symmetric; S = Q·K^T in int32; softmax in f32; P in u8 with a scale
+ * per query row (max_j P/255; p_scale PARE_ATTN_P_ROW) or the fixed 1/255 (PARE_ATTN_P_FIXED); V per channel (per column of the head) symmetric over the valid keys; O = P·V in int32.
  * workspace: pare_attention_i8_workspace(B, T, C, H) bytes, 64-byte aligned (a slot per (b,h) pair).
- * Errors: PARE_EINVAL (shapes: C % H, T <= 66311 (its operands stay in [-127, 127]); NULL buffers), PARE_ENUMERIC naming the batch, token
+ * Errors: PARE_EINVAL (p_scale out of range; shapes: C % H, T <= 66311 (its operands stay in [-127, 127]); NULL buffers), PARE_ENUMERIC naming the batch, token
  * and part (q/k/v) of a NaN/Inf that the result depends on, PARE_EINTERNAL if oneDNN fails. */
 size_t pare_attention_i8_workspace(int64_t B, int64_t T, int64_t C, int64_t H);
-pare_status pare_attention_forward_i8(float *out, const float *qkv, const int32_t *lengths, int causal, int64_t B,
-                                      int64_t T, int64_t C, int64_t H, void *workspace);
+pare_status pare_attention_forward_i8(float *out, const float *qkv, const int32_t *lengths, int causal,
+                                      pare_attn_p_scale p_scale, int64_t B, int64_t T, int64_t C, int64_t H,
+                                      void *workspace);
 /* Reference twin: the same quantization and float operations, int64 triple loops. */
-void pare_attention_forward_i8_ref(float *out, const float *qkv, const int32_t *lengths, int causal, int64_t B,
-                                   int64_t T, int64_t C, int64_t H);
+void pare_attention_forward_i8_ref(float *out, const float *qkv, const int32_t *lengths, int causal,
+                                   pare_attn_p_scale p_scale, int64_t B, int64_t T, int64_t C, int64_t H);
 
 #endif
