@@ -37,6 +37,7 @@ static const pare_pass *const passes[] = {
     [PARE_PASS_BF16] = &pare_pass_bf16,
     [PARE_PASS_FUSE] = &pare_pass_fuse,
     [PARE_PASS_AMP] = &pare_pass_amp,
+    [PARE_PASS_OUTLIER_SUPPRESSION] = &pare_pass_outlier_suppression,
 };
 _Static_assert(sizeof passes / sizeof passes[0] == PARE_PASS_COUNT, "pass registry out of date with pare_pass_id");
 

@@ -74,6 +74,7 @@ typedef enum pare_pass_id {
     PARE_PASS_BF16,           /* quant/half.c: Linears in bf16 / f16 on real kernels (issue 15) */
     PARE_PASS_FUSE,           /* fuse/fuse.c: operator fusion as a graph rewrite, one rule per fusion (issue 15) */
     PARE_PASS_AMP,            /* amp/amp.c: automatic mixed precision by op category, casts placed and folded (issue 15) */
+    PARE_PASS_OUTLIER_SUPPRESSION, /* quant/outlier_suppression.c: gamma migration + token-wise clipping, static W8A8 (issue 18) */
     PARE_PASS_COUNT
 } pare_pass_id;
 
@@ -88,5 +89,6 @@ extern const pare_pass pare_pass_kronecker, pare_pass_tensor_train;
 extern const pare_pass pare_pass_bf16;
 extern const pare_pass pare_pass_fuse;
 extern const pare_pass pare_pass_amp;
+extern const pare_pass pare_pass_outlier_suppression;
 
 #endif
