@@ -25,11 +25,12 @@ local schemes = {
     return m:apply("fake_quant", {w_bits = 8, w_gran = "channel", a_format = "int", a_bits = 8, a_gran = "column"})
   end,
   zeroquant = function(m) return m:apply("zeroquant", {group = 32}) end,
-  llm_int8 = function(m) return m:apply("llm_int8", {threshold = 6}) end,
+  llm_int8 = function(m) return m:apply("llm_int8", {threshold = 6}) end, -- outlier part in f16, as the paper
+  llm_int8_f32 = function(m) return m:apply("llm_int8", {threshold = 6, outlier_dtype = "f32"}) end,
   smoothquant_O1 = sq("O1"), smoothquant_O2 = sq("O2"), smoothquant_O3 = sq("O3"),
   outlier_suppression = function(m) return m:apply("outlier_suppression", {calib = task, calib_samples = 256}) end,
 }
-local order = {"fp32", "w8a8_per_tensor", "w8a8_per_token", "w8a8_per_channel", "zeroquant", "llm_int8",
+local order = {"fp32", "w8a8_per_tensor", "w8a8_per_token", "w8a8_per_channel", "zeroquant", "llm_int8", "llm_int8_f32",
                "smoothquant_O1", "smoothquant_O2", "smoothquant_O3", "outlier_suppression"}
 exp:table("schemes", measure.decl({"model", "scheme"}))
 pare.sweep(exp, "schemes", {{"model", {"clean", "outliers"}}, {"scheme", order}}, function(p)

@@ -52,3 +52,12 @@ local cr, cf = fid(sq_row, big).cosine, fid(sq_fix, big).cosine
 tap.ok(cr > 0.999 and cf > 0.99 and fid(sq_row, sq_fix).max_abs_err > 0,
        string.format("smoothquant p_scale row / fixed: different outputs, cosine %.6f / %.6f", cr, cf))
 tap.like(err(function() big:apply("smoothquant", with(CAL, {p_scale = "col"})) end), "p_scale", "p_scale's choices are named")
+
+-- LLM.int8(): the outlier part in f16 (default, the paper) or f32
+local l16, l32 = big:apply("llm_int8"), big:apply("llm_int8", {outlier_dtype = "f32"})
+local c16, c32, ctok = fid(l16, big).cosine, fid(l32, big).cosine, fid(big:apply("dynamic_int8"), big).cosine
+tap.ok(c16 > ctok and c32 > ctok and c16 > 0.999, string.format("llm_int8 f16 / f32 outliers beat plain int8: cosine %.6f / %.6f (per token %.6f)", c16, c32, ctok))
+tap.ok(fid(l16, l32).max_abs_err > 0, "the f16 outlier part computes something else than the f32 one")
+local r16 = l16:quant_report()[1]
+tap.ok(r16.method:find("outliers=f16", 1, true) and r16.kernel:find("f16", 1, true), "the report says f16: " .. r16.method .. " / " .. r16.kernel)
+tap.like(err(function() big:apply("llm_int8", {outlier_dtype = "f8"}) end), "outlier_dtype", "outlier_dtype's choices are named")

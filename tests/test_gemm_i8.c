@@ -11,7 +11,9 @@
  * at the worst case K = 65793 and one past it); a large K (70001) runs
  * the s8 path with the int64 correction; y == x; argument and NaN errors.
  * LLM.int8(): with the threshold above every |x| it equals DYN_TOKEN exactly with n_outliers = 0; with
- * columns multiplied by 50 it reports them and cuts the error vs f32 several-fold; fast vs ref.
+ * columns multiplied by 50 it reports them and cuts the error vs f32 several-fold; fast vs ref. The outlier part
+ * in f16 (outlier_f16): fast vs ref, and y_f16 − y_f32 equal to Σ (h(x)·h(w) − x·w) with GCC's _Float16
+ * rounding as h; an outlier beyond f16's range is PARE_ENUMERIC.
  * Attention: pare_attention_forward_i8 equals its reference bit for bit (padding, causal, a zero length,
  * T across query blocks, 1 and 2 threads) and stays within a derived elementwise bound of f32 attention
  * (pare_attention_forward_ref, docs/kernels-int8.md), with both scales of P:
@@ -559,6 +561,56 @@ static void test_llm_int8(void)
             free(ws);
         }
 
+    /* the outlier part in f16 (the paper's 16-bit part): both operands rounded to f16 — checked against the
+     * reference and against GCC's own _Float16 rounding: y_f16 − y_f32 = Σ_{k∈O} (h(x)·h(w) − x·w) */
+    for (int wsrc = 0; wsrc < 2; wsrc++) { /* the caller's f32 weights, then the int8 values dequantized */
+        const float *Wc = wsrc ? NULL : W;
+        pare_i8_act a = {.mode = PARE_ACT_DYN_TOKEN, .symmetric = 1, .outlier_threshold = 6.0f, .outlier_f16 = 1};
+        pare_i8_act a32 = a;
+        a32.outlier_f16 = 0;
+        void *ws = xalloc(pare_linear_i8_act_workspace(M, N, K, &a));
+        int64_t no = -1, nor = -1;
+        pare_status st = pare_linear_i8_act(y, x, &w, Wc, b, M, &a, ws, &no);
+        pare_linear_i8_act_ref(yr, x, &w, Wc, b, M, &a, &nor);
+        st |= pare_linear_i8_act(y0, x, &w, Wc, b, M, &a32, ws, NULL);
+        char what[96];
+        snprintf(what, sizeof what, "LLM.int8 outliers in f16 (W %s): fast vs ref", wsrc ? "from int8" : "f32");
+        ok(st == PARE_OK && no == ninj && nor == ninj, "%s: n_outliers = %lld", what, (long long)no);
+        is_close_arr(y, yr, (long)(M * N), 1e-5, 1e-5, what);
+        double worst = 0, moved = 0;
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) {
+                double d = 0, mag = 0;
+                for (int64_t c = 0; c < ninj; c++) {
+                    const float xv = x[m * K + cols[c]],
+                                wv = Wc ? Wc[n * K + cols[c]] : (float)w.q[n * K + cols[c]] * w.scale[n];
+                    d += (double)(float)(_Float16)xv * (double)(float)(_Float16)wv - (double)xv * wv;
+                    mag += fabs((double)xv * wv);
+                }
+                const double got = (double)y[m * N + n] - y0[m * N + n];
+                worst = fmax(worst, fabs(got - d) / (1e-6 * (mag + fabs(y0[m * N + n])) + 1e-7));
+                moved = fmax(moved, fabs(got));
+            }
+        ok(worst <= 1.0 && moved > 0,
+           "LLM.int8 outliers in f16 (W %s): y_f16 − y_f32 = Σ (h(x)h(w) − xw) with _Float16 rounding (worst "
+           "deviation/tolerance %.3f; largest change %.3g)", wsrc ? "from int8" : "f32", worst, moved);
+        free(ws);
+    }
+    { /* beyond f16's range: an error naming the element, not an Inf */
+        pare_i8_act a = {.mode = PARE_ACT_DYN_TOKEN, .symmetric = 1, .outlier_threshold = 6.0f, .outlier_f16 = 1};
+        void *ws = xalloc(pare_linear_i8_act_workspace(M, N, K, &a));
+        const float keep = x[5 * K + 64];
+        x[5 * K + 64] = 1e5f;
+        pare_status st = pare_linear_i8_act(y, x, &w, W, b, M, &a, ws, NULL);
+        ok(st == PARE_ENUMERIC && strstr(pare_errmsg(), "x[5, 64]"), "LLM.int8 f16: an outlier beyond f16's range: %s",
+           pare_errmsg());
+        x[5 * K + 64] = keep;
+        a.outlier_f16 = 2;
+        ok(pare_linear_i8_act(y, x, &w, W, b, M, &a, ws, NULL) == PARE_EINVAL && strstr(pare_errmsg(), "outlier_f16"),
+           "LLM.int8: outlier_f16 = 2 rejected: %s", pare_errmsg());
+        free(ws);
+    }
+
     /* y == x (N == K) with outliers: x[:,O] is gathered before y is written */
     {
         const int64_t D = 72, Mx = 10;
@@ -757,10 +809,11 @@ static int fast_vs_ref_all(const int64_t (*shapes)[3], size_t nshapes)
         fails += pare_i8_weight_quantize(&w, W, N, K) != PARE_OK;
         for (int mode = 0; mode < PARE_ACT_MODE_COUNT; mode++)
             for (int sym = 1; sym >= 0; sym--)
-                for (int outl = 0; outl < 2; outl++) {
+                for (int outl = 0; outl < 3; outl++) { /* none, f32, f16 */
                     pare_i8_act a = {.mode = (pare_act_mode)mode, .symmetric = sym};
                     if (mode == PARE_ACT_STATIC) a = static_for(x, M * K, sym);
                     a.outlier_threshold = outl ? 6.0f : 0.0f;
+                    a.outlier_f16 = outl == 2;
                     void *ws = xalloc(pare_linear_i8_act_workspace(M, N, K, &a));
                     int64_t no = -1, nor = -2;
                     fails += pare_linear_i8_act(y, x, &w, W, b, M, &a, ws, &no) != PARE_OK;

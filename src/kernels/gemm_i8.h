@@ -41,8 +41,9 @@ typedef enum pare_act_mode { /* append-only */
  * STATIC: values outside [s·(lo − z), s·(hi − z)] saturate (lo, hi = −127, 127 or 0, 255); a symmetric
  * static scheme needs zero = 0, an asymmetric one 0 <= zero <= 255; scale finite and > 0.
  * outlier_threshold > 0: LLM.int8() — each call, the input features j with max_m |x[m,j]| > threshold run
- * in f32 on the caller's f32 weights (+inf: the decomposition's bookkeeping without outliers, the same
- * bits as 0); 0: off; NaN or < 0: PARE_EINVAL.
+ * in floating point on the caller's f32 weights (+inf: the decomposition's bookkeeping without outliers, the
+ * same bits as 0); 0: off; NaN or < 0: PARE_EINVAL. outlier_f16 = 1 rounds both operands of that part to
+ * f16 first (round to nearest even); a value beyond f16's range (|v| >= 65520) is PARE_ENUMERIC naming it.
  * torch_qparams nonzero (DYN_TENSOR asymmetric without outliers only, else PARE_EINVAL): the scale and zero
  * point are PyTorch quantize_dynamic's (ChooseQuantizationParams with reduce_range: u8 range 0..127, scale
  * (max − min)/127, inv = 1/scale; gemm_i8_internal.h pare_i8_torch_asym_params_) instead of pare's 0..255. */
@@ -53,6 +54,8 @@ typedef struct pare_i8_act {
     int32_t zero;            /* PARE_ACT_STATIC only */
     float outlier_threshold; /* > 0: LLM.int8() decomposition; 0: off */
     int torch_qparams;       /* nonzero: PyTorch's dynamic per-tensor parameters (reduce_range); see above */
+    int outlier_f16;         /* LLM.int8()'s outlier part: 1 x[:,O] and W[:,O] rounded to f16 (the paper's 16-bit
+                                part: f16 operands, their products exact in f32, f32 accumulation), 0 in f32 */
 } pare_i8_act;
 
 /* "dynamic_token", "dynamic_tensor", "static"; "?" out of range. */

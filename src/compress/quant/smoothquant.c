@@ -123,7 +123,7 @@ static pare_status sq_apply(pare_model *m, const pare_options *o, const pare_pas
     pare_calib c2 = {0};
     if (!strcmp(level, "O3")) st = qi_calibrate(&c2, m, ctx, o, idx, n, PARE_CALIB_MINMAX);
     for (int64_t i = 0; st == PARE_OK && i < n; i++) {
-        pare_i8_act a = {!strcmp(level, "O1") ? PARE_ACT_DYN_TOKEN : PARE_ACT_DYN_TENSOR, 1, 0, 0, 0, 0};
+        pare_i8_act a = {!strcmp(level, "O1") ? PARE_ACT_DYN_TOKEN : PARE_ACT_DYN_TENSOR, 1, 0, 0, 0, 0, 0};
         if (!strcmp(level, "O3")) a = qi_static_act(c2.s[i].min, c2.s[i].max, 1);
         st = qi_set_i8(m, idx[i], 1, &a, method);
     }
