@@ -8,7 +8,9 @@
  *     arithmetic (tested: equal within float rounding). Channels with |γ_j| < 1e-6 keep their γ (β/γ would
  *     blow up). As SmoothQuant's smoothing, only a LayerNorm that Linears alone read can take it (pre-LN
  *     blocks: ln1 → attn.qkv, ln2 → ffn.up); a post-LN block's LayerNorm also feeds the residual stream,
- *     which the paper handles by moving γ into the next block's residual too — not done here (skipped).
+ *     which the paper handles by moving γ into the next block's residual too — not done here (skipped); so is
+ *     a LayerNorm one of whose Linears is already quantized or carries a weight transform (its stored form
+ *     would not see the new columns).
  *
  * (b) Token-Wise Clipping (paper §4.2): the static activation range of every selected Linear input, found
  *     coarse to fine on calibration data (the migrated model's activations):
@@ -282,7 +284,13 @@ static pare_status os_apply(pare_model *m, const pare_options *o, const pare_pas
         for (k = 0; k < nln && lns[k] != ln; k++) {}
         if (k == nln) lns[nln++] = ln;
     }
-    for (int64_t l = 0; st == PARE_OK && l < nln; l++) st = migrate_gamma(m, lns[l], cons, ln_consumers(m, lns[l], cons));
+    for (int64_t l = 0; st == PARE_OK && l < nln; l++) {
+        const int64_t nc = ln_consumers(m, lns[l], cons);
+        int plain = 1; /* a consumer already quantized (or with a weight transform) would keep its old weights */
+        for (int64_t k = 0; k < nc; k++)
+            plain &= m->params[m->nodes[cons[k]].param[0]].format == PARE_FMT_F32 && !m->nodes[cons[k]].ntf;
+        if (plain) st = migrate_gamma(m, lns[l], cons, nc);
+    }
     free(lns), free(cons);
     if (st != PARE_OK || !pare_opt_bool(o, "quantize") || n == 0) {
         free(idx);
