@@ -61,3 +61,8 @@ tap.ok(fid(l16, l32).max_abs_err > 0, "the f16 outlier part computes something e
 local r16 = l16:quant_report()[1]
 tap.ok(r16.method:find("outliers=f16", 1, true) and r16.kernel:find("f16", 1, true), "the report says f16: " .. r16.method .. " / " .. r16.kernel)
 tap.like(err(function() big:apply("llm_int8", {outlier_dtype = "f8"}) end), "outlier_dtype", "outlier_dtype's choices are named")
+
+-- the passes wrote private copies: the input model computes what it computed before
+local again = m:apply("inject_outliers", {factor = 40, channels = 3})
+tap.ok(fid(big, again).max_abs_err == 0, "the input model is unchanged by all of it (γ and W written in private copies)")
+tap.done()

@@ -92,12 +92,13 @@ pare_status pare_linear_i8_act(float *y, const float *x, const pare_i8_weight *w
                                int64_t *n_outliers);
 /* The same with an activation (kernels/fuse_ops.h pare_epilogue: GELU tanh/erf, ReLU) applied to each output row
  * in the dequantization pass, while the row is in cache: int8 GEMM + dequantize + GELU in one kernel, the fuse
- * pass's Linear+GELU on int8 weights (with LLM.int8() outlier columns, after their f32 part instead). */
+ * pass's Linear+GELU on int8 weights (with LLM.int8() outlier columns, after their floating-point part instead). */
 pare_status pare_linear_i8_act_epilogue(float *y, const float *x, const pare_i8_weight *w, const float *W_f32,
                                         const float *bias, int64_t M, const pare_i8_act *a, void *workspace,
                                         int64_t *n_outliers, int epilogue);
-/* Reference twin: scalar quantization with the same float operations, int64 sums, the f32 part of
- * LLM.int8() in double. Assumes valid arguments; a row of x holding NaN/Inf gives NaN outputs. */
+/* Reference twin: scalar quantization with the same float operations, int64 sums, the floating-point part of
+ * LLM.int8() in double (its operands rounded to f16 first with outlier_f16). Assumes valid arguments; a row of
+ * x holding NaN/Inf gives NaN outputs. */
 void pare_linear_i8_act_ref(float *y, const float *x, const pare_i8_weight *w, const float *W_f32,
                             const float *bias, int64_t M, const pare_i8_act *a, int64_t *n_outliers);
 
