@@ -1,7 +1,8 @@
 -- smoothquant_schemes.lua — seed 002's SmoothQuant comparison at small scale: W8A8 with per-tensor,
--- per-token and per-channel activation scales, ZeroQuant, LLM.int8() and SmoothQuant O1/O2/O3 against
--- FP32, on the embedded ListOps encoder as trained and with LLM-like outlier channels injected
--- (inject_outliers: same f32 function, a few LayerNorm channels ×factor).
+-- per-token and per-channel activation scales, ZeroQuant, LLM.int8(), SmoothQuant O1/O2/O3 and Outlier
+-- Suppression (gamma migration + token-wise clipping, static W8A8) against FP32, on the embedded ListOps
+-- encoder as trained and with LLM-like outlier channels injected (inject_outliers: same f32 function, a few
+-- LayerNorm channels ×factor — in γ and β, where Outlier Suppression's gamma migration takes them out again).
 --
 --   pare run experiments/smoothquant_schemes.lua [factor=100] [channels=4] [alpha=0.5] [d=128] [fresh=1]
 --   (every experiment takes results_dir=, plots_dir= and fresh=1 to start its results file anew)
@@ -24,11 +25,13 @@ local schemes = {
     return m:apply("fake_quant", {w_bits = 8, w_gran = "channel", a_format = "int", a_bits = 8, a_gran = "column"})
   end,
   zeroquant = function(m) return m:apply("zeroquant", {group = 32}) end,
-  llm_int8 = function(m) return m:apply("llm_int8", {threshold = 6}) end,
+  llm_int8 = function(m) return m:apply("llm_int8", {threshold = 6}) end, -- outlier part in f16, as the paper
+  llm_int8_f32 = function(m) return m:apply("llm_int8", {threshold = 6, outlier_dtype = "f32"}) end,
   smoothquant_O1 = sq("O1"), smoothquant_O2 = sq("O2"), smoothquant_O3 = sq("O3"),
+  outlier_suppression = function(m) return m:apply("outlier_suppression", {calib = task, calib_samples = 256}) end,
 }
-local order = {"fp32", "w8a8_per_tensor", "w8a8_per_token", "w8a8_per_channel", "zeroquant", "llm_int8",
-               "smoothquant_O1", "smoothquant_O2", "smoothquant_O3"}
+local order = {"fp32", "w8a8_per_tensor", "w8a8_per_token", "w8a8_per_channel", "zeroquant", "llm_int8", "llm_int8_f32",
+               "smoothquant_O1", "smoothquant_O2", "smoothquant_O3", "outlier_suppression"}
 exp:table("schemes", measure.decl({"model", "scheme"}))
 pare.sweep(exp, "schemes", {{"model", {"clean", "outliers"}}, {"scheme", order}}, function(p)
   local ref = models[p.model]

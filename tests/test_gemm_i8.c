@@ -11,11 +11,16 @@
  * at the worst case K = 65793 and one past it); a large K (70001) runs
  * the s8 path with the int64 correction; y == x; argument and NaN errors.
  * LLM.int8(): with the threshold above every |x| it equals DYN_TOKEN exactly with n_outliers = 0; with
- * columns multiplied by 50 it reports them and cuts the error vs f32 several-fold; fast vs ref.
+ * columns multiplied by 50 it reports them and cuts the error vs f32 several-fold; fast vs ref. The outlier part
+ * in f16 (outlier_f16): fast vs ref, and y_f16 − y_f32 equal to Σ (h(x)·h(w) − x·w) with GCC's _Float16
+ * rounding as h; an outlier beyond f16's range is PARE_ENUMERIC.
  * Attention: pare_attention_forward_i8 equals its reference bit for bit (padding, causal, a zero length,
  * T across query blocks, 1 and 2 threads) and stays within a derived elementwise bound of f32 attention
- * (pare_attention_forward_ref, docs/kernels-int8.md):
- *   |O_q − O| <= Vmax_d·(e^{2E_i} − 1 + ke_i/510) + sV_d/2,  E_i the bound on the logit error of query i.
+ * (pare_attention_forward_ref, docs/kernels-int8.md), with both scales of P:
+ *   |O_q − O| <= Vmax_d·(e^{2E_i} − 1 + ρ_i) + sV_d/2,  E_i the bound on the logit error of query i,
+ *   ρ_i = ke_i/510 (fixed 1/255), ke_i·e^{2E_i}·max_j P_ij/510 (per row: the step is the row's max/255).
+ * Long sequences (T = 64, 256, 1024, flat attention): the per-row scale stays within that bound and its
+ * relative error stays below 0.03 at every T, while the fixed scale's exceeds 0.03 at T = 1024.
  * A forked child repeats the fast-vs-ref checks with oneDNN limited to AVX2 (no VNNI: pare's s8s8 and u8s8
  * madd kernels) and the portable row kernels, then the plain C GEMM kernel (as tests/test_gemm.c does).
  * No timing is asserted.
@@ -556,6 +561,56 @@ static void test_llm_int8(void)
             free(ws);
         }
 
+    /* the outlier part in f16 (the paper's 16-bit part): both operands rounded to f16 — checked against the
+     * reference and against GCC's own _Float16 rounding: y_f16 − y_f32 = Σ_{k∈O} (h(x)·h(w) − x·w) */
+    for (int wsrc = 0; wsrc < 2; wsrc++) { /* the caller's f32 weights, then the int8 values dequantized */
+        const float *Wc = wsrc ? NULL : W;
+        pare_i8_act a = {.mode = PARE_ACT_DYN_TOKEN, .symmetric = 1, .outlier_threshold = 6.0f, .outlier_f16 = 1};
+        pare_i8_act a32 = a;
+        a32.outlier_f16 = 0;
+        void *ws = xalloc(pare_linear_i8_act_workspace(M, N, K, &a));
+        int64_t no = -1, nor = -1;
+        pare_status st = pare_linear_i8_act(y, x, &w, Wc, b, M, &a, ws, &no);
+        pare_linear_i8_act_ref(yr, x, &w, Wc, b, M, &a, &nor);
+        st |= pare_linear_i8_act(y0, x, &w, Wc, b, M, &a32, ws, NULL);
+        char what[96];
+        snprintf(what, sizeof what, "LLM.int8 outliers in f16 (W %s): fast vs ref", wsrc ? "from int8" : "f32");
+        ok(st == PARE_OK && no == ninj && nor == ninj, "%s: n_outliers = %lld", what, (long long)no);
+        is_close_arr(y, yr, (long)(M * N), 1e-5, 1e-5, what);
+        double worst = 0, moved = 0;
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) {
+                double d = 0, mag = 0;
+                for (int64_t c = 0; c < ninj; c++) {
+                    const float xv = x[m * K + cols[c]],
+                                wv = Wc ? Wc[n * K + cols[c]] : (float)w.q[n * K + cols[c]] * w.scale[n];
+                    d += (double)(float)(_Float16)xv * (double)(float)(_Float16)wv - (double)xv * wv;
+                    mag += fabs((double)xv * wv);
+                }
+                const double got = (double)y[m * N + n] - y0[m * N + n];
+                worst = fmax(worst, fabs(got - d) / (1e-6 * (mag + fabs(y0[m * N + n])) + 1e-7));
+                moved = fmax(moved, fabs(got));
+            }
+        ok(worst <= 1.0 && moved > 0,
+           "LLM.int8 outliers in f16 (W %s): y_f16 − y_f32 = Σ (h(x)h(w) − xw) with _Float16 rounding (worst "
+           "deviation/tolerance %.3f; largest change %.3g)", wsrc ? "from int8" : "f32", worst, moved);
+        free(ws);
+    }
+    { /* beyond f16's range: an error naming the element, not an Inf */
+        pare_i8_act a = {.mode = PARE_ACT_DYN_TOKEN, .symmetric = 1, .outlier_threshold = 6.0f, .outlier_f16 = 1};
+        void *ws = xalloc(pare_linear_i8_act_workspace(M, N, K, &a));
+        const float keep = x[5 * K + 64];
+        x[5 * K + 64] = 1e5f;
+        pare_status st = pare_linear_i8_act(y, x, &w, W, b, M, &a, ws, NULL);
+        ok(st == PARE_ENUMERIC && strstr(pare_errmsg(), "x[5, 64]"), "LLM.int8 f16: an outlier beyond f16's range: %s",
+           pare_errmsg());
+        x[5 * K + 64] = keep;
+        a.outlier_f16 = 2;
+        ok(pare_linear_i8_act(y, x, &w, W, b, M, &a, ws, NULL) == PARE_EINVAL && strstr(pare_errmsg(), "outlier_f16"),
+           "LLM.int8: outlier_f16 = 2 rejected: %s", pare_errmsg());
+        free(ws);
+    }
+
     /* y == x (N == K) with outliers: x[:,O] is gathered before y is written */
     {
         const int64_t D = 72, Mx = 10;
@@ -578,8 +633,8 @@ static void test_llm_int8(void)
 /* ---- int8 attention ---- */
 
 /* The derived bound of |O_q − O| elementwise (see the top of this file); returns the worst error/bound. */
-static double attention_bound_ratio(const float *oq, const float *of, const float *qkv, const int32_t *lengths,
-                                    int causal, int64_t B, int64_t T, int64_t C, int64_t H)
+static double attention_bound_ratio(const float *oq, const float *of, const float *att, int prow, const float *qkv,
+                                    const int32_t *lengths, int causal, int64_t B, int64_t T, int64_t C, int64_t H)
 {
     const int64_t D = C / H, C3 = 3 * C;
     const double scale = 1.0 / sqrt((double)D);
@@ -611,8 +666,11 @@ static double attention_bound_ratio(const float *oq, const float *of, const floa
                     double e = scale * (sq / 2 * k1 + sk / 2 * q1 + D * sq * sk / 4) + 1e-6 * fabs(s * scale);
                     E = fmax(E, e);
                 }
+                double pmax = 0; /* the largest f32 probability of the row */
+                for (int64_t j = 0; j < ke; j++) pmax = fmax(pmax, att[((b * H + h) * T + i) * T + j]);
+                const double rho = prow ? (double)ke * exp(2 * E) * pmax / 510 : (double)ke / 510;
                 for (int64_t d = 0; d < D; d++) {
-                    double bound = ke ? vmax[d] * (exp(2 * E) - 1 + (double)ke / 510) + sv[d] / 2 : 0;
+                    double bound = ke ? vmax[d] * (exp(2 * E) - 1 + rho) + sv[d] / 2 : 0;
                     bound = bound * 1.0001 + 1e-5 * vmax[d] + 1e-6;
                     const int64_t o = (b * T + i) * C + h * D + d;
                     worst = fmax(worst, fabs((double)oq[o] - of[o]) / bound);
@@ -623,22 +681,25 @@ static double attention_bound_ratio(const float *oq, const float *of, const floa
     return worst;
 }
 
-static void test_attention_one(int64_t B, int64_t T, int64_t C, int64_t H, const int32_t *lengths, int causal)
+static const char *const p_names[PARE_ATTN_P_COUNT] = {"P per row", "P fixed 1/255"};
+
+static void test_attention_one(int64_t B, int64_t T, int64_t C, int64_t H, const int32_t *lengths, int causal,
+                               pare_attn_p_scale ps)
 {
     float *qkv = randn(B * T * 3 * C, 1), *o = xalloc((size_t)(B * T * C) * 4), *orf = xalloc((size_t)(B * T * C) * 4),
           *of = xalloc((size_t)(B * T * C) * 4), *att = xalloc((size_t)(B * H * T * T) * 4);
     void *ws = xalloc(pare_attention_i8_workspace(B, T, C, H));
     char what[160];
-    snprintf(what, sizeof what, "attention int8 B=%lld T=%lld C=%lld H=%lld %s%s", (long long)B, (long long)T,
-             (long long)C, (long long)H, lengths ? "padded" : "full", causal ? " causal" : "");
-    pare_attention_forward_i8_ref(orf, qkv, lengths, causal, B, T, C, H);
+    snprintf(what, sizeof what, "attention int8 B=%lld T=%lld C=%lld H=%lld %s%s, %s", (long long)B, (long long)T,
+             (long long)C, (long long)H, lengths ? "padded" : "full", causal ? " causal" : "", p_names[ps]);
+    pare_attention_forward_i8_ref(orf, qkv, lengths, causal, ps, B, T, C, H);
     int n0 = pare_get_num_threads(), same = 1;
     pare_status st = PARE_OK;
     int64_t first = -1;
     for (int th = 1; th <= 2; th++) {
         pare_set_num_threads(th);
         memset(o, 0xff, (size_t)(B * T * C) * 4);
-        st |= pare_attention_forward_i8(o, qkv, lengths, causal, B, T, C, H, ws);
+        st |= pare_attention_forward_i8(o, qkv, lengths, causal, ps, B, T, C, H, ws);
         same &= bits_equal(o, orf, B * T * C, &first);
     }
     pare_set_num_threads(n0);
@@ -646,7 +707,8 @@ static void test_attention_one(int64_t B, int64_t T, int64_t C, int64_t H, const
         first >= 0)
         diag("first mismatch [%lld]: %.9g vs %.9g", (long long)first, o[first], orf[first]);
     pare_attention_forward_ref(of, att, qkv, lengths, causal, B, T, C, H); /* f32 attention, exactly */
-    double r = attention_bound_ratio(o, of, qkv, lengths, causal, B, T, C, H), e = rel_err(o, of, B * T * C);
+    double r = attention_bound_ratio(o, of, att, ps == PARE_ATTN_P_ROW, qkv, lengths, causal, B, T, C, H),
+           e = rel_err(o, of, B * T * C);
     ok(r <= 1.0 && e < 0.1, "%s: within the derived bound of f32 attention (worst error/bound %.3f), rel err %.4f",
        what, r, e);
     free(qkv), free(o), free(orf), free(of), free(att), free(ws);
@@ -655,12 +717,13 @@ static void test_attention_one(int64_t B, int64_t T, int64_t C, int64_t H, const
 static void test_attention(void)
 {
     const int32_t len2[2] = {37, 20}, len3[3] = {130, 0, 71};
-    for (int causal = 0; causal < 2; causal++) {
-        test_attention_one(2, 37, 48, 3, NULL, causal);
-        test_attention_one(2, 37, 48, 3, len2, causal);
-        test_attention_one(3, 130, 64, 2, len3, causal); /* three query blocks, an empty sequence */
-        test_attention_one(1, 1, 8, 1, NULL, causal);
-    }
+    for (int ps = 0; ps < PARE_ATTN_P_COUNT; ps++)
+        for (int causal = 0; causal < 2; causal++) {
+            test_attention_one(2, 37, 48, 3, NULL, causal, (pare_attn_p_scale)ps);
+            test_attention_one(2, 37, 48, 3, len2, causal, (pare_attn_p_scale)ps);
+            test_attention_one(3, 130, 64, 2, len3, causal, (pare_attn_p_scale)ps); /* three query blocks, an empty sequence */
+            test_attention_one(1, 1, 8, 1, NULL, causal, (pare_attn_p_scale)ps);
+        }
     /* an empty sequence gives zeros */
     {
         const int64_t B = 1, T = 5, C = 8, H = 2;
@@ -668,7 +731,7 @@ static void test_attention(void)
         float *qkv = randn(B * T * 3 * C, 1), *o = xalloc((size_t)(B * T * C) * 4);
         memset(o, 0xff, (size_t)(B * T * C) * 4);
         void *ws = xalloc(pare_attention_i8_workspace(B, T, C, H));
-        int zero = pare_attention_forward_i8(o, qkv, len0, 0, B, T, C, H, ws) == PARE_OK;
+        int zero = pare_attention_forward_i8(o, qkv, len0, 0, PARE_ATTN_P_ROW, B, T, C, H, ws) == PARE_OK;
         for (int64_t i = 0; i < B * T * C; i++) zero &= o[i] == 0.0f;
         ok(zero, "attention int8: length 0 gives out = 0");
         free(qkv), free(o), free(ws);
@@ -679,19 +742,56 @@ static void test_attention(void)
     void *ws = xalloc(pare_attention_i8_workspace(B, T, C, H));
     const int32_t len[2] = {9, 5};
     qkv[(1 * T + 7) * 3 * C + C + 2 * D + 1] = NAN; /* k of head 2, padded token 7 of sequence 1: unused */
-    ok(pare_attention_forward_i8(o, qkv, len, 0, B, T, C, H, ws) == PARE_OK,
+    ok(pare_attention_forward_i8(o, qkv, len, 0, PARE_ATTN_P_ROW, B, T, C, H, ws) == PARE_OK,
        "attention int8: NaN in a padded key is ignored");
     qkv[(1 * T + 3) * 3 * C + 2 * C + 1 * D] = INFINITY; /* v of head 1, token 3 of sequence 1 */
-    ok(pare_attention_forward_i8(o, qkv, len, 0, B, T, C, H, ws) == PARE_ENUMERIC &&
+    ok(pare_attention_forward_i8(o, qkv, len, 0, PARE_ATTN_P_ROW, B, T, C, H, ws) == PARE_ENUMERIC &&
            strstr(pare_errmsg(), "batch 1, token 3, v of head 1"),
        "attention int8: Inf in a valid value: PARE_ENUMERIC naming it: %s", pare_errmsg());
-    ok(pare_attention_forward_i8(o, qkv, len, 0, B, T, C, 5, ws) == PARE_EINVAL,
+    ok(pare_attention_forward_i8(o, qkv, len, 0, PARE_ATTN_P_ROW, B, T, C, 5, ws) == PARE_EINVAL,
        "attention int8: C %% H != 0 rejected: %s", pare_errmsg());
-    ok(pare_attention_forward_i8(o, qkv, len, 0, B, T, C, H, NULL) == PARE_EINVAL,
+    ok(pare_attention_forward_i8(o, qkv, len, 0, PARE_ATTN_P_ROW, B, T, C, H, NULL) == PARE_EINVAL,
        "attention int8: NULL workspace rejected");
-    ok(pare_attention_forward_i8(o, qkv, len, 0, B, 70000, C, H, ws) == PARE_EINVAL,
+    ok(pare_attention_forward_i8(o, qkv, len, 0, PARE_ATTN_P_ROW, B, 70000, C, H, ws) == PARE_EINVAL,
        "attention int8: T > 66311 rejected: %s", pare_errmsg());
+    ok(pare_attention_forward_i8(o, qkv, len, 0, (pare_attn_p_scale)PARE_ATTN_P_COUNT, B, T, C, H, ws) == PARE_EINVAL &&
+           strstr(pare_errmsg(), "p_scale"),
+       "attention int8: a p_scale out of range rejected: %s", pare_errmsg());
     free(qkv), free(o), free(ws);
+}
+
+/* Flat attention over long sequences: q, k, v ~ N(0,1), D = 32. The fixed grid 1/255 rounds probabilities
+ * ~1/T to 0 once T > 510; the per-row scale keeps a step of max_j P/255 and its error does not grow. */
+static void test_attention_long_t(void)
+{
+    const int64_t B = 1, C = 64, H = 2, Ts[3] = {64, 256, 1024};
+    const double rel_bound = 0.03; /* the per-row scale's relative error, at every T */
+    for (int t = 0; t < 3; t++) {
+        const int64_t T = Ts[t];
+        float *qkv = randn(B * T * 3 * C, 1), *o = xalloc((size_t)(B * T * C) * 4), *orf = xalloc((size_t)(B * T * C) * 4),
+              *of = xalloc((size_t)(B * T * C) * 4), *att = xalloc((size_t)(B * H * T * T) * 4);
+        void *ws = xalloc(pare_attention_i8_workspace(B, T, C, H));
+        pare_attention_forward_ref(of, att, qkv, NULL, 0, B, T, C, H);
+        double e[2], r[2];
+        int same = 1;
+        pare_status st = PARE_OK;
+        for (int ps = 0; ps < 2; ps++) {
+            st |= pare_attention_forward_i8(o, qkv, NULL, 0, (pare_attn_p_scale)ps, B, T, C, H, ws);
+            pare_attention_forward_i8_ref(orf, qkv, NULL, 0, (pare_attn_p_scale)ps, B, T, C, H);
+            same &= bits_equal(o, orf, B * T * C, NULL);
+            e[ps] = rel_err(o, of, B * T * C);
+            r[ps] = attention_bound_ratio(o, of, att, 1 /* the per-row bound, for both */, qkv, NULL, 0, B, T, C, H);
+        }
+        ok(st == PARE_OK && same, "attention int8 T=%lld: fast == ref bit for bit, both scales of P", (long long)T);
+        ok(r[0] <= 1.0 && e[0] < rel_bound,
+           "attention int8 T=%lld, P per row: within the per-row bound (worst error/bound %.3f), rel err %.4f < %.2f "
+           "(fixed 1/255: %.4f)", (long long)T, r[0], e[0], rel_bound, e[1]);
+        if (T >= 1024)
+            ok(e[1] > rel_bound,
+               "attention int8 T=%lld, P fixed 1/255: rel err %.4f exceeds the per-row scale's bound %.2f (its elementwise "
+               "error/per-row bound %.2f)", (long long)T, e[1], rel_bound, r[1]);
+        free(qkv), free(o), free(orf), free(of), free(att), free(ws);
+    }
 }
 
 /* ---- without VNNI (child process) ---- */
@@ -709,10 +809,11 @@ static int fast_vs_ref_all(const int64_t (*shapes)[3], size_t nshapes)
         fails += pare_i8_weight_quantize(&w, W, N, K) != PARE_OK;
         for (int mode = 0; mode < PARE_ACT_MODE_COUNT; mode++)
             for (int sym = 1; sym >= 0; sym--)
-                for (int outl = 0; outl < 2; outl++) {
+                for (int outl = 0; outl < 3; outl++) { /* none, f32, f16 */
                     pare_i8_act a = {.mode = (pare_act_mode)mode, .symmetric = sym};
                     if (mode == PARE_ACT_STATIC) a = static_for(x, M * K, sym);
                     a.outlier_threshold = outl ? 6.0f : 0.0f;
+                    a.outlier_f16 = outl == 2;
                     void *ws = xalloc(pare_linear_i8_act_workspace(M, N, K, &a));
                     int64_t no = -1, nor = -2;
                     fails += pare_linear_i8_act(y, x, &w, W, b, M, &a, ws, &no) != PARE_OK;
@@ -733,9 +834,11 @@ static int fast_vs_ref_all(const int64_t (*shapes)[3], size_t nshapes)
         float *qkv = randn(B * T * 3 * C, 1), *o = xalloc((size_t)(B * T * C) * 4),
               *orf = xalloc((size_t)(B * T * C) * 4);
         void *ws = xalloc(pare_attention_i8_workspace(B, T, C, H));
-        fails += pare_attention_forward_i8(o, qkv, len, causal, B, T, C, H, ws) != PARE_OK;
-        pare_attention_forward_i8_ref(orf, qkv, len, causal, B, T, C, H);
-        fails += !bits_equal(o, orf, B * T * C, NULL);
+        for (int ps = 0; ps < PARE_ATTN_P_COUNT; ps++) {
+            fails += pare_attention_forward_i8(o, qkv, len, causal, (pare_attn_p_scale)ps, B, T, C, H, ws) != PARE_OK;
+            pare_attention_forward_i8_ref(orf, qkv, len, causal, (pare_attn_p_scale)ps, B, T, C, H);
+            fails += !bits_equal(o, orf, B * T * C, NULL);
+        }
         free(qkv), free(o), free(orf), free(ws);
     }
     return fails;
@@ -807,5 +910,6 @@ int main(void)
     test_act_errors();
     test_llm_int8();
     test_attention();
+    test_attention_long_t();
     return tap_done();
 }

@@ -103,6 +103,8 @@ typedef struct pare_attn_args {
     const int32_t *lengths;  /* (B) valid lengths, or NULL (all T) */
     const float *params;     /* learned parameters or NULL if the variant has none */
     int64_t B;
+    int i8_p_fixed;          /* int8 forward: 1 P on the fixed grid 1/255, 0 a scale per query row
+                              * (kernels/gemm_i8.h pare_attn_p_scale; the node's bmm_i8 = 2 or 1) */
 } pare_attn_args;
 
 /* Cost of one call with all lengths = T. pairs counts the (query, key) scores actually computed (for

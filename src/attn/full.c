@@ -196,7 +196,9 @@ static void full_cost(const pare_attn *a, int64_t B, pare_attn_cost *c)
  * (pare_attn_forward_i8 checked the layout). */
 static pare_status full_forward_i8(const pare_attn *a, const pare_attn_args *x)
 {
-    return pare_attention_forward_i8(x->out, x->q, x->lengths, a->causal, x->B, a->T, a->H * a->D, a->H, x->work);
+    return pare_attention_forward_i8(x->out, x->q, x->lengths, a->causal,
+                                     x->i8_p_fixed ? PARE_ATTN_P_FIXED : PARE_ATTN_P_ROW, x->B, a->T, a->H * a->D, a->H,
+                                     x->work);
 }
 
 static size_t full_work_i8_bytes(const pare_attn *a, int64_t B)

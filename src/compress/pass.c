@@ -41,6 +41,7 @@ static const pare_pass *const passes[] = {
     [PARE_PASS_TERNARY] = &pare_pass_ternary,
     [PARE_PASS_PQ] = &pare_pass_pq,
     [PARE_PASS_QUANT_NOISE] = &pare_pass_quant_noise,
+    [PARE_PASS_OUTLIER_SUPPRESSION] = &pare_pass_outlier_suppression,
 };
 _Static_assert(sizeof passes / sizeof passes[0] == PARE_PASS_COUNT, "pass registry out of date with pare_pass_id");
 

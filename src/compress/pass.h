@@ -78,6 +78,7 @@ typedef enum pare_pass_id {
     PARE_PASS_TERNARY,
     PARE_PASS_PQ,             /* quant/pq.c: product quantization on the lookup-table kernel (issue 18) */
     PARE_PASS_QUANT_NOISE,    /* quant/pq.c: Quant-Noise training, a weight transform (issue 18) */
+    PARE_PASS_OUTLIER_SUPPRESSION, /* quant/outlier_suppression.c: gamma migration + token-wise clipping, static W8A8 (issue 18) */
     PARE_PASS_COUNT
 } pare_pass_id;
 
@@ -94,5 +95,6 @@ extern const pare_pass pare_pass_fuse;
 extern const pare_pass pare_pass_amp;
 extern const pare_pass pare_pass_binary, pare_pass_ternary;
 extern const pare_pass pare_pass_pq, pare_pass_quant_noise;
+extern const pare_pass pare_pass_outlier_suppression;
 
 #endif

@@ -4,7 +4,7 @@
  * JSON object in __metadata__ "quant", and back; the formats' traits point here (save, load).
  *
  *   int8       q I8 (N,K), scale F32 (N); the activation scheme (act_mode, act_symmetric, act_scale, act_zero,
- *              outlier_threshold, torch_qparams) as attributes. Rebuilt by pare_i8_weight_from_int, which packs
+ *              outlier_threshold, torch_qparams, outlier_f16) as attributes. Rebuilt by pare_i8_weight_from_int, which packs
  *              and sums exactly as the quantizer did.
  *   qblock     qs (N, row bytes: K/2 for 4-bit kinds as U8, K for 8-bit kinds as I8), scale F16 (N, K/group),
  *              min F16 (N, K/32: q4_1), zero U8 (N, K/group: asymmetric int4_group); kind, group, symmetric.
@@ -164,6 +164,7 @@ pare_status pare_fmt_i8_save(const pare_param *w, pare_fmt_io *io)
     add_num(io, "act_zero", a->zero);
     add_num(io, "outlier_threshold", a->outlier_threshold);
     add_num(io, "torch_qparams", a->torch_qparams != 0);
+    add_num(io, "outlier_f16", a->outlier_f16 != 0);
     save_words(io, q);
     return PARE_OK;
 }
@@ -189,6 +190,8 @@ pare_status pare_fmt_i8_load(pare_param *w, pare_fmt_io *io, int fill_master)
     PARE_TRY(get_num(io, F, "act_zero", -255, 255, 1, 0, &z));
     PARE_TRY(get_num(io, F, "outlier_threshold", 0, 3.4e38, 0, 0, &thr));
     PARE_TRY(get_num(io, F, "torch_qparams", 0, 1, 1, 0, &tq));
+    double of16; /* absent in files from before the f16 outlier part: their outliers ran in f32 */
+    PARE_TRY(get_num(io, F, "outlier_f16", 0, 1, 1, 0, &of16));
     if (mi == PARE_ACT_STATIC && !(sc > 0))
         return pare_fail(PARE_EFORMAT, "int8 weight '%s': a static activation scheme needs act_scale > 0", io->param);
     pare_qlinear *q = pare_qlinear_new(PARE_FMT_I8_CHANNEL);
@@ -199,7 +202,7 @@ pare_status pare_fmt_i8_load(pare_param *w, pare_fmt_io *io, int fill_master)
         return pare_fail_ctx(st == PARE_ENOMEM ? st : PARE_EFORMAT, "int8 weight '%s'", io->param);
     }
     q->act = (pare_i8_act){.mode = (pare_act_mode)mi, .symmetric = (int)sym, .scale = (float)sc, .zero = (int32_t)z,
-                           .outlier_threshold = (float)thr, .torch_qparams = (int)tq};
+                           .outlier_threshold = (float)thr, .torch_qparams = (int)tq, .outlier_f16 = (int)of16};
     q->bits = 8.0 * (double)pare_i8_weight_bytes(&q->i8);
     keep_words(q, io, "int8 w/channel");
     if (fill_master) /* the dequantize pass's values: q·scale per row */

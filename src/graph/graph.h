@@ -225,7 +225,8 @@ typedef struct pare_param {
 typedef struct pare_node_attrs {
     int heads;          /* ATTENTION */
     int causal;         /* ATTENTION */
-    int bmm_i8;         /* ATTENTION: the two batched products on int8 (SmoothQuant), inference only */
+    int bmm_i8;         /* ATTENTION: the two batched products on int8 (SmoothQuant), inference only: 1 with a
+                           scale of the probabilities per query row, 2 with the fixed 1/255 (gemm_i8.h) */
     struct pare_attn_config *attn; /* ATTENTION: the variant and its resolved options (attn/attn.h), one
                            reference held by the node, shared by clones; NULL given to pare_model_add_node
                            means dense attention (pare_attn_config_default, the "full" variant). Serializable

@@ -432,7 +432,7 @@ static pare_attn_args variant_args(const pare_exec *x, const pare_node *n)
     void *cache = n->ncache ? x->buf[n->cache[0]] : x->attn_cache[n - x->m->nodes];
     pare_attn_args a = {.out = F(x, n->out), .ldo = C, .cache = cache, .work = x->workspace,
                         .work_bytes = x->workspace_bytes, .ld = 3 * C, .lengths = LENGTHS(x, n), .B = x->B,
-                        .params = n->nparam ? PD(x, n, 0) : NULL};
+                        .params = n->nparam ? PD(x, n, 0) : NULL, .i8_p_fixed = n->a.bmm_i8 == 2};
     if (QKV16(x, n)) {
         const uint16_t *qkv = x->buf[n->in[0]];
         a.q16 = qkv, a.k16 = qkv + C, a.v16 = qkv + 2 * C;

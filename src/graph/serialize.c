@@ -206,7 +206,7 @@ static pare_status read_attrs(const cJSON *a, pare_node_attrs *at, char *spec, c
     at->heads = (int)v;
     PARE_TRY(get_int(a, "causal", 0, 1, &v, where));
     at->causal = (int)v;
-    PARE_TRY(get_int(a, "bmm_i8", 0, 1, &v, where));
+    PARE_TRY(get_int(a, "bmm_i8", 0, 2, &v, where));
     at->bmm_i8 = (int)v;
     PARE_TRY(get_str(a, "attn", PARE_ATTN_SPEC_MAX, &s, where));
     memcpy(spec, s, strlen(s) + 1); /* the attention's canonical spec: resolved by the caller */

@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "core/cpu.h"
+#include "core/tensor.h"
 #include "kernels/fuse_ops.h"
 #include "kernels/gemm_i8_internal.h"
 
@@ -156,12 +157,15 @@ pare_status pare_linear_i8_dynamic(float *y, const float *x, const pare_i8_weigh
  *
  * LLM.int8(): the columns whose max |x| exceeds the threshold are zeroed in a copy of x that the mode
  * quantizes (so the scales come from the other columns), gathered into (M, nO) and multiplied with the
- * gathered columns of W_f32 by pare_sgemm, OUTLIER_CHUNK columns at a time, added onto y. */
+ * gathered columns of W_f32 by pare_sgemm, OUTLIER_CHUNK columns at a time, added onto y. With outlier_f16
+ * both gathered operands are rounded to f16 first (the paper's fp16 outlier product): the products of two
+ * f16 values are exact in f32 (11 + 11 significant bits <= 24), so pare_sgemm computes f16 products with f32
+ * accumulation — what cuBLAS's fp16 GEMM with 32-bit compute does for bitsandbytes. */
 
 /* Outlier columns per f32 product (bounds the gathered W_f32 block in the workspace). */
 #define OUTLIER_CHUNK 64
 
-const pare_i8_act pare_i8_act_default_ = {PARE_ACT_DYN_TOKEN, 1, 0.0f, 0, 0.0f, 0};
+const pare_i8_act pare_i8_act_default_ = {PARE_ACT_DYN_TOKEN, 1, 0.0f, 0, 0.0f, 0, 0};
 
 const char *pare_act_mode_name(pare_act_mode m)
 {
@@ -184,6 +188,9 @@ static pare_status act_check(const pare_i8_act *a, const char *what)
                          "threshold (PyTorch's dynamic scheme is per tensor asymmetric); got mode=%d symmetric=%d "
                          "outlier_threshold=%g", what, PARE_ACT_DYN_TENSOR, (int)a->mode, a->symmetric,
                          (double)a->outlier_threshold);
+    if (a->outlier_f16 != 0 && a->outlier_f16 != 1)
+        return pare_fail(PARE_EINVAL, "%s: outlier_f16=%d: must be 0 (outlier part in f32) or 1 (in f16)", what,
+                         a->outlier_f16);
     if (a->mode == PARE_ACT_STATIC) {
         if (!(a->scale > 0.0f) || !isfinite(a->scale) || !isfinite(1.0f / a->scale))
             return pare_fail(PARE_EINVAL, "%s: static scale=%g: must be finite and > 0 (with 1/scale finite)", what,
@@ -404,10 +411,19 @@ pare_status pare_linear_i8_act_epilogue(float *y, const float *x, const pare_i8_
         return pare_fail(PARE_ENUMERIC, "%s: input row %lld (of %lld) holds NaN or Inf", what, (long long)bad,
                          (long long)M);
 
-    /* x[:,O] (M,nO) into xm (its masked copy is consumed), before y — which may be x — is written */
+    /* x[:,O] (M,nO) into xm (its masked copy is consumed), before y — which may be x — is written; in f16
+     * with outlier_f16 (an outlier beyond f16's range is an error, not an Inf in y) */
+    const int f16 = a->outlier_f16;
     if (nO > 0)
         for (int64_t m = 0; m < M; m++)
-            for (int64_t j = 0; j < nO; j++) l.xm[m * nO + j] = x[m * K + idx[j]];
+            for (int64_t j = 0; j < nO; j++) {
+                const float v = x[m * K + idx[j]];
+                l.xm[m * nO + j] = f16 ? pare_f16_to_f32(pare_f32_to_f16(v)) : v;
+                if (f16 && isinf(l.xm[m * nO + j]))
+                    return pare_fail(PARE_ENUMERIC, "%s: LLM.int8() outlier x[%lld, %lld] = %g is beyond f16's range "
+                                     "(|v| < 65520): use the f32 outlier part (outlier_f16 = 0)", what, (long long)m,
+                                     (long long)idx[j], (double)v);
+            }
 
     if (epilogue < 0 || epilogue >= PARE_EPILOGUE_COUNT)
         return pare_fail(PARE_EINVAL, "%s: epilogue %d is not one of pare_epilogue", what, epilogue);
@@ -417,9 +433,18 @@ pare_status pare_linear_i8_act_epilogue(float *y, const float *x, const pare_i8_
     /* y += x[:,O] · W_f32[:,O]^T, OUTLIER_CHUNK columns at a time */
     for (int64_t c0 = 0; c0 < nO; c0 += OUTLIER_CHUNK) {
         const int64_t nc = c0 + OUTLIER_CHUNK < nO ? OUTLIER_CHUNK : nO - c0;
-#pragma omp parallel for schedule(static) if (N * nc >= PAR_MIN_ELEMS)
+        int64_t wbad = INT64_MAX; /* n·K + k of the first weight beyond f16's range */
+#pragma omp parallel for schedule(static) reduction(min : wbad) if (N * nc >= PAR_MIN_ELEMS)
         for (int64_t n = 0; n < N; n++)
-            for (int64_t j = 0; j < nc; j++) l.wo[n * nc + j] = W_f32 ? W_f32[n * K + idx[c0 + j]] : (float)w->q[n * K + idx[c0 + j]] * w->scale[n];
+            for (int64_t j = 0; j < nc; j++) {
+                const float v = W_f32 ? W_f32[n * K + idx[c0 + j]] : (float)w->q[n * K + idx[c0 + j]] * w->scale[n];
+                l.wo[n * nc + j] = f16 ? pare_f16_to_f32(pare_f32_to_f16(v)) : v;
+                if (f16 && isinf(l.wo[n * nc + j]) && n * K + idx[c0 + j] < wbad) wbad = n * K + idx[c0 + j];
+            }
+        if (wbad != INT64_MAX)
+            return pare_fail(PARE_ENUMERIC, "%s: LLM.int8() outlier weight W[%lld, %lld] is beyond f16's range "
+                             "(|v| < 65520): use the f32 outlier part (outlier_f16 = 0)", what, (long long)(wbad / K),
+                             (long long)(wbad % K));
         pare_sgemm(0, 1, M, N, nc, 1.0f, l.xm + c0, nO, l.wo, nc, 1.0f, y, N);
     }
     if (nO > 0 && epilogue) pare_epilogue_forward(y, y, epilogue, M * N);

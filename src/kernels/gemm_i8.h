@@ -41,8 +41,9 @@ typedef enum pare_act_mode { /* append-only */
  * STATIC: values outside [s·(lo − z), s·(hi − z)] saturate (lo, hi = −127, 127 or 0, 255); a symmetric
  * static scheme needs zero = 0, an asymmetric one 0 <= zero <= 255; scale finite and > 0.
  * outlier_threshold > 0: LLM.int8() — each call, the input features j with max_m |x[m,j]| > threshold run
- * in f32 on the caller's f32 weights (+inf: the decomposition's bookkeeping without outliers, the same
- * bits as 0); 0: off; NaN or < 0: PARE_EINVAL.
+ * in floating point on the caller's f32 weights (+inf: the decomposition's bookkeeping without outliers, the
+ * same bits as 0); 0: off; NaN or < 0: PARE_EINVAL. outlier_f16 = 1 rounds both operands of that part to
+ * f16 first (round to nearest even); a value beyond f16's range (|v| >= 65520) is PARE_ENUMERIC naming it.
  * torch_qparams nonzero (DYN_TENSOR asymmetric without outliers only, else PARE_EINVAL): the scale and zero
  * point are PyTorch quantize_dynamic's (ChooseQuantizationParams with reduce_range: u8 range 0..127, scale
  * (max − min)/127, inv = 1/scale; gemm_i8_internal.h pare_i8_torch_asym_params_) instead of pare's 0..255. */
@@ -53,6 +54,8 @@ typedef struct pare_i8_act {
     int32_t zero;            /* PARE_ACT_STATIC only */
     float outlier_threshold; /* > 0: LLM.int8() decomposition; 0: off */
     int torch_qparams;       /* nonzero: PyTorch's dynamic per-tensor parameters (reduce_range); see above */
+    int outlier_f16;         /* LLM.int8()'s outlier part: 1 x[:,O] and W[:,O] rounded to f16 (the paper's 16-bit
+                                part: f16 operands, their products exact in f32, f32 accumulation), 0 in f32 */
 } pare_i8_act;
 
 /* "dynamic_token", "dynamic_tensor", "static"; "?" out of range. */
@@ -89,29 +92,40 @@ pare_status pare_linear_i8_act(float *y, const float *x, const pare_i8_weight *w
                                int64_t *n_outliers);
 /* The same with an activation (kernels/fuse_ops.h pare_epilogue: GELU tanh/erf, ReLU) applied to each output row
  * in the dequantization pass, while the row is in cache: int8 GEMM + dequantize + GELU in one kernel, the fuse
- * pass's Linear+GELU on int8 weights (with LLM.int8() outlier columns, after their f32 part instead). */
+ * pass's Linear+GELU on int8 weights (with LLM.int8() outlier columns, after their floating-point part instead). */
 pare_status pare_linear_i8_act_epilogue(float *y, const float *x, const pare_i8_weight *w, const float *W_f32,
                                         const float *bias, int64_t M, const pare_i8_act *a, void *workspace,
                                         int64_t *n_outliers, int epilogue);
-/* Reference twin: scalar quantization with the same float operations, int64 sums, the f32 part of
- * LLM.int8() in double. Assumes valid arguments; a row of x holding NaN/Inf gives NaN outputs. */
+/* Reference twin: scalar quantization with the same float operations, int64 sums, the floating-point part of
+ * LLM.int8() in double (its operands rounded to f16 first with outlier_f16). Assumes valid arguments; a row of
+ * x holding NaN/Inf gives NaN outputs. */
 void pare_linear_i8_act_ref(float *y, const float *x, const pare_i8_weight *w, const float *W_f32,
                             const float *bias, int64_t M, const pare_i8_act *a, int64_t *n_outliers);
 
-/* ---- int8 attention (nn_attention_i8.c) ----
+/* ---- int8 attention (nn_attention_i8.c) ---- */
+
+/* The scale of the softmax probabilities P on their u8 grid. */
+typedef enum pare_attn_p_scale { /* append-only */
+    PARE_ATTN_P_ROW = 0,         /* per query row: max_j P[i,j]/255 (the row's largest probability maps to 255) */
+    PARE_ATTN_P_FIXED,           /* 1/255 for every row (SmoothQuant's grid; flat rows of long T round to 0) */
+    PARE_ATTN_P_COUNT
+} pare_attn_p_scale;
+
+/*
  *
  * Inference-only twin of the dense f32 attention (attn/full.c; its definition pare_attention_forward_ref in nn.h: packed qkv (B,T,3C), lengths (B) or NULL, causal,
  * scale 1/sqrt(D), masked softmax, out (B,T,C)) with both batched products in int8 (SmoothQuant's
- * "BMM" quantization): Q, K per token symmetric; S = Q·K^T in int32; softmax in f32; P in u8 with scale
- * 1/255; V per channel (per column of the head) symmetric over the valid keys; O = P·V in int32.
+ * "BMM" quantization): Q, K per token symmetric; S = Q·K^T in int32; softmax in f32; P in u8 with a scale
+ * per query row (max_j P/255; p_scale PARE_ATTN_P_ROW) or the fixed 1/255 (PARE_ATTN_P_FIXED); V per channel (per column of the head) symmetric over the valid keys; O = P·V in int32.
  * workspace: pare_attention_i8_workspace(B, T, C, H) bytes, 64-byte aligned (a slot per (b,h) pair).
- * Errors: PARE_EINVAL (shapes: C % H, T <= 66311 (its operands stay in [-127, 127]); NULL buffers), PARE_ENUMERIC naming the batch, token
+ * Errors: PARE_EINVAL (p_scale out of range; shapes: C % H, T <= 66311 (its operands stay in [-127, 127]); NULL buffers), PARE_ENUMERIC naming the batch, token
  * and part (q/k/v) of a NaN/Inf that the result depends on, PARE_EINTERNAL if oneDNN fails. */
 size_t pare_attention_i8_workspace(int64_t B, int64_t T, int64_t C, int64_t H);
-pare_status pare_attention_forward_i8(float *out, const float *qkv, const int32_t *lengths, int causal, int64_t B,
-                                      int64_t T, int64_t C, int64_t H, void *workspace);
+pare_status pare_attention_forward_i8(float *out, const float *qkv, const int32_t *lengths, int causal,
+                                      pare_attn_p_scale p_scale, int64_t B, int64_t T, int64_t C, int64_t H,
+                                      void *workspace);
 /* Reference twin: the same quantization and float operations, int64 triple loops. */
-void pare_attention_forward_i8_ref(float *out, const float *qkv, const int32_t *lengths, int causal, int64_t B,
-                                   int64_t T, int64_t C, int64_t H);
+void pare_attention_forward_i8_ref(float *out, const float *qkv, const int32_t *lengths, int causal,
+                                   pare_attn_p_scale p_scale, int64_t B, int64_t T, int64_t C, int64_t H);
 
 #endif

@@ -11,12 +11,16 @@
 
 #include <stdlib.h>
 
+#include "core/tensor.h"
 #include "kernels/gemm_i8_internal.h"
+
+/* v rounded to f16 and back (LLM.int8()'s outlier part with outlier_f16), or v */
+static double outlier_val(float v, int f16) { return f16 ? (double)pare_f16_to_f32(pare_f32_to_f16(v)) : (double)v; }
 
 /* ---- reference twin of pare_linear_i8_act ----
  * Scalar, no threads: the same scale helpers and code function (gemm_internal.h) as the fast path, int64
- * sums of the codes, the dequantization in the same float order; the f32 part of LLM.int8() in double,
- * added onto the int8 part's float result. */
+ * sums of the codes, the dequantization in the same float order; the floating-point part of LLM.int8() in
+ * double (its operands rounded to f16 first with outlier_f16), added onto the int8 part's float result. */
 void pare_linear_i8_act_ref(float *y, const float *x, const pare_i8_weight *w, const float *W_f32,
                             const float *bias, int64_t M, const pare_i8_act *a, int64_t *n_outliers)
 {
@@ -106,7 +110,8 @@ void pare_linear_i8_act_ref(float *y, const float *x, const pare_i8_weight *w, c
                 double f = v;
                 for (int64_t k = 0; k < K; k++)
                     if (O[k])
-                        f += (double)x[m * K + k] * (W_f32 ? W_f32[n * K + k] : (double)((float)w->q[n * K + k] * w->scale[n]));
+                        f += outlier_val(x[m * K + k], a->outlier_f16) *
+                             outlier_val(W_f32 ? W_f32[n * K + k] : (float)w->q[n * K + k] * w->scale[n], a->outlier_f16);
                 v = (float)f;
             }
             y[m * N + n] = v;

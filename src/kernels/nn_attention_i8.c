@@ -7,9 +7,16 @@
  *   K[j,:] ≈ qK[j,:]·sK[j]      per token, keys j < L_b only
  *   S[i,j] = (float)(Σ_d qQ[i,d]·qK[j,d]) · ((sQ[i]·scale)·sK[j])             int8 GEMM, int32 sums
  *   P      = masked softmax(S) in f32 (the masks of nn.h: padding, causal)
- *   P[i,j] ≈ pq[i,j]/255        u8 in [0, 255] (probabilities are in [0, 1]: no sign bit wasted)
+ *   P[i,j] ≈ pq[i,j]·sP[i]      u8 in [0, 255] (probabilities are in [0, 1]: no sign bit wasted), with
+ *                               PARE_ATTN_P_ROW (default) sP[i] = max_j P[i,j]/255: the row's max maps to 255.
+ *                               Since max_j P[i,j] = 1/Σ_j e_j (e_j = exp(S_ij − max_j S_ij), the largest e is 1),
+ *                               pq = round(255·e_j) and sP[i] = (1/Σ e)/255 — the unnormalized exponentials are
+ *                               quantized, the normalization is a factor of the output row;
+ *                               PARE_ATTN_P_FIXED sP = 1/255 (the SmoothQuant code's fixed grid): flat rows of
+ *                               long sequences fall below its step (P ~ 1/T < 1/510 rounds to 0)
  *   V[j,d] ≈ qV[j,d]·sV[d]      per channel (column d of the head), symmetric int8 over the valid keys
- *   O[i,d] = (float)(Σ_j pq[i,j]·qV[j,d]) · (sV[d]/255)                      u8·s8 GEMM, int32 sums
+ *   O[i,d] = (float)(Σ_j pq[i,j]·qV[j,d]) · (sV[d]/255)              FIXED  u8·s8 GEMM, int32 sums
+ *   O[i,d] = (float)(Σ_j pq[i,j]·qV[j,d]) · ((sV[d]/255)·(1/Σ_j e_j))  ROW: the row's scale factors out of Σ_j
  * V per channel rather than per tensor: the scale of V belongs to the output column d of O = P·V, so it
  * factors out of the sum exactly like a per-tensor scale, and costs nothing — but a channel with small
  * values keeps its resolution. (Per token of V would not factor: it sits inside the sum over j.)
@@ -128,10 +135,10 @@ NN_INLINE int quant_v(int8_t *vt, int64_t ldv, float *of, uint32_t *vmax, float 
     return 0;
 }
 
-/* s(n) = softmax(s(n)), n >= 1: max subtracted, nn_expf, and the sum as sixteen partial sums combined in
- * a fixed tree — the same float operations however the compiler vectorizes, so the fast path and the
- * reference agree bit for bit. */
-NN_INLINE void softmax_row(float *s, int64_t n)
+/* s(n) = exp(s(n) − max s), n >= 1, returning 1/Σ: max subtracted, nn_expf, and the sum as sixteen partial
+ * sums combined in a fixed tree — the same float operations however the compiler vectorizes, so the fast
+ * path and the reference agree bit for bit. */
+NN_INLINE float softmax_exp_row(float *s, int64_t n)
 {
     const float mx = nn_rowmax(s, n); /* exact in any order (only ±0 could differ, and e^±0 = 1 alike) */
 #pragma omp simd
@@ -143,34 +150,51 @@ NN_INLINE void softmax_row(float *s, int64_t n)
     for (int t = 0; j < n; j++, t++) part[t] += s[j];
     for (int w = 8; w >= 1; w /= 2)
         for (int t = 0; t < w; t++) part[t] += part[t + w];
-    const float inv = 1.0f / part[0];
-#pragma omp simd
-    for (j = 0; j < n; j++) s[j] *= inv;
+    return 1.0f / part[0];
 }
 
-/* pq = round(p·255), clamped to [0, 255] (p is a finite probability: no overflow in the conversion). */
+/* s(n) = softmax(s(n)) (softmax_exp_row, then the normalization) */
+NN_INLINE void softmax_row(float *s, int64_t n)
+{
+    const float inv = softmax_exp_row(s, n);
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) s[j] *= inv;
+}
+
+/* pq = round(p·255), clamped to [0, 255] (p in [0, 1]: a probability, or an exponential e <= 1 for a per-row
+ * scale; no overflow in the conversion). */
 NN_INLINE uint8_t quant_p(float p)
 {
     int32_t r = (int32_t)nearbyintf(p * 255.0f);
     return (uint8_t)(r > 255 ? 255 : r < 0 ? 0 : r);
 }
 
-/* Row i of the probabilities: sf(ke) = softmax((float)S(ke) · (rowf·sK)), p(nk) = quant(sf), 0 past ke. */
-NN_INLINE void probs_row(uint8_t *p, float *sf, const int32_t *si, const float *sk, float rowf, int64_t ke, int64_t nk)
+/* Row i of the probabilities: sf(ke) = (float)S(ke) · (rowf·sK), then with a fixed scale sf = softmax(sf),
+ * p(nk) = quant(sf) and *pf = 1; per row sf = exp(sf − max), p = quant(sf) and *pf = 1/Σ sf (the row's
+ * factor of O). p is 0 past ke. */
+NN_INLINE void probs_row(uint8_t *p, float *pf, float *sf, const int32_t *si, const float *sk, float rowf, int64_t ke,
+                         int64_t nk, int prow)
 {
 #pragma omp simd
     for (int64_t j = 0; j < ke; j++) sf[j] = (float)si[j] * (rowf * sk[j]);
-    if (ke > 0) softmax_row(sf, ke);
+    *pf = 1.0f;
+    if (ke > 0 && prow) *pf = softmax_exp_row(sf, ke);
+    else if (ke > 0) softmax_row(sf, ke);
 #pragma omp simd
     for (int64_t j = 0; j < ke; j++) p[j] = quant_p(sf[j]);
     for (int64_t j = ke; j < nk; j++) p[j] = 0;
 }
 
-/* o(D) = (float)acc(D) · of(D) */
-NN_INLINE void out_row(float *o, const int32_t *acc, const float *of, int64_t D)
+/* o(D) = (float)acc(D) · of(D) (fixed scale of P), or (float)acc(D) · (of(D)·pf) (per row) */
+NN_INLINE void out_row(float *o, const int32_t *acc, const float *of, float pf, int64_t D, int prow)
 {
+    if (prow) {
 #pragma omp simd
-    for (int64_t d = 0; d < D; d++) o[d] = (float)acc[d] * of[d];
+        for (int64_t d = 0; d < D; d++) o[d] = (float)acc[d] * (of[d] * pf);
+    } else {
+#pragma omp simd
+        for (int64_t d = 0; d < D; d++) o[d] = (float)acc[d] * of[d];
+    }
 }
 
 /* ---- the fast path's vectorized instances (PARE_HOT: AVX-512, AVX2 and baseline clones) ---- */
@@ -181,17 +205,19 @@ PARE_HOT static int quant_v_fast(int8_t *vt, int64_t ldv, float *of, uint32_t *v
     return quant_v(vt, ldv, of, vmax, vinv, v, L, D, C3);
 }
 
-/* the rows [i0, i0+nq) of a query block: S (nq,nk) → pq (nq,nk), sf (nq,nk) scratch */
-PARE_HOT static void probs_block(uint8_t *p, float *sf, const int32_t *s, const float *sq, const float *sk, float scale,
-                                 int64_t i0, int64_t nq, int64_t nk, int64_t L, int causal)
+/* the rows [i0, i0+nq) of a query block: S (nq,nk) → pq (nq,nk) and the rows' factors pf (nq); sf (nq,nk) scratch */
+PARE_HOT static void probs_block(uint8_t *p, float *pf, float *sf, const int32_t *s, const float *sq, const float *sk,
+                                 float scale, int64_t i0, int64_t nq, int64_t nk, int64_t L, int causal, int prow)
 {
     for (int64_t r = 0; r < nq; r++)
-        probs_row(p + r * nk, sf + r * nk, s + r * nk, sk, sq[i0 + r] * scale, att_kend(i0 + r, L, causal), nk);
+        probs_row(p + r * nk, pf + r, sf + r * nk, s + r * nk, sk, sq[i0 + r] * scale, att_kend(i0 + r, L, causal), nk,
+                  prow);
 }
 
-PARE_HOT static void out_block(float *o, int64_t ldo, const int32_t *acc, const float *of, int64_t nq, int64_t D)
+PARE_HOT static void out_block(float *o, int64_t ldo, const int32_t *acc, const float *of, const float *pf, int64_t nq,
+                               int64_t D, int prow)
 {
-    for (int64_t r = 0; r < nq; r++) out_row(o + r * ldo, acc + r * D, of, D);
+    for (int64_t r = 0; r < nq; r++) out_row(o + r * ldo, acc + r * D, of, pf[r], D, prow);
 }
 
 /* NaN/Inf position encoded for a min-reduction: first by (b, t), then part (0 q, 1 k, 2 v), then head. */
@@ -210,10 +236,11 @@ static int row_nonfinite(const float *x, int64_t D)
 
 /* ---- workspace: one slot per (b, h) pair, each part at a 64-byte offset ----
  *   qQ (T,D) s8 | qK (T,D) s8 | vt (D,T) s8 | sQ (T) | sK (T) | of (D) f32 |
- *   S (QB,T) int32 | Sf (QB,T) f32 | pq (QB,T) u8 | O (QB,D) int32          QB = min(T, ATT_QBLOCK) */
+ *   S (QB,T) int32 | Sf (QB,T) f32 | pq (QB,T) u8 | O (QB,D) int32 | vmax (D) | vinv (D) | pf (QB) f32
+ *   QB = min(T, ATT_QBLOCK) */
 typedef struct att_slot {
     int8_t *q, *k, *vt;
-    float *sq, *sk, *of, *sf, *vinv;
+    float *sq, *sk, *of, *sf, *vinv, *pf;
     int32_t *s, *o;
     uint8_t *p;
     uint32_t *vmax;
@@ -222,11 +249,11 @@ typedef struct att_slot {
 static size_t att_slot_layout(att_slot *sl, char *base, int64_t T, int64_t D)
 {
     const size_t t = (size_t)T, d = (size_t)D, qb = (size_t)(T < ATT_QBLOCK ? T : ATT_QBLOCK);
-    const size_t parts[12] = {t * d,      t * d,      d * t,  4 * t,      4 * t, 4 * d,
-                              4 * qb * t, 4 * qb * t, qb * t, 4 * qb * d, 4 * d, 4 * d};
-    char *at[12];
+    const size_t parts[13] = {t * d,      t * d,      d * t,  4 * t,      4 * t, 4 * d,
+                              4 * qb * t, 4 * qb * t, qb * t, 4 * qb * d, 4 * d, 4 * d, 4 * qb};
+    char *at[13];
     size_t o = 0;
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < 13; i++) {
         at[i] = base ? base + o : NULL;
         o += pare_i8_align64_(parts[i]);
     }
@@ -242,7 +269,8 @@ static size_t att_slot_layout(att_slot *sl, char *base, int64_t T, int64_t D)
                          .p = (uint8_t *)at[8],
                          .o = (int32_t *)(void *)at[9],
                          .vmax = (uint32_t *)(void *)at[10],
-                         .vinv = (float *)(void *)at[11]};
+                         .vinv = (float *)(void *)at[11],
+                         .pf = (float *)(void *)at[12]};
     return o;
 }
 
@@ -252,10 +280,15 @@ size_t pare_attention_i8_workspace(int64_t B, int64_t T, int64_t C, int64_t H)
     return (size_t)(B * H) * att_slot_layout(NULL, NULL, T, C / H);
 }
 
-pare_status pare_attention_forward_i8(float *out, const float *qkv, const int32_t *lengths, int causal, int64_t B,
-                                      int64_t T, int64_t C, int64_t H, void *workspace)
+pare_status pare_attention_forward_i8(float *out, const float *qkv, const int32_t *lengths, int causal,
+                                      pare_attn_p_scale p_scale, int64_t B, int64_t T, int64_t C, int64_t H,
+                                      void *workspace)
 {
     const char *what = "attention int8";
+    if ((unsigned)p_scale >= PARE_ATTN_P_COUNT)
+        return pare_fail(PARE_EINVAL, "%s: p_scale=%d: must be %d (per row) or %d (fixed 1/255)", what, (int)p_scale,
+                         PARE_ATTN_P_ROW, PARE_ATTN_P_FIXED);
+    const int prow = p_scale == PARE_ATTN_P_ROW;
     if (B < 0 || T < 0 || C < 1 || H < 1 || C % H)
         return pare_fail(PARE_EINVAL, "%s: B=%lld T=%lld C=%lld H=%lld: need B, T >= 0, C, H >= 1, C divisible by H",
                          what, (long long)B, (long long)T, (long long)C, (long long)H);
@@ -310,11 +343,11 @@ pare_status pare_attention_forward_i8(float *out, const float *qkv, const int32_
             }
             /* S (nq,nk) = qQ[i0:i0+nq] · qK[0:nk]^T */
             int st = pare_i8_gemm_s8s8s32_(sl.s, nk, sl.q + i0 * D, D, sl.k, D, nq, nk, D);
-            probs_block(sl.p, sl.sf, sl.s, sl.sq, sl.sk, scale, i0, nq, nk, L, causal);
+            probs_block(sl.p, sl.pf, sl.sf, sl.s, sl.sq, sl.sk, scale, i0, nq, nk, L, causal, prow);
             /* O (nq,D) = pq (nq,nk) · qV[0:nk] (vt: (D, nk) of row stride T) */
             st |= pare_i8_gemm_u8s8s32_(sl.o, D, sl.p, nk, sl.vt, T, nq, D, nk);
             if (st) gfail = st > gfail ? st : gfail;
-            out_block(o + i0 * C, C, sl.o, sl.of, nq, D);
+            out_block(o + i0 * C, C, sl.o, sl.of, sl.pf, nq, D, prow);
         }
     }
     if (bad != INT64_MAX) {
@@ -334,9 +367,10 @@ pare_status pare_attention_forward_i8(float *out, const float *qkv, const int32_
 
 /* The definition with the same quantization and float operations, int64 sums in triple loops, one query
  * at a time. A (b, h) pair whose inputs hold NaN/Inf gets NaN outputs. */
-void pare_attention_forward_i8_ref(float *out, const float *qkv, const int32_t *lengths, int causal, int64_t B,
-                                   int64_t T, int64_t C, int64_t H)
+void pare_attention_forward_i8_ref(float *out, const float *qkv, const int32_t *lengths, int causal,
+                                   pare_attn_p_scale p_scale, int64_t B, int64_t T, int64_t C, int64_t H)
 {
+    const int prow = p_scale == PARE_ATTN_P_ROW;
     const int64_t D = C / H, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)D);
     int8_t *qq = malloc((size_t)(T * D) + 1), *qk = malloc((size_t)(T * D) + 1), *vt = malloc((size_t)(D * T) + 1);
@@ -370,12 +404,14 @@ void pare_attention_forward_i8_ref(float *out, const float *qkv, const int32_t *
                     for (int64_t d = 0; d < D; d++) acc += (int64_t)qq[i * D + d] * qk[j * D + d];
                     sf[j] = (float)acc * (rowf * sk[j]);
                 }
-                if (ke > 0) softmax_row(sf, ke);
+                float pf = 1.0f; /* the row's factor: 1/Σ e with a per-row scale */
+                if (ke > 0 && prow) pf = softmax_exp_row(sf, ke);
+                else if (ke > 0) softmax_row(sf, ke);
                 for (int64_t j = 0; j < ke; j++) p[j] = quant_p(sf[j]);
                 for (int64_t d = 0; d < D; d++) {
                     int64_t acc = 0;
                     for (int64_t j = 0; j < ke; j++) acc += (int64_t)p[j] * vt[d * T + j];
-                    o[d] = (float)acc * of[d];
+                    o[d] = prow ? (float)acc * (of[d] * pf) : (float)acc * of[d];
                 }
             }
         }

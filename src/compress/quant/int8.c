@@ -6,8 +6,10 @@
  *                 activations per tensor u8 with reduce_range), on the same int8 kernels
  *   static_int8   activations with one scale (and zero point) per tensor fixed by calibration: min-max,
  *                 percentile, KL divergence or MSE search over observed inputs (calib.h)
- *   llm_int8      LLM.int8(): input features whose magnitude exceeds a threshold run in f32, the rest
- *                 in int8 with per-token × per-channel scales (Dettmers et al., 2022)
+ *   llm_int8      LLM.int8(): input features whose magnitude exceeds a threshold run in f16 (the paper;
+ *                 outlier_dtype = "f32" keeps them in f32), the rest in int8 with per-token × per-channel
+ *                 scales (Dettmers et al., 2022). The outlier columns of W are the int8 values dequantized
+ *                 (then rounded to f16), as bitsandbytes does at inference: only the int8 form is stored
  *
  * At bits = 8 (the default) all three run int8 GEMMs with int32 accumulation; nothing is simulated.
  * dynamic_int8 and static_int8 also take bits = 2..7 for the PTQ-versus-QAT comparisons: no kernel runs
@@ -66,7 +68,7 @@ static pare_status dyn_apply(pare_model *m, const pare_options *o, const pare_pa
                 return pare_fail(PARE_EINVAL, "dynamic_int8: scheme=\"torch\" fixes %s (PyTorch's scheme: weights per "
                                  "tensor, acts per tensor, asymmetric, 8 bits); leave it out", fixed[i]);
         PARE_TRY(qi_select(m, o, 1, &idx, &n));
-        pare_i8_act a = {PARE_ACT_DYN_TENSOR, 0, 0, 0, 0, 1};
+        pare_i8_act a = {PARE_ACT_DYN_TENSOR, 0, 0, 0, 0, 1, 0};
         int64_t nt = 0;
         pare_status st = qi_select_tables(m, o, idx, n, idx + n, &nt); /* tables: the weights' form, a scale per tensor */
         n += nt;
@@ -76,7 +78,7 @@ static pare_status dyn_apply(pare_model *m, const pare_options *o, const pare_pa
     }
     PARE_TRY(qi_select(m, o, 1, &idx, &n));
     pare_i8_act a = {!strcmp(pare_opt_str(o, "acts"), "tensor") ? PARE_ACT_DYN_TENSOR : PARE_ACT_DYN_TOKEN,
-                     pare_opt_bool(o, "act_symmetric"), 0, 0, 0, 0};
+                     pare_opt_bool(o, "act_symmetric"), 0, 0, 0, 0, 0};
     int per_tensor = !strcmp(pare_opt_str(o, "weights"), "tensor");
     int64_t nt = 0;
     pare_status st = qi_select_tables(m, o, idx, n, idx + n, &nt); /* tables: int8 rows, a scale per row (weights=channel) */
@@ -109,7 +111,7 @@ static const pare_schema st_schema = {
 /* The static activation grid of one layer from its calibrated range. */
 pare_i8_act qi_static_act(float lo, float hi, int symmetric)
 {
-    pare_i8_act a = {PARE_ACT_STATIC, symmetric, 1, 0, 0, 0};
+    pare_i8_act a = {PARE_ACT_STATIC, symmetric, 1, 0, 0, 0, 0};
     if (symmetric) {
         float t = fmaxf(fabsf(lo), fabsf(hi));
         a.scale = t > 0 ? t / 127.0f : 1.0f;
@@ -152,7 +154,7 @@ static pare_status st_apply(pare_model *m, const pare_options *o, const pare_pas
     int64_t nt = 0;
     if (st == PARE_OK) st = qi_select_tables(m, o, idx, n, idx + n, &nt);
     for (int64_t i = n; st == PARE_OK && i < n + nt; i++) {
-        pare_i8_act a = {PARE_ACT_DYN_TOKEN, 1, 0, 0, 0, 0};
+        pare_i8_act a = {PARE_ACT_DYN_TOKEN, 1, 0, 0, 0, 0, 0};
         st = bits == 8 ? qi_set_i8(m, idx[i], per_tensor, &a, "static (table)")
                        : set_low_bits(m, idx[i], bits, per_tensor, PARE_GRAN_ROW, 0, NULL, "static (table)");
     }
@@ -165,10 +167,11 @@ const pare_pass pare_pass_static_int8 = {&st_schema, st_apply, 1};
 /* ---- LLM.int8() ---- */
 static const pare_opt_spec llm_opts[] = {
     QI_LAYER_OPTS("*"),
-    {"threshold", PARE_OPT_FLOAT, "6.0", 0, 1e30, NULL, "input features with any |x| above this run in f32 (0: none)"},
+    {"threshold", PARE_OPT_FLOAT, "6.0", 0, 1e30, NULL, "input features with any |x| above this run in floating point (0: none)"},
+    {"outlier_dtype", PARE_OPT_ENUM, "f16", 0, 0, "f16|f32", "the outlier part's x and W: f16 (the paper: f16 operands, f32 accumulation) or f32"},
 };
 static const pare_schema llm_schema = {
-    "llm_int8", "LLM.int8(): mixed-precision decomposition — outlier features in f32, the rest int8 per token × channel",
+    "llm_int8", "LLM.int8(): mixed-precision decomposition — outlier features in f16 (or f32), the rest int8 per token × channel",
     llm_opts, (int)(sizeof llm_opts / sizeof llm_opts[0])};
 
 static pare_status llm_apply(pare_model *m, const pare_options *o, const pare_pass_ctx *ctx)
@@ -178,9 +181,10 @@ static pare_status llm_apply(pare_model *m, const pare_options *o, const pare_pa
     PARE_TRY(qi_select(m, o, 1, &idx, &n));
     float t = (float)pare_opt_num(o, "threshold");
     /* threshold 0 would send every feature to f32; express "no decomposition" as an infinite threshold */
-    pare_i8_act a = {PARE_ACT_DYN_TOKEN, 1, 0, 0, t > 0 ? t : INFINITY, 0};
-    char method[48];
-    snprintf(method, sizeof method, "llm.int8 threshold=%g", (double)t);
+    const int f16 = !strcmp(pare_opt_str(o, "outlier_dtype"), "f16");
+    pare_i8_act a = {PARE_ACT_DYN_TOKEN, 1, 0, 0, t > 0 ? t : INFINITY, 0, f16};
+    char method[64];
+    snprintf(method, sizeof method, "llm.int8 threshold=%g outliers=%s", (double)t, f16 ? "f16" : "f32");
     pare_status st = PARE_OK;
     for (int64_t i = 0; st == PARE_OK && i < n; i++) st = qi_set_i8(m, idx[i], 0, &a, method);
     free(idx);

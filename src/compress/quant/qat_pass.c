@@ -129,7 +129,7 @@ static pare_status qc_apply(pare_model *m, const pare_options *o, const pare_pas
         char method[48];
         snprintf(method, sizeof method, "qat %s", learn ? "lsq" : "fixed");
         if (st == PARE_OK && bits == 8) {
-            pare_i8_act a = {PARE_ACT_STATIC, 1, sa, 0, 0, 0};
+            pare_i8_act a = {PARE_ACT_STATIC, 1, sa, 0, 0, 0, 0};
             st = qi_set_i8_from_int(m, idx[i], q8, scale, &a, method);
         } else if (st == PARE_OK) {
             pare_qspec ws = {PARE_NF_INT, bits, 1, PARE_GRAN_ROW, 0}, as = {PARE_NF_INT, bits, 1, PARE_GRAN_TENSOR, 0};

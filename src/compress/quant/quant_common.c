@@ -115,7 +115,7 @@ pare_status qi_calibrate(pare_calib *c, pare_model *m, const pare_pass_ctx *ctx,
 static const char *act_desc(const pare_i8_act *a, char *buf, size_t n)
 {
     if (a->torch_qparams) snprintf(buf, n, "tensor asym torch");
-    else if (a->outlier_threshold > 0) snprintf(buf, n, "llm.int8 t=%g", (double)a->outlier_threshold);
+    else if (a->outlier_threshold > 0) snprintf(buf, n, "llm.int8 t=%g %s", (double)a->outlier_threshold, a->outlier_f16 ? "f16" : "f32");
     else snprintf(buf, n, "%s%s", a->mode == PARE_ACT_DYN_TOKEN ? "token" : a->mode == PARE_ACT_DYN_TENSOR ? "tensor" : "static",
                   a->symmetric ? "" : " asym");
     return buf;

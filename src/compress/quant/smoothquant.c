@@ -8,7 +8,8 @@
  * quantized W8A8 with per-tensor weights at the paper's levels: O1 per-token dynamic activations, O2
  * per-tensor dynamic, O3 per-tensor static (min-max over a second calibration on the smoothed model);
  * level=fp32 stops after smoothing. With quantize_bmm the two batched products of attention (Q·Kᵀ, P·V)
- * also run on int8, as the paper quantizes them.
+ * also run on int8, as the paper quantizes them (p_scale: the probabilities' u8 scale per row, the default,
+ * or the fixed 1/255).
  *
  * inject_outliers: for each selected LayerNorm, `channels` feature channels chosen by the seed are
  * multiplied by `factor` in γ and β, and the matching input columns of every Linear it feeds are
@@ -59,6 +60,7 @@ static const pare_opt_spec sq_opts[] = {
     {"alpha", PARE_OPT_FLOAT, "0.5", 0, 1, NULL, "migration strength α in [0, 1]: 0 keeps activations, 1 moves all to weights"},
     {"level", PARE_OPT_ENUM, "O3", 0, 0, "O1|O2|O3|fp32", "O1 per-token dynamic, O2 per-tensor dynamic, O3 per-tensor static activations; fp32: smoothing only"},
     {"quantize_bmm", PARE_OPT_BOOL, "true", 0, 0, NULL, "run attention's Q·Kᵀ and P·V on int8 too (levels O1-O3)"},
+    {"p_scale", PARE_OPT_ENUM, "row", 0, 0, "row|fixed", "quantize_bmm: the u8 scale of the softmax probabilities, max of each row/255 or the fixed 1/255"},
     QI_CALIB_OPTS("128"),
 };
 static const pare_schema sq_schema = {
@@ -121,7 +123,7 @@ static pare_status sq_apply(pare_model *m, const pare_options *o, const pare_pas
     pare_calib c2 = {0};
     if (!strcmp(level, "O3")) st = qi_calibrate(&c2, m, ctx, o, idx, n, PARE_CALIB_MINMAX);
     for (int64_t i = 0; st == PARE_OK && i < n; i++) {
-        pare_i8_act a = {!strcmp(level, "O1") ? PARE_ACT_DYN_TOKEN : PARE_ACT_DYN_TENSOR, 1, 0, 0, 0, 0};
+        pare_i8_act a = {!strcmp(level, "O1") ? PARE_ACT_DYN_TOKEN : PARE_ACT_DYN_TENSOR, 1, 0, 0, 0, 0, 0};
         if (!strcmp(level, "O3")) a = qi_static_act(c2.s[i].min, c2.s[i].max, 1);
         st = qi_set_i8(m, idx[i], 1, &a, method);
     }
@@ -132,7 +134,7 @@ static pare_status sq_apply(pare_model *m, const pare_options *o, const pare_pas
             if (nd->op != PARE_OP_ATTENTION) continue;
             int prod = m->values[nd->in[0]].producer; /* the qkv Linear: only blocks that were selected */
             for (int64_t k = 0; k < n; k++)
-                if (idx[k] == prod) nd->a.bmm_i8 = 1;
+                if (idx[k] == prod) nd->a.bmm_i8 = !strcmp(pare_opt_str(o, "p_scale"), "fixed") ? 2 : 1;
         }
     free(idx);
     return st;
