@@ -293,7 +293,7 @@ int main(void)
     {
         pare_model *s = apply(enc, "dynamic_int8", NULL, 0);
         for (int64_t i = 0; s && i < s->nparams; i++)
-            if (s->params[i].format == PARE_FMT_I8_CHANNEL) s->params[i].q->act = (pare_i8_act){PARE_ACT_STATIC, 0, 0.0371f, 17, 0, 0};
+            if (s->params[i].format == PARE_FMT_I8_CHANNEL) s->params[i].q->act = (pare_i8_act){PARE_ACT_STATIC, 0, 0.0371f, 17, 0, 0, 0};
         if (s) round_trip(s, "int8 with a static asymmetric activation grid");
         pare_model_free(s);
     }
