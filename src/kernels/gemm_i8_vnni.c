@@ -1,0 +1,265 @@
+/* gemm_i8_vnni.c — pare's own AVX512-VNNI int8 GEMM for the int8 Linear: sums(M,N) = xu(M,K)·q(N,K)^T with
+ * xu u8 (the activations' codes + 128, or + a zero point) and q s8 weights packed once at quantization, and
+ * the Linear's dequantization (zero-point correction by column sums, per-token × per-channel scale, bias,
+ * a fused GELU/ReLU) done on the register tile at the end of K. Issue 18 ("Faster INT8").
+ *
+ * Layout (gemm_i8_vnni.h): panels of 48 output columns, K in groups of 4 bytes; for each group the 48
+ * columns' 4 bytes are adjacent, so three zmm loads give 3 × 16 columns × 4 bytes and each vpdpbusd
+ * (u8 × s8, four products summed into each int32 lane, no saturation) takes a broadcast of 4 activation
+ * bytes of one row. Register tile: 8 rows × 48 columns = 24 zmm accumulators + 3 weight zmm + 1 broadcast.
+ * Per group of 4 k: 3 weight loads, 8 broadcasts, 24 vpdpbusd.
+ *
+ * Blocking: M in chunks of MC rows (MC·K bytes of activations stay in L2 while every panel streams past
+ * them), panels of 48 columns, K in blocks of KC (the panel's KC·48 bytes stay in L1 while the 8-row
+ * blocks of the chunk go by). The int32 partial sums of K blocks before the last are kept in the output
+ * (int32 in place of the f32 y, same size), and the last block dequantizes. OpenMP over (chunk, panel)
+ * pairs, static: every output element is computed by one thread in one fixed order, so the result does
+ * not depend on the thread count (and integer sums are exact anyway).
+ *
+ * Exactness: |Σ_k xu·q| <= 255·128·K fits int32 for K <= U8S8_MAX_K (65793), which pare_i8_vnni_pack_
+ * enforces; vpdpbusd wraps only past int32. The dequantization is dequant_row_avx512's operations in the
+ * same order ((float)(acc − zz·colsum) · (sx·sw) + bias), so y is bit-identical to the oneDNN path + that
+ * pass and to the reference (tests/test_gemm_i8_vnni.c).
+ *
+ * Deliberately not here: AVX2-VNNI (ymm) and AMX variants, s8·s8 (large K takes oneDNN's s8s8 path), a
+ * packed A (the activations are read in place, 4 bytes per broadcast), M tiles other than 8 rows (ragged
+ * M runs the same kernel with fewer rows), the quantization of x (gemm_i8_rows.c).
+ *
+ * Entry points (gemm_i8_vnni.h): pare_i8_vnni_available_, pare_i8_vnni_pack_, pare_i8_vnni_free_,
+ * pare_i8_vnni_hugepages_, pare_i8_vnni_gemm_.
+ */
+#include "kernels/gemm_i8_vnni.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core/cpu.h"
+#include "kernels/fuse_ops.h"
+#include "kernels/gemm_i8_internal.h"
+
+#define NR PARE_I8_VNNI_NR
+#define MR PARE_I8_VNNI_MR
+/* K block (multiple of 4) and the activation bytes an M chunk may hold (L2 share) */
+static int64_t KC = 4096, B_CHUNK_BYTES = (int64_t)512 * 1024;
+void pare_i8_vnni_tune_(int64_t kc, int64_t chunk);
+void pare_i8_vnni_tune_(int64_t kc, int64_t chunk) { if (kc) KC = kc; if (chunk) B_CHUNK_BYTES = chunk; }
+#define HUGE_MIN ((size_t)1 << 20)
+#define HUGE_ALIGN ((size_t)2 << 20)
+
+static int use_huge = 1;
+
+int pare_i8_vnni_hugepages_(int on)
+{
+    int was = use_huge;
+    use_huge = on != 0;
+    return was;
+}
+
+int pare_i8_vnni_available_(void)
+{
+#ifdef PARE_GEMM_X86
+    const pare_cpu *c = pare_cpu_get();
+    return c->avx512f && c->avx512bw && c->avx512vnni;
+#else
+    return 0;
+#endif
+}
+
+pare_i8_panels *pare_i8_vnni_pack_(const int8_t *q, int64_t N, int64_t K)
+{
+    if (!pare_i8_vnni_available_() || N < 1 || K < 1 || K > U8S8_MAX_K) return NULL;
+    pare_i8_panels *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->N = N, p->K = K, p->np = (N + NR - 1) / NR, p->K4 = (K + 3) / 4;
+    size_t bytes = (size_t)(p->np * p->K4) * NR * 4;
+    void *d = NULL;
+    if (use_huge && bytes >= HUGE_MIN) {
+        bytes = (bytes + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+        if (posix_memalign(&d, HUGE_ALIGN, bytes)) d = NULL;
+        if (d) {
+            p->huge = 1;
+#ifdef MADV_HUGEPAGE
+            (void)madvise(d, bytes, MADV_HUGEPAGE); /* advice only: without THP the pages stay 4 KiB */
+#endif
+        }
+    }
+    if (!d && posix_memalign(&d, 64, bytes)) d = NULL;
+    if (!d) {
+        free(p);
+        return NULL;
+    }
+    p->data = d, p->bytes = bytes;
+    const int64_t K4 = p->K4;
+#pragma omp parallel for schedule(static) if (N * K >= PAR_MIN_ELEMS)
+    for (int64_t pi = 0; pi < p->np; pi++) {
+        int8_t *dst = p->data + pi * K4 * NR * 4;
+        for (int64_t k4 = 0; k4 < K4; k4++)
+            for (int64_t j = 0; j < NR; j++) {
+                const int64_t n = pi * NR + j;
+                for (int64_t b = 0; b < 4; b++) {
+                    const int64_t k = 4 * k4 + b;
+                    dst[(k4 * NR + j) * 4 + b] = n < N && k < K ? q[n * K + k] : 0;
+                }
+            }
+    }
+    return p;
+}
+
+void pare_i8_vnni_free_(pare_i8_panels *p)
+{
+    if (!p) return;
+    free(p->data);
+    free(p);
+}
+
+#ifdef PARE_GEMM_X86
+
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+static inline uint32_t load4(const uint8_t *a)
+{
+    uint32_t v;
+    memcpy(&v, a, 4);
+    return v;
+}
+
+/* One tile: rows [0, mr) of a (row stride lda) × one panel's k groups [0, kg) (b: the panel at the block's
+ * first group), tail: the last group holds only kt < 4 valid bytes of a (0: none). first: start from 0,
+ * else add to the int32 partial sums in out; last: dequantize into f32 (epi) or store int32 (epi NULL).
+ * out: the tile's (0, 0) in the output, row stride ldo; nv: valid columns of the tile (<= 48). */
+VNNI_TARGET __attribute__((always_inline)) static inline void
+tile(void *out, int64_t ldo, const uint8_t *a, int64_t lda, const int8_t *b, int64_t kg, int kt, const int mr,
+     int64_t nv, int first, int last, const pare_i8_vnni_epi *epi, int64_t m0, int64_t n0)
+{
+    /* named accumulators (an array indexed in loops stays on the stack with GCC): rows past mr are dead code */
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define DECL(i) __m512i c##i##0 = _mm512_setzero_si512(), c##i##1 = c##i##0, c##i##2 = c##i##0; \
+    const uint8_t *a##i = a + (i < mr ? i : 0) * lda;
+    ROWS(DECL)
+#undef DECL
+#define STEP(i)                                                                                                 \
+    if (i < mr) {                                                                                               \
+        const __m512i av = _mm512_set1_epi32((int)load4(a##i + 4 * g));                                        \
+        c##i##0 = _mm512_dpbusd_epi32(c##i##0, av, b0);                                                         \
+        c##i##1 = _mm512_dpbusd_epi32(c##i##1, av, b1);                                                         \
+        c##i##2 = _mm512_dpbusd_epi32(c##i##2, av, b2);                                                         \
+    }
+    const int64_t kfull = kt ? kg - 1 : kg;
+    for (int64_t g = 0; g < kfull; g++) {
+        const __m512i b0 = _mm512_load_si512(b), b1 = _mm512_load_si512(b + 64), b2 = _mm512_load_si512(b + 128);
+        b += NR * 4;
+        ROWS(STEP)
+    }
+#undef STEP
+    if (kt) { /* the last K group with kt valid bytes: never read past the row (the weights there are 0) */
+        const __m512i b0 = _mm512_load_si512(b), b1 = _mm512_load_si512(b + 64), b2 = _mm512_load_si512(b + 128);
+#define STEP(i)                                                                                                 \
+    if (i < mr) {                                                                                               \
+        uint32_t v = 0;                                                                                         \
+        memcpy(&v, a##i + 4 * kfull, (size_t)kt);                                                               \
+        const __m512i av = _mm512_set1_epi32((int)v);                                                           \
+        c##i##0 = _mm512_dpbusd_epi32(c##i##0, av, b0);                                                         \
+        c##i##1 = _mm512_dpbusd_epi32(c##i##1, av, b1);                                                         \
+        c##i##2 = _mm512_dpbusd_epi32(c##i##2, av, b2);                                                         \
+    }
+        ROWS(STEP)
+#undef STEP
+    }
+    __m512i c[MR][3];
+#define SAVE(i) c[i][0] = c##i##0, c[i][1] = c##i##1, c[i][2] = c##i##2;
+    ROWS(SAVE)
+#undef SAVE
+#undef ROWS
+    __mmask16 mk[3];
+    for (int j = 0; j < 3; j++) {
+        int64_t r = nv - 16 * j;
+        mk[j] = r >= 16 ? (__mmask16)0xffff : r <= 0 ? (__mmask16)0 : (__mmask16)((1u << r) - 1u);
+    }
+    for (int i = 0; i < mr; i++) {
+        int32_t *o = (int32_t *)out + i * ldo;
+        if (!first)
+            for (int j = 0; j < 3; j++) c[i][j] = _mm512_add_epi32(c[i][j], _mm512_maskz_loadu_epi32(mk[j], o + 16 * j));
+        if (!last || !epi) {
+            for (int j = 0; j < 3; j++) _mm512_mask_storeu_epi32(o + 16 * j, mk[j], c[i][j]);
+            continue;
+        }
+        /* dequant_row_avx512 (gemm_i8_rows.c), the same operations in the same order */
+        const int64_t m = m0 + i;
+        const __m512 vsx = _mm512_set1_ps(epi->sx[m]);
+        const int32_t zz = epi->zrow ? epi->zrow[m] : epi->zall;
+        const __m512i vzz = _mm512_set1_epi32(zz);
+        float *y = (float *)out + i * ldo;
+        for (int j = 0; j < 3; j++) {
+            const int64_t n = n0 + 16 * j;
+            __m512i acc = c[i][j];
+            if (zz) acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(mk[j], epi->colsum + n), vzz));
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(vsx, _mm512_maskz_loadu_ps(mk[j], epi->sw + n)));
+            if (epi->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[j], epi->bias + n));
+            _mm512_mask_storeu_ps(y + 16 * j, mk[j], v);
+        }
+        if (epi->epilogue) pare_epilogue_forward(y, y, epi->epilogue, nv);
+    }
+}
+
+/* One instance per row count, so the tile's loops over rows unroll and its accumulators stay in registers. */
+#define TILE_FN(R)                                                                                              \
+    VNNI_TARGET static void tile_##R(void *out, int64_t ldo, const uint8_t *a, int64_t lda, const int8_t *b,   \
+                                     int64_t kg, int kt, int64_t nv, int first, int last,                      \
+                                     const pare_i8_vnni_epi *epi, int64_t m0, int64_t n0)                      \
+    {                                                                                                           \
+        tile(out, ldo, a, lda, b, kg, kt, R, nv, first, last, epi, m0, n0);                                     \
+    }
+TILE_FN(1)
+TILE_FN(2)
+TILE_FN(3)
+TILE_FN(4)
+TILE_FN(5)
+TILE_FN(6)
+TILE_FN(7)
+TILE_FN(8)
+#undef TILE_FN
+
+typedef void (*tile_fn)(void *, int64_t, const uint8_t *, int64_t, const int8_t *, int64_t, int, int64_t, int, int,
+                        const pare_i8_vnni_epi *, int64_t, int64_t);
+static const tile_fn tiles[MR + 1] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6, tile_7, tile_8};
+
+void pare_i8_vnni_gemm_(void *out, const uint8_t *xu, int64_t lda, int64_t M, const pare_i8_panels *p,
+                        const pare_i8_vnni_epi *epi)
+{
+    const int64_t N = p->N, K = p->K, np = p->np, K4 = p->K4;
+    const size_t osz = 4; /* int32 or f32: the same stride */
+    const int64_t kc = K < KC ? K : KC, nkb = (K + KC - 1) / KC;
+    /* panels per column chunk: their kc·48 bytes each fill the L2 share B_CHUNK_BYTES */
+    int64_t pc = B_CHUNK_BYTES / ((kc + 3) / 4 * NR * 4);
+    if (pc < 1) pc = 1;
+    if (pc > np) pc = np;
+    const int64_t nnc = (np + pc - 1) / pc, nmb = (M + MR - 1) / MR, work = nnc * nmb;
+#pragma omp parallel for schedule(static) if (work > 1 && M * N * K >= ((int64_t)1 << 20))
+    for (int64_t w = 0; w < work; w++) {
+        const int64_t ci = w / nmb, m = (w % nmb) * MR;
+        const int r = (int)(M - m < MR ? M - m : MR);
+        const int64_t p0 = ci * pc, p1 = p0 + pc < np ? p0 + pc : np;
+        for (int64_t kb = 0; kb < nkb; kb++) {
+            const int64_t k0 = kb * KC, k1 = k0 + KC < K ? k0 + KC : K; /* bytes of a in this block */
+            const int64_t kg = (k1 - k0 + 3) / 4;
+            const int kt = (int)((k1 - k0) % 4);
+            const int first = kb == 0, last = kb == nkb - 1;
+            for (int64_t pi = p0; pi < p1; pi++) {
+                const int64_t n0 = pi * NR, nv = N - n0 < NR ? N - n0 : NR;
+                tiles[r]((char *)out + (size_t)(m * N + n0) * osz, N, xu + m * lda + k0, lda,
+                         p->data + (pi * K4 + k0 / 4) * NR * 4, kg, kt, nv, first, last, epi, m, n0);
+            }
+        }
+    }
+}
+
+#else
+
+void pare_i8_vnni_gemm_(void *out, const uint8_t *xu, int64_t lda, int64_t M, const pare_i8_panels *p,
+                        const pare_i8_vnni_epi *epi)
+{
+    (void)out, (void)xu, (void)lda, (void)M, (void)p, (void)epi; /* never packed without VNNI */
+}
+
+#endif
