@@ -77,7 +77,9 @@ pare_i8_panels *pare_i8_vnni_pack_(const int8_t *q, int64_t N, int64_t K)
     size_t bytes = (size_t)(p->np * p->K4) * NR * 4;
     void *d = NULL;
     if (use_huge && bytes >= HUGE_MIN) {
-        bytes = (bytes + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+        /* the start 2 MiB-aligned, so every whole 2 MiB of the panels can be one huge page; the tail stays in
+         * 4 KiB pages (rounding the size up to 2 MiB would back up to 2 MiB of padding per weight) */
+        bytes = (bytes + 4095) & ~(size_t)4095;
         if (posix_memalign(&d, HUGE_ALIGN, bytes)) d = NULL;
         if (d) {
             p->huge = 1;

@@ -23,8 +23,8 @@
 typedef struct pare_i8_panels {
     int8_t *data;        /* (np, K4, 48, 4) */
     int64_t N, K, np, K4;
-    size_t bytes;        /* of data, as allocated */
-    int huge;            /* data is 2 MiB-aligned and madvise'd MADV_HUGEPAGE */
+    size_t bytes;        /* of data, as allocated (rounded to 4 KiB when huge) */
+    int huge;            /* data starts 2 MiB-aligned and is madvise'd MADV_HUGEPAGE */
 } pare_i8_panels;
 
 /* The dequantization done in the tile at the last K block, the same float operations as gemm_i8_rows.c's
@@ -43,7 +43,7 @@ typedef struct pare_i8_vnni_epi {
 /* 1 if this CPU has AVX512-VNNI (+BW): the only ISA the kernel is written for. */
 int pare_i8_vnni_available_(void);
 /* q (N,K) into panels; NULL if the CPU lacks AVX512-VNNI, K > U8S8_MAX_K or memory runs out. Weights of
- * 1 MiB and more are allocated 2 MiB-aligned and madvise'd MADV_HUGEPAGE unless pare_i8_vnni_hugepages_(0). */
+ * 1 MiB and more start 2 MiB-aligned and are madvise'd MADV_HUGEPAGE unless pare_i8_vnni_hugepages_(0). */
 pare_i8_panels *pare_i8_vnni_pack_(const int8_t *q, int64_t N, int64_t K);
 void pare_i8_vnni_free_(pare_i8_panels *p); /* NULL is fine */
 /* Process-wide: 1 (default) huge-page panels as above, 0 plain 64-byte-aligned allocations (for the
