@@ -3,18 +3,20 @@
  * and prints where its buffers landed, so that many processes side by side show whether a slow or fast
  * process goes with an address, a page size or a CPU.
  *
- *   build/bench/bench_i8_chain [kernel=pare|onednn] [huge=1|0] [M=128] [reps=15] [offset=0]
- *                              [ab=kernel|huge]
+ *   build/bench/bench_i8_chain [kernel=pare|onednn] [huge=1|0] [M=128] [reps=15] [offset=0] [layers=12]
+ *                              [ab=kernel|huge|cpu]
  *
  * kernel: which u8s8 kernel the weights are packed for (pare_i8_kernel_set); huge: pare's panels 2 MiB-aligned
  * and madvise(MADV_HUGEPAGE)'d (pare_i8_vnni_hugepages_; oneDNN's packing is oneDNN's own allocation);
- * offset: bytes added to the activation buffers' 2 MiB-aligned base (alignment / 4K-aliasing probe).
+ * offset: bytes added to the activation buffers' 2 MiB-aligned base (alignment / 4K-aliasing probe); layers:
+ * distinct weight sets (12: 85 MB, from DRAM every forward; 1: one layer's 7 MB reused by all twelve).
  * Weights are random int8 (pare_i8_weight_from_int), activations N(0,1)-ish; 1 thread (pare_set_num_threads).
  *
  * ab: a paired comparison inside one process instead (load drifts hit both alike): two sets of the same
  * weights, packed for pare's kernel with huge pages and for oneDNN's (ab=kernel) or for pare's kernel without
- * huge pages (ab=huge), forwards alternating A, B, A, B...; prints the median CPU ms of each and the median of
- * the per-pair ratios B/A with their min and max.
+ * huge pages (ab=huge), forwards alternating A, B, A, B...; or one set with the thread pinned alternately to
+ * CPU 0 (A) and CPU 1 (B) (ab=cpu). Prints the median CPU ms of each and the median of the per-pair ratios B/A
+ * with their min and max.
  *
  * Output, one line (key=value): the median ms per forward in wall time and in the thread's CPU time, the
  * fastest and slowest forward, the CPU the thread ran on at the start and at the end, AnonHugePages of the
@@ -87,6 +89,8 @@ int main(int argc, char **argv)
     }
     const int64_t M = atoll(arg(argc, argv, "M", "128")), reps = atoll(arg(argc, argv, "reps", "15"));
     const size_t off = (size_t)atoll(arg(argc, argv, "offset", "0"));
+    int nl = atoi(arg(argc, argv, "layers", "12")); /* distinct weight sets, 1..12; forward l uses l % nl */
+    nl = nl < 1 ? 1 : nl > 12 ? 12 : nl;
     pare_set_num_threads(1);
 
     const char *ab = arg(argc, argv, "ab", "");
@@ -94,10 +98,12 @@ int main(int argc, char **argv)
     /* set 0: the kernel and huge pages asked; with ab, set 0 is pare's kernel with huge pages and set 1 the other */
     pare_i8_kernel ks[2] = {kern, PARE_I8_KERNEL_ONEDNN};
     int hs[2] = {atoi(arg(argc, argv, "huge", "1")), 1};
+    const int ab_cpu = !strcmp(ab, "cpu"); /* one set of weights, the thread pinned to CPU 0, then CPU 1, ... */
     if (!strcmp(ab, "kernel")) ks[0] = PARE_I8_KERNEL_PARE, hs[0] = 1, ks[1] = PARE_I8_KERNEL_ONEDNN;
+    else if (ab_cpu) ks[1] = ks[0], hs[1] = hs[0];
     else if (!strcmp(ab, "huge")) ks[0] = ks[1] = PARE_I8_KERNEL_PARE, hs[0] = 1, hs[1] = 0;
     else if (*ab) {
-        fprintf(stderr, "bench_i8_chain: ab=%s: must be kernel or huge\n", ab);
+        fprintf(stderr, "bench_i8_chain: ab=%s: must be kernel, huge or cpu\n", ab);
         return 1;
     }
     enum { L = 12, PER = 4 };
@@ -112,8 +118,12 @@ int main(int argc, char **argv)
         bias[j] = calloc((size_t)N, sizeof(float));
         for (int64_t n = 0; n < N; n++) sc[n] = 0.01f;
         for (int l = 0; l < L; l++) {
+            if (l >= nl) {
+                for (int t = 0; t < nsets - ab_cpu; t++) w[t][l][j] = w[t][l % nl][j]; /* shared; freed once */
+                continue;
+            }
             for (int64_t i = 0; i < N * K; i++) q[i] = (int8_t)((s = s * 6364136223846793005ULL + 1442695040888963407ULL) >> 56);
-            for (int t = 0; t < nsets; t++) {
+            for (int t = 0; t < nsets - ab_cpu; t++) {
                 pare_i8_kernel_set(ks[t]);
                 pare_i8_vnni_hugepages_(hs[t]);
                 if (pare_i8_weight_from_int(&w[t][l][j], q, sc, N, K) != PARE_OK) {
@@ -135,12 +145,22 @@ int main(int argc, char **argv)
     int cpu0 = sched_getcpu();
     for (int64_t r = -3; r < reps; r++)
         for (int t = 0; t < nsets; t++) {
+            const int ws_ = ab_cpu ? 0 : t;
+            if (ab_cpu) {
+                cpu_set_t cs;
+                CPU_ZERO(&cs);
+                CPU_SET(t, &cs);
+                if (sched_setaffinity(0, sizeof cs, &cs)) {
+                    fprintf(stderr, "bench_i8_chain: cannot pin to CPU %d\n", t);
+                    return 1;
+                }
+            }
             int64_t t0 = pare_now_ns(), c0 = cpu_ns();
             for (int l = 0; l < L; l++) {
-                pare_status st = pare_linear_i8_dynamic(h, x, &w[t][l][0], bias[0], M, ws);
-                if (st == PARE_OK) st = pare_linear_i8_dynamic(h, x, &w[t][l][1], bias[1], M, ws);
-                if (st == PARE_OK) st = pare_linear_i8_dynamic(h, x, &w[t][l][2], bias[2], M, ws);
-                if (st == PARE_OK) st = pare_linear_i8_dynamic(x, h, &w[t][l][3], bias[3], M, ws);
+                pare_status st = pare_linear_i8_dynamic(h, x, &w[ws_][l][0], bias[0], M, ws);
+                if (st == PARE_OK) st = pare_linear_i8_dynamic(h, x, &w[ws_][l][1], bias[1], M, ws);
+                if (st == PARE_OK) st = pare_linear_i8_dynamic(h, x, &w[ws_][l][2], bias[2], M, ws);
+                if (st == PARE_OK) st = pare_linear_i8_dynamic(x, h, &w[ws_][l][3], bias[3], M, ws);
                 if (st != PARE_OK) {
                     fprintf(stderr, "bench_i8_chain: %s\n", pare_errmsg());
                     return 1;
@@ -159,9 +179,9 @@ int main(int argc, char **argv)
         qsort(ratio, (size_t)reps, sizeof(double), cmpd);
         double load[1] = {-1};
         getloadavg(load, 1);
-        printf("chain_ab ab=%s A=%s/huge%d B=%s/huge%d M=%lld ms_cpu_A=%.2f ms_cpu_B=%.2f ratio_B_over_A=%.3f "
-               "ratio_min=%.3f ratio_max=%.3f pairs=%lld anon_huge_kb=%ld load=%.2f\n", ab, pare_i8_kernel_name(ks[0]),
-               hs[0], pare_i8_kernel_name(ks[1]), hs[1], (long long)M, cpu[reps / 2], cpub[reps / 2], ratio[reps / 2],
+        printf("chain_ab layers=%d ab=%s A=%s/huge%d%s B=%s/huge%d%s M=%lld ms_cpu_A=%.2f ms_cpu_B=%.2f ratio_B_over_A=%.3f "
+               "ratio_min=%.3f ratio_max=%.3f pairs=%lld anon_huge_kb=%ld load=%.2f\n", nl, ab, pare_i8_kernel_name(ks[0]),
+               hs[0], ab_cpu ? "/cpu0" : "", pare_i8_kernel_name(ks[1]), hs[1], ab_cpu ? "/cpu1" : "", (long long)M, cpu[reps / 2], cpub[reps / 2], ratio[reps / 2],
                ratio[0], ratio[reps - 1], (long long)reps, anon_huge_kb(), load[0]);
         return 0;
     }
@@ -172,14 +192,14 @@ int main(int argc, char **argv)
     uintptr_t pw = pk && pk->panels ? (uintptr_t)pk->panels->data : (uintptr_t)w[0][0][0].q;
     double load[1] = {-1};
     getloadavg(load, 1);
-    printf("chain kernel=%s huge=%d M=%lld impl=%s ms_wall=%.2f ms_cpu=%.2f cpu_min=%.2f cpu_max=%.2f cpu_start=%d "
+    printf("chain layers=%d kernel=%s huge=%d M=%lld impl=%s ms_wall=%.2f ms_cpu=%.2f cpu_min=%.2f cpu_max=%.2f cpu_start=%d "
            "cpu_end=%d anon_huge_kb=%ld w_mod4k=%lu w_mod2m=%lu x_mod4k=%lu x_mod2m=%lu ws_mod4k=%lu load=%.2f\n",
-           pare_i8_kernel_name(kern), pk && pk->panels ? pk->panels->huge : 0, (long long)M,
+           nl, pare_i8_kernel_name(kern), pk && pk->panels ? pk->panels->huge : 0, (long long)M,
            pare_i8_weight_impl(&w[0][0][0]), wall[reps / 2], cpu[reps / 2], cpu[0], cpu[reps - 1], cpu0, cpu1,
            anon_huge_kb(), (unsigned long)(pw % 4096), (unsigned long)(pw % ((uintptr_t)2 << 20)),
            (unsigned long)((uintptr_t)x % 4096), (unsigned long)((uintptr_t)x % ((uintptr_t)2 << 20)),
            (unsigned long)((uintptr_t)ws % 4096), load[0]);
-    for (int l = 0; l < L; l++)
+    for (int l = 0; l < L && l < nl; l++)
         for (int j = 0; j < PER; j++) pare_i8_weight_free(&w[0][l][j]);
     return 0;
 }

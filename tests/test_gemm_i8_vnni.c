@@ -1,7 +1,8 @@
 /* test_gemm_i8_vnni.c — pare's AVX512-VNNI int8 GEMM (src/kernels/gemm_i8_vnni.c, issue 18):
  *   - the int32 sums against int64 triple loops, bit for bit: ragged M (1..17, 129), N not a multiple of the
  *     48-column panel (1, 47, 49, 100, 2304), K not a multiple of 4 (1, 3, 5, 767), K across the 4096-byte K
- *     block (4101: partial sums kept in the output between blocks), 50 panels in several column chunks,
+ *     block (4101: partial sums kept in the output between blocks), both loop orders (M·K below and above
+ *     256 KiB), 50 panels in several column chunks,
  *     weights holding −128, u8 bytes of 255,
  *     and the worst case at the bound: every byte 255, every weight −128, K = U8S8_MAX_K = 65793;
  *     1 and 2 threads give the same bits;
@@ -197,7 +198,10 @@ int main(void)
     for (size_t i = 0; i < sizeof Ms / sizeof Ms[0]; i++) sums_case(Ms[i], 100, 67, 0);
     static const int64_t NKs[][2] = {{1, 1}, {47, 3}, {48, 5}, {49, 64}, {96, 767}, {2304, 96}, {50, 4101}, {130, 8192}};
     for (size_t i = 0; i < sizeof NKs / sizeof NKs[0]; i++) sums_case(13, NKs[i][0], NKs[i][1], 0);
-    sums_case(41, 2400, 768, 0); /* 50 panels in 4 column chunks of the L2 share; prefetches of the next row block */
+    /* M·K <= 256 KiB runs panel by panel (K blocks of 768); above, column chunks × row blocks (K blocks of 4096) */
+    sums_case(41, 2400, 768, 0);  /* panel by panel, 50 panels */
+    sums_case(345, 2400, 768, 0); /* 50 panels in 4 column chunks of the L2 share; prefetches of the next row block */
+    sums_case(70, 60, 4101, 0);   /* chunk order across two K blocks (partial sums in the output) */
     sums_case(3, 49, U8S8_MAX_K, 1);
     sums_case(9, 17, U8S8_MAX_K, 0);
     sums_strided();
@@ -206,6 +210,8 @@ int main(void)
     linear_case(128, 96, 200);
     linear_case(20, 50, 4101);
     linear_case(27, 2400, 768);
+    linear_case(345, 100, 768);
+    linear_case(70, 60, 4101);
     kernel_choice();
     return tap_done();
 }
