@@ -43,13 +43,12 @@
 
 #define NR PARE_I8_VNNI_NR
 #define MR PARE_I8_VNNI_MR
-/* K block (multiple of 4) and the activation bytes an M chunk may hold (L2 share) */
 /* K block (a multiple of 4; BERT's K = 768, 3072 run in one block: K blocks of 512 or 768 measured 3–10% slower,
  * the weight panel streaming well from L2) and the L2 share of a column chunk of panels */
 #define KC ((int64_t)4096)
 #define B_CHUNK_BYTES ((int64_t)512 * 1024)
 /* Small activations (M·K <= A_L2_BYTES, e.g. M = 128 at K = 768): panel by panel instead, in K blocks of KP
- * (a 36 KiB panel block stays in L1 across all the row blocks, the activations in L2): +2–5% at M = 128, but
+ * (a 36 KiB panel block stays in L1 across all the row blocks, the activations in L2): +0–5% at M = 128, but
  * at M = 1024 the output rows it writes per panel (1024 rows × 192 bytes at stride 4·N) cost up to 20%. */
 #define A_L2_BYTES ((int64_t)256 * 1024)
 #define KP ((int64_t)768)
