@@ -4,7 +4,7 @@
  * process goes with an address, a page size or a CPU.
  *
  *   build/bench/bench_i8_chain [kernel=pare|onednn] [huge=1|0] [M=128] [reps=15] [offset=0] [layers=12]
- *                              [ab=kernel|huge|cpu]
+ *                              [ab=kernel|huge|cpu|prefetch]
  *
  * kernel: which u8s8 kernel the weights are packed for (pare_i8_kernel_set); huge: pare's panels 2 MiB-aligned
  * and madvise(MADV_HUGEPAGE)'d (pare_i8_vnni_hugepages_; oneDNN's packing is oneDNN's own allocation);
@@ -15,10 +15,11 @@
  * ab: a paired comparison inside one process instead (load drifts hit both alike): two sets of the same
  * weights, packed for pare's kernel with huge pages and for oneDNN's (ab=kernel) or for pare's kernel without
  * huge pages (ab=huge), forwards alternating A, B, A, B...; or one set with the thread pinned alternately to
- * CPU 0 (A) and CPU 1 (B) (ab=cpu). Prints the median CPU ms of each and the median of the per-pair ratios B/A
+ * CPU 0 (A) and CPU 1 (B) (ab=cpu), or with the kernel's next-panel prefetch on (A) and off (B) (ab=prefetch). Prints the median CPU ms of each and the median of the per-pair ratios B/A
  * with their min and max.
  *
- * Output, one line (key=value): the median ms per forward in wall time and in the thread's CPU time, the
+ * Output, one line (key=value): the median ms per forward (the 48 Linear calls only) in wall time and in the
+ * thread's CPU time (and, on '#' lines, each shape's ms per call and GOP/s), the
  * fastest and slowest forward, the CPU the thread ran on at the start and at the end, AnonHugePages of the
  * process (kB, /proc/self/smaps_rollup), the addresses of the first weight's packed data, the activation and
  * the workspace modulo 4096 and modulo 2 MiB, and the 1-minute load average.
@@ -99,11 +100,13 @@ int main(int argc, char **argv)
     pare_i8_kernel ks[2] = {kern, PARE_I8_KERNEL_ONEDNN};
     int hs[2] = {atoi(arg(argc, argv, "huge", "1")), 1};
     const int ab_cpu = !strcmp(ab, "cpu"); /* one set of weights, the thread pinned to CPU 0, then CPU 1, ... */
+    const int ab_pf = !strcmp(ab, "prefetch"); /* one set, the kernel's next-panel prefetch on (A), off (B) */
+    const int one_set = ab_cpu || ab_pf;
     if (!strcmp(ab, "kernel")) ks[0] = PARE_I8_KERNEL_PARE, hs[0] = 1, ks[1] = PARE_I8_KERNEL_ONEDNN;
-    else if (ab_cpu) ks[1] = ks[0], hs[1] = hs[0];
+    else if (one_set) ks[0] = ks[1] = PARE_I8_KERNEL_PARE, hs[0] = hs[1] = 1;
     else if (!strcmp(ab, "huge")) ks[0] = ks[1] = PARE_I8_KERNEL_PARE, hs[0] = 1, hs[1] = 0;
     else if (*ab) {
-        fprintf(stderr, "bench_i8_chain: ab=%s: must be kernel, huge or cpu\n", ab);
+        fprintf(stderr, "bench_i8_chain: ab=%s: must be kernel, huge, cpu or prefetch\n", ab);
         return 1;
     }
     enum { L = 12, PER = 4 };
@@ -119,11 +122,11 @@ int main(int argc, char **argv)
         for (int64_t n = 0; n < N; n++) sc[n] = 0.01f;
         for (int l = 0; l < L; l++) {
             if (l >= nl) {
-                for (int t = 0; t < nsets - ab_cpu; t++) w[t][l][j] = w[t][l % nl][j]; /* shared; freed once */
+                for (int t = 0; t < nsets - one_set; t++) w[t][l][j] = w[t][l % nl][j]; /* shared; freed once */
                 continue;
             }
             for (int64_t i = 0; i < N * K; i++) q[i] = (int8_t)((s = s * 6364136223846793005ULL + 1442695040888963407ULL) >> 56);
-            for (int t = 0; t < nsets - ab_cpu; t++) {
+            for (int t = 0; t < nsets - one_set; t++) {
                 pare_i8_kernel_set(ks[t]);
                 pare_i8_vnni_hugepages_(hs[t]);
                 if (pare_i8_weight_from_int(&w[t][l][j], q, sc, N, K) != PARE_OK) {
@@ -143,9 +146,11 @@ int main(int argc, char **argv)
     double *wall = malloc(sizeof(double) * (size_t)reps), *cpu = malloc(sizeof(double) * (size_t)reps);
     double *cpub = malloc(sizeof(double) * (size_t)reps), *ratio = malloc(sizeof(double) * (size_t)reps);
     int cpu0 = sched_getcpu();
+    double per[PER] = {0}; /* CPU ns per shape over the timed forwards of set 0 */
     for (int64_t r = -3; r < reps; r++)
         for (int t = 0; t < nsets; t++) {
-            const int ws_ = ab_cpu ? 0 : t;
+            const int ws_ = one_set ? 0 : t;
+            if (ab_pf) pare_i8_vnni_next_prefetch_(t == 0);
             if (ab_cpu) {
                 cpu_set_t cs;
                 CPU_ZERO(&cs);
@@ -155,22 +160,28 @@ int main(int argc, char **argv)
                     return 1;
                 }
             }
-            int64_t t0 = pare_now_ns(), c0 = cpu_ns();
+            /* only the Linears are timed: the clamp between layers is the harness's (a first version timed it too,
+             * ~7 ms per forward of a scalar loop) */
+            int64_t tw = 0, tc = 0;
             for (int l = 0; l < L; l++) {
-                pare_status st = pare_linear_i8_dynamic(h, x, &w[ws_][l][0], bias[0], M, ws);
-                if (st == PARE_OK) st = pare_linear_i8_dynamic(h, x, &w[ws_][l][1], bias[1], M, ws);
-                if (st == PARE_OK) st = pare_linear_i8_dynamic(h, x, &w[ws_][l][2], bias[2], M, ws);
-                if (st == PARE_OK) st = pare_linear_i8_dynamic(x, h, &w[ws_][l][3], bias[3], M, ws);
-                if (st != PARE_OK) {
-                    fprintf(stderr, "bench_i8_chain: %s\n", pare_errmsg());
-                    return 1;
+                for (int j = 0; j < PER; j++) {
+                    int64_t t0 = pare_now_ns(), c0 = cpu_ns();
+                    pare_status st = j < 3 ? pare_linear_i8_dynamic(h, x, &w[ws_][l][j], bias[j], M, ws)
+                                           : pare_linear_i8_dynamic(x, h, &w[ws_][l][j], bias[j], M, ws);
+                    const int64_t dc = cpu_ns() - c0;
+                    tw += pare_now_ns() - t0, tc += dc;
+                    if (r >= 0 && t == 0) per[j] += (double)dc;
+                    if (st != PARE_OK) {
+                        fprintf(stderr, "bench_i8_chain: %s\n", pare_errmsg());
+                        return 1;
+                    }
                 }
                 /* keep x in a sane range for the next layer (the values do not matter to the time) */
                 for (int64_t i = 0; i < M * 768; i++) x[i] = x[i] > 4.0f ? 4.0f : x[i] < -4.0f ? -4.0f : x[i];
             }
             if (r < 0) continue;
-            double c = (double)(cpu_ns() - c0) * 1e-6;
-            if (t == 0) wall[r] = (double)(pare_now_ns() - t0) * 1e-6, cpu[r] = c;
+            double c = (double)tc * 1e-6;
+            if (t == 0) wall[r] = (double)tw * 1e-6, cpu[r] = c;
             else cpub[r] = c, ratio[r] = c / cpu[r];
         }
     if (nsets == 2) {
@@ -181,11 +192,15 @@ int main(int argc, char **argv)
         getloadavg(load, 1);
         printf("chain_ab layers=%d ab=%s A=%s/huge%d%s B=%s/huge%d%s M=%lld ms_cpu_A=%.2f ms_cpu_B=%.2f ratio_B_over_A=%.3f "
                "ratio_min=%.3f ratio_max=%.3f pairs=%lld anon_huge_kb=%ld load=%.2f\n", nl, ab, pare_i8_kernel_name(ks[0]),
-               hs[0], ab_cpu ? "/cpu0" : "", pare_i8_kernel_name(ks[1]), hs[1], ab_cpu ? "/cpu1" : "", (long long)M, cpu[reps / 2], cpub[reps / 2], ratio[reps / 2],
+               hs[0], ab_cpu ? "/cpu0" : ab_pf ? "/prefetch" : "", pare_i8_kernel_name(ks[1]), hs[1],
+               ab_cpu ? "/cpu1" : ab_pf ? "/no-prefetch" : "", (long long)M, cpu[reps / 2], cpub[reps / 2], ratio[reps / 2],
                ratio[0], ratio[reps - 1], (long long)reps, anon_huge_kb(), load[0]);
         return 0;
     }
     int cpu1 = sched_getcpu();
+    for (int j = 0; j < PER; j++) /* per shape: ms per call and GOP/s, CPU time */
+        printf("# %lldx%lld: %.3f ms per call, %.1f GOP/s (CPU time)\n", (long long)shp[j][0], (long long)shp[j][1],
+               per[j] * 1e-6 / (double)(reps * L), 2.0 * (double)M * (double)(shp[j][0] * shp[j][1]) / (per[j] / (double)(reps * L)));
     qsort(wall, (size_t)reps, sizeof(double), cmpd);
     qsort(cpu, (size_t)reps, sizeof(double), cmpd);
     const pare_i8_packed *pk = w[0][0][0].packed;

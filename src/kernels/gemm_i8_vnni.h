@@ -49,6 +49,9 @@ void pare_i8_vnni_free_(pare_i8_panels *p); /* NULL is fine */
 /* Process-wide: 1 (default) huge-page panels as above, 0 plain 64-byte-aligned allocations (for the
  * measurement in docs/kernels-int8.md). Returns the previous value. */
 int pare_i8_vnni_hugepages_(int on);
+/* Process-wide: 1 (default) while computing a panel (or a column chunk) the kernel prefetches the next one into
+ * L2, a share per row block; 0 not (for the measurement in docs/kernels-int8.md). Returns the previous value. */
+int pare_i8_vnni_next_prefetch_(int on);
 
 /* out (M,N), row stride N: epi NULL → int32 sums Σ_k xu[m,k]·q[n,k] (exact, K <= U8S8_MAX_K); else f32 y
  * dequantized by epi. xu (M,K) u8 with row stride lda >= K. OpenMP over (M chunk, panel) pairs; the result
