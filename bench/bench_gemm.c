@@ -1,6 +1,7 @@
 /* bench_gemm.c — f32 and int8 GEMM throughput at BERT-base shapes, against the measured peak of the core.
  *
  *   build/bench/bench_gemm [M ...]    (M = 128 by default; about 25 s per M on 2 cores)
+ *   build/bench/bench_gemm --vnni     (issue 18's int8 kernel comparison alone, ~1 min)
  *
  * Measures, for 1 and 2 threads:
  *   peak     f32: a loop of independent AVX-512 FMAs (AVX2/FMA without AVX-512);
@@ -21,8 +22,10 @@
  *                             dequantization + bias
  *              i8_linear_gemm the same call on the same weights without their packed copy: the
  *                             dnnl_gemm_u8s8s32 path (which repacks W on every call), for comparison
- *              i8_s8s8s32     pare_gemm_s8s8s32 alone      i8_u8s8s32     dnnl_gemm_u8s8s32 alone (the
- *                                                          kernel inside i8_linear on VNNI CPUs)
+ *              i8_linear_onednn  the same call on weights packed for oneDNN's int8 inner product
+ *                             (pare_i8_kernel_set(PARE_I8_KERNEL_ONEDNN)); i8_linear runs pare's own VNNI kernel
+ *                             (gemm_i8_vnni.c) where the CPU has AVX512-VNNI
+ *              i8_s8s8s32     pare_gemm_s8s8s32 alone      i8_u8s8s32     dnnl_gemm_u8s8s32 alone
  * Each figure is the median over 15 samples, each sample timing enough back-to-back calls to last
  * ~4 ms, after single calls until their timings are stable (bench_util.h; the process itself is warmed
  * up first: bench_warm_process); the whole grid is measured in 3 rounds and the best round's median kept
@@ -36,10 +39,20 @@
  * single-threaded per call, parallelised here over column blocks of N with OpenMP, the same pool as the
  * other kernels.
  *
+ * Then (AVX512-VNNI only; `bench_gemm --vnni` runs this section alone) issue 18's comparison, 1 thread, in the
+ * calling thread's CPU time so that other processes' load disturbs less: M in {128, 1024} × the four shapes, in
+ * 4 rounds each measuring the vpdpbusd peak probe and then, side by side (in reverse order on odd rounds),
+ *     vnni_gemm         pare's kernel alone: int32 sums of the u8 activations and the panels (gemm_i8_vnni.c)
+ *     onednn_ip         oneDNN's packed int8 inner product alone (what i8_linear_onednn runs)
+ *     i8_linear_pare    pare_linear_i8_dynamic end to end on pare's kernel (dequantization in the tile)
+ *     i8_linear_onednn  the same on oneDNN's (then the dequantization pass)
+ * each kept at its best round, as % of the best peak of the run (both in CPU time).
+ *
  * Output: a human table on lines starting with '#', and machine-readable lines (read by experiments/bench.lua):
  *   peak <f32|i8> <threads> <gflops>
  *   gemm <kernel> <M> <N> <K> <threads> <gflops> <warm-up calls>
  *   ratio <kernel>/<kernel> <M> <N> <K> <threads> <ratio>
+ *   i8vnni <kernel> <M> <N> <K> <gops_cpu> <peak_cpu> <pct_peak_cpu> <gops_wall> <load>
  *   info <key> <value...>
  */
 #include <dlfcn.h>
@@ -58,6 +71,9 @@
 #include "core/cpu.h"
 #include "core/timer.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_i8.h"
+#include "kernels/gemm_i8_internal.h"
+#include "kernels/gemm_i8_vnni.h"
 #include "kernels/nn.h"
 
 #include "bench_util.h"
@@ -104,17 +120,21 @@ typedef struct gemm_case {
     uint8_t *xu;                   /* (M,K) xq + 128 */
     int32_t *acc;                  /* (M,N) */
     pare_f32_packed *wp;           /* W packed for pare_linear_f32_packed */
-    pare_i8_weight w;
+    pare_i8_weight w;              /* packed for the default kernel (pare's VNNI kernel on AVX512-VNNI) */
+    pare_i8_weight wo;             /* packed for oneDNN's inner product */
     pare_i8_weight wg;             /* w without its packed copy (shares w's arrays; never freed) */
     void *ws;
 } gemm_case;
 
 enum { K_F32_ONEDNN, K_F32_OPENBLAS, K_F32_LINEAR, K_F32_PACKED, K_F32_PACKED_GELU, K_F32_PACKED_GELU_PASS,
-       K_I8_LINEAR, K_I8_LINEAR_GEMM, K_I8_S8S8, K_I8_U8S8, K_COUNT };
+       K_I8_LINEAR, K_I8_LINEAR_GEMM, K_I8_LINEAR_ONEDNN, K_I8_S8S8, K_I8_U8S8,
+       K_VNNI_GEMM, K_ONEDNN_IP, K_COUNT }; /* the last two: the --vnni section only */
+#define K_GRID K_VNNI_GEMM                  /* kernels of the main grid: those before */
 static const char *kernel_names[K_COUNT] = {"f32_onednn",      "f32_openblas",    "f32_linear",
                                             "f32_packed",      "f32_packed_gelu", "f32_packed+gelu",
-                                            "i8_linear",       "i8_linear_gemm",  "i8_s8s8s32",
-                                            "i8_u8s8s32"};
+                                            "i8_linear",       "i8_linear_gemm",  "i8_linear_onednn",
+                                            "i8_s8s8s32",      "i8_u8s8s32",      "vnni_gemm",
+                                            "onednn_ip"};
 #define K_IS_F32(k) ((k) < K_I8_LINEAR)
 
 static int run_kernel(int k, gemm_case *c)
@@ -132,6 +152,17 @@ static int run_kernel(int k, gemm_case *c)
         return 0;
     case K_I8_LINEAR: return pare_linear_i8_dynamic(c->y, c->x, &c->w, c->bias, c->M, c->ws) != PARE_OK;
     case K_I8_LINEAR_GEMM: return pare_linear_i8_dynamic(c->y, c->x, &c->wg, c->bias, c->M, c->ws) != PARE_OK;
+    case K_I8_LINEAR_ONEDNN: return pare_linear_i8_dynamic(c->y, c->x, &c->wo, c->bias, c->M, c->ws) != PARE_OK;
+    case K_VNNI_GEMM: {
+        const pare_i8_packed *p = c->w.packed;
+        if (!p || !p->panels) return 1;
+        pare_i8_vnni_gemm_(c->acc, c->xu, c->K, c->M, p->panels, NULL);
+        return 0;
+    }
+    case K_ONEDNN_IP: {
+        const pare_i8_packed *p = c->wo.packed;
+        return !p || !p->ip || pare_i8_packed_gemm_(p->ip, c->acc, c->xu, c->M, c->y, (size_t)(c->M * c->N) * 4) != 0;
+    }
     case K_I8_S8S8: return pare_gemm_s8s8s32(c->acc, c->xq, c->w.q, c->M, c->N, c->K) != PARE_OK;
     case K_I8_U8S8:
         return dnnl_gemm_u8s8s32('N', 'T', 'F', c->M, c->N, c->K, 1.0f, c->xu, c->K, 0, c->w.q, c->K, 0, 0.0f, c->acc,
@@ -148,12 +179,13 @@ static int kernel_call(void *ctx)
     return run_kernel(kc->k, kc->c);
 }
 
-/* GFLOP/s (bench_peak.h's bench_gflops); -1 if the kernel failed. *warm = the warm-up calls. */
-static double bench_kernel(int k, gemm_case *c, int64_t *warm)
+/* GFLOP/s (bench_peak.h's bench_gflops); -1 if the kernel failed. *warm = the warm-up calls; cpu (may be
+ * NULL): the same in the calling thread's CPU time. */
+static double bench_kernel(int k, gemm_case *c, int64_t *warm, double *cpu)
 {
     kernel_ctx kc = {k, c};
     bench_call bc = {kernel_call, &kc, kernel_names[k]};
-    return bench_gflops(&bc, 2.0 * (double)c->M * (double)c->N * (double)c->K, NULL, warm);
+    return bench_gflops(&bc, 2.0 * (double)c->M * (double)c->N * (double)c->K, cpu, warm);
 }
 
 static void *xalloc(size_t n)
@@ -181,7 +213,11 @@ static void case_init(gemm_case *c, int64_t M, int64_t N, int64_t K, uint64_t se
     pare_quantize_rows_s8(c->xq, sx, c->x, M, K);
     for (int64_t i = 0; i < M * K; i++) c->xu[i] = (uint8_t)(c->xq[i] + 128);
     free(sx);
-    if (pare_f32_weight_pack(&c->wp, c->W, N, K) != PARE_OK || pare_i8_weight_quantize(&c->w, c->W, N, K) != PARE_OK) {
+    pare_i8_kernel was = pare_i8_kernel_set(PARE_I8_KERNEL_ONEDNN);
+    pare_status so = pare_i8_weight_quantize(&c->wo, c->W, N, K);
+    pare_i8_kernel_set(was);
+    if (so != PARE_OK || pare_f32_weight_pack(&c->wp, c->W, N, K) != PARE_OK ||
+        pare_i8_weight_quantize(&c->w, c->W, N, K) != PARE_OK) {
         fprintf(stderr, "bench_gemm: %s\n", pare_errmsg());
         exit(1);
     }
@@ -194,7 +230,58 @@ static void case_free(gemm_case *c)
 {
     free(c->x), free(c->W), free(c->bias), free(c->y), free(c->acc), free(c->xq), free(c->xu), free(c->ws);
     pare_i8_weight_free(&c->w);
+    pare_i8_weight_free(&c->wo);
     pare_f32_packed_free(c->wp);
+}
+
+/* Issue 18: pare's VNNI kernel against oneDNN's, 1 thread, thread CPU time, % of the peak probe measured in
+ * the same rounds (see the top of the file). The kernels run in turn, in reverse order on odd rounds: measured
+ * in one order only, the first of a pair came out 1–3% slower than when it ran second. */
+#define VNNI_ROUNDS 4
+static void vnni_section(void)
+{
+    if (!pare_i8_vnni_available_()) {
+        printf("#\n# vnni section: no AVX512-VNNI here, not measured\n");
+        return;
+    }
+    enum { NM = 2, NS = 4, NK = 4 };
+    static const int64_t Ms[NM] = {128, 1024}, shapes[NS][2] = {{768, 768}, {2304, 768}, {3072, 768}, {768, 3072}};
+    static const int ks[NK] = {K_VNNI_GEMM, K_ONEDNN_IP, K_I8_LINEAR, K_I8_LINEAR_ONEDNN};
+    static const char *names[NK] = {"vnni_gemm", "onednn_ip", "i8_linear_pare", "i8_linear_onednn"};
+    pare_set_num_threads(1);
+    double load0[1] = {-1}, load1[1] = {-1};
+    getloadavg(load0, 1);
+    double peak_cpu = 0, cpu[NM][NS][NK] = {{{0}}}, wall[NM][NS][NK] = {{{0}}};
+    for (int mi = 0; mi < NM; mi++) {
+        gemm_case cases[NS];
+        for (int s = 0; s < NS; s++) case_init(&cases[s], Ms[mi], shapes[s][0], shapes[s][1], 77 + s);
+        for (int r = 0; r < VNNI_ROUNDS; r++) {
+            double pc = 0;
+            run_peak(peak_i8_avx512vnni, 1, &pc);
+            peak_cpu = pc > peak_cpu ? pc : peak_cpu;
+            for (int s = 0; s < NS; s++)
+                for (int kk = 0; kk < NK; kk++) {
+                    const int k = r % 2 ? NK - 1 - kk : kk; /* odd rounds in reverse: no kernel always goes first */
+                    double gc = 0, g = bench_kernel(ks[k], &cases[s], NULL, &gc);
+                    if (g > 0 && gc > cpu[mi][s][k]) cpu[mi][s][k] = gc, wall[mi][s][k] = g;
+                }
+        }
+        for (int s = 0; s < NS; s++) case_free(&cases[s]);
+    }
+    getloadavg(load1, 1);
+    printf("#\n# issue 18: int8 u8s8 kernels, 1 thread, thread CPU time, best of %d rounds; vpdpbusd peak %.1f GOP/s (CPU "
+           "time, best of the rounds); load %.2f -> %.2f\n", VNNI_ROUNDS, peak_cpu, load0[0], load1[0]);
+    printf("# %-17s %5s %5s %5s %10s %8s %10s\n", "kernel", "M", "N", "K", "GOP/s cpu", "% peak", "GOP/s wall");
+    for (int mi = 0; mi < NM; mi++)
+        for (int s = 0; s < NS; s++)
+            for (int k = 0; k < NK; k++) {
+                double pct = peak_cpu > 0 ? 100.0 * cpu[mi][s][k] / peak_cpu : 0;
+                printf("# %-17s %5lld %5lld %5lld %10.1f %7.1f%% %10.1f\n", names[k], (long long)Ms[mi],
+                       (long long)shapes[s][0], (long long)shapes[s][1], cpu[mi][s][k], pct, wall[mi][s][k]);
+                printf("i8vnni %s %lld %lld %lld %.2f %.2f %.2f %.2f %.2f\n", names[k], (long long)Ms[mi],
+                       (long long)shapes[s][0], (long long)shapes[s][1], cpu[mi][s][k], peak_cpu, pct, wall[mi][s][k],
+                       load1[0]);
+            }
 }
 
 int main(int argc, char **argv)
@@ -212,6 +299,10 @@ int main(int argc, char **argv)
     printf("info load %.2f\n", load[0]);
     printf("info cpu %s\ninfo backends %s\ninfo i8_path %s\n", cpu->model, back, pare_i8_path_name(pare_linear_i8_path(768)));
     bench_warm_process();
+    if (argc > 1 && !strcmp(argv[1], "--vnni")) { /* issue 18's section alone */
+        vnni_section();
+        return 0;
+    }
 
     static const int threads_list[] = {1, 2};
     enum { NT = 2 };
@@ -261,9 +352,9 @@ int main(int argc, char **argv)
                 pare_set_num_threads(threads_list[t]);
                 openblas_set_num_threads(1); /* OpenBLAS runs inside our OpenMP threads (openblas_linear) */
                 for (size_t s = 0; s < NS; s++)
-                    for (int k = 0; k < K_COUNT; k++) {
+                    for (int k = 0; k < K_GRID; k++) {
                         int64_t wu = 0;
-                        double g = bench_kernel(k, &cases[s], &wu);
+                        double g = bench_kernel(k, &cases[s], &wu, NULL);
                         if (r == 0 || g < 0 || g > res[s][t][k]) {
                             res[s][t][k] = r > 0 && res[s][t][k] < 0 ? -1 : g;
                             warm[s][t][k] = wu;
@@ -272,7 +363,7 @@ int main(int argc, char **argv)
             }
         for (size_t s = 0; s < NS; s++)
             for (int t = 0; t < NT; t++)
-                for (int k = 0; k < K_COUNT; k++) {
+                for (int k = 0; k < K_GRID; k++) {
                     const gemm_case *c = &cases[s];
                     double g = res[s][t][k], pk = K_IS_F32(k) ? peak_f32[t] : peak_i8[t];
                     if (g < 0) {
@@ -311,10 +402,13 @@ int main(int argc, char **argv)
                 printf("ratio i8_linear/f32_onednn %lld %lld %lld %d %.3f\n", (long long)M, n, k, threads_list[t],
                        r[K_I8_LINEAR] / r[K_F32_ONEDNN]);
                 printf("ratio i8_s8s8s32/f32_onednn %lld %lld %lld %d %.3f\n", (long long)M, n, k, threads_list[t], r2);
+                printf("ratio i8_linear/i8_linear_onednn %lld %lld %lld %d %.3f\n", (long long)M, n, k, threads_list[t],
+                       r[K_I8_LINEAR] / r[K_I8_LINEAR_ONEDNN]);
             }
     }
     if (peak_f32[0] > 0 && peak_i8[0] > 0)
         printf("# peak int8/f32 per core: %.2f\nratio peak_i8/peak_f32 0 0 0 1 %.3f\n", peak_i8[0] / peak_f32[0],
                peak_i8[0] / peak_f32[0]);
+    vnni_section();
     return 0;
 }

@@ -8,7 +8,8 @@
 --
 -- 1. build/bench/bench_gemm (a C program: microbenchmarked f32 FMA and int8 VNNI peaks; GEMM at BERT
 --    shapes M=128 × (768×768, 3072×768, 768×3072) for oneDNN f32, OpenBLAS f32 and the int8 kernels)
---    -> tables "peak", "gemm", "gemm_ratio".
+--    -> tables "peak", "gemm", "gemm_ratio"; and issue 18's int8 kernels side by side, pare's VNNI kernel and
+--    oneDNN's, M = 128 and 1024, 1 thread, in thread CPU time against the vpdpbusd peak -> table "i8_vnni").
 --    build/bench/bench_qblock (quantized-weight kernels: int4-group weight-only GEMV at the decode shape
 --    1×4096×4096 in GB/s against the measured read bandwidth and against f32; int4/int8 group and
 --    llama.cpp block formats at BERT shapes) -> tables "qgemv", "qgemm", "bandwidth".
@@ -114,6 +115,10 @@ if tostring(a.gemm or 1) ~= "0" then
       exp:record("gemm", {kernel = w[2], M = tonumber(w[3]), N = tonumber(w[4]), K = tonumber(w[5]), threads = th,
                           gops = tonumber(w[7]), pct_peak = pk and 100 * tonumber(w[7]) / pk or 0/0,
                           warmup_runs = tonumber(w[8]) or 0/0, load = loadavg()})
+    elseif w[1] == "i8vnni" then -- issue 18: pare's VNNI kernel vs oneDNN's, 1 thread, thread CPU time
+      exp:record("i8_vnni", {kernel = w[2], M = tonumber(w[3]), N = tonumber(w[4]), K = tonumber(w[5]),
+                             gops_cpu = tonumber(w[6]), peak_cpu = tonumber(w[7]), pct_peak_cpu = tonumber(w[8]),
+                             gops_wall = tonumber(w[9]), load = tonumber(w[10])})
     elseif w[1] == "ratio" then
       exp:record("gemm_ratio", {ratio = w[2], M = tonumber(w[3]), N = tonumber(w[4]), K = tonumber(w[5]),
                                 threads = tonumber(w[6]), value = tonumber(w[7])})
@@ -646,6 +651,14 @@ if exp:columns("bf16_gemm") then
     local v = cpu and r.pct_bf16_peak_cpu or r.pct_bf16_peak
     check(string.format("bf16 GEMM %dx%dx%d %% of bf16 peak %dt%s", r.M, r.N, r.K, r.threads, cpu and " (CPU time)" or ""),
           v, 85, v >= 85)
+  end
+end
+-- issue 18: the int8 GEMM (pare's VNNI kernel alone, int32 sums) >= 85% of the vpdpbusd peak at BERT shapes, M = 128
+-- and 1024, 1 thread, both in thread CPU time measured in the same rounds (bench_gemm's --vnni section)
+if exp:columns("i8_vnni") then
+  for _, r in ipairs(exp:rows("i8_vnni", {kernel = "vnni_gemm"})) do
+    check(string.format("int8 GEMM %dx%dx%d %% of VNNI peak 1t (pare kernel, CPU time)", r.M, r.N, r.K), r.pct_peak_cpu,
+          85, r.pct_peak_cpu >= 85)
   end
 end
 -- issues 15 and 18 against PyTorch (section 2c): pare bf16 <= 0.8x torch bf16 latency at b1x128; pare int8 <= 0.5x

@@ -26,6 +26,7 @@
 #include "io/table_fmt.h"
 #include "io/version.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_i8.h"
 #include "lua/lua_harness.h"
 #include "lua/lua_util.h"
 
@@ -333,6 +334,13 @@ int main(int argc, char **argv)
 {
     if (argc < 2) return usage_error(NULL, NULL);
     const char *cmd = argv[1];
+    /* PARE_I8_KERNEL=auto|pare|onednn: the int8 Linear's u8s8 kernel (docs/kernels-int8.md) */
+    const char *i8k = getenv("PARE_I8_KERNEL");
+    if (i8k && *i8k) {
+        pare_i8_kernel k;
+        if (pare_i8_kernel_parse(i8k, &k) != PARE_OK) return fail("PARE_I8_KERNEL");
+        pare_i8_kernel_set(k);
+    }
     if (!strcmp(cmd, "run")) {
         if (argc < 3) return usage_error("run: give a script", NULL);
         /* under mpirun: MPI_Init here, MPI_Finalize only after a script that ended well (a failed rank

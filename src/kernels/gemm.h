@@ -125,18 +125,19 @@ pare_status pare_quantize_rows_s8_checked(int8_t *q, float *scale, const float *
 /* Reference twin of pare_quantize_rows_s8 (scalar; bit-identical results). */
 void pare_quantize_rows_s8_ref(int8_t *q, float *scale, const float *x, int64_t M, int64_t K);
 
-/* Packed int8 weights. On the u8s8-vnni path pare_i8_weight_quantize also reorders q once into the
- * blocked layout of oneDNN's int8 inner-product primitive (w->packed, an opaque handle with a
- * per-(M, threads) primitive cache, freed by pare_i8_weight_free; a weight may be used from several
- * threads at once). pare_linear_i8_dynamic then runs that primitive instead of dnnl_gemm_u8s8s32,
- * which repacks W on every call: ~10% faster at M = 128, 1.6–3× at M = 4–16, the same bits. If
+/* Packed int8 weights. On the u8s8-vnni path pare_i8_weight_quantize also reorders q once (w->packed,
+ * opaque, freed by pare_i8_weight_free; a weight may be used from several threads at once) for the
+ * kernel gemm_i8.h's pare_i8_kernel_set chose: pare's own AVX512-VNNI kernel (48-column panels, the
+ * dequantization fused; the default where the CPU has AVX512-VNNI) or the blocked layout of oneDNN's
+ * int8 inner-product primitive (with a per-(M, threads) primitive cache). pare_linear_i8_dynamic then
+ * runs that instead of dnnl_gemm_u8s8s32, which repacks W on every call; the same bits either way. If
  * packing is impossible, packed stays NULL and the GEMM path is used. q must not be changed after
  * quantization (the packed copy is derived from it). */
 /* Bytes of the packed copy (0 if none): memory on top of pare_i8_weight_bytes. */
 size_t pare_i8_weight_packed_bytes(const pare_i8_weight *w);
-/* What pare_linear_i8_dynamic runs for w on this machine, for provenance: oneDNN's implementation of
- * the packed primitive (e.g. "brgemm:avx512_core_vnni"), else "gemm:u8s8s32", "gemm:s8s8s32" or
- * "pare:s8s8-madd". */
+/* What pare_linear_i8_dynamic runs for w on this machine, for provenance: "pare:vnni-8x48" (pare's
+ * kernel), oneDNN's implementation of the packed primitive (e.g. "brgemm:avx512_core_vnni"), else
+ * "gemm:u8s8s32", "gemm:s8s8s32" or "pare:s8s8-madd". */
 const char *pare_i8_weight_impl(const pare_i8_weight *w);
 
 /* ---- threads and backends ---- */

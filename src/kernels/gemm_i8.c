@@ -9,10 +9,12 @@
  *   x[m,k] ≈ qx[m,k]·sx[m]      qx in [-127,127], sx[m] = max_k |x[m,k]| / 127     (each call)
  *   y[m,n] = (Σ_k qx[m,k]·qw[n,k]) · sx[m]·sw[n] + bias[n]
  *
- * The int32 product is oneDNN's. On CPUs with VNNI (vpdpbusd: u8 × s8 → s32) the activations are
- * written as u8 = qx + 128 straight out of the quantizer, and the product is oneDNN's int8 inner-product
- * primitive on weights reordered once at quantization (see "packed weights" in gemm_i8_products.c;
- * dnnl_gemm_u8s8s32, which repacks W per call, is the fallback). The shift is removed exactly in the
+ * On CPUs with VNNI (vpdpbusd: u8 × s8 → s32) the activations are written as u8 = qx + 128 straight out
+ * of the quantizer, and the product runs on weights packed once at quantization: by default (AVX512-VNNI)
+ * pare's own kernel (gemm_i8_vnni.c), which also dequantizes in its register tiles; else, or with
+ * pare_i8_kernel_set(PARE_I8_KERNEL_ONEDNN), oneDNN's int8 inner-product primitive (see "packed weights"
+ * in gemm_i8_products.c) followed by the dequantization pass below; dnnl_gemm_u8s8s32, which repacks W per
+ * call, is the fallback. The shift is removed exactly in the
  * dequantization pass: Σ(qx+128)·qw − 128·colsum[n], colsum[n] = Σ_k qw[n,k] being stored with the
  * weights. Without VNNI oneDNN's int8 kernels (u8s8 AND s8s8) add pairs of products in saturating int16
  * (vpmaddubsw) and give wrong sums on random data, so there we use our own exact kernel
@@ -79,11 +81,20 @@ static pare_status i8_gemm_dequant(float *y, const uint8_t *xq, const float *sx,
                                    int epilogue, int32_t *acc, const char *what)
 {
     const int64_t N = w->N, K = w->K;
+    const pare_i8_packed *pk = w->packed;
+    /* pare's VNNI kernel (gemm_i8_vnni.c): the product, the correction, the scales, the bias and the
+     * activation in one pass over the register tiles; the same bits as the passes below */
+    if (as_u8 && pk && pk->panels) {
+        const pare_i8_vnni_epi epi = {sx, zrow, zall, w->colsum, w->scale, bias, epilogue};
+        (void)wide; /* the u8 path never needs the int64 correction (K <= U8S8_MAX_K) */
+        pare_i8_vnni_gemm_(y, xq, K, M, pk->panels, &epi);
+        return PARE_OK;
+    }
     /* The packed inner product writes the int32 sums straight into y (same size as acc; dequantized in
      * place below, one buffer less to stream through the caches); acc's room serves as its scratchpad.
      * x is read completely before this, so y may even be x. */
     int32_t *sums = acc;
-    if (as_u8 && w->packed && pare_i8_packed_gemm_(w->packed, (int32_t *)(void *)y, xq, M, acc, (size_t)(M * N) * sizeof(int32_t)) == 0)
+    if (as_u8 && pk && pk->ip && pare_i8_packed_gemm_(pk->ip, (int32_t *)(void *)y, xq, M, acc, (size_t)(M * N) * sizeof(int32_t)) == 0)
         sums = (int32_t *)(void *)y;
     else {
         const int32_t co = 0;

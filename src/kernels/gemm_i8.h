@@ -26,6 +26,27 @@
 #include "core/status.h"
 #include "kernels/gemm.h"
 
+/* ---- which u8·s8 kernel the int8 Linear runs on VNNI CPUs (issue 18) ----
+ *
+ * Weights are packed once, at quantization, for one kernel: pare's own AVX512-VNNI GEMM (gemm_i8_vnni.c:
+ * panels of 48 columns, an 8×48 register tile, the dequantization fused into the tile) or oneDNN's int8
+ * inner product. AUTO (the default): pare's where the CPU has AVX512-VNNI, oneDNN's otherwise (AVX-VNNI
+ * only). The choice is process-wide and applies to weights quantized after it (those before keep
+ * theirs); both give the same bits. PARE_I8_KERNEL=auto|pare|onednn in the environment sets it when
+ * `pare` starts (the engine itself reads no environment). */
+typedef enum pare_i8_kernel { /* append-only */
+    PARE_I8_KERNEL_AUTO = 0,
+    PARE_I8_KERNEL_PARE,
+    PARE_I8_KERNEL_ONEDNN,
+    PARE_I8_KERNEL_COUNT
+} pare_i8_kernel;
+/* Sets the kernel for weights quantized from now on; returns the previous setting (out of range: unchanged). */
+pare_i8_kernel pare_i8_kernel_set(pare_i8_kernel k);
+/* "auto", "pare", "onednn"; "?" out of range. */
+const char *pare_i8_kernel_name(pare_i8_kernel k);
+/* The kernel named s (one of the names above) into *k; PARE_EINVAL naming the valid ones otherwise. */
+pare_status pare_i8_kernel_parse(const char *s, pare_i8_kernel *k);
+
 /* ---- activation quantization of the int8 Linear ---- */
 
 typedef enum pare_act_mode { /* append-only */

@@ -22,6 +22,7 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_i8.h"
 #include "kernels/gemm_internal.h"
+#include "kernels/gemm_i8_vnni.h"
 
 /* Above this K the u8-shifted sums Σ(qx+128)·qw could leave int32. The weights may hold -128
  * (pare_i8_weight_from_int, PyTorch's qint8 scheme), so |.| <= K·255·128 and K <= (2^31 − 1)/32640 = 65793.
@@ -66,6 +67,17 @@ pare_onednn_ip *pare_i8_pack_(const int8_t *q, int64_t N, int64_t K);
 /* acc(M,N) = xu(M,K)·q^T through the packed weights; 0, or -1 if oneDNN failed (nothing reported). */
 int pare_i8_packed_gemm_(const pare_onednn_ip *p, int32_t *acc, const uint8_t *xu, int64_t M, void *spare,
                          size_t spare_bytes);
+
+/* ---- the packed copy of a weight (pare_i8_weight.packed; gemm_i8_weight.c) ----
+ * At most one of the two: pare's VNNI panels or oneDNN's reordered weights + primitive cache. */
+typedef struct pare_i8_packed {
+    pare_i8_panels *panels;
+    pare_onednn_ip *ip;
+} pare_i8_packed;
+/* q (N,K) packed for the kernel pare_i8_kernel_set chose (NULL: no VNNI, K too large, or packing failed:
+ * dnnl_gemm_u8s8s32 then). */
+pare_i8_packed *pare_i8_packed_make_(const int8_t *q, int64_t N, int64_t K);
+void pare_i8_packed_free_(pare_i8_packed *p);
 
 /* ---- activation modes (gemm_i8.c) ---- */
 

@@ -3,8 +3,8 @@
  * on AVX2, plain C otherwise), and the weights packed once for oneDNN's int8 inner product (the VNNI
  * u8s8 path of pare_linear_i8_dynamic). pare_i8_onednn_exact_ is the one place that decides.
  *
- * Deliberately not here: a hand-written VNNI micro-kernel (oneDNN's packed inner product reaches ~99% of
- * the measured vpdpbusd peak at BERT shapes, see docs/kernels.md), quantization and dequantization
+ * Deliberately not here: pare's own VNNI micro-kernel (gemm_i8_vnni.c; the weight's packed copy holds
+ * either its panels or this file's oneDNN packing, gemm_i8_weight.c), quantization and dequantization
  * (gemm_i8_rows.c), the choice of path per Linear (pare_linear_i8_path, gemm_i8.c).
  *
  * Entry points: pare_gemm_s8s8s32, pare_i8_weight_packed_bytes, pare_i8_weight_impl; internal:
@@ -227,14 +227,16 @@ int pare_i8_packed_gemm_(const pare_onednn_ip *p, int32_t *acc, const uint8_t *x
 
 size_t pare_i8_weight_packed_bytes(const pare_i8_weight *w)
 {
-    return w ? pare_onednn_ip_bytes(w->packed) : 0;
+    const pare_i8_packed *p = w ? w->packed : NULL;
+    return !p ? 0 : p->panels ? p->panels->bytes : pare_onednn_ip_bytes(p->ip);
 }
 
 const char *pare_i8_weight_impl(const pare_i8_weight *w)
 {
     if (!w || !w->q) return "none";
     pare_i8_path path = pare_linear_i8_path(w->K);
-    if (path == PARE_I8_PATH_U8S8 && w->packed) return pare_onednn_ip_impl(w->packed);
+    const pare_i8_packed *p = w->packed;
+    if (path == PARE_I8_PATH_U8S8 && p) return p->panels ? "pare:vnni-8x48" : pare_onednn_ip_impl(p->ip);
     return path == PARE_I8_PATH_U8S8   ? "gemm:u8s8s32"
            : path == PARE_I8_PATH_S8S8 ? "gemm:s8s8s32"
                                        : "pare:s8s8-madd";

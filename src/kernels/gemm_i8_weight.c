@@ -3,7 +3,8 @@
  * quantize_dynamic qint8 (per tensor, absmax(W)/127.5, codes in [-128, 127]), or from int8 values the
  * caller chose (GPTQ and the like, -128 included). Each keeps colsum[n] = Σ_k q[n,k], with which the
  * dequantization removes the activations' u8 shift or zero point, and, on VNNI CPUs, a copy of q packed
- * once for oneDNN's int8 inner product (pare_i8_pack_, gemm_i8_products.c).
+ * once for the u8s8 kernel (pare_i8_packed_make_): pare's own VNNI panels (gemm_i8_vnni.c) or oneDNN's
+ * int8 inner product (pare_i8_pack_, gemm_i8_products.c), as pare_i8_kernel_set chose.
  *
  * Deliberately not here: per-group scales and int4 (qblock.c), calibration (GPTQ chooses the integers
  * outside), the packing itself, any product.
@@ -22,7 +23,8 @@
  *   - colsum[n] = Σ_k q[n,k] >= −128·K fits int32 for any K <= PARE_I8_MAX_K.
  *   oneDNN's int8 kernels without VNNI (vpmaddubsw, saturating int16) are not used (gemm_i8_products.c).
  *
- * Entry points: pare_i8_weight_quantize / _quantize_tensor / _quantize_torch / _from_int / _free / _bytes.
+ * Entry points: pare_i8_weight_quantize / _quantize_tensor / _quantize_torch / _from_int / _free / _bytes,
+ * pare_i8_kernel_set / _name / _parse; internal: pare_i8_packed_make_, pare_i8_packed_free_.
  */
 #include <float.h>
 #include "kernels/gemm.h"
@@ -32,6 +34,55 @@
 #include <string.h>
 
 #include "kernels/gemm_i8_internal.h"
+
+/* ---- the packed copy: which kernel (gemm_i8.h pare_i8_kernel) ---- */
+
+static int i8_kernel = PARE_I8_KERNEL_AUTO; /* process-wide, read and written atomically */
+
+pare_i8_kernel pare_i8_kernel_set(pare_i8_kernel k)
+{
+    if ((unsigned)k >= PARE_I8_KERNEL_COUNT) return (pare_i8_kernel)__atomic_load_n(&i8_kernel, __ATOMIC_RELAXED);
+    return (pare_i8_kernel)__atomic_exchange_n(&i8_kernel, (int)k, __ATOMIC_RELAXED);
+}
+
+static const char *const kernel_names[] = {"auto", "pare", "onednn"};
+_Static_assert(sizeof kernel_names / sizeof kernel_names[0] == PARE_I8_KERNEL_COUNT, "one name per int8 kernel");
+
+const char *pare_i8_kernel_name(pare_i8_kernel k) { return (unsigned)k < PARE_I8_KERNEL_COUNT ? kernel_names[k] : "?"; }
+
+pare_status pare_i8_kernel_parse(const char *s, pare_i8_kernel *k)
+{
+    for (int i = 0; s && i < PARE_I8_KERNEL_COUNT; i++)
+        if (!strcmp(s, kernel_names[i])) {
+            *k = (pare_i8_kernel)i;
+            return PARE_OK;
+        }
+    return pare_fail(PARE_EINVAL, "int8 kernel '%s': must be one of auto, pare, onednn", s ? s : "(null)");
+}
+
+/* On VNNI CPUs (where oneDNN's u8s8 is exact) and K within the u8s8 bound: pare's panels if chosen (AUTO:
+ * where the CPU has AVX512-VNNI), else, or if they cannot be made, oneDNN's packed inner product. */
+pare_i8_packed *pare_i8_packed_make_(const int8_t *q, int64_t N, int64_t K)
+{
+    if (!pare_i8_onednn_exact_() || K > U8S8_MAX_K) return NULL;
+    pare_i8_packed *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    if (__atomic_load_n(&i8_kernel, __ATOMIC_RELAXED) != PARE_I8_KERNEL_ONEDNN) p->panels = pare_i8_vnni_pack_(q, N, K);
+    if (!p->panels) p->ip = pare_i8_pack_(q, N, K);
+    if (!p->panels && !p->ip) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void pare_i8_packed_free_(pare_i8_packed *p)
+{
+    if (!p) return;
+    pare_i8_vnni_free_(p->panels);
+    pare_onednn_ip_free(p->ip);
+    free(p);
+}
 
 /* ---- weights ---- */
 
@@ -79,8 +130,8 @@ pare_status pare_i8_weight_quantize(pare_i8_weight *out, const float *W, int64_t
         return pare_fail(PARE_ENUMERIC, "int8 weight quantize: row %lld (of %lld) holds %s at column %lld",
                          (long long)bad, (long long)N, k < K && isnan(W[bad * K + k]) ? "NaN" : "Inf", (long long)k);
     }
-    /* the VNNI u8s8 path runs on weights packed once (NULL if oneDNN cannot: dnnl_gemm_u8s8s32 then) */
-    if (pare_i8_onednn_exact_() && K <= U8S8_MAX_K) w.packed = pare_i8_pack_(w.q, N, K);
+    /* the VNNI u8s8 path runs on weights packed once (NULL if neither kernel can: dnnl_gemm_u8s8s32 then) */
+    w.packed = pare_i8_packed_make_(w.q, N, K);
     *out = w;
     return PARE_OK;
 
@@ -95,7 +146,7 @@ void pare_i8_weight_free(pare_i8_weight *w)
     free(w->q);
     free(w->scale);
     free(w->colsum);
-    pare_onednn_ip_free(w->packed);
+    pare_i8_packed_free_(w->packed);
     w->q = NULL;
     w->scale = NULL;
     w->colsum = NULL;
@@ -136,7 +187,7 @@ static void weight_finish(pare_i8_weight *w)
         for (int64_t k = 0; k < K; k++) cs += w->q[n * K + k];
         w->colsum[n] = cs;
     }
-    if (pare_i8_onednn_exact_() && K <= U8S8_MAX_K) w->packed = pare_i8_pack_(w->q, N, K);
+    w->packed = pare_i8_packed_make_(w->q, N, K);
 }
 
 static pare_status weight_check_shape(const void *out, const void *in, int64_t N, int64_t K, const char *what)
