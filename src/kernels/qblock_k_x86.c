@@ -1,0 +1,173 @@
+/* qblock_k_x86.c — the SIMD parts of the ggml-block kinds' Linear (qblock_k.c): unpacking a row of Q5_0 /
+ * Q5_1 / Q4_K / Q5_K / Q6_K blocks into unsigned levels (AVX2), and the integer dot products
+ * P_b = Σ_g c_g·Σ_{k in g} u_k·q_k per block (AVX2: vpmaddubsw + vpmaddwd with the multipliers; AVX-512:
+ * vpdpbusd, then vpmulld with the multipliers). u <= 63 and |q| <= 128, so vpmaddubsw's int16 pair sums
+ * (<= 2·63·128) never saturate and every int32 sum is exact: P_b is the plain-C value bit for bit, and the
+ * float combination stays in qblock_k.c (one order for every ISA).
+ *
+ * Deliberately not here: interleaving several rows per pass (ggml's repacked Q4_K "x8" layouts), fusing the
+ * unpack into the dot product (a row is unpacked once per call and reused by every token).
+ *
+ * Entry points (qblock_internal.h): pare_qbk_unpack_avx2_, pare_qbk_idot_avx2_, pare_qbk_idot_vnni_.
+ */
+#include <string.h>
+
+#include "kernels/qblock_internal.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define T2 __attribute__((target("avx2,fma,f16c")))
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+/* ---- unpacking ---- */
+
+/* 32 bytes: 0x10 where bit k of qh is set (ggml's bytes_from_bits_32, masked to bit 4). */
+T2 static inline __m256i qh_bits(uint32_t qh)
+{
+    const __m256i shuf = _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL, 0x0303030303030303LL);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i t = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+    t = _mm256_cmpeq_epi8(_mm256_and_si256(t, bit), bit);
+    return _mm256_and_si256(t, _mm256_set1_epi8(0x10));
+}
+
+T2 void pare_qbk_unpack_avx2_(qbk_row *r, pare_qb_kind kind, const uint8_t *row, int64_t K)
+{
+    pare_qbk_unpack_scales_(r, kind, row, K);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1), m30 = _mm256_set1_epi8(0x30);
+    uint8_t *u = r->u;
+    switch (kind) {
+    case PARE_QB_Q5_0:
+    case PARE_QB_Q5_1: {
+        const int bytes = kind == PARE_QB_Q5_0 ? 22 : 24, o = kind == PARE_QB_Q5_0 ? 2 : 4;
+        for (int64_t b = 0; b < K / 32; b++) {
+            const uint8_t *blk = row + b * bytes;
+            uint32_t qh;
+            memcpy(&qh, blk + o, 4);
+            __m128i qs = _mm_loadu_si128((const __m128i *)(const void *)(blk + o + 4));
+            __m256i v = _mm256_set_m128i(_mm_srli_epi16(qs, 4), qs);
+            v = _mm256_or_si256(_mm256_and_si256(v, m4), qh_bits(qh));
+            _mm256_storeu_si256((__m256i *)(void *)(u + 32 * b), v);
+        }
+        break;
+    }
+    case PARE_QB_Q4_K:
+        for (int64_t b = 0; b < K / 256; b++) {
+            const uint8_t *qs = row + b * 144 + 16;
+            for (int j = 0; j < 4; j++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * j));
+                _mm256_storeu_si256((__m256i *)(void *)(u + 256 * b + 64 * j), _mm256_and_si256(v, m4));
+                _mm256_storeu_si256((__m256i *)(void *)(u + 256 * b + 64 * j + 32),
+                                    _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            }
+        }
+        break;
+    case PARE_QB_Q5_K:
+        for (int64_t b = 0; b < K / 256; b++) {
+            const uint8_t *blk = row + b * 176;
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16));
+            for (int j = 0; j < 4; j++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 48 + 32 * j));
+                __m256i h0 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), m1);
+                __m256i h1 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j + 1)), m1);
+                __m256i lo = _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_slli_epi16(h0, 4));
+                __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_slli_epi16(h1, 4));
+                _mm256_storeu_si256((__m256i *)(void *)(u + 256 * b + 64 * j), lo);
+                _mm256_storeu_si256((__m256i *)(void *)(u + 256 * b + 64 * j + 32), hi);
+            }
+        }
+        break;
+    case PARE_QB_Q6_K:
+        for (int64_t b = 0; b < K / 256; b++) {
+            const uint8_t *blk = row + b * 210;
+            for (int h = 0; h < 2; h++) {
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 64 * h));
+                __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 64 * h + 32));
+                __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 128 + 32 * h));
+                uint8_t *o = u + 256 * b + 128 * h;
+                __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+                __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+                __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
+                __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                             _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+                _mm256_storeu_si256((__m256i *)(void *)(o + 0), q1);
+                _mm256_storeu_si256((__m256i *)(void *)(o + 32), q2);
+                _mm256_storeu_si256((__m256i *)(void *)(o + 64), q3);
+                _mm256_storeu_si256((__m256i *)(void *)(o + 96), q4);
+            }
+        }
+        break;
+    default: pare_qbk_unpack_scalar_(r, kind, row, K); break;
+    }
+}
+
+/* ---- integer dot products ---- */
+
+T2 static inline int32_t hsum_i32x8(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+T2 void pare_qbk_idot_avx2_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb)
+{
+    for (int64_t b = 0; b < K / qb; b++) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int64_t k = b * qb; k < b * qb + qb; k += 32) {
+            __m256i uv = _mm256_loadu_si256((const __m256i *)(const void *)(u + k));
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(q + k));
+            __m256i t = _mm256_maddubs_epi16(uv, qv); /* 16 int16: lanes 0-7 group k/16, 8-15 group k/16+1 */
+            __m256i cv = _mm256_set_m128i(_mm_set1_epi16(c[k / 16 + 1]), _mm_set1_epi16(c[k / 16]));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(t, cv));
+        }
+        P[b] = hsum_i32x8(acc);
+    }
+}
+
+T512 void pare_qbk_idot_vnni_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb)
+{
+    if (qb == 32) {
+        for (int64_t b = 0; b < K / 32; b++) {
+            __m256i uv = _mm256_loadu_si256((const __m256i *)(const void *)(u + 32 * b));
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(q + 32 * b));
+            __m256i t = _mm256_dpbusd_epi32(_mm256_setzero_si256(), uv, qv);
+            __m256i cv = _mm256_set_m128i(_mm_set1_epi32(c[2 * b + 1]), _mm_set1_epi32(c[2 * b]));
+            P[b] = hsum_i32x8(_mm256_mullo_epi32(t, cv));
+        }
+        return;
+    }
+    /* 256: four 64-element steps; lane j of vpdpbusd covers elements 4j..4j+3, i.e. group j/4 of the step */
+    const __m512i rep = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    for (int64_t b = 0; b < K / 256; b++) {
+        __m512i acc = _mm512_setzero_si512();
+        for (int64_t k = b * 256; k < b * 256 + 256; k += 64) {
+            __m512i uv = _mm512_loadu_si512((const void *)(u + k));
+            __m512i qv = _mm512_loadu_si512((const void *)(q + k));
+            __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), uv, qv);
+            __m128i c4 = _mm_cvtepi16_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(c + k / 16)));
+            __m512i cv = _mm512_permutexvar_epi32(rep, _mm512_castsi128_si512(c4));
+            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(t, cv));
+        }
+        P[b] = _mm512_reduce_add_epi32(acc);
+    }
+}
+
+#else
+
+void pare_qbk_unpack_avx2_(qbk_row *r, pare_qb_kind kind, const uint8_t *row, int64_t K)
+{
+    pare_qbk_unpack_scalar_(r, kind, row, K);
+}
+void pare_qbk_idot_avx2_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb)
+{
+    pare_qbk_idot_scalar_(P, u, c, q, K, qb);
+}
+void pare_qbk_idot_vnni_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb)
+{
+    pare_qbk_idot_scalar_(P, u, c, q, K, qb);
+}
+
+#endif
