@@ -57,5 +57,7 @@ void pare_lua_register_heads(lua_State *L);
 void pare_lua_register_sensitivity(lua_State *L);
 /* Super-network methods m:nas_blocks, m:nas_extract, m:nas_train, m:nas_flops (lua_nas.c), added likewise. */
 void pare_lua_register_nas(lua_State *L);
+/* GGUF (lua_gguf.c): m:save_gguf, pare.gguf_read; called last by pare_lua_register_engine, the pare table on top. */
+void pare_lua_register_gguf(lua_State *L);
 
 #endif
