@@ -114,6 +114,11 @@ void pare_qbk_linear_ref_(float *y, const float *x, const pare_qb_weight *w, con
 void pare_qbk_unpack_avx2_(qbk_row *r, pare_qb_kind kind, const uint8_t *row, int64_t K);
 void pare_qbk_idot_avx2_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb);
 void pare_qbk_idot_vnni_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb);
+/* Q5_0 / Q5_1: idot and combine fused (fa, fb and u of r only; c unused), bit-identical to them. */
+float pare_qbk_dot32_avx2_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                           const float *s, int64_t K);
+float pare_qbk_dot32_vnni_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                           const float *s, int64_t K);
 
 /* Work (M·N·K) below which a kernel runs on one thread. */
 #define QB_PAR_MIN_WORK ((int64_t)1 << 18)

@@ -762,8 +762,11 @@ int64_t pare_qbk_linear_(float *y, const float *x, const pare_qb_weight *w, cons
 
     void (*unpack)(qbk_row *, pare_qb_kind, const uint8_t *, int64_t) = pare_qbk_unpack_scalar_;
     void (*idot)(int32_t *, const uint8_t *, const int16_t *, const int8_t *, int64_t, int) = pare_qbk_idot_scalar_;
+    float (*dot32)(pare_qb_kind, const qbk_row *, const int8_t *, const int16_t *, const float *, const float *,
+                   int64_t) = NULL;
     if (isa >= QB_ISA_AVX2) unpack = pare_qbk_unpack_avx2_, idot = pare_qbk_idot_avx2_;
     if (isa == QB_ISA_AVX512) idot = pare_qbk_idot_vnni_;
+    if (isa >= QB_ISA_AVX2 && qb == 32) dot32 = isa == QB_ISA_AVX512 ? pare_qbk_dot32_vnni_ : pare_qbk_dot32_avx2_;
     const int procs = nprocs();
     int nth = omp_get_max_threads();
     if (nth > procs) nth = procs;
@@ -777,8 +780,12 @@ int64_t pare_qbk_linear_(float *y, const float *x, const pare_qb_weight *w, cons
         for (int64_t n = 0; n < N; n++) {
             unpack(&r, kind, w->qs + (size_t)n * rb, K);
             for (int64_t m = 0; m < M; m++) {
-                idot(P, r.u, r.c, q + m * K, K, (int)qb);
-                float v = pare_qbk_combine_(kind, P, &r, bs + m * (K / 16), d + m * nd, s + m * nd, K);
+                float v;
+                if (dot32) v = dot32(kind, &r, q + m * K, bs + m * (K / 16), d + m * nd, s + m * nd, K);
+                else {
+                    idot(P, r.u, r.c, q + m * K, K, (int)qb);
+                    v = pare_qbk_combine_(kind, P, &r, bs + m * (K / 16), d + m * nd, s + m * nd, K);
+                }
                 y[m * N + n] = bias ? v + bias[n] : v;
             }
         }

@@ -8,7 +8,13 @@
  * Deliberately not here: interleaving several rows per pass (ggml's repacked Q4_K "x8" layouts), fusing the
  * unpack into the dot product (a row is unpacked once per call and reused by every token).
  *
- * Entry points (qblock_internal.h): pare_qbk_unpack_avx2_, pare_qbk_idot_avx2_, pare_qbk_idot_vnni_.
+ * Q5_0 / Q5_1 (blocks of 32, no multipliers) take a fused path, pare_qbk_dot32_*: the integer sums of 8
+ * blocks at a time (one horizontal reduction for 8), then qblock_k.c's combination computed on 8 blocks with
+ * the same elementwise float operations and added to the sum block after block, so the bits stay the
+ * reference's.
+ *
+ * Entry points (qblock_internal.h): pare_qbk_unpack_avx2_, pare_qbk_idot_avx2_, pare_qbk_idot_vnni_,
+ * pare_qbk_dot32_avx2_, pare_qbk_dot32_vnni_.
  */
 #include <string.h>
 
@@ -34,7 +40,16 @@ T2 static inline __m256i qh_bits(uint32_t qh)
 
 T2 void pare_qbk_unpack_avx2_(qbk_row *r, pare_qb_kind kind, const uint8_t *row, int64_t K)
 {
-    pare_qbk_unpack_scales_(r, kind, row, K);
+    if (kind == PARE_QB_Q5_0 || kind == PARE_QB_Q5_1) {
+        /* d (and m) only: the Q5 dot products (pare_qbk_dot32_*) take no multipliers (c = 1) */
+        const int bytes = kind == PARE_QB_Q5_0 ? 22 : 24;
+        for (int64_t b = 0; b < K / 32; b++) {
+            uint16_t h[2];
+            memcpy(h, row + b * bytes, 4);
+            r->fa[b] = _cvtsh_ss(h[0]);
+            r->fb[b] = kind == PARE_QB_Q5_1 ? _cvtsh_ss(h[1]) : 0.0f;
+        }
+    } else pare_qbk_unpack_scales_(r, kind, row, K);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1), m30 = _mm256_set1_epi8(0x30);
     uint8_t *u = r->u;
     switch (kind) {
@@ -155,7 +170,90 @@ T512 void pare_qbk_idot_vnni_(int32_t *P, const uint8_t *u, const int16_t *c, co
     }
 }
 
+/* ---- Q5_0 / Q5_1: integer sums of 8 blocks at a time, combined in the reference's order ---- */
+
+/* The 8 int32 lanes of v0..v7 summed: lane j of the result = Σ v_j (blocks b..b+7). */
+T2 static inline __m256i reduce8(const __m256i *v)
+{
+    __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+    __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+    __m256i a = _mm256_hadd_epi32(h01, h23), c = _mm256_hadd_epi32(h45, h67);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, c, 0x20), _mm256_permute2x128_si256(a, c, 0x31));
+}
+
+/* qblock_k.c's combine for Q5_0 / Q5_1, 8 blocks per step: I = P − o·(bs_{2b} + bs_{2b+1}), v = (fa·d)·I
+ * [+ fb·s], products elementwise as in the scalar code, then added to acc one block after another. */
+#define DOT32_BODY(BLOCKSUM)                                                                                      \
+    float acc = 0.0f;                                                                                             \
+    const int64_t nb = K / 32;                                                                                    \
+    const __m256i ones = _mm256_set1_epi16(1);                                                                    \
+    for (int64_t b = 0; b < nb; b += 8) {                                                                         \
+        const int cnt = nb - b < 8 ? (int)(nb - b) : 8;                                                           \
+        __m256i t[8];                                                                                             \
+        for (int j = 0; j < 8; j++) {                                                                             \
+            if (j < cnt) {                                                                                        \
+                __m256i uv = _mm256_loadu_si256((const __m256i *)(const void *)(r->u + 32 * (b + j)));            \
+                __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(q + 32 * (b + j)));               \
+                t[j] = BLOCKSUM(uv, qv);                                                                          \
+            } else t[j] = _mm256_setzero_si256();                                                                 \
+        }                                                                                                         \
+        __m256i I = reduce8(t);                                                                                   \
+        if (kind == PARE_QB_Q5_0) {                                                                               \
+            __m256i bsv = cnt == 8 ? _mm256_loadu_si256((const __m256i *)(const void *)(bs + 2 * b))              \
+                                   : _mm256_setzero_si256();                                                      \
+            if (cnt < 8) memcpy(&bsv, bs + 2 * b, (size_t)cnt * 4);                                               \
+            I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_madd_epi16(bsv, ones), 4));                          \
+        }                                                                                                         \
+        float fa8[8] = {0}, d8[8] = {0}, fb8[8] = {0}, s8[8] = {0}, v8[8];                                        \
+        memcpy(fa8, r->fa + b, (size_t)cnt * 4);                                                                  \
+        memcpy(d8, d + b, (size_t)cnt * 4);                                                                       \
+        __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(fa8), _mm256_loadu_ps(d8)), _mm256_cvtepi32_ps(I)); \
+        if (kind == PARE_QB_Q5_1) {                                                                               \
+            memcpy(fb8, r->fb + b, (size_t)cnt * 4);                                                              \
+            memcpy(s8, s + b, (size_t)cnt * 4);                                                                   \
+            v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_loadu_ps(fb8), _mm256_loadu_ps(s8)));                       \
+        }                                                                                                         \
+        _mm256_storeu_ps(v8, v);                                                                                  \
+        for (int j = 0; j < cnt; j++) acc += v8[j];                                                               \
+    }                                                                                                             \
+    return acc;
+
+T2 static inline __m256i blocksum_avx2(__m256i uv, __m256i qv)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(uv, qv), _mm256_set1_epi16(1));
+}
+
+T512 static inline __m256i blocksum_vnni(__m256i uv, __m256i qv)
+{
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), uv, qv);
+}
+
+T2 float pare_qbk_dot32_avx2_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                              const float *s, int64_t K)
+{
+    DOT32_BODY(blocksum_avx2)
+}
+
+T512 float pare_qbk_dot32_vnni_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs,
+                                const float *d, const float *s, int64_t K)
+{
+    DOT32_BODY(blocksum_vnni)
+}
+
 #else
+
+float pare_qbk_dot32_avx2_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                           const float *s, int64_t K)
+{
+    (void)kind, (void)r, (void)q, (void)bs, (void)d, (void)s, (void)K;
+    return 0.0f; /* never called: qblock_k.c takes it on x86 only */
+}
+float pare_qbk_dot32_vnni_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                           const float *s, int64_t K)
+{
+    (void)kind, (void)r, (void)q, (void)bs, (void)d, (void)s, (void)K;
+    return 0.0f;
+}
 
 void pare_qbk_unpack_avx2_(qbk_row *r, pare_qb_kind kind, const uint8_t *row, int64_t K)
 {
