@@ -85,6 +85,7 @@ void pare_qb_gemm_avx2_(float *y, const qb_act *a, const pare_qb_weight *w, cons
 typedef struct qbk_row {
     uint8_t *u;
     int16_t *c;
+    int16_t *c2;   /* (K/2) c of each pair of elements (the SIMD unpack fills it for the k-quants) */
     int16_t *mn;
     float *fa;
     float *fb;

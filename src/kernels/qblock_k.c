@@ -640,7 +640,7 @@ void pare_qbk_dequant_row_(float *dst, pare_qb_kind kind, const uint8_t *row, in
     float fa, fb;
     for (int64_t b = 0; b < K / qb; b++) {
         const uint8_t *blk = row + b * bytes;
-        qbk_row r = {u, c, mn, &fa, &fb};
+        qbk_row r = {u, c, NULL, mn, &fa, &fb};
         pare_qbk_unpack_scales_(&r, kind, blk, qb);
         unpack_block_u(u, kind, blk);
         float *y = dst + b * qb;
@@ -703,10 +703,10 @@ float pare_qbk_combine_(pare_qb_kind kind, const int32_t *P, const qbk_row *r, c
 
 /* ---- workspace and the Linear ---- */
 
-/* Per-thread scratch: u (K), c (K/16 int16), mn (K/32 int16), fa, fb (K/32 f32), P (K/32 int32). */
+/* Per-thread scratch: u (K), c (K/16 int16), c2 (K/2 int16), mn (K/32 int16), fa, fb (K/32 f32), P (K/32 int32). */
 size_t pare_qbk_scratch_bytes_(int64_t K)
 {
-    return qb_align64((size_t)K) + qb_align64((size_t)K / 16 * 2) + qb_align64((size_t)K / 32 * 2) +
+    return qb_align64((size_t)K) + qb_align64((size_t)K / 16 * 2) + qb_align64((size_t)K) + qb_align64((size_t)K / 32 * 2) +
            2 * qb_align64((size_t)K / 32 * 4) + qb_align64((size_t)K / 32 * 4);
 }
 
@@ -730,6 +730,7 @@ static void carve_row(qbk_row *r, int32_t **P, char *p, int64_t K)
 {
     r->u = (uint8_t *)p, p += qb_align64((size_t)K);
     r->c = (int16_t *)(void *)p, p += qb_align64((size_t)K / 16 * 2);
+    r->c2 = (int16_t *)(void *)p, p += qb_align64((size_t)K);
     r->mn = (int16_t *)(void *)p, p += qb_align64((size_t)K / 32 * 2);
     r->fa = (float *)(void *)p, p += qb_align64((size_t)K / 32 * 4);
     r->fb = (float *)(void *)p, p += qb_align64((size_t)K / 32 * 4);
@@ -783,7 +784,7 @@ int64_t pare_qbk_linear_(float *y, const float *x, const pare_qb_weight *w, cons
                 float v;
                 if (dot32) v = dot32(kind, &r, q + m * K, bs + m * (K / 16), d + m * nd, s + m * nd, K);
                 else {
-                    idot(P, r.u, r.c, q + m * K, K, (int)qb);
+                    idot(P, r.u, isa >= QB_ISA_AVX2 ? r.c2 : r.c, q + m * K, K, (int)qb);
                     v = pare_qbk_combine_(kind, P, &r, bs + m * (K / 16), d + m * nd, s + m * nd, K);
                 }
                 y[m * N + n] = bias ? v + bias[n] : v;

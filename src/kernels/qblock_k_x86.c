@@ -1,7 +1,7 @@
 /* qblock_k_x86.c — the SIMD parts of the ggml-block kinds' Linear (qblock_k.c): unpacking a row of Q5_0 /
  * Q5_1 / Q4_K / Q5_K / Q6_K blocks into unsigned levels (AVX2), and the integer dot products
  * P_b = Σ_g c_g·Σ_{k in g} u_k·q_k per block (AVX2: vpmaddubsw + vpmaddwd with the multipliers; AVX-512:
- * vpdpbusd, then vpmulld with the multipliers). u <= 63 and |q| <= 128, so vpmaddubsw's int16 pair sums
+ * vpmaddubsw + vpmaddwd on 512 bits, the multipliers expanded per pair of elements once per row). u <= 63 and |q| <= 128, so vpmaddubsw's int16 pair sums
  * (<= 2·63·128) never saturate and every int32 sum is exact: P_b is the plain-C value bit for bit, and the
  * float combination stays in qblock_k.c (one order for every ISA).
  *
@@ -49,7 +49,12 @@ T2 void pare_qbk_unpack_avx2_(qbk_row *r, pare_qb_kind kind, const uint8_t *row,
             r->fa[b] = _cvtsh_ss(h[0]);
             r->fb[b] = kind == PARE_QB_Q5_1 ? _cvtsh_ss(h[1]) : 0.0f;
         }
-    } else pare_qbk_unpack_scales_(r, kind, row, K);
+    } else {
+        pare_qbk_unpack_scales_(r, kind, row, K);
+        /* c of every pair of elements, for vpmaddwd after vpmaddubsw: 8 copies of each group's multiplier */
+        for (int64_t g = 0; g < K / 16; g++)
+            _mm_storeu_si128((__m128i *)(void *)(r->c2 + 8 * g), _mm_set1_epi16(r->c[g]));
+    }
     const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1), m30 = _mm256_set1_epi8(0x30);
     uint8_t *u = r->u;
     switch (kind) {
@@ -127,44 +132,34 @@ T2 static inline int32_t hsum_i32x8(__m256i v)
     return _mm_cvtsi128_si32(s);
 }
 
-T2 void pare_qbk_idot_avx2_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb)
+/* The k-quants (qb = 256); c2 = the multiplier of each pair of elements (pare_qbk_unpack_avx2_). */
+T2 void pare_qbk_idot_avx2_(int32_t *P, const uint8_t *u, const int16_t *c2, const int8_t *q, int64_t K, int qb)
 {
     for (int64_t b = 0; b < K / qb; b++) {
         __m256i acc = _mm256_setzero_si256();
         for (int64_t k = b * qb; k < b * qb + qb; k += 32) {
             __m256i uv = _mm256_loadu_si256((const __m256i *)(const void *)(u + k));
             __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(q + k));
-            __m256i t = _mm256_maddubs_epi16(uv, qv); /* 16 int16: lanes 0-7 group k/16, 8-15 group k/16+1 */
-            __m256i cv = _mm256_set_m128i(_mm_set1_epi16(c[k / 16 + 1]), _mm_set1_epi16(c[k / 16]));
+            __m256i t = _mm256_maddubs_epi16(uv, qv); /* 16 int16, one per pair: lanes 0-7 group k/16, 8-15 the next */
+            __m256i cv = _mm256_loadu_si256((const __m256i *)(const void *)(c2 + k / 2));
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(t, cv));
         }
         P[b] = hsum_i32x8(acc);
     }
 }
 
-T512 void pare_qbk_idot_vnni_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb)
+/* The same with 512-bit AVX512BW (the name says VNNI: the ISA tier it runs on; vpdpbusd would need a
+ * vpmulld per step for the multipliers, vpmaddubsw + vpmaddwd fold them in). */
+T512 void pare_qbk_idot_vnni_(int32_t *P, const uint8_t *u, const int16_t *c2, const int8_t *q, int64_t K, int qb)
 {
-    if (qb == 32) {
-        for (int64_t b = 0; b < K / 32; b++) {
-            __m256i uv = _mm256_loadu_si256((const __m256i *)(const void *)(u + 32 * b));
-            __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(q + 32 * b));
-            __m256i t = _mm256_dpbusd_epi32(_mm256_setzero_si256(), uv, qv);
-            __m256i cv = _mm256_set_m128i(_mm_set1_epi32(c[2 * b + 1]), _mm_set1_epi32(c[2 * b]));
-            P[b] = hsum_i32x8(_mm256_mullo_epi32(t, cv));
-        }
-        return;
-    }
-    /* 256: four 64-element steps; lane j of vpdpbusd covers elements 4j..4j+3, i.e. group j/4 of the step */
-    const __m512i rep = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    for (int64_t b = 0; b < K / 256; b++) {
+    for (int64_t b = 0; b < K / qb; b++) {
         __m512i acc = _mm512_setzero_si512();
-        for (int64_t k = b * 256; k < b * 256 + 256; k += 64) {
+        for (int64_t k = b * qb; k < b * qb + qb; k += 64) {
             __m512i uv = _mm512_loadu_si512((const void *)(u + k));
             __m512i qv = _mm512_loadu_si512((const void *)(q + k));
-            __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), uv, qv);
-            __m128i c4 = _mm_cvtepi16_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(c + k / 16)));
-            __m512i cv = _mm512_permutexvar_epi32(rep, _mm512_castsi128_si512(c4));
-            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(t, cv));
+            __m512i t = _mm512_maddubs_epi16(uv, qv);
+            __m512i cv = _mm512_loadu_si512((const void *)(c2 + k / 2));
+            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(t, cv));
         }
         P[b] = _mm512_reduce_add_epi32(acc);
     }
@@ -204,15 +199,12 @@ T2 static inline __m256i reduce8(const __m256i *v)
             if (cnt < 8) memcpy(&bsv, bs + 2 * b, (size_t)cnt * 4);                                               \
             I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_madd_epi16(bsv, ones), 4));                          \
         }                                                                                                         \
-        float fa8[8] = {0}, d8[8] = {0}, fb8[8] = {0}, s8[8] = {0}, v8[8];                                        \
-        memcpy(fa8, r->fa + b, (size_t)cnt * 4);                                                                  \
-        memcpy(d8, d + b, (size_t)cnt * 4);                                                                       \
-        __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(fa8), _mm256_loadu_ps(d8)), _mm256_cvtepi32_ps(I)); \
-        if (kind == PARE_QB_Q5_1) {                                                                               \
-            memcpy(fb8, r->fb + b, (size_t)cnt * 4);                                                              \
-            memcpy(s8, s + b, (size_t)cnt * 4);                                                                   \
-            v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_loadu_ps(fb8), _mm256_loadu_ps(s8)));                       \
-        }                                                                                                         \
+        float v8[8];                                                                                              \
+        const __m256i lm = _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); \
+        __m256 fa = _mm256_maskload_ps(r->fa + b, lm), dv = _mm256_maskload_ps(d + b, lm);                        \
+        __m256 v = _mm256_mul_ps(_mm256_mul_ps(fa, dv), _mm256_cvtepi32_ps(I));                                   \
+        if (kind == PARE_QB_Q5_1)                                                                                 \
+            v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_maskload_ps(r->fb + b, lm), _mm256_maskload_ps(s + b, lm))); \
         _mm256_storeu_ps(v8, v);                                                                                  \
         for (int j = 0; j < cnt; j++) acc += v8[j];                                                               \
     }                                                                                                             \
