@@ -1,6 +1,7 @@
 /* qblock.c — block-quantized weights (int4 / int8 group-wise, llama.cpp Q8_0 / Q4_0 / Q4_1): quantization,
  * storage, dequantization, the plain-C references, the scalar kernels, and the dispatch of pare_linear_qb
  * to the AVX-512 / AVX2 kernels (qblock_avx512.c, qblock_avx2.c). The formats are described in qblock.h.
+ * The ggml-block kinds (Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) live in qblock_k.c; this file dispatches to it.
  *
  * Rounding: round half to even (nearbyintf) for int4_group / int8_group weights and int8_group
  * activations. The Q kinds deliberately reproduce llama.cpp's reference quantizers (ggml-quants.c:
@@ -14,8 +15,8 @@
  * outside the grid). Asymmetric int4 spans [min(w,0), max(w,0)], so 0 is on the grid and the zero point
  * lies in [0,15].
  *
- * Deliberately not here: SIMD kernels (the per-ISA files), error-minimising scale search (llama.cpp's
- * "imatrix" / rmse variants), K-quants.
+ * Deliberately not here: SIMD kernels (the per-ISA files), error-minimising scale search for the 32-blocks
+ * (llama.cpp's "imatrix" / rmse variants), the k-quants and Q5_* (qblock_k.c).
  *
  * Entry points: everything in qblock.h; pare_qb_isa_for_, pare_qb_act_layout_, pare_qb_act_canon_,
  * pare_qb_i4g_panel_rows_ (qblock_internal.h).
