@@ -86,6 +86,7 @@ typedef struct qbk_row {
     uint8_t *u;
     int16_t *c;
     int16_t *c2;   /* (K/2) c of each pair of elements (the SIMD unpack fills it for the k-quants) */
+    int16_t *mn2;  /* (K/16) Q4_K/Q5_K: the min m_j of each 16-group (SIMD unpack) */
     int16_t *mn;
     float *fa;
     float *fb;
@@ -115,6 +116,11 @@ void pare_qbk_linear_ref_(float *y, const float *x, const pare_qb_weight *w, con
 void pare_qbk_unpack_avx2_(qbk_row *r, pare_qb_kind kind, const uint8_t *row, int64_t K);
 void pare_qbk_idot_avx2_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb);
 void pare_qbk_idot_vnni_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb);
+/* k-quants: idot and combine fused (u, c2, mn2 / c, fa, fb of r), bit-identical to them. */
+float pare_qbk_dotk_avx2_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                          int64_t K);
+float pare_qbk_dotk_vnni_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                          int64_t K);
 /* Q5_0 / Q5_1: idot and combine fused (fa, fb and u of r only; c unused), bit-identical to them. */
 float pare_qbk_dot32_avx2_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
                            const float *s, int64_t K);

@@ -18,6 +18,9 @@
  *   3. the float combination, in one order on every ISA:
  *        I_b = P_b − o·Σ_g c_g·bs_g   (o = 16 Q5_0, 32 Q6_K, else 0; bs_g = Σ_{k in g} q_k)
  *        y  = bias + Σ_b t_b,  t_b = (fa_b·d_b)·I_b  [Q5_1: + fb_b·s_b]  [Q4_K/Q5_K: − (fb_b·d_b)·Mn_b]
+ *        the sum over b in block order for the k-quants; for Q5_0/Q5_1 (many short blocks) in eight running
+ *        sums (block b into sum b mod 8) reduced as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), so that SIMD kernels
+ *        can keep them in one register
  *        Mn_b = Σ_j mn_j·(bs_{2j} + bs_{2j+1}) over the 8 sub-blocks j of the super-block
  *      so the fast kernels give the reference's bits exactly.
  *
@@ -640,7 +643,7 @@ void pare_qbk_dequant_row_(float *dst, pare_qb_kind kind, const uint8_t *row, in
     float fa, fb;
     for (int64_t b = 0; b < K / qb; b++) {
         const uint8_t *blk = row + b * bytes;
-        qbk_row r = {u, c, NULL, mn, &fa, &fb};
+        qbk_row r = {u, c, NULL, NULL, mn, &fa, &fb};
         pare_qbk_unpack_scales_(&r, kind, blk, qb);
         unpack_block_u(u, kind, blk);
         float *y = dst + b * qb;
@@ -681,6 +684,23 @@ float pare_qbk_combine_(pare_qb_kind kind, const int32_t *P, const qbk_row *r, c
                         const float *s, int64_t K)
 {
     const int qb = TRAITS[kind].qb, ng = qb / 16, o = qbk_offset(kind);
+    if (qb == 32) {
+        /* Q5_0 / Q5_1: eight running sums, block b into sum b mod 8 (the blocks past the end, up to a multiple of
+         * 8, add +0.0f), then ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)) — the order of the 8-lane SIMD kernels */
+        float l[8] = {0};
+        const int64_t nb = K / 32, nb8 = (nb + 7) / 8 * 8;
+        for (int64_t b = 0; b < nb8; b++) {
+            float v = 0.0f;
+            if (b < nb) {
+                int32_t I = P[b];
+                if (o) I -= o * ((int32_t)r->c[2 * b] * bs[2 * b] + (int32_t)r->c[2 * b + 1] * bs[2 * b + 1]);
+                v = (r->fa[b] * d[b]) * (float)I;
+                if (kind == PARE_QB_Q5_1) v = v + r->fb[b] * s[b];
+            }
+            l[b % 8] += v;
+        }
+        return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    }
     float acc = 0.0f;
     for (int64_t b = 0; b < K / qb; b++) {
         int32_t I = P[b];
@@ -703,10 +723,11 @@ float pare_qbk_combine_(pare_qb_kind kind, const int32_t *P, const qbk_row *r, c
 
 /* ---- workspace and the Linear ---- */
 
-/* Per-thread scratch: u (K), c (K/16 int16), c2 (K/2 int16), mn (K/32 int16), fa, fb (K/32 f32), P (K/32 int32). */
+/* Per-thread scratch: u (K), c (K/16 int16), c2 (K/2 int16), mn2 (K/16 int16), mn (K/32 int16), fa, fb (K/32 f32),
+ * P (K/32 int32). */
 size_t pare_qbk_scratch_bytes_(int64_t K)
 {
-    return qb_align64((size_t)K) + qb_align64((size_t)K / 16 * 2) + qb_align64((size_t)K) + qb_align64((size_t)K / 32 * 2) +
+    return qb_align64((size_t)K) + 2 * qb_align64((size_t)K / 16 * 2) + qb_align64((size_t)K) + qb_align64((size_t)K / 32 * 2) +
            2 * qb_align64((size_t)K / 32 * 4) + qb_align64((size_t)K / 32 * 4);
 }
 
@@ -731,6 +752,7 @@ static void carve_row(qbk_row *r, int32_t **P, char *p, int64_t K)
     r->u = (uint8_t *)p, p += qb_align64((size_t)K);
     r->c = (int16_t *)(void *)p, p += qb_align64((size_t)K / 16 * 2);
     r->c2 = (int16_t *)(void *)p, p += qb_align64((size_t)K);
+    r->mn2 = (int16_t *)(void *)p, p += qb_align64((size_t)K / 16 * 2);
     r->mn = (int16_t *)(void *)p, p += qb_align64((size_t)K / 32 * 2);
     r->fa = (float *)(void *)p, p += qb_align64((size_t)K / 32 * 4);
     r->fb = (float *)(void *)p, p += qb_align64((size_t)K / 32 * 4);
@@ -768,6 +790,8 @@ int64_t pare_qbk_linear_(float *y, const float *x, const pare_qb_weight *w, cons
     if (isa >= QB_ISA_AVX2) unpack = pare_qbk_unpack_avx2_, idot = pare_qbk_idot_avx2_;
     if (isa == QB_ISA_AVX512) idot = pare_qbk_idot_vnni_;
     if (isa >= QB_ISA_AVX2 && qb == 32) dot32 = isa == QB_ISA_AVX512 ? pare_qbk_dot32_vnni_ : pare_qbk_dot32_avx2_;
+    float (*dotk)(pare_qb_kind, const qbk_row *, const int8_t *, const int16_t *, const float *, int64_t) = NULL;
+    if (isa >= QB_ISA_AVX2 && qb == 256) dotk = isa == QB_ISA_AVX512 ? pare_qbk_dotk_vnni_ : pare_qbk_dotk_avx2_;
     const int procs = nprocs();
     int nth = omp_get_max_threads();
     if (nth > procs) nth = procs;
@@ -783,6 +807,7 @@ int64_t pare_qbk_linear_(float *y, const float *x, const pare_qb_weight *w, cons
             for (int64_t m = 0; m < M; m++) {
                 float v;
                 if (dot32) v = dot32(kind, &r, q + m * K, bs + m * (K / 16), d + m * nd, s + m * nd, K);
+                else if (dotk) v = dotk(kind, &r, q + m * K, bs + m * (K / 16), d + m * nd, K);
                 else {
                     idot(P, r.u, isa >= QB_ISA_AVX2 ? r.c2 : r.c, q + m * K, K, (int)qb);
                     v = pare_qbk_combine_(kind, P, &r, bs + m * (K / 16), d + m * nd, s + m * nd, K);

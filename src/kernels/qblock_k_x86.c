@@ -10,11 +10,15 @@
  *
  * Q5_0 / Q5_1 (blocks of 32, no multipliers) take a fused path, pare_qbk_dot32_*: the integer sums of 8
  * blocks at a time (one horizontal reduction for 8), then qblock_k.c's combination computed on 8 blocks with
- * the same elementwise float operations and added to the sum block after block, so the bits stay the
- * reference's.
+ * the same elementwise float operations into 8 running sums (the reference's order for these kinds), so the
+ * bits stay the reference's.
+ *
+ * The k-quants take pare_qbk_dotk_*: per super-block the integer sums and the offset / min sums (one
+ * vpmaddwd of the 16 multipliers or mins with the activations' bsums), then qblock_k.c's float combination
+ * for that block, operation for operation.
  *
  * Entry points (qblock_internal.h): pare_qbk_unpack_avx2_, pare_qbk_idot_avx2_, pare_qbk_idot_vnni_,
- * pare_qbk_dot32_avx2_, pare_qbk_dot32_vnni_.
+ * pare_qbk_dot32_avx2_, pare_qbk_dot32_vnni_, pare_qbk_dotk_avx2_, pare_qbk_dotk_vnni_.
  */
 #include <string.h>
 
@@ -54,6 +58,8 @@ T2 void pare_qbk_unpack_avx2_(qbk_row *r, pare_qb_kind kind, const uint8_t *row,
         /* c of every pair of elements, for vpmaddwd after vpmaddubsw: 8 copies of each group's multiplier */
         for (int64_t g = 0; g < K / 16; g++)
             _mm_storeu_si128((__m128i *)(void *)(r->c2 + 8 * g), _mm_set1_epi16(r->c[g]));
+        if (kind != PARE_QB_Q6_K)
+            for (int64_t g = 0; g < K / 16; g++) r->mn2[g] = r->mn[g / 2];
     }
     const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1), m30 = _mm256_set1_epi8(0x30);
     uint8_t *u = r->u;
@@ -165,10 +171,60 @@ T512 void pare_qbk_idot_vnni_(int32_t *P, const uint8_t *u, const int16_t *c2, c
     }
 }
 
+/* ---- k-quants: integer sums and combination fused, one super-block at a time ----
+ * Per super-block: P = Σ c·u·q (as idot), T = Σ_g mn2_g·bs_g (Q4_K/Q5_K: the Mn of qblock_k.c) or Σ_g c_g·bs_g
+ * (Q6_K: the offset sum), both exact int32 (one vpmaddwd of 16 int16 pairs), then qblock_k.c's float
+ * combination for the block, operation for operation. */
+
+T2 static inline float dotk_combine(pare_qb_kind kind, int32_t P, int32_t T, float fa, float fb, float d)
+{
+    if (kind == PARE_QB_Q6_K) return (fa * d) * (float)(P - 32 * T);
+    float v = (fa * d) * (float)P;
+    return v - (fb * d) * (float)T;
+}
+
+T2 float pare_qbk_dotk_avx2_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                             int64_t K)
+{
+    const int16_t *tw = kind == PARE_QB_Q6_K ? r->c : r->mn2;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < K / 256; b++) {
+        __m256i a = _mm256_setzero_si256();
+        for (int64_t k = b * 256; k < b * 256 + 256; k += 32) {
+            __m256i t = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(r->u + k)),
+                                             _mm256_loadu_si256((const __m256i *)(const void *)(q + k)));
+            a = _mm256_add_epi32(a, _mm256_madd_epi16(t, _mm256_loadu_si256((const __m256i *)(const void *)(r->c2 + k / 2))));
+        }
+        __m256i tt = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(tw + 16 * b)),
+                                       _mm256_loadu_si256((const __m256i *)(const void *)(bs + 16 * b)));
+        acc += dotk_combine(kind, hsum_i32x8(a), hsum_i32x8(tt), r->fa[b], r->fb[b], d[b]);
+    }
+    return acc;
+}
+
+T512 float pare_qbk_dotk_vnni_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs,
+                               const float *d, int64_t K)
+{
+    const int16_t *tw = kind == PARE_QB_Q6_K ? r->c : r->mn2;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < K / 256; b++) {
+        __m512i a = _mm512_setzero_si512();
+        for (int64_t k = b * 256; k < b * 256 + 256; k += 64) {
+            __m512i t = _mm512_maddubs_epi16(_mm512_loadu_si512((const void *)(r->u + k)),
+                                             _mm512_loadu_si512((const void *)(q + k)));
+            a = _mm512_add_epi32(a, _mm512_madd_epi16(t, _mm512_loadu_si512((const void *)(r->c2 + k / 2))));
+        }
+        __m256i tt = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(tw + 16 * b)),
+                                       _mm256_loadu_si256((const __m256i *)(const void *)(bs + 16 * b)));
+        acc += dotk_combine(kind, _mm512_reduce_add_epi32(a), hsum_i32x8(tt), r->fa[b], r->fb[b], d[b]);
+    }
+    return acc;
+}
+
 /* ---- Q5_0 / Q5_1: integer sums of 8 blocks at a time, combined in the reference's order ---- */
 
 /* The 8 int32 lanes of v0..v7 summed: lane j of the result = Σ v_j (blocks b..b+7). */
-T2 static inline __m256i reduce8(const __m256i *v)
+T2 static inline __attribute__((always_inline)) __m256i reduce8(const __m256i *v)
 {
     __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
     __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
@@ -177,45 +233,48 @@ T2 static inline __m256i reduce8(const __m256i *v)
 }
 
 /* qblock_k.c's combine for Q5_0 / Q5_1, 8 blocks per step: I = P − o·(bs_{2b} + bs_{2b+1}), v = (fa·d)·I
- * [+ fb·s], products elementwise as in the scalar code, then added to acc one block after another. */
+ * [+ fb·s], products elementwise as in the scalar code, block b added to running sum b mod 8 (one register),
+ * reduced at the end in the reference's tree. */
 #define DOT32_BODY(BLOCKSUM)                                                                                      \
-    float acc = 0.0f;                                                                                             \
     const int64_t nb = K / 32;                                                                                    \
     const __m256i ones = _mm256_set1_epi16(1);                                                                    \
+    __m256 accv = _mm256_setzero_ps();                                                                            \
     for (int64_t b = 0; b < nb; b += 8) {                                                                         \
         const int cnt = nb - b < 8 ? (int)(nb - b) : 8;                                                           \
         __m256i t[8];                                                                                             \
-        for (int j = 0; j < 8; j++) {                                                                             \
-            if (j < cnt) {                                                                                        \
-                __m256i uv = _mm256_loadu_si256((const __m256i *)(const void *)(r->u + 32 * (b + j)));            \
-                __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(q + 32 * (b + j)));               \
-                t[j] = BLOCKSUM(uv, qv);                                                                          \
-            } else t[j] = _mm256_setzero_si256();                                                                 \
+        if (cnt == 8) {                                                                                           \
+            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++)                                                   \
+                t[j] = BLOCKSUM(_mm256_loadu_si256((const __m256i *)(const void *)(r->u + 32 * (b + j))),          \
+                                _mm256_loadu_si256((const __m256i *)(const void *)(q + 32 * (b + j))));            \
+        } else {                                                                                                  \
+            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++)                                                   \
+                t[j] = j < cnt ? BLOCKSUM(_mm256_loadu_si256((const __m256i *)(const void *)(r->u + 32 * (b + j))), \
+                                          _mm256_loadu_si256((const __m256i *)(const void *)(q + 32 * (b + j))))   \
+                               : _mm256_setzero_si256();                                                          \
         }                                                                                                         \
         __m256i I = reduce8(t);                                                                                   \
+        const __m256i lm = _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); \
         if (kind == PARE_QB_Q5_0) {                                                                               \
-            __m256i bsv = cnt == 8 ? _mm256_loadu_si256((const __m256i *)(const void *)(bs + 2 * b))              \
-                                   : _mm256_setzero_si256();                                                      \
-            if (cnt < 8) memcpy(&bsv, bs + 2 * b, (size_t)cnt * 4);                                               \
+            __m256i bsv = _mm256_maskload_epi32((const int *)(const void *)(bs + 2 * b), lm);                     \
             I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_madd_epi16(bsv, ones), 4));                          \
         }                                                                                                         \
-        float v8[8];                                                                                              \
-        const __m256i lm = _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); \
         __m256 fa = _mm256_maskload_ps(r->fa + b, lm), dv = _mm256_maskload_ps(d + b, lm);                        \
         __m256 v = _mm256_mul_ps(_mm256_mul_ps(fa, dv), _mm256_cvtepi32_ps(I));                                   \
         if (kind == PARE_QB_Q5_1)                                                                                 \
             v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_maskload_ps(r->fb + b, lm), _mm256_maskload_ps(s + b, lm))); \
-        _mm256_storeu_ps(v8, v);                                                                                  \
-        for (int j = 0; j < cnt; j++) acc += v8[j];                                                               \
+        v = _mm256_and_ps(v, _mm256_castsi256_ps(lm)); /* blocks past the end: +0.0f, as the reference */         \
+        accv = _mm256_add_ps(accv, v);                                                                            \
     }                                                                                                             \
-    return acc;
+    float l[8];                                                                                                   \
+    _mm256_storeu_ps(l, accv);                                                                                    \
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 
-T2 static inline __m256i blocksum_avx2(__m256i uv, __m256i qv)
+T2 static inline __attribute__((always_inline)) __m256i blocksum_avx2(__m256i uv, __m256i qv)
 {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(uv, qv), _mm256_set1_epi16(1));
 }
 
-T512 static inline __m256i blocksum_vnni(__m256i uv, __m256i qv)
+T512 static inline __attribute__((always_inline)) __m256i blocksum_vnni(__m256i uv, __m256i qv)
 {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), uv, qv);
 }
@@ -233,6 +292,19 @@ T512 float pare_qbk_dot32_vnni_(pare_qb_kind kind, const qbk_row *r, const int8_
 }
 
 #else
+
+float pare_qbk_dotk_avx2_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                          int64_t K)
+{
+    (void)kind, (void)r, (void)q, (void)bs, (void)d, (void)K;
+    return 0.0f; /* never called: qblock_k.c takes it on x86 only */
+}
+float pare_qbk_dotk_vnni_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                          int64_t K)
+{
+    (void)kind, (void)r, (void)q, (void)bs, (void)d, (void)K;
+    return 0.0f;
+}
 
 float pare_qbk_dot32_avx2_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
                            const float *s, int64_t K)
