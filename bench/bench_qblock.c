@@ -1,13 +1,14 @@
 /* bench_qblock.c — speed of the block-quantized Linear (kernels/qblock.h) against the f32 Linear.
  *
- *   build/bench/bench_qblock [bandwidth] [qgemv] [qgemm]     (all three by default; ~25 s on 2 cores)
+ *   build/bench/bench_qblock [bandwidth] [qgemv] [qgemm] [newkinds]   (all three by default; ~45 s on 2 cores;
+ *                                 newkinds: only q4_0 and the ggml-block kinds q5_0 q5_1 q4_k q5_k q6_k)
  *   PARE_QB_FORCE=avx2|scalar|avx512 build/bench/bench_qblock    (cap the kernels' instruction set)
  *
  * Measures, at 1 and 2 OpenMP threads:
  *   bandwidth  the machine's read bandwidth: a streaming sum over 256 MB, 4 interleaved streams per thread
  *              (AVX-512, else AVX2, else C); the median of 5 passes after passes until stable
  *   qgemv      decode shape, M = 1, N = K = 4096, for int4_group (g = 128 sym / asym, g = 32 sym),
- *              int8_group (g = 128), q8_0, q4_0, q4_1. cache=cold: calls cycle through copies of the weight
+ *              int8_group (g = 128), q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k. cache=cold: calls cycle through copies of the weight
  *              totalling >= 96 MB, so every call streams its weight from DRAM (4096² int4 is 8.4 MB and
  *              would otherwise sit in a 32 MB L3); cache=hot: one copy, called back to back.
  *              gbps = weight bytes (pare_qb_bytes) / time.
@@ -243,6 +244,12 @@ static void call_f32_packed(void *p, int64_t i)
 static void qb_copy(pare_qb_weight *dst, const pare_qb_weight *src)
 {
     *dst = *src;
+    if (!src->scale) { /* the ggml-block kinds: everything is in qs */
+        size_t n = pare_qb_bytes(src);
+        dst->qs = xalloc(n);
+        memcpy(dst->qs, src->qs, n);
+        return;
+    }
     size_t ng = (size_t)(src->N * (src->K / src->group));
     size_t qb = (size_t)src->N * (size_t)(src->kind == PARE_QB_I8G || src->kind == PARE_QB_Q8_0 ? src->K : src->K / 2);
     dst->qs = xalloc(qb);
@@ -261,13 +268,19 @@ typedef struct kind_cfg {
 
 static const kind_cfg GEMV_KINDS[] = {
     {PARE_QB_I4G, 128, 1}, {PARE_QB_I4G, 128, 0}, {PARE_QB_I4G, 32, 1}, {PARE_QB_I8G, 128, 1},
-    {PARE_QB_Q8_0, 32, 1}, {PARE_QB_Q4_0, 32, 1}, {PARE_QB_Q4_1, 32, 0},
+    {PARE_QB_Q8_0, 32, 1}, {PARE_QB_Q4_0, 32, 1}, {PARE_QB_Q4_1, 32, 0}, {PARE_QB_Q5_0, 32, 1},
+    {PARE_QB_Q5_1, 32, 0}, {PARE_QB_Q4_K, 256, 0}, {PARE_QB_Q5_K, 256, 0}, {PARE_QB_Q6_K, 256, 1},
 };
 static const kind_cfg GEMM_KINDS[] = {
     {PARE_QB_I4G, 128, 1}, {PARE_QB_I8G, 128, 1}, {PARE_QB_Q8_0, 32, 1}, {PARE_QB_Q4_0, 32, 1}, {PARE_QB_Q4_1, 32, 0},
+    {PARE_QB_Q5_0, 32, 1}, {PARE_QB_Q5_1, 32, 0}, {PARE_QB_Q4_K, 256, 0}, {PARE_QB_Q5_K, 256, 0}, {PARE_QB_Q6_K, 256, 1},
 };
-#define NGEMV (int)(sizeof GEMV_KINDS / sizeof GEMV_KINDS[0])
-#define NGEMM (int)(sizeof GEMM_KINDS / sizeof GEMM_KINDS[0])
+#define NGEMV_ALL (int)(sizeof GEMV_KINDS / sizeof GEMV_KINDS[0])
+#define NGEMM_ALL (int)(sizeof GEMM_KINDS / sizeof GEMM_KINDS[0])
+/* "newkinds" on the command line: only q4_0 (for comparison) and the ggml-block kinds, a shorter run */
+static int g_first_gemv = 0, g_first_gemm = 0;
+#define NGEMV NGEMV_ALL
+#define NGEMM NGEMM_ALL
 
 static pare_rng g_rng;
 
@@ -317,7 +330,7 @@ static void bench_gemv(void)
         m[nm++] = (meas){call_f32, &fc, th, 0, 0};
         m[nm++] = (meas){call_f32_packed, &fc, th, 0, 0};
     }
-    for (int ki = 0; ki < NGEMV; ki++) {
+    for (int ki = g_first_gemv; ki < NGEMV; ki++) {
         kind_cfg kc = GEMV_KINDS[ki];
         pare_qb_weight w0;
         if (pare_qb_quantize(&w0, kc.kind, W, N, K, kc.g, kc.sym) != PARE_OK) {
@@ -347,7 +360,7 @@ static void bench_gemv(void)
                (long long)N, (long long)K, th, f32_ms[th], (double)(N * K * 4) / (f32_ms[th] * 1e6), a->ms,
                fc.wp ? b->ms : -1.0, packed ? "f32_packed" : "f32_linear");
     }
-    for (int ki = 0, i = 4; ki < NGEMV; ki++) {
+    for (int ki = g_first_gemv, i = 4; ki < NGEMV; ki++) {
         const pare_qb_weight *w = &copies[ki][0];
         for (int th = 1; th <= 2; th++)
             for (int hot = 0; hot <= 1; hot++, i++)
@@ -387,7 +400,7 @@ static void bench_gemm(void)
             m[nm++] = (meas){call_f32, &fc[si], th, 0, 0};
             m[nm++] = (meas){call_f32_packed, &fc[si], th, 0, 0};
         }
-        for (int ki = 0; ki < NGEMM; ki++) {
+        for (int ki = g_first_gemm; ki < NGEMM; ki++) {
             kind_cfg kc = GEMM_KINDS[ki];
             if (pare_qb_quantize(&w[si][ki], kc.kind, W, N, K, kc.g, kc.sym) != PARE_OK) {
                 fprintf(stderr, "bench_qblock: %s\n", pare_errmsg());
@@ -412,14 +425,14 @@ static void bench_gemm(void)
                    (long long)M, (long long)N, (long long)K, th, f32_ms[th], ops / (f32_ms[th] * 1e6), m[i].ms,
                    fc[si].wp ? m[i + 1].ms : -1.0, packed ? "f32_packed" : "f32_linear");
         }
-        for (int ki = 0; ki < NGEMM; ki++)
+        for (int ki = g_first_gemm; ki < NGEMM; ki++)
             for (int th = 1; th <= 2; th++, i++)
                 printf("qgemm kind=%s g=%lld sym=%d M=%lld N=%lld K=%lld threads=%d ms=%.4f gops=%.1f f32_ms=%.4f "
                        "ratio=%.2f warmup=%lld impl=%s\n",
                        pare_qb_kind_name(w[si][ki].kind), (long long)w[si][ki].group, w[si][ki].symmetric, (long long)M,
                        (long long)N, (long long)K, th, m[i].ms, ops / (m[i].ms * 1e6), f32_ms[th], f32_ms[th] / m[i].ms,
                        (long long)m[i].warm, pare_qb_impl(&w[si][ki]));
-        for (int ki = 0; ki < NGEMM; ki++) {
+        for (int ki = g_first_gemm; ki < NGEMM; ki++) {
             free(qc[si][ki].ws);
             pare_qb_free(&w[si][ki]);
         }
@@ -464,6 +477,8 @@ int main(int argc, char **argv)
         for (int th = 1; th <= 2; th++) printf("bandwidth threads=%d gbps=%.2f\n", th, bandwidth_gbps(a, n, th));
         free(a);
     }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "newkinds")) g_first_gemv = 5, g_first_gemm = 3; /* from q4_0 on */
     if (wants(argc, argv, "qgemv")) bench_gemv();
     if (wants(argc, argv, "qgemm")) bench_gemm();
     return 0;

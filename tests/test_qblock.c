@@ -1,4 +1,5 @@
-/* test_qblock.c — the block-quantized Linear (kernels/qblock.h): int4 / int8 group-wise, Q8_0, Q4_0, Q4_1.
+/* test_qblock.c — the block-quantized Linear (kernels/qblock.h): int4 / int8 group-wise, Q8_0, Q4_0, Q4_1
+ * (Q5_0, Q5_1 and the k-quants: test_qblock_k.c; only names and the NaN / fp16 checks of W run here for them).
  *
  * Checks:
  *   - names and parsing; argument errors (group not dividing K or not a multiple of 32 names "group", K not
@@ -158,7 +159,7 @@ static void test_names_and_errors(void)
            "kind %s parses back", pare_qb_kind_name((pare_qb_kind)k));
     }
     pare_qb_kind got;
-    ok(pare_qb_kind_parse("q5_0", &got) == PARE_EINVAL && errmsg_has("int4_group") && errmsg_has("q4_1"),
+    ok(pare_qb_kind_parse("q3_k", &got) == PARE_EINVAL && errmsg_has("int4_group") && errmsg_has("q4_1"),
        "unknown kind lists the valid names (%s)", pare_errmsg());
 
     float *W = randn(8 * 256, 1.0f);
@@ -173,7 +174,7 @@ static void test_names_and_errors(void)
        "q4_0 with K not a multiple of 32 names K (%s)", pare_errmsg());
     ok(pare_qb_quantize(&w, PARE_QB_I8G, W, 8, 256, 64, 0) == PARE_EINVAL && errmsg_has("symmetric"),
        "int8_group asymmetric rejected (%s)", pare_errmsg());
-    ok(pare_qb_quantize(&w, (pare_qb_kind)9, W, 8, 256, 64, 1) == PARE_EINVAL && errmsg_has("q8_0"),
+    ok(pare_qb_quantize(&w, PARE_QB_COUNT, W, 8, 256, 64, 1) == PARE_EINVAL && errmsg_has("q8_0"),
        "bad kind lists the kinds (%s)", pare_errmsg());
     ok(pare_qb_quantize(&w, PARE_QB_Q8_0, W, 0, 256, 0, 1) == PARE_EINVAL && errmsg_has("N=0"), "N=0 rejected");
     for (int kind = 0; kind < PARE_QB_COUNT; kind++) {
@@ -230,7 +231,7 @@ static void test_quant_error(void)
     for (int64_t k = 0; k < 64; k++) W[3 * K + k] = 0.0f;        /* an all-zero group (row 3) */
     for (int64_t k = 64; k < 128; k++) W[4 * K + k] = 2.5f;      /* a constant positive group */
     for (int64_t k = 0; k < K; k++) W[5 * K + k] *= 1e-4f;       /* tiny (fp16-subnormal scales) */
-    for (int kind = 0; kind < PARE_QB_COUNT; kind++)
+    for (int kind = 0; kind <= PARE_QB_Q4_1; kind++) /* the newer kinds: test_qblock_k.c */
         for (int g = 32; g <= 128; g *= 2)
             for (int sym = 1; sym >= 0; sym--) {
                 if ((kind != PARE_QB_I4G && sym == 0) || (kind >= PARE_QB_Q8_0 && g > 32)) continue;
@@ -581,7 +582,7 @@ static void test_linear(void)
         {PARE_QB_Q4_1, 40, 256, 0, 1},  {PARE_QB_Q4_1, 70, 96, 0, 1},   {PARE_QB_Q4_1, 6, 544, 0, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) test_linear_case(cases[i]);
-    for (int k = 0; k < PARE_QB_COUNT; k++)
+    for (int k = 0; k <= PARE_QB_Q4_1; k++)
         diag("%s: worst |fast − ref| = %.3g of the reordering bound", pare_qb_kind_name((pare_qb_kind)k),
              g_worst_ratio[k]);
 }
@@ -595,7 +596,7 @@ static void test_ties(void)
         int64_t j = i % 32;
         x[i] = j == 0 ? 127.0f : (float)((j % 2) ? -1 : 1) * ((float)((j * 7) % 126) + 0.5f); /* d = 1 per block */
     }
-    for (int kind = PARE_QB_I8G; kind < PARE_QB_COUNT; kind++) {
+    for (int kind = PARE_QB_I8G; kind <= PARE_QB_Q4_1; kind++) {
         pare_qb_weight w;
         pare_qb_quantize(&w, (pare_qb_kind)kind, W, N, K, 32, 1);
         float yr[M * N], y[M * N];
@@ -621,7 +622,7 @@ static void test_edges(void)
     const int64_t N = 12, K = 64, M = 5;
     float *W = xalloc((size_t)(N * K) * sizeof(float)), *x = randn(M * K, 1.0f), *bias = randn(N, 1.0f);
     float y[M * N];
-    for (int kind = 0; kind < PARE_QB_COUNT; kind++) {
+    for (int kind = 0; kind <= PARE_QB_Q4_1; kind++) {
         pare_qb_weight w;
         pare_qb_quantize(&w, (pare_qb_kind)kind, W, N, K, 32, 0 + (kind != PARE_QB_I4G));
         void *ws = xalloc(pare_qb_workspace(&w, M));
@@ -632,7 +633,7 @@ static void test_edges(void)
         pare_qb_free(&w);
     }
     float *W2 = randn(N * K, 1.0f);
-    for (int kind = 0; kind < PARE_QB_COUNT; kind++) {
+    for (int kind = 0; kind <= PARE_QB_Q4_1; kind++) {
         pare_qb_weight w;
         pare_qb_quantize(&w, (pare_qb_kind)kind, W2, N, K, 32, 1);
         void *ws = xalloc(pare_qb_workspace(&w, M) + 64);

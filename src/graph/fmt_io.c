@@ -8,7 +8,9 @@
  *              and sums exactly as the quantizer did.
  *   qblock     qs (N, row bytes: K/2 for 4-bit kinds as U8, K for 8-bit kinds as I8), scale F16 (N, K/group),
  *              min F16 (N, K/32: q4_1), zero U8 (N, K/group: asymmetric int4_group); kind, group, symmetric.
- *              The bytes are the kernel's own (llama.cpp's block fields, not interleaved; qblock.h).
+ *              The bytes are the kernel's own (llama.cpp's block fields, not interleaved; qblock.h). The ggml-block
+ *              kinds (q5_0, q5_1, q4_k, q5_k, q6_k) are llama.cpp's blocks themselves: qs U8 (N, row bytes) alone,
+ *              their fp16 scales checked finite.
  *   wq         qs U8 (N, row bytes), scale F16 (N, K/group), zero U8 (N, K/group: asymmetric int8/int3/int2); kind
  *              (int8_wo, int3, int2, binary, ternary, w4a8), group, symmetric. The bytes are the kernels' own layout
  *              (kernels/wq.h); a ternary element never has both its + and − bits.
@@ -19,8 +21,8 @@
  * Every format also keeps desc and method (the tables' words) and the exact storage bits are recomputed.
  *
  * Deliberately not here: the 16-bit and sparse formats (a lossless function of their f32 master: the checkpoint
- * lists them in "half" / "sparse" and rebuilds them from the master, safetensors.c), the block kinds added after
- * q4_1 (their save says so: PARE_ENOTSUP), file I/O and JSON (safetensors.c).
+ * lists them in "half" / "sparse" and rebuilds them from the master, safetensors.c), file I/O and JSON
+ * (safetensors.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -226,9 +228,71 @@ static int64_t qb_row_bytes(pare_qb_kind k, int64_t K)
 
 static int qb_8bit(pare_qb_kind k) { return k == PARE_QB_I8G || k == PARE_QB_Q8_0; }
 
+/* The ggml-block kinds (Q5_0, Q5_1, Q4_K, Q5_K, Q6_K: qblock.h) keep llama.cpp's blocks as they are: qs is the
+ * whole form. Their fp16 fields: where in a block, how many (d; d and m / dmin). */
+static int qb_ggml_kind(pare_qb_kind k)
+{
+    return k == PARE_QB_Q5_0 || k == PARE_QB_Q5_1 || k == PARE_QB_Q4_K || k == PARE_QB_Q5_K || k == PARE_QB_Q6_K;
+}
+
+static void qb_ggml_halves(pare_qb_kind k, int *at, int *n)
+{
+    *at = k == PARE_QB_Q6_K ? 208 : 0; /* block_q6_K ends with d; the others start with d (, m / dmin) */
+    *n = k == PARE_QB_Q5_0 || k == PARE_QB_Q6_K ? 1 : 2;
+}
+
+static pare_status qb_ggml_save(const pare_qb_weight *b, pare_fmt_io *io)
+{
+    add_tensor(io, "qs", PARE_FIO_U8, b->N, (int64_t)pare_qb_ggml_row_bytes(b->kind, b->K), b->qs);
+    add_str(io, "kind", pare_qb_kind_name(b->kind));
+    add_num(io, "group", (double)b->group);
+    add_num(io, "symmetric", b->symmetric != 0);
+    return PARE_OK;
+}
+
+static pare_status qb_ggml_load(pare_param *w, pare_fmt_io *io, pare_qb_kind kind, int fill_master)
+{
+    int64_t N = w->shape[0], K = w->shape[1];
+    int bbytes = 0, belems = pare_qb_ggml_block(kind, &bbytes);
+    int64_t rb = (int64_t)pare_qb_ggml_row_bytes(kind, K);
+    if (!rb)
+        return pare_fail(PARE_EFORMAT, "qblock weight '%s' (%s): K = %lld is not a multiple of the block (%d)", io->param,
+                         pare_qb_kind_name(kind), (long long)K, belems);
+    const void *qs;
+    PARE_TRY(take(io, "qblock", "qs", PARE_FIO_U8, N, rb, &qs));
+    int at, nh;
+    qb_ggml_halves(kind, &at, &nh);
+    for (int64_t blk = 0; blk < N * (rb / bbytes); blk++) /* a NaN or Inf scale computes garbage that looks fine */
+        for (int h = 0; h < nh; h++) {
+            uint16_t v;
+            memcpy(&v, (const uint8_t *)qs + blk * bbytes + at + 2 * h, 2);
+            if ((v & 0x7c00) == 0x7c00)
+                return pare_fail(PARE_EFORMAT, "tensor '%s.qs': block %lld of row %lld has a %s scale: %s scales must be finite",
+                                 io->param, (long long)(blk % (rb / bbytes)), (long long)(blk / (rb / bbytes)),
+                                 v & 0x3ff ? "NaN" : "Inf", pare_qb_kind_name(kind));
+        }
+    pare_qlinear *q = pare_qlinear_new(PARE_FMT_QBLOCK);
+    if (!q) return PARE_ENOMEM;
+    pare_status st = pare_qb_from_ggml(&q->qb, kind, qs, (size_t)(N * rb), N, K);
+    if (st != PARE_OK) {
+        pare_qlinear_release(q);
+        return pare_fail_ctx(st == PARE_ENOMEM ? st : PARE_EFORMAT, "qblock weight '%s'", io->param);
+    }
+    q->bits = 8.0 * (double)pare_qb_bytes(&q->qb);
+    keep_words(q, io, pare_qb_kind_name(kind));
+    if (fill_master) pare_qb_dequantize(w->blob->data, &q->qb);
+    pare_param_set_q(w, q);
+    return PARE_OK;
+}
+
 pare_status pare_fmt_qblock_save(const pare_param *w, pare_fmt_io *io)
 {
     const pare_qb_weight *b = &w->q->qb;
+    if (qb_ggml_kind(b->kind)) {
+        PARE_TRY(qb_ggml_save(b, io));
+        save_words(io, w->q);
+        return PARE_OK;
+    }
     int64_t rb = qb_row_bytes(b->kind, b->K), ng = b->K / b->group;
     if (!rb)
         return pare_fail(PARE_ENOTSUP, "weight %s is stored as %s, which has no checkpoint form yet (int4_group, int8_group, "
@@ -270,9 +334,10 @@ pare_status pare_fmt_qblock_load(pare_param *w, pare_fmt_io *io, int fill_master
     int64_t N = w->shape[0], K = w->shape[1];
     pare_qb_kind kind;
     const char *kname = get_str(io, "kind", "(missing)");
+    if (pare_qb_kind_parse(kname, &kind) == PARE_OK && qb_ggml_kind(kind)) return qb_ggml_load(w, io, kind, fill_master);
     if (pare_qb_kind_parse(kname, &kind) != PARE_OK || !qb_row_bytes(kind, K))
-        return pare_fail(PARE_EFORMAT, "qblock weight '%s': kind '%s' is not one of int4_group, int8_group, q8_0, q4_0, q4_1",
-                         io->param, kname);
+        return pare_fail(PARE_EFORMAT, "qblock weight '%s': kind '%s' is not one of int4_group, int8_group, q8_0, q4_0, q4_1, "
+                         "q5_0, q5_1, q4_k, q5_k, q6_k", io->param, kname);
     double g, sym;
     PARE_TRY(get_num(io, F, "group", 1, (double)K, 1, NAN, &g));
     PARE_TRY(get_num(io, F, "symmetric", 0, 1, 1, NAN, &sym));

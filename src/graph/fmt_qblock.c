@@ -1,5 +1,5 @@
-/* fmt_qblock.c — group-wise int4/int8 weights and llama.cpp's blocks (Q8_0, Q4_0, Q4_1) on the block
- * kernels of kernels/qblock.h. */
+/* fmt_qblock.c — group-wise int4/int8 weights and llama.cpp's blocks (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the
+ * k-quants Q4_K, Q5_K, Q6_K) on the block kernels of kernels/qblock.h. */
 #include <stdio.h>
 
 #include "exec.h"

@@ -21,6 +21,8 @@ static int64_t qs_row_bytes(const pare_qb_weight *w)
     switch (w->kind) {
     case PARE_QB_I4G: case PARE_QB_Q4_0: case PARE_QB_Q4_1: return w->K / 2;
     case PARE_QB_I8G: case PARE_QB_Q8_0: return w->K;
+    case PARE_QB_Q5_0: case PARE_QB_Q5_1: case PARE_QB_Q4_K: case PARE_QB_Q5_K: case PARE_QB_Q6_K: /* ggml's blocks */
+        return (int64_t)pare_qb_ggml_row_bytes(w->kind, w->K);
     default: return 0;
     }
 }
@@ -34,7 +36,7 @@ static pare_qb_weight row_view(const pare_qb_weight *w, int64_t v)
     pare_qb_weight r = *w;
     r.N = 1;
     r.qs = w->qs + v * qs_row_bytes(w);
-    r.scale = w->scale + v * ng;
+    if (w->scale) r.scale = w->scale + v * ng; /* (the ggml-block kinds keep their scales inside qs) */
     if (w->min) r.min = w->min + v * (w->K / PARE_QB_QK);
     if (w->zero) r.zero = w->zero + v * ng;
     return r;
@@ -44,7 +46,7 @@ pare_status pare_embedding_qb(float *out, const int32_t *ids, const pare_qb_weig
 {
     if (!pare_embedding_qb_supports(w))
         return pare_fail(PARE_EINVAL, "embedding lookup: a %s table has no row view (int4_group, int8_group, q8_0, q4_0, "
-                         "q4_1 have)", pare_qb_kind_name(w->kind));
+                         "q4_1, q5_0, q5_1, q4_k, q5_k, q6_k have)", pare_qb_kind_name(w->kind));
     const int64_t C = w->K;
 #pragma omp parallel for schedule(static) if (M * C > 65536)
     for (int64_t m = 0; m < M; m++) {

@@ -1,6 +1,7 @@
 /* qblock.c — block-quantized weights (int4 / int8 group-wise, llama.cpp Q8_0 / Q4_0 / Q4_1): quantization,
  * storage, dequantization, the plain-C references, the scalar kernels, and the dispatch of pare_linear_qb
  * to the AVX-512 / AVX2 kernels (qblock_avx512.c, qblock_avx2.c). The formats are described in qblock.h.
+ * The ggml-block kinds (Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) live in qblock_k.c; this file dispatches to it.
  *
  * Rounding: round half to even (nearbyintf) for int4_group / int8_group weights and int8_group
  * activations. The Q kinds deliberately reproduce llama.cpp's reference quantizers (ggml-quants.c:
@@ -14,8 +15,8 @@
  * outside the grid). Asymmetric int4 spans [min(w,0), max(w,0)], so 0 is on the grid and the zero point
  * lies in [0,15].
  *
- * Deliberately not here: SIMD kernels (the per-ISA files), error-minimising scale search (llama.cpp's
- * "imatrix" / rmse variants), K-quants.
+ * Deliberately not here: SIMD kernels (the per-ISA files), error-minimising scale search for the 32-blocks
+ * (llama.cpp's "imatrix" / rmse variants), the k-quants and Q5_* (qblock_k.c).
  *
  * Entry points: everything in qblock.h; pare_qb_isa_for_, pare_qb_act_layout_, pare_qb_act_canon_,
  * pare_qb_i4g_panel_rows_ (qblock_internal.h).
@@ -34,9 +35,10 @@
 
 /* ---- kinds ---- */
 
-static const char *const KIND_NAMES[] = {"int4_group", "int8_group", "q8_0", "q4_0", "q4_1"};
+static const char *const KIND_NAMES[] = {"int4_group", "int8_group", "q8_0", "q4_0", "q4_1",
+                                         "q5_0",       "q5_1",       "q4_k", "q5_k", "q6_k"};
 _Static_assert(sizeof KIND_NAMES / sizeof KIND_NAMES[0] == PARE_QB_COUNT, "one name per qblock kind");
-#define KIND_LIST "int4_group, int8_group, q8_0, q4_0, q4_1"
+#define KIND_LIST "int4_group, int8_group, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k"
 
 const char *pare_qb_kind_name(pare_qb_kind k) { return (unsigned)k < PARE_QB_COUNT ? KIND_NAMES[k] : "?"; }
 
@@ -128,6 +130,14 @@ static pare_status check_shape(const char *what, pare_qb_kind kind, int64_t N, i
     if ((uint64_t)N > (uint64_t)INT64_MAX / 8 / (uint64_t)K)
         return pare_fail(PARE_EINVAL, "%s %s: N·K overflows (N=%lld K=%lld)", what, KIND_NAMES[kind], (long long)N,
                          (long long)K);
+    if (pare_qbk_is_(kind)) {
+        int qb = pare_qb_ggml_block(kind, NULL);
+        *group = qb;
+        if (K % qb)
+            return pare_fail(PARE_ESHAPE, "%s %s: K=%lld: must be a multiple of the block size %d", what,
+                             KIND_NAMES[kind], (long long)K, qb);
+        return PARE_OK;
+    }
     if (is_q_kind(kind)) {
         *group = PARE_QB_QK;
         if (K % PARE_QB_QK)
@@ -164,10 +174,10 @@ static pare_status qb_alloc(pare_qb_weight *w, const char *what, pare_qb_kind ki
     size_t ng = (size_t)(K / group);
     size_t qbytes = (size_t)N * (size_t)qb_row_bytes(w);
     w->qs = alloc64(qbytes);
-    w->scale = alloc64((size_t)N * ng * sizeof(uint16_t));
+    if (!pare_qbk_is_(kind)) w->scale = alloc64((size_t)N * ng * sizeof(uint16_t));
     if (kind == PARE_QB_Q4_1) w->min = alloc64((size_t)N * ng * sizeof(uint16_t));
     if (kind == PARE_QB_I4G && !symmetric) w->zero = alloc64((size_t)N * ng);
-    if (!w->qs || !w->scale || (kind == PARE_QB_Q4_1 && !w->min) || (kind == PARE_QB_I4G && !symmetric && !w->zero)) {
+    if (!w->qs || (!pare_qbk_is_(kind) && !w->scale) || (kind == PARE_QB_Q4_1 && !w->min) || (kind == PARE_QB_I4G && !symmetric && !w->zero)) {
         pare_qb_free(w);
         return pare_fail(PARE_ENOMEM, "%s %s: out of memory for N=%lld K=%lld", what, KIND_NAMES[kind],
                          (long long)N, (long long)K);
@@ -192,6 +202,7 @@ void pare_qb_free(pare_qb_weight *w)
 size_t pare_qb_bytes(const pare_qb_weight *w)
 {
     if (!w || !w->qs) return 0;
+    if (pare_qbk_is_(w->kind)) return (size_t)w->N * (size_t)qb_row_bytes(w);
     size_t ng = (size_t)(w->N * (w->K / w->group));
     size_t b = (size_t)w->N * (size_t)qb_row_bytes(w) + 2 * ng;
     if (w->min) b += 2 * ng;
@@ -351,6 +362,12 @@ static int64_t quant_row_q4_1(pare_qb_weight *w, int64_t n, const float *wr)
     return -1;
 }
 
+/* The ggml-block kinds (qblock_k.c). */
+static int64_t quant_row_ggml(pare_qb_weight *w, int64_t n, const float *wr)
+{
+    return pare_qbk_quant_row_(w->kind, w->qs + n * qb_row_bytes(w), wr, w->K);
+}
+
 pare_status pare_qb_quantize(pare_qb_weight *out, pare_qb_kind kind, const float *W, int64_t N, int64_t K,
                              int64_t group, int symmetric)
 {
@@ -361,7 +378,7 @@ pare_status pare_qb_quantize(pare_qb_weight *out, pare_qb_kind kind, const float
     if (!W) return pare_fail(PARE_EINVAL, "%s: W is NULL", what);
     if (kind == PARE_QB_I8G && !symmetric)
         return pare_fail(PARE_EINVAL, "%s int8_group: symmetric=0: int8_group is symmetric only (valid: 1)", what);
-    if (kind == PARE_QB_Q4_1) symmetric = 0;
+    if (kind == PARE_QB_Q4_1 || kind == PARE_QB_Q5_1 || kind == PARE_QB_Q4_K || kind == PARE_QB_Q5_K) symmetric = 0;
     else if (kind != PARE_QB_I4G) symmetric = 1;
     else symmetric = symmetric != 0;
 
@@ -385,7 +402,8 @@ pare_status pare_qb_quantize(pare_qb_weight *out, pare_qb_kind kind, const float
         : kind == PARE_QB_I8G  ? quant_row_i8g
         : kind == PARE_QB_Q8_0 ? quant_row_q8_0
         : kind == PARE_QB_Q4_0 ? quant_row_q4_0
-                               : quant_row_q4_1;
+        : kind == PARE_QB_Q4_1 ? quant_row_q4_1
+                               : quant_row_ggml;
     const int64_t ng = K / group;
     int64_t badg = N * ng;
 #pragma omp parallel for schedule(static) reduction(min : badg) if (N * K >= QB_PAR_MIN_WORK)
@@ -397,7 +415,7 @@ pare_status pare_qb_quantize(pare_qb_weight *out, pare_qb_kind kind, const float
         pare_qb_free(&w);
         return pare_fail(PARE_ENUMERIC, "%s %s: row %lld, %s %lld (columns %lld-%lld): the scale does not fit fp16 "
                          "(values too large)", what, KIND_NAMES[kind], (long long)(badg / ng),
-                         is_q_kind(kind) ? "block" : "group", (long long)(badg % ng),
+                         is_q_kind(kind) || pare_qbk_is_(kind) ? "block" : "group", (long long)(badg % ng),
                          (long long)(badg % ng * group), (long long)(badg % ng * group + group - 1));
     }
     *out = w;
@@ -461,6 +479,10 @@ pare_status pare_qb_from_int(pare_qb_weight *out, pare_qb_kind kind, const int32
 static void dequant_row(float *dst, const pare_qb_weight *w, int64_t n)
 {
     const int64_t K = w->K, g = w->group, ng = K / g;
+    if (pare_qbk_is_(w->kind)) {
+        pare_qbk_dequant_row_(dst, w->kind, w->qs + n * qb_row_bytes(w), K);
+        return;
+    }
     const uint16_t *sc = w->scale + n * ng;
     switch (w->kind) {
     case PARE_QB_I4G: {
@@ -501,12 +523,16 @@ void pare_qb_dequantize(float *W, const pare_qb_weight *w)
 
 pare_status pare_qb_to_ggml(void *dst, size_t dst_bytes, const pare_qb_weight *w)
 {
-    if (!w || !w->qs || !is_q_kind(w->kind))
-        return pare_fail(PARE_EINVAL, "qblock to_ggml: weight is %s (valid: q8_0, q4_0, q4_1)",
-                         w && w->qs ? pare_qb_kind_name(w->kind) : "not quantized");
+    if (!w || !w->qs || !(is_q_kind(w->kind) || pare_qbk_is_(w->kind)))
+        return pare_fail(PARE_EINVAL, "qblock to_ggml: weight is %s (valid: q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, "
+                         "q6_k)", w && w->qs ? pare_qb_kind_name(w->kind) : "not quantized");
     size_t need = pare_qb_bytes(w);
     if (!dst || dst_bytes < need)
         return pare_fail(PARE_EINVAL, "qblock to_ggml: dst holds %zu bytes, need %zu", dst ? dst_bytes : 0, need);
+    if (pare_qbk_is_(w->kind)) {
+        memcpy(dst, w->qs, need);
+        return PARE_OK;
+    }
     const int64_t nb = w->K / 32, qb = w->kind == PARE_QB_Q8_0 ? 32 : 16;
     uint8_t *p = dst;
     for (int64_t n = 0; n < w->N; n++)
@@ -520,6 +546,39 @@ pare_status pare_qb_to_ggml(void *dst, size_t dst_bytes, const pare_qb_weight *w
             memcpy(p, w->qs + n * qb_row_bytes(w) + b * qb, (size_t)qb);
             p += qb;
         }
+    return PARE_OK;
+}
+
+pare_status pare_qb_from_ggml(pare_qb_weight *out, pare_qb_kind kind, const void *src, size_t src_bytes, int64_t N,
+                              int64_t K)
+{
+    static const char what[] = "qblock from_ggml";
+    if (!out) return pare_fail(PARE_EINVAL, "%s: out is NULL", what);
+    memset(out, 0, sizeof *out);
+    if (!is_q_kind(kind) && !pare_qbk_is_(kind))
+        return pare_fail(PARE_EINVAL, "%s: kind=%s: valid: q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k", what,
+                         pare_qb_kind_name(kind));
+    int64_t group = 0;
+    PARE_TRY(check_shape(what, kind, N, K, &group));
+    const size_t rb = pare_qb_ggml_row_bytes(kind, K);
+    if (!src || src_bytes != rb * (size_t)N)
+        return pare_fail(PARE_EINVAL, "%s %s: %zu bytes for N=%lld K=%lld, need exactly %zu", what, KIND_NAMES[kind],
+                         src ? src_bytes : 0, (long long)N, (long long)K, rb * (size_t)N);
+    const int sym = !(kind == PARE_QB_Q4_1 || kind == PARE_QB_Q5_1 || kind == PARE_QB_Q4_K || kind == PARE_QB_Q5_K);
+    pare_qb_weight w;
+    PARE_TRY(qb_alloc(&w, what, kind, N, K, group, sym));
+    if (pare_qbk_is_(kind)) memcpy(w.qs, src, rb * (size_t)N);
+    else {
+        const int64_t nb = K / 32, qb = kind == PARE_QB_Q8_0 ? 32 : 16;
+        const uint8_t *p = src;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t b = 0; b < nb; b++) {
+                w.scale[n * nb + b] = (uint16_t)(p[0] | p[1] << 8), p += 2;
+                if (w.min) w.min[n * nb + b] = (uint16_t)(p[0] | p[1] << 8), p += 2;
+                memcpy(w.qs + n * qb_row_bytes(&w) + b * qb, p, (size_t)qb), p += qb;
+            }
+    }
+    *out = w;
     return PARE_OK;
 }
 
@@ -572,6 +631,7 @@ const char *pare_qb_impl(const pare_qb_weight *w)
     if (isa == QB_ISA_SCALAR) return "scalar";
     if (w->kind == PARE_QB_I4G) return isa == QB_ISA_AVX512 ? "i4g-avx512" : "i4g-avx2";
     if (w->kind == PARE_QB_I8G) return isa == QB_ISA_AVX512 ? "i8g-vnni512" : "i8g-avx2";
+    if (pare_qbk_is_(w->kind)) return isa == QB_ISA_AVX512 ? "k-vnni512" : "k-avx2";
     return isa == QB_ISA_AVX512 ? "q-vnni512" : "q-avx2";
 }
 
@@ -589,7 +649,7 @@ int64_t pare_qb_i4g_panel_rows_(int64_t K)
 size_t pare_qb_act_layout_(qb_act *a, const pare_qb_weight *w, int64_t M, qb_isa isa, void *ws)
 {
     memset(a, 0, sizeof *a);
-    if (w->kind == PARE_QB_I4G || M <= 0) return 0;
+    if (w->kind == PARE_QB_I4G || pare_qbk_is_(w->kind) || M <= 0) return 0;
     const int64_t K = w->K, nb = K / 32, ng = K / w->group;
     size_t off = 0;
     char *base = ws;
@@ -618,6 +678,7 @@ size_t pare_qb_act_layout_(qb_act *a, const pare_qb_weight *w, int64_t M, qb_isa
 size_t pare_qb_workspace(const pare_qb_weight *w, int64_t M)
 {
     if (!w || !w->qs || M <= 0) return 0;
+    if (pare_qbk_is_(w->kind)) return pare_qbk_workspace_(w, M);
     if (w->kind == PARE_QB_I4G) {
         if (M <= PARE_QB_I4G_GEMV_MAX_M) return 0;
         int procs = omp_get_num_procs();
@@ -752,6 +813,10 @@ static float dot_act(const pare_qb_weight *w, int64_t n, const int8_t *q, const 
 void pare_linear_qb_ref(float *y, const float *x, const pare_qb_weight *w, const float *bias, int64_t M)
 {
     if (!y || !x || !w || !w->qs || M <= 0) return;
+    if (pare_qbk_is_(w->kind)) {
+        pare_qbk_linear_ref_(y, x, w, bias, M);
+        return;
+    }
     const int64_t N = w->N, K = w->K;
     if (w->kind == PARE_QB_I4G) {
         for (int64_t m = 0; m < M; m++)
@@ -846,7 +911,7 @@ static void i4g_panels(float *y, const float *x, const pare_qb_weight *w, const 
 pare_status pare_linear_qb(float *y, const float *x, const pare_qb_weight *w, const float *bias, int64_t M,
                            void *workspace)
 {
-    if (!w || !w->qs || !w->scale || (unsigned)w->kind >= PARE_QB_COUNT)
+    if (!w || !w->qs || (unsigned)w->kind >= PARE_QB_COUNT || (!w->scale && !pare_qbk_is_(w->kind)))
         return pare_fail(PARE_EINVAL, "linear qblock: weight is not quantized");
     if (M < 0) return pare_fail(PARE_EINVAL, "linear qblock: M=%lld: must be >= 0", (long long)M);
     if (M == 0) return PARE_OK;
@@ -866,8 +931,12 @@ pare_status pare_linear_qb(float *y, const float *x, const pare_qb_weight *w, co
     }
 
     qb_act a;
-    pare_qb_act_layout_(&a, w, M, isa, workspace);
-    int64_t bad = isa == QB_ISA_AVX512 ? pare_qb_act_vnni_(&a, x, w, M) : pare_qb_act_canon_(&a, x, w, M);
+    int64_t bad;
+    if (pare_qbk_is_(w->kind)) bad = pare_qbk_linear_(y, x, w, bias, M, workspace, isa);
+    else {
+        pare_qb_act_layout_(&a, w, M, isa, workspace);
+        bad = isa == QB_ISA_AVX512 ? pare_qb_act_vnni_(&a, x, w, M) : pare_qb_act_canon_(&a, x, w, M);
+    }
     if (bad < M) {
         int64_t k = 0;
         while (k < w->K && isfinite(x[bad * w->K + k])) k++;
@@ -877,8 +946,10 @@ pare_status pare_linear_qb(float *y, const float *x, const pare_qb_weight *w, co
                              isnan(x[bad * w->K + k]) ? "NaN" : "Inf", (long long)k);
         return pare_fail(PARE_ENUMERIC, "linear qblock %s: input row %lld (of %lld): values too large for the fp16 "
                          "activation block scales%s", KIND_NAMES[w->kind], (long long)bad, (long long)M,
-                         w->kind == PARE_QB_Q4_1 ? " or block sums (|Σ x| over 32 elements must stay < 65504)" : "");
+                         w->kind == PARE_QB_Q4_1 || w->kind == PARE_QB_Q5_1
+                             ? " or block sums (|Σ x| over 32 elements must stay < 65504)" : "");
     }
+    if (pare_qbk_is_(w->kind)) return PARE_OK;
     if (isa == QB_ISA_AVX512) pare_qb_gemm_vnni_(y, &a, w, bias, M);
     else if (isa == QB_ISA_AVX2) pare_qb_gemm_avx2_(y, &a, w, bias, M);
     else gemm_act_scalar(y, &a, w, bias, M);

@@ -1,4 +1,5 @@
-/* qblock.h — Linear layers on block-quantized weights: int4 / int8 group-wise and llama.cpp's Q8_0, Q4_0, Q4_1.
+/* qblock.h — Linear layers on block-quantized weights: int4 / int8 group-wise and llama.cpp's Q8_0, Q4_0, Q4_1,
+ * Q5_0, Q5_1 and the k-quants Q4_K, Q5_K, Q6_K.
  *
  *   y(M,N) = x(M,K) · Ŵ(N,K)^T + bias(N)        Ŵ = the dequantized weight; groups / blocks run along K
  *
@@ -9,11 +10,19 @@
  * | PARE_QB_Q8_0  | int8, blocks of 32   | fp16 d                     | Q8_0 per block of 32 | 8.5             |
  * | PARE_QB_Q4_0  | 4-bit, blocks of 32  | fp16 d                     | Q8_0 per block of 32 | 4.5             |
  * | PARE_QB_Q4_1  | 4-bit, blocks of 32  | fp16 d, fp16 m             | Q8_1 per block of 32 | 5.0             |
+ * | PARE_QB_Q5_0  | 5-bit, blocks of 32  | fp16 d                     | Q8_0 per block of 32 | 5.5             |
+ * | PARE_QB_Q5_1  | 5-bit, blocks of 32  | fp16 d, fp16 m             | Q8_1 per block of 32 | 6.0             |
+ * | PARE_QB_Q4_K  | 4-bit, super-blocks of 256 = 8×32 | fp16 d, dmin; 6-bit scale, min per 32 | Q8_K (256) | 4.5 |
+ * | PARE_QB_Q5_K  | 5-bit, super-blocks of 256 = 8×32 | fp16 d, dmin; 6-bit scale, min per 32 | Q8_K (256) | 5.5 |
+ * | PARE_QB_Q6_K  | 6-bit, super-blocks of 256 = 16×16 | fp16 d; int8 scale per 16           | Q8_K (256) | 6.5625 |
  *
  * Dequantized values (u = the stored nibble / byte, s, d, m the fp16 values as f32):
  *   I4G  sym  Ŵ = s·(u − 8), q = u − 8 in [-8,7] (the quantizer uses [-7,7])    asym  Ŵ = s·(u − z), u in [0,15]
  *   I8G       Ŵ = s·q                       Q8_0  Ŵ = d·q
  *   Q4_0      Ŵ = d·(u − 8)                 Q4_1  Ŵ = d·u + m
+ *   Q5_0      Ŵ = d·(u − 16), u 5 bits      Q5_1  Ŵ = d·u + m
+ *   Q4_K, Q5_K  Ŵ = d·sc_j·u − dmin·m_j  (sub-block j of 32; sc_j, m_j the 6-bit integers; u 4 / 5 bits)
+ *   Q6_K        Ŵ = d·sc_j·(u − 32)        (sub-block j of 16; sc_j int8; u 6 bits)
  *
  * Storage (struct of arrays; every row of every array contiguous, rows one after another):
  *   qs     Q4_0, Q4_1: (N, K/2) bytes, llama.cpp's layout: in each run of 32 elements k0 … k0+31, byte k0/2 + j
@@ -28,6 +37,11 @@
  *   zero   (N, K/group) u8 zero points (I4G asymmetric only, else NULL).
  * For the Q kinds the bytes of block b of row n (d, [m,] qs) are exactly those of llama.cpp's block_q8_0 /
  * block_q4_0 / block_q4_1, just not interleaved; pare_qb_to_ggml writes the interleaved ggml blocks.
+ * Q5_0, Q5_1 and the k-quants ("ggml-block kinds") are stored as ggml's blocks themselves: qs holds
+ * (N, K/QB·block bytes), row after row, each block byte for byte ggml's block_q5_0 (22 bytes: d, qh[4],
+ * qs[16]), block_q5_1 (24: d, m, qh[4], qs[16]), block_q4_K (144: d, dmin, scales[12], qs[128]), block_q5_K
+ * (176: d, dmin, scales[12], qh[32], qs[128]), block_q6_K (210: ql[128], qh[64], scales[16], d); scale, min
+ * and zero are NULL. QB = 32 (Q5_*) or 256 (k-quants); K must be a multiple of QB.
  *
  * Activation quantization (inside pare_linear_qb, per call):
  *   I8G   per token (row of x): sx = absmax/127, qx = clamp(rint(x·127/absmax), ±127) (round half to even);
@@ -35,8 +49,14 @@
  *   Q*    per block of 32 exactly as llama.cpp's quantize_row_q8_0_ref / _q8_1_ref (deliberately reproduced:
  *         d = absmax/127 stored as fp16, qx = roundf(x·(1/d)) — round half AWAY from zero — and for Q8_1 also
  *         s = fp16(d·Σqx)); y = bias + Σ_b d_w·d_x·Σ q_w·q_x  (Q4_0: q_w = u − 8; Q4_1: + m_w·s_x)
+ *   Q5_0/Q5_1  the same Q8_0 / Q8_1 activations; y = bias + Σ_b (d_w·d_x)·I_b (Q5_1: + m_w·s_x), I_b = Σ q_w·q_x
+ *   k-quants   Q8_K per super-block of 256 as llama.cpp's quantize_row_q8_K_ref (iscale = −127/max with max the
+ *              signed value of largest |x|, q = min(127, nearest_int(iscale·x)) — round half to even —, d = 1/iscale
+ *              in f32, bsums = sums of 16 q); y = bias + Σ_b [(d_w·d_x)·I_b − (dmin_w·d_x)·Mn_b] with the exact
+ *              integers I_b = Σ_j sc_j·Σ_{k in j} u·q_x (Q6_K: (u − 32)), Mn_b = Σ_j m_j·(bsums of sub-block j)
  * The integer dot products are exact (int32); only the float sums over groups / blocks differ in order
- * between the fast kernels and the references.
+ * between the fast kernels and the references (for the ggml-block kinds not even that: their kernels compute
+ * I_b, Mn_b with SIMD and combine them in the reference's order, so every ISA gives the same bits).
  *
  *     pare_qb_weight w;
  *     PARE_TRY(pare_qb_quantize(&w, PARE_QB_Q4_0, W, N, K, 0, 1));     // group/symmetric ignored for Q kinds
@@ -54,7 +74,8 @@
  *                                       offsets removed lane by lane; vpmaddubsw sign trick on AVX2; plain C
  * OpenMP over N (output channels), with the current omp thread count.
  *
- * Deliberately not here: K-quants (Q4_K …), Q5_*, calibration-aware scales (GPTQ / AWQ choose integers that
+ * Deliberately not here: Q2_K, Q3_K and the i-quants, importance-matrix quantizers (quantize_row_q4_K_impl's
+ * imatrix path), calibration-aware scales (GPTQ / AWQ choose integers that
  * pare_qb_from_int takes), an own f32 GEMM micro-kernel for I4G panels (pare_sgemm, ~0.75–0.9× the packed
  * f32 Linear at M = 128), repacked / interleaved weight layouts, int4 weights with int8 activations (W4A8),
  * fused activations, a backward pass. docs/kernels-qblock.md has the measurements.
@@ -73,11 +94,19 @@ typedef enum pare_qb_kind { /* append-only */
     PARE_QB_Q8_0,
     PARE_QB_Q4_0,
     PARE_QB_Q4_1,
+    PARE_QB_Q5_0,
+    PARE_QB_Q5_1,
+    PARE_QB_Q4_K,
+    PARE_QB_Q5_K,
+    PARE_QB_Q6_K,
     PARE_QB_COUNT
 } pare_qb_kind;
 
-/* Block size of the llama.cpp formats. */
+/* Block size of the llama.cpp formats; super-block size of the k-quants (ggml's QK_K). */
 #define PARE_QB_QK 32
+#define PARE_QB_QK_K 256
+/* Bytes of one ggml block_q8_K: f32 d, int8 qs[256], int16 bsums[16]. */
+#define PARE_QB_Q8_K_BYTES 292
 /* Above this many tokens the I4G Linear dequantizes panels of W and runs pare_sgemm on them; up to it the
  * GEMV tiles (4 tokens × 4 rows) are faster (measured crossover M ≈ 32 at 768×768, higher for larger K). */
 #define PARE_QB_I4G_GEMV_MAX_M 32
@@ -87,13 +116,13 @@ typedef struct pare_qb_weight {
     int64_t N, K;      /* output, input features */
     int64_t group;     /* elements per scale along K; 32 for the Q kinds */
     int symmetric;     /* I4G: 1 symmetric, 0 with zero points; I8G, Q8_0, Q4_0: 1; Q4_1: 0 */
-    uint8_t *qs;       /* (N, K/2) nibbles or (N, K) int8, see the top of this file */
-    uint16_t *scale;   /* (N, K/group) fp16 */
+    uint8_t *qs;       /* (N, K/2) nibbles or (N, K) int8, or ggml blocks (N, K/QB·bytes), see above */
+    uint16_t *scale;   /* (N, K/group) fp16; NULL for the ggml-block kinds */
     uint16_t *min;     /* (N, K/32) fp16, Q4_1 only */
     uint8_t *zero;     /* (N, K/group), I4G asymmetric only */
 } pare_qb_weight;
 
-/* "int4_group", "int8_group", "q8_0", "q4_0", "q4_1" ("?" out of range). */
+/* "int4_group", "int8_group", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k" ("?" out of range). */
 const char *pare_qb_kind_name(pare_qb_kind k);
 /* PARE_EINVAL listing the valid names otherwise. */
 pare_status pare_qb_kind_parse(const char *s, pare_qb_kind *k);
@@ -107,6 +136,9 @@ pare_status pare_qb_kind_parse(const char *s, pare_qb_kind *k);
  *   Q*   group and symmetric ignored (32; Q8_0/Q4_0 symmetric, Q4_1 not): llama.cpp's reference quantizers
  *        quantize_row_q8_0_ref / _q4_0_ref / _q4_1_ref bit for bit (their rounding: roundf, or +8.5 / +0.5
  *        truncated). K must be a multiple of 32.
+ *   Q5_0, Q5_1, Q4_K, Q5_K, Q6_K: quantize_row_q5_0_ref / _q5_1_ref / _q4_K_ref / _q5_K_ref / _q6_K_ref bit for
+ *        bit (the k-quants with make_qkx2_quants / make_qx_quants and their scale searches, nearest_int's
+ *        round half to even). K must be a multiple of 32 (Q5_*) or 256 (k-quants).
  * An all-zero group gets scale 0 and q = 0 (dequantizes to 0, never NaN).
  * Errors: PARE_EINVAL naming the option (group, symmetric, N, K) and the valid values; PARE_ESHAPE for K not
  * divisible by group / 32; PARE_ENUMERIC naming row and column for NaN/Inf in W, or row and group when a
@@ -132,9 +164,28 @@ double pare_qb_bits_per_weight(const pare_qb_weight *w);
 /* W (N,K) = Ŵ in f32. */
 void pare_qb_dequantize(float *W, const pare_qb_weight *w);
 
-/* Q kinds: the rows as llama.cpp blocks (ggml's block_q8_0 / block_q4_0 / block_q4_1, little-endian), N·K/32
- * blocks, pare_qb_bytes(w) bytes. PARE_EINVAL for other kinds or dst_bytes too small. */
+/* Q kinds and ggml-block kinds: the rows as llama.cpp blocks (ggml's block_q8_0 / _q4_0 / _q4_1 / _q5_0 /
+ * _q5_1 / _q4_K / _q5_K / _q6_K, little-endian), pare_qb_bytes(w) bytes. PARE_EINVAL for other kinds or
+ * dst_bytes too small. */
 pare_status pare_qb_to_ggml(void *dst, size_t dst_bytes, const pare_qb_weight *w);
+/* The inverse for the ggml-block kinds and Q8_0 / Q4_0 / Q4_1: a weight (N,K) from N·K/QB ggml blocks
+ * (src_bytes must be exactly pare_qb_ggml_row_bytes(kind, K)·N). PARE_EINVAL naming the mismatch. */
+pare_status pare_qb_from_ggml(pare_qb_weight *out, pare_qb_kind kind, const void *src, size_t src_bytes, int64_t N,
+                              int64_t K);
+/* ggml's type id of a Q / ggml-block kind (Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7, Q8_0 8, Q4_K 12, Q5_K 13, Q6_K 14);
+ * -1 for int4_group / int8_group (no ggml type). */
+int pare_qb_ggml_type(pare_qb_kind kind);
+/* The kind of ggml type id t, or PARE_QB_COUNT. */
+pare_qb_kind pare_qb_kind_of_ggml(int t);
+/* Elements per block (32 or 256) and bytes per block of a Q / ggml-block kind; 0 for the others. */
+int pare_qb_ggml_block(pare_qb_kind kind, int *bytes);
+/* Bytes of one row of K elements in ggml blocks (0 if K is not a multiple of the block). */
+size_t pare_qb_ggml_row_bytes(pare_qb_kind kind, int64_t K);
+
+/* llama.cpp's quantize_row_q8_K_ref: x (K) into K/256 ggml block_q8_K (PARE_QB_Q8_K_BYTES each, little-endian;
+ * an all-zero block gets d = 0, qs = 0, bsums = 0). PARE_ESHAPE for K not a multiple of 256, PARE_ENUMERIC
+ * naming the element for NaN/Inf. */
+pare_status pare_qb_quantize_q8_k(void *dst, const float *x, int64_t K);
 
 /* Bytes of workspace pare_linear_qb needs for M tokens (64-byte aligned buffer from the caller); 0 when
  * none (then workspace may be NULL). For I4G with M > PARE_QB_I4G_GEMV_MAX_M this holds one panel per
@@ -151,7 +202,8 @@ pare_status pare_linear_qb(float *y, const float *x, const pare_qb_weight *w, co
 void pare_linear_qb_ref(float *y, const float *x, const pare_qb_weight *w, const float *bias, int64_t M);
 
 /* Which kernel pare_linear_qb runs for w on this CPU (under the current pare_qb_set_isa): "i4g-avx512",
- * "i4g-avx2", "i8g-vnni512", "i8g-avx2", "q-vnni512", "q-avx2", "scalar"; "none" for an unquantized w. */
+ * "i4g-avx2", "i8g-vnni512", "i8g-avx2", "q-vnni512", "q-avx2", "k-vnni512", "k-avx2" (the ggml-block kinds),
+ * "scalar"; "none" for an unquantized w. */
 const char *pare_qb_impl(const pare_qb_weight *w);
 
 /* Cap the instruction set the qblock kernels may use, for testing the fallbacks and for comparisons:

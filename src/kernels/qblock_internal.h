@@ -20,6 +20,7 @@ static inline size_t qb_align64(size_t n) { return (n + 63) & ~(size_t)63; }
 static inline int64_t qb_ngroups(const pare_qb_weight *w) { return w->K / w->group; }
 static inline int64_t qb_row_bytes(const pare_qb_weight *w)
 {
+    if (w->kind >= PARE_QB_Q5_0) return (int64_t)pare_qb_ggml_row_bytes(w->kind, w->K); /* ggml blocks */
     return w->kind == PARE_QB_I8G || w->kind == PARE_QB_Q8_0 ? w->K : w->K / 2;
 }
 
@@ -76,6 +77,55 @@ void pare_qb_gemm_vnni_(float *y, const qb_act *a, const pare_qb_weight *w, cons
 void pare_qb_i4g_gemv_avx2_(float *y, const float *x, const pare_qb_weight *w, const float *bias, int64_t M);
 void pare_qb_i4g_panel_avx2_(float *dst, const pare_qb_weight *w, int64_t n0, int64_t rows);
 void pare_qb_gemm_avx2_(float *y, const qb_act *a, const pare_qb_weight *w, const float *bias, int64_t M);
+
+/* ---- the ggml-block kinds: Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (qblock_k.c; SIMD parts in qblock_k_x86.c) ---- */
+
+/* One row of W unpacked (qblock_k.c's header comment): u (K) unsigned levels in natural order, c (K/16)
+ * integer multiplier per 16 elements, mn (K/32) Q4_K/Q5_K mins, fa / fb (one per block) d and dmin / m. */
+typedef struct qbk_row {
+    uint8_t *u;
+    int16_t *c;
+    int16_t *c2;   /* (K/2) c of each pair of elements (the SIMD unpack fills it for the k-quants) */
+    int16_t *mn2;  /* (K/16) Q4_K/Q5_K: the min m_j of each 16-group (SIMD unpack) */
+    int16_t *mn;
+    float *fa;
+    float *fb;
+} qbk_row;
+
+int pare_qbk_is_(pare_qb_kind k);
+/* Quantizes one row into its ggml blocks; -1 on success, else the block whose d / dmin / m overflows fp16. */
+int64_t pare_qbk_quant_row_(pare_qb_kind kind, uint8_t *dst, const float *x, int64_t K);
+void pare_qbk_dequant_row_(float *dst, pare_qb_kind kind, const uint8_t *row, int64_t K);
+/* One Q8_K block: q (256), bs (16), d. */
+void pare_qbk_q8k_block_(int8_t *q, int16_t *bs, float *d, const float *x);
+/* A token's activations: q (K), bs (K/16), d and s (per block: K/32 for Q5_*, K/256 for the k-quants);
+ * 1 if the row holds NaN/Inf or a fp16 scale / sum overflows. */
+int pare_qbk_act_row_(pare_qb_kind kind, int8_t *q, int16_t *bs, float *d, float *s, const float *x, int64_t K);
+void pare_qbk_unpack_scales_(qbk_row *r, pare_qb_kind kind, const uint8_t *row, int64_t K);
+void pare_qbk_unpack_scalar_(qbk_row *r, pare_qb_kind kind, const uint8_t *row, int64_t K);
+/* P[b] = Σ_{16-groups g of block b} c_g·Σ_{k in g} u_k·q_k, blocks of qb (32 or 256) elements. */
+void pare_qbk_idot_scalar_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb);
+float pare_qbk_combine_(pare_qb_kind kind, const int32_t *P, const qbk_row *r, const int16_t *bs, const float *d,
+                        const float *s, int64_t K);
+size_t pare_qbk_workspace_(const pare_qb_weight *w, int64_t M);
+/* The Linear on isa; returns M, or the first row of x that is NaN/Inf or overflows a fp16 activation scale. */
+int64_t pare_qbk_linear_(float *y, const float *x, const pare_qb_weight *w, const float *bias, int64_t M, void *ws,
+                         qb_isa isa);
+void pare_qbk_linear_ref_(float *y, const float *x, const pare_qb_weight *w, const float *bias, int64_t M);
+/* qblock_k_x86.c */
+void pare_qbk_unpack_avx2_(qbk_row *r, pare_qb_kind kind, const uint8_t *row, int64_t K);
+void pare_qbk_idot_avx2_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb);
+void pare_qbk_idot_vnni_(int32_t *P, const uint8_t *u, const int16_t *c, const int8_t *q, int64_t K, int qb);
+/* k-quants: idot and combine fused (u, c2, mn2 / c, fa, fb of r), bit-identical to them. */
+float pare_qbk_dotk_avx2_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                          int64_t K);
+float pare_qbk_dotk_vnni_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                          int64_t K);
+/* Q5_0 / Q5_1: idot and combine fused (fa, fb and u of r only; c unused), bit-identical to them. */
+float pare_qbk_dot32_avx2_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                           const float *s, int64_t K);
+float pare_qbk_dot32_vnni_(pare_qb_kind kind, const qbk_row *r, const int8_t *q, const int16_t *bs, const float *d,
+                           const float *s, int64_t K);
 
 /* Work (M·N·K) below which a kernel runs on one thread. */
 #define QB_PAR_MIN_WORK ((int64_t)1 << 18)

@@ -1689,4 +1689,5 @@ void pare_lua_register_engine(lua_State *L)
     pare_lua_register_prune(L);
     pare_lua_register_nas(L);
     pare_lua_register_tp(L);
+    pare_lua_register_gguf(L);
 }

@@ -59,5 +59,7 @@ void pare_lua_register_sensitivity(lua_State *L);
 void pare_lua_register_nas(lua_State *L);
 /* Tensor parallelism m:tensor_parallel, m:tp_gather, m:gradients (lua_tp.c), added likewise. */
 void pare_lua_register_tp(lua_State *L);
+/* GGUF (lua_gguf.c): m:save_gguf, pare.gguf_read; called last by pare_lua_register_engine, the pare table on top. */
+void pare_lua_register_gguf(lua_State *L);
 
 #endif

@@ -4,7 +4,7 @@
  *   gptq       GPTQ (Frantar et al., 2022): the same grids, values chosen column by column with the
  *              inverse-Hessian error compensation from calibration inputs (gptq.h)
  *   zeroquant  ZeroQuant (Yao et al., 2022): int8 group-wise weights, int8 per-token dynamic activations
- *   qblock     the block formats: q8_0, q4_0, q4_1 (llama.cpp), int4_group, int8_group
+ *   qblock     the block formats: q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k (llama.cpp), int4_group, int8_group
  *
  * Storage: 4-bit weights with groups of a multiple of 32 run on the int4-group kernel (f32 activations,
  * weights dequantized in registers); 8, 3 and 2 bits on the weight-only kernels of kernels/wq.h (when K and
@@ -117,12 +117,13 @@ pare_status qi_set_qblock(pare_model *m, int64_t node, pare_qb_kind kind, int64_
 
 static const pare_opt_spec qb_opts[] = {
     QI_LAYER_OPTS("*.*.*"),
-    {"format", PARE_OPT_ENUM, "q4_0", 0, 0, "q4_0|q4_1|q8_0|int4_group|int8_group", "storage format (q*: llama.cpp blocks of 32)"},
+    {"format", PARE_OPT_ENUM, "q4_0", 0, 0, "q4_0|q4_1|q8_0|q5_0|q5_1|q4_k|q5_k|q6_k|int4_group|int8_group",
+     "storage format (q*_0/q*_1: llama.cpp blocks of 32; q*_k: k-quant super-blocks of 256)"},
     {"group", PARE_OPT_INT, "32", 1, 1e9, NULL, "int4_group/int8_group: group size along the input dimension"},
     {"symmetric", PARE_OPT_BOOL, "true", 0, 0, NULL, "int4_group: symmetric (false: a zero point per group)"},
     QI_TABLE_OPTS,
 };
-static const pare_schema qb_schema = {"qblock", "block-quantized weights on their own kernels (llama.cpp Q8_0/Q4_0/Q4_1, int4/int8 groups)",
+static const pare_schema qb_schema = {"qblock", "block-quantized weights on their own kernels (llama.cpp Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, k-quants Q4_K/Q5_K/Q6_K, int4/int8 groups)",
                                       qb_opts, (int)(sizeof qb_opts / sizeof qb_opts[0])};
 
 static pare_status qb_apply(pare_model *m, const pare_options *o, const pare_pass_ctx *ctx)
@@ -132,10 +133,16 @@ static pare_status qb_apply(pare_model *m, const pare_options *o, const pare_pas
     PARE_TRY(qi_select(m, o, 1, &idx, &n));
     pare_qb_kind kind;
     pare_status st = pare_qb_kind_parse(pare_opt_str(o, "format"), &kind);
-    int64_t group = kind == PARE_QB_I4G || kind == PARE_QB_I8G ? pare_opt_int(o, "group") : 32, nt = 0;
+    int64_t group = kind == PARE_QB_I4G || kind == PARE_QB_I8G ? pare_opt_int(o, "group") : pare_qb_ggml_block(kind, NULL), nt = 0;
     if (st == PARE_OK) st = qi_select_tables(m, o, idx, n, idx + n, &nt); /* tables: blocks along each row */
     n += nt;
-    for (int64_t i = 0; st == PARE_OK && i < n; i++) st = check_group(m, idx[i], group);
+    for (int64_t i = 0; st == PARE_OK && i < n; i++) {
+        int64_t K = qi_weight(m, idx[i])->shape[1];
+        if (group && K % group && kind != PARE_QB_I4G && kind != PARE_QB_I8G)
+            st = pare_fail(PARE_EINVAL, "format=%s needs the input dimension to be a multiple of %lld; %s has %lld",
+                           pare_qb_kind_name(kind), (long long)group, m->nodes[idx[i]].name, (long long)K);
+        else st = check_group(m, idx[i], group);
+    }
     for (int64_t i = 0; st == PARE_OK && i < n; i++)
         st = qi_set_qblock(m, idx[i], kind, group, pare_opt_bool(o, "symmetric"), "rtn");
     free(idx);
