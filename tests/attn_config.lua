@@ -86,4 +86,16 @@ tap.ok(fb.cosine > 0.99 and fn.cosine > 0.99, string.format("smoothquant with an
 tap.ok(bmm:fidelity(nobmm, task).max_abs_err > 0, "the int8 BMMs change the numbers: they ran")
 tap.like(err(function() bmm:capture(task, {"enc.1.attn#att"}, {n = 2}) end), "int8 attention",
          "their probabilities are not captured at inference")
+-- dynamic_int8's int8 attention (attention = "int8"): the same batched products, no calibration
+local d8, d32 = dense:apply("dynamic_int8", {attention = "int8"}), dense:apply("dynamic_int8")
+local f8, f32 = d8:fidelity(dense, task), d32:fidelity(dense, task)
+tap.ok(f8.cosine > 0.999 and f8.agreement >= f32.agreement - 0.01 and d8:fidelity(d32, task).max_abs_err > 0,
+       string.format("dynamic_int8 attention=int8 runs (differs from f32 attention) and keeps f32's function: cosine %.6f " ..
+                     "(f32 attention %.6f), agreement %.3f (%.3f)", f8.cosine, f32.cosine, f8.agreement, f32.agreement))
+tap.like(err(function() d8:capture(task, {"enc.1.attn#att"}, {n = 2}) end), "int8 attention",
+         "dynamic_int8's int8 attention: probabilities not captured at inference either")
+tap.like(err(function() dense:apply("dynamic_int8", {attention = "int8", bits = 4}) end), "needs bits=8",
+         "attention=int8 with bits=4 is refused, naming bits")
+tap.like(err(function() dense:apply("dynamic_int8", {attention = "int8", scheme = "torch"}) end), "fixes attention",
+         "scheme=torch refuses attention=int8 (PyTorch's quantize_dynamic keeps attention in f32)")
 tap.done()

@@ -48,6 +48,9 @@ static const pare_opt_spec dyn_opts[] = {
     {"acts", PARE_OPT_ENUM, "token", 0, 0, "token|tensor", "activation scales computed at run time per token or per tensor"},
     {"act_symmetric", PARE_OPT_BOOL, "true", 0, 0, NULL, "symmetric activations (false: a zero point per scale)"},
     {"bits", PARE_OPT_INT, "8", 2, 8, NULL, "bit-width of weights and activations (below 8: simulated)"},
+    {"attention", PARE_OPT_ENUM, "f32", 0, 0, "f32|int8",
+     "int8: attention's Q·Kᵀ and P·V on int8 as well (dynamic per-tensor q, k, v; probabilities' u8 scale per row), "
+     "in the blocks whose qkv Linear is quantized; scheme=pare, bits=8 only"},
     {"scheme", PARE_OPT_ENUM, "pare", 0, 0, "pare|torch",
      "pare: the options above; torch: PyTorch quantize_dynamic's qint8 weights per tensor and reduce_range u8 "
      "activations per tensor (sets weights, acts, act_symmetric itself)"},
@@ -62,7 +65,7 @@ static pare_status dyn_apply(pare_model *m, const pare_options *o, const pare_pa
     (void)ctx;
     int64_t *idx, n;
     if (!strcmp(pare_opt_str(o, "scheme"), "torch")) {
-        static const char *fixed[] = {"weights", "acts", "act_symmetric", "bits"};
+        static const char *fixed[] = {"weights", "acts", "act_symmetric", "bits", "attention"};
         for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
             if (pare_opt_given(o, fixed[i]))
                 return pare_fail(PARE_EINVAL, "dynamic_int8: scheme=\"torch\" fixes %s (PyTorch's scheme: weights per "
@@ -83,11 +86,15 @@ static pare_status dyn_apply(pare_model *m, const pare_options *o, const pare_pa
     int64_t nt = 0;
     pare_status st = qi_select_tables(m, o, idx, n, idx + n, &nt); /* tables: int8 rows, a scale per row (weights=channel) */
     n += nt;
-    int bits = pare_opt_int(o, "bits");
+    int bits = pare_opt_int(o, "bits"), attn8 = !strcmp(pare_opt_str(o, "attention"), "int8");
+    if (st == PARE_OK && attn8 && bits != 8)
+        st = pare_fail(PARE_EINVAL, "dynamic_int8: attention=\"int8\" needs bits=8 (got bits=%d): the int8 batched products "
+                       "have no simulated narrower form", bits);
     for (int64_t i = 0; st == PARE_OK && i < n; i++)
         st = bits == 8 ? qi_set_i8(m, idx[i], per_tensor, &a, "dynamic")
                        : set_low_bits(m, idx[i], bits, per_tensor, a.mode == PARE_ACT_DYN_TENSOR ? PARE_GRAN_TENSOR : PARE_GRAN_ROW,
                                       !a.symmetric, NULL, "dynamic");
+    if (st == PARE_OK && attn8) qi_mark_attention_i8(m, idx, n - nt, 0);
     free(idx);
     return st;
 }

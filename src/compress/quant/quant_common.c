@@ -254,6 +254,17 @@ pare_status qi_set_weight_only(pare_model *m, int64_t node, const int32_t *qv, c
     return qi_set_sim(m, node, Wq, &ws, pare_qspec_storage_bits(&ws, N, K), 0, NULL, NULL, method);
 }
 
+void qi_mark_attention_i8(pare_model *m, const int64_t *idx, int64_t n, int fixed_p)
+{
+    for (int64_t i = 0; i < m->nnodes; i++) {
+        pare_node *nd = &m->nodes[i];
+        if (nd->op != PARE_OP_ATTENTION) continue;
+        int prod = m->values[nd->in[0]].producer; /* the qkv Linear: only blocks that were selected */
+        for (int64_t k = 0; k < n; k++)
+            if (idx[k] == prod) nd->a.bmm_i8 = fixed_p ? 2 : 1;
+    }
+}
+
 int64_t qi_ln_before(const pare_model *m, int64_t node)
 {
     int in = m->nodes[node].in[0];

@@ -69,6 +69,9 @@ pare_status qi_set_weight_only(pare_model *m, int64_t node, const int32_t *q, co
 pare_i8_act qi_static_act(float lo, float hi, int symmetric);
 
 /* The LayerNorm node whose output is node's input, or -1. */
+/* Attention's two batched products (Q·Kᵀ, P·V) on int8 for every attention node whose qkv Linear is among the
+ * n selected nodes idx: bmm_i8 = 1 (the probabilities' u8 scale per row) or 2 (fixed_p: the fixed 1/255). */
+void qi_mark_attention_i8(pare_model *m, const int64_t *idx, int64_t n, int fixed_p);
 int64_t qi_ln_before(const pare_model *m, int64_t node);
 /* 1 if Linears alone read LayerNorm ln's output, so scaling its channels (SmoothQuant's smoothing, outlier
  * injection) can be undone in their weights; 0 when something else reads it too (a post-LN block's residual Add). */

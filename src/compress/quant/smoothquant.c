@@ -128,14 +128,7 @@ static pare_status sq_apply(pare_model *m, const pare_options *o, const pare_pas
         st = qi_set_i8(m, idx[i], 1, &a, method);
     }
     pare_calib_free(&c2);
-    if (st == PARE_OK && pare_opt_bool(o, "quantize_bmm"))
-        for (int64_t i = 0; i < m->nnodes; i++) {
-            pare_node *nd = &m->nodes[i];
-            if (nd->op != PARE_OP_ATTENTION) continue;
-            int prod = m->values[nd->in[0]].producer; /* the qkv Linear: only blocks that were selected */
-            for (int64_t k = 0; k < n; k++)
-                if (idx[k] == prod) nd->a.bmm_i8 = !strcmp(pare_opt_str(o, "p_scale"), "fixed") ? 2 : 1;
-        }
+    if (st == PARE_OK && pare_opt_bool(o, "quantize_bmm")) qi_mark_attention_i8(m, idx, n, !strcmp(pare_opt_str(o, "p_scale"), "fixed"));
     free(idx);
     return st;
 }
