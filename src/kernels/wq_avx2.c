@@ -277,20 +277,26 @@ T2 static INL void w4a8_tile(float *y, const wq_act *a, const pare_wq_weight *w,
     for (int t = 0; t < mr; t++) y[(m0 + t) * N + n] = fmaf(acc[t], a->sx[m0 + t], b);
 }
 
-T2 void pare_wq_w4a8_avx2_(float *y, const wq_act *a, const pare_wq_weight *w, const float *bias, int64_t M)
+/* Row n for every token. Not inlined into the OpenMP loop below: clang outlines a parallel region into a function
+ * without the target attribute, and AVX2 code inlined there fails in its backend (clang 14). */
+T2 __attribute__((noinline)) static void w4a8_row(float *y, const wq_act *a, const pare_wq_weight *w, const float *bias,
+                                                  int64_t M, int64_t n)
+{
+    int64_t m0 = 0;
+    for (; m0 + 4 <= M; m0 += 4) w4a8_tile(y, a, w, bias, m0, 4, n);
+    switch (M - m0) {
+    case 1: w4a8_tile(y, a, w, bias, m0, 1, n); break;
+    case 2: w4a8_tile(y, a, w, bias, m0, 2, n); break;
+    case 3: w4a8_tile(y, a, w, bias, m0, 3, n); break;
+    default: break;
+    }
+}
+
+void pare_wq_w4a8_avx2_(float *y, const wq_act *a, const pare_wq_weight *w, const float *bias, int64_t M)
 {
     const int64_t N = w->N;
 #pragma omp parallel for schedule(static) if (M * N * w->K >= WQ_PAR_MIN_WORK)
-    for (int64_t n = 0; n < N; n++) {
-        int64_t m0 = 0;
-        for (; m0 + 4 <= M; m0 += 4) w4a8_tile(y, a, w, bias, m0, 4, n);
-        switch (M - m0) {
-        case 1: w4a8_tile(y, a, w, bias, m0, 1, n); break;
-        case 2: w4a8_tile(y, a, w, bias, m0, 2, n); break;
-        case 3: w4a8_tile(y, a, w, bias, m0, 3, n); break;
-        default: break;
-        }
-    }
+    for (int64_t n = 0; n < N; n++) w4a8_row(y, a, w, bias, M, n);
 }
 
 #else

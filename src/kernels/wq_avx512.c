@@ -318,7 +318,27 @@ T512 static INL void w4a8_unpack_rows(uint8_t *ub, const pare_wq_weight *w, int6
         for (int64_t k = 0; k < w->K; k += 64) _mm512_store_si512((void *)(ub + r * w->K + k), w4_unpack(rp[r] + k / 2));
 }
 
-T512 void pare_wq_w4a8_vnni_(float *y, const wq_act *a, const pare_wq_weight *w, const float *bias, int64_t M)
+/* One row tile n0 for every token. Not inlined into the OpenMP region below: clang outlines a parallel region
+ * into a function without the target attribute, and AVX-512 code inlined there fails in its backend (clang 14:
+ * "Do not know how to split the result of this operator"). */
+T512 __attribute__((noinline)) static void w4a8_rows(float *y, const wq_act *a, const pare_wq_weight *w, const float *bias,
+                                                     int64_t M, int64_t n0, uint8_t *ub)
+{
+    int64_t m0 = 0;
+    if (ub) {
+        w4a8_unpack_rows(ub, w, n0);
+        for (; m0 + 4 <= M; m0 += 4) w4a8_tile(y, a, w, bias, m0, 4, n0, 1, ub);
+    }
+    for (; m0 + 4 <= M; m0 += 4) w4a8_tile(y, a, w, bias, m0, 4, n0, 0, NULL);
+    switch (M - m0) {
+    case 1: w4a8_tile(y, a, w, bias, m0, 1, n0, 0, NULL); break;
+    case 2: w4a8_tile(y, a, w, bias, m0, 2, n0, 0, NULL); break;
+    case 3: w4a8_tile(y, a, w, bias, m0, 3, n0, 0, NULL); break;
+    default: break;
+    }
+}
+
+void pare_wq_w4a8_vnni_(float *y, const wq_act *a, const pare_wq_weight *w, const float *bias, int64_t M)
 {
     const int64_t nt = (w->N + NR - 1) / NR;
     const int pre = M > 4; /* several token tiles share each row tile: unpack its codes once */
@@ -327,21 +347,7 @@ T512 void pare_wq_w4a8_vnni_(float *y, const wq_act *a, const pare_wq_weight *w,
         uint8_t *ub = NULL;
         if (pre && posix_memalign((void **)&ub, 64, (size_t)(NR * w->K))) ub = NULL;
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < nt; i++) {
-            const int64_t n0 = i * NR;
-            int64_t m0 = 0;
-            if (ub) {
-                w4a8_unpack_rows(ub, w, n0);
-                for (; m0 + 4 <= M; m0 += 4) w4a8_tile(y, a, w, bias, m0, 4, n0, 1, ub);
-            }
-            for (; m0 + 4 <= M; m0 += 4) w4a8_tile(y, a, w, bias, m0, 4, n0, 0, NULL);
-            switch (M - m0) {
-            case 1: w4a8_tile(y, a, w, bias, m0, 1, n0, 0, NULL); break;
-            case 2: w4a8_tile(y, a, w, bias, m0, 2, n0, 0, NULL); break;
-            case 3: w4a8_tile(y, a, w, bias, m0, 3, n0, 0, NULL); break;
-            default: break;
-            }
-        }
+        for (int64_t i = 0; i < nt; i++) w4a8_rows(y, a, w, bias, M, i * NR, ub);
         free(ub);
     }
 }
