@@ -5,34 +5,8 @@
 # data-parallel training equals one process with the same global batch.
 # Skipped, with the reason, when this build has no MPI or mpirun is missing. Run from the repo root:
 #   sh tests/t_mpi.sh          (PARE=path/to/pare to test another binary)
-PARE=${PARE:-./${PARE_BUILD:-build}/pare}
-if [ ! -x "$PARE" ]; then echo "Bail out! $PARE is not built"; exit 1; fi
-if ! "$PARE" info | grep -q '^mpi: *Open MPI'; then
-  echo "1..0 # SKIP this build of pare has no MPI ($("$PARE" info | sed -n 's/^mpi: *//p'))"
-  exit 0
-fi
-if ! command -v mpirun >/dev/null 2>&1; then
-  echo "1..0 # SKIP mpirun not found (apt-get install openmpi-bin)"
-  exit 0
-fi
-T=$(mktemp -d /tmp/pare-mpi-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-# CI runs as root; mpirun refuses root without these. No core binding: other jobs share the machine.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-MPIRUN="timeout 300 mpirun --oversubscribe --bind-to none -n 2"
-# make check (ASan): OpenMPI keeps allocations from MPI_Init to exit that are not pare's (leaks are still
-# checked in the runs without mpirun), and its memory patcher rewrites malloc's entry points, which are
-# ASan's there (open-mpi/ompi#13069, #12584: OMPI_MCA_memory=^patcher is the documented way around it)
-if [ "${PARE_SANITIZED:-0}" = 1 ]; then
-  MPIRUN="env ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 OMPI_MCA_memory=^patcher $MPIRUN"
-fi
-n=0
-failed=0
-ok() { # ok COND-STATUS DESCRIPTION
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
-has() { printf '%s' "$1" | grep -q -- "$2"; }
+MPI_TEST_NAME=mpi
+. tests/mpi/lib.sh
 rows() { "$PARE" table "$1" t --csv --columns a,b,c,v,s,ok,i 2>&1 | tail -n +2 | sort; }
 nrows() { "$PARE" table "$1" t --csv --columns a 2>/dev/null | tail -n +2 | wc -l; }
 

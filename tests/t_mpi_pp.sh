@@ -5,32 +5,9 @@
 # activation checkpointing and with a head tied to the embeddings (a parameter of both stages); 1F1B's first
 # stage plans fewer bytes than GPipe's; more stages than layers is a clear error. Skipped, with the reason, when this build has no MPI or mpirun is missing.
 # Run from the repo root:  sh tests/t_mpi_pp.sh          (PARE=path/to/pare to test another binary)
-PARE=${PARE:-./${PARE_BUILD:-build}/pare}
-if [ ! -x "$PARE" ]; then echo "Bail out! $PARE is not built"; exit 1; fi
-if ! "$PARE" info | grep -q '^mpi: *Open MPI'; then
-  echo "1..0 # SKIP this build of pare has no MPI ($("$PARE" info | sed -n 's/^mpi: *//p'))"
-  exit 0
-fi
-if ! command -v mpirun >/dev/null 2>&1; then
-  echo "1..0 # SKIP mpirun not found (apt-get install openmpi-bin)"
-  exit 0
-fi
-T=$(mktemp -d /tmp/pare-mpipp-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-# as tests/t_mpi.sh: root needs these; no core binding on a shared machine; ASan builds without leak checks
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-MPIRUN="timeout 300 mpirun --oversubscribe --bind-to none -n 2"
-MPIRUN3="timeout 300 mpirun --oversubscribe --bind-to none -n 3"
-if [ "${PARE_SANITIZED:-0}" = 1 ]; then
-  MPIRUN="env ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 OMPI_MCA_memory=^patcher $MPIRUN"
-  MPIRUN3="env ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 OMPI_MCA_memory=^patcher $MPIRUN3"
-fi
-n=0
-failed=0
-ok() { # ok COND-STATUS DESCRIPTION
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+MPI_TEST_NAME=mpipp
+. tests/mpi/lib.sh
+MPIRUN3="$MPIRUN_BASE -n 3"
 # cmp_files A B: "N values, max |diff| D at line L", status 0 when D <= 1e-4 over more than 400 values
 cmp_files() {
   paste "$1" "$2" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) { m = d; at = NR } }

@@ -5,31 +5,8 @@
 # so do a few AdamW steps (clipping by the global norm over the shards); sizes that do not divide are errors naming them.
 # Skipped, with the reason, when this build has no MPI or mpirun is missing. Run from the repo root:
 #   sh tests/t_mpi_tp.sh          (PARE=path/to/pare to test another binary)
-PARE=${PARE:-./${PARE_BUILD:-build}/pare}
-if [ ! -x "$PARE" ]; then echo "Bail out! $PARE is not built"; exit 1; fi
-if ! "$PARE" info | grep -q '^mpi: *Open MPI'; then
-  echo "1..0 # SKIP this build of pare has no MPI ($("$PARE" info | sed -n 's/^mpi: *//p'))"
-  exit 0
-fi
-if ! command -v mpirun >/dev/null 2>&1; then
-  echo "1..0 # SKIP mpirun not found (apt-get install openmpi-bin)"
-  exit 0
-fi
-T=$(mktemp -d /tmp/pare-mpi-tp-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-# as tests/t_mpi.sh: root allowed, no core binding (other jobs share the machine), ASan's settings under make check
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-MPIRUN="timeout 300 mpirun --oversubscribe --bind-to none -n 2"
-if [ "${PARE_SANITIZED:-0}" = 1 ]; then
-  MPIRUN="env ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 OMPI_MCA_memory=^patcher $MPIRUN"
-fi
-n=0
-failed=0
-ok() { # ok COND-STATUS DESCRIPTION
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
-has() { printf '%s' "$1" | grep -q -- "$2"; }
+MPI_TEST_NAME=mpi-tp
+. tests/mpi/lib.sh
 
 # ---- without mpirun: the slicing's errors and a shard of one rank ----
 err() { "$PARE" run /dev/stdin 2>&1 <<EOF

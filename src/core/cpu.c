@@ -94,3 +94,35 @@ const char *pare_cpu_features_str(char *buf, int n)
         if (f[i].on && used < n) used += snprintf(buf + used, (size_t)(n - used), used ? " %s" : "%s", f[i].name);
     return buf;
 }
+
+int pare_cpu_tier(int need_vnni)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    const pare_cpu *c = pare_cpu_get();
+    int avx2 = c->avx2 && c->fma && c->f16c;
+    if (avx2 && c->avx512f && c->avx512bw && c->avx512vl && (!need_vnni || c->avx512vnni)) return PARE_TIER_AVX512;
+    if (avx2) return PARE_TIER_AVX2;
+#else
+    (void)need_vnni;
+#endif
+    return PARE_TIER_SCALAR;
+}
+
+static const char *const tier_names[] = {"scalar", "avx2", "avx512"};
+
+const char *pare_cpu_tier_name(int tier) { return tier >= 0 && tier <= PARE_TIER_AVX512 ? tier_names[tier] : "?"; }
+
+int pare_cpu_tier_cap(int *cap, const char *name)
+{
+    if (name && !strcmp(name, "auto")) {
+        __atomic_store_n(cap, PARE_TIER_AVX512, __ATOMIC_RELAXED);
+        return 0;
+    }
+    for (int i = 0; name && i <= PARE_TIER_AVX512; i++)
+        if (!strcmp(name, tier_names[i])) {
+            if (pare_cpu_tier(0) < i) return -2;
+            __atomic_store_n(cap, i, __ATOMIC_RELAXED);
+            return 0;
+        }
+    return -1;
+}

@@ -25,4 +25,14 @@ const pare_cpu *pare_cpu_get(void);
 /* "avx2 fma avx512f avx512bw avx512vnni avx512bf16" into buf. */
 const char *pare_cpu_features_str(char *buf, int n);
 
+/* The instruction-set tiers of the block kernels (kernels/qblock*, kernels/wq*): 0 scalar, 1 AVX2 + FMA + F16C,
+ * 2 AVX-512 F/BW/VL (and VNNI when need_vnni). pare_cpu_tier is this CPU's best tier. */
+enum { PARE_TIER_SCALAR = 0, PARE_TIER_AVX2, PARE_TIER_AVX512 };
+int pare_cpu_tier(int need_vnni);
+/* A cap on the tiers from its name: "auto" (AVX-512), "avx512", "avx2", "scalar", stored in *cap atomically.
+ * Returns 0, or -1 for an unknown name and -2 for a tier this CPU lacks; the caller words the message. */
+int pare_cpu_tier_cap(int *cap, const char *name);
+/* "scalar", "avx2", "avx512" */
+const char *pare_cpu_tier_name(int tier);
+
 #endif

@@ -316,15 +316,7 @@ float pare_tp_clip_grad_norm(pare_model *m, float max_norm)
     }
     if (P) pare_dist_allreduce_sum_f64(&ss[1], 1); /* fatal on MPI errors, as every collective here */
     float norm = (float)sqrt(ss[0] + ss[1]);
-    if (max_norm > 0 && norm > max_norm) {
-        float s = max_norm / (norm + 1e-6f);
-        for (int64_t i = 0; i < m->nparams; i++) {
-            pare_param *p = &m->params[i];
-            if (!p->trainable || !p->grad) continue;
-            int64_t n = pare_param_numel(p);
-            for (int64_t k = 0; k < n; k++) p->grad[k] *= s;
-        }
-    }
+    pare_clip_to_norm(m, norm, max_norm);
     return norm;
 }
 

@@ -586,35 +586,15 @@ pare_status pare_qb_from_ggml(pare_qb_weight *out, pare_qb_kind kind, const void
 
 static int g_isa_cap = QB_ISA_AVX512;
 
-static qb_isa cpu_isa(int need_vnni)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    const pare_cpu *c = pare_cpu_get();
-    int avx2 = c->avx2 && c->fma && c->f16c;
-    if (avx2 && c->avx512f && c->avx512bw && c->avx512vl && (!need_vnni || c->avx512vnni)) return QB_ISA_AVX512;
-    if (avx2) return QB_ISA_AVX2;
-#else
-    (void)need_vnni;
-#endif
-    return QB_ISA_SCALAR;
-}
+static qb_isa cpu_isa(int need_vnni) { return (qb_isa)pare_cpu_tier(need_vnni); }
 
 pare_status pare_qb_set_isa(const char *isa)
 {
-    static const char *const names[] = {"scalar", "avx2", "avx512"};
-    if (isa && !strcmp(isa, "auto")) {
-        __atomic_store_n(&g_isa_cap, QB_ISA_AVX512, __ATOMIC_RELAXED);
-        return PARE_OK;
-    }
-    for (int i = 0; isa && i < 3; i++)
-        if (!strcmp(isa, names[i])) {
-            if (cpu_isa(0) < (qb_isa)i)
-                return pare_fail(PARE_ENOTSUP, "qblock isa '%s': this CPU lacks it (best: %s)", isa,
-                                 names[cpu_isa(0)]);
-            __atomic_store_n(&g_isa_cap, i, __ATOMIC_RELAXED);
-            return PARE_OK;
-        }
-    return pare_fail(PARE_EINVAL, "qblock isa '%s': valid: auto, avx512, avx2, scalar", isa ? isa : "(null)");
+    int r = pare_cpu_tier_cap(&g_isa_cap, isa);
+    if (r == -2)
+        return pare_fail(PARE_ENOTSUP, "qblock isa '%s': this CPU lacks it (best: %s)", isa, pare_cpu_tier_name(pare_cpu_tier(0)));
+    if (r < 0) return pare_fail(PARE_EINVAL, "qblock isa '%s': valid: auto, avx512, avx2, scalar", isa ? isa : "(null)");
+    return PARE_OK;
 }
 
 qb_isa pare_qb_isa_for_(const pare_qb_weight *w)

@@ -475,34 +475,15 @@ static void w4a8_scalar(float *y, const wq_act *a, const pare_wq_weight *w, cons
 
 static int g_isa_cap = WQ_ISA_AVX512;
 
-static wq_isa cpu_isa(int need_vnni)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    const pare_cpu *c = pare_cpu_get();
-    int avx2 = c->avx2 && c->fma && c->f16c;
-    if (avx2 && c->avx512f && c->avx512bw && c->avx512vl && (!need_vnni || c->avx512vnni)) return WQ_ISA_AVX512;
-    if (avx2) return WQ_ISA_AVX2;
-#else
-    (void)need_vnni;
-#endif
-    return WQ_ISA_SCALAR;
-}
+static wq_isa cpu_isa(int need_vnni) { return (wq_isa)pare_cpu_tier(need_vnni); }
 
 pare_status pare_wq_set_isa(const char *isa)
 {
-    static const char *const names[] = {"scalar", "avx2", "avx512"};
-    if (isa && !strcmp(isa, "auto")) {
-        __atomic_store_n(&g_isa_cap, WQ_ISA_AVX512, __ATOMIC_RELAXED);
-        return PARE_OK;
-    }
-    for (int i = 0; isa && i < 3; i++)
-        if (!strcmp(isa, names[i])) {
-            if (cpu_isa(0) < (wq_isa)i)
-                return pare_fail(PARE_ENOTSUP, "wq isa '%s': this CPU lacks it (best: %s)", isa, names[cpu_isa(0)]);
-            __atomic_store_n(&g_isa_cap, i, __ATOMIC_RELAXED);
-            return PARE_OK;
-        }
-    return pare_fail(PARE_EINVAL, "wq isa '%s': valid: auto, avx512, avx2, scalar", isa ? isa : "(null)");
+    int r = pare_cpu_tier_cap(&g_isa_cap, isa);
+    if (r == -2)
+        return pare_fail(PARE_ENOTSUP, "wq isa '%s': this CPU lacks it (best: %s)", isa, pare_cpu_tier_name(pare_cpu_tier(0)));
+    if (r < 0) return pare_fail(PARE_EINVAL, "wq isa '%s': valid: auto, avx512, avx2, scalar", isa ? isa : "(null)");
+    return PARE_OK;
 }
 
 wq_isa pare_wq_isa_for_(const pare_wq_weight *w)

@@ -43,14 +43,18 @@ float pare_clip_grad_norm(pare_model *m, float max_norm)
         for (int64_t k = 0; k < n; k++) ss += (double)p->grad[k] * p->grad[k];
     }
     float norm = (float)sqrt(ss);
-    if (max_norm > 0 && norm > max_norm) {
-        float s = max_norm / (norm + 1e-6f);
-        for (int64_t i = 0; i < m->nparams; i++) {
-            pare_param *p = &m->params[i];
-            if (!p->trainable || !p->grad) continue;
-            int64_t n = pare_param_numel(p);
-            for (int64_t k = 0; k < n; k++) p->grad[k] *= s;
-        }
-    }
+    pare_clip_to_norm(m, norm, max_norm);
     return norm;
+}
+
+void pare_clip_to_norm(pare_model *m, float norm, float max_norm)
+{
+    if (!(max_norm > 0 && norm > max_norm)) return;
+    float s = max_norm / (norm + 1e-6f);
+    for (int64_t i = 0; i < m->nparams; i++) {
+        pare_param *p = &m->params[i];
+        if (!p->trainable || !p->grad) continue;
+        int64_t n = pare_param_numel(p);
+        for (int64_t k = 0; k < n; k++) p->grad[k] *= s;
+    }
 }

@@ -187,6 +187,9 @@ void pare_adamw_step(pare_model *m, float lr, float beta1, float beta2, float ep
 /* Scale gradients so their global L2 norm is at most max_norm (no-op if max_norm <= 0); returns the
  * norm before clipping. */
 float pare_clip_grad_norm(pare_model *m, float max_norm);
+/* Scale the trainable gradients by max_norm / (norm + 1e-6) when norm > max_norm > 0 (norm measured by the caller:
+ * pare_clip_grad_norm, or over every rank's shard in tensor parallelism). */
+void pare_clip_to_norm(pare_model *m, float norm, float max_norm);
 
 /* A regression model (head=regression; pare_model_regression_target) on a regression task (the dataset's
  * targets: STS-B's scores) is scored by the correlations of its predictions with the targets over the

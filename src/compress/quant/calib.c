@@ -26,9 +26,7 @@ static pare_calib_stats *find_mut(pare_calib *c, int64_t node)
 
 const pare_calib_stats *pare_calib_find(const pare_calib *c, int64_t node) { return find_mut((pare_calib *)c, node); }
 
-/* Is row r of value v a real (unpadded) position? After token pruning a sequence has T' rows, of which
- * min(length, T') are tokens (graph.h: pare_value.keep). */
-static int row_valid(const pare_exec *x, const pare_value *v, int64_t r)
+int pare_calib_row_valid(const pare_exec *x, const pare_value *v, int64_t r)
 {
     if (v->rows != PARE_ROWS_TOKENS) return 1;
     const int32_t *len = x->buf[x->m->lengths];
@@ -48,7 +46,7 @@ static pare_status observe(void *user, const pare_exec *x, int64_t node)
     if (o->pass == 0) {
         int64_t kept = 0;
         for (int64_t r = 0; r < rows; r++) {
-            if (!row_valid(x, v, r)) continue;
+            if (!pare_calib_row_valid(x, v, r)) continue;
             const float *row = in + r * K;
             for (int64_t j = 0; j < K; j++) {
                 float a = row[j];
@@ -70,7 +68,7 @@ static pare_status observe(void *user, const pare_exec *x, int64_t node)
     if (!(a > 0)) return PARE_OK;
     double inv = PARE_CALIB_BINS / (2.0 * a);
     for (int64_t r = 0; r < rows; r++) {
-        if (!row_valid(x, v, r)) continue;
+        if (!pare_calib_row_valid(x, v, r)) continue;
         const float *row = in + r * K;
         for (int64_t j = 0; j < K; j++) {
             int64_t b = (int64_t)((row[j] + a) * inv);

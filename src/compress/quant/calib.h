@@ -54,6 +54,9 @@ pare_status pare_calibrate(pare_calib *c, pare_model *m, const pare_dataset *d, 
 void pare_calib_free(pare_calib *c); /* safe twice */
 /* The stats of a node, NULL if it was not observed. */
 const pare_calib_stats *pare_calib_find(const pare_calib *c, int64_t node);
+/* Is row r of value v (an activation observed during calibration) a real, unpadded position? After token pruning a
+ * sequence has T' rows, of which min(length, T') are tokens (graph.h: pare_value.keep). */
+int pare_calib_row_valid(const pare_exec *x, const pare_value *v, int64_t r);
 
 typedef enum pare_calib_method {
     PARE_CALIB_M_MINMAX = 0, /* [min, max] (asymmetric) or [-a, a] */

@@ -115,15 +115,6 @@ typedef struct tok_ctx {
     pare_rng rng;
 } tok_ctx;
 
-/* Is row r of value v a real (unpadded) token? (calib.c's rule, graph.h pare_value.keep) */
-static int row_valid(const pare_exec *x, const pare_value *v, int64_t r)
-{
-    if (v->rows != PARE_ROWS_TOKENS) return 1;
-    const int32_t *len = x->buf[x->m->lengths];
-    const int64_t Tk = pare_exec_seq_len(x, v), l = len[r / Tk];
-    return r % Tk < (l < Tk ? l : Tk);
-}
-
 static pare_status observe_tokens(void *user, const pare_exec *x, int64_t node)
 {
     tok_ctx *c = user;
@@ -136,7 +127,7 @@ static pare_status observe_tokens(void *user, const pare_exec *x, int64_t node)
     const float *in = x->buf[nd->in[0]];
     const int64_t rows = pare_exec_rows(x, v), K = o->K;
     for (int64_t r = 0; r < rows; r++) {
-        if (!row_valid(x, v, r)) continue;
+        if (!pare_calib_row_valid(x, v, r)) continue;
         const float *row = in + r * K;
         float mx = -INFINITY, mn = INFINITY;
         for (int64_t j = 0; j < K; j++) {
