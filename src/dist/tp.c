@@ -24,6 +24,7 @@
 #include "data/task.h"
 #include "dist/dist.h"
 #include "graph/exec.h"
+#include "train/train.h"
 #include "graph/rewrite.h"
 
 #define TP_MAX_HALVES 4096 /* half-blocks (attention, FFN) a model may have: 2048 layers */

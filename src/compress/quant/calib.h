@@ -21,6 +21,7 @@
 
 #include "compress/quant/gptq.h"
 #include "data/task.h"
+#include "graph/exec.h"
 #include "graph/graph.h"
 
 enum {
