@@ -46,5 +46,10 @@ for i, c in ipairs(cases) do
                        what, out:match("checked (%d+)") or ("none: " .. out)))
 end
 tap.like(tap.error_of(function() m:save(dir .. "/x.safetensors", {master = true}) end), "master", "an unknown save option is named")
+-- a checkpoint written by pare at commit f068a61 (before the eps / gelu_erf / pos_offset / dtype node attributes):
+-- still loads, as f32
+local okold, old = pcall(pare.load, "tests/data/checkpoint_f068a61.safetensors")
+tap.ok(okold and old:info().format == "f32" and old:info().params == 190,
+       "an old checkpoint (commit f068a61, no eps/gelu_erf/pos_offset/dtype attributes) loads: " .. tostring(okold and old or old))
 os.execute("rm -rf '" .. dir .. "'")
 tap.done()

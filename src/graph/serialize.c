@@ -215,11 +215,18 @@ static pare_status read_attrs(const cJSON *a, pare_node_attrs *at, char *spec, c
     at->pool = (pare_pool_mode)e;
     PARE_TRY(get_float(a, "weight", -1e30, 1e30, &at->weight, where));
     PARE_TRY(get_float(a, "temperature", 0, 1e30, &at->temperature, where));
-    PARE_TRY(get_float(a, "eps", 0, 1, &at->eps, where));
-    PARE_TRY(get_int(a, "gelu_erf", 0, 1, &v, where));
-    at->gelu_erf = (int)v;
-    PARE_TRY(get_int(a, "pos_offset", 0, 1 << 20, &v, where));
-    at->pos_offset = (int)v;
+    /* eps (0: LayerNorm's default 1e-5), gelu_erf and pos_offset are absent in checkpoints written before the
+     * Hugging Face architectures (issue 12): they mean the defaults there */
+    at->eps = 0, at->gelu_erf = 0, at->pos_offset = 0;
+    if (cJSON_GetObjectItemCaseSensitive(a, "eps")) PARE_TRY(get_float(a, "eps", 0, 1, &at->eps, where));
+    if (cJSON_GetObjectItemCaseSensitive(a, "gelu_erf")) {
+        PARE_TRY(get_int(a, "gelu_erf", 0, 1, &v, where));
+        at->gelu_erf = (int)v;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(a, "pos_offset")) {
+        PARE_TRY(get_int(a, "pos_offset", 0, 1 << 20, &v, where));
+        at->pos_offset = (int)v;
+    }
     at->scale = 0; /* absent in checkpoints written before the embedding scale existed */
     if (cJSON_GetObjectItemCaseSensitive(a, "scale")) PARE_TRY(get_float(a, "scale", 0, 1e6, &at->scale, where));
     at->keep = 0; /* token pruning's share kept (TOKEN_SELECT, TOKEN_LENGTHS); absent for every other node */
@@ -242,8 +249,11 @@ static pare_status read_attrs(const cJSON *a, pare_node_attrs *at, char *spec, c
         PARE_TRY(get_int(a, "head_dim", 0, 1 << 20, &v, where));
         at->head_dim = (int)v;
     }
-    PARE_TRY(get_str(a, "dtype", 16, &s, where));
-    if (pare_dtype_parse(s, &at->dtype) != PARE_OK) return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
+    at->dtype = PARE_F32; /* absent in checkpoints written before 16-bit activations (issue 15) */
+    if (cJSON_GetObjectItemCaseSensitive(a, "dtype")) {
+        PARE_TRY(get_str(a, "dtype", 16, &s, where));
+        if (pare_dtype_parse(s, &at->dtype) != PARE_OK) return pare_fail_ctx(PARE_EFORMAT, "graph: %s", where);
+    }
     const cJSON *tt = cJSON_GetObjectItemCaseSensitive(a, "tt"); /* TT_LINEAR only; the node check validates it */
     if (tt) {
         const char *keys[3] = {"n", "k", "r"};
