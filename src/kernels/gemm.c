@@ -127,3 +127,41 @@ const char *pare_kernel_backends(char *buf, size_t n)
              isa_name(dnnl_get_effective_cpu_isa()), obv, core[0] ? " (" : "", core, core[0] ? ")" : "");
     return buf;
 }
+
+/* ---- compressed weights decoded in panels (gemm.h) ---- */
+
+static size_t panel_slot(int64_t K, int64_t pmax) { return ((size_t)(pmax * K) * sizeof(float) + 63) & ~(size_t)63; }
+
+size_t pare_sgemm_panels_workspace(int64_t K, int64_t pmax)
+{
+    int procs = omp_get_num_procs();
+    return (size_t)(procs < 1 ? 1 : procs) * panel_slot(K, pmax);
+}
+
+void pare_sgemm_panels(float *y, const float *x, const float *bias, int64_t M, int64_t N, int64_t K, int64_t pmax,
+                       pare_panel_decode decode, const void *w, void *ws)
+{
+    int procs = omp_get_num_procs(), nth = omp_get_max_threads();
+    if (nth > procs) nth = procs;
+    if (nth < 1) nth = 1;
+    int64_t npan = (N + pmax - 1) / pmax;
+    npan = (npan + nth - 1) / nth * nth;
+    int64_t P = ((N + npan - 1) / npan + 15) / 16 * 16;
+    if (P > pmax) P = pmax;
+    npan = (N + P - 1) / P;
+    if (nth > npan) nth = (int)npan;
+    const size_t slot = panel_slot(K, pmax);
+#pragma omp parallel num_threads(nth) if (nth > 1)
+    {
+        float *buf = (float *)(void *)((char *)ws + (size_t)omp_get_thread_num() * slot);
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < npan; p++) {
+            int64_t n0 = p * P, rows = N - n0 < P ? N - n0 : P;
+            decode(buf, w, n0, rows);
+            pare_sgemm(0, 1, M, rows, K, 1.0f, x, K, buf, K, 0.0f, y + n0, N);
+            if (bias)
+                for (int64_t m = 0; m < M; m++)
+                    for (int64_t r = 0; r < rows; r++) y[m * N + n0 + r] += bias[n0 + r];
+        }
+    }
+}

@@ -21,6 +21,17 @@ void pare_sgemm(int transa, int transb, int64_t M, int64_t N, int64_t K, float a
 void pare_sgemm_ref(int transa, int transb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* y(M,N) = x(M,K) · Ŵ(N,K)^T + bias(N) for a weight stored compressed (qblock's int4 groups, wq's kinds): Ŵ is
+ * decoded panel by panel, decode(dst, w, n0, rows) writing rows n0..n0+rows of Ŵ (rows × K f32) into a slot of
+ * the workspace ws (one slot of pmax × K floats per processor: pare_sgemm_panels_workspace), and each panel goes
+ * through pare_sgemm. As few panels as fit pmax rows, their number a multiple of the team (equal shares), rows a
+ * multiple of 16; inside the team each pare_sgemm runs on its calling thread (oneDNN sees omp_in_parallel()),
+ * with a team of one the region is inactive and pare_sgemm may use the threads itself. bias may be NULL. */
+typedef void (*pare_panel_decode)(float *dst, const void *w, int64_t n0, int64_t rows);
+void pare_sgemm_panels(float *y, const float *x, const float *bias, int64_t M, int64_t N, int64_t K, int64_t pmax,
+                       pare_panel_decode decode, const void *w, void *ws);
+size_t pare_sgemm_panels_workspace(int64_t K, int64_t pmax);
+
 /* y(M,N) = x(M,K) · W(N,K)^T + bias(N); bias may be NULL. */
 void pare_linear_f32(float *y, const float *x, const float *W, const float *bias, int64_t M, int64_t N, int64_t K);
 void pare_linear_f32_ref(float *y, const float *x, const float *W, const float *bias, int64_t M, int64_t N, int64_t K);

@@ -661,9 +661,7 @@ size_t pare_qb_workspace(const pare_qb_weight *w, int64_t M)
     if (pare_qbk_is_(w->kind)) return pare_qbk_workspace_(w, M);
     if (w->kind == PARE_QB_I4G) {
         if (M <= PARE_QB_I4G_GEMV_MAX_M) return 0;
-        int procs = omp_get_num_procs();
-        return (size_t)(procs < 1 ? 1 : procs) *
-               qb_align64((size_t)(pare_qb_i4g_panel_rows_(w->K) * w->K) * sizeof(float));
+        return pare_sgemm_panels_workspace(w->K, pare_qb_i4g_panel_rows_(w->K));
     }
     qb_act a;
     size_t s0 = pare_qb_act_layout_(&a, w, M, QB_ISA_SCALAR, NULL);
@@ -851,39 +849,26 @@ static void gemm_act_scalar(float *y, const qb_act *a, const pare_qb_weight *w, 
 
 /* ---- I4G, many tokens: dequantized panels of W through pare_sgemm ---- */
 
+/* pare_sgemm_panels' decoder: this ISA's panel function on this weight */
+typedef struct i4g_panels_ctx {
+    void (*panel)(float *, const pare_qb_weight *, int64_t, int64_t);
+    const pare_qb_weight *w;
+} i4g_panels_ctx;
+
+static void i4g_decode(float *dst, const void *ctx, int64_t n0, int64_t rows)
+{
+    const i4g_panels_ctx *c = ctx;
+    c->panel(dst, c->w, n0, rows);
+}
+
 static void i4g_panels(float *y, const float *x, const pare_qb_weight *w, const float *bias, int64_t M, void *ws,
                        qb_isa isa)
 {
-    const int64_t N = w->N, K = w->K, Pmax = pare_qb_i4g_panel_rows_(K);
-    void (*panel)(float *, const pare_qb_weight *, int64_t, int64_t) = i4g_panel_scalar;
-    if (isa == QB_ISA_AVX512) panel = pare_qb_i4g_panel_avx512_;
-    else if (isa == QB_ISA_AVX2) panel = pare_qb_i4g_panel_avx2_;
-    int procs = omp_get_num_procs(), nth = omp_get_max_threads();
-    if (nth > procs) nth = procs;
-    if (nth < 1) nth = 1;
-    /* as few panels as fit Pmax, their number a multiple of the team (equal shares), rows a multiple of 16 */
-    int64_t npan = (N + Pmax - 1) / Pmax;
-    npan = (npan + nth - 1) / nth * nth;
-    int64_t P = ((N + npan - 1) / npan + 15) / 16 * 16;
-    if (P > Pmax) P = Pmax;
-    npan = (N + P - 1) / P;
-    if (nth > npan) nth = (int)npan;
-    const size_t slot = qb_align64((size_t)(Pmax * K) * sizeof(float));
-    /* Inside the team each pare_sgemm runs on its calling thread (oneDNN sees omp_in_parallel()); with a
-     * team of one the region is inactive and pare_sgemm may use the threads itself. */
-#pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        float *buf = (float *)(void *)((char *)ws + (size_t)omp_get_thread_num() * slot);
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < npan; p++) {
-            int64_t n0 = p * P, rows = N - n0 < P ? N - n0 : P;
-            panel(buf, w, n0, rows);
-            pare_sgemm(0, 1, M, rows, K, 1.0f, x, K, buf, K, 0.0f, y + n0, N);
-            if (bias)
-                for (int64_t m = 0; m < M; m++)
-                    for (int64_t r = 0; r < rows; r++) y[m * N + n0 + r] += bias[n0 + r];
-        }
-    }
+    i4g_panels_ctx c = {isa == QB_ISA_AVX512 ? pare_qb_i4g_panel_avx512_
+                        : isa == QB_ISA_AVX2 ? pare_qb_i4g_panel_avx2_
+                                             : i4g_panel_scalar,
+                        w};
+    pare_sgemm_panels(y, x, bias, M, w->N, w->K, pare_qb_i4g_panel_rows_(w->K), i4g_decode, &c, ws);
 }
 
 /* ---- the Linear ---- */

@@ -520,41 +520,27 @@ size_t pare_wq_workspace(const pare_wq_weight *w, int64_t M)
     if (w->kind == PARE_WQ_W4A8)
         return al64((size_t)(M * w->K)) + al64(sizeof(float) * (size_t)M) + al64(sizeof(int32_t) * (size_t)(M * wq_ngroups(w)));
     if (M <= PARE_WQ_GEMV_MAX_M) return 0;
-    int procs = omp_get_num_procs();
-    return (size_t)(procs < 1 ? 1 : procs) * al64(sizeof(float) * (size_t)(panel_rows(w->K) * w->K));
+    return pare_sgemm_panels_workspace(w->K, panel_rows(w->K));
 }
 
 /* ---- the Linear ---- */
 
+/* pare_sgemm_panels' decoder: this ISA's panel function on this weight */
+typedef struct wq_panels {
+    void (*panel)(float *, const pare_wq_weight *, int64_t, int64_t);
+    const pare_wq_weight *w;
+} wq_panels;
+
+static void wq_decode(float *dst, const void *ctx, int64_t n0, int64_t rows)
+{
+    const wq_panels *c = ctx;
+    c->panel(dst, c->w, n0, rows);
+}
+
 static void panels(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t M, void *ws, wq_isa isa)
 {
-    const int64_t N = w->N, K = w->K, Pmax = panel_rows(K);
-    void (*panel)(float *, const pare_wq_weight *, int64_t, int64_t) = panel_scalar;
-    if (isa == WQ_ISA_AVX512) panel = pare_wq_panel_avx512_;
-    else if (isa == WQ_ISA_AVX2) panel = pare_wq_panel_avx2_;
-    int procs = omp_get_num_procs(), nth = omp_get_max_threads();
-    if (nth > procs) nth = procs;
-    if (nth < 1) nth = 1;
-    int64_t npan = (N + Pmax - 1) / Pmax;
-    npan = (npan + nth - 1) / nth * nth;
-    int64_t P = ((N + npan - 1) / npan + 15) / 16 * 16;
-    if (P > Pmax) P = Pmax;
-    npan = (N + P - 1) / P;
-    if (nth > npan) nth = (int)npan;
-    const size_t slot = al64(sizeof(float) * (size_t)(Pmax * K));
-#pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        float *buf = (float *)(void *)((char *)ws + (size_t)omp_get_thread_num() * slot);
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < npan; p++) {
-            int64_t n0 = p * P, rows = N - n0 < P ? N - n0 : P;
-            panel(buf, w, n0, rows);
-            pare_sgemm(0, 1, M, rows, K, 1.0f, x, K, buf, K, 0.0f, y + n0, N);
-            if (bias)
-                for (int64_t m = 0; m < M; m++)
-                    for (int64_t r = 0; r < rows; r++) y[m * N + n0 + r] += bias[n0 + r];
-        }
-    }
+    wq_panels c = {isa == WQ_ISA_AVX512 ? pare_wq_panel_avx512_ : isa == WQ_ISA_AVX2 ? pare_wq_panel_avx2_ : panel_scalar, w};
+    pare_sgemm_panels(y, x, bias, M, w->N, w->K, panel_rows(w->K), wq_decode, &c, ws);
 }
 
 pare_status pare_linear_wq(float *y, const float *x, const pare_wq_weight *w, const float *bias, int64_t M,
