@@ -35,8 +35,12 @@ Formats (each timed on its own copy of the model):
 Timing: forward under torch.inference_mode(); a warm-up as pare's (src/eval/warmup.c: at least `warmup` runs
 and `warmup_min_s`, then until the median of the last 3 runs is within `warmup_tol` of the 3 before, at most
 `warmup_max_s`), then `repeats` timed forwards; median, percentile-bootstrap interval of the median (`level`),
-10th/90th percentiles. torch.set_num_threads(threads) and set_num_interop_threads(1); OMP_NUM_THREADS and
-OPENBLAS_NUM_THREADS are set to `threads` before torch loads (Debian's torch runs f32 GEMMs on OpenBLAS); glibc's
+10th/90th percentiles. torch.set_num_threads(threads) and set_num_interop_threads(1); OMP_NUM_THREADS is set to
+`threads` and OPENBLAS_NUM_THREADS to --blas-threads (default `threads`) before torch loads (Debian's torch runs f32
+GEMMs on OpenBLAS), and OMP_WAIT_POLICY to --omp-wait if given. Debian's torch has two thread pools, libgomp's and
+openblas-pthread's, and at 2 threads each spins while the other works: with the defaults its int8 forward took
+108-160 ms against 37-46 ms with --blas-threads 1, and its fp32 one 490 ms against 165 ms with --omp-wait passive
+(2 cores, 2026-12-07). bench.lua therefore times every configuration and keeps torch's fastest; glibc's
 malloc is told to keep freed memory (tune_malloc: without it torch's b8 forwards page-fault ~1 s each here).
 
 Output: JSON lines on stdout, one object each, flat (numbers, strings, booleans; `samples_ms` a list):
@@ -81,6 +85,10 @@ def parse_args(argv):
     p.add_argument("--batch", default="1,8", help="comma list of batch sizes")
     p.add_argument("--T", type=int, default=128, help="tokens per sequence")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    p.add_argument("--blas-threads", type=int, default=0,
+                   help="OPENBLAS_NUM_THREADS (0: --threads); Debian's openblas-pthread pool spins beside torch's OpenMP")
+    p.add_argument("--omp-wait", choices=("default", "passive", "active"), default="default",
+                   help="OMP_WAIT_POLICY for torch's libgomp (default: leave it unset)")
     p.add_argument("--repeats", type=int, default=10, help="timed forwards per format and batch")
     p.add_argument("--warmup", type=int, default=3, help="at least this many untimed forwards")
     p.add_argument("--warmup-min-s", type=float, default=0.2, help="warm up at least this long, then until stable")
@@ -287,8 +295,12 @@ def main(argv):
     # for f32 GEMMs; openblas-pthread sizes its own pool from these variables when it is loaded)
     env_before = os.environ.get("OMP_NUM_THREADS", "")
     malloc = tune_malloc() if a.malloc == "tuned" else "default"
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(a.threads)
+    os.environ["OMP_NUM_THREADS"] = str(a.threads)
+    os.environ["OPENBLAS_NUM_THREADS"] = str(a.blas_threads or a.threads)
+    if a.omp_wait != "default":
+        os.environ["OMP_WAIT_POLICY"] = a.omp_wait
+    else:
+        os.environ.pop("OMP_WAIT_POLICY", None)
     try:
         import torch
     except Exception as e:  # ImportError, or a broken install raising something else
@@ -302,6 +314,7 @@ def main(argv):
     info = {"line": "info", "torch": torch.__version__, "python": sys.executable, "threads": torch.get_num_threads(),
             "mkldnn": bool(torch.backends.mkldnn.is_available()),
             "quantized_engine": torch.backends.quantized.engine, "omp_num_threads_given": env_before,
+            "blas_threads": int(os.environ["OPENBLAS_NUM_THREADS"]), "omp_wait": a.omp_wait,
             "layers": a.layers, "d": a.d, "heads": a.heads, "ffn": a.ffn, "vocab": a.vocab, "T": a.T,
             "act": a.act, "attention": "matmul+softmax+matmul", "malloc": malloc}
     emit(info)

@@ -4,7 +4,7 @@
 --                                  [attn_pairs=7] [attn_step_pairs=3] [sparse=1] [sparse_pairs=9]
 --                                  [structured=1] [struct_layers=12] [struct_rounds=7] [bf16=1] [bf16_rounds=7]
 --                                  [encoder=1] [torch=1] [torch_rounds=5] [torch_repeats=3] [torch_batches=1,8]
---                                  [torch_act=gelu_erf] [python=/usr/bin/python3]
+--                                  [torch_act=gelu_erf] [torch_configs=all] [python=/usr/bin/python3]
 --
 -- 1. build/bench/bench_gemm (a C program: microbenchmarked f32 FMA and int8 VNNI peaks; GEMM at BERT
 --    shapes M=128 × (768×768, 3072×768, 768×3072) for oneDNN f32, OpenBLAS f32 and the int8 kernels)
@@ -36,7 +36,9 @@
 -- 2c. pare against PyTorch (issues 15 and 18): bench/torch_ref.py times the same encoder (GELU: torch_act, BERT's
 --    erf form by default) in Debian's torch (fp32, model.to(torch.bfloat16), quantize_dynamic) at batch 1 and 8,
 --    alternating measurement by measurement with pare's fp32 / bf16 / int8 -> tables "torch_rounds",
---    "torch_compare", "torch_info". Without an importable torch it records why and goes on; torch=0 skips it.
+--    "torch_compare", "torch_info". At 2+ threads torch runs in the fastest of four configurations of its two thread
+--    pools (OpenBLAS threads, OMP_WAIT_POLICY; probed per format and batch -> "torch_configs"; torch_configs=default
+--    keeps the defaults). Without an importable torch it records why and goes on; torch=0 skips it.
 --    encoder=0 skips section 2 (to run 2c alone).
 -- Then the targets of the engine and quantization issues, each with its measured value and whether it is met.
 -- Latencies are medians with bootstrap 95% intervals; two-thread figures on a busy 2-core machine
@@ -442,7 +444,8 @@ else
   local batches = pare.numbers(a.torch_batches, {1, 8})
   -- amp: pare's `amp` pass (bf16 Linears, attention, GELU and LayerNorm outputs) against the same torch bf16 model as
   -- bf16 (model.to(torch.bfloat16) runs every op in bf16, which is what amp approaches)
-  local fmts = {"fp32", "bf16", "amp", "int8"}
+  local fmts = {}
+  for f in tostring(a.torch_formats or "fp32,bf16,amp,int8"):gmatch("[^,]+") do fmts[#fmts + 1] = f end
   local torch_fmt = {amp = "bf16"}
   local torch_fmts = {}
   for _, f in ipairs(fmts) do if not torch_fmt[f] then torch_fmts[#torch_fmts + 1] = f end end
@@ -503,7 +506,9 @@ else
                                "load", types = {median_ms = "float", load = "float"}})
     exp:table("torch_compare", {"format", "batch", "threads", "act", "rounds", "pare_ms", "pare_lo", "pare_hi", "torch_ms",
                                 "torch_lo", "torch_hi", "ratio", "ratio_lo", "ratio_hi", "pare_kernel", "torch",
-                                "load", types = {load = "float"}})
+                                "torch_config", "load", types = {load = "float"}})
+    exp:table("torch_configs", {"format", "batch", "threads", "act", "config", "median_ms", "load",
+                                types = {median_ms = "float", load = "float"}})
     for _, th_act in ipairs(runs) do
       local th, act = th_act[1], th_act[2]
       local l1, l5, l15 = loads()
@@ -526,19 +531,30 @@ else
         exp:record("torch_rounds", {round = r, side = side, format = fmt, batch = b, threads = th, act = act,
                                     median_ms = med, repeats = #samples, warmup_runs = warm, load = loadavg()})
       end
-      -- the torch side: one process per thread count and GELU, its models built once (--serve), fed one measurement
-      -- at a time through a FIFO (its stdin) and read back from its stdout
-      local fifo = os.tmpname()
-      os.remove(fifo)
-      if not os.execute("mkfifo " .. sh(fifo)) then error("bench: mkfifo " .. fifo .. " failed") end
-      local tp = io.popen(string.format("%s %s --serve --threads %d --formats %s --T 128 --act %s --warmup-min-s 0 "
-                                        .. "--warmup-max-s 1 < %s 2>&1", sh(python), sh(script), th,
+      -- the torch side: one process per thread count, GELU and torch configuration, its models built once (--serve),
+      -- fed one measurement at a time through a FIFO (its stdin) and read back from its stdout. At 2+ threads Debian's
+      -- torch is timed in every configuration of its two thread pools (libgomp and openblas-pthread, which spin
+      -- against each other: bench/torch_ref.py) and each format and batch then runs in its fastest, so that pare is
+      -- compared with torch at its best on this machine (torch_configs=default keeps the defaults only).
+      local configs = {{name = "default", args = ""}}
+      if th > 1 and tostring(a.torch_configs or "all") ~= "default" then
+        configs[#configs + 1] = {name = "blas1", args = "--blas-threads 1"}
+        configs[#configs + 1] = {name = "passive", args = "--omp-wait passive"}
+        configs[#configs + 1] = {name = "blas1+passive", args = "--blas-threads 1 --omp-wait passive"}
+      end
+      for _, c in ipairs(configs) do
+        local fifo = os.tmpname()
+        os.remove(fifo)
+        if not os.execute("mkfifo " .. sh(fifo)) then error("bench: mkfifo " .. fifo .. " failed") end
+        c.proc = io.popen(string.format("%s %s --serve --threads %d %s --formats %s --T 128 --act %s --warmup-min-s 0 "
+                                        .. "--warmup-max-s 1 < %s 2>&1", sh(python), sh(script), th, c.args,
                                         table.concat(torch_fmts, ","), act, sh(fifo)))
-      local tw = io.open(fifo, "w") -- returns once the shell has opened the FIFO for python's stdin
-      os.remove(fifo)
-      local function torch_reply(want)
+        c.w = io.open(fifo, "w") -- returns once the shell has opened the FIFO for python's stdin
+        os.remove(fifo)
+      end
+      local function torch_reply(c, want)
         local other = {}
-        for line in tp:lines() do
+        for line in c.proc:lines() do
           local v = line:match("^{") and json.decode(line)
           if type(v) == "table" and (v.line == want or v.line == "error") then
             if v.line == "error" then error("bench: the PyTorch side failed: " .. tostring(v.reason)) end
@@ -547,18 +563,44 @@ else
             other[#other + 1] = line
           end
         end
-        error("bench: the PyTorch side ended early: " .. (#other > 0 and other[#other] or "no output"))
+        error("bench: the PyTorch side (" .. c.name .. ") ended early: " .. (#other > 0 and other[#other] or "no output"))
       end
-      torch_reply("ready")
+      local function torch_bench(c, fmt, b, warm, seed)
+        c.w:write(string.format("bench %s %d %d %d %d\n", torch_fmt[fmt] or fmt, b, trep, warm, seed))
+        c.w:flush()
+        return torch_reply(c, "bench")
+      end
+      for _, c in ipairs(configs) do torch_reply(c, "ready") end
+      -- which configuration each format and batch runs in: the fastest of one warmed-up measurement in each
+      local use = {}
+      for _, fmt in ipairs(fmts) do
+        use[fmt] = {}
+        for _, b in ipairs(batches) do
+          local bestc, bestms = configs[1], math.huge
+          if #configs > 1 then
+            for _, c in ipairs(configs) do
+              local v = torch_bench(c, fmt, b, 3, 0)
+              exp:record("torch_configs", {format = fmt, batch = b, threads = th, act = act, config = c.name,
+                                           median_ms = v.median_ms, load = loadavg()})
+              if v.median_ms < bestms then bestc, bestms = c, v.median_ms end
+            end
+          end
+          use[fmt][b] = bestc
+        end
+      end
+      -- a quiet gap before each measurement, so that neither side starts while the other's thread pools still spin
+      -- (libgomp and openblas-pthread spin for up to ~0.1 s after their last task before they sleep)
+      local gap = tonumber(a.torch_gap_s) or 0.3
+      local function quiet() if gap > 0 then os.execute(string.format("sleep %.3f", gap)) end end
       local function pare_one(r, fmt, b)
+        quiet()
         local res = models[fmt]:bench{batch = b, T = 128, repeats = trep, warmup = r == 1 and 3 or 1, warmup_min_s = 0,
                                       warmup_max_s = 1, seed = r}
         keep("pare", fmt, b, r, res.median_ms, res.samples_ms, res.warmup_runs)
       end
       local function torch_one(r, fmt, b)
-        tw:write(string.format("bench %s %d %d %d %d\n", torch_fmt[fmt] or fmt, b, trep, r == 1 and 3 or 1, r))
-        tw:flush()
-        local v = torch_reply("bench")
+        quiet()
+        local v = torch_bench(use[fmt][b], fmt, b, r == 1 and 3 or 1, r)
         keep("torch", fmt, b, r, v.median_ms, v.samples_ms, v.warmup_runs)
       end
       for r = 1, rounds do
@@ -575,9 +617,11 @@ else
                                         rounds, round_loads[r]))
         end
       end
-      tw:write("quit\n")
-      tw:close()
-      tp:close()
+      for _, c in ipairs(configs) do
+        c.w:write("quit\n")
+        c.w:close()
+        c.proc:close()
+      end
       for _, fmt in ipairs(fmts) do
         for _, b in ipairs(batches) do
           local pe, te = per.pare[fmt][b], per.torch[fmt][b]
@@ -592,6 +636,7 @@ else
                                        torch_ms = pare.stats.median(te.samples), torch_lo = tlo, torch_hi = thi,
                                        ratio = pare.stats.median(ratios), ratio_lo = sorted[1], ratio_hi = sorted[#sorted],
                                        pare_kernel = models[fmt]:info().kernel, torch = info.torch,
+                                       torch_config = use[fmt][b].name,
                                        load = pare.stats.median(round_loads)})
         end
       end
@@ -602,7 +647,7 @@ else
                         .. "(ratio = pare/torch: median over rounds, min, max):", info.torch, info.python))
     pare.print_table(exp, "torch_compare", {columns = {"format", "batch", "threads", "act", "rounds", "pare_ms", "pare_lo",
                                                        "pare_hi", "torch_ms", "torch_lo", "torch_hi", "ratio", "ratio_lo",
-                                                       "ratio_hi", "load"}})
+                                                       "ratio_hi", "torch_config", "load"}})
   end
 end
 if torch_skip then print("\npare against PyTorch: skipped (" .. torch_skip .. ")") end

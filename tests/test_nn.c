@@ -362,6 +362,38 @@ static void test_activations(void)
         ok(bmax < 1e-6, "gelu (erf) derivative within 1e-6 of double on [-12, 12], relative to Φ + |x| φ (%.3g)", bmax);
         free(gx), free(gy), free(gd), free(one);
     }
+    {
+        /* both paths of the exact GELU's forward: act_avx512.c's (where the CPU has AVX-512) and the portable loop,
+         * each against double erfc over the grid, and against each other; tails, ±0, ±Inf and NaN included */
+        const int64_t g = 24001 + 7; /* not a multiple of 16 or 32: the masked tail runs */
+        float *gx = zeros(g), *ya = zeros(g), *yp = zeros(g);
+        for (int64_t i = 0; i < 24001; i++) gx[i] = -12.0f + 1e-3f * (float)i;
+        gx[24001] = 0.0f, gx[24002] = -0.0f, gx[24003] = INFINITY, gx[24004] = -INFINITY, gx[24005] = NAN;
+        gx[24006] = 30.0f, gx[24007] = -30.0f;
+        ok(pare_nn_set_isa("scalar") == PARE_OK, "pare_nn_set_isa(scalar)");
+        pare_gelu_erf_forward(yp, gx, g);
+        const int avx512 = pare_nn_set_isa("avx512") == PARE_OK;
+        ok(pare_nn_set_isa("auto") == PARE_OK, "pare_nn_set_isa(auto)");
+        pare_gelu_erf_forward(ya, gx, g);
+        for (int path = 0; path < 2; path++) {
+            const float *y = path ? ya : yp;
+            double fmax = 0, dmax = 0;
+            for (int64_t i = 0; i < 24001; i++) {
+                double xd = gx[i], f = xd * 0.5 * erfc(-xd / sqrt(2.0));
+                if (f != 0) fmax = fmax > fabs(y[i] - f) / fabs(f) ? fmax : fabs(y[i] - f) / fabs(f);
+                if (path) dmax = dmax > fabs(ya[i] - yp[i]) / (fabs(f) + 1e-30) ? dmax : fabs(ya[i] - yp[i]) / (fabs(f) + 1e-30);
+            }
+            ok(fmax < 1e-6, "gelu (erf) %s path within 1e-6 relative of double erf on [-12, 12] (%.3g)",
+               path ? (avx512 ? "AVX-512" : "auto (portable: no AVX-512 here)") : "portable", fmax);
+            ok(y[24001] == 0.0f && y[24002] == 0.0f && y[24003] == INFINITY && isnan(y[24004]) && isnan(y[24005]) &&
+                   y[24006] == 30.0f && y[24007] == -0.0f,
+               "  its specials: gelu(±0) = 0, gelu(Inf) = Inf, gelu(-Inf) and gelu(NaN) NaN, gelu(30) = 30, gelu(-30) = -0 (%g %g %g %g %g %g %g)",
+               y[24001], y[24002], y[24003], y[24004], y[24005], y[24006], y[24007]);
+            if (path) ok(dmax < 2e-6, "  the two paths agree within 2e-6 relative (%.3g)", dmax);
+        }
+        ok(pare_nn_set_isa("sse9") == PARE_EINVAL, "an unknown isa is refused: %s", pare_errmsg());
+        free(gx), free(ya), free(yp);
+    }
     pare_gelu_erf_backward(dx, x, R, n);
     ctx.gelu = 2;
     gradcheck("gelu (erf) backward by finite differences", act_loss, &ctx, ctx.x, dx, NULL, n, 1e-5, 1e-4);

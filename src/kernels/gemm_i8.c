@@ -47,6 +47,7 @@
 #include "core/cpu.h"
 #include "core/tensor.h"
 #include "kernels/fuse_ops.h"
+#include "kernels/nn.h"
 #include "kernels/gemm_i8_internal.h"
 
 /* ---- dynamic int8 Linear ---- */
@@ -85,7 +86,8 @@ static pare_status i8_gemm_dequant(float *y, const uint8_t *xq, const float *sx,
     /* pare's VNNI kernel (gemm_i8_vnni.c): the product, the correction, the scales, the bias and the
      * activation in one pass over the register tiles; the same bits as the passes below */
     if (as_u8 && pk && pk->panels) {
-        const pare_i8_vnni_epi epi = {sx, zrow, zall, w->colsum, w->scale, bias, epilogue};
+        const pare_i8_vnni_epi epi = {sx, zrow, zall, w->colsum, w->scale, bias, epilogue,
+                                      epilogue == PARE_EPILOGUE_GELU_ERF && pare_gelu_erf_avx512_active_()};
         (void)wide; /* the u8 path never needs the int64 correction (K <= U8S8_MAX_K) */
         pare_i8_vnni_gemm_(y, xq, K, M, pk->panels, &epi);
         return PARE_OK;

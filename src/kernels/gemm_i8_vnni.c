@@ -42,6 +42,7 @@
 #include <sys/mman.h>
 
 #include "core/cpu.h"
+#include "kernels/act_avx512.h"
 #include "kernels/fuse_ops.h"
 #include "kernels/gemm_i8_internal.h"
 
@@ -136,7 +137,7 @@ void pare_i8_vnni_free_(pare_i8_panels *p)
 
 #ifdef PARE_GEMM_X86
 
-#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni,fma"))) /* fma: act_avx512.h's GELU */
 
 static inline uint32_t load4(const uint8_t *a)
 {
@@ -217,9 +218,10 @@ tile(void *out, int64_t ldo, const uint8_t *a, int64_t lda, const int8_t *b, int
             if (zz) acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(mk[j], epi->colsum + n), vzz));
             __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(vsx, _mm512_maskz_loadu_ps(mk[j], epi->sw + n)));
             if (epi->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[j], epi->bias + n));
+            if (epi->gelu16) v = pare_gelu_erf16_(v); /* what pare_gelu_erf_forward runs, without the call per row */
             _mm512_mask_storeu_ps(y + 16 * j, mk[j], v);
         }
-        if (epi->epilogue) pare_epilogue_forward(y, y, epi->epilogue, nv);
+        if (epi->epilogue && !epi->gelu16) pare_epilogue_forward(y, y, epi->epilogue, nv);
     }
 }
 

@@ -38,6 +38,7 @@ typedef struct pare_i8_vnni_epi {
     const float *sw;       /* (N) */
     const float *bias;     /* (N) or NULL */
     int epilogue;          /* kernels/fuse_ops.h pare_epilogue (0: none) */
+    int gelu16;            /* epilogue is the exact GELU and pare_gelu_erf_avx512_active_(): applied in registers */
 } pare_i8_vnni_epi;
 
 /* 1 if this CPU has AVX512-VNNI (+BW): the only ISA the kernel is written for. */

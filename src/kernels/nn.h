@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/rng.h"
+#include "core/status.h"
 
 /* out(M,C) = table[ids[m]]. ids are checked by the caller to be in [0, V). */
 void pare_embedding_forward(float *out, const int32_t *ids, const float *table, int64_t M, int64_t C);
@@ -41,6 +42,15 @@ void pare_layernorm_forward_eps(float *out, float *mean, float *rstd, const floa
                                 const float *bias, int64_t M, int64_t C, float eps);
 /* GELU, exact erf form 0.5 x (1 + erf(x/√2)) (pare_gelu_* is the tanh approximation), and tanh. */
 void pare_gelu_erf_forward(float *out, const float *inp, int64_t n);
+/* The instruction set of the activations' hand-written kernels (the exact GELU's forward: act_avx512.c, else the
+ * portable vectorised loop): "auto" (the best this CPU has), "avx512", "avx2", "scalar" (avx2 and scalar both run
+ * the portable loop). PARE_ENOTSUP for a tier the CPU lacks, PARE_EINVAL for another name. */
+pare_status pare_nn_set_isa(const char *isa);
+/* 1 when pare_gelu_erf_forward runs act_avx512.h's pare_gelu_erf16_ (AVX-512 and not capped): kernels that apply the
+ * GELU in registers (the int8 GEMM's fused epilogue) do so only then, and call pare_epilogue_forward otherwise. */
+int pare_gelu_erf_avx512_active_(void);
+/* The AVX-512 span itself (serial), for nn.c's dispatch and the tests; only call it where the CPU has AVX-512F. */
+void pare_gelu_erf_span_avx512_(float *out, const float *inp, int64_t n);
 void pare_gelu_erf_backward(float *dinp, const float *inp, const float *dout, int64_t n);
 void pare_tanh_forward(float *out, const float *inp, int64_t n);
 void pare_tanh_backward(float *dinp, const float *inp, const float *dout, int64_t n);
