@@ -4,7 +4,8 @@
 --                                  [attn_pairs=7] [attn_step_pairs=3] [sparse=1] [sparse_pairs=9]
 --                                  [structured=1] [struct_layers=12] [struct_rounds=7] [bf16=1] [bf16_rounds=7]
 --                                  [encoder=1] [torch=1] [torch_rounds=5] [torch_repeats=3] [torch_batches=1,8]
---                                  [torch_act=gelu_erf] [torch_configs=all] [python=/usr/bin/python3]
+--                                  [torch_act=gelu_erf] [torch_configs=all] [torch_formats=fp32,bf16,amp,int8]
+--                                  [torch_gap_s=0.3] [python=/usr/bin/python3]
 --
 -- 1. build/bench/bench_gemm (a C program: microbenchmarked f32 FMA and int8 VNNI peaks; GEMM at BERT
 --    shapes M=128 × (768×768, 3072×768, 768×3072) for oneDNN f32, OpenBLAS f32 and the int8 kernels)
@@ -38,7 +39,8 @@
 --    alternating measurement by measurement with pare's fp32 / bf16 / int8 -> tables "torch_rounds",
 --    "torch_compare", "torch_info". At 2+ threads torch runs in the fastest of four configurations of its two thread
 --    pools (OpenBLAS threads, OMP_WAIT_POLICY; probed per format and batch -> "torch_configs"; torch_configs=default
---    keeps the defaults). Without an importable torch it records why and goes on; torch=0 skips it.
+--    keeps the defaults); a torch_gap_s pause before every measurement lets the other side's pools fall asleep.
+--    Without an importable torch it records why and goes on; torch=0 skips it.
 --    encoder=0 skips section 2 (to run 2c alone).
 -- Then the targets of the engine and quantization issues, each with its measured value and whether it is met.
 -- Latencies are medians with bootstrap 95% intervals; two-thread figures on a busy 2-core machine
@@ -48,6 +50,14 @@ local a = pare.args
 local threads = {}
 for t in tostring(a.threads or "1,2"):gmatch("%d+") do threads[#threads + 1] = tonumber(t) end
 local repeats = tonumber(a.repeats) or 15
+-- section 2c's formats, checked before the results file is opened (and emptied: fresh = true)
+local torch_formats = {}
+for f in tostring(a.torch_formats or "fp32,bf16,amp,int8"):gmatch("[^,]+") do
+  if f ~= "fp32" and f ~= "bf16" and f ~= "amp" and f ~= "int8" then
+    error("bench: torch_formats=" .. tostring(a.torch_formats) .. ": a comma list of fp32, bf16, amp, int8")
+  end
+  torch_formats[#torch_formats + 1] = f
+end
 local exp = pare.experiment("bench", {fresh = true})
 
 local function loadavg()
@@ -444,8 +454,7 @@ else
   local batches = pare.numbers(a.torch_batches, {1, 8})
   -- amp: pare's `amp` pass (bf16 Linears, attention, GELU and LayerNorm outputs) against the same torch bf16 model as
   -- bf16 (model.to(torch.bfloat16) runs every op in bf16, which is what amp approaches)
-  local fmts = {}
-  for f in tostring(a.torch_formats or "fp32,bf16,amp,int8"):gmatch("[^,]+") do fmts[#fmts + 1] = f end
+  local fmts = torch_formats
   local torch_fmt = {amp = "bf16"}
   local torch_fmts = {}
   for _, f in ipairs(fmts) do if not torch_fmt[f] then torch_fmts[#torch_fmts + 1] = f end end

@@ -432,6 +432,10 @@ int main(void)
     test_unary("gelu (tanh)", pare_gelu_bf16, pare_gelu_bf16_ref, gelu_tanh_d, 1e-5, 1e-6); /* 1 + tanh(u) cancels for
                                                                                  x < 0 in f32: ~2e-6 absolute */
     test_unary("gelu (erf)", pare_gelu_erf_bf16, pare_gelu_erf_bf16_ref, gelu_erf_d, 1e-6, 1e-7);
+    /* and on the portable path (where the CPU has AVX-512 the line above ran act_avx512.c's) */
+    ok(pare_nn_set_isa("scalar") == PARE_OK, "activations capped to the portable path");
+    test_unary("gelu (erf), portable", pare_gelu_erf_bf16, pare_gelu_erf_bf16_ref, gelu_erf_d, 1e-6, 1e-7);
+    ok(pare_nn_set_isa("auto") == PARE_OK, "activations back to auto");
     test_unary("relu", pare_relu_bf16, pare_relu_bf16_ref, relu_d, 0, 0);
     test_unary("tanh", pare_tanh_bf16, pare_tanh_bf16_ref, tanh, 1e-6, 1e-7);
     test_relu_exact();

@@ -81,6 +81,20 @@ PARE_HOT void pare_add_bf16(uint16_t *out, const uint16_t *a, const uint16_t *b,
  * BERT-base's twelve 128 × 3072 GELUs against 7 ms in f32.) */
 PARE_HOT void pare_gelu_erf_bf16(uint16_t *out, const uint16_t *inp, int64_t n)
 {
+    if (pare_gelu_erf_avx512_active_()) { /* where the f32 kernel runs act_avx512.c, the same span on widened tiles
+                                            (serial: no nested region), so the bits stay the reference's */
+        enum { TILE = 1024 };
+        const int64_t nt = (n + TILE - 1) / TILE;
+#pragma omp parallel for schedule(static) if (n > HALF_PAR_ACT)
+        for (int64_t t = 0; t < nt; t++) {
+            float buf[TILE];
+            const int64_t i0 = t * TILE, len = i0 + TILE <= n ? TILE : n - i0;
+            for (int64_t i = 0; i < len; i++) buf[i] = widen(inp[i0 + i]);
+            pare_gelu_erf_span_avx512_(buf, buf, len);
+            for (int64_t i = 0; i < len; i++) out[i0 + i] = round_bf16(buf[i]);
+        }
+        return;
+    }
 #pragma omp parallel for simd schedule(static) if (n > HALF_PAR_ACT)
     for (int64_t i = 0; i < n; i++) {
         float x = widen(inp[i]);
