@@ -90,7 +90,8 @@ void pare_calib_free(pare_calib *c)
     c->n = 0;
 }
 
-static pare_status run_pass(observer *o, pare_model *m, const pare_dataset *d, int64_t samples, int64_t batch)
+pare_status pare_calib_run(pare_model *m, const pare_dataset *d, int64_t samples, int64_t batch,
+                           pare_status (*fn)(void *user, const pare_exec *x, int64_t node), void *user)
 {
     pare_status st = PARE_OK;
     int32_t *tok = malloc(sizeof *tok * (size_t)(batch * d->T)), *len = malloc(sizeof *len * (size_t)batch);
@@ -103,7 +104,7 @@ static pare_status run_pass(observer *o, pare_model *m, const pare_dataset *d, i
         if ((st = pare_exec_new(&x, m, B, d->T, PARE_EXEC_INFER)) != PARE_OK) break;
         for (int64_t i = 0; i < B; i++) idx[i] = first + i;
         pare_dataset_gather(d, idx, B, tok, len, lab);
-        x->observe = observe, x->observe_user = o;
+        x->observe = fn, x->observe_user = user;
         if ((st = pare_exec_bind(x, tok, len, NULL)) == PARE_OK) st = pare_exec_forward(x); /* labels play no part */
         pare_exec_free(x);
     }
@@ -150,13 +151,13 @@ pare_status pare_calibrate(pare_calib *c, pare_model *m, const pare_dataset *d, 
         o.rowbuf = malloc(sizeof(float) * (size_t)(batch * d->T * maxK));
         if (!o.rowbuf) st = pare_fail(PARE_ENOMEM, "out of memory (calibration rows)");
     }
-    if (st == PARE_OK) st = run_pass(&o, m, d, samples, batch);
+    if (st == PARE_OK) st = pare_calib_run(m, d, samples, batch, observe, &o);
     free(o.rowbuf);
     for (int64_t i = 0; st == PARE_OK && i < n; i++)
         if (c->s[i].rows == 0) st = pare_fail(PARE_EINVAL, "calibration: %s saw no valid rows", m->nodes[nodes[i]].name);
     if (st == PARE_OK && (what & PARE_CALIB_HIST)) {
         o.pass = 1;
-        st = run_pass(&o, m, d, samples, batch);
+        st = pare_calib_run(m, d, samples, batch, observe, &o);
     }
     if (st != PARE_OK) pare_calib_free(c);
     return st;

@@ -53,6 +53,11 @@ typedef struct pare_calib {
 pare_status pare_calibrate(pare_calib *c, pare_model *m, const pare_dataset *d, int64_t samples, int64_t batch,
                            const int64_t *nodes, int64_t n, unsigned what);
 void pare_calib_free(pare_calib *c); /* safe twice */
+/* Run m (inference) over the first `samples` examples of d, `batch` at a time, with fn as the executor's observer
+ * (graph/exec.h: called after each node with user). Labels are not bound. What pare_calibrate runs, for passes that
+ * gather their own statistics (outlier_suppression's token-wise clipping); the caller checks samples and vocab. */
+pare_status pare_calib_run(pare_model *m, const pare_dataset *d, int64_t samples, int64_t batch,
+                           pare_status (*fn)(void *user, const pare_exec *x, int64_t node), void *user);
 /* The stats of a node, NULL if it was not observed. */
 const pare_calib_stats *pare_calib_find(const pare_calib *c, int64_t node);
 /* Is row r of value v (an activation observed during calibration) a real, unpadded position? After token pruning a

@@ -161,23 +161,7 @@ static pare_status collect_tokens(tok_ctx *c, pare_model *m, const pare_dataset 
     if (d->vocab > m->vocab)
         return pare_fail(PARE_ESHAPE, "calibration set %s has vocab %d but the model has %lld", d->name, d->vocab,
                          (long long)m->vocab);
-    pare_status st = PARE_OK;
-    int32_t *tok = malloc(sizeof *tok * (size_t)(batch * d->T)), *len = malloc(sizeof *len * (size_t)batch);
-    int32_t *lab = malloc(sizeof *lab * (size_t)(batch * d->T));
-    int64_t *idx = malloc(sizeof *idx * (size_t)batch);
-    if (!tok || !len || !lab || !idx) st = pare_fail(PARE_ENOMEM, "out of memory (calibration batch)");
-    for (int64_t first = 0; st == PARE_OK && first < samples; first += batch) {
-        const int64_t B = samples - first < batch ? samples - first : batch;
-        pare_exec *x = NULL;
-        if ((st = pare_exec_new(&x, m, B, d->T, PARE_EXEC_INFER)) != PARE_OK) break;
-        for (int64_t i = 0; i < B; i++) idx[i] = first + i;
-        pare_dataset_gather(d, idx, B, tok, len, lab);
-        x->observe = observe_tokens, x->observe_user = c;
-        if ((st = pare_exec_bind(x, tok, len, NULL)) == PARE_OK) st = pare_exec_forward(x);
-        pare_exec_free(x);
-    }
-    free(tok), free(len), free(lab), free(idx);
-    return st;
+    return pare_calib_run(m, d, samples, batch, observe_tokens, c);
 }
 
 static int cmp_float(const void *a, const void *b)
