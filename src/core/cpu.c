@@ -1,5 +1,6 @@
 /* cpu.c — cpuid-based feature detection for x86-64; all zero elsewhere. */
 #include "cpu.h"
+#include "status.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -112,17 +113,19 @@ static const char *const tier_names[] = {"scalar", "avx2", "avx512"};
 
 const char *pare_cpu_tier_name(int tier) { return tier >= 0 && tier <= PARE_TIER_AVX512 ? tier_names[tier] : "?"; }
 
-int pare_cpu_tier_cap(int *cap, const char *name)
+pare_status pare_cpu_tier_cap(int *cap, const char *name, const char *what)
 {
     if (name && !strcmp(name, "auto")) {
         __atomic_store_n(cap, PARE_TIER_AVX512, __ATOMIC_RELAXED);
-        return 0;
+        return PARE_OK;
     }
     for (int i = 0; name && i <= PARE_TIER_AVX512; i++)
         if (!strcmp(name, tier_names[i])) {
-            if (pare_cpu_tier(0) < i) return -2;
+            if (pare_cpu_tier(0) < i)
+                return pare_fail(PARE_ENOTSUP, "%s isa '%s': this CPU lacks it (best: %s)", what, name,
+                                 pare_cpu_tier_name(pare_cpu_tier(0)));
             __atomic_store_n(cap, i, __ATOMIC_RELAXED);
-            return 0;
+            return PARE_OK;
         }
-    return -1;
+    return pare_fail(PARE_EINVAL, "%s isa '%s': valid: auto, avx512, avx2, scalar", what, name ? name : "(null)");
 }

@@ -3,6 +3,8 @@
 #ifndef PARE_CPU_H
 #define PARE_CPU_H
 
+#include "status.h"
+
 /* PARE_HOT: compile a hot loop three times — AVX-512 (x86-64-v4), AVX2+FMA (x86-64-v3) and the
  * baseline — and let the loader pick the best for the CPU that runs (GCC target_clones / ifunc).
  * The build itself never assumes more than baseline x86-64, so one binary runs everywhere. */
@@ -30,8 +32,9 @@ const char *pare_cpu_features_str(char *buf, int n);
 enum { PARE_TIER_SCALAR = 0, PARE_TIER_AVX2, PARE_TIER_AVX512 };
 int pare_cpu_tier(int need_vnni);
 /* A cap on the tiers from its name: "auto" (AVX-512), "avx512", "avx2", "scalar", stored in *cap atomically.
- * Returns 0, or -1 for an unknown name and -2 for a tier this CPU lacks; the caller words the message. */
-int pare_cpu_tier_cap(int *cap, const char *name);
+ * PARE_ENOTSUP for a tier this CPU lacks, PARE_EINVAL for another name; the messages begin with `what` ("wq",
+ * "qblock", "activation": whose kernels the cap is for). */
+pare_status pare_cpu_tier_cap(int *cap, const char *name, const char *what);
 /* "scalar", "avx2", "avx512" */
 const char *pare_cpu_tier_name(int tier);
 

@@ -213,15 +213,7 @@ static int nn_act_isa(void)
 
 int pare_gelu_erf_avx512_active_(void) { return nn_act_isa() >= PARE_TIER_AVX512; }
 
-pare_status pare_nn_set_isa(const char *isa)
-{
-    int r = pare_cpu_tier_cap(&g_act_cap, isa);
-    if (r == -2)
-        return pare_fail(PARE_ENOTSUP, "activation isa '%s': this CPU lacks it (best: %s)", isa,
-                         pare_cpu_tier_name(pare_cpu_tier(0)));
-    if (r < 0) return pare_fail(PARE_EINVAL, "activation isa '%s': valid: auto, avx512, avx2, scalar", isa ? isa : "(null)");
-    return PARE_OK;
-}
+pare_status pare_nn_set_isa(const char *isa) { return pare_cpu_tier_cap(&g_act_cap, isa, "activation"); }
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_A 0.044715f

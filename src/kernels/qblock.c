@@ -588,14 +588,7 @@ static int g_isa_cap = QB_ISA_AVX512;
 
 static qb_isa cpu_isa(int need_vnni) { return (qb_isa)pare_cpu_tier(need_vnni); }
 
-pare_status pare_qb_set_isa(const char *isa)
-{
-    int r = pare_cpu_tier_cap(&g_isa_cap, isa);
-    if (r == -2)
-        return pare_fail(PARE_ENOTSUP, "qblock isa '%s': this CPU lacks it (best: %s)", isa, pare_cpu_tier_name(pare_cpu_tier(0)));
-    if (r < 0) return pare_fail(PARE_EINVAL, "qblock isa '%s': valid: auto, avx512, avx2, scalar", isa ? isa : "(null)");
-    return PARE_OK;
-}
+pare_status pare_qb_set_isa(const char *isa) { return pare_cpu_tier_cap(&g_isa_cap, isa, "qblock"); }
 
 qb_isa pare_qb_isa_for_(const pare_qb_weight *w)
 {

@@ -477,14 +477,7 @@ static int g_isa_cap = WQ_ISA_AVX512;
 
 static wq_isa cpu_isa(int need_vnni) { return (wq_isa)pare_cpu_tier(need_vnni); }
 
-pare_status pare_wq_set_isa(const char *isa)
-{
-    int r = pare_cpu_tier_cap(&g_isa_cap, isa);
-    if (r == -2)
-        return pare_fail(PARE_ENOTSUP, "wq isa '%s': this CPU lacks it (best: %s)", isa, pare_cpu_tier_name(pare_cpu_tier(0)));
-    if (r < 0) return pare_fail(PARE_EINVAL, "wq isa '%s': valid: auto, avx512, avx2, scalar", isa ? isa : "(null)");
-    return PARE_OK;
-}
+pare_status pare_wq_set_isa(const char *isa) { return pare_cpu_tier_cap(&g_isa_cap, isa, "wq"); }
 
 wq_isa pare_wq_isa_for_(const pare_wq_weight *w)
 {
