@@ -8,6 +8,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include "kernels/nn_internal.h" /* the constants of the fit, shared with nn_normcdf */
+
 #define PARE_ACT_AVX512_TARGET __attribute__((target("avx512f,fma")))
 
 PARE_ACT_AVX512_TARGET static inline __m512 pare_gelu_erf16_(__m512 x)
@@ -16,16 +18,16 @@ PARE_ACT_AVX512_TARGET static inline __m512 pare_gelu_erf16_(__m512 x)
     const __m512 a = _mm512_min_ps(_mm512_abs_ps(x), _mm512_set1_ps(20.0f)); /* NaN -> 20; x·Φ stays NaN */
     const __m512 z = _mm512_mul_ps(a, _mm512_set1_ps(0.70710678118654752f));
     const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(half, z, one));
-    __m512 p = _mm512_set1_ps(0.17087277f);
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.13520398f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.27886807f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.18628806f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.09678418f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
+    __m512 p = _mm512_set1_ps(NN_ERFC_P9);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(NN_ERFC_P8));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(NN_ERFC_P7));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(NN_ERFC_P6));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(NN_ERFC_P5));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(NN_ERFC_P4));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(NN_ERFC_P3));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(NN_ERFC_P2));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(NN_ERFC_P1));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(NN_ERFC_P0));
     /* −a²/2 = hi + lo exactly (−a/2 is exact), the exponent of hi + (p + lo) */
     const __m512 ma = _mm512_mul_ps(a, _mm512_set1_ps(-0.5f));
     const __m512 hi = _mm512_mul_ps(ma, a);
@@ -33,15 +35,15 @@ PARE_ACT_AVX512_TARGET static inline __m512 pare_gelu_erf16_(__m512 x)
     const __m512 small = _mm512_add_ps(p, lo);
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_add_ps(hi, small), _mm512_set1_ps(1.44269504088896341f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), hi); /* exact: n·C1 has <= 17 bits */
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(NN_LN2_C1), hi); /* exact: n·C1 has <= 17 bits */
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(NN_LN2_C2), r);
     r = _mm512_add_ps(r, small); /* |r| <= ln2/2 + rounding */
-    __m512 e = _mm512_set1_ps(1.9875691500E-4f);
-    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(1.3981999507E-3f));
-    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(8.3334519073E-3f));
-    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(4.1665795894E-2f));
-    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(1.6666665459E-1f));
-    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(5.0000001201E-1f));
+    __m512 e = _mm512_set1_ps(NN_EXP_P0);
+    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(NN_EXP_P1));
+    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(NN_EXP_P2));
+    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(NN_EXP_P3));
+    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(NN_EXP_P4));
+    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(NN_EXP_P5));
     e = _mm512_fmadd_ps(_mm512_mul_ps(e, r), r, _mm512_add_ps(r, one)); /* e^r */
     const __m512 h = _mm512_mul_ps(_mm512_mul_ps(half, t), _mm512_scalef_ps(e, n)); /* Φ(−|x|) */
     /* Φ(x) = h for x < 0 (sign bit set, −0 included: h = ½ there), 1 − h otherwise */

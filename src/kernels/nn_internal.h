@@ -20,6 +20,28 @@
  * copy would be baseline x86-64 code whatever the caller's target). */
 #define NN_INLINE static inline __attribute__((always_inline))
 
+/* The constants of nn_expf and nn_normcdf, shared with their AVX-512 twin (act_avx512.h): Cody–Waite ln 2 = C1 + C2
+ * (C1 with 9 significant bits, so n·C1 is exact), the Cephes polynomial of e^r on |r| <= ln2/2, and Numerical
+ * Recipes' erfc fit (erfcc: erfc(z) = t·exp(−z² + P(t)), t = 1/(1 + z/2), P of degree 9, highest first). */
+#define NN_LN2_C1 0.693359375f
+#define NN_LN2_C2 -2.12194440e-4f
+#define NN_EXP_P0 1.9875691500E-4f
+#define NN_EXP_P1 1.3981999507E-3f
+#define NN_EXP_P2 8.3334519073E-3f
+#define NN_EXP_P3 4.1665795894E-2f
+#define NN_EXP_P4 1.6666665459E-1f
+#define NN_EXP_P5 5.0000001201E-1f
+#define NN_ERFC_P9 0.17087277f
+#define NN_ERFC_P8 -0.82215223f
+#define NN_ERFC_P7 1.48851587f
+#define NN_ERFC_P6 -1.13520398f
+#define NN_ERFC_P5 0.27886807f
+#define NN_ERFC_P4 -0.18628806f
+#define NN_ERFC_P3 0.09678418f
+#define NN_ERFC_P2 0.37409196f
+#define NN_ERFC_P1 1.00002368f
+#define NN_ERFC_P0 -1.26551223f
+
 NN_INLINE float nn_expf(float x)
 {
     union { float f; uint32_t u; int32_t i; } in = {x}, c, sc, out;
@@ -30,14 +52,14 @@ NN_INLINE float nn_expf(float x)
     c.u = (under & 0xC2AE0000u) | (over & 0x42B00000u) | (~(under | over) & u);
     const float xc = c.f, magic = 12582912.0f; /* 1.5·2^23: adding it rounds to an integer */
     const float n = (xc * 1.44269504088896341f + magic) - magic; /* round(x / ln 2) */
-    float r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f; /* r = x - n ln 2, |r| <= ln2 / 2 */
-    float p = 1.9875691500E-4f;
-    p = p * r + 1.3981999507E-3f;
-    p = p * r + 8.3334519073E-3f;
-    p = p * r + 4.1665795894E-2f;
-    p = p * r + 1.6666665459E-1f;
-    p = p * r + 5.0000001201E-1f;
+    float r = xc - n * NN_LN2_C1;
+    r = r - n * NN_LN2_C2; /* r = x - n ln 2, |r| <= ln2 / 2 */
+    float p = NN_EXP_P0;
+    p = p * r + NN_EXP_P1;
+    p = p * r + NN_EXP_P2;
+    p = p * r + NN_EXP_P3;
+    p = p * r + NN_EXP_P4;
+    p = p * r + NN_EXP_P5;
     const float y = p * r * r + r + 1.0f; /* e^r */
     sc.i = ((int32_t)n + 127) * (1 << 23); /* 2^n, n in [-126, 127] */
     out.f = y * sc.f;
@@ -64,16 +86,16 @@ NN_INLINE float nn_normcdf(float x)
     ax.u = ax.u < 0x41A00000u ? ax.u : 0x41A00000u;
     const float a = ax.f, z = a * 0.70710678118654752f;
     const float t = 1.0f / (1.0f + 0.5f * z);
-    float p = 0.17087277f;
-    p = p * t - 0.82215223f;
-    p = p * t + 1.48851587f;
-    p = p * t - 1.13520398f;
-    p = p * t + 0.27886807f;
-    p = p * t - 0.18628806f;
-    p = p * t + 0.09678418f;
-    p = p * t + 0.37409196f;
-    p = p * t + 1.00002368f;
-    p = p * t - 1.26551223f;
+    float p = NN_ERFC_P9;
+    p = p * t + NN_ERFC_P8;
+    p = p * t + NN_ERFC_P7;
+    p = p * t + NN_ERFC_P6;
+    p = p * t + NN_ERFC_P5;
+    p = p * t + NN_ERFC_P4;
+    p = p * t + NN_ERFC_P3;
+    p = p * t + NN_ERFC_P2;
+    p = p * t + NN_ERFC_P1;
+    p = p * t + NN_ERFC_P0;
     /* e^{−z²} = e^{−a²/2} as e^{−ah²/2} · e^{−(a−ah)(a+ah)/2}: ah (xh) keeps a's top 12 significant bits, so ah²/2 is
      * exact. One exp of p − z² would carry the roundings of z and z² into the negative tail (6.7e-6 at x = −12) */
     union { float f; uint32_t u; } xh = {a};
