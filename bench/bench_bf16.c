@@ -65,16 +65,6 @@ typedef struct gcase {
     size_t ws, ws_widen;
 } gcase;
 
-static void *xalloc(size_t n)
-{
-    void *p = NULL;
-    if (posix_memalign(&p, 64, n ? n : 1)) {
-        fprintf(stderr, "bench_bf16: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
 static void case_init(gcase *c, int64_t M, int64_t N, int64_t K, uint64_t seed)
 {
     memset(c, 0, sizeof *c);

@@ -188,16 +188,6 @@ static double bench_kernel(int k, gemm_case *c, int64_t *warm, double *cpu)
     return bench_gflops(&bc, 2.0 * (double)c->M * (double)c->N * (double)c->K, cpu, warm);
 }
 
-static void *xalloc(size_t n)
-{
-    void *p = NULL;
-    if (posix_memalign(&p, 64, n ? n : 1)) {
-        fprintf(stderr, "bench_gemm: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
 static void case_init(gemm_case *c, int64_t M, int64_t N, int64_t K, uint64_t seed)
 {
     memset(c, 0, sizeof *c);

@@ -52,16 +52,6 @@
 #define SAMPLES 9
 #define SAMPLE_NS 4000000
 
-static void *xalloc(size_t n)
-{
-    void *p = NULL;
-    if (posix_memalign(&p, 64, n ? (n + 63) / 64 * 64 : 64)) {
-        fprintf(stderr, "bench_qblock: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

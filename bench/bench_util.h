@@ -5,12 +5,28 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <errno.h> /* program_invocation_short_name (_GNU_SOURCE) */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/arena.h"
 #include "core/timer.h"
 #include "eval/warmup.h"
 #include "kernels/gemm.h"
+
+/* 64-byte-aligned, zeroed memory of at least n bytes (rounded up to whole cache lines), or the program exits with
+ * status 2 and a message naming itself. */
+static inline void *xalloc(size_t n)
+{
+    const size_t bytes = n ? (n + 63) / 64 * 64 : 64;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes)) {
+        fprintf(stderr, "%s: out of memory (%zu bytes)\n", program_invocation_short_name, bytes);
+        exit(2);
+    }
+    memset(p, 0, bytes);
+    return p;
+}
 
 /* The 1-minute load average as text ("-1.00" if unknown), recorded beside every timing. */
 static inline const char *load_note(void)

@@ -34,17 +34,6 @@
 #define SAMPLES 9
 #define SAMPLE_NS 4000000
 
-static void *xalloc(size_t n)
-{
-    void *p = NULL;
-    if (posix_memalign(&p, 64, n ? (n + 63) / 64 * 64 : 64)) {
-        fprintf(stderr, "bench_wq: out of memory\n");
-        exit(2);
-    }
-    memset(p, 0, n ? (n + 63) / 64 * 64 : 64);
-    return p;
-}
-
 typedef struct job {
     int what; /* 0 f32, 1 wq, 2 qblock */
     const float *x, *W;
