@@ -19,31 +19,13 @@
 #include "io/safetensors.h"
 #include "model/transformer.h"
 #include "tap.h"
-
-static char dir[64];
-
-static const char *path_in(const char *name)
-{
-    static char buf[8][256];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 256, "%s/%s", dir, name);
-    return p;
-}
+#include "test_models.h"
+#include "test_tmpdir.h"
 
 static pare_model *build(const pare_kv *kv, int n)
 {
-    pare_options o;
-    pare_model *m = NULL;
-    if (pare_opts_resolve(&o, &pare_model_schema, kv, n) != PARE_OK || pare_transformer_build(&m, &o) != PARE_OK) {
-        diag("build failed: %s", pare_errmsg());
-        return NULL;
-    }
-    pare_rng r; /* move the weights away from their initial values so a load that rebuilt them would show */
-    pare_rng_seed(&r, 5);
-    for (int64_t i = 0; i < m->nparams; i++)
-        if (m->params[i].trainable)
-            for (int64_t k = 0; k < pare_param_numel(&m->params[i]); k++) m->params[i].blob->data[k] += (float)(0.1 * pare_rng_normal(&r));
+    pare_model *m = build_model(kv, n);
+    if (m) perturb_trainable(m, 5, 0.1); /* away from their initial values, so a load that rebuilt them would show */
     return m;
 }
 

@@ -144,22 +144,7 @@ static void test_linear_f32(void)
     pare_linear_f32_backward(dx, dW, db, dy, x, W, M, N, K);
     float *ex = xalloc((size_t)(M * K) * sizeof(float)), *eW = xalloc((size_t)(N * K) * sizeof(float));
     float *eb = xalloc((size_t)N * sizeof(float));
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t k = 0; k < K; k++) {
-            double s = dx0[m * K + k];
-            for (int64_t n = 0; n < N; n++) s += (double)dy[m * N + n] * W[n * K + k];
-            ex[m * K + k] = (float)s;
-        }
-    for (int64_t n = 0; n < N; n++) {
-        double sb = db0[n];
-        for (int64_t m = 0; m < M; m++) sb += dy[m * N + n];
-        eb[n] = (float)sb;
-        for (int64_t k = 0; k < K; k++) {
-            double s = dW0[n * K + k];
-            for (int64_t m = 0; m < M; m++) s += (double)dy[m * N + n] * x[m * K + k];
-            eW[n * K + k] = (float)s;
-        }
-    }
+    ref_linear_backward(ex, eW, eb, dx0, dW0, db0, dy, x, W, M, N, K);
     is_close_arr(dx, ex, (long)(M * K), 1e-5, 1e-5, "linear backward dx adds dy·W");
     is_close_arr(dW, eW, (long)(N * K), 1e-5, 1e-5, "linear backward dW adds dy^T·x");
     is_close_arr(db, eb, (long)N, 1e-5, 1e-5, "linear backward dbias adds Σ_m dy");

@@ -27,6 +27,7 @@
 #include "graph/exec.h"
 #include "model/transformer.h"
 #include "tap.h"
+#include "test_models.h"
 
 #define KV_NUM(k, v) {k, PARE_KV_NUM, v, NULL}
 #define KV_STR(k, v) {k, PARE_KV_STR, 0, v}
@@ -36,17 +37,8 @@
  * and greedy choices are clear. NULL with a diagnostic when the build fails. */
 static pare_model *build(const pare_kv *kv, int n)
 {
-    pare_options o;
-    pare_model *m = NULL;
-    if (pare_opts_resolve(&o, &pare_model_schema, kv, n) != PARE_OK || pare_transformer_build(&m, &o) != PARE_OK) {
-        diag("build failed: %s", pare_errmsg());
-        return NULL;
-    }
-    pare_rng r;
-    pare_rng_seed(&r, 11);
-    for (int64_t i = 0; i < m->nparams; i++)
-        if (m->params[i].trainable)
-            for (int64_t k = 0; k < pare_param_numel(&m->params[i]); k++) m->params[i].blob->data[k] += (float)(0.15 * pare_rng_normal(&r));
+    pare_model *m = build_model(kv, n);
+    if (m) perturb_trainable(m, 11, 0.15);
     return m;
 }
 

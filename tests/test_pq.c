@@ -220,61 +220,9 @@ static void test_pass(void)
 
 /* ---------------- Quant-Noise ---------------- */
 
-enum { B = 3, T = 4, V = 11, C = 16, C2 = 12, K = 3 };
-static int32_t tok[B * T] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 3}, len[B] = {4, 2, 3}, lab[B] = {2, 0, 1};
-
-static int param(pare_model *m, const char *name, int64_t r, int64_t c, pare_rng *rng)
-{
-    int64_t shape[2] = {r, c};
-    int p = pare_model_add_param(m, name, c ? 2 : 1, shape, 1);
-    for (int64_t i = 0; i < pare_param_numel(&m->params[p]); i++) m->params[p].blob->data[i] = (float)(0.5 * pare_rng_normal(rng));
-    return p;
-}
-
-/* tokens → emb (B·T, C) → proj (B·T, C2) → gelu → mean pool (B, C2) → head (B, K) → cross-entropy (test_transform.c's) */
-static pare_model *toy(void)
-{
-    pare_rng r;
-    pare_rng_seed(&r, 17);
-    pare_model *m = pare_model_new("encoder");
-    m->vocab = V, m->max_T = T, m->C = C, m->nclass = K;
-    int tk = pare_model_add_input(m, PARE_VAL_TOKENS, "tokens"), ln = pare_model_add_input(m, PARE_VAL_LENGTHS, "lengths");
-    int lb = pare_model_add_input(m, PARE_VAL_LABELS, "labels");
-    m->values[lb].rows = PARE_ROWS_SEQS;
-    int emb = param(m, "emb.weight", V, C, &r), pw = param(m, "proj.weight", C2, C, &r), pb = param(m, "proj.bias", C2, 0, &r);
-    int hw = param(m, "head.weight", K, C2, &r), hb = param(m, "head.bias", K, 0, &r);
-    pare_node_attrs none = {0};
-    int h0 = pare_model_add_node(m, PARE_OP_EMBEDDING, "emb", &tk, 1, &emb, 1, PARE_ROWS_TOKENS, C, none);
-    int pp[2] = {pw, pb}, hp[2] = {hw, hb};
-    int h1 = pare_model_add_node(m, PARE_OP_LINEAR, "proj", &h0, 1, pp, 2, PARE_ROWS_TOKENS, C2, none);
-    int g = pare_model_add_node(m, PARE_OP_GELU, "act", &h1, 1, NULL, 0, PARE_ROWS_TOKENS, C2, none);
-    int pin[2] = {g, ln};
-    int pool = pare_model_add_node(m, PARE_OP_POOL, "pool", pin, 2, NULL, 0, PARE_ROWS_SEQS, C2, (pare_node_attrs){.pool = PARE_POOL_MEAN});
-    m->logits = pare_model_add_node(m, PARE_OP_LINEAR, "head", &pool, 1, hp, 2, PARE_ROWS_SEQS, K, none);
-    int xin[2] = {m->logits, lb};
-    m->loss = pare_model_add_node(m, PARE_OP_XENT, "loss", xin, 2, NULL, 0, PARE_ROWS_SEQS, 1, none);
-    return m;
-}
-
-static pare_exec *run(pare_model *m, pare_exec_mode mode, int backward)
-{
-    pare_exec *x = NULL;
-    if (mode == PARE_EXEC_TRAIN && pare_model_alloc_grads(m) != PARE_OK) return NULL;
-    if (pare_exec_new(&x, m, B, T, mode) != PARE_OK || pare_exec_bind(x, tok, len, lab) != PARE_OK) {
-        diag("executor: %s", pare_errmsg());
-        pare_exec_free(x);
-        return NULL;
-    }
-    if (mode == PARE_EXEC_TRAIN) pare_model_zero_grad(m);
-    pare_status st = pare_exec_forward(x);
-    if (st == PARE_OK && backward) st = pare_exec_backward(x);
-    if (st != PARE_OK) diag("run: %s", pare_errmsg());
-    return x;
-}
-
-static int same(const float *a, const float *b, int64_t n) { return !memcmp(a, b, sizeof(float) * (size_t)n); }
-static float *pdata(pare_model *m, const char *name) { return m->params[pare_model_find_param(m, name)].blob->data; }
-static const float *pgrad(pare_model *m, const char *name) { return m->params[pare_model_find_param(m, name)].grad; }
+/* the toy model of test_transform.c, its batch and runner (included here: the PQ tests above use K and C for
+ * their own sizes) */
+#include "test_toy.h"
 
 static pare_model *with_noise(pare_model *m, const char *quantizer, double p, int block, int k)
 {
@@ -288,7 +236,7 @@ static pare_model *with_noise(pare_model *m, const char *quantizer, double p, in
 /* The masked reference of the last training forward: W_eff = mask ? φ(W) : W, φ from the quantizer. */
 static void reference_weight(float *Wr, pare_model *q, const char *quantizer, int block)
 {
-    const float *W = pdata(q, "proj.weight"), *mask = pdata(q, "proj.qnoise") + 4;
+    const float *W = data_of(q, "proj.weight"), *mask = data_of(q, "proj.qnoise") + 4;
     float full[C2 * C], s[C2];
     if (strcmp(quantizer, "pq")) {
         int bits = !strcmp(quantizer, "int8") ? 8 : 4, qmax = (1 << (bits - 1)) - 1;
@@ -341,17 +289,17 @@ static void noise_case(const char *quantizer, double p, int block, int k)
     float Wr[C2 * C];
     reference_weight(Wr, q, quantizer, block);
     pare_param_make_private(&ref->params[pare_model_find_param(ref, "proj.weight")]);
-    memcpy(pdata(ref, "proj.weight"), Wr, sizeof Wr);
+    memcpy(data_of(ref, "proj.weight"), Wr, sizeof Wr);
     pare_exec *xr = run(ref, PARE_EXEC_TRAIN, 1);
-    const float *st = pdata(q, "proj.qnoise");
+    const float *st = data_of(q, "proj.qnoise");
     int64_t nb = C2 * C / block, masked = 0;
     for (int64_t b = 0; b < nb; b++) masked += st[4 + b] != 0;
     if (x && xr) {
         ok(same(pare_exec_logits(x), pare_exec_logits(xr), B * K) && x->loss == xr->loss,
            "quant_noise %s p=%g: forward = the model holding the masked reference (%lld of %lld blocks quantized), bit for bit",
            quantizer, p, (long long)masked, (long long)nb);
-        ok(same(pgrad(q, "proj.weight"), pgrad(ref, "proj.weight"), C2 * C) && same(pgrad(q, "emb.weight"), pgrad(ref, "emb.weight"), V * C) &&
-               same(pgrad(q, "head.weight"), pgrad(ref, "head.weight"), K * C2),
+        ok(same(grad_of(q, "proj.weight"), grad_of(ref, "proj.weight"), C2 * C) && same(grad_of(q, "emb.weight"), grad_of(ref, "emb.weight"), V * C) &&
+               same(grad_of(q, "head.weight"), grad_of(ref, "head.weight"), K * C2),
            "quant_noise %s p=%g: gradients straight through (= the reference's at W_eff), bit for bit", quantizer, p);
         int expect = p == 0 ? masked == 0 : p == 1 ? masked == nb : masked > nb / 5 && masked < nb - nb / 5;
         ok(expect && st[2] == 1.0f && st[3] == (float)masked, "quant_noise p=%g: %lld of %lld blocks drawn; state counts 1 forward",
@@ -359,7 +307,7 @@ static void noise_case(const char *quantizer, double p, int block, int k)
     }
     if (p == 0 && x) { /* p = 0: the plain model */
         pare_exec *xp = run(m, PARE_EXEC_TRAIN, 1);
-        ok(xp && same(pare_exec_logits(x), pare_exec_logits(xp), B * K) && same(pgrad(q, "proj.weight"), pgrad(m, "proj.weight"), C2 * C),
+        ok(xp && same(pare_exec_logits(x), pare_exec_logits(xp), B * K) && same(grad_of(q, "proj.weight"), grad_of(m, "proj.weight"), C2 * C),
            "quant_noise p=0: forward and gradients = the plain model's, bit for bit");
         pare_exec_free(xp);
     }
@@ -388,7 +336,7 @@ static void test_noise_vs_qat(void)
                      "quant_noise int8 p=1 = QAT's fixed-scale int8 weight forward (scales round-trip through log in QAT)");
         /* QAT's STE zeroes the gradient outside the grid: its log-scale round trip can put a row's max |w| a hair
          * past qmax. Quant-Noise passes every gradient. Elsewhere they agree. */
-        const float *W = pdata(m, "proj.weight"), *gq = pgrad(q, "proj.weight"), *gf = pgrad(f, "proj.weight");
+        const float *W = data_of(m, "proj.weight"), *gq = grad_of(q, "proj.weight"), *gf = grad_of(f, "proj.weight");
         int agree = 1, edge = 0;
         for (int64_t r = 0; r < C2; r++) {
             float a = 0;

@@ -32,4 +32,28 @@ static __attribute__((unused)) float *randn(int64_t n, float s)
     return x;
 }
 
+/* The Linear's backward in double, from the gradients' values before the call (dx0, dW0, db0): ex = dx0 + dy·W,
+ * eW = dW0 + dyᵀ·x, eb = db0 + Σ_m dy — what a kernel adding into dx, dW, db must give. */
+static __attribute__((unused)) void ref_linear_backward(float *ex, float *eW, float *eb, const float *dx0,
+                                                        const float *dW0, const float *db0, const float *dy,
+                                                        const float *x, const float *W, int64_t M, int64_t N, int64_t K)
+{
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < K; k++) {
+            double s = dx0[m * K + k];
+            for (int64_t n = 0; n < N; n++) s += (double)dy[m * N + n] * W[n * K + k];
+            ex[m * K + k] = (float)s;
+        }
+    for (int64_t n = 0; n < N; n++) {
+        double sb = db0[n];
+        for (int64_t m = 0; m < M; m++) sb += dy[m * N + n];
+        eb[n] = (float)sb;
+        for (int64_t k = 0; k < K; k++) {
+            double s = dW0[n * K + k];
+            for (int64_t m = 0; m < M; m++) s += (double)dy[m * N + n] * x[m * K + k];
+            eW[n * K + k] = (float)s;
+        }
+    }
+}
+
 #endif

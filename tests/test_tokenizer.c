@@ -6,20 +6,10 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "test_tmpdir.h"
 #include "text/text_internal.h"
 #include "text/tokenizer.h"
 #include "text/unicode.h"
-
-static char dir[64];
-
-static const char *path_in(const char *name)
-{
-    static char p[8][256];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
 
 static void write_text(const char *path, const char *s)
 {

@@ -303,22 +303,7 @@ static void test_train_hooks(void)
         memcpy(dx0, dx, sizeof(float) * M * K), memcpy(dw0, dw, sizeof(float) * N * K), memcpy(db0, db, sizeof(float) * N);
         t->backward(NULL, NULL, &p, dx, dw, db, dy, x, M);
         float *rx = xalloc(sizeof(float) * M * K), *rw = xalloc(sizeof(float) * N * K), *rb = xalloc(sizeof(float) * N);
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t k = 0; k < K; k++) {
-                double a = dx0[m * K + k];
-                for (int64_t n = 0; n < N; n++) a += (double)dy[m * N + n] * Wd[n * K + k];
-                rx[m * K + k] = (float)a;
-            }
-        for (int64_t n = 0; n < N; n++) {
-            double b = db0[n];
-            for (int64_t m = 0; m < M; m++) b += dy[m * N + n];
-            rb[n] = (float)b;
-            for (int64_t k = 0; k < K; k++) {
-                double a = dw0[n * K + k];
-                for (int64_t m = 0; m < M; m++) a += (double)dy[m * N + n] * x[m * K + k];
-                rw[n * K + k] = (float)a;
-            }
-        }
+        ref_linear_backward(rx, rw, rb, dx0, dw0, db0, dy, x, Wd, M, N, K); /* through Ŵ, not the master */
         is_close_arr(dx, rx, M * K, 1e-5, 1e-5, "STE backward: dx += dy·Ŵ (the packed weights, not the master)");
         is_close_arr(dw, rw, N * K, 1e-5, 1e-5, "STE backward: dW += dy^T·x into the master's gradient");
         is_close_arr(db, rb, N, 1e-5, 1e-5, "STE backward: dbias += Σ dy");
